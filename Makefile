@@ -1,0 +1,107 @@
+# ninesdb top-level Makefile. Knobs live in cluster.mk.
+include cluster.mk
+
+CC      ?= cc
+PKGS    := libprotobuf-c
+CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
+           -g -pthread -Iinclude -Icommon -Itests -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
+LDLIBS  := $(shell pkg-config --libs $(PKGS)) -libverbs -pthread -lm
+ifeq ($(MODE),debug)
+CFLAGS  += -O0 -DNINES_DEBUG=1
+else
+CFLAGS  += -O2
+endif
+ifeq ($(SAN),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+else
+LDLIBS  += -ljemalloc
+CFLAGS  += -DNINES_JEMALLOC=1
+endif
+ifeq ($(FAULTS),1)
+CFLAGS  += -DNINES_FAULTS=1
+endif
+
+# Modules in dependency order (later may use earlier). Each becomes lib<mod>.a.
+MODULES := common net kernel dict runtime updchan txctl supervisor client
+PROTOS  := $(wildcard proto/*.proto)
+GEN_C   := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
+GEN_H   := $(GEN_C:.c=.h)
+
+# Library sources: every .c in a module folder except *_main.c.
+lib_srcs = $(filter-out %_main.c,$(wildcard $(1)/*.c))
+LIBS    := $(foreach m,$(MODULES),$(if $(call lib_srcs,$(m)),$(BUILD)/lib/lib$(m).a))
+GENLIB  := $(if $(GEN_C),$(BUILD)/lib/libproto.a)
+ALL_LIBS = $(LIBS) $(GENLIB)
+LINK     = $(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(LDLIBS)
+
+BINS    := $(BUILD)/bin/ninesd $(BUILD)/bin/ninesctl \
+           $(patsubst bench/%_main.c,$(BUILD)/bin/%,$(wildcard bench/*_main.c))
+UNIT_SRCS  := $(wildcard tests/unit/*_test.c)
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+CLUST_SRCS := $(wildcard tests/cluster/*_test.c)
+CLUST_BINS := $(patsubst tests/cluster/%.c,$(BUILD)/tests/%,$(CLUST_SRCS))
+
+.PHONY: all test unit-test cluster-test run bench clean deps-check asan-test
+all: $(BINS)
+
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
+	@mkdir -p $(BUILD)/gen
+	protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
+
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
+
+$(BUILD)/obj/%.o: %.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/lib/libproto.a: $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(GEN_C))
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+define module_lib
+$(BUILD)/lib/lib$(1).a: $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_srcs,$(1)))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach m,$(MODULES),$(eval $(call module_lib,$(m))))
+
+$(BUILD)/bin/ninesd: $(BUILD)/obj/supervisor/ninesd_main.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(LINK)
+$(BUILD)/bin/ninesctl: $(BUILD)/obj/tools/ninesctl_main.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(LINK)
+$(BUILD)/bin/%: $(BUILD)/obj/bench/%_main.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(LINK)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/cu_main.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(LINK) -lcunit
+$(BUILD)/tests/%: $(BUILD)/obj/tests/cluster/%.o $(BUILD)/obj/tests/cu_main.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(LINK) -lcunit
+
+# The README's test command runs this: dependency check, unit suites, cluster tests.
+test: deps-check unit-test cluster-test
+unit-test: $(UNIT_BINS)
+	@tests/run.sh $(UNIT_BINS)
+cluster-test: $(BINS) $(CLUST_BINS)
+	@NINES_BIN=$(BUILD)/bin tests/run.sh $(CLUST_BINS)
+# The same unit suites under ASan/UBSan, in their own build folder.
+asan-test:
+	$(MAKE) SAN=1 MODE=debug BUILD=build-asan unit-test
+deps-check:
+	@tools/deps-check.sh
+
+run: all
+	@tools/run-main.sh $(BUILD) $(CLUSTER_CONF) $(CLUSTER_DIR)
+bench: all
+	@tools/run-bench.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD) build-asan
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

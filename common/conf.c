@@ -1,0 +1,280 @@
+/* Cluster configuration file parser. Grammar (one item per line, '#'
+ * starts a comment, blank lines ignored):
+ *
+ *   cluster NAME
+ *   node ID site S HOST:PORT [data DIR]
+ *   arbitrator HOST:PORT
+ *   KNOB VALUE            (heartbeat_ms, heartbeat_misses, reconnect_min_ms,
+ *                          reconnect_max_ms, max_frame_bytes,
+ *                          send_queue_bytes, poll_us, transport)
+ *
+ * Every problem is reported as "FILE:LINE: what, with which value". */
+#include "conf.h"
+
+#include "nines/errors.h"
+
+#include <ctype.h>
+#include <stddef.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONF_MAX_BYTES (1u << 20)
+
+struct knob {
+    const char *name;
+    size_t offset;
+    uint32_t min, max;
+};
+
+static const struct knob knobs[] = {
+    {"heartbeat_ms", offsetof(struct nines_conf, heartbeat_ms), 1, 60000},
+    {"heartbeat_misses", offsetof(struct nines_conf, heartbeat_misses), 1, 100},
+    {"reconnect_min_ms", offsetof(struct nines_conf, reconnect_min_ms), 1, 60000},
+    {"reconnect_max_ms", offsetof(struct nines_conf, reconnect_max_ms), 1, 600000},
+    {"max_frame_bytes", offsetof(struct nines_conf, max_frame_bytes), 1024, 64u << 20},
+    {"send_queue_bytes", offsetof(struct nines_conf, send_queue_bytes), 4096, 1u << 30},
+    {"poll_us", offsetof(struct nines_conf, poll_us), 0, 100000},
+};
+
+static void conf_defaults(struct nines_conf *c)
+{
+    memset(c, 0, sizeof *c);
+    c->heartbeat_ms = 50;
+    c->heartbeat_misses = 2;
+    c->reconnect_min_ms = 10;
+    c->reconnect_max_ms = 1000;
+    c->max_frame_bytes = 4u << 20;
+    c->send_queue_bytes = 16u << 20;
+    c->poll_us = 0;
+    snprintf(c->transport, sizeof c->transport, "tcp");
+}
+
+/* Parse a decimal uint32 in [min,max]; 0 or -1. */
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+    if (!*s || !isdigit((unsigned char)*s))
+        return -1;
+    errno = 0;
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < min || v > max)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* "host:port" -> host, port (1..65535). 0 or -1. */
+static int parse_hostport(const char *s, char *host, size_t hostsz, uint16_t *port)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || (size_t)(colon - s) >= hostsz)
+        return -1;
+    uint32_t p;
+    if (parse_u32(colon + 1, 1, 65535, &p))
+        return -1;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    *port = (uint16_t)p;
+    return 0;
+}
+
+/* Split line into at most max whitespace-separated words (in place). */
+static int split_words(char *line, char **w, int max)
+{
+    int n = 0;
+    char *p = line;
+    while (*p) {
+        while (isspace((unsigned char)*p))
+            p++;
+        if (!*p)
+            break;
+        if (n == max)
+            return max + 1;
+        w[n++] = p;
+        while (*p && !isspace((unsigned char)*p))
+            p++;
+        if (*p)
+            *p++ = '\0';
+    }
+    return n;
+}
+
+static int parse_node(struct nines_conf *c, char **w, int nw, const char *name, int ln)
+{
+    /* node ID site S HOST:PORT [data DIR] */
+    if (nw != 5 && nw != 7)
+        return nines_err(NINES_ECONFIG,
+                         "%s:%d: expected 'node ID site S HOST:PORT [data DIR]', got %d words",
+                         name, ln, nw);
+    struct nines_node_conf n = {0};
+    if (parse_u32(w[1], 1, NINES_MAX_NODES, &n.id))
+        return nines_err(NINES_ECONFIG, "%s:%d: node id '%s' is not a number in 1..%d", name,
+                         ln, w[1], NINES_MAX_NODES);
+    if (strcmp(w[2], "site") != 0)
+        return nines_err(NINES_ECONFIG, "%s:%d: expected 'site' after node id, got '%s'", name,
+                         ln, w[2]);
+    if (parse_u32(w[3], 0, 1, &n.site))
+        return nines_err(NINES_ECONFIG, "%s:%d: site '%s' must be 0 or 1", name, ln, w[3]);
+    if (parse_hostport(w[4], n.host, sizeof n.host, &n.port))
+        return nines_err(NINES_ECONFIG, "%s:%d: address '%s' is not HOST:PORT with port 1..65535",
+                         name, ln, w[4]);
+    if (nw == 7) {
+        if (strcmp(w[5], "data") != 0)
+            return nines_err(NINES_ECONFIG, "%s:%d: expected 'data DIR', got '%s'", name, ln,
+                             w[5]);
+        if (strlen(w[6]) >= sizeof n.data_dir)
+            return nines_err(NINES_ECONFIG, "%s:%d: data folder '%s' is longer than %zu bytes",
+                             name, ln, w[6], sizeof n.data_dir - 1);
+        snprintf(n.data_dir, sizeof n.data_dir, "%s", w[6]);
+    }
+    for (uint32_t i = 0; i < c->nnodes; i++) {
+        if (c->nodes[i].id == n.id)
+            return nines_err(NINES_ECONFIG, "%s:%d: node id %u is defined twice", name, ln, n.id);
+        if (c->nodes[i].port == n.port && strcmp(c->nodes[i].host, n.host) == 0)
+            return nines_err(NINES_ECONFIG, "%s:%d: address %s:%u is already used by node %u",
+                             name, ln, n.host, n.port, c->nodes[i].id);
+    }
+    if (c->nnodes == NINES_MAX_NODES)
+        return nines_err(NINES_ECONFIG, "%s:%d: more than %d nodes", name, ln, NINES_MAX_NODES);
+    c->nodes[c->nnodes++] = n;
+    return 0;
+}
+
+static int parse_line(struct nines_conf *c, char *line, const char *name, int ln)
+{
+    char *hash = strchr(line, '#');
+    if (hash)
+        *hash = '\0';
+    char *w[8];
+    int nw = split_words(line, w, 7);
+    if (nw == 0)
+        return 0;
+    if (nw > 7)
+        return nines_err(NINES_ECONFIG, "%s:%d: too many words", name, ln);
+    if (strcmp(w[0], "node") == 0)
+        return parse_node(c, w, nw, name, ln);
+    if (nw != 2)
+        return nines_err(NINES_ECONFIG, "%s:%d: '%s' takes exactly one value, got %d", name, ln,
+                         w[0], nw - 1);
+    if (strcmp(w[0], "cluster") == 0) {
+        if (strlen(w[1]) >= sizeof c->cluster)
+            return nines_err(NINES_ECONFIG, "%s:%d: cluster name '%s' is longer than %zu bytes",
+                             name, ln, w[1], sizeof c->cluster - 1);
+        snprintf(c->cluster, sizeof c->cluster, "%s", w[1]);
+        return 0;
+    }
+    if (strcmp(w[0], "arbitrator") == 0) {
+        if (parse_hostport(w[1], c->arbitrator_host, sizeof c->arbitrator_host,
+                           &c->arbitrator_port))
+            return nines_err(NINES_ECONFIG,
+                             "%s:%d: arbitrator address '%s' is not HOST:PORT with port 1..65535",
+                             name, ln, w[1]);
+        c->has_arbitrator = true;
+        return 0;
+    }
+    if (strcmp(w[0], "transport") == 0) {
+        if (strcmp(w[1], "tcp") != 0 && strcmp(w[1], "rdma") != 0)
+            return nines_err(NINES_ECONFIG, "%s:%d: transport '%s' must be tcp or rdma", name, ln,
+                             w[1]);
+        snprintf(c->transport, sizeof c->transport, "%s", w[1]);
+        return 0;
+    }
+    for (size_t k = 0; k < sizeof knobs / sizeof knobs[0]; k++) {
+        if (strcmp(w[0], knobs[k].name) != 0)
+            continue;
+        uint32_t v;
+        if (parse_u32(w[1], knobs[k].min, knobs[k].max, &v))
+            return nines_err(NINES_ECONFIG, "%s:%d: %s '%s' must be a number in %u..%u", name, ln,
+                             w[0], w[1], knobs[k].min, knobs[k].max);
+        memcpy((char *)c + knobs[k].offset, &v, sizeof v);
+        return 0;
+    }
+    return nines_err(NINES_ECONFIG, "%s:%d: unknown setting '%s'", name, ln, w[0]);
+}
+
+/* Whole-file checks after every line parsed. */
+static int conf_validate(const struct nines_conf *c, const char *name)
+{
+    if (!c->cluster[0])
+        return nines_err(NINES_ECONFIG, "%s: no 'cluster NAME' line", name);
+    if (c->nnodes == 0)
+        return nines_err(NINES_ECONFIG, "%s: no 'node' lines", name);
+    unsigned per_site[2] = {0, 0};
+    for (uint32_t i = 0; i < c->nnodes; i++)
+        per_site[c->nodes[i].site]++;
+    for (int s = 0; s < 2; s++)
+        if (per_site[s] == 0)
+            return nines_err(NINES_ECONFIG,
+                             "%s: site %d has no nodes (every fragment needs a replica at each "
+                             "of the two sites)", name, s);
+    if (c->reconnect_min_ms > c->reconnect_max_ms)
+        return nines_err(NINES_ECONFIG, "%s: reconnect_min_ms %u is above reconnect_max_ms %u",
+                         name, c->reconnect_min_ms, c->reconnect_max_ms);
+    if (c->send_queue_bytes < c->max_frame_bytes)
+        return nines_err(NINES_ECONFIG,
+                         "%s: send_queue_bytes %u must be at least max_frame_bytes %u", name,
+                         c->send_queue_bytes, c->max_frame_bytes);
+    return 0;
+}
+
+int nines_conf_parse(const char *text, const char *name, struct nines_conf *out)
+{
+    conf_defaults(out);
+    snprintf(out->path, sizeof out->path, "%s", name);
+    int ln = 0;
+    const char *p = text;
+    while (*p) {
+        ln++;
+        const char *eol = strchr(p, '\n');
+        size_t len = eol ? (size_t)(eol - p) : strlen(p);
+        char line[1024];
+        if (len >= sizeof line)
+            return nines_err(NINES_ECONFIG, "%s:%d: line longer than %zu bytes", name, ln,
+                             sizeof line - 1);
+        memcpy(line, p, len);
+        line[len] = '\0';
+        int rc = parse_line(out, line, name, ln);
+        if (rc)
+            return rc;
+        p += len + (eol ? 1 : 0);
+    }
+    return conf_validate(out, name);
+}
+
+int nines_conf_load(const char *path, struct nines_conf *out)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return nines_err(NINES_EIO, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = malloc(CONF_MAX_BYTES + 1);
+    if (!buf) {
+        fclose(f);
+        return nines_err(NINES_ENOMEM, "%s: no memory to read it", path);
+    }
+    size_t n = fread(buf, 1, CONF_MAX_BYTES + 1, f);
+    int rd_err = ferror(f);
+    fclose(f);
+    int rc;
+    if (rd_err)
+        rc = nines_err(NINES_EIO, "%s: read error", path);
+    else if (n > CONF_MAX_BYTES)
+        rc = nines_err(NINES_ECONFIG, "%s: file larger than %u bytes", path, CONF_MAX_BYTES);
+    else if (memchr(buf, '\0', n))
+        rc = nines_err(NINES_ECONFIG, "%s: contains a NUL byte (not a text file)", path);
+    else {
+        buf[n] = '\0';
+        rc = nines_conf_parse(buf, path, out);
+    }
+    free(buf);
+    return rc;
+}
+
+const struct nines_node_conf *nines_conf_node(const struct nines_conf *c, uint32_t id)
+{
+    for (uint32_t i = 0; i < c->nnodes; i++)
+        if (c->nodes[i].id == id)
+            return &c->nodes[i];
+    return NULL;
+}

@@ -1,0 +1,47 @@
+/* Cluster configuration file (internal, common). Format and keys are
+ * documented in common/README.md; tools/local4.conf is the example.
+ *
+ * Errors: nines_conf_load/parse return NINES_ECONFIG (or NINES_EIO when the
+ * file cannot be read) with nines_errdetail() = "FILE:LINE: problem". */
+#ifndef NINES_CONF_H
+#define NINES_CONF_H
+#include <stdbool.h>
+#include <stdint.h>
+
+#define NINES_MAX_NODES 64        /* node ids are 1..NINES_MAX_NODES */
+#define NINES_HOST_MAX 64
+#define NINES_NAME_MAX 64
+
+struct nines_node_conf {
+    uint32_t id;                  /* 1..NINES_MAX_NODES, unique */
+    uint32_t site;                /* 0 or 1 */
+    char host[NINES_HOST_MAX];    /* IPv4 address or host name */
+    uint16_t port;
+    char data_dir[256];           /* per-node disk folder ("" = none) */
+};
+
+struct nines_conf {
+    char path[256];               /* file it was read from */
+    char cluster[NINES_NAME_MAX];
+    uint32_t nnodes;
+    struct nines_node_conf nodes[NINES_MAX_NODES];
+    bool has_arbitrator;
+    char arbitrator_host[NINES_HOST_MAX];
+    uint16_t arbitrator_port;
+    /* timing and sizing knobs (defaults in conf.c) */
+    uint32_t heartbeat_ms;        /* I-am-alive interval */
+    uint32_t heartbeat_misses;    /* missed intervals before suspicion */
+    uint32_t reconnect_min_ms;    /* first reconnect backoff */
+    uint32_t reconnect_max_ms;    /* backoff ceiling */
+    uint32_t max_frame_bytes;     /* larger length prefix closes the connection */
+    uint32_t send_queue_bytes;    /* per-peer bound on queued output */
+    uint32_t poll_us;             /* busy-poll this long before sleeping (0 = never) */
+    char transport[16];           /* "tcp" or "rdma" (rdma falls back to tcp) */
+};
+
+int nines_conf_load(const char *path, struct nines_conf *out);
+/* Parse text; `name` is used in error messages in place of a file name. */
+int nines_conf_parse(const char *text, const char *name, struct nines_conf *out);
+/* Node by id, or NULL. */
+const struct nines_node_conf *nines_conf_node(const struct nines_conf *c, uint32_t id);
+#endif

@@ -1,0 +1,103 @@
+/* net — the node's messaging endpoint (internal API used by runtime/,
+ * supervisor/, client/, tools/ and bench/).
+ *
+ * An endpoint owns one transport (tcp, rdma or test) and speaks the
+ * Envelope protocol on top of it (proto/nines_net.proto):
+ *  - every connection starts with HELLO_REQ -> HELLO_CONF | HELLO_REF;
+ *    the dialling node sends HELLO_REQ(role NODE, its id, cluster name),
+ *    clients send HELLO_REQ(role CLIENT);
+ *  - after the handshake each frame's Envelope is checked: version equal to
+ *    PROTO_VERSION_CURRENT, sender equal to the node bound to the connection
+ *    (0 for clients), type known to the owner. Any violation closes that
+ *    connection with a logged reason; the endpoint keeps serving others.
+ *  - on_msg gets the body still packed: the owner unpacks it with the
+ *    descriptor its message table names (arena allocator).
+ * Envelopes are packed straight into the transport's send buffer (fields
+ * written by hand in protobuf wire format, body packed in place): no copy.
+ *
+ * Threading: one owner thread calls everything except net_wake().
+ */
+#ifndef NINES_NET_H
+#define NINES_NET_H
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "conf.h"
+#include "net_transport.h"
+
+struct net_endpoint;
+
+struct net_msg_in {
+    net_addr from;          /* node id, or client connection (>= NET_CONN_BASE) */
+    uint32_t sender;        /* Envelope.sender */
+    uint64_t epoch;         /* Envelope.epoch */
+    uint32_t type;          /* Envelope.type */
+    const uint8_t *body;    /* packed body; valid during the call only */
+    size_t body_len;
+};
+
+struct net_handlers {
+    void *ctx;
+    /* A message after a completed handshake. Return 0, or negative to close
+     * the connection (reason: nines_errdetail()). Must not block. */
+    int (*on_msg)(void *ctx, const struct net_msg_in *m);
+    /* Is `type` a message type this node handles? (unknown -> close) */
+    bool (*known_type)(void *ctx, uint32_t type);
+    void (*on_peer_up)(void *ctx, uint32_t node);              /* may be NULL */
+    void (*on_peer_down)(void *ctx, uint32_t node, int err);   /* may be NULL */
+    void (*on_client_close)(void *ctx, net_addr conn);         /* may be NULL */
+};
+
+/* Create the transport named by cfg->transport ("tcp", or "rdma" which
+ * falls back to tcp with one logged message when no device exists) for
+ * node `self` and open an endpoint on it. */
+int net_endpoint_open(struct net_endpoint **out, const struct nines_conf *cfg, uint32_t self,
+                      const struct net_handlers *h);
+/* Same, on a transport the caller built (tests: the test transport). */
+int net_endpoint_open_on(struct net_endpoint **out, const struct nines_conf *cfg, uint32_t self,
+                         struct net_transport *t, const struct net_handlers *h);
+void net_endpoint_close(struct net_endpoint *ep);
+
+/* Queue one message (packed into the transport's buffer now, written at the
+ * next flush/poll). 0, NINES_EAGAIN (queue at its bound), NINES_EUNREACHABLE,
+ * NINES_ETOOBIG, NINES_EINVAL (unknown destination). */
+int net_send(struct net_endpoint *ep, net_addr to, uint32_t type, const ProtobufCMessage *body);
+int net_flush(struct net_endpoint *ep);
+/* Flush, then wait up to timeout_ms for input and dispatch it. */
+int net_poll(struct net_endpoint *ep, int timeout_ms);
+void net_wake(struct net_endpoint *ep);
+
+void net_set_epoch(struct net_endpoint *ep, uint64_t epoch);
+const char *net_transport_name(const struct net_endpoint *ep);
+/* Handshake done and the connection is up. */
+bool net_peer_reachable(const struct net_endpoint *ep, uint32_t node);
+/* Monotonic ms of the last frame received from node (0 = never). */
+uint64_t net_peer_last_heard_ms(const struct net_endpoint *ep, uint32_t node);
+void net_close_conn(struct net_endpoint *ep, net_addr addr, int err, const char *reason);
+
+struct net_stats { uint64_t msgs_in, msgs_out, bytes_in, bytes_out, writes, conns_closed_bad; };
+void net_get_stats(const struct net_endpoint *ep, struct net_stats *out);
+
+/* ---- envelope codec (envelope.c), shared with the blocking client ---- */
+/* Packed size of an Envelope around a body of body_len bytes. */
+size_t net_env_size(uint32_t sender, uint64_t epoch, uint32_t type, size_t body_len);
+/* Write Envelope fields then pack `body` in place; returns bytes written
+ * (== net_env_size(...)). `out` must hold that many bytes. */
+size_t net_env_pack(uint8_t *out, uint32_t sender, uint64_t epoch, uint32_t type,
+                    const ProtobufCMessage *body, size_t body_len);
+/* Parse an Envelope without allocating; body points into buf.
+ * NINES_EPROTO on malformed input (detail set). */
+int net_env_parse(const uint8_t *buf, size_t len, struct net_msg_in *out);
+
+/* ---- blocking client connection (client.c), for tools and clients ---- */
+struct net_client;
+/* Connect to host:port, send HELLO_REQ(role CLIENT), wait HELLO_CONF. */
+int net_client_connect(struct net_client **out, const char *host, uint16_t port,
+                       const char *cluster, int timeout_ms);
+int net_client_send(struct net_client *c, uint32_t type, const ProtobufCMessage *body);
+/* Wait for the next message; m->body valid until the next call. */
+int net_client_recv(struct net_client *c, struct net_msg_in *m, int timeout_ms);
+void net_client_close(struct net_client *c);
+#endif

@@ -1,0 +1,132 @@
+/* Config parser: valid files, defaults, and every rejection names file,
+ * line and the offending value. */
+#include "conf.h"
+#include "cu_test.h"
+#include "nines/errors.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+static const char *good =
+    "# comment\n"
+    "cluster   test  # trailing comment\n"
+    "heartbeat_ms 20\n"
+    "transport rdma\n"
+    "arbitrator 10.0.0.9:7000\n"
+    "\n"
+    "node 1 site 0 127.0.0.1:7001 data /tmp/n1\n"
+    "node 2 site 1 127.0.0.1:7002\n"
+    "node 7 site 1 10.1.2.3:7002";
+
+static void test_good(void)
+{
+    struct nines_conf c;
+    CU_ASSERT_EQUAL_FATAL(nines_conf_parse(good, "g.conf", &c), 0);
+    CU_ASSERT_STRING_EQUAL(c.cluster, "test");
+    CU_ASSERT_EQUAL(c.nnodes, 3);
+    CU_ASSERT_EQUAL(c.heartbeat_ms, 20);
+    CU_ASSERT_EQUAL(c.heartbeat_misses, 2); /* default kept */
+    CU_ASSERT_STRING_EQUAL(c.transport, "rdma");
+    CU_ASSERT_TRUE(c.has_arbitrator);
+    CU_ASSERT_STRING_EQUAL(c.arbitrator_host, "10.0.0.9");
+    CU_ASSERT_EQUAL(c.arbitrator_port, 7000);
+    const struct nines_node_conf *n7 = nines_conf_node(&c, 7);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(n7);
+    CU_ASSERT_EQUAL(n7->site, 1);
+    CU_ASSERT_STRING_EQUAL(n7->host, "10.1.2.3");
+    CU_ASSERT_EQUAL(n7->port, 7002);
+    CU_ASSERT_STRING_EQUAL(nines_conf_node(&c, 1)->data_dir, "/tmp/n1");
+    CU_ASSERT_PTR_NULL(nines_conf_node(&c, 3));
+}
+
+struct bad_case {
+    const char *text;
+    const char *expect; /* substring of the detail */
+};
+
+static const struct bad_case bad[] = {
+    {"node 1 site 0 h:1\nnode 2 site 1 h:2\n", "no 'cluster NAME'"},
+    {"cluster x\n", "no 'node' lines"},
+    {"cluster x\nnode 1 site 0 h:1\n", "site 1 has no nodes"},
+    {"cluster x\nnode 0 site 0 h:1\n", ":2: node id '0'"},
+    {"cluster x\nnode 65 site 0 h:1\n", "node id '65'"},
+    {"cluster x\nnode 1 site 2 h:1\n", "site '2' must be 0 or 1"},
+    {"cluster x\nnode 1 site 0 h:0\n", "address 'h:0'"},
+    {"cluster x\nnode 1 site 0 h:99999\n", "address 'h:99999'"},
+    {"cluster x\nnode 1 site 0 nohost\n", "address 'nohost'"},
+    {"cluster x\nnode 1 sight 0 h:1\n", "expected 'site'"},
+    {"cluster x\nnode 1 site 0 h:1\nnode 1 site 1 h:2\n", ":3: node id 1 is defined twice"},
+    {"cluster x\nnode 1 site 0 h:1\nnode 2 site 1 h:1\n", "already used by node 1"},
+    {"cluster x\nnode 1 site 0\n", "got 4 words"},
+    {"cluster x\nheartbeat_ms 0\n", "heartbeat_ms '0' must be a number in 1..60000"},
+    {"cluster x\nheartbeat_ms 12abc\n", "heartbeat_ms '12abc'"},
+    {"cluster x\nheartbeat_ms -5\n", "heartbeat_ms '-5'"},
+    {"cluster x\nbogus 1\n", "unknown setting 'bogus'"},
+    {"cluster x\ntransport udp\n", "transport 'udp' must be tcp or rdma"},
+    {"cluster x y\n", "'cluster' takes exactly one value, got 2"},
+    {"cluster x\narbitrator 1.2.3.4\n", "arbitrator address '1.2.3.4'"},
+    {"cluster x\nreconnect_min_ms 500\nreconnect_max_ms 100\nnode 1 site 0 h:1\nnode 2 site 1 h:2\n",
+     "reconnect_min_ms 500 is above reconnect_max_ms 100"},
+    {NULL, NULL},
+};
+
+static void test_bad(void)
+{
+    for (const struct bad_case *b = bad; b->text; b++) {
+        struct nines_conf c;
+        int rc = nines_conf_parse(b->text, "bad.conf", &c);
+        CU_ASSERT_EQUAL(rc, NINES_ECONFIG);
+        if (!strstr(nines_errdetail(), b->expect) || !strstr(nines_errdetail(), "bad.conf")) {
+            printf("\n  case %d: detail '%s' lacks '%s'\n", (int)(b - bad), nines_errdetail(),
+                   b->expect);
+            CU_FAIL("error detail does not name the problem");
+        }
+    }
+}
+
+static void test_load_file(void)
+{
+    char path[] = "/tmp/nines_conf_XXXXXX";
+    int fd = mkstemp(path);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(write(fd, good, strlen(good)), (ssize_t)strlen(good));
+    close(fd);
+    struct nines_conf c;
+    CU_ASSERT_EQUAL(nines_conf_load(path, &c), 0);
+    CU_ASSERT_STRING_EQUAL(c.path, path);
+    /* a binary file is refused */
+    fd = open(path, O_WRONLY | O_TRUNC);
+    CU_ASSERT_EQUAL(write(fd, "cluster x\n\0\1\2", 13), 13);
+    close(fd);
+    CU_ASSERT_EQUAL(nines_conf_load(path, &c), NINES_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "NUL byte"));
+    unlink(path);
+    CU_ASSERT_EQUAL(nines_conf_load("/nonexistent/x.conf", &c), NINES_EIO);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "/nonexistent/x.conf"));
+}
+
+static void test_example_file(void)
+{
+    struct nines_conf c;
+    CU_ASSERT_EQUAL_FATAL(nines_conf_load("tools/local4.conf", &c), 0);
+    CU_ASSERT_EQUAL(c.nnodes, 4);
+    unsigned sites[2] = {0, 0};
+    for (unsigned i = 0; i < c.nnodes; i++)
+        sites[c.nodes[i].site]++;
+    CU_ASSERT_EQUAL(sites[0], 2);
+    CU_ASSERT_EQUAL(sites[1], 2);
+}
+
+void cu_register(void)
+{
+    static const struct cu_case cases[] = {
+        {"good file", test_good},
+        {"bad files name file, line and value", test_bad},
+        {"load from disk", test_load_file},
+        {"embedded default local4.conf", test_example_file},
+        {NULL, NULL},
+    };
+    cu_add_suite("conf", NULL, NULL, cases);
+}
