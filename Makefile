@@ -4,7 +4,7 @@ include cluster.mk
 CC      ?= cc
 PKGS    := libprotobuf-c
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
-           -g -pthread -Iinclude -Icommon -Itests -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
+           -g -pthread -I. -Iinclude -Icommon -Itests -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -libverbs -pthread -lm
 ifeq ($(MODE),debug)
 CFLAGS  += -O0 -DNINES_DEBUG=1
@@ -22,6 +22,9 @@ ifeq ($(FAULTS),1)
 CFLAGS  += -DNINES_FAULTS=1
 endif
 
+# V=1 shows full command lines.
+Q := $(if $(filter 1,$(V)),,@)
+
 # Modules in dependency order (later may use earlier). Each becomes lib<mod>.a.
 MODULES := common net kernel dict runtime updchan txctl supervisor client
 PROTOS  := $(wildcard proto/*.proto)
@@ -33,7 +36,7 @@ lib_srcs = $(filter-out %_main.c,$(wildcard $(1)/*.c))
 LIBS    := $(foreach m,$(MODULES),$(if $(call lib_srcs,$(m)),$(BUILD)/lib/lib$(m).a))
 GENLIB  := $(if $(GEN_C),$(BUILD)/lib/libproto.a)
 ALL_LIBS = $(LIBS) $(GENLIB)
-LINK     = $(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(LDLIBS)
+LINK     = @echo "  LINK  $@"; $(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(LDLIBS)
 
 BINS    := $(BUILD)/bin/ninesd $(BUILD)/bin/ninesctl \
            $(patsubst bench/%_main.c,$(BUILD)/bin/%,$(wildcard bench/*_main.c))
@@ -47,24 +50,26 @@ all: $(BINS)
 
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(BUILD)/gen
-	protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
+	$(Q)protoc-c --proto_path=proto --c_out=$(BUILD)/gen $<
 
 $(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Wno-unused-parameter -c -o $@ $<
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/obj/%.o: %.c $(GEN_H)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+	@echo "  CC    $<"
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/lib/libproto.a: $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(GEN_C))
 	@mkdir -p $(dir $@)
-	rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && ar rcs $@ $^
 
 define module_lib
 $(BUILD)/lib/lib$(1).a: $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_srcs,$(1)))
 	@mkdir -p $$(dir $$@)
-	rm -f $$@ && ar rcs $$@ $$^
+	$(Q)rm -f $$@ && ar rcs $$@ $$^
 endef
 $(foreach m,$(MODULES),$(eval $(call module_lib,$(m))))
 
@@ -84,15 +89,20 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/cluster/%.o $(BUILD)/obj/tests/cu_main.o $(
 	@mkdir -p $(dir $@)
 	$(LINK) -lcunit
 
-# The README's test command runs this: dependency check, unit suites, cluster tests.
-test: deps-check unit-test cluster-test
+# The README's test command runs this: dependency check, then (built in
+# parallel, run one after another) unit suites, cluster tests, and the unit
+# suites again under ASan/UBSan in their own build folder.
+test: deps-check
+	@$(MAKE) --no-print-directory $(BINS) $(UNIT_BINS) $(CLUST_BINS)
+	@tests/run.sh $(UNIT_BINS)
+	@NINES_BIN=$(BUILD)/bin tests/run.sh $(CLUST_BINS)
+	@$(MAKE) --no-print-directory asan-test
 unit-test: $(UNIT_BINS)
 	@tests/run.sh $(UNIT_BINS)
 cluster-test: $(BINS) $(CLUST_BINS)
 	@NINES_BIN=$(BUILD)/bin tests/run.sh $(CLUST_BINS)
-# The same unit suites under ASan/UBSan, in their own build folder.
 asan-test:
-	$(MAKE) SAN=1 MODE=debug BUILD=build-asan unit-test
+	@$(MAKE) --no-print-directory SAN=1 MODE=debug BUILD=build-asan unit-test
 deps-check:
 	@tools/deps-check.sh
 
@@ -105,3 +115,6 @@ clean:
 	rm -rf $(BUILD) build-asan
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Keep objects between runs (they are not intermediate files to delete).
+.SECONDARY:

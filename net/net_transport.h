@@ -66,5 +66,8 @@ struct net_transport_ops {
 struct net_transport {
     const struct net_transport_ops *ops;
     struct net_transport_cb cb;
+    /* Output system calls (TCP writes, RDMA post-send batches), maintained
+     * by the backend for net_stats.writes; zero-initialise it. */
+    uint64_t writes;
 };
 #endif

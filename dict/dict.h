@@ -1,0 +1,204 @@
+/* Distribution dictionary (internal, dict): schema catalog, key routing,
+ * replica placement (minimum intersecting sets declustering and the
+ * circular scheme), the versioned in-memory dictionary and its file.
+ * Rules, algorithms, worked examples and the file format: dict/README.md.
+ *
+ * Everything here is plain data plus pure functions over it; nothing is
+ * shared between threads by this module (a caller that shares a struct
+ * dict between threads must serialize access itself).
+ *
+ * Errors: 0 or a non-negative count on success, a negative NINES_E* code
+ * on failure with nines_errdetail() naming the problem and the value. */
+#ifndef NINES_DICT_H
+#define NINES_DICT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* ---- limits (all checked, all stated in errors) ---------------------- */
+#define DICT_NAME_MAX     63      /* table and column names, bytes */
+#define DICT_MAX_COLS     256     /* columns per table */
+#define DICT_MAX_PK       16      /* primary key columns */
+#define DICT_MAX_FRAGS    4096    /* fragments per table */
+#define DICT_MAX_TABLES   4096    /* tables per dictionary */
+#define DICT_MAX_COLSIZE  65535   /* n of string(n)/bytes(n), max of var types */
+#define DICT_KEY_MAX      2048    /* longest encoded key / split point, bytes */
+#define DICT_MAX_NODES    64      /* node ids are 1..DICT_MAX_NODES */
+#define DICT_NSITES       2       /* a cluster has two sites, 0 and 1 */
+
+/* ---- schema ---------------------------------------------------------- */
+enum dict_type {
+    DICT_T_INT32 = 1,
+    DICT_T_INT64 = 2,
+    DICT_T_DOUBLE = 3,
+    DICT_T_STRING = 4,     /* fixed string(n) */
+    DICT_T_VARSTRING = 5,  /* varstring(max) */
+    DICT_T_BYTES = 6,      /* fixed bytes(n) */
+    DICT_T_VARBYTES = 7,   /* varbytes(max) */
+    DICT_T_TIMESTAMP = 8,  /* microseconds since the Unix epoch, int64 */
+};
+#define DICT_T_FIRST DICT_T_INT32
+#define DICT_T_LAST  DICT_T_TIMESTAMP
+
+struct dict_column {
+    char name[DICT_NAME_MAX + 1];
+    uint32_t type;         /* enum dict_type; other values are rejected */
+    uint32_t size;         /* n or max for the string/bytes types, else 0 */
+    bool nullable;
+};
+
+enum dict_frag_method { DICT_FRAG_HASH = 1, DICT_FRAG_RANGE = 2 };
+enum dict_scheme { DICT_PLACE_MISD = 1, DICT_PLACE_CIRCULAR = 2 };
+
+/* An encoded key (same order-preserving encoding as the kernel's keys). */
+struct dict_key {
+    const uint8_t *bytes;
+    uint32_t len;
+};
+
+/* A table definition as a caller supplies it: the arrays are the
+ * caller's; dict_create_table copies them. Zero replicas/scheme mean the
+ * defaults (2 replicas, MISD). */
+struct dict_table_def {
+    char name[DICT_NAME_MAX + 1];
+    uint32_t ncols;
+    const struct dict_column *cols;
+    uint32_t npk;
+    const uint16_t *pk;            /* column indices, in key order */
+    uint32_t method;               /* enum dict_frag_method */
+    uint32_t nfrags;               /* HASH: fragment count; RANGE: ignored */
+    uint32_t nsplits;              /* RANGE: split points, ascending */
+    const struct dict_key *splits; /* RANGE: fragment count = nsplits + 1 */
+    uint32_t replicas;             /* 1 or 2 (0 = default 2) */
+    uint32_t scheme;               /* enum dict_scheme (0 = default MISD) */
+};
+
+/* Type name ("int32", "string", ...) and its inverse. */
+const char *dict_type_name(uint32_t type);
+int dict_type_parse(const char *name, uint32_t *type);
+
+/* Check a definition; NINES_EINVAL with a detail naming the table, the
+ * problem and the value. Does not look at other tables or nodes. */
+int dict_table_validate(const struct dict_table_def *def);
+
+/* Fragment count a valid definition yields. */
+uint32_t dict_def_nfrags(const struct dict_table_def *def);
+
+/* ---- nodes and placement --------------------------------------------- */
+struct dict_node {
+    uint32_t id;   /* 1..DICT_MAX_NODES */
+    uint32_t site; /* 0 or 1 */
+};
+
+/* One fragment's replicas. standby == 0: none (replicas == 1). */
+struct dict_frag {
+    uint32_t primary;
+    uint32_t standby;
+};
+
+/* Check a node list: ids 1..64 and unique, sites 0/1, at least one node. */
+int dict_nodes_validate(const struct dict_node *nodes, uint32_t n);
+
+/* Place `nfrags` fragments with `replicas` (1 or 2) copies on `nodes` by
+ * `scheme` into out[0..nfrags). Pure function of its arguments (the node
+ * order given does not matter: nodes are sorted by id per site). */
+int dict_place(const struct dict_node *nodes, uint32_t n, uint32_t nfrags, uint32_t replicas,
+               uint32_t scheme, struct dict_frag *out);
+
+/* The least possible value of the largest number of fragments shared by
+ * two nodes at different sites: ceil(nfrags / (p * q)). */
+uint32_t dict_place_min_pair(uint32_t p, uint32_t q, uint32_t nfrags);
+
+/* Counts describing a placement; index i refers to nodes[i] of the
+ * sorted node list `node` (site 0 first, then site 1, ids ascending). */
+struct dict_place_stats {
+    uint32_t nnodes, nsite[DICT_NSITES];
+    struct dict_node node[DICT_MAX_NODES];
+    uint32_t primaries[DICT_MAX_NODES];
+    uint32_t standbys[DICT_MAX_NODES];
+    /* dir[i][j]: fragments with primary on node i and standby on node j */
+    uint16_t dir[DICT_MAX_NODES][DICT_MAX_NODES];
+    uint32_t max_pair;        /* max over cross-site i<j of dir[i][j]+dir[j][i] */
+    uint32_t min_pair_bound;  /* dict_place_min_pair for this layout */
+    uint32_t same_site;       /* fragments with both replicas at one site */
+};
+int dict_place_stats(const struct dict_node *nodes, uint32_t n, const struct dict_frag *frags,
+                     uint32_t nfrags, struct dict_place_stats *st);
+
+/* Live-node set: bit (id - 1) set when node `id` is in the node set. */
+typedef uint64_t dict_liveset;
+#define DICT_LIVE(id) ((dict_liveset)1 << ((id) - 1))
+
+/* ---- dictionary ------------------------------------------------------ */
+struct dict_table {
+    uint32_t id;
+    struct dict_table_def def;     /* arrays owned by the table */
+    uint32_t nfrags;
+    struct dict_frag *frags;
+};
+
+struct dict {
+    uint64_t version;              /* +1 on every change */
+    uint32_t next_table_id;        /* ids are never reused */
+    uint32_t nnodes;
+    struct dict_node nodes[DICT_MAX_NODES];
+    uint32_t ntables;
+    struct dict_table **tables;    /* sorted by id */
+};
+
+/* Start an empty dictionary (version 0) over `nodes`. */
+int dict_init(struct dict *d, const struct dict_node *nodes, uint32_t n);
+void dict_free(struct dict *d);
+
+/* Validate, place and add a table; *id_out (may be NULL) gets its id. */
+int dict_create_table(struct dict *d, const struct dict_table_def *def, uint32_t *id_out);
+int dict_drop_table(struct dict *d, const char *name);
+int dict_drop_table_id(struct dict *d, uint32_t id);
+const struct dict_table *dict_table_by_name(const struct dict *d, const char *name);
+const struct dict_table *dict_table_by_id(const struct dict *d, uint32_t id);
+
+/* Move the replica of fragment `frag` held by node `from` to node `to`
+ * (self-repair, drain). The two replicas must stay at different sites. */
+int dict_move_replica(struct dict *d, uint32_t table_id, uint32_t frag, uint32_t from,
+                      uint32_t to);
+/* Exchange primary and hot standby of fragment `frag` (switchover). */
+int dict_switch_roles(struct dict *d, uint32_t table_id, uint32_t frag);
+
+/* The node executing fragment `frag` given the live set: the primary if it
+ * is live, else its hot standby; NINES_EUNREACHABLE when neither is. */
+int dict_effective_primary(const struct dict_table *t, uint32_t frag, dict_liveset live,
+                           uint32_t *node_out);
+
+/* ---- routing --------------------------------------------------------- */
+/* 64-bit FNV-1a, and the routing hash: murmur3's fmix64 over FNV-1a. */
+uint64_t dict_fnv1a64(const void *buf, size_t len);
+uint64_t dict_hash64(const void *buf, size_t len);
+/* Jump consistent hash (Lamping and Veach): bucket in [0, nbuckets). */
+uint32_t dict_jump(uint64_t key, uint32_t nbuckets);
+/* Fragment of an encoded primary key: >= 0, or NINES_EINVAL. */
+int dict_route(const struct dict_table *t, const uint8_t *key, size_t len);
+int dict_route_def(const struct dict_table_def *def, const uint8_t *key, size_t len);
+/* Encoded-key order: memcmp over the shorter length, then shorter first. */
+int dict_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
+
+/* ---- storage --------------------------------------------------------- */
+/* Serialize into a malloc'd buffer (*out, *len); free() it. */
+int dict_encode(const struct dict *d, uint8_t **out, size_t *len);
+/* Parse a whole file image into a fresh dictionary `d` (on success the
+ * caller owns it; on failure `d` is left empty). */
+int dict_decode(const uint8_t *buf, size_t len, struct dict *d);
+/* Atomic write: PATH.tmp, fsync, rename to PATH, fsync the folder. */
+int dict_save(const struct dict *d, const char *path);
+int dict_load(const char *path, struct dict *d);
+
+/* ---- placement report (ninesctl placement) -------------------------- */
+enum dict_report_fmt { DICT_REPORT_TEXT = 1, DICT_REPORT_JSON = 2 };
+/* Like snprintf: writes at most cap bytes (NUL-terminated when cap > 0)
+ * and returns the full length, or a negative error. */
+int dict_report(const struct dict *d, const struct dict_table *t, uint32_t fmt, char *buf,
+                size_t cap);
+int dict_report_file(const struct dict *d, const struct dict_table *t, uint32_t fmt, FILE *f);
+
+#endif

@@ -1,0 +1,584 @@
+/* Messaging endpoint: transport choice, HELLO handshake, per-frame
+ * validation, dispatch to the owner's handlers, send path, statistics.
+ * Message sequence and bad-input table: net/README.md. */
+#include "net.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arena.h"
+#include "envelope.h"
+#include "nassert.h"
+#include "nclock.h"
+#include "nines/errors.h"
+#include "nlog.h"
+#include "rdma.h"
+#include "tcp.h"
+
+enum ep_peer_state {
+    EP_DOWN,        /* no connection, or one without a handshake yet */
+    EP_HELLO_SENT,  /* we dialled and sent HELLO_REQ; waiting HELLO_CONF */
+    EP_UP,          /* handshake done */
+};
+
+enum ep_conn_state {
+    EC_NONE,        /* not in the map */
+    EC_NEW,         /* accepted, waiting for HELLO_REQ */
+    EC_CLIENT,      /* a client after its handshake */
+};
+
+/* Unbound connections by address: open addressing, linear probing,
+ * backward-shift deletion. Grows on accept only. */
+struct ep_cmap {
+    net_addr *keys;   /* 0 = empty */
+    uint8_t *vals;
+    size_t cap, n;
+};
+
+struct ep_peer {
+    enum ep_peer_state st;
+    uint64_t last_heard_ms;
+};
+
+struct net_endpoint {
+    struct nines_conf cfg;
+    uint32_t self;
+    uint64_t epoch;
+    struct net_transport *t;
+    struct net_handlers h;
+    struct ep_peer peers[NINES_MAX_NODES + 1];
+    struct ep_cmap conns;
+    struct net_stats st;
+    struct arena arena;       /* handshake bodies */
+    net_addr closing;         /* address we are closing ourselves (0 none) */
+};
+
+/* ---- connection map ---- */
+
+static size_t cmap_hash(net_addr a, size_t cap)
+{
+    uint64_t x = a * 0x9E3779B97F4A7C15ull;
+    return (size_t)(x >> 32) & (cap - 1);
+}
+
+static enum ep_conn_state cmap_get(const struct ep_cmap *m, net_addr a)
+{
+    if (!m->cap)
+        return EC_NONE;
+    for (size_t i = cmap_hash(a, m->cap);; i = (i + 1) & (m->cap - 1)) {
+        if (m->keys[i] == a)
+            return (enum ep_conn_state)m->vals[i];
+        if (m->keys[i] == 0)
+            return EC_NONE;
+    }
+}
+
+static int cmap_put(struct ep_cmap *m, net_addr a, enum ep_conn_state v);
+
+static int cmap_grow(struct ep_cmap *m)
+{
+    struct ep_cmap old = *m;
+    size_t cap = old.cap ? old.cap * 2 : 64;
+    m->keys = calloc(cap, sizeof *m->keys);
+    m->vals = calloc(cap, sizeof *m->vals);
+    if (!m->keys || !m->vals) {
+        free(m->keys);
+        free(m->vals);
+        *m = old;
+        return nines_err(NINES_ENOMEM, "connection map of %zu", cap);
+    }
+    m->cap = cap;
+    m->n = 0;
+    for (size_t i = 0; i < old.cap; i++)
+        if (old.keys[i])
+            (void)cmap_put(m, old.keys[i], (enum ep_conn_state)old.vals[i]);
+    free(old.keys);
+    free(old.vals);
+    return 0;
+}
+
+static int cmap_put(struct ep_cmap *m, net_addr a, enum ep_conn_state v)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        int rc = cmap_grow(m);
+        if (rc)
+            return rc;
+    }
+    for (size_t i = cmap_hash(a, m->cap);; i = (i + 1) & (m->cap - 1)) {
+        if (m->keys[i] == a || m->keys[i] == 0) {
+            if (m->keys[i] == 0)
+                m->n++;
+            m->keys[i] = a;
+            m->vals[i] = (uint8_t)v;
+            return 0;
+        }
+    }
+}
+
+static void cmap_del(struct ep_cmap *m, net_addr a)
+{
+    if (!m->cap)
+        return;
+    size_t mask = m->cap - 1, i = cmap_hash(a, m->cap);
+    while (m->keys[i] != a) {
+        if (m->keys[i] == 0)
+            return;
+        i = (i + 1) & mask;
+    }
+    /* backward shift: move later members of the probe run into the hole */
+    for (size_t j = (i + 1) & mask; m->keys[j]; j = (j + 1) & mask) {
+        size_t home = cmap_hash(m->keys[j], m->cap);
+        bool movable = (j > i) ? (home <= i || home > j) : (home <= i && home > j);
+        if (movable) {
+            m->keys[i] = m->keys[j];
+            m->vals[i] = m->vals[j];
+            i = j;
+        }
+    }
+    m->keys[i] = 0;
+    m->vals[i] = 0;
+    m->n--;
+}
+
+/* ---- helpers ---- */
+
+static bool is_node_addr(net_addr a) { return a >= 1 && a <= NINES_MAX_NODES; }
+
+static const char *addr_str(net_addr a, char *buf, size_t n)
+{
+    if (is_node_addr(a))
+        snprintf(buf, n, "node %llu", (unsigned long long)a);
+    else
+        snprintf(buf, n, "conn %llu", (unsigned long long)a);
+    return buf;
+}
+
+/* Close addr ourselves (the on_close upcall it triggers is not re-logged). */
+static void ep_close(struct net_endpoint *ep, net_addr a, int err, const char *reason)
+{
+    net_addr prev = ep->closing;
+    ep->closing = a;
+    ep->t->ops->close(ep->t, a, err, reason);
+    ep->closing = prev;
+}
+
+/* Bad input from addr: log, count, close that connection. Returns err. */
+static int ep_bad(struct net_endpoint *ep, net_addr a, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int ep_bad(struct net_endpoint *ep, net_addr a, int err, const char *fmt, ...)
+{
+    char reason[384], who[48];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    NLOG_WARN("net", "ep %u: closing %s: %s", ep->self, addr_str(a, who, sizeof who), reason);
+    ep->st.conns_closed_bad++;
+    ep_close(ep, a, err, reason);
+    return nines_err(err, "%s", reason);
+}
+
+/* Pack and queue one frame without destination checks. */
+static int ep_queue(struct net_endpoint *ep, net_addr to, uint32_t type,
+                    const ProtobufCMessage *body)
+{
+    size_t body_len = body ? protobuf_c_message_get_packed_size(body) : 0;
+    size_t len = net_env_size(ep->self, ep->epoch, type, body_len);
+    if (len > ep->cfg.max_frame_bytes)
+        return nines_err(NINES_ETOOBIG, "message type %u of %zu bytes exceeds max_frame_bytes %u",
+                         type, len, ep->cfg.max_frame_bytes);
+    int err = 0;
+    uint8_t *p = ep->t->ops->reserve(ep->t, to, len, &err);
+    if (!p)
+        return err ? err : nines_err(NINES_EIO, "transport gave no buffer");
+    size_t n = net_env_pack(p, ep->self, ep->epoch, type, body, body_len);
+    N_ASSERT(n == len);
+    ep->t->ops->commit(ep->t, to, len);
+    ep->st.msgs_out++;
+    ep->st.bytes_out += len;
+    return 0;
+}
+
+/* Refuse a handshake: HELLO_REF with the reason, then close. */
+static int ep_refuse(struct net_endpoint *ep, net_addr a, int err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int ep_refuse(struct net_endpoint *ep, net_addr a, int err, const char *fmt, ...)
+{
+    char reason[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof reason, fmt, ap);
+    va_end(ap);
+    Nines__HelloRef ref = NINES__HELLO_REF__INIT;
+    ref.error = err;
+    ref.reason = reason;
+    (void)ep_queue(ep, a, NINES__MSG_TYPE__HELLO_REF, &ref.base);
+    return ep_bad(ep, a, err, "HELLO refused: %s", reason);
+}
+
+static void peer_up(struct net_endpoint *ep, uint32_t node)
+{
+    ep->peers[node].st = EP_UP;
+    ep->peers[node].last_heard_ms = nclock_ms();
+    NLOG_DEBUG("net", "ep %u: node %u up", ep->self, node);
+    if (ep->h.on_peer_up)
+        ep->h.on_peer_up(ep->h.ctx, node);
+}
+
+/* ---- handshake ---- */
+
+static int hello_accept(struct net_endpoint *ep, net_addr a, const struct net_msg_in *m,
+                        uint32_t ver)
+{
+    if (m->type != NINES__MSG_TYPE__HELLO_REQ)
+        return ep_bad(ep, a, NINES_EPROTO, "first frame is message type %u, not HELLO_REQ",
+                      m->type);
+    if (ver != NINES__PROTO_VERSION__PROTO_VERSION_CURRENT)
+        return ep_refuse(ep, a, NINES_EVERSION, "protocol version %u, expected %u", ver,
+                         (unsigned)NINES__PROTO_VERSION__PROTO_VERSION_CURRENT);
+    arena_reset(&ep->arena);
+    Nines__HelloReq *req =
+        nines__hello_req__unpack(arena_pb_allocator(&ep->arena), m->body_len, m->body);
+    if (!req)
+        return ep_bad(ep, a, NINES_EPROTO, "HELLO_REQ body (%zu bytes) does not decode",
+                      m->body_len);
+    if (strcmp(req->cluster, ep->cfg.cluster) != 0)
+        return ep_refuse(ep, a, NINES_ECONFIG, "cluster '%.64s', expected '%s'", req->cluster,
+                         ep->cfg.cluster);
+    Nines__HelloConf conf = NINES__HELLO_CONF__INIT;
+    conf.node_id = ep->self;
+    conf.conn_id = a;
+    switch (req->role) {
+    case NINES__ROLE__ROLE_NODE: {
+        uint32_t id = req->node_id;
+        if (!nines_conf_node(&ep->cfg, id))
+            return ep_refuse(ep, a, NINES_ECONFIG, "node id %u is not in the configuration", id);
+        if (id == ep->self)
+            return ep_refuse(ep, a, NINES_EINVAL, "node id %u is this node", id);
+        if (m->sender != id)
+            return ep_refuse(ep, a, NINES_EPROTO, "Envelope.sender %u differs from node_id %u",
+                             m->sender, id);
+        if (id > ep->self)
+            return ep_refuse(ep, a, NINES_EINVAL,
+                             "node %u dialled node %u; the lower id dials the higher", id,
+                             ep->self);
+        int rc = ep_queue(ep, a, NINES__MSG_TYPE__HELLO_CONF, &conf.base);
+        if (rc)
+            return ep_bad(ep, a, rc, "cannot queue HELLO_CONF: %s", nines_errdetail());
+        cmap_del(&ep->conns, a);
+        rc = ep->t->ops->bind(ep->t, a, id);
+        if (rc) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", nines_errdetail());
+            ep_close(ep, a, rc, why);
+            return nines_err(rc, "bind to node %u: %s", id, why);
+        }
+        peer_up(ep, id);
+        return 0;
+    }
+    case NINES__ROLE__ROLE_CLIENT: {
+        if (m->sender != 0)
+            return ep_refuse(ep, a, NINES_EPROTO, "client HELLO with Envelope.sender %u (want 0)",
+                             m->sender);
+        int rc = ep_queue(ep, a, NINES__MSG_TYPE__HELLO_CONF, &conf.base);
+        if (rc)
+            return ep_bad(ep, a, rc, "cannot queue HELLO_CONF: %s", nines_errdetail());
+        rc = cmap_put(&ep->conns, a, EC_CLIENT);
+        if (rc)
+            return ep_bad(ep, a, rc, "no memory for client state");
+        NLOG_DEBUG("net", "ep %u: client conn %llu connected", ep->self, (unsigned long long)a);
+        return 0;
+    }
+    default:
+        return ep_refuse(ep, a, NINES_EPROTO, "role %d", (int)req->role);
+    }
+}
+
+static int hello_reply(struct net_endpoint *ep, uint32_t node, const struct net_msg_in *m,
+                       uint32_t ver)
+{
+    arena_reset(&ep->arena);
+    if (m->type == NINES__MSG_TYPE__HELLO_REF) {
+        Nines__HelloRef *ref =
+            nines__hello_ref__unpack(arena_pb_allocator(&ep->arena), m->body_len, m->body);
+        if (!ref)
+            return ep_bad(ep, node, NINES_EPROTO, "HELLO_REF body does not decode");
+        NLOG_WARN("net", "ep %u: node %u refused our HELLO: %s (%s)", ep->self, node,
+                  ref->reason, nines_strerror(ref->error));
+        ep_close(ep, node, NINES_ECLOSED, "HELLO refused");
+        return nines_err(NINES_ECLOSED, "node %u refused our HELLO", node);
+    }
+    if (m->type != NINES__MSG_TYPE__HELLO_CONF)
+        return ep_bad(ep, node, NINES_EPROTO, "message type %u before HELLO_CONF", m->type);
+    if (ver != NINES__PROTO_VERSION__PROTO_VERSION_CURRENT)
+        return ep_bad(ep, node, NINES_EVERSION, "protocol version %u, expected %u", ver,
+                      (unsigned)NINES__PROTO_VERSION__PROTO_VERSION_CURRENT);
+    Nines__HelloConf *conf =
+        nines__hello_conf__unpack(arena_pb_allocator(&ep->arena), m->body_len, m->body);
+    if (!conf)
+        return ep_bad(ep, node, NINES_EPROTO, "HELLO_CONF body does not decode");
+    if (conf->node_id != node || m->sender != node)
+        return ep_bad(ep, node, NINES_EPROTO, "HELLO_CONF from node %u (sender %u), dialled %u",
+                      conf->node_id, m->sender, node);
+    peer_up(ep, node);
+    return 0;
+}
+
+/* ---- after the handshake ---- */
+
+static int deliver(struct net_endpoint *ep, net_addr a, struct net_msg_in *m, uint32_t ver,
+                   uint32_t want_sender, size_t frame_len)
+{
+    if (ver != NINES__PROTO_VERSION__PROTO_VERSION_CURRENT)
+        return ep_bad(ep, a, NINES_EVERSION, "protocol version %u, expected %u", ver,
+                      (unsigned)NINES__PROTO_VERSION__PROTO_VERSION_CURRENT);
+    if (m->sender != want_sender)
+        return ep_bad(ep, a, NINES_EPROTO, "Envelope.sender %u on a connection of %s %u",
+                      m->sender, want_sender ? "node" : "client", want_sender);
+    if (m->type >= NINES__MSG_TYPE__HELLO_REQ && m->type <= NINES__MSG_TYPE__HELLO_REF)
+        return ep_bad(ep, a, NINES_EPROTO, "HELLO message type %u after the handshake", m->type);
+    if (m->type == 0 || (ep->h.known_type && !ep->h.known_type(ep->h.ctx, m->type)))
+        return ep_bad(ep, a, NINES_EUNKNOWN_MSG, "unknown message type %u", m->type);
+    ep->st.msgs_in++;
+    ep->st.bytes_in += frame_len;
+    m->from = a;
+    int rc = ep->h.on_msg ? ep->h.on_msg(ep->h.ctx, m) : 0;
+    if (rc < 0) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", nines_errdetail());
+        return ep_bad(ep, a, rc, "handler refused message type %u: %s", m->type, why);
+    }
+    return 0;
+}
+
+/* ---- transport upcalls ---- */
+
+static void ep_on_connect(void *ctx, net_addr a, int outbound)
+{
+    struct net_endpoint *ep = ctx;
+    if (outbound) {
+        N_ASSERT(is_node_addr(a));
+        uint32_t node = (uint32_t)a;
+        Nines__HelloReq req = NINES__HELLO_REQ__INIT;
+        req.cluster = ep->cfg.cluster;
+        req.role = NINES__ROLE__ROLE_NODE;
+        req.node_id = ep->self;
+        int rc = ep_queue(ep, a, NINES__MSG_TYPE__HELLO_REQ, &req.base);
+        if (rc) {
+            NLOG_WARN("net", "ep %u: cannot send HELLO_REQ to node %u: %s", ep->self, node,
+                      nines_errdetail());
+            ep_close(ep, a, rc, "cannot send HELLO_REQ");
+            return;
+        }
+        ep->peers[node].st = EP_HELLO_SENT;
+        return;
+    }
+    if (cmap_put(&ep->conns, a, EC_NEW)) {
+        NLOG_WARN("net", "ep %u: no memory for conn %llu", ep->self, (unsigned long long)a);
+        ep_close(ep, a, NINES_ENOMEM, "no memory");
+    }
+}
+
+static int ep_on_frame(void *ctx, net_addr a, const uint8_t *buf, size_t len)
+{
+    struct net_endpoint *ep = ctx;
+    struct net_msg_in m;
+    uint32_t ver;
+    int rc = net_env_parse_ver(buf, len, &m, &ver);
+    if (rc) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", nines_errdetail());
+        return ep_bad(ep, a, rc, "malformed envelope: %s", why);
+    }
+    m.from = a;
+    if (is_node_addr(a)) {
+        uint32_t node = (uint32_t)a;
+        struct ep_peer *p = &ep->peers[node];
+        switch (p->st) {
+        case EP_HELLO_SENT:
+            p->last_heard_ms = nclock_ms();
+            return hello_reply(ep, node, &m, ver);
+        case EP_UP:
+            p->last_heard_ms = nclock_ms();
+            return deliver(ep, a, &m, ver, node, len);
+        case EP_DOWN:
+            return ep_bad(ep, a, NINES_EPROTO, "frame type %u from node %u without a handshake",
+                          m.type, node);
+        default:
+            return ep_bad(ep, a, NINES_ESTATE, "peer %u in bad state %d", node, (int)p->st);
+        }
+    }
+    enum ep_conn_state cs = cmap_get(&ep->conns, a);
+    switch (cs) {
+    case EC_NEW:
+        return hello_accept(ep, a, &m, ver);
+    case EC_CLIENT:
+        return deliver(ep, a, &m, ver, 0, len);
+    case EC_NONE:
+        return ep_bad(ep, a, NINES_EPROTO, "frame on a connection never announced");
+    default:
+        return ep_bad(ep, a, NINES_ESTATE, "connection in bad state %d", (int)cs);
+    }
+}
+
+static bool is_input_error(int err)
+{
+    return err == NINES_EPROTO || err == NINES_ETOOBIG || err == NINES_ETRUNC ||
+           err == NINES_EVERSION || err == NINES_EUNKNOWN_MSG;
+}
+
+static void ep_on_close(void *ctx, net_addr a, int err)
+{
+    struct net_endpoint *ep = ctx;
+    if (ep->closing != a && is_input_error(err)) {
+        char who[48];
+        NLOG_WARN("net", "ep %u: closing %s: %s", ep->self, addr_str(a, who, sizeof who),
+                  nines_errdetail());
+        ep->st.conns_closed_bad++;
+    }
+    if (is_node_addr(a)) {
+        uint32_t node = (uint32_t)a;
+        enum ep_peer_state was = ep->peers[node].st;
+        ep->peers[node].st = EP_DOWN;
+        if (was == EP_UP) {
+            NLOG_DEBUG("net", "ep %u: node %u down (%s)", ep->self, node, nines_strerror(err));
+            if (ep->h.on_peer_down)
+                ep->h.on_peer_down(ep->h.ctx, node, err);
+        }
+        return;
+    }
+    enum ep_conn_state cs = cmap_get(&ep->conns, a);
+    cmap_del(&ep->conns, a);
+    if (cs == EC_CLIENT && ep->h.on_client_close)
+        ep->h.on_client_close(ep->h.ctx, a);
+}
+
+/* ---- public API ---- */
+
+int net_endpoint_open_on(struct net_endpoint **out, const struct nines_conf *cfg, uint32_t self,
+                         struct net_transport *t, const struct net_handlers *h)
+{
+    *out = NULL;
+    int rc;
+    if (!nines_conf_node(cfg, self)) {
+        rc = nines_err(NINES_ECONFIG, "node %u is not in the cluster configuration", self);
+        t->ops->destroy(t);
+        return rc;
+    }
+    struct net_endpoint *ep = calloc(1, sizeof *ep);
+    if (!ep) {
+        t->ops->destroy(t);
+        return nines_err(NINES_ENOMEM, "endpoint");
+    }
+    ep->cfg = *cfg;
+    ep->self = self;
+    ep->t = t;
+    ep->h = *h;
+    arena_init(&ep->arena, 4096);
+    t->cb.ctx = ep;
+    t->cb.on_connect = ep_on_connect;
+    t->cb.on_frame = ep_on_frame;
+    t->cb.on_close = ep_on_close;
+    rc = t->ops->start(t);
+    if (rc) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", nines_errdetail());
+        net_endpoint_close(ep);
+        return nines_err(rc, "%s", why);
+    }
+    *out = ep;
+    return 0;
+}
+
+int net_endpoint_open(struct net_endpoint **out, const struct nines_conf *cfg, uint32_t self,
+                      const struct net_handlers *h)
+{
+    *out = NULL;
+    struct net_transport *t = NULL;
+    int rc;
+    if (strcmp(cfg->transport, "rdma") == 0) {
+        rc = net_rdma_create(&t, cfg, self);
+        if (rc == NINES_ENODEV) {
+            NLOG_WARN("net", "rdma: no usable RDMA device (%s); falling back to TCP",
+                      nines_errdetail());
+            t = NULL;
+        } else if (rc) {
+            return rc;
+        }
+    } else if (strcmp(cfg->transport, "tcp") != 0) {
+        return nines_err(NINES_ECONFIG, "unknown transport '%s' (want tcp or rdma)",
+                         cfg->transport);
+    }
+    if (!t) {
+        rc = net_tcp_create(&t, cfg, self);
+        if (rc)
+            return rc;
+    }
+    return net_endpoint_open_on(out, cfg, self, t, h);
+}
+
+void net_endpoint_close(struct net_endpoint *ep)
+{
+    if (!ep)
+        return;
+    ep->t->ops->destroy(ep->t);
+    free(ep->conns.keys);
+    free(ep->conns.vals);
+    arena_destroy(&ep->arena);
+    free(ep);
+}
+
+int net_send(struct net_endpoint *ep, net_addr to, uint32_t type, const ProtobufCMessage *body)
+{
+    if (is_node_addr(to)) {
+        if (to == ep->self || !nines_conf_node(&ep->cfg, (uint32_t)to))
+            return nines_err(NINES_EINVAL, "send to node %llu: not a peer of node %u",
+                             (unsigned long long)to, ep->self);
+    } else if (cmap_get(&ep->conns, to) != EC_CLIENT) {
+        return nines_err(NINES_EINVAL, "send to %llu: no such client connection",
+                         (unsigned long long)to);
+    }
+    return ep_queue(ep, to, type, body);
+}
+
+int net_flush(struct net_endpoint *ep) { return ep->t->ops->flush(ep->t); }
+
+int net_poll(struct net_endpoint *ep, int timeout_ms)
+{
+    int rc = ep->t->ops->flush(ep->t);
+    if (rc < 0)
+        return rc;
+    return ep->t->ops->poll(ep->t, timeout_ms);
+}
+
+void net_wake(struct net_endpoint *ep) { ep->t->ops->wake(ep->t); }
+
+void net_set_epoch(struct net_endpoint *ep, uint64_t epoch) { ep->epoch = epoch; }
+
+const char *net_transport_name(const struct net_endpoint *ep) { return ep->t->ops->name; }
+
+bool net_peer_reachable(const struct net_endpoint *ep, uint32_t node)
+{
+    return node >= 1 && node <= NINES_MAX_NODES && ep->peers[node].st == EP_UP;
+}
+
+uint64_t net_peer_last_heard_ms(const struct net_endpoint *ep, uint32_t node)
+{
+    return node >= 1 && node <= NINES_MAX_NODES ? ep->peers[node].last_heard_ms : 0;
+}
+
+void net_close_conn(struct net_endpoint *ep, net_addr addr, int err, const char *reason)
+{
+    char who[48];
+    NLOG_INFO("net", "ep %u: closing %s: %s", ep->self, addr_str(addr, who, sizeof who),
+              reason ? reason : nines_strerror(err));
+    ep_close(ep, addr, err, reason);
+}
+
+void net_get_stats(const struct net_endpoint *ep, struct net_stats *out)
+{
+    *out = ep->st;
+    out->writes = ep->t->writes;
+}

@@ -1,0 +1,143 @@
+/* runtime — the node's executor: cooperative service tasks with mailboxes,
+ * a non-preemptive scheduler, timers, cross-thread posting and an I/O
+ * thread for disk work (internal API for supervisor/, txctl/, updchan/,
+ * bench/ and tests). See runtime/README.md.
+ *
+ * One executor = one thread running rt_run(). Everything it owns (tasks,
+ * their state, the net endpoint, fragment replicas later) is touched by that
+ * thread only; other threads talk to it with rt_post_from_thread().
+ *
+ * Messages: a struct rt_msg owns an arena in which its protobuf-c body
+ * lives. Build one with rt_msg_new(), fill the body allocated by RT_BODY(),
+ * hand it to rt_send(): to a task on this node it is queued as is (no
+ * serialization); to another node or a client it is packed into the net
+ * send buffer and recycled. Received messages arrive unpacked in a fresh
+ * rt_msg. The handler borrows the message; the runtime recycles it after
+ * the handler returns unless the handler called rt_msg_keep().
+ */
+#ifndef NINES_RT_H
+#define NINES_RT_H
+#include <protobuf-c/protobuf-c.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "conf.h"
+#include "net/net.h"
+
+/* The services of a node (ClustRa section 3.1) plus bench/test tasks. */
+enum rt_svc {
+    RT_SVC_NONE = 0,
+    RT_SVC_SUP,      /* node supervisor */
+    RT_SVC_TXC,      /* transaction controller */
+    RT_SVC_KERN,     /* database kernel */
+    RT_SVC_UPD,      /* update channel */
+    RT_SVC_APP,      /* a benchmark or test task */
+    RT_SVC_MAX
+};
+
+/* Runtime-internal message types (never on the wire; above MsgType range). */
+enum {
+    RT_MSG_TIMER = 0x10000,   /* a timer fired; rt_msg.cookie = timer cookie */
+    RT_MSG_IO_DONE,           /* an rt_io request finished; cookie = the request */
+    RT_MSG_PEER_UP,           /* cookie = node id */
+    RT_MSG_PEER_DOWN,         /* cookie = node id */
+    RT_MSG_CLIENT_CLOSED,     /* from = the connection */
+    RT_MSG_START,             /* first message every task gets */
+    RT_MSG_USER,              /* rt_post_from_thread() payloads; cookie = caller's */
+};
+
+struct rt;
+struct rt_msg {
+    struct rt_msg *next;
+    uint32_t type;               /* nines MsgType or RT_MSG_* */
+    net_addr from;               /* sender node id, client conn, or 0 = this node */
+    uint64_t epoch;              /* sender's epoch (remote messages) */
+    uint64_t cookie;             /* RT_MSG_* payload */
+    const ProtobufCMessage *body;/* unpacked body (lives in arena) or NULL */
+    enum rt_svc dst;             /* destination task on the target node */
+    bool kept;                   /* handler took ownership (rt_msg_keep) */
+    struct arena arena;
+};
+
+typedef void (*rt_handler)(struct rt *rt, void *task_state, struct rt_msg *m);
+
+/* One row of the node's message table (the one table mapping each message
+ * type to its handler): which service handles a wire message type, the
+ * descriptor used to unpack its body, and the handler, called with that
+ * service's task state. Indexed by MsgType; rows with svc == RT_SVC_NONE
+ * are unknown types. Runtime events (RT_MSG_*) and rows without fn go to
+ * the task's own handler. */
+struct rt_msg_entry {
+    const char *name;
+    const ProtobufCMessageDescriptor *desc;
+    enum rt_svc svc;
+    rt_handler fn;
+};
+
+struct rt_config {
+    uint32_t self;                         /* node id (0: no network) */
+    const struct nines_conf *conf;         /* NULL: no network */
+    struct net_transport *transport;       /* NULL: by conf->transport */
+    const struct rt_msg_entry *msgtab;     /* indexed by MsgType */
+    uint32_t msgtab_len;
+    uint32_t poll_us;                      /* busy-poll before sleeping */
+};
+
+int rt_create(struct rt **out, const struct rt_config *cfg);
+void rt_destroy(struct rt *rt);
+
+/* Register the task for a service before rt_run/rt_step. */
+int rt_task_add(struct rt *rt, enum rt_svc svc, const char *name, rt_handler h, void *state);
+
+/* Run until rt_stop(). */
+int rt_run(struct rt *rt);
+/* One loop turn: deliver input, fire timers, run tasks, flush output,
+ * waiting at most max_wait_ms (0 = never, -1 = until something happens).
+ * Returns number of messages handled. For tests and benchmarks. */
+int rt_step(struct rt *rt, int max_wait_ms);
+void rt_stop(struct rt *rt);                 /* any thread */
+
+/* Messages. */
+struct rt_msg *rt_msg_new(struct rt *rt, uint32_t type);
+void *rt_msg_alloc(struct rt_msg *m, size_t n);   /* body memory in m's arena */
+#define RT_BODY(m, T, init) \
+    ({ T *b_ = rt_msg_alloc((m), sizeof(T)); if (b_) { init(b_); (m)->body = &b_->base; } b_; })
+void rt_msg_keep(struct rt_msg *m);
+void rt_msg_free(struct rt *rt, struct rt_msg *m);
+/* Deliver m to service `svc` at node/client `to` (0 or self = this node).
+ * Takes ownership of m in all cases. Remote: 0 or the net_send error. */
+int rt_send(struct rt *rt, net_addr to, enum rt_svc svc, struct rt_msg *m);
+/* Queue to a local task now (no serialization). */
+void rt_post_local(struct rt *rt, enum rt_svc svc, struct rt_msg *m);
+/* From any thread: deliver an RT_MSG_USER with `cookie` to svc. */
+int rt_post_from_thread(struct rt *rt, enum rt_svc svc, uint64_t cookie);
+
+/* Timers: deliver RT_MSG_TIMER(cookie) to svc after delay_us. Returns an
+ * id > 0 for rt_timer_cancel, or negative. */
+int64_t rt_timer_add(struct rt *rt, enum rt_svc svc, uint64_t delay_us, uint64_t cookie);
+bool rt_timer_cancel(struct rt *rt, int64_t id);
+
+/* Disk work on the I/O thread: fn(arg) runs there, then RT_MSG_IO_DONE with
+ * cookie = (uintptr_t)req reaches svc. req must live until then. */
+struct rt_io_req {
+    struct rt_io_req *next;
+    int (*fn)(void *arg);
+    void *arg;
+    int result;                 /* fn's return value */
+    enum rt_svc svc;
+};
+int rt_io_submit(struct rt *rt, struct rt_io_req *req);
+
+/* Accessors. */
+uint32_t rt_self(const struct rt *rt);
+struct net_endpoint *rt_net(struct rt *rt);
+uint64_t rt_now_us(const struct rt *rt);      /* monotonic, cached per loop turn */
+uint64_t rt_start_us(const struct rt *rt);
+const struct nines_conf *rt_conf(const struct rt *rt);
+struct rt_stats {
+    uint64_t msgs_handled, msgs_local, msgs_remote_out, msgs_remote_in, timers_fired, io_done;
+    uint64_t loop_turns, unpack_errors;
+};
+void rt_get_stats(const struct rt *rt, struct rt_stats *out);
+#endif

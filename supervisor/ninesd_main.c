@@ -1,0 +1,124 @@
+/* ninesd — one database node: `ninesd --config FILE --node ID`. */
+#include "conf.h"
+#include "nines/errors.h"
+#include "nlog.h"
+#include "runtime/rt.h"
+#include "sup.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static struct rt *the_rt;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (the_rt)
+        rt_stop(the_rt); /* atomic store + eventfd write: async-signal-safe */
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: ninesd --config FILE --node ID [--log debug|info|warn|error]\n"
+               "Runs one ninesdb node of the cluster described in FILE.\n");
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"node", required_argument, NULL, 'n'},
+        {"log", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *config = NULL, *node_arg = NULL;
+    int o;
+    while ((o = getopt_long(argc, argv, "c:n:l:h", opts, NULL)) != -1) {
+        switch (o) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'n':
+            node_arg = optarg;
+            break;
+        case 'l':
+            if (!strcmp(optarg, "debug"))
+                nlog_set_level(NLOG_DEBUG);
+            else if (!strcmp(optarg, "info"))
+                nlog_set_level(NLOG_INFO);
+            else if (!strcmp(optarg, "warn"))
+                nlog_set_level(NLOG_WARN);
+            else if (!strcmp(optarg, "error"))
+                nlog_set_level(NLOG_ERROR);
+            else {
+                fprintf(stderr, "ninesd: --log '%s' must be debug, info, warn or error\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!config || !node_arg || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    char *end;
+    unsigned long id = strtoul(node_arg, &end, 10);
+    if (*end || id == 0 || id > NINES_MAX_NODES) {
+        fprintf(stderr, "ninesd: --node '%s' is not a node id in 1..%d\n", node_arg,
+                NINES_MAX_NODES);
+        return 2;
+    }
+    static struct nines_conf conf;
+    if (nines_conf_load(config, &conf)) {
+        fprintf(stderr, "ninesd: %s\n", nines_errdetail());
+        return 2;
+    }
+    const struct nines_node_conf *me = nines_conf_node(&conf, (uint32_t)id);
+    if (!me) {
+        fprintf(stderr, "ninesd: node %lu is not defined in %s\n", id, config);
+        return 2;
+    }
+    struct rt_config rc = {
+        .self = (uint32_t)id,
+        .conf = &conf,
+        .msgtab = sup_msgtab,
+        .msgtab_len = sup_msgtab_len,
+        .poll_us = conf.poll_us,
+    };
+    int err = rt_create(&the_rt, &rc);
+    if (err) {
+        fprintf(stderr, "ninesd: node %lu cannot start: %s (%s)\n", id, nines_strerror(err),
+                nines_errdetail());
+        return 1;
+    }
+    static struct sup sup;
+    err = sup_init(&sup, the_rt);
+    if (err) {
+        fprintf(stderr, "ninesd: node %lu: %s\n", id, nines_errdetail());
+        rt_destroy(the_rt);
+        return 1;
+    }
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    NLOG_INFO("ninesd", "node %lu (site %u) of cluster %s serving on %s:%u, transport %s, pid %d",
+              id, me->site, conf.cluster, me->host, me->port, net_transport_name(rt_net(the_rt)),
+              (int)getpid());
+    rt_run(the_rt);
+    NLOG_INFO("ninesd", "node %lu stopping", id);
+    rt_destroy(the_rt);
+    return 0;
+}

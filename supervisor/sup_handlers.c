@@ -1,0 +1,75 @@
+/* Supervisor request handlers: ping, sink, status. */
+#include "sup.h"
+
+#include "nines_net.pb-c.h"
+#include "nlog.h"
+
+void sup_on_ping_req(struct rt *rt, void *st, struct rt_msg *m)
+{
+    const Nines__PingReq *req = (const Nines__PingReq *)m->body;
+    struct rt_msg *r = rt_msg_new(rt, NINES__MSG_TYPE__PING_CONF);
+    if (!r)
+        return;
+    Nines__PingConf *c = RT_BODY(r, Nines__PingConf, nines__ping_conf__init);
+    if (!c) {
+        rt_msg_free(rt, r);
+        return;
+    }
+    c->seq = req->seq;
+    c->sent_ns = req->sent_ns;
+    c->payload = req->payload; /* borrowed: packed before m is recycled */
+    int rc = rt_send(rt, m->from, RT_SVC_APP, r);
+    if (rc)
+        NLOG_DEBUG("sup", "ping reply to %llu not sent: %d", (unsigned long long)m->from, rc);
+}
+
+void sup_on_sink_req(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct sup *s = st;
+    s->sinks_received++;
+}
+
+void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct sup *s = st;
+    const struct nines_conf *c = s->conf;
+    struct rt_msg *r = rt_msg_new(rt, NINES__MSG_TYPE__STATUS_CONF);
+    if (!r)
+        return;
+    Nines__StatusConf *b = RT_BODY(r, Nines__StatusConf, nines__status_conf__init);
+    Nines__PeerStatus **pp = rt_msg_alloc(r, c->nnodes * sizeof *pp);
+    Nines__PeerStatus *peers = rt_msg_alloc(r, c->nnodes * sizeof *peers);
+    if (!b || !pp || !peers) {
+        rt_msg_free(rt, r);
+        return;
+    }
+    struct net_endpoint *ep = rt_net(rt);
+    struct net_stats ns;
+    net_get_stats(ep, &ns);
+    b->node_id = s->self;
+    b->site = s->site;
+    b->uptime_ms = (rt_now_us(rt) - rt_start_us(rt)) / 1000;
+    b->epoch = 0; /* no node set protocol yet: see supervisor/README.md */
+    b->transport = (char *)net_transport_name(ep);
+    b->msgs_in = ns.msgs_in;
+    b->msgs_out = ns.msgs_out;
+    uint64_t now_ms = rt_now_us(rt) / 1000;
+    size_t n = 0;
+    for (uint32_t i = 0; i < c->nnodes; i++) {
+        uint32_t id = c->nodes[i].id;
+        if (id == s->self)
+            continue;
+        nines__peer_status__init(&peers[n]);
+        peers[n].node_id = id;
+        peers[n].site = c->nodes[i].site;
+        peers[n].reachable = net_peer_reachable(ep, id);
+        uint64_t heard = net_peer_last_heard_ms(ep, id);
+        peers[n].ever_heard = heard != 0;
+        peers[n].last_heard_ms = heard && now_ms >= heard ? now_ms - heard : 0;
+        pp[n] = &peers[n];
+        n++;
+    }
+    b->n_peers = n;
+    b->peers = pp;
+    rt_send(rt, m->from, RT_SVC_NONE, r);
+}

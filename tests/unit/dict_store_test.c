@@ -1,0 +1,347 @@
+/* Dictionary file: round trip, every flipped byte and every truncation
+ * detected, semantically invalid content with valid checksums refused,
+ * atomic save leaves no temporary file. */
+#include "crc32c.h"
+#include "cu_test.h"
+#include "dict/dict.h"
+#include "nines/errors.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct dict_node nodes[] = {{2, 0}, {5, 0}, {7, 1}, {9, 1}, {11, 1}};
+
+/* Several tables of every kind; one dropped and one role switch so the
+ * version and ids are not trivial. */
+static void build(struct dict *d)
+{
+    CU_ASSERT_EQUAL_FATAL(dict_init(d, nodes, 5), 0);
+    struct dict_column cols[3] = {
+        {.name = "k", .type = DICT_T_STRING, .size = 12},
+        {.name = "v", .type = DICT_T_VARBYTES, .size = 300, .nullable = true},
+        {.name = "t", .type = DICT_T_TIMESTAMP},
+    };
+    uint16_t pk[] = {0, 2};
+    struct dict_table_def h = {.name = "hashed", .ncols = 3, .cols = cols, .npk = 2, .pk = pk,
+                               .method = DICT_FRAG_HASH, .nfrags = 12};
+    CU_ASSERT_EQUAL_FATAL(dict_create_table(d, &h, NULL), 0);
+    struct dict_key sp[] = {{(const uint8_t *)"\x01m", 2}, {(const uint8_t *)"\x01t\x00", 3}};
+    struct dict_table_def r = h;
+    snprintf(r.name, sizeof r.name, "ranged");
+    r.method = DICT_FRAG_RANGE;
+    r.nfrags = 0;
+    r.nsplits = 2;
+    r.splits = sp;
+    r.scheme = DICT_PLACE_CIRCULAR;
+    CU_ASSERT_EQUAL_FATAL(dict_create_table(d, &r, NULL), 0);
+    struct dict_table_def gone = h;
+    snprintf(gone.name, sizeof gone.name, "gone");
+    CU_ASSERT_EQUAL_FATAL(dict_create_table(d, &gone, NULL), 0);
+    struct dict_table_def single = h;
+    snprintf(single.name, sizeof single.name, "single");
+    single.replicas = 1;
+    single.nfrags = 3;
+    uint32_t sid;
+    CU_ASSERT_EQUAL_FATAL(dict_create_table(d, &single, &sid), 0);
+    CU_ASSERT_EQUAL_FATAL(dict_drop_table(d, "gone"), 0);
+    CU_ASSERT_EQUAL_FATAL(dict_switch_roles(d, dict_table_by_name(d, "hashed")->id, 3), 0);
+    CU_ASSERT_EQUAL(d->version, 6);
+}
+
+static void same(const struct dict *a, const struct dict *b)
+{
+    CU_ASSERT_EQUAL(a->version, b->version);
+    CU_ASSERT_EQUAL(a->next_table_id, b->next_table_id);
+    CU_ASSERT_EQUAL_FATAL(a->nnodes, b->nnodes);
+    CU_ASSERT_EQUAL(memcmp(a->nodes, b->nodes, a->nnodes * sizeof a->nodes[0]), 0);
+    CU_ASSERT_EQUAL_FATAL(a->ntables, b->ntables);
+    for (uint32_t i = 0; i < a->ntables; i++) {
+        const struct dict_table *x = a->tables[i], *y = b->tables[i];
+        CU_ASSERT_EQUAL(x->id, y->id);
+        CU_ASSERT_STRING_EQUAL(x->def.name, y->def.name);
+        CU_ASSERT_EQUAL(x->def.method, y->def.method);
+        CU_ASSERT_EQUAL(x->def.scheme, y->def.scheme);
+        CU_ASSERT_EQUAL(x->def.replicas, y->def.replicas);
+        CU_ASSERT_EQUAL(x->def.nfrags, y->def.nfrags);
+        CU_ASSERT_EQUAL_FATAL(x->def.ncols, y->def.ncols);
+        for (uint32_t c = 0; c < x->def.ncols; c++) {
+            CU_ASSERT_STRING_EQUAL(x->def.cols[c].name, y->def.cols[c].name);
+            CU_ASSERT_EQUAL(x->def.cols[c].type, y->def.cols[c].type);
+            CU_ASSERT_EQUAL(x->def.cols[c].size, y->def.cols[c].size);
+            CU_ASSERT_EQUAL(x->def.cols[c].nullable, y->def.cols[c].nullable);
+        }
+        CU_ASSERT_EQUAL_FATAL(x->def.npk, y->def.npk);
+        CU_ASSERT_EQUAL(memcmp(x->def.pk, y->def.pk, x->def.npk * sizeof x->def.pk[0]), 0);
+        CU_ASSERT_EQUAL_FATAL(x->def.nsplits, y->def.nsplits);
+        for (uint32_t s = 0; s < x->def.nsplits; s++) {
+            CU_ASSERT_EQUAL_FATAL(x->def.splits[s].len, y->def.splits[s].len);
+            CU_ASSERT_EQUAL(memcmp(x->def.splits[s].bytes, y->def.splits[s].bytes,
+                                   x->def.splits[s].len), 0);
+        }
+        CU_ASSERT_EQUAL_FATAL(x->nfrags, y->nfrags);
+        CU_ASSERT_EQUAL(memcmp(x->frags, y->frags, x->nfrags * sizeof x->frags[0]), 0);
+    }
+}
+
+static void test_roundtrip(void)
+{
+    struct dict a, b;
+    build(&a);
+    uint8_t *buf;
+    size_t len;
+    CU_ASSERT_EQUAL_FATAL(dict_encode(&a, &buf, &len), 0);
+    CU_ASSERT_EQUAL_FATAL(dict_decode(buf, len, &b), 0);
+    same(&a, &b);
+    /* the loaded dictionary keeps working: a new id, the version goes on */
+    struct dict_column c = {.name = "k", .type = DICT_T_INT32};
+    uint16_t pk = 0;
+    struct dict_table_def def = {.name = "later", .ncols = 1, .cols = &c, .npk = 1, .pk = &pk,
+                                 .method = DICT_FRAG_HASH, .nfrags = 2};
+    uint32_t id;
+    CU_ASSERT_EQUAL(dict_create_table(&b, &def, &id), 0);
+    CU_ASSERT_EQUAL(id, a.next_table_id);
+    CU_ASSERT_EQUAL(b.version, a.version + 1);
+    /* an empty dictionary round trips too */
+    struct dict e, e2;
+    uint8_t *eb;
+    size_t el;
+    CU_ASSERT_EQUAL_FATAL(dict_init(&e, nodes, 2), 0);
+    CU_ASSERT_EQUAL_FATAL(dict_encode(&e, &eb, &el), 0);
+    CU_ASSERT_EQUAL(dict_decode(eb, el, &e2), 0);
+    same(&e, &e2);
+    free(eb);
+    dict_free(&e);
+    dict_free(&e2);
+    free(buf);
+    dict_free(&a);
+    dict_free(&b);
+}
+
+static void test_corruption(void)
+{
+    struct dict a, b;
+    build(&a);
+    uint8_t *buf;
+    size_t len;
+    CU_ASSERT_EQUAL_FATAL(dict_encode(&a, &buf, &len), 0);
+    /* every single flipped byte is detected */
+    uint32_t undetected = 0;
+    for (size_t i = 0; i < len; i++) {
+        for (int bit = 0; bit < 8; bit += 3) {
+            buf[i] ^= (uint8_t)(1u << bit);
+            int rc = dict_decode(buf, len, &b);
+            buf[i] ^= (uint8_t)(1u << bit);
+            if (rc != NINES_ECORRUPT) {
+                undetected++;
+                fprintf(stderr, "flip byte %zu bit %d: rc %d\n", i, bit, rc);
+            }
+            CU_ASSERT_EQUAL(b.ntables, 0); /* never loaded */
+        }
+    }
+    CU_ASSERT_EQUAL(undetected, 0);
+    CU_ASSERT_EQUAL(dict_decode(buf, len, &b), 0); /* restored image still fine */
+    dict_free(&b);
+    /* every truncation is detected as such */
+    for (size_t l = 0; l < len; l++) {
+        int rc = dict_decode(buf, l, &b);
+        CU_ASSERT_EQUAL(rc, NINES_ETRUNC);
+        if (rc != NINES_ETRUNC)
+            fprintf(stderr, "truncated to %zu: rc %d\n", l, rc);
+    }
+    CU_ASSERT_EQUAL(dict_decode(buf, 10, &b), NINES_ETRUNC);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "10 bytes, shorter than its 32-byte"));
+    CU_ASSERT_EQUAL(dict_decode(buf, len - 1, &b), NINES_ETRUNC);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "payload is"));
+    /* trailing bytes */
+    uint8_t *longer = malloc(len + 1);
+    memcpy(longer, buf, len);
+    longer[len] = 0;
+    CU_ASSERT_EQUAL(dict_decode(longer, len + 1, &b), NINES_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "1 bytes after its payload"));
+    free(longer);
+    free(buf);
+    dict_free(&a);
+}
+
+/* Re-seal header and payload checksums after an edit. */
+static void reseal(uint8_t *buf, size_t len)
+{
+    uint32_t c = crc32c(0, buf + 32, len - 32);
+    for (int i = 0; i < 4; i++)
+        buf[20 + i] = (uint8_t)(c >> (8 * i));
+    c = crc32c(0, buf, 28);
+    for (int i = 0; i < 4; i++)
+        buf[28 + i] = (uint8_t)(c >> (8 * i));
+}
+
+static void test_checked_content(void)
+{
+    /* one node per site, one single-fragment table: the last 8 payload
+     * bytes are fragment 0's primary and standby */
+    static const struct dict_node two[] = {{1, 0}, {2, 1}};
+    struct dict a, b;
+    CU_ASSERT_EQUAL_FATAL(dict_init(&a, two, 2), 0);
+    struct dict_column c = {.name = "k", .type = DICT_T_INT32};
+    uint16_t pk = 0;
+    struct dict_table_def def = {.name = "t", .ncols = 1, .cols = &c, .npk = 1, .pk = &pk,
+                                 .method = DICT_FRAG_HASH, .nfrags = 1};
+    CU_ASSERT_EQUAL_FATAL(dict_create_table(&a, &def, NULL), 0);
+    uint8_t *buf;
+    size_t len;
+    CU_ASSERT_EQUAL_FATAL(dict_encode(&a, &buf, &len), 0);
+    CU_ASSERT_EQUAL(buf[len - 8], a.tables[0]->frags[0].primary);
+    CU_ASSERT_EQUAL(buf[len - 4], a.tables[0]->frags[0].standby);
+    /* both replicas on one node, checksums valid: refused */
+    buf[len - 4] = buf[len - 8];
+    reseal(buf, len);
+    CU_ASSERT_EQUAL(dict_decode(buf, len, &b), NINES_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "fragment 0: replicas on nodes"));
+    /* an unknown node */
+    buf[len - 4] = 33;
+    reseal(buf, len);
+    CU_ASSERT_EQUAL(dict_decode(buf, len, &b), NINES_ECORRUPT);
+    free(buf);
+    /* a table that fails validation (zero fragments cannot be encoded by
+     * the API; change the column type byte to an unknown type instead) */
+    CU_ASSERT_EQUAL_FATAL(dict_encode(&a, &buf, &len), 0);
+    /* payload: next id(4) nnodes(4) 2 nodes(16) ntables(4) id(4) name(1+1)
+     * method scheme replicas pad(4) nfrags(4) ncols(2) colname(1+1) type */
+    size_t type_off = 32 + 4 + 4 + 16 + 4 + 4 + 2 + 4 + 4 + 2 + 2;
+    CU_ASSERT_EQUAL_FATAL(buf[type_off], DICT_T_INT32);
+    buf[type_off] = 42;
+    reseal(buf, len);
+    CU_ASSERT_EQUAL(dict_decode(buf, len, &b), NINES_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "unknown type 42"));
+    buf[type_off] = DICT_T_INT32;
+    /* a future format version */
+    buf[4] = 2;
+    reseal(buf, len);
+    CU_ASSERT_EQUAL(dict_decode(buf, len, &b), NINES_EVERSION);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "format 2"));
+    buf[4] = 1;
+    reseal(buf, len);
+    CU_ASSERT_EQUAL(dict_decode(buf, len, &b), 0);
+    same(&a, &b);
+    dict_free(&b);
+    free(buf);
+    dict_free(&a);
+}
+
+static void test_files(void)
+{
+    char dir[] = "/tmp/dict_store_test" "XX" "XXXX" /* mkdtemp template */;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    char path[256], tmp[300];
+    snprintf(path, sizeof path, "%s/dict.bin", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    struct dict a, b;
+    CU_ASSERT_EQUAL(dict_load(path, &b), NINES_ENOTFOUND);
+    build(&a);
+    CU_ASSERT_EQUAL_FATAL(dict_save(&a, path), 0);
+    CU_ASSERT_EQUAL(access(tmp, F_OK), -1);
+    CU_ASSERT_EQUAL_FATAL(dict_load(path, &b), 0);
+    same(&a, &b);
+    dict_free(&b);
+    /* overwrite with a newer version */
+    CU_ASSERT_EQUAL(dict_drop_table(&a, "single"), 0);
+    CU_ASSERT_EQUAL_FATAL(dict_save(&a, path), 0);
+    CU_ASSERT_EQUAL_FATAL(dict_load(path, &b), 0);
+    CU_ASSERT_EQUAL(b.version, 7);
+    same(&a, &b);
+    dict_free(&b);
+    /* a truncated file */
+    FILE *f = fopen(path, "r+b");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fclose(f);
+    CU_ASSERT_EQUAL_FATAL(truncate(path, size - 3), 0);
+    CU_ASSERT_EQUAL(dict_load(path, &b), NINES_ETRUNC);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), path));
+    CU_ASSERT_EQUAL(b.ntables, 0);
+    /* a flipped byte in the file */
+    CU_ASSERT_EQUAL_FATAL(dict_save(&a, path), 0);
+    f = fopen(path, "r+b");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fseek(f, size / 2, SEEK_SET);
+    int ch = fgetc(f);
+    fseek(f, size / 2, SEEK_SET);
+    fputc(ch ^ 0x10, f);
+    fclose(f);
+    CU_ASSERT_EQUAL(dict_load(path, &b), NINES_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "checksum"));
+    CU_ASSERT_EQUAL(b.ntables, 0);
+    /* a stale temporary file from a crash before the rename is ignored
+     * and replaced by the next save */
+    f = fopen(tmp, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs("half", f);
+    fclose(f);
+    CU_ASSERT_EQUAL_FATAL(dict_save(&a, path), 0);
+    CU_ASSERT_EQUAL(access(tmp, F_OK), -1);
+    CU_ASSERT_EQUAL_FATAL(dict_load(path, &b), 0);
+    same(&a, &b);
+    dict_free(&b);
+    /* save into a missing folder fails cleanly */
+    char bad[300];
+    snprintf(bad, sizeof bad, "%s/nodir/dict.bin", dir);
+    CU_ASSERT_EQUAL(dict_save(&a, bad), NINES_ESYS);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "nodir"));
+    dict_free(&a);
+    unlink(path);
+    rmdir(dir);
+}
+
+#ifdef NINES_FAULTS
+#include "nassert.h"
+/* Crash points of dict_save (FAULTS=1 builds): PATH keeps the old file. */
+static void test_save_faults(void)
+{
+    char dir[] = "/tmp/dict_fault_test" "XX" "XXXX" /* mkdtemp template */;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(dir));
+    char path[256], tmp[300];
+    snprintf(path, sizeof path, "%s/dict.bin", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    struct dict a, b;
+    build(&a);
+    CU_ASSERT_EQUAL_FATAL(dict_save(&a, path), 0);
+    uint64_t old = a.version;
+    CU_ASSERT_EQUAL(dict_drop_table(&a, "single"), 0);
+    nines_fault_arm("dict.save.before_rename", 1);
+    CU_ASSERT_EQUAL(dict_save(&a, path), NINES_EIO);
+    CU_ASSERT_EQUAL(access(tmp, F_OK), 0); /* complete but never read */
+    CU_ASSERT_EQUAL_FATAL(dict_load(path, &b), 0);
+    CU_ASSERT_EQUAL(b.version, old);
+    dict_free(&b);
+    nines_fault_arm("dict.save.short_write", 1);
+    CU_ASSERT_EQUAL(dict_save(&a, path), NINES_EIO);
+    CU_ASSERT_EQUAL(access(tmp, F_OK), -1);
+    CU_ASSERT_EQUAL_FATAL(dict_load(path, &b), 0);
+    CU_ASSERT_EQUAL(b.version, old);
+    dict_free(&b);
+    CU_ASSERT_EQUAL_FATAL(dict_save(&a, path), 0);
+    CU_ASSERT_EQUAL_FATAL(dict_load(path, &b), 0);
+    CU_ASSERT_EQUAL(b.version, old + 1);
+    dict_free(&b);
+    dict_free(&a);
+    unlink(path);
+    rmdir(dir);
+}
+#endif
+
+void cu_register(void)
+{
+    static const struct cu_case cases[] = {
+        {"roundtrip", test_roundtrip},
+        {"corruption", test_corruption},
+        {"checked_content", test_checked_content},
+        {"files", test_files},
+#ifdef NINES_FAULTS
+        {"save_faults", test_save_faults},
+#endif
+        {NULL, NULL},
+    };
+    cu_add_suite("dict_store", NULL, NULL, cases);
+}
