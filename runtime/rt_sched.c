@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #define RT_BATCH 64              /* messages a task handles before yielding */
+#define RT_TURN_BUDGET 4096      /* messages handled per loop turn before input is read again */
 #define RT_FREE_MAX 4096         /* recycled messages kept */
 #define RT_ARENA_CHUNK 1024      /* first arena chunk of a message */
 
@@ -91,7 +92,7 @@ void rt_post_local(struct rt *rt, enum rt_svc svc, struct rt_msg *m)
 }
 
 /* Run ready tasks once around the queue; each handles up to RT_BATCH. */
-static int rt_run_tasks(struct rt *rt)
+static int rt_run_round(struct rt *rt)
 {
     int handled = 0;
     struct rt_task *stop_after = rt->run_tail;
@@ -132,6 +133,18 @@ static int rt_run_tasks(struct rt *rt)
             break;
     }
     rt->stats.msgs_handled += (uint64_t)handled;
+    return handled;
+}
+
+/* Rounds until the mailboxes are empty or the turn's budget is spent. Not
+ * reading new input while a backlog exists is the executor's flow control:
+ * the sender's socket (and then its bounded send queue) fills instead of
+ * our mailboxes growing without bound. */
+static int rt_run_tasks(struct rt *rt)
+{
+    int handled = 0;
+    while (rt->run_head && handled < RT_TURN_BUDGET)
+        handled += rt_run_round(rt);
     return handled;
 }
 
