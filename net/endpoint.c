@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "arena.h"
+#include "dual.h"
 #include "envelope.h"
 #include "nassert.h"
 #include "nclock.h"
@@ -264,7 +265,13 @@ static int hello_accept(struct net_endpoint *ep, net_addr a, const struct net_ms
             return ep_refuse(ep, a, NINES_EINVAL,
                              "node %u dialled node %u; the lower id dials the higher", id,
                              ep->self);
-        int rc = ep_queue(ep, a, NINES__MSG_TYPE__HELLO_CONF, &conf.base);
+        int rc = ep->t->ops->may_bind ? ep->t->ops->may_bind(ep->t, a, id) : 0;
+        if (rc) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", nines_errdetail());
+            return ep_refuse(ep, a, rc, "%s", why);
+        }
+        rc = ep_queue(ep, a, NINES__MSG_TYPE__HELLO_CONF, &conf.base);
         if (rc)
             return ep_bad(ep, a, rc, "cannot queue HELLO_CONF: %s", nines_errdetail());
         cmap_del(&ep->conns, a);
@@ -506,6 +513,12 @@ int net_endpoint_open(struct net_endpoint **out, const struct nines_conf *cfg, u
             t = NULL;
         } else if (rc) {
             return rc;
+        } else {
+            /* nodes over RDMA, clients on the TCP port */
+            struct net_transport *rd = t;
+            rc = net_dual_create(&t, cfg, self, rd);
+            if (rc)
+                return rc;
         }
     } else if (strcmp(cfg->transport, "tcp") != 0) {
         return nines_err(NINES_ECONFIG, "unknown transport '%s' (want tcp or rdma)",

@@ -50,9 +50,10 @@ struct net_handlers {
     void (*on_client_close)(void *ctx, net_addr conn);         /* may be NULL */
 };
 
-/* Create the transport named by cfg->transport ("tcp", or "rdma" which
- * falls back to tcp with one logged message when no device exists) for
- * node `self` and open an endpoint on it. */
+/* Create the transport named by cfg->transport for node `self` and open an
+ * endpoint on it: "tcp", or "rdma" = node peers over RDMA and clients on a
+ * TCP listener at the node's host:port ("rdma+tcp", net/dual.c); without a
+ * usable device "rdma" falls back to tcp with one logged message. */
 int net_endpoint_open(struct net_endpoint **out, const struct nines_conf *cfg, uint32_t self,
                       const struct net_handlers *h);
 /* Same, on a transport the caller built (tests: the test transport). */

@@ -1,6 +1,7 @@
 /* Transport interface (internal to net/): the ops table every backend
  * implements — TCP (tcp.c), in-process test transport with fault injection
- * (testnet.c), RDMA reliable-connected queue pairs (rdma.c).
+ * (testnet.c), RDMA reliable-connected queue pairs (rdma.c), and RDMA for
+ * nodes plus a TCP listener for clients (dual.c).
  *
  * A transport moves opaque frames (each one Envelope, see net/README.md)
  * between this node and either a peer node or a client connection. It
@@ -47,7 +48,7 @@ struct net_transport_cb {
 };
 
 struct net_transport_ops {
-    const char *name;                                   /* "tcp", "rdma", "test" */
+    const char *name;                       /* "tcp", "rdma", "rdma+tcp", "test" */
     int (*start)(struct net_transport *t);              /* listen + dial peers */
     void *(*reserve)(struct net_transport *t, net_addr to, size_t len, int *err);
     void (*commit)(struct net_transport *t, net_addr to, size_t len);
@@ -59,6 +60,11 @@ struct net_transport_ops {
     /* Bind an accepted connection to node `node` (after a valid HELLO);
      * an older connection of that node is closed. Returns 0 or negative. */
     int (*bind)(struct net_transport *t, net_addr conn, uint32_t node);
+    /* May `conn` carry node `node`? Asked before the endpoint answers a
+     * node HELLO, so a refusal becomes a HELLO_REF rather than a HELLO_CONF
+     * followed by a failed bind. 0 or negative with a detail; NULL = yes
+     * (bind still checks). */
+    int (*may_bind)(struct net_transport *t, net_addr conn, uint32_t node);
     void (*close)(struct net_transport *t, net_addr addr, int err, const char *reason);
     void (*destroy)(struct net_transport *t);
 };

@@ -1,6 +1,6 @@
 /* RDMA transport: one reliable-connected queue pair per peer, frames
  * batched into registered send slots, credit-based flow control, and a TCP
- * side channel for the queue-pair handshake. net/README.rdma.md describes
+ * side channel for the queue-pair handshake. net/README.md ("RDMA transport") describes
  * the design, the slot and credit protocol and the setup sequence.
  * This file: the ops table, poll/wake/bind/close/start/destroy, creation;
  * rdma_data.c the data path, rdma_conn.c connections.
@@ -45,6 +45,8 @@ static void rd_events(struct net_rdma_tr *t, int wait_ms)
             net_rdma_channel_drain(t);
         } else if (tag == RD_TAG_LISTEN) {
             net_rdma_accept(t);
+        } else if (tag == RD_TAG_WATCH) {
+            t->watch_ready = true;   /* its owner reads it after our poll */
         } else {
             net_rdma_sock_event((struct net_rdma_conn *)(uintptr_t)tag, ev[i].events);
         }
@@ -58,24 +60,31 @@ static void rd_progress(struct net_rdma_tr *t, int wait_ms)
     net_rdma_drain_all(t);
 }
 
+/* Nothing to report yet: no upcall since ev0 and the watched fd is quiet. */
+static bool rd_idle(const struct net_rdma_tr *t, uint64_t ev0)
+{
+    return t->nev == ev0 && !t->watch_ready;
+}
+
 static int rd_poll(struct net_transport *bt, int timeout_ms)
 {
     struct net_rdma_tr *t = net_rdma_tr_of(bt);
     uint64_t ev0 = t->nev;
     t->depth++;
+    t->watch_ready = false;
     rd_progress(t, 0);
-    if (t->nev == ev0 && timeout_ms != 0) {
+    if (rd_idle(t, ev0) && timeout_ms != 0) {
         uint64_t start = nclock_us();
-        while (t->cfg.poll_us > 0 && t->nev == ev0 && nclock_us() - start < t->cfg.poll_us)
+        while (t->cfg.poll_us > 0 && rd_idle(t, ev0) && nclock_us() - start < t->cfg.poll_us)
             rd_progress(t, 0);
-        if (t->nev == ev0) {
+        if (rd_idle(t, ev0)) {
             /* Arm every CQ, then look once more: a completion that landed
              * before the arm raises no event. */
             for (struct net_rdma_conn *c = t->conns; c; c = c->next)
                 if (c->st != RD_CLOSED && c->qp_open && t->v->req_notify_cq(c->q.cq, 0) != 0)
                     net_rdma_close(c, NINES_EIO, "req_notify_cq failed");
             net_rdma_drain_all(t);
-            if (t->nev == ev0) {
+            if (rd_idle(t, ev0)) {
                 uint64_t now = nclock_ms();
                 int wait = net_rdma_next_timer(t, now);
                 if (timeout_ms >= 0 && (wait < 0 || wait > timeout_ms))
@@ -89,6 +98,19 @@ static int rd_poll(struct net_transport *bt, int timeout_ms)
     if (t->depth == 0)
         net_rdma_reap(t);
     return (int)(t->nev - ev0);
+}
+
+int net_rdma_watch_fd(struct net_transport *bt, int fd)
+{
+    struct net_rdma_tr *t = net_rdma_tr_of(bt);
+    if (t->watchfd >= 0)
+        return nines_err(NINES_ESTATE, "rdma: already watching fd %d (asked for fd %d)", t->watchfd,
+                         fd);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = RD_TAG_WATCH};
+    if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &ev) != 0)
+        return nines_err(NINES_ESYS, "rdma: epoll_ctl(watch fd %d): %s", fd, strerror(errno));
+    t->watchfd = fd;
+    return 0;
 }
 
 static void rd_wake(struct net_transport *bt)
@@ -305,7 +327,7 @@ int net_rdma_create_with(struct net_transport **out, const struct nines_conf *cf
     t->v = v;
     t->cfg = *cfg;
     t->self = self;
-    t->epfd = t->wakefd = t->lfd = -1;
+    t->epfd = t->wakefd = t->lfd = t->watchfd = -1;
     t->free_head = -1;
     t->next_conn_id = NET_CONN_BASE + 1;
     t->cluster_crc = crc32c(0, cfg->cluster, strlen(cfg->cluster));

@@ -8,4 +8,10 @@
 /* Build an RDMA transport for node `self`. Returns NINES_ENODEV (detail
  * says why) when no RDMA device is usable; the caller then uses TCP. */
 int net_rdma_create(struct net_transport **out, const struct nines_conf *cfg, uint32_t self);
+
+/* Add `fd` to the set poll() sleeps on: when it is readable, poll() stops
+ * busy-polling or waiting and returns (it does not read fd). For a
+ * composite transport whose other half must not wait behind RDMA (dual.c).
+ * One such fd per transport. */
+int net_rdma_watch_fd(struct net_transport *t, int fd);
 #endif

@@ -1,6 +1,6 @@
 /* RDMA transport connections: the TCP side channel (REQ/REP/RTU/REJ),
  * queue-pair setup per connection, establish/close/reap, dialling and
- * accepting (net/README.rdma.md, "Connection setup", "Teardown"). */
+ * accepting (net/README.md (RDMA transport), "Connection setup", "Teardown"). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

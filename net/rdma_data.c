@@ -1,6 +1,6 @@
 /* RDMA transport data path: the send-slot pool and queues, reserve/commit/
  * flush, credits and signaling, receive completions and slot re-posting
- * (net/README.rdma.md, "Slot message", "Credits", "Signaling"). */
+ * (net/README.md (RDMA transport), "Slot message", "Credits", "Signaling"). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -340,6 +340,7 @@ void net_rdma_conn_post(struct net_rdma_conn *c)
         }
         struct ibv_send_wr *bad = NULL;
         t->st.posts++;
+        t->base.writes++;
         int rc = N_FAULT("rdma_post_send") ? EIO : t->v->post_send(c->q.qp, wr, &bad);
         if (rc != 0) {
             net_rdma_close(c, NINES_EIO, "post_send of %d work requests failed: %s", n, strerror(rc));

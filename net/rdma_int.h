@@ -1,5 +1,5 @@
 /* RDMA transport internals shared by rdma.c, rdma_data.c, rdma_conn.c
- * and rdma_qp.c (queue-pair setup, connection-manager messages). net/README.rdma.md has
+ * and rdma_qp.c (queue-pair setup, connection-manager messages). net/README.md (RDMA transport) has
  * the formats and the message sequence. */
 #ifndef NINES_NET_RDMA_INT_H
 #define NINES_NET_RDMA_INT_H
@@ -112,7 +112,7 @@ int net_rdma_local_query(const struct net_verbs_ops *v, struct ibv_context *ctx,
 #define RD_MAX_RECV_SLOTS 4096u
 
 /* epoll tags; connections are tagged with their address (never < 8). */
-enum { RD_TAG_WAKE = 1, RD_TAG_CHANNEL = 2, RD_TAG_LISTEN = 3 };
+enum { RD_TAG_WAKE = 1, RD_TAG_CHANNEL = 2, RD_TAG_LISTEN = 3, RD_TAG_WATCH = 4 };
 
 /* A FIFO of pool slots (linked through t->slot_next). */
 struct net_rdma_slotq {
@@ -209,6 +209,8 @@ struct net_rdma_tr {
     struct net_rdma_conn *conns;
     uint64_t next_conn_id;
     int epfd, wakefd, lfd;
+    int watchfd;                /* net_rdma_watch_fd, or -1 */
+    bool watch_ready;           /* it was readable during this poll */
     bool started;
     int depth;                  /* poll nesting (upcalls) */
     struct net_rdma_res res;

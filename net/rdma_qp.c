@@ -1,5 +1,5 @@
 /* RDMA queue-pair setup and the connection-manager message codec
- * (net/README.rdma.md, "Connection setup"). */
+ * (net/README.md (RDMA transport), "Connection setup"). */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>

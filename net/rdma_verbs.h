@@ -45,7 +45,7 @@ struct net_verbs_ops {
 extern const struct net_verbs_ops net_verbs_real;
 
 /* Sizing. Zero fields take the defaults derived from the configuration
- * (net/README.rdma.md, "Sizing"). */
+ * (net/README.md (RDMA transport), "Sizing"). */
 struct net_rdma_params {
     uint32_t slot_bytes;     /* bytes per send/receive slot, header included */
     uint32_t recv_slots;     /* receive slots per connection (= initial credits) */

@@ -74,6 +74,7 @@ struct tcp {
     uint32_t sq_bytes;
     uint32_t rmin_ms, rmax_ms;
     uint32_t poll_us;             /* busy-poll this long before sleeping */
+    bool clients_only;            /* NET_TCP_CLIENTS_ONLY: no peers */
     char host[NINES_HOST_MAX];
     uint16_t port;
     int epfd, lfd, wfd;
@@ -500,7 +501,8 @@ static int tcp_start(struct net_transport *bt)
     for (uint32_t n = 1; n <= NINES_MAX_NODES; n++)
         if (t->peers[n].dial)
             t->peers[n].next_dial_ms = 0;
-    NLOG_DEBUG("net", "tcp: node %u listening on %s:%u", t->self, t->host, (unsigned)t->port);
+    NLOG_DEBUG("net", "tcp: node %u listening on %s:%u%s", t->self, t->host, (unsigned)t->port,
+               t->clients_only ? " (clients only)" : "");
     return 0;
 }
 
@@ -511,8 +513,11 @@ static struct net_sq *dest_q(struct tcp *t, net_addr to, struct tcp_conn **conn,
     if (to >= 1 && to <= NINES_MAX_NODES) {
         struct tcp_peer *p = &t->peers[to];
         if (!p->configured) {
-            *err = nines_err(NINES_EINVAL, "tcp: node %llu is not a peer",
-                             (unsigned long long)to);
+            *err = t->clients_only
+                       ? nines_err(NINES_EINVAL, "tcp: node %llu: this listener serves clients only",
+                                   (unsigned long long)to)
+                       : nines_err(NINES_EINVAL, "tcp: node %llu is not a peer",
+                                   (unsigned long long)to);
             return NULL;
         }
         if (t->staging_node == to)
@@ -677,6 +682,10 @@ static int tcp_bind(struct net_transport *bt, net_addr conn, uint32_t node)
     if (c->node)
         return nines_err(NINES_ESTATE, "tcp: connection %llu is already bound to node %u",
                          (unsigned long long)conn, c->node);
+    if (t->clients_only)
+        return nines_err(NINES_ECONFIG,
+                         "tcp: connection %llu claims node %u but this listener serves clients only",
+                         (unsigned long long)conn, node);
     if (node < 1 || node > NINES_MAX_NODES || !t->peers[node].configured)
         return nines_err(NINES_EINVAL, "tcp: bind to unknown node %u", node);
     struct tcp_peer *p = &t->peers[node];
@@ -752,7 +761,17 @@ static const struct net_transport_ops tcp_ops = {
 
 int net_tcp_create(struct net_transport **out, const struct nines_conf *cfg, uint32_t self)
 {
+    return net_tcp_create_ex(out, cfg, self, 0);
+}
+
+int net_tcp_wait_fd(const struct net_transport *bt) { return ((const struct tcp *)bt)->epfd; }
+
+int net_tcp_create_ex(struct net_transport **out, const struct nines_conf *cfg, uint32_t self,
+                      unsigned flags)
+{
     *out = NULL;
+    if (flags & ~NET_TCP_CLIENTS_ONLY)
+        return nines_err(NINES_EINVAL, "tcp: unknown flags 0x%x", flags & ~NET_TCP_CLIENTS_ONLY);
     const struct nines_node_conf *me = nines_conf_node(cfg, self);
     if (!me)
         return nines_err(NINES_ECONFIG, "tcp: node %u is not in the cluster configuration", self);
@@ -769,7 +788,8 @@ int net_tcp_create(struct net_transport **out, const struct nines_conf *cfg, uin
     snprintf(t->host, sizeof t->host, "%s", me->host);
     t->port = me->port;
     t->lfd = t->wfd = t->epfd = -1;
-    for (uint32_t i = 0; i < cfg->nnodes && i < NINES_MAX_NODES; i++) {
+    t->clients_only = (flags & NET_TCP_CLIENTS_ONLY) != 0;
+    for (uint32_t i = 0; !t->clients_only && i < cfg->nnodes && i < NINES_MAX_NODES; i++) {
         const struct nines_node_conf *nc = &cfg->nodes[i];
         if (nc->id < 1 || nc->id > NINES_MAX_NODES || nc->id == self)
             continue;

@@ -8,11 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "conf.h"
 #include "crc32c.h"
+#include "nclock.h"
 #include "cu_test.h"
 #include "net/net.h"
 #include "net/rdma_int.h"
@@ -616,7 +618,22 @@ static void test_wake(void)
     CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, waker, nodes[1].t), 0);
     CU_ASSERT(nodes[1].t->ops->poll(nodes[1].t, -1) >= 0);   /* returns only when woken */
     pthread_join(th, NULL);
+    /* a watched fd ends the wait too (it is not read: readable until its
+     * owner drains it), and only one fd can be watched */
+    int efd = eventfd(0, EFD_NONBLOCK);
+    CU_ASSERT_EQUAL_FATAL(net_rdma_watch_fd(nodes[1].t, efd), 0);
+    CU_ASSERT_EQUAL(net_rdma_watch_fd(nodes[1].t, efd), NINES_ESTATE);
+    uint64_t one = 1;
+    CU_ASSERT_EQUAL(write(efd, &one, sizeof one), (ssize_t)sizeof one);
+    /* returns without using its 10 s timeout, twice: the fd stays readable */
+    for (int i = 0; i < 2; i++) {
+        uint64_t t0 = nclock_ms();
+        CU_ASSERT_EQUAL(nodes[1].t->ops->poll(nodes[1].t, 10000), 0);
+        CU_ASSERT(nclock_ms() - t0 < 10000);
+    }
+    CU_ASSERT_EQUAL(read(efd, &one, sizeof one), (ssize_t)sizeof one);
     teardown(2);
+    close(efd);
 }
 
 /* The messaging endpoint (net/endpoint.c) over this transport: HELLO
