@@ -1,4 +1,4 @@
-/* Deadlock detection on the wait-for graph (see README.lock.md).
+/* Deadlock detection on the wait-for graph (see kernel/README.md "Record locks").
  *
  * The graph is not stored: the edges of a waiting transaction W, whose one
  * pending request w sits in the queue of head H, are derived from H:

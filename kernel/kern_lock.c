@@ -1,7 +1,7 @@
 /* Record lock manager: lock table, FIFO queues, grants, strict 2PL release,
  * fragment shields and roles, timeouts and event delivery.
  * Deadlock search: kern_deadlock.c. Consistency check: kern_lock_check.c.
- * Design: kernel/README.lock.md. Single-threaded by construction (one
+ * Design: kernel/README.md "Record locks". Single-threaded by construction (one
  * manager per executor thread); no mutexes. */
 #include "kern_lock_int.h"
 

@@ -1,4 +1,4 @@
-/* Record locks for one executor (internal, kernel). See kernel/README.lock.md.
+/* Record locks for one executor (internal, kernel). See kernel/README.md "Record locks".
  *
  * A lock manager belongs to exactly one executor thread and serves the
  * fragment replicas that executor owns. It has no internal mutexes: every
@@ -40,7 +40,7 @@ enum kern_lock_result {
     KERN_LOCK_WAITING = 1, /* queued; an on_grant or on_fail event follows */
 };
 
-/* A transaction's lock state (see README.lock.md, "State machine"). */
+/* A transaction's lock state (see kernel/README.md "Record locks", "State machine"). */
 enum kern_lock_tstate {
     KERN_LOCK_T_NONE = 0, /* unknown here: never locked, or released */
     KERN_LOCK_T_ACTIVE,   /* may hold locks; no request pending */

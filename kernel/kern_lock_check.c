@@ -1,5 +1,5 @@
 /* kern_lock_check(): the lock manager's invariants, checked in full
- * (README.lock.md, "Invariants"). For tests and debug builds. */
+ * (kernel/README.md "Record locks", "Invariants"). For tests and debug builds. */
 #include "kern_lock_int.h"
 
 #include "nines/errors.h"
