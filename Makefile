@@ -82,6 +82,8 @@ $(BUILD)/bin/ninesctl: $(BUILD)/obj/tools/ninesctl_main.o $(ALL_LIBS)
 $(BUILD)/bin/%: $(BUILD)/obj/bench/%_main.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(LINK)
+# Only the LMDB comparison benchmark links LMDB.
+$(BUILD)/bin/kern_vs_lmdb: LDLIBS += -llmdb
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/cu_main.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(LINK) -lcunit
