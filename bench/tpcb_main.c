@@ -1,0 +1,617 @@
+/* tpcb — TPC-B-like benchmark client (and the two-update scale-up test).
+ *
+ *   tpcb --config FILE [--clients N] [--window W] [--duration S] [--scale S]
+ *        [--two-upd] [--json] [--plot FILE.svg] [--seed X] [--no-verify]
+ *
+ * N threads, each with its own client connection, keep W procedure calls
+ * in flight (pipelined, nines_tpcb_async + nines_poll) for S seconds, then
+ * wait for the stragglers. Threads rather than one event loop over N
+ * connections: nines_poll waits on one connection, so a single loop would
+ * have to spin over all of them with zero timeouts and take CPU from the
+ * nodes on the same cores; a thread per connection sleeps in poll().
+ *
+ * Random inputs (simplified TPC-B): aid uniform over all 100,000·S
+ * accounts, tid uniform over the 10·S tellers, bid = the teller's branch
+ * (tid / 10), delta uniform in [-999999, 999999]. --two-upd: k1, k2 uniform
+ * over 100,000·S rows of t1 and t2.
+ *
+ * Prints TPS, response times (avg, p50, p95, p99, max), aborts by error,
+ * node messages per transaction (STATUS_CONF msgs_in/msgs_out of every
+ * node before and after), CPU per transaction (node processes found as
+ * "ninesd" in /proc, else client only — said so), a text histogram and,
+ * with --plot, an SVG of the response-time distribution (x: response time,
+ * y: % of transactions). Then checks the TPC-B invariant with scans:
+ * sum(account.balance) = sum(teller.balance) = sum(branch.balance) =
+ * sum(history.delta) (two-upd: sum(t1.v) = sum(t2.v)); exit 1 on FAIL. */
+#include "nines/nines.h"
+#include "tpcb_schema.h"
+
+#include <dirent.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+static const char *opt_config, *opt_plot;
+static int opt_clients = 4, opt_window = 16;
+static double opt_duration = 10;
+static int64_t opt_scale = 1;
+static bool opt_two, opt_json, opt_verify = true;
+static uint64_t opt_seed = 1;
+
+static atomic_int stop_flag;
+
+#define NERR 32   /* -code buckets for error counts */
+
+struct bench_slot {
+    uint64_t t0;
+    bool busy;                  /* submitted, callback not yet made */
+    struct bench_thread *th;
+};
+
+struct bench_thread {
+    int idx;
+    pthread_t th;
+    nines_conn *c;
+    uint64_t rng;
+    struct bench_slot *slots;
+    uint64_t *lat;          /* response times, ns, of committed calls */
+    size_t nlat, caplat;
+    uint64_t commits, errs[NERR + 1];
+    char last_err[256];
+    int fatal;
+};
+
+static uint64_t rng_next(uint64_t *s)
+{
+    uint64_t x = *s;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return *s = x;
+}
+
+static int64_t rng_range(uint64_t *s, int64_t lo, int64_t hi)
+{
+    return lo + (int64_t)(rng_next(s) % (uint64_t)(hi - lo + 1));
+}
+
+static int bench_submit(struct bench_thread *t, struct bench_slot *s);
+
+static void bench_done(void *arg, int rc, int64_t value, const char *detail)
+{
+    struct bench_slot *s = arg;
+    struct bench_thread *t = s->th;
+    uint64_t dt = nclock_ns() - s->t0;
+    s->busy = false;
+    if (rc == 0) {
+        t->commits++;
+        if (t->nlat == t->caplat) {
+            size_t n = t->caplat ? t->caplat * 2 : 65536;
+            uint64_t *p = realloc(t->lat, n * sizeof *p);
+            if (p) {
+                t->lat = p;
+                t->caplat = n;
+            }
+        }
+        if (t->nlat < t->caplat)
+            t->lat[t->nlat++] = dt;
+    } else {
+        int k = -rc;
+        t->errs[k > 0 && k <= NERR ? k : 0]++;
+        snprintf(t->last_err, sizeof t->last_err, "%s: %s", nines_strerror(rc), detail);
+    }
+    if (!atomic_load(&stop_flag))
+        bench_submit(t, s);
+}
+
+static int bench_submit(struct bench_thread *t, struct bench_slot *s)
+{
+    int64_t accounts = TPCB_ACCOUNTS_PER_BRANCH * opt_scale;
+    s->t0 = nclock_ns();
+    int rc;
+    if (opt_two) {
+        rc = nines_two_upd_async(t->c, rng_range(&t->rng, 0, accounts - 1),
+                                 rng_range(&t->rng, 0, accounts - 1),
+                                 rng_range(&t->rng, -999999, 999999), bench_done, s);
+    } else {
+        int64_t tid = rng_range(&t->rng, 0, TPCB_TELLERS_PER_BRANCH * opt_scale - 1);
+        rc = nines_tpcb_async(t->c, rng_range(&t->rng, 0, accounts - 1), tid,
+                              tid / TPCB_TELLERS_PER_BRANCH, rng_range(&t->rng, -999999, 999999),
+                              bench_done, s);
+    }
+    if (rc) {
+        int k = -rc;
+        t->errs[k > 0 && k <= NERR ? k : 0]++;
+        snprintf(t->last_err, sizeof t->last_err, "%s: %s", nines_strerror(rc),
+                 nines_conn_errdetail(t->c));
+    } else {
+        s->busy = true;
+    }
+    return rc;
+}
+
+static void *bench_thread_main(void *arg)
+{
+    struct bench_thread *t = arg;
+    for (int i = 0; i < opt_window; i++) {
+        t->slots[i].th = t;
+        bench_submit(t, &t->slots[i]);
+    }
+    while (!atomic_load(&stop_flag) || nines_conn_inflight(t->c) > 0) {
+        int n = nines_poll(t->c, 100);
+        if (n < 0) {
+            snprintf(t->last_err, sizeof t->last_err, "poll: %s", nines_conn_errdetail(t->c));
+            t->fatal = 1;
+            break;
+        }
+        /* slots whose submit failed (no node reachable) are retried here,
+         * with a 10 ms pause while no node accepts */
+        if (!atomic_load(&stop_flag) && nines_conn_inflight(t->c) < (size_t)opt_window) {
+            for (int i = 0; i < opt_window; i++)
+                if (!t->slots[i].busy && bench_submit(t, &t->slots[i])) {
+                    usleep(10000);
+                    break;
+                }
+        }
+    }
+    return NULL;
+}
+
+/* ---- node counters ------------------------------------------------------ */
+
+struct node_stats { uint64_t in, out; bool ok; };
+
+static void read_node_stats(const struct nines_conf *cf, struct node_stats *st)
+{
+    for (uint32_t i = 0; i < cf->nnodes; i++) {
+        st[i].ok = false;
+        struct net_client *cl;
+        const struct nines_node_conf *nc = &cf->nodes[i];
+        if (net_client_connect(&cl, nc->host, nc->port, cf->cluster, 1000))
+            continue;
+        Nines__StatusReq req = NINES__STATUS_REQ__INIT;
+        struct net_msg_in in;
+        int rc = net_client_send(cl, NINES__MSG_TYPE__STATUS_REQ, &req.base);
+        while (rc == 0 && (rc = net_client_recv(cl, &in, 1000)) == 0) {
+            if (in.type != NINES__MSG_TYPE__STATUS_CONF)
+                continue;
+            Nines__StatusConf *s = nines__status_conf__unpack(NULL, in.body_len, in.body);
+            if (s) {
+                st[i].in = s->msgs_in;
+                st[i].out = s->msgs_out;
+                st[i].ok = true;
+                nines__status_conf__free_unpacked(s, NULL);
+            }
+            break;
+        }
+        net_client_close(cl);
+    }
+}
+
+/* CPU ticks (utime + stime) of every process named "ninesd"; -1 if none. */
+static long long node_cpu_ticks(int *nproc)
+{
+    DIR *d = opendir("/proc");
+    long long sum = 0;
+    *nproc = 0;
+    if (!d)
+        return -1;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        char path[300], buf[1024];
+        snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        char *l = strchr(buf, '('), *r = strrchr(buf, ')');
+        if (!l || !r || r - l - 1 != 6 || strncmp(l + 1, "ninesd", 6) != 0)
+            continue;
+        /* fields after ')': state(3) ... utime(14) stime(15) */
+        unsigned long long ut = 0, stt = 0;
+        if (sscanf(r + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &stt) == 2) {
+            sum += (long long)(ut + stt);
+            (*nproc)++;
+        }
+    }
+    closedir(d);
+    return *nproc ? sum : -1;
+}
+
+static double client_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* ---- invariant ----------------------------------------------------------- */
+
+struct sum_ctx {
+    size_t col;
+    long double sum;
+    int64_t rows, last;
+    bool any, unordered;
+};
+
+static int sum_row(void *arg, const nines_row *r)
+{
+    struct sum_ctx *s = arg;
+    struct nines_value k = nines_row_value(r, 0), v = nines_row_value(r, s->col);
+    if (k.type != NINES_V_INT64 || v.type != NINES_V_INT64) {
+        s->unordered = true;
+        return 1;
+    }
+    if (s->any && k.u.i64 <= s->last)
+        s->unordered = true;
+    s->last = k.u.i64;
+    s->any = true;
+    s->sum += v.u.i64;
+    s->rows++;
+    return 0;
+}
+
+/* Sum column `col` of every row by scanning pages of 1000 keys upward. */
+static int table_sum(nines_conn *c, const char *table, size_t col, struct sum_ctx *s)
+{
+    memset(s, 0, sizeof *s);
+    s->col = col;
+    int64_t lo = INT64_MIN;
+    for (;;) {
+        nines_txn *t;
+        int rc = nines_txn_begin(c, &t);
+        if (rc)
+            return rc;
+        struct nines_value k = nines_v_int64(lo);
+        int64_t before = s->rows;
+        rc = nines_txn_scan(t, table, &k, 1, NULL, 0, 1000, sum_row, s);
+        if (rc < 0) {
+            nines_txn_rollback(t);
+            return rc;
+        }
+        rc = nines_txn_commit(t);
+        if (rc)
+            return rc;
+        if (s->unordered)
+            return nines_err(NINES_EPROTO, "scan of '%s' returned rows out of key order or "
+                             "with a non-int64 key/column %zu", table, col);
+        if (s->rows - before < 1000 || s->last == INT64_MAX)
+            return 0;
+        lo = s->last + 1;
+    }
+}
+
+static int verify(const char *cfg_path, bool json, char *out, size_t outn)
+{
+    nines_conn *c;
+    if (nines_connect_config(&c, cfg_path)) {
+        snprintf(out, outn, "connect: %s", nines_errdetail());
+        return -1;
+    }
+    static const struct { const char *t; size_t col; } tp[] = {
+        {"account", 2}, {"teller", 2}, {"branch", 1}, {"history", 4}};
+    static const struct { const char *t; size_t col; } two[] = {{"t1", 1}, {"t2", 1}};
+    size_t n = opt_two ? 2 : 4;
+    struct sum_ctx s[4];
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        rc = table_sum(c, opt_two ? two[i].t : tp[i].t, opt_two ? two[i].col : tp[i].col, &s[i]);
+        if (rc)
+            snprintf(out, outn, "scan of %s: %s", opt_two ? two[i].t : tp[i].t,
+                     nines_conn_errdetail(c)[0] ? nines_conn_errdetail(c) : nines_errdetail());
+    }
+    nines_close(c);
+    if (rc)
+        return -1;
+    bool pass = true;
+    for (size_t i = 1; i < n; i++)
+        pass = pass && s[i].sum == s[0].sum;
+    size_t off = 0;
+    for (size_t i = 0; i < n && off < outn; i++)
+        off += (size_t)snprintf(out + off, outn - off,
+                                json ? "%s\"%s\":{\"rows\":%lld,\"sum\":%.0Lf}"
+                                     : "%s%s: %lld rows, sum %.0Lf",
+                                i ? (json ? "," : "; ") : "", opt_two ? two[i].t : tp[i].t,
+                                (long long)s[i].rows, s[i].sum);
+    return pass ? 1 : 0;
+}
+
+/* ---- report -------------------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(const uint64_t *v, size_t n, double p)
+{
+    if (!n)
+        return 0;
+    size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
+    return (double)v[i] / 1000.0;
+}
+
+static void text_histogram(const uint64_t *v, size_t n)
+{
+    /* buckets doubling from 25 µs */
+    size_t cnt[20] = {0};
+    double edge[20];
+    edge[0] = 25;
+    for (int i = 1; i < 20; i++)
+        edge[i] = edge[i - 1] * 2;
+    for (size_t i = 0; i < n; i++) {
+        double us = (double)v[i] / 1000.0;
+        int b = 0;
+        while (b < 19 && us >= edge[b])
+            b++;
+        cnt[b]++;
+    }
+    size_t maxc = 1;
+    for (int i = 0; i < 20; i++)
+        if (cnt[i] > maxc)
+            maxc = cnt[i];
+    printf("response time histogram:\n");
+    for (int i = 0; i < 20; i++) {
+        if (!cnt[i])
+            continue;
+        char bar[61];
+        size_t w = cnt[i] * 60 / maxc;
+        memset(bar, '#', w);
+        bar[w] = '\0';
+        printf("  < %9.0f us %6.2f%% %s\n", edge[i], 100.0 * (double)cnt[i] / (double)n, bar);
+    }
+}
+
+static int write_svg(const char *path, const uint64_t *v, size_t n, double tps)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return nines_err(NINES_EIO, "cannot write %s", path);
+    /* 50 buckets from 0 to the 99.9th percentile (the rest in the last) */
+    const int nb = 50;
+    double hi = n ? pct(v, n, 99.9) : 1;
+    if (hi <= 0)
+        hi = 1;
+    double w = hi / nb, cnt[50] = {0}, maxp = 0;
+    for (size_t i = 0; i < n; i++) {
+        int b = (int)((double)v[i] / 1000.0 / w);
+        cnt[b < nb ? b : nb - 1]++;
+    }
+    for (int i = 0; i < nb; i++) {
+        cnt[i] = n ? 100.0 * cnt[i] / (double)n : 0;
+        if (cnt[i] > maxp)
+            maxp = cnt[i];
+    }
+    if (maxp <= 0)
+        maxp = 1;
+    const double X0 = 60, Y0 = 320, W = 600, H = 280;
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"700\" height=\"380\" "
+               "font-family=\"sans-serif\" font-size=\"11\">\n");
+    fprintf(f, "<text x=\"%g\" y=\"20\" font-size=\"13\">%s response time distribution "
+               "(%zu transactions, %.0f TPS, %d clients x window %d)</text>\n",
+            X0, opt_two ? "two-update" : "TPC-B", n, tps, opt_clients, opt_window);
+    fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"black\"/>\n", X0, Y0,
+            X0 + W, Y0);
+    fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"black\"/>\n", X0, Y0, X0,
+            Y0 - H);
+    for (int i = 0; i < nb; i++) {
+        double h = cnt[i] / maxp * H;
+        fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" "
+                   "fill=\"steelblue\"/>\n", X0 + i * W / nb, Y0 - h, W / nb - 1, h);
+    }
+    for (int i = 0; i <= 5; i++) {
+        fprintf(f, "<text x=\"%.1f\" y=\"%g\" text-anchor=\"middle\">%.0f</text>\n",
+                X0 + i * W / 5, Y0 + 15, hi * i / 5);
+        fprintf(f, "<text x=\"%g\" y=\"%.1f\" text-anchor=\"end\">%.1f</text>\n", X0 - 5,
+                Y0 - i * H / 5 + 4, maxp * i / 5);
+    }
+    fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\">response time (us)</text>\n",
+            X0 + W / 2, Y0 + 35);
+    fprintf(f, "<text x=\"15\" y=\"%g\" transform=\"rotate(-90 15 %g)\" "
+               "text-anchor=\"middle\">%% of transactions</text>\n", Y0 - H / 2, Y0 - H / 2);
+    fprintf(f, "</svg>\n");
+    return fclose(f) ? nines_err(NINES_EIO, "writing %s", path) : 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: tpcb --config FILE [--clients N] [--window W] [--duration S] "
+               "[--scale S]\n            [--two-upd] [--json] [--plot FILE.svg] [--seed X] "
+               "[--no-verify]\n");
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        bool more = i + 1 < argc;
+        if (!strcmp(argv[i], "--config") && more)
+            opt_config = argv[++i];
+        else if (!strcmp(argv[i], "--clients") && more)
+            opt_clients = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--window") && more)
+            opt_window = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--duration") && more)
+            opt_duration = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--scale") && more)
+            opt_scale = strtoll(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--plot") && more)
+            opt_plot = argv[++i];
+        else if (!strcmp(argv[i], "--seed") && more)
+            opt_seed = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--two-upd"))
+            opt_two = true;
+        else if (!strcmp(argv[i], "--json"))
+            opt_json = true;
+        else if (!strcmp(argv[i], "--no-verify"))
+            opt_verify = false;
+        else if (!strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "tpcb: unknown option '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!opt_config || opt_clients <= 0 || opt_clients > 1024 || opt_window <= 0 ||
+        opt_window > 100000 || opt_duration <= 0 || opt_scale <= 0) {
+        usage(stderr);
+        return 2;
+    }
+    static struct nines_conf cf;
+    if (nines_conf_load(opt_config, &cf)) {
+        fprintf(stderr, "tpcb: %s\n", nines_errdetail());
+        return 2;
+    }
+    struct bench_thread *th = calloc((size_t)opt_clients, sizeof *th);
+    if (!th)
+        return 1;
+    for (int i = 0; i < opt_clients; i++) {
+        th[i].idx = i;
+        th[i].rng = opt_seed * 0x9E3779B97F4A7C15ull + (uint64_t)i * 7919 + 1;
+        th[i].slots = calloc((size_t)opt_window, sizeof *th[i].slots);
+        if (!th[i].slots || nines_connect_config(&th[i].c, opt_config)) {
+            fprintf(stderr, "tpcb: client %d: %s\n", i, nines_errdetail());
+            return 1;
+        }
+    }
+    struct node_stats s0[NINES_MAX_NODES], s1[NINES_MAX_NODES];
+    read_node_stats(&cf, s0);
+    int np0 = 0, np1 = 0;
+    long long cpu0 = node_cpu_ticks(&np0);
+    double ccpu0 = client_cpu_s();
+    uint64_t t0 = nclock_ns();
+    for (int i = 0; i < opt_clients; i++)
+        pthread_create(&th[i].th, NULL, bench_thread_main, &th[i]);
+    usleep((useconds_t)(opt_duration * 1e6)); /* the measured interval */
+    atomic_store(&stop_flag, 1);
+    for (int i = 0; i < opt_clients; i++)
+        pthread_join(th[i].th, NULL);
+    double el = (double)(nclock_ns() - t0) / 1e9;
+    long long cpu1 = node_cpu_ticks(&np1);
+    double ccpu1 = client_cpu_s();
+    read_node_stats(&cf, s1);
+
+    uint64_t commits = 0, errs[NERR + 1] = {0}, nerr = 0;
+    size_t nlat = 0;
+    const char *last_err = "";
+    for (int i = 0; i < opt_clients; i++) {
+        commits += th[i].commits;
+        nlat += th[i].nlat;
+        for (int k = 0; k <= NERR; k++) {
+            errs[k] += th[i].errs[k];
+            nerr += th[i].errs[k];
+        }
+        if (th[i].last_err[0])
+            last_err = th[i].last_err;
+    }
+    uint64_t *lat = malloc((nlat ? nlat : 1) * sizeof *lat);
+    size_t off = 0;
+    for (int i = 0; i < opt_clients; i++) {
+        memcpy(lat + off, th[i].lat, th[i].nlat * sizeof *lat);
+        off += th[i].nlat;
+    }
+    qsort(lat, nlat, sizeof *lat, cmp_u64);
+    long double sum = 0;
+    for (size_t i = 0; i < nlat; i++)
+        sum += lat[i];
+    double avg = nlat ? (double)(sum / nlat) / 1000.0 : 0;
+    double tps = (double)commits / el;
+    uint64_t din = 0, dout = 0;
+    bool stats_ok = true;
+    for (uint32_t i = 0; i < cf.nnodes; i++) {
+        stats_ok = stats_ok && s0[i].ok && s1[i].ok;
+        if (s0[i].ok && s1[i].ok) {
+            din += s1[i].in - s0[i].in;
+            dout += s1[i].out - s0[i].out;
+        }
+    }
+    double tick = (double)sysconf(_SC_CLK_TCK);
+    double node_cpu_us = cpu0 >= 0 && cpu1 >= 0 && commits
+                             ? (double)(cpu1 - cpu0) / tick * 1e6 / (double)commits : -1;
+    double client_cpu_us = commits ? (ccpu1 - ccpu0) * 1e6 / (double)commits : 0;
+    double abort_rate = commits + nerr ? (double)nerr / (double)(commits + nerr) : 0;
+
+    char inv[600] = "";
+    int pass = 1;
+    if (opt_verify) {
+        pass = verify(opt_config, opt_json, inv, sizeof inv);
+        if (pass < 0)
+            fprintf(stderr, "tpcb: invariant check failed to run: %s\n", inv);
+    }
+
+    if (opt_json) {
+        printf("{\"mode\":\"%s\",\"clients\":%d,\"window\":%d,\"duration_s\":%.3f,\"scale\":%lld,"
+               "\"commits\":%llu,\"tps\":%.1f,\"avg_us\":%.1f,\"p50_us\":%.1f,\"p95_us\":%.1f,"
+               "\"p99_us\":%.1f,\"max_us\":%.1f,\"errors\":%llu,\"abort_rate\":%.6f,\"errors_by\":{",
+               opt_two ? "two-upd" : "tpcb", opt_clients, opt_window, el, (long long)opt_scale,
+               (unsigned long long)commits, tps, avg, pct(lat, nlat, 50), pct(lat, nlat, 95),
+               pct(lat, nlat, 99), nlat ? (double)lat[nlat - 1] / 1000.0 : 0,
+               (unsigned long long)nerr, abort_rate);
+        bool first = true;
+        for (int k = 0; k <= NERR; k++)
+            if (errs[k]) {
+                printf("%s\"%s\":%llu", first ? "" : ",", k ? nines_strerror(-k) : "other",
+                       (unsigned long long)errs[k]);
+                first = false;
+            }
+        printf("},\"node_msgs_in_per_txn\":%.2f,\"node_msgs_out_per_txn\":%.2f,"
+               "\"node_stats_complete\":%s,\"node_cpu_us_per_txn\":%.2f,\"node_processes\":%d,"
+               "\"client_cpu_us_per_txn\":%.2f",
+               commits ? (double)din / (double)commits : 0,
+               commits ? (double)dout / (double)commits : 0, stats_ok ? "true" : "false",
+               node_cpu_us, np1, client_cpu_us);
+        if (opt_verify)
+            printf(",\"invariant\":%s,\"sums\":{%s}", pass > 0 ? "\"PASS\"" : "\"FAIL\"",
+                   pass >= 0 ? inv : "");
+        printf("}\n");
+    } else {
+        printf("%s: %d clients x window %d, %.2f s, scale %lld\n",
+               opt_two ? "two-update" : "TPC-B", opt_clients, opt_window, el,
+               (long long)opt_scale);
+        printf("committed %llu: %.0f TPS\n", (unsigned long long)commits, tps);
+        printf("response time us: avg %.1f  p50 %.1f  p95 %.1f  p99 %.1f  max %.1f\n", avg,
+               pct(lat, nlat, 50), pct(lat, nlat, 95), pct(lat, nlat, 99),
+               nlat ? (double)lat[nlat - 1] / 1000.0 : 0);
+        printf("errors %llu (abort rate %.4f%%)", (unsigned long long)nerr, 100 * abort_rate);
+        for (int k = 0; k <= NERR; k++)
+            if (errs[k])
+                printf("  %s: %llu", k ? nines_strerror(-k) : "other",
+                       (unsigned long long)errs[k]);
+        printf("\n");
+        if (nerr)
+            printf("  last error: %s\n", last_err);
+        printf("node messages per transaction: in %.2f, out %.2f%s\n",
+               commits ? (double)din / (double)commits : 0,
+               commits ? (double)dout / (double)commits : 0,
+               stats_ok ? "" : " (some node did not answer STATUS_REQ)");
+        if (node_cpu_us >= 0)
+            printf("CPU per transaction: nodes %.1f us (%d ninesd processes), client %.1f us\n",
+                   node_cpu_us, np1, client_cpu_us);
+        else
+            printf("CPU per transaction: client %.1f us (no ninesd process visible here; node "
+                   "CPU not measured)\n", client_cpu_us);
+        text_histogram(lat, nlat);
+        if (opt_verify)
+            printf("invariant: %s — %s\n", pass > 0 ? "PASS" : "FAIL", inv);
+    }
+    if (opt_plot && write_svg(opt_plot, lat, nlat, tps))
+        fprintf(stderr, "tpcb: %s\n", nines_errdetail());
+    for (int i = 0; i < opt_clients; i++) {
+        nines_close(th[i].c);
+        free(th[i].slots);
+        free(th[i].lat);
+    }
+    free(th);
+    free(lat);
+    return pass > 0 ? 0 : 1;
+}

@@ -1,0 +1,94 @@
+/* Client library internals (module-internal to client/). See README.md. */
+#ifndef NINES_CLI_INT_H
+#define NINES_CLI_INT_H
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arena.h"
+#include "nines/nines.h"
+#include "nines_txn.pb-c.h"
+
+#define CLI_DETAIL_MAX 512
+#define CLI_ADDR_MAX 96
+#define CLI_SLOT_BITS 20             /* req_id = counter << 20 | slot */
+#define CLI_SLOT_MAX (1u << CLI_SLOT_BITS)
+#define CLI_DEFAULT_MAX_FRAME (4u << 20)  /* common/conf.c default */
+
+/* Answer to one request: rc 0 + conf, or rc < 0 + detail (conf NULL).
+ * Runs inside the dispatch; conf lives in the connection's answer arena
+ * until the callback returns. */
+struct cli_slot;
+typedef void (*cli_answer_fn)(struct nines_conn *c, const struct cli_slot *s, int rc,
+                              const Nines__TxnConf *conf, const char *detail);
+
+enum cli_slot_state {
+    CLI_SLOT_FREE = 0,
+    CLI_SLOT_PENDING,  /* queued or written; waiting for TXN_CONF / TXN_REF */
+};
+
+struct cli_slot {
+    enum cli_slot_state st;
+    uint64_t req_id;
+    uint64_t gen;              /* connection generation it was sent on */
+    uint64_t deadline_ms;
+    cli_answer_fn fn;
+    void *arg;
+    nines_done_fn user_fn;     /* procedures: the public callback */
+    void *user_arg;
+    uint32_t next_free;
+};
+
+enum cli_conn_state {
+    CLI_DOWN = 0,      /* no socket; the next request dials */
+    CLI_UP,            /* handshake done */
+};
+
+struct nines_conn {
+    enum cli_conn_state st;
+    char (*addrs)[CLI_ADDR_MAX];
+    size_t naddrs;
+    size_t cur;                /* index of the address in use (or last used) */
+    char cluster[64];
+    int timeout_ms;
+    uint32_t max_frame;
+    int fd;
+    uint32_t node_id;
+    uint64_t gen;              /* bumped on every new connection */
+    /* output: frames waiting to be written, [woff, wlen) */
+    uint8_t *wbuf;
+    size_t wlen, woff, wcap;
+    /* input: bytes read, not yet parsed, [roff, rlen) */
+    uint8_t *rbuf;
+    size_t rlen, roff, rcap;
+    /* requests in flight */
+    struct cli_slot *slots;
+    uint32_t nslots, free_head, inflight;
+    uint64_t counter;          /* request counter (high bits of req_id) */
+    uint64_t ncallbacks;       /* answers dispatched, ever */
+    uint64_t stale;            /* answers matching no pending request */
+    uint64_t next_scan_ms;     /* next timeout scan */
+    struct arena ans;          /* answer unpacking, reset per answer */
+    struct arena req;          /* request building, reset per request */
+    bool in_dispatch;
+    char detail[CLI_DETAIL_MAX];
+};
+
+/* conn.c */
+int cli_fail(struct nines_conn *c, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+int cli_ensure_up(struct nines_conn *c);
+/* Pack a TXN_REQ (req_id set here) into the write buffer; registers the
+ * answer callback. NINES_ETOOBIG when it exceeds max_frame. */
+int cli_submit(struct nines_conn *c, Nines__TxnReq *req, cli_answer_fn fn, void *arg,
+               nines_done_fn user_fn, void *user_arg);
+/* Run the loop until *done turns true or the deadline passes. */
+int cli_wait(struct nines_conn *c, const bool *done, uint64_t deadline_ms);
+uint64_t cli_now_ms(void);
+
+/* value.c */
+int cli_val_to_pb(struct arena *a, const struct nines_value *v, Nines__Value *out);
+int cli_vals_to_pb(struct arena *a, const struct nines_value *v, size_t n, Nines__Value ***out);
+/* Copy one wire row into a nines_row allocated from `a`. */
+int cli_row_from_pb(struct arena *a, const Nines__Row *r, struct nines_row **out);
+#endif

@@ -1,0 +1,742 @@
+/* Client connection: dial + HELLO, the request table (req_id -> callback),
+ * a write buffer of queued frames written in one send(), a read buffer
+ * parsed into frames (net/README.md "Frame format") and Envelopes
+ * (net_env_parse), timeouts, and failover to the next address. */
+#include "cli_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "nassert.h"
+#include "nclock.h"
+#include "net/net.h"
+#include "nines_net.pb-c.h"
+
+#define CLI_HDR 4u
+#define CLI_READ_CHUNK (64u * 1024u)
+#define CLI_SCAN_EVERY_MS 10u   /* how often pending requests are checked for timeouts */
+
+uint64_t cli_now_ms(void) { return nclock_ms(); }
+
+int cli_fail(struct nines_conn *c, int rc, const char *fmt, ...)
+{
+    char buf[CLI_DETAIL_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    if (c)
+        snprintf(c->detail, sizeof c->detail, "%s", buf);
+    return nines_err(rc, "%s", buf);
+}
+
+static void cli_put_len(uint8_t *p, uint32_t n)
+{
+    p[0] = (uint8_t)n;
+    p[1] = (uint8_t)(n >> 8);
+    p[2] = (uint8_t)(n >> 16);
+    p[3] = (uint8_t)(n >> 24);
+}
+
+static uint32_t cli_get_len(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* ---- buffers ---------------------------------------------------------- */
+
+static int cli_grow(uint8_t **buf, size_t *cap, size_t need)
+{
+    if (*cap >= need)
+        return 0;
+    size_t n = *cap ? *cap : 16384;
+    while (n < need)
+        n *= 2;
+    uint8_t *b = realloc(*buf, n);
+    if (!b)
+        return nines_err(NINES_ENOMEM, "client: buffer of %zu bytes", n);
+    *buf = b;
+    *cap = n;
+    return 0;
+}
+
+/* ---- request slots ---------------------------------------------------- */
+
+static int cli_slot_alloc(struct nines_conn *c, uint32_t *out)
+{
+    if (c->free_head == UINT32_MAX) {
+        uint32_t n = c->nslots ? c->nslots * 2 : 64;
+        if (n > CLI_SLOT_MAX)
+            n = CLI_SLOT_MAX;
+        if (n <= c->nslots)
+            return cli_fail(c, NINES_EFULL, "client: %u requests in flight on one connection "
+                            "(the limit)", c->nslots);
+        struct cli_slot *s = realloc(c->slots, n * sizeof *s);
+        if (!s)
+            return cli_fail(c, NINES_ENOMEM, "client: request table of %u slots", n);
+        memset(s + c->nslots, 0, (n - c->nslots) * sizeof *s);
+        for (uint32_t i = n; i-- > c->nslots;) {
+            s[i].next_free = c->free_head;
+            c->free_head = i;
+        }
+        c->slots = s;
+        c->nslots = n;
+    }
+    uint32_t i = c->free_head;
+    c->free_head = c->slots[i].next_free;
+    *out = i;
+    return 0;
+}
+
+static void cli_slot_release(struct nines_conn *c, uint32_t i)
+{
+    c->slots[i].st = CLI_SLOT_FREE;
+    c->slots[i].next_free = c->free_head;
+    c->free_head = i;
+}
+
+/* Free the slot, then call its callback (which may submit again). */
+static void cli_complete(struct nines_conn *c, uint32_t i, int rc, const Nines__TxnConf *conf,
+                         const char *detail)
+{
+    struct cli_slot s = c->slots[i];
+    N_ASSERT(s.st == CLI_SLOT_PENDING);
+    cli_slot_release(c, i);
+    c->inflight--;
+    c->ncallbacks++;
+    bool was = c->in_dispatch;
+    c->in_dispatch = true;
+    s.fn(c, &s, rc, conf, detail);
+    c->in_dispatch = was;
+}
+
+/* ---- connection loss -------------------------------------------------- */
+
+/* Close the socket and fail every request of this connection with rc. */
+static void cli_lost(struct nines_conn *c, int rc, const char *why)
+{
+    if (c->st == CLI_DOWN)
+        return;
+    uint64_t gen = c->gen;
+    char msg[CLI_DETAIL_MAX];
+    snprintf(msg, sizeof msg, "connection to node %u (%s) lost: %s; the outcome of requests "
+             "in flight is unknown", c->node_id, c->addrs[c->cur], why);
+    close(c->fd);
+    c->fd = -1;
+    c->st = CLI_DOWN;
+    c->node_id = 0;
+    c->wlen = c->woff = 0;
+    c->rlen = c->roff = 0;
+    snprintf(c->detail, sizeof c->detail, "%s", msg);
+    for (uint32_t i = 0; i < c->nslots; i++)
+        if (c->slots[i].st == CLI_SLOT_PENDING && c->slots[i].gen == gen)
+            cli_complete(c, i, rc, NULL, msg);
+    nines_err(rc, "%s", msg);
+}
+
+/* ---- dial and handshake ----------------------------------------------- */
+
+static int cli_wait_fd(struct nines_conn *c, int fd, short ev, uint64_t deadline, const char *what)
+{
+    for (;;) {
+        uint64_t now = cli_now_ms();
+        if (now >= deadline)
+            return cli_fail(c, NINES_ETIMEDOUT, "%s: %s timed out after %d ms",
+                            c->addrs[c->cur], what, c->timeout_ms);
+        struct pollfd p = {.fd = fd, .events = ev};
+        int n = poll(&p, 1, (int)(deadline - now));
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno != EINTR)
+            return cli_fail(c, NINES_ESYS, "%s: poll: %s", c->addrs[c->cur], strerror(errno));
+    }
+}
+
+static int cli_split_addr(struct nines_conn *c, const char *addr, char *host, size_t hn,
+                          char *port, size_t pn)
+{
+    const char *colon = strrchr(addr, ':');
+    if (!colon || colon == addr || !colon[1] || (size_t)(colon - addr) >= hn ||
+        strlen(colon + 1) >= pn)
+        return cli_fail(c, NINES_EINVAL, "address '%s' is not host:port", addr);
+    memcpy(host, addr, (size_t)(colon - addr));
+    host[colon - addr] = '\0';
+    strcpy(port, colon + 1);
+    char *end;
+    long p = strtol(port, &end, 10);
+    if (*end || p <= 0 || p > 65535)
+        return cli_fail(c, NINES_EINVAL, "address '%s': port '%s' is not 1..65535", addr, port);
+    return 0;
+}
+
+static int cli_dial(struct nines_conn *c, const char *addr, uint64_t deadline, int *out)
+{
+    char host[CLI_ADDR_MAX], port[16];
+    int rc = cli_split_addr(c, addr, host, sizeof host, port, sizeof port);
+    if (rc)
+        return rc;
+    struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *ai = NULL;
+    int g = getaddrinfo(host, port, &hints, &ai);
+    if (g || !ai)
+        return cli_fail(c, NINES_EUNREACHABLE, "%s: cannot resolve host '%s': %s", addr, host,
+                        gai_strerror(g));
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        freeaddrinfo(ai);
+        return cli_fail(c, NINES_ESYS, "%s: socket: %s", addr, strerror(errno));
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    int r = connect(fd, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(ai);
+    if (r < 0 && errno != EINPROGRESS) {
+        rc = cli_fail(c, NINES_EUNREACHABLE, "%s: connect: %s", addr, strerror(errno));
+        close(fd);
+        return rc;
+    }
+    if (r < 0) {
+        rc = cli_wait_fd(c, fd, POLLOUT, deadline, "connect");
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (!rc && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        if (!rc && err)
+            rc = cli_fail(c, NINES_EUNREACHABLE, "%s: connect: %s", addr, strerror(err));
+        if (rc) {
+            close(fd);
+            return rc;
+        }
+    }
+    *out = fd;
+    return 0;
+}
+
+/* Blocking write of [p, p+n) on the non-blocking socket until the deadline. */
+static int cli_write_all(struct nines_conn *c, int fd, const uint8_t *p, size_t n,
+                         uint64_t deadline)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w > 0) {
+            p += w;
+            n -= (size_t)w;
+        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            int rc = cli_wait_fd(c, fd, POLLOUT, deadline, "write");
+            if (rc)
+                return rc;
+        } else if (w < 0 && errno != EINTR) {
+            return cli_fail(c, NINES_ECLOSED, "%s: send: %s", c->addrs[c->cur], strerror(errno));
+        }
+    }
+    return 0;
+}
+
+/* HELLO_REQ(role CLIENT) -> HELLO_CONF | HELLO_REF, blocking. */
+static int cli_hello(struct nines_conn *c, int fd, uint64_t deadline)
+{
+    Nines__HelloReq req = NINES__HELLO_REQ__INIT;
+    req.cluster = c->cluster;
+    req.role = NINES__ROLE__ROLE_CLIENT;
+    size_t blen = nines__hello_req__get_packed_size(&req);
+    size_t elen = net_env_size(0, 0, NINES__MSG_TYPE__HELLO_REQ, blen);
+    uint8_t out[CLI_HDR + 256];
+    if (CLI_HDR + elen > sizeof out)
+        return cli_fail(c, NINES_EINVAL, "cluster name '%s' is too long", c->cluster);
+    cli_put_len(out, (uint32_t)elen);
+    net_env_pack(out + CLI_HDR, 0, 0, NINES__MSG_TYPE__HELLO_REQ, &req.base, blen);
+    int rc = cli_write_all(c, fd, out, CLI_HDR + elen, deadline);
+    if (rc)
+        return rc;
+    /* Read exactly one frame; nothing else is sent before our first request. */
+    uint8_t hdr[CLI_HDR];
+    size_t have = 0, need = CLI_HDR;
+    uint8_t *body = NULL;
+    uint32_t len = 0;
+    while (have < need) {
+        uint8_t *dst = body ? body + have : hdr + have;
+        ssize_t r = recv(fd, dst, need - have, 0);
+        if (r > 0) {
+            have += (size_t)r;
+            if (!body && have == CLI_HDR) {
+                len = cli_get_len(hdr);
+                if (len == 0 || len > c->max_frame) {
+                    rc = cli_fail(c, NINES_EPROTO, "%s: bad frame length %u in the handshake",
+                                  c->addrs[c->cur], len);
+                    break;
+                }
+                body = malloc(len);
+                if (!body) {
+                    rc = cli_fail(c, NINES_ENOMEM, "client: handshake frame of %u bytes", len);
+                    break;
+                }
+                have = 0;
+                need = len;
+            }
+        } else if (r == 0) {
+            rc = cli_fail(c, NINES_ECLOSED, "%s: closed the connection during the handshake",
+                          c->addrs[c->cur]);
+            break;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            rc = cli_wait_fd(c, fd, POLLIN, deadline, "handshake");
+            if (rc)
+                break;
+        } else if (errno != EINTR) {
+            rc = cli_fail(c, NINES_ECLOSED, "%s: recv: %s", c->addrs[c->cur], strerror(errno));
+            break;
+        }
+    }
+    if (rc) {
+        free(body);
+        return rc;
+    }
+    struct net_msg_in m;
+    rc = net_env_parse(body, len, &m);
+    if (rc) {
+        rc = cli_fail(c, rc, "%s: handshake answer: %s", c->addrs[c->cur], nines_errdetail());
+    } else if (m.type == NINES__MSG_TYPE__HELLO_CONF) {
+        Nines__HelloConf *hc = nines__hello_conf__unpack(arena_pb_allocator(&c->ans),
+                                                         m.body_len, m.body);
+        if (!hc)
+            rc = cli_fail(c, NINES_EPROTO, "%s: HELLO_CONF does not decode", c->addrs[c->cur]);
+        else
+            c->node_id = hc->node_id;
+    } else if (m.type == NINES__MSG_TYPE__HELLO_REF) {
+        Nines__HelloRef *hr = nines__hello_ref__unpack(arena_pb_allocator(&c->ans), m.body_len,
+                                                       m.body);
+        rc = cli_fail(c, NINES_ECLOSED, "%s refused the connection: %s", c->addrs[c->cur],
+                      hr ? hr->reason : "(undecodable HELLO_REF)");
+    } else {
+        rc = cli_fail(c, NINES_EPROTO, "%s: message type %u before HELLO_CONF", c->addrs[c->cur],
+                      m.type);
+    }
+    arena_reset(&c->ans);
+    free(body);
+    return rc;
+}
+
+/* Connect if down: the addresses in order, starting after the one that
+ * was lost (or at the first on the first connect). */
+int cli_ensure_up(struct nines_conn *c)
+{
+    if (c->st == CLI_UP)
+        return 0;
+    size_t start = c->gen ? (c->cur + 1) % c->naddrs : 0;
+    int rc = NINES_EUNREACHABLE;
+    char why[CLI_DETAIL_MAX] = "";
+    for (size_t k = 0; k < c->naddrs; k++) {
+        c->cur = (start + k) % c->naddrs;
+        uint64_t deadline = cli_now_ms() + (uint64_t)c->timeout_ms;
+        int fd = -1;
+        rc = cli_dial(c, c->addrs[c->cur], deadline, &fd);
+        if (!rc) {
+            rc = cli_hello(c, fd, deadline);
+            if (rc)
+                close(fd);
+        }
+        if (!rc) {
+            c->fd = fd;
+            c->st = CLI_UP;
+            c->gen++;
+            return 0;
+        }
+        size_t off = strlen(why);
+        if (off + 8 < sizeof why)
+            snprintf(why + off, sizeof why - off, "%s%.*s", off ? "; " : "",
+                     (int)(sizeof why - off - 4), c->detail);
+    }
+    return cli_fail(c, NINES_EUNREACHABLE, "no node answers (%zu address%s tried): %s",
+                    c->naddrs, c->naddrs == 1 ? "" : "es", why);
+}
+
+/* ---- send ------------------------------------------------------------- */
+
+int cli_submit(struct nines_conn *c, Nines__TxnReq *req, cli_answer_fn fn, void *arg,
+               nines_done_fn user_fn, void *user_arg)
+{
+    int rc = cli_ensure_up(c);
+    if (rc)
+        return rc;
+    uint32_t i = 0;
+    rc = cli_slot_alloc(c, &i);
+    if (rc)
+        return rc;
+    c->counter++;
+    uint64_t req_id = c->counter << CLI_SLOT_BITS | i;
+    req->req_id = req_id;
+    size_t blen = nines__txn_req__get_packed_size(req);
+    size_t elen = net_env_size(0, 0, NINES__MSG_TYPE__TXN_REQ, blen);
+    if (elen > c->max_frame) {
+        cli_slot_release(c, i);
+        return cli_fail(c, NINES_ETOOBIG, "request of %zu bytes exceeds max_frame_bytes %u "
+                        "(not sent)", elen, c->max_frame);
+    }
+    rc = cli_grow(&c->wbuf, &c->wcap, c->wlen + CLI_HDR + elen);
+    if (rc) {
+        cli_slot_release(c, i);
+        return cli_fail(c, rc, "%s", nines_errdetail());
+    }
+    uint8_t *p = c->wbuf + c->wlen;
+    cli_put_len(p, (uint32_t)elen);
+    net_env_pack(p + CLI_HDR, 0, 0, NINES__MSG_TYPE__TXN_REQ, &req->base, blen);
+    c->wlen += CLI_HDR + elen;
+    struct cli_slot *s = &c->slots[i];
+    s->st = CLI_SLOT_PENDING;
+    s->req_id = req_id;
+    s->gen = c->gen;
+    s->deadline_ms = cli_now_ms() + (uint64_t)c->timeout_ms;
+    s->fn = fn;
+    s->arg = arg;
+    s->user_fn = user_fn;
+    s->user_arg = user_arg;
+    c->inflight++;
+    return 0;
+}
+
+/* Write as much of the queue as the socket takes now. */
+static void cli_flush(struct nines_conn *c)
+{
+    while (c->st == CLI_UP && c->woff < c->wlen) {
+        ssize_t w = send(c->fd, c->wbuf + c->woff, c->wlen - c->woff, MSG_NOSIGNAL);
+        if (w > 0) {
+            c->woff += (size_t)w;
+        } else if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return;
+        } else if (w < 0 && errno != EINTR) {
+            char why[128];
+            snprintf(why, sizeof why, "send: %s", strerror(errno));
+            cli_lost(c, NINES_ECLOSED, why);
+            return;
+        }
+    }
+    if (c->woff == c->wlen)
+        c->woff = c->wlen = 0;
+}
+
+/* ---- receive ---------------------------------------------------------- */
+
+static int cli_check_err(int e) { return e < 0 && e >= NINES_ERR_MIN_; }
+
+/* One frame from the server. Negative: the connection must be dropped. */
+static int cli_on_frame(struct nines_conn *c, const uint8_t *f, size_t len)
+{
+    struct net_msg_in m;
+    int rc = net_env_parse(f, len, &m);
+    if (rc)
+        return cli_fail(c, rc, "malformed envelope from the server: %s", nines_errdetail());
+    if (m.sender != c->node_id && m.sender != 0)
+        return cli_fail(c, NINES_EPROTO, "frame from node %u on the connection to node %u",
+                        m.sender, c->node_id);
+    arena_reset(&c->ans);
+    ProtobufCAllocator *al = arena_pb_allocator(&c->ans);
+    uint64_t req_id;
+    int err = 0;
+    const char *detail = NULL;
+    Nines__TxnConf *conf = NULL;
+    char msg[CLI_DETAIL_MAX];
+    switch (m.type) {
+    case NINES__MSG_TYPE__TXN_CONF:
+        conf = nines__txn_conf__unpack(al, m.body_len, m.body);
+        if (!conf)
+            return cli_fail(c, NINES_EPROTO, "TXN_CONF of %zu bytes does not decode", m.body_len);
+        req_id = conf->req_id;
+        break;
+    case NINES__MSG_TYPE__TXN_REF: {
+        Nines__TxnRef *ref = nines__txn_ref__unpack(al, m.body_len, m.body);
+        if (!ref)
+            return cli_fail(c, NINES_EPROTO, "TXN_REF of %zu bytes does not decode", m.body_len);
+        req_id = ref->req_id;
+        if (cli_check_err(ref->error)) {
+            err = ref->error;
+            snprintf(msg, sizeof msg, "%s", ref->detail && ref->detail[0]
+                     ? ref->detail : nines_strerror(err));
+        } else {
+            err = NINES_EPROTO;
+            snprintf(msg, sizeof msg, "server refused with invalid error code %d: %s", ref->error,
+                     ref->detail ? ref->detail : "");
+        }
+        if (ref->failed_op) {
+            size_t off = strlen(msg);
+            snprintf(msg + off, sizeof msg - off, " (op %u)", ref->failed_op);
+        }
+        detail = msg;
+        break;
+    }
+    default:
+        return cli_fail(c, NINES_EPROTO, "unexpected message type %u from the server", m.type);
+    }
+    uint32_t i = (uint32_t)(req_id & (CLI_SLOT_MAX - 1));
+    if (i >= c->nslots || c->slots[i].st != CLI_SLOT_PENDING || c->slots[i].req_id != req_id) {
+        c->stale++; /* answer to a request that timed out, or unknown */
+        return 0;
+    }
+    if (err)
+        snprintf(c->detail, sizeof c->detail, "%s", detail);
+    cli_complete(c, i, err, conf, detail);
+    return 0;
+}
+
+/* Parse every complete frame in the read buffer. */
+static void cli_parse(struct nines_conn *c)
+{
+    uint64_t gen = c->gen;
+    while (c->st == CLI_UP && c->gen == gen && c->rlen - c->roff >= CLI_HDR) {
+        uint32_t len = cli_get_len(c->rbuf + c->roff);
+        if (len == 0 || len > c->max_frame) {
+            char why[128];
+            snprintf(why, sizeof why, "bad frame length %u from the server (max_frame_bytes %u)",
+                     len, c->max_frame);
+            cli_lost(c, len == 0 ? NINES_EPROTO : NINES_ETOOBIG, why);
+            return;
+        }
+        if (c->rlen - c->roff - CLI_HDR < len)
+            break;
+        const uint8_t *f = c->rbuf + c->roff + CLI_HDR;
+        c->roff += CLI_HDR + len;
+        int rc = cli_on_frame(c, f, len);
+        if (rc < 0) {
+            char why[CLI_DETAIL_MAX];
+            snprintf(why, sizeof why, "%s", c->detail);
+            cli_lost(c, rc, why);
+            return;
+        }
+    }
+    if (c->st != CLI_UP || c->gen != gen)
+        return;
+    if (c->roff == c->rlen) {
+        c->roff = c->rlen = 0;
+    } else if (c->roff > 0 && c->roff >= c->rlen / 2) {
+        memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
+        c->rlen -= c->roff;
+        c->roff = 0;
+    }
+}
+
+/* Read what the socket has (non-blocking) and dispatch it. */
+static void cli_read(struct nines_conn *c)
+{
+    for (int turn = 0; turn < 16 && c->st == CLI_UP; turn++) {
+        if (cli_grow(&c->rbuf, &c->rcap, c->rlen + CLI_READ_CHUNK)) {
+            cli_lost(c, NINES_ENOMEM, "no memory for the read buffer");
+            return;
+        }
+        ssize_t r = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+        if (r > 0) {
+            c->rlen += (size_t)r;
+            cli_parse(c);
+            if ((size_t)r < CLI_READ_CHUNK)
+                return;
+        } else if (r == 0) {
+            cli_lost(c, NINES_ECLOSED, c->rlen > c->roff ? "server closed inside a frame"
+                                                          : "server closed the connection");
+            return;
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return;
+        } else if (errno != EINTR) {
+            char why[128];
+            snprintf(why, sizeof why, "recv: %s", strerror(errno));
+            cli_lost(c, NINES_ECLOSED, why);
+            return;
+        }
+    }
+}
+
+/* Fail requests whose deadline passed (at most every CLI_SCAN_EVERY_MS). */
+static void cli_expire(struct nines_conn *c, uint64_t now, bool force)
+{
+    if (!force && now < c->next_scan_ms)
+        return;
+    c->next_scan_ms = now + CLI_SCAN_EVERY_MS;
+    for (uint32_t i = 0; i < c->nslots; i++) {
+        struct cli_slot *s = &c->slots[i];
+        if (s->st != CLI_SLOT_PENDING || s->deadline_ms > now)
+            continue;
+        char msg[CLI_DETAIL_MAX];
+        snprintf(msg, sizeof msg, "no answer from node %u (%s) within %d ms (request %llu); "
+                 "its outcome is unknown", c->node_id, c->addrs[c->cur], c->timeout_ms,
+                 (unsigned long long)s->req_id);
+        snprintf(c->detail, sizeof c->detail, "%s", msg);
+        cli_complete(c, i, NINES_ETIMEDOUT, NULL, msg);
+    }
+}
+
+/* One loop turn: flush, wait up to wait_ms for input, read, expire. */
+static void cli_turn(struct nines_conn *c, int wait_ms)
+{
+    cli_flush(c);
+    if (c->st == CLI_UP) {
+        struct pollfd p = {.fd = c->fd, .events = POLLIN};
+        if (c->woff < c->wlen)
+            p.events |= POLLOUT;
+        int n = poll(&p, 1, wait_ms);
+        if (n > 0) {
+            if (p.revents & (POLLIN | POLLHUP | POLLERR))
+                cli_read(c);
+            if (c->st == CLI_UP && (p.revents & POLLOUT))
+                cli_flush(c);
+        }
+    }
+    cli_expire(c, cli_now_ms(), false);
+}
+
+static int cli_wait_ms(const struct nines_conn *c, uint64_t deadline)
+{
+    uint64_t now = cli_now_ms();
+    uint64_t until = deadline;
+    if (c->inflight && c->next_scan_ms < until)
+        until = c->next_scan_ms;
+    if (until <= now)
+        return 0;
+    uint64_t d = until - now;
+    return d > 1000 ? 1000 : (int)d;
+}
+
+int cli_wait(struct nines_conn *c, const bool *done, uint64_t deadline_ms)
+{
+    while (!*done) {
+        uint64_t now = cli_now_ms();
+        if (now >= deadline_ms) {
+            cli_expire(c, now, true);
+            if (*done)
+                break;
+            return cli_fail(c, NINES_ETIMEDOUT, "no answer within %d ms", c->timeout_ms);
+        }
+        cli_turn(c, cli_wait_ms(c, deadline_ms));
+    }
+    return 0;
+}
+
+/* ---- public ----------------------------------------------------------- */
+
+int nines_poll(nines_conn *c, int timeout_ms)
+{
+    if (!c)
+        return nines_err(NINES_EINVAL, "nines_poll: NULL connection");
+    if (c->in_dispatch)
+        return cli_fail(c, NINES_ESTATE, "nines_poll called from a callback");
+    uint64_t before = c->ncallbacks;
+    uint64_t deadline = cli_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
+    cli_turn(c, 0);
+    while (c->ncallbacks == before && c->inflight > 0 && c->st == CLI_UP) {
+        uint64_t now = cli_now_ms();
+        if (now >= deadline)
+            break;
+        cli_turn(c, cli_wait_ms(c, deadline));
+    }
+    return (int)(c->ncallbacks - before);
+}
+
+int nines_connect(nines_conn **out, const char *const *addrs, size_t naddrs, const char *cluster,
+                  int timeout_ms)
+{
+    if (!out)
+        return nines_err(NINES_EINVAL, "nines_connect: NULL out");
+    *out = NULL;
+    if (!addrs || naddrs == 0 || !cluster)
+        return nines_err(NINES_EINVAL, "nines_connect: need at least one address and a cluster");
+    if (timeout_ms <= 0)
+        return nines_err(NINES_EINVAL, "nines_connect: timeout_ms %d must be positive",
+                         timeout_ms);
+    if (strlen(cluster) >= sizeof((struct nines_conn *)0)->cluster)
+        return nines_err(NINES_EINVAL, "nines_connect: cluster name '%.40s...' is too long",
+                         cluster);
+    struct nines_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return nines_err(NINES_ENOMEM, "nines_connect");
+    c->addrs = calloc(naddrs, sizeof *c->addrs);
+    if (!c->addrs) {
+        free(c);
+        return nines_err(NINES_ENOMEM, "nines_connect");
+    }
+    for (size_t i = 0; i < naddrs; i++) {
+        if (!addrs[i] || strlen(addrs[i]) >= CLI_ADDR_MAX) {
+            free(c->addrs);
+            free(c);
+            return nines_err(NINES_EINVAL, "nines_connect: address %zu is missing or too long",
+                             i);
+        }
+        strcpy(c->addrs[i], addrs[i]);
+    }
+    c->naddrs = naddrs;
+    strcpy(c->cluster, cluster);
+    c->timeout_ms = timeout_ms;
+    c->max_frame = CLI_DEFAULT_MAX_FRAME;
+    c->fd = -1;
+    c->free_head = UINT32_MAX;
+    arena_init(&c->ans, 16384);
+    arena_init(&c->req, 16384);
+    int rc = cli_ensure_up(c);
+    if (rc) {
+        char why[CLI_DETAIL_MAX];
+        snprintf(why, sizeof why, "%s", c->detail);
+        nines_close(c);
+        return nines_err(rc, "%s", why);
+    }
+    *out = c;
+    return 0;
+}
+
+int nines_connect_config(nines_conn **out, const char *path)
+{
+    if (!out)
+        return nines_err(NINES_EINVAL, "nines_connect_config: NULL out");
+    *out = NULL;
+    struct nines_conf *cf = malloc(sizeof *cf);
+    if (!cf)
+        return nines_err(NINES_ENOMEM, "nines_connect_config");
+    int rc = nines_conf_load(path, cf);
+    if (rc) {
+        free(cf);
+        return rc;
+    }
+    char (*a)[CLI_ADDR_MAX] = calloc(cf->nnodes ? cf->nnodes : 1, sizeof *a);
+    const char **pa = calloc(cf->nnodes ? cf->nnodes : 1, sizeof *pa);
+    if (!a || !pa) {
+        free(a);
+        free(pa);
+        free(cf);
+        return nines_err(NINES_ENOMEM, "nines_connect_config");
+    }
+    for (uint32_t i = 0; i < cf->nnodes; i++) {
+        snprintf(a[i], CLI_ADDR_MAX, "%s:%u", cf->nodes[i].host, (unsigned)cf->nodes[i].port);
+        pa[i] = a[i];
+    }
+    rc = nines_connect(out, pa, cf->nnodes, cf->cluster, 2000);
+    if (!rc)
+        (*out)->max_frame = cf->max_frame_bytes;
+    free(a);
+    free(pa);
+    free(cf);
+    return rc;
+}
+
+void nines_close(nines_conn *c)
+{
+    if (!c)
+        return;
+    if (c->st == CLI_UP)
+        cli_lost(c, NINES_ECLOSED, "closed by nines_close");
+    free(c->addrs);
+    free(c->wbuf);
+    free(c->rbuf);
+    free(c->slots);
+    arena_destroy(&c->ans);
+    arena_destroy(&c->req);
+    free(c);
+}
+
+const char *nines_conn_errdetail(const nines_conn *c) { return c ? c->detail : ""; }
+uint32_t nines_conn_node(const nines_conn *c) { return c && c->st == CLI_UP ? c->node_id : 0; }
+const char *nines_conn_addr(const nines_conn *c) { return c ? c->addrs[c->cur] : ""; }
+size_t nines_conn_inflight(const nines_conn *c) { return c ? c->inflight : 0; }

@@ -1,0 +1,423 @@
+/* Transactions: write ops are buffered in the handle and travel with the
+ * next request that needs an answer (get, add, scan: end=NONE) or with the
+ * commit (end=COMMIT) — one round trip for a write-only transaction. */
+#include "cli_int.h"
+
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+
+enum cli_txn_state {
+    CLI_TXN_OPEN = 0,   /* usable */
+    CLI_TXN_DEAD,       /* refused by the server or lost with its connection */
+};
+
+struct nines_txn {
+    struct nines_conn *c;
+    enum cli_txn_state st;
+    uint64_t id;              /* server transaction id (0: never sent) */
+    uint64_t gen;             /* connection generation of the first send */
+    bool server_open;         /* the server may hold it open (rollback sends) */
+    struct arena ops_mem;     /* buffered ops, reset after each send */
+    Nines__RecordOp **ops;
+    size_t nops, capops;
+    struct arena rows;        /* rows returned by get/add: until the txn ends */
+    int dead_rc;
+    char dead_why[CLI_DETAIL_MAX];
+};
+
+/* One request waited for by a blocking call. */
+struct cli_sync {
+    bool done;
+    int rc;
+    int64_t value;
+    uint64_t txn;
+    struct arena *rows_to;    /* copy the last op's rows here */
+    struct nines_row **rows;  /* ... into this array (allocated in rows_to) */
+    size_t nrows;
+    size_t want_results;      /* ops sent: results expected */
+    bool submitted;           /* queued on connection generation `gen` */
+    bool op_failed;           /* TXN_CONF with a failed op status */
+    uint64_t gen;
+    char detail[CLI_DETAIL_MAX];
+};
+
+static void cli_sync_done(struct nines_conn *c, const struct cli_slot *s, int rc,
+                          const Nines__TxnConf *conf, const char *detail)
+{
+    struct cli_sync *y = s->arg;
+    y->done = true;
+    y->rc = rc;
+    if (rc) {
+        snprintf(y->detail, sizeof y->detail, "%s", detail ? detail : nines_strerror(rc));
+        return;
+    }
+    y->txn = conf->txn;
+    y->value = conf->value;
+    if (!y->want_results)
+        return;
+    if (conf->n_results != y->want_results) {
+        y->rc = cli_fail(c, NINES_EPROTO, "server answered %zu op results for %zu ops",
+                         conf->n_results, y->want_results);
+        snprintf(y->detail, sizeof y->detail, "%s", c->detail);
+        return;
+    }
+    for (size_t i = 0; i < conf->n_results; i++) {
+        int st = conf->results[i]->status;
+        if (st < 0) {
+            y->rc = st < NINES_ERR_MIN_ ? NINES_EPROTO : st;
+            y->op_failed = true;
+            snprintf(y->detail, sizeof y->detail, "op %zu of the request failed: %s", i,
+                     nines_strerror(st));
+            return;
+        }
+    }
+    if (!y->rows_to)
+        return;
+    const Nines__OpResult *last = conf->results[conf->n_results - 1];
+    if (last->n_rows == 0)
+        return;
+    y->rows = arena_alloc(y->rows_to, last->n_rows * sizeof *y->rows);
+    if (!y->rows) {
+        y->rc = cli_fail(c, NINES_ENOMEM, "%zu result rows", last->n_rows);
+        return;
+    }
+    for (size_t i = 0; i < last->n_rows; i++) {
+        int r = cli_row_from_pb(y->rows_to, last->rows[i], &y->rows[i]);
+        if (r) {
+            y->rc = r;
+            snprintf(y->detail, sizeof y->detail, "%s", nines_errdetail());
+            return;
+        }
+    }
+    y->nrows = last->n_rows;
+}
+
+/* Submit req, wait for its answer. The result is y->rc (detail set). */
+static int cli_call(struct nines_conn *c, Nines__TxnReq *req, struct cli_sync *y)
+{
+    if (c->in_dispatch)
+        return cli_fail(c, NINES_ESTATE, "blocking call from a callback of the same connection");
+    int rc = cli_submit(c, req, cli_sync_done, y, NULL, NULL);
+    if (rc)
+        return rc;
+    y->submitted = true;
+    y->gen = c->gen;
+    /* The request's own deadline fails it first; this is a safety margin. */
+    rc = cli_wait(c, &y->done, cli_now_ms() + (uint64_t)c->timeout_ms + 1000);
+    if (rc)
+        return rc;
+    if (y->rc)
+        return cli_fail(c, y->rc, "%s", y->detail);
+    return 0;
+}
+
+/* ---- the handle ------------------------------------------------------- */
+
+int nines_txn_begin(nines_conn *c, nines_txn **out)
+{
+    if (!out)
+        return nines_err(NINES_EINVAL, "nines_txn_begin: NULL out");
+    *out = NULL;
+    if (!c)
+        return nines_err(NINES_EINVAL, "nines_txn_begin: NULL connection");
+    struct nines_txn *t = calloc(1, sizeof *t);
+    if (!t)
+        return cli_fail(c, NINES_ENOMEM, "nines_txn_begin");
+    t->c = c;
+    arena_init(&t->ops_mem, 4096);
+    arena_init(&t->rows, 4096);
+    *out = t;
+    return 0;
+}
+
+static void cli_txn_free(struct nines_txn *t)
+{
+    arena_destroy(&t->ops_mem);
+    arena_destroy(&t->rows);
+    free(t->ops);
+    free(t);
+}
+
+static int cli_txn_dead(struct nines_txn *t, int rc, const char *why)
+{
+    t->st = CLI_TXN_DEAD;
+    t->dead_rc = rc;
+    snprintf(t->dead_why, sizeof t->dead_why, "%s", why);
+    return rc;
+}
+
+/* Can the handle take another op? */
+static int cli_txn_usable(struct nines_txn *t)
+{
+    switch (t->st) {
+    case CLI_TXN_OPEN:
+        if (t->id && (t->c->st != CLI_UP || t->c->gen != t->gen)) {
+            char why[CLI_DETAIL_MAX];
+            snprintf(why, sizeof why, "transaction %llu was lost with its connection (the "
+                     "server aborts it)", (unsigned long long)t->id);
+            cli_txn_dead(t, NINES_ECLOSED, why);
+            return cli_fail(t->c, NINES_ECLOSED, "%s", why);
+        }
+        return 0;
+    case CLI_TXN_DEAD:
+        return cli_fail(t->c, NINES_EABORTED, "transaction %llu is no longer usable: %s",
+                        (unsigned long long)t->id, t->dead_why);
+    default:
+        return cli_fail(t->c, NINES_ESTATE, "transaction handle in bad state %d", (int)t->st);
+    }
+}
+
+/* Append a new op (zeroed) to the buffer. */
+static int cli_txn_op(struct nines_txn *t, Nines__OpType type, const char *table,
+                      Nines__RecordOp **out)
+{
+    if (!table || !table[0])
+        return cli_fail(t->c, NINES_EINVAL, "empty table name");
+    int rc = cli_txn_usable(t);
+    if (rc)
+        return rc;
+    if (t->nops == t->capops) {
+        size_t n = t->capops ? t->capops * 2 : 16;
+        Nines__RecordOp **o = realloc(t->ops, n * sizeof *o);
+        if (!o)
+            return cli_fail(t->c, NINES_ENOMEM, "op buffer of %zu ops", n);
+        t->ops = o;
+        t->capops = n;
+    }
+    Nines__RecordOp *op = arena_alloc(&t->ops_mem, sizeof *op);
+    size_t tl = strlen(table);
+    char *name = arena_alloc(&t->ops_mem, tl + 1);
+    if (!op || !name)
+        return cli_fail(t->c, NINES_ENOMEM, "op on '%s'", table);
+    nines__record_op__init(op);
+    memcpy(name, table, tl + 1);
+    op->op = type;
+    op->table = name;
+    t->ops[t->nops] = op;  /* counted by the caller once complete */
+    *out = op;
+    return 0;
+}
+
+static int cli_txn_key(struct nines_txn *t, Nines__RecordOp *op, const char *what,
+                       const struct nines_value *key, size_t nkey)
+{
+    if (nkey == 0)
+        return cli_fail(t->c, NINES_EINVAL, "%s on '%s': empty key", what, op->table);
+    int rc = cli_vals_to_pb(&t->ops_mem, key, nkey, &op->key);
+    if (rc)
+        return cli_fail(t->c, rc, "%s on '%s': key %s", what, op->table, nines_errdetail());
+    op->n_key = nkey;
+    return 0;
+}
+
+static int cli_txn_row(struct nines_txn *t, Nines__RecordOp *op, const char *what,
+                       const struct nines_value *vals, size_t n)
+{
+    if (n == 0)
+        return cli_fail(t->c, NINES_EINVAL, "%s into '%s': no values", what, op->table);
+    Nines__Row *row = arena_alloc(&t->ops_mem, sizeof *row);
+    if (!row)
+        return cli_fail(t->c, NINES_ENOMEM, "%s row", what);
+    nines__row__init(row);
+    int rc = cli_vals_to_pb(&t->ops_mem, vals, n, &row->values);
+    if (rc)
+        return cli_fail(t->c, rc, "%s into '%s': %s", what, op->table, nines_errdetail());
+    row->n_values = n;
+    op->row = row;
+    return 0;
+}
+
+/* Send the buffered ops (the last of them possibly needing an answer)
+ * with `end`; rows of the last op go to y->rows_to. The buffer is consumed
+ * whatever happens. Any failure other than a per-op status in a TXN_CONF
+ * (refusal, connection loss, timeout, not sent) makes the handle dead. */
+static int cli_txn_send(struct nines_txn *t, Nines__TxnEnd end, struct cli_sync *y)
+{
+    struct nines_conn *c = t->c;
+    Nines__TxnReq req = NINES__TXN_REQ__INIT;
+    req.txn = t->id;
+    req.ops = t->ops;
+    req.n_ops = t->nops;
+    req.end = end;
+    y->want_results = t->nops;
+    int rc = cli_call(c, &req, y);
+    t->nops = 0;
+    arena_reset(&t->ops_mem);
+    if (y->submitted && t->id == 0)
+        t->gen = y->gen;
+    if (y->done && y->txn && t->id == 0)
+        t->id = y->txn;
+    if (rc == 0) {
+        t->server_open = end == NINES__TXN_END__TXN_END_NONE;
+        return 0;
+    }
+    if (y->op_failed && end == NINES__TXN_END__TXN_END_NONE) {
+        t->server_open = true;
+        return rc;
+    }
+    /* Still open at the server only if we do not know the outcome. */
+    t->server_open = t->id && rc == NINES_ETIMEDOUT;
+    return cli_txn_dead(t, rc, c->detail);
+}
+
+int nines_txn_insert(nines_txn *t, const char *table, const struct nines_value *vals, size_t n)
+{
+    if (!t)
+        return nines_err(NINES_EINVAL, "NULL transaction");
+    Nines__RecordOp *op;
+    int rc = cli_txn_op(t, NINES__OP_TYPE__OP_INSERT, table, &op);
+    if (!rc)
+        rc = cli_txn_row(t, op, "insert", vals, n);
+    if (!rc)
+        t->nops++;
+    return rc;
+}
+
+int nines_txn_update(nines_txn *t, const char *table, const struct nines_value *vals, size_t n)
+{
+    if (!t)
+        return nines_err(NINES_EINVAL, "NULL transaction");
+    Nines__RecordOp *op;
+    int rc = cli_txn_op(t, NINES__OP_TYPE__OP_UPDATE, table, &op);
+    if (!rc)
+        rc = cli_txn_row(t, op, "update", vals, n);
+    if (!rc)
+        t->nops++;
+    return rc;
+}
+
+int nines_txn_delete(nines_txn *t, const char *table, const struct nines_value *key, size_t nkey)
+{
+    if (!t)
+        return nines_err(NINES_EINVAL, "NULL transaction");
+    Nines__RecordOp *op;
+    int rc = cli_txn_op(t, NINES__OP_TYPE__OP_DELETE, table, &op);
+    if (!rc)
+        rc = cli_txn_key(t, op, "delete", key, nkey);
+    if (!rc)
+        t->nops++;
+    return rc;
+}
+
+static int cli_txn_one_row(nines_txn *t, struct cli_sync *y, nines_row **row)
+{
+    int rc = cli_txn_send(t, NINES__TXN_END__TXN_END_NONE, y);
+    if (rc)
+        return rc;
+    if (y->nrows == 0)
+        return cli_fail(t->c, NINES_EPROTO, "server returned no row for the op");
+    if (row)
+        *row = y->rows[0];
+    return 0;
+}
+
+int nines_txn_get(nines_txn *t, const char *table, const struct nines_value *key, size_t nkey,
+                  nines_row **row)
+{
+    if (!t || !row)
+        return nines_err(NINES_EINVAL, "nines_txn_get: NULL transaction or row");
+    *row = NULL;
+    Nines__RecordOp *op;
+    int rc = cli_txn_op(t, NINES__OP_TYPE__OP_GET, table, &op);
+    if (!rc)
+        rc = cli_txn_key(t, op, "get", key, nkey);
+    if (rc)
+        return rc;
+    t->nops++;
+    struct cli_sync y = {.rows_to = &t->rows};
+    return cli_txn_one_row(t, &y, row);
+}
+
+int nines_txn_add(nines_txn *t, const char *table, const struct nines_value *key, size_t nkey,
+                  uint32_t column, int64_t delta, nines_row **row)
+{
+    if (!t)
+        return nines_err(NINES_EINVAL, "NULL transaction");
+    if (row)
+        *row = NULL;
+    Nines__RecordOp *op;
+    int rc = cli_txn_op(t, NINES__OP_TYPE__OP_ADD, table, &op);
+    if (!rc)
+        rc = cli_txn_key(t, op, "add", key, nkey);
+    if (rc)
+        return rc;
+    op->column = column;
+    op->delta = delta;
+    t->nops++;
+    struct cli_sync y = {.rows_to = &t->rows};
+    return cli_txn_one_row(t, &y, row);
+}
+
+int nines_txn_scan(nines_txn *t, const char *table, const struct nines_value *lo, size_t nlo,
+                   const struct nines_value *hi, size_t nhi, uint32_t limit, nines_row_fn fn,
+                   void *arg)
+{
+    if (!t || !fn)
+        return nines_err(NINES_EINVAL, "nines_txn_scan: NULL transaction or callback");
+    Nines__RecordOp *op;
+    int rc = cli_txn_op(t, NINES__OP_TYPE__OP_SCAN, table, &op);
+    if (rc)
+        return rc;
+    if (nlo && (rc = cli_vals_to_pb(&t->ops_mem, lo, nlo, &op->key)) != 0)
+        return cli_fail(t->c, rc, "scan of '%s': low key %s", table, nines_errdetail());
+    op->n_key = nlo;
+    if (nhi && (rc = cli_vals_to_pb(&t->ops_mem, hi, nhi, &op->key_hi)) != 0)
+        return cli_fail(t->c, rc, "scan of '%s': high key %s", table, nines_errdetail());
+    op->n_key_hi = nhi;
+    op->limit = limit;
+    t->nops++;
+    struct arena scratch;
+    arena_init(&scratch, 65536);
+    struct cli_sync y = {.rows_to = &scratch};
+    rc = cli_txn_send(t, NINES__TXN_END__TXN_END_NONE, &y);
+    if (rc == 0 && limit && y.nrows > limit)
+        rc = cli_fail(t->c, NINES_EPROTO, "scan of '%s' returned %zu rows for limit %u", table,
+                      y.nrows, limit);
+    size_t n = 0;
+    for (size_t i = 0; rc == 0 && i < y.nrows; i++) {
+        n++;
+        if (fn(arg, y.rows[i]))
+            break;
+    }
+    arena_destroy(&scratch);
+    return rc ? rc : (int)n;
+}
+
+int nines_txn_commit(nines_txn *t)
+{
+    if (!t)
+        return nines_err(NINES_EINVAL, "nines_txn_commit: NULL transaction");
+    struct nines_conn *c = t->c;
+    int rc = cli_txn_usable(t);
+    if (rc == 0 && (t->id || t->nops)) {
+        struct cli_sync y = {0};
+        rc = cli_txn_send(t, NINES__TXN_END__TXN_END_COMMIT, &y);
+    }
+    if (rc) {
+        char why[CLI_DETAIL_MAX];
+        snprintf(why, sizeof why, "%s", c->detail);
+        cli_txn_free(t);
+        return cli_fail(c, rc, "commit: %s", why);
+    }
+    cli_txn_free(t);
+    return 0;
+}
+
+int nines_txn_rollback(nines_txn *t)
+{
+    if (!t)
+        return nines_err(NINES_EINVAL, "nines_txn_rollback: NULL transaction");
+    int rc = 0;
+    if (t->server_open && t->id && t->c->st == CLI_UP && t->c->gen == t->gen) {
+        t->nops = 0;  /* buffered ops are simply dropped */
+        struct cli_sync y = {0};
+        rc = cli_txn_send(t, NINES__TXN_END__TXN_END_ROLLBACK, &y);
+    }
+    /* Otherwise nothing reached the server, or it already aborted the
+     * transaction (refused, or the connection closed). */
+    cli_txn_free(t);
+    return rc;
+}
+
+uint64_t nines_txn_id(const nines_txn *t) { return t ? t->id : 0; }

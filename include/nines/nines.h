@@ -1,0 +1,167 @@
+/* ninesdb — public client API.
+ *
+ * A connection (nines_conn) talks to one node of a cluster at a time and
+ * fails over to the next listed node when it loses the connection. Every
+ * function returns 0 (or a non-negative count) or a negative NINES_E* code
+ * from nines/errors.h; nines_conn_errdetail() says what was wrong, with
+ * which value. Handles are opaque.
+ *
+ * Threading: a connection and everything made from it (transactions,
+ * rows) is used by one thread at a time. Different connections are
+ * independent. Callbacks run inside the call that dispatched them
+ * (nines_poll or any blocking call on the same connection).
+ *
+ * Overview and example: client/README.md. */
+#ifndef NINES_NINES_H
+#define NINES_NINES_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nines/errors.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nines_conn nines_conn;
+typedef struct nines_txn nines_txn;
+typedef struct nines_row nines_row;
+
+/* ---- values ---------------------------------------------------------- */
+
+enum nines_vtype {
+    NINES_V_NULL = 0,
+    NINES_V_INT64 = 1,   /* int32, int64 and timestamp columns (µs) */
+    NINES_V_DOUBLE = 2,
+    NINES_V_STRING = 3,  /* string / varstring columns */
+    NINES_V_BYTES = 4,   /* bytes / varbytes columns */
+};
+
+/* A column value. Strings and bytes are not owned: `p` points at the
+ * caller's memory (or, in a row, at the row's memory). */
+struct nines_value {
+    enum nines_vtype type;
+    union {
+        int64_t i64;
+        double f64;
+        struct { const void *p; size_t len; } s;
+    } u;
+};
+
+static inline struct nines_value nines_v_null(void)
+{
+    struct nines_value v = {.type = NINES_V_NULL};
+    return v;
+}
+static inline struct nines_value nines_v_int64(int64_t x)
+{
+    struct nines_value v = {.type = NINES_V_INT64, .u.i64 = x};
+    return v;
+}
+static inline struct nines_value nines_v_double(double x)
+{
+    struct nines_value v = {.type = NINES_V_DOUBLE, .u.f64 = x};
+    return v;
+}
+static inline struct nines_value nines_v_string(const char *p, size_t len)
+{
+    struct nines_value v = {.type = NINES_V_STRING, .u.s = {p, len}};
+    return v;
+}
+static inline struct nines_value nines_v_bytes(const void *p, size_t len)
+{
+    struct nines_value v = {.type = NINES_V_BYTES, .u.s = {p, len}};
+    return v;
+}
+
+/* ---- connections ----------------------------------------------------- */
+
+/* Connect to the first node of addrs ("host:port" each) that accepts,
+ * in order, with cluster name `cluster`. timeout_ms (> 0) bounds every
+ * blocking call on the connection and the life of every request. */
+int nines_connect(nines_conn **out, const char *const *addrs, size_t naddrs, const char *cluster,
+                  int timeout_ms);
+/* Same, with the nodes, cluster name and max_frame_bytes of a cluster
+ * file (common/README.md); timeout 2000 ms. */
+int nines_connect_config(nines_conn **out, const char *path);
+/* Close; requests still in flight get NINES_ECLOSED through their
+ * callbacks; open transactions must be ended first (else they are freed
+ * here and the server aborts them when the connection closes). */
+void nines_close(nines_conn *c);
+
+/* Last error detail of this connection ("" when nothing failed yet). */
+const char *nines_conn_errdetail(const nines_conn *c);
+/* The node currently connected (0: none), and its "host:port". */
+uint32_t nines_conn_node(const nines_conn *c);
+const char *nines_conn_addr(const nines_conn *c);
+/* Requests sent or queued and not yet answered. */
+size_t nines_conn_inflight(const nines_conn *c);
+
+/* ---- transactions ---------------------------------------------------- */
+
+int nines_txn_begin(nines_conn *c, nines_txn **out);
+/* Row of `table` with primary key key[0..nkey); NINES_ENOTFOUND if absent.
+ * *row stays valid until the transaction ends. */
+int nines_txn_get(nines_txn *t, const char *table, const struct nines_value *key, size_t nkey,
+                  nines_row **row);
+/* Every column in table order. Buffered: sent with the next call that needs
+ * an answer, or at commit; its error then comes from that call. */
+int nines_txn_insert(nines_txn *t, const char *table, const struct nines_value *vals, size_t n);
+int nines_txn_update(nines_txn *t, const char *table, const struct nines_value *vals, size_t n);
+int nines_txn_delete(nines_txn *t, const char *table, const struct nines_value *key, size_t nkey);
+/* int64 column += delta on the row with that key; *row (may be NULL) gets
+ * the new row. */
+int nines_txn_add(nines_txn *t, const char *table, const struct nines_value *key, size_t nkey,
+                  uint32_t column, int64_t delta, nines_row **row);
+/* Rows with lo <= key <= hi (nlo 0: from the start, nhi 0: to the end), at
+ * most `limit` (0: the server's default page) in one request; fn gets each
+ * row (valid during the call) and returns non-zero to stop. Returns the
+ * number of rows delivered. */
+typedef int (*nines_row_fn)(void *arg, const nines_row *row);
+int nines_txn_scan(nines_txn *t, const char *table, const struct nines_value *lo, size_t nlo,
+                   const struct nines_value *hi, size_t nhi, uint32_t limit, nines_row_fn fn,
+                   void *arg);
+/* End the transaction and free the handle (also on error). */
+int nines_txn_commit(nines_txn *t);
+int nines_txn_rollback(nines_txn *t);
+/* Server transaction id (0 until the first round trip). */
+uint64_t nines_txn_id(const nines_txn *t);
+
+size_t nines_row_ncols(const nines_row *r);
+/* Column i, or a NULL value when i is out of range. */
+struct nines_value nines_row_value(const nines_row *r, size_t i);
+
+/* ---- procedures ------------------------------------------------------ */
+
+/* TPC-B: account aid, teller tid, branch bid balance += delta, history
+ * row; *balance (may be NULL) = the account's new balance. */
+int nines_tpcb(nines_conn *c, int64_t aid, int64_t tid, int64_t bid, int64_t delta,
+               int64_t *balance);
+/* Scale-up test: t1[k1].v += delta, t2[k2].v += delta. */
+int nines_two_upd(nines_conn *c, int64_t k1, int64_t k2, int64_t delta);
+
+/* ---- asynchronous (pipelined) requests ------------------------------- */
+
+/* Called once per request: rc 0 and the procedure's value, or a negative
+ * code and a detail (valid during the call). May submit new requests; must
+ * not call blocking functions on the same connection. */
+typedef void (*nines_done_fn)(void *arg, int rc, int64_t value, const char *detail);
+
+/* Queue a request (0, or an error: nothing queued, callback not called).
+ * Queued requests are written by nines_poll, batched into one write. */
+int nines_tpcb_async(nines_conn *c, int64_t aid, int64_t tid, int64_t bid, int64_t delta,
+                     nines_done_fn fn, void *arg);
+int nines_two_upd_async(nines_conn *c, int64_t k1, int64_t k2, int64_t delta, nines_done_fn fn,
+                        void *arg);
+/* Write what is queued, wait up to timeout_ms (0: do not wait) for
+ * answers, dispatch every answer that arrived and every request that timed
+ * out or was lost with the connection. Returns the number of callbacks
+ * made (>= 0), or NINES_EINVAL / NINES_ESTATE (called from a callback).
+ * Reconnecting happens in the next submit, which returns
+ * NINES_EUNREACHABLE when no node accepts. */
+int nines_poll(nines_conn *c, int timeout_ms);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
