@@ -191,7 +191,12 @@ int dict_encode(const struct dict *d, uint8_t **out, size_t *len);
 int dict_decode(const uint8_t *buf, size_t len, struct dict *d);
 /* Atomic write: PATH.tmp, fsync, rename to PATH, fsync the folder. */
 int dict_save(const struct dict *d, const char *path);
+/* The same atomic write for an image dict_encode made earlier (the node
+ * encodes on its executor and writes on the I/O thread). */
+int dict_save_image(const uint8_t *buf, size_t len, const char *path);
 int dict_load(const char *path, struct dict *d);
+/* Deep copy through the file image (so the copy is validated too). */
+int dict_clone(const struct dict *src, struct dict *dst);
 
 /* ---- placement report (ninesctl placement) -------------------------- */
 enum dict_report_fmt { DICT_REPORT_TEXT = 1, DICT_REPORT_JSON = 2 };
@@ -200,5 +205,12 @@ enum dict_report_fmt { DICT_REPORT_TEXT = 1, DICT_REPORT_JSON = 2 };
 int dict_report(const struct dict *d, const struct dict_table *t, uint32_t fmt, char *buf,
                 size_t cap);
 int dict_report_file(const struct dict *d, const struct dict_table *t, uint32_t fmt, FILE *f);
+/* The same with the current node set: each fragment also shows the node
+ * that executes it now (dict_effective_primary over `live`; "none" / null
+ * when both replicas are down) and the report names the live nodes. */
+int dict_report_live(const struct dict *d, const struct dict_table *t, uint32_t fmt,
+                     dict_liveset live, char *buf, size_t cap);
+int dict_report_live_file(const struct dict *d, const struct dict_table *t, uint32_t fmt,
+                          dict_liveset live, FILE *f);
 
 #endif

@@ -16,6 +16,8 @@ struct sink {
     size_t cap, len;
     FILE *f;
     bool ioerr;
+    bool show_live;     /* add the effective primary over `live` */
+    dict_liveset live;
 };
 
 __attribute__((format(printf, 2, 3))) static void out(struct sink *s, const char *fmt, ...)
@@ -65,12 +67,26 @@ static void text(struct sink *s, const struct dict *d, const struct dict_table *
     out(s, "table '%s' (id %u): %s, %u fragments, %u replicas, scheme %s, dictionary version "
         "%llu\n\n", t->def.name, t->id, method_name(t->def.method), t->nfrags, t->def.replicas,
         scheme_name(t->def.scheme), (unsigned long long)d->version);
-    out(s, "fragment  primary  standby\n");
+    if (s->show_live) {
+        out(s, "live nodes:");
+        for (uint32_t i = 0; i < d->nnodes; i++)
+            if (s->live & DICT_LIVE(d->nodes[i].id))
+                out(s, " %u", d->nodes[i].id);
+        out(s, "\n\n");
+    }
+    out(s, "fragment  primary  standby%s\n", s->show_live ? "  effective" : "");
     for (uint32_t f = 0; f < t->nfrags; f++) {
+        char sb[16] = "-", eff[16] = "";
         if (t->frags[f].standby)
-            out(s, "%8u  %7u  %7u\n", f, t->frags[f].primary, t->frags[f].standby);
-        else
-            out(s, "%8u  %7u  %7s\n", f, t->frags[f].primary, "-");
+            snprintf(sb, sizeof sb, "%u", t->frags[f].standby);
+        if (s->show_live) {
+            uint32_t node;
+            if (dict_effective_primary(t, f, s->live, &node) == 0)
+                snprintf(eff, sizeof eff, "  %9u", node);
+            else
+                snprintf(eff, sizeof eff, "  %9s", "none");
+        }
+        out(s, "%8u  %7u  %7s%s\n", f, t->frags[f].primary, sb, eff);
     }
     out(s, "\nnode  site  primaries  standbys\n");
     for (uint32_t i = 0; i < st->nnodes; i++)
@@ -112,9 +128,14 @@ static void json(struct sink *s, const struct dict *d, const struct dict_table *
         out(s, "%s{\"fragment\":%u,\"primary\":%u,\"standby\":", f ? "," : "", f,
             t->frags[f].primary);
         if (t->frags[f].standby)
-            out(s, "%u}", t->frags[f].standby);
+            out(s, "%u", t->frags[f].standby);
         else
-            out(s, "null}");
+            out(s, "null");
+        uint32_t node;
+        if (s->show_live && dict_effective_primary(t, f, s->live, &node) == 0)
+            out(s, ",\"effective\":%u}", node);
+        else
+            out(s, s->show_live ? ",\"effective\":null}" : "}");
     }
     out(s, "],\"nodes\":[");
     for (uint32_t i = 0; i < st->nnodes; i++)
@@ -130,8 +151,19 @@ static void json(struct sink *s, const struct dict *d, const struct dict_table *
                 st->dir[i][j] + st->dir[j][i]);
             first = false;
         }
-    out(s, "],\"max_pair\":%u,\"min_pair\":%u,\"same_site\":%u}\n", st->max_pair,
+    out(s, "],\"max_pair\":%u,\"min_pair\":%u,\"same_site\":%u", st->max_pair,
         st->min_pair_bound, st->same_site);
+    if (s->show_live) {
+        out(s, ",\"live\":[");
+        first = true;
+        for (uint32_t i = 0; i < d->nnodes; i++)
+            if (s->live & DICT_LIVE(d->nodes[i].id)) {
+                out(s, "%s%u", first ? "" : ",", d->nodes[i].id);
+                first = false;
+            }
+        out(s, "]");
+    }
+    out(s, "}\n");
 }
 
 static int report(const struct dict *d, const struct dict_table *t, uint32_t fmt,
@@ -175,6 +207,23 @@ int dict_report(const struct dict *d, const struct dict_table *t, uint32_t fmt, 
 int dict_report_file(const struct dict *d, const struct dict_table *t, uint32_t fmt, FILE *f)
 {
     struct sink s = {.f = f};
+    int rc = report(d, t, fmt, &s);
+    return rc < 0 ? rc : 0;
+}
+
+int dict_report_live(const struct dict *d, const struct dict_table *t, uint32_t fmt,
+                     dict_liveset live, char *buf, size_t cap)
+{
+    struct sink s = {.buf = buf, .cap = cap, .show_live = true, .live = live};
+    if (cap)
+        buf[0] = '\0';
+    return report(d, t, fmt, &s);
+}
+
+int dict_report_live_file(const struct dict *d, const struct dict_table *t, uint32_t fmt,
+                          dict_liveset live, FILE *f)
+{
+    struct sink s = {.f = f, .show_live = true, .live = live};
     int rc = report(d, t, fmt, &s);
     return rc < 0 ? rc : 0;
 }

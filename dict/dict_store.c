@@ -440,29 +440,20 @@ static int fsync_dir(const char *path)
     return 0;
 }
 
-int dict_save(const struct dict *d, const char *path)
+int dict_save_image(const uint8_t *buf, size_t len, const char *path)
 {
     char tmp[4096];
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
         return nines_err(NINES_EINVAL, "path '%.64s...' too long", path);
-    uint8_t *buf;
-    size_t len;
-    int rc = dict_encode(d, &buf, &len);
-    if (rc < 0)
-        return rc;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        rc = nines_err(NINES_ESYS, "create '%s': %s", tmp, strerror(errno));
-        free(buf);
-        return rc;
-    }
+    if (fd < 0)
+        return nines_err(NINES_ESYS, "create '%s': %s", tmp, strerror(errno));
     /* A crash anywhere before the rename leaves PATH untouched. */
     int e;
     if (N_FAULT("dict.save.short_write")) /* device full half way */
         e = write_all(fd, buf, len / 2) ? -EIO : -ENOSPC;
     else
         e = write_all(fd, buf, len);
-    free(buf);
     if (e == 0 && fsync(fd) < 0)
         e = -errno;
     if (close(fd) < 0 && e == 0)
@@ -474,11 +465,36 @@ int dict_save(const struct dict *d, const char *path)
         return nines_err(NINES_EIO, "write '%s': %s", tmp, strerror(-e));
     }
     if (rename(tmp, path) < 0) {
-        rc = nines_err(NINES_ESYS, "rename '%s' to '%s': %s", tmp, path, strerror(errno));
+        int rc = nines_err(NINES_ESYS, "rename '%s' to '%s': %s", tmp, path, strerror(errno));
         unlink(tmp);
         return rc;
     }
     return fsync_dir(path);
+}
+
+int dict_save(const struct dict *d, const char *path)
+{
+    uint8_t *buf;
+    size_t len;
+    int rc = dict_encode(d, &buf, &len);
+    if (rc < 0)
+        return rc;
+    rc = dict_save_image(buf, len, path);
+    free(buf);
+    return rc;
+}
+
+int dict_clone(const struct dict *src, struct dict *dst)
+{
+    uint8_t *buf;
+    size_t len;
+    memset(dst, 0, sizeof *dst);
+    int rc = dict_encode(src, &buf, &len);
+    if (rc < 0)
+        return rc;
+    rc = dict_decode(buf, len, dst);
+    free(buf);
+    return rc;
 }
 
 int dict_load(const char *path, struct dict *d)

@@ -4,6 +4,8 @@
 #include "nlog.h"
 #include "runtime/rt.h"
 #include "sup.h"
+#include "updchan/upd.h"
+#include "txctl/txc.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -104,6 +106,15 @@ int main(int argc, char **argv)
     }
     static struct sup sup;
     err = sup_init(&sup, the_rt);
+    static struct txc *txc; /* transaction controller task */
+    static struct upd *upd;       /* update channel task */
+    static struct sup_kern *kern; /* kernel service task */
+    if (!err)
+        err = upd_init(&upd, the_rt);
+    if (!err)
+        err = sup_kern_init(&kern, &sup, upd);
+    if (!err)
+        err = txc_create(&txc, the_rt, &(struct txc_config){.dict = &sup.dict.cur});
     if (err) {
         fprintf(stderr, "ninesd: node %lu: %s\n", id, nines_errdetail());
         rt_destroy(the_rt);
@@ -119,6 +130,10 @@ int main(int argc, char **argv)
               (int)getpid());
     rt_run(the_rt);
     NLOG_INFO("ninesd", "node %lu stopping", id);
-    rt_destroy(the_rt);
+    txc_destroy(txc);
+    rt_destroy(the_rt); /* joins the I/O thread: no save is running after it */
+    sup_kern_fini(kern);
+    upd_fini(upd);
+    sup_fini(&sup);
     return 0;
 }

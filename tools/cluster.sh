@@ -7,6 +7,10 @@ mkdir -p "$dir"
 ids=$(awk '$1 == "node" { print $2 }' "$conf")
 case "$cmd" in
 start)
+    # the nodes' data folders ("node ID site S HOST:PORT data DIR")
+    for d in $(awk '$1 == "node" && $6 == "data" { print $7 }' "$conf"); do
+        mkdir -p "$d"
+    done
     for id in $ids; do
         if [ -f "$dir/node$id.pid" ] && kill -0 "$(cat "$dir/node$id.pid")" 2>/dev/null; then
             echo "node $id already running (pid $(cat "$dir/node$id.pid"))"

@@ -2,17 +2,33 @@
  *
  *   ninesctl --config FILE status [--json] [--wait-healthy SECONDS]
  *   ninesctl --config FILE ping --node ID [--count N]
+ *   ninesctl --config FILE create-table NAME --columns SPEC --key COLS
+ *            [--frags N | --range-splits V1,V2,...] [--scheme misd|circular]
+ *            [--replicas 1|2] [--node ID]
+ *   ninesctl --config FILE drop-table NAME [--node ID]
+ *   ninesctl --config FILE tables [--json] [--node ID]
+ *   ninesctl --config FILE placement NAME [--json] [--node ID]
+ *
+ * The dictionary commands talk to one node (--node, else the first node of
+ * the file that answers); a change is forwarded by that node to the
+ * dictionary coordinator and committed at every live node
+ * (supervisor/README.md "Distribution dictionary service"). Exit status of
+ * the dictionary commands: 0 done, 1 refused or failed, 2 usage error.
  *
  * status asks every node of the cluster file for its STATUS_CONF and
  * prints nodes, sites, reachability (from here), uptime and what each node
  * sees of its peers. Exit status: 0 all nodes reachable and seeing all
  * peers, 1 otherwise, 2 usage or configuration error. */
 #include "conf.h"
+#include "dict/dict.h"
+#include "kernel/kern_key.h"
 #include "nclock.h"
 #include "net/net.h"
 #include "nines/errors.h"
+#include "nines_dict.pb-c.h"
 #include "nines_net.pb-c.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -242,6 +258,617 @@ static int cmd_ping(const struct nines_conf *c, int argc, char **argv)
     return rc ? 1 : 0;
 }
 
+/* ---- dictionary commands ---------------------------------------------- */
+
+#define CTL_DICT_TIMEOUT_MS 12000 /* forward (5 s) + the coordinator's budget */
+
+/* Connect to --node, or to the first node of the file that answers. */
+static int ctl_connect(const struct nines_conf *c, uint32_t node, const char *cmd,
+                       struct net_client **out, uint32_t *used)
+{
+    if (node) {
+        const struct nines_node_conf *nc = nines_conf_node(c, node);
+        if (!nc) {
+            fprintf(stderr, "ninesctl %s: --node %u is not in %s\n", cmd, node, c->path);
+            return 2;
+        }
+        if (net_client_connect(out, nc->host, nc->port, c->cluster, CTL_TIMEOUT_MS)) {
+            fprintf(stderr, "ninesctl %s: node %u: %s\n", cmd, node, nines_errdetail());
+            return 1;
+        }
+        *used = node;
+        return 0;
+    }
+    for (uint32_t i = 0; i < c->nnodes; i++) {
+        const struct nines_node_conf *nc = &c->nodes[i];
+        if (net_client_connect(out, nc->host, nc->port, c->cluster, CTL_TIMEOUT_MS) == 0) {
+            *used = nc->id;
+            return 0;
+        }
+    }
+    fprintf(stderr, "ninesctl %s: no node of %s answers\n", cmd, c->path);
+    return 1;
+}
+
+/* Send one request and wait for one of the answer types (want1/want2).
+ * The body is returned packed in *body (malloc'd copy). */
+static int ctl_call(struct net_client *cl, uint32_t type, const ProtobufCMessage *req,
+                    uint32_t want1, uint32_t want2, int timeout_ms, uint32_t *got,
+                    uint8_t **body, size_t *len)
+{
+    int rc = net_client_send(cl, type, req);
+    uint64_t deadline = nclock_ms() + (uint64_t)timeout_ms;
+    while (rc == 0) {
+        uint64_t now = nclock_ms();
+        if (now >= deadline)
+            return nines_err(NINES_ETIMEDOUT, "no answer within %d ms", timeout_ms);
+        struct net_msg_in in;
+        rc = net_client_recv(cl, &in, (int)(deadline - now));
+        if (rc)
+            break;
+        if (in.type != want1 && in.type != want2)
+            continue;
+        *got = in.type;
+        *body = malloc(in.body_len ? in.body_len : 1);
+        if (!*body)
+            return nines_err(NINES_ENOMEM, "no memory for a %zu-byte answer", in.body_len);
+        memcpy(*body, in.body, in.body_len);
+        *len = in.body_len;
+        return 0;
+    }
+    return rc;
+}
+
+static int parse_u32(const char *s, uint32_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || end == s || *end || v > UINT32_MAX || s[0] == '-')
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+/* One column "name:type[(n)][:null]". */
+static int parse_column(const char *spec, Nines__DictColumn *col, char *err, size_t errn)
+{
+    char buf[256];
+    if (strlen(spec) >= sizeof buf) {
+        snprintf(err, errn, "column '%.40s...' is too long", spec);
+        return -1;
+    }
+    strcpy(buf, spec);
+    char *name = buf, *type = strchr(buf, ':');
+    if (!type) {
+        snprintf(err, errn, "column '%s' has no type (expected name:type)", spec);
+        return -1;
+    }
+    *type++ = '\0';
+    char *flag = strchr(type, ':');
+    if (flag) {
+        *flag++ = '\0';
+        if (strcmp(flag, "null") != 0 && strcmp(flag, "nullable") != 0) {
+            snprintf(err, errn, "column '%s': unknown flag '%s' (only 'null')", spec, flag);
+            return -1;
+        }
+        col->nullable = true;
+    }
+    uint32_t size = 0;
+    char *paren = strchr(type, '(');
+    if (paren) {
+        char *close = strchr(paren, ')');
+        if (!close || close[1]) {
+            snprintf(err, errn, "column '%s': size must be written type(n)", spec);
+            return -1;
+        }
+        *close = '\0';
+        *paren++ = '\0';
+        if (parse_u32(paren, &size)) {
+            snprintf(err, errn, "column '%s': size '%s' is not a number", spec, paren);
+            return -1;
+        }
+    }
+    uint32_t t;
+    if (dict_type_parse(type, &t)) {
+        snprintf(err, errn, "column '%s': %s", spec, nines_errdetail());
+        return -1;
+    }
+    col->name = strdup(name);
+    col->type = t;
+    col->size = size;
+    return col->name ? 0 : -1;
+}
+
+/* Encode one split value of the first key column (kernel key encoding). */
+static int encode_split(const Nines__DictColumn *col, const char *v, ProtobufCBinaryData *out,
+                        char *err, size_t errn)
+{
+    struct kern_col kc = {.type = (uint8_t)col->type, .nullable = 0, .size = col->size};
+    struct kern_val kv = {.type = (uint8_t)col->type};
+    char *end;
+    errno = 0;
+    switch (col->type) {
+    case DICT_T_INT32:
+    case DICT_T_INT64:
+    case DICT_T_TIMESTAMP: {
+        long long x = strtoll(v, &end, 10);
+        if (errno || end == v || *end) {
+            snprintf(err, errn, "split value '%s' is not an integer (key column '%s' is %s)", v,
+                     col->name, dict_type_name(col->type));
+            return -1;
+        }
+        if (col->type == DICT_T_INT32) {
+            if (x < INT32_MIN || x > INT32_MAX) {
+                snprintf(err, errn, "split value '%s' is out of the int32 range", v);
+                return -1;
+            }
+            kv.u.i32 = (int32_t)x;
+        } else {
+            kv.u.i64 = x;
+        }
+        break;
+    }
+    case DICT_T_DOUBLE:
+        kv.u.d = strtod(v, &end);
+        if (errno || end == v || *end) {
+            snprintf(err, errn, "split value '%s' is not a number", v);
+            return -1;
+        }
+        break;
+    case DICT_T_STRING:
+    case DICT_T_VARSTRING:
+        kv.u.p = v;
+        kv.len = (uint32_t)strlen(v);
+        break;
+    default:
+        snprintf(err, errn, "range splits on a %s key column ('%s') are not supported by "
+                 "ninesctl (use int32, int64, double, timestamp, string or varstring)",
+                 dict_type_name(col->type), col->name);
+        return -1;
+    }
+    uint8_t key[KERN_KEY_MAX];
+    int n = kern_key_encode(&kc, 1, &kv, key, sizeof key);
+    if (n < 0) {
+        snprintf(err, errn, "split value '%s': %s", v, nines_errdetail());
+        return -1;
+    }
+    out->data = malloc((size_t)n);
+    if (!out->data)
+        return -1;
+    memcpy(out->data, key, (size_t)n);
+    out->len = (size_t)n;
+    return 0;
+}
+
+/* Split a comma list in place; returns the count (at most max). */
+static size_t split_list(char *s, char **parts, size_t max)
+{
+    size_t n = 0;
+    char *save = NULL;
+    for (char *p = strtok_r(s, ",", &save); p && n < max; p = strtok_r(NULL, ",", &save))
+        parts[n++] = p;
+    return n;
+}
+
+static void free_def(Nines__DictTableDef *t)
+{
+    for (size_t i = 0; i < t->n_columns; i++) {
+        free(t->columns[i]->name);
+        free(t->columns[i]);
+    }
+    free(t->columns);
+    free(t->pk);
+    for (size_t i = 0; i < t->n_splits; i++)
+        free(t->splits[i].data);
+    free(t->splits);
+}
+
+static void print_ids(const char *label, const uint32_t *ids, size_t n)
+{
+    printf("%s", label);
+    for (size_t i = 0; i < n; i++)
+        printf(" %u", ids[i]);
+    printf("\n");
+}
+
+/* Send a change and print the answer: 0 committed, 1 refused/failed. */
+static int ctl_change(const struct nines_conf *c, uint32_t node, const char *cmd,
+                      Nines__DictChange *change)
+{
+    struct net_client *cl;
+    uint32_t used;
+    int rc = ctl_connect(c, node, cmd, &cl, &used);
+    if (rc)
+        return rc;
+    Nines__DictChangeReq req = NINES__DICT_CHANGE_REQ__INIT;
+    req.change = change;
+    uint32_t got;
+    uint8_t *body = NULL;
+    size_t len = 0;
+    rc = ctl_call(cl, NINES__MSG_TYPE__DICT_CHANGE_REQ, &req.base,
+                  NINES__MSG_TYPE__DICT_CHANGE_CONF, NINES__MSG_TYPE__DICT_CHANGE_REF,
+                  CTL_DICT_TIMEOUT_MS, &got, &body, &len);
+    net_client_close(cl);
+    if (rc) {
+        fprintf(stderr, "ninesctl %s: node %u: %s\n", cmd, used, nines_errdetail());
+        return 1;
+    }
+    int ret = 1;
+    if (got == NINES__MSG_TYPE__DICT_CHANGE_CONF) {
+        Nines__DictChangeConf *a = nines__dict_change_conf__unpack(NULL, len, body);
+        if (a) {
+            if (change->op == NINES__DICT_OP__DICT_OP_CREATE_TABLE)
+                printf("created table '%s' (id %u): dictionary version %llu, coordinator %u\n",
+                       change->table->name, a->table_id, (unsigned long long)a->version,
+                       a->coordinator);
+            else
+                printf("dropped table '%s': dictionary version %llu, coordinator %u\n",
+                       change->name, (unsigned long long)a->version, a->coordinator);
+            print_ids("confirmed by nodes:", a->confirmed, a->n_confirmed);
+            if (a->n_missing) {
+                print_ids("not confirmed (they catch up when reachable):", a->missing,
+                          a->n_missing);
+                printf("  (%s)\n", a->note);
+            }
+            ret = 0;
+            nines__dict_change_conf__free_unpacked(a, NULL);
+        }
+    } else {
+        Nines__DictChangeRef *r = nines__dict_change_ref__unpack(NULL, len, body);
+        if (r) {
+            fprintf(stderr, "ninesctl %s: refused by the dictionary coordinator %u: %s (%s)\n",
+                    cmd, r->coordinator, r->reason, nines_strerror(r->error));
+            nines__dict_change_ref__free_unpacked(r, NULL);
+        }
+    }
+    free(body);
+    return ret;
+}
+
+static int cmd_create_table(const struct nines_conf *c, int argc, char **argv)
+{
+    const char *name = NULL, *cols = NULL, *key = NULL, *frags = NULL, *splits = NULL;
+    const char *scheme = NULL, *replicas = NULL;
+    uint32_t node = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        bool more = i + 1 < argc;
+        if (!strcmp(a, "--columns") && more)
+            cols = argv[++i];
+        else if (!strcmp(a, "--key") && more)
+            key = argv[++i];
+        else if (!strcmp(a, "--frags") && more)
+            frags = argv[++i];
+        else if (!strcmp(a, "--range-splits") && more)
+            splits = argv[++i];
+        else if (!strcmp(a, "--scheme") && more)
+            scheme = argv[++i];
+        else if (!strcmp(a, "--replicas") && more)
+            replicas = argv[++i];
+        else if (!strcmp(a, "--node") && more) {
+            if (parse_u32(argv[++i], &node) || node == 0) {
+                fprintf(stderr, "ninesctl create-table: --node '%s' is not a node id\n", argv[i]);
+                return 2;
+            }
+        } else if (a[0] != '-' && !name)
+            name = a;
+        else {
+            fprintf(stderr, "ninesctl create-table: unknown or incomplete option '%s'\n", a);
+            return 2;
+        }
+    }
+    if (!name || !cols) {
+        fprintf(stderr, "ninesctl create-table: need a table NAME and --columns\n");
+        return 2;
+    }
+    if (frags && splits) {
+        fprintf(stderr, "ninesctl create-table: give --frags (hash) or --range-splits (range), "
+                        "not both\n");
+        return 2;
+    }
+    Nines__DictTableDef t = NINES__DICT_TABLE_DEF__INIT;
+    t.name = (char *)name;
+    int ret = 2;
+    char err[300];
+    char *colbuf = strdup(cols), *keybuf = key ? strdup(key) : NULL;
+    char *splitbuf = splits ? strdup(splits) : NULL;
+    char *parts[DICT_MAX_COLS + 2];
+    if (!colbuf || (key && !keybuf) || (splits && !splitbuf))
+        goto out;
+    size_t n = split_list(colbuf, parts, DICT_MAX_COLS + 1);
+    if (n == 0) {
+        fprintf(stderr, "ninesctl create-table: --columns '%s' names no column\n", cols);
+        goto out;
+    }
+    t.columns = calloc(n, sizeof *t.columns);
+    if (!t.columns)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        t.columns[i] = malloc(sizeof **t.columns);
+        if (!t.columns[i])
+            goto out;
+        nines__dict_column__init(t.columns[i]);
+        t.n_columns = i + 1;
+        t.columns[i]->name = NULL;
+        if (parse_column(parts[i], t.columns[i], err, sizeof err)) {
+            fprintf(stderr, "ninesctl create-table: --columns: %s\n", err);
+            goto out;
+        }
+    }
+    if (keybuf) {
+        size_t k = split_list(keybuf, parts, DICT_MAX_PK + 1);
+        t.pk = calloc(k ? k : 1, sizeof *t.pk);
+        if (!t.pk)
+            goto out;
+        for (size_t i = 0; i < k; i++) {
+            size_t j = 0;
+            while (j < t.n_columns && strcmp(t.columns[j]->name, parts[i]) != 0)
+                j++;
+            if (j == t.n_columns) {
+                fprintf(stderr, "ninesctl create-table: --key column '%s' is not in --columns\n",
+                        parts[i]);
+                goto out;
+            }
+            t.pk[i] = (uint32_t)j;
+        }
+        t.n_pk = k;
+    }
+    t.method = DICT_FRAG_HASH;
+    t.nfrags = 0;
+    if (frags && parse_u32(frags, &t.nfrags)) {
+        fprintf(stderr, "ninesctl create-table: --frags '%s' is not a number\n", frags);
+        goto out;
+    }
+    if (!frags && !splits)
+        t.nfrags = c->nnodes * 2; /* default: two primaries per node */
+    if (splitbuf) {
+        t.method = DICT_FRAG_RANGE;
+        if (!t.n_pk) {
+            fprintf(stderr, "ninesctl create-table: --range-splits needs --key\n");
+            goto out;
+        }
+        size_t k = split_list(splitbuf, parts, DICT_MAX_FRAGS);
+        t.splits = calloc(k ? k : 1, sizeof *t.splits);
+        if (!t.splits)
+            goto out;
+        for (size_t i = 0; i < k; i++) {
+            if (encode_split(t.columns[t.pk[0]], parts[i], &t.splits[i], err, sizeof err)) {
+                fprintf(stderr, "ninesctl create-table: --range-splits: %s\n", err);
+                goto out;
+            }
+            t.n_splits = i + 1;
+        }
+    }
+    if (scheme) {
+        if (!strcmp(scheme, "misd"))
+            t.scheme = DICT_PLACE_MISD;
+        else if (!strcmp(scheme, "circular"))
+            t.scheme = DICT_PLACE_CIRCULAR;
+        else {
+            fprintf(stderr, "ninesctl create-table: --scheme '%s' must be misd or circular\n",
+                    scheme);
+            goto out;
+        }
+    }
+    if (replicas && (parse_u32(replicas, &t.replicas) || t.replicas == 0)) {
+        fprintf(stderr, "ninesctl create-table: --replicas '%s' must be 1 or 2\n", replicas);
+        goto out;
+    }
+    Nines__DictChange ch = NINES__DICT_CHANGE__INIT;
+    ch.op = NINES__DICT_OP__DICT_OP_CREATE_TABLE;
+    ch.table = &t;
+    ret = ctl_change(c, node, "create-table", &ch);
+out:
+    free_def(&t);
+    free(colbuf);
+    free(keybuf);
+    free(splitbuf);
+    return ret;
+}
+
+static int cmd_drop_table(const struct nines_conf *c, int argc, char **argv)
+{
+    const char *name = NULL;
+    uint32_t node = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--node") && i + 1 < argc) {
+            if (parse_u32(argv[++i], &node) || node == 0) {
+                fprintf(stderr, "ninesctl drop-table: --node '%s' is not a node id\n", argv[i]);
+                return 2;
+            }
+        } else if (argv[i][0] != '-' && !name) {
+            name = argv[i];
+        } else {
+            fprintf(stderr, "ninesctl drop-table: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    if (!name) {
+        fprintf(stderr, "ninesctl drop-table: need a table NAME\n");
+        return 2;
+    }
+    Nines__DictChange ch = NINES__DICT_CHANGE__INIT;
+    ch.op = NINES__DICT_OP__DICT_OP_DROP_TABLE;
+    ch.name = (char *)name;
+    return ctl_change(c, node, "drop-table", &ch);
+}
+
+/* Fetch a node's dictionary (DICT_GET) and decode it here. */
+struct ctl_dict {
+    uint32_t node, coordinator;
+    struct dict d;
+    dict_liveset live;
+};
+
+static int ctl_get(const struct nines_conf *c, uint32_t node, const char *cmd,
+                   struct ctl_dict *out)
+{
+    struct net_client *cl;
+    int rc = ctl_connect(c, node, cmd, &cl, &out->node);
+    if (rc)
+        return rc;
+    Nines__DictGetReq req = NINES__DICT_GET_REQ__INIT;
+    uint32_t got;
+    uint8_t *body = NULL;
+    size_t len = 0;
+    rc = ctl_call(cl, NINES__MSG_TYPE__DICT_GET_REQ, &req.base, NINES__MSG_TYPE__DICT_GET_CONF,
+                  NINES__MSG_TYPE__DICT_GET_REF, CTL_TIMEOUT_MS * 3, &got, &body, &len);
+    net_client_close(cl);
+    if (rc) {
+        fprintf(stderr, "ninesctl %s: node %u: %s\n", cmd, out->node, nines_errdetail());
+        return 1;
+    }
+    int ret = 1;
+    if (got == NINES__MSG_TYPE__DICT_GET_CONF) {
+        Nines__DictGetConf *a = nines__dict_get_conf__unpack(NULL, len, body);
+        if (!a) {
+            fprintf(stderr, "ninesctl %s: node %u sent an undecodable DICT_GET_CONF\n", cmd,
+                    out->node);
+        } else if (dict_decode(a->image.data, a->image.len, &out->d)) {
+            fprintf(stderr, "ninesctl %s: node %u sent a bad dictionary: %s\n", cmd, out->node,
+                    nines_errdetail());
+        } else {
+            out->coordinator = a->coordinator;
+            out->live = 0;
+            for (size_t i = 0; i < a->n_live; i++)
+                if (a->live[i] >= 1 && a->live[i] <= DICT_MAX_NODES)
+                    out->live |= DICT_LIVE(a->live[i]);
+            ret = 0;
+        }
+        if (a)
+            nines__dict_get_conf__free_unpacked(a, NULL);
+    } else {
+        Nines__DictGetRef *r = nines__dict_get_ref__unpack(NULL, len, body);
+        fprintf(stderr, "ninesctl %s: node %u refused: %s\n", cmd, out->node,
+                r ? r->reason : "(undecodable)");
+        if (r)
+            nines__dict_get_ref__free_unpacked(r, NULL);
+    }
+    free(body);
+    return ret;
+}
+
+static int dict_cmd_opts(const char *cmd, int argc, char **argv, bool want_name,
+                         const char **name, bool *json, uint32_t *node)
+{
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            *json = true;
+        else if (!strcmp(argv[i], "--node") && i + 1 < argc) {
+            if (parse_u32(argv[++i], node) || *node == 0) {
+                fprintf(stderr, "ninesctl %s: --node '%s' is not a node id\n", cmd, argv[i]);
+                return 2;
+            }
+        } else if (want_name && argv[i][0] != '-' && !*name)
+            *name = argv[i];
+        else {
+            fprintf(stderr, "ninesctl %s: unknown option '%s'\n", cmd, argv[i]);
+            return 2;
+        }
+    }
+    if (want_name && !*name) {
+        fprintf(stderr, "ninesctl %s: need a table NAME\n", cmd);
+        return 2;
+    }
+    return 0;
+}
+
+static void print_live(dict_liveset live, bool json)
+{
+    bool first = true;
+    for (uint32_t id = 1; id <= DICT_MAX_NODES; id++)
+        if (live & DICT_LIVE(id)) {
+            printf(json ? "%s%u" : "%s%u", first ? "" : (json ? "," : " "), id);
+            first = false;
+        }
+}
+
+static int cmd_tables(const struct nines_conf *c, int argc, char **argv)
+{
+    bool json = false;
+    uint32_t node = 0;
+    const char *unused = NULL;
+    int rc = dict_cmd_opts("tables", argc, argv, false, &unused, &json, &node);
+    if (rc)
+        return rc;
+    struct ctl_dict g;
+    memset(&g, 0, sizeof g);
+    rc = ctl_get(c, node, "tables", &g);
+    if (rc)
+        return rc;
+    const struct dict *d = &g.d;
+    if (json) {
+        printf("{\"node\":%u,\"version\":%llu,\"coordinator\":%u,\"live\":[", g.node,
+               (unsigned long long)d->version, g.coordinator);
+        print_live(g.live, true);
+        printf("],\"tables\":[");
+        for (uint32_t i = 0; i < d->ntables; i++) {
+            const struct dict_table *t = d->tables[i];
+            printf("%s{\"id\":%u,\"name\":\"%s\",\"method\":\"%s\",\"fragments\":%u,"
+                   "\"replicas\":%u,\"scheme\":\"%s\",\"columns\":%u}",
+                   i ? "," : "", t->id, t->def.name,
+                   t->def.method == DICT_FRAG_RANGE ? "range" : "hash", t->nfrags,
+                   t->def.replicas, t->def.scheme == DICT_PLACE_CIRCULAR ? "circular" : "misd",
+                   t->def.ncols);
+        }
+        printf("]}\n");
+    } else {
+        printf("node %u: dictionary version %llu, %u tables, coordinator %u, live nodes ", g.node,
+               (unsigned long long)d->version, d->ntables, g.coordinator);
+        print_live(g.live, false);
+        printf("\n");
+        if (d->ntables)
+            printf("%-5s %-24s %-6s %-9s %-8s %-8s %s\n", "ID", "NAME", "METHOD", "FRAGMENTS",
+                   "REPLICAS", "SCHEME", "KEY");
+        for (uint32_t i = 0; i < d->ntables; i++) {
+            const struct dict_table *t = d->tables[i];
+            char keys[256] = "";
+            size_t off = 0;
+            for (uint32_t k = 0; k < t->def.npk && off < sizeof keys - 70; k++)
+                off += (size_t)snprintf(keys + off, sizeof keys - off, "%s%s", k ? "," : "",
+                                        t->def.cols[t->def.pk[k]].name);
+            printf("%-5u %-24s %-6s %-9u %-8u %-8s %s\n", t->id, t->def.name,
+                   t->def.method == DICT_FRAG_RANGE ? "range" : "hash", t->nfrags,
+                   t->def.replicas, t->def.scheme == DICT_PLACE_CIRCULAR ? "circular" : "misd",
+                   keys);
+        }
+    }
+    dict_free(&g.d);
+    return 0;
+}
+
+static int cmd_placement(const struct nines_conf *c, int argc, char **argv)
+{
+    bool json = false;
+    uint32_t node = 0;
+    const char *name = NULL;
+    int rc = dict_cmd_opts("placement", argc, argv, true, &name, &json, &node);
+    if (rc)
+        return rc;
+    struct ctl_dict g;
+    memset(&g, 0, sizeof g);
+    rc = ctl_get(c, node, "placement", &g);
+    if (rc)
+        return rc;
+    const struct dict_table *t = dict_table_by_name(&g.d, name);
+    if (!t) {
+        fprintf(stderr, "ninesctl placement: no table '%s' in dictionary version %llu of node %u\n",
+                name, (unsigned long long)g.d.version, g.node);
+        dict_free(&g.d);
+        return 1;
+    }
+    if (!json)
+        printf("(from node %u; effective = the replica executing the fragment with the nodes "
+               "node %u reaches now)\n", g.node, g.node);
+    rc = dict_report_live_file(&g.d, t, json ? DICT_REPORT_JSON : DICT_REPORT_TEXT, g.live,
+                               stdout);
+    if (rc)
+        fprintf(stderr, "ninesctl placement: %s\n", nines_errdetail());
+    dict_free(&g.d);
+    return rc ? 1 : 0;
+}
+
 static const struct {
     const char *name;
     int (*fn)(const struct nines_conf *c, int argc, char **argv);
@@ -249,6 +876,15 @@ static const struct {
 } commands[] = {
     {"status", cmd_status, "status [--json] [--wait-healthy SECONDS]"},
     {"ping", cmd_ping, "ping --node ID [--count N]"},
+    {"create-table", cmd_create_table,
+     "create-table NAME --columns \"id:int64,name:varstring(32):null,...\" --key id[,col...]\n"
+     "      [--frags N | --range-splits V1,V2,...] [--scheme misd|circular] [--replicas 1|2]\n"
+     "      [--node ID]   (types: int32 int64 double timestamp string(n) bytes(n)\n"
+     "      varstring(max) varbytes(max); ':null' makes a column nullable;\n"
+     "      default --frags: 2 per node; split values are of the first key column)"},
+    {"drop-table", cmd_drop_table, "drop-table NAME [--node ID]"},
+    {"tables", cmd_tables, "tables [--json] [--node ID]"},
+    {"placement", cmd_placement, "placement NAME [--json] [--node ID]"},
 };
 
 static void usage(FILE *f)

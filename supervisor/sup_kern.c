@@ -1,0 +1,391 @@
+/* Kernel service: lifecycle, runtime events, and the replicas of this node
+ * created from the distribution dictionary. */
+#include "sup_kern_int.h"
+
+#include "nassert.h"
+#include "nines/errors.h"
+#include "nlog.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+enum { SK_TIMER_TICK = 1 };
+
+const char *sk_txn_state_name(enum sk_txn_state st)
+{
+    switch (st) {
+    case SK_TX_ACTIVE:
+        return "active";
+    case SK_TX_WAITING_LOCK:
+        return "waiting-lock";
+    case SK_TX_PREPARED:
+        return "prepared";
+    default:
+        return "invalid";
+    }
+}
+
+/* ---- dictionary -> kernel definitions ---------------------------------- */
+
+/* Kernel type of a dictionary column type; NINES_EINVAL for an unknown one. */
+static int sk_kern_type(uint32_t dict_type, uint8_t *out)
+{
+    switch (dict_type) {
+    case DICT_T_INT32:
+        *out = KERN_T_INT32;
+        return 0;
+    case DICT_T_INT64:
+        *out = KERN_T_INT64;
+        return 0;
+    case DICT_T_DOUBLE:
+        *out = KERN_T_DOUBLE;
+        return 0;
+    case DICT_T_STRING:
+        *out = KERN_T_FSTR;
+        return 0;
+    case DICT_T_VARSTRING:
+        *out = KERN_T_VSTR;
+        return 0;
+    case DICT_T_BYTES:
+        *out = KERN_T_FBYTES;
+        return 0;
+    case DICT_T_VARBYTES:
+        *out = KERN_T_VBYTES;
+        return 0;
+    case DICT_T_TIMESTAMP:
+        *out = KERN_T_TS;
+        return 0;
+    default:
+        return nines_err(NINES_EINVAL, "dictionary column type %u has no kernel type",
+                         dict_type);
+    }
+}
+
+static void sk_rep_free(struct sk_rep *r)
+{
+    if (!r)
+        return;
+    kern_frag_destroy(r->f);
+    free(r->cols);
+    free(r->kcols);
+    free(r->pk);
+    free(r->colkey);
+    free(r->colrec);
+    free(r->names);
+    free(r);
+}
+
+/* Build the replica of fragment `frag` of dictionary table t with `role`
+ * (the kern_frag_def comes from the table's columns and primary key). */
+static int sk_rep_new(const struct dict_table *t, uint32_t frag, int role, struct sk_rep **out)
+{
+    const struct dict_table_def *d = &t->def;
+    struct sk_rep *r = calloc(1, sizeof *r);
+    if (!r)
+        return nines_err(NINES_ENOMEM, "no memory for a replica of table %s", d->name);
+    r->table = t->id;
+    r->frag = frag;
+    r->role = role;
+    r->ncols = d->ncols;
+    r->npk = d->npk;
+    r->cols = calloc(d->ncols, sizeof *r->cols);
+    r->kcols = calloc(d->npk ? d->npk : 1, sizeof *r->kcols);
+    r->colkey = malloc(d->ncols * sizeof *r->colkey);
+    r->pk = calloc(d->npk ? d->npk : 1, sizeof *r->pk);
+    r->colrec = malloc(d->ncols * sizeof *r->colrec);
+    r->names = calloc(d->ncols, sizeof *r->names);
+    snprintf(r->tname, sizeof r->tname, "%s", d->name);
+    int rc = 0;
+    if (!r->cols || !r->kcols || !r->pk || !r->colkey || !r->colrec || !r->names)
+        rc = nines_err(NINES_ENOMEM, "no memory for a replica of table %s", d->name);
+    for (unsigned i = 0; rc == 0 && i < d->ncols; i++) {
+        rc = sk_kern_type(d->cols[i].type, &r->cols[i].type);
+        r->cols[i].nullable = d->cols[i].nullable;
+        r->cols[i].size = d->cols[i].size;
+        snprintf(r->names[i], sizeof r->names[i], "%s", d->cols[i].name);
+        r->colkey[i] = -1;
+    }
+    for (unsigned j = 0; rc == 0 && j < d->npk; j++) {
+        if (d->pk[j] >= d->ncols) {
+            rc = nines_err(NINES_EINVAL, "table %s: key column %u of %u", d->name, d->pk[j],
+                           d->ncols);
+            break;
+        }
+        r->colkey[d->pk[j]] = (int16_t)j;
+        r->pk[j] = d->pk[j];
+        r->kcols[j] = r->cols[d->pk[j]];
+    }
+    int16_t nrec = 0;
+    for (unsigned i = 0; rc == 0 && i < d->ncols; i++)
+        r->colrec[i] = r->colkey[i] >= 0 ? -1 : nrec++;
+    if (rc == 0) {
+        struct kern_frag_def fd = {
+            .table = t->id,
+            .frag = frag,
+            .cols = r->cols,
+            .ncols = d->ncols,
+            .pk = d->pk,
+            .npk = d->npk,
+        };
+        rc = kern_frag_create(&fd, role, &r->f);
+    }
+    if (rc) {
+        sk_rep_free(r);
+        return rc;
+    }
+    r->node.a = t->id;
+    r->node.b = frag;
+    *out = r;
+    return 0;
+}
+
+struct sk_rep *sk_rep_get(const struct sup_kern *k, uint32_t table, uint32_t frag)
+{
+    struct sk_node *nd = sk_map_get(&k->reps, table, frag, 0);
+    return nd ? (struct sk_rep *)nd : NULL;
+}
+
+static void sk_rep_drop(struct sup_kern *k, struct sk_rep *r)
+{
+    size_t open = kern_frag_txns(r->f, NULL, 0);
+    NLOG_INFO("kern", "dropping the %s replica of table %s (%u) fragment %u (%zu open "
+              "transactions there)", kern_frag_role_name(kern_frag_role(r->f)), r->tname,
+              r->table, r->frag, open);
+    if (r->ship)
+        upd_ship_remove(k->u, r->ship);
+    sk_map_del(&k->reps, &r->node);
+    sk_rep_free(r);
+}
+
+/* A replica exists in another role than the dictionary says: switch when
+ * the kernel allows it (takeover and takeback are later issues). */
+static void sk_rep_role(struct sup_kern *k, struct sk_rep *r, int want, uint32_t standby)
+{
+    int have = kern_frag_role(r->f);
+    if (have == want) {
+        if (want == KERN_FRAG_PRIMARY && r->ship && r->standby != standby) {
+            r->standby = standby;
+            upd_ship_set_standby(k->u, r->ship, standby);
+        }
+        return;
+    }
+    int rc = 0;
+    switch (want) {
+    case KERN_FRAG_PRIMARY:
+        if (have == KERN_FRAG_HOT_STANDBY)
+            rc = kern_frag_set_role(r->f, KERN_FRAG_PROMOTING);
+        if (rc == 0)
+            rc = kern_frag_set_role(r->f, KERN_FRAG_PRIMARY);
+        if (rc == 0)
+            rc = kern_lock_set_role(k->locks, r->table, r->frag, KERN_LOCK_PRIMARY);
+        if (rc == 0 && !r->ship)
+            rc = upd_ship_add(k->u, r->f, standby, &r->ship);
+        r->standby = standby;
+        break;
+    case KERN_FRAG_HOT_STANDBY:
+        rc = kern_frag_set_role(r->f, KERN_FRAG_HOT_STANDBY);
+        if (rc == 0)
+            rc = kern_lock_set_role(k->locks, r->table, r->frag, KERN_LOCK_STANDBY);
+        if (rc == 0 && r->ship) {
+            upd_ship_remove(k->u, r->ship);
+            r->ship = NULL;
+        }
+        break;
+    default:
+        rc = nines_err(NINES_EINVAL, "role %d", want);
+        break;
+    }
+    if (rc)
+        NLOG_ERROR("kern", "table %s fragment %u: cannot change role %s -> %s: %s", r->tname,
+                   r->frag, kern_frag_role_name(have), kern_frag_role_name(want),
+                   nines_errdetail());
+    else
+        NLOG_INFO("kern", "table %s fragment %u: role %s -> %s", r->tname, r->frag,
+                  kern_frag_role_name(have), kern_frag_role_name(want));
+    r->role = kern_frag_role(r->f);
+}
+
+void sup_kern_dict_changed(struct sup_kern *k, const struct dict *d)
+{
+    if (!k)
+        return;
+    SK_MAP_FOREACH(&k->reps, i, nd, nx)
+    ((struct sk_rep *)nd)->seen = false;
+    uint32_t created = 0;
+    for (uint32_t ti = 0; ti < d->ntables; ti++) {
+        const struct dict_table *t = d->tables[ti];
+        for (uint32_t f = 0; f < t->nfrags; f++) {
+            int role = t->frags[f].primary == k->self   ? KERN_FRAG_PRIMARY
+                       : t->frags[f].standby == k->self ? KERN_FRAG_HOT_STANDBY
+                                                        : 0;
+            if (!role)
+                continue;
+            uint32_t standby = role == KERN_FRAG_PRIMARY ? t->frags[f].standby : 0;
+            struct sk_rep *r = sk_rep_get(k, t->id, f);
+            if (r) {
+                r->seen = true;
+                sk_rep_role(k, r, role, standby);
+                continue;
+            }
+            int rc = sk_rep_new(t, f, role, &r);
+            if (rc == 0 && role == KERN_FRAG_PRIMARY) {
+                r->standby = standby;
+                rc = upd_ship_add(k->u, r->f, standby, &r->ship);
+            }
+            if (rc == 0)
+                rc = kern_lock_set_role(k->locks, t->id, f,
+                                        role == KERN_FRAG_PRIMARY ? KERN_LOCK_PRIMARY
+                                                                  : KERN_LOCK_STANDBY);
+            if (rc) {
+                NLOG_ERROR("kern", "cannot create the replica of table %s fragment %u: %s",
+                           t->def.name, f, nines_errdetail());
+                if (r && r->ship)
+                    upd_ship_remove(k->u, r->ship);
+                sk_rep_free(r);
+                continue;
+            }
+            r->seen = true;
+            sk_map_put(&k->reps, &r->node);
+            created++;
+        }
+    }
+    uint32_t dropped = 0;
+    SK_MAP_FOREACH(&k->reps, i, nd, nx)
+    {
+        struct sk_rep *r = (struct sk_rep *)nd;
+        if (!r->seen) {
+            sk_rep_drop(k, r);
+            dropped++;
+        }
+    }
+    if (created || dropped)
+        NLOG_INFO("kern", "dictionary version %llu: %u replicas created, %u dropped, %zu held",
+                  (unsigned long long)d->version, created, dropped, k->reps.n);
+}
+
+size_t sup_kern_nreplicas(const struct sup_kern *k) { return k->reps.n; }
+size_t sup_kern_ntxns(const struct sup_kern *k) { return k->txns.n; }
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+int sup_kern_init(struct sup_kern **out, struct sup *s, struct upd *u)
+{
+    struct sup_kern *k = calloc(1, sizeof *k);
+    if (!k)
+        return nines_err(NINES_ENOMEM, "no memory for the kernel service");
+    k->s = s;
+    k->rt = s->rt;
+    k->u = u;
+    k->self = s->self;
+    struct kern_lock_conf lc = {.timeout_ms = SUP_KERN_LOCK_TIMEOUT_MS};
+    struct kern_lock_cb cb = {.on_grant = sk_on_grant, .on_fail = sk_on_fail, .ctx = k};
+    k->locks = kern_lock_new(&lc, &cb);
+    int rc = k->locks ? 0 : nines_err(NINES_ENOMEM, "no memory for the lock manager");
+    if (rc == 0)
+        rc = sk_map_init(&k->reps, 64);
+    if (rc == 0)
+        rc = sk_map_init(&k->txns, 1024);
+    if (rc == 0)
+        rc = sk_map_init(&k->sbs, 1024);
+    if (rc == 0)
+        rc = rt_task_add(s->rt, RT_SVC_KERN, "kernel", sup_kern_on_event, k);
+    if (rc) {
+        sup_kern_fini(k);
+        return rc;
+    }
+    s->kern = k;
+    *out = k;
+    return 0;
+}
+
+static void sk_msg_release(struct rt_msg *m)
+{
+    if (m) {
+        arena_destroy(&m->arena);
+        free(m);
+    }
+}
+
+void sup_kern_fini(struct sup_kern *k)
+{
+    if (!k)
+        return;
+    if (k->s && k->s->kern == k)
+        k->s->kern = NULL;
+    if (k->txns.bk)
+        SK_MAP_FOREACH(&k->txns, i, nd, nx)
+        {
+            struct sk_txn *t = (struct sk_txn *)nd;
+            sk_msg_release(t->req); /* the runtime is gone: release directly */
+            sk_msg_release(t->conf);
+            free(t->touch);
+            free(t);
+        }
+    while (k->free_txns) {
+        struct sk_txn *t = k->free_txns;
+        k->free_txns = t->free_next;
+        free(t->touch);
+        free(t);
+    }
+    if (k->sbs.bk)
+        SK_MAP_FOREACH(&k->sbs, i, nd, nx)
+        free(nd);
+    while (k->free_sbs) {
+        struct sk_node *nd = k->free_sbs;
+        k->free_sbs = nd->next;
+        free(nd);
+    }
+    if (k->reps.bk)
+        SK_MAP_FOREACH(&k->reps, i, nd, nx)
+        sk_rep_free((struct sk_rep *)nd);
+    sk_map_free(&k->txns);
+    sk_map_free(&k->sbs);
+    sk_map_free(&k->reps);
+    kern_lock_free(k->locks);
+    free(k);
+}
+
+/* ---- events ------------------------------------------------------------- */
+
+void sk_arm_tick(struct sup_kern *k)
+{
+    if (k->tick_armed)
+        return;
+    if (rt_timer_add(k->rt, RT_SVC_KERN, SUP_KERN_TICK_MS * 1000u, SK_TIMER_TICK) > 0)
+        k->tick_armed = true;
+}
+
+void sk_after(struct sup_kern *k)
+{
+    kern_lock_dispatch(k->locks);
+    if (k->nwaiting)
+        sk_arm_tick(k);
+}
+
+void sup_kern_on_event(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct sup_kern *k = st;
+    switch (m->type) {
+    case RT_MSG_START:
+        sup_kern_dict_changed(k, &k->s->dict.cur);
+        break;
+    case RT_MSG_TIMER:
+        if (m->cookie == SK_TIMER_TICK) {
+            k->tick_armed = false;
+            kern_lock_tick(k->locks, rt_now_us(rt) / 1000u);
+        } else {
+            NLOG_WARN("kern", "unknown timer %llu", (unsigned long long)m->cookie);
+        }
+        break;
+    case UPD_MSG_REDO:
+        m->kept = false; /* handed over kept by the update channel: recycle after us */
+        sk_on_redo(k, m);
+        break;
+    case RT_MSG_CLIENT_CLOSED:
+        break;
+    default:
+        NLOG_WARN("kern", "kernel service ignores message type %u", m->type);
+        break;
+    }
+    sk_after(k);
+}

@@ -1,0 +1,128 @@
+/* Kernel service internals shared by sup_kern*.c. */
+#ifndef NINES_SUP_KERN_INT_H
+#define NINES_SUP_KERN_INT_H
+#include "sup.h"
+#include "sup_kern.h"
+
+#include "kernel/kern_frag.h"
+#include "kernel/kern_lock.h"
+#include "updchan/upd.h"
+
+#include "nines_net.pb-c.h"
+#include "nines_txn.pb-c.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* ---- a small chained hash map keyed by (a, b, c) (sup_kern_map.c) ---- */
+struct sk_node {
+    struct sk_node *next;
+    uint64_t a;
+    uint32_t b, c;
+};
+struct sk_map {
+    struct sk_node **bk;
+    size_t cap, n;
+};
+int sk_map_init(struct sk_map *mp, size_t cap);
+void sk_map_free(struct sk_map *mp); /* the buckets only */
+struct sk_node *sk_map_get(const struct sk_map *mp, uint64_t a, uint32_t b, uint32_t c);
+int sk_map_put(struct sk_map *mp, struct sk_node *nd); /* key must be absent */
+void sk_map_del(struct sk_map *mp, struct sk_node *nd);
+#define SK_MAP_FOREACH(mp, i, nd, nx)                                                  \
+    for (size_t i = 0; i < (mp)->cap; i++)                                             \
+        for (struct sk_node *nd = (mp)->bk[i], *nx = nd ? nd->next : NULL; nd;         \
+             nd = nx, nx = nd ? nd->next : NULL)
+
+/* ---- replicas ---- */
+struct sk_rep {
+    struct sk_node node;        /* a = table, b = frag */
+    uint32_t table, frag;
+    int role;                   /* enum kern_frag_role at creation/last change */
+    uint32_t standby;           /* PRIMARY: standby node from the dictionary (0: none) */
+    struct kern_frag *f;
+    struct upd_ship *ship;      /* PRIMARY: its shipping entry */
+    bool seen;                  /* reconciliation mark */
+    unsigned ncols, npk;
+    struct kern_col *cols;      /* every column */
+    struct kern_col *kcols;     /* key columns, key order */
+    uint16_t *pk;               /* key position -> column */
+    int16_t *colkey;            /* per column: index in the key, or -1 */
+    int16_t *colrec;            /* per column: index in the record, or -1 */
+    char (*names)[DICT_NAME_MAX + 1];
+    char tname[DICT_NAME_MAX + 1];
+};
+
+/* ---- transactions at this kernel as primary ----
+ * Forgotten (removed) once committed or aborted. */
+enum sk_txn_state {
+    SK_TX_ACTIVE = 1,       /* executing requests; holds locks */
+    SK_TX_WAITING_LOCK,     /* a KERN_OP_REQ is parked behind a lock */
+    SK_TX_PREPARED,         /* end marks shipped, READY_IND sent; waits for the decision */
+};
+const char *sk_txn_state_name(enum sk_txn_state st);
+
+struct sk_touch {
+    uint32_t table, frag, nrecords;
+};
+
+struct sk_txn {
+    struct sk_node node;    /* a = txn */
+    struct sk_txn *free_next;
+    uint64_t txn;
+    enum sk_txn_state st;
+    uint32_t ctl, hsc;
+    struct sk_touch *touch;
+    uint32_t ntouch, captouch;
+    /* continuation of a parked KERN_OP_REQ */
+    struct rt_msg *req;     /* kept request */
+    struct rt_msg *conf;    /* KERN_OP_CONF under construction */
+    net_addr req_from;
+    uint32_t next_op;
+    bool scan_resume;       /* the op at next_op is a scan stopped at scan_key */
+    size_t scan_klen;
+    uint8_t scan_key[KERN_KEY_MAX];
+};
+
+/* ---- a transaction's records in one fragment at a hot standby ---- */
+struct sk_sb {
+    struct sk_node node;    /* a = txn, b = table, c = frag */
+    uint32_t count;         /* records redone */
+    uint32_t expect;        /* from the end mark (0: no mark yet) */
+    uint32_t ctl, hsc;
+    bool ready_sent;
+};
+
+struct sup_kern {
+    struct sup *s;
+    struct rt *rt;
+    struct upd *u;
+    uint32_t self;
+    struct kern_lock_mgr *locks;
+    struct sk_map reps, txns, sbs;
+    struct sk_txn *free_txns;
+    struct sk_node *free_sbs;   /* recycled struct sk_sb (linked by node.next) */
+    uint32_t nwaiting;      /* txns in SK_TX_WAITING_LOCK */
+    bool tick_armed;
+    struct rt_msg *cur;     /* the message whose handler runs now */
+};
+
+/* sup_kern.c */
+struct sk_rep *sk_rep_get(const struct sup_kern *k, uint32_t table, uint32_t frag);
+void sk_after(struct sup_kern *k);   /* end of every handler: lock events */
+void sk_arm_tick(struct sup_kern *k);
+
+/* sup_kern_ops.c */
+struct sk_txn *sk_txn_get(const struct sup_kern *k, uint64_t txn);
+void sk_txn_forget(struct sup_kern *k, struct sk_txn *t);
+void sk_drop_continuation(struct sup_kern *k, struct sk_txn *t);
+void sk_on_grant(void *ctx, uint64_t txn, const struct kern_lock_event *ev);
+void sk_on_fail(void *ctx, uint64_t txn, const struct kern_lock_event *ev);
+int sk_row_out(struct rt_msg *out, const struct sk_rep *r, const uint8_t *key, size_t klen,
+               const struct kern_rec *rec, Nines__Row **row);
+
+/* sup_kern_txn.c */
+int sk_prepare(struct sup_kern *k, struct sk_txn *t, struct rt_msg *reply,
+               Nines__FragRecords ***frags, size_t *nfrags);
+void sk_on_redo(struct sup_kern *k, struct rt_msg *m);
+#endif

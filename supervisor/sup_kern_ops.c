@@ -1,0 +1,827 @@
+/* Kernel service: KERN_OP_REQ — record operations of a transaction on this
+ * node's primary replicas, under strict two-phase record locks; a request
+ * that must wait for a lock is parked in the transaction and resumed by
+ * the lock manager's grant event. */
+#include "sup_kern_int.h"
+
+#include "nassert.h"
+#include "nines/errors.h"
+#include "nlog.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { SK_WAIT = 1 }; /* op result: parked behind a lock */
+
+/* ---- transactions ------------------------------------------------------- */
+
+struct sk_txn *sk_txn_get(const struct sup_kern *k, uint64_t txn)
+{
+    struct sk_node *nd = sk_map_get(&k->txns, txn, 0, 0);
+    return nd ? (struct sk_txn *)nd : NULL;
+}
+
+static struct sk_txn *sk_txn_new(struct sup_kern *k, uint64_t txn, uint32_t ctl, uint32_t hsc)
+{
+    struct sk_txn *t = k->free_txns;
+    if (t) {
+        k->free_txns = t->free_next;
+    } else {
+        t = calloc(1, sizeof *t);
+        if (!t)
+            return NULL;
+    }
+    t->txn = txn;
+    t->st = SK_TX_ACTIVE;
+    t->ctl = ctl;
+    t->hsc = hsc;
+    t->ntouch = 0;
+    t->req = t->conf = NULL;
+    t->req_from = 0;
+    t->next_op = 0;
+    t->scan_resume = false;
+    t->node.a = txn;
+    t->node.b = t->node.c = 0;
+    sk_map_put(&k->txns, &t->node);
+    return t;
+}
+
+/* The request t was working on is finished (answered or given up). */
+static void sk_req_done(struct sup_kern *k, struct sk_txn *t)
+{
+    if (t->req) {
+        if (t->req == k->cur)
+            t->req->kept = false; /* its own handler runs: the runtime recycles it */
+        else if (t->req->kept)
+            rt_msg_free(k->rt, t->req);
+        t->req = NULL;
+    }
+    if (t->conf) {
+        rt_msg_free(k->rt, t->conf);
+        t->conf = NULL;
+    }
+    t->scan_resume = false;
+}
+
+void sk_drop_continuation(struct sup_kern *k, struct sk_txn *t)
+{
+    if (t->st == SK_TX_WAITING_LOCK) {
+        N_ASSERT(k->nwaiting > 0);
+        k->nwaiting--;
+        t->st = SK_TX_ACTIVE;
+    }
+    sk_req_done(k, t);
+}
+
+void sk_txn_forget(struct sup_kern *k, struct sk_txn *t)
+{
+    sk_drop_continuation(k, t);
+    sk_map_del(&k->txns, &t->node);
+    t->ntouch = 0;
+    t->free_next = k->free_txns;
+    k->free_txns = t;
+}
+
+static int sk_touch(struct sk_txn *t, uint32_t table, uint32_t frag, uint32_t add)
+{
+    for (uint32_t i = 0; i < t->ntouch; i++)
+        if (t->touch[i].table == table && t->touch[i].frag == frag) {
+            t->touch[i].nrecords += add;
+            return 0;
+        }
+    if (t->ntouch == t->captouch) {
+        uint32_t cap = t->captouch ? 2 * t->captouch : 8;
+        struct sk_touch *nt = realloc(t->touch, cap * sizeof *nt);
+        if (!nt)
+            return nines_err(NINES_ENOMEM, "no memory to track txn %llu's fragments",
+                             (unsigned long long)t->txn);
+        t->touch = nt;
+        t->captouch = cap;
+    }
+    t->touch[t->ntouch++] = (struct sk_touch){table, frag, add};
+    return 0;
+}
+
+/* ---- values in and out -------------------------------------------------- */
+
+static void sk_val_text(const Nines__Value *v, char *buf, size_t n)
+{
+    switch (v ? v->v_case : NINES__VALUE__V__NOT_SET) {
+    case NINES__VALUE__V_I64:
+        snprintf(buf, n, "int64 value %lld", (long long)v->i64);
+        break;
+    case NINES__VALUE__V_F64:
+        snprintf(buf, n, "double value %g", v->f64);
+        break;
+    case NINES__VALUE__V_STR:
+        snprintf(buf, n, "string value \"%.40s%s\"", v->str ? v->str : "",
+                 v->str && strlen(v->str) > 40 ? "..." : "");
+        break;
+    case NINES__VALUE__V_RAW:
+        snprintf(buf, n, "bytes value (%zu bytes)", v->raw.len);
+        break;
+    default:
+        snprintf(buf, n, "NULL");
+        break;
+    }
+}
+
+/* Proto value -> kernel value of column `col`, checked against the column. */
+static int sk_val_in(struct rt_msg *mem, const struct sk_rep *r, unsigned col,
+                     const Nines__Value *pv, struct kern_val *out)
+{
+    const struct kern_col *c = &r->cols[col];
+    int vc = pv ? (int)pv->v_case : NINES__VALUE__V__NOT_SET;
+    bool wrong = false;
+    switch (vc) {
+    case NINES__VALUE__V__NOT_SET:
+    case NINES__VALUE__V_IS_NULL:
+        *out = kern_v_null(c->type);
+        break;
+    case NINES__VALUE__V_I64:
+        if (c->type == KERN_T_INT64 || c->type == KERN_T_TS) {
+            *out = kern_v_i64(pv->i64);
+            out->type = c->type;
+        } else if (c->type == KERN_T_INT32) {
+            if (pv->i64 < INT32_MIN || pv->i64 > INT32_MAX)
+                return nines_err(NINES_ETOOBIG, "table %s column %s is int32, value %lld does "
+                                 "not fit", r->tname, r->names[col], (long long)pv->i64);
+            *out = kern_v_i32((int32_t)pv->i64);
+        } else {
+            wrong = true;
+        }
+        break;
+    case NINES__VALUE__V_F64:
+        if (c->type == KERN_T_DOUBLE)
+            *out = kern_v_dbl(pv->f64);
+        else
+            wrong = true;
+        break;
+    case NINES__VALUE__V_STR: {
+        if (!kern_type_is_bytes(c->type) || !pv->str) {
+            wrong = true;
+            break;
+        }
+        size_t len = strlen(pv->str);
+        const void *p = pv->str;
+        if (c->type == KERN_T_FSTR && len < c->size) {
+            /* fixed string(n): shorter values are padded with spaces (SQL CHAR) */
+            char *q = rt_msg_alloc(mem, c->size);
+            if (!q)
+                return nines_err(NINES_ENOMEM, "no memory to pad a value of column %s",
+                                 r->names[col]);
+            memcpy(q, pv->str, len);
+            memset(q + len, ' ', c->size - len);
+            p = q;
+            len = c->size;
+        }
+        *out = kern_v_bytes(c->type, p, (uint32_t)(len > UINT32_MAX ? UINT32_MAX : len));
+        break;
+    }
+    case NINES__VALUE__V_RAW:
+        if (!kern_type_is_bytes(c->type)) {
+            wrong = true;
+            break;
+        }
+        *out = kern_v_bytes(c->type, pv->raw.data,
+                            (uint32_t)(pv->raw.len > UINT32_MAX ? UINT32_MAX : pv->raw.len));
+        break;
+    default:
+        wrong = true;
+        break;
+    }
+    char txt[96];
+    if (wrong) {
+        sk_val_text(pv, txt, sizeof txt);
+        return nines_err(NINES_ETYPE, "table %s column %s is %s, got %s", r->tname,
+                         r->names[col], kern_type_name(c->type), txt);
+    }
+    int rc = kern_val_check(c, col, out);
+    if (rc) {
+        char why[256];
+        snprintf(why, sizeof why, "%s", nines_errdetail());
+        sk_val_text(pv, txt, sizeof txt);
+        return nines_err(rc, "table %s column %s (%s): %s: %s", r->tname, r->names[col],
+                         kern_type_name(c->type), txt, why);
+    }
+    return 0;
+}
+
+static int sk_val_out(struct rt_msg *out, const struct kern_val *v, Nines__Value *pv)
+{
+    nines__value__init(pv);
+    if (v->null) {
+        pv->v_case = NINES__VALUE__V_IS_NULL;
+        pv->is_null = 1;
+        return 0;
+    }
+    switch (v->type) {
+    case KERN_T_INT32:
+        pv->v_case = NINES__VALUE__V_I64;
+        pv->i64 = v->u.i32;
+        return 0;
+    case KERN_T_INT64:
+    case KERN_T_TS:
+        pv->v_case = NINES__VALUE__V_I64;
+        pv->i64 = v->u.i64;
+        return 0;
+    case KERN_T_DOUBLE:
+        pv->v_case = NINES__VALUE__V_F64;
+        pv->f64 = v->u.d;
+        return 0;
+    case KERN_T_FSTR:
+    case KERN_T_VSTR: {
+        char *s = rt_msg_alloc(out, (size_t)v->len + 1);
+        if (!s)
+            return nines_err(NINES_ENOMEM, "no memory for a %u-byte value", v->len);
+        memcpy(s, v->u.p, v->len);
+        s[v->len] = '\0';
+        pv->v_case = NINES__VALUE__V_STR;
+        pv->str = s;
+        return 0;
+    }
+    case KERN_T_FBYTES:
+    case KERN_T_VBYTES: {
+        uint8_t *b = rt_msg_alloc(out, v->len ? v->len : 1);
+        if (!b)
+            return nines_err(NINES_ENOMEM, "no memory for a %u-byte value", v->len);
+        memcpy(b, v->u.p, v->len);
+        pv->v_case = NINES__VALUE__V_RAW;
+        pv->raw.data = b;
+        pv->raw.len = v->len;
+        return 0;
+    }
+    default:
+        return nines_err(NINES_ECORRUPT, "stored value of unknown type %u", v->type);
+    }
+}
+
+/* A stored row as a proto Row with every column (copied into out's arena). */
+int sk_row_out(struct rt_msg *out, const struct sk_rep *r, const uint8_t *key, size_t klen,
+               const struct kern_rec *rec, Nines__Row **rowp)
+{
+    struct kern_val kv[DICT_MAX_PK], rv[DICT_MAX_COLS];
+    uint8_t *kbuf = rt_msg_alloc(out, klen ? klen : 1);
+    Nines__Row *row = rt_msg_alloc(out, sizeof *row);
+    Nines__Value **vp = rt_msg_alloc(out, r->ncols * sizeof *vp);
+    Nines__Value *vals = rt_msg_alloc(out, r->ncols * sizeof *vals);
+    if (!kbuf || !row || !vp || !vals)
+        return nines_err(NINES_ENOMEM, "no memory for a row of table %s", r->tname);
+    int rc = kern_key_decode(r->kcols, r->npk, key, klen, kv, kbuf, klen);
+    if (rc < 0)
+        return rc;
+    unsigned nrc;
+    const struct kern_col *rcols = kern_frag_rec_cols(r->f, &nrc);
+    rc = kern_rec_decode(rec, rcols, nrc, rv);
+    if (rc < 0)
+        return rc;
+    nines__row__init(row);
+    for (unsigned i = 0; i < r->ncols; i++) {
+        const struct kern_val *v = r->colkey[i] >= 0 ? &kv[r->colkey[i]] : &rv[r->colrec[i]];
+        rc = sk_val_out(out, v, &vals[i]);
+        if (rc)
+            return rc;
+        vp[i] = &vals[i];
+    }
+    row->values = vp;
+    row->n_values = r->ncols;
+    *rowp = row;
+    return 0;
+}
+
+static int sk_add_row(struct rt_msg *out, Nines__OpResult *res, const struct sk_rep *r,
+                      const uint8_t *key, size_t klen, const struct kern_rec *rec)
+{
+    size_t n = res->n_rows;
+    if (n == 0 || (n & (n - 1)) == 0) { /* capacity: the next power of two */
+        size_t cap = n ? 2 * n : 1;
+        Nines__Row **nr = rt_msg_alloc(out, cap * sizeof *nr);
+        if (!nr)
+            return nines_err(NINES_ENOMEM, "no memory for %zu rows", cap);
+        if (n)
+            memcpy(nr, res->rows, n * sizeof *nr);
+        res->rows = nr;
+    }
+    int rc = sk_row_out(out, r, key, klen, rec, &res->rows[n]);
+    if (rc == 0)
+        res->n_rows = n + 1;
+    return rc;
+}
+
+/* ---- answers ------------------------------------------------------------ */
+
+static void sk_send_ref(struct sup_kern *k, net_addr to, uint64_t txn, uint32_t seq, int err,
+                        const char *detail, uint32_t failed_op)
+{
+    struct rt_msg *m = rt_msg_new(k->rt, NINES__MSG_TYPE__KERN_OP_REF);
+    Nines__KernOpRef *b = m ? RT_BODY(m, Nines__KernOpRef, nines__kern_op_ref__init) : NULL;
+    size_t dl = strlen(detail);
+    char *d = m ? rt_msg_alloc(m, dl + 1) : NULL;
+    if (!b || !d) {
+        if (m)
+            rt_msg_free(k->rt, m);
+        NLOG_ERROR("kern", "no memory to refuse txn %llu (%s)", (unsigned long long)txn, detail);
+        return;
+    }
+    memcpy(d, detail, dl + 1);
+    b->txn = txn;
+    b->seq = seq;
+    b->error = err;
+    b->detail = d;
+    b->failed_op = failed_op;
+    (void)rt_send(k->rt, to, RT_SVC_TXC, m); /* a lost answer: the controller times out */
+}
+
+/* ---- one operation ------------------------------------------------------ */
+
+static const char *sk_op_name(int op)
+{
+    switch (op) {
+    case NINES__OP_TYPE__OP_GET:
+        return "GET";
+    case NINES__OP_TYPE__OP_INSERT:
+        return "INSERT";
+    case NINES__OP_TYPE__OP_UPDATE:
+        return "UPDATE";
+    case NINES__OP_TYPE__OP_DELETE:
+        return "DELETE";
+    case NINES__OP_TYPE__OP_SCAN:
+        return "SCAN";
+    case NINES__OP_TYPE__OP_ADD:
+        return "ADD";
+    default:
+        return "?";
+    }
+}
+
+static int sk_lock(struct sup_kern *k, struct sk_txn *t, const struct sk_rep *r,
+                   const uint8_t *key, size_t klen, enum kern_lock_mode mode)
+{
+    int rc = kern_lock_acquire(k->locks, t->txn, r->table, r->frag, key, klen, mode, 0);
+    if (rc == KERN_LOCK_GRANTED)
+        return 0;
+    if (rc == KERN_LOCK_WAITING)
+        return SK_WAIT;
+    return rc; /* detail set by the lock manager */
+}
+
+/* Encoded key of op i: keys[i] when the controller sent it (checked against
+ * the key layout), else the op's key values. */
+static int sk_key(struct rt_msg *req, const struct sk_rep *r, const Nines__KernOpReq *q,
+                  uint32_t i, uint8_t *kb, size_t *klen)
+{
+    struct kern_val vals[DICT_MAX_PK];
+    if (i < q->n_keys && q->keys[i].len) {
+        size_t len = q->keys[i].len;
+        if (len > KERN_KEY_MAX)
+            return nines_err(NINES_ETOOBIG, "encoded key of %zu bytes, at most %u", len,
+                             KERN_KEY_MAX);
+        uint8_t *buf = rt_msg_alloc(req, len);
+        if (!buf)
+            return nines_err(NINES_ENOMEM, "no memory to check a key");
+        int rc = kern_key_decode(r->kcols, r->npk, q->keys[i].data, len, vals, buf, len);
+        if (rc < 0) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", nines_errdetail());
+            return nines_err(rc, "encoded key of table %s is not a key of its layout: %s",
+                             r->tname, why);
+        }
+        for (unsigned j = 0; j < r->npk; j++) {
+            rc = kern_val_check(&r->kcols[j], r->pk[j], &vals[j]);
+            if (rc)
+                return rc;
+        }
+        memcpy(kb, q->keys[i].data, len);
+        *klen = len;
+        return 0;
+    }
+    const Nines__RecordOp *op = q->ops[i];
+    if (op->n_key != r->npk)
+        return nines_err(NINES_EINVAL, "%zu key values given, table %s has %u key columns",
+                         op->n_key, r->tname, r->npk);
+    for (unsigned j = 0; j < r->npk; j++) {
+        int rc = sk_val_in(req, r, r->pk[j], op->key[j], &vals[j]);
+        if (rc)
+            return rc;
+    }
+    int n = kern_key_encode(r->kcols, r->npk, vals, kb, KERN_KEY_MAX);
+    if (n < 0)
+        return n;
+    *klen = (size_t)n;
+    return 0;
+}
+
+/* A prefix of the key columns (SCAN bounds); 0 values: *klen = 0. */
+static int sk_key_prefix(struct rt_msg *req, const struct sk_rep *r, Nines__Value *const *v,
+                         size_t n, uint8_t *kb, size_t *klen)
+{
+    struct kern_val vals[DICT_MAX_PK];
+    *klen = 0;
+    if (n == 0)
+        return 0;
+    if (n > r->npk)
+        return nines_err(NINES_EINVAL, "%zu key values given, table %s has %u key columns", n,
+                         r->tname, r->npk);
+    for (unsigned j = 0; j < n; j++) {
+        int rc = sk_val_in(req, r, r->pk[j], v[j], &vals[j]);
+        if (rc)
+            return rc;
+    }
+    int len = kern_key_encode(r->kcols, (unsigned)n, vals, kb, KERN_KEY_MAX);
+    if (len < 0)
+        return len;
+    *klen = (size_t)len;
+    return 0;
+}
+
+static int sk_route_check(const struct sup_kern *k, const struct sk_rep *r, const uint8_t *key,
+                          size_t klen)
+{
+    const struct dict_table *t = dict_table_by_id(&k->s->dict.cur, r->table);
+    if (!t)
+        return 0; /* table dropped meanwhile: the replica goes with the next reconcile */
+    int fr = dict_route(t, key, klen);
+    if (fr < 0)
+        return fr;
+    if ((uint32_t)fr != r->frag)
+        return nines_err(NINES_EINVAL, "the key belongs to fragment %d of table %s, not to "
+                         "fragment %u", fr, r->tname, r->frag);
+    return 0;
+}
+
+static int sk_scan(struct sup_kern *k, struct sk_txn *t, const struct sk_rep *r,
+                   const Nines__KernOpReq *q, uint32_t i, Nines__OpResult *res)
+{
+    const Nines__RecordOp *op = q->ops[i];
+    struct rt_msg *req = t->req;
+    static _Thread_local uint8_t lo[KERN_KEY_MAX], hi[KERN_KEY_MAX];
+    size_t lolen = 0, hilen = 0;
+    int rc;
+    if (i < q->n_keys && q->keys[i].len) {
+        if (q->keys[i].len > KERN_KEY_MAX)
+            return nines_err(NINES_ETOOBIG, "SCAN start key of %zu bytes", q->keys[i].len);
+        memcpy(lo, q->keys[i].data, q->keys[i].len);
+        lolen = q->keys[i].len;
+    } else if ((rc = sk_key_prefix(req, r, op->key, op->n_key, lo, &lolen)) != 0) {
+        return rc;
+    }
+    if ((rc = sk_key_prefix(req, r, op->key_hi, op->n_key_hi, hi, &hilen)) != 0)
+        return rc;
+    bool have_hi = hilen > 0;
+    if (have_hi) { /* inclusive prefix bound: every key starting with hi sorts below this */
+        memset(hi + hilen, 0xff, KERN_KEY_MAX - hilen);
+        hilen = KERN_KEY_MAX;
+    }
+    uint32_t limit = op->limit ? op->limit : SUP_KERN_SCAN_DEFAULT;
+    if (limit > SUP_KERN_SCAN_MAX)
+        limit = SUP_KERN_SCAN_MAX;
+    struct kern_bt_cursor *c = malloc(sizeof *c);
+    if (!c)
+        return nines_err(NINES_ENOMEM, "no memory for a scan cursor");
+    kern_bt_cursor_init(c, kern_frag_tree(r->f));
+    if (t->scan_resume)
+        rc = op->reverse ? kern_bt_seek_le(c, t->scan_key, t->scan_klen)
+                         : kern_bt_seek_ge(c, t->scan_key, t->scan_klen);
+    else if (op->reverse)
+        rc = have_hi ? kern_bt_seek_le(c, hi, hilen) : kern_bt_last(c);
+    else
+        rc = lolen ? kern_bt_seek_ge(c, lo, lolen) : kern_bt_first(c);
+    t->scan_resume = false;
+    while (rc == 0 && res->n_rows < limit) {
+        if (!op->reverse && have_hi && kern_key_cmp(c->key, c->klen, hi, hilen) > 0)
+            break;
+        if (op->reverse && lolen && kern_key_cmp(c->key, c->klen, lo, lolen) < 0)
+            break;
+        rc = sk_lock(k, t, r, c->key, c->klen, KERN_LOCK_S);
+        if (rc == SK_WAIT) {
+            memcpy(t->scan_key, c->key, c->klen);
+            t->scan_klen = c->klen;
+            t->scan_resume = true;
+            break;
+        }
+        if (rc)
+            break;
+        rc = sk_add_row(t->conf, res, r, c->key, c->klen, c->rec);
+        if (rc)
+            break;
+        rc = op->reverse ? kern_bt_prev(c) : kern_bt_next(c);
+    }
+    free(c);
+    if (rc == NINES_ENOTFOUND)
+        rc = 0;
+    return rc;
+}
+
+/* ADD: int column += delta. */
+static int sk_add(struct sup_kern *k, struct sk_txn *t, const struct sk_rep *r,
+                  const Nines__RecordOp *op, const uint8_t *key, size_t klen,
+                  Nines__OpResult *res)
+{
+    unsigned col = op->column;
+    if (col >= r->ncols)
+        return nines_err(NINES_EINVAL, "ADD column %u: table %s has %u columns", col, r->tname,
+                         r->ncols);
+    if (r->colkey[col] >= 0)
+        return nines_err(NINES_EINVAL, "ADD on key column %s of table %s", r->names[col],
+                         r->tname);
+    uint8_t ty = r->cols[col].type;
+    if (ty != KERN_T_INT64 && ty != KERN_T_INT32)
+        return nines_err(NINES_ETYPE, "ADD on column %s of table %s, which is %s, not an "
+                         "integer", r->names[col], r->tname, kern_type_name(ty));
+    const struct kern_rec *cur;
+    int rc = kern_frag_get(r->f, key, klen, &cur);
+    if (rc == NINES_ENOTFOUND)
+        return nines_err(rc, "ADD: table %s has no row with that key", r->tname);
+    if (rc)
+        return rc;
+    struct kern_val rv[DICT_MAX_COLS];
+    unsigned nrc;
+    const struct kern_col *rcols = kern_frag_rec_cols(r->f, &nrc);
+    rc = kern_rec_decode(cur, rcols, nrc, rv);
+    if (rc < 0)
+        return rc;
+    struct kern_val *v = &rv[r->colrec[col]];
+    if (v->null)
+        return nines_err(NINES_EINVAL, "ADD on column %s of table %s, which is NULL",
+                         r->names[col], r->tname);
+    if (ty == KERN_T_INT64) {
+        if (__builtin_add_overflow(v->u.i64, op->delta, &v->u.i64))
+            return nines_err(NINES_ETOOBIG, "ADD %lld overflows column %s of table %s",
+                             (long long)op->delta, r->names[col], r->tname);
+    } else {
+        int64_t x = (int64_t)v->u.i32 + (op->delta > INT32_MAX ? (int64_t)INT32_MAX + 1
+                                         : op->delta < INT32_MIN ? (int64_t)INT32_MIN - 1
+                                                                 : op->delta);
+        if (x < INT32_MIN || x > INT32_MAX)
+            return nines_err(NINES_ETOOBIG, "ADD %lld overflows int32 column %s of table %s",
+                             (long long)op->delta, r->names[col], r->tname);
+        v->u.i32 = (int32_t)x;
+    }
+    struct kern_rec *nrec;
+    rc = kern_rec_build(rcols, nrc, rv, 0, &nrec);
+    if (rc)
+        return rc;
+    rc = kern_frag_update(r->f, t->txn, key, klen, nrec, NULL);
+    if (rc) {
+        kern_rec_free(nrec);
+        return rc;
+    }
+    if ((rc = sk_touch(t, r->table, r->frag, 1)) != 0)
+        return rc;
+    upd_kick(k->u, r->ship);
+    return sk_add_row(t->conf, res, r, key, klen, nrec);
+}
+
+/* Execute op i of t's request: 0 done, SK_WAIT parked, or an error. */
+static int sk_exec(struct sup_kern *k, struct sk_txn *t, uint32_t i, Nines__OpResult *res)
+{
+    const Nines__KernOpReq *q = (const Nines__KernOpReq *)t->req->body;
+    const Nines__RecordOp *op = q->ops[i];
+    const Nines__Participant *p = q->parts[i];
+    struct sk_rep *r = sk_rep_get(k, p->table, p->frag);
+    if (!r)
+        return nines_err(NINES_ENOTPRIMARY, "node %u holds no replica of table %u fragment %u",
+                         k->self, p->table, p->frag);
+    if (kern_frag_role(r->f) != KERN_FRAG_PRIMARY)
+        return nines_err(NINES_ENOTPRIMARY, "node %u holds the %s replica of table %s fragment "
+                         "%u, not the primary", k->self, kern_frag_role_name(kern_frag_role(r->f)),
+                         r->tname, r->frag);
+    uint8_t key[KERN_KEY_MAX];
+    size_t klen = 0;
+    struct kern_val vals[DICT_MAX_COLS];
+    struct kern_rec *rec = NULL;
+    const struct kern_rec *cur;
+    int rc;
+    switch (op->op) {
+    case NINES__OP_TYPE__OP_GET:
+        if ((rc = sk_key(t->req, r, q, i, key, &klen)) || (rc = sk_route_check(k, r, key, klen)))
+            return rc;
+        if ((rc = sk_lock(k, t, r, key, klen, KERN_LOCK_S)) != 0)
+            return rc;
+        if ((rc = sk_touch(t, r->table, r->frag, 0)) != 0)
+            return rc;
+        rc = kern_frag_get(r->f, key, klen, &cur);
+        if (rc == NINES_ENOTFOUND) {
+            res->status = NINES_ENOTFOUND; /* a read miss does not abort */
+            return 0;
+        }
+        return rc ? rc : sk_add_row(t->conf, res, r, key, klen, cur);
+    case NINES__OP_TYPE__OP_INSERT:
+    case NINES__OP_TYPE__OP_UPDATE: {
+        const Nines__Row *row = op->row;
+        if (!row || row->n_values != r->ncols)
+            return nines_err(NINES_EINVAL, "%s row has %zu values, table %s has %u columns",
+                             sk_op_name(op->op), row ? row->n_values : 0, r->tname, r->ncols);
+        for (unsigned c = 0; c < r->ncols; c++)
+            if ((rc = sk_val_in(t->req, r, c, row->values[c], &vals[c])) != 0)
+                return rc;
+        rc = kern_frag_row(r->f, vals, key, sizeof key, &klen, &rec);
+        if (rc)
+            return rc;
+        if (i < q->n_keys && q->keys[i].len &&
+            (q->keys[i].len != klen || memcmp(q->keys[i].data, key, klen) != 0))
+            rc = nines_err(NINES_EINVAL, "the encoded key sent for the %s does not match the "
+                           "key columns of its row (table %s)", sk_op_name(op->op), r->tname);
+        if (rc == 0)
+            rc = sk_route_check(k, r, key, klen);
+        if (rc == 0)
+            rc = sk_lock(k, t, r, key, klen, KERN_LOCK_X);
+        if (rc == 0)
+            rc = op->op == NINES__OP_TYPE__OP_INSERT
+                     ? kern_frag_insert(r->f, t->txn, key, klen, rec, NULL)
+                     : kern_frag_update(r->f, t->txn, key, klen, rec, NULL);
+        if (rc) {
+            kern_rec_free(rec);
+            return rc;
+        }
+        upd_kick(k->u, r->ship);
+        return sk_touch(t, r->table, r->frag, 1);
+    }
+    case NINES__OP_TYPE__OP_DELETE:
+        if ((rc = sk_key(t->req, r, q, i, key, &klen)) || (rc = sk_route_check(k, r, key, klen)))
+            return rc;
+        if ((rc = sk_lock(k, t, r, key, klen, KERN_LOCK_X)) != 0)
+            return rc;
+        if ((rc = kern_frag_delete(r->f, t->txn, key, klen, NULL)) != 0)
+            return rc;
+        upd_kick(k->u, r->ship);
+        return sk_touch(t, r->table, r->frag, 1);
+    case NINES__OP_TYPE__OP_ADD:
+        if ((rc = sk_key(t->req, r, q, i, key, &klen)) || (rc = sk_route_check(k, r, key, klen)))
+            return rc;
+        if ((rc = sk_lock(k, t, r, key, klen, KERN_LOCK_X)) != 0)
+            return rc;
+        return sk_add(k, t, r, op, key, klen, res);
+    case NINES__OP_TYPE__OP_SCAN:
+        if ((rc = sk_touch(t, r->table, r->frag, 0)) != 0)
+            return rc;
+        return sk_scan(k, t, r, q, i, res);
+    default:
+        return nines_err(NINES_EINVAL, "unknown operation %d", (int)op->op);
+    }
+}
+
+/* Run t's request from t->next_op until it finishes (answered) or parks. */
+static void sk_run(struct sup_kern *k, struct sk_txn *t)
+{
+    const Nines__KernOpReq *q = (const Nines__KernOpReq *)t->req->body;
+    Nines__KernOpConf *c = (Nines__KernOpConf *)t->conf->body;
+    for (; t->next_op < q->n_ops; t->next_op++) {
+        uint32_t i = t->next_op;
+        int rc = sk_exec(k, t, i, c->results[i]);
+        if (rc == SK_WAIT) {
+            if (!t->req->kept)
+                rt_msg_keep(t->req);
+            t->st = SK_TX_WAITING_LOCK;
+            k->nwaiting++;
+            return;
+        }
+        if (rc < 0) {
+            char why[512];
+            snprintf(why, sizeof why, "op %u (%s) at node %u: %s", i, sk_op_name(q->ops[i]->op),
+                     k->self, nines_errdetail());
+            sk_send_ref(k, t->req_from, t->txn, q->seq, rc, why, i);
+            sk_req_done(k, t);
+            return;
+        }
+    }
+    if (q->prepare) {
+        int rc = sk_prepare(k, t, t->conf, &c->frags, &c->n_frags);
+        if (rc) {
+            char why[512];
+            snprintf(why, sizeof why, "prepare at node %u: %s", k->self, nines_errdetail());
+            sk_send_ref(k, t->req_from, t->txn, q->seq, rc, why, (uint32_t)q->n_ops);
+            sk_req_done(k, t);
+            return;
+        }
+        c->ready = 1;
+    }
+    struct rt_msg *conf = t->conf;
+    t->conf = NULL;
+    (void)rt_send(k->rt, t->req_from, RT_SVC_TXC, conf);
+    sk_req_done(k, t);
+}
+
+/* ---- lock events -------------------------------------------------------- */
+
+void sk_on_grant(void *ctx, uint64_t txn, const struct kern_lock_event *ev)
+{
+    struct sup_kern *k = ctx;
+    struct sk_txn *t = sk_txn_get(k, txn);
+    if (!t || t->st != SK_TX_WAITING_LOCK) {
+        NLOG_DEBUG("kern", "lock grant for txn %llu, which is not waiting",
+                   (unsigned long long)txn);
+        return;
+    }
+    t->st = SK_TX_ACTIVE;
+    k->nwaiting--;
+    sk_run(k, t);
+}
+
+void sk_on_fail(void *ctx, uint64_t txn, const struct kern_lock_event *ev)
+{
+    struct sup_kern *k = ctx;
+    struct sk_txn *t = sk_txn_get(k, txn);
+    if (!t || t->st != SK_TX_WAITING_LOCK)
+        return;
+    t->st = SK_TX_ACTIVE;
+    k->nwaiting--;
+    const Nines__KernOpReq *q = (const Nines__KernOpReq *)t->req->body;
+    char why[512];
+    snprintf(why, sizeof why, "op %u (%s) at node %u: %s", t->next_op,
+             sk_op_name(q->ops[t->next_op]->op), k->self, ev->detail ? ev->detail : "");
+    sk_send_ref(k, t->req_from, t->txn, q->seq, ev->err, why, t->next_op);
+    sk_req_done(k, t);
+}
+
+/* ---- the request -------------------------------------------------------- */
+
+void sup_kern_on_op_req(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct sup_kern *k = st;
+    const Nines__KernOpReq *q = (const Nines__KernOpReq *)m->body;
+    k->cur = m;
+    kern_lock_tick(k->locks, rt_now_us(rt) / 1000u);
+    struct sk_txn *t = NULL;
+    int rc = 0;
+    if (q->txn == 0)
+        rc = nines_err(NINES_EINVAL, "KERN_OP_REQ without a transaction id");
+    else if (q->n_parts != q->n_ops)
+        rc = nines_err(NINES_EINVAL, "KERN_OP_REQ names %zu fragments for %zu ops", q->n_parts,
+                       q->n_ops);
+    else if (q->n_keys && q->n_keys != q->n_ops)
+        rc = nines_err(NINES_EINVAL, "KERN_OP_REQ has %zu keys for %zu ops", q->n_keys,
+                       q->n_ops);
+    for (size_t i = 0; rc == 0 && i < q->n_ops; i++)
+        if (!q->ops[i] || !q->parts[i])
+            rc = nines_err(NINES_EINVAL, "KERN_OP_REQ op %zu is empty", i);
+    if (rc == 0) {
+        t = sk_txn_get(k, q->txn);
+        if (!t) {
+            t = sk_txn_new(k, q->txn, q->ctl, q->hsc);
+            if (!t)
+                rc = nines_err(NINES_ENOMEM, "no memory for a transaction");
+        } else {
+            switch (t->st) {
+            case SK_TX_ACTIVE:
+                if (q->ctl)
+                    t->ctl = q->ctl;
+                if (q->hsc)
+                    t->hsc = q->hsc;
+                break;
+            case SK_TX_WAITING_LOCK:
+                rc = nines_err(NINES_ESTATE, "txn %llu still has a request waiting for a lock "
+                               "at node %u", (unsigned long long)q->txn, k->self);
+                t = NULL;
+                break;
+            case SK_TX_PREPARED:
+                rc = nines_err(NINES_ESTATE, "txn %llu is prepared at node %u: no more "
+                               "operations", (unsigned long long)q->txn, k->self);
+                t = NULL;
+                break;
+            default:
+                rc = nines_err(NINES_ESTATE, "txn %llu in bad state %s",
+                               (unsigned long long)q->txn, sk_txn_state_name(t->st));
+                t = NULL;
+                break;
+            }
+        }
+    }
+    struct rt_msg *conf = NULL;
+    Nines__KernOpConf *c = NULL;
+    if (rc == 0) {
+        conf = rt_msg_new(rt, NINES__MSG_TYPE__KERN_OP_CONF);
+        c = conf ? RT_BODY(conf, Nines__KernOpConf, nines__kern_op_conf__init) : NULL;
+        Nines__OpResult **rp = c && q->n_ops ? rt_msg_alloc(conf, q->n_ops * sizeof *rp) : NULL;
+        Nines__OpResult *rs = rp ? rt_msg_alloc(conf, q->n_ops * sizeof *rs) : NULL;
+        if (!c || (q->n_ops && !rs)) {
+            rc = nines_err(NINES_ENOMEM, "no memory for the answer");
+        } else {
+            for (size_t i = 0; i < q->n_ops; i++) {
+                nines__op_result__init(&rs[i]);
+                rp[i] = &rs[i];
+            }
+            c->txn = q->txn;
+            c->seq = q->seq;
+            c->results = rp;
+            c->n_results = q->n_ops;
+        }
+    }
+    if (rc) {
+        if (conf)
+            rt_msg_free(rt, conf);
+        char why[512];
+        snprintf(why, sizeof why, "%s", nines_errdetail());
+        sk_send_ref(k, m->from, q->txn, q->seq, rc, why, 0);
+    } else {
+        t->req = m;
+        t->conf = conf;
+        t->req_from = m->from;
+        t->next_op = 0;
+        t->scan_resume = false;
+        sk_run(k, t);
+    }
+    sk_after(k);
+    k->cur = NULL;
+}

@@ -1,0 +1,998 @@
+/* Kernel service and update channel over the in-process test transport:
+ * four nodes (two per site), each with supervisor + dictionary, kernel
+ * service and update channel; a table created through the dictionary; a
+ * fake transaction controller (this file's own message-table rows) drives
+ * KERN_OP_REQ / PREPARE / COMMIT / ABORT and compares replica digests. */
+#include "cu_test.h"
+
+#include "conf.h"
+#include "nines/errors.h"
+#include "nines_dict.pb-c.h"
+#include "nines_net.pb-c.h"
+#include "nines_txn.pb-c.h"
+#include "nlog.h"
+
+#include "../../kernel/kern_key.h"
+#include "../../kernel/kern_log.h"
+#include "../../net/testnet.h"
+#include "../../supervisor/sup.h"
+#include "../../updchan/upd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define NN 4
+#define CTL 1 /* the fake controller's node */
+#define HSC 2 /* the fake hot-standby controller's node (other site) */
+#define NFRAGS 8
+#define MAXMSG 8192
+
+/* ---- the fake controller: keeps every answer it gets ---- */
+struct ft {
+    struct rt *rt;
+    void (*hook)(uint32_t node, struct rt_msg *m); /* set: messages go here, not kept */
+    uint32_t node;
+    struct rt_msg *msgs[MAXMSG];
+    int n;
+};
+
+static void ft_on_msg(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct ft *f = st;
+    if (m->type < NINES__MSG_TYPE__TXN_REQ || m->type > NINES__MSG_TYPE__KERN_DIGEST_CONF)
+        return;
+    if (f->hook) {
+        f->hook(f->node, m);
+        return;
+    }
+    CU_ASSERT_FATAL(f->n < MAXMSG);
+    rt_msg_keep(m);
+    f->msgs[f->n++] = m;
+}
+
+struct node {
+    struct rt *rt;
+    struct sup sup;
+    struct upd *upd;
+    struct sup_kern *kern;
+    struct ft ft;
+};
+
+static struct {
+    struct nines_conf cfg;
+    struct net_testnet *hub;
+    struct node n[NN + 1];
+    struct rt_msg_entry tab[NINES__MSG_TYPE__KERN_DIGEST_CONF + 1];
+    uint32_t table;
+} W;
+
+static uint64_t msg_txn(const struct rt_msg *m)
+{
+    switch (m->type) {
+    case NINES__MSG_TYPE__KERN_OP_CONF:
+        return ((const Nines__KernOpConf *)m->body)->txn;
+    case NINES__MSG_TYPE__KERN_OP_REF:
+        return ((const Nines__KernOpRef *)m->body)->txn;
+    case NINES__MSG_TYPE__PREPARE_CONF:
+        return ((const Nines__PrepareConf *)m->body)->txn;
+    case NINES__MSG_TYPE__PREPARE_REF:
+        return ((const Nines__PrepareRef *)m->body)->txn;
+    case NINES__MSG_TYPE__READY_IND:
+        return ((const Nines__ReadyInd *)m->body)->txn;
+    case NINES__MSG_TYPE__COMMIT_CONF:
+        return ((const Nines__CommitConf *)m->body)->txn;
+    case NINES__MSG_TYPE__ABORT_CONF:
+        return ((const Nines__AbortConf *)m->body)->txn;
+    default:
+        return 0;
+    }
+}
+
+/* Messages of `type` for txn at node's fake controller (txn 0: any). */
+static int ft_count(uint32_t node, uint32_t type, uint64_t txn)
+{
+    int c = 0;
+    struct ft *f = &W.n[node].ft;
+    for (int i = 0; i < f->n; i++)
+        if (f->msgs[i]->type == type && (!txn || msg_txn(f->msgs[i]) == txn))
+            c++;
+    return c;
+}
+
+static const void *ft_find(uint32_t node, uint32_t type, uint64_t txn, int nth)
+{
+    struct ft *f = &W.n[node].ft;
+    for (int i = 0; i < f->n; i++)
+        if (f->msgs[i]->type == type && (!txn || msg_txn(f->msgs[i]) == txn) && nth-- == 0)
+            return f->msgs[i]->body;
+    return NULL;
+}
+
+static void ft_clear(uint32_t node)
+{
+    struct ft *f = &W.n[node].ft;
+    for (int i = 0; i < f->n; i++)
+        rt_msg_free(W.n[node].rt, f->msgs[i]);
+    f->n = 0;
+}
+
+/* ---- driving the world ---- */
+static void step(void)
+{
+    for (uint32_t i = 1; i <= NN; i++)
+        rt_step(W.n[i].rt, 0);
+    net_testnet_advance(W.hub, 200);
+}
+
+static void run(int rounds)
+{
+    for (int i = 0; i < rounds; i++)
+        step();
+}
+
+#define RUN_UNTIL(cond, max)                                                                       \
+    do {                                                                                           \
+        for (int r_ = 0; r_ < (max) && !(cond); r_++)                                              \
+            step();                                                                                \
+    } while (0)
+
+static bool all_connected(void)
+{
+    for (uint32_t a = 1; a <= NN; a++)
+        for (uint32_t b = 1; b <= NN; b++)
+            if (a != b && !net_peer_reachable(rt_net(W.n[a].rt), b))
+                return false;
+    return true;
+}
+
+static bool all_have_table(void)
+{
+    for (uint32_t i = 1; i <= NN; i++)
+        if (W.n[i].sup.dict.cur.ntables != 1 || sup_kern_nreplicas(W.n[i].kern) != 4)
+            return false;
+    return true;
+}
+
+static int create_table(void)
+{
+    struct rt *rt = W.n[2].rt; /* sent by node 2 to the coordinator, node 1 */
+    struct rt_msg *m = rt_msg_new(rt, NINES__MSG_TYPE__DICT_CHANGE_REQ);
+    Nines__DictChangeReq *q = RT_BODY(m, Nines__DictChangeReq, nines__dict_change_req__init);
+    Nines__DictChange *c = rt_msg_alloc(m, sizeof *c);
+    Nines__DictTableDef *d = rt_msg_alloc(m, sizeof *d);
+    Nines__DictColumn *cols = rt_msg_alloc(m, 4 * sizeof *cols);
+    Nines__DictColumn **cp = rt_msg_alloc(m, 4 * sizeof *cp);
+    uint32_t *pk = rt_msg_alloc(m, sizeof *pk);
+    nines__dict_change__init(c);
+    nines__dict_table_def__init(d);
+    static const struct {
+        const char *name;
+        uint32_t type, size;
+        bool nullable;
+    } cd[4] = {{"k", 2, 0, false}, {"v", 2, 0, false}, {"s", 5, 32, true}, {"f", 4, 8, false}};
+    for (int i = 0; i < 4; i++) {
+        nines__dict_column__init(&cols[i]);
+        cols[i].name = (char *)cd[i].name;
+        cols[i].type = cd[i].type;
+        cols[i].size = cd[i].size;
+        cols[i].nullable = cd[i].nullable;
+        cp[i] = &cols[i];
+    }
+    pk[0] = 0;
+    d->name = "acct";
+    d->columns = cp;
+    d->n_columns = 4;
+    d->pk = pk;
+    d->n_pk = 1;
+    d->method = 1;
+    d->nfrags = NFRAGS;
+    d->replicas = 2;
+    d->scheme = 1;
+    c->op = NINES__DICT_OP__DICT_OP_CREATE_TABLE;
+    c->table = d;
+    q->change = c;
+    q->origin = 2;
+    q->ref = 1;
+    if (rt_send(rt, 1, RT_SVC_SUP, m))
+        return 1;
+    RUN_UNTIL(all_have_table(), 20000);
+    const struct dict_table *t = dict_table_by_name(&W.n[1].sup.dict.cur, "acct");
+    if (!all_have_table() || !t) {
+        fprintf(stderr, "the table did not reach every node's kernel\n");
+        return 1;
+    }
+    W.table = t->id;
+    return 0;
+}
+
+static int suite_init(void)
+{
+    nlog_set_level(getenv("KT_DEBUG") ? NLOG_DEBUG : NLOG_WARN);
+    memset(&W, 0, sizeof W);
+    struct nines_conf *c = &W.cfg;
+    snprintf(c->cluster, sizeof c->cluster, "kerntest");
+    c->nnodes = NN;
+    for (uint32_t i = 0; i < NN; i++) {
+        c->nodes[i].id = i + 1;
+        c->nodes[i].site = i % 2;
+        snprintf(c->nodes[i].host, sizeof c->nodes[i].host, "127.0.0.1");
+        c->nodes[i].port = (uint16_t)(7100 + i);
+    }
+    c->heartbeat_ms = 50;
+    c->heartbeat_misses = 20;
+    c->reconnect_min_ms = 5;
+    c->reconnect_max_ms = 100;
+    c->max_frame_bytes = 1u << 20;
+    c->send_queue_bytes = 16u << 20;
+    snprintf(c->transport, sizeof c->transport, "tcp");
+    if (net_testnet_new(&W.hub, c, cu_seed(5)))
+        return 1;
+    /* the node's table, with this file's fake controller for the txctl rows */
+    for (uint32_t i = 0; i < sup_msgtab_len && i <= NINES__MSG_TYPE__KERN_DIGEST_CONF; i++)
+        W.tab[i] = sup_msgtab[i];
+    for (uint32_t t = NINES__MSG_TYPE__TXN_REQ; t <= NINES__MSG_TYPE__KERN_DIGEST_CONF; t++)
+        if (W.tab[t].svc == RT_SVC_TXC)
+            W.tab[t].fn = ft_on_msg;
+    W.tab[NINES__MSG_TYPE__KERN_DIGEST_CONF] = (struct rt_msg_entry){
+        "KERN_DIGEST_CONF", &nines__kern_digest_conf__descriptor, RT_SVC_TXC, ft_on_msg};
+    for (uint32_t i = 1; i <= NN; i++) {
+        struct node *n = &W.n[i];
+        struct net_transport *tr;
+        if (net_testnet_transport(W.hub, i, &tr))
+            return 1;
+        struct rt_config rc = {.self = i, .conf = c, .transport = tr, .msgtab = W.tab,
+                               .msgtab_len = NINES__MSG_TYPE__KERN_DIGEST_CONF + 1};
+        if (rt_create(&n->rt, &rc) || sup_init(&n->sup, n->rt) || upd_init(&n->upd, n->rt) ||
+            sup_kern_init(&n->kern, &n->sup, n->upd))
+            return 1;
+        n->ft.rt = n->rt;
+        n->ft.node = i;
+        if (rt_task_add(n->rt, RT_SVC_TXC, "fake-txc", ft_on_msg, &n->ft) ||
+            rt_task_add(n->rt, RT_SVC_APP, "fake-app", ft_on_msg, &n->ft))
+            return 1;
+    }
+    RUN_UNTIL(all_connected(), 5000);
+    if (!all_connected())
+        return 1;
+    return create_table();
+}
+
+static int suite_fini(void)
+{
+    for (uint32_t i = 1; i <= NN; i++) {
+        struct node *n = &W.n[i];
+        if (n->rt)
+            ft_clear(i);
+        rt_destroy(n->rt);
+        sup_kern_fini(n->kern);
+        upd_fini(n->upd);
+        sup_fini(&n->sup);
+    }
+    net_testnet_free(W.hub);
+    return 0;
+}
+
+/* ---- building requests ---- */
+struct where {
+    uint32_t frag, primary, standby;
+};
+
+static struct where route(int64_t k)
+{
+    const struct dict_table *t = dict_table_by_id(&W.n[1].sup.dict.cur, W.table);
+    struct kern_col kc = {.type = KERN_T_INT64};
+    struct kern_val v = kern_v_i64(k);
+    uint8_t key[32];
+    int len = kern_key_encode(&kc, 1, &v, key, sizeof key);
+    CU_ASSERT_FATAL(len > 0);
+    int f = dict_route(t, key, (size_t)len);
+    CU_ASSERT_FATAL(f >= 0);
+    struct where w = {(uint32_t)f, t->frags[f].primary, t->frags[f].standby};
+    return w;
+}
+
+struct req {
+    struct rt_msg *m;
+    Nines__KernOpReq *q;
+    uint32_t node;
+};
+
+#define MAXOPS 64
+
+static struct req req_new(uint32_t node, uint64_t txn, bool prepare)
+{
+    struct req r = {.node = node};
+    r.m = rt_msg_new(W.n[CTL].rt, NINES__MSG_TYPE__KERN_OP_REQ);
+    r.q = RT_BODY(r.m, Nines__KernOpReq, nines__kern_op_req__init);
+    r.q->txn = txn;
+    r.q->ctl = CTL;
+    r.q->hsc = HSC;
+    r.q->prepare = prepare;
+    r.q->parts = rt_msg_alloc(r.m, MAXOPS * sizeof *r.q->parts);
+    r.q->ops = rt_msg_alloc(r.m, MAXOPS * sizeof *r.q->ops);
+    r.q->keys = rt_msg_alloc(r.m, MAXOPS * sizeof *r.q->keys);
+    return r;
+}
+
+static Nines__Value *v_i64(struct rt_msg *m, int64_t x)
+{
+    Nines__Value *v = rt_msg_alloc(m, sizeof *v);
+    nines__value__init(v);
+    v->v_case = NINES__VALUE__V_I64;
+    v->i64 = x;
+    return v;
+}
+
+static Nines__Value *v_str(struct rt_msg *m, const char *s)
+{
+    Nines__Value *v = rt_msg_alloc(m, sizeof *v);
+    nines__value__init(v);
+    v->v_case = NINES__VALUE__V_STR;
+    v->str = (char *)s;
+    return v;
+}
+
+/* Add an op on key k; INSERT/UPDATE rows are (k, v, "row-k", "ab"); a
+ * non-NULL bad_v puts that string in the int64 column v. */
+static void req_op(struct req *r, Nines__OpType op, int64_t k, int64_t v, const char *bad_v)
+{
+    struct where w = route(k);
+    CU_ASSERT_EQUAL_FATAL(w.primary, r->node);
+    Nines__KernOpReq *q = r->q;
+    size_t i = q->n_ops;
+    CU_ASSERT_FATAL(i < MAXOPS);
+    Nines__Participant *p = rt_msg_alloc(r->m, sizeof *p);
+    nines__participant__init(p);
+    p->table = W.table;
+    p->frag = w.frag;
+    p->primary = w.primary;
+    p->standby = w.standby;
+    Nines__RecordOp *o = rt_msg_alloc(r->m, sizeof *o);
+    nines__record_op__init(o);
+    o->op = op;
+    o->table_id = W.table;
+    o->key = rt_msg_alloc(r->m, sizeof *o->key);
+    o->key[0] = v_i64(r->m, k);
+    o->n_key = 1;
+    if (op == NINES__OP_TYPE__OP_INSERT || op == NINES__OP_TYPE__OP_UPDATE) {
+        Nines__Row *row = rt_msg_alloc(r->m, sizeof *row);
+        nines__row__init(row);
+        row->values = rt_msg_alloc(r->m, 4 * sizeof *row->values);
+        char *s = rt_msg_alloc(r->m, 24);
+        snprintf(s, 24, "row-%lld", (long long)k);
+        row->values[0] = v_i64(r->m, k);
+        row->values[1] = bad_v ? v_str(r->m, bad_v) : v_i64(r->m, v);
+        row->values[2] = v_str(r->m, s);
+        row->values[3] = v_str(r->m, "ab");
+        row->n_values = 4;
+        o->row = row;
+    }
+    if (op == NINES__OP_TYPE__OP_ADD) {
+        o->column = 1;
+        o->delta = v;
+    }
+    /* the controller's encoded key (every other op; the rest use the values) */
+    ProtobufCBinaryData kb = {0, NULL};
+    if (i % 2 == 0) {
+        struct kern_col kc = {.type = KERN_T_INT64};
+        struct kern_val kv = kern_v_i64(k);
+        uint8_t *buf = rt_msg_alloc(r->m, 16);
+        int len = kern_key_encode(&kc, 1, &kv, buf, 16);
+        CU_ASSERT_FATAL(len > 0);
+        kb.data = buf;
+        kb.len = (size_t)len;
+    }
+    q->parts[i] = p;
+    q->ops[i] = o;
+    q->keys[i] = kb;
+    q->n_ops = q->n_parts = q->n_keys = i + 1;
+}
+
+static void req_send(struct req *r)
+{
+    CU_ASSERT_EQUAL(rt_send(W.n[CTL].rt, r->node, RT_SVC_KERN, r->m), 0);
+}
+
+static void send_end(uint32_t node, uint64_t txn, bool commit)
+{
+    struct rt_msg *m = rt_msg_new(W.n[CTL].rt, commit ? NINES__MSG_TYPE__COMMIT_REQ
+                                                      : NINES__MSG_TYPE__ABORT_REQ);
+    if (commit) {
+        Nines__CommitReq *b = RT_BODY(m, Nines__CommitReq, nines__commit_req__init);
+        b->txn = txn;
+    } else {
+        Nines__AbortReq *b = RT_BODY(m, Nines__AbortReq, nines__abort_req__init);
+        b->txn = txn;
+    }
+    CU_ASSERT_EQUAL(rt_send(W.n[CTL].rt, node, RT_SVC_KERN, m), 0);
+}
+
+/* Single-op transaction helper: returns the answer type. */
+static const Nines__KernOpConf *one_op(uint64_t txn, Nines__OpType op, int64_t k, int64_t v,
+                                       bool prepare)
+{
+    struct req r = req_new(route(k).primary, txn, prepare);
+    req_op(&r, op, k, v, NULL);
+    req_send(&r);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, txn) +
+                  ft_count(CTL, NINES__MSG_TYPE__KERN_OP_REF, txn) > 0,
+              2000);
+    return ft_find(CTL, NINES__MSG_TYPE__KERN_OP_CONF, txn, 0);
+}
+
+static void end_txn(uint64_t txn, uint32_t node, bool commit)
+{
+    uint32_t type = commit ? NINES__MSG_TYPE__COMMIT_CONF : NINES__MSG_TYPE__ABORT_CONF;
+    int before = ft_count(CTL, type, txn);
+    send_end(node, txn, commit);
+    RUN_UNTIL(ft_count(CTL, type, txn) > before, 2000);
+    CU_ASSERT_EQUAL(ft_count(CTL, type, txn), before + 1);
+}
+
+/* ---- digests: every primary equals its standby ---- */
+struct digest {
+    bool have[2];
+    uint64_t rows[2], digest[2], next_lsn[2];
+};
+
+static uint64_t check_digests(void)
+{
+    run(300); /* commit/abort records shipped and redone */
+    ft_clear(CTL);
+    for (uint32_t i = 1; i <= NN; i++) {
+        struct rt_msg *m = rt_msg_new(W.n[CTL].rt, NINES__MSG_TYPE__KERN_DIGEST_REQ);
+        Nines__KernDigestReq *b = RT_BODY(m, Nines__KernDigestReq, nines__kern_digest_req__init);
+        b->table = W.table;
+        CU_ASSERT_EQUAL(rt_send(W.n[CTL].rt, i, RT_SVC_KERN, m), 0);
+    }
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_DIGEST_CONF, 0) == NN, 2000);
+    CU_ASSERT_EQUAL_FATAL(ft_count(CTL, NINES__MSG_TYPE__KERN_DIGEST_CONF, 0), NN);
+    struct digest d[NFRAGS];
+    memset(d, 0, sizeof d);
+    for (int j = 0; j < NN; j++) {
+        const Nines__KernDigestConf *c = ft_find(CTL, NINES__MSG_TYPE__KERN_DIGEST_CONF, 0, j);
+        CU_ASSERT_EQUAL(c->n_replicas, 4);
+        for (size_t r = 0; r < c->n_replicas; r++) {
+            const Nines__ReplicaDigest *x = c->replicas[r];
+            CU_ASSERT_FATAL(x->frag < NFRAGS);
+            int s = x->primary ? 0 : 1;
+            CU_ASSERT_FALSE(d[x->frag].have[s]);
+            d[x->frag].have[s] = true;
+            d[x->frag].rows[s] = x->rows;
+            d[x->frag].digest[s] = x->digest;
+            d[x->frag].next_lsn[s] = x->next_lsn;
+        }
+    }
+    uint64_t rows = 0;
+    for (int f = 0; f < NFRAGS; f++) {
+        CU_ASSERT_TRUE(d[f].have[0] && d[f].have[1]);
+        CU_ASSERT_EQUAL(d[f].rows[0], d[f].rows[1]);
+        CU_ASSERT_EQUAL(d[f].digest[0], d[f].digest[1]);
+        CU_ASSERT_EQUAL(d[f].next_lsn[0], d[f].next_lsn[1]);
+        rows += d[f].rows[0];
+    }
+    ft_clear(CTL);
+    return rows;
+}
+
+/* GET k in a fresh transaction (committed at once): v, or -999 when absent. */
+static int64_t get_v(uint64_t txn, int64_t k, char *s_out, size_t s_cap)
+{
+    const Nines__KernOpConf *c = one_op(txn, NINES__OP_TYPE__OP_GET, k, 0, false);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL_FATAL(c->n_results, 1);
+    int64_t v = -999;
+    if (c->results[0]->status == 0) {
+        CU_ASSERT_EQUAL_FATAL(c->results[0]->n_rows, 1);
+        const Nines__Row *row = c->results[0]->rows[0];
+        CU_ASSERT_EQUAL_FATAL(row->n_values, 4);
+        CU_ASSERT_EQUAL(row->values[0]->i64, k);
+        v = row->values[1]->i64;
+        if (s_out)
+            snprintf(s_out, s_cap, "%s|%s", row->values[2]->str, row->values[3]->str);
+    } else {
+        CU_ASSERT_EQUAL(c->results[0]->status, NINES_ENOTFOUND);
+    }
+    end_txn(txn, route(k).primary, true);
+    return v;
+}
+
+static uint64_t acks_in_total(void)
+{
+    uint64_t n = 0;
+    struct upd_stats us;
+    for (uint32_t i = 1; i <= NN; i++) {
+        upd_get_stats(W.n[i].upd, &us);
+        n += us.acks_in;
+    }
+    return n;
+}
+
+/* ---- tests ---- */
+
+static void test_commit_replicates(void)
+{
+    const uint64_t txn = 1001;
+    struct req r[NN + 1];
+    bool used[NN + 1] = {false};
+    for (uint32_t i = 1; i <= NN; i++)
+        r[i] = req_new(i, txn, true);
+    uint32_t frag_recs[NFRAGS] = {0};
+    for (int64_t k = 0; k < 40; k++) {
+        struct where w = route(k);
+        req_op(&r[w.primary], NINES__OP_TYPE__OP_INSERT, k, k * 10, NULL);
+        used[w.primary] = true;
+        frag_recs[w.frag]++;
+    }
+    int nodes = 0, frags = 0;
+    for (uint32_t i = 1; i <= NN; i++) {
+        if (used[i]) {
+            req_send(&r[i]);
+            nodes++;
+        } else {
+            rt_msg_free(W.n[CTL].rt, r[i].m);
+        }
+    }
+    for (int f = 0; f < NFRAGS; f++)
+        frags += frag_recs[f] > 0;
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, txn) == nodes &&
+                  ft_count(CTL, NINES__MSG_TYPE__READY_IND, txn) == frags &&
+                  ft_count(HSC, NINES__MSG_TYPE__READY_IND, txn) == frags + nodes,
+              5000);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_REF, txn), 0);
+    CU_ASSERT_EQUAL_FATAL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, txn), nodes);
+    uint32_t total = 0;
+    for (int j = 0; j < nodes; j++) {
+        const Nines__KernOpConf *c = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_CONF, txn, j);
+        CU_ASSERT_TRUE(c->ready);
+        for (size_t i = 0; i < c->n_results; i++)
+            CU_ASSERT_EQUAL(c->results[i]->status, 0);
+        for (size_t i = 0; i < c->n_frags; i++) {
+            CU_ASSERT_EQUAL(c->frags[i]->nrecords, frag_recs[c->frags[i]->frag]);
+            CU_ASSERT_EQUAL(c->frags[i]->standby, route(0).standby * 0 + c->frags[i]->standby);
+            CU_ASSERT_NOT_EQUAL(c->frags[i]->standby, 0);
+            total += c->frags[i]->nrecords;
+        }
+    }
+    CU_ASSERT_EQUAL(total, 40);
+    /* standby readiness: one per fragment with records, to ctl and hsc; the
+     * primaries' readiness (standby = 0) goes to the hsc only */
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__READY_IND, txn), frags);
+    CU_ASSERT_EQUAL(ft_count(HSC, NINES__MSG_TYPE__READY_IND, txn), frags + nodes);
+    for (int j = 0; j < frags; j++) {
+        const Nines__ReadyInd *ri = ft_find(CTL, NINES__MSG_TYPE__READY_IND, txn, j);
+        CU_ASSERT_TRUE(ri->standby);
+        const struct dict_table *t = dict_table_by_id(&W.n[1].sup.dict.cur, W.table);
+        CU_ASSERT_EQUAL(ri->node, t->frags[ri->frag].standby);
+    }
+    for (uint32_t i = 1; i <= NN; i++)
+        if (used[i])
+            end_txn(txn, i, true);
+    CU_ASSERT_EQUAL(check_digests(), 40);
+    /* records of many ops shared UPD_LOG_REQs; the standbys acknowledged */
+    struct upd_stats us, sum = {0};
+    /* acknowledgements are batched on a timer of the real clock: wait for them */
+    RUN_UNTIL(acks_in_total() > 0, 1000000);
+    for (uint32_t i = 1; i <= NN; i++) {
+        upd_get_stats(W.n[i].upd, &us);
+        sum.msgs_out += us.msgs_out;
+        sum.recs_out += us.recs_out;
+        sum.recs_in += us.recs_in;
+        sum.acks_in += us.acks_in;
+        sum.gaps += us.gaps;
+    }
+    CU_ASSERT_EQUAL(sum.recs_out, 40 + (uint64_t)frags); /* inserts + one COMMIT per fragment */
+    CU_ASSERT_EQUAL(sum.recs_in, sum.recs_out);
+    CU_ASSERT(sum.msgs_out <= 2 * (uint64_t)frags); /* one per fragment per loop turn */
+    CU_ASSERT(sum.acks_in > 0);
+    CU_ASSERT_EQUAL(sum.gaps, 0);
+    char s[64];
+    CU_ASSERT_EQUAL(get_v(1002, 5, s, sizeof s), 50);
+    CU_ASSERT_STRING_EQUAL(s, "row-5|ab      "); /* string(8) padded with spaces */
+    CU_ASSERT_EQUAL(get_v(1003, 1000, NULL, 0), -999);
+    ft_clear(HSC);
+    ft_clear(CTL);
+}
+
+static void test_abort_restores(void)
+{
+    const uint64_t txn = 2001;
+    uint32_t node = route(1).primary;
+    struct req r = req_new(node, txn, false);
+    int64_t ks[8];
+    int nk = 0;
+    for (int64_t k = 0; k < 40 && nk < 3; k++)
+        if (route(k).primary == node)
+            ks[nk++] = k;
+    CU_ASSERT_EQUAL_FATAL(nk, 3);
+    req_op(&r, NINES__OP_TYPE__OP_UPDATE, ks[0], -1, NULL);
+    req_op(&r, NINES__OP_TYPE__OP_DELETE, ks[1], 0, NULL);
+    req_op(&r, NINES__OP_TYPE__OP_ADD, ks[2], 7, NULL);
+    int64_t knew = 1000;
+    while (route(knew).primary != node)
+        knew++;
+    req_op(&r, NINES__OP_TYPE__OP_INSERT, knew, 5, NULL);
+    req_send(&r);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, txn) == 1, 2000);
+    const Nines__KernOpConf *c = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_CONF, txn, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_FALSE(c->ready);
+    CU_ASSERT_EQUAL_FATAL(c->n_results, 4);
+    CU_ASSERT_EQUAL(c->results[2]->n_rows, 1);
+    if (c->results[2]->n_rows == 1)
+        CU_ASSERT_EQUAL(c->results[2]->rows[0]->values[1]->i64, ks[2] * 10 + 7);
+    run(50); /* the uncommitted records reach the standby too */
+    end_txn(txn, node, false);
+    CU_ASSERT_EQUAL(check_digests(), 40);
+    CU_ASSERT_EQUAL(get_v(2002, ks[0], NULL, 0), ks[0] * 10);
+    CU_ASSERT_EQUAL(get_v(2003, ks[1], NULL, 0), ks[1] * 10);
+    CU_ASSERT_EQUAL(get_v(2004, ks[2], NULL, 0), ks[2] * 10);
+    CU_ASSERT_EQUAL(get_v(2005, knew, NULL, 0), -999);
+    /* idempotent: a repeated abort and an unknown commit still get their answers */
+    end_txn(txn, node, false);
+    end_txn(2999, node, true);
+    ft_clear(CTL);
+    ft_clear(HSC);
+}
+
+static void test_lock_wait_resumes(void)
+{
+    const int64_t k = 7;
+    uint32_t node = route(k).primary;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(3001, NINES__OP_TYPE__OP_UPDATE, k, 777, false));
+    struct req r = req_new(node, 3002, false);
+    req_op(&r, NINES__OP_TYPE__OP_GET, k, 0, NULL);
+    req_send(&r);
+    run(100);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, 3002), 0); /* waits */
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_REF, 3002), 0);
+    end_txn(3001, node, true);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, 3002) == 1, 2000);
+    const Nines__KernOpConf *c = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_CONF, 3002, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL_FATAL(c->results[0]->n_rows, 1);
+    CU_ASSERT_EQUAL(c->results[0]->rows[0]->values[1]->i64, 777); /* the committed value */
+    end_txn(3002, node, true);
+    /* a scan of k's fragment waits for a writer too, then sees every row */
+    struct where w = route(k);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(3003, NINES__OP_TYPE__OP_ADD, k, 1, false));
+    struct req s = req_new(node, 3004, false);
+    req_op(&s, NINES__OP_TYPE__OP_SCAN, k, 0, NULL);
+    s.q->keys[0].len = 0;       /* whole fragment: no lower bound */
+    s.q->ops[0]->n_key = 0;
+    req_send(&s);
+    run(100);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, 3004), 0);
+    end_txn(3003, node, true);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, 3004) == 1, 2000);
+    c = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_CONF, 3004, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    size_t expect = 0;
+    for (int64_t x = 0; x < 40; x++)
+        expect += route(x).frag == w.frag;
+    CU_ASSERT_EQUAL(c->results[0]->n_rows, expect);
+    int64_t prev = -1;
+    for (size_t i = 0; i < c->results[0]->n_rows; i++) {
+        const Nines__Row *row = c->results[0]->rows[i];
+        CU_ASSERT(row->values[0]->i64 > prev); /* key order */
+        prev = row->values[0]->i64;
+        if (row->values[0]->i64 == k)
+            CU_ASSERT_EQUAL(row->values[1]->i64, 778);
+    }
+    end_txn(3004, node, true);
+    CU_ASSERT_EQUAL(check_digests(), 40);
+    ft_clear(CTL);
+    ft_clear(HSC);
+}
+
+static void test_deadlock(void)
+{
+    /* two keys with the same primary */
+    int64_t k1 = 11, k2 = 12;
+    uint32_t node = route(k1).primary;
+    while (route(k2).primary != node)
+        k2++;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(4001, NINES__OP_TYPE__OP_UPDATE, k1, 1, false));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(4002, NINES__OP_TYPE__OP_UPDATE, k2, 2, false));
+    struct req a = req_new(node, 4001, false);
+    req_op(&a, NINES__OP_TYPE__OP_UPDATE, k2, 3, NULL);
+    req_send(&a);
+    run(20);
+    struct req b = req_new(node, 4002, false);
+    req_op(&b, NINES__OP_TYPE__OP_UPDATE, k1, 4, NULL);
+    req_send(&b);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_REF, 0) > 0, 2000);
+    CU_ASSERT_EQUAL_FATAL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_REF, 0), 1);
+    const Nines__KernOpRef *ref = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_REF, 0, 0);
+    CU_ASSERT_EQUAL(ref->error, NINES_EDEADLOCK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, "op 0"));
+    uint64_t victim = ref->txn, other = victim == 4001 ? 4002 : 4001;
+    CU_ASSERT(victim == 4001 || victim == 4002);
+    end_txn(victim, node, false); /* the controller aborts the victim */
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, other) == 2, 2000);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, other), 2);
+    end_txn(other, node, true);
+    CU_ASSERT_EQUAL(get_v(4003, victim == 4001 ? k2 : k1, NULL, 0), victim == 4001 ? 2 : 1);
+    CU_ASSERT_EQUAL(get_v(4004, victim == 4001 ? k1 : k2, NULL, 0), victim == 4001 ? 4 : 3);
+    CU_ASSERT_EQUAL(check_digests(), 40);
+}
+
+static void test_bad_values(void)
+{
+    uint32_t node = route(20).primary;
+    struct req r = req_new(node, 5001, true);
+    req_op(&r, NINES__OP_TYPE__OP_GET, 20, 0, NULL);
+    req_op(&r, NINES__OP_TYPE__OP_UPDATE, 20, 0, "abc");
+    req_send(&r);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_REF, 5001) == 1, 2000);
+    const Nines__KernOpRef *ref = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_REF, 5001, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    CU_ASSERT_EQUAL(ref->error, NINES_ETYPE);
+    CU_ASSERT_EQUAL(ref->failed_op, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, "column v is int64"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, "\"abc\""));
+    end_txn(5001, node, false);
+    /* duplicate key, and an op on a fragment this node is not primary of */
+    struct req d = req_new(node, 5002, false);
+    req_op(&d, NINES__OP_TYPE__OP_INSERT, 20, 1, NULL);
+    req_send(&d);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_REF, 5002) == 1, 2000);
+    ref = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_REF, 5002, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    CU_ASSERT_EQUAL(ref->error, NINES_EEXIST);
+    end_txn(5002, node, false);
+    uint32_t sb = route(20).standby;
+    struct req n = req_new(node, 5003, false);
+    req_op(&n, NINES__OP_TYPE__OP_GET, 20, 0, NULL);
+    n.node = sb; /* sent to the standby's node */
+    req_send(&n);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_REF, 5003) == 1, 2000);
+    ref = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_REF, 5003, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    CU_ASSERT_EQUAL(ref->error, NINES_ENOTPRIMARY);
+    end_txn(5003, sb, false);
+    CU_ASSERT_EQUAL(check_digests(), 40);
+    for (uint32_t i = 1; i <= NN; i++)
+        CU_ASSERT_EQUAL(sup_kern_ntxns(W.n[i].kern), 0);
+}
+
+/* Interactive end: ops without prepare, then PREPARE_REQ; a fragment that
+ * was only read needs no standby readiness. */
+static void test_prepare_req(void)
+{
+    const uint64_t txn = 6001;
+    int64_t knew = 2000, kread;
+    uint32_t node = route(knew).primary;
+    for (kread = 0; route(kread).primary != node || route(kread).frag == route(knew).frag;)
+        kread++;
+    struct req r = req_new(node, txn, false);
+    req_op(&r, NINES__OP_TYPE__OP_INSERT, knew, 9, NULL);
+    req_op(&r, NINES__OP_TYPE__OP_GET, kread, 0, NULL);
+    req_send(&r);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, txn) == 1, 2000);
+    const Nines__KernOpConf *c = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_CONF, txn, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_FALSE(c->ready);
+    CU_ASSERT_EQUAL(c->n_frags, 0);
+    run(50);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__READY_IND, txn), 0); /* no mark yet */
+    struct rt_msg *m = rt_msg_new(W.n[CTL].rt, NINES__MSG_TYPE__PREPARE_REQ);
+    Nines__PrepareReq *p = RT_BODY(m, Nines__PrepareReq, nines__prepare_req__init);
+    p->txn = txn;
+    p->ctl = CTL;
+    p->hsc = HSC;
+    CU_ASSERT_EQUAL(rt_send(W.n[CTL].rt, node, RT_SVC_KERN, m), 0);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__PREPARE_CONF, txn) == 1 &&
+                  ft_count(CTL, NINES__MSG_TYPE__READY_IND, txn) == 1 &&
+                  ft_count(HSC, NINES__MSG_TYPE__READY_IND, txn) == 2,
+              2000);
+    const Nines__PrepareConf *pc = ft_find(CTL, NINES__MSG_TYPE__PREPARE_CONF, txn, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pc);
+    CU_ASSERT_EQUAL(pc->node, node);
+    CU_ASSERT_EQUAL_FATAL(pc->n_frags, 2);
+    for (size_t i = 0; i < 2; i++) {
+        bool written = pc->frags[i]->frag == route(knew).frag;
+        CU_ASSERT_EQUAL(pc->frags[i]->nrecords, written ? 1 : 0);
+        CU_ASSERT_EQUAL(pc->frags[i]->standby, written ? route(knew).standby : 0);
+    }
+    const Nines__ReadyInd *ri = ft_find(CTL, NINES__MSG_TYPE__READY_IND, txn, 0);
+    CU_ASSERT_TRUE(ri->standby);
+    CU_ASSERT_EQUAL(ri->frag, route(knew).frag);
+    CU_ASSERT_EQUAL(ri->node, route(knew).standby);
+    run(50);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__READY_IND, txn), 1);
+    /* more ops after prepare are refused; a repeated prepare is answered */
+    struct req late = req_new(node, txn, false);
+    req_op(&late, NINES__OP_TYPE__OP_GET, kread, 0, NULL);
+    req_send(&late);
+    m = rt_msg_new(W.n[CTL].rt, NINES__MSG_TYPE__PREPARE_REQ);
+    p = RT_BODY(m, Nines__PrepareReq, nines__prepare_req__init);
+    p->txn = txn;
+    CU_ASSERT_EQUAL(rt_send(W.n[CTL].rt, node, RT_SVC_KERN, m), 0);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_REF, txn) == 1 &&
+                  ft_count(CTL, NINES__MSG_TYPE__PREPARE_CONF, txn) == 2,
+              2000);
+    const Nines__KernOpRef *ref = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_REF, txn, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    CU_ASSERT_EQUAL(ref->error, NINES_ESTATE);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__PREPARE_CONF, txn), 2);
+    end_txn(txn, node, true);
+    CU_ASSERT_EQUAL(check_digests(), 41);
+    CU_ASSERT_EQUAL(get_v(6002, knew, NULL, 0), 9);
+    /* PREPARE_REQ for a transaction this kernel never saw */
+    m = rt_msg_new(W.n[CTL].rt, NINES__MSG_TYPE__PREPARE_REQ);
+    p = RT_BODY(m, Nines__PrepareReq, nines__prepare_req__init);
+    p->txn = 6999;
+    CU_ASSERT_EQUAL(rt_send(W.n[CTL].rt, node, RT_SVC_KERN, m), 0);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__PREPARE_REF, 6999) == 1, 2000);
+    const Nines__PrepareRef *pr = ft_find(CTL, NINES__MSG_TYPE__PREPARE_REF, 6999, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pr);
+    CU_ASSERT_EQUAL(pr->error, NINES_ENOTFOUND);
+    ft_clear(CTL);
+    ft_clear(HSC);
+}
+
+/* A record beyond the next LSN (a lost UPD_LOG_REQ) is detected at the
+ * standby and not applied. */
+static void test_gap_detected(void)
+{
+    struct where w = route(0);
+    struct upd_stats before, after;
+    upd_get_stats(W.n[w.standby].upd, &before);
+    struct rt_msg *m = rt_msg_new(W.n[w.primary].rt, NINES__MSG_TYPE__UPD_LOG_REQ);
+    Nines__UpdLogReq *b = RT_BODY(m, Nines__UpdLogReq, nines__upd_log_req__init);
+    b->table = W.table;
+    b->frag = w.frag;
+    struct kern_logrec r = {.lsn = 100000, .txn = 77, .table = W.table, .frag = w.frag,
+                            .op = KERN_LOG_COMMIT};
+    uint8_t *buf = rt_msg_alloc(m, KERN_LOG_HDR);
+    CU_ASSERT_EQUAL_FATAL(kern_logrec_encode(&r, buf, KERN_LOG_HDR), (int)KERN_LOG_HDR);
+    b->records = rt_msg_alloc(m, sizeof *b->records);
+    b->records[0].data = buf;
+    b->records[0].len = KERN_LOG_HDR;
+    b->n_records = 1;
+    CU_ASSERT_EQUAL(rt_send(W.n[w.primary].rt, w.standby, RT_SVC_UPD, m), 0);
+    run(20);
+    upd_get_stats(W.n[w.standby].upd, &after);
+    CU_ASSERT_EQUAL(after.gaps, before.gaps + 1);
+    CU_ASSERT_EQUAL(after.recs_in, before.recs_in);
+    CU_ASSERT_EQUAL(check_digests(), 41); /* standby unchanged, equal to the primary */
+}
+
+/* ---- many pipelined transactions: ADD on three rows, 2-safe commit ---- */
+#define TP_WINDOW 12
+struct tp_txn {
+    uint64_t txn;
+    int confs_due, readies_due, ends_due;
+    bool committing;
+    uint32_t nodes[3];
+    int nnodes;
+};
+static struct {
+    struct tp_txn slot[TP_WINDOW];
+    uint64_t next_txn, done, refused, started;
+    int64_t delta_sum[40];
+} TP;
+
+static struct tp_txn *tp_find(uint64_t txn)
+{
+    for (int i = 0; i < TP_WINDOW; i++)
+        if (TP.slot[i].txn == txn)
+            return &TP.slot[i];
+    return NULL;
+}
+
+static void tp_start(struct tp_txn *x, uint64_t i)
+{
+    memset(x, 0, sizeof *x);
+    x->txn = 10000000 + i;
+    struct req r[NN + 1];
+    bool used[NN + 1] = {false};
+    uint32_t fr[3];
+    int nfr = 0;
+    for (int j = 0; j < 3; j++) {
+        int64_t k = (int64_t)((3 * i + (uint64_t)j) % 39);
+        struct where w = route(k);
+        if (!used[w.primary]) {
+            r[w.primary] = req_new(w.primary, x->txn, true);
+            used[w.primary] = true;
+            x->nodes[x->nnodes++] = w.primary;
+        }
+        req_op(&r[w.primary], NINES__OP_TYPE__OP_ADD, k, 1, NULL);
+        TP.delta_sum[k]++;
+        bool seen = false;
+        for (int q = 0; q < nfr; q++)
+            seen |= fr[q] == w.frag;
+        if (!seen)
+            fr[nfr++] = w.frag;
+    }
+    x->confs_due = x->nnodes;
+    x->readies_due = nfr;
+    for (int q = 0; q < x->nnodes; q++)
+        req_send(&r[x->nodes[q]]);
+    TP.started++;
+}
+
+static void tp_hook(uint32_t node, struct rt_msg *m)
+{
+    (void)node;
+    struct tp_txn *x = tp_find(msg_txn(m));
+    if (!x)
+        return;
+    switch (m->type) {
+    case NINES__MSG_TYPE__KERN_OP_CONF:
+        if (((const Nines__KernOpConf *)m->body)->ready)
+            x->confs_due--;
+        break;
+    case NINES__MSG_TYPE__READY_IND:
+        if (node == CTL && ((const Nines__ReadyInd *)m->body)->standby)
+            x->readies_due--;
+        break;
+    case NINES__MSG_TYPE__KERN_OP_REF:
+        TP.refused++;
+        break;
+    case NINES__MSG_TYPE__COMMIT_CONF:
+        x->ends_due--;
+        break;
+    default:
+        return;
+    }
+    if (!x->committing && x->confs_due == 0 && x->readies_due == 0) {
+        x->committing = true;
+        x->ends_due = x->nnodes;
+        for (int q = 0; q < x->nnodes; q++)
+            send_end(x->nodes[q], x->txn, true);
+    } else if (x->committing && x->ends_due == 0) {
+        x->txn = 0;
+        TP.done++;
+    }
+}
+
+static void test_pipelined_throughput(void)
+{
+    uint64_t n = getenv("NINES_LONG") ? 200000 : 20000;
+    int64_t before[40];
+    for (int64_t k = 0; k < 39; k++)
+        before[k] = get_v(7000000 + (uint64_t)k, k, NULL, 0);
+    memset(&TP, 0, sizeof TP);
+    for (uint32_t i = 1; i <= NN; i++)
+        W.n[i].ft.hook = tp_hook;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    uint64_t i = 0;
+    for (long guard = 0; TP.done < n && guard < 50000000L && TP.refused == 0; guard++) {
+        for (int s_ = 0; s_ < TP_WINDOW && i < n; s_++)
+            if (TP.slot[s_].txn == 0)
+                tp_start(&TP.slot[s_], i++);
+        step();
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    for (uint32_t j = 1; j <= NN; j++)
+        W.n[j].ft.hook = NULL;
+    CU_ASSERT_EQUAL(TP.refused, 0);
+    CU_ASSERT_EQUAL(TP.done, n);
+    double sec = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    printf("\n    %llu 2-safe txns (3 ADDs, prepare, standby ready, commit) on 4 in-process "
+           "nodes, one thread: %.0f txn/s ", (unsigned long long)TP.done, TP.done / sec);
+    CU_ASSERT_EQUAL(check_digests(), 41);
+    for (int64_t k = 0; k < 39; k++)
+        CU_ASSERT_EQUAL(get_v(7100000 + (uint64_t)k, k, NULL, 0), before[k] + TP.delta_sum[k]);
+}
+
+void cu_register(void)
+{
+    static const struct cu_case cases[] = {
+        {"commit_replicates", test_commit_replicates},
+        {"abort_restores", test_abort_restores},
+        {"lock_wait_resumes", test_lock_wait_resumes},
+        {"deadlock", test_deadlock},
+        {"bad_values", test_bad_values},
+        {"prepare_req", test_prepare_req},
+        {"gap_detected", test_gap_detected},
+        {"pipelined_throughput", test_pipelined_throughput},
+        {NULL, NULL},
+    };
+    cu_add_suite("sup_kern", suite_init, suite_fini, cases);
+}

@@ -1,0 +1,1126 @@
+/* Transaction controller: the 2-safe commit sequencing, aborts, client
+ * close, timeout, interactive transactions, the hot-standby controller and
+ * bad requests — four nodes (two per site) over the in-process test
+ * transport, each with a real controller and a fake kernel task that
+ * answers KERN_OP_REQ / PREPARE_REQ / COMMIT_REQ / ABORT_REQ and plays the
+ * update channel (UPD_LOG_REQ with end marks -> standby READY_IND). */
+#include "cu_test.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "../../net/testnet.h"
+#include "nines/errors.h"
+#include "nines_net.pb-c.h"
+#include "nines_txn.pb-c.h"
+#include "txctl/txc.h"
+
+#define NN 4
+#define CONN(c) (NET_CONN_BASE + (c))
+#define MAX_EV 8192
+#define MAX_ANS 512
+#define MAX_HELD 256
+#define FK_TXNS 512
+
+/* key values the fake kernels refuse */
+#define KEY_DEADLOCK 666
+#define KEY_MISSING 777
+
+enum ev_type { EV_OPREQ = 1, EV_PREPARE, EV_COMMIT, EV_ABORT, EV_SREADY, EV_PREADY };
+struct ev {
+    enum ev_type type;
+    uint32_t node;
+    uint64_t txn;
+    bool prepare;
+};
+
+struct ans {
+    uint32_t node;
+    net_addr conn;
+    uint32_t type;
+    uint64_t req_id, txn;
+    int error;
+    uint32_t failed_op;
+    char detail[600];
+    int64_t value;
+    size_t nresults;
+    int64_t first_row_val;
+    /* snapshot when the answer left the controller */
+    uint64_t commits_before, hsc_ready_before, sreadies_before;
+};
+
+struct held { /* a READY_IND the test holds back */
+    uint32_t from, to;
+    uint64_t txn;
+    uint32_t table, frag;
+    bool standby;
+};
+
+struct fk_txn {
+    uint64_t txn;
+    uint32_t ctl, hsc, n;
+    uint32_t table[32], frag[32], standby[32];
+};
+
+struct world;
+struct fk {
+    struct world *w;
+    uint32_t self;
+    struct fk_txn txns[FK_TXNS];
+    int64_t vals[4096]; /* ADD state by key % 4096, starts at 1000 */
+    uint64_t inserted[4096];
+    uint32_t ninserted;
+};
+
+struct world {
+    struct nines_conf cfg;
+    struct net_testnet *hub;
+    struct rt *rt[NN + 1];
+    struct txc *txc[NN + 1];
+    struct fk fk[NN + 1];
+    struct dict d;
+    struct ev ev[MAX_EV];
+    uint32_t nev;
+    struct ans ans[MAX_ANS];
+    uint32_t nans;
+    bool hold_p, hold_s;
+    struct held held[MAX_HELD];
+    uint32_t nheld;
+    uint32_t t_kv, t_vk;
+};
+
+static struct world W;
+
+static void ev_add(struct world *w, enum ev_type ty, uint32_t node, uint64_t txn, bool prep)
+{
+    if (w->nev < MAX_EV)
+        w->ev[w->nev++] = (struct ev){ty, node, txn, prep};
+}
+
+static uint32_t ev_count(struct world *w, enum ev_type ty, uint64_t txn)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < w->nev; i++)
+        n += w->ev[i].type == ty && (txn == 0 || w->ev[i].txn == txn);
+    return n;
+}
+
+/* node set of events of a type for a txn */
+static uint64_t ev_nodes(struct world *w, enum ev_type ty, uint64_t txn)
+{
+    uint64_t s = 0;
+    for (uint32_t i = 0; i < w->nev; i++)
+        if (w->ev[i].type == ty && w->ev[i].txn == txn)
+            s |= 1ull << w->ev[i].node;
+    return s;
+}
+
+/* ---- the fake client (controller's client_send hook) ------------------- */
+
+static int client_send(void *ctx, struct rt *rt, net_addr conn, struct rt_msg *m)
+{
+    struct world *w = ctx;
+    CU_ASSERT_FATAL(w->nans < MAX_ANS);
+    struct ans *a = &w->ans[w->nans++];
+    memset(a, 0, sizeof *a);
+    a->node = rt_self(rt);
+    a->conn = conn;
+    a->type = m->type;
+    a->commits_before = ev_count(w, EV_COMMIT, 0);
+    a->sreadies_before = ev_count(w, EV_SREADY, 0);
+    for (uint32_t n = 1; n <= NN; n++) {
+        struct txc_stats st;
+        txc_get_stats(w->txc[n], &st);
+        a->hsc_ready_before += st.hsc_ready;
+    }
+    if (m->type == NINES__MSG_TYPE__TXN_CONF) {
+        const Nines__TxnConf *b = (const Nines__TxnConf *)m->body;
+        a->req_id = b->req_id;
+        a->txn = b->txn;
+        a->value = b->value;
+        a->nresults = b->n_results;
+        if (b->n_results && b->results[0]->n_rows && b->results[0]->rows[0]->n_values)
+            a->first_row_val = b->results[0]->rows[0]->values[0]->i64;
+    } else {
+        const Nines__TxnRef *b = (const Nines__TxnRef *)m->body;
+        a->req_id = b->req_id;
+        a->txn = b->txn;
+        a->error = b->error;
+        a->failed_op = b->failed_op;
+        snprintf(a->detail, sizeof a->detail, "%s", b->detail ? b->detail : "");
+    }
+    rt_msg_free(rt, m);
+    return 0;
+}
+
+static struct ans *answer_for(struct world *w, net_addr conn, uint64_t req_id)
+{
+    struct ans *found = NULL;
+    int n = 0;
+    for (uint32_t i = 0; i < w->nans; i++)
+        if (w->ans[i].conn == conn && w->ans[i].req_id == req_id) {
+            found = &w->ans[i];
+            n++;
+        }
+    CU_ASSERT(n <= 1); /* each request answered at most once */
+    return found;
+}
+
+/* ---- fake kernel ------------------------------------------------------- */
+
+static struct fk_txn *fk_txn(struct fk *k, uint64_t txn, bool create)
+{
+    struct fk_txn *fr = NULL;
+    for (int i = 0; i < FK_TXNS; i++) {
+        if (k->txns[i].txn == txn)
+            return &k->txns[i];
+        if (!fr && !k->txns[i].txn)
+            fr = &k->txns[i];
+    }
+    if (!create || !fr)
+        return NULL;
+    memset(fr, 0, sizeof *fr);
+    fr->txn = txn;
+    return fr;
+}
+
+static void send_ready(struct world *w, uint32_t from, uint32_t to, uint64_t txn, uint32_t table,
+                       uint32_t frag, bool standby)
+{
+    if (!to)
+        return;
+    if ((standby && w->hold_s) || (!standby && w->hold_p)) {
+        CU_ASSERT_FATAL(w->nheld < MAX_HELD);
+        w->held[w->nheld++] = (struct held){from, to, txn, table, frag, standby};
+        return;
+    }
+    struct rt *rt = w->rt[from];
+    struct rt_msg *m = rt_msg_new(rt, NINES__MSG_TYPE__READY_IND);
+    Nines__ReadyInd *b = RT_BODY(m, Nines__ReadyInd, nines__ready_ind__init);
+    b->txn = txn;
+    b->node = from;
+    b->table = table;
+    b->frag = frag;
+    b->standby = standby;
+    ev_add(w, standby ? EV_SREADY : EV_PREADY, from, txn, false);
+    rt_send(rt, to == from ? 0 : to, RT_SVC_TXC, m);
+}
+
+static void release(struct world *w, bool standby)
+{
+    bool h = standby ? w->hold_s : w->hold_p;
+    if (standby)
+        w->hold_s = false;
+    else
+        w->hold_p = false;
+    uint32_t keep = 0;
+    for (uint32_t i = 0; i < w->nheld; i++) {
+        struct held x = w->held[i];
+        if (x.standby == standby)
+            send_ready(w, x.from, x.to, x.txn, x.table, x.frag, x.standby);
+        else
+            w->held[keep++] = x;
+    }
+    w->nheld = keep;
+    (void)h;
+}
+
+/* Primary prepared: ship end marks to the standbys, READY_IND to the hsc. */
+static void fk_prepared(struct fk *k, struct fk_txn *x)
+{
+    struct world *w = k->w;
+    for (uint32_t i = 0; i < x->n; i++) {
+        send_ready(w, k->self, x->hsc, x->txn, x->table[i], x->frag[i], false);
+        if (!x->standby[i])
+            continue;
+        struct rt_msg *m = rt_msg_new(w->rt[k->self], NINES__MSG_TYPE__UPD_LOG_REQ);
+        Nines__UpdLogReq *b = RT_BODY(m, Nines__UpdLogReq, nines__upd_log_req__init);
+        Nines__TxnEndMark *e = rt_msg_alloc(m, sizeof *e);
+        Nines__TxnEndMark **pe = rt_msg_alloc(m, sizeof *pe);
+        nines__txn_end_mark__init(e);
+        e->txn = x->txn;
+        e->nrecords = 1;
+        e->ctl = x->ctl;
+        e->hsc = x->hsc;
+        pe[0] = e;
+        b->table = x->table[i];
+        b->frag = x->frag[i];
+        b->n_prepared = 1;
+        b->prepared = pe;
+        rt_send(w->rt[k->self], x->standby[i], RT_SVC_KERN, m);
+    }
+}
+
+static int64_t op_key(const Nines__RecordOp *op)
+{
+    if (op->n_key && op->key[0]->v_case == NINES__VALUE__V_I64)
+        return op->key[0]->i64;
+    if (op->row && op->row->n_values && op->row->values[0]->v_case == NINES__VALUE__V_I64)
+        return op->row->values[0]->i64;
+    return -1;
+}
+
+static void fk_on_op_req(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct fk *k = st;
+    struct world *w = k->w;
+    const Nines__KernOpReq *b = (const Nines__KernOpReq *)m->body;
+    CU_ASSERT_EQUAL(b->n_ops, b->n_parts);
+    CU_ASSERT_EQUAL(b->n_ops, b->n_keys);
+    ev_add(w, EV_OPREQ, k->self, b->txn, b->prepare);
+    struct fk_txn *x = fk_txn(k, b->txn, true);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    x->ctl = b->ctl;
+    x->hsc = b->hsc;
+    uint32_t ctl = b->ctl;
+    for (size_t i = 0; i < b->n_parts; i++) {
+        CU_ASSERT_EQUAL(b->parts[i]->primary, k->self);
+        bool seen = false;
+        for (uint32_t j = 0; j < x->n; j++)
+            seen |= x->table[j] == b->parts[i]->table && x->frag[j] == b->parts[i]->frag;
+        if (!seen && x->n < 32) {
+            x->table[x->n] = b->parts[i]->table;
+            x->frag[x->n] = b->parts[i]->frag;
+            x->standby[x->n++] = b->parts[i]->standby;
+        }
+    }
+    /* refusals */
+    for (size_t i = 0; i < b->n_ops; i++) {
+        const Nines__RecordOp *op = b->ops[i];
+        int64_t key = op_key(op);
+        int err = 0;
+        char det[160] = "";
+        if (key == KEY_DEADLOCK) {
+            err = NINES_EDEADLOCK;
+            snprintf(det, sizeof det, "deadlock victim: waits for a lock held by txn 42");
+        } else if (key == KEY_MISSING && op->op == NINES__OP_TYPE__OP_ADD) {
+            err = NINES_ENOTFOUND;
+            snprintf(det, sizeof det, "no row with key %d", KEY_MISSING);
+        } else if (op->op == NINES__OP_TYPE__OP_INSERT) {
+            uint64_t h = (uint64_t)key * 31 + op->table_id;
+            for (uint32_t j = 0; j < k->ninserted; j++)
+                if (k->inserted[j] == h) {
+                    err = NINES_EEXIST;
+                    snprintf(det, sizeof det, "duplicate key %" PRId64, key);
+                }
+            if (!err && k->ninserted < 4096)
+                k->inserted[k->ninserted++] = h;
+        }
+        if (err) {
+            struct rt_msg *r = rt_msg_new(rt, NINES__MSG_TYPE__KERN_OP_REF);
+            Nines__KernOpRef *rb = RT_BODY(r, Nines__KernOpRef, nines__kern_op_ref__init);
+            rb->txn = b->txn;
+            rb->seq = b->seq;
+            rb->error = err;
+            rb->failed_op = (uint32_t)i;
+            char *d = rt_msg_alloc(r, strlen(det) + 1);
+            strcpy(d, det);
+            rb->detail = d;
+            rt_send(rt, ctl == k->self ? 0 : ctl, RT_SVC_TXC, r);
+            return;
+        }
+    }
+    struct rt_msg *r = rt_msg_new(rt, NINES__MSG_TYPE__KERN_OP_CONF);
+    Nines__KernOpConf *cb = RT_BODY(r, Nines__KernOpConf, nines__kern_op_conf__init);
+    cb->txn = b->txn;
+    cb->seq = b->seq;
+    cb->ready = b->prepare;
+    cb->n_results = b->n_ops;
+    cb->results = rt_msg_alloc(r, b->n_ops * sizeof *cb->results);
+    for (size_t i = 0; i < b->n_ops; i++) {
+        const Nines__RecordOp *op = b->ops[i];
+        Nines__OpResult *res = rt_msg_alloc(r, sizeof *res);
+        nines__op_result__init(res);
+        cb->results[i] = res;
+        if (op->op != NINES__OP_TYPE__OP_ADD && op->op != NINES__OP_TYPE__OP_GET)
+            continue;
+        int64_t key = op_key(op);
+        int64_t *v = &k->vals[(uint64_t)key % 4096];
+        if (op->op == NINES__OP_TYPE__OP_ADD)
+            *v += op->delta;
+        uint32_t col = op->op == NINES__OP_TYPE__OP_ADD ? op->column : 0;
+        Nines__Row *row = rt_msg_alloc(r, sizeof *row);
+        nines__row__init(row);
+        row->n_values = col + 1;
+        row->values = rt_msg_alloc(r, (col + 1) * sizeof *row->values);
+        for (uint32_t c = 0; c <= col; c++) {
+            Nines__Value *val = rt_msg_alloc(r, sizeof *val);
+            nines__value__init(val);
+            val->v_case = NINES__VALUE__V_I64;
+            val->i64 = c == col ? 1000 + *v : key;
+            row->values[c] = val;
+        }
+        res->n_rows = 1;
+        res->rows = rt_msg_alloc(r, sizeof *res->rows);
+        res->rows[0] = row;
+    }
+    rt_send(rt, ctl == k->self ? 0 : ctl, RT_SVC_TXC, r);
+    if (b->prepare)
+        fk_prepared(k, x);
+}
+
+static void fk_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct fk *k = st;
+    const Nines__PrepareReq *b = (const Nines__PrepareReq *)m->body;
+    ev_add(k->w, EV_PREPARE, k->self, b->txn, true);
+    struct fk_txn *x = fk_txn(k, b->txn, false);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    x->hsc = b->hsc;
+    x->ctl = b->ctl;
+    struct rt_msg *r = rt_msg_new(rt, NINES__MSG_TYPE__PREPARE_CONF);
+    Nines__PrepareConf *cb = RT_BODY(r, Nines__PrepareConf, nines__prepare_conf__init);
+    cb->txn = b->txn;
+    cb->node = k->self;
+    rt_send(rt, b->ctl == k->self ? 0 : b->ctl, RT_SVC_TXC, r);
+    fk_prepared(k, x);
+}
+
+static void fk_on_end(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct fk *k = st;
+    bool commit = m->type == NINES__MSG_TYPE__COMMIT_REQ;
+    uint64_t txn = commit ? ((const Nines__CommitReq *)m->body)->txn
+                          : ((const Nines__AbortReq *)m->body)->txn;
+    ev_add(k->w, commit ? EV_COMMIT : EV_ABORT, k->self, txn, false);
+    struct fk_txn *x = fk_txn(k, txn, false);
+    CU_ASSERT_PTR_NOT_NULL(x); /* only kernels that ran ops hear of the end */
+    uint32_t ctl = x ? x->ctl : (uint32_t)(txn >> 56);
+    if (x)
+        x->txn = 0;
+    struct rt_msg *r;
+    if (commit) {
+        r = rt_msg_new(rt, NINES__MSG_TYPE__COMMIT_CONF);
+        Nines__CommitConf *b = RT_BODY(r, Nines__CommitConf, nines__commit_conf__init);
+        b->txn = txn;
+        b->node = k->self;
+    } else {
+        r = rt_msg_new(rt, NINES__MSG_TYPE__ABORT_CONF);
+        Nines__AbortConf *b = RT_BODY(r, Nines__AbortConf, nines__abort_conf__init);
+        b->txn = txn;
+        b->node = k->self;
+    }
+    rt_send(rt, ctl == k->self ? 0 : ctl, RT_SVC_TXC, r);
+}
+
+/* Standby: the end marks arrived -> READY_IND to both controllers. */
+static void fk_on_upd_log(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct fk *k = st;
+    const Nines__UpdLogReq *b = (const Nines__UpdLogReq *)m->body;
+    for (size_t i = 0; i < b->n_prepared; i++) {
+        const Nines__TxnEndMark *e = b->prepared[i];
+        send_ready(k->w, k->self, e->ctl, e->txn, b->table, b->frag, true);
+        send_ready(k->w, k->self, e->hsc, e->txn, b->table, b->frag, true);
+    }
+    (void)rt;
+}
+
+static void fk_event(struct rt *rt, void *st, struct rt_msg *m) { (void)rt, (void)st, (void)m; }
+
+/* ---- message table of the test nodes ----------------------------------- */
+
+#define ROW(T, desc_, svc_, fn_) [NINES__MSG_TYPE__##T] = {#T, &desc_, svc_, fn_}
+static const struct rt_msg_entry msgtab[] = {
+    ROW(TXN_REQ, nines__txn_req__descriptor, RT_SVC_TXC, txc_on_txn_req),
+    ROW(KERN_OP_CONF, nines__kern_op_conf__descriptor, RT_SVC_TXC, txc_on_kern_op_conf),
+    ROW(KERN_OP_REF, nines__kern_op_ref__descriptor, RT_SVC_TXC, txc_on_kern_op_ref),
+    ROW(PREPARE_CONF, nines__prepare_conf__descriptor, RT_SVC_TXC, txc_on_prepare_conf),
+    ROW(PREPARE_REF, nines__prepare_ref__descriptor, RT_SVC_TXC, txc_on_prepare_ref),
+    ROW(READY_IND, nines__ready_ind__descriptor, RT_SVC_TXC, txc_on_ready_ind),
+    ROW(COMMIT_CONF, nines__commit_conf__descriptor, RT_SVC_TXC, txc_on_commit_conf),
+    ROW(ABORT_CONF, nines__abort_conf__descriptor, RT_SVC_TXC, txc_on_abort_conf),
+    ROW(TXC_START_REQ, nines__txc_start_req__descriptor, RT_SVC_TXC, txc_on_start_req),
+    ROW(TXC_READY_CONF, nines__txc_ready_conf__descriptor, RT_SVC_TXC, txc_on_ready_conf),
+    ROW(TXC_FORGET_REQ, nines__txc_forget_req__descriptor, RT_SVC_TXC, txc_on_forget_req),
+    ROW(KERN_OP_REQ, nines__kern_op_req__descriptor, RT_SVC_KERN, fk_on_op_req),
+    ROW(PREPARE_REQ, nines__prepare_req__descriptor, RT_SVC_KERN, fk_on_prepare_req),
+    ROW(COMMIT_REQ, nines__commit_req__descriptor, RT_SVC_KERN, fk_on_end),
+    ROW(ABORT_REQ, nines__abort_req__descriptor, RT_SVC_KERN, fk_on_end),
+    ROW(UPD_LOG_REQ, nines__upd_log_req__descriptor, RT_SVC_KERN, fk_on_upd_log),
+};
+
+/* ---- world ------------------------------------------------------------- */
+
+static void mk_table(struct dict *d, const char *name, uint32_t ncols,
+                     const struct dict_column *cols, uint32_t nfrags, uint32_t *id)
+{
+    struct dict_table_def def;
+    memset(&def, 0, sizeof def);
+    snprintf(def.name, sizeof def.name, "%s", name);
+    static const uint16_t pk0[1] = {0};
+    def.ncols = ncols;
+    def.cols = cols;
+    def.npk = 1;
+    def.pk = pk0;
+    def.method = DICT_FRAG_HASH;
+    def.nfrags = nfrags;
+    CU_ASSERT_EQUAL_FATAL(dict_create_table(d, &def, id), 0);
+}
+
+#define COL(n, t, s) {n, t, s, false}
+
+static void build_dict(struct world *w, bool tpcb)
+{
+    struct dict_node nodes[NN];
+    for (uint32_t i = 0; i < NN; i++)
+        nodes[i] = (struct dict_node){i + 1, i % 2};
+    CU_ASSERT_EQUAL_FATAL(dict_init(&w->d, nodes, NN), 0);
+    static const struct dict_column kv[] = {COL("k", DICT_T_INT64, 0), COL("v", DICT_T_INT64, 0),
+                                            COL("s", DICT_T_VARSTRING, 100)};
+    static const struct dict_column vk[] = {COL("name", DICT_T_VARSTRING, 4000),
+                                            COL("v", DICT_T_INT64, 0)};
+    mk_table(&w->d, "kv", 3, kv, 8, &w->t_kv);
+    mk_table(&w->d, "vk", 2, vk, 8, &w->t_vk);
+    if (!tpcb)
+        return;
+    static const struct dict_column br[] = {COL("bid", DICT_T_INT64, 0),
+                                            COL("balance", DICT_T_INT64, 0),
+                                            COL("filler", DICT_T_STRING, 88)};
+    static const struct dict_column te[] = {COL("tid", DICT_T_INT64, 0), COL("bid", DICT_T_INT64, 0),
+                                            COL("balance", DICT_T_INT64, 0),
+                                            COL("filler", DICT_T_STRING, 84)};
+    static const struct dict_column ac[] = {COL("aid", DICT_T_INT64, 0), COL("bid", DICT_T_INT64, 0),
+                                            COL("balance", DICT_T_INT64, 0),
+                                            COL("filler", DICT_T_STRING, 84)};
+    static const struct dict_column hi[] = {
+        COL("hid", DICT_T_INT64, 0),   COL("aid", DICT_T_INT64, 0),
+        COL("tid", DICT_T_INT64, 0),   COL("bid", DICT_T_INT64, 0),
+        COL("delta", DICT_T_INT64, 0), COL("ts", DICT_T_TIMESTAMP, 0),
+        COL("filler", DICT_T_STRING, 22)};
+    mk_table(&w->d, "branch", 3, br, 8, NULL);
+    mk_table(&w->d, "teller", 4, te, 8, NULL);
+    mk_table(&w->d, "account", 4, ac, 8, NULL);
+    mk_table(&w->d, "history", 7, hi, 8, NULL);
+}
+
+static void settle(struct world *w, int rounds)
+{
+    for (int r = 0; r < rounds; r++) {
+        for (uint32_t n = 1; n <= NN; n++)
+            rt_step(w->rt[n], 0);
+        net_testnet_advance(w->hub, 100);
+    }
+}
+
+static void world_open(struct world *w, uint32_t timeout_ms, bool tpcb)
+{
+    memset(w, 0, sizeof *w);
+    struct nines_conf *c = &w->cfg;
+    snprintf(c->cluster, sizeof c->cluster, "txctest");
+    c->nnodes = NN;
+    for (uint32_t i = 0; i < NN; i++) {
+        c->nodes[i].id = i + 1;
+        c->nodes[i].site = i % 2;
+        snprintf(c->nodes[i].host, sizeof c->nodes[i].host, "127.0.0.1");
+        c->nodes[i].port = (uint16_t)(7100 + i);
+    }
+    c->heartbeat_ms = 50;
+    c->heartbeat_misses = 2;
+    c->reconnect_min_ms = 1;
+    c->reconnect_max_ms = 10;
+    c->max_frame_bytes = 1u << 22;
+    c->send_queue_bytes = 64u << 20;
+    snprintf(c->transport, sizeof c->transport, "test");
+    build_dict(w, tpcb);
+    CU_ASSERT_EQUAL_FATAL(net_testnet_new(&w->hub, c, cu_seed(5)), 0);
+    for (uint32_t n = 1; n <= NN; n++) {
+        struct net_transport *tr;
+        CU_ASSERT_EQUAL_FATAL(net_testnet_transport(w->hub, n, &tr), 0);
+        struct rt_config rc = {.self = n, .conf = c, .transport = tr, .msgtab = msgtab,
+                               .msgtab_len = sizeof msgtab / sizeof msgtab[0]};
+        CU_ASSERT_EQUAL_FATAL(rt_create(&w->rt[n], &rc), 0);
+        struct txc_config tc = {.dict = &w->d, .timeout_ms = timeout_ms, .client_send = client_send,
+                                .client_ctx = w};
+        CU_ASSERT_EQUAL_FATAL(txc_create(&w->txc[n], w->rt[n], &tc), 0);
+        w->fk[n].w = w;
+        w->fk[n].self = n;
+        CU_ASSERT_EQUAL_FATAL(rt_task_add(w->rt[n], RT_SVC_KERN, "fake-kern", fk_event, &w->fk[n]),
+                              0);
+    }
+    /* until every node reaches every other */
+    for (int guard = 0; guard < 2000; guard++) {
+        settle(w, 1);
+        bool all = true;
+        for (uint32_t a = 1; a <= NN; a++)
+            for (uint32_t b = 1; b <= NN; b++)
+                if (a != b && !net_peer_reachable(rt_net(w->rt[a]), b))
+                    all = false;
+        if (all)
+            return;
+    }
+    CU_FAIL_FATAL("test nodes did not connect");
+}
+
+static void world_close(struct world *w)
+{
+    for (uint32_t n = 1; n <= NN; n++) {
+        txc_destroy(w->txc[n]);
+        rt_destroy(w->rt[n]);
+    }
+    net_testnet_free(w->hub);
+    dict_free(&w->d);
+}
+
+static uint32_t active_total(struct world *w)
+{
+    uint32_t a = 0;
+    for (uint32_t n = 1; n <= NN; n++) {
+        struct txc_stats st;
+        txc_get_stats(w->txc[n], &st);
+        a += st.active;
+    }
+    return a;
+}
+
+static struct txc_stats stats(struct world *w, uint32_t n)
+{
+    struct txc_stats st;
+    txc_get_stats(w->txc[n], &st);
+    return st;
+}
+
+/* ---- requests ---------------------------------------------------------- */
+
+static Nines__Value *v_i64(struct rt_msg *m, int64_t x)
+{
+    Nines__Value *v = rt_msg_alloc(m, sizeof *v);
+    nines__value__init(v);
+    v->v_case = NINES__VALUE__V_I64;
+    v->i64 = x;
+    return v;
+}
+
+static Nines__Value *v_str(struct rt_msg *m, const char *s)
+{
+    Nines__Value *v = rt_msg_alloc(m, sizeof *v);
+    nines__value__init(v);
+    v->v_case = NINES__VALUE__V_STR;
+    v->str = rt_msg_alloc(m, strlen(s) + 1);
+    strcpy(v->str, s);
+    return v;
+}
+
+static Nines__TxnReq *new_req(struct world *w, uint32_t node, struct rt_msg **out, uint64_t req_id,
+                              uint64_t txn, Nines__TxnEnd end, uint32_t nops)
+{
+    struct rt_msg *m = rt_msg_new(w->rt[node], NINES__MSG_TYPE__TXN_REQ);
+    Nines__TxnReq *b = RT_BODY(m, Nines__TxnReq, nines__txn_req__init);
+    b->req_id = req_id;
+    b->txn = txn;
+    b->end = end;
+    b->n_ops = nops;
+    b->ops = nops ? rt_msg_alloc(m, nops * sizeof *b->ops) : NULL;
+    for (uint32_t i = 0; i < nops; i++) {
+        b->ops[i] = rt_msg_alloc(m, sizeof *b->ops[i]);
+        nines__record_op__init(b->ops[i]);
+    }
+    *out = m;
+    return b;
+}
+
+static void submit(struct world *w, uint32_t node, net_addr conn, struct rt_msg *m)
+{
+    m->from = conn;
+    rt_post_local(w->rt[node], RT_SVC_TXC, m);
+}
+
+/* kv op: ADD v += delta on key (by table name), or GET */
+static void kv_op(struct rt_msg *m, Nines__RecordOp *op, Nines__OpType t, int64_t key, int64_t d)
+{
+    op->op = t;
+    op->table = (char *)"kv";
+    op->n_key = 1;
+    op->key = rt_msg_alloc(m, sizeof *op->key);
+    op->key[0] = v_i64(m, key);
+    op->column = 1;
+    op->delta = d;
+}
+
+static void submit_tpcb(struct world *w, uint32_t node, net_addr conn, uint64_t req_id, int64_t aid,
+                        int64_t tid, int64_t bid, int64_t delta)
+{
+    struct rt_msg *m;
+    Nines__TxnReq *b = new_req(w, node, &m, req_id, 0, NINES__TXN_END__TXN_END_COMMIT, 0);
+    Nines__TpcbCall *c = rt_msg_alloc(m, sizeof *c);
+    nines__tpcb_call__init(c);
+    c->aid = aid;
+    c->tid = tid;
+    c->bid = bid;
+    c->delta = delta;
+    b->proc_case = NINES__TXN_REQ__PROC_TPCB;
+    b->tpcb = c;
+    submit(w, node, conn, m);
+}
+
+/* ---- tests ------------------------------------------------------------- */
+
+/* Send the held readies addressed to the controller (to_ctl) or to the
+ * hot-standby controller (!to_ctl). */
+static void release_to(struct world *w, bool to_ctl)
+{
+    uint32_t keep = 0, n = w->nheld;
+    struct held h[MAX_HELD];
+    memcpy(h, w->held, n * sizeof h[0]);
+    bool hp = w->hold_p, hs = w->hold_s;
+    w->hold_p = w->hold_s = false;
+    w->nheld = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        if ((h[i].to == (uint32_t)(h[i].txn >> 56)) == to_ctl)
+            send_ready(w, h[i].from, h[i].to, h[i].txn, h[i].table, h[i].frag, h[i].standby);
+        else
+            h[keep++] = h[i];
+    }
+    memcpy(w->held, h, keep * sizeof h[0]);
+    w->nheld = keep;
+    w->hold_p = hp, w->hold_s = hs;
+}
+
+/* One TPC-B transaction with every ready held back; `ctl_first`: release
+ * what goes to the controller first (then it lacks only the hsc's ack),
+ * else what goes to the hsc first (then the controller lacks the standby
+ * readies). Either way the answer comes only when both are released. */
+static void sequencing(struct world *w, bool ctl_first, uint64_t req_id, int64_t aid)
+{
+    uint32_t nev0 = w->nev, nans0 = w->nans;
+    uint64_t hr0 = 0, hf0 = 0, hs0 = 0;
+    for (uint32_t n = 1; n <= NN; n++) {
+        hr0 += stats(w, n).hsc_ready;
+        hf0 += stats(w, n).hsc_forgotten;
+        hs0 += stats(w, n).hsc_started;
+    }
+    w->hold_p = w->hold_s = true;
+    submit_tpcb(w, 1, CONN(1), req_id, aid, 3, 0, 5);
+    settle(w, 100);
+    CU_ASSERT_EQUAL(w->nans, nans0);
+    CU_ASSERT_FATAL(w->nev > nev0 && w->ev[nev0].type == EV_OPREQ);
+    uint64_t txn = w->ev[nev0].txn;
+    CU_ASSERT_EQUAL(txn >> 56, 1u);
+    CU_ASSERT_TRUE(w->nheld > 0);
+    for (uint32_t i = nev0; i < w->nev; i++)
+        if (w->ev[i].type == EV_OPREQ)
+            CU_ASSERT_TRUE(w->ev[i].prepare); /* one-shot: prepare=1 */
+    release_to(w, ctl_first);
+    settle(w, 100);
+    CU_ASSERT_EQUAL(w->nans, nans0);
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, txn), 0);
+    uint64_t hr = 0;
+    for (uint32_t n = 1; n <= NN; n++)
+        hr += stats(w, n).hsc_ready;
+    CU_ASSERT_EQUAL(hr, hr0 + (ctl_first ? 0 : 1));
+    w->hold_p = w->hold_s = false;
+    release_to(w, !ctl_first);
+    settle(w, 100);
+    struct ans *a = answer_for(w, CONN(1), req_id);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    CU_ASSERT_EQUAL(a->txn, txn);
+    CU_ASSERT_EQUAL(a->value, 1000 + 5); /* the account's new balance */
+    CU_ASSERT_EQUAL(a->commits_before, ev_count(w, EV_COMMIT, 0) - ev_count(w, EV_COMMIT, txn));
+    CU_ASSERT_EQUAL(a->hsc_ready_before, hr0 + 1);
+    CU_ASSERT_EQUAL(a->sreadies_before, ev_count(w, EV_SREADY, 0));
+    CU_ASSERT_TRUE(ev_count(w, EV_SREADY, txn) >= 1);
+    /* COMMIT_REQ to exactly the kernels that ran ops; both controllers forgot */
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_COMMIT, txn), ev_nodes(w, EV_OPREQ, txn));
+    CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, txn), 0);
+    uint64_t hf = 0, hs = 0;
+    for (uint32_t n = 1; n <= NN; n++) {
+        hf += stats(w, n).hsc_forgotten;
+        hs += stats(w, n).hsc_started;
+        if (stats(w, n).hsc_started)
+            CU_ASSERT_EQUAL(n % 2, 0); /* hsc at the other site */
+    }
+    CU_ASSERT_EQUAL(hs, hs0 + 1);
+    CU_ASSERT_EQUAL(hf, hf0 + 1);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+}
+
+/* The client answer waits for every primary ready, every standby
+ * READY_IND and the hsc's TXC_READY_CONF; commit follows it. */
+static void test_commit_sequencing(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, true);
+    sequencing(w, true, 7, 12);
+    sequencing(w, false, 8, 13);
+    CU_ASSERT_EQUAL(stats(w, 1).committed, 2);
+    world_close(w);
+}
+
+/* Many TPC-B transactions in flight on one connection, at every node. */
+static void test_pipelined(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, true);
+    enum { N = 60 };
+    for (uint32_t i = 0; i < N; i++)
+        submit_tpcb(w, 1 + i % NN, CONN(1 + i % NN), 100 + i, i * 7 % 50, i % 10, i % 3, 1);
+    settle(w, 300);
+    uint32_t conf = 0;
+    for (uint32_t i = 0; i < N; i++) {
+        struct ans *a = answer_for(w, CONN(1 + i % NN), 100 + i);
+        CU_ASSERT_PTR_NOT_NULL(a);
+        if (a && a->type == NINES__MSG_TYPE__TXN_CONF)
+            conf++;
+        else if (a)
+            printf("\nrequest %u refused: %s\n", i, a->detail);
+    }
+    CU_ASSERT_EQUAL(conf, N);
+    CU_ASSERT_EQUAL(w->nans, N);
+    uint64_t committed = 0;
+    for (uint32_t n = 1; n <= NN; n++)
+        committed += stats(w, n).committed;
+    CU_ASSERT_EQUAL(committed, N);
+    CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, 0), 0);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* KERN_OP_REF: ABORT_REQ to every kernel that ran ops, TXN_REF with the
+ * kernel's error, FORGET(committed=0) to the hsc. */
+static void test_kernel_refusals(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, true);
+    submit_tpcb(w, 1, CONN(1), 1, KEY_DEADLOCK, 1, 0, 10);
+    submit_tpcb(w, 2, CONN(2), 2, 5, KEY_MISSING, 0, 10);
+    settle(w, 200);
+    struct ans *a = answer_for(w, CONN(1), 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_REF);
+    CU_ASSERT_EQUAL(a->error, NINES_EDEADLOCK);
+    CU_ASSERT_EQUAL(a->failed_op, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(a->detail, "account"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(a->detail, "deadlock victim"));
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_ABORT, a->txn), ev_nodes(w, EV_OPREQ, a->txn));
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, a->txn), 0);
+    struct ans *b = answer_for(w, CONN(2), 2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_EQUAL(b->error, NINES_ENOTFOUND);
+    CU_ASSERT_EQUAL(b->failed_op, 1);
+    CU_ASSERT_PTR_NOT_NULL(strstr(b->detail, "teller"));
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_ABORT, b->txn), ev_nodes(w, EV_OPREQ, b->txn));
+    /* duplicate key: two interactive inserts of the same kv key */
+    struct rt_msg *m;
+    for (int i = 0; i < 2; i++) {
+        Nines__TxnReq *r = new_req(w, 3, &m, 10 + (uint64_t)i, 0, NINES__TXN_END__TXN_END_COMMIT, 1);
+        Nines__RecordOp *op = r->ops[0];
+        op->op = NINES__OP_TYPE__OP_INSERT;
+        op->table_id = w->t_kv;
+        op->row = rt_msg_alloc(m, sizeof *op->row);
+        nines__row__init(op->row);
+        op->row->n_values = 3;
+        op->row->values = rt_msg_alloc(m, 3 * sizeof *op->row->values);
+        op->row->values[0] = v_i64(m, 99);
+        op->row->values[1] = v_i64(m, 1);
+        op->row->values[2] = v_str(m, "x");
+        submit(w, 3, CONN(3), m);
+        settle(w, 100);
+    }
+    CU_ASSERT_EQUAL(answer_for(w, CONN(3), 10)->type, NINES__MSG_TYPE__TXN_CONF);
+    CU_ASSERT_EQUAL(answer_for(w, CONN(3), 11)->error, NINES_EEXIST);
+    CU_ASSERT_EQUAL(stats(w, 1).aborted, 1);
+    settle(w, 50);
+    CU_ASSERT_EQUAL(active_total(w), 0); /* late readies at the hsc are recognized */
+    world_close(w);
+}
+
+/* Interactive: ops with end=NONE, more ops, commit (prepare=1 to the node
+ * with new ops, PREPARE_REQ to the others); rollback; busy/unknown txn. */
+static void test_interactive(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    struct rt_msg *m;
+    Nines__TxnReq *r = new_req(w, 1, &m, 1, 0, NINES__TXN_END__TXN_END_NONE, 4);
+    for (int i = 0; i < 4; i++)
+        kv_op(m, r->ops[i], NINES__OP_TYPE__OP_ADD, 10 + i, 1);
+    submit(w, 1, CONN(1), m);
+    settle(w, 100);
+    struct ans *a = answer_for(w, CONN(1), 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL_FATAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    CU_ASSERT_EQUAL(a->nresults, 4);
+    uint64_t txn = a->txn;
+    CU_ASSERT_NOT_EQUAL(txn, 0);
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, txn) + ev_count(w, EV_ABORT, txn), 0);
+    uint64_t ran1 = ev_nodes(w, EV_OPREQ, txn);
+    /* a second connection cannot use it */
+    new_req(w, 1, &m, 2, txn, NINES__TXN_END__TXN_END_COMMIT, 0);
+    submit(w, 1, CONN(2), m);
+    /* one more op, then commit with a GET */
+    r = new_req(w, 1, &m, 3, txn, NINES__TXN_END__TXN_END_NONE, 1);
+    kv_op(m, r->ops[0], NINES__OP_TYPE__OP_ADD, 20, 2);
+    submit(w, 1, CONN(1), m);
+    settle(w, 100);
+    CU_ASSERT_EQUAL(answer_for(w, CONN(2), 2)->error, NINES_ENOTFOUND);
+    CU_ASSERT_EQUAL(answer_for(w, CONN(1), 3)->type, NINES__MSG_TYPE__TXN_CONF);
+    r = new_req(w, 1, &m, 4, txn, NINES__TXN_END__TXN_END_COMMIT, 1);
+    kv_op(m, r->ops[0], NINES__OP_TYPE__OP_GET, 10, 0);
+    submit(w, 1, CONN(1), m);
+    settle(w, 200);
+    a = answer_for(w, CONN(1), 4);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    CU_ASSERT_EQUAL(a->nresults, 1);
+    CU_ASSERT_EQUAL(a->first_row_val, 1000 + 1);
+    uint64_t ran = ev_nodes(w, EV_OPREQ, txn);
+    CU_ASSERT_TRUE((ran & ran1) == ran1);
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_COMMIT, txn), ran);
+    /* every kernel voted: prepare=1 ops or a PREPARE_REQ */
+    uint64_t voted = ev_nodes(w, EV_PREPARE, txn);
+    for (uint32_t i = 0; i < w->nev; i++)
+        if (w->ev[i].type == EV_OPREQ && w->ev[i].txn == txn && w->ev[i].prepare)
+            voted |= 1ull << w->ev[i].node;
+    CU_ASSERT_EQUAL(voted, ran);
+    CU_ASSERT_TRUE(ev_count(w, EV_PREPARE, txn) >= 1);
+    /* rollback */
+    r = new_req(w, 2, &m, 5, 0, NINES__TXN_END__TXN_END_NONE, 1);
+    kv_op(m, r->ops[0], NINES__OP_TYPE__OP_ADD, 30, 1);
+    submit(w, 2, CONN(5), m);
+    settle(w, 100);
+    uint64_t t2 = answer_for(w, CONN(5), 5)->txn;
+    new_req(w, 2, &m, 6, t2, NINES__TXN_END__TXN_END_ROLLBACK, 0);
+    submit(w, 2, CONN(5), m);
+    settle(w, 100);
+    a = answer_for(w, CONN(5), 6);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->error, NINES_EABORTED);
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_ABORT, t2), ev_nodes(w, EV_OPREQ, t2));
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, t2), 0);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* A client connection that closes aborts its open transactions (an idle
+ * interactive one and a one-shot one waiting for readies). */
+static void test_client_close(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, true);
+    struct rt_msg *m;
+    Nines__TxnReq *r = new_req(w, 1, &m, 1, 0, NINES__TXN_END__TXN_END_NONE, 2);
+    kv_op(m, r->ops[0], NINES__OP_TYPE__OP_ADD, 1, 1);
+    kv_op(m, r->ops[1], NINES__OP_TYPE__OP_ADD, 2, 1);
+    submit(w, 1, CONN(9), m);
+    settle(w, 100);
+    uint64_t t1 = answer_for(w, CONN(9), 1)->txn;
+    w->hold_s = true;
+    submit_tpcb(w, 1, CONN(9), 2, 1, 2, 0, 1);
+    submit_tpcb(w, 1, CONN(8), 3, 3, 4, 1, 1); /* another client: unaffected */
+    settle(w, 100);
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(9), 2));
+    uint32_t nans = w->nans;
+    struct rt_msg *c = rt_msg_new(w->rt[1], RT_MSG_CLIENT_CLOSED);
+    c->from = CONN(9);
+    rt_post_local(w->rt[1], RT_SVC_TXC, c);
+    settle(w, 100);
+    CU_ASSERT_EQUAL(w->nans, nans); /* nobody to answer */
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_ABORT, t1), ev_nodes(w, EV_OPREQ, t1));
+    CU_ASSERT_TRUE(ev_nodes(w, EV_ABORT, t1) != 0);
+    CU_ASSERT_EQUAL(stats(w, 1).aborted, 2);
+    release(w, true);
+    settle(w, 100);
+    struct ans *a = answer_for(w, CONN(8), 3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    CU_ASSERT_EQUAL(stats(w, 1).active, 0);
+    world_close(w);
+}
+
+/* The controller timeout aborts a transaction whose standby never
+ * answers, naming what it waited for. */
+static void test_timeout(void)
+{
+    struct world *w = &W;
+    world_open(w, 30, true);
+    w->hold_s = true;
+    submit_tpcb(w, 1, CONN(1), 1, 1, 2, 0, 1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    struct ans *a = NULL;
+    for (;;) {
+        settle(w, 1);
+        a = answer_for(w, CONN(1), 1);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        if (a || t1.tv_sec - t0.tv_sec > 10)
+            break;
+    }
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_REF);
+    CU_ASSERT_EQUAL(a->error, NINES_ETIMEDOUT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(a->detail, "standby"));
+    settle(w, 100);
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_ABORT, a->txn), ev_nodes(w, EV_OPREQ, a->txn));
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, a->txn), 0);
+    CU_ASSERT_EQUAL(stats(w, 1).timeouts, 1);
+    CU_ASSERT_EQUAL(stats(w, 1).active, 0);
+    w->nheld = 0;
+    world_close(w);
+}
+
+/* hsc role on its own: readies before TXC_START_REQ are kept, READY_CONF
+ * only when every participant (primary and standby) is ready, forget. */
+static void test_hsc(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    uint64_t txn = (1ull << 56) | 12345; /* controller: node 1 */
+    struct rt *rt = w->rt[2];
+    struct rt_msg *m = rt_msg_new(rt, NINES__MSG_TYPE__READY_IND);
+    Nines__ReadyInd *ri = RT_BODY(m, Nines__ReadyInd, nines__ready_ind__init);
+    ri->txn = txn, ri->node = 3, ri->table = 1, ri->frag = 5;
+    m->from = 3;
+    rt_post_local(rt, RT_SVC_TXC, m);
+    settle(w, 5);
+    CU_ASSERT_EQUAL(stats(w, 2).active, 1);
+    m = rt_msg_new(rt, NINES__MSG_TYPE__TXC_START_REQ);
+    Nines__TxcStartReq *sr = RT_BODY(m, Nines__TxcStartReq, nines__txc_start_req__init);
+    sr->txn = txn;
+    sr->ctl = 1;
+    sr->n_parts = 2;
+    sr->parts = rt_msg_alloc(m, 2 * sizeof *sr->parts);
+    for (int i = 0; i < 2; i++) {
+        sr->parts[i] = rt_msg_alloc(m, sizeof *sr->parts[i]);
+        nines__participant__init(sr->parts[i]);
+        sr->parts[i]->table = 1;
+        sr->parts[i]->frag = 5 + (uint32_t)i;
+        sr->parts[i]->primary = 3;
+        sr->parts[i]->standby = i == 0 ? 4 : 0;
+    }
+    m->from = 1;
+    rt_post_local(rt, RT_SVC_TXC, m);
+    settle(w, 5);
+    CU_ASSERT_EQUAL(stats(w, 2).hsc_started, 1);
+    CU_ASSERT_EQUAL(stats(w, 2).hsc_ready, 0); /* standby of fragment 5 missing */
+    m = rt_msg_new(rt, NINES__MSG_TYPE__READY_IND);
+    ri = RT_BODY(m, Nines__ReadyInd, nines__ready_ind__init);
+    ri->txn = txn, ri->node = 4, ri->table = 1, ri->frag = 5, ri->standby = 1;
+    m->from = 4;
+    rt_post_local(rt, RT_SVC_TXC, m);
+    uint64_t stale1 = stats(w, 1).stale;
+    settle(w, 20);
+    CU_ASSERT_EQUAL(stats(w, 2).hsc_ready, 1);
+    CU_ASSERT_EQUAL(stats(w, 1).stale, stale1 + 1); /* node 1 got the READY_CONF */
+    /* a forget from a node that is not the controller is ignored */
+    static const uint32_t froms[] = {3, 1};
+    for (int f = 0; f < 2; f++) {
+        uint32_t from = froms[f];
+        m = rt_msg_new(rt, NINES__MSG_TYPE__TXC_FORGET_REQ);
+        Nines__TxcForgetReq *fr = RT_BODY(m, Nines__TxcForgetReq, nines__txc_forget_req__init);
+        fr->txn = txn;
+        fr->committed = 1;
+        m->from = from;
+        rt_post_local(rt, RT_SVC_TXC, m);
+        settle(w, 5);
+        CU_ASSERT_EQUAL(stats(w, 2).active, from == 3 ? 1u : 0u);
+    }
+    CU_ASSERT_EQUAL(stats(w, 2).hsc_forgotten, 1);
+    world_close(w);
+}
+
+static void expect_ref(struct world *w, net_addr conn, uint64_t req, int err, const char *needle)
+{
+    struct ans *a = answer_for(w, conn, req);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_REF);
+    CU_ASSERT_EQUAL(a->error, err);
+    if (!strstr(a->detail, needle)) {
+        printf("\nrequest %" PRIu64 ": detail '%s' lacks '%s'\n", req, a->detail, needle);
+        CU_FAIL("detail");
+    }
+}
+
+/* Bad requests get TXN_REF with a clear detail; the connection serves on. */
+static void test_bad_requests(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    net_addr c = CONN(4);
+    struct rt_msg *m;
+    Nines__TxnReq *r = new_req(w, 1, &m, 1, 0, NINES__TXN_END__TXN_END_COMMIT, 1);
+    kv_op(m, r->ops[0], NINES__OP_TYPE__OP_GET, 1, 0);
+    r->ops[0]->table = (char *)"nosuch";
+    submit(w, 1, c, m);
+    r = new_req(w, 1, &m, 2, 0, NINES__TXN_END__TXN_END_COMMIT, 1);
+    kv_op(m, r->ops[0], NINES__OP_TYPE__OP_GET, 1, 0);
+    r->ops[0]->table_id = 999;
+    submit(w, 1, c, m);
+    r = new_req(w, 1, &m, 3, 0, NINES__TXN_END__TXN_END_COMMIT, 2);
+    kv_op(m, r->ops[0], NINES__OP_TYPE__OP_GET, 1, 0);
+    kv_op(m, r->ops[1], NINES__OP_TYPE__OP_GET, 1, 0);
+    r->ops[1]->key[0] = v_str(m, "abc");
+    submit(w, 1, c, m);
+    r = new_req(w, 1, &m, 4, 0, NINES__TXN_END__TXN_END_COMMIT, 1);
+    kv_op(m, r->ops[0], NINES__OP_TYPE__OP_GET, 1, 0);
+    r->ops[0]->n_key = 0;
+    submit(w, 1, c, m);
+    static char longname[3001];
+    memset(longname, 'x', 3000);
+    r = new_req(w, 1, &m, 5, 0, NINES__TXN_END__TXN_END_COMMIT, 1);
+    r->ops[0]->op = NINES__OP_TYPE__OP_GET;
+    r->ops[0]->table = (char *)"vk";
+    r->ops[0]->n_key = 1;
+    r->ops[0]->key = rt_msg_alloc(m, sizeof *r->ops[0]->key);
+    r->ops[0]->key[0] = v_str(m, longname);
+    submit(w, 1, c, m);
+    r = new_req(w, 1, &m, 6, 0, NINES__TXN_END__TXN_END_COMMIT, 1025);
+    for (int i = 0; i < 1025; i++)
+        kv_op(m, r->ops[i], NINES__OP_TYPE__OP_GET, i, 0);
+    submit(w, 1, c, m);
+    r = new_req(w, 1, &m, 7, 0, NINES__TXN_END__TXN_END_COMMIT, 0);
+    Nines__TwoUpdCall *tu = rt_msg_alloc(m, sizeof *tu);
+    nines__two_upd_call__init(tu);
+    r->proc_case = NINES__TXN_REQ__PROC_TWO_UPD;
+    r->two_upd = tu;
+    submit(w, 1, c, m);
+    submit_tpcb(w, 1, c, 8, 1, 1, 1, 1);
+    new_req(w, 1, &m, 9, 0xdead, NINES__TXN_END__TXN_END_COMMIT, 0);
+    submit(w, 1, c, m);
+    r = new_req(w, 1, &m, 10, 0, NINES__TXN_END__TXN_END_COMMIT, 1);
+    kv_op(m, r->ops[0], NINES__OP_TYPE__OP_ADD, 1, 1);
+    r->ops[0]->column = 2; /* a varstring */
+    submit(w, 1, c, m);
+    /* and a good one on the same connection */
+    r = new_req(w, 1, &m, 11, 0, NINES__TXN_END__TXN_END_COMMIT, 2);
+    kv_op(m, r->ops[0], NINES__OP_TYPE__OP_ADD, 1, 1);
+    kv_op(m, r->ops[1], NINES__OP_TYPE__OP_GET, 2, 0);
+    submit(w, 1, c, m);
+    settle(w, 200);
+    expect_ref(w, c, 1, NINES_ENOTFOUND, "'nosuch'");
+    expect_ref(w, c, 2, NINES_ENOTFOUND, "table id 999");
+    expect_ref(w, c, 3, NINES_ETYPE, "column k is int64 but got string 'abc'");
+    CU_ASSERT_EQUAL(answer_for(w, c, 3)->failed_op, 1);
+    expect_ref(w, c, 4, NINES_ETYPE, "1 key column");
+    expect_ref(w, c, 5, NINES_ETOOBIG, "3003 bytes");
+    expect_ref(w, c, 6, NINES_ETOOBIG, "1025 ops");
+    expect_ref(w, c, 7, NINES_ENOTFOUND, "'t1'");
+    expect_ref(w, c, 8, NINES_ENOTFOUND, "'account'");
+    expect_ref(w, c, 9, NINES_ENOTFOUND, "not open");
+    expect_ref(w, c, 10, NINES_ETYPE, "column s");
+    struct ans *a = answer_for(w, c, 11);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    CU_ASSERT_EQUAL(a->nresults, 2);
+    CU_ASSERT_EQUAL(stats(w, 1).refused, 10);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+void cu_register(void)
+{
+    static const struct cu_case cases[] = {
+        {"commit_sequencing", test_commit_sequencing},
+        {"pipelined", test_pipelined},
+        {"kernel_refusals", test_kernel_refusals},
+        {"interactive", test_interactive},
+        {"client_close", test_client_close},
+        {"timeout", test_timeout},
+        {"hsc", test_hsc},
+        {"bad_requests", test_bad_requests},
+        {NULL, NULL},
+    };
+    cu_add_suite("txc", NULL, NULL, cases);
+}

@@ -1,0 +1,748 @@
+/* Primary controller: client requests, ops to the primary kernels, the
+ * ready collection, early answer, commit and abort (txctl/README.md). */
+#include "txc_int.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "nassert.h"
+#include "nines/errors.h"
+#include "nlog.h"
+
+#define TXC_DETAIL_MAX 512
+
+/* Node of a kernel answer: remote node id, or this node for local ones. */
+static uint32_t from_node(struct txc *t, const struct rt_msg *m)
+{
+    if (m->from == 0)
+        return t->self;
+    if (m->from >= NET_CONN_BASE || m->from > 64)
+        return 0;
+    return (uint32_t)m->from;
+}
+
+static bool is_ctl_state(enum txc_state s)
+{
+    return s == TXC_EXECUTING || s == TXC_OPEN || s == TXC_PREPARING || s == TXC_COMMITTING ||
+           s == TXC_ABORTING;
+}
+
+/* A ctl-role transaction of ours named by an answer, or NULL (stale). */
+static struct txc_txn *ctl_txn(struct txc *t, uint64_t id)
+{
+    struct txc_txn *x = txc_find(t, id);
+    if (!x || !is_ctl_state(x->st)) {
+        t->st.stale++;
+        return NULL;
+    }
+    return x;
+}
+
+static void mark_primary(struct txc_txn *x, uint32_t node)
+{
+    for (uint32_t i = 0; i < x->nparts; i++)
+        if (x->parts[i].primary == node)
+            x->parts[i].p_ready = true;
+}
+
+static void send_forget(struct txc *t, struct txc_txn *x, bool committed)
+{
+    if (!x->hsc_started)
+        return;
+    x->hsc_started = false;
+    struct rt_msg *m = rt_msg_new(t->rt, NINES__MSG_TYPE__TXC_FORGET_REQ);
+    Nines__TxcForgetReq *b = m ? RT_BODY(m, Nines__TxcForgetReq, nines__txc_forget_req__init) : NULL;
+    if (!b) {
+        if (m)
+            rt_msg_free(t->rt, m);
+        NLOG_ERROR("txc", "txn %" PRIx64 ": no memory for TXC_FORGET_REQ", x->id);
+        return;
+    }
+    b->txn = x->id;
+    b->committed = committed;
+    txc_send(t, x->hsc, RT_SVC_TXC, m);
+}
+
+/* Simple one-field messages to a set of kernels. */
+static int send_to_kernels(struct txc *t, struct txc_txn *x, uint32_t type, txc_nodes nodes)
+{
+    int first_err = 0;
+    for (uint32_t node = 1; node <= 64; node++) {
+        if (!(nodes & TXC_NODE(node)))
+            continue;
+        struct rt_msg *m = rt_msg_new(t->rt, type);
+        ProtobufCMessage *body = NULL;
+        if (m) {
+            switch (type) {
+            case NINES__MSG_TYPE__COMMIT_REQ: {
+                Nines__CommitReq *b = RT_BODY(m, Nines__CommitReq, nines__commit_req__init);
+                if (b)
+                    b->txn = x->id, body = &b->base;
+                break;
+            }
+            case NINES__MSG_TYPE__ABORT_REQ: {
+                Nines__AbortReq *b = RT_BODY(m, Nines__AbortReq, nines__abort_req__init);
+                if (b)
+                    b->txn = x->id, body = &b->base;
+                break;
+            }
+            case NINES__MSG_TYPE__PREPARE_REQ: {
+                Nines__PrepareReq *b = RT_BODY(m, Nines__PrepareReq, nines__prepare_req__init);
+                if (b)
+                    b->txn = x->id, b->ctl = t->self, b->hsc = x->hsc, body = &b->base;
+                break;
+            }
+            default:
+                N_ASSERT(!"unexpected kernel message type");
+            }
+        }
+        if (!body) {
+            if (m)
+                rt_msg_free(t->rt, m);
+            first_err = first_err ? first_err : NINES_ENOMEM;
+            continue;
+        }
+        int rc = rt_send(t->rt, node == t->self ? 0 : node, RT_SVC_KERN, m);
+        if (rc && !first_err)
+            first_err = nines_err(rc, "node %u: %s", node, nines_errdetail());
+    }
+    return first_err;
+}
+
+/* ---- answers to the client -------------------------------------------- */
+
+static void answer_conf(struct txc *t, struct txc_txn *x, bool with_results)
+{
+    if (!x->answer_due)
+        return;
+    x->answer_due = false;
+    if (!x->client)
+        return;
+    struct rt_msg *m = rt_msg_new(t->rt, NINES__MSG_TYPE__TXN_CONF);
+    Nines__TxnConf *b = m ? RT_BODY(m, Nines__TxnConf, nines__txn_conf__init) : NULL;
+    if (!b) {
+        if (m)
+            rt_msg_free(t->rt, m);
+        NLOG_ERROR("txc", "txn %" PRIx64 ": no memory for TXN_CONF", x->id);
+        return;
+    }
+    b->req_id = x->req_id;
+    b->txn = x->id;
+    b->value = x->value;
+    if (with_results && x->proc == TXC_PROC_NONE) {
+        b->n_results = x->nops;
+        b->results = (Nines__OpResult **)x->results;
+    }
+    if (txc_to_client(t, x->client, m))
+        NLOG_DEBUG("txc", "txn %" PRIx64 ": answer lost: %s", x->id, nines_errdetail());
+}
+
+/* ---- abort ------------------------------------------------------------ */
+
+void txc_ctl_abort(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op,
+                   const char *detail)
+{
+    switch (x->st) {
+    case TXC_EXECUTING:
+    case TXC_OPEN:
+    case TXC_PREPARING:
+        break;
+    case TXC_COMMITTING:
+    case TXC_ABORTING:
+        return; /* decided already */
+    default:
+        NLOG_ERROR("txc", "txn %" PRIx64 ": abort in state %s refused", x->id,
+                   txc_state_name(x->st));
+        return;
+    }
+    if (err >= 0)
+        err = NINES_EPROTO;
+    NLOG_DEBUG("txc", "txn %" PRIx64 " aborts in state %s: %s", x->id, txc_state_name(x->st),
+               detail);
+    if (x->answer_due && x->client)
+        txc_refuse(t, x->client, x->req_id, x->id, err, failed_op, detail);
+    x->answer_due = false;
+    send_forget(t, x, false);
+    txc_nodes live = txc_live(t);
+    send_to_kernels(t, x, NINES__MSG_TYPE__ABORT_REQ, x->ran);
+    x->waiting = x->ran & live;
+    x->pending = 0;
+    x->st = TXC_ABORTING;
+    t->st.aborted++;
+    if (!x->waiting)
+        txc_forget(t, x);
+    else
+        txc_arm(t, x, t->cfg.timeout_ms);
+}
+
+static void abortf(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op, const char *fmt,
+                   ...) __attribute__((format(printf, 5, 6)));
+static void abortf(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op, const char *fmt,
+                   ...)
+{
+    char buf[TXC_DETAIL_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    txc_ctl_abort(t, x, err, failed_op, buf);
+}
+
+/* ---- commit ----------------------------------------------------------- */
+
+static bool all_ready(const struct txc_txn *x)
+{
+    if (x->pending || (x->hsc && !x->hsc_ready))
+        return false;
+    for (uint32_t i = 0; i < x->nparts; i++)
+        if (!x->parts[i].p_ready || (x->parts[i].standby && !x->parts[i].s_ready))
+            return false;
+    return true;
+}
+
+static void commit(struct txc *t, struct txc_txn *x)
+{
+    answer_conf(t, x, true);
+    x->st = TXC_COMMITTING;
+    x->waiting = x->ran;
+    send_to_kernels(t, x, NINES__MSG_TYPE__COMMIT_REQ, x->ran);
+    if (!x->waiting) {
+        send_forget(t, x, true);
+        t->st.committed++;
+        txc_forget(t, x);
+        return;
+    }
+    txc_arm(t, x, t->cfg.timeout_ms);
+}
+
+/* Move on if the state's wait is over. */
+static void progress(struct txc *t, struct txc_txn *x)
+{
+    switch (x->st) {
+    case TXC_EXECUTING:
+        if (!x->pending) {
+            x->st = TXC_OPEN;
+            answer_conf(t, x, true);
+        }
+        break;
+    case TXC_PREPARING:
+        if (all_ready(x))
+            commit(t, x);
+        break;
+    case TXC_OPEN:
+    case TXC_COMMITTING:
+    case TXC_ABORTING:
+        break;
+    default:
+        NLOG_ERROR("txc", "txn %" PRIx64 ": progress in state %s", x->id, txc_state_name(x->st));
+        break;
+    }
+}
+
+/* One KERN_OP_REQ per primary node for the current request. */
+static int send_ops(struct txc *t, struct txc_txn *x, bool prepare)
+{
+    x->seq_base = x->seq + 1;
+    x->seq += x->nnreq;
+    int first_err = 0;
+    for (uint32_t k = 0; k < x->nnreq; k++) {
+        const struct txc_nreq *r = &x->nreq[k];
+        struct rt_msg *m = rt_msg_new(t->rt, NINES__MSG_TYPE__KERN_OP_REQ);
+        Nines__KernOpReq *b = m ? RT_BODY(m, Nines__KernOpReq, nines__kern_op_req__init) : NULL;
+        Nines__Participant **pp = b ? rt_msg_alloc(m, r->nops * sizeof *pp) : NULL;
+        Nines__Participant *pv = b ? rt_msg_alloc(m, r->nops * sizeof *pv) : NULL;
+        Nines__RecordOp **ops = b ? rt_msg_alloc(m, r->nops * sizeof *ops) : NULL;
+        ProtobufCBinaryData *keys = b ? rt_msg_alloc(m, r->nops * sizeof *keys) : NULL;
+        if (!pp || !pv || !ops || !keys) {
+            if (m)
+                rt_msg_free(t->rt, m);
+            first_err = first_err ? first_err : nines_err(NINES_ENOMEM, "no memory for KERN_OP_REQ");
+            continue;
+        }
+        b->txn = x->id;
+        b->ctl = t->self;
+        b->hsc = x->hsc;
+        b->prepare = prepare;
+        b->seq = x->seq_base + k;
+        for (uint32_t j = 0; j < r->nops; j++) {
+            const struct txc_op *o = &x->ops[r->idx[j]];
+            const struct txc_part *p = &x->parts[o->part];
+            nines__participant__init(&pv[j]);
+            pv[j].table = p->table;
+            pv[j].frag = p->frag;
+            pv[j].primary = p->primary;
+            pv[j].standby = p->standby;
+            pp[j] = &pv[j];
+            ops[j] = (Nines__RecordOp *)o->op;
+            keys[j] = o->key;
+        }
+        b->n_parts = b->n_ops = b->n_keys = r->nops;
+        b->parts = pp;
+        b->ops = ops;
+        b->keys = keys;
+        x->ran |= TXC_NODE(r->node);
+        x->pending |= TXC_NODE(r->node);
+        int rc = rt_send(t->rt, r->node == t->self ? 0 : r->node, RT_SVC_KERN, m);
+        if (rc && !first_err)
+            first_err = nines_err(rc, "node %u: %s", r->node, nines_errdetail());
+    }
+    return first_err;
+}
+
+static void send_start(struct txc *t, struct txc_txn *x)
+{
+    if (!x->hsc)
+        return;
+    struct rt_msg *m = rt_msg_new(t->rt, NINES__MSG_TYPE__TXC_START_REQ);
+    Nines__TxcStartReq *b = m ? RT_BODY(m, Nines__TxcStartReq, nines__txc_start_req__init) : NULL;
+    Nines__Participant **pp = b ? rt_msg_alloc(m, x->nparts * sizeof *pp) : NULL;
+    Nines__Participant *pv = b ? rt_msg_alloc(m, x->nparts * sizeof *pv) : NULL;
+    if (!pp || !pv) {
+        if (m)
+            rt_msg_free(t->rt, m);
+        NLOG_ERROR("txc", "txn %" PRIx64 ": no memory for TXC_START_REQ; no hsc", x->id);
+        x->hsc = 0;
+        return;
+    }
+    b->txn = x->id;
+    b->ctl = t->self;
+    for (uint32_t i = 0; i < x->nparts; i++) {
+        nines__participant__init(&pv[i]);
+        pv[i].table = x->parts[i].table;
+        pv[i].frag = x->parts[i].frag;
+        pv[i].primary = x->parts[i].primary;
+        pv[i].standby = x->parts[i].standby;
+        pp[i] = &pv[i];
+    }
+    b->n_parts = x->nparts;
+    b->parts = pp;
+    x->hsc_started = true;
+    txc_send(t, x->hsc, RT_SVC_TXC, m);
+}
+
+/* The request ends the transaction: last ops with prepare=1, PREPARE_REQ
+ * to kernels that ran ops before and get none now, TXC_START_REQ to the
+ * hsc; then collect readies. */
+static void start_commit(struct txc *t, struct txc_txn *x)
+{
+    txc_nodes with_ops = 0;
+    for (uint32_t k = 0; k < x->nnreq; k++)
+        with_ops |= TXC_NODE(x->nreq[k].node);
+    txc_nodes prep = x->ran & ~with_ops;
+    x->st = TXC_PREPARING;
+    x->hsc = txc_pick_hsc(t, x->id);
+    send_start(t, x);
+    int rc = send_ops(t, x, true);
+    if (!rc) {
+        rc = send_to_kernels(t, x, NINES__MSG_TYPE__PREPARE_REQ, prep);
+        x->pending |= prep;
+    }
+    if (rc) {
+        abortf(t, x, rc, 0, "txn %" PRIx64 ": cannot reach a kernel: %s", x->id,
+               nines_errdetail());
+        return;
+    }
+    progress(t, x);
+}
+
+/* ---- client requests -------------------------------------------------- */
+
+void txc_on_txn_req(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct txc *t = st;
+    const Nines__TxnReq *b = (const Nines__TxnReq *)m->body;
+    if (m->from < NET_CONN_BASE) {
+        NLOG_WARN("txc", "TXN_REQ from node %llu ignored: transactions come from clients",
+                  (unsigned long long)m->from);
+        return;
+    }
+    net_addr conn = m->from;
+    struct txc_txn *x;
+    bool fresh = b->txn == 0;
+    if (fresh) {
+        if (b->end == NINES__TXN_END__TXN_END_ROLLBACK) {
+            t->st.refused++;
+            txc_refuse(t, conn, b->req_id, 0, NINES_EINVAL, 0,
+                       "rollback needs the transaction id (txn is 0)");
+            return;
+        }
+        x = txc_alloc(t, txc_new_id(t));
+        if (!x) {
+            t->st.refused++;
+            char d[128];
+            snprintf(d, sizeof d, "node %u already holds %u transactions; retry later", t->self,
+                     t->cfg.max_txns);
+            txc_refuse(t, conn, b->req_id, 0, NINES_EAGAIN, 0, d);
+            return;
+        }
+        x->ctl = t->self;
+        x->client = conn;
+        x->st = TXC_OPEN;
+    } else {
+        x = txc_find(t, b->txn);
+        if (!x || !is_ctl_state(x->st) || x->client != conn) {
+            t->st.refused++;
+            char d[160];
+            snprintf(d, sizeof d, "transaction %" PRIx64 " is not open on this connection at "
+                     "node %u", b->txn, t->self);
+            txc_refuse(t, conn, b->req_id, b->txn, NINES_ENOTFOUND, 0, d);
+            return;
+        }
+        if (x->st != TXC_OPEN) {
+            t->st.refused++;
+            char d[160];
+            snprintf(d, sizeof d, "transaction %" PRIx64 " is %s: one request at a time",
+                     b->txn, txc_state_name(x->st));
+            txc_refuse(t, conn, b->req_id, b->txn, NINES_ESTATE, 0, d);
+            return;
+        }
+    }
+    txc_keep(x, m);
+    x->req_id = b->req_id;
+    x->answer_due = true;
+    if (b->end == NINES__TXN_END__TXN_END_ROLLBACK) {
+        abortf(t, x, NINES_EABORTED, 0, "transaction %" PRIx64 " rolled back at the client's "
+               "request", x->id);
+        return;
+    }
+    uint32_t failed;
+    int rc = txc_route_request(t, x, m, &failed);
+    if (rc) {
+        char d[TXC_DETAIL_MAX];
+        snprintf(d, sizeof d, "%s", nines_errdetail());
+        t->st.refused++;
+        x->answer_due = false;
+        x->nops = x->nnreq = 0;
+        txc_refuse(t, conn, b->req_id, fresh ? 0 : x->id, rc, failed, d);
+        if (fresh)
+            txc_forget(t, x);
+        return;
+    }
+    if (fresh)
+        t->st.started++;
+    txc_arm(t, x, t->cfg.timeout_ms);
+    bool last = b->end == NINES__TXN_END__TXN_END_COMMIT || x->proc != TXC_PROC_NONE;
+    if (last) {
+        if (!x->ran && !x->nops) { /* nothing to commit */
+            answer_conf(t, x, false);
+            t->st.committed++;
+            txc_forget(t, x);
+            return;
+        }
+        start_commit(t, x);
+        return;
+    }
+    x->st = TXC_EXECUTING;
+    rc = send_ops(t, x, false);
+    if (rc) {
+        abortf(t, x, rc, 0, "txn %" PRIx64 ": cannot reach a kernel: %s", x->id,
+               nines_errdetail());
+        return;
+    }
+    progress(t, x);
+    (void)rt;
+}
+
+/* ---- kernel answers --------------------------------------------------- */
+
+/* The request a KERN_OP_CONF/REF answers, or -1. */
+static int answered_req(struct txc *t, struct txc_txn *x, uint32_t node, uint32_t seq)
+{
+    if (x->st != TXC_EXECUTING && x->st != TXC_PREPARING)
+        return -1;
+    uint32_t k = seq - x->seq_base;
+    if (seq < x->seq_base || k >= x->nnreq || x->nreq[k].node != node ||
+        !(x->pending & TXC_NODE(node))) {
+        t->st.stale++;
+        return -1;
+    }
+    return (int)k;
+}
+
+void txc_on_kern_op_conf(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct txc *t = st;
+    const Nines__KernOpConf *b = (const Nines__KernOpConf *)m->body;
+    uint32_t node = from_node(t, m);
+    struct txc_txn *x = node ? ctl_txn(t, b->txn) : NULL;
+    int k = x ? answered_req(t, x, node, b->seq) : -1;
+    if (k < 0)
+        return;
+    const struct txc_nreq *r = &x->nreq[k];
+    if (b->n_results != r->nops) {
+        abortf(t, x, NINES_EPROTO, r->idx[0], "node %u answered %zu results for %u ops", node,
+               b->n_results, r->nops);
+        return;
+    }
+    txc_keep(x, m);
+    for (uint32_t j = 0; j < r->nops; j++) {
+        const Nines__OpResult *res = b->results[j];
+        uint32_t i = r->idx[j];
+        if (!res) {
+            abortf(t, x, NINES_EPROTO, i, "node %u sent an empty result", node);
+            return;
+        }
+        x->results[i] = res;
+        if (x->proc != TXC_PROC_NONE && res->status < 0) {
+            char name[160];
+            txc_op_name(x, i, name, sizeof name);
+            abortf(t, x, res->status, i, "%s: %s", name, nines_strerror(res->status));
+            return;
+        }
+        if (x->proc != TXC_PROC_NONE && i == 0) {
+            int rc = txc_proc_value(t, x, &x->value);
+            if (rc) {
+                abortf(t, x, rc, 0, "%s", nines_errdetail());
+                return;
+            }
+        }
+    }
+    x->pending &= ~TXC_NODE(node);
+    if (b->ready)
+        mark_primary(x, node);
+    progress(t, x);
+    (void)rt;
+}
+
+void txc_on_kern_op_ref(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct txc *t = st;
+    const Nines__KernOpRef *b = (const Nines__KernOpRef *)m->body;
+    uint32_t node = from_node(t, m);
+    struct txc_txn *x = node ? ctl_txn(t, b->txn) : NULL;
+    int k = x ? answered_req(t, x, node, b->seq) : -1;
+    if (k < 0)
+        return;
+    const struct txc_nreq *r = &x->nreq[k];
+    uint32_t i = b->failed_op < r->nops ? r->idx[b->failed_op] : r->idx[0];
+    char name[160];
+    txc_op_name(x, i, name, sizeof name);
+    x->pending &= ~TXC_NODE(node);
+    abortf(t, x, b->error, i, "%s at node %u: %s", name, node,
+           b->detail && *b->detail ? b->detail : nines_strerror(b->error));
+    (void)rt;
+}
+
+void txc_on_prepare_conf(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct txc *t = st;
+    const Nines__PrepareConf *b = (const Nines__PrepareConf *)m->body;
+    uint32_t node = from_node(t, m);
+    struct txc_txn *x = node ? ctl_txn(t, b->txn) : NULL;
+    if (!x || x->st != TXC_PREPARING || !(x->pending & TXC_NODE(node)))
+        return;
+    x->pending &= ~TXC_NODE(node);
+    mark_primary(x, node);
+    progress(t, x);
+    (void)rt;
+}
+
+void txc_on_prepare_ref(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct txc *t = st;
+    const Nines__PrepareRef *b = (const Nines__PrepareRef *)m->body;
+    uint32_t node = from_node(t, m);
+    struct txc_txn *x = node ? ctl_txn(t, b->txn) : NULL;
+    if (!x || x->st != TXC_PREPARING)
+        return;
+    x->pending &= ~TXC_NODE(node);
+    abortf(t, x, b->error, 0, "prepare at node %u refused: %s", node,
+           b->detail && *b->detail ? b->detail : nines_strerror(b->error));
+    (void)rt;
+}
+
+void txc_ctl_ready_ind(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *b)
+{
+    switch (x->st) {
+    case TXC_EXECUTING:
+    case TXC_OPEN:
+    case TXC_PREPARING:
+        break;
+    case TXC_COMMITTING:
+    case TXC_ABORTING:
+        return;
+    default:
+        t->st.stale++;
+        return;
+    }
+    if (!b->standby) {
+        mark_primary(x, b->node);
+    } else {
+        bool hit = false;
+        for (uint32_t i = 0; i < x->nparts; i++) {
+            struct txc_part *p = &x->parts[i];
+            if (p->table == b->table && p->frag == b->frag && p->standby == b->node) {
+                p->s_ready = hit = true;
+                break;
+            }
+        }
+        if (!hit)
+            t->st.stale++;
+    }
+    progress(t, x);
+}
+
+void txc_on_ready_ind(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct txc *t = st;
+    const Nines__ReadyInd *b = (const Nines__ReadyInd *)m->body;
+    if (m->from >= NET_CONN_BASE)
+        return;
+    if (TXC_ID_NODE(b->txn) == t->self) {
+        struct txc_txn *x = ctl_txn(t, b->txn);
+        if (x)
+            txc_ctl_ready_ind(t, x, b);
+        return;
+    }
+    txc_hsc_ready_ind(t, b, m);
+    (void)rt;
+}
+
+void txc_on_ready_conf(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct txc *t = st;
+    const Nines__TxcReadyConf *b = (const Nines__TxcReadyConf *)m->body;
+    struct txc_txn *x = ctl_txn(t, b->txn);
+    if (!x || x->st != TXC_PREPARING || from_node(t, m) != x->hsc)
+        return;
+    x->hsc_ready = true;
+    progress(t, x);
+    (void)rt;
+}
+
+void txc_on_commit_conf(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct txc *t = st;
+    const Nines__CommitConf *b = (const Nines__CommitConf *)m->body;
+    uint32_t node = from_node(t, m);
+    struct txc_txn *x = node ? ctl_txn(t, b->txn) : NULL;
+    if (!x || x->st != TXC_COMMITTING)
+        return;
+    x->waiting &= ~TXC_NODE(node);
+    if (!x->waiting) {
+        send_forget(t, x, true);
+        t->st.committed++;
+        txc_forget(t, x);
+    }
+    (void)rt;
+}
+
+void txc_on_abort_conf(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct txc *t = st;
+    const Nines__AbortConf *b = (const Nines__AbortConf *)m->body;
+    uint32_t node = from_node(t, m);
+    struct txc_txn *x = node ? ctl_txn(t, b->txn) : NULL;
+    if (!x || x->st != TXC_ABORTING)
+        return;
+    x->waiting &= ~TXC_NODE(node);
+    if (!x->waiting)
+        txc_forget(t, x);
+    (void)rt;
+}
+
+/* ---- timers and client close ------------------------------------------ */
+
+static void nodes_str(txc_nodes s, char *buf, size_t n)
+{
+    size_t o = 0;
+    buf[0] = 0;
+    for (uint32_t id = 1; id <= 64 && o + 4 < n; id++)
+        if (s & TXC_NODE(id))
+            o += (size_t)snprintf(buf + o, n - o, "%s%u", o ? "," : "", id);
+}
+
+/* What a transaction still waits for, for the timeout message. */
+static void missing(const struct txc_txn *x, char *buf, size_t n)
+{
+    size_t o = 0;
+    char ns[200];
+    if (x->pending) {
+        nodes_str(x->pending, ns, sizeof ns);
+        o += (size_t)snprintf(buf + o, n - o, " kernel answers from node(s) %s;", ns);
+    }
+    for (uint32_t i = 0; i < x->nparts && o + 80 < n; i++) {
+        const struct txc_part *p = &x->parts[i];
+        if (x->st == TXC_PREPARING && !p->p_ready)
+            o += (size_t)snprintf(buf + o, n - o, " ready of table %u fragment %u at primary "
+                                  "node %u;", p->table, p->frag, p->primary);
+        if (x->st == TXC_PREPARING && p->standby && !p->s_ready)
+            o += (size_t)snprintf(buf + o, n - o, " ready of table %u fragment %u at standby "
+                                  "node %u;", p->table, p->frag, p->standby);
+    }
+    if (x->st == TXC_PREPARING && x->hsc && !x->hsc_ready && o + 60 < n)
+        o += (size_t)snprintf(buf + o, n - o, " ack of the hot-standby controller at node %u;",
+                              x->hsc);
+    if (x->st == TXC_OPEN && o + 40 < n)
+        o += (size_t)snprintf(buf + o, n - o, " the client's next request;");
+    if (o == 0)
+        snprintf(buf, n, " nothing");
+}
+
+void txc_ctl_on_timer(struct txc *t, struct txc_txn *x)
+{
+    char ns[200];
+    switch (x->st) {
+    case TXC_EXECUTING:
+    case TXC_OPEN:
+    case TXC_PREPARING: {
+        char miss[TXC_DETAIL_MAX - 120];
+        missing(x, miss, sizeof miss);
+        t->st.timeouts++;
+        abortf(t, x, NINES_ETIMEDOUT, 0, "transaction %" PRIx64 " timed out after %u ms (%s), "
+               "waiting for:%s", x->id, t->cfg.timeout_ms, txc_state_name(x->st), miss);
+        break;
+    }
+    case TXC_COMMITTING:
+        nodes_str(x->waiting, ns, sizeof ns);
+        NLOG_WARN("txc", "txn %" PRIx64 " committed but no COMMIT_CONF from node(s) %s after %u "
+                  "ms; forgetting it (their takeover finishes it)", x->id, ns, t->cfg.timeout_ms);
+        send_forget(t, x, true);
+        t->st.committed++;
+        txc_forget(t, x);
+        break;
+    case TXC_ABORTING:
+        if (x->waiting & TXC_NODE(t->self)) {
+            /* the local kernel may still hold our ops: wait for it */
+            NLOG_WARN("txc", "txn %" PRIx64 ": local kernel has not confirmed the abort after "
+                      "%u ms; still waiting", x->id, t->cfg.timeout_ms);
+            txc_arm(t, x, t->cfg.timeout_ms);
+            break;
+        }
+        nodes_str(x->waiting, ns, sizeof ns);
+        NLOG_WARN("txc", "txn %" PRIx64 ": no ABORT_CONF from node(s) %s after %u ms; "
+                  "forgetting it", x->id, ns, t->cfg.timeout_ms);
+        txc_forget(t, x);
+        break;
+    default:
+        NLOG_ERROR("txc", "txn %" PRIx64 ": timer in state %s", x->id, txc_state_name(x->st));
+        break;
+    }
+}
+
+void txc_ctl_on_client_closed(struct txc *t, net_addr conn)
+{
+    struct txc_txn *next;
+    for (struct txc_txn *x = t->active; x; x = next) {
+        next = x->next;
+        if (x->client != conn || !is_ctl_state(x->st))
+            continue;
+        x->client = 0;
+        x->answer_due = false;
+        switch (x->st) {
+        case TXC_EXECUTING:
+        case TXC_OPEN:
+        case TXC_PREPARING:
+            /* abort may forget x; `next` stays valid (only x leaves) */
+            abortf(t, x, NINES_ECLOSED, 0, "client connection closed");
+            break;
+        case TXC_COMMITTING:
+        case TXC_ABORTING:
+            break;
+        default:
+            break;
+        }
+    }
+}

@@ -1,0 +1,144 @@
+/* Transaction controller internals (txctl/ only). */
+#ifndef NINES_TXC_INT_H
+#define NINES_TXC_INT_H
+#include "txc.h"
+
+#include "kernel/kern_key.h"
+#include "nines_net.pb-c.h"
+#include "nines_txn.pb-c.h"
+
+/* Node sets as bitmasks: bit (id - 1) for node id (1..64). */
+typedef uint64_t txc_nodes;
+#define TXC_NODE(id) ((txc_nodes)1 << ((id) - 1))
+_Static_assert(DICT_MAX_NODES <= 64 && NINES_MAX_NODES <= 64, "node masks are 64 bits");
+
+/* Transaction id: node id in the top 8 bits, then a 56-bit sequence that
+ * starts at the wall clock in microseconds when the controller starts. */
+#define TXC_ID_NODE(id) ((uint32_t)((id) >> 56))
+#define TXC_SEQ_MASK    ((UINT64_C(1) << 56) - 1)
+
+#define TXC_GONE_SLOTS 4096
+
+enum txc_state {
+    TXC_FREE = 0,       /* pool slot unused */
+    /* primary controller */
+    TXC_EXECUTING,      /* interactive: ops of a request at kernels (prepare=0) */
+    TXC_OPEN,           /* interactive: idle, waiting for the client's next request */
+    TXC_PREPARING,      /* last ops / PREPARE_REQ sent: collecting readies + hsc ack */
+    TXC_COMMITTING,     /* client answered; COMMIT_REQ sent, collecting COMMIT_CONF */
+    TXC_ABORTING,       /* ABORT_REQ sent, collecting ABORT_CONF */
+    /* hot-standby controller */
+    TXC_HSC_WAITING,    /* collecting READY_IND (maybe before TXC_START_REQ came) */
+    TXC_HSC_READY,      /* TXC_READY_CONF sent; waiting for TXC_FORGET_REQ */
+};
+const char *txc_state_name(enum txc_state s);
+
+enum txc_proc { TXC_PROC_NONE = 0, TXC_PROC_TPCB, TXC_PROC_TWO_UPD };
+
+/* A fragment taking part (one per distinct (table, frag)). */
+struct txc_part {
+    uint32_t table, frag, primary, standby;   /* standby 0: none alive */
+    bool p_ready, s_ready;
+};
+
+/* One routed op of the current request. */
+struct txc_op {
+    const Nines__RecordOp *op;
+    uint32_t part;                  /* index into txn->parts */
+    uint32_t node;                  /* effective primary */
+    ProtobufCBinaryData key;        /* encoded primary key */
+};
+
+/* Ops of the current request bound for one primary node (one KERN_OP_REQ). */
+struct txc_nreq {
+    uint32_t node, nops;
+    uint32_t *idx;                  /* request op index of each op sent */
+};
+
+struct txc_txn {
+    uint64_t id;
+    struct txc_txn *hnext;          /* hash chain */
+    struct txc_txn *prev, *next;    /* active list (client close, teardown) */
+    enum txc_state st;
+    uint32_t ctl, hsc;              /* hsc 0: no reachable node at the other site */
+    int64_t timer;
+
+    /* client */
+    net_addr client;                /* 0: gone (or hsc role) */
+    uint64_t req_id;
+    bool answer_due;                /* a client request waits for its answer */
+
+    /* participants (arrays in kept messages' arenas) */
+    struct txc_part *parts;
+    uint32_t nparts, capparts;
+    bool hsc_started, hsc_ready;
+
+    /* node sets */
+    txc_nodes ran;                  /* got a KERN_OP_REQ in this txn */
+    txc_nodes pending;              /* KERN_OP_REQ / PREPARE_REQ answer outstanding */
+    txc_nodes waiting;              /* COMMIT_CONF / ABORT_CONF outstanding */
+
+    /* current request */
+    enum txc_proc proc;
+    bool last;                      /* this request ends the txn (commit) */
+    uint32_t nops, nnreq, seq_base, seq;
+    struct txc_op *ops;
+    struct txc_nreq *nreq;
+    const Nines__OpResult **results;
+    int64_t value;                  /* procedure result */
+    uint32_t value_col;             /* procedure: result column of op 0 */
+
+    struct rt_msg *kept;            /* messages whose arenas we still use */
+};
+
+struct txc {
+    struct rt *rt;
+    struct txc_config cfg;
+    uint32_t self, site;
+    uint64_t next_seq;
+    struct txc_txn *pool;
+    struct txc_txn *free_list;
+    struct txc_txn **hash;
+    uint32_t hmask;
+    struct txc_txn *active;         /* doubly linked */
+    uint64_t hsc_pick;              /* spreads the hsc choice */
+    uint64_t gone[TXC_GONE_SLOTS];  /* hsc: recently forgotten txn ids (direct-mapped) */
+    struct txc_stats st;
+};
+
+/* txc_task.c */
+struct txc_txn *txc_find(struct txc *t, uint64_t id);
+struct txc_txn *txc_alloc(struct txc *t, uint64_t id);
+void txc_forget(struct txc *t, struct txc_txn *x);
+void txc_keep(struct txc_txn *x, struct rt_msg *m);
+void txc_arm(struct txc *t, struct txc_txn *x, uint32_t ms);
+uint64_t txc_new_id(struct txc *t);
+txc_nodes txc_live(struct txc *t);
+uint32_t txc_pick_hsc(struct txc *t, uint64_t txn);
+int txc_to_client(struct txc *t, net_addr conn, struct rt_msg *m);
+/* rt_send with logging; node 0 or self = local. */
+void txc_send(struct txc *t, uint32_t node, enum rt_svc svc, struct rt_msg *m);
+/* Answer a client TXN_REF (no txn state involved). */
+void txc_refuse(struct txc *t, net_addr conn, uint64_t req_id, uint64_t txn, int err,
+                uint32_t failed_op, const char *detail);
+
+/* txc_route.c: validate, build procedure ops, encode keys and route the
+ * request's ops into x (ops, parts, nreq) using arena memory of `req`.
+ * NINES_E* with nines_errdetail() and *failed_op on a bad request. */
+int txc_route_request(struct txc *t, struct txc_txn *x, struct rt_msg *req, uint32_t *failed_op);
+/* Name of an op for error messages ("op 3 (ADD on account)"). */
+void txc_op_name(const struct txc_txn *x, uint32_t i, char *buf, size_t n);
+/* TPC-B: the account's new balance out of the first op's result. */
+int txc_proc_value(struct txc *t, struct txc_txn *x, int64_t *out);
+
+/* txc_ctl.c */
+void txc_ctl_abort(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op,
+                   const char *detail);
+void txc_ctl_on_timer(struct txc *t, struct txc_txn *x);
+void txc_ctl_on_client_closed(struct txc *t, net_addr conn);
+void txc_ctl_ready_ind(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *b);
+
+/* txc_hsc.c */
+void txc_hsc_ready_ind(struct txc *t, const Nines__ReadyInd *b, struct rt_msg *m);
+void txc_hsc_on_timer(struct txc *t, struct txc_txn *x);
+#endif

@@ -1,0 +1,608 @@
+/* Request validation, procedures, key encoding and routing: turn one
+ * TXN_REQ into routed ops grouped per primary node. Memory comes from the
+ * request message's arena (the message is kept while the txn uses it). */
+#include "txc_int.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "nassert.h"
+#include "nines/errors.h"
+
+static const char *const op_names[] = {"NONE", "GET", "INSERT", "UPDATE", "DELETE", "SCAN", "ADD"};
+
+static const char *op_name(Nines__OpType op)
+{
+    return (unsigned)op < sizeof op_names / sizeof op_names[0] ? op_names[op] : "?";
+}
+
+static int kern_type_of(uint32_t dict_type)
+{
+    switch (dict_type) {
+    case DICT_T_INT32:
+        return KERN_T_INT32;
+    case DICT_T_INT64:
+        return KERN_T_INT64;
+    case DICT_T_DOUBLE:
+        return KERN_T_DOUBLE;
+    case DICT_T_STRING:
+        return KERN_T_FSTR;
+    case DICT_T_VARSTRING:
+        return KERN_T_VSTR;
+    case DICT_T_BYTES:
+        return KERN_T_FBYTES;
+    case DICT_T_VARBYTES:
+        return KERN_T_VBYTES;
+    case DICT_T_TIMESTAMP:
+        return KERN_T_TS;
+    default:
+        return -1;
+    }
+}
+
+static void describe(const Nines__Value *v, char *buf, size_t n)
+{
+    if (!v) {
+        snprintf(buf, n, "no value");
+        return;
+    }
+    switch (v->v_case) {
+    case NINES__VALUE__V_IS_NULL:
+        snprintf(buf, n, "NULL");
+        break;
+    case NINES__VALUE__V_I64:
+        snprintf(buf, n, "integer %" PRId64, v->i64);
+        break;
+    case NINES__VALUE__V_F64:
+        snprintf(buf, n, "double %g", v->f64);
+        break;
+    case NINES__VALUE__V_STR:
+        snprintf(buf, n, "string '%.40s'%s (%zu bytes)", v->str, strlen(v->str) > 40 ? "..." : "",
+                 strlen(v->str));
+        break;
+    case NINES__VALUE__V_RAW:
+        snprintf(buf, n, "bytes value of %zu bytes", v->raw.len);
+        break;
+    default:
+        snprintf(buf, n, "empty value");
+        break;
+    }
+}
+
+/* Wire value -> typed value for column `ci` of table `tb`. */
+static int to_kval(const struct dict_table *tb, uint32_t ci, const Nines__Value *v,
+                   struct kern_col *kc, struct kern_val *out)
+{
+    const struct dict_column *c = &tb->def.cols[ci];
+    int kt = kern_type_of(c->type);
+    if (kt < 0)
+        return nines_err(NINES_ETYPE, "table %s column %s has unknown type code %u",
+                         tb->def.name, c->name, c->type);
+    kc->type = (uint8_t)kt;
+    kc->nullable = c->nullable;
+    kc->size = c->size;
+    char what[96];
+    describe(v, what, sizeof what);
+    bool ok = false;
+    int vc = v ? (int)v->v_case : 0;
+    if (vc == NINES__VALUE__V_IS_NULL) {
+        if (!c->nullable)
+            return nines_err(NINES_ETYPE, "table %s column %s (%s) is NOT NULL but got NULL",
+                             tb->def.name, c->name, dict_type_name(c->type));
+        *out = kern_v_null((unsigned)kt);
+        return 0;
+    }
+    switch (kt) {
+    case KERN_T_INT32:
+        if (vc == NINES__VALUE__V_I64) {
+            if (v->i64 < INT32_MIN || v->i64 > INT32_MAX)
+                return nines_err(NINES_ETYPE, "table %s column %s (int32): %s is out of range",
+                                 tb->def.name, c->name, what);
+            *out = kern_v_i32((int32_t)v->i64);
+            ok = true;
+        }
+        break;
+    case KERN_T_INT64:
+    case KERN_T_TS:
+        if (vc == NINES__VALUE__V_I64) {
+            *out = kt == KERN_T_TS ? kern_v_ts(v->i64) : kern_v_i64(v->i64);
+            ok = true;
+        }
+        break;
+    case KERN_T_DOUBLE:
+        if (vc == NINES__VALUE__V_F64) {
+            *out = kern_v_dbl(v->f64);
+            ok = true;
+        }
+        break;
+    case KERN_T_FSTR:
+    case KERN_T_VSTR:
+        if (vc == NINES__VALUE__V_STR) {
+            *out = kern_v_bytes((unsigned)kt, v->str, (uint32_t)strlen(v->str));
+            ok = true;
+        }
+        break;
+    case KERN_T_FBYTES:
+    case KERN_T_VBYTES:
+        if (vc == NINES__VALUE__V_RAW) {
+            *out = kern_v_bytes((unsigned)kt, v->raw.data, (uint32_t)v->raw.len);
+            ok = true;
+        }
+        break;
+    default:
+        break;
+    }
+    if (!ok)
+        return nines_err(NINES_ETYPE, "table %s column %s is %s but got %s", tb->def.name,
+                         c->name, dict_type_name(c->type), what);
+    if (kern_val_check(kc, ci, out))
+        return nines_err(NINES_ETYPE, "table %s column %s (%s), %s: %s", tb->def.name, c->name,
+                         dict_type_name(c->type), what, nines_errdetail());
+    return 0;
+}
+
+static const struct dict_table *find_table(struct txc *t, const Nines__RecordOp *op)
+{
+    const struct dict *d = t->cfg.dict;
+    if (op->table_id) {
+        const struct dict_table *tb = dict_table_by_id(d, op->table_id);
+        if (!tb)
+            nines_err(NINES_ENOTFOUND, "table id %u not found (dictionary version %" PRIu64 ")",
+                      op->table_id, d->version);
+        return tb;
+    }
+    const char *name = op->table ? op->table : "";
+    const struct dict_table *tb = dict_table_by_name(d, name);
+    if (!tb)
+        nines_err(NINES_ENOTFOUND, "table '%s' not found (dictionary version %" PRIu64 ")", name,
+                  d->version);
+    return tb;
+}
+
+static int col_index(const struct dict_table *tb, const char *name)
+{
+    for (uint32_t i = 0; i < tb->def.ncols; i++)
+        if (!strcmp(tb->def.cols[i].name, name))
+            return (int)i;
+    return -1;
+}
+
+/* Encode the key of `op` (its key values, or the key columns of its row). */
+static int encode_key(const struct dict_table *tb, const Nines__RecordOp *op, struct rt_msg *req,
+                      ProtobufCBinaryData *out)
+{
+    uint32_t npk = tb->def.npk;
+    struct kern_col kc[DICT_MAX_PK];
+    struct kern_val kv[DICT_MAX_PK];
+    const Nines__Value *vals[DICT_MAX_PK];
+    bool from_row = op->n_key == 0 && op->row &&
+                    (op->op == NINES__OP_TYPE__OP_INSERT || op->op == NINES__OP_TYPE__OP_UPDATE);
+    if (!from_row && op->n_key != npk)
+        return nines_err(NINES_ETYPE, "table %s has %u key column%s (first: %s) but the op gives "
+                         "%zu key value%s", tb->def.name, npk, npk == 1 ? "" : "s",
+                         tb->def.cols[tb->def.pk[0]].name, op->n_key, op->n_key == 1 ? "" : "s");
+    for (uint32_t i = 0; i < npk; i++) {
+        uint32_t ci = tb->def.pk[i];
+        if (from_row)
+            vals[i] = ci < op->row->n_values ? op->row->values[ci] : NULL;
+        else
+            vals[i] = op->key[i];
+        int rc = to_kval(tb, ci, vals[i], &kc[i], &kv[i]);
+        if (rc)
+            return rc;
+    }
+    uint8_t buf[KERN_KEY_MAX];
+    int len = kern_key_encode(kc, npk, kv, buf, sizeof buf);
+    if (len < 0)
+        return nines_err(len, "table %s key: %s", tb->def.name, nines_errdetail());
+    uint8_t *k = rt_msg_alloc(req, (size_t)len);
+    if (!k)
+        return nines_err(NINES_ENOMEM, "no memory for a %d-byte key", len);
+    memcpy(k, buf, (size_t)len);
+    out->data = k;
+    out->len = (size_t)len;
+    return 0;
+}
+
+static int check_row(const struct dict_table *tb, const Nines__Row *row)
+{
+    if (!row)
+        return nines_err(NINES_EINVAL, "table %s: the op has no row", tb->def.name);
+    if (row->n_values != tb->def.ncols)
+        return nines_err(NINES_ETYPE, "table %s has %u columns but the row has %zu values",
+                         tb->def.name, tb->def.ncols, row->n_values);
+    for (uint32_t i = 0; i < tb->def.ncols; i++) {
+        struct kern_col kc;
+        struct kern_val kv;
+        int rc = to_kval(tb, i, row->values[i], &kc, &kv);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int check_op(const struct dict_table *tb, const Nines__RecordOp *op)
+{
+    switch (op->op) {
+    case NINES__OP_TYPE__OP_GET:
+    case NINES__OP_TYPE__OP_DELETE:
+        return 0;
+    case NINES__OP_TYPE__OP_INSERT:
+    case NINES__OP_TYPE__OP_UPDATE:
+        return check_row(tb, op->row);
+    case NINES__OP_TYPE__OP_ADD: {
+        if (op->column >= tb->def.ncols)
+            return nines_err(NINES_EINVAL, "ADD on table %s: column %u does not exist (%u columns)",
+                             tb->def.name, op->column, tb->def.ncols);
+        const struct dict_column *c = &tb->def.cols[op->column];
+        if (c->type != DICT_T_INT64 && c->type != DICT_T_INT32)
+            return nines_err(NINES_ETYPE, "ADD on table %s column %s: column is %s, not an integer",
+                             tb->def.name, c->name, dict_type_name(c->type));
+        for (uint32_t i = 0; i < tb->def.npk; i++)
+            if (tb->def.pk[i] == op->column)
+                return nines_err(NINES_EINVAL, "ADD on table %s column %s: a key column",
+                                 tb->def.name, c->name);
+        return 0;
+    }
+    case NINES__OP_TYPE__OP_SCAN:
+        return nines_err(NINES_EINVAL, "SCAN on table %s: scans are not routed by the "
+                         "transaction controller yet", tb->def.name);
+    case NINES__OP_TYPE__OP_NONE:
+    default:
+        return nines_err(NINES_EINVAL, "table %s: op type %d is not an operation", tb->def.name,
+                         (int)op->op);
+    }
+}
+
+/* ---- procedures ------------------------------------------------------- */
+
+static Nines__Value *i64_val(struct rt_msg *req, int64_t x)
+{
+    Nines__Value *v = rt_msg_alloc(req, sizeof *v);
+    if (v) {
+        nines__value__init(v);
+        v->v_case = NINES__VALUE__V_I64;
+        v->i64 = x;
+    }
+    return v;
+}
+
+static int proc_table(struct txc *t, const char *proc, const char *name,
+                      const struct dict_table **tb, int *balance)
+{
+    *tb = dict_table_by_name(t->cfg.dict, name);
+    if (!*tb)
+        return nines_err(NINES_ENOTFOUND, "%s needs table '%s', which does not exist "
+                         "(create and load the %s tables first)", proc, name, proc);
+    if (balance) {
+        const char *col = !strcmp(proc, "TPC-B") ? "balance" : "v";
+        *balance = col_index(*tb, col);
+        if (*balance < 0)
+            return nines_err(NINES_ENOTFOUND, "%s: table '%s' has no column '%s'", proc, name,
+                             col);
+    }
+    return 0;
+}
+
+static Nines__RecordOp *add_op(struct rt_msg *req, const struct dict_table *tb, int64_t key,
+                               int col, int64_t delta)
+{
+    Nines__RecordOp *op = rt_msg_alloc(req, sizeof *op);
+    Nines__Value **k = rt_msg_alloc(req, sizeof *k);
+    if (!op || !k)
+        return NULL;
+    nines__record_op__init(op);
+    op->op = NINES__OP_TYPE__OP_ADD;
+    op->table_id = tb->id;
+    k[0] = i64_val(req, key);
+    if (!k[0])
+        return NULL;
+    op->n_key = 1;
+    op->key = k;
+    op->column = (uint32_t)col;
+    op->delta = delta;
+    return op;
+}
+
+/* The history row, filled by column name (hid, aid, tid, bid, delta, ts;
+ * fixed-width string columns get spaces, others NULL when nullable). */
+static Nines__RecordOp *history_op(struct rt_msg *req, const struct dict_table *tb, uint64_t txn,
+                                   const Nines__TpcbCall *c)
+{
+    Nines__RecordOp *op = rt_msg_alloc(req, sizeof *op);
+    Nines__Row *row = rt_msg_alloc(req, sizeof *row);
+    uint32_t n = tb->def.ncols;
+    Nines__Value **vals = rt_msg_alloc(req, n * sizeof *vals);
+    if (!op || !row || !vals)
+        return NULL;
+    nines__record_op__init(op);
+    nines__row__init(row);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct dict_column *col = &tb->def.cols[i];
+        const char *nm = col->name;
+        Nines__Value *v = rt_msg_alloc(req, sizeof *v);
+        if (!v)
+            return NULL;
+        nines__value__init(v);
+        if (!strcmp(nm, "hid") || !strcmp(nm, "aid") || !strcmp(nm, "tid") ||
+            !strcmp(nm, "bid") || !strcmp(nm, "delta") || !strcmp(nm, "ts")) {
+            v->v_case = NINES__VALUE__V_I64;
+            v->i64 = !strcmp(nm, "hid")   ? (int64_t)txn
+                     : !strcmp(nm, "aid") ? c->aid
+                     : !strcmp(nm, "tid") ? c->tid
+                     : !strcmp(nm, "bid") ? c->bid
+                     : !strcmp(nm, "delta") ? c->delta
+                                            : now;
+        } else if (col->type == DICT_T_STRING) {
+            char *s = rt_msg_alloc(req, col->size + 1);
+            if (!s)
+                return NULL;
+            memset(s, ' ', col->size);
+            s[col->size] = 0;
+            v->v_case = NINES__VALUE__V_STR;
+            v->str = s;
+        } else if (col->type == DICT_T_VARSTRING) {
+            v->v_case = NINES__VALUE__V_STR;
+            v->str = (char *)"";
+        } else {
+            v->v_case = NINES__VALUE__V_IS_NULL;
+            v->is_null = 1;
+        }
+        vals[i] = v;
+    }
+    row->n_values = n;
+    row->values = vals;
+    op->op = NINES__OP_TYPE__OP_INSERT;
+    op->table_id = tb->id;
+    op->row = row;
+    return op;
+}
+
+static int build_proc(struct txc *t, struct txc_txn *x, struct rt_msg *req, const Nines__TxnReq *b,
+                      const Nines__RecordOp ***ops, uint32_t *nops)
+{
+    const Nines__RecordOp **v = rt_msg_alloc(req, 4 * sizeof *v);
+    if (!v)
+        return nines_err(NINES_ENOMEM, "no memory for a procedure call");
+    int rc;
+    if (b->proc_case == NINES__TXN_REQ__PROC_TPCB) {
+        const Nines__TpcbCall *c = b->tpcb;
+        const struct dict_table *acc, *tel, *bra, *his;
+        int ca, ct, cb;
+        if ((rc = proc_table(t, "TPC-B", "account", &acc, &ca)) ||
+            (rc = proc_table(t, "TPC-B", "teller", &tel, &ct)) ||
+            (rc = proc_table(t, "TPC-B", "branch", &bra, &cb)) ||
+            (rc = proc_table(t, "TPC-B", "history", &his, NULL)))
+            return rc;
+        v[0] = add_op(req, acc, c->aid, ca, c->delta);
+        v[1] = add_op(req, tel, c->tid, ct, c->delta);
+        v[2] = add_op(req, bra, c->bid, cb, c->delta);
+        v[3] = history_op(req, his, x->id, c);
+        x->proc = TXC_PROC_TPCB;
+        x->value_col = (uint32_t)ca;
+        *nops = 4;
+    } else {
+        const Nines__TwoUpdCall *c = b->two_upd;
+        const struct dict_table *t1, *t2;
+        int c1, c2;
+        if ((rc = proc_table(t, "two-update", "t1", &t1, &c1)) ||
+            (rc = proc_table(t, "two-update", "t2", &t2, &c2)))
+            return rc;
+        v[0] = add_op(req, t1, c->key1, c1, c->delta);
+        v[1] = add_op(req, t2, c->key2, c2, c->delta);
+        x->proc = TXC_PROC_TWO_UPD;
+        x->value_col = (uint32_t)c1;
+        *nops = 2;
+    }
+    for (uint32_t i = 0; i < *nops; i++)
+        if (!v[i])
+            return nines_err(NINES_ENOMEM, "no memory for a procedure call");
+    *ops = v;
+    return 0;
+}
+
+void txc_op_name(const struct txc_txn *x, uint32_t i, char *buf, size_t n)
+{
+    static const char *const tpcb[] = {"account", "teller", "branch", "history"};
+    static const char *const two[] = {"t1", "t2"};
+    const Nines__RecordOp *op = x->ops && i < x->nops ? x->ops[i].op : NULL;
+    const Nines__Value *k = op && op->n_key ? op->key[0] : NULL;
+    char kd[96];
+    describe(k, kd, sizeof kd);
+    if (x->proc == TXC_PROC_TPCB && i < 4)
+        snprintf(buf, n, "TPC-B %s %s", tpcb[i], i < 3 ? kd : "insert");
+    else if (x->proc == TXC_PROC_TWO_UPD && i < 2)
+        snprintf(buf, n, "two-update %s key %s", two[i], kd);
+    else if (op)
+        snprintf(buf, n, "op %u (%s on table %s%s, key %s)", i, op_name(op->op),
+                 op->table_id ? "id " : "", op->table_id ? "" : op->table, kd);
+    else
+        snprintf(buf, n, "op %u", i);
+}
+
+int txc_proc_value(struct txc *t, struct txc_txn *x, int64_t *out)
+{
+    (void)t;
+    const Nines__OpResult *r = x->results ? x->results[0] : NULL;
+    if (!r || r->n_rows < 1 || !r->rows[0] || r->rows[0]->n_values <= x->value_col ||
+        !r->rows[0]->values[x->value_col] ||
+        r->rows[0]->values[x->value_col]->v_case != NINES__VALUE__V_I64)
+        return nines_err(NINES_EPROTO, "the kernel's answer to the %s ADD has no new row value",
+                         x->proc == TXC_PROC_TPCB ? "account" : "t1");
+    *out = r->rows[0]->values[x->value_col]->i64;
+    return 0;
+}
+
+/* ---- routing ---------------------------------------------------------- */
+
+/* (table, frag) -> part index, open addressing over a per-request table. */
+struct pmap {
+    uint32_t *slot;   /* part index + 1, 0 = empty */
+    uint32_t mask;
+};
+
+static uint32_t pm_hash(uint32_t table, uint32_t frag, uint32_t mask)
+{
+    uint64_t h = ((uint64_t)table << 32 | frag) * UINT64_C(0x9E3779B97F4A7C15);
+    return (uint32_t)(h >> 40) & mask;
+}
+
+static uint32_t *pm_lookup(struct pmap *pm, const struct txc_part *parts, uint32_t table,
+                           uint32_t frag)
+{
+    uint32_t i = pm_hash(table, frag, pm->mask);
+    while (pm->slot[i]) {
+        const struct txc_part *p = &parts[pm->slot[i] - 1];
+        if (p->table == table && p->frag == frag)
+            return &pm->slot[i];
+        i = (i + 1) & pm->mask;
+    }
+    return &pm->slot[i];
+}
+
+int txc_route_request(struct txc *t, struct txc_txn *x, struct rt_msg *req, uint32_t *failed_op)
+{
+    const Nines__TxnReq *b = (const Nines__TxnReq *)req->body;
+    *failed_op = 0;
+    const Nines__RecordOp **ops = NULL;
+    uint32_t n = 0;
+    int rc;
+    x->proc = TXC_PROC_NONE;
+    if (b->proc_case == NINES__TXN_REQ__PROC_TPCB || b->proc_case == NINES__TXN_REQ__PROC_TWO_UPD) {
+        if (b->n_ops)
+            return nines_err(NINES_EINVAL, "a procedure call carries no ops (got %zu)", b->n_ops);
+        if ((b->proc_case == NINES__TXN_REQ__PROC_TPCB && !b->tpcb) ||
+            (b->proc_case == NINES__TXN_REQ__PROC_TWO_UPD && !b->two_upd))
+            return nines_err(NINES_EINVAL, "procedure call without arguments");
+        if ((rc = build_proc(t, x, req, b, &ops, &n)))
+            return rc;
+    } else {
+        if (b->n_ops > t->cfg.max_ops)
+            return nines_err(NINES_ETOOBIG, "request has %zu ops, at most %u are allowed",
+                             b->n_ops, t->cfg.max_ops);
+        ops = (const Nines__RecordOp **)b->ops;
+        n = (uint32_t)b->n_ops;
+    }
+    x->nops = n;
+    x->ops = n ? rt_msg_alloc(req, n * sizeof *x->ops) : NULL;
+    x->results = n ? rt_msg_alloc(req, n * sizeof *x->results) : NULL;
+    if (n && (!x->ops || !x->results))
+        return nines_err(NINES_ENOMEM, "no memory to route %u ops", n);
+    memset(x->results, 0, n * sizeof *x->results);
+
+    /* parts: grow to hold every op's fragment in the worst case */
+    if (x->nparts + n > x->capparts) {
+        struct txc_part *np = rt_msg_alloc(req, (x->nparts + n) * sizeof *np);
+        if (!np)
+            return nines_err(NINES_ENOMEM, "no memory for %u participants", x->nparts + n);
+        if (x->nparts)
+            memcpy(np, x->parts, x->nparts * sizeof *np);
+        x->parts = np;
+        x->capparts = x->nparts + n;
+    }
+    struct pmap pm;
+    uint32_t cap = 16;
+    while (cap < 2 * (x->nparts + n))
+        cap <<= 1;
+    pm.mask = cap - 1;
+    pm.slot = rt_msg_alloc(req, cap * sizeof *pm.slot);
+    if (!pm.slot)
+        return nines_err(NINES_ENOMEM, "no memory to route %u ops", n);
+    memset(pm.slot, 0, cap * sizeof *pm.slot);
+    for (uint32_t i = 0; i < x->nparts; i++)
+        *pm_lookup(&pm, x->parts, x->parts[i].table, x->parts[i].frag) = i + 1;
+
+    txc_nodes live = txc_live(t);
+    uint32_t nparts0 = x->nparts;
+    uint32_t per_node[65] = {0};
+    for (uint32_t i = 0; i < n; i++) {
+        const Nines__RecordOp *op = ops[i];
+        struct txc_op *o = &x->ops[i];
+        o->op = op;
+        *failed_op = i;
+        if (!op)
+            return nines_err(NINES_EINVAL, "op %u is empty", i);
+        const struct dict_table *tb = find_table(t, op);
+        if (!tb) {
+            rc = NINES_ENOTFOUND;
+            goto bad;
+        }
+        if ((rc = check_op(tb, op)) || (rc = encode_key(tb, op, req, &o->key)))
+            goto bad;
+        int frag = dict_route(tb, o->key.data, o->key.len);
+        if (frag < 0) {
+            rc = frag;
+            goto bad;
+        }
+        uint32_t *slot = pm_lookup(&pm, x->parts, tb->id, (uint32_t)frag);
+        if (!*slot) {
+            uint32_t node;
+            rc = dict_effective_primary(tb, (uint32_t)frag, live, &node);
+            if (rc) {
+                rc = nines_err(rc, "table %s fragment %d: neither primary node %u nor standby "
+                               "node %u is reachable", tb->def.name, frag,
+                               tb->frags[frag].primary, tb->frags[frag].standby);
+                goto bad;
+            }
+            uint32_t sb = tb->frags[frag].standby;
+            if (node != tb->frags[frag].primary || !sb || !(live & TXC_NODE(sb)))
+                sb = 0;
+            N_ASSERT(x->nparts < x->capparts);
+            struct txc_part *p = &x->parts[x->nparts];
+            memset(p, 0, sizeof *p);
+            p->table = tb->id;
+            p->frag = (uint32_t)frag;
+            p->primary = node;
+            p->standby = sb;
+            *slot = ++x->nparts;
+        }
+        o->part = *slot - 1;
+        o->node = x->parts[o->part].primary;
+        N_ASSERT(o->node >= 1 && o->node <= 64);
+        per_node[o->node]++;
+        continue;
+    bad: {
+        if (rc == NINES_ENOMEM)
+            return rc;
+        char name[160];
+        char why[512];
+        snprintf(why, sizeof why, "%s", nines_errdetail());
+        txc_op_name(x, i, name, sizeof name);
+        x->nparts = nparts0;
+        return nines_err(rc, "%s: %s", name, why);
+    }
+    }
+    *failed_op = 0;
+
+    /* one KERN_OP_REQ per primary node */
+    uint32_t nn = 0;
+    for (uint32_t node = 1; node <= 64; node++)
+        nn += per_node[node] != 0;
+    x->nnreq = nn;
+    x->nreq = nn ? rt_msg_alloc(req, nn * sizeof *x->nreq) : NULL;
+    if (nn && !x->nreq)
+        return nines_err(NINES_ENOMEM, "no memory to route %u ops", n);
+    uint8_t pos[65];
+    uint32_t k = 0;
+    for (uint32_t node = 1; node <= 64; node++) {
+        if (!per_node[node])
+            continue;
+        struct txc_nreq *r = &x->nreq[k];
+        r->node = node;
+        r->nops = 0;
+        r->idx = rt_msg_alloc(req, per_node[node] * sizeof *r->idx);
+        if (!r->idx)
+            return nines_err(NINES_ENOMEM, "no memory to route %u ops", n);
+        pos[node] = (uint8_t)k++;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        struct txc_nreq *r = &x->nreq[pos[x->ops[i].node]];
+        r->idx[r->nops++] = i;
+    }
+    return 0;
+}

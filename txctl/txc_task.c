@@ -1,0 +1,304 @@
+/* Transaction controller task: lifecycle, the transaction pool and its hash
+ * table, timers, runtime events and the send helpers. */
+#include "txc_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nassert.h"
+#include "nines/errors.h"
+#include "nlog.h"
+
+const char *txc_state_name(enum txc_state s)
+{
+    switch (s) {
+    case TXC_FREE:
+        return "free";
+    case TXC_EXECUTING:
+        return "executing";
+    case TXC_OPEN:
+        return "open";
+    case TXC_PREPARING:
+        return "preparing";
+    case TXC_COMMITTING:
+        return "committing";
+    case TXC_ABORTING:
+        return "aborting";
+    case TXC_HSC_WAITING:
+        return "hsc-waiting";
+    case TXC_HSC_READY:
+        return "hsc-ready";
+    default:
+        return "?";
+    }
+}
+
+/* ---- pool and hash ---------------------------------------------------- */
+
+static uint32_t hslot(const struct txc *t, uint64_t id)
+{
+    return (uint32_t)((id * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & t->hmask;
+}
+
+struct txc_txn *txc_find(struct txc *t, uint64_t id)
+{
+    for (struct txc_txn *x = t->hash[hslot(t, id)]; x; x = x->hnext)
+        if (x->id == id)
+            return x;
+    return NULL;
+}
+
+struct txc_txn *txc_alloc(struct txc *t, uint64_t id)
+{
+    struct txc_txn *x = t->free_list;
+    if (!x)
+        return NULL;
+    N_DASSERT(!txc_find(t, id));
+    t->free_list = x->next;
+    memset(x, 0, sizeof *x);
+    x->id = id;
+    uint32_t h = hslot(t, id);
+    x->hnext = t->hash[h];
+    t->hash[h] = x;
+    x->next = t->active;
+    if (t->active)
+        t->active->prev = x;
+    t->active = x;
+    t->st.active++;
+    return x;
+}
+
+void txc_keep(struct txc_txn *x, struct rt_msg *m)
+{
+    rt_msg_keep(m);
+    m->next = x->kept;
+    x->kept = m;
+}
+
+void txc_forget(struct txc *t, struct txc_txn *x)
+{
+    N_ASSERT(x->st != TXC_FREE);
+    if (x->timer > 0)
+        rt_timer_cancel(t->rt, x->timer);
+    while (x->kept) {
+        struct rt_msg *m = x->kept;
+        x->kept = m->next;
+        m->next = NULL;
+        rt_msg_free(t->rt, m);
+    }
+    struct txc_txn **pp = &t->hash[hslot(t, x->id)];
+    while (*pp != x)
+        pp = &(*pp)->hnext;
+    *pp = x->hnext;
+    if (x->prev)
+        x->prev->next = x->next;
+    else
+        t->active = x->next;
+    if (x->next)
+        x->next->prev = x->prev;
+    memset(x, 0, sizeof *x);
+    x->st = TXC_FREE;
+    x->next = t->free_list;
+    t->free_list = x;
+    t->st.active--;
+}
+
+void txc_arm(struct txc *t, struct txc_txn *x, uint32_t ms)
+{
+    if (x->timer > 0)
+        rt_timer_cancel(t->rt, x->timer);
+    x->timer = rt_timer_add(t->rt, RT_SVC_TXC, (uint64_t)ms * 1000u, x->id);
+    if (x->timer < 0)
+        NLOG_ERROR("txc", "txn %llx: no timer: %s", (unsigned long long)x->id, nines_errdetail());
+}
+
+uint64_t txc_new_id(struct txc *t)
+{
+    uint64_t s = t->next_seq++ & TXC_SEQ_MASK;
+    if (s == 0)
+        s = t->next_seq++ & TXC_SEQ_MASK;
+    return ((uint64_t)t->self << 56) | s;
+}
+
+/* ---- nodes ------------------------------------------------------------ */
+
+txc_nodes txc_live(struct txc *t)
+{
+    txc_nodes live = TXC_NODE(t->self);
+    const struct dict *d = t->cfg.dict;
+    struct net_endpoint *ep = rt_net(t->rt);
+    for (uint32_t i = 0; ep && i < d->nnodes; i++) {
+        uint32_t id = d->nodes[i].id;
+        if (id != t->self && id >= 1 && id <= 64 && net_peer_reachable(ep, id))
+            live |= TXC_NODE(id);
+    }
+    return live;
+}
+
+static uint32_t own_site(struct txc *t)
+{
+    const struct dict *d = t->cfg.dict;
+    for (uint32_t i = 0; i < d->nnodes; i++)
+        if (d->nodes[i].id == t->self)
+            return d->nodes[i].site;
+    const struct nines_conf *c = rt_conf(t->rt);
+    const struct nines_node_conf *me = c ? nines_conf_node(c, t->self) : NULL;
+    return me ? me->site : 0;
+}
+
+uint32_t txc_pick_hsc(struct txc *t, uint64_t txn)
+{
+    const struct dict *d = t->cfg.dict;
+    uint32_t site = own_site(t), cand[DICT_MAX_NODES], n = 0;
+    struct net_endpoint *ep = rt_net(t->rt);
+    for (uint32_t i = 0; ep && i < d->nnodes; i++)
+        if (d->nodes[i].site != site && d->nodes[i].id != t->self &&
+            net_peer_reachable(ep, d->nodes[i].id))
+            cand[n++] = d->nodes[i].id;
+    if (!n)
+        return 0;
+    (void)txn;
+    return cand[t->hsc_pick++ % n];
+}
+
+/* ---- sending ---------------------------------------------------------- */
+
+void txc_send(struct txc *t, uint32_t node, enum rt_svc svc, struct rt_msg *m)
+{
+    uint32_t type = m->type;
+    int rc = rt_send(t->rt, node == t->self ? 0 : node, svc, m);
+    if (rc)
+        NLOG_WARN("txc", "message %u to node %u not sent: %s", type, node, nines_errdetail());
+}
+
+int txc_to_client(struct txc *t, net_addr conn, struct rt_msg *m)
+{
+    if (t->cfg.client_send)
+        return t->cfg.client_send(t->cfg.client_ctx, t->rt, conn, m);
+    return rt_send(t->rt, conn, RT_SVC_APP, m);
+}
+
+void txc_refuse(struct txc *t, net_addr conn, uint64_t req_id, uint64_t txn, int err,
+                uint32_t failed_op, const char *detail)
+{
+    struct rt_msg *m = rt_msg_new(t->rt, NINES__MSG_TYPE__TXN_REF);
+    Nines__TxnRef *b = m ? RT_BODY(m, Nines__TxnRef, nines__txn_ref__init) : NULL;
+    if (!b) {
+        if (m)
+            rt_msg_free(t->rt, m);
+        NLOG_ERROR("txc", "no memory to answer request %llu", (unsigned long long)req_id);
+        return;
+    }
+    b->req_id = req_id;
+    b->txn = txn;
+    b->error = err;
+    b->failed_op = failed_op;
+    size_t n = strlen(detail) + 1;
+    char *s = rt_msg_alloc(m, n);
+    if (s) {
+        memcpy(s, detail, n);
+        b->detail = s;
+    }
+    if (txc_to_client(t, conn, m))
+        NLOG_DEBUG("txc", "answer to client %llx lost: %s", (unsigned long long)conn,
+                   nines_errdetail());
+}
+
+/* ---- task ------------------------------------------------------------- */
+
+static void txc_on_event(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct txc *t = st;
+    switch (m->type) {
+    case RT_MSG_START:
+        NLOG_DEBUG("txc", "node %u: transaction controller up (timeout %u ms)", t->self,
+                   t->cfg.timeout_ms);
+        break;
+    case RT_MSG_TIMER: {
+        struct txc_txn *x = txc_find(t, m->cookie);
+        if (!x)
+            break;
+        x->timer = 0;
+        if (x->st == TXC_HSC_WAITING || x->st == TXC_HSC_READY)
+            txc_hsc_on_timer(t, x);
+        else
+            txc_ctl_on_timer(t, x);
+        break;
+    }
+    case RT_MSG_CLIENT_CLOSED:
+        txc_ctl_on_client_closed(t, m->from);
+        break;
+    default:
+        NLOG_DEBUG("txc", "ignoring runtime event %u", m->type);
+        break;
+    }
+    (void)rt;
+}
+
+int txc_create(struct txc **out, struct rt *rt, const struct txc_config *cfg)
+{
+    if (!cfg || !cfg->dict)
+        return nines_err(NINES_EINVAL, "transaction controller needs the node's dictionary");
+    struct txc *t = calloc(1, sizeof *t);
+    if (!t)
+        return nines_err(NINES_ENOMEM, "no memory for the transaction controller");
+    t->rt = rt;
+    t->cfg = *cfg;
+    if (!t->cfg.timeout_ms)
+        t->cfg.timeout_ms = TXC_TIMEOUT_MS_DEFAULT;
+    if (!t->cfg.max_ops)
+        t->cfg.max_ops = TXC_MAX_OPS_DEFAULT;
+    if (!t->cfg.max_txns)
+        t->cfg.max_txns = TXC_MAX_TXNS_DEFAULT;
+    t->self = rt_self(rt);
+    if (t->self < 1 || t->self > 64) {
+        uint32_t self = t->self;
+        free(t);
+        return nines_err(NINES_EINVAL, "transaction controller needs a node id in 1..64, not %u",
+                         self);
+    }
+    uint32_t hs = 1;
+    while (hs < 2 * t->cfg.max_txns)
+        hs <<= 1;
+    t->hmask = hs - 1;
+    t->hash = calloc(hs, sizeof *t->hash);
+    t->pool = calloc(t->cfg.max_txns, sizeof *t->pool);
+    if (!t->hash || !t->pool) {
+        free(t->hash);
+        free(t->pool);
+        free(t);
+        return nines_err(NINES_ENOMEM, "no memory for %u transactions", cfg->max_txns);
+    }
+    for (uint32_t i = t->cfg.max_txns; i-- > 0;) {
+        t->pool[i].next = t->free_list;
+        t->free_list = &t->pool[i];
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    t->next_seq = ((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u) & TXC_SEQ_MASK;
+    t->hsc_pick = t->next_seq;
+    int rc = rt_task_add(rt, RT_SVC_TXC, "txc", txc_on_event, t);
+    if (rc) {
+        free(t->hash);
+        free(t->pool);
+        free(t);
+        return rc;
+    }
+    *out = t;
+    return 0;
+}
+
+void txc_destroy(struct txc *t)
+{
+    if (!t)
+        return;
+    while (t->active)
+        txc_forget(t, t->active);
+    free(t->hash);
+    free(t->pool);
+    free(t);
+}
+
+void txc_get_stats(const struct txc *t, struct txc_stats *out) { *out = t->st; }
