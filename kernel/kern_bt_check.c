@@ -47,7 +47,7 @@ static int chk_node(struct chk *c, const struct bt_node *x, int lvl, struct boun
     const uint8_t *pk = NULL;
     size_t pkl = 0;
     for (unsigned i = 0; i < x->n; i++) {
-        unsigned off = x->slot[i];
+        unsigned off = bt_slot_off(x, i);
         if (off < x->heap || off + 2u > BT_NODE_SZ)
             return fail(x, lvl, "slot points outside the heap", i);
         const uint8_t *e = bt_ent(x, i);
@@ -60,6 +60,8 @@ static int chk_node(struct chk *c, const struct bt_node *x, int lvl, struct boun
             return fail(x, lvl, "out-of-line flag does not match the key length", i);
         if (off + bt_ent_size(kl) > BT_NODE_SZ)
             return fail(x, lvl, "entry runs past the node end", i);
+        if (bt_slot_pfx(x, i) != bt_key_pfx(k, kl))
+            return fail(x, lvl, "slot key prefix does not match the entry's key", i);
         live += bt_ent_size(kl);
         if (kl > BT_INLINE_MAX)
             c->key_bytes += malloc_usable_size((void *)k);

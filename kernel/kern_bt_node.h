@@ -6,6 +6,7 @@
 
 #include "kern_btree.h"
 
+#include <endian.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -13,7 +14,8 @@
 #define BT_NODE_SZ    4096u /* bytes per node, leaf or internal */
 #define BT_HDR        32u   /* node header; the slot array follows */
 #define BT_BODY       (BT_NODE_SZ - BT_HDR)
-#define BT_SLOT       2u    /* one uint16 slot per entry */
+#define BT_SLOT       10u   /* per entry: 8-byte key prefix + 2-byte entry offset */
+#define BT_PFX        8u    /* key prefix bytes held in the slot */
 #define BT_INLINE_MAX 256u  /* longer keys live out of line */
 #define BT_OOL        0x8000u
 #define BT_ENT_MAX    (BT_SLOT + 2u + BT_INLINE_MAX + 8u) /* costliest entry */
@@ -39,9 +41,11 @@ struct bt_node {
     struct bt_node *prev;  /* leaf chain (NULL in internal nodes) */
     struct bt_node *next;
     struct bt_node *left;  /* internal: leftmost child (NULL in leaves) */
-    uint16_t slot[];       /* entry offsets from the node start, in key order */
+    /* then the slot array at BT_HDR, in key order: slot i is BT_SLOT bytes
+     * at BT_HDR + BT_SLOT * i, holding the key prefix (bt_key_pfx, host
+     * order, 8 bytes) and the entry offset from the node start (2 bytes) */
 };
-_Static_assert(offsetof(struct bt_node, slot) == BT_HDR, "node header is 32 bytes");
+_Static_assert(sizeof(struct bt_node) == BT_HDR, "node header is 32 bytes");
 
 /* An entry handed between nodes: inline keys point into a node or the
  * caller's buffer; out-of-line keys (klen > BT_INLINE_MAX) point at the
@@ -64,9 +68,48 @@ struct kern_bt {
     uint8_t *spare_key;    /* reserve for one new out-of-line separator */
 };
 
+/* The first BT_PFX key bytes as a big-endian integer, zero-padded: for
+ * any keys a, b, pfx(a) < pfx(b) implies a < b (kern_key_cmp), and a < b
+ * implies pfx(a) <= pfx(b); only equal prefixes need the whole keys. */
+static inline uint64_t bt_key_pfx(const uint8_t *k, size_t kl)
+{
+    uint64_t v = 0;
+    if (kl >= BT_PFX)
+        memcpy(&v, k, BT_PFX);
+    else
+        memcpy(&v, k, kl);
+    return be64toh(v);
+}
+
+static inline uint8_t *bt_slotp(const struct bt_node *x, unsigned i)
+{
+    return (uint8_t *)x + BT_HDR + BT_SLOT * i;
+}
+
+static inline uint64_t bt_slot_pfx(const struct bt_node *x, unsigned i)
+{
+    uint64_t p;
+    memcpy(&p, bt_slotp(x, i), sizeof p);
+    return p;
+}
+
+static inline unsigned bt_slot_off(const struct bt_node *x, unsigned i)
+{
+    uint16_t o;
+    memcpy(&o, bt_slotp(x, i) + BT_PFX, sizeof o);
+    return o;
+}
+
+static inline void bt_slot_set(struct bt_node *x, unsigned i, uint64_t pfx, unsigned off)
+{
+    uint16_t o = (uint16_t)off;
+    memcpy(bt_slotp(x, i), &pfx, sizeof pfx);
+    memcpy(bt_slotp(x, i) + BT_PFX, &o, sizeof o);
+}
+
 static inline uint8_t *bt_ent(const struct bt_node *x, unsigned i)
 {
-    return (uint8_t *)x + x->slot[i];
+    return (uint8_t *)x + bt_slot_off(x, i);
 }
 
 static inline unsigned bt_ent_hdr(const uint8_t *e)
@@ -121,14 +164,25 @@ static inline struct bt_node *bt_child(const struct bt_node *x, unsigned i)
     return i == 0 ? x->left : (struct bt_node *)bt_ent_val(bt_ent(x, i - 1));
 }
 
-/* Index of the first entry >= key (x->n when none); *eq: it equals key. */
+/* Index of the first entry >= key (x->n when none); *eq: it equals key.
+ * kp = bt_key_pfx(k, kl). The search compares the slots' prefixes and reads
+ * an entry only when its prefix equals kp. */
 static inline unsigned bt_lower_bound(const struct bt_node *x, const uint8_t *k, size_t kl,
-                                      bool *eq)
+                                      uint64_t kp, bool *eq)
 {
     unsigned lo = 0, hi = x->n;
     bool found = false;
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
+        uint64_t mp = bt_slot_pfx(x, mid);
+        if (mp < kp) {
+            lo = mid + 1;
+            continue;
+        }
+        if (mp > kp) {
+            hi = mid;
+            continue;
+        }
         size_t ml;
         const uint8_t *mk = bt_ent_key(bt_ent(x, mid), &ml);
         int c = kern_key_cmp(mk, ml, k, kl);
@@ -144,16 +198,40 @@ static inline unsigned bt_lower_bound(const struct bt_node *x, const uint8_t *k,
     return lo;
 }
 
+/* Start loading a node the descent is about to search: its header and the
+ * first BT_PF_LINES cache lines of slots, all in parallel, instead of one
+ * dependent miss per binary-search probe. */
+#define BT_PF_LINES 16u
+static inline void bt_prefetch(const struct bt_node *x)
+{
+    for (unsigned i = 0; i < BT_PF_LINES; i++)
+        __builtin_prefetch((const uint8_t *)x + 64u * i);
+}
+
+/* Child to descend into from internal node x for key k. */
+static inline struct bt_node *bt_step(const struct bt_node *x, const uint8_t *k, size_t kl,
+                                      uint64_t kp, unsigned *ci)
+{
+    bool eq;
+    unsigned i = bt_lower_bound(x, k, kl, kp, &eq);
+    i += eq ? 1 : 0;
+    *ci = i;
+    struct bt_node *c = bt_child(x, i);
+    bt_prefetch(c);
+    return c;
+}
+
 /* Leaf that holds (or would hold) key; *pos and *eq as bt_lower_bound. */
 static inline struct bt_node *bt_find_leaf(const struct kern_bt *t, const uint8_t *k, size_t kl,
                                            unsigned *pos, bool *eq)
 {
+    uint64_t kp = bt_key_pfx(k, kl);
     struct bt_node *x = t->root;
     for (int lvl = 0; lvl < t->height - 1; lvl++) {
-        unsigned i = bt_lower_bound(x, k, kl, eq);
-        x = bt_child(x, i + (*eq ? 1 : 0));
+        unsigned ci;
+        x = bt_step(x, k, kl, kp, &ci);
     }
-    *pos = bt_lower_bound(x, k, kl, eq);
+    *pos = bt_lower_bound(x, k, kl, kp, eq);
     return x;
 }
 

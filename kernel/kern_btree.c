@@ -86,8 +86,8 @@ static void node_put(struct bt_node *x, unsigned pos, const struct bt_ent *d)
         off += d->klen;
     }
     memcpy(e + off, &d->val, sizeof d->val);
-    memmove(&x->slot[pos + 1], &x->slot[pos], (x->n - pos) * sizeof x->slot[0]);
-    x->slot[pos] = x->heap;
+    memmove(bt_slotp(x, pos + 1), bt_slotp(x, pos), (x->n - pos) * BT_SLOT);
+    bt_slot_set(x, pos, bt_key_pfx(d->key, d->klen), x->heap);
     x->n++;
     x->live = (uint16_t)(x->live + sz);
     N_DASSERT(node_ok(x));
@@ -101,7 +101,7 @@ static void node_del(struct bt_node *x, unsigned pos)
     uint8_t *e = bt_ent(x, pos);
     bt_ent_key(e, &kl);
     x->live = (uint16_t)(x->live - bt_ent_size(kl));
-    memmove(&x->slot[pos], &x->slot[pos + 1], (x->n - pos - 1) * sizeof x->slot[0]);
+    memmove(bt_slotp(x, pos), bt_slotp(x, pos + 1), (x->n - pos - 1) * BT_SLOT);
     x->n--;
     if (x->n == 0)
         x->heap = BT_NODE_SZ;
@@ -289,17 +289,15 @@ struct bt_path {
 static struct bt_node *descend(const struct kern_bt *t, const uint8_t *k, size_t kl,
                                struct bt_path *p, bool *eq)
 {
+    uint64_t kp = bt_key_pfx(k, kl);
     struct bt_node *x = t->root;
     int lvl = 0;
     for (; lvl < t->height - 1; lvl++) {
-        unsigned i = bt_lower_bound(x, k, kl, eq);
-        i += *eq ? 1 : 0;
         p->node[lvl] = x;
-        p->idx[lvl] = i;
-        x = bt_child(x, i);
+        x = bt_step(x, k, kl, kp, &p->idx[lvl]);
     }
     p->node[lvl] = x;
-    p->idx[lvl] = bt_lower_bound(x, k, kl, eq);
+    p->idx[lvl] = bt_lower_bound(x, k, kl, kp, eq);
     return x;
 }
 

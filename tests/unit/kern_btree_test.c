@@ -3,6 +3,7 @@
  * cursor stability under modification, splits and merges down to an empty
  * tree and back, errors and memory accounting. NINES_LONG=1 runs ~10x more. */
 #include "kernel/kern_btree.h"
+#include "kernel/kern_bt_node.h" /* slot layout, for the corruption case */
 #include "cu_test.h"
 #include "nassert.h"
 #include "nines/errors.h"
@@ -767,6 +768,74 @@ static void test_errors_mem(void)
     kern_bt_destroy(t);
 }
 
+/* Keys whose 8-byte slot prefixes tie: zero-padded short keys that are
+ * prefixes of each other (01, 01 00, 01 00 00, ...) and long keys equal in
+ * their first 8 bytes. Enough of them for internal nodes whose separators
+ * tie too. Every key must be found, absent neighbours must not, and the
+ * scan order must be kern_key_cmp order. Then kern_bt_check must notice a
+ * slot prefix that no longer matches its key. */
+static void test_prefix_ties(void)
+{
+    struct kern_bt *t;
+    CU_ASSERT_EQUAL_FATAL(kern_bt_create(&t), 0);
+    enum { NLONG = 3000 };
+    uint8_t k[16];
+    int64_t v = 0;
+    for (size_t n = 1; n <= 12; n++) { /* 01 followed by zeros */
+        memset(k, 0, sizeof k);
+        k[0] = 1;
+        CU_ASSERT_EQUAL_FATAL(kern_bt_insert(t, k, n, mkrec(v++, 1)), 0);
+    }
+    for (uint32_t i = 0; i < NLONG; i++) { /* 8 equal bytes, then i */
+        memset(k, 0xab, 8);
+        uint32_t j = (i * 1777u) % NLONG; /* shuffled: 1777 is coprime to NLONG */
+        k[8] = (uint8_t)(j >> 8);
+        k[9] = (uint8_t)j;
+        CU_ASSERT_EQUAL_FATAL(kern_bt_insert(t, k, 10, mkrec(1000 + j, 1)), 0);
+    }
+    CHECK_TREE(t);
+    CU_ASSERT(kern_bt_height(t) >= 2);
+    struct kern_rec *got = NULL;
+    for (size_t n = 1; n <= 12; n++) {
+        memset(k, 0, sizeof k);
+        k[0] = 1;
+        CU_ASSERT_EQUAL(kern_bt_get(t, k, n, &got), 0);
+        CU_ASSERT_EQUAL(recval(got), (int64_t)n - 1);
+    }
+    memset(k, 0, sizeof k);
+    CU_ASSERT_EQUAL(kern_bt_get(t, k, 5, &got), NINES_ENOTFOUND); /* 00.. pads to 0 */
+    k[0] = 1;
+    CU_ASSERT_EQUAL(kern_bt_get(t, k, 13, &got), NINES_ENOTFOUND);
+    for (uint32_t j = 0; j < NLONG; j++) {
+        memset(k, 0xab, 8);
+        k[8] = (uint8_t)(j >> 8);
+        k[9] = (uint8_t)j;
+        CU_ASSERT_EQUAL(kern_bt_get(t, k, 10, &got), 0);
+        CU_ASSERT_EQUAL(recval(got), 1000 + (int64_t)j);
+        CU_ASSERT_EQUAL(kern_bt_get(t, k, 9, &got), NINES_ENOTFOUND);
+    }
+    struct kern_bt_cursor c;
+    kern_bt_cursor_init(&c, t);
+    int64_t want = 0;
+    for (int rc = kern_bt_first(&c); rc == 0; rc = kern_bt_next(&c)) {
+        CU_ASSERT_EQUAL(recval(c.rec), want < 12 ? want : 1000 + (want - 12));
+        want++;
+    }
+    CU_ASSERT_EQUAL(want, 12 + NLONG);
+
+    /* a stale prefix in the first leaf's first slot is corruption */
+    struct bt_node *x = t->root;
+    while (!x->leaf)
+        x = x->left;
+    uint64_t p = bt_slot_pfx(x, 0);
+    bt_slot_set(x, 0, p + 1, bt_slot_off(x, 0));
+    CU_ASSERT_EQUAL(kern_bt_check(t), NINES_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "slot key prefix"));
+    bt_slot_set(x, 0, p, bt_slot_off(x, 0));
+    CHECK_TREE(t);
+    kern_bt_destroy(t);
+}
+
 #ifdef NINES_FAULTS
 /* Out of memory during insert leaves the tree valid and unchanged. */
 static void test_nomem(void)
@@ -809,6 +878,7 @@ void cu_register(void)
         {"cursor_big", test_cursor_big},
         {"grow_shrink", test_grow_shrink},
         {"errors_mem", test_errors_mem},
+        {"prefix_ties", test_prefix_ties},
 #ifdef NINES_FAULTS
         {"nomem", test_nomem},
 #endif
