@@ -413,6 +413,10 @@ int nines_txn_rollback(nines_txn *t)
         t->nops = 0;  /* buffered ops are simply dropped */
         struct cli_sync y = {0};
         rc = cli_txn_send(t, NINES__TXN_END__TXN_END_ROLLBACK, &y);
+        /* the controller confirms a rollback with TXN_REF(NINES_EABORTED):
+         * the transaction is aborted as asked */
+        if (rc == NINES_EABORTED)
+            rc = 0;
     }
     /* Otherwise nothing reached the server, or it already aborted the
      * transaction (refused, or the connection closed). */

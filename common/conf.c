@@ -6,7 +6,8 @@
  *   arbitrator HOST:PORT
  *   KNOB VALUE            (heartbeat_ms, heartbeat_misses, reconnect_min_ms,
  *                          reconnect_max_ms, max_frame_bytes,
- *                          send_queue_bytes, poll_us, transport)
+ *                          send_queue_bytes, poll_us, lock_timeout_ms,
+ *                          txn_timeout_ms, transport)
  *
  * Every problem is reported as "FILE:LINE: what, with which value". */
 #include "conf.h"
@@ -36,6 +37,8 @@ static const struct knob knobs[] = {
     {"max_frame_bytes", offsetof(struct nines_conf, max_frame_bytes), 1024, 64u << 20},
     {"send_queue_bytes", offsetof(struct nines_conf, send_queue_bytes), 4096, 1u << 30},
     {"poll_us", offsetof(struct nines_conf, poll_us), 0, 100000},
+    {"lock_timeout_ms", offsetof(struct nines_conf, lock_timeout_ms), 1, 600000},
+    {"txn_timeout_ms", offsetof(struct nines_conf, txn_timeout_ms), 1, 600000},
 };
 
 static void conf_defaults(struct nines_conf *c)
@@ -48,6 +51,8 @@ static void conf_defaults(struct nines_conf *c)
     c->max_frame_bytes = 4u << 20;
     c->send_queue_bytes = 16u << 20;
     c->poll_us = 0;
+    c->lock_timeout_ms = 1000;
+    c->txn_timeout_ms = 2000;
     snprintf(c->transport, sizeof c->transport, "tcp");
 }
 

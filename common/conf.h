@@ -36,6 +36,8 @@ struct nines_conf {
     uint32_t max_frame_bytes;     /* larger length prefix closes the connection */
     uint32_t send_queue_bytes;    /* per-peer bound on queued output */
     uint32_t poll_us;             /* busy-poll this long before sleeping (0 = never) */
+    uint32_t lock_timeout_ms;     /* a record lock wait longer than this aborts */
+    uint32_t txn_timeout_ms;      /* a transaction not decided by then aborts */
     char transport[16];           /* "tcp" or "rdma" (rdma falls back to tcp) */
 };
 

@@ -114,7 +114,8 @@ int main(int argc, char **argv)
     if (!err)
         err = sup_kern_init(&kern, &sup, upd);
     if (!err)
-        err = txc_create(&txc, the_rt, &(struct txc_config){.dict = &sup.dict.cur});
+        err = txc_create(&txc, the_rt, &(struct txc_config){.dict = &sup.dict.cur,
+                                                             .timeout_ms = conf.txn_timeout_ms});
     if (err) {
         fprintf(stderr, "ninesd: node %lu: %s\n", id, nines_errdetail());
         rt_destroy(the_rt);

@@ -277,7 +277,9 @@ int sup_kern_init(struct sup_kern **out, struct sup *s, struct upd *u)
     k->rt = s->rt;
     k->u = u;
     k->self = s->self;
-    struct kern_lock_conf lc = {.timeout_ms = SUP_KERN_LOCK_TIMEOUT_MS};
+    const struct nines_conf *nc = rt_conf(s->rt);
+    struct kern_lock_conf lc = {.timeout_ms = nc ? nc->lock_timeout_ms
+                                                 : SUP_KERN_LOCK_TIMEOUT_MS};
     struct kern_lock_cb cb = {.on_grant = sk_on_grant, .on_fail = sk_on_fail, .ctx = k};
     k->locks = kern_lock_new(&lc, &cb);
     int rc = k->locks ? 0 : nines_err(NINES_ENOMEM, "no memory for the lock manager");

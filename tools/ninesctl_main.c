@@ -20,6 +20,7 @@
  * sees of its peers. Exit status: 0 all nodes reachable and seeing all
  * peers, 1 otherwise, 2 usage or configuration error. */
 #include "conf.h"
+#include "ctl.h"
 #include "dict/dict.h"
 #include "kernel/kern_key.h"
 #include "nclock.h"
@@ -885,6 +886,7 @@ static const struct {
     {"drop-table", cmd_drop_table, "drop-table NAME [--node ID]"},
     {"tables", cmd_tables, "tables [--json] [--node ID]"},
     {"placement", cmd_placement, "placement NAME [--json] [--node ID]"},
+    {"replicas", ctl_cmd_replicas, "replicas [--table ID] [--json]   (primary vs hot standby digests)"},
 };
 
 static void usage(FILE *f)

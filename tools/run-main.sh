@@ -1,11 +1,17 @@
 #!/bin/sh
 # The main job on the embedded default: bring up the local 4-node, 2-site
-# cluster, wait until it is healthy, show its status, measure node-to-node
-# messaging, and stop it again (KEEP=1 leaves it running).
+# cluster, wait until it is healthy, show its status, load TPC-B scale 1,
+# run the TPC-B benchmark for a short while (it checks the balance
+# invariant at the end), check every hot standby equals its primary,
+# measure node-to-node messaging, and stop the cluster (KEEP=1 leaves it
+# running). SCALE, CLIENTS, WINDOW and DURATION override the defaults.
 set -e
 build=$1 conf=$2 dir=$3
-trap 'tools/cluster.sh stop "$build" "$conf" "$dir" >/dev/null' EXIT INT TERM
-[ "${KEEP:-0}" = 1 ] && trap - EXIT INT TERM
+scale=${SCALE:-1} clients=${CLIENTS:-4} window=${WINDOW:-16} duration=${DURATION:-5}
+stop() { tools/cluster.sh stop "$build" "$conf" "$dir" >/dev/null; }
+if [ "${KEEP:-0}" != 1 ]; then trap stop EXIT INT TERM; fi
+stop
+rm -rf "$dir"
 tools/cluster.sh start "$build" "$conf" "$dir"
 echo
 if ! "$build/bin/ninesctl" --config "$conf" status --wait-healthy 20; then
@@ -13,7 +19,13 @@ if ! "$build/bin/ninesctl" --config "$conf" status --wait-healthy 20; then
     exit 1
 fi
 echo
-"$build/bin/ninesctl" --config "$conf" ping --node 2 --count 5
+"$build/bin/tpcb_load" --config "$conf" --scale "$scale"
+echo
+"$build/bin/tpcb" --config "$conf" --scale "$scale" --clients "$clients" --window "$window" \
+    --duration "$duration" --plot "$dir/tpcb-response-times.svg"
+echo "(response-time plot: $dir/tpcb-response-times.svg)"
+echo
+"$build/bin/ninesctl" --config "$conf" replicas | tail -n 1
 echo
 "$build/bin/net_rtt" --quick
 [ "${KEEP:-0}" = 1 ] && echo "cluster left running: 'make cluster-stop' stops it"

@@ -1,0 +1,149 @@
+/* Shared helpers for cluster tests: a temporary folder with a cluster file
+ * on free loopback ports, real ninesd processes, and running the tools
+ * (ninesctl, tpcb, ...) with their output captured. Header-only: each
+ * cluster test program includes it once. */
+#ifndef NINES_CLU_H
+#define NINES_CLU_H
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CLU_MAX 8
+struct clu {
+    int n;                       /* nodes 1..n, site (id-1)%2 */
+    char dir[64];                /* temp folder: cluster.conf, nodeN.log, nodeN/ */
+    char conf[128];
+    int base_port;
+    const char *bindir;          /* NINES_BIN or build/bin */
+    pid_t pids[CLU_MAX + 1];
+    char out[1 << 16];           /* last captured output */
+};
+
+/* A base port with n+1 free consecutive ports (and +1000 for rdma sides). */
+static inline int clu_pick_port(int n)
+{
+    for (int attempt = 0; attempt < 100; attempt++) {
+        int base = 20000 + (int)((getpid() * 7 + attempt * 97) % 30000);
+        int ok = 1;
+        for (int i = 0; i <= n && ok; i++) {
+            int fd = socket(AF_INET, SOCK_STREAM, 0);
+            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(base + i))};
+            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+            close(fd);
+        }
+        if (ok)
+            return base;
+    }
+    return -1;
+}
+
+static inline pid_t clu_start(struct clu *c, int id)
+{
+    char path[256], node[16], logp[160];
+    snprintf(path, sizeof path, "%s/ninesd", c->bindir);
+    snprintf(node, sizeof node, "%d", id);
+    snprintf(logp, sizeof logp, "%s/node%d.log", c->dir, id);
+    pid_t p = fork();
+    if (p == 0) {
+        if (!freopen(logp, "a", stderr))
+            _exit(126);
+        execl(path, "ninesd", "--config", c->conf, "--node", node, (char *)NULL);
+        _exit(127);
+    }
+    c->pids[id] = p;
+    return p;
+}
+
+/* Stop node id with sig (SIGTERM: orderly, SIGKILL: crash) and reap it. */
+static inline void clu_stop(struct clu *c, int id, int sig)
+{
+    if (c->pids[id] > 0) {
+        kill(c->pids[id], sig);
+        waitpid(c->pids[id], NULL, 0);
+        c->pids[id] = 0;
+    }
+}
+
+/* Write the cluster file (extra: more lines, may be NULL) and start n nodes. */
+static inline int clu_setup(struct clu *c, int n, const char *extra)
+{
+    memset(c, 0, sizeof *c);
+    c->n = n;
+    c->bindir = getenv("NINES_BIN") ? getenv("NINES_BIN") : "build/bin";
+    snprintf(c->dir, sizeof c->dir, "/tmp/nines_clu_XXXXXX");
+    if (!mkdtemp(c->dir) || (c->base_port = clu_pick_port(n)) < 0)
+        return 1;
+    snprintf(c->conf, sizeof c->conf, "%s/cluster.conf", c->dir);
+    FILE *f = fopen(c->conf, "w");
+    if (!f)
+        return 1;
+    fprintf(f, "cluster clutest\nheartbeat_ms 20\nreconnect_min_ms 5\nreconnect_max_ms 100\n%s\n",
+            extra ? extra : "");
+    for (int i = 1; i <= n; i++) {
+        char d[128];
+        snprintf(d, sizeof d, "%s/node%d", c->dir, i);
+        mkdir(d, 0755);
+        fprintf(f, "node %d site %d 127.0.0.1:%d data %s\n", i, (i - 1) % 2, c->base_port + i, d);
+    }
+    fclose(f);
+    for (int i = 1; i <= n; i++)
+        clu_start(c, i);
+    return 0;
+}
+
+static inline int clu_teardown(struct clu *c)
+{
+    for (int i = 1; i <= c->n; i++)
+        clu_stop(c, i, SIGTERM);
+    if (getenv("NINES_KEEP_TEST_DIR"))
+        return 0;
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", c->dir);
+    return system(cmd) == 0 ? 0 : 1;
+}
+
+/* Run "BINDIR/<prog> --config CONF <args>" capturing stdout (stderr too
+ * when both is set) into c->out; returns the exit status (-1: signal). */
+static inline int clu_run(struct clu *c, const char *prog, int both, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static inline int clu_run(struct clu *c, const char *prog, int both, const char *fmt, ...)
+{
+    char args[512], cmd[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "%s/%s --config %s %s %s", c->bindir, prog, c->conf, args,
+             both ? "2>&1" : "2>/dev/null");
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t n = fread(c->out, 1, sizeof c->out - 1, p);
+    c->out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Does node id's log contain text? */
+static inline int clu_log_has(const struct clu *c, int id, const char *text)
+{
+    char path[160], line[2048];
+    snprintf(path, sizeof path, "%s/node%d.log", c->dir, id);
+    FILE *f = fopen(path, "r");
+    int found = 0;
+    while (f && !found && fgets(line, sizeof line, f))
+        found = strstr(line, text) != NULL;
+    if (f)
+        fclose(f);
+    return found;
+}
+#endif
