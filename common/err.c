@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char err_detail[512];
 
@@ -21,10 +22,14 @@ const char *nines_strerror(int err)
 
 int nines_err(int err, const char *fmt, ...)
 {
+    /* format into a scratch buffer first: callers often pass the previous
+     * detail (nines_errdetail()) as an argument to wrap it */
+    char tmp[sizeof err_detail];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err_detail, sizeof err_detail, fmt, ap);
+    vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
+    memcpy(err_detail, tmp, sizeof err_detail);
     return err;
 }
 

@@ -25,6 +25,8 @@ const char *kern_lock_mode_name(unsigned mode)
         return "S";
     case KERN_LOCK_X:
         return "X";
+    case KERN_LOCK_INC:
+        return "INC";
     default:
         return "-";
     }

@@ -126,6 +126,8 @@ void kern_frag_destroy(struct kern_frag *f)
 {
     if (!f)
         return;
+    if (f->tx)
+        frag_esc_destroy(f);
     if (f->bt)
         kern_bt_destroy(f->bt);
     kern_log_destroy(f->log);
@@ -313,6 +315,7 @@ void frag_txn_remove(struct kern_frag *f, uint64_t txn)
     struct frag_txn *t = frag_txn_find(f, txn);
     if (!t)
         return;
+    frag_esc_release(f, t);
     size_t mask = f->txcap - 1, i = (size_t)(t - f->tx);
     f->tx[i].txn = 0;
     f->ntx--;
@@ -377,8 +380,8 @@ void frag_log_put(struct kern_frag *f, uint8_t *space, size_t n, const struct ke
     kern_log_publish(f->log, n);
 }
 
-static int op_begin(struct kern_frag *f, const char *what, uint64_t txn, const void *key,
-                    size_t klen)
+int frag_op_begin(struct kern_frag *f, const char *what, uint64_t txn, const void *key,
+                  size_t klen)
 {
     switch (f->role) {
     case KERN_FRAG_PRIMARY:
@@ -408,8 +411,8 @@ static int rec_arg(const struct kern_frag *f, const struct kern_rec *rec)
 }
 
 /* Log record of a primary operation with the next LSN and state id. */
-static struct kern_logrec op_rec(struct kern_frag *f, const struct frag_txn *t, unsigned op,
-                                 const void *key, size_t klen)
+struct kern_logrec frag_op_rec(struct kern_frag *f, const struct frag_txn *t, unsigned op,
+                               const void *key, size_t klen)
 {
     return (struct kern_logrec){
         .lsn = kern_log_next_lsn(f->log),
@@ -425,7 +428,7 @@ static struct kern_logrec op_rec(struct kern_frag *f, const struct frag_txn *t, 
 }
 
 /* After the record is published: the chain and the counters move on. */
-static void op_done(struct kern_frag *f, struct frag_txn *t, uint64_t lsn, uint64_t *out)
+void frag_op_done(struct kern_frag *f, struct frag_txn *t, uint64_t lsn, uint64_t *out)
 {
     if (!t->first_lsn)
         t->first_lsn = lsn;
@@ -445,7 +448,7 @@ static void op_fail(struct kern_frag *f, uint64_t txn, int added)
 int kern_frag_insert(struct kern_frag *f, uint64_t txn, const void *key, size_t klen,
                      struct kern_rec *rec, uint64_t *lsn)
 {
-    int rc = op_begin(f, "insert", txn, key, klen);
+    int rc = frag_op_begin(f, "insert", txn, key, klen);
     if (rc < 0 || (rc = rec_arg(f, rec)) < 0)
         return rc;
     struct kern_rec *cur;
@@ -456,7 +459,7 @@ int kern_frag_insert(struct kern_frag *f, uint64_t txn, const void *key, size_t 
     int added;
     if ((rc = frag_txn_get(f, txn, &t, &added)) < 0)
         return rc;
-    struct kern_logrec r = op_rec(f, t, KERN_LOG_INSERT, key, klen);
+    struct kern_logrec r = frag_op_rec(f, t, KERN_LOG_INSERT, key, klen);
     r.after = (const uint8_t *)rec;
     r.alen = (uint32_t)kern_rec_bytes(rec);
     size_t n = kern_logrec_size(&r);
@@ -473,14 +476,14 @@ int kern_frag_insert(struct kern_frag *f, uint64_t txn, const void *key, size_t 
         return rc;
     }
     frag_log_put(f, space, n, &r);
-    op_done(f, t, r.lsn, lsn);
+    frag_op_done(f, t, r.lsn, lsn);
     return 0;
 }
 
 int kern_frag_update(struct kern_frag *f, uint64_t txn, const void *key, size_t klen,
                      struct kern_rec *rec, uint64_t *lsn)
 {
-    int rc = op_begin(f, "update", txn, key, klen);
+    int rc = frag_op_begin(f, "update", txn, key, klen);
     if (rc < 0 || (rc = rec_arg(f, rec)) < 0)
         return rc;
     struct kern_rec *cur;
@@ -491,7 +494,7 @@ int kern_frag_update(struct kern_frag *f, uint64_t txn, const void *key, size_t 
     int added;
     if ((rc = frag_txn_get(f, txn, &t, &added)) < 0)
         return rc;
-    struct kern_logrec r = op_rec(f, t, KERN_LOG_UPDATE, key, klen);
+    struct kern_logrec r = frag_op_rec(f, t, KERN_LOG_UPDATE, key, klen);
     r.before = (const uint8_t *)cur;
     r.blen = (uint32_t)kern_rec_bytes(cur);
     r.after = (const uint8_t *)rec;
@@ -508,14 +511,14 @@ int kern_frag_update(struct kern_frag *f, uint64_t txn, const void *key, size_t 
     N_ASSERT(rc == 0 && old == cur); /* present, and an update allocates nothing */
     frag_log_put(f, space, n, &r);
     kern_rec_free(old);
-    op_done(f, t, r.lsn, lsn);
+    frag_op_done(f, t, r.lsn, lsn);
     return 0;
 }
 
 int kern_frag_delete(struct kern_frag *f, uint64_t txn, const void *key, size_t klen,
                      uint64_t *lsn)
 {
-    int rc = op_begin(f, "delete", txn, key, klen);
+    int rc = frag_op_begin(f, "delete", txn, key, klen);
     if (rc < 0)
         return rc;
     struct kern_rec *cur;
@@ -526,7 +529,7 @@ int kern_frag_delete(struct kern_frag *f, uint64_t txn, const void *key, size_t 
     int added;
     if ((rc = frag_txn_get(f, txn, &t, &added)) < 0)
         return rc;
-    struct kern_logrec r = op_rec(f, t, KERN_LOG_DELETE, key, klen);
+    struct kern_logrec r = frag_op_rec(f, t, KERN_LOG_DELETE, key, klen);
     r.before = (const uint8_t *)cur;
     r.blen = (uint32_t)kern_rec_bytes(cur);
     size_t n = kern_logrec_size(&r);
@@ -543,7 +546,7 @@ int kern_frag_delete(struct kern_frag *f, uint64_t txn, const void *key, size_t 
     N_ASSERT(old == cur);
     frag_log_put(f, space, n, &r);
     kern_rec_free(old);
-    op_done(f, t, r.lsn, lsn);
+    frag_op_done(f, t, r.lsn, lsn);
     return 0;
 }
 
@@ -554,7 +557,7 @@ int frag_end(struct kern_frag *f, uint64_t txn, unsigned op, uint64_t *lsn)
         *lsn = 0;
     if (!t)
         return 0;
-    struct kern_logrec r = op_rec(f, t, op, NULL, 0);
+    struct kern_logrec r = frag_op_rec(f, t, op, NULL, 0);
     r.sid = 0;
     size_t n = kern_logrec_size(&r);
     uint8_t *space;
@@ -570,7 +573,7 @@ int frag_end(struct kern_frag *f, uint64_t txn, unsigned op, uint64_t *lsn)
 
 int kern_frag_commit(struct kern_frag *f, uint64_t txn, uint64_t *lsn)
 {
-    int rc = op_begin(f, "commit", txn, NULL, 0);
+    int rc = frag_op_begin(f, "commit", txn, NULL, 0);
     if (rc < 0)
         return rc;
     return frag_end(f, txn, KERN_LOG_COMMIT, lsn);

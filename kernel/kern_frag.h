@@ -40,7 +40,7 @@ struct kern_frag_def {
 };
 
 struct kern_frag_stats {
-    uint64_t ops;          /* insert/update/delete executed (primary) */
+    uint64_t ops;          /* insert/update/delete/add executed (primary) */
     uint64_t clrs;         /* CLRs written (primary) */
     uint64_t redo_applied; /* redone records that changed the tree */
     uint64_t redo_nochange;/* redone records whose state the tree had already reached */
@@ -92,6 +92,19 @@ int kern_frag_update(struct kern_frag *f, uint64_t txn, const void *key, size_t 
                      struct kern_rec *rec, uint64_t *lsn);
 int kern_frag_delete(struct kern_frag *f, uint64_t txn, const void *key, size_t klen,
                      uint64_t *lsn);
+/* Increment: table column `column` (a non-key int32 or int64 column) of the
+ * record under key += delta, logged as an ADD record (before and after
+ * image, column, delta) and undone logically: the CLR subtracts delta from
+ * the record as it is at undo time, so increments of other transactions
+ * made meanwhile (under INC locks, README "Escrow bounds") survive. The
+ * caller holds the record's INC or X lock. NINES_ENOTFOUND for an absent
+ * key; NINES_EINVAL for a key column, a column out of range or a NULL
+ * value; NINES_ETYPE for a non-integer column; NINES_ETOOBIG when the sum
+ * overflows the column's type, or when undoing pending increments of other
+ * transactions could (escrow bound); nothing changed on any error. The new
+ * record is kern_frag_get's afterwards. */
+int kern_frag_add(struct kern_frag *f, uint64_t txn, const void *key, size_t klen,
+                  unsigned column, int64_t delta, uint64_t *lsn);
 
 /* Commit: write a COMMIT record and forget txn's undo chain. *lsn = 0 and
  * nothing written when txn has no record here. */

@@ -315,16 +315,41 @@ const char *kern_lock_tstate_name(enum kern_lock_tstate s)
 
 /* ---- lists -------------------------------------------------------------- */
 
+/* A waiter's patience: the configured timeout plus a spread of up to half
+ * of it derived from the transaction id (0 when there is no timeout). The members of a deadlock that
+ * spans nodes (no single wait-for graph sees it) then time out one after
+ * the other instead of together: the first to give up is aborted, releases
+ * its locks, and the others go on. */
+uint64_t kern_lock_patience_ms(const struct kern_lock_mgr *m, uint64_t txn)
+{
+    uint64_t x = txn * 0x9E3779B97F4A7C15ull;
+    x ^= x >> 31;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 29;
+    if (m->conf.timeout_ms == 0)
+        return 0;
+    return m->conf.timeout_ms + x % ((uint64_t)m->conf.timeout_ms / 2 + 1);
+}
+
+/* Insert r into the list of waiters ordered by deadline (from the tail:
+ * most new waiters have the latest deadline). */
 static void lk_wl_append(struct kern_lock_mgr *m, struct lk_req *r)
 {
     r->since_ms = m->now_ms;
-    r->t_next = NULL;
-    r->t_prev = m->wl_last;
-    if (m->wl_last)
-        m->wl_last->t_next = r;
+    r->deadline_ms = m->now_ms + kern_lock_patience_ms(m, r->txn->id);
+    struct lk_req *after = m->wl_last;
+    while (after && after->deadline_ms > r->deadline_ms)
+        after = after->t_prev;
+    r->t_prev = after;
+    r->t_next = after ? after->t_next : m->wl_first;
+    if (r->t_next)
+        r->t_next->t_prev = r;
+    else
+        m->wl_last = r;
+    if (after)
+        after->t_next = r;
     else
         m->wl_first = r;
-    m->wl_last = r;
 }
 
 static void lk_wl_unlink(struct kern_lock_mgr *m, struct lk_req *r)
@@ -482,7 +507,24 @@ size_t kern_lock_pending(const struct kern_lock_mgr *m)
 
 /* ---- granting ------------------------------------------------------------ */
 
-/* Give r the mode `mode` (new hold or S->X upgrade). */
+static void lk_count(struct lk_head *h, unsigned mode, int d)
+{
+    switch (mode) {
+    case KERN_LOCK_S:
+        h->ns += (uint32_t)d;
+        break;
+    case KERN_LOCK_X:
+        h->nx += (uint32_t)d;
+        break;
+    case KERN_LOCK_INC:
+        h->ni += (uint32_t)d;
+        break;
+    default:
+        nines_assert_fail("lock count of an unknown mode", __FILE__, __LINE__);
+    }
+}
+
+/* Give r the mode `mode` (new hold, or an upgrade of S or INC to X). */
 static void lk_grant(struct kern_lock_mgr *m, struct lk_req *r, unsigned mode)
 {
     struct lk_head *h = r->head;
@@ -501,15 +543,13 @@ static void lk_grant(struct kern_lock_mgr *m, struct lk_req *r, unsigned mode)
         t->nheld++;
         m->st.held++;
     } else {
-        N_ASSERT(r->granted == KERN_LOCK_S && mode == KERN_LOCK_X);
-        h->ns--;
+        N_ASSERT((r->granted == KERN_LOCK_S || r->granted == KERN_LOCK_INC) &&
+                 mode == KERN_LOCK_X);
+        lk_count(h, r->granted, -1);
     }
     r->granted = (uint8_t)mode;
-    if (mode == KERN_LOCK_S)
-        h->ns++;
-    else
-        h->nx++;
-    N_ASSERT(h->nx <= 1 && (h->nx == 0 || h->ns == 0));
+    lk_count(h, mode, +1);
+    N_ASSERT(h->nx <= 1 && (h->nx == 0 || h->ns + h->ni == 0) && (h->ns == 0 || h->ni == 0));
 }
 
 /* Grant from the front of h's queue while the front is grantable: several
@@ -597,8 +637,8 @@ static int lk_resolve(struct kern_lock_mgr *m, struct lk_txn *t, bool post)
     }
 }
 
-/* Place r (t's request for `mode`; r is new, or t holds S and mode is X)
- * on its head: grant at once or queue and search for deadlocks.
+/* Place r (t's request for `mode`; r is new, or t holds S or INC and mode
+ * is X: the target of lk_target) on its head: grant at once or queue and search for deadlocks.
  * from_shield: r comes from a shield queue, t is WAITING with r in the
  * wait list already, and outcomes are posted as events by the caller
  * (grant) or lk_resolve (deadlock). */
@@ -606,11 +646,10 @@ static int lk_place(struct kern_lock_mgr *m, struct lk_req *r, unsigned mode, bo
 {
     struct lk_head *h = r->head;
     struct lk_txn *t = r->txn;
-    bool now;
-    if (r->granted == KERN_LOCK_S)
-        now = h->ns == 1 && h->nx == 0; /* sole holder upgrades at once */
-    else
-        now = h->wq_first == NULL && (mode == KERN_LOCK_S ? h->nx == 0 : h->ns + h->nx == 0);
+    /* An upgrade by the sole holder is granted at once; a new request only
+     * when nobody waits and it is compatible with every holder. */
+    bool now = (r->granted != KERN_LOCK_NONE || h->wq_first == NULL) &&
+               lk_grantable_mode(h, r->granted, mode);
     if (now) {
         lk_grant(m, r, mode);
         m->st.grants_now++;
@@ -692,8 +731,8 @@ void kern_lock_free(struct kern_lock_mgr *m)
 int kern_lock_acquire(struct kern_lock_mgr *m, uint64_t txn, uint32_t table, uint32_t frag,
                       const void *key, size_t keylen, enum kern_lock_mode mode, uint64_t cookie)
 {
-    if (mode != KERN_LOCK_S && mode != KERN_LOCK_X)
-        return nines_err(NINES_EINVAL, "lock mode %d is neither S (1) nor X (2)", (int)mode);
+    if (mode != KERN_LOCK_S && mode != KERN_LOCK_X && mode != KERN_LOCK_INC)
+        return nines_err(NINES_EINVAL, "lock mode %d is not S (1), X (2) or INC (3)", (int)mode);
     if (txn == 0)
         return nines_err(NINES_EINVAL, "transaction id 0 cannot lock");
     if (keylen > KERN_LOCK_KEY_MAX)
@@ -756,7 +795,7 @@ int kern_lock_acquire(struct kern_lock_mgr *m, uint64_t txn, uint32_t table, uin
         lk_txn_step(t, LK_TEV_WAIT, 0);
         return KERN_LOCK_WAITING;
     }
-    if (r && r->granted >= mode) {
+    if (r && lk_covers(r->granted, mode)) {
         m->st.grants_now++; /* re-entrant: already covered */
         return KERN_LOCK_GRANTED;
     }
@@ -764,7 +803,7 @@ int kern_lock_acquire(struct kern_lock_mgr *m, uint64_t txn, uint32_t table, uin
         goto nomem;
     r->cookie = cookie;
     m->sync_txn = t;
-    int rc = lk_place(m, r, mode, false);
+    int rc = lk_place(m, r, lk_target(r->granted, mode), false);
     m->sync_txn = NULL;
     return rc;
 
@@ -797,10 +836,7 @@ int kern_lock_release_all(struct kern_lock_mgr *m, uint64_t txn)
             h->granted = r->g_next;
         if (r->g_next)
             r->g_next->g_prev = r->g_prev;
-        if (r->granted == KERN_LOCK_S)
-            h->ns--;
-        else
-            h->nx--;
+        lk_count(h, r->granted, -1);
         free(r);
         t->nheld--;
         m->st.held--;
@@ -823,14 +859,15 @@ int kern_lock_tick(struct kern_lock_mgr *m, uint64_t now_ms)
         return 0;
     int n = 0;
     struct lk_req *r;
-    while ((r = m->wl_first) != NULL && r->since_ms + m->conf.timeout_ms <= m->now_ms) {
+    while ((r = m->wl_first) != NULL && r->deadline_ms <= m->now_ms) {
         char buf[LK_DETAIL_MAX];
         size_t off = 0;
         kern_lock_dl_app(buf, sizeof buf, &off,
                          "lock wait timed out: txn %" PRIu64 " waited %" PRIu64
-                         " ms (timeout %" PRIu32 " ms) for %s on ",
-                         r->txn->id, m->now_ms - r->since_ms, m->conf.timeout_ms,
-                         kern_lock_mode_name(r->want));
+                         " ms (patience %" PRIu64 " ms: timeout %" PRIu32
+                         " ms + spread by txn id) for %s on ",
+                         r->txn->id, m->now_ms - r->since_ms, r->deadline_ms - r->since_ms,
+                         m->conf.timeout_ms, kern_lock_mode_name(r->want));
         kern_lock_dl_name(buf, sizeof buf, &off, r->head);
         if (r->wstate == LK_W_SHIELDED)
             kern_lock_dl_app(buf, sizeof buf, &off, " (behind the fragment shield)");
@@ -869,13 +906,14 @@ int kern_lock_shield(struct kern_lock_mgr *m, uint32_t table, uint32_t frag, boo
         n++;
         int rc;
         m->sync_txn = t;
-        if (r->granted >= mode) { /* re-entrant */
+        if (lk_covers(r->granted, mode)) { /* re-entrant */
             lk_wl_unlink(m, r);
             t->wait = NULL;
             lk_txn_step(t, LK_TEV_GRANT, 0);
             m->st.grants_now++;
             rc = KERN_LOCK_GRANTED;
         } else {
+            mode = lk_target(r->granted, mode);
             rc = lk_place(m, r, mode, true);
         }
         m->sync_txn = NULL;

@@ -5,7 +5,8 @@
  * function must be called from the owning thread.
  *
  * Locks are named by (table id, fragment id, encoded primary key bytes) and
- * have mode shared (S) or exclusive (X). Strict two-phase locking: a
+ * have mode shared (S), exclusive (X) or increment (INC: commutative
+ * increments of numeric columns; INC is compatible with INC only). Strict two-phase locking: a
  * transaction's locks are released only all together, by
  * kern_lock_release_all() at commit or abort.
  *
@@ -32,7 +33,12 @@ enum kern_lock_mode {
     KERN_LOCK_NONE = 0, /* only as a result: nothing held */
     KERN_LOCK_S = 1,    /* shared */
     KERN_LOCK_X = 2,    /* exclusive */
+    KERN_LOCK_INC = 3,  /* increment (escrow): compatible with INC only */
 };
+
+/* Modes form a lattice NONE < S, INC < X. A held mode covers a request when
+ * it equals it or is X; a held S or INC asked for a mode it does not cover
+ * becomes X (S + INC excludes exactly what X excludes), as an upgrade. */
 
 /* Non-negative results of kern_lock_acquire(). */
 enum kern_lock_result {
@@ -88,7 +94,7 @@ void kern_lock_free(struct kern_lock_mgr *m);
 
 /* Request `mode` on (table, frag, key[0..keylen)) for `txn`.
  * Returns KERN_LOCK_GRANTED, KERN_LOCK_WAITING, or
- *   NINES_EINVAL      bad mode, key longer than KERN_LOCK_KEY_MAX, txn 0
+ *   NINES_EINVAL      bad mode (not S, X or INC), key longer than KERN_LOCK_KEY_MAX, txn 0
  *   NINES_ENOTPRIMARY the fragment's role is KERN_LOCK_STANDBY
  *   NINES_ESTATE      txn already has a request pending
  *   NINES_EABORTED    txn is DOOMED (an earlier wait was cancelled)
@@ -116,6 +122,10 @@ size_t kern_lock_pending(const struct kern_lock_mgr *m);
  * at least timeout_ms ago. A wait starts at the time of the last tick before
  * it was queued. Time never goes back (an older now_ms is ignored).
  * Returns the number of waits expired. */
+/* How long txn may wait for a lock: timeout_ms plus a spread of up to half
+ * of it derived from the txn id, so the members of a deadlock spanning
+ * nodes time out one after the other (kernel/README.md "Timeout"). */
+uint64_t kern_lock_patience_ms(const struct kern_lock_mgr *m, uint64_t txn);
 int kern_lock_tick(struct kern_lock_mgr *m, uint64_t now_ms);
 
 /* Raise (on) or lower (off) the shield of a fragment. While raised, every new
@@ -134,7 +144,8 @@ enum kern_lock_tstate kern_lock_txn_state(const struct kern_lock_mgr *m, uint64_
 /* Locks held by txn (*held) and requests pending (*waiting, 0 or 1). */
 void kern_lock_txn_counts(const struct kern_lock_mgr *m, uint64_t txn,
                           uint32_t *held, uint32_t *waiting);
-/* Mode txn holds on the key (KERN_LOCK_NONE if none). */
+/* Mode txn holds on the key (KERN_LOCK_NONE if none; X after an upgrade
+ * from S or INC). */
 enum kern_lock_mode kern_lock_held(const struct kern_lock_mgr *m, uint64_t txn,
                                    uint32_t table, uint32_t frag,
                                    const void *key, size_t keylen);

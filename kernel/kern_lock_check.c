@@ -40,7 +40,7 @@ static int ck_head(const struct kern_lock_mgr *m, const struct lk_head *h, size_
         BAD("standby table %u fragment %u has a lock head", h->table, h->frag);
 
     /* Holders: modes, counts, back pointers, one entry per txn. */
-    uint32_t ns = 0, nx = 0;
+    uint32_t ns = 0, nx = 0, ni = 0;
     for (const struct lk_req *g = h->granted; g; g = g->g_next) {
         if (g->head != h)
             BAD("holder of txn %" PRIu64 " points at another head", g->txn->id);
@@ -48,6 +48,8 @@ static int ck_head(const struct kern_lock_mgr *m, const struct lk_head *h, size_
             ns++;
         else if (g->granted == KERN_LOCK_X)
             nx++;
+        else if (g->granted == KERN_LOCK_INC)
+            ni++;
         else
             BAD("holder of txn %" PRIu64 " has mode %u", g->txn->id, g->granted);
         if (g->g_next && g->g_next->g_prev != g)
@@ -61,10 +63,12 @@ static int ck_head(const struct kern_lock_mgr *m, const struct lk_head *h, size_
             BAD("holder of txn %" PRIu64 " marked pending but not its wait", g->txn->id);
         (*ngranted)++;
     }
-    if (ns != h->ns || nx != h->nx)
-        BAD("head counts S %u X %u, list has S %u X %u", h->ns, h->nx, ns, nx);
-    if (nx > 1 || (nx && ns))
-        BAD("incompatible grants: %u X and %u S on table %u fragment %u", nx, ns, h->table, h->frag);
+    if (ns != h->ns || nx != h->nx || ni != h->ni)
+        BAD("head counts S %u X %u INC %u, list has S %u X %u INC %u", h->ns, h->nx, h->ni, ns,
+            nx, ni);
+    if (nx > 1 || (nx && ns + ni) || (ns && ni))
+        BAD("incompatible grants: %u X, %u S and %u INC on table %u fragment %u", nx, ns, ni,
+            h->table, h->frag);
 
     /* Queue: pending requests, upgrades first, txn states. */
     uint32_t nw = 0;
@@ -77,7 +81,9 @@ static int ck_head(const struct kern_lock_mgr *m, const struct lk_head *h, size_
         if (t->wait != q || t->state != KERN_LOCK_T_WAITING)
             BAD("queued request of txn %" PRIu64 " is not its wait (state %s)", t->id,
                 kern_lock_tstate_name(t->state));
-        if (q->want <= q->granted || q->want > KERN_LOCK_X)
+        if ((q->want != KERN_LOCK_S && q->want != KERN_LOCK_X && q->want != KERN_LOCK_INC) ||
+            lk_covers(q->granted, q->want) ||
+            (q->granted != KERN_LOCK_NONE && q->want != KERN_LOCK_X))
             BAD("txn %" PRIu64 " queued for %u while holding %u", t->id, q->want, q->granted);
         if (q->granted != KERN_LOCK_NONE && !upgrades)
             BAD("upgrade of txn %" PRIu64 " queued behind a new request", t->id);
@@ -238,7 +244,7 @@ int kern_lock_check(const struct kern_lock_mgr *m)
     for (const struct lk_req *r = m->wl_first; r; r = r->t_next) {
         if (r->wstate == LK_W_NONE || r->txn->wait != r)
             BAD("wait list holds a request of txn %" PRIu64 " that is not pending", r->txn->id);
-        if (r->t_next && (r->t_next->since_ms < r->since_ms || r->t_next->t_prev != r))
+        if (r->t_next && (r->t_next->deadline_ms < r->deadline_ms || r->t_next->t_prev != r))
             BAD("wait list out of order at txn %" PRIu64, r->txn->id);
         nwl++;
     }

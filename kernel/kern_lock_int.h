@@ -29,8 +29,11 @@ struct lk_req {
     struct lk_req *t_next, *t_prev; /* manager's wait list, by start time */
     uint64_t cookie;
     uint64_t since_ms; /* wait start */
-    uint8_t granted;   /* KERN_LOCK_NONE / S / X */
-    uint8_t want;      /* requested mode while pending, else NONE */
+    uint64_t deadline_ms; /* since_ms + the txn's patience (lk_patience_ms) */
+    uint8_t granted;   /* KERN_LOCK_NONE / S / X / INC */
+    uint8_t want;      /* mode to hold once granted while pending (an
+                          upgrade's is X; behind a shield: as requested),
+                          else NONE */
     uint8_t wstate;    /* enum lk_wstate */
 };
 
@@ -41,7 +44,7 @@ struct lk_head {
     uint32_t table, frag;
     struct lk_req *granted;            /* holders, newest first */
     struct lk_req *wq_first, *wq_last; /* FIFO wait queue (upgrades first) */
-    uint32_t ns, nx;                   /* holders in S / X */
+    uint32_t ns, nx, ni;               /* holders in S / X / INC */
     uint32_t nwait;                    /* requests in wq */
     uint32_t nshield;                  /* requests for it behind a shield */
     uint32_t keylen;
@@ -94,7 +97,7 @@ struct kern_lock_mgr {
     struct lk_txn **txns;   size_t nbtxns, ntxns;
     struct lk_frag **frags; size_t nbfrags, nfrags;
 
-    struct lk_req *wl_first, *wl_last; /* every pending request, by since_ms */
+    struct lk_req *wl_first, *wl_last; /* every pending request, by deadline_ms */
 
     struct lk_txn *ev_first, *ev_last; size_t nev; /* undelivered events */
     bool dispatching;
@@ -106,9 +109,23 @@ struct kern_lock_mgr {
     struct kern_lock_stats st;
 };
 
+/* S/S and INC/INC are compatible; everything else conflicts. */
 static inline bool lk_compat(unsigned a, unsigned b)
 {
-    return a == KERN_LOCK_S && b == KERN_LOCK_S;
+    return a == b && (a == KERN_LOCK_S || a == KERN_LOCK_INC);
+}
+
+/* Does a held mode cover a requested one (re-entrant request)? */
+static inline bool lk_covers(unsigned held, unsigned want)
+{
+    return held != KERN_LOCK_NONE && (held == want || held == KERN_LOCK_X);
+}
+
+/* The mode to hold when `held` (NONE, S, INC) asks for `want` it does not
+ * cover: the request itself when nothing is held, else X (the join). */
+static inline unsigned lk_target(unsigned held, unsigned want)
+{
+    return held == KERN_LOCK_NONE ? want : KERN_LOCK_X;
 }
 
 static inline uint64_t lk_mix(uint64_t h)
@@ -127,15 +144,26 @@ static inline size_t lk_frag_slot(uint32_t table, uint32_t frag, size_t nb)
     return (size_t)(lk_mix((uint64_t)table << 32 | frag) & (nb - 1));
 }
 
-/* Could pending request r be granted given the holders of h alone (ignoring
- * queue order)? An upgrade (r holds S, wants X) needs to be the only holder. */
+/* Could a request of `want` by a holder of `held` be granted given the
+ * holders of h alone (ignoring queue order)? An upgrade (holds S or INC,
+ * wants X) needs to be the only holder. */
+static inline bool lk_grantable_mode(const struct lk_head *h, unsigned held, unsigned want)
+{
+    if (held != KERN_LOCK_NONE)
+        return h->ns + h->ni + h->nx == 1;
+    switch (want) {
+    case KERN_LOCK_S:
+        return h->nx == 0 && h->ni == 0;
+    case KERN_LOCK_INC:
+        return h->nx == 0 && h->ns == 0;
+    default:
+        return h->ns + h->ni + h->nx == 0;
+    }
+}
+
 static inline bool lk_grantable(const struct lk_head *h, const struct lk_req *r)
 {
-    if (r->want == KERN_LOCK_S)
-        return h->nx == 0;
-    if (r->granted == KERN_LOCK_S)
-        return h->ns == 1 && h->nx == 0;
-    return h->ns == 0 && h->nx == 0;
+    return lk_grantable_mode(h, r->granted, r->want);
 }
 
 /* kern_deadlock.c */
@@ -152,7 +180,7 @@ void kern_lock_dl_name(char *buf, size_t cap, size_t *off, const struct lk_head 
 /* snprintf-append to buf at *off; on overflow the text ends in "...". */
 void kern_lock_dl_app(char *buf, size_t cap, size_t *off, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-/* "S" / "X" / "-" */
+/* "S" / "X" / "INC" / "-" */
 const char *kern_lock_mode_name(unsigned mode);
 
 #endif

@@ -24,6 +24,9 @@ enum kern_log_op {
     KERN_LOG_CLR_DELETE = 6, /* undo of an insert: remove (no image) */
     KERN_LOG_COMMIT = 7,     /* transaction committed in this fragment */
     KERN_LOG_ABORT = 8,      /* transaction fully rolled back in this fragment */
+    KERN_LOG_ADD = 9,        /* column += delta: before and after image, column, delta;
+                                undone logically (a CLR_UPDATE of the record as it is
+                                then, with column -= delta) */
     KERN_LOG_OP_MAX_
 };
 
@@ -43,10 +46,12 @@ struct kern_logrec {
     uint8_t op; /* enum kern_log_op */
     const uint8_t *key;
     uint32_t klen;
-    const uint8_t *before; /* previous record (UPDATE, DELETE) */
+    const uint8_t *before; /* previous record (UPDATE, DELETE, ADD) */
     uint32_t blen;
-    const uint8_t *after; /* new record (INSERT, UPDATE, CLR_INSERT, CLR_UPDATE) */
+    const uint8_t *after; /* new record (INSERT, UPDATE, ADD, CLR_INSERT, CLR_UPDATE) */
     uint32_t alen;
+    uint32_t column; /* ADD: the table column incremented; else 0 */
+    int64_t delta;   /* ADD: the increment; else 0 */
 };
 
 static inline int kern_log_op_is_clr(unsigned op)

@@ -1,5 +1,7 @@
 /* Log record codec: fixed 80-byte little-endian header (length, CRC-32C,
- * version, op, ids, LSNs), then key, before image, after image. Table:
+ * version, op, ids, LSNs), then key, before image, after image. An ADD
+ * record keeps its column in the reserved word (offset 28) and its delta in
+ * the undo-next word (offset 64), which only CLRs use otherwise. Table:
  * kernel/README.md "Log records and CLRs". */
 #include "kern_log.h"
 
@@ -21,12 +23,12 @@ enum {
     OFF_FRAG = 16,
     OFF_BLEN = 20,
     OFF_ALEN = 24,
-    OFF_RSVD = 28,
+    OFF_RSVD = 28, /* ADD: column; else reserved, 0 */
     OFF_LSN = 32,
     OFF_TXN = 40,
     OFF_SID = 48,
     OFF_PREV = 56,
-    OFF_UNDO_NEXT = 64,
+    OFF_UNDO_NEXT = 64, /* CLR: undo-next LSN; ADD: delta; else 0 */
     OFF_COMP = 72,
     OFF_BODY = 80,
 };
@@ -87,6 +89,8 @@ const char *kern_log_op_name(unsigned op)
         return "commit";
     case KERN_LOG_ABORT:
         return "abort";
+    case KERN_LOG_ADD:
+        return "add";
     default:
         return "?";
     }
@@ -109,6 +113,7 @@ static int op_shape(unsigned op, struct shape *s)
         *s = (struct shape){1, 0, 1, 1, 0};
         return 0;
     case KERN_LOG_UPDATE:
+    case KERN_LOG_ADD:
         *s = (struct shape){1, 1, 1, 1, 0};
         return 0;
     case KERN_LOG_DELETE:
@@ -183,6 +188,13 @@ static int check(int err, const struct kern_logrec *r)
     } else if (r->comp_lsn || r->undo_next_lsn) {
         return nines_err(err, "%s log record LSN %llu: CLR fields set", op, lsn);
     }
+    if (r->op == KERN_LOG_ADD) {
+        if (r->column > UINT16_MAX)
+            return nines_err(err, "add log record LSN %llu: column %u", lsn, r->column);
+    } else if (r->column || r->delta) {
+        return nines_err(err, "%s log record LSN %llu: ADD fields set (column %u, delta %lld)",
+                         op, lsn, r->column, (long long)r->delta);
+    }
     int rc;
     if (s.before) {
         if ((rc = check_image(err, "before", r->before, r->blen, r->lsn)) < 0)
@@ -225,12 +237,12 @@ int kern_logrec_encode(const struct kern_logrec *r, uint8_t *out, size_t cap)
     st32(out + OFF_FRAG, r->frag);
     st32(out + OFF_BLEN, r->blen);
     st32(out + OFF_ALEN, r->alen);
-    st32(out + OFF_RSVD, 0);
+    st32(out + OFF_RSVD, r->op == KERN_LOG_ADD ? r->column : 0);
     st64(out + OFF_LSN, r->lsn);
     st64(out + OFF_TXN, r->txn);
     st64(out + OFF_SID, r->sid);
     st64(out + OFF_PREV, r->prev_lsn);
-    st64(out + OFF_UNDO_NEXT, r->undo_next_lsn);
+    st64(out + OFF_UNDO_NEXT, r->op == KERN_LOG_ADD ? (uint64_t)r->delta : r->undo_next_lsn);
     st64(out + OFF_COMP, r->comp_lsn);
     uint8_t *p = out + OFF_BODY;
     if (r->klen)
@@ -276,11 +288,16 @@ int kern_logrec_decode(const uint8_t *buf, size_t avail, struct kern_logrec *r)
     r->txn = ld64(buf + OFF_TXN);
     r->sid = ld64(buf + OFF_SID);
     r->prev_lsn = ld64(buf + OFF_PREV);
-    r->undo_next_lsn = ld64(buf + OFF_UNDO_NEXT);
     r->comp_lsn = ld64(buf + OFF_COMP);
-    if (ld32(buf + OFF_RSVD) != 0)
-        return nines_err(NINES_ECORRUPT, "log record LSN %llu: reserved bytes not zero",
-                         (unsigned long long)r->lsn);
+    if (r->op == KERN_LOG_ADD) {
+        r->column = ld32(buf + OFF_RSVD);
+        r->delta = (int64_t)ld64(buf + OFF_UNDO_NEXT);
+    } else {
+        r->undo_next_lsn = ld64(buf + OFF_UNDO_NEXT);
+        if (ld32(buf + OFF_RSVD) != 0)
+            return nines_err(NINES_ECORRUPT, "log record LSN %llu: reserved bytes not zero",
+                             (unsigned long long)r->lsn);
+    }
     /* the three lengths must add up to the record (64-bit sum: no wrap) */
     if ((uint64_t)KERN_LOG_HDR + r->klen + r->blen + r->alen != n)
         return nines_err(NINES_ECORRUPT, "log record LSN %llu: key %u + before %u + after %u "

@@ -5,12 +5,16 @@
  *      and is skipped whole; one beyond the next expected LSN is a gap.
  *   2. State id: the change is made only when it moves the record's state
  *      forward (the tree may already hold a newer state, from a fuzzy
- *      checkpoint). */
+ *      checkpoint).
+ * ADD records and their CLRs redo like updates (after images in the
+ * primary's order); besides, pending ADDs are noted for the escrow bounds
+ * so that a promoted replica can undo in-doubt ADDs logically. */
 #include "kern_frag_int.h"
 
 #include "nassert.h"
 #include "nines/errors.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +78,18 @@ int kern_frag_redo(struct kern_frag *f, const struct kern_logrec *r)
     case KERN_LOG_CLR_INSERT:
         act = !present ? PUT : newer ? REPLACE : NONE;
         break;
+    case KERN_LOG_ADD: {
+        unsigned rcol;
+        int64_t lo, hi;
+        if ((rc = frag_add_column(f, r->column, &rcol, &lo, &hi)) < 0) {
+            char why[400]; /* copied: nines_err rewrites the detail */
+            snprintf(why, sizeof why, "%s", nines_errdetail());
+            return nines_err(NINES_ECORRUPT, "redo of LSN %llu in fragment %u.%u: %s",
+                             (unsigned long long)r->lsn, f->table, f->id, why);
+        }
+        act = newer ? REPLACE : NONE;
+        break;
+    }
     case KERN_LOG_UPDATE:
     case KERN_LOG_CLR_UPDATE:
         act = newer ? REPLACE : NONE;
@@ -98,6 +114,14 @@ int kern_frag_redo(struct kern_frag *f, const struct kern_logrec *r)
     if (!ends && (rc = frag_txn_get(f, r->txn, &t, &added)) < 0) {
         free(img);
         return rc;
+    }
+    int held = 0; /* an escrow note made for this ADD */
+    if (r->op == KERN_LOG_ADD) {
+        /* the value after is not needed unchecked: 0 */
+        if ((rc = frag_esc_hold(f, t, r->key, r->klen, r->column, 0, r->delta, 0, 0, r->lsn,
+                                0)) < 0)
+            goto fail;
+        held = 1;
     }
     size_t n = kern_logrec_size(r);
     uint8_t *space;
@@ -128,6 +152,8 @@ int kern_frag_redo(struct kern_frag *f, const struct kern_logrec *r)
     if (ends) {
         frag_txn_remove(f, r->txn);
     } else {
+        if (kern_log_op_is_clr(r->op))
+            frag_esc_drop(f, t, r->comp_lsn); /* the ADD it undid is no longer pending */
         if (!t->first_lsn)
             t->first_lsn = r->lsn;
         t->last_lsn = r->lsn;
@@ -143,6 +169,8 @@ int kern_frag_redo(struct kern_frag *f, const struct kern_logrec *r)
 
 fail:
     free(img);
+    if (held)
+        frag_esc_drop(f, t, r->lsn);
     if (added)
         frag_txn_remove(f, r->txn);
     return rc;

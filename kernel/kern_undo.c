@@ -1,11 +1,14 @@
 /* Undo on a primary: walk a transaction's chain backwards from its last
  * record, write one CLR per record not yet compensated, and jump over
- * compensated stretches by the CLRs' undo-next LSNs (README "Undo walk"). */
+ * compensated stretches by the CLRs' undo-next LSNs (README "Undo walk").
+ * An ADD is undone logically: its CLR (a clr-update) carries the record as
+ * it is now with column -= delta, not the ADD's before image. */
 #include "kern_frag_int.h"
 
 #include "nassert.h"
 #include "nines/errors.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +35,7 @@ static int undo_one(struct kern_frag *f, struct frag_txn *t, const struct kern_l
         c.op = KERN_LOG_CLR_DELETE;
         break;
     case KERN_LOG_UPDATE:
+    case KERN_LOG_ADD:
         c.op = KERN_LOG_CLR_UPDATE;
         break;
     case KERN_LOG_DELETE:
@@ -41,13 +45,34 @@ static int undo_one(struct kern_frag *f, struct frag_txn *t, const struct kern_l
         return nines_err(NINES_ECORRUPT, "fragment %u.%u: undo of %s record LSN %llu",
                          f->table, f->id, kern_log_op_name(u->op), (unsigned long long)u->lsn);
     }
-    /* The transaction holds the key's exclusive lock, so the key is as its
-     * own later (already undone) operations left it. */
+    /* The transaction holds the key's exclusive (or, for an ADD, increment)
+     * lock, so the key is present or absent as its own later (already
+     * undone) operations left it. */
     if (present != (u->op != KERN_LOG_DELETE))
         return nines_err(NINES_ECORRUPT, "fragment %u.%u: undo of %s LSN %llu finds the key "
                          "%s", f->table, f->id, kern_log_op_name(u->op),
                          (unsigned long long)u->lsn, present ? "present" : "absent");
-    if (u->op != KERN_LOG_INSERT) {
+    if (u->op == KERN_LOG_ADD) {
+        /* Logical: other transactions' increments since stay. The escrow
+         * bounds kept this subtraction in range; failing it means the log
+         * and the tree disagree. */
+        unsigned rcol;
+        int64_t lo, hi, val;
+        int rc = frag_add_column(f, u->column, &rcol, &lo, &hi);
+        if (rc == 0)
+            rc = frag_add_image(f, cur, rcol, u->delta, 1, lo, hi, &img, &val);
+        if (rc == NINES_ENOMEM)
+            return rc;
+        if (rc < 0) {
+            char why[400]; /* copied: nines_err rewrites the detail */
+            snprintf(why, sizeof why, "%s", nines_errdetail());
+            return nines_err(NINES_ECORRUPT, "fragment %u.%u: undo of add LSN %llu: %s",
+                             f->table, f->id, (unsigned long long)u->lsn, why);
+        }
+        img->sid = c.sid;
+        c.after = (const uint8_t *)img;
+        c.alen = (uint32_t)kern_rec_bytes(img);
+    } else if (u->op != KERN_LOG_INSERT) {
         img = malloc(u->blen);
         if (!img)
             return nines_err(NINES_ENOMEM, "restored image of %u bytes", u->blen);
@@ -82,6 +107,8 @@ static int undo_one(struct kern_frag *f, struct frag_txn *t, const struct kern_l
     }
     frag_log_put(f, space, n, &c);
     kern_rec_free(old);
+    if (u->op == KERN_LOG_ADD)
+        frag_esc_drop(f, t, u->lsn);
     t->last_lsn = c.lsn;
     f->next_sid++;
     f->st.clrs++;

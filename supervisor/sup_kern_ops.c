@@ -513,7 +513,11 @@ static int sk_scan(struct sup_kern *k, struct sk_txn *t, const struct sk_rep *r,
     return rc;
 }
 
-/* ADD: int column += delta. */
+/* ADD: int column += delta (kern_frag_add: logged as ADD, undone
+ * logically). Escrow (op->escrow): the caller took an INC lock; no row is
+ * returned, since other transactions may increment the record concurrently
+ * and its value is not this transaction's to read. Otherwise (X lock) the
+ * new row is returned. */
 static int sk_add(struct sup_kern *k, struct sk_txn *t, const struct sk_rep *r,
                   const Nines__RecordOp *op, const uint8_t *key, size_t klen,
                   Nines__OpResult *res)
@@ -529,48 +533,24 @@ static int sk_add(struct sup_kern *k, struct sk_txn *t, const struct sk_rep *r,
     if (ty != KERN_T_INT64 && ty != KERN_T_INT32)
         return nines_err(NINES_ETYPE, "ADD on column %s of table %s, which is %s, not an "
                          "integer", r->names[col], r->tname, kern_type_name(ty));
-    const struct kern_rec *cur;
-    int rc = kern_frag_get(r->f, key, klen, &cur);
+    int rc = kern_frag_add(r->f, t->txn, key, klen, col, op->delta, NULL);
     if (rc == NINES_ENOTFOUND)
         return nines_err(rc, "ADD: table %s has no row with that key", r->tname);
-    if (rc)
-        return rc;
-    struct kern_val rv[DICT_MAX_COLS];
-    unsigned nrc;
-    const struct kern_col *rcols = kern_frag_rec_cols(r->f, &nrc);
-    rc = kern_rec_decode(cur, rcols, nrc, rv);
-    if (rc < 0)
-        return rc;
-    struct kern_val *v = &rv[r->colrec[col]];
-    if (v->null)
-        return nines_err(NINES_EINVAL, "ADD on column %s of table %s, which is NULL",
-                         r->names[col], r->tname);
-    if (ty == KERN_T_INT64) {
-        if (__builtin_add_overflow(v->u.i64, op->delta, &v->u.i64))
-            return nines_err(NINES_ETOOBIG, "ADD %lld overflows column %s of table %s",
-                             (long long)op->delta, r->names[col], r->tname);
-    } else {
-        int64_t x = (int64_t)v->u.i32 + (op->delta > INT32_MAX ? (int64_t)INT32_MAX + 1
-                                         : op->delta < INT32_MIN ? (int64_t)INT32_MIN - 1
-                                                                 : op->delta);
-        if (x < INT32_MIN || x > INT32_MAX)
-            return nines_err(NINES_ETOOBIG, "ADD %lld overflows int32 column %s of table %s",
-                             (long long)op->delta, r->names[col], r->tname);
-        v->u.i32 = (int32_t)x;
-    }
-    struct kern_rec *nrec;
-    rc = kern_rec_build(rcols, nrc, rv, 0, &nrec);
-    if (rc)
-        return rc;
-    rc = kern_frag_update(r->f, t->txn, key, klen, nrec, NULL);
     if (rc) {
-        kern_rec_free(nrec);
-        return rc;
+        char why[400]; /* the detail is rewritten below: copy it first */
+        snprintf(why, sizeof why, "%s", nines_errdetail());
+        return nines_err(rc, "ADD %lld to column %s of table %s: %s", (long long)op->delta,
+                         r->names[col], r->tname, why);
     }
     if ((rc = sk_touch(t, r->table, r->frag, 1)) != 0)
         return rc;
     upd_kick(k->u, r->ship);
-    return sk_add_row(t->conf, res, r, key, klen, nrec);
+    if (op->escrow)
+        return 0;
+    const struct kern_rec *cur;
+    if ((rc = kern_frag_get(r->f, key, klen, &cur)) != 0)
+        return rc;
+    return sk_add_row(t->conf, res, r, key, klen, cur);
 }
 
 /* Execute op i of t's request: 0 done, SK_WAIT parked, or an error. */
@@ -650,7 +630,7 @@ static int sk_exec(struct sup_kern *k, struct sk_txn *t, uint32_t i, Nines__OpRe
     case NINES__OP_TYPE__OP_ADD:
         if ((rc = sk_key(t->req, r, q, i, key, &klen)) || (rc = sk_route_check(k, r, key, klen)))
             return rc;
-        if ((rc = sk_lock(k, t, r, key, klen, KERN_LOCK_X)) != 0)
+        if ((rc = sk_lock(k, t, r, key, klen, op->escrow ? KERN_LOCK_INC : KERN_LOCK_X)) != 0)
             return rc;
         return sk_add(k, t, r, op, key, klen, res);
     case NINES__OP_TYPE__OP_SCAN:

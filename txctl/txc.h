@@ -12,6 +12,8 @@
 #define TXC_TIMEOUT_MS_DEFAULT 2000u   /* controller timeout per client request */
 #define TXC_MAX_OPS_DEFAULT    1024u   /* ops in one TXN_REQ */
 #define TXC_MAX_TXNS_DEFAULT   16384u  /* transactions held at once (both roles) */
+#define TXC_SCAN_DEFAULT       1000u   /* SCAN rows when the op's limit is 0 */
+#define TXC_SCAN_MAX           10000u  /* SCAN rows at most (a larger limit is capped) */
 
 struct txc;
 

@@ -246,6 +246,7 @@ static int send_ops(struct txc *t, struct txc_txn *x, bool prepare)
 {
     x->seq_base = x->seq + 1;
     x->seq += x->nnreq;
+    x->nreq_left = x->nnreq;
     int first_err = 0;
     for (uint32_t k = 0; k < x->nnreq; k++) {
         const struct txc_nreq *r = &x->nreq[k];
@@ -267,7 +268,7 @@ static int send_ops(struct txc *t, struct txc_txn *x, bool prepare)
         b->prepare = prepare;
         b->seq = x->seq_base + k;
         for (uint32_t j = 0; j < r->nops; j++) {
-            const struct txc_op *o = &x->ops[r->idx[j]];
+            const struct txc_kop *o = &x->kops[r->idx[j]];
             const struct txc_part *p = &x->parts[o->part];
             nines__participant__init(&pv[j]);
             pv[j].table = p->table;
@@ -275,7 +276,7 @@ static int send_ops(struct txc *t, struct txc_txn *x, bool prepare)
             pv[j].primary = p->primary;
             pv[j].standby = p->standby;
             pp[j] = &pv[j];
-            ops[j] = (Nines__RecordOp *)o->op;
+            ops[j] = (Nines__RecordOp *)x->ops[o->op].op;
             keys[j] = o->key;
         }
         b->n_parts = b->n_ops = b->n_keys = r->nops;
@@ -422,11 +423,24 @@ void txc_on_txn_req(struct rt *rt, void *st, struct rt_msg *m)
     }
     if (fresh)
         t->st.started++;
+    if (x->nscans && !x->nnreq) { /* only scans of empty ranges: nothing to send */
+        rc = txc_scan_merge(t, x, m, &failed);
+        if (rc) {
+            char d[TXC_DETAIL_MAX];
+            snprintf(d, sizeof d, "%s", nines_errdetail());
+            x->nops = x->nnreq = 0;
+            txc_refuse(t, conn, b->req_id, fresh ? 0 : x->id, rc, failed, d);
+            x->answer_due = false;
+            if (fresh)
+                txc_forget(t, x);
+            return;
+        }
+    }
     txc_arm(t, x, t->cfg.timeout_ms);
     bool last = b->end == NINES__TXN_END__TXN_END_COMMIT || x->proc != TXC_PROC_NONE;
     if (last) {
-        if (!x->ran && !x->nops) { /* nothing to commit */
-            answer_conf(t, x, false);
+        if (!x->ran && !x->nnreq) { /* nothing to commit (nothing ran, nothing to send) */
+            answer_conf(t, x, true);
             t->st.committed++;
             txc_forget(t, x);
             return;
@@ -472,17 +486,21 @@ void txc_on_kern_op_conf(struct rt *rt, void *st, struct rt_msg *m)
         return;
     const struct txc_nreq *r = &x->nreq[k];
     if (b->n_results != r->nops) {
-        abortf(t, x, NINES_EPROTO, r->idx[0], "node %u answered %zu results for %u ops", node,
-               b->n_results, r->nops);
+        abortf(t, x, NINES_EPROTO, x->kops[r->idx[0]].op, "node %u answered %zu results for %u "
+               "ops", node, b->n_results, r->nops);
         return;
     }
     txc_keep(x, m);
     for (uint32_t j = 0; j < r->nops; j++) {
         const Nines__OpResult *res = b->results[j];
-        uint32_t i = r->idx[j];
+        uint32_t i = x->kops[r->idx[j]].op;
         if (!res) {
             abortf(t, x, NINES_EPROTO, i, "node %u sent an empty result", node);
             return;
+        }
+        if (x->ops[i].op->op == NINES__OP_TYPE__OP_SCAN) {
+            x->kres[r->idx[j]] = res; /* merged below with the other fragments' rows */
+            continue;
         }
         x->results[i] = res;
         if (x->proc != TXC_PROC_NONE && res->status < 0) {
@@ -500,8 +518,18 @@ void txc_on_kern_op_conf(struct rt *rt, void *st, struct rt_msg *m)
         }
     }
     x->pending &= ~TXC_NODE(node);
-    if (b->ready)
+    if (b->ready) {
         mark_primary(x, node);
+        txc_part_frags(x, node, b->frags, b->n_frags);
+    }
+    if (--x->nreq_left == 0 && x->nscans) {
+        uint32_t failed;
+        int rc = txc_scan_merge(t, x, m, &failed);
+        if (rc) {
+            abortf(t, x, rc, failed, "%s", nines_errdetail());
+            return;
+        }
+    }
     progress(t, x);
     (void)rt;
 }
@@ -516,7 +544,7 @@ void txc_on_kern_op_ref(struct rt *rt, void *st, struct rt_msg *m)
     if (k < 0)
         return;
     const struct txc_nreq *r = &x->nreq[k];
-    uint32_t i = b->failed_op < r->nops ? r->idx[b->failed_op] : r->idx[0];
+    uint32_t i = x->kops[b->failed_op < r->nops ? r->idx[b->failed_op] : r->idx[0]].op;
     char name[160];
     txc_op_name(x, i, name, sizeof name);
     x->pending &= ~TXC_NODE(node);
@@ -535,6 +563,7 @@ void txc_on_prepare_conf(struct rt *rt, void *st, struct rt_msg *m)
         return;
     x->pending &= ~TXC_NODE(node);
     mark_primary(x, node);
+    txc_part_frags(x, node, b->frags, b->n_frags);
     progress(t, x);
     (void)rt;
 }
@@ -569,6 +598,7 @@ void txc_ctl_ready_ind(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *
     }
     if (!b->standby) {
         mark_primary(x, b->node);
+        txc_part_frags(x, b->node, b->frags, b->n_frags);
     } else {
         bool hit = false;
         for (uint32_t i = 0; i < x->nparts; i++) {

@@ -18,6 +18,7 @@ static void apply(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *b)
         for (uint32_t i = 0; i < x->nparts; i++)
             if (x->parts[i].primary == b->node)
                 x->parts[i].p_ready = true;
+        txc_part_frags(x, b->node, b->frags, b->n_frags);
         return;
     }
     for (uint32_t i = 0; i < x->nparts; i++) {

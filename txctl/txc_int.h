@@ -41,18 +41,36 @@ struct txc_part {
     bool p_ready, s_ready;
 };
 
-/* One routed op of the current request. */
+/* One op of the current request. A SCAN becomes one kernel op per
+ * fragment it may cover (nkop >= 0); any other op exactly one. */
 struct txc_op {
-    const Nines__RecordOp *op;
-    uint32_t part;                  /* index into txn->parts */
-    uint32_t node;                  /* effective primary */
-    ProtobufCBinaryData key;        /* encoded primary key */
+    const Nines__RecordOp *op;      /* a SCAN's copy carries the effective limit */
+    uint32_t kop, nkop;             /* its kernel ops: x->kops[kop .. kop + nkop) */
 };
 
-/* Ops of the current request bound for one primary node (one KERN_OP_REQ). */
+/* One op as sent to a primary kernel (one fragment). */
+struct txc_kop {
+    uint32_t op;                    /* index of the request op */
+    uint32_t part;                  /* index into txn->parts */
+    uint32_t node;                  /* effective primary */
+    ProtobufCBinaryData key;        /* encoded primary key (SCAN: low bound, may be empty) */
+};
+
+/* A SCAN of the current request: what the merge of its fragments' rows
+ * needs (the table's key layout, copied: the dictionary may change). */
+struct txc_scan {
+    uint32_t op;                    /* request op index */
+    uint32_t table, npk;
+    uint32_t limit;                 /* effective: 1..TXC_SCAN_MAX */
+    bool reverse;
+    uint16_t pk[DICT_MAX_PK];       /* key column indexes in the row */
+    struct kern_col kc[DICT_MAX_PK];
+};
+
+/* Kernel ops of the current request bound for one primary node (one KERN_OP_REQ). */
 struct txc_nreq {
     uint32_t node, nops;
-    uint32_t *idx;                  /* request op index of each op sent */
+    uint32_t *idx;                  /* kernel op index (into txn->kops) of each op sent */
 };
 
 struct txc_txn {
@@ -83,8 +101,13 @@ struct txc_txn {
     bool last;                      /* this request ends the txn (commit) */
     uint32_t nops, nnreq, seq_base, seq;
     struct txc_op *ops;
+    uint32_t nkops, nscans;
+    uint32_t nreq_left;             /* KERN_OP_REQs of this request not answered yet */
+    struct txc_kop *kops;
+    struct txc_scan *scans;
+    const Nines__OpResult **kres;   /* per kernel op of a SCAN: the fragment's rows */
     struct txc_nreq *nreq;
-    const Nines__OpResult **results;
+    const Nines__OpResult **results; /* per request op (a SCAN's: merged) */
     int64_t value;                  /* procedure result */
     uint32_t value_col;             /* procedure: result column of op 0 */
 
@@ -113,6 +136,9 @@ void txc_forget(struct txc *t, struct txc_txn *x);
 void txc_keep(struct txc_txn *x, struct rt_msg *m);
 void txc_arm(struct txc *t, struct txc_txn *x, uint32_t ms);
 uint64_t txc_new_id(struct txc *t);
+/* A primary kernel at `node` listed the fragments it touched: those with
+ * no records (only read) or no standby need no standby READY_IND. */
+void txc_part_frags(struct txc_txn *x, uint32_t node, Nines__FragRecords *const *f, size_t n);
 txc_nodes txc_live(struct txc *t);
 uint32_t txc_pick_hsc(struct txc *t, uint64_t txn);
 int txc_to_client(struct txc *t, net_addr conn, struct rt_msg *m);
@@ -126,6 +152,10 @@ void txc_refuse(struct txc *t, net_addr conn, uint64_t req_id, uint64_t txn, int
  * request's ops into x (ops, parts, nreq) using arena memory of `req`.
  * NINES_E* with nines_errdetail() and *failed_op on a bad request. */
 int txc_route_request(struct txc *t, struct txc_txn *x, struct rt_msg *req, uint32_t *failed_op);
+/* Merge each SCAN's per-fragment rows (x->kres) into x->results, in key
+ * order, at most its limit; memory from `arena`'s arena. NINES_EPROTO
+ * when a kernel's rows are out of order or do not encode. */
+int txc_scan_merge(struct txc *t, struct txc_txn *x, struct rt_msg *arena, uint32_t *failed_op);
 /* Name of an op for error messages ("op 3 (ADD on account)"). */
 void txc_op_name(const struct txc_txn *x, uint32_t i, char *buf, size_t n);
 /* TPC-B: the account's new balance out of the first op's result. */

@@ -11,6 +11,9 @@
 #include "nassert.h"
 #include "nines/errors.h"
 
+/* Kernel ops one request may turn into (a SCAN is one per fragment). */
+#define TXC_MAX_KOPS 65536u
+
 static const char *const op_names[] = {"NONE", "GET", "INSERT", "UPDATE", "DELETE", "SCAN", "ADD"};
 
 static const char *op_name(Nines__OpType op)
@@ -247,8 +250,7 @@ static int check_op(const struct dict_table *tb, const Nines__RecordOp *op)
         return 0;
     }
     case NINES__OP_TYPE__OP_SCAN:
-        return nines_err(NINES_EINVAL, "SCAN on table %s: scans are not routed by the "
-                         "transaction controller yet", tb->def.name);
+        return 0; /* bounds are checked by route_scan */
     case NINES__OP_TYPE__OP_NONE:
     default:
         return nines_err(NINES_EINVAL, "table %s: op type %d is not an operation", tb->def.name,
@@ -286,8 +288,9 @@ static int proc_table(struct txc *t, const char *proc, const char *name,
     return 0;
 }
 
+/* escrow: a commutative increment (INC lock at the kernel, no row back). */
 static Nines__RecordOp *add_op(struct rt_msg *req, const struct dict_table *tb, int64_t key,
-                               int col, int64_t delta)
+                               int col, int64_t delta, bool escrow)
 {
     Nines__RecordOp *op = rt_msg_alloc(req, sizeof *op);
     Nines__Value **k = rt_msg_alloc(req, sizeof *k);
@@ -303,6 +306,7 @@ static Nines__RecordOp *add_op(struct rt_msg *req, const struct dict_table *tb, 
     op->key = k;
     op->column = (uint32_t)col;
     op->delta = delta;
+    op->escrow = escrow;
     return op;
 }
 
@@ -379,9 +383,12 @@ static int build_proc(struct txc *t, struct txc_txn *x, struct rt_msg *req, cons
             (rc = proc_table(t, "TPC-B", "branch", &bra, &cb)) ||
             (rc = proc_table(t, "TPC-B", "history", &his, NULL)))
             return rc;
-        v[0] = add_op(req, acc, c->aid, ca, c->delta);
-        v[1] = add_op(req, tel, c->tid, ct, c->delta);
-        v[2] = add_op(req, bra, c->bid, cb, c->delta);
+        /* teller and branch: commutative increments (INC locks, no row back),
+         * so the hot rows do not serialize; the account's new balance is the
+         * answer, so its ADD takes an X lock and returns the row */
+        v[0] = add_op(req, acc, c->aid, ca, c->delta, false);
+        v[1] = add_op(req, tel, c->tid, ct, c->delta, true);
+        v[2] = add_op(req, bra, c->bid, cb, c->delta, true);
         v[3] = history_op(req, his, x->id, c);
         x->proc = TXC_PROC_TPCB;
         x->value_col = (uint32_t)ca;
@@ -393,8 +400,9 @@ static int build_proc(struct txc *t, struct txc_txn *x, struct rt_msg *req, cons
         if ((rc = proc_table(t, "two-update", "t1", &t1, &c1)) ||
             (rc = proc_table(t, "two-update", "t2", &t2, &c2)))
             return rc;
-        v[0] = add_op(req, t1, c->key1, c1, c->delta);
-        v[1] = add_op(req, t2, c->key2, c2, c->delta);
+        /* both escrow: no row back, TxnConf.value is 0 */
+        v[0] = add_op(req, t1, c->key1, c1, c->delta, true);
+        v[1] = add_op(req, t2, c->key2, c2, c->delta, true);
         x->proc = TXC_PROC_TWO_UPD;
         x->value_col = (uint32_t)c1;
         *nops = 2;
@@ -428,6 +436,10 @@ void txc_op_name(const struct txc_txn *x, uint32_t i, char *buf, size_t n)
 int txc_proc_value(struct txc *t, struct txc_txn *x, int64_t *out)
 {
     (void)t;
+    if (x->proc == TXC_PROC_TWO_UPD) { /* escrow increments return no row */
+        *out = 0;
+        return 0;
+    }
     const Nines__OpResult *r = x->results ? x->results[0] : NULL;
     if (!r || r->n_rows < 1 || !r->rows[0] || r->rows[0]->n_values <= x->value_col ||
         !r->rows[0]->values[x->value_col] ||
@@ -465,6 +477,173 @@ static uint32_t *pm_lookup(struct pmap *pm, const struct txc_part *parts, uint32
     return &pm->slot[i];
 }
 
+/* Route kernel op of request op `i` to fragment `frag` of `tb`: find or
+ * add the participant, count the op for its executing node. */
+static int add_kop(struct txc *t, struct txc_txn *x, struct pmap *pm, const struct dict_table *tb,
+                   uint32_t frag, txc_nodes live, uint32_t i, ProtobufCBinaryData key,
+                   uint32_t capk, uint32_t *per_node)
+{
+    uint32_t *slot = pm_lookup(pm, x->parts, tb->id, frag);
+    if (!*slot) {
+        uint32_t node;
+        int rc = dict_effective_primary(tb, frag, live, &node);
+        if (rc)
+            return nines_err(rc, "table %s fragment %u: neither primary node %u nor standby "
+                             "node %u is reachable", tb->def.name, frag, tb->frags[frag].primary,
+                             tb->frags[frag].standby);
+        uint32_t sb = tb->frags[frag].standby;
+        if (node != tb->frags[frag].primary || !sb || !(live & TXC_NODE(sb)))
+            sb = 0;
+        N_ASSERT(x->nparts < x->capparts);
+        struct txc_part *p = &x->parts[x->nparts];
+        memset(p, 0, sizeof *p);
+        p->table = tb->id;
+        p->frag = frag;
+        p->primary = node;
+        p->standby = sb;
+        *slot = ++x->nparts;
+        (void)t;
+    }
+    N_ASSERT(x->nkops < capk);
+    struct txc_kop *o = &x->kops[x->nkops++];
+    o->op = i;
+    o->part = *slot - 1;
+    o->node = x->parts[o->part].primary;
+    o->key = key;
+    N_ASSERT(o->node >= 1 && o->node <= 64);
+    per_node[o->node]++;
+    return 0;
+}
+
+/* ---- scans ------------------------------------------------------------ */
+
+/* Encode the first n key columns' values of a SCAN bound (n = 0: empty,
+ * no bound). */
+static int encode_prefix(const struct dict_table *tb, Nines__Value *const *v, size_t n,
+                         const char *which, uint8_t *buf, size_t *len)
+{
+    *len = 0;
+    if (n == 0)
+        return 0;
+    uint32_t npk = tb->def.npk;
+    if (n > npk)
+        return nines_err(NINES_ETYPE, "SCAN on table %s: %zu %s key values given, the table "
+                         "has %u key column%s", tb->def.name, n, which, npk, npk == 1 ? "" : "s");
+    struct kern_col kc[DICT_MAX_PK];
+    struct kern_val kv[DICT_MAX_PK];
+    char why[400];
+    for (size_t j = 0; j < n; j++) {
+        int rc = to_kval(tb, tb->def.pk[j], v[j], &kc[j], &kv[j]);
+        if (rc) {
+            snprintf(why, sizeof why, "%s", nines_errdetail());
+            return nines_err(rc, "SCAN %s key: %s", which, why);
+        }
+    }
+    int l = kern_key_encode(kc, (unsigned)n, kv, buf, KERN_KEY_MAX);
+    if (l < 0) {
+        snprintf(why, sizeof why, "%s", nines_errdetail());
+        return nines_err(l, "SCAN on table %s, %s key: %s", tb->def.name, which, why);
+    }
+    *len = (size_t)l;
+    return 0;
+}
+
+/* Fragments that may hold keys in [lo, hi]: *first .. *last (none when
+ * *first > *last). Bounds are inclusive key prefixes; empty = open. */
+static int scan_frags(const struct dict_table *tb, const uint8_t *lo, size_t lolen,
+                      const uint8_t *hi, size_t hilen, bool lo_full, bool hi_full,
+                      uint32_t *first, uint32_t *last)
+{
+    static _Thread_local uint8_t hp[KERN_KEY_MAX]; /* hi, then 0xff: above every key it prefixes */
+    if (hilen) {
+        memcpy(hp, hi, hilen);
+        memset(hp + hilen, 0xff, KERN_KEY_MAX - hilen);
+    }
+    *first = 0;
+    *last = tb->nfrags - 1;
+    if (lolen && hilen && kern_key_cmp(lo, lolen, hp, KERN_KEY_MAX) > 0) {
+        *first = 1, *last = 0; /* lo above hi: empty range */
+        return 0;
+    }
+    int f;
+    if (tb->def.method == DICT_FRAG_RANGE) {
+        /* fragment = number of split points <= key: monotone in the key */
+        if (lolen) {
+            if ((f = dict_route(tb, lo, lolen)) < 0)
+                return f;
+            *first = (uint32_t)f;
+        }
+        if (hilen) {
+            if ((f = dict_route(tb, hp, KERN_KEY_MAX)) < 0)
+                return f;
+            *last = (uint32_t)f;
+        }
+        return 0;
+    }
+    /* hash: any fragment, unless both bounds are the same full key */
+    if (lo_full && hi_full && lolen == hilen && !memcmp(lo, hi, lolen)) {
+        if ((f = dict_route(tb, lo, lolen)) < 0)
+            return f;
+        *first = *last = (uint32_t)f;
+    }
+    return 0;
+}
+
+/* A SCAN: its op copy with the effective limit, the merge description,
+ * and one kernel op per fragment that may hold keys in range. */
+static int route_scan(struct txc *t, struct txc_txn *x, struct rt_msg *req,
+                      const struct dict_table *tb, uint32_t i, struct pmap *pm, txc_nodes live,
+                      uint32_t capk, uint32_t *per_node)
+{
+    const Nines__RecordOp *op = x->ops[i].op;
+    static _Thread_local uint8_t lo[KERN_KEY_MAX], hi[KERN_KEY_MAX];
+    size_t lolen, hilen;
+    int rc;
+    if ((rc = encode_prefix(tb, op->key, op->n_key, "low", lo, &lolen)) ||
+        (rc = encode_prefix(tb, op->key_hi, op->n_key_hi, "high", hi, &hilen)))
+        return rc;
+    Nines__RecordOp *c = rt_msg_alloc(req, sizeof *c);
+    uint8_t *k = lolen ? rt_msg_alloc(req, lolen) : NULL;
+    if (!c || (lolen && !k))
+        return nines_err(NINES_ENOMEM, "no memory to route a scan");
+    *c = *op;
+    c->limit = op->limit == 0 ? TXC_SCAN_DEFAULT : op->limit > TXC_SCAN_MAX ? TXC_SCAN_MAX
+                                                                             : op->limit;
+    x->ops[i].op = c;
+    if (lolen)
+        memcpy(k, lo, lolen);
+    struct txc_scan *sc = &x->scans[x->nscans++];
+    memset(sc, 0, sizeof *sc);
+    sc->op = i;
+    sc->table = tb->id;
+    sc->npk = tb->def.npk;
+    sc->limit = c->limit;
+    sc->reverse = c->reverse;
+    for (uint32_t j = 0; j < tb->def.npk; j++) {
+        const struct dict_column *col = &tb->def.cols[tb->def.pk[j]];
+        int kt = kern_type_of(col->type);
+        if (kt < 0)
+            return nines_err(NINES_ETYPE, "table %s column %s has unknown type code %u",
+                             tb->def.name, col->name, col->type);
+        sc->pk[j] = tb->def.pk[j];
+        sc->kc[j].type = (uint8_t)kt;
+        sc->kc[j].nullable = col->nullable;
+        sc->kc[j].size = col->size;
+    }
+    uint32_t first, last;
+    rc = scan_frags(tb, lo, lolen, hi, hilen, op->n_key == tb->def.npk,
+                    op->n_key_hi == tb->def.npk, &first, &last);
+    if (rc)
+        return rc;
+    ProtobufCBinaryData key = {lolen, k};
+    x->ops[i].kop = x->nkops;
+    for (uint32_t f = first; f <= last && f < tb->nfrags; f++)
+        if ((rc = add_kop(t, x, pm, tb, f, live, i, key, capk, per_node)))
+            return rc;
+    x->ops[i].nkop = x->nkops - x->ops[i].kop;
+    return 0;
+}
+
 int txc_route_request(struct txc *t, struct txc_txn *x, struct rt_msg *req, uint32_t *failed_op)
 {
     const Nines__TxnReq *b = (const Nines__TxnReq *)req->body;
@@ -473,6 +652,7 @@ int txc_route_request(struct txc *t, struct txc_txn *x, struct rt_msg *req, uint
     uint32_t n = 0;
     int rc;
     x->proc = TXC_PROC_NONE;
+    x->nkops = x->nscans = 0;
     if (b->proc_case == NINES__TXN_REQ__PROC_TPCB || b->proc_case == NINES__TXN_REQ__PROC_TWO_UPD) {
         if (b->n_ops)
             return nines_err(NINES_EINVAL, "a procedure call carries no ops (got %zu)", b->n_ops);
@@ -488,26 +668,51 @@ int txc_route_request(struct txc *t, struct txc_txn *x, struct rt_msg *req, uint
         ops = (const Nines__RecordOp **)b->ops;
         n = (uint32_t)b->n_ops;
     }
+    /* kernel ops: one per op, a SCAN one per fragment of its table */
+    uint64_t capk = 0;
+    uint32_t nsc = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const Nines__RecordOp *op = ops[i];
+        if (!op || op->op != NINES__OP_TYPE__OP_SCAN) {
+            capk++;
+            continue;
+        }
+        const struct dict_table *tb = op->table_id ? dict_table_by_id(t->cfg.dict, op->table_id)
+                                                   : dict_table_by_name(t->cfg.dict,
+                                                                        op->table ? op->table : "");
+        capk += tb ? tb->nfrags : 1;
+        nsc++;
+    }
+    if (capk > TXC_MAX_KOPS)
+        return nines_err(NINES_ETOOBIG, "request needs %" PRIu64 " kernel ops (a SCAN counts one "
+                         "per fragment of its table), at most %u are allowed", capk,
+                         TXC_MAX_KOPS);
     x->nops = n;
     x->ops = n ? rt_msg_alloc(req, n * sizeof *x->ops) : NULL;
     x->results = n ? rt_msg_alloc(req, n * sizeof *x->results) : NULL;
-    if (n && (!x->ops || !x->results))
+    x->kops = capk ? rt_msg_alloc(req, capk * sizeof *x->kops) : NULL;
+    x->kres = nsc ? rt_msg_alloc(req, capk * sizeof *x->kres) : NULL;
+    x->scans = nsc ? rt_msg_alloc(req, nsc * sizeof *x->scans) : NULL;
+    if ((n && (!x->ops || !x->results)) || (capk && !x->kops) || (nsc && (!x->kres || !x->scans)))
         return nines_err(NINES_ENOMEM, "no memory to route %u ops", n);
     memset(x->results, 0, n * sizeof *x->results);
+    if (nsc)
+        memset(x->kres, 0, capk * sizeof *x->kres);
 
-    /* parts: grow to hold every op's fragment in the worst case */
-    if (x->nparts + n > x->capparts) {
-        struct txc_part *np = rt_msg_alloc(req, (x->nparts + n) * sizeof *np);
+    /* parts: grow to hold every kernel op's fragment in the worst case */
+    if (x->nparts + capk > x->capparts) {
+        struct txc_part *np = rt_msg_alloc(req, (x->nparts + capk) * sizeof *np);
         if (!np)
-            return nines_err(NINES_ENOMEM, "no memory for %u participants", x->nparts + n);
+            return nines_err(NINES_ENOMEM, "no memory for %" PRIu64 " participants",
+                             x->nparts + capk);
         if (x->nparts)
             memcpy(np, x->parts, x->nparts * sizeof *np);
         x->parts = np;
-        x->capparts = x->nparts + n;
+        x->capparts = x->nparts + (uint32_t)capk;
     }
     struct pmap pm;
     uint32_t cap = 16;
-    while (cap < 2 * (x->nparts + n))
+    while (cap < 2 * (x->nparts + capk))
         cap <<= 1;
     pm.mask = cap - 1;
     pm.slot = rt_msg_alloc(req, cap * sizeof *pm.slot);
@@ -524,6 +729,8 @@ int txc_route_request(struct txc *t, struct txc_txn *x, struct rt_msg *req, uint
         const Nines__RecordOp *op = ops[i];
         struct txc_op *o = &x->ops[i];
         o->op = op;
+        o->kop = x->nkops;
+        o->nkop = 0;
         *failed_op = i;
         if (!op)
             return nines_err(NINES_EINVAL, "op %u is empty", i);
@@ -532,39 +739,25 @@ int txc_route_request(struct txc *t, struct txc_txn *x, struct rt_msg *req, uint
             rc = NINES_ENOTFOUND;
             goto bad;
         }
-        if ((rc = check_op(tb, op)) || (rc = encode_key(tb, op, req, &o->key)))
+        if ((rc = check_op(tb, op)))
             goto bad;
-        int frag = dict_route(tb, o->key.data, o->key.len);
+        if (op->op == NINES__OP_TYPE__OP_SCAN) {
+            if ((rc = route_scan(t, x, req, tb, i, &pm, live, (uint32_t)capk, per_node)))
+                goto bad;
+            continue;
+        }
+        ProtobufCBinaryData key;
+        if ((rc = encode_key(tb, op, req, &key)))
+            goto bad;
+        int frag = dict_route(tb, key.data, key.len);
         if (frag < 0) {
             rc = frag;
             goto bad;
         }
-        uint32_t *slot = pm_lookup(&pm, x->parts, tb->id, (uint32_t)frag);
-        if (!*slot) {
-            uint32_t node;
-            rc = dict_effective_primary(tb, (uint32_t)frag, live, &node);
-            if (rc) {
-                rc = nines_err(rc, "table %s fragment %d: neither primary node %u nor standby "
-                               "node %u is reachable", tb->def.name, frag,
-                               tb->frags[frag].primary, tb->frags[frag].standby);
-                goto bad;
-            }
-            uint32_t sb = tb->frags[frag].standby;
-            if (node != tb->frags[frag].primary || !sb || !(live & TXC_NODE(sb)))
-                sb = 0;
-            N_ASSERT(x->nparts < x->capparts);
-            struct txc_part *p = &x->parts[x->nparts];
-            memset(p, 0, sizeof *p);
-            p->table = tb->id;
-            p->frag = (uint32_t)frag;
-            p->primary = node;
-            p->standby = sb;
-            *slot = ++x->nparts;
-        }
-        o->part = *slot - 1;
-        o->node = x->parts[o->part].primary;
-        N_ASSERT(o->node >= 1 && o->node <= 64);
-        per_node[o->node]++;
+        if ((rc = add_kop(t, x, &pm, tb, (uint32_t)frag, live, i, key, (uint32_t)capk,
+                          per_node)))
+            goto bad;
+        o->nkop = 1;
         continue;
     bad: {
         if (rc == NINES_ENOMEM)
@@ -600,9 +793,9 @@ int txc_route_request(struct txc *t, struct txc_txn *x, struct rt_msg *req, uint
             return nines_err(NINES_ENOMEM, "no memory to route %u ops", n);
         pos[node] = (uint8_t)k++;
     }
-    for (uint32_t i = 0; i < n; i++) {
-        struct txc_nreq *r = &x->nreq[pos[x->ops[i].node]];
-        r->idx[r->nops++] = i;
+    for (uint32_t j = 0; j < x->nkops; j++) {
+        struct txc_nreq *r = &x->nreq[pos[x->kops[j].node]];
+        r->idx[r->nops++] = j;
     }
     return 0;
 }

@@ -124,6 +124,22 @@ uint64_t txc_new_id(struct txc *t)
 
 /* ---- nodes ------------------------------------------------------------ */
 
+void txc_part_frags(struct txc_txn *x, uint32_t node, Nines__FragRecords *const *f, size_t n)
+{
+    if (n) return;
+    for (size_t j = 0; j < n; j++) {
+        if (!f[j] || (f[j]->nrecords && f[j]->standby))
+            continue; /* records shipped: that standby's READY_IND follows */
+        for (uint32_t i = 0; i < x->nparts; i++) {
+            struct txc_part *p = &x->parts[i];
+            if (p->table == f[j]->table && p->frag == f[j]->frag && p->primary == node) {
+                p->s_ready = true; /* nothing for a standby to hold */
+                break;
+            }
+        }
+    }
+}
+
 txc_nodes txc_live(struct txc *t)
 {
     txc_nodes live = TXC_NODE(t->self);

@@ -130,7 +130,8 @@ static void t_model_of(const struct kern_frag *f, struct model *m)
 
 /* One random operation of txn on a key the transaction "locks" (the
  * caller keeps keys of concurrent transactions disjoint): insert when
- * absent, else update or delete. Updates the model. Returns the LSN. */
+ * absent, else update, add (val += delta, logged as ADD) or delete.
+ * Updates the model. Returns the LSN. */
 static uint64_t t_op(struct kern_frag *f, uint64_t txn, int i, struct model *m)
 {
     uint64_t lsn = 0;
@@ -143,6 +144,11 @@ static uint64_t t_op(struct kern_frag *f, uint64_t txn, int i, struct model *m)
             m->present[i] = 1;
             m->val[i] = v;
         }
+    } else if (rnd() % 4 == 0) {
+        int64_t d = (int64_t)(rnd() % 2001) - 1000;
+        CHECK_RC(kern_frag_add(f, txn, t_key[i], t_klen[i], 2, d, &lsn));
+        if (m)
+            m->val[i] += d;
     } else if (rnd() % 3) {
         int64_t v = (int64_t)(rnd() % 1000000);
         struct kern_rec *r = t_rec(f, i, v);

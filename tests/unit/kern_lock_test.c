@@ -1,4 +1,4 @@
-/* Record lock manager: compatibility, FIFO grants, upgrades, re-entrancy,
+/* Record lock manager: compatibility (S, X, INC), FIFO grants, upgrades, re-entrancy,
  * deadlock cycles and victims, timeouts, fragment shield and standby role,
  * callbacks re-entering the manager, and a randomized run checked against
  * kern_lock_check() and a model after every step. */
@@ -116,6 +116,7 @@ static void fin(struct kern_lock_mgr *m)
 
 #define S KERN_LOCK_S
 #define X KERN_LOCK_X
+#define I KERN_LOCK_INC
 #define G KERN_LOCK_GRANTED
 #define W KERN_LOCK_WAITING
 
@@ -125,6 +126,7 @@ static void test_matrix(void)
 {
     static const struct { int first, second, expect; } cases[] = {
         {S, S, G}, {S, X, W}, {X, S, W}, {X, X, W},
+        {I, I, G}, {I, S, W}, {S, I, W}, {I, X, W}, {X, I, W},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct kern_lock_mgr *m = mk(0);
@@ -502,18 +504,30 @@ static void test_timeout(void)
     kern_lock_tick(m, 1000);
     CU_ASSERT_EQUAL(acq(m, 1, 7, S), G);
     CU_ASSERT_EQUAL(acq(m, 2, 7, X), W); /* since 1000 */
-    kern_lock_tick(m, 1050);
-    CU_ASSERT_EQUAL(acq(m, 3, 7, S), W); /* since 1050, behind 2 */
-    CU_ASSERT_EQUAL(kern_lock_tick(m, 1099), 0);
+    uint64_t p = kern_lock_patience_ms(m, 2);
+    CU_ASSERT_TRUE(p >= 100 && p <= 150);
+    CU_ASSERT_EQUAL(kern_lock_tick(m, 1000 + p - 1), 0);
     CU_ASSERT_EQUAL(kern_lock_tick(m, 500), 0); /* time does not go back */
-    CU_ASSERT_EQUAL(kern_lock_tick(m, 1100), 1);
-    CU_ASSERT_EQUAL(pump(m), 2);
+    CU_ASSERT_EQUAL(kern_lock_tick(m, 1000 + p), 1);
+    CU_ASSERT_EQUAL(pump(m), 1);
     CU_ASSERT_EQUAL(evs[0].txn, 2);
     CU_ASSERT_EQUAL(evs[0].err, NINES_ELOCKTIMEOUT);
-    CU_ASSERT_PTR_NOT_NULL(strstr(evs[0].detail, "txn 2 waited 100 ms (timeout 100 ms) for X on "
-                                                 "table 1 fragment 3 key 00000007"));
-    CU_ASSERT_EQUAL(evs[1].txn, 3); /* the S behind it is now compatible */
-    CU_ASSERT_EQUAL(evs[1].err, 0);
+    char want[160];
+    snprintf(want, sizeof want,
+             "txn 2 waited %llu ms (patience %llu ms: timeout 100 ms + spread by txn id) for X "
+             "on table 1 fragment 3 key 00000007",
+             (unsigned long long)p, (unsigned long long)p);
+    CU_ASSERT_PTR_NOT_NULL(strstr(evs[0].detail, want));
+    CU_ASSERT_EQUAL(acq(m, 3, 7, S), G); /* the X waiter is gone: compatible */
+    /* patience is spread over transactions (within timeout .. 1.5 timeout),
+     * so the members of a cross-node deadlock do not time out together */
+    uint64_t lo = UINT64_MAX, hi = 0;
+    for (uint64_t txn = 1; txn <= 64; txn++) {
+        uint64_t q = kern_lock_patience_ms(m, txn);
+        lo = q < lo ? q : lo;
+        hi = q > hi ? q : hi;
+    }
+    CU_ASSERT_TRUE(lo >= 100 && hi <= 150 && hi - lo >= 20);
     CU_ASSERT_EQUAL(kern_lock_txn_state(m, 2), KERN_LOCK_T_DOOMED);
     CU_ASSERT_EQUAL(acq(m, 2, 9, S), NINES_EABORTED);
     CU_ASSERT_EQUAL(kern_lock_release_all(m, 2), 0);
@@ -627,6 +641,134 @@ static void test_standby(void)
     fin(m);
 }
 
+/* ---- increment (escrow) locks ---- */
+
+/* INC with INC: granted together; upgrades of INC; X covers INC; FIFO. */
+static void test_inc(void)
+{
+    struct kern_lock_mgr *m = mk(0);
+    CU_ASSERT_EQUAL(acq(m, 1, 7, I), G);
+    CU_ASSERT_EQUAL(acq(m, 2, 7, I), G);
+    CU_ASSERT_EQUAL(acq(m, 3, 7, I), G);
+    CU_ASSERT_EQUAL(acq(m, 2, 7, I), G); /* re-entrant */
+    struct kern_lock_stats st;
+    kern_lock_stats(m, &st);
+    CU_ASSERT_EQUAL(st.held, 3);
+    /* an S request waits for the increments; a later INC does not overtake it */
+    CU_ASSERT_EQUAL(acq(m, 4, 7, S), W);
+    CU_ASSERT_EQUAL(acq(m, 5, 7, I), W);
+    /* an INC holder asking S upgrades to X: waits ahead of the queue */
+    CU_ASSERT_EQUAL(acq(m, 1, 7, S), W);
+    CU_ASSERT_EQUAL(held(m, 1, 7), I);
+    kern_lock_release_all(m, 2);
+    CU_ASSERT_EQUAL(pump(m), 0);
+    kern_lock_release_all(m, 3);
+    CU_ASSERT_EQUAL(pump(m), 1);
+    CU_ASSERT_EQUAL(evs[0].txn, 1);
+    CU_ASSERT_EQUAL(evs[0].mode, X);
+    CU_ASSERT_EQUAL(held(m, 1, 7), X);
+    CU_ASSERT_EQUAL(acq(m, 1, 7, I), G); /* X covers INC */
+    CU_ASSERT_EQUAL(acq(m, 1, 7, S), G);
+    CU_ASSERT_EQUAL(held(m, 1, 7), X);
+    nevs = 0;
+    kern_lock_release_all(m, 1);
+    CU_ASSERT_EQUAL(pump(m), 1); /* the S, not the INC behind it */
+    CU_ASSERT_EQUAL(evs[0].txn, 4);
+    CU_ASSERT_EQUAL(kern_lock_txn_state(m, 5), KERN_LOCK_T_WAITING);
+    nevs = 0;
+    kern_lock_release_all(m, 4);
+    CU_ASSERT_EQUAL(pump(m), 1);
+    CU_ASSERT_EQUAL(evs[0].txn, 5);
+    CU_ASSERT_EQUAL(evs[0].mode, I);
+    CU_ASSERT_EQUAL(held(m, 5, 7), I);
+    /* sole INC holder upgrades to X at once, even with a waiter queued */
+    CU_ASSERT_EQUAL(acq(m, 6, 7, I), G);
+    CU_ASSERT_EQUAL(acq(m, 7, 7, S), W);
+    kern_lock_release_all(m, 6);
+    CU_ASSERT_EQUAL(acq(m, 5, 7, X), G);
+    CU_ASSERT_EQUAL(held(m, 5, 7), X);
+    kern_lock_release_all(m, 5);
+    nevs = 0;
+    CU_ASSERT_EQUAL(pump(m), 1);
+    CU_ASSERT_EQUAL(evs[0].txn, 7);
+    kern_lock_release_all(m, 7);
+    fin(m);
+
+    /* an S holder asking INC upgrades to X too (S + INC excludes what X does) */
+    m = mk(0);
+    CU_ASSERT_EQUAL(acq(m, 1, 7, S), G);
+    CU_ASSERT_EQUAL(acq(m, 2, 7, S), G);
+    CU_ASSERT_EQUAL(acq(m, 1, 7, I), W);
+    CU_ASSERT_EQUAL(held(m, 1, 7), S);
+    kern_lock_release_all(m, 2);
+    CU_ASSERT_EQUAL(pump(m), 1);
+    CU_ASSERT_EQUAL(evs[0].mode, X);
+    CU_ASSERT_EQUAL(held(m, 1, 7), X);
+    fin(m);
+}
+
+/* Deadlocks with INC: two INC holders both upgrading; a cycle closed through
+ * a queue edge (an INC waiting behind an S, compatible with the INC holder);
+ * and INC holders that do not form a cycle. */
+static void test_inc_deadlock(void)
+{
+    struct kern_lock_mgr *m = mk(0);
+    CU_ASSERT_EQUAL(acq(m, 1, 7, I), G);
+    CU_ASSERT_EQUAL(acq(m, 2, 7, I), G);
+    CU_ASSERT_EQUAL(acq(m, 1, 7, X), W);
+    CU_ASSERT_EQUAL(acq(m, 2, 7, S), NINES_EDEADLOCK);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "txn 2 waits for txn 1 (X on"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "txn 1 waits for txn 2 (X on"));
+    CU_ASSERT_EQUAL(held(m, 2, 7), I);
+    kern_lock_release_all(m, 2);
+    CU_ASSERT_EQUAL(pump(m), 1);
+    CU_ASSERT_EQUAL(held(m, 1, 7), X);
+    fin(m);
+
+    /* 1 holds INC on 7, 3 holds X on 8; 2 queues S on 7 (-> 1); 3 queues INC
+     * on 7 behind that S (-> 2 only: compatible with 1's INC); 1 asks X on 8
+     * (-> 3): cycle 1 -> 3 -> 2 -> 1, victim 3 (youngest) by event. */
+    m = mk(0);
+    CU_ASSERT_EQUAL(acq(m, 1, 7, I), G);
+    CU_ASSERT_EQUAL(acq(m, 3, 8, X), G);
+    CU_ASSERT_EQUAL(acq(m, 2, 7, S), W);
+    CU_ASSERT_EQUAL(acq(m, 3, 7, I), W);
+    CU_ASSERT_EQUAL(pump(m), 0);
+    CU_ASSERT_EQUAL(acq(m, 1, 8, X), W);
+    CU_ASSERT_EQUAL(pump(m), 1);
+    CU_ASSERT_EQUAL(evs[0].txn, 3);
+    CU_ASSERT_EQUAL(evs[0].err, NINES_EDEADLOCK);
+    CU_ASSERT_EQUAL(evs[0].mode, I);
+    CU_ASSERT_PTR_NOT_NULL(strstr(evs[0].detail, "cycle of 3"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(evs[0].detail, "txn 3 waits for txn 2 (INC on"));
+    nevs = 0;
+    kern_lock_release_all(m, 3);
+    CU_ASSERT_EQUAL(pump(m), 1);
+    CU_ASSERT_EQUAL(evs[0].txn, 1);
+    CU_ASSERT_EQUAL(held(m, 1, 8), X);
+    kern_lock_release_all(m, 1);
+    CU_ASSERT_EQUAL(pump(m), 1);
+    CU_ASSERT_EQUAL(held(m, 2, 7), S);
+    fin(m);
+
+    /* no false deadlock: two INC holders of 7, one waits for the other's X
+     * on 8, which then increments 7 again (re-entrant) */
+    m = mk(0);
+    CU_ASSERT_EQUAL(acq(m, 1, 7, I), G);
+    CU_ASSERT_EQUAL(acq(m, 2, 7, I), G);
+    CU_ASSERT_EQUAL(acq(m, 2, 8, X), G);
+    CU_ASSERT_EQUAL(acq(m, 1, 8, I), W);
+    CU_ASSERT_EQUAL(acq(m, 2, 7, I), G);
+    CU_ASSERT_EQUAL(acq(m, 3, 7, I), G);
+    struct kern_lock_stats st;
+    kern_lock_stats(m, &st);
+    CU_ASSERT_EQUAL(st.deadlocks, 0);
+    kern_lock_release_all(m, 2);
+    CU_ASSERT_EQUAL(pump(m), 1);
+    CU_ASSERT_EQUAL(held(m, 1, 8), I);
+    fin(m);
+}
+
 /* ---- argument and state errors ---- */
 
 static void test_errors(void)
@@ -637,7 +779,8 @@ static void test_errors(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "2049 bytes"));
     CU_ASSERT_EQUAL(kern_lock_acquire(m, 1, T, F, big, KERN_LOCK_KEY_MAX, X, 0), G);
     CU_ASSERT_EQUAL(kern_lock_held(m, 1, T, F, big, KERN_LOCK_KEY_MAX), X);
-    CU_ASSERT_EQUAL(kern_lock_acquire(m, 1, T, F, K(1), 4, (enum kern_lock_mode)3, 0), NINES_EINVAL);
+    CU_ASSERT_EQUAL(kern_lock_acquire(m, 1, T, F, K(1), 4, (enum kern_lock_mode)4, 0), NINES_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "INC (3)"));
     CU_ASSERT_EQUAL(kern_lock_acquire(m, 1, T, F, K(1), 4, KERN_LOCK_NONE, 0), NINES_EINVAL);
     CU_ASSERT_EQUAL(kern_lock_acquire(m, 0, T, F, K(1), 4, S, 0), NINES_EINVAL);
     CU_ASSERT_EQUAL(kern_lock_acquire(m, 1, T, F, NULL, 4, S, 0), NINES_EINVAL);
@@ -747,6 +890,12 @@ static struct rtx rt[R_TX];
 static uint64_t r_next_id;
 static unsigned long r_rng;
 
+/* The mode held after holding a and being granted b (NONE < S, INC < X). */
+static uint8_t join(int a, int b)
+{
+    return (uint8_t)(a == 0 ? b : b == 0 || a == b ? a : X);
+}
+
 static unsigned rnd(unsigned n)
 {
     r_rng = r_rng * 6364136223846793005ul + 1442695040888963407ul;
@@ -769,8 +918,7 @@ static void r_grant(void *ctx, uint64_t txn, const struct kern_lock_event *e)
     CU_ASSERT_PTR_NOT_NULL_FATAL(x);
     CU_ASSERT_EQUAL(x->state, 2);
     uint8_t *mm = &x->mode[e->cookie / 256][e->cookie % 256];
-    if (e->mode > *mm)
-        *mm = (uint8_t)e->mode;
+    *mm = join(*mm, (int)e->mode);
     x->state = 1;
 }
 static void r_fail(void *ctx, uint64_t txn, const struct kern_lock_event *e)
@@ -803,7 +951,7 @@ static void r_verify(struct kern_lock_mgr *m)
     ck(m);
     for (int f = 0; f < R_FRAGS; f++)
         for (int k = 0; k < R_KEYS; k++) {
-            int ns = 0, nx = 0;
+            int ns = 0, nx = 0, ni = 0;
             for (int i = 0; i < R_TX; i++) {
                 if (!rt[i].id)
                     continue;
@@ -811,7 +959,7 @@ static void r_verify(struct kern_lock_mgr *m)
                 int got = (int)kern_lock_held(m, rt[i].id, T, (uint32_t)f, K((uint32_t)k), 4);
                 /* a grant may be made but not yet delivered */
                 if (rt[i].state == 2 && rt[i].pf == f && rt[i].pk == k && got == rt[i].pmode &&
-                    got > md)
+                    got != md)
                     md = got;
                 if (got != md)
                     printf("\n  txn %" PRIu64 " (model state %d) frag %d key %d: holds %d, model %d\n",
@@ -820,8 +968,10 @@ static void r_verify(struct kern_lock_mgr *m)
                     (int)kern_lock_held(m, rt[i].id, T, (uint32_t)f, K((uint32_t)k), 4), md);
                 ns += md == S;
                 nx += md == X;
+                ni += md == I;
             }
-            CU_ASSERT_FATAL(nx == 0 || (nx == 1 && ns == 0));
+            CU_ASSERT_FATAL(nx == 0 || (nx == 1 && ns == 0 && ni == 0));
+            CU_ASSERT_FATAL(ns == 0 || ni == 0);
         }
     for (int i = 0; i < R_TX; i++) {
         if (!rt[i].id)
@@ -874,18 +1024,18 @@ static void run_random(unsigned long seed, int steps, uint32_t timeout_ms)
                 r_release(m, x);
             } else {
                 int f = (int)rnd(R_FRAGS), k = (int)rnd(R_KEYS);
-                int md = rnd(3) ? S : X;
+                unsigned pick = rnd(6);
+                int md = pick < 3 ? S : pick < 5 ? I : X;
                 int rc = kern_lock_acquire(m, x->id, T, (uint32_t)f, K((uint32_t)k), 4,
                                            (enum kern_lock_mode)md, (uint64_t)(f * 256 + k));
                 if (rc == G) {
-                    if (md > x->mode[f][k])
-                        x->mode[f][k] = (uint8_t)md;
+                    x->mode[f][k] = join(x->mode[f][k], md);
                     grants++;
                 } else if (rc == W) {
                     x->state = 2;
                     x->pf = f;
                     x->pk = k;
-                    x->pmode = md;
+                    x->pmode = join(x->mode[f][k], md);
                     waits++;
                 } else {
                     CU_ASSERT_EQUAL_FATAL(rc, NINES_EDEADLOCK);
@@ -958,6 +1108,8 @@ void cu_register(void)
         {"fragment shield", test_shield},
         {"shield: deadlock and timeout", test_shield_deadlock_and_timeout},
         {"standby refuses record locks", test_standby},
+        {"INC: compatibility, upgrades, FIFO", test_inc},
+        {"INC: deadlocks", test_inc_deadlock},
         {"argument and state errors", test_errors},
         {"release while waiting, free", test_release_waiting},
         {"callbacks re-enter", test_callbacks_reenter},

@@ -2,7 +2,9 @@
  * fuzzing, the in-memory log and its cursor, aborts and savepoints against
  * a model, takeover in the middle of an undo, and randomized replay of a
  * primary's whole log onto hot standbys (whole, twice, random prefixes,
- * duplicated records). NINES_LONG=1 runs more transactions. */
+ * duplicated records); ADD records (commutative increments): logical undo
+ * under interleaving, overflow and escrow bounds, replay and takeover.
+ * NINES_LONG=1 runs more transactions. */
 #include "kern_frag_test_util.h"
 
 #include "crc32c.h"
@@ -25,7 +27,7 @@ static uint32_t mk_img(uint8_t *img, uint64_t sid, uint32_t body)
 
 static const uint8_t kkey[] = {1, 0x80, 0, 0, 5, 1, 'k', 0, 0};
 
-/* One well-formed record of each op (index 0..7). */
+/* One well-formed record of each op (index 0..8). */
 static struct kern_logrec sample(int which)
 {
     struct kern_logrec r = {.lsn = 100 + (uint64_t)which, .txn = 42, .sid = 900, .prev_lsn = 50,
@@ -59,6 +61,12 @@ static struct kern_logrec sample(int which)
         r.op = KERN_LOG_CLR_DELETE;
         r.comp_lsn = 99, r.undo_next_lsn = 98;
         break;
+    case 8:
+        r.op = KERN_LOG_ADD;
+        r.before = img_b, r.blen = bl;
+        r.after = img_a, r.alen = al;
+        r.column = 2, r.delta = -123456789012345;
+        break;
     case 6:
         r.op = KERN_LOG_COMMIT;
         r.key = NULL, r.klen = 0, r.sid = 0;
@@ -74,7 +82,7 @@ static struct kern_logrec sample(int which)
 static void test_roundtrip(void)
 {
     uint8_t buf[512], buf2[512];
-    for (int w = 0; w < 8; w++) {
+    for (int w = 0; w < 9; w++) {
         struct kern_logrec r = sample(w), d;
         int n = kern_logrec_encode(&r, buf, sizeof buf);
         CU_ASSERT_EQUAL_FATAL(n, (int)kern_logrec_size(&r));
@@ -91,6 +99,8 @@ static void test_roundtrip(void)
         CU_ASSERT_EQUAL(d.klen, r.klen);
         CU_ASSERT_EQUAL(d.blen, r.blen);
         CU_ASSERT_EQUAL(d.alen, r.alen);
+        CU_ASSERT_EQUAL(d.column, r.column);
+        CU_ASSERT_EQUAL(d.delta, r.delta);
         if (r.klen)
             CU_ASSERT(memcmp(d.key, r.key, r.klen) == 0);
         if (r.blen)
@@ -146,6 +156,14 @@ static void test_encode_rejects(void)
     CU_ASSERT_EQUAL(kern_logrec_encode(&r, buf, sizeof buf), NINES_EINVAL);
     r = sample(1);
     CU_ASSERT_EQUAL(kern_logrec_encode(&r, buf, 100), NINES_ETOOBIG);
+    r = sample(1), r.delta = 4; /* ADD fields on another op */
+    CU_ASSERT_EQUAL(kern_logrec_encode(&r, buf, sizeof buf), NINES_EINVAL);
+    r = sample(4), r.column = 1;
+    CU_ASSERT_EQUAL(kern_logrec_encode(&r, buf, sizeof buf), NINES_EINVAL);
+    r = sample(8), r.blen = 0, r.before = NULL; /* an ADD needs its before image */
+    CU_ASSERT_EQUAL(kern_logrec_encode(&r, buf, sizeof buf), NINES_EINVAL);
+    r = sample(8), r.comp_lsn = 5;
+    CU_ASSERT_EQUAL(kern_logrec_encode(&r, buf, sizeof buf), NINES_EINVAL);
 }
 
 /* Recompute the CRC of an encoded record after editing it. */
@@ -160,7 +178,7 @@ static void test_fuzz(void)
     rng_s = cu_seed(11);
     uint8_t good[512], b[600];
     int rounds = long_run() ? 200000 : 20000;
-    for (int w = 0; w < 8; w++) {
+    for (int w = 0; w < 9; w++) {
         struct kern_logrec r = sample(w), d;
         int n = kern_logrec_encode(&r, good, sizeof good);
         CU_ASSERT_FATAL(n > 0);
@@ -648,6 +666,248 @@ static void test_redo_rules(void)
     CU_ASSERT_EQUAL(kern_frag_get(S, t_key[i], t_klen[i], &cur), NINES_ENOTFOUND);
 }
 
+/* ---- ADD: commutative increments ---- */
+
+static int64_t val_of(const struct kern_frag *f, int i)
+{
+    const struct kern_rec *r;
+    CU_ASSERT_FATAL(kern_frag_get(f, t_key[i], t_klen[i], &r) == 0);
+    return t_val(f, r);
+}
+
+/* A committed record at key i with value v (txn 2). */
+static void put_key(int i, int64_t v)
+{
+    const struct kern_rec *cur;
+    struct kern_rec *r = t_rec(P, i, v);
+    if (kern_frag_get(P, t_key[i], t_klen[i], &cur) == 0)
+        CHECK_RC(kern_frag_update(P, 2, t_key[i], t_klen[i], r, NULL));
+    else
+        CHECK_RC(kern_frag_insert(P, 2, t_key[i], t_klen[i], r, NULL));
+    CHECK_RC(kern_frag_commit(P, 2, NULL));
+}
+
+/* Two transactions increment the same record interleaved; one aborts: the
+ * record holds exactly the other's delta (undo is logical), with one CLR
+ * per ADD and a new state id; a standby redoing the log ends equal. */
+static void test_add_interleaved(void)
+{
+    rng_s = cu_seed(41);
+    base(100);
+    put_key(5, 1000);
+    uint64_t sid0 = sid_of(P, 5);
+    uint64_t l1;
+    CHECK_RC(kern_frag_add(P, 10, t_key[5], t_klen[5], 2, 5, &l1));
+    CHECK_RC(kern_frag_add(P, 11, t_key[5], t_klen[5], 2, 7, NULL));
+    CHECK_RC(kern_frag_add(P, 10, t_key[5], t_klen[5], 2, 100, NULL));
+    CHECK_RC(kern_frag_add(P, 11, t_key[5], t_klen[5], 2, -3, NULL));
+    CU_ASSERT_EQUAL(val_of(P, 5), 1109);
+    struct kern_logrec lr;
+    CHECK_RC(kern_log_read(kern_frag_log(P), l1, &lr));
+    CU_ASSERT_EQUAL(lr.op, KERN_LOG_ADD);
+    CU_ASSERT_EQUAL(lr.column, 2);
+    CU_ASSERT_EQUAL(lr.delta, 5);
+    CU_ASSERT(lr.blen > 0 && lr.alen > 0);
+    uint64_t a = kern_log_next_lsn(kern_frag_log(P));
+    CU_ASSERT_EQUAL(kern_frag_rollback(P, 10, 0), 2);
+    CU_ASSERT_EQUAL(val_of(P, 5), 1004); /* 1000 + 7 - 3: txn 11's increments stay */
+    CU_ASSERT(sid_of(P, 5) > sid0);
+    for (uint64_t l = a; l < a + 2; l++) {
+        CHECK_RC(kern_log_read(kern_frag_log(P), l, &lr));
+        CU_ASSERT_EQUAL(lr.op, KERN_LOG_CLR_UPDATE);
+        CU_ASSERT_EQUAL(lr.txn, 10);
+    }
+    CU_ASSERT_EQUAL(kern_frag_rollback(P, 10, 0), 0); /* at most one CLR per record */
+    CHECK_RC(kern_frag_abort(P, 10, NULL));
+    CHECK_RC(kern_frag_commit(P, 11, NULL));
+    CU_ASSERT_EQUAL(val_of(P, 5), 1004);
+    kern_frag_destroy(S);
+    S = t_frag(3, KERN_FRAG_HOT_STANDBY);
+    t_ship(P, S, 1, 0);
+    CU_ASSERT(t_equal(P, S, 1));
+
+    /* the other order: the later one aborts after the earlier committed */
+    CHECK_RC(kern_frag_add(P, 12, t_key[5], t_klen[5], 2, 50, NULL));
+    CHECK_RC(kern_frag_add(P, 13, t_key[5], t_klen[5], 2, -20, NULL));
+    CHECK_RC(kern_frag_commit(P, 12, NULL));
+    CHECK_RC(kern_frag_add(P, 14, t_key[5], t_klen[5], 2, 1, NULL));
+    CHECK_RC(kern_frag_abort(P, 13, NULL));
+    CHECK_RC(kern_frag_commit(P, 14, NULL));
+    CU_ASSERT_EQUAL(val_of(P, 5), 1055);
+    t_ship(P, S, 1, 0);
+    CU_ASSERT(t_equal(P, S, 1));
+    CU_ASSERT_EQUAL(kern_frag_next_sid(S), kern_frag_next_sid(P));
+}
+
+/* Overflow and escrow bounds, bad columns; nothing changes on a refusal. */
+static void test_add_limits(void)
+{
+    rng_s = cu_seed(42);
+    base(10);
+    put_key(3, INT64_MAX - 10);
+    uint64_t next = kern_log_next_lsn(kern_frag_log(P)), sid = kern_frag_next_sid(P);
+    CU_ASSERT_EQUAL(kern_frag_add(P, 20, t_key[3], t_klen[3], 2, 11, NULL), NINES_ETOOBIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "overflows int64 column 2"));
+    CU_ASSERT_EQUAL(kern_frag_add(P, 20, t_key[3], t_klen[3], 2, 1, NULL), 0);
+    CU_ASSERT_EQUAL(kern_frag_add(P, 20, t_key[3], t_klen[3], 2, -6, NULL), 0); /* MAX - 15 */
+    next += 2, sid += 2;
+    /* +14 fits now (MAX - 1), but undoing txn 20's -6 would overflow */
+    CU_ASSERT_EQUAL(kern_frag_add(P, 21, t_key[3], t_klen[3], 2, 14, NULL), NINES_ETOOBIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "pending increments"));
+    CU_ASSERT_EQUAL(kern_frag_add(P, 21, t_key[3], t_klen[3], 2, 4, NULL), 0); /* MAX - 11 */
+    next++, sid++;
+    CU_ASSERT_EQUAL(kern_frag_add(P, 20, t_key[3], t_klen[3], 2, 0, NULL), 0);
+    next++, sid++;
+    /* refusals of every kind change nothing */
+    CU_ASSERT_EQUAL(kern_frag_add(P, 22, t_key[3], t_klen[3], 0, 1, NULL), NINES_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "key column"));
+    CU_ASSERT_EQUAL(kern_frag_add(P, 22, t_key[3], t_klen[3], 3, 1, NULL), NINES_ETYPE);
+    CU_ASSERT_EQUAL(kern_frag_add(P, 22, t_key[3], t_klen[3], 4, 1, NULL), NINES_EINVAL);
+    int absent = 0;
+    while (sid_of(P, absent))
+        absent++;
+    CU_ASSERT_EQUAL(kern_frag_add(P, 22, t_key[absent], t_klen[absent], 2, 1, NULL),
+                    NINES_ENOTFOUND);
+    CU_ASSERT_EQUAL(kern_frag_add(P, 0, t_key[3], t_klen[3], 2, 1, NULL), NINES_EINVAL);
+    CU_ASSERT_EQUAL(kern_log_next_lsn(kern_frag_log(P)), next);
+    CU_ASSERT_EQUAL(kern_frag_next_sid(P), sid);
+    CU_ASSERT_EQUAL(kern_frag_txn_last_lsn(P, 22), 0);
+    CHECK_RC(kern_frag_abort(P, 20, NULL));
+    CU_ASSERT_EQUAL(val_of(P, 3), INT64_MAX - 6);
+    CHECK_RC(kern_frag_commit(P, 21, NULL));
+    /* nothing pending any more: +6 reaches MAX exactly */
+    CU_ASSERT_EQUAL(kern_frag_add(P, 23, t_key[3], t_klen[3], 2, 6, NULL), 0);
+    CHECK_RC(kern_frag_commit(P, 23, NULL));
+    CU_ASSERT_EQUAL(val_of(P, 3), INT64_MAX);
+
+    /* int32 column; NULL value */
+    static const struct kern_col c32[] = {
+        {KERN_T_INT64, 0, 0}, {KERN_T_INT32, 0, 0}, {KERN_T_INT64, 1, 0}};
+    static const uint16_t pk32[] = {0};
+    struct kern_frag_def d = {9, 1, c32, 3, pk32, 1};
+    struct kern_frag *f;
+    CHECK_RC(kern_frag_create(&d, KERN_FRAG_PRIMARY, &f));
+    struct kern_val row[3] = {kern_v_i64(1), kern_v_i32(INT32_MAX - 1), kern_v_null(KERN_T_INT64)};
+    uint8_t k[16];
+    size_t kl;
+    struct kern_rec *r;
+    CHECK_RC(kern_frag_row(f, row, k, sizeof k, &kl, &r));
+    CHECK_RC(kern_frag_insert(f, 1, k, kl, r, NULL));
+    CHECK_RC(kern_frag_commit(f, 1, NULL));
+    CU_ASSERT_EQUAL(kern_frag_add(f, 2, k, kl, 1, 2, NULL), NINES_ETOOBIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "int32"));
+    CU_ASSERT_EQUAL(kern_frag_add(f, 2, k, kl, 1, -((int64_t)1 << 40), NULL), NINES_ETOOBIG);
+    CU_ASSERT_EQUAL(kern_frag_add(f, 2, k, kl, 2, 1, NULL), NINES_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "NULL"));
+    CU_ASSERT_EQUAL(kern_frag_add(f, 2, k, kl, 1, 1, NULL), 0);
+    const struct kern_rec *cur;
+    struct kern_val v;
+    unsigned nrc;
+    const struct kern_col *rc = kern_frag_rec_cols(f, &nrc);
+    CHECK_RC(kern_frag_get(f, k, kl, &cur));
+    CHECK_RC(kern_rec_col(cur, rc, nrc, 0, &v));
+    CU_ASSERT_EQUAL(v.u.i32, INT32_MAX);
+    CHECK_RC(kern_frag_abort(f, 2, NULL));
+    CHECK_RC(kern_frag_get(f, k, kl, &cur));
+    CHECK_RC(kern_rec_col(cur, rc, nrc, 0, &v));
+    CU_ASSERT_EQUAL(v.u.i32, INT32_MAX - 1);
+    kern_frag_destroy(f);
+}
+
+/* Randomized: up to 6 open transactions increment a few hot keys
+ * concurrently (as INC locks allow) and commit or abort; every committed
+ * value is base + the committed deltas. The whole log redone onto an empty
+ * standby equals the primary record by record with state ids; a standby
+ * that got a prefix, promoted, aborts its in-doubt transactions and holds
+ * exactly the increments committed before the cut. */
+enum { HOT = 6, OPEN = 6 };
+struct add_tx {
+    uint64_t id;
+    int64_t d[HOT];
+    uint64_t end_lsn; /* its COMMIT/ABORT record */
+    int committed;
+};
+
+static void test_add_random(void)
+{
+    unsigned long seed = cu_seed(43);
+    int steps = long_run() ? 40000 : 6000;
+    rng_s = seed;
+    base(100);
+    int64_t base_v[HOT];
+    for (int h = 0; h < HOT; h++) {
+        put_key(h * 11, (int64_t)(rnd() % 100000));
+        base_v[h] = val_of(P, h * 11);
+    }
+    uint64_t first = kern_log_next_lsn(kern_frag_log(P));
+    static struct add_tx tx[20000 + OPEN];
+    int ntx = 0, open[OPEN];
+    for (int s = 0; s < OPEN; s++)
+        open[s] = -1;
+    uint64_t next_id = 100;
+    for (int step = 0; step < steps && ntx < 20000; step++) {
+        int s = (int)(rnd() % OPEN);
+        if (open[s] < 0) {
+            open[s] = ntx;
+            tx[ntx++] = (struct add_tx){.id = next_id++};
+        }
+        struct add_tx *x = &tx[open[s]];
+        unsigned what = (unsigned)(rnd() % 10);
+        if (what < 7) {
+            int h = (int)(rnd() % HOT);
+            int64_t d = (int64_t)(rnd() % 2001) - 1000;
+            CHECK_RC(kern_frag_add(P, x->id, t_key[h * 11], t_klen[h * 11], 2, d, NULL));
+            x->d[h] += d;
+        } else {
+            x->committed = what < 9;
+            CHECK_RC(x->committed ? kern_frag_commit(P, x->id, &x->end_lsn)
+                                  : kern_frag_abort(P, x->id, &x->end_lsn));
+            open[s] = -1;
+        }
+    }
+    for (int s = 0; s < OPEN; s++)
+        if (open[s] >= 0) {
+            tx[open[s]].committed = 1;
+            CHECK_RC(kern_frag_commit(P, tx[open[s]].id, &tx[open[s]].end_lsn));
+        }
+    int64_t want[HOT];
+    for (int h = 0; h < HOT; h++) {
+        want[h] = base_v[h];
+        for (int i = 0; i < ntx; i++)
+            if (tx[i].committed)
+                want[h] += tx[i].d[h];
+        CU_ASSERT_EQUAL(val_of(P, h * 11), want[h]);
+    }
+    kern_frag_destroy(S);
+    S = t_frag(3, KERN_FRAG_HOT_STANDBY);
+    t_ship(P, S, 1, 0);
+    CU_ASSERT(t_equal(P, S, 1));
+    CU_ASSERT_EQUAL(kern_frag_next_sid(S), kern_frag_next_sid(P));
+
+    uint64_t end = kern_log_next_lsn(kern_frag_log(P));
+    for (int round = 0; round < 4; round++) {
+        uint64_t cut = first + rnd() % (end - first);
+        kern_frag_destroy(S);
+        S = t_frag(3, KERN_FRAG_HOT_STANDBY);
+        t_ship(P, S, 1, cut);
+        CHECK_RC(kern_frag_set_role(S, KERN_FRAG_PROMOTING));
+        CHECK_RC(kern_frag_set_role(S, KERN_FRAG_PRIMARY));
+        uint64_t ids[OPEN + 1];
+        size_t n = kern_frag_txns(S, ids, OPEN + 1);
+        CU_ASSERT_FATAL(n <= OPEN);
+        for (size_t i = 0; i < n; i++)
+            CHECK_RC(kern_frag_abort(S, ids[i], NULL));
+        for (int h = 0; h < HOT; h++) {
+            int64_t w = base_v[h];
+            for (int i = 0; i < ntx; i++)
+                if (tx[i].committed && tx[i].end_lsn && tx[i].end_lsn < cut)
+                    w += tx[i].d[h];
+            CU_ASSERT_EQUAL(val_of(S, h * 11), w);
+        }
+    }
+    printf("  (%d transactions)\n", ntx);
+}
+
 static void test_roles(void)
 {
     struct kern_frag *f = t_frag(9, KERN_FRAG_HOT_STANDBY);
@@ -696,6 +956,9 @@ void cu_register(void)
         {"redo_replay", test_redo_replay},
         {"redo_rules", test_redo_rules},
         {"roles", test_roles},
+        {"add_interleaved", test_add_interleaved},
+        {"add_limits", test_add_limits},
+        {"add_random", test_add_random},
         {NULL, NULL},
     };
     cu_add_suite("kern_logrec", NULL, NULL, codec);

@@ -719,6 +719,59 @@ static void test_deadlock(void)
     CU_ASSERT_EQUAL(check_digests(), 40);
 }
 
+/* Escrow increments: two transactions increment the same row under INC
+ * locks without waiting for each other (no row comes back); a reader waits
+ * for both; one aborts; the standby ends equal to the primary and the value
+ * holds exactly the committed deltas. */
+static void test_escrow(void)
+{
+    const int64_t k = 23;
+    uint32_t node = route(k).primary;
+    int64_t v0 = get_v(5000, k, NULL, 0);
+    struct req a = req_new(node, 5001, false);
+    req_op(&a, NINES__OP_TYPE__OP_ADD, k, 5, NULL);
+    a.q->ops[0]->escrow = 1;
+    req_send(&a);
+    struct req b = req_new(node, 5002, false);
+    req_op(&b, NINES__OP_TYPE__OP_ADD, k, 7, NULL);
+    req_op(&b, NINES__OP_TYPE__OP_ADD, k, 100, NULL);
+    b.q->ops[0]->escrow = b.q->ops[1]->escrow = 1;
+    req_send(&b);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, 5001) == 1 &&
+                  ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, 5002) == 1,
+              2000);
+    const Nines__KernOpConf *ca = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_CONF, 5001, 0);
+    const Nines__KernOpConf *cb = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_CONF, 5002, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ca);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cb);
+    CU_ASSERT_EQUAL_FATAL(ca->n_results, 1);
+    CU_ASSERT_EQUAL_FATAL(cb->n_results, 2);
+    CU_ASSERT_EQUAL(ca->results[0]->status, 0);
+    CU_ASSERT_EQUAL(ca->results[0]->n_rows, 0);
+    CU_ASSERT_EQUAL(cb->results[1]->status, 0);
+    CU_ASSERT_EQUAL(cb->results[1]->n_rows, 0);
+    /* a reader (S) waits for both increments */
+    struct req g = req_new(node, 5003, false);
+    req_op(&g, NINES__OP_TYPE__OP_GET, k, 0, NULL);
+    req_send(&g);
+    run(50);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, 5003), 0);
+    end_txn(5001, node, false);
+    run(20);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, 5003), 0);
+    end_txn(5002, node, true);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, 5003) == 1, 2000);
+    const Nines__KernOpConf *cg = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_CONF, 5003, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cg);
+    CU_ASSERT_EQUAL_FATAL(cg->results[0]->n_rows, 1);
+    CU_ASSERT_EQUAL(cg->results[0]->rows[0]->values[1]->i64, v0 + 107);
+    end_txn(5003, node, true);
+    CU_ASSERT_EQUAL(check_digests(), 40);
+    CU_ASSERT_EQUAL(get_v(5004, k, NULL, 0), v0 + 107);
+    ft_clear(CTL);
+    ft_clear(HSC);
+}
+
 static void test_bad_values(void)
 {
     uint32_t node = route(20).primary;
@@ -988,6 +1041,7 @@ void cu_register(void)
         {"abort_restores", test_abort_restores},
         {"lock_wait_resumes", test_lock_wait_resumes},
         {"deadlock", test_deadlock},
+        {"escrow", test_escrow},
         {"bad_values", test_bad_values},
         {"prepare_req", test_prepare_req},
         {"gap_detected", test_gap_detected},
