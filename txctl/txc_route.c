@@ -695,7 +695,8 @@ int txc_route_request(struct txc *t, struct txc_txn *x, struct rt_msg *req, uint
     x->scans = nsc ? rt_msg_alloc(req, nsc * sizeof *x->scans) : NULL;
     if ((n && (!x->ops || !x->results)) || (capk && !x->kops) || (nsc && (!x->kres || !x->scans)))
         return nines_err(NINES_ENOMEM, "no memory to route %u ops", n);
-    memset(x->results, 0, n * sizeof *x->results);
+    if (n)
+        memset(x->results, 0, n * sizeof *x->results);
     if (nsc)
         memset(x->kres, 0, capk * sizeof *x->kres);
 

@@ -126,7 +126,6 @@ uint64_t txc_new_id(struct txc *t)
 
 void txc_part_frags(struct txc_txn *x, uint32_t node, Nines__FragRecords *const *f, size_t n)
 {
-    if (n) return;
     for (size_t j = 0; j < n; j++) {
         if (!f[j] || (f[j]->nrecords && f[j]->standby))
             continue; /* records shipped: that standby's READY_IND follows */

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "../../net/testnet.h"
+#include "kernel/kern_key.h"
 #include "nines/errors.h"
 #include "nines_net.pb-c.h"
 #include "nines_txn.pb-c.h"
@@ -28,12 +29,18 @@
 #define KEY_DEADLOCK 666
 #define KEY_MISSING 777
 
-enum ev_type { EV_OPREQ = 1, EV_PREPARE, EV_COMMIT, EV_ABORT, EV_SREADY, EV_PREADY };
+/* scan tables of the fake kernels: keys 0..N-1, v = 10 * k */
+#define SC_ROWS 1500   /* "sc": hash, 8 fragments */
+#define RG_ROWS 400    /* "rg": range, splits 100, 200, 300 */
+#define ROWPOOL (1 << 17)
+
+enum ev_type { EV_OPREQ = 1, EV_PREPARE, EV_COMMIT, EV_ABORT, EV_SREADY, EV_PREADY, EV_SCAN };
 struct ev {
     enum ev_type type;
     uint32_t node;
     uint64_t txn;
     bool prepare;
+    uint32_t table, frag, limit; /* EV_SCAN: the fragment scanned, the limit sent */
 };
 
 struct ans {
@@ -47,6 +54,9 @@ struct ans {
     int64_t value;
     size_t nresults;
     int64_t first_row_val;
+    /* rows of results[0]: first column values in w->rowpool[rows_off ..] */
+    uint32_t rows_off, nrows;
+    int status0;
     /* snapshot when the answer left the controller */
     uint64_t commits_before, hsc_ready_before, sreadies_before;
 };
@@ -56,12 +66,13 @@ struct held { /* a READY_IND the test holds back */
     uint64_t txn;
     uint32_t table, frag;
     bool standby;
+    uint32_t nrec, sb; /* primary: the fragment's FragRecords */
 };
 
 struct fk_txn {
     uint64_t txn;
     uint32_t ctl, hsc, n;
-    uint32_t table[32], frag[32], standby[32];
+    uint32_t table[32], frag[32], standby[32], nrec[32];
 };
 
 struct world;
@@ -88,7 +99,10 @@ struct world {
     bool hold_p, hold_s;
     struct held held[MAX_HELD];
     uint32_t nheld;
-    uint32_t t_kv, t_vk;
+    uint32_t t_kv, t_vk, t_sc, t_rg, t_se;
+    bool scan_bad_order;       /* fake kernels return a fragment's rows out of order */
+    int64_t rowpool[ROWPOOL];
+    uint32_t nrowpool;
 };
 
 static struct world W;
@@ -96,7 +110,7 @@ static struct world W;
 static void ev_add(struct world *w, enum ev_type ty, uint32_t node, uint64_t txn, bool prep)
 {
     if (w->nev < MAX_EV)
-        w->ev[w->nev++] = (struct ev){ty, node, txn, prep};
+        w->ev[w->nev++] = (struct ev){ty, node, txn, prep, 0, 0, 0};
 }
 
 static uint32_t ev_count(struct world *w, enum ev_type ty, uint64_t txn)
@@ -143,6 +157,17 @@ static int client_send(void *ctx, struct rt *rt, net_addr conn, struct rt_msg *m
         a->nresults = b->n_results;
         if (b->n_results && b->results[0]->n_rows && b->results[0]->rows[0]->n_values)
             a->first_row_val = b->results[0]->rows[0]->values[0]->i64;
+        if (b->n_results) {
+            const Nines__OpResult *r0 = b->results[0];
+            a->status0 = r0->status;
+            a->rows_off = w->nrowpool;
+            CU_ASSERT_FATAL(w->nrowpool + r0->n_rows <= ROWPOOL);
+            for (size_t i = 0; i < r0->n_rows; i++) {
+                const Nines__Row *row = r0->rows[i];
+                w->rowpool[w->nrowpool++] = row->n_values ? row->values[0]->i64 : INT64_MIN;
+            }
+            a->nrows = (uint32_t)r0->n_rows;
+        }
     } else {
         const Nines__TxnRef *b = (const Nines__TxnRef *)m->body;
         a->req_id = b->req_id;
@@ -186,14 +211,16 @@ static struct fk_txn *fk_txn(struct fk *k, uint64_t txn, bool create)
     return fr;
 }
 
+/* A primary's READY_IND names one fragment with its FragRecords (the real
+ * kernel sends one per node listing all; per fragment is equivalent). */
 static void send_ready(struct world *w, uint32_t from, uint32_t to, uint64_t txn, uint32_t table,
-                       uint32_t frag, bool standby)
+                       uint32_t frag, bool standby, uint32_t nrec, uint32_t sb)
 {
     if (!to)
         return;
     if ((standby && w->hold_s) || (!standby && w->hold_p)) {
         CU_ASSERT_FATAL(w->nheld < MAX_HELD);
-        w->held[w->nheld++] = (struct held){from, to, txn, table, frag, standby};
+        w->held[w->nheld++] = (struct held){from, to, txn, table, frag, standby, nrec, sb};
         return;
     }
     struct rt *rt = w->rt[from];
@@ -204,6 +231,17 @@ static void send_ready(struct world *w, uint32_t from, uint32_t to, uint64_t txn
     b->table = table;
     b->frag = frag;
     b->standby = standby;
+    if (!standby) {
+        Nines__FragRecords *f = rt_msg_alloc(m, sizeof *f);
+        b->frags = rt_msg_alloc(m, sizeof *b->frags);
+        nines__frag_records__init(f);
+        f->table = table;
+        f->frag = frag;
+        f->nrecords = nrec;
+        f->standby = nrec ? sb : 0;
+        b->frags[0] = f;
+        b->n_frags = 1;
+    }
     ev_add(w, standby ? EV_SREADY : EV_PREADY, from, txn, false);
     rt_send(rt, to == from ? 0 : to, RT_SVC_TXC, m);
 }
@@ -219,7 +257,7 @@ static void release(struct world *w, bool standby)
     for (uint32_t i = 0; i < w->nheld; i++) {
         struct held x = w->held[i];
         if (x.standby == standby)
-            send_ready(w, x.from, x.to, x.txn, x.table, x.frag, x.standby);
+            send_ready(w, x.from, x.to, x.txn, x.table, x.frag, x.standby, x.nrec, x.sb);
         else
             w->held[keep++] = x;
     }
@@ -232,9 +270,10 @@ static void fk_prepared(struct fk *k, struct fk_txn *x)
 {
     struct world *w = k->w;
     for (uint32_t i = 0; i < x->n; i++) {
-        send_ready(w, k->self, x->hsc, x->txn, x->table[i], x->frag[i], false);
-        if (!x->standby[i])
-            continue;
+        send_ready(w, k->self, x->hsc, x->txn, x->table[i], x->frag[i], false, x->nrec[i],
+                   x->standby[i]);
+        if (!x->standby[i] || !x->nrec[i])
+            continue; /* only read here: nothing shipped, no standby READY_IND */
         struct rt_msg *m = rt_msg_new(w->rt[k->self], NINES__MSG_TYPE__UPD_LOG_REQ);
         Nines__UpdLogReq *b = RT_BODY(m, Nines__UpdLogReq, nines__upd_log_req__init);
         Nines__TxnEndMark *e = rt_msg_alloc(m, sizeof *e);
@@ -250,6 +289,97 @@ static void fk_prepared(struct fk *k, struct fk_txn *x)
         b->n_prepared = 1;
         b->prepared = pe;
         rt_send(w->rt[k->self], x->standby[i], RT_SVC_KERN, m);
+    }
+}
+
+/* Every fragment the txn touched here with its write count (FragRecords). */
+static void fk_frags(const struct fk_txn *x, struct rt_msg *r, Nines__FragRecords ***out,
+                     size_t *n)
+{
+    *out = rt_msg_alloc(r, (x->n ? x->n : 1) * sizeof **out);
+    for (uint32_t i = 0; i < x->n; i++) {
+        Nines__FragRecords *f = rt_msg_alloc(r, sizeof *f);
+        nines__frag_records__init(f);
+        f->table = x->table[i];
+        f->frag = x->frag[i];
+        f->nrecords = x->nrec[i];
+        f->standby = x->nrec[i] ? x->standby[i] : 0;
+        (*out)[i] = f;
+    }
+    *n = x->n;
+}
+
+static uint32_t fk_slot(const struct fk_txn *x, const Nines__Participant *p)
+{
+    for (uint32_t j = 0; j < x->n; j++)
+        if (x->table[j] == p->table && x->frag[j] == p->frag)
+            return j;
+    CU_FAIL("fragment not recorded");
+    return 0;
+}
+
+/* buf: at least 16 bytes (an int64 key is a tag and 8 bytes) */
+static uint8_t *enc_i64(int64_t k, uint8_t *buf, size_t *len)
+{
+    struct kern_col c = {KERN_T_INT64, 0, 0};
+    struct kern_val v = kern_v_i64(k);
+    int n = kern_key_encode(&c, 1, &v, buf, 16);
+    CU_ASSERT_FATAL(n > 0);
+    *len = (size_t)n;
+    return buf;
+}
+
+static Nines__Row *fk_row(struct rt_msg *r, int64_t k)
+{
+    Nines__Row *row = rt_msg_alloc(r, sizeof *row);
+    nines__row__init(row);
+    row->n_values = 2;
+    row->values = rt_msg_alloc(r, 2 * sizeof *row->values);
+    for (int c = 0; c < 2; c++) {
+        Nines__Value *val = rt_msg_alloc(r, sizeof *val);
+        nines__value__init(val);
+        val->v_case = NINES__VALUE__V_I64;
+        val->i64 = c ? 10 * k : k;
+        row->values[c] = val;
+    }
+    return row;
+}
+
+/* SCAN of one fragment of a scan table, like the kernel: keys[i] (encoded,
+ * may be empty) is the low bound, key_hi values the high one, at most
+ * limit rows in key order (descending when reverse). */
+static void fk_scan(struct fk *k, const Nines__KernOpReq *b, size_t i, struct rt_msg *r,
+                    Nines__OpResult *res)
+{
+    struct world *w = k->w;
+    const Nines__RecordOp *op = b->ops[i];
+    const Nines__Participant *p = b->parts[i];
+    const struct dict_table *tb = dict_table_by_id(&w->d, p->table);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tb);
+    CU_ASSERT(op->limit >= 1 && op->limit <= TXC_SCAN_MAX); /* the controller's effective limit */
+    if (w->nev < MAX_EV)
+        w->ev[w->nev++] = (struct ev){EV_SCAN, k->self, b->txn, false, p->table, p->frag, op->limit};
+    int64_t nkeys = p->table == w->t_sc ? SC_ROWS : p->table == w->t_rg ? RG_ROWS : 0;
+    bool have_hi = op->n_key_hi > 0;
+    int64_t hi = have_hi ? op->key_hi[0]->i64 : 0;
+    res->rows = rt_msg_alloc(r, (op->limit + 1) * sizeof *res->rows);
+    for (int64_t j = 0; j < nkeys && res->n_rows < op->limit; j++) {
+        int64_t key = op->reverse ? nkeys - 1 - j : j;
+        uint8_t kb[KERN_KEY_MAX];
+        size_t kl;
+        enc_i64(key, kb, &kl);
+        if (dict_route(tb, kb, kl) != (int)p->frag)
+            continue;
+        if (b->keys[i].len && kern_key_cmp(kb, kl, b->keys[i].data, b->keys[i].len) < 0)
+            continue;
+        if (have_hi && key > hi)
+            continue;
+        res->rows[res->n_rows++] = fk_row(r, key);
+    }
+    if (w->scan_bad_order && res->n_rows >= 2) {
+        Nines__Row *tmp = res->rows[0];
+        res->rows[0] = res->rows[1];
+        res->rows[1] = tmp;
     }
 }
 
@@ -334,6 +464,12 @@ static void fk_on_op_req(struct rt *rt, void *st, struct rt_msg *m)
         Nines__OpResult *res = rt_msg_alloc(r, sizeof *res);
         nines__op_result__init(res);
         cb->results[i] = res;
+        if (op->op != NINES__OP_TYPE__OP_GET && op->op != NINES__OP_TYPE__OP_SCAN)
+            x->nrec[fk_slot(x, b->parts[i])]++;
+        if (op->op == NINES__OP_TYPE__OP_SCAN) {
+            fk_scan(k, b, i, r, res);
+            continue;
+        }
         if (op->op != NINES__OP_TYPE__OP_ADD && op->op != NINES__OP_TYPE__OP_GET)
             continue;
         int64_t key = op_key(op);
@@ -356,6 +492,8 @@ static void fk_on_op_req(struct rt *rt, void *st, struct rt_msg *m)
         res->rows = rt_msg_alloc(r, sizeof *res->rows);
         res->rows[0] = row;
     }
+    if (b->prepare)
+        fk_frags(x, r, &cb->frags, &cb->n_frags);
     rt_send(rt, ctl == k->self ? 0 : ctl, RT_SVC_TXC, r);
     if (b->prepare)
         fk_prepared(k, x);
@@ -374,6 +512,7 @@ static void fk_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
     Nines__PrepareConf *cb = RT_BODY(r, Nines__PrepareConf, nines__prepare_conf__init);
     cb->txn = b->txn;
     cb->node = k->self;
+    fk_frags(x, r, &cb->frags, &cb->n_frags);
     rt_send(rt, b->ctl == k->self ? 0 : b->ctl, RT_SVC_TXC, r);
     fk_prepared(k, x);
 }
@@ -412,8 +551,8 @@ static void fk_on_upd_log(struct rt *rt, void *st, struct rt_msg *m)
     const Nines__UpdLogReq *b = (const Nines__UpdLogReq *)m->body;
     for (size_t i = 0; i < b->n_prepared; i++) {
         const Nines__TxnEndMark *e = b->prepared[i];
-        send_ready(k->w, k->self, e->ctl, e->txn, b->table, b->frag, true);
-        send_ready(k->w, k->self, e->hsc, e->txn, b->table, b->frag, true);
+        send_ready(k->w, k->self, e->ctl, e->txn, b->table, b->frag, true, 0, 0);
+        send_ready(k->w, k->self, e->hsc, e->txn, b->table, b->frag, true, 0, 0);
     }
     (void)rt;
 }
@@ -474,6 +613,29 @@ static void build_dict(struct world *w, bool tpcb)
                                             COL("v", DICT_T_INT64, 0)};
     mk_table(&w->d, "kv", 3, kv, 8, &w->t_kv);
     mk_table(&w->d, "vk", 2, vk, 8, &w->t_vk);
+    static const struct dict_column sc[] = {COL("k", DICT_T_INT64, 0), COL("v", DICT_T_INT64, 0)};
+    mk_table(&w->d, "sc", 2, sc, 8, &w->t_sc);
+    mk_table(&w->d, "se", 2, sc, 8, &w->t_se);
+    /* range table: fragments [..100), [100, 200), [200, 300), [300, ..) */
+    static uint8_t sp[3][16];
+    struct dict_key splits[3];
+    for (int i = 0; i < 3; i++) {
+        size_t l;
+        enc_i64(100 * (i + 1), sp[i], &l);
+        splits[i] = (struct dict_key){sp[i], (uint32_t)l};
+    }
+    struct dict_table_def def;
+    memset(&def, 0, sizeof def);
+    snprintf(def.name, sizeof def.name, "rg");
+    static const uint16_t pk0[1] = {0};
+    def.ncols = 2;
+    def.cols = sc;
+    def.npk = 1;
+    def.pk = pk0;
+    def.method = DICT_FRAG_RANGE;
+    def.nsplits = 3;
+    def.splits = splits;
+    CU_ASSERT_EQUAL_FATAL(dict_create_table(&w->d, &def, &w->t_rg), 0);
     if (!tpcb)
         return;
     static const struct dict_column br[] = {COL("bid", DICT_T_INT64, 0),
@@ -669,7 +831,8 @@ static void release_to(struct world *w, bool to_ctl)
     w->nheld = 0;
     for (uint32_t i = 0; i < n; i++) {
         if ((h[i].to == (uint32_t)(h[i].txn >> 56)) == to_ctl)
-            send_ready(w, h[i].from, h[i].to, h[i].txn, h[i].table, h[i].frag, h[i].standby);
+            send_ready(w, h[i].from, h[i].to, h[i].txn, h[i].table, h[i].frag, h[i].standby,
+                       h[i].nrec, h[i].sb);
         else
             h[keep++] = h[i];
     }
@@ -1109,6 +1272,239 @@ static void test_bad_requests(void)
     world_close(w);
 }
 
+/* ---- scans ------------------------------------------------------------- */
+
+#define NOKEY INT64_MIN /* no bound */
+
+static void scan_op(struct rt_msg *m, Nines__RecordOp *op, const char *table, int64_t lo,
+                    int64_t hi, uint32_t limit, bool reverse)
+{
+    op->op = NINES__OP_TYPE__OP_SCAN;
+    op->table = (char *)table;
+    if (lo != NOKEY) {
+        op->n_key = 1;
+        op->key = rt_msg_alloc(m, sizeof *op->key);
+        op->key[0] = v_i64(m, lo);
+    }
+    if (hi != NOKEY) {
+        op->n_key_hi = 1;
+        op->key_hi = rt_msg_alloc(m, sizeof *op->key_hi);
+        op->key_hi[0] = v_i64(m, hi);
+    }
+    op->limit = limit;
+    op->reverse = reverse;
+}
+
+/* One request with one scan; its answer (settled). */
+static struct ans *scan1(struct world *w, uint32_t node, net_addr conn, uint64_t req_id,
+                         uint64_t txn, Nines__TxnEnd end, const char *table, int64_t lo,
+                         int64_t hi, uint32_t limit, bool reverse)
+{
+    struct rt_msg *m;
+    Nines__TxnReq *r = new_req(w, node, &m, req_id, txn, end, 1);
+    scan_op(m, r->ops[0], table, lo, hi, limit, reverse);
+    submit(w, node, conn, m);
+    settle(w, 100);
+    struct ans *a = answer_for(w, conn, req_id);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    if (a->type != NINES__MSG_TYPE__TXN_CONF)
+        printf("\nscan request %" PRIu64 " refused: %s\n", req_id, a->detail);
+    return a;
+}
+
+/* The answer carries exactly the keys first, first + step, ... (n of them). */
+static void expect_rows(struct world *w, const struct ans *a, int64_t first, int64_t step,
+                        uint32_t n)
+{
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    CU_ASSERT_EQUAL(a->status0, 0);
+    CU_ASSERT_EQUAL(a->nrows, n);
+    uint32_t bad = 0;
+    for (uint32_t i = 0; i < a->nrows && i < n; i++)
+        bad += w->rowpool[a->rows_off + i] != first + (int64_t)i * step;
+    CU_ASSERT_EQUAL(bad, 0);
+}
+
+/* Fragments (bit per fragment) the fake kernels scanned for txn; *limit
+ * gets the limit they were sent (0: differing). */
+static uint64_t scanned(struct world *w, uint64_t txn, uint32_t *limit)
+{
+    uint64_t s = 0;
+    uint32_t l = UINT32_MAX;
+    for (uint32_t i = 0; i < w->nev; i++) {
+        const struct ev *e = &w->ev[i];
+        if (e->type != EV_SCAN || e->txn != txn)
+            continue;
+        CU_ASSERT_EQUAL(s & (1ull << e->frag), 0); /* each fragment once */
+        s |= 1ull << e->frag;
+        l = l == UINT32_MAX || l == e->limit ? e->limit : 0;
+    }
+    if (limit)
+        *limit = l;
+    return s;
+}
+
+/* HASH table: every fragment's primary gets the scan (one KERN_OP_REQ per
+ * node), the controller merges in key order, up to the limit (default
+ * 1000, capped at 10000), reverse, bounds, empty table, empty range,
+ * single-key range; interactive scans and a scan next to a write; a
+ * read-only commit needs no standby READY_IND. */
+static void test_scan_hash(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    const Nines__TxnEnd C = NINES__TXN_END__TXN_END_COMMIT;
+    uint32_t lim;
+    /* all rows, default limit */
+    struct ans *a = scan1(w, 1, CONN(1), 1, 0, C, "sc", NOKEY, NOKEY, 0, false);
+    expect_rows(w, a, 0, 1, TXC_SCAN_DEFAULT);
+    CU_ASSERT_EQUAL(a->nresults, 1);
+    uint64_t txn = a->txn;
+    CU_ASSERT_EQUAL(scanned(w, txn, &lim), 0xff);
+    CU_ASSERT_EQUAL(lim, TXC_SCAN_DEFAULT);
+    uint64_t nodes = ev_nodes(w, EV_OPREQ, txn);
+    CU_ASSERT_EQUAL(ev_count(w, EV_OPREQ, txn), (uint32_t)__builtin_popcountll(nodes));
+    CU_ASSERT_TRUE(__builtin_popcountll(nodes) >= 2);
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_COMMIT, txn), nodes);
+    CU_ASSERT_EQUAL(ev_count(w, EV_SREADY, txn), 0); /* read only */
+    CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, txn), 0);
+    /* limit and low bound */
+    a = scan1(w, 2, CONN(1), 2, 0, C, "sc", 100, NOKEY, 37, false);
+    expect_rows(w, a, 100, 1, 37);
+    CU_ASSERT_EQUAL(scanned(w, a->txn, &lim), 0xff);
+    CU_ASSERT_EQUAL(lim, 37);
+    /* reverse from the high bound */
+    a = scan1(w, 3, CONN(1), 3, 0, C, "sc", NOKEY, 1200, 50, true);
+    expect_rows(w, a, 1200, -1, 50);
+    /* both bounds, both directions */
+    a = scan1(w, 4, CONN(1), 4, 0, C, "sc", 10, 20, 0, false);
+    expect_rows(w, a, 10, 1, 11);
+    a = scan1(w, 4, CONN(1), 5, 0, C, "sc", 10, 20, 0, true);
+    expect_rows(w, a, 20, -1, 11);
+    /* a limit above the cap is capped */
+    a = scan1(w, 1, CONN(1), 6, 0, C, "sc", NOKEY, NOKEY, 20000, false);
+    expect_rows(w, a, 0, 1, SC_ROWS);
+    scanned(w, a->txn, &lim);
+    CU_ASSERT_EQUAL(lim, TXC_SCAN_MAX);
+    /* empty table */
+    a = scan1(w, 1, CONN(1), 7, 0, C, "se", NOKEY, NOKEY, 0, false);
+    expect_rows(w, a, 0, 1, 0);
+    CU_ASSERT_EQUAL(a->nresults, 1);
+    CU_ASSERT_EQUAL(scanned(w, a->txn, NULL), 0xff);
+    /* empty range: no kernel is asked */
+    a = scan1(w, 1, CONN(1), 8, 0, C, "sc", 50, 40, 0, false);
+    expect_rows(w, a, 0, 1, 0);
+    CU_ASSERT_EQUAL(a->nresults, 1);
+    CU_ASSERT_EQUAL(ev_count(w, EV_OPREQ, a->txn), 0);
+    /* one full key: one fragment */
+    a = scan1(w, 1, CONN(1), 9, 0, C, "sc", 777, 777, 0, false);
+    expect_rows(w, a, 777, 1, 1);
+    CU_ASSERT_EQUAL(__builtin_popcountll(scanned(w, a->txn, NULL)), 1);
+    /* interactive: scan, scan + commit */
+    a = scan1(w, 3, CONN(2), 10, 0, NINES__TXN_END__TXN_END_NONE, "sc", 5, NOKEY, 3, false);
+    expect_rows(w, a, 5, 1, 3);
+    txn = a->txn;
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, txn), 0);
+    a = scan1(w, 3, CONN(2), 11, txn, C, "sc", NOKEY, NOKEY, 2, true);
+    expect_rows(w, a, SC_ROWS - 1, -1, 2);
+    CU_ASSERT_EQUAL(a->txn, txn);
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_COMMIT, txn), ev_nodes(w, EV_OPREQ, txn));
+    CU_ASSERT_EQUAL(ev_count(w, EV_SREADY, txn), 0);
+    /* a scan next to a write in one request */
+    struct rt_msg *m;
+    Nines__TxnReq *r = new_req(w, 2, &m, 12, 0, C, 2);
+    scan_op(m, r->ops[0], "sc", 1490, NOKEY, 0, false);
+    kv_op(m, r->ops[1], NINES__OP_TYPE__OP_ADD, 3, 1);
+    submit(w, 2, CONN(3), m);
+    settle(w, 100);
+    a = answer_for(w, CONN(3), 12);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    expect_rows(w, a, 1490, 1, 10);
+    CU_ASSERT_EQUAL(a->nresults, 2);
+    CU_ASSERT_TRUE(ev_count(w, EV_SREADY, a->txn) >= 1); /* the write's standby */
+    CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, 0), 0);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* RANGE table: only the fragments overlapping [lo, hi] get the scan. */
+static void test_scan_range(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    const Nines__TxnEnd C = NINES__TXN_END__TXN_END_COMMIT;
+    static const struct {
+        int64_t lo, hi;
+        uint32_t limit;
+        bool rev;
+        uint64_t frags;
+        int64_t first, step;
+        uint32_t n;
+    } cs[] = {
+        {150, 250, 0, false, 0x6, 150, 1, 101},
+        {NOKEY, 50, 0, false, 0x1, 0, 1, 51},
+        {300, NOKEY, 0, false, 0x8, 300, 1, 100},
+        {95, 105, 5, true, 0x3, 105, -1, 5},
+        {NOKEY, NOKEY, 0, false, 0xf, 0, 1, RG_ROWS},
+        {NOKEY, NOKEY, 120, true, 0xf, RG_ROWS - 1, -1, 120},
+        {100, 100, 0, false, 0x2, 100, 1, 1},
+        {99, 100, 0, false, 0x3, 99, 1, 2},
+        {1000, NOKEY, 0, false, 0x8, 0, 1, 0},
+        {NOKEY, -5, 0, false, 0x1, 0, 1, 0},
+    };
+    for (uint32_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        struct ans *a = scan1(w, 1 + i % NN, CONN(1), 100 + i, 0, C, "rg", cs[i].lo, cs[i].hi,
+                              cs[i].limit, cs[i].rev);
+        expect_rows(w, a, cs[i].first, cs[i].step, cs[i].n);
+        uint64_t f = scanned(w, a->txn, NULL);
+        if (f != cs[i].frags)
+            printf("\nrange case %u: fragments %#llx, expected %#llx\n", i,
+                   (unsigned long long)f, (unsigned long long)cs[i].frags);
+        CU_ASSERT_EQUAL(f, cs[i].frags);
+    }
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* Bad scans: refused with a clear detail; kernel rows out of order abort
+ * the transaction (NINES_EPROTO); the connection serves on. */
+static void test_scan_errors(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    const Nines__TxnEnd C = NINES__TXN_END__TXN_END_COMMIT;
+    net_addr c = CONN(6);
+    w->scan_bad_order = true;
+    struct ans *a = scan1(w, 1, c, 1, 0, C, "sc", NOKEY, NOKEY, 0, false);
+    w->scan_bad_order = false;
+    expect_ref(w, c, 1, NINES_EPROTO, "not in ascending key order");
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_ABORT, a->txn), ev_nodes(w, EV_OPREQ, a->txn));
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, a->txn), 0);
+    struct rt_msg *m;
+    Nines__TxnReq *r = new_req(w, 1, &m, 2, 0, C, 1);
+    scan_op(m, r->ops[0], "sc", 1, NOKEY, 0, false);
+    r->ops[0]->n_key = 2;
+    r->ops[0]->key = rt_msg_alloc(m, 2 * sizeof *r->ops[0]->key);
+    r->ops[0]->key[0] = v_i64(m, 1);
+    r->ops[0]->key[1] = v_i64(m, 2);
+    submit(w, 1, c, m);
+    r = new_req(w, 1, &m, 3, 0, C, 1);
+    scan_op(m, r->ops[0], "sc", NOKEY, 5, 0, false);
+    r->ops[0]->key_hi[0] = v_str(m, "five");
+    submit(w, 1, c, m);
+    r = new_req(w, 1, &m, 4, 0, C, 1);
+    scan_op(m, r->ops[0], "nosuch", NOKEY, NOKEY, 0, false);
+    submit(w, 1, c, m);
+    settle(w, 100);
+    expect_ref(w, c, 2, NINES_ETYPE, "2 low key values");
+    expect_ref(w, c, 3, NINES_ETYPE, "SCAN high key");
+    expect_ref(w, c, 4, NINES_ENOTFOUND, "'nosuch'");
+    a = scan1(w, 1, c, 5, 0, C, "sc", 3, 4, 0, false);
+    expect_rows(w, a, 3, 1, 2);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -1120,6 +1516,9 @@ void cu_register(void)
         {"timeout", test_timeout},
         {"hsc", test_hsc},
         {"bad_requests", test_bad_requests},
+        {"scan_hash", test_scan_hash},
+        {"scan_range", test_scan_range},
+        {"scan_errors", test_scan_errors},
         {NULL, NULL},
     };
     cu_add_suite("txc", NULL, NULL, cases);
