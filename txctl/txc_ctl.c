@@ -348,6 +348,23 @@ static void start_commit(struct txc *t, struct txc_txn *x)
     progress(t, x);
 }
 
+/* A request the controller refuses before sending anything. A new
+ * transaction is simply forgotten. An open one is aborted: the client's
+ * handle is dead after a TXN_REF (client/README.md), so nothing it ran
+ * earlier may stay applied or locked until the timeout. */
+static void refuse_request(struct txc *t, struct txc_txn *x, bool fresh, int err,
+                           uint32_t failed, const char *detail)
+{
+    x->nops = x->nnreq = 0;
+    if (fresh) {
+        x->answer_due = false;
+        txc_refuse(t, x->client, x->req_id, 0, err, failed, detail);
+        txc_forget(t, x);
+        return;
+    }
+    txc_ctl_abort(t, x, err, failed, detail);
+}
+
 /* ---- client requests -------------------------------------------------- */
 
 void txc_on_txn_req(struct rt *rt, void *st, struct rt_msg *m)
@@ -414,11 +431,7 @@ void txc_on_txn_req(struct rt *rt, void *st, struct rt_msg *m)
         char d[TXC_DETAIL_MAX];
         snprintf(d, sizeof d, "%s", nines_errdetail());
         t->st.refused++;
-        x->answer_due = false;
-        x->nops = x->nnreq = 0;
-        txc_refuse(t, conn, b->req_id, fresh ? 0 : x->id, rc, failed, d);
-        if (fresh)
-            txc_forget(t, x);
+        refuse_request(t, x, fresh, rc, failed, d);
         return;
     }
     if (fresh)
@@ -428,11 +441,7 @@ void txc_on_txn_req(struct rt *rt, void *st, struct rt_msg *m)
         if (rc) {
             char d[TXC_DETAIL_MAX];
             snprintf(d, sizeof d, "%s", nines_errdetail());
-            x->nops = x->nnreq = 0;
-            txc_refuse(t, conn, b->req_id, fresh ? 0 : x->id, rc, failed, d);
-            x->answer_due = false;
-            if (fresh)
-                txc_forget(t, x);
+            refuse_request(t, x, fresh, rc, failed, d);
             return;
         }
     }
