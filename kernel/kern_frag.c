@@ -370,6 +370,16 @@ int64_t kern_frag_log_truncate(struct kern_frag *f, uint64_t below)
     return (int64_t)kern_log_truncate(f->log, below);
 }
 
+int64_t kern_frag_log_trim(struct kern_frag *f, uint64_t keep_below)
+{
+    uint64_t below = kern_frag_undo_floor(f);
+    if (keep_below < below)
+        below = keep_below;
+    if (below <= kern_log_first_lsn(f->log))
+        return 0;
+    return kern_frag_log_truncate(f, below);
+}
+
 /* ---- primary operations ---- */
 
 void frag_log_put(struct kern_frag *f, uint8_t *space, size_t n, const struct kern_logrec *r)

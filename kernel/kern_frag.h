@@ -136,6 +136,11 @@ uint64_t kern_frag_undo_floor(const struct kern_frag *f);
  * caller also ensures a checkpoint with redo start >= below exists and
  * every standby has the records. Returns the records freed. */
 int64_t kern_frag_log_truncate(struct kern_frag *f, uint64_t below);
+/* Drop the records nobody needs any more: below min(keep_below, the undo
+ * floor of the open transactions). keep_below is what the caller still
+ * needs (primary: the first record its hot standby has not acknowledged).
+ * Whole segments only; returns the records freed (0 when none). */
+int64_t kern_frag_log_trim(struct kern_frag *f, uint64_t keep_below);
 
 /* ---- hot standby: redo (README "Redo and state identifiers") ----
  * Apply a record of this fragment's log, in the primary's log order, and

@@ -295,6 +295,8 @@ static void sk_sb_check(struct sup_kern *k, struct sk_sb *b)
         sk_send_ready_standby(k, b, b->hsc);
 }
 
+#define SK_TRIM_EVERY 8192 /* records held by a standby before trimming is tried */
+
 void sk_on_redo(struct sup_kern *k, struct rt_msg *m)
 {
     const struct upd_redo *rd = (const struct upd_redo *)(uintptr_t)m->cookie;
@@ -332,6 +334,10 @@ void sk_on_redo(struct sup_kern *k, struct rt_msg *m)
         b->count++;
         sk_sb_check(k, b);
     }
+    /* the standby's copy of the log serves only the undo of transactions
+     * still open when it is promoted: trim the rest now and then */
+    if (kern_log_next_lsn(log) - kern_log_first_lsn(log) > SK_TRIM_EVERY)
+        (void)kern_frag_log_trim(r->f, kern_log_next_lsn(log));
     for (size_t i = 0; i < rd->nmarks; i++) {
         const Nines__TxnEndMark *mk = rd->marks[i];
         struct sk_sb *b = sk_sb_get(k, mk->txn, rd->table, rd->frag, true);

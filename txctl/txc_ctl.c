@@ -333,7 +333,7 @@ static void start_commit(struct txc *t, struct txc_txn *x)
         with_ops |= TXC_NODE(x->nreq[k].node);
     txc_nodes prep = x->ran & ~with_ops;
     x->st = TXC_PREPARING;
-    x->hsc = txc_pick_hsc(t, x->id);
+    x->hsc = txc_pick_hsc(t, x);
     send_start(t, x);
     int rc = send_ops(t, x, true);
     if (!rc) {

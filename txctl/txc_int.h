@@ -140,7 +140,7 @@ uint64_t txc_new_id(struct txc *t);
  * no records (only read) or no standby need no standby READY_IND. */
 void txc_part_frags(struct txc_txn *x, uint32_t node, Nines__FragRecords *const *f, size_t n);
 txc_nodes txc_live(struct txc *t);
-uint32_t txc_pick_hsc(struct txc *t, uint64_t txn);
+uint32_t txc_pick_hsc(struct txc *t, const struct txc_txn *x);
 int txc_to_client(struct txc *t, net_addr conn, struct rt_msg *m);
 /* rt_send with logging; node 0 or self = local. */
 void txc_send(struct txc *t, uint32_t node, enum rt_svc svc, struct rt_msg *m);

@@ -163,7 +163,7 @@ static uint32_t own_site(struct txc *t)
     return me ? me->site : 0;
 }
 
-uint32_t txc_pick_hsc(struct txc *t, uint64_t txn)
+uint32_t txc_pick_hsc(struct txc *t, const struct txc_txn *x)
 {
     const struct dict *d = t->cfg.dict;
     uint32_t site = own_site(t), cand[DICT_MAX_NODES], n = 0;
@@ -174,8 +174,21 @@ uint32_t txc_pick_hsc(struct txc *t, uint64_t txn)
             cand[n++] = d->nodes[i].id;
     if (!n)
         return 0;
-    (void)txn;
-    return cand[t->hsc_pick++ % n];
+    /* Prefer the candidate holding most of the transaction's hot-standby
+     * replicas: their READY_INDs then reach the hsc without a network hop
+     * and its TXC_READY_CONF travels beside them instead of one hop
+     * behind. Ties rotate, to spread the hsc load. */
+    uint32_t start = t->hsc_pick++ % n, best = cand[start], best_count = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        uint32_t c = cand[(start + k) % n], count = 0;
+        for (uint32_t p = 0; p < x->nparts; p++)
+            count += x->parts[p].standby == c;
+        if (count > best_count) {
+            best = c;
+            best_count = count;
+        }
+    }
+    return best;
 }
 
 /* ---- sending ---------------------------------------------------------- */

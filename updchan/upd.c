@@ -259,8 +259,14 @@ void upd_on_log_conf(struct rt *rt, void *st, struct rt_msg *m)
                           (unsigned long long)sh->next_lsn);
                 return;
             }
-            if (b->lsn > sh->acked_lsn)
+            if (b->lsn > sh->acked_lsn) {
                 sh->acked_lsn = b->lsn;
+                /* the standby holds everything up to here: what no open
+                 * transaction's undo needs can go (README "Log truncation") */
+                int64_t freed = kern_frag_log_trim(sh->f, sh->acked_lsn + 1);
+                if (freed > 0)
+                    u->st.trimmed += (uint64_t)freed;
+            }
             return;
         }
 }

@@ -72,6 +72,7 @@ void upd_ship_info(const struct upd_ship *sh, struct upd_ship_info *out);
 struct upd_stats {
     uint64_t msgs_out, recs_out, marks_out, send_failures;
     uint64_t msgs_in, recs_in, dups_in, gaps, bad_msgs, acks_out, acks_in;
+    uint64_t trimmed;     /* primary log records dropped after the standby acknowledged */
 };
 void upd_get_stats(const struct upd *u, struct upd_stats *out);
 
