@@ -3,7 +3,7 @@
  * blocking TCP ping-pong measured in the same run, plus one-way batched
  * messages per second. Prints figures; asserts nothing about time.
  *
- *   net_rtt [--count N] [--payload BYTES] [--poll-us US] [--quick] [--json]
+ *   net_rtt [--count N] [--sinks N] [--payload BYTES] [--poll-us US] [--quick] [--json]
  *
  * Both sides of each measurement are separate processes (the second node is
  * a forked child), as two nodes are. */
@@ -226,7 +226,7 @@ static void on_event(struct rt *rt, void *st, struct rt_msg *m)
     }
 }
 
-static struct rt_msg_entry bench_tab[16];
+static struct rt_msg_entry bench_tab[256];
 
 static void make_conf(struct nines_conf *c, int base)
 {
@@ -264,6 +264,8 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--count") && i + 1 < argc)
             opt_count = atol(argv[++i]);
+        else if (!strcmp(argv[i], "--sinks") && i + 1 < argc)
+            opt_sinks = atol(argv[++i]);
         else if (!strcmp(argv[i], "--payload") && i + 1 < argc)
             opt_payload = (size_t)atol(argv[++i]);
         else if (!strcmp(argv[i], "--poll-us") && i + 1 < argc)
@@ -274,12 +276,12 @@ int main(int argc, char **argv)
         } else if (!strcmp(argv[i], "--json"))
             opt_json = 1;
         else {
-            fprintf(stderr, "usage: net_rtt [--count N] [--payload BYTES] [--poll-us US] [--quick] [--json]\n");
+            fprintf(stderr, "usage: net_rtt [--count N] [--sinks N] [--payload BYTES] [--poll-us US] [--quick] [--json]\n");
             return 2;
         }
     }
-    if (opt_count < 100 || opt_payload > 2048) {
-        fprintf(stderr, "net_rtt: --count must be >= 100 and --payload <= 2048\n");
+    if (opt_count < 100 || opt_sinks < 1 || opt_payload > 2048) {
+        fprintf(stderr, "net_rtt: --count must be >= 100, --sinks >= 1 and --payload <= 2048\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -296,12 +298,19 @@ int main(int argc, char **argv)
 
     static struct nines_conf conf;
     make_conf(&conf, base);
+    /* node 1 speaks everything a node's supervisor speaks (heartbeats, the
+     * dictionary's version exchange, ...) plus the PING_CONF it waits for */
+    if (sup_msgtab_len > sizeof bench_tab / sizeof bench_tab[0]) {
+        fprintf(stderr, "net_rtt: message table has %u rows, more than %zu\n", sup_msgtab_len,
+                sizeof bench_tab / sizeof bench_tab[0]);
+        return 1;
+    }
     memcpy(bench_tab, sup_msgtab, sup_msgtab_len * sizeof *bench_tab);
     bench_tab[NINES__MSG_TYPE__PING_CONF] =
         (struct rt_msg_entry){"PING_CONF", &nines__ping_conf__descriptor, RT_SVC_APP, on_ping_conf};
     pid_t peer = start_peer(&conf);
     struct rt_config rc = {.self = 1, .conf = &conf, .msgtab = bench_tab,
-                           .msgtab_len = NINES__MSG_TYPE__SINK_REQ + 1, .poll_us = opt_poll_us};
+                           .msgtab_len = sup_msgtab_len, .poll_us = opt_poll_us};
     struct rt *rt;
     if (rt_create(&rt, &rc)) {
         fprintf(stderr, "net_rtt: %s\n", nines_errdetail());

@@ -1,4 +1,4 @@
-/* TPC-B and two-update tables (txctl/DESIGN-5.md "TPC-B tables") and the
+/* TPC-B and two-update tables (txctl/README.md "Procedures") and the
  * admin requests tpcb_load and tpcb use: DICT_GET to see whether a table
  * exists with the right shape, DICT_CHANGE_REQ(CREATE_TABLE) — the same
  * request `ninesctl create-table` sends — and STATUS_REQ for message

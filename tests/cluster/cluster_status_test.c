@@ -81,12 +81,33 @@ static void test_killed_node_unreachable(void)
     CU_ASSERT_EQUAL(clu_run(&C, "ninesctl", 0, "status --json --wait-healthy 20"), 0);
 }
 
+/* The messaging benchmark runs two nodes through the whole runtime (its
+ * node 1 speaks the full message table of a node); it must complete and
+ * report both measurements. Figures are not judged here. */
+static void test_net_rtt_runs(void)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "timeout 60 %s/net_rtt --count 200 --sinks 2000 --json 2>&1",
+             C.bindir);
+    FILE *p = popen(cmd, "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(p);
+    size_t n = fread(C.out, 1, sizeof C.out - 1, p);
+    C.out[n] = '\0';
+    int st = pclose(p);
+    CU_ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "\"raw_tcp\":{\"p50_us\":"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "\"runtime\":{\"p50_us\":"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "\"one_way_msgs_per_s\":"));
+    CU_ASSERT_PTR_NULL(strstr(C.out, "closing"));
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
         {"4 nodes come up and see each other", test_all_up},
         {"bad input on a node port is dropped, node keeps serving", test_garbage_survived},
         {"killed node reported unreachable, restart heals", test_killed_node_unreachable},
+        {"net_rtt measures through the runtime", test_net_rtt_runs},
         {NULL, NULL},
     };
     cu_add_suite("cluster_status", setup, teardown, cases);
