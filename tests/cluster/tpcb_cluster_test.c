@@ -75,6 +75,21 @@ static void test_concurrent_invariant(void)
     assert_replicas_equal();
 }
 
+/* The scale-up procedure (two updates in two tables, circular placement)
+ * keeps sum(t1.v) = sum(t2.v). */
+static void test_two_update(void)
+{
+    int rc = clu_run(&C, "tpcb_load", 1, "--scale 1 --two-upd");
+    CU_ASSERT_EQUAL(rc, 0);
+    rc = clu_run(&C, "tpcb", 1, "--clients 2 --window 8 --duration 1 --scale 1 --two-upd");
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "invariant: PASS"));
+    if (rc)
+        printf("\n%s\n", C.out);
+    CU_ASSERT_EQUAL(clu_run(&C, "ninesctl", 0, "placement t1"), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "scheme circular"));
+}
+
 static int64_t balance_of(nines_conn *c, int64_t aid)
 {
     nines_txn *t;
@@ -238,6 +253,7 @@ void cu_register(void)
     static const struct cu_case cases[] = {
         {"TPC-B load", test_load},
         {"concurrent clients keep the invariant; replicas equal", test_concurrent_invariant},
+        {"two-update procedure keeps sum(t1) = sum(t2)", test_two_update},
         {"aborts undo on primary and standby", test_abort_both_replicas},
         {"distributed deadlock: one aborted with a clear error", test_deadlock},
         {"bad client input: clear errors, connection keeps serving", test_bad_input},
