@@ -194,7 +194,7 @@ void sup_dict_start(struct sup_dict *d)
                 NLOG_WARN("dict", "cannot rename %s to %s: %s", d->path, aside, strerror(errno));
         }
     }
-    sup_kern_dict_changed(d->s->kern, &d->cur); /* replicas of the loaded dictionary */
+    sup_kern_dict_changed(d->s->kern, &d->cur, false); /* replicas of the loaded dictionary */
     rt_timer_add(d->s->rt, RT_SVC_SUP, SUP_DICT_SYNC_MS * 1000u,
                  SUP_DICT_COOKIE(SUP_DT_SYNC, 0));
 }
@@ -326,7 +326,7 @@ bool sup_dict_on_io_done(struct sup_dict *d, struct rt_io_req *req)
     return true;
 }
 
-void sup_dict_install(struct sup_dict *d, struct dict *nd, const char *why)
+void sup_dict_install(struct sup_dict *d, struct dict *nd, const char *why, bool live_commit)
 {
     uint64_t old = d->cur.version;
     dict_free(&d->cur);
@@ -335,7 +335,7 @@ void sup_dict_install(struct sup_dict *d, struct dict *nd, const char *why)
     d->digest = sup_dict_digest(&d->cur);
     NLOG_INFO("dict", "dictionary version %llu -> %llu (%u tables): %s",
               (unsigned long long)old, (unsigned long long)d->cur.version, d->cur.ntables, why);
-    sup_kern_dict_changed(d->s->kern, &d->cur); /* create/drop this node's replicas */
+    sup_kern_dict_changed(d->s->kern, &d->cur, live_commit); /* create/drop this node's replicas */
     sup_dict_request_save(d);
 }
 
@@ -447,7 +447,7 @@ void sup_on_dict_fetch_conf(struct rt *rt, void *st, struct rt_msg *m)
         char why[80];
         check_nodes(d, &x, "a peer");
         snprintf(why, sizeof why, "caught up from node %u", (unsigned)m->from);
-        sup_dict_install(d, &x, why);
+        sup_dict_install(d, &x, why, false); /* caught up: tables may hold data elsewhere */
     } else {
         dict_free(&x);
     }

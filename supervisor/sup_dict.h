@@ -164,7 +164,7 @@ dict_liveset sup_dict_live(const struct sup_dict *d);
 
 /* ---- internal to sup_dict*.c ---- */
 /* Replace the served dictionary (takes ownership of *nd) and save it. */
-void sup_dict_install(struct sup_dict *d, struct dict *nd, const char *why);
+void sup_dict_install(struct sup_dict *d, struct dict *nd, const char *why, bool live_commit);
 /* Save the served dictionary if the file is behind it. */
 void sup_dict_request_save(struct sup_dict *d);
 /* CRC-32C of a dictionary's image (0 on encode failure). */

@@ -186,7 +186,7 @@ static void local_commit(struct sup_dict *d)
     char what[96], why[128];
     snprintf(why, sizeof why, "committed %s as coordinator",
              sup_dict_change_name(req_change(d->req), what, sizeof what));
-    sup_dict_install(d, &d->next, why); /* may finish at once (no data folder) */
+    sup_dict_install(d, &d->next, why, true); /* may finish at once (no data folder) */
 }
 
 static void commit_phase(struct sup_dict *d)
@@ -612,7 +612,7 @@ void sup_on_dict_commit_req(struct rt *rt, void *st, struct rt_msg *m)
         char why[64];
         snprintf(why, sizeof why, "transaction %llu of node %u committed",
                  (unsigned long long)b->txn, from);
-        sup_dict_install(d, &nd, why); /* the COMMIT_CONF goes out after the save */
+        sup_dict_install(d, &nd, why, true); /* the COMMIT_CONF goes out after the save */
         sup_dict_kick(d);
     } else {
         sup_dict_request_save(d); /* already there (repeated COMMIT or fetched) */

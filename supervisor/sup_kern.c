@@ -205,7 +205,7 @@ static void sk_rep_role(struct sup_kern *k, struct sk_rep *r, int want, uint32_t
     r->role = kern_frag_role(r->f);
 }
 
-void sup_kern_dict_changed(struct sup_kern *k, const struct dict *d)
+void sup_kern_dict_changed(struct sup_kern *k, const struct dict *d, bool live_commit)
 {
     if (!k)
         return;
@@ -245,6 +245,16 @@ void sup_kern_dict_changed(struct sup_kern *k, const struct dict *d)
                 continue;
             }
             r->seen = true;
+            /* Only a table created by a dictionary commit this node took
+             * part in starts truly empty. A replica made for a table loaded
+             * from disk at start, or fetched from a peer, stood for data
+             * this process never had: refuse it until recovery rebuilds it
+             * (the recovery issue) instead of serving it empty. */
+            r->lost = !live_commit;
+            if (r->lost)
+                NLOG_WARN("kern", "replica of table %s fragment %u (%s) has no data on this "
+                          "node: marked lost until it is rebuilt", t->def.name, f,
+                          kern_frag_role_name(role));
             sk_map_put(&k->reps, &r->node);
             created++;
         }
@@ -369,7 +379,7 @@ void sup_kern_on_event(struct rt *rt, void *st, struct rt_msg *m)
     struct sup_kern *k = st;
     switch (m->type) {
     case RT_MSG_START:
-        sup_kern_dict_changed(k, &k->s->dict.cur);
+        sup_kern_dict_changed(k, &k->s->dict.cur, false);
         break;
     case RT_MSG_TIMER:
         if (m->cookie == SK_TIMER_TICK) {

@@ -28,7 +28,10 @@ void sup_kern_fini(struct sup_kern *k);
 /* The dictionary now served is d: create the replicas placed on this node
  * that do not exist yet, drop those of tables no longer there. k may be
  * NULL (no kernel service on this node). */
-void sup_kern_dict_changed(struct sup_kern *k, const struct dict *d);
+/* live_commit: the change is a dictionary commit this node took part in
+ * (new replicas are empty and correct); false at start (loaded file) and
+ * after a catch-up from a peer (new replicas are marked lost). */
+void sup_kern_dict_changed(struct sup_kern *k, const struct dict *d, bool live_commit);
 
 /* Introspection (tests, status). */
 size_t sup_kern_nreplicas(const struct sup_kern *k);

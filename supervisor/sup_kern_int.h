@@ -43,6 +43,9 @@ struct sk_rep {
     struct kern_frag *f;
     struct upd_ship *ship;      /* PRIMARY: its shipping entry */
     bool seen;                  /* reconciliation mark */
+    bool lost;                  /* created empty for a table that already held data
+                                 * (node restart, or created while this node was
+                                 * down): refuses operations until rebuilt */
     unsigned ncols, npk;
     struct kern_col *cols;      /* every column */
     struct kern_col *kcols;     /* key columns, key order */

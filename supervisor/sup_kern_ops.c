@@ -567,6 +567,11 @@ static int sk_exec(struct sup_kern *k, struct sk_txn *t, uint32_t i, Nines__OpRe
         return nines_err(NINES_ENOTPRIMARY, "node %u holds the %s replica of table %s fragment "
                          "%u, not the primary", k->self, kern_frag_role_name(kern_frag_role(r->f)),
                          r->tname, r->frag);
+    if (r->lost)
+        return nines_err(NINES_ESTATE, "the primary replica of table %s fragment %u on node %u "
+                         "was lost when the node restarted (or was created while it was down) "
+                         "and is not rebuilt yet: refused rather than served empty",
+                         r->tname, r->frag, k->self);
     uint8_t key[KERN_KEY_MAX];
     size_t klen = 0;
     struct kern_val vals[DICT_MAX_COLS];
