@@ -1,6 +1,7 @@
 /* Key routing: encoded primary key -> fragment (dict/README.md "Routing").
  * A pure function of the table definition and the key bytes, so the node
  * and the client library agree without talking. */
+#include "nhash.h"
 #include "dict.h"
 
 #include "nines/errors.h"
@@ -21,21 +22,12 @@ uint64_t dict_fnv1a64(const void *buf, size_t len)
     return h;
 }
 
-/* murmur3's 64-bit finalizer: every input bit affects every output bit,
- * which FNV-1a alone does not give for the high bits of short keys. */
-static uint64_t fmix64(uint64_t k)
-{
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-}
-
+/* FNV-1a, then murmur3's 64-bit finalizer: every input bit affects every
+ * output bit, which FNV-1a alone does not give for the high bits of short
+ * keys. */
 uint64_t dict_hash64(const void *buf, size_t len)
 {
-    return fmix64(dict_fnv1a64(buf, len));
+    return nhash_fmix64(dict_fnv1a64(buf, len));
 }
 
 /* Jump consistent hash: walk the sequence of bucket counts at which this

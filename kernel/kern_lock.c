@@ -322,12 +322,9 @@ const char *kern_lock_tstate_name(enum kern_lock_tstate s)
  * its locks, and the others go on. */
 uint64_t kern_lock_patience_ms(const struct kern_lock_mgr *m, uint64_t txn)
 {
-    uint64_t x = txn * 0x9E3779B97F4A7C15ull;
-    x ^= x >> 31;
-    x *= 0xBF58476D1CE4E5B9ull;
-    x ^= x >> 29;
     if (m->conf.timeout_ms == 0)
         return 0;
+    uint64_t x = lk_mix(txn);
     return m->conf.timeout_ms + x % ((uint64_t)m->conf.timeout_ms / 2 + 1);
 }
 

@@ -3,6 +3,7 @@
 #ifndef NINES_KERN_LOCK_INT_H
 #define NINES_KERN_LOCK_INT_H
 
+#include "nhash.h"
 #include "kern_lock.h"
 
 #include <stdbool.h>
@@ -128,15 +129,7 @@ static inline unsigned lk_target(unsigned held, unsigned want)
     return held == KERN_LOCK_NONE ? want : KERN_LOCK_X;
 }
 
-static inline uint64_t lk_mix(uint64_t h)
-{
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdull;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
-}
+static inline uint64_t lk_mix(uint64_t h) { return nhash_fmix64(h); }
 
 static inline size_t lk_txn_slot(uint64_t id, size_t nb) { return (size_t)(lk_mix(id) & (nb - 1)); }
 static inline size_t lk_frag_slot(uint32_t table, uint32_t frag, size_t nb)
