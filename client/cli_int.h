@@ -39,6 +39,22 @@ struct cli_slot {
     uint32_t next_free;
 };
 
+/* The one DICT_GET_REQ a connection may have outstanding (route.c). */
+enum cli_dget_state {
+    CLI_DGET_IDLE = 0,
+    CLI_DGET_WAIT,     /* DICT_GET_REQ queued or written; waiting for CONF / REF */
+};
+
+struct cli_dget {
+    enum cli_dget_state st;
+    uint64_t gen;              /* connection generation it was sent on */
+    bool done;                 /* answer, refusal or connection loss arrived */
+    int rc;
+};
+
+struct dict;
+struct dict_table;
+
 enum cli_conn_state {
     CLI_DOWN = 0,      /* no socket; the next request dials */
     CLI_UP,            /* handshake done */
@@ -72,6 +88,11 @@ struct nines_conn {
     struct arena req;          /* request building, reset per request */
     bool in_dispatch;
     char detail[CLI_DETAIL_MAX];
+    /* routing: the dictionary last fetched (NULL until the first
+     * nines_key_fragment) and the fetch in progress */
+    struct dict *dict;
+    uint32_t dict_from;        /* node that sent it */
+    struct cli_dget dget;
 };
 
 /* conn.c */
@@ -82,9 +103,26 @@ int cli_ensure_up(struct nines_conn *c);
  * answer callback. NINES_ETOOBIG when it exceeds max_frame. */
 int cli_submit(struct nines_conn *c, Nines__TxnReq *req, cli_answer_fn fn, void *arg,
                nines_done_fn user_fn, void *user_arg);
+/* Pack one message of `type` with no request slot into the write buffer
+ * (the admin read DICT_GET_REQ). NINES_ETOOBIG above max_frame. */
+int cli_queue(struct nines_conn *c, uint32_t type, const ProtobufCMessage *msg);
 /* Run the loop until *done turns true or the deadline passes. */
 int cli_wait(struct nines_conn *c, const bool *done, uint64_t deadline_ms);
 uint64_t cli_now_ms(void);
+
+/* route.c */
+/* DICT_GET_CONF / DICT_GET_REF from the server. Negative: the connection
+ * must be dropped (undecodable body). */
+int cli_dict_on_answer(struct nines_conn *c, uint32_t type, const uint8_t *body, size_t len);
+/* Connection generation `gen` lost: a fetch waiting on it fails with rc. */
+void cli_dict_on_lost(struct nines_conn *c, uint64_t gen, int rc);
+void cli_dict_free(struct nines_conn *c);
+/* Encode key[0..nkey) of table t with the node's order-preserving key
+ * encoding (kern_key_encode, column types by kern_type_from_dict). Returns the
+ * length (>= 1) or NINES_ETYPE (arity, type, range, NOT NULL, size) /
+ * NINES_EINVAL (NUL in a string) naming the column. */
+int cli_key_encode(const struct dict_table *t, const struct nines_value *key, size_t nkey,
+                   uint8_t *out, size_t cap);
 
 /* value.c */
 int cli_val_to_pb(struct arena *a, const struct nines_value *v, Nines__Value *out);

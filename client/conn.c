@@ -142,6 +142,7 @@ static void cli_lost(struct nines_conn *c, int rc, const char *why)
     for (uint32_t i = 0; i < c->nslots; i++)
         if (c->slots[i].st == CLI_SLOT_PENDING && c->slots[i].gen == gen)
             cli_complete(c, i, rc, NULL, msg);
+    cli_dict_on_lost(c, gen, rc);
     nines_err(rc, "%s", msg);
 }
 
@@ -362,6 +363,23 @@ int cli_ensure_up(struct nines_conn *c)
 
 /* ---- send ------------------------------------------------------------- */
 
+int cli_queue(struct nines_conn *c, uint32_t type, const ProtobufCMessage *msg)
+{
+    size_t blen = protobuf_c_message_get_packed_size(msg);
+    size_t elen = net_env_size(0, 0, type, blen);
+    if (elen > c->max_frame)
+        return cli_fail(c, NINES_ETOOBIG, "message of %zu bytes exceeds max_frame_bytes %u "
+                        "(not sent)", elen, c->max_frame);
+    int rc = cli_grow(&c->wbuf, &c->wcap, c->wlen + CLI_HDR + elen);
+    if (rc)
+        return cli_fail(c, rc, "%s", nines_errdetail());
+    uint8_t *p = c->wbuf + c->wlen;
+    cli_put_len(p, (uint32_t)elen);
+    net_env_pack(p + CLI_HDR, 0, 0, type, msg, blen);
+    c->wlen += CLI_HDR + elen;
+    return 0;
+}
+
 int cli_submit(struct nines_conn *c, Nines__TxnReq *req, cli_answer_fn fn, void *arg,
                nines_done_fn user_fn, void *user_arg)
 {
@@ -473,6 +491,9 @@ static int cli_on_frame(struct nines_conn *c, const uint8_t *f, size_t len)
         detail = msg;
         break;
     }
+    case NINES__MSG_TYPE__DICT_GET_CONF:
+    case NINES__MSG_TYPE__DICT_GET_REF:
+        return cli_dict_on_answer(c, m.type, m.body, m.body_len);
     default:
         return cli_fail(c, NINES_EPROTO, "unexpected message type %u from the server", m.type);
     }
@@ -731,6 +752,7 @@ void nines_close(nines_conn *c)
     free(c->wbuf);
     free(c->rbuf);
     free(c->slots);
+    cli_dict_free(c);
     arena_destroy(&c->ans);
     arena_destroy(&c->req);
     free(c);

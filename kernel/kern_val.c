@@ -3,6 +3,23 @@
 
 #include "nines/errors.h"
 
+int kern_type_from_dict(uint32_t dict_type)
+{
+    /* codes of the wire schema (DictColumn.type); the kernel may not
+     * include dict/, tests/unit/route_test.c checks them against dict.h */
+    switch (dict_type) {
+    case 1: return KERN_T_INT32;   /* int32 */
+    case 2: return KERN_T_INT64;   /* int64 */
+    case 3: return KERN_T_DOUBLE;  /* double */
+    case 4: return KERN_T_FSTR;    /* string(n) */
+    case 5: return KERN_T_VSTR;    /* varstring(max) */
+    case 6: return KERN_T_FBYTES;  /* bytes(n) */
+    case 7: return KERN_T_VBYTES;  /* varbytes(max) */
+    case 8: return KERN_T_TS;      /* timestamp */
+    default: return -1;
+    }
+}
+
 const char *kern_type_name(unsigned type)
 {
     switch (type) {

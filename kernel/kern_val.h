@@ -41,6 +41,14 @@ struct kern_val {
     } u;
 };
 
+/* Kernel type of a schema column type code (the dictionary's enum
+ * dict_type, proto/nines_dict.proto DictColumn.type: 1 int32, 2 int64,
+ * 3 double, 4 string(n), 5 varstring(max), 6 bytes(n), 7 varbytes(max),
+ * 8 timestamp), or -1 for another code. The one mapping every caller that
+ * encodes keys from a table definition uses (node controller, kernel
+ * service, client library), so they encode and route alike. */
+int kern_type_from_dict(uint32_t dict_type);
+
 /* Name of a type ("int32", "vstr" ...); "?" for an unknown code. */
 const char *kern_type_name(unsigned type);
 

@@ -30,35 +30,12 @@ const char *sk_txn_state_name(enum sk_txn_state st)
 /* Kernel type of a dictionary column type; NINES_EINVAL for an unknown one. */
 static int sk_kern_type(uint32_t dict_type, uint8_t *out)
 {
-    switch (dict_type) {
-    case DICT_T_INT32:
-        *out = KERN_T_INT32;
-        return 0;
-    case DICT_T_INT64:
-        *out = KERN_T_INT64;
-        return 0;
-    case DICT_T_DOUBLE:
-        *out = KERN_T_DOUBLE;
-        return 0;
-    case DICT_T_STRING:
-        *out = KERN_T_FSTR;
-        return 0;
-    case DICT_T_VARSTRING:
-        *out = KERN_T_VSTR;
-        return 0;
-    case DICT_T_BYTES:
-        *out = KERN_T_FBYTES;
-        return 0;
-    case DICT_T_VARBYTES:
-        *out = KERN_T_VBYTES;
-        return 0;
-    case DICT_T_TIMESTAMP:
-        *out = KERN_T_TS;
-        return 0;
-    default:
+    int kt = kern_type_from_dict(dict_type);
+    if (kt < 0)
         return nines_err(NINES_EINVAL, "dictionary column type %u has no kernel type",
                          dict_type);
-    }
+    *out = (uint8_t)kt;
+    return 0;
 }
 
 static void sk_rep_free(struct sk_rep *r)

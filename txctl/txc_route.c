@@ -21,28 +21,19 @@ static const char *op_name(Nines__OpType op)
     return (unsigned)op < sizeof op_names / sizeof op_names[0] ? op_names[op] : "?";
 }
 
-static int kern_type_of(uint32_t dict_type)
+/* Kernel column of column `ci` of `tb` (kern_type_from_dict: the mapping
+ * the kernel service and the client library use too). */
+static int kern_col_of(const struct dict_table *tb, uint32_t ci, struct kern_col *kc)
 {
-    switch (dict_type) {
-    case DICT_T_INT32:
-        return KERN_T_INT32;
-    case DICT_T_INT64:
-        return KERN_T_INT64;
-    case DICT_T_DOUBLE:
-        return KERN_T_DOUBLE;
-    case DICT_T_STRING:
-        return KERN_T_FSTR;
-    case DICT_T_VARSTRING:
-        return KERN_T_VSTR;
-    case DICT_T_BYTES:
-        return KERN_T_FBYTES;
-    case DICT_T_VARBYTES:
-        return KERN_T_VBYTES;
-    case DICT_T_TIMESTAMP:
-        return KERN_T_TS;
-    default:
-        return -1;
-    }
+    const struct dict_column *c = &tb->def.cols[ci];
+    int kt = kern_type_from_dict(c->type);
+    if (kt < 0)
+        return nines_err(NINES_ETYPE, "table %s column %s has unknown type code %u",
+                         tb->def.name, c->name, c->type);
+    kc->type = (uint8_t)kt;
+    kc->nullable = c->nullable;
+    kc->size = c->size;
+    return 0;
 }
 
 static void describe(const Nines__Value *v, char *buf, size_t n)
@@ -79,13 +70,10 @@ static int to_kval(const struct dict_table *tb, uint32_t ci, const Nines__Value 
                    struct kern_col *kc, struct kern_val *out)
 {
     const struct dict_column *c = &tb->def.cols[ci];
-    int kt = kern_type_of(c->type);
-    if (kt < 0)
-        return nines_err(NINES_ETYPE, "table %s column %s has unknown type code %u",
-                         tb->def.name, c->name, c->type);
-    kc->type = (uint8_t)kt;
-    kc->nullable = c->nullable;
-    kc->size = c->size;
+    int rc = kern_col_of(tb, ci, kc);
+    if (rc)
+        return rc;
+    int kt = kc->type;
     char what[96];
     describe(v, what, sizeof what);
     bool ok = false;
@@ -620,15 +608,9 @@ static int route_scan(struct txc *t, struct txc_txn *x, struct rt_msg *req,
     sc->limit = c->limit;
     sc->reverse = c->reverse;
     for (uint32_t j = 0; j < tb->def.npk; j++) {
-        const struct dict_column *col = &tb->def.cols[tb->def.pk[j]];
-        int kt = kern_type_of(col->type);
-        if (kt < 0)
-            return nines_err(NINES_ETYPE, "table %s column %s has unknown type code %u",
-                             tb->def.name, col->name, col->type);
+        if ((rc = kern_col_of(tb, tb->def.pk[j], &sc->kc[j])))
+            return rc;
         sc->pk[j] = tb->def.pk[j];
-        sc->kc[j].type = (uint8_t)kt;
-        sc->kc[j].nullable = col->nullable;
-        sc->kc[j].size = col->size;
     }
     uint32_t first, last;
     rc = scan_frags(tb, lo, lolen, hi, hilen, op->n_key == tb->def.npk,

@@ -131,6 +131,22 @@ size_t nines_row_ncols(const nines_row *r);
 /* Column i, or a NULL value when i is out of range. */
 struct nines_value nines_row_value(const nines_row *r, size_t i);
 
+/* ---- routing --------------------------------------------------------- */
+
+/* Fragment of `table` that holds primary key key[0..nkey), and the nodes
+ * the dictionary places its primary and hot standby on (*standby_node 0:
+ * one replica); any out pointer may be NULL. The same function the nodes
+ * route with (client/README.md "Routing"): the key is encoded with the
+ * nodes' order-preserving key encoding and routed by hash or range split
+ * points. The table definitions are fetched from the connected node on
+ * the first call and kept with the connection; a table not in them makes
+ * one more fetch. NINES_ENOTFOUND: no such table; NINES_ETYPE: wrong
+ * number of key values or a value that does not fit its column (the
+ * detail names the column); NINES_ESTATE from a callback. */
+int nines_key_fragment(nines_conn *c, const char *table, const struct nines_value *key,
+                       size_t nkey, uint32_t *frag, uint32_t *primary_node,
+                       uint32_t *standby_node);
+
 /* ---- procedures ------------------------------------------------------ */
 
 /* TPC-B: account aid, teller tid, branch bid balance += delta, history
