@@ -330,10 +330,8 @@ uint64_t kern_lock_patience_ms(const struct kern_lock_mgr *m, uint64_t txn)
 
 /* Insert r into the list of waiters ordered by deadline (from the tail:
  * most new waiters have the latest deadline). */
-static void lk_wl_append(struct kern_lock_mgr *m, struct lk_req *r)
+static void lk_wl_insert(struct kern_lock_mgr *m, struct lk_req *r)
 {
-    r->since_ms = m->now_ms;
-    r->deadline_ms = m->now_ms + kern_lock_patience_ms(m, r->txn->id);
     struct lk_req *after = m->wl_last;
     while (after && after->deadline_ms > r->deadline_ms)
         after = after->t_prev;
@@ -347,6 +345,13 @@ static void lk_wl_append(struct kern_lock_mgr *m, struct lk_req *r)
         after->t_next = r;
     else
         m->wl_first = r;
+}
+
+static void lk_wl_append(struct kern_lock_mgr *m, struct lk_req *r)
+{
+    r->since_ms = m->now_ms;
+    r->deadline_ms = m->now_ms + kern_lock_patience_ms(m, r->txn->id);
+    lk_wl_insert(m, r);
 }
 
 static void lk_wl_unlink(struct kern_lock_mgr *m, struct lk_req *r)
@@ -848,6 +853,34 @@ int kern_lock_release_all(struct kern_lock_mgr *m, uint64_t txn)
     return n;
 }
 
+/* A deadlock whose cycle crosses nodes is invisible to every local
+ * wait-for graph, so its members meet their deadlines, each on its own
+ * node. To abort exactly one, as for a local cycle, the youngest (highest
+ * id) decides: a waiter older than every transaction it waits for is spared
+ * and waits another patience period, because in any cycle the youngest
+ * member waits for an older one and is the one that times out. A spared
+ * waiter still gives up after LK_SPARE_MAX_FACTOR patience periods in all,
+ * so a wait behind a stuck (not deadlocked) younger holder ends too.
+ * Shielded waits have no blocker and are never spared. */
+#define LK_SPARE_MAX_FACTOR 4
+static bool lk_timeout_spares(struct kern_lock_mgr *m, const struct lk_req *r)
+{
+    if (r->wstate != LK_W_QUEUED)
+        return false;
+    uint64_t patience = kern_lock_patience_ms(m, r->txn->id);
+    if (m->now_ms - r->since_ms >= LK_SPARE_MAX_FACTOR * patience)
+        return false;
+    struct lk_dlframe f = {.txn = r->txn, .cur = r->head->granted, .phase = 0};
+    bool any = false;
+    for (struct lk_txn *b; (b = kern_lock_dl_next(&f)) != NULL;) {
+        if (b->id > r->txn->id)
+            any = true;      /* a younger blocker: spare r */
+        else
+            return false;    /* r is younger than one of its blockers */
+    }
+    return any;
+}
+
 int kern_lock_tick(struct kern_lock_mgr *m, uint64_t now_ms)
 {
     if (now_ms > m->now_ms)
@@ -857,6 +890,14 @@ int kern_lock_tick(struct kern_lock_mgr *m, uint64_t now_ms)
     int n = 0;
     struct lk_req *r;
     while ((r = m->wl_first) != NULL && r->deadline_ms <= m->now_ms) {
+        if (lk_timeout_spares(m, r)) {
+            /* an older waiter waits again: a younger blocker gives way */
+            lk_wl_unlink(m, r);
+            r->deadline_ms = m->now_ms + kern_lock_patience_ms(m, r->txn->id);
+            lk_wl_insert(m, r);
+            m->st.timeouts_spared++;
+            continue;
+        }
         char buf[LK_DETAIL_MAX];
         size_t off = 0;
         kern_lock_dl_app(buf, sizeof buf, &off,

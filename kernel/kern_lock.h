@@ -161,6 +161,7 @@ struct kern_lock_stats {
     uint64_t grants_late; /* requests granted after waiting */
     uint64_t deadlocks;   /* cycles broken */
     uint64_t timeouts;    /* waits expired */
+    uint64_t timeouts_spared; /* expired waits of an older txn given another period */
     uint64_t dl_searches; /* deadlock searches run */
     uint64_t dl_visits;   /* transactions visited by those searches */
 };

@@ -545,6 +545,57 @@ static void test_timeout(void)
     fin(m);
 }
 
+/* A cross-node deadlock seen from one node: txn 5 (older) waits here for
+ * txn 9 (younger). At its deadline 5 is spared and waits again (in the
+ * cycle, 9's own wait elsewhere times out and 9 is the victim); it gives up
+ * only after 4 patience periods. A younger waiter is not spared. */
+static void test_timeout_spares_older(void)
+{
+    struct kern_lock_mgr *m = mk(100);
+    kern_lock_tick(m, 1000);
+    CU_ASSERT_EQUAL(acq(m, 9, 7, X), G);
+    CU_ASSERT_EQUAL(acq(m, 5, 7, X), W);
+    uint64_t p = kern_lock_patience_ms(m, 5);
+    CU_ASSERT_EQUAL(kern_lock_tick(m, 1000 + p), 0); /* spared */
+    CU_ASSERT_EQUAL(kern_lock_txn_state(m, 5), KERN_LOCK_T_WAITING);
+    struct kern_lock_stats st;
+    kern_lock_stats(m, &st);
+    CU_ASSERT_EQUAL(st.timeouts_spared, 1);
+    CU_ASSERT_EQUAL(kern_lock_check(m), 0);
+    /* the younger holder goes away (its abort elsewhere): 5 is granted */
+    kern_lock_release_all(m, 9);
+    CU_ASSERT_EQUAL(pump(m), 1);
+    CU_ASSERT_EQUAL(evs[0].txn, 5);
+    CU_ASSERT_EQUAL(evs[0].err, 0);
+    kern_lock_release_all(m, 5);
+
+    /* a stuck younger holder: the older waiter gives up after 4 periods */
+    nevs = 0;
+    CU_ASSERT_EQUAL(acq(m, 9, 8, X), G);
+    CU_ASSERT_EQUAL(acq(m, 5, 8, X), W);
+    uint64_t t0 = 1000 + p;
+    for (uint64_t now = t0; now < t0 + 4 * p; now += 10)
+        CU_ASSERT_EQUAL(kern_lock_tick(m, now), 0);
+    CU_ASSERT_EQUAL(kern_lock_tick(m, t0 + 5 * p), 1);
+    CU_ASSERT_EQUAL(pump(m), 1);
+    CU_ASSERT_EQUAL(evs[0].txn, 5);
+    CU_ASSERT_EQUAL(evs[0].err, NINES_ELOCKTIMEOUT);
+    kern_lock_release_all(m, 5);
+
+    /* the younger waiter is not spared */
+    nevs = 0;
+    CU_ASSERT_EQUAL(acq(m, 3, 9, X), G);
+    CU_ASSERT_EQUAL(acq(m, 9, 9, X), W);
+    uint64_t q = kern_lock_patience_ms(m, 9);
+    CU_ASSERT_EQUAL(kern_lock_tick(m, t0 + 5 * p + q), 1);
+    CU_ASSERT_EQUAL(pump(m), 1);
+    CU_ASSERT_EQUAL(evs[0].txn, 9);
+    CU_ASSERT_EQUAL(evs[0].err, NINES_ELOCKTIMEOUT);
+    kern_lock_release_all(m, 9);
+    kern_lock_release_all(m, 3);
+    fin(m);
+}
+
 /* ---- shield and standby ---- */
 
 static void test_shield(void)
@@ -1105,6 +1156,7 @@ void cu_register(void)
         {"deadlock cycle of 12", test_deadlock_long},
         {"no false deadlocks", test_no_false_deadlock},
         {"lock wait timeout", test_timeout},
+        {"timeout spares an older waiter (cross-node cycles)", test_timeout_spares_older},
         {"fragment shield", test_shield},
         {"shield: deadlock and timeout", test_shield_deadlock_and_timeout},
         {"standby refuses record locks", test_standby},
