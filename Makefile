@@ -92,8 +92,8 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/cluster/%.o $(BUILD)/obj/tests/cu_main.o $(
 	$(LINK) -lcunit
 
 # The README's test command runs this: dependency check, then (built in
-# parallel, run one after another) unit suites, cluster tests, and the unit
-# suites again under ASan/UBSan in their own build folder.
+# parallel, run one after another) unit suites, cluster tests, and both again
+# under ASan/UBSan (nodes included) in their own build folder.
 test: deps-check
 	@$(MAKE) --no-print-directory $(BINS) $(UNIT_BINS) $(CLUST_BINS)
 	@tests/run.sh $(UNIT_BINS)
@@ -104,7 +104,7 @@ unit-test: $(UNIT_BINS)
 cluster-test: $(BINS) $(CLUST_BINS)
 	@NINES_BIN=$(BUILD)/bin tests/run.sh $(CLUST_BINS)
 asan-test:
-	@$(MAKE) --no-print-directory SAN=1 MODE=debug BUILD=build-asan unit-test
+	@$(MAKE) --no-print-directory SAN=1 MODE=debug BUILD=build-asan unit-test cluster-test
 deps-check:
 	@tools/deps-check.sh
 
