@@ -1,5 +1,6 @@
 /* Dictionary file: encode, decode with full validation, atomic save and
  * load (dict/README.md "File format", "Crash behaviour"). */
+#include "nfile.h"
 #include "dict.h"
 #include "dict_int.h"
 
@@ -500,38 +501,12 @@ int dict_clone(const struct dict *src, struct dict *dst)
 int dict_load(const char *path, struct dict *d)
 {
     memset(d, 0, sizeof *d);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return nines_err(errno == ENOENT ? NINES_ENOTFOUND : NINES_ESYS, "open '%s': %s", path,
-                         strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int rc = nines_err(NINES_ESYS, "stat '%s': %s", path, strerror(errno));
-        close(fd);
+    uint8_t *buf;
+    size_t len;
+    int rc = nfile_read_all(path, DICT_FILE_MAX + DICT_HDR_SIZE, &buf, &len);
+    if (rc < 0)
         return rc;
-    }
-    if ((uint64_t)st.st_size > DICT_FILE_MAX + DICT_HDR_SIZE) {
-        close(fd);
-        return nines_err(NINES_ETOOBIG, "'%s' is %lld bytes, above %u", path,
-                         (long long)st.st_size, DICT_FILE_MAX + DICT_HDR_SIZE);
-    }
-    size_t len = (size_t)st.st_size;
-    uint8_t *buf = malloc(len ? len : 1);
-    if (buf == NULL) {
-        close(fd);
-        return nines_err(NINES_ENOMEM, "no memory to read '%s'", path);
-    }
-    size_t got = 0;
-    while (got < len) {
-        ssize_t n = read(fd, buf + got, len - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    int rc = dict_decode(buf, got, d);
+    rc = dict_decode(buf, len, d);
     free(buf);
     if (rc < 0)
         return dict_err_prefix(rc, "'%s'", path);

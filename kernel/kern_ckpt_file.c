@@ -1,6 +1,7 @@
 /* Checkpoint file I/O: plain blocking functions meant for an I/O thread.
  * Write "<path>.tmp", fsync it, rename it over `path`, fsync the
  * directory (README "Fuzzy checkpoints", crash behaviour). */
+#include "nfile.h"
 #include "kern_ckpt.h"
 
 #include "nines/errors.h"
@@ -109,39 +110,5 @@ void kern_ckpt_file_discard(int fd, const char *path)
 
 int kern_ckpt_file_read(const char *path, uint8_t **buf, size_t *len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return nines_err(errno == ENOENT ? NINES_ENOTFOUND : NINES_EIO, "open %s: %s", path,
-                         strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int rc = nines_err(NINES_EIO, "stat %s: %s", path, strerror(errno));
-        close(fd);
-        return rc;
-    }
-    size_t n = (size_t)st.st_size;
-    uint8_t *p = malloc(n ? n : 1);
-    if (!p) {
-        close(fd);
-        return nines_err(NINES_ENOMEM, "reading %s of %zu bytes", path, n);
-    }
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, p + got, n - got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0) {
-            int rc = r < 0 ? nines_err(NINES_EIO, "read %s: %s", path, strerror(errno))
-                           : nines_err(NINES_ETRUNC, "%s shrank to %zu bytes while read",
-                                       path, got);
-            free(p);
-            close(fd);
-            return rc;
-        }
-        got += (size_t)r;
-    }
-    close(fd);
-    *buf = p;
-    *len = n;
-    return 0;
+    return nfile_read_all(path, SIZE_MAX, buf, len);
 }

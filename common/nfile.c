@@ -1,0 +1,61 @@
+/* Whole-file reads (nfile.h). */
+#include "nfile.h"
+
+#include "nines/errors.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int nfile_read_all(const char *path, size_t max, uint8_t **buf, size_t *len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return nines_err(errno == ENOENT ? NINES_ENOTFOUND : NINES_EIO, "open %s: %s", path,
+                         strerror(errno));
+    struct stat st;
+    int rc = 0;
+    uint8_t *p = NULL;
+    size_t n = 0, got = 0;
+    if (fstat(fd, &st) < 0) {
+        rc = nines_err(NINES_EIO, "stat %s: %s", path, strerror(errno));
+        goto out;
+    }
+    if ((uint64_t)st.st_size > (uint64_t)max) {
+        rc = nines_err(NINES_ETOOBIG, "%s is %lld bytes, above %zu", path, (long long)st.st_size,
+                       max);
+        goto out;
+    }
+    n = (size_t)st.st_size;
+    p = malloc(n ? n : 1);
+    if (!p) {
+        rc = nines_err(NINES_ENOMEM, "no memory to read %s (%zu bytes)", path, n);
+        goto out;
+    }
+    while (got < n) {
+        ssize_t r = read(fd, p + got, n - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            rc = nines_err(NINES_EIO, "read %s: %s", path, strerror(errno));
+            goto out;
+        }
+        if (r == 0) {
+            rc = nines_err(NINES_ETRUNC, "%s shrank to %zu bytes while read", path, got);
+            goto out;
+        }
+        got += (size_t)r;
+    }
+out:
+    close(fd);
+    if (rc) {
+        free(p);
+        return rc;
+    }
+    *buf = p;
+    *len = n;
+    return 0;
+}
