@@ -4,6 +4,7 @@
 #include "nines/errors.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,4 +59,29 @@ out:
     *buf = p;
     *len = n;
     return 0;
+}
+
+int nfile_fsync_dir(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    if (!slash) {
+        strcpy(dir, ".");
+    } else if (slash == path) {
+        strcpy(dir, "/");
+    } else {
+        size_t n = (size_t)(slash - path);
+        if (n >= sizeof dir)
+            return nines_err(NINES_EINVAL, "folder of '%.64s...' is too long", path);
+        memcpy(dir, path, n);
+        dir[n] = '\0';
+    }
+    int d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (d < 0)
+        return nines_err(NINES_EIO, "open folder %s: %s", dir, strerror(errno));
+    int rc = 0;
+    if (fsync(d) < 0)
+        rc = nines_err(NINES_EIO, "fsync folder %s: %s", dir, strerror(errno));
+    close(d);
+    return rc;
 }

@@ -10,4 +10,9 @@
  * NINES_ETRUNC (the file shrank while read), NINES_EIO, NINES_ENOMEM — each
  * with a detail naming the path. */
 int nfile_read_all(const char *path, size_t max, uint8_t **buf, size_t *len);
+
+/* fsync the folder holding `path`, making a rename into it durable (the
+ * last step of every temp-file + fsync + rename write). NINES_EIO or
+ * NINES_EINVAL (path too long) with a detail naming the folder. */
+int nfile_fsync_dir(const char *path);
 #endif

@@ -415,32 +415,6 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-static int fsync_dir(const char *path)
-{
-    char dir[4096];
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL) {
-        strcpy(dir, ".");
-    } else if (slash == path) {
-        strcpy(dir, "/");
-    } else {
-        size_t n = (size_t)(slash - path);
-        if (n >= sizeof dir)
-            return nines_err(NINES_EINVAL, "path '%s' too long", path);
-        memcpy(dir, path, n);
-        dir[n] = '\0';
-    }
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return nines_err(NINES_ESYS, "open folder '%s': %s", dir, strerror(errno));
-    int rc = fsync(fd);
-    int e = errno;
-    close(fd);
-    if (rc < 0)
-        return nines_err(NINES_EIO, "fsync folder '%s': %s", dir, strerror(e));
-    return 0;
-}
-
 int dict_save_image(const uint8_t *buf, size_t len, const char *path)
 {
     char tmp[4096];
@@ -470,7 +444,7 @@ int dict_save_image(const uint8_t *buf, size_t len, const char *path)
         unlink(tmp);
         return rc;
     }
-    return fsync_dir(path);
+    return nfile_fsync_dir(path);
 }
 
 int dict_save(const struct dict *d, const char *path)

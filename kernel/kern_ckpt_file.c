@@ -54,31 +54,6 @@ int kern_ckpt_file_write(int fd, const void *buf, size_t len)
     return 0;
 }
 
-static int fsync_dir(const char *path)
-{
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    if (!slash) {
-        strcpy(dir, ".");
-    } else if (slash == path) {
-        strcpy(dir, "/");
-    } else {
-        size_t n = (size_t)(slash - path);
-        if (n >= sizeof dir)
-            return nines_err(NINES_EINVAL, "checkpoint directory path too long");
-        memcpy(dir, path, n);
-        dir[n] = 0;
-    }
-    int d = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (d < 0)
-        return nines_err(NINES_EIO, "open directory %s: %s", dir, strerror(errno));
-    int rc = 0;
-    if (fsync(d) < 0)
-        rc = nines_err(NINES_EIO, "fsync directory %s: %s", dir, strerror(errno));
-    close(d);
-    return rc;
-}
-
 int kern_ckpt_file_finish(int fd, const char *path)
 {
     char tmp[PATH_MAX];
@@ -96,7 +71,7 @@ int kern_ckpt_file_finish(int fd, const char *path)
         return nines_err(NINES_EIO, "close %s: %s", tmp, strerror(errno));
     if (rename(tmp, path) < 0)
         return nines_err(NINES_EIO, "rename %s to %s: %s", tmp, path, strerror(errno));
-    return fsync_dir(path);
+    return nfile_fsync_dir(path);
 }
 
 void kern_ckpt_file_discard(int fd, const char *path)
