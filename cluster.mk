@@ -3,15 +3,15 @@
 # Knobs (override on the command line, e.g. `make MODE=debug SAN=1`):
 #   MODE        release | debug        debug turns on N_DASSERT expensive checks
 #   SAN         0 | 1                  ASan + UBSan build (jemalloc is then not linked)
-#   TRANSPORTS  tcp rdma test          transports compiled in (tcp is always required)
-#   PACKAGING   singleproc             services as cooperative tasks in one process
-#                                      (multiproc is not built yet, see supervisor/README.md)
 #   FAULTS      0 | 1                  compile fault-injection points (tests turn it on)
 #   BUILD       build                  output folder (use another one per parallel build)
+#
+# Not knobs: every transport is always compiled (TCP; RDMA, which falls back
+# to TCP with one message when no device exists; the in-process test
+# transport), and the services are packaged as cooperative tasks in one
+# process per node ("singleproc"; ClustRa's "multiproc" is not built).
 MODE       ?= release
 SAN        ?= 0
-TRANSPORTS ?= tcp rdma test
-PACKAGING  ?= singleproc
 FAULTS     ?= 1
 BUILD      ?= build
 
