@@ -350,12 +350,18 @@ static void enqueue(struct sup_dict *d, struct rt_msg *m, net_addr reply_to, uin
     sup_dict_kick(d);
 }
 
+/* Is this a participant's answer to the coordinator's current round (state
+ * st, transaction txn)? Anything else is a late answer to an earlier round. */
+static bool answers_round(const struct sup_dict *d, int st, uint64_t txn, net_addr from)
+{
+    return (int)d->tx == st && txn == d->txn && is_node(from) && (d->part & DICT_LIVE(from));
+}
+
 void sup_on_dict_prepare_conf(struct rt *rt, void *st, struct rt_msg *m)
 {
     struct sup_dict *d = &((struct sup *)st)->dict;
     const Nines__DictPrepareConf *b = (const Nines__DictPrepareConf *)m->body;
-    if (d->tx != SUP_DTX_PREPARING || b->txn != d->txn || !is_node(m->from) ||
-        !(d->part & DICT_LIVE(m->from)))
+    if (!answers_round(d, SUP_DTX_PREPARING, b->txn, m->from))
         return; /* late answer to an earlier round */
     d->acked |= DICT_LIVE(m->from);
     check_prepared(d);
@@ -365,8 +371,7 @@ void sup_on_dict_prepare_ref(struct rt *rt, void *st, struct rt_msg *m)
 {
     struct sup_dict *d = &((struct sup *)st)->dict;
     const Nines__DictPrepareRef *b = (const Nines__DictPrepareRef *)m->body;
-    if (d->tx != SUP_DTX_PREPARING || b->txn != d->txn || !is_node(m->from) ||
-        !(d->part & DICT_LIVE(m->from)))
+    if (!answers_round(d, SUP_DTX_PREPARING, b->txn, m->from))
         return;
     uint32_t from = (uint32_t)m->from;
     char why[400];
@@ -391,8 +396,7 @@ void sup_on_dict_commit_conf(struct rt *rt, void *st, struct rt_msg *m)
 {
     struct sup_dict *d = &((struct sup *)st)->dict;
     const Nines__DictCommitConf *b = (const Nines__DictCommitConf *)m->body;
-    if (d->tx != SUP_DTX_COMMITTING || b->txn != d->txn || !is_node(m->from) ||
-        !(d->part & DICT_LIVE(m->from)))
+    if (!answers_round(d, SUP_DTX_COMMITTING, b->txn, m->from))
         return;
     d->confirmed |= DICT_LIVE(m->from);
     check_committed(d);
@@ -402,8 +406,7 @@ void sup_on_dict_commit_ref(struct rt *rt, void *st, struct rt_msg *m)
 {
     struct sup_dict *d = &((struct sup *)st)->dict;
     const Nines__DictCommitRef *b = (const Nines__DictCommitRef *)m->body;
-    if (d->tx != SUP_DTX_COMMITTING || b->txn != d->txn || !is_node(m->from) ||
-        !(d->part & DICT_LIVE(m->from)))
+    if (!answers_round(d, SUP_DTX_COMMITTING, b->txn, m->from))
         return;
     d->part &= ~DICT_LIVE(m->from);
     d->missing |= DICT_LIVE(m->from);
