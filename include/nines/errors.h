@@ -35,14 +35,15 @@
     X(NINES_ESYS,         -23, "system call failed")                       \
     X(NINES_ETRUNC,       -24, "truncated data")                           \
     X(NINES_EFULL,        -25, "no space left")                            \
-    X(NINES_EUNKNOWN_MSG, -26, "unknown message type")
+    X(NINES_EUNKNOWN_MSG, -26, "unknown message type")                   \
+    X(NINES_EINDOUBT,     -27, "outcome unknown: the transaction may have committed")
 
 enum nines_err {
     NINES_OK = 0,
 #define NINES_ERR_ENUM_(name, val, text) name = (val),
     NINES_ERRORS(NINES_ERR_ENUM_)
 #undef NINES_ERR_ENUM_
-    NINES_ERR_MIN_ = -26
+    NINES_ERR_MIN_ = -27
 };
 
 /* Name of an error code; never NULL. */
