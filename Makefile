@@ -1,4 +1,5 @@
 # ninesdb top-level Makefile. Knobs live in cluster.mk.
+.DEFAULT_GOAL := all
 include cluster.mk
 
 CC      ?= cc
