@@ -108,6 +108,8 @@ void rt_msg_free(struct rt *rt, struct rt_msg *m);
 /* Deliver m to service `svc` at node/client `to` (0 or self = this node).
  * Takes ownership of m in all cases. Remote: 0 or the net_send error. */
 int rt_send(struct rt *rt, net_addr to, enum rt_svc svc, struct rt_msg *m);
+/* rt_send without the fault-injection filter (tests re-inject held messages). */
+int rt_send_nofault(struct rt *rt, net_addr to, enum rt_svc svc, struct rt_msg *m);
 /* Queue to a local task now (no serialization). */
 void rt_post_local(struct rt *rt, enum rt_svc svc, struct rt_msg *m);
 /* From any thread: deliver an RT_MSG_USER with `cookie` to svc. */
@@ -128,6 +130,22 @@ struct rt_io_req {
     enum rt_svc svc;
 };
 int rt_io_submit(struct rt *rt, struct rt_io_req *req);
+
+/* ---- fault injection (tests; effective only in NINES_FAULTS builds) ----
+ * A filter sees every message given to rt_send (local and remote) and
+ * decides its fate: pass it on, drop it (lost in transit: the sender sees
+ * success), fail the send (the sender sees NINES_EAGAIN, as with a full
+ * queue), or take it (the filter now owns m: hold it and re-inject it later
+ * with rt_send_nofault — a delayed message). */
+enum rt_fault_verdict { RT_FAULT_PASS = 0, RT_FAULT_DROP, RT_FAULT_FAIL, RT_FAULT_TAKE };
+typedef enum rt_fault_verdict (*rt_fault_fn)(void *ctx, struct rt *rt, net_addr to,
+                                             enum rt_svc svc, struct rt_msg *m);
+/* Install (fn NULL: remove) the filter. NINES_ESTATE without NINES_FAULTS. */
+int rt_fault_set_filter(struct rt *rt, rt_fault_fn fn, void *ctx);
+/* Move this executor's clock forward by us (timers fire by it at the next
+ * rt_step): deterministic timeouts without waiting. NINES_ESTATE without
+ * NINES_FAULTS. */
+int rt_fault_advance_clock(struct rt *rt, uint64_t us);
 
 /* Accessors. */
 uint32_t rt_self(const struct rt *rt);

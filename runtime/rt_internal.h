@@ -2,6 +2,7 @@
 #ifndef NINES_RT_INTERNAL_H
 #define NINES_RT_INTERNAL_H
 #include "rt.h"
+#include "nclock.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -58,7 +59,14 @@ struct rt {
     atomic_bool stop;
     uint64_t now_us, start_us;
     struct rt_stats stats;
+    /* fault injection (rt_fault.c; active in NINES_FAULTS builds only) */
+    rt_fault_fn fault_fn;
+    void *fault_ctx;
+    uint64_t clock_skew_us;        /* added to the clock: tests move time */
 };
+
+/* The executor's clock: monotonic, plus the tests' skew. */
+uint64_t rt_clock_us(const struct rt *rt);
 
 /* rt_timer.c */
 void rt_timers_fire(struct rt *rt);
@@ -68,4 +76,8 @@ void rt_timers_destroy(struct rt *rt);
 void rt_io_stop(struct rt *rt);
 void rt_wake(struct rt *rt);
 void rt_inbox_drain(struct rt *rt);
+/* rt_fault.c */
+#ifdef NINES_FAULTS
+bool rt_fault_filter(struct rt *rt, net_addr to, enum rt_svc svc, struct rt_msg *m, int *rc);
+#endif
 #endif

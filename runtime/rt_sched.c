@@ -224,6 +224,18 @@ static void rt_on_client_close(void *ctx, net_addr conn)
 
 int rt_send(struct rt *rt, net_addr to, enum rt_svc svc, struct rt_msg *m)
 {
+#ifdef NINES_FAULTS
+    if (rt->fault_fn) {
+        int rc;
+        if (rt_fault_filter(rt, to, svc, m, &rc))
+            return rc;
+    }
+#endif
+    return rt_send_nofault(rt, to, svc, m);
+}
+
+int rt_send_nofault(struct rt *rt, net_addr to, enum rt_svc svc, struct rt_msg *m)
+{
     if (to == 0 || to == rt->cfg.self) {
         rt->stats.msgs_local++;
         m->from = 0;
@@ -256,7 +268,7 @@ int rt_create(struct rt **out, const struct rt_config *cfg)
     pthread_mutex_init(&rt->inbox_mu, NULL);
     pthread_mutex_init(&rt->io_mu, NULL);
     pthread_cond_init(&rt->io_cv, NULL);
-    rt->now_us = rt->start_us = nclock_us();
+    rt->now_us = rt->start_us = rt_clock_us(rt);
     for (int s = 0; s < RT_SVC_MAX; s++)
         rt->tasks[s].svc = (enum rt_svc)s;
     nines_ctx_node = cfg->self;
@@ -352,7 +364,7 @@ static int rt_wait(struct rt *rt, int timeout_ms)
 int rt_step(struct rt *rt, int max_wait_ms)
 {
     rt->stats.loop_turns++;
-    rt->now_us = nclock_us();
+    rt->now_us = rt_clock_us(rt);
     if (atomic_load_explicit(&rt->inbox_nonempty, memory_order_acquire))
         rt_inbox_drain(rt);
     rt_timers_fire(rt);
@@ -372,7 +384,7 @@ int rt_step(struct rt *rt, int max_wait_ms)
         }
     }
     rt_wait(rt, timeout);
-    rt->now_us = nclock_us();
+    rt->now_us = rt_clock_us(rt);
     handled += rt_run_tasks(rt);
     if (rt->ep)
         net_flush(rt->ep);
