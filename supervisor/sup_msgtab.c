@@ -50,6 +50,9 @@ const struct rt_msg_entry sup_msgtab[] = {
     ROW(TXC_START_REQ, nines__txc_start_req__descriptor, RT_SVC_TXC, txc_on_start_req),
     ROW(TXC_READY_CONF, nines__txc_ready_conf__descriptor, RT_SVC_TXC, txc_on_ready_conf),
     ROW(TXC_FORGET_REQ, nines__txc_forget_req__descriptor, RT_SVC_TXC, txc_on_forget_req),
+    ROW(TXC_ABORT_REQ, nines__txc_abort_req__descriptor, RT_SVC_TXC, txc_on_abort_req),
+    ROW(TXC_ABORT_CONF, nines__txc_abort_conf__descriptor, RT_SVC_TXC, txc_on_abort_conf_hsc),
+    ROW(TXC_OUTCOME_REQ, nines__txc_outcome_req__descriptor, RT_SVC_TXC, txc_on_outcome_req),
     /* kernel service rows (supervisor/sup_kern*.c) */
     ROW(KERN_OP_REQ, nines__kern_op_req__descriptor, RT_SVC_KERN, sup_kern_on_op_req),
     ROW(PREPARE_REQ, nines__prepare_req__descriptor, RT_SVC_KERN, sup_kern_on_prepare_req),

@@ -37,7 +37,11 @@ struct txc_config {
 struct txc_stats {
     uint64_t started, committed, aborted, refused;  /* refused: bad requests */
     uint64_t hsc_started, hsc_ready, hsc_forgotten, hsc_dropped;
+    uint64_t hsc_aborted;                           /* ABORT recorded by the hsc */
     uint64_t timeouts, stale;                       /* stale: answers for unknown txns */
+    uint64_t resent;                                /* COMMIT/ABORT_REQ, TXC_ABORT_REQ re-sent */
+    uint64_t in_doubt;                              /* clients told NINES_EINDOUBT */
+    uint64_t refused_1safe;                         /* refused: standby or hsc unreachable */
     uint32_t active;                                /* transactions held now */
 };
 
@@ -60,4 +64,7 @@ void txc_on_abort_conf(struct rt *rt, void *st, struct rt_msg *m);
 void txc_on_start_req(struct rt *rt, void *st, struct rt_msg *m);
 void txc_on_ready_conf(struct rt *rt, void *st, struct rt_msg *m);
 void txc_on_forget_req(struct rt *rt, void *st, struct rt_msg *m);
+void txc_on_abort_req(struct rt *rt, void *st, struct rt_msg *m);    /* TXC_ABORT_REQ (hsc) */
+void txc_on_abort_conf_hsc(struct rt *rt, void *st, struct rt_msg *m); /* TXC_ABORT_CONF (ctl) */
+void txc_on_outcome_req(struct rt *rt, void *st, struct rt_msg *m);  /* TXC_OUTCOME_REQ */
 #endif

@@ -25,8 +25,8 @@ static uint32_t from_node(struct txc *t, const struct rt_msg *m)
 
 static bool is_ctl_state(enum txc_state s)
 {
-    return s == TXC_EXECUTING || s == TXC_OPEN || s == TXC_PREPARING || s == TXC_COMMITTING ||
-           s == TXC_ABORTING;
+    return s == TXC_EXECUTING || s == TXC_OPEN || s == TXC_PREPARING || s == TXC_STARTED ||
+           s == TXC_ASKING || s == TXC_COMMITTING || s == TXC_ABORTING;
 }
 
 /* A ctl-role transaction of ours named by an answer, or NULL (stale). */
@@ -49,14 +49,15 @@ static void mark_primary(struct txc_txn *x, uint32_t node)
 
 static void send_forget(struct txc *t, struct txc_txn *x, bool committed)
 {
-    if (!x->hsc_started)
+    if (!x->hsc_told)
         return;
-    x->hsc_started = false;
+    x->hsc_told = false;
     struct rt_msg *m = rt_msg_new(t->rt, NINES__MSG_TYPE__TXC_FORGET_REQ);
     Nines__TxcForgetReq *b = m ? RT_BODY(m, Nines__TxcForgetReq, nines__txc_forget_req__init) : NULL;
     if (!b) {
         if (m)
             rt_msg_free(t->rt, m);
+        /* the hsc re-sends its decision now and then; we answer FORGET then */
         NLOG_ERROR("txc", "txn %" PRIx64 ": no memory for TXC_FORGET_REQ", x->id);
         return;
     }
@@ -65,48 +66,28 @@ static void send_forget(struct txc *t, struct txc_txn *x, bool committed)
     txc_send(t, x->hsc, RT_SVC_TXC, m);
 }
 
-/* Simple one-field messages to a set of kernels. */
+/* FORGET for a txn this controller no longer holds (the hsc re-sent its
+ * decision after our FORGET was lost). */
+static void forget_unknown(struct txc *t, uint64_t txn, uint32_t hsc, bool committed)
+{
+    struct txc_txn tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.id = txn;
+    tmp.hsc = hsc;
+    tmp.hsc_told = true;
+    send_forget(t, &tmp, committed);
+}
+
+/* The same one-field message to a set of kernels; the first error. */
 static int send_to_kernels(struct txc *t, struct txc_txn *x, uint32_t type, txc_nodes nodes)
 {
     int first_err = 0;
     for (uint32_t node = 1; node <= 64; node++) {
         if (!(nodes & TXC_NODE(node)))
             continue;
-        struct rt_msg *m = rt_msg_new(t->rt, type);
-        ProtobufCMessage *body = NULL;
-        if (m) {
-            switch (type) {
-            case NINES__MSG_TYPE__COMMIT_REQ: {
-                Nines__CommitReq *b = RT_BODY(m, Nines__CommitReq, nines__commit_req__init);
-                if (b)
-                    b->txn = x->id, body = &b->base;
-                break;
-            }
-            case NINES__MSG_TYPE__ABORT_REQ: {
-                Nines__AbortReq *b = RT_BODY(m, Nines__AbortReq, nines__abort_req__init);
-                if (b)
-                    b->txn = x->id, body = &b->base;
-                break;
-            }
-            case NINES__MSG_TYPE__PREPARE_REQ: {
-                Nines__PrepareReq *b = RT_BODY(m, Nines__PrepareReq, nines__prepare_req__init);
-                if (b)
-                    b->txn = x->id, b->ctl = t->self, b->hsc = x->hsc, body = &b->base;
-                break;
-            }
-            default:
-                N_ASSERT(!"unexpected kernel message type");
-            }
-        }
-        if (!body) {
-            if (m)
-                rt_msg_free(t->rt, m);
-            first_err = first_err ? first_err : NINES_ENOMEM;
-            continue;
-        }
-        int rc = rt_send(t->rt, node == t->self ? 0 : node, RT_SVC_KERN, m);
+        int rc = txc_send_kernel(t, x, type, node);
         if (rc && !first_err)
-            first_err = nines_err(rc, "node %u: %s", node, nines_errdetail());
+            first_err = rc;
     }
     return first_err;
 }
@@ -141,22 +122,20 @@ static void answer_conf(struct txc *t, struct txc_txn *x, bool with_results)
 
 /* ---- abort ------------------------------------------------------------ */
 
-void txc_ctl_abort(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op,
-                   const char *detail)
+static void finish(struct txc *t, struct txc_txn *x, bool committed)
 {
-    switch (x->st) {
-    case TXC_EXECUTING:
-    case TXC_OPEN:
-    case TXC_PREPARING:
-        break;
-    case TXC_COMMITTING:
-    case TXC_ABORTING:
-        return; /* decided already */
-    default:
-        NLOG_ERROR("txc", "txn %" PRIx64 ": abort in state %s refused", x->id,
-                   txc_state_name(x->st));
-        return;
-    }
+    send_forget(t, x, committed);
+    if (committed)
+        t->st.committed++;
+    txc_forget(t, x);
+}
+
+/* Abort decided (before START, or recorded by the hsc): tell the client,
+ * undo at every kernel that ran ops; ABORT_REQ is re-sent until each one
+ * confirmed (txc_ctl_on_timer). */
+static void abort_now(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op,
+                      const char *detail)
+{
     if (err >= 0)
         err = NINES_EPROTO;
     NLOG_DEBUG("txc", "txn %" PRIx64 " aborts in state %s: %s", x->id, txc_state_name(x->st),
@@ -164,17 +143,58 @@ void txc_ctl_abort(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op
     if (x->answer_due && x->client)
         txc_refuse(t, x->client, x->req_id, x->id, err, failed_op, detail);
     x->answer_due = false;
-    send_forget(t, x, false);
-    txc_nodes live = txc_live(t);
-    send_to_kernels(t, x, NINES__MSG_TYPE__ABORT_REQ, x->ran);
-    x->waiting = x->ran & live;
+    if (x->st == TXC_PREPARING && x->hsc)
+        x->hsc_told = true; /* standby readies may reach it: FORGET clears them */
+    (void)send_to_kernels(t, x, NINES__MSG_TYPE__ABORT_REQ, x->ran); /* failures: re-sent */
+    x->waiting = x->ran;
     x->pending = 0;
+    x->asks = 0;
     x->st = TXC_ABORTING;
     t->st.aborted++;
     if (!x->waiting)
-        txc_forget(t, x);
+        finish(t, x, false);
     else
-        txc_arm(t, x, t->cfg.timeout_ms);
+        txc_arm(t, x, txc_retry_ms(t));
+}
+
+/* After START only the hsc may abort: ask it (TXC_ABORT_REQ). It answers
+ * TXC_ABORT_CONF (then abort_now with err/detail) or TXC_READY_CONF
+ * (COMMIT was recorded first: the transaction commits after all). */
+static void ask_abort(struct txc *t, struct txc_txn *x, int err, const char *detail)
+{
+    x->st = TXC_ASKING;
+    x->abort_err = err >= 0 ? NINES_EPROTO : err;
+    x->abort_detail = NULL;
+    size_t n = strlen(detail) + 1;
+    if (x->kept && (x->abort_detail = rt_msg_alloc(x->kept, n)))
+        memcpy(x->abort_detail, detail, n);
+    x->asks = 1;
+    x->hsc_told = true;
+    txc_send_txc(t, x->hsc, NINES__MSG_TYPE__TXC_ABORT_REQ, x->id);
+    txc_arm(t, x, txc_retry_ms(t));
+}
+
+void txc_ctl_abort(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op,
+                   const char *detail)
+{
+    switch (x->st) {
+    case TXC_EXECUTING:
+    case TXC_OPEN:
+    case TXC_PREPARING:
+        abort_now(t, x, err, failed_op, detail);
+        return;
+    case TXC_STARTED:
+        ask_abort(t, x, err, detail);
+        return;
+    case TXC_ASKING:
+    case TXC_COMMITTING:
+    case TXC_ABORTING:
+        return; /* asked or decided already */
+    default:
+        NLOG_ERROR("txc", "txn %" PRIx64 ": abort in state %s refused", x->id,
+                   txc_state_name(x->st));
+        return;
+    }
 }
 
 static void abortf(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op, const char *fmt,
@@ -192,29 +212,78 @@ static void abortf(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op
 
 /* ---- commit ----------------------------------------------------------- */
 
-static bool all_ready(const struct txc_txn *x)
+static bool primaries_ready(const struct txc_txn *x)
 {
-    if (x->pending || (x->hsc && !x->hsc_ready))
+    if (x->pending)
         return false;
     for (uint32_t i = 0; i < x->nparts; i++)
-        if (!x->parts[i].p_ready || (x->parts[i].standby && !x->parts[i].s_ready))
+        if (!x->parts[i].p_ready)
             return false;
     return true;
 }
 
+static bool standbys_ready(const struct txc_txn *x)
+{
+    for (uint32_t i = 0; i < x->nparts; i++)
+        if (!x->parts[i].s_ready)
+            return false;
+    return true;
+}
+
+/* COMMIT is recorded (by the hsc, or here in a one-site cluster): answer
+ * the client, then the second phase, re-sent until every kernel confirmed
+ * it is done (its standby applied the COMMIT record). */
 static void commit(struct txc *t, struct txc_txn *x)
 {
     answer_conf(t, x, true);
     x->st = TXC_COMMITTING;
     x->waiting = x->ran;
-    send_to_kernels(t, x, NINES__MSG_TYPE__COMMIT_REQ, x->ran);
+    x->asks = 0;
+    (void)send_to_kernels(t, x, NINES__MSG_TYPE__COMMIT_REQ, x->ran); /* failures: re-sent */
     if (!x->waiting) {
-        send_forget(t, x, true);
-        t->st.committed++;
-        txc_forget(t, x);
+        finish(t, x, true);
         return;
     }
-    txc_arm(t, x, t->cfg.timeout_ms);
+    txc_arm(t, x, txc_retry_ms(t));
+}
+
+/* Every primary is ready: hand the decision to the hsc. Its parts name a
+ * standby exactly where records were shipped (the hsc waits for those
+ * standbys' READY_IND), plus the client's request id and the result. */
+static int send_start(struct txc *t, struct txc_txn *x)
+{
+    struct rt_msg *m = N_FAULT("txc.start.nomem") ? NULL
+                                                   : rt_msg_new(t->rt, NINES__MSG_TYPE__TXC_START_REQ);
+    Nines__TxcStartReq *b = m ? RT_BODY(m, Nines__TxcStartReq, nines__txc_start_req__init) : NULL;
+    Nines__Participant **pp = b ? rt_msg_alloc(m, x->nparts * sizeof *pp) : NULL;
+    Nines__Participant *pv = b ? rt_msg_alloc(m, x->nparts * sizeof *pv) : NULL;
+    if (!b || (x->nparts && (!pp || !pv))) {
+        if (m)
+            rt_msg_free(t->rt, m);
+        return nines_err(NINES_ENOMEM, "not committed: no memory for TXC_START_REQ of txn %"
+                         PRIx64 " at node %u", x->id, t->self);
+    }
+    b->txn = x->id;
+    b->ctl = t->self;
+    b->req_id = x->req_id;
+    b->value = x->value;
+    for (uint32_t i = 0; i < x->nparts; i++) {
+        nines__participant__init(&pv[i]);
+        pv[i].table = x->parts[i].table;
+        pv[i].frag = x->parts[i].frag;
+        pv[i].primary = x->parts[i].primary;
+        pv[i].standby = x->parts[i].s_ready ? 0 : x->parts[i].standby;
+        pp[i] = &pv[i];
+    }
+    b->n_parts = x->nparts;
+    b->parts = pp;
+    int rc = rt_send(t->rt, x->hsc == t->self ? 0 : x->hsc, RT_SVC_TXC, m);
+    if (rc) /* not queued: the hsc never hears of it, so abort is still ours */
+        return nines_err(rc, "not committed: TXC_START_REQ to the hot-standby controller at "
+                         "node %u not sent: %s", x->hsc, nines_errdetail());
+    x->hsc_started = x->hsc_told = true;
+    x->st = TXC_STARTED;
+    return 0;
 }
 
 /* Move on if the state's wait is over. */
@@ -228,10 +297,28 @@ static void progress(struct txc *t, struct txc_txn *x)
         }
         break;
     case TXC_PREPARING:
-        if (all_ready(x))
+        if (!primaries_ready(x))
+            break;
+        if (standbys_ready(x)) {
+            /* nothing shipped to any standby (only reads, or fragments
+             * configured with one replica): no decision to keep */
             commit(t, x);
+            break;
+        }
+        if (!x->hsc)
+            break; /* one-site cluster: the standby READY_INDs come here */
+        {
+            int rc = send_start(t, x);
+            if (rc) {
+                char d[TXC_DETAIL_MAX];
+                snprintf(d, sizeof d, "%s", nines_errdetail());
+                abort_now(t, x, rc, 0, d);
+            }
+        }
         break;
     case TXC_OPEN:
+    case TXC_STARTED:
+    case TXC_ASKING:
     case TXC_COMMITTING:
     case TXC_ABORTING:
         break;
@@ -292,37 +379,6 @@ static int send_ops(struct txc *t, struct txc_txn *x, bool prepare)
     return first_err;
 }
 
-static void send_start(struct txc *t, struct txc_txn *x)
-{
-    if (!x->hsc)
-        return;
-    struct rt_msg *m = rt_msg_new(t->rt, NINES__MSG_TYPE__TXC_START_REQ);
-    Nines__TxcStartReq *b = m ? RT_BODY(m, Nines__TxcStartReq, nines__txc_start_req__init) : NULL;
-    Nines__Participant **pp = b ? rt_msg_alloc(m, x->nparts * sizeof *pp) : NULL;
-    Nines__Participant *pv = b ? rt_msg_alloc(m, x->nparts * sizeof *pv) : NULL;
-    if (!pp || !pv) {
-        if (m)
-            rt_msg_free(t->rt, m);
-        NLOG_ERROR("txc", "txn %" PRIx64 ": no memory for TXC_START_REQ; no hsc", x->id);
-        x->hsc = 0;
-        return;
-    }
-    b->txn = x->id;
-    b->ctl = t->self;
-    for (uint32_t i = 0; i < x->nparts; i++) {
-        nines__participant__init(&pv[i]);
-        pv[i].table = x->parts[i].table;
-        pv[i].frag = x->parts[i].frag;
-        pv[i].primary = x->parts[i].primary;
-        pv[i].standby = x->parts[i].standby;
-        pp[i] = &pv[i];
-    }
-    b->n_parts = x->nparts;
-    b->parts = pp;
-    x->hsc_started = true;
-    txc_send(t, x->hsc, RT_SVC_TXC, m);
-}
-
 /* The request ends the transaction: last ops with prepare=1, PREPARE_REQ
  * to kernels that ran ops before and get none now, TXC_START_REQ to the
  * hsc; then collect readies. */
@@ -332,10 +388,16 @@ static void start_commit(struct txc *t, struct txc_txn *x)
     for (uint32_t k = 0; k < x->nnreq; k++)
         with_ops |= TXC_NODE(x->nreq[k].node);
     txc_nodes prep = x->ran & ~with_ops;
+    int rc = txc_pick_hsc(t, x, &x->hsc);
+    if (rc) {
+        char d[TXC_DETAIL_MAX];
+        snprintf(d, sizeof d, "%s", nines_errdetail());
+        t->st.refused_1safe++;
+        abort_now(t, x, rc, 0, d);
+        return;
+    }
     x->st = TXC_PREPARING;
-    x->hsc = txc_pick_hsc(t, x);
-    send_start(t, x);
-    int rc = send_ops(t, x, true);
+    rc = send_ops(t, x, true);
     if (!rc) {
         rc = send_to_kernels(t, x, NINES__MSG_TYPE__PREPARE_REQ, prep);
         x->pending |= prep;
@@ -598,6 +660,8 @@ void txc_ctl_ready_ind(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *
     case TXC_OPEN:
     case TXC_PREPARING:
         break;
+    case TXC_STARTED:
+    case TXC_ASKING:
     case TXC_COMMITTING:
     case TXC_ABORTING:
         return;
@@ -609,6 +673,8 @@ void txc_ctl_ready_ind(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *
         mark_primary(x, b->node);
         txc_part_frags(x, b->node, b->frags, b->n_frags);
     } else {
+        /* only when the transaction has no hsc (a one-site cluster);
+         * otherwise standby readies go to the hsc alone */
         bool hit = false;
         for (uint32_t i = 0; i < x->nparts; i++) {
             struct txc_part *p = &x->parts[i];
@@ -617,7 +683,7 @@ void txc_ctl_ready_ind(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *
                 break;
             }
         }
-        if (!hit)
+        if (!hit || x->hsc)
             t->st.stale++;
     }
     progress(t, x);
@@ -639,15 +705,80 @@ void txc_on_ready_ind(struct rt *rt, void *st, struct rt_msg *m)
     (void)rt;
 }
 
+/* TXC_READY_CONF: the hsc recorded COMMIT. */
 void txc_on_ready_conf(struct rt *rt, void *st, struct rt_msg *m)
 {
     struct txc *t = st;
     const Nines__TxcReadyConf *b = (const Nines__TxcReadyConf *)m->body;
-    struct txc_txn *x = ctl_txn(t, b->txn);
-    if (!x || x->st != TXC_PREPARING || from_node(t, m) != x->hsc)
+    uint32_t from = from_node(t, m);
+    struct txc_txn *x = txc_find(t, b->txn);
+    if (!x || !is_ctl_state(x->st)) {
+        t->st.stale++;
+        /* the hsc re-sends its decision until it hears FORGET: ours was
+         * lost, and we forget only when every kernel is done */
+        if (!x && from && txc_own_incarnation(t, b->txn))
+            forget_unknown(t, b->txn, from, true);
         return;
-    x->hsc_ready = true;
-    progress(t, x);
+    }
+    if (from != x->hsc) {
+        t->st.stale++;
+        return;
+    }
+    switch (x->st) {
+    case TXC_STARTED:
+    case TXC_ASKING:
+        commit(t, x);
+        break;
+    case TXC_COMMITTING:
+        break; /* a repeat */
+    default:
+        NLOG_ERROR("txc", "txn %" PRIx64 ": the hot-standby controller at node %u recorded "
+                   "COMMIT while this controller is %s", x->id, from, txc_state_name(x->st));
+        t->st.stale++;
+        break;
+    }
+    (void)rt;
+}
+
+/* TXC_ABORT_CONF: the hsc recorded ABORT (asked by us, or by a kernel). */
+void txc_on_abort_conf_hsc(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct txc *t = st;
+    const Nines__TxcAbortConf *b = (const Nines__TxcAbortConf *)m->body;
+    uint32_t from = from_node(t, m);
+    struct txc_txn *x = txc_find(t, b->txn);
+    if (!x || !is_ctl_state(x->st)) {
+        t->st.stale++;
+        if (!x && from && txc_own_incarnation(t, b->txn))
+            forget_unknown(t, b->txn, from, false);
+        return;
+    }
+    if (from != x->hsc) {
+        t->st.stale++;
+        return;
+    }
+    char d[TXC_DETAIL_MAX];
+    switch (x->st) {
+    case TXC_ASKING:
+        snprintf(d, sizeof d, "%s", x->abort_detail ? x->abort_detail : "aborted");
+        abort_now(t, x, x->abort_err, 0, d);
+        break;
+    case TXC_STARTED:
+    case TXC_PREPARING:
+        snprintf(d, sizeof d, "transaction %" PRIx64 " aborted: the hot-standby controller at "
+                 "node %u recorded ABORT (a kernel asked for the outcome)", x->id, from);
+        x->hsc_told = true;
+        abort_now(t, x, NINES_EABORTED, 0, d);
+        break;
+    case TXC_ABORTING:
+        x->hsc_told = true; /* it holds an entry now: FORGET it when done */
+        break;
+    default:
+        NLOG_ERROR("txc", "txn %" PRIx64 ": the hot-standby controller at node %u recorded "
+                   "ABORT while this controller is %s", x->id, from, txc_state_name(x->st));
+        t->st.stale++;
+        break;
+    }
     (void)rt;
 }
 
@@ -660,11 +791,8 @@ void txc_on_commit_conf(struct rt *rt, void *st, struct rt_msg *m)
     if (!x || x->st != TXC_COMMITTING)
         return;
     x->waiting &= ~TXC_NODE(node);
-    if (!x->waiting) {
-        send_forget(t, x, true);
-        t->st.committed++;
-        txc_forget(t, x);
-    }
+    if (!x->waiting)
+        finish(t, x, true);
     (void)rt;
 }
 
@@ -678,7 +806,87 @@ void txc_on_abort_conf(struct rt *rt, void *st, struct rt_msg *m)
         return;
     x->waiting &= ~TXC_NODE(node);
     if (!x->waiting)
-        txc_forget(t, x);
+        finish(t, x, false);
+    (void)rt;
+}
+
+/* ---- a kernel asks for the outcome -------------------------------------- */
+
+static void outcome_ref(struct txc *t, net_addr to, uint64_t txn, int err, const char *detail)
+{
+    struct rt_msg *m = rt_msg_new(t->rt, NINES__MSG_TYPE__TXC_OUTCOME_REF);
+    Nines__TxcOutcomeRef *b = m ? RT_BODY(m, Nines__TxcOutcomeRef, nines__txc_outcome_ref__init)
+                                : NULL;
+    char *d = b ? rt_msg_alloc(m, strlen(detail) + 1) : NULL;
+    if (!d) {
+        if (m)
+            rt_msg_free(t->rt, m);
+        return; /* the kernel asks again */
+    }
+    strcpy(d, detail);
+    b->txn = txn;
+    b->node = t->self;
+    b->error = err;
+    b->detail = d;
+    txc_send(t, (uint32_t)to, RT_SVC_KERN, m);
+}
+
+void txc_ctl_outcome_req(struct txc *t, const Nines__TxcOutcomeReq *b, net_addr from)
+{
+    struct txc_txn *x = txc_find(t, b->txn);
+    uint32_t node = from ? (uint32_t)from : t->self;
+    char d[200];
+    if (!x) {
+        if (!txc_own_incarnation(t, b->txn)) {
+            snprintf(d, sizeof d, "controller node %u restarted since transaction %" PRIx64
+                     " began: ask its hot-standby controller", t->self, b->txn);
+            outcome_ref(t, from, b->txn, NINES_EINDOUBT, d);
+            return;
+        }
+        /* this incarnation forgets a transaction only after every kernel
+         * that ran its ops confirmed the outcome, and never commits without
+         * them: a kernel still holding it was never told of an abort */
+        struct txc_txn tmp;
+        memset(&tmp, 0, sizeof tmp);
+        tmp.id = b->txn;
+        t->st.resent++;
+        (void)txc_send_kernel(t, &tmp, NINES__MSG_TYPE__ABORT_REQ, node);
+        return;
+    }
+    switch (x->st) {
+    case TXC_COMMITTING:
+        t->st.resent++;
+        (void)txc_send_kernel(t, x, NINES__MSG_TYPE__COMMIT_REQ, node);
+        break;
+    case TXC_ABORTING:
+        t->st.resent++;
+        (void)txc_send_kernel(t, x, NINES__MSG_TYPE__ABORT_REQ, node);
+        break;
+    case TXC_EXECUTING:
+    case TXC_OPEN:
+    case TXC_PREPARING:
+    case TXC_STARTED:
+    case TXC_ASKING:
+        snprintf(d, sizeof d, "transaction %" PRIx64 " is %s at controller node %u: not "
+                 "decided yet", x->id, txc_state_name(x->st), t->self);
+        outcome_ref(t, from, b->txn, NINES_ESTATE, d);
+        break;
+    default:
+        t->st.stale++;
+        break;
+    }
+}
+
+void txc_on_outcome_req(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct txc *t = st;
+    const Nines__TxcOutcomeReq *b = (const Nines__TxcOutcomeReq *)m->body;
+    if (m->from >= NET_CONN_BASE)
+        return;
+    if (TXC_ID_NODE(b->txn) == t->self)
+        txc_ctl_outcome_req(t, b, m->from);
+    else
+        txc_hsc_outcome_req(t, b, m->from);
     (void)rt;
 }
 
@@ -707,26 +915,43 @@ static void missing(const struct txc_txn *x, char *buf, size_t n)
         if (x->st == TXC_PREPARING && !p->p_ready)
             o += (size_t)snprintf(buf + o, n - o, " ready of table %u fragment %u at primary "
                                   "node %u;", p->table, p->frag, p->primary);
-        if (x->st == TXC_PREPARING && p->standby && !p->s_ready)
+        if ((x->st == TXC_STARTED || (x->st == TXC_PREPARING && !x->hsc)) && p->standby &&
+            !p->s_ready)
             o += (size_t)snprintf(buf + o, n - o, " ready of table %u fragment %u at standby "
                                   "node %u;", p->table, p->frag, p->standby);
     }
-    if (x->st == TXC_PREPARING && x->hsc && !x->hsc_ready && o + 60 < n)
-        o += (size_t)snprintf(buf + o, n - o, " ack of the hot-standby controller at node %u;",
-                              x->hsc);
+    if (x->st == TXC_STARTED && o + 60 < n)
+        o += (size_t)snprintf(buf + o, n - o, " the decision of the hot-standby controller at "
+                              "node %u;", x->hsc);
     if (x->st == TXC_OPEN && o + 40 < n)
         o += (size_t)snprintf(buf + o, n - o, " the client's next request;");
     if (o == 0)
         snprintf(buf, n, " nothing");
 }
 
-void txc_ctl_on_timer(struct txc *t, struct txc_txn *x)
+#define TXC_ASKS_BEFORE_DOUBT 3 /* unanswered TXC_ABORT_REQs before the client hears EINDOUBT */
+
+/* Re-send a second-phase message to every kernel that has not confirmed. */
+static void resend_phase2(struct txc *t, struct txc_txn *x, uint32_t type)
 {
     char ns[200];
+    nodes_str(x->waiting, ns, sizeof ns);
+    if (x->asks++ == 0 || x->asks % 16 == 0)
+        NLOG_WARN("txc", "txn %" PRIx64 ": no %s from node(s) %s after %u round(s); re-sending",
+                  x->id, type == NINES__MSG_TYPE__COMMIT_REQ ? "COMMIT_CONF" : "ABORT_CONF", ns,
+                  x->asks);
+    t->st.resent++;
+    (void)send_to_kernels(t, x, type, x->waiting);
+    txc_arm(t, x, txc_retry_ms(t));
+}
+
+void txc_ctl_on_timer(struct txc *t, struct txc_txn *x)
+{
     switch (x->st) {
     case TXC_EXECUTING:
     case TXC_OPEN:
-    case TXC_PREPARING: {
+    case TXC_PREPARING:
+    case TXC_STARTED: {
         char miss[TXC_DETAIL_MAX - 120];
         missing(x, miss, sizeof miss);
         t->st.timeouts++;
@@ -734,26 +959,26 @@ void txc_ctl_on_timer(struct txc *t, struct txc_txn *x)
                "waiting for:%s", x->id, t->cfg.timeout_ms, txc_state_name(x->st), miss);
         break;
     }
+    case TXC_ASKING:
+        if (++x->asks == TXC_ASKS_BEFORE_DOUBT && x->answer_due && x->client) {
+            char d[TXC_DETAIL_MAX];
+            snprintf(d, sizeof d, "transaction %" PRIx64 ": outcome unknown: the hot-standby "
+                     "controller at node %u holds the decision and has not answered %u requests "
+                     "to abort; it may have committed (%s)", x->id, x->hsc, x->asks - 1,
+                     x->abort_detail ? x->abort_detail : "");
+            txc_refuse(t, x->client, x->req_id, x->id, NINES_EINDOUBT, 0, d);
+            x->answer_due = false;
+            t->st.in_doubt++;
+        }
+        t->st.resent++;
+        txc_send_txc(t, x->hsc, NINES__MSG_TYPE__TXC_ABORT_REQ, x->id);
+        txc_arm(t, x, txc_retry_ms(t));
+        break;
     case TXC_COMMITTING:
-        nodes_str(x->waiting, ns, sizeof ns);
-        NLOG_WARN("txc", "txn %" PRIx64 " committed but no COMMIT_CONF from node(s) %s after %u "
-                  "ms; forgetting it (their takeover finishes it)", x->id, ns, t->cfg.timeout_ms);
-        send_forget(t, x, true);
-        t->st.committed++;
-        txc_forget(t, x);
+        resend_phase2(t, x, NINES__MSG_TYPE__COMMIT_REQ);
         break;
     case TXC_ABORTING:
-        if (x->waiting & TXC_NODE(t->self)) {
-            /* the local kernel may still hold our ops: wait for it */
-            NLOG_WARN("txc", "txn %" PRIx64 ": local kernel has not confirmed the abort after "
-                      "%u ms; still waiting", x->id, t->cfg.timeout_ms);
-            txc_arm(t, x, t->cfg.timeout_ms);
-            break;
-        }
-        nodes_str(x->waiting, ns, sizeof ns);
-        NLOG_WARN("txc", "txn %" PRIx64 ": no ABORT_CONF from node(s) %s after %u ms; "
-                  "forgetting it", x->id, ns, t->cfg.timeout_ms);
-        txc_forget(t, x);
+        resend_phase2(t, x, NINES__MSG_TYPE__ABORT_REQ);
         break;
     default:
         NLOG_ERROR("txc", "txn %" PRIx64 ": timer in state %s", x->id, txc_state_name(x->st));
@@ -774,9 +999,11 @@ void txc_ctl_on_client_closed(struct txc *t, net_addr conn)
         case TXC_EXECUTING:
         case TXC_OPEN:
         case TXC_PREPARING:
+        case TXC_STARTED:
             /* abort may forget x; `next` stays valid (only x leaves) */
             abortf(t, x, NINES_ECLOSED, 0, "client connection closed");
             break;
+        case TXC_ASKING:
         case TXC_COMMITTING:
         case TXC_ABORTING:
             break;

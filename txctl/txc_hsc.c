@@ -1,24 +1,40 @@
-/* Hot-standby controller role: hold the participant list of a transaction
- * whose primary controller is on the other site, collect the readies of
- * its kernels, acknowledge with TXC_READY_CONF, forget on TXC_FORGET_REQ. */
+/* Hot-standby controller role — the commit point (txctl/README.md "The
+ * commit point"). For a transaction whose primary controller is on the
+ * other site it holds the participant list, collects the standby kernels'
+ * READY_INDs, records COMMIT when every primary (vouched for by the ctl's
+ * TXC_START_REQ) and every standby is ready and only then answers
+ * TXC_READY_CONF; it records ABORT when the ctl or a kernel asks first.
+ * The decision, the client's request id and the result stay until the ctl's
+ * TXC_FORGET_REQ, which comes only when every kernel is done. */
 #include "txc_int.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "nassert.h"
 #include "nines/errors.h"
 #include "nlog.h"
 
-#define TXC_HSC_HOLD_FACTOR 4   /* started entries live at most 4 timeouts */
+#define TXC_HSC_HOLD_FACTOR 4   /* decided entries re-send their decision every 4 timeouts */
+
+static bool hsc_state(enum txc_state s)
+{
+    return s == TXC_HSC_WAITING || s == TXC_HSC_COMMITTED || s == TXC_HSC_ABORTED;
+}
+
+/* Incarnation of this node that a kernel may name in TXC_OUTCOME_REQ
+ * (0: not known; then the question is answered without the check). */
+static uint64_t self_inc(const struct txc *t)
+{
+    (void)t;
+    return 0;
+}
 
 static void apply(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *b)
 {
     if (!b->standby) {
-        for (uint32_t i = 0; i < x->nparts; i++)
-            if (x->parts[i].primary == b->node)
-                x->parts[i].p_ready = true;
-        txc_part_frags(x, b->node, b->frags, b->n_frags);
+        t->st.stale++; /* primaries report to the ctl, which vouches in TXC_START_REQ */
         return;
     }
     for (uint32_t i = 0; i < x->nparts; i++) {
@@ -31,56 +47,91 @@ static void apply(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *b)
     t->st.stale++;
 }
 
+static void decide_commit(struct txc *t, struct txc_txn *x)
+{
+    x->st = TXC_HSC_COMMITTED;
+    t->st.hsc_ready++;
+    txc_send_txc(t, x->ctl, NINES__MSG_TYPE__TXC_READY_CONF, x->id);
+    txc_arm(t, x, TXC_HSC_HOLD_FACTOR * t->cfg.timeout_ms);
+}
+
+static void decide_abort(struct txc *t, struct txc_txn *x)
+{
+    x->st = TXC_HSC_ABORTED;
+    t->st.hsc_aborted++;
+    txc_arm(t, x, TXC_HSC_HOLD_FACTOR * t->cfg.timeout_ms);
+}
+
+/* COMMIT when started and every listed standby is ready. */
 static void check(struct txc *t, struct txc_txn *x)
 {
     if (x->st != TXC_HSC_WAITING || !x->hsc_started)
         return;
     for (uint32_t i = 0; i < x->nparts; i++)
-        if (!x->parts[i].p_ready || (x->parts[i].standby && !x->parts[i].s_ready))
+        if (!x->parts[i].s_ready)
             return;
-    struct rt_msg *m = rt_msg_new(t->rt, NINES__MSG_TYPE__TXC_READY_CONF);
-    Nines__TxcReadyConf *b = m ? RT_BODY(m, Nines__TxcReadyConf, nines__txc_ready_conf__init) : NULL;
-    if (!b) {
-        if (m)
-            rt_msg_free(t->rt, m);
-        NLOG_ERROR("txc", "hsc txn %" PRIx64 ": no memory for TXC_READY_CONF", x->id);
-        return;
-    }
-    b->txn = x->id;
-    x->st = TXC_HSC_READY;
-    t->st.hsc_ready++;
-    txc_send(t, x->ctl, RT_SVC_TXC, m);
+    decide_commit(t, x);
+}
+
+/* A new entry that has recorded ABORT (asked before START arrived, or
+ * with no START ever). NULL when the pool is full. */
+static struct txc_txn *abort_entry(struct txc *t, uint64_t txn)
+{
+    struct txc_txn *x = txc_alloc(t, txn);
+    if (!x)
+        return NULL;
+    x->st = TXC_HSC_WAITING;
+    x->ctl = TXC_ID_NODE(txn);
+    decide_abort(t, x);
+    return x;
+}
+
+static bool from_ctl_of(net_addr from, uint64_t txn, uint32_t self)
+{
+    return from != 0 && from < NET_CONN_BASE && TXC_ID_NODE(txn) == from &&
+           TXC_ID_NODE(txn) != self;
 }
 
 void txc_on_start_req(struct rt *rt, void *st, struct rt_msg *m)
 {
     struct txc *t = st;
     const Nines__TxcStartReq *b = (const Nines__TxcStartReq *)m->body;
-    if (m->from == 0 || m->from >= NET_CONN_BASE || TXC_ID_NODE(b->txn) != m->from ||
-        TXC_ID_NODE(b->txn) == t->self) {
+    if (!from_ctl_of(m->from, b->txn, t->self)) {
         NLOG_WARN("txc", "TXC_START_REQ for txn %" PRIx64 " from %llu ignored: not from its "
                   "controller", b->txn, (unsigned long long)m->from);
         return;
     }
     struct txc_txn *x = txc_find(t, b->txn);
+    if (x && x->st == TXC_HSC_ABORTED) {
+        /* a kernel asked first and ABORT is recorded: the ctl must abort */
+        t->st.stale++;
+        txc_send_txc(t, x->ctl, NINES__MSG_TYPE__TXC_ABORT_CONF, x->id);
+        return;
+    }
     if (x && (x->st != TXC_HSC_WAITING || x->hsc_started)) {
         t->st.stale++;
         return;
     }
     if (!x) {
-        x = txc_alloc(t, b->txn);
+        x = N_FAULT("txc.hsc.nomem") ? NULL : txc_alloc(t, b->txn);
         if (!x) {
-            NLOG_ERROR("txc", "hsc: no room for txn %" PRIx64 " (%u held); its controller will "
-                       "time out", b->txn, t->cfg.max_txns);
+            /* nothing recorded and no room to: refuse, so the ctl aborts
+             * at once instead of waiting for its timeout */
+            NLOG_ERROR("txc", "hsc: no room for txn %" PRIx64 " (%u held): refused (ABORT)",
+                       b->txn, t->cfg.max_txns);
+            txc_send_txc(t, (uint32_t)m->from, NINES__MSG_TYPE__TXC_ABORT_CONF, b->txn);
             return;
         }
         x->st = TXC_HSC_WAITING;
     }
     x->ctl = (uint32_t)m->from;
+    x->req_id = b->req_id;
+    x->value = b->value;
     x->parts = b->n_parts ? rt_msg_alloc(m, b->n_parts * sizeof *x->parts) : NULL;
     if (b->n_parts && !x->parts) {
-        NLOG_ERROR("txc", "hsc: no memory for txn %" PRIx64, b->txn);
-        txc_forget(t, x);
+        NLOG_ERROR("txc", "hsc: no memory for txn %" PRIx64 ": ABORT recorded", b->txn);
+        decide_abort(t, x);
+        txc_send_txc(t, x->ctl, NINES__MSG_TYPE__TXC_ABORT_CONF, x->id);
         return;
     }
     uint32_t n = 0;
@@ -94,6 +145,8 @@ void txc_on_start_req(struct rt *rt, void *st, struct rt_msg *m)
         q->frag = p->frag;
         q->primary = p->primary;
         q->standby = p->standby;
+        q->p_ready = true;          /* the ctl holds its ready */
+        q->s_ready = p->standby == 0; /* nothing shipped: nothing to wait for */
     }
     x->nparts = x->capparts = n;
     x->hsc_started = true;
@@ -116,8 +169,7 @@ void txc_hsc_ready_ind(struct txc *t, const Nines__ReadyInd *b, struct rt_msg *m
         return;
     }
     if (!x) {
-        /* before TXC_START_REQ (other connection), or after a forget
-         * this node no longer remembers (dropped after a timeout) */
+        /* before TXC_START_REQ: kept for one timeout */
         x = txc_alloc(t, b->txn);
         if (!x) {
             NLOG_ERROR("txc", "hsc: no room for txn %" PRIx64, b->txn);
@@ -138,12 +190,55 @@ void txc_hsc_ready_ind(struct txc *t, const Nines__ReadyInd *b, struct rt_msg *m
         apply(t, x, b);
         check(t, x);
         break;
-    case TXC_HSC_READY:
+    case TXC_HSC_COMMITTED:
+    case TXC_HSC_ABORTED:
+        break; /* decided */
+    default:
+        t->st.stale++;
+        break;
+    }
+}
+
+/* TXC_ABORT_REQ: the ctl asks to abort (its timeout, its client left). */
+void txc_on_abort_req(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct txc *t = st;
+    const Nines__TxcAbortReq *b = (const Nines__TxcAbortReq *)m->body;
+    if (!from_ctl_of(m->from, b->txn, t->self)) {
+        NLOG_WARN("txc", "TXC_ABORT_REQ for txn %" PRIx64 " from %llu ignored: not from its "
+                  "controller", b->txn, (unsigned long long)m->from);
+        return;
+    }
+    struct txc_txn *x = txc_find(t, b->txn);
+    if (!x && t->gone[b->txn % TXC_GONE_SLOTS] == b->txn) {
+        t->st.stale++;
+        return;
+    }
+    if (!x) {
+        /* START lost or still behind: ABORT is recorded, a START that
+         * arrives later is refused */
+        if (!abort_entry(t, b->txn))
+            NLOG_ERROR("txc", "hsc: no room to record ABORT of txn %" PRIx64 " (answered "
+                       "anyway: no START was taken)", b->txn);
+        txc_send_txc(t, (uint32_t)m->from, NINES__MSG_TYPE__TXC_ABORT_CONF, b->txn);
+        return;
+    }
+    switch (x->st) {
+    case TXC_HSC_WAITING:
+        decide_abort(t, x);
+        txc_send_txc(t, x->ctl, NINES__MSG_TYPE__TXC_ABORT_CONF, x->id);
+        break;
+    case TXC_HSC_COMMITTED: /* COMMIT came first: the answer stays commit */
+        txc_send_txc(t, x->ctl, NINES__MSG_TYPE__TXC_READY_CONF, x->id);
+        break;
+    case TXC_HSC_ABORTED:
+        txc_send_txc(t, x->ctl, NINES__MSG_TYPE__TXC_ABORT_CONF, x->id);
         break;
     default:
         t->st.stale++;
         break;
     }
+    (void)rt;
 }
 
 void txc_on_forget_req(struct rt *rt, void *st, struct rt_msg *m)
@@ -151,31 +246,108 @@ void txc_on_forget_req(struct rt *rt, void *st, struct rt_msg *m)
     struct txc *t = st;
     const Nines__TxcForgetReq *b = (const Nines__TxcForgetReq *)m->body;
     struct txc_txn *x = txc_find(t, b->txn);
-    if (!x || (x->st != TXC_HSC_WAITING && x->st != TXC_HSC_READY) || m->from != x->ctl) {
+    if (!x && from_ctl_of(m->from, b->txn, t->self)) {
+        /* aborted before START: readies still on their way are ignored */
+        t->gone[b->txn % TXC_GONE_SLOTS] = b->txn;
+        return;
+    }
+    if (!x || !hsc_state(x->st) || m->from != x->ctl) {
         t->st.stale++;
         return;
     }
+    if ((b->committed && x->st != TXC_HSC_COMMITTED) ||
+        (!b->committed && x->st == TXC_HSC_COMMITTED))
+        NLOG_ERROR("txc", "hsc txn %" PRIx64 ": controller node %u forgets it as %s but %s is "
+                   "recorded here", x->id, x->ctl, b->committed ? "committed" : "aborted",
+                   txc_state_name(x->st));
     t->st.hsc_forgotten++;
     t->gone[x->id % TXC_GONE_SLOTS] = x->id;
     txc_forget(t, x);
     (void)rt;
 }
 
+static void outcome_to_kernel(struct txc *t, struct txc_txn *x, uint32_t node)
+{
+    t->st.resent++;
+    (void)txc_send_kernel(t, x,
+                          x->st == TXC_HSC_COMMITTED ? NINES__MSG_TYPE__COMMIT_REQ
+                                                     : NINES__MSG_TYPE__ABORT_REQ,
+                          node);
+}
+
+/* A prepared kernel asks (its ctl could not tell, or is unreachable). */
+void txc_hsc_outcome_req(struct txc *t, const Nines__TxcOutcomeReq *b, net_addr from)
+{
+    uint32_t node = from ? (uint32_t)from : t->self;
+    struct txc_txn *x = txc_find(t, b->txn);
+    if (x && !hsc_state(x->st)) {
+        t->st.stale++;
+        return;
+    }
+    if (!x) {
+        if (t->gone[b->txn % TXC_GONE_SLOTS] == b->txn) {
+            t->st.stale++; /* every kernel confirmed before FORGET: a stray question */
+            return;
+        }
+        uint64_t inc = self_inc(t);
+        if (b->asked_inc && inc && b->asked_inc != inc) {
+            NLOG_WARN("txc", "hsc: node %u asks for txn %" PRIx64 " prepared under an earlier "
+                      "incarnation of this node: cannot tell", node, b->txn);
+            return;
+        }
+        x = abort_entry(t, b->txn);
+        if (!x)
+            return; /* the kernel asks again */
+        NLOG_INFO("txc", "hsc: ABORT recorded for txn %" PRIx64 " (asked by node %u, no "
+                  "decision here)", b->txn, node);
+        txc_send_txc(t, x->ctl, NINES__MSG_TYPE__TXC_ABORT_CONF, x->id);
+        outcome_to_kernel(t, x, node);
+        return;
+    }
+    switch (x->st) {
+    case TXC_HSC_WAITING:
+        /* undecided long after the ctl's timeout: the ctl is gone or cut
+         * off; ABORT is the only safe decision (no client was told) */
+        decide_abort(t, x);
+        txc_send_txc(t, x->ctl, NINES__MSG_TYPE__TXC_ABORT_CONF, x->id);
+        outcome_to_kernel(t, x, node);
+        break;
+    case TXC_HSC_COMMITTED:
+    case TXC_HSC_ABORTED:
+        outcome_to_kernel(t, x, node);
+        break;
+    default:
+        t->st.stale++;
+        break;
+    }
+}
+
 void txc_hsc_on_timer(struct txc *t, struct txc_txn *x)
 {
     switch (x->st) {
     case TXC_HSC_WAITING:
-    case TXC_HSC_READY:
-        if (x->hsc_started) {
-            NLOG_WARN("txc", "hsc txn %" PRIx64 ": no TXC_FORGET_REQ from controller node %u "
-                      "after %u ms (%s); dropping it (controller takeover is not built yet)",
-                      x->id, x->ctl, TXC_HSC_HOLD_FACTOR * t->cfg.timeout_ms,
-                      txc_state_name(x->st));
-            t->st.hsc_dropped++;
-        } else {
-            t->st.stale++;
+        if (!x->hsc_started) {
+            t->st.stale++; /* readies of a transaction that never started here */
+            txc_forget(t, x);
+            break;
         }
-        txc_forget(t, x);
+        /* the ctl asks us to abort after its own timeout, and prepared
+         * kernels ask for the outcome: wait for them */
+        NLOG_WARN("txc", "hsc txn %" PRIx64 ": started by node %u %u ms ago, still undecided",
+                  x->id, x->ctl, TXC_HSC_HOLD_FACTOR * t->cfg.timeout_ms);
+        t->st.hsc_dropped++;
+        txc_arm(t, x, TXC_HSC_HOLD_FACTOR * t->cfg.timeout_ms);
+        break;
+    case TXC_HSC_COMMITTED:
+    case TXC_HSC_ABORTED:
+        /* no FORGET yet: re-send the decision; a ctl that is done and
+         * forgot answers FORGET again */
+        t->st.resent++;
+        txc_send_txc(t, x->ctl,
+                     x->st == TXC_HSC_COMMITTED ? NINES__MSG_TYPE__TXC_READY_CONF
+                                                : NINES__MSG_TYPE__TXC_ABORT_CONF,
+                     x->id);
+        txc_arm(t, x, TXC_HSC_HOLD_FACTOR * t->cfg.timeout_ms);
         break;
     default:
         NLOG_ERROR("txc", "hsc txn %" PRIx64 ": timer in state %s", x->id,

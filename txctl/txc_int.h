@@ -24,12 +24,16 @@ enum txc_state {
     /* primary controller */
     TXC_EXECUTING,      /* interactive: ops of a request at kernels (prepare=0) */
     TXC_OPEN,           /* interactive: idle, waiting for the client's next request */
-    TXC_PREPARING,      /* last ops / PREPARE_REQ sent: collecting readies + hsc ack */
-    TXC_COMMITTING,     /* client answered; COMMIT_REQ sent, collecting COMMIT_CONF */
-    TXC_ABORTING,       /* ABORT_REQ sent, collecting ABORT_CONF */
-    /* hot-standby controller */
-    TXC_HSC_WAITING,    /* collecting READY_IND (maybe before TXC_START_REQ came) */
-    TXC_HSC_READY,      /* TXC_READY_CONF sent; waiting for TXC_FORGET_REQ */
+    TXC_PREPARING,      /* last ops / PREPARE_REQ sent: collecting the primaries' readies */
+    TXC_STARTED,        /* every primary ready, TXC_START_REQ sent: the hsc decides */
+    TXC_ASKING,         /* TXC_ABORT_REQ sent: the hsc answers ABORT_CONF or READY_CONF */
+    TXC_COMMITTING,     /* COMMIT recorded at the hsc, client answered; COMMIT_REQ sent
+                         * (re-sent until every COMMIT_CONF = done at primary and standby) */
+    TXC_ABORTING,       /* ABORT_REQ sent (re-sent until every ABORT_CONF) */
+    /* hot-standby controller (the commit point) */
+    TXC_HSC_WAITING,    /* collecting standby READY_IND (maybe before TXC_START_REQ came) */
+    TXC_HSC_COMMITTED,  /* COMMIT recorded, TXC_READY_CONF sent; kept until TXC_FORGET_REQ */
+    TXC_HSC_ABORTED,    /* ABORT recorded (asked by the ctl or a kernel); until TXC_FORGET_REQ */
 };
 const char *txc_state_name(enum txc_state s);
 
@@ -37,8 +41,9 @@ enum txc_proc { TXC_PROC_NONE = 0, TXC_PROC_TPCB, TXC_PROC_TWO_UPD };
 
 /* A fragment taking part (one per distinct (table, frag)). */
 struct txc_part {
-    uint32_t table, frag, primary, standby;   /* standby 0: none alive */
-    bool p_ready, s_ready;
+    uint32_t table, frag, primary, standby;   /* standby 0: the fragment has none */
+    bool p_ready, s_ready;                    /* s_ready: no standby READY_IND needed (yet) */
+    bool writes;                              /* an op of the txn writes here */
 };
 
 /* One op of the current request. A SCAN becomes one kernel op per
@@ -78,7 +83,7 @@ struct txc_txn {
     struct txc_txn *hnext;          /* hash chain */
     struct txc_txn *prev, *next;    /* active list (client close, teardown) */
     enum txc_state st;
-    uint32_t ctl, hsc;              /* hsc 0: no reachable node at the other site */
+    uint32_t ctl, hsc;              /* hsc 0: the cluster has no other site */
     int64_t timer;
 
     /* client */
@@ -89,7 +94,11 @@ struct txc_txn {
     /* participants (arrays in kept messages' arenas) */
     struct txc_part *parts;
     uint32_t nparts, capparts;
-    bool hsc_started, hsc_ready;
+    bool hsc_started;               /* ctl: START sent; hsc: START received */
+    bool hsc_told;                  /* ctl: the hsc may hold an entry (START or ABORT_REQ sent) */
+    uint32_t asks;                  /* ctl: TXC_ABORT_REQ / second-phase rounds sent */
+    int abort_err;                  /* ctl in TXC_ASKING: the client's error if ABORT comes */
+    char *abort_detail;             /*   ... and its detail (in a kept message's arena) */
 
     /* node sets */
     txc_nodes ran;                  /* got a KERN_OP_REQ in this txn */
@@ -126,6 +135,7 @@ struct txc {
     struct txc_txn *active;         /* doubly linked */
     uint64_t hsc_pick;              /* spreads the hsc choice */
     uint64_t gone[TXC_GONE_SLOTS];  /* hsc: recently forgotten txn ids (direct-mapped) */
+    uint64_t first_seq;             /* txn ids of this incarnation have seq >= this */
     struct txc_stats st;
 };
 
@@ -140,7 +150,10 @@ uint64_t txc_new_id(struct txc *t);
  * no records (only read) or no standby need no standby READY_IND. */
 void txc_part_frags(struct txc_txn *x, uint32_t node, Nines__FragRecords *const *f, size_t n);
 txc_nodes txc_live(struct txc *t);
-uint32_t txc_pick_hsc(struct txc *t, const struct txc_txn *x);
+/* The hot-standby controller for x: 0 with *hsc = 0 in a one-site cluster,
+ * NINES_EUNREACHABLE when the other site exists but no node of it is
+ * reachable (never a silent 1-safe commit). */
+int txc_pick_hsc(struct txc *t, const struct txc_txn *x, uint32_t *hsc);
 int txc_to_client(struct txc *t, net_addr conn, struct rt_msg *m);
 /* rt_send with logging; node 0 or self = local. */
 void txc_send(struct txc *t, uint32_t node, enum rt_svc svc, struct rt_msg *m);
@@ -161,14 +174,27 @@ void txc_op_name(const struct txc_txn *x, uint32_t i, char *buf, size_t n);
 /* TPC-B: the account's new balance out of the first op's result. */
 int txc_proc_value(struct txc *t, struct txc_txn *x, int64_t *out);
 
+/* A txn id this controller made in this incarnation (after a restart the
+ * ids of the earlier one are below first_seq: the wall clock moved on). */
+bool txc_own_incarnation(const struct txc *t, uint64_t id);
+/* Retry interval of the second phase and of asking the hsc. */
+uint32_t txc_retry_ms(const struct txc *t);
+/* COMMIT_REQ / ABORT_REQ / PREPARE_REQ to one kernel node. */
+int txc_send_kernel(struct txc *t, struct txc_txn *x, uint32_t type, uint32_t node);
+/* A controller-to-controller message with only a txn id. */
+void txc_send_txc(struct txc *t, uint32_t node, uint32_t type, uint64_t txn);
+
 /* txc_ctl.c */
 void txc_ctl_abort(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op,
                    const char *detail);
 void txc_ctl_on_timer(struct txc *t, struct txc_txn *x);
 void txc_ctl_on_client_closed(struct txc *t, net_addr conn);
 void txc_ctl_ready_ind(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *b);
+/* TXC_OUTCOME_REQ for a txn this node controls. */
+void txc_ctl_outcome_req(struct txc *t, const Nines__TxcOutcomeReq *b, net_addr from);
 
 /* txc_hsc.c */
 void txc_hsc_ready_ind(struct txc *t, const Nines__ReadyInd *b, struct rt_msg *m);
 void txc_hsc_on_timer(struct txc *t, struct txc_txn *x);
+void txc_hsc_outcome_req(struct txc *t, const Nines__TxcOutcomeReq *b, net_addr from);
 #endif

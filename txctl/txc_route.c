@@ -492,6 +492,24 @@ static int add_kop(struct txc *t, struct txc_txn *x, struct pmap *pm, const stru
         *slot = ++x->nparts;
         (void)t;
     }
+    struct txc_part *p = &x->parts[*slot - 1];
+    const Nines__RecordOp *rop = x->ops[i].op;
+    if (!p->writes && rop && rop->op != NINES__OP_TYPE__OP_GET && rop->op != NINES__OP_TYPE__OP_SCAN) {
+        /* a write is 2-safe or refused: never committed with one replica
+         * because this node cannot reach the other (txctl/README.md) */
+        const struct dict_frag *fr = &tb->frags[frag];
+        if (fr->standby && (p->primary != fr->primary || !p->standby))
+            t->st.refused_1safe++;
+        if (fr->standby && p->primary != fr->primary)
+            return nines_err(NINES_EUNREACHABLE, "not committed: table %s fragment %u: its "
+                             "primary node %u is unreachable from node %u (writes wait for its "
+                             "takeover)", tb->def.name, frag, fr->primary, t->self);
+        if (fr->standby && !p->standby)
+            return nines_err(NINES_EUNREACHABLE, "not committed: table %s fragment %u: its hot "
+                             "standby node %u is unreachable from node %u (a 2-safe commit "
+                             "needs both replicas)", tb->def.name, frag, fr->standby, t->self);
+        p->writes = true;
+    }
     N_ASSERT(x->nkops < capk);
     struct txc_kop *o = &x->kops[x->nkops++];
     o->op = i;

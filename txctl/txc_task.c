@@ -22,14 +22,20 @@ const char *txc_state_name(enum txc_state s)
         return "open";
     case TXC_PREPARING:
         return "preparing";
+    case TXC_STARTED:
+        return "started";
+    case TXC_ASKING:
+        return "asking";
     case TXC_COMMITTING:
         return "committing";
     case TXC_ABORTING:
         return "aborting";
     case TXC_HSC_WAITING:
         return "hsc-waiting";
-    case TXC_HSC_READY:
-        return "hsc-ready";
+    case TXC_HSC_COMMITTED:
+        return "hsc-committed";
+    case TXC_HSC_ABORTED:
+        return "hsc-aborted";
     default:
         return "?";
     }
@@ -127,16 +133,107 @@ uint64_t txc_new_id(struct txc *t)
 void txc_part_frags(struct txc_txn *x, uint32_t node, Nines__FragRecords *const *f, size_t n)
 {
     for (size_t j = 0; j < n; j++) {
-        if (!f[j] || (f[j]->nrecords && f[j]->standby))
-            continue; /* records shipped: that standby's READY_IND follows */
+        if (!f[j])
+            continue;
         for (uint32_t i = 0; i < x->nparts; i++) {
             struct txc_part *p = &x->parts[i];
             if (p->table == f[j]->table && p->frag == f[j]->frag && p->primary == node) {
-                p->s_ready = true; /* nothing for a standby to hold */
+                if (f[j]->nrecords && f[j]->standby)
+                    p->standby = f[j]->standby; /* records shipped there: its READY_IND follows */
+                else
+                    p->s_ready = true; /* nothing for a standby to hold */
                 break;
             }
         }
     }
+}
+
+bool txc_own_incarnation(const struct txc *t, uint64_t id)
+{
+    return TXC_ID_NODE(id) == t->self && (id & TXC_SEQ_MASK) >= t->first_seq;
+}
+
+uint32_t txc_retry_ms(const struct txc *t)
+{
+    uint32_t ms = t->cfg.timeout_ms / 4;
+    return ms ? ms : 1;
+}
+
+int txc_send_kernel(struct txc *t, struct txc_txn *x, uint32_t type, uint32_t node)
+{
+    struct rt_msg *m = rt_msg_new(t->rt, type);
+    ProtobufCMessage *body = NULL;
+    if (m && !N_FAULT("txc.kernel_msg.nomem")) {
+        switch (type) {
+        case NINES__MSG_TYPE__COMMIT_REQ: {
+            Nines__CommitReq *b = RT_BODY(m, Nines__CommitReq, nines__commit_req__init);
+            if (b)
+                b->txn = x->id, body = &b->base;
+            break;
+        }
+        case NINES__MSG_TYPE__ABORT_REQ: {
+            Nines__AbortReq *b = RT_BODY(m, Nines__AbortReq, nines__abort_req__init);
+            if (b)
+                b->txn = x->id, body = &b->base;
+            break;
+        }
+        case NINES__MSG_TYPE__PREPARE_REQ: {
+            Nines__PrepareReq *b = RT_BODY(m, Nines__PrepareReq, nines__prepare_req__init);
+            if (b)
+                b->txn = x->id, b->ctl = x->ctl, b->hsc = x->hsc, body = &b->base;
+            break;
+        }
+        default:
+            N_ASSERT(!"unexpected kernel message type");
+        }
+    }
+    if (!body) {
+        if (m)
+            rt_msg_free(t->rt, m);
+        return nines_err(NINES_ENOMEM, "no memory for message %u to node %u", type, node);
+    }
+    int rc = rt_send(t->rt, node == t->self ? 0 : node, RT_SVC_KERN, m);
+    if (rc)
+        return nines_err(rc, "node %u: %s", node, nines_errdetail());
+    return 0;
+}
+
+void txc_send_txc(struct txc *t, uint32_t node, uint32_t type, uint64_t txn)
+{
+    struct rt_msg *m = rt_msg_new(t->rt, type);
+    ProtobufCMessage *body = NULL;
+    if (m) {
+        switch (type) {
+        case NINES__MSG_TYPE__TXC_READY_CONF: {
+            Nines__TxcReadyConf *b = RT_BODY(m, Nines__TxcReadyConf, nines__txc_ready_conf__init);
+            if (b)
+                b->txn = txn, body = &b->base;
+            break;
+        }
+        case NINES__MSG_TYPE__TXC_ABORT_REQ: {
+            Nines__TxcAbortReq *b = RT_BODY(m, Nines__TxcAbortReq, nines__txc_abort_req__init);
+            if (b)
+                b->txn = txn, body = &b->base;
+            break;
+        }
+        case NINES__MSG_TYPE__TXC_ABORT_CONF: {
+            Nines__TxcAbortConf *b = RT_BODY(m, Nines__TxcAbortConf, nines__txc_abort_conf__init);
+            if (b)
+                b->txn = txn, body = &b->base;
+            break;
+        }
+        default:
+            N_ASSERT(!"unexpected controller message type");
+        }
+    }
+    if (!body) {
+        if (m)
+            rt_msg_free(t->rt, m);
+        NLOG_ERROR("txc", "txn %llx: no memory for message %u to node %u (a retry follows)",
+                   (unsigned long long)txn, type, node);
+        return;
+    }
+    txc_send(t, node, RT_SVC_TXC, m);
 }
 
 txc_nodes txc_live(struct txc *t)
@@ -163,17 +260,25 @@ static uint32_t own_site(struct txc *t)
     return me ? me->site : 0;
 }
 
-uint32_t txc_pick_hsc(struct txc *t, const struct txc_txn *x)
+int txc_pick_hsc(struct txc *t, const struct txc_txn *x, uint32_t *hsc)
 {
     const struct dict *d = t->cfg.dict;
-    uint32_t site = own_site(t), cand[DICT_MAX_NODES], n = 0;
+    uint32_t site = own_site(t), cand[DICT_MAX_NODES], n = 0, others = 0;
     struct net_endpoint *ep = rt_net(t->rt);
-    for (uint32_t i = 0; ep && i < d->nnodes; i++)
-        if (d->nodes[i].site != site && d->nodes[i].id != t->self &&
-            net_peer_reachable(ep, d->nodes[i].id))
+    *hsc = 0;
+    for (uint32_t i = 0; i < d->nnodes; i++) {
+        if (d->nodes[i].site == site || d->nodes[i].id == t->self)
+            continue;
+        others++;
+        if (ep && net_peer_reachable(ep, d->nodes[i].id))
             cand[n++] = d->nodes[i].id;
+    }
+    if (!others)
+        return 0; /* a one-site cluster: no other site to hold the decision */
     if (!n)
-        return 0;
+        return nines_err(NINES_EUNREACHABLE, "not committed: no node of the other site (%u "
+                         "configured) is reachable from node %u to hold the commit decision",
+                         others, t->self);
     /* Prefer the candidate holding most of the transaction's hot-standby
      * replicas: their READY_INDs then reach the hsc without a network hop
      * and its TXC_READY_CONF travels beside them instead of one hop
@@ -188,7 +293,8 @@ uint32_t txc_pick_hsc(struct txc *t, const struct txc_txn *x)
             best_count = count;
         }
     }
-    return best;
+    *hsc = best;
+    return 0;
 }
 
 /* ---- sending ---------------------------------------------------------- */
@@ -249,7 +355,7 @@ static void txc_on_event(struct rt *rt, void *st, struct rt_msg *m)
         if (!x)
             break;
         x->timer = 0;
-        if (x->st == TXC_HSC_WAITING || x->st == TXC_HSC_READY)
+        if (x->st == TXC_HSC_WAITING || x->st == TXC_HSC_COMMITTED || x->st == TXC_HSC_ABORTED)
             txc_hsc_on_timer(t, x);
         else
             txc_ctl_on_timer(t, x);
@@ -306,6 +412,7 @@ int txc_create(struct txc **out, struct rt *rt, const struct txc_config *cfg)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     t->next_seq = ((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u) & TXC_SEQ_MASK;
+    t->first_seq = t->next_seq;
     t->hsc_pick = t->next_seq;
     int rc = rt_task_add(rt, RT_SVC_TXC, "txc", txc_on_event, t);
     if (rc) {
