@@ -25,7 +25,13 @@ echo
     --duration "$duration" --plot "$dir/tpcb-response-times.svg"
 echo "(response-time plot: $dir/tpcb-response-times.svg)"
 echo
-"$build/bin/ninesctl" --config "$conf" replicas | tail -n 1
+# a difference between a standby and its primary fails the main job
+if ! out=$("$build/bin/ninesctl" --config "$conf" replicas 2>&1); then
+    echo "$out"
+    echo "run: a hot standby differs from its primary (ninesctl replicas); logs in $dir" >&2
+    exit 1
+fi
+echo "$out" | tail -n 1
 echo
 "$build/bin/net_rtt" --quick
 [ "${KEEP:-0}" = 1 ] && echo "cluster left running: 'make cluster-stop' stops it"
