@@ -370,6 +370,8 @@ void sup_kern_on_event(struct rt *rt, void *st, struct rt_msg *m)
         m->kept = false; /* handed over kept by the update channel: recycle after us */
         sk_on_redo(k, m);
         break;
+    case UPD_MSG_ACKED:
+        break; /* pending confirmations: kernel service part of issue 8 */
     case RT_MSG_CLIENT_CLOSED:
         break;
     default:

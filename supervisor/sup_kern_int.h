@@ -43,6 +43,11 @@ struct sk_rep {
     struct kern_frag *f;
     struct upd_ship *ship;      /* PRIMARY: its shipping entry */
     bool seen;                  /* reconciliation mark */
+    /* HOT_STANDBY: the primary incarnation whose records the log holds (0:
+     * none yet) and the last end mark processed (updchan README "Positions") */
+    uint64_t pinc, mark_seq;
+    bool gap_logged;            /* a gap was logged, not filled since */
+    char oos[256];              /* non-empty: out of service, and why */
     bool lost;                  /* created empty for a table that already held data
                                  * (node restart, or created while this node was
                                  * down): refuses operations until rebuilt */

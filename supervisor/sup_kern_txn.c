@@ -36,8 +36,8 @@ static int sk_frags_out(struct sup_kern *k, const struct sk_txn *t, struct rt_ms
 }
 
 /* Ship an end mark for every fragment with records of t, mark t prepared,
- * send READY_IND(primary) to the hot-standby controller, and list the
- * fragments in `reply`. */
+ * and list the fragments in `reply` (the controller learns the primary's
+ * readiness from that answer; no READY_IND from a primary). */
 int sk_prepare(struct sup_kern *k, struct sk_txn *t, struct rt_msg *reply,
                Nines__FragRecords ***frags, size_t *nfrags)
 {
@@ -57,17 +57,6 @@ int sk_prepare(struct sup_kern *k, struct sk_txn *t, struct rt_msg *reply,
     if (rc)
         return rc;
     t->st = SK_TX_PREPARED;
-    if (t->hsc) {
-        struct rt_msg *m = rt_msg_new(k->rt, NINES__MSG_TYPE__READY_IND);
-        Nines__ReadyInd *b = m ? RT_BODY(m, Nines__ReadyInd, nines__ready_ind__init) : NULL;
-        if (b && sk_frags_out(k, t, m, &b->frags, &b->n_frags) == 0) {
-            b->txn = t->txn;
-            b->node = k->self;
-            (void)rt_send(k->rt, t->hsc, RT_SVC_TXC, m);
-        } else if (m) {
-            rt_msg_free(k->rt, m);
-        }
-    }
     return 0;
 }
 
@@ -240,114 +229,128 @@ void sup_kern_on_abort_req(struct rt *rt, void *st, struct rt_msg *m)
 
 /* ---- hot standby: redo -------------------------------------------------- */
 
-static struct sk_sb *sk_sb_get(struct sup_kern *k, uint64_t txn, uint32_t table, uint32_t frag,
-                               bool create)
+/* The standby's readiness for one end mark: to the mark's hot-standby
+ * controller (the commit point), or to its controller when it has none. */
+static void sk_send_ready_standby(struct sup_kern *k, uint32_t table, uint32_t frag,
+                                  const Nines__TxnEndMark *mk)
 {
-    struct sk_node *nd = sk_map_get(&k->sbs, txn, table, frag);
-    if (nd || !create)
-        return (struct sk_sb *)nd;
-    struct sk_sb *b = (struct sk_sb *)k->free_sbs;
-    if (b) {
-        k->free_sbs = b->node.next;
-        memset(b, 0, sizeof *b);
-    } else if (!(b = calloc(1, sizeof *b))) {
-        return NULL;
-    }
-    b->node.a = txn;
-    b->node.b = table;
-    b->node.c = frag;
-    sk_map_put(&k->sbs, &b->node);
-    return b;
-}
-
-static void sk_sb_forget(struct sup_kern *k, struct sk_sb *b)
-{
-    sk_map_del(&k->sbs, &b->node);
-    b->node.next = k->free_sbs;
-    k->free_sbs = &b->node;
-}
-
-static void sk_send_ready_standby(struct sup_kern *k, const struct sk_sb *b, uint32_t to)
-{
+    uint32_t to = mk->hsc ? mk->hsc : mk->ctl;
+    if (!to)
+        return;
     struct rt_msg *m = rt_msg_new(k->rt, NINES__MSG_TYPE__READY_IND);
     Nines__ReadyInd *r = m ? RT_BODY(m, Nines__ReadyInd, nines__ready_ind__init) : NULL;
     if (!r) {
         if (m)
             rt_msg_free(k->rt, m);
-        return;
+        return; /* the controller times out and asks */
     }
-    r->txn = b->node.a;
+    r->txn = mk->txn;
     r->node = k->self;
-    r->table = b->node.b;
-    r->frag = b->node.c;
+    r->table = table;
+    r->frag = frag;
     r->standby = 1;
     (void)rt_send(k->rt, to, RT_SVC_TXC, m);
 }
 
-static void sk_sb_check(struct sup_kern *k, struct sk_sb *b)
-{
-    if (b->ready_sent || b->expect == 0 || b->count < b->expect)
-        return;
-    b->ready_sent = true;
-    if (b->ctl)
-        sk_send_ready_standby(k, b, b->ctl);
-    if (b->hsc && b->hsc != b->ctl)
-        sk_send_ready_standby(k, b, b->hsc);
-}
-
 #define SK_TRIM_EVERY 8192 /* records held by a standby before trimming is tried */
 
+/* UPD_MSG_REDO: apply what continues the replica's log, process the end
+ * marks that follow what it holds, and tell the update channel the
+ * position reached (upd_recv_applied), asking for a resend when it had to
+ * stop short. The replica's log is the standby's one LSN truth. */
 void sk_on_redo(struct sup_kern *k, struct rt_msg *m)
 {
     const struct upd_redo *rd = (const struct upd_redo *)(uintptr_t)m->cookie;
+    struct upd_applied ap = {.table = rd->table, .frag = rd->frag, .from = rd->from,
+                             .pinc = rd->pinc};
     struct sk_rep *r = sk_rep_get(k, rd->table, rd->frag);
-    if (!r || kern_frag_role(r->f) == KERN_FRAG_PRIMARY) {
-        NLOG_ERROR("kern", "%zu records of table %u fragment %u from node %u: node %u holds no "
-                   "hot standby replica of it; not applied", rd->nrecs, rd->table, rd->frag,
-                   rd->from, k->self);
+    if (!r) {
+        /* the primary's dictionary is ahead of ours: ask again later */
+        NLOG_DEBUG("kern", "%zu records of table %u fragment %u from node %u: node %u has no "
+                   "replica of it yet; resend asked", rd->nrecs, rd->table, rd->frag, rd->from,
+                   k->self);
+        ap.resend = true;
+        upd_recv_applied(k->u, &ap);
+        return;
+    }
+    if (kern_frag_role(r->f) == KERN_FRAG_PRIMARY) {
+        NLOG_ERROR("kern", "%zu records of table %s fragment %u from node %u: node %u holds "
+                   "the primary replica; not applied", rd->nrecs, r->tname, r->frag, rd->from,
+                   k->self);
+        return;
+    }
+    if (r->oos[0]) {
+        NLOG_DEBUG("kern", "records of table %s fragment %u from node %u: the replica is out "
+                   "of service (%s); not applied", r->tname, r->frag, rd->from, r->oos);
         return;
     }
     struct kern_log *log = kern_frag_log(r->f);
-    for (size_t i = 0; i < rd->nrecs; i++) {
+    if (r->pinc != rd->pinc) {
+        if (kern_log_next_lsn(log) == 1 && r->mark_seq == 0) {
+            r->pinc = rd->pinc; /* holds nothing yet: the stream starts here */
+        } else {
+            snprintf(r->oos, sizeof r->oos, "it holds records up to LSN %llu of primary "
+                     "incarnation %llu; node %u sent records of incarnation %llu: needs a "
+                     "rebuild", (unsigned long long)(kern_log_next_lsn(log) - 1),
+                     (unsigned long long)r->pinc, rd->from, (unsigned long long)rd->pinc);
+            NLOG_ERROR("kern", "hot standby replica of table %s fragment %u on node %u taken "
+                       "out of service: %s", r->tname, r->frag, k->self, r->oos);
+            return;
+        }
+    }
+    bool resend = false;
+    for (size_t i = 0; i < rd->nrecs && !resend; i++) {
         const struct kern_logrec *lr = &rd->recs[i];
-        if (lr->lsn < kern_log_next_lsn(log))
-            continue; /* held already */
+        uint64_t next = kern_log_next_lsn(log);
+        if (lr->lsn < next)
+            continue; /* held already (a resend overlapping what arrived) */
+        if (lr->lsn > next) {
+            if (!r->gap_logged)
+                NLOG_WARN("kern", "table %s fragment %u from node %u: LSN gap, holds up to "
+                          "%llu, got %llu; resend asked", r->tname, r->frag, rd->from,
+                          (unsigned long long)(next - 1), (unsigned long long)lr->lsn);
+            r->gap_logged = true;
+            resend = true;
+            break;
+        }
         int rc = kern_frag_redo(r->f, lr);
         if (rc < 0) {
             NLOG_ERROR("kern", "redo of table %s fragment %u LSN %llu (txn %llu) failed: %s; "
-                       "the rest of this batch is not applied", r->tname, r->frag,
+                       "the rest of this batch is not applied, resend asked", r->tname, r->frag,
                        (unsigned long long)lr->lsn, (unsigned long long)lr->txn,
                        nines_errdetail());
-            return;
+            resend = true;
+            break;
         }
-        struct sk_sb *b = sk_sb_get(k, lr->txn, rd->table, rd->frag,
-                                    lr->op != KERN_LOG_COMMIT && lr->op != KERN_LOG_ABORT);
-        if (lr->op == KERN_LOG_COMMIT || lr->op == KERN_LOG_ABORT) {
-            if (b)
-                sk_sb_forget(k, b);
-            continue;
+        r->gap_logged = false;
+    }
+    uint64_t applied = kern_log_next_lsn(log) - 1;
+    for (size_t i = 0; i < rd->nmarks && !resend; i++) {
+        const Nines__TxnEndMark *mk = rd->marks[i];
+        if (mk->seq <= r->mark_seq)
+            continue; /* processed already */
+        if (mk->seq != r->mark_seq + 1 || mk->lsn > applied) {
+            NLOG_DEBUG("kern", "table %s fragment %u: end mark %llu (LSN %llu) after mark %llu "
+                       "with LSN %llu applied: resend asked", r->tname, r->frag,
+                       (unsigned long long)mk->seq, (unsigned long long)mk->lsn,
+                       (unsigned long long)r->mark_seq, (unsigned long long)applied);
+            resend = true;
+            break;
         }
-        if (!b) {
-            NLOG_ERROR("kern", "no memory to count txn %llu's records", (unsigned long long)lr->txn);
-            continue;
-        }
-        b->count++;
-        sk_sb_check(k, b);
+        /* every record of mk->txn here is at or below mk->lsn, and the log
+         * holds every LSN up to `applied` without a hole: it is ready */
+        r->mark_seq = mk->seq;
+        sk_send_ready_standby(k, r->table, r->frag, mk);
     }
     /* the standby's copy of the log serves only the undo of transactions
      * still open when it is promoted: trim the rest now and then */
     if (kern_log_next_lsn(log) - kern_log_first_lsn(log) > SK_TRIM_EVERY)
         (void)kern_frag_log_trim(r->f, kern_log_next_lsn(log));
-    for (size_t i = 0; i < rd->nmarks; i++) {
-        const Nines__TxnEndMark *mk = rd->marks[i];
-        struct sk_sb *b = sk_sb_get(k, mk->txn, rd->table, rd->frag, true);
-        if (!b)
-            continue;
-        b->expect = mk->nrecords;
-        b->ctl = mk->ctl;
-        b->hsc = mk->hsc;
-        sk_sb_check(k, b);
-    }
+    ap.pinc = r->pinc;
+    ap.lsn = applied;
+    ap.mark_seq = r->mark_seq;
+    ap.resend = resend;
+    upd_recv_applied(k->u, &ap);
 }
 
 /* ---- digests ------------------------------------------------------------ */

@@ -1,4 +1,6 @@
-/* Update channel: task, primary side (log shipping with end marks). */
+/* Update channel: task, primary side (log shipping with end marks, kept
+ * until the standby acknowledges it applied them, resent on request or
+ * when acknowledgements stop making progress). */
 #include "upd_int.h"
 
 #include "nassert.h"
@@ -6,8 +8,10 @@
 #include "nines_net.pb-c.h"
 #include "nlog.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void upd_on_event(struct rt *rt, void *st, struct rt_msg *m);
 
@@ -45,6 +49,24 @@ void upd_get_stats(const struct upd *u, struct upd_stats *out) { *out = u->st; }
 
 /* ---- primary side ------------------------------------------------------- */
 
+/* A new primary incarnation: the wall clock in µs, strictly above every
+ * one handed out before in this process. Assumption (README "Positions"):
+ * a restarted process's wall clock is past the previous process's last
+ * incarnation (fewer replicas were created per µs than µs pass, and the
+ * clock is not stepped back across a restart). */
+static uint64_t upd_new_pinc(void)
+{
+    static _Atomic uint64_t last;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    uint64_t prev = atomic_load(&last), want;
+    do
+        want = now > prev ? now : prev + 1;
+    while (!atomic_compare_exchange_weak(&last, &prev, want));
+    return want;
+}
+
 int upd_ship_add(struct upd *u, struct kern_frag *f, uint32_t standby, struct upd_ship **out)
 {
     struct upd_ship *sh = calloc(1, sizeof *sh);
@@ -55,7 +77,11 @@ int upd_ship_add(struct upd *u, struct kern_frag *f, uint32_t standby, struct up
     sh->table = kern_frag_table(f);
     sh->frag = kern_frag_id(f);
     sh->standby = standby == u->self ? 0 : standby;
+    sh->st = UPD_SH_LIVE;
+    sh->pinc = upd_new_pinc();
     sh->next_lsn = kern_log_first_lsn(kern_frag_log(f));
+    sh->acked_lsn = sh->next_lsn - 1;
+    sh->next_seq = 1;
     sh->next = u->ships;
     u->ships = sh;
     *out = sh;
@@ -68,8 +94,8 @@ void upd_ship_remove(struct upd *u, struct upd_ship *sh)
         if (*pp == sh) {
             *pp = sh->next;
             if (sh->nmarks)
-                NLOG_WARN("upd", "table %u fragment %u removed with %u end marks not shipped",
-                          sh->table, sh->frag, sh->nmarks);
+                NLOG_WARN("upd", "table %u fragment %u removed with %u end marks not "
+                          "acknowledged", sh->table, sh->frag, sh->nmarks);
             free(sh->marks);
             free(sh);
             return;
@@ -85,22 +111,32 @@ void upd_ship_set_standby(struct upd *u, struct upd_ship *sh, uint32_t standby)
         NLOG_INFO("upd", "table %u fragment %u: hot standby node %u -> %u", sh->table, sh->frag,
                   sh->standby, standby);
         sh->standby = standby;
+        /* the new standby names what it needs (resend); what is no longer
+         * held makes the entry BROKEN again */
+        sh->st = UPD_SH_LIVE;
         upd_kick(u, sh);
     }
 }
 
 uint32_t upd_ship_standby(const struct upd_ship *sh) { return sh->standby; }
+uint64_t upd_ship_pinc(const struct upd_ship *sh) { return sh->pinc; }
 
 void upd_ship_info(const struct upd_ship *sh, struct upd_ship_info *out)
 {
     out->shipped_lsn = sh->next_lsn;
     out->acked_lsn = sh->acked_lsn;
+    out->mark_seq = sh->next_seq - 1;
+    out->shipped_seq = sh->shipped_seq;
+    out->acked_seq = sh->acked_seq;
     out->marks_held = sh->nmarks;
+    out->state = sh->st;
 }
 
 int upd_ship_mark(struct upd *u, struct upd_ship *sh, uint64_t txn, uint32_t nrecords,
                   uint32_t ctl, uint32_t hsc)
 {
+    if (sh->standby == 0)
+        return 0; /* nobody waits for it (FragRecords.standby = 0) */
     if (sh->nmarks == sh->capmarks) {
         uint32_t cap = sh->capmarks ? 2 * sh->capmarks : 8;
         Nines__TxnEndMark *nm = realloc(sh->marks, cap * sizeof *nm);
@@ -116,6 +152,8 @@ int upd_ship_mark(struct upd *u, struct upd_ship *sh, uint64_t txn, uint32_t nre
     mk->nrecords = nrecords;
     mk->ctl = ctl;
     mk->hsc = hsc;
+    mk->seq = sh->next_seq++;
+    mk->lsn = kern_log_next_lsn(kern_frag_log(sh->f)) - 1;
     upd_kick(u, sh);
     return 0;
 }
@@ -141,23 +179,83 @@ static void arm_retry(struct upd *u)
         u->retry_armed = true;
 }
 
+static bool outstanding(const struct upd_ship *sh)
+{
+    return sh->next_lsn > sh->acked_lsn + 1 || sh->shipped_seq > sh->acked_seq;
+}
+
+/* The standby needs what is gone: stop shipping to it (README "Resend"). */
+static void ship_broken(struct upd *u, struct upd_ship *sh, uint64_t lsn, uint64_t seq,
+                        const char *why)
+{
+    if (sh->st == UPD_SH_BROKEN)
+        return;
+    sh->st = UPD_SH_BROKEN;
+    NLOG_ERROR("upd", "table %u fragment %u: hot standby node %u needs records from LSN %llu "
+               "and end marks after seq %llu, but the log starts at LSN %llu and the marks "
+               "held start after seq %llu (%s): the standby needs a rebuild; nothing more is "
+               "shipped to it", sh->table, sh->frag, sh->standby, (unsigned long long)(lsn + 1),
+               (unsigned long long)seq, (unsigned long long)kern_log_first_lsn(kern_frag_log(sh->f)),
+               (unsigned long long)sh->acked_seq, why);
+}
+
+/* Ship again from record lsn + 1 and the marks after seq. */
+static void ship_rewind(struct upd *u, struct upd_ship *sh, uint64_t lsn, uint64_t seq,
+                        const char *why)
+{
+    if (sh->st != UPD_SH_LIVE)
+        return;
+    if (lsn + 1 < kern_log_first_lsn(kern_frag_log(sh->f)) || seq < sh->acked_seq) {
+        ship_broken(u, sh, lsn, seq, why);
+        return;
+    }
+    if (lsn + 1 >= sh->next_lsn && seq >= sh->shipped_seq)
+        return; /* nothing shipped beyond that */
+    NLOG_INFO("upd", "table %u fragment %u: resending to node %u from LSN %llu (was at %llu) "
+              "and the marks after seq %llu (%s)", sh->table, sh->frag, sh->standby,
+              (unsigned long long)(lsn + 1), (unsigned long long)sh->next_lsn,
+              (unsigned long long)seq, why);
+    u->st.rewinds++;
+    if (lsn + 1 < sh->next_lsn)
+        sh->next_lsn = lsn + 1;
+    if (seq < sh->shipped_seq)
+        sh->shipped_seq = seq;
+    sh->progress_us = rt_now_us(u->rt);
+    upd_kick(u, sh);
+}
+
 /* Ship sh's pending records and marks; false when something stays held. */
 static bool ship_one(struct upd *u, struct upd_ship *sh)
 {
     const struct kern_log *log = kern_frag_log(sh->f);
     for (;;) {
         uint64_t end = kern_log_next_lsn(log);
-        if (sh->next_lsn >= end && sh->nmarks == 0)
+        uint32_t mfirst = (uint32_t)(sh->shipped_seq - sh->acked_seq); /* first unshipped */
+        if (sh->next_lsn >= end && mfirst >= sh->nmarks)
             return true;
         if (sh->standby == 0) {
             /* no hot standby: records stay in the log; nobody waits for marks */
             sh->next_lsn = end;
             sh->nmarks = 0;
+            sh->shipped_seq = sh->acked_seq = sh->next_seq - 1;
+            return true;
+        }
+        switch (sh->st) {
+        case UPD_SH_LIVE:
+            break;
+        case UPD_SH_BROKEN:
+            return true; /* held for a rebuild (later issue) */
+        default:
+            N_ASSERT(!"bad shipping state");
+            return true;
+        }
+        if (sh->next_lsn < kern_log_first_lsn(log)) {
+            ship_broken(u, sh, sh->next_lsn - 1, sh->shipped_seq, "records trimmed");
             return true;
         }
         struct net_endpoint *ep = rt_net(u->rt);
         if (!ep || !net_peer_reachable(ep, sh->standby))
-            return false; /* kept for the standby (catch-up: README "Not yet") */
+            return false; /* kept for the standby; resent from its position when back */
         struct rt_msg *m = rt_msg_new(u->rt, NINES__MSG_TYPE__UPD_LOG_REQ);
         if (!m)
             return false;
@@ -170,6 +268,7 @@ static bool ship_one(struct upd *u, struct upd_ship *sh)
         }
         b->table = sh->table;
         b->frag = sh->frag;
+        b->pinc = sh->pinc;
         struct kern_log_cursor c;
         kern_log_cursor_init(&c, log, sh->next_lsn);
         size_t n = 0, bytes = 0;
@@ -184,7 +283,9 @@ static bool ship_one(struct upd *u, struct upd_ship *sh)
                            "standby: %s", sh->table, sh->frag, (unsigned long long)c.lsn,
                            nines_errdetail());
                 rt_msg_free(u->rt, m);
-                return false;
+                if (rc == NINES_ESTALE)
+                    ship_broken(u, sh, sh->next_lsn - 1, sh->shipped_seq, "records trimmed");
+                return rc == NINES_ESTALE;
             }
             recs[n].data = (uint8_t *)p; /* packed by rt_send before anything changes the log */
             recs[n].len = len;
@@ -193,19 +294,28 @@ static bool ship_one(struct upd *u, struct upd_ship *sh)
         }
         b->records = recs;
         b->n_records = n;
-        bool all = sh->next_lsn + n == end;
+        /* the unshipped marks whose records have all left, in seq order */
+        uint64_t last = sh->next_lsn + n - 1;
+        uint32_t nm = 0;
+        while (mfirst + nm < sh->nmarks && sh->marks[mfirst + nm].lsn <= last)
+            nm++;
         Nines__TxnEndMark **mp = NULL;
-        if (all && sh->nmarks) {
-            mp = rt_msg_alloc(m, sh->nmarks * sizeof *mp);
+        if (nm) {
+            mp = rt_msg_alloc(m, nm * sizeof *mp);
             if (!mp) {
                 rt_msg_free(u->rt, m);
                 return false;
             }
-            for (uint32_t i = 0; i < sh->nmarks; i++)
-                mp[i] = &sh->marks[i];
+            for (uint32_t i = 0; i < nm; i++)
+                mp[i] = &sh->marks[mfirst + i];
             b->prepared = mp;
-            b->n_prepared = sh->nmarks;
+            b->n_prepared = nm;
         }
+        if (n == 0 && nm == 0) {
+            rt_msg_free(u->rt, m);
+            return true; /* cannot happen: a mark's records precede it */
+        }
+        bool idle = !outstanding(sh);
         int rc = rt_send(u->rt, sh->standby, RT_SVC_UPD, m);
         if (rc) {
             u->st.send_failures++;
@@ -215,28 +325,61 @@ static bool ship_one(struct upd *u, struct upd_ship *sh)
         }
         u->st.msgs_out++;
         u->st.recs_out += n;
+        u->st.marks_out += nm;
         sh->next_lsn += n;
-        if (mp) {
-            u->st.marks_out += sh->nmarks;
-            sh->nmarks = 0;
-        }
+        sh->shipped_seq += nm;
+        if (idle)
+            sh->progress_us = rt_now_us(u->rt); /* the resend clock starts now */
     }
 }
 
 static void ship_all(struct upd *u, bool everything)
 {
-    bool held = false;
+    bool arm = false;
     for (struct upd_ship *sh = u->ships; sh; sh = sh->next) {
-        if (!sh->dirty && !everything)
-            continue;
-        sh->dirty = false;
-        if (!ship_one(u, sh)) {
-            sh->dirty = true;
-            held = true;
+        if (sh->dirty || everything) {
+            sh->dirty = false;
+            if (!ship_one(u, sh)) {
+                sh->dirty = true;
+                arm = true;
+            }
         }
+        arm |= sh->st == UPD_SH_LIVE && sh->standby && outstanding(sh);
     }
-    if (held)
+    if (arm)
         arm_retry(u);
+}
+
+/* Retry timer: ship what was held, and rewind entries whose standby made
+ * no acknowledgement progress for UPD_RESEND_MS although something is
+ * outstanding (a lost message, a reset connection, a lost resend request). */
+static void retry_all(struct upd *u)
+{
+    uint64_t now = rt_now_us(u->rt);
+    for (struct upd_ship *sh = u->ships; sh; sh = sh->next)
+        if (sh->st == UPD_SH_LIVE && sh->standby && outstanding(sh) &&
+            now - sh->progress_us >= UPD_RESEND_MS * 1000u)
+            ship_rewind(u, sh, sh->acked_lsn, sh->acked_seq, "no acknowledgement progress");
+    ship_all(u, false);
+}
+
+static void post_acked(struct upd *u, const struct upd_ship *sh)
+{
+    struct rt_msg *m = rt_msg_new(u->rt, UPD_MSG_ACKED);
+    struct upd_acked *a = m ? rt_msg_alloc(m, sizeof *a) : NULL;
+    if (!a) {
+        if (m)
+            rt_msg_free(u->rt, m);
+        NLOG_ERROR("upd", "no memory to tell the kernel service that table %u fragment %u is "
+                   "acknowledged up to LSN %llu (the next acknowledgement tells it)", sh->table,
+                   sh->frag, (unsigned long long)sh->acked_lsn);
+        return;
+    }
+    a->table = sh->table;
+    a->frag = sh->frag;
+    a->lsn = sh->acked_lsn;
+    m->cookie = (uint64_t)(uintptr_t)a;
+    rt_post_local(u->rt, RT_SVC_KERN, m);
 }
 
 void upd_on_log_conf(struct rt *rt, void *st, struct rt_msg *m)
@@ -244,31 +387,62 @@ void upd_on_log_conf(struct rt *rt, void *st, struct rt_msg *m)
     struct upd *u = st;
     const Nines__UpdLogConf *b = (const Nines__UpdLogConf *)m->body;
     u->st.acks_in++;
-    for (struct upd_ship *sh = u->ships; sh; sh = sh->next)
-        if (sh->table == b->table && sh->frag == b->frag) {
-            if (m->from != sh->standby) {
-                NLOG_DEBUG("upd", "acknowledgement of table %u fragment %u from node %llu, "
-                           "not its standby %u: ignored", b->table, b->frag,
-                           (unsigned long long)m->from, sh->standby);
-                return;
-            }
-            if (b->lsn >= sh->next_lsn) {
-                NLOG_WARN("upd", "node %u acknowledges table %u fragment %u up to LSN %llu, "
-                          "beyond what was shipped (%llu): ignored", sh->standby, b->table,
-                          b->frag, (unsigned long long)b->lsn,
-                          (unsigned long long)sh->next_lsn);
-                return;
-            }
-            if (b->lsn > sh->acked_lsn) {
-                sh->acked_lsn = b->lsn;
-                /* the standby holds everything up to here: what no open
-                 * transaction's undo needs can go (README "Log truncation") */
-                int64_t freed = kern_frag_log_trim(sh->f, sh->acked_lsn + 1);
-                if (freed > 0)
-                    u->st.trimmed += (uint64_t)freed;
-            }
-            return;
+    struct upd_ship *sh = u->ships;
+    while (sh && (sh->table != b->table || sh->frag != b->frag))
+        sh = sh->next;
+    if (!sh) {
+        NLOG_DEBUG("upd", "acknowledgement of table %u fragment %u, not a primary here: ignored",
+                   b->table, b->frag);
+        return;
+    }
+    if (m->from != sh->standby) {
+        NLOG_DEBUG("upd", "acknowledgement of table %u fragment %u from node %llu, not its "
+                   "standby %u: ignored", b->table, b->frag, (unsigned long long)m->from,
+                   sh->standby);
+        return;
+    }
+    if (b->pinc != sh->pinc) {
+        u->st.acks_stale++;
+        NLOG_DEBUG("upd", "acknowledgement of table %u fragment %u names primary incarnation "
+                   "%llu, this one is %llu: ignored", b->table, b->frag,
+                   (unsigned long long)b->pinc, (unsigned long long)sh->pinc);
+        return;
+    }
+    uint64_t end = kern_log_next_lsn(kern_frag_log(sh->f));
+    if (b->lsn >= end || b->mark_seq >= sh->next_seq) {
+        NLOG_WARN("upd", "node %u acknowledges table %u fragment %u up to LSN %llu and mark "
+                  "%llu, beyond what this primary wrote (LSN %llu, mark %llu): ignored",
+                  sh->standby, b->table, b->frag, (unsigned long long)b->lsn,
+                  (unsigned long long)b->mark_seq, (unsigned long long)(end - 1),
+                  (unsigned long long)(sh->next_seq - 1));
+        return;
+    }
+    bool lsn_up = b->lsn > sh->acked_lsn;
+    if (lsn_up || b->mark_seq > sh->acked_seq) {
+        sh->progress_us = rt_now_us(rt);
+        if (b->mark_seq > sh->acked_seq) {
+            uint32_t drop = (uint32_t)(b->mark_seq - sh->acked_seq);
+            memmove(sh->marks, sh->marks + drop, (sh->nmarks - drop) * sizeof *sh->marks);
+            sh->nmarks -= drop;
+            sh->acked_seq = b->mark_seq;
         }
+        if (lsn_up) {
+            sh->acked_lsn = b->lsn;
+            /* the standby applied everything up to here: what no open
+             * transaction's undo needs can go (README "Log truncation") */
+            int64_t freed = kern_frag_log_trim(sh->f, sh->acked_lsn + 1);
+            if (freed > 0)
+                u->st.trimmed += (uint64_t)freed;
+            post_acked(u, sh);
+        }
+        /* the standby holds it already: no need to ship it (again) */
+        if (sh->next_lsn <= sh->acked_lsn)
+            sh->next_lsn = sh->acked_lsn + 1;
+        if (sh->shipped_seq < sh->acked_seq)
+            sh->shipped_seq = sh->acked_seq;
+    }
+    if (b->resend)
+        ship_rewind(u, sh, b->lsn, b->mark_seq, "the standby asked");
 }
 
 static void upd_on_event(struct rt *rt, void *st, struct rt_msg *m)
@@ -285,7 +459,7 @@ static void upd_on_event(struct rt *rt, void *st, struct rt_msg *m)
         switch (m->cookie) {
         case UPD_T_RETRY:
             u->retry_armed = false;
-            ship_all(u, false);
+            retry_all(u);
             break;
         case UPD_T_ACK:
             u->ack_armed = false;

@@ -1,9 +1,12 @@
 /* Update channel (internal, updchan): ships the log records of this node's
  * primary fragment replicas to the nodes of their hot standbys
- * (UPD_LOG_REQ), and at a hot standby hands received records to the kernel
- * service for redo (a local message, no re-encoding) and acknowledges them
- * (UPD_LOG_CONF). One task (RT_SVC_UPD) per node; everything here runs on
- * the node's executor thread. See updchan/README.md. */
+ * (UPD_LOG_REQ) and keeps them, with the transaction end marks, until the
+ * standby acknowledges it APPLIED them; at a hot standby it hands received
+ * records to the kernel service for redo (a local message, no re-encoding)
+ * and acknowledges what the kernel service reports applied (UPD_LOG_CONF),
+ * asking for a resend when the kernel needs one. One task (RT_SVC_UPD) per
+ * node; everything here runs on the node's executor thread. See
+ * updchan/README.md. */
 #ifndef NINES_UPD_H
 #define NINES_UPD_H
 #include "kernel/kern_frag.h"
@@ -19,25 +22,57 @@
 enum {
     UPD_MSG_SHIP = 0x20000, /* to RT_SVC_UPD: ship what is pending (upd_kick) */
     UPD_MSG_REDO,           /* to RT_SVC_KERN: received records; cookie = struct upd_redo * */
+    UPD_MSG_ACKED,          /* to RT_SVC_KERN: a primary's acknowledged LSN advanced;
+                             * cookie = struct upd_acked * (in the message's arena) */
 };
 
 /* What a hot standby's kernel service gets: the records of one fragment in
- * log order (decoded; key and images point into the received message's
- * arena), then the transaction end marks that followed them. The message
- * arrives kept (rt_msg_keep) by the update channel: the kernel service's
- * handler sets m->kept = false so the runtime recycles it after the handler. */
+ * strictly consecutive LSN order (decoded; key and images point into the
+ * received message's arena), then the transaction end marks that followed
+ * them, all written by primary incarnation `pinc`. The channel has checked
+ * every record's encoding, CRC, table and fragment, and nothing else: which
+ * records are duplicates, whether there is a gap, and which marks are new
+ * is for the kernel service to decide against its replica's log (the one
+ * LSN truth at the standby). The message arrives kept (rt_msg_keep) by the
+ * update channel: the kernel service's handler sets m->kept = false so the
+ * runtime recycles it after the handler. The kernel service answers with
+ * upd_recv_applied for every UPD_MSG_REDO. */
 struct upd_redo {
     uint32_t table, frag;
     uint32_t from;                     /* primary node */
+    uint64_t pinc;                     /* primary replica's incarnation */
     size_t nrecs;
     struct kern_logrec *recs;
     size_t nmarks;
     Nines__TxnEndMark *const *marks;
 };
 
+/* The hot standby of primary replica (table, frag) has applied every record
+ * up to `lsn` (UPD_MSG_ACKED; lsn only grows). */
+struct upd_acked {
+    uint32_t table, frag;
+    uint64_t lsn;
+};
+
+/* The kernel service's report after an UPD_MSG_REDO (or whenever its
+ * position changes): its replica of (table, frag), holding records of
+ * primary incarnation `pinc` received from node `from`, has applied every
+ * record up to `lsn` and processed every end mark up to `mark_seq`;
+ * `resend`: it stopped short (a gap, a redo error, no replica here yet, a
+ * missing or early mark) and needs the primary to resend from lsn + 1 and
+ * the marks after mark_seq. */
+struct upd_applied {
+    uint32_t table, frag, from;
+    uint64_t pinc, lsn, mark_seq;
+    bool resend;
+};
+
 #define UPD_MSG_BYTES (256u * 1024u) /* record bytes per UPD_LOG_REQ before another one */
-#define UPD_RETRY_MS 100             /* re-ship held records / marks this often */
-#define UPD_ACK_MS 20                /* standby: acknowledge this often */
+#define UPD_RETRY_MS 100             /* re-ship held records / marks this often; at most one
+                                      * resend request per fragment this often */
+#define UPD_RESEND_MS 250            /* primary: shipped but no acknowledgement progress for
+                                      * this long: rewind to the acknowledged position */
+#define UPD_ACK_MS 2                 /* standby: acknowledge this often */
 
 struct upd;
 struct upd_ship;
@@ -50,29 +85,51 @@ void upd_fini(struct upd *u);
 /* ---- primary side ---- */
 /* Ship primary replica f (owned by the kernel service, which outlives the
  * entry) to node `standby` (0: none; records stay in the log). Shipping
- * starts at the log's first record. */
+ * starts at the log's first record. The entry gets a new primary
+ * incarnation (upd_ship_pinc). */
 int upd_ship_add(struct upd *u, struct kern_frag *f, uint32_t standby, struct upd_ship **out);
 void upd_ship_remove(struct upd *u, struct upd_ship *sh);
 void upd_ship_set_standby(struct upd *u, struct upd_ship *sh, uint32_t standby);
 uint32_t upd_ship_standby(const struct upd_ship *sh);
-/* Ship a TxnEndMark after the records written so far. */
+uint64_t upd_ship_pinc(const struct upd_ship *sh);
+/* Queue a TxnEndMark after the records written so far (its seq is the next
+ * of this entry, its lsn the log's last LSN). No standby: nothing queued. */
 int upd_ship_mark(struct upd *u, struct upd_ship *sh, uint64_t txn, uint32_t nrecords,
                   uint32_t ctl, uint32_t hsc);
 /* Records were appended to sh's log (or a mark added): ship them at the end
  * of the current round of tasks (one local message per round at most). */
 void upd_kick(struct upd *u, struct upd_ship *sh);
 
+enum upd_ship_state {
+    UPD_SH_LIVE = 1, /* shipping; resends from the log on request */
+    UPD_SH_BROKEN,   /* the standby needs records or marks no longer held:
+                      * nothing is shipped to it until it is rebuilt (later issue) */
+};
 struct upd_ship_info {
-    uint64_t shipped_lsn; /* every record below this was handed to the transport */
-    uint64_t acked_lsn;   /* the standby acknowledged every record up to here */
-    uint32_t marks_held;  /* end marks not shipped yet */
+    uint64_t shipped_lsn;  /* next record to ship (every record below it left at least once
+                            * since the last rewind) */
+    uint64_t acked_lsn;    /* the standby applied every record up to here */
+    uint64_t mark_seq;     /* seq of the last end mark made */
+    uint64_t shipped_seq;  /* ... shipped */
+    uint64_t acked_seq;    /* ... processed by the standby */
+    uint32_t marks_held;   /* end marks not acknowledged yet */
+    enum upd_ship_state state;
 };
 void upd_ship_info(const struct upd_ship *sh, struct upd_ship_info *out);
 
+/* ---- hot-standby side ---- */
+/* The kernel service reports what it applied (see struct upd_applied).
+ * Progress is acknowledged within UPD_ACK_MS; a resend request goes at
+ * once, at most one per fragment every UPD_RETRY_MS. */
+void upd_recv_applied(struct upd *u, const struct upd_applied *a);
+
 struct upd_stats {
     uint64_t msgs_out, recs_out, marks_out, send_failures;
-    uint64_t msgs_in, recs_in, dups_in, gaps, bad_msgs, acks_out, acks_in;
-    uint64_t trimmed;     /* primary log records dropped after the standby acknowledged */
+    uint64_t rewinds;      /* primary: shipping restarted at an earlier position */
+    uint64_t msgs_in, recs_in, bad_msgs, acks_out, acks_in, acks_stale;
+    uint64_t resend_reqs;  /* standby: acknowledgements sent with resend = 1 */
+    uint64_t gaps;         /* standby: kernel reports that asked for a resend */
+    uint64_t trimmed;      /* primary log records dropped after the standby acknowledged */
 };
 void upd_get_stats(const struct upd *u, struct upd_stats *out);
 

@@ -4,25 +4,39 @@
 #define NINES_UPD_INT_H
 #include "upd.h"
 
-/* A primary replica being shipped. */
+/* A primary replica being shipped. Positions (README "Positions"):
+ * records acked_lsn < lsn < next_lsn have left since the last rewind and
+ * are not acknowledged; end marks acked_seq < seq <= shipped_seq likewise;
+ * marks[] holds every mark with seq > acked_seq, in seq order. */
 struct upd_ship {
     struct upd_ship *next;
     struct kern_frag *f;
     uint32_t table, frag, standby;
+    enum upd_ship_state st;
+    uint64_t pinc;         /* this primary replica's incarnation */
     uint64_t next_lsn;     /* next record to ship */
-    uint64_t acked_lsn;
+    uint64_t acked_lsn;    /* the standby applied every record up to here */
+    uint64_t next_seq;     /* seq of the next end mark */
+    uint64_t shipped_seq;  /* marks up to here left since the last rewind */
+    uint64_t acked_seq;    /* the standby processed marks up to here */
+    uint64_t progress_us;  /* last acknowledgement progress (or rewind, or first
+                            * shipment after everything was acknowledged) */
     bool dirty;            /* records or marks may be pending */
-    Nines__TxnEndMark *marks;
+    Nines__TxnEndMark *marks; /* seq acked_seq + 1 ... next_seq - 1 */
     uint32_t nmarks, capmarks;
 };
 
-/* A fragment this node receives records of (hot standby). */
+/* A fragment this node receives records of (hot standby). The positions
+ * are the kernel service's (upd_recv_applied), not the channel's own. */
 struct upd_in {
     struct upd_in *next;
     uint32_t table, frag, from;
-    uint64_t next_lsn;     /* next LSN expected (0: nothing received yet) */
-    uint64_t held_lsn;     /* last record handed to the kernel service */
-    uint64_t acked_lsn;    /* last LSN acknowledged */
+    uint64_t pinc;         /* incarnation the kernel's replica holds records of */
+    uint64_t applied_lsn, applied_seq; /* last kernel report */
+    uint64_t acked_lsn, acked_seq;     /* last acknowledgement sent */
+    bool resend_due;       /* the kernel needs a resend not yet requested (throttled) */
+    bool resend_sent;      /* a resend request went (resend_us) */
+    uint64_t resend_us;
 };
 
 /* Task state. */
