@@ -15,6 +15,10 @@
 #include <unistd.h>
 
 static struct rt *the_rt;
+static struct sup sup;
+
+/* The kernel service reads the served dictionary through this accessor. */
+static const struct dict *served_dict(void *ctx) { return &((struct sup *)ctx)->dict.cur; }
 
 static void on_signal(int sig)
 {
@@ -104,15 +108,17 @@ int main(int argc, char **argv)
                 nines_errdetail());
         return 1;
     }
-    static struct sup sup;
     err = sup_init(&sup, the_rt);
     static struct txc *txc; /* transaction controller task */
     static struct upd *upd;       /* update channel task */
-    static struct sup_kern *kern; /* kernel service task */
+    static struct ksvc *kern; /* kernel service task */
     if (!err)
         err = upd_init(&upd, the_rt);
     if (!err)
-        err = sup_kern_init(&kern, &sup, upd);
+        err = ksvc_init(&kern, the_rt,
+                        &(struct ksvc_config){.upd = upd, .dict = served_dict, .dict_ctx = &sup});
+    if (!err)
+        sup.kern = kern; /* dictionary installs reach it */
     if (!err)
         err = txc_create(&txc, the_rt, &(struct txc_config){.dict = &sup.dict.cur,
                                                              .timeout_ms = conf.txn_timeout_ms});
@@ -133,7 +139,7 @@ int main(int argc, char **argv)
     NLOG_INFO("ninesd", "node %lu stopping", id);
     txc_destroy(txc);
     rt_destroy(the_rt); /* joins the I/O thread: no save is running after it */
-    sup_kern_fini(kern);
+    ksvc_fini(kern);
     upd_fini(upd);
     sup_fini(&sup);
     return 0;

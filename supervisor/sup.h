@@ -4,7 +4,7 @@
 #define NINES_SUP_H
 #include "runtime/rt.h"
 #include "sup_dict.h"
-#include "sup_kern.h"
+#include "kernel/svc/ksvc.h"
 
 /* Node lifecycle as seen by its own supervisor. */
 enum sup_node_state {
@@ -28,7 +28,7 @@ struct sup {
     uint64_t sinks_received;
     struct sup_peer peers[NINES_MAX_NODES + 1];
     struct sup_dict dict;            /* distribution dictionary service (sup_dict*.c) */
-    struct sup_kern *kern;           /* kernel service (sup_kern*.c); NULL: none on this node */
+    struct ksvc *kern;           /* kernel service (kernel/svc/); NULL: none on this node */
 };
 
 /* The node's message table, indexed by MsgType. */

@@ -194,7 +194,7 @@ void sup_dict_start(struct sup_dict *d)
                 NLOG_WARN("dict", "cannot rename %s to %s: %s", d->path, aside, strerror(errno));
         }
     }
-    sup_kern_dict_changed(d->s->kern, &d->cur, false); /* replicas of the loaded dictionary */
+    ksvc_dict_changed(d->s->kern, &d->cur, false); /* replicas of the loaded dictionary */
     rt_timer_add(d->s->rt, RT_SVC_SUP, SUP_DICT_SYNC_MS * 1000u,
                  SUP_DICT_COOKIE(SUP_DT_SYNC, 0));
 }
@@ -335,7 +335,7 @@ void sup_dict_install(struct sup_dict *d, struct dict *nd, const char *why, bool
     d->digest = sup_dict_digest(&d->cur);
     NLOG_INFO("dict", "dictionary version %llu -> %llu (%u tables): %s",
               (unsigned long long)old, (unsigned long long)d->cur.version, d->cur.ntables, why);
-    sup_kern_dict_changed(d->s->kern, &d->cur, live_commit); /* create/drop this node's replicas */
+    ksvc_dict_changed(d->s->kern, &d->cur, live_commit); /* create/drop this node's replicas */
     sup_dict_request_save(d);
 }
 

@@ -50,12 +50,12 @@ const struct rt_msg_entry sup_msgtab[] = {
     ROW(TXC_START_REQ, nines__txc_start_req__descriptor, RT_SVC_TXC, txc_on_start_req),
     ROW(TXC_READY_CONF, nines__txc_ready_conf__descriptor, RT_SVC_TXC, txc_on_ready_conf),
     ROW(TXC_FORGET_REQ, nines__txc_forget_req__descriptor, RT_SVC_TXC, txc_on_forget_req),
-    /* kernel service rows (supervisor/sup_kern*.c) */
-    ROW(KERN_OP_REQ, nines__kern_op_req__descriptor, RT_SVC_KERN, sup_kern_on_op_req),
-    ROW(PREPARE_REQ, nines__prepare_req__descriptor, RT_SVC_KERN, sup_kern_on_prepare_req),
-    ROW(COMMIT_REQ, nines__commit_req__descriptor, RT_SVC_KERN, sup_kern_on_commit_req),
-    ROW(ABORT_REQ, nines__abort_req__descriptor, RT_SVC_KERN, sup_kern_on_abort_req),
-    ROW(KERN_DIGEST_REQ, nines__kern_digest_req__descriptor, RT_SVC_KERN, sup_kern_on_digest_req),
+    /* kernel service rows (kernel/svc/) */
+    ROW(KERN_OP_REQ, nines__kern_op_req__descriptor, RT_SVC_KERN, ksvc_on_op_req),
+    ROW(PREPARE_REQ, nines__prepare_req__descriptor, RT_SVC_KERN, ksvc_on_prepare_req),
+    ROW(COMMIT_REQ, nines__commit_req__descriptor, RT_SVC_KERN, ksvc_on_commit_req),
+    ROW(ABORT_REQ, nines__abort_req__descriptor, RT_SVC_KERN, ksvc_on_abort_req),
+    ROW(KERN_DIGEST_REQ, nines__kern_digest_req__descriptor, RT_SVC_KERN, ksvc_on_digest_req),
     /* update channel rows (updchan/) */
     ROW(UPD_LOG_REQ, nines__upd_log_req__descriptor, RT_SVC_UPD, upd_on_log_req),
     ROW(UPD_LOG_CONF, nines__upd_log_conf__descriptor, RT_SVC_UPD, upd_on_log_conf),

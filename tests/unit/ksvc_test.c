@@ -56,9 +56,11 @@ struct node {
     struct rt *rt;
     struct sup sup;
     struct upd *upd;
-    struct sup_kern *kern;
+    struct ksvc *kern;
     struct ft ft;
 };
+
+static const struct dict *served_dict(void *ctx) { return &((struct node *)ctx)->sup.dict.cur; }
 
 static struct {
     struct nines_conf cfg;
@@ -150,7 +152,7 @@ static bool all_connected(void)
 static bool all_have_table(void)
 {
     for (uint32_t i = 1; i <= NN; i++)
-        if (W.n[i].sup.dict.cur.ntables != 1 || sup_kern_nreplicas(W.n[i].kern) != 4)
+        if (W.n[i].sup.dict.cur.ntables != 1 || ksvc_nreplicas(W.n[i].kern) != 4)
             return false;
     return true;
 }
@@ -245,8 +247,10 @@ static int suite_init(void)
         struct rt_config rc = {.self = i, .conf = c, .transport = tr, .msgtab = W.tab,
                                .msgtab_len = NINES__MSG_TYPE__KERN_DIGEST_CONF + 1};
         if (rt_create(&n->rt, &rc) || sup_init(&n->sup, n->rt) || upd_init(&n->upd, n->rt) ||
-            sup_kern_init(&n->kern, &n->sup, n->upd))
+            ksvc_init(&n->kern, n->rt,
+                      &(struct ksvc_config){.upd = n->upd, .dict = served_dict, .dict_ctx = n}))
             return 1;
+        n->sup.kern = n->kern;
         n->ft.rt = n->rt;
         n->ft.node = i;
         if (rt_task_add(n->rt, RT_SVC_TXC, "fake-txc", ft_on_msg, &n->ft) ||
@@ -266,7 +270,7 @@ static int suite_fini(void)
         if (n->rt)
             ft_clear(i);
         rt_destroy(n->rt);
-        sup_kern_fini(n->kern);
+        ksvc_fini(n->kern);
         upd_fini(n->upd);
         sup_fini(&n->sup);
     }
@@ -808,7 +812,7 @@ static void test_bad_values(void)
     end_txn(5003, sb, false);
     CU_ASSERT_EQUAL(check_digests(), 40);
     for (uint32_t i = 1; i <= NN; i++)
-        CU_ASSERT_EQUAL(sup_kern_ntxns(W.n[i].kern), 0);
+        CU_ASSERT_EQUAL(ksvc_ntxns(W.n[i].kern), 0);
 }
 
 /* Interactive end: ops without prepare, then PREPARE_REQ; a fragment that
@@ -1058,5 +1062,5 @@ void cu_register(void)
         {"pipelined_throughput", test_pipelined_throughput},
         {NULL, NULL},
     };
-    cu_add_suite("sup_kern", suite_init, suite_fini, cases);
+    cu_add_suite("ksvc", suite_init, suite_fini, cases);
 }
