@@ -2,6 +2,8 @@
  * A type missing here is unknown: a peer that sends it is disconnected. */
 #include "sup.h"
 
+#include "dict/svc/dsvc.h"
+#include "kernel/svc/ksvc.h"
 #include "nines_dict.pb-c.h"
 #include "nines_net.pb-c.h"
 #include "updchan/upd.h"
@@ -15,29 +17,23 @@ const struct rt_msg_entry sup_msgtab[] = {
     ROW(SINK_REQ, nines__sink_req__descriptor, RT_SVC_SUP, sup_on_sink_req),
     ROW(STATUS_REQ, nines__status_req__descriptor, RT_SVC_SUP, sup_on_status_req),
     ROW(I_AM_ALIVE, nines__iam_alive__descriptor, RT_SVC_SUP, sup_on_i_am_alive),
-    /* distribution dictionary service (hosted by the supervisor task) */
-    ROW(DICT_CHANGE_REQ, nines__dict_change_req__descriptor, RT_SVC_SUP, sup_on_dict_change_req),
-    ROW(DICT_CHANGE_CONF, nines__dict_change_conf__descriptor, RT_SVC_SUP, sup_on_dict_change_ans),
-    ROW(DICT_CHANGE_REF, nines__dict_change_ref__descriptor, RT_SVC_SUP, sup_on_dict_change_ans),
-    ROW(DICT_PREPARE_REQ, nines__dict_prepare_req__descriptor, RT_SVC_SUP,
-        sup_on_dict_prepare_req),
-    ROW(DICT_PREPARE_CONF, nines__dict_prepare_conf__descriptor, RT_SVC_SUP,
-        sup_on_dict_prepare_conf),
-    ROW(DICT_PREPARE_REF, nines__dict_prepare_ref__descriptor, RT_SVC_SUP,
-        sup_on_dict_prepare_ref),
-    ROW(DICT_COMMIT_REQ, nines__dict_commit_req__descriptor, RT_SVC_SUP, sup_on_dict_commit_req),
-    ROW(DICT_COMMIT_CONF, nines__dict_commit_conf__descriptor, RT_SVC_SUP,
-        sup_on_dict_commit_conf),
-    ROW(DICT_COMMIT_REF, nines__dict_commit_ref__descriptor, RT_SVC_SUP, sup_on_dict_commit_ref),
-    ROW(DICT_ABORT_REQ, nines__dict_abort_req__descriptor, RT_SVC_SUP, sup_on_dict_abort_req),
-    ROW(DICT_VERSION_REQ, nines__dict_version_req__descriptor, RT_SVC_SUP,
-        sup_on_dict_version_req),
-    ROW(DICT_VERSION_CONF, nines__dict_version_conf__descriptor, RT_SVC_SUP,
-        sup_on_dict_version_conf),
-    ROW(DICT_FETCH_REQ, nines__dict_fetch_req__descriptor, RT_SVC_SUP, sup_on_dict_fetch_req),
-    ROW(DICT_FETCH_CONF, nines__dict_fetch_conf__descriptor, RT_SVC_SUP, sup_on_dict_fetch_conf),
-    ROW(DICT_FETCH_REF, nines__dict_fetch_ref__descriptor, RT_SVC_SUP, sup_on_dict_fetch_ref),
-    ROW(DICT_GET_REQ, nines__dict_get_req__descriptor, RT_SVC_SUP, sup_on_dict_get_req),
+    /* distribution dictionary service rows (dict/svc/) */
+    ROW(DICT_CHANGE_REQ, nines__dict_change_req__descriptor, RT_SVC_DICT, dsvc_on_change_req),
+    ROW(DICT_CHANGE_CONF, nines__dict_change_conf__descriptor, RT_SVC_DICT, dsvc_on_change_ans),
+    ROW(DICT_CHANGE_REF, nines__dict_change_ref__descriptor, RT_SVC_DICT, dsvc_on_change_ans),
+    ROW(DICT_PREPARE_REQ, nines__dict_prepare_req__descriptor, RT_SVC_DICT, dsvc_on_prepare_req),
+    ROW(DICT_PREPARE_CONF, nines__dict_prepare_conf__descriptor, RT_SVC_DICT, dsvc_on_prepare_conf),
+    ROW(DICT_PREPARE_REF, nines__dict_prepare_ref__descriptor, RT_SVC_DICT, dsvc_on_prepare_ref),
+    ROW(DICT_COMMIT_REQ, nines__dict_commit_req__descriptor, RT_SVC_DICT, dsvc_on_commit_req),
+    ROW(DICT_COMMIT_CONF, nines__dict_commit_conf__descriptor, RT_SVC_DICT, dsvc_on_commit_conf),
+    ROW(DICT_COMMIT_REF, nines__dict_commit_ref__descriptor, RT_SVC_DICT, dsvc_on_commit_ref),
+    ROW(DICT_ABORT_REQ, nines__dict_abort_req__descriptor, RT_SVC_DICT, dsvc_on_abort_req),
+    ROW(DICT_VERSION_REQ, nines__dict_version_req__descriptor, RT_SVC_DICT, dsvc_on_version_req),
+    ROW(DICT_VERSION_CONF, nines__dict_version_conf__descriptor, RT_SVC_DICT, dsvc_on_version_conf),
+    ROW(DICT_FETCH_REQ, nines__dict_fetch_req__descriptor, RT_SVC_DICT, dsvc_on_fetch_req),
+    ROW(DICT_FETCH_CONF, nines__dict_fetch_conf__descriptor, RT_SVC_DICT, dsvc_on_fetch_conf),
+    ROW(DICT_FETCH_REF, nines__dict_fetch_ref__descriptor, RT_SVC_DICT, dsvc_on_fetch_ref),
+    ROW(DICT_GET_REQ, nines__dict_get_req__descriptor, RT_SVC_DICT, dsvc_on_get_req),
     /* transaction controller rows (txctl/) */
     ROW(TXN_REQ, nines__txn_req__descriptor, RT_SVC_TXC, txc_on_txn_req),
     ROW(KERN_OP_CONF, nines__kern_op_conf__descriptor, RT_SVC_TXC, txc_on_kern_op_conf),
