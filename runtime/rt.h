@@ -32,6 +32,7 @@ enum rt_svc {
     RT_SVC_TXC,      /* transaction controller */
     RT_SVC_KERN,     /* database kernel */
     RT_SVC_UPD,      /* update channel */
+    RT_SVC_DICT,     /* distribution dictionary service */
     RT_SVC_APP,      /* a benchmark or test task */
     RT_SVC_MAX
 };
@@ -40,8 +41,8 @@ enum rt_svc {
 enum {
     RT_MSG_TIMER = 0x10000,   /* a timer fired; rt_msg.cookie = timer cookie */
     RT_MSG_IO_DONE,           /* an rt_io request finished; cookie = the request */
-    RT_MSG_PEER_UP,           /* cookie = node id */
-    RT_MSG_PEER_DOWN,         /* cookie = node id */
+    RT_MSG_PEER_UP,           /* cookie = node id; to subscribers (rt_subscribe_peers) */
+    RT_MSG_PEER_DOWN,         /* cookie = node id; to subscribers (rt_subscribe_peers) */
     RT_MSG_CLIENT_CLOSED,     /* from = the connection */
     RT_MSG_START,             /* first message every task gets */
     RT_MSG_USER,              /* rt_post_from_thread() payloads; cookie = caller's */
@@ -89,6 +90,13 @@ void rt_destroy(struct rt *rt);
 
 /* Register the task for a service before rt_run/rt_step. */
 int rt_task_add(struct rt *rt, enum rt_svc svc, const char *name, rt_handler h, void *state);
+
+/* Membership events: deliver RT_MSG_PEER_UP / RT_MSG_PEER_DOWN (cookie and
+ * from = the node id) to svc's task, one message per subscriber, in the
+ * order of enum rt_svc. A task hears of a peer only after it subscribed;
+ * subscribing twice is the same as once. Any task may subscribe (the
+ * supervisor, the dictionary service; txctl when it wants them). */
+int rt_subscribe_peers(struct rt *rt, enum rt_svc svc);
 
 /* Run until rt_stop(). */
 int rt_run(struct rt *rt);

@@ -37,6 +37,7 @@ struct rt {
     struct net_endpoint *ep;
     int wake_fd;                   /* eventfd when there is no endpoint */
     struct rt_task tasks[RT_SVC_MAX];
+    bool peer_subs[RT_SVC_MAX];    /* rt_subscribe_peers */
     struct rt_task *run_head, *run_tail;
     struct rt_msg *free_msgs;
     uint32_t nfree;

@@ -186,16 +186,27 @@ static int rt_on_msg(void *ctx, const struct net_msg_in *in)
     return 0;
 }
 
+/* A membership event to every subscribed task (rt_subscribe_peers). */
 static void rt_post_event(struct rt *rt, uint32_t type, net_addr from, uint64_t cookie)
 {
-    if (!rt->tasks[RT_SVC_SUP].handler)
-        return;
-    struct rt_msg *m = rt_msg_new(rt, type);
-    if (!m)
-        return;
-    m->from = from;
-    m->cookie = cookie;
-    rt_post_local(rt, RT_SVC_SUP, m);
+    for (int s = RT_SVC_NONE + 1; s < RT_SVC_MAX; s++) {
+        if (!rt->peer_subs[s] || !rt->tasks[s].handler)
+            continue;
+        struct rt_msg *m = rt_msg_new(rt, type);
+        if (!m)
+            return;
+        m->from = from;
+        m->cookie = cookie;
+        rt_post_local(rt, (enum rt_svc)s, m);
+    }
+}
+
+int rt_subscribe_peers(struct rt *rt, enum rt_svc svc)
+{
+    if (svc <= RT_SVC_NONE || svc >= RT_SVC_MAX)
+        return nines_err(NINES_EINVAL, "bad service %d for peer events", (int)svc);
+    rt->peer_subs[svc] = true;
+    return 0;
 }
 
 static void rt_on_peer_up(void *ctx, uint32_t node) { rt_post_event(ctx, RT_MSG_PEER_UP, node, node); }

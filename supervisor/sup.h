@@ -1,10 +1,9 @@
-/* Node supervisor (internal): hosts the services of a node in one process
- * and runs the I-am-alive ring. See supervisor/README.md. */
+/* Node supervisor (internal): the node's lifecycle and the I-am-alive ring.
+ * ninesd_main.c creates the services of a node and wires them. See
+ * supervisor/README.md. */
 #ifndef NINES_SUP_H
 #define NINES_SUP_H
 #include "runtime/rt.h"
-#include "sup_dict.h"
-#include "sup_kern.h"
 
 /* Node lifecycle as seen by its own supervisor. */
 enum sup_node_state {
@@ -27,8 +26,6 @@ struct sup {
     uint64_t hb_seq;
     uint64_t sinks_received;
     struct sup_peer peers[NINES_MAX_NODES + 1];
-    struct sup_dict dict;            /* distribution dictionary service (sup_dict*.c) */
-    struct sup_kern *kern;           /* kernel service (sup_kern*.c); NULL: none on this node */
 };
 
 /* The node's message table, indexed by MsgType. */
@@ -39,8 +36,6 @@ int sup_init(struct sup *s, struct rt *rt);
 const char *sup_state_name(enum sup_node_state st);
 /* Request an orderly stop (from the executor thread). */
 void sup_shutdown(struct sup *s);
-/* Release what sup_init allocated (after the runtime stopped). */
-void sup_fini(struct sup *s);
 
 /* handlers named in sup_msgtab (sup_handlers.c) */
 void sup_on_event(struct rt *rt, void *st, struct rt_msg *m);

@@ -2,6 +2,8 @@
  * A type missing here is unknown: a peer that sends it is disconnected. */
 #include "sup.h"
 
+#include "dict/svc/dsvc.h"
+#include "kernel/svc/ksvc.h"
 #include "nines_dict.pb-c.h"
 #include "nines_net.pb-c.h"
 #include "updchan/upd.h"
@@ -15,29 +17,23 @@ const struct rt_msg_entry sup_msgtab[] = {
     ROW(SINK_REQ, nines__sink_req__descriptor, RT_SVC_SUP, sup_on_sink_req),
     ROW(STATUS_REQ, nines__status_req__descriptor, RT_SVC_SUP, sup_on_status_req),
     ROW(I_AM_ALIVE, nines__iam_alive__descriptor, RT_SVC_SUP, sup_on_i_am_alive),
-    /* distribution dictionary service (hosted by the supervisor task) */
-    ROW(DICT_CHANGE_REQ, nines__dict_change_req__descriptor, RT_SVC_SUP, sup_on_dict_change_req),
-    ROW(DICT_CHANGE_CONF, nines__dict_change_conf__descriptor, RT_SVC_SUP, sup_on_dict_change_ans),
-    ROW(DICT_CHANGE_REF, nines__dict_change_ref__descriptor, RT_SVC_SUP, sup_on_dict_change_ans),
-    ROW(DICT_PREPARE_REQ, nines__dict_prepare_req__descriptor, RT_SVC_SUP,
-        sup_on_dict_prepare_req),
-    ROW(DICT_PREPARE_CONF, nines__dict_prepare_conf__descriptor, RT_SVC_SUP,
-        sup_on_dict_prepare_conf),
-    ROW(DICT_PREPARE_REF, nines__dict_prepare_ref__descriptor, RT_SVC_SUP,
-        sup_on_dict_prepare_ref),
-    ROW(DICT_COMMIT_REQ, nines__dict_commit_req__descriptor, RT_SVC_SUP, sup_on_dict_commit_req),
-    ROW(DICT_COMMIT_CONF, nines__dict_commit_conf__descriptor, RT_SVC_SUP,
-        sup_on_dict_commit_conf),
-    ROW(DICT_COMMIT_REF, nines__dict_commit_ref__descriptor, RT_SVC_SUP, sup_on_dict_commit_ref),
-    ROW(DICT_ABORT_REQ, nines__dict_abort_req__descriptor, RT_SVC_SUP, sup_on_dict_abort_req),
-    ROW(DICT_VERSION_REQ, nines__dict_version_req__descriptor, RT_SVC_SUP,
-        sup_on_dict_version_req),
-    ROW(DICT_VERSION_CONF, nines__dict_version_conf__descriptor, RT_SVC_SUP,
-        sup_on_dict_version_conf),
-    ROW(DICT_FETCH_REQ, nines__dict_fetch_req__descriptor, RT_SVC_SUP, sup_on_dict_fetch_req),
-    ROW(DICT_FETCH_CONF, nines__dict_fetch_conf__descriptor, RT_SVC_SUP, sup_on_dict_fetch_conf),
-    ROW(DICT_FETCH_REF, nines__dict_fetch_ref__descriptor, RT_SVC_SUP, sup_on_dict_fetch_ref),
-    ROW(DICT_GET_REQ, nines__dict_get_req__descriptor, RT_SVC_SUP, sup_on_dict_get_req),
+    /* distribution dictionary service rows (dict/svc/) */
+    ROW(DICT_CHANGE_REQ, nines__dict_change_req__descriptor, RT_SVC_DICT, dsvc_on_change_req),
+    ROW(DICT_CHANGE_CONF, nines__dict_change_conf__descriptor, RT_SVC_DICT, dsvc_on_change_ans),
+    ROW(DICT_CHANGE_REF, nines__dict_change_ref__descriptor, RT_SVC_DICT, dsvc_on_change_ans),
+    ROW(DICT_PREPARE_REQ, nines__dict_prepare_req__descriptor, RT_SVC_DICT, dsvc_on_prepare_req),
+    ROW(DICT_PREPARE_CONF, nines__dict_prepare_conf__descriptor, RT_SVC_DICT, dsvc_on_prepare_conf),
+    ROW(DICT_PREPARE_REF, nines__dict_prepare_ref__descriptor, RT_SVC_DICT, dsvc_on_prepare_ref),
+    ROW(DICT_COMMIT_REQ, nines__dict_commit_req__descriptor, RT_SVC_DICT, dsvc_on_commit_req),
+    ROW(DICT_COMMIT_CONF, nines__dict_commit_conf__descriptor, RT_SVC_DICT, dsvc_on_commit_conf),
+    ROW(DICT_COMMIT_REF, nines__dict_commit_ref__descriptor, RT_SVC_DICT, dsvc_on_commit_ref),
+    ROW(DICT_ABORT_REQ, nines__dict_abort_req__descriptor, RT_SVC_DICT, dsvc_on_abort_req),
+    ROW(DICT_VERSION_REQ, nines__dict_version_req__descriptor, RT_SVC_DICT, dsvc_on_version_req),
+    ROW(DICT_VERSION_CONF, nines__dict_version_conf__descriptor, RT_SVC_DICT, dsvc_on_version_conf),
+    ROW(DICT_FETCH_REQ, nines__dict_fetch_req__descriptor, RT_SVC_DICT, dsvc_on_fetch_req),
+    ROW(DICT_FETCH_CONF, nines__dict_fetch_conf__descriptor, RT_SVC_DICT, dsvc_on_fetch_conf),
+    ROW(DICT_FETCH_REF, nines__dict_fetch_ref__descriptor, RT_SVC_DICT, dsvc_on_fetch_ref),
+    ROW(DICT_GET_REQ, nines__dict_get_req__descriptor, RT_SVC_DICT, dsvc_on_get_req),
     /* transaction controller rows (txctl/) */
     ROW(TXN_REQ, nines__txn_req__descriptor, RT_SVC_TXC, txc_on_txn_req),
     ROW(KERN_OP_CONF, nines__kern_op_conf__descriptor, RT_SVC_TXC, txc_on_kern_op_conf),
@@ -53,12 +49,12 @@ const struct rt_msg_entry sup_msgtab[] = {
     ROW(TXC_ABORT_REQ, nines__txc_abort_req__descriptor, RT_SVC_TXC, txc_on_abort_req),
     ROW(TXC_ABORT_CONF, nines__txc_abort_conf__descriptor, RT_SVC_TXC, txc_on_abort_conf_hsc),
     ROW(TXC_OUTCOME_REQ, nines__txc_outcome_req__descriptor, RT_SVC_TXC, txc_on_outcome_req),
-    /* kernel service rows (supervisor/sup_kern*.c) */
-    ROW(KERN_OP_REQ, nines__kern_op_req__descriptor, RT_SVC_KERN, sup_kern_on_op_req),
-    ROW(PREPARE_REQ, nines__prepare_req__descriptor, RT_SVC_KERN, sup_kern_on_prepare_req),
-    ROW(COMMIT_REQ, nines__commit_req__descriptor, RT_SVC_KERN, sup_kern_on_commit_req),
-    ROW(ABORT_REQ, nines__abort_req__descriptor, RT_SVC_KERN, sup_kern_on_abort_req),
-    ROW(KERN_DIGEST_REQ, nines__kern_digest_req__descriptor, RT_SVC_KERN, sup_kern_on_digest_req),
+    /* kernel service rows (kernel/svc/) */
+    ROW(KERN_OP_REQ, nines__kern_op_req__descriptor, RT_SVC_KERN, ksvc_on_op_req),
+    ROW(PREPARE_REQ, nines__prepare_req__descriptor, RT_SVC_KERN, ksvc_on_prepare_req),
+    ROW(COMMIT_REQ, nines__commit_req__descriptor, RT_SVC_KERN, ksvc_on_commit_req),
+    ROW(ABORT_REQ, nines__abort_req__descriptor, RT_SVC_KERN, ksvc_on_abort_req),
+    ROW(KERN_DIGEST_REQ, nines__kern_digest_req__descriptor, RT_SVC_KERN, ksvc_on_digest_req),
     /* update channel rows (updchan/) */
     ROW(UPD_LOG_REQ, nines__upd_log_req__descriptor, RT_SVC_UPD, upd_on_log_req),
     ROW(UPD_LOG_CONF, nines__upd_log_conf__descriptor, RT_SVC_UPD, upd_on_log_conf),

@@ -12,7 +12,7 @@
  * The dictionary commands talk to one node (--node, else the first node of
  * the file that answers); a change is forwarded by that node to the
  * dictionary coordinator and committed at every live node
- * (supervisor/README.md "Distribution dictionary service"). Exit status of
+ * (dict/svc/README.md). Exit status of
  * the dictionary commands: 0 done, 1 refused or failed, 2 usage error.
  *
  * status asks every node of the cluster file for its STATUS_CONF and

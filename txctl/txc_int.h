@@ -139,6 +139,12 @@ struct txc {
     struct txc_stats st;
 };
 
+/* The node's served dictionary, read afresh (txc_config.dict). */
+static inline const struct dict *txc_dict(const struct txc *t)
+{
+    return t->cfg.dict(t->cfg.dict_ctx);
+}
+
 /* txc_task.c */
 struct txc_txn *txc_find(struct txc *t, uint64_t id);
 struct txc_txn *txc_alloc(struct txc *t, uint64_t id);

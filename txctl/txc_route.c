@@ -136,7 +136,7 @@ static int to_kval(const struct dict_table *tb, uint32_t ci, const Nines__Value 
 
 static const struct dict_table *find_table(struct txc *t, const Nines__RecordOp *op)
 {
-    const struct dict *d = t->cfg.dict;
+    const struct dict *d = txc_dict(t);
     if (op->table_id) {
         const struct dict_table *tb = dict_table_by_id(d, op->table_id);
         if (!tb)
@@ -262,7 +262,7 @@ static Nines__Value *i64_val(struct rt_msg *req, int64_t x)
 static int proc_table(struct txc *t, const char *proc, const char *name,
                       const struct dict_table **tb, int *balance)
 {
-    *tb = dict_table_by_name(t->cfg.dict, name);
+    *tb = dict_table_by_name(txc_dict(t), name);
     if (!*tb)
         return nines_err(NINES_ENOTFOUND, "%s needs table '%s', which does not exist "
                          "(create and load the %s tables first)", proc, name, proc);
@@ -677,8 +677,8 @@ int txc_route_request(struct txc *t, struct txc_txn *x, struct rt_msg *req, uint
             capk++;
             continue;
         }
-        const struct dict_table *tb = op->table_id ? dict_table_by_id(t->cfg.dict, op->table_id)
-                                                   : dict_table_by_name(t->cfg.dict,
+        const struct dict_table *tb = op->table_id ? dict_table_by_id(txc_dict(t), op->table_id)
+                                                   : dict_table_by_name(txc_dict(t),
                                                                         op->table ? op->table : "");
         capk += tb ? tb->nfrags : 1;
         nsc++;

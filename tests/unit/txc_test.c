@@ -135,6 +135,9 @@ struct world {
 
 static struct world W;
 
+/* The controller's dictionary accessor (ninesd: the dictionary service's). */
+static const struct dict *world_dict(void *ctx) { return &((struct world *)ctx)->d; }
+
 static void ev_add(struct world *w, enum ev_type ty, uint32_t node, uint64_t txn, bool prep)
 {
     if (w->nev < MAX_EV)
@@ -791,8 +794,8 @@ static void world_open(struct world *w, uint32_t timeout_ms, bool tpcb)
         struct rt_config rc = {.self = n, .conf = c, .transport = tr, .msgtab = msgtab,
                                .msgtab_len = sizeof msgtab / sizeof msgtab[0]};
         CU_ASSERT_EQUAL_FATAL(rt_create(&w->rt[n], &rc), 0);
-        struct txc_config tc = {.dict = &w->d, .timeout_ms = timeout_ms, .client_send = client_send,
-                                .client_ctx = w};
+        struct txc_config tc = {.dict = world_dict, .dict_ctx = w, .timeout_ms = timeout_ms,
+                                .client_send = client_send, .client_ctx = w};
         CU_ASSERT_EQUAL_FATAL(txc_create(&w->txc[n], w->rt[n], &tc), 0);
         w->fk[n].w = w;
         w->fk[n].self = n;

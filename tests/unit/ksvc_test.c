@@ -1,6 +1,6 @@
 /* Kernel service and update channel over the in-process test transport:
- * four nodes (two per site), each with supervisor + dictionary, kernel
- * service and update channel; a table created through the dictionary; a
+ * four nodes (two per site), each with supervisor, dictionary service, kernel
+ * service and update channel wired as in ninesd; a table created through the dictionary; a
  * fake transaction controller (this file's own message-table rows) drives
  * KERN_OP_REQ / PREPARE / COMMIT / ABORT and compares replica digests. */
 #include "cu_test.h"
@@ -15,6 +15,8 @@
 #include "../../kernel/kern_key.h"
 #include "../../kernel/kern_log.h"
 #include "../../net/testnet.h"
+#include "../../dict/svc/dsvc.h"
+#include "../../kernel/svc/ksvc.h"
 #include "../../supervisor/sup.h"
 #include "../../updchan/upd.h"
 
@@ -55,10 +57,17 @@ static void ft_on_msg(struct rt *rt, void *st, struct rt_msg *m)
 struct node {
     struct rt *rt;
     struct sup sup;
+    struct dsvc *dict;
     struct upd *upd;
-    struct sup_kern *kern;
+    struct ksvc *kern;
     struct ft ft;
 };
+
+/* ninesd's wiring: the kernel service hears of every install. */
+static void kern_dict_installed(void *kern, const struct dict *d, bool live_commit)
+{
+    ksvc_dict_changed(kern, d, live_commit);
+}
 
 static struct {
     struct nines_conf cfg;
@@ -150,7 +159,7 @@ static bool all_connected(void)
 static bool all_have_table(void)
 {
     for (uint32_t i = 1; i <= NN; i++)
-        if (W.n[i].sup.dict.cur.ntables != 1 || sup_kern_nreplicas(W.n[i].kern) != 4)
+        if (dsvc_current(W.n[i].dict)->ntables != 1 || ksvc_nreplicas(W.n[i].kern) != 4)
             return false;
     return true;
 }
@@ -195,10 +204,10 @@ static int create_table(void)
     q->change = c;
     q->origin = 2;
     q->ref = 1;
-    if (rt_send(rt, 1, RT_SVC_SUP, m))
+    if (rt_send(rt, 1, RT_SVC_DICT, m))
         return 1;
     RUN_UNTIL(all_have_table(), 20000);
-    const struct dict_table *t = dict_table_by_name(&W.n[1].sup.dict.cur, "acct");
+    const struct dict_table *t = dict_table_by_name(dsvc_current(W.n[1].dict), "acct");
     if (!all_have_table() || !t) {
         fprintf(stderr, "the table did not reach every node's kernel\n");
         return 1;
@@ -244,8 +253,12 @@ static int suite_init(void)
             return 1;
         struct rt_config rc = {.self = i, .conf = c, .transport = tr, .msgtab = W.tab,
                                .msgtab_len = NINES__MSG_TYPE__KERN_DIGEST_CONF + 1};
-        if (rt_create(&n->rt, &rc) || sup_init(&n->sup, n->rt) || upd_init(&n->upd, n->rt) ||
-            sup_kern_init(&n->kern, &n->sup, n->upd))
+        if (rt_create(&n->rt, &rc) || sup_init(&n->sup, n->rt) || dsvc_create(&n->dict, n->rt) ||
+            upd_init(&n->upd, n->rt) ||
+            ksvc_init(&n->kern, n->rt,
+                      &(struct ksvc_config){.upd = n->upd, .dict = dsvc_current_fn,
+                                            .dict_ctx = n->dict}) ||
+            dsvc_subscribe_install(n->dict, kern_dict_installed, n->kern))
             return 1;
         n->ft.rt = n->rt;
         n->ft.node = i;
@@ -266,9 +279,9 @@ static int suite_fini(void)
         if (n->rt)
             ft_clear(i);
         rt_destroy(n->rt);
-        sup_kern_fini(n->kern);
+        ksvc_fini(n->kern);
         upd_fini(n->upd);
-        sup_fini(&n->sup);
+        dsvc_destroy(n->dict);
     }
     net_testnet_free(W.hub);
     return 0;
@@ -281,7 +294,7 @@ struct where {
 
 static struct where route(int64_t k)
 {
-    const struct dict_table *t = dict_table_by_id(&W.n[1].sup.dict.cur, W.table);
+    const struct dict_table *t = dict_table_by_id(dsvc_current(W.n[1].dict), W.table);
     struct kern_col kc = {.type = KERN_T_INT64};
     struct kern_val v = kern_v_i64(k);
     uint8_t key[32];
@@ -564,7 +577,7 @@ static void test_commit_replicates(void)
     for (int j = 0; j < frags; j++) {
         const Nines__ReadyInd *ri = ft_find(CTL, NINES__MSG_TYPE__READY_IND, txn, j);
         CU_ASSERT_TRUE(ri->standby);
-        const struct dict_table *t = dict_table_by_id(&W.n[1].sup.dict.cur, W.table);
+        const struct dict_table *t = dict_table_by_id(dsvc_current(W.n[1].dict), W.table);
         CU_ASSERT_EQUAL(ri->node, t->frags[ri->frag].standby);
     }
     for (uint32_t i = 1; i <= NN; i++)
@@ -808,7 +821,7 @@ static void test_bad_values(void)
     end_txn(5003, sb, false);
     CU_ASSERT_EQUAL(check_digests(), 40);
     for (uint32_t i = 1; i <= NN; i++)
-        CU_ASSERT_EQUAL(sup_kern_ntxns(W.n[i].kern), 0);
+        CU_ASSERT_EQUAL(ksvc_ntxns(W.n[i].kern), 0);
 }
 
 /* Interactive end: ops without prepare, then PREPARE_REQ; a fragment that
@@ -1058,5 +1071,5 @@ void cu_register(void)
         {"pipelined_throughput", test_pipelined_throughput},
         {NULL, NULL},
     };
-    cu_add_suite("sup_kern", suite_init, suite_fini, cases);
+    cu_add_suite("ksvc", suite_init, suite_fini, cases);
 }

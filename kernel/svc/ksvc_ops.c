@@ -2,7 +2,7 @@
  * node's primary replicas, under strict two-phase record locks; a request
  * that must wait for a lock is parked in the transaction and resumed by
  * the lock manager's grant event. */
-#include "sup_kern_int.h"
+#include "ksvc_int.h"
 
 #include "nassert.h"
 #include "nines/errors.h"
@@ -16,13 +16,13 @@ enum { SK_WAIT = 1 }; /* op result: parked behind a lock */
 
 /* ---- transactions ------------------------------------------------------- */
 
-struct sk_txn *sk_txn_get(const struct sup_kern *k, uint64_t txn)
+struct sk_txn *sk_txn_get(const struct ksvc *k, uint64_t txn)
 {
     struct sk_node *nd = sk_map_get(&k->txns, txn, 0, 0);
     return nd ? (struct sk_txn *)nd : NULL;
 }
 
-static struct sk_txn *sk_txn_new(struct sup_kern *k, uint64_t txn, uint32_t ctl, uint32_t hsc)
+static struct sk_txn *sk_txn_new(struct ksvc *k, uint64_t txn, uint32_t ctl, uint32_t hsc)
 {
     struct sk_txn *t = k->free_txns;
     if (t) {
@@ -48,7 +48,7 @@ static struct sk_txn *sk_txn_new(struct sup_kern *k, uint64_t txn, uint32_t ctl,
 }
 
 /* The request t was working on is finished (answered or given up). */
-static void sk_req_done(struct sup_kern *k, struct sk_txn *t)
+static void sk_req_done(struct ksvc *k, struct sk_txn *t)
 {
     if (t->req) {
         if (t->req == k->cur)
@@ -64,7 +64,7 @@ static void sk_req_done(struct sup_kern *k, struct sk_txn *t)
     t->scan_resume = false;
 }
 
-void sk_drop_continuation(struct sup_kern *k, struct sk_txn *t)
+void sk_drop_continuation(struct ksvc *k, struct sk_txn *t)
 {
     if (t->st == SK_TX_WAITING_LOCK) {
         N_ASSERT(k->nwaiting > 0);
@@ -74,7 +74,7 @@ void sk_drop_continuation(struct sup_kern *k, struct sk_txn *t)
     sk_req_done(k, t);
 }
 
-void sk_txn_forget(struct sup_kern *k, struct sk_txn *t)
+void sk_txn_forget(struct ksvc *k, struct sk_txn *t)
 {
     sk_drop_continuation(k, t);
     sk_map_del(&k->txns, &t->node);
@@ -311,7 +311,7 @@ static int sk_add_row(struct rt_msg *out, Nines__OpResult *res, const struct sk_
 
 /* ---- answers ------------------------------------------------------------ */
 
-static void sk_send_ref(struct sup_kern *k, net_addr to, uint64_t txn, uint32_t seq, int err,
+static void sk_send_ref(struct ksvc *k, net_addr to, uint64_t txn, uint32_t seq, int err,
                         const char *detail, uint32_t failed_op)
 {
     struct rt_msg *m = rt_msg_new(k->rt, NINES__MSG_TYPE__KERN_OP_REF);
@@ -355,7 +355,7 @@ static const char *sk_op_name(int op)
     }
 }
 
-static int sk_lock(struct sup_kern *k, struct sk_txn *t, const struct sk_rep *r,
+static int sk_lock(struct ksvc *k, struct sk_txn *t, const struct sk_rep *r,
                    const uint8_t *key, size_t klen, enum kern_lock_mode mode)
 {
     int rc = kern_lock_acquire(k->locks, t->txn, r->table, r->frag, key, klen, mode, 0);
@@ -435,10 +435,10 @@ static int sk_key_prefix(struct rt_msg *req, const struct sk_rep *r, Nines__Valu
     return 0;
 }
 
-static int sk_route_check(const struct sup_kern *k, const struct sk_rep *r, const uint8_t *key,
+static int sk_route_check(const struct ksvc *k, const struct sk_rep *r, const uint8_t *key,
                           size_t klen)
 {
-    const struct dict_table *t = dict_table_by_id(&k->s->dict.cur, r->table);
+    const struct dict_table *t = dict_table_by_id(k->dict(k->dict_ctx), r->table);
     if (!t)
         return 0; /* table dropped meanwhile: the replica goes with the next reconcile */
     int fr = dict_route(t, key, klen);
@@ -450,7 +450,7 @@ static int sk_route_check(const struct sup_kern *k, const struct sk_rep *r, cons
     return 0;
 }
 
-static int sk_scan(struct sup_kern *k, struct sk_txn *t, const struct sk_rep *r,
+static int sk_scan(struct ksvc *k, struct sk_txn *t, const struct sk_rep *r,
                    const Nines__KernOpReq *q, uint32_t i, Nines__OpResult *res)
 {
     const Nines__RecordOp *op = q->ops[i];
@@ -473,9 +473,9 @@ static int sk_scan(struct sup_kern *k, struct sk_txn *t, const struct sk_rep *r,
         memset(hi + hilen, 0xff, KERN_KEY_MAX - hilen);
         hilen = KERN_KEY_MAX;
     }
-    uint32_t limit = op->limit ? op->limit : SUP_KERN_SCAN_DEFAULT;
-    if (limit > SUP_KERN_SCAN_MAX)
-        limit = SUP_KERN_SCAN_MAX;
+    uint32_t limit = op->limit ? op->limit : KSVC_SCAN_DEFAULT;
+    if (limit > KSVC_SCAN_MAX)
+        limit = KSVC_SCAN_MAX;
     struct kern_bt_cursor *c = malloc(sizeof *c);
     if (!c)
         return nines_err(NINES_ENOMEM, "no memory for a scan cursor");
@@ -518,7 +518,7 @@ static int sk_scan(struct sup_kern *k, struct sk_txn *t, const struct sk_rep *r,
  * returned, since other transactions may increment the record concurrently
  * and its value is not this transaction's to read. Otherwise (X lock) the
  * new row is returned. */
-static int sk_add(struct sup_kern *k, struct sk_txn *t, const struct sk_rep *r,
+static int sk_add(struct ksvc *k, struct sk_txn *t, const struct sk_rep *r,
                   const Nines__RecordOp *op, const uint8_t *key, size_t klen,
                   Nines__OpResult *res)
 {
@@ -554,7 +554,7 @@ static int sk_add(struct sup_kern *k, struct sk_txn *t, const struct sk_rep *r,
 }
 
 /* Execute op i of t's request: 0 done, SK_WAIT parked, or an error. */
-static int sk_exec(struct sup_kern *k, struct sk_txn *t, uint32_t i, Nines__OpResult *res)
+static int sk_exec(struct ksvc *k, struct sk_txn *t, uint32_t i, Nines__OpResult *res)
 {
     const Nines__KernOpReq *q = (const Nines__KernOpReq *)t->req->body;
     const Nines__RecordOp *op = q->ops[i];
@@ -648,7 +648,7 @@ static int sk_exec(struct sup_kern *k, struct sk_txn *t, uint32_t i, Nines__OpRe
 }
 
 /* Run t's request from t->next_op until it finishes (answered) or parks. */
-static void sk_run(struct sup_kern *k, struct sk_txn *t)
+static void sk_run(struct ksvc *k, struct sk_txn *t)
 {
     const Nines__KernOpReq *q = (const Nines__KernOpReq *)t->req->body;
     Nines__KernOpConf *c = (Nines__KernOpConf *)t->conf->body;
@@ -692,7 +692,7 @@ static void sk_run(struct sup_kern *k, struct sk_txn *t)
 
 void sk_on_grant(void *ctx, uint64_t txn, const struct kern_lock_event *ev)
 {
-    struct sup_kern *k = ctx;
+    struct ksvc *k = ctx;
     struct sk_txn *t = sk_txn_get(k, txn);
     if (!t || t->st != SK_TX_WAITING_LOCK) {
         NLOG_DEBUG("kern", "lock grant for txn %llu, which is not waiting",
@@ -706,7 +706,7 @@ void sk_on_grant(void *ctx, uint64_t txn, const struct kern_lock_event *ev)
 
 void sk_on_fail(void *ctx, uint64_t txn, const struct kern_lock_event *ev)
 {
-    struct sup_kern *k = ctx;
+    struct ksvc *k = ctx;
     struct sk_txn *t = sk_txn_get(k, txn);
     if (!t || t->st != SK_TX_WAITING_LOCK)
         return;
@@ -722,9 +722,9 @@ void sk_on_fail(void *ctx, uint64_t txn, const struct kern_lock_event *ev)
 
 /* ---- the request -------------------------------------------------------- */
 
-void sup_kern_on_op_req(struct rt *rt, void *st, struct rt_msg *m)
+void ksvc_on_op_req(struct rt *rt, void *st, struct rt_msg *m)
 {
-    struct sup_kern *k = st;
+    struct ksvc *k = st;
     const Nines__KernOpReq *q = (const Nines__KernOpReq *)m->body;
     k->cur = m;
     kern_lock_tick(k->locks, rt_now_us(rt) / 1000u);

@@ -1,7 +1,7 @@
 /* Kernel service: the end of a transaction at a primary (prepare with end
  * marks and READY_IND, commit, abort), redo at a hot standby with the
  * standby's READY_IND, and the replica digests. */
-#include "sup_kern_int.h"
+#include "ksvc_int.h"
 
 #include "nassert.h"
 #include "nines/errors.h"
@@ -13,7 +13,7 @@
 
 /* ---- prepare ------------------------------------------------------------ */
 
-static int sk_frags_out(struct sup_kern *k, const struct sk_txn *t, struct rt_msg *out,
+static int sk_frags_out(struct ksvc *k, const struct sk_txn *t, struct rt_msg *out,
                         Nines__FragRecords ***frags, size_t *nfrags)
 {
     Nines__FragRecords **fp = t->ntouch ? rt_msg_alloc(out, t->ntouch * sizeof *fp) : NULL;
@@ -38,7 +38,7 @@ static int sk_frags_out(struct sup_kern *k, const struct sk_txn *t, struct rt_ms
 /* Ship an end mark for every fragment with records of t, mark t prepared,
  * send READY_IND(primary) to the hot-standby controller, and list the
  * fragments in `reply`. */
-int sk_prepare(struct sup_kern *k, struct sk_txn *t, struct rt_msg *reply,
+int sk_prepare(struct ksvc *k, struct sk_txn *t, struct rt_msg *reply,
                Nines__FragRecords ***frags, size_t *nfrags)
 {
     for (uint32_t i = 0; i < t->ntouch; i++) {
@@ -71,9 +71,9 @@ int sk_prepare(struct sup_kern *k, struct sk_txn *t, struct rt_msg *reply,
     return 0;
 }
 
-void sup_kern_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
+void ksvc_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
 {
-    struct sup_kern *k = st;
+    struct ksvc *k = st;
     const Nines__PrepareReq *q = (const Nines__PrepareReq *)m->body;
     k->cur = m;
     struct sk_txn *t = sk_txn_get(k, q->txn);
@@ -146,7 +146,7 @@ void sup_kern_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
 
 /* ---- commit and abort --------------------------------------------------- */
 
-static void sk_end_reply(struct sup_kern *k, net_addr to, uint32_t type, uint64_t txn)
+static void sk_end_reply(struct ksvc *k, net_addr to, uint32_t type, uint64_t txn)
 {
     struct rt_msg *r = rt_msg_new(k->rt, type);
     if (!r)
@@ -173,7 +173,7 @@ static void sk_end_reply(struct sup_kern *k, net_addr to, uint32_t type, uint64_
 
 /* Commit (true) or abort t in every fragment it wrote, ship the records,
  * release its locks and forget it. */
-static void sk_end(struct sup_kern *k, struct sk_txn *t, bool commit)
+static void sk_end(struct ksvc *k, struct sk_txn *t, bool commit)
 {
     switch (t->st) {
     case SK_TX_ACTIVE:
@@ -210,9 +210,9 @@ static void sk_end(struct sup_kern *k, struct sk_txn *t, bool commit)
     sk_txn_forget(k, t);
 }
 
-void sup_kern_on_commit_req(struct rt *rt, void *st, struct rt_msg *m)
+void ksvc_on_commit_req(struct rt *rt, void *st, struct rt_msg *m)
 {
-    struct sup_kern *k = st;
+    struct ksvc *k = st;
     const Nines__CommitReq *q = (const Nines__CommitReq *)m->body;
     k->cur = m;
     struct sk_txn *t = sk_txn_get(k, q->txn);
@@ -223,9 +223,9 @@ void sup_kern_on_commit_req(struct rt *rt, void *st, struct rt_msg *m)
     k->cur = NULL;
 }
 
-void sup_kern_on_abort_req(struct rt *rt, void *st, struct rt_msg *m)
+void ksvc_on_abort_req(struct rt *rt, void *st, struct rt_msg *m)
 {
-    struct sup_kern *k = st;
+    struct ksvc *k = st;
     const Nines__AbortReq *q = (const Nines__AbortReq *)m->body;
     k->cur = m;
     struct sk_txn *t = sk_txn_get(k, q->txn);
@@ -240,7 +240,7 @@ void sup_kern_on_abort_req(struct rt *rt, void *st, struct rt_msg *m)
 
 /* ---- hot standby: redo -------------------------------------------------- */
 
-static struct sk_sb *sk_sb_get(struct sup_kern *k, uint64_t txn, uint32_t table, uint32_t frag,
+static struct sk_sb *sk_sb_get(struct ksvc *k, uint64_t txn, uint32_t table, uint32_t frag,
                                bool create)
 {
     struct sk_node *nd = sk_map_get(&k->sbs, txn, table, frag);
@@ -260,14 +260,14 @@ static struct sk_sb *sk_sb_get(struct sup_kern *k, uint64_t txn, uint32_t table,
     return b;
 }
 
-static void sk_sb_forget(struct sup_kern *k, struct sk_sb *b)
+static void sk_sb_forget(struct ksvc *k, struct sk_sb *b)
 {
     sk_map_del(&k->sbs, &b->node);
     b->node.next = k->free_sbs;
     k->free_sbs = &b->node;
 }
 
-static void sk_send_ready_standby(struct sup_kern *k, const struct sk_sb *b, uint32_t to)
+static void sk_send_ready_standby(struct ksvc *k, const struct sk_sb *b, uint32_t to)
 {
     struct rt_msg *m = rt_msg_new(k->rt, NINES__MSG_TYPE__READY_IND);
     Nines__ReadyInd *r = m ? RT_BODY(m, Nines__ReadyInd, nines__ready_ind__init) : NULL;
@@ -284,7 +284,7 @@ static void sk_send_ready_standby(struct sup_kern *k, const struct sk_sb *b, uin
     (void)rt_send(k->rt, to, RT_SVC_TXC, m);
 }
 
-static void sk_sb_check(struct sup_kern *k, struct sk_sb *b)
+static void sk_sb_check(struct ksvc *k, struct sk_sb *b)
 {
     if (b->ready_sent || b->expect == 0 || b->count < b->expect)
         return;
@@ -297,7 +297,7 @@ static void sk_sb_check(struct sup_kern *k, struct sk_sb *b)
 
 #define SK_TRIM_EVERY 8192 /* records held by a standby before trimming is tried */
 
-void sk_on_redo(struct sup_kern *k, struct rt_msg *m)
+void sk_on_redo(struct ksvc *k, struct rt_msg *m)
 {
     const struct upd_redo *rd = (const struct upd_redo *)(uintptr_t)m->cookie;
     struct sk_rep *r = sk_rep_get(k, rd->table, rd->frag);
@@ -390,9 +390,9 @@ static int sk_digest(const struct sk_rep *r, Nines__ReplicaDigest *d)
     return 0;
 }
 
-void sup_kern_on_digest_req(struct rt *rt, void *st, struct rt_msg *m)
+void ksvc_on_digest_req(struct rt *rt, void *st, struct rt_msg *m)
 {
-    struct sup_kern *k = st;
+    struct ksvc *k = st;
     const Nines__KernDigestReq *q = (const Nines__KernDigestReq *)m->body;
     k->cur = m;
     struct rt_msg *r = rt_msg_new(rt, NINES__MSG_TYPE__KERN_DIGEST_CONF);
