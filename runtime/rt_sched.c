@@ -198,7 +198,11 @@ static void rt_post_event(struct rt *rt, uint32_t type, net_addr from, uint64_t 
     rt_post_local(rt, RT_SVC_SUP, m);
 }
 
-static void rt_on_peer_up(void *ctx, uint32_t node) { rt_post_event(ctx, RT_MSG_PEER_UP, node, node); }
+static void rt_on_peer_up(void *ctx, uint32_t node, bool restarted)
+{
+    (void)restarted;
+    rt_post_event(ctx, RT_MSG_PEER_UP, node, node);
+}
 
 static void rt_on_peer_down(void *ctx, uint32_t node, int err)
 {
