@@ -310,7 +310,8 @@ int main(int argc, char **argv)
     }
     memcpy(bench_tab, sup_msgtab, sup_msgtab_len * sizeof *bench_tab);
     bench_tab[NINES__MSG_TYPE__PING_CONF] =
-        (struct rt_msg_entry){"PING_CONF", &nines__ping_conf__descriptor, RT_SVC_APP, on_ping_conf};
+        (struct rt_msg_entry){"PING_CONF", &nines__ping_conf__descriptor, RT_SVC_APP,
+                              on_ping_conf, RT_FROM_PEER, RT_EPOCH_ANY};
     pid_t peer = start_peer(&conf);
     struct rt_config rc = {.self = 1, .conf = &conf, .msgtab = bench_tab,
                            .msgtab_len = sup_msgtab_len, .poll_us = opt_poll_us};

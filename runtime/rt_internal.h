@@ -59,6 +59,9 @@ struct rt {
     bool io_stop;
     atomic_bool stop;
     uint64_t now_us, start_us;
+    uint64_t epoch;                /* rt_set_epoch */
+    uint64_t epoch_log_us;         /* last "dropping ... epoch" line (rate limit) */
+    uint64_t epoch_log_quiet;      /* epoch refusals not logged since that line */
     struct rt_stats stats;
     /* fault injection (rt_fault.c; active in NINES_FAULTS builds only) */
     rt_fault_fn fault_fn;

@@ -60,10 +60,20 @@ int sup_init(struct sup *s, struct rt *rt)
         s->site = me->site;
         sup_ring(s);
     }
+    sup_set_epoch(s, SUP_EPOCH_INITIAL);
     int rc = rt_subscribe_peers(rt, RT_SVC_SUP);
     if (rc)
         return rc;
     return rt_task_add(rt, RT_SVC_SUP, "supervisor", sup_on_event, s);
+}
+
+void sup_set_epoch(struct sup *s, uint64_t epoch)
+{
+    if (s->epoch && epoch != s->epoch)
+        NLOG_INFO("sup", "epoch %llu installed (was %llu)", (unsigned long long)epoch,
+                  (unsigned long long)s->epoch);
+    s->epoch = epoch;
+    rt_set_epoch(s->rt, epoch);
 }
 
 static void sup_send_alive(struct sup *s, uint32_t to)
@@ -133,6 +143,14 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
         break;
     case RT_MSG_PEER_UP:
         NLOG_INFO("sup", "peer %u connected", (unsigned)m->cookie);
+        break;
+    case RT_MSG_PEER_RESTARTED:
+        /* a new process, not a reconnect: whatever it had in memory is gone */
+        if (m->cookie >= 1 && m->cookie <= NINES_MAX_NODES) {
+            s->peers[m->cookie].restarts++;
+            NLOG_INFO("sup", "peer %u restarted (incarnation %llu)", (unsigned)m->cookie,
+                      (unsigned long long)net_peer_incarnation(rt_net(rt), (uint32_t)m->cookie));
+        }
         break;
     case RT_MSG_PEER_DOWN:
         NLOG_INFO("sup", "peer %u disconnected", (unsigned)m->cookie);

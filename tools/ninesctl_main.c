@@ -124,6 +124,10 @@ static void print_table(const struct nines_conf *c, const struct node_view *v)
                state, up, epoch, tr, peers);
         if (v[i].err)
             printf("      (%s)\n", v[i].why);
+        else if (v[i].st && (v[i].st->refused_sender || v[i].st->refused_epoch))
+            printf("      (refused messages: %llu by sender class, %llu by epoch)\n",
+                   (unsigned long long)v[i].st->refused_sender,
+                   (unsigned long long)v[i].st->refused_epoch);
     }
     printf("health: %s\n", ctl_healthy(c, v) ? "all nodes up, all links up" : "DEGRADED");
 }
@@ -159,14 +163,19 @@ static void print_json(const struct nines_conf *c, const struct node_view *v)
             printf(",\"uptime_ms\":%llu,\"epoch\":%llu,\"transport\":",
                    (unsigned long long)s->uptime_ms, (unsigned long long)s->epoch);
             json_str(s->transport);
-            printf(",\"msgs_in\":%llu,\"msgs_out\":%llu,\"peers\":[",
-                   (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out);
+            printf(",\"msgs_in\":%llu,\"msgs_out\":%llu,\"incarnation\":%llu,"
+                   "\"refused_sender\":%llu,\"refused_epoch\":%llu,\"peers\":[",
+                   (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out,
+                   (unsigned long long)s->incarnation, (unsigned long long)s->refused_sender,
+                   (unsigned long long)s->refused_epoch);
             for (size_t p = 0; p < s->n_peers; p++) {
                 const Nines__PeerStatus *ps = s->peers[p];
                 printf("%s{\"id\":%u,\"site\":%u,\"reachable\":%s", p ? "," : "", ps->node_id,
                        ps->site, ps->reachable ? "true" : "false");
                 if (ps->ever_heard)
                     printf(",\"last_heard_ms\":%llu", (unsigned long long)ps->last_heard_ms);
+                printf(",\"incarnation\":%llu,\"restarts\":%llu",
+                       (unsigned long long)ps->incarnation, (unsigned long long)ps->restarts);
                 printf("}");
             }
             printf("]");

@@ -244,8 +244,9 @@ static int suite_init(void)
     for (uint32_t t = NINES__MSG_TYPE__TXN_REQ; t <= NINES__MSG_TYPE__KERN_DIGEST_CONF; t++)
         if (W.tab[t].svc == RT_SVC_TXC)
             W.tab[t].fn = ft_on_msg;
-    W.tab[NINES__MSG_TYPE__KERN_DIGEST_CONF] = (struct rt_msg_entry){
-        "KERN_DIGEST_CONF", &nines__kern_digest_conf__descriptor, RT_SVC_TXC, ft_on_msg};
+    W.tab[NINES__MSG_TYPE__KERN_DIGEST_CONF] =
+        (struct rt_msg_entry){"KERN_DIGEST_CONF", &nines__kern_digest_conf__descriptor,
+                              RT_SVC_TXC, ft_on_msg, RT_FROM_NODE, RT_EPOCH_ANY};
     for (uint32_t i = 1; i <= NN; i++) {
         struct node *n = &W.n[i];
         struct net_transport *tr;
