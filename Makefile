@@ -26,7 +26,7 @@ endif
 Q := $(if $(filter 1,$(V)),,@)
 
 # Modules in dependency order (later may use earlier). Each becomes lib<mod>.a.
-MODULES := common net kernel dict runtime updchan txctl supervisor client tools
+MODULES := common net kernel dict conv runtime updchan txctl supervisor client tools
 PROTOS  := $(wildcard proto/*.proto)
 GEN_C   := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
 GEN_H   := $(GEN_C:.c=.h)

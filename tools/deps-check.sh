@@ -10,5 +10,11 @@ for m in common kernel dict net; do
         echo "deps-check: $m/ may use only common code, but includes:"; echo "$bad"; rc=1
     fi
 done
+# conv (the one wire value -> kernel value conversion) may use kernel/ and
+# dict/ besides common code and the wire schema: nothing with a runtime.
+bad=$(grep -HnE '#include "(\.\./)?(runtime|net|txctl|updchan|supervisor|client)/' conv/*.[ch] 2>/dev/null || true)
+if [ -n "$bad" ]; then
+    echo "deps-check: conv/ may use only kernel/, dict/, common code and the wire schema, but includes:"; echo "$bad"; rc=1
+fi
 [ $rc = 0 ] && echo "deps-check: module dependencies are one-way"
 exit $rc
