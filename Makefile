@@ -30,7 +30,7 @@ Q := $(if $(filter 1,$(V)),,@)
 
 # Modules in dependency order (later may use earlier). Each becomes lib<mod>.a,
 # a sub-folder module with its slash flattened (kernel/svc -> libkernel_svc.a).
-MODULES := common net kernel dict runtime updchan kernel/svc dict/svc txctl supervisor client tools
+MODULES := common net kernel dict conv runtime updchan kernel/svc dict/svc txctl supervisor client tools
 PROTOS  := $(wildcard proto/*.proto)
 GEN_C   := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
 GEN_H   := $(GEN_C:.c=.h)

@@ -23,13 +23,14 @@ common:
 net:proto
 kernel:
 dict:
+conv:kernel dict proto
 runtime:net proto
 updchan:kernel runtime net proto
-kernel/svc:kernel updchan dict runtime net proto
+kernel/svc:kernel updchan dict conv runtime net proto
 dict/svc:dict runtime net proto
-txctl:dict kernel/kern_key.h kernel/kern_val.h runtime net proto
+txctl:dict conv kernel/kern_key.h kernel/kern_val.h runtime net proto
 supervisor:kernel/svc dict/svc updchan txctl runtime net proto
-client:net proto kernel/kern_key.h kernel/kern_val.h dict/dict.h
+client:net proto conv kernel/kern_key.h kernel/kern_val.h dict/dict.h
 '
 modules=$(printf '%s\n' "$rules" | sed -n 's/^\([^:]*\):.*/\1/p')
 

@@ -65,11 +65,15 @@ struct txc_kop {
  * needs (the table's key layout, copied: the dictionary may change). */
 struct txc_scan {
     uint32_t op;                    /* request op index */
-    uint32_t table, npk;
+    uint32_t table;
     uint32_t limit;                 /* effective: 1..TXC_SCAN_MAX */
     bool reverse;
-    uint16_t pk[DICT_MAX_PK];       /* key column indexes in the row */
-    struct kern_col kc[DICT_MAX_PK];
+    /* what the merge checks the kernels' key bytes against (txc_scan.c) */
+    const uint8_t *lo, *hi;         /* encoded bound prefixes (len 0: open) */
+    uint32_t lolen, hilen;
+    uint32_t method, nfrags, nsplits;
+    const struct dict_key *splits;  /* RANGE: splits[split0 ..] around the scanned fragments */
+    uint32_t split0, nsplit_copy;
 };
 
 /* Kernel ops of the current request bound for one primary node (one KERN_OP_REQ). */

@@ -4,6 +4,7 @@
  * the lock manager's grant event. */
 #include "ksvc_int.h"
 
+#include "conv/conv.h"
 #include "nassert.h"
 #include "nines/errors.h"
 #include "nlog.h"
@@ -105,107 +106,15 @@ static int sk_touch(struct sk_txn *t, uint32_t table, uint32_t frag, uint32_t ad
 
 /* ---- values in and out -------------------------------------------------- */
 
-static void sk_val_text(const Nines__Value *v, char *buf, size_t n)
+/* The conversion's view (conv/) of columns idx[0 .. n) of the replica's
+ * layout (idx NULL: every column). */
+static void sk_conv_cols(const struct sk_rep *r, const uint16_t *idx, unsigned n,
+                         struct conv_col *out)
 {
-    switch (v ? v->v_case : NINES__VALUE__V__NOT_SET) {
-    case NINES__VALUE__V_I64:
-        snprintf(buf, n, "int64 value %lld", (long long)v->i64);
-        break;
-    case NINES__VALUE__V_F64:
-        snprintf(buf, n, "double value %g", v->f64);
-        break;
-    case NINES__VALUE__V_STR:
-        snprintf(buf, n, "string value \"%.40s%s\"", v->str ? v->str : "",
-                 v->str && strlen(v->str) > 40 ? "..." : "");
-        break;
-    case NINES__VALUE__V_RAW:
-        snprintf(buf, n, "bytes value (%zu bytes)", v->raw.len);
-        break;
-    default:
-        snprintf(buf, n, "NULL");
-        break;
+    for (unsigned j = 0; j < n; j++) {
+        unsigned c = idx ? idx[j] : j;
+        out[j] = (struct conv_col){r->tname, r->names[c], r->cols[c]};
     }
-}
-
-/* Proto value -> kernel value of column `col`, checked against the column. */
-static int sk_val_in(struct rt_msg *mem, const struct sk_rep *r, unsigned col,
-                     const Nines__Value *pv, struct kern_val *out)
-{
-    const struct kern_col *c = &r->cols[col];
-    int vc = pv ? (int)pv->v_case : NINES__VALUE__V__NOT_SET;
-    bool wrong = false;
-    switch (vc) {
-    case NINES__VALUE__V__NOT_SET:
-    case NINES__VALUE__V_IS_NULL:
-        *out = kern_v_null(c->type);
-        break;
-    case NINES__VALUE__V_I64:
-        if (c->type == KERN_T_INT64 || c->type == KERN_T_TS) {
-            *out = kern_v_i64(pv->i64);
-            out->type = c->type;
-        } else if (c->type == KERN_T_INT32) {
-            if (pv->i64 < INT32_MIN || pv->i64 > INT32_MAX)
-                return nines_err(NINES_ETOOBIG, "table %s column %s is int32, value %lld does "
-                                 "not fit", r->tname, r->names[col], (long long)pv->i64);
-            *out = kern_v_i32((int32_t)pv->i64);
-        } else {
-            wrong = true;
-        }
-        break;
-    case NINES__VALUE__V_F64:
-        if (c->type == KERN_T_DOUBLE)
-            *out = kern_v_dbl(pv->f64);
-        else
-            wrong = true;
-        break;
-    case NINES__VALUE__V_STR: {
-        if (!kern_type_is_bytes(c->type) || !pv->str) {
-            wrong = true;
-            break;
-        }
-        size_t len = strlen(pv->str);
-        const void *p = pv->str;
-        if (c->type == KERN_T_FSTR && len < c->size) {
-            /* fixed string(n): shorter values are padded with spaces (SQL CHAR) */
-            char *q = rt_msg_alloc(mem, c->size);
-            if (!q)
-                return nines_err(NINES_ENOMEM, "no memory to pad a value of column %s",
-                                 r->names[col]);
-            memcpy(q, pv->str, len);
-            memset(q + len, ' ', c->size - len);
-            p = q;
-            len = c->size;
-        }
-        *out = kern_v_bytes(c->type, p, (uint32_t)(len > UINT32_MAX ? UINT32_MAX : len));
-        break;
-    }
-    case NINES__VALUE__V_RAW:
-        if (!kern_type_is_bytes(c->type)) {
-            wrong = true;
-            break;
-        }
-        *out = kern_v_bytes(c->type, pv->raw.data,
-                            (uint32_t)(pv->raw.len > UINT32_MAX ? UINT32_MAX : pv->raw.len));
-        break;
-    default:
-        wrong = true;
-        break;
-    }
-    char txt[96];
-    if (wrong) {
-        sk_val_text(pv, txt, sizeof txt);
-        return nines_err(NINES_ETYPE, "table %s column %s is %s, got %s", r->tname,
-                         r->names[col], kern_type_name(c->type), txt);
-    }
-    int rc = kern_val_check(c, col, out);
-    if (rc) {
-        char why[256];
-        snprintf(why, sizeof why, "%s", nines_errdetail());
-        sk_val_text(pv, txt, sizeof txt);
-        return nines_err(rc, "table %s column %s (%s): %s: %s", r->tname, r->names[col],
-                         kern_type_name(c->type), txt, why);
-    }
-    return 0;
 }
 
 static int sk_val_out(struct rt_msg *out, const struct kern_val *v, Nines__Value *pv)
@@ -309,6 +218,29 @@ static int sk_add_row(struct rt_msg *out, Nines__OpResult *res, const struct sk_
     return rc;
 }
 
+/* A scanned row's encoded key, parallel to res->rows (KERN_OP_CONF
+ * OpResult.keys: the controller merges fragments by these bytes). */
+static int sk_add_key(struct rt_msg *out, Nines__OpResult *res, const uint8_t *key, size_t klen)
+{
+    size_t n = res->n_keys;
+    if (n == 0 || (n & (n - 1)) == 0) {
+        size_t cap = n ? 2 * n : 1;
+        ProtobufCBinaryData *nk = rt_msg_alloc(out, cap * sizeof *nk);
+        if (!nk)
+            return nines_err(NINES_ENOMEM, "no memory for %zu keys", cap);
+        if (n)
+            memcpy(nk, res->keys, n * sizeof *nk);
+        res->keys = nk;
+    }
+    uint8_t *b = rt_msg_alloc(out, klen ? klen : 1);
+    if (!b)
+        return nines_err(NINES_ENOMEM, "no memory for a %zu-byte key", klen);
+    memcpy(b, key, klen);
+    res->keys[n] = (ProtobufCBinaryData){klen, b};
+    res->n_keys = n + 1;
+    return 0;
+}
+
 /* ---- answers ------------------------------------------------------------ */
 
 static void sk_send_ref(struct ksvc *k, net_addr to, uint64_t txn, uint32_t seq, int err,
@@ -397,15 +329,9 @@ static int sk_key(struct rt_msg *req, const struct sk_rep *r, const Nines__KernO
         return 0;
     }
     const Nines__RecordOp *op = q->ops[i];
-    if (op->n_key != r->npk)
-        return nines_err(NINES_EINVAL, "%zu key values given, table %s has %u key columns",
-                         op->n_key, r->tname, r->npk);
-    for (unsigned j = 0; j < r->npk; j++) {
-        int rc = sk_val_in(req, r, r->pk[j], op->key[j], &vals[j]);
-        if (rc)
-            return rc;
-    }
-    int n = kern_key_encode(r->kcols, r->npk, vals, kb, KERN_KEY_MAX);
+    struct conv_col kc[DICT_MAX_PK];
+    sk_conv_cols(r, r->pk, r->npk, kc);
+    int n = conv_key(kc, r->npk, op->key, op->n_key, false, "key", kb, KERN_KEY_MAX);
     if (n < 0)
         return n;
     *klen = (size_t)n;
@@ -413,22 +339,12 @@ static int sk_key(struct rt_msg *req, const struct sk_rep *r, const Nines__KernO
 }
 
 /* A prefix of the key columns (SCAN bounds); 0 values: *klen = 0. */
-static int sk_key_prefix(struct rt_msg *req, const struct sk_rep *r, Nines__Value *const *v,
-                         size_t n, uint8_t *kb, size_t *klen)
+static int sk_key_prefix(const struct sk_rep *r, Nines__Value *const *v, size_t n,
+                         const char *what, uint8_t *kb, size_t *klen)
 {
-    struct kern_val vals[DICT_MAX_PK];
-    *klen = 0;
-    if (n == 0)
-        return 0;
-    if (n > r->npk)
-        return nines_err(NINES_EINVAL, "%zu key values given, table %s has %u key columns", n,
-                         r->tname, r->npk);
-    for (unsigned j = 0; j < n; j++) {
-        int rc = sk_val_in(req, r, r->pk[j], v[j], &vals[j]);
-        if (rc)
-            return rc;
-    }
-    int len = kern_key_encode(r->kcols, (unsigned)n, vals, kb, KERN_KEY_MAX);
+    struct conv_col kc[DICT_MAX_PK];
+    sk_conv_cols(r, r->pk, r->npk, kc);
+    int len = conv_key(kc, r->npk, v, n, true, what, kb, KERN_KEY_MAX);
     if (len < 0)
         return len;
     *klen = (size_t)len;
@@ -454,7 +370,6 @@ static int sk_scan(struct ksvc *k, struct sk_txn *t, const struct sk_rep *r,
                    const Nines__KernOpReq *q, uint32_t i, Nines__OpResult *res)
 {
     const Nines__RecordOp *op = q->ops[i];
-    struct rt_msg *req = t->req;
     static _Thread_local uint8_t lo[KERN_KEY_MAX], hi[KERN_KEY_MAX];
     size_t lolen = 0, hilen = 0;
     int rc;
@@ -463,10 +378,10 @@ static int sk_scan(struct ksvc *k, struct sk_txn *t, const struct sk_rep *r,
             return nines_err(NINES_ETOOBIG, "SCAN start key of %zu bytes", q->keys[i].len);
         memcpy(lo, q->keys[i].data, q->keys[i].len);
         lolen = q->keys[i].len;
-    } else if ((rc = sk_key_prefix(req, r, op->key, op->n_key, lo, &lolen)) != 0) {
+    } else if ((rc = sk_key_prefix(r, op->key, op->n_key, "SCAN low key", lo, &lolen)) != 0) {
         return rc;
     }
-    if ((rc = sk_key_prefix(req, r, op->key_hi, op->n_key_hi, hi, &hilen)) != 0)
+    if ((rc = sk_key_prefix(r, op->key_hi, op->n_key_hi, "SCAN high key", hi, &hilen)) != 0)
         return rc;
     bool have_hi = hilen > 0;
     if (have_hi) { /* inclusive prefix bound: every key starting with hi sorts below this */
@@ -503,6 +418,8 @@ static int sk_scan(struct ksvc *k, struct sk_txn *t, const struct sk_rep *r,
         if (rc)
             break;
         rc = sk_add_row(t->conf, res, r, c->key, c->klen, c->rec);
+        if (rc == 0)
+            rc = sk_add_key(t->conf, res, c->key, c->klen);
         if (rc)
             break;
         rc = op->reverse ? kern_bt_prev(c) : kern_bt_next(c);
@@ -594,13 +511,10 @@ static int sk_exec(struct ksvc *k, struct sk_txn *t, uint32_t i, Nines__OpResult
         return rc ? rc : sk_add_row(t->conf, res, r, key, klen, cur);
     case NINES__OP_TYPE__OP_INSERT:
     case NINES__OP_TYPE__OP_UPDATE: {
-        const Nines__Row *row = op->row;
-        if (!row || row->n_values != r->ncols)
-            return nines_err(NINES_EINVAL, "%s row has %zu values, table %s has %u columns",
-                             sk_op_name(op->op), row ? row->n_values : 0, r->tname, r->ncols);
-        for (unsigned c = 0; c < r->ncols; c++)
-            if ((rc = sk_val_in(t->req, r, c, row->values[c], &vals[c])) != 0)
-                return rc;
+        struct conv_col cols[DICT_MAX_COLS];
+        sk_conv_cols(r, NULL, r->ncols, cols);
+        if ((rc = conv_row(cols, r->ncols, op->row, vals)) != 0)
+            return rc;
         rc = kern_frag_row(r->f, vals, key, sizeof key, &klen, &rec);
         if (rc)
             return rc;

@@ -19,6 +19,7 @@
 #include "../../kernel/svc/ksvc.h"
 #include "../../supervisor/sup.h"
 #include "../../updchan/upd.h"
+#include "conv_cases.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -348,7 +349,7 @@ static Nines__Value *v_str(struct rt_msg *m, const char *s)
     return v;
 }
 
-/* Add an op on key k; INSERT/UPDATE rows are (k, v, "row-k", "ab"); a
+/* Add an op on key k; INSERT/UPDATE rows are (k, v, "row-k", "ab      "); a
  * non-NULL bad_v puts that string in the int64 column v. */
 static void req_op(struct req *r, Nines__OpType op, int64_t k, int64_t v, const char *bad_v)
 {
@@ -379,7 +380,7 @@ static void req_op(struct req *r, Nines__OpType op, int64_t k, int64_t v, const 
         row->values[0] = v_i64(r->m, k);
         row->values[1] = bad_v ? v_str(r->m, bad_v) : v_i64(r->m, v);
         row->values[2] = v_str(r->m, s);
-        row->values[3] = v_str(r->m, "ab");
+        row->values[3] = v_str(r->m, "ab      "); /* string(8): exact width */
         row->n_values = 4;
         o->row = row;
     }
@@ -604,7 +605,7 @@ static void test_commit_replicates(void)
     CU_ASSERT_EQUAL(sum.gaps, 0);
     char s[64];
     CU_ASSERT_EQUAL(get_v(1002, 5, s, sizeof s), 50);
-    CU_ASSERT_STRING_EQUAL(s, "row-5|ab      "); /* string(8) padded with spaces */
+    CU_ASSERT_STRING_EQUAL(s, "row-5|ab      "); /* string(8): sent at its exact width */
     CU_ASSERT_EQUAL(get_v(1003, 1000, NULL, 0), -999);
     ft_clear(HSC);
     ft_clear(CTL);
@@ -687,11 +688,18 @@ static void test_lock_wait_resumes(void)
     for (int64_t x = 0; x < 40; x++)
         expect += route(x).frag == w.frag;
     CU_ASSERT_EQUAL(c->results[0]->n_rows, expect);
+    CU_ASSERT_EQUAL_FATAL(c->results[0]->n_keys, c->results[0]->n_rows); /* key bytes too */
     int64_t prev = -1;
     for (size_t i = 0; i < c->results[0]->n_rows; i++) {
         const Nines__Row *row = c->results[0]->rows[i];
         CU_ASSERT(row->values[0]->i64 > prev); /* key order */
         prev = row->values[0]->i64;
+        struct kern_col kc = {.type = KERN_T_INT64};
+        struct kern_val kv = kern_v_i64(prev);
+        uint8_t kb[16];
+        int kl = kern_key_encode(&kc, 1, &kv, kb, sizeof kb);
+        CU_ASSERT_EQUAL(c->results[0]->keys[i].len, (size_t)kl); /* the row's own key */
+        CU_ASSERT(kl > 0 && !memcmp(c->results[0]->keys[i].data, kb, (size_t)kl));
         if (row->values[0]->i64 == k)
             CU_ASSERT_EQUAL(row->values[1]->i64, 778);
     }
@@ -798,8 +806,8 @@ static void test_bad_values(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
     CU_ASSERT_EQUAL(ref->error, NINES_ETYPE);
     CU_ASSERT_EQUAL(ref->failed_op, 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, "column v is int64"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, "\"abc\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, "column v (int64)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, "string 'abc'"));
     end_txn(5001, node, false);
     /* duplicate key, and an op on a fragment this node is not primary of */
     struct req d = req_new(node, 5002, false);
@@ -1058,6 +1066,152 @@ static void test_pipelined_throughput(void)
     CU_ASSERT(trimmed > 0);
 }
 
+/* ---- the conversion cases (conv_cases.h) ---- */
+
+/* Create a one-fragment table through the dictionary; its id. */
+static uint32_t conv_table(const char *name, const struct dict_column *cd, uint32_t ncols,
+                           const uint16_t *pkc, uint32_t npk, uint64_t ref)
+{
+    struct rt *rt = W.n[2].rt;
+    struct rt_msg *m = rt_msg_new(rt, NINES__MSG_TYPE__DICT_CHANGE_REQ);
+    Nines__DictChangeReq *q = RT_BODY(m, Nines__DictChangeReq, nines__dict_change_req__init);
+    Nines__DictChange *c = rt_msg_alloc(m, sizeof *c);
+    Nines__DictTableDef *d = rt_msg_alloc(m, sizeof *d);
+    Nines__DictColumn *cols = rt_msg_alloc(m, ncols * sizeof *cols);
+    Nines__DictColumn **cp = rt_msg_alloc(m, ncols * sizeof *cp);
+    uint32_t *pk = rt_msg_alloc(m, npk * sizeof *pk);
+    nines__dict_change__init(c);
+    nines__dict_table_def__init(d);
+    for (uint32_t i = 0; i < ncols; i++) {
+        nines__dict_column__init(&cols[i]);
+        cols[i].name = (char *)cd[i].name;
+        cols[i].type = cd[i].type;
+        cols[i].size = cd[i].size;
+        cols[i].nullable = cd[i].nullable;
+        cp[i] = &cols[i];
+    }
+    for (uint32_t i = 0; i < npk; i++)
+        pk[i] = pkc[i];
+    d->name = (char *)name;
+    d->columns = cp;
+    d->n_columns = ncols;
+    d->pk = pk;
+    d->n_pk = npk;
+    d->method = 1;
+    d->nfrags = 1;
+    d->replicas = 2;
+    d->scheme = 1;
+    c->op = NINES__DICT_OP__DICT_OP_CREATE_TABLE;
+    c->table = d;
+    q->change = c;
+    q->origin = 2;
+    q->ref = ref;
+    CU_ASSERT_EQUAL_FATAL(rt_send(rt, 1, RT_SVC_DICT, m), 0);
+    bool all = false;
+    for (int r = 0; r < 20000 && !all; r++) {
+        step();
+        all = true;
+        for (uint32_t i = 1; i <= NN; i++)
+            all &= dict_table_by_name(dsvc_current(W.n[i].dict), name) != NULL;
+    }
+    run(50); /* the kernels create their replicas */
+    const struct dict_table *t = dict_table_by_name(dsvc_current(W.n[1].dict), name);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    return t->id;
+}
+
+/* Send one op (INSERT row or GET key values, no encoded key) on fragment
+ * 0 of table `tid` as txn; the answer: 0, or the error with its detail. */
+static int conv_op(uint32_t tid, uint64_t txn, Nines__OpType type, const struct cv_case *c,
+                   char *detail, size_t dn)
+{
+    const struct dict_table *t = dict_table_by_id(dsvc_current(W.n[1].dict), tid);
+    struct req r = req_new(t->frags[0].primary, txn, false);
+    Nines__Participant *p = rt_msg_alloc(r.m, sizeof *p);
+    nines__participant__init(p);
+    p->table = tid;
+    p->frag = 0;
+    p->primary = t->frags[0].primary;
+    p->standby = t->frags[0].standby;
+    Nines__RecordOp *o = rt_msg_alloc(r.m, sizeof *o);
+    nines__record_op__init(o);
+    o->op = type;
+    o->table_id = tid;
+    if (type == NINES__OP_TYPE__OP_INSERT) {
+        Nines__Row *row = rt_msg_alloc(r.m, sizeof *row);
+        nines__row__init(row);
+        row->n_values = CV_NCOLS;
+        row->values = rt_msg_alloc(r.m, CV_NCOLS * sizeof *row->values);
+        for (int j = 0; j < CV_NCOLS; j++) {
+            row->values[j] = rt_msg_alloc(r.m, sizeof *row->values[j]);
+            if (j == c->col)
+                cv_pb(c, row->values[j]);
+            else
+                cv_good(j, (int64_t)txn, row->values[j]);
+        }
+        o->row = row;
+    } else {
+        o->n_key = CVK_NPK;
+        o->key = rt_msg_alloc(r.m, CVK_NPK * sizeof *o->key);
+        for (int j = 0; j < CVK_NPK; j++) {
+            o->key[j] = rt_msg_alloc(r.m, sizeof *o->key[j]);
+            if (j + 1 == c->col)
+                cv_pb(c, o->key[j]);
+            else
+                cv_good(j + 1, 0, o->key[j]);
+        }
+    }
+    r.q->parts[0] = p;
+    r.q->ops[0] = o;
+    r.q->keys[0] = (ProtobufCBinaryData){0, NULL};
+    r.q->n_ops = r.q->n_parts = r.q->n_keys = 1;
+    req_send(&r);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, txn) +
+                  ft_count(CTL, NINES__MSG_TYPE__KERN_OP_REF, txn) > 0,
+              2000);
+    const Nines__KernOpRef *ref = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_REF, txn, 0);
+    int got = ref ? ref->error : 0;
+    snprintf(detail, dn, "%s", ref && ref->detail ? ref->detail : "");
+    if (!ref)
+        CU_ASSERT_PTR_NOT_NULL(ft_find(CTL, NINES__MSG_TYPE__KERN_OP_CONF, txn, 0));
+    end_txn(txn, t->frags[0].primary, false);
+    return got;
+}
+
+static void conv_expect(int got, const char *detail, const struct cv_case *c, const char *table)
+{
+    const char *miss = NULL;
+    if (got != c->want)
+        printf("\n  kernel service %s '%s': CODE want %d got %d (%s)", table, c->what, c->want,
+               got, detail);
+    else if (got && !cv_detail_ok(c, table, detail, &miss))
+        printf("\n  kernel service %s '%s': DETAIL lacks \"%s\": %s", table, c->what, miss,
+               detail);
+    CU_ASSERT_EQUAL(got, c->want);
+    CU_ASSERT_PTR_NULL(miss);
+}
+
+/* Every case as a column of an INSERT row (cv) and, for NOT NULL columns,
+ * as a key value of a GET without an encoded key (cvk). */
+static void test_conversion(void)
+{
+    static const uint16_t pk_cv[1] = {0};
+    uint32_t cv = conv_table("cv", cv_cols, CV_NCOLS, pk_cv, 1, 901);
+    uint32_t cvk = conv_table("cvk", cvk_cols, CVK_NPK + 1, cvk_pk, CVK_NPK, 902);
+    char detail[600];
+    for (uint32_t i = 0; i < CV_NCASES; i++) {
+        const struct cv_case *c = &cv_cases[i];
+        int got = conv_op(cv, 70000 + 2 * i, NINES__OP_TYPE__OP_INSERT, c, detail, sizeof detail);
+        conv_expect(got, detail, c, "cv");
+        if (!cv_is_key(c))
+            continue;
+        got = conv_op(cvk, 70001 + 2 * i, NINES__OP_TYPE__OP_GET, c, detail, sizeof detail);
+        conv_expect(got, detail, c, "cvk");
+    }
+    for (uint32_t i = 1; i <= NN; i++)
+        CU_ASSERT_EQUAL(ksvc_ntxns(W.n[i].kern), 0);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -1070,6 +1224,7 @@ void cu_register(void)
         {"prepare_req", test_prepare_req},
         {"gap_detected", test_gap_detected},
         {"pipelined_throughput", test_pipelined_throughput},
+        {"conversion", test_conversion},
         {NULL, NULL},
     };
     cu_add_suite("ksvc", suite_init, suite_fini, cases);
