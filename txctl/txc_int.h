@@ -202,6 +202,8 @@ void txc_ctl_on_client_closed(struct txc *t, net_addr conn);
 void txc_ctl_ready_ind(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *b);
 /* TXC_OUTCOME_REQ for a txn this node controls. */
 void txc_ctl_outcome_req(struct txc *t, const Nines__TxcOutcomeReq *b, net_addr from);
+/* TXC_OUTCOME_REF to a kernel that asked (to: node id, 0 = this node). */
+void txc_outcome_ref(struct txc *t, net_addr to, uint64_t txn, int err, const char *detail);
 
 /* txc_hsc.c */
 void txc_hsc_ready_ind(struct txc *t, const Nines__ReadyInd *b, struct rt_msg *m);

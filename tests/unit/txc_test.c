@@ -627,13 +627,19 @@ static void fk_on_outcome_ref(struct rt *rt, void *st, struct rt_msg *m)
 }
 
 /* The fake kernel at `node` asks controller node `to` for txn's outcome. */
-static void fk_ask(struct world *w, uint32_t node, uint32_t to, uint64_t txn)
+static void fk_ask_inc(struct world *w, uint32_t node, uint32_t to, uint64_t txn, uint64_t inc)
 {
     struct rt_msg *m = rt_msg_new(w->rt[node], NINES__MSG_TYPE__TXC_OUTCOME_REQ);
     Nines__TxcOutcomeReq *b = RT_BODY(m, Nines__TxcOutcomeReq, nines__txc_outcome_req__init);
     b->txn = txn;
     b->node = node;
+    b->asked_inc = inc;
     rt_send(w->rt[node], to == node ? 0 : to, RT_SVC_TXC, m);
+}
+
+static void fk_ask(struct world *w, uint32_t node, uint32_t to, uint64_t txn)
+{
+    fk_ask_inc(w, node, to, txn, 0);
 }
 
 static void fk_event(struct rt *rt, void *st, struct rt_msg *m) { (void)rt, (void)st, (void)m; }
@@ -1545,6 +1551,16 @@ static void test_second_phase_retry(void)
     CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, old), 1);
     CU_ASSERT_EQUAL(stats(w, 2).hsc_aborted, 1);
     CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, 0), na + 2);
+    /* a kernel that prepared under another incarnation of the hsc's node
+     * gets no decision from this one; under this one, it does */
+    uint64_t old2 = old + 1, inc2 = net_incarnation(rt_net(w->rt[2]));
+    fk_ask_inc(w, 3, 2, old2, inc2 - 1);
+    settle(w, 20);
+    CU_ASSERT_EQUAL(ev_count(w, EV_OREF, old2), 1);
+    CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, old2), 0);
+    fk_ask_inc(w, 3, 2, old2, inc2);
+    settle(w, 20);
+    CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, old2), 1);
     /* the hsc re-sends its decision; node 1 does not hold the txn and its id
      * is of an earlier incarnation, so the entry stays for takeover */
     world_close(w);
