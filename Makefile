@@ -1,6 +1,8 @@
 # ninesdb top-level Makefile. Knobs live in cluster.mk.
 .DEFAULT_GOAL := all
 include cluster.mk
+# cluster.mk defines targets first; a bare `make` builds, it does not start a cluster.
+.DEFAULT_GOAL := all
 
 CC      ?= cc
 PKGS    := libprotobuf-c
@@ -26,15 +28,17 @@ endif
 # V=1 shows full command lines.
 Q := $(if $(filter 1,$(V)),,@)
 
-# Modules in dependency order (later may use earlier). Each becomes lib<mod>.a.
-MODULES := common net kernel dict runtime updchan txctl supervisor client tools
+# Modules in dependency order (later may use earlier). Each becomes lib<mod>.a,
+# a sub-folder module with its slash flattened (kernel/svc -> libkernel_svc.a).
+MODULES := common net kernel dict conv runtime updchan kernel/svc dict/svc txctl supervisor client tools
 PROTOS  := $(wildcard proto/*.proto)
 GEN_C   := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
 GEN_H   := $(GEN_C:.c=.h)
 
 # Library sources: every .c in a module folder except *_main.c.
 lib_srcs = $(filter-out %_main.c,$(wildcard $(1)/*.c))
-LIBS    := $(foreach m,$(MODULES),$(if $(call lib_srcs,$(m)),$(BUILD)/lib/lib$(m).a))
+lib_name = lib$(subst /,_,$(1)).a
+LIBS    := $(foreach m,$(MODULES),$(if $(call lib_srcs,$(m)),$(BUILD)/lib/$(call lib_name,$(m))))
 GENLIB  := $(if $(GEN_C),$(BUILD)/lib/libproto.a)
 ALL_LIBS = $(LIBS) $(GENLIB)
 LINK     = @echo "  LINK  $@"; $(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(LDLIBS)
@@ -68,7 +72,7 @@ $(BUILD)/lib/libproto.a: $(patsubst $(BUILD)/gen/%.c,$(BUILD)/obj/gen/%.o,$(GEN_
 	$(Q)rm -f $@ && ar rcs $@ $^
 
 define module_lib
-$(BUILD)/lib/lib$(1).a: $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_srcs,$(1)))
+$(BUILD)/lib/$(call lib_name,$(1)): $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_srcs,$(1)))
 	@mkdir -p $$(dir $$@)
 	$(Q)rm -f $$@ && ar rcs $$@ $$^
 endef

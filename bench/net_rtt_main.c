@@ -12,6 +12,7 @@
 #include "nines/errors.h"
 #include "nines_net.pb-c.h"
 #include "nlog.h"
+#include "dict/svc/dsvc.h"
 #include "runtime/rt.h"
 #include "supervisor/sup.h"
 
@@ -251,7 +252,8 @@ static pid_t start_peer(const struct nines_conf *c)
                            .msgtab_len = sup_msgtab_len, .poll_us = opt_poll_us};
     struct rt *rt;
     static struct sup s;
-    if (rt_create(&rt, &rc) || sup_init(&s, rt)) {
+    static struct dsvc *dict;
+    if (rt_create(&rt, &rc) || sup_init(&s, rt) || dsvc_create(&dict, rt)) {
         fprintf(stderr, "net_rtt: peer: %s\n", nines_errdetail());
         _exit(1);
     }
@@ -298,8 +300,9 @@ int main(int argc, char **argv)
 
     static struct nines_conf conf;
     make_conf(&conf, base);
-    /* node 1 speaks everything a node's supervisor speaks (heartbeats, the
-     * dictionary's version exchange, ...) plus the PING_CONF it waits for */
+    /* node 1 speaks everything a node's supervisor and dictionary service
+     * speak (heartbeats, the dictionary's version exchange, ...) plus the
+     * PING_CONF it waits for */
     if (sup_msgtab_len > sizeof bench_tab / sizeof bench_tab[0]) {
         fprintf(stderr, "net_rtt: message table has %u rows, more than %zu\n", sup_msgtab_len,
                 sizeof bench_tab / sizeof bench_tab[0]);
@@ -307,7 +310,8 @@ int main(int argc, char **argv)
     }
     memcpy(bench_tab, sup_msgtab, sup_msgtab_len * sizeof *bench_tab);
     bench_tab[NINES__MSG_TYPE__PING_CONF] =
-        (struct rt_msg_entry){"PING_CONF", &nines__ping_conf__descriptor, RT_SVC_APP, on_ping_conf};
+        (struct rt_msg_entry){"PING_CONF", &nines__ping_conf__descriptor, RT_SVC_APP,
+                              on_ping_conf, RT_FROM_PEER, RT_EPOCH_ANY};
     pid_t peer = start_peer(&conf);
     struct rt_config rc = {.self = 1, .conf = &conf, .msgtab = bench_tab,
                            .msgtab_len = sup_msgtab_len, .poll_us = opt_poll_us};
@@ -317,8 +321,9 @@ int main(int argc, char **argv)
         kill(peer, SIGKILL);
         return 1;
     }
-    static struct sup node1_sup; /* node 1 is a full node: heartbeats, status */
-    if (sup_init(&node1_sup, rt)) {
+    static struct sup node1_sup; /* node 1 is a full node: heartbeats, status, */
+    static struct dsvc *node1_dict; /* the dictionary's version exchange */
+    if (sup_init(&node1_sup, rt) || dsvc_create(&node1_dict, rt)) {
         fprintf(stderr, "net_rtt: %s\n", nines_errdetail());
         kill(peer, SIGKILL);
         return 1;

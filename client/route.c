@@ -1,8 +1,8 @@
 /* Routing in the client: key -> fragment with the node's own functions.
  * The table definitions come from the connected node (DICT_GET_REQ, the
  * admin read `ninesctl tables` and the benchmark loader use) and are kept
- * per connection; the key is encoded by kern_key_encode over the columns
- * kern_type_from_dict gives, and routed by dict_route: the same three functions
+ * per connection; the key values are converted and encoded by conv_key (the
+ * node's conversion, conv/) and routed by dict_route: the same functions
  * the node's transaction controller runs (README.md "Routing"). */
 #include "cli_int.h"
 
@@ -11,143 +11,47 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "conv/conv.h"
 #include "dict/dict.h"
-#include "kernel/kern_key.h"
 #include "nines_dict.pb-c.h"
 #include "nines_net.pb-c.h"
 
 /* ---- key encoding ----------------------------------------------------- */
 
-static const char *vtype_name(enum nines_vtype t)
-{
-    switch (t) {
-    case NINES_V_NULL:
-        return "NULL";
-    case NINES_V_INT64:
-        return "an int64 value";
-    case NINES_V_DOUBLE:
-        return "a double value";
-    case NINES_V_STRING:
-        return "a string value";
-    case NINES_V_BYTES:
-        return "a bytes value";
-    default:
-        return "an unknown value type";
-    }
-}
-
-/* Value v for key column ci of t -> typed kernel value. The accepted
- * value types per column type are the node's (txctl/txc_route.c to_kval):
- * int32/int64/timestamp take NINES_V_INT64 (int32 in range), double takes
- * NINES_V_DOUBLE, string/varstring NINES_V_STRING without NUL bytes,
- * bytes/varbytes NINES_V_BYTES, NULL only a nullable column. */
-static int key_val(const struct dict_table *t, uint32_t ci, const struct nines_value *v,
-                   struct kern_col *kc, struct kern_val *out)
-{
-    const struct dict_column *col = &t->def.cols[ci];
-    int kt = kern_type_from_dict(col->type);
-    if (kt < 0)
-        return nines_err(NINES_ETYPE, "table %s column %s has unknown type code %u",
-                         t->def.name, col->name, col->type);
-    kc->type = (uint8_t)kt;
-    kc->nullable = col->nullable;
-    kc->size = col->size;
-    if (v->type == NINES_V_NULL) {
-        if (!col->nullable)
-            return nines_err(NINES_ETYPE, "table %s column %s (%s) is NOT NULL but got NULL",
-                             t->def.name, col->name, dict_type_name(col->type));
-        *out = kern_v_null(kc->type);
-        return 0;
-    }
-    bool ok = false;
-    switch (kc->type) {
-    case KERN_T_INT32:
-        if (v->type == NINES_V_INT64) {
-            if (v->u.i64 < INT32_MIN || v->u.i64 > INT32_MAX)
-                return nines_err(NINES_ETYPE, "table %s column %s (int32): %" PRId64
-                                 " is out of range", t->def.name, col->name, v->u.i64);
-            *out = kern_v_i32((int32_t)v->u.i64);
-            ok = true;
-        }
-        break;
-    case KERN_T_INT64:
-    case KERN_T_TS:
-        if (v->type == NINES_V_INT64) {
-            *out = kc->type == KERN_T_TS ? kern_v_ts(v->u.i64) : kern_v_i64(v->u.i64);
-            ok = true;
-        }
-        break;
-    case KERN_T_DOUBLE:
-        if (v->type == NINES_V_DOUBLE) {
-            *out = kern_v_dbl(v->u.f64);
-            ok = true;
-        }
-        break;
-    case KERN_T_FSTR:
-    case KERN_T_VSTR:
-    case KERN_T_FBYTES:
-    case KERN_T_VBYTES: {
-        bool str = kc->type == KERN_T_FSTR || kc->type == KERN_T_VSTR;
-        if (v->type != (str ? NINES_V_STRING : NINES_V_BYTES))
-            break;
-        if (v->u.s.len && !v->u.s.p)
-            return nines_err(NINES_EINVAL, "table %s column %s: value of %zu bytes with a NULL "
-                             "pointer", t->def.name, col->name, v->u.s.len);
-        if (v->u.s.len > UINT32_MAX)
-            return nines_err(NINES_ETYPE, "table %s column %s: value of %zu bytes is too long",
-                             t->def.name, col->name, v->u.s.len);
-        /* the wire carries strings NUL-terminated: the node would see a
-         * shorter string, so refuse as nines_txn_* does */
-        if (str && v->u.s.len && memchr(v->u.s.p, 0, v->u.s.len))
-            return nines_err(NINES_EINVAL, "table %s column %s: string value of %zu bytes "
-                             "contains a NUL byte", t->def.name, col->name, v->u.s.len);
-        *out = kern_v_bytes(kc->type, v->u.s.p, (uint32_t)v->u.s.len);
-        ok = true;
-        break;
-    }
-    default:
-        break;
-    }
-    if (!ok)
-        return nines_err(NINES_ETYPE, "table %s column %s is %s but got %s", t->def.name,
-                         col->name, dict_type_name(col->type), vtype_name(v->type));
-    if (kern_val_check(kc, ci, out)) {
-        char why[300];
-        snprintf(why, sizeof why, "%s", nines_errdetail());
-        return nines_err(NINES_ETYPE, "table %s column %s (%s): %s", t->def.name, col->name,
-                         dict_type_name(col->type), why);
-    }
-    return 0;
-}
-
+/* The key values as they would travel (cli_val_to_pb, what nines_txn_*
+ * sends), then the node's own conversion and encoding (conv_key): a key
+ * the client routes is the key the node would compute. */
 int cli_key_encode(const struct dict_table *t, const struct nines_value *key, size_t nkey,
                    uint8_t *out, size_t cap)
 {
     uint32_t npk = t->def.npk;
-    if (nkey != npk) {
-        /* name the first column without a value, or the last one that has one */
-        uint32_t ci = t->def.pk[nkey < npk ? nkey : npk - 1];
-        return nines_err(NINES_ETYPE, "table %s has %u key column%s but %zu key value%s given "
-                         "(column %s %s)", t->def.name, npk, npk == 1 ? "" : "s", nkey,
-                         nkey == 1 ? " was" : "s were", t->def.cols[ci].name,
-                         nkey < npk ? "has no value" : "is the last key column");
-    }
-    if (!key)
-        return nines_err(NINES_EINVAL, "table %s: NULL key array", t->def.name);
-    struct kern_col kc[DICT_MAX_PK];
-    struct kern_val kv[DICT_MAX_PK];
-    for (uint32_t i = 0; i < npk; i++) {
-        int rc = key_val(t, t->def.pk[i], &key[i], &kc[i], &kv[i]);
+    struct conv_col kc[DICT_MAX_PK];
+    for (uint32_t i = 0; i < npk && i < DICT_MAX_PK; i++) {
+        int rc = conv_col_of(t, t->def.pk[i], &kc[i]);
         if (rc)
             return rc;
     }
-    int len = kern_key_encode(kc, npk, kv, out, cap);
-    if (len < 0) {
-        char why[300];
-        snprintf(why, sizeof why, "%s", nines_errdetail());
-        return nines_err(len, "table %s key: %s", t->def.name, why);
+    if (nkey != npk) /* conv_key checks the count before it reads a value */
+        return conv_key(kc, npk, NULL, nkey, false, "key", out, cap);
+    if (!key)
+        return nines_err(NINES_EINVAL, "table %s: NULL key array", t->def.name);
+    struct arena a;
+    arena_init(&a, 4096);
+    Nines__Value pv[DICT_MAX_PK];
+    Nines__Value *pp[DICT_MAX_PK];
+    int rc = 0;
+    for (uint32_t i = 0; i < npk && rc == 0; i++) {
+        pp[i] = &pv[i];
+        if ((rc = cli_val_to_pb(&a, &key[i], &pv[i])) != 0) {
+            char why[300];
+            snprintf(why, sizeof why, "%s", nines_errdetail());
+            rc = nines_err(rc, "table %s column %s: %s", t->def.name, kc[i].name, why);
+        }
     }
-    return len;
+    if (rc == 0)
+        rc = conv_key(kc, npk, pp, npk, false, "key", out, cap);
+    arena_destroy(&a);
+    return rc;
 }
 
 /* ---- dictionary fetch ------------------------------------------------- */

@@ -190,6 +190,14 @@ static void dual_close(struct net_transport *t, net_addr addr, int err, const ch
     dual_sync_writes(d);
 }
 
+static int dual_peer_name(struct net_transport *t, net_addr addr, char *buf, size_t n)
+{
+    struct net_transport *h = dual_route(dual_of(t), &addr);
+    if (!h->ops->peer_name)
+        return nines_err(NINES_ENOTFOUND, "%s: remote addresses not known", h->ops->name);
+    return h->ops->peer_name(h, addr, buf, n);
+}
+
 static void dual_destroy(struct net_transport *t)
 {
     struct dual *d = dual_of(t);
@@ -213,6 +221,7 @@ static const struct net_transport_ops dual_ops = {
     .may_bind = dual_may_bind,
     .close = dual_close,
     .destroy = dual_destroy,
+    .peer_name = dual_peer_name,
 };
 
 int net_dual_create(struct net_transport **out, const struct nines_conf *cfg, uint32_t self,

@@ -4,9 +4,11 @@
 #include "net.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "arena.h"
 #include "dual.h"
@@ -41,12 +43,14 @@ struct ep_cmap {
 struct ep_peer {
     enum ep_peer_state st;
     uint64_t last_heard_ms;
+    uint64_t incarnation;     /* from its last HELLO (kept while down); 0 unknown */
 };
 
 struct net_endpoint {
     struct nines_conf cfg;
     uint32_t self;
     uint64_t epoch;
+    uint64_t incarnation;     /* this process's, sent in node HELLOs */
     struct net_transport *t;
     struct net_handlers h;
     struct ep_peer peers[NINES_MAX_NODES + 1];
@@ -219,13 +223,42 @@ static int ep_refuse(struct net_endpoint *ep, net_addr a, int err, const char *f
     return ep_bad(ep, a, err, "HELLO refused: %s", reason);
 }
 
-static void peer_up(struct net_endpoint *ep, uint32_t node)
+/* Handshake with node done; inc = the incarnation its HELLO carried. */
+static void peer_up(struct net_endpoint *ep, uint32_t node, uint64_t inc)
 {
-    ep->peers[node].st = EP_UP;
-    ep->peers[node].last_heard_ms = nclock_ms();
+    struct ep_peer *p = &ep->peers[node];
+    bool restarted = p->incarnation != 0 && inc != 0 && inc != p->incarnation;
+    if (restarted && inc < p->incarnation)
+        NLOG_WARN("net",
+                  "ep %u: node %u came back with incarnation %llu, lower than its previous "
+                  "%llu: its clock went back, or two processes claim node %u",
+                  ep->self, node, (unsigned long long)inc, (unsigned long long)p->incarnation,
+                  node);
+    else if (restarted)
+        NLOG_INFO("net", "ep %u: node %u restarted (incarnation %llu, was %llu)", ep->self, node,
+                  (unsigned long long)inc, (unsigned long long)p->incarnation);
+    p->st = EP_UP;
+    p->last_heard_ms = nclock_ms();
+    p->incarnation = inc;
     NLOG_DEBUG("net", "ep %u: node %u up", ep->self, node);
     if (ep->h.on_peer_up)
-        ep->h.on_peer_up(ep->h.ctx, node);
+        ep->h.on_peer_up(ep->h.ctx, node, restarted);
+}
+
+/* A process-wide increasing number from the wall clock (µs): endpoints of one
+ * process never share one, and a restarted process gets a larger one as long
+ * as the clock did not go back by more than the restart took. */
+static uint64_t next_incarnation(void)
+{
+    static _Atomic uint64_t last;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t now = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    uint64_t prev = atomic_load(&last), want;
+    do {
+        want = now > prev ? now : prev + 1;
+    } while (!atomic_compare_exchange_weak(&last, &prev, want));
+    return want;
 }
 
 /* ---- handshake ---- */
@@ -251,6 +284,7 @@ static int hello_accept(struct net_endpoint *ep, net_addr a, const struct net_ms
     Nines__HelloConf conf = NINES__HELLO_CONF__INIT;
     conf.node_id = ep->self;
     conf.conn_id = a;
+    conf.incarnation = ep->incarnation;
     switch (req->role) {
     case NINES__ROLE__ROLE_NODE: {
         uint32_t id = req->node_id;
@@ -282,10 +316,16 @@ static int hello_accept(struct net_endpoint *ep, net_addr a, const struct net_ms
             ep_close(ep, a, rc, why);
             return nines_err(rc, "bind to node %u: %s", id, why);
         }
-        peer_up(ep, id);
+        peer_up(ep, id, req->incarnation);
         return 0;
     }
     case NINES__ROLE__ROLE_CLIENT: {
+        /* A client stays a client for the life of the connection: a later
+         * HELLO is refused (deliver), and its Envelope.sender must stay 0,
+         * so it never reaches a node's sender class. Nothing stops a
+         * program from saying ROLE_NODE with a configured lower id in its
+         * first HELLO, though: node links are not authenticated yet (the
+         * cluster key is a later issue; net/README.md "Handshake"). */
         if (m->sender != 0)
             return ep_refuse(ep, a, NINES_EPROTO, "client HELLO with Envelope.sender %u (want 0)",
                              m->sender);
@@ -329,7 +369,7 @@ static int hello_reply(struct net_endpoint *ep, uint32_t node, const struct net_
     if (conf->node_id != node || m->sender != node)
         return ep_bad(ep, node, NINES_EPROTO, "HELLO_CONF from node %u (sender %u), dialled %u",
                       conf->node_id, m->sender, node);
-    peer_up(ep, node);
+    peer_up(ep, node, conf->incarnation);
     return 0;
 }
 
@@ -372,6 +412,7 @@ static void ep_on_connect(void *ctx, net_addr a, int outbound)
         req.cluster = ep->cfg.cluster;
         req.role = NINES__ROLE__ROLE_NODE;
         req.node_id = ep->self;
+        req.incarnation = ep->incarnation;
         int rc = ep_queue(ep, a, NINES__MSG_TYPE__HELLO_REQ, &req.base);
         if (rc) {
             NLOG_WARN("net", "ep %u: cannot send HELLO_REQ to node %u: %s", ep->self, node,
@@ -481,6 +522,7 @@ int net_endpoint_open_on(struct net_endpoint **out, const struct nines_conf *cfg
     }
     ep->cfg = *cfg;
     ep->self = self;
+    ep->incarnation = next_incarnation();
     ep->t = t;
     ep->h = *h;
     arena_init(&ep->arena, 4096);
@@ -569,6 +611,22 @@ int net_poll(struct net_endpoint *ep, int timeout_ms)
 void net_wake(struct net_endpoint *ep) { ep->t->ops->wake(ep->t); }
 
 void net_set_epoch(struct net_endpoint *ep, uint64_t epoch) { ep->epoch = epoch; }
+
+uint64_t net_epoch(const struct net_endpoint *ep) { return ep->epoch; }
+
+uint64_t net_incarnation(const struct net_endpoint *ep) { return ep->incarnation; }
+
+uint64_t net_peer_incarnation(const struct net_endpoint *ep, uint32_t node)
+{
+    return node >= 1 && node <= NINES_MAX_NODES ? ep->peers[node].incarnation : 0;
+}
+
+const char *net_peer_name(struct net_endpoint *ep, net_addr addr, char *buf, size_t n)
+{
+    if (!ep->t->ops->peer_name || ep->t->ops->peer_name(ep->t, addr, buf, n) != 0)
+        snprintf(buf, n, "unknown address");
+    return buf;
+}
 
 const char *net_transport_name(const struct net_endpoint *ep) { return ep->t->ops->name; }
 

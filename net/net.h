@@ -11,7 +11,12 @@
  *    (0 for clients), type known to the owner. Any violation closes that
  *    connection with a logged reason; the endpoint keeps serving others.
  *  - on_msg gets the body still packed: the owner unpacks it with the
- *    descriptor its message table names (arena allocator).
+ *    descriptor its message table names (arena allocator), and decides by
+ *    its table whether that sender may send that type in that epoch
+ *    (runtime/README.md "Dispatch checks").
+ *  - every frame we send carries our epoch (net_set_epoch); node HELLOs
+ *    carry the process's incarnation, so a peer that restarted is told
+ *    apart from one that reconnected (on_peer_up's `restarted`).
  * Envelopes are packed straight into the transport's send buffer (fields
  * written by hand in protobuf wire format, body packed in place): no copy.
  *
@@ -45,7 +50,10 @@ struct net_handlers {
     int (*on_msg)(void *ctx, const struct net_msg_in *m);
     /* Is `type` a message type this node handles? (unknown -> close) */
     bool (*known_type)(void *ctx, uint32_t type);
-    void (*on_peer_up)(void *ctx, uint32_t node);              /* may be NULL */
+    /* Handshake with node done. restarted: its HELLO carried another
+     * incarnation than its previous connection's (a new process, not a
+     * reconnect); false on first contact or when either number is 0. */
+    void (*on_peer_up)(void *ctx, uint32_t node, bool restarted);   /* may be NULL */
     void (*on_peer_down)(void *ctx, uint32_t node, int err);   /* may be NULL */
     void (*on_client_close)(void *ctx, net_addr conn);         /* may be NULL */
 };
@@ -70,12 +78,31 @@ int net_flush(struct net_endpoint *ep);
 int net_poll(struct net_endpoint *ep, int timeout_ms);
 void net_wake(struct net_endpoint *ep);
 
+/* The epoch written into every Envelope we send from now on (0 until set;
+ * the node's supervisor sets it). The endpoint does not check received
+ * epochs: the owner does, per message type. */
 void net_set_epoch(struct net_endpoint *ep, uint64_t epoch);
+uint64_t net_epoch(const struct net_endpoint *ep);
+/* This process's incarnation, sent in our node HELLOs: the wall clock in µs
+ * when the endpoint was opened, and more than any incarnation handed out
+ * earlier in this process. Assumes the wall clock does not go back across
+ * a restart of the node by more than the restart took. */
+uint64_t net_incarnation(const struct net_endpoint *ep);
+/* node's incarnation from its last HELLO (kept while it is down; 0 = never
+ * connected, or it sent none). */
+uint64_t net_peer_incarnation(const struct net_endpoint *ep, uint32_t node);
+/* The remote address of a node's or client's connection for log lines
+ * ("127.0.0.1:41234"; the test transport says "test node N"); "unknown
+ * address" when the transport cannot tell. Returns buf. */
+const char *net_peer_name(struct net_endpoint *ep, net_addr addr, char *buf, size_t n);
 const char *net_transport_name(const struct net_endpoint *ep);
 /* Handshake done and the connection is up. */
 bool net_peer_reachable(const struct net_endpoint *ep, uint32_t node);
 /* Monotonic ms of the last frame received from node (0 = never). */
 uint64_t net_peer_last_heard_ms(const struct net_endpoint *ep, uint32_t node);
+/* Close one node or client connection (logged at INFO with the reason; a
+ * node is redialled as after any close). Not for use inside on_msg for the
+ * connection being delivered: return negative from on_msg instead. */
 void net_close_conn(struct net_endpoint *ep, net_addr addr, int err, const char *reason);
 
 struct net_stats { uint64_t msgs_in, msgs_out, bytes_in, bytes_out, writes, conns_closed_bad; };

@@ -67,6 +67,10 @@ struct net_transport_ops {
     int (*may_bind)(struct net_transport *t, net_addr conn, uint32_t node);
     void (*close)(struct net_transport *t, net_addr addr, int err, const char *reason);
     void (*destroy)(struct net_transport *t);
+    /* The remote address of addr's connection for log lines ("10.0.0.7:41234"),
+     * written to buf (n bytes). 0, or negative when it has none (not
+     * connected, unknown address). NULL = the transport cannot tell. */
+    int (*peer_name)(struct net_transport *t, net_addr addr, char *buf, size_t n);
 };
 
 struct net_transport {

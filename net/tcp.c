@@ -2,6 +2,7 @@
  * net/README.md ("TCP transport"). */
 #include "tcp.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -722,6 +723,39 @@ static void tcp_close(struct net_transport *bt, net_addr addr, int err, const ch
         conn_close(c, err, reason ? reason : "closed by owner");
 }
 
+static int tcp_peer_name(struct net_transport *bt, net_addr addr, char *buf, size_t n)
+{
+    struct tcp *t = tcp_of(bt);
+    struct tcp_conn *c = addr >= 1 && addr <= NINES_MAX_NODES ? t->peers[addr].conn
+                                                               : conn_lookup(t, addr);
+    if (!c || c->st != TC_UP)
+        return nines_err(NINES_ENOTFOUND, "tcp: no connection %llu", (unsigned long long)addr);
+    struct sockaddr_storage sa;
+    socklen_t len = sizeof sa;
+    if (getpeername(c->fd, (struct sockaddr *)&sa, &len) != 0)
+        return nines_err(NINES_ESYS, "getpeername: %s", strerror(errno));
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    switch (sa.ss_family) {
+    case AF_INET: {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&sa;
+        inet_ntop(AF_INET, &a->sin_addr, host, sizeof host);
+        port = ntohs(a->sin_port);
+        snprintf(buf, n, "%s:%u", host, port);
+        return 0;
+    }
+    case AF_INET6: {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)&sa;
+        inet_ntop(AF_INET6, &a->sin6_addr, host, sizeof host);
+        port = ntohs(a->sin6_port);
+        snprintf(buf, n, "[%s]:%u", host, port);
+        return 0;
+    }
+    default:
+        return nines_err(NINES_EINVAL, "tcp: address family %d", (int)sa.ss_family);
+    }
+}
+
 static void tcp_destroy(struct net_transport *bt)
 {
     struct tcp *t = tcp_of(bt);
@@ -757,6 +791,7 @@ static const struct net_transport_ops tcp_ops = {
     .bind = tcp_bind,
     .close = tcp_close,
     .destroy = tcp_destroy,
+    .peer_name = tcp_peer_name,
 };
 
 int net_tcp_create(struct net_transport **out, const struct nines_conf *cfg, uint32_t self)

@@ -3,6 +3,7 @@
  * do not). Semantics: net/testnet.h and net/README.md "Test transport". */
 #include "testnet.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -624,6 +625,18 @@ static void tn_destroy(struct net_transport *b)
     free(t);
 }
 
+/* No sockets here: the remote end is named by its node ("test node 2"). */
+static int tn_peer_name(struct net_transport *b, net_addr addr, char *buf, size_t n)
+{
+    struct tn *t = tn_of(b);
+    struct tn_end *en =
+        addr >= 1 && addr <= NINES_MAX_NODES ? t->peers[addr].end : end_by_conn(t, addr);
+    if (!en)
+        return nines_err(NINES_ENOTFOUND, "testnet: no connection %llu", (unsigned long long)addr);
+    snprintf(buf, n, "test node %u", en->link->node[1 - en->side]);
+    return 0;
+}
+
 static const struct net_transport_ops tn_ops = {
     .name = "test",
     .start = tn_start,
@@ -635,6 +648,7 @@ static const struct net_transport_ops tn_ops = {
     .bind = tn_bind,
     .close = tn_close,
     .destroy = tn_destroy,
+    .peer_name = tn_peer_name,
 };
 
 /* ---- hub ---- */

@@ -32,6 +32,7 @@ enum rt_svc {
     RT_SVC_TXC,      /* transaction controller */
     RT_SVC_KERN,     /* database kernel */
     RT_SVC_UPD,      /* update channel */
+    RT_SVC_DICT,     /* distribution dictionary service */
     RT_SVC_APP,      /* a benchmark or test task */
     RT_SVC_MAX
 };
@@ -40,8 +41,11 @@ enum rt_svc {
 enum {
     RT_MSG_TIMER = 0x10000,   /* a timer fired; rt_msg.cookie = timer cookie */
     RT_MSG_IO_DONE,           /* an rt_io request finished; cookie = the request */
-    RT_MSG_PEER_UP,           /* cookie = node id */
-    RT_MSG_PEER_DOWN,         /* cookie = node id */
+    RT_MSG_PEER_UP,           /* cookie = node id; to subscribers (rt_subscribe_peers) */
+    RT_MSG_PEER_DOWN,         /* cookie = node id; to subscribers (rt_subscribe_peers) */
+    RT_MSG_PEER_RESTARTED,    /* cookie = node id: it came back as a new process
+                                 (another incarnation, net_peer_incarnation);
+                                 posted just before its RT_MSG_PEER_UP */
     RT_MSG_CLIENT_CLOSED,     /* from = the connection */
     RT_MSG_START,             /* first message every task gets */
     RT_MSG_USER,              /* rt_post_from_thread() payloads; cookie = caller's */
@@ -52,7 +56,8 @@ struct rt_msg {
     struct rt_msg *next;
     uint32_t type;               /* nines MsgType or RT_MSG_* */
     net_addr from;               /* sender node id, client conn, or 0 = this node */
-    uint64_t epoch;              /* sender's epoch (remote messages) */
+    uint64_t epoch;              /* sender's epoch (remote: its Envelope.epoch, 0 from a
+                                    client; local: this node's epoch at rt_send) */
     uint64_t cookie;             /* RT_MSG_* payload */
     const ProtobufCMessage *body;/* unpacked body (lives in arena) or NULL */
     enum rt_svc dst;             /* destination task on the target node */
@@ -62,17 +67,41 @@ struct rt_msg {
 
 typedef void (*rt_handler)(struct rt *rt, void *task_state, struct rt_msg *m);
 
+/* Sender classes: who may send a message type (struct rt_msg_entry.from).
+ * The class of a received message follows from its address, never from
+ * anything the sender says: a connection that said HELLO as a client stays
+ * a client (net/README.md "Handshake"). */
+enum rt_from {
+    RT_FROM_CLIENT = 1u << 0,   /* a client connection (from >= NET_CONN_BASE) */
+    RT_FROM_PEER = 1u << 1,     /* another node of the cluster (from = its node id) */
+    RT_FROM_LOCAL = 1u << 2,    /* a task of this node (rt_send to 0 or to self) */
+};
+#define RT_FROM_NODE (RT_FROM_PEER | RT_FROM_LOCAL)   /* node-internal service traffic */
+#define RT_FROM_ANY (RT_FROM_CLIENT | RT_FROM_PEER | RT_FROM_LOCAL)
+
+/* Is a message from a peer of another epoch refused? (rt_msg_entry.epoch)
+ * Only peers' messages are checked: a client has no epoch, a local task
+ * runs in this node's. */
+enum rt_epoch_rule {
+    RT_EPOCH_SAME = 0,          /* refused (dropped) unless Envelope.epoch == rt_epoch() */
+    RT_EPOCH_ANY = 1,           /* accepted in any epoch */
+};
+
 /* One row of the node's message table (the one table mapping each message
  * type to its handler): which service handles a wire message type, the
- * descriptor used to unpack its body, and the handler, called with that
- * service's task state. Indexed by MsgType; rows with svc == RT_SVC_NONE
- * are unknown types. Runtime events (RT_MSG_*) and rows without fn go to
- * the task's own handler. */
+ * descriptor used to unpack its body, the handler, called with that
+ * service's task state, the sender classes allowed to send it and whether
+ * a peer's message of another epoch is refused (runtime/README.md
+ * "Dispatch checks"). Indexed by MsgType; rows with svc == RT_SVC_NONE are
+ * unknown types. Runtime events (RT_MSG_*) and rows without fn go to the
+ * task's own handler. A row with from == 0 accepts nobody. */
 struct rt_msg_entry {
     const char *name;
     const ProtobufCMessageDescriptor *desc;
     enum rt_svc svc;
     rt_handler fn;
+    uint32_t from;               /* RT_FROM_* bits */
+    enum rt_epoch_rule epoch;
 };
 
 struct rt_config {
@@ -89,6 +118,19 @@ void rt_destroy(struct rt *rt);
 
 /* Register the task for a service before rt_run/rt_step. */
 int rt_task_add(struct rt *rt, enum rt_svc svc, const char *name, rt_handler h, void *state);
+
+/* Membership events: deliver RT_MSG_PEER_UP / RT_MSG_PEER_DOWN (cookie and
+ * from = the node id) to svc's task, one message per subscriber, in the
+ * order of enum rt_svc. A task hears of a peer only after it subscribed;
+ * subscribing twice is the same as once. Any task may subscribe (the
+ * supervisor, the dictionary service; txctl when it wants them). */
+int rt_subscribe_peers(struct rt *rt, enum rt_svc svc);
+/* The node's epoch: written into every message this node sends (the
+ * endpoint's net_set_epoch) and compared with a peer's message whose row
+ * says RT_EPOCH_SAME. 0 until set; the supervisor owns the value
+ * (sup_set_epoch). */
+void rt_set_epoch(struct rt *rt, uint64_t epoch);
+uint64_t rt_epoch(const struct rt *rt);
 
 /* Run until rt_stop(). */
 int rt_run(struct rt *rt);
@@ -110,7 +152,8 @@ void rt_msg_free(struct rt *rt, struct rt_msg *m);
 int rt_send(struct rt *rt, net_addr to, enum rt_svc svc, struct rt_msg *m);
 /* rt_send without the fault-injection filter (tests re-inject held messages). */
 int rt_send_nofault(struct rt *rt, net_addr to, enum rt_svc svc, struct rt_msg *m);
-/* Queue to a local task now (no serialization). */
+/* Queue to a local task now (no serialization, and no sender-class check:
+ * for runtime-internal messages; services send with rt_send). */
 void rt_post_local(struct rt *rt, enum rt_svc svc, struct rt_msg *m);
 /* From any thread: deliver an RT_MSG_USER with `cookie` to svc. */
 int rt_post_from_thread(struct rt *rt, enum rt_svc svc, uint64_t cookie);
@@ -156,6 +199,8 @@ const struct nines_conf *rt_conf(const struct rt *rt);
 struct rt_stats {
     uint64_t msgs_handled, msgs_local, msgs_remote_out, msgs_remote_in, timers_fired, io_done;
     uint64_t loop_turns, unpack_errors;
+    uint64_t refused_sender;    /* sender class not in the row: dropped (remote: conn closed) */
+    uint64_t refused_epoch;     /* a peer's message of another epoch: dropped */
 };
 void rt_get_stats(const struct rt *rt, struct rt_stats *out);
 #endif

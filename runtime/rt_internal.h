@@ -37,6 +37,7 @@ struct rt {
     struct net_endpoint *ep;
     int wake_fd;                   /* eventfd when there is no endpoint */
     struct rt_task tasks[RT_SVC_MAX];
+    bool peer_subs[RT_SVC_MAX];    /* rt_subscribe_peers */
     struct rt_task *run_head, *run_tail;
     struct rt_msg *free_msgs;
     uint32_t nfree;
@@ -58,6 +59,9 @@ struct rt {
     bool io_stop;
     atomic_bool stop;
     uint64_t now_us, start_us;
+    uint64_t epoch;                /* rt_set_epoch */
+    uint64_t epoch_log_us;         /* last "dropping ... epoch" line (rate limit) */
+    uint64_t epoch_log_quiet;      /* epoch refusals not logged since that line */
     struct rt_stats stats;
     /* fault injection (rt_fault.c; active in NINES_FAULTS builds only) */
     rt_fault_fn fault_fn;

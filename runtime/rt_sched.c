@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -17,6 +18,7 @@
 #define RT_TURN_BUDGET 4096      /* messages handled per loop turn before input is read again */
 #define RT_FREE_MAX 4096         /* recycled messages kept */
 #define RT_ARENA_CHUNK 1024      /* first arena chunk of a message */
+#define RT_EPOCH_LOG_US 1000000u /* at most one epoch-refusal line a second */
 
 /* ---- messages ---- */
 
@@ -162,12 +164,81 @@ static const struct rt_msg_entry *rt_entry(const struct rt *rt, uint32_t type)
 
 static bool rt_known_type(void *ctx, uint32_t type) { return rt_entry(ctx, type) != NULL; }
 
+/* "client, peer, local": the classes in `from` (RT_FROM_* bits). */
+static const char *rt_from_str(uint32_t from, char *buf, size_t n)
+{
+    static const struct { uint32_t bit; const char *name; } names[] = {
+        {RT_FROM_CLIENT, "client"}, {RT_FROM_PEER, "peer"}, {RT_FROM_LOCAL, "local"}};
+    size_t off = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if ((from & names[i].bit) && off < n)
+            off += (size_t)snprintf(buf + off, n - off, "%s%s", off ? ", " : "", names[i].name);
+    if (!off)
+        snprintf(buf, n, "nobody");
+    return buf;
+}
+
+/* A received message whose row does not allow its sender's class: counted,
+ * and the negative return makes the endpoint log the detail (type name,
+ * sender, its address) and close that connection (net/README.md "Bad
+ * input"). */
+static int rt_refuse_sender(struct rt *rt, const struct rt_msg_entry *e, uint32_t type,
+                            net_addr from, uint32_t cls)
+{
+    char where[96], allowed[40];
+    rt->stats.refused_sender++;
+    net_peer_name(rt->ep, from, where, sizeof where);
+    rt_from_str(e->from, allowed, sizeof allowed);
+    switch (cls) {
+    case RT_FROM_CLIENT:
+        return nines_err(NINES_EPROTO,
+                         "%s (type %u) refused from client conn %llu (%s): allowed from %s",
+                         e->name, type, (unsigned long long)from, where, allowed);
+    case RT_FROM_PEER:
+        return nines_err(NINES_EPROTO, "%s (type %u) refused from node %llu (%s): allowed from %s",
+                         e->name, type, (unsigned long long)from, where, allowed);
+    default:
+        return nines_err(NINES_EINVAL, "%s (type %u) from %llu: bad sender class %u", e->name,
+                         type, (unsigned long long)from, cls);
+    }
+}
+
+/* A peer's message of another epoch whose row says RT_EPOCH_SAME: dropped,
+ * counted, logged at most once a second (a node-set change makes many). */
+static void rt_refuse_epoch(struct rt *rt, const struct rt_msg_entry *e,
+                            const struct net_msg_in *in)
+{
+    rt->stats.refused_epoch++;
+    uint64_t now = nclock_us();
+    if (rt->epoch_log_us && now - rt->epoch_log_us < RT_EPOCH_LOG_US) {
+        rt->epoch_log_quiet++;
+        return;
+    }
+    NLOG_WARN("rt",
+              "dropping %s from node %llu: its epoch %llu, this node's %llu (%llu more dropped "
+              "for their epoch since the last such line)",
+              e->name, (unsigned long long)in->from, (unsigned long long)in->epoch,
+              (unsigned long long)rt->epoch, (unsigned long long)rt->epoch_log_quiet);
+    rt->epoch_log_us = now;
+    rt->epoch_log_quiet = 0;
+}
+
 static int rt_on_msg(void *ctx, const struct net_msg_in *in)
 {
     struct rt *rt = ctx;
     const struct rt_msg_entry *e = rt_entry(rt, in->type);
     if (!e)
         return nines_err(NINES_EUNKNOWN_MSG, "unknown message type %u", in->type);
+    /* the class comes from the address the endpoint delivers on: node ids
+     * only after a node HELLO, client connections stay >= NET_CONN_BASE */
+    uint32_t cls = in->from >= NET_CONN_BASE ? RT_FROM_CLIENT : RT_FROM_PEER;
+    if (!(e->from & cls))
+        return rt_refuse_sender(rt, e, in->type, in->from, cls);
+    if (cls == RT_FROM_PEER && e->epoch != RT_EPOCH_ANY && in->epoch != rt->epoch) {
+        rt_refuse_epoch(rt, e, in);
+        return 0;
+    }
     struct rt_msg *m = rt_msg_new(rt, in->type);
     if (!m)
         return nines_err(NINES_ENOMEM, "no memory for a %s message", e->name);
@@ -186,19 +257,35 @@ static int rt_on_msg(void *ctx, const struct net_msg_in *in)
     return 0;
 }
 
+/* A membership event to every subscribed task (rt_subscribe_peers). */
 static void rt_post_event(struct rt *rt, uint32_t type, net_addr from, uint64_t cookie)
 {
-    if (!rt->tasks[RT_SVC_SUP].handler)
-        return;
-    struct rt_msg *m = rt_msg_new(rt, type);
-    if (!m)
-        return;
-    m->from = from;
-    m->cookie = cookie;
-    rt_post_local(rt, RT_SVC_SUP, m);
+    for (int s = RT_SVC_NONE + 1; s < RT_SVC_MAX; s++) {
+        if (!rt->peer_subs[s] || !rt->tasks[s].handler)
+            continue;
+        struct rt_msg *m = rt_msg_new(rt, type);
+        if (!m)
+            return;
+        m->from = from;
+        m->cookie = cookie;
+        rt_post_local(rt, (enum rt_svc)s, m);
+    }
 }
 
-static void rt_on_peer_up(void *ctx, uint32_t node) { rt_post_event(ctx, RT_MSG_PEER_UP, node, node); }
+int rt_subscribe_peers(struct rt *rt, enum rt_svc svc)
+{
+    if (svc <= RT_SVC_NONE || svc >= RT_SVC_MAX)
+        return nines_err(NINES_EINVAL, "bad service %d for peer events", (int)svc);
+    rt->peer_subs[svc] = true;
+    return 0;
+}
+
+static void rt_on_peer_up(void *ctx, uint32_t node, bool restarted)
+{
+    if (restarted)
+        rt_post_event(ctx, RT_MSG_PEER_RESTARTED, node, node);
+    rt_post_event(ctx, RT_MSG_PEER_UP, node, node);
+}
 
 static void rt_on_peer_down(void *ctx, uint32_t node, int err)
 {
@@ -237,8 +324,21 @@ int rt_send(struct rt *rt, net_addr to, enum rt_svc svc, struct rt_msg *m)
 int rt_send_nofault(struct rt *rt, net_addr to, enum rt_svc svc, struct rt_msg *m)
 {
     if (to == 0 || to == rt->cfg.self) {
+        const struct rt_msg_entry *e =
+            m->type < rt->cfg.msgtab_len ? &rt->cfg.msgtab[m->type] : NULL;
+        if (e && e->svc != RT_SVC_NONE && !(e->from & RT_FROM_LOCAL)) {
+            char allowed[40];
+            rt->stats.refused_sender++;
+            rt_from_str(e->from, allowed, sizeof allowed);
+            NLOG_WARN("rt", "dropping %s (type %u) sent by a task of this node: allowed from %s",
+                      e->name, m->type, allowed);
+            rt_msg_free(rt, m);
+            return nines_err(NINES_EPROTO, "%s (type %u) may not be sent locally", e->name,
+                             m->type);
+        }
         rt->stats.msgs_local++;
         m->from = 0;
+        m->epoch = rt->epoch;
         rt_post_local(rt, svc, m);
         return 0;
     }
@@ -403,6 +503,15 @@ void rt_stop(struct rt *rt)
     atomic_store(&rt->stop, true);
     rt_wake(rt);
 }
+
+void rt_set_epoch(struct rt *rt, uint64_t epoch)
+{
+    rt->epoch = epoch;
+    if (rt->ep)
+        net_set_epoch(rt->ep, epoch);
+}
+
+uint64_t rt_epoch(const struct rt *rt) { return rt->epoch; }
 
 uint32_t rt_self(const struct rt *rt) { return rt->cfg.self; }
 struct net_endpoint *rt_net(struct rt *rt) { return rt->ep; }

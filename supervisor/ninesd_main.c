@@ -2,6 +2,8 @@
 #include "conf.h"
 #include "nines/errors.h"
 #include "nlog.h"
+#include "dict/svc/dsvc.h"
+#include "kernel/svc/ksvc.h"
 #include "runtime/rt.h"
 #include "sup.h"
 #include "updchan/upd.h"
@@ -15,6 +17,13 @@
 #include <unistd.h>
 
 static struct rt *the_rt;
+
+/* The kernel service hears of every dictionary the dictionary service
+ * installs (dsvc_subscribe_install). */
+static void kern_dict_installed(void *kern, const struct dict *d, bool live_commit)
+{
+    ksvc_dict_changed(kern, d, live_commit);
+}
 
 static void on_signal(int sig)
 {
@@ -104,18 +113,29 @@ int main(int argc, char **argv)
                 nines_errdetail());
         return 1;
     }
+    /* The node's services, each its own task; they reach each other only
+     * through messages, the dictionary's published accessor and the
+     * install subscription wired here. */
     static struct sup sup;
-    err = sup_init(&sup, the_rt);
-    static struct txc *txc; /* transaction controller task */
+    static struct dsvc *dict;     /* distribution dictionary service task */
+    static struct txc *txc;       /* transaction controller task */
     static struct upd *upd;       /* update channel task */
-    static struct sup_kern *kern; /* kernel service task */
+    static struct ksvc *kern;     /* kernel service task */
+    err = sup_init(&sup, the_rt);
+    if (!err)
+        err = dsvc_create(&dict, the_rt);
     if (!err)
         err = upd_init(&upd, the_rt);
     if (!err)
-        err = sup_kern_init(&kern, &sup, upd);
+        err = ksvc_init(&kern, the_rt,
+                        &(struct ksvc_config){.upd = upd, .dict = dsvc_current_fn,
+                                              .dict_ctx = dict});
     if (!err)
-        err = txc_create(&txc, the_rt, &(struct txc_config){.dict = &sup.dict.cur,
-                                                             .timeout_ms = conf.txn_timeout_ms});
+        err = dsvc_subscribe_install(dict, kern_dict_installed, kern);
+    if (!err)
+        err = txc_create(&txc, the_rt,
+                         &(struct txc_config){.dict = dsvc_current_fn, .dict_ctx = dict,
+                                              .timeout_ms = conf.txn_timeout_ms});
     if (err) {
         fprintf(stderr, "ninesd: node %lu: %s\n", id, nines_errdetail());
         rt_destroy(the_rt);
@@ -133,8 +153,8 @@ int main(int argc, char **argv)
     NLOG_INFO("ninesd", "node %lu stopping", id);
     txc_destroy(txc);
     rt_destroy(the_rt); /* joins the I/O thread: no save is running after it */
-    sup_kern_fini(kern);
+    ksvc_fini(kern);
     upd_fini(upd);
-    sup_fini(&sup);
+    dsvc_destroy(dict);
     return 0;
 }

@@ -1,10 +1,9 @@
-/* Node supervisor (internal): hosts the services of a node in one process
- * and runs the I-am-alive ring. See supervisor/README.md. */
+/* Node supervisor (internal): the node's lifecycle and the I-am-alive ring.
+ * ninesd_main.c creates the services of a node and wires them. See
+ * supervisor/README.md. */
 #ifndef NINES_SUP_H
 #define NINES_SUP_H
 #include "runtime/rt.h"
-#include "sup_dict.h"
-#include "sup_kern.h"
 
 /* Node lifecycle as seen by its own supervisor. */
 enum sup_node_state {
@@ -16,19 +15,23 @@ enum sup_node_state {
 struct sup_peer {
     uint64_t last_alive_us;   /* last I_AM_ALIVE from it (0 = never) */
     bool suspected;           /* silent for heartbeat_misses intervals */
+    uint64_t restarts;        /* RT_MSG_PEER_RESTARTED seen: it came back as a new process */
 };
+
+/* The node's epoch before the node-set protocol (a later issue) installs
+ * another. */
+#define SUP_EPOCH_INITIAL 1
 
 struct sup {
     struct rt *rt;
     const struct nines_conf *conf;
     uint32_t self, site;
     enum sup_node_state state;
+    uint64_t epoch;                  /* the node's current epoch (sup_set_epoch) */
     uint32_t ring_prev, ring_next;   /* I-am-alive ring neighbours (0 = none) */
     uint64_t hb_seq;
     uint64_t sinks_received;
     struct sup_peer peers[NINES_MAX_NODES + 1];
-    struct sup_dict dict;            /* distribution dictionary service (sup_dict*.c) */
-    struct sup_kern *kern;           /* kernel service (sup_kern*.c); NULL: none on this node */
 };
 
 /* The node's message table, indexed by MsgType. */
@@ -37,10 +40,12 @@ extern const uint32_t sup_msgtab_len;
 
 int sup_init(struct sup *s, struct rt *rt);
 const char *sup_state_name(enum sup_node_state st);
+/* Install the node's epoch: every message sent from now on carries it,
+ * and peers' messages of another epoch are refused where the message
+ * table says so (rt_set_epoch). The node-set protocol will call it. */
+void sup_set_epoch(struct sup *s, uint64_t epoch);
 /* Request an orderly stop (from the executor thread). */
 void sup_shutdown(struct sup *s);
-/* Release what sup_init allocated (after the runtime stopped). */
-void sup_fini(struct sup *s);
 
 /* handlers named in sup_msgtab (sup_handlers.c) */
 void sup_on_event(struct rt *rt, void *st, struct rt_msg *m);

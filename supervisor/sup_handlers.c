@@ -46,13 +46,18 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
     struct net_endpoint *ep = rt_net(rt);
     struct net_stats ns;
     net_get_stats(ep, &ns);
+    struct rt_stats rs;
+    rt_get_stats(rt, &rs);
     b->node_id = s->self;
     b->site = s->site;
     b->uptime_ms = (rt_now_us(rt) - rt_start_us(rt)) / 1000;
-    b->epoch = 0; /* no node set protocol yet: see supervisor/README.md */
+    b->epoch = s->epoch;
     b->transport = (char *)net_transport_name(ep);
     b->msgs_in = ns.msgs_in;
     b->msgs_out = ns.msgs_out;
+    b->incarnation = net_incarnation(ep);
+    b->refused_sender = rs.refused_sender;
+    b->refused_epoch = rs.refused_epoch;
     uint64_t now_ms = rt_now_us(rt) / 1000;
     size_t n = 0;
     for (uint32_t i = 0; i < c->nnodes; i++) {
@@ -66,6 +71,8 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
         uint64_t heard = net_peer_last_heard_ms(ep, id);
         peers[n].ever_heard = heard != 0;
         peers[n].last_heard_ms = heard && now_ms >= heard ? now_ms - heard : 0;
+        peers[n].incarnation = net_peer_incarnation(ep, id);
+        peers[n].restarts = s->peers[id].restarts;
         pp[n] = &peers[n];
         n++;
     }

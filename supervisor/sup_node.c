@@ -60,13 +60,21 @@ int sup_init(struct sup *s, struct rt *rt)
         s->site = me->site;
         sup_ring(s);
     }
-    int rc = sup_dict_init(&s->dict, s);
+    sup_set_epoch(s, SUP_EPOCH_INITIAL);
+    int rc = rt_subscribe_peers(rt, RT_SVC_SUP);
     if (rc)
         return rc;
     return rt_task_add(rt, RT_SVC_SUP, "supervisor", sup_on_event, s);
 }
 
-void sup_fini(struct sup *s) { sup_dict_fini(&s->dict); }
+void sup_set_epoch(struct sup *s, uint64_t epoch)
+{
+    if (s->epoch && epoch != s->epoch)
+        NLOG_INFO("sup", "epoch %llu installed (was %llu)", (unsigned long long)epoch,
+                  (unsigned long long)s->epoch);
+    s->epoch = epoch;
+    rt_set_epoch(s->rt, epoch);
+}
 
 static void sup_send_alive(struct sup *s, uint32_t to)
 {
@@ -118,7 +126,7 @@ void sup_shutdown(struct sup *s)
     rt_stop(s->rt);
 }
 
-/* Runtime events: start, timers, peer connectivity. */
+/* Runtime events: start, timers, peer connectivity (subscribed). */
 void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
 {
     struct sup *s = st;
@@ -128,31 +136,27 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
         s->state = SUP_RUNNING;
         if (s->conf)
             sup_heartbeat(s);
-        sup_dict_start(&s->dict);
         break;
     case RT_MSG_TIMER:
-        if (SUP_DICT_IS_COOKIE(m->cookie))
-            sup_dict_on_timer(&s->dict, m->cookie);
-        else if (m->cookie == SUP_TIMER_HEARTBEAT && s->state == SUP_RUNNING)
+        if (m->cookie == SUP_TIMER_HEARTBEAT && s->state == SUP_RUNNING)
             sup_heartbeat(s);
-        break;
-    case RT_MSG_IO_DONE:
-        if (!sup_dict_on_io_done(&s->dict, (struct rt_io_req *)(uintptr_t)m->cookie))
-            NLOG_WARN("sup", "I/O completion for an unknown request");
         break;
     case RT_MSG_PEER_UP:
         NLOG_INFO("sup", "peer %u connected", (unsigned)m->cookie);
-        if (m->cookie >= 1 && m->cookie <= NINES_MAX_NODES)
-            sup_dict_on_peer_up(&s->dict, (uint32_t)m->cookie);
+        break;
+    case RT_MSG_PEER_RESTARTED:
+        /* a new process, not a reconnect: whatever it had in memory is gone */
+        if (m->cookie >= 1 && m->cookie <= NINES_MAX_NODES) {
+            s->peers[m->cookie].restarts++;
+            NLOG_INFO("sup", "peer %u restarted (incarnation %llu)", (unsigned)m->cookie,
+                      (unsigned long long)net_peer_incarnation(rt_net(rt), (uint32_t)m->cookie));
+        }
         break;
     case RT_MSG_PEER_DOWN:
         NLOG_INFO("sup", "peer %u disconnected", (unsigned)m->cookie);
-        if (m->cookie >= 1 && m->cookie <= NINES_MAX_NODES)
-            sup_dict_on_peer_down(&s->dict, (uint32_t)m->cookie);
         break;
     case RT_MSG_CLIENT_CLOSED:
-        sup_dict_on_client_closed(&s->dict, m->from);
-        break;
+        break; /* the supervisor keeps no client state */
     default:
         NLOG_WARN("sup", "supervisor ignores unexpected message type %u", m->type);
         break;

@@ -12,7 +12,7 @@
  * The dictionary commands talk to one node (--node, else the first node of
  * the file that answers); a change is forwarded by that node to the
  * dictionary coordinator and committed at every live node
- * (supervisor/README.md "Distribution dictionary service"). Exit status of
+ * (dict/svc/README.md). Exit status of
  * the dictionary commands: 0 done, 1 refused or failed, 2 usage error.
  *
  * status asks every node of the cluster file for its STATUS_CONF and
@@ -20,6 +20,7 @@
  * sees of its peers. Exit status: 0 all nodes reachable and seeing all
  * peers, 1 otherwise, 2 usage or configuration error. */
 #include "conf.h"
+#include "conv/conv.h"
 #include "ctl.h"
 #include "dict/dict.h"
 #include "kernel/kern_key.h"
@@ -124,6 +125,10 @@ static void print_table(const struct nines_conf *c, const struct node_view *v)
                state, up, epoch, tr, peers);
         if (v[i].err)
             printf("      (%s)\n", v[i].why);
+        else if (v[i].st && (v[i].st->refused_sender || v[i].st->refused_epoch))
+            printf("      (refused messages: %llu by sender class, %llu by epoch)\n",
+                   (unsigned long long)v[i].st->refused_sender,
+                   (unsigned long long)v[i].st->refused_epoch);
     }
     printf("health: %s\n", ctl_healthy(c, v) ? "all nodes up, all links up" : "DEGRADED");
 }
@@ -159,14 +164,19 @@ static void print_json(const struct nines_conf *c, const struct node_view *v)
             printf(",\"uptime_ms\":%llu,\"epoch\":%llu,\"transport\":",
                    (unsigned long long)s->uptime_ms, (unsigned long long)s->epoch);
             json_str(s->transport);
-            printf(",\"msgs_in\":%llu,\"msgs_out\":%llu,\"peers\":[",
-                   (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out);
+            printf(",\"msgs_in\":%llu,\"msgs_out\":%llu,\"incarnation\":%llu,"
+                   "\"refused_sender\":%llu,\"refused_epoch\":%llu,\"peers\":[",
+                   (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out,
+                   (unsigned long long)s->incarnation, (unsigned long long)s->refused_sender,
+                   (unsigned long long)s->refused_epoch);
             for (size_t p = 0; p < s->n_peers; p++) {
                 const Nines__PeerStatus *ps = s->peers[p];
                 printf("%s{\"id\":%u,\"site\":%u,\"reachable\":%s", p ? "," : "", ps->node_id,
                        ps->site, ps->reachable ? "true" : "false");
                 if (ps->ever_heard)
                     printf(",\"last_heard_ms\":%llu", (unsigned long long)ps->last_heard_ms);
+                printf(",\"incarnation\":%llu,\"restarts\":%llu",
+                       (unsigned long long)ps->incarnation, (unsigned long long)ps->restarts);
                 printf("}");
             }
             printf("]");
@@ -381,37 +391,33 @@ static int parse_column(const char *spec, Nines__DictColumn *col, char *err, siz
     return col->name ? 0 : -1;
 }
 
-/* Encode one split value of the first key column (kernel key encoding). */
-static int encode_split(const Nines__DictColumn *col, const char *v, ProtobufCBinaryData *out,
-                        char *err, size_t errn)
+/* Encode one split value of the first key column: the text as the wire
+ * value it reads as (an integer, a number, a string), then the one
+ * conversion and key encoding the nodes use (conv_key, conv/README.md). */
+static int encode_split(const char *table, const Nines__DictColumn *col, const char *v,
+                        ProtobufCBinaryData *out, char *err, size_t errn)
 {
-    struct kern_col kc = {.type = (uint8_t)col->type, .nullable = 0, .size = col->size};
-    struct kern_val kv = {.type = (uint8_t)col->type};
+    int kt = kern_type_from_dict(col->type);
+    struct conv_col cc = {table, col->name, {(uint8_t)(kt < 0 ? 0 : kt), 0, col->size}};
+    Nines__Value pv = NINES__VALUE__INIT;
+    Nines__Value *pp = &pv;
     char *end;
     errno = 0;
     switch (col->type) {
     case DICT_T_INT32:
     case DICT_T_INT64:
-    case DICT_T_TIMESTAMP: {
-        long long x = strtoll(v, &end, 10);
+    case DICT_T_TIMESTAMP:
+        pv.v_case = NINES__VALUE__V_I64;
+        pv.i64 = strtoll(v, &end, 10);
         if (errno || end == v || *end) {
             snprintf(err, errn, "split value '%s' is not an integer (key column '%s' is %s)", v,
                      col->name, dict_type_name(col->type));
             return -1;
         }
-        if (col->type == DICT_T_INT32) {
-            if (x < INT32_MIN || x > INT32_MAX) {
-                snprintf(err, errn, "split value '%s' is out of the int32 range", v);
-                return -1;
-            }
-            kv.u.i32 = (int32_t)x;
-        } else {
-            kv.u.i64 = x;
-        }
         break;
-    }
     case DICT_T_DOUBLE:
-        kv.u.d = strtod(v, &end);
+        pv.v_case = NINES__VALUE__V_F64;
+        pv.f64 = strtod(v, &end);
         if (errno || end == v || *end) {
             snprintf(err, errn, "split value '%s' is not a number", v);
             return -1;
@@ -419,8 +425,8 @@ static int encode_split(const Nines__DictColumn *col, const char *v, ProtobufCBi
         break;
     case DICT_T_STRING:
     case DICT_T_VARSTRING:
-        kv.u.p = v;
-        kv.len = (uint32_t)strlen(v);
+        pv.v_case = NINES__VALUE__V_STR;
+        pv.str = (char *)v;
         break;
     default:
         snprintf(err, errn, "range splits on a %s key column ('%s') are not supported by "
@@ -429,7 +435,7 @@ static int encode_split(const Nines__DictColumn *col, const char *v, ProtobufCBi
         return -1;
     }
     uint8_t key[KERN_KEY_MAX];
-    int n = kern_key_encode(&kc, 1, &kv, key, sizeof key);
+    int n = conv_key(&cc, 1, &pp, 1, true, "split", key, sizeof key);
     if (n < 0) {
         snprintf(err, errn, "split value '%s': %s", v, nines_errdetail());
         return -1;
@@ -634,7 +640,8 @@ static int cmd_create_table(const struct nines_conf *c, int argc, char **argv)
         if (!t.splits)
             goto out;
         for (size_t i = 0; i < k; i++) {
-            if (encode_split(t.columns[t.pk[0]], parts[i], &t.splits[i], err, sizeof err)) {
+            if (encode_split(t.name, t.columns[t.pk[0]], parts[i], &t.splits[i], err,
+                             sizeof err)) {
                 fprintf(stderr, "ninesctl create-table: --range-splits: %s\n", err);
                 goto out;
             }

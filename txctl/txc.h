@@ -23,9 +23,11 @@ struct txc;
 typedef int (*txc_client_send_fn)(void *ctx, struct rt *rt, net_addr conn, struct rt_msg *m);
 
 struct txc_config {
-    /* The node's served dictionary (supervisor: &sup.dict.cur). Read on
-     * every request; the pointed-to struct may be replaced in place. */
-    const struct dict *dict;
+    /* The node's served dictionary, through the dictionary service's
+     * published accessor (ninesd: dict/svc dsvc_current_fn, dict_ctx = the
+     * struct dsvc). Called afresh on every request; the result is not kept. */
+    const struct dict *(*dict)(void *dict_ctx);
+    void *dict_ctx;
     uint32_t timeout_ms;          /* 0: TXC_TIMEOUT_MS_DEFAULT */
     uint32_t max_ops;             /* 0: TXC_MAX_OPS_DEFAULT */
     uint32_t max_txns;            /* 0: TXC_MAX_TXNS_DEFAULT */

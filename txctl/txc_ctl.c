@@ -812,7 +812,7 @@ void txc_on_abort_conf(struct rt *rt, void *st, struct rt_msg *m)
 
 /* ---- a kernel asks for the outcome -------------------------------------- */
 
-static void outcome_ref(struct txc *t, net_addr to, uint64_t txn, int err, const char *detail)
+void txc_outcome_ref(struct txc *t, net_addr to, uint64_t txn, int err, const char *detail)
 {
     struct rt_msg *m = rt_msg_new(t->rt, NINES__MSG_TYPE__TXC_OUTCOME_REF);
     Nines__TxcOutcomeRef *b = m ? RT_BODY(m, Nines__TxcOutcomeRef, nines__txc_outcome_ref__init)
@@ -840,7 +840,7 @@ void txc_ctl_outcome_req(struct txc *t, const Nines__TxcOutcomeReq *b, net_addr 
         if (!txc_own_incarnation(t, b->txn)) {
             snprintf(d, sizeof d, "controller node %u restarted since transaction %" PRIx64
                      " began: ask its hot-standby controller", t->self, b->txn);
-            outcome_ref(t, from, b->txn, NINES_EINDOUBT, d);
+            txc_outcome_ref(t, from, b->txn, NINES_EINDOUBT, d);
             return;
         }
         /* this incarnation forgets a transaction only after every kernel
@@ -869,7 +869,7 @@ void txc_ctl_outcome_req(struct txc *t, const Nines__TxcOutcomeReq *b, net_addr 
     case TXC_ASKING:
         snprintf(d, sizeof d, "transaction %" PRIx64 " is %s at controller node %u: not "
                  "decided yet", x->id, txc_state_name(x->st), t->self);
-        outcome_ref(t, from, b->txn, NINES_ESTATE, d);
+        txc_outcome_ref(t, from, b->txn, NINES_ESTATE, d);
         break;
     default:
         t->st.stale++;

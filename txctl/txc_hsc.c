@@ -23,12 +23,12 @@ static bool hsc_state(enum txc_state s)
     return s == TXC_HSC_WAITING || s == TXC_HSC_COMMITTED || s == TXC_HSC_ABORTED;
 }
 
-/* Incarnation of this node that a kernel may name in TXC_OUTCOME_REQ
- * (0: not known; then the question is answered without the check). */
-static uint64_t self_inc(const struct txc *t)
+/* This process's incarnation (HELLO): a kernel names the one it knew when
+ * it prepared (TXC_OUTCOME_REQ.asked_inc); 0 when there is no network. */
+static uint64_t self_inc(struct txc *t)
 {
-    (void)t;
-    return 0;
+    struct net_endpoint *ep = rt_net(t->rt);
+    return ep ? net_incarnation(ep) : 0;
 }
 
 static void apply(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *b)
@@ -291,8 +291,15 @@ void txc_hsc_outcome_req(struct txc *t, const Nines__TxcOutcomeReq *b, net_addr 
         }
         uint64_t inc = self_inc(t);
         if (b->asked_inc && inc && b->asked_inc != inc) {
-            NLOG_WARN("txc", "hsc: node %u asks for txn %" PRIx64 " prepared under an earlier "
-                      "incarnation of this node: cannot tell", node, b->txn);
+            /* this process started after the kernel prepared: an earlier
+             * incarnation may have recorded COMMIT, so ABORT cannot be
+             * recorded here (takeover resolves it) */
+            char d[200];
+            snprintf(d, sizeof d, "node %u restarted since transaction %" PRIx64 " was "
+                     "prepared (incarnation %" PRIu64 ", asked %" PRIu64 "): cannot tell",
+                     t->self, b->txn, inc, b->asked_inc);
+            NLOG_WARN("txc", "hsc: %s", d);
+            txc_outcome_ref(t, from, b->txn, NINES_EINDOUBT, d);
             return;
         }
         x = abort_entry(t, b->txn);

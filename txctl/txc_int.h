@@ -65,11 +65,15 @@ struct txc_kop {
  * needs (the table's key layout, copied: the dictionary may change). */
 struct txc_scan {
     uint32_t op;                    /* request op index */
-    uint32_t table, npk;
+    uint32_t table;
     uint32_t limit;                 /* effective: 1..TXC_SCAN_MAX */
     bool reverse;
-    uint16_t pk[DICT_MAX_PK];       /* key column indexes in the row */
-    struct kern_col kc[DICT_MAX_PK];
+    /* what the merge checks the kernels' key bytes against (txc_scan.c) */
+    const uint8_t *lo, *hi;         /* encoded bound prefixes (len 0: open) */
+    uint32_t lolen, hilen;
+    uint32_t method, nfrags, nsplits;
+    const struct dict_key *splits;  /* RANGE: splits[split0 ..] around the scanned fragments */
+    uint32_t split0, nsplit_copy;
 };
 
 /* Kernel ops of the current request bound for one primary node (one KERN_OP_REQ). */
@@ -139,6 +143,12 @@ struct txc {
     struct txc_stats st;
 };
 
+/* The node's served dictionary, read afresh (txc_config.dict). */
+static inline const struct dict *txc_dict(const struct txc *t)
+{
+    return t->cfg.dict(t->cfg.dict_ctx);
+}
+
 /* txc_task.c */
 struct txc_txn *txc_find(struct txc *t, uint64_t id);
 struct txc_txn *txc_alloc(struct txc *t, uint64_t id);
@@ -192,6 +202,8 @@ void txc_ctl_on_client_closed(struct txc *t, net_addr conn);
 void txc_ctl_ready_ind(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *b);
 /* TXC_OUTCOME_REQ for a txn this node controls. */
 void txc_ctl_outcome_req(struct txc *t, const Nines__TxcOutcomeReq *b, net_addr from);
+/* TXC_OUTCOME_REF to a kernel that asked (to: node id, 0 = this node). */
+void txc_outcome_ref(struct txc *t, net_addr to, uint64_t txn, int err, const char *detail);
 
 /* txc_hsc.c */
 void txc_hsc_ready_ind(struct txc *t, const Nines__ReadyInd *b, struct rt_msg *m);

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "conv/conv.h"
 #include "nassert.h"
 #include "nines/errors.h"
 
@@ -21,122 +22,23 @@ static const char *op_name(Nines__OpType op)
     return (unsigned)op < sizeof op_names / sizeof op_names[0] ? op_names[op] : "?";
 }
 
-/* Kernel column of column `ci` of `tb` (kern_type_from_dict: the mapping
- * the kernel service and the client library use too). */
-static int kern_col_of(const struct dict_table *tb, uint32_t ci, struct kern_col *kc)
+/* The conversion's view of column ci of tb (conv/: the one wire value ->
+ * kernel value conversion, shared with the kernel service and the client
+ * library). */
+static int cols_of(const struct dict_table *tb, const uint16_t *ci, uint32_t n,
+                   struct conv_col *out)
 {
-    const struct dict_column *c = &tb->def.cols[ci];
-    int kt = kern_type_from_dict(c->type);
-    if (kt < 0)
-        return nines_err(NINES_ETYPE, "table %s column %s has unknown type code %u",
-                         tb->def.name, c->name, c->type);
-    kc->type = (uint8_t)kt;
-    kc->nullable = c->nullable;
-    kc->size = c->size;
-    return 0;
-}
-
-static void describe(const Nines__Value *v, char *buf, size_t n)
-{
-    if (!v) {
-        snprintf(buf, n, "no value");
-        return;
+    for (uint32_t j = 0; j < n; j++) {
+        int rc = conv_col_of(tb, ci ? ci[j] : j, &out[j]);
+        if (rc)
+            return rc;
     }
-    switch (v->v_case) {
-    case NINES__VALUE__V_IS_NULL:
-        snprintf(buf, n, "NULL");
-        break;
-    case NINES__VALUE__V_I64:
-        snprintf(buf, n, "integer %" PRId64, v->i64);
-        break;
-    case NINES__VALUE__V_F64:
-        snprintf(buf, n, "double %g", v->f64);
-        break;
-    case NINES__VALUE__V_STR:
-        snprintf(buf, n, "string '%.40s'%s (%zu bytes)", v->str, strlen(v->str) > 40 ? "..." : "",
-                 strlen(v->str));
-        break;
-    case NINES__VALUE__V_RAW:
-        snprintf(buf, n, "bytes value of %zu bytes", v->raw.len);
-        break;
-    default:
-        snprintf(buf, n, "empty value");
-        break;
-    }
-}
-
-/* Wire value -> typed value for column `ci` of table `tb`. */
-static int to_kval(const struct dict_table *tb, uint32_t ci, const Nines__Value *v,
-                   struct kern_col *kc, struct kern_val *out)
-{
-    const struct dict_column *c = &tb->def.cols[ci];
-    int rc = kern_col_of(tb, ci, kc);
-    if (rc)
-        return rc;
-    int kt = kc->type;
-    char what[96];
-    describe(v, what, sizeof what);
-    bool ok = false;
-    int vc = v ? (int)v->v_case : 0;
-    if (vc == NINES__VALUE__V_IS_NULL) {
-        if (!c->nullable)
-            return nines_err(NINES_ETYPE, "table %s column %s (%s) is NOT NULL but got NULL",
-                             tb->def.name, c->name, dict_type_name(c->type));
-        *out = kern_v_null((unsigned)kt);
-        return 0;
-    }
-    switch (kt) {
-    case KERN_T_INT32:
-        if (vc == NINES__VALUE__V_I64) {
-            if (v->i64 < INT32_MIN || v->i64 > INT32_MAX)
-                return nines_err(NINES_ETYPE, "table %s column %s (int32): %s is out of range",
-                                 tb->def.name, c->name, what);
-            *out = kern_v_i32((int32_t)v->i64);
-            ok = true;
-        }
-        break;
-    case KERN_T_INT64:
-    case KERN_T_TS:
-        if (vc == NINES__VALUE__V_I64) {
-            *out = kt == KERN_T_TS ? kern_v_ts(v->i64) : kern_v_i64(v->i64);
-            ok = true;
-        }
-        break;
-    case KERN_T_DOUBLE:
-        if (vc == NINES__VALUE__V_F64) {
-            *out = kern_v_dbl(v->f64);
-            ok = true;
-        }
-        break;
-    case KERN_T_FSTR:
-    case KERN_T_VSTR:
-        if (vc == NINES__VALUE__V_STR) {
-            *out = kern_v_bytes((unsigned)kt, v->str, (uint32_t)strlen(v->str));
-            ok = true;
-        }
-        break;
-    case KERN_T_FBYTES:
-    case KERN_T_VBYTES:
-        if (vc == NINES__VALUE__V_RAW) {
-            *out = kern_v_bytes((unsigned)kt, v->raw.data, (uint32_t)v->raw.len);
-            ok = true;
-        }
-        break;
-    default:
-        break;
-    }
-    if (!ok)
-        return nines_err(NINES_ETYPE, "table %s column %s is %s but got %s", tb->def.name,
-                         c->name, dict_type_name(c->type), what);
-    if (kern_val_check(kc, ci, out))
-        return nines_err(NINES_ETYPE, "table %s column %s (%s), %s: %s", tb->def.name, c->name,
-                         dict_type_name(c->type), what, nines_errdetail());
     return 0;
 }
 
 static const struct dict_table *find_table(struct txc *t, const Nines__RecordOp *op)
 {
-    const struct dict *d = t->cfg.dict;
+    const struct dict *d = txc_dict(t);
     if (op->table_id) {
         const struct dict_table *tb = dict_table_by_id(d, op->table_id);
         if (!tb)
@@ -165,29 +67,25 @@ static int encode_key(const struct dict_table *tb, const Nines__RecordOp *op, st
                       ProtobufCBinaryData *out)
 {
     uint32_t npk = tb->def.npk;
-    struct kern_col kc[DICT_MAX_PK];
-    struct kern_val kv[DICT_MAX_PK];
-    const Nines__Value *vals[DICT_MAX_PK];
+    struct conv_col kc[DICT_MAX_PK];
+    Nines__Value *vals[DICT_MAX_PK];
+    Nines__Value *const *v = op->key;
+    size_t n = op->n_key;
     bool from_row = op->n_key == 0 && op->row &&
                     (op->op == NINES__OP_TYPE__OP_INSERT || op->op == NINES__OP_TYPE__OP_UPDATE);
-    if (!from_row && op->n_key != npk)
-        return nines_err(NINES_ETYPE, "table %s has %u key column%s (first: %s) but the op gives "
-                         "%zu key value%s", tb->def.name, npk, npk == 1 ? "" : "s",
-                         tb->def.cols[tb->def.pk[0]].name, op->n_key, op->n_key == 1 ? "" : "s");
-    for (uint32_t i = 0; i < npk; i++) {
-        uint32_t ci = tb->def.pk[i];
-        if (from_row)
+    if (from_row) {
+        for (uint32_t i = 0; i < npk; i++) {
+            uint32_t ci = tb->def.pk[i];
             vals[i] = ci < op->row->n_values ? op->row->values[ci] : NULL;
-        else
-            vals[i] = op->key[i];
-        int rc = to_kval(tb, ci, vals[i], &kc[i], &kv[i]);
-        if (rc)
-            return rc;
+        }
+        v = vals;
+        n = npk;
     }
     uint8_t buf[KERN_KEY_MAX];
-    int len = kern_key_encode(kc, npk, kv, buf, sizeof buf);
+    int rc = cols_of(tb, tb->def.pk, npk, kc);
+    int len = rc ? rc : conv_key(kc, npk, v, n, false, "key", buf, sizeof buf);
     if (len < 0)
-        return nines_err(len, "table %s key: %s", tb->def.name, nines_errdetail());
+        return len;
     uint8_t *k = rt_msg_alloc(req, (size_t)len);
     if (!k)
         return nines_err(NINES_ENOMEM, "no memory for a %d-byte key", len);
@@ -201,17 +99,10 @@ static int check_row(const struct dict_table *tb, const Nines__Row *row)
 {
     if (!row)
         return nines_err(NINES_EINVAL, "table %s: the op has no row", tb->def.name);
-    if (row->n_values != tb->def.ncols)
-        return nines_err(NINES_ETYPE, "table %s has %u columns but the row has %zu values",
-                         tb->def.name, tb->def.ncols, row->n_values);
-    for (uint32_t i = 0; i < tb->def.ncols; i++) {
-        struct kern_col kc;
-        struct kern_val kv;
-        int rc = to_kval(tb, i, row->values[i], &kc, &kv);
-        if (rc)
-            return rc;
-    }
-    return 0;
+    struct conv_col cols[DICT_MAX_COLS];
+    struct kern_val kv[DICT_MAX_COLS];
+    int rc = cols_of(tb, NULL, tb->def.ncols, cols);
+    return rc ? rc : conv_row(cols, tb->def.ncols, row, kv);
 }
 
 static int check_op(const struct dict_table *tb, const Nines__RecordOp *op)
@@ -262,7 +153,7 @@ static Nines__Value *i64_val(struct rt_msg *req, int64_t x)
 static int proc_table(struct txc *t, const char *proc, const char *name,
                       const struct dict_table **tb, int *balance)
 {
-    *tb = dict_table_by_name(t->cfg.dict, name);
+    *tb = dict_table_by_name(txc_dict(t), name);
     if (!*tb)
         return nines_err(NINES_ENOTFOUND, "%s needs table '%s', which does not exist "
                          "(create and load the %s tables first)", proc, name, proc);
@@ -409,7 +300,7 @@ void txc_op_name(const struct txc_txn *x, uint32_t i, char *buf, size_t n)
     const Nines__RecordOp *op = x->ops && i < x->nops ? x->ops[i].op : NULL;
     const Nines__Value *k = op && op->n_key ? op->key[0] : NULL;
     char kd[96];
-    describe(k, kd, sizeof kd);
+    conv_value_text(k, kd, sizeof kd);
     if (x->proc == TXC_PROC_TPCB && i < 4)
         snprintf(buf, n, "TPC-B %s %s", tpcb[i], i < 3 ? kd : "insert");
     else if (x->proc == TXC_PROC_TWO_UPD && i < 2)
@@ -528,27 +419,14 @@ static int add_kop(struct txc *t, struct txc_txn *x, struct pmap *pm, const stru
 static int encode_prefix(const struct dict_table *tb, Nines__Value *const *v, size_t n,
                          const char *which, uint8_t *buf, size_t *len)
 {
-    *len = 0;
-    if (n == 0)
-        return 0;
-    uint32_t npk = tb->def.npk;
-    if (n > npk)
-        return nines_err(NINES_ETYPE, "SCAN on table %s: %zu %s key values given, the table "
-                         "has %u key column%s", tb->def.name, n, which, npk, npk == 1 ? "" : "s");
-    struct kern_col kc[DICT_MAX_PK];
-    struct kern_val kv[DICT_MAX_PK];
-    char why[400];
-    for (size_t j = 0; j < n; j++) {
-        int rc = to_kval(tb, tb->def.pk[j], v[j], &kc[j], &kv[j]);
-        if (rc) {
-            snprintf(why, sizeof why, "%s", nines_errdetail());
-            return nines_err(rc, "SCAN %s key: %s", which, why);
-        }
-    }
-    int l = kern_key_encode(kc, (unsigned)n, kv, buf, KERN_KEY_MAX);
+    struct conv_col kc[DICT_MAX_PK];
+    char what[16], why[400];
+    snprintf(what, sizeof what, "%s key", which);
+    int rc = cols_of(tb, tb->def.pk, tb->def.npk, kc);
+    int l = rc ? rc : conv_key(kc, tb->def.npk, v, n, true, what, buf, KERN_KEY_MAX);
     if (l < 0) {
         snprintf(why, sizeof why, "%s", nines_errdetail());
-        return nines_err(l, "SCAN on table %s, %s key: %s", tb->def.name, which, why);
+        return nines_err(l, "SCAN %s key: %s", which, why);
     }
     *len = (size_t)l;
     return 0;
@@ -595,6 +473,40 @@ static int scan_frags(const struct dict_table *tb, const uint8_t *lo, size_t lol
     return 0;
 }
 
+/* What the merge needs to check that a key a kernel returned belongs to
+ * its fragment (copied: the dictionary may change meanwhile): the
+ * fragment count of a hash table, the split points around fragments
+ * first..last of a range table. */
+static int scan_frag_bounds(struct rt_msg *req, const struct dict_table *tb, uint32_t first,
+                            uint32_t last, struct txc_scan *sc)
+{
+    sc->method = tb->def.method;
+    sc->nfrags = tb->nfrags;
+    sc->nsplits = tb->def.nsplits;
+    if (tb->def.method != DICT_FRAG_RANGE || first > last)
+        return 0;
+    /* fragment f holds splits[f - 1] <= key < splits[f] */
+    uint32_t s0 = first ? first - 1 : 0;
+    uint32_t s1 = last < tb->def.nsplits ? last : tb->def.nsplits - 1;
+    if (tb->def.nsplits == 0 || s0 > s1)
+        return 0;
+    struct dict_key *sp = rt_msg_alloc(req, (s1 - s0 + 1) * sizeof *sp);
+    if (!sp)
+        return nines_err(NINES_ENOMEM, "no memory to route a scan");
+    for (uint32_t j = s0; j <= s1; j++) {
+        const struct dict_key *src = &tb->def.splits[j];
+        uint8_t *b = rt_msg_alloc(req, src->len ? src->len : 1);
+        if (!b)
+            return nines_err(NINES_ENOMEM, "no memory to route a scan");
+        memcpy(b, src->bytes, src->len);
+        sp[j - s0] = (struct dict_key){b, src->len};
+    }
+    sc->splits = sp;
+    sc->split0 = s0;
+    sc->nsplit_copy = s1 - s0 + 1;
+    return 0;
+}
+
 /* A SCAN: its op copy with the effective limit, the merge description,
  * and one kernel op per fragment that may hold keys in range. */
 static int route_scan(struct txc *t, struct txc_txn *x, struct rt_msg *req,
@@ -610,7 +522,8 @@ static int route_scan(struct txc *t, struct txc_txn *x, struct rt_msg *req,
         return rc;
     Nines__RecordOp *c = rt_msg_alloc(req, sizeof *c);
     uint8_t *k = lolen ? rt_msg_alloc(req, lolen) : NULL;
-    if (!c || (lolen && !k))
+    uint8_t *h = hilen ? rt_msg_alloc(req, hilen) : NULL;
+    if (!c || (lolen && !k) || (hilen && !h))
         return nines_err(NINES_ENOMEM, "no memory to route a scan");
     *c = *op;
     c->limit = op->limit == 0 ? TXC_SCAN_DEFAULT : op->limit > TXC_SCAN_MAX ? TXC_SCAN_MAX
@@ -618,22 +531,24 @@ static int route_scan(struct txc *t, struct txc_txn *x, struct rt_msg *req,
     x->ops[i].op = c;
     if (lolen)
         memcpy(k, lo, lolen);
+    if (hilen)
+        memcpy(h, hi, hilen);
     struct txc_scan *sc = &x->scans[x->nscans++];
     memset(sc, 0, sizeof *sc);
     sc->op = i;
     sc->table = tb->id;
-    sc->npk = tb->def.npk;
     sc->limit = c->limit;
     sc->reverse = c->reverse;
-    for (uint32_t j = 0; j < tb->def.npk; j++) {
-        if ((rc = kern_col_of(tb, tb->def.pk[j], &sc->kc[j])))
-            return rc;
-        sc->pk[j] = tb->def.pk[j];
-    }
+    sc->lo = k;
+    sc->lolen = (uint32_t)lolen;
+    sc->hi = h;
+    sc->hilen = (uint32_t)hilen;
     uint32_t first, last;
     rc = scan_frags(tb, lo, lolen, hi, hilen, op->n_key == tb->def.npk,
                     op->n_key_hi == tb->def.npk, &first, &last);
     if (rc)
+        return rc;
+    if ((rc = scan_frag_bounds(req, tb, first, last, sc)))
         return rc;
     ProtobufCBinaryData key = {lolen, k};
     x->ops[i].kop = x->nkops;
@@ -677,8 +592,8 @@ int txc_route_request(struct txc *t, struct txc_txn *x, struct rt_msg *req, uint
             capk++;
             continue;
         }
-        const struct dict_table *tb = op->table_id ? dict_table_by_id(t->cfg.dict, op->table_id)
-                                                   : dict_table_by_name(t->cfg.dict,
+        const struct dict_table *tb = op->table_id ? dict_table_by_id(txc_dict(t), op->table_id)
+                                                   : dict_table_by_name(txc_dict(t),
                                                                         op->table ? op->table : "");
         capk += tb ? tb->nfrags : 1;
         nsc++;

@@ -1,6 +1,7 @@
 /* SCAN results: k-way merge of the rows each fragment's primary kernel
  * returned (each list in key order) into one list in key order, at most
- * the scan's limit (txctl/README.md "Scans"). */
+ * the scan's limit, by the encoded keys the kernels return next to the
+ * rows (txctl/README.md "Scans"). */
 #include "txc_int.h"
 
 #include <stdio.h>
@@ -17,86 +18,52 @@ struct mhead {
     uint32_t pos;       /* row index in that list */
 };
 
-/* A wire value of key column j of a returned row as a typed value. */
-static int key_val(const struct txc_scan *sc, uint32_t j, const Nines__Value *v,
-                   struct kern_val *out)
+/* Does fragment f of the scan hold this key (the routing the controller
+ * used: jump hash of a hash table, split points of a range table)? */
+static bool in_frag(const struct txc_scan *sc, uint32_t f, const uint8_t *k, size_t len)
 {
-    uint8_t ty = sc->kc[j].type;
-    int vc = v ? (int)v->v_case : 0;
-    if (vc == NINES__VALUE__V_IS_NULL) {
-        *out = kern_v_null(ty);
-        return 0;
+    if (sc->method != DICT_FRAG_RANGE)
+        return dict_jump(dict_hash64(k, len), sc->nfrags) == f;
+    /* splits[f - 1] <= key < splits[f]; the copy starts at split0 */
+    if (f > 0 && f - 1 >= sc->split0 && f - 1 - sc->split0 < sc->nsplit_copy) {
+        const struct dict_key *s = &sc->splits[f - 1 - sc->split0];
+        if (kern_key_cmp(k, len, s->bytes, s->len) < 0)
+            return false;
     }
-    switch (ty) {
-    case KERN_T_INT32:
-        if (vc != NINES__VALUE__V_I64 || v->i64 < INT32_MIN || v->i64 > INT32_MAX)
-            break;
-        *out = kern_v_i32((int32_t)v->i64);
-        return 0;
-    case KERN_T_INT64:
-        if (vc != NINES__VALUE__V_I64)
-            break;
-        *out = kern_v_i64(v->i64);
-        return 0;
-    case KERN_T_TS:
-        if (vc != NINES__VALUE__V_I64)
-            break;
-        *out = kern_v_ts(v->i64);
-        return 0;
-    case KERN_T_DOUBLE:
-        if (vc != NINES__VALUE__V_F64)
-            break;
-        *out = kern_v_dbl(v->f64);
-        return 0;
-    case KERN_T_FSTR:
-    case KERN_T_VSTR:
-        if (vc != NINES__VALUE__V_STR || !v->str)
-            break;
-        *out = kern_v_bytes(ty, v->str, (uint32_t)strlen(v->str));
-        return 0;
-    case KERN_T_FBYTES:
-    case KERN_T_VBYTES:
-        if (vc != NINES__VALUE__V_RAW)
-            break;
-        *out = kern_v_bytes(ty, v->raw.data, (uint32_t)v->raw.len);
-        return 0;
-    default:
-        break;
+    if (f < sc->nsplits && f >= sc->split0 && f - sc->split0 < sc->nsplit_copy) {
+        const struct dict_key *s = &sc->splits[f - sc->split0];
+        if (kern_key_cmp(k, len, s->bytes, s->len) >= 0)
+            return false;
     }
-    return nines_err(NINES_EPROTO, "table id %u: a scanned row's key column %u (type %s) has "
-                     "a value of the wrong kind (%d)", sc->table, sc->pk[j], kern_type_name(ty),
-                     vc);
+    return true;
 }
 
-/* The encoded primary key of a returned row (copied into a's arena). */
-static int row_key(struct rt_msg *a, const struct txc_scan *sc, const Nines__Row *row,
-                   struct mhead *h)
+/* Point head h at the key of row h->pos of kernel op j (the kernel's key
+ * bytes, KERN_OP_CONF OpResult.keys): it must be a key, inside the
+ * scan's bounds (lo <= key, key <= hi as a prefix bound) and of the
+ * fragment asked. */
+static int head_key(const struct txc_txn *x, const struct txc_scan *sc, const Nines__OpResult *r,
+                    uint32_t j, struct mhead *h)
 {
-    struct kern_val kv[DICT_MAX_PK];
-    if (!row)
-        return nines_err(NINES_EPROTO, "table id %u: a scan returned an empty row", sc->table);
-    for (uint32_t j = 0; j < sc->npk; j++) {
-        if (sc->pk[j] >= row->n_values)
-            return nines_err(NINES_EPROTO, "table id %u: a scanned row has %zu values, the key "
-                             "column is number %u", sc->table, row->n_values, sc->pk[j]);
-        int rc = key_val(sc, j, row->values[sc->pk[j]], &kv[j]);
-        if (rc)
-            return rc;
-    }
-    uint8_t buf[KERN_KEY_MAX];
-    int len = kern_key_encode(sc->kc, sc->npk, kv, buf, sizeof buf);
-    if (len < 0) {
-        char why[300];
-        snprintf(why, sizeof why, "%s", nines_errdetail());
-        return nines_err(NINES_EPROTO, "table id %u: a scanned row's key does not encode: %s",
-                         sc->table, why);
-    }
-    uint8_t *k = rt_msg_alloc(a, (size_t)len);
-    if (!k)
-        return nines_err(NINES_ENOMEM, "no memory for a %d-byte key", len);
-    memcpy(k, buf, (size_t)len);
-    h->key = k;
-    h->klen = (uint32_t)len;
+    const struct txc_kop *kop = &x->kops[x->ops[sc->op].kop + j];
+    uint32_t frag = x->parts[kop->part].frag;
+    const ProtobufCBinaryData *k = &r->keys[h->pos];
+    const char *why = NULL;
+    if (k->len == 0 || k->len > KERN_KEY_MAX)
+        why = "an empty or too long key";
+    else if (sc->lolen && kern_key_cmp(k->data, k->len, sc->lo, sc->lolen) < 0)
+        why = "a key below the scan's low bound";
+    else if (sc->hilen &&
+             memcmp(k->data, sc->hi, k->len < sc->hilen ? k->len : sc->hilen) > 0)
+        why = "a key above the scan's high bound";
+    else if (!in_frag(sc, frag, k->data, k->len))
+        why = "a key of another fragment";
+    if (why)
+        return nines_err(NINES_EPROTO, "scan of table id %u: fragment %u from node %u returned "
+                         "%s (row %u, %zu key bytes)", sc->table, frag, kop->node, why, h->pos,
+                         k->len);
+    h->key = k->data;
+    h->klen = (uint32_t)k->len;
     return 0;
 }
 
@@ -141,12 +108,18 @@ static int merge_one(struct txc_txn *x, const struct txc_scan *sc, struct rt_msg
                              x->parts[x->kops[o->kop + j].part].frag);
         if (r->status < 0 && !out->status)
             out->status = r->status;
+        if (r->n_keys != r->n_rows) {
+            const struct txc_kop *k = &x->kops[o->kop + j];
+            return nines_err(NINES_EPROTO, "scan of table id %u: fragment %u from node %u "
+                             "returned %zu rows but %zu keys", sc->table,
+                             x->parts[k->part].frag, k->node, r->n_rows, r->n_keys);
+        }
         total += r->n_rows;
         if (!r->n_rows)
             continue;
         heap[nh].list = j;
         heap[nh].pos = 0;
-        int rc = row_key(a, sc, r->rows[0], &heap[nh]);
+        int rc = head_key(x, sc, r, j, &heap[nh]);
         if (rc)
             return rc;
         nh++;
@@ -171,7 +144,7 @@ static int merge_one(struct txc_txn *x, const struct txc_scan *sc, struct rt_msg
         out->rows[out->n_rows++] = r->rows[top->pos];
         last = *top;
         if (++top->pos < r->n_rows) {
-            int rc = row_key(a, sc, r->rows[top->pos], top);
+            int rc = head_key(x, sc, r, top->list, top);
             if (rc)
                 return rc;
         } else {

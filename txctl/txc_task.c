@@ -239,7 +239,7 @@ void txc_send_txc(struct txc *t, uint32_t node, uint32_t type, uint64_t txn)
 txc_nodes txc_live(struct txc *t)
 {
     txc_nodes live = TXC_NODE(t->self);
-    const struct dict *d = t->cfg.dict;
+    const struct dict *d = txc_dict(t);
     struct net_endpoint *ep = rt_net(t->rt);
     for (uint32_t i = 0; ep && i < d->nnodes; i++) {
         uint32_t id = d->nodes[i].id;
@@ -251,7 +251,7 @@ txc_nodes txc_live(struct txc *t)
 
 static uint32_t own_site(struct txc *t)
 {
-    const struct dict *d = t->cfg.dict;
+    const struct dict *d = txc_dict(t);
     for (uint32_t i = 0; i < d->nnodes; i++)
         if (d->nodes[i].id == t->self)
             return d->nodes[i].site;
@@ -262,7 +262,7 @@ static uint32_t own_site(struct txc *t)
 
 int txc_pick_hsc(struct txc *t, const struct txc_txn *x, uint32_t *hsc)
 {
-    const struct dict *d = t->cfg.dict;
+    const struct dict *d = txc_dict(t);
     uint32_t site = own_site(t), cand[DICT_MAX_NODES], n = 0, others = 0;
     struct net_endpoint *ep = rt_net(t->rt);
     *hsc = 0;

@@ -658,7 +658,7 @@ static bool ep_known(void *ctx, uint32_t type)
     (void)ctx;
     return type == NINES__MSG_TYPE__PING_REQ;
 }
-static void ep_up(void *ctx, uint32_t node)
+static void ep_up(void *ctx, uint32_t node, bool restarted)
 {
     struct ep_ctx *e = ctx;
     if (node <= MAXN)

@@ -18,9 +18,11 @@ struct nt_rec {
     struct net_endpoint *ep;
     uint32_t self;
     unsigned ups[NINES_MAX_NODES + 1], downs[NINES_MAX_NODES + 1];
+    unsigned restarts[NINES_MAX_NODES + 1];     /* ups with restarted set */
     uint64_t sink_count[NINES_MAX_NODES + 1];   /* SINK_REQ per sender node */
     uint64_t sink_last[NINES_MAX_NODES + 1];    /* last seq per sender */
     uint64_t sink_out_of_order;
+    uint64_t sink_epoch;                        /* Envelope.epoch of the last SINK_REQ */
     uint64_t ping_seen;
     uint64_t client_closes;
     uint64_t *seqs;      /* optional log of SINK_REQ seqs in arrival order */
@@ -48,6 +50,7 @@ static int nt_on_msg(void *ctx, const struct net_msg_in *m)
             r->sink_count[from]++;
             r->sink_last[from] = s->seq;
         }
+        r->sink_epoch = m->epoch;
         if (r->seqs && r->nseqs < r->capseqs)
             r->seqs[r->nseqs++] = s->seq;
         nines__sink_req__free_unpacked(s, NULL);
@@ -68,7 +71,13 @@ static int nt_on_msg(void *ctx, const struct net_msg_in *m)
     return 0;
 }
 
-static void nt_up(void *ctx, uint32_t node) { ((struct nt_rec *)ctx)->ups[node]++; }
+static void nt_up(void *ctx, uint32_t node, bool restarted)
+{
+    struct nt_rec *r = ctx;
+    r->ups[node]++;
+    if (restarted)
+        r->restarts[node]++;
+}
 static void nt_down(void *ctx, uint32_t node, int err)
 {
     (void)err;

@@ -123,6 +123,22 @@ static void test_delivery_in_order(void)
     CU_ASSERT_EQUAL(w.rec[3].sink_out_of_order, 0);
     CU_ASSERT_EQUAL(w.rec[1].sink_out_of_order, 0);
     CU_ASSERT_EQUAL(w.rec[2].sink_count[1] + w.rec[2].sink_count[3], 0);
+    /* every frame carries the sender's epoch: 0 until set, then the new one */
+    CU_ASSERT_EQUAL(w.rec[3].sink_epoch, 0);
+    CU_ASSERT_EQUAL(net_epoch(w.rec[1].ep), 0);
+    net_set_epoch(w.rec[1].ep, 7);
+    CU_ASSERT_EQUAL(net_epoch(w.rec[1].ep), 7);
+    CU_ASSERT_EQUAL(nt_sink(w.rec[1].ep, 3, 501, 0), 0);
+    for (int i = 0; i < 3; i++)
+        step(&w, 100);
+    CU_ASSERT_EQUAL(w.rec[3].sink_count[1], 501);
+    CU_ASSERT_EQUAL(w.rec[3].sink_epoch, 7);
+    /* the test transport names the remote end by its node */
+    char name[64];
+    CU_ASSERT_STRING_EQUAL(net_peer_name(w.rec[3].ep, 1, name, sizeof name), "test node 1");
+    CU_ASSERT_STRING_EQUAL(net_peer_name(w.rec[1].ep, 3, name, sizeof name), "test node 3");
+    CU_ASSERT_STRING_EQUAL(net_peer_name(w.rec[1].ep, NET_CONN_BASE + 999, name, sizeof name),
+                           "unknown address");
     world_close(&w);
 }
 
@@ -239,12 +255,18 @@ static void test_partition(void)
     net_testnet_get_stats(w.hub, &st);
     CU_ASSERT(st.dial_failures > 0);
     /* heal: node 1 redials after its backoff; the queued frame follows */
+    uint64_t inc1 = net_incarnation(w.rec[1].ep), inc2 = net_incarnation(w.rec[2].ep);
     net_testnet_partition(w.hub, 1, 2, false);
     run_until_up(&w);
     for (int i = 0; i < 5; i++)
         step(&w, 100);
     CU_ASSERT_EQUAL(w.rec[1].ups[2], 2);
     CU_ASSERT_EQUAL(w.rec[2].sink_count[1], 1);
+    /* the same processes: a reconnect, not a restart, on both sides */
+    CU_ASSERT_EQUAL(w.rec[1].restarts[2], 0);
+    CU_ASSERT_EQUAL(w.rec[2].restarts[1], 0);
+    CU_ASSERT_EQUAL(net_peer_incarnation(w.rec[1].ep, 2), inc2);
+    CU_ASSERT_EQUAL(net_peer_incarnation(w.rec[2].ep, 1), inc1);
     world_close(&w);
 }
 
@@ -262,13 +284,28 @@ static void test_crash_restart(void)
     CU_ASSERT_TRUE(net_peer_reachable(w.rec[1].ep, 3));
     /* a crashed transport sends nothing */
     CU_ASSERT(nt_sink(w.rec[2].ep, 3, 1, 0) != 0);
-    /* restart node 2 */
+    /* restart node 2: a new incarnation, which its peers keep while it is down */
+    uint64_t old2 = net_incarnation(w.rec[2].ep);
+    CU_ASSERT_EQUAL(net_peer_incarnation(w.rec[1].ep, 2), old2);
+    CU_ASSERT_EQUAL(net_peer_incarnation(w.rec[3].ep, 2), old2);
+    CU_ASSERT_EQUAL(w.rec[1].restarts[2], 0);
     net_endpoint_close(w.rec[2].ep);
     w.rec[2].ep = NULL;
     open_node(&w, 2);
+    uint64_t new2 = net_incarnation(w.rec[2].ep);
+    CU_ASSERT(new2 > old2);
     run_until_up(&w);
     CU_ASSERT_EQUAL(w.rec[1].ups[2], 2);
     CU_ASSERT_EQUAL(w.rec[3].ups[2], 2);
+    /* both peers see a restart (node 1 accepted it, node 3 was dialled) */
+    CU_ASSERT_EQUAL(w.rec[1].restarts[2], 1);
+    CU_ASSERT_EQUAL(w.rec[3].restarts[2], 1);
+    CU_ASSERT_EQUAL(net_peer_incarnation(w.rec[1].ep, 2), new2);
+    CU_ASSERT_EQUAL(net_peer_incarnation(w.rec[3].ep, 2), new2);
+    /* the new process met 1 and 3 for the first time: no restart for it */
+    CU_ASSERT_EQUAL(w.rec[2].restarts[1], 0);
+    CU_ASSERT_EQUAL(w.rec[2].restarts[3], 0);
+    CU_ASSERT_EQUAL(net_peer_incarnation(w.rec[2].ep, 1), net_incarnation(w.rec[1].ep));
     CU_ASSERT_EQUAL(nt_sink(w.rec[2].ep, 1, 1, 0), 0);
     CU_ASSERT_EQUAL(nt_sink(w.rec[3].ep, 2, 1, 0), 0);
     for (int i = 0; i < 5; i++)

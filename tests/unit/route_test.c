@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "client/cli_int.h"
+#include "conv_cases.h"
 #include "dict/dict.h"
 #include "kernel/kern_key.h"
 #include "nines/errors.h"
@@ -60,7 +61,7 @@ static const struct dict_column kcols[] = {
 #define NK 8
 
 static struct dict D;
-static const struct dict_table *TH, *TR;
+static const struct dict_table *TH, *TR, *TK;
 
 static int setup(void)
 {
@@ -93,9 +94,17 @@ static int setup(void)
         printf("\n  setup: %s\n", nines_errdetail());
         return 1;
     }
+    struct dict_table_def k = {.name = "cvk", .ncols = CVK_NPK + 1, .cols = cvk_cols,
+                               .npk = CVK_NPK, .pk = cvk_pk, .method = DICT_FRAG_HASH,
+                               .nfrags = 5};
+    if (dict_create_table(&D, &k, NULL)) {
+        printf("\n  setup: %s\n", nines_errdetail());
+        return 1;
+    }
     TH = dict_table_by_name(&D, "h");
     TR = dict_table_by_name(&D, "r");
-    return TH && TR ? 0 : 1;
+    TK = dict_table_by_name(&D, "cvk");
+    return TH && TR && TK ? 0 : 1;
 }
 
 static int teardown(void)
@@ -263,12 +272,77 @@ static void test_errors(void)
     expect(NK, NINES_ETYPE, "h");          /* unknown value tag */
 }
 
+/* ---- the conversion cases (conv_cases.h) ---- */
+
+/* Case c as the application gives it (no "not set" here: every
+ * nines_value has a type). */
+static struct nines_value cv_nv(const struct cv_case *c)
+{
+    switch (c->kind) {
+    case CV_I64:
+        return nines_v_int64(c->i64);
+    case CV_F64:
+        return nines_v_double(c->f64);
+    case CV_STR:
+        return nines_v_string(c->s, c->len);
+    case CV_RAW:
+        return nines_v_bytes(c->s, c->len);
+    default:
+        return nines_v_null();
+    }
+}
+
+/* Every key case (NOT NULL column) as a key value of table cvk. */
+static void test_conversion(void)
+{
+    struct nines_value good[CVK_NPK];
+    for (int j = 0; j < CVK_NPK; j++) {
+        Nines__Value pv;
+        cv_good(j + 1, 0, &pv);
+        switch (pv.v_case) {
+        case NINES__VALUE__V_I64:
+            good[j] = nines_v_int64(pv.i64);
+            break;
+        case NINES__VALUE__V_F64:
+            good[j] = nines_v_double(pv.f64);
+            break;
+        case NINES__VALUE__V_STR:
+            good[j] = nines_v_string(pv.str, strlen(pv.str));
+            break;
+        default:
+            good[j] = nines_v_bytes(pv.raw.data, pv.raw.len);
+            break;
+        }
+    }
+    for (size_t i = 0; i < CV_NCASES; i++) {
+        const struct cv_case *c = &cv_cases[i];
+        if (!cv_is_key(c) || c->kind == CV_UNSET)
+            continue;
+        struct nines_value v[CVK_NPK];
+        memcpy(v, good, sizeof v);
+        v[c->col - 1] = cv_nv(c);
+        uint8_t k[KERN_KEY_MAX];
+        int rc = cli_key_encode(TK, v, CVK_NPK, k, sizeof k);
+        int got = rc < 0 ? rc : 0;
+        const char *miss = NULL;
+        if (got != c->want)
+            printf("\n  client cvk '%s': CODE want %d got %d (%s)", c->what, c->want, got,
+                   rc < 0 ? nines_errdetail() : "");
+        else if (got && !cv_detail_ok(c, "cvk", nines_errdetail(), &miss))
+            printf("\n  client cvk '%s': DETAIL lacks \"%s\": %s", c->what, miss,
+                   nines_errdetail());
+        CU_ASSERT_EQUAL(got, c->want);
+        CU_ASSERT_PTR_NULL(miss);
+    }
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
         {"dictionary type -> kernel type, one mapping", test_type_map},
         {"client key encoder == kern_key_encode on random keys", test_encode_agreement},
         {"client key encoder errors name the column", test_errors},
+        {"conversion cases through the client's key encoder", test_conversion},
         {NULL, NULL},
     };
     cu_add_suite("route", setup, teardown, cases);

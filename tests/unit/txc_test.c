@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "../../net/testnet.h"
+#include "conv_cases.h"
 #include "kernel/kern_key.h"
 #include "nassert.h"
 #include "nines/errors.h"
@@ -123,6 +124,8 @@ struct world {
     uint32_t nheld;
     uint32_t t_kv, t_vk, t_sc, t_rg, t_se;
     bool scan_bad_order;       /* fake kernels return a fragment's rows out of order */
+    int scan_bad_key;          /* 1: no key bytes, 2: a first key of another fragment,
+                                * 3: a first key below the low bound */
     int64_t rowpool[ROWPOOL];
     uint32_t nrowpool;
     struct flt flt[4];
@@ -134,6 +137,9 @@ struct world {
 };
 
 static struct world W;
+
+/* The controller's dictionary accessor (ninesd: the dictionary service's). */
+static const struct dict *world_dict(void *ctx) { return &((struct world *)ctx)->d; }
 
 static void ev_add(struct world *w, enum ev_type ty, uint32_t node, uint64_t txn, bool prep)
 {
@@ -391,6 +397,7 @@ static void fk_scan(struct fk *k, const Nines__KernOpReq *b, size_t i, struct rt
     bool have_hi = op->n_key_hi > 0;
     int64_t hi = have_hi ? op->key_hi[0]->i64 : 0;
     res->rows = rt_msg_alloc(r, (op->limit + 1) * sizeof *res->rows);
+    res->keys = rt_msg_alloc(r, (op->limit + 1) * sizeof *res->keys);
     for (int64_t j = 0; j < nkeys && res->n_rows < op->limit; j++) {
         int64_t key = op->reverse ? nkeys - 1 - j : j;
         uint8_t kb[KERN_KEY_MAX];
@@ -402,12 +409,32 @@ static void fk_scan(struct fk *k, const Nines__KernOpReq *b, size_t i, struct rt
             continue;
         if (have_hi && key > hi)
             continue;
+        /* the row's encoded key next to it, as the kernel service sends */
+        uint8_t *kc = rt_msg_alloc(r, kl);
+        memcpy(kc, kb, kl);
+        res->keys[res->n_keys++] = (ProtobufCBinaryData){kl, kc};
         res->rows[res->n_rows++] = fk_row(r, key);
     }
     if (w->scan_bad_order && res->n_rows >= 2) {
         Nines__Row *tmp = res->rows[0];
         res->rows[0] = res->rows[1];
         res->rows[1] = tmp;
+        ProtobufCBinaryData tk = res->keys[0];
+        res->keys[0] = res->keys[1];
+        res->keys[1] = tk;
+    }
+    if (w->scan_bad_key == 1)
+        res->n_keys = 0;
+    for (int64_t j = 0; w->scan_bad_key >= 2 && res->n_keys && j < nkeys; j++) {
+        uint8_t kb[16];
+        size_t kl;
+        enc_i64(j, kb, &kl);
+        if ((w->scan_bad_key == 2) == (dict_route(tb, kb, kl) != (int)p->frag)) {
+            uint8_t *kc = rt_msg_alloc(r, kl);
+            memcpy(kc, kb, kl);
+            res->keys[0] = (ProtobufCBinaryData){kl, kc};
+            break;
+        }
     }
 }
 
@@ -600,13 +627,19 @@ static void fk_on_outcome_ref(struct rt *rt, void *st, struct rt_msg *m)
 }
 
 /* The fake kernel at `node` asks controller node `to` for txn's outcome. */
-static void fk_ask(struct world *w, uint32_t node, uint32_t to, uint64_t txn)
+static void fk_ask_inc(struct world *w, uint32_t node, uint32_t to, uint64_t txn, uint64_t inc)
 {
     struct rt_msg *m = rt_msg_new(w->rt[node], NINES__MSG_TYPE__TXC_OUTCOME_REQ);
     Nines__TxcOutcomeReq *b = RT_BODY(m, Nines__TxcOutcomeReq, nines__txc_outcome_req__init);
     b->txn = txn;
     b->node = node;
+    b->asked_inc = inc;
     rt_send(w->rt[node], to == node ? 0 : to, RT_SVC_TXC, m);
+}
+
+static void fk_ask(struct world *w, uint32_t node, uint32_t to, uint64_t txn)
+{
+    fk_ask_inc(w, node, to, txn, 0);
 }
 
 static void fk_event(struct rt *rt, void *st, struct rt_msg *m) { (void)rt, (void)st, (void)m; }
@@ -654,7 +687,10 @@ static void release_taken(struct world *w)
 
 /* ---- message table of the test nodes ----------------------------------- */
 
-#define ROW(T, desc_, svc_, fn_) [NINES__MSG_TYPE__##T] = {#T, &desc_, svc_, fn_}
+/* This world trusts every sender in every epoch; who may send what on a
+ * real node is sup_msgtab.c's business (tested in rt_sender_test). */
+#define ROW(T, desc_, svc_, fn_) \
+    [NINES__MSG_TYPE__##T] = {#T, &desc_, svc_, fn_, RT_FROM_ANY, RT_EPOCH_ANY}
 static const struct rt_msg_entry msgtab[] = {
     ROW(TXN_REQ, nines__txn_req__descriptor, RT_SVC_TXC, txc_on_txn_req),
     ROW(KERN_OP_CONF, nines__kern_op_conf__descriptor, RT_SVC_TXC, txc_on_kern_op_conf),
@@ -791,8 +827,8 @@ static void world_open(struct world *w, uint32_t timeout_ms, bool tpcb)
         struct rt_config rc = {.self = n, .conf = c, .transport = tr, .msgtab = msgtab,
                                .msgtab_len = sizeof msgtab / sizeof msgtab[0]};
         CU_ASSERT_EQUAL_FATAL(rt_create(&w->rt[n], &rc), 0);
-        struct txc_config tc = {.dict = &w->d, .timeout_ms = timeout_ms, .client_send = client_send,
-                                .client_ctx = w};
+        struct txc_config tc = {.dict = world_dict, .dict_ctx = w, .timeout_ms = timeout_ms,
+                                .client_send = client_send, .client_ctx = w};
         CU_ASSERT_EQUAL_FATAL(txc_create(&w->txc[n], w->rt[n], &tc), 0);
         w->fk[n].w = w;
         w->fk[n].self = n;
@@ -1515,6 +1551,16 @@ static void test_second_phase_retry(void)
     CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, old), 1);
     CU_ASSERT_EQUAL(stats(w, 2).hsc_aborted, 1);
     CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, 0), na + 2);
+    /* a kernel that prepared under another incarnation of the hsc's node
+     * gets no decision from this one; under this one, it does */
+    uint64_t old2 = old + 1, inc2 = net_incarnation(rt_net(w->rt[2]));
+    fk_ask_inc(w, 3, 2, old2, inc2 - 1);
+    settle(w, 20);
+    CU_ASSERT_EQUAL(ev_count(w, EV_OREF, old2), 1);
+    CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, old2), 0);
+    fk_ask_inc(w, 3, 2, old2, inc2);
+    settle(w, 20);
+    CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, old2), 1);
     /* the hsc re-sends its decision; node 1 does not hold the txn and its id
      * is of an earlier incarnation, so the entry stays for takeover */
     world_close(w);
@@ -1590,7 +1636,7 @@ static void test_bad_requests(void)
     settle(w, 200);
     expect_ref(w, c, 1, NINES_ENOTFOUND, "'nosuch'");
     expect_ref(w, c, 2, NINES_ENOTFOUND, "table id 999");
-    expect_ref(w, c, 3, NINES_ETYPE, "column k is int64 but got string 'abc'");
+    expect_ref(w, c, 3, NINES_ETYPE, "column k (int64) takes an integer (i64), got string 'abc'");
     CU_ASSERT_EQUAL(answer_for(w, c, 3)->failed_op, 1);
     expect_ref(w, c, 4, NINES_ETYPE, "1 key column");
     expect_ref(w, c, 5, NINES_ETOOBIG, "3003 bytes");
@@ -1837,6 +1883,106 @@ static void test_scan_errors(void)
     expect_ref(w, c, 4, NINES_ENOTFOUND, "'nosuch'");
     a = scan1(w, 1, c, 5, 0, C, "sc", 3, 4, 0, false);
     expect_rows(w, a, 3, 1, 2);
+    /* the kernels' key bytes: missing, of another fragment, below the bound */
+    w->scan_bad_key = 1;
+    a = scan1(w, 2, c, 6, 0, C, "sc", NOKEY, NOKEY, 0, false);
+    expect_ref(w, c, 6, NINES_EPROTO, "but 0 keys");
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_ABORT, a->txn), ev_nodes(w, EV_OPREQ, a->txn));
+    w->scan_bad_key = 2;
+    scan1(w, 3, c, 7, 0, C, "sc", NOKEY, NOKEY, 0, false);
+    expect_ref(w, c, 7, NINES_EPROTO, "a key of another fragment");
+    w->scan_bad_key = 3; /* key 0 (of the fragment) below the low bound 1200 */
+    scan1(w, 4, c, 8, 0, C, "sc", 1200, NOKEY, 0, false);
+    expect_ref(w, c, 8, NINES_EPROTO, "below the scan's low bound");
+    w->scan_bad_key = 0;
+    a = scan1(w, 1, c, 9, 0, C, "rg", 150, 250, 0, false);
+    expect_rows(w, a, 150, 1, 101);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* ---- the conversion cases (conv_cases.h) -------------------------------- */
+
+/* The answer to request req is case c's outcome: its code and, for an
+ * error, a detail naming table, column, column type and value. */
+static void conv_expect(struct world *w, net_addr conn, uint64_t req, const struct cv_case *c,
+                        const char *table)
+{
+    struct ans *a = answer_for(w, conn, req);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    int got = a->type == NINES__MSG_TYPE__TXN_CONF ? 0 : a->error;
+    const char *miss = NULL;
+    if (got != c->want)
+        printf("\n  txctl %s '%s': CODE want %d got %d (%s)", table, c->what, c->want, got,
+               a->detail);
+    else if (got && !cv_detail_ok(c, table, a->detail, &miss))
+        printf("\n  txctl %s '%s': DETAIL lacks \"%s\": %s", table, c->what, miss, a->detail);
+    CU_ASSERT_EQUAL(got, c->want);
+    CU_ASSERT_PTR_NULL(miss);
+}
+
+/* Every case as a column of an INSERT row (table cv) and, for NOT NULL
+ * columns, as a key value of a GET (table cvk, every column in the key). */
+static void test_conversion(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    mk_table(&w->d, "cv", CV_NCOLS, cv_cols, 8, NULL);
+    struct dict_table_def def;
+    memset(&def, 0, sizeof def);
+    snprintf(def.name, sizeof def.name, "cvk");
+    def.ncols = CVK_NPK + 1;
+    def.cols = cvk_cols;
+    def.npk = CVK_NPK;
+    def.pk = cvk_pk;
+    def.method = DICT_FRAG_HASH;
+    def.nfrags = 8;
+    CU_ASSERT_EQUAL_FATAL(dict_create_table(&w->d, &def, NULL), 0);
+    const Nines__TxnEnd C = NINES__TXN_END__TXN_END_COMMIT;
+    net_addr conn = CONN(9);
+    for (uint32_t i = 0; i < CV_NCASES; i++) {
+        const struct cv_case *c = &cv_cases[i];
+        struct rt_msg *m;
+        Nines__TxnReq *r = new_req(w, 1 + i % NN, &m, 1000 + i, 0, C, 1);
+        Nines__RecordOp *op = r->ops[0];
+        op->op = NINES__OP_TYPE__OP_INSERT;
+        op->table = (char *)"cv";
+        Nines__Row *row = rt_msg_alloc(m, sizeof *row);
+        nines__row__init(row);
+        row->n_values = CV_NCOLS;
+        row->values = rt_msg_alloc(m, CV_NCOLS * sizeof *row->values);
+        for (int j = 0; j < CV_NCOLS; j++) {
+            row->values[j] = rt_msg_alloc(m, sizeof *row->values[j]);
+            if (j == c->col)
+                cv_pb(c, row->values[j]);
+            else
+                cv_good(j, 100000 + i, row->values[j]);
+        }
+        op->row = row;
+        submit(w, 1 + i % NN, conn, m);
+        if (!cv_is_key(c))
+            continue;
+        r = new_req(w, 1 + i % NN, &m, 2000 + i, 0, C, 1);
+        op = r->ops[0];
+        op->op = NINES__OP_TYPE__OP_GET;
+        op->table = (char *)"cvk";
+        op->n_key = CVK_NPK;
+        op->key = rt_msg_alloc(m, CVK_NPK * sizeof *op->key);
+        for (int j = 0; j < CVK_NPK; j++) {
+            op->key[j] = rt_msg_alloc(m, sizeof *op->key[j]);
+            if (j + 1 == c->col)
+                cv_pb(c, op->key[j]);
+            else
+                cv_good(j + 1, 0, op->key[j]);
+        }
+        submit(w, 1 + i % NN, conn, m);
+    }
+    settle(w, 200);
+    for (uint32_t i = 0; i < CV_NCASES; i++) {
+        conv_expect(w, conn, 1000 + i, &cv_cases[i], "cv");
+        if (cv_is_key(&cv_cases[i]))
+            conv_expect(w, conn, 2000 + i, &cv_cases[i], "cvk");
+    }
     CU_ASSERT_EQUAL(active_total(w), 0);
     world_close(w);
 }
@@ -1859,6 +2005,7 @@ void cu_register(void)
         {"scan_hash", test_scan_hash},
         {"scan_range", test_scan_range},
         {"scan_errors", test_scan_errors},
+        {"conversion", test_conversion},
         {NULL, NULL},
     };
     cu_add_suite("txc", NULL, NULL, cases);

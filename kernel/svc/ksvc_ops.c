@@ -2,8 +2,9 @@
  * node's primary replicas, under strict two-phase record locks; a request
  * that must wait for a lock is parked in the transaction and resumed by
  * the lock manager's grant event. */
-#include "sup_kern_int.h"
+#include "ksvc_int.h"
 
+#include "conv/conv.h"
 #include "nassert.h"
 #include "nines/errors.h"
 #include "nlog.h"
@@ -16,13 +17,13 @@ enum { SK_WAIT = 1 }; /* op result: parked behind a lock */
 
 /* ---- transactions ------------------------------------------------------- */
 
-struct sk_txn *sk_txn_get(const struct sup_kern *k, uint64_t txn)
+struct sk_txn *sk_txn_get(const struct ksvc *k, uint64_t txn)
 {
     struct sk_node *nd = sk_map_get(&k->txns, txn, 0, 0);
     return nd ? (struct sk_txn *)nd : NULL;
 }
 
-static struct sk_txn *sk_txn_new(struct sup_kern *k, uint64_t txn, uint32_t ctl, uint32_t hsc)
+static struct sk_txn *sk_txn_new(struct ksvc *k, uint64_t txn, uint32_t ctl, uint32_t hsc)
 {
     struct sk_txn *t = k->free_txns;
     if (t) {
@@ -48,7 +49,7 @@ static struct sk_txn *sk_txn_new(struct sup_kern *k, uint64_t txn, uint32_t ctl,
 }
 
 /* The request t was working on is finished (answered or given up). */
-static void sk_req_done(struct sup_kern *k, struct sk_txn *t)
+static void sk_req_done(struct ksvc *k, struct sk_txn *t)
 {
     if (t->req) {
         if (t->req == k->cur)
@@ -64,7 +65,7 @@ static void sk_req_done(struct sup_kern *k, struct sk_txn *t)
     t->scan_resume = false;
 }
 
-void sk_drop_continuation(struct sup_kern *k, struct sk_txn *t)
+void sk_drop_continuation(struct ksvc *k, struct sk_txn *t)
 {
     if (t->st == SK_TX_WAITING_LOCK) {
         N_ASSERT(k->nwaiting > 0);
@@ -74,7 +75,7 @@ void sk_drop_continuation(struct sup_kern *k, struct sk_txn *t)
     sk_req_done(k, t);
 }
 
-void sk_txn_forget(struct sup_kern *k, struct sk_txn *t)
+void sk_txn_forget(struct ksvc *k, struct sk_txn *t)
 {
     sk_drop_continuation(k, t);
     sk_map_del(&k->txns, &t->node);
@@ -105,107 +106,15 @@ static int sk_touch(struct sk_txn *t, uint32_t table, uint32_t frag, uint32_t ad
 
 /* ---- values in and out -------------------------------------------------- */
 
-static void sk_val_text(const Nines__Value *v, char *buf, size_t n)
+/* The conversion's view (conv/) of columns idx[0 .. n) of the replica's
+ * layout (idx NULL: every column). */
+static void sk_conv_cols(const struct sk_rep *r, const uint16_t *idx, unsigned n,
+                         struct conv_col *out)
 {
-    switch (v ? v->v_case : NINES__VALUE__V__NOT_SET) {
-    case NINES__VALUE__V_I64:
-        snprintf(buf, n, "int64 value %lld", (long long)v->i64);
-        break;
-    case NINES__VALUE__V_F64:
-        snprintf(buf, n, "double value %g", v->f64);
-        break;
-    case NINES__VALUE__V_STR:
-        snprintf(buf, n, "string value \"%.40s%s\"", v->str ? v->str : "",
-                 v->str && strlen(v->str) > 40 ? "..." : "");
-        break;
-    case NINES__VALUE__V_RAW:
-        snprintf(buf, n, "bytes value (%zu bytes)", v->raw.len);
-        break;
-    default:
-        snprintf(buf, n, "NULL");
-        break;
+    for (unsigned j = 0; j < n; j++) {
+        unsigned c = idx ? idx[j] : j;
+        out[j] = (struct conv_col){r->tname, r->names[c], r->cols[c]};
     }
-}
-
-/* Proto value -> kernel value of column `col`, checked against the column. */
-static int sk_val_in(struct rt_msg *mem, const struct sk_rep *r, unsigned col,
-                     const Nines__Value *pv, struct kern_val *out)
-{
-    const struct kern_col *c = &r->cols[col];
-    int vc = pv ? (int)pv->v_case : NINES__VALUE__V__NOT_SET;
-    bool wrong = false;
-    switch (vc) {
-    case NINES__VALUE__V__NOT_SET:
-    case NINES__VALUE__V_IS_NULL:
-        *out = kern_v_null(c->type);
-        break;
-    case NINES__VALUE__V_I64:
-        if (c->type == KERN_T_INT64 || c->type == KERN_T_TS) {
-            *out = kern_v_i64(pv->i64);
-            out->type = c->type;
-        } else if (c->type == KERN_T_INT32) {
-            if (pv->i64 < INT32_MIN || pv->i64 > INT32_MAX)
-                return nines_err(NINES_ETOOBIG, "table %s column %s is int32, value %lld does "
-                                 "not fit", r->tname, r->names[col], (long long)pv->i64);
-            *out = kern_v_i32((int32_t)pv->i64);
-        } else {
-            wrong = true;
-        }
-        break;
-    case NINES__VALUE__V_F64:
-        if (c->type == KERN_T_DOUBLE)
-            *out = kern_v_dbl(pv->f64);
-        else
-            wrong = true;
-        break;
-    case NINES__VALUE__V_STR: {
-        if (!kern_type_is_bytes(c->type) || !pv->str) {
-            wrong = true;
-            break;
-        }
-        size_t len = strlen(pv->str);
-        const void *p = pv->str;
-        if (c->type == KERN_T_FSTR && len < c->size) {
-            /* fixed string(n): shorter values are padded with spaces (SQL CHAR) */
-            char *q = rt_msg_alloc(mem, c->size);
-            if (!q)
-                return nines_err(NINES_ENOMEM, "no memory to pad a value of column %s",
-                                 r->names[col]);
-            memcpy(q, pv->str, len);
-            memset(q + len, ' ', c->size - len);
-            p = q;
-            len = c->size;
-        }
-        *out = kern_v_bytes(c->type, p, (uint32_t)(len > UINT32_MAX ? UINT32_MAX : len));
-        break;
-    }
-    case NINES__VALUE__V_RAW:
-        if (!kern_type_is_bytes(c->type)) {
-            wrong = true;
-            break;
-        }
-        *out = kern_v_bytes(c->type, pv->raw.data,
-                            (uint32_t)(pv->raw.len > UINT32_MAX ? UINT32_MAX : pv->raw.len));
-        break;
-    default:
-        wrong = true;
-        break;
-    }
-    char txt[96];
-    if (wrong) {
-        sk_val_text(pv, txt, sizeof txt);
-        return nines_err(NINES_ETYPE, "table %s column %s is %s, got %s", r->tname,
-                         r->names[col], kern_type_name(c->type), txt);
-    }
-    int rc = kern_val_check(c, col, out);
-    if (rc) {
-        char why[256];
-        snprintf(why, sizeof why, "%s", nines_errdetail());
-        sk_val_text(pv, txt, sizeof txt);
-        return nines_err(rc, "table %s column %s (%s): %s: %s", r->tname, r->names[col],
-                         kern_type_name(c->type), txt, why);
-    }
-    return 0;
 }
 
 static int sk_val_out(struct rt_msg *out, const struct kern_val *v, Nines__Value *pv)
@@ -309,9 +218,32 @@ static int sk_add_row(struct rt_msg *out, Nines__OpResult *res, const struct sk_
     return rc;
 }
 
+/* A scanned row's encoded key, parallel to res->rows (KERN_OP_CONF
+ * OpResult.keys: the controller merges fragments by these bytes). */
+static int sk_add_key(struct rt_msg *out, Nines__OpResult *res, const uint8_t *key, size_t klen)
+{
+    size_t n = res->n_keys;
+    if (n == 0 || (n & (n - 1)) == 0) {
+        size_t cap = n ? 2 * n : 1;
+        ProtobufCBinaryData *nk = rt_msg_alloc(out, cap * sizeof *nk);
+        if (!nk)
+            return nines_err(NINES_ENOMEM, "no memory for %zu keys", cap);
+        if (n)
+            memcpy(nk, res->keys, n * sizeof *nk);
+        res->keys = nk;
+    }
+    uint8_t *b = rt_msg_alloc(out, klen ? klen : 1);
+    if (!b)
+        return nines_err(NINES_ENOMEM, "no memory for a %zu-byte key", klen);
+    memcpy(b, key, klen);
+    res->keys[n] = (ProtobufCBinaryData){klen, b};
+    res->n_keys = n + 1;
+    return 0;
+}
+
 /* ---- answers ------------------------------------------------------------ */
 
-static void sk_send_ref(struct sup_kern *k, net_addr to, uint64_t txn, uint32_t seq, int err,
+static void sk_send_ref(struct ksvc *k, net_addr to, uint64_t txn, uint32_t seq, int err,
                         const char *detail, uint32_t failed_op)
 {
     struct rt_msg *m = rt_msg_new(k->rt, NINES__MSG_TYPE__KERN_OP_REF);
@@ -355,7 +287,7 @@ static const char *sk_op_name(int op)
     }
 }
 
-static int sk_lock(struct sup_kern *k, struct sk_txn *t, const struct sk_rep *r,
+static int sk_lock(struct ksvc *k, struct sk_txn *t, const struct sk_rep *r,
                    const uint8_t *key, size_t klen, enum kern_lock_mode mode)
 {
     int rc = kern_lock_acquire(k->locks, t->txn, r->table, r->frag, key, klen, mode, 0);
@@ -397,15 +329,9 @@ static int sk_key(struct rt_msg *req, const struct sk_rep *r, const Nines__KernO
         return 0;
     }
     const Nines__RecordOp *op = q->ops[i];
-    if (op->n_key != r->npk)
-        return nines_err(NINES_EINVAL, "%zu key values given, table %s has %u key columns",
-                         op->n_key, r->tname, r->npk);
-    for (unsigned j = 0; j < r->npk; j++) {
-        int rc = sk_val_in(req, r, r->pk[j], op->key[j], &vals[j]);
-        if (rc)
-            return rc;
-    }
-    int n = kern_key_encode(r->kcols, r->npk, vals, kb, KERN_KEY_MAX);
+    struct conv_col kc[DICT_MAX_PK];
+    sk_conv_cols(r, r->pk, r->npk, kc);
+    int n = conv_key(kc, r->npk, op->key, op->n_key, false, "key", kb, KERN_KEY_MAX);
     if (n < 0)
         return n;
     *klen = (size_t)n;
@@ -413,32 +339,22 @@ static int sk_key(struct rt_msg *req, const struct sk_rep *r, const Nines__KernO
 }
 
 /* A prefix of the key columns (SCAN bounds); 0 values: *klen = 0. */
-static int sk_key_prefix(struct rt_msg *req, const struct sk_rep *r, Nines__Value *const *v,
-                         size_t n, uint8_t *kb, size_t *klen)
+static int sk_key_prefix(const struct sk_rep *r, Nines__Value *const *v, size_t n,
+                         const char *what, uint8_t *kb, size_t *klen)
 {
-    struct kern_val vals[DICT_MAX_PK];
-    *klen = 0;
-    if (n == 0)
-        return 0;
-    if (n > r->npk)
-        return nines_err(NINES_EINVAL, "%zu key values given, table %s has %u key columns", n,
-                         r->tname, r->npk);
-    for (unsigned j = 0; j < n; j++) {
-        int rc = sk_val_in(req, r, r->pk[j], v[j], &vals[j]);
-        if (rc)
-            return rc;
-    }
-    int len = kern_key_encode(r->kcols, (unsigned)n, vals, kb, KERN_KEY_MAX);
+    struct conv_col kc[DICT_MAX_PK];
+    sk_conv_cols(r, r->pk, r->npk, kc);
+    int len = conv_key(kc, r->npk, v, n, true, what, kb, KERN_KEY_MAX);
     if (len < 0)
         return len;
     *klen = (size_t)len;
     return 0;
 }
 
-static int sk_route_check(const struct sup_kern *k, const struct sk_rep *r, const uint8_t *key,
+static int sk_route_check(const struct ksvc *k, const struct sk_rep *r, const uint8_t *key,
                           size_t klen)
 {
-    const struct dict_table *t = dict_table_by_id(&k->s->dict.cur, r->table);
+    const struct dict_table *t = dict_table_by_id(k->dict(k->dict_ctx), r->table);
     if (!t)
         return 0; /* table dropped meanwhile: the replica goes with the next reconcile */
     int fr = dict_route(t, key, klen);
@@ -450,11 +366,10 @@ static int sk_route_check(const struct sup_kern *k, const struct sk_rep *r, cons
     return 0;
 }
 
-static int sk_scan(struct sup_kern *k, struct sk_txn *t, const struct sk_rep *r,
+static int sk_scan(struct ksvc *k, struct sk_txn *t, const struct sk_rep *r,
                    const Nines__KernOpReq *q, uint32_t i, Nines__OpResult *res)
 {
     const Nines__RecordOp *op = q->ops[i];
-    struct rt_msg *req = t->req;
     static _Thread_local uint8_t lo[KERN_KEY_MAX], hi[KERN_KEY_MAX];
     size_t lolen = 0, hilen = 0;
     int rc;
@@ -463,19 +378,19 @@ static int sk_scan(struct sup_kern *k, struct sk_txn *t, const struct sk_rep *r,
             return nines_err(NINES_ETOOBIG, "SCAN start key of %zu bytes", q->keys[i].len);
         memcpy(lo, q->keys[i].data, q->keys[i].len);
         lolen = q->keys[i].len;
-    } else if ((rc = sk_key_prefix(req, r, op->key, op->n_key, lo, &lolen)) != 0) {
+    } else if ((rc = sk_key_prefix(r, op->key, op->n_key, "SCAN low key", lo, &lolen)) != 0) {
         return rc;
     }
-    if ((rc = sk_key_prefix(req, r, op->key_hi, op->n_key_hi, hi, &hilen)) != 0)
+    if ((rc = sk_key_prefix(r, op->key_hi, op->n_key_hi, "SCAN high key", hi, &hilen)) != 0)
         return rc;
     bool have_hi = hilen > 0;
     if (have_hi) { /* inclusive prefix bound: every key starting with hi sorts below this */
         memset(hi + hilen, 0xff, KERN_KEY_MAX - hilen);
         hilen = KERN_KEY_MAX;
     }
-    uint32_t limit = op->limit ? op->limit : SUP_KERN_SCAN_DEFAULT;
-    if (limit > SUP_KERN_SCAN_MAX)
-        limit = SUP_KERN_SCAN_MAX;
+    uint32_t limit = op->limit ? op->limit : KSVC_SCAN_DEFAULT;
+    if (limit > KSVC_SCAN_MAX)
+        limit = KSVC_SCAN_MAX;
     struct kern_bt_cursor *c = malloc(sizeof *c);
     if (!c)
         return nines_err(NINES_ENOMEM, "no memory for a scan cursor");
@@ -503,6 +418,8 @@ static int sk_scan(struct sup_kern *k, struct sk_txn *t, const struct sk_rep *r,
         if (rc)
             break;
         rc = sk_add_row(t->conf, res, r, c->key, c->klen, c->rec);
+        if (rc == 0)
+            rc = sk_add_key(t->conf, res, c->key, c->klen);
         if (rc)
             break;
         rc = op->reverse ? kern_bt_prev(c) : kern_bt_next(c);
@@ -518,7 +435,7 @@ static int sk_scan(struct sup_kern *k, struct sk_txn *t, const struct sk_rep *r,
  * returned, since other transactions may increment the record concurrently
  * and its value is not this transaction's to read. Otherwise (X lock) the
  * new row is returned. */
-static int sk_add(struct sup_kern *k, struct sk_txn *t, const struct sk_rep *r,
+static int sk_add(struct ksvc *k, struct sk_txn *t, const struct sk_rep *r,
                   const Nines__RecordOp *op, const uint8_t *key, size_t klen,
                   Nines__OpResult *res)
 {
@@ -554,7 +471,7 @@ static int sk_add(struct sup_kern *k, struct sk_txn *t, const struct sk_rep *r,
 }
 
 /* Execute op i of t's request: 0 done, SK_WAIT parked, or an error. */
-static int sk_exec(struct sup_kern *k, struct sk_txn *t, uint32_t i, Nines__OpResult *res)
+static int sk_exec(struct ksvc *k, struct sk_txn *t, uint32_t i, Nines__OpResult *res)
 {
     const Nines__KernOpReq *q = (const Nines__KernOpReq *)t->req->body;
     const Nines__RecordOp *op = q->ops[i];
@@ -594,13 +511,10 @@ static int sk_exec(struct sup_kern *k, struct sk_txn *t, uint32_t i, Nines__OpRe
         return rc ? rc : sk_add_row(t->conf, res, r, key, klen, cur);
     case NINES__OP_TYPE__OP_INSERT:
     case NINES__OP_TYPE__OP_UPDATE: {
-        const Nines__Row *row = op->row;
-        if (!row || row->n_values != r->ncols)
-            return nines_err(NINES_EINVAL, "%s row has %zu values, table %s has %u columns",
-                             sk_op_name(op->op), row ? row->n_values : 0, r->tname, r->ncols);
-        for (unsigned c = 0; c < r->ncols; c++)
-            if ((rc = sk_val_in(t->req, r, c, row->values[c], &vals[c])) != 0)
-                return rc;
+        struct conv_col cols[DICT_MAX_COLS];
+        sk_conv_cols(r, NULL, r->ncols, cols);
+        if ((rc = conv_row(cols, r->ncols, op->row, vals)) != 0)
+            return rc;
         rc = kern_frag_row(r->f, vals, key, sizeof key, &klen, &rec);
         if (rc)
             return rc;
@@ -648,7 +562,7 @@ static int sk_exec(struct sup_kern *k, struct sk_txn *t, uint32_t i, Nines__OpRe
 }
 
 /* Run t's request from t->next_op until it finishes (answered) or parks. */
-static void sk_run(struct sup_kern *k, struct sk_txn *t)
+static void sk_run(struct ksvc *k, struct sk_txn *t)
 {
     const Nines__KernOpReq *q = (const Nines__KernOpReq *)t->req->body;
     Nines__KernOpConf *c = (Nines__KernOpConf *)t->conf->body;
@@ -692,7 +606,7 @@ static void sk_run(struct sup_kern *k, struct sk_txn *t)
 
 void sk_on_grant(void *ctx, uint64_t txn, const struct kern_lock_event *ev)
 {
-    struct sup_kern *k = ctx;
+    struct ksvc *k = ctx;
     struct sk_txn *t = sk_txn_get(k, txn);
     if (!t || t->st != SK_TX_WAITING_LOCK) {
         NLOG_DEBUG("kern", "lock grant for txn %llu, which is not waiting",
@@ -706,7 +620,7 @@ void sk_on_grant(void *ctx, uint64_t txn, const struct kern_lock_event *ev)
 
 void sk_on_fail(void *ctx, uint64_t txn, const struct kern_lock_event *ev)
 {
-    struct sup_kern *k = ctx;
+    struct ksvc *k = ctx;
     struct sk_txn *t = sk_txn_get(k, txn);
     if (!t || t->st != SK_TX_WAITING_LOCK)
         return;
@@ -722,9 +636,9 @@ void sk_on_fail(void *ctx, uint64_t txn, const struct kern_lock_event *ev)
 
 /* ---- the request -------------------------------------------------------- */
 
-void sup_kern_on_op_req(struct rt *rt, void *st, struct rt_msg *m)
+void ksvc_on_op_req(struct rt *rt, void *st, struct rt_msg *m)
 {
-    struct sup_kern *k = st;
+    struct ksvc *k = st;
     const Nines__KernOpReq *q = (const Nines__KernOpReq *)m->body;
     k->cur = m;
     kern_lock_tick(k->locks, rt_now_us(rt) / 1000u);

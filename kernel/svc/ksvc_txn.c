@@ -1,7 +1,7 @@
 /* Kernel service: the end of a transaction at a primary (prepare with end
  * marks and READY_IND, commit, abort), redo at a hot standby with the
  * standby's READY_IND, and the replica digests. */
-#include "sup_kern_int.h"
+#include "ksvc_int.h"
 
 #include "nassert.h"
 #include "nines/errors.h"
@@ -13,7 +13,7 @@
 
 /* ---- prepare ------------------------------------------------------------ */
 
-static int sk_frags_out(struct sup_kern *k, const struct sk_txn *t, struct rt_msg *out,
+static int sk_frags_out(struct ksvc *k, const struct sk_txn *t, struct rt_msg *out,
                         Nines__FragRecords ***frags, size_t *nfrags)
 {
     Nines__FragRecords **fp = t->ntouch ? rt_msg_alloc(out, t->ntouch * sizeof *fp) : NULL;
@@ -38,7 +38,7 @@ static int sk_frags_out(struct sup_kern *k, const struct sk_txn *t, struct rt_ms
 /* Ship an end mark for every fragment with records of t, mark t prepared,
  * and list the fragments in `reply` (the controller learns the primary's
  * readiness from that answer; no READY_IND from a primary). */
-int sk_prepare(struct sup_kern *k, struct sk_txn *t, struct rt_msg *reply,
+int sk_prepare(struct ksvc *k, struct sk_txn *t, struct rt_msg *reply,
                Nines__FragRecords ***frags, size_t *nfrags)
 {
     for (uint32_t i = 0; i < t->ntouch; i++) {
@@ -60,9 +60,9 @@ int sk_prepare(struct sup_kern *k, struct sk_txn *t, struct rt_msg *reply,
     return 0;
 }
 
-void sup_kern_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
+void ksvc_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
 {
-    struct sup_kern *k = st;
+    struct ksvc *k = st;
     const Nines__PrepareReq *q = (const Nines__PrepareReq *)m->body;
     k->cur = m;
     struct sk_txn *t = sk_txn_get(k, q->txn);
@@ -135,7 +135,7 @@ void sup_kern_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
 
 /* ---- commit and abort --------------------------------------------------- */
 
-static void sk_end_reply(struct sup_kern *k, net_addr to, uint32_t type, uint64_t txn)
+static void sk_end_reply(struct ksvc *k, net_addr to, uint32_t type, uint64_t txn)
 {
     struct rt_msg *r = rt_msg_new(k->rt, type);
     if (!r)
@@ -162,7 +162,7 @@ static void sk_end_reply(struct sup_kern *k, net_addr to, uint32_t type, uint64_
 
 /* Commit (true) or abort t in every fragment it wrote, ship the records,
  * release its locks and forget it. */
-static void sk_end(struct sup_kern *k, struct sk_txn *t, bool commit)
+static void sk_end(struct ksvc *k, struct sk_txn *t, bool commit)
 {
     switch (t->st) {
     case SK_TX_ACTIVE:
@@ -199,9 +199,9 @@ static void sk_end(struct sup_kern *k, struct sk_txn *t, bool commit)
     sk_txn_forget(k, t);
 }
 
-void sup_kern_on_commit_req(struct rt *rt, void *st, struct rt_msg *m)
+void ksvc_on_commit_req(struct rt *rt, void *st, struct rt_msg *m)
 {
-    struct sup_kern *k = st;
+    struct ksvc *k = st;
     const Nines__CommitReq *q = (const Nines__CommitReq *)m->body;
     k->cur = m;
     struct sk_txn *t = sk_txn_get(k, q->txn);
@@ -212,9 +212,9 @@ void sup_kern_on_commit_req(struct rt *rt, void *st, struct rt_msg *m)
     k->cur = NULL;
 }
 
-void sup_kern_on_abort_req(struct rt *rt, void *st, struct rt_msg *m)
+void ksvc_on_abort_req(struct rt *rt, void *st, struct rt_msg *m)
 {
-    struct sup_kern *k = st;
+    struct ksvc *k = st;
     const Nines__AbortReq *q = (const Nines__AbortReq *)m->body;
     k->cur = m;
     struct sk_txn *t = sk_txn_get(k, q->txn);
@@ -231,7 +231,7 @@ void sup_kern_on_abort_req(struct rt *rt, void *st, struct rt_msg *m)
 
 /* The standby's readiness for one end mark: to the mark's hot-standby
  * controller (the commit point), or to its controller when it has none. */
-static void sk_send_ready_standby(struct sup_kern *k, uint32_t table, uint32_t frag,
+static void sk_send_ready_standby(struct ksvc *k, uint32_t table, uint32_t frag,
                                   const Nines__TxnEndMark *mk)
 {
     uint32_t to = mk->hsc ? mk->hsc : mk->ctl;
@@ -258,7 +258,7 @@ static void sk_send_ready_standby(struct sup_kern *k, uint32_t table, uint32_t f
  * marks that follow what it holds, and tell the update channel the
  * position reached (upd_recv_applied), asking for a resend when it had to
  * stop short. The replica's log is the standby's one LSN truth. */
-void sk_on_redo(struct sup_kern *k, struct rt_msg *m)
+void sk_on_redo(struct ksvc *k, struct rt_msg *m)
 {
     const struct upd_redo *rd = (const struct upd_redo *)(uintptr_t)m->cookie;
     struct upd_applied ap = {.table = rd->table, .frag = rd->frag, .from = rd->from,
@@ -393,9 +393,9 @@ static int sk_digest(const struct sk_rep *r, Nines__ReplicaDigest *d)
     return 0;
 }
 
-void sup_kern_on_digest_req(struct rt *rt, void *st, struct rt_msg *m)
+void ksvc_on_digest_req(struct rt *rt, void *st, struct rt_msg *m)
 {
-    struct sup_kern *k = st;
+    struct ksvc *k = st;
     const Nines__KernDigestReq *q = (const Nines__KernDigestReq *)m->body;
     k->cur = m;
     struct rt_msg *r = rt_msg_new(rt, NINES__MSG_TYPE__KERN_DIGEST_CONF);

@@ -2,8 +2,8 @@
  * its file (load at start, saves on the I/O thread), version exchange and
  * catch-up from peers, admin reads (DICT_GET) and the entry point of
  * changes (forwarding to the coordinator). The transaction itself is in
- * sup_dict_tx.c. supervisor/README.md "Distribution dictionary service". */
-#include "sup.h"
+ * dsvc_tx.c. dict/svc/README.md. */
+#include "dsvc_int.h"
 
 #include "crc32c.h"
 #include "nassert.h"
@@ -18,29 +18,29 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-dict_liveset sup_dict_live(const struct sup_dict *d)
+dict_liveset dsvc_live(const struct dsvc *d)
 {
-    const struct nines_conf *c = d->s->conf;
-    dict_liveset live = DICT_LIVE(d->s->self);
-    struct net_endpoint *ep = rt_net(d->s->rt);
+    const struct nines_conf *c = d->conf;
+    dict_liveset live = DICT_LIVE(d->self);
+    struct net_endpoint *ep = rt_net(d->rt);
     for (uint32_t i = 0; c && ep && i < c->nnodes; i++) {
         uint32_t id = c->nodes[i].id;
-        if (id != d->s->self && id <= DICT_MAX_NODES && net_peer_reachable(ep, id))
+        if (id != d->self && id <= DICT_MAX_NODES && net_peer_reachable(ep, id))
             live |= DICT_LIVE(id);
     }
     return live;
 }
 
-uint32_t sup_dict_coordinator(const struct sup_dict *d)
+uint32_t dsvc_coordinator(const struct dsvc *d)
 {
-    dict_liveset live = sup_dict_live(d);
+    dict_liveset live = dsvc_live(d);
     for (uint32_t id = 1; id <= DICT_MAX_NODES; id++)
         if (live & DICT_LIVE(id))
             return id;
-    return d->s->self;
+    return d->self;
 }
 
-uint32_t sup_dict_digest(const struct dict *x)
+uint32_t dsvc_digest(const struct dict *x)
 {
     uint8_t *buf;
     size_t len;
@@ -70,17 +70,46 @@ static bool img_to_msg(struct rt_msg *m, const struct dict *x, ProtobufCBinaryDa
     return true;
 }
 
+/* ---- the published accessor and the install subscription ---------------- */
+
+const struct dict *dsvc_current(const struct dsvc *d) { return &d->cur; }
+
+const struct dict *dsvc_current_fn(void *ctx) { return dsvc_current(ctx); }
+
+int dsvc_subscribe_install(struct dsvc *d, dsvc_install_fn fn, void *ctx)
+{
+    if (!fn)
+        return nines_err(NINES_EINVAL, "dictionary install subscription without a function");
+    if (d->nsubs >= DSVC_SUBS_MAX)
+        return nines_err(NINES_EFULL, "more than %d dictionary install subscribers",
+                         DSVC_SUBS_MAX);
+    d->subs[d->nsubs++] = (struct dsvc_sub){fn, ctx};
+    return 0;
+}
+
+static void notify_install(struct dsvc *d, bool live_commit)
+{
+    for (uint32_t i = 0; i < d->nsubs; i++)
+        d->subs[i].fn(d->subs[i].ctx, &d->cur, live_commit);
+}
+
 /* ---- lifecycle ---------------------------------------------------------- */
 
-int sup_dict_init(struct sup_dict *d, struct sup *s)
+static int dsvc_init(struct dsvc *d, struct rt *rt)
 {
     memset(d, 0, sizeof *d);
-    d->s = s;
-    d->tx = SUP_DTX_IDLE;
-    d->pt = SUP_DPT_IDLE;
-    d->fetch = SUP_DFETCH_IDLE;
-    d->save = SUP_DSAVE_IDLE;
-    const struct nines_conf *c = s->conf;
+    d->rt = rt;
+    d->conf = rt_conf(rt);
+    d->self = rt_self(rt);
+    const struct nines_node_conf *self_conf = d->conf ? nines_conf_node(d->conf, d->self) : NULL;
+    if (d->conf && !self_conf)
+        return nines_err(NINES_ECONFIG, "node %u is not in %s", d->self, d->conf->path);
+    d->site = self_conf ? self_conf->site : 0;
+    d->tx = DSVC_DTX_IDLE;
+    d->pt = DSVC_DPT_IDLE;
+    d->fetch = DSVC_DFETCH_IDLE;
+    d->save = DSVC_DSAVE_IDLE;
+    const struct nines_conf *c = d->conf;
     struct dict_node nodes[DICT_MAX_NODES];
     uint32_t n = 0;
     for (uint32_t i = 0; c && i < c->nnodes && n < DICT_MAX_NODES; i++) {
@@ -89,20 +118,20 @@ int sup_dict_init(struct sup_dict *d, struct sup *s)
         n++;
     }
     if (n == 0) {
-        nodes[0].id = s->self ? s->self : 1;
-        nodes[0].site = s->site;
+        nodes[0].id = d->self ? d->self : 1;
+        nodes[0].site = d->site;
         n = 1;
     }
     int rc = dict_init(&d->cur, nodes, n);
     if (rc)
         return rc;
-    d->digest = sup_dict_digest(&d->cur);
-    const struct nines_node_conf *me = c ? nines_conf_node(c, s->self) : NULL;
+    d->digest = dsvc_digest(&d->cur);
+    const struct nines_node_conf *me = c ? nines_conf_node(c, d->self) : NULL;
     if (me && me->data_dir[0]) {
-        if ((size_t)snprintf(d->path, sizeof d->path, "%s/%s", me->data_dir, SUP_DICT_FILE) >=
+        if ((size_t)snprintf(d->path, sizeof d->path, "%s/%s", me->data_dir, DSVC_FILE) >=
             sizeof d->path)
             return nines_err(NINES_ECONFIG, "data folder '%s' of node %u is too long",
-                             me->data_dir, s->self);
+                             me->data_dir, d->self);
     }
     return 0;
 }
@@ -115,17 +144,17 @@ static void msg_release(struct rt_msg *m)
     free(m);
 }
 
-void sup_dict_fini(struct sup_dict *d)
+static void dsvc_fini(struct dsvc *d)
 {
     dict_free(&d->cur);
     if (d->have_next)
         dict_free(&d->next);
-    if (d->pt == SUP_DPT_PREPARED)
+    if (d->pt == DSVC_DPT_PREPARED)
         dict_free(&d->pt_next);
     free(d->img);
     d->img = NULL;
     while (d->q_head) {
-        struct sup_dict_req *r = d->q_head;
+        struct dsvc_req *r = d->q_head;
         d->q_head = r->next;
         msg_release(r->m);
         free(r);
@@ -139,9 +168,9 @@ void sup_dict_fini(struct sup_dict *d)
 
 /* Same node list as the cluster file? (A dictionary from another layout is
  * still served: only logged, see README.) */
-static void check_nodes(struct sup_dict *d, const struct dict *x, const char *src)
+static void check_nodes(struct dsvc *d, const struct dict *x, const char *src)
 {
-    const struct nines_conf *c = d->s->conf;
+    const struct nines_conf *c = d->conf;
     if (!c)
         return;
     bool same = x->nnodes == c->nnodes;
@@ -157,11 +186,11 @@ static void check_nodes(struct sup_dict *d, const struct dict *x, const char *sr
                   "of %s; placements follow the dictionary", src, x->nnodes, c->nnodes, c->path);
 }
 
-void sup_dict_start(struct sup_dict *d)
+static void dsvc_start(struct dsvc *d)
 {
     if (!d->path[0]) {
         NLOG_INFO("dict", "node %u has no data folder: the dictionary is kept in memory only "
-                  "(it is fetched from a peer after a restart)", d->s->self);
+                  "(it is fetched from a peer after a restart)", d->self);
         d->saved_any = true;
     } else {
         struct stat st;
@@ -170,7 +199,7 @@ void sup_dict_start(struct sup_dict *d)
         snprintf(folder, sizeof folder, "%.*s", (int)(slash - d->path), d->path);
         if (stat(folder, &st) != 0 || !S_ISDIR(st.st_mode))
             NLOG_ERROR("dict", "data folder %s of node %u is missing: saving the dictionary "
-                       "will fail until it exists", folder, d->s->self);
+                       "will fail until it exists", folder, d->self);
         struct dict x;
         int rc = dict_load(d->path, &x);
         if (rc == 0) {
@@ -179,7 +208,7 @@ void sup_dict_start(struct sup_dict *d)
                       (unsigned long long)x.version, x.ntables, d->path);
             dict_free(&d->cur);
             d->cur = x;
-            d->digest = sup_dict_digest(&d->cur);
+            d->digest = dsvc_digest(&d->cur);
             d->saved_version = d->cur.version;
             d->saved_any = true;
         } else if (rc == NINES_ENOTFOUND) {
@@ -194,9 +223,9 @@ void sup_dict_start(struct sup_dict *d)
                 NLOG_WARN("dict", "cannot rename %s to %s: %s", d->path, aside, strerror(errno));
         }
     }
-    sup_kern_dict_changed(d->s->kern, &d->cur, false); /* replicas of the loaded dictionary */
-    rt_timer_add(d->s->rt, RT_SVC_SUP, SUP_DICT_SYNC_MS * 1000u,
-                 SUP_DICT_COOKIE(SUP_DT_SYNC, 0));
+    notify_install(d, false); /* e.g. the kernel's replicas of the loaded dictionary */
+    rt_timer_add(d->rt, RT_SVC_DICT, DSVC_SYNC_MS * 1000u,
+                 DSVC_COOKIE(DSVC_DT_SYNC, 0));
 }
 
 /* ---- the file ----------------------------------------------------------- */
@@ -204,7 +233,7 @@ void sup_dict_start(struct sup_dict *d)
 /* Runs on the I/O thread: owns img/img_len/img_rc/img_why until IO_DONE. */
 static int save_on_io_thread(void *arg)
 {
-    struct sup_dict *d = arg;
+    struct dsvc *d = arg;
     int rc = dict_save_image(d->img, d->img_len, d->path);
     d->img_rc = rc;
     if (rc)
@@ -212,10 +241,10 @@ static int save_on_io_thread(void *arg)
     return rc;
 }
 
-static void send_commit_answer(struct sup_dict *d, const struct sup_dict_waiter *w, int rc,
+static void send_commit_answer(struct dsvc *d, const struct dsvc_waiter *w, int rc,
                                const char *why)
 {
-    struct rt *rt = d->s->rt;
+    struct rt *rt = d->rt;
     if (rc == 0) {
         struct rt_msg *r = rt_msg_new(rt, NINES__MSG_TYPE__DICT_COMMIT_CONF);
         Nines__DictCommitConf *b =
@@ -227,7 +256,7 @@ static void send_commit_answer(struct sup_dict *d, const struct sup_dict_waiter 
         }
         b->txn = w->txn;
         b->version = w->version;
-        rt_send(rt, w->coord, RT_SVC_SUP, r);
+        rt_send(rt, w->coord, RT_SVC_DICT, r);
     } else {
         struct rt_msg *r = rt_msg_new(rt, NINES__MSG_TYPE__DICT_COMMIT_REF);
         Nines__DictCommitRef *b =
@@ -240,12 +269,12 @@ static void send_commit_answer(struct sup_dict *d, const struct sup_dict_waiter 
         b->txn = w->txn;
         b->error = rc;
         b->reason = (char *)why;
-        rt_send(rt, w->coord, RT_SVC_SUP, r);
+        rt_send(rt, w->coord, RT_SVC_DICT, r);
     }
 }
 
 /* Answer the waiters whose version the last save settled. */
-static void settle_waiters(struct sup_dict *d, uint64_t upto, int rc, const char *why)
+static void settle_waiters(struct dsvc *d, uint64_t upto, int rc, const char *why)
 {
     uint32_t k = 0;
     for (uint32_t i = 0; i < d->nwaiters; i++) {
@@ -257,18 +286,18 @@ static void settle_waiters(struct sup_dict *d, uint64_t upto, int rc, const char
     d->nwaiters = k;
 }
 
-void sup_dict_request_save(struct sup_dict *d)
+void dsvc_request_save(struct dsvc *d)
 {
     if (!d->path[0]) {
         d->saved_version = d->cur.version;
         settle_waiters(d, d->saved_version, 0, NULL);
-        sup_dict_tx_on_saved(d);
+        dsvc_tx_on_saved(d);
         return;
     }
     switch (d->save) {
-    case SUP_DSAVE_RUNNING:
+    case DSVC_DSAVE_RUNNING:
         return; /* IO_DONE sees the file behind and saves again */
-    case SUP_DSAVE_IDLE:
+    case DSVC_DSAVE_IDLE:
         break;
     default:
         N_ASSERT(!"bad save state");
@@ -285,11 +314,11 @@ void sup_dict_request_save(struct sup_dict *d)
     d->img_why[0] = '\0';
     d->io.fn = save_on_io_thread;
     d->io.arg = d;
-    d->io.svc = RT_SVC_SUP;
-    d->save = SUP_DSAVE_RUNNING;
-    rc = rt_io_submit(d->s->rt, &d->io);
+    d->io.svc = RT_SVC_DICT;
+    d->save = DSVC_DSAVE_RUNNING;
+    rc = rt_io_submit(d->rt, &d->io);
     if (rc) {
-        d->save = SUP_DSAVE_IDLE;
+        d->save = DSVC_DSAVE_IDLE;
         free(d->img);
         d->img = NULL;
         NLOG_ERROR("dict", "cannot submit the save of %s: %s", d->path, nines_errdetail());
@@ -297,12 +326,12 @@ void sup_dict_request_save(struct sup_dict *d)
     }
 }
 
-bool sup_dict_on_io_done(struct sup_dict *d, struct rt_io_req *req)
+static bool dsvc_on_io_done(struct dsvc *d, struct rt_io_req *req)
 {
     if (req != &d->io)
         return false;
-    N_ASSERT(d->save == SUP_DSAVE_RUNNING);
-    d->save = SUP_DSAVE_IDLE;
+    N_ASSERT(d->save == DSVC_DSAVE_RUNNING);
+    d->save = DSVC_DSAVE_IDLE;
     free(d->img);
     d->img = NULL;
     if (d->img_rc == 0) {
@@ -313,123 +342,123 @@ bool sup_dict_on_io_done(struct sup_dict *d, struct rt_io_req *req)
         settle_waiters(d, d->img_version, 0, NULL);
     } else {
         char why[300];
-        snprintf(why, sizeof why, "node %u could not save its dictionary file: %s", d->s->self,
+        snprintf(why, sizeof why, "node %u could not save its dictionary file: %s", d->self,
                  d->img_why);
         NLOG_ERROR("dict", "saving dictionary version %llu failed: %s",
                    (unsigned long long)d->img_version, d->img_why);
         settle_waiters(d, d->img_version, d->img_rc, why);
     }
     if (d->cur.version != d->img_version && d->img_rc == 0)
-        sup_dict_request_save(d); /* changed while writing */
+        dsvc_request_save(d); /* changed while writing */
     else
-        sup_dict_tx_on_saved(d);
+        dsvc_tx_on_saved(d);
     return true;
 }
 
-void sup_dict_install(struct sup_dict *d, struct dict *nd, const char *why, bool live_commit)
+void dsvc_install(struct dsvc *d, struct dict *nd, const char *why, bool live_commit)
 {
     uint64_t old = d->cur.version;
     dict_free(&d->cur);
     d->cur = *nd;
     memset(nd, 0, sizeof *nd);
-    d->digest = sup_dict_digest(&d->cur);
+    d->digest = dsvc_digest(&d->cur);
     NLOG_INFO("dict", "dictionary version %llu -> %llu (%u tables): %s",
               (unsigned long long)old, (unsigned long long)d->cur.version, d->cur.ntables, why);
-    sup_kern_dict_changed(d->s->kern, &d->cur, live_commit); /* create/drop this node's replicas */
-    sup_dict_request_save(d);
+    notify_install(d, live_commit); /* e.g. the kernel creates/drops this node's replicas */
+    dsvc_request_save(d);
 }
 
 /* ---- version exchange and catch-up ------------------------------------- */
 
-void sup_dict_send_version(struct sup_dict *d, uint32_t node)
+void dsvc_send_version(struct dsvc *d, uint32_t node)
 {
-    struct rt_msg *m = rt_msg_new(d->s->rt, NINES__MSG_TYPE__DICT_VERSION_REQ);
+    struct rt_msg *m = rt_msg_new(d->rt, NINES__MSG_TYPE__DICT_VERSION_REQ);
     Nines__DictVersionReq *b =
         m ? RT_BODY(m, Nines__DictVersionReq, nines__dict_version_req__init) : NULL;
     if (!b) {
         if (m)
-            rt_msg_free(d->s->rt, m);
+            rt_msg_free(d->rt, m);
         return;
     }
     b->version = d->cur.version;
     b->digest = d->digest;
-    (void)rt_send(d->s->rt, node, RT_SVC_SUP, m); /* unreachable: the next round retries */
+    (void)rt_send(d->rt, node, RT_SVC_DICT, m); /* unreachable: the next round retries */
 }
 
 /* A peer told us its version: fetch when it is ahead, or when it is the
  * coordinator and holds a different dictionary under the same version. */
-static void consider_peer(struct sup_dict *d, uint32_t node, uint64_t version, uint32_t digest)
+static void consider_peer(struct dsvc *d, uint32_t node, uint64_t version, uint32_t digest)
 {
     if (version > d->cur.version) {
         char why[96];
         snprintf(why, sizeof why, "node %u has version %llu, this node %llu", node,
                  (unsigned long long)version, (unsigned long long)d->cur.version);
-        sup_dict_fetch_from(d, node, why);
+        dsvc_fetch_from(d, node, why);
     } else if (version == d->cur.version && digest != d->digest &&
-               node == sup_dict_coordinator(d)) {
+               node == dsvc_coordinator(d)) {
         NLOG_WARN("dict", "dictionary version %llu differs from coordinator %u's (digest %08x, "
                   "ours %08x): taking the coordinator's", (unsigned long long)version, node,
                   digest, d->digest);
-        sup_dict_fetch_from(d, node, "diverged from the coordinator");
+        dsvc_fetch_from(d, node, "diverged from the coordinator");
     }
 }
 
-static void sync_round(struct sup_dict *d)
+static void sync_round(struct dsvc *d)
 {
-    const struct nines_conf *c = d->s->conf;
-    struct net_endpoint *ep = rt_net(d->s->rt);
+    const struct nines_conf *c = d->conf;
+    struct net_endpoint *ep = rt_net(d->rt);
     for (uint32_t i = 0; c && ep && i < c->nnodes; i++) {
         uint32_t id = c->nodes[i].id;
-        if (id != d->s->self && net_peer_reachable(ep, id))
-            sup_dict_send_version(d, id);
+        if (id != d->self && net_peer_reachable(ep, id))
+            dsvc_send_version(d, id);
     }
 }
 
-void sup_dict_fetch_from(struct sup_dict *d, uint32_t node, const char *why)
+void dsvc_fetch_from(struct dsvc *d, uint32_t node, const char *why)
 {
     switch (d->fetch) {
-    case SUP_DFETCH_WAIT:
+    case DSVC_DFETCH_WAIT:
         return;
-    case SUP_DFETCH_IDLE:
+    case DSVC_DFETCH_IDLE:
         break;
     default:
         N_ASSERT(!"bad fetch state");
         return;
     }
     /* never replace the dictionary under a running transaction */
-    if ((d->tx != SUP_DTX_IDLE && d->tx != SUP_DTX_RETRY_WAIT) || d->pt != SUP_DPT_IDLE)
+    if ((d->tx != DSVC_DTX_IDLE && d->tx != DSVC_DTX_RETRY_WAIT) || d->pt != DSVC_DPT_IDLE)
         return;
-    struct rt_msg *m = rt_msg_new(d->s->rt, NINES__MSG_TYPE__DICT_FETCH_REQ);
+    struct rt_msg *m = rt_msg_new(d->rt, NINES__MSG_TYPE__DICT_FETCH_REQ);
     Nines__DictFetchReq *b = m ? RT_BODY(m, Nines__DictFetchReq, nines__dict_fetch_req__init)
                                : NULL;
     if (!b) {
         if (m)
-            rt_msg_free(d->s->rt, m);
+            rt_msg_free(d->rt, m);
         return;
     }
-    if (rt_send(d->s->rt, node, RT_SVC_SUP, m) != 0)
+    if (rt_send(d->rt, node, RT_SVC_DICT, m) != 0)
         return;
     NLOG_INFO("dict", "catching up: fetching the dictionary from node %u (%s)", node, why);
-    d->fetch = SUP_DFETCH_WAIT;
+    d->fetch = DSVC_DFETCH_WAIT;
     d->fetch_from = node;
     d->fetch_gen++;
-    rt_timer_add(d->s->rt, RT_SVC_SUP, SUP_DICT_FETCH_MS * 1000u,
-                 SUP_DICT_COOKIE(SUP_DT_FETCH, d->fetch_gen));
+    rt_timer_add(d->rt, RT_SVC_DICT, DSVC_FETCH_MS * 1000u,
+                 DSVC_COOKIE(DSVC_DT_FETCH, d->fetch_gen));
 }
 
-static void fetch_done(struct sup_dict *d)
+static void fetch_done(struct dsvc *d)
 {
-    d->fetch = SUP_DFETCH_IDLE;
+    d->fetch = DSVC_DFETCH_IDLE;
     d->fetch_from = 0;
     d->fetch_gen++;
-    sup_dict_kick(d);
+    dsvc_kick(d);
 }
 
-void sup_on_dict_fetch_conf(struct rt *rt, void *st, struct rt_msg *m)
+void dsvc_on_fetch_conf(struct rt *rt, void *st, struct rt_msg *m)
 {
-    struct sup_dict *d = &((struct sup *)st)->dict;
+    struct dsvc *d = (struct dsvc *)st;
     const Nines__DictFetchConf *b = (const Nines__DictFetchConf *)m->body;
-    if (d->fetch != SUP_DFETCH_WAIT || m->from != d->fetch_from)
+    if (d->fetch != DSVC_DFETCH_WAIT || m->from != d->fetch_from)
         return; /* late answer to a fetch given up */
     struct dict x;
     int rc = dict_decode(b->image.data, b->image.len, &x);
@@ -439,41 +468,41 @@ void sup_on_dict_fetch_conf(struct rt *rt, void *st, struct rt_msg *m)
         fetch_done(d);
         return;
     }
-    uint32_t dg = sup_dict_digest(&x);
+    uint32_t dg = dsvc_digest(&x);
     bool newer = x.version > d->cur.version;
     bool replace = x.version == d->cur.version && dg != d->digest &&
-                   m->from == sup_dict_coordinator(d);
+                   m->from == dsvc_coordinator(d);
     if (newer || replace) {
         char why[80];
         check_nodes(d, &x, "a peer");
         snprintf(why, sizeof why, "caught up from node %u", (unsigned)m->from);
-        sup_dict_install(d, &x, why, false); /* caught up: tables may hold data elsewhere */
+        dsvc_install(d, &x, why, false); /* caught up: tables may hold data elsewhere */
     } else {
         dict_free(&x);
     }
     fetch_done(d);
 }
 
-void sup_on_dict_fetch_ref(struct rt *rt, void *st, struct rt_msg *m)
+void dsvc_on_fetch_ref(struct rt *rt, void *st, struct rt_msg *m)
 {
-    struct sup_dict *d = &((struct sup *)st)->dict;
+    struct dsvc *d = (struct dsvc *)st;
     const Nines__DictFetchRef *b = (const Nines__DictFetchRef *)m->body;
-    if (d->fetch != SUP_DFETCH_WAIT || m->from != d->fetch_from)
+    if (d->fetch != DSVC_DFETCH_WAIT || m->from != d->fetch_from)
         return;
     NLOG_WARN("dict", "node %u refused the dictionary fetch: %s", (unsigned)m->from,
               b->reason ? b->reason : "");
     fetch_done(d);
 }
 
-void sup_on_dict_fetch_req(struct rt *rt, void *st, struct rt_msg *m)
+void dsvc_on_fetch_req(struct rt *rt, void *st, struct rt_msg *m)
 {
-    struct sup_dict *d = &((struct sup *)st)->dict;
+    struct dsvc *d = (struct dsvc *)st;
     struct rt_msg *r = rt_msg_new(rt, NINES__MSG_TYPE__DICT_FETCH_CONF);
     Nines__DictFetchConf *b = r ? RT_BODY(r, Nines__DictFetchConf, nines__dict_fetch_conf__init)
                                 : NULL;
     if (b && img_to_msg(r, &d->cur, &b->image)) {
         b->version = d->cur.version;
-        rt_send(rt, m->from, RT_SVC_SUP, r);
+        rt_send(rt, m->from, RT_SVC_DICT, r);
         return;
     }
     if (r)
@@ -488,12 +517,12 @@ void sup_on_dict_fetch_req(struct rt *rt, void *st, struct rt_msg *m)
     }
     f->error = NINES_ENOMEM;
     f->reason = "no memory to encode the dictionary";
-    rt_send(rt, m->from, RT_SVC_SUP, r);
+    rt_send(rt, m->from, RT_SVC_DICT, r);
 }
 
-void sup_on_dict_version_req(struct rt *rt, void *st, struct rt_msg *m)
+void dsvc_on_version_req(struct rt *rt, void *st, struct rt_msg *m)
 {
-    struct sup_dict *d = &((struct sup *)st)->dict;
+    struct dsvc *d = (struct dsvc *)st;
     const Nines__DictVersionReq *b = (const Nines__DictVersionReq *)m->body;
     if (m->from == 0 || m->from >= NET_CONN_BASE)
         return; /* node-to-node only */
@@ -503,16 +532,16 @@ void sup_on_dict_version_req(struct rt *rt, void *st, struct rt_msg *m)
     if (c) {
         c->version = d->cur.version;
         c->digest = d->digest;
-        rt_send(rt, m->from, RT_SVC_SUP, r);
+        rt_send(rt, m->from, RT_SVC_DICT, r);
     } else if (r) {
         rt_msg_free(rt, r);
     }
     consider_peer(d, (uint32_t)m->from, b->version, b->digest);
 }
 
-void sup_on_dict_version_conf(struct rt *rt, void *st, struct rt_msg *m)
+void dsvc_on_version_conf(struct rt *rt, void *st, struct rt_msg *m)
 {
-    struct sup_dict *d = &((struct sup *)st)->dict;
+    struct dsvc *d = (struct dsvc *)st;
     const Nines__DictVersionConf *b = (const Nines__DictVersionConf *)m->body;
     if (m->from == 0 || m->from >= NET_CONN_BASE)
         return;
@@ -521,29 +550,29 @@ void sup_on_dict_version_conf(struct rt *rt, void *st, struct rt_msg *m)
 
 /* ---- runtime events ----------------------------------------------------- */
 
-void sup_dict_on_timer(struct sup_dict *d, uint64_t cookie)
+static void dsvc_on_timer(struct dsvc *d, uint64_t cookie)
 {
-    enum sup_dict_timer kind = (enum sup_dict_timer)((cookie >> 48) & 0xff);
+    enum dsvc_timer kind = (enum dsvc_timer)((cookie >> 48) & 0xff);
     uint64_t gen = cookie & 0xffffffffffffull;
     switch (kind) {
-    case SUP_DT_SYNC:
-        if (d->s->state == SUP_RUNNING) {
+    case DSVC_DT_SYNC:
+        if (d->running) {
             sync_round(d);
-            rt_timer_add(d->s->rt, RT_SVC_SUP, SUP_DICT_SYNC_MS * 1000u,
-                         SUP_DICT_COOKIE(SUP_DT_SYNC, 0));
+            rt_timer_add(d->rt, RT_SVC_DICT, DSVC_SYNC_MS * 1000u,
+                         DSVC_COOKIE(DSVC_DT_SYNC, 0));
         }
         break;
-    case SUP_DT_FETCH:
-        if (d->fetch == SUP_DFETCH_WAIT && gen == (d->fetch_gen & 0xffffffffffffull)) {
+    case DSVC_DT_FETCH:
+        if (d->fetch == DSVC_DFETCH_WAIT && gen == (d->fetch_gen & 0xffffffffffffull)) {
             NLOG_WARN("dict", "node %u did not send the dictionary within %u ms", d->fetch_from,
-                      SUP_DICT_FETCH_MS);
+                      DSVC_FETCH_MS);
             fetch_done(d);
         }
         break;
-    case SUP_DT_PHASE:
-    case SUP_DT_PREPARED:
-    case SUP_DT_FORWARD:
-        sup_dict_tx_on_timer(d, kind, gen);
+    case DSVC_DT_PHASE:
+    case DSVC_DT_PREPARED:
+    case DSVC_DT_FORWARD:
+        dsvc_tx_on_timer(d, kind, gen);
         break;
     default:
         NLOG_WARN("dict", "unknown dictionary timer %llx", (unsigned long long)cookie);
@@ -551,45 +580,45 @@ void sup_dict_on_timer(struct sup_dict *d, uint64_t cookie)
     }
 }
 
-void sup_dict_on_peer_up(struct sup_dict *d, uint32_t node)
+static void dsvc_on_peer_up(struct dsvc *d, uint32_t node)
 {
-    sup_dict_send_version(d, node);
+    dsvc_send_version(d, node);
 }
 
-void sup_dict_on_peer_down(struct sup_dict *d, uint32_t node)
+static void dsvc_on_peer_down(struct dsvc *d, uint32_t node)
 {
-    if (d->fetch == SUP_DFETCH_WAIT && d->fetch_from == node) {
+    if (d->fetch == DSVC_DFETCH_WAIT && d->fetch_from == node) {
         NLOG_INFO("dict", "node %u went down during the dictionary fetch", node);
         fetch_done(d);
     }
-    sup_dict_tx_on_peer_down(d, node);
+    dsvc_tx_on_peer_down(d, node);
 }
 
-void sup_dict_on_client_closed(struct sup_dict *d, net_addr conn)
+static void dsvc_on_client_closed(struct dsvc *d, net_addr conn)
 {
-    sup_dict_tx_on_client_closed(d, conn);
+    dsvc_tx_on_client_closed(d, conn);
 }
 
 /* ---- admin read --------------------------------------------------------- */
 
-void sup_on_dict_get_req(struct rt *rt, void *st, struct rt_msg *m)
+void dsvc_on_get_req(struct rt *rt, void *st, struct rt_msg *m)
 {
-    struct sup_dict *d = &((struct sup *)st)->dict;
+    struct dsvc *d = (struct dsvc *)st;
     struct rt_msg *r = rt_msg_new(rt, NINES__MSG_TYPE__DICT_GET_CONF);
     Nines__DictGetConf *b = r ? RT_BODY(r, Nines__DictGetConf, nines__dict_get_conf__init)
                               : NULL;
     uint32_t *live = r ? rt_msg_alloc(r, DICT_MAX_NODES * sizeof *live) : NULL;
     if (b && live && img_to_msg(r, &d->cur, &b->image)) {
-        dict_liveset ls = sup_dict_live(d);
+        dict_liveset ls = dsvc_live(d);
         size_t n = 0;
         for (uint32_t id = 1; id <= DICT_MAX_NODES; id++)
             if (ls & DICT_LIVE(id))
                 live[n++] = id;
-        b->node_id = d->s->self;
+        b->node_id = d->self;
         b->version = d->cur.version;
         b->live = live;
         b->n_live = n;
-        b->coordinator = sup_dict_coordinator(d);
+        b->coordinator = dsvc_coordinator(d);
         rt_send(rt, m->from, RT_SVC_NONE, r);
         return;
     }
@@ -605,4 +634,69 @@ void sup_on_dict_get_req(struct rt *rt, void *st, struct rt_msg *m)
     f->error = NINES_ENOMEM;
     f->reason = "no memory to encode the dictionary";
     rt_send(rt, m->from, RT_SVC_NONE, r);
+}
+
+/* ---- the task ----------------------------------------------------------- */
+
+/* Runtime events: start, timers, file saves, peer connectivity (subscribed
+ * with rt_subscribe_peers), closed client connections. */
+static void dsvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct dsvc *d = st;
+    switch (m->type) {
+    case RT_MSG_START:
+        d->running = true;
+        dsvc_start(d);
+        break;
+    case RT_MSG_TIMER:
+        if (DSVC_IS_COOKIE(m->cookie))
+            dsvc_on_timer(d, m->cookie);
+        else
+            NLOG_WARN("dict", "unknown timer %llx", (unsigned long long)m->cookie);
+        break;
+    case RT_MSG_IO_DONE:
+        if (!dsvc_on_io_done(d, (struct rt_io_req *)(uintptr_t)m->cookie))
+            NLOG_WARN("dict", "I/O completion for an unknown request");
+        break;
+    case RT_MSG_PEER_UP:
+        if (m->cookie >= 1 && m->cookie <= NINES_MAX_NODES)
+            dsvc_on_peer_up(d, (uint32_t)m->cookie);
+        break;
+    case RT_MSG_PEER_DOWN:
+        if (m->cookie >= 1 && m->cookie <= NINES_MAX_NODES)
+            dsvc_on_peer_down(d, (uint32_t)m->cookie);
+        break;
+    case RT_MSG_CLIENT_CLOSED:
+        dsvc_on_client_closed(d, m->from);
+        break;
+    default:
+        NLOG_WARN("dict", "dictionary service ignores unexpected message type %u", m->type);
+        break;
+    }
+}
+
+int dsvc_create(struct dsvc **out, struct rt *rt)
+{
+    struct dsvc *d = calloc(1, sizeof *d);
+    if (!d)
+        return nines_err(NINES_ENOMEM, "no memory for the dictionary service");
+    int rc = dsvc_init(d, rt);
+    if (rc == 0)
+        rc = rt_subscribe_peers(rt, RT_SVC_DICT);
+    if (rc == 0)
+        rc = rt_task_add(rt, RT_SVC_DICT, "dict", dsvc_on_event, d);
+    if (rc) {
+        dsvc_destroy(d);
+        return rc;
+    }
+    *out = d;
+    return 0;
+}
+
+void dsvc_destroy(struct dsvc *d)
+{
+    if (!d)
+        return;
+    dsvc_fini(d);
+    free(d);
 }

@@ -1,6 +1,6 @@
 /* Kernel service: lifecycle, runtime events, and the replicas of this node
  * created from the distribution dictionary. */
-#include "sup_kern_int.h"
+#include "ksvc_int.h"
 
 #include "nassert.h"
 #include "nines/errors.h"
@@ -116,13 +116,13 @@ static int sk_rep_new(const struct dict_table *t, uint32_t frag, int role, struc
     return 0;
 }
 
-struct sk_rep *sk_rep_get(const struct sup_kern *k, uint32_t table, uint32_t frag)
+struct sk_rep *sk_rep_get(const struct ksvc *k, uint32_t table, uint32_t frag)
 {
     struct sk_node *nd = sk_map_get(&k->reps, table, frag, 0);
     return nd ? (struct sk_rep *)nd : NULL;
 }
 
-static void sk_rep_drop(struct sup_kern *k, struct sk_rep *r)
+static void sk_rep_drop(struct ksvc *k, struct sk_rep *r)
 {
     size_t open = kern_frag_txns(r->f, NULL, 0);
     NLOG_INFO("kern", "dropping the %s replica of table %s (%u) fragment %u (%zu open "
@@ -136,7 +136,7 @@ static void sk_rep_drop(struct sup_kern *k, struct sk_rep *r)
 
 /* A replica exists in another role than the dictionary says: switch when
  * the kernel allows it (takeover and takeback are later issues). */
-static void sk_rep_role(struct sup_kern *k, struct sk_rep *r, int want, uint32_t standby)
+static void sk_rep_role(struct ksvc *k, struct sk_rep *r, int want, uint32_t standby)
 {
     int have = kern_frag_role(r->f);
     if (have == want) {
@@ -182,7 +182,7 @@ static void sk_rep_role(struct sup_kern *k, struct sk_rep *r, int want, uint32_t
     r->role = kern_frag_role(r->f);
 }
 
-void sup_kern_dict_changed(struct sup_kern *k, const struct dict *d, bool live_commit)
+void ksvc_dict_changed(struct ksvc *k, const struct dict *d, bool live_commit)
 {
     if (!k)
         return;
@@ -250,23 +250,26 @@ void sup_kern_dict_changed(struct sup_kern *k, const struct dict *d, bool live_c
                   (unsigned long long)d->version, created, dropped, k->reps.n);
 }
 
-size_t sup_kern_nreplicas(const struct sup_kern *k) { return k->reps.n; }
-size_t sup_kern_ntxns(const struct sup_kern *k) { return k->txns.n; }
+size_t ksvc_nreplicas(const struct ksvc *k) { return k->reps.n; }
+size_t ksvc_ntxns(const struct ksvc *k) { return k->txns.n; }
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
-int sup_kern_init(struct sup_kern **out, struct sup *s, struct upd *u)
+int ksvc_init(struct ksvc **out, struct rt *rt, const struct ksvc_config *cfg)
 {
-    struct sup_kern *k = calloc(1, sizeof *k);
+    if (!cfg || !cfg->dict)
+        return nines_err(NINES_EINVAL, "kernel service needs the node's dictionary");
+    struct ksvc *k = calloc(1, sizeof *k);
     if (!k)
         return nines_err(NINES_ENOMEM, "no memory for the kernel service");
-    k->s = s;
-    k->rt = s->rt;
-    k->u = u;
-    k->self = s->self;
-    const struct nines_conf *nc = rt_conf(s->rt);
+    k->dict = cfg->dict;
+    k->dict_ctx = cfg->dict_ctx;
+    k->rt = rt;
+    k->u = cfg->upd;
+    k->self = rt_self(rt);
+    const struct nines_conf *nc = rt_conf(rt);
     struct kern_lock_conf lc = {.timeout_ms = nc ? nc->lock_timeout_ms
-                                                 : SUP_KERN_LOCK_TIMEOUT_MS};
+                                                 : KSVC_LOCK_TIMEOUT_MS};
     struct kern_lock_cb cb = {.on_grant = sk_on_grant, .on_fail = sk_on_fail, .ctx = k};
     k->locks = kern_lock_new(&lc, &cb);
     int rc = k->locks ? 0 : nines_err(NINES_ENOMEM, "no memory for the lock manager");
@@ -277,12 +280,11 @@ int sup_kern_init(struct sup_kern **out, struct sup *s, struct upd *u)
     if (rc == 0)
         rc = sk_map_init(&k->sbs, 1024);
     if (rc == 0)
-        rc = rt_task_add(s->rt, RT_SVC_KERN, "kernel", sup_kern_on_event, k);
+        rc = rt_task_add(rt, RT_SVC_KERN, "kernel", ksvc_on_event, k);
     if (rc) {
-        sup_kern_fini(k);
+        ksvc_fini(k);
         return rc;
     }
-    s->kern = k;
     *out = k;
     return 0;
 }
@@ -295,12 +297,10 @@ static void sk_msg_release(struct rt_msg *m)
     }
 }
 
-void sup_kern_fini(struct sup_kern *k)
+void ksvc_fini(struct ksvc *k)
 {
     if (!k)
         return;
-    if (k->s && k->s->kern == k)
-        k->s->kern = NULL;
     if (k->txns.bk)
         SK_MAP_FOREACH(&k->txns, i, nd, nx)
         {
@@ -336,27 +336,27 @@ void sup_kern_fini(struct sup_kern *k)
 
 /* ---- events ------------------------------------------------------------- */
 
-void sk_arm_tick(struct sup_kern *k)
+void sk_arm_tick(struct ksvc *k)
 {
     if (k->tick_armed)
         return;
-    if (rt_timer_add(k->rt, RT_SVC_KERN, SUP_KERN_TICK_MS * 1000u, SK_TIMER_TICK) > 0)
+    if (rt_timer_add(k->rt, RT_SVC_KERN, KSVC_TICK_MS * 1000u, SK_TIMER_TICK) > 0)
         k->tick_armed = true;
 }
 
-void sk_after(struct sup_kern *k)
+void sk_after(struct ksvc *k)
 {
     kern_lock_dispatch(k->locks);
     if (k->nwaiting)
         sk_arm_tick(k);
 }
 
-void sup_kern_on_event(struct rt *rt, void *st, struct rt_msg *m)
+void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
 {
-    struct sup_kern *k = st;
+    struct ksvc *k = st;
     switch (m->type) {
     case RT_MSG_START:
-        sup_kern_dict_changed(k, &k->s->dict.cur, false);
+        ksvc_dict_changed(k, k->dict(k->dict_ctx), false);
         break;
     case RT_MSG_TIMER:
         if (m->cookie == SK_TIMER_TICK) {

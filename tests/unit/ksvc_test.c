@@ -1,6 +1,6 @@
 /* Kernel service and update channel over the in-process test transport:
- * four nodes (two per site), each with supervisor + dictionary, kernel
- * service and update channel; a table created through the dictionary; a
+ * four nodes (two per site), each with supervisor, dictionary service, kernel
+ * service and update channel wired as in ninesd; a table created through the dictionary; a
  * fake transaction controller (this file's own message-table rows) drives
  * KERN_OP_REQ / PREPARE / COMMIT / ABORT and compares replica digests. */
 #include "cu_test.h"
@@ -15,8 +15,11 @@
 #include "../../kernel/kern_key.h"
 #include "../../kernel/kern_log.h"
 #include "../../net/testnet.h"
+#include "../../dict/svc/dsvc.h"
+#include "../../kernel/svc/ksvc.h"
 #include "../../supervisor/sup.h"
 #include "../../updchan/upd.h"
+#include "conv_cases.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,10 +58,17 @@ static void ft_on_msg(struct rt *rt, void *st, struct rt_msg *m)
 struct node {
     struct rt *rt;
     struct sup sup;
+    struct dsvc *dict;
     struct upd *upd;
-    struct sup_kern *kern;
+    struct ksvc *kern;
     struct ft ft;
 };
+
+/* ninesd's wiring: the kernel service hears of every install. */
+static void kern_dict_installed(void *kern, const struct dict *d, bool live_commit)
+{
+    ksvc_dict_changed(kern, d, live_commit);
+}
 
 static struct {
     struct nines_conf cfg;
@@ -156,16 +166,10 @@ static bool all_connected(void)
     return true;
 }
 
-static bool node_has_tables(uint32_t i, uint32_t ntables)
-{
-    return W.n[i].sup.dict.cur.ntables == ntables &&
-           sup_kern_nreplicas(W.n[i].kern) == 4 * ntables;
-}
-
 static bool all_have_table(void)
 {
     for (uint32_t i = 1; i <= NN; i++)
-        if (!node_has_tables(i, 1))
+        if (dsvc_current(W.n[i].dict)->ntables != 1 || ksvc_nreplicas(W.n[i].kern) != 4)
             return false;
     return true;
 }
@@ -212,7 +216,7 @@ static int send_create_table(const char *name)
     q->change = c;
     q->origin = 2;
     q->ref = 1;
-    return rt_send(rt, 1, RT_SVC_SUP, m) ? 1 : 0;
+    return rt_send(rt, 1, RT_SVC_DICT, m) ? 1 : 0;
 }
 
 static int create_table(void)
@@ -220,7 +224,7 @@ static int create_table(void)
     if (send_create_table("acct"))
         return 1;
     RUN_UNTIL(all_have_table(), 20000);
-    const struct dict_table *t = dict_table_by_name(&W.n[1].sup.dict.cur, "acct");
+    const struct dict_table *t = dict_table_by_name(dsvc_current(W.n[1].dict), "acct");
     if (!all_have_table() || !t) {
         fprintf(stderr, "the table did not reach every node's kernel\n");
         return 1;
@@ -257,8 +261,9 @@ static int suite_init(void)
     for (uint32_t t = NINES__MSG_TYPE__TXN_REQ; t <= NINES__MSG_TYPE__KERN_DIGEST_CONF; t++)
         if (W.tab[t].svc == RT_SVC_TXC)
             W.tab[t].fn = ft_on_msg;
-    W.tab[NINES__MSG_TYPE__KERN_DIGEST_CONF] = (struct rt_msg_entry){
-        "KERN_DIGEST_CONF", &nines__kern_digest_conf__descriptor, RT_SVC_TXC, ft_on_msg};
+    W.tab[NINES__MSG_TYPE__KERN_DIGEST_CONF] =
+        (struct rt_msg_entry){"KERN_DIGEST_CONF", &nines__kern_digest_conf__descriptor,
+                              RT_SVC_TXC, ft_on_msg, RT_FROM_NODE, RT_EPOCH_ANY};
     for (uint32_t i = 1; i <= NN; i++) {
         struct node *n = &W.n[i];
         struct net_transport *tr;
@@ -266,8 +271,12 @@ static int suite_init(void)
             return 1;
         struct rt_config rc = {.self = i, .conf = c, .transport = tr, .msgtab = W.tab,
                                .msgtab_len = NINES__MSG_TYPE__KERN_DIGEST_CONF + 1};
-        if (rt_create(&n->rt, &rc) || sup_init(&n->sup, n->rt) || upd_init(&n->upd, n->rt) ||
-            sup_kern_init(&n->kern, &n->sup, n->upd))
+        if (rt_create(&n->rt, &rc) || sup_init(&n->sup, n->rt) || dsvc_create(&n->dict, n->rt) ||
+            upd_init(&n->upd, n->rt) ||
+            ksvc_init(&n->kern, n->rt,
+                      &(struct ksvc_config){.upd = n->upd, .dict = dsvc_current_fn,
+                                            .dict_ctx = n->dict}) ||
+            dsvc_subscribe_install(n->dict, kern_dict_installed, n->kern))
             return 1;
         n->ft.rt = n->rt;
         n->ft.node = i;
@@ -288,9 +297,9 @@ static int suite_fini(void)
         if (n->rt)
             ft_clear(i);
         rt_destroy(n->rt);
-        sup_kern_fini(n->kern);
+        ksvc_fini(n->kern);
         upd_fini(n->upd);
-        sup_fini(&n->sup);
+        dsvc_destroy(n->dict);
     }
     net_testnet_free(W.hub);
     return 0;
@@ -303,7 +312,7 @@ struct where {
 
 static struct where route_t(uint32_t table, int64_t k)
 {
-    const struct dict_table *t = dict_table_by_id(&W.n[1].sup.dict.cur, table);
+    const struct dict_table *t = dict_table_by_id(dsvc_current(W.n[1].dict), table);
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
     struct kern_col kc = {.type = KERN_T_INT64};
     struct kern_val v = kern_v_i64(k);
@@ -360,7 +369,7 @@ static Nines__Value *v_str(struct rt_msg *m, const char *s)
     return v;
 }
 
-/* Add an op on key k; INSERT/UPDATE rows are (k, v, "row-k", "ab"); a
+/* Add an op on key k; INSERT/UPDATE rows are (k, v, "row-k", "ab      "); a
  * non-NULL bad_v puts that string in the int64 column v. */
 static void req_op(struct req *r, Nines__OpType op, int64_t k, int64_t v, const char *bad_v)
 {
@@ -391,7 +400,7 @@ static void req_op(struct req *r, Nines__OpType op, int64_t k, int64_t v, const 
         row->values[0] = v_i64(r->m, k);
         row->values[1] = bad_v ? v_str(r->m, bad_v) : v_i64(r->m, v);
         row->values[2] = v_str(r->m, s);
-        row->values[3] = v_str(r->m, "ab");
+        row->values[3] = v_str(r->m, "ab      "); /* string(8): exact width */
         row->n_values = 4;
         o->row = row;
     }
@@ -592,7 +601,7 @@ static void test_commit_replicates(void)
     for (int j = 0; j < frags; j++) {
         const Nines__ReadyInd *ri = ft_find(HSC, NINES__MSG_TYPE__READY_IND, txn, j);
         CU_ASSERT_TRUE(ri->standby);
-        const struct dict_table *t = dict_table_by_id(&W.n[1].sup.dict.cur, W.table);
+        const struct dict_table *t = dict_table_by_id(dsvc_current(W.n[1].dict), W.table);
         CU_ASSERT_EQUAL(ri->node, t->frags[ri->frag].standby);
     }
     for (uint32_t i = 1; i <= NN; i++)
@@ -617,7 +626,7 @@ static void test_commit_replicates(void)
     CU_ASSERT_EQUAL(sum.gaps, 0);
     char s[64];
     CU_ASSERT_EQUAL(get_v(1002, 5, s, sizeof s), 50);
-    CU_ASSERT_STRING_EQUAL(s, "row-5|ab      "); /* string(8) padded with spaces */
+    CU_ASSERT_STRING_EQUAL(s, "row-5|ab      "); /* string(8): sent at its exact width */
     CU_ASSERT_EQUAL(get_v(1003, 1000, NULL, 0), -999);
     ft_clear(HSC);
     ft_clear(CTL);
@@ -700,11 +709,18 @@ static void test_lock_wait_resumes(void)
     for (int64_t x = 0; x < 40; x++)
         expect += route(x).frag == w.frag;
     CU_ASSERT_EQUAL(c->results[0]->n_rows, expect);
+    CU_ASSERT_EQUAL_FATAL(c->results[0]->n_keys, c->results[0]->n_rows); /* key bytes too */
     int64_t prev = -1;
     for (size_t i = 0; i < c->results[0]->n_rows; i++) {
         const Nines__Row *row = c->results[0]->rows[i];
         CU_ASSERT(row->values[0]->i64 > prev); /* key order */
         prev = row->values[0]->i64;
+        struct kern_col kc = {.type = KERN_T_INT64};
+        struct kern_val kv = kern_v_i64(prev);
+        uint8_t kb[16];
+        int kl = kern_key_encode(&kc, 1, &kv, kb, sizeof kb);
+        CU_ASSERT_EQUAL(c->results[0]->keys[i].len, (size_t)kl); /* the row's own key */
+        CU_ASSERT(kl > 0 && !memcmp(c->results[0]->keys[i].data, kb, (size_t)kl));
         if (row->values[0]->i64 == k)
             CU_ASSERT_EQUAL(row->values[1]->i64, 778);
     }
@@ -811,8 +827,8 @@ static void test_bad_values(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
     CU_ASSERT_EQUAL(ref->error, NINES_ETYPE);
     CU_ASSERT_EQUAL(ref->failed_op, 1);
-    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, "column v is int64"));
-    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, "\"abc\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, "column v (int64)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, "string 'abc'"));
     end_txn(5001, node, false);
     /* duplicate key, and an op on a fragment this node is not primary of */
     struct req d = req_new(node, 5002, false);
@@ -835,7 +851,7 @@ static void test_bad_values(void)
     end_txn(5003, sb, false);
     CU_ASSERT_EQUAL(check_digests(), 40);
     for (uint32_t i = 1; i <= NN; i++)
-        CU_ASSERT_EQUAL(sup_kern_ntxns(W.n[i].kern), 0);
+        CU_ASSERT_EQUAL(ksvc_ntxns(W.n[i].kern), 0);
 }
 
 /* Interactive end: ops without prepare, then PREPARE_REQ; a fragment that
@@ -919,7 +935,7 @@ static void test_prepare_req(void)
  * injection") ---- */
 #define FL_HELD 64
 static struct {
-    uint32_t type;         /* act on messages of this type ... */
+    uint32_t type, type2;  /* act on messages of these types ... */
     uint32_t from;         /* ... sent by this node (0: any) ... */
     net_addr to;           /* ... to this node (0: any) ... */
     int32_t frag;          /* ... UPD_LOG_REQ / UPD_LOG_CONF of this fragment (-1: any) */
@@ -940,7 +956,8 @@ static enum rt_fault_verdict fl_filter(void *ctx, struct rt *rt, net_addr to, en
     uint32_t node = (uint32_t)(uintptr_t)ctx;
     if (m->type == NINES__MSG_TYPE__UPD_LOG_REQ)
         FL.pinc = ((const Nines__UpdLogReq *)m->body)->pinc;
-    if (m->type != FL.type || (FL.from && node != FL.from) || (FL.to && to != FL.to))
+    if ((m->type != FL.type && (!FL.type2 || m->type != FL.type2)) ||
+        (FL.from && node != FL.from) || (FL.to && to != FL.to))
         return RT_FAULT_PASS;
     if (FL.frag >= 0) {
         uint32_t frag = m->type == NINES__MSG_TYPE__UPD_LOG_REQ
@@ -984,7 +1001,7 @@ static void fl_set(uint32_t type, uint32_t from, net_addr to, int32_t frag, int 
 /* Stop matching; re-inject what was held, in order. */
 static void fl_release(void)
 {
-    FL.type = 0;
+    FL.type = FL.type2 = 0;
     FL.take = false;
     for (int i = 0; i < FL.nheld; i++)
         CU_ASSERT_EQUAL(rt_send_nofault(W.n[FL.held_node[i]].rt, FL.held_to[i], FL.held_svc[i],
@@ -1081,16 +1098,23 @@ static void test_lost_batch_resent_on_silence(void)
  * became ready and every later record of the fragment was a gap.) */
 static uint32_t T2;
 
+static bool has_t2(uint32_t node)
+{
+    return dict_table_by_name(dsvc_current(W.n[node].dict), "t2") != NULL;
+}
+
 static void test_ack_means_applied(void)
 {
-    const uint32_t late = 4; /* the node whose dictionary commit is held */
+    const uint32_t late = 4; /* the node whose dictionary commit (and catch-up) is held */
     fl_set(NINES__MSG_TYPE__DICT_COMMIT_REQ, 0, late, -1, 0, true);
+    FL.type2 = NINES__MSG_TYPE__DICT_FETCH_CONF;
     CU_ASSERT_EQUAL_FATAL(send_create_table("t2"), 0);
-    RUN_UNTIL(node_has_tables(1, 2) && node_has_tables(2, 2) && node_has_tables(3, 2), 20000);
-    CU_ASSERT_FATAL(node_has_tables(1, 2) && node_has_tables(2, 2) && node_has_tables(3, 2));
+    RUN_UNTIL(has_t2(1) && has_t2(2) && has_t2(3), 20000);
+    CU_ASSERT_FATAL(has_t2(1) && has_t2(2) && has_t2(3));
+    run(50); /* the kernels create their replicas */
     CU_ASSERT_FATAL(FL.nheld >= 1);
-    CU_ASSERT_FALSE_FATAL(node_has_tables(late, 2));
-    const struct dict_table *t = dict_table_by_name(&W.n[1].sup.dict.cur, "t2");
+    CU_ASSERT_FALSE_FATAL(has_t2(late));
+    const struct dict_table *t = dict_table_by_name(dsvc_current(W.n[1].dict), "t2");
     CU_ASSERT_PTR_NOT_NULL_FATAL(t);
     T2 = t->id;
     /* a key of a fragment whose standby is the late node */
@@ -1107,8 +1131,8 @@ static void test_ack_means_applied(void)
     run(200);
     CU_ASSERT_EQUAL(readies(8021), 0); /* no replica at the standby yet */
     fl_release();                      /* the dictionary reaches the late node */
-    RUN_UNTIL(node_has_tables(late, 2), 20000);
-    CU_ASSERT_TRUE_FATAL(node_has_tables(late, 2));
+    RUN_UNTIL(has_t2(late), 20000);
+    CU_ASSERT_TRUE_FATAL(has_t2(late));
     RUN_UNTIL(readies(8021) == 1, 10000);
     CU_ASSERT_EQUAL(readies(8021), 1);
     fl_off();
@@ -1321,6 +1345,152 @@ static void test_pipelined_throughput(void)
     CU_ASSERT(trimmed > 0);
 }
 
+/* ---- the conversion cases (conv_cases.h) ---- */
+
+/* Create a one-fragment table through the dictionary; its id. */
+static uint32_t conv_table(const char *name, const struct dict_column *cd, uint32_t ncols,
+                           const uint16_t *pkc, uint32_t npk, uint64_t ref)
+{
+    struct rt *rt = W.n[2].rt;
+    struct rt_msg *m = rt_msg_new(rt, NINES__MSG_TYPE__DICT_CHANGE_REQ);
+    Nines__DictChangeReq *q = RT_BODY(m, Nines__DictChangeReq, nines__dict_change_req__init);
+    Nines__DictChange *c = rt_msg_alloc(m, sizeof *c);
+    Nines__DictTableDef *d = rt_msg_alloc(m, sizeof *d);
+    Nines__DictColumn *cols = rt_msg_alloc(m, ncols * sizeof *cols);
+    Nines__DictColumn **cp = rt_msg_alloc(m, ncols * sizeof *cp);
+    uint32_t *pk = rt_msg_alloc(m, npk * sizeof *pk);
+    nines__dict_change__init(c);
+    nines__dict_table_def__init(d);
+    for (uint32_t i = 0; i < ncols; i++) {
+        nines__dict_column__init(&cols[i]);
+        cols[i].name = (char *)cd[i].name;
+        cols[i].type = cd[i].type;
+        cols[i].size = cd[i].size;
+        cols[i].nullable = cd[i].nullable;
+        cp[i] = &cols[i];
+    }
+    for (uint32_t i = 0; i < npk; i++)
+        pk[i] = pkc[i];
+    d->name = (char *)name;
+    d->columns = cp;
+    d->n_columns = ncols;
+    d->pk = pk;
+    d->n_pk = npk;
+    d->method = 1;
+    d->nfrags = 1;
+    d->replicas = 2;
+    d->scheme = 1;
+    c->op = NINES__DICT_OP__DICT_OP_CREATE_TABLE;
+    c->table = d;
+    q->change = c;
+    q->origin = 2;
+    q->ref = ref;
+    CU_ASSERT_EQUAL_FATAL(rt_send(rt, 1, RT_SVC_DICT, m), 0);
+    bool all = false;
+    for (int r = 0; r < 20000 && !all; r++) {
+        step();
+        all = true;
+        for (uint32_t i = 1; i <= NN; i++)
+            all &= dict_table_by_name(dsvc_current(W.n[i].dict), name) != NULL;
+    }
+    run(50); /* the kernels create their replicas */
+    const struct dict_table *t = dict_table_by_name(dsvc_current(W.n[1].dict), name);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    return t->id;
+}
+
+/* Send one op (INSERT row or GET key values, no encoded key) on fragment
+ * 0 of table `tid` as txn; the answer: 0, or the error with its detail. */
+static int conv_op(uint32_t tid, uint64_t txn, Nines__OpType type, const struct cv_case *c,
+                   char *detail, size_t dn)
+{
+    const struct dict_table *t = dict_table_by_id(dsvc_current(W.n[1].dict), tid);
+    struct req r = req_new(t->frags[0].primary, txn, false);
+    Nines__Participant *p = rt_msg_alloc(r.m, sizeof *p);
+    nines__participant__init(p);
+    p->table = tid;
+    p->frag = 0;
+    p->primary = t->frags[0].primary;
+    p->standby = t->frags[0].standby;
+    Nines__RecordOp *o = rt_msg_alloc(r.m, sizeof *o);
+    nines__record_op__init(o);
+    o->op = type;
+    o->table_id = tid;
+    if (type == NINES__OP_TYPE__OP_INSERT) {
+        Nines__Row *row = rt_msg_alloc(r.m, sizeof *row);
+        nines__row__init(row);
+        row->n_values = CV_NCOLS;
+        row->values = rt_msg_alloc(r.m, CV_NCOLS * sizeof *row->values);
+        for (int j = 0; j < CV_NCOLS; j++) {
+            row->values[j] = rt_msg_alloc(r.m, sizeof *row->values[j]);
+            if (j == c->col)
+                cv_pb(c, row->values[j]);
+            else
+                cv_good(j, (int64_t)txn, row->values[j]);
+        }
+        o->row = row;
+    } else {
+        o->n_key = CVK_NPK;
+        o->key = rt_msg_alloc(r.m, CVK_NPK * sizeof *o->key);
+        for (int j = 0; j < CVK_NPK; j++) {
+            o->key[j] = rt_msg_alloc(r.m, sizeof *o->key[j]);
+            if (j + 1 == c->col)
+                cv_pb(c, o->key[j]);
+            else
+                cv_good(j + 1, 0, o->key[j]);
+        }
+    }
+    r.q->parts[0] = p;
+    r.q->ops[0] = o;
+    r.q->keys[0] = (ProtobufCBinaryData){0, NULL};
+    r.q->n_ops = r.q->n_parts = r.q->n_keys = 1;
+    req_send(&r);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, txn) +
+                  ft_count(CTL, NINES__MSG_TYPE__KERN_OP_REF, txn) > 0,
+              2000);
+    const Nines__KernOpRef *ref = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_REF, txn, 0);
+    int got = ref ? ref->error : 0;
+    snprintf(detail, dn, "%s", ref && ref->detail ? ref->detail : "");
+    if (!ref)
+        CU_ASSERT_PTR_NOT_NULL(ft_find(CTL, NINES__MSG_TYPE__KERN_OP_CONF, txn, 0));
+    end_txn(txn, t->frags[0].primary, false);
+    return got;
+}
+
+static void conv_expect(int got, const char *detail, const struct cv_case *c, const char *table)
+{
+    const char *miss = NULL;
+    if (got != c->want)
+        printf("\n  kernel service %s '%s': CODE want %d got %d (%s)", table, c->what, c->want,
+               got, detail);
+    else if (got && !cv_detail_ok(c, table, detail, &miss))
+        printf("\n  kernel service %s '%s': DETAIL lacks \"%s\": %s", table, c->what, miss,
+               detail);
+    CU_ASSERT_EQUAL(got, c->want);
+    CU_ASSERT_PTR_NULL(miss);
+}
+
+/* Every case as a column of an INSERT row (cv) and, for NOT NULL columns,
+ * as a key value of a GET without an encoded key (cvk). */
+static void test_conversion(void)
+{
+    static const uint16_t pk_cv[1] = {0};
+    uint32_t cv = conv_table("cv", cv_cols, CV_NCOLS, pk_cv, 1, 901);
+    uint32_t cvk = conv_table("cvk", cvk_cols, CVK_NPK + 1, cvk_pk, CVK_NPK, 902);
+    char detail[600];
+    for (uint32_t i = 0; i < CV_NCASES; i++) {
+        const struct cv_case *c = &cv_cases[i];
+        int got = conv_op(cv, 70000 + 2 * i, NINES__OP_TYPE__OP_INSERT, c, detail, sizeof detail);
+        conv_expect(got, detail, c, "cv");
+        if (!cv_is_key(c))
+            continue;
+        got = conv_op(cvk, 70001 + 2 * i, NINES__OP_TYPE__OP_GET, c, detail, sizeof detail);
+        conv_expect(got, detail, c, "cvk");
+    }
+    for (uint32_t i = 1; i <= NN; i++)
+        CU_ASSERT_EQUAL(ksvc_ntxns(W.n[i].kern), 0);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -1334,9 +1504,10 @@ void cu_register(void)
         {"lost_batch_resent_on_gap", test_lost_batch_resent_on_gap},
         {"lost_batch_resent_on_silence", test_lost_batch_resent_on_silence},
         {"pipelined_throughput", test_pipelined_throughput},
+        {"conversion", test_conversion},
         {"ack_means_applied", test_ack_means_applied},
         {"other_incarnation_refused", test_other_incarnation_refused},
         {NULL, NULL},
     };
-    cu_add_suite("sup_kern", suite_init, suite_fini, cases);
+    cu_add_suite("ksvc", suite_init, suite_fini, cases);
 }

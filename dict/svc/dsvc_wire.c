@@ -1,7 +1,7 @@
 /* Dictionary changes on the wire: DictTableDef -> struct dict_table_def
  * (every count and width checked before it is narrowed: the bytes come
  * from the network), and applying a change to a copy of a dictionary. */
-#include "sup_dict.h"
+#include "dsvc_int.h"
 
 #include "nines/errors.h"
 
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void sup_dict_def_free(struct sup_dict_def *x)
+void dsvc_def_free(struct dsvc_def *x)
 {
     free(x->cols);
     free(x->pk);
@@ -29,7 +29,7 @@ static int name_copy(char *dst, const char *src, const char *what, const char *t
     return 0;
 }
 
-int sup_dict_def_from_pb(const Nines__DictTableDef *pb, struct sup_dict_def *out)
+int dsvc_def_from_pb(const Nines__DictTableDef *pb, struct dsvc_def *out)
 {
     memset(out, 0, sizeof *out);
     if (!pb)
@@ -51,14 +51,14 @@ int sup_dict_def_from_pb(const Nines__DictTableDef *pb, struct sup_dict_def *out
     out->pk = calloc(pb->n_pk ? pb->n_pk : 1, sizeof *out->pk);
     out->splits = calloc(pb->n_splits ? pb->n_splits : 1, sizeof *out->splits);
     if (!out->cols || !out->pk || !out->splits) {
-        sup_dict_def_free(out);
+        dsvc_def_free(out);
         return nines_err(NINES_ENOMEM, "no memory for table '%s'", tn);
     }
     for (size_t i = 0; i < pb->n_columns; i++) {
         const Nines__DictColumn *c = pb->columns[i];
         rc = name_copy(out->cols[i].name, c->name, "column name", tn);
         if (rc) {
-            sup_dict_def_free(out);
+            dsvc_def_free(out);
             return rc;
         }
         out->cols[i].type = c->type;
@@ -69,7 +69,7 @@ int sup_dict_def_from_pb(const Nines__DictTableDef *pb, struct sup_dict_def *out
         if (pb->pk[i] >= pb->n_columns) {
             rc = nines_err(NINES_EINVAL, "table '%s': key column %u does not exist (%zu columns)",
                            tn, pb->pk[i], pb->n_columns);
-            sup_dict_def_free(out);
+            dsvc_def_free(out);
             return rc;
         }
         out->pk[i] = (uint16_t)pb->pk[i];
@@ -92,7 +92,7 @@ int sup_dict_def_from_pb(const Nines__DictTableDef *pb, struct sup_dict_def *out
     return 0;
 }
 
-const char *sup_dict_change_name(const Nines__DictChange *c, char *buf, size_t n)
+const char *dsvc_change_name(const Nines__DictChange *c, char *buf, size_t n)
 {
     if (!c) {
         snprintf(buf, n, "empty change");
@@ -112,7 +112,7 @@ const char *sup_dict_change_name(const Nines__DictChange *c, char *buf, size_t n
     return buf;
 }
 
-int sup_dict_apply(const struct dict *base, const Nines__DictChange *change, struct dict *next,
+int dsvc_apply(const struct dict *base, const Nines__DictChange *change, struct dict *next,
                    uint32_t *table_id)
 {
     *table_id = 0;
@@ -125,11 +125,11 @@ int sup_dict_apply(const struct dict *base, const Nines__DictChange *change, str
         return rc;
     switch (change->op) {
     case NINES__DICT_OP__DICT_OP_CREATE_TABLE: {
-        struct sup_dict_def x;
-        rc = sup_dict_def_from_pb(change->table, &x);
+        struct dsvc_def x;
+        rc = dsvc_def_from_pb(change->table, &x);
         if (rc == 0) {
             rc = dict_create_table(next, &x.def, table_id);
-            sup_dict_def_free(&x);
+            dsvc_def_free(&x);
         }
         break;
     }

@@ -1,6 +1,6 @@
 /* Kernel service: a chained hash map keyed by (u64, u32, u32), grown by
  * doubling; entries are embedded in their owners (struct sk_node). */
-#include "sup_kern_int.h"
+#include "ksvc_int.h"
 
 #include "nines/errors.h"
 

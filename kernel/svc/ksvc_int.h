@@ -1,8 +1,7 @@
-/* Kernel service internals shared by sup_kern*.c. */
-#ifndef NINES_SUP_KERN_INT_H
-#define NINES_SUP_KERN_INT_H
-#include "sup.h"
-#include "sup_kern.h"
+/* Kernel service internals shared by ksvc*.c. */
+#ifndef NINES_KSVC_INT_H
+#define NINES_KSVC_INT_H
+#include "ksvc.h"
 
 #include "kernel/kern_frag.h"
 #include "kernel/kern_lock.h"
@@ -14,7 +13,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* ---- a small chained hash map keyed by (a, b, c) (sup_kern_map.c) ---- */
+/* ---- a small chained hash map keyed by (a, b, c) (ksvc_map.c) ---- */
 struct sk_node {
     struct sk_node *next;
     uint64_t a;
@@ -101,8 +100,9 @@ struct sk_sb {
     bool ready_sent;
 };
 
-struct sup_kern {
-    struct sup *s;
+struct ksvc {
+    ksvc_dict_fn dict;      /* the served dictionary, read afresh */
+    void *dict_ctx;
     struct rt *rt;
     struct upd *u;
     uint32_t self;
@@ -115,22 +115,22 @@ struct sup_kern {
     struct rt_msg *cur;     /* the message whose handler runs now */
 };
 
-/* sup_kern.c */
-struct sk_rep *sk_rep_get(const struct sup_kern *k, uint32_t table, uint32_t frag);
-void sk_after(struct sup_kern *k);   /* end of every handler: lock events */
-void sk_arm_tick(struct sup_kern *k);
+/* ksvc.c */
+struct sk_rep *sk_rep_get(const struct ksvc *k, uint32_t table, uint32_t frag);
+void sk_after(struct ksvc *k);   /* end of every handler: lock events */
+void sk_arm_tick(struct ksvc *k);
 
-/* sup_kern_ops.c */
-struct sk_txn *sk_txn_get(const struct sup_kern *k, uint64_t txn);
-void sk_txn_forget(struct sup_kern *k, struct sk_txn *t);
-void sk_drop_continuation(struct sup_kern *k, struct sk_txn *t);
+/* ksvc_ops.c */
+struct sk_txn *sk_txn_get(const struct ksvc *k, uint64_t txn);
+void sk_txn_forget(struct ksvc *k, struct sk_txn *t);
+void sk_drop_continuation(struct ksvc *k, struct sk_txn *t);
 void sk_on_grant(void *ctx, uint64_t txn, const struct kern_lock_event *ev);
 void sk_on_fail(void *ctx, uint64_t txn, const struct kern_lock_event *ev);
 int sk_row_out(struct rt_msg *out, const struct sk_rep *r, const uint8_t *key, size_t klen,
                const struct kern_rec *rec, Nines__Row **row);
 
-/* sup_kern_txn.c */
-int sk_prepare(struct sup_kern *k, struct sk_txn *t, struct rt_msg *reply,
+/* ksvc_txn.c */
+int sk_prepare(struct ksvc *k, struct sk_txn *t, struct rt_msg *reply,
                Nines__FragRecords ***frags, size_t *nfrags);
-void sk_on_redo(struct sup_kern *k, struct rt_msg *m);
+void sk_on_redo(struct ksvc *k, struct rt_msg *m);
 #endif

@@ -1,0 +1,55 @@
+/* Kernel service (API for supervisor/ and tests): the message face of this
+ * node's database kernel — its fragment replicas (kernel/kern_frag.h),
+ * created from the distribution dictionary, and its record lock manager
+ * (kernel/kern_lock.h). Task RT_SVC_KERN. kernel/svc/README.md. */
+#ifndef NINES_KSVC_H
+#define NINES_KSVC_H
+#include "dict/dict.h"
+#include "runtime/rt.h"
+
+#include <stddef.h>
+
+struct upd;
+struct ksvc;
+
+/* The dictionary the node serves now (the dictionary service's published
+ * accessor, dict/svc/dsvc.h dsvc_current_fn); read afresh on every use. */
+typedef const struct dict *(*ksvc_dict_fn)(void *ctx);
+
+struct ksvc_config {
+    struct upd *upd;        /* the node's update channel (updchan/upd.h) */
+    ksvc_dict_fn dict;      /* required */
+    void *dict_ctx;
+};
+
+#define KSVC_LOCK_TIMEOUT_MS 2000 /* a lock wait longer than this aborts */
+#define KSVC_TICK_MS 50           /* lock timeout check while waits exist */
+#define KSVC_SCAN_DEFAULT 1000    /* SCAN rows when limit is 0 */
+#define KSVC_SCAN_MAX 10000       /* SCAN rows at most */
+
+/* Create the service for rt's node and register its task. The supervisor
+ * wires ksvc_dict_changed to the dictionary service's installs. */
+int ksvc_init(struct ksvc **out, struct rt *rt, const struct ksvc_config *cfg);
+/* After rt_destroy. */
+void ksvc_fini(struct ksvc *k);
+
+/* The dictionary now served is d: create the replicas placed on this node
+ * that do not exist yet, drop those of tables no longer there. k may be
+ * NULL (no kernel service on this node). */
+/* live_commit: the change is a dictionary commit this node took part in
+ * (new replicas are empty and correct); false at start (loaded file) and
+ * after a catch-up from a peer (new replicas are marked lost). */
+void ksvc_dict_changed(struct ksvc *k, const struct dict *d, bool live_commit);
+
+/* Introspection (tests, status). */
+size_t ksvc_nreplicas(const struct ksvc *k);
+size_t ksvc_ntxns(const struct ksvc *k);
+
+/* Handlers named in sup_msgtab. */
+void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m);
+void ksvc_on_op_req(struct rt *rt, void *st, struct rt_msg *m);
+void ksvc_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m);
+void ksvc_on_commit_req(struct rt *rt, void *st, struct rt_msg *m);
+void ksvc_on_abort_req(struct rt *rt, void *st, struct rt_msg *m);
+void ksvc_on_digest_req(struct rt *rt, void *st, struct rt_msg *m);
+#endif
