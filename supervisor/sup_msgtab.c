@@ -112,6 +112,10 @@ const struct rt_msg_entry sup_msgtab[] = {
         PEER | LOCAL, SAME),
     ROW(ABORT_REQ, nines__abort_req__descriptor, RT_SVC_KERN, ksvc_on_abort_req,
         PEER | LOCAL, SAME),
+    /* a controller cannot tell a prepared kernel the outcome (else it re-sends
+     * COMMIT_REQ / ABORT_REQ) */
+    ROW(TXC_OUTCOME_REF, nines__txc_outcome_ref__descriptor, RT_SVC_KERN, ksvc_on_outcome_ref,
+        PEER | LOCAL, SAME),
     /* read-only admin/test digest: ninesctl replicas asks as a client */
     ROW(KERN_DIGEST_REQ, nines__kern_digest_req__descriptor, RT_SVC_KERN, ksvc_on_digest_req,
         CLIENT | PEER | LOCAL, ANY),

@@ -23,6 +23,8 @@ int upd_init(struct upd **out, struct rt *rt)
     u->rt = rt;
     u->self = rt_self(rt);
     int rc = rt_task_add(rt, RT_SVC_UPD, "updchan", upd_on_event, u);
+    if (rc == 0)
+        rc = rt_subscribe_peers(rt, RT_SVC_UPD); /* standbys coming back: resend */
     if (rc) {
         free(u);
         return rc;
@@ -363,6 +365,19 @@ static void retry_all(struct upd *u)
     ship_all(u, false);
 }
 
+/* The connection to `node` is (again) up: whatever was shipped to it and
+ * not acknowledged may have died with the old connection. */
+static void peer_up(struct upd *u, uint32_t node, bool restarted)
+{
+    for (struct upd_ship *sh = u->ships; sh; sh = sh->next)
+        if (sh->standby == node && sh->st == UPD_SH_LIVE) {
+            if (outstanding(sh))
+                ship_rewind(u, sh, sh->acked_lsn, sh->acked_seq,
+                            restarted ? "the standby's node restarted" : "the standby reconnected");
+            upd_kick(u, sh); /* held while it was unreachable */
+        }
+}
+
 static void post_acked(struct upd *u, const struct upd_ship *sh)
 {
     struct rt_msg *m = rt_msg_new(u->rt, UPD_MSG_ACKED);
@@ -470,6 +485,16 @@ static void upd_on_event(struct rt *rt, void *st, struct rt_msg *m)
             break;
         }
         break;
+    case RT_MSG_PEER_RESTARTED: /* a new process: its RT_MSG_PEER_UP follows */
+        if (m->cookie && m->cookie <= NINES_MAX_NODES)
+            peer_up(u, (uint32_t)m->cookie, true);
+        break;
+    case RT_MSG_PEER_UP:
+        if (m->cookie && m->cookie <= NINES_MAX_NODES)
+            peer_up(u, (uint32_t)m->cookie, false);
+        break;
+    case RT_MSG_PEER_DOWN:
+        break; /* shipping holds while it is unreachable */
     case RT_MSG_CLIENT_CLOSED:
         break;
     default:

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { SK_TIMER_TICK = 1 };
 
 const char *sk_txn_state_name(enum sk_txn_state st)
 {
@@ -20,6 +19,10 @@ const char *sk_txn_state_name(enum sk_txn_state st)
         return "waiting-lock";
     case SK_TX_PREPARED:
         return "prepared";
+    case SK_TX_ENDED:
+        return "ended";
+    case SK_TX_END_FAILED:
+        return "end-failed";
     default:
         return "invalid";
     }
@@ -49,6 +52,7 @@ static void sk_rep_free(struct sk_rep *r)
     free(r->colkey);
     free(r->colrec);
     free(r->names);
+    free(r->pend);
     free(r);
 }
 
@@ -128,6 +132,7 @@ static void sk_rep_drop(struct ksvc *k, struct sk_rep *r)
     NLOG_INFO("kern", "dropping the %s replica of table %s (%u) fragment %u (%zu open "
               "transactions there)", kern_frag_role_name(kern_frag_role(r->f)), r->tname,
               r->table, r->frag, open);
+    sk_pend_flush(k, r); /* nothing left here to wait for */
     if (r->ship)
         upd_ship_remove(k->u, r->ship);
     sk_map_del(&k->reps, &r->node);
@@ -143,6 +148,8 @@ static void sk_rep_role(struct ksvc *k, struct sk_rep *r, int want, uint32_t sta
         if (want == KERN_FRAG_PRIMARY && r->ship && r->standby != standby) {
             r->standby = standby;
             upd_ship_set_standby(k->u, r->ship, standby);
+            if (upd_ship_standby(r->ship) == 0)
+                sk_pend_flush(k, r); /* one replica left: nobody else to wait for */
         }
         return;
     }
@@ -164,6 +171,7 @@ static void sk_rep_role(struct ksvc *k, struct sk_rep *r, int want, uint32_t sta
         if (rc == 0)
             rc = kern_lock_set_role(k->locks, r->table, r->frag, KERN_LOCK_STANDBY);
         if (rc == 0 && r->ship) {
+            sk_pend_flush(k, r);
             upd_ship_remove(k->u, r->ship);
             r->ship = NULL;
         }
@@ -268,6 +276,8 @@ int ksvc_init(struct ksvc **out, struct rt *rt, const struct ksvc_config *cfg)
     k->u = cfg->upd;
     k->self = rt_self(rt);
     const struct nines_conf *nc = rt_conf(rt);
+    k->ask_us = (nc && nc->txn_timeout_ms ? (uint64_t)KSVC_OUTCOME_TIMEOUTS * nc->txn_timeout_ms
+                                          : KSVC_OUTCOME_ASK_MS) * 1000u;
     struct kern_lock_conf lc = {.timeout_ms = nc ? nc->lock_timeout_ms
                                                  : KSVC_LOCK_TIMEOUT_MS};
     struct kern_lock_cb cb = {.on_grant = sk_on_grant, .on_fail = sk_on_fail, .ctx = k};
@@ -277,8 +287,6 @@ int ksvc_init(struct ksvc **out, struct rt *rt, const struct ksvc_config *cfg)
         rc = sk_map_init(&k->reps, 64);
     if (rc == 0)
         rc = sk_map_init(&k->txns, 1024);
-    if (rc == 0)
-        rc = sk_map_init(&k->sbs, 1024);
     if (rc == 0)
         rc = rt_task_add(rt, RT_SVC_KERN, "kernel", ksvc_on_event, k);
     if (rc) {
@@ -316,19 +324,10 @@ void ksvc_fini(struct ksvc *k)
         free(t->touch);
         free(t);
     }
-    if (k->sbs.bk)
-        SK_MAP_FOREACH(&k->sbs, i, nd, nx)
-        free(nd);
-    while (k->free_sbs) {
-        struct sk_node *nd = k->free_sbs;
-        k->free_sbs = nd->next;
-        free(nd);
-    }
     if (k->reps.bk)
         SK_MAP_FOREACH(&k->reps, i, nd, nx)
         sk_rep_free((struct sk_rep *)nd);
     sk_map_free(&k->txns);
-    sk_map_free(&k->sbs);
     sk_map_free(&k->reps);
     kern_lock_free(k->locks);
     free(k);
@@ -359,11 +358,18 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
         ksvc_dict_changed(k, k->dict(k->dict_ctx), false);
         break;
     case RT_MSG_TIMER:
-        if (m->cookie == SK_TIMER_TICK) {
+        switch (m->cookie) {
+        case SK_TIMER_TICK:
             k->tick_armed = false;
             kern_lock_tick(k->locks, rt_now_us(rt) / 1000u);
-        } else {
+            break;
+        case SK_TIMER_ASK:
+            k->ask_armed = false;
+            sk_ask_due(k);
+            break;
+        default:
             NLOG_WARN("kern", "unknown timer %llu", (unsigned long long)m->cookie);
+            break;
         }
         break;
     case UPD_MSG_REDO:
@@ -371,7 +377,8 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
         sk_on_redo(k, m);
         break;
     case UPD_MSG_ACKED:
-        break; /* pending confirmations: kernel service part of issue 8 */
+        sk_on_acked(k, (const struct upd_acked *)(uintptr_t)m->cookie);
+        break;
     case RT_MSG_CLIENT_CLOSED:
         break;
     default:

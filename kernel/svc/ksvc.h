@@ -26,6 +26,10 @@ struct ksvc_config {
 #define KSVC_TICK_MS 50           /* lock timeout check while waits exist */
 #define KSVC_SCAN_DEFAULT 1000    /* SCAN rows when limit is 0 */
 #define KSVC_SCAN_MAX 10000       /* SCAN rows at most */
+#define KSVC_OUTCOME_TIMEOUTS 3   /* a prepared transaction asks for its outcome after
+                                   * this many txn_timeout_ms (cluster file) ... */
+#define KSVC_OUTCOME_ASK_MS 6000  /* ... or this long without a cluster file; and asks
+                                   * again that often while nobody can tell */
 
 /* Create the service for rt's node and register its task. The supervisor
  * wires ksvc_dict_changed to the dictionary service's installs. */
@@ -52,4 +56,5 @@ void ksvc_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_commit_req(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_abort_req(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_digest_req(struct rt *rt, void *st, struct rt_msg *m);
+void ksvc_on_outcome_ref(struct rt *rt, void *st, struct rt_msg *m);
 #endif

@@ -34,6 +34,10 @@ void sk_map_del(struct sk_map *mp, struct sk_node *nd);
              nd = nx, nx = nd ? nd->next : NULL)
 
 /* ---- replicas ---- */
+struct sk_pend {
+    uint64_t txn, lsn;          /* txn's COMMIT/ABORT record in this fragment */
+};
+
 struct sk_rep {
     struct sk_node node;        /* a = table, b = frag */
     uint32_t table, frag;
@@ -46,7 +50,13 @@ struct sk_rep {
      * none yet) and the last end mark processed (updchan README "Positions") */
     uint64_t pinc, mark_seq;
     bool gap_logged;            /* a gap was logged, not filled since */
-    char oos[256];              /* non-empty: out of service, and why */
+    char oos[256];              /* non-empty: out of service, and why (a failed commit
+                                 * or abort here, records of another primary
+                                 * incarnation): refuses everything until rebuilt */
+    /* PRIMARY with a standby: COMMIT/ABORT records not yet applied there, in
+     * LSN order (a ring): the transaction's confirmation waits for them */
+    struct sk_pend *pend;
+    uint32_t phead, pn, pcap;
     bool lost;                  /* created empty for a table that already held data
                                  * (node restart, or created while this node was
                                  * down): refuses operations until rebuilt */
@@ -61,11 +71,24 @@ struct sk_rep {
 };
 
 /* ---- transactions at this kernel as primary ----
- * Forgotten (removed) once committed or aborted. */
+ * Forgotten (removed) once their COMMIT_CONF/ABORT_CONF went: ended here
+ * and the COMMIT/ABORT record applied by every standby. */
 enum sk_txn_state {
     SK_TX_ACTIVE = 1,       /* executing requests; holds locks */
     SK_TX_WAITING_LOCK,     /* a KERN_OP_REQ is parked behind a lock */
-    SK_TX_PREPARED,         /* end marks shipped, READY_IND sent; waits for the decision */
+    SK_TX_PREPARED,         /* end marks queued; waits for the decision (asks for it
+                             * when that takes too long) */
+    SK_TX_ENDED,            /* committed/aborted here, locks released; waits for the
+                             * standbys to apply the COMMIT/ABORT records (npending) */
+    SK_TX_END_FAILED,       /* the commit/abort failed in a replica (now out of
+                             * service): locks kept, never confirmed (takeover) */
+};
+
+/* Whom a PREPARED transaction asks for its outcome next. */
+enum sk_ask {
+    SK_ASK_NONE = 0,        /* not asked yet this round */
+    SK_ASK_CTL,             /* TXC_OUTCOME_REQ went to the controller */
+    SK_ASK_HSC,             /* ... to the hot-standby controller */
 };
 const char *sk_txn_state_name(enum sk_txn_state st);
 
@@ -79,6 +102,16 @@ struct sk_txn {
     uint64_t txn;
     enum sk_txn_state st;
     uint32_t ctl, hsc;
+    uint64_t ctl_inc, hsc_inc; /* their incarnations when it prepared (0: unknown) */
+    bool commit;            /* ENDED / END_FAILED: the outcome */
+    uint32_t npending;      /* ENDED: COMMIT/ABORT records not applied by a standby */
+    net_addr end_from;      /* ENDED: who gets the CONF (the last COMMIT/ABORT_REQ's sender) */
+    /* PREPARED: the list of prepared transactions by the time they are due
+     * to ask (k->prep_head), and the asking round */
+    struct sk_txn *pprev, *pnext;
+    bool plinked, hold_logged;
+    enum sk_ask ask;
+    uint64_t ask_base_us;   /* prepared, or last asked */
     struct sk_touch *touch;
     uint32_t ntouch, captouch;
     /* continuation of a parked KERN_OP_REQ */
@@ -91,15 +124,6 @@ struct sk_txn {
     uint8_t scan_key[KERN_KEY_MAX];
 };
 
-/* ---- a transaction's records in one fragment at a hot standby ---- */
-struct sk_sb {
-    struct sk_node node;    /* a = txn, b = table, c = frag */
-    uint32_t count;         /* records redone */
-    uint32_t expect;        /* from the end mark (0: no mark yet) */
-    uint32_t ctl, hsc;
-    bool ready_sent;
-};
-
 struct ksvc {
     ksvc_dict_fn dict;      /* the served dictionary, read afresh */
     void *dict_ctx;
@@ -107,15 +131,18 @@ struct ksvc {
     struct upd *u;
     uint32_t self;
     struct kern_lock_mgr *locks;
-    struct sk_map reps, txns, sbs;
+    struct sk_map reps, txns;
     struct sk_txn *free_txns;
-    struct sk_node *free_sbs;   /* recycled struct sk_sb (linked by node.next) */
     uint32_t nwaiting;      /* txns in SK_TX_WAITING_LOCK */
     bool tick_armed;
+    struct sk_txn *prep_head, *prep_tail; /* PREPARED, oldest ask_base_us first */
+    uint64_t ask_us;        /* a prepared transaction asks for its outcome after this */
+    bool ask_armed;
     struct rt_msg *cur;     /* the message whose handler runs now */
 };
 
 /* ksvc.c */
+enum { SK_TIMER_TICK = 1, SK_TIMER_ASK = 2 };
 struct sk_rep *sk_rep_get(const struct ksvc *k, uint32_t table, uint32_t frag);
 void sk_after(struct ksvc *k);   /* end of every handler: lock events */
 void sk_arm_tick(struct ksvc *k);
@@ -133,4 +160,10 @@ int sk_row_out(struct rt_msg *out, const struct sk_rep *r, const uint8_t *key, s
 int sk_prepare(struct ksvc *k, struct sk_txn *t, struct rt_msg *reply,
                Nines__FragRecords ***frags, size_t *nfrags);
 void sk_on_redo(struct ksvc *k, struct rt_msg *m);
+void sk_on_acked(struct ksvc *k, const struct upd_acked *a);
+void sk_pend_flush(struct ksvc *k, struct sk_rep *r); /* the standby is gone: confirm */
+void sk_prepared_unlink(struct ksvc *k, struct sk_txn *t);
+void sk_ask_due(struct ksvc *k);   /* SK_TIMER_ASK */
+void sk_rep_out_of_service(struct ksvc *k, struct sk_rep *r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 #endif

@@ -42,6 +42,14 @@ static struct sk_txn *sk_txn_new(struct ksvc *k, uint64_t txn, uint32_t ctl, uin
     t->req_from = 0;
     t->next_op = 0;
     t->scan_resume = false;
+    t->ctl_inc = t->hsc_inc = 0;
+    t->commit = false;
+    t->npending = 0;
+    t->end_from = 0;
+    t->pprev = t->pnext = NULL;
+    t->plinked = t->hold_logged = false;
+    t->ask = SK_ASK_NONE;
+    t->ask_base_us = 0;
     t->node.a = txn;
     t->node.b = t->node.c = 0;
     sk_map_put(&k->txns, &t->node);
@@ -78,6 +86,7 @@ void sk_drop_continuation(struct ksvc *k, struct sk_txn *t)
 void sk_txn_forget(struct ksvc *k, struct sk_txn *t)
 {
     sk_drop_continuation(k, t);
+    sk_prepared_unlink(k, t);
     sk_map_del(&k->txns, &t->node);
     t->ntouch = 0;
     t->free_next = k->free_txns;
@@ -484,6 +493,9 @@ static int sk_exec(struct ksvc *k, struct sk_txn *t, uint32_t i, Nines__OpResult
         return nines_err(NINES_ENOTPRIMARY, "node %u holds the %s replica of table %s fragment "
                          "%u, not the primary", k->self, kern_frag_role_name(kern_frag_role(r->f)),
                          r->tname, r->frag);
+    if (r->oos[0])
+        return nines_err(NINES_ESTATE, "the primary replica of table %s fragment %u on node %u "
+                         "is out of service: %s", r->tname, r->frag, k->self, r->oos);
     if (r->lost)
         return nines_err(NINES_ESTATE, "the primary replica of table %s fragment %u on node %u "
                          "was lost when the node restarted (or was created while it was down) "
@@ -677,6 +689,13 @@ void ksvc_on_op_req(struct rt *rt, void *st, struct rt_msg *m)
             case SK_TX_PREPARED:
                 rc = nines_err(NINES_ESTATE, "txn %llu is prepared at node %u: no more "
                                "operations", (unsigned long long)q->txn, k->self);
+                t = NULL;
+                break;
+            case SK_TX_ENDED:
+            case SK_TX_END_FAILED:
+                rc = nines_err(NINES_ESTATE, "txn %llu has %s at node %u: no more operations",
+                               (unsigned long long)q->txn,
+                               t->commit ? "committed" : "aborted", k->self);
                 t = NULL;
                 break;
             default:

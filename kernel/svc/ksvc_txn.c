@@ -7,9 +7,69 @@
 #include "nines/errors.h"
 #include "nlog.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* ---- prepared transactions, oldest first (they ask for their outcome) ---- */
+
+/* The controller of t: the top 8 bits of its id (txctl README "Transaction
+ * ids"), else the one named in its requests. */
+static uint32_t sk_ctl_node(const struct sk_txn *t)
+{
+    uint32_t n = (uint32_t)(t->txn >> 56);
+    return n ? n : t->ctl;
+}
+
+static void sk_arm_ask(struct ksvc *k)
+{
+    if (k->ask_armed || !k->prep_head)
+        return;
+    uint64_t now = rt_now_us(k->rt), due = k->prep_head->ask_base_us + k->ask_us;
+    if (rt_timer_add(k->rt, RT_SVC_KERN, due > now ? due - now : 1, SK_TIMER_ASK) > 0)
+        k->ask_armed = true;
+}
+
+static uint64_t sk_peer_inc(struct ksvc *k, uint32_t node)
+{
+    struct net_endpoint *ep = rt_net(k->rt);
+    if (!ep || !node)
+        return 0;
+    return node == k->self ? net_incarnation(ep) : net_peer_incarnation(ep, node);
+}
+
+/* Append t (now or again PREPARED) to the list, due ask_us from now. */
+static void sk_prepared_link(struct ksvc *k, struct sk_txn *t)
+{
+    sk_prepared_unlink(k, t);
+    t->ask_base_us = rt_now_us(k->rt);
+    t->pprev = k->prep_tail;
+    t->pnext = NULL;
+    if (k->prep_tail)
+        k->prep_tail->pnext = t;
+    else
+        k->prep_head = t;
+    k->prep_tail = t;
+    t->plinked = true;
+    sk_arm_ask(k);
+}
+
+void sk_prepared_unlink(struct ksvc *k, struct sk_txn *t)
+{
+    if (!t->plinked)
+        return;
+    if (t->pprev)
+        t->pprev->pnext = t->pnext;
+    else
+        k->prep_head = t->pnext;
+    if (t->pnext)
+        t->pnext->pprev = t->pprev;
+    else
+        k->prep_tail = t->pprev;
+    t->pprev = t->pnext = NULL;
+    t->plinked = false;
+}
 
 /* ---- prepare ------------------------------------------------------------ */
 
@@ -57,6 +117,10 @@ int sk_prepare(struct ksvc *k, struct sk_txn *t, struct rt_msg *reply,
     if (rc)
         return rc;
     t->st = SK_TX_PREPARED;
+    t->ask = SK_ASK_NONE;
+    t->ctl_inc = sk_peer_inc(k, sk_ctl_node(t)); /* as known now, for the question */
+    t->hsc_inc = sk_peer_inc(k, t->hsc);
+    sk_prepared_link(k, t);
     return 0;
 }
 
@@ -83,6 +147,11 @@ void ksvc_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
         case SK_TX_WAITING_LOCK:
             rc = nines_err(NINES_ESTATE, "txn %llu has a request waiting for a lock at node %u",
                            (unsigned long long)q->txn, k->self);
+            break;
+        case SK_TX_ENDED:
+        case SK_TX_END_FAILED:
+            rc = nines_err(NINES_ESTATE, "txn %llu has %s at node %u", (unsigned long long)q->txn,
+                           t->commit ? "committed" : "aborted", k->self);
             break;
         default:
             rc = nines_err(NINES_ESTATE, "txn %llu in bad state %s", (unsigned long long)q->txn,
@@ -155,14 +224,105 @@ static void sk_end_reply(struct ksvc *k, net_addr to, uint32_t type, uint64_t tx
         }
     }
     if (ok)
-        (void)rt_send(k->rt, to, RT_SVC_TXC, r);
+        (void)rt_send(k->rt, to, RT_SVC_TXC, r); /* lost: the controller re-sends the request */
     else
         rt_msg_free(k->rt, r);
 }
 
+/* t is done: ended here and its COMMIT/ABORT record applied by every
+ * standby. Confirm and forget. */
+static void sk_confirm(struct ksvc *k, struct sk_txn *t)
+{
+    sk_end_reply(k, t->end_from,
+                 t->commit ? NINES__MSG_TYPE__COMMIT_CONF : NINES__MSG_TYPE__ABORT_CONF, t->txn);
+    sk_txn_forget(k, t);
+}
+
+void sk_rep_out_of_service(struct ksvc *k, struct sk_rep *r, const char *fmt, ...)
+{
+    if (r->oos[0])
+        return; /* the first reason stands */
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->oos, sizeof r->oos, fmt, ap);
+    va_end(ap);
+    NLOG_ERROR("kern", "the %s replica of table %s fragment %u on node %u is taken out of "
+               "service: %s", kern_frag_role_name(kern_frag_role(r->f)), r->tname, r->frag,
+               k->self, r->oos);
+}
+
+/* ---- pending confirmations: a per-replica FIFO by LSN ---- */
+
+static int sk_pend_reserve(struct sk_rep *r)
+{
+    if (r->pn < r->pcap)
+        return 0;
+    uint32_t cap = r->pcap ? 2 * r->pcap : 64;
+    struct sk_pend *np = malloc(cap * sizeof *np);
+    if (!np)
+        return nines_err(NINES_ENOMEM, "no memory to track %u confirmations of table %s "
+                         "fragment %u", cap, r->tname, r->frag);
+    for (uint32_t i = 0; i < r->pn; i++)
+        np[i] = r->pend[(r->phead + i) % r->pcap];
+    free(r->pend);
+    r->pend = np;
+    r->pcap = cap;
+    r->phead = 0;
+    return 0;
+}
+
+static void sk_pend_push(struct sk_rep *r, uint64_t txn, uint64_t lsn)
+{
+    N_ASSERT(r->pn < r->pcap); /* reserved */
+    r->pend[(r->phead + r->pn) % r->pcap] = (struct sk_pend){txn, lsn};
+    r->pn++;
+}
+
+/* Pop r's entries up to lsn; each is one fragment less to wait for. */
+static void sk_pend_pop(struct ksvc *k, struct sk_rep *r, uint64_t lsn)
+{
+    while (r->pn && r->pend[r->phead].lsn <= lsn) {
+        uint64_t txn = r->pend[r->phead].txn;
+        r->phead = (r->phead + 1) % r->pcap;
+        r->pn--;
+        struct sk_txn *t = sk_txn_get(k, txn);
+        if (!t || t->npending == 0)
+            continue;
+        t->npending--;
+        switch (t->st) {
+        case SK_TX_ENDED:
+            if (t->npending == 0)
+                sk_confirm(k, t);
+            break;
+        case SK_TX_END_FAILED:
+            break; /* never confirmed: another replica failed */
+        default:
+            NLOG_ERROR("kern", "txn %llu in state %s had a pending confirmation in table %s "
+                       "fragment %u", (unsigned long long)txn, sk_txn_state_name(t->st),
+                       r->tname, r->frag);
+            break;
+        }
+    }
+}
+
+void sk_pend_flush(struct ksvc *k, struct sk_rep *r) { sk_pend_pop(k, r, UINT64_MAX); }
+
+/* UPD_MSG_ACKED: the standby of a primary replica applied every record up
+ * to a->lsn. */
+void sk_on_acked(struct ksvc *k, const struct upd_acked *a)
+{
+    struct sk_rep *r = sk_rep_get(k, a->table, a->frag);
+    if (r)
+        sk_pend_pop(k, r, a->lsn);
+}
+
 /* Commit (true) or abort t in every fragment it wrote, ship the records,
- * release its locks and forget it. */
-static void sk_end(struct ksvc *k, struct sk_txn *t, bool commit)
+ * release its locks; confirm (COMMIT_CONF/ABORT_CONF to `from`) when every
+ * standby applied the COMMIT/ABORT record — at once where there is none.
+ * A commit or abort that fails in a replica takes that replica out of
+ * service and keeps t's locks; t is never confirmed (README "Commit and
+ * abort"). */
+static void sk_end(struct ksvc *k, struct sk_txn *t, bool commit, net_addr from)
 {
     switch (t->st) {
     case SK_TX_ACTIVE:
@@ -174,10 +334,39 @@ static void sk_end(struct ksvc *k, struct sk_txn *t, bool commit)
                       "request is dropped", (unsigned long long)t->txn);
         sk_drop_continuation(k, t);
         break;
+    case SK_TX_ENDED:
+        if (t->commit == commit)
+            t->end_from = from; /* a repeated request: confirmed when done */
+        else
+            NLOG_ERROR("kern", "%s of txn %llu, which node %u %s: ignored, not answered",
+                       commit ? "COMMIT" : "ABORT", (unsigned long long)t->txn, k->self,
+                       t->commit ? "committed" : "aborted");
+        return;
+    case SK_TX_END_FAILED:
+        NLOG_DEBUG("kern", "%s of txn %llu, whose %s failed at node %u: not answered (a "
+                   "takeover resolves it)", commit ? "COMMIT" : "ABORT",
+                   (unsigned long long)t->txn, t->commit ? "commit" : "abort", k->self);
+        return;
     default:
         N_ASSERT(!"bad transaction state");
-        break;
+        return;
     }
+    /* room to track every confirmation first: nothing ends half-tracked */
+    for (uint32_t i = 0; i < t->ntouch; i++) {
+        struct sk_rep *r = t->touch[i].nrecords ? sk_rep_get(k, t->touch[i].table,
+                                                             t->touch[i].frag)
+                                                : NULL;
+        if (r && sk_pend_reserve(r) < 0) {
+            NLOG_ERROR("kern", "%s of txn %llu postponed: %s", commit ? "commit" : "abort",
+                       (unsigned long long)t->txn, nines_errdetail());
+            return; /* the controller re-sends the request */
+        }
+    }
+    sk_prepared_unlink(k, t);
+    t->commit = commit;
+    t->end_from = from;
+    t->npending = 0;
+    bool failed = false;
     for (uint32_t i = 0; i < t->ntouch; i++) {
         const struct sk_touch *x = &t->touch[i];
         if (x->nrecords == 0)
@@ -188,15 +377,37 @@ static void sk_end(struct ksvc *k, struct sk_txn *t, bool commit)
                       (unsigned long long)t->txn, x->table, x->frag);
             continue;
         }
-        int rc = commit ? kern_frag_commit(r->f, t->txn, NULL) : kern_frag_abort(r->f, t->txn, NULL);
-        if (rc < 0)
-            NLOG_ERROR("kern", "%s of txn %llu in table %s fragment %u failed: %s",
-                       commit ? "commit" : "abort", (unsigned long long)t->txn, r->tname,
-                       r->frag, nines_errdetail());
+        int rc;
+        if (N_FAULT(commit ? "kern.commit.fail" : "kern.abort.fail"))
+            rc = nines_err(NINES_ENOMEM, "fault point kern.%s.fail", commit ? "commit" : "abort");
+        else
+            rc = commit ? kern_frag_commit(r->f, t->txn, NULL)
+                        : kern_frag_abort(r->f, t->txn, NULL);
+        if (rc < 0) {
+            sk_rep_out_of_service(k, r, "%s of txn %llu failed: %s", commit ? "commit" : "abort",
+                                  (unsigned long long)t->txn, nines_errdetail());
+            failed = true;
+            continue;
+        }
         upd_kick(k->u, r->ship);
+        if (r->ship && upd_ship_standby(r->ship)) {
+            sk_pend_push(r, t->txn, kern_log_next_lsn(kern_frag_log(r->f)) - 1);
+            t->npending++;
+        }
+    }
+    if (failed) {
+        /* the replica's state is unknown: keep every lock so nobody reads or
+         * overwrites what the transaction touched, and never confirm */
+        t->st = SK_TX_END_FAILED;
+        NLOG_ERROR("kern", "txn %llu: %s failed at node %u; its locks stay held and it is not "
+                   "confirmed (a takeover resolves it)", (unsigned long long)t->txn,
+                   commit ? "commit" : "abort", k->self);
+        return;
     }
     kern_lock_release_all(k->locks, t->txn);
-    sk_txn_forget(k, t);
+    t->st = SK_TX_ENDED;
+    if (t->npending == 0)
+        sk_confirm(k, t);
 }
 
 void ksvc_on_commit_req(struct rt *rt, void *st, struct rt_msg *m)
@@ -206,8 +417,9 @@ void ksvc_on_commit_req(struct rt *rt, void *st, struct rt_msg *m)
     k->cur = m;
     struct sk_txn *t = sk_txn_get(k, q->txn);
     if (t)
-        sk_end(k, t, true);
-    sk_end_reply(k, m->from, NINES__MSG_TYPE__COMMIT_CONF, q->txn); /* also when unknown */
+        sk_end(k, t, true, m->from);
+    else /* confirmed and forgotten before (only after its standbys applied it) */
+        sk_end_reply(k, m->from, NINES__MSG_TYPE__COMMIT_CONF, q->txn);
     sk_after(k);
     k->cur = NULL;
 }
@@ -218,11 +430,136 @@ void ksvc_on_abort_req(struct rt *rt, void *st, struct rt_msg *m)
     const Nines__AbortReq *q = (const Nines__AbortReq *)m->body;
     k->cur = m;
     struct sk_txn *t = sk_txn_get(k, q->txn);
-    if (t)
-        sk_end(k, t, false);
-    else
+    if (t) {
+        sk_end(k, t, false, m->from);
+    } else {
         kern_lock_release_all(k->locks, q->txn); /* e.g. refused before it was recorded */
-    sk_end_reply(k, m->from, NINES__MSG_TYPE__ABORT_CONF, q->txn);
+        sk_end_reply(k, m->from, NINES__MSG_TYPE__ABORT_CONF, q->txn);
+    }
+    sk_after(k);
+    k->cur = NULL;
+}
+
+/* ---- a prepared transaction asks for its outcome ------------------------ */
+
+
+
+
+
+
+static bool sk_reachable(struct ksvc *k, uint32_t node)
+{
+    struct net_endpoint *ep = rt_net(k->rt);
+    return node == k->self || (node && ep && net_peer_reachable(ep, node));
+}
+
+static bool sk_send_outcome_req(struct ksvc *k, const struct sk_txn *t, uint32_t to,
+                                uint64_t inc)
+{
+    if (!sk_reachable(k, to))
+        return false;
+    struct rt_msg *m = rt_msg_new(k->rt, NINES__MSG_TYPE__TXC_OUTCOME_REQ);
+    Nines__TxcOutcomeReq *b = m ? RT_BODY(m, Nines__TxcOutcomeReq, nines__txc_outcome_req__init)
+                                : NULL;
+    if (!b) {
+        if (m)
+            rt_msg_free(k->rt, m);
+        return false;
+    }
+    b->txn = t->txn;
+    b->node = k->self;
+    b->asked_inc = inc;
+    return rt_send(k->rt, to, RT_SVC_TXC, m) == 0;
+}
+
+/* Nobody could tell: keep holding (locks and all), log it once, and ask
+ * again at the next round. Never decide alone. */
+static void sk_ask_hold(struct ksvc *k, struct sk_txn *t, const char *why)
+{
+    t->ask = SK_ASK_NONE;
+    if (t->hold_logged)
+        return;
+    t->hold_logged = true;
+    NLOG_WARN("kern", "txn %llu is prepared at node %u and its outcome is unknown: %s; it keeps "
+              "its locks and asks again every %llu ms (controller node %u, hot-standby "
+              "controller node %u)", (unsigned long long)t->txn, k->self, why,
+              (unsigned long long)(k->ask_us / 1000u), sk_ctl_node(t), t->hsc);
+}
+
+static void sk_ask_hsc(struct ksvc *k, struct sk_txn *t)
+{
+    t->ask = SK_ASK_HSC;
+    if (!sk_send_outcome_req(k, t, t->hsc, t->hsc_inc))
+        sk_ask_hold(k, t, t->hsc ? "its hot-standby controller is unreachable"
+                                 : "it has no hot-standby controller");
+}
+
+static void sk_ask(struct ksvc *k, struct sk_txn *t)
+{
+    t->ask = SK_ASK_CTL;
+    NLOG_INFO("kern", "txn %llu prepared at node %u for %llu ms without a decision: asking its "
+              "controller", (unsigned long long)t->txn, k->self,
+              (unsigned long long)((rt_now_us(k->rt) - t->ask_base_us) / 1000u));
+    if (!sk_send_outcome_req(k, t, sk_ctl_node(t), t->ctl_inc))
+        sk_ask_hsc(k, t);
+}
+
+/* SK_TIMER_ASK: every prepared transaction due asks (oldest first); each
+ * goes to the end of the list, due again ask_us later. */
+void sk_ask_due(struct ksvc *k)
+{
+    uint64_t now = rt_now_us(k->rt);
+    uint32_t n = 0;
+    for (struct sk_txn *t = k->prep_head; t && t->ask_base_us + k->ask_us <= now;
+         t = k->prep_head) {
+        if (t->st != SK_TX_PREPARED) { /* cannot happen: leaving PREPARED unlinks */
+            sk_prepared_unlink(k, t);
+            continue;
+        }
+        sk_ask(k, t);
+        sk_prepared_link(k, t);
+        if (++n == k->txns.n)
+            break; /* each at most once per round */
+    }
+    sk_arm_ask(k);
+}
+
+void ksvc_on_outcome_ref(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct ksvc *k = st;
+    const Nines__TxcOutcomeRef *b = (const Nines__TxcOutcomeRef *)m->body;
+    k->cur = m;
+    struct sk_txn *t = sk_txn_get(k, b->txn);
+    uint32_t from = m->from ? (uint32_t)m->from : k->self;
+    if (!t || t->st != SK_TX_PREPARED) {
+        NLOG_DEBUG("kern", "TXC_OUTCOME_REF for txn %llu from node %u, not prepared here: "
+                   "ignored", (unsigned long long)b->txn, from);
+    } else {
+        switch (t->ask) {
+        case SK_ASK_CTL:
+            if (from == sk_ctl_node(t)) {
+                NLOG_INFO("kern", "txn %llu: controller node %u cannot tell (%s): asking the "
+                          "hot-standby controller", (unsigned long long)t->txn, from,
+                          b->detail ? b->detail : "");
+                sk_ask_hsc(k, t);
+            }
+            break;
+        case SK_ASK_HSC:
+            if (from == t->hsc) {
+                char why[300];
+                snprintf(why, sizeof why, "neither controller can tell (hot-standby controller "
+                         "node %u: %s)", from, b->detail ? b->detail : "");
+                sk_ask_hold(k, t, why);
+            }
+            break;
+        case SK_ASK_NONE:
+            break; /* a late answer of an earlier round */
+        default:
+            NLOG_ERROR("kern", "txn %llu: bad ask state %d", (unsigned long long)t->txn,
+                       (int)t->ask);
+            break;
+        }
+    }
     sk_after(k);
     k->cur = NULL;
 }
@@ -289,12 +626,12 @@ void sk_on_redo(struct ksvc *k, struct rt_msg *m)
         if (kern_log_next_lsn(log) == 1 && r->mark_seq == 0) {
             r->pinc = rd->pinc; /* holds nothing yet: the stream starts here */
         } else {
-            snprintf(r->oos, sizeof r->oos, "it holds records up to LSN %llu of primary "
-                     "incarnation %llu; node %u sent records of incarnation %llu: needs a "
-                     "rebuild", (unsigned long long)(kern_log_next_lsn(log) - 1),
-                     (unsigned long long)r->pinc, rd->from, (unsigned long long)rd->pinc);
-            NLOG_ERROR("kern", "hot standby replica of table %s fragment %u on node %u taken "
-                       "out of service: %s", r->tname, r->frag, k->self, r->oos);
+            sk_rep_out_of_service(k, r, "it holds records up to LSN %llu of primary "
+                                  "incarnation %llu; node %u sent records of incarnation %llu: "
+                                  "needs a rebuild",
+                                  (unsigned long long)(kern_log_next_lsn(log) - 1),
+                                  (unsigned long long)r->pinc, rd->from,
+                                  (unsigned long long)rd->pinc);
             return;
         }
     }
@@ -313,7 +650,9 @@ void sk_on_redo(struct ksvc *k, struct rt_msg *m)
             resend = true;
             break;
         }
-        int rc = kern_frag_redo(r->f, lr);
+        int rc = N_FAULT("kern.redo.fail")
+                     ? nines_err(NINES_ENOMEM, "fault point kern.redo.fail")
+                     : kern_frag_redo(r->f, lr);
         if (rc < 0) {
             NLOG_ERROR("kern", "redo of table %s fragment %u LSN %llu (txn %llu) failed: %s; "
                        "the rest of this batch is not applied, resend asked", r->tname, r->frag,

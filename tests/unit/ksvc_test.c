@@ -31,6 +31,7 @@
 #define HSC 2 /* the fake hot-standby controller's node (other site) */
 #define NFRAGS 8
 #define MAXMSG 8192
+#define TAB_MAX NINES__MSG_TYPE__TXC_OUTCOME_REF /* the node's table up to here */
 
 /* ---- the fake controller: keeps every answer it gets ---- */
 struct ft {
@@ -44,7 +45,7 @@ struct ft {
 static void ft_on_msg(struct rt *rt, void *st, struct rt_msg *m)
 {
     struct ft *f = st;
-    if (m->type < NINES__MSG_TYPE__TXN_REQ || m->type > NINES__MSG_TYPE__KERN_DIGEST_CONF)
+    if (m->type < NINES__MSG_TYPE__TXN_REQ || m->type > TAB_MAX)
         return;
     if (f->hook) {
         f->hook(f->node, m);
@@ -74,7 +75,7 @@ static struct {
     struct nines_conf cfg;
     struct net_testnet *hub;
     struct node n[NN + 1];
-    struct rt_msg_entry tab[NINES__MSG_TYPE__KERN_DIGEST_CONF + 1];
+    struct rt_msg_entry tab[TAB_MAX + 1];
     uint32_t table;
 } W;
 
@@ -95,6 +96,8 @@ static uint64_t msg_txn(const struct rt_msg *m)
         return ((const Nines__CommitConf *)m->body)->txn;
     case NINES__MSG_TYPE__ABORT_CONF:
         return ((const Nines__AbortConf *)m->body)->txn;
+    case NINES__MSG_TYPE__TXC_OUTCOME_REQ:
+        return ((const Nines__TxcOutcomeReq *)m->body)->txn;
     default:
         return 0;
     }
@@ -256,9 +259,9 @@ static int suite_init(void)
     if (net_testnet_new(&W.hub, c, cu_seed(5)))
         return 1;
     /* the node's table, with this file's fake controller for the txctl rows */
-    for (uint32_t i = 0; i < sup_msgtab_len && i <= NINES__MSG_TYPE__KERN_DIGEST_CONF; i++)
+    for (uint32_t i = 0; i < sup_msgtab_len && i <= TAB_MAX; i++)
         W.tab[i] = sup_msgtab[i];
-    for (uint32_t t = NINES__MSG_TYPE__TXN_REQ; t <= NINES__MSG_TYPE__KERN_DIGEST_CONF; t++)
+    for (uint32_t t = NINES__MSG_TYPE__TXN_REQ; t <= TAB_MAX; t++)
         if (W.tab[t].svc == RT_SVC_TXC)
             W.tab[t].fn = ft_on_msg;
     W.tab[NINES__MSG_TYPE__KERN_DIGEST_CONF] =
@@ -270,7 +273,7 @@ static int suite_init(void)
         if (net_testnet_transport(W.hub, i, &tr))
             return 1;
         struct rt_config rc = {.self = i, .conf = c, .transport = tr, .msgtab = W.tab,
-                               .msgtab_len = NINES__MSG_TYPE__KERN_DIGEST_CONF + 1};
+                               .msgtab_len = TAB_MAX + 1};
         if (rt_create(&n->rt, &rc) || sup_init(&n->sup, n->rt) || dsvc_create(&n->dict, n->rt) ||
             upd_init(&n->upd, n->rt) ||
             ksvc_init(&n->kern, n->rt,
