@@ -6,6 +6,7 @@
 #include "cu_test.h"
 
 #include "conf.h"
+#include "nassert.h"
 #include "nines/errors.h"
 #include "nines_dict.pb-c.h"
 #include "nines_net.pb-c.h"
@@ -250,6 +251,7 @@ static int suite_init(void)
         c->nodes[i].port = (uint16_t)(7100 + i);
     }
     c->heartbeat_ms = 50;
+    c->txn_timeout_ms = 100; /* a prepared kernel asks for the outcome after 300 ms */
     c->heartbeat_misses = 20;
     c->reconnect_min_ms = 5;
     c->reconnect_max_ms = 100;
@@ -1099,6 +1101,66 @@ static void test_lost_batch_resent_on_silence(void)
  * replicas end equal. (Before: "not applied" was logged but the channel
  * had acknowledged the records; they were gone for good, the standby never
  * became ready and every later record of the fragment was a gap.) */
+/* Defect 5, a redo error: the standby's redo of a record fails once; it
+ * neither acknowledges it nor anything after it, asks for a resend, and the
+ * record applies the second time. */
+static void test_redo_error_resent(void)
+{
+    int64_t k1, k2;
+    two_keys(3200, &k1, &k2);
+    struct where w = route(k1);
+    nines_fault_arm("kern.redo.fail", 1); /* the next record a standby redoes */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(8031, NINES__OP_TYPE__OP_INSERT, k1, 1, true));
+    RUN_UNTIL(readies(8031) == 1, 1000);
+    CU_ASSERT_EQUAL(readies(8031), 1);
+    nines_fault_arm("kern.redo.fail", 0);
+    end_txn(8031, w.primary, true);
+    CU_ASSERT_EQUAL(check_digests(), 45);
+    ft_clear(HSC);
+}
+
+/* Defect 6: COMMIT_CONF / ABORT_CONF mean "done here and the standby
+ * applied the COMMIT/ABORT record". While the standby's acknowledgements
+ * are held back, no confirmation leaves (a repeated request neither); once
+ * they arrive, exactly one does. */
+static void conf_waits(uint64_t txn, int64_t k, bool commit)
+{
+    struct where w = route(k);
+    uint32_t type = commit ? NINES__MSG_TYPE__COMMIT_CONF : NINES__MSG_TYPE__ABORT_CONF;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(txn, NINES__OP_TYPE__OP_INSERT, k, 1, true));
+    RUN_UNTIL(readies(txn) == 1, 1000);
+    CU_ASSERT_EQUAL_FATAL(readies(txn), 1);
+    run(50); /* every acknowledgement so far is in */
+    fl_set(NINES__MSG_TYPE__UPD_LOG_CONF, w.standby, w.primary, (int32_t)w.frag, 0, true);
+    send_end(w.primary, txn, commit);
+    run(200);
+    CU_ASSERT_EQUAL(ft_count(CTL, type, txn), 0); /* the standby has not acknowledged it */
+    CU_ASSERT(FL.nheld > 0);
+    send_end(w.primary, txn, commit); /* the controller re-sends */
+    run(200);
+    CU_ASSERT_EQUAL(ft_count(CTL, type, txn), 0);
+    CU_ASSERT_EQUAL(ksvc_ntxns(W.n[w.primary].kern), 1); /* kept until confirmed */
+    fl_off(); /* the acknowledgements arrive */
+    RUN_UNTIL(ft_count(CTL, type, txn) == 1, 1000);
+    run(50);
+    CU_ASSERT_EQUAL(ft_count(CTL, type, txn), 1);
+    CU_ASSERT_EQUAL(ksvc_ntxns(W.n[w.primary].kern), 0);
+    /* already ended: answered at once, idempotently */
+    end_txn(txn, w.primary, commit);
+    ft_clear(HSC);
+}
+
+static void test_conf_after_standby_applied(void)
+{
+    int64_t k1, k2;
+    two_keys(3300, &k1, &k2);
+    conf_waits(8041, k1, true);
+    conf_waits(8042, k2, false);
+    CU_ASSERT_EQUAL(get_v(8043, k1, NULL, 0), 1);
+    CU_ASSERT_EQUAL(get_v(8044, k2, NULL, 0), -999);
+    CU_ASSERT_EQUAL(check_digests(), 46);
+}
+
 static uint32_t T2;
 
 static bool has_t2(uint32_t node)
@@ -1144,6 +1206,158 @@ static void test_ack_means_applied(void)
     ft_clear(HSC);
 }
 
+/* Two keys of T2 in different fragments with the same primary node, both
+ * with a standby, from key `from` on. */
+static void t2_keys_two_frags(int64_t from, int64_t *k1, int64_t *k2)
+{
+    for (*k1 = from; route_t(T2, *k1).standby == 0;)
+        (*k1)++;
+    struct where a = route_t(T2, *k1);
+    for (*k2 = *k1 + 1; route_t(T2, *k2).primary != a.primary ||
+                        route_t(T2, *k2).frag == a.frag || route_t(T2, *k2).standby == 0;)
+        (*k2)++;
+}
+
+static struct req t2_req(uint32_t node, uint64_t txn, bool prepare)
+{
+    struct req r = req_new(node, txn, prepare);
+    r.table = T2;
+    return r;
+}
+
+/* Defect 7: a commit that fails at the primary (the fault point stands for
+ * ENOMEM or corruption in kern_frag_commit) takes that replica out of
+ * service with its reason, keeps every lock of the transaction, and never
+ * confirms it — also not when the controller re-sends COMMIT_REQ. (Before:
+ * the error was logged, the locks released and COMMIT_CONF sent.) */
+static void test_commit_failure_keeps_locks(void)
+{
+    int64_t k1, k2;
+    t2_keys_two_frags(100, &k1, &k2);
+    struct where a = route_t(T2, k1), b = route_t(T2, k2);
+    const uint64_t txn = 8201;
+    struct req r = t2_req(a.primary, txn, true);
+    req_op(&r, NINES__OP_TYPE__OP_INSERT, k1, 1, NULL);
+    req_op(&r, NINES__OP_TYPE__OP_INSERT, k2, 2, NULL);
+    req_send(&r);
+    RUN_UNTIL(readies(txn) == 2, 1000);
+    CU_ASSERT_EQUAL_FATAL(readies(txn), 2);
+    nines_fault_arm("kern.commit.fail", 1); /* the commit in the first fragment fails */
+    send_end(a.primary, txn, true);
+    run(200);
+    nines_fault_arm("kern.commit.fail", 0);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__COMMIT_CONF, txn), 0);
+    send_end(a.primary, txn, true); /* re-sent: still no answer */
+    run(200);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__COMMIT_CONF, txn), 0);
+    /* the failed fragment refuses every operation, naming why */
+    struct req g = t2_req(a.primary, 8202, false);
+    req_op(&g, NINES__OP_TYPE__OP_GET, k1, 0, NULL);
+    req_send(&g);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_REF, 8202) == 1, 1000);
+    const Nines__KernOpRef *ref = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_REF, 8202, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    CU_ASSERT_EQUAL(ref->error, NINES_ESTATE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, "out of service"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, "t2"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, "commit of txn 8201 failed"));
+    char frag_txt[32];
+    snprintf(frag_txt, sizeof frag_txt, "fragment %u on node %u", a.frag, a.primary);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, frag_txt));
+    /* the other fragment serves, but the transaction's lock on k2 is held */
+    struct req h = t2_req(b.primary, 8203, false);
+    req_op(&h, NINES__OP_TYPE__OP_GET, k2, 0, NULL);
+    req_send(&h);
+    run(200);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, 8203), 0);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_REF, 8203), 0);
+    end_txn(8203, b.primary, false);
+    end_txn(8202, a.primary, false);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__COMMIT_CONF, txn), 0);
+    ft_clear(CTL);
+    ft_clear(HSC);
+}
+
+/* Defect 3 (kernel side): nothing is orphaned. A transaction prepared at a
+ * kernel and never decided makes the kernel ask its controller (the node
+ * in the id's top 8 bits) after 3 controller timeouts; the controller
+ * cannot tell (TXC_OUTCOME_REF), so it asks the hot-standby controller;
+ * that cannot tell either: it keeps holding (locks kept) and asks again a
+ * round later; the answer arrives as an ordinary ABORT_REQ. (Before: it
+ * held the transaction and its locks for ever.) */
+static void outcome_ref(uint32_t from, uint32_t to, uint64_t txn, int err)
+{
+    struct rt_msg *m = rt_msg_new(W.n[from].rt, NINES__MSG_TYPE__TXC_OUTCOME_REF);
+    Nines__TxcOutcomeRef *b = RT_BODY(m, Nines__TxcOutcomeRef, nines__txc_outcome_ref__init);
+    b->txn = txn;
+    b->node = from;
+    b->error = err;
+    b->detail = "cannot tell";
+    CU_ASSERT_EQUAL(rt_send(W.n[from].rt, to, RT_SVC_KERN, m), 0);
+}
+
+static int outcome_reqs(uint32_t node, uint64_t txn)
+{
+    return ft_count(node, NINES__MSG_TYPE__TXC_OUTCOME_REQ, txn);
+}
+
+static void test_prepared_asks_outcome(void)
+{
+    int64_t k1, k2;
+    t2_keys_two_frags(200, &k1, &k2);
+    struct where w = route_t(T2, k1);
+    const uint64_t txn = ((uint64_t)CTL << 56) | 8301;
+    struct req r = t2_req(w.primary, txn, true);
+    req_op(&r, NINES__OP_TYPE__OP_INSERT, k1, 1, NULL);
+    req_send(&r);
+    RUN_UNTIL(readies(txn) == 1, 1000);
+    CU_ASSERT_EQUAL_FATAL(readies(txn), 1);
+    run(1000); /* 200 ms: not yet */
+    CU_ASSERT_EQUAL(outcome_reqs(CTL, txn), 0);
+    RUN_UNTIL(outcome_reqs(CTL, txn) == 1, 1000); /* 300 ms after the prepare */
+    CU_ASSERT_EQUAL_FATAL(outcome_reqs(CTL, txn), 1);
+    const Nines__TxcOutcomeReq *q = ft_find(CTL, NINES__MSG_TYPE__TXC_OUTCOME_REQ, txn, 0);
+    CU_ASSERT_EQUAL(q->node, w.primary);
+    CU_ASSERT_EQUAL(q->asked_inc, net_peer_incarnation(rt_net(W.n[w.primary].rt), CTL));
+    CU_ASSERT_EQUAL(outcome_reqs(HSC, txn), 0);
+    outcome_ref(CTL, w.primary, txn, NINES_EINDOUBT);
+    RUN_UNTIL(outcome_reqs(HSC, txn) == 1, 100);
+    CU_ASSERT_EQUAL_FATAL(outcome_reqs(HSC, txn), 1);
+    q = ft_find(HSC, NINES__MSG_TYPE__TXC_OUTCOME_REQ, txn, 0);
+    CU_ASSERT_EQUAL(q->asked_inc, net_peer_incarnation(rt_net(W.n[w.primary].rt), HSC));
+    outcome_ref(HSC, w.primary, txn, NINES_EINDOUBT);
+    run(100);
+    /* held, not decided: its lock stays */
+    struct req g = t2_req(w.primary, 8302, false);
+    req_op(&g, NINES__OP_TYPE__OP_GET, k1, 0, NULL);
+    req_send(&g);
+    run(100);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, 8302), 0);
+    CU_ASSERT_EQUAL(outcome_reqs(CTL, txn), 1);
+    /* a round later it asks again */
+    RUN_UNTIL(outcome_reqs(CTL, txn) == 2, 2000);
+    CU_ASSERT_EQUAL(outcome_reqs(CTL, txn), 2);
+    /* the answer is an ordinary ABORT_REQ (here from the hsc) */
+    struct rt_msg *m = rt_msg_new(W.n[HSC].rt, NINES__MSG_TYPE__ABORT_REQ);
+    Nines__AbortReq *ab = RT_BODY(m, Nines__AbortReq, nines__abort_req__init);
+    ab->txn = txn;
+    CU_ASSERT_EQUAL(rt_send(W.n[HSC].rt, w.primary, RT_SVC_KERN, m), 0);
+    RUN_UNTIL(ft_count(HSC, NINES__MSG_TYPE__ABORT_CONF, txn) == 1, 1000);
+    CU_ASSERT_EQUAL(ft_count(HSC, NINES__MSG_TYPE__ABORT_CONF, txn), 1);
+    /* the reader gets the lock: the row is absent */
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, 8302) == 1, 1000);
+    const Nines__KernOpConf *c = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_CONF, 8302, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(c->results[0]->status, NINES_ENOTFOUND);
+    end_txn(8302, w.primary, true);
+    /* no more questions once it ended */
+    int asked = outcome_reqs(CTL, txn);
+    run(3000);
+    CU_ASSERT_EQUAL(outcome_reqs(CTL, txn), asked);
+    ft_clear(CTL);
+    ft_clear(HSC);
+}
+
 /* Positions name the primary's incarnation: records of another incarnation
  * are never applied on top of what a standby holds (the replica is taken
  * out of service, needing a rebuild), and an acknowledgement naming another
@@ -1166,7 +1380,7 @@ static void test_other_incarnation_refused(void)
     uint64_t pinc = FL.pinc;
     fl_off();
     CU_ASSERT_NOT_EQUAL_FATAL(pinc, 0);
-    CU_ASSERT_EQUAL(check_digests_t(T2), 2);
+    CU_ASSERT_EQUAL(check_digests_t(T2), 4); /* t2 rows of the tests before, committed or not */
     /* an acknowledgement of everything, from the standby, naming another
      * incarnation: ignored */
     struct upd_stats before, after;
@@ -1333,7 +1547,7 @@ static void test_pipelined_throughput(void)
     double sec = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     printf("\n    %llu 2-safe txns (3 ADDs, prepare, standby ready, commit) on 4 in-process "
            "nodes, one thread: %.0f txn/s ", (unsigned long long)TP.done, TP.done / sec);
-    CU_ASSERT_EQUAL(check_digests(), 44);
+    CU_ASSERT_EQUAL(check_digests(), 46);
     for (int64_t k = 0; k < 39; k++)
         CU_ASSERT_EQUAL(get_v(7100000 + (uint64_t)k, k, NULL, 0), before[k] + TP.delta_sum[k]);
     /* the primaries dropped acknowledged log records (whole segments): the
@@ -1506,9 +1720,13 @@ void cu_register(void)
         {"prepare_req", test_prepare_req},
         {"lost_batch_resent_on_gap", test_lost_batch_resent_on_gap},
         {"lost_batch_resent_on_silence", test_lost_batch_resent_on_silence},
+        {"redo_error_resent", test_redo_error_resent},
+        {"conf_after_standby_applied", test_conf_after_standby_applied},
         {"pipelined_throughput", test_pipelined_throughput},
         {"conversion", test_conversion},
         {"ack_means_applied", test_ack_means_applied},
+        {"commit_failure_keeps_locks", test_commit_failure_keeps_locks},
+        {"prepared_asks_outcome", test_prepared_asks_outcome},
         {"other_incarnation_refused", test_other_incarnation_refused},
         {NULL, NULL},
     };
