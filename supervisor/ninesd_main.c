@@ -150,7 +150,7 @@ int main(int argc, char **argv)
               id, me->site, conf.cluster, me->host, me->port, net_transport_name(rt_net(the_rt)),
               (int)getpid());
     rt_run(the_rt);
-    NLOG_INFO("ninesd", "node %lu stopping", id);
+    sup_shutdown(&sup); /* STOPPING: the signal handler only stopped the executor */
     txc_destroy(txc);
     rt_destroy(the_rt); /* joins the I/O thread: no save is running after it */
     ksvc_fini(kern);

@@ -120,8 +120,13 @@ static void sup_heartbeat(struct sup *s)
     rt_timer_add(s->rt, RT_SVC_SUP, (uint64_t)s->conf->heartbeat_ms * 1000u, SUP_TIMER_HEARTBEAT);
 }
 
+/* The executor stopped (a signal called rt_stop): no new work; the node
+ * tears its services down and exits. */
 void sup_shutdown(struct sup *s)
 {
+    if (s->state == SUP_STOPPING)
+        return;
+    NLOG_INFO("sup", "node %u: %s -> stopping", s->self, sup_state_name(s->state));
     s->state = SUP_STOPPING;
     rt_stop(s->rt);
 }

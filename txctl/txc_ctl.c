@@ -766,7 +766,8 @@ void txc_on_abort_conf_hsc(struct rt *rt, void *st, struct rt_msg *m)
     case TXC_STARTED:
     case TXC_PREPARING:
         snprintf(d, sizeof d, "transaction %" PRIx64 " aborted: the hot-standby controller at "
-                 "node %u recorded ABORT (a kernel asked for the outcome)", x->id, from);
+                 "node %u recorded ABORT (a kernel asked for the outcome first, or it had no "
+                 "room for the transaction)", x->id, from);
         x->hsc_told = true;
         abort_now(t, x, NINES_EABORTED, 0, d);
         break;

@@ -1,7 +1,7 @@
 /* The one table of wire-value -> column cases (conv/README.md "Rules"),
  * run through every path that converts values: the conversion itself
  * (conv_test.c), the transaction controller (txc_test.c "conversion"),
- * the kernel service (sup_kern_test.c "conversion") and the client
+ * the kernel service (ksvc_test.c "conversion") and the client
  * library's key encoder (route_test.c "conversion"). Each path checks the
  * code and that the detail names the table, the column, the column type
  * and the value given.

@@ -1,7 +1,7 @@
 /* The one wire value -> kernel value conversion (conv/): the case table of
  * conv_cases.h straight through conv_value / conv_row / conv_key (the
  * same table runs through txctl, the kernel service and the client in
- * txc_test.c, sup_kern_test.c and route_test.c), the values it produces,
+ * txc_test.c, ksvc_test.c and route_test.c), the values it produces,
  * key counts and prefixes, and the encoded key against kern_key_encode. */
 #include "cu_test.h"
 
