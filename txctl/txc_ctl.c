@@ -25,8 +25,8 @@ static uint32_t from_node(struct txc *t, const struct rt_msg *m)
 
 static bool is_ctl_state(enum txc_state s)
 {
-    return s == TXC_EXECUTING || s == TXC_OPEN || s == TXC_PREPARING || s == TXC_STARTED ||
-           s == TXC_ASKING || s == TXC_COMMITTING || s == TXC_ABORTING;
+    return s == TXC_EXECUTING || s == TXC_OPEN || s == TXC_PREPARING || s == TXC_ASKING ||
+           s == TXC_COMMITTING || s == TXC_ABORTING;
 }
 
 /* A ctl-role transaction of ours named by an answer, or NULL (stale). */
@@ -113,6 +113,13 @@ static void answer_conf(struct txc *t, struct txc_txn *x, bool with_results)
     b->txn = x->id;
     b->value = x->value;
     if (with_results && x->proc == TXC_PROC_NONE) {
+        /* committed although a kernel's answer never came (the hsc recorded
+         * COMMIT): its ops' results are reported lost, not made up */
+        static Nines__OpResult lost = NINES__OP_RESULT__INIT;
+        lost.status = NINES_ECLOSED;
+        for (uint32_t i = 0; i < x->nops; i++)
+            if (!x->results[i])
+                x->results[i] = &lost;
         b->n_results = x->nops;
         b->results = (Nines__OpResult **)x->results;
     }
@@ -133,6 +140,9 @@ static void finish(struct txc *t, struct txc_txn *x, bool committed)
 /* Abort decided (before START, or recorded by the hsc): tell the client,
  * undo at every kernel that ran ops; ABORT_REQ is re-sent until each one
  * confirmed (txc_ctl_on_timer). */
+static bool primaries_ready(const struct txc_txn *x);
+static bool standbys_ready(const struct txc_txn *x);
+
 static void abort_now(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op,
                       const char *detail)
 {
@@ -160,10 +170,12 @@ static void abort_now(struct txc *t, struct txc_txn *x, int err, uint32_t failed
 /* After START only the hsc may abort: ask it (TXC_ABORT_REQ). It answers
  * TXC_ABORT_CONF (then abort_now with err/detail) or TXC_READY_CONF
  * (COMMIT was recorded first: the transaction commits after all). */
-static void ask_abort(struct txc *t, struct txc_txn *x, int err, const char *detail)
+static void ask_abort(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op,
+                      const char *detail)
 {
     x->st = TXC_ASKING;
     x->abort_err = err >= 0 ? NINES_EPROTO : err;
+    x->abort_op = failed_op;
     x->abort_detail = NULL;
     size_t n = strlen(detail) + 1;
     if (x->kept && (x->abort_detail = rt_msg_alloc(x->kept, n)))
@@ -180,11 +192,16 @@ void txc_ctl_abort(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op
     switch (x->st) {
     case TXC_EXECUTING:
     case TXC_OPEN:
-    case TXC_PREPARING:
         abort_now(t, x, err, failed_op, detail);
         return;
-    case TXC_STARTED:
-        ask_abort(t, x, err, detail);
+    case TXC_PREPARING:
+        /* after START the hsc may have recorded COMMIT: only it may abort —
+         * unless every kernel answered and none shipped a record (only
+         * reads): then there is no decision to keep */
+        if (x->hsc_started && !(primaries_ready(x) && standbys_ready(x)))
+            ask_abort(t, x, err, failed_op, detail);
+        else
+            abort_now(t, x, err, failed_op, detail);
         return;
     case TXC_ASKING:
     case TXC_COMMITTING:
@@ -247,9 +264,10 @@ static void commit(struct txc *t, struct txc_txn *x)
     txc_arm(t, x, txc_retry_ms(t));
 }
 
-/* Every primary is ready: hand the decision to the hsc. Its parts name a
- * standby exactly where records were shipped (the hsc waits for those
- * standbys' READY_IND), plus the client's request id and the result. */
+/* The commit starts: hand the decision to the hsc before the kernels
+ * prepare. It records COMMIT when every primary (their READY_IND, sent when
+ * they prepare) and every standby those name is ready; the client's request
+ * id travels along (the value comes with the primary's ready). */
 static int send_start(struct txc *t, struct txc_txn *x)
 {
     struct rt_msg *m = N_FAULT("txc.start.nomem") ? NULL
@@ -266,13 +284,12 @@ static int send_start(struct txc *t, struct txc_txn *x)
     b->txn = x->id;
     b->ctl = t->self;
     b->req_id = x->req_id;
-    b->value = x->value;
     for (uint32_t i = 0; i < x->nparts; i++) {
         nines__participant__init(&pv[i]);
         pv[i].table = x->parts[i].table;
         pv[i].frag = x->parts[i].frag;
         pv[i].primary = x->parts[i].primary;
-        pv[i].standby = x->parts[i].s_ready ? 0 : x->parts[i].standby;
+        pv[i].standby = x->parts[i].standby;
         pp[i] = &pv[i];
     }
     b->n_parts = x->nparts;
@@ -282,7 +299,6 @@ static int send_start(struct txc *t, struct txc_txn *x)
         return nines_err(rc, "not committed: TXC_START_REQ to the hot-standby controller at "
                          "node %u not sent: %s", x->hsc, nines_errdetail());
     x->hsc_started = x->hsc_told = true;
-    x->st = TXC_STARTED;
     return 0;
 }
 
@@ -297,28 +313,20 @@ static void progress(struct txc *t, struct txc_txn *x)
         }
         break;
     case TXC_PREPARING:
+    case TXC_ASKING:
         if (!primaries_ready(x))
-            break;
-        if (standbys_ready(x)) {
-            /* nothing shipped to any standby (only reads, or fragments
-             * configured with one replica): no decision to keep */
+            break; /* their answers carry the client's results */
+        if (x->hsc_ready) {
             commit(t, x);
             break;
         }
-        if (!x->hsc)
-            break; /* one-site cluster: the standby READY_INDs come here */
-        {
-            int rc = send_start(t, x);
-            if (rc) {
-                char d[TXC_DETAIL_MAX];
-                snprintf(d, sizeof d, "%s", nines_errdetail());
-                abort_now(t, x, rc, 0, d);
-            }
-        }
+        /* nothing shipped to any standby (only reads, or fragments with
+         * one replica): no decision to keep, no hsc to wait for; in a
+         * one-site cluster the standby READY_INDs come here */
+        if (x->st == TXC_PREPARING && standbys_ready(x))
+            commit(t, x);
         break;
     case TXC_OPEN:
-    case TXC_STARTED:
-    case TXC_ASKING:
     case TXC_COMMITTING:
     case TXC_ABORTING:
         break;
@@ -366,6 +374,12 @@ static int send_ops(struct txc *t, struct txc_txn *x, bool prepare)
             ops[j] = (Nines__RecordOp *)x->ops[o->op].op;
             keys[j] = o->key;
         }
+        if (prepare && x->proc == TXC_PROC_TPCB)
+            for (uint32_t j = 0; j < r->nops; j++)
+                if (x->kops[r->idx[j]].op == 0) { /* its row carries the procedure's value */
+                    b->value_op = j + 1;
+                    b->value_col = x->value_col;
+                }
         b->n_parts = b->n_ops = b->n_keys = r->nops;
         b->parts = pp;
         b->ops = ops;
@@ -397,6 +411,13 @@ static void start_commit(struct txc *t, struct txc_txn *x)
         return;
     }
     x->st = TXC_PREPARING;
+    if (x->hsc && (rc = send_start(t, x))) {
+        /* never run without the decision point: not started, so ours to abort */
+        char d[TXC_DETAIL_MAX];
+        snprintf(d, sizeof d, "%s", nines_errdetail());
+        abort_now(t, x, rc, 0, d);
+        return;
+    }
     rc = send_ops(t, x, true);
     if (!rc) {
         rc = send_to_kernels(t, x, NINES__MSG_TYPE__PREPARE_REQ, prep);
@@ -535,7 +556,7 @@ void txc_on_txn_req(struct rt *rt, void *st, struct rt_msg *m)
 /* The request a KERN_OP_CONF/REF answers, or -1. */
 static int answered_req(struct txc *t, struct txc_txn *x, uint32_t node, uint32_t seq)
 {
-    if (x->st != TXC_EXECUTING && x->st != TXC_PREPARING)
+    if (x->st != TXC_EXECUTING && x->st != TXC_PREPARING && x->st != TXC_ASKING)
         return -1;
     uint32_t k = seq - x->seq_base;
     if (seq < x->seq_base || k >= x->nnreq || x->nreq[k].node != node ||
@@ -630,7 +651,7 @@ void txc_on_prepare_conf(struct rt *rt, void *st, struct rt_msg *m)
     const Nines__PrepareConf *b = (const Nines__PrepareConf *)m->body;
     uint32_t node = from_node(t, m);
     struct txc_txn *x = node ? ctl_txn(t, b->txn) : NULL;
-    if (!x || x->st != TXC_PREPARING || !(x->pending & TXC_NODE(node)))
+    if (!x || (x->st != TXC_PREPARING && x->st != TXC_ASKING) || !(x->pending & TXC_NODE(node)))
         return;
     x->pending &= ~TXC_NODE(node);
     mark_primary(x, node);
@@ -660,7 +681,6 @@ void txc_ctl_ready_ind(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *
     case TXC_OPEN:
     case TXC_PREPARING:
         break;
-    case TXC_STARTED:
     case TXC_ASKING:
     case TXC_COMMITTING:
     case TXC_ABORTING:
@@ -669,7 +689,7 @@ void txc_ctl_ready_ind(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *
         t->st.stale++;
         return;
     }
-    if (!b->standby) {
+    if (!b->standby) { /* (primaries report to the hsc; kept for a one-site cluster) */
         mark_primary(x, b->node);
         txc_part_frags(x, b->node, b->frags, b->n_frags);
     } else {
@@ -725,9 +745,12 @@ void txc_on_ready_conf(struct rt *rt, void *st, struct rt_msg *m)
         return;
     }
     switch (x->st) {
-    case TXC_STARTED:
+    case TXC_PREPARING:
     case TXC_ASKING:
-        commit(t, x);
+        x->hsc_ready = true;
+        if (x->proc != TXC_PROC_NONE && b->has_value && (!x->nops || !x->results[0]))
+            x->value = b->value; /* op 0's answer is not here (yet): the hsc's record */
+        progress(t, x); /* commits once the kernels' answers (the results) are in */
         break;
     case TXC_COMMITTING:
         break; /* a repeat */
@@ -761,9 +784,8 @@ void txc_on_abort_conf_hsc(struct rt *rt, void *st, struct rt_msg *m)
     switch (x->st) {
     case TXC_ASKING:
         snprintf(d, sizeof d, "%s", x->abort_detail ? x->abort_detail : "aborted");
-        abort_now(t, x, x->abort_err, 0, d);
+        abort_now(t, x, x->abort_err, x->abort_op, d);
         break;
-    case TXC_STARTED:
     case TXC_PREPARING:
         snprintf(d, sizeof d, "transaction %" PRIx64 " aborted: the hot-standby controller at "
                  "node %u recorded ABORT (a kernel asked for the outcome first, or it had no "
@@ -866,7 +888,6 @@ void txc_ctl_outcome_req(struct txc *t, const Nines__TxcOutcomeReq *b, net_addr 
     case TXC_EXECUTING:
     case TXC_OPEN:
     case TXC_PREPARING:
-    case TXC_STARTED:
     case TXC_ASKING:
         snprintf(d, sizeof d, "transaction %" PRIx64 " is %s at controller node %u: not "
                  "decided yet", x->id, txc_state_name(x->st), t->self);
@@ -916,12 +937,11 @@ static void missing(const struct txc_txn *x, char *buf, size_t n)
         if (x->st == TXC_PREPARING && !p->p_ready)
             o += (size_t)snprintf(buf + o, n - o, " ready of table %u fragment %u at primary "
                                   "node %u;", p->table, p->frag, p->primary);
-        if ((x->st == TXC_STARTED || (x->st == TXC_PREPARING && !x->hsc)) && p->standby &&
-            !p->s_ready)
+        if (x->st == TXC_PREPARING && !x->hsc && p->standby && !p->s_ready)
             o += (size_t)snprintf(buf + o, n - o, " ready of table %u fragment %u at standby "
                                   "node %u;", p->table, p->frag, p->standby);
     }
-    if (x->st == TXC_STARTED && o + 60 < n)
+    if (x->st == TXC_PREPARING && x->hsc && !x->hsc_ready && o + 60 < n)
         o += (size_t)snprintf(buf + o, n - o, " the decision of the hot-standby controller at "
                               "node %u;", x->hsc);
     if (x->st == TXC_OPEN && o + 40 < n)
@@ -951,8 +971,11 @@ void txc_ctl_on_timer(struct txc *t, struct txc_txn *x)
     switch (x->st) {
     case TXC_EXECUTING:
     case TXC_OPEN:
-    case TXC_PREPARING:
-    case TXC_STARTED: {
+    case TXC_PREPARING: {
+        if (x->hsc_ready) { /* COMMIT recorded; a kernel's answer is late or lost */
+            commit(t, x);
+            break;
+        }
         char miss[TXC_DETAIL_MAX - 120];
         missing(x, miss, sizeof miss);
         t->st.timeouts++;
@@ -961,6 +984,10 @@ void txc_ctl_on_timer(struct txc *t, struct txc_txn *x)
         break;
     }
     case TXC_ASKING:
+        if (x->hsc_ready) { /* COMMIT recorded; a kernel's answer is late or lost */
+            commit(t, x);
+            break;
+        }
         if (++x->asks == TXC_ASKS_BEFORE_DOUBT && x->answer_due && x->client) {
             char d[TXC_DETAIL_MAX];
             snprintf(d, sizeof d, "transaction %" PRIx64 ": outcome unknown: the hot-standby "
@@ -1000,7 +1027,6 @@ void txc_ctl_on_client_closed(struct txc *t, net_addr conn)
         case TXC_EXECUTING:
         case TXC_OPEN:
         case TXC_PREPARING:
-        case TXC_STARTED:
             /* abort may forget x; `next` stays valid (only x leaves) */
             abortf(t, x, NINES_ECLOSED, 0, "client connection closed");
             break;

@@ -1,9 +1,9 @@
 /* Hot-standby controller role — the commit point (txctl/README.md "The
  * commit point"). For a transaction whose primary controller is on the
- * other site it holds the participant list, collects the standby kernels'
- * READY_INDs, records COMMIT when every primary (vouched for by the ctl's
- * TXC_START_REQ) and every standby is ready and only then answers
- * TXC_READY_CONF; it records ABORT when the ctl or a kernel asks first.
+ * other site it holds the participant list (TXC_START_REQ), collects the
+ * READY_INDs of the primary kernels and of the standbys they name, records
+ * COMMIT when all are ready and only then answers TXC_READY_CONF; it
+ * records ABORT when the ctl or a kernel asks first.
  * The decision, the client's request id and the result stay until the ctl's
  * TXC_FORGET_REQ, which comes only when every kernel is done. */
 #include "txc_int.h"
@@ -34,7 +34,20 @@ static uint64_t self_inc(struct txc *t)
 static void apply(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *b)
 {
     if (!b->standby) {
-        t->st.stale++; /* primaries report to the ctl, which vouches in TXC_START_REQ */
+        bool hit = false;
+        for (uint32_t i = 0; i < x->nparts; i++)
+            if (x->parts[i].primary == b->node)
+                x->parts[i].p_ready = hit = true;
+        if (!hit) {
+            t->st.stale++;
+            return;
+        }
+        /* which of its fragments shipped records, and to which standby */
+        txc_part_frags(x, b->node, b->frags, b->n_frags);
+        if (b->has_value) {
+            x->has_value = true;
+            x->value = b->value;
+        }
         return;
     }
     for (uint32_t i = 0; i < x->nparts; i++) {
@@ -47,11 +60,30 @@ static void apply(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *b)
     t->st.stale++;
 }
 
+/* TXC_READY_CONF: COMMIT is recorded here, with the procedure's value. */
+static void send_ready_conf(struct txc *t, struct txc_txn *x)
+{
+    struct rt_msg *m = rt_msg_new(t->rt, NINES__MSG_TYPE__TXC_READY_CONF);
+    Nines__TxcReadyConf *b = m ? RT_BODY(m, Nines__TxcReadyConf, nines__txc_ready_conf__init)
+                               : NULL;
+    if (!b) {
+        if (m)
+            rt_msg_free(t->rt, m);
+        NLOG_ERROR("txc", "hsc txn %" PRIx64 ": no memory for TXC_READY_CONF (re-sent with "
+                   "the decision)", x->id);
+        return;
+    }
+    b->txn = x->id;
+    b->has_value = x->has_value;
+    b->value = x->value;
+    txc_send(t, x->ctl, RT_SVC_TXC, m);
+}
+
 static void decide_commit(struct txc *t, struct txc_txn *x)
 {
     x->st = TXC_HSC_COMMITTED;
     t->st.hsc_ready++;
-    txc_send_txc(t, x->ctl, NINES__MSG_TYPE__TXC_READY_CONF, x->id);
+    send_ready_conf(t, x);
     txc_arm(t, x, TXC_HSC_HOLD_FACTOR * t->cfg.timeout_ms);
 }
 
@@ -62,13 +94,14 @@ static void decide_abort(struct txc *t, struct txc_txn *x)
     txc_arm(t, x, TXC_HSC_HOLD_FACTOR * t->cfg.timeout_ms);
 }
 
-/* COMMIT when started and every listed standby is ready. */
+/* COMMIT when started and every primary and every standby it shipped
+ * records to is ready. */
 static void check(struct txc *t, struct txc_txn *x)
 {
     if (x->st != TXC_HSC_WAITING || !x->hsc_started)
         return;
     for (uint32_t i = 0; i < x->nparts; i++)
-        if (!x->parts[i].s_ready)
+        if (!x->parts[i].p_ready || !x->parts[i].s_ready)
             return;
     decide_commit(t, x);
 }
@@ -126,7 +159,6 @@ void txc_on_start_req(struct rt *rt, void *st, struct rt_msg *m)
     }
     x->ctl = (uint32_t)m->from;
     x->req_id = b->req_id;
-    x->value = b->value;
     x->parts = b->n_parts ? rt_msg_alloc(m, b->n_parts * sizeof *x->parts) : NULL;
     if (b->n_parts && !x->parts) {
         NLOG_ERROR("txc", "hsc: no memory for txn %" PRIx64 ": ABORT recorded", b->txn);
@@ -144,9 +176,8 @@ void txc_on_start_req(struct rt *rt, void *st, struct rt_msg *m)
         q->table = p->table;
         q->frag = p->frag;
         q->primary = p->primary;
-        q->standby = p->standby;
-        q->p_ready = true;          /* the ctl holds its ready */
-        q->s_ready = p->standby == 0; /* nothing shipped: nothing to wait for */
+        q->standby = p->standby;      /* the primary's frags say whether it shipped there */
+        q->s_ready = p->standby == 0; /* one replica: no standby to wait for */
     }
     x->nparts = x->capparts = n;
     x->hsc_started = true;
@@ -229,7 +260,7 @@ void txc_on_abort_req(struct rt *rt, void *st, struct rt_msg *m)
         txc_send_txc(t, x->ctl, NINES__MSG_TYPE__TXC_ABORT_CONF, x->id);
         break;
     case TXC_HSC_COMMITTED: /* COMMIT came first: the answer stays commit */
-        txc_send_txc(t, x->ctl, NINES__MSG_TYPE__TXC_READY_CONF, x->id);
+        send_ready_conf(t, x);
         break;
     case TXC_HSC_ABORTED:
         txc_send_txc(t, x->ctl, NINES__MSG_TYPE__TXC_ABORT_CONF, x->id);
@@ -350,10 +381,10 @@ void txc_hsc_on_timer(struct txc *t, struct txc_txn *x)
         /* no FORGET yet: re-send the decision; a ctl that is done and
          * forgot answers FORGET again */
         t->st.resent++;
-        txc_send_txc(t, x->ctl,
-                     x->st == TXC_HSC_COMMITTED ? NINES__MSG_TYPE__TXC_READY_CONF
-                                                : NINES__MSG_TYPE__TXC_ABORT_CONF,
-                     x->id);
+        if (x->st == TXC_HSC_COMMITTED)
+            send_ready_conf(t, x);
+        else
+            txc_send_txc(t, x->ctl, NINES__MSG_TYPE__TXC_ABORT_CONF, x->id);
         txc_arm(t, x, TXC_HSC_HOLD_FACTOR * t->cfg.timeout_ms);
         break;
     default:

@@ -24,8 +24,8 @@ enum txc_state {
     /* primary controller */
     TXC_EXECUTING,      /* interactive: ops of a request at kernels (prepare=0) */
     TXC_OPEN,           /* interactive: idle, waiting for the client's next request */
-    TXC_PREPARING,      /* last ops / PREPARE_REQ sent: collecting the primaries' readies */
-    TXC_STARTED,        /* every primary ready, TXC_START_REQ sent: the hsc decides */
+    TXC_PREPARING,      /* TXC_START_REQ to the hsc, last ops / PREPARE_REQ to the kernels:
+                         * collecting their answers and the hsc's decision */
     TXC_ASKING,         /* TXC_ABORT_REQ sent: the hsc answers ABORT_CONF or READY_CONF */
     TXC_COMMITTING,     /* COMMIT recorded at the hsc, client answered; COMMIT_REQ sent
                          * (re-sent until every COMMIT_CONF = done at primary and standby) */
@@ -99,9 +99,12 @@ struct txc_txn {
     struct txc_part *parts;
     uint32_t nparts, capparts;
     bool hsc_started;               /* ctl: START sent; hsc: START received */
+    bool hsc_ready;                 /* ctl: TXC_READY_CONF came (COMMIT recorded) */
+    bool has_value;                 /* hsc: the value came in a primary's READY_IND */
     bool hsc_told;                  /* ctl: the hsc may hold an entry (START or ABORT_REQ sent) */
     uint32_t asks;                  /* ctl: TXC_ABORT_REQ / second-phase rounds sent */
     int abort_err;                  /* ctl in TXC_ASKING: the client's error if ABORT comes */
+    uint32_t abort_op;              /*   ... the failed op */
     char *abort_detail;             /*   ... and its detail (in a kept message's arena) */
 
     /* node sets */

@@ -22,8 +22,6 @@ const char *txc_state_name(enum txc_state s)
         return "open";
     case TXC_PREPARING:
         return "preparing";
-    case TXC_STARTED:
-        return "started";
     case TXC_ASKING:
         return "asking";
     case TXC_COMMITTING:

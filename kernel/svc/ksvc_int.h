@@ -103,6 +103,8 @@ struct sk_txn {
     enum sk_txn_state st;
     uint32_t ctl, hsc;
     uint64_t ctl_inc, hsc_inc; /* their incarnations when it prepared (0: unknown) */
+    bool has_value;         /* the procedure's value (KernOpReq.value_op), for READY_IND */
+    int64_t value;
     bool commit;            /* ENDED / END_FAILED: the outcome */
     uint32_t npending;      /* ENDED: COMMIT/ABORT records not applied by a standby */
     net_addr end_from;      /* ENDED: who gets the CONF (the last COMMIT/ABORT_REQ's sender) */

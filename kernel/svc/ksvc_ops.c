@@ -43,6 +43,8 @@ static struct sk_txn *sk_txn_new(struct ksvc *k, uint64_t txn, uint32_t ctl, uin
     t->next_op = 0;
     t->scan_resume = false;
     t->ctl_inc = t->hsc_inc = 0;
+    t->has_value = false;
+    t->value = 0;
     t->commit = false;
     t->npending = 0;
     t->end_from = 0;
@@ -595,6 +597,17 @@ static void sk_run(struct ksvc *k, struct sk_txn *t)
             sk_send_ref(k, t->req_from, t->txn, q->seq, rc, why, i);
             sk_req_done(k, t);
             return;
+        }
+    }
+    if (q->prepare && q->value_op && q->value_op <= c->n_results) {
+        /* the procedure's value goes to the hsc with this kernel's ready */
+        const Nines__OpResult *res = c->results[q->value_op - 1];
+        const Nines__Row *row = res && res->n_rows ? res->rows[0] : NULL;
+        const Nines__Value *v = row && q->value_col < row->n_values ? row->values[q->value_col]
+                                                                     : NULL;
+        if (v && v->v_case == NINES__VALUE__V_I64) {
+            t->has_value = true;
+            t->value = v->i64;
         }
     }
     if (q->prepare) {

@@ -95,9 +95,31 @@ static int sk_frags_out(struct ksvc *k, const struct sk_txn *t, struct rt_msg *o
     return 0;
 }
 
+/* READY_IND(primary) to the hot-standby controller, the commit point: the
+ * fragments touched here (which standbys it must hear from) and the
+ * procedure's value. Not sent without an hsc (a one-site cluster: the ctl
+ * learns readiness from its answer). A lost one makes the ctl ask the hsc
+ * to abort after its timeout. */
+static void sk_ready_primary(struct ksvc *k, const struct sk_txn *t)
+{
+    if (!t->hsc)
+        return;
+    struct rt_msg *m = rt_msg_new(k->rt, NINES__MSG_TYPE__READY_IND);
+    Nines__ReadyInd *b = m ? RT_BODY(m, Nines__ReadyInd, nines__ready_ind__init) : NULL;
+    if (b && sk_frags_out(k, t, m, &b->frags, &b->n_frags) == 0) {
+        b->txn = t->txn;
+        b->node = k->self;
+        b->has_value = t->has_value;
+        b->value = t->value;
+        (void)rt_send(k->rt, t->hsc == k->self ? 0 : t->hsc, RT_SVC_TXC, m);
+    } else if (m) {
+        rt_msg_free(k->rt, m);
+    }
+}
+
 /* Ship an end mark for every fragment with records of t, mark t prepared,
- * and list the fragments in `reply` (the controller learns the primary's
- * readiness from that answer; no READY_IND from a primary). */
+ * list the fragments in `reply` (the controller's view) and tell the hsc
+ * (READY_IND). */
 int sk_prepare(struct ksvc *k, struct sk_txn *t, struct rt_msg *reply,
                Nines__FragRecords ***frags, size_t *nfrags)
 {
@@ -121,6 +143,7 @@ int sk_prepare(struct ksvc *k, struct sk_txn *t, struct rt_msg *reply,
     t->ctl_inc = sk_peer_inc(k, sk_ctl_node(t)); /* as known now, for the question */
     t->hsc_inc = sk_peer_inc(k, t->hsc);
     sk_prepared_link(k, t);
+    sk_ready_primary(k, t);
     return 0;
 }
 

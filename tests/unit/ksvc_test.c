@@ -124,6 +124,28 @@ static const void *ft_find(uint32_t node, uint32_t type, uint64_t txn, int nth)
     return NULL;
 }
 
+/* The nth standby READY_IND (standby = 1) of txn at node, or NULL. */
+static const Nines__ReadyInd *sready_find(uint32_t node, uint64_t txn, int nth)
+{
+    for (int i = 0;; i++) {
+        const Nines__ReadyInd *ri = ft_find(node, NINES__MSG_TYPE__READY_IND, txn, i);
+        if (!ri || (ri->standby && nth-- == 0))
+            return ri;
+    }
+}
+
+/* Primary READY_INDs (standby = 0) of txn at node. */
+static int preadies_at(uint32_t node, uint64_t txn)
+{
+    int c = 0;
+    for (int i = 0;; i++) {
+        const Nines__ReadyInd *ri = ft_find(node, NINES__MSG_TYPE__READY_IND, txn, i);
+        if (!ri)
+            return c;
+        c += !ri->standby;
+    }
+}
+
 static void ft_clear(uint32_t node)
 {
     struct ft *f = &W.n[node].ft;
@@ -598,13 +620,18 @@ static void test_commit_replicates(void)
         }
     }
     CU_ASSERT_EQUAL(total, 40);
-    /* standby readiness: one per fragment with records, to the hsc only (the
-     * commit point); the primaries' readiness is their KERN_OP_CONF */
+    /* readiness goes to the hsc only (the commit point): one READY_IND per
+     * prepared primary kernel, one per standby fragment with records */
     run(50);
     CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__READY_IND, txn), 0);
-    CU_ASSERT_EQUAL(ft_count(HSC, NINES__MSG_TYPE__READY_IND, txn), frags);
+    int nused = 0;
+    for (uint32_t i = 1; i <= NN; i++)
+        nused += used[i] != 0;
+    CU_ASSERT_EQUAL(preadies_at(HSC, txn), nused);
+    CU_ASSERT_EQUAL(ft_count(HSC, NINES__MSG_TYPE__READY_IND, txn), frags + nused);
     for (int j = 0; j < frags; j++) {
-        const Nines__ReadyInd *ri = ft_find(HSC, NINES__MSG_TYPE__READY_IND, txn, j);
+        const Nines__ReadyInd *ri = sready_find(HSC, txn, j);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(ri);
         CU_ASSERT_TRUE(ri->standby);
         const struct dict_table *t = dict_table_by_id(dsvc_current(W.n[1].dict), W.table);
         CU_ASSERT_EQUAL(ri->node, t->frags[ri->frag].standby);
@@ -897,13 +924,14 @@ static void test_prepare_req(void)
         CU_ASSERT_EQUAL(pc->frags[i]->nrecords, written ? 1 : 0);
         CU_ASSERT_EQUAL(pc->frags[i]->standby, written ? route(knew).standby : 0);
     }
-    const Nines__ReadyInd *ri = ft_find(HSC, NINES__MSG_TYPE__READY_IND, txn, 0);
+    const Nines__ReadyInd *ri = sready_find(HSC, txn, 0);
     CU_ASSERT_PTR_NOT_NULL_FATAL(ri);
     CU_ASSERT_TRUE(ri->standby);
     CU_ASSERT_EQUAL(ri->frag, route(knew).frag);
     CU_ASSERT_EQUAL(ri->node, route(knew).standby);
     run(50);
-    CU_ASSERT_EQUAL(ft_count(HSC, NINES__MSG_TYPE__READY_IND, txn), 1);
+    CU_ASSERT_EQUAL(ft_count(HSC, NINES__MSG_TYPE__READY_IND, txn), 2); /* + the primary's */
+    CU_ASSERT_EQUAL(preadies_at(HSC, txn), 1);
     CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__READY_IND, txn), 0);
     /* more ops after prepare are refused; a repeated prepare is answered */
     struct req late = req_new(node, txn, false);
