@@ -198,7 +198,7 @@ void txc_ctl_abort(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op
         /* after START the hsc may have recorded COMMIT: only it may abort —
          * unless every kernel answered and none shipped a record (only
          * reads): then there is no decision to keep */
-        if (x->hsc_started && !(primaries_ready(x) && standbys_ready(x)))
+        if (x->hsc_started && !(primaries_ready(x) && !txc_wrote(x)))
             ask_abort(t, x, err, failed_op, detail);
         else
             abort_now(t, x, err, failed_op, detail);
@@ -320,10 +320,9 @@ static void progress(struct txc *t, struct txc_txn *x)
             commit(t, x);
             break;
         }
-        /* nothing shipped to any standby (only reads, or fragments with
-         * one replica): no decision to keep, no hsc to wait for; in a
-         * one-site cluster the standby READY_INDs come here */
-        if (x->st == TXC_PREPARING && standbys_ready(x))
+        /* only reads: no decision to keep, no hsc to wait for; in a
+         * one-site cluster (no hsc) the standby READY_INDs come here */
+        if (x->st == TXC_PREPARING && (x->hsc ? !txc_wrote(x) : standbys_ready(x)))
             commit(t, x);
         break;
     case TXC_OPEN:
@@ -755,8 +754,10 @@ void txc_on_ready_conf(struct rt *rt, void *st, struct rt_msg *m)
     case TXC_COMMITTING:
         break; /* a repeat */
     default:
-        NLOG_ERROR("txc", "txn %" PRIx64 ": the hot-standby controller at node %u recorded "
-                   "COMMIT while this controller is %s", x->id, from, txc_state_name(x->st));
+        if (txc_wrote(x))
+            NLOG_ERROR("txc", "txn %" PRIx64 ": the hot-standby controller at node %u recorded "
+                       "COMMIT while this controller is %s", x->id, from,
+                       txc_state_name(x->st));
         t->st.stale++;
         break;
     }

@@ -286,8 +286,8 @@ void txc_on_forget_req(struct rt *rt, void *st, struct rt_msg *m)
         t->st.stale++;
         return;
     }
-    if ((b->committed && x->st != TXC_HSC_COMMITTED) ||
-        (!b->committed && x->st == TXC_HSC_COMMITTED))
+    if (txc_wrote(x) && ((b->committed && x->st != TXC_HSC_COMMITTED) ||
+                         (!b->committed && x->st == TXC_HSC_COMMITTED)))
         NLOG_ERROR("txc", "hsc txn %" PRIx64 ": controller node %u forgets it as %s but %s is "
                    "recorded here", x->id, x->ctl, b->committed ? "committed" : "aborted",
                    txc_state_name(x->st));

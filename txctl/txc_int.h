@@ -44,6 +44,7 @@ struct txc_part {
     uint32_t table, frag, primary, standby;   /* standby 0: the fragment has none */
     bool p_ready, s_ready;                    /* s_ready: no standby READY_IND needed (yet) */
     bool writes;                              /* an op of the txn writes here */
+    uint64_t last_lsn;                        /* hsc: the txn's records here end at or below */
 };
 
 /* One op of the current request. A SCAN becomes one kernel op per
@@ -187,6 +188,9 @@ void txc_op_name(const struct txc_txn *x, uint32_t i, char *buf, size_t n);
 /* TPC-B: the account's new balance out of the first op's result. */
 int txc_proc_value(struct txc *t, struct txc_txn *x, int64_t *out);
 
+/* Some participant wrote (a read-only transaction's outcome is immaterial:
+ * the ctl may decide it alone, and a differing hsc record is no conflict). */
+bool txc_wrote(const struct txc_txn *x);
 /* A txn id this controller made in this incarnation (after a restart the
  * ids of the earlier one are below first_seq: the wall clock moved on). */
 bool txc_own_incarnation(const struct txc *t, uint64_t id);

@@ -136,6 +136,9 @@ void txc_part_frags(struct txc_txn *x, uint32_t node, Nines__FragRecords *const 
         for (uint32_t i = 0; i < x->nparts; i++) {
             struct txc_part *p = &x->parts[i];
             if (p->table == f[j]->table && p->frag == f[j]->frag && p->primary == node) {
+                p->last_lsn = f[j]->last_lsn;
+                if (f[j]->nrecords)
+                    p->writes = true;
                 if (f[j]->nrecords && f[j]->standby)
                     p->standby = f[j]->standby; /* records shipped there: its READY_IND follows */
                 else
@@ -144,6 +147,14 @@ void txc_part_frags(struct txc_txn *x, uint32_t node, Nines__FragRecords *const 
             }
         }
     }
+}
+
+bool txc_wrote(const struct txc_txn *x)
+{
+    for (uint32_t i = 0; i < x->nparts; i++)
+        if (x->parts[i].writes)
+            return true;
+    return false;
 }
 
 bool txc_own_incarnation(const struct txc *t, uint64_t id)

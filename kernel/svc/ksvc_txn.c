@@ -88,6 +88,7 @@ static int sk_frags_out(struct ksvc *k, const struct sk_txn *t, struct rt_msg *o
         fr[i].frag = x->frag;
         fr[i].nrecords = x->nrecords;
         fr[i].standby = x->nrecords && r && r->ship ? upd_ship_standby(r->ship) : 0;
+        fr[i].last_lsn = x->nrecords && r ? kern_log_next_lsn(kern_frag_log(r->f)) - 1 : 0;
         fp[i] = &fr[i];
     }
     *frags = fp;
