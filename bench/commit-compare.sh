@@ -42,7 +42,8 @@ one() { # build label
         p99=$(sed -n 's/^response time us: .* p99 \([0-9.]*\).*/\1/p' "$dir/run.txt")
         msgs=$(sed -n 's/^node messages per transaction: in \([0-9.]*\), out \([0-9.]*\).*/\1 \2/p' \
             "$dir/run.txt")
-        echo "$label ${1}x$2 $tps $p50 $p99 $msgs" >>"$out"
+        cpu=$(sed -n 's/^CPU per transaction: nodes \([0-9.]*\) us.*/\1/p' "$dir/run.txt")
+        echo "$label ${1}x$2 $tps $p50 $p99 ${cpu:-?} $msgs" >>"$out"
     done
     stop "$build"
 }
@@ -55,7 +56,25 @@ while [ $r -lt "$rounds" ]; do
 done
 rtt=$("$b/bin/net_rtt" --quick 2>/dev/null | sed -n 's/^  raw TCP ping-pong (blocking) *\([0-9.]*\) *\([0-9.]*\).*/raw TCP p50 \1 us, p99 \2 us/p' || true)
 
-printf '%-10s %-6s %9s %9s %9s %8s %8s %9s\n' build shape TPS p50_us p99_us msg_in msg_out msg_in+out
-awk '{ printf "%-10s %-6s %9s %9s %9s %8s %8s %9.2f\n", $1, $2, $3, $4, $5, $6, $7, $6 + $7 }' "$out"
+printf '%-10s %-6s %9s %9s %9s %10s %8s %8s %9s\n' build shape TPS p50_us p99_us cpu_us/txn \
+    msg_in msg_out msg_in+out
+awk '{ printf "%-10s %-6s %9s %9s %9s %10s %8s %8s %9.2f\n", $1, $2, $3, $4, $5, $6, $7, $8,
+       $7 + $8 }' "$out"
+# medians per build and shape (the figures are noisy: compare these)
+echo "medians:"
+for l in "$la" "$lb"; do
+    for sh in 4x32 1x1; do
+        awk -v l="$l" -v sh="$sh" '$1 == l && $2 == sh' "$out" |
+        awk -v l="$l" -v sh="$sh" '
+            { tps[NR] = $3; p50[NR] = $4; cpu[NR] = $6; m[NR] = $7 + $8 }
+            function med(a, n,   i, j, t) {
+                for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
+                    if (a[j] + 0 < a[i] + 0) { t = a[i]; a[i] = a[j]; a[j] = t }
+                return a[int((n + 1) / 2)]
+            }
+            END { if (NR) printf "  %-10s %-6s TPS %s  p50 %s us  cpu %s us/txn  msgs %.2f\n",
+                                l, sh, med(tps, NR), med(p50, NR), med(cpu, NR), med(m, NR) }'
+    done
+done
 echo "round-trip floor (net_rtt --quick): $rtt"
 rm -rf "$dir"

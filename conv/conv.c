@@ -109,11 +109,12 @@ int conv_value(const struct conv_col *c, const Nines__Value *v, struct kern_val 
     const struct kern_col *kc = &c->kc;
     unsigned kt = kc->type;
     int vc = v ? (int)v->v_case : NINES__VALUE__V__NOT_SET;
+    /* the texts for a detail are made only on the error paths: formatting
+     * them for every value cost several per cent of a node's CPU */
     char ty[32], what[96];
-    conv_type_text(kc, ty, sizeof ty);
-    conv_value_text(v, what, sizeof what);
+#define CONV_TEXTS() (conv_type_text(kc, ty, sizeof ty), conv_value_text(v, what, sizeof what))
     if (vc == NINES__VALUE__V_IS_NULL) {
-        if (!kc->nullable)
+        if (!kc->nullable && (CONV_TEXTS(), 1))
             return nines_err(NINES_ETYPE, "table %s column %s (%s) is NOT NULL but got NULL",
                              c->table, c->name, ty);
         *out = kern_v_null(kt);
@@ -124,7 +125,7 @@ int conv_value(const struct conv_col *c, const Nines__Value *v, struct kern_val 
     switch (kt) {
     case KERN_T_INT32:
         if (vc == NINES__VALUE__V_I64) {
-            if (v->i64 < INT32_MIN || v->i64 > INT32_MAX)
+            if ((v->i64 < INT32_MIN || v->i64 > INT32_MAX) && (CONV_TEXTS(), 1))
                 return nines_err(NINES_ETYPE, "table %s column %s (int32): %s is out of the "
                                  "int32 range [%" PRId32 ", %" PRId32 "]", c->table, c->name,
                                  what, INT32_MIN, INT32_MAX);
@@ -167,23 +168,26 @@ int conv_value(const struct conv_col *c, const Nines__Value *v, struct kern_val 
         return nines_err(NINES_ETYPE, "table %s column %s has unknown kernel type %u", c->table,
                          c->name, kt);
     }
-    if (!ok)
+    if (!ok && (CONV_TEXTS(), 1))
         return nines_err(NINES_ETYPE, "table %s column %s (%s) takes %s, got %s", c->table,
                          c->name, ty, kind_wanted(kt), what);
-    if (kern_type_is_fixed_bytes(kt) && len != kc->size)
+    if (kern_type_is_fixed_bytes(kt) && len != kc->size && (CONV_TEXTS(), 1))
         return nines_err(NINES_ETYPE, "table %s column %s (%s): %s is not exactly %" PRIu32
                          " bytes (fixed-width values are not padded)", c->table, c->name, ty,
                          what, kc->size);
-    if ((kt == KERN_T_VSTR || kt == KERN_T_VBYTES) && kc->size && len > kc->size)
+    if ((kt == KERN_T_VSTR || kt == KERN_T_VBYTES) && kc->size && len > kc->size &&
+        (CONV_TEXTS(), 1))
         return nines_err(NINES_ETYPE, "table %s column %s (%s): %s is longer than %" PRIu32
                          " bytes", c->table, c->name, ty, what, kc->size);
     if (kern_val_check(kc, 0, out)) { /* a bad column definition: say so in its words */
         char why[200];
+        CONV_TEXTS();
         snprintf(why, sizeof why, "%s", nines_errdetail());
         return nines_err(NINES_ETYPE, "table %s column %s (%s), %s: %s", c->table, c->name, ty,
                          what, why);
     }
     return 0;
+#undef CONV_TEXTS
 }
 
 int conv_row(const struct conv_col *cols, uint32_t ncols, const Nines__Row *row,
