@@ -724,25 +724,37 @@ void txc_on_ready_ind(struct rt *rt, void *st, struct rt_msg *m)
     (void)rt;
 }
 
+/* The transaction a decision (TXC_READY_CONF / TXC_ABORT_CONF) from its
+ * hsc is about, or NULL. The hsc re-sends its decision until it hears
+ * FORGET: for a transaction this incarnation no longer holds, ours was
+ * lost (we forget only when every kernel is done), so it is sent again. */
+static struct txc_txn *decided_txn(struct txc *t, const struct rt_msg *m, uint64_t txn,
+                                   bool committed)
+{
+    uint32_t from = from_node(t, m);
+    struct txc_txn *x = txc_find(t, txn);
+    if (!x || !is_ctl_state(x->st)) {
+        t->st.stale++;
+        if (!x && from && txc_own_incarnation(t, txn))
+            forget_unknown(t, txn, from, committed);
+        return NULL;
+    }
+    if (from != x->hsc) {
+        t->st.stale++;
+        return NULL;
+    }
+    return x;
+}
+
 /* TXC_READY_CONF: the hsc recorded COMMIT. */
 void txc_on_ready_conf(struct rt *rt, void *st, struct rt_msg *m)
 {
     struct txc *t = st;
     const Nines__TxcReadyConf *b = (const Nines__TxcReadyConf *)m->body;
     uint32_t from = from_node(t, m);
-    struct txc_txn *x = txc_find(t, b->txn);
-    if (!x || !is_ctl_state(x->st)) {
-        t->st.stale++;
-        /* the hsc re-sends its decision until it hears FORGET: ours was
-         * lost, and we forget only when every kernel is done */
-        if (!x && from && txc_own_incarnation(t, b->txn))
-            forget_unknown(t, b->txn, from, true);
+    struct txc_txn *x = decided_txn(t, m, b->txn, true);
+    if (!x)
         return;
-    }
-    if (from != x->hsc) {
-        t->st.stale++;
-        return;
-    }
     switch (x->st) {
     case TXC_PREPARING:
     case TXC_ASKING:
@@ -770,17 +782,9 @@ void txc_on_abort_conf_hsc(struct rt *rt, void *st, struct rt_msg *m)
     struct txc *t = st;
     const Nines__TxcAbortConf *b = (const Nines__TxcAbortConf *)m->body;
     uint32_t from = from_node(t, m);
-    struct txc_txn *x = txc_find(t, b->txn);
-    if (!x || !is_ctl_state(x->st)) {
-        t->st.stale++;
-        if (!x && from && txc_own_incarnation(t, b->txn))
-            forget_unknown(t, b->txn, from, false);
+    struct txc_txn *x = decided_txn(t, m, b->txn, false);
+    if (!x)
         return;
-    }
-    if (from != x->hsc) {
-        t->st.stale++;
-        return;
-    }
     char d[TXC_DETAIL_MAX];
     switch (x->st) {
     case TXC_ASKING:
