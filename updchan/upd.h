@@ -72,7 +72,7 @@ struct upd_applied {
                                       * resend request per fragment this often */
 #define UPD_RESEND_MS 250            /* primary: shipped but no acknowledgement progress for
                                       * this long: rewind to the acknowledged position */
-#define UPD_ACK_MS 2                 /* standby: acknowledge this often */
+#define UPD_ACK_MS 20                /* standby: acknowledge this often */
 
 struct upd;
 struct upd_ship;
