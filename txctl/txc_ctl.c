@@ -261,6 +261,10 @@ static void commit(struct txc *t, struct txc_txn *x)
         finish(t, x, true);
         return;
     }
+    /* the answer and every COMMIT_REQ are packed (or, local, carry only the
+     * id): the kept request and kernel answers would only occupy memory
+     * until the standbys' acknowledgements make the kernels confirm */
+    txc_release_kept(t, x);
     txc_arm(t, x, txc_retry_ms(t));
 }
 

@@ -157,6 +157,10 @@ static inline const struct dict *txc_dict(const struct txc *t)
 struct txc_txn *txc_find(struct txc *t, uint64_t id);
 struct txc_txn *txc_alloc(struct txc *t, uint64_t id);
 void txc_forget(struct txc *t, struct txc_txn *x);
+/* Free the kept messages (request, kernel answers) and forget what lived in
+ * their arenas: once the client is answered and COMMIT_REQ sent, the
+ * second phase needs only the node masks. */
+void txc_release_kept(struct txc *t, struct txc_txn *x);
 void txc_keep(struct txc_txn *x, struct rt_msg *m);
 void txc_arm(struct txc *t, struct txc_txn *x, uint32_t ms);
 uint64_t txc_new_id(struct txc *t);

@@ -81,6 +81,27 @@ void txc_keep(struct txc_txn *x, struct rt_msg *m)
     x->kept = m;
 }
 
+void txc_release_kept(struct txc *t, struct txc_txn *x)
+{
+    while (x->kept) {
+        struct rt_msg *m = x->kept;
+        x->kept = m->next;
+        m->next = NULL;
+        rt_msg_free(t->rt, m);
+    }
+    /* everything below lived in those messages' arenas */
+    x->parts = NULL;
+    x->nparts = x->capparts = 0;
+    x->ops = NULL;
+    x->kops = NULL;
+    x->scans = NULL;
+    x->kres = NULL;
+    x->nreq = NULL;
+    x->results = NULL;
+    x->nops = x->nkops = x->nscans = x->nnreq = 0;
+    x->abort_detail = NULL;
+}
+
 void txc_forget(struct txc *t, struct txc_txn *x)
 {
     N_ASSERT(x->st != TXC_FREE);
