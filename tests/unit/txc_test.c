@@ -1580,6 +1580,41 @@ static void test_second_phase_retry(void)
     world_close(w);
 }
 
+/* A kernel's answer lost after the hsc recorded COMMIT: the transaction is
+ * committed all the same; at the ctl's timeout the client hears commit, with
+ * the procedure's value as the hsc recorded it (from the primary's ready). */
+static void test_answer_lost_after_commit(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, true);
+    const struct dict_table *acct = dict_table_by_name(&w->d, "account");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(acct);
+    uint8_t kb[16];
+    size_t kl;
+    enc_i64(21, kb, &kl);
+    int frag = dict_route(acct, kb, kl);
+    CU_ASSERT_FATAL(frag >= 0);
+    uint32_t x = acct->frags[frag].primary; /* runs op 0, the account's ADD */
+    flt_add(w, NINES__MSG_TYPE__KERN_OP_CONF, x, 1, FLT_DROP, 1);
+    uint32_t nev0 = w->nev;
+    submit_tpcb(w, 1, CONN(1), 1, 21, 2, 0, 5);
+    settle(w, 100);
+    uint64_t txn = txn_after(w, nev0);
+    CU_ASSERT_EQUAL(w->filtered, 1);
+    CU_ASSERT_EQUAL(HSUM(w, hsc_ready), 1);     /* COMMIT recorded at the hsc */
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(1), 1)); /* the ctl lacks an answer */
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, txn), 0);
+    advance(w, 1, 10000);
+    struct ans *a = answer_for(w, CONN(1), 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    CU_ASSERT_EQUAL(a->value, 1000 + 5); /* the hsc's record of it */
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_COMMIT, txn), ev_nodes(w, EV_OPREQ, txn));
+    CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, txn), 0);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
 static void expect_ref(struct world *w, net_addr conn, uint64_t req, int err, const char *needle)
 {
     struct ans *a = answer_for(w, conn, req);
@@ -2015,6 +2050,7 @@ void cu_register(void)
         {"commit_point_abort_asks", test_commit_point_abort_asks},
         {"no_silent_1safe", test_no_silent_1safe},
         {"second_phase_retry", test_second_phase_retry},
+        {"answer_lost_after_commit", test_answer_lost_after_commit},
         {"bad_requests", test_bad_requests},
         {"scan_hash", test_scan_hash},
         {"scan_range", test_scan_range},
