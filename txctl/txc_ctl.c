@@ -966,10 +966,18 @@ static void resend_phase2(struct txc *t, struct txc_txn *x, uint32_t type)
 {
     char ns[200];
     nodes_str(x->waiting, ns, sizeof ns);
-    if (x->asks++ == 0 || x->asks % 16 == 0)
-        NLOG_WARN("txc", "txn %" PRIx64 ": no %s from node(s) %s after %u round(s); re-sending",
+    /* a kernel confirms once its standby applied the outcome: a slow or
+     * stalled standby delays it for a round or two without anything being
+     * wrong, so the warning waits for the fourth round (one timeout) */
+    if (++x->asks == 4 || (x->asks > 4 && x->asks % 16 == 0))
+        NLOG_WARN("txc", "txn %" PRIx64 ": no %s from node(s) %s after %u rounds; re-sending",
                   x->id, type == NINES__MSG_TYPE__COMMIT_REQ ? "COMMIT_CONF" : "ABORT_CONF", ns,
                   x->asks);
+    else
+        NLOG_DEBUG("txc", "txn %" PRIx64 ": no %s from node(s) %s after %u round(s); "
+                   "re-sending", x->id,
+                   type == NINES__MSG_TYPE__COMMIT_REQ ? "COMMIT_CONF" : "ABORT_CONF", ns,
+                   x->asks);
     t->st.resent++;
     (void)send_to_kernels(t, x, type, x->waiting);
     txc_arm(t, x, txc_retry_ms(t));
