@@ -39,7 +39,7 @@ struct txc_config {
 struct txc_stats {
     uint64_t started, committed, aborted, refused;  /* refused: bad requests */
     uint64_t hsc_started, hsc_ready, hsc_forgotten;
-    uint64_t hsc_dropped;                           /* hsc: started entries still undecided
+    uint64_t hsc_undecided;                         /* hsc: started entries still undecided
                                                      * after 4 timeouts (warned, kept) */
     uint64_t hsc_aborted;                           /* ABORT recorded by the hsc */
     uint64_t timeouts, stale;                       /* stale: answers for unknown txns */

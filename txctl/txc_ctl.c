@@ -153,8 +153,6 @@ static void abort_now(struct txc *t, struct txc_txn *x, int err, uint32_t failed
     if (x->answer_due && x->client)
         txc_refuse(t, x->client, x->req_id, x->id, err, failed_op, detail);
     x->answer_due = false;
-    if (x->st == TXC_PREPARING && x->hsc)
-        x->hsc_told = true; /* standby readies may reach it: FORGET clears them */
     (void)send_to_kernels(t, x, NINES__MSG_TYPE__ABORT_REQ, x->ran); /* failures: re-sent */
     x->waiting = x->ran;
     x->pending = 0;

@@ -373,7 +373,7 @@ void txc_hsc_on_timer(struct txc *t, struct txc_txn *x)
          * kernels ask for the outcome: wait for them */
         NLOG_WARN("txc", "hsc txn %" PRIx64 ": started by node %u %u ms ago, still undecided",
                   x->id, x->ctl, TXC_HSC_HOLD_FACTOR * t->cfg.timeout_ms);
-        t->st.hsc_dropped++;
+        t->st.hsc_undecided++;
         txc_arm(t, x, TXC_HSC_HOLD_FACTOR * t->cfg.timeout_ms);
         break;
     case TXC_HSC_COMMITTED:

@@ -202,7 +202,8 @@ bool txc_own_incarnation(const struct txc *t, uint64_t id);
 uint32_t txc_retry_ms(const struct txc *t);
 /* COMMIT_REQ / ABORT_REQ / PREPARE_REQ to one kernel node. */
 int txc_send_kernel(struct txc *t, struct txc_txn *x, uint32_t type, uint32_t node);
-/* A controller-to-controller message with only a txn id. */
+/* A controller-to-controller message with only a txn id (TXC_ABORT_REQ,
+ * TXC_ABORT_CONF; TXC_READY_CONF carries the value: txc_hsc.c). */
 void txc_send_txc(struct txc *t, uint32_t node, uint32_t type, uint64_t txn);
 
 /* txc_ctl.c */

@@ -107,12 +107,7 @@ void txc_forget(struct txc *t, struct txc_txn *x)
     N_ASSERT(x->st != TXC_FREE);
     if (x->timer > 0)
         rt_timer_cancel(t->rt, x->timer);
-    while (x->kept) {
-        struct rt_msg *m = x->kept;
-        x->kept = m->next;
-        m->next = NULL;
-        rt_msg_free(t->rt, m);
-    }
+    txc_release_kept(t, x);
     struct txc_txn **pp = &t->hash[hslot(t, x->id)];
     while (*pp != x)
         pp = &(*pp)->hnext;
@@ -234,12 +229,6 @@ void txc_send_txc(struct txc *t, uint32_t node, uint32_t type, uint64_t txn)
     ProtobufCMessage *body = NULL;
     if (m) {
         switch (type) {
-        case NINES__MSG_TYPE__TXC_READY_CONF: {
-            Nines__TxcReadyConf *b = RT_BODY(m, Nines__TxcReadyConf, nines__txc_ready_conf__init);
-            if (b)
-                b->txn = txn, body = &b->base;
-            break;
-        }
         case NINES__MSG_TYPE__TXC_ABORT_REQ: {
             Nines__TxcAbortReq *b = RT_BODY(m, Nines__TxcAbortReq, nines__txc_abort_req__init);
             if (b)

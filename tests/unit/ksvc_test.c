@@ -1063,13 +1063,7 @@ static void two_keys(int64_t from, int64_t *k1, int64_t *k2)
 /* Standby READY_INDs of txn at the hot-standby controller. */
 static int readies(uint64_t txn)
 {
-    int c = 0;
-    for (int i = 0;; i++) {
-        const Nines__ReadyInd *ri = ft_find(HSC, NINES__MSG_TYPE__READY_IND, txn, i);
-        if (!ri)
-            return c;
-        c += ri->standby;
-    }
+    return ft_count(HSC, NINES__MSG_TYPE__READY_IND, txn) - preadies_at(HSC, txn);
 }
 
 /* Defect 4: a lost log batch is re-sent. The UPD_LOG_REQ carrying txn A's
@@ -1121,14 +1115,6 @@ static void test_lost_batch_resent_on_silence(void)
     ft_clear(HSC);
 }
 
-/* Defect 5: an acknowledgement means applied. A table is created while the
- * dictionary commit to one node is held back, so that node has no replica
- * yet when the primary ships records of a fragment it is the standby of.
- * The standby cannot apply them and must not acknowledge them: once its
- * dictionary arrives the records come again, it becomes ready, and the
- * replicas end equal. (Before: "not applied" was logged but the channel
- * had acknowledged the records; they were gone for good, the standby never
- * became ready and every later record of the fragment was a gap.) */
 /* Defect 5, a redo error: the standby's redo of a record fails once; it
  * neither acknowledges it nor anything after it, asks for a resend, and the
  * record applies the second time. */
@@ -1196,6 +1182,14 @@ static bool has_t2(uint32_t node)
     return dict_table_by_name(dsvc_current(W.n[node].dict), "t2") != NULL;
 }
 
+/* Defect 5: an acknowledgement means applied. A table is created while the
+ * dictionary commit to one node is held back, so that node has no replica
+ * yet when the primary ships records of a fragment it is the standby of.
+ * The standby cannot apply them and must not acknowledge them: once its
+ * dictionary arrives the records come again, it becomes ready, and the
+ * replicas end equal. (Before: "not applied" was logged but the channel
+ * had acknowledged the records; they were gone for good, the standby never
+ * became ready and every later record of the fragment was a gap.) */
 static void test_ack_means_applied(void)
 {
     const uint32_t late = 4; /* the node whose dictionary commit (and catch-up) is held */
