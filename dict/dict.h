@@ -171,6 +171,30 @@ int dict_switch_roles(struct dict *d, uint32_t table_id, uint32_t frag);
 int dict_effective_primary(const struct dict_table *t, uint32_t frag, dict_liveset live,
                            uint32_t *node_out);
 
+/* Roles of one fragment in a node set (ClustRa section 4; supervisor/README.md
+ * "Roles"): every node computes them from (dictionary, node set) the same
+ * way. `current` = the node set's members whose replicas are current.
+ *
+ *   dictionary primary current, standby current  -> primary P, standby S   (BOTH)
+ *   dictionary primary current, standby not      -> primary P, standby 0   (ALONE)
+ *   primary not current, standby current         -> primary S, standby 0   (ALONE: takeover)
+ *   neither current                              -> primary 0, standby 0   (DOWN)
+ *   one replica configured                       -> primary P or 0, standby 0 (SINGLE) */
+enum dict_frag_state {
+    DICT_FRAG_BOTH = 1,     /* two replicas serving: 2-safe */
+    DICT_FRAG_ALONE,        /* one of two left: PRIMARY ALONE (log copy to the other site) */
+    DICT_FRAG_SINGLE,       /* configured with one replica, which serves */
+    DICT_FRAG_DOWN,         /* no replica in the node set: unavailable */
+};
+struct dict_roles {
+    uint32_t primary;       /* node executing the fragment (0: DOWN) */
+    uint32_t standby;       /* node taking its log (0: none) */
+    enum dict_frag_state state;
+};
+int dict_frag_roles(const struct dict_table *t, uint32_t frag, dict_liveset current,
+                    struct dict_roles *out);
+const char *dict_frag_state_name(enum dict_frag_state st);
+
 /* ---- routing --------------------------------------------------------- */
 /* 64-bit FNV-1a, and the routing hash: murmur3's fmix64 over FNV-1a. */
 uint64_t dict_fnv1a64(const void *buf, size_t len);

@@ -281,3 +281,45 @@ int dict_effective_primary(const struct dict_table *t, uint32_t frag, dict_lives
                      "node %u are both down",
                      t->def.name, frag, fr->primary, fr->standby);
 }
+
+int dict_frag_roles(const struct dict_table *t, uint32_t frag, dict_liveset current,
+                    struct dict_roles *out)
+{
+    if (frag >= t->nfrags)
+        return nines_err(NINES_EINVAL, "table '%s' has %u fragments, no fragment %u",
+                         t->def.name, t->nfrags, frag);
+    const struct dict_frag *fr = &t->frags[frag];
+    bool p = fr->primary && (current & DICT_LIVE(fr->primary)) != 0;
+    bool s = fr->standby && (current & DICT_LIVE(fr->standby)) != 0;
+    out->primary = out->standby = 0;
+    if (!fr->standby) {
+        out->primary = p ? fr->primary : 0;
+        out->state = p ? DICT_FRAG_SINGLE : DICT_FRAG_DOWN;
+    } else if (p && s) {
+        out->primary = fr->primary;
+        out->standby = fr->standby;
+        out->state = DICT_FRAG_BOTH;
+    } else if (p || s) {
+        out->primary = p ? fr->primary : fr->standby;
+        out->state = DICT_FRAG_ALONE;
+    } else {
+        out->state = DICT_FRAG_DOWN;
+    }
+    return 0;
+}
+
+const char *dict_frag_state_name(enum dict_frag_state st)
+{
+    switch (st) {
+    case DICT_FRAG_BOTH:
+        return "both";
+    case DICT_FRAG_ALONE:
+        return "primary-alone";
+    case DICT_FRAG_SINGLE:
+        return "single";
+    case DICT_FRAG_DOWN:
+        return "down";
+    default:
+        return "?";
+    }
+}

@@ -49,6 +49,9 @@ enum {
     RT_MSG_CLIENT_CLOSED,     /* from = the connection */
     RT_MSG_START,             /* first message every task gets */
     RT_MSG_USER,              /* rt_post_from_thread() payloads; cookie = caller's */
+    RT_MSG_NODESET,           /* a node set was installed (rt_install_nodeset): read it
+                                 with rt_nodeset(); delivered at once, synchronously, to
+                                 every subscriber (rt_subscribe_nodeset) */
 };
 
 struct rt;
@@ -131,6 +134,30 @@ int rt_subscribe_peers(struct rt *rt, enum rt_svc svc);
  * (sup_set_epoch). */
 void rt_set_epoch(struct rt *rt, uint64_t epoch);
 uint64_t rt_epoch(const struct rt *rt);
+
+/* The installed node set (supervisor/README.md "Node set"). Services learn
+ * liveness only from it: a node is alive for them when its bit is in
+ * `members`, and may hold a fragment role only when it is in `current`. */
+struct rt_nodeset {
+    uint64_t epoch;           /* 0: none installed yet (the node is joining) */
+    uint64_t members;         /* bit (id - 1): node id is in the node set */
+    uint64_t current;         /* members whose replicas are current (a subset of members):
+                               * roles are computed over these (dict_frag_roles) */
+    uint32_t coordinator;     /* first member in the line of succession */
+    bool serving;             /* this node is a member and may serve */
+    char reason[160];         /* !serving: why (clients are told this) */
+};
+/* Install ns (the supervisor only, after the node-set protocol decided it):
+ * sets the epoch (rt_set_epoch), then hands RT_MSG_NODESET to every
+ * subscriber's handler before this call returns, in the order of enum
+ * rt_svc, so no message of the new epoch is handled by a service that has
+ * not yet seen the node set. */
+void rt_install_nodeset(struct rt *rt, const struct rt_nodeset *ns);
+/* The node set installed last (epoch 0 before any). */
+const struct rt_nodeset *rt_nodeset(const struct rt *rt);
+/* Deliver RT_MSG_NODESET to svc (subscribing twice = once). */
+int rt_subscribe_nodeset(struct rt *rt, enum rt_svc svc);
+#define RT_NODE_BIT(id) ((uint64_t)1 << ((id) - 1))
 
 /* Run until rt_stop(). */
 int rt_run(struct rt *rt);

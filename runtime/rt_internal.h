@@ -38,6 +38,8 @@ struct rt {
     int wake_fd;                   /* eventfd when there is no endpoint */
     struct rt_task tasks[RT_SVC_MAX];
     bool peer_subs[RT_SVC_MAX];    /* rt_subscribe_peers */
+    bool ns_subs[RT_SVC_MAX];      /* rt_subscribe_nodeset */
+    struct rt_nodeset ns;          /* rt_install_nodeset */
     struct rt_task *run_head, *run_tail;
     struct rt_msg *free_msgs;
     uint32_t nfree;

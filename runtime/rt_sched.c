@@ -513,6 +513,39 @@ void rt_set_epoch(struct rt *rt, uint64_t epoch)
 
 uint64_t rt_epoch(const struct rt *rt) { return rt->epoch; }
 
+int rt_subscribe_nodeset(struct rt *rt, enum rt_svc svc)
+{
+    if (svc <= RT_SVC_NONE || svc >= RT_SVC_MAX)
+        return nines_err(NINES_EINVAL, "bad service %d for node-set events", (int)svc);
+    rt->ns_subs[svc] = true;
+    return 0;
+}
+
+const struct rt_nodeset *rt_nodeset(const struct rt *rt) { return &rt->ns; }
+
+void rt_install_nodeset(struct rt *rt, const struct rt_nodeset *ns)
+{
+    N_ASSERT((ns->current & ~ns->members) == 0);
+    rt->ns = *ns;
+    rt_set_epoch(rt, ns->epoch);
+    for (int s = RT_SVC_NONE + 1; s < RT_SVC_MAX; s++) {
+        struct rt_task *t = &rt->tasks[s];
+        if (!rt->ns_subs[s] || !t->handler)
+            continue;
+        struct rt_msg *m = rt_msg_new(rt, RT_MSG_NODESET);
+        /* no memory for a 100-byte message: a service that missed a node set
+         * would serve the wrong roles, so the node stops (fail-stop; its
+         * peers take over) */
+        N_ASSERT(m != NULL);
+        m->cookie = ns->epoch;
+        m->epoch = ns->epoch;
+        t->handler(rt, t->state, m);
+        t->handled++;
+        if (!m->kept)
+            rt_msg_free(rt, m);
+    }
+}
+
 uint32_t rt_self(const struct rt *rt) { return rt->cfg.self; }
 struct net_endpoint *rt_net(struct rt *rt) { return rt->ep; }
 uint64_t rt_now_us(const struct rt *rt) { return rt->now_us; }
