@@ -60,7 +60,23 @@ int sup_init(struct sup *s, struct rt *rt)
         s->site = me->site;
         sup_ring(s);
     }
-    sup_set_epoch(s, SUP_EPOCH_INITIAL);
+    /* Until the node-set protocol runs: every configured node, current,
+     * at SUP_EPOCH_INITIAL (no subscriber exists yet: services read it
+     * with rt_nodeset at their START). */
+    struct rt_nodeset ns = {.epoch = SUP_EPOCH_INITIAL, .serving = true};
+    if (s->conf)
+        for (uint32_t i = 0; i < s->conf->nnodes; i++)
+            ns.members |= RT_NODE_BIT(s->conf->nodes[i].id);
+    else
+        ns.members = RT_NODE_BIT(s->self);
+    ns.current = ns.members;
+    for (uint32_t id = 1; id <= NINES_MAX_NODES; id++)
+        if (ns.members & RT_NODE_BIT(id)) {
+            ns.coordinator = id;
+            break;
+        }
+    rt_install_nodeset(rt, &ns);
+    s->epoch = SUP_EPOCH_INITIAL;
     int rc = rt_subscribe_peers(rt, RT_SVC_SUP);
     if (rc)
         return rc;
