@@ -179,7 +179,13 @@ int dict_effective_primary(const struct dict_table *t, uint32_t frag, dict_lives
  *   dictionary primary current, standby not      -> primary P, standby 0   (ALONE)
  *   primary not current, standby current         -> primary S, standby 0   (ALONE: takeover)
  *   neither current                              -> primary 0, standby 0   (DOWN)
- *   one replica configured                       -> primary P or 0, standby 0 (SINGLE) */
+ *   one replica configured                       -> primary P or 0, standby 0 (SINGLE)
+ *
+ * ALONE also names the log-copy node (ClustRa's log copy, issue 9 item 5):
+ * a current node at the other site from the serving replica, picked among
+ * them by (table id, fragment) so one failed node's fragments spread over
+ * its site-mates; 0 when no node of the other site is current (then writes
+ * to the fragment are refused until the durability issue's disk log). */
 enum dict_frag_state {
     DICT_FRAG_BOTH = 1,     /* two replicas serving: 2-safe */
     DICT_FRAG_ALONE,        /* one of two left: PRIMARY ALONE (log copy to the other site) */
@@ -188,11 +194,12 @@ enum dict_frag_state {
 };
 struct dict_roles {
     uint32_t primary;       /* node executing the fragment (0: DOWN) */
-    uint32_t standby;       /* node taking its log (0: none) */
+    uint32_t standby;       /* BOTH: the hot standby taking its log (else 0) */
+    uint32_t logcopy;       /* ALONE: the other-site node holding a copy of its log (0: none) */
     enum dict_frag_state state;
 };
-int dict_frag_roles(const struct dict_table *t, uint32_t frag, dict_liveset current,
-                    struct dict_roles *out);
+int dict_frag_roles(const struct dict *d, const struct dict_table *t, uint32_t frag,
+                    dict_liveset current, struct dict_roles *out);
 const char *dict_frag_state_name(enum dict_frag_state st);
 
 /* ---- routing --------------------------------------------------------- */

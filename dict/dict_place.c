@@ -282,8 +282,16 @@ int dict_effective_primary(const struct dict_table *t, uint32_t frag, dict_lives
                      t->def.name, frag, fr->primary, fr->standby);
 }
 
-int dict_frag_roles(const struct dict_table *t, uint32_t frag, dict_liveset current,
-                    struct dict_roles *out)
+static int node_site(const struct dict *d, uint32_t id)
+{
+    for (uint32_t i = 0; i < d->nnodes; i++)
+        if (d->nodes[i].id == id)
+            return (int)d->nodes[i].site;
+    return -1;
+}
+
+int dict_frag_roles(const struct dict *d, const struct dict_table *t, uint32_t frag,
+                    dict_liveset current, struct dict_roles *out)
 {
     if (frag >= t->nfrags)
         return nines_err(NINES_EINVAL, "table '%s' has %u fragments, no fragment %u",
@@ -291,20 +299,33 @@ int dict_frag_roles(const struct dict_table *t, uint32_t frag, dict_liveset curr
     const struct dict_frag *fr = &t->frags[frag];
     bool p = fr->primary && (current & DICT_LIVE(fr->primary)) != 0;
     bool s = fr->standby && (current & DICT_LIVE(fr->standby)) != 0;
-    out->primary = out->standby = 0;
+    memset(out, 0, sizeof *out);
     if (!fr->standby) {
         out->primary = p ? fr->primary : 0;
         out->state = p ? DICT_FRAG_SINGLE : DICT_FRAG_DOWN;
-    } else if (p && s) {
+        return 0;
+    }
+    if (p && s) {
         out->primary = fr->primary;
         out->standby = fr->standby;
         out->state = DICT_FRAG_BOTH;
-    } else if (p || s) {
-        out->primary = p ? fr->primary : fr->standby;
-        out->state = DICT_FRAG_ALONE;
-    } else {
-        out->state = DICT_FRAG_DOWN;
+        return 0;
     }
+    if (!p && !s) {
+        out->state = DICT_FRAG_DOWN;
+        return 0;
+    }
+    out->primary = p ? fr->primary : fr->standby;
+    out->state = DICT_FRAG_ALONE;
+    /* the log copy: the current nodes at the other site, ids ascending,
+     * one picked by (table, fragment) */
+    int psite = node_site(d, out->primary);
+    uint32_t cand[DICT_MAX_NODES], n = 0;
+    for (uint32_t id = 1; id <= DICT_MAX_NODES; id++)
+        if ((current & DICT_LIVE(id)) && node_site(d, id) >= 0 && node_site(d, id) != psite)
+            cand[n++] = id;
+    if (n)
+        out->logcopy = cand[(t->id * 31u + frag) % n];
     return 0;
 }
 

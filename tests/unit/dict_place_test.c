@@ -312,6 +312,73 @@ static void test_effective_primary(void)
     dict_free(&d3);
 }
 
+static int site_of(uint32_t id)
+{
+    for (uint32_t i = 0; i < d3.nnodes; i++)
+        if (d3.nodes[i].id == id)
+            return (int)d3.nodes[i].site;
+    return -1;
+}
+
+/* Roles in a node set: both, alone (either replica left), down; the log
+ * copy at the other site, spread, never a non-current node. */
+static void test_frag_roles(void)
+{
+    const struct dict_table *t = make_dict3();
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    dict_liveset all = 0;
+    for (uint32_t id = 1; id <= 6; id++)
+        all |= DICT_LIVE(id);
+    struct dict_roles r;
+    for (uint32_t f = 0; f < t->nfrags; f++) {
+        CU_ASSERT_EQUAL(dict_frag_roles(&d3, t, f, all, &r), 0);
+        CU_ASSERT_EQUAL(r.state, DICT_FRAG_BOTH);
+        CU_ASSERT_EQUAL(r.primary, t->frags[f].primary);
+        CU_ASSERT_EQUAL(r.standby, t->frags[f].standby);
+        CU_ASSERT_EQUAL(r.logcopy, 0);
+    }
+    for (uint32_t down = 1; down <= 6; down++) {
+        uint32_t copies[7] = {0};
+        for (uint32_t f = 0; f < t->nfrags; f++) {
+            const struct dict_frag *fr = &t->frags[f];
+            CU_ASSERT_EQUAL_FATAL(dict_frag_roles(&d3, t, f, all & ~DICT_LIVE(down), &r), 0);
+            if (fr->primary != down && fr->standby != down) {
+                CU_ASSERT_EQUAL(r.state, DICT_FRAG_BOTH);
+                continue;
+            }
+            CU_ASSERT_EQUAL(r.state, DICT_FRAG_ALONE);
+            CU_ASSERT_EQUAL(r.primary, fr->primary == down ? fr->standby : fr->primary);
+            CU_ASSERT_EQUAL(r.standby, 0);
+            CU_ASSERT(r.logcopy != 0 && r.logcopy != down);
+            CU_ASSERT_NOT_EQUAL(site_of(r.logcopy), site_of(r.primary));
+            copies[r.logcopy]++;
+        }
+        uint32_t distinct = 0;
+        for (uint32_t i = 1; i <= 6; i++)
+            distinct += copies[i] > 0;
+        CU_ASSERT(distinct >= 2); /* spread over the dead node's site-mates */
+    }
+    /* a whole site gone: fragments alone, no log copy possible */
+    dict_liveset site0 = 0;
+    for (uint32_t id = 1; id <= 6; id++)
+        if (site_of(id) == 0)
+            site0 |= DICT_LIVE(id);
+    for (uint32_t f = 0; f < t->nfrags; f++) {
+        CU_ASSERT_EQUAL(dict_frag_roles(&d3, t, f, site0, &r), 0);
+        CU_ASSERT_EQUAL(r.state, DICT_FRAG_ALONE);
+        CU_ASSERT_EQUAL(site_of(r.primary), 0);
+        CU_ASSERT_EQUAL(r.logcopy, 0);
+    }
+    /* both replicas gone */
+    const struct dict_frag *f0 = &t->frags[0];
+    CU_ASSERT_EQUAL(dict_frag_roles(&d3, t, 0, all & ~DICT_LIVE(f0->primary) &
+                                                  ~DICT_LIVE(f0->standby), &r), 0);
+    CU_ASSERT_EQUAL(r.state, DICT_FRAG_DOWN);
+    CU_ASSERT_EQUAL(r.primary, 0);
+    CU_ASSERT_EQUAL(dict_frag_roles(&d3, t, 18, all, &r), NINES_EINVAL);
+    dict_free(&d3);
+}
+
 static void test_report(void)
 {
     const struct dict_table *t = make_dict3();
@@ -359,6 +426,7 @@ void cu_register(void)
         {"circular", test_circular},
         {"place_errors", test_place_errors},
         {"effective_primary", test_effective_primary},
+        {"frag_roles", test_frag_roles},
         {"report", test_report},
         {NULL, NULL},
     };
