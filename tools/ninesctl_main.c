@@ -8,6 +8,7 @@
  *   ninesctl --config FILE drop-table NAME [--node ID]
  *   ninesctl --config FILE tables [--json] [--node ID]
  *   ninesctl --config FILE placement NAME [--json] [--node ID]
+ *   ninesctl --config FILE replicas [--table ID] [--json]
  *
  * The dictionary commands talk to one node (--node, else the first node of
  * the file that answers); a change is forwarded by that node to the
@@ -15,10 +16,12 @@
  * (dict/svc/README.md). Exit status of
  * the dictionary commands: 0 done, 1 refused or failed, 2 usage error.
  *
- * status asks every node of the cluster file for its STATUS_CONF and
- * prints nodes, sites, reachability (from here), uptime and what each node
- * sees of its peers. Exit status: 0 all nodes reachable and seeing all
- * peers, 1 otherwise, 2 usage or configuration error. */
+ * status (ctl_status.c) asks every node of the cluster file for its
+ * STATUS_CONF and the arbitrator for its status and prints the node set,
+ * the arbitrator, and per node sites, reachability (from here), uptime,
+ * HA state and what it sees of its peers. Exit status: 0 healthy, 1
+ * degraded, 2 usage or configuration error. replicas (ctl_replicas.c):
+ * roles, digests and redo lag per fragment. tools/README.md has both. */
 #include "conf.h"
 #include "conv/conv.h"
 #include "ctl.h"
@@ -596,7 +599,8 @@ static const struct {
     {"drop-table", cmd_drop_table, "drop-table NAME [--node ID]"},
     {"tables", cmd_tables, "tables [--json] [--node ID]"},
     {"placement", cmd_placement, "placement NAME [--json] [--node ID]"},
-    {"replicas", ctl_cmd_replicas, "replicas [--table ID] [--json]   (primary vs hot standby digests)"},
+    {"replicas", ctl_cmd_replicas,
+     "replicas [--table ID] [--json]   (roles, primary vs hot standby digests, redo lag)"},
 };
 
 static void usage(FILE *f)
