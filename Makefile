@@ -30,7 +30,7 @@ Q := $(if $(filter 1,$(V)),,@)
 
 # Modules in dependency order (later may use earlier). Each becomes lib<mod>.a,
 # a sub-folder module with its slash flattened (kernel/svc -> libkernel_svc.a).
-MODULES := common net kernel dict conv runtime updchan kernel/svc dict/svc txctl supervisor client tools
+MODULES := common net arbitrator kernel dict conv runtime updchan kernel/svc dict/svc txctl supervisor client tools
 PROTOS  := $(wildcard proto/*.proto)
 GEN_C   := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
 GEN_H   := $(GEN_C:.c=.h)
@@ -43,7 +43,7 @@ GENLIB  := $(if $(GEN_C),$(BUILD)/lib/libproto.a)
 ALL_LIBS = $(LIBS) $(GENLIB)
 LINK     = @echo "  LINK  $@"; $(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(LDLIBS)
 
-BINS    := $(BUILD)/bin/ninesd $(BUILD)/bin/ninesctl \
+BINS    := $(BUILD)/bin/ninesd $(BUILD)/bin/ninesctl $(BUILD)/bin/ninesarb \
            $(patsubst bench/%_main.c,$(BUILD)/bin/%,$(wildcard bench/*_main.c))
 UNIT_SRCS  := $(wildcard tests/unit/*_test.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
@@ -82,6 +82,9 @@ $(BUILD)/bin/ninesd: $(BUILD)/obj/supervisor/ninesd_main.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(LINK)
 $(BUILD)/bin/ninesctl: $(BUILD)/obj/tools/ninesctl_main.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(LINK)
+$(BUILD)/bin/ninesarb: $(BUILD)/obj/arbitrator/arb_main.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(LINK)
 $(BUILD)/bin/%: $(BUILD)/obj/bench/%_main.o $(ALL_LIBS)
