@@ -191,6 +191,9 @@ void upd_on_log_req(struct rt *rt, void *st, struct rt_msg *m)
     rd->nrecs = b->n_records;
     rd->marks = b->prepared;
     rd->nmarks = b->n_prepared;
+    rd->start_lsn = b->start_lsn;
+    rd->start_seq = b->start_seq;
+    rd->raw = b->records;
     u->st.recs_in += b->n_records;
     m->type = UPD_MSG_REDO;
     m->cookie = (uint64_t)(uintptr_t)rd;

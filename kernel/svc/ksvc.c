@@ -256,6 +256,7 @@ void ksvc_dict_changed(struct ksvc *k, const struct dict *d, bool live_commit)
     if (created || dropped)
         NLOG_INFO("kern", "dictionary version %llu: %u replicas created, %u dropped, %zu held",
                   (unsigned long long)d->version, created, dropped, k->reps.n);
+    sk_copy_reconcile(k, d); /* log copies this node no longer is (ksvc_copy.c) */
 }
 
 size_t ksvc_nreplicas(const struct ksvc *k) { return k->reps.n; }
@@ -289,6 +290,8 @@ int ksvc_init(struct ksvc **out, struct rt *rt, const struct ksvc_config *cfg)
         rc = sk_map_init(&k->txns, 1024);
     if (rc == 0)
         rc = rt_task_add(rt, RT_SVC_KERN, "kernel", ksvc_on_event, k);
+    if (rc == 0)
+        rc = rt_subscribe_nodeset(rt, RT_SVC_KERN);
     if (rc) {
         ksvc_fini(k);
         return rc;
@@ -327,6 +330,7 @@ void ksvc_fini(struct ksvc *k)
     if (k->reps.bk)
         SK_MAP_FOREACH(&k->reps, i, nd, nx)
         sk_rep_free((struct sk_rep *)nd);
+    sk_copy_fini(k);
     sk_map_free(&k->txns);
     sk_map_free(&k->reps);
     kern_lock_free(k->locks);
@@ -378,6 +382,9 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
         break;
     case UPD_MSG_ACKED:
         sk_on_acked(k, (const struct upd_acked *)(uintptr_t)m->cookie);
+        break;
+    case RT_MSG_NODESET:
+        sk_copy_reconcile(k, k->dict(k->dict_ctx)); /* log copies (ksvc_copy.c) */
         break;
     case RT_MSG_CLIENT_CLOSED:
         break;

@@ -141,6 +141,7 @@ struct ksvc {
     uint64_t ask_us;        /* a prepared transaction asks for its outcome after this */
     bool ask_armed;
     struct rt_msg *cur;     /* the message whose handler runs now */
+    struct sk_copies *copies; /* log copies held here (ksvc_copy.c; NULL until one) */
 };
 
 /* ksvc.c */
@@ -168,4 +169,20 @@ void sk_prepared_unlink(struct ksvc *k, struct sk_txn *t);
 void sk_ask_due(struct ksvc *k);   /* SK_TIMER_ASK */
 void sk_rep_out_of_service(struct ksvc *k, struct sk_rep *r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* ---- log copies (ksvc_copy.c; README "Log copy") ----------------------
+ * This node as the log copy of PRIMARY ALONE fragments of the other site:
+ * records and end marks held in memory, not applied. */
+struct sk_copies;
+/* UPD_MSG_REDO for a fragment with no replica here: true when it was a
+ * log-copy stream (taken, or refused: not from the fragment's primary in
+ * the installed node set), false for the hot-standby path to answer. */
+bool sk_copy_on_redo(struct ksvc *k, const struct upd_redo *rd);
+/* A new node set or dictionary: drop the copies this node is no longer the
+ * log copy of (kept, frozen, while their fragment is DOWN). */
+void sk_copy_reconcile(struct ksvc *k, const struct dict *d);
+/* Prepare: NINES_EUNREACHABLE when (table, frag) is PRIMARY ALONE with no
+ * node of the other site to copy its log to. */
+int sk_copy_write_check(struct ksvc *k, uint32_t table, uint32_t frag);
+void sk_copy_fini(struct ksvc *k);
 #endif

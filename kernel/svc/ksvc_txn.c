@@ -124,6 +124,14 @@ static void sk_ready_primary(struct ksvc *k, const struct sk_txn *t)
 int sk_prepare(struct ksvc *k, struct sk_txn *t, struct rt_msg *reply,
                Nines__FragRecords ***frags, size_t *nfrags)
 {
+    /* one replica left and nowhere to copy its log: refused (ksvc_copy.c) */
+    for (uint32_t i = 0; i < t->ntouch; i++) {
+        int rc = t->touch[i].nrecords
+                     ? sk_copy_write_check(k, t->touch[i].table, t->touch[i].frag)
+                     : 0;
+        if (rc)
+            return rc;
+    }
     for (uint32_t i = 0; i < t->ntouch; i++) {
         const struct sk_touch *x = &t->touch[i];
         if (x->nrecords == 0)
@@ -625,6 +633,8 @@ void sk_on_redo(struct ksvc *k, struct rt_msg *m)
     struct upd_applied ap = {.table = rd->table, .frag = rd->frag, .from = rd->from,
                              .pinc = rd->pinc};
     struct sk_rep *r = sk_rep_get(k, rd->table, rd->frag);
+    if (!r && sk_copy_on_redo(k, rd))
+        return; /* this node is the fragment's log copy (ksvc_copy.c) */
     if (!r) {
         /* the primary's dictionary is ahead of ours: ask again later */
         NLOG_DEBUG("kern", "%zu records of table %u fragment %u from node %u: node %u has no "
