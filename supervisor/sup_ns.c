@@ -230,8 +230,11 @@ static void install(struct ns *ns, const struct ns_view *v)
         memset(&ns->acc_ballot, 0, sizeof ns->acc_ballot);
     /* suspicions of nodes outside the set stay: they weigh against a join */
     ns->reported &= v->members;
-    ns->lease_until = ns->now + ns->cfg.lease_us > ns->lease_until
-                          ? ns->now + ns->cfg.lease_us : ns->lease_until; /* a fresh decision */
+    /* a fresh decision confirms the members for a lease window, while their
+     * heartbeats catch up with the new epoch */
+    ns->grace_until = ns->now + ns->cfg.lease_us;
+    if (ns->grace_until > ns->lease_until)
+        ns->lease_until = ns->grace_until;
     ns->joiners &= ~v->members;
     ns->max_round = 0;
     ns->report_deadline = 0;
@@ -615,6 +618,16 @@ void ns_tick(struct ns *ns, uint64_t now)
             break;
         }
         case NS_R_REASK:
+            if (!ns->base.epoch && (ns->answered & ns->asked) != ns->asked &&
+                ns->now < ns->start + ns->cfg.boot_us) {
+                /* bootstrap: keep asking every configured node until boot_us
+                 * has passed (connections may still be forming) */
+                for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+                    if ((ns->asked & ~ns->answered) & NS_BIT(id))
+                        send_build(ns, id);
+                ns->round_deadline = ns->now + ns->cfg.ask_us;
+                break;
+            }
             evaluate_build(ns);
             break;
         case NS_R_ARB:
@@ -712,7 +725,8 @@ void ns_lease(struct ns *ns, uint64_t until, uint64_t now)
 {
     if (now > ns->now)
         ns->now = now;
-    ns->lease_until = until;
+    ns->lease_until = until > ns->grace_until ? until : ns->grace_until;
+    until = ns->lease_until;
     if (ns->ha == NS_HA_ACTIVE && ns->now >= until)
         ha_after_install(ns, false);
     /* back from ISOLATED only when the set is confirmed: heard confirming

@@ -105,6 +105,7 @@ struct ns {
     enum ns_ha ha;
     uint64_t lease_until;           /* the heartbeat path's lease: a quorum of members
                                      * confirmed this node's epoch until then */
+    uint64_t grace_until;           /* an install confirms for one lease window */
     char reason[160];               /* !serving: why */
     struct ns_view inst;            /* installed set (epoch 0: none) */
     struct ns_ballot promised;      /* highest ballot promised */
