@@ -260,6 +260,7 @@ void ksvc_dict_changed(struct ksvc *k, const struct dict *d, bool live_commit)
 
 size_t ksvc_nreplicas(const struct ksvc *k) { return k->reps.n; }
 size_t ksvc_ntxns(const struct ksvc *k) { return k->txns.n; }
+void ksvc_get_stats(const struct ksvc *k, struct ksvc_stats *out) { *out = k->st; }
 
 /* ---- lifecycle ---------------------------------------------------------- */
 

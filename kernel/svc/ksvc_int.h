@@ -141,6 +141,7 @@ struct ksvc {
     uint64_t ask_us;        /* a prepared transaction asks for its outcome after this */
     bool ask_armed;
     struct rt_msg *cur;     /* the message whose handler runs now */
+    struct ksvc_stats st;
 };
 
 /* ksvc.c */
