@@ -61,6 +61,8 @@ struct ksvc_stats {
     uint64_t held;             /* now: prepared transactions neither controller could
                                 * tell about (their locks held, their keys blocked) */
     uint64_t roles_lost;       /* replicas this node no longer has a role for */
+    uint64_t marks_held;       /* now: end marks a hot standby keeps (transactions
+                                * prepared at their primary, not yet ended there) */
 };
 void ksvc_get_stats(const struct ksvc *k, struct ksvc_stats *out);
 

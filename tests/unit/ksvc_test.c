@@ -1591,6 +1591,12 @@ static void test_pipelined_throughput(void)
         trimmed += us.trimmed;
     }
     CU_ASSERT(trimmed > 0);
+    /* every transaction ended: the standbys keep no end marks */
+    for (uint32_t j = 1; j <= NN; j++) {
+        struct ksvc_stats ks;
+        ksvc_get_stats(W.n[j].kern, &ks);
+        CU_ASSERT_EQUAL(ks.marks_held, 0);
+    }
 }
 
 /* ---- the conversion cases (conv_cases.h) ---- */
@@ -1855,15 +1861,6 @@ static void check_digests_live(void)
     ft_clear(CTL);
 }
 
-/* Held messages are thrown away (they belonged to the old epoch). */
-static void fl_discard(void)
-{
-    for (int i = 0; i < FL.nheld; i++)
-        rt_msg_free(W.n[FL.held_node[i]].rt, FL.held[i]);
-    FL.nheld = 0;
-    fl_off();
-}
-
 /* An UPD_LOG_REQ for fragment `frag` sent by node `from` to node `to`: one
  * COMMIT record of txn 77 at `lsn`, of primary incarnation `pinc` — a
  * record the receiver would take if it took records from anyone. */
@@ -2040,22 +2037,88 @@ static void test_redo_only_from_primary(void)
     ft_clear(HSC);
 }
 
+/* A node set installed from inside a handler of node TRIG.node's fake
+ * controller, when the trigger READY_IND arrives: between the network
+ * delivery of the messages that came with it and their handling. */
+struct trig {
+    uint32_t node;
+    uint64_t txn, members;
+    bool done;
+};
+static struct trig TRIG;
+
+static void trig_hook(uint32_t node, struct rt_msg *m)
+{
+    struct ft *f = &W.n[node].ft;
+    if (!TRIG.done && m->type == NINES__MSG_TYPE__READY_IND && msg_txn(m) == TRIG.txn) {
+        TRIG.done = true;
+        f->hook = NULL;
+        ns_install(TRIG.members);
+        return;
+    }
+    CU_ASSERT_FATAL(f->n < MAXMSG); /* kept as ft_on_msg does */
+    rt_msg_keep(m);
+    f->msgs[f->n++] = m;
+}
+
+/* Stop the filter; re-send the held messages of `type` for fragment `frag`
+ * to `to` right behind a trigger READY_IND(txn) to `tnode`, both from their
+ * sender (one connection, in order), discard the others, and step until
+ * the trigger installed `members` (node TRIG.node gets both in one turn). */
+static void fl_pass_discard(uint32_t type, net_addr to, uint32_t frag, uint32_t tnode,
+                            uint64_t txn, uint64_t members)
+{
+    FL.type = FL.type2 = 0;
+    FL.take = false;
+    for (uint32_t i = 1; i <= NN; i++)
+        (void)rt_fault_set_filter(W.n[i].rt, NULL, NULL);
+    bool sent_trigger = false;
+    for (int i = 0; i < FL.nheld; i++) {
+        struct rt_msg *m = FL.held[i];
+        bool pass = m->type == type && FL.held_to[i] == to &&
+                    ((const Nines__UpdLogReq *)m->body)->frag == frag;
+        if (!pass) {
+            rt_msg_free(W.n[FL.held_node[i]].rt, m);
+            continue;
+        }
+        struct rt *rt = W.n[FL.held_node[i]].rt;
+        if (!sent_trigger) {
+            struct rt_msg *t = rt_msg_new(rt, NINES__MSG_TYPE__READY_IND);
+            Nines__ReadyInd *b = RT_BODY(t, Nines__ReadyInd, nines__ready_ind__init);
+            b->txn = txn;
+            b->node = FL.held_node[i];
+            CU_ASSERT_EQUAL(rt_send_nofault(rt, tnode, RT_SVC_TXC, t), 0);
+            sent_trigger = true;
+            TRIG = (struct trig){.node = tnode, .txn = txn, .members = members};
+            W.n[tnode].ft.hook = trig_hook;
+        }
+        CU_ASSERT_EQUAL(rt_send_nofault(rt, FL.held_to[i], FL.held_svc[i], m), 0);
+    }
+    FL.nheld = 0;
+    CU_ASSERT_TRUE_FATAL(sent_trigger);
+    RUN_UNTIL(TRIG.done, 50);
+    W.n[tnode].ft.hook = NULL;
+    run(50);
+}
+
 /* Node 3 leaves the node set. For its primary fragment F (standby S):
  *   (a) a committed transaction whose COMMIT record S holds: present;
  *   (b) records without an end mark: aborted at S, absent, locks released;
  *   (c) end marks: S asks the hsc; COMMIT -> present, ABORT -> absent;
  *   (d) end mark, neither hsc nor ctl can tell: held, its key blocked,
  *       the other keys served; resolved later by an ordinary ABORT_REQ;
- *   (e) records of the old primary after the install: dropped.
+ *   (e) records of the old primary after the install: dropped;
+ *   (f) records and end mark received in the same loop turn as the new
+ *       node set: redone before the takeover (in doubt with a mark).
  * And a fragment whose standby was node 3: its primary goes ALONE and
  * releases the confirmation that waited for node 3's acknowledgement. */
 static void test_takeover(void)
 {
     const uint32_t gone = 3;
-    int64_t ks[5];
+    int64_t ks[6];
     int nk = 0;
     uint32_t f3 = UINT32_MAX;
-    for (int64_t k = 9500; nk < 5; k++) {
+    for (int64_t k = 9500; nk < 6; k++) {
         struct where w = route(k);
         if (w.primary != gone || w.standby == 0)
             continue;
@@ -2065,10 +2128,10 @@ static void test_takeover(void)
             ks[nk++] = k;
     }
     const uint32_t s3 = route(ks[0]).standby;
-    const int64_t kA = ks[0], kB = ks[1], kC1 = ks[2], kC2 = ks[3], kD = ks[4];
+    const int64_t kA = ks[0], kB = ks[1], kC1 = ks[2], kC2 = ks[3], kD = ks[4], kF = ks[5];
 #define TX(n) (((uint64_t)CTL << 56) | (n))
     const uint64_t A = TX(9501), B = TX(9502), C1 = TX(9503), C2 = TX(9504), D = TX(9505),
-                   E = TX(9506);
+                   E = TX(9506), F = TX(9507);
     /* how many fragments S takes over */
     const struct dict_table *t = dict_table_by_id(dsvc_current(W.n[1].dict), W.table);
     uint64_t taken = 0;
@@ -2095,23 +2158,35 @@ static void test_takeover(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(E, NINES__OP_TYPE__OP_INSERT, kE, 16, true));
     RUN_UNTIL(readies(E) == 1, 1000);
     run(50);
-    fl_set(NINES__MSG_TYPE__UPD_LOG_CONF, gone, we.primary, (int32_t)we.frag, 0, true);
+    run(50); /* B's records are at S */
+    /* from here node 3's acknowledgements (E's among them) and log batches
+     * (F's) are held back */
+    fl_set(NINES__MSG_TYPE__UPD_LOG_CONF, gone, 0, -1, 0, true);
+    FL.type2 = NINES__MSG_TYPE__UPD_LOG_REQ;
     send_end(we.primary, E, true);
     run(100);
     CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__COMMIT_CONF, E), 0);
-    run(50); /* B's records are at S */
+    /* (f) F prepared at node 3; its records and end mark reach S only in
+     * the same loop turn as the new node set: received before the epoch,
+     * redone before S becomes primary (the barrier), so F is in doubt with
+     * an end mark, not aborted */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(F, NINES__OP_TYPE__OP_INSERT, kF, 17, true));
+    run(5);
+    CU_ASSERT_EQUAL(readies(F), 0);
     struct ksvc_stats st0 = kstats(s3);
-    /* node 3 leaves */
-    ns_install(W.cur & ~RT_NODE_BIT(gone));
-    fl_discard();
+    fl_pass_discard(NINES__MSG_TYPE__UPD_LOG_REQ, s3, f3, s3, TX(9599),
+                    W.cur & ~RT_NODE_BIT(gone));
+    CU_ASSERT_TRUE_FATAL(TRIG.done); /* node 3 left */
+    CU_ASSERT_EQUAL(readies(F), 1);  /* S redid F's mark before it took over */
     CU_ASSERT_EQUAL(route(kA).primary, s3);
     /* the ALONE primary stops waiting for the departed standby */
     RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__COMMIT_CONF, E) == 1, 1000);
     CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__COMMIT_CONF, E), 1);
     /* the in-doubt transactions with an end mark ask the hsc; B does not */
     RUN_UNTIL(outcome_reqs(HSC, C1) == 1 && outcome_reqs(HSC, C2) == 1 &&
-                  outcome_reqs(HSC, D) == 1,
+                  outcome_reqs(HSC, D) == 1 && outcome_reqs(HSC, F) == 1,
               1000);
+    CU_ASSERT_EQUAL(outcome_reqs(HSC, F), 1);
     CU_ASSERT_EQUAL(outcome_reqs(HSC, C1), 1);
     CU_ASSERT_EQUAL(outcome_reqs(HSC, C2), 1);
     CU_ASSERT_EQUAL_FATAL(outcome_reqs(HSC, D), 1);
@@ -2121,9 +2196,10 @@ static void test_takeover(void)
     struct ksvc_stats st = kstats(s3);
     CU_ASSERT_EQUAL(st.takeovers, st0.takeovers + taken);
     CU_ASSERT_EQUAL(st.indoubt_aborted, st0.indoubt_aborted + 1);
-    CU_ASSERT_EQUAL(st.indoubt_asked, st0.indoubt_asked + 3);
-    /* the answers: C1 commit, C2 abort; nobody knows D */
+    CU_ASSERT_EQUAL(st.indoubt_asked, st0.indoubt_asked + 4);
+    /* the answers: C1 and F commit, C2 abort; nobody knows D */
     send_end_from(HSC, s3, C1, true);
+    send_end_from(HSC, s3, F, true);
     send_end_from(HSC, s3, C2, false);
     outcome_ref(HSC, s3, D, NINES_EINDOUBT);
     RUN_UNTIL(outcome_reqs(CTL, D) == 1, 1000);
@@ -2136,6 +2212,7 @@ static void test_takeover(void)
     CU_ASSERT_EQUAL(get_v(TX(9512), kB, NULL, 0), -999);
     CU_ASSERT_EQUAL(get_v(TX(9513), kC1, NULL, 0), 13);
     CU_ASSERT_EQUAL(get_v(TX(9514), kC2, NULL, 0), -999);
+    CU_ASSERT_EQUAL(get_v(TX(9517), kF, NULL, 0), 17);
     /* D's key is blocked; the other keys of its fragment are served */
     const uint64_t G = TX(9515);
     struct req g = req_new(s3, G, false);
@@ -2161,6 +2238,7 @@ static void test_takeover(void)
     CU_ASSERT_EQUAL(c->results[0]->status, NINES_ENOTFOUND);
     end_txn(G, s3, true);
     CU_ASSERT_EQUAL(kstats(s3).held, st0.held);
+    CU_ASSERT_EQUAL(kstats(s3).marks_held, 0); /* every in-doubt mark was taken over */
     check_digests_live();
     ft_clear(CTL);
     ft_clear(HSC);
