@@ -2245,6 +2245,33 @@ static void test_takeover(void)
 #undef TX
 }
 
+/* A prepared transaction whose controller (node 3, in its id) is outside
+ * the node set asks its hsc directly: membership, not reachability. */
+static void test_questions_skip_non_members(void)
+{
+    const uint32_t gone = 3;
+    CU_ASSERT_FALSE_FATAL(W.cur & RT_NODE_BIT(gone));
+    int64_t k = 9800;
+    while (route(k).standby == 0)
+        k++;
+    struct where w = route(k);
+    const uint64_t txn = ((uint64_t)gone << 56) | 9801;
+    ft_clear(gone);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(txn, NINES__OP_TYPE__OP_INSERT, k, 1, true));
+    RUN_UNTIL(readies(txn) == 1, 1000);
+    CU_ASSERT_EQUAL_FATAL(readies(txn), 1);
+    RUN_UNTIL(outcome_reqs(HSC, txn) == 1, 3000); /* after ask_us (300 ms) */
+    CU_ASSERT_EQUAL(outcome_reqs(HSC, txn), 1);
+    CU_ASSERT_EQUAL(outcome_reqs(gone, txn), 0);
+    send_end_from(HSC, w.primary, txn, false);
+    RUN_UNTIL(ft_count(HSC, NINES__MSG_TYPE__ABORT_CONF, txn) == 1, 1000);
+    CU_ASSERT_EQUAL(ft_count(HSC, NINES__MSG_TYPE__ABORT_CONF, txn), 1);
+    CU_ASSERT_EQUAL(get_v(9802, k, NULL, 0), -999);
+    check_digests_live();
+    ft_clear(gone);
+    ft_clear(HSC);
+}
+
 /* Node 1 leaves too: no node of site 0 is current. A fragment whose
  * primary is alone at site 1 has no log-copy node: writes are refused
  * "not committed", reads served. Node 1 itself refuses with ENOTMEMBER. */
@@ -2314,6 +2341,7 @@ void cu_register(void)
         {"prepare_ref_outcome", test_prepare_ref_outcome},
         {"redo_only_from_primary", test_redo_only_from_primary},
         {"takeover", test_takeover},
+        {"questions_skip_non_members", test_questions_skip_non_members},
         {"alone_without_logcopy_refused", test_alone_without_logcopy_refused},
         {NULL, NULL},
     };
