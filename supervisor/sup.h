@@ -50,6 +50,7 @@ struct sup {
     int64_t ns_timer;                /* timer for ns_deadline (0: none) */
     uint64_t ns_timer_at;
     struct sup_arb arb;
+    bool static_set;                 /* sup_init_static */
 };
 
 /* The node's message table, indexed by MsgType. */
@@ -57,6 +58,12 @@ extern const struct rt_msg_entry sup_msgtab[];
 extern const uint32_t sup_msgtab_len;
 
 int sup_init(struct sup *s, struct rt *rt);
+/* In-process tests (no heartbeat thread, no node-set protocol): every
+ * configured node is a current member at epoch 1, for ever; the test moves
+ * the epoch with sup_set_epoch (same members). */
+#define SUP_EPOCH_INITIAL 1
+int sup_init_static(struct sup *s, struct rt *rt);
+void sup_set_epoch(struct sup *s, uint64_t epoch);
 const char *sup_state_name(enum sup_node_state st);
 /* Request an orderly stop (from the executor thread). */
 void sup_shutdown(struct sup *s);

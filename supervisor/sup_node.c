@@ -227,6 +227,8 @@ static void sup_tick(struct sup *s)
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
+static void install_static(struct sup *s, uint64_t epoch);
+
 int sup_init(struct sup *s, struct rt *rt)
 {
     memset(s, 0, sizeof *s);
@@ -237,12 +239,8 @@ int sup_init(struct sup *s, struct rt *rt)
     pthread_mutex_init(&s->arb.mu, NULL);
     if (!s->conf) {
         /* no cluster file (tests of a lone runtime): this node alone, serving */
-        struct rt_nodeset n = {.epoch = 1, .members = RT_NODE_BIT(s->self),
-                               .current = RT_NODE_BIT(s->self), .coordinator = s->self,
-                               .serving = true};
-        rt_install_nodeset(rt, &n);
-        rt_set_lease(rt, UINT64_MAX);
-        s->epoch = 1;
+        s->static_set = true;
+        install_static(s, SUP_EPOCH_INITIAL);
     } else {
         const struct nines_node_conf *me = nines_conf_node(s->conf, s->self);
         if (!me)
@@ -253,6 +251,36 @@ int sup_init(struct sup *s, struct rt *rt)
     if (rc)
         return rc;
     return rt_task_add(rt, RT_SVC_SUP, "supervisor", sup_on_event, s);
+}
+
+static void install_static(struct sup *s, uint64_t epoch)
+{
+    struct rt_nodeset n = {.epoch = epoch, .serving = true};
+    for (uint32_t i = 0; s->conf && i < s->conf->nnodes; i++)
+        n.members |= RT_NODE_BIT(s->conf->nodes[i].id);
+    if (!n.members)
+        n.members = RT_NODE_BIT(s->self);
+    n.current = n.members;
+    n.coordinator = (uint32_t)__builtin_ctzll(n.members) + 1;
+    rt_install_nodeset(s->rt, &n);
+    rt_set_lease(s->rt, UINT64_MAX);
+    s->epoch = epoch;
+}
+
+int sup_init_static(struct sup *s, struct rt *rt)
+{
+    int rc = sup_init(s, rt);
+    if (rc)
+        return rc;
+    s->static_set = true;
+    install_static(s, SUP_EPOCH_INITIAL);
+    return 0;
+}
+
+void sup_set_epoch(struct sup *s, uint64_t epoch)
+{
+    N_ASSERT(s->static_set);
+    install_static(s, epoch);
 }
 
 static int sup_begin(struct sup *s)
@@ -320,7 +348,7 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
     case RT_MSG_START:
         N_ASSERT(s->state == SUP_STARTING);
         s->state = SUP_RUNNING;
-        if (s->conf) {
+        if (s->conf && !s->static_set) {
             int rc = sup_begin(s);
             if (rc) {
                 NLOG_ERROR("sup", "node %u cannot start its node-set protocol: %s", s->self,

@@ -184,6 +184,14 @@ void upd_kick(struct upd *u, struct upd_ship *sh)
     rt_post_local(u->rt, RT_SVC_UPD, m);
 }
 
+void upd_barrier(struct upd *u, uint64_t cookie)
+{
+    struct rt_msg *m = rt_msg_new(u->rt, UPD_MSG_BARRIER);
+    N_ASSERT(m != NULL); /* as for UPD_MSG_BARRIER_DONE */
+    m->cookie = cookie;
+    rt_post_local(u->rt, RT_SVC_UPD, m);
+}
+
 static void arm_retry(struct upd *u)
 {
     if (u->retry_armed)
@@ -506,6 +514,15 @@ static void upd_on_event(struct rt *rt, void *st, struct rt_msg *m)
         if (m->cookie && m->cookie <= NINES_MAX_NODES)
             peer_up(u, (uint32_t)m->cookie, false);
         break;
+    case UPD_MSG_BARRIER: {
+        struct rt_msg *d = rt_msg_new(rt, UPD_MSG_BARRIER_DONE);
+        /* no memory for a 100-byte message: the takeover waiting for it
+         * would never finish, so the node stops (fail-stop; peers take over) */
+        N_ASSERT(d != NULL);
+        d->cookie = m->cookie;
+        rt_post_local(rt, RT_SVC_KERN, d);
+        break;
+    }
     case RT_MSG_PEER_DOWN:
         break; /* shipping holds while it is unreachable */
     case RT_MSG_CLIENT_CLOSED:

@@ -24,6 +24,10 @@ enum {
     UPD_MSG_REDO,           /* to RT_SVC_KERN: received records; cookie = struct upd_redo * */
     UPD_MSG_ACKED,          /* to RT_SVC_KERN: a primary's acknowledged LSN advanced;
                              * cookie = struct upd_acked * (in the message's arena) */
+    UPD_MSG_BARRIER,        /* to RT_SVC_UPD: upd_barrier; cookie = the caller's */
+    UPD_MSG_BARRIER_DONE,   /* to RT_SVC_KERN: every UPD_MSG_REDO for what the channel
+                             * received before upd_barrier was posted ahead of this;
+                             * cookie = upd_barrier's */
 };
 
 /* What a hot standby's kernel service gets: the records of one fragment in
@@ -133,11 +137,25 @@ struct upd_ship_info {
 };
 void upd_ship_info(const struct upd_ship *sh, struct upd_ship_info *out);
 
+/* ---- both ---- */
+/* A barrier through the channel's queue (takeover: "finish redo of every
+ * record received before the new epoch"): the channel answers with a local
+ * UPD_MSG_BARRIER_DONE{cookie} to the kernel service once it has handled
+ * every message queued before this call, so that every UPD_MSG_REDO for
+ * records received before it precedes the answer in the kernel's queue. */
+void upd_barrier(struct upd *u, uint64_t cookie);
+
 /* ---- hot-standby side ---- */
 /* The kernel service reports what it applied (see struct upd_applied).
  * Progress is acknowledged within UPD_ACK_MS; a resend request goes at
  * once, at most one per fragment every UPD_RETRY_MS. */
 void upd_recv_applied(struct upd *u, const struct upd_applied *a);
+
+/* The kernel service no longer takes records of (table, frag) here (its
+ * replica was promoted, dropped, or has no role in the node set): forget
+ * the fragment's position, so no acknowledgement or resend request goes to
+ * its former primary any more. */
+void upd_recv_forget(struct upd *u, uint32_t table, uint32_t frag);
 
 struct upd_stats {
     uint64_t msgs_out, recs_out, marks_out, send_failures;

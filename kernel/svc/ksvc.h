@@ -8,6 +8,7 @@
 #include "runtime/rt.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct upd;
 struct ksvc;
@@ -83,6 +84,21 @@ int ksvc_copy_check(const struct ksvc *k, uint32_t table, uint32_t frag);
 /* Per-fragment byte budget (0: KSVC_COPY_BUDGET). */
 void ksvc_copy_set_budget(struct ksvc *k, size_t bytes);
 void ksvc_copy_stats(const struct ksvc *k, struct ksvc_copy_stats *out);
+/* Counters of the node-set and takeover work (kernel/svc/README.md
+ * "Roles from the node set", "Takeover"); `held` is a gauge. */
+struct ksvc_stats {
+    uint64_t redo_refused;     /* log batches dropped: not from the fragment's primary
+                                * in the installed node set */
+    uint64_t takeovers;        /* replicas promoted from hot standby to primary */
+    uint64_t indoubt_aborted;  /* taken-over transactions without an end mark: aborted */
+    uint64_t indoubt_asked;    /* taken-over transactions with an end mark: asked */
+    uint64_t held;             /* now: prepared transactions neither controller could
+                                * tell about (their locks held, their keys blocked) */
+    uint64_t roles_lost;       /* replicas this node no longer has a role for */
+    uint64_t marks_held;       /* now: end marks a hot standby keeps (transactions
+                                * prepared at their primary, not yet ended there) */
+};
+void ksvc_get_stats(const struct ksvc *k, struct ksvc_stats *out);
 
 /* Handlers named in sup_msgtab. */
 void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m);
