@@ -1137,9 +1137,11 @@ static void resolve(struct txc *t, struct txc_txn *x)
         if (!x->hsc) {
             x->hsc_ready = true;
             commit(t, x);
-        } else if (!send_start(t, x, TXC_OUT_COMMITTED)) {
+            return;
+        }
+        if (!send_start(t, x, TXC_OUT_COMMITTED))
             x->hsc_told = true;
-        } /* else the timer tries again */
+        txc_arm(t, x, txc_retry_ms(t)); /* START again until TXC_READY_CONF */
         return;
     }
     if (x->res & TXC_RES_ABORTED || (!(x->res & TXC_RES_LOST) &&
@@ -1233,13 +1235,15 @@ void txc_ctl_on_nodeset(struct txc *t, struct txc_txn *x)
     case TXC_PREPARING:
     case TXC_ASKING:
         if (x->hsc_ready) {
-            /* COMMIT recorded: an answer a departed kernel owed never comes */
+            /* COMMIT recorded: an answer a departed kernel owed never comes
+             * (its results are reported lost); the others' still may */
             if (hsc_gone)
                 x->hsc_told = false;
-            if (x->pending & ~cur) {
-                x->pending &= cur;
-                commit(t, x);
-            }
+            for (uint32_t node = 1; node <= 64; node++)
+                if (x->pending & ~cur & TXC_NODE(node))
+                    mark_primary(x, node);
+            x->pending &= cur;
+            progress(t, x);
             return;
         }
         if (!x->hsc_started) { /* no hsc: only reads, or a one-site cluster */

@@ -2249,12 +2249,23 @@ static void test_ns_ctl_dies_undecided(void)
     uint32_t h = hs_new(w, hs);
     CU_ASSERT_FATAL(h != 0);
     uint64_t ran = ev_nodes(w, EV_OPREQ, txn);
+    uint32_t r = remote_participant(w, txn, 1);
+    CU_ASSERT_FATAL(r != 0);
+    flt_add(w, NINES__MSG_TYPE__ABORT_CONF, r, h, FLT_DROP, 1);
     kill_nodes(w, BIT(1), 2);
     w->nheld = 0;
     w->hold_s = false;
     settle(w, 100);
     CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, txn), 0);
     CU_ASSERT_EQUAL(ev_nodes(w, EV_ABORT, txn) & ran & ~EVB(1), ran & ~EVB(1));
+    CU_ASSERT_EQUAL(stats(w, h).active, 1); /* r's confirmation was lost */
+    /* a promoted standby (any node) asks the hsc by id: ABORT (2e) */
+    uint32_t q = h == 2 ? 4 : 2, a0 = ev_count(w, EV_ABORT, txn);
+    fk_ask(w, q, h, txn);
+    settle(w, 20);
+    CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, txn), a0 + 1);
+    CU_ASSERT_TRUE(ev_nodes(w, EV_ABORT, txn) & EVB(q));
+    advance(w, h, 2500);
     CU_ASSERT_EQUAL(stats(w, h).hsc_aborted, 1);
     CU_ASSERT_EQUAL(stats(w, h).hsc_finished, 1);
     CU_ASSERT_EQUAL(active_total(w), 0);
@@ -2415,6 +2426,42 @@ static void test_ns_hsc_dies_after_decision(void)
     advance(w, 1, 2500); /* COMMIT_REQ re-sent, confirmed */
     CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, txn), 2);
     CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, txn), 0);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* 2d, the ctl was already asking to abort (its timeout) when the hsc left
+ * without answering: the kernels are asked (a lost answer is asked again);
+ * all still prepared, so it aborts with the timeout's reason, and the new
+ * hsc never gets a START. */
+static void test_ns_hsc_dies_while_asking(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    w->fk_lenient = true;
+    uint64_t hs[NN + 1];
+    hs_snap(w, hs);
+    struct opspec add = {"one", NINES__OP_TYPE__OP_ADD, key_on(w, w->t_one, 3, -1, NULL)};
+    w->hold_p = true;
+    flt_add(w, NINES__MSG_TYPE__TXC_ABORT_REQ, 1, 0, FLT_DROP, 100);
+    uint32_t nev0 = w->nev;
+    submit_ops(w, 1, CONN(1), 1, 0, NINES__TXN_END__TXN_END_COMMIT, &add, 1);
+    settle(w, 100);
+    uint64_t txn = txn_after(w, nev0);
+    uint32_t h = hs_new(w, hs), o = h == 2 ? 4 : 2;
+    advance(w, 1, 10000); /* timeout: ASKING, its requests lost */
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(1), 1));
+    w->hold_p = false;
+    w->nheld = 0;
+    flt_add(w, NINES__MSG_TYPE__PREPARE_CONF, 3, 1, FLT_DROP, 1);
+    kill_nodes(w, BIT(h), 2);
+    settle(w, 20);
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(1), 1)); /* the answer was lost: asked again */
+    advance(w, 1, 2500);
+    expect_ref(w, CONN(1), 1, NINES_ETIMEDOUT, "timed out");
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_ABORT, txn), EVB(3));
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, txn), 0);
+    CU_ASSERT_EQUAL(stats(w, o).hsc_started, 0);
     CU_ASSERT_EQUAL(active_total(w), 0);
     world_close(w);
 }
@@ -2698,6 +2745,7 @@ void cu_register(void)
         {"ns_answer_lost_node_dies", test_ns_answer_lost_node_dies},
         {"ns_hsc_dies_before_decision", test_ns_hsc_dies_before_decision},
         {"ns_hsc_dies_after_decision", test_ns_hsc_dies_after_decision},
+        {"ns_hsc_dies_while_asking", test_ns_hsc_dies_while_asking},
         {"ns_hsc_dies_kernel_says", test_ns_hsc_dies_kernel_says},
         {"ns_double_failure", test_ns_double_failure},
         {"ns_interactive_kernel_dies", test_ns_interactive_kernel_dies},
