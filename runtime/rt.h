@@ -163,7 +163,8 @@ int rt_subscribe_nodeset(struct rt *rt, enum rt_svc svc);
  * (rt_now_us clock) a quorum of the installed set confirmed this node. */
 void rt_set_lease(struct rt *rt, uint64_t until_us);
 /* May this node serve now: a member of the installed set (serving) and
- * its lease holds at this loop turn's time. A node that was stopped (a
+ * its lease holds at this loop turn's time (no lease set: membership
+ * alone, for in-process tests without a supervisor). A node that was stopped (a
  * hang, SIGSTOP) finds its lease run out at its first turn after it
  * resumes, before it handles anything queued meanwhile. */
 bool rt_serving(const struct rt *rt);

@@ -41,6 +41,7 @@ struct rt {
     bool ns_subs[RT_SVC_MAX];      /* rt_subscribe_nodeset */
     struct rt_nodeset ns;          /* rt_install_nodeset */
     uint64_t lease_until;          /* rt_set_lease */
+    bool lease_set;                /* rt_set_lease was called */
     _Atomic uint64_t busy_since;   /* rt_busy_since_us */
     struct rt_task *run_head, *run_tail;
     struct rt_msg *free_msgs;

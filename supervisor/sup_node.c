@@ -187,8 +187,9 @@ static void sup_tick(struct sup *s)
         bool heard_now = last && now - last <= silent_us;
         if (sp->down_at_us && last > sp->down_at_us)
             sp->down_at_us = 0; /* a heartbeat after the close: a reconnect */
-        if (sp->down_at_us && now - sp->down_at_us >= s->hb_us) {
-            /* the connection closed and no heartbeat came for an interval */
+        if (sp->down_at_us && now - sp->down_at_us >= 2 * s->hb_us) {
+            /* the connection closed and no heartbeat came for two intervals
+             * (one could be in flight when it closed) */
             ns_down(&s->ns, id, now);
             sp->down_at_us = 0;
         } else if (heard_now) {
