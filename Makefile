@@ -44,7 +44,8 @@ ALL_LIBS = $(LIBS) $(GENLIB)
 LINK     = @echo "  LINK  $@"; $(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(LDLIBS)
 
 BINS    := $(BUILD)/bin/ninesd $(BUILD)/bin/ninesctl \
-           $(patsubst bench/%_main.c,$(BUILD)/bin/%,$(wildcard bench/*_main.c))
+           $(patsubst bench/%_main.c,$(BUILD)/bin/%,$(wildcard bench/*_main.c)) \
+           $(patsubst tools/drill/%_main.c,$(BUILD)/bin/%,$(wildcard tools/drill/*_main.c))
 UNIT_SRCS  := $(wildcard tests/unit/*_test.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 CLUST_SRCS := $(wildcard tests/cluster/*_test.c)
@@ -85,6 +86,10 @@ $(BUILD)/bin/ninesctl: $(BUILD)/obj/tools/ninesctl_main.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(LINK)
 $(BUILD)/bin/%: $(BUILD)/obj/bench/%_main.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(LINK)
+# The failure drills' checker (tools/drill/README.md).
+$(BUILD)/bin/%: $(BUILD)/obj/tools/drill/%_main.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(LINK)
 # Only the LMDB comparison benchmark links LMDB.
