@@ -6,7 +6,8 @@
 # baseline: the same load and checks without a fault (tests the harness).
 # Kill drills (loopback, no privileges): kill-primary kill-client-node
 #   kill-standby-only kill-coordinator stop-cont
-# Partition drills (root: one network namespace per node on a bridge):
+# Partition drills (root: one network namespace per node on a bridge;
+#   part-baseline: the namespaces without a cut):
 #   part-2x2 part-1x3 part-oneway part-arb-unreachable
 #
 # Each drill: a fresh 4-node cluster, TPC-B scale 1, TPC-B load with a
@@ -325,6 +326,11 @@ part_drill() {
     watch_start "$d" "$(awk -v t="$total" 'BEGIN { print t + 1 }')"
     load_start "$d" load --duration "$total" --first-node 1
     sleep "$LOAD_S"
+    if [ "$kind" = none ]; then
+        load_wait
+        check "$d" --journal "$d/load.jnl"
+        return
+    fi
     echo "fault: $kind ($CUT) at $(date +%s%6N) us" | tee -a "$d/faults.txt"
     case $kind in
     2x2)        cut "1 3" "2 4" ;;                        # the two sites apart
@@ -359,6 +365,7 @@ part_drill() {
     heal_all
     return $rc
 }
+drill_part_baseline() { part_drill "$1" none; }              # namespaces, no cut
 drill_part_2x2() { part_drill "$1" 2x2; }
 drill_part_1x3() { part_drill "$1" 1x3; }
 drill_part_oneway() { part_drill "$1" oneway; }

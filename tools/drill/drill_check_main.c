@@ -487,6 +487,7 @@ static int hid_cmp(const void *a, const void *b)
 struct journal {
     struct jent *v;
     size_t n, cap, acked, refused, unknown;
+    char first_refusal[200];    /* code and detail of the first R line */
 };
 
 static int journal_read(const char *path, struct journal *j)
@@ -532,8 +533,19 @@ static int journal_read(const char *path, struct journal *j)
         j->v[j->n++] = e;
         if (e.kind == 'A')
             j->acked++;
-        else if (e.kind == 'R')
-            j->refused++;
+        else if (e.kind == 'R' && !j->refused++) {
+            /* fields: kind thread seq txn aid tid bid delta code t0 t1 detail */
+            const char *p = line;
+            for (int k = 0; k < 11 && p; k++) {
+                p = strchr(p, ' ');
+                p = p ? p + 1 : NULL;
+            }
+            snprintf(j->first_refusal, sizeof j->first_refusal, "%s: %.150s",
+                     nines_strerror((int)val), p ? p : "");
+            char *nl = strchr(j->first_refusal, '\n');
+            if (nl)
+                *nl = '\0';
+        }
         else
             j->unknown++;
     }
@@ -906,9 +918,12 @@ int main(int argc, char **argv)
             result(false, "minority served nothing", "%s", nines_errdetail());
             continue;
         }
-        result(m.acked == 0 && m.n > 0, "minority served nothing",
-               "%s: %zu requests, %zu acknowledged, %zu refused, %zu unknown%s", noack[i], m.n,
-               m.acked, m.refused, m.unknown, m.n ? "" : " (the client sent nothing)");
+        /* nothing acknowledged, and the client was told so (a refusal with
+         * a reason, not only silence) */
+        result(m.acked == 0 && m.refused > 0, "minority served nothing",
+               "%s: %zu requests, %zu acknowledged, %zu refused, %zu unknown%s%s", noack[i], m.n,
+               m.acked, m.refused, m.unknown, m.refused ? "; first refusal: " : " — no refusal "
+               "with a reason", m.first_refusal);
         free(m.v);
     }
     if (data)
