@@ -51,7 +51,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 CLUST_SRCS := $(wildcard tests/cluster/*_test.c)
 CLUST_BINS := $(patsubst tests/cluster/%.c,$(BUILD)/tests/%,$(CLUST_SRCS))
 
-.PHONY: all test unit-test cluster-test run bench clean deps-check asan-test
+.PHONY: all test unit-test cluster-test run bench clean deps-check asan-test drills bench-takeover
 all: $(BINS)
 
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
@@ -122,6 +122,12 @@ run: all
 	@tools/run-main.sh $(BUILD) $(CLUSTER_CONF) $(CLUSTER_DIR)
 bench: all
 	@tools/run-bench.sh $(BUILD)
+# Every failure drill at full length (tools/drill/README.md); DRILLS=names picks some.
+drills: all
+	@NINES_BIN=$(BUILD)/bin LOAD_S=$${LOAD_S:-3} AFTER_S=$${AFTER_S:-6} tools/drill/drill.sh $(or $(DRILLS),all)
+# Takeover gap over ROUNDS kills, then MODE=suspicions for false suspicions (bench/README.md).
+bench-takeover: all
+	@NINES_BIN=$(BUILD)/bin bench/takeover.sh $(or $(TAKEOVER_MODE),kill)
 
 clean:
 	rm -rf $(BUILD) build-asan
