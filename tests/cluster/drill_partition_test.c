@@ -31,7 +31,7 @@ static int setup(void)
 
 static int ns_count(void)
 {
-    FILE *p = popen("ip netns list 2>/dev/null | grep -c '^d[0-9]*n[1-4a]'", "r");
+    FILE *p = popen("ip netns list 2>/dev/null | grep -c '^d[0-9]*x[0-9]*n[1-4a]'", "r");
     int n = -1;
     if (p) {
         if (fscanf(p, "%d", &n) != 1)

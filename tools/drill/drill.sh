@@ -34,7 +34,8 @@ if [ -z "${CUT:-}" ]; then
 fi
 ROOT=${DRILL_DIR:-$(mktemp -d /tmp/nines-drill.XXXXXX)}
 mkdir -p "$ROOT"
-tag=d$(( $$ % 100000 ))        # prefix of this run's namespaces and links
+base_tag=d$(( $$ % 100000 ))   # prefix of this run's namespaces and links
+tag=$base_tag                  # + the drill's number (set per drill)
 net=$(( $$ % 200 + 20 ))       # 10.77.$net.0/24
 PIDS=()                        # every process this script started
 NSLIST=()                      # every namespace this script made
@@ -49,6 +50,9 @@ cleanup() {
     done
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
     PIDS=()
+    # the host ends of the veth pairs first: deleting one deletes both ends
+    # at once, while a namespace's own links go away asynchronously
+    for h in 1 2 3 4 a; do ip link del "${tag}v$h" 2>/dev/null; done
     for ns in "${NSLIST[@]}"; do ip netns del "$ns" 2>/dev/null; done
     NSLIST=()
     if [ -n "$BR" ]; then ip link del "$BR" 2>/dev/null; BR=""; fi
@@ -299,18 +303,20 @@ drill_kill_client_node() { kill_drill "$1" 2 KILL 2; }       # every client star
 drill_kill_coordinator() { kill_drill "$1" 1 KILL 2; }       # lowest id = first in succession
 drill_stop_cont() { kill_drill "$1" 3 STOP 1; }              # a hang, then it wakes up
 drill_kill_standby_only() {
-    # Tables with 2 fragments on 4 nodes: two nodes hold no primary.
+    # Tables with 3 fragments on 4 nodes (PRECREATE_FRAGS below): one node
+    # holds no primary but a standby (MISD: node 4).
     local d=$1 victim=""
-    for id in 4 3 2; do
-        local p s ok=1
+    for id in 4 3 2 1; do
+        local p s ok=1 standbys=0
         for t in branch teller account history; do
             read -r p s < <("$BIN/ninesctl" --config "$d/cluster.conf" placement "$t" --json |
                 tr '{' '\n' | awk -v id=$id -F'[:,]' '$1 == "\"id\"" && $2 == id {
                     for (i = 1; i <= NF; i++) { if ($i == "\"primaries\"") p = $(i+1); if ($i == "\"standbys\"") s = $(i+1) }
-                    print p, s }')
+                    gsub(/[^0-9]/, "", p); gsub(/[^0-9]/, "", s); print p, s }')
             [ "${p:-1}" = 0 ] || ok=0
+            standbys=$(( standbys + ${s:-0} ))
         done
-        [ $ok = 1 ] && { victim=$id; break; }
+        [ $ok = 1 ] && [ $standbys -gt 0 ] && { victim=$id; break; }
     done
     if [ -z "$victim" ]; then
         echo "no node holds only standbys in this placement"
@@ -398,6 +404,8 @@ for name in "${list[@]}"; do
     if ! declare -F "$fn" >/dev/null; then log "drill: unknown drill '$name'"; exit 2; fi
     d="$ROOT/$name"
     rm -rf "$d"
+    nth=$(( ${nth:-0} + 1 ))
+    tag="${base_tag}x$nth"
     mkdir -p "$d"
     mode=lo
     case $name in part-*) mode=ns ;; esac
@@ -407,7 +415,7 @@ for name in "${list[@]}"; do
     fi
     start=$(date +%s)
     PRE=""
-    [ "$name" = kill-standby-only ] && PRE=2
+    [ "$name" = kill-standby-only ] && PRE=3
     if ! PRECREATE_FRAGS=$PRE cluster_up "$d" $mode >"$d/setup.txt" 2>&1; then
         cat "$d/setup.txt"
         echo "DRILL $name: FAIL (setup; logs in $d)"

@@ -533,7 +533,9 @@ static int journal_read(const char *path, struct journal *j)
         j->v[j->n++] = e;
         if (e.kind == 'A')
             j->acked++;
-        else if (e.kind == 'R' && !j->refused++) {
+        else if (e.kind == 'U')
+            j->unknown++;
+        else if (j->refused++ == 0) {
             /* fields: kind thread seq txn aid tid bid delta code t0 t1 detail */
             const char *p = line;
             for (int k = 0; k < 11 && p; k++) {
@@ -546,8 +548,6 @@ static int journal_read(const char *path, struct journal *j)
             if (nl)
                 *nl = '\0';
         }
-        else
-            j->unknown++;
     }
     fclose(f);
     return 0;
