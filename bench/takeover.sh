@@ -77,7 +77,8 @@ cluster_up() {
         done
     } > "$d/cluster.conf"
     if [ -x "$BIN/ninesarb" ]; then
-        "$BIN/ninesarb" --config "$d/cluster.conf" >>"$d/arb.log" 2>&1 &
+        mkdir -p "$d/arb"
+        "$BIN/ninesarb" --config "$d/cluster.conf" --data "$d/arb" >>"$d/arb.log" 2>&1 &
         PIDS+=($!)
     fi
     for i in 1 2 3 4; do

@@ -121,10 +121,12 @@ node_start() {
 arb_start() {
     local d=$1 ns=${2:-}
     [ -x "$BIN/ninesarb" ] || { log "  (no $BIN/ninesarb: the arbitrator is not running)"; return; }
+    mkdir -p "$d/arb"
     if [ -n "$ns" ]; then
-        ip netns exec "$ns" "$BIN/ninesarb" --config "$d/cluster.conf" >>"$d/arb.log" 2>&1 &
+        ip netns exec "$ns" "$BIN/ninesarb" --config "$d/cluster.conf" --data "$d/arb" \
+            >>"$d/arb.log" 2>&1 &
     else
-        "$BIN/ninesarb" --config "$d/cluster.conf" >>"$d/arb.log" 2>&1 &
+        "$BIN/ninesarb" --config "$d/cluster.conf" --data "$d/arb" >>"$d/arb.log" 2>&1 &
     fi
     PIDS+=($!)
 }
@@ -268,8 +270,16 @@ check() {
     local rc=$?
     watch_wait
     local wrc=$?
+    # ninesctl's own view, kept with the drill; its two-primaries warning
+    # (when it has one) fails the drill too
+    "$BIN/ninesctl" --config "$d/cluster.conf" replicas --json >"$d/replicas.json" 2>&1
+    local prc=0
+    if grep -q '"two_primaries":[1-9]' "$d/replicas.json"; then
+        echo "FAIL ninesctl replicas          warns of two primaries (replicas.json)"
+        prc=1
+    fi
     cat "$d/watch.txt" "$d/check.txt"
-    [ $rc = 0 ] && [ $wrc = 0 ]
+    [ $rc = 0 ] && [ $wrc = 0 ] && [ $prc = 0 ]
 }
 
 kill_drill() {
