@@ -328,15 +328,21 @@ static void check_state(struct snap *s, const struct dict *d, const uint32_t *ou
     char outs[200] = "";
     size_t off = 0;
     for (int k = 0; k < nout; k++) {
+        /* out: holds no role — not current (it may rejoin as a member
+         * whose replicas are not current) and no primary claim while serving */
         const struct node_st *n = snap_node(s, out_ids[k]);
-        bool bad = (s->members & DICT_LIVE(out_ids[k])) || (n && n->up && n->serving);
+        bool serving = n && n->up && n->serving, claims = false;
+        for (size_t i = 0; i < s->nreps; i++)
+            claims = claims || (s->reps[i].node == out_ids[k] && s->reps[i].primary);
+        bool current = (s->current & DICT_LIVE(out_ids[k])) != 0;
+        bool bad = current || (serving && claims);
         outs_ok = outs_ok && !bad;
         if (off < sizeof outs)
-            off += (size_t)snprintf(outs + off, sizeof outs - off, "; node %u %s%s%s%s",
+            off += (size_t)snprintf(outs + off, sizeof outs - off, "; node %u %s%s%s%s%s",
                                     out_ids[k],
-                                    n && n->up ? (n->serving ? "SERVING" : "not serving")
-                                               : "silent",
-                                    s->members & DICT_LIVE(out_ids[k]) ? ", still a MEMBER" : "",
+                                    n && n->up ? (serving ? "serving" : "not serving") : "silent",
+                                    current ? ", still CURRENT" : "",
+                                    serving && claims ? ", CLAIMS PRIMARIES" : "",
                                     n && n->up && n->reason[0] ? ": " : "",
                                     n && n->up ? n->reason : "");
     }
