@@ -44,13 +44,14 @@ ALL_LIBS = $(LIBS) $(GENLIB)
 LINK     = @echo "  LINK  $@"; $(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(LDLIBS)
 
 BINS    := $(BUILD)/bin/ninesd $(BUILD)/bin/ninesctl $(BUILD)/bin/ninesarb \
-           $(patsubst bench/%_main.c,$(BUILD)/bin/%,$(wildcard bench/*_main.c))
+           $(patsubst bench/%_main.c,$(BUILD)/bin/%,$(wildcard bench/*_main.c)) \
+           $(patsubst tools/drill/%_main.c,$(BUILD)/bin/%,$(wildcard tools/drill/*_main.c))
 UNIT_SRCS  := $(wildcard tests/unit/*_test.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 CLUST_SRCS := $(wildcard tests/cluster/*_test.c)
 CLUST_BINS := $(patsubst tests/cluster/%.c,$(BUILD)/tests/%,$(CLUST_SRCS))
 
-.PHONY: all test unit-test cluster-test run bench clean deps-check asan-test
+.PHONY: all test unit-test cluster-test run bench clean deps-check asan-test drills bench-takeover
 all: $(BINS)
 
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
@@ -90,6 +91,10 @@ $(BUILD)/bin/ninesarb: $(BUILD)/obj/arbitrator/arb_main.o $(ALL_LIBS)
 $(BUILD)/bin/%: $(BUILD)/obj/bench/%_main.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(LINK)
+# The failure drills' checker (tools/drill/README.md).
+$(BUILD)/bin/%: $(BUILD)/obj/tools/drill/%_main.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(LINK)
 # Only the LMDB comparison benchmark links LMDB.
 $(BUILD)/bin/kern_vs_lmdb: LDLIBS += -llmdb
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/cu_main.o $(ALL_LIBS)
@@ -120,6 +125,12 @@ run: all
 	@tools/run-main.sh $(BUILD) $(CLUSTER_CONF) $(CLUSTER_DIR)
 bench: all
 	@tools/run-bench.sh $(BUILD)
+# Every failure drill at full length (tools/drill/README.md); DRILLS=names picks some.
+drills: all
+	@NINES_BIN=$(BUILD)/bin LOAD_S=$${LOAD_S:-3} AFTER_S=$${AFTER_S:-6} tools/drill/drill.sh $(or $(DRILLS),all)
+# Takeover gap over ROUNDS kills, then MODE=suspicions for false suspicions (bench/README.md).
+bench-takeover: all
+	@NINES_BIN=$(BUILD)/bin bench/takeover.sh $(or $(TAKEOVER_MODE),kill)
 
 clean:
 	rm -rf $(BUILD) build-asan
