@@ -284,6 +284,10 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
             k->ask_armed = false;
             sk_ask_due(k);
             break;
+        case SK_TIMER_TAKEOVER_ASK:
+            k->tk_armed = false;
+            sk_takeover_ask_due(k);
+            break;
         default:
             NLOG_WARN("kern", "unknown timer %llu", (unsigned long long)m->cookie);
             break;

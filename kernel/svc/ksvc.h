@@ -97,6 +97,8 @@ struct ksvc_stats {
     uint64_t roles_lost;       /* replicas this node no longer has a role for */
     uint64_t marks_held;       /* now: end marks a hot standby keeps (transactions
                                 * prepared at their primary, not yet ended there) */
+    uint64_t end_deferred;     /* COMMIT/ABORT_REQ for an unknown transaction not
+                                * answered because a takeover was under way here */
 };
 void ksvc_get_stats(const struct ksvc *k, struct ksvc_stats *out);
 

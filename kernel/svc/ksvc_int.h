@@ -152,6 +152,8 @@ struct ksvc {
     struct sk_txn *prep_head, *prep_tail; /* PREPARED, oldest ask_base_us first */
     uint64_t ask_us;        /* a prepared transaction asks for its outcome after this */
     bool ask_armed;
+    bool tk_armed;          /* SK_TIMER_TAKEOVER_ASK */
+    uint64_t tk_delay_us;
     struct rt_msg *cur;     /* the message whose handler runs now */
     struct sk_copies *copies; /* log copies held here (ksvc_copy.c; NULL until one) */
     struct ksvc_stats st;
@@ -171,7 +173,7 @@ struct sk_mark {
 };
 
 /* ksvc.c */
-enum { SK_TIMER_TICK = 1, SK_TIMER_ASK = 2 };
+enum { SK_TIMER_TICK = 1, SK_TIMER_ASK = 2, SK_TIMER_TAKEOVER_ASK = 3 };
 struct sk_rep *sk_rep_get(const struct ksvc *k, uint32_t table, uint32_t frag);
 int sk_rep_new(const struct dict_table *t, uint32_t frag, int role, struct sk_rep **out);
 void sk_rep_free(struct sk_rep *r);
@@ -213,6 +215,13 @@ void sk_on_acked(struct ksvc *k, const struct upd_acked *a);
 void sk_pend_flush(struct ksvc *k, struct sk_rep *r); /* the standby is gone: confirm */
 void sk_prepared_unlink(struct ksvc *k, struct sk_txn *t);
 void sk_ask_due(struct ksvc *k);   /* SK_TIMER_ASK */
+/* ksvc_takeover.c: a replica of this node is being promoted */
+bool sk_promoting(const struct ksvc *k);
+/* SK_TIMER_TAKEOVER_ASK: taken-over in-doubt transactions ask again soon
+ * (a question sent while the new epoch was still being installed elsewhere
+ * is dropped by the epoch check): 50 ms, doubling, up to ask_us */
+void sk_takeover_ask_due(struct ksvc *k);
+void sk_takeover_ask_arm(struct ksvc *k);
 /* t, in doubt at a taken-over replica, is PREPARED here now: ask at once */
 void sk_takeover_prepared(struct ksvc *k, struct sk_txn *t);
 void sk_rep_out_of_service(struct ksvc *k, struct sk_rep *r, const char *fmt, ...)

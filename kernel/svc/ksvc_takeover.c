@@ -343,3 +343,13 @@ void sk_on_barrier_done(struct ksvc *k, uint64_t epoch)
     }
     free(dv);
 }
+
+bool sk_promoting(const struct ksvc *k)
+{
+    SK_MAP_FOREACH(&k->reps, i, nd, nx)
+    {
+        if (((const struct sk_rep *)nd)->role == KERN_FRAG_PROMOTING)
+            return true;
+    }
+    return false;
+}

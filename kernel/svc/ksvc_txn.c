@@ -510,6 +510,12 @@ void ksvc_on_commit_req(struct rt *rt, void *st, struct rt_msg *m)
     struct sk_txn *t = sk_txn_get(k, q->txn);
     if (t)
         sk_end(k, t, true, m->from);
+    else if (sk_promoting(k))
+        /* a takeover is under way here: the transaction may be one of the
+         * in-doubt ones it is about to take over. Confirming it now as
+         * "forgotten" would let its controllers forget a commit this
+         * replica never made; not answered, the controller re-sends */
+        k->st.end_deferred++;
     else /* confirmed and forgotten before (only after its standbys applied it) */
         sk_end_reply(k, m->from, NINES__MSG_TYPE__COMMIT_CONF, q->txn);
     sk_after(k);
@@ -524,6 +530,8 @@ void ksvc_on_abort_req(struct rt *rt, void *st, struct rt_msg *m)
     struct sk_txn *t = sk_txn_get(k, q->txn);
     if (t) {
         sk_end(k, t, false, m->from);
+    } else if (sk_promoting(k)) {
+        k->st.end_deferred++; /* as for COMMIT_REQ: asked again after the takeover */
     } else {
         kern_lock_release_all(k->locks, q->txn); /* e.g. refused before it was recorded */
         sk_end_reply(k, m->from, NINES__MSG_TYPE__ABORT_CONF, q->txn);
@@ -630,6 +638,34 @@ void sk_takeover_prepared(struct ksvc *k, struct sk_txn *t)
               "controller (node %u) are asked", k->self, (unsigned long long)t->txn, t->hsc,
               sk_ctl_node(t));
     sk_ask_from(k, t, SK_ASK_NONE, NULL);
+    k->tk_delay_us = 0;
+    sk_takeover_ask_arm(k);
+}
+
+void sk_takeover_ask_arm(struct ksvc *k)
+{
+    if (k->tk_armed)
+        return;
+    k->tk_delay_us = k->tk_delay_us ? 2 * k->tk_delay_us : 50000;
+    if (k->tk_delay_us >= k->ask_us)
+        return; /* the ordinary questions take over */
+    if (rt_timer_add(k->rt, RT_SVC_KERN, k->tk_delay_us, SK_TIMER_TAKEOVER_ASK) > 0)
+        k->tk_armed = true;
+}
+
+void sk_takeover_ask_due(struct ksvc *k)
+{
+    bool any = false;
+    SK_MAP_FOREACH(&k->txns, i, nd, nx)
+    {
+        struct sk_txn *t = (struct sk_txn *)nd;
+        if (t->takeover && t->st == SK_TX_PREPARED) {
+            any = true;
+            sk_ask_from(k, t, SK_ASK_NONE, NULL);
+        }
+    }
+    if (any)
+        sk_takeover_ask_arm(k);
 }
 
 /* SK_TIMER_ASK: every prepared transaction due asks (oldest first); each
