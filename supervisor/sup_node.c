@@ -24,6 +24,10 @@ enum {
 #define SUP_JOIN_MS 100        /* joining / out: ask to (re)join this often */
 #define SUP_BOOT_MS 3000       /* bootstrap: wait this long for every configured node */
 #define SUP_ARB_MS 300         /* the arbitrator's answer, at most */
+#define SUP_STALL_MS 500       /* an executor turn longer than this is a stuck executor:
+                                * heartbeats are withheld and the node leaves the set (a
+                                * turn on a busy machine may be preempted for tens of ms:
+                                * that is slow, not stuck) */
 
 const char *sup_state_name(enum sup_node_state st)
 {
@@ -312,7 +316,10 @@ static int sup_begin(struct sup *s)
     for (uint32_t i = 0; i < c->nnodes; i++)
         nc.configured |= NS_BIT(c->nodes[i].id);
     ns_init(&s->ns, &nc, &sup_ns_ops, s, nclock_us());
-    int rc = sup_hb_start(&s->hb, s->rt, s->incarnation, s->hb_us, s->hb_us * misses);
+    uint64_t stall_us = SUP_STALL_MS * 1000u;
+    if (stall_us < 4 * s->hb_us * misses)
+        stall_us = 4 * s->hb_us * misses;
+    int rc = sup_hb_start(&s->hb, s->rt, s->incarnation, s->hb_us, stall_us);
     if (rc)
         return rc;
     NLOG_INFO("sup", "node %u (incarnation %llu): heartbeats every %u ms, suspicion after %u "

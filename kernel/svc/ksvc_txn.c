@@ -925,7 +925,9 @@ static int sk_digest(const struct sk_rep *r, Nines__ReplicaDigest *d)
     nines__replica_digest__init(d);
     d->table = r->table;
     d->frag = r->frag;
-    d->primary = kern_frag_role(r->f) == KERN_FRAG_PRIMARY;
+    /* a primary claim only where this replica serves as primary: not one out
+     * of service (no role in the node set, a failure) or lost */
+    d->primary = kern_frag_role(r->f) == KERN_FRAG_PRIMARY && !r->oos[0] && !r->lost;
     d->rows = rows;
     d->digest = h;
     d->next_lsn = kern_log_next_lsn(kern_frag_log(r->f));
