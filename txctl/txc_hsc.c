@@ -303,6 +303,7 @@ void txc_on_forget_req(struct rt *rt, void *st, struct rt_msg *m)
     if (!x && from_ctl_of(m->from, b->txn, t->self)) {
         /* aborted before START: readies still on their way are ignored */
         t->gone[b->txn % TXC_GONE_SLOTS] = b->txn;
+        t->gone_out[b->txn % TXC_GONE_SLOTS] = b->committed ? 1 : 2;
         return;
     }
     if (!x || !hsc_state(x->st) || m->from != x->ctl) {
@@ -316,6 +317,7 @@ void txc_on_forget_req(struct rt *rt, void *st, struct rt_msg *m)
                    txc_state_name(x->st));
     t->st.hsc_forgotten++;
     t->gone[x->id % TXC_GONE_SLOTS] = x->id;
+    t->gone_out[x->id % TXC_GONE_SLOTS] = x->st == TXC_HSC_COMMITTED ? 1 : 2;
     txc_outcome_final(t, x, x->st == TXC_HSC_COMMITTED);
     txc_forget(t, x);
     (void)rt;
@@ -329,6 +331,32 @@ static void outcome_to_kernel(struct txc *t, struct txc_txn *x, uint32_t node)
                                           : NINES__MSG_TYPE__ABORT_REQ, node);
 }
 
+static void send_outcome_id(struct txc *t, uint64_t txn, bool committed, uint32_t node)
+{
+    uint32_t type = committed ? NINES__MSG_TYPE__COMMIT_REQ : NINES__MSG_TYPE__ABORT_REQ;
+    struct rt_msg *m = rt_msg_new(t->rt, type);
+    if (!m)
+        return; /* the kernel asks again */
+    bool ok;
+    if (committed) {
+        Nines__CommitReq *b = RT_BODY(m, Nines__CommitReq, nines__commit_req__init);
+        ok = b != NULL;
+        if (b)
+            b->txn = txn;
+    } else {
+        Nines__AbortReq *b = RT_BODY(m, Nines__AbortReq, nines__abort_req__init);
+        ok = b != NULL;
+        if (b)
+            b->txn = txn;
+    }
+    if (!ok) {
+        rt_msg_free(t->rt, m);
+        return;
+    }
+    t->st.resent++;
+    txc_send(t, node == t->self ? 0 : node, RT_SVC_KERN, m);
+}
+
 /* A prepared kernel asks (its ctl could not tell, or is unreachable). */
 void txc_hsc_outcome_req(struct txc *t, const Nines__TxcOutcomeReq *b, net_addr from)
 {
@@ -340,7 +368,15 @@ void txc_hsc_outcome_req(struct txc *t, const Nines__TxcOutcomeReq *b, net_addr 
     }
     if (!x) {
         if (t->gone[b->txn % TXC_GONE_SLOTS] == b->txn) {
-            t->st.stale++; /* every kernel confirmed before FORGET: a stray question */
+            /* decided and forgotten here; a kernel asks that took the
+             * transaction over in doubt after every kernel this hsc knew of
+             * had confirmed (it may not have known that fragment: START
+             * never came, its primary's ready neither): tell it the outcome */
+            uint8_t out = t->gone_out[b->txn % TXC_GONE_SLOTS];
+            if (out)
+                send_outcome_id(t, b->txn, out == 1, node);
+            else
+                t->st.stale++;
             return;
         }
         uint64_t inc = self_inc(t);
@@ -492,6 +528,7 @@ static void finished(struct txc *t, struct txc_txn *x, bool committed)
     NLOG_INFO("txc", "hsc txn %" PRIx64 ": %s for departed controller node %u, every kernel "
               "confirmed", x->id, committed ? "committed" : "aborted", x->ctl);
     t->gone[x->id % TXC_GONE_SLOTS] = x->id;
+    t->gone_out[x->id % TXC_GONE_SLOTS] = committed ? 1 : 2;
     txc_outcome_final(t, x, committed);
     txc_forget(t, x);
 }

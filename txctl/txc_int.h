@@ -171,6 +171,9 @@ struct txc {
     struct txc_txn *active;         /* doubly linked */
     uint64_t hsc_pick;              /* spreads the hsc choice */
     uint64_t gone[TXC_GONE_SLOTS];  /* hsc: recently forgotten txn ids (direct-mapped) */
+    uint8_t gone_out[TXC_GONE_SLOTS]; /* ... and their outcome: 0 unknown, 1 committed,
+                                       * 2 aborted (a kernel that took the transaction
+                                       * over in doubt later is told it) */
     uint64_t first_seq;             /* txn ids of this incarnation have seq >= this */
     uint64_t epoch;                 /* the node set the controller last acted on */
     /* txc_successors cache: per node, the current primaries of the fragments it held */

@@ -209,6 +209,15 @@ void ksvc_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
     if (!ns->serving) {
         rc = nines_err(NINES_ENOTMEMBER, "node %u does not serve (node set %llu): %s", k->self,
                        (unsigned long long)ns->epoch, ns->reason);
+    } else if (!t && sk_promoting(k)) {
+        /* a takeover is under way: the transaction may be one it is about
+         * to take over in doubt; "unknown" now would be taken for "ended and
+         * forgotten here" (txctl README "The hsc left"). Not answered: the
+         * controller asks again. */
+        k->st.end_deferred++;
+        sk_after(k);
+        k->cur = NULL;
+        return;
     } else if (!t) {
         rc = nines_err(NINES_ENOTFOUND, "txn %llu is unknown at node %u",
                        (unsigned long long)q->txn, k->self);
@@ -907,7 +916,7 @@ static uint64_t sk_fnv(uint64_t h, const void *p, size_t n)
     return h;
 }
 
-static int sk_digest(const struct sk_rep *r, Nines__ReplicaDigest *d)
+static int sk_digest(const struct ksvc *k, const struct sk_rep *r, Nines__ReplicaDigest *d)
 {
     struct kern_bt_cursor *c = malloc(sizeof *c);
     if (!c)
@@ -925,9 +934,11 @@ static int sk_digest(const struct sk_rep *r, Nines__ReplicaDigest *d)
     nines__replica_digest__init(d);
     d->table = r->table;
     d->frag = r->frag;
-    /* a primary claim only where this replica serves as primary: not one out
-     * of service (no role in the node set, a failure) or lost */
-    d->primary = kern_frag_role(r->f) == KERN_FRAG_PRIMARY && !r->oos[0] && !r->lost;
+    /* a primary claim only where this replica is the fragment's primary in
+     * the installed node set (not one left without a role), on a node that
+     * may serve (a member, its lease holding) */
+    d->primary = kern_frag_role(r->f) == KERN_FRAG_PRIMARY && r->ro.primary == k->self &&
+                 rt_serving(k->rt);
     d->rows = rows;
     d->digest = h;
     d->next_lsn = kern_log_next_lsn(kern_frag_log(r->f));
@@ -956,7 +967,7 @@ void ksvc_on_digest_req(struct rt *rt, void *st, struct rt_msg *m)
             const struct sk_rep *rp = (const struct sk_rep *)nd;
             if (q->table && rp->table != q->table)
                 continue;
-            if (sk_digest(rp, &ds[j]) == 0) {
+            if (sk_digest(k, rp, &ds[j]) == 0) {
                 dp[j] = &ds[j];
                 j++;
             }
