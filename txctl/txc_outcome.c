@@ -17,7 +17,7 @@
 
 #define TXO_ASK_MAX_KEYS 4096u  /* keys in one outcome question */
 #define TXO_MAX_QUERIES 256u    /* outcome questions being answered at once per node */
-#define TXO_SLACK_MS 1000u      /* transit allowance when comparing a key's age with uptime */
+#define TXO_SLACK_MS 200u       /* transit allowance when comparing a key's age with uptime */
 #define TXO_DETAIL_MAX 640
 
 /* What the answers so far say of one key. */
