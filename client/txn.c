@@ -55,8 +55,8 @@ static void cli_sync_done(struct nines_conn *c, const struct cli_slot *s, int rc
     }
     y->txn = conf->txn;
     y->value = conf->value;
-    if (!y->want_results)
-        return;
+    if (!y->want_results || s->st != CLI_SLOT_PENDING)
+        return; /* resolved by an outcome question after failover: no op results */
     if (conf->n_results != y->want_results) {
         y->rc = cli_fail(c, NINES_EPROTO, "server answered %zu op results for %zu ops",
                          conf->n_results, y->want_results);

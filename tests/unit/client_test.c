@@ -322,11 +322,12 @@ static void fk_serve(struct fake *f, int fd)
             return;
         case FAKE_CLOSE_N: {
             pthread_mutex_lock(&FO.mu);
-            if (FO.n < FO_MAX && r->key && r->tpcb) {
+            if (FO.n < FO_MAX && r->key) {
+                /* a transaction's commit: scripted committed (aid 30) */
                 FO.client = r->key->client;
                 FO.seq[FO.n] = r->key->seq;
-                FO.aid[FO.n] = r->tpcb->aid;
-                FO.delta[FO.n] = r->tpcb->delta;
+                FO.aid[FO.n] = r->tpcb ? r->tpcb->aid : 30;
+                FO.delta[FO.n] = r->tpcb ? r->tpcb->delta : 0;
                 FO.asked[FO.n++] = 0;
             }
             int took = FO.n;
@@ -720,6 +721,38 @@ static void test_failover_outcomes(void)
     fk_stop(&b);
 }
 
+/* A one-shot write transaction whose commit was in flight when its node
+ * died: asked about, found committed, commit returns 0 (no op results
+ * needed); a second one that never reached a node: "not committed". */
+static void test_failover_commit(void)
+{
+    fo_reset();
+    struct fake a, b;
+    fk_start(&a, FAKE_CLOSE_N, 1);
+    atomic_store(&a.batch, 1);
+    fk_start(&b, FAKE_FO, 2);
+    char aa[32], ab[32];
+    snprintf(aa, sizeof aa, "127.0.0.1:%u", a.port);
+    snprintf(ab, sizeof ab, "127.0.0.1:%u", b.port);
+    const char *addrs[] = {aa, ab};
+    nines_conn *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(nines_connect(&c, addrs, 2, "test", 2000), 0);
+    CU_ASSERT_EQUAL(nines_conn_set_failover(c, 1, 0), 0);
+    nines_txn *t;
+    CU_ASSERT_EQUAL_FATAL(nines_txn_begin(c, &t), 0);
+    struct nines_value row[2] = {nines_v_int64(1), nines_v_int64(2)};
+    CU_ASSERT_EQUAL(nines_txn_insert(t, "kv", row, 2), 0);
+    CU_ASSERT_EQUAL(nines_txn_commit(t), 0);
+    struct nines_answer_info in;
+    CU_ASSERT_EQUAL(nines_conn_answer_info(c, &in), 0);
+    CU_ASSERT_EQUAL(in.txn, 1030);
+    CU_ASSERT_TRUE(in.via_failover);
+    CU_ASSERT_EQUAL(nines_conn_node(c), 2);
+    nines_close(c);
+    fk_stop(&a);
+    fk_stop(&b);
+}
+
 /* A node that says it is outside the node set: the request did not run
  * there; the connection moves on and the call completes through another
  * node. A blocking call rides through the failover too. */
@@ -898,6 +931,7 @@ void cu_register(void)
         {"interactive_lost", test_interactive_lost},
         {"failover_outcomes", test_failover_outcomes},
         {"failover_not_member", test_failover_not_member},
+        {"failover_commit", test_failover_commit},
         {"oversized", test_oversized},
         {"timeout", test_timeout},
         {"bad_frames", test_bad_frames},
