@@ -30,7 +30,7 @@ Q := $(if $(filter 1,$(V)),,@)
 
 # Modules in dependency order (later may use earlier). Each becomes lib<mod>.a,
 # a sub-folder module with its slash flattened (kernel/svc -> libkernel_svc.a).
-MODULES := common net kernel dict conv runtime updchan kernel/svc dict/svc txctl supervisor client tools
+MODULES := common net arbitrator kernel dict conv runtime updchan kernel/svc dict/svc txctl supervisor client tools
 PROTOS  := $(wildcard proto/*.proto)
 GEN_C   := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
 GEN_H   := $(GEN_C:.c=.h)
@@ -43,14 +43,15 @@ GENLIB  := $(if $(GEN_C),$(BUILD)/lib/libproto.a)
 ALL_LIBS = $(LIBS) $(GENLIB)
 LINK     = @echo "  LINK  $@"; $(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) -Wl,--start-group $(ALL_LIBS) -Wl,--end-group $(LDLIBS)
 
-BINS    := $(BUILD)/bin/ninesd $(BUILD)/bin/ninesctl \
-           $(patsubst bench/%_main.c,$(BUILD)/bin/%,$(wildcard bench/*_main.c))
+BINS    := $(BUILD)/bin/ninesd $(BUILD)/bin/ninesctl $(BUILD)/bin/ninesarb \
+           $(patsubst bench/%_main.c,$(BUILD)/bin/%,$(wildcard bench/*_main.c)) \
+           $(patsubst tools/drill/%_main.c,$(BUILD)/bin/%,$(wildcard tools/drill/*_main.c))
 UNIT_SRCS  := $(wildcard tests/unit/*_test.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 CLUST_SRCS := $(wildcard tests/cluster/*_test.c)
 CLUST_BINS := $(patsubst tests/cluster/%.c,$(BUILD)/tests/%,$(CLUST_SRCS))
 
-.PHONY: all test unit-test cluster-test run bench clean deps-check asan-test
+.PHONY: all test unit-test cluster-test run bench clean deps-check asan-test drills bench-takeover
 all: $(BINS)
 
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
@@ -84,7 +85,14 @@ $(BUILD)/bin/ninesd: $(BUILD)/obj/supervisor/ninesd_main.o $(ALL_LIBS)
 $(BUILD)/bin/ninesctl: $(BUILD)/obj/tools/ninesctl_main.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(LINK)
+$(BUILD)/bin/ninesarb: $(BUILD)/obj/arbitrator/arb_main.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(LINK)
 $(BUILD)/bin/%: $(BUILD)/obj/bench/%_main.o $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(LINK)
+# The failure drills' checker (tools/drill/README.md).
+$(BUILD)/bin/%: $(BUILD)/obj/tools/drill/%_main.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(LINK)
 # Only the LMDB comparison benchmark links LMDB.
@@ -117,6 +125,12 @@ run: all
 	@tools/run-main.sh $(BUILD) $(CLUSTER_CONF) $(CLUSTER_DIR)
 bench: all
 	@tools/run-bench.sh $(BUILD)
+# Every failure drill at full length (tools/drill/README.md); DRILLS=names picks some.
+drills: all
+	@NINES_BIN=$(BUILD)/bin LOAD_S=$${LOAD_S:-3} AFTER_S=$${AFTER_S:-6} tools/drill/drill.sh $(or $(DRILLS),all)
+# Takeover gap over ROUNDS kills, then MODE=suspicions for false suspicions (bench/README.md).
+bench-takeover: all
+	@NINES_BIN=$(BUILD)/bin bench/takeover.sh $(or $(TAKEOVER_MODE),kill)
 
 clean:
 	rm -rf $(BUILD) build-asan

@@ -2,6 +2,7 @@
  *
  *   tpcb --config FILE [--clients N] [--window W] [--duration S] [--scale S]
  *        [--two-upd] [--json] [--plot FILE.svg] [--seed X] [--no-verify]
+ *        [--journal FILE] [--first-node ID | --only-node ID] [--timeout-ms MS]
  *
  * N threads, each with its own client connection, keep W procedure calls
  * in flight (pipelined, nines_tpcb_async + nines_poll) for S seconds, then
@@ -22,16 +23,33 @@
  * with --plot, an SVG of the response-time distribution (x: response time,
  * y: % of transactions). Then checks the TPC-B invariant with scans:
  * sum(account.balance) = sum(teller.balance) = sum(branch.balance) =
- * sum(history.delta) (two-upd: sum(t1.v) = sum(t2.v)); exit 1 on FAIL. */
+ * sum(history.delta) (two-upd: sum(t1.v) = sum(t2.v)); exit 1 on FAIL.
+ *
+ * --journal FILE (TPC-B only) writes one line per request with its outcome
+ * as this client saw it, for the failure drills' checker (tools/drill/
+ * drill_check_main.c, format in tools/drill/README.md "Journal"):
+ *   A thread seq txn aid tid bid delta balance t_submit_us t_done_us
+ *   R thread seq txn aid tid bid delta code t_submit_us t_done_us detail
+ *   U thread seq txn aid tid bid delta code t_submit_us t_done_us detail
+ * A = acknowledged (committed, the account's new balance), R = refused or
+ * aborted (the server said so, or nothing was sent), U = outcome unknown
+ * (NINES_EINDOUBT, the connection lost or no answer in time: it may have
+ * committed). txn is the transaction id when the library reports it (0
+ * while it does not); times are wall-clock µs (CLOCK_REALTIME) so a script
+ * can place a kill between them. --first-node ID connects to that node
+ * first (the others follow for failover); --only-node ID to that node
+ * alone (no failover: a drill's client against a minority node). */
 #include "nines/nines.h"
 #include "tpcb_schema.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *opt_config, *opt_plot;
@@ -40,6 +58,10 @@ static double opt_duration = 10;
 static int64_t opt_scale = 1;
 static bool opt_two, opt_json, opt_verify = true;
 static uint64_t opt_seed = 1;
+static const char *opt_journal;
+static uint32_t opt_first_node, opt_only_node;
+static int opt_timeout_ms = 2000;
+static FILE *journal;
 
 static atomic_int stop_flag;
 
@@ -49,6 +71,9 @@ struct bench_slot {
     uint64_t t0;
     bool busy;                  /* submitted, callback not yet made */
     struct bench_thread *th;
+    /* the request in flight, for the journal */
+    uint64_t seq, t0_wall_us;
+    int64_t aid, tid, bid, delta;
 };
 
 struct bench_thread {
@@ -62,7 +87,59 @@ struct bench_thread {
     uint64_t commits, errs[NERR + 1];
     char last_err[256];
     int fatal;
+    uint64_t seq;               /* requests submitted (journal sequence) */
 };
+
+/* ---- journal (--journal) ------------------------------------------------- */
+
+static uint64_t wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Errors after which the transaction may have committed: the library's own
+ * (connection lost, no answer in time, a frame it could not read) and the
+ * server's NINES_EINDOUBT. NINES_ETIMEDOUT is also what a controller says
+ * when it aborted a transaction before the decision; counting that as
+ * unknown only weakens the "aborted absent" check, never fails it falsely. */
+static bool outcome_unknown(int rc)
+{
+    switch (rc) {
+    case NINES_EINDOUBT:
+    case NINES_ECLOSED:
+    case NINES_ETIMEDOUT:
+    case NINES_EPROTO:
+    case NINES_ETOOBIG:
+    case NINES_ENOMEM:
+    case NINES_ESYS:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* One line per request; stdio locks the stream per call, so threads' lines
+ * do not interleave. sent: the request left the client (else nothing was
+ * queued and it is refused whatever the code). */
+static void journal_write(const struct bench_thread *t, const struct bench_slot *s, int rc,
+                          int64_t value, const char *detail, bool sent)
+{
+    if (!journal)
+        return;
+    char kind = rc == 0 ? 'A' : sent && outcome_unknown(rc) ? 'U' : 'R';
+    char d[200];
+    size_t i = 0;
+    for (; detail && detail[i] && i < sizeof d - 1; i++)
+        d[i] = detail[i] == '\n' || detail[i] == '\r' ? ' ' : detail[i];
+    d[i] = '\0';
+    fprintf(journal, "%c %d %llu 0 %lld %lld %lld %lld %lld %llu %llu%s%s\n", kind, t->idx,
+            (unsigned long long)s->seq, (long long)s->aid, (long long)s->tid, (long long)s->bid,
+            (long long)s->delta, (long long)(rc == 0 ? value : rc),
+            (unsigned long long)s->t0_wall_us, (unsigned long long)wall_us(), rc ? " " : "",
+            rc ? (d[0] ? d : nines_strerror(rc)) : "");
+}
 
 static uint64_t rng_next(uint64_t *s)
 {
@@ -86,6 +163,7 @@ static void bench_done(void *arg, int rc, int64_t value, const char *detail)
     struct bench_thread *t = s->th;
     uint64_t dt = nclock_ns() - s->t0;
     s->busy = false;
+    journal_write(t, s, rc, value, detail, true);
     if (rc == 0) {
         t->commits++;
         if (t->nlat == t->caplat) {
@@ -111,6 +189,8 @@ static int bench_submit(struct bench_thread *t, struct bench_slot *s)
 {
     int64_t accounts = TPCB_ACCOUNTS_PER_BRANCH * opt_scale;
     s->t0 = nclock_ns();
+    s->t0_wall_us = journal ? wall_us() : 0;
+    s->seq = ++t->seq;
     int rc;
     if (opt_two) {
         rc = nines_two_upd_async(t->c, rng_range(&t->rng, 0, accounts - 1),
@@ -118,11 +198,14 @@ static int bench_submit(struct bench_thread *t, struct bench_slot *s)
                                  rng_range(&t->rng, -999999, 999999), bench_done, s);
     } else {
         int64_t tid = rng_range(&t->rng, 0, TPCB_TELLERS_PER_BRANCH * opt_scale - 1);
-        rc = nines_tpcb_async(t->c, rng_range(&t->rng, 0, accounts - 1), tid,
-                              tid / TPCB_TELLERS_PER_BRANCH, rng_range(&t->rng, -999999, 999999),
-                              bench_done, s);
+        s->aid = rng_range(&t->rng, 0, accounts - 1);
+        s->tid = tid;
+        s->bid = tid / TPCB_TELLERS_PER_BRANCH;
+        s->delta = rng_range(&t->rng, -999999, 999999);
+        rc = nines_tpcb_async(t->c, s->aid, s->tid, s->bid, s->delta, bench_done, s);
     }
     if (rc) {
+        journal_write(t, s, rc, 0, nines_conn_errdetail(t->c), false);
         int k = -rc;
         t->errs[k > 0 && k <= NERR ? k : 0]++;
         snprintf(t->last_err, sizeof t->last_err, "%s: %s", nines_strerror(rc),
@@ -426,7 +509,33 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: tpcb --config FILE [--clients N] [--window W] [--duration S] "
                "[--scale S]\n            [--two-upd] [--json] [--plot FILE.svg] [--seed X] "
-               "[--no-verify]\n");
+               "[--no-verify]\n            [--journal FILE] [--first-node ID | --only-node ID] "
+               "[--timeout-ms MS]\n");
+}
+
+/* Connect as --first-node / --only-node say, else as the cluster file says. */
+static int bench_connect(const struct nines_conf *cf, nines_conn **out)
+{
+    if (!opt_first_node && !opt_only_node)
+        return nines_connect_config(out, opt_config);
+    static char addr[NINES_MAX_NODES][NINES_HOST_MAX + 8];
+    const char *addrs[NINES_MAX_NODES];
+    size_t n = 0;
+    uint32_t first = opt_only_node ? opt_only_node : opt_first_node;
+    const struct nines_node_conf *nc = nines_conf_node(cf, first);
+    if (!nc)
+        return nines_err(NINES_ECONFIG, "node %u is not in %s", first, cf->path);
+    snprintf(addr[n], sizeof addr[n], "%s:%u", nc->host, nc->port);
+    addrs[n] = addr[n];
+    n++;
+    for (uint32_t i = 0; !opt_only_node && i < cf->nnodes; i++) {
+        if (cf->nodes[i].id == first)
+            continue;
+        snprintf(addr[n], sizeof addr[n], "%s:%u", cf->nodes[i].host, cf->nodes[i].port);
+        addrs[n] = addr[n];
+        n++;
+    }
+    return nines_connect(out, addrs, n, cf->cluster, opt_timeout_ms);
 }
 
 int main(int argc, char **argv)
@@ -453,6 +562,14 @@ int main(int argc, char **argv)
             opt_json = true;
         else if (!strcmp(argv[i], "--no-verify"))
             opt_verify = false;
+        else if (!strcmp(argv[i], "--journal") && more)
+            opt_journal = argv[++i];
+        else if (!strcmp(argv[i], "--first-node") && more)
+            opt_first_node = (uint32_t)strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--only-node") && more)
+            opt_only_node = (uint32_t)strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--timeout-ms") && more)
+            opt_timeout_ms = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
@@ -463,14 +580,29 @@ int main(int argc, char **argv)
         }
     }
     if (!opt_config || opt_clients <= 0 || opt_clients > 1024 || opt_window <= 0 ||
-        opt_window > 100000 || opt_duration <= 0 || opt_scale <= 0) {
+        opt_window > 100000 || opt_duration <= 0 || opt_scale <= 0 || opt_timeout_ms <= 0 ||
+        (opt_first_node && opt_only_node)) {
         usage(stderr);
+        return 2;
+    }
+    if (opt_journal && opt_two) {
+        fprintf(stderr, "tpcb: --journal is for TPC-B (the checker reads history rows)\n");
         return 2;
     }
     static struct nines_conf cf;
     if (nines_conf_load(opt_config, &cf)) {
         fprintf(stderr, "tpcb: %s\n", nines_errdetail());
         return 2;
+    }
+    if (opt_journal) {
+        journal = fopen(opt_journal, "w");
+        if (!journal) {
+            fprintf(stderr, "tpcb: cannot write journal %s: %s\n", opt_journal, strerror(errno));
+            return 2;
+        }
+        fprintf(journal, "# nines-tpcb-journal v1 pid %d scale %lld clients %d window %d "
+                "started_us %llu\n", (int)getpid(), (long long)opt_scale, opt_clients, opt_window,
+                (unsigned long long)wall_us());
     }
     struct bench_thread *th = calloc((size_t)opt_clients, sizeof *th);
     if (!th)
@@ -479,7 +611,7 @@ int main(int argc, char **argv)
         th[i].idx = i;
         th[i].rng = opt_seed * 0x9E3779B97F4A7C15ull + (uint64_t)i * 7919 + 1;
         th[i].slots = calloc((size_t)opt_window, sizeof *th[i].slots);
-        if (!th[i].slots || nines_connect_config(&th[i].c, opt_config)) {
+        if (!th[i].slots || bench_connect(&cf, &th[i].c)) {
             fprintf(stderr, "tpcb: client %d: %s\n", i, nines_errdetail());
             return 1;
         }
@@ -497,6 +629,9 @@ int main(int argc, char **argv)
     for (int i = 0; i < opt_clients; i++)
         pthread_join(th[i].th, NULL);
     double el = (double)(nclock_ns() - t0) / 1e9;
+    if (journal && fclose(journal))
+        fprintf(stderr, "tpcb: writing journal %s: %s\n", opt_journal, strerror(errno));
+    journal = NULL;
     long long cpu1 = node_cpu_ticks(&np1);
     double ccpu1 = client_cpu_s();
     read_node_stats(&cf, s1);

@@ -3,7 +3,7 @@
  *
  *   cluster NAME
  *   node ID site S HOST:PORT [data DIR]
- *   arbitrator HOST:PORT
+ *   arbitrator HOST:PORT [data DIR]
  *   KNOB VALUE            (heartbeat_ms, heartbeat_misses, reconnect_min_ms,
  *                          reconnect_max_ms, max_frame_bytes,
  *                          send_queue_bytes, poll_us, lock_timeout_ms,
@@ -44,8 +44,8 @@ static const struct knob knobs[] = {
 static void conf_defaults(struct nines_conf *c)
 {
     memset(c, 0, sizeof *c);
-    c->heartbeat_ms = 50;
-    c->heartbeat_misses = 2;
+    c->heartbeat_ms = 10;      /* takeover in tens of ms (supervisor/README.md "I-am-alive") */
+    c->heartbeat_misses = 3;
     c->reconnect_min_ms = 10;
     c->reconnect_max_ms = 1000;
     c->max_frame_bytes = 4u << 20;
@@ -147,6 +147,33 @@ static int parse_node(struct nines_conf *c, char **w, int nw, const char *name, 
     return 0;
 }
 
+static int parse_arbitrator(struct nines_conf *c, char **w, int nw, const char *name, int ln)
+{
+    /* arbitrator HOST:PORT [data DIR] */
+    if (nw != 2 && nw != 4)
+        return nines_err(NINES_ECONFIG,
+                         "%s:%d: expected 'arbitrator HOST:PORT [data DIR]', got %d words", name,
+                         ln, nw);
+    if (c->has_arbitrator)
+        return nines_err(NINES_ECONFIG, "%s:%d: a second 'arbitrator' line (one arbitrator per "
+                         "cluster)", name, ln);
+    if (parse_hostport(w[1], c->arbitrator_host, sizeof c->arbitrator_host, &c->arbitrator_port))
+        return nines_err(NINES_ECONFIG,
+                         "%s:%d: arbitrator address '%s' is not HOST:PORT with port 1..65535",
+                         name, ln, w[1]);
+    if (nw == 4) {
+        if (strcmp(w[2], "data") != 0)
+            return nines_err(NINES_ECONFIG, "%s:%d: expected 'data DIR' after the arbitrator "
+                             "address, got '%s'", name, ln, w[2]);
+        if (strlen(w[3]) >= sizeof c->arbitrator_data)
+            return nines_err(NINES_ECONFIG, "%s:%d: data folder '%s' is longer than %zu bytes",
+                             name, ln, w[3], sizeof c->arbitrator_data - 1);
+        snprintf(c->arbitrator_data, sizeof c->arbitrator_data, "%s", w[3]);
+    }
+    c->has_arbitrator = true;
+    return 0;
+}
+
 static int parse_line(struct nines_conf *c, char *line, const char *name, int ln)
 {
     char *hash = strchr(line, '#');
@@ -160,6 +187,8 @@ static int parse_line(struct nines_conf *c, char *line, const char *name, int ln
         return nines_err(NINES_ECONFIG, "%s:%d: too many words", name, ln);
     if (strcmp(w[0], "node") == 0)
         return parse_node(c, w, nw, name, ln);
+    if (strcmp(w[0], "arbitrator") == 0)
+        return parse_arbitrator(c, w, nw, name, ln);
     if (nw != 2)
         return nines_err(NINES_ECONFIG, "%s:%d: '%s' takes exactly one value, got %d", name, ln,
                          w[0], nw - 1);
@@ -168,15 +197,6 @@ static int parse_line(struct nines_conf *c, char *line, const char *name, int ln
             return nines_err(NINES_ECONFIG, "%s:%d: cluster name '%s' is longer than %zu bytes",
                              name, ln, w[1], sizeof c->cluster - 1);
         snprintf(c->cluster, sizeof c->cluster, "%s", w[1]);
-        return 0;
-    }
-    if (strcmp(w[0], "arbitrator") == 0) {
-        if (parse_hostport(w[1], c->arbitrator_host, sizeof c->arbitrator_host,
-                           &c->arbitrator_port))
-            return nines_err(NINES_ECONFIG,
-                             "%s:%d: arbitrator address '%s' is not HOST:PORT with port 1..65535",
-                             name, ln, w[1]);
-        c->has_arbitrator = true;
         return 0;
     }
     if (strcmp(w[0], "transport") == 0) {
@@ -214,6 +234,12 @@ static int conf_validate(const struct nines_conf *c, const char *name)
             return nines_err(NINES_ECONFIG,
                              "%s: site %d has no nodes (every fragment needs a replica at each "
                              "of the two sites)", name, s);
+    for (uint32_t i = 0; c->has_arbitrator && i < c->nnodes; i++)
+        if (c->nodes[i].port == c->arbitrator_port &&
+            strcmp(c->nodes[i].host, c->arbitrator_host) == 0)
+            return nines_err(NINES_ECONFIG, "%s: arbitrator address %s:%u is node %u's address "
+                             "(the arbitrator is a process of its own, outside both sites)",
+                             name, c->arbitrator_host, c->arbitrator_port, c->nodes[i].id);
     if (c->reconnect_min_ms > c->reconnect_max_ms)
         return nines_err(NINES_ECONFIG, "%s: reconnect_min_ms %u is above reconnect_max_ms %u",
                          name, c->reconnect_min_ms, c->reconnect_max_ms);

@@ -28,6 +28,7 @@ struct nines_conf {
     bool has_arbitrator;
     char arbitrator_host[NINES_HOST_MAX];
     uint16_t arbitrator_port;
+    char arbitrator_data[256];    /* the arbitrator's folder for its grant record ("" = none) */
     /* timing and sizing knobs (defaults in conf.c) */
     uint32_t heartbeat_ms;        /* I-am-alive interval */
     uint32_t heartbeat_misses;    /* missed intervals before suspicion */

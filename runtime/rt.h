@@ -64,6 +64,8 @@ struct rt_msg {
     uint64_t cookie;             /* RT_MSG_* payload */
     const ProtobufCMessage *body;/* unpacked body (lives in arena) or NULL */
     enum rt_svc dst;             /* destination task on the target node */
+    int32_t err;                 /* RT_MSG_PEER_DOWN: why the connection ended (NINES_E*;
+                                    NINES_ECLOSED: the peer's host closed or reset it) */
     bool kept;                   /* handler took ownership (rt_msg_keep) */
     struct arena arena;
 };
@@ -157,6 +159,18 @@ void rt_install_nodeset(struct rt *rt, const struct rt_nodeset *ns);
 const struct rt_nodeset *rt_nodeset(const struct rt *rt);
 /* Deliver RT_MSG_NODESET to svc (subscribing twice = once). */
 int rt_subscribe_nodeset(struct rt *rt, enum rt_svc svc);
+/* The node's lease (supervisor/README.md "Fencing"): until `until_us`
+ * (rt_now_us clock) a quorum of the installed set confirmed this node. */
+void rt_set_lease(struct rt *rt, uint64_t until_us);
+/* May this node serve now: a member of the installed set (serving) and
+ * its lease holds at this loop turn's time (no lease set: membership
+ * alone, for in-process tests without a supervisor). A node that was stopped (a
+ * hang, SIGSTOP) finds its lease run out at its first turn after it
+ * resumes, before it handles anything queued meanwhile. */
+bool rt_serving(const struct rt *rt);
+/* Any thread: when the executor's current turn began, 0 while it waits for
+ * work (a turn that runs long is a stuck executor: supervisor's watchdog). */
+uint64_t rt_busy_since_us(const struct rt *rt);
 #define RT_NODE_BIT(id) ((uint64_t)1 << ((id) - 1))
 
 /* Run until rt_stop(). */

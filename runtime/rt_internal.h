@@ -40,6 +40,9 @@ struct rt {
     bool peer_subs[RT_SVC_MAX];    /* rt_subscribe_peers */
     bool ns_subs[RT_SVC_MAX];      /* rt_subscribe_nodeset */
     struct rt_nodeset ns;          /* rt_install_nodeset */
+    uint64_t lease_until;          /* rt_set_lease */
+    bool lease_set;                /* rt_set_lease was called */
+    _Atomic uint64_t busy_since;   /* rt_busy_since_us */
     struct rt_task *run_head, *run_tail;
     struct rt_msg *free_msgs;
     uint32_t nfree;

@@ -39,6 +39,7 @@ struct rt_msg *rt_msg_new(struct rt *rt, uint32_t type)
     m->from = 0;
     m->epoch = 0;
     m->cookie = 0;
+    m->err = 0;
     m->body = NULL;
     m->dst = RT_SVC_NONE;
     m->kept = false;
@@ -258,7 +259,8 @@ static int rt_on_msg(void *ctx, const struct net_msg_in *in)
 }
 
 /* A membership event to every subscribed task (rt_subscribe_peers). */
-static void rt_post_event(struct rt *rt, uint32_t type, net_addr from, uint64_t cookie)
+static void rt_post_event(struct rt *rt, uint32_t type, net_addr from, uint64_t cookie,
+                          int err)
 {
     for (int s = RT_SVC_NONE + 1; s < RT_SVC_MAX; s++) {
         if (!rt->peer_subs[s] || !rt->tasks[s].handler)
@@ -268,6 +270,7 @@ static void rt_post_event(struct rt *rt, uint32_t type, net_addr from, uint64_t 
             return;
         m->from = from;
         m->cookie = cookie;
+        m->err = err;
         rt_post_local(rt, (enum rt_svc)s, m);
     }
 }
@@ -283,13 +286,13 @@ int rt_subscribe_peers(struct rt *rt, enum rt_svc svc)
 static void rt_on_peer_up(void *ctx, uint32_t node, bool restarted)
 {
     if (restarted)
-        rt_post_event(ctx, RT_MSG_PEER_RESTARTED, node, node);
-    rt_post_event(ctx, RT_MSG_PEER_UP, node, node);
+        rt_post_event(ctx, RT_MSG_PEER_RESTARTED, node, node, 0);
+    rt_post_event(ctx, RT_MSG_PEER_UP, node, node, 0);
 }
 
 static void rt_on_peer_down(void *ctx, uint32_t node, int err)
 {
-    rt_post_event(ctx, RT_MSG_PEER_DOWN, node, node);
+    rt_post_event(ctx, RT_MSG_PEER_DOWN, node, node, err);
 }
 
 static void rt_on_client_close(void *ctx, net_addr conn)
@@ -465,6 +468,7 @@ int rt_step(struct rt *rt, int max_wait_ms)
 {
     rt->stats.loop_turns++;
     rt->now_us = rt_clock_us(rt);
+    atomic_store_explicit(&rt->busy_since, nclock_us(), memory_order_relaxed);
     if (atomic_load_explicit(&rt->inbox_nonempty, memory_order_acquire))
         rt_inbox_drain(rt);
     rt_timers_fire(rt);
@@ -483,8 +487,11 @@ int rt_step(struct rt *rt, int max_wait_ms)
             }
         }
     }
+    if (timeout != 0)
+        atomic_store_explicit(&rt->busy_since, 0, memory_order_relaxed);
     rt_wait(rt, timeout);
     rt->now_us = rt_clock_us(rt);
+    atomic_store_explicit(&rt->busy_since, nclock_us(), memory_order_relaxed);
     handled += rt_run_tasks(rt);
     if (rt->ep)
         net_flush(rt->ep);
@@ -522,6 +529,23 @@ int rt_subscribe_nodeset(struct rt *rt, enum rt_svc svc)
 }
 
 const struct rt_nodeset *rt_nodeset(const struct rt *rt) { return &rt->ns; }
+
+void rt_set_lease(struct rt *rt, uint64_t until_us)
+{
+    rt->lease_until = until_us;
+    rt->lease_set = true;
+}
+
+bool rt_serving(const struct rt *rt)
+{
+    /* without a supervisor's lease (in-process tests), membership alone */
+    return rt->ns.serving && (!rt->lease_set || rt->now_us < rt->lease_until);
+}
+
+uint64_t rt_busy_since_us(const struct rt *rt)
+{
+    return atomic_load_explicit(&((struct rt *)rt)->busy_since, memory_order_relaxed);
+}
 
 void rt_install_nodeset(struct rt *rt, const struct rt_nodeset *ns)
 {

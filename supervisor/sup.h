@@ -4,6 +4,10 @@
 #ifndef NINES_SUP_H
 #define NINES_SUP_H
 #include "runtime/rt.h"
+#include "sup_hb.h"
+#include "sup_ns.h"
+
+#include <pthread.h>
 
 /* Node lifecycle as seen by its own supervisor. */
 enum sup_node_state {
@@ -13,25 +17,40 @@ enum sup_node_state {
 };
 
 struct sup_peer {
-    uint64_t last_alive_us;   /* last I_AM_ALIVE from it (0 = never) */
-    bool suspected;           /* silent for heartbeat_misses intervals */
     uint64_t restarts;        /* RT_MSG_PEER_RESTARTED seen: it came back as a new process */
+    uint64_t down_at_us;      /* its connection closed (NINES_ECLOSED) at this time, and no
+                               * heartbeat since (0: none pending) */
+    bool silent;              /* no heartbeat for heartbeat_misses intervals */
 };
 
-/* The node's epoch before the node-set protocol (a later issue) installs
- * another. */
-#define SUP_EPOCH_INITIAL 1
+/* The arbitrator question in flight (a thread of its own: arb_vote blocks). */
+struct sup_arb {
+    pthread_mutex_t mu;
+    pthread_t th;
+    bool running, done, granted;
+    uint64_t seq;
+    char why[256];
+    uint64_t prev_members;
+    struct ns_view proposal;
+    struct sup *s;
+};
 
 struct sup {
     struct rt *rt;
     const struct nines_conf *conf;
     uint32_t self, site;
     enum sup_node_state state;
-    uint64_t epoch;                  /* the node's current epoch (sup_set_epoch) */
-    uint32_t ring_prev, ring_next;   /* I-am-alive ring neighbours (0 = none) */
-    uint64_t hb_seq;
+    uint64_t epoch;                  /* the installed node set's epoch */
+    uint64_t incarnation;            /* this process (net_incarnation) */
     uint64_t sinks_received;
     struct sup_peer peers[NINES_MAX_NODES + 1];
+    struct sup_hb *hb;               /* the I-am-alive thread (sup_hb.c) */
+    struct ns ns;                    /* the node-set protocol (sup_ns.c) */
+    uint64_t hb_us, lease_us;        /* heartbeat interval; lease window */
+    int64_t ns_timer;                /* timer for ns_deadline (0: none) */
+    uint64_t ns_timer_at;
+    struct sup_arb arb;
+    bool static_set;                 /* sup_init_static */
 };
 
 /* The node's message table, indexed by MsgType. */
@@ -39,11 +58,13 @@ extern const struct rt_msg_entry sup_msgtab[];
 extern const uint32_t sup_msgtab_len;
 
 int sup_init(struct sup *s, struct rt *rt);
-const char *sup_state_name(enum sup_node_state st);
-/* Install the node's epoch: every message sent from now on carries it,
- * and peers' messages of another epoch are refused where the message
- * table says so (rt_set_epoch). The node-set protocol will call it. */
+/* In-process tests (no heartbeat thread, no node-set protocol): every
+ * configured node is a current member at epoch 1, for ever; the test moves
+ * the epoch with sup_set_epoch (same members). */
+#define SUP_EPOCH_INITIAL 1
+int sup_init_static(struct sup *s, struct rt *rt);
 void sup_set_epoch(struct sup *s, uint64_t epoch);
+const char *sup_state_name(enum sup_node_state st);
 /* Request an orderly stop (from the executor thread). */
 void sup_shutdown(struct sup *s);
 
@@ -53,4 +74,6 @@ void sup_on_ping_req(struct rt *rt, void *st, struct rt_msg *m);
 void sup_on_sink_req(struct rt *rt, void *st, struct rt_msg *m);
 void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m);
 void sup_on_i_am_alive(struct rt *rt, void *st, struct rt_msg *m);
+/* node-set protocol messages (sup_node.c) */
+void sup_on_ns_msg(struct rt *rt, void *st, struct rt_msg *m);
 #endif

@@ -4,6 +4,9 @@
 #include "nines_net.pb-c.h"
 #include "nlog.h"
 
+#include <stdio.h>
+#include <string.h>
+
 void sup_on_ping_req(struct rt *rt, void *st, struct rt_msg *m)
 {
     const Nines__PingReq *req = (const Nines__PingReq *)m->body;
@@ -58,6 +61,44 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
     b->incarnation = net_incarnation(ep);
     b->refused_sender = rs.refused_sender;
     b->refused_epoch = rs.refused_epoch;
+    /* the node set */
+    const struct rt_nodeset *set = rt_nodeset(rt);
+    Nines__NodeSet *w = rt_msg_alloc(r, sizeof *w);
+    uint64_t *incs = rt_msg_alloc(r, NS_MAX_NODES * sizeof *incs);
+    if (!w || !incs) {
+        rt_msg_free(rt, r);
+        return;
+    }
+    nines__node_set__init(w);
+    w->epoch = set->epoch;
+    w->members = set->members;
+    w->current = set->current;
+    w->coordinator = set->coordinator;
+    size_t k = 0;
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if (set->members & NS_BIT(id))
+            incs[k++] = s->ns.inst.inc[id];
+    w->n_incarnations = s->ns.inst.epoch == set->epoch ? k : 0;
+    w->incarnations = incs;
+    b->node_set = w;
+    b->serving = rt_serving(rt);
+    b->ha_state = (char *)(s->hb ? ns_ha_name(s->ns.ha) : set->serving ? "active" : "joining");
+    if (!b->serving) {
+        const char *why = set->reason[0] ? set->reason
+                          : set->serving ? "its lease ran out: it does not hear a quorum"
+                                         : "no node set installed yet";
+        b->reason = rt_msg_alloc(r, strlen(why) + 1);
+        if (b->reason)
+            memcpy(b->reason, why, strlen(why) + 1);
+    }
+    static char arb[NINES_HOST_MAX + 8];
+    if (c->has_arbitrator) {
+        snprintf(arb, sizeof arb, "%s:%u", c->arbitrator_host, (unsigned)c->arbitrator_port);
+        b->arbitrator = arb;
+    }
+    b->ns_rounds = s->ns.st.rounds;
+    b->ns_installs = s->ns.st.installs;
+    b->suspicions = s->ns.st.suspicions;
     uint64_t now_ms = rt_now_us(rt) / 1000;
     size_t n = 0;
     for (uint32_t i = 0; i < c->nnodes; i++) {

@@ -43,6 +43,18 @@ const struct rt_msg_entry sup_msgtab[] = {
     /* the ring must run across epochs: it is how a node-set change starts */
     ROW(I_AM_ALIVE, nines__iam_alive__descriptor, RT_SVC_SUP, sup_on_i_am_alive, PEER | LOCAL,
         ANY),
+    /* the node-set protocol (sup_ns.c): it is how epochs change, so it runs
+     * across epochs; rounds and ballots carry their own numbering */
+    ROW(NS_REPORT_ORD, nines__ns_report_ord__descriptor, RT_SVC_SUP, sup_on_ns_msg, PEER, ANY),
+    ROW(NS_BUILD_REQ, nines__ns_build_req__descriptor, RT_SVC_SUP, sup_on_ns_msg, PEER, ANY),
+    ROW(NS_BUILD_CONF, nines__ns_build_conf__descriptor, RT_SVC_SUP, sup_on_ns_msg, PEER, ANY),
+    ROW(NS_BUILD_REF, nines__ns_build_ref__descriptor, RT_SVC_SUP, sup_on_ns_msg, PEER, ANY),
+    ROW(NS_ACCEPT_REQ, nines__ns_accept_req__descriptor, RT_SVC_SUP, sup_on_ns_msg, PEER, ANY),
+    ROW(NS_ACCEPT_CONF, nines__ns_accept_conf__descriptor, RT_SVC_SUP, sup_on_ns_msg, PEER,
+        ANY),
+    ROW(NS_ACCEPT_REF, nines__ns_accept_ref__descriptor, RT_SVC_SUP, sup_on_ns_msg, PEER, ANY),
+    ROW(NS_INSTALL_ORD, nines__ns_install_ord__descriptor, RT_SVC_SUP, sup_on_ns_msg, PEER,
+        ANY),
     /* distribution dictionary service rows (dict/svc/) */
     ROW(DICT_CHANGE_REQ, nines__dict_change_req__descriptor, RT_SVC_DICT, dsvc_on_change_req,
         CLIENT | PEER | LOCAL, ANY),

@@ -1,14 +1,33 @@
-/* Supervisor task: node lifecycle state machine and the I-am-alive ring. */
+/* Supervisor task: the node lifecycle state machine, and the wiring of the
+ * I-am-alive thread (sup_hb.c) and the node-set protocol (sup_ns.c) to the
+ * runtime: ticks, connection hints, the lease, timers, messages, the
+ * arbitrator question and the installation of node sets. */
 #include "sup.h"
 
+#include "arbitrator/arb.h"
 #include "nassert.h"
+#include "nclock.h"
 #include "nines/errors.h"
 #include "nines_net.pb-c.h"
 #include "nlog.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
-enum { SUP_TIMER_HEARTBEAT = 1 };
+enum {
+    SUP_TIMER_TICK = 1,        /* every heartbeat interval: read the I-am-alive state */
+    SUP_TIMER_NS = 2,          /* ns_deadline */
+    SUP_ARB_DONE = 0x4142,     /* RT_MSG_USER cookie: the arbitrator thread finished */
+};
+
+#define SUP_JOIN_MS 100        /* joining / out: ask to (re)join this often */
+#define SUP_BOOT_MS 3000       /* bootstrap: wait this long for every configured node */
+#define SUP_ARB_MS 300         /* the arbitrator's answer, at most */
+#define SUP_STALL_MS 500       /* an executor turn longer than this is a stuck executor:
+                                * heartbeats are withheld and the node leaves the set (a
+                                * turn on a busy machine may be preempted for tens of ms:
+                                * that is slow, not stuck) */
 
 const char *sup_state_name(enum sup_node_state st)
 {
@@ -24,27 +43,196 @@ const char *sup_state_name(enum sup_node_state st)
     }
 }
 
-/* Ring order = ascending node id; neighbours are the previous and next
- * node in that circle (none when alone; the same node twice with two). */
-static void sup_ring(struct sup *s)
+/* ---- the protocol's outputs ------------------------------------------ */
+
+static void ns_send(void *ctx, uint32_t to, uint32_t type, const ProtobufCMessage *body)
 {
-    const struct nines_conf *c = s->conf;
-    uint32_t ids[NINES_MAX_NODES], n = 0;
-    for (uint32_t i = 0; i < c->nnodes; i++)
-        ids[n++] = c->nodes[i].id;
-    for (uint32_t i = 1; i < n; i++)
-        for (uint32_t j = i; j > 0 && ids[j - 1] > ids[j]; j--) {
-            uint32_t t = ids[j];
-            ids[j] = ids[j - 1];
-            ids[j - 1] = t;
-        }
-    s->ring_prev = s->ring_next = 0;
-    for (uint32_t i = 0; i < n && n > 1; i++)
-        if (ids[i] == s->self) {
-            s->ring_prev = ids[(i + n - 1) % n];
-            s->ring_next = ids[(i + 1) % n];
-        }
+    struct sup *s = ctx;
+    const struct rt_msg_entry *e = type < sup_msgtab_len ? &sup_msgtab[type] : NULL;
+    N_ASSERT(e && e->desc && e->desc == body->descriptor);
+    uint8_t buf[2048];
+    size_t len = protobuf_c_message_get_packed_size(body);
+    N_ASSERT(len <= sizeof buf); /* a node set is at most 64 incarnations */
+    protobuf_c_message_pack(body, buf);
+    struct rt_msg *m = rt_msg_new(s->rt, type);
+    if (!m)
+        return; /* the round's timers re-ask */
+    m->body = protobuf_c_message_unpack(e->desc, arena_pb_allocator(&m->arena), len, buf);
+    if (!m->body) {
+        rt_msg_free(s->rt, m);
+        return;
+    }
+    /* a node without a connection now is re-asked by the protocol */
+    (void)rt_send(s->rt, to, RT_SVC_SUP, m);
 }
+
+static void ns_install(void *ctx, const struct ns_view *v, bool serving, const char *reason)
+{
+    struct sup *s = ctx;
+    struct rt_nodeset n = {
+        .epoch = v->epoch,
+        .members = v->members,
+        .current = v->current,
+        .coordinator = v->coordinator,
+        .serving = serving,
+    };
+    snprintf(n.reason, sizeof n.reason, "%s", reason ? reason : "");
+    s->epoch = v->epoch;
+    uint64_t now = nclock_us(), until = s->ns.lease_until;
+    rt_set_lease(s->rt, until > now ? rt_now_us(s->rt) + (until - now) : 0);
+    if (s->hb)
+        sup_hb_advertise(s->hb, ns_adv_epoch(&s->ns), serving);
+    rt_install_nodeset(s->rt, &n);
+}
+
+static void *arb_main(void *arg)
+{
+    struct sup_arb *a = arg;
+    struct sup *s = a->s;
+    uint64_t inc[NS_MAX_NODES];
+    Nines__NodeSet p = NINES__NODE_SET__INIT;
+    pthread_mutex_lock(&a->mu);
+    uint64_t seq = a->seq, prev = a->prev_members;
+    struct ns_view v = a->proposal;
+    pthread_mutex_unlock(&a->mu);
+    p.epoch = v.epoch;
+    p.members = v.members;
+    p.current = v.current;
+    p.coordinator = v.coordinator;
+    size_t k = 0;
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if (v.members & NS_BIT(id))
+            inc[k++] = v.inc[id];
+    p.n_incarnations = k;
+    p.incarnations = inc;
+    struct arb_answer ans;
+    memset(&ans, 0, sizeof ans);
+    int rc = arb_vote(s->conf, s->self, prev, &p, SUP_ARB_MS, &ans);
+    pthread_mutex_lock(&a->mu);
+    if (a->seq == seq) {
+        a->done = true;
+        a->granted = rc == 0 && ans.granted;
+        if (rc)
+            snprintf(a->why, sizeof a->why, "no answer from the arbitrator: %s",
+                     nines_errdetail());
+        else
+            snprintf(a->why, sizeof a->why, "%s", ans.reason);
+    }
+    pthread_mutex_unlock(&a->mu);
+    (void)rt_post_from_thread(s->rt, RT_SVC_SUP, SUP_ARB_DONE);
+    return NULL;
+}
+
+static void ns_arb(void *ctx, uint64_t prev, const struct ns_view *p)
+{
+    struct sup *s = ctx;
+    struct sup_arb *a = &s->arb;
+    if (a->running) {
+        pthread_join(a->th, NULL); /* at most SUP_ARB_MS */
+        a->running = false;
+    }
+    pthread_mutex_lock(&a->mu);
+    a->seq++;
+    a->done = false;
+    a->prev_members = prev;
+    a->proposal = *p;
+    pthread_mutex_unlock(&a->mu);
+    a->s = s;
+    if (pthread_create(&a->th, NULL, arb_main, a) != 0) {
+        ns_on_arb(&s->ns, false, "cannot start the arbitrator thread", nclock_us());
+        return;
+    }
+    a->running = true;
+}
+
+static const struct ns_ops sup_ns_ops = {ns_send, ns_install, ns_arb};
+
+/* Keep one timer armed for the protocol's next deadline. */
+static void sup_arm(struct sup *s)
+{
+    uint64_t d = ns_deadline(&s->ns);
+    if (!d || (s->ns_timer && s->ns_timer_at <= d))
+        return;
+    if (s->ns_timer)
+        rt_timer_cancel(s->rt, s->ns_timer);
+    uint64_t now = nclock_us();
+    int64_t id = rt_timer_add(s->rt, RT_SVC_SUP, d > now ? d - now : 0, SUP_TIMER_NS);
+    s->ns_timer = id > 0 ? id : 0;
+    s->ns_timer_at = d;
+}
+
+/* ---- inputs from the I-am-alive thread --------------------------------- */
+
+/* Every heartbeat interval, on the executor: hearing, silence, restarts,
+ * newer epochs and the lease, from what the thread recorded. */
+static void sup_tick(struct sup *s)
+{
+    uint64_t now = nclock_us();
+    uint64_t silent_us = s->hb_us * s->conf->heartbeat_misses;
+    /* this node's own I-am-alive thread did not run lately (the machine
+     * starved it): what it did not receive says nothing about the others */
+    uint64_t loop = sup_hb_loop_us(s->hb);
+    bool blind = loop < now && now - loop > 2 * s->hb_us;
+    const struct ns_view *v = &s->ns.inst;
+    uint64_t t[NINES_MAX_NODES + 1];
+    unsigned k = 0;
+    for (uint32_t i = 0; i < s->conf->nnodes; i++) {
+        uint32_t id = s->conf->nodes[i].id;
+        if (id == s->self) {
+            t[k++] = now;
+            continue;
+        }
+        const struct sup_hb_peer *p = sup_hb_peer(s->hb, id);
+        uint64_t last = atomic_load(&p->last_us), inc = atomic_load(&p->inc);
+        uint64_t ep = atomic_load(&p->epoch);
+        struct sup_peer *sp = &s->peers[id];
+        if (last > now)
+            last = now; /* recorded by the thread after `now` was read */
+        bool heard_now = last && now - last <= silent_us;
+        if (sp->down_at_us && last > sp->down_at_us)
+            sp->down_at_us = 0; /* a heartbeat after the close: a reconnect */
+        if (sp->down_at_us && now - sp->down_at_us >= 2 * s->hb_us) {
+            /* the connection closed and no heartbeat came for two intervals
+             * (one could be in flight when it closed) */
+            ns_down(&s->ns, id, now);
+            sp->down_at_us = 0;
+        } else if (heard_now) {
+            ns_hear(&s->ns, id, inc, now);
+            ns_peer_epoch(&s->ns, id, ep, now);
+        } else if (!sp->silent && !blind) {
+            ns_suspect(&s->ns, id, now);
+        }
+        if (!blind)
+            sp->silent = !heard_now;
+        if ((v->members & NS_BIT(id)) && heard_now && ns_confirms(&s->ns, id, inc, ep))
+            t[k++] = last;
+    }
+    /* the lease: the quorum-th most recent confirmation, plus the window */
+    unsigned q = ns_popcount(v->members) / 2 + 1;
+    uint64_t until = 0;
+    if (v->epoch && k >= q) {
+        for (unsigned i = 0; i < k; i++)
+            for (unsigned j = i + 1; j < k; j++)
+                if (t[j] > t[i]) {
+                    uint64_t x = t[i];
+                    t[i] = t[j];
+                    t[j] = x;
+                }
+        until = t[q - 1] + s->lease_us;
+    }
+    ns_lease(&s->ns, until, now);
+    /* the runtime's clock is the executor's loop clock */
+    until = s->ns.lease_until;
+    uint64_t rt_now = rt_now_us(s->rt);
+    rt_set_lease(s->rt, until > now ? rt_now + (until - now) : 0);
+    ns_tick(&s->ns, now);
+    sup_hb_advertise(s->hb, ns_adv_epoch(&s->ns), ns_serving(&s->ns));
+    sup_arm(s);
+}
+
+/* ---- lifecycle ---------------------------------------------------------- */
+
+static void install_static(struct sup *s, uint64_t epoch);
 
 int sup_init(struct sup *s, struct rt *rt)
 {
@@ -53,87 +241,94 @@ int sup_init(struct sup *s, struct rt *rt)
     s->conf = rt_conf(rt);
     s->self = rt_self(rt);
     s->state = SUP_STARTING;
-    if (s->conf) {
+    pthread_mutex_init(&s->arb.mu, NULL);
+    if (!s->conf) {
+        /* no cluster file (tests of a lone runtime): this node alone, serving */
+        s->static_set = true;
+        install_static(s, SUP_EPOCH_INITIAL);
+    } else {
         const struct nines_node_conf *me = nines_conf_node(s->conf, s->self);
         if (!me)
             return nines_err(NINES_ECONFIG, "node %u is not in %s", s->self, s->conf->path);
         s->site = me->site;
-        sup_ring(s);
     }
-    /* Until the node-set protocol runs: every configured node, current,
-     * at SUP_EPOCH_INITIAL (no subscriber exists yet: services read it
-     * with rt_nodeset at their START). */
-    struct rt_nodeset ns = {.epoch = SUP_EPOCH_INITIAL, .serving = true};
-    if (s->conf)
-        for (uint32_t i = 0; i < s->conf->nnodes; i++)
-            ns.members |= RT_NODE_BIT(s->conf->nodes[i].id);
-    else
-        ns.members = RT_NODE_BIT(s->self);
-    ns.current = ns.members;
-    for (uint32_t id = 1; id <= NINES_MAX_NODES; id++)
-        if (ns.members & RT_NODE_BIT(id)) {
-            ns.coordinator = id;
-            break;
-        }
-    rt_install_nodeset(rt, &ns);
-    s->epoch = SUP_EPOCH_INITIAL;
     int rc = rt_subscribe_peers(rt, RT_SVC_SUP);
     if (rc)
         return rc;
     return rt_task_add(rt, RT_SVC_SUP, "supervisor", sup_on_event, s);
 }
 
+static void install_static(struct sup *s, uint64_t epoch)
+{
+    struct rt_nodeset n = {.epoch = epoch, .serving = true};
+    for (uint32_t i = 0; s->conf && i < s->conf->nnodes; i++)
+        n.members |= RT_NODE_BIT(s->conf->nodes[i].id);
+    if (!n.members)
+        n.members = RT_NODE_BIT(s->self);
+    n.current = n.members;
+    n.coordinator = (uint32_t)__builtin_ctzll(n.members) + 1;
+    rt_install_nodeset(s->rt, &n);
+    rt_set_lease(s->rt, UINT64_MAX);
+    s->epoch = epoch;
+}
+
+int sup_init_static(struct sup *s, struct rt *rt)
+{
+    int rc = sup_init(s, rt);
+    if (rc)
+        return rc;
+    s->static_set = true;
+    install_static(s, SUP_EPOCH_INITIAL);
+    return 0;
+}
+
 void sup_set_epoch(struct sup *s, uint64_t epoch)
 {
-    if (s->epoch && epoch != s->epoch)
-        NLOG_INFO("sup", "epoch %llu installed (was %llu)", (unsigned long long)epoch,
-                  (unsigned long long)s->epoch);
-    s->epoch = epoch;
-    rt_set_epoch(s->rt, epoch);
+    N_ASSERT(s->static_set);
+    install_static(s, epoch);
 }
 
-static void sup_send_alive(struct sup *s, uint32_t to)
+static int sup_begin(struct sup *s)
 {
-    struct rt_msg *m = rt_msg_new(s->rt, NINES__MSG_TYPE__I_AM_ALIVE);
-    if (!m)
-        return;
-    Nines__IAmAlive *b = RT_BODY(m, Nines__IAmAlive, nines__iam_alive__init);
-    if (!b) {
-        rt_msg_free(s->rt, m);
-        return;
-    }
-    b->seq = ++s->hb_seq;
-    b->uptime_ms = (rt_now_us(s->rt) - rt_start_us(s->rt)) / 1000;
-    /* a full queue to a silent neighbour is expected; liveness shows it */
-    (void)rt_send(s->rt, to, RT_SVC_SUP, m);
-}
-
-/* Check one ring neighbour; report a change of its liveness once. */
-static void sup_watch(struct sup *s, uint32_t id)
-{
-    struct sup_peer *p = &s->peers[id];
-    uint64_t limit = (uint64_t)s->conf->heartbeat_ms * s->conf->heartbeat_misses * 1000u;
-    uint64_t since = p->last_alive_us ? p->last_alive_us : rt_start_us(s->rt);
-    bool silent = rt_now_us(s->rt) - since > limit;
-    if (silent && !p->suspected)
-        NLOG_WARN("sup", "ring neighbour %u silent for more than %u ms", id,
-                  s->conf->heartbeat_ms * s->conf->heartbeat_misses);
-    else if (!silent && p->suspected)
-        NLOG_INFO("sup", "ring neighbour %u alive again", id);
-    p->suspected = silent;
-}
-
-static void sup_heartbeat(struct sup *s)
-{
-    if (s->ring_next) {
-        sup_send_alive(s, s->ring_next);
-        sup_watch(s, s->ring_next);
-    }
-    if (s->ring_prev && s->ring_prev != s->ring_next) {
-        sup_send_alive(s, s->ring_prev);
-        sup_watch(s, s->ring_prev);
-    }
-    rt_timer_add(s->rt, RT_SVC_SUP, (uint64_t)s->conf->heartbeat_ms * 1000u, SUP_TIMER_HEARTBEAT);
+    const struct nines_conf *c = s->conf;
+    s->incarnation = net_incarnation(rt_net(s->rt));
+    s->hb_us = (uint64_t)c->heartbeat_ms * 1000u;
+    /* the lease (supervisor/README.md "Fencing"): a node cut off at time T
+     * received its last confirmation at or before T and stops serving by
+     * T + misses x interval; the others heard it last at T - interval or
+     * later, suspect it misses intervals after that, and install a set
+     * without it only after asking it twice (2 intervals more): at
+     * T + (misses + 1) x interval at the earliest */
+    uint32_t misses = c->heartbeat_misses > 1 ? c->heartbeat_misses : 2;
+    s->lease_us = s->hb_us * misses;
+    struct ns_config nc = {
+        .self = s->self,
+        .incarnation = s->incarnation,
+        .has_arbitrator = c->has_arbitrator,
+        .ask_us = s->hb_us,
+        .report_us = 3 * s->hb_us,
+        .join_us = SUP_JOIN_MS * 1000u,
+        .boot_us = SUP_BOOT_MS * 1000u,
+        .arb_us = (SUP_ARB_MS + 50) * 1000u,
+        .backoff_us = 2 * s->hb_us,
+        .lease_us = s->hb_us * misses,
+    };
+    for (uint32_t i = 0; i < c->nnodes; i++)
+        nc.configured |= NS_BIT(c->nodes[i].id);
+    ns_init(&s->ns, &nc, &sup_ns_ops, s, nclock_us());
+    uint64_t stall_us = SUP_STALL_MS * 1000u;
+    if (stall_us < 4 * s->hb_us * misses)
+        stall_us = 4 * s->hb_us * misses;
+    int rc = sup_hb_start(&s->hb, s->rt, s->incarnation, s->hb_us, stall_us);
+    if (rc)
+        return rc;
+    NLOG_INFO("sup", "node %u (incarnation %llu): heartbeats every %u ms, suspicion after %u "
+              "silent intervals, lease %llu ms; joining the cluster", s->self,
+              (unsigned long long)s->incarnation, c->heartbeat_ms, misses,
+              (unsigned long long)s->lease_us / 1000);
+    sup_arm(s);
+    rt_timer_add(s->rt, RT_SVC_SUP, s->hb_us, SUP_TIMER_TICK);
+    return 0;
 }
 
 /* The executor stopped (a signal called rt_stop): no new work; the node
@@ -145,9 +340,15 @@ void sup_shutdown(struct sup *s)
     NLOG_INFO("sup", "node %u: %s -> stopping", s->self, sup_state_name(s->state));
     s->state = SUP_STOPPING;
     rt_stop(s->rt);
+    sup_hb_stop(s->hb);
+    s->hb = NULL;
+    if (s->arb.running) {
+        pthread_join(s->arb.th, NULL);
+        s->arb.running = false;
+    }
 }
 
-/* Runtime events: start, timers, peer connectivity (subscribed). */
+/* Runtime events: start, timers, ticks, peer connectivity (subscribed). */
 void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
 {
     struct sup *s = st;
@@ -155,15 +356,44 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
     case RT_MSG_START:
         N_ASSERT(s->state == SUP_STARTING);
         s->state = SUP_RUNNING;
-        if (s->conf)
-            sup_heartbeat(s);
+        if (s->conf && !s->static_set) {
+            int rc = sup_begin(s);
+            if (rc) {
+                NLOG_ERROR("sup", "node %u cannot start its node-set protocol: %s", s->self,
+                           nines_errdetail());
+                rt_stop(rt);
+            }
+        }
         break;
     case RT_MSG_TIMER:
-        if (m->cookie == SUP_TIMER_HEARTBEAT && s->state == SUP_RUNNING)
-            sup_heartbeat(s);
+        if (m->cookie == SUP_TIMER_TICK && s->state == SUP_RUNNING && s->hb) {
+            sup_tick(s);
+            rt_timer_add(rt, RT_SVC_SUP, s->hb_us, SUP_TIMER_TICK);
+        } else if (m->cookie == SUP_TIMER_NS && s->state == SUP_RUNNING) {
+            s->ns_timer = 0;
+            ns_tick(&s->ns, nclock_us());
+            sup_arm(s);
+        }
+        break;
+    case RT_MSG_USER:
+        if (s->state != SUP_RUNNING || !s->hb)
+            break;
+        if (m->cookie == SUP_ARB_DONE) {
+            pthread_mutex_lock(&s->arb.mu);
+            bool done = s->arb.done, granted = s->arb.granted;
+            char why[256];
+            memcpy(why, s->arb.why, sizeof why);
+            s->arb.done = false;
+            pthread_mutex_unlock(&s->arb.mu);
+            if (done)
+                ns_on_arb(&s->ns, granted, why, nclock_us());
+            sup_arm(s);
+        }
         break;
     case RT_MSG_PEER_UP:
         NLOG_INFO("sup", "peer %u connected", (unsigned)m->cookie);
+        if (m->cookie >= 1 && m->cookie <= NINES_MAX_NODES)
+            s->peers[m->cookie].down_at_us = 0;
         break;
     case RT_MSG_PEER_RESTARTED:
         /* a new process, not a reconnect: whatever it had in memory is gone */
@@ -171,10 +401,18 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
             s->peers[m->cookie].restarts++;
             NLOG_INFO("sup", "peer %u restarted (incarnation %llu)", (unsigned)m->cookie,
                       (unsigned long long)net_peer_incarnation(rt_net(rt), (uint32_t)m->cookie));
+            if (s->hb)
+                ns_hear(&s->ns, (uint32_t)m->cookie,
+                        net_peer_incarnation(rt_net(rt), (uint32_t)m->cookie), nclock_us());
         }
         break;
     case RT_MSG_PEER_DOWN:
-        NLOG_INFO("sup", "peer %u disconnected", (unsigned)m->cookie);
+        NLOG_INFO("sup", "peer %u disconnected (%s)", (unsigned)m->cookie,
+                  nines_strerror(m->err));
+        /* closed by its host (EOF, reset): likely a dead process; confirmed
+         * when no heartbeat follows within an interval (sup_tick) */
+        if (m->cookie >= 1 && m->cookie <= NINES_MAX_NODES && m->err == NINES_ECLOSED)
+            s->peers[m->cookie].down_at_us = nclock_us();
         break;
     case RT_MSG_CLIENT_CLOSED:
         break; /* the supervisor keeps no client state */
@@ -184,9 +422,53 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
     }
 }
 
+/* The ring over connections is gone (heartbeats are UDP, sup_hb.c); a peer
+ * of an older version may still send it: accepted and ignored. */
 void sup_on_i_am_alive(struct rt *rt, void *st, struct rt_msg *m)
 {
+    (void)rt;
+    (void)st;
+    (void)m;
+}
+
+/* NS_* messages from peers (message table: peer or local, any epoch). */
+void sup_on_ns_msg(struct rt *rt, void *st, struct rt_msg *m)
+{
     struct sup *s = st;
-    if (m->from >= 1 && m->from <= NINES_MAX_NODES)
-        s->peers[m->from].last_alive_us = rt_now_us(rt);
+    (void)rt;
+    if (s->state != SUP_RUNNING || !s->hb || m->from < 1 || m->from > NINES_MAX_NODES)
+        return;
+    uint32_t from = (uint32_t)m->from;
+    uint64_t now = nclock_us();
+    switch (m->type) {
+    case NINES__MSG_TYPE__NS_REPORT_ORD:
+        ns_on_report(&s->ns, from, (const Nines__NsReportOrd *)m->body, now);
+        break;
+    case NINES__MSG_TYPE__NS_BUILD_REQ:
+        ns_on_build_req(&s->ns, from, (const Nines__NsBuildReq *)m->body, now);
+        break;
+    case NINES__MSG_TYPE__NS_BUILD_CONF:
+        ns_on_build_conf(&s->ns, from, (const Nines__NsBuildConf *)m->body, now);
+        break;
+    case NINES__MSG_TYPE__NS_BUILD_REF:
+        ns_on_build_ref(&s->ns, from, (const Nines__NsBuildRef *)m->body, now);
+        break;
+    case NINES__MSG_TYPE__NS_ACCEPT_REQ:
+        ns_on_accept_req(&s->ns, from, (const Nines__NsAcceptReq *)m->body, now);
+        break;
+    case NINES__MSG_TYPE__NS_ACCEPT_CONF:
+        ns_on_accept_conf(&s->ns, from, (const Nines__NsAcceptConf *)m->body, now);
+        break;
+    case NINES__MSG_TYPE__NS_ACCEPT_REF:
+        ns_on_accept_ref(&s->ns, from, (const Nines__NsAcceptRef *)m->body, now);
+        break;
+    case NINES__MSG_TYPE__NS_INSTALL_ORD:
+        ns_on_install(&s->ns, from, (const Nines__NsInstallOrd *)m->body, now);
+        break;
+    default:
+        NLOG_WARN("sup", "node-set handler got message type %u", m->type);
+        return;
+    }
+    sup_hb_advertise(s->hb, ns_adv_epoch(&s->ns), ns_serving(&s->ns));
+    sup_arm(s);
 }

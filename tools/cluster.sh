@@ -1,12 +1,41 @@
 #!/bin/sh
 # Start or stop a local cluster: tools/cluster.sh start|stop BUILD CONF DIR
-# start: one ninesd per node of CONF, logs and pid files in DIR.
+# start: one ninesd per node of CONF and, when CONF has an
+# `arbitrator HOST:PORT [data ADIR]` line, the arbitrator (ninesarb; its
+# grant record in ADIR, else in DIR/arbitrator); logs and pid files in DIR
+# (nodeID.log/.pid, arbitrator.log/.pid).
+# stop: the nodes, then the arbitrator (SIGTERM; each waited for up to 5 s).
 set -e
 cmd=$1 build=$2 conf=$3 dir=$4
 mkdir -p "$dir"
 ids=$(awk '$1 == "node" { print $2 }' "$conf")
+arb=$(awk '$1 == "arbitrator" { print $2 }' "$conf")
+arb_data=$(awk '$1 == "arbitrator" && $3 == "data" { print $4 }' "$conf")
+
+# stop_pid NAME PIDFILE: SIGTERM, wait up to 5 s for it to go.
+stop_pid() {
+    [ -f "$2" ] || return 0
+    pid=$(cat "$2")
+    if kill "$pid" 2>/dev/null; then
+        i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
+        echo "stopped $1"
+    fi
+    rm -f "$2"
+}
+
 case "$cmd" in
 start)
+    if [ -n "$arb" ]; then
+        if [ -f "$dir/arbitrator.pid" ] && kill -0 "$(cat "$dir/arbitrator.pid")" 2>/dev/null; then
+            echo "arbitrator already running (pid $(cat "$dir/arbitrator.pid"))"
+        else
+            [ -n "$arb_data" ] || arb_data="$dir/arbitrator"
+            mkdir -p "$arb_data"
+            "$build/bin/ninesarb" --config "$conf" --data "$arb_data" >>"$dir/arbitrator.log" 2>&1 &
+            echo $! > "$dir/arbitrator.pid"
+            echo "started arbitrator $arb (pid $!, log $dir/arbitrator.log, grant record in $arb_data)"
+        fi
+    fi
     # the nodes' data folders ("node ID site S HOST:PORT data DIR")
     for d in $(awk '$1 == "node" && $6 == "data" { print $7 }' "$conf"); do
         mkdir -p "$d"
@@ -22,13 +51,9 @@ start)
     done ;;
 stop)
     for id in $ids; do
-        [ -f "$dir/node$id.pid" ] || continue
-        pid=$(cat "$dir/node$id.pid")
-        if kill "$pid" 2>/dev/null; then
-            i=0; while kill -0 "$pid" 2>/dev/null && [ $i -lt 50 ]; do sleep 0.1; i=$((i+1)); done
-            echo "stopped node $id"
-        fi
-        rm -f "$dir/node$id.pid"
-    done ;;
+        stop_pid "node $id" "$dir/node$id.pid"
+    done
+    # also an arbitrator started from an earlier version of CONF
+    stop_pid arbitrator "$dir/arbitrator.pid" ;;
 *) echo "usage: $0 start|stop BUILD CONF DIR" >&2; exit 2 ;;
 esac

@@ -1,10 +1,78 @@
-/* ninesctl commands kept in their own files (internal to tools/). */
+/* ninesctl commands kept in their own files, and what they share
+ * (internal to tools/). */
 #ifndef NINES_CTL_H
 #define NINES_CTL_H
-#include "conf.h"
+#include <stdbool.h>
+#include <stdint.h>
 
-/* ninesctl replicas [--table ID] [--json]: every fragment's primary and
- * hot-standby digests side by side; exit 0 when all pairs are equal and
- * every fragment has two replicas, 1 otherwise. */
+#include "conf.h"
+#include "dict/dict.h"
+#include "net/net.h"
+#include "nines_net.pb-c.h"
+
+#define CTL_TIMEOUT_MS 1000
+
+/* ---- shared (ctl_common.c) ---- */
+
+/* One node's STATUS_CONF, or why there is none. */
+struct ctl_node_view {
+    const struct nines_node_conf *nc;
+    int err;                    /* 0 = answered */
+    char why[160];
+    Nines__StatusConf *st;      /* answer (protobuf-c malloc'ed; free with ctl_views_free) */
+};
+/* Ask every node of c for its status (views[i] for c->nodes[i]). */
+void ctl_views_query(const struct nines_conf *c, struct ctl_node_view *views);
+void ctl_views_free(const struct nines_conf *c, struct ctl_node_view *views);
+
+/* The node set as the nodes report it (StatusConf.node_set): the one with
+ * the highest epoch among the nodes that answered. */
+struct ctl_nodeset {
+    bool installed;             /* some node reports an epoch > 0 */
+    uint64_t epoch, members, current;
+    uint32_t coordinator;
+    uint32_t from;              /* a node reporting it */
+    bool agreed;                /* every node that answered reports that epoch and set */
+    uint64_t answered;          /* bit (id - 1): nodes that answered STATUS */
+};
+void ctl_nodeset_of(const struct nines_conf *c, const struct ctl_node_view *views,
+                    struct ctl_nodeset *out);
+
+/* Connect to node `node` (0: the first node of the file that answers; the
+ * nodes of `prefer` first when non-zero). Prints the failure; 0, 1 or 2. */
+int ctl_connect(const struct nines_conf *c, uint32_t node, uint64_t prefer, const char *cmd,
+                struct net_client **out, uint32_t *used);
+/* Send one request and wait for one of the answer types (want1/want2).
+ * The body is returned packed in *body (malloc'd copy). */
+int ctl_call(struct net_client *cl, uint32_t type, const ProtobufCMessage *req, uint32_t want1,
+             uint32_t want2, int timeout_ms, uint32_t *got, uint8_t **body, size_t *len);
+
+/* A node's dictionary (DICT_GET), decoded here. */
+struct ctl_dict {
+    uint32_t node, coordinator;
+    struct dict d;
+    dict_liveset live;
+};
+/* Prints the failure; 0, 1 or 2. `prefer` as for ctl_connect. */
+int ctl_get(const struct nines_conf *c, uint32_t node, uint64_t prefer, const char *cmd,
+            struct ctl_dict *out);
+
+/* JSON string (quoted, escaped) on stdout. */
+void ctl_json_str(const char *s);
+/* Node ids of a set: "1 3 4" (text) or "1,3,4" (JSON array body); "-" for
+ * an empty set in text. Into buf; returns buf. */
+const char *ctl_set_str(uint64_t set, bool json, char *buf, size_t n);
+
+/* ---- commands ---- */
+
+/* ninesctl status [--json] [--wait-healthy SECONDS] (ctl_status.c). */
+int ctl_cmd_status(const struct nines_conf *c, int argc, char **argv);
+
+/* ninesctl replicas [--table ID] [--json] (ctl_replicas.c): per fragment
+ * its roles in the node set (dict_frag_roles over the reported `current`),
+ * the digests of primary and standby side by side, the redo lag, and a
+ * warning for two nodes claiming the primary role. Exit 0 when every
+ * fragment has two replicas with equal digests and no fragment has two
+ * primaries, 1 otherwise. */
 int ctl_cmd_replicas(const struct nines_conf *c, int argc, char **argv);
 #endif

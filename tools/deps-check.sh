@@ -21,6 +21,7 @@ cd "$(dirname "$0")/.." || exit 2
 rules='
 common:
 net:proto
+arbitrator:net proto
 kernel:
 dict:
 conv:kernel dict proto
@@ -29,7 +30,7 @@ updchan:kernel runtime net proto
 kernel/svc:kernel updchan dict conv runtime net proto
 dict/svc:dict runtime net proto
 txctl:dict conv kernel/kern_key.h kernel/kern_val.h runtime net proto
-supervisor:kernel/svc dict/svc updchan txctl runtime net proto
+supervisor:kernel/svc dict/svc updchan txctl arbitrator runtime net proto
 client:net proto conv kernel/kern_key.h kernel/kern_val.h dict/dict.h
 '
 modules=$(printf '%s\n' "$rules" | sed -n 's/^\([^:]*\):.*/\1/p')

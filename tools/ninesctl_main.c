@@ -8,6 +8,7 @@
  *   ninesctl --config FILE drop-table NAME [--node ID]
  *   ninesctl --config FILE tables [--json] [--node ID]
  *   ninesctl --config FILE placement NAME [--json] [--node ID]
+ *   ninesctl --config FILE replicas [--table ID] [--json]
  *
  * The dictionary commands talk to one node (--node, else the first node of
  * the file that answers); a change is forwarded by that node to the
@@ -15,10 +16,12 @@
  * (dict/svc/README.md). Exit status of
  * the dictionary commands: 0 done, 1 refused or failed, 2 usage error.
  *
- * status asks every node of the cluster file for its STATUS_CONF and
- * prints nodes, sites, reachability (from here), uptime and what each node
- * sees of its peers. Exit status: 0 all nodes reachable and seeing all
- * peers, 1 otherwise, 2 usage or configuration error. */
+ * status (ctl_status.c) asks every node of the cluster file for its
+ * STATUS_CONF and the arbitrator for its status and prints the node set,
+ * the arbitrator, and per node sites, reachability (from here), uptime,
+ * HA state and what it sees of its peers. Exit status: 0 healthy, 1
+ * degraded, 2 usage or configuration error. replicas (ctl_replicas.c):
+ * roles, digests and redo lag per fragment. tools/README.md has both. */
 #include "conf.h"
 #include "conv/conv.h"
 #include "ctl.h"
@@ -37,193 +40,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CTL_TIMEOUT_MS 1000
-
-struct node_view {
-    const struct nines_node_conf *nc;
-    int err;                    /* 0 = answered */
-    char why[160];
-    Nines__StatusConf *st;      /* answer (protobuf-c malloc'ed) */
-};
-
-/* Ask one node for its status. */
-static void ctl_query(const struct nines_conf *c, struct node_view *v)
-{
-    struct net_client *cl = NULL;
-    v->err = net_client_connect(&cl, v->nc->host, v->nc->port, c->cluster, CTL_TIMEOUT_MS);
-    if (v->err) {
-        snprintf(v->why, sizeof v->why, "%s", nines_errdetail());
-        return;
-    }
-    Nines__StatusReq req = NINES__STATUS_REQ__INIT;
-    v->err = net_client_send(cl, NINES__MSG_TYPE__STATUS_REQ, &req.base);
-    struct net_msg_in in;
-    while (v->err == 0) {
-        v->err = net_client_recv(cl, &in, CTL_TIMEOUT_MS);
-        if (v->err)
-            break;
-        if (in.type != NINES__MSG_TYPE__STATUS_CONF)
-            continue; /* e.g. a late reply to something else */
-        v->st = nines__status_conf__unpack(NULL, in.body_len, in.body);
-        if (!v->st)
-            v->err = nines_err(NINES_EPROTO, "node %u sent an undecodable STATUS_CONF", v->nc->id);
-        break;
-    }
-    if (v->err)
-        snprintf(v->why, sizeof v->why, "%s", nines_errdetail());
-    net_client_close(cl);
-}
-
-static bool ctl_healthy(const struct nines_conf *c, const struct node_view *v)
-{
-    for (uint32_t i = 0; i < c->nnodes; i++) {
-        if (v[i].err || !v[i].st)
-            return false;
-        for (size_t p = 0; p < v[i].st->n_peers; p++)
-            if (!v[i].st->peers[p]->reachable)
-                return false;
-    }
-    return true;
-}
-
-static void fmt_uptime(char *buf, size_t n, uint64_t ms)
-{
-    if (ms < 60000)
-        snprintf(buf, n, "%.1fs", (double)ms / 1000.0);
-    else if (ms < 3600000)
-        snprintf(buf, n, "%llum%02llus", (unsigned long long)(ms / 60000),
-                 (unsigned long long)(ms / 1000 % 60));
-    else
-        snprintf(buf, n, "%lluh%02llum", (unsigned long long)(ms / 3600000),
-                 (unsigned long long)(ms / 60000 % 60));
-}
-
-static void print_table(const struct nines_conf *c, const struct node_view *v)
-{
-    printf("cluster %s: %u nodes in 2 sites\n", c->cluster, c->nnodes);
-    printf("%-5s %-4s %-22s %-12s %-9s %-6s %-9s %s\n", "NODE", "SITE", "ADDRESS", "STATE",
-           "UPTIME", "EPOCH", "TRANSPORT", "PEERS (reachable from that node)");
-    for (uint32_t i = 0; i < c->nnodes; i++) {
-        char addr[96], up[32] = "-", peers[256] = "-", epoch[24] = "-";
-        snprintf(addr, sizeof addr, "%s:%u", v[i].nc->host, v[i].nc->port);
-        const char *state = "unreachable";
-        const char *tr = "-";
-        if (!v[i].err && v[i].st) {
-            state = "up";
-            fmt_uptime(up, sizeof up, v[i].st->uptime_ms);
-            snprintf(epoch, sizeof epoch, "%llu", (unsigned long long)v[i].st->epoch);
-            tr = v[i].st->transport;
-            size_t off = 0;
-            peers[0] = '\0';
-            for (size_t p = 0; p < v[i].st->n_peers && off < sizeof peers - 16; p++) {
-                const Nines__PeerStatus *ps = v[i].st->peers[p];
-                off += (size_t)snprintf(peers + off, sizeof peers - off, "%s%u:%s", p ? " " : "",
-                                        ps->node_id, ps->reachable ? "up" : "DOWN");
-            }
-        }
-        printf("%-5u %-4u %-22s %-12s %-9s %-6s %-9s %s\n", v[i].nc->id, v[i].nc->site, addr,
-               state, up, epoch, tr, peers);
-        if (v[i].err)
-            printf("      (%s)\n", v[i].why);
-        else if (v[i].st && (v[i].st->refused_sender || v[i].st->refused_epoch))
-            printf("      (refused messages: %llu by sender class, %llu by epoch)\n",
-                   (unsigned long long)v[i].st->refused_sender,
-                   (unsigned long long)v[i].st->refused_epoch);
-    }
-    printf("health: %s\n", ctl_healthy(c, v) ? "all nodes up, all links up" : "DEGRADED");
-}
-
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\')
-            printf("\\%c", *s);
-        else if ((unsigned char)*s < 0x20)
-            printf("\\u%04x", *s);
-        else
-            putchar(*s);
-    }
-    putchar('"');
-}
-
-static void print_json(const struct nines_conf *c, const struct node_view *v)
-{
-    printf("{\"cluster\":");
-    json_str(c->cluster);
-    printf(",\"healthy\":%s,\"nodes\":[", ctl_healthy(c, v) ? "true" : "false");
-    for (uint32_t i = 0; i < c->nnodes; i++) {
-        printf("%s{\"id\":%u,\"site\":%u,\"address\":\"%s:%u\",\"reachable\":%s", i ? "," : "",
-               v[i].nc->id, v[i].nc->site, v[i].nc->host, v[i].nc->port,
-               v[i].err ? "false" : "true");
-        if (v[i].err) {
-            printf(",\"error\":");
-            json_str(v[i].why);
-        } else {
-            const Nines__StatusConf *s = v[i].st;
-            printf(",\"uptime_ms\":%llu,\"epoch\":%llu,\"transport\":",
-                   (unsigned long long)s->uptime_ms, (unsigned long long)s->epoch);
-            json_str(s->transport);
-            printf(",\"msgs_in\":%llu,\"msgs_out\":%llu,\"incarnation\":%llu,"
-                   "\"refused_sender\":%llu,\"refused_epoch\":%llu,\"peers\":[",
-                   (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out,
-                   (unsigned long long)s->incarnation, (unsigned long long)s->refused_sender,
-                   (unsigned long long)s->refused_epoch);
-            for (size_t p = 0; p < s->n_peers; p++) {
-                const Nines__PeerStatus *ps = s->peers[p];
-                printf("%s{\"id\":%u,\"site\":%u,\"reachable\":%s", p ? "," : "", ps->node_id,
-                       ps->site, ps->reachable ? "true" : "false");
-                if (ps->ever_heard)
-                    printf(",\"last_heard_ms\":%llu", (unsigned long long)ps->last_heard_ms);
-                printf(",\"incarnation\":%llu,\"restarts\":%llu",
-                       (unsigned long long)ps->incarnation, (unsigned long long)ps->restarts);
-                printf("}");
-            }
-            printf("]");
-        }
-        printf("}");
-    }
-    printf("]}\n");
-}
-
-static int cmd_status(const struct nines_conf *c, int argc, char **argv)
-{
-    bool json = false;
-    double wait_s = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = true;
-        else if (!strcmp(argv[i], "--wait-healthy") && i + 1 < argc)
-            wait_s = atof(argv[++i]);
-        else {
-            fprintf(stderr, "ninesctl status: unknown option '%s'\n", argv[i]);
-            return 2;
-        }
-    }
-    struct node_view v[NINES_MAX_NODES];
-    uint64_t deadline = nclock_ms() + (uint64_t)(wait_s * 1000);
-    bool ok;
-    for (;;) {
-        memset(v, 0, sizeof v);
-        for (uint32_t i = 0; i < c->nnodes; i++) {
-            v[i].nc = &c->nodes[i];
-            ctl_query(c, &v[i]);
-        }
-        ok = ctl_healthy(c, v);
-        if (ok || nclock_ms() >= deadline)
-            break;
-        for (uint32_t i = 0; i < c->nnodes; i++)
-            nines__status_conf__free_unpacked(v[i].st, NULL);
-        usleep(100 * 1000); /* poll interval of an interactive wait */
-    }
-    if (json)
-        print_json(c, v);
-    else
-        print_table(c, v);
-    for (uint32_t i = 0; i < c->nnodes; i++)
-        nines__status_conf__free_unpacked(v[i].st, NULL);
-    return ok ? 0 : 1;
-}
 
 static int cmd_ping(const struct nines_conf *c, int argc, char **argv)
 {
@@ -273,62 +89,6 @@ static int cmd_ping(const struct nines_conf *c, int argc, char **argv)
 
 #define CTL_DICT_TIMEOUT_MS 12000 /* forward (5 s) + the coordinator's budget */
 
-/* Connect to --node, or to the first node of the file that answers. */
-static int ctl_connect(const struct nines_conf *c, uint32_t node, const char *cmd,
-                       struct net_client **out, uint32_t *used)
-{
-    if (node) {
-        const struct nines_node_conf *nc = nines_conf_node(c, node);
-        if (!nc) {
-            fprintf(stderr, "ninesctl %s: --node %u is not in %s\n", cmd, node, c->path);
-            return 2;
-        }
-        if (net_client_connect(out, nc->host, nc->port, c->cluster, CTL_TIMEOUT_MS)) {
-            fprintf(stderr, "ninesctl %s: node %u: %s\n", cmd, node, nines_errdetail());
-            return 1;
-        }
-        *used = node;
-        return 0;
-    }
-    for (uint32_t i = 0; i < c->nnodes; i++) {
-        const struct nines_node_conf *nc = &c->nodes[i];
-        if (net_client_connect(out, nc->host, nc->port, c->cluster, CTL_TIMEOUT_MS) == 0) {
-            *used = nc->id;
-            return 0;
-        }
-    }
-    fprintf(stderr, "ninesctl %s: no node of %s answers\n", cmd, c->path);
-    return 1;
-}
-
-/* Send one request and wait for one of the answer types (want1/want2).
- * The body is returned packed in *body (malloc'd copy). */
-static int ctl_call(struct net_client *cl, uint32_t type, const ProtobufCMessage *req,
-                    uint32_t want1, uint32_t want2, int timeout_ms, uint32_t *got,
-                    uint8_t **body, size_t *len)
-{
-    int rc = net_client_send(cl, type, req);
-    uint64_t deadline = nclock_ms() + (uint64_t)timeout_ms;
-    while (rc == 0) {
-        uint64_t now = nclock_ms();
-        if (now >= deadline)
-            return nines_err(NINES_ETIMEDOUT, "no answer within %d ms", timeout_ms);
-        struct net_msg_in in;
-        rc = net_client_recv(cl, &in, (int)(deadline - now));
-        if (rc)
-            break;
-        if (in.type != want1 && in.type != want2)
-            continue;
-        *got = in.type;
-        *body = malloc(in.body_len ? in.body_len : 1);
-        if (!*body)
-            return nines_err(NINES_ENOMEM, "no memory for a %zu-byte answer", in.body_len);
-        memcpy(*body, in.body, in.body_len);
-        *len = in.body_len;
-        return 0;
-    }
-    return rc;
-}
 
 static int parse_u32(const char *s, uint32_t *out)
 {
@@ -485,7 +245,7 @@ static int ctl_change(const struct nines_conf *c, uint32_t node, const char *cmd
 {
     struct net_client *cl;
     uint32_t used;
-    int rc = ctl_connect(c, node, cmd, &cl, &used);
+    int rc = ctl_connect(c, node, 0, cmd, &cl, &used);
     if (rc)
         return rc;
     Nines__DictChangeReq req = NINES__DICT_CHANGE_REQ__INIT;
@@ -702,60 +462,6 @@ static int cmd_drop_table(const struct nines_conf *c, int argc, char **argv)
     return ctl_change(c, node, "drop-table", &ch);
 }
 
-/* Fetch a node's dictionary (DICT_GET) and decode it here. */
-struct ctl_dict {
-    uint32_t node, coordinator;
-    struct dict d;
-    dict_liveset live;
-};
-
-static int ctl_get(const struct nines_conf *c, uint32_t node, const char *cmd,
-                   struct ctl_dict *out)
-{
-    struct net_client *cl;
-    int rc = ctl_connect(c, node, cmd, &cl, &out->node);
-    if (rc)
-        return rc;
-    Nines__DictGetReq req = NINES__DICT_GET_REQ__INIT;
-    uint32_t got;
-    uint8_t *body = NULL;
-    size_t len = 0;
-    rc = ctl_call(cl, NINES__MSG_TYPE__DICT_GET_REQ, &req.base, NINES__MSG_TYPE__DICT_GET_CONF,
-                  NINES__MSG_TYPE__DICT_GET_REF, CTL_TIMEOUT_MS * 3, &got, &body, &len);
-    net_client_close(cl);
-    if (rc) {
-        fprintf(stderr, "ninesctl %s: node %u: %s\n", cmd, out->node, nines_errdetail());
-        return 1;
-    }
-    int ret = 1;
-    if (got == NINES__MSG_TYPE__DICT_GET_CONF) {
-        Nines__DictGetConf *a = nines__dict_get_conf__unpack(NULL, len, body);
-        if (!a) {
-            fprintf(stderr, "ninesctl %s: node %u sent an undecodable DICT_GET_CONF\n", cmd,
-                    out->node);
-        } else if (dict_decode(a->image.data, a->image.len, &out->d)) {
-            fprintf(stderr, "ninesctl %s: node %u sent a bad dictionary: %s\n", cmd, out->node,
-                    nines_errdetail());
-        } else {
-            out->coordinator = a->coordinator;
-            out->live = 0;
-            for (size_t i = 0; i < a->n_live; i++)
-                if (a->live[i] >= 1 && a->live[i] <= DICT_MAX_NODES)
-                    out->live |= DICT_LIVE(a->live[i]);
-            ret = 0;
-        }
-        if (a)
-            nines__dict_get_conf__free_unpacked(a, NULL);
-    } else {
-        Nines__DictGetRef *r = nines__dict_get_ref__unpack(NULL, len, body);
-        fprintf(stderr, "ninesctl %s: node %u refused: %s\n", cmd, out->node,
-                r ? r->reason : "(undecodable)");
-        if (r)
-            nines__dict_get_ref__free_unpacked(r, NULL);
-    }
-    free(body);
-    return ret;
-}
 
 static int dict_cmd_opts(const char *cmd, int argc, char **argv, bool want_name,
                          const char **name, bool *json, uint32_t *node)
@@ -802,7 +508,7 @@ static int cmd_tables(const struct nines_conf *c, int argc, char **argv)
         return rc;
     struct ctl_dict g;
     memset(&g, 0, sizeof g);
-    rc = ctl_get(c, node, "tables", &g);
+    rc = ctl_get(c, node, 0, "tables", &g);
     if (rc)
         return rc;
     const struct dict *d = &g.d;
@@ -856,7 +562,7 @@ static int cmd_placement(const struct nines_conf *c, int argc, char **argv)
         return rc;
     struct ctl_dict g;
     memset(&g, 0, sizeof g);
-    rc = ctl_get(c, node, "placement", &g);
+    rc = ctl_get(c, node, 0, "placement", &g);
     if (rc)
         return rc;
     const struct dict_table *t = dict_table_by_name(&g.d, name);
@@ -882,7 +588,7 @@ static const struct {
     int (*fn)(const struct nines_conf *c, int argc, char **argv);
     const char *help;
 } commands[] = {
-    {"status", cmd_status, "status [--json] [--wait-healthy SECONDS]"},
+    {"status", ctl_cmd_status, "status [--json] [--wait-healthy SECONDS]"},
     {"ping", cmd_ping, "ping --node ID [--count N]"},
     {"create-table", cmd_create_table,
      "create-table NAME --columns \"id:int64,name:varstring(32):null,...\" --key id[,col...]\n"
@@ -893,7 +599,8 @@ static const struct {
     {"drop-table", cmd_drop_table, "drop-table NAME [--node ID]"},
     {"tables", cmd_tables, "tables [--json] [--node ID]"},
     {"placement", cmd_placement, "placement NAME [--json] [--node ID]"},
-    {"replicas", ctl_cmd_replicas, "replicas [--table ID] [--json]   (primary vs hot standby digests)"},
+    {"replicas", ctl_cmd_replicas,
+     "replicas [--table ID] [--json]   (roles, primary vs hot standby digests, redo lag)"},
 };
 
 static void usage(FILE *f)

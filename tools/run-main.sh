@@ -1,6 +1,7 @@
 #!/bin/sh
 # The main job on the embedded default: bring up the local 4-node, 2-site
-# cluster, wait until it is healthy, show its status, load TPC-B scale 1,
+# cluster and its arbitrator, wait until it is healthy (the arbitrator
+# answering too), show its status, load TPC-B scale 1,
 # run the TPC-B benchmark for a short while (it checks the balance
 # invariant at the end), check every hot standby equals its primary,
 # measure node-to-node messaging, and stop the cluster (KEEP=1 leaves it
@@ -16,6 +17,14 @@ tools/cluster.sh start "$build" "$conf" "$dir"
 echo
 if ! "$build/bin/ninesctl" --config "$conf" status --wait-healthy 20; then
     echo "run: the cluster did not become healthy; logs in $dir" >&2
+    exit 1
+fi
+# the arbitrator (when the file names one) must answer too: without it a
+# site failure could not be survived
+if awk '$1 == "arbitrator" { found = 1 } END { exit !found }' "$conf" &&
+    "$build/bin/ninesctl" --config "$conf" status --json |
+        grep -q '"arbitrator":{"configured":true,"address":"[^"]*","reachable":false'; then
+    echo "run: the arbitrator does not answer; log in $dir/arbitrator.log" >&2
     exit 1
 fi
 echo

@@ -49,7 +49,15 @@ struct txc_stats {
     uint64_t timeouts, stale;                       /* stale: answers for unknown txns */
     uint64_t resent;                                /* COMMIT/ABORT_REQ, TXC_ABORT_REQ re-sent */
     uint64_t in_doubt;                              /* clients told NINES_EINDOUBT */
-    uint64_t refused_1safe;                         /* refused: standby or hsc unreachable */
+    uint64_t refused_1safe;                         /* refused: a write's fragment DOWN or ALONE
+                                                     * without log copy, or no hsc member */
+    uint64_t not_member;                            /* requests refused NINES_ENOTMEMBER */
+    uint64_t hsc_finished;                          /* hsc: ran the second phase itself for a
+                                                     * ctl that left the node set */
+    uint64_t hsc_moved;                             /* ctl: a new hsc picked after the old one
+                                                     * left before deciding */
+    uint64_t lost_decisions;                        /* ctl: in doubt after an hsc left (held,
+                                                     * never guessed) */
     uint32_t active;                                /* transactions held now */
 };
 

@@ -26,7 +26,7 @@ static uint32_t from_node(struct txc *t, const struct rt_msg *m)
 static bool is_ctl_state(enum txc_state s)
 {
     return s == TXC_EXECUTING || s == TXC_OPEN || s == TXC_PREPARING || s == TXC_ASKING ||
-           s == TXC_COMMITTING || s == TXC_ABORTING;
+           s == TXC_RESOLVING || s == TXC_COMMITTING || s == TXC_ABORTING;
 }
 
 /* A ctl-role transaction of ours named by an answer, or NULL (stale). */
@@ -131,6 +131,7 @@ static void answer_conf(struct txc *t, struct txc_txn *x, bool with_results)
 
 static void finish(struct txc *t, struct txc_txn *x, bool committed)
 {
+    txc_outcome_final(t, x, committed);
     send_forget(t, x, committed);
     if (committed)
         t->st.committed++;
@@ -154,8 +155,9 @@ static void abort_now(struct txc *t, struct txc_txn *x, int err, uint32_t failed
     if (x->answer_due && x->client)
         txc_refuse(t, x->client, x->req_id, x->id, err, failed_op, detail);
     x->answer_due = false;
-    (void)send_to_kernels(t, x, NINES__MSG_TYPE__ABORT_REQ, x->ran); /* failures: re-sent */
-    x->waiting = x->ran;
+    /* a kernel that left: the nodes that took over its fragments */
+    x->waiting = txc_map_nodes(t, x->ran);
+    (void)send_to_kernels(t, x, NINES__MSG_TYPE__ABORT_REQ, x->waiting); /* failures: re-sent */
     x->pending = 0;
     x->asks = 0;
     x->st = TXC_ABORTING;
@@ -169,16 +171,22 @@ static void abort_now(struct txc *t, struct txc_txn *x, int err, uint32_t failed
 /* After START only the hsc may abort: ask it (TXC_ABORT_REQ). It answers
  * TXC_ABORT_CONF (then abort_now with err/detail) or TXC_READY_CONF
  * (COMMIT was recorded first: the transaction commits after all). */
-static void ask_abort(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op,
-                      const char *detail)
+/* The client's error if the transaction aborts later (ASKING, RESOLVING). */
+static void keep_reason(struct txc_txn *x, int err, uint32_t failed_op, const char *detail)
 {
-    x->st = TXC_ASKING;
     x->abort_err = err >= 0 ? NINES_EPROTO : err;
     x->abort_op = failed_op;
     x->abort_detail = NULL;
     size_t n = strlen(detail) + 1;
     if (x->kept && (x->abort_detail = rt_msg_alloc(x->kept, n)))
         memcpy(x->abort_detail, detail, n);
+}
+
+static void ask_abort(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op,
+                      const char *detail)
+{
+    x->st = TXC_ASKING;
+    keep_reason(x, err, failed_op, detail);
     x->asks = 1;
     x->hsc_told = true;
     txc_send_txc(t, x->hsc, NINES__MSG_TYPE__TXC_ABORT_REQ, x->id);
@@ -201,6 +209,13 @@ void txc_ctl_abort(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op
             ask_abort(t, x, err, failed_op, detail);
         else
             abort_now(t, x, err, failed_op, detail);
+        return;
+    case TXC_RESOLVING:
+        /* the old hsc may have recorded COMMIT and told a kernel: abort
+         * only if the kernels' answers show nobody ended it committed */
+        x->resolve_abort = true;
+        if (!x->abort_detail)
+            keep_reason(x, err, failed_op, detail);
         return;
     case TXC_ASKING:
     case TXC_COMMITTING:
@@ -254,9 +269,9 @@ static void commit(struct txc *t, struct txc_txn *x)
     txc_key_decided(t, x->id, true, x->value, 0);
     answer_conf(t, x, true);
     x->st = TXC_COMMITTING;
-    x->waiting = x->ran;
+    x->waiting = txc_map_nodes(t, x->ran); /* a departed kernel: who took over its fragments */
     x->asks = 0;
-    (void)send_to_kernels(t, x, NINES__MSG_TYPE__COMMIT_REQ, x->ran); /* failures: re-sent */
+    (void)send_to_kernels(t, x, NINES__MSG_TYPE__COMMIT_REQ, x->waiting); /* failures: re-sent */
     if (!x->waiting) {
         finish(t, x, true);
         return;
@@ -272,7 +287,7 @@ static void commit(struct txc *t, struct txc_txn *x)
  * prepare. It records COMMIT when every primary (their READY_IND, sent when
  * they prepare) and every standby those name is ready; the client's request
  * id travels along (the value comes with the primary's ready). */
-static int send_start(struct txc *t, struct txc_txn *x)
+static int send_start(struct txc *t, struct txc_txn *x, enum txc_outcome outcome)
 {
     struct rt_msg *m = N_FAULT("txc.start.nomem") ? NULL
                                                    : rt_msg_new(t->rt, NINES__MSG_TYPE__TXC_START_REQ);
@@ -288,6 +303,7 @@ static int send_start(struct txc *t, struct txc_txn *x)
     b->txn = x->id;
     b->ctl = t->self;
     b->req_id = x->req_id;
+    b->outcome = outcome;
     txc_key_fill_start(t, x->id, b, m);
     for (uint32_t i = 0; i < x->nparts; i++) {
         nines__participant__init(&pv[i]);
@@ -306,6 +322,8 @@ static int send_start(struct txc *t, struct txc_txn *x)
     x->hsc_started = x->hsc_told = true;
     return 0;
 }
+
+static void resolve(struct txc *t, struct txc_txn *x);
 
 /* Move on if the state's wait is over. */
 static void progress(struct txc *t, struct txc_txn *x)
@@ -329,6 +347,12 @@ static void progress(struct txc *t, struct txc_txn *x)
          * one-site cluster (no hsc) the standby READY_INDs come here */
         if (x->st == TXC_PREPARING && (x->hsc ? !txc_wrote(x) : standbys_ready(x)))
             commit(t, x);
+        break;
+    case TXC_RESOLVING:
+        /* every kernel answered; START not sent yet (it is, for a known
+         * commit or a lost decision, and then the new hsc answers) */
+        if (!x->pending && !x->doubt && !x->hsc_started)
+            resolve(t, x);
         break;
     case TXC_OPEN:
     case TXC_COMMITTING:
@@ -415,7 +439,7 @@ static void start_commit(struct txc *t, struct txc_txn *x)
         return;
     }
     x->st = TXC_PREPARING;
-    if (x->hsc && (rc = send_start(t, x))) {
+    if (x->hsc && (rc = send_start(t, x, TXC_OUT_NONE))) {
         /* never run without the decision point: not started, so ours to abort */
         char d[TXC_DETAIL_MAX];
         snprintf(d, sizeof d, "%s", nines_errdetail());
@@ -445,6 +469,7 @@ static void refuse_request(struct txc *t, struct txc_txn *x, bool fresh, int err
     x->nops = x->nnreq = 0;
     if (fresh) {
         x->answer_due = false;
+        txc_key_decided(t, x->id, false, 0, err); /* never ran */
         txc_refuse(t, x->client, x->req_id, 0, err, failed, detail);
         txc_forget(t, x);
         return;
@@ -464,6 +489,20 @@ void txc_on_txn_req(struct rt *rt, void *st, struct rt_msg *m)
         return;
     }
     net_addr conn = m->from;
+    const struct rt_nodeset *ns = rt_nodeset(rt);
+    if (!rt_serving(rt)) {
+        /* outside the node set, or its lease ran out (it does not hear a
+         * quorum, supervisor/README.md "Fencing"): serve nothing, keep the
+         * connection */
+        char d[256];
+        snprintf(d, sizeof d, "node %u does not serve: %s", t->self,
+                 ns->reason[0] ? ns->reason
+                 : ns->serving ? "it has not heard a quorum of the node set lately"
+                               : "no node set installed yet");
+        t->st.not_member++;
+        txc_refuse(t, conn, b->req_id, b->txn, NINES_ENOTMEMBER, 0, d);
+        return;
+    }
     struct txc_txn *x;
     bool fresh = b->txn == 0;
     if (fresh) {
@@ -565,7 +604,8 @@ void txc_on_txn_req(struct rt *rt, void *st, struct rt_msg *m)
 /* The request a KERN_OP_CONF/REF answers, or -1. */
 static int answered_req(struct txc *t, struct txc_txn *x, uint32_t node, uint32_t seq)
 {
-    if (x->st != TXC_EXECUTING && x->st != TXC_PREPARING && x->st != TXC_ASKING)
+    if (x->st != TXC_EXECUTING && x->st != TXC_PREPARING && x->st != TXC_ASKING &&
+        x->st != TXC_RESOLVING)
         return -1;
     uint32_t k = seq - x->seq_base;
     if (seq < x->seq_base || k >= x->nnreq || x->nreq[k].node != node ||
@@ -623,6 +663,16 @@ void txc_on_kern_op_conf(struct rt *rt, void *st, struct rt_msg *m)
         mark_primary(x, node);
         txc_part_frags(x, node, b->frags, b->n_frags);
     }
+    if (x->st == TXC_RESOLVING) {
+        if (b->ready) {
+            /* it prepared under the departed hsc: re-prepare with the new one */
+            x->pending |= TXC_NODE(node);
+            (void)txc_send_kernel(t, x, NINES__MSG_TYPE__PREPARE_REQ, node); /* or the timer */
+        } else {
+            x->res |= TXC_RES_ABORTED; /* not prepared: the old hsc cannot have committed */
+            x->res_node = node;
+        }
+    }
     if (--x->nreq_left == 0 && x->nscans) {
         uint32_t failed;
         int rc = txc_scan_merge(t, x, m, &failed);
@@ -649,8 +699,15 @@ void txc_on_kern_op_ref(struct rt *rt, void *st, struct rt_msg *m)
     char name[160];
     txc_op_name(x, i, name, sizeof name);
     x->pending &= ~TXC_NODE(node);
+    if (x->st == TXC_RESOLVING) {
+        /* it never prepared, so the old hsc cannot have recorded COMMIT */
+        x->res |= TXC_RES_ABORTED;
+        x->res_node = node;
+    }
     abortf(t, x, b->error, i, "%s at node %u: %s", name, node,
            b->detail && *b->detail ? b->detail : nines_strerror(b->error));
+    if (x->st == TXC_RESOLVING)
+        progress(t, x);
     (void)rt;
 }
 
@@ -660,7 +717,8 @@ void txc_on_prepare_conf(struct rt *rt, void *st, struct rt_msg *m)
     const Nines__PrepareConf *b = (const Nines__PrepareConf *)m->body;
     uint32_t node = from_node(t, m);
     struct txc_txn *x = node ? ctl_txn(t, b->txn) : NULL;
-    if (!x || (x->st != TXC_PREPARING && x->st != TXC_ASKING) || !(x->pending & TXC_NODE(node)))
+    if (!x || (x->st != TXC_PREPARING && x->st != TXC_ASKING && x->st != TXC_RESOLVING) ||
+        !(x->pending & TXC_NODE(node)))
         return;
     x->pending &= ~TXC_NODE(node);
     mark_primary(x, node);
@@ -669,12 +727,47 @@ void txc_on_prepare_conf(struct rt *rt, void *st, struct rt_msg *m)
     (void)rt;
 }
 
+/* RESOLVING: what a re-prepared kernel says when it cannot prepare. */
+static void resolving_prepare_ref(struct txc *t, struct txc_txn *x, uint32_t node,
+                                  const Nines__PrepareRef *b)
+{
+    if (!(x->pending & TXC_NODE(node)))
+        return;
+    if (b->error == NINES_ESTATE && b->outcome == TXC_OUT_NONE)
+        return; /* its ops are still running: asked again at the timer */
+    x->pending &= ~TXC_NODE(node);
+    char d[TXC_DETAIL_MAX];
+    if (b->error == NINES_ESTATE && b->outcome == TXC_OUT_COMMITTED) {
+        x->res |= TXC_RES_COMMITTED;
+        x->res_node = node;
+    } else if (b->error == NINES_ESTATE && b->outcome == TXC_OUT_ABORTED) {
+        x->res |= TXC_RES_ABORTED;
+        x->res_node = node;
+        snprintf(d, sizeof d, "transaction %" PRIx64 " aborted: kernel node %u had aborted it "
+                 "when its hot-standby controller left the node set", x->id, node);
+        if (!x->abort_detail)
+            keep_reason(x, NINES_EABORTED, 0, d);
+    } else {
+        /* no longer known there (ENDED and confirmed), or it cannot tell */
+        if (!(x->res & (TXC_RES_COMMITTED | TXC_RES_ABORTED)))
+            x->res_node = node;
+        x->res |= TXC_RES_LOST;
+        NLOG_WARN("txc", "txn %" PRIx64 ": kernel node %u cannot tell its outcome: %s", x->id,
+                  node, b->detail && *b->detail ? b->detail : nines_strerror(b->error));
+    }
+    progress(t, x);
+}
+
 void txc_on_prepare_ref(struct rt *rt, void *st, struct rt_msg *m)
 {
     struct txc *t = st;
     const Nines__PrepareRef *b = (const Nines__PrepareRef *)m->body;
     uint32_t node = from_node(t, m);
     struct txc_txn *x = node ? ctl_txn(t, b->txn) : NULL;
+    if (x && x->st == TXC_RESOLVING) {
+        resolving_prepare_ref(t, x, node, b);
+        return;
+    }
     if (!x || x->st != TXC_PREPARING)
         return;
     x->pending &= ~TXC_NODE(node);
@@ -691,6 +784,7 @@ void txc_ctl_ready_ind(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *
     case TXC_PREPARING:
         break;
     case TXC_ASKING:
+    case TXC_RESOLVING:
     case TXC_COMMITTING:
     case TXC_ABORTING:
         return;
@@ -773,6 +867,15 @@ void txc_on_ready_conf(struct rt *rt, void *st, struct rt_msg *m)
             x->value = b->value; /* op 0's answer is not here (yet): the hsc's record */
         progress(t, x); /* commits once the kernels' answers (the results) are in */
         break;
+    case TXC_RESOLVING:
+        if (!x->hsc_started || x->doubt) { /* no START sent to it, or in doubt */
+            t->st.stale++;
+            break;
+        }
+        /* START told it a kernel had committed: it recorded COMMIT */
+        x->hsc_ready = true;
+        commit(t, x);
+        break;
     case TXC_COMMITTING:
         break; /* a repeat */
     default:
@@ -811,6 +914,14 @@ void txc_on_abort_conf_hsc(struct rt *rt, void *st, struct rt_msg *m)
     case TXC_ABORTING:
         x->hsc_told = true; /* it holds an entry now: FORGET it when done */
         break;
+    case TXC_RESOLVING:
+        /* the new hsc had recorded ABORT (a kernel asked it first) while a
+         * kernel says it committed: nobody decides now */
+        NLOG_ERROR("txc", "txn %" PRIx64 ": the new hot-standby controller at node %u recorded "
+                   "ABORT while resolving (%s)", x->id, from,
+                   x->res & TXC_RES_COMMITTED ? "a kernel committed it" : "in doubt");
+        t->st.stale++;
+        break;
     default:
         NLOG_ERROR("txc", "txn %" PRIx64 ": the hot-standby controller at node %u recorded "
                    "ABORT while this controller is %s", x->id, from, txc_state_name(x->st));
@@ -825,6 +936,10 @@ void txc_on_commit_conf(struct rt *rt, void *st, struct rt_msg *m)
     struct txc *t = st;
     const Nines__CommitConf *b = (const Nines__CommitConf *)m->body;
     uint32_t node = from_node(t, m);
+    if (node && TXC_ID_NODE(b->txn) != t->self) { /* the hsc finishing for a departed ctl */
+        txc_hsc_end_conf(t, b->txn, node, true);
+        return;
+    }
     struct txc_txn *x = node ? ctl_txn(t, b->txn) : NULL;
     if (!x || x->st != TXC_COMMITTING)
         return;
@@ -839,6 +954,10 @@ void txc_on_abort_conf(struct rt *rt, void *st, struct rt_msg *m)
     struct txc *t = st;
     const Nines__AbortConf *b = (const Nines__AbortConf *)m->body;
     uint32_t node = from_node(t, m);
+    if (node && TXC_ID_NODE(b->txn) != t->self) {
+        txc_hsc_end_conf(t, b->txn, node, false);
+        return;
+    }
     struct txc_txn *x = node ? ctl_txn(t, b->txn) : NULL;
     if (!x || x->st != TXC_ABORTING)
         return;
@@ -904,6 +1023,7 @@ void txc_ctl_outcome_req(struct txc *t, const Nines__TxcOutcomeReq *b, net_addr 
     case TXC_OPEN:
     case TXC_PREPARING:
     case TXC_ASKING:
+    case TXC_RESOLVING:
         snprintf(d, sizeof d, "transaction %" PRIx64 " is %s at controller node %u: not "
                  "decided yet", x->id, txc_state_name(x->st), t->self);
         txc_outcome_ref(t, from, b->txn, NINES_ESTATE, d);
@@ -920,11 +1040,297 @@ void txc_on_outcome_req(struct rt *rt, void *st, struct rt_msg *m)
     const Nines__TxcOutcomeReq *b = (const Nines__TxcOutcomeReq *)m->body;
     if (m->from >= NET_CONN_BASE)
         return;
+    const struct rt_nodeset *ns = rt_nodeset(rt);
+    if (!ns->serving) { /* what it held is finished by the node set's members */
+        char d[240];
+        snprintf(d, sizeof d, "node %u is outside the node set: %s", t->self, ns->reason);
+        txc_outcome_ref(t, m->from, b->txn, NINES_ENOTMEMBER, d);
+        return;
+    }
     if (TXC_ID_NODE(b->txn) == t->self)
         txc_ctl_outcome_req(t, b, m->from);
     else
         txc_hsc_outcome_req(t, b, m->from);
     (void)rt;
+}
+
+/* ---- node sets (txctl/README.md "Node sets") ----------------------------- */
+
+static uint32_t first_node(txc_nodes s) { return s ? (uint32_t)__builtin_ctzll(s) + 1 : 0; }
+
+/* The kernels x depends on: those that ran its ops, and the standbys (or
+ * log-copy nodes) of the fragments it wrote, whose READY_IND the hsc needs. */
+static txc_nodes kernel_nodes(const struct txc_txn *x)
+{
+    txc_nodes k = x->ran | x->pending;
+    for (uint32_t i = 0; i < x->nparts; i++) {
+        uint32_t sb = x->parts[i].standby;
+        if (x->parts[i].writes && sb >= 1 && sb <= 64)
+            k |= TXC_NODE(sb);
+    }
+    return k;
+}
+
+/* The client's detail: which node left and what it held of x. */
+static void left_detail(struct txc *t, const struct txc_txn *x, uint32_t node, char *buf,
+                        size_t n)
+{
+    char what[200];
+    snprintf(what, sizeof what, "it ran the transaction's operations");
+    for (uint32_t i = 0; i < x->nparts; i++) {
+        const struct txc_part *p = &x->parts[i];
+        if (p->primary != node && p->standby != node)
+            continue;
+        const struct dict_table *tb = dict_table_by_id(txc_dict(t), p->table);
+        snprintf(what, sizeof what, "it held table %s fragment %u (%s)", tb ? tb->def.name : "?",
+                 p->frag, p->primary == node ? "primary" : "standby or log copy");
+        break;
+    }
+    snprintf(buf, n, "transaction %" PRIx64 " aborted: node %u left the node set (epoch %"
+             PRIu64 "); %s", x->id, node, rt_nodeset(t->rt)->epoch, what);
+}
+
+/* The hsc left before deciding (or a new one left again): pick a new one
+ * and ask every kernel that prepared whether the transaction ended there,
+ * re-preparing it with the new hsc (PREPARE_REQ). Kernels whose ops are
+ * still running are asked once they answer (or at the timer). `gone`:
+ * kernels of x that left too (then x aborts unless a kernel says it
+ * committed). START follows the answers (resolve). */
+static void start_resolving(struct txc *t, struct txc_txn *x, txc_nodes gone, const char *detail)
+{
+    uint32_t old = x->hsc;
+    if (x->st == TXC_ASKING)
+        x->resolve_abort = true; /* its reason is kept */
+    if (x->st != TXC_RESOLVING) {
+        x->res = 0;
+        x->res_node = 0;
+    }
+    if (gone) {
+        x->res |= TXC_RES_GONE;
+        if (!x->res_node)
+            x->res_node = first_node(gone);
+        if (!x->abort_detail)
+            keep_reason(x, NINES_EABORTED, 0, detail);
+    }
+    uint32_t hsc = 0;
+    if (txc_pick_hsc(t, x, &hsc))
+        hsc = 0; /* no node of the other site left: resolve without an hsc (commit only if a
+                  * kernel says it committed) */
+    x->hsc = hsc;
+    x->hsc_started = x->hsc_ready = false;
+    x->st = TXC_RESOLVING;
+    x->asks = 0;
+    t->st.hsc_moved++;
+    NLOG_WARN("txc", "txn %" PRIx64 ": its hot-standby controller node %u left the node set "
+              "before deciding; asking its kernels, new hsc node %u", x->id, old, hsc);
+    txc_nodes cur = txc_current(t), opwait = 0;
+    for (uint32_t k = 0; k < x->nnreq; k++)
+        if (x->pending & TXC_NODE(x->nreq[k].node))
+            opwait |= TXC_NODE(x->nreq[k].node);
+    x->pending &= cur;
+    txc_nodes prep = x->ran & cur & ~opwait;
+    /* the kernels re-send their readies to the new hsc, which keeps them:
+     * it hears FORGET whatever the outcome */
+    x->hsc_told = hsc != 0;
+    (void)send_to_kernels(t, x, NINES__MSG_TYPE__PREPARE_REQ, prep); /* failures: the timer */
+    x->pending |= prep;
+    txc_arm(t, x, txc_retry_ms(t));
+    progress(t, x);
+}
+
+/* RESOLVING, every kernel answered: decide from what they said (README
+ * "The hsc left": committed > aborted > lost > a kernel gone > go on). */
+static void resolve(struct txc *t, struct txc_txn *x)
+{
+    char d[TXC_DETAIL_MAX];
+    if (x->res & TXC_RES_COMMITTED) {
+        /* the old hsc recorded COMMIT and a kernel holds it: committed.
+         * The new hsc records it (START with outcome) before COMMIT_REQ
+         * goes out, so that it can finish the transaction if we die. */
+        if (!x->hsc) {
+            x->hsc_ready = true;
+            commit(t, x);
+            return;
+        }
+        if (!send_start(t, x, TXC_OUT_COMMITTED))
+            x->hsc_told = true;
+        txc_arm(t, x, txc_retry_ms(t)); /* START again until TXC_READY_CONF */
+        return;
+    }
+    if (x->res & TXC_RES_ABORTED || (!(x->res & TXC_RES_LOST) &&
+                                     ((x->res & TXC_RES_GONE) || x->resolve_abort))) {
+        if (x->abort_detail)
+            snprintf(d, sizeof d, "%s", x->abort_detail);
+        else
+            snprintf(d, sizeof d, "transaction %" PRIx64 " aborted", x->id);
+        abort_now(t, x, x->abort_err ? x->abort_err : NINES_EABORTED, x->abort_op, d);
+        return;
+    }
+    if (x->res & TXC_RES_LOST) {
+        /* a kernel ended it on the old hsc's word and forgot it: the
+         * decision is lost. Never guess: the client is told, the kernels
+         * still prepared hold it, the new hsc answers EINDOUBT. */
+        x->doubt = true;
+        t->st.lost_decisions++;
+        snprintf(d, sizeof d, "transaction %" PRIx64 ": outcome unknown: its hot-standby "
+                 "controller left the node set before the decision reached this controller, "
+                 "and kernel node %u no longer knows the transaction (it ended there); held "
+                 "prepared at the other kernels, never guessed", x->id, x->res_node);
+        NLOG_ERROR("txc", "%s", d);
+        if (x->answer_due && x->client) {
+            txc_refuse(t, x->client, x->req_id, x->id, NINES_EINDOUBT, 0, d);
+            t->st.in_doubt++;
+        }
+        x->answer_due = false;
+        if (x->hsc && !send_start(t, x, TXC_OUT_DOUBT))
+            x->hsc_told = true;
+        txc_arm(t, x, 4 * t->cfg.timeout_ms);
+        return;
+    }
+    if (!x->hsc) {
+        t->st.refused_1safe++;
+        snprintf(d, sizeof d, "not committed: transaction %" PRIx64 " lost its hot-standby "
+                 "controller and no node of the other site is in node set %" PRIu64 " to hold "
+                 "the decision", x->id, rt_nodeset(t->rt)->epoch);
+        abort_now(t, x, NINES_EUNREACHABLE, 0, d);
+        return;
+    }
+    /* every kernel still prepared, none ended: nothing was decided that
+     * anyone heard of; the new hsc decides as usual */
+    int rc = send_start(t, x, TXC_OUT_NONE);
+    if (rc) {
+        snprintf(d, sizeof d, "%s", nines_errdetail());
+        abort_now(t, x, rc, 0, d);
+        return;
+    }
+    x->st = TXC_PREPARING;
+    txc_arm(t, x, t->cfg.timeout_ms);
+    progress(t, x);
+}
+
+static void resolving_timer(struct txc *t, struct txc_txn *x)
+{
+    t->st.resent++;
+    if (x->pending) {
+        /* lost at the epoch boundary, or ops still running: ask again */
+        (void)send_to_kernels(t, x, NINES__MSG_TYPE__PREPARE_REQ, x->pending);
+    } else if (x->hsc_started) {
+        /* START with a known commit or a lost decision: until the new hsc
+         * answers (a repeat is answered; lost, it would record nothing) */
+        (void)send_start(t, x, x->doubt ? TXC_OUT_DOUBT : TXC_OUT_COMMITTED);
+    } else if (!x->doubt) {
+        resolve(t, x);
+        return; /* it armed what follows, or forgot x */
+    } else if (x->hsc) {
+        (void)send_start(t, x, TXC_OUT_DOUBT);
+    }
+    if (x->doubt && ++x->asks % 16 == 1)
+        NLOG_ERROR("txc", "txn %" PRIx64 ": outcome lost with a departed hot-standby "
+                   "controller; held (kernel node %u ended it)", x->id, x->res_node);
+    txc_arm(t, x, x->doubt ? 4 * t->cfg.timeout_ms : txc_retry_ms(t));
+}
+
+void txc_ctl_on_nodeset(struct txc *t, struct txc_txn *x)
+{
+    txc_nodes cur = txc_current(t);
+    bool hsc_gone = x->hsc && !(txc_members(t) & TXC_NODE(x->hsc));
+    bool phase2 = x->st == TXC_COMMITTING || x->st == TXC_ABORTING;
+    txc_nodes gone = phase2 ? 0 : kernel_nodes(x) & ~cur;
+    char d[TXC_DETAIL_MAX] = "";
+    if (gone)
+        left_detail(t, x, first_node(gone), d, sizeof d);
+    switch (x->st) {
+    case TXC_EXECUTING:
+    case TXC_OPEN:
+        if (gone)
+            abort_now(t, x, NINES_EABORTED, 0, d); /* before START: ours to abort */
+        return;
+    case TXC_PREPARING:
+    case TXC_ASKING:
+        if (x->hsc_ready) {
+            /* COMMIT recorded: an answer a departed kernel owed never comes
+             * (its results are reported lost); the others' still may */
+            if (hsc_gone)
+                x->hsc_told = false;
+            for (uint32_t node = 1; node <= 64; node++)
+                if (x->pending & ~cur & TXC_NODE(node))
+                    mark_primary(x, node);
+            x->pending &= cur;
+            progress(t, x);
+            return;
+        }
+        if (!x->hsc_started) { /* no hsc: only reads, or a one-site cluster */
+            if (gone)
+                abort_now(t, x, NINES_EABORTED, 0, d);
+            return;
+        }
+        if (hsc_gone) {
+            start_resolving(t, x, gone, d);
+            return;
+        }
+        if (gone && x->st == TXC_PREPARING)
+            ask_abort(t, x, NINES_EABORTED, 0, d); /* its hsc records ABORT too */
+        return;
+    case TXC_RESOLVING:
+        if (gone) {
+            x->pending &= cur;
+            x->res |= TXC_RES_GONE;
+            if (!x->res_node)
+                x->res_node = first_node(gone);
+            if (!x->abort_detail)
+                keep_reason(x, NINES_EABORTED, 0, d);
+        }
+        if (hsc_gone)
+            start_resolving(t, x, 0, d); /* the new hsc left too: another one */
+        else
+            progress(t, x);
+        return;
+    case TXC_COMMITTING:
+    case TXC_ABORTING: {
+        if (hsc_gone)
+            x->hsc_told = false; /* no FORGET to a departed node */
+        if (!(x->waiting & ~cur))
+            return;
+        /* the second phase goes to whoever holds the departed kernels'
+         * fragments now (the promoted standbys) */
+        bool committing = x->st == TXC_COMMITTING;
+        x->waiting = txc_map_nodes(t, x->waiting);
+        (void)send_to_kernels(t, x, committing ? NINES__MSG_TYPE__COMMIT_REQ
+                                               : NINES__MSG_TYPE__ABORT_REQ, x->waiting);
+        if (!x->waiting)
+            finish(t, x, committing);
+        else
+            txc_arm(t, x, txc_retry_ms(t));
+        return;
+    }
+    default:
+        NLOG_ERROR("txc", "txn %" PRIx64 ": node set in state %s", x->id, txc_state_name(x->st));
+        return;
+    }
+}
+
+void txc_ctl_on_not_serving(struct txc *t, struct txc_txn *x)
+{
+    const struct rt_nodeset *ns = rt_nodeset(t->rt);
+    if (x->answer_due && x->client) {
+        char d[TXC_DETAIL_MAX];
+        if (x->hsc_ready && x->st != TXC_RESOLVING) {
+            answer_conf(t, x, true); /* COMMIT is recorded at the hsc, which finishes it */
+        } else if (x->hsc_started && txc_wrote(x)) {
+            snprintf(d, sizeof d, "transaction %" PRIx64 ": outcome unknown: node %u left the "
+                     "node set (%s) before it knew; its hot-standby controller node %u "
+                     "decides (commit only if it had recorded COMMIT)", x->id, t->self,
+                     ns->reason, x->hsc);
+            txc_refuse(t, x->client, x->req_id, x->id, NINES_EINDOUBT, 0, d);
+            t->st.in_doubt++;
+        } else {
+            snprintf(d, sizeof d, "transaction %" PRIx64 " aborted: node %u left the node set: "
+                     "%s", x->id, t->self, ns->reason);
+            txc_refuse(t, x->client, x->req_id, x->id, NINES_ENOTMEMBER, 0, d);
+        }
+    }
+    x->answer_due = false;
+    txc_forget(t, x);
 }
 
 /* ---- timers and client close ------------------------------------------ */
@@ -985,6 +1391,7 @@ static void resend_phase2(struct txc *t, struct txc_txn *x, uint32_t type)
                    type == NINES__MSG_TYPE__COMMIT_REQ ? "COMMIT_CONF" : "ABORT_CONF", ns,
                    x->asks);
     t->st.resent++;
+    x->waiting = txc_map_nodes(t, x->waiting);
     (void)send_to_kernels(t, x, type, x->waiting);
     txc_arm(t, x, txc_retry_ms(t));
 }
@@ -1025,6 +1432,9 @@ void txc_ctl_on_timer(struct txc *t, struct txc_txn *x)
         txc_send_txc(t, x->hsc, NINES__MSG_TYPE__TXC_ABORT_REQ, x->id);
         txc_arm(t, x, txc_retry_ms(t));
         break;
+    case TXC_RESOLVING:
+        resolving_timer(t, x);
+        break;
     case TXC_COMMITTING:
         resend_phase2(t, x, NINES__MSG_TYPE__COMMIT_REQ);
         break;
@@ -1050,6 +1460,7 @@ void txc_ctl_on_client_closed(struct txc *t, net_addr conn)
         case TXC_EXECUTING:
         case TXC_OPEN:
         case TXC_PREPARING:
+        case TXC_RESOLVING:
             /* abort may forget x; `next` stays valid (only x leaves) */
             abortf(t, x, NINES_ECLOSED, 0, "client connection closed");
             break;

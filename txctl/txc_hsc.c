@@ -18,10 +18,7 @@
 
 #define TXC_HSC_HOLD_FACTOR 4   /* decided entries re-send their decision every 4 timeouts */
 
-static bool hsc_state(enum txc_state s)
-{
-    return s == TXC_HSC_WAITING || s == TXC_HSC_COMMITTED || s == TXC_HSC_ABORTED;
-}
+static bool hsc_state(enum txc_state s) { return txc_is_hsc_state(s); }
 
 /* This process's incarnation (HELLO): a kernel names the one it knew when
  * it prepared (TXC_OUTCOME_REQ.asked_inc); 0 when there is no network. */
@@ -100,7 +97,7 @@ static void decide_abort(struct txc *t, struct txc_txn *x)
  * records to is ready. */
 static void check(struct txc *t, struct txc_txn *x)
 {
-    if (x->st != TXC_HSC_WAITING || !x->hsc_started)
+    if (x->st != TXC_HSC_WAITING || !x->hsc_started || x->doubt)
         return;
     for (uint32_t i = 0; i < x->nparts; i++)
         if (!x->parts[i].p_ready || !x->parts[i].s_ready)
@@ -136,11 +133,25 @@ void txc_on_start_req(struct rt *rt, void *st, struct rt_msg *m)
                   "controller", b->txn, (unsigned long long)m->from);
         return;
     }
+    if (b->outcome != TXC_OUT_NONE && b->outcome != TXC_OUT_COMMITTED &&
+        b->outcome != TXC_OUT_DOUBT) {
+        NLOG_WARN("txc", "TXC_START_REQ for txn %" PRIx64 " from node %llu ignored: outcome %d "
+                  "is not 0, 1 or 3", b->txn, (unsigned long long)m->from, b->outcome);
+        return;
+    }
     struct txc_txn *x = txc_find(t, b->txn);
-    if (x && x->st == TXC_HSC_ABORTED) {
+    if (x && (x->st == TXC_HSC_ABORTED || x->st == TXC_HSC_ABORTING)) {
         /* a kernel asked first and ABORT is recorded: the ctl must abort */
         t->st.stale++;
+        if (b->outcome == TXC_OUT_COMMITTED)
+            NLOG_ERROR("txc", "hsc txn %" PRIx64 ": ABORT recorded here, but its controller "
+                       "says a kernel committed it", b->txn);
         txc_send_txc(t, x->ctl, NINES__MSG_TYPE__TXC_ABORT_CONF, x->id);
+        return;
+    }
+    if (x && x->st == TXC_HSC_COMMITTED) {
+        t->st.stale++; /* a repeat (the ctl re-sends a START with a known outcome) */
+        send_ready_conf(t, x);
         return;
     }
     if (x && (x->st != TXC_HSC_WAITING || x->hsc_started)) {
@@ -200,6 +211,12 @@ void txc_on_start_req(struct rt *rt, void *st, struct rt_msg *m)
             apply(t, x, (const Nines__ReadyInd *)e->body);
     txc_keep(x, m);
     txc_arm(t, x, TXC_HSC_HOLD_FACTOR * t->cfg.timeout_ms);
+    if (b->outcome == TXC_OUT_COMMITTED) {
+        /* a new hsc: a kernel had committed it on the departed hsc's word */
+        decide_commit(t, x);
+        return;
+    }
+    x->doubt = b->outcome == TXC_OUT_DOUBT; /* the decision is lost: never decide */
     check(t, x);
     (void)rt;
 }
@@ -243,6 +260,8 @@ void txc_hsc_ready_ind(struct txc *t, const Nines__ReadyInd *b, struct rt_msg *m
         break;
     case TXC_HSC_COMMITTED:
     case TXC_HSC_ABORTED:
+    case TXC_HSC_COMMITTING:
+    case TXC_HSC_ABORTING:
         break; /* decided */
     default:
         t->st.stale++;
@@ -276,6 +295,10 @@ void txc_on_abort_req(struct rt *rt, void *st, struct rt_msg *m)
     }
     switch (x->st) {
     case TXC_HSC_WAITING:
+        if (x->doubt) { /* the ctl itself said the decision is lost */
+            t->st.stale++;
+            break;
+        }
         decide_abort(t, x);
         txc_send_txc(t, x->ctl, NINES__MSG_TYPE__TXC_ABORT_CONF, x->id);
         break;
@@ -313,6 +336,7 @@ void txc_on_forget_req(struct rt *rt, void *st, struct rt_msg *m)
                    txc_state_name(x->st));
     t->st.hsc_forgotten++;
     t->gone[x->id % TXC_GONE_SLOTS] = x->id;
+    txc_outcome_final(t, x, x->st == TXC_HSC_COMMITTED);
     txc_forget(t, x);
     (void)rt;
 }
@@ -320,10 +344,9 @@ void txc_on_forget_req(struct rt *rt, void *st, struct rt_msg *m)
 static void outcome_to_kernel(struct txc *t, struct txc_txn *x, uint32_t node)
 {
     t->st.resent++;
-    (void)txc_send_kernel(t, x,
-                          x->st == TXC_HSC_COMMITTED ? NINES__MSG_TYPE__COMMIT_REQ
-                                                     : NINES__MSG_TYPE__ABORT_REQ,
-                          node);
+    bool committed = x->st == TXC_HSC_COMMITTED || x->st == TXC_HSC_COMMITTING;
+    (void)txc_send_kernel(t, x, committed ? NINES__MSG_TYPE__COMMIT_REQ
+                                          : NINES__MSG_TYPE__ABORT_REQ, node);
 }
 
 /* A prepared kernel asks (its ctl could not tell, or is unreachable). */
@@ -364,14 +387,24 @@ void txc_hsc_outcome_req(struct txc *t, const Nines__TxcOutcomeReq *b, net_addr 
     }
     switch (x->st) {
     case TXC_HSC_WAITING:
+        if (x->doubt) {
+            char d[200];
+            snprintf(d, sizeof d, "transaction %" PRIx64 ": its decision was lost with a "
+                     "departed hot-standby controller; node %u cannot tell", b->txn, t->self);
+            txc_outcome_ref(t, from, b->txn, NINES_EINDOUBT, d);
+            break;
+        }
         /* undecided long after the ctl's timeout: the ctl is gone or cut
-         * off; ABORT is the only safe decision (no client was told) */
+         * off; ABORT is the only safe decision (no client was told). The
+         * question may come from any node (a promoted standby too). */
         decide_abort(t, x);
         txc_send_txc(t, x->ctl, NINES__MSG_TYPE__TXC_ABORT_CONF, x->id);
         outcome_to_kernel(t, x, node);
         break;
     case TXC_HSC_COMMITTED:
     case TXC_HSC_ABORTED:
+    case TXC_HSC_COMMITTING:
+    case TXC_HSC_ABORTING:
         outcome_to_kernel(t, x, node);
         break;
     default:
@@ -379,6 +412,8 @@ void txc_hsc_outcome_req(struct txc *t, const Nines__TxcOutcomeReq *b, net_addr 
         break;
     }
 }
+
+static void phase2(struct txc *t, struct txc_txn *x);
 
 void txc_hsc_on_timer(struct txc *t, struct txc_txn *x)
 {
@@ -390,7 +425,7 @@ void txc_hsc_on_timer(struct txc *t, struct txc_txn *x)
             break;
         }
         /* the ctl asks us to abort after its own timeout, and prepared
-         * kernels ask for the outcome: wait for them */
+         * kernels ask for the outcome: wait for them (in doubt: forever) */
         NLOG_WARN("txc", "hsc txn %" PRIx64 ": started by node %u %u ms ago, still undecided",
                   x->id, x->ctl, TXC_HSC_HOLD_FACTOR * t->cfg.timeout_ms);
         t->st.hsc_undecided++;
@@ -407,9 +442,171 @@ void txc_hsc_on_timer(struct txc *t, struct txc_txn *x)
             txc_send_txc(t, x->ctl, NINES__MSG_TYPE__TXC_ABORT_CONF, x->id);
         txc_arm(t, x, TXC_HSC_HOLD_FACTOR * t->cfg.timeout_ms);
         break;
+    case TXC_HSC_COMMITTING:
+    case TXC_HSC_ABORTING:
+        t->st.resent++;
+        phase2(t, x);
+        break;
     default:
         NLOG_ERROR("txc", "hsc txn %" PRIx64 ": timer in state %s", x->id,
                    txc_state_name(x->st));
         break;
     }
+}
+
+/* ---- node sets: the ctl left, or a participant did ------------------------ */
+
+/* An entry that never got START knows the fragments from the readies it
+ * kept: the primaries' (with every fragment they touched) and the
+ * standbys' (one each). Enough to find their current primaries. */
+static void parts_from_readies(struct txc_txn *x)
+{
+    uint32_t n = 0;
+    for (struct rt_msg *e = x->kept; e; e = e->next)
+        if (e->type == NINES__MSG_TYPE__READY_IND) {
+            const Nines__ReadyInd *b = (const Nines__ReadyInd *)e->body;
+            n += b->standby ? 1u : (uint32_t)b->n_frags;
+        }
+    x->parts = n && x->kept ? rt_msg_alloc(x->kept, n * sizeof *x->parts) : NULL;
+    x->nparts = x->capparts = 0;
+    if (!x->parts)
+        return;
+    for (struct rt_msg *e = x->kept; e; e = e->next) {
+        if (e->type != NINES__MSG_TYPE__READY_IND)
+            continue;
+        const Nines__ReadyInd *b = (const Nines__ReadyInd *)e->body;
+        for (size_t j = 0; j < (b->standby ? 1u : b->n_frags); j++) {
+            const Nines__FragRecords *f = b->standby ? NULL : b->frags[j];
+            if (!b->standby && !f)
+                continue;
+            struct txc_part *p = &x->parts[x->nparts++];
+            memset(p, 0, sizeof *p);
+            p->table = f ? f->table : b->table;
+            p->frag = f ? f->frag : b->frag;
+            p->primary = f ? b->node : 0;
+            p->standby = f ? f->standby : b->node;
+        }
+    }
+    x->capparts = x->nparts;
+}
+
+/* The current primaries of x's fragments (the promoted standby for a
+ * departed primary's); a DOWN fragment has none (nothing to finish there
+ * until its replicas are rebuilt). */
+static txc_nodes targets(struct txc *t, const struct txc_txn *x)
+{
+    txc_nodes s = 0;
+    for (uint32_t i = 0; i < x->nparts; i++) {
+        uint32_t p = txc_primary_now(t, x->parts[i].table, x->parts[i].frag);
+        if (p >= 1 && p <= 64)
+            s |= TXC_NODE(p);
+        else if (!x->asks)
+            NLOG_ERROR("txc", "hsc txn %" PRIx64 ": table %u fragment %u is down: its second "
+                       "phase cannot reach it", x->id, x->parts[i].table, x->parts[i].frag);
+    }
+    return s;
+}
+
+static void finished(struct txc *t, struct txc_txn *x, bool committed)
+{
+    NLOG_INFO("txc", "hsc txn %" PRIx64 ": %s for departed controller node %u, every kernel "
+              "confirmed", x->id, committed ? "committed" : "aborted", x->ctl);
+    t->gone[x->id % TXC_GONE_SLOTS] = x->id;
+    txc_outcome_final(t, x, committed);
+    txc_forget(t, x);
+}
+
+/* HSC_COMMITTING / HSC_ABORTING: the decision to every current primary
+ * that has not confirmed, re-sent every retry interval; done when all did. */
+static void phase2(struct txc *t, struct txc_txn *x)
+{
+    bool committed = x->st == TXC_HSC_COMMITTING;
+    txc_nodes w = targets(t, x) & ~x->confirmed;
+    x->asks++;
+    if (!w) {
+        finished(t, x, committed);
+        return;
+    }
+    for (uint32_t node = 1; node <= 64; node++)
+        if (w & TXC_NODE(node))
+            (void)txc_send_kernel(t, x, committed ? NINES__MSG_TYPE__COMMIT_REQ
+                                                  : NINES__MSG_TYPE__ABORT_REQ, node);
+    txc_arm(t, x, txc_retry_ms(t));
+}
+
+/* The ctl left: finish x by the recorded state (COMMIT: commit; anything
+ * else: ABORT recorded now). */
+static void finish_for_ctl(struct txc *t, struct txc_txn *x, bool committed)
+{
+    if (!x->hsc_started && !x->nparts)
+        parts_from_readies(x);
+    if (!committed && x->st == TXC_HSC_WAITING)
+        t->st.hsc_aborted++;
+    NLOG_WARN("txc", "hsc txn %" PRIx64 ": controller node %u left the node set; %s it at the "
+              "current primaries", x->id, x->ctl, committed ? "committing" : "aborting");
+    txc_key_decided(t, x->id, committed, x->value, NINES_EABORTED); /* request key */
+    x->st = committed ? TXC_HSC_COMMITTING : TXC_HSC_ABORTING;
+    x->confirmed = 0;
+    x->asks = 0;
+    t->st.hsc_finished++;
+    phase2(t, x);
+}
+
+/* A participant x waits for left: its primary, or a standby (or log-copy
+ * node) whose READY_IND has not come. */
+static bool part_left(const struct txc_txn *x, txc_nodes cur)
+{
+    for (uint32_t i = 0; i < x->nparts; i++) {
+        const struct txc_part *p = &x->parts[i];
+        if (p->primary >= 1 && p->primary <= 64 && !(cur & TXC_NODE(p->primary)))
+            return true;
+        if (!p->s_ready && p->standby >= 1 && p->standby <= 64 && !(cur & TXC_NODE(p->standby)))
+            return true;
+    }
+    return false;
+}
+
+void txc_hsc_on_nodeset(struct txc *t, struct txc_txn *x)
+{
+    bool ctl_gone = !(txc_members(t) & TXC_NODE(x->ctl));
+    switch (x->st) {
+    case TXC_HSC_WAITING:
+        if (ctl_gone && x->doubt) {
+            NLOG_ERROR("txc", "hsc txn %" PRIx64 ": controller node %u left; the decision was "
+                       "lost earlier: held, never guessed", x->id, x->ctl);
+        } else if (ctl_gone) {
+            finish_for_ctl(t, x, false);
+        } else if (x->hsc_started && !x->doubt && part_left(x, txc_current(t))) {
+            /* it can never become ready: ABORT, and the ctl is told */
+            decide_abort(t, x);
+            txc_send_txc(t, x->ctl, NINES__MSG_TYPE__TXC_ABORT_CONF, x->id);
+        }
+        return;
+    case TXC_HSC_COMMITTED:
+    case TXC_HSC_ABORTED:
+        if (ctl_gone)
+            finish_for_ctl(t, x, x->st == TXC_HSC_COMMITTED);
+        return; /* else the ctl runs the second phase (to the new primaries) */
+    case TXC_HSC_COMMITTING:
+    case TXC_HSC_ABORTING:
+        phase2(t, x); /* the targets may have moved again */
+        return;
+    default:
+        NLOG_ERROR("txc", "hsc txn %" PRIx64 ": node set in state %s", x->id,
+                   txc_state_name(x->st));
+        return;
+    }
+}
+
+void txc_hsc_end_conf(struct txc *t, uint64_t txn, uint32_t node, bool committed)
+{
+    struct txc_txn *x = txc_find(t, txn);
+    if (!x || x->st != (committed ? TXC_HSC_COMMITTING : TXC_HSC_ABORTING) || node < 1 ||
+        node > 64) {
+        t->st.stale++;
+        return;
+    }
+    x->confirmed |= TXC_NODE(node);
+    if (!(targets(t, x) & ~x->confirmed))
+        finished(t, x, committed);
 }

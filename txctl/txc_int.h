@@ -27,6 +27,9 @@ enum txc_state {
     TXC_PREPARING,      /* TXC_START_REQ to the hsc, last ops / PREPARE_REQ to the kernels:
                          * collecting their answers and the hsc's decision */
     TXC_ASKING,         /* TXC_ABORT_REQ sent: the hsc answers ABORT_CONF or READY_CONF */
+    TXC_RESOLVING,      /* the hsc left the node set before deciding: PREPARE_REQ with a new
+                         * hsc to every prepared kernel, collecting what they say (still
+                         * prepared, or ENDED committed / aborted, or not known) */
     TXC_COMMITTING,     /* COMMIT recorded at the hsc, client answered; COMMIT_REQ sent
                          * (re-sent until every COMMIT_CONF = done at primary and standby) */
     TXC_ABORTING,       /* ABORT_REQ sent (re-sent until every ABORT_CONF) */
@@ -34,7 +37,26 @@ enum txc_state {
     TXC_HSC_WAITING,    /* collecting standby READY_IND (maybe before TXC_START_REQ came) */
     TXC_HSC_COMMITTED,  /* COMMIT recorded, TXC_READY_CONF sent; kept until TXC_FORGET_REQ */
     TXC_HSC_ABORTED,    /* ABORT recorded (asked by the ctl or a kernel); until TXC_FORGET_REQ */
+    TXC_HSC_COMMITTING, /* the ctl left the node set after COMMIT was recorded: COMMIT_REQ to
+                         * the current primary of every participant fragment, until each
+                         * confirmed; then forgotten */
+    TXC_HSC_ABORTING,   /* the ctl left before COMMIT was recorded: ABORT recorded, ABORT_REQ
+                         * the same way */
 };
+static inline bool txc_is_hsc_state(enum txc_state s)
+{
+    return s == TXC_HSC_WAITING || s == TXC_HSC_COMMITTED || s == TXC_HSC_ABORTED ||
+           s == TXC_HSC_COMMITTING || s == TXC_HSC_ABORTING;
+}
+
+/* TxcStartReq.outcome / PrepareRef.outcome (proto/nines_txn.proto). */
+enum txc_outcome { TXC_OUT_NONE = 0, TXC_OUT_COMMITTED = 1, TXC_OUT_ABORTED = 2, TXC_OUT_DOUBT = 3 };
+
+/* What the kernels said while the ctl is RESOLVING (bits of txc_txn.res). */
+#define TXC_RES_COMMITTED 1u  /* a kernel ENDED it committed */
+#define TXC_RES_ABORTED   2u  /* a kernel ENDED it aborted, or never prepared (refused its ops) */
+#define TXC_RES_LOST      4u  /* a kernel no longer knows it (ENOTFOUND) or cannot tell */
+#define TXC_RES_GONE      8u  /* a kernel of it left the node set */
 const char *txc_state_name(enum txc_state s);
 
 enum txc_proc { TXC_PROC_NONE = 0, TXC_PROC_TPCB, TXC_PROC_TWO_UPD };
@@ -107,6 +129,12 @@ struct txc_txn {
     int abort_err;                  /* ctl in TXC_ASKING: the client's error if ABORT comes */
     uint32_t abort_op;              /*   ... the failed op */
     char *abort_detail;             /*   ... and its detail (in a kept message's arena) */
+    bool doubt;                     /* ctl RESOLVING / hsc WAITING: the decision was lost with
+                                     * the old hsc: never decided, questions get EINDOUBT */
+    bool resolve_abort;             /* ctl RESOLVING: abort unless a kernel says committed */
+    uint32_t res;                   /* ctl RESOLVING: TXC_RES_* seen so far */
+    uint32_t res_node;              /*   ... the kernel (or departed node) it came from */
+    txc_nodes confirmed;            /* hsc COMMITTING/ABORTING: nodes that confirmed */
 
     /* node sets */
     txc_nodes ran;                  /* got a KERN_OP_REQ in this txn */
@@ -144,6 +172,11 @@ struct txc {
     uint64_t hsc_pick;              /* spreads the hsc choice */
     uint64_t gone[TXC_GONE_SLOTS];  /* hsc: recently forgotten txn ids (direct-mapped) */
     uint64_t first_seq;             /* txn ids of this incarnation have seq >= this */
+    uint64_t epoch;                 /* the node set the controller last acted on */
+    /* txc_successors cache: per node, the current primaries of the fragments it held */
+    uint64_t succ_epoch, succ_dict;
+    bool succ_valid;
+    txc_nodes succ[65];
     struct txc_stats st;
     struct txc_keys *keys;          /* request keys, outcome questions (txc_outcome.c) */
 };
@@ -168,10 +201,27 @@ uint64_t txc_new_id(struct txc *t);
 /* A primary kernel at `node` listed the fragments it touched: those with
  * no records (only read) or no standby need no standby READY_IND. */
 void txc_part_frags(struct txc_txn *x, uint32_t node, Nines__FragRecords *const *f, size_t n);
-txc_nodes txc_live(struct txc *t);
-/* The hot-standby controller for x: 0 with *hsc = 0 in a one-site cluster,
- * NINES_EUNREACHABLE when the other site exists but no node of it is
- * reachable (never a silent 1-safe commit). */
+/* The installed node set's members / current members (rt_nodeset): the
+ * only liveness the controller knows. */
+txc_nodes txc_members(const struct txc *t);
+txc_nodes txc_current(const struct txc *t);
+/* Where the second phase of kernels `nodes` goes now: the current ones
+ * stay; a node that left is replaced by the current primaries of every
+ * fragment it held a replica of (those took over its fragments; a kernel
+ * that never saw the transaction confirms at once). DOWN fragments have no
+ * one to reach and are left out. */
+txc_nodes txc_map_nodes(struct txc *t, txc_nodes nodes);
+/* The current primary of (table, frag): 0 when DOWN or the table is gone. */
+uint32_t txc_primary_now(struct txc *t, uint32_t table, uint32_t frag);
+/* The outcome of x is final and x is about to be forgotten (ctl: every
+ * kernel confirmed; hsc: FORGET, or it finished a departed ctl's
+ * transaction). Hook for the exactly-once outcome store (request keys);
+ * does nothing yet. */
+void txc_outcome_final(struct txc *t, const struct txc_txn *x, bool committed);
+/* The hot-standby controller for x: 0 with *hsc = 0 in a one-site cluster
+ * or for a transaction that writes nothing, NINES_EUNREACHABLE when the
+ * other site exists but none of its nodes is in the node set (never a
+ * silent 1-safe commit). */
 int txc_pick_hsc(struct txc *t, const struct txc_txn *x, uint32_t *hsc);
 int txc_to_client(struct txc *t, net_addr conn, struct rt_msg *m);
 /* rt_send with logging; node 0 or self = local. */
@@ -208,6 +258,10 @@ int txc_send_kernel(struct txc *t, struct txc_txn *x, uint32_t type, uint32_t no
 void txc_send_txc(struct txc *t, uint32_t node, uint32_t type, uint64_t txn);
 
 /* txc_ctl.c */
+/* A node set was installed: x's reaction (txctl/README.md "Node sets"). */
+void txc_ctl_on_nodeset(struct txc *t, struct txc_txn *x);
+/* This node left the node set: answer x's client, forget x. */
+void txc_ctl_on_not_serving(struct txc *t, struct txc_txn *x);
 void txc_ctl_abort(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op,
                    const char *detail);
 void txc_ctl_on_timer(struct txc *t, struct txc_txn *x);
@@ -222,6 +276,10 @@ void txc_outcome_ref(struct txc *t, net_addr to, uint64_t txn, int err, const ch
 void txc_hsc_ready_ind(struct txc *t, const Nines__ReadyInd *b, struct rt_msg *m);
 void txc_hsc_on_timer(struct txc *t, struct txc_txn *x);
 void txc_hsc_outcome_req(struct txc *t, const Nines__TxcOutcomeReq *b, net_addr from);
+void txc_hsc_on_nodeset(struct txc *t, struct txc_txn *x);
+/* COMMIT_CONF / ABORT_CONF for a transaction whose ctl left (the hsc runs
+ * its second phase). */
+void txc_hsc_end_conf(struct txc *t, uint64_t txn, uint32_t node, bool committed);
 
 /* txc_outcome.c: request keys (txctl/README.md "Request keys") */
 int txc_keys_create(struct txc *t);
@@ -236,6 +294,9 @@ int txc_key_start(struct txc *t, const Nines__TxcStartReq *b, uint32_t ctl);
 void txc_key_fill_start(struct txc *t, uint64_t txn, Nines__TxcStartReq *b, struct rt_msg *m);
 /* The attempt running here as txn was decided (no-op for a txn without key). */
 void txc_key_decided(struct txc *t, uint64_t txn, bool committed, int64_t value, int err);
+/* txn is forgotten here: if still undecided (this node left the node set),
+ * its key answers "no promise" from now on. */
+void txc_key_forgotten(struct txc *t, uint64_t txn);
 /* A timer whose cookie is not a txn id (top 8 bits 0): an outcome question's. */
 void txc_outcome_on_timer(struct txc *t, uint64_t cookie);
 /* txc_hsc.c: record ABORT for a started, undecided entry (a client's

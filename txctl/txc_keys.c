@@ -27,6 +27,8 @@ const char *txo_state_name(enum txo_state s)
         return "committed";
     case TXO_ABORTED:
         return "aborted";
+    case TXO_LOST:
+        return "lost";
     default:
         return "?";
     }
@@ -293,6 +295,8 @@ enum txo_verdict txo_admit(struct txo *o, uint64_t client, uint64_t seq, uint32_
         attempt = 1;
     struct txo_ent *e = txo_find(o, client, seq, now_ms);
     *out = e;
+    if (e && e->txn == txn && txn && e->state != TXO_FENCED)
+        return e->state == TXO_RUNNING ? TXO_RUN : TXO_SAME; /* that transaction again */
     if (!e) {
         if (txo_maybe_dropped(o, client, seq)) {
             o->st.refused_lost++;
@@ -316,6 +320,7 @@ enum txo_verdict txo_admit(struct txo *o, uint64_t client, uint64_t seq, uint32_
         return TXO_DONE_COMMITTED;
     case TXO_ABORTED:
     case TXO_FENCED:
+    case TXO_LOST:
         if (attempt <= e->attempt || attempt <= e->fence) {
             o->st.refused_stale++;
             return TXO_STALE;
@@ -338,6 +343,25 @@ void txo_decided(struct txo *o, uint64_t txn, bool committed, int64_t value, int
     e->error = committed ? 0 : (error < 0 ? error : NINES_EABORTED);
     /* kept keep_ms from the decision (a long-running attempt is not dropped
      * the moment it ends) */
+    refresh(o, e, now_ms);
+}
+
+struct txo_ent *txo_force(struct txo *o, uint64_t client, uint64_t seq, uint32_t attempt,
+                          enum txo_role role, uint64_t txn, uint32_t ctl, uint64_t now_ms)
+{
+    struct txo_ent *e = txo_find(o, client, seq, now_ms);
+    if (!e && !(e = enter(o, client, seq, now_ms)))
+        return NULL;
+    start_attempt(o, e, attempt ? attempt : 1, role, txn, ctl, now_ms);
+    return e;
+}
+
+void txo_lost(struct txo *o, uint64_t txn, uint64_t now_ms)
+{
+    struct txo_ent *e = txo_find_txn(o, txn);
+    if (!e || e->state != TXO_RUNNING)
+        return;
+    e->state = TXO_LOST;
     refresh(o, e, now_ms);
 }
 

@@ -110,6 +110,7 @@ int txc_key_request(struct txc *t, net_addr conn, const Nines__TxnReq *b, uint64
     switch (v) {
     case TXO_RUN:
         return 0;
+    case TXO_SAME: /* cannot be: txn is new */
     case TXO_DONE_COMMITTED: {
         /* the stored answer: the transaction and its value (op results are
          * not kept) */
@@ -162,9 +163,19 @@ int txc_key_start(struct txc *t, const Nines__TxcStartReq *b, uint32_t ctl)
         return 0;
     const Nines__ReqKey *k = b->key;
     struct txo_ent *e = NULL;
+    if (b->outcome != 0) {
+        /* a new hsc after the old one left, told a kernel committed it or
+         * that its decision is lost: never refused by a key (a fence here
+         * cannot have made a client hear "not committed": the old hsc,
+         * which saw this START, could not vouch) */
+        if (!txo_force(&t->keys->tab, k->client, k->seq, k->attempt, TXO_ROLE_HSC, b->txn,
+                       ctl, now_ms(t)))
+            NLOG_WARN("txc", "hsc: no room for the request key of txn %" PRIx64, b->txn);
+        return 0;
+    }
     enum txo_verdict v = txo_admit(&t->keys->tab, k->client, k->seq, k->attempt, TXO_ROLE_HSC,
                                    b->txn, ctl, now_ms(t), &e);
-    if (v == TXO_RUN)
+    if (v == TXO_RUN || v == TXO_SAME)
         return 0;
     t->keys->st.start_refused++;
     NLOG_INFO("txc", "hsc: START of txn %" PRIx64 " from node %u refused (ABORT): request key "
@@ -198,6 +209,12 @@ void txc_key_decided(struct txc *t, uint64_t txn, bool committed, int64_t value,
         txo_decided(&t->keys->tab, txn, committed, value, err, now_ms(t));
 }
 
+void txc_key_forgotten(struct txc *t, uint64_t txn)
+{
+    if (t->keys)
+        txo_lost(&t->keys->tab, txn, now_ms(t));
+}
+
 /* ---- what this node holds of a key ---------------------------------------- */
 
 static uint64_t members(struct txc *t)
@@ -219,8 +236,8 @@ static uint64_t members(struct txc *t)
 static void settle_orphan(struct txc *t, struct txo_ent *e)
 {
     struct txc_txn *x = txc_find(t, e->txn);
-    if (!x || x->st != TXC_HSC_WAITING || !x->hsc_started)
-        return;
+    if (!x || x->st != TXC_HSC_WAITING || !x->hsc_started || x->doubt)
+        return; /* (doubt: its decision was lost with an earlier hsc: never decided) */
     bool gone = !(members(t) & TXC_NODE(e->ctl));
     uint64_t now = now_ms(t);
     if (!gone && now - e->born_ms < t->cfg.timeout_ms)
@@ -262,6 +279,9 @@ static Nines__KeyState state_here(struct txc *t, const Nines__KeyQuery *q, uint6
         case TXO_FENCED:
             (void)txo_fence(o, k->client, k->seq, att, now);
             return NINES__KEY_STATE__KS_NOT_SEEN;
+        case TXO_LOST: /* it ran here, and what became of it is not known here */
+            (void)txo_fence(o, k->client, k->seq, att, now);
+            return NINES__KEY_STATE__KS_FORGOTTEN;
         default:
             return NINES__KEY_STATE__KS_FORGOTTEN;
         }

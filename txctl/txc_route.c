@@ -356,49 +356,71 @@ static uint32_t *pm_lookup(struct pmap *pm, const struct txc_part *parts, uint32
     return &pm->slot[i];
 }
 
+/* The fragment's roles in the installed node set (dict_frag_roles: every
+ * node computes them the same way); a DOWN fragment is refused. */
+static int frag_roles(struct txc *t, const struct dict_table *tb, uint32_t frag,
+                      struct dict_roles *r)
+{
+    int rc = dict_frag_roles(txc_dict(t), tb, frag, txc_current(t), r);
+    if (rc)
+        return rc;
+    if (r->state == DICT_FRAG_DOWN)
+        return nines_err(NINES_EUNREACHABLE, "not committed: table %s fragment %u is down: "
+                         "neither its primary node %u nor its standby node %u is a current "
+                         "member of node set %" PRIu64, tb->def.name, frag,
+                         tb->frags[frag].primary, tb->frags[frag].standby,
+                         rt_nodeset(t->rt)->epoch);
+    return 0;
+}
+
 /* Route kernel op of request op `i` to fragment `frag` of `tb`: find or
  * add the participant, count the op for its executing node. */
 static int add_kop(struct txc *t, struct txc_txn *x, struct pmap *pm, const struct dict_table *tb,
-                   uint32_t frag, txc_nodes live, uint32_t i, ProtobufCBinaryData key,
-                   uint32_t capk, uint32_t *per_node)
+                   uint32_t frag, uint32_t i, ProtobufCBinaryData key, uint32_t capk,
+                   uint32_t *per_node)
 {
     uint32_t *slot = pm_lookup(pm, x->parts, tb->id, frag);
+    const Nines__RecordOp *rop = x->ops[i].op;
+    bool write = rop && rop->op != NINES__OP_TYPE__OP_GET && rop->op != NINES__OP_TYPE__OP_SCAN;
+    struct dict_roles r;
+    if (!*slot || (write && !x->parts[*slot - 1].writes)) {
+        int rc = frag_roles(t, tb, frag, &r);
+        if (rc) {
+            t->st.refused_1safe += write;
+            return rc;
+        }
+    }
     if (!*slot) {
-        uint32_t node;
-        int rc = dict_effective_primary(tb, frag, live, &node);
-        if (rc)
-            return nines_err(rc, "table %s fragment %u: neither primary node %u nor standby "
-                             "node %u is reachable", tb->def.name, frag, tb->frags[frag].primary,
-                             tb->frags[frag].standby);
-        uint32_t sb = tb->frags[frag].standby;
-        if (node != tb->frags[frag].primary || !sb || !(live & TXC_NODE(sb)))
-            sb = 0;
         N_ASSERT(x->nparts < x->capparts);
         struct txc_part *p = &x->parts[x->nparts];
         memset(p, 0, sizeof *p);
         p->table = tb->id;
         p->frag = frag;
-        p->primary = node;
-        p->standby = sb;
+        p->primary = r.primary;
+        /* whose READY_IND the hsc waits for besides the primary's: the hot
+         * standby, or the log-copy node of a primary alone */
+        p->standby = r.state == DICT_FRAG_BOTH ? r.standby
+                     : r.state == DICT_FRAG_ALONE ? r.logcopy : 0;
         *slot = ++x->nparts;
-        (void)t;
     }
     struct txc_part *p = &x->parts[*slot - 1];
-    const Nines__RecordOp *rop = x->ops[i].op;
-    if (!p->writes && rop && rop->op != NINES__OP_TYPE__OP_GET && rop->op != NINES__OP_TYPE__OP_SCAN) {
-        /* a write is 2-safe or refused: never committed with one replica
-         * because this node cannot reach the other (txctl/README.md) */
-        const struct dict_frag *fr = &tb->frags[frag];
-        if (fr->standby && (p->primary != fr->primary || !p->standby))
+    if (write && !p->writes) {
+        /* a write is 2-safe or refused: never committed in one site's
+         * memory (txctl/README.md "Routing writes") */
+        if (r.state == DICT_FRAG_ALONE && !r.logcopy) {
             t->st.refused_1safe++;
-        if (fr->standby && p->primary != fr->primary)
-            return nines_err(NINES_EUNREACHABLE, "not committed: table %s fragment %u: its "
-                             "primary node %u is unreachable from node %u (writes wait for its "
-                             "takeover)", tb->def.name, frag, fr->primary, t->self);
-        if (fr->standby && !p->standby)
-            return nines_err(NINES_EUNREACHABLE, "not committed: table %s fragment %u: its hot "
-                             "standby node %u is unreachable from node %u (a 2-safe commit "
-                             "needs both replicas)", tb->def.name, frag, fr->standby, t->self);
+            return nines_err(NINES_EUNREACHABLE, "not committed: table %s fragment %u has one "
+                             "replica left (node %u) and no node of the other site is a "
+                             "current member of node set %" PRIu64 " to hold a copy of its log",
+                             tb->def.name, frag, r.primary, rt_nodeset(t->rt)->epoch);
+        }
+        if (r.primary != p->primary) { /* roles changed since the transaction's earlier ops */
+            t->st.refused_1safe++;
+            return nines_err(NINES_EUNREACHABLE, "not committed: table %s fragment %u moved "
+                             "from node %u to node %u (node set %" PRIu64 ") during the "
+                             "transaction", tb->def.name, frag, p->primary, r.primary,
+                             rt_nodeset(t->rt)->epoch);
+        }
         p->writes = true;
     }
     N_ASSERT(x->nkops < capk);
@@ -409,6 +431,7 @@ static int add_kop(struct txc *t, struct txc_txn *x, struct pmap *pm, const stru
     o->key = key;
     N_ASSERT(o->node >= 1 && o->node <= 64);
     per_node[o->node]++;
+    (void)t;
     return 0;
 }
 
@@ -510,7 +533,7 @@ static int scan_frag_bounds(struct rt_msg *req, const struct dict_table *tb, uin
 /* A SCAN: its op copy with the effective limit, the merge description,
  * and one kernel op per fragment that may hold keys in range. */
 static int route_scan(struct txc *t, struct txc_txn *x, struct rt_msg *req,
-                      const struct dict_table *tb, uint32_t i, struct pmap *pm, txc_nodes live,
+                      const struct dict_table *tb, uint32_t i, struct pmap *pm,
                       uint32_t capk, uint32_t *per_node)
 {
     const Nines__RecordOp *op = x->ops[i].op;
@@ -553,7 +576,7 @@ static int route_scan(struct txc *t, struct txc_txn *x, struct rt_msg *req,
     ProtobufCBinaryData key = {lolen, k};
     x->ops[i].kop = x->nkops;
     for (uint32_t f = first; f <= last && f < tb->nfrags; f++)
-        if ((rc = add_kop(t, x, pm, tb, f, live, i, key, capk, per_node)))
+        if ((rc = add_kop(t, x, pm, tb, f, i, key, capk, per_node)))
             return rc;
     x->ops[i].nkop = x->nkops - x->ops[i].kop;
     return 0;
@@ -638,7 +661,6 @@ int txc_route_request(struct txc *t, struct txc_txn *x, struct rt_msg *req, uint
     for (uint32_t i = 0; i < x->nparts; i++)
         *pm_lookup(&pm, x->parts, x->parts[i].table, x->parts[i].frag) = i + 1;
 
-    txc_nodes live = txc_live(t);
     uint32_t nparts0 = x->nparts;
     uint32_t per_node[65] = {0};
     for (uint32_t i = 0; i < n; i++) {
@@ -658,7 +680,7 @@ int txc_route_request(struct txc *t, struct txc_txn *x, struct rt_msg *req, uint
         if ((rc = check_op(tb, op)))
             goto bad;
         if (op->op == NINES__OP_TYPE__OP_SCAN) {
-            if ((rc = route_scan(t, x, req, tb, i, &pm, live, (uint32_t)capk, per_node)))
+            if ((rc = route_scan(t, x, req, tb, i, &pm, (uint32_t)capk, per_node)))
                 goto bad;
             continue;
         }
@@ -670,8 +692,7 @@ int txc_route_request(struct txc *t, struct txc_txn *x, struct rt_msg *req, uint
             rc = frag;
             goto bad;
         }
-        if ((rc = add_kop(t, x, &pm, tb, (uint32_t)frag, live, i, key, (uint32_t)capk,
-                          per_node)))
+        if ((rc = add_kop(t, x, &pm, tb, (uint32_t)frag, i, key, (uint32_t)capk, per_node)))
             goto bad;
         o->nkop = 1;
         continue;

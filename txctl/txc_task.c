@@ -2,6 +2,7 @@
  * table, timers, runtime events and the send helpers. */
 #include "txc_int.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,8 @@ const char *txc_state_name(enum txc_state s)
         return "preparing";
     case TXC_ASKING:
         return "asking";
+    case TXC_RESOLVING:
+        return "resolving";
     case TXC_COMMITTING:
         return "committing";
     case TXC_ABORTING:
@@ -34,6 +37,10 @@ const char *txc_state_name(enum txc_state s)
         return "hsc-committed";
     case TXC_HSC_ABORTED:
         return "hsc-aborted";
+    case TXC_HSC_COMMITTING:
+        return "hsc-committing";
+    case TXC_HSC_ABORTING:
+        return "hsc-aborting";
     default:
         return "?";
     }
@@ -105,7 +112,7 @@ void txc_release_kept(struct txc *t, struct txc_txn *x)
 void txc_forget(struct txc *t, struct txc_txn *x)
 {
     N_ASSERT(x->st != TXC_FREE);
-    txc_key_decided(t, x->id, false, 0, NINES_EABORTED); /* request key: no-op if decided */
+    txc_key_forgotten(t, x->id); /* request key: no-op if decided */
     if (x->timer > 0)
         rt_timer_cancel(t->rt, x->timer);
     txc_release_kept(t, x);
@@ -256,17 +263,65 @@ void txc_send_txc(struct txc *t, uint32_t node, uint32_t type, uint64_t txn)
     txc_send(t, node, RT_SVC_TXC, m);
 }
 
-txc_nodes txc_live(struct txc *t)
+txc_nodes txc_members(const struct txc *t) { return rt_nodeset(t->rt)->members; }
+
+txc_nodes txc_current(const struct txc *t) { return rt_nodeset(t->rt)->current; }
+
+uint32_t txc_primary_now(struct txc *t, uint32_t table, uint32_t frag)
 {
-    txc_nodes live = TXC_NODE(t->self);
     const struct dict *d = txc_dict(t);
-    struct net_endpoint *ep = rt_net(t->rt);
-    for (uint32_t i = 0; ep && i < d->nnodes; i++) {
-        uint32_t id = d->nodes[i].id;
-        if (id != t->self && id >= 1 && id <= 64 && net_peer_reachable(ep, id))
-            live |= TXC_NODE(id);
+    const struct dict_table *tb = dict_table_by_id(d, table);
+    struct dict_roles r;
+    if (!tb || dict_frag_roles(d, tb, frag, txc_current(t), &r))
+        return 0;
+    return r.primary;
+}
+
+/* Per node, the current primaries of every fragment it holds a replica
+ * of; rebuilt once per (node set, dictionary version). */
+static void succ_build(struct txc *t)
+{
+    const struct dict *d = txc_dict(t);
+    txc_nodes cur = txc_current(t);
+    memset(t->succ, 0, sizeof t->succ);
+    for (uint32_t i = 0; i < d->ntables; i++) {
+        const struct dict_table *tb = d->tables[i];
+        for (uint32_t f = 0; f < tb->nfrags; f++) {
+            struct dict_roles r;
+            if (dict_frag_roles(d, tb, f, cur, &r) || !r.primary)
+                continue; /* DOWN: nobody to finish anything there */
+            uint32_t p = tb->frags[f].primary, sb = tb->frags[f].standby;
+            if (p >= 1 && p <= 64)
+                t->succ[p] |= TXC_NODE(r.primary);
+            if (sb >= 1 && sb <= 64)
+                t->succ[sb] |= TXC_NODE(r.primary);
+        }
     }
-    return live;
+    t->succ_epoch = rt_nodeset(t->rt)->epoch;
+    t->succ_dict = d->version;
+    t->succ_valid = true;
+}
+
+txc_nodes txc_map_nodes(struct txc *t, txc_nodes nodes)
+{
+    txc_nodes cur = txc_current(t), gone = nodes & ~cur;
+    if (!gone)
+        return nodes;
+    if (!t->succ_valid || t->succ_epoch != rt_nodeset(t->rt)->epoch ||
+        t->succ_dict != txc_dict(t)->version)
+        succ_build(t);
+    txc_nodes out = nodes & cur;
+    for (uint32_t id = 1; id <= 64; id++)
+        if (gone & TXC_NODE(id))
+            out |= t->succ[id];
+    return out;
+}
+
+void txc_outcome_final(struct txc *t, const struct txc_txn *x, bool committed)
+{
+    /* the request key (txc_outcome.c) was decided with the transaction;
+     * this catches any path that reached the end without it */
+    txc_key_decided(t, x->id, committed, x->value, committed ? 0 : NINES_EABORTED);
 }
 
 static uint32_t own_site(struct txc *t)
@@ -284,21 +339,25 @@ int txc_pick_hsc(struct txc *t, const struct txc_txn *x, uint32_t *hsc)
 {
     const struct dict *d = txc_dict(t);
     uint32_t site = own_site(t), cand[DICT_MAX_NODES], n = 0, others = 0;
-    struct net_endpoint *ep = rt_net(t->rt);
+    txc_nodes members = txc_members(t);
     *hsc = 0;
+    if (!txc_wrote(x))
+        return 0; /* only reads: the ctl decides alone, nothing to keep */
     for (uint32_t i = 0; i < d->nnodes; i++) {
-        if (d->nodes[i].site == site || d->nodes[i].id == t->self)
+        uint32_t id = d->nodes[i].id;
+        if (d->nodes[i].site == site || id == t->self || id < 1 || id > 64)
             continue;
         others++;
-        if (ep && net_peer_reachable(ep, d->nodes[i].id))
-            cand[n++] = d->nodes[i].id;
+        if (members & TXC_NODE(id))
+            cand[n++] = id;
     }
     if (!others)
         return 0; /* a one-site cluster: no other site to hold the decision */
     if (!n)
         return nines_err(NINES_EUNREACHABLE, "not committed: no node of the other site (%u "
-                         "configured) is reachable from node %u to hold the commit decision",
-                         others, t->self);
+                         "configured) is in node set %" PRIu64 " to hold the commit decision "
+                         "of a transaction controlled by node %u", others,
+                         rt_nodeset(t->rt)->epoch, t->self);
     /* Prefer the candidate holding most of the transaction's hot-standby
      * replicas: their READY_INDs then reach the hsc without a network hop
      * and its TXC_READY_CONF travels beside them instead of one hop
@@ -362,11 +421,47 @@ void txc_refuse(struct txc *t, net_addr conn, uint64_t req_id, uint64_t txn, int
 
 /* ---- task ------------------------------------------------------------- */
 
+/* A node set was installed (synchronously, before any message of its
+ * epoch is handled): every transaction reacts to the nodes that left
+ * (txctl/README.md "Node sets"). Handlers may forget the entry they are
+ * given, and only that one. */
+static void on_nodeset(struct txc *t)
+{
+    const struct rt_nodeset *ns = rt_nodeset(t->rt);
+    if (ns->epoch == t->epoch)
+        return;
+    t->epoch = ns->epoch;
+    struct txc_txn *next;
+    if (!ns->serving) {
+        NLOG_WARN("txc", "node %u is outside node set %" PRIu64 " (%s): its %u transactions "
+                  "are finished by the others", t->self, ns->epoch, ns->reason, t->st.active);
+        for (struct txc_txn *x = t->active; x; x = next) {
+            next = x->next;
+            if (txc_is_hsc_state(x->st))
+                txc_forget(t, x);
+            else
+                txc_ctl_on_not_serving(t, x);
+        }
+        /* what this controller made so far is no longer held here: to an
+         * outcome question its ids are those of an earlier incarnation */
+        t->first_seq = t->next_seq & TXC_SEQ_MASK;
+        return;
+    }
+    for (struct txc_txn *x = t->active; x; x = next) {
+        next = x->next;
+        if (txc_is_hsc_state(x->st))
+            txc_hsc_on_nodeset(t, x);
+        else
+            txc_ctl_on_nodeset(t, x);
+    }
+}
+
 static void txc_on_event(struct rt *rt, void *st, struct rt_msg *m)
 {
     struct txc *t = st;
     switch (m->type) {
     case RT_MSG_START:
+        t->epoch = rt_nodeset(rt)->epoch;
         NLOG_DEBUG("txc", "node %u: transaction controller up (timeout %u ms)", t->self,
                    t->cfg.timeout_ms);
         break;
@@ -379,7 +474,7 @@ static void txc_on_event(struct rt *rt, void *st, struct rt_msg *m)
         if (!x)
             break;
         x->timer = 0;
-        if (x->st == TXC_HSC_WAITING || x->st == TXC_HSC_COMMITTED || x->st == TXC_HSC_ABORTED)
+        if (txc_is_hsc_state(x->st))
             txc_hsc_on_timer(t, x);
         else
             txc_ctl_on_timer(t, x);
@@ -387,6 +482,9 @@ static void txc_on_event(struct rt *rt, void *st, struct rt_msg *m)
     }
     case RT_MSG_CLIENT_CLOSED:
         txc_ctl_on_client_closed(t, m->from);
+        break;
+    case RT_MSG_NODESET:
+        on_nodeset(t);
         break;
     default:
         NLOG_DEBUG("txc", "ignoring runtime event %u", m->type);
@@ -443,7 +541,9 @@ int txc_create(struct txc **out, struct rt *rt, const struct txc_config *cfg)
     t->first_seq = t->next_seq;
     t->hsc_pick = t->next_seq;
     int rc = txc_keys_create(t);
-    if (!rc && (rc = rt_task_add(rt, RT_SVC_TXC, "txc", txc_on_event, t)))
+    if (!rc && (rc = rt_task_add(rt, RT_SVC_TXC, "txc", txc_on_event, t)) == 0)
+        rc = rt_subscribe_nodeset(rt, RT_SVC_TXC);
+    if (rc)
         txc_keys_destroy(t);
     if (rc) {
         free(t->hash);

@@ -17,6 +17,8 @@ enum txo_state {
     TXO_RUNNING,     /* attempt `attempt` runs here as txn (ctl or hsc role) */
     TXO_COMMITTED,   /* committed as txn with value (kept after FORGET) */
     TXO_ABORTED,     /* attempt `attempt` aborted with error */
+    TXO_LOST,        /* attempt `attempt` ran here, and its transaction was dropped
+                      * undecided (this node left the node set): no promise either way */
 };
 const char *txo_state_name(enum txo_state s);
 
@@ -74,6 +76,7 @@ bool txo_maybe_dropped(const struct txo *o, uint64_t client, uint64_t seq);
  * (a client's TXN_REQ at the ctl, a TXC_START_REQ at the hsc). */
 enum txo_verdict {
     TXO_RUN = 0,                  /* entered RUNNING (or a repeat of the same txn) */
+    TXO_SAME,                     /* that txn is known here already (decided): unchanged */
     TXO_DONE_COMMITTED,           /* the key committed already (*out holds txn, value) */
     TXO_BUSY,                     /* another attempt runs here (*out) */
     TXO_STALE,                    /* this attempt aborted or was fenced here */
@@ -83,6 +86,13 @@ enum txo_verdict {
 enum txo_verdict txo_admit(struct txo *o, uint64_t client, uint64_t seq, uint32_t attempt,
                            enum txo_role role, uint64_t txn, uint32_t ctl, uint64_t now_ms,
                            struct txo_ent **out);
+/* Enter attempt `attempt` as RUNNING txn whatever the entry says (a START
+ * that must be taken: a kernel committed it, or its decision is lost).
+ * NULL when there is no room. */
+struct txo_ent *txo_force(struct txo *o, uint64_t client, uint64_t seq, uint32_t attempt,
+                          enum txo_role role, uint64_t txn, uint32_t ctl, uint64_t now_ms);
+/* The transaction running as txn was dropped undecided: LOST. */
+void txo_lost(struct txo *o, uint64_t txn, uint64_t now_ms);
 /* The attempt running as txn ended. No-op when no RUNNING entry has it. */
 void txo_decided(struct txo *o, uint64_t txn, bool committed, int64_t value, int error,
                  uint64_t now_ms);

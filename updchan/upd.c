@@ -83,6 +83,7 @@ int upd_ship_add(struct upd *u, struct kern_frag *f, uint32_t standby, struct up
     sh->pinc = upd_new_pinc();
     sh->next_lsn = kern_log_first_lsn(kern_frag_log(f));
     sh->acked_lsn = sh->next_lsn - 1;
+    sh->start_lsn = sh->next_lsn;
     sh->next_seq = 1;
     sh->next = u->ships;
     u->ships = sh;
@@ -110,14 +111,22 @@ void upd_ship_set_standby(struct upd *u, struct upd_ship *sh, uint32_t standby)
     if (standby == u->self)
         standby = 0;
     if (sh->standby != standby) {
-        NLOG_INFO("upd", "table %u fragment %u: hot standby node %u -> %u", sh->table, sh->frag,
-                  sh->standby, standby);
+        uint32_t old = sh->standby;
         sh->standby = standby;
-        /* the new standby names what it needs (resend); what is no longer
-         * held makes the entry BROKEN again */
+        upd_ship_retarget(u, sh, old);
+        /* a standby that needs more than the new stint names it (resend);
+         * what is no longer held makes the entry BROKEN again */
         sh->st = UPD_SH_LIVE;
         upd_kick(u, sh);
     }
+}
+
+struct upd_ship *upd_ship_find(struct upd *u, uint32_t table, uint32_t frag)
+{
+    for (struct upd_ship *sh = u->ships; sh; sh = sh->next)
+        if (sh->table == table && sh->frag == frag)
+            return sh;
+    return NULL;
 }
 
 uint32_t upd_ship_standby(const struct upd_ship *sh) { return sh->standby; }
@@ -131,6 +140,8 @@ void upd_ship_info(const struct upd_ship *sh, struct upd_ship_info *out)
     out->shipped_seq = sh->shipped_seq;
     out->acked_seq = sh->acked_seq;
     out->marks_held = sh->nmarks;
+    out->start_lsn = sh->start_lsn;
+    out->start_seq = sh->start_seq;
     out->state = sh->st;
 }
 
@@ -170,6 +181,14 @@ void upd_kick(struct upd *u, struct upd_ship *sh)
     if (!m)
         return; /* the retry timer ships it */
     u->ship_posted = true;
+    rt_post_local(u->rt, RT_SVC_UPD, m);
+}
+
+void upd_barrier(struct upd *u, uint64_t cookie)
+{
+    struct rt_msg *m = rt_msg_new(u->rt, UPD_MSG_BARRIER);
+    N_ASSERT(m != NULL); /* as for UPD_MSG_BARRIER_DONE */
+    m->cookie = cookie;
     rt_post_local(u->rt, RT_SVC_UPD, m);
 }
 
@@ -271,6 +290,8 @@ static bool ship_one(struct upd *u, struct upd_ship *sh)
         b->table = sh->table;
         b->frag = sh->frag;
         b->pinc = sh->pinc;
+        b->start_lsn = sh->start_lsn;
+        b->start_seq = sh->start_seq;
         struct kern_log_cursor c;
         kern_log_cursor_init(&c, log, sh->next_lsn);
         size_t n = 0, bytes = 0;
@@ -493,6 +514,15 @@ static void upd_on_event(struct rt *rt, void *st, struct rt_msg *m)
         if (m->cookie && m->cookie <= NINES_MAX_NODES)
             peer_up(u, (uint32_t)m->cookie, false);
         break;
+    case UPD_MSG_BARRIER: {
+        struct rt_msg *d = rt_msg_new(rt, UPD_MSG_BARRIER_DONE);
+        /* no memory for a 100-byte message: the takeover waiting for it
+         * would never finish, so the node stops (fail-stop; peers take over) */
+        N_ASSERT(d != NULL);
+        d->cookie = m->cookie;
+        rt_post_local(rt, RT_SVC_KERN, d);
+        break;
+    }
     case RT_MSG_PEER_DOWN:
         break; /* shipping holds while it is unreachable */
     case RT_MSG_CLIENT_CLOSED:

@@ -24,6 +24,10 @@ enum {
     UPD_MSG_REDO,           /* to RT_SVC_KERN: received records; cookie = struct upd_redo * */
     UPD_MSG_ACKED,          /* to RT_SVC_KERN: a primary's acknowledged LSN advanced;
                              * cookie = struct upd_acked * (in the message's arena) */
+    UPD_MSG_BARRIER,        /* to RT_SVC_UPD: upd_barrier; cookie = the caller's */
+    UPD_MSG_BARRIER_DONE,   /* to RT_SVC_KERN: every UPD_MSG_REDO for what the channel
+                             * received before upd_barrier was posted ahead of this;
+                             * cookie = upd_barrier's */
 };
 
 /* What a hot standby's kernel service gets: the records of one fragment in
@@ -45,6 +49,11 @@ struct upd_redo {
     struct kern_logrec *recs;
     size_t nmarks;
     Nines__TxnEndMark *const *marks;
+    /* log copies (README "Log copy: a change of target"): the sender's
+     * stint starts at record start_lsn and the marks after start_seq; raw[i]
+     * is recs[i] as the primary encoded it (CRC included), in the arena */
+    uint64_t start_lsn, start_seq;
+    const ProtobufCBinaryData *raw;
 };
 
 /* The hot standby of primary replica (table, frag) has applied every record
@@ -89,7 +98,16 @@ void upd_fini(struct upd *u);
  * incarnation (upd_ship_pinc). */
 int upd_ship_add(struct upd *u, struct kern_frag *f, uint32_t standby, struct upd_ship **out);
 void upd_ship_remove(struct upd *u, struct upd_ship *sh);
+/* Ship to another node from now on: a hot standby, the log copy of a
+ * PRIMARY ALONE fragment, or none (0). A new target starts a new stint
+ * (README "Log copy: a change of target"): it gets every record from
+ * min(undo floor, the old target's acknowledged LSN + 1) — every record of
+ * every transaction not ended here and what the old target had not
+ * acknowledged — and every end mark the old target had not processed; the
+ * log is not trimmed below what it has not acknowledged. */
 void upd_ship_set_standby(struct upd *u, struct upd_ship *sh, uint32_t standby);
+/* The entry shipping (table, frag), or NULL (tests, introspection). */
+struct upd_ship *upd_ship_find(struct upd *u, uint32_t table, uint32_t frag);
 uint32_t upd_ship_standby(const struct upd_ship *sh);
 uint64_t upd_ship_pinc(const struct upd_ship *sh);
 /* Queue a TxnEndMark after the records written so far (its seq is the next
@@ -113,15 +131,31 @@ struct upd_ship_info {
     uint64_t shipped_seq;  /* ... shipped */
     uint64_t acked_seq;    /* ... processed by the standby */
     uint32_t marks_held;   /* end marks not acknowledged yet */
+    uint64_t start_lsn;    /* the current target's stint starts at this record ... */
+    uint64_t start_seq;    /* ... and the marks after this seq */
     enum upd_ship_state state;
 };
 void upd_ship_info(const struct upd_ship *sh, struct upd_ship_info *out);
+
+/* ---- both ---- */
+/* A barrier through the channel's queue (takeover: "finish redo of every
+ * record received before the new epoch"): the channel answers with a local
+ * UPD_MSG_BARRIER_DONE{cookie} to the kernel service once it has handled
+ * every message queued before this call, so that every UPD_MSG_REDO for
+ * records received before it precedes the answer in the kernel's queue. */
+void upd_barrier(struct upd *u, uint64_t cookie);
 
 /* ---- hot-standby side ---- */
 /* The kernel service reports what it applied (see struct upd_applied).
  * Progress is acknowledged within UPD_ACK_MS; a resend request goes at
  * once, at most one per fragment every UPD_RETRY_MS. */
 void upd_recv_applied(struct upd *u, const struct upd_applied *a);
+
+/* The kernel service no longer takes records of (table, frag) here (its
+ * replica was promoted, dropped, or has no role in the node set): forget
+ * the fragment's position, so no acknowledgement or resend request goes to
+ * its former primary any more. */
+void upd_recv_forget(struct upd *u, uint32_t table, uint32_t frag);
 
 struct upd_stats {
     uint64_t msgs_out, recs_out, marks_out, send_failures;

@@ -19,6 +19,8 @@ struct upd_ship {
     uint64_t next_seq;     /* seq of the next end mark */
     uint64_t shipped_seq;  /* marks up to here left since the last rewind */
     uint64_t acked_seq;    /* the standby processed marks up to here */
+    uint64_t start_lsn, start_seq; /* the target's stint starts here (README "Log copy:
+                            * a change of target"): acked_lsn >= start_lsn - 1 */
     uint64_t progress_us;  /* last acknowledgement progress (or rewind, or first
                             * shipment after everything was acknowledged) */
     bool dirty;            /* records or marks may be pending */
@@ -53,5 +55,7 @@ struct upd {
 };
 
 void upd_recv_ack_all(struct upd *u);
+/* upd_copy.c: sh->standby changed from `old`: start the new target's stint */
+void upd_ship_retarget(struct upd *u, struct upd_ship *sh, uint32_t old);
 void upd_recv_fini(struct upd *u);
 #endif

@@ -29,6 +29,17 @@ static struct upd_in *in_find(struct upd *u, uint32_t table, uint32_t frag)
     return NULL;
 }
 
+void upd_recv_forget(struct upd *u, uint32_t table, uint32_t frag)
+{
+    for (struct upd_in **pp = &u->ins; *pp; pp = &(*pp)->next)
+        if ((*pp)->table == table && (*pp)->frag == frag) {
+            struct upd_in *in = *pp;
+            *pp = in->next;
+            free(in);
+            return;
+        }
+}
+
 static struct upd_in *in_get(struct upd *u, uint32_t table, uint32_t frag, uint32_t from)
 {
     struct upd_in *in = in_find(u, table, frag);
@@ -143,11 +154,13 @@ void upd_on_log_req(struct rt *rt, void *st, struct rt_msg *m)
         return;
     }
     uint32_t from = (uint32_t)m->from;
-    struct upd_in *in = in_get(u, b->table, b->frag, from);
+    /* whom the fragment's acknowledgements go to is the kernel service's
+     * decision (upd_recv_applied, only for records it takes: those of the
+     * fragment's primary in the installed node set), not the last sender's */
     struct upd_redo *rd = rt_msg_alloc(m, sizeof *rd);
     struct kern_logrec *recs =
         b->n_records ? rt_msg_alloc(m, b->n_records * sizeof *recs) : NULL;
-    if (!in || !rd || (b->n_records && !recs)) {
+    if (!rd || (b->n_records && !recs)) {
         NLOG_ERROR("upd", "no memory for %zu records of table %u fragment %u from node %u: "
                    "dropped (the kernel sees a gap and asks for a resend)", b->n_records,
                    b->table, b->frag, from);
@@ -191,6 +204,9 @@ void upd_on_log_req(struct rt *rt, void *st, struct rt_msg *m)
     rd->nrecs = b->n_records;
     rd->marks = b->prepared;
     rd->nmarks = b->n_prepared;
+    rd->start_lsn = b->start_lsn;
+    rd->start_seq = b->start_seq;
+    rd->raw = b->records;
     u->st.recs_in += b->n_records;
     m->type = UPD_MSG_REDO;
     m->cookie = (uint64_t)(uintptr_t)rd;

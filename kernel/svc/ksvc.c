@@ -41,7 +41,7 @@ static int sk_kern_type(uint32_t dict_type, uint8_t *out)
     return 0;
 }
 
-static void sk_rep_free(struct sk_rep *r)
+void sk_rep_free(struct sk_rep *r)
 {
     if (!r)
         return;
@@ -58,7 +58,7 @@ static void sk_rep_free(struct sk_rep *r)
 
 /* Build the replica of fragment `frag` of dictionary table t with `role`
  * (the kern_frag_def comes from the table's columns and primary key). */
-static int sk_rep_new(const struct dict_table *t, uint32_t frag, int role, struct sk_rep **out)
+int sk_rep_new(const struct dict_table *t, uint32_t frag, int role, struct sk_rep **out)
 {
     const struct dict_table_def *d = &t->def;
     struct sk_rep *r = calloc(1, sizeof *r);
@@ -126,140 +126,44 @@ struct sk_rep *sk_rep_get(const struct ksvc *k, uint32_t table, uint32_t frag)
     return nd ? (struct sk_rep *)nd : NULL;
 }
 
-static void sk_rep_drop(struct ksvc *k, struct sk_rep *r)
+void sk_rep_drop(struct ksvc *k, struct sk_rep *r)
 {
     size_t open = kern_frag_txns(r->f, NULL, 0);
     NLOG_INFO("kern", "dropping the %s replica of table %s (%u) fragment %u (%zu open "
               "transactions there)", kern_frag_role_name(kern_frag_role(r->f)), r->tname,
               r->table, r->frag, open);
     sk_pend_flush(k, r); /* nothing left here to wait for */
+    sk_marks_drop(k, r);
+    (void)kern_lock_shield(k->locks, r->table, r->frag, false); /* dropped mid-takeover */
+    upd_recv_forget(k->u, r->table, r->frag);
     if (r->ship)
         upd_ship_remove(k->u, r->ship);
     sk_map_del(&k->reps, &r->node);
     sk_rep_free(r);
 }
 
-/* A replica exists in another role than the dictionary says: switch when
- * the kernel allows it (takeover and takeback are later issues). */
-static void sk_rep_role(struct ksvc *k, struct sk_rep *r, int want, uint32_t standby)
-{
-    int have = kern_frag_role(r->f);
-    if (have == want) {
-        if (want == KERN_FRAG_PRIMARY && r->ship && r->standby != standby) {
-            r->standby = standby;
-            upd_ship_set_standby(k->u, r->ship, standby);
-            if (upd_ship_standby(r->ship) == 0)
-                sk_pend_flush(k, r); /* one replica left: nobody else to wait for */
-        }
-        return;
-    }
-    int rc = 0;
-    switch (want) {
-    case KERN_FRAG_PRIMARY:
-        if (have == KERN_FRAG_HOT_STANDBY)
-            rc = kern_frag_set_role(r->f, KERN_FRAG_PROMOTING);
-        if (rc == 0)
-            rc = kern_frag_set_role(r->f, KERN_FRAG_PRIMARY);
-        if (rc == 0)
-            rc = kern_lock_set_role(k->locks, r->table, r->frag, KERN_LOCK_PRIMARY);
-        if (rc == 0 && !r->ship)
-            rc = upd_ship_add(k->u, r->f, standby, &r->ship);
-        r->standby = standby;
-        break;
-    case KERN_FRAG_HOT_STANDBY:
-        rc = kern_frag_set_role(r->f, KERN_FRAG_HOT_STANDBY);
-        if (rc == 0)
-            rc = kern_lock_set_role(k->locks, r->table, r->frag, KERN_LOCK_STANDBY);
-        if (rc == 0 && r->ship) {
-            sk_pend_flush(k, r);
-            upd_ship_remove(k->u, r->ship);
-            r->ship = NULL;
-        }
-        break;
-    default:
-        rc = nines_err(NINES_EINVAL, "role %d", want);
-        break;
-    }
-    if (rc)
-        NLOG_ERROR("kern", "table %s fragment %u: cannot change role %s -> %s: %s", r->tname,
-                   r->frag, kern_frag_role_name(have), kern_frag_role_name(want),
-                   nines_errdetail());
-    else
-        NLOG_INFO("kern", "table %s fragment %u: role %s -> %s", r->tname, r->frag,
-                  kern_frag_role_name(have), kern_frag_role_name(want));
-    r->role = kern_frag_role(r->f);
-}
-
 void ksvc_dict_changed(struct ksvc *k, const struct dict *d, bool live_commit)
 {
     if (!k)
         return;
-    SK_MAP_FOREACH(&k->reps, i, nd, nx)
-    ((struct sk_rep *)nd)->seen = false;
-    uint32_t created = 0;
-    for (uint32_t ti = 0; ti < d->ntables; ti++) {
-        const struct dict_table *t = d->tables[ti];
-        for (uint32_t f = 0; f < t->nfrags; f++) {
-            int role = t->frags[f].primary == k->self   ? KERN_FRAG_PRIMARY
-                       : t->frags[f].standby == k->self ? KERN_FRAG_HOT_STANDBY
-                                                        : 0;
-            if (!role)
-                continue;
-            uint32_t standby = role == KERN_FRAG_PRIMARY ? t->frags[f].standby : 0;
-            struct sk_rep *r = sk_rep_get(k, t->id, f);
-            if (r) {
-                r->seen = true;
-                sk_rep_role(k, r, role, standby);
-                continue;
-            }
-            int rc = sk_rep_new(t, f, role, &r);
-            if (rc == 0 && role == KERN_FRAG_PRIMARY) {
-                r->standby = standby;
-                rc = upd_ship_add(k->u, r->f, standby, &r->ship);
-            }
-            if (rc == 0)
-                rc = kern_lock_set_role(k->locks, t->id, f,
-                                        role == KERN_FRAG_PRIMARY ? KERN_LOCK_PRIMARY
-                                                                  : KERN_LOCK_STANDBY);
-            if (rc) {
-                NLOG_ERROR("kern", "cannot create the replica of table %s fragment %u: %s",
-                           t->def.name, f, nines_errdetail());
-                if (r && r->ship)
-                    upd_ship_remove(k->u, r->ship);
-                sk_rep_free(r);
-                continue;
-            }
-            r->seen = true;
-            /* Only a table created by a dictionary commit this node took
-             * part in starts truly empty. A replica made for a table loaded
-             * from disk at start, or fetched from a peer, stood for data
-             * this process never had: refuse it until recovery rebuilds it
-             * (the recovery issue) instead of serving it empty. */
-            r->lost = !live_commit;
-            if (r->lost)
-                NLOG_WARN("kern", "replica of table %s fragment %u (%s) has no data on this "
-                          "node: marked lost until it is rebuilt", t->def.name, f,
-                          kern_frag_role_name(role));
-            sk_map_put(&k->reps, &r->node);
-            created++;
-        }
-    }
-    uint32_t dropped = 0;
-    SK_MAP_FOREACH(&k->reps, i, nd, nx)
-    {
-        struct sk_rep *r = (struct sk_rep *)nd;
-        if (!r->seen) {
-            sk_rep_drop(k, r);
-            dropped++;
-        }
-    }
-    if (created || dropped)
-        NLOG_INFO("kern", "dictionary version %llu: %u replicas created, %u dropped, %zu held",
-                  (unsigned long long)d->version, created, dropped, k->reps.n);
+    sk_reconcile(k, d, live_commit);
+    sk_copy_reconcile(k, d); /* log copies this node no longer is (ksvc_copy.c) */
+}
+
+bool sk_member(const struct ksvc *k, uint32_t node)
+{
+    if (node == k->self)
+        return true;
+    return node && node <= NINES_MAX_NODES && (rt_nodeset(k->rt)->members & RT_NODE_BIT(node));
 }
 
 size_t ksvc_nreplicas(const struct ksvc *k) { return k->reps.n; }
 size_t ksvc_ntxns(const struct ksvc *k) { return k->txns.n; }
+void ksvc_get_stats(const struct ksvc *k, struct ksvc_stats *out)
+{
+    *out = k->st;
+    out->marks_held = k->marks.n;
+}
 
 /* ---- lifecycle ---------------------------------------------------------- */
 
@@ -288,7 +192,11 @@ int ksvc_init(struct ksvc **out, struct rt *rt, const struct ksvc_config *cfg)
     if (rc == 0)
         rc = sk_map_init(&k->txns, 1024);
     if (rc == 0)
+        rc = sk_map_init(&k->marks, 1024);
+    if (rc == 0)
         rc = rt_task_add(rt, RT_SVC_KERN, "kernel", ksvc_on_event, k);
+    if (rc == 0)
+        rc = rt_subscribe_nodeset(rt, RT_SVC_KERN); /* roles follow every node set */
     if (rc) {
         ksvc_fini(k);
         return rc;
@@ -327,6 +235,8 @@ void ksvc_fini(struct ksvc *k)
     if (k->reps.bk)
         SK_MAP_FOREACH(&k->reps, i, nd, nx)
         sk_rep_free((struct sk_rep *)nd);
+    sk_copy_fini(k);
+    sk_marks_free(k);
     sk_map_free(&k->txns);
     sk_map_free(&k->reps);
     kern_lock_free(k->locks);
@@ -355,7 +265,14 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
     struct ksvc *k = st;
     switch (m->type) {
     case RT_MSG_START:
-        ksvc_dict_changed(k, k->dict(k->dict_ctx), false);
+        sk_reconcile(k, k->dict(k->dict_ctx), false);
+        break;
+    case RT_MSG_NODESET: /* roles follow the installed node set (README "Roles") */
+        sk_reconcile(k, k->dict(k->dict_ctx), false);
+        sk_copy_reconcile(k, k->dict(k->dict_ctx)); /* log copies (ksvc_copy.c) */
+        break;
+    case UPD_MSG_BARRIER_DONE: /* takeover: redo of what came before the epoch is done */
+        sk_on_barrier_done(k, m->cookie);
         break;
     case RT_MSG_TIMER:
         switch (m->cookie) {
@@ -366,6 +283,10 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
         case SK_TIMER_ASK:
             k->ask_armed = false;
             sk_ask_due(k);
+            break;
+        case SK_TIMER_TAKEOVER_ASK:
+            k->tk_armed = false;
+            sk_takeover_ask_due(k);
             break;
         default:
             NLOG_WARN("kern", "unknown timer %llu", (unsigned long long)m->cookie);

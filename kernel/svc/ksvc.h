@@ -8,6 +8,7 @@
 #include "runtime/rt.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct upd;
 struct ksvc;
@@ -48,6 +49,58 @@ void ksvc_dict_changed(struct ksvc *k, const struct dict *d, bool live_commit);
 /* Introspection (tests, status). */
 size_t ksvc_nreplicas(const struct ksvc *k);
 size_t ksvc_ntxns(const struct ksvc *k);
+
+/* ---- log copies (ksvc_copy.c; README "Log copy") ----
+ * While a fragment of the other site is PRIMARY ALONE, this node may be its
+ * log copy: it holds the primary's records and end marks in memory. */
+#define KSVC_COPY_BUDGET (16u << 20) /* bytes held per fragment before the records of
+                                      * ended transactions are dropped, oldest first */
+struct ksvc_copy_info {
+    uint32_t primary;       /* whose stream */
+    bool kept;              /* the primary left (fragment DOWN): frozen, kept */
+    uint64_t pinc, start_lsn, start_seq;
+    uint64_t next_lsn;      /* every record below it arrived */
+    uint64_t first_lsn;     /* oldest held (next_lsn when none) */
+    uint64_t mark_seq;      /* last end mark processed */
+    size_t nrecs, bytes, nmarks, open_txns;
+    uint64_t dropped;       /* records of ended transactions dropped over the budget */
+};
+struct ksvc_copy_stats {
+    uint64_t refused;       /* batches refused: not from the fragment's installed primary */
+    uint64_t restarts;      /* copies started over (another incarnation or stint) */
+    uint64_t dropped_recs;  /* records dropped over the budget */
+    uint64_t copies_dropped; /* copies dropped (no longer this node's log copy) */
+    uint64_t readies;       /* READY_IND sent for held end marks */
+};
+/* NINES_ENOTFOUND when no copy of (table, frag) is held here. */
+int ksvc_copy_info(const struct ksvc *k, uint32_t table, uint32_t frag,
+                   struct ksvc_copy_info *out);
+/* Records of txn held in the copy of (table, frag); whether its end mark is. */
+size_t ksvc_copy_held(const struct ksvc *k, uint32_t table, uint32_t frag, uint64_t txn);
+bool ksvc_copy_has_mark(const struct ksvc *k, uint32_t table, uint32_t frag, uint64_t txn);
+/* Re-decode every held record (CRC, shape, LSN order, table and fragment)
+ * and check the marks and counts: 0 or NINES_ECORRUPT with a detail. */
+int ksvc_copy_check(const struct ksvc *k, uint32_t table, uint32_t frag);
+/* Per-fragment byte budget (0: KSVC_COPY_BUDGET). */
+void ksvc_copy_set_budget(struct ksvc *k, size_t bytes);
+void ksvc_copy_stats(const struct ksvc *k, struct ksvc_copy_stats *out);
+/* Counters of the node-set and takeover work (kernel/svc/README.md
+ * "Roles from the node set", "Takeover"); `held` is a gauge. */
+struct ksvc_stats {
+    uint64_t redo_refused;     /* log batches dropped: not from the fragment's primary
+                                * in the installed node set */
+    uint64_t takeovers;        /* replicas promoted from hot standby to primary */
+    uint64_t indoubt_aborted;  /* taken-over transactions without an end mark: aborted */
+    uint64_t indoubt_asked;    /* taken-over transactions with an end mark: asked */
+    uint64_t held;             /* now: prepared transactions neither controller could
+                                * tell about (their locks held, their keys blocked) */
+    uint64_t roles_lost;       /* replicas this node no longer has a role for */
+    uint64_t marks_held;       /* now: end marks a hot standby keeps (transactions
+                                * prepared at their primary, not yet ended there) */
+    uint64_t end_deferred;     /* COMMIT/ABORT_REQ for an unknown transaction not
+                                * answered because a takeover was under way here */
+};
+void ksvc_get_stats(const struct ksvc *k, struct ksvc_stats *out);
 
 /* Handlers named in sup_msgtab. */
 void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m);

@@ -42,7 +42,16 @@ struct sk_rep {
     struct sk_node node;        /* a = table, b = frag */
     uint32_t table, frag;
     int role;                   /* enum kern_frag_role at creation/last change */
-    uint32_t standby;           /* PRIMARY: standby node from the dictionary (0: none) */
+    uint32_t standby;           /* PRIMARY: the node its log is shipped to: the standby
+                                 * (BOTH), the log-copy node (ALONE), 0 (none) */
+    struct dict_roles ro;       /* the fragment's roles in the installed node set
+                                 * (README "Roles from the node set") */
+    uint64_t ro_epoch;          /* ... of this node-set epoch */
+    /* PROMOTING (README "Takeover"): the primary whose records it redid, and
+     * the epoch the takeover began in: records of that node received before
+     * it are still redone until UPD_MSG_BARRIER_DONE(promote_epoch) */
+    uint32_t prev_primary;
+    uint64_t promote_epoch;
     struct kern_frag *f;
     struct upd_ship *ship;      /* PRIMARY: its shipping entry */
     bool seen;                  /* reconciliation mark */
@@ -112,6 +121,9 @@ struct sk_txn {
      * to ask (k->prep_head), and the asking round */
     struct sk_txn *pprev, *pnext;
     bool plinked, hold_logged;
+    bool held;              /* neither controller could tell at the last round
+                             * (counted in k->st.held) */
+    bool takeover;          /* in doubt at a taken-over replica: asks the hsc first */
     enum sk_ask ask;
     uint64_t ask_base_us;   /* prepared, or last asked */
     struct sk_touch *touch;
@@ -140,17 +152,54 @@ struct ksvc {
     struct sk_txn *prep_head, *prep_tail; /* PREPARED, oldest ask_base_us first */
     uint64_t ask_us;        /* a prepared transaction asks for its outcome after this */
     bool ask_armed;
+    bool tk_armed;          /* SK_TIMER_TAKEOVER_ASK */
+    uint64_t tk_delay_us;
     struct rt_msg *cur;     /* the message whose handler runs now */
+    struct sk_copies *copies; /* log copies held here (ksvc_copy.c; NULL until one) */
+    struct ksvc_stats st;
+    /* HOT_STANDBY: the end marks processed, per (txn, table, frag), until the
+     * transaction's COMMIT/ABORT record is redone (README "Takeover") */
+    struct sk_map marks;
+    struct sk_mark *free_marks;
+    uint64_t refuse_log_us, refuse_quiet; /* rate limit of "records refused" lines */
+    bool nodeset_logged;    /* "no node set yet" said */
+};
+
+/* An end mark a hot standby processed (its transaction still open here). */
+struct sk_mark {
+    struct sk_node node;    /* a = txn, b = table, c = frag */
+    struct sk_mark *free_next;
+    uint32_t ctl, hsc, nrecords;
 };
 
 /* ksvc.c */
-enum { SK_TIMER_TICK = 1, SK_TIMER_ASK = 2 };
+enum { SK_TIMER_TICK = 1, SK_TIMER_ASK = 2, SK_TIMER_TAKEOVER_ASK = 3 };
 struct sk_rep *sk_rep_get(const struct ksvc *k, uint32_t table, uint32_t frag);
+int sk_rep_new(const struct dict_table *t, uint32_t frag, int role, struct sk_rep **out);
+void sk_rep_free(struct sk_rep *r);
+void sk_rep_drop(struct ksvc *k, struct sk_rep *r);
 void sk_after(struct ksvc *k);   /* end of every handler: lock events */
 void sk_arm_tick(struct ksvc *k);
+bool sk_member(const struct ksvc *k, uint32_t node); /* in the installed node set */
+
+/* ksvc_roles.c: replicas and their roles from (dictionary, node set) */
+void sk_reconcile(struct ksvc *k, const struct dict *d, bool live_commit);
+/* ALONE without a log-copy node: NINES_EUNREACHABLE (writes are refused) */
+int sk_write_allowed(const struct ksvc *k, const struct sk_rep *r);
+
+/* ksvc_takeover.c: promotion of a hot standby, the standby's end marks */
+void sk_promote_begin(struct ksvc *k, struct sk_rep *r, uint32_t prev_primary);
+void sk_promote_call_off(struct ksvc *k, struct sk_rep *r);
+void sk_on_barrier_done(struct ksvc *k, uint64_t epoch);
+void sk_mark_keep(struct ksvc *k, const struct sk_rep *r, const Nines__TxnEndMark *mk);
+void sk_mark_forget(struct ksvc *k, uint32_t table, uint32_t frag, uint64_t txn);
+void sk_marks_drop(struct ksvc *k, const struct sk_rep *r); /* every mark of r */
+void sk_marks_free(struct ksvc *k);
 
 /* ksvc_ops.c */
 struct sk_txn *sk_txn_get(const struct ksvc *k, uint64_t txn);
+struct sk_txn *sk_txn_new(struct ksvc *k, uint64_t txn, uint32_t ctl, uint32_t hsc);
+int sk_txn_touch(struct sk_txn *t, uint32_t table, uint32_t frag, uint32_t add);
 void sk_txn_forget(struct ksvc *k, struct sk_txn *t);
 void sk_drop_continuation(struct ksvc *k, struct sk_txn *t);
 void sk_on_grant(void *ctx, uint64_t txn, const struct kern_lock_event *ev);
@@ -166,6 +215,31 @@ void sk_on_acked(struct ksvc *k, const struct upd_acked *a);
 void sk_pend_flush(struct ksvc *k, struct sk_rep *r); /* the standby is gone: confirm */
 void sk_prepared_unlink(struct ksvc *k, struct sk_txn *t);
 void sk_ask_due(struct ksvc *k);   /* SK_TIMER_ASK */
+/* ksvc_takeover.c: a replica of this node is being promoted */
+bool sk_promoting(const struct ksvc *k);
+/* SK_TIMER_TAKEOVER_ASK: taken-over in-doubt transactions ask again soon
+ * (a question sent while the new epoch was still being installed elsewhere
+ * is dropped by the epoch check): 50 ms, doubling, up to ask_us */
+void sk_takeover_ask_due(struct ksvc *k);
+void sk_takeover_ask_arm(struct ksvc *k);
+/* t, in doubt at a taken-over replica, is PREPARED here now: ask at once */
+void sk_takeover_prepared(struct ksvc *k, struct sk_txn *t);
 void sk_rep_out_of_service(struct ksvc *k, struct sk_rep *r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* ---- log copies (ksvc_copy.c; README "Log copy") ----------------------
+ * This node as the log copy of PRIMARY ALONE fragments of the other site:
+ * records and end marks held in memory, not applied. */
+struct sk_copies;
+/* UPD_MSG_REDO for a fragment with no replica here: true when it was a
+ * log-copy stream (taken, or refused: not from the fragment's primary in
+ * the installed node set), false for the hot-standby path to answer. */
+bool sk_copy_on_redo(struct ksvc *k, const struct upd_redo *rd);
+/* A new node set or dictionary: drop the copies this node is no longer the
+ * log copy of (kept, frozen, while their fragment is DOWN). */
+void sk_copy_reconcile(struct ksvc *k, const struct dict *d);
+/* Prepare: NINES_EUNREACHABLE when (table, frag) is PRIMARY ALONE with no
+ * node of the other site to copy its log to. */
+int sk_copy_write_check(struct ksvc *k, uint32_t table, uint32_t frag);
+void sk_copy_fini(struct ksvc *k);
 #endif

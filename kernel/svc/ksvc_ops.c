@@ -23,7 +23,7 @@ struct sk_txn *sk_txn_get(const struct ksvc *k, uint64_t txn)
     return nd ? (struct sk_txn *)nd : NULL;
 }
 
-static struct sk_txn *sk_txn_new(struct ksvc *k, uint64_t txn, uint32_t ctl, uint32_t hsc)
+struct sk_txn *sk_txn_new(struct ksvc *k, uint64_t txn, uint32_t ctl, uint32_t hsc)
 {
     struct sk_txn *t = k->free_txns;
     if (t) {
@@ -50,6 +50,7 @@ static struct sk_txn *sk_txn_new(struct ksvc *k, uint64_t txn, uint32_t ctl, uin
     t->end_from = 0;
     t->pprev = t->pnext = NULL;
     t->plinked = t->hold_logged = false;
+    t->held = t->takeover = false;
     t->ask = SK_ASK_NONE;
     t->ask_base_us = 0;
     t->node.a = txn;
@@ -88,6 +89,10 @@ void sk_drop_continuation(struct ksvc *k, struct sk_txn *t)
 void sk_txn_forget(struct ksvc *k, struct sk_txn *t)
 {
     sk_drop_continuation(k, t);
+    if (t->held) {
+        k->st.held--;
+        t->held = false;
+    }
     sk_prepared_unlink(k, t);
     sk_map_del(&k->txns, &t->node);
     t->ntouch = 0;
@@ -95,7 +100,7 @@ void sk_txn_forget(struct ksvc *k, struct sk_txn *t)
     k->free_txns = t;
 }
 
-static int sk_touch(struct sk_txn *t, uint32_t table, uint32_t frag, uint32_t add)
+int sk_txn_touch(struct sk_txn *t, uint32_t table, uint32_t frag, uint32_t add)
 {
     for (uint32_t i = 0; i < t->ntouch; i++)
         if (t->touch[i].table == table && t->touch[i].frag == frag) {
@@ -470,7 +475,7 @@ static int sk_add(struct ksvc *k, struct sk_txn *t, const struct sk_rep *r,
         return nines_err(rc, "ADD %lld to column %s of table %s: %s", (long long)op->delta,
                          r->names[col], r->tname, why);
     }
-    if ((rc = sk_touch(t, r->table, r->frag, 1)) != 0)
+    if ((rc = sk_txn_touch(t, r->table, r->frag, 1)) != 0)
         return rc;
     upd_kick(k->u, r->ship);
     if (op->escrow)
@@ -491,6 +496,10 @@ static int sk_exec(struct ksvc *k, struct sk_txn *t, uint32_t i, Nines__OpResult
     if (!r)
         return nines_err(NINES_ENOTPRIMARY, "node %u holds no replica of table %u fragment %u",
                          k->self, p->table, p->frag);
+    if (kern_frag_role(r->f) == KERN_FRAG_PROMOTING)
+        return nines_err(NINES_EAGAIN, "node %u is taking over table %s fragment %u (node set "
+                         "%llu): retry", k->self, r->tname, r->frag,
+                         (unsigned long long)r->ro_epoch);
     if (kern_frag_role(r->f) != KERN_FRAG_PRIMARY)
         return nines_err(NINES_ENOTPRIMARY, "node %u holds the %s replica of table %s fragment "
                          "%u, not the primary", k->self, kern_frag_role_name(kern_frag_role(r->f)),
@@ -503,6 +512,19 @@ static int sk_exec(struct ksvc *k, struct sk_txn *t, uint32_t i, Nines__OpResult
                          "was lost when the node restarted (or was created while it was down) "
                          "and is not rebuilt yet: refused rather than served empty",
                          r->tname, r->frag, k->self);
+    switch (op->op) {
+    case NINES__OP_TYPE__OP_INSERT:
+    case NINES__OP_TYPE__OP_UPDATE:
+    case NINES__OP_TYPE__OP_DELETE:
+    case NINES__OP_TYPE__OP_ADD: {
+        int wrc = sk_write_allowed(k, r);
+        if (wrc)
+            return wrc;
+        break;
+    }
+    default:
+        break;
+    }
     uint8_t key[KERN_KEY_MAX];
     size_t klen = 0;
     struct kern_val vals[DICT_MAX_COLS];
@@ -515,7 +537,7 @@ static int sk_exec(struct ksvc *k, struct sk_txn *t, uint32_t i, Nines__OpResult
             return rc;
         if ((rc = sk_lock(k, t, r, key, klen, KERN_LOCK_S)) != 0)
             return rc;
-        if ((rc = sk_touch(t, r->table, r->frag, 0)) != 0)
+        if ((rc = sk_txn_touch(t, r->table, r->frag, 0)) != 0)
             return rc;
         rc = kern_frag_get(r->f, key, klen, &cur);
         if (rc == NINES_ENOTFOUND) {
@@ -549,7 +571,7 @@ static int sk_exec(struct ksvc *k, struct sk_txn *t, uint32_t i, Nines__OpResult
             return rc;
         }
         upd_kick(k->u, r->ship);
-        return sk_touch(t, r->table, r->frag, 1);
+        return sk_txn_touch(t, r->table, r->frag, 1);
     }
     case NINES__OP_TYPE__OP_DELETE:
         if ((rc = sk_key(t->req, r, q, i, key, &klen)) || (rc = sk_route_check(k, r, key, klen)))
@@ -559,7 +581,7 @@ static int sk_exec(struct ksvc *k, struct sk_txn *t, uint32_t i, Nines__OpResult
         if ((rc = kern_frag_delete(r->f, t->txn, key, klen, NULL)) != 0)
             return rc;
         upd_kick(k->u, r->ship);
-        return sk_touch(t, r->table, r->frag, 1);
+        return sk_txn_touch(t, r->table, r->frag, 1);
     case NINES__OP_TYPE__OP_ADD:
         if ((rc = sk_key(t->req, r, q, i, key, &klen)) || (rc = sk_route_check(k, r, key, klen)))
             return rc;
@@ -567,7 +589,7 @@ static int sk_exec(struct ksvc *k, struct sk_txn *t, uint32_t i, Nines__OpResult
             return rc;
         return sk_add(k, t, r, op, key, klen, res);
     case NINES__OP_TYPE__OP_SCAN:
-        if ((rc = sk_touch(t, r->table, r->frag, 0)) != 0)
+        if ((rc = sk_txn_touch(t, r->table, r->frag, 0)) != 0)
             return rc;
         return sk_scan(k, t, r, q, i, res);
     default:
@@ -669,7 +691,11 @@ void ksvc_on_op_req(struct rt *rt, void *st, struct rt_msg *m)
     kern_lock_tick(k->locks, rt_now_us(rt) / 1000u);
     struct sk_txn *t = NULL;
     int rc = 0;
-    if (q->txn == 0)
+    const struct rt_nodeset *ns = rt_nodeset(rt);
+    if (!ns->serving)
+        rc = nines_err(NINES_ENOTMEMBER, "node %u does not serve (node set %llu): %s", k->self,
+                       (unsigned long long)ns->epoch, ns->reason);
+    else if (q->txn == 0)
         rc = nines_err(NINES_EINVAL, "KERN_OP_REQ without a transaction id");
     else if (q->n_parts != q->n_ops)
         rc = nines_err(NINES_EINVAL, "KERN_OP_REQ names %zu fragments for %zu ops", q->n_parts,

@@ -124,6 +124,14 @@ static void sk_ready_primary(struct ksvc *k, const struct sk_txn *t)
 int sk_prepare(struct ksvc *k, struct sk_txn *t, struct rt_msg *reply,
                Nines__FragRecords ***frags, size_t *nfrags)
 {
+    /* one replica left and nowhere to copy its log: refused (ksvc_copy.c) */
+    for (uint32_t i = 0; i < t->ntouch; i++) {
+        int rc = t->touch[i].nrecords
+                     ? sk_copy_write_check(k, t->touch[i].table, t->touch[i].frag)
+                     : 0;
+        if (rc)
+            return rc;
+    }
     for (uint32_t i = 0; i < t->ntouch; i++) {
         const struct sk_touch *x = &t->touch[i];
         if (x->nrecords == 0)
@@ -132,7 +140,10 @@ int sk_prepare(struct ksvc *k, struct sk_txn *t, struct rt_msg *reply,
         if (!r || !r->ship)
             return nines_err(NINES_ESTATE, "table %u fragment %u is no longer primary at node "
                              "%u", x->table, x->frag, k->self);
-        int rc = upd_ship_mark(k->u, r->ship, t->txn, x->nrecords, t->ctl, t->hsc);
+        int rc = sk_write_allowed(k, r); /* the node set changed since the write */
+        if (rc)
+            return rc;
+        rc = upd_ship_mark(k->u, r->ship, t->txn, x->nrecords, t->ctl, t->hsc);
         if (rc)
             return rc;
     }
@@ -148,6 +159,44 @@ int sk_prepare(struct ksvc *k, struct sk_txn *t, struct rt_msg *reply,
     return 0;
 }
 
+static void sk_unhold(struct ksvc *k, struct sk_txn *t)
+{
+    if (t->held) {
+        k->st.held--;
+        t->held = false;
+    }
+    t->hold_logged = false;
+}
+
+/* A PREPARE_REQ naming another hsc for a transaction PREPARED here: its
+ * controller moved it to a new hsc (the old one left the node set). The
+ * new hsc gets this kernel's READY_IND, and a fresh end mark goes behind
+ * the records of every fragment it wrote that has a standby or log copy,
+ * so the standby's READY_IND goes to the new hsc too (README "Re-prepare"). */
+static void sk_reprepare(struct ksvc *k, struct sk_txn *t, uint32_t ctl, uint32_t hsc)
+{
+    NLOG_INFO("kern", "txn %llu prepared at node %u: hot-standby controller node %u -> %u "
+              "(re-prepare)", (unsigned long long)t->txn, k->self, t->hsc, hsc);
+    if (ctl)
+        t->ctl = ctl;
+    t->hsc = hsc;
+    t->hsc_inc = sk_peer_inc(k, hsc);
+    for (uint32_t i = 0; i < t->ntouch; i++) {
+        const struct sk_touch *x = &t->touch[i];
+        struct sk_rep *r = x->nrecords ? sk_rep_get(k, x->table, x->frag) : NULL;
+        if (!r || !r->ship)
+            continue;
+        int rc = upd_ship_mark(k->u, r->ship, t->txn, x->nrecords, t->ctl, t->hsc);
+        if (rc) /* the standby's READY_IND then stays missing: the hsc aborts it */
+            NLOG_ERROR("kern", "txn %llu: no fresh end mark for table %s fragment %u: %s",
+                       (unsigned long long)t->txn, r->tname, r->frag, nines_errdetail());
+    }
+    sk_ready_primary(k, t);
+    sk_unhold(k, t);
+    t->ask = SK_ASK_NONE;
+    sk_prepared_link(k, t); /* asks again ask_us from now if nothing comes */
+}
+
 void ksvc_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
 {
     struct ksvc *k = st;
@@ -155,7 +204,12 @@ void ksvc_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
     k->cur = m;
     struct sk_txn *t = sk_txn_get(k, q->txn);
     int rc = 0;
-    if (!t) {
+    int32_t outcome = 0;
+    const struct rt_nodeset *ns = rt_nodeset(rt);
+    if (!ns->serving) {
+        rc = nines_err(NINES_ENOTMEMBER, "node %u does not serve (node set %llu): %s", k->self,
+                       (unsigned long long)ns->epoch, ns->reason);
+    } else if (!t) {
         rc = nines_err(NINES_ENOTFOUND, "txn %llu is unknown at node %u",
                        (unsigned long long)q->txn, k->self);
     } else {
@@ -167,13 +221,16 @@ void ksvc_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
                 t->hsc = q->hsc;
             break;
         case SK_TX_PREPARED:
-            break; /* a repeated prepare: answer again */
+            if (q->hsc && q->hsc != t->hsc)
+                sk_reprepare(k, t, q->ctl, q->hsc);
+            break; /* else a repeated prepare: answer again */
         case SK_TX_WAITING_LOCK:
             rc = nines_err(NINES_ESTATE, "txn %llu has a request waiting for a lock at node %u",
                            (unsigned long long)q->txn, k->self);
             break;
         case SK_TX_ENDED:
-        case SK_TX_END_FAILED:
+        case SK_TX_END_FAILED: /* the decision was taken: say which */
+            outcome = t->commit ? 1 : 2;
             rc = nines_err(NINES_ESTATE, "txn %llu has %s at node %u", (unsigned long long)q->txn,
                            t->commit ? "committed" : "aborted", k->self);
             break;
@@ -217,6 +274,7 @@ void ksvc_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
             f->node = k->self;
             f->error = rc;
             f->detail = d;
+            f->outcome = outcome;
             (void)rt_send(rt, m->from, RT_SVC_TXC, r);
         } else if (r) {
             rt_msg_free(rt, r);
@@ -387,6 +445,7 @@ static void sk_end(struct ksvc *k, struct sk_txn *t, bool commit, net_addr from)
         }
     }
     sk_prepared_unlink(k, t);
+    sk_unhold(k, t);
     t->commit = commit;
     t->end_from = from;
     t->npending = 0;
@@ -402,6 +461,15 @@ static void sk_end(struct ksvc *k, struct sk_txn *t, bool commit, net_addr from)
             continue;
         }
         int rc;
+        if (r->oos[0]) {
+            /* not served any more (a failure, or no role in the node set):
+             * nothing is written there and nothing confirmed */
+            NLOG_WARN("kern", "%s of txn %llu: table %s fragment %u on node %u is out of "
+                      "service (%s)", commit ? "commit" : "abort", (unsigned long long)t->txn,
+                      r->tname, r->frag, k->self, r->oos);
+            failed = true;
+            continue;
+        }
         if (N_FAULT(commit ? "kern.commit.fail" : "kern.abort.fail"))
             rc = nines_err(NINES_ENOMEM, "fault point kern.%s.fail", commit ? "commit" : "abort");
         else
@@ -442,6 +510,12 @@ void ksvc_on_commit_req(struct rt *rt, void *st, struct rt_msg *m)
     struct sk_txn *t = sk_txn_get(k, q->txn);
     if (t)
         sk_end(k, t, true, m->from);
+    else if (sk_promoting(k))
+        /* a takeover is under way here: the transaction may be one of the
+         * in-doubt ones it is about to take over. Confirming it now as
+         * "forgotten" would let its controllers forget a commit this
+         * replica never made; not answered, the controller re-sends */
+        k->st.end_deferred++;
     else /* confirmed and forgotten before (only after its standbys applied it) */
         sk_end_reply(k, m->from, NINES__MSG_TYPE__COMMIT_CONF, q->txn);
     sk_after(k);
@@ -456,6 +530,8 @@ void ksvc_on_abort_req(struct rt *rt, void *st, struct rt_msg *m)
     struct sk_txn *t = sk_txn_get(k, q->txn);
     if (t) {
         sk_end(k, t, false, m->from);
+    } else if (sk_promoting(k)) {
+        k->st.end_deferred++; /* as for COMMIT_REQ: asked again after the takeover */
     } else {
         kern_lock_release_all(k->locks, q->txn); /* e.g. refused before it was recorded */
         sk_end_reply(k, m->from, NINES__MSG_TYPE__ABORT_CONF, q->txn);
@@ -466,22 +542,9 @@ void ksvc_on_abort_req(struct rt *rt, void *st, struct rt_msg *m)
 
 /* ---- a prepared transaction asks for its outcome ------------------------ */
 
-
-
-
-
-
-static bool sk_reachable(struct ksvc *k, uint32_t node)
-{
-    struct net_endpoint *ep = rt_net(k->rt);
-    return node == k->self || (node && ep && net_peer_reachable(ep, node));
-}
-
 static bool sk_send_outcome_req(struct ksvc *k, const struct sk_txn *t, uint32_t to,
                                 uint64_t inc)
 {
-    if (!sk_reachable(k, to))
-        return false;
     struct rt_msg *m = rt_msg_new(k->rt, NINES__MSG_TYPE__TXC_OUTCOME_REQ);
     Nines__TxcOutcomeReq *b = m ? RT_BODY(m, Nines__TxcOutcomeReq, nines__txc_outcome_req__init)
                                 : NULL;
@@ -496,36 +559,113 @@ static bool sk_send_outcome_req(struct ksvc *k, const struct sk_txn *t, uint32_t
     return rt_send(k->rt, to, RT_SVC_TXC, m) == 0;
 }
 
-/* Nobody could tell: keep holding (locks and all), log it once, and ask
- * again at the next round. Never decide alone. */
+/* Nobody could tell: keep holding (locks and all), count and log it once,
+ * and ask again at the next round. Never decide alone. */
 static void sk_ask_hold(struct ksvc *k, struct sk_txn *t, const char *why)
 {
     t->ask = SK_ASK_NONE;
+    if (!t->held) {
+        t->held = true;
+        k->st.held++;
+    }
     if (t->hold_logged)
         return;
     t->hold_logged = true;
-    NLOG_WARN("kern", "txn %llu is prepared at node %u and its outcome is unknown: %s; it keeps "
-              "its locks and asks again every %llu ms (controller node %u, hot-standby "
-              "controller node %u)", (unsigned long long)t->txn, k->self, why,
+    NLOG_WARN("kern", "txn %llu is prepared at node %u%s and its outcome is unknown: %s; it "
+              "keeps its locks (its keys are blocked) and asks again every %llu ms (controller "
+              "node %u, hot-standby controller node %u)", (unsigned long long)t->txn, k->self,
+              t->takeover ? " (in doubt at a takeover)" : "", why,
               (unsigned long long)(k->ask_us / 1000u), sk_ctl_node(t), t->hsc);
 }
 
-static void sk_ask_hsc(struct ksvc *k, struct sk_txn *t)
+/* Whom t asks after `after`: its controller, then its hsc; a transaction
+ * in doubt at a takeover asks its hsc first (the commit point). */
+static enum sk_ask sk_ask_next(const struct sk_txn *t, enum sk_ask after)
 {
-    t->ask = SK_ASK_HSC;
-    if (!sk_send_outcome_req(k, t, t->hsc, t->hsc_inc))
-        sk_ask_hold(k, t, t->hsc ? "its hot-standby controller is unreachable"
-                                 : "it has no hot-standby controller");
+    enum sk_ask first = t->takeover ? SK_ASK_HSC : SK_ASK_CTL;
+    enum sk_ask second = t->takeover ? SK_ASK_CTL : SK_ASK_HSC;
+    if (after == SK_ASK_NONE)
+        return first;
+    return after == first ? second : SK_ASK_NONE;
+}
+
+static uint32_t sk_ask_node(const struct sk_txn *t, enum sk_ask w)
+{
+    return w == SK_ASK_CTL ? sk_ctl_node(t) : w == SK_ASK_HSC ? t->hsc : 0;
+}
+
+/* Ask the next one after `after` that is in the installed node set
+ * (skipping the others); hold when none is left. `why` says why the one
+ * before could not tell. */
+static void sk_ask_from(struct ksvc *k, struct sk_txn *t, enum sk_ask after, const char *why)
+{
+    char skipped[200] = "";
+    for (enum sk_ask w = sk_ask_next(t, after); w != SK_ASK_NONE; w = sk_ask_next(t, w)) {
+        uint32_t node = sk_ask_node(t, w);
+        const char *who = w == SK_ASK_CTL ? "controller" : "hot-standby controller";
+        t->ask = w;
+        if (node && sk_member(k, node) &&
+            sk_send_outcome_req(k, t, node, w == SK_ASK_CTL ? t->ctl_inc : t->hsc_inc))
+            return;
+        size_t l = strlen(skipped);
+        snprintf(skipped + l, sizeof skipped - l, "%s%s %s", l ? "; " : "", who,
+                 node ? "not in the node set" : "none");
+    }
+    char all[400];
+    snprintf(all, sizeof all, "%s%s%s", why ? why : "", why && skipped[0] ? "; " : "", skipped);
+    sk_ask_hold(k, t, all);
 }
 
 static void sk_ask(struct ksvc *k, struct sk_txn *t)
 {
-    t->ask = SK_ASK_CTL;
+    if (!rt_nodeset(k->rt)->serving)
+        return; /* outside the node set: whoever holds its fragments now resolves it */
     NLOG_INFO("kern", "txn %llu prepared at node %u for %llu ms without a decision: asking its "
-              "controller", (unsigned long long)t->txn, k->self,
+              "controllers", (unsigned long long)t->txn, k->self,
               (unsigned long long)((rt_now_us(k->rt) - t->ask_base_us) / 1000u));
-    if (!sk_send_outcome_req(k, t, sk_ctl_node(t), t->ctl_inc))
-        sk_ask_hsc(k, t);
+    sk_ask_from(k, t, SK_ASK_NONE, NULL);
+}
+
+void sk_takeover_prepared(struct ksvc *k, struct sk_txn *t)
+{
+    t->st = SK_TX_PREPARED;
+    t->takeover = true;
+    t->ask = SK_ASK_NONE;
+    t->ctl_inc = t->hsc_inc = 0; /* not known at its prepare (elsewhere) */
+    sk_prepared_link(k, t);
+    NLOG_INFO("kern", "takeover at node %u: txn %llu is in doubt (end mark, no COMMIT/ABORT "
+              "record): its locks are held and its hot-standby controller (node %u), then its "
+              "controller (node %u) are asked", k->self, (unsigned long long)t->txn, t->hsc,
+              sk_ctl_node(t));
+    sk_ask_from(k, t, SK_ASK_NONE, NULL);
+    k->tk_delay_us = 0;
+    sk_takeover_ask_arm(k);
+}
+
+void sk_takeover_ask_arm(struct ksvc *k)
+{
+    if (k->tk_armed)
+        return;
+    k->tk_delay_us = k->tk_delay_us ? 2 * k->tk_delay_us : 50000;
+    if (k->tk_delay_us >= k->ask_us)
+        return; /* the ordinary questions take over */
+    if (rt_timer_add(k->rt, RT_SVC_KERN, k->tk_delay_us, SK_TIMER_TAKEOVER_ASK) > 0)
+        k->tk_armed = true;
+}
+
+void sk_takeover_ask_due(struct ksvc *k)
+{
+    bool any = false;
+    SK_MAP_FOREACH(&k->txns, i, nd, nx)
+    {
+        struct sk_txn *t = (struct sk_txn *)nd;
+        if (t->takeover && t->st == SK_TX_PREPARED) {
+            any = true;
+            sk_ask_from(k, t, SK_ASK_NONE, NULL);
+        }
+    }
+    if (any)
+        sk_takeover_ask_arm(k);
 }
 
 /* SK_TIMER_ASK: every prepared transaction due asks (oldest first); each
@@ -561,19 +701,14 @@ void ksvc_on_outcome_ref(struct rt *rt, void *st, struct rt_msg *m)
     } else {
         switch (t->ask) {
         case SK_ASK_CTL:
-            if (from == sk_ctl_node(t)) {
-                NLOG_INFO("kern", "txn %llu: controller node %u cannot tell (%s): asking the "
-                          "hot-standby controller", (unsigned long long)t->txn, from,
-                          b->detail ? b->detail : "");
-                sk_ask_hsc(k, t);
-            }
-            break;
         case SK_ASK_HSC:
-            if (from == t->hsc) {
+            if (from == sk_ask_node(t, t->ask)) {
                 char why[300];
-                snprintf(why, sizeof why, "neither controller can tell (hot-standby controller "
-                         "node %u: %s)", from, b->detail ? b->detail : "");
-                sk_ask_hold(k, t, why);
+                snprintf(why, sizeof why, "%s node %u cannot tell (%s)",
+                         t->ask == SK_ASK_CTL ? "controller" : "hot-standby controller", from,
+                         b->detail ? b->detail : "");
+                NLOG_INFO("kern", "txn %llu: %s", (unsigned long long)t->txn, why);
+                sk_ask_from(k, t, t->ask, why);
             }
             break;
         case SK_ASK_NONE:
@@ -614,6 +749,44 @@ static void sk_send_ready_standby(struct ksvc *k, uint32_t table, uint32_t frag,
 }
 
 #define SK_TRIM_EVERY 8192 /* records held by a standby before trimming is tried */
+#define SK_REFUSE_LOG_US 1000000u /* at most one "records refused" line a second */
+
+/* A replica takes log records only from its fragment's primary in the
+ * installed node set; while it takes over (PROMOTING), also those the
+ * previous primary sent before the new epoch (README "Takeover"). */
+static bool sk_redo_from_ok(const struct ksvc *k, const struct sk_rep *r, uint32_t from,
+                            uint64_t epoch)
+{
+    switch (kern_frag_role(r->f)) {
+    case KERN_FRAG_HOT_STANDBY:
+        return from == r->ro.primary && from != k->self;
+    case KERN_FRAG_PROMOTING:
+        return from == r->prev_primary && epoch < r->promote_epoch;
+    case KERN_FRAG_PRIMARY:
+        return false;
+    default:
+        return false;
+    }
+}
+
+static void sk_redo_refused(struct ksvc *k, const struct sk_rep *r, const struct upd_redo *rd,
+                            uint64_t epoch)
+{
+    k->st.redo_refused++;
+    uint64_t now = rt_now_us(k->rt);
+    if (k->refuse_log_us && now - k->refuse_log_us < SK_REFUSE_LOG_US) {
+        k->refuse_quiet++;
+        return;
+    }
+    NLOG_WARN("kern", "dropping %zu log records of table %s fragment %u from node %u (its epoch "
+              "%llu): node %u holds the %s replica and the fragment's primary in node set %llu "
+              "is node %u (%llu more batches dropped since the last such line)", rd->nrecs,
+              r->tname, r->frag, rd->from, (unsigned long long)epoch, k->self,
+              kern_frag_role_name(kern_frag_role(r->f)), (unsigned long long)r->ro_epoch,
+              r->ro.primary, (unsigned long long)k->refuse_quiet);
+    k->refuse_log_us = now;
+    k->refuse_quiet = 0;
+}
 
 /* UPD_MSG_REDO: apply what continues the replica's log, process the end
  * marks that follow what it holds, and tell the update channel the
@@ -625,6 +798,8 @@ void sk_on_redo(struct ksvc *k, struct rt_msg *m)
     struct upd_applied ap = {.table = rd->table, .frag = rd->frag, .from = rd->from,
                              .pinc = rd->pinc};
     struct sk_rep *r = sk_rep_get(k, rd->table, rd->frag);
+    if (!r && sk_copy_on_redo(k, rd))
+        return; /* this node is the fragment's log copy (ksvc_copy.c) */
     if (!r) {
         /* the primary's dictionary is ahead of ours: ask again later */
         NLOG_DEBUG("kern", "%zu records of table %u fragment %u from node %u: node %u has no "
@@ -634,11 +809,9 @@ void sk_on_redo(struct ksvc *k, struct rt_msg *m)
         upd_recv_applied(k->u, &ap);
         return;
     }
-    if (kern_frag_role(r->f) == KERN_FRAG_PRIMARY) {
-        NLOG_ERROR("kern", "%zu records of table %s fragment %u from node %u: node %u holds "
-                   "the primary replica; not applied", rd->nrecs, r->tname, r->frag, rd->from,
-                   k->self);
-        return;
+    if (!sk_redo_from_ok(k, r, rd->from, m->epoch)) {
+        sk_redo_refused(k, r, rd, m->epoch);
+        return; /* not acknowledged either: the sender is not this epoch's primary */
     }
     if (r->oos[0]) {
         NLOG_DEBUG("kern", "records of table %s fragment %u from node %u: the replica is out "
@@ -686,6 +859,8 @@ void sk_on_redo(struct ksvc *k, struct rt_msg *m)
             break;
         }
         r->gap_logged = false;
+        if (lr->op == KERN_LOG_COMMIT || lr->op == KERN_LOG_ABORT)
+            sk_mark_forget(k, r->table, r->frag, lr->txn); /* no longer in doubt */
     }
     uint64_t applied = kern_log_next_lsn(log) - 1;
     for (size_t i = 0; i < rd->nmarks && !resend; i++) {
@@ -703,6 +878,7 @@ void sk_on_redo(struct ksvc *k, struct rt_msg *m)
         /* every record of mk->txn here is at or below mk->lsn, and the log
          * holds every LSN up to `applied` without a hole: it is ready */
         r->mark_seq = mk->seq;
+        sk_mark_keep(k, r, mk); /* until its COMMIT/ABORT record: a takeover asks its hsc */
         sk_send_ready_standby(k, r->table, r->frag, mk);
     }
     /* the standby's copy of the log serves only the undo of transactions
@@ -749,7 +925,9 @@ static int sk_digest(const struct sk_rep *r, Nines__ReplicaDigest *d)
     nines__replica_digest__init(d);
     d->table = r->table;
     d->frag = r->frag;
-    d->primary = kern_frag_role(r->f) == KERN_FRAG_PRIMARY;
+    /* a primary claim only where this replica serves as primary: not one out
+     * of service (no role in the node set, a failure) or lost */
+    d->primary = kern_frag_role(r->f) == KERN_FRAG_PRIMARY && !r->oos[0] && !r->lost;
     d->rows = rows;
     d->digest = h;
     d->next_lsn = kern_log_next_lsn(kern_frag_log(r->f));

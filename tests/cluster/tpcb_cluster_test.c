@@ -248,12 +248,13 @@ static void test_bad_input(void)
     nines_close(c);
 }
 
-/* A node that restarts has lost its replicas (main memory): until the
- * recovery work rebuilds them, it refuses them with a clear error rather
- * than serving them empty. Every read gives the committed balance or that
- * refusal, never "not found" or a wrong value. Runs last: it leaves the
- * restarted node's replicas lost. */
-static void test_restarted_node_refuses_lost_replicas(void)
+/* A node that restarts has lost its replicas (main memory): it rejoins the
+ * node set as a member that is not current (supervisor/README.md "Node
+ * set"), and until the recovery work rebuilds them its fragments are
+ * served by their other replica (taken over when it died). Every read
+ * gives the committed balance, never "not found", a wrong value or a
+ * refusal. Runs last: it leaves the restarted node not current. */
+static void test_restarted_node_rejoins_not_current(void)
 {
     enum { N = 64 };
     int64_t before[N];
@@ -265,25 +266,21 @@ static void test_restarted_node_refuses_lost_replicas(void)
     clu_stop(&C, 2, SIGKILL);
     clu_start(&C, 2);
     CU_ASSERT_EQUAL(clu_run(&C, "ninesctl", 0, "status --wait-healthy 20"), 0);
-    int refused = 0, served = 0;
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "members 1 2 3 4, current 1 3 4"));
     for (int64_t a = 0; a < N; a++) {
         nines_txn *t;
         nines_row *row = NULL;
         struct nines_value k = nines_v_int64(a);
         CU_ASSERT_EQUAL_FATAL(nines_txn_begin(c, &t), 0);
         int rc = nines_txn_get(t, "account", &k, 1, &row);
+        CU_ASSERT_EQUAL(rc, 0);
         if (rc == 0) {
-            served++;
             CU_ASSERT_EQUAL(nines_row_value(row, ACCOUNT_BAL).u.i64, before[a]);
         } else {
-            refused++;
-            CU_ASSERT_EQUAL(rc, NINES_ESTATE);
-            CU_ASSERT_PTR_NOT_NULL(strstr(nines_conn_errdetail(c), "lost"));
+            fprintf(stderr, "account %lld: %s\n", (long long)a, nines_conn_errdetail(c));
         }
         nines_txn_rollback(t);
     }
-    CU_ASSERT_TRUE(refused > 0 && served > 0);
-    CU_ASSERT_TRUE(clu_log_has(&C, 2, "marked lost"));
     nines_close(c);
 }
 
@@ -296,7 +293,8 @@ void cu_register(void)
         {"aborts undo on primary and standby", test_abort_both_replicas},
         {"distributed deadlock: one aborted with a clear error", test_deadlock},
         {"bad client input: clear errors, connection keeps serving", test_bad_input},
-        {"restarted node refuses its lost replicas", test_restarted_node_refuses_lost_replicas},
+        {"restarted node rejoins not current; its fragments served by the other replica",
+         test_restarted_node_rejoins_not_current},
         {NULL, NULL},
     };
     cu_add_suite("tpcb_cluster", setup, teardown, cases);

@@ -27,11 +27,18 @@ static void test_good(void)
     CU_ASSERT_STRING_EQUAL(c.cluster, "test");
     CU_ASSERT_EQUAL(c.nnodes, 3);
     CU_ASSERT_EQUAL(c.heartbeat_ms, 20);
-    CU_ASSERT_EQUAL(c.heartbeat_misses, 2); /* default kept */
+    CU_ASSERT_EQUAL(c.heartbeat_misses, 3); /* default kept */
     CU_ASSERT_STRING_EQUAL(c.transport, "rdma");
     CU_ASSERT_TRUE(c.has_arbitrator);
     CU_ASSERT_STRING_EQUAL(c.arbitrator_host, "10.0.0.9");
     CU_ASSERT_EQUAL(c.arbitrator_port, 7000);
+    CU_ASSERT_STRING_EQUAL(c.arbitrator_data, "");
+    static const char *with_data = "cluster a\narbitrator 10.0.0.9:7000 data /var/arb\n"
+                                   "node 1 site 0 h:1\nnode 2 site 1 h:2\n";
+    struct nines_conf d;
+    CU_ASSERT_EQUAL_FATAL(nines_conf_parse(with_data, "d.conf", &d), 0);
+    CU_ASSERT_STRING_EQUAL(d.arbitrator_data, "/var/arb");
+    CU_ASSERT_EQUAL(d.arbitrator_port, 7000);
     const struct nines_node_conf *n7 = nines_conf_node(&c, 7);
     CU_ASSERT_PTR_NOT_NULL_FATAL(n7);
     CU_ASSERT_EQUAL(n7->site, 1);
@@ -67,6 +74,11 @@ static const struct bad_case bad[] = {
     {"cluster x\ntransport udp\n", "transport 'udp' must be tcp or rdma"},
     {"cluster x y\n", "'cluster' takes exactly one value, got 2"},
     {"cluster x\narbitrator 1.2.3.4\n", "arbitrator address '1.2.3.4'"},
+    {"cluster x\narbitrator h:9 data\n", "expected 'arbitrator HOST:PORT [data DIR]'"},
+    {"cluster x\narbitrator h:9 dir /tmp\n", "expected 'data DIR' after the arbitrator"},
+    {"cluster x\narbitrator h:9\narbitrator h:8\n", ":3: a second 'arbitrator' line"},
+    {"cluster x\narbitrator h:1\nnode 1 site 0 h:1\nnode 2 site 1 h:2\n",
+     "arbitrator address h:1 is node 1's address"},
     {"cluster x\nreconnect_min_ms 500\nreconnect_max_ms 100\nnode 1 site 0 h:1\nnode 2 site 1 h:2\n",
      "reconnect_min_ms 500 is above reconnect_max_ms 100"},
     {NULL, NULL},

@@ -78,6 +78,8 @@ static struct {
     struct node n[NN + 1];
     struct rt_msg_entry tab[TAB_MAX + 1];
     uint32_t table;
+    uint64_t epoch;   /* the node set installed last (by sup_init: 1) */
+    uint64_t cur;     /* its current members: roles are computed over these */
 } W;
 
 static uint64_t msg_txn(const struct rt_msg *m)
@@ -279,6 +281,9 @@ static int suite_init(void)
     c->reconnect_max_ms = 100;
     c->max_frame_bytes = 1u << 20;
     c->send_queue_bytes = 16u << 20;
+    W.epoch = SUP_EPOCH_INITIAL;
+    for (uint32_t i = 1; i <= NN; i++)
+        W.cur |= RT_NODE_BIT(i);
     snprintf(c->transport, sizeof c->transport, "tcp");
     if (net_testnet_new(&W.hub, c, cu_seed(5)))
         return 1;
@@ -298,7 +303,7 @@ static int suite_init(void)
             return 1;
         struct rt_config rc = {.self = i, .conf = c, .transport = tr, .msgtab = W.tab,
                                .msgtab_len = TAB_MAX + 1};
-        if (rt_create(&n->rt, &rc) || sup_init(&n->sup, n->rt) || dsvc_create(&n->dict, n->rt) ||
+        if (rt_create(&n->rt, &rc) || sup_init_static(&n->sup, n->rt) || dsvc_create(&n->dict, n->rt) ||
             upd_init(&n->upd, n->rt) ||
             ksvc_init(&n->kern, n->rt,
                       &(struct ksvc_config){.upd = n->upd, .dict = dsvc_current_fn,
@@ -348,7 +353,11 @@ static struct where route_t(uint32_t table, int64_t k)
     CU_ASSERT_FATAL(len > 0);
     int f = dict_route(t, key, (size_t)len);
     CU_ASSERT_FATAL(f >= 0);
-    struct where w = {(uint32_t)f, t->frags[f].primary, t->frags[f].standby};
+    /* the roles in the installed node set (what the kernels serve) */
+    struct dict_roles ro;
+    CU_ASSERT_EQUAL_FATAL(dict_frag_roles(dsvc_current(W.n[1].dict), t, (uint32_t)f, W.cur, &ro),
+                          0);
+    struct where w = {(uint32_t)f, ro.primary, ro.standby};
     return w;
 }
 
@@ -1582,6 +1591,12 @@ static void test_pipelined_throughput(void)
         trimmed += us.trimmed;
     }
     CU_ASSERT(trimmed > 0);
+    /* every transaction ended: the standbys keep no end marks */
+    for (uint32_t j = 1; j <= NN; j++) {
+        struct ksvc_stats ks;
+        ksvc_get_stats(W.n[j].kern, &ks);
+        CU_ASSERT_EQUAL(ks.marks_held, 0);
+    }
 }
 
 /* ---- the conversion cases (conv_cases.h) ---- */
@@ -1730,6 +1745,573 @@ static void test_conversion(void)
         CU_ASSERT_EQUAL(ksvc_ntxns(W.n[i].kern), 0);
 }
 
+/* ---- node sets (issue 9): roles, takeover, re-prepare ----
+ * A second world (suite "ksvc_nodeset"): the same four nodes and table, whose
+ * node set then changes. */
+
+/* Install on `node` node set `epoch` with `members` (all current); the node
+ * serves when `serving`. */
+static void ns_put(uint32_t node, uint64_t epoch, uint64_t members, bool serving)
+{
+    struct rt_nodeset ns = {.epoch = epoch, .members = members, .current = members,
+                            .serving = serving};
+    for (uint32_t id = 1; id <= NN; id++)
+        if (members & RT_NODE_BIT(id)) {
+            ns.coordinator = id;
+            break;
+        }
+    if (!serving)
+        snprintf(ns.reason, sizeof ns.reason, "node %u is outside node set %llu (test)", node,
+                 (unsigned long long)epoch);
+    rt_install_nodeset(W.n[node].rt, &ns);
+}
+
+/* A new node set of `members`, installed on every node at the same point
+ * (the nodes outside it learn so and stop serving). */
+static void ns_install(uint64_t members)
+{
+    W.epoch++;
+    W.cur = members;
+    for (uint32_t i = 1; i <= NN; i++)
+        ns_put(i, W.epoch, members, (members & RT_NODE_BIT(i)) != 0);
+}
+
+static void send_prepare(uint32_t node, uint64_t txn, uint32_t ctl, uint32_t hsc)
+{
+    struct rt_msg *m = rt_msg_new(W.n[CTL].rt, NINES__MSG_TYPE__PREPARE_REQ);
+    Nines__PrepareReq *p = RT_BODY(m, Nines__PrepareReq, nines__prepare_req__init);
+    p->txn = txn;
+    p->ctl = ctl;
+    p->hsc = hsc;
+    CU_ASSERT_EQUAL(rt_send(W.n[CTL].rt, node, RT_SVC_KERN, m), 0);
+}
+
+/* COMMIT_REQ / ABORT_REQ sent by node `from` (the hsc answering a question). */
+static void send_end_from(uint32_t from, uint32_t node, uint64_t txn, bool commit)
+{
+    struct rt_msg *m = rt_msg_new(W.n[from].rt, commit ? NINES__MSG_TYPE__COMMIT_REQ
+                                                       : NINES__MSG_TYPE__ABORT_REQ);
+    if (commit)
+        RT_BODY(m, Nines__CommitReq, nines__commit_req__init)->txn = txn;
+    else
+        RT_BODY(m, Nines__AbortReq, nines__abort_req__init)->txn = txn;
+    CU_ASSERT_EQUAL(rt_send(W.n[from].rt, node, RT_SVC_KERN, m), 0);
+}
+
+/* The digest entry of fragment `frag` at `node` (its next LSN), 0 when absent. */
+static uint64_t next_lsn_at(uint32_t node, uint32_t frag)
+{
+    ft_clear(CTL);
+    struct rt_msg *m = rt_msg_new(W.n[CTL].rt, NINES__MSG_TYPE__KERN_DIGEST_REQ);
+    RT_BODY(m, Nines__KernDigestReq, nines__kern_digest_req__init)->table = W.table;
+    CU_ASSERT_EQUAL(rt_send(W.n[CTL].rt, node, RT_SVC_KERN, m), 0);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_DIGEST_CONF, 0) == 1, 2000);
+    const Nines__KernDigestConf *c = ft_find(CTL, NINES__MSG_TYPE__KERN_DIGEST_CONF, 0, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    uint64_t lsn = 0;
+    for (size_t i = 0; i < c->n_replicas; i++)
+        if (c->replicas[i]->frag == frag)
+            lsn = c->replicas[i]->next_lsn;
+    ft_clear(CTL);
+    return lsn;
+}
+
+/* Every fragment whose two replicas are both on current nodes: equal. */
+static void check_digests_live(void)
+{
+    run(300);
+    ft_clear(CTL);
+    int nq = 0;
+    for (uint32_t i = 1; i <= NN; i++) {
+        if (!(W.cur & RT_NODE_BIT(i)))
+            continue;
+        struct rt_msg *m = rt_msg_new(W.n[CTL].rt, NINES__MSG_TYPE__KERN_DIGEST_REQ);
+        RT_BODY(m, Nines__KernDigestReq, nines__kern_digest_req__init)->table = W.table;
+        CU_ASSERT_EQUAL(rt_send(W.n[CTL].rt, i, RT_SVC_KERN, m), 0);
+        nq++;
+    }
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_DIGEST_CONF, 0) == nq, 2000);
+    CU_ASSERT_EQUAL_FATAL(ft_count(CTL, NINES__MSG_TYPE__KERN_DIGEST_CONF, 0), nq);
+    struct digest d[NFRAGS];
+    memset(d, 0, sizeof d);
+    for (int j = 0; j < nq; j++) {
+        const Nines__KernDigestConf *c = ft_find(CTL, NINES__MSG_TYPE__KERN_DIGEST_CONF, 0, j);
+        for (size_t r = 0; r < c->n_replicas; r++) {
+            const Nines__ReplicaDigest *x = c->replicas[r];
+            CU_ASSERT_FATAL(x->frag < NFRAGS);
+            int s = x->primary ? 0 : 1;
+            CU_ASSERT_FALSE(d[x->frag].have[s]); /* never two primaries */
+            d[x->frag].have[s] = true;
+            d[x->frag].rows[s] = x->rows;
+            d[x->frag].digest[s] = x->digest;
+            d[x->frag].next_lsn[s] = x->next_lsn;
+        }
+    }
+    int both = 0;
+    for (int f = 0; f < NFRAGS; f++) {
+        CU_ASSERT_TRUE(d[f].have[0]); /* every fragment has its primary */
+        if (!d[f].have[1])
+            continue;
+        both++;
+        CU_ASSERT_EQUAL(d[f].rows[0], d[f].rows[1]);
+        CU_ASSERT_EQUAL(d[f].digest[0], d[f].digest[1]);
+        CU_ASSERT_EQUAL(d[f].next_lsn[0], d[f].next_lsn[1]);
+    }
+    CU_ASSERT(both > 0);
+    ft_clear(CTL);
+}
+
+/* An UPD_LOG_REQ for fragment `frag` sent by node `from` to node `to`: one
+ * COMMIT record of txn 77 at `lsn`, of primary incarnation `pinc` — a
+ * record the receiver would take if it took records from anyone. */
+static void send_stray_records(uint32_t from, uint32_t to, uint32_t frag, uint64_t lsn,
+                               uint64_t pinc)
+{
+    struct rt_msg *m = rt_msg_new(W.n[from].rt, NINES__MSG_TYPE__UPD_LOG_REQ);
+    Nines__UpdLogReq *b = RT_BODY(m, Nines__UpdLogReq, nines__upd_log_req__init);
+    b->table = W.table;
+    b->frag = frag;
+    b->pinc = pinc;
+    struct kern_logrec lr = {.lsn = lsn, .txn = 77, .table = W.table, .frag = frag,
+                             .op = KERN_LOG_COMMIT};
+    uint8_t *buf = rt_msg_alloc(m, KERN_LOG_HDR);
+    CU_ASSERT_EQUAL_FATAL(kern_logrec_encode(&lr, buf, KERN_LOG_HDR), (int)KERN_LOG_HDR);
+    b->records = rt_msg_alloc(m, sizeof *b->records);
+    b->records[0].data = buf;
+    b->records[0].len = KERN_LOG_HDR;
+    b->n_records = 1;
+    CU_ASSERT_EQUAL(rt_send(W.n[from].rt, to, RT_SVC_UPD, m), 0);
+}
+
+static struct ksvc_stats kstats(uint32_t node)
+{
+    struct ksvc_stats st;
+    ksvc_get_stats(W.n[node].kern, &st);
+    return st;
+}
+
+/* A node outside the node set (serving false) refuses client work with
+ * NINES_ENOTMEMBER and the reason; back in, it serves again. */
+static void test_not_serving_refused(void)
+{
+    const uint32_t out = 4;
+    W.epoch++;
+    for (uint32_t i = 1; i <= NN; i++)
+        ns_put(i, W.epoch, W.cur, i != out);
+    int64_t k = 0;
+    while (route(k).primary != out)
+        k++;
+    const uint64_t txn = 9101;
+    struct req r = req_new(out, txn, false);
+    req_op(&r, NINES__OP_TYPE__OP_GET, k, 0, NULL);
+    req_send(&r);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_REF, txn) == 1, 1000);
+    const Nines__KernOpRef *ref = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_REF, txn, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    CU_ASSERT_EQUAL(ref->error, NINES_ENOTMEMBER);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, "outside node set"));
+    send_prepare(out, txn, CTL, HSC);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__PREPARE_REF, txn) == 1, 1000);
+    const Nines__PrepareRef *pr = ft_find(CTL, NINES__MSG_TYPE__PREPARE_REF, txn, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pr);
+    CU_ASSERT_EQUAL(pr->error, NINES_ENOTMEMBER);
+    W.epoch++;
+    for (uint32_t i = 1; i <= NN; i++)
+        ns_put(i, W.epoch, W.cur, true);
+    CU_ASSERT_EQUAL(get_v(9102, k, NULL, 0), -999);
+    end_txn(txn, out, false);
+    ft_clear(CTL);
+}
+
+/* Re-prepare (the controller side moved the transaction to a new hsc): the
+ * primary answers PREPARE_CONF, sends its READY_IND to the new hsc and
+ * queues a fresh end mark, so the standby's READY_IND goes there too. */
+static void test_reprepare_new_hsc(void)
+{
+    const uint32_t nh = 4; /* the new hot-standby controller */
+    int64_t k = 9200;
+    while (route(k).standby == 0)
+        k++;
+    struct where w = route(k);
+    const uint64_t txn = ((uint64_t)CTL << 56) | 9201;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(txn, NINES__OP_TYPE__OP_INSERT, k, 1, true));
+    RUN_UNTIL(readies(txn) == 1 && preadies_at(HSC, txn) == 1, 1000);
+    CU_ASSERT_EQUAL_FATAL(readies(txn), 1);
+    ft_clear(nh);
+    send_prepare(w.primary, txn, CTL, nh);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__PREPARE_CONF, txn) == 1 &&
+                  preadies_at(nh, txn) == 1 && sready_find(nh, txn, 0) != NULL,
+              1000);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__PREPARE_CONF, txn), 1);
+    CU_ASSERT_EQUAL(preadies_at(nh, txn), 1);
+    const Nines__ReadyInd *pri = NULL;
+    for (int i = 0; (pri = ft_find(nh, NINES__MSG_TYPE__READY_IND, txn, i)) && pri->standby; i++)
+        ;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pri);
+    CU_ASSERT_EQUAL(pri->node, w.primary);
+    CU_ASSERT_EQUAL_FATAL(pri->n_frags, 1);
+    CU_ASSERT_EQUAL(pri->frags[0]->nrecords, 1);
+    CU_ASSERT_EQUAL(pri->frags[0]->standby, w.standby);
+    const Nines__ReadyInd *sri = sready_find(nh, txn, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sri);
+    CU_ASSERT_EQUAL(sri->node, w.standby);
+    CU_ASSERT_EQUAL(sri->frag, w.frag);
+    CU_ASSERT_EQUAL(readies(txn), 1); /* nothing new for the old hsc */
+    /* the same hsc again: answered, nothing re-sent */
+    send_prepare(w.primary, txn, CTL, nh);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__PREPARE_CONF, txn) == 2, 1000);
+    run(50);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__PREPARE_CONF, txn), 2);
+    CU_ASSERT_EQUAL(preadies_at(nh, txn), 1);
+    CU_ASSERT_PTR_NULL(sready_find(nh, txn, 1));
+    end_txn(txn, w.primary, true);
+    CU_ASSERT_EQUAL(get_v(9202, k, NULL, 0), 1);
+    ft_clear(nh);
+    ft_clear(HSC);
+}
+
+/* A PREPARE_REQ for a transaction that ended here (still waiting for its
+ * standby's acknowledgement): PREPARE_REF, NINES_ESTATE, with the outcome. */
+static void ended_prepare(uint64_t txn, int64_t k, bool commit)
+{
+    struct where w = route(k);
+    uint32_t type = commit ? NINES__MSG_TYPE__COMMIT_CONF : NINES__MSG_TYPE__ABORT_CONF;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(txn, NINES__OP_TYPE__OP_INSERT, k, 1, true));
+    RUN_UNTIL(readies(txn) == 1, 1000);
+    CU_ASSERT_EQUAL_FATAL(readies(txn), 1);
+    run(50);
+    fl_set(NINES__MSG_TYPE__UPD_LOG_CONF, w.standby, w.primary, (int32_t)w.frag, 0, true);
+    send_end(w.primary, txn, commit);
+    run(50);
+    CU_ASSERT_EQUAL(ft_count(CTL, type, txn), 0); /* ended, not confirmed yet */
+    send_prepare(w.primary, txn, CTL, 4);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__PREPARE_REF, txn) == 1, 1000);
+    const Nines__PrepareRef *pr = ft_find(CTL, NINES__MSG_TYPE__PREPARE_REF, txn, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pr);
+    CU_ASSERT_EQUAL(pr->error, NINES_ESTATE);
+    CU_ASSERT_EQUAL(pr->outcome, commit ? 1 : 2);
+    fl_off();
+    RUN_UNTIL(ft_count(CTL, type, txn) == 1, 1000);
+    CU_ASSERT_EQUAL(ft_count(CTL, type, txn), 1);
+}
+
+static void test_prepare_ref_outcome(void)
+{
+    int64_t k1, k2;
+    two_keys(9300, &k1, &k2);
+    ended_prepare(9301, k1, true);
+    ended_prepare(9302, k2, false);
+    CU_ASSERT_EQUAL(get_v(9303, k1, NULL, 0), 1);
+    CU_ASSERT_EQUAL(get_v(9304, k2, NULL, 0), -999);
+    ft_clear(CTL);
+    ft_clear(HSC);
+}
+
+/* A standby takes log records only from its fragment's primary in the
+ * installed node set: records from another node are dropped, counted, and
+ * change nothing (without the check they would be applied). */
+static void test_redo_only_from_primary(void)
+{
+    int64_t k = 9400;
+    while (route(k).standby == 0)
+        k++;
+    struct where w = route(k);
+    uint32_t stray = 1;
+    while (stray == w.primary || stray == w.standby)
+        stray++;
+    fl_set(NINES__MSG_TYPE__UPD_LOG_REQ, w.primary, w.standby, (int32_t)w.frag, 0, false);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(9401, NINES__OP_TYPE__OP_INSERT, k, 1, true));
+    RUN_UNTIL(readies(9401) == 1, 1000);
+    end_txn(9401, w.primary, true);
+    uint64_t pinc = FL.pinc;
+    fl_off();
+    run(200);
+    uint64_t lsn = next_lsn_at(w.standby, w.frag);
+    CU_ASSERT_EQUAL_FATAL(lsn, next_lsn_at(w.primary, w.frag));
+    struct ksvc_stats st0 = kstats(w.standby);
+    send_stray_records(stray, w.standby, w.frag, lsn, pinc);
+    run(50);
+    CU_ASSERT_EQUAL(kstats(w.standby).redo_refused, st0.redo_refused + 1);
+    CU_ASSERT_EQUAL(next_lsn_at(w.standby, w.frag), lsn);
+    check_digests_live();
+    ft_clear(HSC);
+}
+
+/* A node set installed from inside a handler of node TRIG.node's fake
+ * controller, when the trigger READY_IND arrives: between the network
+ * delivery of the messages that came with it and their handling. */
+struct trig {
+    uint32_t node;
+    uint64_t txn, members;
+    bool done;
+};
+static struct trig TRIG;
+
+static void trig_hook(uint32_t node, struct rt_msg *m)
+{
+    struct ft *f = &W.n[node].ft;
+    if (!TRIG.done && m->type == NINES__MSG_TYPE__READY_IND && msg_txn(m) == TRIG.txn) {
+        TRIG.done = true;
+        f->hook = NULL;
+        ns_install(TRIG.members);
+        return;
+    }
+    CU_ASSERT_FATAL(f->n < MAXMSG); /* kept as ft_on_msg does */
+    rt_msg_keep(m);
+    f->msgs[f->n++] = m;
+}
+
+/* Stop the filter; re-send the held messages of `type` for fragment `frag`
+ * to `to` right behind a trigger READY_IND(txn) to `tnode`, both from their
+ * sender (one connection, in order), discard the others, and step until
+ * the trigger installed `members` (node TRIG.node gets both in one turn). */
+static void fl_pass_discard(uint32_t type, net_addr to, uint32_t frag, uint32_t tnode,
+                            uint64_t txn, uint64_t members)
+{
+    FL.type = FL.type2 = 0;
+    FL.take = false;
+    for (uint32_t i = 1; i <= NN; i++)
+        (void)rt_fault_set_filter(W.n[i].rt, NULL, NULL);
+    bool sent_trigger = false;
+    for (int i = 0; i < FL.nheld; i++) {
+        struct rt_msg *m = FL.held[i];
+        bool pass = m->type == type && FL.held_to[i] == to &&
+                    ((const Nines__UpdLogReq *)m->body)->frag == frag;
+        if (!pass) {
+            rt_msg_free(W.n[FL.held_node[i]].rt, m);
+            continue;
+        }
+        struct rt *rt = W.n[FL.held_node[i]].rt;
+        if (!sent_trigger) {
+            struct rt_msg *t = rt_msg_new(rt, NINES__MSG_TYPE__READY_IND);
+            Nines__ReadyInd *b = RT_BODY(t, Nines__ReadyInd, nines__ready_ind__init);
+            b->txn = txn;
+            b->node = FL.held_node[i];
+            CU_ASSERT_EQUAL(rt_send_nofault(rt, tnode, RT_SVC_TXC, t), 0);
+            sent_trigger = true;
+            TRIG = (struct trig){.node = tnode, .txn = txn, .members = members};
+            W.n[tnode].ft.hook = trig_hook;
+        }
+        CU_ASSERT_EQUAL(rt_send_nofault(rt, FL.held_to[i], FL.held_svc[i], m), 0);
+    }
+    FL.nheld = 0;
+    CU_ASSERT_TRUE_FATAL(sent_trigger);
+    RUN_UNTIL(TRIG.done, 50);
+    W.n[tnode].ft.hook = NULL;
+    run(50);
+}
+
+/* Node 3 leaves the node set. For its primary fragment F (standby S):
+ *   (a) a committed transaction whose COMMIT record S holds: present;
+ *   (b) records without an end mark: aborted at S, absent, locks released;
+ *   (c) end marks: S asks the hsc; COMMIT -> present, ABORT -> absent;
+ *   (d) end mark, neither hsc nor ctl can tell: held, its key blocked,
+ *       the other keys served; resolved later by an ordinary ABORT_REQ;
+ *   (e) records of the old primary after the install: dropped;
+ *   (f) records and end mark received in the same loop turn as the new
+ *       node set: redone before the takeover (in doubt with a mark).
+ * And a fragment whose standby was node 3: its primary goes ALONE and
+ * releases the confirmation that waited for node 3's acknowledgement. */
+static void test_takeover(void)
+{
+    const uint32_t gone = 3;
+    int64_t ks[6];
+    int nk = 0;
+    uint32_t f3 = UINT32_MAX;
+    for (int64_t k = 9500; nk < 6; k++) {
+        struct where w = route(k);
+        if (w.primary != gone || w.standby == 0)
+            continue;
+        if (f3 == UINT32_MAX)
+            f3 = w.frag;
+        if (w.frag == f3)
+            ks[nk++] = k;
+    }
+    const uint32_t s3 = route(ks[0]).standby;
+    const int64_t kA = ks[0], kB = ks[1], kC1 = ks[2], kC2 = ks[3], kD = ks[4], kF = ks[5];
+#define TX(n) (((uint64_t)CTL << 56) | (n))
+    const uint64_t A = TX(9501), B = TX(9502), C1 = TX(9503), C2 = TX(9504), D = TX(9505),
+                   E = TX(9506), F = TX(9507);
+    /* how many fragments S takes over */
+    const struct dict_table *t = dict_table_by_id(dsvc_current(W.n[1].dict), W.table);
+    uint64_t taken = 0;
+    for (uint32_t f = 0; f < t->nfrags; f++)
+        taken += t->frags[f].primary == gone && t->frags[f].standby == s3;
+    /* (a) */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(A, NINES__OP_TYPE__OP_INSERT, kA, 11, true));
+    RUN_UNTIL(readies(A) == 1, 1000);
+    end_txn(A, gone, true);
+    /* (b) */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(B, NINES__OP_TYPE__OP_INSERT, kB, 12, false));
+    /* (c), (d) */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(C1, NINES__OP_TYPE__OP_INSERT, kC1, 13, true));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(C2, NINES__OP_TYPE__OP_INSERT, kC2, 14, true));
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(D, NINES__OP_TYPE__OP_INSERT, kD, 15, true));
+    RUN_UNTIL(readies(C1) == 1 && readies(C2) == 1 && readies(D) == 1, 1000);
+    CU_ASSERT_EQUAL_FATAL(readies(D), 1);
+    /* a primary whose standby is node 3: E committed, node 3's
+     * acknowledgement held back */
+    int64_t kE = 9600;
+    while (route(kE).standby != gone)
+        kE++;
+    struct where we = route(kE);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(E, NINES__OP_TYPE__OP_INSERT, kE, 16, true));
+    RUN_UNTIL(readies(E) == 1, 1000);
+    run(50);
+    run(50); /* B's records are at S */
+    /* from here node 3's acknowledgements (E's among them) and log batches
+     * (F's) are held back */
+    fl_set(NINES__MSG_TYPE__UPD_LOG_CONF, gone, 0, -1, 0, true);
+    FL.type2 = NINES__MSG_TYPE__UPD_LOG_REQ;
+    send_end(we.primary, E, true);
+    run(100);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__COMMIT_CONF, E), 0);
+    /* (f) F prepared at node 3; its records and end mark reach S only in
+     * the same loop turn as the new node set: received before the epoch,
+     * redone before S becomes primary (the barrier), so F is in doubt with
+     * an end mark, not aborted */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(F, NINES__OP_TYPE__OP_INSERT, kF, 17, true));
+    run(5);
+    CU_ASSERT_EQUAL(readies(F), 0);
+    struct ksvc_stats st0 = kstats(s3);
+    fl_pass_discard(NINES__MSG_TYPE__UPD_LOG_REQ, s3, f3, s3, TX(9599),
+                    W.cur & ~RT_NODE_BIT(gone));
+    CU_ASSERT_TRUE_FATAL(TRIG.done); /* node 3 left */
+    CU_ASSERT_EQUAL(readies(F), 1);  /* S redid F's mark before it took over */
+    CU_ASSERT_EQUAL(route(kA).primary, s3);
+    /* the ALONE primary stops waiting for the departed standby */
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__COMMIT_CONF, E) == 1, 1000);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__COMMIT_CONF, E), 1);
+    /* the in-doubt transactions with an end mark ask the hsc; B does not */
+    RUN_UNTIL(outcome_reqs(HSC, C1) == 1 && outcome_reqs(HSC, C2) == 1 &&
+                  outcome_reqs(HSC, D) == 1 && outcome_reqs(HSC, F) == 1,
+              1000);
+    CU_ASSERT_EQUAL(outcome_reqs(HSC, F), 1);
+    CU_ASSERT_EQUAL(outcome_reqs(HSC, C1), 1);
+    CU_ASSERT_EQUAL(outcome_reqs(HSC, C2), 1);
+    CU_ASSERT_EQUAL_FATAL(outcome_reqs(HSC, D), 1);
+    CU_ASSERT_EQUAL(outcome_reqs(HSC, B) + outcome_reqs(CTL, B), 0);
+    const Nines__TxcOutcomeReq *q = ft_find(HSC, NINES__MSG_TYPE__TXC_OUTCOME_REQ, D, 0);
+    CU_ASSERT_EQUAL(q->node, s3);
+    struct ksvc_stats st = kstats(s3);
+    CU_ASSERT_EQUAL(st.takeovers, st0.takeovers + taken);
+    CU_ASSERT_EQUAL(st.indoubt_aborted, st0.indoubt_aborted + 1);
+    CU_ASSERT_EQUAL(st.indoubt_asked, st0.indoubt_asked + 4);
+    /* the answers: C1 and F commit, C2 abort; nobody knows D */
+    send_end_from(HSC, s3, C1, true);
+    send_end_from(HSC, s3, F, true);
+    send_end_from(HSC, s3, C2, false);
+    outcome_ref(HSC, s3, D, NINES_EINDOUBT);
+    RUN_UNTIL(outcome_reqs(CTL, D) == 1, 1000);
+    CU_ASSERT_EQUAL_FATAL(outcome_reqs(CTL, D), 1);
+    outcome_ref(CTL, s3, D, NINES_EINDOUBT);
+    run(50);
+    CU_ASSERT_EQUAL(kstats(s3).held, st0.held + 1);
+    /* what the new primary serves */
+    CU_ASSERT_EQUAL(get_v(TX(9511), kA, NULL, 0), 11);
+    CU_ASSERT_EQUAL(get_v(TX(9512), kB, NULL, 0), -999);
+    CU_ASSERT_EQUAL(get_v(TX(9513), kC1, NULL, 0), 13);
+    CU_ASSERT_EQUAL(get_v(TX(9514), kC2, NULL, 0), -999);
+    CU_ASSERT_EQUAL(get_v(TX(9517), kF, NULL, 0), 17);
+    /* D's key is blocked; the other keys of its fragment are served */
+    const uint64_t G = TX(9515);
+    struct req g = req_new(s3, G, false);
+    req_op(&g, NINES__OP_TYPE__OP_GET, kD, 0, NULL);
+    req_send(&g);
+    run(200);
+    CU_ASSERT_EQUAL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, G) +
+                        ft_count(CTL, NINES__MSG_TYPE__KERN_OP_REF, G),
+                    0);
+    CU_ASSERT_EQUAL(get_v(TX(9516), kA, NULL, 0), 11);
+    /* (e) records of the old primary after the install (node 3 is at the
+     * new epoch too, outside the set): dropped */
+    uint64_t lsn = next_lsn_at(s3, f3);
+    send_stray_records(gone, s3, f3, lsn, 1);
+    run(50);
+    CU_ASSERT_EQUAL(kstats(s3).redo_refused, st0.redo_refused + 1);
+    CU_ASSERT_EQUAL(next_lsn_at(s3, f3), lsn);
+    /* D resolved late by an ordinary ABORT_REQ: the waiting reader goes on */
+    send_end(s3, D, false);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, G) == 1, 1000);
+    const Nines__KernOpConf *c = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_CONF, G, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_EQUAL(c->results[0]->status, NINES_ENOTFOUND);
+    end_txn(G, s3, true);
+    CU_ASSERT_EQUAL(kstats(s3).held, st0.held);
+    CU_ASSERT_EQUAL(kstats(s3).marks_held, 0); /* every in-doubt mark was taken over */
+    check_digests_live();
+    ft_clear(CTL);
+    ft_clear(HSC);
+#undef TX
+}
+
+/* A prepared transaction whose controller (node 3, in its id) is outside
+ * the node set asks its hsc directly: membership, not reachability. */
+static void test_questions_skip_non_members(void)
+{
+    const uint32_t gone = 3;
+    CU_ASSERT_FALSE_FATAL(W.cur & RT_NODE_BIT(gone));
+    int64_t k = 9800;
+    while (route(k).standby == 0)
+        k++;
+    struct where w = route(k);
+    const uint64_t txn = ((uint64_t)gone << 56) | 9801;
+    ft_clear(gone);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(txn, NINES__OP_TYPE__OP_INSERT, k, 1, true));
+    RUN_UNTIL(readies(txn) == 1, 1000);
+    CU_ASSERT_EQUAL_FATAL(readies(txn), 1);
+    RUN_UNTIL(outcome_reqs(HSC, txn) == 1, 3000); /* after ask_us (300 ms) */
+    CU_ASSERT_EQUAL(outcome_reqs(HSC, txn), 1);
+    CU_ASSERT_EQUAL(outcome_reqs(gone, txn), 0);
+    send_end_from(HSC, w.primary, txn, false);
+    RUN_UNTIL(ft_count(HSC, NINES__MSG_TYPE__ABORT_CONF, txn) == 1, 1000);
+    CU_ASSERT_EQUAL(ft_count(HSC, NINES__MSG_TYPE__ABORT_CONF, txn), 1);
+    CU_ASSERT_EQUAL(get_v(9802, k, NULL, 0), -999);
+    check_digests_live();
+    ft_clear(gone);
+    ft_clear(HSC);
+}
+
+/* Node 1 leaves too: no node of site 0 is current. A fragment whose
+ * primary is alone at site 1 has no log-copy node: writes are refused
+ * "not committed", reads served. Node 1 itself refuses with ENOTMEMBER. */
+static void test_alone_without_logcopy_refused(void)
+{
+    ns_install(W.cur & ~RT_NODE_BIT(1));
+    run(50);
+    int64_t k = 9700;
+    struct where w = route(k);
+    CU_ASSERT_NOT_EQUAL_FATAL(w.primary, 0);
+    CU_ASSERT_EQUAL(w.standby, 0);
+    const uint64_t txn = 9701;
+    struct req r = req_new(w.primary, txn, false);
+    req_op(&r, NINES__OP_TYPE__OP_INSERT, k, 1, NULL);
+    req_send(&r);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_REF, txn) +
+                  ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, txn) == 1,
+              1000);
+    const Nines__KernOpRef *ref = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_REF, txn, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    CU_ASSERT_EQUAL(ref->error, NINES_EUNREACHABLE);
+    char want[160];
+    snprintf(want, sizeof want, "fragment %u is primary-alone on node %u and no node of the other "
+             "site is in the node set", w.frag, w.primary);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, "not committed"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, want));
+    end_txn(txn, w.primary, false);
+    CU_ASSERT_EQUAL(get_v(9702, k, NULL, 0), -999); /* reads are served */
+    /* node 1 is outside */
+    struct req r1 = req_new(1, 9703, false);
+    r1.q->n_ops = r1.q->n_parts = r1.q->n_keys = 0;
+    req_send(&r1);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_REF, 9703) == 1, 1000);
+    ref = ft_find(CTL, NINES__MSG_TYPE__KERN_OP_REF, 9703, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    CU_ASSERT_EQUAL(ref->error, NINES_ENOTMEMBER);
+    ft_clear(CTL);
+    ft_clear(HSC);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -1753,4 +2335,15 @@ void cu_register(void)
         {NULL, NULL},
     };
     cu_add_suite("ksvc", suite_init, suite_fini, cases);
+    static const struct cu_case ns_cases[] = {
+        {"not_serving_refused", test_not_serving_refused},
+        {"reprepare_new_hsc", test_reprepare_new_hsc},
+        {"prepare_ref_outcome", test_prepare_ref_outcome},
+        {"redo_only_from_primary", test_redo_only_from_primary},
+        {"takeover", test_takeover},
+        {"questions_skip_non_members", test_questions_skip_non_members},
+        {"alone_without_logcopy_refused", test_alone_without_logcopy_refused},
+        {NULL, NULL},
+    };
+    cu_add_suite("ksvc_nodeset", suite_init, suite_fini, ns_cases);
 }

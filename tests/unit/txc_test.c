@@ -136,6 +136,8 @@ struct world {
     uint32_t ntaken;
     uint64_t filtered;
     bool fk_lenient; /* fake kernels take ends of txns they never saw (outcome questions) */
+    uint64_t dead;   /* RT_NODE_BIT of nodes that died: never stepped again */
+    uint32_t t_one;  /* "one": a table with one replica per fragment */
 };
 
 static struct world W;
@@ -702,10 +704,12 @@ static void release_taken(struct world *w)
 
 /* ---- message table of the test nodes ----------------------------------- */
 
-/* This world trusts every sender in every epoch; who may send what on a
- * real node is sup_msgtab.c's business (tested in rt_sender_test). */
+/* This world trusts every sender; who may send what on a real node is
+ * sup_msgtab.c's business (tested in rt_sender_test). Like the real rows,
+ * a peer's message of another epoch is dropped: a node set installed in
+ * the middle of an exchange loses what is in flight, as on a real node. */
 #define ROW(T, desc_, svc_, fn_) \
-    [NINES__MSG_TYPE__##T] = {#T, &desc_, svc_, fn_, RT_FROM_ANY, RT_EPOCH_ANY}
+    [NINES__MSG_TYPE__##T] = {#T, &desc_, svc_, fn_, RT_FROM_ANY, RT_EPOCH_SAME}
 static const struct rt_msg_entry msgtab[] = {
     ROW(TXN_REQ, nines__txn_req__descriptor, RT_SVC_TXC, txc_on_txn_req),
     ROW(KERN_OP_CONF, nines__kern_op_conf__descriptor, RT_SVC_TXC, txc_on_kern_op_conf),
@@ -764,6 +768,20 @@ static void build_dict(struct world *w, bool tpcb)
     static const struct dict_column sc[] = {COL("k", DICT_T_INT64, 0), COL("v", DICT_T_INT64, 0)};
     mk_table(&w->d, "sc", 2, sc, 8, &w->t_sc);
     mk_table(&w->d, "se", 2, sc, 8, &w->t_se);
+    {
+        struct dict_table_def one;
+        memset(&one, 0, sizeof one);
+        snprintf(one.name, sizeof one.name, "one");
+        static const uint16_t pk1[1] = {0};
+        one.ncols = 2;
+        one.cols = sc;
+        one.npk = 1;
+        one.pk = pk1;
+        one.method = DICT_FRAG_HASH;
+        one.nfrags = 8;
+        one.replicas = 1;
+        CU_ASSERT_EQUAL_FATAL(dict_create_table(&w->d, &one, &w->t_one), 0);
+    }
     /* range table: fragments [..100), [100, 200), [200, 300), [300, ..) */
     static uint8_t sp[3][16];
     struct dict_key splits[3];
@@ -810,7 +828,8 @@ static void settle(struct world *w, int rounds)
 {
     for (int r = 0; r < rounds; r++) {
         for (uint32_t n = 1; n <= NN; n++)
-            rt_step(w->rt[n], 0);
+            if (!(w->dead & RT_NODE_BIT(n)))
+                rt_step(w->rt[n], 0);
         net_testnet_advance(w->hub, 100);
     }
 }
@@ -851,6 +870,13 @@ static void world_open(struct world *w, uint32_t timeout_ms, bool tpcb)
                               0);
         CU_ASSERT_EQUAL_FATAL(rt_fault_set_filter(w->rt[n], filter, w), 0);
     }
+    /* what the supervisor does at start: every node a current member */
+    uint64_t every = (1ull << NN) - 1;
+    for (uint32_t n = 1; n <= NN; n++) {
+        struct rt_nodeset ns = {.epoch = 1, .members = every, .current = every, .coordinator = 1,
+                                .serving = true};
+        rt_install_nodeset(w->rt[n], &ns);
+    }
     /* until every node reaches every other */
     for (int guard = 0; guard < 2000; guard++) {
         settle(w, 1);
@@ -882,6 +908,8 @@ static uint32_t active_total(struct world *w)
 {
     uint32_t a = 0;
     for (uint32_t n = 1; n <= NN; n++) {
+        if (w->dead & RT_NODE_BIT(n))
+            continue; /* a dead node's memory is gone with it */
         struct txc_stats st;
         txc_get_stats(w->txc[n], &st);
         a += st.active;
@@ -1427,17 +1455,18 @@ static void test_commit_point_abort_asks(void)
     world_close(w);
 }
 
-/* Defect 2: no silent 1-safe answer. Cut node 1 off the other site: every
- * write it controls is refused "not committed" (standby or hsc
- * unreachable) instead of committing in one site's memory. A controller
- * that cannot build TXC_START_REQ (no memory) aborts instead of running
- * without its hsc. */
+/* Defect 2: no silent 1-safe answer. A node set without the other site
+ * (nodes 2 and 4 left): every write node 1 controls is refused "not
+ * committed" (no standby, no log copy, no node to hold the decision)
+ * instead of committing in one site's memory. A controller that cannot
+ * build TXC_START_REQ (no memory) aborts instead of running without its
+ * hsc. */
+static void ns_install(struct world *w, uint64_t epoch, uint64_t members);
 static void test_no_silent_1safe(void)
 {
     struct world *w = &W;
     world_open(w, 10000, true);
-    net_testnet_partition(w->hub, 1, 2, true);
-    net_testnet_partition(w->hub, 1, 4, true);
+    ns_install(w, 2, RT_NODE_BIT(1) | RT_NODE_BIT(3));
     settle(w, 50);
     for (uint32_t i = 0; i < 8; i++)
         submit_tpcb(w, 1, CONN(1), 10 + i, 31 + i, i, i % 3, 1);
@@ -1451,12 +1480,7 @@ static void test_no_silent_1safe(void)
     }
     CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, 0), 0);
     CU_ASSERT_TRUE(stats(w, 1).refused_1safe >= 8);
-    net_testnet_partition(w->hub, 1, 2, false);
-    net_testnet_partition(w->hub, 1, 4, false);
-    for (int guard = 0; guard < 2000 && !(net_peer_reachable(rt_net(w->rt[1]), 2) &&
-                                          net_peer_reachable(rt_net(w->rt[1]), 4));
-         guard++)
-        settle(w, 1);
+    ns_install(w, 3, (1ull << NN) - 1);
     settle(w, 20);
 #ifdef NINES_FAULTS
     uint32_t nev0 = w->nev;
@@ -1950,6 +1974,662 @@ static void test_scan_errors(void)
     world_close(w);
 }
 
+/* ---- node sets: liveness and the takeover of transactions (issue 9) ------ */
+
+#define BIT(n) RT_NODE_BIT(n)
+#define EVB(n) (1ull << (n)) /* ev_nodes' bit of node n */
+#define ALL ((1ull << NN) - 1)
+
+/* Install node set `epoch` (members, current) on every node that lives; a
+ * node outside the members is told it does not serve, with a reason. */
+static void ns_install_cur(struct world *w, uint64_t epoch, uint64_t members, uint64_t current)
+{
+    for (uint32_t n = 1; n <= NN; n++) {
+        if (w->dead & BIT(n))
+            continue;
+        struct rt_nodeset ns = {.epoch = epoch, .members = members, .current = current,
+                                .serving = (members & BIT(n)) != 0};
+        for (uint32_t c = NN; c >= 1; c--)
+            if (members & BIT(c))
+                ns.coordinator = c;
+        if (!ns.serving)
+            snprintf(ns.reason, sizeof ns.reason, "node %u is outside node set %" PRIu64
+                     " (minority side)", n, epoch);
+        rt_install_nodeset(w->rt[n], &ns);
+    }
+}
+
+static void ns_install(struct world *w, uint64_t epoch, uint64_t members)
+{
+    ns_install_cur(w, epoch, members, members);
+}
+
+/* Nodes `bits` die at this step (never stepped again); every other node
+ * installs node set `epoch` without them at the same step. */
+static void kill_nodes(struct world *w, uint64_t bits, uint64_t epoch)
+{
+    w->dead |= bits;
+    ns_install(w, epoch, ALL & ~w->dead);
+}
+
+/* A key of table `table` whose fragment has dictionary primary p and
+ * standby s (s < 0: any); *frag gets the fragment. */
+static int64_t key_on(struct world *w, uint32_t table, uint32_t p, int s, uint32_t *frag)
+{
+    const struct dict_table *tb = dict_table_by_id(&w->d, table);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tb);
+    for (int64_t k = 1; k < 100000; k++) {
+        uint8_t kb[16];
+        size_t kl;
+        enc_i64(k, kb, &kl);
+        int f = dict_route(tb, kb, kl);
+        if (f >= 0 && tb->frags[f].primary == p && (s < 0 || tb->frags[f].standby == (uint32_t)s)) {
+            if (frag)
+                *frag = (uint32_t)f;
+            return k;
+        }
+    }
+    CU_FAIL_FATAL("no key on that fragment");
+    return -1;
+}
+
+/* One request of ADD/GET ops on (table, key) pairs. */
+struct opspec {
+    const char *table;
+    Nines__OpType type;
+    int64_t key;
+};
+
+static void submit_ops(struct world *w, uint32_t node, net_addr conn, uint64_t req, uint64_t txn,
+                       Nines__TxnEnd end, const struct opspec *o, uint32_t n)
+{
+    struct rt_msg *m;
+    Nines__TxnReq *r = new_req(w, node, &m, req, txn, end, n);
+    for (uint32_t i = 0; i < n; i++) {
+        kv_op(m, r->ops[i], o[i].type, o[i].key, 1);
+        r->ops[i]->table = (char *)o[i].table;
+    }
+    submit(w, node, conn, m);
+}
+
+static void hs_snap(struct world *w, uint64_t *hs)
+{
+    for (uint32_t n = 1; n <= NN; n++)
+        hs[n] = stats(w, n).hsc_started;
+}
+
+/* The node that took a TXC_START_REQ since hs_snap (0: none). */
+static uint32_t hs_new(struct world *w, const uint64_t *hs)
+{
+    for (uint32_t n = 1; n <= NN; n++)
+        if (stats(w, n).hsc_started > hs[n])
+            return n;
+    return 0;
+}
+
+static void expect_conf(struct world *w, net_addr conn, uint64_t req)
+{
+    struct ans *a = answer_for(w, conn, req);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    if (a->type != NINES__MSG_TYPE__TXN_CONF)
+        printf("\nrequest %" PRIu64 " refused: %d %s\n", req, a->error, a->detail);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+}
+
+/* Routing over the installed node set: a fragment whose primary left runs
+ * at its standby (ALONE) and the hsc waits for the log-copy node's ready;
+ * a DOWN fragment and a write to an ALONE fragment without a log copy are
+ * refused "not committed" naming table, fragment and why. */
+static void test_ns_routing(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    w->fk_lenient = true;
+    const Nines__TxnEnd C = NINES__TXN_END__TXN_END_COMMIT;
+    const struct dict_table *kv = dict_table_by_id(&w->d, w->t_kv);
+    uint32_t f;
+    int64_t k = key_on(w, w->t_kv, 3, -1, &f);
+    uint32_t s = kv->frags[f].standby;
+    kill_nodes(w, BIT(3), 2);
+    settle(w, 20);
+    struct dict_roles r;
+    CU_ASSERT_EQUAL_FATAL(dict_frag_roles(&w->d, kv, f, ALL & ~BIT(3), &r), 0);
+    CU_ASSERT_EQUAL(r.state, DICT_FRAG_ALONE);
+    CU_ASSERT_EQUAL(r.primary, s);
+    CU_ASSERT_EQUAL(r.logcopy, 1); /* the only current node of site 0 */
+    uint32_t nev0 = w->nev;
+    struct opspec add = {"kv", NINES__OP_TYPE__OP_ADD, k};
+    submit_ops(w, 1, CONN(1), 1, 0, C, &add, 1);
+    settle(w, 100);
+    expect_conf(w, CONN(1), 1);
+    uint64_t txn = txn_after(w, nev0);
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_OPREQ, txn), EVB(s));          /* the promoted node */
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_SREADY, txn), EVB(r.logcopy)); /* the log copy's ready */
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_COMMIT, txn), EVB(s));
+    /* DOWN: its standby dies too */
+    kill_nodes(w, BIT(s), 3);
+    settle(w, 20);
+    uint64_t r1 = stats(w, 1).refused_1safe;
+    struct opspec get = {"kv", NINES__OP_TYPE__OP_GET, k};
+    submit_ops(w, 1, CONN(1), 2, 0, C, &add, 1);
+    submit_ops(w, 1, CONN(1), 3, 0, C, &get, 1);
+    settle(w, 50);
+    char want[80];
+    snprintf(want, sizeof want, "table kv fragment %u", f);
+    expect_ref(w, CONN(1), 2, NINES_EUNREACHABLE, "not committed");
+    expect_ref(w, CONN(1), 2, NINES_EUNREACHABLE, want);
+    expect_ref(w, CONN(1), 2, NINES_EUNREACHABLE, "down");
+    expect_ref(w, CONN(1), 3, NINES_EUNREACHABLE, want);
+    CU_ASSERT_TRUE(stats(w, 1).refused_1safe > r1);
+    /* ALONE without a log copy: no node of the other site is left */
+    uint32_t o = s == 2 ? 4 : 2;
+    kill_nodes(w, BIT(o), 4);
+    settle(w, 20);
+    int64_t k1 = key_on(w, w->t_kv, 1, -1, &f);
+    add.key = get.key = k1;
+    submit_ops(w, 1, CONN(1), 4, 0, C, &add, 1);
+    submit_ops(w, 1, CONN(1), 5, 0, C, &get, 1);
+    settle(w, 50);
+    snprintf(want, sizeof want, "table kv fragment %u", f);
+    expect_ref(w, CONN(1), 4, NINES_EUNREACHABLE, "not committed");
+    expect_ref(w, CONN(1), 4, NINES_EUNREACHABLE, want);
+    expect_ref(w, CONN(1), 4, NINES_EUNREACHABLE, "copy of its log");
+    expect_conf(w, CONN(1), 5); /* a read needs one replica and no decision point */
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, 0), 2);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* A node outside the node set answers every request NINES_ENOTMEMBER with
+ * the reason and keeps the connection; what it held is finished by the
+ * others (its undecided one-shot: the client hears EINDOUBT, the hsc
+ * aborts it). Back in the node set, it serves again. */
+static void test_ns_not_member(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, true);
+    w->fk_lenient = true;
+    const Nines__TxnEnd C = NINES__TXN_END__TXN_END_COMMIT;
+    struct opspec add = {"kv", NINES__OP_TYPE__OP_ADD, 1};
+    submit_ops(w, 1, CONN(1), 1, 0, NINES__TXN_END__TXN_END_NONE, &add, 1);
+    settle(w, 50);
+    expect_conf(w, CONN(1), 1);
+    uint64_t open_txn = answer_for(w, CONN(1), 1)->txn;
+    uint32_t nev0 = w->nev;
+    w->hold_s = true;
+    submit_tpcb(w, 1, CONN(2), 2, 21, 2, 0, 5);
+    settle(w, 100);
+    uint64_t txn = txn_after(w, nev0);
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(2), 2));
+    ns_install(w, 2, ALL & ~BIT(1));
+    settle(w, 100);
+    expect_ref(w, CONN(2), 2, NINES_EINDOUBT, "left the node set");
+    CU_ASSERT_EQUAL(stats(w, 1).active, 0);
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, txn), 0);
+    CU_ASSERT_TRUE(ev_count(w, EV_ABORT, txn) > 0); /* the hsc aborted it */
+    struct opspec get = {"kv", NINES__OP_TYPE__OP_GET, 1};
+    submit_ops(w, 1, CONN(3), 10, 0, C, &get, 1);
+    submit_ops(w, 1, CONN(3), 11, 0, C, &get, 1);
+    submit_ops(w, 1, CONN(1), 12, open_txn, C, &get, 1);
+    settle(w, 50);
+    expect_ref(w, CONN(3), 10, NINES_ENOTMEMBER, "minority side");
+    expect_ref(w, CONN(3), 11, NINES_ENOTMEMBER, "minority side");
+    expect_ref(w, CONN(1), 12, NINES_ENOTMEMBER, "minority side");
+    /* back: a member again (its replicas not current) */
+    w->hold_s = false;
+    w->nheld = 0;
+    ns_install_cur(w, 3, ALL, ALL & ~BIT(1));
+    settle(w, 20);
+    submit_ops(w, 1, CONN(3), 13, 0, C, &get, 1);
+    settle(w, 100);
+    expect_conf(w, CONN(3), 13);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* 2a, the ctl dies after its hsc recorded COMMIT (the ack never reached
+ * it): the hsc sends COMMIT_REQ to the current primary of every
+ * participant fragment (the promoted standby for the dead node's), re-sends
+ * until each confirmed, then forgets. A promoted standby asking the hsc is
+ * told COMMIT (2e). */
+static void test_ns_ctl_dies_committed(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, true);
+    w->fk_lenient = true;
+    uint64_t hs[NN + 1];
+    hs_snap(w, hs);
+    uint32_t nev0 = w->nev;
+    flt_add(w, NINES__MSG_TYPE__TXC_READY_CONF, 0, 1, FLT_TAKE, 1);
+    submit_tpcb(w, 1, CONN(1), 1, 21, 2, 0, 5);
+    settle(w, 100);
+    uint64_t txn = txn_after(w, nev0);
+    uint32_t h = hs_new(w, hs);
+    CU_ASSERT_FATAL(h == 2 || h == 4);
+    CU_ASSERT_EQUAL(HSUM(w, hsc_ready), 1);
+    uint64_t ran = ev_nodes(w, EV_OPREQ, txn);
+    uint32_t r = remote_participant(w, txn, 1);
+    CU_ASSERT_FATAL(r != 0);
+    flt_add(w, NINES__MSG_TYPE__COMMIT_CONF, r, h, FLT_DROP, 1);
+    kill_nodes(w, BIT(1), 2);
+    settle(w, 100);
+    uint64_t commit = ev_nodes(w, EV_COMMIT, txn);
+    CU_ASSERT_EQUAL(commit & ran & ~EVB(1), ran & ~EVB(1)); /* every surviving participant */
+    if (ran & EVB(1))
+        CU_ASSERT_TRUE(commit & (EVB(2) | EVB(4))); /* node 1's fragments: their standby */
+    CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, txn), 0);
+    CU_ASSERT_EQUAL(stats(w, h).active, 1); /* r's confirmation was lost */
+    uint32_t q = h == 2 ? 4 : 2;
+    uint32_t c0 = ev_count(w, EV_COMMIT, txn);
+    fk_ask(w, q, h, txn);
+    settle(w, 20);
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, txn), c0 + 1);
+    advance(w, h, 2500); /* the hsc re-sends to r */
+    CU_ASSERT_EQUAL(stats(w, h).hsc_finished, 1);
+    CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, txn), 0);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* 2a, the ctl dies before the decision: the hsc records ABORT and aborts
+ * at the current primaries, with START (parts) and without it (only the
+ * primaries' readies name the fragments). */
+static void test_ns_ctl_dies_undecided(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, true);
+    w->fk_lenient = true;
+    uint64_t hs[NN + 1];
+    hs_snap(w, hs);
+    uint32_t nev0 = w->nev;
+    w->hold_s = true;
+    submit_tpcb(w, 1, CONN(1), 1, 21, 2, 0, 5);
+    settle(w, 100);
+    uint64_t txn = txn_after(w, nev0);
+    uint32_t h = hs_new(w, hs);
+    CU_ASSERT_FATAL(h != 0);
+    uint64_t ran = ev_nodes(w, EV_OPREQ, txn);
+    uint32_t r = remote_participant(w, txn, 1);
+    CU_ASSERT_FATAL(r != 0);
+    flt_add(w, NINES__MSG_TYPE__ABORT_CONF, r, h, FLT_DROP, 1);
+    kill_nodes(w, BIT(1), 2);
+    w->nheld = 0;
+    w->hold_s = false;
+    settle(w, 100);
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, txn), 0);
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_ABORT, txn) & ran & ~EVB(1), ran & ~EVB(1));
+    CU_ASSERT_EQUAL(stats(w, h).active, 1); /* r's confirmation was lost */
+    /* a promoted standby (any node) asks the hsc by id: ABORT (2e) */
+    uint32_t q = h == 2 ? 4 : 2, a0 = ev_count(w, EV_ABORT, txn);
+    fk_ask(w, q, h, txn);
+    settle(w, 20);
+    CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, txn), a0 + 1);
+    CU_ASSERT_TRUE(ev_nodes(w, EV_ABORT, txn) & EVB(q));
+    advance(w, h, 2500);
+    CU_ASSERT_EQUAL(stats(w, h).hsc_aborted, 1);
+    CU_ASSERT_EQUAL(stats(w, h).hsc_finished, 1);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    /* START never arrived: node 3 controls, its START is held, it dies */
+    nev0 = w->nev;
+    flt_add(w, NINES__MSG_TYPE__TXC_START_REQ, 3, 0, FLT_TAKE, 1);
+    submit_tpcb(w, 3, CONN(2), 2, 22, 3, 0, 5);
+    settle(w, 100);
+    txn = txn_after(w, nev0);
+    CU_ASSERT_EQUAL(w->ntaken, 1);
+    ran = ev_nodes(w, EV_OPREQ, txn);
+    CU_ASSERT_TRUE(active_total(w) > 0);
+    kill_nodes(w, BIT(3), 3);
+    settle(w, 100);
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, txn), 0);
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_ABORT, txn) & ran & ~EVB(3), ran & ~EVB(3));
+    CU_ASSERT_TRUE(ev_nodes(w, EV_ABORT, txn) != 0);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* 2b/2c, a primary kernel dies before it was ready (its ops never came):
+ * the ctl aborts through the hsc, the hsc records ABORT itself, the client
+ * hears EABORTED naming the node, ABORT_REQ goes to the survivors and to
+ * the node that took over the dead one's fragment. */
+static void test_ns_primary_dies_before_ready(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    w->fk_lenient = true;
+    uint64_t hs[NN + 1];
+    hs_snap(w, hs);
+    struct opspec o[2] = {{"kv", NINES__OP_TYPE__OP_ADD, key_on(w, w->t_kv, 3, 2, NULL)},
+                          {"kv", NINES__OP_TYPE__OP_ADD, key_on(w, w->t_kv, 1, 2, NULL)}};
+    flt_add(w, NINES__MSG_TYPE__KERN_OP_REQ, 1, 3, FLT_TAKE, 1);
+    uint32_t nev0 = w->nev;
+    submit_ops(w, 1, CONN(1), 1, 0, NINES__TXN_END__TXN_END_COMMIT, o, 2);
+    settle(w, 100);
+    uint64_t txn = txn_after(w, nev0);
+    CU_ASSERT_EQUAL(hs_new(w, hs), 2);
+    kill_nodes(w, BIT(3), 2);
+    settle(w, 100);
+    expect_ref(w, CONN(1), 1, NINES_EABORTED, "node 3");
+    expect_ref(w, CONN(1), 1, NINES_EABORTED, "left the node set");
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, txn), 0);
+    CU_ASSERT_TRUE(ev_nodes(w, EV_ABORT, txn) & EVB(1));
+    CU_ASSERT_TRUE(ev_nodes(w, EV_ABORT, txn) & EVB(2)); /* took over node 3's fragment */
+    CU_ASSERT_EQUAL(stats(w, 2).hsc_aborted, 1);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* 2c, decided: a primary dies after the client was answered (its
+ * COMMIT_REQ lost): the second phase goes to the promoted standby. */
+static void test_ns_primary_dies_after_ready(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    w->fk_lenient = true;
+    struct opspec o[2] = {{"kv", NINES__OP_TYPE__OP_ADD, key_on(w, w->t_kv, 3, 2, NULL)},
+                          {"kv", NINES__OP_TYPE__OP_ADD, key_on(w, w->t_kv, 1, 2, NULL)}};
+    flt_add(w, NINES__MSG_TYPE__COMMIT_REQ, 1, 3, FLT_DROP, 1);
+    uint32_t nev0 = w->nev;
+    submit_ops(w, 1, CONN(1), 1, 0, NINES__TXN_END__TXN_END_COMMIT, o, 2);
+    settle(w, 100);
+    uint64_t txn = txn_after(w, nev0);
+    expect_conf(w, CONN(1), 1);
+    CU_ASSERT_EQUAL(stats(w, 1).active, 1); /* node 3 never confirmed */
+    kill_nodes(w, BIT(3), 2);
+    settle(w, 100);
+    CU_ASSERT_TRUE(ev_nodes(w, EV_COMMIT, txn) & EVB(2)); /* the promoted standby */
+    CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, txn), 0);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* 3, decided but a kernel's answer never came: the hsc recorded COMMIT
+ * and that kernel's node dies: committed at once, its op's result
+ * reported lost. */
+static void test_ns_answer_lost_node_dies(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    w->fk_lenient = true;
+    struct opspec o[2] = {{"kv", NINES__OP_TYPE__OP_ADD, key_on(w, w->t_kv, 3, 2, NULL)},
+                          {"kv", NINES__OP_TYPE__OP_ADD, key_on(w, w->t_kv, 1, 2, NULL)}};
+    flt_add(w, NINES__MSG_TYPE__KERN_OP_CONF, 3, 1, FLT_DROP, 1);
+    uint32_t nev0 = w->nev;
+    submit_ops(w, 1, CONN(1), 1, 0, NINES__TXN_END__TXN_END_COMMIT, o, 2);
+    settle(w, 100);
+    uint64_t txn = txn_after(w, nev0);
+    CU_ASSERT_EQUAL(HSUM(w, hsc_ready), 1);
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(1), 1));
+    kill_nodes(w, BIT(3), 2);
+    settle(w, 100);
+    expect_conf(w, CONN(1), 1);
+    CU_ASSERT_EQUAL(answer_for(w, CONN(1), 1)->status0, NINES_ECLOSED);
+    CU_ASSERT_TRUE(ev_nodes(w, EV_COMMIT, txn) & EVB(2));
+    CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, txn), 0);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* 2d: only the hsc dies, before its decision (a one-replica fragment: the
+ * hsc node holds no replica of the transaction). The ctl picks the other
+ * node of that site, re-prepares the kernel with it (PREPARE_REQ, new
+ * hsc), which re-sends its ready there; START follows; commit. */
+static void test_ns_hsc_dies_before_decision(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    w->fk_lenient = true;
+    uint64_t hs[NN + 1];
+    hs_snap(w, hs);
+    struct opspec add = {"one", NINES__OP_TYPE__OP_ADD, key_on(w, w->t_one, 3, -1, NULL)};
+    w->hold_p = true;
+    uint32_t nev0 = w->nev;
+    submit_ops(w, 1, CONN(1), 1, 0, NINES__TXN_END__TXN_END_COMMIT, &add, 1);
+    settle(w, 100);
+    uint64_t txn = txn_after(w, nev0);
+    uint32_t h = hs_new(w, hs), o = h == 2 ? 4 : 2;
+    CU_ASSERT_FATAL(h == 2 || h == 4);
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(1), 1));
+    w->hold_p = false;
+    w->nheld = 0; /* the readies to the dead hsc */
+    kill_nodes(w, BIT(h), 2);
+    settle(w, 100);
+    expect_conf(w, CONN(1), 1);
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_PREPARE, txn), EVB(3)); /* re-prepared with the new hsc */
+    CU_ASSERT_EQUAL(stats(w, o).hsc_started, 1);
+    CU_ASSERT_EQUAL(stats(w, o).hsc_ready, 1);
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_COMMIT, txn), EVB(3));
+    CU_ASSERT_EQUAL(stats(w, 1).hsc_moved, 1);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* 2d: the hsc dies after its decision reached the ctl: the second phase
+ * goes on; nothing waits for the dead hsc. */
+static void test_ns_hsc_dies_after_decision(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    w->fk_lenient = true;
+    uint64_t hs[NN + 1];
+    hs_snap(w, hs);
+    struct opspec add = {"one", NINES__OP_TYPE__OP_ADD, key_on(w, w->t_one, 3, -1, NULL)};
+    flt_add(w, NINES__MSG_TYPE__COMMIT_CONF, 3, 1, FLT_DROP, 1);
+    uint32_t nev0 = w->nev;
+    submit_ops(w, 1, CONN(1), 1, 0, NINES__TXN_END__TXN_END_COMMIT, &add, 1);
+    settle(w, 100);
+    uint64_t txn = txn_after(w, nev0);
+    expect_conf(w, CONN(1), 1);
+    uint32_t h = hs_new(w, hs);
+    CU_ASSERT_EQUAL(stats(w, 1).active, 1);
+    kill_nodes(w, BIT(h), 2);
+    settle(w, 20);
+    advance(w, 1, 2500); /* COMMIT_REQ re-sent, confirmed */
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, txn), 2);
+    CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, txn), 0);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* 2d, the ctl was already asking to abort (its timeout) when the hsc left
+ * without answering: the kernels are asked (a lost answer is asked again);
+ * all still prepared, so it aborts with the timeout's reason, and the new
+ * hsc never gets a START. */
+static void test_ns_hsc_dies_while_asking(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    w->fk_lenient = true;
+    uint64_t hs[NN + 1];
+    hs_snap(w, hs);
+    struct opspec add = {"one", NINES__OP_TYPE__OP_ADD, key_on(w, w->t_one, 3, -1, NULL)};
+    w->hold_p = true;
+    flt_add(w, NINES__MSG_TYPE__TXC_ABORT_REQ, 1, 0, FLT_DROP, 100);
+    uint32_t nev0 = w->nev;
+    submit_ops(w, 1, CONN(1), 1, 0, NINES__TXN_END__TXN_END_COMMIT, &add, 1);
+    settle(w, 100);
+    uint64_t txn = txn_after(w, nev0);
+    uint32_t h = hs_new(w, hs), o = h == 2 ? 4 : 2;
+    advance(w, 1, 10000); /* timeout: ASKING, its requests lost */
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(1), 1));
+    w->hold_p = false;
+    w->nheld = 0;
+    flt_add(w, NINES__MSG_TYPE__PREPARE_CONF, 3, 1, FLT_DROP, 1);
+    kill_nodes(w, BIT(h), 2);
+    settle(w, 20);
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(1), 1)); /* the answer was lost: asked again */
+    advance(w, 1, 2500);
+    expect_ref(w, CONN(1), 1, NINES_ETIMEDOUT, "timed out");
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_ABORT, txn), EVB(3));
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, txn), 0);
+    CU_ASSERT_EQUAL(stats(w, o).hsc_started, 0);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* 2d, what a re-prepared kernel says when the transaction already ENDED
+ * there (scripted: the PREPARE_REQ is taken and the kernel's answer
+ * injected — the real kernel's answer comes with the kern-takeover
+ * branch): committed -> committed (the new hsc records COMMIT from START);
+ * aborted -> aborted; not known -> the client hears EINDOUBT and nobody
+ * decides (the new hsc answers questions EINDOUBT). */
+static void hsc_dies_kernel_says(int error, int outcome)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    w->fk_lenient = true;
+    uint64_t hs[NN + 1];
+    hs_snap(w, hs);
+    struct opspec add = {"one", NINES__OP_TYPE__OP_ADD, key_on(w, w->t_one, 3, -1, NULL)};
+    w->hold_p = true;
+    uint32_t nev0 = w->nev;
+    submit_ops(w, 1, CONN(1), 1, 0, NINES__TXN_END__TXN_END_COMMIT, &add, 1);
+    settle(w, 100);
+    uint64_t txn = txn_after(w, nev0);
+    uint32_t h = hs_new(w, hs), o = h == 2 ? 4 : 2;
+    w->hold_p = false;
+    w->nheld = 0;
+    flt_add(w, NINES__MSG_TYPE__PREPARE_REQ, 1, 3, FLT_TAKE, 1);
+    kill_nodes(w, BIT(h), 2);
+    settle(w, 20);
+    CU_ASSERT_EQUAL_FATAL(w->ntaken, 1);
+    CU_ASSERT_EQUAL(((const Nines__PrepareReq *)w->taken[0].m->body)->hsc, o);
+    rt_msg_free(w->rt[1], w->taken[0].m);
+    w->ntaken = 0;
+    struct rt_msg *m = rt_msg_new(w->rt[3], NINES__MSG_TYPE__PREPARE_REF);
+    Nines__PrepareRef *b = RT_BODY(m, Nines__PrepareRef, nines__prepare_ref__init);
+    b->txn = txn;
+    b->node = 3;
+    b->error = error;
+    b->outcome = outcome;
+    b->detail = (char *)"scripted";
+    rt_send_nofault(w->rt[3], 1, RT_SVC_TXC, m);
+    settle(w, 100);
+    if (outcome == 1) {
+        expect_conf(w, CONN(1), 1);
+        CU_ASSERT_EQUAL(stats(w, o).hsc_ready, 1); /* COMMIT recorded at the new hsc */
+        CU_ASSERT_EQUAL(ev_nodes(w, EV_COMMIT, txn), EVB(3));
+        CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, txn), 0);
+        CU_ASSERT_EQUAL(active_total(w), 0);
+    } else if (outcome == 2) {
+        expect_ref(w, CONN(1), 1, NINES_EABORTED, "aborted");
+        CU_ASSERT_EQUAL(ev_nodes(w, EV_ABORT, txn), EVB(3));
+        CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, txn), 0);
+        CU_ASSERT_EQUAL(active_total(w), 0);
+    } else {
+        expect_ref(w, CONN(1), 1, NINES_EINDOUBT, "node 3");
+        CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, txn) + ev_count(w, EV_ABORT, txn), 0);
+        fk_ask(w, 3, 1, txn); /* the ctl: not decided */
+        fk_ask(w, 3, o, txn); /* the new hsc: cannot tell, records nothing */
+        settle(w, 20);
+        CU_ASSERT_EQUAL(ev_count(w, EV_OREF, txn), 2);
+        CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, txn) + ev_count(w, EV_ABORT, txn), 0);
+        CU_ASSERT_EQUAL(stats(w, o).hsc_aborted, 0);
+        CU_ASSERT_EQUAL(stats(w, 1).active, 1); /* held, never guessed */
+        CU_ASSERT_EQUAL(stats(w, o).active, 1);
+    }
+    world_close(w);
+}
+
+static void test_ns_hsc_dies_kernel_says(void)
+{
+    hsc_dies_kernel_says(NINES_ESTATE, 1);
+    hsc_dies_kernel_says(NINES_ESTATE, 2);
+    hsc_dies_kernel_says(NINES_ENOTFOUND, 0);
+}
+
+/* Double failures. (1) The hsc's node dies before the decision and it was
+ * also a standby of the transaction (the usual hsc crash: the hsc is
+ * picked where the standbys are): a kernel is lost, so the transaction
+ * aborts — after the surviving kernels were asked whether it ended there
+ * — and the client hears which node left. (2) The ctl's site dies (ctl
+ * and a primary) after the hsc recorded COMMIT: the hsc commits at the
+ * promoted standbys. */
+static void test_ns_double_failure(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    w->fk_lenient = true;
+    uint64_t hs[NN + 1];
+    hs_snap(w, hs);
+    struct opspec o[2] = {{"kv", NINES__OP_TYPE__OP_ADD, key_on(w, w->t_kv, 3, 2, NULL)},
+                          {"kv", NINES__OP_TYPE__OP_ADD, key_on(w, w->t_kv, 1, 2, NULL)}};
+    w->hold_s = true;
+    uint32_t nev0 = w->nev;
+    submit_ops(w, 1, CONN(1), 1, 0, NINES__TXN_END__TXN_END_COMMIT, o, 2);
+    settle(w, 100);
+    uint64_t txn = txn_after(w, nev0);
+    CU_ASSERT_EQUAL_FATAL(hs_new(w, hs), 2);
+    w->hold_s = false;
+    w->nheld = 0;
+    kill_nodes(w, BIT(2), 2);
+    settle(w, 100);
+    expect_ref(w, CONN(1), 1, NINES_EABORTED, "node 2");
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_ABORT, txn), EVB(1) | EVB(3));
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, txn), 0);
+    CU_ASSERT_EQUAL(stats(w, 4).hsc_started, 0);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+
+    world_open(w, 10000, false);
+    w->fk_lenient = true;
+    hs_snap(w, hs);
+    flt_add(w, NINES__MSG_TYPE__TXC_READY_CONF, 0, 1, FLT_TAKE, 1);
+    nev0 = w->nev;
+    submit_ops(w, 1, CONN(1), 1, 0, NINES__TXN_END__TXN_END_COMMIT, o, 2);
+    settle(w, 100);
+    txn = txn_after(w, nev0);
+    CU_ASSERT_EQUAL_FATAL(hs_new(w, hs), 2);
+    CU_ASSERT_EQUAL(stats(w, 2).hsc_ready, 1);
+    kill_nodes(w, BIT(1) | BIT(3), 2);
+    settle(w, 100);
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_COMMIT, txn), EVB(2)); /* both fragments now at node 2 */
+    CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, txn), 0);
+    CU_ASSERT_EQUAL(stats(w, 2).hsc_finished, 1);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* 2c, before START: an interactive transaction with ops at a node that
+ * dies is aborted — the one waiting for that node's answer tells its
+ * client EABORTED naming the node, the idle one learns it at its next
+ * request; ABORT_REQ reaches the survivors and the promoted standby. */
+static void test_ns_interactive_kernel_dies(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    w->fk_lenient = true;
+    const Nines__TxnEnd N = NINES__TXN_END__TXN_END_NONE;
+    struct opspec o[2] = {{"kv", NINES__OP_TYPE__OP_ADD, key_on(w, w->t_kv, 3, 2, NULL)},
+                          {"kv", NINES__OP_TYPE__OP_ADD, key_on(w, w->t_kv, 1, 4, NULL)}};
+    submit_ops(w, 1, CONN(1), 1, 0, N, o, 2);
+    settle(w, 50);
+    expect_conf(w, CONN(1), 1);
+    uint64_t t_open = answer_for(w, CONN(1), 1)->txn;
+    flt_add(w, NINES__MSG_TYPE__KERN_OP_REQ, 1, 3, FLT_TAKE, 1);
+    uint32_t nev0 = w->nev;
+    submit_ops(w, 1, CONN(2), 2, 0, N, o, 2);
+    settle(w, 50);
+    uint64_t t_exec = txn_after(w, nev0);
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(2), 2));
+    kill_nodes(w, BIT(3), 2);
+    settle(w, 100);
+    expect_ref(w, CONN(2), 2, NINES_EABORTED, "node 3");
+    /* node 1, and node 2 which took over node 3's fragment (the second
+     * phase of a departed kernel goes to every node that took over one of
+     * its fragments: a superset, the others confirm at once) */
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_ABORT, t_open) & (EVB(1) | EVB(2)), EVB(1) | EVB(2));
+    CU_ASSERT_FALSE(ev_nodes(w, EV_ABORT, t_open) & EVB(3));
+    CU_ASSERT_TRUE(ev_nodes(w, EV_ABORT, t_exec) & EVB(1));
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, 0), 0);
+    submit_ops(w, 1, CONN(1), 3, t_open, NINES__TXN_END__TXN_END_COMMIT, o + 1, 1);
+    settle(w, 50);
+    struct ans *a = answer_for(w, CONN(1), 3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_REF);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
 /* ---- the conversion cases (conv_cases.h) -------------------------------- */
 
 /* The answer to request req is case c's outcome: its code and, for an
@@ -2056,6 +2736,19 @@ void cu_register(void)
         {"scan_range", test_scan_range},
         {"scan_errors", test_scan_errors},
         {"conversion", test_conversion},
+        {"ns_routing", test_ns_routing},
+        {"ns_not_member", test_ns_not_member},
+        {"ns_ctl_dies_committed", test_ns_ctl_dies_committed},
+        {"ns_ctl_dies_undecided", test_ns_ctl_dies_undecided},
+        {"ns_primary_dies_before_ready", test_ns_primary_dies_before_ready},
+        {"ns_primary_dies_after_ready", test_ns_primary_dies_after_ready},
+        {"ns_answer_lost_node_dies", test_ns_answer_lost_node_dies},
+        {"ns_hsc_dies_before_decision", test_ns_hsc_dies_before_decision},
+        {"ns_hsc_dies_after_decision", test_ns_hsc_dies_after_decision},
+        {"ns_hsc_dies_while_asking", test_ns_hsc_dies_while_asking},
+        {"ns_hsc_dies_kernel_says", test_ns_hsc_dies_kernel_says},
+        {"ns_double_failure", test_ns_double_failure},
+        {"ns_interactive_kernel_dies", test_ns_interactive_kernel_dies},
         {NULL, NULL},
     };
     cu_add_suite("txc", NULL, NULL, cases);

@@ -1,0 +1,193 @@
+/* Virtual node-set protocol (internal, supervisor): one state machine per
+ * node that decides which nodes form the node set of each epoch. Pure: no
+ * sockets, no clock, no runtime — inputs are calls (messages, suspicions,
+ * the quorum lease, time), outputs go through struct ns_ops. The supervisor
+ * wires it to the runtime (sup_node.c); tests drive several instances over
+ * a simulated network (tests/unit/sup_ns_test.c). supervisor/README.md
+ * "Node set" has the algorithm, the rules and the message sequences. */
+#ifndef NINES_SUP_NS_H
+#define NINES_SUP_NS_H
+#include "nines_net.pb-c.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define NS_MAX_NODES 64
+#define NS_BIT(id) ((uint64_t)1 << ((id) - 1))
+
+struct ns_view {
+    uint64_t epoch;         /* 0: none */
+    uint64_t members;       /* bit (id - 1) */
+    uint64_t current;       /* members whose replicas are current */
+    uint32_t coordinator;   /* first member in the line of succession */
+    uint64_t inc[NS_MAX_NODES + 1]; /* each member's incarnation (0 for non-members) */
+};
+
+/* Rounds are ordered by (epoch, round, coord). */
+struct ns_ballot {
+    uint64_t epoch;
+    uint32_t round, coord;
+};
+
+/* This node's HA state. */
+enum ns_ha {
+    NS_HA_JOINING = 1,  /* no set installed yet: serves nothing, asks to join */
+    NS_HA_ACTIVE,       /* member of the installed set and hears a quorum: serves */
+    NS_HA_ISOLATED,     /* member, but has not heard a quorum of the members
+                         * lately: serves nothing until it does again or a new
+                         * set is installed */
+    NS_HA_OUT,          /* the installed set does not contain it: serves
+                         * nothing, asks to rejoin */
+};
+
+/* The coordinator's round. */
+enum ns_round {
+    NS_R_IDLE = 0,
+    NS_R_BUILD,         /* phase 1: NS_BUILD_REQ sent, collecting promises */
+    NS_R_REASK,         /* phase 1 again for the silent nodes, once */
+    NS_R_ARB,           /* exactly half of the members: waiting for the arbitrator */
+    NS_R_ACCEPT,        /* phase 2: NS_ACCEPT_REQ sent, collecting acceptances */
+};
+
+struct ns_ops {
+    /* send a node-set message to node `to` (never this node) */
+    void (*send)(void *ctx, uint32_t to, uint32_t type, const ProtobufCMessage *body);
+    /* a set was installed, or only `serving` changed (same epoch) */
+    void (*install)(void *ctx, const struct ns_view *v, bool serving, const char *reason);
+    /* ask the arbitrator (asynchronous: the answer comes back by ns_on_arb) */
+    void (*arb_ask)(void *ctx, uint64_t prev_members, const struct ns_view *proposal);
+};
+
+struct ns_config {
+    uint32_t self;
+    uint64_t configured;    /* every node of the cluster file */
+    uint64_t incarnation;
+    bool has_arbitrator;
+    uint64_t ask_us;        /* phase 1: wait for promises, then re-ask the silent once
+                             * and wait as long again; phase 2 waits this long */
+    uint64_t report_us;     /* a suspicion reported but no new set after this long:
+                             * report again (to the next coordinator when the first is
+                             * suspected by then) */
+    uint64_t join_us;       /* JOINING / OUT: join request period */
+    uint64_t boot_us;       /* bootstrap: wait this long for every configured node
+                             * before forming epoch 1 with a majority of them */
+    uint64_t arb_us;        /* the arbitrator's answer timeout */
+    uint64_t backoff_us;    /* after a failed or pre-empted round */
+    uint64_t lease_us;      /* a node that stopped hearing a quorum stops serving within
+                             * this long (the heartbeat path's lease window): a round
+                             * that removes a node it cannot reach in phase 2 waits
+                             * this long before it installs */
+};
+
+struct ns_stats {
+    uint64_t rounds;        /* rounds this node started as coordinator */
+    uint64_t installs;      /* sets installed here */
+    uint64_t suspicions;    /* suspicions raised here (ring or connection) */
+    uint64_t reports_in, reports_out;
+    uint64_t no_quorum;     /* rounds that found no quorum */
+    uint64_t preempted;     /* rounds given up for a higher ballot */
+    uint64_t arb_refused;
+};
+
+struct ns_answer {
+    bool promised, accepted;
+    uint64_t incarnation;
+    uint64_t suspects;
+    bool current;
+    uint64_t inst_epoch;
+};
+
+struct ns {
+    struct ns_config cfg;
+    const struct ns_ops *ops;
+    void *ctx;
+    uint64_t now, start;
+    enum ns_ha ha;
+    uint64_t lease_until;           /* the heartbeat path's lease: a quorum of members
+                                     * confirmed this node's epoch until then */
+    uint64_t grace_until;           /* an install confirms for one lease window */
+    char reason[160];               /* !serving: why */
+    struct ns_view inst;            /* installed set (epoch 0: none) */
+    struct ns_ballot promised;      /* highest ballot promised */
+    struct ns_ballot acc_ballot;    /* a proposal accepted (acc_ballot.epoch 0: none) */
+    bool excluded;                  /* accepted a proposal without this node: serves
+                                     * nothing until a set is installed */
+    struct ns_view acc;
+    uint64_t suspects;              /* nodes this node does not hear */
+    uint64_t heard;                 /* nodes heard from (bootstrap candidates) */
+    uint64_t joiners;               /* nodes that asked to join (coordinator) */
+    uint64_t reported;              /* suspects reported to this coordinator */
+    /* coordinator round */
+    enum ns_round rs;
+    struct ns_ballot b;
+    struct ns_view base;            /* the set the round replaces */
+    struct ns_view proposal;
+    uint64_t asked, promised_by, answered, accepted_by;
+    uint64_t accept_start;
+    uint64_t quorum_at;             /* phase 2 reached a quorum at this time */
+    uint64_t down;                  /* nodes whose host closed their connections */
+    struct ns_answer ans[NS_MAX_NODES + 1];
+    struct ns_ballot best_acc;      /* highest accepted ballot among the promises */
+    struct ns_view best_view;
+    bool arb_granted;
+    uint32_t max_round;             /* highest round number seen for epochs above inst */
+    uint64_t round_deadline;
+    uint64_t idle_until;            /* backoff: no new round before this */
+    /* reports and joins */
+    uint64_t report_deadline;
+    uint32_t reported_to;
+    uint64_t join_deadline;
+    uint64_t behind_until;          /* ns_peer_epoch: no second question before this */
+    struct ns_stats st;
+};
+
+void ns_init(struct ns *ns, const struct ns_config *cfg, const struct ns_ops *ops, void *ctx,
+             uint64_t now);
+/* Time passes: fire whatever is due. */
+void ns_tick(struct ns *ns, uint64_t now);
+/* The earliest time ns_tick has something to do (0: nothing pending). */
+uint64_t ns_deadline(const struct ns *ns);
+
+/* Liveness inputs from the heartbeat path and the connections. */
+void ns_suspect(struct ns *ns, uint32_t node, uint64_t now);
+/* Heard from node's process `inc` (0: unknown): it is alive. A member's
+ * node heard with another incarnation restarted: its member is gone. */
+void ns_hear(struct ns *ns, uint32_t node, uint64_t inc, uint64_t now);
+/* The node's host closed its connections (EOF or reset, not a timeout):
+ * its process is gone. Suspects it and spares a round that removes it the
+ * lease wait (supervisor/README.md "Fencing"). */
+void ns_down(struct ns *ns, uint32_t node, uint64_t now);
+/* The lease: until `until`, a quorum of the installed members has been
+ * heard confirming this node's epoch (ns_confirms). Serving needs it. */
+void ns_lease(struct ns *ns, uint64_t until, uint64_t now);
+/* The epoch this node advertises in its heartbeats: its installed one, or
+ * the one it accepted a proposal for when that proposal includes it. */
+uint64_t ns_adv_epoch(const struct ns *ns);
+/* Does node `node` (process `inc`) advertising `epoch` confirm this node's
+ * membership? Only a member of the same set does. */
+bool ns_confirms(const struct ns *ns, uint32_t node, uint64_t inc, uint64_t epoch);
+/* A peer's heartbeat or message carries `epoch`: a newer one means this
+ * node missed an install; it asks that peer for the set. */
+void ns_peer_epoch(struct ns *ns, uint32_t node, uint64_t epoch, uint64_t now);
+
+/* Messages (from = the sending node). */
+void ns_on_report(struct ns *ns, uint32_t from, const Nines__NsReportOrd *r, uint64_t now);
+void ns_on_build_req(struct ns *ns, uint32_t from, const Nines__NsBuildReq *r, uint64_t now);
+void ns_on_build_conf(struct ns *ns, uint32_t from, const Nines__NsBuildConf *r, uint64_t now);
+void ns_on_build_ref(struct ns *ns, uint32_t from, const Nines__NsBuildRef *r, uint64_t now);
+void ns_on_accept_req(struct ns *ns, uint32_t from, const Nines__NsAcceptReq *r, uint64_t now);
+void ns_on_accept_conf(struct ns *ns, uint32_t from, const Nines__NsAcceptConf *r, uint64_t now);
+void ns_on_accept_ref(struct ns *ns, uint32_t from, const Nines__NsAcceptRef *r, uint64_t now);
+void ns_on_install(struct ns *ns, uint32_t from, const Nines__NsInstallOrd *r, uint64_t now);
+/* The arbitrator's answer to ops->arb_ask (granted; else refused or no answer). */
+void ns_on_arb(struct ns *ns, bool granted, const char *why, uint64_t now);
+
+/* Serving: ACTIVE and the lease holds at `now`. */
+bool ns_serving_at(const struct ns *ns, uint64_t now);
+bool ns_serving(const struct ns *ns);
+/* Is node `id` with incarnation `inc` a member of v? */
+bool ns_is_member(const struct ns_view *v, uint32_t id, uint64_t inc);
+const char *ns_ha_name(enum ns_ha ha);
+const char *ns_round_name(enum ns_round r);
+unsigned ns_popcount(uint64_t x);
+#endif

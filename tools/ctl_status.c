@@ -1,0 +1,312 @@
+/* ninesctl status: every node's STATUS_CONF (reachability from here,
+ * uptime, epoch, peers), the node set the nodes report (epoch, members,
+ * current, coordinator, each node's HA state), and the arbitrator (reached
+ * from here with STATUS_REQ: its last grant and uptime). tools/README.md
+ * "ninesctl status" has the output and the JSON keys. */
+#include "ctl.h"
+
+#include "arbitrator/arb.h"
+#include "nclock.h"
+#include "nines/errors.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct arb_view {
+    bool configured;
+    int err;                  /* 0 = answered */
+    char why[200];
+    struct arb_status st;
+};
+
+/* Healthy: every node answered and sees all its peers; when a node set is
+ * reported, every node reports the same one and serves. */
+static bool ctl_healthy(const struct nines_conf *c, const struct ctl_node_view *v,
+                        const struct ctl_nodeset *ns)
+{
+    for (uint32_t i = 0; i < c->nnodes; i++) {
+        if (v[i].err || !v[i].st)
+            return false;
+        for (size_t p = 0; p < v[i].st->n_peers; p++)
+            if (!v[i].st->peers[p]->reachable)
+                return false;
+        if (ns->installed && !v[i].st->serving)
+            return false;
+    }
+    return !ns->installed || ns->agreed;
+}
+
+static void fmt_uptime(char *buf, size_t n, uint64_t ms)
+{
+    if (ms < 60000)
+        snprintf(buf, n, "%.1fs", (double)ms / 1000.0);
+    else if (ms < 3600000)
+        snprintf(buf, n, "%llum%02llus", (unsigned long long)(ms / 60000),
+                 (unsigned long long)(ms / 1000 % 60));
+    else
+        snprintf(buf, n, "%lluh%02llum", (unsigned long long)(ms / 3600000),
+                 (unsigned long long)(ms / 60000 % 60));
+}
+
+/* A node's place in the node set: current / member (not current) / out. */
+static const char *set_place(const struct ctl_nodeset *ns, uint32_t id)
+{
+    if (!ns->installed)
+        return "-";
+    uint64_t bit = (uint64_t)1 << (id - 1);
+    if (ns->current & bit)
+        return "current";
+    if (ns->members & bit)
+        return "member";
+    return "out";
+}
+
+static void print_nodeset_line(const struct ctl_nodeset *ns)
+{
+    char m[200], cur[200];
+    if (!ns->installed) {
+        printf("node set: no node set installed (no node reports one)\n");
+        return;
+    }
+    printf("node set: epoch %llu, members %s, current %s, coordinator %u",
+           (unsigned long long)ns->epoch, ctl_set_str(ns->members, false, m, sizeof m),
+           ctl_set_str(ns->current, false, cur, sizeof cur), ns->coordinator);
+    if (ns->agreed)
+        printf(" (every node that answered reports it)\n");
+    else
+        printf(" (reported by node %u; NOT every node agrees, see below)\n", ns->from);
+}
+
+static void print_arb_line(const struct nines_conf *c, const struct arb_view *a)
+{
+    if (!a->configured) {
+        printf("arbitrator: none configured (a tie between two halves cannot be broken)\n");
+        return;
+    }
+    printf("arbitrator: %s:%u ", c->arbitrator_host, c->arbitrator_port);
+    if (a->err) {
+        printf("UNREACHABLE from here (%s)\n", a->why);
+        return;
+    }
+    char up[32], m[200];
+    fmt_uptime(up, sizeof up, a->st.uptime_ms);
+    printf("reachable from here, up %s, ", up);
+    if (a->st.epoch)
+        printf("last grant: epoch %llu to members %s", (unsigned long long)a->st.epoch,
+               ctl_set_str(a->st.members, false, m, sizeof m));
+    else
+        printf("nothing granted yet");
+    printf(" (since start: %llu votes, %llu grants, %llu refused)\n",
+           (unsigned long long)a->st.votes, (unsigned long long)a->st.grants,
+           (unsigned long long)a->st.refusals);
+}
+
+static void print_table(const struct nines_conf *c, const struct ctl_node_view *v,
+                        const struct ctl_nodeset *ns, const struct arb_view *a)
+{
+    printf("cluster %s: %u nodes in 2 sites\n", c->cluster, c->nnodes);
+    print_nodeset_line(ns);
+    print_arb_line(c, a);
+    printf("%-5s %-4s %-22s %-12s %-9s %-6s %-8s %-12s %-9s %s\n", "NODE", "SITE", "ADDRESS",
+           "STATE", "UPTIME", "EPOCH", "SET", "HA-STATE", "TRANSPORT",
+           "PEERS (reachable from that node)");
+    for (uint32_t i = 0; i < c->nnodes; i++) {
+        char addr[96], up[32] = "-", peers[256] = "-", epoch[24] = "-";
+        snprintf(addr, sizeof addr, "%s:%u", v[i].nc->host, v[i].nc->port);
+        const char *state = "unreachable";
+        const char *tr = "-", *ha = "-";
+        const Nines__StatusConf *st = v[i].st;
+        if (!v[i].err && st) {
+            state = "up";
+            fmt_uptime(up, sizeof up, st->uptime_ms);
+            snprintf(epoch, sizeof epoch, "%llu", (unsigned long long)st->epoch);
+            tr = st->transport;
+            if (st->ha_state && st->ha_state[0])
+                ha = st->ha_state;
+            size_t off = 0;
+            peers[0] = '\0';
+            for (size_t p = 0; p < st->n_peers && off < sizeof peers - 16; p++) {
+                const Nines__PeerStatus *ps = st->peers[p];
+                off += (size_t)snprintf(peers + off, sizeof peers - off, "%s%u:%s", p ? " " : "",
+                                        ps->node_id, ps->reachable ? "up" : "DOWN");
+            }
+        }
+        printf("%-5u %-4u %-22s %-12s %-9s %-6s %-8s %-12s %-9s %s\n", v[i].nc->id,
+               v[i].nc->site, addr, state, up, epoch, set_place(ns, v[i].nc->id), ha, tr, peers);
+        if (v[i].err) {
+            printf("      (%s)\n", v[i].why);
+            continue;
+        }
+        if (!st)
+            continue;
+        if (st->refused_sender || st->refused_epoch)
+            printf("      (refused messages: %llu by sender class, %llu by epoch)\n",
+                   (unsigned long long)st->refused_sender,
+                   (unsigned long long)st->refused_epoch);
+        const Nines__NodeSet *mine = st->node_set;
+        if (ns->installed && (!mine || mine->epoch == 0))
+            printf("      (reports no node set)\n");
+        else if (ns->installed && (mine->epoch != ns->epoch || mine->members != ns->members ||
+                                   mine->current != ns->current ||
+                                   mine->coordinator != ns->coordinator)) {
+            char m[200], cur[200];
+            printf("      (its node set differs: epoch %llu, members %s, current %s, "
+                   "coordinator %u)\n", (unsigned long long)mine->epoch,
+                   ctl_set_str(mine->members, false, m, sizeof m),
+                   ctl_set_str(mine->current, false, cur, sizeof cur), mine->coordinator);
+        }
+        if (ns->installed && !st->serving)
+            printf("      (NOT SERVING: %s)\n", st->reason && st->reason[0] ? st->reason
+                                                                          : "no reason given");
+        if (st->ns_rounds || st->ns_installs || st->suspicions)
+            printf("      (node set here: %llu rounds coordinated, %llu sets installed, %llu "
+                   "suspicions raised)\n", (unsigned long long)st->ns_rounds,
+                   (unsigned long long)st->ns_installs, (unsigned long long)st->suspicions);
+    }
+    printf("health: %s\n", ctl_healthy(c, v, ns) ? "all nodes up, all links up" : "DEGRADED");
+}
+
+static void json_set(const char *key, uint64_t set)
+{
+    char b[256];
+    printf(",\"%s\":[%s]", key, ctl_set_str(set, true, b, sizeof b));
+}
+
+static void json_nodeset(const struct ctl_nodeset *ns)
+{
+    printf("{\"installed\":%s", ns->installed ? "true" : "false");
+    if (ns->installed) {
+        printf(",\"epoch\":%llu", (unsigned long long)ns->epoch);
+        json_set("members", ns->members);
+        json_set("current", ns->current);
+        printf(",\"coordinator\":%u,\"reported_by\":%u,\"agreed\":%s", ns->coordinator, ns->from,
+               ns->agreed ? "true" : "false");
+    }
+    printf("}");
+}
+
+static void json_arb(const struct nines_conf *c, const struct arb_view *a)
+{
+    printf("{\"configured\":%s", a->configured ? "true" : "false");
+    if (a->configured) {
+        printf(",\"address\":\"%s:%u\",\"reachable\":%s", c->arbitrator_host,
+               c->arbitrator_port, a->err ? "false" : "true");
+        if (a->err) {
+            printf(",\"error\":");
+            ctl_json_str(a->why);
+        } else {
+            printf(",\"uptime_ms\":%llu,\"epoch\":%llu", (unsigned long long)a->st.uptime_ms,
+                   (unsigned long long)a->st.epoch);
+            json_set("members", a->st.members);
+            printf(",\"votes\":%llu,\"grants\":%llu,\"refusals\":%llu",
+                   (unsigned long long)a->st.votes, (unsigned long long)a->st.grants,
+                   (unsigned long long)a->st.refusals);
+        }
+    }
+    printf("}");
+}
+
+static void print_json(const struct nines_conf *c, const struct ctl_node_view *v,
+                       const struct ctl_nodeset *ns, const struct arb_view *a)
+{
+    printf("{\"cluster\":");
+    ctl_json_str(c->cluster);
+    printf(",\"healthy\":%s,\"node_set\":", ctl_healthy(c, v, ns) ? "true" : "false");
+    json_nodeset(ns);
+    printf(",\"arbitrator\":");
+    json_arb(c, a);
+    printf(",\"nodes\":[");
+    for (uint32_t i = 0; i < c->nnodes; i++) {
+        printf("%s{\"id\":%u,\"site\":%u,\"address\":\"%s:%u\",\"reachable\":%s", i ? "," : "",
+               v[i].nc->id, v[i].nc->site, v[i].nc->host, v[i].nc->port,
+               v[i].err ? "false" : "true");
+        if (v[i].err) {
+            printf(",\"error\":");
+            ctl_json_str(v[i].why);
+        } else {
+            const Nines__StatusConf *s = v[i].st;
+            printf(",\"uptime_ms\":%llu,\"epoch\":%llu,\"transport\":",
+                   (unsigned long long)s->uptime_ms, (unsigned long long)s->epoch);
+            ctl_json_str(s->transport);
+            printf(",\"msgs_in\":%llu,\"msgs_out\":%llu,\"incarnation\":%llu,"
+                   "\"refused_sender\":%llu,\"refused_epoch\":%llu,\"peers\":[",
+                   (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out,
+                   (unsigned long long)s->incarnation, (unsigned long long)s->refused_sender,
+                   (unsigned long long)s->refused_epoch);
+            for (size_t p = 0; p < s->n_peers; p++) {
+                const Nines__PeerStatus *ps = s->peers[p];
+                printf("%s{\"id\":%u,\"site\":%u,\"reachable\":%s", p ? "," : "", ps->node_id,
+                       ps->site, ps->reachable ? "true" : "false");
+                if (ps->ever_heard)
+                    printf(",\"last_heard_ms\":%llu", (unsigned long long)ps->last_heard_ms);
+                printf(",\"incarnation\":%llu,\"restarts\":%llu",
+                       (unsigned long long)ps->incarnation, (unsigned long long)ps->restarts);
+                printf("}");
+            }
+            printf("],\"node_set\":");
+            const Nines__NodeSet *mine = s->node_set;
+            if (mine && mine->epoch) {
+                printf("{\"epoch\":%llu", (unsigned long long)mine->epoch);
+                json_set("members", mine->members);
+                json_set("current", mine->current);
+                printf(",\"coordinator\":%u}", mine->coordinator);
+            } else {
+                printf("null");
+            }
+            printf(",\"set\":\"%s\",\"ha_state\":", set_place(ns, v[i].nc->id));
+            ctl_json_str(s->ha_state);
+            printf(",\"serving\":%s,\"reason\":", s->serving ? "true" : "false");
+            ctl_json_str(s->reason);
+            printf(",\"arbitrator\":");
+            ctl_json_str(s->arbitrator);
+            printf(",\"ns_rounds\":%llu,\"ns_installs\":%llu,\"suspicions\":%llu",
+                   (unsigned long long)s->ns_rounds, (unsigned long long)s->ns_installs,
+                   (unsigned long long)s->suspicions);
+        }
+        printf("}");
+    }
+    printf("]}\n");
+}
+
+int ctl_cmd_status(const struct nines_conf *c, int argc, char **argv)
+{
+    bool json = false;
+    double wait_s = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = true;
+        else if (!strcmp(argv[i], "--wait-healthy") && i + 1 < argc)
+            wait_s = atof(argv[++i]);
+        else {
+            fprintf(stderr, "ninesctl status: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    static struct ctl_node_view v[NINES_MAX_NODES];
+    struct ctl_nodeset ns;
+    uint64_t deadline = nclock_ms() + (uint64_t)(wait_s * 1000);
+    bool ok;
+    for (;;) {
+        ctl_views_query(c, v);
+        ctl_nodeset_of(c, v, &ns);
+        ok = ctl_healthy(c, v, &ns);
+        if (ok || nclock_ms() >= deadline)
+            break;
+        ctl_views_free(c, v);
+        usleep(100 * 1000); /* poll interval of an interactive wait */
+    }
+    struct arb_view a = {.configured = c->has_arbitrator};
+    if (a.configured) {
+        a.err = arb_status(c, CTL_TIMEOUT_MS, &a.st);
+        if (a.err)
+            snprintf(a.why, sizeof a.why, "%s", nines_errdetail());
+    }
+    if (json)
+        print_json(c, v, &ns, &a);
+    else
+        print_table(c, v, &ns, &a);
+    ctl_views_free(c, v);
+    return ok ? 0 : 1;
+}

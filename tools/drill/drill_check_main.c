@@ -1,0 +1,943 @@
+/* drill_check — after (or during) a failure drill, check what the cluster
+ * must guarantee, from client journals and from the nodes themselves.
+ *
+ *   drill_check --config FILE [--journal F]... [--noack-journal F]...
+ *               [--expect-out ID]... [--settle-ms MS] [--no-data] [--no-takeover]
+ *   drill_check --config FILE --watch SECONDS [--interval-ms MS]
+ *
+ * Checks (one PASS/FAIL line each, with counts; tools/drill/README.md
+ * "The checker"):
+ *   acknowledged present  every journal line A has its history row (aid, tid,
+ *                         bid, delta; by hid = txn id when the journal has it)
+ *   executed once         no tuple has more history rows than its A + U lines
+ *   aborted absent        no R line has a history row
+ *   balance invariant     sum account = sum teller = sum branch = sum history.delta
+ *   balances per row      each account/teller/branch balance = the sum of its
+ *                         history deltas (every balance starts at 0)
+ *   replicas agree        the replicas of each fragment on current serving
+ *                         nodes have equal rows and digests (KERN_DIGEST)
+ *   one primary           no fragment claimed primary by two serving nodes
+ *   node set              serving nodes agree on one installed node set; the
+ *                         --expect-out nodes are neither serving nor members
+ *   takeover              every fragment's primary by (dictionary, node set)
+ *                         is serving and its kernel says primary
+ *   minority served nothing  no A line in a --noack-journal
+ * The cluster-state checks are retried for --settle-ms (default 5000; log
+ * shipping and a node-set round may still be under way); the data checks
+ * read through the client library from serving nodes only.
+ *
+ * --watch samples every node's roles every --interval-ms (default 100) and
+ * fails if two serving nodes with the same epoch ever claimed primary for
+ * one fragment at once (claims from different epochs are counted: the
+ * epoch fences the older one).
+ *
+ * Exit: 0 every check passed, 1 a check failed, 2 usage or setup error. */
+#include "bench/tpcb_schema.h"
+#include "nines/nines.h"
+#include "nines_txn.pb-c.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <unistd.h>
+
+#define CHK_TIMEOUT_MS 1500
+#define CHK_MAX_FILES 16
+#define CHK_MAX_REPS 65536
+
+/* ---- nodes: status and replica digests ---------------------------------- */
+
+struct node_st {
+    uint32_t id;
+    bool up;                    /* answered STATUS_REQ */
+    bool serving;
+    bool has_ns;                /* reported an installed node set (epoch > 0) */
+    uint64_t epoch, members, current, suspicions;
+    uint32_t coord;
+    char ha[32], reason[160];
+};
+
+struct rep {
+    uint32_t table, frag, node;
+    bool primary;
+    uint64_t rows, digest;
+};
+
+static struct nines_conf cf;
+
+/* One request, one answer of type want (or ref); body malloc'd. */
+static int node_call(const struct nines_node_conf *nc, uint32_t type, const ProtobufCMessage *req,
+                     uint32_t want, uint8_t **body, size_t *len)
+{
+    struct net_client *cl;
+    int rc = net_client_connect(&cl, nc->host, nc->port, cf.cluster, CHK_TIMEOUT_MS);
+    if (rc)
+        return rc;
+    rc = net_client_send(cl, type, req);
+    uint64_t deadline = nclock_ms() + CHK_TIMEOUT_MS;
+    struct net_msg_in in;
+    while (rc == 0) {
+        uint64_t now = nclock_ms();
+        if (now >= deadline) {
+            rc = nines_err(NINES_ETIMEDOUT, "node %u: no answer to type %u", nc->id, type);
+            break;
+        }
+        rc = net_client_recv(cl, &in, (int)(deadline - now));
+        if (rc == 0 && in.type == want) {
+            *body = malloc(in.body_len ? in.body_len : 1);
+            if (!*body) {
+                rc = NINES_ENOMEM;
+                break;
+            }
+            memcpy(*body, in.body, in.body_len);
+            *len = in.body_len;
+            break;
+        }
+    }
+    net_client_close(cl);
+    return rc;
+}
+
+static void node_status(const struct nines_node_conf *nc, struct node_st *st)
+{
+    memset(st, 0, sizeof *st);
+    st->id = nc->id;
+    Nines__StatusReq req = NINES__STATUS_REQ__INIT;
+    uint8_t *b;
+    size_t n;
+    if (node_call(nc, NINES__MSG_TYPE__STATUS_REQ, &req.base, NINES__MSG_TYPE__STATUS_CONF, &b,
+                  &n))
+        return;
+    Nines__StatusConf *s = nines__status_conf__unpack(NULL, n, b);
+    free(b);
+    if (!s)
+        return;
+    st->up = true;
+    st->serving = s->serving;
+    if (s->node_set && s->node_set->epoch) {
+        st->has_ns = true;
+        st->epoch = s->node_set->epoch;
+        st->members = s->node_set->members;
+        st->current = s->node_set->current;
+        st->coord = s->node_set->coordinator;
+    } else {
+        /* a node that predates the node-set fields serves everything */
+        st->serving = true;
+        st->epoch = s->epoch;
+    }
+    st->suspicions = s->suspicions;
+    snprintf(st->ha, sizeof st->ha, "%s", s->ha_state ? s->ha_state : "");
+    snprintf(st->reason, sizeof st->reason, "%s", s->reason ? s->reason : "");
+    nines__status_conf__free_unpacked(s, NULL);
+}
+
+static int node_digests(const struct nines_node_conf *nc, struct rep *reps, size_t *n)
+{
+    Nines__KernDigestReq req = NINES__KERN_DIGEST_REQ__INIT;
+    uint8_t *b;
+    size_t len;
+    int rc = node_call(nc, NINES__MSG_TYPE__KERN_DIGEST_REQ, &req.base,
+                       NINES__MSG_TYPE__KERN_DIGEST_CONF, &b, &len);
+    if (rc)
+        return rc;
+    Nines__KernDigestConf *c = nines__kern_digest_conf__unpack(NULL, len, b);
+    free(b);
+    if (!c)
+        return nines_err(NINES_EPROTO, "node %u: KERN_DIGEST_CONF does not decode", nc->id);
+    for (size_t i = 0; i < c->n_replicas && *n < CHK_MAX_REPS; i++) {
+        const Nines__ReplicaDigest *d = c->replicas[i];
+        reps[(*n)++] = (struct rep){d->table, d->frag, nc->id, d->primary, d->rows, d->digest};
+    }
+    nines__kern_digest_conf__free_unpacked(c, NULL);
+    return 0;
+}
+
+/* A snapshot of the cluster: every node's status and replicas. */
+struct snap {
+    struct node_st st[NINES_MAX_NODES];
+    struct rep *reps;
+    size_t nreps;
+    uint64_t epoch, members, current;   /* the installed set of the highest serving epoch */
+    uint64_t serving;                   /* bit (id-1): answered and serving */
+};
+
+static void snap_take(struct snap *s)
+{
+    s->nreps = 0;
+    s->epoch = s->members = s->current = s->serving = 0;
+    for (uint32_t i = 0; i < cf.nnodes; i++) {
+        node_status(&cf.nodes[i], &s->st[i]);
+        const struct node_st *n = &s->st[i];
+        if (!n->up)
+            continue;
+        if (n->serving)
+            s->serving |= DICT_LIVE(n->id);
+        if (n->serving && n->epoch >= s->epoch) {
+            s->epoch = n->epoch;
+            s->members = n->has_ns ? n->members : 0;
+            s->current = n->has_ns ? n->current : 0;
+        }
+        node_digests(&cf.nodes[i], s->reps, &s->nreps);
+    }
+    if (!s->members) { /* no node-set fields: the static set of every configured node */
+        for (uint32_t i = 0; i < cf.nnodes; i++)
+            s->members |= DICT_LIVE(cf.nodes[i].id);
+        s->current = s->members;
+    }
+}
+
+static const struct node_st *snap_node(const struct snap *s, uint32_t id)
+{
+    for (uint32_t i = 0; i < cf.nnodes; i++)
+        if (s->st[i].id == id)
+            return &s->st[i];
+    return NULL;
+}
+
+static bool node_serving(const struct snap *s, uint32_t id)
+{
+    return (s->serving & DICT_LIVE(id)) != 0;
+}
+
+/* ---- report -------------------------------------------------------------- */
+
+static int nfail, npass;
+
+static void result(bool pass, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void result(bool pass, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("%s %-26s ", pass ? "PASS" : "FAIL", name);
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    if (pass)
+        npass++;
+    else
+        nfail++;
+}
+
+static void info(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void info(const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("INFO %-26s ", name);
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+}
+
+static void fmt_set(uint64_t set, char *out, size_t n)
+{
+    size_t off = 0;
+    out[0] = '\0';
+    for (uint32_t id = 1; id <= 64 && off < n; id++)
+        if (set & DICT_LIVE(id))
+            off += (size_t)snprintf(out + off, n - off, "%s%u", off ? "," : "", id);
+    if (!off)
+        snprintf(out, n, "none");
+}
+
+/* ---- cluster-state checks ------------------------------------------------ */
+
+struct state_res {
+    bool ok_rep, ok_prim, ok_ns, ok_take;
+    char rep[400], prim[400], ns[1200], take[600];
+};
+
+static int rep_cmp(const void *a, const void *b)
+{
+    const struct rep *x = a, *y = b;
+    if (x->table != y->table)
+        return x->table < y->table ? -1 : 1;
+    if (x->frag != y->frag)
+        return x->frag < y->frag ? -1 : 1;
+    return x->node < y->node ? -1 : x->node > y->node;
+}
+
+static void check_state(struct snap *s, const struct dict *d, const uint32_t *out_ids, int nout,
+                        struct state_res *r)
+{
+    qsort(s->reps, s->nreps, sizeof *s->reps, rep_cmp);
+    /* replicas agree, one primary (per fragment present on some node) */
+    size_t frags = 0, compared = 0, alone = 0, differ = 0, dual = 0, stale_claims = 0;
+    char first_diff[160] = "", first_dual[160] = "";
+    for (size_t i = 0; i < s->nreps;) {
+        size_t j = i;
+        while (j < s->nreps && s->reps[j].table == s->reps[i].table &&
+               s->reps[j].frag == s->reps[i].frag)
+            j++;
+        frags++;
+        const struct rep *ref = NULL;
+        size_t live = 0, claims = 0;
+        bool diff = false;
+        for (size_t k = i; k < j; k++) {
+            const struct rep *x = &s->reps[k];
+            bool srv = node_serving(s, x->node);
+            if (x->primary && srv)
+                claims++;
+            else if (x->primary)
+                stale_claims++;
+            if (!srv || !(s->current & DICT_LIVE(x->node)))
+                continue;
+            live++;
+            if (!ref)
+                ref = x;
+            else if (x->rows != ref->rows || x->digest != ref->digest)
+                diff = true;
+        }
+        if (live >= 2)
+            compared++;
+        else
+            alone++;
+        if (diff && !differ++)
+            snprintf(first_diff, sizeof first_diff, " (first: table %u frag %u)",
+                     s->reps[i].table, s->reps[i].frag);
+        if (claims > 1 && !dual++)
+            snprintf(first_dual, sizeof first_dual, " (first: table %u frag %u)",
+                     s->reps[i].table, s->reps[i].frag);
+        i = j;
+    }
+    r->ok_rep = differ == 0 && frags > 0;
+    snprintf(r->rep, sizeof r->rep,
+             "%zu fragments seen: %zu with two or more current serving replicas compared, "
+             "%zu with one, %zu differ%s", frags, compared, alone, differ, first_diff);
+    r->ok_prim = dual == 0;
+    snprintf(r->prim, sizeof r->prim,
+             "%zu fragments claimed primary by two serving nodes%s; %zu primary claims on "
+             "nodes not serving (fenced)", dual, first_dual, stale_claims);
+
+    /* node set: the serving nodes agree; expected-out nodes are outside */
+    char mem[200], cur[200], srv[200];
+    fmt_set(s->members, mem, sizeof mem);
+    fmt_set(s->current, cur, sizeof cur);
+    fmt_set(s->serving, srv, sizeof srv);
+    bool agree = true;
+    uint32_t disagree = 0;
+    for (uint32_t i = 0; i < cf.nnodes; i++) {
+        const struct node_st *n = &s->st[i];
+        if (n->up && n->serving && (n->epoch != s->epoch || (n->has_ns && n->members != s->members))) {
+            agree = false;
+            disagree = n->id;
+        }
+    }
+    bool outs_ok = true;
+    char outs[200] = "";
+    size_t off = 0;
+    for (int k = 0; k < nout; k++) {
+        /* out: holds no role — not current (it may rejoin as a member
+         * whose replicas are not current) and no primary claim while serving */
+        const struct node_st *n = snap_node(s, out_ids[k]);
+        bool serving = n && n->up && n->serving, claims = false;
+        for (size_t i = 0; i < s->nreps; i++)
+            claims = claims || (s->reps[i].node == out_ids[k] && s->reps[i].primary);
+        bool current = (s->current & DICT_LIVE(out_ids[k])) != 0;
+        bool bad = current || (serving && claims);
+        outs_ok = outs_ok && !bad;
+        if (off < sizeof outs)
+            off += (size_t)snprintf(outs + off, sizeof outs - off, "; node %u %s%s%s%s%s",
+                                    out_ids[k],
+                                    n && n->up ? (serving ? "serving" : "not serving") : "silent",
+                                    current ? ", still CURRENT" : "",
+                                    serving && claims ? ", CLAIMS PRIMARIES" : "",
+                                    n && n->up && n->reason[0] ? ": " : "",
+                                    n && n->up ? n->reason : "");
+    }
+    r->ok_ns = agree && outs_ok && s->serving;
+    char dis[64] = "";
+    if (!agree)
+        snprintf(dis, sizeof dis, " — serving nodes disagree (node %u)", disagree);
+    snprintf(r->ns, sizeof r->ns, "epoch %llu, members %s, current %s, serving %s%s%s",
+             (unsigned long long)s->epoch, mem, cur, srv, dis, outs);
+
+    /* takeover: each fragment's expected primary serves and says primary */
+    size_t total = 0, ok = 0, down = 0;
+    char first_bad[200] = "";
+    for (uint32_t ti = 0; d && ti < d->ntables; ti++) {
+        const struct dict_table *t = d->tables[ti];
+        for (uint32_t f = 0; f < t->nfrags; f++) {
+            total++;
+            struct dict_roles ro;
+            if (dict_frag_roles(d, t, f, s->current, &ro) || ro.state == DICT_FRAG_DOWN ||
+                !ro.primary) {
+                down++;
+                if (!first_bad[0])
+                    snprintf(first_bad, sizeof first_bad, " (first: %s frag %u: no current "
+                             "replica)", t->def.name, f);
+                continue;
+            }
+            bool claims = false;
+            for (size_t k = 0; k < s->nreps; k++)
+                if (s->reps[k].table == t->id && s->reps[k].frag == f &&
+                    s->reps[k].node == ro.primary && s->reps[k].primary)
+                    claims = true;
+            if (node_serving(s, ro.primary) && claims)
+                ok++;
+            else if (!first_bad[0])
+                snprintf(first_bad, sizeof first_bad, " (first: %s frag %u: node %u %s)",
+                         t->def.name, f, ro.primary,
+                         !node_serving(s, ro.primary) ? "is not serving"
+                                                      : "does not say primary");
+        }
+    }
+    r->ok_take = d && total > 0 && ok == total;
+    snprintf(r->take, sizeof r->take,
+             "%zu of %zu fragments have a serving primary; %zu have no current replica%s",
+             ok, total, down, first_bad);
+}
+
+/* ---- data: history and balances ----------------------------------------- */
+
+struct hrow { int64_t hid, aid, tid, bid, delta; };
+struct jent { char kind; uint64_t txn; int64_t aid, tid, bid, delta; };
+
+struct rows {
+    struct hrow *v;
+    size_t n, cap;
+    int ncols;
+    int cols[5];
+};
+
+static int rows_add(void *arg, const nines_row *r)
+{
+    struct rows *s = arg;
+    if (s->n == s->cap) {
+        size_t c = s->cap ? s->cap * 2 : 65536;
+        struct hrow *p = realloc(s->v, c * sizeof *p);
+        if (!p)
+            return 1;
+        s->v = p;
+        s->cap = c;
+    }
+    int64_t x[5] = {0};
+    for (int i = 0; i < s->ncols; i++) {
+        struct nines_value v = nines_row_value(r, (size_t)s->cols[i]);
+        if (v.type != NINES_V_INT64)
+            return 1;
+        x[i] = v.u.i64;
+    }
+    s->v[s->n++] = (struct hrow){x[0], x[1], x[2], x[3], x[4]};
+    return 0;
+}
+
+/* Every row of a table (columns cols[0..n), int64, column 0 the key), by
+ * pages of 1000 keys upward; a failing page is retried until deadline. */
+static int scan_all(nines_conn *c, const char *table, const int *cols, int ncols,
+                    struct rows *out, uint64_t deadline)
+{
+    memset(out, 0, sizeof *out);
+    out->ncols = ncols;
+    memcpy(out->cols, cols, (size_t)ncols * sizeof *cols);
+    int64_t lo = INT64_MIN;
+    for (;;) {
+        size_t before = out->n;
+        nines_txn *t;
+        char why[300] = "";
+        int rc = nines_txn_begin(c, &t);
+        if (rc == 0) {
+            struct nines_value k = nines_v_int64(lo);
+            rc = nines_txn_scan(t, table, &k, 1, NULL, 0, 1000, rows_add, out);
+            if (rc < 0) {
+                snprintf(why, sizeof why, "%s", nines_conn_errdetail(c));
+                nines_txn_rollback(t);
+            } else {
+                rc = nines_txn_commit(t);
+            }
+        }
+        if (rc) {
+            out->n = before;
+            if (!why[0])
+                snprintf(why, sizeof why, "%s", nines_conn_errdetail(c));
+            if (nclock_ms() >= deadline)
+                return nines_err(rc, "scan of %s from key %lld: %s: %s", table, (long long)lo,
+                                 nines_strerror(rc), why);
+            usleep(200000);
+            continue;
+        }
+        if (out->n - before < 1000 || out->v[out->n - 1].hid == INT64_MAX)
+            return 0;
+        lo = out->v[out->n - 1].hid + 1;
+    }
+}
+
+static int cmp_tuple(int64_t a1, int64_t a2, int64_t a3, int64_t a4, int64_t b1, int64_t b2,
+                     int64_t b3, int64_t b4)
+{
+    if (a1 != b1)
+        return a1 < b1 ? -1 : 1;
+    if (a2 != b2)
+        return a2 < b2 ? -1 : 1;
+    if (a3 != b3)
+        return a3 < b3 ? -1 : 1;
+    return a4 < b4 ? -1 : a4 > b4;
+}
+static int hrow_cmp(const void *a, const void *b)
+{
+    const struct hrow *x = a, *y = b;
+    return cmp_tuple(x->aid, x->tid, x->bid, x->delta, y->aid, y->tid, y->bid, y->delta);
+}
+static int jent_cmp(const void *a, const void *b)
+{
+    const struct jent *x = a, *y = b;
+    return cmp_tuple(x->aid, x->tid, x->bid, x->delta, y->aid, y->tid, y->bid, y->delta);
+}
+static int hid_cmp(const void *a, const void *b)
+{
+    const struct hrow *x = a, *y = b;
+    return x->hid < y->hid ? -1 : x->hid > y->hid;
+}
+
+struct journal {
+    struct jent *v;
+    size_t n, cap, acked, refused, unknown;
+    char first_refusal[200];    /* code and detail of the first R line */
+};
+
+static int journal_read(const char *path, struct journal *j)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return nines_err(NINES_EIO, "journal %s: %s", path, strerror(errno));
+    char line[512];
+    unsigned lineno = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        if (line[0] == '#' || line[0] == '\n')
+            continue;
+        struct jent e;
+        int thr;
+        unsigned long long seq, txn;
+        long long aid, tid, bid, delta, val;
+        if (sscanf(line, "%c %d %llu %llu %lld %lld %lld %lld %lld", &e.kind, &thr, &seq, &txn,
+                   &aid, &tid, &bid, &delta, &val) != 9 ||
+            (e.kind != 'A' && e.kind != 'R' && e.kind != 'U')) {
+            /* a torn last line (the client was killed) is not an error */
+            if (!strchr(line, '\n'))
+                break;
+            fclose(f);
+            return nines_err(NINES_ECORRUPT, "journal %s line %u does not parse: %.60s", path,
+                             lineno, line);
+        }
+        e.txn = txn;
+        e.aid = aid;
+        e.tid = tid;
+        e.bid = bid;
+        e.delta = delta;
+        if (j->n == j->cap) {
+            size_t c = j->cap ? j->cap * 2 : 65536;
+            struct jent *p = realloc(j->v, c * sizeof *p);
+            if (!p) {
+                fclose(f);
+                return NINES_ENOMEM;
+            }
+            j->v = p;
+            j->cap = c;
+        }
+        j->v[j->n++] = e;
+        if (e.kind == 'A')
+            j->acked++;
+        else if (e.kind == 'U')
+            j->unknown++;
+        else if (j->refused++ == 0) {
+            /* fields: kind thread seq txn aid tid bid delta code t0 t1 detail */
+            const char *p = line;
+            for (int k = 0; k < 11 && p; k++) {
+                p = strchr(p, ' ');
+                p = p ? p + 1 : NULL;
+            }
+            snprintf(j->first_refusal, sizeof j->first_refusal, "%s: %.150s",
+                     nines_strerror((int)val), p ? p : "");
+            char *nl = strchr(j->first_refusal, '\n');
+            if (nl)
+                *nl = '\0';
+        }
+    }
+    fclose(f);
+    return 0;
+}
+
+/* Per-id sums of history deltas against a table's balances. */
+static size_t balance_mismatch(const struct rows *tab, const struct hrow *h, size_t nh, int which,
+                               char *first, size_t firstn)
+{
+    int64_t maxid = -1;
+    for (size_t i = 0; i < tab->n; i++)
+        if (tab->v[i].hid > maxid)
+            maxid = tab->v[i].hid;
+    if (maxid < 0 || maxid > 100000000)
+        return 0;
+    long double *sum = calloc((size_t)maxid + 1, sizeof *sum);
+    if (!sum)
+        return 0;
+    size_t orphans = 0, bad = 0;
+    for (size_t i = 0; i < nh; i++) {
+        int64_t id = which == 0 ? h[i].aid : which == 1 ? h[i].tid : h[i].bid;
+        if (id < 0 || id > maxid)
+            orphans++;
+        else
+            sum[id] += h[i].delta;
+    }
+    for (size_t i = 0; i < tab->n; i++)
+        if ((long double)tab->v[i].aid != sum[tab->v[i].hid] && !bad++)
+            snprintf(first, firstn, " (first: id %lld balance %lld, history says %.0Lf)",
+                     (long long)tab->v[i].hid, (long long)tab->v[i].aid, sum[tab->v[i].hid]);
+    free(sum);
+    return bad + orphans;
+}
+
+static void check_data(const struct snap *s, struct journal *j, uint64_t deadline)
+{
+    const char *addrs[NINES_MAX_NODES];
+    char abuf[NINES_MAX_NODES][NINES_HOST_MAX + 8];
+    size_t na = 0;
+    for (uint32_t i = 0; i < cf.nnodes; i++)
+        if (node_serving(s, cf.nodes[i].id)) {
+            snprintf(abuf[na], sizeof abuf[na], "%s:%u", cf.nodes[i].host, cf.nodes[i].port);
+            addrs[na] = abuf[na];
+            na++;
+        }
+    nines_conn *c = NULL;
+    if (!na || nines_connect(&c, addrs, na, cf.cluster, 5000)) {
+        result(false, "data readable", "no serving node accepts a client: %s",
+               na ? nines_errdetail() : "none serving");
+        return;
+    }
+    static const int hcols[5] = {0, 1, 2, 3, 4};
+    static const int acols[2] = {0, 2}, tcols[2] = {0, 2}, bcols[2] = {0, 1};
+    struct rows h, a, t, b;
+    memset(&a, 0, sizeof a);
+    memset(&t, 0, sizeof t);
+    memset(&b, 0, sizeof b);
+    int rc = scan_all(c, "history", hcols, 5, &h, deadline);
+    if (!rc)
+        rc = scan_all(c, "account", acols, 2, &a, deadline);
+    if (!rc)
+        rc = scan_all(c, "teller", tcols, 2, &t, deadline);
+    if (!rc)
+        rc = scan_all(c, "branch", bcols, 2, &b, deadline);
+    char why[400];
+    snprintf(why, sizeof why, "%s", nines_errdetail());
+    nines_close(c);
+    if (rc) {
+        result(false, "data readable", "%s", why);
+        goto out;
+    }
+    info("data", "history %zu rows, account %zu, teller %zu, branch %zu", h.n, a.n, t.n, b.n);
+
+    /* journal against history (by tuple; by hid where the journal has it) */
+    if (j->n) {
+        qsort(j->v, j->n, sizeof *j->v, jent_cmp);
+        struct hrow *byhid = malloc((h.n ? h.n : 1) * sizeof *byhid);
+        if (byhid) {
+            memcpy(byhid, h.v, h.n * sizeof *byhid);
+            qsort(byhid, h.n, sizeof *byhid, hid_cmp);
+        }
+        qsort(h.v, h.n, sizeof *h.v, hrow_cmp);
+        size_t missing = 0, twice = 0, aborted_present = 0, unk_in = 0, unk_out = 0,
+               unjournaled = 0, hid_bad = 0;
+        char fmiss[160] = "", ftwice[160] = "", fab[160] = "";
+        size_t hi = 0;
+        for (size_t ji = 0; ji < j->n;) {
+            const struct jent *e = &j->v[ji];
+            size_t jj = ji, na_ = 0, nu = 0, nr = 0, nh = 0;
+            while (jj < j->n && !jent_cmp(&j->v[jj], e)) {
+                na_ += j->v[jj].kind == 'A';
+                nu += j->v[jj].kind == 'U';
+                nr += j->v[jj].kind == 'R';
+                if (j->v[jj].txn && byhid) {
+                    struct hrow key = {.hid = (int64_t)j->v[jj].txn};
+                    struct hrow *p = bsearch(&key, byhid, h.n, sizeof *byhid, hid_cmp);
+                    bool present = p && !hrow_cmp(p, &(struct hrow){0, e->aid, e->tid, e->bid,
+                                                                     e->delta});
+                    if ((j->v[jj].kind == 'A' && !present) || (j->v[jj].kind == 'R' && p))
+                        hid_bad++;
+                }
+                jj++;
+            }
+            while (hi < h.n && cmp_tuple(h.v[hi].aid, h.v[hi].tid, h.v[hi].bid, h.v[hi].delta,
+                                         e->aid, e->tid, e->bid, e->delta) < 0) {
+                unjournaled++;
+                hi++;
+            }
+            while (hi < h.n && !cmp_tuple(h.v[hi].aid, h.v[hi].tid, h.v[hi].bid, h.v[hi].delta,
+                                          e->aid, e->tid, e->bid, e->delta)) {
+                nh++;
+                hi++;
+            }
+            if (nh < na_) {
+                if (!missing)
+                    snprintf(fmiss, sizeof fmiss, " (first: aid %lld tid %lld delta %lld)",
+                             (long long)e->aid, (long long)e->tid, (long long)e->delta);
+                missing += na_ - nh;
+            } else if (nh > na_ + nu) {
+                if (nr) {
+                    if (!aborted_present)
+                        snprintf(fab, sizeof fab, " (first: aid %lld tid %lld delta %lld)",
+                                 (long long)e->aid, (long long)e->tid, (long long)e->delta);
+                    aborted_present += nh - na_ - nu;
+                } else {
+                    if (!twice)
+                        snprintf(ftwice, sizeof ftwice, " (first: aid %lld tid %lld delta %lld, "
+                                 "%zu rows)", (long long)e->aid, (long long)e->tid,
+                                 (long long)e->delta, nh);
+                    twice += nh - na_ - nu;
+                }
+            }
+            if (nu) {
+                size_t extra = nh > na_ ? nh - na_ : 0;
+                unk_in += extra < nu ? extra : nu;
+                unk_out += extra < nu ? nu - extra : 0;
+            }
+            ji = jj;
+        }
+        unjournaled += h.n - hi;
+        free(byhid);
+        result(missing == 0 && hid_bad == 0, "acknowledged present",
+               "%zu of %zu acknowledged transactions have their history row%s%s", j->acked - missing,
+               j->acked, fmiss, hid_bad ? "; some rows by txn id missing or wrong" : "");
+        result(twice == 0, "executed once",
+               "%zu history rows beyond the requests that could have made them%s", twice, ftwice);
+        result(aborted_present == 0, "aborted absent",
+               "%zu of %zu refused/aborted transactions have a history row%s", aborted_present,
+               j->refused, fab);
+        info("unknown outcomes", "%zu (%zu committed, %zu not); %zu history rows from requests "
+             "in no journal", j->unknown, unk_in, unk_out, unjournaled);
+    }
+
+    long double sa = 0, st = 0, sb = 0, sh = 0;
+    for (size_t i = 0; i < a.n; i++)
+        sa += a.v[i].aid;
+    for (size_t i = 0; i < t.n; i++)
+        st += t.v[i].aid;
+    for (size_t i = 0; i < b.n; i++)
+        sb += b.v[i].aid;
+    for (size_t i = 0; i < h.n; i++)
+        sh += h.v[i].delta;
+    result(sa == st && st == sb && sb == sh, "balance invariant",
+           "sum account %.0Lf, teller %.0Lf, branch %.0Lf, history.delta %.0Lf", sa, st, sb, sh);
+    char fa[160] = "", ft[160] = "", fb[160] = "";
+    size_t ba = balance_mismatch(&a, h.v, h.n, 0, fa, sizeof fa);
+    size_t bt = balance_mismatch(&t, h.v, h.n, 1, ft, sizeof ft);
+    size_t bb = balance_mismatch(&b, h.v, h.n, 2, fb, sizeof fb);
+    result(ba + bt + bb == 0, "balances per row",
+           "%zu accounts%s, %zu tellers%s, %zu branches%s differ from their history deltas", ba,
+           fa, bt, ft, bb, fb);
+out:
+    free(h.v);
+    free(a.v);
+    free(t.v);
+    free(b.v);
+}
+
+/* ---- dictionary ---------------------------------------------------------- */
+
+static int fetch_dict(struct dict *d)
+{
+    Nines__DictGetReq gq = NINES__DICT_GET_REQ__INIT;
+    uint32_t got = 0;
+    uint8_t *body = NULL;
+    size_t len = 0;
+    memset(d, 0, sizeof *d);
+    int rc = tpcb_admin_call(&cf, NINES__MSG_TYPE__DICT_GET_REQ, &gq.base,
+                             NINES__MSG_TYPE__DICT_GET_CONF, NINES__MSG_TYPE__DICT_GET_REF, &got,
+                             &body, &len);
+    if (rc)
+        return rc;
+    if (got != NINES__MSG_TYPE__DICT_GET_CONF) {
+        free(body);
+        return nines_err(NINES_EPROTO, "DICT_GET refused");
+    }
+    Nines__DictGetConf *gc = nines__dict_get_conf__unpack(NULL, len, body);
+    free(body);
+    if (!gc)
+        return nines_err(NINES_EPROTO, "DICT_GET_CONF does not decode");
+    rc = dict_decode(gc->image.data, gc->image.len, d);
+    nines__dict_get_conf__free_unpacked(gc, NULL);
+    return rc;
+}
+
+/* ---- watch ---------------------------------------------------------------- */
+
+struct claim { uint32_t table, frag, node; uint64_t epoch; };
+
+static int watch(double seconds, int interval_ms)
+{
+    static struct snap s;
+    s.reps = calloc(CHK_MAX_REPS, sizeof *s.reps);
+    if (!s.reps)
+        return 2;
+    uint64_t end = nclock_ms() + (uint64_t)(seconds * 1000);
+    size_t samples = 0, same_epoch = 0, cross_epoch = 0;
+    char first[200] = "";
+    uint64_t max_epoch = 0;
+    while (nclock_ms() < end) {
+        snap_take(&s);
+        samples++;
+        if (s.epoch > max_epoch)
+            max_epoch = s.epoch;
+        qsort(s.reps, s.nreps, sizeof *s.reps, rep_cmp);
+        for (size_t i = 0; i < s.nreps;) {
+            size_t j = i;
+            while (j < s.nreps && s.reps[j].table == s.reps[i].table &&
+                   s.reps[j].frag == s.reps[i].frag)
+                j++;
+            for (size_t x = i; x < j; x++)
+                for (size_t y = x + 1; y < j; y++) {
+                    const struct rep *p = &s.reps[x], *q = &s.reps[y];
+                    if (!p->primary || !q->primary || !node_serving(&s, p->node) ||
+                        !node_serving(&s, q->node))
+                        continue;
+                    uint64_t ep = snap_node(&s, p->node)->epoch,
+                             eq = snap_node(&s, q->node)->epoch;
+                    if (ep == eq) {
+                        if (!same_epoch++)
+                            snprintf(first, sizeof first, "table %u frag %u on nodes %u and %u "
+                                     "in epoch %llu", p->table, p->frag, p->node, q->node,
+                                     (unsigned long long)ep);
+                    } else {
+                        cross_epoch++;
+                    }
+                }
+            i = j;
+        }
+        usleep((useconds_t)interval_ms * 1000);
+    }
+    printf("watch: %zu samples over %.1f s, highest epoch %llu\n", samples, seconds,
+           (unsigned long long)max_epoch);
+    result(same_epoch == 0, "one primary (watched)",
+           "%zu samples with two serving primaries of one fragment in one epoch%s%s; %zu "
+           "claims from different epochs", same_epoch, first[0] ? ": " : "", first, cross_epoch);
+    free(s.reps);
+    return nfail ? 1 : 0;
+}
+
+/* ---- main ------------------------------------------------------------------ */
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: drill_check --config FILE [--journal F]... [--noack-journal F]...\n"
+               "                   [--expect-out ID]... [--settle-ms MS] [--no-data] "
+               "[--no-takeover]\n"
+               "       drill_check --config FILE --watch SECONDS [--interval-ms MS]\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *config = NULL, *journals[CHK_MAX_FILES], *noack[CHK_MAX_FILES];
+    int nj = 0, nn = 0, nout = 0, settle_ms = 5000, interval_ms = 100;
+    uint32_t outs[NINES_MAX_NODES];
+    bool data = true, takeover = true;
+    double watch_s = 0;
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    for (int i = 1; i < argc; i++) {
+        bool more = i + 1 < argc;
+        if (!strcmp(argv[i], "--config") && more)
+            config = argv[++i];
+        else if (!strcmp(argv[i], "--journal") && more && nj < CHK_MAX_FILES)
+            journals[nj++] = argv[++i];
+        else if (!strcmp(argv[i], "--noack-journal") && more && nn < CHK_MAX_FILES)
+            noack[nn++] = argv[++i];
+        else if (!strcmp(argv[i], "--expect-out") && more && nout < NINES_MAX_NODES)
+            outs[nout++] = (uint32_t)strtoul(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--settle-ms") && more)
+            settle_ms = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--interval-ms") && more)
+            interval_ms = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--watch") && more)
+            watch_s = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--no-data"))
+            data = false;
+        else if (!strcmp(argv[i], "--no-takeover"))
+            takeover = false;
+        else if (!strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "drill_check: unknown or incomplete option '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!config || settle_ms < 0 || interval_ms <= 0) {
+        usage(stderr);
+        return 2;
+    }
+    if (nines_conf_load(config, &cf)) {
+        fprintf(stderr, "drill_check: %s\n", nines_errdetail());
+        return 2;
+    }
+    if (watch_s > 0)
+        return watch(watch_s, interval_ms);
+
+    struct journal j = {0};
+    for (int i = 0; i < nj; i++)
+        if (journal_read(journals[i], &j)) {
+            fprintf(stderr, "drill_check: %s\n", nines_errdetail());
+            return 2;
+        }
+    if (nj)
+        printf("journal: %zu requests in %d file%s: %zu acknowledged, %zu refused/aborted, %zu "
+               "unknown\n", j.n, nj, nj == 1 ? "" : "s", j.acked, j.refused, j.unknown);
+
+    struct dict d;
+    bool have_dict = fetch_dict(&d) == 0;
+    if (!have_dict)
+        printf("INFO %-26s %s\n", "dictionary", nines_errdetail());
+
+    /* cluster state, retried until it passes or the settle time is over */
+    static struct snap s;
+    s.reps = calloc(CHK_MAX_REPS, sizeof *s.reps);
+    if (!s.reps)
+        return 2;
+    struct state_res r;
+    uint64_t deadline = nclock_ms() + (uint64_t)settle_ms;
+    for (;;) {
+        snap_take(&s);
+        check_state(&s, have_dict ? &d : NULL, outs, nout, &r);
+        if ((r.ok_rep && r.ok_prim && r.ok_ns && (r.ok_take || !takeover)) ||
+            nclock_ms() >= deadline)
+            break;
+        usleep(200000);
+    }
+    for (uint32_t i = 0; i < cf.nnodes; i++) {
+        const struct node_st *n = &s.st[i];
+        if (n->up)
+            printf("node %u: %s, epoch %llu, ha %s, suspicions %llu%s%s\n", n->id,
+                   n->serving ? "serving" : "NOT serving", (unsigned long long)n->epoch,
+                   n->ha[0] ? n->ha : "-", (unsigned long long)n->suspicions,
+                   n->reason[0] ? ", reason: " : "", n->reason);
+        else
+            printf("node %u: silent (no STATUS answer)\n", n->id);
+    }
+    result(r.ok_ns, "node set", "%s", r.ns);
+    result(r.ok_prim, "one primary", "%s", r.prim);
+    result(r.ok_rep, "replicas agree", "%s", r.rep);
+    if (takeover)
+        result(r.ok_take, "takeover", "%s", r.take);
+
+    for (int i = 0; i < nn; i++) {
+        struct journal m = {0};
+        if (journal_read(noack[i], &m)) {
+            result(false, "minority served nothing", "%s", nines_errdetail());
+            continue;
+        }
+        /* nothing acknowledged, and the client was told so (a refusal with
+         * a reason, not only silence) */
+        result(m.acked == 0 && m.refused > 0, "minority served nothing",
+               "%s: %zu requests, %zu acknowledged, %zu refused, %zu unknown%s%s", noack[i], m.n,
+               m.acked, m.refused, m.unknown, m.refused ? "; first refusal: " : " — no refusal "
+               "with a reason", m.first_refusal);
+        free(m.v);
+    }
+    if (data)
+        check_data(&s, &j, nclock_ms() + (uint64_t)(settle_ms > 2000 ? settle_ms : 2000));
+    printf("drill_check: %s (%d passed, %d failed)\n", nfail ? "FAIL" : "PASS", npass, nfail);
+    free(j.v);
+    free(s.reps);
+    if (have_dict)
+        dict_free(&d);
+    return nfail ? 1 : 0;
+}
