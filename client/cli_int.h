@@ -25,18 +25,44 @@ typedef void (*cli_answer_fn)(struct nines_conn *c, const struct cli_slot *s, in
 enum cli_slot_state {
     CLI_SLOT_FREE = 0,
     CLI_SLOT_PENDING,  /* queued or written; waiting for TXN_CONF / TXN_REF */
+    /* failover (README "Failover"): its connection was lost, outcome unknown */
+    CLI_SLOT_LOST,     /* to be asked about on the next connection */
+    CLI_SLOT_ASKING,   /* in the TXN_OUTCOME_REQ outstanding (c->ask) */
+    CLI_SLOT_WAITING,  /* the cluster said "in progress": asked again at retry_ms */
 };
+
+/* What a request is, for failover: a procedure call can be sent again
+ * under its key; a commit is only asked about; the rest fails at once. */
+enum cli_req_kind { CLI_REQ_PLAIN = 0, CLI_REQ_COMMIT, CLI_REQ_PROC };
 
 struct cli_slot {
     enum cli_slot_state st;
     uint64_t req_id;
-    uint64_t gen;              /* connection generation it was sent on */
+    uint64_t gen;              /* connection generation it was sent (or asked) on */
     uint64_t deadline_ms;
     cli_answer_fn fn;
     void *arg;
     nines_done_fn user_fn;     /* procedures: the public callback */
     void *user_arg;
     uint32_t next_free;
+    /* its request key and where it went (README "Failover") */
+    enum cli_req_kind kind;
+    uint64_t key_seq;
+    uint32_t attempt;          /* attempts sent (the key's highest attempt) */
+    uint64_t sent_to;          /* bit (id - 1): nodes an attempt was sent to */
+    uint64_t first_ms;         /* first attempt sent */
+    uint64_t give_up_ms;       /* lost: unresolved by then -> NINES_EINDOUBT */
+    uint64_t retry_ms;         /* waiting: ask again at */
+    int proc;                  /* CLI_REQ_PROC: Nines__TxnReq__ProcCase */
+    int64_t p[4];              /*   its arguments */
+};
+
+/* The one TXN_OUTCOME_REQ a connection may have outstanding. */
+struct cli_ask {
+    bool busy;
+    uint64_t gen, req_id;
+    uint32_t *slots;           /* the slots asked about, in key order */
+    uint32_t n, cap;
 };
 
 /* The one DICT_GET_REQ a connection may have outstanding (route.c). */
@@ -93,6 +119,18 @@ struct nines_conn {
     struct dict *dict;
     uint32_t dict_from;        /* node that sent it */
     struct cli_dget dget;
+    /* request keys and failover (README "Failover") */
+    uint64_t client_id;        /* random, never 0 */
+    uint64_t key_seq;          /* last seq given out */
+    bool failover;
+    int failover_ms;           /* a lost request is resolved within this, else EINDOUBT */
+    uint64_t next_dial_ms;     /* failover: no reconnect attempt before */
+    uint32_t lost_node;        /* the node of the connection lost last (dialled last) */
+    unsigned rnd;
+    uint64_t ask_counter;
+    struct cli_ask ask;
+    struct nines_failover_stats fst;
+    struct nines_answer_info ans_info;  /* of the answer being dispatched */
 };
 
 /* conn.c */
@@ -103,12 +141,33 @@ int cli_ensure_up(struct nines_conn *c);
  * answer callback. NINES_ETOOBIG when it exceeds max_frame. */
 int cli_submit(struct nines_conn *c, Nines__TxnReq *req, cli_answer_fn fn, void *arg,
                nines_done_fn user_fn, void *user_arg);
+/* A new request key seq (req->key unset in cli_submit: one is given). */
+uint64_t cli_new_seq(struct nines_conn *c);
+/* How long a blocking call waits for one request (failover included). */
+uint64_t cli_call_deadline(const struct nines_conn *c);
 /* Pack one message of `type` with no request slot into the write buffer
  * (the admin read DICT_GET_REQ). NINES_ETOOBIG above max_frame. */
 int cli_queue(struct nines_conn *c, uint32_t type, const ProtobufCMessage *msg);
 /* Run the loop until *done turns true or the deadline passes. */
 int cli_wait(struct nines_conn *c, const bool *done, uint64_t deadline_ms);
 uint64_t cli_now_ms(void);
+
+/* failover.c */
+/* Connection generation `gen` lost: requests that may be resolved are kept
+ * (LOST); true when the slot was kept. */
+bool cli_fo_keep(struct nines_conn *c, uint32_t i, uint64_t gen, uint64_t now);
+/* One loop turn's failover work: reconnect, ask, re-ask, give up. */
+void cli_fo_turn(struct nines_conn *c, uint64_t now);
+/* TXN_OUTCOME_CONF / TXN_OUTCOME_REF. Negative: drop the connection. */
+int cli_fo_on_answer(struct nines_conn *c, uint32_t type, const uint8_t *body, size_t len);
+/* Slots still being resolved (not PENDING on the wire). */
+bool cli_fo_busy(const struct nines_conn *c);
+/* Free the slot, set the answer info, call its callback (conn.c). */
+void cli_complete(struct nines_conn *c, uint32_t i, int rc, const Nines__TxnConf *conf,
+                  const char *detail);
+/* Pack the slot's request again (a procedure, attempt + 1) and send it. */
+int cli_pack_req(struct nines_conn *c, Nines__TxnReq *req, uint64_t req_id);
+void cli_lost(struct nines_conn *c, int rc, const char *why);
 
 /* route.c */
 /* DICT_GET_CONF / DICT_GET_REF from the server. Negative: the connection

@@ -14,7 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -107,14 +109,20 @@ static void cli_slot_release(struct nines_conn *c, uint32_t i)
 }
 
 /* Free the slot, then call its callback (which may submit again). */
-static void cli_complete(struct nines_conn *c, uint32_t i, int rc, const Nines__TxnConf *conf,
-                         const char *detail)
+void cli_complete(struct nines_conn *c, uint32_t i, int rc, const Nines__TxnConf *conf,
+                  const char *detail)
 {
     struct cli_slot s = c->slots[i];
-    N_ASSERT(s.st == CLI_SLOT_PENDING);
+    N_ASSERT(s.st != CLI_SLOT_FREE);
+    bool via = s.st != CLI_SLOT_PENDING || s.attempt > 1;
     cli_slot_release(c, i);
     c->inflight--;
     c->ncallbacks++;
+    c->ans_info = (struct nines_answer_info){.txn = conf ? conf->txn : 0,
+                                             .key_client = c->client_id,
+                                             .key_seq = s.key_seq,
+                                             .attempts = s.attempt,
+                                             .via_failover = via};
     bool was = c->in_dispatch;
     c->in_dispatch = true;
     s.fn(c, &s, rc, conf, detail);
@@ -123,8 +131,9 @@ static void cli_complete(struct nines_conn *c, uint32_t i, int rc, const Nines__
 
 /* ---- connection loss -------------------------------------------------- */
 
-/* Close the socket and fail every request of this connection with rc. */
-static void cli_lost(struct nines_conn *c, int rc, const char *why)
+/* Close the socket and fail every request of this connection with rc
+ * (with failover: keep those whose outcome can be asked, README "Failover"). */
+void cli_lost(struct nines_conn *c, int rc, const char *why)
 {
     if (c->st == CLI_DOWN)
         return;
@@ -135,13 +144,19 @@ static void cli_lost(struct nines_conn *c, int rc, const char *why)
     close(c->fd);
     c->fd = -1;
     c->st = CLI_DOWN;
+    c->lost_node = c->node_id;
     c->node_id = 0;
     c->wlen = c->woff = 0;
     c->rlen = c->roff = 0;
     snprintf(c->detail, sizeof c->detail, "%s", msg);
-    for (uint32_t i = 0; i < c->nslots; i++)
-        if (c->slots[i].st == CLI_SLOT_PENDING && c->slots[i].gen == gen)
+    uint64_t now = cli_now_ms();
+    for (uint32_t i = 0; i < c->nslots; i++) {
+        struct cli_slot *s = &c->slots[i];
+        if ((s->st != CLI_SLOT_PENDING && s->st != CLI_SLOT_ASKING) || s->gen != gen)
+            continue;
+        if (!cli_fo_keep(c, i, gen, now) && s->st == CLI_SLOT_PENDING)
             cli_complete(c, i, rc, NULL, msg);
+    }
     cli_dict_on_lost(c, gen, rc);
     nines_err(rc, "%s", msg);
 }
@@ -334,10 +349,19 @@ int cli_ensure_up(struct nines_conn *c)
     if (c->st == CLI_UP)
         return 0;
     size_t start = c->gen ? (c->cur + 1) % c->naddrs : 0;
+    size_t lost = c->cur;
+    /* failover: the others from a random one on, the lost node last */
+    bool shuffle = c->failover && c->gen && c->naddrs > 1;
+    size_t r = shuffle ? (size_t)rand_r(&c->rnd) % (c->naddrs - 1) : 0;
     int rc = NINES_EUNREACHABLE;
     char why[CLI_DETAIL_MAX] = "";
     for (size_t k = 0; k < c->naddrs; k++) {
-        c->cur = (start + k) % c->naddrs;
+        if (!shuffle)
+            c->cur = (start + k) % c->naddrs;
+        else if (k + 1 < c->naddrs) /* the n - 1 others, from the r-th on */
+            c->cur = (lost + 1 + (r + k) % (c->naddrs - 1)) % c->naddrs;
+        else
+            c->cur = lost;
         uint64_t deadline = cli_now_ms() + (uint64_t)c->timeout_ms;
         int fd = -1;
         rc = cli_dial(c, c->addrs[c->cur], deadline, &fd);
@@ -380,6 +404,34 @@ int cli_queue(struct nines_conn *c, uint32_t type, const ProtobufCMessage *msg)
     return 0;
 }
 
+uint64_t cli_new_seq(struct nines_conn *c) { return ++c->key_seq; }
+
+uint64_t cli_call_deadline(const struct nines_conn *c)
+{
+    uint64_t ms = (uint64_t)c->timeout_ms + 1000;
+    if (c->failover) /* a lost request: reconnect, ask, maybe send again */
+        ms += (uint64_t)c->failover_ms + 2 * (uint64_t)c->timeout_ms;
+    return cli_now_ms() + ms;
+}
+
+int cli_pack_req(struct nines_conn *c, Nines__TxnReq *req, uint64_t req_id)
+{
+    req->req_id = req_id;
+    size_t blen = nines__txn_req__get_packed_size(req);
+    size_t elen = net_env_size(0, 0, NINES__MSG_TYPE__TXN_REQ, blen);
+    if (elen > c->max_frame)
+        return cli_fail(c, NINES_ETOOBIG, "request of %zu bytes exceeds max_frame_bytes %u "
+                        "(not sent)", elen, c->max_frame);
+    int rc = cli_grow(&c->wbuf, &c->wcap, c->wlen + CLI_HDR + elen);
+    if (rc)
+        return cli_fail(c, rc, "%s", nines_errdetail());
+    uint8_t *p = c->wbuf + c->wlen;
+    cli_put_len(p, (uint32_t)elen);
+    net_env_pack(p + CLI_HDR, 0, 0, NINES__MSG_TYPE__TXN_REQ, &req->base, blen);
+    c->wlen += CLI_HDR + elen;
+    return 0;
+}
+
 int cli_submit(struct nines_conn *c, Nines__TxnReq *req, cli_answer_fn fn, void *arg,
                nines_done_fn user_fn, void *user_arg)
 {
@@ -390,34 +442,53 @@ int cli_submit(struct nines_conn *c, Nines__TxnReq *req, cli_answer_fn fn, void 
     rc = cli_slot_alloc(c, &i);
     if (rc)
         return rc;
+    /* every request carries a key (README "Failover"); a transaction's
+     * requests carry the one of its first */
+    Nines__ReqKey key = NINES__REQ_KEY__INIT;
+    if (!req->key) {
+        key.client = c->client_id;
+        key.seq = cli_new_seq(c);
+        key.attempt = 1;
+        req->key = &key;
+    }
     c->counter++;
     uint64_t req_id = c->counter << CLI_SLOT_BITS | i;
-    req->req_id = req_id;
-    size_t blen = nines__txn_req__get_packed_size(req);
-    size_t elen = net_env_size(0, 0, NINES__MSG_TYPE__TXN_REQ, blen);
-    if (elen > c->max_frame) {
-        cli_slot_release(c, i);
-        return cli_fail(c, NINES_ETOOBIG, "request of %zu bytes exceeds max_frame_bytes %u "
-                        "(not sent)", elen, c->max_frame);
-    }
-    rc = cli_grow(&c->wbuf, &c->wcap, c->wlen + CLI_HDR + elen);
+    rc = cli_pack_req(c, req, req_id);
+    uint64_t seq = req->key->seq;
+    if (req->key == &key)
+        req->key = NULL;
     if (rc) {
         cli_slot_release(c, i);
-        return cli_fail(c, rc, "%s", nines_errdetail());
+        return rc;
     }
-    uint8_t *p = c->wbuf + c->wlen;
-    cli_put_len(p, (uint32_t)elen);
-    net_env_pack(p + CLI_HDR, 0, 0, NINES__MSG_TYPE__TXN_REQ, &req->base, blen);
-    c->wlen += CLI_HDR + elen;
     struct cli_slot *s = &c->slots[i];
+    uint64_t now = cli_now_ms();
     s->st = CLI_SLOT_PENDING;
     s->req_id = req_id;
     s->gen = c->gen;
-    s->deadline_ms = cli_now_ms() + (uint64_t)c->timeout_ms;
+    s->deadline_ms = now + (uint64_t)c->timeout_ms;
     s->fn = fn;
     s->arg = arg;
     s->user_fn = user_fn;
     s->user_arg = user_arg;
+    s->key_seq = seq;
+    s->attempt = 1;
+    s->sent_to = c->node_id >= 1 && c->node_id <= 64 ? (uint64_t)1 << (c->node_id - 1) : 0;
+    s->first_ms = now;
+    s->give_up_ms = s->retry_ms = 0;
+    s->proc = req->proc_case;
+    s->kind = CLI_REQ_PLAIN;
+    if (req->proc_case == NINES__TXN_REQ__PROC_TPCB && req->tpcb) {
+        s->kind = CLI_REQ_PROC;
+        s->p[0] = req->tpcb->aid, s->p[1] = req->tpcb->tid;
+        s->p[2] = req->tpcb->bid, s->p[3] = req->tpcb->delta;
+    } else if (req->proc_case == NINES__TXN_REQ__PROC_TWO_UPD && req->two_upd) {
+        s->kind = CLI_REQ_PROC;
+        s->p[0] = req->two_upd->key1, s->p[1] = req->two_upd->key2;
+        s->p[2] = req->two_upd->delta, s->p[3] = 0;
+    } else if (req->end == NINES__TXN_END__TXN_END_COMMIT) {
+        s->kind = CLI_REQ_COMMIT;
+    }
     c->inflight++;
     return 0;
 }
@@ -494,6 +565,9 @@ static int cli_on_frame(struct nines_conn *c, const uint8_t *f, size_t len)
     case NINES__MSG_TYPE__DICT_GET_CONF:
     case NINES__MSG_TYPE__DICT_GET_REF:
         return cli_dict_on_answer(c, m.type, m.body, m.body_len);
+    case NINES__MSG_TYPE__TXN_OUTCOME_CONF:
+    case NINES__MSG_TYPE__TXN_OUTCOME_REF:
+        return cli_fo_on_answer(c, m.type, m.body, m.body_len);
     default:
         return cli_fail(c, NINES_EPROTO, "unexpected message type %u from the server", m.type);
     }
@@ -502,6 +576,10 @@ static int cli_on_frame(struct nines_conn *c, const uint8_t *f, size_t len)
         c->stale++; /* answer to a request that timed out, or unknown */
         return 0;
     }
+    if (err == NINES_ENOTMEMBER && c->failover && c->slots[i].kind != CLI_REQ_PLAIN)
+        /* this node stopped serving: the request did not run here; drop the
+         * connection, and it is resolved through another node with the rest */
+        return cli_fail(c, NINES_ENOTMEMBER, "%s", detail);
     if (err)
         snprintf(c->detail, sizeof c->detail, "%s", detail);
     cli_complete(c, i, err, conf, detail);
@@ -583,6 +661,15 @@ static void cli_expire(struct nines_conn *c, uint64_t now, bool force)
         struct cli_slot *s = &c->slots[i];
         if (s->st != CLI_SLOT_PENDING || s->deadline_ms > now)
             continue;
+        if (c->failover && s->kind != CLI_REQ_PLAIN && c->st == CLI_UP && s->gen == c->gen) {
+            /* a node that does not answer is treated as lost: its requests
+             * are resolved through another one */
+            char why[160];
+            snprintf(why, sizeof why, "no answer within %d ms (request %llu)", c->timeout_ms,
+                     (unsigned long long)s->req_id);
+            cli_lost(c, NINES_ETIMEDOUT, why);
+            continue;
+        }
         char msg[CLI_DETAIL_MAX];
         snprintf(msg, sizeof msg, "no answer from node %u (%s) within %d ms (request %llu); "
                  "its outcome is unknown", c->node_id, c->addrs[c->cur], c->timeout_ms,
@@ -592,11 +679,17 @@ static void cli_expire(struct nines_conn *c, uint64_t now, bool force)
     }
 }
 
-/* One loop turn: flush, wait up to wait_ms for input, read, expire. */
+/* One loop turn: failover work, flush, wait up to wait_ms for input,
+ * read, expire. */
 static void cli_turn(struct nines_conn *c, int wait_ms)
 {
+    if (c->failover)
+        cli_fo_turn(c, cli_now_ms());
     cli_flush(c);
-    if (c->st == CLI_UP) {
+    if (c->st != CLI_UP && c->failover && wait_ms > 0) {
+        /* down with requests to resolve: the next turn dials again */
+        poll(NULL, 0, wait_ms > 20 ? 20 : wait_ms);
+    } else if (c->st == CLI_UP) {
         struct pollfd p = {.fd = c->fd, .events = POLLIN};
         if (c->woff < c->wlen)
             p.events |= POLLOUT;
@@ -649,7 +742,7 @@ int nines_poll(nines_conn *c, int timeout_ms)
     uint64_t before = c->ncallbacks;
     uint64_t deadline = cli_now_ms() + (uint64_t)(timeout_ms > 0 ? timeout_ms : 0);
     cli_turn(c, 0);
-    while (c->ncallbacks == before && c->inflight > 0 && c->st == CLI_UP) {
+    while (c->ncallbacks == before && c->inflight > 0 && (c->st == CLI_UP || c->failover)) {
         uint64_t now = cli_now_ms();
         if (now >= deadline)
             break;
@@ -695,6 +788,18 @@ int nines_connect(nines_conn **out, const char *const *addrs, size_t naddrs, con
     c->max_frame = CLI_DEFAULT_MAX_FRAME;
     c->fd = -1;
     c->free_head = UINT32_MAX;
+    if (getrandom(&c->client_id, sizeof c->client_id, 0) != (ssize_t)sizeof c->client_id)
+        c->client_id = nclock_ns() ^ ((uint64_t)getpid() << 32); /* getrandom unavailable */
+    if (!c->client_id)
+        c->client_id = 1;
+    c->rnd = (unsigned)(c->client_id ^ (c->client_id >> 32));
+    /* seqs start at the wall clock in µs: keys of different clients are of
+     * comparable age, which keeps a node's per-bucket "may have dropped"
+     * mark from touching younger clients (txctl/README.md "Request keys") */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    c->key_seq = (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    c->failover_ms = 4 * timeout_ms;
     arena_init(&c->ans, 16384);
     arena_init(&c->req, 16384);
     int rc = cli_ensure_up(c);
@@ -746,12 +851,18 @@ void nines_close(nines_conn *c)
 {
     if (!c)
         return;
+    c->failover = false; /* nothing is resolved any more: everything fails now */
     if (c->st == CLI_UP)
         cli_lost(c, NINES_ECLOSED, "closed by nines_close");
+    for (uint32_t i = 0; i < c->nslots; i++)
+        if (c->slots[i].st != CLI_SLOT_FREE)
+            cli_complete(c, i, NINES_ECLOSED, NULL, "connection closed by nines_close while "
+                         "the request's outcome was being asked; it is unknown");
     free(c->addrs);
     free(c->wbuf);
     free(c->rbuf);
     free(c->slots);
+    free(c->ask.slots);
     cli_dict_free(c);
     arena_destroy(&c->ans);
     arena_destroy(&c->req);
@@ -762,3 +873,35 @@ const char *nines_conn_errdetail(const nines_conn *c) { return c ? c->detail : "
 uint32_t nines_conn_node(const nines_conn *c) { return c && c->st == CLI_UP ? c->node_id : 0; }
 const char *nines_conn_addr(const nines_conn *c) { return c ? c->addrs[c->cur] : ""; }
 size_t nines_conn_inflight(const nines_conn *c) { return c ? c->inflight : 0; }
+
+int nines_conn_set_failover(nines_conn *c, int on, int window_ms)
+{
+    if (!c)
+        return nines_err(NINES_EINVAL, "nines_conn_set_failover: NULL connection");
+    if (window_ms < 0)
+        return cli_fail(c, NINES_EINVAL, "failover window %d ms must be >= 0", window_ms);
+    if (c->in_dispatch)
+        return cli_fail(c, NINES_ESTATE, "nines_conn_set_failover called from a callback");
+    if (!on && cli_fo_busy(c))
+        return cli_fail(c, NINES_ESTATE, "failover cannot be turned off while lost requests "
+                        "are being resolved");
+    c->failover = on != 0;
+    c->failover_ms = window_ms ? window_ms : 4 * c->timeout_ms;
+    return 0;
+}
+
+void nines_conn_failover_stats(const nines_conn *c, struct nines_failover_stats *out)
+{
+    if (c && out)
+        *out = c->fst;
+    else if (out)
+        memset(out, 0, sizeof *out);
+}
+
+int nines_conn_answer_info(const nines_conn *c, struct nines_answer_info *out)
+{
+    if (!c || !out)
+        return nines_err(NINES_EINVAL, "nines_conn_answer_info: NULL argument");
+    *out = c->ans_info;
+    return 0;
+}

@@ -38,7 +38,7 @@ static int cli_proc_sync(struct nines_conn *c, Nines__TxnReq *req, int64_t *valu
     int rc = cli_submit(c, req, cli_proc_sync_done, &y, NULL, NULL);
     if (rc)
         return rc;
-    rc = cli_wait(c, &y.done, cli_now_ms() + (uint64_t)c->timeout_ms + 1000);
+    rc = cli_wait(c, &y.done, cli_call_deadline(c));
     if (rc)
         return rc;
     if (y.rc)

@@ -18,6 +18,7 @@ struct nines_txn {
     uint64_t id;              /* server transaction id (0: never sent) */
     uint64_t gen;             /* connection generation of the first send */
     bool server_open;         /* the server may hold it open (rollback sends) */
+    uint64_t key_seq;         /* its request key (all its requests carry it) */
     struct arena ops_mem;     /* buffered ops, reset after each send */
     Nines__RecordOp **ops;
     size_t nops, capops;
@@ -54,8 +55,8 @@ static void cli_sync_done(struct nines_conn *c, const struct cli_slot *s, int rc
     }
     y->txn = conf->txn;
     y->value = conf->value;
-    if (!y->want_results)
-        return;
+    if (!y->want_results || s->st != CLI_SLOT_PENDING)
+        return; /* resolved by an outcome question after failover: no op results */
     if (conf->n_results != y->want_results) {
         y->rc = cli_fail(c, NINES_EPROTO, "server answered %zu op results for %zu ops",
                          conf->n_results, y->want_results);
@@ -103,8 +104,9 @@ static int cli_call(struct nines_conn *c, Nines__TxnReq *req, struct cli_sync *y
         return rc;
     y->submitted = true;
     y->gen = c->gen;
-    /* The request's own deadline fails it first; this is a safety margin. */
-    rc = cli_wait(c, &y->done, cli_now_ms() + (uint64_t)c->timeout_ms + 1000);
+    /* The request's own deadline (or failover's) fails it first; this is a
+     * safety margin. */
+    rc = cli_wait(c, &y->done, cli_call_deadline(c));
     if (rc)
         return rc;
     if (y->rc)
@@ -240,6 +242,15 @@ static int cli_txn_send(struct nines_txn *t, Nines__TxnEnd end, struct cli_sync 
     req.ops = t->ops;
     req.n_ops = t->nops;
     req.end = end;
+    /* one key for the transaction: the controller enters it with the first
+     * request; an outcome question about the commit asks for it */
+    if (!t->key_seq)
+        t->key_seq = cli_new_seq(c);
+    Nines__ReqKey key = NINES__REQ_KEY__INIT;
+    key.client = c->client_id;
+    key.seq = t->key_seq;
+    key.attempt = 1;
+    req.key = &key;
     y->want_results = t->nops;
     int rc = cli_call(c, &req, y);
     t->nops = 0;

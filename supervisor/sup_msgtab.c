@@ -115,6 +115,16 @@ const struct rt_msg_entry sup_msgtab[] = {
         PEER | LOCAL, SAME),
     ROW(TXC_OUTCOME_REQ, nines__txc_outcome_req__descriptor, RT_SVC_TXC, txc_on_outcome_req,
         PEER | LOCAL, SAME),
+    /* client failover: the client library asks any serving node for the
+     * outcome of its request keys; that node asks the others. Any epoch:
+     * clients have none, and an answer only reads and fences (refuses
+     * later attempts), which is safe in every epoch */
+    ROW(TXN_OUTCOME_REQ, nines__txn_outcome_req__descriptor, RT_SVC_TXC, txc_on_txn_outcome_req,
+        CLIENT | LOCAL, ANY),
+    ROW(TXO_ASK_REQ, nines__txo_ask_req__descriptor, RT_SVC_TXC, txc_on_txo_ask_req,
+        PEER | LOCAL, ANY),
+    ROW(TXO_ASK_CONF, nines__txo_ask_conf__descriptor, RT_SVC_TXC, txc_on_txo_ask_conf,
+        PEER | LOCAL, ANY),
     /* kernel service rows (kernel/svc/) */
     ROW(KERN_OP_REQ, nines__kern_op_req__descriptor, RT_SVC_KERN, ksvc_on_op_req,
         PEER | LOCAL, SAME),

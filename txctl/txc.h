@@ -14,6 +14,8 @@
 #define TXC_MAX_TXNS_DEFAULT   16384u  /* transactions held at once (both roles) */
 #define TXC_SCAN_DEFAULT       1000u   /* SCAN rows when the op's limit is 0 */
 #define TXC_SCAN_MAX           10000u  /* SCAN rows at most (a larger limit is capped) */
+#define TXC_KEYS_MAX_DEFAULT   131072u /* request keys remembered (txctl/README.md "Request keys") */
+#define TXC_KEYS_KEEP_MS_DEFAULT 60000u /* ... each for this long after it was entered or decided */
 
 struct txc;
 
@@ -33,6 +35,8 @@ struct txc_config {
     uint32_t max_txns;            /* 0: TXC_MAX_TXNS_DEFAULT */
     txc_client_send_fn client_send;
     void *client_ctx;
+    uint32_t keys_max;            /* 0: TXC_KEYS_MAX_DEFAULT (at least 2 x max_txns) */
+    uint32_t keys_keep_ms;        /* 0: TXC_KEYS_KEEP_MS_DEFAULT */
 };
 
 /* Counters (tests, status). */
@@ -57,12 +61,24 @@ struct txc_stats {
     uint32_t active;                                /* transactions held now */
 };
 
+/* Request keys and outcome questions (tests, status). */
+struct txc_key_stats {
+    uint64_t entered, deduped, refused, fenced, evicted;  /* the table */
+    uint32_t held;                                        /* keys held now */
+    uint64_t answered_stored;       /* a repeated key answered with the stored commit */
+    uint64_t start_refused;         /* hsc: a START refused (ABORT) by its key's entry */
+    uint64_t questions, question_timeouts, asked_by_peers;
+    uint64_t said_committed, said_aborted, said_not_committed, said_in_progress, said_unknown;
+    uint64_t orphans_aborted;       /* hsc: undecided entries aborted for a question */
+};
+
 /* Allocate the controller (one pool, no allocation per message afterwards)
  * and register its task on rt. *out is freed by txc_destroy, which must run
  * before rt_destroy (it returns kept messages to the runtime). */
 int txc_create(struct txc **out, struct rt *rt, const struct txc_config *cfg);
 void txc_destroy(struct txc *t);
 void txc_get_stats(const struct txc *t, struct txc_stats *out);
+void txc_get_key_stats(const struct txc *t, struct txc_key_stats *out);
 
 /* Handlers named in the node's message table (supervisor/sup_msgtab.c). */
 void txc_on_txn_req(struct rt *rt, void *st, struct rt_msg *m);
@@ -79,4 +95,9 @@ void txc_on_forget_req(struct rt *rt, void *st, struct rt_msg *m);
 void txc_on_abort_req(struct rt *rt, void *st, struct rt_msg *m);    /* TXC_ABORT_REQ (hsc) */
 void txc_on_abort_conf_hsc(struct rt *rt, void *st, struct rt_msg *m); /* TXC_ABORT_CONF (ctl) */
 void txc_on_outcome_req(struct rt *rt, void *st, struct rt_msg *m);  /* TXC_OUTCOME_REQ */
+/* Client failover (txc_outcome.c): a client's outcome question, and the
+ * exchange between controllers that answers it. */
+void txc_on_txn_outcome_req(struct rt *rt, void *st, struct rt_msg *m);
+void txc_on_txo_ask_req(struct rt *rt, void *st, struct rt_msg *m);
+void txc_on_txo_ask_conf(struct rt *rt, void *st, struct rt_msg *m);
 #endif

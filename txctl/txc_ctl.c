@@ -151,6 +151,7 @@ static void abort_now(struct txc *t, struct txc_txn *x, int err, uint32_t failed
         err = NINES_EPROTO;
     NLOG_DEBUG("txc", "txn %" PRIx64 " aborts in state %s: %s", x->id, txc_state_name(x->st),
                detail);
+    txc_key_decided(t, x->id, false, 0, err);
     if (x->answer_due && x->client)
         txc_refuse(t, x->client, x->req_id, x->id, err, failed_op, detail);
     x->answer_due = false;
@@ -265,6 +266,7 @@ static bool standbys_ready(const struct txc_txn *x)
  * it is done (its standby applied the COMMIT record). */
 static void commit(struct txc *t, struct txc_txn *x)
 {
+    txc_key_decided(t, x->id, true, x->value, 0);
     answer_conf(t, x, true);
     x->st = TXC_COMMITTING;
     x->waiting = txc_map_nodes(t, x->ran); /* a departed kernel: who took over its fragments */
@@ -302,6 +304,7 @@ static int send_start(struct txc *t, struct txc_txn *x, enum txc_outcome outcome
     b->ctl = t->self;
     b->req_id = x->req_id;
     b->outcome = outcome;
+    txc_key_fill_start(t, x->id, b, m);
     for (uint32_t i = 0; i < x->nparts; i++) {
         nines__participant__init(&pv[i]);
         pv[i].table = x->parts[i].table;
@@ -466,6 +469,7 @@ static void refuse_request(struct txc *t, struct txc_txn *x, bool fresh, int err
     x->nops = x->nnreq = 0;
     if (fresh) {
         x->answer_due = false;
+        txc_key_decided(t, x->id, false, 0, err); /* never ran */
         txc_refuse(t, x->client, x->req_id, 0, err, failed, detail);
         txc_forget(t, x);
         return;
@@ -520,6 +524,10 @@ void txc_on_txn_req(struct rt *rt, void *st, struct rt_msg *m)
         x->ctl = t->self;
         x->client = conn;
         x->st = TXC_OPEN;
+        if (txc_key_request(t, conn, b, x->id)) { /* answered by its request key */
+            txc_forget(t, x);
+            return;
+        }
     } else {
         x = txc_find(t, b->txn);
         if (!x || !is_ctl_state(x->st) || x->client != conn) {
@@ -571,6 +579,7 @@ void txc_on_txn_req(struct rt *rt, void *st, struct rt_msg *m)
     bool last = b->end == NINES__TXN_END__TXN_END_COMMIT || x->proc != TXC_PROC_NONE;
     if (last) {
         if (!x->ran && !x->nnreq) { /* nothing to commit (nothing ran, nothing to send) */
+            txc_key_decided(t, x->id, true, x->value, 0);
             answer_conf(t, x, true);
             t->st.committed++;
             txc_forget(t, x);

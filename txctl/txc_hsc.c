@@ -78,6 +78,7 @@ static void send_ready_conf(struct txc *t, struct txc_txn *x)
 
 static void decide_commit(struct txc *t, struct txc_txn *x)
 {
+    txc_key_decided(t, x->id, true, x->value, 0);
     x->st = TXC_HSC_COMMITTED;
     t->st.hsc_ready++;
     send_ready_conf(t, x);
@@ -86,6 +87,7 @@ static void decide_commit(struct txc *t, struct txc_txn *x)
 
 static void decide_abort(struct txc *t, struct txc_txn *x)
 {
+    txc_key_decided(t, x->id, false, 0, NINES_EABORTED);
     x->st = TXC_HSC_ABORTED;
     t->st.hsc_aborted++;
     txc_arm(t, x, TXC_HSC_HOLD_FACTOR * t->cfg.timeout_ms);
@@ -156,6 +158,16 @@ void txc_on_start_req(struct rt *rt, void *st, struct rt_msg *m)
         t->st.stale++;
         return;
     }
+    if (txc_key_start(t, b, (uint32_t)m->from)) {
+        /* its request key refuses it (another attempt runs or committed, or
+         * this one was declared not committed to the client): ABORT */
+        if (x)
+            decide_abort(t, x);
+        else
+            (void)abort_entry(t, b->txn);
+        txc_send_txc(t, (uint32_t)m->from, NINES__MSG_TYPE__TXC_ABORT_CONF, b->txn);
+        return;
+    }
     if (!x) {
         x = N_FAULT("txc.hsc.nomem") ? NULL : txc_alloc(t, b->txn);
         if (!x) {
@@ -207,6 +219,14 @@ void txc_on_start_req(struct rt *rt, void *st, struct rt_msg *m)
     x->doubt = b->outcome == TXC_OUT_DOUBT; /* the decision is lost: never decide */
     check(t, x);
     (void)rt;
+}
+
+void txc_hsc_abort_waiting(struct txc *t, struct txc_txn *x)
+{
+    if (x->st != TXC_HSC_WAITING)
+        return;
+    decide_abort(t, x);
+    txc_send_txc(t, x->ctl, NINES__MSG_TYPE__TXC_ABORT_CONF, x->id);
 }
 
 void txc_hsc_ready_ind(struct txc *t, const Nines__ReadyInd *b, struct rt_msg *m)
@@ -561,6 +581,7 @@ static void finish_for_ctl(struct txc *t, struct txc_txn *x, bool committed)
         t->st.hsc_aborted++;
     NLOG_WARN("txc", "hsc txn %" PRIx64 ": controller node %u left the node set; %s it at the "
               "current primaries", x->id, x->ctl, committed ? "committing" : "aborting");
+    txc_key_decided(t, x->id, committed, x->value, NINES_EABORTED); /* request key */
     x->st = committed ? TXC_HSC_COMMITTING : TXC_HSC_ABORTING;
     x->confirmed = 0;
     x->asks = 0;

@@ -181,6 +181,7 @@ struct txc {
     bool succ_valid;
     txc_nodes succ[65];
     struct txc_stats st;
+    struct txc_keys *keys;          /* request keys, outcome questions (txc_outcome.c) */
 };
 
 /* The node's served dictionary, read afresh (txc_config.dict). */
@@ -282,4 +283,26 @@ void txc_hsc_on_nodeset(struct txc *t, struct txc_txn *x);
 /* COMMIT_CONF / ABORT_CONF for a transaction whose ctl left (the hsc runs
  * its second phase). */
 void txc_hsc_end_conf(struct txc *t, uint64_t txn, uint32_t node, bool committed);
+
+/* txc_outcome.c: request keys (txctl/README.md "Request keys") */
+int txc_keys_create(struct txc *t);
+void txc_keys_destroy(struct txc *t);
+/* A fresh TXN_REQ, txn just made for it: 0 = run it; else it was answered
+ * from the request-key table (stored commit, or refused) and the caller
+ * forgets txn. */
+int txc_key_request(struct txc *t, net_addr conn, const Nines__TxnReq *b, uint64_t txn);
+/* TXC_START_REQ at the hsc: 0 = take it; else the key refuses it (ABORT). */
+int txc_key_start(struct txc *t, const Nines__TxcStartReq *b, uint32_t ctl);
+/* The ctl's START carries the key its transaction runs under (m: its arena). */
+void txc_key_fill_start(struct txc *t, uint64_t txn, Nines__TxcStartReq *b, struct rt_msg *m);
+/* The attempt running here as txn was decided (no-op for a txn without key). */
+void txc_key_decided(struct txc *t, uint64_t txn, bool committed, int64_t value, int err);
+/* txn is forgotten here: if still undecided (this node left the node set),
+ * its key answers "no promise" from now on. */
+void txc_key_forgotten(struct txc *t, uint64_t txn);
+/* A timer whose cookie is not a txn id (top 8 bits 0): an outcome question's. */
+void txc_outcome_on_timer(struct txc *t, uint64_t cookie);
+/* txc_hsc.c: record ABORT for a started, undecided entry (a client's
+ * outcome question found its ctl gone or past its timeout). */
+void txc_hsc_abort_waiting(struct txc *t, struct txc_txn *x);
 #endif

@@ -112,6 +112,7 @@ void txc_release_kept(struct txc *t, struct txc_txn *x)
 void txc_forget(struct txc *t, struct txc_txn *x)
 {
     N_ASSERT(x->st != TXC_FREE);
+    txc_key_forgotten(t, x->id); /* request key: no-op if decided */
     if (x->timer > 0)
         rt_timer_cancel(t->rt, x->timer);
     txc_release_kept(t, x);
@@ -318,9 +319,9 @@ txc_nodes txc_map_nodes(struct txc *t, txc_nodes nodes)
 
 void txc_outcome_final(struct txc *t, const struct txc_txn *x, bool committed)
 {
-    /* the exactly-once outcome store (txc_outcome.c) keeps x's request key
-     * with its outcome and value here */
-    (void)t, (void)x, (void)committed;
+    /* the request key (txc_outcome.c) was decided with the transaction;
+     * this catches any path that reached the end without it */
+    txc_key_decided(t, x->id, committed, x->value, committed ? 0 : NINES_EABORTED);
 }
 
 static uint32_t own_site(struct txc *t)
@@ -465,6 +466,10 @@ static void txc_on_event(struct rt *rt, void *st, struct rt_msg *m)
                    t->cfg.timeout_ms);
         break;
     case RT_MSG_TIMER: {
+        if (TXC_ID_NODE(m->cookie) == 0) { /* not a txn id: an outcome question's */
+            txc_outcome_on_timer(t, m->cookie);
+            break;
+        }
         struct txc_txn *x = txc_find(t, m->cookie);
         if (!x)
             break;
@@ -503,6 +508,10 @@ int txc_create(struct txc **out, struct rt *rt, const struct txc_config *cfg)
         t->cfg.max_ops = TXC_MAX_OPS_DEFAULT;
     if (!t->cfg.max_txns)
         t->cfg.max_txns = TXC_MAX_TXNS_DEFAULT;
+    if (!t->cfg.keys_max)
+        t->cfg.keys_max = TXC_KEYS_MAX_DEFAULT;
+    if (!t->cfg.keys_keep_ms)
+        t->cfg.keys_keep_ms = TXC_KEYS_KEEP_MS_DEFAULT;
     t->self = rt_self(rt);
     if (t->self < 1 || t->self > 64) {
         uint32_t self = t->self;
@@ -531,9 +540,11 @@ int txc_create(struct txc **out, struct rt *rt, const struct txc_config *cfg)
     t->next_seq = ((uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u) & TXC_SEQ_MASK;
     t->first_seq = t->next_seq;
     t->hsc_pick = t->next_seq;
-    int rc = rt_task_add(rt, RT_SVC_TXC, "txc", txc_on_event, t);
-    if (!rc)
+    int rc = txc_keys_create(t);
+    if (!rc && (rc = rt_task_add(rt, RT_SVC_TXC, "txc", txc_on_event, t)) == 0)
         rc = rt_subscribe_nodeset(rt, RT_SVC_TXC);
+    if (rc)
+        txc_keys_destroy(t);
     if (rc) {
         free(t->hash);
         free(t->pool);
@@ -550,6 +561,7 @@ void txc_destroy(struct txc *t)
         return;
     while (t->active)
         txc_forget(t, t->active);
+    txc_keys_destroy(t);
     free(t->hash);
     free(t->pool);
     free(t);

@@ -97,6 +97,42 @@ const char *nines_conn_addr(const nines_conn *c);
 /* Requests sent or queued and not yet answered. */
 size_t nines_conn_inflight(const nines_conn *c);
 
+/* ---- failover with exactly-once outcomes (client/README.md "Failover") --
+ * Every request carries a request key (this connection's random client
+ * id, a growing sequence number). With failover on (off by default), a
+ * lost connection — EOF, a socket error, a request's timeout, a node that
+ * says it is not in the node set — does not fail the requests in flight:
+ * the connection reconnects to another listed node (random order, the
+ * lost one last), asks the cluster for the outcome of each, and completes
+ * it: committed (rc 0 and the value as the cluster recorded it), aborted
+ * (the abort's code), or NINES_EINDOUBT when the cluster cannot tell or
+ * the answer did not come within window_ms. A procedure call that never
+ * ran (or aborted because of the failure) is sent again under the same
+ * key: the nodes never run one key twice. A commit of an interactive
+ * transaction is asked about, not re-sent; requests inside an open
+ * interactive transaction fail as without failover (the transaction is
+ * aborted with its node). window_ms 0: 4 x the connection's timeout. */
+int nines_conn_set_failover(nines_conn *c, int on, int window_ms);
+struct nines_failover_stats {
+    uint64_t failovers;       /* connections lost with requests to resolve */
+    uint64_t questions;       /* TXN_OUTCOME_REQs sent */
+    uint64_t committed;       /* lost requests found committed */
+    uint64_t aborted;         /* ... found aborted (reported with their code) */
+    uint64_t resent;          /* procedure calls sent again (a new attempt) */
+    uint64_t in_doubt;        /* ... reported NINES_EINDOUBT */
+};
+void nines_conn_failover_stats(const nines_conn *c, struct nines_failover_stats *out);
+/* The answer dispatched last (inside a nines_done_fn: this one; after a
+ * blocking call: its own): the transaction id (0 when none ran or it is not known), its request key
+ * and how it was resolved. For journals: "key K committed as txn T". */
+struct nines_answer_info {
+    uint64_t txn;
+    uint64_t key_client, key_seq;
+    uint32_t attempts;        /* attempts sent under the key (1 without failover) */
+    int via_failover;         /* resolved by asking after its connection was lost */
+};
+int nines_conn_answer_info(const nines_conn *c, struct nines_answer_info *out);
+
 /* ---- transactions ---------------------------------------------------- */
 
 int nines_txn_begin(nines_conn *c, nines_txn **out);

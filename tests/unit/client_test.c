@@ -32,7 +32,32 @@ enum fake_mode {
     FAKE_BAD_BODY,     /* TXN_CONF whose body does not decode */
     FAKE_HUGE_LEN,     /* a length prefix above max_frame_bytes */
     FAKE_TXN,          /* interactive: results per op, GET returns key + 100 */
+    FAKE_CLOSE_N,      /* read `batch` requests (keys recorded in FO), then close */
+    FAKE_FO,           /* failover node: outcome questions answered by FO's script,
+                        * requests echoed with txn 2000 + aid */
 };
+
+/* What the failover fakes share: the keys node 1 took (seq -> aid), and
+ * what node 2 saw. The outcome of a key is scripted by its aid % 10:
+ * 0 committed (txn 1000 + aid, value aid + delta), 1 not committed,
+ * 2 aborted with EDEADLOCK, 3 aborted with ECLOSED, 4 unknown,
+ * 7 in progress the first time it is asked, then committed. */
+#define FO_MAX 64
+static struct {
+    pthread_mutex_t mu;
+    uint64_t client;
+    uint64_t seq[FO_MAX];
+    int64_t aid[FO_MAX], delta[FO_MAX];
+    int asked[FO_MAX];
+    int n;
+    /* node 2: requests re-sent (seq, attempt), questions (keys, sent_to) */
+    uint64_t resent_seq[FO_MAX];
+    uint32_t resent_attempt[FO_MAX];
+    int nresent;
+    int questions;
+    uint64_t last_sent_to;
+    uint64_t last_client;
+} FO = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 struct fake {
     atomic_int mode;           /* enum fake_mode; tests change it while serving */
@@ -173,6 +198,67 @@ static void fk_answer(struct fake *f, int fd, const Nines__TxnReq *r)
     fk_send(f, fd, NINES__MSG_TYPE__TXN_CONF, &conf.base);
 }
 
+/* FAKE_FO: answer a TXN_OUTCOME_REQ by the script (FO). */
+static void fo_answer(struct fake *f, int fd, const struct net_msg_in *m)
+{
+    Nines__TxnOutcomeReq *q = nines__txn_outcome_req__unpack(NULL, m->body_len, m->body);
+    if (!q)
+        return;
+    Nines__TxnOutcomeConf conf = NINES__TXN_OUTCOME_CONF__INIT;
+    Nines__KeyAnswer av[FO_MAX], *pa[FO_MAX];
+    conf.req_id = q->req_id;
+    conf.n_answers = q->n_keys < FO_MAX ? q->n_keys : FO_MAX;
+    conf.answers = pa;
+    pthread_mutex_lock(&FO.mu);
+    FO.questions++;
+    for (size_t i = 0; i < conf.n_answers; i++) {
+        nines__key_answer__init(&av[i]);
+        pa[i] = &av[i];
+        const Nines__KeyQuery *k = q->keys[i];
+        FO.last_sent_to = k->sent_to;
+        FO.last_client = k->key->client;
+        int j = 0;
+        while (j < FO.n && FO.seq[j] != k->key->seq)
+            j++;
+        if (j == FO.n) { /* a key node 1 never took: it never ran */
+            av[i].outcome = NINES__KEY_OUTCOME__KEY_NOT_COMMITTED;
+            continue;
+        }
+        switch (FO.aid[j] % 10) {
+        case 0:
+            av[i].outcome = NINES__KEY_OUTCOME__KEY_COMMITTED;
+            av[i].txn = 1000 + (uint64_t)FO.aid[j];
+            av[i].value = FO.aid[j] + FO.delta[j];
+            break;
+        case 1:
+            av[i].outcome = NINES__KEY_OUTCOME__KEY_NOT_COMMITTED;
+            break;
+        case 2:
+            av[i].outcome = NINES__KEY_OUTCOME__KEY_ABORTED;
+            av[i].error = NINES_EDEADLOCK;
+            av[i].detail = "deadlock victim";
+            break;
+        case 3:
+            av[i].outcome = NINES__KEY_OUTCOME__KEY_ABORTED;
+            av[i].error = NINES_ECLOSED;
+            break;
+        case 7:
+            av[i].outcome = FO.asked[j]++ ? NINES__KEY_OUTCOME__KEY_COMMITTED
+                                          : NINES__KEY_OUTCOME__KEY_IN_PROGRESS;
+            av[i].txn = 1000 + (uint64_t)FO.aid[j];
+            av[i].value = FO.aid[j] + FO.delta[j];
+            break;
+        default:
+            av[i].outcome = NINES__KEY_OUTCOME__KEY_UNKNOWN;
+            av[i].detail = "nodes 1 and 4 did not answer";
+            break;
+        }
+    }
+    pthread_mutex_unlock(&FO.mu);
+    fk_send(f, fd, NINES__MSG_TYPE__TXN_OUTCOME_CONF, &conf.base);
+    nines__txn_outcome_req__free_unpacked(q, NULL);
+}
+
 static void fk_serve(struct fake *f, int fd)
 {
     static uint8_t buf[1u << 16];
@@ -190,6 +276,11 @@ static void fk_serve(struct fake *f, int fd)
             break;
         atomic_fetch_add(&f->nreq, 1);
         struct net_msg_in m;
+        if (len && !net_env_parse(buf, len, &m) && m.type == NINES__MSG_TYPE__TXN_OUTCOME_REQ &&
+            atomic_load(&f->mode) == FAKE_FO) {
+            fo_answer(f, fd, &m);
+            continue;
+        }
         if (len == 0 || net_env_parse(buf, len, &m) || m.type != NINES__MSG_TYPE__TXN_REQ)
             continue;
         Nines__TxnReq *r = nines__txn_req__unpack(NULL, m.body_len, m.body);
@@ -229,6 +320,39 @@ static void fk_serve(struct fake *f, int fd)
         case FAKE_CLOSE:
             nines__txn_req__free_unpacked(r, NULL);
             return;
+        case FAKE_CLOSE_N: {
+            pthread_mutex_lock(&FO.mu);
+            if (FO.n < FO_MAX && r->key) {
+                /* a transaction's commit: scripted committed (aid 30) */
+                FO.client = r->key->client;
+                FO.seq[FO.n] = r->key->seq;
+                FO.aid[FO.n] = r->tpcb ? r->tpcb->aid : 30;
+                FO.delta[FO.n] = r->tpcb ? r->tpcb->delta : 0;
+                FO.asked[FO.n++] = 0;
+            }
+            int took = FO.n;
+            pthread_mutex_unlock(&FO.mu);
+            if (took >= atomic_load(&f->batch)) {
+                nines__txn_req__free_unpacked(r, NULL);
+                return;
+            }
+            break;
+        }
+        case FAKE_FO:
+            pthread_mutex_lock(&FO.mu);
+            if (FO.nresent < FO_MAX && r->key) {
+                FO.resent_seq[FO.nresent] = r->key->seq;
+                FO.resent_attempt[FO.nresent++] = r->key->attempt;
+            }
+            pthread_mutex_unlock(&FO.mu);
+            {
+                Nines__TxnConf conf = NINES__TXN_CONF__INIT;
+                conf.req_id = r->req_id;
+                conf.txn = r->tpcb ? 2000 + (uint64_t)r->tpcb->aid : 2000;
+                conf.value = r->tpcb ? r->tpcb->aid + r->tpcb->delta : 0;
+                fk_send(f, fd, NINES__MSG_TYPE__TXN_CONF, &conf.base);
+            }
+            break;
         case FAKE_SILENT:
             break;
         case FAKE_ZERO_FRAME:
@@ -480,6 +604,186 @@ static void test_interactive_lost(void)
     fk_stop(&b);
 }
 
+/* ---- failover with exactly-once outcomes --------------------------------- */
+
+struct fo_req {
+    int done, rc;
+    int64_t value;
+    struct nines_answer_info info;
+    nines_conn *c;
+};
+
+static void on_fo(void *arg, int rc, int64_t value, const char *detail)
+{
+    struct fo_req *p = arg;
+    p->done++;
+    p->rc = rc;
+    p->value = value;
+    CU_ASSERT_EQUAL(nines_conn_answer_info(p->c, &p->info), 0);
+    (void)detail;
+}
+
+static void fo_reset(void)
+{
+    pthread_mutex_lock(&FO.mu);
+    FO.n = FO.nresent = FO.questions = 0;
+    FO.last_sent_to = FO.last_client = 0;
+    pthread_mutex_unlock(&FO.mu);
+}
+
+static int fo_resent_attempt(uint64_t seq)
+{
+    int a = 0;
+    pthread_mutex_lock(&FO.mu);
+    for (int i = 0; i < FO.nresent; i++)
+        if (FO.resent_seq[i] == seq)
+            a = a ? -1 : (int)FO.resent_attempt[i]; /* -1: sent twice */
+    pthread_mutex_unlock(&FO.mu);
+    return a;
+}
+
+/* Node 1 takes six procedure calls and dies; the connection moves to
+ * node 2 and asks: committed ones complete with the cluster's value,
+ * not-committed ones and ones aborted by the failure run again under
+ * their key (attempt 2), one aborted on its merits reports its code, an
+ * unknown one NINES_EINDOUBT, one in progress is asked again. */
+static void test_failover_outcomes(void)
+{
+    fo_reset();
+    struct fake a, b;
+    fk_start(&a, FAKE_CLOSE_N, 1);
+    atomic_store(&a.batch, 6);
+    fk_start(&b, FAKE_FO, 2);
+    char aa[32], ab[32];
+    snprintf(aa, sizeof aa, "127.0.0.1:%u", a.port);
+    snprintf(ab, sizeof ab, "127.0.0.1:%u", b.port);
+    const char *addrs[] = {aa, ab};
+    nines_conn *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(nines_connect(&c, addrs, 2, "test", 2000), 0);
+    CU_ASSERT_EQUAL(nines_conn_set_failover(c, 1, 3000), 0);
+    static const int64_t aids[6] = {10, 11, 12, 13, 14, 17};
+    struct fo_req p[6];
+    memset(p, 0, sizeof p);
+    for (int i = 0; i < 6; i++) {
+        p[i].c = c;
+        CU_ASSERT_EQUAL(nines_tpcb_async(c, aids[i], 0, 0, 5, on_fo, &p[i]), 0);
+    }
+    for (int turns = 0; turns < 200 && nines_conn_inflight(c) > 0; turns++)
+        CU_ASSERT(nines_poll(c, 50) >= 0);
+    CU_ASSERT_EQUAL(nines_conn_inflight(c), 0);
+    for (int i = 0; i < 6; i++)
+        CU_ASSERT_EQUAL(p[i].done, 1);
+    /* 10: committed before the loss, value and txn as the cluster recorded */
+    CU_ASSERT_EQUAL(p[0].rc, 0);
+    CU_ASSERT_EQUAL(p[0].value, 15);
+    CU_ASSERT_EQUAL(p[0].info.txn, 1010);
+    CU_ASSERT_EQUAL(p[0].info.attempts, 1);
+    CU_ASSERT_TRUE(p[0].info.via_failover);
+    /* 11 (never ran) and 13 (aborted by the failure): sent again to node 2,
+     * same key, attempt 2, committed there */
+    CU_ASSERT_EQUAL(p[1].rc, 0);
+    CU_ASSERT_EQUAL(p[1].info.txn, 2011);
+    CU_ASSERT_EQUAL(p[1].info.attempts, 2);
+    CU_ASSERT_EQUAL(fo_resent_attempt(p[1].info.key_seq), 2);
+    CU_ASSERT_EQUAL(p[3].rc, 0);
+    CU_ASSERT_EQUAL(p[3].value, 18);
+    CU_ASSERT_EQUAL(fo_resent_attempt(p[3].info.key_seq), 2);
+    /* 12: aborted on its merits, reported, not sent again */
+    CU_ASSERT_EQUAL(p[2].rc, NINES_EDEADLOCK);
+    CU_ASSERT_EQUAL(fo_resent_attempt(p[2].info.key_seq), 0);
+    /* 14: the cluster cannot tell */
+    CU_ASSERT_EQUAL(p[4].rc, NINES_EINDOUBT);
+    CU_ASSERT_EQUAL(fo_resent_attempt(p[4].info.key_seq), 0);
+    /* 17: in progress, then committed */
+    CU_ASSERT_EQUAL(p[5].rc, 0);
+    CU_ASSERT_EQUAL(p[5].info.txn, 1017);
+    /* one key per request, one client id, node 1 named as where it went */
+    for (int i = 0; i < 6; i++)
+        for (int j = i + 1; j < 6; j++)
+            CU_ASSERT_NOT_EQUAL(p[i].info.key_seq, p[j].info.key_seq);
+    CU_ASSERT_EQUAL(FO.last_client, p[0].info.key_client);
+    CU_ASSERT_EQUAL(FO.last_sent_to, 1u);
+    CU_ASSERT(FO.questions >= 2);
+    struct nines_failover_stats st;
+    nines_conn_failover_stats(c, &st);
+    CU_ASSERT_EQUAL(st.failovers, 1);
+    CU_ASSERT_EQUAL(st.committed, 2);
+    CU_ASSERT_EQUAL(st.resent, 2);
+    CU_ASSERT_EQUAL(st.aborted, 1);
+    CU_ASSERT_EQUAL(st.in_doubt, 1);
+    CU_ASSERT_EQUAL(nines_conn_node(c), 2);
+    /* a blocking call works on as usual */
+    int64_t bal = 0;
+    CU_ASSERT_EQUAL(nines_tpcb(c, 40, 0, 0, 2, &bal), 0);
+    CU_ASSERT_EQUAL(bal, 42);
+    nines_close(c);
+    fk_stop(&a);
+    fk_stop(&b);
+}
+
+/* A one-shot write transaction whose commit was in flight when its node
+ * died: asked about, found committed, commit returns 0 (no op results
+ * needed); a second one that never reached a node: "not committed". */
+static void test_failover_commit(void)
+{
+    fo_reset();
+    struct fake a, b;
+    fk_start(&a, FAKE_CLOSE_N, 1);
+    atomic_store(&a.batch, 1);
+    fk_start(&b, FAKE_FO, 2);
+    char aa[32], ab[32];
+    snprintf(aa, sizeof aa, "127.0.0.1:%u", a.port);
+    snprintf(ab, sizeof ab, "127.0.0.1:%u", b.port);
+    const char *addrs[] = {aa, ab};
+    nines_conn *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(nines_connect(&c, addrs, 2, "test", 2000), 0);
+    CU_ASSERT_EQUAL(nines_conn_set_failover(c, 1, 0), 0);
+    nines_txn *t;
+    CU_ASSERT_EQUAL_FATAL(nines_txn_begin(c, &t), 0);
+    struct nines_value row[2] = {nines_v_int64(1), nines_v_int64(2)};
+    CU_ASSERT_EQUAL(nines_txn_insert(t, "kv", row, 2), 0);
+    CU_ASSERT_EQUAL(nines_txn_commit(t), 0);
+    struct nines_answer_info in;
+    CU_ASSERT_EQUAL(nines_conn_answer_info(c, &in), 0);
+    CU_ASSERT_EQUAL(in.txn, 1030);
+    CU_ASSERT_TRUE(in.via_failover);
+    CU_ASSERT_EQUAL(nines_conn_node(c), 2);
+    nines_close(c);
+    fk_stop(&a);
+    fk_stop(&b);
+}
+
+/* A node that says it is outside the node set: the request did not run
+ * there; the connection moves on and the call completes through another
+ * node. A blocking call rides through the failover too. */
+static void test_failover_not_member(void)
+{
+    fo_reset();
+    struct fake a, b;
+    fk_start(&a, FAKE_REF, 1);
+    atomic_store(&a.ref_err, NINES_ENOTMEMBER);
+    fk_start(&b, FAKE_FO, 2);
+    char aa[32], ab[32];
+    snprintf(aa, sizeof aa, "127.0.0.1:%u", a.port);
+    snprintf(ab, sizeof ab, "127.0.0.1:%u", b.port);
+    const char *addrs[] = {aa, ab};
+    nines_conn *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(nines_connect(&c, addrs, 2, "test", 2000), 0);
+    CU_ASSERT_EQUAL(nines_conn_set_failover(c, 1, 0), 0);
+    int64_t bal = 0;
+    CU_ASSERT_EQUAL(nines_tpcb(c, 21, 0, 0, 4, &bal), 0);
+    CU_ASSERT_EQUAL(bal, 25);
+    CU_ASSERT_EQUAL(nines_conn_node(c), 2);
+    struct nines_answer_info in;
+    CU_ASSERT_EQUAL(nines_conn_answer_info(c, &in), 0);
+    CU_ASSERT_EQUAL(in.attempts, 2);
+    CU_ASSERT_EQUAL(in.txn, 2021);
+    CU_ASSERT_EQUAL(fo_resent_attempt(in.key_seq), 2);
+    nines_close(c);
+    fk_stop(&a);
+    fk_stop(&b);
+}
+
 /* ---- size limit, timeouts, bad frames ----------------------------------- */
 
 static void test_oversized(void)
@@ -625,6 +929,9 @@ void cu_register(void)
         {"argument_errors", test_argument_errors},
         {"failover", test_failover},
         {"interactive_lost", test_interactive_lost},
+        {"failover_outcomes", test_failover_outcomes},
+        {"failover_not_member", test_failover_not_member},
+        {"failover_commit", test_failover_commit},
         {"oversized", test_oversized},
         {"timeout", test_timeout},
         {"bad_frames", test_bad_frames},

@@ -340,8 +340,9 @@ static void test_client_types_served(void)
         CU_ASSERT_TRUE_FATAL(ok);
         served++;
     }
-    /* what the tools, client library and benchmarks send */
-    CU_ASSERT_EQUAL(served, 6);
+    /* what the tools, client library and benchmarks send (TXN_OUTCOME_REQ:
+     * the client library after failover) */
+    CU_ASSERT_EQUAL(served, 7);
     Nines__StatusConf *st = tcp_status(c);
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     CU_ASSERT_EQUAL(st->refused_sender, refused0);
