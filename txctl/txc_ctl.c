@@ -131,6 +131,8 @@ static void answer_conf(struct txc *t, struct txc_txn *x, bool with_results)
 
 static void finish(struct txc *t, struct txc_txn *x, bool committed)
 {
+    t->cgone[x->id % TXC_CGONE_SLOTS] = x->id;
+    t->cgone_commit[x->id % TXC_CGONE_SLOTS] = committed;
     txc_outcome_final(t, x, committed);
     send_forget(t, x, committed);
     if (committed)
@@ -1000,14 +1002,18 @@ void txc_ctl_outcome_req(struct txc *t, const Nines__TxcOutcomeReq *b, net_addr 
             txc_outcome_ref(t, from, b->txn, NINES_EINDOUBT, d);
             return;
         }
-        /* this incarnation forgets a transaction only after every kernel
-         * that ran its ops confirmed the outcome, and never commits without
-         * them: a kernel still holding it was never told of an abort */
+        /* finished here lately: the recorded outcome (a kernel that took
+         * the transaction over in doubt after the others confirmed). Else
+         * this incarnation forgot it without finishing (aborted before any
+         * kernel prepared): a kernel still holding it was never told */
+        bool commit = t->cgone[b->txn % TXC_CGONE_SLOTS] == b->txn &&
+                      t->cgone_commit[b->txn % TXC_CGONE_SLOTS];
         struct txc_txn tmp;
         memset(&tmp, 0, sizeof tmp);
         tmp.id = b->txn;
         t->st.resent++;
-        (void)txc_send_kernel(t, &tmp, NINES__MSG_TYPE__ABORT_REQ, node);
+        (void)txc_send_kernel(t, &tmp, commit ? NINES__MSG_TYPE__COMMIT_REQ
+                                              : NINES__MSG_TYPE__ABORT_REQ, node);
         return;
     }
     switch (x->st) {

@@ -17,6 +17,7 @@ _Static_assert(DICT_MAX_NODES <= 64 && NINES_MAX_NODES <= 64, "node masks are 64
 #define TXC_ID_NODE(id) ((uint32_t)((id) >> 56))
 #define TXC_SEQ_MASK    ((UINT64_C(1) << 56) - 1)
 
+#define TXC_CGONE_SLOTS (1u << 16) /* about 2 s of finished transactions at 30k/s */
 #define TXC_GONE_SLOTS 4096
 
 enum txc_state {
@@ -171,6 +172,11 @@ struct txc {
     struct txc_txn *active;         /* doubly linked */
     uint64_t hsc_pick;              /* spreads the hsc choice */
     uint64_t gone[TXC_GONE_SLOTS];  /* hsc: recently forgotten txn ids (direct-mapped) */
+    /* ctl: recently finished own transactions and their outcome, so that a
+     * kernel that took one over in doubt after every kernel this controller
+     * knew of had confirmed is told the outcome, not "forgotten, so aborted" */
+    uint64_t cgone[TXC_CGONE_SLOTS];
+    uint8_t cgone_commit[TXC_CGONE_SLOTS];
     uint8_t gone_out[TXC_GONE_SLOTS]; /* ... and their outcome: 0 unknown, 1 committed,
                                        * 2 aborted (a kernel that took the transaction
                                        * over in doubt later is told it) */

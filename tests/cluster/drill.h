@@ -17,7 +17,7 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#define DRILLS_REQUIRED_DEFAULT 0
+#define DRILLS_REQUIRED_DEFAULT 1
 
 static inline int drills_required(void)
 {
