@@ -47,6 +47,8 @@ struct sup {
     struct sup_hb *hb;               /* the I-am-alive thread (sup_hb.c) */
     struct ns ns;                    /* the node-set protocol (sup_ns.c) */
     uint64_t hb_us, lease_us;        /* heartbeat interval; lease window */
+    uint64_t installed_us;           /* the protocol began, or the last new set was
+                                      * installed (nclock_us) */
     int64_t ns_timer;                /* timer for ns_deadline (0: none) */
     uint64_t ns_timer_at;
     struct sup_arb arb;

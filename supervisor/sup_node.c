@@ -77,8 +77,10 @@ static void ns_install(void *ctx, const struct ns_view *v, bool serving, const c
         .serving = serving,
     };
     snprintf(n.reason, sizeof n.reason, "%s", reason ? reason : "");
-    s->epoch = v->epoch;
     uint64_t now = nclock_us(), until = s->ns.lease_until;
+    if (v->epoch != s->epoch)
+        s->installed_us = now;
+    s->epoch = v->epoch;
     rt_set_lease(s->rt, until > now ? rt_now_us(s->rt) + (until - now) : 0);
     if (s->hb)
         sup_hb_advertise(s->hb, ns_adv_epoch(&s->ns), serving);
@@ -197,13 +199,19 @@ static void sup_tick(struct sup *s)
             ns_down(&s->ns, id, now);
             sp->down_at_us = 0;
         } else if (heard_now) {
+            sp->silent = false;
             ns_hear(&s->ns, id, inc, now);
             ns_peer_epoch(&s->ns, id, ep, now);
-        } else if (!sp->silent && !blind) {
-            ns_suspect(&s->ns, id, now);
+        } else if (!blind) {
+            /* silent: nothing for `misses` intervals since it was last heard,
+             * or since the set that made it a member was installed (it
+             * answered that round: a peer not heard yet is not silent) */
+            uint64_t since = last > s->installed_us ? last : s->installed_us;
+            bool silent = now - since > silent_us;
+            if (silent && !sp->silent)
+                ns_suspect(&s->ns, id, now);
+            sp->silent = silent;
         }
-        if (!blind)
-            sp->silent = !heard_now;
         if ((v->members & NS_BIT(id)) && heard_now && ns_confirms(&s->ns, id, inc, ep))
             t[k++] = last;
     }
@@ -315,7 +323,8 @@ static int sup_begin(struct sup *s)
     };
     for (uint32_t i = 0; i < c->nnodes; i++)
         nc.configured |= NS_BIT(c->nodes[i].id);
-    ns_init(&s->ns, &nc, &sup_ns_ops, s, nclock_us());
+    s->installed_us = nclock_us();
+    ns_init(&s->ns, &nc, &sup_ns_ops, s, s->installed_us);
     uint64_t stall_us = SUP_STALL_MS * 1000u;
     if (stall_us < 4 * s->hb_us * misses)
         stall_us = 4 * s->hb_us * misses;
