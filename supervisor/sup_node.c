@@ -208,6 +208,10 @@ static void sup_tick(struct sup *s)
              * answered that round: a peer not heard yet is not silent) */
             uint64_t since = last > s->installed_us ? last : s->installed_us;
             bool silent = now - since > silent_us;
+            /* before any set is installed (bootstrap) a node not heard yet
+             * is only slow to start: suspecting it would leave it out */
+            if (!v->epoch)
+                silent = false;
             if (silent && !sp->silent)
                 ns_suspect(&s->ns, id, now);
             sp->silent = silent;
@@ -380,7 +384,13 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
             rt_timer_add(rt, RT_SVC_SUP, s->hb_us, SUP_TIMER_TICK);
         } else if (m->cookie == SUP_TIMER_NS && s->state == SUP_RUNNING) {
             s->ns_timer = 0;
-            ns_tick(&s->ns, nclock_us());
+            /* the deadline may be the lease's: judge it on what the
+             * I-am-alive thread heard up to now (a stalled executor's lease
+             * was computed before the stall), then tick */
+            if (s->hb)
+                sup_tick(s);
+            else
+                ns_tick(&s->ns, nclock_us());
             sup_arm(s);
         }
         break;
