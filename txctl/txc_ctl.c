@@ -701,6 +701,7 @@ void txc_on_kern_op_ref(struct rt *rt, void *st, struct rt_msg *m)
     char name[160];
     txc_op_name(x, i, name, sizeof name);
     x->pending &= ~TXC_NODE(node);
+    x->refused = true;
     if (x->st == TXC_RESOLVING) {
         /* it never prepared, so the old hsc cannot have recorded COMMIT */
         x->res |= TXC_RES_ABORTED;
@@ -1111,6 +1112,8 @@ static void start_resolving(struct txc *t, struct txc_txn *x, txc_nodes gone, co
         x->res = 0;
         x->res_node = 0;
     }
+    if (x->refused)
+        x->res |= TXC_RES_ABORTED; /* a kernel refused before: never all ready */
     if (gone) {
         x->res |= TXC_RES_GONE;
         if (!x->res_node)

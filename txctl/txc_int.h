@@ -133,6 +133,8 @@ struct txc_txn {
     bool doubt;                     /* ctl RESOLVING / hsc WAITING: the decision was lost with
                                      * the old hsc: never decided, questions get EINDOUBT */
     bool resolve_abort;             /* ctl RESOLVING: abort unless a kernel says committed */
+    bool refused;                   /* a kernel refused its ops (KERN_OP_REF): it never
+                                     * prepared, so no hsc can have recorded COMMIT */
     uint32_t res;                   /* ctl RESOLVING: TXC_RES_* seen so far */
     uint32_t res_node;              /*   ... the kernel (or departed node) it came from */
     txc_nodes confirmed;            /* hsc COMMITTING/ABORTING: nodes that confirmed */
