@@ -1097,6 +1097,14 @@ static void left_detail(struct txc *t, const struct txc_txn *x, uint32_t node, c
              PRIu64 "); %s", x->id, node, rt_nodeset(t->rt)->epoch, what);
 }
 
+/* RESOLVING asks again soon (the kernels' answers are held back while a
+ * takeover runs there): 20 ms, doubling, at most the retry interval */
+static uint32_t resolve_ms(const struct txc *t, const struct txc_txn *x)
+{
+    uint32_t ms = 20u << (x->asks < 4 ? x->asks : 4);
+    return ms < txc_retry_ms(t) ? ms : txc_retry_ms(t);
+}
+
 /* The hsc left before deciding (or a new one left again): pick a new one
  * and ask every kernel that prepared whether the transaction ended there,
  * re-preparing it with the new hsc (PREPARE_REQ). Kernels whose ops are
@@ -1143,7 +1151,7 @@ static void start_resolving(struct txc *t, struct txc_txn *x, txc_nodes gone, co
     x->hsc_told = hsc != 0;
     (void)send_to_kernels(t, x, NINES__MSG_TYPE__PREPARE_REQ, prep); /* failures: the timer */
     x->pending |= prep;
-    txc_arm(t, x, txc_retry_ms(t));
+    txc_arm(t, x, resolve_ms(t, x));
     progress(t, x);
 }
 
@@ -1236,7 +1244,7 @@ static void resolving_timer(struct txc *t, struct txc_txn *x)
     if (x->doubt && ++x->asks % 16 == 1)
         NLOG_ERROR("txc", "txn %" PRIx64 ": outcome lost with a departed hot-standby "
                    "controller; held (kernel node %u ended it)", x->id, x->res_node);
-    txc_arm(t, x, x->doubt ? 4 * t->cfg.timeout_ms : txc_retry_ms(t));
+    txc_arm(t, x, x->doubt ? 4 * t->cfg.timeout_ms : resolve_ms(t, x));
 }
 
 void txc_ctl_on_nodeset(struct txc *t, struct txc_txn *x)

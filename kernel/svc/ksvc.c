@@ -217,6 +217,8 @@ void ksvc_fini(struct ksvc *k)
 {
     if (!k)
         return;
+    for (uint32_t i = 0; i < k->ndeferred; i++)
+        sk_msg_release(k->deferred[i]);
     if (k->txns.bk)
         SK_MAP_FOREACH(&k->txns, i, nd, nx)
         {

@@ -153,6 +153,8 @@ struct ksvc {
     uint64_t ask_us;        /* a prepared transaction asks for its outcome after this */
     bool ask_armed;
     bool tk_armed;          /* SK_TIMER_TAKEOVER_ASK */
+    struct rt_msg *deferred[1024]; /* SK_DEFER_MAX; sk_defer: requests held during a takeover */
+    uint32_t ndeferred;
     uint64_t tk_delay_us;
     struct rt_msg *cur;     /* the message whose handler runs now */
     struct sk_copies *copies; /* log copies held here (ksvc_copy.c; NULL until one) */
@@ -217,6 +219,9 @@ void sk_prepared_unlink(struct ksvc *k, struct sk_txn *t);
 void sk_ask_due(struct ksvc *k);   /* SK_TIMER_ASK */
 /* ksvc_takeover.c: a replica of this node is being promoted */
 bool sk_promoting(const struct ksvc *k);
+#define SK_DEFER_MAX 1024
+bool sk_defer(struct ksvc *k, struct rt_msg *m);
+void sk_replay_deferred(struct ksvc *k);
 /* SK_TIMER_TAKEOVER_ASK: taken-over in-doubt transactions ask again soon
  * (a question sent while the new epoch was still being installed elsewhere
  * is dropped by the epoch check): 50 ms, doubling, up to ask_us */

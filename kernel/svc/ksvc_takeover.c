@@ -342,6 +342,50 @@ void sk_on_barrier_done(struct ksvc *k, uint64_t epoch)
         sk_resolve(k, dv, nd);
     }
     free(dv);
+    if (!sk_promoting(k))
+        sk_replay_deferred(k);
+}
+
+/* COMMIT/ABORT/PREPARE_REQ for a transaction unknown here, received while a
+ * takeover was under way: kept (rt_msg_keep) and handled again once every
+ * promotion here is done, so the controller need not wait for its re-send.
+ * When the list is full the request is dropped and the controller's
+ * re-send covers it. */
+bool sk_defer(struct ksvc *k, struct rt_msg *m)
+{
+    if (k->ndeferred >= SK_DEFER_MAX)
+        return false;
+    rt_msg_keep(m);
+    k->deferred[k->ndeferred++] = m;
+    return true;
+}
+
+void sk_replay_deferred(struct ksvc *k)
+{
+    uint32_t n = k->ndeferred;
+    struct rt_msg *list[SK_DEFER_MAX];
+    memcpy(list, k->deferred, n * sizeof *list);
+    k->ndeferred = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        struct rt_msg *m = list[i];
+        m->kept = false;
+        switch (m->type) {
+        case NINES__MSG_TYPE__COMMIT_REQ:
+            ksvc_on_commit_req(k->rt, k, m);
+            break;
+        case NINES__MSG_TYPE__ABORT_REQ:
+            ksvc_on_abort_req(k->rt, k, m);
+            break;
+        case NINES__MSG_TYPE__PREPARE_REQ:
+            ksvc_on_prepare_req(k->rt, k, m);
+            break;
+        default:
+            NLOG_ERROR("kern", "deferred message of type %u dropped", m->type);
+            break;
+        }
+        if (!m->kept)
+            rt_msg_free(k->rt, m);
+    }
 }
 
 bool sk_promoting(const struct ksvc *k)

@@ -215,6 +215,7 @@ void ksvc_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
          * forgotten here" (txctl README "The hsc left"). Not answered: the
          * controller asks again. */
         k->st.end_deferred++;
+        (void)sk_defer(k, m);
         sk_after(k);
         k->cur = NULL;
         return;
@@ -519,12 +520,14 @@ void ksvc_on_commit_req(struct rt *rt, void *st, struct rt_msg *m)
     struct sk_txn *t = sk_txn_get(k, q->txn);
     if (t)
         sk_end(k, t, true, m->from);
-    else if (sk_promoting(k))
+    else if (sk_promoting(k)) {
         /* a takeover is under way here: the transaction may be one of the
          * in-doubt ones it is about to take over. Confirming it now as
          * "forgotten" would let its controllers forget a commit this
-         * replica never made; not answered, the controller re-sends */
+         * replica never made: handled again when the takeover is done */
         k->st.end_deferred++;
+        (void)sk_defer(k, m);
+    }
     else /* confirmed and forgotten before (only after its standbys applied it) */
         sk_end_reply(k, m->from, NINES__MSG_TYPE__COMMIT_CONF, q->txn);
     sk_after(k);
@@ -540,7 +543,8 @@ void ksvc_on_abort_req(struct rt *rt, void *st, struct rt_msg *m)
     if (t) {
         sk_end(k, t, false, m->from);
     } else if (sk_promoting(k)) {
-        k->st.end_deferred++; /* as for COMMIT_REQ: asked again after the takeover */
+        k->st.end_deferred++; /* as for COMMIT_REQ: handled after the takeover */
+        (void)sk_defer(k, m);
     } else {
         kern_lock_release_all(k->locks, q->txn); /* e.g. refused before it was recorded */
         sk_end_reply(k, m->from, NINES__MSG_TYPE__ABORT_CONF, q->txn);
