@@ -45,7 +45,7 @@ static void conf_defaults(struct nines_conf *c)
 {
     memset(c, 0, sizeof *c);
     c->heartbeat_ms = 10;      /* takeover in tens of ms (supervisor/README.md "I-am-alive") */
-    c->heartbeat_misses = 3;
+    c->heartbeat_misses = 5;
     c->reconnect_min_ms = 10;
     c->reconnect_max_ms = 1000;
     c->max_frame_bytes = 4u << 20;

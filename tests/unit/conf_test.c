@@ -27,7 +27,7 @@ static void test_good(void)
     CU_ASSERT_STRING_EQUAL(c.cluster, "test");
     CU_ASSERT_EQUAL(c.nnodes, 3);
     CU_ASSERT_EQUAL(c.heartbeat_ms, 20);
-    CU_ASSERT_EQUAL(c.heartbeat_misses, 3); /* default kept */
+    CU_ASSERT_EQUAL(c.heartbeat_misses, 5); /* default kept */
     CU_ASSERT_STRING_EQUAL(c.transport, "rdma");
     CU_ASSERT_TRUE(c.has_arbitrator);
     CU_ASSERT_STRING_EQUAL(c.arbitrator_host, "10.0.0.9");
