@@ -1,4 +1,5 @@
-/* Node supervisor (internal): the node's lifecycle and the I-am-alive ring.
+/* Node supervisor (internal): the node's lifecycle, I-am-alive (sup_hb.c)
+ * and the virtual node-set protocol (sup_ns.c).
  * ninesd_main.c creates the services of a node and wires them. See
  * supervisor/README.md. */
 #ifndef NINES_SUP_H

@@ -399,17 +399,23 @@ static void send_accepts(struct ns *ns)
     ns->round_deadline = ns->now + ns->cfg.ask_us;
 }
 
-static void decide(struct ns *ns)
+/* NS_INSTALL_ORD(v) to every node of `to` but this one. */
+static void send_install(struct ns *ns, uint64_t to, const struct ns_view *v)
 {
-    struct ns_view v = ns->proposal;
     Nines__NsInstallOrd o = NINES__NS_INSTALL_ORD__INIT;
     Nines__NodeSet w;
     uint64_t w_inc[NS_MAX_NODES];
-    view_to(&w, &v, w_inc);
+    view_to(&w, v, w_inc);
     o.set = &w;
     for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
-        if ((ns->cfg.configured & NS_BIT(id)) && id != ns->cfg.self)
+        if ((to & NS_BIT(id)) && id != ns->cfg.self)
             ns->ops->send(ns->ctx, id, NINES__MSG_TYPE__NS_INSTALL_ORD, &o.base);
+}
+
+static void decide(struct ns *ns)
+{
+    struct ns_view v = ns->proposal;
+    send_install(ns, ns->cfg.configured, &v);
     round_stop(ns, 0);
     install(ns, &v);
 }
@@ -747,12 +753,7 @@ void ns_on_report(struct ns *ns, uint32_t from, const Nines__NsReportOrd *r, uin
     ns->suspects &= ~NS_BIT(from);
     if (ns->inst.epoch && r->epoch < ns->inst.epoch) {
         /* it missed an install: send it the set (it learns whether it is in) */
-        Nines__NsInstallOrd o = NINES__NS_INSTALL_ORD__INIT;
-        Nines__NodeSet w;
-    uint64_t w_inc[NS_MAX_NODES];
-        view_to(&w, &ns->inst, w_inc);
-        o.set = &w;
-        ns->ops->send(ns->ctx, from, NINES__MSG_TYPE__NS_INSTALL_ORD, &o.base);
+        send_install(ns, NS_BIT(from), &ns->inst);
     }
     if (ns->inst.epoch && (r->join || ((ns->inst.members & NS_BIT(from)) &&
                                        !ns_is_member(&ns->inst, from, r->incarnation)))) {
@@ -776,11 +777,6 @@ void ns_on_build_req(struct ns *ns, uint32_t from, const Nines__NsBuildReq *r, u
     struct ns_ballot b;
     ballot_from(&b, r->ballot);
     ns->heard |= NS_BIT(from);
-    if (b.epoch > ns->inst.epoch + 1) {
-        /* a round for an epoch beyond the next: this node missed installs;
-         * it answers like a node without the missed sets (the round's base
-         * is newer than what it knows) */
-    }
     Nines__Ballot pb;
     Nines__NodeSet inst;
     uint64_t inst_inc[NS_MAX_NODES];
@@ -868,7 +864,8 @@ void ns_on_build_conf(struct ns *ns, uint32_t from, const Nines__NsBuildConf *r,
         struct ns_ballot ab;
         ballot_from(&ab, r->accepted_ballot);
         struct ns_view av;
-        if (view_from(&av, r->accepted) && view_ok(ns, &av) && av.epoch == ns->b.epoch && ballot_cmp(&ab, &ns->best_acc) > 0) {
+        if (view_from(&av, r->accepted) && view_ok(ns, &av) && av.epoch == ns->b.epoch &&
+            ballot_cmp(&ab, &ns->best_acc) > 0) {
             ns->best_acc = ab;
             ns->best_view = av;
         }
@@ -918,7 +915,7 @@ void ns_on_accept_req(struct ns *ns, uint32_t from, const Nines__NsAcceptReq *r,
         Nines__NsAcceptRef ref = NINES__NS_ACCEPT_REF__INIT;
         Nines__Ballot pb;
         Nines__NodeSet inst;
-    uint64_t inst_inc[NS_MAX_NODES];
+        uint64_t inst_inc[NS_MAX_NODES];
         ballot_to(&pb, &ns->promised);
         view_to(&inst, &ns->inst, inst_inc);
         ref.ballot = r->ballot;

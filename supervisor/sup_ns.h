@@ -90,7 +90,7 @@ struct ns_stats {
 };
 
 struct ns_answer {
-    bool promised, accepted;
+    bool promised;
     uint64_t incarnation;
     uint64_t suspects;
     bool current;
