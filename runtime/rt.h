@@ -159,14 +159,20 @@ void rt_install_nodeset(struct rt *rt, const struct rt_nodeset *ns);
 const struct rt_nodeset *rt_nodeset(const struct rt *rt);
 /* Deliver RT_MSG_NODESET to svc (subscribing twice = once). */
 int rt_subscribe_nodeset(struct rt *rt, enum rt_svc svc);
-/* The node's lease (supervisor/README.md "Fencing"): until `until_us`
- * (rt_now_us clock) a quorum of the installed set confirmed this node. */
-void rt_set_lease(struct rt *rt, uint64_t until_us);
+/* The node's lease (supervisor/README.md "Fencing"): for `remaining_us`
+ * from now a quorum of the installed set confirmed this node (0: the lease
+ * ran out; UINT64_MAX: for ever). */
+void rt_set_lease(struct rt *rt, uint64_t remaining_us);
+/* Or: the lease's end (nclock_us) is kept by another thread (the
+ * supervisor's I-am-alive thread) in `until_us`, read at each rt_serving. */
+void rt_set_lease_source(struct rt *rt, const _Atomic uint64_t *until_us);
 /* May this node serve now: a member of the installed set (serving) and
- * its lease holds at this loop turn's time (no lease set: membership
- * alone, for in-process tests without a supervisor). A node that was stopped (a
- * hang, SIGSTOP) finds its lease run out at its first turn after it
- * resumes, before it handles anything queued meanwhile. */
+ * its lease holds at this very moment — the clock is read, not the loop
+ * turn's cached time, so a handler late in a long turn does not serve on a
+ * lease that ran out during the turn (no lease set: membership alone, for
+ * in-process tests without a supervisor). A node that was stopped (a hang,
+ * SIGSTOP) finds its lease run out when it resumes, before it handles
+ * anything queued meanwhile. */
 bool rt_serving(const struct rt *rt);
 /* Any thread: when the executor's current turn began, 0 while it waits for
  * work (a turn that runs long is a stuck executor: supervisor's watchdog). */

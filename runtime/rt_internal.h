@@ -42,6 +42,7 @@ struct rt {
     struct rt_nodeset ns;          /* rt_install_nodeset */
     uint64_t lease_until;          /* rt_set_lease */
     bool lease_set;                /* rt_set_lease was called */
+    const _Atomic uint64_t *lease_src; /* rt_set_lease_source (NULL: none) */
     _Atomic uint64_t busy_since;   /* rt_busy_since_us */
     struct rt_task *run_head, *run_tail;
     struct rt_msg *free_msgs;

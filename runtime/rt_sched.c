@@ -530,16 +530,30 @@ int rt_subscribe_nodeset(struct rt *rt, enum rt_svc svc)
 
 const struct rt_nodeset *rt_nodeset(const struct rt *rt) { return &rt->ns; }
 
-void rt_set_lease(struct rt *rt, uint64_t until_us)
+void rt_set_lease(struct rt *rt, uint64_t remaining_us)
 {
-    rt->lease_until = until_us;
+    rt->lease_src = NULL;
+    uint64_t now = rt_clock_us(rt);
+    rt->lease_until = remaining_us == UINT64_MAX ? UINT64_MAX
+                      : remaining_us        ? now + remaining_us
+                                            : 0;
     rt->lease_set = true;
+}
+
+void rt_set_lease_source(struct rt *rt, const _Atomic uint64_t *until_us)
+{
+    rt->lease_src = until_us;
+    rt->lease_set = until_us != NULL;
 }
 
 bool rt_serving(const struct rt *rt)
 {
+    if (!rt->ns.serving)
+        return false;
+    if (rt->lease_src)
+        return nclock_us() < atomic_load(rt->lease_src);
     /* without a supervisor's lease (in-process tests), membership alone */
-    return rt->ns.serving && (!rt->lease_set || rt->now_us < rt->lease_until);
+    return !rt->lease_set || rt_clock_us(rt) < rt->lease_until;
 }
 
 uint64_t rt_busy_since_us(const struct rt *rt)

@@ -52,6 +52,9 @@ struct sup {
                                       * installed (nclock_us) */
     int64_t ns_timer;                /* timer for ns_deadline (0: none) */
     uint64_t ns_timer_at;
+    uint64_t tick_us;                /* the last sup_tick (nclock_us) */
+    uint64_t resumed_us;             /* the I-am-alive thread ran again after a gap:
+                                      * silence counts from then */
     struct sup_arb arb;
     bool static_set;                 /* sup_init_static */
 };

@@ -99,6 +99,14 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
     b->ns_rounds = s->ns.st.rounds;
     b->ns_installs = s->ns.st.installs;
     b->suspicions = s->ns.st.suspicions;
+    if (s->hb) {
+        const struct sup_hb_stats *hs = sup_hb_stats(s->hb);
+        b->hb_sent = atomic_load(&hs->sent);
+        b->hb_received = atomic_load(&hs->received);
+        b->hb_bad = atomic_load(&hs->bad);
+        b->hb_withheld = atomic_load(&hs->withheld);
+        b->hb_unreachable = atomic_load(&hs->unreachable);
+    }
     uint64_t now_ms = rt_now_us(rt) / 1000;
     size_t n = 0;
     for (uint32_t i = 0; i < c->nnodes; i++) {

@@ -11,6 +11,7 @@
 #include "nines_net.pb-c.h"
 #include "nlog.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 enum {
     SUP_TIMER_TICK = 1,        /* every heartbeat interval: read the I-am-alive state */
     SUP_TIMER_NS = 2,          /* ns_deadline */
+    SUP_TIMER_PROBE = 3,       /* a closed connection's probe had time to be refused */
     SUP_ARB_DONE = 0x4142,     /* RT_MSG_USER cookie: the arbitrator thread finished */
 };
 
@@ -64,6 +66,35 @@ static void ns_send(void *ctx, uint32_t to, uint32_t type, const ProtobufCMessag
     }
     /* a node without a connection now is re-asked by the protocol */
     (void)rt_send(s->rt, to, RT_SVC_SUP, m);
+#ifdef NINES_FAULTS
+    /* drills: the coordinator dies in the middle of a round (after the
+     * first BUILD, ACCEPT or INSTALL of a round after bootstrap is on the
+     * wire), tools/drill/README.md */
+    const char *point = type == NINES__MSG_TYPE__NS_BUILD_REQ    ? "sup_kill_after_build"
+                        : type == NINES__MSG_TYPE__NS_ACCEPT_REQ  ? "sup_kill_after_accept"
+                        : type == NINES__MSG_TYPE__NS_INSTALL_ORD ? "sup_kill_after_install"
+                                                                  : NULL;
+    if (point && s->ns.b.epoch > 1 && N_FAULT(point)) {
+        net_flush(rt_net(s->rt));
+        NLOG_ERROR("sup", "node %u: fault point %s: killing this process after sending it to "
+                   "node %u (round %u for epoch %llu)", s->self, point, to, s->ns.b.round,
+                   (unsigned long long)s->ns.b.epoch);
+        raise(SIGKILL);
+    }
+#endif
+}
+
+/* What the heartbeats say from now on (sup_hb.h). */
+static void sup_advertise(struct sup *s, bool serving)
+{
+    if (!s->hb)
+        return;
+    struct ns_ballot b = ns_adv(&s->ns);
+    sup_hb_advertise(s->hb, b.epoch, b.round, b.coord, serving);
+    /* and the lease rule, which may have changed with it */
+    struct ns_lease_rule r;
+    ns_lease_rule(&s->ns, &r);
+    sup_hb_set_rule(s->hb, &r, s->lease_us);
 }
 
 static void ns_install(void *ctx, const struct ns_view *v, bool serving, const char *reason)
@@ -77,13 +108,12 @@ static void ns_install(void *ctx, const struct ns_view *v, bool serving, const c
         .serving = serving,
     };
     snprintf(n.reason, sizeof n.reason, "%s", reason ? reason : "");
-    uint64_t now = nclock_us(), until = s->ns.lease_until;
+    uint64_t now = nclock_us();
     if (v->epoch != s->epoch)
         s->installed_us = now;
     s->epoch = v->epoch;
-    rt_set_lease(s->rt, until > now ? rt_now_us(s->rt) + (until - now) : 0);
-    if (s->hb)
-        sup_hb_advertise(s->hb, ns_adv_epoch(&s->ns), serving);
+    /* the lease itself is the I-am-alive thread's (rt_set_lease_source) */
+    sup_advertise(s, serving);
     rt_install_nodeset(s->rt, &n);
 }
 
@@ -175,27 +205,44 @@ static void sup_tick(struct sup *s)
      * starved it): what it did not receive says nothing about the others */
     uint64_t loop = sup_hb_loop_us(s->hb);
     bool blind = loop < now && now - loop > 2 * s->hb_us;
+    /* this node's I-am-alive thread (real-time priority) did not run for
+     * a while: the machine was paused, its peers likely too. Silence is
+     * counted from when it runs again, so the others get `misses`
+     * intervals to be heard. (A late executor blinds nothing: the thread
+     * records what it receives with its own clock.) */
+    uint64_t resumed = sup_hb_resumed_us(s->hb);
+    if (resumed > s->resumed_us && resumed <= now)
+        s->resumed_us = resumed;
     const struct ns_view *v = &s->ns.inst;
-    uint64_t t[NINES_MAX_NODES + 1];
-    unsigned k = 0;
     for (uint32_t i = 0; i < s->conf->nnodes; i++) {
         uint32_t id = s->conf->nodes[i].id;
-        if (id == s->self) {
-            t[k++] = now;
+        if (id == s->self)
             continue;
-        }
         const struct sup_hb_peer *p = sup_hb_peer(s->hb, id);
-        uint64_t last = atomic_load(&p->last_us), inc = atomic_load(&p->inc);
-        uint64_t ep = atomic_load(&p->epoch);
+        struct sup_hb_heard hd;
+        sup_hb_read(s->hb, id, &hd);
+        uint64_t last = hd.last_us, inc = hd.inc, ep = hd.epoch;
         struct sup_peer *sp = &s->peers[id];
         if (last > now)
             last = now; /* recorded by the thread after `now` was read */
         bool heard_now = last && now - last <= silent_us;
         if (sp->down_at_us && last > sp->down_at_us)
             sp->down_at_us = 0; /* a heartbeat after the close: a reconnect */
-        if (sp->down_at_us && now - sp->down_at_us >= 2 * s->hb_us) {
-            /* the connection closed and no heartbeat came for two intervals
-             * (one could be in flight when it closed) */
+        /* a datagram to it was refused (ICMP port unreachable) after its
+         * last heartbeat: no process holds its port */
+        uint64_t unreach = atomic_load(&p->unreach_us);
+        bool refused = unreach > last;
+        if (sp->down_at_us && (refused || now - sp->down_at_us >= 2 * s->hb_us)) {
+            /* the connection closed, and its host refused a heartbeat or
+             * none came for two intervals (one could be in flight when it
+             * closed) */
+            if (v->members & NS_BIT(id))
+                NLOG_WARN("sup", "node %u: node %u closed its connection %llu us ago and %s "
+                          "(last heard %llu us ago)", s->self, id,
+                          (unsigned long long)(now - sp->down_at_us),
+                          refused ? "its host refused a heartbeat: its process is gone"
+                                  : "sent no heartbeat since",
+                          (unsigned long long)(last ? now - last : 0));
             ns_down(&s->ns, id, now);
             sp->down_at_us = 0;
         } else if (heard_now) {
@@ -207,39 +254,38 @@ static void sup_tick(struct sup *s)
              * or since the set that made it a member was installed (it
              * answered that round: a peer not heard yet is not silent) */
             uint64_t since = last > s->installed_us ? last : s->installed_us;
+            if (s->resumed_us > since)
+                since = s->resumed_us;
             bool silent = now - since > silent_us;
             /* before any set is installed (bootstrap) a node not heard yet
              * is only slow to start: suspecting it would leave it out */
             if (!v->epoch)
                 silent = false;
+            if (silent && !sp->silent && (v->members & NS_BIT(id)))
+                NLOG_WARN("sup", "node %u: no heartbeat from node %u for %llu ms (last heard "
+                          "%llu ms ago, set installed %llu ms ago, I-am-alive thread looped "
+                          "%llu ms ago, previous tick %llu ms ago, resumed %llu ms ago)",
+                          s->self, id,
+                          (unsigned long long)(now - since) / 1000,
+                          (unsigned long long)(last ? (now - last) / 1000 : 0),
+                          (unsigned long long)(now - s->installed_us) / 1000,
+                          (unsigned long long)(loop < now ? (now - loop) / 1000 : 0),
+                          (unsigned long long)(s->tick_us && s->tick_us < now
+                                                   ? (now - s->tick_us) / 1000 : 0),
+                          (unsigned long long)(s->resumed_us ? (now - s->resumed_us) / 1000
+                                                             : 0));
             if (silent && !sp->silent)
                 ns_suspect(&s->ns, id, now);
             sp->silent = silent;
         }
-        if ((v->members & NS_BIT(id)) && heard_now && ns_confirms(&s->ns, id, inc, ep))
-            t[k++] = last;
     }
-    /* the lease: the quorum-th most recent confirmation, plus the window */
-    unsigned q = ns_popcount(v->members) / 2 + 1;
-    uint64_t until = 0;
-    if (v->epoch && k >= q) {
-        for (unsigned i = 0; i < k; i++)
-            for (unsigned j = i + 1; j < k; j++)
-                if (t[j] > t[i]) {
-                    uint64_t x = t[i];
-                    t[i] = t[j];
-                    t[j] = x;
-                }
-        until = t[q - 1] + s->lease_us;
-    }
-    ns_lease(&s->ns, until, now);
-    /* the runtime's clock is the executor's loop clock */
-    until = s->ns.lease_until;
-    uint64_t rt_now = rt_now_us(s->rt);
-    rt_set_lease(s->rt, until > now ? rt_now + (until - now) : 0);
+    /* the lease, as the I-am-alive thread keeps it in real time */
+    ns_lease(&s->ns, sup_hb_lease(s->hb), now);
+    now = nclock_us();
     ns_tick(&s->ns, now);
-    sup_hb_advertise(s->hb, ns_adv_epoch(&s->ns), ns_serving(&s->ns));
+    sup_advertise(s, ns_serving(&s->ns));
     sup_arm(s);
+    s->tick_us = now;
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -335,6 +381,8 @@ static int sup_begin(struct sup *s)
     int rc = sup_hb_start(&s->hb, s->rt, s->incarnation, s->hb_us, stall_us);
     if (rc)
         return rc;
+    sup_advertise(s, false);
+    rt_set_lease_source(s->rt, sup_hb_lease_src(s->hb));
     NLOG_INFO("sup", "node %u (incarnation %llu): heartbeats every %u ms, suspicion after %u "
               "silent intervals, lease %llu ms; joining the cluster", s->self,
               (unsigned long long)s->incarnation, c->heartbeat_ms, misses,
@@ -382,6 +430,8 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
         if (m->cookie == SUP_TIMER_TICK && s->state == SUP_RUNNING && s->hb) {
             sup_tick(s);
             rt_timer_add(rt, RT_SVC_SUP, s->hb_us, SUP_TIMER_TICK);
+        } else if (m->cookie == SUP_TIMER_PROBE && s->state == SUP_RUNNING && s->hb) {
+            sup_tick(s);
         } else if (m->cookie == SUP_TIMER_NS && s->state == SUP_RUNNING) {
             s->ns_timer = 0;
             /* the deadline may be the lease's: judge it on what the
@@ -430,8 +480,15 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
                   nines_strerror(m->err));
         /* closed by its host (EOF, reset): likely a dead process; confirmed
          * when no heartbeat follows within an interval (sup_tick) */
-        if (m->cookie >= 1 && m->cookie <= NINES_MAX_NODES && m->err == NINES_ECLOSED)
+        if (m->cookie >= 1 && m->cookie <= NINES_MAX_NODES && m->err == NINES_ECLOSED &&
+            s->hb) {
             s->peers[m->cookie].down_at_us = nclock_us();
+            /* probe it: a dead process's host refuses the datagram within
+             * a round trip; look again shortly */
+            sup_hb_probe(s->hb, (uint32_t)m->cookie);
+            uint64_t after = s->hb_us / 10 > 1000 ? s->hb_us / 10 : 1000;
+            rt_timer_add(rt, RT_SVC_SUP, after, SUP_TIMER_PROBE);
+        }
         break;
     case RT_MSG_CLIENT_CLOSED:
         break; /* the supervisor keeps no client state */
@@ -488,6 +545,6 @@ void sup_on_ns_msg(struct rt *rt, void *st, struct rt_msg *m)
         NLOG_WARN("sup", "node-set handler got message type %u", m->type);
         return;
     }
-    sup_hb_advertise(s->hb, ns_adv_epoch(&s->ns), ns_serving(&s->ns));
+    sup_advertise(s, ns_serving(&s->ns));
     sup_arm(s);
 }

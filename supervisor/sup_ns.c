@@ -46,6 +46,10 @@ const char *ns_round_name(enum ns_round r)
         return "build";
     case NS_R_REASK:
         return "reask";
+    case NS_R_CONFIRM:
+        return "confirming";
+    case NS_R_RECHECK:
+        return "rechecking";
     case NS_R_ARB:
         return "arbitrating";
     case NS_R_ACCEPT:
@@ -148,21 +152,52 @@ bool ns_serving_at(const struct ns *ns, uint64_t now)
     return ns->ha == NS_HA_ACTIVE && now < ns->lease_until;
 }
 
-uint64_t ns_adv_epoch(const struct ns *ns)
+struct ns_ballot ns_adv(const struct ns *ns)
 {
     if (ns->acc_ballot.epoch > ns->inst.epoch && self_in(ns, &ns->acc))
-        return ns->acc_ballot.epoch;
+        return ns->acc_ballot;
     /* a node outside its installed set confirms nothing */
-    return self_in(ns, &ns->inst) && !ns->excluded ? ns->inst.epoch : 0;
+    if (self_in(ns, &ns->inst) && !ns->excluded)
+        return (struct ns_ballot){ns->inst.epoch, 0, 0};
+    return (struct ns_ballot){0, 0, 0};
 }
 
-bool ns_confirms(const struct ns *ns, uint32_t node, uint64_t inc, uint64_t epoch)
+uint64_t ns_adv_epoch(const struct ns *ns) { return ns_adv(ns).epoch; }
+
+void ns_lease_rule(const struct ns *ns, struct ns_lease_rule *out)
 {
-    if (!epoch)
+    out->inst_epoch = ns->inst.epoch;
+    out->members = ns->inst.members;
+    memcpy(out->inc, ns->inst.inc, sizeof out->inc);
+    out->mine = ns_adv(ns);
+}
+
+bool ns_rule_confirms(const struct ns_lease_rule *r, uint32_t node, uint64_t inc,
+                      const struct ns_ballot *adv)
+{
+    /* the voters are the installed set's members (a quorum of them decides
+     * the next set), each as the process the set names */
+    if (!adv->epoch || node < 1 || node > NS_MAX_NODES || !(r->members & NS_BIT(node)) ||
+        r->inc[node] != inc)
         return false;
-    if (epoch == ns->inst.epoch)
-        return ns_is_member(&ns->inst, node, inc);
-    return epoch == ns_adv_epoch(ns) && ns_is_member(&ns->acc, node, inc);
+    if (!r->mine.epoch)
+        return false; /* outside its set, or accepted a set without itself */
+    if (r->mine.round != 0)
+        /* this node accepted a proposal for the next epoch (with itself):
+         * only members that accepted the very same ballot confirm it (a
+         * quorum of them chose that proposal) */
+        return ballot_cmp(&r->mine, adv) == 0;
+    /* a member that has not accepted anything beyond this node's epoch:
+     * the next set needs a quorum of members to accept it first, and a
+     * member that did advertises the newer ballot */
+    return adv->epoch <= r->inst_epoch;
+}
+
+bool ns_confirms(const struct ns *ns, uint32_t node, uint64_t inc, const struct ns_ballot *adv)
+{
+    struct ns_lease_rule r;
+    ns_lease_rule(ns, &r);
+    return ns_rule_confirms(&r, node, inc, adv);
 }
 
 static void set_ha(struct ns *ns, bool force, enum ns_ha ha, const char *fmt, ...)
@@ -183,6 +218,8 @@ static void set_ha(struct ns *ns, bool force, enum ns_ha ha, const char *fmt, ..
     if (ha != ns->ha)
         NLOG_INFO("ns", "node %u: %s -> %s%s%s", ns->cfg.self, ns_ha_name(ns->ha),
                   ns_ha_name(ha), why[0] ? ": " : "", why);
+    if (ha == NS_HA_ISOLATED && ns->ha != NS_HA_ISOLATED)
+        ns->isolated_since = ns->now;
     ns->ha = ha;
     memcpy(ns->reason, why, sizeof why);
     if (changed && ns->inst.epoch)
@@ -190,6 +227,19 @@ static void set_ha(struct ns *ns, bool force, enum ns_ha ha, const char *fmt, ..
 }
 
 /* ---- installing ------------------------------------------------------ */
+
+/* After a failed or pre-empted round: wait longer the later this node is
+ * in the line of succession (rank among the set's members), so two nodes
+ * that both think they coordinate (each suspects the other) do not
+ * pre-empt each other for ever; the earlier one's round gets through. */
+static uint64_t backoff(const struct ns *ns)
+{
+    uint64_t m = ns->inst.epoch ? ns->inst.members : ns->cfg.configured;
+    unsigned rank = ns_popcount(m & (NS_BIT(ns->cfg.self) - 1));
+    if (rank > 4)
+        rank = 4;
+    return ns->cfg.backoff_us * (1 + rank);
+}
 
 static void round_stop(struct ns *ns, uint64_t backoff_us)
 {
@@ -230,11 +280,9 @@ static void install(struct ns *ns, const struct ns_view *v)
         memset(&ns->acc_ballot, 0, sizeof ns->acc_ballot);
     /* suspicions of nodes outside the set stay: they weigh against a join */
     ns->reported &= v->members;
-    /* a fresh decision confirms the members for a lease window, while their
-     * heartbeats catch up with the new epoch */
-    ns->grace_until = ns->now + ns->cfg.lease_us;
-    if (ns->grace_until > ns->lease_until)
-        ns->lease_until = ns->grace_until;
+    /* no grace: the lease it holds stays (confirmations of the set it
+     * replaces are still safe, supervisor/README.md "Fencing"), and the
+     * members' heartbeats confirm the new set at once (ns_confirms) */
     ns->joiners &= ~v->members;
     ns->max_round = 0;
     ns->report_deadline = 0;
@@ -267,10 +315,24 @@ static struct ns_view base_view(const struct ns *ns)
 static uint32_t coordinator_of(const struct ns *ns)
 {
     struct ns_view b = base_view(ns);
-    uint64_t alive = (b.members & ~ns->suspects) | NS_BIT(ns->cfg.self);
+    /* a member whose process is gone (closed connections, or heard again
+     * as a new process) cannot coordinate, even while it asks to rejoin */
+    uint64_t gone = ns->inst.epoch ? ns->down : 0;
+    uint64_t alive = (b.members & ~ns->suspects & ~gone) | NS_BIT(ns->cfg.self);
     if (!ns->inst.epoch)
         alive &= ns->heard | NS_BIT(ns->cfg.self);
     return first_id(alive);
+}
+
+static void evaluate_build(struct ns *ns);
+
+/* Phase 1 is over when every asked node answered, or its host closed its
+ * connections (ns_down: its process is gone, asking again cannot bring
+ * an answer). Not at bootstrap, while connections are still forming. */
+static bool build_complete(const struct ns *ns)
+{
+    uint64_t gone = ns->base.epoch ? ns->down : 0;
+    return ((ns->answered | gone) & ns->asked) == ns->asked;
 }
 
 static void send_build(struct ns *ns, uint32_t to)
@@ -299,6 +361,9 @@ static void round_start(struct ns *ns, const char *why)
     memset(ns->ans, 0, sizeof ns->ans);
     memset(&ns->best_acc, 0, sizeof ns->best_acc);
     ns->arb_granted = false;
+    ns->confirmed = false;
+    ns->recheck = 0;
+    ns->stuck = 0; /* the round settles it; a member still stuck reports again */
     ns->asked = ns->cfg.configured & ~NS_BIT(ns->cfg.self);
     ns->answered = NS_BIT(ns->cfg.self);
     ns->promised_by = NS_BIT(ns->cfg.self);
@@ -320,9 +385,11 @@ static void round_start(struct ns *ns, const char *why)
         ns->best_view = ns->acc;
     }
     for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
-        if (ns->asked & NS_BIT(id))
+        if ((ns->asked & ~(ns->base.epoch ? ns->down : 0)) & NS_BIT(id))
             send_build(ns, id);
     ns->round_deadline = ns->now + ns->cfg.ask_us;
+    if (build_complete(ns))
+        evaluate_build(ns);
 }
 
 /* Quorum of the base set among `have`: 1 = strict majority, 0 = exactly
@@ -372,7 +439,7 @@ static void fence_no_quorum(struct ns *ns, uint64_t have)
                ns->cfg.self, ns_popcount(have & ns->base.members),
                ns_popcount(ns->base.members), (unsigned long long)ns->base.epoch,
                (unsigned long long)ns->base.members);
-    round_stop(ns, ns->cfg.backoff_us);
+    round_stop(ns, backoff(ns));
 }
 
 static void send_accepts(struct ns *ns)
@@ -420,13 +487,34 @@ static void decide(struct ns *ns)
     install(ns, &v);
 }
 
-/* Phase 1 is over (everyone answered, or the re-ask ran out): choose. */
+/* Phase 1 is over (everyone answered or is down, or the re-ask ran out):
+ * choose. */
 static void evaluate_build(struct ns *ns)
 {
     uint64_t promised = 0;
     for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
         if (ns->ans[id].promised)
             promised |= NS_BIT(id);
+    /* the coordinator's own answer is what it suspects now */
+    ns->ans[ns->cfg.self].suspects = ns->suspects;
+    uint64_t conflicted = 0; /* answering nodes that suspect another answering node */
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if ((promised & NS_BIT(id)) && (ns->ans[id].suspects & promised & ~NS_BIT(id)))
+            conflicted |= NS_BIT(id);
+    if (conflicted && !ns->confirmed) {
+        /* a suspected node answered this round: it runs. Its heartbeats may
+         * only have been late (a stalled machine): confirm the suspicion two
+         * intervals later before it costs anyone the membership */
+        ns->confirmed = true;
+        ns->recheck = conflicted;
+        ns->rs = NS_R_CONFIRM;
+        ns->round_deadline = ns->now + 2 * ns->cfg.ask_us;
+        NLOG_INFO("ns", "node %u: round %u for epoch %llu: nodes %llx that answered suspect "
+                  "others that answered: confirming in %llu ms", ns->cfg.self, ns->b.round,
+                  (unsigned long long)ns->b.epoch, (unsigned long long)conflicted,
+                  (unsigned long long)(2 * ns->cfg.ask_us / 1000));
+        return;
+    }
     uint64_t s = arbitrate(ns, promised);
     uint64_t cur = 0; /* answers whose replicas are current */
     for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
@@ -465,10 +553,12 @@ static void evaluate_build(struct ns *ns)
             NLOG_INFO("ns", "node %u: round %u for epoch %llu changes nothing (members %llx "
                       "all answer)", ns->cfg.self, ns->b.round, (unsigned long long)ns->b.epoch,
                       (unsigned long long)p.members);
+            if (ns->confirmed)
+                ns->st.unconfirmed++;
             ns->reported = 0;
             ns->joiners = 0; /* a joiner left out asks again (join_us) */
             ns->suspects &= ~p.members;
-            round_stop(ns, ns->cfg.backoff_us);
+            round_stop(ns, backoff(ns));
             if (ns->ha == NS_HA_ISOLATED)
                 ha_after_install(ns, false);
             return;
@@ -498,6 +588,11 @@ static void evaluate_accept(struct ns *ns, bool deadline)
                             ~ns->down & ~NS_BIT(ns->cfg.self);
         if (!ns->quorum_at)
             ns->quorum_at = ns->now;
+        NLOG_DEBUG("ns", "node %u: round %u epoch %llu quorum at %llu (now %llu): accepted %llx, "
+                   "left out %llx, down %llx", ns->cfg.self, ns->b.round,
+                   (unsigned long long)ns->b.epoch, (unsigned long long)ns->quorum_at,
+                   (unsigned long long)ns->now, (unsigned long long)ns->accepted_by,
+                   (unsigned long long)left_out, (unsigned long long)ns->down);
         if (!left_out || ns->now >= ns->quorum_at + ns->cfg.lease_us) {
             decide(ns);
             return;
@@ -512,7 +607,7 @@ static void evaluate_accept(struct ns *ns, bool deadline)
                   ns->cfg.self, ns->b.round, (unsigned long long)ns->b.epoch,
                   ns_popcount(ns->accepted_by & ns->base.members),
                   ns_popcount(ns->base.members));
-        round_stop(ns, ns->cfg.backoff_us);
+        round_stop(ns, backoff(ns));
     }
 }
 
@@ -536,12 +631,14 @@ static void maybe_start(struct ns *ns)
     }
     if (!self_in(ns, &ns->inst))
         return; /* OUT: not a coordinator of a set it is not in */
-    uint64_t sus = (ns->suspects | ns->reported) & ns->inst.members;
+    uint64_t sus = (ns->suspects | ns->reported | ns->down) & ns->inst.members;
     if (sus)
         round_start(ns, "members suspected");
     else if (ns->joiners & ~ns->inst.members)
         round_start(ns, "nodes ask to join");
-    else if (ns->ha == NS_HA_ISOLATED)
+    else if (ns->stuck & ns->inst.members)
+        round_start(ns, "members serve nothing");
+    else if (ns->ha == NS_HA_ISOLATED && ns->now - ns->isolated_since >= ns->cfg.report_us)
         round_start(ns, "this node does not hear a quorum");
 }
 
@@ -555,6 +652,10 @@ static void send_report(struct ns *ns, uint32_t to, bool join)
     r.suspects = ns->suspects;
     r.join = join;
     r.incarnation = ns->cfg.incarnation;
+    /* stuck: isolated for a report period (not the moment after an
+     * install, before the members' heartbeats confirm the new set) */
+    r.stuck = !join && ns->ha == NS_HA_ISOLATED &&
+              ns->now - ns->isolated_since >= ns->cfg.report_us;
     ns->st.reports_out++;
     ns->ops->send(ns->ctx, to, NINES__MSG_TYPE__NS_REPORT_ORD, &r.base);
 }
@@ -615,7 +716,7 @@ void ns_tick(struct ns *ns, uint64_t now)
     if (ns->rs != NS_R_IDLE && ns->round_deadline && ns->now >= ns->round_deadline) {
         switch (ns->rs) {
         case NS_R_BUILD: {
-            uint64_t silent = ns->asked & ~ns->answered;
+            uint64_t silent = ns->asked & ~ns->answered & ~(ns->base.epoch ? ns->down : 0);
             ns->rs = NS_R_REASK;
             for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
                 if (silent & NS_BIT(id))
@@ -634,6 +735,22 @@ void ns_tick(struct ns *ns, uint64_t now)
                 ns->round_deadline = ns->now + ns->cfg.ask_us;
                 break;
             }
+            evaluate_build(ns);
+            break;
+        case NS_R_CONFIRM:
+            /* ask the suspecters again (this node's own answer is read
+             * afresh by evaluate_build) */
+            ns->recheck &= ~NS_BIT(ns->cfg.self);
+            ns->rs = NS_R_RECHECK;
+            ns->round_deadline = ns->now + ns->cfg.ask_us;
+            for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+                if (ns->recheck & NS_BIT(id))
+                    send_build(ns, id);
+            if (!ns->recheck)
+                evaluate_build(ns);
+            break;
+        case NS_R_RECHECK:
+            /* a suspecter that does not answer again keeps its first answer */
             evaluate_build(ns);
             break;
         case NS_R_ARB:
@@ -669,6 +786,8 @@ uint64_t ns_deadline(const struct ns *ns)
         NS_MIN(ns->idle_until);
     if (ns->ha == NS_HA_ACTIVE && ns->lease_until > ns->now)
         NS_MIN(ns->lease_until);
+    if (ns->ha == NS_HA_ISOLATED && ns->isolated_since + ns->cfg.report_us > ns->now)
+        NS_MIN(ns->isolated_since + ns->cfg.report_us);
     if (!ns->inst.epoch && ns->start + ns->cfg.boot_us > ns->now)
         NS_MIN(ns->start + ns->cfg.boot_us);
 #undef NS_MIN
@@ -731,8 +850,7 @@ void ns_lease(struct ns *ns, uint64_t until, uint64_t now)
 {
     if (now > ns->now)
         ns->now = now;
-    ns->lease_until = until > ns->grace_until ? until : ns->grace_until;
-    until = ns->lease_until;
+    ns->lease_until = until;
     if (ns->ha == NS_HA_ACTIVE && ns->now >= until)
         ha_after_install(ns, false);
     /* back from ISOLATED only when the set is confirmed: heard confirming
@@ -750,7 +868,10 @@ void ns_on_report(struct ns *ns, uint32_t from, const Nines__NsReportOrd *r, uin
         return;
     ns->st.reports_in++;
     ns->heard |= NS_BIT(from);
-    ns->suspects &= ~NS_BIT(from);
+    /* it runs; but a new process of a member is not that member */
+    if (!ns->inst.epoch || !(ns->inst.members & NS_BIT(from)) ||
+        ns_is_member(&ns->inst, from, r->incarnation))
+        ns->suspects &= ~NS_BIT(from);
     if (ns->inst.epoch && r->epoch < ns->inst.epoch) {
         /* it missed an install: send it the set (it learns whether it is in) */
         send_install(ns, NS_BIT(from), &ns->inst);
@@ -763,10 +884,15 @@ void ns_on_report(struct ns *ns, uint32_t from, const Nines__NsReportOrd *r, uin
         if (ns->inst.members & NS_BIT(from))
             ns->reported |= NS_BIT(from);
     }
-    if (ns->inst.epoch && r->epoch == ns->inst.epoch)
+    if (ns->inst.epoch && r->epoch == ns->inst.epoch) {
         ns->reported |= r->suspects & ns->inst.members & ~NS_BIT(ns->cfg.self);
+        if (r->stuck && ns_is_member(&ns->inst, from, r->incarnation))
+            ns->stuck |= NS_BIT(from);
+    }
     maybe_start(ns);
 }
+
+static bool learn(struct ns *ns, const Nines__NodeSet *w);
 
 void ns_on_build_req(struct ns *ns, uint32_t from, const Nines__NsBuildReq *r, uint64_t now)
 {
@@ -777,6 +903,11 @@ void ns_on_build_req(struct ns *ns, uint32_t from, const Nines__NsBuildReq *r, u
     struct ns_ballot b;
     ballot_from(&b, r->ballot);
     ns->heard |= NS_BIT(from);
+    /* the set the round builds on is decided: a node whose install has not
+     * arrived yet takes it from here (it answers as a member of it, not
+     * as one that missed it) */
+    if (r->from && r->from->epoch > ns->inst.epoch)
+        learn(ns, r->from);
     Nines__Ballot pb;
     Nines__NodeSet inst;
     uint64_t inst_inc[NS_MAX_NODES];
@@ -795,7 +926,7 @@ void ns_on_build_req(struct ns *ns, uint32_t from, const Nines__NsBuildReq *r, u
         NLOG_INFO("ns", "node %u gives up its round %u for epoch %llu: node %u runs round %u",
                   ns->cfg.self, ns->b.round, (unsigned long long)ns->b.epoch, from, b.round);
         ns->st.preempted++;
-        round_stop(ns, ns->cfg.backoff_us);
+        round_stop(ns, backoff(ns));
     }
     ns->promised = b;
     if (b.round > ns->max_round && b.epoch == ns->inst.epoch + 1)
@@ -838,9 +969,23 @@ void ns_on_build_conf(struct ns *ns, uint32_t from, const Nines__NsBuildConf *r,
         ns->now = now;
     struct ns_ballot b;
     ballot_from(&b, r->ballot);
-    if ((ns->rs != NS_R_BUILD && ns->rs != NS_R_REASK) || ballot_cmp(&b, &ns->b) != 0 ||
-        !(ns->asked & NS_BIT(from)) || r->node != from)
+    if ((ns->rs != NS_R_BUILD && ns->rs != NS_R_REASK && ns->rs != NS_R_CONFIRM &&
+         ns->rs != NS_R_RECHECK) ||
+        ballot_cmp(&b, &ns->b) != 0 || !(ns->asked & NS_BIT(from)) || r->node != from)
         return;
+    if (ns->rs == NS_R_CONFIRM || ns->rs == NS_R_RECHECK) {
+        /* phase 1 is over: only what a node suspects now counts (a late
+         * first answer is too late to make the node a member) */
+        if (!ns->ans[from].promised)
+            return;
+        ns->ans[from].suspects = r->suspects;
+        if (ns->rs == NS_R_RECHECK) {
+            ns->recheck &= ~NS_BIT(from);
+            if (!ns->recheck)
+                evaluate_build(ns);
+        }
+        return;
+    }
     ns->heard |= NS_BIT(from);
     if (r->installed && r->installed->epoch > ns->inst.epoch) {
         /* behind: take the newer set and let the next round build on it */
@@ -870,7 +1015,7 @@ void ns_on_build_conf(struct ns *ns, uint32_t from, const Nines__NsBuildConf *r,
             ns->best_view = av;
         }
     }
-    if ((ns->answered & ns->asked) == ns->asked)
+    if (build_complete(ns))
         evaluate_build(ns);
 }
 
@@ -890,7 +1035,7 @@ void ns_on_build_ref(struct ns *ns, uint32_t from, const Nines__NsBuildRef *r, u
                   "of node %u", ns->cfg.self, ns->b.round, (unsigned long long)ns->b.epoch,
                   from, p.round, p.coord);
         ns->st.preempted++;
-        round_stop(ns, ns->cfg.backoff_us);
+        round_stop(ns, backoff(ns));
     }
 }
 
@@ -965,7 +1110,7 @@ void ns_on_accept_ref(struct ns *ns, uint32_t from, const Nines__NsAcceptRef *r,
         ns->max_round = p.round;
     if (ns->rs == NS_R_ACCEPT && ballot_cmp(&p, &ns->b) > 0) {
         ns->st.preempted++;
-        round_stop(ns, ns->cfg.backoff_us);
+        round_stop(ns, backoff(ns));
     }
     (void)from;
 }
@@ -1029,4 +1174,7 @@ void ns_down(struct ns *ns, uint32_t node, uint64_t now)
         return;
     ns->down |= NS_BIT(node);
     ns_suspect(ns, node, now);
+    /* a round waiting for its answer need not wait any longer */
+    if ((ns->rs == NS_R_BUILD || ns->rs == NS_R_REASK) && build_complete(ns))
+        evaluate_build(ns);
 }

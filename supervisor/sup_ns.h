@@ -45,6 +45,9 @@ enum ns_round {
     NS_R_IDLE = 0,
     NS_R_BUILD,         /* phase 1: NS_BUILD_REQ sent, collecting promises */
     NS_R_REASK,         /* phase 1 again for the silent nodes, once */
+    NS_R_CONFIRM,       /* a node that answered is suspected by another that answered:
+                         * wait two intervals (a stalled node's heartbeats resume) */
+    NS_R_RECHECK,       /* then ask the suspecters again: do they still suspect it? */
     NS_R_ARB,           /* exactly half of the members: waiting for the arbitrator */
     NS_R_ACCEPT,        /* phase 2: NS_ACCEPT_REQ sent, collecting acceptances */
 };
@@ -87,6 +90,8 @@ struct ns_stats {
     uint64_t no_quorum;     /* rounds that found no quorum */
     uint64_t preempted;     /* rounds given up for a higher ballot */
     uint64_t arb_refused;
+    uint64_t unconfirmed;   /* suspicions of answering nodes that did not hold two
+                             * intervals later (no one was removed for them) */
 };
 
 struct ns_answer {
@@ -105,8 +110,8 @@ struct ns {
     enum ns_ha ha;
     uint64_t lease_until;           /* the heartbeat path's lease: a quorum of members
                                      * confirmed this node's epoch until then */
-    uint64_t grace_until;           /* an install confirms for one lease window */
     char reason[160];               /* !serving: why */
+    uint64_t isolated_since;        /* entered NS_HA_ISOLATED at */
     struct ns_view inst;            /* installed set (epoch 0: none) */
     struct ns_ballot promised;      /* highest ballot promised */
     struct ns_ballot acc_ballot;    /* a proposal accepted (acc_ballot.epoch 0: none) */
@@ -117,12 +122,15 @@ struct ns {
     uint64_t heard;                 /* nodes heard from (bootstrap candidates) */
     uint64_t joiners;               /* nodes that asked to join (coordinator) */
     uint64_t reported;              /* suspects reported to this coordinator */
+    uint64_t stuck;                 /* members that reported they serve nothing */
     /* coordinator round */
     enum ns_round rs;
     struct ns_ballot b;
     struct ns_view base;            /* the set the round replaces */
     struct ns_view proposal;
     uint64_t asked, promised_by, answered, accepted_by;
+    bool confirmed;                 /* this round's suspicions were confirmed once */
+    uint64_t recheck;               /* NS_R_RECHECK: suspecters not answered again yet */
     uint64_t accept_start;
     uint64_t quorum_at;             /* phase 2 reached a quorum at this time */
     uint64_t down;                  /* nodes whose host closed their connections */
@@ -160,12 +168,29 @@ void ns_down(struct ns *ns, uint32_t node, uint64_t now);
 /* The lease: until `until`, a quorum of the installed members has been
  * heard confirming this node's epoch (ns_confirms). Serving needs it. */
 void ns_lease(struct ns *ns, uint64_t until, uint64_t now);
-/* The epoch this node advertises in its heartbeats: its installed one, or
- * the one it accepted a proposal for when that proposal includes it. */
+/* What this node advertises in its heartbeats: its installed epoch (round
+ * and coord 0), or the ballot of a proposal it accepted that includes it;
+ * epoch 0 (nothing) while it is outside its installed set. */
+struct ns_ballot ns_adv(const struct ns *ns);
 uint64_t ns_adv_epoch(const struct ns *ns);
-/* Does node `node` (process `inc`) advertising `epoch` confirm this node's
- * membership? Only a member of the same set does. */
-bool ns_confirms(const struct ns *ns, uint32_t node, uint64_t inc, uint64_t epoch);
+/* The lease rule (ns_confirms) as a snapshot the I-am-alive thread can
+ * apply on its own (sup_hb.c keeps the lease in real time). */
+struct ns_lease_rule {
+    uint64_t inst_epoch;
+    uint64_t members;                /* the installed set's members: the voters */
+    uint64_t inc[NS_MAX_NODES + 1];
+    struct ns_ballot mine;           /* ns_adv: epoch 0 = confirms nothing */
+};
+void ns_lease_rule(const struct ns *ns, struct ns_lease_rule *out);
+bool ns_rule_confirms(const struct ns_lease_rule *r, uint32_t node, uint64_t inc,
+                      const struct ns_ballot *adv);
+/* Does node `node` (process `inc`) advertising `adv` confirm this node's
+ * membership (its lease)? Only a member of the installed set, and only
+ * while that member has not accepted anything this node has not: when this
+ * node accepted a proposal for the next epoch, a member advertising the
+ * same ballot; otherwise a member advertising an epoch no newer than the
+ * installed one. supervisor/README.md "Fencing". */
+bool ns_confirms(const struct ns *ns, uint32_t node, uint64_t inc, const struct ns_ballot *adv);
 /* A peer's heartbeat or message carries `epoch`: a newer one means this
  * node missed an install; it asks that peer for the set. */
 void ns_peer_epoch(struct ns *ns, uint32_t node, uint64_t epoch, uint64_t now);

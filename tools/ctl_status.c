@@ -164,6 +164,12 @@ static void print_table(const struct nines_conf *c, const struct ctl_node_view *
             printf("      (node set here: %llu rounds coordinated, %llu sets installed, %llu "
                    "suspicions raised)\n", (unsigned long long)st->ns_rounds,
                    (unsigned long long)st->ns_installs, (unsigned long long)st->suspicions);
+        if (st->hb_bad || st->hb_withheld || st->hb_unreachable)
+            printf("      (heartbeats: %llu sent, %llu received, %llu refused, %llu withheld by "
+                   "the watchdog, %llu port-unreachable answers)\n",
+                   (unsigned long long)st->hb_sent, (unsigned long long)st->hb_received,
+                   (unsigned long long)st->hb_bad, (unsigned long long)st->hb_withheld,
+                   (unsigned long long)st->hb_unreachable);
     }
     printf("health: %s\n", ctl_healthy(c, v, ns) ? "all nodes up, all links up" : "DEGRADED");
 }
@@ -264,6 +270,11 @@ static void print_json(const struct nines_conf *c, const struct ctl_node_view *v
             printf(",\"ns_rounds\":%llu,\"ns_installs\":%llu,\"suspicions\":%llu",
                    (unsigned long long)s->ns_rounds, (unsigned long long)s->ns_installs,
                    (unsigned long long)s->suspicions);
+            printf(",\"heartbeats\":{\"sent\":%llu,\"received\":%llu,\"refused\":%llu,"
+                   "\"withheld\":%llu,\"unreachable\":%llu}",
+                   (unsigned long long)s->hb_sent, (unsigned long long)s->hb_received,
+                   (unsigned long long)s->hb_bad, (unsigned long long)s->hb_withheld,
+                   (unsigned long long)s->hb_unreachable);
         }
         printf("}");
     }

@@ -905,8 +905,10 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < cf.nnodes; i++) {
         const struct node_st *n = &s.st[i];
         if (n->up)
-            printf("node %u: %s, epoch %llu, ha %s, suspicions %llu%s%s\n", n->id,
+            printf("node %u: %s, epoch %llu (members %llx, current %llx), ha %s, "
+                   "suspicions %llu%s%s\n", n->id,
                    n->serving ? "serving" : "NOT serving", (unsigned long long)n->epoch,
+                   (unsigned long long)n->members, (unsigned long long)n->current,
                    n->ha[0] ? n->ha : "-", (unsigned long long)n->suspicions,
                    n->reason[0] ? ", reason: " : "", n->reason);
         else
