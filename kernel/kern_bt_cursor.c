@@ -109,29 +109,42 @@ int kern_bt_prev(struct kern_bt_cursor *c)
     return land(c, x, i - 1);
 }
 
-static int seek(struct kern_bt_cursor *c, const void *key, size_t klen, int state)
+/* Position on `key` with `state`, then step forward (fwd) or backward. */
+static int seek(struct kern_bt_cursor *c, const void *key, size_t klen, int state, bool fwd)
 {
     if (klen == 0)
         return nines_err(NINES_EINVAL, "cursor seek to an empty key");
     if (klen > KERN_KEY_MAX)
         return nines_err(NINES_ETOOBIG, "cursor seek key of %zu bytes exceeds the maximum %d",
                          klen, KERN_KEY_MAX);
-    memcpy(c->key, key, klen);
+    memmove(c->key, key, klen); /* key may be the cursor's own */
     c->klen = klen;
     c->leaf = NULL;
     c->rec = NULL;
     c->state = state;
-    return state == CUR_BEFORE ? kern_bt_next(c) : kern_bt_prev(c);
+    return fwd ? kern_bt_next(c) : kern_bt_prev(c);
 }
 
 int kern_bt_seek_ge(struct kern_bt_cursor *c, const void *key, size_t klen)
 {
-    return seek(c, key, klen, CUR_BEFORE);
+    return seek(c, key, klen, CUR_BEFORE, true);
 }
 
 int kern_bt_seek_le(struct kern_bt_cursor *c, const void *key, size_t klen)
 {
-    return seek(c, key, klen, CUR_AFTER);
+    return seek(c, key, klen, CUR_AFTER, false);
+}
+
+/* As if the cursor had just returned `key` (present or not): next() gives
+ * the smallest key above it, prev() the largest below it. */
+int kern_bt_seek_gt(struct kern_bt_cursor *c, const void *key, size_t klen)
+{
+    return seek(c, key, klen, CUR_ON, true);
+}
+
+int kern_bt_seek_lt(struct kern_bt_cursor *c, const void *key, size_t klen)
+{
+    return seek(c, key, klen, CUR_ON, false);
 }
 
 int kern_bt_first(struct kern_bt_cursor *c)

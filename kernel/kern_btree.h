@@ -88,6 +88,10 @@ int kern_bt_last(struct kern_bt_cursor *c);
 /* Smallest key >= `key` / largest key <= `key`. */
 int kern_bt_seek_ge(struct kern_bt_cursor *c, const void *key, size_t klen);
 int kern_bt_seek_le(struct kern_bt_cursor *c, const void *key, size_t klen);
+/* Smallest key > `key` / largest key < `key` (`key` need not be present):
+ * resuming a scan, on a fresh cursor, past the last key it returned. */
+int kern_bt_seek_gt(struct kern_bt_cursor *c, const void *key, size_t klen);
+int kern_bt_seek_lt(struct kern_bt_cursor *c, const void *key, size_t klen);
 /* On an unpositioned cursor next() is first() and prev() is last(). */
 int kern_bt_next(struct kern_bt_cursor *c);
 int kern_bt_prev(struct kern_bt_cursor *c);

@@ -18,7 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DIGEST_TIMEOUT_MS 3000
+#define DIGEST_TIMEOUT_MS 3000  /* connecting */
+#define DIGEST_ANSWER_MS 30000  /* a node digests a large data set over many executor
+                                 * turns (kernel/svc/README.md "Digests") */
 #define REP_MAX 65536
 #define CLAIMS_MAX 8
 
@@ -71,7 +73,7 @@ static int ask_node(const struct nines_conf *c, const struct nines_node_conf *nc
     rc = net_client_send(cl, NINES__MSG_TYPE__KERN_DIGEST_REQ, &req.base);
     struct net_msg_in in;
     while (rc == 0) {
-        rc = net_client_recv(cl, &in, DIGEST_TIMEOUT_MS);
+        rc = net_client_recv(cl, &in, DIGEST_ANSWER_MS);
         if (rc == 0 && in.type == NINES__MSG_TYPE__KERN_DIGEST_CONF)
             break;
     }
@@ -79,6 +81,9 @@ static int ask_node(const struct nines_conf *c, const struct nines_node_conf *nc
         Nines__KernDigestConf *conf = nines__kern_digest_conf__unpack(NULL, in.body_len, in.body);
         if (!conf) {
             rc = nines_err(NINES_EPROTO, "node %u sent an undecodable KERN_DIGEST_CONF", nc->id);
+        } else if (conf->error < 0) { /* refused: too many digests in progress there */
+            rc = nines_err(conf->error, "node %u computed no digest: %s", nc->id, conf->detail);
+            nines__kern_digest_conf__free_unpacked(conf, NULL);
         } else {
             for (size_t i = 0; i < conf->n_replicas && *n < REP_MAX; i++) {
                 const Nines__ReplicaDigest *d = conf->replicas[i];

@@ -134,6 +134,7 @@ void sk_rep_drop(struct ksvc *k, struct sk_rep *r)
               r->table, r->frag, open);
     sk_pend_flush(k, r); /* nothing left here to wait for */
     sk_marks_drop(k, r);
+    sk_dg_rep_dropped(k, r); /* digests in progress leave it out */
     (void)kern_lock_shield(k->locks, r->table, r->frag, false); /* dropped mid-takeover */
     upd_recv_forget(k->u, r->table, r->frag);
     if (r->ship)
@@ -159,10 +160,16 @@ bool sk_member(const struct ksvc *k, uint32_t node)
 
 size_t ksvc_nreplicas(const struct ksvc *k) { return k->reps.n; }
 size_t ksvc_ntxns(const struct ksvc *k) { return k->txns.n; }
+struct kern_frag *ksvc_replica(const struct ksvc *k, uint32_t table, uint32_t frag)
+{
+    const struct sk_rep *r = sk_rep_get(k, table, frag);
+    return r ? r->f : NULL;
+}
 void ksvc_get_stats(const struct ksvc *k, struct ksvc_stats *out)
 {
     *out = k->st;
     out->marks_held = k->marks.n;
+    out->digest_jobs = k->ndg;
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -219,6 +226,7 @@ void ksvc_fini(struct ksvc *k)
         return;
     for (uint32_t i = 0; i < k->ndeferred; i++)
         sk_msg_release(k->deferred[i]);
+    sk_dg_fini(k);
     if (k->txns.bk)
         SK_MAP_FOREACH(&k->txns, i, nd, nx)
         {
@@ -260,6 +268,8 @@ void sk_after(struct ksvc *k)
     kern_lock_dispatch(k->locks);
     if (k->nwaiting)
         sk_arm_tick(k);
+    if (k->dg_head && !k->dg_armed)
+        sk_dg_arm(k); /* a timer that could not be added before */
 }
 
 void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
@@ -290,6 +300,10 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
             k->tk_armed = false;
             sk_takeover_ask_due(k);
             break;
+        case SK_TIMER_DIGEST:
+            k->dg_armed = false;
+            sk_dg_step(k);
+            break;
         default:
             NLOG_WARN("kern", "unknown timer %llu", (unsigned long long)m->cookie);
             break;
@@ -302,7 +316,8 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
     case UPD_MSG_ACKED:
         sk_on_acked(k, (const struct upd_acked *)(uintptr_t)m->cookie);
         break;
-    case RT_MSG_CLIENT_CLOSED:
+    case RT_MSG_CLIENT_CLOSED: /* its digest requests are given up */
+        sk_dg_client_closed(k, m->from);
         break;
     default:
         NLOG_WARN("kern", "kernel service ignores message type %u", m->type);

@@ -12,6 +12,7 @@
 
 struct upd;
 struct ksvc;
+struct kern_frag;
 
 /* The dictionary the node serves now (the dictionary service's published
  * accessor, dict/svc/dsvc.h dsvc_current_fn); read afresh on every use. */
@@ -31,6 +32,12 @@ struct ksvc_config {
                                    * this many txn_timeout_ms (cluster file) ... */
 #define KSVC_OUTCOME_ASK_MS 6000  /* ... or this long without a cluster file; and asks
                                    * again that often while nobody can tell */
+/* Digests (README "Digests"): rows are hashed in executor turns of at most
+ * this many rows and bytes (keys + records) over all digest requests, so a
+ * digest never holds the executor near the supervisor's watchdog limit. */
+#define KSVC_DIGEST_STEP_ROWS 16384
+#define KSVC_DIGEST_STEP_BYTES (4u << 20)
+#define KSVC_DIGEST_JOBS_MAX 8    /* digest requests in progress at once; more: NINES_EAGAIN */
 
 /* Create the service for rt's node and register its task. The supervisor
  * wires ksvc_dict_changed to the dictionary service's installs. */
@@ -49,6 +56,8 @@ void ksvc_dict_changed(struct ksvc *k, const struct dict *d, bool live_commit);
 /* Introspection (tests, status). */
 size_t ksvc_nreplicas(const struct ksvc *k);
 size_t ksvc_ntxns(const struct ksvc *k);
+/* This node's replica of (table, frag), or NULL (tests: load rows, compare). */
+struct kern_frag *ksvc_replica(const struct ksvc *k, uint32_t table, uint32_t frag);
 
 /* ---- log copies (ksvc_copy.c; README "Log copy") ----
  * While a fragment of the other site is PRIMARY ALONE, this node may be its
@@ -99,6 +108,11 @@ struct ksvc_stats {
                                 * prepared at their primary, not yet ended there) */
     uint64_t end_deferred;     /* COMMIT/ABORT_REQ for an unknown transaction not
                                 * answered because a takeover was under way here */
+    uint64_t digest_steps;     /* executor turns that hashed rows for digests */
+    uint64_t digests_done;     /* KERN_DIGEST_CONF answers with digests sent */
+    uint64_t digests_refused;  /* ... refused: KSVC_DIGEST_JOBS_MAX in progress */
+    uint64_t digests_dropped;  /* requests given up: their client connection closed */
+    uint64_t digest_jobs;      /* now: digest requests in progress */
 };
 void ksvc_get_stats(const struct ksvc *k, struct ksvc_stats *out);
 

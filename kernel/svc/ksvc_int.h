@@ -165,6 +165,10 @@ struct ksvc {
     struct sk_mark *free_marks;
     uint64_t refuse_log_us, refuse_quiet; /* rate limit of "records refused" lines */
     bool nodeset_logged;    /* "no node set yet" said */
+    /* digests being computed (ksvc_digest.c), a FIFO sharing the turns */
+    struct sk_digest *dg_head, *dg_tail;
+    uint32_t ndg;
+    bool dg_armed;          /* SK_TIMER_DIGEST */
 };
 
 /* An end mark a hot standby processed (its transaction still open here). */
@@ -175,7 +179,7 @@ struct sk_mark {
 };
 
 /* ksvc.c */
-enum { SK_TIMER_TICK = 1, SK_TIMER_ASK = 2, SK_TIMER_TAKEOVER_ASK = 3 };
+enum { SK_TIMER_TICK = 1, SK_TIMER_ASK = 2, SK_TIMER_TAKEOVER_ASK = 3, SK_TIMER_DIGEST = 4 };
 struct sk_rep *sk_rep_get(const struct ksvc *k, uint32_t table, uint32_t frag);
 int sk_rep_new(const struct dict_table *t, uint32_t frag, int role, struct sk_rep **out);
 void sk_rep_free(struct sk_rep *r);
@@ -231,6 +235,14 @@ void sk_takeover_ask_arm(struct ksvc *k);
 void sk_takeover_prepared(struct ksvc *k, struct sk_txn *t);
 void sk_rep_out_of_service(struct ksvc *k, struct sk_rep *r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* ---- digests (ksvc_digest.c; README "Digests") ------------------------ */
+struct sk_digest;
+void sk_dg_step(struct ksvc *k);                 /* SK_TIMER_DIGEST: one turn's work */
+void sk_dg_arm(struct ksvc *k);                  /* jobs waiting: the timer for the next turn */
+void sk_dg_client_closed(struct ksvc *k, net_addr conn); /* its jobs are freed, unanswered */
+void sk_dg_rep_dropped(struct ksvc *k, const struct sk_rep *r); /* left out of every answer */
+void sk_dg_fini(struct ksvc *k);                 /* after rt_destroy */
 
 /* ---- log copies (ksvc_copy.c; README "Log copy") ----------------------
  * This node as the log copy of PRIMARY ALONE fragments of the other site:

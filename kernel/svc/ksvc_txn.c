@@ -1,6 +1,6 @@
 /* Kernel service: the end of a transaction at a primary (prepare with end
- * marks and READY_IND, commit, abort), redo at a hot standby with the
- * standby's READY_IND, and the replica digests. */
+ * marks and READY_IND, commit, abort), and redo at a hot standby with the
+ * standby's READY_IND. */
 #include "ksvc_int.h"
 
 #include "nassert.h"
@@ -903,84 +903,4 @@ void sk_on_redo(struct ksvc *k, struct rt_msg *m)
     ap.mark_seq = r->mark_seq;
     ap.resend = resend;
     upd_recv_applied(k->u, &ap);
-}
-
-/* ---- digests ------------------------------------------------------------ */
-
-#define SK_FNV_OFF 0xcbf29ce484222325ull
-#define SK_FNV_PRIME 0x100000001b3ull
-
-static uint64_t sk_fnv(uint64_t h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    for (size_t i = 0; i < n; i++) {
-        h ^= b[i];
-        h *= SK_FNV_PRIME;
-    }
-    return h;
-}
-
-static int sk_digest(const struct ksvc *k, const struct sk_rep *r, Nines__ReplicaDigest *d)
-{
-    struct kern_bt_cursor *c = malloc(sizeof *c);
-    if (!c)
-        return nines_err(NINES_ENOMEM, "no memory for a cursor");
-    kern_bt_cursor_init(c, kern_frag_tree(r->f));
-    uint64_t h = SK_FNV_OFF, rows = 0;
-    for (int rc = kern_bt_first(c); rc == 0; rc = kern_bt_next(c)) {
-        uint32_t kl = (uint32_t)c->klen;
-        h = sk_fnv(h, &kl, sizeof kl);
-        h = sk_fnv(h, c->key, c->klen);
-        h = sk_fnv(h, c->rec, kern_rec_bytes(c->rec)); /* header incl. the state id */
-        rows++;
-    }
-    free(c);
-    nines__replica_digest__init(d);
-    d->table = r->table;
-    d->frag = r->frag;
-    /* a primary claim only where this replica is the fragment's primary in
-     * the installed node set (not one left without a role), on a node that
-     * may serve (a member, its lease holding) */
-    d->primary = kern_frag_role(r->f) == KERN_FRAG_PRIMARY && r->ro.primary == k->self &&
-                 rt_serving(k->rt);
-    d->rows = rows;
-    d->digest = h;
-    d->next_lsn = kern_log_next_lsn(kern_frag_log(r->f));
-    return 0;
-}
-
-void ksvc_on_digest_req(struct rt *rt, void *st, struct rt_msg *m)
-{
-    struct ksvc *k = st;
-    const Nines__KernDigestReq *q = (const Nines__KernDigestReq *)m->body;
-    k->cur = m;
-    struct rt_msg *r = rt_msg_new(rt, NINES__MSG_TYPE__KERN_DIGEST_CONF);
-    Nines__KernDigestConf *c = r ? RT_BODY(r, Nines__KernDigestConf, nines__kern_digest_conf__init)
-                                 : NULL;
-    size_t n = k->reps.n;
-    Nines__ReplicaDigest **dp = c && n ? rt_msg_alloc(r, n * sizeof *dp) : NULL;
-    Nines__ReplicaDigest *ds = dp ? rt_msg_alloc(r, n * sizeof *ds) : NULL;
-    if (!c || (n && !ds)) {
-        if (r)
-            rt_msg_free(rt, r);
-        NLOG_ERROR("kern", "no memory for a digest of %zu replicas", n);
-    } else {
-        size_t j = 0;
-        SK_MAP_FOREACH(&k->reps, i, nd, nx)
-        {
-            const struct sk_rep *rp = (const struct sk_rep *)nd;
-            if (q->table && rp->table != q->table)
-                continue;
-            if (sk_digest(k, rp, &ds[j]) == 0) {
-                dp[j] = &ds[j];
-                j++;
-            }
-        }
-        c->node = k->self;
-        c->replicas = dp;
-        c->n_replicas = j;
-        (void)rt_send(rt, m->from, RT_SVC_APP, r);
-    }
-    sk_after(k);
-    k->cur = NULL;
 }

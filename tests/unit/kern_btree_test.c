@@ -248,7 +248,7 @@ static void scan_check(struct kern_bt *t, const struct model *m)
     bool exact = lb < u->n && ukey_cmp(&u->keys[lb], &(struct ukey){k, kn}) == 0;
     size_t r;
     int rc;
-    switch (rnd() % 4) {
+    switch (rnd() % 6) {
     case 0:
         rc = kern_bt_seek_ge(&c, k, kn);
         r = model_next(m, lb);
@@ -256,6 +256,14 @@ static void scan_check(struct kern_bt *t, const struct model *m)
     case 1:
         rc = kern_bt_seek_le(&c, k, kn);
         r = model_prev(m, exact ? lb : lb - 1);
+        break;
+    case 4:
+        rc = kern_bt_seek_gt(&c, k, kn);
+        r = model_next(m, exact ? lb + 1 : lb);
+        break;
+    case 5:
+        rc = kern_bt_seek_lt(&c, k, kn);
+        r = model_prev(m, lb - 1); /* lb 0: SIZE_MAX, none */
         break;
     case 2:
         rc = kern_bt_first(&c);
@@ -570,6 +578,25 @@ static void test_cursor_rule(void)
     expect_key(&c, kern_bt_next(&c), 5);
     k2(k, 36);
     expect_key(&c, kern_bt_seek_le(&c, k, 2), 36);
+    expect_key(&c, kern_bt_seek_ge(&c, k, 2), 36);
+    /* strict seeks: past a present key, from an absent one, off both ends;
+     * the key may be the cursor's own (resuming where it stood) */
+    expect_key(&c, kern_bt_seek_gt(&c, k, 2), 60);  /* 36 present: the next is 60 */
+    expect_key(&c, kern_bt_seek_lt(&c, k, 2), 35);
+    k2(k, 37);
+    expect_key(&c, kern_bt_seek_gt(&c, k, 2), 60);  /* 37 absent */
+    expect_key(&c, kern_bt_seek_lt(&c, k, 2), 36);
+    expect_key(&c, kern_bt_seek_gt(&c, c.key, c.klen), 60);
+    expect_key(&c, kern_bt_seek_lt(&c, c.key, c.klen), 36);
+    k2(k, 200);
+    expect_key(&c, kern_bt_seek_gt(&c, k, 2), -1);
+    expect_key(&c, kern_bt_prev(&c), 200);          /* the end is not sticky */
+    k2(k, 5);
+    expect_key(&c, kern_bt_seek_lt(&c, k, 2), -1);
+    expect_key(&c, kern_bt_next(&c), 5);
+    CU_ASSERT_EQUAL(kern_bt_seek_gt(&c, k, 0), NINES_EINVAL);
+    CU_ASSERT_EQUAL(kern_bt_seek_lt(&c, k, KERN_KEY_MAX + 1), NINES_ETOOBIG);
+    k2(k, 36);
     expect_key(&c, kern_bt_seek_ge(&c, k, 2), 36);
     /* update keeps the position; the cursor sees the new record next time */
     uint8_t k60[2];

@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #define CHK_TIMEOUT_MS 1500
+#define CHK_DIGEST_MS 30000 /* a node digests a large data set over many executor turns */
 #define CHK_MAX_FILES 16
 #define CHK_MAX_REPS 65536
 
@@ -65,16 +66,16 @@ struct rep {
 
 static struct nines_conf cf;
 
-/* One request, one answer of type want (or ref); body malloc'd. */
+/* One request, one answer of type want within answer_ms; body malloc'd. */
 static int node_call(const struct nines_node_conf *nc, uint32_t type, const ProtobufCMessage *req,
-                     uint32_t want, uint8_t **body, size_t *len)
+                     uint32_t want, uint8_t **body, size_t *len, int answer_ms)
 {
     struct net_client *cl;
     int rc = net_client_connect(&cl, nc->host, nc->port, cf.cluster, CHK_TIMEOUT_MS);
     if (rc)
         return rc;
     rc = net_client_send(cl, type, req);
-    uint64_t deadline = nclock_ms() + CHK_TIMEOUT_MS;
+    uint64_t deadline = nclock_ms() + (uint64_t)answer_ms;
     struct net_msg_in in;
     while (rc == 0) {
         uint64_t now = nclock_ms();
@@ -106,7 +107,7 @@ static void node_status(const struct nines_node_conf *nc, struct node_st *st)
     uint8_t *b;
     size_t n;
     if (node_call(nc, NINES__MSG_TYPE__STATUS_REQ, &req.base, NINES__MSG_TYPE__STATUS_CONF, &b,
-                  &n))
+                  &n, CHK_TIMEOUT_MS))
         return;
     Nines__StatusConf *s = nines__status_conf__unpack(NULL, n, b);
     free(b);
@@ -137,13 +138,18 @@ static int node_digests(const struct nines_node_conf *nc, struct rep *reps, size
     uint8_t *b;
     size_t len;
     int rc = node_call(nc, NINES__MSG_TYPE__KERN_DIGEST_REQ, &req.base,
-                       NINES__MSG_TYPE__KERN_DIGEST_CONF, &b, &len);
+                       NINES__MSG_TYPE__KERN_DIGEST_CONF, &b, &len, CHK_DIGEST_MS);
     if (rc)
         return rc;
     Nines__KernDigestConf *c = nines__kern_digest_conf__unpack(NULL, len, b);
     free(b);
     if (!c)
         return nines_err(NINES_EPROTO, "node %u: KERN_DIGEST_CONF does not decode", nc->id);
+    if (c->error < 0) { /* refused: too many digests in progress there */
+        rc = nines_err(c->error, "node %u computed no digest: %s", nc->id, c->detail);
+        nines__kern_digest_conf__free_unpacked(c, NULL);
+        return rc;
+    }
     for (size_t i = 0; i < c->n_replicas && *n < CHK_MAX_REPS; i++) {
         const Nines__ReplicaDigest *d = c->replicas[i];
         reps[(*n)++] = (struct rep){d->table, d->frag, nc->id, d->primary, d->rows, d->digest};
