@@ -53,6 +53,8 @@ struct sup {
     int64_t ns_timer;                /* timer for ns_deadline (0: none) */
     uint64_t ns_timer_at;
     uint64_t tick_us;                /* the last sup_tick (nclock_us) */
+    struct ns_lease_rule rule;       /* the lease rule last given to the I-am-alive thread */
+    bool rule_set;
     uint64_t resumed_us;             /* the I-am-alive thread ran again after a gap:
                                       * silence counts from then */
     struct sup_arb arb;

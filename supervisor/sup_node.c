@@ -91,10 +91,15 @@ static void sup_advertise(struct sup *s, bool serving)
         return;
     struct ns_ballot b = ns_adv(&s->ns);
     sup_hb_advertise(s->hb, b.epoch, b.round, b.coord, serving);
-    /* and the lease rule, which may have changed with it */
+    /* and the lease rule, when it changed (the thread reads it without
+     * waiting; fewer writes, fewer reads that must be retried) */
     struct ns_lease_rule r;
     ns_lease_rule(&s->ns, &r);
-    sup_hb_set_rule(s->hb, &r, s->lease_us);
+    if (!s->rule_set || memcmp(&r, &s->rule, sizeof r) != 0) {
+        s->rule = r;
+        s->rule_set = true;
+        sup_hb_set_rule(s->hb, &r, s->lease_us);
+    }
 }
 
 static void ns_install(void *ctx, const struct ns_view *v, bool serving, const char *reason)
@@ -456,6 +461,7 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
             pthread_mutex_unlock(&s->arb.mu);
             if (done)
                 ns_on_arb(&s->ns, granted, why, nclock_us());
+            sup_advertise(s, ns_serving(&s->ns));
             sup_arm(s);
         }
         break;

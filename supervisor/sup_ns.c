@@ -166,6 +166,7 @@ uint64_t ns_adv_epoch(const struct ns *ns) { return ns_adv(ns).epoch; }
 
 void ns_lease_rule(const struct ns *ns, struct ns_lease_rule *out)
 {
+    memset(out, 0, sizeof *out); /* compared with memcmp by the supervisor */
     out->inst_epoch = ns->inst.epoch;
     out->members = ns->inst.members;
     memcpy(out->inc, ns->inst.inc, sizeof out->inc);

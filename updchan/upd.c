@@ -282,6 +282,11 @@ static bool ship_one(struct upd *u, struct upd_ship *sh)
             return false;
         Nines__UpdLogReq *b = RT_BODY(m, Nines__UpdLogReq, nines__upd_log_req__init);
         uint64_t want = end - sh->next_lsn;
+        /* one message carries at most UPD_MSG_BYTES of records: never more
+         * slots than that many of the smallest records (a standby far
+         * behind must not make each message allocate for the backlog) */
+        if (want > UPD_MSG_MAX_RECS)
+            want = UPD_MSG_MAX_RECS;
         ProtobufCBinaryData *recs = want ? rt_msg_alloc(m, want * sizeof *recs) : NULL;
         if (!b || (want && !recs)) {
             rt_msg_free(u->rt, m);

@@ -77,6 +77,8 @@ struct upd_applied {
 };
 
 #define UPD_MSG_BYTES (256u * 1024u) /* record bytes per UPD_LOG_REQ before another one */
+#define UPD_MSG_MAX_RECS (UPD_MSG_BYTES / 16u) /* records per UPD_LOG_REQ at most (a
+                                                * record has at least KERN_LOG_HDR bytes) */
 #define UPD_RETRY_MS 100             /* re-ship held records / marks this often; at most one
                                       * resend request per fragment this often */
 #define UPD_RESEND_MS 250            /* primary: shipped but no acknowledgement progress for
