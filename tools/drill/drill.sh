@@ -5,7 +5,10 @@
 #
 # baseline: the same load and checks without a fault (tests the harness).
 # Kill drills (loopback, no privileges): kill-primary kill-client-node
-#   kill-standby-only kill-coordinator stop-cont
+#   kill-standby-only kill-coordinator stop-cont; the coordinator killed in
+#   the middle of a node-set round (node 1's fault point, after node 3's
+#   kill): kill-coordinator-mid-build kill-coordinator-mid-accept
+#   kill-coordinator-mid-install
 # Partition drills (root: one network namespace per node on a bridge;
 #   part-baseline: the namespaces without a cut):
 #   part-2x2 part-1x3 part-oneway part-arb-unreachable
@@ -21,7 +24,8 @@
 # before the fault, 2), AFTER_S (seconds of load after it, 4), CLIENTS (2),
 # WINDOW (4), SETTLE_MS (checker retry window, 5000), HEARTBEAT_MS /
 # HEARTBEAT_MISSES (written to the cluster file when set), CUT (nft|route:
-# how partitions are cut; nft when the nft command exists).
+# how partitions are cut; nft when the nft command exists), MIDROUND_WAIT_S
+# (how long the mid-round drills wait for node 1's fault point, 10).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -105,21 +109,32 @@ pick_base() {
 }
 
 declare -A NODEPID
+# NODEENV[id]: extra environment of that node's ninesd ("NAME=value ...",
+# e.g. NINES_FAULTS=sup_kill_after_build:1); set per drill by the runner
+declare -A NODEENV
 # node_start D ID [NS]
 node_start() {
     local d=$1 id=$2 ns=${3:-}
+    local envp=()
+    # shellcheck disable=SC2206  # NAME=value words, split on purpose
+    [ -n "${NODEENV[$id]:-}" ] && envp=(env ${NODEENV[$id]})
     if [ -n "$ns" ]; then
-        ip netns exec "$ns" "$BIN/ninesd" --config "$d/cluster.conf" --node "$id" \
+        ip netns exec "$ns" "${envp[@]}" "$BIN/ninesd" --config "$d/cluster.conf" --node "$id" \
             >>"$d/node$id.log" 2>&1 &
     else
-        "$BIN/ninesd" --config "$d/cluster.conf" --node "$id" >>"$d/node$id.log" 2>&1 &
+        "${envp[@]}" "$BIN/ninesd" --config "$d/cluster.conf" --node "$id" >>"$d/node$id.log" 2>&1 &
     fi
-    NODEPID[$id]=$!
+    NODEPID[$id]=$!   # env execs ninesd: the same process
     PIDS+=($!)
+    # out of the job table: a node the drill kills is reaped without a
+    # "Killed" line from the shell (proc_gone tells whether it exited)
+    disown "$!"
 }
 
+ARBPID=""
 arb_start() {
     local d=$1 ns=${2:-}
+    ARBPID=""
     [ -x "$BIN/ninesarb" ] || { log "  (no $BIN/ninesarb: the arbitrator is not running)"; return; }
     mkdir -p "$d/arb"
     if [ -n "$ns" ]; then
@@ -128,7 +143,15 @@ arb_start() {
     else
         "$BIN/ninesarb" --config "$d/cluster.conf" --data "$d/arb" >>"$d/arb.log" 2>&1 &
     fi
+    ARBPID=$!
     PIDS+=($!)
+}
+
+# proc_gone PID: the process has exited (gone, or a zombie not waited for yet)
+proc_gone() {
+    local st
+    st=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null) || return 0
+    [ -z "$st" ] || [ "$st" = Z ] || [ "$st" = X ]
 }
 
 # Namespaces: nodes 1..4 and the arbitrator ("a"), each on the bridge.
@@ -336,6 +359,161 @@ drill_kill_standby_only() {
     kill_drill "$d" "$victim" KILL 1
 }
 
+# The coordinator dies in the middle of a node-set round (README "Coordinator
+# killed mid-round"). Node 1 runs with NINES_FAULTS=sup_kill_after_POINT:1
+# (set by the runner, see midround_env): it SIGKILLs itself right after it
+# put the first NS_BUILD_REQ / NS_ACCEPT_REQ / NS_INSTALL_ORD of a round for
+# an epoch > 1 on the wire. The drill kills node 3, so that node 1 starts the
+# round for epoch 2 and dies in it; nodes 2 and 4 (site 1, exactly half of
+# {1,2,3,4}: the arbitrator's grant) must finish or redo it and install a set
+# without 1 and 3. Site 0 is then lost: every fragment is PRIMARY ALONE at
+# site 1 with no log-copy node, so writes are refused (until the durability
+# issue) — the load's refusals after the fault are expected; nothing
+# acknowledged may be lost and the reads and every check must hold.
+MIDROUND_WAIT_S=${MIDROUND_WAIT_S:-10}
+midround_env() { NODEENV[1]="NINES_FAULTS=sup_kill_after_$1:1"; }
+
+# iso_ms T1 T2: milliseconds from log time T1 to T2 (2026-01-02T03:04:05.678901Z)
+iso_ms() {
+    awk -v a="$1" -v b="$2" 'function s(t, p) { split(substr(t, 12, 15), p, ":"); return p[1] * 3600 + p[2] * 60 + p[3] }
+        BEGIN { d = s(b) - s(a); if (d < -43200) d += 86400; printf "%.1f", d * 1000 }'
+}
+
+# node_line FILE ID: drill_check's status line of node ID ("node 2: serving, ...")
+node_line() { grep -m1 "^node $2: " "$1"; }
+
+midround_drill() {
+    local d=$1 point=$2 fp="sup_kill_after_$2"
+    local total fault_us p1=${NODEPID[1]}
+    total=$(awk -v a="$LOAD_S" -v b="$AFTER_S" 'BEGIN { print a + b }')
+    case "${NODEENV[1]:-}" in
+    *"$fp"*) ;;
+    *) echo "FAIL node 1 was not started with NINES_FAULTS=$fp (NODEENV: ${NODEENV[1]:-none})"; return 1 ;;
+    esac
+    # {2,4} is exactly half of {1,2,3,4}: without the arbitrator nobody goes on
+    if [ -z "$ARBPID" ] || proc_gone "$ARBPID"; then
+        echo "FAIL the arbitrator is not running (build/bin/ninesarb; arb.log): the survivors {2,4} are exactly half and need its grant"
+        return 1
+    fi
+    echo "arbitrator running (pid $ARBPID); node 1 armed: ${NODEENV[1]}"
+    watch_start "$d" "$(awk -v t="$total" 'BEGIN { print t + 1 }')"
+    load_start "$d" load --duration "$total" --first-node 2
+    sleep "$LOAD_S"
+    if grep -q 'fault point' "$d/node1.log" || proc_gone "$p1"; then
+        echo "FAIL node 1 died before node 3 was killed (a round for an epoch > 1 ran before the fault):"
+        grep -E 'fault point|coordinates round|installed' "$d/node1.log" | tail -n 5
+        load_wait
+        watch_wait
+        return 1
+    fi
+    fault_us=$(date +%s%6N)
+    echo "fault: SIGKILL node 3 at $fault_us us" | tee -a "$d/faults.txt"
+    kill -KILL "${NODEPID[3]}"
+
+    # node 1 must die by its fault point, in the round the kill started
+    local waited=0 line=""
+    while :; do
+        # gone first, then the log: the line is written before the kill
+        local gone=0
+        proc_gone "$p1" && gone=1
+        line=$(grep -m1 "fault point $fp" "$d/node1.log")
+        [ -n "$line" ] && [ $gone = 1 ] && break
+        if [ $gone = 1 ]; then
+            echo "FAIL node 1 died without reaching fault point $fp; its log ends:"
+            tail -n 5 "$d/node1.log"
+            load_wait
+            watch_wait
+            return 1
+        fi
+        if [ "$waited" -ge $(( MIDROUND_WAIT_S * 20 )) ]; then
+            echo "FAIL node 1 did not reach fault point $fp within ${MIDROUND_WAIT_S}s of the kill" \
+                 "(the round went differently: no $point message of a round for epoch > 1 from node 1)." \
+                 "Its node-set lines:"
+            grep -E ' ns: |fault' "$d/node1.log" | tail -n 8
+            load_wait
+            watch_wait
+            return 1
+        fi
+        sleep 0.05
+        waited=$(( waited + 1 ))
+    done
+    echo "fault: node 1 at its fault point at ${line%% *}: ${line#* sup: }" | tee -a "$d/faults.txt"
+    load_wait
+
+    # what the client was told after the fault (site 0 lost: writes refused)
+    awk -v f="$fault_us" '$1 ~ /^[ARU]$/ && $11 + 0 >= f { n[$1]++ }
+        $1 ~ /^[RU]$/ && $11 + 0 >= f { why = ""; for (i = 12; i <= NF; i++) why = why " " $i
+            gsub(/[0-9a-f]*[0-9][0-9a-f]*/, "N", why); c[$1 " " $9 why]++ }
+        END { printf "load after the fault: %d acknowledged, %d refused, %d unknown; by reason (numbers as N):\n",
+                     n["A"], n["R"], n["U"]
+              k = 0; for (x in c) if (k++ < 8) printf "  %7d x %s\n", c[x], substr(x, 1, 240) }' "$d/load.jnl"
+    tail -n 3 "$d/load.out" | sed 's/^/  tpcb: /'
+
+    check "$d" --journal "$d/load.jnl" --expect-out 1 --expect-out 3
+    local rc=$?
+
+    # the survivors converged: 2 and 4 serving one set, members = current = {2,4}
+    echo "-- convergence (node logs)"
+    local n2 n4 e2 e4 ok=1
+    n2=$(node_line "$d/check.txt" 2)
+    n4=$(node_line "$d/check.txt" 4)
+    e2=$(sed -n 's/^node 2: serving, epoch \([0-9]*\) (members a, current a).*/\1/p' <<<"$n2")
+    e4=$(sed -n 's/^node 4: serving, epoch \([0-9]*\) (members a, current a).*/\1/p' <<<"$n4")
+    if [ -z "$e2" ] || [ "$e2" != "$e4" ]; then
+        echo "FAIL survivors                 nodes 2 and 4 do not both serve one set {2,4} (members = current = a):"
+        echo "     $n2"
+        echo "     $n4"
+        ok=0
+    else
+        echo "PASS survivors                 nodes 2 and 4 serve epoch $e2, members = current = {2,4}"
+    fi
+    for i in 1 3; do
+        case "$(node_line "$d/check.txt" $i)" in
+        *silent*) ;;
+        *) echo "FAIL survivors                 node $i answers after its kill: $(node_line "$d/check.txt" $i)"; ok=0 ;;
+        esac
+    done
+    echo "rounds (every node):"
+    grep -h 'coordinates round\|gives up\|has no quorum\|did not grant\|fault point' \
+        "$d"/node[1-4].log | sort | sed 's/^/  /'
+    local i
+    for i in 1 2 3 4; do
+        echo "epochs installed at node $i: $(sed -n 's/.*node set of epoch \([0-9]*\) installed: members \([0-9a-f]*\), current \([0-9a-f]*\), coordinator \([0-9]*\).*/\1 (members \2, current \3, coordinator \4)/p' \
+            "$d/node$i.log" | paste -sd';' | sed 's/;/; /g')"
+    done
+    [ -s "$d/arb.log" ] && { echo "arbitrator:"; sed 's/^/  /' "$d/arb.log" | tail -n 6; }
+    # what the controllers and kernels did with the transactions in flight
+    grep -h 'txc: node [0-9]* is outside node set' "$d"/node[24].log | grep -v 'set 1 ' | sed 's/^/  /'
+    for i in 2 4; do
+        local k
+        k=$(grep -c 'outcome is unknown.*keeps its locks' "$d/node$i.log")
+        [ "$k" -gt 0 ] && echo "  node $i: $k reports of a prepared transaction kept in doubt with its locks (last: $(grep 'outcome is unknown.*keeps its locks' "$d/node$i.log" | tail -n 1 | awk '{ print $1 }'))"
+    done
+    # node 2 took over coordination and installed a set without node 1
+    if ! grep -q 'node 2 coordinates round' "$d/node2.log"; then
+        echo "FAIL coordination             node 2 (next in the line of succession) ran no round"
+        ok=0
+    elif ! grep 'node set of epoch [0-9]* installed' "$d/node2.log" |
+            awk '{ for (i = 1; i <= NF; i++) if ($i == "members") m = $(i + 1) }
+                 END { sub(",", "", m); exit !(m != "" && index("13579bdf", substr(m, length(m), 1)) == 0) }'; then
+        echo "FAIL coordination             node 2's last installed set still has node 1"
+        ok=0
+    else
+        # how long the survivors took: node 1's death to node 2's first set without it
+        local t1 t2
+        t1=$(awk '{ print $1; exit }' <<<"$line")
+        t2=$(grep 'node set of epoch [0-9]* installed' "$d/node2.log" |
+            awk '{ for (i = 1; i <= NF; i++) if ($i == "members") m = $(i + 1); sub(",", "", m)
+                   if (index("13579bdf", substr(m, length(m), 1)) == 0) { print $1; exit } }')
+        echo "PASS coordination             node 2 ran a round after node 1 died; its last installed set excludes node 1" \
+             "(first such set $(iso_ms "$t1" "$t2") ms after node 1's fault point)"
+    fi
+    [ $rc = 0 ] && [ $ok = 1 ]
+}
+drill_kill_coordinator_mid_build() { midround_drill "$1" build; }
+drill_kill_coordinator_mid_accept() { midround_drill "$1" accept; }
+drill_kill_coordinator_mid_install() { midround_drill "$1" install; }
+
 # Partitions: load on the majority side, a client pinned to the minority.
 part_drill() {
     local d=$1 kind=$2
@@ -391,7 +569,8 @@ drill_part_arb_unreachable() { part_drill "$1" arb-unreachable; }
 
 # ---- runner -------------------------------------------------------------------
 
-KILLS="kill-primary kill-client-node kill-standby-only kill-coordinator stop-cont"
+KILLS="kill-primary kill-client-node kill-standby-only kill-coordinator stop-cont
+       kill-coordinator-mid-build kill-coordinator-mid-accept kill-coordinator-mid-install"
 PARTS="part-2x2 part-1x3 part-oneway part-arb-unreachable"
 list=()
 for a in "$@"; do
@@ -399,11 +578,11 @@ for a in "$@"; do
     kills) list+=($KILLS) ;;
     partitions) list+=($PARTS) ;;
     all) list+=($KILLS $PARTS) ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
     *) list+=("$a") ;;
     esac
 done
-[ ${#list[@]} -gt 0 ] || { sed -n '2,22p' "$0" >&2; exit 2; }
+[ ${#list[@]} -gt 0 ] || { sed -n '2,28p' "$0" >&2; exit 2; }
 for x in "$BIN/ninesd" "$BIN/ninesctl" "$BIN/tpcb" "$BIN/tpcb_load" "$BIN/drill_check"; do
     [ -x "$x" ] || { log "drill: $x is missing (make first)"; exit 2; }
 done
@@ -426,6 +605,8 @@ for name in "${list[@]}"; do
     start=$(date +%s)
     PRE=""
     [ "$name" = kill-standby-only ] && PRE=3
+    NODEENV=()
+    case $name in kill-coordinator-mid-*) midround_env "${name##*-}" ;; esac
     if ! PRECREATE_FRAGS=$PRE cluster_up "$d" $mode >"$d/setup.txt" 2>&1; then
         cat "$d/setup.txt"
         echo "DRILL $name: FAIL (setup; logs in $d)"
