@@ -146,6 +146,8 @@ struct rt_nodeset {
     uint64_t current;         /* members whose replicas are current (a subset of members):
                                * roles are computed over these (dict_frag_roles) */
     uint32_t coordinator;     /* first member in the line of succession */
+    bool member;              /* this process is a member of the set (it may still not
+                               * serve: isolated, its lease lapsed) */
     bool serving;             /* this node is a member and may serve */
     char reason[160];         /* !serving: why (clients are told this) */
 };
@@ -247,7 +249,10 @@ struct rt_stats {
     uint64_t msgs_handled, msgs_local, msgs_remote_out, msgs_remote_in, timers_fired, io_done;
     uint64_t loop_turns, unpack_errors;
     uint64_t refused_sender;    /* sender class not in the row: dropped (remote: conn closed) */
-    uint64_t refused_epoch;     /* a peer's message of another epoch: dropped */
+    uint64_t refused_epoch;     /* a peer's message of an older epoch (or held too long,
+                                 * or beyond the holding bound): dropped */
+    uint64_t held_epoch;        /* a peer's message of a newer epoch: held until this
+                                 * node installs that epoch (then handled) */
 };
 void rt_get_stats(const struct rt *rt, struct rt_stats *out);
 #endif

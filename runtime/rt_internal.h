@@ -68,6 +68,9 @@ struct rt {
     uint64_t epoch;                /* rt_set_epoch */
     uint64_t epoch_log_us;         /* last "dropping ... epoch" line (rate limit) */
     uint64_t epoch_log_quiet;      /* epoch refusals not logged since that line */
+    struct rt_msg *held_head, *held_tail; /* newer-epoch messages (cookie: received at,
+                                           * nclock_us), in arrival order */
+    uint32_t nheld;
     struct rt_stats stats;
     /* fault injection (rt_fault.c; active in NINES_FAULTS builds only) */
     rt_fault_fn fault_fn;

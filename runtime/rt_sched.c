@@ -225,6 +225,74 @@ static void rt_refuse_epoch(struct rt *rt, const struct rt_msg_entry *e,
     rt->epoch_log_quiet = 0;
 }
 
+/* Messages of a newer epoch than this node's: the sender installed a set
+ * this node has not yet (its install is on the way). Held, in arrival
+ * order, and handed to their tasks when this node installs that epoch —
+ * dropping them would cost the sender a re-send timeout. Bounded in count
+ * and age; a message of an epoch this node skipped is dropped then. */
+#define RT_HELD_MAX 4096
+#define RT_HELD_MAX_US 2000000u
+
+static void rt_drop_held_head(struct rt *rt)
+{
+    struct rt_msg *m = rt->held_head;
+    rt->held_head = m->next;
+    if (!rt->held_head)
+        rt->held_tail = NULL;
+    rt->nheld--;
+    rt->stats.refused_epoch++;
+    rt_msg_free(rt, m);
+}
+
+static void rt_hold(struct rt *rt, struct rt_msg *m, enum rt_svc svc)
+{
+    uint64_t now = nclock_us();
+    while (rt->held_head && (rt->nheld >= RT_HELD_MAX ||
+                             now - rt->held_head->cookie > RT_HELD_MAX_US))
+        rt_drop_held_head(rt);
+    m->dst = svc;
+    m->cookie = now;
+    m->next = NULL;
+    if (rt->held_tail)
+        rt->held_tail->next = m;
+    else
+        rt->held_head = m;
+    rt->held_tail = m;
+    rt->nheld++;
+    rt->stats.held_epoch++;
+}
+
+/* The node's epoch moved: hand over what was held for it, drop what was
+ * held for an epoch it passed, keep what is newer still. */
+static void rt_release_held(struct rt *rt)
+{
+    struct rt_msg *m = rt->held_head, *keep_head = NULL, *keep_tail = NULL;
+    uint32_t kept = 0;
+    rt->held_head = rt->held_tail = NULL;
+    while (m) {
+        struct rt_msg *next = m->next;
+        m->next = NULL;
+        if (m->epoch == rt->epoch) {
+            rt->stats.msgs_remote_in++;
+            rt_post_local(rt, m->dst, m);
+        } else if (m->epoch < rt->epoch) {
+            rt->stats.refused_epoch++;
+            rt_msg_free(rt, m);
+        } else {
+            if (keep_tail)
+                keep_tail->next = m;
+            else
+                keep_head = m;
+            keep_tail = m;
+            kept++;
+        }
+        m = next;
+    }
+    rt->held_head = keep_head;
+    rt->held_tail = keep_tail;
+    rt->nheld = kept;
+}
+
 static int rt_on_msg(void *ctx, const struct net_msg_in *in)
 {
     struct rt *rt = ctx;
@@ -236,9 +304,13 @@ static int rt_on_msg(void *ctx, const struct net_msg_in *in)
     uint32_t cls = in->from >= NET_CONN_BASE ? RT_FROM_CLIENT : RT_FROM_PEER;
     if (!(e->from & cls))
         return rt_refuse_sender(rt, e, in->type, in->from, cls);
+    bool hold = false;
     if (cls == RT_FROM_PEER && e->epoch != RT_EPOCH_ANY && in->epoch != rt->epoch) {
-        rt_refuse_epoch(rt, e, in);
-        return 0;
+        if (in->epoch < rt->epoch) {
+            rt_refuse_epoch(rt, e, in);
+            return 0;
+        }
+        hold = true; /* newer: this node's install is on the way */
     }
     struct rt_msg *m = rt_msg_new(rt, in->type);
     if (!m)
@@ -252,6 +324,10 @@ static int rt_on_msg(void *ctx, const struct net_msg_in *in)
         rt->stats.unpack_errors++;
         return nines_err(NINES_EPROTO, "cannot unpack the %zu-byte body of a %s message",
                          in->body_len, e->name);
+    }
+    if (hold) {
+        rt_hold(rt, m, e->svc);
+        return 0;
     }
     rt->stats.msgs_remote_in++;
     rt_post_local(rt, e->svc, m);
@@ -406,6 +482,8 @@ void rt_destroy(struct rt *rt)
         return;
     rt_io_stop(rt);
     rt_inbox_drain(rt);
+    while (rt->held_head)
+        rt_drop_held_head(rt);
     for (int s = 0; s < RT_SVC_MAX; s++) {
         struct rt_msg *m = rt->tasks[s].head;
         while (m) {
@@ -582,6 +660,9 @@ void rt_install_nodeset(struct rt *rt, const struct rt_nodeset *ns)
         if (!m->kept)
             rt_msg_free(rt, m);
     }
+    /* every service has seen the set: what peers sent in its epoch */
+    if (rt->held_head)
+        rt_release_held(rt);
 }
 
 uint32_t rt_self(const struct rt *rt) { return rt->cfg.self; }

@@ -22,6 +22,8 @@ struct sup_peer {
     uint64_t down_at_us;      /* its connection closed (NINES_ECLOSED) at this time, and no
                                * heartbeat since (0: none pending) */
     bool silent;              /* no heartbeat for heartbeat_misses intervals */
+    uint64_t gone_at_us;      /* judged down (ns_down) then; heard again only by a
+                               * heartbeat received after it (0: not down) */
 };
 
 /* The arbitrator question in flight (a thread of its own: arb_vote blocks). */

@@ -61,6 +61,7 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
     b->incarnation = net_incarnation(ep);
     b->refused_sender = rs.refused_sender;
     b->refused_epoch = rs.refused_epoch;
+    b->held_epoch = rs.held_epoch;
     /* the node set */
     const struct rt_nodeset *set = rt_nodeset(rt);
     Nines__NodeSet *w = rt_msg_alloc(r, sizeof *w);

@@ -45,7 +45,9 @@ struct sup_hb {
     _Atomic uint32_t rule_seq;
     struct ns_lease_rule rule;
     _Atomic uint64_t window_us;
-    _Atomic uint64_t lease_until;
+    _Atomic uint64_t lease_until;  /* the lease granted: never shortened (a lease once
+                                    * granted holds until it ends, Fencing) */
+    _Atomic uint64_t lease_fresh;  /* the lease the latest confirmations give */
     struct sockaddr_in addr[NINES_MAX_NODES + 1];
     bool have_addr[NINES_MAX_NODES + 1];
     struct sup_hb_peer peer[NINES_MAX_NODES + 1];
@@ -271,7 +273,9 @@ static void update_lease(struct sup_hb *h, uint64_t now)
                 }
         until = t[q - 1] + window;
     }
-    atomic_store(&h->lease_until, until);
+    atomic_store(&h->lease_fresh, until);
+    if (until > atomic_load(&h->lease_until))
+        atomic_store(&h->lease_until, until);
 }
 
 void sup_hb_set_rule(struct sup_hb *h, const struct ns_lease_rule *r, uint64_t window_us)
@@ -287,7 +291,7 @@ void sup_hb_set_rule(struct sup_hb *h, const struct ns_lease_rule *r, uint64_t w
 
 uint64_t sup_hb_lease(const struct sup_hb *h)
 {
-    return atomic_load(&((struct sup_hb *)h)->lease_until);
+    return atomic_load(&((struct sup_hb *)h)->lease_fresh);
 }
 
 const _Atomic uint64_t *sup_hb_lease_src(const struct sup_hb *h) { return &h->lease_until; }

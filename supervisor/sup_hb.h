@@ -76,9 +76,11 @@ void sup_hb_advertise(struct sup_hb *h, uint64_t epoch, uint32_t round, uint32_t
  * executor turn neither extends nor cuts it. `window_us`: how long a
  * confirmation counts. */
 void sup_hb_set_rule(struct sup_hb *h, const struct ns_lease_rule *r, uint64_t window_us);
-/* The lease's end (nclock_us; 0: none): the quorum-th most recent
- * confirmation under the rule, plus the window (supervisor/README.md
- * "Fencing"). The runtime reads it through sup_hb_lease_src. */
+/* The lease's end (nclock_us; 0: none) as the latest confirmations give
+ * it: the quorum-th most recent confirmation under the rule, plus the
+ * window (supervisor/README.md "Fencing"). The runtime reads, through
+ * sup_hb_lease_src, the lease granted: the latest end ever given, never
+ * shortened (a lease once granted holds until it ends). */
 uint64_t sup_hb_lease(const struct sup_hb *h);
 const _Atomic uint64_t *sup_hb_lease_src(const struct sup_hb *h);
 /* A consistent copy of what was last heard from `node` (executor thread). */

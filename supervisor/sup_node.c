@@ -26,6 +26,7 @@ enum {
 #define SUP_JOIN_MS 100        /* joining / out: ask to (re)join this often */
 #define SUP_BOOT_MS 3000       /* bootstrap: wait this long for every configured node */
 #define SUP_ARB_MS 300         /* the arbitrator's answer, at most */
+#define SUP_PROBE_US 1000      /* a closed connection: probe its heartbeat port this often */
 #define SUP_STALL_MS 500       /* an executor turn longer than this is a stuck executor:
                                 * heartbeats are withheld and the node leaves the set (a
                                 * turn on a busy machine may be preempted for tens of ms:
@@ -110,6 +111,7 @@ static void ns_install(void *ctx, const struct ns_view *v, bool serving, const c
         .members = v->members,
         .current = v->current,
         .coordinator = v->coordinator,
+        .member = ns_is_member(v, s->self, s->incarnation),
         .serving = serving,
     };
     snprintf(n.reason, sizeof n.reason, "%s", reason ? reason : "");
@@ -230,7 +232,11 @@ static void sup_tick(struct sup *s)
         struct sup_peer *sp = &s->peers[id];
         if (last > now)
             last = now; /* recorded by the thread after `now` was read */
-        bool heard_now = last && now - last <= silent_us;
+        /* after a down verdict only a heartbeat sent since counts (the
+         * last one before the kill is still recent for `misses` intervals) */
+        if (sp->gone_at_us && last > sp->gone_at_us)
+            sp->gone_at_us = 0;
+        bool heard_now = last && now - last <= silent_us && !sp->gone_at_us;
         if (sp->down_at_us && last > sp->down_at_us)
             sp->down_at_us = 0; /* a heartbeat after the close: a reconnect */
         /* a datagram to it was refused (ICMP port unreachable) after its
@@ -250,6 +256,7 @@ static void sup_tick(struct sup *s)
                           (unsigned long long)(last ? now - last : 0));
             ns_down(&s->ns, id, now);
             sp->down_at_us = 0;
+            sp->gone_at_us = now;
         } else if (heard_now) {
             sp->silent = false;
             ns_hear(&s->ns, id, inc, now);
@@ -323,7 +330,7 @@ int sup_init(struct sup *s, struct rt *rt)
 
 static void install_static(struct sup *s, uint64_t epoch)
 {
-    struct rt_nodeset n = {.epoch = epoch, .serving = true};
+    struct rt_nodeset n = {.epoch = epoch, .member = true, .serving = true};
     for (uint32_t i = 0; s->conf && i < s->conf->nnodes; i++)
         n.members |= RT_NODE_BIT(s->conf->nodes[i].id);
     if (!n.members)
@@ -437,6 +444,20 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
             rt_timer_add(rt, RT_SVC_SUP, s->hb_us, SUP_TIMER_TICK);
         } else if (m->cookie == SUP_TIMER_PROBE && s->state == SUP_RUNNING && s->hb) {
             sup_tick(s);
+            /* a dying process closes its connections and its heartbeat
+             * socket one after the other: a probe sent between the two is
+             * not refused. Probe again every millisecond while a closed
+             * connection waits for its verdict (at most two intervals) */
+            bool pending = false;
+            for (uint32_t i = 0; i < s->conf->nnodes; i++) {
+                uint32_t id = s->conf->nodes[i].id;
+                if (id != s->self && s->peers[id].down_at_us) {
+                    sup_hb_probe(s->hb, id);
+                    pending = true;
+                }
+            }
+            if (pending)
+                rt_timer_add(rt, RT_SVC_SUP, SUP_PROBE_US, SUP_TIMER_PROBE);
         } else if (m->cookie == SUP_TIMER_NS && s->state == SUP_RUNNING) {
             s->ns_timer = 0;
             /* the deadline may be the lease's: judge it on what the
@@ -492,8 +513,7 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
             /* probe it: a dead process's host refuses the datagram within
              * a round trip; look again shortly */
             sup_hb_probe(s->hb, (uint32_t)m->cookie);
-            uint64_t after = s->hb_us / 10 > 1000 ? s->hb_us / 10 : 1000;
-            rt_timer_add(rt, RT_SVC_SUP, after, SUP_TIMER_PROBE);
+            rt_timer_add(rt, RT_SVC_SUP, SUP_PROBE_US, SUP_TIMER_PROBE);
         }
         break;
     case RT_MSG_CLIENT_CLOSED:

@@ -851,12 +851,17 @@ void ns_lease(struct ns *ns, uint64_t until, uint64_t now)
 {
     if (now > ns->now)
         ns->now = now;
-    ns->lease_until = until;
+    /* a lease once granted holds until it ends (supervisor/README.md
+     * "Fencing"); coming back from ISOLATED needs confirmations now */
+    uint64_t fresh = until;
+    if (until > ns->lease_until)
+        ns->lease_until = until;
+    until = ns->lease_until;
     if (ns->ha == NS_HA_ACTIVE && ns->now >= until)
         ha_after_install(ns, false);
-    /* back from ISOLATED only when the set is confirmed: heard confirming
-     * this epoch (ns_confirms) by a quorum, which is what `until` says */
-    if (ns->ha == NS_HA_ISOLATED && ns->now < until && !ns->excluded)
+    /* back from ISOLATED only when the set is confirmed now: heard
+     * confirming it (ns_confirms) by a quorum lately */
+    if (ns->ha == NS_HA_ISOLATED && ns->now < fresh && !ns->excluded)
         ha_after_install(ns, false);
     report_or_start(ns);
 }

@@ -165,8 +165,11 @@ void ns_hear(struct ns *ns, uint32_t node, uint64_t inc, uint64_t now);
  * its process is gone. Suspects it and spares a round that removes it the
  * lease wait (supervisor/README.md "Fencing"). */
 void ns_down(struct ns *ns, uint32_t node, uint64_t now);
-/* The lease: until `until`, a quorum of the installed members has been
- * heard confirming this node's epoch (ns_confirms). Serving needs it. */
+/* The lease: the latest confirmations (ns_confirms) by a quorum of the
+ * installed members give it until `until`. The lease granted is the
+ * latest end ever given (never shortened: a lease once granted holds
+ * until it ends); serving needs it, and coming back from ISOLATED needs
+ * `until` itself to hold. */
 void ns_lease(struct ns *ns, uint64_t until, uint64_t now);
 /* What this node advertises in its heartbeats: its installed epoch (round
  * and coord 0), or the ballot of a proposal it accepted that includes it;

@@ -1048,7 +1048,7 @@ void txc_on_outcome_req(struct rt *rt, void *st, struct rt_msg *m)
     if (m->from >= NET_CONN_BASE)
         return;
     const struct rt_nodeset *ns = rt_nodeset(rt);
-    if (!ns->serving) { /* what it held is finished by the node set's members */
+    if (!ns->member) { /* what it held is finished by the node set's members */
         char d[240];
         snprintf(d, sizeof d, "node %u is outside the node set: %s", t->self, ns->reason);
         txc_outcome_ref(t, m->from, b->txn, NINES_ENOTMEMBER, d);

@@ -432,7 +432,9 @@ static void on_nodeset(struct txc *t)
         return;
     t->epoch = ns->epoch;
     struct txc_txn *next;
-    if (!ns->serving) {
+    if (!ns->member) {
+        /* outside the set (not merely isolated: a member whose lease lapsed
+         * keeps its transactions and finishes them when it serves again) */
         NLOG_WARN("txc", "node %u is outside node set %" PRIu64 " (%s): its %u transactions "
                   "are finished by the others", t->self, ns->epoch, ns->reason, t->st.active);
         for (struct txc_txn *x = t->active; x; x = next) {

@@ -236,7 +236,7 @@ static int suite_init(void)
         rt_task_add(W.rt, RT_SVC_APP, "digest-asker", app_on_msg, NULL))
         return 1;
     struct rt_nodeset ns = {.epoch = 1, .members = 1, .current = 1, .coordinator = 1,
-                            .serving = true};
+                            .member = true, .serving = true};
     rt_install_nodeset(W.rt, &ns);
     for (int i = 0; i < 4; i++)
         rt_step(W.rt, 0); /* START everywhere */

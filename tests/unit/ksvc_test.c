@@ -1754,7 +1754,7 @@ static void test_conversion(void)
 static void ns_put(uint32_t node, uint64_t epoch, uint64_t members, bool serving)
 {
     struct rt_nodeset ns = {.epoch = epoch, .members = members, .current = members,
-                            .serving = serving};
+                            .member = serving, .serving = serving};
     for (uint32_t id = 1; id <= NN; id++)
         if (members & RT_NODE_BIT(id)) {
             ns.coordinator = id;

@@ -179,7 +179,7 @@ static void install(uint64_t members, uint64_t on)
         if (!(on & BIT(i)))
             continue;
         struct rt_nodeset ns = {.epoch = W.epoch, .members = members, .current = members,
-                                .serving = (members & BIT(i)) != 0};
+                                .member = (members & BIT(i)) != 0, .serving = (members & BIT(i)) != 0};
         for (uint32_t id = 1; id <= NN; id++)
             if (members & BIT(id)) {
                 ns.coordinator = id;

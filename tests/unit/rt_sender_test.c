@@ -569,8 +569,10 @@ static void test_peer_sends_client_type(void)
 }
 
 /* Node 2 in epoch 2, the others in 1: service messages (RT_EPOCH_SAME)
- * are dropped both ways without closing anything; pings, digests and the
- * probes (RT_EPOCH_ANY) flow; back in epoch 1 the service messages flow. */
+ * of the older epoch are dropped (1 -> 2), those of the newer one held
+ * (2 -> 1: test_epoch_newer_held goes on with it), without closing
+ * anything; pings, digests and the probes (RT_EPOCH_ANY) flow; back in
+ * epoch 1 the service messages flow. */
 static void test_epoch_mismatch(void)
 {
     CU_ASSERT_EQUAL(W.n[1].sup.epoch, SUP_EPOCH_INITIAL);
@@ -604,7 +606,8 @@ static void test_epoch_mismatch(void)
     while (nclock_us() < until)
         step();
     CU_ASSERT_EQUAL(stats_of(2).refused_epoch, s2.refused_epoch + 1);
-    CU_ASSERT_EQUAL(stats_of(1).refused_epoch, s1.refused_epoch + 1);
+    CU_ASSERT_EQUAL(stats_of(1).refused_epoch, s1.refused_epoch);
+    CU_ASSERT_EQUAL(stats_of(1).held_epoch, s1.held_epoch + 1);
     CU_ASSERT_EQUAL(count_got(1, NINES__MSG_TYPE__COMMIT_CONF), commits);
     CU_ASSERT_EQUAL(count_got(1, NINES__MSG_TYPE__PING_CONF), pings + 1);
     CU_ASSERT_EQUAL(count_got(1, NINES__MSG_TYPE__KERN_DIGEST_CONF), digests + 1);
@@ -634,6 +637,46 @@ static void test_epoch_mismatch(void)
     CU_ASSERT_EQUAL(g->from, 2);
     CU_ASSERT_EQUAL(g->epoch, SUP_EPOCH_INITIAL);
     CU_ASSERT_EQUAL(stats_of(2).refused_epoch, s2.refused_epoch + 1);
+}
+
+/* A message of a newer epoch (the sender installed a set the receiver has
+ * not yet): held, not dropped, and handled once the receiver installs that
+ * epoch; one held for an epoch the receiver skips is dropped then. */
+static void test_epoch_newer_held(void)
+{
+    int commits2 = count_got(2, NINES__MSG_TYPE__COMMIT_CONF);
+    struct rt_stats s1 = stats_of(1);
+    /* node 2 at epoch 2 sends; node 2 at epoch 3 sends; node 1 is at 1 */
+    sup_set_epoch(&W.n[2].sup, 2);
+    CU_ASSERT_EQUAL(send_to(2, 1, RT_SVC_KERN, NINES__MSG_TYPE__COMMIT_REQ,
+                            &nines__commit_req__descriptor, fill_commit),
+                    0);
+    run(20);
+    sup_set_epoch(&W.n[2].sup, 3);
+    CU_ASSERT_EQUAL(send_to(2, 1, RT_SVC_KERN, NINES__MSG_TYPE__COMMIT_REQ,
+                            &nines__commit_req__descriptor, fill_commit),
+                    0);
+    uint64_t until = nclock_us() + 50000;
+    while (nclock_us() < until)
+        step();
+    CU_ASSERT_EQUAL(stats_of(1).held_epoch, s1.held_epoch + 2);
+    CU_ASSERT_EQUAL(stats_of(1).refused_epoch, s1.refused_epoch);
+    CU_ASSERT_EQUAL(count_got(2, NINES__MSG_TYPE__COMMIT_CONF), commits2); /* not handled yet */
+    /* node 1 jumps to epoch 3: the epoch-2 messages are dropped (this one
+     * and the one test_epoch_mismatch left held), the epoch-3 one handled
+     * (its answer reaches node 2, also at epoch 3) */
+    sup_set_epoch(&W.n[1].sup, 3);
+    CU_ASSERT_EQUAL(stats_of(1).refused_epoch, s1.refused_epoch + 2);
+    RUN_UNTIL(count_got(2, NINES__MSG_TYPE__COMMIT_CONF) > commits2, 2000);
+    CU_ASSERT_EQUAL(count_got(2, NINES__MSG_TYPE__COMMIT_CONF), commits2 + 1);
+    const struct got *g = last_got(2, NINES__MSG_TYPE__COMMIT_CONF);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    CU_ASSERT_EQUAL(g->from, 1);
+    CU_ASSERT_EQUAL(g->epoch, 3);
+    CU_ASSERT_TRUE(all_connected());
+    /* back to the epoch the other tests expect: node 3 never left it */
+    sup_set_epoch(&W.n[1].sup, SUP_EPOCH_INITIAL);
+    sup_set_epoch(&W.n[2].sup, SUP_EPOCH_INITIAL);
 }
 
 /* Node 3 crashes and starts again as a new process: both peers get
@@ -685,6 +728,7 @@ void cu_register(void)
         {"a peer sending a client-only type is refused and disconnected",
          test_peer_sends_client_type},
         {"another epoch: service messages refused, probes flow", test_epoch_mismatch},
+        {"a newer epoch: held until this node installs it", test_epoch_newer_held},
         {"a restarted peer is told apart from a reconnect", test_restart_vs_reconnect},
         {NULL, NULL},
     };

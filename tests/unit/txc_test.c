@@ -874,7 +874,7 @@ static void world_open(struct world *w, uint32_t timeout_ms, bool tpcb)
     uint64_t every = (1ull << NN) - 1;
     for (uint32_t n = 1; n <= NN; n++) {
         struct rt_nodeset ns = {.epoch = 1, .members = every, .current = every, .coordinator = 1,
-                                .serving = true};
+                                .member = true, .serving = true};
         rt_install_nodeset(w->rt[n], &ns);
     }
     /* until every node reaches every other */
@@ -1988,7 +1988,7 @@ static void ns_install_cur(struct world *w, uint64_t epoch, uint64_t members, ui
         if (w->dead & BIT(n))
             continue;
         struct rt_nodeset ns = {.epoch = epoch, .members = members, .current = current,
-                                .serving = (members & BIT(n)) != 0};
+                                .member = (members & BIT(n)) != 0, .serving = (members & BIT(n)) != 0};
         for (uint32_t c = NN; c >= 1; c--)
             if (members & BIT(c))
                 ns.coordinator = c;

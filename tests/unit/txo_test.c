@@ -514,7 +514,7 @@ static void install(uint64_t epoch, uint64_t members, uint64_t on)
         if (!(on & RT_NODE_BIT(n)))
             continue;
         struct rt_nodeset ns = {.epoch = epoch, .members = members, .current = members,
-                                .coordinator = 1, .serving = true};
+                                .coordinator = 1, .member = true, .serving = true};
         rt_install_nodeset(W.rt[n], &ns);
         CU_ASSERT_EQUAL(rt_nodeset(W.rt[n])->epoch, epoch);
     }
@@ -555,7 +555,7 @@ static void world_open(void)
                                           &W.fk[n]), 0);
         CU_ASSERT_EQUAL_FATAL(rt_fault_set_filter(W.rt[n], filter, &W), 0);
         struct rt_nodeset ns = {.epoch = 1, .members = 0xf, .current = 0xf, .coordinator = 1,
-                                .serving = true};
+                                .member = true, .serving = true};
         rt_install_nodeset(W.rt[n], &ns);
         CU_ASSERT_FATAL(rt_nodeset(W.rt[n])->serving);
     }
@@ -887,7 +887,7 @@ static void test_unknown(void)
     CU_ASSERT_EQUAL(o->k[0].outcome, NINES__KEY_OUTCOME__KEY_UNKNOWN);
     /* outside the node set: refused, naming the reason */
     struct rt_nodeset ns = {.epoch = 2, .members = 0x5, .current = 0x5, .coordinator = 1,
-                            .serving = false};
+                            .member = false, .serving = false};
     snprintf(ns.reason, sizeof ns.reason, "cut off from the majority");
     rt_install_nodeset(W.rt[3], &ns);
     o = ask(3, CONN(7), 11, 1, &old, 1, RT_NODE_BIT(3), 20, 5);
