@@ -433,11 +433,11 @@ const struct sup_hb_peer *sup_hb_peer(const struct sup_hb *h, uint32_t node)
     return node >= 1 && node <= NINES_MAX_NODES ? &h->peer[node] : NULL;
 }
 
-void sup_hb_read(const struct sup_hb *h, uint32_t node, struct sup_hb_heard *out)
+bool sup_hb_read(const struct sup_hb *h, uint32_t node, struct sup_hb_heard *out)
 {
     memset(out, 0, sizeof *out);
     if (node < 1 || node > NINES_MAX_NODES)
-        return;
+        return false;
     struct sup_hb_peer *p = (struct sup_hb_peer *)&h->peer[node];
     for (int tries = 0; tries < 1000; tries++) {
         uint32_t s0 = atomic_load(&p->seq);
@@ -449,10 +449,12 @@ void sup_hb_read(const struct sup_hb *h, uint32_t node, struct sup_hb_heard *out
         out->coord = atomic_load(&p->coord);
         out->last_us = atomic_load(&p->last_us);
         if (atomic_load(&p->seq) == s0)
-            return;
+            return true;
     }
-    /* the thread kept writing (it cannot for long): nothing heard this time */
+    /* the thread was stopped in the middle of a write (its CPU was taken
+     * away): nothing is known this time — not "never heard" */
     memset(out, 0, sizeof *out);
+    return false;
 }
 
 const struct sup_hb_stats *sup_hb_stats(const struct sup_hb *h) { return &h->st; }

@@ -83,8 +83,10 @@ void sup_hb_set_rule(struct sup_hb *h, const struct ns_lease_rule *r, uint64_t w
  * shortened (a lease once granted holds until it ends). */
 uint64_t sup_hb_lease(const struct sup_hb *h);
 const _Atomic uint64_t *sup_hb_lease_src(const struct sup_hb *h);
-/* A consistent copy of what was last heard from `node` (executor thread). */
-void sup_hb_read(const struct sup_hb *h, uint32_t node, struct sup_hb_heard *out);
+/* A consistent copy of what was last heard from `node` (executor thread);
+ * false when none could be read now (the thread was stopped in the middle
+ * of writing it): the caller judges nothing about that peer this time. */
+bool sup_hb_read(const struct sup_hb *h, uint32_t node, struct sup_hb_heard *out);
 /* Send one heartbeat to `node` now (executor thread; never blocks): after
  * its connection closed, the answer tells whether its process is gone (an
  * ICMP "port unreachable", recorded in unreach_us) well before the next

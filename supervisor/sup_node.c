@@ -227,7 +227,12 @@ static void sup_tick(struct sup *s)
             continue;
         const struct sup_hb_peer *p = sup_hb_peer(s->hb, id);
         struct sup_hb_heard hd;
-        sup_hb_read(s->hb, id, &hd);
+        if (!sup_hb_read(s->hb, id, &hd)) {
+            /* mid-write: judged next tick (reading "never heard" here
+             * raised every false suspicion of a 10-minute saturated run) */
+            s->hb_read_misses++;
+            continue;
+        }
         uint64_t last = hd.last_us, inc = hd.inc, ep = hd.epoch;
         struct sup_peer *sp = &s->peers[id];
         if (last > now)
