@@ -66,6 +66,9 @@ struct kern_bt {
     struct bt_node *spare; /* reserve for splits, chained by ->next */
     int nspare;
     uint8_t *spare_key;    /* reserve for one new out-of-line separator */
+    /* kern_bt_destroy_step: the post-order walk in progress (depth ddepth) */
+    struct { struct bt_node *x; unsigned next; } dstack[BT_MAX_HEIGHT];
+    int ddepth;            /* -1: not started */
 };
 
 /* The first BT_PFX key bytes as a big-endian integer, zero-padded: for

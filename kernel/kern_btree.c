@@ -576,6 +576,7 @@ int kern_bt_create(struct kern_bt **out)
         return nines_err(NINES_ENOMEM, "B+tree header");
     t->other_bytes = usable(t);
     t->height = 1;
+    t->ddepth = -1;
     int rc = reserve(t);
     if (rc < 0) {
         kern_bt_destroy(t);
@@ -610,10 +611,63 @@ static void free_subtree(struct bt_node *x, int levels)
     free(x);
 }
 
+/* Free one node's own keys (and, for a leaf, its records): its children
+ * are freed already. Returns the entries freed. */
+static unsigned free_node_own(struct bt_node *x, bool leaf)
+{
+    unsigned n = x->n;
+    for (unsigned i = 0; i < n; i++) {
+        uint8_t *e = bt_ent(x, i);
+        size_t kl;
+        const uint8_t *k = bt_ent_key(e, &kl);
+        if (kl > BT_INLINE_MAX)
+            free((void *)k);
+        if (leaf)
+            kern_rec_free(bt_ent_val(e));
+    }
+    free(x);
+    return n;
+}
+
+int kern_bt_destroy_step(struct kern_bt *t, size_t budget)
+{
+    if (!t)
+        return 0;
+    if (t->ddepth < 0 && t->root) {
+        t->dstack[0].x = t->root;
+        t->dstack[0].next = 0;
+        t->ddepth = 0;
+        t->root = NULL; /* the tree is being freed: nothing may use it */
+    }
+    size_t done = 0;
+    while (t->ddepth >= 0 && done < budget) {
+        int d = t->ddepth;
+        struct bt_node *x = t->dstack[d].x;
+        bool leaf = d == t->height - 1;
+        if (!leaf && t->dstack[d].next <= x->n) {
+            N_ASSERT(d + 1 < BT_MAX_HEIGHT);
+            t->dstack[d + 1].x = bt_child(x, t->dstack[d].next++);
+            t->dstack[d + 1].next = 0;
+            t->ddepth = d + 1;
+            continue;
+        }
+        done += free_node_own(x, leaf) + 1;
+        t->ddepth = d - 1;
+    }
+    if (t->ddepth >= 0)
+        return 1; /* more next time */
+    kern_bt_destroy(t);
+    return 0;
+}
+
 void kern_bt_destroy(struct kern_bt *t)
 {
     if (!t)
         return;
+    if (t->ddepth >= 0) { /* a sliced destroy in progress: finish it */
+        (void)kern_bt_destroy_step(t, SIZE_MAX);
+        return;
+    }
     if (t->root)
         free_subtree(t->root, t->height);
     while (t->spare) {

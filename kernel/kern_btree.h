@@ -35,6 +35,11 @@ struct kern_bt_mem {
 int kern_bt_create(struct kern_bt **out);
 /* Free the tree, its keys and every record it holds. */
 void kern_bt_destroy(struct kern_bt *t);
+/* Free the tree a slice at a time: at most about `budget` entries and
+ * nodes per call (a handler must not free millions of records in one
+ * executor turn). Returns 1 while more remains, 0 when the tree is gone
+ * (t freed). Once started, the tree must not be used any more. */
+int kern_bt_destroy_step(struct kern_bt *t, size_t budget);
 
 /* Record stored under `key`, or NINES_ENOTFOUND. Bad key length:
  * NINES_EINVAL (empty) / NINES_ETOOBIG (over KERN_KEY_MAX). */

@@ -122,6 +122,17 @@ int kern_frag_create(const struct kern_frag_def *d, int role, struct kern_frag *
     return 0;
 }
 
+int kern_frag_destroy_step(struct kern_frag *f, size_t budget)
+{
+    if (!f)
+        return 0;
+    if (f->bt && kern_bt_destroy_step(f->bt, budget))
+        return 1;
+    f->bt = NULL;
+    kern_frag_destroy(f);
+    return 0;
+}
+
 void kern_frag_destroy(struct kern_frag *f)
 {
     if (!f)

@@ -53,6 +53,10 @@ struct kern_frag;
  * NINES_EINVAL naming the column for a bad definition. */
 int kern_frag_create(const struct kern_frag_def *d, int role, struct kern_frag **out);
 void kern_frag_destroy(struct kern_frag *f);
+/* The same a slice at a time (kern_bt_destroy_step: `budget` records per
+ * call; the rest — log, escrow, tables — with the last call). 1 while more
+ * remains, 0 when f is gone. Once started, f must not be used any more. */
+int kern_frag_destroy_step(struct kern_frag *f, size_t budget);
 
 int kern_frag_role(const struct kern_frag *f);
 int kern_frag_set_role(struct kern_frag *f, int to);

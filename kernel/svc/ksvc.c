@@ -140,7 +140,45 @@ void sk_rep_drop(struct ksvc *k, struct sk_rep *r)
     if (r->ship)
         upd_ship_remove(k->u, r->ship);
     sk_map_del(&k->reps, &r->node);
+    /* its rows are freed a slice per turn: a replica of millions of rows
+     * freed in one handler would stall the executor past the watchdog */
+    struct kern_frag *f = r->f;
+    r->f = NULL;
     sk_rep_free(r);
+    sk_grave_add(k, f);
+}
+
+void sk_grave_add(struct ksvc *k, struct kern_frag *f)
+{
+    if (!f)
+        return;
+    if (k->ngrave == k->capgrave) {
+        size_t cap = k->capgrave ? 2 * k->capgrave : 8;
+        struct kern_frag **g = realloc(k->grave, cap * sizeof *g);
+        if (!g) {
+            kern_frag_destroy(f); /* no memory for the list: free it now */
+            return;
+        }
+        k->grave = g;
+        k->capgrave = cap;
+    }
+    k->grave[k->ngrave++] = f;
+    if (!k->grave_armed && rt_timer_add(k->rt, RT_SVC_KERN, 0, SK_TIMER_FREE) > 0)
+        k->grave_armed = true;
+}
+
+/* SK_TIMER_FREE: one slice of the oldest dropped replica. */
+void sk_grave_step(struct ksvc *k)
+{
+    if (!k->ngrave)
+        return;
+    k->st.free_steps++;
+    if (!kern_frag_destroy_step(k->grave[0], KSVC_FREE_STEP_ROWS)) {
+        memmove(k->grave, k->grave + 1, (k->ngrave - 1) * sizeof *k->grave);
+        k->ngrave--;
+    }
+    if (k->ngrave && rt_timer_add(k->rt, RT_SVC_KERN, 0, SK_TIMER_FREE) > 0)
+        k->grave_armed = true;
 }
 
 void ksvc_dict_changed(struct ksvc *k, const struct dict *d, bool live_commit)
@@ -170,6 +208,7 @@ void ksvc_get_stats(const struct ksvc *k, struct ksvc_stats *out)
     *out = k->st;
     out->marks_held = k->marks.n;
     out->digest_jobs = k->ndg;
+    out->freeing = k->ngrave;
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */
@@ -245,6 +284,9 @@ void ksvc_fini(struct ksvc *k)
     if (k->reps.bk)
         SK_MAP_FOREACH(&k->reps, i, nd, nx)
         sk_rep_free((struct sk_rep *)nd);
+    for (size_t i = 0; i < k->ngrave; i++)
+        kern_frag_destroy(k->grave[i]);
+    free(k->grave);
     sk_copy_fini(k);
     sk_marks_free(k);
     sk_map_free(&k->txns);
@@ -303,6 +345,10 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
         case SK_TIMER_DIGEST:
             k->dg_armed = false;
             sk_dg_step(k);
+            break;
+        case SK_TIMER_FREE:
+            k->grave_armed = false;
+            sk_grave_step(k);
             break;
         default:
             NLOG_WARN("kern", "unknown timer %llu", (unsigned long long)m->cookie);

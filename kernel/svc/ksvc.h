@@ -38,6 +38,7 @@ struct ksvc_config {
 #define KSVC_DIGEST_STEP_ROWS 16384
 #define KSVC_DIGEST_STEP_BYTES (4u << 20)
 #define KSVC_DIGEST_JOBS_MAX 8    /* digest requests in progress at once; more: NINES_EAGAIN */
+#define KSVC_FREE_STEP_ROWS 65536 /* a dropped replica's records freed per executor turn */
 
 /* Create the service for rt's node and register its task. The supervisor
  * wires ksvc_dict_changed to the dictionary service's installs. */
@@ -113,6 +114,8 @@ struct ksvc_stats {
     uint64_t digests_refused;  /* ... refused: KSVC_DIGEST_JOBS_MAX in progress */
     uint64_t digests_dropped;  /* requests given up: their client connection closed */
     uint64_t digest_jobs;      /* now: digest requests in progress */
+    uint64_t free_steps;       /* turns spent freeing dropped replicas (SK_TIMER_FREE) */
+    uint64_t freeing;          /* now: dropped replicas not yet freed */
 };
 void ksvc_get_stats(const struct ksvc *k, struct ksvc_stats *out);
 

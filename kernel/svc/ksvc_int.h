@@ -169,6 +169,10 @@ struct ksvc {
     struct sk_digest *dg_head, *dg_tail;
     uint32_t ndg;
     bool dg_armed;          /* SK_TIMER_DIGEST */
+    /* dropped replicas still being freed, a slice per turn (sk_grave_step) */
+    struct kern_frag **grave;
+    size_t ngrave, capgrave;
+    bool grave_armed;       /* SK_TIMER_FREE */
 };
 
 /* An end mark a hot standby processed (its transaction still open here). */
@@ -179,10 +183,18 @@ struct sk_mark {
 };
 
 /* ksvc.c */
-enum { SK_TIMER_TICK = 1, SK_TIMER_ASK = 2, SK_TIMER_TAKEOVER_ASK = 3, SK_TIMER_DIGEST = 4 };
+enum {
+    SK_TIMER_TICK = 1,
+    SK_TIMER_ASK = 2,
+    SK_TIMER_TAKEOVER_ASK = 3,
+    SK_TIMER_DIGEST = 4,
+    SK_TIMER_FREE = 5,
+};
 struct sk_rep *sk_rep_get(const struct ksvc *k, uint32_t table, uint32_t frag);
 int sk_rep_new(const struct dict_table *t, uint32_t frag, int role, struct sk_rep **out);
 void sk_rep_free(struct sk_rep *r);
+void sk_grave_add(struct ksvc *k, struct kern_frag *f); /* free f a slice per turn */
+void sk_grave_step(struct ksvc *k);              /* SK_TIMER_FREE: one turn's work */
 void sk_rep_drop(struct ksvc *k, struct sk_rep *r);
 void sk_after(struct ksvc *k);   /* end of every handler: lock events */
 void sk_arm_tick(struct ksvc *k);

@@ -31,6 +31,8 @@ static void test_all_up(void)
     rc = clu_run(&C, "ninesctl", 0, "status");
     CU_ASSERT_EQUAL(rc, 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "all nodes up"));
+    if (rc != 0 || !strstr(C.out, "all nodes up"))
+        printf("\n  ninesctl status said:\n%s\n", C.out); /* what was not up */
 }
 
 /* Garbage, a truncated frame and an oversized length prefix on node 1's

@@ -745,6 +745,53 @@ static void test_grow_shrink(void)
     grow_shrink(2048, 6000, 2);  /* maximal keys */
 }
 
+/* A tree freed a slice at a time (kern_bt_destroy_step): each call frees
+ * at most about its budget, the calls end with 0, and nothing leaks or is
+ * freed twice (the ASan run checks); a sliced destroy cut short by
+ * kern_bt_destroy finishes there. Keys of 8 and of 300 bytes (out-of-line
+ * keys and separators). */
+static void destroy_in_slices(size_t klen, unsigned n, size_t budget, bool cut_short)
+{
+    struct kern_bt *t = NULL;
+    CU_ASSERT_EQUAL_FATAL(kern_bt_create(&t), 0);
+    uint8_t *k = calloc(1, klen);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+    for (unsigned i = 0; i < n; i++) {
+        for (size_t b = 0; b < 4; b++)
+            k[b] = (uint8_t)(i >> (24 - 8 * b));
+        k[klen - 1] = (uint8_t)i;
+        CU_ASSERT_EQUAL_FATAL(kern_bt_insert(t, k, klen, mkrec((int64_t)i, 1)), 0);
+    }
+    free(k);
+    CU_ASSERT_EQUAL(kern_bt_count(t), n);
+    unsigned calls = 0;
+    int more = 1;
+    while (more) {
+        more = kern_bt_destroy_step(t, budget);
+        calls++;
+        if (cut_short && calls == 3 && more) {
+            kern_bt_destroy(t);
+            return;
+        }
+        CU_ASSERT_FATAL(calls <= 2 * n / budget + 16); /* it ends */
+    }
+    /* every record and node takes part of a budget: n / budget calls at least */
+    CU_ASSERT(calls >= n / budget);
+    if (n > budget) {
+        CU_ASSERT(calls > 1);
+    } else {
+        CU_ASSERT_EQUAL(calls, 1);
+    }
+}
+
+static void test_destroy_slices(void)
+{
+    destroy_in_slices(8, 100000, 4096, false);
+    destroy_in_slices(300, 20000, 1000, false);
+    destroy_in_slices(8, 50000, 1000, true);
+    destroy_in_slices(8, 1, 1000, false); /* one leaf: one call */
+}
+
 static void test_errors_mem(void)
 {
     struct kern_bt *t;
@@ -904,6 +951,7 @@ void cu_register(void)
         {"cursor_random", test_cursor_random},
         {"cursor_big", test_cursor_big},
         {"grow_shrink", test_grow_shrink},
+        {"destroy_slices", test_destroy_slices},
         {"errors_mem", test_errors_mem},
         {"prefix_ties", test_prefix_ties},
 #ifdef NINES_FAULTS
