@@ -215,7 +215,9 @@ int kern_dlog_open(const char *dir, const struct kern_dlog_opts *o, struct kern_
     int rc = 0;
     if (snprintf(l->dir, sizeof l->dir, "%s", dir) >= (int)sizeof l->dir)
         rc = nines_err(NINES_EINVAL, "log folder path of %zu bytes is too long", strlen(dir));
-    else if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+    else if (mkdir(dir, 0755) == 0)
+        rc = nfile_fsync_dir(dir); /* the new folder's entry in its parent */
+    else if (errno != EEXIST)
         rc = nines_err(NINES_EIO, "create log folder %s: %s", dir, strerror(errno));
     if (rc == 0)
         rc = remove_tmp(dir);
@@ -248,7 +250,7 @@ static int put(struct kern_dlog *l, uint8_t kind, uint32_t table, uint32_t frag,
                const uint8_t *payload, size_t len, uint64_t *end)
 {
     size_t need = KERN_DLOG_ENT_HDR + len;
-    if (l->blen + need > l->o.buf_max)
+    if (l->blen && l->blen + need > l->o.buf_max) /* an empty buffer takes any one entry */
         return nines_err(NINES_EFULL, "disk log buffer holds %zu unflushed bytes, an entry of "
                          "%zu would pass the limit of %llu", l->blen, need,
                          (unsigned long long)l->o.buf_max);

@@ -5,7 +5,8 @@
  * The writer buffers appended entries and writes them with one write()
  * and one fsync() per flush (group commit); the scan reads every segment
  * in position order and delivers verified entries. Plain blocking POSIX
- * I/O, meant for an I/O thread. Format tables, crash behaviour:
+ * I/O, meant for an I/O thread; a writer is owned by one thread, and a
+ * scan runs before the writer opens (recovery). Format tables, crash behaviour:
  * kernel/README.md "Disk log". */
 #ifndef NINES_KERN_DLOG_H
 #define NINES_KERN_DLOG_H
@@ -33,7 +34,8 @@ struct kern_dlog_opts {
     uint32_t node;
     uint64_t cluster;    /* cluster identity (any nonzero value the caller keeps) */
     uint64_t seg_bytes;  /* start a new segment once one holds this many (0: default) */
-    uint64_t buf_max;    /* unflushed bytes at most; append beyond: NINES_EFULL (0: default) */
+    uint64_t buf_max;    /* unflushed bytes at most; append beyond: NINES_EFULL (0: default;
+                            an empty buffer always takes one entry) */
 };
 
 /* One delivered entry. `rec` points into the scan's buffer, valid during

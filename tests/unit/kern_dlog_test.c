@@ -327,6 +327,48 @@ static void test_torn_tail(void)
     free(full);
 }
 
+/* A crash right after a new segment was renamed into place (header only)
+ * or inside its first entry: the previous segments stand, appends go on. */
+static void test_torn_after_rotation(void)
+{
+    char dir[128], path[256];
+    fresh(dir, sizeof dir);
+    struct kern_dlog_opts o = OPTS;
+    o.seg_bytes = 1024;
+    struct kern_dlog *l = make_log(dir, 1024, 40, 1);
+    /* one entry per flush until a flush starts a new segment: entry n is
+     * then alone in the newest segment */
+    unsigned n = 40, nseg;
+    uint64_t before;
+    for (;; n++) {
+        nseg = kern_dlog_segments(l);
+        before = kern_dlog_durable(l);
+        append_i(l, n);
+        CU_ASSERT_EQUAL_FATAL(kern_dlog_flush(l), 0);
+        if (kern_dlog_segments(l) > nseg)
+            break;
+    }
+    CU_ASSERT_FATAL(nseg >= 3);
+    uint64_t end = kern_dlog_end(l);
+    kern_dlog_close(l);
+    seg_file(dir, before, path, sizeof path);
+    size_t flen;
+    uint8_t *full = read_file(path, &flen);
+    CU_ASSERT_EQUAL_FATAL(flen, KERN_DLOG_SEG_HDR + end - before);
+    for (size_t cut = KERN_DLOG_SEG_HDR; cut < flen; cut++) {
+        write_file(path, full, cut);
+        expect_torn(dir, n, cut > KERN_DLOG_SEG_HDR, before);
+        CU_ASSERT_EQUAL_FATAL(kern_dlog_open(dir, &o, &l), 0);
+        CU_ASSERT_EQUAL(kern_dlog_durable(l), before);
+        CU_ASSERT_EQUAL(kern_dlog_segments(l), nseg + 1);
+        append_i(l, n);
+        CU_ASSERT_EQUAL(kern_dlog_flush(l), 0);
+        kern_dlog_close(l);
+        expect_torn(dir, n + 1, 0, end);
+    }
+    free(full);
+}
+
 static void test_corrupt_middle(void)
 {
     char dir[128], path[256];
@@ -635,6 +677,7 @@ void cu_register(void)
         {"roundtrip", test_roundtrip},
         {"group_commit", test_group_commit},
         {"torn_tail", test_torn_tail},
+        {"torn_after_rotation", test_torn_after_rotation},
         {"corrupt_middle", test_corrupt_middle},
         {"bad_header", test_bad_header},
         {"append_checks", test_append_checks},
