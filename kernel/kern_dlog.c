@@ -68,8 +68,8 @@ static int write_at(struct kern_dlog *l, int fd, const uint8_t *p, size_t n, uin
         l->st.writes++;
         if (w < 0 && errno == EINTR)
             continue;
-        if (w < 0)
-            return io_err(errno, "write", path, off, n);
+        if (w <= 0) /* 0 for a nonzero count: never loop on it */
+            return io_err(w < 0 ? errno : EIO, "write", path, off, n);
         p += w, n -= (size_t)w, off += (uint64_t)w;
         if (short_fault)
             return io_err(ENOSPC, "write", path, off, n);
@@ -99,10 +99,10 @@ static int new_segment(struct kern_dlog *l, uint64_t first)
     int rc = 0;
     for (size_t done = 0; done < sizeof h && rc == 0;) {
         ssize_t w = write(fd, h + done, sizeof h - done);
-        if (w < 0 && errno != EINTR)
-            rc = io_err(errno, "write", tmp, done, sizeof h - done);
-        else if (w > 0)
+        if (w > 0)
             done += (size_t)w;
+        else if (w == 0 || errno != EINTR)
+            rc = io_err(w < 0 ? errno : EIO, "write", tmp, done, sizeof h - done);
     }
     if (rc == 0 && fsync(fd) < 0)
         rc = io_err(errno, "fsync", tmp, 0, sizeof h);
@@ -147,7 +147,8 @@ static int remove_tmp(const char *dir)
  * its torn tail. */
 static int reopen(struct kern_dlog *l)
 {
-    int rc = dlog_check_chain(l->segs, l->nseg);
+    unsigned bad;
+    int rc = dlog_check_chain(l->segs, l->nseg, &bad);
     if (rc < 0)
         return rc;
     char path[PATH_MAX], name[DLOG_NAME_LEN + 1];

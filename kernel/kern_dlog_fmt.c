@@ -111,10 +111,11 @@ int dlog_list(const char *dir, struct dlog_seg **segs, unsigned *n)
     return 0;
 }
 
-int dlog_check_chain(const struct dlog_seg *s, unsigned n)
+int dlog_check_chain(const struct dlog_seg *s, unsigned n, unsigned *bad)
 {
     char name[DLOG_NAME_LEN + 1];
     for (unsigned i = 0; i < n; i++) {
+        *bad = i;
         if (s[i].size < KERN_DLOG_SEG_HDR) {
             dlog_seg_name(s[i].first, name);
             return nines_err(NINES_ECORRUPT, "log segment %s is %llu bytes, shorter than its "

@@ -49,8 +49,9 @@ void dlog_seg_name(uint64_t first, char *out);
  * frees; *n may be 0). Other files are ignored. NINES_EIO, ENOMEM. */
 int dlog_list(const char *dir, struct dlog_seg **segs, unsigned *n);
 /* Check the chain: each segment starts where the previous one ends and is
- * at least a header long. NINES_ECORRUPT naming the file. */
-int dlog_check_chain(const struct dlog_seg *s, unsigned n);
+ * at least a header long. NINES_ECORRUPT naming the file, whose index goes
+ * to *bad. */
+int dlog_check_chain(const struct dlog_seg *s, unsigned n, unsigned *bad);
 
 /* Build a segment header. */
 void dlog_seg_header(uint8_t out[KERN_DLOG_SEG_HDR], const struct kern_dlog_opts *o,

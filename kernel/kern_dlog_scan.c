@@ -34,8 +34,11 @@ int kern_dlog_scan(const char *dir, const struct kern_dlog_opts *o, uint64_t fro
                                 (unsigned long long)from)
                     : 0;
     }
-    if ((rc = dlog_check_chain(segs, n)) < 0)
+    unsigned bad;
+    if ((rc = dlog_check_chain(segs, n, &bad)) < 0) {
+        dlog_seg_name(segs[bad].first, info->file);
         goto out;
+    }
     info->end = segs[0].first;
     if (from && from < segs[0].first) {
         rc = nines_err(NINES_ESTALE, "log %s starts at position %llu, position %llu was trimmed",

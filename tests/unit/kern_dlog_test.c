@@ -447,6 +447,8 @@ static void test_corrupt_middle(void)
     CU_ASSERT_EQUAL(kern_dlog_scan(dir, &OPTS, 0, collect, &c, &info), NINES_ECORRUPT);
     CU_ASSERT_EQUAL(c.got, 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "gap"));
+    CU_ASSERT_EQUAL(strncmp(info.file, "log-", 4), 0); /* the segment after the gap */
+    CU_ASSERT(strcmp(info.file, "log-0000000000000000.ndl") > 0);
     CU_ASSERT_EQUAL(kern_dlog_open(dir, &OPTS, &l), NINES_ECORRUPT);
     /* (4) a segment cut short (not the last): also a gap */
     write_file(path, saved, slen - 3);
