@@ -27,19 +27,23 @@ struct clu {
     char out[1 << 16];           /* last captured output */
 };
 
-/* A base port with n+1 free consecutive ports (and +1000 for rdma sides). */
+/* A base port with n+1 free consecutive ports, TCP and UDP (a node's
+ * heartbeats use its port number over UDP), and +1000 for rdma sides. */
 static inline int clu_pick_port(int n)
 {
     for (int attempt = 0; attempt < 100; attempt++) {
         int base = 20000 + (int)((getpid() * 7 + attempt * 97) % 30000);
         int ok = 1;
-        for (int i = 0; i <= n && ok; i++) {
-            int fd = socket(AF_INET, SOCK_STREAM, 0);
-            struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)(base + i))};
-            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            ok = bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
-            close(fd);
-        }
+        for (int i = 0; i <= n && ok; i++)
+            for (int udp = 0; udp < 2 && ok; udp++) {
+                int fd = socket(AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
+                struct sockaddr_in a = {.sin_family = AF_INET,
+                                        .sin_port = htons((uint16_t)(base + i))};
+                a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+                ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+                if (fd >= 0)
+                    close(fd);
+            }
         if (ok)
             return base;
     }

@@ -94,7 +94,7 @@ conf_write() {
 # A base port with 5 free ports after it (loopback drills).
 pick_base() {
     local b used
-    used=$(cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | awk 'NR > 1 { split($2, a, ":"); h = toupper(a[2]); v = 0
+    used=$(cat /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6 2>/dev/null | awk 'NR > 1 { split($2, a, ":"); h = toupper(a[2]); v = 0
         for (i = 1; i <= length(h); i++) v = v * 16 + index("0123456789ABCDEF", substr(h, i, 1)) - 1
         print v }')
     for try in $(seq 0 50); do
