@@ -105,6 +105,7 @@ static void sk_dg_rep_done(struct ksvc *k, struct sk_digest *j)
      * may serve (a member, its lease holding) — as it is now, at the end */
     d->primary = kern_frag_role(r->f) == KERN_FRAG_PRIMARY && r->ro.primary == k->self &&
                  rt_serving(k->rt);
+    d->epoch = rt_epoch(k->rt);
     d->rows = j->rows;
     d->digest = j->h;
     d->next_lsn = kern_log_next_lsn(kern_frag_log(r->f));

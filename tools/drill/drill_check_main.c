@@ -60,8 +60,9 @@ struct node_st {
 
 struct rep {
     uint32_t table, frag, node;
-    bool primary;
+    bool primary;           /* claimed primary while serving, at epoch `epoch` */
     uint64_t rows, digest;
+    uint64_t epoch;         /* the node's epoch at the claim (0: not said) */
 };
 
 static struct nines_conf cf;
@@ -152,7 +153,8 @@ static int node_digests(const struct nines_node_conf *nc, struct rep *reps, size
     }
     for (size_t i = 0; i < c->n_replicas && *n < CHK_MAX_REPS; i++) {
         const Nines__ReplicaDigest *d = c->replicas[i];
-        reps[(*n)++] = (struct rep){d->table, d->frag, nc->id, d->primary, d->rows, d->digest};
+        reps[(*n)++] = (struct rep){d->table, d->frag, nc->id, d->primary, d->rows, d->digest,
+                                    d->epoch};
     }
     nines__kern_digest_conf__free_unpacked(c, NULL);
     return 0;
@@ -793,11 +795,16 @@ static int watch(double seconds, int interval_ms)
             for (size_t x = i; x < j; x++)
                 for (size_t y = x + 1; y < j; y++) {
                     const struct rep *p = &s.reps[x], *q = &s.reps[y];
-                    if (!p->primary || !q->primary || !node_serving(&s, p->node) ||
-                        !node_serving(&s, q->node))
+                    /* a claim says its own epoch and was made while serving
+                     * (a digest takes several turns: the node's STATUS,
+                     * read before it, may be of an older set) */
+                    if (!p->primary || !q->primary)
                         continue;
-                    uint64_t ep = snap_node(&s, p->node)->epoch,
-                             eq = snap_node(&s, q->node)->epoch;
+                    if ((!p->epoch && !node_serving(&s, p->node)) ||
+                        (!q->epoch && !node_serving(&s, q->node)))
+                        continue;
+                    uint64_t ep = p->epoch ? p->epoch : snap_node(&s, p->node)->epoch,
+                             eq = q->epoch ? q->epoch : snap_node(&s, q->node)->epoch;
                     if (ep == eq) {
                         if (!same_epoch++)
                             snprintf(first, sizeof first, "table %u frag %u on nodes %u and %u "
