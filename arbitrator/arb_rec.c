@@ -1,6 +1,7 @@
 /* The grant record on disk (README.md "The grant file"): one fixed-size,
  * versioned, CRC-checked record, replaced by temp file + fsync + rename +
  * folder fsync. */
+#include "nle.h"
 #include "arb_grant.h"
 
 #include "crc32c.h"
@@ -36,47 +37,23 @@ enum {
 _Static_assert(OFF_CLUSTER + NINES_NAME_MAX == OFF_RESERVED, "cluster field size");
 _Static_assert(OFF_CRC + 4 == ARB_REC_SIZE, "record size");
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
 void arb_rec_encode(const struct arb_grant *g, uint8_t out[ARB_REC_SIZE])
 {
     memset(out, 0, ARB_REC_SIZE);
     memcpy(out + OFF_MAGIC, ARB_REC_MAGIC, 8);
-    put32(out + OFF_VERSION, ARB_REC_VERSION);
-    put32(out + OFF_LENGTH, ARB_REC_SIZE);
-    put64(out + OFF_EPOCH, g->epoch);
-    put64(out + OFF_MEMBERS, g->members);
-    put64(out + OFF_CURRENT, g->current);
-    put64(out + OFF_PREV, g->prev_members);
-    put32(out + OFF_COORD, g->coordinator);
-    put32(out + OFF_NODE, g->node);
-    put64(out + OFF_TIME, g->granted_us);
+    nle_put32(out + OFF_VERSION, ARB_REC_VERSION);
+    nle_put32(out + OFF_LENGTH, ARB_REC_SIZE);
+    nle_put64(out + OFF_EPOCH, g->epoch);
+    nle_put64(out + OFF_MEMBERS, g->members);
+    nle_put64(out + OFF_CURRENT, g->current);
+    nle_put64(out + OFF_PREV, g->prev_members);
+    nle_put32(out + OFF_COORD, g->coordinator);
+    nle_put32(out + OFF_NODE, g->node);
+    nle_put64(out + OFF_TIME, g->granted_us);
     size_t n = strnlen(g->cluster, NINES_NAME_MAX - 1);
     memcpy(out + OFF_CLUSTER, g->cluster, n);
-    put32(out + OFF_CRC, crc32c(0, out, OFF_CRC));
+    nle_put32(out + OFF_CRC, crc32c(0, out, OFF_CRC));
 }
 
 int arb_rec_decode(const uint8_t *b, size_t len, const char *cluster, const char *name,
@@ -86,22 +63,22 @@ int arb_rec_decode(const uint8_t *b, size_t len, const char *cluster, const char
     if (len < OFF_LENGTH + 4 || memcmp(b + OFF_MAGIC, ARB_REC_MAGIC, 8) != 0)
         return nines_err(NINES_ECORRUPT, "%s: not an arbitrator grant record (%zu bytes, no "
                          "'%s' at offset 0)", name, len, ARB_REC_MAGIC);
-    uint32_t version = get32(b + OFF_VERSION);
+    uint32_t version = nle_get32(b + OFF_VERSION);
     if (version != ARB_REC_VERSION)
         return nines_err(NINES_EVERSION, "%s: grant record format version %u at offset %d; this "
                          "arbitrator reads version %u", name, version, OFF_VERSION,
                          ARB_REC_VERSION);
-    uint32_t length = get32(b + OFF_LENGTH);
+    uint32_t length = nle_get32(b + OFF_LENGTH);
     if (length != ARB_REC_SIZE || len != ARB_REC_SIZE)
         return nines_err(NINES_ECORRUPT, "%s: record length field %u (offset %d), file %zu "
                          "bytes; a version-1 record is %u bytes", name, length, OFF_LENGTH, len,
                          ARB_REC_SIZE);
-    uint32_t stored = get32(b + OFF_CRC), computed = crc32c(0, b, OFF_CRC);
+    uint32_t stored = nle_get32(b + OFF_CRC), computed = crc32c(0, b, OFF_CRC);
     if (stored != computed)
         return nines_err(NINES_ECORRUPT, "%s: CRC-32C mismatch (stored 0x%08x at offset %d, "
                          "computed 0x%08x over bytes 0..%d)", name, stored, OFF_CRC, computed,
                          OFF_CRC - 1);
-    if (get32(b + OFF_RESERVED) != 0)
+    if (nle_get32(b + OFF_RESERVED) != 0)
         return nines_err(NINES_ECORRUPT, "%s: reserved bytes at offset %d are not zero", name,
                          OFF_RESERVED);
     const char *cl = (const char *)b + OFF_CLUSTER;
@@ -111,13 +88,13 @@ int arb_rec_decode(const uint8_t *b, size_t len, const char *cluster, const char
                          OFF_CLUSTER);
     memcpy(out->cluster, cl, cn);
     out->cluster[cn] = '\0';
-    out->epoch = get64(b + OFF_EPOCH);
-    out->members = get64(b + OFF_MEMBERS);
-    out->current = get64(b + OFF_CURRENT);
-    out->prev_members = get64(b + OFF_PREV);
-    out->coordinator = get32(b + OFF_COORD);
-    out->node = get32(b + OFF_NODE);
-    out->granted_us = get64(b + OFF_TIME);
+    out->epoch = nle_get64(b + OFF_EPOCH);
+    out->members = nle_get64(b + OFF_MEMBERS);
+    out->current = nle_get64(b + OFF_CURRENT);
+    out->prev_members = nle_get64(b + OFF_PREV);
+    out->coordinator = nle_get32(b + OFF_COORD);
+    out->node = nle_get32(b + OFF_NODE);
+    out->granted_us = nle_get64(b + OFF_TIME);
     if (out->epoch == 0 || out->members == 0)
         return nines_err(NINES_ECORRUPT, "%s: a record with epoch %llu and members 0x%llx "
                          "(both must be non-zero)", name, (unsigned long long)out->epoch,

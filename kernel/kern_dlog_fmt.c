@@ -1,6 +1,7 @@
 /* Disk log format: segment names and listing, segment headers, entry
  * framing and the walk over one segment's entries with torn-tail versus
  * corruption classification. Tables: kernel/README.md "Disk log". */
+#include "nle.h"
 #include "kern_dlog_int.h"
 
 #include "crc32c.h"
@@ -24,12 +25,6 @@ _Static_assert(sizeof DLOG_MAGIC - 1 == 8, "magic is 8 bytes");
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "disk log files are little-endian");
 _Static_assert(KERN_DLOG_ENT_HDR + KERN_LOG_MAX < UINT32_MAX, "an entry length fits 4 bytes");
 
-static uint16_t ld16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
-static uint32_t ld32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static uint64_t ld64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static void st16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
-static void st32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static void st64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
 void dlog_seg_name(uint64_t first, char *out)
 {
@@ -139,13 +134,13 @@ void dlog_seg_header(uint8_t h[KERN_DLOG_SEG_HDR], const struct kern_dlog_opts *
 {
     memset(h, 0, KERN_DLOG_SEG_HDR);
     memcpy(h + SH_MAGIC, DLOG_MAGIC, 8);
-    st16(h + SH_VERSION, KERN_DLOG_VERSION);
-    st16(h + SH_HDRLEN, KERN_DLOG_SEG_HDR);
-    st32(h + SH_NODE, o->node);
-    st64(h + SH_CLUSTER, o->cluster);
-    st64(h + SH_FIRST, first);
-    st64(h + SH_CREATED, created_us);
-    st32(h + SH_CRC, crc32c(0, h, SH_CRC));
+    nle_put16(h + SH_VERSION, KERN_DLOG_VERSION);
+    nle_put16(h + SH_HDRLEN, KERN_DLOG_SEG_HDR);
+    nle_put32(h + SH_NODE, o->node);
+    nle_put64(h + SH_CLUSTER, o->cluster);
+    nle_put64(h + SH_FIRST, first);
+    nle_put64(h + SH_CREATED, created_us);
+    nle_put32(h + SH_CRC, crc32c(0, h, SH_CRC));
 }
 
 int dlog_seg_check(const uint8_t h[KERN_DLOG_SEG_HDR], const char *name, uint64_t first,
@@ -153,27 +148,27 @@ int dlog_seg_check(const uint8_t h[KERN_DLOG_SEG_HDR], const char *name, uint64_
 {
     if (memcmp(h + SH_MAGIC, DLOG_MAGIC, 8))
         return nines_err(NINES_ECORRUPT, "%s offset 0: bad magic, not a disk log segment", name);
-    if (ld16(h + SH_VERSION) != KERN_DLOG_VERSION)
+    if (nle_get16(h + SH_VERSION) != KERN_DLOG_VERSION)
         return nines_err(NINES_EVERSION, "%s offset 8: disk log version %u, this build reads %u",
-                         name, ld16(h + SH_VERSION), KERN_DLOG_VERSION);
+                         name, nle_get16(h + SH_VERSION), KERN_DLOG_VERSION);
     uint32_t crc = crc32c(0, h, SH_CRC);
-    if (ld32(h + SH_CRC) != crc)
+    if (nle_get32(h + SH_CRC) != crc)
         return nines_err(NINES_ECORRUPT, "%s offset 60: header CRC %08x, computed %08x", name,
-                         ld32(h + SH_CRC), crc);
-    if (ld16(h + SH_HDRLEN) != KERN_DLOG_SEG_HDR)
+                         nle_get32(h + SH_CRC), crc);
+    if (nle_get16(h + SH_HDRLEN) != KERN_DLOG_SEG_HDR)
         return nines_err(NINES_ECORRUPT, "%s offset 10: header length %u, expected %u", name,
-                         ld16(h + SH_HDRLEN), KERN_DLOG_SEG_HDR);
+                         nle_get16(h + SH_HDRLEN), KERN_DLOG_SEG_HDR);
     for (unsigned i = SH_RSVD; i < SH_CRC; i++)
         if (h[i])
             return nines_err(NINES_ECORRUPT, "%s offset %u: reserved byte %u is not zero", name,
                              i, h[i]);
-    if (ld64(h + SH_FIRST) != first)
+    if (nle_get64(h + SH_FIRST) != first)
         return nines_err(NINES_ECORRUPT, "%s offset 24: first position %llu, the name says %llu",
-                         name, (unsigned long long)ld64(h + SH_FIRST), (unsigned long long)first);
-    if (ld32(h + SH_NODE) != o->node || ld64(h + SH_CLUSTER) != o->cluster)
+                         name, (unsigned long long)nle_get64(h + SH_FIRST), (unsigned long long)first);
+    if (nle_get32(h + SH_NODE) != o->node || nle_get64(h + SH_CLUSTER) != o->cluster)
         return nines_err(NINES_EINVAL, "%s belongs to node %u of cluster %016llx, this log is "
-                         "node %u of cluster %016llx", name, ld32(h + SH_NODE),
-                         (unsigned long long)ld64(h + SH_CLUSTER), o->node,
+                         "node %u of cluster %016llx", name, nle_get32(h + SH_NODE),
+                         (unsigned long long)nle_get64(h + SH_CLUSTER), o->node,
                          (unsigned long long)o->cluster);
     return 0;
 }
@@ -187,12 +182,12 @@ void dlog_ent_header(uint8_t h[KERN_DLOG_ENT_HDR], uint8_t kind, uint32_t table,
                      uint64_t lsn, const uint8_t *payload, uint32_t len)
 {
     memset(h, 0, KERN_DLOG_ENT_HDR);
-    st32(h + EH_LEN, KERN_DLOG_ENT_HDR + len);
+    nle_put32(h + EH_LEN, KERN_DLOG_ENT_HDR + len);
     h[EH_KIND] = kind;
-    st32(h + EH_TABLE, table);
-    st32(h + EH_FRAG, frag);
-    st64(h + EH_LSN, lsn);
-    st32(h + EH_CRC, ent_crc(h, payload, len));
+    nle_put32(h + EH_TABLE, table);
+    nle_put32(h + EH_FRAG, frag);
+    nle_put64(h + EH_LSN, lsn);
+    nle_put32(h + EH_CRC, ent_crc(h, payload, len));
 }
 
 /* Check the entry at p[0..avail): 0 and its length in *len when valid;
@@ -201,7 +196,7 @@ static int ent_check(const uint8_t *p, size_t avail, uint32_t *len)
 {
     if (avail < KERN_DLOG_ENT_HDR)
         return nines_err(NINES_ECORRUPT, "%zu bytes, shorter than an entry header", avail);
-    uint32_t n = ld32(p + EH_LEN);
+    uint32_t n = nle_get32(p + EH_LEN);
     if (n < KERN_DLOG_ENT_HDR || n > KERN_DLOG_ENT_HDR + KERN_LOG_MAX)
         return nines_err(NINES_ECORRUPT, "entry length %u out of range", n);
     if (n > avail)
@@ -209,13 +204,13 @@ static int ent_check(const uint8_t *p, size_t avail, uint32_t *len)
     uint8_t kind = p[EH_KIND];
     if (kind < KERN_DLOG_REC || kind >= KERN_DLOG_KIND_MAX_)
         return nines_err(NINES_ECORRUPT, "unknown entry kind %u", kind);
-    if (p[EH_RSVD] | p[EH_RSVD + 1] | p[EH_RSVD + 2] | ld32(p + EH_RSVD2))
+    if (p[EH_RSVD] | p[EH_RSVD + 1] | p[EH_RSVD + 2] | nle_get32(p + EH_RSVD2))
         return nines_err(NINES_ECORRUPT, "reserved entry bytes not zero");
     uint32_t plen = n - KERN_DLOG_ENT_HDR;
     uint32_t crc = ent_crc(p, p + KERN_DLOG_ENT_HDR, plen);
-    if (crc != ld32(p + EH_CRC))
-        return nines_err(NINES_ECORRUPT, "entry CRC %08x, computed %08x", ld32(p + EH_CRC), crc);
-    uint64_t lsn = ld64(p + EH_LSN);
+    if (crc != nle_get32(p + EH_CRC))
+        return nines_err(NINES_ECORRUPT, "entry CRC %08x, computed %08x", nle_get32(p + EH_CRC), crc);
+    uint64_t lsn = nle_get64(p + EH_LSN);
     if (lsn == 0)
         return nines_err(NINES_ECORRUPT, "entry LSN 0");
     if (kind == KERN_DLOG_CKPT && plen)
@@ -225,11 +220,11 @@ static int ent_check(const uint8_t *p, size_t avail, uint32_t *len)
          * length, table, fragment and LSN fields (README "Log records")
          * must agree with the frame; the consumer decodes the rest. */
         const uint8_t *r = p + KERN_DLOG_ENT_HDR;
-        if (plen < KERN_LOG_HDR || ld32(r) != plen || ld32(r + 12) != ld32(p + EH_TABLE) ||
-            ld32(r + 16) != ld32(p + EH_FRAG) || ld64(r + 32) != lsn)
+        if (plen < KERN_LOG_HDR || nle_get32(r) != plen || nle_get32(r + 12) != nle_get32(p + EH_TABLE) ||
+            nle_get32(r + 16) != nle_get32(p + EH_FRAG) || nle_get64(r + 32) != lsn)
             return nines_err(NINES_ECORRUPT, "record of %u bytes does not match its frame "
-                             "(table %u frag %u LSN %llu)", plen, ld32(p + EH_TABLE),
-                             ld32(p + EH_FRAG), (unsigned long long)lsn);
+                             "(table %u frag %u LSN %llu)", plen, nle_get32(p + EH_TABLE),
+                             nle_get32(p + EH_FRAG), (unsigned long long)lsn);
     }
     *len = n;
     return 0;
@@ -243,7 +238,7 @@ static int valid_after(const uint8_t *buf, size_t len, size_t from)
         /* cheap filters before the CRC */
         if (p[EH_KIND] < KERN_DLOG_REC || p[EH_KIND] >= KERN_DLOG_KIND_MAX_ || p[EH_RSVD])
             continue;
-        uint32_t n = ld32(p + EH_LEN);
+        uint32_t n = nle_get32(p + EH_LEN);
         if (n < KERN_DLOG_ENT_HDR || n > len - o)
             continue;
         uint32_t got;
@@ -284,9 +279,9 @@ int dlog_walk(const uint8_t *buf, size_t len, const char *name, uint64_t first, 
         struct kern_dlog_entry e = {
             .pos = first + o - KERN_DLOG_SEG_HDR,
             .kind = p[EH_KIND],
-            .table = ld32(p + EH_TABLE),
-            .frag = ld32(p + EH_FRAG),
-            .lsn = ld64(p + EH_LSN),
+            .table = nle_get32(p + EH_TABLE),
+            .frag = nle_get32(p + EH_FRAG),
+            .lsn = nle_get64(p + EH_LSN),
             .rec = n > KERN_DLOG_ENT_HDR ? p + KERN_DLOG_ENT_HDR : NULL,
             .len = n - KERN_DLOG_ENT_HDR,
         };

@@ -3,6 +3,7 @@
  * record keeps its column in the reserved word (offset 28) and its delta in
  * the undo-next word (offset 64), which only CLRs use otherwise. Table:
  * kernel/README.md "Log records and CLRs". */
+#include "nle.h"
 #include "kern_log.h"
 
 #include "crc32c.h"
@@ -39,36 +40,6 @@ _Static_assert(KERN_KEY_MAX <= UINT16_MAX, "key length fits its 2-byte field");
 _Static_assert(KERN_LOG_MAX < (1u << 31), "a record length fits an int");
 _Static_assert(sizeof(struct kern_rec) == 16, "images start with the 16-byte record header");
 
-static uint16_t ld16(const uint8_t *p)
-{
-    uint16_t x;
-    memcpy(&x, p, 2);
-    return x;
-}
-static uint32_t ld32(const uint8_t *p)
-{
-    uint32_t x;
-    memcpy(&x, p, 4);
-    return x;
-}
-static uint64_t ld64(const uint8_t *p)
-{
-    uint64_t x;
-    memcpy(&x, p, 8);
-    return x;
-}
-static void st16(uint8_t *p, uint16_t x)
-{
-    memcpy(p, &x, 2);
-}
-static void st32(uint8_t *p, uint32_t x)
-{
-    memcpy(p, &x, 4);
-}
-static void st64(uint8_t *p, uint64_t x)
-{
-    memcpy(p, &x, 8);
-}
 
 const char *kern_log_op_name(unsigned op)
 {
@@ -142,7 +113,7 @@ static int check_image(int err, const char *what, const uint8_t *img, uint32_t l
     if (len < sizeof(struct kern_rec))
         return nines_err(err, "log record LSN %llu: %s image of %u bytes is shorter than a "
                          "record header", (unsigned long long)lsn, what, len);
-    uint32_t body = ld32(img + 8);
+    uint32_t body = nle_get32(img + 8);
     if (body != len - sizeof(struct kern_rec) || body > KERN_REC_MAX)
         return nines_err(err, "log record LSN %llu: %s image of %u bytes holds a record "
                          "of body length %u", (unsigned long long)lsn, what, len, body);
@@ -199,10 +170,10 @@ static int check(int err, const struct kern_logrec *r)
     if (s.before) {
         if ((rc = check_image(err, "before", r->before, r->blen, r->lsn)) < 0)
             return rc;
-        if (ld64(r->before) >= r->sid)
+        if (nle_get64(r->before) >= r->sid)
             return nines_err(err, "%s log record LSN %llu: before image state id %llu not "
                              "below the new %llu", op, lsn,
-                             (unsigned long long)ld64(r->before), (unsigned long long)r->sid);
+                             (unsigned long long)nle_get64(r->before), (unsigned long long)r->sid);
     }
     if (s.after && (rc = check_image(err, "after", r->after, r->alen, r->lsn)) < 0)
         return rc;
@@ -229,21 +200,21 @@ int kern_logrec_encode(const struct kern_logrec *r, uint8_t *out, size_t cap)
     if (n > KERN_LOG_MAX || n > cap)
         return nines_err(NINES_ETOOBIG, "log record LSN %llu of %zu bytes, room for %zu",
                          (unsigned long long)r->lsn, n, cap < KERN_LOG_MAX ? cap : KERN_LOG_MAX);
-    st32(out + OFF_LEN, (uint32_t)n);
+    nle_put32(out + OFF_LEN, (uint32_t)n);
     out[OFF_VERSION] = KERN_LOG_VERSION;
     out[OFF_OP] = r->op;
-    st16(out + OFF_KLEN, (uint16_t)r->klen);
-    st32(out + OFF_TABLE, r->table);
-    st32(out + OFF_FRAG, r->frag);
-    st32(out + OFF_BLEN, r->blen);
-    st32(out + OFF_ALEN, r->alen);
-    st32(out + OFF_RSVD, r->op == KERN_LOG_ADD ? r->column : 0);
-    st64(out + OFF_LSN, r->lsn);
-    st64(out + OFF_TXN, r->txn);
-    st64(out + OFF_SID, r->sid);
-    st64(out + OFF_PREV, r->prev_lsn);
-    st64(out + OFF_UNDO_NEXT, r->op == KERN_LOG_ADD ? (uint64_t)r->delta : r->undo_next_lsn);
-    st64(out + OFF_COMP, r->comp_lsn);
+    nle_put16(out + OFF_KLEN, (uint16_t)r->klen);
+    nle_put32(out + OFF_TABLE, r->table);
+    nle_put32(out + OFF_FRAG, r->frag);
+    nle_put32(out + OFF_BLEN, r->blen);
+    nle_put32(out + OFF_ALEN, r->alen);
+    nle_put32(out + OFF_RSVD, r->op == KERN_LOG_ADD ? r->column : 0);
+    nle_put64(out + OFF_LSN, r->lsn);
+    nle_put64(out + OFF_TXN, r->txn);
+    nle_put64(out + OFF_SID, r->sid);
+    nle_put64(out + OFF_PREV, r->prev_lsn);
+    nle_put64(out + OFF_UNDO_NEXT, r->op == KERN_LOG_ADD ? (uint64_t)r->delta : r->undo_next_lsn);
+    nle_put64(out + OFF_COMP, r->comp_lsn);
     uint8_t *p = out + OFF_BODY;
     if (r->klen)
         memcpy(p, r->key, r->klen);
@@ -253,9 +224,9 @@ int kern_logrec_encode(const struct kern_logrec *r, uint8_t *out, size_t cap)
     p += r->blen;
     if (r->alen) {
         memcpy(p, r->after, r->alen);
-        st64(p, r->sid); /* the after image carries the record's new state id */
+        nle_put64(p, r->sid); /* the after image carries the record's new state id */
     }
-    st32(out + OFF_CRC, crc32c(0, out + OFF_VERSION, n - OFF_VERSION));
+    nle_put32(out + OFF_CRC, crc32c(0, out + OFF_VERSION, n - OFF_VERSION));
     return (int)n;
 }
 
@@ -264,13 +235,13 @@ int kern_logrec_decode(const uint8_t *buf, size_t avail, struct kern_logrec *r)
     if (avail < OFF_VERSION)
         return nines_err(NINES_ETRUNC, "log record: %zu bytes, the length and CRC need %u",
                          avail, (unsigned)OFF_VERSION);
-    uint32_t n = ld32(buf + OFF_LEN);
+    uint32_t n = nle_get32(buf + OFF_LEN);
     if (n < KERN_LOG_HDR || n > KERN_LOG_MAX)
         return nines_err(NINES_ECORRUPT, "log record length %u outside %u..%u", n,
                          KERN_LOG_HDR, KERN_LOG_MAX);
     if (n > avail)
         return nines_err(NINES_ETRUNC, "log record of %u bytes, only %zu present", n, avail);
-    uint32_t want = ld32(buf + OFF_CRC), got = crc32c(0, buf + OFF_VERSION, n - OFF_VERSION);
+    uint32_t want = nle_get32(buf + OFF_CRC), got = crc32c(0, buf + OFF_VERSION, n - OFF_VERSION);
     if (want != got)
         return nines_err(NINES_ECORRUPT, "log record of %u bytes: CRC-32C 0x%08x, stored "
                          "0x%08x", n, got, want);
@@ -279,22 +250,22 @@ int kern_logrec_decode(const uint8_t *buf, size_t avail, struct kern_logrec *r)
                          buf[OFF_VERSION], KERN_LOG_VERSION);
     memset(r, 0, sizeof *r);
     r->op = buf[OFF_OP];
-    r->klen = ld16(buf + OFF_KLEN);
-    r->table = ld32(buf + OFF_TABLE);
-    r->frag = ld32(buf + OFF_FRAG);
-    r->blen = ld32(buf + OFF_BLEN);
-    r->alen = ld32(buf + OFF_ALEN);
-    r->lsn = ld64(buf + OFF_LSN);
-    r->txn = ld64(buf + OFF_TXN);
-    r->sid = ld64(buf + OFF_SID);
-    r->prev_lsn = ld64(buf + OFF_PREV);
-    r->comp_lsn = ld64(buf + OFF_COMP);
+    r->klen = nle_get16(buf + OFF_KLEN);
+    r->table = nle_get32(buf + OFF_TABLE);
+    r->frag = nle_get32(buf + OFF_FRAG);
+    r->blen = nle_get32(buf + OFF_BLEN);
+    r->alen = nle_get32(buf + OFF_ALEN);
+    r->lsn = nle_get64(buf + OFF_LSN);
+    r->txn = nle_get64(buf + OFF_TXN);
+    r->sid = nle_get64(buf + OFF_SID);
+    r->prev_lsn = nle_get64(buf + OFF_PREV);
+    r->comp_lsn = nle_get64(buf + OFF_COMP);
     if (r->op == KERN_LOG_ADD) {
-        r->column = ld32(buf + OFF_RSVD);
-        r->delta = (int64_t)ld64(buf + OFF_UNDO_NEXT);
+        r->column = nle_get32(buf + OFF_RSVD);
+        r->delta = (int64_t)nle_get64(buf + OFF_UNDO_NEXT);
     } else {
-        r->undo_next_lsn = ld64(buf + OFF_UNDO_NEXT);
-        if (ld32(buf + OFF_RSVD) != 0)
+        r->undo_next_lsn = nle_get64(buf + OFF_UNDO_NEXT);
+        if (nle_get32(buf + OFF_RSVD) != 0)
             return nines_err(NINES_ECORRUPT, "log record LSN %llu: reserved bytes not zero",
                              (unsigned long long)r->lsn);
     }
@@ -312,9 +283,9 @@ int kern_logrec_decode(const uint8_t *buf, size_t avail, struct kern_logrec *r)
     int rc = check(NINES_ECORRUPT, r);
     if (rc < 0)
         return rc;
-    if (r->alen && ld64(r->after) != r->sid)
+    if (r->alen && nle_get64(r->after) != r->sid)
         return nines_err(NINES_ECORRUPT, "log record LSN %llu: after image state id %llu, "
                          "record says %llu", (unsigned long long)r->lsn,
-                         (unsigned long long)ld64(r->after), (unsigned long long)r->sid);
+                         (unsigned long long)nle_get64(r->after), (unsigned long long)r->sid);
     return (int)n;
 }

@@ -2,6 +2,7 @@
  * a thread of its own (sup_hb.h; supervisor/README.md "I-am-alive"). */
 #include "sup_hb.h"
 
+#include "nle.h"
 #include "conf.h"
 #include "crc32c.h"
 #include "nassert.h"
@@ -54,32 +55,6 @@ struct sup_hb {
     struct sup_hb_stats st;
 };
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static void put64(uint8_t *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t get32(const uint8_t *p)
-{
-    uint32_t v = 0;
-    for (int i = 3; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
-static uint64_t get64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 7; i >= 0; i--)
-        v = v << 8 | p[i];
-    return v;
-}
 
 static int resolve(const struct nines_node_conf *n, struct sockaddr_in *out)
 {
@@ -99,21 +74,21 @@ static int resolve(const struct nines_node_conf *n, struct sockaddr_in *out)
 
 static void build(struct sup_hb *h, uint8_t *b)
 {
-    put32(b, SUP_HB_MAGIC);
-    put16(b + 4, SUP_HB_VERSION);
-    put16(b + 6, atomic_load(&h->adv_serving) ? 1 : 0);
-    put32(b + 8, h->cluster_id);
-    put32(b + 12, h->self);
-    put64(b + 16, h->incarnation);
+    nle_put32(b, SUP_HB_MAGIC);
+    nle_put16(b + 4, SUP_HB_VERSION);
+    nle_put16(b + 6, atomic_load(&h->adv_serving) ? 1 : 0);
+    nle_put32(b + 8, h->cluster_id);
+    nle_put32(b + 12, h->self);
+    nle_put64(b + 16, h->incarnation);
     /* the ballot first: the executor writes the epoch last (advertise) */
     uint64_t ballot = atomic_load(&h->adv_ballot), epoch = atomic_load(&h->adv_epoch);
     if (ballot != atomic_load(&h->adv_ballot))
         epoch = 0; /* changed meanwhile: advertise nothing this once */
-    put64(b + 24, epoch);
-    put32(b + 32, (uint32_t)(ballot >> 32));
-    put32(b + 36, (uint32_t)ballot);
-    put64(b + 40, atomic_fetch_add(&h->seq, 1) + 1);
-    put32(b + 48, crc32c(0, b, 48));
+    nle_put64(b + 24, epoch);
+    nle_put32(b + 32, (uint32_t)(ballot >> 32));
+    nle_put32(b + 36, (uint32_t)ballot);
+    nle_put64(b + 40, atomic_fetch_add(&h->seq, 1) + 1);
+    nle_put32(b + 48, crc32c(0, b, 48));
 }
 
 /* One datagram to `id`. With IP_RECVERR an ICMP error for an earlier
@@ -200,12 +175,12 @@ static void receive(struct sup_hb *h)
                 return;
             continue; /* the pending error of an ICMP message (on the error queue) */
         }
-        if (n != SUP_HB_SIZE || get32(b) != SUP_HB_MAGIC || get16(b + 4) != SUP_HB_VERSION ||
-            get32(b + 48) != crc32c(0, b, 48) || get32(b + 8) != h->cluster_id) {
+        if (n != SUP_HB_SIZE || nle_get32(b) != SUP_HB_MAGIC || nle_get16(b + 4) != SUP_HB_VERSION ||
+            nle_get32(b + 48) != crc32c(0, b, 48) || nle_get32(b + 8) != h->cluster_id) {
             atomic_fetch_add(&h->st.bad, 1);
             continue;
         }
-        uint32_t from = get32(b + 12);
+        uint32_t from = nle_get32(b + 12);
         /* from the address the cluster file gives that node (it sends from
          * the port it binds): a process of another cluster, or a stale one
          * of an earlier run, is not the node it names */
@@ -218,10 +193,10 @@ static void receive(struct sup_hb *h)
         }
         struct sup_hb_peer *p = &h->peer[from];
         atomic_fetch_add(&p->seq, 1); /* odd: writing */
-        atomic_store(&p->inc, get64(b + 16));
-        atomic_store(&p->epoch, get64(b + 24));
-        atomic_store(&p->round, get32(b + 32));
-        atomic_store(&p->coord, get32(b + 36));
+        atomic_store(&p->inc, nle_get64(b + 16));
+        atomic_store(&p->epoch, nle_get64(b + 24));
+        atomic_store(&p->round, nle_get32(b + 32));
+        atomic_store(&p->coord, nle_get32(b + 36));
         atomic_store(&p->last_us, nclock_us());
         atomic_fetch_add(&p->seq, 1);
         atomic_fetch_add(&h->st.received, 1);
