@@ -54,7 +54,7 @@ static void conf_defaults(struct nines_conf *c)
     c->lock_timeout_ms = 1000;
     c->txn_timeout_ms = 2000;
     snprintf(c->transport, sizeof c->transport, "tcp");
-    c->disk_log = true;
+    c->disk_log = false; /* kernel/svc/README.md "Disk logging": its cost on TPC-B */
 }
 
 /* Parse a decimal uint32 in [min,max]; 0 or -1. */

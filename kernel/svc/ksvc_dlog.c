@@ -156,10 +156,10 @@ static void sk_dlog_gap(struct sk_dlog *d, const char *why)
         d->kept = 0;
     }
     if (d->state != KSVC_DLOG_GAP)
-        NLOG_ERROR("kern", "disk log of %s has a gap from position %llu: %s; records are no "
+        NLOG_ERROR("kern", "disk log of %s has a gap after position %llu: %s; records are no "
                    "longer written to disk (service goes on; resuming needs a checkpoint)",
                    d->dir, (unsigned long long)d->durable, why);
-    snprintf(d->reason, sizeof d->reason, "gap from position %llu: %.200s",
+    snprintf(d->reason, sizeof d->reason, "gap after position %llu: %.200s",
              (unsigned long long)d->durable, why);
     d->state = KSVC_DLOG_GAP;
 }

@@ -40,7 +40,7 @@ static void test_good(void)
     struct nines_conf d;
     CU_ASSERT_EQUAL_FATAL(nines_conf_parse(with_data, "d.conf", &d), 0);
     CU_ASSERT_STRING_EQUAL(d.arbitrator_data, "/var/arb");
-    CU_ASSERT_TRUE(d.disk_log); /* the default */
+    CU_ASSERT_FALSE(d.disk_log); /* the default */
     CU_ASSERT_EQUAL(d.arbitrator_port, 7000);
     const struct nines_node_conf *n7 = nines_conf_node(&c, 7);
     CU_ASSERT_PTR_NOT_NULL_FATAL(n7);

@@ -275,7 +275,7 @@ static void test_gap_past_the_bound(void)
         put_rows(1, k, k + 1000);
     struct ksvc_dlog_status s = dls();
     CU_ASSERT_EQUAL(s.state, KSVC_DLOG_GAP);
-    CU_ASSERT_PTR_NOT_NULL(strstr(s.reason, "gap from position"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(s.reason, "gap after position"));
     CU_ASSERT(s.dropped > 0);
     for (int i = 0; i < 10; i++)
         rt_step(W.rt, 10);
