@@ -9,7 +9,9 @@
 #
 #   bench/commit-compare.sh BUILD_A BUILD_B [LABEL_A LABEL_B]
 #
-# SCALE (1), DURATION (10), ROUNDS (2: A B A B ...) change the run. Each
+# SCALE (1), DURATION (10), ROUNDS (2: A B A B ...) change the run;
+# CONF_A / CONF_B give each side its own cluster file (default CONF, the
+# embedded local4.conf), e.g. the same build with disk_log off and on. Each
 # BUILD is a folder with bin/ninesd, bin/tpcb_load, bin/tpcb (the build of
 # either checkout). Prints one table; exits non-zero if a run failed.
 set -e
@@ -20,14 +22,15 @@ a=$1 b=$2 la=${3:-A} lb=${4:-B}
 }
 scale=${SCALE:-1} duration=${DURATION:-10} rounds=${ROUNDS:-2}
 conf=${CONF:-tools/local4.conf}
+conf_a=${CONF_A:-$conf} conf_b=${CONF_B:-$conf}
 dir=$(mktemp -d /tmp/nines-compare.XXXXXX)
 out=$dir/results
 : >"$out"
 
 stop() { tools/cluster.sh stop "$1" "$conf" "$dir/cluster" >/dev/null 2>&1 || true; }
 
-one() { # build label
-    build=$1 label=$2
+one() { # build label conf
+    build=$1 label=$2 conf=$3
     stop "$build"
     rm -rf build/cluster "$dir/cluster"
     tools/cluster.sh start "$build" "$conf" "$dir/cluster" >/dev/null
@@ -50,8 +53,8 @@ one() { # build label
 
 r=0
 while [ $r -lt "$rounds" ]; do
-    one "$a" "$la"
-    one "$b" "$lb"
+    one "$a" "$la" "$conf_a"
+    one "$b" "$lb" "$conf_b"
     r=$((r + 1))
 done
 rtt=$("$b/bin/net_rtt" --quick 2>/dev/null | sed -n 's/^  raw TCP ping-pong (blocking) *\([0-9.]*\) *\([0-9.]*\).*/raw TCP p50 \1 us, p99 \2 us/p' || true)

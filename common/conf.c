@@ -54,6 +54,7 @@ static void conf_defaults(struct nines_conf *c)
     c->lock_timeout_ms = 1000;
     c->txn_timeout_ms = 2000;
     snprintf(c->transport, sizeof c->transport, "tcp");
+    c->disk_log = false; /* kernel/svc/README.md "Disk logging": its cost on TPC-B */
 }
 
 /* Parse a decimal uint32 in [min,max]; 0 or -1. */
@@ -204,6 +205,13 @@ static int parse_line(struct nines_conf *c, char *line, const char *name, int ln
             return nines_err(NINES_ECONFIG, "%s:%d: transport '%s' must be tcp or rdma", name, ln,
                              w[1]);
         snprintf(c->transport, sizeof c->transport, "%s", w[1]);
+        return 0;
+    }
+    if (strcmp(w[0], "disk_log") == 0) {
+        if (strcmp(w[1], "on") != 0 && strcmp(w[1], "off") != 0)
+            return nines_err(NINES_ECONFIG, "%s:%d: disk_log '%s' must be on or off", name, ln,
+                             w[1]);
+        c->disk_log = strcmp(w[1], "on") == 0;
         return 0;
     }
     for (size_t k = 0; k < sizeof knobs / sizeof knobs[0]; k++) {

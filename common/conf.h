@@ -40,6 +40,8 @@ struct nines_conf {
     uint32_t lock_timeout_ms;     /* a record lock wait longer than this aborts */
     uint32_t txn_timeout_ms;      /* a transaction not decided by then aborts */
     char transport[16];           /* "tcp" or "rdma" (rdma falls back to tcp) */
+    bool disk_log;                /* append every fragment log record to <data>/log
+                                   * (kernel/svc/README.md "Disk logging"); default off */
 };
 
 int nines_conf_load(const char *path, struct nines_conf *out);

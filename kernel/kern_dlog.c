@@ -340,6 +340,14 @@ int kern_dlog_flush(struct kern_dlog *l)
     return 0;
 }
 
+size_t kern_dlog_discard(struct kern_dlog *l)
+{
+    size_t n = l->blen;
+    l->blen = 0;
+    l->st.discarded += n;
+    return n;
+}
+
 uint64_t kern_dlog_durable(const struct kern_dlog *l) { return l->durable; }
 uint64_t kern_dlog_end(const struct kern_dlog *l) { return l->durable + l->blen; }
 size_t kern_dlog_buffered(const struct kern_dlog *l) { return l->blen; }

@@ -61,6 +61,7 @@ struct kern_dlog_stats {
     uint64_t segs_created;
     uint64_t segs_removed;
     uint64_t torn_bytes;    /* bytes of a torn tail cut off when the log was opened */
+    uint64_t discarded;     /* buffered bytes dropped by kern_dlog_discard */
 };
 
 /* Where a scan ended and why. `file` and `off` name the torn tail or the
@@ -111,6 +112,12 @@ int kern_dlog_append_ckpt(struct kern_dlog *l, uint32_t table, uint32_t frag, ui
  * possible and the buffer is kept whole: a later flush writes it again at
  * the same offset, so nothing is lost or written twice. */
 int kern_dlog_flush(struct kern_dlog *l);
+
+/* Drop the unflushed buffer (the caller gave up on those entries: the log
+ * now has a gap after kern_dlog_durable, which only a checkpoint can
+ * bridge); the next append starts at the durable position. Returns the
+ * bytes dropped. */
+size_t kern_dlog_discard(struct kern_dlog *l);
 
 uint64_t kern_dlog_durable(const struct kern_dlog *l); /* position fsync'ed */
 uint64_t kern_dlog_end(const struct kern_dlog *l);     /* position after the last append */

@@ -27,6 +27,8 @@ struct kern_log {
     uint64_t count;
     size_t bytes;
     size_t reserved; /* bytes of the pending reservation at the tail (0: none) */
+    kern_log_sink_fn sink; /* kern_log_set_sink */
+    void *sink_ctx;
 };
 
 static struct log_seg *seg_new(uint64_t first_lsn, size_t cap)
@@ -173,6 +175,14 @@ void kern_log_publish(struct kern_log *l, size_t len)
     l->next_lsn++;
     l->count++;
     l->bytes += len;
+    if (l->sink)
+        l->sink(l->sink_ctx, t->data + t->off[t->n - 1], len);
+}
+
+void kern_log_set_sink(struct kern_log *l, kern_log_sink_fn fn, void *ctx)
+{
+    l->sink = fn;
+    l->sink_ctx = ctx;
 }
 
 int kern_log_append(struct kern_log *l, const struct kern_logrec *r)

@@ -119,6 +119,13 @@ int kern_log_reserve(struct kern_log *l, size_t len, uint8_t **p);
  * `len` at most the reserved size). Cannot fail. */
 void kern_log_publish(struct kern_log *l, size_t len);
 
+/* A sink sees every record as it is published (after it is in the log),
+ * in LSN order: its encoded bytes, valid during the call only. It cannot
+ * fail the publish; it runs on the log's executor thread. The node's disk
+ * log is fed this way (kernel/svc/README.md "Disk logging"). fn NULL: none. */
+typedef void (*kern_log_sink_fn)(void *ctx, const uint8_t *rec, size_t len);
+void kern_log_set_sink(struct kern_log *l, kern_log_sink_fn fn, void *ctx);
+
 /* Encode and append `r` (whose lsn must be kern_log_next_lsn). */
 int kern_log_append(struct kern_log *l, const struct kern_logrec *r);
 

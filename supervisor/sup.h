@@ -10,6 +10,8 @@
 
 #include <pthread.h>
 
+struct ksvc;
+
 /* Node lifecycle as seen by its own supervisor. */
 enum sup_node_state {
     SUP_STARTING,   /* runtime up, waiting for the START message */
@@ -62,6 +64,7 @@ struct sup {
                                       * silence counts from then */
     struct sup_arb arb;
     bool static_set;                 /* sup_init_static */
+    const struct ksvc *kern;         /* the kernel service, for STATUS (NULL: none) */
 };
 
 /* The node's message table, indexed by MsgType. */
@@ -76,6 +79,8 @@ int sup_init(struct sup *s, struct rt *rt);
 int sup_init_static(struct sup *s, struct rt *rt);
 void sup_set_epoch(struct sup *s, uint64_t epoch);
 const char *sup_state_name(enum sup_node_state st);
+/* The node's kernel service, whose disk logging STATUS reports. */
+void sup_set_kernel(struct sup *s, const struct ksvc *k);
 /* Request an orderly stop (from the executor thread). */
 void sup_shutdown(struct sup *s);
 

@@ -1,6 +1,7 @@
 /* Supervisor request handlers: ping, sink, status. */
 #include "sup.h"
 
+#include "kernel/svc/ksvc.h"
 #include "nines_net.pb-c.h"
 #include "nlog.h"
 
@@ -30,6 +31,29 @@ void sup_on_sink_req(struct rt *rt, void *st, struct rt_msg *m)
 {
     struct sup *s = st;
     s->sinks_received++;
+}
+
+void sup_set_kernel(struct sup *s, const struct ksvc *k) { s->kern = k; }
+
+/* Disk logging of the node's kernel service into b (strings in r). */
+static void status_dlog(const struct sup *s, struct rt_msg *r, Nines__StatusConf *b)
+{
+    struct ksvc_dlog_status d;
+    ksvc_dlog_status(s->kern, &d);
+    b->dlog_state = (char *)ksvc_dlog_state_name(d.state);
+    if (d.reason[0]) {
+        size_t n = strlen(d.reason) + 1;
+        b->dlog_reason = rt_msg_alloc(r, n);
+        if (b->dlog_reason)
+            memcpy(b->dlog_reason, d.reason, n);
+    }
+    b->dlog_durable = d.durable;
+    b->dlog_buffered = d.buffered;
+    b->dlog_flushes = d.flushes;
+    b->dlog_fsyncs = d.fsyncs;
+    b->dlog_errors = d.flush_errors;
+    b->dlog_dropped = d.dropped;
+    b->dlog_records = d.records;
 }
 
 void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
@@ -128,5 +152,6 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
     }
     b->n_peers = n;
     b->peers = pp;
+    status_dlog(s, r, b);
     rt_send(rt, m->from, RT_SVC_NONE, r);
 }

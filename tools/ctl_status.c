@@ -170,6 +170,20 @@ static void print_table(const struct nines_conf *c, const struct ctl_node_view *
                    (unsigned long long)st->hb_sent, (unsigned long long)st->hb_received,
                    (unsigned long long)st->hb_bad, (unsigned long long)st->hb_withheld,
                    (unsigned long long)st->hb_unreachable);
+        if (st->dlog_state && st->dlog_state[0] && strcmp(st->dlog_state, "off") != 0) {
+            printf("      (disk log %s: durable %llu, buffered %llu bytes, %llu records, %llu "
+                   "flushes, %llu fsyncs", st->dlog_state, (unsigned long long)st->dlog_durable,
+                   (unsigned long long)st->dlog_buffered, (unsigned long long)st->dlog_records,
+                   (unsigned long long)st->dlog_flushes, (unsigned long long)st->dlog_fsyncs);
+            if (st->dlog_errors || st->dlog_dropped)
+                printf(", %llu failed flushes, %llu records dropped",
+                       (unsigned long long)st->dlog_errors, (unsigned long long)st->dlog_dropped);
+            if (st->dlog_reason && st->dlog_reason[0])
+                printf(": %s", st->dlog_reason);
+            printf(")\n");
+        } else if (st->dlog_state && st->dlog_state[0]) {
+            printf("      (disk log off)\n");
+        }
     }
     printf("health: %s\n", ctl_healthy(c, v, ns) ? "all nodes up, all links up" : "DEGRADED");
 }
@@ -275,6 +289,16 @@ static void print_json(const struct nines_conf *c, const struct ctl_node_view *v
                    (unsigned long long)s->hb_sent, (unsigned long long)s->hb_received,
                    (unsigned long long)s->hb_bad, (unsigned long long)s->hb_withheld,
                    (unsigned long long)s->hb_unreachable);
+            printf(",\"disk_log\":{\"state\":");
+            ctl_json_str(s->dlog_state);
+            printf(",\"reason\":");
+            ctl_json_str(s->dlog_reason);
+            printf(",\"durable\":%llu,\"buffered\":%llu,\"records\":%llu,\"flushes\":%llu,"
+                   "\"fsyncs\":%llu,\"errors\":%llu,\"dropped\":%llu}",
+                   (unsigned long long)s->dlog_durable, (unsigned long long)s->dlog_buffered,
+                   (unsigned long long)s->dlog_records, (unsigned long long)s->dlog_flushes,
+                   (unsigned long long)s->dlog_fsyncs, (unsigned long long)s->dlog_errors,
+                   (unsigned long long)s->dlog_dropped);
         }
         printf("}");
     }

@@ -4,6 +4,7 @@
 # answering too), show its status, load TPC-B scale 1,
 # run the TPC-B benchmark for a short while (it checks the balance
 # invariant at the end), check every hot standby equals its primary,
+# check the disk logs (segments in every data folder, none stopped),
 # measure node-to-node messaging, and stop the cluster (KEEP=1 leaves it
 # running). SCALE, CLIENTS, WINDOW and DURATION override the defaults.
 set -e
@@ -41,6 +42,24 @@ if ! out=$("$build/bin/ninesctl" --config "$conf" replicas 2>&1); then
     exit 1
 fi
 echo "$out" | tail -n 1
+# disk logging (when the file turns it on): every node with a data folder
+# has log segments, and none reports its disk log stopped
+if grep -Eq '^[[:space:]]*disk_log[[:space:]]+on' "$conf"; then
+    st=$("$build/bin/ninesctl" --config "$conf" status)
+    if echo "$st" | grep -q "disk log stopped"; then
+        echo "$st" | grep "disk log"
+        echo "run: a node's disk log stopped; logs in $dir" >&2
+        exit 1
+    fi
+    for d in $(awk '$1 == "node" && $6 == "data" { print $7 }' "$conf"); do
+        if ! ls "$d"/log/log-*.ndl >/dev/null 2>&1; then
+            echo "run: no disk log segment in $d/log" >&2
+            exit 1
+        fi
+    done
+    echo "$st" | grep "disk log" | head -n 1
+    echo "disk log: segments in every node's data folder"
+fi
 echo
 "$build/bin/net_rtt" --quick
 [ "${KEEP:-0}" = 1 ] && echo "cluster left running: 'make cluster-stop' stops it"

@@ -240,6 +240,8 @@ int ksvc_init(struct ksvc **out, struct rt *rt, const struct ksvc_config *cfg)
     if (rc == 0)
         rc = sk_map_init(&k->marks, 1024);
     if (rc == 0)
+        rc = sk_dlog_init(k, cfg);
+    if (rc == 0)
         rc = rt_task_add(rt, RT_SVC_KERN, "kernel", ksvc_on_event, k);
     if (rc == 0)
         rc = rt_subscribe_nodeset(rt, RT_SVC_KERN); /* roles follow every node set */
@@ -292,6 +294,7 @@ void ksvc_fini(struct ksvc *k)
     sk_map_free(&k->txns);
     sk_map_free(&k->reps);
     kern_lock_free(k->locks);
+    sk_dlog_fini(k);
     free(k);
 }
 
@@ -319,7 +322,12 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
     struct ksvc *k = st;
     switch (m->type) {
     case RT_MSG_START:
+        sk_dlog_start(k);
         sk_reconcile(k, k->dict(k->dict_ctx), false);
+        break;
+    case RT_MSG_IO_DONE:
+        if (!sk_dlog_on_io_done(k, (struct rt_io_req *)(uintptr_t)m->cookie))
+            NLOG_WARN("kern", "an I/O completion that is not the disk log's");
         break;
     case RT_MSG_NODESET: /* roles follow the installed node set (README "Roles") */
         sk_reconcile(k, k->dict(k->dict_ctx), false);
@@ -349,6 +357,10 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
         case SK_TIMER_FREE:
             k->grave_armed = false;
             sk_grave_step(k);
+            break;
+        case SK_TIMER_DLOG:
+        case SK_TIMER_DLOG_RETRY:
+            sk_dlog_on_timer(k, m->cookie);
             break;
         default:
             NLOG_WARN("kern", "unknown timer %llu", (unsigned long long)m->cookie);

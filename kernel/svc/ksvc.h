@@ -22,7 +22,17 @@ struct ksvc_config {
     struct upd *upd;        /* the node's update channel (updchan/upd.h) */
     ksvc_dict_fn dict;      /* required */
     void *dict_ctx;
+    /* Disk logging (README "Disk logging"): the log folder (NULL or "": off),
+     * the cluster identity written in its segment headers, the bound on
+     * bytes buffered for the disk (0: KSVC_DLOG_BUF_MAX). */
+    const char *dlog_dir;
+    uint64_t dlog_cluster;
+    size_t dlog_buf_max;
 };
+
+#define KSVC_DLOG_BUF_MAX (64u << 20) /* bytes buffered for the disk log at most */
+#define KSVC_DLOG_KICK (4u << 20)     /* buffered bytes that hand a flush over at once */
+#define KSVC_DLOG_RETRY_MS 1000       /* a stopped disk log tries again this often */
 
 #define KSVC_LOCK_TIMEOUT_MS 2000 /* a lock wait longer than this aborts */
 #define KSVC_TICK_MS 50           /* lock timeout check while waits exist */
@@ -118,6 +128,28 @@ struct ksvc_stats {
     uint64_t freeing;          /* now: dropped replicas not yet freed */
 };
 void ksvc_get_stats(const struct ksvc *k, struct ksvc_stats *out);
+
+/* ---- disk logging (ksvc_dlog.c; README "Disk logging") ---- */
+enum ksvc_dlog_state {
+    KSVC_DLOG_OFF = 0,      /* not configured */
+    KSVC_DLOG_OPENING,      /* the I/O thread opens the log; records are buffered */
+    KSVC_DLOG_ON,           /* every published record goes to disk */
+    KSVC_DLOG_STOPPED,      /* a flush (or the open) failed: buffered, retried */
+    KSVC_DLOG_GAP,          /* records were dropped: stopped until a checkpoint */
+};
+struct ksvc_dlog_status {
+    enum ksvc_dlog_state state;
+    char reason[256];       /* STOPPED / GAP: why */
+    uint64_t durable;       /* log position fsync'ed */
+    uint64_t buffered;      /* bytes not yet durable (in flight included) */
+    uint64_t records;       /* records taken from the fragments' logs */
+    uint64_t flushes, fsyncs, bytes; /* of the log (kern_dlog_stats) */
+    uint64_t submits;       /* flushes handed to the I/O thread */
+    uint64_t flush_errors;  /* failed flushes (and opens) */
+    uint64_t dropped;       /* records dropped (GAP) */
+};
+const char *ksvc_dlog_state_name(enum ksvc_dlog_state s);
+void ksvc_dlog_status(const struct ksvc *k, struct ksvc_dlog_status *out);
 
 /* Handlers named in sup_msgtab. */
 void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m);

@@ -173,6 +173,7 @@ struct ksvc {
     struct kern_frag **grave;
     size_t ngrave, capgrave;
     bool grave_armed;       /* SK_TIMER_FREE */
+    struct sk_dlog *dl;     /* disk logging (ksvc_dlog.c; NULL: off) */
 };
 
 /* An end mark a hot standby processed (its transaction still open here). */
@@ -189,6 +190,8 @@ enum {
     SK_TIMER_TAKEOVER_ASK = 3,
     SK_TIMER_DIGEST = 4,
     SK_TIMER_FREE = 5,
+    SK_TIMER_DLOG = 6,       /* hand the turn's records to the I/O thread */
+    SK_TIMER_DLOG_RETRY = 7, /* a stopped disk log tries again */
 };
 struct sk_rep *sk_rep_get(const struct ksvc *k, uint32_t table, uint32_t frag);
 int sk_rep_new(const struct dict_table *t, uint32_t frag, int role, struct sk_rep **out);
@@ -199,6 +202,15 @@ void sk_rep_drop(struct ksvc *k, struct sk_rep *r);
 void sk_after(struct ksvc *k);   /* end of every handler: lock events */
 void sk_arm_tick(struct ksvc *k);
 bool sk_member(const struct ksvc *k, uint32_t node); /* in the installed node set */
+
+/* ksvc_dlog.c: disk logging (README "Disk logging") */
+struct sk_dlog;
+int sk_dlog_init(struct ksvc *k, const struct ksvc_config *cfg);
+void sk_dlog_start(struct ksvc *k);                  /* RT_MSG_START: open the log */
+void sk_dlog_attach(struct ksvc *k, struct sk_rep *r); /* r's log feeds the disk log */
+void sk_dlog_on_timer(struct ksvc *k, uint64_t cookie);
+bool sk_dlog_on_io_done(struct ksvc *k, struct rt_io_req *req); /* false: not ours */
+void sk_dlog_fini(struct ksvc *k);                   /* after rt_destroy */
 
 /* ksvc_roles.c: replicas and their roles from (dictionary, node set) */
 void sk_reconcile(struct ksvc *k, const struct dict *d, bool live_commit);

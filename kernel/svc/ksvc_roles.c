@@ -171,6 +171,7 @@ static int sk_rep_create(struct ksvc *k, const struct dict_table *t, uint32_t fr
     struct sk_rep *r = NULL;
     int rc = sk_rep_new(t, frag, role, &r);
     if (rc == 0) {
+        sk_dlog_attach(k, r); /* its records feed the disk log (README "Disk logging") */
         r->ro = *ro;
         r->ro_epoch = epoch;
         if (role == KERN_FRAG_PRIMARY)

@@ -607,6 +607,44 @@ static void test_trim(void)
     kern_dlog_close(l);
 }
 
+/* kern_dlog_discard drops the unflushed buffer only: what was durable
+ * stays, the next append starts at the durable position, and a scan sees
+ * the durable entries and then the ones appended after the discard. */
+static void test_discard(void)
+{
+    char dir[256];
+    fresh(dir, sizeof dir);
+    struct kern_dlog *l;
+    CU_ASSERT_EQUAL_FATAL(kern_dlog_open(dir, &OPTS, &l), 0);
+    for (unsigned i = 0; i < 10; i++)
+        append_i(l, i);
+    CU_ASSERT_EQUAL(kern_dlog_flush(l), 0);
+    uint64_t durable = kern_dlog_durable(l);
+    for (unsigned i = 10; i < 20; i++)
+        append_i(l, i);
+    size_t buffered = kern_dlog_buffered(l);
+    CU_ASSERT(buffered > 0);
+    CU_ASSERT_EQUAL(kern_dlog_discard(l), buffered);
+    CU_ASSERT_EQUAL(kern_dlog_buffered(l), 0);
+    CU_ASSERT_EQUAL(kern_dlog_end(l), durable);
+    CU_ASSERT_EQUAL(kern_dlog_discard(l), 0);
+    CU_ASSERT_EQUAL(kern_dlog_flush(l), 0); /* nothing to write */
+    for (unsigned i = 20; i < 25; i++)
+        append_i(l, i);
+    CU_ASSERT_EQUAL(kern_dlog_flush(l), 0);
+    struct kern_dlog_stats st;
+    kern_dlog_get_stats(l, &st);
+    CU_ASSERT_EQUAL(st.discarded, buffered);
+    CU_ASSERT_EQUAL(st.flushes, 2);
+    kern_dlog_close(l);
+    static struct coll c;
+    memset(&c, 0, sizeof c);
+    CU_ASSERT_EQUAL(kern_dlog_scan(dir, &OPTS, 0, collect, &c, NULL), 0);
+    CU_ASSERT_EQUAL(c.got, 15);
+    CU_ASSERT_EQUAL(c.bad, 5); /* entries 20..24 arrive where 10..14 were expected */
+    CU_ASSERT_EQUAL(c.pos[10], durable);
+}
+
 #ifdef NINES_FAULTS
 /* Injected ENOSPC, short write and fsync failure: the flush fails with a
  * clear code, the buffer is kept, the retry writes it; every entry is on
@@ -684,6 +722,7 @@ void cu_register(void)
         {"bad_header", test_bad_header},
         {"append_checks", test_append_checks},
         {"trim", test_trim},
+        {"discard", test_discard},
 #ifdef NINES_FAULTS
         {"faults", test_faults},
 #endif

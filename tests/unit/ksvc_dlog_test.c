@@ -1,0 +1,307 @@
+/* Disk logging of the kernel service (kernel/svc/README.md "Disk logging")
+ * on one node without a network: the runtime (with its I/O thread), the
+ * update channel and the kernel service with a disk log folder, a
+ * dictionary built here with single-replica tables, transactions run
+ * straight on the replicas. Every record a fragment publishes must reach
+ * the disk log once, in publication order, equal to the fragment's bytes;
+ * the records of one executor turn go in one flush; an injected ENOSPC
+ * stops disk logging without failing a transaction and the retry resumes
+ * it with nothing lost; past the buffer bound the log gets a gap and stays
+ * stopped. Waits are counted in loop turns, never timed. */
+#include "cu_test.h"
+
+#include "nassert.h"
+#include "nines/errors.h"
+#include "nlog.h"
+
+#include "../../kernel/kern_dlog.h"
+#include "../../kernel/kern_frag.h"
+#include "../../kernel/kern_log.h"
+#include "../../kernel/svc/ksvc.h"
+#include "../../updchan/upd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CLUSTER 0x5eedu
+#define BUF_MAX (1u << 20) /* the test's bound on bytes buffered for the disk */
+#define MAX_TURNS 1000000
+
+static struct {
+    struct rt *rt;
+    struct upd *upd;
+    struct ksvc *k;
+    struct dict d;
+    uint32_t t1;
+    uint64_t txn;
+    char root[64], dir[128];
+} W;
+
+static const struct dict *dict_now(void *ctx) { return ctx; }
+static void app_on_msg(struct rt *rt, void *st, struct rt_msg *m) {}
+
+static struct ksvc_dlog_status dls(void)
+{
+    struct ksvc_dlog_status s;
+    ksvc_dlog_status(W.k, &s);
+    return s;
+}
+
+/* A single-replica table (k int64 key, v int64, s varstring(32)). */
+static uint32_t table_new(const char *name, uint32_t nfrags)
+{
+    static const struct dict_column cols[3] = {
+        {"k", 2, 0, false}, {"v", 2, 0, false}, {"s", 5, 32, true}};
+    static const uint16_t pk[1] = {0};
+    struct dict_table_def def = {.ncols = 3, .cols = cols, .npk = 1, .pk = pk,
+                                 .method = DICT_FRAG_HASH, .nfrags = nfrags, .replicas = 1,
+                                 .scheme = DICT_PLACE_MISD};
+    snprintf(def.name, sizeof def.name, "%s", name);
+    uint32_t id = 0;
+    if (dict_create_table(&W.d, &def, &id))
+        return 0;
+    ksvc_dict_changed(W.k, &W.d, true);
+    return id;
+}
+
+static struct kern_frag *frag_of(uint32_t table, uint32_t frag)
+{
+    struct kern_frag *f = ksvc_replica(W.k, table, frag);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    return f;
+}
+
+/* Insert keys [lo, hi) into (t1, frag) in one committed transaction; every
+ * call succeeds whatever the disk does. The fragment's log is kept whole
+ * (the comparison reads it back). */
+static void put_rows(uint32_t frag, int64_t lo, int64_t hi)
+{
+    struct kern_frag *f = frag_of(W.t1, frag);
+    uint64_t txn = ++W.txn;
+    for (int64_t k = lo; k < hi; k++) {
+        char s[24];
+        int n = snprintf(s, sizeof s, "row-%lld", (long long)k);
+        struct kern_val row[3] = {kern_v_i64(k), kern_v_i64(k * 3),
+                                  kern_v_bytes(KERN_T_VSTR, s, (uint32_t)n)};
+        uint8_t key[KERN_KEY_MAX];
+        size_t klen;
+        struct kern_rec *rec;
+        CU_ASSERT_EQUAL_FATAL(kern_frag_row(f, row, key, KERN_KEY_MAX, &klen, &rec), 0);
+        CU_ASSERT_EQUAL_FATAL(kern_frag_insert(f, txn, key, klen, rec, NULL), 0);
+    }
+    CU_ASSERT_EQUAL_FATAL(kern_frag_commit(f, txn, NULL), 0);
+}
+
+/* Turn the loop until everything taken is durable (state on). */
+static void settle(void)
+{
+    int t = 0;
+    for (; t < MAX_TURNS; t++) {
+        struct ksvc_dlog_status s = dls();
+        if (s.state == KSVC_DLOG_ON && s.buffered == 0)
+            break;
+        rt_step(W.rt, 10);
+    }
+    CU_ASSERT_FATAL(t < MAX_TURNS);
+}
+
+/* Turn the loop until the disk log is in state `st`. */
+static void until_state(enum ksvc_dlog_state st)
+{
+    int t = 0;
+    for (; t < MAX_TURNS && dls().state != st; t++)
+        rt_step(W.rt, 10);
+    CU_ASSERT_EQUAL_FATAL(dls().state, st);
+}
+
+/* Scan: every record entry equals the fragment's record of that LSN, and
+ * per fragment the LSNs run 1, 2, 3, ... without a hole or a repeat. */
+struct cmp {
+    uint64_t next[2];
+    uint64_t got, bad;
+};
+
+static int compare(void *arg, const struct kern_dlog_entry *e)
+{
+    struct cmp *c = arg;
+    const uint8_t *p;
+    size_t len;
+    if (e->kind != KERN_DLOG_REC || e->table != W.t1 || e->frag > 1 ||
+        e->lsn != c->next[e->frag] ||
+        kern_log_get(kern_frag_log(frag_of(e->table, e->frag)), e->lsn, &p, &len) != 0 ||
+        len != e->len || memcmp(p, e->rec, len) != 0)
+        c->bad++;
+    else
+        c->next[e->frag]++;
+    c->got++;
+    return 0;
+}
+
+/* The disk log holds exactly the records both fragments published. */
+static void check_disk(void)
+{
+    struct cmp c = {.next = {1, 1}};
+    struct kern_dlog_opts o = {.node = 1, .cluster = CLUSTER};
+    struct kern_dlog_scan_info info;
+    CU_ASSERT_EQUAL(kern_dlog_scan(W.dir, &o, 0, compare, &c, &info), 0);
+    CU_ASSERT_EQUAL(c.bad, 0);
+    CU_ASSERT_EQUAL(info.torn, 0);
+    for (uint32_t f = 0; f < 2; f++)
+        CU_ASSERT_EQUAL(c.next[f], kern_log_next_lsn(kern_frag_log(frag_of(W.t1, f))));
+    CU_ASSERT_EQUAL(info.end, dls().durable);
+}
+
+static int suite_init(void)
+{
+    nlog_set_level(getenv("KT_DEBUG") ? NLOG_DEBUG : NLOG_WARN);
+    memset(&W, 0, sizeof W);
+    snprintf(W.root, sizeof W.root, "/tmp/ksvc_dlog_XXXXXX");
+    if (!mkdtemp(W.root))
+        return 1;
+    snprintf(W.dir, sizeof W.dir, "%s/log", W.root);
+    static struct rt_msg_entry tab[1];
+    struct dict_node nodes[1] = {{1, 0}};
+    struct rt_config rc = {.self = 1, .msgtab = tab, .msgtab_len = 1};
+    if (rt_create(&W.rt, &rc) || dict_init(&W.d, nodes, 1) || upd_init(&W.upd, W.rt) ||
+        ksvc_init(&W.k, W.rt, &(struct ksvc_config){.upd = W.upd, .dict = dict_now,
+                                                     .dict_ctx = &W.d, .dlog_dir = W.dir,
+                                                     .dlog_cluster = CLUSTER,
+                                                     .dlog_buf_max = BUF_MAX}) ||
+        rt_task_add(W.rt, RT_SVC_APP, "app", app_on_msg, NULL))
+        return 1;
+    if (dls().state != KSVC_DLOG_OPENING)
+        return 1;
+    struct rt_nodeset ns = {.epoch = 1, .members = 1, .current = 1, .coordinator = 1,
+                            .member = true, .serving = true};
+    rt_install_nodeset(W.rt, &ns);
+    for (int i = 0; i < 4; i++)
+        rt_step(W.rt, 0); /* START everywhere: the log is being opened */
+    W.t1 = table_new("t1", 2);
+    if (!W.t1 || ksvc_nreplicas(W.k) != 2)
+        return 1;
+    return 0;
+}
+
+static int suite_fini(void)
+{
+    rt_destroy(W.rt);
+    ksvc_fini(W.k);
+    upd_fini(W.upd);
+    dict_free(&W.d);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", W.root);
+    return system(cmd) == 0 ? 0 : 1;
+}
+
+/* Records published by both fragments reach the disk log, equal to the
+ * fragments' own bytes, in LSN order, each once. */
+static void test_records_reach_disk(void)
+{
+    settle(); /* the open */
+    CU_ASSERT_EQUAL(dls().state, KSVC_DLOG_ON);
+    put_rows(0, 0, 100);
+    put_rows(1, 100, 150);
+    put_rows(0, 150, 160);
+    settle();
+    struct ksvc_dlog_status s = dls();
+    CU_ASSERT_EQUAL(s.records, 100 + 1 + 50 + 1 + 10 + 1); /* inserts and COMMITs */
+    CU_ASSERT_EQUAL(s.buffered, 0);
+    CU_ASSERT_EQUAL(s.flush_errors, 0);
+    CU_ASSERT_EQUAL(s.dropped, 0);
+    CU_ASSERT(s.durable > 0);
+    CU_ASSERT_EQUAL(s.fsyncs, s.flushes);
+    check_disk();
+}
+
+/* Records published within one executor turn go to disk in one flush. */
+static void test_one_flush_per_turn(void)
+{
+    settle();
+    struct ksvc_dlog_status a = dls();
+    for (int64_t i = 0; i < 10; i++) /* ten transactions, one turn */
+        put_rows((uint32_t)(i % 2), 1000 + i * 100, 1000 + i * 100 + 100);
+    settle();
+    struct ksvc_dlog_status b = dls();
+    CU_ASSERT_EQUAL(b.records - a.records, 10 * 101);
+    CU_ASSERT_EQUAL(b.submits - a.submits, 1);
+    CU_ASSERT_EQUAL(b.flushes - a.flushes, 1);
+    CU_ASSERT_EQUAL(b.fsyncs - a.fsyncs, 1);
+    check_disk();
+}
+
+#ifdef NINES_FAULTS
+/* An injected ENOSPC stops disk logging; transactions go on; the retry a
+ * second later (the executor's clock moved, not waited for) writes all
+ * that was buffered, and disk logging is on again with nothing lost. */
+static void test_enospc_stops_and_resumes(void)
+{
+    settle();
+    uint64_t durable = dls().durable;
+    nines_fault_arm("kern.dlog.enospc", 1);
+    put_rows(0, 5000, 5100);
+    until_state(KSVC_DLOG_STOPPED);
+    struct ksvc_dlog_status s = dls();
+    CU_ASSERT_PTR_NOT_NULL(strstr(s.reason, "No space left"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(s.reason, ".ndl"));
+    CU_ASSERT_EQUAL(s.flush_errors, 1);
+    CU_ASSERT_EQUAL(s.durable, durable);
+    put_rows(1, 5100, 5200); /* committed while the disk log is stopped */
+    for (int i = 0; i < 10; i++)
+        rt_step(W.rt, 0);
+    s = dls();
+    CU_ASSERT_EQUAL(s.state, KSVC_DLOG_STOPPED); /* no retry before its time */
+    CU_ASSERT_EQUAL(s.durable, durable);
+    CU_ASSERT(s.buffered > 0);
+    CU_ASSERT_EQUAL(rt_fault_advance_clock(W.rt, KSVC_DLOG_RETRY_MS * 1000u), 0);
+    settle();
+    s = dls();
+    CU_ASSERT_EQUAL(s.state, KSVC_DLOG_ON);
+    CU_ASSERT_EQUAL(s.reason[0], '\0');
+    CU_ASSERT_EQUAL(s.dropped, 0);
+    check_disk();
+}
+
+/* A disk that stays full: once the bound is passed the buffer is dropped,
+ * the log has a gap and stays stopped (no more retries, no more memory);
+ * transactions still commit. */
+static void test_gap_past_the_bound(void)
+{
+    settle();
+    nines_fault_arm("kern.dlog.enospc", -1);
+    put_rows(0, 10000, 10010);
+    until_state(KSVC_DLOG_STOPPED);
+    for (int64_t k = 20000; dls().state == KSVC_DLOG_STOPPED && k < 200000; k += 1000)
+        put_rows(1, k, k + 1000);
+    struct ksvc_dlog_status s = dls();
+    CU_ASSERT_EQUAL(s.state, KSVC_DLOG_GAP);
+    CU_ASSERT_PTR_NOT_NULL(strstr(s.reason, "gap after position"));
+    CU_ASSERT(s.dropped > 0);
+    for (int i = 0; i < 10; i++)
+        rt_step(W.rt, 10);
+    nines_fault_arm("kern.dlog.enospc", 0);
+    uint64_t dropped = dls().dropped;
+    put_rows(0, 300000, 300010);
+    CU_ASSERT_EQUAL(rt_fault_advance_clock(W.rt, 10u * KSVC_DLOG_RETRY_MS * 1000u), 0);
+    for (int i = 0; i < 10; i++)
+        rt_step(W.rt, 10);
+    s = dls();
+    CU_ASSERT_EQUAL(s.state, KSVC_DLOG_GAP);
+    CU_ASSERT_EQUAL(s.dropped, dropped + 11);
+    CU_ASSERT_EQUAL(s.buffered, 0); /* nothing held */
+}
+#endif
+
+void cu_register(void)
+{
+    static const struct cu_case cases[] = {
+        {"records_reach_disk", test_records_reach_disk},
+        {"one_flush_per_turn", test_one_flush_per_turn},
+#ifdef NINES_FAULTS
+        {"enospc_stops_and_resumes", test_enospc_stops_and_resumes},
+        {"gap_past_the_bound", test_gap_past_the_bound},
+#endif
+        {NULL, NULL},
+    };
+    cu_add_suite("ksvc_dlog", suite_init, suite_fini, cases);
+}
