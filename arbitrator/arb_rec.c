@@ -1,13 +1,13 @@
 /* The grant record on disk (README.md "The grant file"): one fixed-size,
  * versioned, CRC-checked record, replaced by temp file + fsync + rename +
  * folder fsync. */
-#include "nle.h"
 #include "arb_grant.h"
 
 #include "crc32c.h"
 #include "nassert.h"
 #include "nfile.h"
 #include "nines/errors.h"
+#include "nle.h"
 #include "nlog.h"
 
 #include <errno.h>
@@ -36,7 +36,6 @@ enum {
 };
 _Static_assert(OFF_CLUSTER + NINES_NAME_MAX == OFF_RESERVED, "cluster field size");
 _Static_assert(OFF_CRC + 4 == ARB_REC_SIZE, "record size");
-
 
 void arb_rec_encode(const struct arb_grant *g, uint8_t out[ARB_REC_SIZE])
 {

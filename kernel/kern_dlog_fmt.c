@@ -1,12 +1,12 @@
 /* Disk log format: segment names and listing, segment headers, entry
  * framing and the walk over one segment's entries with torn-tail versus
  * corruption classification. Tables: kernel/README.md "Disk log". */
-#include "nle.h"
 #include "kern_dlog_int.h"
 
 #include "crc32c.h"
 #include "kern_log.h"
 #include "nines/errors.h"
+#include "nle.h"
 
 #include <dirent.h>
 #include <errno.h>

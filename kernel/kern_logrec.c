@@ -3,13 +3,13 @@
  * record keeps its column in the reserved word (offset 28) and its delta in
  * the undo-next word (offset 64), which only CLRs use otherwise. Table:
  * kernel/README.md "Log records and CLRs". */
-#include "nle.h"
 #include "kern_log.h"
 
 #include "crc32c.h"
 #include "kern_key.h"
 #include "kern_rec.h"
 #include "nines/errors.h"
+#include "nle.h"
 
 #include <string.h>
 

@@ -59,7 +59,6 @@ struct sup {
     uint64_t tick_us;                /* the last sup_tick (nclock_us) */
     struct ns_lease_rule rule;       /* the lease rule last given to the I-am-alive thread */
     bool rule_set;
-    uint64_t hb_read_misses;         /* sup_hb_read found a record mid-write */
     uint64_t resumed_us;             /* the I-am-alive thread ran again after a gap:
                                       * silence counts from then */
     struct sup_arb arb;

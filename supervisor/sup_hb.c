@@ -2,12 +2,12 @@
  * a thread of its own (sup_hb.h; supervisor/README.md "I-am-alive"). */
 #include "sup_hb.h"
 
-#include "nle.h"
 #include "conf.h"
 #include "crc32c.h"
 #include "nassert.h"
 #include "nclock.h"
 #include "nines/errors.h"
+#include "nle.h"
 #include "nlog.h"
 
 #include <arpa/inet.h>

@@ -230,7 +230,6 @@ static void sup_tick(struct sup *s)
         if (!sup_hb_read(s->hb, id, &hd)) {
             /* mid-write: judged next tick (reading "never heard" here
              * raised every false suspicion of a 10-minute saturated run) */
-            s->hb_read_misses++;
             continue;
         }
         uint64_t last = hd.last_us, inc = hd.inc, ep = hd.epoch;

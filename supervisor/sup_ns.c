@@ -162,7 +162,6 @@ struct ns_ballot ns_adv(const struct ns *ns)
     return (struct ns_ballot){0, 0, 0};
 }
 
-uint64_t ns_adv_epoch(const struct ns *ns) { return ns_adv(ns).epoch; }
 
 void ns_lease_rule(const struct ns *ns, struct ns_lease_rule *out)
 {

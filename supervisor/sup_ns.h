@@ -175,7 +175,6 @@ void ns_lease(struct ns *ns, uint64_t until, uint64_t now);
  * and coord 0), or the ballot of a proposal it accepted that includes it;
  * epoch 0 (nothing) while it is outside its installed set. */
 struct ns_ballot ns_adv(const struct ns *ns);
-uint64_t ns_adv_epoch(const struct ns *ns);
 /* The lease rule (ns_confirms) as a snapshot the I-am-alive thread can
  * apply on its own (sup_hb.c keeps the lease in real time). */
 struct ns_lease_rule {

@@ -253,21 +253,8 @@ static void heartbeat(void)
                     continue;
                 if (a == b)
                     t[k++] = S.now;
-                else if (ns_confirms(&nd->ns, a, nd->heard_inc[a], &nd->heard_adv[a])) {
+                else if (ns_confirms(&nd->ns, a, nd->heard_inc[a], &nd->heard_adv[a]))
                     t[k++] = nd->last_heard[a];
-                    if (getenv("NINES_TRACE_LEASE") &&
-                        (uint32_t)atoi(getenv("NINES_TRACE_LEASE")) == b)
-                        fprintf(stderr, "@%llu node %u confirmed by %u at %llu advertising "
-                                "(%llu,%u,%u); inst %llu acc (%llu,%u,%u) members %llx\n",
-                                (unsigned long long)S.now, b, a,
-                                (unsigned long long)nd->last_heard[a],
-                                (unsigned long long)nd->heard_adv[a].epoch,
-                                nd->heard_adv[a].round, nd->heard_adv[a].coord,
-                                (unsigned long long)nd->ns.inst.epoch,
-                                (unsigned long long)nd->ns.acc_ballot.epoch,
-                                nd->ns.acc_ballot.round, nd->ns.acc_ballot.coord,
-                                (unsigned long long)nd->ns.acc.members);
-                }
             }
             unsigned q = ns_popcount(mem) / 2 + 1;
             uint64_t until = 0;
@@ -526,6 +513,10 @@ static void test_stall_no_eviction(void)
         expect_agree(all_but(0), all_but(0), all_but(0));
         CU_ASSERT_EQUAL(S.node[1].view.epoch, 1);
         CU_ASSERT(S.node[v % 4 + 1].ns.st.suspicions + S.node[(v + 1) % 4 + 1].ns.st.suspicions > 0);
+        uint64_t unconfirmed = 0; /* the round that confirmed it away */
+        for (uint32_t i = 1; i <= 4; i++)
+            unconfirmed += S.node[i].ns.st.unconfirmed;
+        CU_ASSERT(unconfirmed > 0);
         no_violation();
     }
 }
