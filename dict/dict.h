@@ -200,6 +200,24 @@ struct dict_roles {
 };
 int dict_frag_roles(const struct dict *d, const struct dict_table *t, uint32_t frag,
                     dict_liveset current, struct dict_roles *out);
+/* The node set's liveness as roles need it (supervisor/README.md "Node
+ * set"): `members` are the node set's member processes, `current` those
+ * whose replicas are current, `standby_only` current nodes that came back
+ * and hold no primary yet (takeback has not moved primaries to them). */
+struct dict_live {
+    dict_liveset members, current, standby_only;
+};
+/* Roles over a node set (what the services use):
+ *   - BOTH with the dictionary primary in standby_only and the standby not:
+ *     the roles are swapped (the standby stays primary until takeback);
+ *   - ALONE: the log copy is the fragment's other replica's node when that
+ *     node is a member that is not current (it is being rebuilt: the log
+ *     stream it holds is what its new replica catches up from, kernel/svc
+ *     README "Rebuild"), else a current node of the other site as before.
+ * dict_frag_roles(d, t, f, cur, out) is this with members = current = cur
+ * and no standby-only node. */
+int dict_frag_roles_live(const struct dict *d, const struct dict_table *t, uint32_t frag,
+                         const struct dict_live *live, struct dict_roles *out);
 const char *dict_frag_state_name(enum dict_frag_state st);
 
 /* ---- routing --------------------------------------------------------- */

@@ -293,10 +293,18 @@ static int node_site(const struct dict *d, uint32_t id)
 int dict_frag_roles(const struct dict *d, const struct dict_table *t, uint32_t frag,
                     dict_liveset current, struct dict_roles *out)
 {
+    const struct dict_live live = {.members = current, .current = current, .standby_only = 0};
+    return dict_frag_roles_live(d, t, frag, &live, out);
+}
+
+int dict_frag_roles_live(const struct dict *d, const struct dict_table *t, uint32_t frag,
+                         const struct dict_live *live, struct dict_roles *out)
+{
     if (frag >= t->nfrags)
         return nines_err(NINES_EINVAL, "table '%s' has %u fragments, no fragment %u",
                          t->def.name, t->nfrags, frag);
     const struct dict_frag *fr = &t->frags[frag];
+    dict_liveset current = live->current;
     bool p = fr->primary && (current & DICT_LIVE(fr->primary)) != 0;
     bool s = fr->standby && (current & DICT_LIVE(fr->standby)) != 0;
     memset(out, 0, sizeof *out);
@@ -306,8 +314,11 @@ int dict_frag_roles(const struct dict *d, const struct dict_table *t, uint32_t f
         return 0;
     }
     if (p && s) {
-        out->primary = fr->primary;
-        out->standby = fr->standby;
+        /* a node that came back holds no primary until takeback */
+        bool swap = (live->standby_only & DICT_LIVE(fr->primary)) &&
+                    !(live->standby_only & DICT_LIVE(fr->standby));
+        out->primary = swap ? fr->standby : fr->primary;
+        out->standby = swap ? fr->primary : fr->standby;
         out->state = DICT_FRAG_BOTH;
         return 0;
     }
@@ -317,8 +328,14 @@ int dict_frag_roles(const struct dict *d, const struct dict_table *t, uint32_t f
     }
     out->primary = p ? fr->primary : fr->standby;
     out->state = DICT_FRAG_ALONE;
-    /* the log copy: the current nodes at the other site, ids ascending,
-     * one picked by (table, fragment) */
+    /* the log copy: the other replica's node while it is a member being
+     * rebuilt (not current); else the current nodes at the other site, ids
+     * ascending, one picked by (table, fragment) */
+    uint32_t other = p ? fr->standby : fr->primary;
+    if ((live->members & DICT_LIVE(other)) && !(current & DICT_LIVE(other))) {
+        out->logcopy = other;
+        return 0;
+    }
     int psite = node_site(d, out->primary);
     uint32_t cand[DICT_MAX_NODES], n = 0;
     for (uint32_t id = 1; id <= DICT_MAX_NODES; id++)

@@ -144,7 +144,9 @@ struct rt_nodeset {
     uint64_t epoch;           /* 0: none installed yet (the node is joining) */
     uint64_t members;         /* bit (id - 1): node id is in the node set */
     uint64_t current;         /* members whose replicas are current (a subset of members):
-                               * roles are computed over these (dict_frag_roles) */
+                               * roles are computed over these (dict_frag_roles_live) */
+    uint64_t standby_only;    /* current nodes that came back and hold no primary until
+                               * takeback (a subset of current) */
     uint32_t coordinator;     /* first member in the line of succession */
     bool member;              /* this process is a member of the set (it may still not
                                * serve: isolated, its lease lapsed) */

@@ -216,6 +216,8 @@ void txc_part_frags(struct txc_txn *x, uint32_t node, Nines__FragRecords *const 
  * only liveness the controller knows. */
 txc_nodes txc_members(const struct txc *t);
 txc_nodes txc_current(const struct txc *t);
+/* the installed node set as dict_frag_roles_live takes it */
+struct dict_live txc_live(const struct txc *t);
 /* Where the second phase of kernels `nodes` goes now: the current ones
  * stay; a node that left is replaced by the current primaries of every
  * fragment it held a replica of (those took over its fragments; a kernel

@@ -361,7 +361,8 @@ static uint32_t *pm_lookup(struct pmap *pm, const struct txc_part *parts, uint32
 static int frag_roles(struct txc *t, const struct dict_table *tb, uint32_t frag,
                       struct dict_roles *r)
 {
-    int rc = dict_frag_roles(txc_dict(t), tb, frag, txc_current(t), r);
+    struct dict_live live = txc_live(t);
+    int rc = dict_frag_roles_live(txc_dict(t), tb, frag, &live, r);
     if (rc)
         return rc;
     if (r->state == DICT_FRAG_DOWN)

@@ -267,12 +267,20 @@ txc_nodes txc_members(const struct txc *t) { return rt_nodeset(t->rt)->members; 
 
 txc_nodes txc_current(const struct txc *t) { return rt_nodeset(t->rt)->current; }
 
+struct dict_live txc_live(const struct txc *t)
+{
+    const struct rt_nodeset *ns = rt_nodeset(t->rt);
+    return (struct dict_live){.members = ns->members, .current = ns->current,
+                              .standby_only = ns->standby_only};
+}
+
 uint32_t txc_primary_now(struct txc *t, uint32_t table, uint32_t frag)
 {
     const struct dict *d = txc_dict(t);
     const struct dict_table *tb = dict_table_by_id(d, table);
     struct dict_roles r;
-    if (!tb || dict_frag_roles(d, tb, frag, txc_current(t), &r))
+    struct dict_live live = txc_live(t);
+    if (!tb || dict_frag_roles_live(d, tb, frag, &live, &r))
         return 0;
     return r.primary;
 }
@@ -282,13 +290,13 @@ uint32_t txc_primary_now(struct txc *t, uint32_t table, uint32_t frag)
 static void succ_build(struct txc *t)
 {
     const struct dict *d = txc_dict(t);
-    txc_nodes cur = txc_current(t);
+    struct dict_live live = txc_live(t);
     memset(t->succ, 0, sizeof t->succ);
     for (uint32_t i = 0; i < d->ntables; i++) {
         const struct dict_table *tb = d->tables[i];
         for (uint32_t f = 0; f < tb->nfrags; f++) {
             struct dict_roles r;
-            if (dict_frag_roles(d, tb, f, cur, &r) || !r.primary)
+            if (dict_frag_roles_live(d, tb, f, &live, &r) || !r.primary)
                 continue; /* DOWN: nobody to finish anything there */
             uint32_t p = tb->frags[f].primary, sb = tb->frags[f].standby;
             if (p >= 1 && p <= 64)

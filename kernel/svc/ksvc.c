@@ -196,6 +196,13 @@ bool sk_member(const struct ksvc *k, uint32_t node)
     return node && node <= NINES_MAX_NODES && (rt_nodeset(k->rt)->members & RT_NODE_BIT(node));
 }
 
+struct dict_live sk_live(const struct ksvc *k)
+{
+    const struct rt_nodeset *ns = rt_nodeset(k->rt);
+    return (struct dict_live){.members = ns->members, .current = ns->current,
+                              .standby_only = ns->standby_only};
+}
+
 size_t ksvc_nreplicas(const struct ksvc *k) { return k->reps.n; }
 size_t ksvc_ntxns(const struct ksvc *k) { return k->txns.n; }
 struct kern_frag *ksvc_replica(const struct ksvc *k, uint32_t table, uint32_t frag)

@@ -159,7 +159,8 @@ static bool copy_roles(const struct ksvc *k, const struct dict *d, uint32_t tabl
         return false;
     if (tout)
         *tout = t;
-    return dict_frag_roles(d, t, frag, ns->current, out) == 0;
+    struct dict_live live = sk_live(k);
+    return dict_frag_roles_live(d, t, frag, &live, out) == 0;
 }
 
 int sk_copy_write_check(struct ksvc *k, uint32_t table, uint32_t frag)
@@ -174,7 +175,8 @@ int sk_copy_write_check(struct ksvc *k, uint32_t table, uint32_t frag)
                          (ns->current & DICT_LIVE(fr->standby))))
         return 0; /* SINGLE or BOTH: the common case, decided without more */
     struct dict_roles ro;
-    if (dict_frag_roles(d, t, frag, ns->current, &ro) < 0 || ro.state != DICT_FRAG_ALONE ||
+    struct dict_live live = sk_live(k);
+    if (dict_frag_roles_live(d, t, frag, &live, &ro) < 0 || ro.state != DICT_FRAG_ALONE ||
         ro.logcopy != 0)
         return 0;
     return nines_err(NINES_EUNREACHABLE,

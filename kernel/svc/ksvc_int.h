@@ -202,6 +202,8 @@ void sk_rep_drop(struct ksvc *k, struct sk_rep *r);
 void sk_after(struct ksvc *k);   /* end of every handler: lock events */
 void sk_arm_tick(struct ksvc *k);
 bool sk_member(const struct ksvc *k, uint32_t node); /* in the installed node set */
+/* the installed node set as dict_frag_roles_live takes it */
+struct dict_live sk_live(const struct ksvc *k);
 
 /* ksvc_dlog.c: disk logging (README "Disk logging") */
 struct sk_dlog;

@@ -215,6 +215,7 @@ void sk_reconcile(struct ksvc *k, const struct dict *d, bool live_commit)
         k->nodeset_logged = true;
         return;
     }
+    struct dict_live live = sk_live(k);
     SK_MAP_FOREACH(&k->reps, i, nd, nx)
     ((struct sk_rep *)nd)->seen = false;
     uint32_t created = 0;
@@ -224,7 +225,7 @@ void sk_reconcile(struct ksvc *k, const struct dict *d, bool live_commit)
             if (t->frags[f].primary != k->self && t->frags[f].standby != k->self)
                 continue; /* no copy of it is placed here */
             struct dict_roles ro;
-            if (dict_frag_roles(d, t, f, ns->current, &ro)) {
+            if (dict_frag_roles_live(d, t, f, &live, &ro)) {
                 NLOG_ERROR("kern", "table %s fragment %u: no roles: %s", t->def.name, f,
                            nines_errdetail());
                 continue;
