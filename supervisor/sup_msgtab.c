@@ -141,6 +141,15 @@ const struct rt_msg_entry sup_msgtab[] = {
     /* read-only admin/test digest: ninesctl replicas asks as a client */
     ROW(KERN_DIGEST_REQ, nines__kern_digest_req__descriptor, RT_SVC_KERN, ksvc_on_digest_req,
         CLIENT | PEER | LOCAL, ANY),
+    /* rebuild of a replica: the rebuilding node pulls a fuzzy copy from the
+     * fragment's primary; both are members of the same node set (a copy
+     * outlives no epoch change unchecked: the asker re-asks in the new one) */
+    ROW(KERN_COPY_REQ, nines__kern_copy_req__descriptor, RT_SVC_KERN, ksvc_on_copy_req,
+        PEER | LOCAL, SAME),
+    ROW(KERN_COPY_CONF, nines__kern_copy_conf__descriptor, RT_SVC_KERN, ksvc_on_copy_conf,
+        PEER | LOCAL, SAME),
+    ROW(KERN_COPY_REF, nines__kern_copy_ref__descriptor, RT_SVC_KERN, ksvc_on_copy_ref,
+        PEER | LOCAL, SAME),
     /* update channel rows (updchan/) */
     ROW(UPD_LOG_REQ, nines__upd_log_req__descriptor, RT_SVC_UPD, upd_on_log_req, PEER | LOCAL,
         SAME),

@@ -271,7 +271,7 @@ struct dict_live txc_live(const struct txc *t)
 {
     const struct rt_nodeset *ns = rt_nodeset(t->rt);
     return (struct dict_live){.members = ns->members, .current = ns->current,
-                              .standby_only = ns->standby_only};
+                              .standby_only = ns->standby_only, .since = ns->since};
 }
 
 uint32_t txc_primary_now(struct txc *t, uint32_t table, uint32_t frag)

@@ -91,6 +91,7 @@ struct ksvc_copy_stats {
     uint64_t dropped_recs;  /* records dropped over the budget */
     uint64_t copies_dropped; /* copies dropped (no longer this node's log copy) */
     uint64_t readies;       /* READY_IND sent for held end marks */
+    uint64_t handed_over;   /* copies taken over by a rebuilt replica (README "Rebuild") */
 };
 /* NINES_ENOTFOUND when no copy of (table, frag) is held here. */
 int ksvc_copy_info(const struct ksvc *k, uint32_t table, uint32_t frag,
@@ -151,6 +152,46 @@ struct ksvc_dlog_status {
 const char *ksvc_dlog_state_name(enum ksvc_dlog_state s);
 void ksvc_dlog_status(const struct ksvc *k, struct ksvc_dlog_status *out);
 
+/* ---- rebuild of replicas (ksvc_rebuild.c; README "Rebuild") ---- */
+#define KSVC_RB_CHUNK (256u * 1024u) /* copy bytes per KERN_COPY_CONF at most */
+#define KSVC_RB_TICK_MS 100          /* the rebuild timer while anything is in progress */
+#define KSVC_RB_RETRY_MS 500         /* a copy request unanswered this long is sent again */
+#define KSVC_RB_IDLE_MS 10000        /* a copy nobody asked for this long ends (log unpinned) */
+/* Local message to RT_SVC_SUP: every replica placed on this node that can
+ * be rebuilt is rebuilt and takes its primary's live stream, in node set
+ * `cookie` (the epoch); the node-set protocol may make the node current. */
+enum { KSVC_MSG_REBUILT = 0x30000 };
+/* A replica's HA state (Solid-like names, README "Rebuild"). */
+enum ksvc_ha {
+    KSVC_HA_ACTIVE = 1,     /* primary with its hot standby, or that hot standby */
+    KSVC_HA_ALONE,          /* primary without a hot standby (log copy, or none) */
+    KSVC_HA_COPYING,        /* being rebuilt: the fuzzy copy is being fetched */
+    KSVC_HA_CATCHING_UP,    /* copy loaded, redoing the primary's stream; not current yet */
+    KSVC_HA_OFFLINE,        /* lost or out of service: refuses everything */
+};
+const char *ksvc_ha_name(enum ksvc_ha h);
+struct ksvc_rep_info {
+    enum ksvc_ha ha;
+    int role;               /* enum kern_frag_role */
+    uint64_t next_lsn, rows;
+    uint32_t source;        /* COPYING/CATCHING_UP: the primary copied from */
+    uint64_t copy_bytes;    /* COPYING: bytes of the copy received */
+    uint64_t copy_rows_done, copy_rows_total; /* the primary's scan progress */
+};
+int ksvc_rep_info(const struct ksvc *k, uint32_t table, uint32_t frag,
+                  struct ksvc_rep_info *out);
+struct ksvc_rebuild_stats {
+    uint64_t rebuilds_started, rebuilds_done; /* replicas rebuilt here */
+    uint64_t copy_bytes_recv, copy_records;   /* copies loaded here */
+    uint64_t copy_reasks, copy_restarts, load_failed;
+    uint64_t reports;                         /* KSVC_MSG_REBUILT sent */
+    uint64_t copies_served, copy_chunks_sent, copy_bytes_sent, copy_refused; /* as primary */
+    uint64_t copies_serving;                  /* now */
+};
+void ksvc_rebuild_stats(const struct ksvc *k, struct ksvc_rebuild_stats *out);
+/* Tests: copy bytes per KERN_COPY_CONF at this node as primary (0: KSVC_RB_CHUNK). */
+void ksvc_rb_set_chunk(struct ksvc *k, size_t bytes);
+
 /* Handlers named in sup_msgtab. */
 void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_op_req(struct rt *rt, void *st, struct rt_msg *m);
@@ -159,4 +200,7 @@ void ksvc_on_commit_req(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_abort_req(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_digest_req(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_outcome_ref(struct rt *rt, void *st, struct rt_msg *m);
+void ksvc_on_copy_req(struct rt *rt, void *st, struct rt_msg *m);
+void ksvc_on_copy_conf(struct rt *rt, void *st, struct rt_msg *m);
+void ksvc_on_copy_ref(struct rt *rt, void *st, struct rt_msg *m);
 #endif

@@ -66,6 +66,9 @@ struct sk_rep {
      * LSN order (a ring): the transaction's confirmation waits for them */
     struct sk_pend *pend;
     uint32_t phead, pn, pcap;
+    struct sk_rb *rb;           /* being rebuilt here (ksvc_rebuild.c), else NULL */
+    bool adopt_pinc;            /* rebuilt with no stream held: takes the incarnation and
+                                 * the stint's mark position of the first batch */
     bool lost;                  /* created empty for a table that already held data
                                  * (node restart, or created while this node was
                                  * down): refuses operations until rebuilt */
@@ -174,6 +177,7 @@ struct ksvc {
     size_t ngrave, capgrave;
     bool grave_armed;       /* SK_TIMER_FREE */
     struct sk_dlog *dl;     /* disk logging (ksvc_dlog.c; NULL: off) */
+    struct sk_rbs *rbs;     /* rebuilds and copies served (ksvc_rebuild.c; NULL until one) */
 };
 
 /* An end mark a hot standby processed (its transaction still open here). */
@@ -192,6 +196,7 @@ enum {
     SK_TIMER_FREE = 5,
     SK_TIMER_DLOG = 6,       /* hand the turn's records to the I/O thread */
     SK_TIMER_DLOG_RETRY = 7, /* a stopped disk log tries again */
+    SK_TIMER_REBUILD = 8,    /* rebuilds: re-asks, releases; copies served: expiry */
 };
 struct sk_rep *sk_rep_get(const struct ksvc *k, uint32_t table, uint32_t frag);
 int sk_rep_new(const struct dict_table *t, uint32_t frag, int role, struct sk_rep **out);
@@ -224,6 +229,9 @@ void sk_promote_begin(struct ksvc *k, struct sk_rep *r, uint32_t prev_primary);
 void sk_promote_call_off(struct ksvc *k, struct sk_rep *r);
 void sk_on_barrier_done(struct ksvc *k, uint64_t epoch);
 void sk_mark_keep(struct ksvc *k, const struct sk_rep *r, const Nines__TxnEndMark *mk);
+/* keep mk although its records are not redone yet (a rebuilt replica's
+ * held marks whose records come again: README "Rebuild") */
+void sk_mark_keep_ahead(struct ksvc *k, const struct sk_rep *r, const Nines__TxnEndMark *mk);
 void sk_mark_forget(struct ksvc *k, uint32_t table, uint32_t frag, uint64_t txn);
 void sk_marks_drop(struct ksvc *k, const struct sk_rep *r); /* every mark of r */
 void sk_marks_free(struct ksvc *k);
@@ -245,6 +253,7 @@ int sk_prepare(struct ksvc *k, struct sk_txn *t, struct rt_msg *reply,
 void sk_on_redo(struct ksvc *k, struct rt_msg *m);
 void sk_on_acked(struct ksvc *k, const struct upd_acked *a);
 void sk_pend_flush(struct ksvc *k, struct sk_rep *r); /* the standby is gone: confirm */
+void sk_remark_prepared(struct ksvc *k, struct sk_rep *r); /* a new log target */
 void sk_prepared_unlink(struct ksvc *k, struct sk_txn *t);
 void sk_ask_due(struct ksvc *k);   /* SK_TIMER_ASK */
 /* ksvc_takeover.c: a replica of this node is being promoted */
@@ -285,4 +294,27 @@ void sk_copy_reconcile(struct ksvc *k, const struct dict *d);
  * node of the other site to copy its log to. */
 int sk_copy_write_check(struct ksvc *k, uint32_t table, uint32_t frag);
 void sk_copy_fini(struct ksvc *k);
+/* Rebuild: r's fuzzy copy was just loaded (its log starts at the redo
+ * start): apply the held stream of its fragment that continues r's log,
+ * keep the held end marks of transactions not ended, take over the
+ * stream's positions (pinc, mark seq) and drop the copy. *held_to: the
+ * last LSN the copy held (and acknowledged), 0 when none was held. */
+void sk_copy_hand_over(struct ksvc *k, struct sk_rep *r, uint32_t source, uint64_t *held_to);
+
+/* ---- rebuild (ksvc_rebuild.c; README "Rebuild") ---- */
+struct sk_rb;
+struct sk_rbs;
+/* after the roles: rebuild what this node (a member, not current) is the
+ * log copy of; tell the supervisor when all is in the stream */
+void sk_rb_reconcile(struct ksvc *k, const struct dict *d);
+/* r is being rebuilt: follow the new roles (true: handled, keep r; false:
+ * r must be dropped — its rebuild cannot go on) */
+bool sk_rb_reconcile_rep(struct ksvc *k, struct sk_rep *r, const struct dict_roles *ro,
+                         uint64_t epoch);
+bool sk_rb_holding(const struct sk_rep *r); /* COPYING: the stream goes to the log copy */
+void sk_rb_free(struct sk_rep *r);
+void sk_rb_rep_gone(struct ksvc *k, const struct sk_rep *r); /* copies served from r end */
+void sk_rb_tick(struct ksvc *k);                                  /* SK_TIMER_REBUILD */
+enum ksvc_ha sk_rep_ha(const struct ksvc *k, const struct sk_rep *r);
+void sk_rb_fini(struct ksvc *k);
 #endif

@@ -66,6 +66,8 @@ static int sk_ship_target(struct ksvc *k, struct sk_rep *r, uint32_t to)
         upd_ship_set_standby(k->u, r->ship, to);
         if (old)
             sk_pend_flush(k, r); /* nobody to wait for any more on the old node */
+        if (to)
+            sk_remark_prepared(k, r); /* the new target holds every mark (README "Rebuild") */
     }
     r->standby = upd_ship_standby(r->ship);
     return 0;
@@ -234,6 +236,12 @@ void sk_reconcile(struct ksvc *k, const struct dict *d, bool live_commit)
                        : ro.standby == k->self ? KERN_FRAG_HOT_STANDBY
                                                : 0;
             struct sk_rep *r = sk_rep_get(k, t->id, f);
+            if (r && r->rb) {
+                /* being rebuilt: its roles are the rebuild's (ksvc_rebuild.c) */
+                if (!sk_rb_reconcile_rep(k, r, &ro, ns->epoch))
+                    r->seen = false; /* cannot go on: dropped below */
+                continue;
+            }
             if (r) {
                 r->seen = true;
                 /* the primary it took records from, if it takes over now */
