@@ -307,13 +307,17 @@ static void print_json(const struct nines_conf *c, const struct ctl_node_view *v
 
 int ctl_cmd_status(const struct nines_conf *c, int argc, char **argv)
 {
-    bool json = false;
+    bool json = false, want_current = false;
     double wait_s = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             json = true;
         else if (!strcmp(argv[i], "--wait-healthy") && i + 1 < argc)
             wait_s = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--wait-current") && i + 1 < argc) {
+            wait_s = atof(argv[++i]);
+            want_current = true;
+        }
         else {
             fprintf(stderr, "ninesctl status: unknown option '%s'\n", argv[i]);
             return 2;
@@ -327,6 +331,13 @@ int ctl_cmd_status(const struct nines_conf *c, int argc, char **argv)
         ctl_views_query(c, v);
         ctl_nodeset_of(c, v, &ns);
         ok = ctl_healthy(c, v, &ns);
+        if (ok && want_current) {
+            /* and every configured node's replicas are current (a returning
+             * node is a member, not current, until it has rebuilt them) */
+            for (uint32_t i = 0; i < c->nnodes; i++)
+                if (!(ns.current & ((uint64_t)1 << (c->nodes[i].id - 1))))
+                    ok = false;
+        }
         if (ok || nclock_ms() >= deadline)
             break;
         ctl_views_free(c, v);

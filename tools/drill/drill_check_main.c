@@ -3,6 +3,7 @@
  *
  *   drill_check --config FILE [--journal F]... [--noack-journal F]...
  *               [--expect-out ID]... [--settle-ms MS] [--no-data] [--no-takeover]
+ *               [--expect-two]
  *   drill_check --config FILE --watch SECONDS [--interval-ms MS]
  *
  * Checks (one PASS/FAIL line each, with counts; tools/drill/README.md
@@ -15,7 +16,8 @@
  *   balances per row      each account/teller/branch balance = the sum of its
  *                         history deltas (every balance starts at 0)
  *   replicas agree        the replicas of each fragment on current serving
- *                         nodes have equal rows and digests (KERN_DIGEST)
+ *                         nodes have equal rows and digests (KERN_DIGEST);
+ *                         with --expect-two every fragment has two of them
  *   one primary           no fragment claimed primary by two serving nodes
  *   node set              serving nodes agree on one installed node set; the
  *                         --expect-out nodes are neither serving nor members
@@ -266,6 +268,10 @@ static int rep_cmp(const void *a, const void *b)
     return x->node < y->node ? -1 : x->node > y->node;
 }
 
+/* --expect-two: every fragment must have two current serving replicas that
+ * agree (after a drill whose failed node came back and was rebuilt) */
+static bool g_expect_two;
+
 static void check_state(struct snap *s, const struct dict *d, const uint32_t *out_ids, int nout,
                         struct state_res *r)
 {
@@ -309,7 +315,7 @@ static void check_state(struct snap *s, const struct dict *d, const uint32_t *ou
                      s->reps[i].table, s->reps[i].frag);
         i = j;
     }
-    r->ok_rep = differ == 0 && frags > 0;
+    r->ok_rep = differ == 0 && frags > 0 && (!g_expect_two || alone == 0);
     snprintf(r->rep, sizeof r->rep,
              "%zu fragments seen: %zu with two or more current serving replicas compared, "
              "%zu with one, %zu differ%s", frags, compared, alone, differ, first_diff);
@@ -833,7 +839,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: drill_check --config FILE [--journal F]... [--noack-journal F]...\n"
                "                   [--expect-out ID]... [--settle-ms MS] [--no-data] "
-               "[--no-takeover]\n"
+               "[--no-takeover] [--expect-two]\n"
                "       drill_check --config FILE --watch SECONDS [--interval-ms MS]\n");
 }
 
@@ -844,6 +850,7 @@ int main(int argc, char **argv)
     uint32_t outs[NINES_MAX_NODES];
     bool data = true, takeover = true;
     double watch_s = 0;
+    g_expect_two = false;
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 1; i < argc; i++) {
         bool more = i + 1 < argc;
@@ -865,6 +872,8 @@ int main(int argc, char **argv)
             data = false;
         else if (!strcmp(argv[i], "--no-takeover"))
             takeover = false;
+        else if (!strcmp(argv[i], "--expect-two"))
+            g_expect_two = true;
         else if (!strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
