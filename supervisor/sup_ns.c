@@ -273,6 +273,13 @@ static void install(struct ns *ns, const struct ns_view *v)
 {
     if (v->epoch <= ns->inst.epoch)
         return;
+    /* a down verdict (ns_down) was about the process this node knew: a
+     * set that names another process of that node (one that answered the
+     * round) is not covered by it. Kept, it would spare a round that
+     * leaves the new process out the lease wait while that process serves */
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if ((v->members & NS_BIT(id)) && !ns_is_member(&ns->inst, id, v->inc[id]))
+            ns->down &= ~NS_BIT(id);
     ns->inst = *v;
     ns->st.installs++;
 

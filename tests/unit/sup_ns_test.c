@@ -682,6 +682,33 @@ static void test_hang_resume(void)
     expect_agree(all_but(0), all_but(0), all_but(NS_BIT(2)));
 }
 
+/* A node killed, then restarted: its join request reaches node 2 (which
+ * stops suspecting it) just before its messages and heartbeats stop
+ * reaching node 2 (a one-way cut), and a set makes the new process a
+ * member. Node 2's verdict that the node is down was about the killed
+ * process: when node 2 then coordinates a round that leaves the new
+ * process out (it cannot hear it), it must wait the lease window for it
+ * like for any live member that did not accept, not install at once while
+ * the new process still serves. (Found by the randomized sweep.) */
+static void test_down_verdict_of_previous_process(void)
+{
+    boot(5, false, 240);
+    kill_node(5);
+    run_ms(200);
+    expect_agree(all_but(NS_BIT(5)), all_but(NS_BIT(5)), all_but(NS_BIT(5)));
+    run_until(S.next_hb); /* the next heartbeat is an interval away */
+    sim_node_start(5);
+    run_until(S.now + 1000); /* its join request reaches node 2 */
+    S.cut[5][2] = true;
+    run_ms(300);
+    expect_agree(all_but(0), all_but(0), all_but(NS_BIT(5)));
+    CU_ASSERT(S.node[5].serving);
+    kill_node(1); /* node 2 coordinates: 5 is a member it cannot hear */
+    run_ms(300);
+    no_violation();
+    CU_ASSERT_FALSE(S.node[5].view.members & NS_BIT(1));
+}
+
 /* Random kills, restarts, cuts and heals: the invariants hold throughout,
  * and once everything is healed the live nodes agree. */
 static void test_random(void)
@@ -782,6 +809,7 @@ void cu_register(void)
         {"one_way_loss", test_one_way_loss},
         {"fast_restart", test_fast_restart},
         {"hang_resume", test_hang_resume},
+        {"down_verdict_of_previous_process", test_down_verdict_of_previous_process},
         {"random", test_random},
         {NULL, NULL},
     };
