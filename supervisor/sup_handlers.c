@@ -98,6 +98,7 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
     w->epoch = set->epoch;
     w->members = set->members;
     w->current = set->current;
+    w->standby_only = set->standby_only;
     w->coordinator = set->coordinator;
     size_t k = 0;
     for (uint32_t id = 1; id <= NS_MAX_NODES; id++)

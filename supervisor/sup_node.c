@@ -5,6 +5,7 @@
 #include "sup.h"
 
 #include "arbitrator/arb.h"
+#include "kernel/svc/ksvc.h"
 #include "nassert.h"
 #include "nclock.h"
 #include "nines/errors.h"
@@ -110,6 +111,7 @@ static void ns_install(void *ctx, const struct ns_view *v, bool serving, const c
         .epoch = v->epoch,
         .members = v->members,
         .current = v->current,
+        .standby_only = v->standby_only,
         .coordinator = v->coordinator,
         .member = ns_is_member(v, s->self, s->incarnation),
         .serving = serving,
@@ -137,6 +139,7 @@ static void *arb_main(void *arg)
     p.epoch = v.epoch;
     p.members = v.members;
     p.current = v.current;
+    p.standby_only = v.standby_only;
     p.coordinator = v.coordinator;
     size_t k = 0;
     for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
@@ -522,6 +525,22 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
         break;
     case RT_MSG_CLIENT_CLOSED:
         break; /* the supervisor keeps no client state */
+    case KSVC_MSG_REBUILT:
+        /* this node's kernel service (local only: the type has no row in
+         * the message table, so no peer or client can send it) */
+        if (m->from != 0)
+            break;
+        if (s->state != SUP_RUNNING || !s->hb) {
+            NLOG_INFO("sup", "node %u: replicas rebuilt in epoch %llu, but no node-set protocol "
+                      "runs here (static node set): ignored", s->self,
+                      (unsigned long long)m->cookie);
+            break;
+        }
+        if (ns_set_rebuilt(&s->ns, m->cookie, nclock_us()) != 0)
+            NLOG_INFO("sup", "node %u: rebuilt claim not taken: %s", s->self, nines_errdetail());
+        sup_advertise(s, ns_serving(&s->ns));
+        sup_arm(s);
+        break;
     default:
         NLOG_WARN("sup", "supervisor ignores unexpected message type %u", m->type);
         break;

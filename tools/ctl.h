@@ -30,6 +30,7 @@ void ctl_views_free(const struct nines_conf *c, struct ctl_node_view *views);
 struct ctl_nodeset {
     bool installed;             /* some node reports an epoch > 0 */
     uint64_t epoch, members, current;
+    uint64_t standby_only;      /* current nodes that hold no primary until takeback */
     uint32_t coordinator;
     uint32_t from;              /* a node reporting it */
     bool agreed;                /* every node that answered reports that epoch and set */
@@ -69,7 +70,8 @@ const char *ctl_set_str(uint64_t set, bool json, char *buf, size_t n);
 int ctl_cmd_status(const struct nines_conf *c, int argc, char **argv);
 
 /* ninesctl replicas [--table ID] [--json] (ctl_replicas.c): per fragment
- * its roles in the node set (dict_frag_roles over the reported `current`),
+ * its roles in the node set (dict_frag_roles_live over the reported
+ * members, current and standby_only),
  * the digests of primary and standby side by side, the redo lag, and a
  * warning for two nodes claiming the primary role. Exit 0 when every
  * fragment has two replicas with equal digests and no fragment has two

@@ -73,6 +73,7 @@ void ctl_nodeset_of(const struct nines_conf *c, const struct ctl_node_view *view
         out->epoch = ns->epoch;
         out->members = ns->members;
         out->current = ns->current;
+        out->standby_only = ns->standby_only;
         out->coordinator = ns->coordinator;
         out->from = id;
     }
@@ -83,7 +84,8 @@ void ctl_nodeset_of(const struct nines_conf *c, const struct ctl_node_view *view
             continue;
         const Nines__NodeSet *ns = st->node_set;
         if (!ns || ns->epoch != out->epoch || ns->members != out->members ||
-            ns->current != out->current || ns->coordinator != out->coordinator)
+            ns->current != out->current || ns->standby_only != out->standby_only ||
+            ns->coordinator != out->coordinator)
             out->agreed = false;
     }
 }

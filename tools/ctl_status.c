@@ -1,8 +1,9 @@
 /* ninesctl status: every node's STATUS_CONF (reachability from here,
  * uptime, epoch, peers), the node set the nodes report (epoch, members,
- * current, coordinator, each node's HA state), and the arbitrator (reached
- * from here with STATUS_REQ: its last grant and uptime). tools/README.md
- * "ninesctl status" has the output and the JSON keys. */
+ * current, standby-only, coordinator, each node's HA state), and the
+ * arbitrator (reached from here with STATUS_REQ: its last grant and
+ * uptime). tools/README.md "ninesctl status" has the output and the JSON
+ * keys. */
 #include "ctl.h"
 
 #include "arbitrator/arb.h"
@@ -70,9 +71,12 @@ static void print_nodeset_line(const struct ctl_nodeset *ns)
         printf("node set: no node set installed (no node reports one)\n");
         return;
     }
-    printf("node set: epoch %llu, members %s, current %s, coordinator %u",
-           (unsigned long long)ns->epoch, ctl_set_str(ns->members, false, m, sizeof m),
-           ctl_set_str(ns->current, false, cur, sizeof cur), ns->coordinator);
+    printf("node set: epoch %llu, members %s, current %s", (unsigned long long)ns->epoch,
+           ctl_set_str(ns->members, false, m, sizeof m),
+           ctl_set_str(ns->current, false, cur, sizeof cur));
+    if (ns->standby_only)
+        printf(", standby-only %s", ctl_set_str(ns->standby_only, false, m, sizeof m));
+    printf(", coordinator %u", ns->coordinator);
     if (ns->agreed)
         printf(" (every node that answered reports it)\n");
     else
@@ -150,12 +154,14 @@ static void print_table(const struct nines_conf *c, const struct ctl_node_view *
             printf("      (reports no node set)\n");
         else if (ns->installed && (mine->epoch != ns->epoch || mine->members != ns->members ||
                                    mine->current != ns->current ||
+                                   mine->standby_only != ns->standby_only ||
                                    mine->coordinator != ns->coordinator)) {
-            char m[200], cur[200];
+            char m[200], cur[200], sb[200];
             printf("      (its node set differs: epoch %llu, members %s, current %s, "
-                   "coordinator %u)\n", (unsigned long long)mine->epoch,
+                   "standby-only %s, coordinator %u)\n", (unsigned long long)mine->epoch,
                    ctl_set_str(mine->members, false, m, sizeof m),
-                   ctl_set_str(mine->current, false, cur, sizeof cur), mine->coordinator);
+                   ctl_set_str(mine->current, false, cur, sizeof cur),
+                   ctl_set_str(mine->standby_only, false, sb, sizeof sb), mine->coordinator);
         }
         if (ns->installed && !st->serving)
             printf("      (NOT SERVING: %s)\n", st->reason && st->reason[0] ? st->reason
@@ -203,6 +209,7 @@ static void json_nodeset(const struct ctl_nodeset *ns)
         json_set("current", ns->current);
         printf(",\"coordinator\":%u,\"reported_by\":%u,\"agreed\":%s", ns->coordinator, ns->from,
                ns->agreed ? "true" : "false");
+        json_set("standby_only", ns->standby_only);
     }
     printf("}");
 }
@@ -271,7 +278,9 @@ static void print_json(const struct nines_conf *c, const struct ctl_node_view *v
                 printf("{\"epoch\":%llu", (unsigned long long)mine->epoch);
                 json_set("members", mine->members);
                 json_set("current", mine->current);
-                printf(",\"coordinator\":%u}", mine->coordinator);
+                printf(",\"coordinator\":%u", mine->coordinator);
+                json_set("standby_only", mine->standby_only);
+                printf("}");
             } else {
                 printf("null");
             }

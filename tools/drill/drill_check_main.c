@@ -55,7 +55,7 @@ struct node_st {
     bool up;                    /* answered STATUS_REQ */
     bool serving;
     bool has_ns;                /* reported an installed node set (epoch > 0) */
-    uint64_t epoch, members, current, suspicions;
+    uint64_t epoch, members, current, standby_only, suspicions;
     uint32_t coord;
     char ha[32], reason[160];
 };
@@ -123,6 +123,7 @@ static void node_status(const struct nines_node_conf *nc, struct node_st *st)
         st->epoch = s->node_set->epoch;
         st->members = s->node_set->members;
         st->current = s->node_set->current;
+        st->standby_only = s->node_set->standby_only;
         st->coord = s->node_set->coordinator;
     } else {
         /* a node that predates the node-set fields serves everything */
@@ -168,13 +169,14 @@ struct snap {
     struct rep *reps;
     size_t nreps;
     uint64_t epoch, members, current;   /* the installed set of the highest serving epoch */
+    uint64_t standby_only;
     uint64_t serving;                   /* bit (id-1): answered and serving */
 };
 
 static void snap_take(struct snap *s)
 {
     s->nreps = 0;
-    s->epoch = s->members = s->current = s->serving = 0;
+    s->epoch = s->members = s->current = s->standby_only = s->serving = 0;
     for (uint32_t i = 0; i < cf.nnodes; i++) {
         node_status(&cf.nodes[i], &s->st[i]);
         const struct node_st *n = &s->st[i];
@@ -186,6 +188,7 @@ static void snap_take(struct snap *s)
             s->epoch = n->epoch;
             s->members = n->has_ns ? n->members : 0;
             s->current = n->has_ns ? n->current : 0;
+            s->standby_only = n->has_ns ? n->standby_only : 0;
         }
         node_digests(&cf.nodes[i], s->reps, &s->nreps);
     }
@@ -375,7 +378,9 @@ static void check_state(struct snap *s, const struct dict *d, const uint32_t *ou
         for (uint32_t f = 0; f < t->nfrags; f++) {
             total++;
             struct dict_roles ro;
-            if (dict_frag_roles(d, t, f, s->current, &ro) || ro.state == DICT_FRAG_DOWN ||
+            const struct dict_live live = {.members = s->members, .current = s->current,
+                                           .standby_only = s->standby_only};
+            if (dict_frag_roles_live(d, t, f, &live, &ro) || ro.state == DICT_FRAG_DOWN ||
                 !ro.primary) {
                 down++;
                 if (!first_bad[0])
