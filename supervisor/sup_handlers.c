@@ -90,7 +90,8 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
     const struct rt_nodeset *set = rt_nodeset(rt);
     Nines__NodeSet *w = rt_msg_alloc(r, sizeof *w);
     uint64_t *incs = rt_msg_alloc(r, NS_MAX_NODES * sizeof *incs);
-    if (!w || !incs) {
+    uint64_t *since = rt_msg_alloc(r, NS_MAX_NODES * sizeof *since);
+    if (!w || !incs || !since) {
         rt_msg_free(rt, r);
         return;
     }
@@ -106,6 +107,12 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
             incs[k++] = s->ns.inst.inc[id];
     w->n_incarnations = s->ns.inst.epoch == set->epoch ? k : 0;
     w->incarnations = incs;
+    k = 0;
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if (set->standby_only & NS_BIT(id))
+            since[k++] = set->since[id];
+    w->n_standby_since = k;
+    w->standby_since = since;
     b->node_set = w;
     b->serving = rt_serving(rt);
     b->ha_state = (char *)(s->hb ? ns_ha_name(s->ns.ha) : set->serving ? "active" : "joining");

@@ -54,9 +54,11 @@ static void ns_send(void *ctx, uint32_t to, uint32_t type, const ProtobufCMessag
     struct sup *s = ctx;
     const struct rt_msg_entry *e = type < sup_msgtab_len ? &sup_msgtab[type] : NULL;
     N_ASSERT(e && e->desc && e->desc == body->descriptor);
-    uint8_t buf[2048];
+    uint8_t buf[4096];
     size_t len = protobuf_c_message_get_packed_size(body);
-    N_ASSERT(len <= sizeof buf); /* a node set is at most 64 incarnations */
+    /* a node set is at most 64 incarnations and 64 epochs (standby_since),
+     * about 1.4 KB; NS_BUILD_CONF carries two */
+    N_ASSERT(len <= sizeof buf);
     protobuf_c_message_pack(body, buf);
     struct rt_msg *m = rt_msg_new(s->rt, type);
     if (!m)
@@ -116,6 +118,8 @@ static void ns_install(void *ctx, const struct ns_view *v, bool serving, const c
         .member = ns_is_member(v, s->self, s->incarnation),
         .serving = serving,
     };
+    _Static_assert(sizeof n.since == sizeof v->since, "rt_nodeset.since is indexed by node id");
+    memcpy(n.since, v->since, sizeof n.since);
     snprintf(n.reason, sizeof n.reason, "%s", reason ? reason : "");
     uint64_t now = nclock_us();
     if (v->epoch != s->epoch)
@@ -130,7 +134,7 @@ static void *arb_main(void *arg)
 {
     struct sup_arb *a = arg;
     struct sup *s = a->s;
-    uint64_t inc[NS_MAX_NODES];
+    uint64_t inc[NS_MAX_NODES], since[NS_MAX_NODES];
     Nines__NodeSet p = NINES__NODE_SET__INIT;
     pthread_mutex_lock(&a->mu);
     uint64_t seq = a->seq, prev = a->prev_members;
@@ -147,6 +151,12 @@ static void *arb_main(void *arg)
             inc[k++] = v.inc[id];
     p.n_incarnations = k;
     p.incarnations = inc;
+    k = 0;
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if (v.standby_only & NS_BIT(id))
+            since[k++] = v.since[id];
+    p.n_standby_since = k;
+    p.standby_since = since;
     struct arb_answer ans;
     memset(&ans, 0, sizeof ans);
     int rc = arb_vote(s->conf, s->self, prev, &p, SUP_ARB_MS, &ans);

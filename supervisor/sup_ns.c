@@ -17,6 +17,9 @@
 
 unsigned ns_popcount(uint64_t x) { return (unsigned)__builtin_popcountll(x); }
 
+/* view_to's buffer: the incarnations, then the standby-only nodes' epochs */
+#define NS_WIRE_BUF (2 * NS_MAX_NODES)
+
 static uint32_t first_id(uint64_t set)
 {
     return set ? (uint32_t)__builtin_ctzll(set) + 1 : 0;
@@ -82,7 +85,8 @@ static void ballot_from(struct ns_ballot *b, const Nines__Ballot *w)
 }
 
 /* A view from the wire; false when its incarnations do not match its
- * members (one per member, none zero). Its sets are taken as sent:
+ * members (one per member, none zero) or its standby_since its
+ * standby_only (one per node, none zero). Its sets are taken as sent:
  * view_ok checks that they nest. */
 static bool view_from(struct ns_view *v, const Nines__NodeSet *w)
 {
@@ -103,10 +107,20 @@ static bool view_from(struct ns_view *v, const Nines__NodeSet *w)
             if (!v->inc[id])
                 return false;
         }
+    if (w->n_standby_since != ns_popcount(w->standby_only))
+        return false;
+    k = 0;
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if (w->standby_only & NS_BIT(id)) {
+            v->since[id] = w->standby_since[k++];
+            if (!v->since[id])
+                return false;
+        }
     return true;
 }
 
-/* `buf` holds the incarnations (NS_MAX_NODES entries). */
+/* `buf` holds the incarnations and the standby-only epochs (NS_WIRE_BUF
+ * entries). */
 static void view_to(Nines__NodeSet *w, const struct ns_view *v, uint64_t *buf)
 {
     nines__node_set__init(w);
@@ -121,6 +135,12 @@ static void view_to(Nines__NodeSet *w, const struct ns_view *v, uint64_t *buf)
             buf[k++] = v->inc[id];
     w->n_incarnations = k;
     w->incarnations = buf;
+    size_t j = 0;
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if (v->standby_only & NS_BIT(id))
+            buf[NS_MAX_NODES + j++] = v->since[id];
+    w->n_standby_since = j;
+    w->standby_since = buf + NS_MAX_NODES;
 }
 
 bool ns_is_member(const struct ns_view *v, uint32_t id, uint64_t inc)
@@ -137,10 +157,14 @@ static void ballot_to(Nines__Ballot *w, const struct ns_ballot *b)
 }
 
 /* A view received from the network is usable only if it names configured
- * nodes, standby_only is a subset of current and current of members, and
+ * nodes, standby_only is a subset of current and current of members, no
+ * standby-only node is current since a later epoch than the set's, and
  * its coordinator is its first member. */
 static bool view_ok(const struct ns *ns, const struct ns_view *v)
 {
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if (v->since[id] > v->epoch)
+            return false; /* current since a later epoch than the set's */
     return v->epoch > 0 && v->members && (v->members & ~ns->cfg.configured) == 0 &&
            (v->current & ~v->members) == 0 && (v->standby_only & ~v->current) == 0 &&
            v->coordinator == first_id(v->members);
@@ -369,7 +393,7 @@ static void send_build(struct ns *ns, uint32_t to)
     Nines__NsBuildReq r = NINES__NS_BUILD_REQ__INIT;
     Nines__Ballot b;
     Nines__NodeSet from;
-    uint64_t from_inc[NS_MAX_NODES];
+    uint64_t from_inc[NS_WIRE_BUF];
     ballot_to(&b, &ns->b);
     view_to(&from, &ns->base, from_inc);
     r.ballot = &b;
@@ -484,7 +508,7 @@ static void send_accepts(struct ns *ns)
     Nines__NsAcceptReq r = NINES__NS_ACCEPT_REQ__INIT;
     Nines__Ballot b;
     Nines__NodeSet p;
-    uint64_t p_inc[NS_MAX_NODES];
+    uint64_t p_inc[NS_WIRE_BUF];
     ballot_to(&b, &ns->b);
     view_to(&p, &ns->proposal, p_inc);
     r.ballot = &b;
@@ -502,7 +526,7 @@ static void send_install(struct ns *ns, uint64_t to, const struct ns_view *v)
 {
     Nines__NsInstallOrd o = NINES__NS_INSTALL_ORD__INIT;
     Nines__NodeSet w;
-    uint64_t w_inc[NS_MAX_NODES];
+    uint64_t w_inc[NS_WIRE_BUF];
     view_to(&w, v, w_inc);
     o.set = &w;
     for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
@@ -528,8 +552,10 @@ static void decide(struct ns *ns)
  * must never become a fragment's sole current replica in the round its
  * primary leaves. Otherwise they wait for a later round (their kernel
  * services claim again for the set this round installs). They enter as
- * standby-only; a standby-only node stays so while it stays current and
- * drops out with current. Takeback (not yet) is the one thing that will
+ * standby-only, current since this epoch (`since`: of two standby-only
+ * replicas the one current since earlier is primary); a standby-only node
+ * stays so, since the same epoch, while it stays current and drops out
+ * with current. Takeback (not yet) is the one thing that will
  * clear standby_only bits of nodes that stay current: here, where
  * p->standby_only is chosen. */
 static void admit_rebuilt(struct ns *ns, struct ns_view *p)
@@ -550,6 +576,10 @@ static void admit_rebuilt(struct ns *ns, struct ns_view *p)
     uint64_t admitted = none_left ? newcur : 0;
     p->standby_only = (base->standby_only & p->current) | admitted;
     p->current |= admitted;
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        p->since[id] = (admitted & NS_BIT(id))         ? p->epoch
+                       : (p->standby_only & NS_BIT(id)) ? base->since[id]
+                                                        : 0;
     if (newcur && !none_left) {
         uint64_t gone = (base->current & ~p->current) | (base->members & ~p->members);
         for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
@@ -631,7 +661,8 @@ static void evaluate_build(struct ns *ns)
             admit_rebuilt(ns, &p);
         if (ns->base.epoch && p.members == ns->base.members &&
             p.current == ns->base.current && p.standby_only == ns->base.standby_only &&
-            memcmp(p.inc, ns->base.inc, sizeof p.inc) == 0) {
+            memcmp(p.inc, ns->base.inc, sizeof p.inc) == 0 &&
+            memcmp(p.since, ns->base.since, sizeof p.since) == 0) {
             /* everyone still answers and nobody joins: nothing to change */
             NLOG_INFO("ns", "node %u: round %u for epoch %llu changes nothing (members %llx "
                       "all answer)", ns->cfg.self, ns->b.round, (unsigned long long)ns->b.epoch,
@@ -1035,7 +1066,7 @@ void ns_on_build_req(struct ns *ns, uint32_t from, const Nines__NsBuildReq *r, u
         learn(ns, r->from);
     Nines__Ballot pb;
     Nines__NodeSet inst;
-    uint64_t inst_inc[NS_MAX_NODES];
+    uint64_t inst_inc[NS_WIRE_BUF];
     if (b.epoch <= ns->inst.epoch || ballot_cmp(&b, &ns->promised) < 0) {
         Nines__NsBuildRef ref = NINES__NS_BUILD_REF__INIT;
         ballot_to(&pb, &ns->promised);
@@ -1059,7 +1090,7 @@ void ns_on_build_req(struct ns *ns, uint32_t from, const Nines__NsBuildReq *r, u
     Nines__NsBuildConf c = NINES__NS_BUILD_CONF__INIT;
     Nines__Ballot ab;
     Nines__NodeSet acc;
-    uint64_t acc_inc[NS_MAX_NODES];
+    uint64_t acc_inc[NS_WIRE_BUF];
     view_to(&inst, &ns->inst, inst_inc);
     c.ballot = r->ballot;
     c.node = ns->cfg.self;
@@ -1187,7 +1218,7 @@ void ns_on_accept_req(struct ns *ns, uint32_t from, const Nines__NsAcceptReq *r,
         Nines__NsAcceptRef ref = NINES__NS_ACCEPT_REF__INIT;
         Nines__Ballot pb;
         Nines__NodeSet inst;
-        uint64_t inst_inc[NS_MAX_NODES];
+        uint64_t inst_inc[NS_WIRE_BUF];
         ballot_to(&pb, &ns->promised);
         view_to(&inst, &ns->inst, inst_inc);
         ref.ballot = r->ballot;

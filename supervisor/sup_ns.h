@@ -24,6 +24,8 @@ struct ns_view {
                              * subset of members (view_ok) */
     uint32_t coordinator;   /* first member in the line of succession */
     uint64_t inc[NS_MAX_NODES + 1]; /* each member's incarnation (0 for non-members) */
+    uint64_t since[NS_MAX_NODES + 1]; /* each standby-only node's epoch of becoming
+                                       * current (0 for the others; rt_nodeset.since) */
 };
 
 /* Rounds are ordered by (epoch, round, coord). */

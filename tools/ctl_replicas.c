@@ -269,7 +269,8 @@ int ctl_cmd_replicas(const struct nines_conf *c, int argc, char **argv)
     /* without a reported node set: every node that answered, current */
     const struct dict_live live = {.members = ns.installed ? ns.members : ns.answered,
                                    .current = current,
-                                   .standby_only = ns.installed ? ns.standby_only : 0};
+                                   .standby_only = ns.installed ? ns.standby_only : 0,
+                                   .since = ns.since};
     struct ctl_dict g;
     memset(&g, 0, sizeof g);
     bool have_dict = current && ctl_get(c, 0, current, "replicas", &g) == 0;
@@ -324,15 +325,16 @@ int ctl_cmd_replicas(const struct nines_conf *c, int argc, char **argv)
         fill_row(&rows[i], reps, n);
 
     size_t equal = 0, single = 0, none = 0, two = 0;
-    char cur[256], mem[256], sb[256];
+    char cur[256], mem[256], sb[800], sbs[800];
     if (json) {
         printf("{\"node_set\":{\"installed\":%s", ns.installed ? "true" : "false");
         if (ns.installed)
             printf(",\"epoch\":%llu", (unsigned long long)ns.epoch);
-        printf(",\"current\":[%s],\"members\":[%s],\"standby_only\":[%s]},\"dictionary\":",
-               ctl_set_str(current, true, cur, sizeof cur),
+        printf(",\"current\":[%s],\"members\":[%s],\"standby_only\":[%s],\"standby_since\":[%s]},"
+               "\"dictionary\":", ctl_set_str(current, true, cur, sizeof cur),
                ctl_set_str(live.members, true, mem, sizeof mem),
-               ctl_set_str(live.standby_only, true, sb, sizeof sb));
+               ctl_set_str(live.standby_only, true, sb, sizeof sb),
+               ctl_since_json(live.standby_only, ns.since, sbs, sizeof sbs));
         if (have_dict)
             printf("{\"node\":%u,\"version\":%llu}", g.node, (unsigned long long)g.d.version);
         else
@@ -346,7 +348,8 @@ int ctl_cmd_replicas(const struct nines_conf *c, int argc, char **argv)
                 printf(", members not current %s",
                        ctl_set_str(ns.members & ~current, false, mem, sizeof mem));
             if (ns.standby_only)
-                printf(", standby-only %s", ctl_set_str(ns.standby_only, false, sb, sizeof sb));
+                printf(", standby-only %s",
+                       ctl_standby_str(ns.standby_only, ns.since, sb, sizeof sb));
         } else
             printf("roles: no node set installed; computed over the nodes that answered (%s)",
                    ctl_set_str(current, false, cur, sizeof cur));

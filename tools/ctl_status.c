@@ -75,7 +75,7 @@ static void print_nodeset_line(const struct ctl_nodeset *ns)
            ctl_set_str(ns->members, false, m, sizeof m),
            ctl_set_str(ns->current, false, cur, sizeof cur));
     if (ns->standby_only)
-        printf(", standby-only %s", ctl_set_str(ns->standby_only, false, m, sizeof m));
+        printf(", standby-only %s", ctl_standby_str(ns->standby_only, ns->since, m, sizeof m));
     printf(", coordinator %u", ns->coordinator);
     if (ns->agreed)
         printf(" (every node that answered reports it)\n");
@@ -152,16 +152,21 @@ static void print_table(const struct nines_conf *c, const struct ctl_node_view *
         const Nines__NodeSet *mine = st->node_set;
         if (ns->installed && (!mine || mine->epoch == 0))
             printf("      (reports no node set)\n");
-        else if (ns->installed && (mine->epoch != ns->epoch || mine->members != ns->members ||
-                                   mine->current != ns->current ||
-                                   mine->standby_only != ns->standby_only ||
-                                   mine->coordinator != ns->coordinator)) {
-            char m[200], cur[200], sb[200];
-            printf("      (its node set differs: epoch %llu, members %s, current %s, "
-                   "standby-only %s, coordinator %u)\n", (unsigned long long)mine->epoch,
-                   ctl_set_str(mine->members, false, m, sizeof m),
-                   ctl_set_str(mine->current, false, cur, sizeof cur),
-                   ctl_set_str(mine->standby_only, false, sb, sizeof sb), mine->coordinator);
+        else if (ns->installed) {
+            uint64_t since[NINES_MAX_NODES + 1];
+            ctl_since_of(mine, since);
+            if (mine->epoch != ns->epoch || mine->members != ns->members ||
+                mine->current != ns->current || mine->standby_only != ns->standby_only ||
+                memcmp(since, ns->since, sizeof since) != 0 ||
+                mine->coordinator != ns->coordinator) {
+                char m[200], cur[200], sb[400];
+                printf("      (its node set differs: epoch %llu, members %s, current %s, "
+                       "standby-only %s, coordinator %u)\n", (unsigned long long)mine->epoch,
+                       ctl_set_str(mine->members, false, m, sizeof m),
+                       ctl_set_str(mine->current, false, cur, sizeof cur),
+                       ctl_standby_str(mine->standby_only, since, sb, sizeof sb),
+                       mine->coordinator);
+            }
         }
         if (ns->installed && !st->serving)
             printf("      (NOT SERVING: %s)\n", st->reason && st->reason[0] ? st->reason
@@ -210,6 +215,8 @@ static void json_nodeset(const struct ctl_nodeset *ns)
         printf(",\"coordinator\":%u,\"reported_by\":%u,\"agreed\":%s", ns->coordinator, ns->from,
                ns->agreed ? "true" : "false");
         json_set("standby_only", ns->standby_only);
+        char b[800];
+        printf(",\"standby_since\":[%s]", ctl_since_json(ns->standby_only, ns->since, b, sizeof b));
     }
     printf("}");
 }
@@ -280,7 +287,11 @@ static void print_json(const struct nines_conf *c, const struct ctl_node_view *v
                 json_set("current", mine->current);
                 printf(",\"coordinator\":%u", mine->coordinator);
                 json_set("standby_only", mine->standby_only);
-                printf("}");
+                uint64_t since[NINES_MAX_NODES + 1];
+                char b[800];
+                ctl_since_of(mine, since);
+                printf(",\"standby_since\":[%s]}",
+                       ctl_since_json(mine->standby_only, since, b, sizeof b));
             } else {
                 printf("null");
             }

@@ -119,6 +119,14 @@ static void check_growth(const struct ns_view *prev, const struct ns_view *v)
         bad = "nodes entered current but not as standby-only";
     else if (v->standby_only & ~prev->standby_only & ~entered)
         bad = "nodes became standby-only without entering current";
+    for (uint32_t id = 1; id <= SIM_MAX && !bad; id++) {
+        uint64_t want = (entered & NS_BIT(id))           ? v->epoch
+                        : (v->standby_only & NS_BIT(id)) ? prev->since[id]
+                                                         : 0;
+        if (v->since[id] != want)
+            bad = "a standby-only node's epoch of becoming current is not the set's that "
+                  "made it current";
+    }
     if (bad) {
         S.violation = true;
         snprintf(S.why, sizeof S.why, "epoch %llu: %s (entered %llx, left %llx, standby-only "
@@ -151,7 +159,8 @@ static void check_invariants(void)
                 check_growth(prev, v);
         } else if (e->members != v->members || e->current != v->current ||
                    e->standby_only != v->standby_only || e->coordinator != v->coordinator ||
-                   memcmp(e->inc, v->inc, sizeof e->inc)) {
+                   memcmp(e->inc, v->inc, sizeof e->inc) ||
+                   memcmp(e->since, v->since, sizeof e->since)) {
             S.violation = true;
             snprintf(S.why, sizeof S.why, "epoch %llu: node %u installed members %llx, another "
                      "node members %llx", (unsigned long long)v->epoch, i,
@@ -825,6 +834,8 @@ static void test_rebuilt_becomes_current(void)
         expect_agree(all_but(0), all_but(0), all_but(0));
         expect_standby_only(all_but(0), NS_BIT(r));
         CU_ASSERT_EQUAL(S.node[r].view.epoch, e + 1);
+        for (uint32_t i = 1; i <= 4; i++)
+            CU_ASSERT_EQUAL(S.node[i].view.since[r], e + 1);
         CU_ASSERT_EQUAL(S.node[1].ns.st.rebuilt_current, 1);
         CU_ASSERT_FALSE(ns_rebuilt(&S.node[r].ns));
         CU_ASSERT_EQUAL(ns_set_rebuilt(&S.node[r].ns, e + 1, S.now), NINES_ESTATE);
@@ -850,7 +861,7 @@ static void tamper_rebuilt_conf(struct sim_msg *m)
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     S.tampered++;
     Nines__NodeSet w = NINES__NODE_SET__INIT;
-    uint64_t inc[NS_MAX_NODES];
+    uint64_t inc[NS_MAX_NODES], since[NS_MAX_NODES];
     w.epoch = v->epoch;
     w.members = v->members;
     w.current = v->current;
@@ -860,6 +871,10 @@ static void tamper_rebuilt_conf(struct sim_msg *m)
         if (v->members & NS_BIT(id))
             inc[w.n_incarnations++] = v->inc[id];
     w.incarnations = inc;
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if (v->standby_only & NS_BIT(id))
+            since[w.n_standby_since++] = v->since[id];
+    w.standby_since = since;
     Nines__NodeSet *was = c->installed;
     c->installed = &w;
     c->rebuilt = true;
@@ -958,9 +973,18 @@ static void test_rebuilt_waits_for_no_leave(void)
     }
 }
 
-/* (d) A standby-only node stays so while it stays current (another member
- * leaving does not change it); killed, it leaves standby_only with the
- * set; restarted, it is a member that is not current, not standby-only. */
+/* Every live node in `nodes` has installed since[id] == epoch. */
+static void expect_since(uint64_t nodes, uint32_t id, uint64_t epoch)
+{
+    for (uint32_t i = 1; i <= S.n; i++)
+        if (nodes & NS_BIT(i))
+            CU_ASSERT_EQUAL(S.node[i].view.since[id], epoch);
+}
+
+/* (d) A standby-only node stays so, current since the same epoch, while it
+ * stays current (another member leaving, another node rebuilt later do
+ * not change it); killed, it leaves standby_only with the set; restarted,
+ * it is a member that is not current, not standby-only. */
 static void test_standby_only_leaves(void)
 {
     boot(5, false, 230);
@@ -969,19 +993,32 @@ static void test_standby_only_leaves(void)
     run_ms(100);
     expect_agree(all_but(0), all_but(0), all_but(0));
     expect_standby_only(all_but(0), NS_BIT(3));
+    expect_since(all_but(0), 3, e + 1);
     kill_node(5);
     run_ms(200);
     expect_agree(all_but(NS_BIT(5)), all_but(NS_BIT(5)), all_but(NS_BIT(5)));
     expect_standby_only(all_but(NS_BIT(5)), NS_BIT(3));
+    expect_since(all_but(NS_BIT(5)), 3, e + 1);
+    /* node 4 restarts and is rebuilt later: both standby-only, 3 since earlier */
+    uint64_t e4 = restart_member(4, all_but(NS_BIT(5)));
+    CU_ASSERT_EQUAL(ns_set_rebuilt(&S.node[4].ns, e4, S.now), 0);
+    run_ms(100);
+    expect_agree(all_but(NS_BIT(5)), all_but(NS_BIT(5)), all_but(NS_BIT(5)));
+    expect_standby_only(all_but(NS_BIT(5)), NS_BIT(3) | NS_BIT(4));
+    expect_since(all_but(NS_BIT(5)), 3, e + 1);
+    expect_since(all_but(NS_BIT(5)), 4, e4 + 1);
     kill_node(3);
     run_ms(200);
     uint64_t live = all_but(NS_BIT(3) | NS_BIT(5));
     expect_agree(live, live, live);
-    expect_standby_only(live, 0);
+    expect_standby_only(live, NS_BIT(4));
+    expect_since(live, 3, 0);
+    expect_since(live, 4, e4 + 1);
     sim_node_start(3);
     run_ms(500);
     expect_agree(all_but(NS_BIT(5)), all_but(NS_BIT(5)), live);
-    expect_standby_only(all_but(NS_BIT(5)), 0);
+    expect_standby_only(all_but(NS_BIT(5)), NS_BIT(4));
+    expect_since(all_but(NS_BIT(5)), 3, 0);
     no_violation();
 }
 

@@ -56,6 +56,7 @@ struct node_st {
     bool serving;
     bool has_ns;                /* reported an installed node set (epoch > 0) */
     uint64_t epoch, members, current, standby_only, suspicions;
+    uint64_t since[NINES_MAX_NODES + 1];  /* standby-only nodes' epochs of becoming current */
     uint32_t coord;
     char ha[32], reason[160];
 };
@@ -124,6 +125,12 @@ static void node_status(const struct nines_node_conf *nc, struct node_st *st)
         st->members = s->node_set->members;
         st->current = s->node_set->current;
         st->standby_only = s->node_set->standby_only;
+        if (s->node_set->n_standby_since == (size_t)__builtin_popcountll(st->standby_only)) {
+            size_t k = 0;
+            for (uint32_t id = 1; id <= NINES_MAX_NODES; id++)
+                if (st->standby_only & DICT_LIVE(id))
+                    st->since[id] = s->node_set->standby_since[k++];
+        }
         st->coord = s->node_set->coordinator;
     } else {
         /* a node that predates the node-set fields serves everything */
@@ -170,6 +177,7 @@ struct snap {
     size_t nreps;
     uint64_t epoch, members, current;   /* the installed set of the highest serving epoch */
     uint64_t standby_only;
+    uint64_t since[NINES_MAX_NODES + 1];
     uint64_t serving;                   /* bit (id-1): answered and serving */
 };
 
@@ -189,6 +197,7 @@ static void snap_take(struct snap *s)
             s->members = n->has_ns ? n->members : 0;
             s->current = n->has_ns ? n->current : 0;
             s->standby_only = n->has_ns ? n->standby_only : 0;
+            memcpy(s->since, n->since, sizeof s->since);
         }
         node_digests(&cf.nodes[i], s->reps, &s->nreps);
     }
@@ -379,7 +388,8 @@ static void check_state(struct snap *s, const struct dict *d, const uint32_t *ou
             total++;
             struct dict_roles ro;
             const struct dict_live live = {.members = s->members, .current = s->current,
-                                           .standby_only = s->standby_only};
+                                           .standby_only = s->standby_only,
+                                           .since = s->since};
             if (dict_frag_roles_live(d, t, f, &live, &ro) || ro.state == DICT_FRAG_DOWN ||
                 !ro.primary) {
                 down++;
