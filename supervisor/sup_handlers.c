@@ -54,6 +54,16 @@ static void status_dlog(const struct sup *s, struct rt_msg *r, Nines__StatusConf
     b->dlog_errors = d.flush_errors;
     b->dlog_dropped = d.dropped;
     b->dlog_records = d.records;
+    size_t pn = strlen(d.policy) + 1;
+    b->dlog_policy = rt_msg_alloc(r, pn);
+    if (b->dlog_policy)
+        memcpy(b->dlog_policy, d.policy, pn);
+    b->dlog_waits = d.waits;
+    b->dlog_released = d.released;
+    b->dlog_wait_sum_us = d.wait_sum_us;
+    b->dlog_wait_max_us = d.wait_max_us;
+    b->dlog_refused = d.refused;
+    b->dlog_waiting = d.waiting;
 }
 
 void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)

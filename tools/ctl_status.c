@@ -192,6 +192,16 @@ static void print_table(const struct nines_conf *c, const struct ctl_node_view *
             if (st->dlog_reason && st->dlog_reason[0])
                 printf(": %s", st->dlog_reason);
             printf(")\n");
+            if (st->dlog_policy && st->dlog_policy[0])
+                printf("      (disk log policy %s: %llu commits waited for the fsync, mean %llu "
+                       "us, max %llu us; %llu refused, %llu waiting)\n", st->dlog_policy,
+                       (unsigned long long)st->dlog_waits,
+                       (unsigned long long)(st->dlog_released
+                                                ? st->dlog_wait_sum_us / st->dlog_released
+                                                : 0),
+                       (unsigned long long)st->dlog_wait_max_us,
+                       (unsigned long long)st->dlog_refused,
+                       (unsigned long long)st->dlog_waiting);
         } else if (st->dlog_state && st->dlog_state[0]) {
             printf("      (disk log off)\n");
         }
@@ -314,11 +324,18 @@ static void print_json(const struct nines_conf *c, const struct ctl_node_view *v
             printf(",\"reason\":");
             ctl_json_str(s->dlog_reason);
             printf(",\"durable\":%llu,\"buffered\":%llu,\"records\":%llu,\"flushes\":%llu,"
-                   "\"fsyncs\":%llu,\"errors\":%llu,\"dropped\":%llu}",
+                   "\"fsyncs\":%llu,\"errors\":%llu,\"dropped\":%llu,\"policy\":",
                    (unsigned long long)s->dlog_durable, (unsigned long long)s->dlog_buffered,
                    (unsigned long long)s->dlog_records, (unsigned long long)s->dlog_flushes,
                    (unsigned long long)s->dlog_fsyncs, (unsigned long long)s->dlog_errors,
                    (unsigned long long)s->dlog_dropped);
+            ctl_json_str(s->dlog_policy);
+            printf(",\"waits\":%llu,\"released\":%llu,\"wait_sum_us\":%llu,"
+                   "\"wait_max_us\":%llu,\"refused\":%llu,\"waiting\":%llu}",
+                   (unsigned long long)s->dlog_waits, (unsigned long long)s->dlog_released,
+                   (unsigned long long)s->dlog_wait_sum_us,
+                   (unsigned long long)s->dlog_wait_max_us,
+                   (unsigned long long)s->dlog_refused, (unsigned long long)s->dlog_waiting);
         }
         printf("}");
     }

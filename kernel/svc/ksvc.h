@@ -24,10 +24,13 @@ struct ksvc_config {
     void *dict_ctx;
     /* Disk logging (README "Disk logging"): the log folder (NULL or "": off),
      * the cluster identity written in its segment headers, the bound on
-     * bytes buffered for the disk (0: KSVC_DLOG_BUF_MAX). */
+     * bytes buffered for the disk (0: KSVC_DLOG_BUF_MAX), the policy (the
+     * cluster file's disk_log async|sync). */
     const char *dlog_dir;
     uint64_t dlog_cluster;
     size_t dlog_buf_max;
+    bool dlog_sync;         /* sync: every prepare's readiness waits for the local fsync;
+                             * async: only a PRIMARY ALONE fragment's */
 };
 
 #define KSVC_DLOG_BUF_MAX (64u << 20) /* bytes buffered for the disk log at most */
@@ -148,9 +151,26 @@ struct ksvc_dlog_status {
     uint64_t submits;       /* flushes handed to the I/O thread */
     uint64_t flush_errors;  /* failed flushes (and opens) */
     uint64_t dropped;       /* records dropped (GAP) */
+    /* Commits that wait for the disk (README "Commits that wait for the disk") */
+    char policy[8];         /* "off" (no disk log), "async", "sync" */
+    uint64_t waits;         /* prepares whose readiness waited for the local fsync */
+    uint64_t released;      /* ... made ready by the fsync */
+    uint64_t wait_sum_us, wait_max_us; /* ... how long they waited */
+    uint64_t refused;       /* prepares refused: the disk log failed while they waited, or
+                             * was stopped when they needed it */
+    uint64_t waiting;       /* now: prepares waiting */
 };
 const char *ksvc_dlog_state_name(enum ksvc_dlog_state s);
 void ksvc_dlog_status(const struct ksvc *k, struct ksvc_dlog_status *out);
+/* Tests: switch the policy of a node with a disk log (NINES_ESTATE without one). */
+int ksvc_dlog_set_sync(struct ksvc *k, bool sync);
+/* Tests (fault injection, FAULTS builds; NINES_ESTATE otherwise): while
+ * `hold` is true the disk log's I/O completion is kept unprocessed, as if
+ * the flush (and its fsync) had not finished: returns 1 once one is kept
+ * (the I/O thread finished it), else 0. false processes a kept one at once
+ * from the caller's thread (the executor's, between rt_step calls) and
+ * returns 1, or 0 when none was kept. */
+int ksvc_dlog_fault_hold(struct ksvc *k, bool hold);
 
 /* ---- rebuild of replicas (ksvc_rebuild.c; README "Rebuild") ---- */
 #define KSVC_RB_CHUNK (256u * 1024u) /* copy bytes per KERN_COPY_CONF at most */

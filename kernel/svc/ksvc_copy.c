@@ -176,16 +176,16 @@ int sk_copy_write_check(struct ksvc *k, uint32_t table, uint32_t frag)
         return 0; /* SINGLE or BOTH: the common case, decided without more */
     struct dict_roles ro;
     struct dict_live live = sk_live(k);
+    char why[256];
     if (dict_frag_roles_live(d, t, frag, &live, &ro) < 0 || ro.state != DICT_FRAG_ALONE ||
-        ro.logcopy != 0)
-        return 0;
+        ro.logcopy != 0 || sk_dlog_sole_ok(k, why, sizeof why))
+        return 0; /* (a working disk log stands in: commits wait for the local fsync) */
     return nines_err(NINES_EUNREACHABLE,
                      "table %s fragment %u has one replica left, on node %u, and no node of the "
-                     "other site is in the node set (epoch %llu) to hold a copy of its log: "
-                     "writes to it are refused (not committed) until one is — a commit would "
-                     "be in memory at one site only (the durability issue's synchronous disk "
-                     "log will lift this)",
-                     t->def.name, frag, ro.primary, (unsigned long long)ns->epoch);
+                     "other site is in the node set (epoch %llu) to hold a copy of its log, and "
+                     "%s: writes to it are refused (not committed) until one is — a commit "
+                     "would be in memory at one site only",
+                     t->def.name, frag, ro.primary, (unsigned long long)ns->epoch, why);
 }
 
 /* ---- holding ---- */

@@ -104,6 +104,15 @@ enum sk_ask {
 };
 const char *sk_txn_state_name(enum sk_txn_state st);
 
+/* A PREPARED transaction's readiness and the disk log (ksvc_dlog.c; README
+ * "Disk logging", "Commits that wait for the disk"). */
+enum sk_dwait {
+    SK_DW_NONE = 0,         /* readiness not held (no wait needed, or the fsync came) */
+    SK_DW_WAITING,          /* READY_IND / KERN_OP_CONF / PREPARE_CONF held until the
+                             * disk log's fsync covers its records */
+    SK_DW_REFUSED,          /* the disk log failed while it waited: refused, never ready */
+};
+
 struct sk_touch {
     uint32_t table, frag, nrecords;
 };
@@ -119,6 +128,8 @@ struct sk_txn {
     int64_t value;
     bool commit;            /* ENDED / END_FAILED: the outcome */
     uint32_t npending;      /* ENDED: COMMIT/ABORT records not applied by a standby */
+    enum sk_dwait dw;       /* PREPARED: its readiness and the disk log */
+    int dw_rc;              /* SK_DW_REFUSED: the error */
     net_addr end_from;      /* ENDED: who gets the CONF (the last COMMIT/ABORT_REQ's sender) */
     /* PREPARED: the list of prepared transactions by the time they are due
      * to ask (k->prep_head), and the asking round */
@@ -218,6 +229,20 @@ void sk_dlog_attach(struct ksvc *k, struct sk_rep *r); /* r's log feeds the disk
 void sk_dlog_on_timer(struct ksvc *k, uint64_t cookie);
 bool sk_dlog_on_io_done(struct ksvc *k, struct rt_io_req *req); /* false: not ours */
 void sk_dlog_fini(struct ksvc *k);                   /* after rt_destroy */
+/* Last step of a prepare: must t's readiness wait for the local fsync (the
+ * sync policy, or a PRIMARY ALONE fragment it wrote)? Sets t->dw; a wait
+ * the disk log cannot serve (stopped) is refused (< 0, detail). */
+int sk_dlog_prepare(struct ksvc *k, struct sk_txn *t);
+/* A readiness message of t (READY_IND, KERN_OP_CONF, PREPARE_CONF) for
+ * `to`: true when taken — held until the fsync (SK_DW_WAITING) or turned
+ * into a refusal (SK_DW_REFUSED) — false: the caller sends it now. */
+bool sk_dlog_hold(struct ksvc *k, const struct sk_txn *t, struct rt_msg *m, net_addr to);
+/* SK_DW_REFUSED: the error it was refused with (detail set); else 0. */
+int sk_dlog_refused(const struct ksvc *k, const struct sk_txn *t);
+/* May a PRIMARY ALONE fragment without a log-copy node take writes because
+ * this node's disk log stands in (configured, not stopped)? If not, `why`
+ * says why not. */
+bool sk_dlog_sole_ok(const struct ksvc *k, char *why, size_t n);
 
 /* ksvc_roles.c: replicas and their roles from (dictionary, node set) */
 void sk_reconcile(struct ksvc *k, const struct dict *d, bool live_commit);

@@ -112,7 +112,9 @@ static void sk_ready_primary(struct ksvc *k, const struct sk_txn *t)
         b->node = k->self;
         b->has_value = t->has_value;
         b->value = t->value;
-        (void)rt_send(k->rt, t->hsc == k->self ? 0 : t->hsc, RT_SVC_TXC, m);
+        net_addr to = t->hsc == k->self ? 0 : t->hsc;
+        if (!sk_dlog_hold(k, t, m, to)) /* held while it waits for the disk (ksvc_dlog.c) */
+            (void)rt_send(k->rt, to, RT_SVC_TXC, m);
     } else if (m) {
         rt_msg_free(k->rt, m);
     }
@@ -148,6 +150,8 @@ int sk_prepare(struct ksvc *k, struct sk_txn *t, struct rt_msg *reply,
             return rc;
     }
     int rc = sk_frags_out(k, t, reply, frags, nfrags);
+    if (rc == 0) /* must its readiness wait for the local fsync? (ksvc_dlog.c) */
+        rc = sk_dlog_prepare(k, t);
     if (rc)
         return rc;
     t->st = SK_TX_PREPARED;
@@ -265,6 +269,8 @@ void ksvc_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
                 t->hsc = q->hsc;
             break;
         case SK_TX_PREPARED:
+            if ((rc = sk_dlog_refused(k, t)) != 0)
+                break; /* the disk log failed while it waited: never ready */
             if (q->hsc && q->hsc != t->hsc)
                 sk_reprepare(k, t, q->ctl, q->hsc);
             break; /* else a repeated prepare: answer again */
@@ -300,7 +306,8 @@ void ksvc_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
             c->node = k->self;
         }
         if (rc == 0) {
-            (void)rt_send(rt, m->from, RT_SVC_TXC, r);
+            if (!sk_dlog_hold(k, t, r, m->from)) /* held while it waits for the disk */
+                (void)rt_send(rt, m->from, RT_SVC_TXC, r);
             r = NULL;
         }
     }
