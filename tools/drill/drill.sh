@@ -9,7 +9,8 @@
 #   the middle of a node-set round (node 1's fault point, after node 3's
 #   kill): kill-coordinator-mid-build kill-coordinator-mid-accept
 #   kill-coordinator-mid-install; a node killed and started again, rebuilt
-#   and current again: restart
+#   and current again: restart; node 3's data folder (a small tmpfs, disk
+#   log on) filled mid-load and freed again: disk-full (root)
 # Partition drills (root: one network namespace per node on a bridge;
 #   part-baseline: the namespaces without a cut):
 #   part-2x2 part-1x3 part-oneway part-arb-unreachable
@@ -61,7 +62,14 @@ cleanup() {
     for ns in "${NSLIST[@]}"; do ip netns del "$ns" 2>/dev/null; done
     NSLIST=()
     if [ -n "$BR" ]; then ip link del "$BR" 2>/dev/null; BR=""; fi
+    # killed nodes (disowned: not waited for) may still hold files there
+    for m in "${MOUNTS[@]}"; do
+        for _ in 1 2 3 4 5 6 7 8 9 10; do umount "$m" 2>/dev/null && break; sleep 0.2; done
+        mountpoint -q "$m" && umount -l "$m"
+    done
+    MOUNTS=()
 }
+MOUNTS=()                      # file systems this script mounted (disk-full)
 trap cleanup EXIT
 trap 'cleanup; exit 130' INT TERM
 
@@ -76,6 +84,7 @@ conf_write() {
         [ -n "${HEARTBEAT_MISSES:-}" ] && echo "heartbeat_misses $HEARTBEAT_MISSES"
         echo "reconnect_min_ms 5"
         echo "reconnect_max_ms 100"
+        [ -n "${DISK_LOG:-}" ] && echo "disk_log $DISK_LOG"
         if [ "$mode" = ns ]; then
             echo "arbitrator 10.77.$net.100:7400"
         else
@@ -393,6 +402,67 @@ drill_restart() {
     check "$d" --journal "$d/load.jnl" --expect-two
 }
 
+# A full disk (issue 10 item 6): node 3's data folder is a small tmpfs and
+# the cluster runs with the disk log on (async). Mid-load the file system
+# is filled: node 3's disk log must stop (status says so, with the reason)
+# while every node keeps serving and commits go on (2-safe in memory at two
+# sites); when space returns the disk log must resume by itself. Needs root
+# (mount); skipped otherwise.
+DISKFULL_MB=${DISKFULL_MB:-48}
+dlog_state_of() { # D ID: node ID's disk log state, from ninesctl status
+    "$BIN/ninesctl" --config "$1/cluster.conf" status 2>/dev/null |
+        awk -v id="$2" '/^[0-9]+ / { node = $1 }
+            node == id && /\(disk log [a-z]/ { sub(/.*\(disk log /, ""); sub(/[:)].*/, ""); print; exit }'
+}
+wait_dlog() { # D ID PATTERN SECONDS: until node ID's disk log state matches
+    local i st
+    for i in $(seq 1 $(( $4 * 10 ))); do
+        st=$(dlog_state_of "$1" "$2")
+        case "$st" in $3) echo "$st"; return 0 ;; esac
+        sleep 0.1
+    done
+    echo "${st:-?}"
+    return 1
+}
+commits_now() { grep -c . "$1" 2>/dev/null || echo 0; }
+drill_disk_full() {
+    local d=$1 victim=3 ok=0 st
+    local total
+    total=$(awk -v a="$LOAD_S" -v b="$AFTER_S" 'BEGIN { print a + b + 12 }')
+    watch_start "$d" "$(awk -v t="$total" 'BEGIN { print t + 1 }')"
+    load_start "$d" load --duration "$total" --first-node 1
+    sleep "$LOAD_S"
+    st=$(wait_dlog "$d" $victim "on" 5) || { echo "FAIL disk log on at first: $st"; ok=1; }
+    echo "fault: fill node $victim's data folder at $(date +%s%6N) us" | tee -a "$d/faults.txt"
+    dd if=/dev/zero of="$d/node$victim/fill" bs=1M >/dev/null 2>&1
+    df -m "$d/node$victim" | tail -n 1
+    if st=$(wait_dlog "$d" $victim "stopped*" 3); then
+        echo "PASS disk log stops on a full disk: $st"
+    else
+        echo "FAIL disk log did not stop on a full disk: $st"; ok=1
+    fi
+    "$BIN/ninesctl" --config "$d/cluster.conf" status > "$d/status-full.txt" 2>&1
+    grep -h "disk log" "$d/status-full.txt" | head -n 4
+    local j1 j2
+    j1=$(commits_now "$d/load.jnl"); sleep 2; j2=$(commits_now "$d/load.jnl")
+    if [ "$j2" -gt "$j1" ]; then
+        echo "PASS commits go on with the disk full: $(( j2 - j1 )) journal lines in 2 s"
+    else
+        echo "FAIL no commits with the disk full ($j1 -> $j2 journal lines)"; ok=1
+    fi
+    echo "fault: space back at $(date +%s%6N) us" | tee -a "$d/faults.txt"
+    rm -f "$d/node$victim/fill"
+    if st=$(wait_dlog "$d" $victim "on" 10); then
+        echo "PASS disk log resumes when space returns: $st"
+    else
+        echo "FAIL disk log did not resume: $st"; ok=1
+    fi
+    grep -h "disk log" "$d/node$victim.log" | tail -n 3
+    load_wait
+    check "$d" --journal "$d/load.jnl" || ok=1
+    return $ok
+}
+
 # The coordinator dies in the middle of a node-set round (README "Coordinator
 # killed mid-round"). Node 1 runs with NINES_FAULTS=sup_kill_after_POINT:1
 # (set by the runner, see midround_env): it SIGKILLs itself right after it
@@ -605,7 +675,7 @@ drill_part_arb_unreachable() { part_drill "$1" arb-unreachable; }
 
 KILLS="kill-primary kill-client-node kill-standby-only kill-coordinator stop-cont
        kill-coordinator-mid-build kill-coordinator-mid-accept kill-coordinator-mid-install
-       restart"
+       restart disk-full"
 PARTS="part-2x2 part-1x3 part-oneway part-arb-unreachable"
 list=()
 for a in "$@"; do
@@ -642,7 +712,18 @@ for name in "${list[@]}"; do
     [ "$name" = kill-standby-only ] && PRE=3
     NODEENV=()
     case $name in kill-coordinator-mid-*) midround_env "${name##*-}" ;; esac
-    if ! PRECREATE_FRAGS=$PRE cluster_up "$d" $mode >"$d/setup.txt" 2>&1; then
+    DISK_LOG=""
+    if [ "$name" = disk-full ]; then
+        if [ "$(id -u)" != 0 ]; then
+            echo "DRILL $name: SKIP (needs root to mount a small tmpfs)"
+            continue
+        fi
+        mkdir -p "$d/node3"
+        mount -t tmpfs -o size=${DISKFULL_MB}m tmpfs "$d/node3" && MOUNTS+=("$d/node3") ||
+            { echo "DRILL $name: SKIP (cannot mount a tmpfs)"; continue; }
+        DISK_LOG=async
+    fi
+    if ! DISK_LOG=$DISK_LOG PRECREATE_FRAGS=$PRE cluster_up "$d" $mode >"$d/setup.txt" 2>&1; then
         cat "$d/setup.txt"
         echo "DRILL $name: FAIL (setup; logs in $d)"
         failed=1
