@@ -11,6 +11,8 @@
 #define NINES_MAX_NODES 64        /* node ids are 1..NINES_MAX_NODES */
 #define NINES_HOST_MAX 64
 #define NINES_NAME_MAX 64
+#define NINES_CKPT_INTERVAL_MIN_MS 1000u      /* checkpoint_interval_ms: 0 or at least this */
+#define NINES_CKPT_INTERVAL_MAX_MS 86400000u  /* ... and at most a day */
 
 struct nines_node_conf {
     uint32_t id;                  /* 1..NINES_MAX_NODES, unique */
@@ -42,6 +44,9 @@ struct nines_conf {
     char transport[16];           /* "tcp" or "rdma" (rdma falls back to tcp) */
     bool disk_log;                /* append every fragment log record to <data>/log
                                    * (kernel/svc/README.md "Disk logging"); default off */
+    uint32_t checkpoint_interval_ms; /* with the disk log: a round of checkpoints of every
+                                   * replica this often (0: only on demand;
+                                   * kernel/svc/README.md "Checkpoints") */
 };
 
 int nines_conf_load(const char *path, struct nines_conf *out);

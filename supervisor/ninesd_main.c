@@ -126,10 +126,13 @@ int main(int argc, char **argv)
         err = dsvc_create(&dict, the_rt);
     if (!err)
         err = upd_init(&upd, the_rt);
-    /* disk logging: <data>/log, on by default (kernel/svc/README.md "Disk logging") */
-    static char dlog_dir[sizeof me->data_dir + 8];
-    if (conf.disk_log && me->data_dir[0])
+    /* disk logging: <data>/log with `disk_log on` (kernel/svc/README.md "Disk logging") */
+    static char dlog_dir[sizeof me->data_dir + 8], ckpt_dir[sizeof me->data_dir + 8];
+    if (conf.disk_log && me->data_dir[0]) {
         snprintf(dlog_dir, sizeof dlog_dir, "%s/log", me->data_dir);
+        /* checkpoints beside it (kernel/svc/README.md "Checkpoints") */
+        snprintf(ckpt_dir, sizeof ckpt_dir, "%s/ckpt", me->data_dir);
+    }
     else if (conf.disk_log)
         NLOG_WARN("ninesd", "node %lu has no data folder in %s: no disk log", id, config);
     uint64_t cluster_id = 0xcbf29ce484222325ull; /* FNV-1a 64 of the cluster name */
@@ -139,7 +142,9 @@ int main(int argc, char **argv)
         err = ksvc_init(&kern, the_rt,
                         &(struct ksvc_config){.upd = upd, .dict = dsvc_current_fn,
                                               .dict_ctx = dict, .dlog_dir = dlog_dir,
-                                              .dlog_cluster = cluster_id});
+                                              .dlog_cluster = cluster_id,
+                                              .ckpt_dir = ckpt_dir,
+                                              .ckpt_interval_ms = conf.checkpoint_interval_ms});
     if (!err)
         sup_set_kernel(&sup, kern);
     if (!err)

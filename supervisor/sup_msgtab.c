@@ -141,6 +141,10 @@ const struct rt_msg_entry sup_msgtab[] = {
     /* read-only admin/test digest: ninesctl replicas asks as a client */
     ROW(KERN_DIGEST_REQ, nines__kern_digest_req__descriptor, RT_SVC_KERN, ksvc_on_digest_req,
         CLIENT | PEER | LOCAL, ANY),
+    /* admin: a round of checkpoints now (ninesctl checkpoint; a client, or a
+     * node's own task). Any epoch: it only writes what the node holds */
+    ROW(CKPT_REQ, nines__ckpt_req__descriptor, RT_SVC_KERN, ksvc_on_ckpt_req, CLIENT | LOCAL,
+        ANY),
     /* update channel rows (updchan/) */
     ROW(UPD_LOG_REQ, nines__upd_log_req__descriptor, RT_SVC_UPD, upd_on_log_req, PEER | LOCAL,
         SAME),
