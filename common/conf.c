@@ -55,8 +55,18 @@ static void conf_defaults(struct nines_conf *c)
     c->lock_timeout_ms = 1000;
     c->txn_timeout_ms = 2000;
     snprintf(c->transport, sizeof c->transport, "tcp");
-    c->disk_log = false; /* kernel/svc/README.md "Disk logging": its cost on TPC-B */
+    c->disk_log = NINES_DISK_LOG_OFF; /* kernel/svc/README.md "Disk logging": its TPC-B cost */
     c->checkpoint_interval_ms = 60000; /* kernel/svc/README.md "Checkpoints" */
+}
+
+const char *nines_disk_log_name(enum nines_disk_log v)
+{
+    switch (v) {
+    case NINES_DISK_LOG_OFF: return "off";
+    case NINES_DISK_LOG_ASYNC: return "async";
+    case NINES_DISK_LOG_SYNC: return "sync";
+    }
+    return "?";
 }
 
 /* Parse a decimal uint32 in [min,max]; 0 or -1. */
@@ -210,10 +220,15 @@ static int parse_line(struct nines_conf *c, char *line, const char *name, int ln
         return 0;
     }
     if (strcmp(w[0], "disk_log") == 0) {
-        if (strcmp(w[1], "on") != 0 && strcmp(w[1], "off") != 0)
-            return nines_err(NINES_ECONFIG, "%s:%d: disk_log '%s' must be on or off", name, ln,
-                             w[1]);
-        c->disk_log = strcmp(w[1], "on") == 0;
+        if (strcmp(w[1], "off") == 0)
+            c->disk_log = NINES_DISK_LOG_OFF;
+        else if (strcmp(w[1], "async") == 0 || strcmp(w[1], "on") == 0) /* on: older files */
+            c->disk_log = NINES_DISK_LOG_ASYNC;
+        else if (strcmp(w[1], "sync") == 0)
+            c->disk_log = NINES_DISK_LOG_SYNC;
+        else
+            return nines_err(NINES_ECONFIG, "%s:%d: disk_log '%s' must be off, async (or on) "
+                             "or sync", name, ln, w[1]);
         return 0;
     }
     if (strcmp(w[0], "checkpoint_interval_ms") == 0) {
@@ -261,6 +276,12 @@ static int conf_validate(const struct nines_conf *c, const char *name)
             return nines_err(NINES_ECONFIG, "%s: arbitrator address %s:%u is node %u's address "
                              "(the arbitrator is a process of its own, outside both sites)",
                              name, c->arbitrator_host, c->arbitrator_port, c->nodes[i].id);
+    for (uint32_t i = 0; c->disk_log == NINES_DISK_LOG_SYNC && i < c->nnodes; i++)
+        if (!c->nodes[i].data_dir[0])
+            return nines_err(NINES_ECONFIG, "%s: disk_log sync, but node %u has no data folder "
+                             "for its disk log (every commit waits for the fsync at each "
+                             "primary it wrote: add 'data DIR' to the node line)", name,
+                             c->nodes[i].id);
     if (c->reconnect_min_ms > c->reconnect_max_ms)
         return nines_err(NINES_ECONFIG, "%s: reconnect_min_ms %u is above reconnect_max_ms %u",
                          name, c->reconnect_min_ms, c->reconnect_max_ms);

@@ -14,6 +14,16 @@
 #define NINES_CKPT_INTERVAL_MIN_MS 1000u      /* checkpoint_interval_ms: 0 or at least this */
 #define NINES_CKPT_INTERVAL_MAX_MS 86400000u  /* ... and at most a day */
 
+/* The cluster file's `disk_log` setting (common/README.md). */
+enum nines_disk_log {
+    NINES_DISK_LOG_OFF = 0,       /* no disk log */
+    NINES_DISK_LOG_ASYNC,         /* `async` (or `on`): off the commit path, except that a
+                                   * PRIMARY ALONE fragment's commits wait for the fsync */
+    NINES_DISK_LOG_SYNC,          /* `sync`: every commit waits for the local fsync at every
+                                   * primary it wrote */
+};
+const char *nines_disk_log_name(enum nines_disk_log v);
+
 struct nines_node_conf {
     uint32_t id;                  /* 1..NINES_MAX_NODES, unique */
     uint32_t site;                /* 0 or 1 */
@@ -42,8 +52,9 @@ struct nines_conf {
     uint32_t lock_timeout_ms;     /* a record lock wait longer than this aborts */
     uint32_t txn_timeout_ms;      /* a transaction not decided by then aborts */
     char transport[16];           /* "tcp" or "rdma" (rdma falls back to tcp) */
-    bool disk_log;                /* append every fragment log record to <data>/log
-                                   * (kernel/svc/README.md "Disk logging"); default off */
+    enum nines_disk_log disk_log; /* append every fragment log record to <data>/log, and
+                                   * when commits wait for it (kernel/svc/README.md "Disk
+                                   * logging"); default off */
     uint32_t checkpoint_interval_ms; /* with the disk log: a round of checkpoints of every
                                    * replica this often (0: only on demand;
                                    * kernel/svc/README.md "Checkpoints") */

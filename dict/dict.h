@@ -206,10 +206,16 @@ int dict_frag_roles(const struct dict *d, const struct dict_table *t, uint32_t f
  * and hold no primary yet (takeback has not moved primaries to them). */
 struct dict_live {
     dict_liveset members, current, standby_only;
+    /* indexed by node id (NULL: none): the node-set epoch at which a
+     * standby-only node became current; of two standby-only replicas the
+     * one current since earlier is primary (it served while the other was
+     * rebuilt) */
+    const uint64_t *since;
 };
 /* Roles over a node set (what the services use):
- *   - BOTH with the dictionary primary in standby_only and the standby not:
- *     the roles are swapped (the standby stays primary until takeback);
+ *   - BOTH with the dictionary primary in standby_only: the roles are
+ *     swapped (the standby stays primary until takeback), unless the
+ *     standby is standby-only too and became current later (`since`);
  *   - ALONE: the log copy is the fragment's other replica's node when that
  *     node is a member that is not current (it is being rebuilt: the log
  *     stream it holds is what its new replica catches up from, kernel/svc

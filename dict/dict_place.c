@@ -315,8 +315,9 @@ int dict_frag_roles_live(const struct dict *d, const struct dict_table *t, uint3
     }
     if (p && s) {
         /* a node that came back holds no primary until takeback */
-        bool swap = (live->standby_only & DICT_LIVE(fr->primary)) &&
-                    !(live->standby_only & DICT_LIVE(fr->standby));
+        bool swap = (live->standby_only & DICT_LIVE(fr->primary)) != 0;
+        if (swap && (live->standby_only & DICT_LIVE(fr->standby)))
+            swap = live->since && live->since[fr->standby] < live->since[fr->primary];
         out->primary = swap ? fr->standby : fr->primary;
         out->standby = swap ? fr->primary : fr->standby;
         out->state = DICT_FRAG_BOTH;

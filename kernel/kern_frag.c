@@ -386,10 +386,15 @@ int64_t kern_frag_log_trim(struct kern_frag *f, uint64_t keep_below)
     uint64_t below = kern_frag_undo_floor(f);
     if (keep_below < below)
         below = keep_below;
+    if (f->log_pin && f->log_pin < below)
+        below = f->log_pin;
     if (below <= kern_log_first_lsn(f->log))
         return 0;
     return kern_frag_log_truncate(f, below);
 }
+
+void kern_frag_log_pin(struct kern_frag *f, uint64_t lsn) { f->log_pin = lsn; }
+uint64_t kern_frag_log_pinned(const struct kern_frag *f) { return f->log_pin; }
 
 /* ---- primary operations ---- */
 

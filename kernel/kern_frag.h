@@ -145,6 +145,11 @@ int64_t kern_frag_log_truncate(struct kern_frag *f, uint64_t below);
  * needs (primary: the first record its hot standby has not acknowledged).
  * Whole segments only; returns the records freed (0 when none). */
 int64_t kern_frag_log_trim(struct kern_frag *f, uint64_t keep_below);
+/* Pin the log: kern_frag_log_trim keeps every record at or above `lsn`
+ * from now on (0 removes the pin). A fuzzy copy being sent to a replica
+ * being rebuilt pins its redo start (kernel/svc/README.md "Rebuild"). */
+void kern_frag_log_pin(struct kern_frag *f, uint64_t lsn);
+uint64_t kern_frag_log_pinned(const struct kern_frag *f);
 
 /* ---- hot standby: redo (README "Redo and state identifiers") ----
  * Apply a record of this fragment's log, in the primary's log order, and

@@ -55,6 +55,7 @@ struct kern_frag {
     struct kern_bt *bt;
     struct kern_log *log;
     uint64_t next_sid;
+    uint64_t log_pin; /* kern_frag_log_pin: trimming keeps records from here (0: none) */
     struct frag_txn *tx; /* txcap slots, a power of two */
     size_t txcap, ntx;
     struct kern_frag_stats st;

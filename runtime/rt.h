@@ -147,6 +147,8 @@ struct rt_nodeset {
                                * roles are computed over these (dict_frag_roles_live) */
     uint64_t standby_only;    /* current nodes that came back and hold no primary until
                                * takeback (a subset of current) */
+    uint64_t since[65];       /* by node id: the epoch a standby-only node became current
+                               * (dict_live.since) */
     uint32_t coordinator;     /* first member in the line of succession */
     bool member;              /* this process is a member of the set (it may still not
                                * serve: isolated, its lease lapsed) */

@@ -126,15 +126,18 @@ int main(int argc, char **argv)
         err = dsvc_create(&dict, the_rt);
     if (!err)
         err = upd_init(&upd, the_rt);
-    /* disk logging: <data>/log with `disk_log on` (kernel/svc/README.md "Disk logging") */
+    /* disk logging: <data>/log when the cluster file says disk_log async|sync
+     * (kernel/svc/README.md "Disk logging"; sync needs every node's data
+     * folder, which the parser checked), and checkpoints beside it in
+     * <data>/ckpt (kernel/svc/README.md "Checkpoints") */
     static char dlog_dir[sizeof me->data_dir + 8], ckpt_dir[sizeof me->data_dir + 8];
-    if (conf.disk_log && me->data_dir[0]) {
+    if (conf.disk_log != NINES_DISK_LOG_OFF && me->data_dir[0]) {
         snprintf(dlog_dir, sizeof dlog_dir, "%s/log", me->data_dir);
-        /* checkpoints beside it (kernel/svc/README.md "Checkpoints") */
         snprintf(ckpt_dir, sizeof ckpt_dir, "%s/ckpt", me->data_dir);
+    } else if (conf.disk_log != NINES_DISK_LOG_OFF) {
+        NLOG_WARN("ninesd", "node %lu has no data folder in %s: no disk log (disk_log %s)", id,
+                  config, nines_disk_log_name(conf.disk_log));
     }
-    else if (conf.disk_log)
-        NLOG_WARN("ninesd", "node %lu has no data folder in %s: no disk log", id, config);
     uint64_t cluster_id = 0xcbf29ce484222325ull; /* FNV-1a 64 of the cluster name */
     for (const char *p = conf.cluster; *p; p++)
         cluster_id = (cluster_id ^ (uint8_t)*p) * 0x100000001b3ull;
@@ -143,6 +146,8 @@ int main(int argc, char **argv)
                         &(struct ksvc_config){.upd = upd, .dict = dsvc_current_fn,
                                               .dict_ctx = dict, .dlog_dir = dlog_dir,
                                               .dlog_cluster = cluster_id,
+                                              .dlog_sync = conf.disk_log ==
+                                                           NINES_DISK_LOG_SYNC,
                                               .ckpt_dir = ckpt_dir,
                                               .ckpt_interval_ms = conf.checkpoint_interval_ms});
     if (!err)

@@ -58,6 +58,16 @@ static void status_dlog(const struct sup *s, struct rt_msg *r, Nines__StatusConf
     b->dlog_first = d.first;
     b->dlog_disk_bytes = d.disk_bytes;
     b->dlog_segs_removed = d.segs_removed;
+    size_t pn = strlen(d.policy) + 1;
+    b->dlog_policy = rt_msg_alloc(r, pn);
+    if (b->dlog_policy)
+        memcpy(b->dlog_policy, d.policy, pn);
+    b->dlog_waits = d.waits;
+    b->dlog_released = d.released;
+    b->dlog_wait_sum_us = d.wait_sum_us;
+    b->dlog_wait_max_us = d.wait_max_us;
+    b->dlog_refused = d.refused;
+    b->dlog_waiting = d.waiting;
 }
 
 /* Checkpoints of the node's kernel service into b (strings in r). */
@@ -121,7 +131,8 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
     const struct rt_nodeset *set = rt_nodeset(rt);
     Nines__NodeSet *w = rt_msg_alloc(r, sizeof *w);
     uint64_t *incs = rt_msg_alloc(r, NS_MAX_NODES * sizeof *incs);
-    if (!w || !incs) {
+    uint64_t *since = rt_msg_alloc(r, NS_MAX_NODES * sizeof *since);
+    if (!w || !incs || !since) {
         rt_msg_free(rt, r);
         return;
     }
@@ -129,6 +140,7 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
     w->epoch = set->epoch;
     w->members = set->members;
     w->current = set->current;
+    w->standby_only = set->standby_only;
     w->coordinator = set->coordinator;
     size_t k = 0;
     for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
@@ -136,6 +148,12 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
             incs[k++] = s->ns.inst.inc[id];
     w->n_incarnations = s->ns.inst.epoch == set->epoch ? k : 0;
     w->incarnations = incs;
+    k = 0;
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if (set->standby_only & NS_BIT(id))
+            since[k++] = set->since[id];
+    w->n_standby_since = k;
+    w->standby_since = since;
     b->node_set = w;
     b->serving = rt_serving(rt);
     b->ha_state = (char *)(s->hb ? ns_ha_name(s->ns.ha) : set->serving ? "active" : "joining");

@@ -141,6 +141,15 @@ const struct rt_msg_entry sup_msgtab[] = {
     /* read-only admin/test digest: ninesctl replicas asks as a client */
     ROW(KERN_DIGEST_REQ, nines__kern_digest_req__descriptor, RT_SVC_KERN, ksvc_on_digest_req,
         CLIENT | PEER | LOCAL, ANY),
+    /* rebuild of a replica: the rebuilding node pulls a fuzzy copy from the
+     * fragment's primary; both are members of the same node set (a copy
+     * outlives no epoch change unchecked: the asker re-asks in the new one) */
+    ROW(KERN_COPY_REQ, nines__kern_copy_req__descriptor, RT_SVC_KERN, ksvc_on_copy_req,
+        PEER | LOCAL, SAME),
+    ROW(KERN_COPY_CONF, nines__kern_copy_conf__descriptor, RT_SVC_KERN, ksvc_on_copy_conf,
+        PEER | LOCAL, SAME),
+    ROW(KERN_COPY_REF, nines__kern_copy_ref__descriptor, RT_SVC_KERN, ksvc_on_copy_ref,
+        PEER | LOCAL, SAME),
     /* admin: a round of checkpoints now (ninesctl checkpoint; a client, or a
      * node's own task). Any epoch: it only writes what the node holds */
     ROW(CKPT_REQ, nines__ckpt_req__descriptor, RT_SVC_KERN, ksvc_on_ckpt_req, CLIENT | LOCAL,

@@ -5,6 +5,7 @@
 #include "sup.h"
 
 #include "arbitrator/arb.h"
+#include "kernel/svc/ksvc.h"
 #include "nassert.h"
 #include "nclock.h"
 #include "nines/errors.h"
@@ -53,9 +54,11 @@ static void ns_send(void *ctx, uint32_t to, uint32_t type, const ProtobufCMessag
     struct sup *s = ctx;
     const struct rt_msg_entry *e = type < sup_msgtab_len ? &sup_msgtab[type] : NULL;
     N_ASSERT(e && e->desc && e->desc == body->descriptor);
-    uint8_t buf[2048];
+    uint8_t buf[4096];
     size_t len = protobuf_c_message_get_packed_size(body);
-    N_ASSERT(len <= sizeof buf); /* a node set is at most 64 incarnations */
+    /* a node set is at most 64 incarnations and 64 epochs (standby_since),
+     * about 1.4 KB; NS_BUILD_CONF carries two */
+    N_ASSERT(len <= sizeof buf);
     protobuf_c_message_pack(body, buf);
     struct rt_msg *m = rt_msg_new(s->rt, type);
     if (!m)
@@ -110,10 +113,13 @@ static void ns_install(void *ctx, const struct ns_view *v, bool serving, const c
         .epoch = v->epoch,
         .members = v->members,
         .current = v->current,
+        .standby_only = v->standby_only,
         .coordinator = v->coordinator,
         .member = ns_is_member(v, s->self, s->incarnation),
         .serving = serving,
     };
+    _Static_assert(sizeof n.since == sizeof v->since, "rt_nodeset.since is indexed by node id");
+    memcpy(n.since, v->since, sizeof n.since);
     snprintf(n.reason, sizeof n.reason, "%s", reason ? reason : "");
     uint64_t now = nclock_us();
     if (v->epoch != s->epoch)
@@ -128,7 +134,7 @@ static void *arb_main(void *arg)
 {
     struct sup_arb *a = arg;
     struct sup *s = a->s;
-    uint64_t inc[NS_MAX_NODES];
+    uint64_t inc[NS_MAX_NODES], since[NS_MAX_NODES];
     Nines__NodeSet p = NINES__NODE_SET__INIT;
     pthread_mutex_lock(&a->mu);
     uint64_t seq = a->seq, prev = a->prev_members;
@@ -137,6 +143,7 @@ static void *arb_main(void *arg)
     p.epoch = v.epoch;
     p.members = v.members;
     p.current = v.current;
+    p.standby_only = v.standby_only;
     p.coordinator = v.coordinator;
     size_t k = 0;
     for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
@@ -144,6 +151,12 @@ static void *arb_main(void *arg)
             inc[k++] = v.inc[id];
     p.n_incarnations = k;
     p.incarnations = inc;
+    k = 0;
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if (v.standby_only & NS_BIT(id))
+            since[k++] = v.since[id];
+    p.n_standby_since = k;
+    p.standby_since = since;
     struct arb_answer ans;
     memset(&ans, 0, sizeof ans);
     int rc = arb_vote(s->conf, s->self, prev, &p, SUP_ARB_MS, &ans);
@@ -522,6 +535,22 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
         break;
     case RT_MSG_CLIENT_CLOSED:
         break; /* the supervisor keeps no client state */
+    case KSVC_MSG_REBUILT:
+        /* this node's kernel service (local only: the type has no row in
+         * the message table, so no peer or client can send it) */
+        if (m->from != 0)
+            break;
+        if (s->state != SUP_RUNNING || !s->hb) {
+            NLOG_INFO("sup", "node %u: replicas rebuilt in epoch %llu, but no node-set protocol "
+                      "runs here (static node set): ignored", s->self,
+                      (unsigned long long)m->cookie);
+            break;
+        }
+        if (ns_set_rebuilt(&s->ns, m->cookie, nclock_us()) != 0)
+            NLOG_INFO("sup", "node %u: rebuilt claim not taken: %s", s->self, nines_errdetail());
+        sup_advertise(s, ns_serving(&s->ns));
+        sup_arm(s);
+        break;
     default:
         NLOG_WARN("sup", "supervisor ignores unexpected message type %u", m->type);
         break;

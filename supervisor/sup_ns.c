@@ -8,6 +8,7 @@
 #include "sup_ns.h"
 
 #include "nassert.h"
+#include "nines/errors.h"
 #include "nlog.h"
 
 #include <stdarg.h>
@@ -15,6 +16,9 @@
 #include <string.h>
 
 unsigned ns_popcount(uint64_t x) { return (unsigned)__builtin_popcountll(x); }
+
+/* view_to's buffer: the incarnations, then the standby-only nodes' epochs */
+#define NS_WIRE_BUF (2 * NS_MAX_NODES)
 
 static uint32_t first_id(uint64_t set)
 {
@@ -81,7 +85,9 @@ static void ballot_from(struct ns_ballot *b, const Nines__Ballot *w)
 }
 
 /* A view from the wire; false when its incarnations do not match its
- * members (one per member, none zero). */
+ * members (one per member, none zero) or its standby_since its
+ * standby_only (one per node, none zero). Its sets are taken as sent:
+ * view_ok checks that they nest. */
 static bool view_from(struct ns_view *v, const Nines__NodeSet *w)
 {
     memset(v, 0, sizeof *v);
@@ -89,7 +95,8 @@ static bool view_from(struct ns_view *v, const Nines__NodeSet *w)
         return false;
     v->epoch = w->epoch;
     v->members = w->members;
-    v->current = w->current & w->members;
+    v->current = w->current;
+    v->standby_only = w->standby_only;
     v->coordinator = w->coordinator;
     if (w->n_incarnations != ns_popcount(w->members))
         return false;
@@ -100,16 +107,27 @@ static bool view_from(struct ns_view *v, const Nines__NodeSet *w)
             if (!v->inc[id])
                 return false;
         }
+    if (w->n_standby_since != ns_popcount(w->standby_only))
+        return false;
+    k = 0;
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if (w->standby_only & NS_BIT(id)) {
+            v->since[id] = w->standby_since[k++];
+            if (!v->since[id])
+                return false;
+        }
     return true;
 }
 
-/* `buf` holds the incarnations (NS_MAX_NODES entries). */
+/* `buf` holds the incarnations and the standby-only epochs (NS_WIRE_BUF
+ * entries). */
 static void view_to(Nines__NodeSet *w, const struct ns_view *v, uint64_t *buf)
 {
     nines__node_set__init(w);
     w->epoch = v->epoch;
     w->members = v->members;
     w->current = v->current;
+    w->standby_only = v->standby_only;
     w->coordinator = v->coordinator;
     size_t k = 0;
     for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
@@ -117,6 +135,12 @@ static void view_to(Nines__NodeSet *w, const struct ns_view *v, uint64_t *buf)
             buf[k++] = v->inc[id];
     w->n_incarnations = k;
     w->incarnations = buf;
+    size_t j = 0;
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if (v->standby_only & NS_BIT(id))
+            buf[NS_MAX_NODES + j++] = v->since[id];
+    w->n_standby_since = j;
+    w->standby_since = buf + NS_MAX_NODES;
 }
 
 bool ns_is_member(const struct ns_view *v, uint32_t id, uint64_t inc)
@@ -133,10 +157,16 @@ static void ballot_to(Nines__Ballot *w, const struct ns_ballot *b)
 }
 
 /* A view received from the network is usable only if it names configured
- * nodes and its coordinator is its first member. */
+ * nodes, standby_only is a subset of current and current of members, no
+ * standby-only node is current since a later epoch than the set's, and
+ * its coordinator is its first member. */
 static bool view_ok(const struct ns *ns, const struct ns_view *v)
 {
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if (v->since[id] > v->epoch)
+            return false; /* current since a later epoch than the set's */
     return v->epoch > 0 && v->members && (v->members & ~ns->cfg.configured) == 0 &&
+           (v->current & ~v->members) == 0 && (v->standby_only & ~v->current) == 0 &&
            v->coordinator == first_id(v->members);
 }
 
@@ -146,6 +176,16 @@ static bool self_in(const struct ns *ns, const struct ns_view *v)
 {
     return ns_is_member(v, ns->cfg.self, ns->cfg.incarnation);
 }
+
+/* This node's rebuilt claim (ns_set_rebuilt) holds: made for the installed
+ * set, whose member it is (this process), not current. */
+static bool rebuilt_holds(const struct ns *ns)
+{
+    return ns->rebuilt_epoch && ns->rebuilt_epoch == ns->inst.epoch && self_in(ns, &ns->inst) &&
+           !(ns->inst.current & NS_BIT(ns->cfg.self));
+}
+
+bool ns_rebuilt(const struct ns *ns) { return rebuilt_holds(ns); }
 
 bool ns_serving_at(const struct ns *ns, uint64_t now)
 {
@@ -273,6 +313,13 @@ static void install(struct ns *ns, const struct ns_view *v)
 {
     if (v->epoch <= ns->inst.epoch)
         return;
+    /* a down verdict (ns_down) was about the process this node knew: a
+     * set that names another process of that node (one that answered the
+     * round) is not covered by it. Kept, it would spare a round that
+     * leaves the new process out the lease wait while that process serves */
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if ((v->members & NS_BIT(id)) && !ns_is_member(&ns->inst, id, v->inc[id]))
+            ns->down &= ~NS_BIT(id);
     ns->inst = *v;
     ns->st.installs++;
 
@@ -287,11 +334,17 @@ static void install(struct ns *ns, const struct ns_view *v)
     ns->max_round = 0;
     ns->report_deadline = 0;
     ns->excluded = false;
+    /* rebuilt claims are per set: this node's kernel service claims again
+     * for the new one (its replicas take their primaries' live streams in
+     * it), and the reports of the old one are stale */
+    ns->rebuilt_epoch = 0;
+    ns->rebuilt = 0;
     if (ns->rs != NS_R_IDLE && ns->b.epoch <= v->epoch)
         round_stop(ns, 0);
     NLOG_INFO("ns", "node %u: node set of epoch %llu installed: members %llx, current %llx, "
-              "coordinator %u", ns->cfg.self, (unsigned long long)v->epoch,
-              (unsigned long long)v->members, (unsigned long long)v->current, v->coordinator);
+              "standby-only %llx, coordinator %u", ns->cfg.self, (unsigned long long)v->epoch,
+              (unsigned long long)v->members, (unsigned long long)v->current,
+              (unsigned long long)v->standby_only, v->coordinator);
     ha_after_install(ns, true); /* the services hear of it through ops->install */
     if (ns->ha == NS_HA_OUT || ns->ha == NS_HA_JOINING)
         ns->join_deadline = ns->now; /* ask to (re)join at once */
@@ -340,7 +393,7 @@ static void send_build(struct ns *ns, uint32_t to)
     Nines__NsBuildReq r = NINES__NS_BUILD_REQ__INIT;
     Nines__Ballot b;
     Nines__NodeSet from;
-    uint64_t from_inc[NS_MAX_NODES];
+    uint64_t from_inc[NS_WIRE_BUF];
     ballot_to(&b, &ns->b);
     view_to(&from, &ns->base, from_inc);
     r.ballot = &b;
@@ -364,6 +417,7 @@ static void round_start(struct ns *ns, const char *why)
     ns->confirmed = false;
     ns->recheck = 0;
     ns->stuck = 0; /* the round settles it; a member still stuck reports again */
+    ns->rebuilt = 0; /* likewise: a rebuilt member left not current reports again */
     ns->asked = ns->cfg.configured & ~NS_BIT(ns->cfg.self);
     ns->answered = NS_BIT(ns->cfg.self);
     ns->promised_by = NS_BIT(ns->cfg.self);
@@ -380,6 +434,7 @@ static void round_start(struct ns *ns, const char *why)
                                        (ns->inst.current & NS_BIT(ns->cfg.self)) != 0
                                  : true;
     me->inst_epoch = ns->inst.epoch;
+    me->rebuilt = rebuilt_holds(ns);
     if (ns->acc_ballot.epoch == ns->b.epoch) {
         ns->best_acc = ns->acc_ballot;
         ns->best_view = ns->acc;
@@ -453,7 +508,7 @@ static void send_accepts(struct ns *ns)
     Nines__NsAcceptReq r = NINES__NS_ACCEPT_REQ__INIT;
     Nines__Ballot b;
     Nines__NodeSet p;
-    uint64_t p_inc[NS_MAX_NODES];
+    uint64_t p_inc[NS_WIRE_BUF];
     ballot_to(&b, &ns->b);
     view_to(&p, &ns->proposal, p_inc);
     r.ballot = &b;
@@ -471,7 +526,7 @@ static void send_install(struct ns *ns, uint64_t to, const struct ns_view *v)
 {
     Nines__NsInstallOrd o = NINES__NS_INSTALL_ORD__INIT;
     Nines__NodeSet w;
-    uint64_t w_inc[NS_MAX_NODES];
+    uint64_t w_inc[NS_WIRE_BUF];
     view_to(&w, v, w_inc);
     o.set = &w;
     for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
@@ -482,9 +537,65 @@ static void send_install(struct ns *ns, uint64_t to, const struct ns_view *v)
 static void decide(struct ns *ns)
 {
     struct ns_view v = ns->proposal;
+    if (ns->base.epoch)
+        ns->st.rebuilt_current += ns_popcount(v.current & ~ns->base.current);
     send_install(ns, ns->cfg.configured, &v);
     round_stop(ns, 0);
     install(ns, &v);
+}
+
+/* Who enters `current` (proposal p, built on ns->base, its members and
+ * incarnations chosen): the members that are not current and answered
+ * that their replicas are rebuilt for the base set (the same process, the
+ * base installed) — only in a round where no base member process leaves
+ * and no current member stops being current: a node that only caught up
+ * must never become a fragment's sole current replica in the round its
+ * primary leaves. Otherwise they wait for a later round (their kernel
+ * services claim again for the set this round installs). They enter as
+ * standby-only, current since this epoch (`since`: of two standby-only
+ * replicas the one current since earlier is primary); a standby-only node
+ * stays so, since the same epoch, while it stays current and drops out
+ * with current. Takeback (not yet) is the one thing that will
+ * clear standby_only bits of nodes that stay current: here, where
+ * p->standby_only is chosen. */
+static void admit_rebuilt(struct ns *ns, struct ns_view *p)
+{
+    const struct ns_view *base = &ns->base;
+    uint64_t newcur = 0;
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++) {
+        const struct ns_answer *a = &ns->ans[id];
+        if ((p->members & NS_BIT(id)) && a->promised && a->rebuilt &&
+            a->inst_epoch == base->epoch && ns_is_member(base, id, a->incarnation) &&
+            !(base->current & NS_BIT(id)))
+            newcur |= NS_BIT(id);
+    }
+    bool none_left = (base->current & ~p->current) == 0;
+    for (uint32_t id = 1; id <= NS_MAX_NODES && none_left; id++)
+        if ((base->members & NS_BIT(id)) && !ns_is_member(p, id, base->inc[id]))
+            none_left = false;
+    uint64_t admitted = none_left ? newcur : 0;
+    p->standby_only = (base->standby_only & p->current) | admitted;
+    p->current |= admitted;
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        p->since[id] = (admitted & NS_BIT(id))         ? p->epoch
+                       : (p->standby_only & NS_BIT(id)) ? base->since[id]
+                                                        : 0;
+    if (newcur && !none_left) {
+        uint64_t gone = (base->current & ~p->current) | (base->members & ~p->members);
+        for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+            if ((base->members & p->members & NS_BIT(id)) && p->inc[id] != base->inc[id])
+                gone |= NS_BIT(id); /* its member process restarted */
+        ns->st.rebuilt_deferred += ns_popcount(newcur);
+        NLOG_INFO("ns", "node %u: round %u for epoch %llu: rebuilt members %llx stay not "
+                  "current (members %llx of epoch %llu leave or stop being current in it)",
+                  ns->cfg.self, ns->b.round, (unsigned long long)ns->b.epoch,
+                  (unsigned long long)newcur, (unsigned long long)gone,
+                  (unsigned long long)base->epoch);
+    } else if (admitted) {
+        NLOG_INFO("ns", "node %u: round %u for epoch %llu: rebuilt members %llx become current "
+                  "and standby-only", ns->cfg.self, ns->b.round, (unsigned long long)ns->b.epoch,
+                  (unsigned long long)admitted);
+    }
 }
 
 /* Phase 1 is over (everyone answered or is down, or the re-ask ran out):
@@ -546,9 +657,12 @@ static void evaluate_build(struct ns *ns)
         for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
             if (p.members & NS_BIT(id))
                 p.inc[id] = ns->ans[id].incarnation;
+        if (ns->base.epoch)
+            admit_rebuilt(ns, &p);
         if (ns->base.epoch && p.members == ns->base.members &&
-            p.current == ns->base.current &&
-            memcmp(p.inc, ns->base.inc, sizeof p.inc) == 0) {
+            p.current == ns->base.current && p.standby_only == ns->base.standby_only &&
+            memcmp(p.inc, ns->base.inc, sizeof p.inc) == 0 &&
+            memcmp(p.since, ns->base.since, sizeof p.since) == 0) {
             /* everyone still answers and nobody joins: nothing to change */
             NLOG_INFO("ns", "node %u: round %u for epoch %llu changes nothing (members %llx "
                       "all answer)", ns->cfg.self, ns->b.round, (unsigned long long)ns->b.epoch,
@@ -638,6 +752,9 @@ static void maybe_start(struct ns *ns)
         round_start(ns, "nodes ask to join");
     else if (ns->stuck & ns->inst.members)
         round_start(ns, "members serve nothing");
+    else if ((ns->rebuilt | (rebuilt_holds(ns) ? NS_BIT(ns->cfg.self) : 0)) &
+             ns->inst.members & ~ns->inst.current)
+        round_start(ns, "members not current are rebuilt");
     else if (ns->ha == NS_HA_ISOLATED && ns->now - ns->isolated_since >= ns->cfg.report_us)
         round_start(ns, "this node does not hear a quorum");
 }
@@ -656,6 +773,7 @@ static void send_report(struct ns *ns, uint32_t to, bool join)
      * install, before the members' heartbeats confirm the new set) */
     r.stuck = !join && ns->ha == NS_HA_ISOLATED &&
               ns->now - ns->isolated_since >= ns->cfg.report_us;
+    r.rebuilt = !join && rebuilt_holds(ns);
     ns->st.reports_out++;
     ns->ops->send(ns->ctx, to, NINES__MSG_TYPE__NS_REPORT_ORD, &r.base);
 }
@@ -668,7 +786,10 @@ static void report_or_start(struct ns *ns)
         return;
     }
     if (ns->ha == NS_HA_ACTIVE || ns->ha == NS_HA_ISOLATED) {
-        if (!(ns->suspects & ns->inst.members) && ns->ha == NS_HA_ACTIVE)
+        /* an active member reports what it suspects, and its rebuilt
+         * claim until a set makes it current (any install clears it) */
+        if (!(ns->suspects & ns->inst.members) && ns->ha == NS_HA_ACTIVE &&
+            !rebuilt_holds(ns))
             return;
         if (ns->report_deadline && ns->now < ns->report_deadline && ns->reported_to == c)
             return;
@@ -865,6 +986,31 @@ void ns_lease(struct ns *ns, uint64_t until, uint64_t now)
     report_or_start(ns);
 }
 
+int ns_set_rebuilt(struct ns *ns, uint64_t epoch, uint64_t now)
+{
+    if (now > ns->now)
+        ns->now = now;
+    if (!ns->inst.epoch || epoch != ns->inst.epoch)
+        return nines_err(NINES_ESTALE, "node %u: rebuilt in the node set of epoch %llu, but "
+                         "the installed one is epoch %llu", ns->cfg.self,
+                         (unsigned long long)epoch, (unsigned long long)ns->inst.epoch);
+    if (!self_in(ns, &ns->inst))
+        return nines_err(NINES_ENOTMEMBER, "node %u: rebuilt, but this process is not a "
+                         "member of the node set of epoch %llu", ns->cfg.self,
+                         (unsigned long long)epoch);
+    if (ns->inst.current & NS_BIT(ns->cfg.self))
+        return nines_err(NINES_ESTATE, "node %u: rebuilt, but it is current in the node set "
+                         "of epoch %llu already", ns->cfg.self, (unsigned long long)epoch);
+    if (ns->rebuilt_epoch != epoch) {
+        NLOG_INFO("ns", "node %u: its replicas are rebuilt in the node set of epoch %llu: "
+                  "asking to become current", ns->cfg.self, (unsigned long long)epoch);
+        ns->rebuilt_epoch = epoch;
+        ns->report_deadline = 0; /* report at once */
+    }
+    report_or_start(ns);
+    return 0;
+}
+
 void ns_on_report(struct ns *ns, uint32_t from, const Nines__NsReportOrd *r, uint64_t now)
 {
     if (now > ns->now)
@@ -893,6 +1039,11 @@ void ns_on_report(struct ns *ns, uint32_t from, const Nines__NsReportOrd *r, uin
         ns->reported |= r->suspects & ns->inst.members & ~NS_BIT(ns->cfg.self);
         if (r->stuck && ns_is_member(&ns->inst, from, r->incarnation))
             ns->stuck |= NS_BIT(from);
+        /* a claim of the member process itself, for this very set; the
+         * round reads it again from the node's answer */
+        if (r->rebuilt && ns_is_member(&ns->inst, from, r->incarnation) &&
+            !(ns->inst.current & NS_BIT(from)))
+            ns->rebuilt |= NS_BIT(from);
     }
     maybe_start(ns);
 }
@@ -915,7 +1066,7 @@ void ns_on_build_req(struct ns *ns, uint32_t from, const Nines__NsBuildReq *r, u
         learn(ns, r->from);
     Nines__Ballot pb;
     Nines__NodeSet inst;
-    uint64_t inst_inc[NS_MAX_NODES];
+    uint64_t inst_inc[NS_WIRE_BUF];
     if (b.epoch <= ns->inst.epoch || ballot_cmp(&b, &ns->promised) < 0) {
         Nines__NsBuildRef ref = NINES__NS_BUILD_REF__INIT;
         ballot_to(&pb, &ns->promised);
@@ -939,7 +1090,7 @@ void ns_on_build_req(struct ns *ns, uint32_t from, const Nines__NsBuildReq *r, u
     Nines__NsBuildConf c = NINES__NS_BUILD_CONF__INIT;
     Nines__Ballot ab;
     Nines__NodeSet acc;
-    uint64_t acc_inc[NS_MAX_NODES];
+    uint64_t acc_inc[NS_WIRE_BUF];
     view_to(&inst, &ns->inst, inst_inc);
     c.ballot = r->ballot;
     c.node = ns->cfg.self;
@@ -955,6 +1106,7 @@ void ns_on_build_req(struct ns *ns, uint32_t from, const Nines__NsBuildReq *r, u
                                      (ns->inst.current & NS_BIT(ns->cfg.self)) != 0
                                : true;
     c.suspects = ns->suspects;
+    c.rebuilt = rebuilt_holds(ns);
     ns->ops->send(ns->ctx, from, NINES__MSG_TYPE__NS_BUILD_CONF, &c.base);
 }
 
@@ -1002,6 +1154,7 @@ void ns_on_build_conf(struct ns *ns, uint32_t from, const Nines__NsBuildConf *r,
     a->suspects = r->suspects;
     a->current = r->current;
     a->inst_epoch = r->installed ? r->installed->epoch : 0;
+    a->rebuilt = r->rebuilt;
     /* a node whose installed set is older than the base, or that has none,
      * joins: it is not current (it missed what happened meanwhile) */
     a->incarnation = r->incarnation;
@@ -1065,7 +1218,7 @@ void ns_on_accept_req(struct ns *ns, uint32_t from, const Nines__NsAcceptReq *r,
         Nines__NsAcceptRef ref = NINES__NS_ACCEPT_REF__INIT;
         Nines__Ballot pb;
         Nines__NodeSet inst;
-        uint64_t inst_inc[NS_MAX_NODES];
+        uint64_t inst_inc[NS_WIRE_BUF];
         ballot_to(&pb, &ns->promised);
         view_to(&inst, &ns->inst, inst_inc);
         ref.ballot = r->ballot;

@@ -19,8 +19,13 @@ struct ns_view {
     uint64_t epoch;         /* 0: none */
     uint64_t members;       /* bit (id - 1) */
     uint64_t current;       /* members whose replicas are current */
+    uint64_t standby_only;  /* current members that came back (rebuilt) and hold no
+                             * primary until takeback; a subset of current, itself a
+                             * subset of members (view_ok) */
     uint32_t coordinator;   /* first member in the line of succession */
     uint64_t inc[NS_MAX_NODES + 1]; /* each member's incarnation (0 for non-members) */
+    uint64_t since[NS_MAX_NODES + 1]; /* each standby-only node's epoch of becoming
+                                       * current (0 for the others; rt_nodeset.since) */
 };
 
 /* Rounds are ordered by (epoch, round, coord). */
@@ -92,6 +97,9 @@ struct ns_stats {
     uint64_t arb_refused;
     uint64_t unconfirmed;   /* suspicions of answering nodes that did not hold two
                              * intervals later (no one was removed for them) */
+    uint64_t rebuilt_current;  /* rebuilt members this coordinator made current */
+    uint64_t rebuilt_deferred; /* rebuilt members a round here left not current
+                                * because a member left in that round */
 };
 
 struct ns_answer {
@@ -100,6 +108,7 @@ struct ns_answer {
     uint64_t suspects;
     bool current;
     uint64_t inst_epoch;
+    bool rebuilt;           /* it claims its replicas are rebuilt (NsBuildConf.rebuilt) */
 };
 
 struct ns {
@@ -123,6 +132,11 @@ struct ns {
     uint64_t joiners;               /* nodes that asked to join (coordinator) */
     uint64_t reported;              /* suspects reported to this coordinator */
     uint64_t stuck;                 /* members that reported they serve nothing */
+    uint64_t rebuilt;               /* members not current that reported they are
+                                     * rebuilt for the installed epoch (coordinator) */
+    uint64_t rebuilt_epoch;         /* this node's claim (ns_set_rebuilt): its replicas
+                                     * are rebuilt in the set of this epoch (0: none;
+                                     * any install clears it) */
     /* coordinator round */
     enum ns_round rs;
     struct ns_ballot b;
@@ -196,6 +210,21 @@ bool ns_confirms(const struct ns *ns, uint32_t node, uint64_t inc, const struct 
 /* A peer's heartbeat or message carries `epoch`: a newer one means this
  * node missed an install; it asks that peer for the set. */
 void ns_peer_epoch(struct ns *ns, uint32_t node, uint64_t epoch, uint64_t now);
+
+/* The kernel service says every replica placed on this node is rebuilt
+ * and takes its primary's live stream in the node set of `epoch`
+ * (KSVC_MSG_REBUILT). The claim holds only while this process is a member
+ * of the installed set of that very epoch and not current; any new install
+ * clears it (the kernel service claims again for the new set). While it
+ * holds, the node answers NS_BUILD_CONF with rebuilt and sends
+ * NS_REPORT_ORD(rebuilt) to its coordinator, again every report_us; a
+ * round where no member leaves makes it current and standby-only
+ * (supervisor/README.md "Node set"). 0 = taken (also when already held);
+ * NINES_ESTALE: `epoch` is not the installed set's; NINES_ENOTMEMBER: this
+ * process is not a member of it; NINES_ESTATE: it is current already. */
+int ns_set_rebuilt(struct ns *ns, uint64_t epoch, uint64_t now);
+/* The claim holds (ns_set_rebuilt, not yet cleared). */
+bool ns_rebuilt(const struct ns *ns);
 
 /* Messages (from = the sending node). */
 void ns_on_report(struct ns *ns, uint32_t from, const Nines__NsReportOrd *r, uint64_t now);

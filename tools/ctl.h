@@ -30,6 +30,9 @@ void ctl_views_free(const struct nines_conf *c, struct ctl_node_view *views);
 struct ctl_nodeset {
     bool installed;             /* some node reports an epoch > 0 */
     uint64_t epoch, members, current;
+    uint64_t standby_only;      /* current nodes that hold no primary until takeback */
+    uint64_t since[NINES_MAX_NODES + 1]; /* by node id: the epoch a standby-only node
+                                          * became current (dict_live.since) */
     uint32_t coordinator;
     uint32_t from;              /* a node reporting it */
     bool agreed;                /* every node that answered reports that epoch and set */
@@ -37,6 +40,13 @@ struct ctl_nodeset {
 };
 void ctl_nodeset_of(const struct nines_conf *c, const struct ctl_node_view *views,
                     struct ctl_nodeset *out);
+/* A reported set's standby_since by node id into since[0..NINES_MAX_NODES]
+ * (zeros when it has none, or not one per standby-only node). */
+void ctl_since_of(const Nines__NodeSet *ns, uint64_t *since);
+/* "2 (since epoch 6) 3 (since epoch 9)": the standby-only nodes, into buf. */
+const char *ctl_standby_str(uint64_t standby_only, const uint64_t *since, char *buf, size_t n);
+/* JSON array body "6,9": the standby-only nodes' epochs, ascending node id. */
+const char *ctl_since_json(uint64_t standby_only, const uint64_t *since, char *buf, size_t n);
 
 /* Connect to node `node` (0: the first node of the file that answers; the
  * nodes of `prefer` first when non-zero). Prints the failure; 0, 1 or 2. */
@@ -69,7 +79,8 @@ const char *ctl_set_str(uint64_t set, bool json, char *buf, size_t n);
 int ctl_cmd_status(const struct nines_conf *c, int argc, char **argv);
 
 /* ninesctl replicas [--table ID] [--json] (ctl_replicas.c): per fragment
- * its roles in the node set (dict_frag_roles over the reported `current`),
+ * its roles in the node set (dict_frag_roles_live over the reported
+ * members, current and standby_only),
  * the digests of primary and standby side by side, the redo lag, and a
  * warning for two nodes claiming the primary role. Exit 0 when every
  * fragment has two replicas with equal digests and no fragment has two

@@ -73,6 +73,8 @@ void ctl_nodeset_of(const struct nines_conf *c, const struct ctl_node_view *view
         out->epoch = ns->epoch;
         out->members = ns->members;
         out->current = ns->current;
+        out->standby_only = ns->standby_only;
+        ctl_since_of(ns, out->since);
         out->coordinator = ns->coordinator;
         out->from = id;
     }
@@ -82,10 +84,49 @@ void ctl_nodeset_of(const struct nines_conf *c, const struct ctl_node_view *view
         if (views[i].err || !st)
             continue;
         const Nines__NodeSet *ns = st->node_set;
+        uint64_t since[NINES_MAX_NODES + 1];
+        if (ns)
+            ctl_since_of(ns, since);
         if (!ns || ns->epoch != out->epoch || ns->members != out->members ||
-            ns->current != out->current || ns->coordinator != out->coordinator)
+            ns->current != out->current || ns->standby_only != out->standby_only ||
+            memcmp(since, out->since, sizeof since) != 0 || ns->coordinator != out->coordinator)
             out->agreed = false;
     }
+}
+
+void ctl_since_of(const Nines__NodeSet *ns, uint64_t *since)
+{
+    memset(since, 0, (NINES_MAX_NODES + 1) * sizeof *since);
+    if (ns->n_standby_since != (size_t)__builtin_popcountll(ns->standby_only))
+        return;
+    size_t k = 0;
+    for (uint32_t id = 1; id <= NINES_MAX_NODES; id++)
+        if (ns->standby_only & ((uint64_t)1 << (id - 1)))
+            since[id] = ns->standby_since[k++];
+}
+
+const char *ctl_standby_str(uint64_t standby_only, const uint64_t *since, char *buf, size_t n)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (uint32_t id = 1; id <= NINES_MAX_NODES && off < n; id++)
+        if (standby_only & ((uint64_t)1 << (id - 1)))
+            off += (size_t)snprintf(buf + off, n - off, "%s%u (since epoch %llu)", off ? " " : "",
+                                    id, (unsigned long long)since[id]);
+    if (!buf[0])
+        snprintf(buf, n, "-");
+    return buf;
+}
+
+const char *ctl_since_json(uint64_t standby_only, const uint64_t *since, char *buf, size_t n)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (uint32_t id = 1; id <= NINES_MAX_NODES && off < n; id++)
+        if (standby_only & ((uint64_t)1 << (id - 1)))
+            off += (size_t)snprintf(buf + off, n - off, "%s%llu", off ? "," : "",
+                                    (unsigned long long)since[id]);
+    return buf;
 }
 
 static int try_connect(const struct nines_conf *c, const struct nines_node_conf *nc,

@@ -1,7 +1,8 @@
 /* ninesctl replicas: each fragment's roles in the installed node set and
  * its replicas compared.
- *   roles   dict_frag_roles(dictionary from DICT_GET, node set's `current`
- *           from STATUS) — the same function every node uses;
+ *   roles   dict_frag_roles_live(dictionary from DICT_GET, the node set's
+ *           members, current and standby_only from STATUS) — the same
+ *           function every node uses;
  *   digests KERN_DIGEST_CONF from every node (per replica: primary flag,
  *           rows, a digest over keys + records + state ids, next LSN).
  * The primary's and the standby's digests side by side, the redo lag (the
@@ -265,6 +266,11 @@ int ctl_cmd_replicas(const struct nines_conf *c, int argc, char **argv)
     ctl_nodeset_of(c, views, &ns);
     ctl_views_free(c, views);
     dict_liveset current = ns.installed ? ns.current : ns.answered;
+    /* without a reported node set: every node that answered, current */
+    const struct dict_live live = {.members = ns.installed ? ns.members : ns.answered,
+                                   .current = current,
+                                   .standby_only = ns.installed ? ns.standby_only : 0,
+                                   .since = ns.since};
     struct ctl_dict g;
     memset(&g, 0, sizeof g);
     bool have_dict = current && ctl_get(c, 0, current, "replicas", &g) == 0;
@@ -301,7 +307,7 @@ int ctl_cmd_replicas(const struct nines_conf *c, int argc, char **argv)
             struct frow *r = &rows[nrows++];
             r->table = t->id;
             r->frag = f;
-            r->have_roles = dict_frag_roles(&g.d, t, f, current, &r->roles) == 0;
+            r->have_roles = dict_frag_roles_live(&g.d, t, f, &live, &r->roles) == 0;
         }
     }
     size_t known = nrows;
@@ -319,22 +325,32 @@ int ctl_cmd_replicas(const struct nines_conf *c, int argc, char **argv)
         fill_row(&rows[i], reps, n);
 
     size_t equal = 0, single = 0, none = 0, two = 0;
-    char cur[256];
+    char cur[256], mem[256], sb[800], sbs[800];
     if (json) {
         printf("{\"node_set\":{\"installed\":%s", ns.installed ? "true" : "false");
         if (ns.installed)
             printf(",\"epoch\":%llu", (unsigned long long)ns.epoch);
-        printf(",\"current\":[%s]},\"dictionary\":", ctl_set_str(current, true, cur, sizeof cur));
+        printf(",\"current\":[%s],\"members\":[%s],\"standby_only\":[%s],\"standby_since\":[%s]},"
+               "\"dictionary\":", ctl_set_str(current, true, cur, sizeof cur),
+               ctl_set_str(live.members, true, mem, sizeof mem),
+               ctl_set_str(live.standby_only, true, sb, sizeof sb),
+               ctl_since_json(live.standby_only, ns.since, sbs, sizeof sbs));
         if (have_dict)
             printf("{\"node\":%u,\"version\":%llu}", g.node, (unsigned long long)g.d.version);
         else
             printf("null");
         printf(",\"fragments\":[");
     } else {
-        if (ns.installed)
+        if (ns.installed) {
             printf("roles: node set epoch %llu, current %s", (unsigned long long)ns.epoch,
                    ctl_set_str(current, false, cur, sizeof cur));
-        else
+            if (ns.members & ~current)
+                printf(", members not current %s",
+                       ctl_set_str(ns.members & ~current, false, mem, sizeof mem));
+            if (ns.standby_only)
+                printf(", standby-only %s",
+                       ctl_standby_str(ns.standby_only, ns.since, sb, sizeof sb));
+        } else
             printf("roles: no node set installed; computed over the nodes that answered (%s)",
                    ctl_set_str(current, false, cur, sizeof cur));
         if (have_dict)

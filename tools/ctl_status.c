@@ -1,8 +1,9 @@
 /* ninesctl status: every node's STATUS_CONF (reachability from here,
  * uptime, epoch, peers), the node set the nodes report (epoch, members,
- * current, coordinator, each node's HA state), and the arbitrator (reached
- * from here with STATUS_REQ: its last grant and uptime). tools/README.md
- * "ninesctl status" has the output and the JSON keys. */
+ * current, standby-only, coordinator, each node's HA state), and the
+ * arbitrator (reached from here with STATUS_REQ: its last grant and
+ * uptime). tools/README.md "ninesctl status" has the output and the JSON
+ * keys. */
 #include "ctl.h"
 
 #include "arbitrator/arb.h"
@@ -70,9 +71,12 @@ static void print_nodeset_line(const struct ctl_nodeset *ns)
         printf("node set: no node set installed (no node reports one)\n");
         return;
     }
-    printf("node set: epoch %llu, members %s, current %s, coordinator %u",
-           (unsigned long long)ns->epoch, ctl_set_str(ns->members, false, m, sizeof m),
-           ctl_set_str(ns->current, false, cur, sizeof cur), ns->coordinator);
+    printf("node set: epoch %llu, members %s, current %s", (unsigned long long)ns->epoch,
+           ctl_set_str(ns->members, false, m, sizeof m),
+           ctl_set_str(ns->current, false, cur, sizeof cur));
+    if (ns->standby_only)
+        printf(", standby-only %s", ctl_standby_str(ns->standby_only, ns->since, m, sizeof m));
+    printf(", coordinator %u", ns->coordinator);
     if (ns->agreed)
         printf(" (every node that answered reports it)\n");
     else
@@ -148,14 +152,21 @@ static void print_table(const struct nines_conf *c, const struct ctl_node_view *
         const Nines__NodeSet *mine = st->node_set;
         if (ns->installed && (!mine || mine->epoch == 0))
             printf("      (reports no node set)\n");
-        else if (ns->installed && (mine->epoch != ns->epoch || mine->members != ns->members ||
-                                   mine->current != ns->current ||
-                                   mine->coordinator != ns->coordinator)) {
-            char m[200], cur[200];
-            printf("      (its node set differs: epoch %llu, members %s, current %s, "
-                   "coordinator %u)\n", (unsigned long long)mine->epoch,
-                   ctl_set_str(mine->members, false, m, sizeof m),
-                   ctl_set_str(mine->current, false, cur, sizeof cur), mine->coordinator);
+        else if (ns->installed) {
+            uint64_t since[NINES_MAX_NODES + 1];
+            ctl_since_of(mine, since);
+            if (mine->epoch != ns->epoch || mine->members != ns->members ||
+                mine->current != ns->current || mine->standby_only != ns->standby_only ||
+                memcmp(since, ns->since, sizeof since) != 0 ||
+                mine->coordinator != ns->coordinator) {
+                char m[200], cur[200], sb[400];
+                printf("      (its node set differs: epoch %llu, members %s, current %s, "
+                       "standby-only %s, coordinator %u)\n", (unsigned long long)mine->epoch,
+                       ctl_set_str(mine->members, false, m, sizeof m),
+                       ctl_set_str(mine->current, false, cur, sizeof cur),
+                       ctl_standby_str(mine->standby_only, since, sb, sizeof sb),
+                       mine->coordinator);
+            }
         }
         if (ns->installed && !st->serving)
             printf("      (NOT SERVING: %s)\n", st->reason && st->reason[0] ? st->reason
@@ -181,6 +192,16 @@ static void print_table(const struct nines_conf *c, const struct ctl_node_view *
             if (st->dlog_reason && st->dlog_reason[0])
                 printf(": %s", st->dlog_reason);
             printf(")\n");
+            if (st->dlog_policy && st->dlog_policy[0])
+                printf("      (disk log policy %s: %llu commits waited for the fsync, mean %llu "
+                       "us, max %llu us; %llu refused, %llu waiting)\n", st->dlog_policy,
+                       (unsigned long long)st->dlog_waits,
+                       (unsigned long long)(st->dlog_released
+                                                ? st->dlog_wait_sum_us / st->dlog_released
+                                                : 0),
+                       (unsigned long long)st->dlog_wait_max_us,
+                       (unsigned long long)st->dlog_refused,
+                       (unsigned long long)st->dlog_waiting);
         } else if (st->dlog_state && st->dlog_state[0]) {
             printf("      (disk log off)\n");
         }
@@ -236,6 +257,9 @@ static void json_nodeset(const struct ctl_nodeset *ns)
         json_set("current", ns->current);
         printf(",\"coordinator\":%u,\"reported_by\":%u,\"agreed\":%s", ns->coordinator, ns->from,
                ns->agreed ? "true" : "false");
+        json_set("standby_only", ns->standby_only);
+        char b[800];
+        printf(",\"standby_since\":[%s]", ctl_since_json(ns->standby_only, ns->since, b, sizeof b));
     }
     printf("}");
 }
@@ -304,7 +328,13 @@ static void print_json(const struct nines_conf *c, const struct ctl_node_view *v
                 printf("{\"epoch\":%llu", (unsigned long long)mine->epoch);
                 json_set("members", mine->members);
                 json_set("current", mine->current);
-                printf(",\"coordinator\":%u}", mine->coordinator);
+                printf(",\"coordinator\":%u", mine->coordinator);
+                json_set("standby_only", mine->standby_only);
+                uint64_t since[NINES_MAX_NODES + 1];
+                char b[800];
+                ctl_since_of(mine, since);
+                printf(",\"standby_since\":[%s]}",
+                       ctl_since_json(mine->standby_only, since, b, sizeof b));
             } else {
                 printf("null");
             }
@@ -327,11 +357,18 @@ static void print_json(const struct nines_conf *c, const struct ctl_node_view *v
             printf(",\"reason\":");
             ctl_json_str(s->dlog_reason);
             printf(",\"durable\":%llu,\"buffered\":%llu,\"records\":%llu,\"flushes\":%llu,"
-                   "\"fsyncs\":%llu,\"errors\":%llu,\"dropped\":%llu}",
+                   "\"fsyncs\":%llu,\"errors\":%llu,\"dropped\":%llu,\"policy\":",
                    (unsigned long long)s->dlog_durable, (unsigned long long)s->dlog_buffered,
                    (unsigned long long)s->dlog_records, (unsigned long long)s->dlog_flushes,
                    (unsigned long long)s->dlog_fsyncs, (unsigned long long)s->dlog_errors,
                    (unsigned long long)s->dlog_dropped);
+            ctl_json_str(s->dlog_policy);
+            printf(",\"waits\":%llu,\"released\":%llu,\"wait_sum_us\":%llu,"
+                   "\"wait_max_us\":%llu,\"refused\":%llu,\"waiting\":%llu}",
+                   (unsigned long long)s->dlog_waits, (unsigned long long)s->dlog_released,
+                   (unsigned long long)s->dlog_wait_sum_us,
+                   (unsigned long long)s->dlog_wait_max_us,
+                   (unsigned long long)s->dlog_refused, (unsigned long long)s->dlog_waiting);
             printf(",\"disk_log_files\":{\"segments\":%llu,\"first\":%llu,\"bytes\":%llu,"
                    "\"removed\":%llu}", (unsigned long long)s->dlog_segments,
                    (unsigned long long)s->dlog_first, (unsigned long long)s->dlog_disk_bytes,
@@ -361,13 +398,17 @@ static void print_json(const struct nines_conf *c, const struct ctl_node_view *v
 
 int ctl_cmd_status(const struct nines_conf *c, int argc, char **argv)
 {
-    bool json = false;
+    bool json = false, want_current = false;
     double wait_s = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             json = true;
         else if (!strcmp(argv[i], "--wait-healthy") && i + 1 < argc)
             wait_s = atof(argv[++i]);
+        else if (!strcmp(argv[i], "--wait-current") && i + 1 < argc) {
+            wait_s = atof(argv[++i]);
+            want_current = true;
+        }
         else {
             fprintf(stderr, "ninesctl status: unknown option '%s'\n", argv[i]);
             return 2;
@@ -381,6 +422,13 @@ int ctl_cmd_status(const struct nines_conf *c, int argc, char **argv)
         ctl_views_query(c, v);
         ctl_nodeset_of(c, v, &ns);
         ok = ctl_healthy(c, v, &ns);
+        if (ok && want_current) {
+            /* and every configured node's replicas are current (a returning
+             * node is a member, not current, until it has rebuilt them) */
+            for (uint32_t i = 0; i < c->nnodes; i++)
+                if (!(ns.current & ((uint64_t)1 << (c->nodes[i].id - 1))))
+                    ok = false;
+        }
         if (ok || nclock_ms() >= deadline)
             break;
         ctl_views_free(c, v);

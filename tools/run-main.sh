@@ -45,7 +45,7 @@ fi
 echo "$out" | tail -n 1
 # disk logging (when the file turns it on): every node with a data folder
 # has log segments, and none reports its disk log stopped
-if grep -Eq '^[[:space:]]*disk_log[[:space:]]+on' "$conf"; then
+if grep -Eq '^[[:space:]]*disk_log[[:space:]]+(on|async|sync)' "$conf"; then
     st=$("$build/bin/ninesctl" --config "$conf" status)
     if echo "$st" | grep -q "disk log stopped"; then
         echo "$st" | grep "disk log"

@@ -216,6 +216,10 @@ void txc_part_frags(struct txc_txn *x, uint32_t node, Nines__FragRecords *const 
  * only liveness the controller knows. */
 txc_nodes txc_members(const struct txc *t);
 txc_nodes txc_current(const struct txc *t);
+/* The cluster file turns the disk log on (disk_log async|sync): a fragment
+ * ALONE with no node of the other site is written anyway, its primary's
+ * disk log standing in for the missing site (README "Routing writes"). */
+bool txc_disk_stands_in(const struct txc *t);
 /* the installed node set as dict_frag_roles_live takes it */
 struct dict_live txc_live(const struct txc *t);
 /* Where the second phase of kernels `nodes` goes now: the current ones

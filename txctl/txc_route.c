@@ -408,7 +408,7 @@ static int add_kop(struct txc *t, struct txc_txn *x, struct pmap *pm, const stru
     if (write && !p->writes) {
         /* a write is 2-safe or refused: never committed in one site's
          * memory (txctl/README.md "Routing writes") */
-        if (r.state == DICT_FRAG_ALONE && !r.logcopy) {
+        if (r.state == DICT_FRAG_ALONE && !r.logcopy && !txc_disk_stands_in(t)) {
             t->st.refused_1safe++;
             return nines_err(NINES_EUNREACHABLE, "not committed: table %s fragment %u has one "
                              "replica left (node %u) and no node of the other site is a "

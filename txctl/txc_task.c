@@ -267,11 +267,17 @@ txc_nodes txc_members(const struct txc *t) { return rt_nodeset(t->rt)->members; 
 
 txc_nodes txc_current(const struct txc *t) { return rt_nodeset(t->rt)->current; }
 
+bool txc_disk_stands_in(const struct txc *t)
+{
+    const struct nines_conf *c = rt_conf(t->rt);
+    return c && c->disk_log != NINES_DISK_LOG_OFF;
+}
+
 struct dict_live txc_live(const struct txc *t)
 {
     const struct rt_nodeset *ns = rt_nodeset(t->rt);
     return (struct dict_live){.members = ns->members, .current = ns->current,
-                              .standby_only = ns->standby_only};
+                              .standby_only = ns->standby_only, .since = ns->since};
 }
 
 uint32_t txc_primary_now(struct txc *t, uint32_t table, uint32_t frag)
@@ -361,6 +367,9 @@ int txc_pick_hsc(struct txc *t, const struct txc_txn *x, uint32_t *hsc)
     }
     if (!others)
         return 0; /* a one-site cluster: no other site to hold the decision */
+    if (!n && txc_disk_stands_in(t))
+        return 0; /* no node of the other site: decided here alone, each primary ready
+                   * only after its local fsync (README "Routing writes") */
     if (!n)
         return nines_err(NINES_EUNREACHABLE, "not committed: no node of the other site (%u "
                          "configured) is in node set %" PRIu64 " to hold the commit decision "

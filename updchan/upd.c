@@ -171,6 +171,14 @@ int upd_ship_mark(struct upd *u, struct upd_ship *sh, uint64_t txn, uint32_t nre
     return 0;
 }
 
+bool upd_ship_has_mark(const struct upd_ship *sh, uint64_t txn)
+{
+    for (uint32_t i = 0; i < sh->nmarks; i++)
+        if (sh->marks[i].txn == txn)
+            return true;
+    return false;
+}
+
 void upd_kick(struct upd *u, struct upd_ship *sh)
 {
     if (sh)

@@ -116,6 +116,9 @@ uint64_t upd_ship_pinc(const struct upd_ship *sh);
  * of this entry, its lsn the log's last LSN). No standby: nothing queued. */
 int upd_ship_mark(struct upd *u, struct upd_ship *sh, uint64_t txn, uint32_t nrecords,
                   uint32_t ctl, uint32_t hsc);
+/* An end mark of txn not yet acknowledged is queued in sh (it goes to the
+ * current target, also after a change of target). */
+bool upd_ship_has_mark(const struct upd_ship *sh, uint64_t txn);
 /* Records were appended to sh's log (or a mark added): ship them at the end
  * of the current round of tasks (one local message per round at most). */
 void upd_kick(struct upd *u, struct upd_ship *sh);

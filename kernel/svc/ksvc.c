@@ -45,6 +45,7 @@ void sk_rep_free(struct sk_rep *r)
 {
     if (!r)
         return;
+    sk_rb_free(r);
     kern_frag_destroy(r->f);
     free(r->cols);
     free(r->kcols);
@@ -136,6 +137,7 @@ void sk_rep_drop(struct ksvc *k, struct sk_rep *r)
     sk_marks_drop(k, r);
     sk_dg_rep_dropped(k, r); /* digests in progress leave it out */
     sk_ck_rep_dropped(k, r); /* its checkpoint goes (ksvc_ckpt.c) */
+    sk_rb_rep_gone(k, r);    /* a copy served from it ends */
     (void)kern_lock_shield(k->locks, r->table, r->frag, false); /* dropped mid-takeover */
     upd_recv_forget(k->u, r->table, r->frag);
     if (r->ship)
@@ -188,6 +190,7 @@ void ksvc_dict_changed(struct ksvc *k, const struct dict *d, bool live_commit)
         return;
     sk_reconcile(k, d, live_commit);
     sk_copy_reconcile(k, d); /* log copies this node no longer is (ksvc_copy.c) */
+    sk_rb_reconcile(k, d);   /* rebuilds (ksvc_rebuild.c) */
 }
 
 bool sk_member(const struct ksvc *k, uint32_t node)
@@ -201,7 +204,7 @@ struct dict_live sk_live(const struct ksvc *k)
 {
     const struct rt_nodeset *ns = rt_nodeset(k->rt);
     return (struct dict_live){.members = ns->members, .current = ns->current,
-                              .standby_only = ns->standby_only};
+                              .standby_only = ns->standby_only, .since = ns->since};
 }
 
 size_t ksvc_nreplicas(const struct ksvc *k) { return k->reps.n; }
@@ -300,6 +303,7 @@ void ksvc_fini(struct ksvc *k)
         kern_frag_destroy(k->grave[i]);
     free(k->grave);
     sk_copy_fini(k);
+    sk_rb_fini(k);
     sk_marks_free(k);
     sk_map_free(&k->txns);
     sk_map_free(&k->reps);
@@ -346,6 +350,7 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
     case RT_MSG_NODESET: /* roles follow the installed node set (README "Roles") */
         sk_reconcile(k, k->dict(k->dict_ctx), false);
         sk_copy_reconcile(k, k->dict(k->dict_ctx)); /* log copies (ksvc_copy.c) */
+        sk_rb_reconcile(k, k->dict(k->dict_ctx));   /* rebuilds (ksvc_rebuild.c) */
         break;
     case UPD_MSG_BARRIER_DONE: /* takeover: redo of what came before the epoch is done */
         sk_on_barrier_done(k, m->cookie);
@@ -375,6 +380,9 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
         case SK_TIMER_DLOG:
         case SK_TIMER_DLOG_RETRY:
             sk_dlog_on_timer(k, m->cookie);
+            break;
+        case SK_TIMER_REBUILD:
+            sk_rb_tick(k);
             break;
         case SK_TIMER_CKPT:
         case SK_TIMER_CKPT_DUE:

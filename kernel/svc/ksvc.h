@@ -24,10 +24,13 @@ struct ksvc_config {
     void *dict_ctx;
     /* Disk logging (README "Disk logging"): the log folder (NULL or "": off),
      * the cluster identity written in its segment headers, the bound on
-     * bytes buffered for the disk (0: KSVC_DLOG_BUF_MAX). */
+     * bytes buffered for the disk (0: KSVC_DLOG_BUF_MAX), the policy (the
+     * cluster file's disk_log async|sync). */
     const char *dlog_dir;
     uint64_t dlog_cluster;
     size_t dlog_buf_max;
+    bool dlog_sync;         /* sync: every prepare's readiness waits for the local fsync;
+                             * async: only a PRIMARY ALONE fragment's */
     uint64_t dlog_seg_bytes; /* segment size (0: KERN_DLOG_SEG_DFLT; tests make it small) */
     /* Checkpoints (README "Checkpoints"; only with a disk log): the folder
      * (NULL or "": off) and the interval between the starts of two rounds
@@ -97,6 +100,7 @@ struct ksvc_copy_stats {
     uint64_t dropped_recs;  /* records dropped over the budget */
     uint64_t copies_dropped; /* copies dropped (no longer this node's log copy) */
     uint64_t readies;       /* READY_IND sent for held end marks */
+    uint64_t handed_over;   /* copies taken over by a rebuilt replica (README "Rebuild") */
 };
 /* NINES_ENOTFOUND when no copy of (table, frag) is held here. */
 int ksvc_copy_info(const struct ksvc *k, uint32_t table, uint32_t frag,
@@ -153,6 +157,14 @@ struct ksvc_dlog_status {
     uint64_t submits;       /* flushes handed to the I/O thread */
     uint64_t flush_errors;  /* failed flushes (and opens) */
     uint64_t dropped;       /* records dropped (GAP) */
+    /* Commits that wait for the disk (README "Commits that wait for the disk") */
+    char policy[8];         /* "off" (no disk log), "async", "sync" */
+    uint64_t waits;         /* prepares whose readiness waited for the local fsync */
+    uint64_t released;      /* ... made ready by the fsync */
+    uint64_t wait_sum_us, wait_max_us; /* ... how long they waited */
+    uint64_t refused;       /* prepares refused: the disk log failed while they waited, or
+                             * was stopped when they needed it */
+    uint64_t waiting;       /* now: prepares waiting */
     /* the files (after the last I/O request; README "Checkpoints": removal) */
     uint64_t segments;      /* segment files on disk */
     uint64_t first;         /* first position still on disk */
@@ -162,6 +174,55 @@ struct ksvc_dlog_status {
 };
 const char *ksvc_dlog_state_name(enum ksvc_dlog_state s);
 void ksvc_dlog_status(const struct ksvc *k, struct ksvc_dlog_status *out);
+/* Tests: switch the policy of a node with a disk log (NINES_ESTATE without one). */
+int ksvc_dlog_set_sync(struct ksvc *k, bool sync);
+/* Tests (fault injection, FAULTS builds; NINES_ESTATE otherwise): while
+ * `hold` is true the disk log's I/O completion is kept unprocessed, as if
+ * the flush (and its fsync) had not finished: returns 1 once one is kept
+ * (the I/O thread finished it), else 0. false processes a kept one at once
+ * from the caller's thread (the executor's, between rt_step calls) and
+ * returns 1, or 0 when none was kept. */
+int ksvc_dlog_fault_hold(struct ksvc *k, bool hold);
+
+/* ---- rebuild of replicas (ksvc_rebuild.c; README "Rebuild") ---- */
+#define KSVC_RB_CHUNK (256u * 1024u) /* copy bytes per KERN_COPY_CONF at most */
+#define KSVC_RB_TICK_MS 100          /* the rebuild timer while anything is in progress */
+#define KSVC_RB_RETRY_MS 500         /* a copy request unanswered this long is sent again */
+#define KSVC_RB_IDLE_MS 10000        /* a copy nobody asked for this long ends (log unpinned) */
+/* Local message to RT_SVC_SUP: every replica placed on this node that can
+ * be rebuilt is rebuilt and takes its primary's live stream, in node set
+ * `cookie` (the epoch); the node-set protocol may make the node current. */
+enum { KSVC_MSG_REBUILT = 0x30000 };
+/* A replica's HA state (Solid-like names, README "Rebuild"). */
+enum ksvc_ha {
+    KSVC_HA_ACTIVE = 1,     /* primary with its hot standby, or that hot standby */
+    KSVC_HA_ALONE,          /* primary without a hot standby (log copy, or none) */
+    KSVC_HA_COPYING,        /* being rebuilt: the fuzzy copy is being fetched */
+    KSVC_HA_CATCHING_UP,    /* copy loaded, redoing the primary's stream; not current yet */
+    KSVC_HA_OFFLINE,        /* lost or out of service: refuses everything */
+};
+const char *ksvc_ha_name(enum ksvc_ha h);
+struct ksvc_rep_info {
+    enum ksvc_ha ha;
+    int role;               /* enum kern_frag_role */
+    uint64_t next_lsn, rows;
+    uint32_t source;        /* COPYING/CATCHING_UP: the primary copied from */
+    uint64_t copy_bytes;    /* COPYING: bytes of the copy received */
+    uint64_t copy_rows_done, copy_rows_total; /* the primary's scan progress */
+};
+int ksvc_rep_info(const struct ksvc *k, uint32_t table, uint32_t frag,
+                  struct ksvc_rep_info *out);
+struct ksvc_rebuild_stats {
+    uint64_t rebuilds_started, rebuilds_done; /* replicas rebuilt here */
+    uint64_t copy_bytes_recv, copy_records;   /* copies loaded here */
+    uint64_t copy_reasks, copy_restarts, load_failed;
+    uint64_t reports;                         /* KSVC_MSG_REBUILT sent */
+    uint64_t copies_served, copy_chunks_sent, copy_bytes_sent, copy_refused; /* as primary */
+    uint64_t copies_serving;                  /* now */
+};
+void ksvc_rebuild_stats(const struct ksvc *k, struct ksvc_rebuild_stats *out);
+/* Tests: copy bytes per KERN_COPY_CONF at this node as primary (0: KSVC_RB_CHUNK). */
+void ksvc_rb_set_chunk(struct ksvc *k, size_t bytes);
 
 /* ---- checkpoints (ksvc_ckpt.c, ksvc_ckpt_mf.c; README "Checkpoints") ----
  * Every replica of the node, fuzzily, into <data>/ckpt/t<table>-f<frag>.nck
@@ -254,4 +315,7 @@ void ksvc_on_abort_req(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_digest_req(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_outcome_ref(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_ckpt_req(struct rt *rt, void *st, struct rt_msg *m);
+void ksvc_on_copy_req(struct rt *rt, void *st, struct rt_msg *m);
+void ksvc_on_copy_conf(struct rt *rt, void *st, struct rt_msg *m);
+void ksvc_on_copy_ref(struct rt *rt, void *st, struct rt_msg *m);
 #endif

@@ -1062,6 +1062,12 @@ static void sk_ck_pump(struct sk_ckpt *c)
         .file_crc = crc,
         .role = (uint8_t)c->role,
     };
+    for (size_t i = 0; i < c->npurge;) { /* an older replica of it, dropped: superseded */
+        if (c->purge[i].table == c->table && c->purge[i].frag == c->frag)
+            c->purge[i] = c->purge[--c->npurge];
+        else
+            i++;
+    }
     int rc = sk_ck_mf_build(c, &e, false, c->cand_pin);
     if (rc < 0) {
         sk_ck_note_error(c, rc, "checkpoint of table %u fragment %u: %s", c->table, c->frag,

@@ -176,16 +176,16 @@ int sk_copy_write_check(struct ksvc *k, uint32_t table, uint32_t frag)
         return 0; /* SINGLE or BOTH: the common case, decided without more */
     struct dict_roles ro;
     struct dict_live live = sk_live(k);
+    char why[256];
     if (dict_frag_roles_live(d, t, frag, &live, &ro) < 0 || ro.state != DICT_FRAG_ALONE ||
-        ro.logcopy != 0)
-        return 0;
+        ro.logcopy != 0 || sk_dlog_sole_ok(k, why, sizeof why))
+        return 0; /* (a working disk log stands in: commits wait for the local fsync) */
     return nines_err(NINES_EUNREACHABLE,
                      "table %s fragment %u has one replica left, on node %u, and no node of the "
-                     "other site is in the node set (epoch %llu) to hold a copy of its log: "
-                     "writes to it are refused (not committed) until one is — a commit would "
-                     "be in memory at one site only (the durability issue's synchronous disk "
-                     "log will lift this)",
-                     t->def.name, frag, ro.primary, (unsigned long long)ns->epoch);
+                     "other site is in the node set (epoch %llu) to hold a copy of its log, and "
+                     "%s: writes to it are refused (not committed) until one is — a commit "
+                     "would be in memory at one site only",
+                     t->def.name, frag, ro.primary, (unsigned long long)ns->epoch, why);
 }
 
 /* ---- holding ---- */
@@ -262,6 +262,9 @@ static void copy_trim(struct ksvc *k, struct sk_copy *c)
     size_t budget = k->copies->budget;
     if (c->bytes <= budget)
         return;
+    const struct sk_rep *rr = sk_rep_get(k, c->table, c->frag);
+    if (rr && rr->rb)
+        return; /* a replica being rebuilt applies all of it (README "Rebuild") */
     size_t goal = budget - budget / 4;
     uint32_t keep = 0, mdrop = 0;
     for (uint32_t i = 0; i < c->nmarks; i++) {
@@ -478,6 +481,77 @@ bool sk_copy_on_redo(struct ksvc *k, const struct upd_redo *rd)
                                                  .lsn = c->next_lsn - 1,
                                                  .mark_seq = c->mark_seq, .resend = resend});
     return true;
+}
+
+/* ---- rebuild: the copied replica takes over what is held ---- */
+
+void sk_copy_hand_over(struct ksvc *k, struct sk_rep *r, uint32_t source, uint64_t *held_to)
+{
+    struct sk_copy *c = copy_find(k, r->table, r->frag);
+    *held_to = 0;
+    r->pinc = 0;
+    r->mark_seq = 0;
+    r->adopt_pinc = true;
+    if (!c || c->st != SK_COPY_TAKING || c->primary != source) {
+        if (c)
+            copy_drop(k, c, "the replica was rebuilt from another primary's copy");
+        return; /* the stream continues in the standby path from the replica's log */
+    }
+    struct kern_log *log = kern_frag_log(r->f);
+    uint64_t applied = 0, skipped = 0;
+    bool hole = false;
+    for (const struct sk_crec *h = c->head; h && !hole; h = h->next) {
+        uint64_t next = kern_log_next_lsn(log);
+        if (h->lsn < next) {
+            skipped++;
+            continue; /* reflected in the copy (below its redo start) */
+        }
+        if (h->lsn > next) {
+            hole = true; /* the rest comes again from the primary */
+            break;
+        }
+        int rc = kern_frag_redo_bytes(r->f, h->bytes, h->len);
+        if (rc < 0) {
+            NLOG_ERROR("kern", "node %u: redo of held LSN %llu of table %s fragment %u into the "
+                       "rebuilt replica failed: %s; the rest comes again from the primary",
+                       k->self, (unsigned long long)h->lsn, r->tname, r->frag,
+                       nines_errdetail());
+            hole = true;
+            break;
+        }
+        applied++;
+    }
+    r->pinc = c->pinc;
+    r->mark_seq = c->mark_seq;
+    r->adopt_pinc = false;
+    /* the end marks of transactions not ended in what is held: a takeover
+     * of this replica asks their hsc (their records are redone above, or
+     * come again) */
+    uint32_t kept = 0;
+    for (uint32_t i = 0; i < c->nmarks; i++) {
+        const struct sk_cmark *m = &c->marks[i];
+        if (ctxn_ended(c, m->txn))
+            continue;
+        Nines__TxnEndMark mk = NINES__TXN_END_MARK__INIT;
+        mk.txn = m->txn;
+        mk.nrecords = m->nrecords;
+        mk.ctl = m->ctl;
+        mk.hsc = m->hsc;
+        mk.seq = m->seq;
+        mk.lsn = m->lsn;
+        sk_mark_keep_ahead(k, r, &mk);
+        kept++;
+    }
+    *held_to = c->next_lsn - 1;
+    NLOG_INFO("kern", "node %u: the rebuilt replica of table %s fragment %u takes over its log "
+              "copy: %llu held records redone, %llu already in the copy, %s; %u end marks kept, "
+              "stream position LSN %llu, mark %llu", k->self, r->tname, r->frag,
+              (unsigned long long)applied, (unsigned long long)skipped,
+              hole ? "the rest comes again from the primary" : "no hole", kept,
+              (unsigned long long)*held_to, (unsigned long long)c->mark_seq);
+    k->copies->st.handed_over++;
+    sk_map_del(&k->copies->map, &c->node);
+    copy_free(c);
 }
 
 /* ---- a new node set or dictionary ---- */

@@ -8,9 +8,21 @@
  * waits for the disk. A failed flush stops disk logging (service goes on)
  * and is retried every KSVC_DLOG_RETRY_MS; past the buffer bound the
  * records are dropped and the log has a gap (resuming needs a checkpoint,
- * not yet). Checkpoints (ksvc_ckpt.c) read stream offsets here and ask for
- * segments to be removed; the removal runs after a flush on the I/O
- * thread (README "Checkpoints"). */
+ * not yet).
+ *
+ * Commits that wait for the disk (README "Commits that wait for the
+ * disk"): with the sync policy every prepare, with async a prepare that
+ * wrote a PRIMARY ALONE fragment, holds its readiness (READY_IND,
+ * KERN_OP_CONF.ready, PREPARE_CONF) in a FIFO of waiters until a completed
+ * flush covers the records published up to the prepare; a flush that
+ * fails, or a gap, refuses the waiters instead. Positions here are the
+ * sink's running count of entry bytes taken (`acc`): a record taken is
+ * durable once a flush handed over after it succeeded (`dacc`).
+ *
+ * Checkpoints (ksvc_ckpt.c) read these positions (`acc` is a record's
+ * stream offset, at disk log position base + offset) and ask for segments
+ * to be removed; the removal runs after a flush on the I/O thread (README
+ * "Checkpoints"). */
 #include "ksvc_int.h"
 
 #include "kernel/kern_dlog.h"
@@ -29,9 +41,23 @@ struct sk_buf {
     uint64_t nrecs;
 };
 
+/* A prepare whose readiness waits for the disk: the messages it holds. */
+#define SK_DW_HELD 4
+struct sk_wait {
+    struct sk_wait *next;
+    uint64_t txn;
+    uint64_t pos;             /* acc when it prepared: its records end at or before */
+    uint64_t since_us;
+    char why[112];            /* what made it wait (the policy, or the ALONE fragment) */
+    unsigned n;
+    struct rt_msg *m[SK_DW_HELD];
+    net_addr to[SK_DW_HELD];
+};
+
 struct sk_dlog {
     struct ksvc *k;
     char dir[4096];
+    bool sync;                /* policy sync: every prepare waits */
     struct kern_dlog_opts o;
     size_t buf_max;
     enum ksvc_dlog_state state;
@@ -59,8 +85,17 @@ struct sk_dlog {
     size_t kept;              /* io_kept as of the last IO_DONE */
     struct kern_dlog_stats st; /* io_st as of the last IO_DONE */
     uint64_t durable, records, submits, errors, dropped, quiet_errors;
-    /* positions for checkpoints (README "Checkpoints") */
-    uint64_t taken;           /* entry bytes taken since start: the stream offset */
+    int last_rc;              /* STOPPED / GAP: the failure's error */
+    /* positions in the sink's count of entry bytes taken */
+    uint64_t acc;             /* taken so far */
+    uint64_t fly_upto;        /* acc when the request in flight was handed over */
+    uint64_t dacc;            /* durable: acc of the last successful flush's hand-over */
+    /* prepares waiting for the disk, in pos order */
+    struct sk_wait *wq_head, *wq_tail, *wq_free;
+    uint64_t waits, released, wait_sum_us, wait_max_us, wrefused, nwait;
+    bool hold_io;             /* ksvc_dlog_fault_hold: completions are kept */
+    struct rt_io_req *held_io; /* ... this one */
+    /* positions for checkpoints (README "Checkpoints"; acc is the stream offset) */
     bool open;                /* base known */
     bool inherited;           /* the log held entries of an earlier process when opened */
     uint64_t base;            /* position of stream offset 0 */
@@ -144,6 +179,7 @@ static void sk_dlog_submit(struct sk_dlog *d)
     if (d->open)
         d->trim_sent = d->trim_want;
     d->req = (struct rt_io_req){.fn = sk_dlog_io, .arg = d, .svc = RT_SVC_KERN};
+    d->fly_upto = d->acc; /* every record taken so far is in fly or kept by the log */
     d->busy = true;
     d->submits++;
     int rc = rt_io_submit(d->k->rt, &d->req);
@@ -175,8 +211,324 @@ static void sk_dlog_arm_retry(struct sk_dlog *d)
         d->retry_armed = true;
 }
 
+/* ---- prepares waiting for the disk ---- */
+
+static void sk_msg_drop(struct ksvc *k, struct rt_msg *m) { rt_msg_free(k->rt, m); }
+
+/* The refusal that stands for a held readiness message of txn: KERN_OP_REF
+ * for KERN_OP_CONF, PREPARE_REF for PREPARE_CONF; a READY_IND is dropped. */
+static void sk_refuse_msg(struct ksvc *k, uint64_t txn, struct rt_msg *m, net_addr to, int rc,
+                          const char *detail)
+{
+    uint32_t type = m->type;
+    uint32_t seq = 0, nres = 0;
+    if (type == NINES__MSG_TYPE__KERN_OP_CONF && m->body) {
+        const Nines__KernOpConf *c = (const Nines__KernOpConf *)m->body;
+        seq = c->seq;
+        nres = (uint32_t)c->n_results;
+    }
+    sk_msg_drop(k, m);
+    struct rt_msg *r = NULL;
+    size_t dl = strlen(detail);
+    switch (type) {
+    case NINES__MSG_TYPE__KERN_OP_CONF: {
+        r = rt_msg_new(k->rt, NINES__MSG_TYPE__KERN_OP_REF);
+        Nines__KernOpRef *b = r ? RT_BODY(r, Nines__KernOpRef, nines__kern_op_ref__init) : NULL;
+        char *dd = b ? rt_msg_alloc(r, dl + 1) : NULL;
+        if (!dd)
+            break;
+        memcpy(dd, detail, dl + 1);
+        b->txn = txn;
+        b->seq = seq;
+        b->error = rc;
+        b->detail = dd;
+        b->failed_op = nres;
+        (void)rt_send(k->rt, to, RT_SVC_TXC, r); /* lost: the controller times out */
+        return;
+    }
+    case NINES__MSG_TYPE__PREPARE_CONF: {
+        r = rt_msg_new(k->rt, NINES__MSG_TYPE__PREPARE_REF);
+        Nines__PrepareRef *b = r ? RT_BODY(r, Nines__PrepareRef, nines__prepare_ref__init) : NULL;
+        char *dd = b ? rt_msg_alloc(r, dl + 1) : NULL;
+        if (!dd)
+            break;
+        memcpy(dd, detail, dl + 1);
+        b->txn = txn;
+        b->node = k->self;
+        b->error = rc;
+        b->detail = dd;
+        (void)rt_send(k->rt, to, RT_SVC_TXC, r);
+        return;
+    }
+    case NINES__MSG_TYPE__READY_IND:
+        return; /* never ready: the hsc cannot record COMMIT */
+    default:
+        NLOG_ERROR("kern", "txn %llu: a held message of type %u dropped",
+                   (unsigned long long)txn, type);
+        return;
+    }
+    if (r)
+        rt_msg_free(k->rt, r);
+    NLOG_ERROR("kern", "no memory to refuse txn %llu (%s)", (unsigned long long)txn, detail);
+}
+
+static void sk_wait_recycle(struct sk_dlog *d, struct sk_wait *w)
+{
+    w->n = 0;
+    w->next = d->wq_free;
+    d->wq_free = w;
+    d->nwait--;
+}
+
+/* The fsync covers w's records: its held messages go out, unless its
+ * transaction ended meanwhile (then they never do). */
+static void sk_wait_release(struct sk_dlog *d, struct sk_wait *w)
+{
+    struct ksvc *k = d->k;
+    struct sk_txn *t = sk_txn_get(k, w->txn);
+    bool live = t && t->st == SK_TX_PREPARED && t->dw == SK_DW_WAITING;
+    if (t && t->dw == SK_DW_WAITING)
+        t->dw = SK_DW_NONE;
+    if (live) {
+        uint64_t us = rt_now_us(k->rt) - w->since_us;
+        d->released++;
+        d->wait_sum_us += us;
+        if (us > d->wait_max_us)
+            d->wait_max_us = us;
+    }
+    for (unsigned i = 0; i < w->n; i++) {
+        if (live)
+            (void)rt_send(k->rt, w->to[i], RT_SVC_TXC, w->m[i]);
+        else
+            sk_msg_drop(k, w->m[i]);
+    }
+    sk_wait_recycle(d, w);
+}
+
+/* The disk log failed (or dropped records) while w waited: its
+ * transaction is refused, never ready here. True when it was still
+ * waiting (not ended meanwhile). */
+static bool sk_wait_refuse(struct sk_dlog *d, struct sk_wait *w, int rc, const char *cause)
+{
+    struct ksvc *k = d->k;
+    struct sk_txn *t = sk_txn_get(k, w->txn);
+    bool live = t && t->st == SK_TX_PREPARED && t->dw == SK_DW_WAITING;
+    if (t && t->dw == SK_DW_WAITING)
+        t->dw = SK_DW_NONE;
+    char detail[512];
+    snprintf(detail, sizeof detail, "not committed: txn %llu waited at node %u for the local "
+             "fsync of its records (%s) and the disk log failed: %.250s; it was never ready "
+             "here", (unsigned long long)w->txn, k->self, w->why, cause);
+    if (live) {
+        t->dw = SK_DW_REFUSED;
+        t->dw_rc = rc;
+        d->wrefused++;
+        NLOG_DEBUG("kern", "%s", detail);
+    }
+    for (unsigned i = 0; i < w->n; i++) {
+        if (live)
+            sk_refuse_msg(k, w->txn, w->m[i], w->to[i], rc, detail);
+        else
+            sk_msg_drop(k, w->m[i]);
+    }
+    sk_wait_recycle(d, w);
+    return live;
+}
+
+/* A flush succeeded: every waiter its hand-over covered is ready. */
+static void sk_waits_release(struct sk_dlog *d)
+{
+    while (d->wq_head && d->wq_head->pos <= d->dacc) {
+        struct sk_wait *w = d->wq_head;
+        d->wq_head = w->next;
+        if (!d->wq_head)
+            d->wq_tail = NULL;
+        sk_wait_release(d, w);
+    }
+}
+
+/* Refuse every waiter whose records lie after `above` (pos order: a tail
+ * of the queue). */
+static void sk_waits_refuse(struct sk_dlog *d, uint64_t above, int rc, const char *cause)
+{
+    struct sk_wait **pp = &d->wq_head, *last = NULL;
+    while (*pp && (*pp)->pos <= above) {
+        last = *pp;
+        pp = &(*pp)->next;
+    }
+    struct sk_wait *w = *pp;
+    *pp = NULL;
+    d->wq_tail = last;
+    uint64_t n = 0;
+    while (w) {
+        struct sk_wait *nx = w->next;
+        n += sk_wait_refuse(d, w, rc, cause);
+        w = nx;
+    }
+    if (n) /* one line for all: a failed flush may catch many */
+        NLOG_WARN("kern", "%llu prepared transactions waiting at node %u for the local fsync of "
+                  "their records are refused (not committed, never ready here): the disk log "
+                  "failed: %s", (unsigned long long)n, d->k->self, cause);
+}
+
+static struct sk_wait *sk_wait_find(const struct sk_dlog *d, uint64_t txn)
+{
+    if (d->wq_tail && d->wq_tail->txn == txn)
+        return d->wq_tail; /* the prepare just registered (the common case) */
+    for (struct sk_wait *w = d->wq_head; w; w = w->next)
+        if (w->txn == txn)
+            return w;
+    return NULL;
+}
+
+bool sk_dlog_sole_ok(const struct ksvc *k, char *why, size_t n)
+{
+    const struct sk_dlog *d = k->dl;
+    if (!d) {
+        snprintf(why, n, "node %u has no disk log (disk_log off, or no data folder)", k->self);
+        return false;
+    }
+    switch (d->state) {
+    case KSVC_DLOG_OPENING:
+    case KSVC_DLOG_ON:
+        return true;
+    case KSVC_DLOG_STOPPED:
+    case KSVC_DLOG_GAP:
+        snprintf(why, n, "node %u's disk log is %s (%.150s)", k->self,
+                 ksvc_dlog_state_name(d->state), d->reason);
+        return false;
+    case KSVC_DLOG_OFF:
+        snprintf(why, n, "node %u's disk log is off", k->self);
+        return false;
+    default:
+        snprintf(why, n, "node %u's disk log is in bad state %d", k->self, (int)d->state);
+        return false;
+    }
+}
+
+int sk_dlog_prepare(struct ksvc *k, struct sk_txn *t)
+{
+    struct sk_dlog *d = k->dl;
+    t->dw = SK_DW_NONE;
+    t->dw_rc = 0;
+    if (!d)
+        return 0; /* no disk log: nothing waits (ALONE without a copy was refused) */
+    const struct sk_rep *alone = NULL;
+    bool wrote = false, nocopy = false;
+    for (uint32_t i = 0; i < t->ntouch; i++) {
+        if (t->touch[i].nrecords == 0)
+            continue;
+        const struct sk_rep *r = sk_rep_get(k, t->touch[i].table, t->touch[i].frag);
+        if (!r)
+            continue;
+        wrote = true;
+        if (r->ro.state == DICT_FRAG_ALONE && (!alone || (!nocopy && r->ro.logcopy == 0))) {
+            alone = r;
+            nocopy = r->ro.logcopy == 0;
+        }
+    }
+    if (!wrote || (!d->sync && !alone))
+        return 0; /* asynchronous: off the commit path */
+    char why[112];
+    if (d->sync)
+        snprintf(why, sizeof why, "disk_log sync");
+    else
+        snprintf(why, sizeof why, "table %.40s fragment %u is primary-alone%s", alone->tname,
+                 alone->frag, nocopy ? " without a log copy" : "");
+    switch (d->state) {
+    case KSVC_DLOG_OPENING:
+    case KSVC_DLOG_ON:
+        break;
+    case KSVC_DLOG_STOPPED:
+    case KSVC_DLOG_GAP:
+    case KSVC_DLOG_OFF:
+        if (!d->sync && !nocopy)
+            return 0; /* ALONE with a log copy: 2-safe in memory while the disk is out */
+        d->wrefused++;
+        return nines_err(nocopy ? NINES_EUNREACHABLE : (d->last_rc ? d->last_rc : NINES_EIO),
+                         "not committed: txn %llu at node %u needs the local fsync of its "
+                         "records (%s) and the disk log is %s (%.200s)",
+                         (unsigned long long)t->txn, k->self, why,
+                         ksvc_dlog_state_name(d->state), d->reason);
+    default:
+        return nines_err(NINES_ESTATE, "disk log of node %u in bad state %d", k->self,
+                         (int)d->state);
+    }
+    if (d->acc <= d->dacc)
+        return 0; /* its records are durable already */
+    struct sk_wait *w = d->wq_free;
+    if (w)
+        d->wq_free = w->next;
+    else if (!(w = calloc(1, sizeof *w)))
+        return nines_err(NINES_ENOMEM, "no memory to hold txn %llu for the disk log",
+                         (unsigned long long)t->txn);
+    w->next = NULL;
+    w->txn = t->txn;
+    w->pos = d->acc;
+    w->since_us = rt_now_us(k->rt);
+    w->n = 0;
+    snprintf(w->why, sizeof w->why, "%s", why);
+    if (d->wq_tail)
+        d->wq_tail->next = w;
+    else
+        d->wq_head = w;
+    d->wq_tail = w;
+    d->nwait++;
+    d->waits++;
+    t->dw = SK_DW_WAITING;
+    return 0;
+}
+
+bool sk_dlog_hold(struct ksvc *k, const struct sk_txn *t, struct rt_msg *m, net_addr to)
+{
+    struct sk_dlog *d = k->dl;
+    switch (t->dw) {
+    case SK_DW_NONE:
+        return false;
+    case SK_DW_WAITING: {
+        struct sk_wait *w = d ? sk_wait_find(d, t->txn) : NULL;
+        if (!w) {
+            NLOG_ERROR("kern", "txn %llu waits for the disk log but is not queued: sent",
+                       (unsigned long long)t->txn);
+            return false;
+        }
+        if (w->n == SK_DW_HELD) { /* a repeated request's answer: asked again later */
+            sk_msg_drop(k, m);
+            return true;
+        }
+        w->m[w->n] = m;
+        w->to[w->n] = to;
+        w->n++;
+        return true;
+    }
+    case SK_DW_REFUSED: {
+        char detail[400];
+        (void)sk_dlog_refused(k, t);
+        snprintf(detail, sizeof detail, "%s", nines_errdetail());
+        sk_refuse_msg(k, t->txn, m, to, t->dw_rc, detail);
+        return true;
+    }
+    default:
+        NLOG_ERROR("kern", "txn %llu in bad disk-wait state %d: message dropped",
+                   (unsigned long long)t->txn, (int)t->dw);
+        sk_msg_drop(k, m);
+        return true;
+    }
+}
+
+int sk_dlog_refused(const struct ksvc *k, const struct sk_txn *t)
+{
+    if (t->dw != SK_DW_REFUSED)
+        return 0;
+    const struct sk_dlog *d = k->dl;
+    return nines_err(t->dw_rc, "not committed: txn %llu was refused at node %u: the disk log "
+                     "failed while its readiness waited for the local fsync (%.200s); it was "
+                     "never ready here", (unsigned long long)t->txn, k->self,
+                     d ? d->reason : "");
+}
+
 /* Records were (or are about to be) dropped: the log has a gap. */
-static void sk_dlog_gap(struct sk_dlog *d, const char *why)
+static void sk_dlog_gap(struct sk_dlog *d, int rc, const char *why)
 {
     d->dropped += d->stage.nrecs;
     d->stage.len = d->stage.ent = 0;
@@ -193,7 +545,12 @@ static void sk_dlog_gap(struct sk_dlog *d, const char *why)
                    d->dir, (unsigned long long)d->durable, why);
     snprintf(d->reason, sizeof d->reason, "gap after position %llu: %.200s",
              (unsigned long long)d->durable, why);
+    if (d->state != KSVC_DLOG_GAP)
+        d->last_rc = rc;
     d->state = KSVC_DLOG_GAP;
+    /* waiters whose records were in the dropped buffer: refused; those
+     * covered by the flush in flight learn its outcome at IO_DONE */
+    sk_waits_refuse(d, d->busy ? d->fly_upto : d->dacc, d->last_rc, d->reason);
 }
 
 static void sk_dlog_sink(void *ctx, const uint8_t *rec, size_t len)
@@ -215,7 +572,8 @@ static void sk_dlog_sink(void *ctx, const uint8_t *rec, size_t len)
         snprintf(why, sizeof why, "%zu bytes waited for the disk, the limit is %zu (%.100s)",
                  d->kept + d->fly.ent + d->stage.ent, d->buf_max,
                  d->state == KSVC_DLOG_STOPPED ? d->reason : "the disk is not keeping up");
-        sk_dlog_gap(d, why);
+        sk_dlog_gap(d, d->state == KSVC_DLOG_STOPPED && d->last_rc ? d->last_rc : NINES_EFULL,
+                    why);
         d->dropped++;
         return;
     }
@@ -225,7 +583,7 @@ static void sk_dlog_sink(void *ctx, const uint8_t *rec, size_t len)
             nc *= 2;
         uint8_t *np = realloc(d->stage.p, nc);
         if (!np) {
-            sk_dlog_gap(d, "no memory to buffer records for the disk");
+            sk_dlog_gap(d, NINES_ENOMEM, "no memory to buffer records for the disk");
             d->dropped++;
             return;
         }
@@ -234,8 +592,8 @@ static void sk_dlog_sink(void *ctx, const uint8_t *rec, size_t len)
     memcpy(d->stage.p + d->stage.len, rec, len);
     d->stage.len += len;
     d->stage.ent += ent;
-    d->taken += ent;
     d->stage.nrecs++;
+    d->acc += ent;
     if (d->state != KSVC_DLOG_ON)
         return; /* opening: the open's completion hands it over; stopped: the retry */
     if (d->stage.ent >= KSVC_DLOG_KICK)
@@ -267,6 +625,7 @@ int sk_dlog_init(struct ksvc *k, const struct ksvc_config *cfg)
     d->buf_max = cfg->dlog_buf_max ? cfg->dlog_buf_max : KSVC_DLOG_BUF_MAX;
     d->o = (struct kern_dlog_opts){.node = k->self, .cluster = cfg->dlog_cluster,
                                    .buf_max = d->buf_max, .seg_bytes = cfg->dlog_seg_bytes};
+    d->sync = cfg->dlog_sync;
     d->state = KSVC_DLOG_OPENING;
     k->dl = d;
     return 0;
@@ -295,11 +654,10 @@ void sk_dlog_on_timer(struct ksvc *k, uint64_t cookie)
         sk_dlog_submit(d);
 }
 
-bool sk_dlog_on_io_done(struct ksvc *k, struct rt_io_req *req)
+/* A flush (or the open) finished: take the log's position and counters;
+ * release the waiters it made durable, or refuse them if it failed. */
+static void sk_dlog_io_done(struct sk_dlog *d, struct rt_io_req *req)
 {
-    struct sk_dlog *d = k->dl;
-    if (!d || req != &d->req)
-        return false;
     d->busy = false;
     d->fly.len = d->fly.ent = 0;
     d->fly.nrecs = 0;
@@ -322,13 +680,20 @@ bool sk_dlog_on_io_done(struct ksvc *k, struct rt_io_req *req)
         d->kept = 0;
     }
     int rc = req->result;
-    if (rc < 0)
+    if (rc < 0) {
         d->errors++;
-    if (d->state == KSVC_DLOG_GAP)
-        return true;
+    } else {
+        d->dacc = d->fly_upto; /* everything taken before the hand-over is on disk */
+        sk_waits_release(d);
+    }
+    if (d->state == KSVC_DLOG_GAP) {
+        if (rc < 0) /* what the flush in flight was to make durable is not */
+            sk_waits_refuse(d, d->dacc, rc, d->io_detail);
+        return;
+    }
     if (rc < 0 && d->io_lost) {
-        sk_dlog_gap(d, d->io_detail);
-        return true;
+        sk_dlog_gap(d, rc, d->io_detail);
+        return;
     }
     if (rc < 0) {
         if (d->state != KSVC_DLOG_STOPPED) {
@@ -341,20 +706,66 @@ bool sk_dlog_on_io_done(struct ksvc *k, struct rt_io_req *req)
         }
         snprintf(d->reason, sizeof d->reason, "%s: %.200s", nines_strerror(rc), d->io_detail);
         d->state = KSVC_DLOG_STOPPED;
+        d->last_rc = rc;
+        sk_waits_refuse(d, d->dacc, rc, d->reason); /* never acknowledged as durable */
         sk_dlog_arm_retry(d);
-        return true;
+        return;
     }
     if (d->state == KSVC_DLOG_STOPPED)
         NLOG_INFO("kern", "disk log resumed at position %llu after %llu more failed retries",
                   (unsigned long long)d->durable, (unsigned long long)d->quiet_errors);
     else if (d->state == KSVC_DLOG_OPENING)
-        NLOG_INFO("kern", "disk log on in %s at position %llu", d->dir,
-                  (unsigned long long)d->durable);
+        NLOG_INFO("kern", "disk log on in %s at position %llu (policy %s)", d->dir,
+                  (unsigned long long)d->durable, d->sync ? "sync" : "async");
     d->state = KSVC_DLOG_ON;
     d->reason[0] = '\0';
+    d->last_rc = 0;
     if (d->stage.len || d->trim_want > d->trim_sent)
-        sk_dlog_submit(d); /* what came meanwhile (or a removal asked for): the next flush */
+        sk_dlog_submit(d); /* what came meanwhile, or a removal asked for: the next flush
+                            * (waiters behind it) */
+}
+
+bool sk_dlog_on_io_done(struct ksvc *k, struct rt_io_req *req)
+{
+    struct sk_dlog *d = k->dl;
+    if (!d || req != &d->req)
+        return false;
+    if (d->hold_io) { /* ksvc_dlog_fault_hold: as if the flush had not finished */
+        d->held_io = req;
+        return true;
+    }
+    sk_dlog_io_done(d, req);
     return true;
+}
+
+int ksvc_dlog_fault_hold(struct ksvc *k, bool hold)
+{
+#ifdef NINES_FAULTS
+    struct sk_dlog *d = k ? k->dl : NULL;
+    if (!d)
+        return nines_err(NINES_ESTATE, "no disk log to hold");
+    d->hold_io = hold;
+    if (hold)
+        return d->held_io ? 1 : 0;
+    if (!d->held_io)
+        return 0;
+    struct rt_io_req *req = d->held_io;
+    d->held_io = NULL;
+    sk_dlog_io_done(d, req);
+    return 1;
+#else
+    (void)k;
+    (void)hold;
+    return nines_err(NINES_ESTATE, "fault injection is not compiled in (FAULTS=0)");
+#endif
+}
+
+int ksvc_dlog_set_sync(struct ksvc *k, bool sync)
+{
+    if (!k || !k->dl)
+        return nines_err(NINES_ESTATE, "no disk log: no policy to set");
+    k->dl->sync = sync;
+    return 0;
 }
 
 void sk_dlog_pos(const struct ksvc *k, struct sk_dlog_pos *out)
@@ -378,8 +789,8 @@ void sk_dlog_pos(const struct ksvc *k, struct sk_dlog_pos *out)
     out->open = d->open;
     out->inherited = d->inherited;
     out->base = d->base;
-    out->taken = d->taken;
-    out->durable = d->open && d->durable > d->base ? d->durable - d->base : 0;
+    out->taken = d->acc;
+    out->durable = d->dacc; /* every record taken below it is on disk */
 }
 
 void sk_dlog_trim(struct ksvc *k, uint64_t stream)
@@ -395,6 +806,7 @@ void sk_dlog_trim(struct ksvc *k, uint64_t stream)
 void ksvc_dlog_status(const struct ksvc *k, struct ksvc_dlog_status *out)
 {
     memset(out, 0, sizeof *out);
+    snprintf(out->policy, sizeof out->policy, "off");
     const struct sk_dlog *d = k ? k->dl : NULL;
     if (!d)
         return;
@@ -409,6 +821,13 @@ void ksvc_dlog_status(const struct ksvc *k, struct ksvc_dlog_status *out)
     out->submits = d->submits;
     out->flush_errors = d->errors;
     out->dropped = d->dropped;
+    snprintf(out->policy, sizeof out->policy, "%s", d->sync ? "sync" : "async");
+    out->waits = d->waits;
+    out->released = d->released;
+    out->wait_sum_us = d->wait_sum_us;
+    out->wait_max_us = d->wait_max_us;
+    out->refused = d->wrefused;
+    out->waiting = d->nwait;
     out->segments = d->segments;
     out->first = d->first;
     out->disk_bytes = d->durable - d->first + d->segments * KERN_DLOG_SEG_HDR;
@@ -422,6 +841,18 @@ void sk_dlog_fini(struct ksvc *k)
     if (!d)
         return;
     kern_dlog_close(d->log); /* after rt_destroy: the I/O thread is gone */
+    for (struct sk_wait *w = d->wq_head, *nx; w; w = nx) {
+        nx = w->next;
+        for (unsigned i = 0; i < w->n; i++) { /* the runtime is gone: release directly */
+            arena_destroy(&w->m[i]->arena);
+            free(w->m[i]);
+        }
+        free(w);
+    }
+    for (struct sk_wait *w = d->wq_free, *nx; w; w = nx) {
+        nx = w->next;
+        free(w);
+    }
     free(d->stage.p);
     free(d->fly.p);
     free(d);

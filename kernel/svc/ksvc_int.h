@@ -66,6 +66,9 @@ struct sk_rep {
      * LSN order (a ring): the transaction's confirmation waits for them */
     struct sk_pend *pend;
     uint32_t phead, pn, pcap;
+    struct sk_rb *rb;           /* being rebuilt here (ksvc_rebuild.c), else NULL */
+    bool adopt_pinc;            /* rebuilt with no stream held: takes the incarnation and
+                                 * the stint's mark position of the first batch */
     bool lost;                  /* created empty for a table that already held data
                                  * (node restart, or created while this node was
                                  * down): refuses operations until rebuilt */
@@ -101,6 +104,15 @@ enum sk_ask {
 };
 const char *sk_txn_state_name(enum sk_txn_state st);
 
+/* A PREPARED transaction's readiness and the disk log (ksvc_dlog.c; README
+ * "Disk logging", "Commits that wait for the disk"). */
+enum sk_dwait {
+    SK_DW_NONE = 0,         /* readiness not held (no wait needed, or the fsync came) */
+    SK_DW_WAITING,          /* READY_IND / KERN_OP_CONF / PREPARE_CONF held until the
+                             * disk log's fsync covers its records */
+    SK_DW_REFUSED,          /* the disk log failed while it waited: refused, never ready */
+};
+
 struct sk_touch {
     uint32_t table, frag, nrecords;
 };
@@ -116,6 +128,8 @@ struct sk_txn {
     int64_t value;
     bool commit;            /* ENDED / END_FAILED: the outcome */
     uint32_t npending;      /* ENDED: COMMIT/ABORT records not applied by a standby */
+    enum sk_dwait dw;       /* PREPARED: its readiness and the disk log */
+    int dw_rc;              /* SK_DW_REFUSED: the error */
     net_addr end_from;      /* ENDED: who gets the CONF (the last COMMIT/ABORT_REQ's sender) */
     /* PREPARED: the list of prepared transactions by the time they are due
      * to ask (k->prep_head), and the asking round */
@@ -174,6 +188,7 @@ struct ksvc {
     size_t ngrave, capgrave;
     bool grave_armed;       /* SK_TIMER_FREE */
     struct sk_dlog *dl;     /* disk logging (ksvc_dlog.c; NULL: off) */
+    struct sk_rbs *rbs;     /* rebuilds and copies served (ksvc_rebuild.c; NULL until one) */
     struct sk_ckpt *ck;     /* checkpoints (ksvc_ckpt.c; NULL: off) */
 };
 
@@ -193,6 +208,7 @@ enum {
     SK_TIMER_FREE = 5,
     SK_TIMER_DLOG = 6,       /* hand the turn's records to the I/O thread */
     SK_TIMER_DLOG_RETRY = 7, /* a stopped disk log tries again */
+    SK_TIMER_REBUILD = 8,    /* rebuilds: re-asks, releases; copies served: expiry */
     SK_TIMER_CKPT = 16,      /* checkpoints: the next slice or re-check (ksvc_ckpt.c) */
     SK_TIMER_CKPT_DUE = 17,  /* checkpoints: the next scheduled round */
 };
@@ -216,6 +232,20 @@ void sk_dlog_attach(struct ksvc *k, struct sk_rep *r); /* r's log feeds the disk
 void sk_dlog_on_timer(struct ksvc *k, uint64_t cookie);
 bool sk_dlog_on_io_done(struct ksvc *k, struct rt_io_req *req); /* false: not ours */
 void sk_dlog_fini(struct ksvc *k);                   /* after rt_destroy */
+/* Last step of a prepare: must t's readiness wait for the local fsync (the
+ * sync policy, or a PRIMARY ALONE fragment it wrote)? Sets t->dw; a wait
+ * the disk log cannot serve (stopped) is refused (< 0, detail). */
+int sk_dlog_prepare(struct ksvc *k, struct sk_txn *t);
+/* A readiness message of t (READY_IND, KERN_OP_CONF, PREPARE_CONF) for
+ * `to`: true when taken — held until the fsync (SK_DW_WAITING) or turned
+ * into a refusal (SK_DW_REFUSED) — false: the caller sends it now. */
+bool sk_dlog_hold(struct ksvc *k, const struct sk_txn *t, struct rt_msg *m, net_addr to);
+/* SK_DW_REFUSED: the error it was refused with (detail set); else 0. */
+int sk_dlog_refused(const struct ksvc *k, const struct sk_txn *t);
+/* May a PRIMARY ALONE fragment without a log-copy node take writes because
+ * this node's disk log stands in (configured, not stopped)? If not, `why`
+ * says why not. */
+bool sk_dlog_sole_ok(const struct ksvc *k, char *why, size_t n);
 /* Positions for checkpoints (README "Checkpoints"). The stream offset of a
  * record is the bytes of disk log entries taken before it since this
  * process started; its disk log position is base + stream offset. */
@@ -255,6 +285,9 @@ void sk_promote_begin(struct ksvc *k, struct sk_rep *r, uint32_t prev_primary);
 void sk_promote_call_off(struct ksvc *k, struct sk_rep *r);
 void sk_on_barrier_done(struct ksvc *k, uint64_t epoch);
 void sk_mark_keep(struct ksvc *k, const struct sk_rep *r, const Nines__TxnEndMark *mk);
+/* keep mk although its records are not redone yet (a rebuilt replica's
+ * held marks whose records come again: README "Rebuild") */
+void sk_mark_keep_ahead(struct ksvc *k, const struct sk_rep *r, const Nines__TxnEndMark *mk);
 void sk_mark_forget(struct ksvc *k, uint32_t table, uint32_t frag, uint64_t txn);
 void sk_marks_drop(struct ksvc *k, const struct sk_rep *r); /* every mark of r */
 void sk_marks_free(struct ksvc *k);
@@ -276,6 +309,7 @@ int sk_prepare(struct ksvc *k, struct sk_txn *t, struct rt_msg *reply,
 void sk_on_redo(struct ksvc *k, struct rt_msg *m);
 void sk_on_acked(struct ksvc *k, const struct upd_acked *a);
 void sk_pend_flush(struct ksvc *k, struct sk_rep *r); /* the standby is gone: confirm */
+void sk_remark_prepared(struct ksvc *k, struct sk_rep *r); /* a new log target */
 void sk_prepared_unlink(struct ksvc *k, struct sk_txn *t);
 void sk_ask_due(struct ksvc *k);   /* SK_TIMER_ASK */
 /* ksvc_takeover.c: a replica of this node is being promoted */
@@ -316,4 +350,27 @@ void sk_copy_reconcile(struct ksvc *k, const struct dict *d);
  * node of the other site to copy its log to. */
 int sk_copy_write_check(struct ksvc *k, uint32_t table, uint32_t frag);
 void sk_copy_fini(struct ksvc *k);
+/* Rebuild: r's fuzzy copy was just loaded (its log starts at the redo
+ * start): apply the held stream of its fragment that continues r's log,
+ * keep the held end marks of transactions not ended, take over the
+ * stream's positions (pinc, mark seq) and drop the copy. *held_to: the
+ * last LSN the copy held (and acknowledged), 0 when none was held. */
+void sk_copy_hand_over(struct ksvc *k, struct sk_rep *r, uint32_t source, uint64_t *held_to);
+
+/* ---- rebuild (ksvc_rebuild.c; README "Rebuild") ---- */
+struct sk_rb;
+struct sk_rbs;
+/* after the roles: rebuild what this node (a member, not current) is the
+ * log copy of; tell the supervisor when all is in the stream */
+void sk_rb_reconcile(struct ksvc *k, const struct dict *d);
+/* r is being rebuilt: follow the new roles (true: handled, keep r; false:
+ * r must be dropped — its rebuild cannot go on) */
+bool sk_rb_reconcile_rep(struct ksvc *k, struct sk_rep *r, const struct dict_roles *ro,
+                         uint64_t epoch);
+bool sk_rb_holding(const struct sk_rep *r); /* COPYING: the stream goes to the log copy */
+void sk_rb_free(struct sk_rep *r);
+void sk_rb_rep_gone(struct ksvc *k, const struct sk_rep *r); /* copies served from r end */
+void sk_rb_tick(struct ksvc *k);                                  /* SK_TIMER_REBUILD */
+enum ksvc_ha sk_rep_ha(const struct ksvc *k, const struct sk_rep *r);
+void sk_rb_fini(struct ksvc *k);
 #endif

@@ -47,6 +47,8 @@ struct sk_txn *sk_txn_new(struct ksvc *k, uint64_t txn, uint32_t ctl, uint32_t h
     t->value = 0;
     t->commit = false;
     t->npending = 0;
+    t->dw = SK_DW_NONE;
+    t->dw_rc = 0;
     t->end_from = 0;
     t->pprev = t->pnext = NULL;
     t->plinked = t->hold_logged = false;
@@ -645,7 +647,8 @@ static void sk_run(struct ksvc *k, struct sk_txn *t)
     }
     struct rt_msg *conf = t->conf;
     t->conf = NULL;
-    (void)rt_send(k->rt, t->req_from, RT_SVC_TXC, conf);
+    if (!q->prepare || !sk_dlog_hold(k, t, conf, t->req_from)) /* held: waits for the disk */
+        (void)rt_send(k->rt, t->req_from, RT_SVC_TXC, conf);
     sk_req_done(k, t);
 }
 

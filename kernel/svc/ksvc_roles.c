@@ -31,13 +31,14 @@ static uint32_t sk_ship_to(const struct dict_roles *ro)
 
 int sk_write_allowed(const struct ksvc *k, const struct sk_rep *r)
 {
-    if (r->ro.state == DICT_FRAG_ALONE && r->ro.logcopy == 0)
+    char why[256];
+    if (r->ro.state == DICT_FRAG_ALONE && r->ro.logcopy == 0 &&
+        !sk_dlog_sole_ok(k, why, sizeof why)) /* else commits wait for the local fsync */
         return nines_err(NINES_EUNREACHABLE, "not committed: table %s fragment %u is "
                          "primary-alone on node %u and no node of the other site is in the "
-                         "node set (epoch %llu); writes to it are refused until a node of the "
-                         "other site is back (a synchronous disk log is the durability "
-                         "issue's)", r->tname, r->frag, k->self,
-                         (unsigned long long)r->ro_epoch);
+                         "node set (epoch %llu), and %s; writes to it are refused until a node "
+                         "of the other site is back", r->tname, r->frag, k->self,
+                         (unsigned long long)r->ro_epoch, why);
     return 0;
 }
 
@@ -60,12 +61,16 @@ static int sk_ship_target(struct ksvc *k, struct sk_rep *r, uint32_t to)
             NLOG_WARN("kern", "table %s fragment %u (%s in node set %llu): its log goes to no "
                       "node (was %u)%s", r->tname, r->frag, dict_frag_state_name(r->ro.state),
                       (unsigned long long)r->ro_epoch, old,
-                      r->ro.state == DICT_FRAG_ALONE ? ": no node of the other site is in the "
-                                                       "node set, writes are refused"
-                                                     : "");
+                      r->ro.state != DICT_FRAG_ALONE ? ""
+                      : sk_write_allowed(k, r) == 0
+                          ? ": no node of the other site is in the node set, commits wait for "
+                            "this node's disk log"
+                          : ": no node of the other site is in the node set, writes are refused");
         upd_ship_set_standby(k->u, r->ship, to);
         if (old)
             sk_pend_flush(k, r); /* nobody to wait for any more on the old node */
+        if (to)
+            sk_remark_prepared(k, r); /* the new target holds every mark (README "Rebuild") */
     }
     r->standby = upd_ship_standby(r->ship);
     return 0;
@@ -234,6 +239,12 @@ void sk_reconcile(struct ksvc *k, const struct dict *d, bool live_commit)
                        : ro.standby == k->self ? KERN_FRAG_HOT_STANDBY
                                                : 0;
             struct sk_rep *r = sk_rep_get(k, t->id, f);
+            if (r && r->rb) {
+                /* being rebuilt: its roles are the rebuild's (ksvc_rebuild.c) */
+                if (!sk_rb_reconcile_rep(k, r, &ro, ns->epoch))
+                    r->seen = false; /* cannot go on: dropped below */
+                continue;
+            }
             if (r) {
                 r->seen = true;
                 /* the primary it took records from, if it takes over now */

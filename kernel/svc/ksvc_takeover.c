@@ -18,6 +18,11 @@ void sk_mark_keep(struct ksvc *k, const struct sk_rep *r, const Nines__TxnEndMar
 {
     if (kern_frag_txn_last_lsn(r->f, mk->txn) == 0)
         return; /* its COMMIT/ABORT record is redone already: nothing in doubt */
+    sk_mark_keep_ahead(k, r, mk);
+}
+
+void sk_mark_keep_ahead(struct ksvc *k, const struct sk_rep *r, const Nines__TxnEndMark *mk)
+{
     struct sk_node *nd = sk_map_get(&k->marks, mk->txn, r->table, r->frag);
     struct sk_mark *x = (struct sk_mark *)nd;
     if (!x) {

@@ -112,7 +112,9 @@ static void sk_ready_primary(struct ksvc *k, const struct sk_txn *t)
         b->node = k->self;
         b->has_value = t->has_value;
         b->value = t->value;
-        (void)rt_send(k->rt, t->hsc == k->self ? 0 : t->hsc, RT_SVC_TXC, m);
+        net_addr to = t->hsc == k->self ? 0 : t->hsc;
+        if (!sk_dlog_hold(k, t, m, to)) /* held while it waits for the disk (ksvc_dlog.c) */
+            (void)rt_send(k->rt, to, RT_SVC_TXC, m);
     } else if (m) {
         rt_msg_free(k->rt, m);
     }
@@ -148,6 +150,8 @@ int sk_prepare(struct ksvc *k, struct sk_txn *t, struct rt_msg *reply,
             return rc;
     }
     int rc = sk_frags_out(k, t, reply, frags, nfrags);
+    if (rc == 0) /* must its readiness wait for the local fsync? (ksvc_dlog.c) */
+        rc = sk_dlog_prepare(k, t);
     if (rc)
         return rc;
     t->st = SK_TX_PREPARED;
@@ -197,6 +201,40 @@ static void sk_reprepare(struct ksvc *k, struct sk_txn *t, uint32_t ctl, uint32_
     sk_prepared_link(k, t); /* asks again ask_us from now if nothing comes */
 }
 
+/* r's log goes to a new node: every transaction PREPARED here that wrote
+ * in r gets a fresh end mark behind its records, so the new target holds
+ * the mark of every transaction that may still commit (a mark its old
+ * target acknowledged is not sent again by the stint; a takeover by a
+ * rebuilt standby would otherwise treat that transaction as unprepared).
+ * README "Rebuild". */
+void sk_remark_prepared(struct ksvc *k, struct sk_rep *r)
+{
+    if (!r->ship)
+        return;
+    uint32_t n = 0;
+    SK_MAP_FOREACH(&k->txns, i, nd, nx)
+    {
+        struct sk_txn *t = (struct sk_txn *)nd;
+        if (t->st != SK_TX_PREPARED)
+            continue;
+        for (uint32_t j = 0; j < t->ntouch; j++) {
+            const struct sk_touch *x = &t->touch[j];
+            if (x->table != r->table || x->frag != r->frag || !x->nrecords ||
+                upd_ship_has_mark(r->ship, t->txn))
+                continue; /* a mark still queued goes to the new target anyway */
+            if (upd_ship_mark(k->u, r->ship, t->txn, x->nrecords, t->ctl, t->hsc))
+                NLOG_ERROR("kern", "txn %llu: no fresh end mark for table %s fragment %u at its "
+                           "new log target: %s", (unsigned long long)t->txn, r->tname, r->frag,
+                           nines_errdetail());
+            else
+                n++;
+        }
+    }
+    if (n)
+        NLOG_INFO("kern", "table %s fragment %u: %u prepared transactions marked again for node "
+                  "%u", r->tname, r->frag, n, upd_ship_standby(r->ship));
+}
+
 void ksvc_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
 {
     struct ksvc *k = st;
@@ -231,6 +269,8 @@ void ksvc_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
                 t->hsc = q->hsc;
             break;
         case SK_TX_PREPARED:
+            if ((rc = sk_dlog_refused(k, t)) != 0)
+                break; /* the disk log failed while it waited: never ready */
             if (q->hsc && q->hsc != t->hsc)
                 sk_reprepare(k, t, q->ctl, q->hsc);
             break; /* else a repeated prepare: answer again */
@@ -266,7 +306,8 @@ void ksvc_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
             c->node = k->self;
         }
         if (rc == 0) {
-            (void)rt_send(rt, m->from, RT_SVC_TXC, r);
+            if (!sk_dlog_hold(k, t, r, m->from)) /* held while it waits for the disk */
+                (void)rt_send(rt, m->from, RT_SVC_TXC, r);
             r = NULL;
         }
     }
@@ -811,8 +852,11 @@ void sk_on_redo(struct ksvc *k, struct rt_msg *m)
     struct upd_applied ap = {.table = rd->table, .frag = rd->frag, .from = rd->from,
                              .pinc = rd->pinc};
     struct sk_rep *r = sk_rep_get(k, rd->table, rd->frag);
-    if (!r && sk_copy_on_redo(k, rd))
-        return; /* this node is the fragment's log copy (ksvc_copy.c) */
+    if ((!r || sk_rb_holding(r)) && sk_copy_on_redo(k, rd))
+        return; /* this node is the fragment's log copy (ksvc_copy.c), also while its
+                 * replica is being copied (README "Rebuild") */
+    if (r && sk_rb_holding(r))
+        return; /* not this node's log-copy stream: nothing goes into a replica being copied */
     if (!r) {
         /* the primary's dictionary is ahead of ours: ask again later */
         NLOG_DEBUG("kern", "%zu records of table %u fragment %u from node %u: node %u has no "
@@ -835,6 +879,12 @@ void sk_on_redo(struct ksvc *k, struct rt_msg *m)
     if (r->pinc != rd->pinc) {
         if (kern_log_next_lsn(log) == 1 && r->mark_seq == 0) {
             r->pinc = rd->pinc; /* holds nothing yet: the stream starts here */
+        } else if (r->adopt_pinc) {
+            /* rebuilt from a copy with no stream held: the stream's stint
+             * carries every end mark after start_seq (README "Rebuild") */
+            r->adopt_pinc = false;
+            r->pinc = rd->pinc;
+            r->mark_seq = rd->start_seq;
         } else {
             sk_rep_out_of_service(k, r, "it holds records up to LSN %llu of primary "
                                   "incarnation %llu; node %u sent records of incarnation %llu: "

@@ -11,7 +11,12 @@
  *     status names the set, node 2 as "out" and NOT SERVING with its
  *     reason, the nodes' disagreement; replicas computes primary-alone
  *     roles with their log-copy nodes and warns about every fragment two
- *     nodes claim to be primary of. */
+ *     nodes claim to be primary of;
+ *   - node 2 a member that is not current (being rebuilt), then current
+ *     and standby-only: replicas computes roles as the nodes do
+ *     (dict_frag_roles_live): node 2 is the log copy of the fragments it
+ *     holds a replica of, then their standby (no primary until takeback);
+ *     status shows the standby-only set. */
 #include "clu.h"
 #include "cu_test.h"
 #include "dict/dict.h"
@@ -31,7 +36,8 @@
 
 struct scenario {
     bool have_set[N + 1];
-    uint64_t epoch[N + 1], members[N + 1], current[N + 1];
+    uint64_t epoch[N + 1], members[N + 1], current[N + 1], standby_only[N + 1];
+    uint64_t since[N + 1][N + 1];   /* [node][id]: id's epoch of becoming current */
     uint32_t coordinator[N + 1];
     bool serving[N + 1];
     const char *ha[N + 1], *reason[N + 1];
@@ -57,6 +63,7 @@ static int fake_status(uint32_t id, net_addr to)
     Nines__StatusConf b = NINES__STATUS_CONF__INIT;
     Nines__NodeSet ns = NINES__NODE_SET__INIT;
     Nines__PeerStatus peers[N], *pp[N];
+    uint64_t since[N];
     b.node_id = id;
     b.site = (id - 1) % 2;
     b.uptime_ms = 5000;
@@ -79,6 +86,11 @@ static int fake_status(uint32_t id, net_addr to)
         ns.epoch = sc.epoch[id];
         ns.members = sc.members[id];
         ns.current = sc.current[id];
+        ns.standby_only = sc.standby_only[id];
+        for (uint32_t i = 1; i <= N; i++)
+            if (ns.standby_only & B(i))
+                since[ns.n_standby_since++] = sc.since[id][i];
+        ns.standby_since = since;
         ns.coordinator = sc.coordinator[id];
         b.node_set = &ns;
     }
@@ -294,7 +306,8 @@ static void test_all_current(void)
     CU_ASSERT_EQUAL(rc, 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "\"healthy\":true,\"node_set\":{\"installed\":true,"
                                          "\"epoch\":4,\"members\":[1,2,3,4],\"current\":[1,2,3,4],"
-                                         "\"coordinator\":1,\"reported_by\":1,\"agreed\":true}"));
+                                         "\"coordinator\":1,\"reported_by\":1,\"agreed\":true,"
+                                         "\"standby_only\":[],\"standby_since\":[]}"));
     CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "\"set\":\"current\",\"ha_state\":\"running\","
                                          "\"serving\":true,\"reason\":\"\""));
     rc = clu_run(&C, "ninesctl", 0, "replicas --json");
@@ -379,7 +392,122 @@ static void test_node_evicted_still_claiming(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(C.out, want));
     CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "\"role_state\":\"primary-alone\""));
     CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "\"node_set\":{\"installed\":true,\"epoch\":3,"
-                                         "\"current\":[1,3,4]}"));
+                                         "\"current\":[1,3,4],\"members\":[1,3,4],"
+                                         "\"standby_only\":[],\"standby_since\":[]}"));
+}
+
+/* Node 2 came back: in epoch 5 a member that is not current (its replicas
+ * are being rebuilt: it is the log copy of each fragment it holds a
+ * replica of, whose other replica is primary alone), then in epoch 6
+ * current and standby-only (the fragments it is the dictionary primary of
+ * keep their standby as primary, node 2 is their standby); then the other
+ * replica of a fragment standby-only too: of the two, the one current since
+ * the earlier epoch is primary. */
+static void test_rebuilt_standby_only(void)
+{
+    struct scenario s = {0};
+    for (uint32_t i = 1; i <= N; i++) {
+        s.have_set[i] = true;
+        s.epoch[i] = 5;
+        s.members[i] = B(1) | B(2) | B(3) | B(4);
+        s.current[i] = B(1) | B(3) | B(4);
+        s.coordinator[i] = 1;
+        s.serving[i] = true;
+        s.ha[i] = "active";
+    }
+    base_digests(&s);
+    int on2 = 0, prim2 = 0;
+    for (uint32_t f = 0; f < NFRAGS; f++) {
+        if (frag(f)->primary == 2) { /* taken over by its standby */
+            s.claims[2][f] = false;
+            s.claims[frag(f)->standby][f] = true;
+            prim2++;
+        }
+        on2 += frag(f)->primary == 2 || frag(f)->standby == 2;
+    }
+    CU_ASSERT_FATAL(on2 > 0 && prim2 > 0);
+    set_scenario(&s);
+    int rc = clu_run(&C, "ninesctl", 0, "replicas");
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "roles: node set epoch 5, current 1 3 4, members not "
+                                         "current 2;"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "primary-alone (log copy 2)"));
+    if (getenv("PEEK"))
+        printf("\n%s\n", C.out);
+    rc = clu_run(&C, "ninesctl", 0, "replicas --json");
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "\"node_set\":{\"installed\":true,\"epoch\":5,"
+                                         "\"current\":[1,3,4],\"members\":[1,2,3,4],"
+                                         "\"standby_only\":[],\"standby_since\":[]}"));
+    for (uint32_t f = 0; f < NFRAGS; f++) {
+        if (frag(f)->primary != 2 && frag(f)->standby != 2)
+            continue;
+        char want[96];
+        uint32_t other = frag(f)->primary == 2 ? frag(f)->standby : frag(f)->primary;
+        snprintf(want, sizeof want, "\"roles\":{\"primary\":%u,\"standby\":0,\"logcopy\":2}",
+                 other);
+        CU_ASSERT_PTR_NOT_NULL(strstr(C.out, want));
+    }
+
+    for (uint32_t i = 1; i <= N; i++) {
+        s.epoch[i] = 6;
+        s.current[i] = s.members[i];
+        s.standby_only[i] = B(2);
+        s.since[i][2] = 6;
+    }
+    set_scenario(&s);
+    rc = clu_run(&C, "ninesctl", 0, "status");
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "node set: epoch 6, members 1 2 3 4, current 1 2 3 4, "
+                                         "standby-only 2 (since epoch 6), coordinator 1 (every "
+                                         "node that answered reports it)"));
+    if (rc || getenv("PEEK"))
+        printf("\n%s\n", C.out);
+    rc = clu_run(&C, "ninesctl", 0, "status --json");
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "\"agreed\":true,\"standby_only\":[2],"
+                                         "\"standby_since\":[6]}"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "\"coordinator\":1,\"standby_only\":[2],"
+                                         "\"standby_since\":[6]},\"set\":"));
+    rc = clu_run(&C, "ninesctl", 0, "replicas");
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "roles: node set epoch 6, current 1 2 3 4, "
+                                         "standby-only 2 (since epoch 6);"));
+    CU_ASSERT_PTR_NULL(strstr(C.out, "claims the primary role, the node set names"));
+    if (getenv("PEEK"))
+        printf("\n%s\n", C.out);
+    rc = clu_run(&C, "ninesctl", 0, "replicas --json");
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "\"standby_only\":[2],\"standby_since\":[6]}"));
+    for (uint32_t f = 0; f < NFRAGS; f++) {
+        char want[96];
+        const struct dict_frag *fr = frag(f);
+        uint32_t p = fr->primary == 2 ? fr->standby : fr->primary;
+        uint32_t sb = fr->primary == 2 ? 2 : fr->standby;
+        snprintf(want, sizeof want, "\"role_state\":\"both\",\"roles\":{\"primary\":%u,"
+                 "\"standby\":%u,", p, sb);
+        CU_ASSERT_PTR_NOT_NULL(strstr(C.out, want));
+    }
+
+    /* fragment 0's two replicas both standby-only: the one current since
+     * the earlier epoch is its primary, whichever the dictionary names */
+    const struct dict_frag *f0 = frag(0);
+    for (int earlier_is_dict_primary = 0; earlier_is_dict_primary < 2; earlier_is_dict_primary++) {
+        for (uint32_t i = 1; i <= N; i++) {
+            s.epoch[i] = 9;
+            s.standby_only[i] = B(f0->primary) | B(f0->standby);
+            memset(s.since[i], 0, sizeof s.since[i]);
+            s.since[i][f0->primary] = earlier_is_dict_primary ? 6 : 8;
+            s.since[i][f0->standby] = earlier_is_dict_primary ? 8 : 6;
+        }
+        set_scenario(&s);
+        rc = clu_run(&C, "ninesctl", 0, "replicas --json");
+        uint32_t p = earlier_is_dict_primary ? f0->primary : f0->standby;
+        uint32_t sb = earlier_is_dict_primary ? f0->standby : f0->primary;
+        char want[160];
+        snprintf(want, sizeof want, "{\"table\":%u,\"frag\":0,", table_id);
+        const char *row = strstr(C.out, want);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(row);
+        snprintf(want, sizeof want, "\"role_state\":\"both\",\"roles\":{\"primary\":%u,"
+                 "\"standby\":%u,", p, sb);
+        const char *roles = strstr(row, want), *next = strstr(row + 1, "{\"table\":");
+        CU_ASSERT(roles && (!next || roles < next)); /* in fragment 0's row */
+    }
 }
 
 void cu_register(void)
@@ -388,6 +516,7 @@ void cu_register(void)
         {"no_nodeset", test_no_nodeset},
         {"all_current", test_all_current},
         {"node_evicted_still_claiming", test_node_evicted_still_claiming},
+        {"rebuilt_standby_only", test_rebuilt_standby_only},
         {NULL, NULL},
     };
     cu_add_suite("ctl_nodeset", setup, teardown, cases);

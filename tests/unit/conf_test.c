@@ -31,7 +31,7 @@ static void test_good(void)
     CU_ASSERT_EQUAL(c.heartbeat_ms, 20);
     CU_ASSERT_EQUAL(c.heartbeat_misses, 5); /* default kept */
     CU_ASSERT_STRING_EQUAL(c.transport, "rdma");
-    CU_ASSERT_FALSE(c.disk_log);
+    CU_ASSERT_EQUAL(c.disk_log, NINES_DISK_LOG_OFF);
     CU_ASSERT_EQUAL(c.checkpoint_interval_ms, 0); /* only on demand */
     CU_ASSERT_TRUE(c.has_arbitrator);
     CU_ASSERT_STRING_EQUAL(c.arbitrator_host, "10.0.0.9");
@@ -42,8 +42,23 @@ static void test_good(void)
     struct nines_conf d;
     CU_ASSERT_EQUAL_FATAL(nines_conf_parse(with_data, "d.conf", &d), 0);
     CU_ASSERT_STRING_EQUAL(d.arbitrator_data, "/var/arb");
-    CU_ASSERT_FALSE(d.disk_log); /* the default */
+    CU_ASSERT_EQUAL(d.disk_log, NINES_DISK_LOG_OFF); /* the default */
     CU_ASSERT_EQUAL(d.checkpoint_interval_ms, 60000); /* the default */
+    /* the policies; `on` is `async` (files written before the policies) */
+    static const struct {
+        const char *word;
+        enum nines_disk_log v;
+    } pol[] = {{"off", NINES_DISK_LOG_OFF}, {"on", NINES_DISK_LOG_ASYNC},
+               {"async", NINES_DISK_LOG_ASYNC}, {"sync", NINES_DISK_LOG_SYNC}};
+    for (size_t i = 0; i < sizeof pol / sizeof pol[0]; i++) {
+        char text[200];
+        snprintf(text, sizeof text, "cluster a\ndisk_log %s\nnode 1 site 0 h:1 data /d1\n"
+                 "node 2 site 1 h:2 data /d2\n", pol[i].word);
+        struct nines_conf e;
+        CU_ASSERT_EQUAL_FATAL(nines_conf_parse(text, "p.conf", &e), 0);
+        CU_ASSERT_EQUAL(e.disk_log, pol[i].v);
+    }
+    CU_ASSERT_STRING_EQUAL(nines_disk_log_name(NINES_DISK_LOG_SYNC), "sync");
     CU_ASSERT_EQUAL(d.arbitrator_port, 7000);
     const struct nines_node_conf *n7 = nines_conf_node(&c, 7);
     CU_ASSERT_PTR_NOT_NULL_FATAL(n7);
@@ -78,7 +93,9 @@ static const struct bad_case bad[] = {
     {"cluster x\nheartbeat_ms -5\n", "heartbeat_ms '-5'"},
     {"cluster x\nbogus 1\n", "unknown setting 'bogus'"},
     {"cluster x\ntransport udp\n", "transport 'udp' must be tcp or rdma"},
-    {"cluster x\ndisk_log yes\n", "disk_log 'yes' must be on or off"},
+    {"cluster x\ndisk_log yes\n", "disk_log 'yes' must be off, async (or on) or sync"},
+    {"cluster x\ndisk_log sync\nnode 1 site 0 h:1 data /d\nnode 2 site 1 h:2\n",
+     "disk_log sync, but node 2 has no data folder"},
     {"cluster x\ncheckpoint_interval_ms 50\n",
      ":2: checkpoint_interval_ms '50' must be 0 (only on demand: ninesctl checkpoint) or a "
      "number of milliseconds in 1000..86400000"},

@@ -440,8 +440,8 @@ static uint32_t T_q, T_n;
 /* Records of q in many flushes (a segment is started by a flush), a few of n. */
 static void fill_q(int64_t from)
 {
-    for (int64_t k = from; k < from + 20000; k += 500) {
-        put_rows_t(T_q, 0, k, k + 500);
+    for (int64_t k = from; k < from + 20000; k += 1000) {
+        put_rows_t(T_q, 0, k, k + 1000);
         settle();
     }
     put_rows_t(T_n, 0, from, from + 10);
@@ -530,8 +530,8 @@ static void test_restart_keeps_log(void)
     CU_ASSERT(cks().removal_held);
     uint32_t t = table_new("r", 1);
     CU_ASSERT_FATAL(t != 0);
-    for (int64_t k = 0; k < 20000; k += 500) {
-        put_rows_t(t, 0, k, k + 500);
+    for (int64_t k = 0; k < 20000; k += 1000) {
+        put_rows_t(t, 0, k, k + 1000);
         settle();
     }
     int i = round_now();

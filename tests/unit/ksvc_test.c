@@ -32,7 +32,7 @@
 #define HSC 2 /* the fake hot-standby controller's node (other site) */
 #define NFRAGS 8
 #define MAXMSG 8192
-#define TAB_MAX NINES__MSG_TYPE__TXC_OUTCOME_REF /* the node's table up to here */
+#define TAB_MAX NINES__MSG_TYPE__KERN_COPY_REF /* the node's table up to here */
 
 /* ---- the fake controller: keeps every answer it gets ---- */
 struct ft {
@@ -80,6 +80,9 @@ static struct {
     uint32_t table;
     uint64_t epoch;   /* the node set installed last (by sup_init: 1) */
     uint64_t cur;     /* its current members: roles are computed over these */
+    uint64_t mem;     /* its members when they differ from cur (0: cur) */
+    uint64_t sbo;     /* its standby-only nodes */
+    uint64_t since[NN + 1]; /* standby-only: the epoch each became current */
 } W;
 
 static uint64_t msg_txn(const struct rt_msg *m)
@@ -355,7 +358,12 @@ static struct where route_t(uint32_t table, int64_t k)
     CU_ASSERT_FATAL(f >= 0);
     /* the roles in the installed node set (what the kernels serve) */
     struct dict_roles ro;
-    CU_ASSERT_EQUAL_FATAL(dict_frag_roles(dsvc_current(W.n[1].dict), t, (uint32_t)f, W.cur, &ro),
+    uint64_t since[65] = {0};
+    memcpy(since, W.since, sizeof W.since);
+    struct dict_live live = {.members = W.mem ? W.mem : W.cur, .current = W.cur,
+                             .standby_only = W.sbo, .since = since};
+    CU_ASSERT_EQUAL_FATAL(dict_frag_roles_live(dsvc_current(W.n[1].dict), t, (uint32_t)f, &live,
+                                               &ro),
                           0);
     struct where w = {(uint32_t)f, ro.primary, ro.standby};
     return w;
@@ -1772,6 +1780,7 @@ static void ns_install(uint64_t members)
 {
     W.epoch++;
     W.cur = members;
+    W.mem = W.sbo = 0;
     for (uint32_t i = 1; i <= NN; i++)
         ns_put(i, W.epoch, members, (members & RT_NODE_BIT(i)) != 0);
 }
@@ -2312,6 +2321,222 @@ static void test_alone_without_logcopy_refused(void)
     ft_clear(HSC);
 }
 
+/* ---- rebuild of a returning node's replicas (README "Rebuild") ---- */
+
+/* Install node set `epoch` on every node: `members`, of which `current`
+ * hold current replicas and `sbo` are standby-only. */
+static void ns_install3(uint64_t members, uint64_t current, uint64_t sbo)
+{
+    W.epoch++;
+    for (uint32_t i = 1; i <= NN; i++)
+        if ((sbo & RT_NODE_BIT(i)) && !(W.sbo & RT_NODE_BIT(i)))
+            W.since[i] = W.epoch; /* standby-only from now */
+    W.cur = current;
+    W.mem = members;
+    W.sbo = sbo;
+    for (uint32_t i = 1; i <= NN; i++) {
+        bool in = (members & RT_NODE_BIT(i)) != 0;
+        struct rt_nodeset ns = {.epoch = W.epoch, .members = members, .current = current,
+                                .standby_only = sbo, .member = in, .serving = in};
+        memcpy(ns.since, W.since, sizeof W.since);
+        for (uint32_t id = 1; id <= NN; id++)
+            if (current & RT_NODE_BIT(id)) {
+                ns.coordinator = id;
+                break;
+            }
+        if (!in)
+            snprintf(ns.reason, sizeof ns.reason, "node %u is outside node set %llu (test)", i,
+                     (unsigned long long)W.epoch);
+        rt_install_nodeset(W.n[i].rt, &ns);
+    }
+}
+
+/* Insert (k, v) and commit; false when refused. */
+static bool put_kv(uint64_t txn, int64_t k, int64_t v)
+{
+    const Nines__KernOpConf *c = one_op(txn, NINES__OP_TYPE__OP_INSERT, k, v, true);
+    if (!c)
+        return false;
+    end_txn(txn, route(k).primary, true);
+    return true;
+}
+
+/* Every replica node `node` holds of W.table in HA state `ha` (or `ha2`)? */
+static bool reps_in2(uint32_t node, enum ksvc_ha ha, enum ksvc_ha ha2, int *n_out)
+{
+    int n = 0;
+    for (uint32_t f = 0; f < NFRAGS; f++) {
+        struct ksvc_rep_info ri;
+        if (ksvc_rep_info(W.n[node].kern, W.table, f, &ri) < 0)
+            continue;
+        if (ri.ha != ha && ri.ha != ha2)
+            return false;
+        n++;
+    }
+    if (n_out)
+        *n_out = n;
+    return n > 0;
+}
+
+static bool reps_in(uint32_t node, enum ksvc_ha ha, int *n_out)
+{
+    return reps_in2(node, ha, ha, n_out);
+}
+
+static void test_rebuild_returning_node(void)
+{
+    const uint32_t R = 3; /* the node that leaves and comes back */
+    const uint64_t ALL = W.cur;
+    uint64_t txn = 20000;
+    int64_t k = 20000;
+    for (int i = 0; i < 40; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 3));
+    /* R leaves: its fragments are PRIMARY ALONE, their log copied to a node
+     * of R's site */
+    ns_install(ALL & ~RT_NODE_BIT(R));
+    run(20);
+    for (int i = 0; i < 40; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 3));
+    /* R is back as a member that is not current: it is the log copy of
+     * each of its fragments and rebuilds them from their primaries, in
+     * small chunks while transactions go on */
+    for (uint32_t i = 1; i <= NN; i++)
+        ksvc_rb_set_chunk(W.n[i].kern, 512);
+    struct ksvc_rebuild_stats rs0;
+    ksvc_rebuild_stats(W.n[R].kern, &rs0);
+    ns_install3(ALL, ALL & ~RT_NODE_BIT(R), 0);
+    run(1);
+    int ncopying = 0;
+    CU_ASSERT_TRUE(reps_in2(R, KSVC_HA_COPYING, KSVC_HA_CATCHING_UP, &ncopying));
+    CU_ASSERT_EQUAL(ncopying, 4); /* every fragment placed on R */
+    for (int i = 0; i < 60 && !reps_in(R, KSVC_HA_CATCHING_UP, NULL); i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 3)); /* writes during the copy */
+    RUN_UNTIL(reps_in(R, KSVC_HA_CATCHING_UP, NULL), 20000);
+    CU_ASSERT_TRUE_FATAL(reps_in(R, KSVC_HA_CATCHING_UP, NULL));
+    struct ksvc_rebuild_stats rs;
+    ksvc_rebuild_stats(W.n[R].kern, &rs);
+    CU_ASSERT_EQUAL(rs.rebuilds_started - rs0.rebuilds_started, 4);
+    CU_ASSERT(rs.copy_bytes_recv > 512); /* several chunks */
+    CU_ASSERT_EQUAL(rs.reports - rs0.reports, 1); /* KSVC_MSG_REBUILT to the supervisor */
+    /* in the stream: more commits reach R's replicas too */
+    for (int i = 0; i < 20; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 3));
+    run(300);
+    /* current again, standby-only: the roles keep the primaries where
+     * they are (no takeback yet), R is the hot standby of all four */
+    ns_install3(ALL, ALL, RT_NODE_BIT(R));
+    run(5);
+    int nact = 0;
+    CU_ASSERT_TRUE(reps_in(R, KSVC_HA_ACTIVE, &nact));
+    CU_ASSERT_EQUAL(nact, 4);
+    for (uint32_t f = 0; f < NFRAGS; f++) {
+        struct ksvc_rep_info ri;
+        if (ksvc_rep_info(W.n[R].kern, W.table, f, &ri) == 0)
+            CU_ASSERT_EQUAL(ri.role, KERN_FRAG_HOT_STANDBY);
+    }
+    for (int i = 0; i < 20; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 3));
+    check_digests(); /* every primary equals its standby, R's included */
+    /* R's partner of site 0 leaves: R takes over what it was standby of,
+     * and holds every committed row */
+    uint32_t partner = 0;
+    int64_t pk = 0;
+    for (int64_t q = 20000; q < k && !partner; q++) {
+        struct where w = route(q);
+        if (w.standby == R) {
+            partner = w.primary;
+            pk = q;
+        }
+    }
+    CU_ASSERT_NOT_EQUAL_FATAL(partner, 0);
+    ns_install3(ALL & ~RT_NODE_BIT(partner), ALL & ~RT_NODE_BIT(partner), RT_NODE_BIT(R));
+    RUN_UNTIL(route(pk).primary == R && get_v(++txn, pk, NULL, 0) == pk * 3, 20);
+    for (int64_t q = 20000; q < k; q++)
+        if (route(q).primary == R)
+            CU_ASSERT_EQUAL(get_v(++txn, q, NULL, 0), q * 3);
+    for (uint32_t i = 1; i <= NN; i++)
+        ksvc_rb_set_chunk(W.n[i].kern, 0);
+}
+
+/* A chunk of the copy lost on the way: the rebuilding node asks again for
+ * the same offset and the copy completes. Runs after rebuild_returning_node
+ * (node 4 is out, node 3 is standby-only). */
+static void test_rebuild_chunk_lost(void)
+{
+    const uint32_t R = 4;
+    const uint64_t ALL = RT_NODE_BIT(1) | RT_NODE_BIT(2) | RT_NODE_BIT(3) | RT_NODE_BIT(4);
+    CU_ASSERT_EQUAL_FATAL(W.cur, ALL & ~RT_NODE_BIT(R));
+    const uint64_t sbo = W.sbo;
+    uint64_t txn = 30000;
+    int64_t k = 30000;
+    for (int i = 0; i < 30; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 5));
+    for (uint32_t i = 1; i <= NN; i++)
+        ksvc_rb_set_chunk(W.n[i].kern, 256);
+    struct ksvc_rebuild_stats rs0;
+    ksvc_rebuild_stats(W.n[R].kern, &rs0);
+    fl_set(NINES__MSG_TYPE__KERN_COPY_CONF, 0, R, -1, 2, false);
+    ns_install3(ALL, ALL & ~RT_NODE_BIT(R), sbo);
+    RUN_UNTIL(reps_in(R, KSVC_HA_CATCHING_UP, NULL), 20000);
+    CU_ASSERT_TRUE(reps_in(R, KSVC_HA_CATCHING_UP, NULL));
+    CU_ASSERT_EQUAL(FL.drop, 0); /* both chunks were dropped */
+    fl_off();
+    struct ksvc_rebuild_stats rs;
+    ksvc_rebuild_stats(W.n[R].kern, &rs);
+    CU_ASSERT(rs.copy_reasks - rs0.copy_reasks >= 2);
+    ns_install3(ALL, ALL, sbo | RT_NODE_BIT(R));
+    run(5);
+    CU_ASSERT_TRUE(reps_in(R, KSVC_HA_ACTIVE, NULL));
+    for (int i = 0; i < 10; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 5));
+    check_digests();
+    for (int64_t q = 30000; q < k; q++)
+        CU_ASSERT_EQUAL(get_v(++txn, q, NULL, 0), q * 5);
+    for (uint32_t i = 1; i <= NN; i++)
+        ksvc_rb_set_chunk(W.n[i].kern, 0);
+}
+
+/* The primary a rebuild copies from leaves while the copy runs: the
+ * fragment is DOWN and that replica's rebuild stops (dropped: nothing
+ * half-copied is kept or served). */
+static void test_rebuild_source_lost(void)
+{
+    const uint32_t R = 2;
+    const uint64_t ALL = RT_NODE_BIT(1) | RT_NODE_BIT(2) | RT_NODE_BIT(3) | RT_NODE_BIT(4);
+    const uint64_t sbo = W.sbo & ~RT_NODE_BIT(R);
+    ns_install3(ALL & ~RT_NODE_BIT(R), ALL & ~RT_NODE_BIT(R), sbo);
+    run(20);
+    uint64_t txn = 40000;
+    int64_t k = 40000;
+    for (int i = 0; i < 30; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 7));
+    for (uint32_t i = 1; i <= NN; i++)
+        ksvc_rb_set_chunk(W.n[i].kern, 64);
+    ns_install3(ALL, ALL & ~RT_NODE_BIT(R), sbo);
+    run(2);
+    CU_ASSERT_TRUE(reps_in(R, KSVC_HA_COPYING, NULL));
+    uint32_t src = 0;
+    for (uint32_t f = 0; f < NFRAGS && !src; f++) {
+        struct ksvc_rep_info ri;
+        if (ksvc_rep_info(W.n[R].kern, W.table, f, &ri) == 0 && ri.ha == KSVC_HA_COPYING)
+            src = ri.source;
+    }
+    CU_ASSERT_NOT_EQUAL_FATAL(src, 0);
+    ns_install3(ALL & ~RT_NODE_BIT(src), ALL & ~RT_NODE_BIT(R) & ~RT_NODE_BIT(src),
+                sbo & ~RT_NODE_BIT(src));
+    run(50);
+    for (uint32_t f = 0; f < NFRAGS; f++) {
+        struct ksvc_rep_info ri;
+        if (ksvc_rep_info(W.n[R].kern, W.table, f, &ri) == 0)
+            CU_ASSERT_NOT_EQUAL(ri.source, src); /* nothing is rebuilt from a node gone */
+    }
+    struct ksvc_rebuild_stats rs;
+    ksvc_rebuild_stats(W.n[R].kern, &rs);
+    CU_ASSERT_EQUAL(rs.reports, 0); /* never said rebuilt: fragments are DOWN */
+    for (uint32_t i = 1; i <= NN; i++)
+        ksvc_rb_set_chunk(W.n[i].kern, 0);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -2346,4 +2571,11 @@ void cu_register(void)
         {NULL, NULL},
     };
     cu_add_suite("ksvc_nodeset", suite_init, suite_fini, ns_cases);
+    static const struct cu_case rb_cases[] = {
+        {"rebuild_returning_node", test_rebuild_returning_node},
+        {"rebuild_chunk_lost", test_rebuild_chunk_lost},
+        {"rebuild_source_lost", test_rebuild_source_lost},
+        {NULL, NULL},
+    };
+    cu_add_suite("ksvc_rebuild", suite_init, suite_fini, rb_cases);
 }

@@ -2140,6 +2140,56 @@ static void test_ns_routing(void)
     world_close(w);
 }
 
+/* The same node set without the other site, but the cluster file turns
+ * the disk log on (disk_log async): the primaries' disk logs stand in for
+ * the missing site (kernel/svc/README.md "Commits that wait for the
+ * disk"), so the writes go to the kernels, which answer ready only after
+ * the local fsync (or refuse). There is no node to hold the decision: the
+ * controller decides alone, as in a one-site cluster — no TXC_START_REQ,
+ * no primary READY_IND to any hsc, the commit once every primary answered
+ * ready. With the disk log off again the writes are refused as before. */
+static void test_alone_disk_log_decides_alone(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, true);
+    w->cfg.disk_log = NINES_DISK_LOG_ASYNC; /* every node reads the same file (rt_conf) */
+    ns_install(w, 2, RT_NODE_BIT(1) | RT_NODE_BIT(3));
+    settle(w, 50);
+    uint64_t hs[NN + 1];
+    hs_snap(w, hs);
+    uint64_t refused = stats(w, 1).refused_1safe;
+    uint32_t nev0 = w->nev;
+    for (uint32_t i = 0; i < 8; i++)
+        submit_tpcb(w, 1, CONN(1), 10 + i, 31 + i, i, i % 3, 1);
+    settle(w, 100);
+    for (uint32_t i = 0; i < 8; i++) {
+        struct ans *a = answer_for(w, CONN(1), 10 + i);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+        CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+        CU_ASSERT_EQUAL(ev_nodes(w, EV_COMMIT, a->txn), ev_nodes(w, EV_OPREQ, a->txn));
+        CU_ASSERT_EQUAL(ev_nodes(w, EV_OPREQ, a->txn) & ~(EVB(1) | EVB(3)), 0);
+        CU_ASSERT_EQUAL(ev_count(w, EV_SREADY, a->txn), 0);
+    }
+    CU_ASSERT_EQUAL(hs_new(w, hs), 0); /* nobody was asked to hold the decision */
+    for (uint32_t i = nev0; i < w->nev; i++)
+        CU_ASSERT_NOT_EQUAL(w->ev[i].type, EV_PREADY); /* no READY_IND to any hsc */
+    CU_ASSERT_EQUAL(stats(w, 1).refused_1safe, refused);
+    /* the disk log off again: refused "not committed" before any kernel */
+    w->cfg.disk_log = NINES_DISK_LOG_OFF;
+    nev0 = w->nev;
+    submit_tpcb(w, 1, CONN(1), 20, 51, 5, 1, 1);
+    settle(w, 100);
+    struct ans *a = answer_for(w, CONN(1), 20);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_REF);
+    CU_ASSERT_EQUAL(a->error, NINES_EUNREACHABLE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(a->detail, "not committed"));
+    CU_ASSERT_EQUAL(w->nev, nev0);
+    CU_ASSERT_TRUE(stats(w, 1).refused_1safe > refused);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
 /* A node outside the node set answers every request NINES_ENOTMEMBER with
  * the reason and keeps the connection; what it held is finished by the
  * others (its undecided one-shot: the client hears EINDOUBT, the hsc
@@ -2729,6 +2779,7 @@ void cu_register(void)
         {"commit_point_timer_race", test_commit_point_timer_race},
         {"commit_point_abort_asks", test_commit_point_abort_asks},
         {"no_silent_1safe", test_no_silent_1safe},
+        {"alone_disk_log_decides_alone", test_alone_disk_log_decides_alone},
         {"second_phase_retry", test_second_phase_retry},
         {"answer_lost_after_commit", test_answer_lost_after_commit},
         {"bad_requests", test_bad_requests},

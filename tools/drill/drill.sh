@@ -8,7 +8,8 @@
 #   kill-standby-only kill-coordinator stop-cont; the coordinator killed in
 #   the middle of a node-set round (node 1's fault point, after node 3's
 #   kill): kill-coordinator-mid-build kill-coordinator-mid-accept
-#   kill-coordinator-mid-install
+#   kill-coordinator-mid-install; a node killed and started again, rebuilt
+#   and current again: restart
 # Partition drills (root: one network namespace per node on a bridge;
 #   part-baseline: the namespaces without a cut):
 #   part-2x2 part-1x3 part-oneway part-arb-unreachable
@@ -359,6 +360,39 @@ drill_kill_standby_only() {
     kill_drill "$d" "$victim" KILL 1
 }
 
+# A node killed under load and started again (issue 10, "Rebuild"): it
+# rejoins as a member that is not current, rebuilds every replica placed on
+# it from the primaries (fuzzy copy, then the live stream) while the load
+# goes on, and is made current again (a hot standby of all of them: no
+# takeback yet). The check then wants every node serving and every
+# fragment with two current replicas that agree.
+REBUILD_WAIT_S=${REBUILD_WAIT_S:-30}
+drill_restart() {
+    local d=$1 victim=4
+    local total
+    total=$(awk -v a="$LOAD_S" -v b="$AFTER_S" 'BEGIN { print a + b + 3 }')
+    watch_start "$d" "$(awk -v t="$total" 'BEGIN { print t + 1 }')"
+    load_start "$d" load --duration "$total" --first-node 1
+    sleep "$LOAD_S"
+    echo "fault: SIGKILL node $victim at $(date +%s%6N) us" | tee -a "$d/faults.txt"
+    kill -KILL "${NODEPID[$victim]}"
+    sleep "$(detect_s)"
+    echo "restart: node $victim at $(date +%s%6N) us" | tee -a "$d/faults.txt"
+    node_start "$d" "$victim"
+    load_wait
+    local t0 t1
+    t0=$(date +%s%3N)
+    if ! "$BIN/ninesctl" --config "$d/cluster.conf" status --wait-current "$REBUILD_WAIT_S" \
+            >"$d/status1.txt" 2>&1; then
+        echo "node $victim was not current again within ${REBUILD_WAIT_S} s"
+        cat "$d/status1.txt"
+    fi
+    t1=$(date +%s%3N)
+    echo "node $victim current again $(( t1 - t0 )) ms after the load ended"
+    grep -h "rebuilt replica\|copy of table .* loaded\|asking to be current" "$d/node$victim.log" | tail -n 4
+    check "$d" --journal "$d/load.jnl" --expect-two
+}
+
 # The coordinator dies in the middle of a node-set round (README "Coordinator
 # killed mid-round"). Node 1 runs with NINES_FAULTS=sup_kill_after_POINT:1
 # (set by the runner, see midround_env): it SIGKILLs itself right after it
@@ -570,7 +604,8 @@ drill_part_arb_unreachable() { part_drill "$1" arb-unreachable; }
 # ---- runner -------------------------------------------------------------------
 
 KILLS="kill-primary kill-client-node kill-standby-only kill-coordinator stop-cont
-       kill-coordinator-mid-build kill-coordinator-mid-accept kill-coordinator-mid-install"
+       kill-coordinator-mid-build kill-coordinator-mid-accept kill-coordinator-mid-install
+       restart"
 PARTS="part-2x2 part-1x3 part-oneway part-arb-unreachable"
 list=()
 for a in "$@"; do

@@ -3,6 +3,7 @@
  *
  *   drill_check --config FILE [--journal F]... [--noack-journal F]...
  *               [--expect-out ID]... [--settle-ms MS] [--no-data] [--no-takeover]
+ *               [--expect-two]
  *   drill_check --config FILE --watch SECONDS [--interval-ms MS]
  *
  * Checks (one PASS/FAIL line each, with counts; tools/drill/README.md
@@ -15,7 +16,8 @@
  *   balances per row      each account/teller/branch balance = the sum of its
  *                         history deltas (every balance starts at 0)
  *   replicas agree        the replicas of each fragment on current serving
- *                         nodes have equal rows and digests (KERN_DIGEST)
+ *                         nodes have equal rows and digests (KERN_DIGEST);
+ *                         with --expect-two every fragment has two of them
  *   one primary           no fragment claimed primary by two serving nodes
  *   node set              serving nodes agree on one installed node set; the
  *                         --expect-out nodes are neither serving nor members
@@ -53,7 +55,8 @@ struct node_st {
     bool up;                    /* answered STATUS_REQ */
     bool serving;
     bool has_ns;                /* reported an installed node set (epoch > 0) */
-    uint64_t epoch, members, current, suspicions;
+    uint64_t epoch, members, current, standby_only, suspicions;
+    uint64_t since[NINES_MAX_NODES + 1];  /* standby-only nodes' epochs of becoming current */
     uint32_t coord;
     char ha[32], reason[160];
 };
@@ -121,6 +124,13 @@ static void node_status(const struct nines_node_conf *nc, struct node_st *st)
         st->epoch = s->node_set->epoch;
         st->members = s->node_set->members;
         st->current = s->node_set->current;
+        st->standby_only = s->node_set->standby_only;
+        if (s->node_set->n_standby_since == (size_t)__builtin_popcountll(st->standby_only)) {
+            size_t k = 0;
+            for (uint32_t id = 1; id <= NINES_MAX_NODES; id++)
+                if (st->standby_only & DICT_LIVE(id))
+                    st->since[id] = s->node_set->standby_since[k++];
+        }
         st->coord = s->node_set->coordinator;
     } else {
         /* a node that predates the node-set fields serves everything */
@@ -166,13 +176,15 @@ struct snap {
     struct rep *reps;
     size_t nreps;
     uint64_t epoch, members, current;   /* the installed set of the highest serving epoch */
+    uint64_t standby_only;
+    uint64_t since[NINES_MAX_NODES + 1];
     uint64_t serving;                   /* bit (id-1): answered and serving */
 };
 
 static void snap_take(struct snap *s)
 {
     s->nreps = 0;
-    s->epoch = s->members = s->current = s->serving = 0;
+    s->epoch = s->members = s->current = s->standby_only = s->serving = 0;
     for (uint32_t i = 0; i < cf.nnodes; i++) {
         node_status(&cf.nodes[i], &s->st[i]);
         const struct node_st *n = &s->st[i];
@@ -184,6 +196,8 @@ static void snap_take(struct snap *s)
             s->epoch = n->epoch;
             s->members = n->has_ns ? n->members : 0;
             s->current = n->has_ns ? n->current : 0;
+            s->standby_only = n->has_ns ? n->standby_only : 0;
+            memcpy(s->since, n->since, sizeof s->since);
         }
         node_digests(&cf.nodes[i], s->reps, &s->nreps);
     }
@@ -266,6 +280,10 @@ static int rep_cmp(const void *a, const void *b)
     return x->node < y->node ? -1 : x->node > y->node;
 }
 
+/* --expect-two: every fragment must have two current serving replicas that
+ * agree (after a drill whose failed node came back and was rebuilt) */
+static bool g_expect_two;
+
 static void check_state(struct snap *s, const struct dict *d, const uint32_t *out_ids, int nout,
                         struct state_res *r)
 {
@@ -309,7 +327,7 @@ static void check_state(struct snap *s, const struct dict *d, const uint32_t *ou
                      s->reps[i].table, s->reps[i].frag);
         i = j;
     }
-    r->ok_rep = differ == 0 && frags > 0;
+    r->ok_rep = differ == 0 && frags > 0 && (!g_expect_two || alone == 0);
     snprintf(r->rep, sizeof r->rep,
              "%zu fragments seen: %zu with two or more current serving replicas compared, "
              "%zu with one, %zu differ%s", frags, compared, alone, differ, first_diff);
@@ -369,7 +387,10 @@ static void check_state(struct snap *s, const struct dict *d, const uint32_t *ou
         for (uint32_t f = 0; f < t->nfrags; f++) {
             total++;
             struct dict_roles ro;
-            if (dict_frag_roles(d, t, f, s->current, &ro) || ro.state == DICT_FRAG_DOWN ||
+            const struct dict_live live = {.members = s->members, .current = s->current,
+                                           .standby_only = s->standby_only,
+                                           .since = s->since};
+            if (dict_frag_roles_live(d, t, f, &live, &ro) || ro.state == DICT_FRAG_DOWN ||
                 !ro.primary) {
                 down++;
                 if (!first_bad[0])
@@ -833,7 +854,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: drill_check --config FILE [--journal F]... [--noack-journal F]...\n"
                "                   [--expect-out ID]... [--settle-ms MS] [--no-data] "
-               "[--no-takeover]\n"
+               "[--no-takeover] [--expect-two]\n"
                "       drill_check --config FILE --watch SECONDS [--interval-ms MS]\n");
 }
 
@@ -844,6 +865,7 @@ int main(int argc, char **argv)
     uint32_t outs[NINES_MAX_NODES];
     bool data = true, takeover = true;
     double watch_s = 0;
+    g_expect_two = false;
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 1; i < argc; i++) {
         bool more = i + 1 < argc;
@@ -865,6 +887,8 @@ int main(int argc, char **argv)
             data = false;
         else if (!strcmp(argv[i], "--no-takeover"))
             takeover = false;
+        else if (!strcmp(argv[i], "--expect-two"))
+            g_expect_two = true;
         else if (!strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
