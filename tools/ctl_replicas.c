@@ -29,6 +29,8 @@ struct rep {
     uint32_t table, frag, node;
     bool primary;
     uint64_t rows, digest, next_lsn;
+    char ha[16];                     /* HA state (kernel/svc/README.md "Rebuild") */
+    uint64_t rb_done, rb_total, rb_ms; /* being rebuilt: copy progress */
 };
 
 /* One fragment's line. */
@@ -37,6 +39,7 @@ struct frow {
     bool have_roles;                 /* in the dictionary: roles computed */
     struct dict_roles roles;
     const struct rep *p, *s;         /* the primary's and the standby's digests */
+    const struct rep *rb;            /* a replica being rebuilt (COPYING, CATCHING-UP) */
     uint32_t claims[CLAIMS_MAX];     /* nodes whose digest says primary */
     int nclaims;
 };
@@ -88,8 +91,11 @@ static int ask_node(const struct nines_conf *c, const struct nines_node_conf *nc
         } else {
             for (size_t i = 0; i < conf->n_replicas && *n < REP_MAX; i++) {
                 const Nines__ReplicaDigest *d = conf->replicas[i];
-                reps[(*n)++] = (struct rep){d->table, d->frag, nc->id, d->primary,
-                                            d->rows, d->digest, d->next_lsn};
+                struct rep *x = &reps[(*n)++];
+                *x = (struct rep){d->table, d->frag, nc->id, d->primary,
+                                  d->rows, d->digest, d->next_lsn, "", d->copy_rows_done,
+                                  d->copy_rows_total, d->rebuild_ms};
+                snprintf(x->ha, sizeof x->ha, "%s", d->ha && d->ha[0] ? d->ha : "?");
             }
             nines__kern_digest_conf__free_unpacked(conf, NULL);
         }
@@ -130,9 +136,12 @@ static void fill_row(struct frow *r, const struct rep *reps, size_t n)
 {
     size_t lo, hi;
     rep_range(reps, n, r->table, r->frag, &lo, &hi);
-    for (size_t k = lo; k < hi; k++)
+    for (size_t k = lo; k < hi; k++) {
         if (reps[k].primary && r->nclaims < CLAIMS_MAX)
             r->claims[r->nclaims++] = reps[k].node;
+        if (!strcmp(reps[k].ha, "COPYING") || !strcmp(reps[k].ha, "CATCHING-UP"))
+            r->rb = &reps[k];
+    }
     if (r->have_roles) {
         r->p = r->roles.primary ? rep_of(reps, lo, hi, r->roles.primary) : NULL;
         r->s = r->roles.standby ? rep_of(reps, lo, hi, r->roles.standby) : NULL;
@@ -163,9 +172,20 @@ static const char *role_state(const struct frow *r)
 static void json_rep(const char *key, const struct rep *x)
 {
     printf(",\"%s\":{\"node\":%u,\"rows\":%llu,\"digest\":\"%016llx\",\"next_lsn\":%llu,"
-           "\"claims_primary\":%s}", key, x->node, (unsigned long long)x->rows,
+           "\"claims_primary\":%s,\"ha\":\"%s\"}", key, x->node, (unsigned long long)x->rows,
            (unsigned long long)x->digest, (unsigned long long)x->next_lsn,
-           x->primary ? "true" : "false");
+           x->primary ? "true" : "false", x->ha);
+}
+
+/* A rebuild's time left, from the copy's rate so far (-1: unknown). */
+static long long rb_ms_left(const struct rep *x)
+{
+    if (strcmp(x->ha, "COPYING"))
+        return 0;
+    if (!x->rb_done || !x->rb_ms || x->rb_total < x->rb_done)
+        return -1;
+    return (long long)((double)x->rb_ms * (double)(x->rb_total - x->rb_done) /
+                       (double)x->rb_done);
 }
 
 static void print_row_json(const struct frow *r, bool first)
@@ -176,6 +196,11 @@ static void print_row_json(const struct frow *r, bool first)
         json_rep("primary", r->p);
     if (r->s)
         json_rep("standby", r->s);
+    if (r->rb)
+        printf(",\"rebuild\":{\"node\":%u,\"ha\":\"%s\",\"rows_done\":%llu,"
+               "\"rows_total\":%llu,\"ms\":%llu,\"ms_left\":%lld}", r->rb->node, r->rb->ha,
+               (unsigned long long)r->rb->rb_done, (unsigned long long)r->rb->rb_total,
+               (unsigned long long)r->rb->rb_ms, rb_ms_left(r->rb));
     printf(",\"role_state\":\"%s\"", role_state(r));
     if (r->have_roles)
         printf(",\"roles\":{\"primary\":%u,\"standby\":%u,\"logcopy\":%u}", r->roles.primary,
@@ -222,6 +247,15 @@ static void print_row_text(const struct frow *r)
     }
     printf("%-6u %-5u %-8s %-10s %-18s %-8s %-10s %-18s %-12s %-6s %s\n", r->table, r->frag, pn,
            pr, pd, sn, sr, sd, digest_state(r), lag, roles);
+    if (r->rb) {
+        long long left = rb_ms_left(r->rb);
+        char l[48] = "";
+        if (left > 0)
+            snprintf(l, sizeof l, ", about %.1f s left", (double)left / 1000.0);
+        printf("  rebuild: node %u %s, copy %llu of %llu rows, %llu ms%s\n", r->rb->node,
+               r->rb->ha, (unsigned long long)r->rb->rb_done,
+               (unsigned long long)r->rb->rb_total, (unsigned long long)r->rb->rb_ms, l);
+    }
 }
 
 /* Notes and warnings about a row's primary claims (text: stdout). */

@@ -710,6 +710,15 @@ void sk_rb_tick(struct ksvc *k)
 
 /* ---- introspection ---- */
 
+void sk_rb_progress(const struct ksvc *k, const struct sk_rep *r, uint64_t *done,
+                    uint64_t *total, uint64_t *ms)
+{
+    const struct sk_rb *rb = r->rb;
+    *done = rb->st == SK_RB_COPYING ? rb->rows_done : rb->rows_total;
+    *total = rb->rows_total;
+    *ms = (rt_now_us(k->rt) - rb->began_us) / 1000u;
+}
+
 enum ksvc_ha sk_rep_ha(const struct ksvc *k, const struct sk_rep *r)
 {
     (void)k;
