@@ -7,7 +7,8 @@
  *   KNOB VALUE            (heartbeat_ms, heartbeat_misses, reconnect_min_ms,
  *                          reconnect_max_ms, max_frame_bytes,
  *                          send_queue_bytes, poll_us, lock_timeout_ms,
- *                          txn_timeout_ms, transport)
+ *                          txn_timeout_ms, transport, disk_log,
+ *                          checkpoint_interval_ms)
  *
  * Every problem is reported as "FILE:LINE: what, with which value". */
 #include "conf.h"
@@ -55,6 +56,7 @@ static void conf_defaults(struct nines_conf *c)
     c->txn_timeout_ms = 2000;
     snprintf(c->transport, sizeof c->transport, "tcp");
     c->disk_log = NINES_DISK_LOG_OFF; /* kernel/svc/README.md "Disk logging": its TPC-B cost */
+    c->checkpoint_interval_ms = 60000; /* kernel/svc/README.md "Checkpoints" */
 }
 
 const char *nines_disk_log_name(enum nines_disk_log v)
@@ -227,6 +229,17 @@ static int parse_line(struct nines_conf *c, char *line, const char *name, int ln
         else
             return nines_err(NINES_ECONFIG, "%s:%d: disk_log '%s' must be off, async (or on) "
                              "or sync", name, ln, w[1]);
+        return 0;
+    }
+    if (strcmp(w[0], "checkpoint_interval_ms") == 0) {
+        uint32_t v;
+        if (parse_u32(w[1], 0, UINT32_MAX, &v) ||
+            (v && (v < NINES_CKPT_INTERVAL_MIN_MS || v > NINES_CKPT_INTERVAL_MAX_MS)))
+            return nines_err(NINES_ECONFIG, "%s:%d: checkpoint_interval_ms '%s' must be 0 (only "
+                             "on demand: ninesctl checkpoint) or a number of milliseconds in "
+                             "%u..%u", name, ln, w[1], NINES_CKPT_INTERVAL_MIN_MS,
+                             NINES_CKPT_INTERVAL_MAX_MS);
+        c->checkpoint_interval_ms = v;
         return 0;
     }
     for (size_t k = 0; k < sizeof knobs / sizeof knobs[0]; k++) {

@@ -11,6 +11,8 @@
 #define NINES_MAX_NODES 64        /* node ids are 1..NINES_MAX_NODES */
 #define NINES_HOST_MAX 64
 #define NINES_NAME_MAX 64
+#define NINES_CKPT_INTERVAL_MIN_MS 1000u      /* checkpoint_interval_ms: 0 or at least this */
+#define NINES_CKPT_INTERVAL_MAX_MS 86400000u  /* ... and at most a day */
 
 /* The cluster file's `disk_log` setting (common/README.md). */
 enum nines_disk_log {
@@ -53,6 +55,9 @@ struct nines_conf {
     enum nines_disk_log disk_log; /* append every fragment log record to <data>/log, and
                                    * when commits wait for it (kernel/svc/README.md "Disk
                                    * logging"); default off */
+    uint32_t checkpoint_interval_ms; /* with the disk log: a round of checkpoints of every
+                                   * replica this often (0: only on demand;
+                                   * kernel/svc/README.md "Checkpoints") */
 };
 
 int nines_conf_load(const char *path, struct nines_conf *out);

@@ -128,13 +128,16 @@ int main(int argc, char **argv)
         err = upd_init(&upd, the_rt);
     /* disk logging: <data>/log when the cluster file says disk_log async|sync
      * (kernel/svc/README.md "Disk logging"; sync needs every node's data
-     * folder, which the parser checked) */
-    static char dlog_dir[sizeof me->data_dir + 8];
-    if (conf.disk_log != NINES_DISK_LOG_OFF && me->data_dir[0])
+     * folder, which the parser checked), and checkpoints beside it in
+     * <data>/ckpt (kernel/svc/README.md "Checkpoints") */
+    static char dlog_dir[sizeof me->data_dir + 8], ckpt_dir[sizeof me->data_dir + 8];
+    if (conf.disk_log != NINES_DISK_LOG_OFF && me->data_dir[0]) {
         snprintf(dlog_dir, sizeof dlog_dir, "%s/log", me->data_dir);
-    else if (conf.disk_log != NINES_DISK_LOG_OFF)
+        snprintf(ckpt_dir, sizeof ckpt_dir, "%s/ckpt", me->data_dir);
+    } else if (conf.disk_log != NINES_DISK_LOG_OFF) {
         NLOG_WARN("ninesd", "node %lu has no data folder in %s: no disk log (disk_log %s)", id,
                   config, nines_disk_log_name(conf.disk_log));
+    }
     uint64_t cluster_id = 0xcbf29ce484222325ull; /* FNV-1a 64 of the cluster name */
     for (const char *p = conf.cluster; *p; p++)
         cluster_id = (cluster_id ^ (uint8_t)*p) * 0x100000001b3ull;
@@ -144,7 +147,9 @@ int main(int argc, char **argv)
                                               .dict_ctx = dict, .dlog_dir = dlog_dir,
                                               .dlog_cluster = cluster_id,
                                               .dlog_sync = conf.disk_log ==
-                                                           NINES_DISK_LOG_SYNC});
+                                                           NINES_DISK_LOG_SYNC,
+                                              .ckpt_dir = ckpt_dir,
+                                              .ckpt_interval_ms = conf.checkpoint_interval_ms});
     if (!err)
         sup_set_kernel(&sup, kern);
     if (!err)

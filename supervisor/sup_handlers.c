@@ -54,6 +54,10 @@ static void status_dlog(const struct sup *s, struct rt_msg *r, Nines__StatusConf
     b->dlog_errors = d.flush_errors;
     b->dlog_dropped = d.dropped;
     b->dlog_records = d.records;
+    b->dlog_segments = d.segments;
+    b->dlog_first = d.first;
+    b->dlog_disk_bytes = d.disk_bytes;
+    b->dlog_segs_removed = d.segs_removed;
     size_t pn = strlen(d.policy) + 1;
     b->dlog_policy = rt_msg_alloc(r, pn);
     if (b->dlog_policy)
@@ -64,6 +68,33 @@ static void status_dlog(const struct sup *s, struct rt_msg *r, Nines__StatusConf
     b->dlog_wait_max_us = d.wait_max_us;
     b->dlog_refused = d.refused;
     b->dlog_waiting = d.waiting;
+}
+
+/* Checkpoints of the node's kernel service into b (strings in r). */
+static void status_ckpt(const struct sup *s, struct rt_msg *r, Nines__StatusConf *b)
+{
+    struct ksvc_ckpt_status c;
+    ksvc_ckpt_status(s->kern, &c);
+    b->ckpt_state = (char *)ksvc_ckpt_state_name(c.state);
+    b->ckpt_interval_ms = c.interval_ms;
+    b->ckpt_rounds = c.rounds;
+    b->ckpt_done = c.done;
+    b->ckpt_abandoned = c.abandoned;
+    b->ckpt_failed = c.failed;
+    b->ckpt_bytes = c.bytes;
+    b->ckpt_last_age_ms = c.last_age_ms;
+    b->ckpt_last_duration_ms = c.last_duration_ms;
+    b->ckpt_last_bytes = c.last_bytes;
+    b->ckpt_last_records = c.last_records;
+    b->ckpt_oldest_age_ms = c.oldest_age_ms;
+    b->ckpt_missing = c.missing;
+    b->ckpt_removal_held = c.removal_held;
+    if (c.error[0]) {
+        size_t n = strlen(c.error) + 1;
+        b->ckpt_error = rt_msg_alloc(r, n);
+        if (b->ckpt_error)
+            memcpy(b->ckpt_error, c.error, n);
+    }
 }
 
 void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
@@ -171,5 +202,6 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
     b->n_peers = n;
     b->peers = pp;
     status_dlog(s, r, b);
+    status_ckpt(s, r, b);
     rt_send(rt, m->from, RT_SVC_NONE, r);
 }

@@ -150,6 +150,10 @@ const struct rt_msg_entry sup_msgtab[] = {
         PEER | LOCAL, SAME),
     ROW(KERN_COPY_REF, nines__kern_copy_ref__descriptor, RT_SVC_KERN, ksvc_on_copy_ref,
         PEER | LOCAL, SAME),
+    /* admin: a round of checkpoints now (ninesctl checkpoint; a client, or a
+     * node's own task). Any epoch: it only writes what the node holds */
+    ROW(CKPT_REQ, nines__ckpt_req__descriptor, RT_SVC_KERN, ksvc_on_ckpt_req, CLIENT | LOCAL,
+        ANY),
     /* update channel rows (updchan/) */
     ROW(UPD_LOG_REQ, nines__upd_log_req__descriptor, RT_SVC_UPD, upd_on_log_req, PEER | LOCAL,
         SAME),

@@ -86,4 +86,10 @@ int ctl_cmd_status(const struct nines_conf *c, int argc, char **argv);
  * fragment has two replicas with equal digests and no fragment has two
  * primaries, 1 otherwise. */
 int ctl_cmd_replicas(const struct nines_conf *c, int argc, char **argv);
+
+/* ninesctl checkpoint [--node ID] [--json] [--timeout SECONDS] (ctl_ckpt.c):
+ * a round of checkpoints at every node (or the one named), answered per
+ * node with its counts, bytes and duration. Exit 0 when every node
+ * answered without an error, 1 otherwise, 2 usage. */
+int ctl_cmd_checkpoint(const struct nines_conf *c, int argc, char **argv);
 #endif

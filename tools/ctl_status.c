@@ -205,6 +205,39 @@ static void print_table(const struct nines_conf *c, const struct ctl_node_view *
         } else if (st->dlog_state && st->dlog_state[0]) {
             printf("      (disk log off)\n");
         }
+        if (st->dlog_segments)
+            printf("      (disk log files: %llu segments, %.1f MB from position %llu, %llu "
+                   "removed after checkpoints)\n", (unsigned long long)st->dlog_segments,
+                   (double)st->dlog_disk_bytes / 1e6, (unsigned long long)st->dlog_first,
+                   (unsigned long long)st->dlog_segs_removed);
+        if (st->ckpt_state && st->ckpt_state[0] && strcmp(st->ckpt_state, "off") != 0) {
+            char every[48];
+            if (st->ckpt_interval_ms)
+                snprintf(every, sizeof every, "every %.1f s", st->ckpt_interval_ms / 1e3);
+            else
+                snprintf(every, sizeof every, "on demand only");
+            printf("      (checkpoints %s, %s: %llu rounds, %llu replica checkpoints",
+                   st->ckpt_state, every, (unsigned long long)st->ckpt_rounds,
+                   (unsigned long long)st->ckpt_done);
+            if (st->ckpt_rounds)
+                printf("; last %.1f s ago, %.1f MB, %llu records in %llu ms",
+                       st->ckpt_last_age_ms / 1e3, (double)st->ckpt_last_bytes / 1e6,
+                       (unsigned long long)st->ckpt_last_records,
+                       (unsigned long long)st->ckpt_last_duration_ms);
+            if (st->ckpt_missing)
+                printf("; %u replicas without one yet", st->ckpt_missing);
+            else if (st->ckpt_done)
+                printf("; oldest %.1f s", st->ckpt_oldest_age_ms / 1e3);
+            if (st->ckpt_abandoned || st->ckpt_failed)
+                printf("; %llu abandoned, %llu failed", (unsigned long long)st->ckpt_abandoned,
+                       (unsigned long long)st->ckpt_failed);
+            if (st->ckpt_error && st->ckpt_error[0])
+                printf("; last error: %s", st->ckpt_error);
+            printf(")\n");
+            if (st->ckpt_removal_held)
+                printf("      (disk log segments are all kept: they hold records of an earlier "
+                       "process of this node, which no recovery has taken over)\n");
+        }
     }
     printf("health: %s\n", ctl_healthy(c, v, ns) ? "all nodes up, all links up" : "DEGRADED");
 }
@@ -336,6 +369,27 @@ static void print_json(const struct nines_conf *c, const struct ctl_node_view *v
                    (unsigned long long)s->dlog_wait_sum_us,
                    (unsigned long long)s->dlog_wait_max_us,
                    (unsigned long long)s->dlog_refused, (unsigned long long)s->dlog_waiting);
+            printf(",\"disk_log_files\":{\"segments\":%llu,\"first\":%llu,\"bytes\":%llu,"
+                   "\"removed\":%llu}", (unsigned long long)s->dlog_segments,
+                   (unsigned long long)s->dlog_first, (unsigned long long)s->dlog_disk_bytes,
+                   (unsigned long long)s->dlog_segs_removed);
+            printf(",\"checkpoints\":{\"state\":");
+            ctl_json_str(s->ckpt_state);
+            printf(",\"interval_ms\":%llu,\"rounds\":%llu,\"done\":%llu,\"abandoned\":%llu,"
+                   "\"failed\":%llu,\"bytes\":%llu,\"last_age_ms\":%llu,"
+                   "\"last_duration_ms\":%llu,\"last_bytes\":%llu,\"last_records\":%llu,"
+                   "\"oldest_age_ms\":%llu,\"missing\":%u,\"removal_held\":%s,\"error\":",
+                   (unsigned long long)s->ckpt_interval_ms, (unsigned long long)s->ckpt_rounds,
+                   (unsigned long long)s->ckpt_done, (unsigned long long)s->ckpt_abandoned,
+                   (unsigned long long)s->ckpt_failed, (unsigned long long)s->ckpt_bytes,
+                   (unsigned long long)s->ckpt_last_age_ms,
+                   (unsigned long long)s->ckpt_last_duration_ms,
+                   (unsigned long long)s->ckpt_last_bytes,
+                   (unsigned long long)s->ckpt_last_records,
+                   (unsigned long long)s->ckpt_oldest_age_ms, s->ckpt_missing,
+                   s->ckpt_removal_held ? "true" : "false");
+            ctl_json_str(s->ckpt_error);
+            printf("}");
         }
         printf("}");
     }

@@ -9,6 +9,7 @@
  *   ninesctl --config FILE tables [--json] [--node ID]
  *   ninesctl --config FILE placement NAME [--json] [--node ID]
  *   ninesctl --config FILE replicas [--table ID] [--json]
+ *   ninesctl --config FILE checkpoint [--node ID] [--json] [--timeout SECONDS]
  *
  * The dictionary commands talk to one node (--node, else the first node of
  * the file that answers); a change is forwarded by that node to the
@@ -21,7 +22,8 @@
  * the arbitrator, and per node sites, reachability (from here), uptime,
  * HA state and what it sees of its peers. Exit status: 0 healthy, 1
  * degraded, 2 usage or configuration error. replicas (ctl_replicas.c):
- * roles, digests and redo lag per fragment. tools/README.md has both. */
+ * roles, digests and redo lag per fragment. checkpoint (ctl_ckpt.c): a
+ * round of checkpoints at every node now. tools/README.md has them all. */
 #include "conf.h"
 #include "conv/conv.h"
 #include "ctl.h"
@@ -601,6 +603,9 @@ static const struct {
     {"placement", cmd_placement, "placement NAME [--json] [--node ID]"},
     {"replicas", ctl_cmd_replicas,
      "replicas [--table ID] [--json]   (roles, primary vs hot standby digests, redo lag)"},
+    {"checkpoint", ctl_cmd_checkpoint,
+     "checkpoint [--node ID] [--json] [--timeout SECONDS]   (checkpoint every replica now;\n"
+     "      answered per node when its round is done; default timeout 600 s)"},
 };
 
 static void usage(FILE *f)

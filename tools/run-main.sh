@@ -4,7 +4,8 @@
 # answering too), show its status, load TPC-B scale 1,
 # run the TPC-B benchmark for a short while (it checks the balance
 # invariant at the end), check every hot standby equals its primary,
-# check the disk logs (segments in every data folder, none stopped),
+# check the disk logs (segments in every data folder, none stopped) and a
+# round of checkpoints on demand (a manifest in every data folder),
 # measure node-to-node messaging, and stop the cluster (KEEP=1 leaves it
 # running). SCALE, CLIENTS, WINDOW and DURATION override the defaults.
 set -e
@@ -59,6 +60,18 @@ if grep -Eq '^[[:space:]]*disk_log[[:space:]]+(on|async|sync)' "$conf"; then
     done
     echo "$st" | grep "disk log" | head -n 1
     echo "disk log: segments in every node's data folder"
+    # a round of checkpoints at every node (kernel/svc/README.md "Checkpoints")
+    if ! "$build/bin/ninesctl" --config "$conf" checkpoint --timeout 120; then
+        echo "run: ninesctl checkpoint failed; logs in $dir" >&2
+        exit 1
+    fi
+    for d in $(awk '$1 == "node" && $6 == "data" { print $7 }' "$conf"); do
+        if [ ! -f "$d/ckpt/manifest.ncm" ]; then
+            echo "run: no checkpoint manifest in $d/ckpt" >&2
+            exit 1
+        fi
+    done
+    echo "checkpoints: a manifest in every node's data folder"
 fi
 echo
 "$build/bin/net_rtt" --quick

@@ -136,6 +136,7 @@ void sk_rep_drop(struct ksvc *k, struct sk_rep *r)
     sk_pend_flush(k, r); /* nothing left here to wait for */
     sk_marks_drop(k, r);
     sk_dg_rep_dropped(k, r); /* digests in progress leave it out */
+    sk_ck_rep_dropped(k, r); /* its checkpoint goes (ksvc_ckpt.c) */
     sk_rb_rep_gone(k, r);    /* a copy served from it ends */
     (void)kern_lock_shield(k->locks, r->table, r->frag, false); /* dropped mid-takeover */
     upd_recv_forget(k->u, r->table, r->frag);
@@ -252,6 +253,8 @@ int ksvc_init(struct ksvc **out, struct rt *rt, const struct ksvc_config *cfg)
     if (rc == 0)
         rc = sk_dlog_init(k, cfg);
     if (rc == 0)
+        rc = sk_ck_init(k, cfg); /* checkpoints, with the disk log (ksvc_ckpt.c) */
+    if (rc == 0)
         rc = rt_task_add(rt, RT_SVC_KERN, "kernel", ksvc_on_event, k);
     if (rc == 0)
         rc = rt_subscribe_nodeset(rt, RT_SVC_KERN); /* roles follow every node set */
@@ -305,6 +308,7 @@ void ksvc_fini(struct ksvc *k)
     sk_map_free(&k->txns);
     sk_map_free(&k->reps);
     kern_lock_free(k->locks);
+    sk_ck_fini(k);
     sk_dlog_fini(k);
     free(k);
 }
@@ -334,11 +338,14 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
     switch (m->type) {
     case RT_MSG_START:
         sk_dlog_start(k);
+        sk_ck_start(k);
         sk_reconcile(k, k->dict(k->dict_ctx), false);
         break;
     case RT_MSG_IO_DONE:
-        if (!sk_dlog_on_io_done(k, (struct rt_io_req *)(uintptr_t)m->cookie))
-            NLOG_WARN("kern", "an I/O completion that is not the disk log's");
+        if (!sk_dlog_on_io_done(k, (struct rt_io_req *)(uintptr_t)m->cookie) &&
+            !sk_ck_on_io_done(k, (struct rt_io_req *)(uintptr_t)m->cookie))
+            NLOG_WARN("kern", "an I/O completion that is neither the disk log's nor a "
+                      "checkpoint's");
         break;
     case RT_MSG_NODESET: /* roles follow the installed node set (README "Roles") */
         sk_reconcile(k, k->dict(k->dict_ctx), false);
@@ -377,6 +384,10 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
         case SK_TIMER_REBUILD:
             sk_rb_tick(k);
             break;
+        case SK_TIMER_CKPT:
+        case SK_TIMER_CKPT_DUE:
+            sk_ck_on_timer(k, m->cookie);
+            break;
         default:
             NLOG_WARN("kern", "unknown timer %llu", (unsigned long long)m->cookie);
             break;
@@ -389,8 +400,9 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
     case UPD_MSG_ACKED:
         sk_on_acked(k, (const struct upd_acked *)(uintptr_t)m->cookie);
         break;
-    case RT_MSG_CLIENT_CLOSED: /* its digest requests are given up */
+    case RT_MSG_CLIENT_CLOSED: /* its digest and checkpoint requests are given up */
         sk_dg_client_closed(k, m->from);
+        sk_ck_client_closed(k, m->from);
         break;
     default:
         NLOG_WARN("kern", "kernel service ignores message type %u", m->type);

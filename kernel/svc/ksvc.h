@@ -31,6 +31,12 @@ struct ksvc_config {
     size_t dlog_buf_max;
     bool dlog_sync;         /* sync: every prepare's readiness waits for the local fsync;
                              * async: only a PRIMARY ALONE fragment's */
+    uint64_t dlog_seg_bytes; /* segment size (0: KERN_DLOG_SEG_DFLT; tests make it small) */
+    /* Checkpoints (README "Checkpoints"; only with a disk log): the folder
+     * (NULL or "": off) and the interval between the starts of two rounds
+     * (0: only on demand, CKPT_REQ). */
+    const char *ckpt_dir;
+    uint32_t ckpt_interval_ms;
 };
 
 #define KSVC_DLOG_BUF_MAX (64u << 20) /* bytes buffered for the disk log at most */
@@ -159,6 +165,12 @@ struct ksvc_dlog_status {
     uint64_t refused;       /* prepares refused: the disk log failed while they waited, or
                              * was stopped when they needed it */
     uint64_t waiting;       /* now: prepares waiting */
+    /* the files (after the last I/O request; README "Checkpoints": removal) */
+    uint64_t segments;      /* segment files on disk */
+    uint64_t first;         /* first position still on disk */
+    uint64_t disk_bytes;    /* bytes of the segment files (headers included) */
+    uint64_t segs_removed;  /* segments removed after checkpoints */
+    uint64_t trim_errors;   /* removals that failed (NINES_EIO; retried) */
 };
 const char *ksvc_dlog_state_name(enum ksvc_dlog_state s);
 void ksvc_dlog_status(const struct ksvc *k, struct ksvc_dlog_status *out);
@@ -212,6 +224,88 @@ void ksvc_rebuild_stats(const struct ksvc *k, struct ksvc_rebuild_stats *out);
 /* Tests: copy bytes per KERN_COPY_CONF at this node as primary (0: KSVC_RB_CHUNK). */
 void ksvc_rb_set_chunk(struct ksvc *k, size_t bytes);
 
+/* ---- checkpoints (ksvc_ckpt.c, ksvc_ckpt_mf.c; README "Checkpoints") ----
+ * Every replica of the node, fuzzily, into <data>/ckpt/t<table>-f<frag>.nck
+ * a bounded slice per executor turn, the bytes written on the I/O thread;
+ * rounds on a schedule and on demand; a manifest names, per replica, the
+ * newest complete checkpoint and where in the disk log its redo starts;
+ * disk log segments no replica needs any more are removed. */
+#define KSVC_CKPT_STEP_ROWS 16384      /* records scanned per executor turn at most ... */
+#define KSVC_CKPT_STEP_BYTES (4u << 20) /* ... and bytes produced */
+#define KSVC_CKPT_CHUNK (4u << 20)     /* pending bytes handed to the I/O thread at once */
+#define KSVC_CKPT_BUF_MAX (16u << 20)  /* pending bytes at most: the scan waits for the disk */
+#define KSVC_CKPT_FLOOR_WAIT_MS 100    /* a replica's begin waits this long at most for the
+                                        * transactions open at its anchor to end */
+#define KSVC_CKPT_POLL_MS 1            /* re-check of a wait (floor, durability, open log) */
+#define KSVC_CKPT_SAMPLES 8            /* (LSN, disk log position) samples kept per replica */
+#define KSVC_CKPT_MF_NAME "manifest.ncm"
+
+enum ksvc_ckpt_state {
+    KSVC_CKPT_OFF = 0,      /* no disk log or no folder */
+    KSVC_CKPT_LOADING,      /* the folder is prepared and the manifest read (I/O thread) */
+    KSVC_CKPT_IDLE,         /* waiting for the schedule or a request */
+    KSVC_CKPT_RUNNING,      /* a round is checkpointing the replicas */
+};
+struct ksvc_ckpt_status {
+    enum ksvc_ckpt_state state;
+    uint32_t interval_ms;
+    uint64_t rounds;            /* rounds completed */
+    uint64_t done, abandoned, skipped, failed; /* replica checkpoints, all rounds */
+    uint64_t bytes;             /* file bytes of the completed ones */
+    uint64_t last_age_ms;       /* since the last round ended (0: none yet) */
+    uint64_t last_duration_ms, last_bytes, last_records;
+    uint64_t oldest_age_ms;     /* oldest newest-checkpoint of a replica pinning the log */
+    uint32_t missing;           /* replicas pinning the log without a checkpoint yet */
+    uint64_t trim_pos;          /* disk log position segments wholly below may be removed */
+    bool removal_held;          /* no segment is removed: the disk log holds records of an
+                                 * earlier process (README "Checkpoints": the removal rule) */
+    char error[256];            /* the last failure ("" none) */
+};
+const char *ksvc_ckpt_state_name(enum ksvc_ckpt_state s);
+void ksvc_ckpt_status(const struct ksvc *k, struct ksvc_ckpt_status *out);
+
+/* The checkpoint manifest (format: README "Checkpoints", "Manifest"). */
+#define KSVC_CKPT_MF_VERSION 1
+#define KSVC_CKPT_MF_HDR 64u
+#define KSVC_CKPT_MF_ENT 64u
+struct ksvc_ckpt_entry {
+    uint32_t table, frag;
+    uint64_t redo_start_lsn;    /* the checkpoint's (as in its header) */
+    uint64_t begin_lsn;
+    uint64_t dlog_pos;          /* scan the disk log from here: every record of this
+                                 * replica with LSN >= redo_start_lsn lies at or after it */
+    uint64_t created_us;        /* the checkpoint header's: identifies the file */
+    uint64_t bytes;             /* file size */
+    uint64_t records;
+    uint32_t file_crc;          /* the file's trailer CRC: identifies the file */
+    uint8_t role;               /* kern_frag_role when it began (PRIMARY, HOT_STANDBY) */
+};
+struct ksvc_ckpt_manifest {
+    uint32_t node;
+    uint64_t cluster;
+    uint64_t seq;               /* writes of the manifest (each one more) */
+    uint64_t written_us;        /* wall clock */
+    uint64_t dlog_keep;         /* segments wholly below may be removed once this is durable */
+    size_t n;
+    struct ksvc_ckpt_entry *e;  /* n entries, strictly increasing (table, frag); malloc'd */
+};
+/* "t<table>-f<frag>.nck" into out[cap]. */
+void ksvc_ckpt_file_name(uint32_t table, uint32_t frag, char *out, size_t cap);
+/* The file's bytes (malloc'd into *buf): NINES_EINVAL for entries out of
+ * order, NINES_ENOMEM. */
+int ksvc_ckpt_manifest_encode(const struct ksvc_ckpt_manifest *m, uint8_t **buf, size_t *len);
+/* Validate a whole manifest file and decode it (out->e malloc'd):
+ * NINES_ETRUNC (shorter than its header or its entries), NINES_ECORRUPT
+ * (magic, CRC, sizes, reserved bytes, entries out of order or
+ * inconsistent), NINES_EVERSION, NINES_EINVAL (another node's or
+ * cluster's), each with a detail naming the offset or entry; NINES_ENOMEM. */
+int ksvc_ckpt_manifest_decode(const uint8_t *buf, size_t len, uint32_t node, uint64_t cluster,
+                              struct ksvc_ckpt_manifest *out);
+/* Read and decode <dir>/manifest.ncm: NINES_ENOTFOUND when there is none. */
+int ksvc_ckpt_manifest_read(const char *dir, uint32_t node, uint64_t cluster,
+                            struct ksvc_ckpt_manifest *out);
+void ksvc_ckpt_manifest_free(struct ksvc_ckpt_manifest *m);
+
 /* Handlers named in sup_msgtab. */
 void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_op_req(struct rt *rt, void *st, struct rt_msg *m);
@@ -220,6 +314,7 @@ void ksvc_on_commit_req(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_abort_req(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_digest_req(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_outcome_ref(struct rt *rt, void *st, struct rt_msg *m);
+void ksvc_on_ckpt_req(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_copy_req(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_copy_conf(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_copy_ref(struct rt *rt, void *st, struct rt_msg *m);

@@ -17,7 +17,12 @@
  * flush covers the records published up to the prepare; a flush that
  * fails, or a gap, refuses the waiters instead. Positions here are the
  * sink's running count of entry bytes taken (`acc`): a record taken is
- * durable once a flush handed over after it succeeded (`dacc`). */
+ * durable once a flush handed over after it succeeded (`dacc`).
+ *
+ * Checkpoints (ksvc_ckpt.c) read these positions (`acc` is a record's
+ * stream offset, at disk log position base + offset) and ask for segments
+ * to be removed; the removal runs after a flush on the I/O thread (README
+ * "Checkpoints"). */
 #include "ksvc_int.h"
 
 #include "kernel/kern_dlog.h"
@@ -71,6 +76,11 @@ struct sk_dlog {
     uint64_t io_durable;
     size_t io_kept;           /* bytes the kern_dlog still buffers (a failed flush) */
     struct kern_dlog_stats io_st;
+    uint64_t io_base;         /* the log's end when it was opened */
+    bool io_inherited;        /* ... and it held entries of an earlier process then */
+    uint64_t io_trim;         /* remove segments wholly below (0: none) */
+    int io_trim_rc;
+    uint64_t io_first, io_segments;
     /* ---- executor ---- */
     size_t kept;              /* io_kept as of the last IO_DONE */
     struct kern_dlog_stats st; /* io_st as of the last IO_DONE */
@@ -85,6 +95,13 @@ struct sk_dlog {
     uint64_t waits, released, wait_sum_us, wait_max_us, wrefused, nwait;
     bool hold_io;             /* ksvc_dlog_fault_hold: completions are kept */
     struct rt_io_req *held_io; /* ... this one */
+    /* positions for checkpoints (README "Checkpoints"; acc is the stream offset) */
+    bool open;                /* base known */
+    bool inherited;           /* the log held entries of an earlier process when opened */
+    uint64_t base;            /* position of stream offset 0 */
+    uint64_t trim_want;       /* stream offset segments below may go (0: none) */
+    uint64_t trim_sent;       /* trim_want as handed to the I/O thread last */
+    uint64_t first, segments, trim_errors;
 };
 
 const char *ksvc_dlog_state_name(enum ksvc_dlog_state s)
@@ -107,8 +124,11 @@ static int sk_dlog_io(void *arg)
     int rc = 0;
     d->io_lost = false;
     d->io_detail[0] = '\0';
-    if (!d->log)
-        rc = kern_dlog_open(d->dir, &d->o, &d->log);
+    if (!d->log && (rc = kern_dlog_open(d->dir, &d->o, &d->log)) == 0) {
+        d->io_base = kern_dlog_end(d->log); /* stream offset 0: what this process appends */
+        d->io_inherited = d->io_base > kern_dlog_first(d->log);
+    } else if (rc < 0 && d->fly.len)
+        d->io_lost = true; /* not opened: the records handed over are not in the log */
     for (size_t off = 0; rc == 0 && off < d->fly.len;) {
         const uint8_t *p = d->fly.p + off;
         uint32_t len, table, frag;
@@ -125,9 +145,20 @@ static int sk_dlog_io(void *arg)
         rc = kern_dlog_flush(d->log);
     if (rc < 0)
         snprintf(d->io_detail, sizeof d->io_detail, "%s", nines_errdetail());
+    d->io_trim_rc = 0;
+    if (rc == 0 && d->log && d->io_trim > kern_dlog_first(d->log)) {
+        int n = kern_dlog_trim(d->log, d->io_trim); /* what checkpoints made unnecessary */
+        if (n < 0) {
+            d->io_trim_rc = n;
+            NLOG_WARN("kern", "disk log segments below position %llu not removed: %s",
+                      (unsigned long long)d->io_trim, nines_errdetail());
+        }
+    }
     if (d->log) {
         d->io_durable = kern_dlog_durable(d->log);
         d->io_kept = kern_dlog_buffered(d->log);
+        d->io_first = kern_dlog_first(d->log);
+        d->io_segments = kern_dlog_segments(d->log);
         kern_dlog_get_stats(d->log, &d->io_st);
     }
     return rc;
@@ -144,6 +175,9 @@ static void sk_dlog_submit(struct sk_dlog *d)
     d->stage = t;
     d->stage.len = d->stage.ent = 0;
     d->stage.nrecs = 0;
+    d->io_trim = d->open && d->trim_want ? d->base + d->trim_want : 0;
+    if (d->open)
+        d->trim_sent = d->trim_want;
     d->req = (struct rt_io_req){.fn = sk_dlog_io, .arg = d, .svc = RT_SVC_KERN};
     d->fly_upto = d->acc; /* every record taken so far is in fly or kept by the log */
     d->busy = true;
@@ -590,7 +624,7 @@ int sk_dlog_init(struct ksvc *k, const struct ksvc_config *cfg)
     snprintf(d->dir, sizeof d->dir, "%s", cfg->dlog_dir);
     d->buf_max = cfg->dlog_buf_max ? cfg->dlog_buf_max : KSVC_DLOG_BUF_MAX;
     d->o = (struct kern_dlog_opts){.node = k->self, .cluster = cfg->dlog_cluster,
-                                   .buf_max = d->buf_max};
+                                   .buf_max = d->buf_max, .seg_bytes = cfg->dlog_seg_bytes};
     d->sync = cfg->dlog_sync;
     d->state = KSVC_DLOG_OPENING;
     k->dl = d;
@@ -630,6 +664,15 @@ static void sk_dlog_io_done(struct sk_dlog *d, struct rt_io_req *req)
     d->durable = d->io_durable;
     d->kept = d->io_kept;
     d->st = d->io_st;
+    if (d->log && !d->open) {
+        d->open = true;
+        d->base = d->io_base;
+        d->inherited = d->io_inherited;
+    }
+    d->first = d->io_first;
+    d->segments = d->io_segments;
+    if (d->io_trim_rc < 0)
+        d->trim_errors++;
     if (d->drop_kept) { /* a gap was declared meanwhile */
         d->drop_kept = false;
         if (d->log && d->kept)
@@ -677,8 +720,9 @@ static void sk_dlog_io_done(struct sk_dlog *d, struct rt_io_req *req)
     d->state = KSVC_DLOG_ON;
     d->reason[0] = '\0';
     d->last_rc = 0;
-    if (d->stage.len)
-        sk_dlog_submit(d); /* what came meanwhile: the next flush (waiters behind it) */
+    if (d->stage.len || d->trim_want > d->trim_sent)
+        sk_dlog_submit(d); /* what came meanwhile, or a removal asked for: the next flush
+                            * (waiters behind it) */
 }
 
 bool sk_dlog_on_io_done(struct ksvc *k, struct rt_io_req *req)
@@ -724,6 +768,41 @@ int ksvc_dlog_set_sync(struct ksvc *k, bool sync)
     return 0;
 }
 
+void sk_dlog_pos(const struct ksvc *k, struct sk_dlog_pos *out)
+{
+    const struct sk_dlog *d = k->dl;
+    memset(out, 0, sizeof *out);
+    if (!d)
+        return;
+    switch (d->state) {
+    case KSVC_DLOG_OPENING:
+    case KSVC_DLOG_ON:
+    case KSVC_DLOG_STOPPED:
+        out->usable = true; /* every record taken is (or will be) at base + its offset */
+        break;
+    case KSVC_DLOG_OFF:
+    case KSVC_DLOG_GAP:
+        break;
+    default:
+        return;
+    }
+    out->open = d->open;
+    out->inherited = d->inherited;
+    out->base = d->base;
+    out->taken = d->acc;
+    out->durable = d->dacc; /* every record taken below it is on disk */
+}
+
+void sk_dlog_trim(struct ksvc *k, uint64_t stream)
+{
+    struct sk_dlog *d = k->dl;
+    if (!d || stream <= d->trim_want)
+        return;
+    d->trim_want = stream;
+    if (d->state == KSVC_DLOG_ON && !d->busy && d->open)
+        sk_dlog_submit(d); /* a flush of nothing, then the removal */
+}
+
 void ksvc_dlog_status(const struct ksvc *k, struct ksvc_dlog_status *out)
 {
     memset(out, 0, sizeof *out);
@@ -749,6 +828,11 @@ void ksvc_dlog_status(const struct ksvc *k, struct ksvc_dlog_status *out)
     out->wait_max_us = d->wait_max_us;
     out->refused = d->wrefused;
     out->waiting = d->nwait;
+    out->segments = d->segments;
+    out->first = d->first;
+    out->disk_bytes = d->durable - d->first + d->segments * KERN_DLOG_SEG_HDR;
+    out->segs_removed = d->st.segs_removed;
+    out->trim_errors = d->trim_errors;
 }
 
 void sk_dlog_fini(struct ksvc *k)

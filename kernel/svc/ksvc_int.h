@@ -189,6 +189,7 @@ struct ksvc {
     bool grave_armed;       /* SK_TIMER_FREE */
     struct sk_dlog *dl;     /* disk logging (ksvc_dlog.c; NULL: off) */
     struct sk_rbs *rbs;     /* rebuilds and copies served (ksvc_rebuild.c; NULL until one) */
+    struct sk_ckpt *ck;     /* checkpoints (ksvc_ckpt.c; NULL: off) */
 };
 
 /* An end mark a hot standby processed (its transaction still open here). */
@@ -208,6 +209,8 @@ enum {
     SK_TIMER_DLOG = 6,       /* hand the turn's records to the I/O thread */
     SK_TIMER_DLOG_RETRY = 7, /* a stopped disk log tries again */
     SK_TIMER_REBUILD = 8,    /* rebuilds: re-asks, releases; copies served: expiry */
+    SK_TIMER_CKPT = 16,      /* checkpoints: the next slice or re-check (ksvc_ckpt.c) */
+    SK_TIMER_CKPT_DUE = 17,  /* checkpoints: the next scheduled round */
 };
 struct sk_rep *sk_rep_get(const struct ksvc *k, uint32_t table, uint32_t frag);
 int sk_rep_new(const struct dict_table *t, uint32_t frag, int role, struct sk_rep **out);
@@ -243,6 +246,34 @@ int sk_dlog_refused(const struct ksvc *k, const struct sk_txn *t);
  * this node's disk log stands in (configured, not stopped)? If not, `why`
  * says why not. */
 bool sk_dlog_sole_ok(const struct ksvc *k, char *why, size_t n);
+/* Positions for checkpoints (README "Checkpoints"). The stream offset of a
+ * record is the bytes of disk log entries taken before it since this
+ * process started; its disk log position is base + stream offset. */
+struct sk_dlog_pos {
+    bool usable;        /* a disk log without a gap: stream offsets are positions */
+    bool open;          /* opened: base is known */
+    bool inherited;     /* it held entries of an earlier process when opened (below base) */
+    uint64_t base;      /* position of stream offset 0 (the log's end at open) */
+    uint64_t taken;     /* stream offset of the next record taken */
+    uint64_t durable;   /* stream offset everything below is fsync'ed (open only) */
+};
+void sk_dlog_pos(const struct ksvc *k, struct sk_dlog_pos *out);
+/* Segments wholly below stream offset `stream` may be removed (with the
+ * next flush; one is started when none is in flight). */
+void sk_dlog_trim(struct ksvc *k, uint64_t stream);
+
+/* ksvc_ckpt.c: checkpoints (README "Checkpoints") */
+struct sk_ckpt;
+int sk_ck_init(struct ksvc *k, const struct ksvc_config *cfg);
+void sk_ck_start(struct ksvc *k);                    /* RT_MSG_START: prepare the folder */
+void sk_ck_on_timer(struct ksvc *k, uint64_t cookie);
+bool sk_ck_on_io_done(struct ksvc *k, struct rt_io_req *req); /* false: not ours */
+void sk_ck_client_closed(struct ksvc *k, net_addr conn); /* its requests are dropped */
+/* r is dropped (sk_rep_drop): a checkpoint of it in progress is
+ * abandoned, its file and manifest entry removed. (A replica whose
+ * kern_frag is replaced or reloaded is noticed by its pointer and LSNs.) */
+void sk_ck_rep_dropped(struct ksvc *k, const struct sk_rep *r);
+void sk_ck_fini(struct ksvc *k);                     /* after rt_destroy */
 
 /* ksvc_roles.c: replicas and their roles from (dictionary, node set) */
 void sk_reconcile(struct ksvc *k, const struct dict *d, bool live_commit);

@@ -427,6 +427,7 @@ static void rb_create(struct ksvc *k, const struct dict_table *t, uint32_t frag,
     r->ro_epoch = epoch;
     r->seen = true;
     r->lost = true; /* refuses operations until rebuilt */
+    sk_dlog_attach(k, r); /* the records it redoes from the load on feed the disk log */
     sk_map_put(&k->reps, &r->node);
     k->rbs->st.rebuilds_started++;
     rb_begin(k, r);

@@ -15,6 +15,7 @@ static const char *good =
     "heartbeat_ms 20\n"
     "transport rdma\n"
     "disk_log off\n"
+    "checkpoint_interval_ms 0\n"
     "arbitrator 10.0.0.9:7000\n"
     "\n"
     "node 1 site 0 127.0.0.1:7001 data /tmp/n1\n"
@@ -31,6 +32,7 @@ static void test_good(void)
     CU_ASSERT_EQUAL(c.heartbeat_misses, 5); /* default kept */
     CU_ASSERT_STRING_EQUAL(c.transport, "rdma");
     CU_ASSERT_EQUAL(c.disk_log, NINES_DISK_LOG_OFF);
+    CU_ASSERT_EQUAL(c.checkpoint_interval_ms, 0); /* only on demand */
     CU_ASSERT_TRUE(c.has_arbitrator);
     CU_ASSERT_STRING_EQUAL(c.arbitrator_host, "10.0.0.9");
     CU_ASSERT_EQUAL(c.arbitrator_port, 7000);
@@ -41,6 +43,7 @@ static void test_good(void)
     CU_ASSERT_EQUAL_FATAL(nines_conf_parse(with_data, "d.conf", &d), 0);
     CU_ASSERT_STRING_EQUAL(d.arbitrator_data, "/var/arb");
     CU_ASSERT_EQUAL(d.disk_log, NINES_DISK_LOG_OFF); /* the default */
+    CU_ASSERT_EQUAL(d.checkpoint_interval_ms, 60000); /* the default */
     /* the policies; `on` is `async` (files written before the policies) */
     static const struct {
         const char *word;
@@ -93,6 +96,12 @@ static const struct bad_case bad[] = {
     {"cluster x\ndisk_log yes\n", "disk_log 'yes' must be off, async (or on) or sync"},
     {"cluster x\ndisk_log sync\nnode 1 site 0 h:1 data /d\nnode 2 site 1 h:2\n",
      "disk_log sync, but node 2 has no data folder"},
+    {"cluster x\ncheckpoint_interval_ms 50\n",
+     ":2: checkpoint_interval_ms '50' must be 0 (only on demand: ninesctl checkpoint) or a "
+     "number of milliseconds in 1000..86400000"},
+    {"cluster x\ncheckpoint_interval_ms 86400001\n", "checkpoint_interval_ms '86400001'"},
+    {"cluster x\ncheckpoint_interval_ms 1m\n", "checkpoint_interval_ms '1m' must be 0"},
+    {"cluster x\ncheckpoint_interval_ms -1\n", "checkpoint_interval_ms '-1'"},
     {"cluster x y\n", "'cluster' takes exactly one value, got 2"},
     {"cluster x\narbitrator 1.2.3.4\n", "arbitrator address '1.2.3.4'"},
     {"cluster x\narbitrator h:9 data\n", "expected 'arbitrator HOST:PORT [data DIR]'"},

@@ -8,112 +8,9 @@
  * stops disk logging without failing a transaction and the retry resumes
  * it with nothing lost; past the buffer bound the log gets a gap and stays
  * stopped. Waits are counted in loop turns, never timed. */
-#include "cu_test.h"
+#include "ksvc_rig.h"
 
-#include "nassert.h"
-#include "nines/errors.h"
-#include "nlog.h"
-
-#include "../../kernel/kern_dlog.h"
-#include "../../kernel/kern_frag.h"
-#include "../../kernel/kern_log.h"
-#include "../../kernel/svc/ksvc.h"
-#include "../../updchan/upd.h"
-
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#define CLUSTER 0x5eedu
 #define BUF_MAX (1u << 20) /* the test's bound on bytes buffered for the disk */
-#define MAX_TURNS 1000000
-
-static struct {
-    struct rt *rt;
-    struct upd *upd;
-    struct ksvc *k;
-    struct dict d;
-    uint32_t t1;
-    uint64_t txn;
-    char root[64], dir[128];
-} W;
-
-static const struct dict *dict_now(void *ctx) { return ctx; }
-static void app_on_msg(struct rt *rt, void *st, struct rt_msg *m) {}
-
-static struct ksvc_dlog_status dls(void)
-{
-    struct ksvc_dlog_status s;
-    ksvc_dlog_status(W.k, &s);
-    return s;
-}
-
-/* A single-replica table (k int64 key, v int64, s varstring(32)). */
-static uint32_t table_new(const char *name, uint32_t nfrags)
-{
-    static const struct dict_column cols[3] = {
-        {"k", 2, 0, false}, {"v", 2, 0, false}, {"s", 5, 32, true}};
-    static const uint16_t pk[1] = {0};
-    struct dict_table_def def = {.ncols = 3, .cols = cols, .npk = 1, .pk = pk,
-                                 .method = DICT_FRAG_HASH, .nfrags = nfrags, .replicas = 1,
-                                 .scheme = DICT_PLACE_MISD};
-    snprintf(def.name, sizeof def.name, "%s", name);
-    uint32_t id = 0;
-    if (dict_create_table(&W.d, &def, &id))
-        return 0;
-    ksvc_dict_changed(W.k, &W.d, true);
-    return id;
-}
-
-static struct kern_frag *frag_of(uint32_t table, uint32_t frag)
-{
-    struct kern_frag *f = ksvc_replica(W.k, table, frag);
-    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
-    return f;
-}
-
-/* Insert keys [lo, hi) into (t1, frag) in one committed transaction; every
- * call succeeds whatever the disk does. The fragment's log is kept whole
- * (the comparison reads it back). */
-static void put_rows(uint32_t frag, int64_t lo, int64_t hi)
-{
-    struct kern_frag *f = frag_of(W.t1, frag);
-    uint64_t txn = ++W.txn;
-    for (int64_t k = lo; k < hi; k++) {
-        char s[24];
-        int n = snprintf(s, sizeof s, "row-%lld", (long long)k);
-        struct kern_val row[3] = {kern_v_i64(k), kern_v_i64(k * 3),
-                                  kern_v_bytes(KERN_T_VSTR, s, (uint32_t)n)};
-        uint8_t key[KERN_KEY_MAX];
-        size_t klen;
-        struct kern_rec *rec;
-        CU_ASSERT_EQUAL_FATAL(kern_frag_row(f, row, key, KERN_KEY_MAX, &klen, &rec), 0);
-        CU_ASSERT_EQUAL_FATAL(kern_frag_insert(f, txn, key, klen, rec, NULL), 0);
-    }
-    CU_ASSERT_EQUAL_FATAL(kern_frag_commit(f, txn, NULL), 0);
-}
-
-/* Turn the loop until everything taken is durable (state on). */
-static void settle(void)
-{
-    int t = 0;
-    for (; t < MAX_TURNS; t++) {
-        struct ksvc_dlog_status s = dls();
-        if (s.state == KSVC_DLOG_ON && s.buffered == 0)
-            break;
-        rt_step(W.rt, 10);
-    }
-    CU_ASSERT_FATAL(t < MAX_TURNS);
-}
-
-/* Turn the loop until the disk log is in state `st`. */
-static void until_state(enum ksvc_dlog_state st)
-{
-    int t = 0;
-    for (; t < MAX_TURNS && dls().state != st; t++)
-        rt_step(W.rt, 10);
-    CU_ASSERT_EQUAL_FATAL(dls().state, st);
-}
 
 /* Scan: every record entry equals the fragment's record of that LSN, and
  * per fragment the LSNs run 1, 2, 3, ... without a hole or a repeat. */
@@ -154,45 +51,15 @@ static void check_disk(void)
 
 static int suite_init(void)
 {
-    nlog_set_level(getenv("KT_DEBUG") ? NLOG_DEBUG : NLOG_WARN);
-    memset(&W, 0, sizeof W);
-    snprintf(W.root, sizeof W.root, "/tmp/ksvc_dlog_XXXXXX");
-    if (!mkdtemp(W.root))
+    if (rig_init("ksvc_dlog", BUF_MAX, 0, false, 0))
         return 1;
-    snprintf(W.dir, sizeof W.dir, "%s/log", W.root);
-    static struct rt_msg_entry tab[1];
-    struct dict_node nodes[1] = {{1, 0}};
-    struct rt_config rc = {.self = 1, .msgtab = tab, .msgtab_len = 1};
-    if (rt_create(&W.rt, &rc) || dict_init(&W.d, nodes, 1) || upd_init(&W.upd, W.rt) ||
-        ksvc_init(&W.k, W.rt, &(struct ksvc_config){.upd = W.upd, .dict = dict_now,
-                                                     .dict_ctx = &W.d, .dlog_dir = W.dir,
-                                                     .dlog_cluster = CLUSTER,
-                                                     .dlog_buf_max = BUF_MAX}) ||
-        rt_task_add(W.rt, RT_SVC_APP, "app", app_on_msg, NULL))
-        return 1;
-    if (dls().state != KSVC_DLOG_OPENING)
-        return 1;
-    struct rt_nodeset ns = {.epoch = 1, .members = 1, .current = 1, .coordinator = 1,
-                            .member = true, .serving = true};
-    rt_install_nodeset(W.rt, &ns);
-    for (int i = 0; i < 4; i++)
-        rt_step(W.rt, 0); /* START everywhere: the log is being opened */
     W.t1 = table_new("t1", 2);
     if (!W.t1 || ksvc_nreplicas(W.k) != 2)
         return 1;
     return 0;
 }
 
-static int suite_fini(void)
-{
-    rt_destroy(W.rt);
-    ksvc_fini(W.k);
-    upd_fini(W.upd);
-    dict_free(&W.d);
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", W.root);
-    return system(cmd) == 0 ? 0 : 1;
-}
+static int suite_fini(void) { return rig_fini(); }
 
 /* Records published by both fragments reach the disk log, equal to the
  * fragments' own bytes, in LSN order, each once. */

@@ -341,8 +341,8 @@ static void test_client_types_served(void)
         served++;
     }
     /* what the tools, client library and benchmarks send (TXN_OUTCOME_REQ:
-     * the client library after failover) */
-    CU_ASSERT_EQUAL(served, 7);
+     * the client library after failover; CKPT_REQ: ninesctl checkpoint) */
+    CU_ASSERT_EQUAL(served, 8);
     Nines__StatusConf *st = tcp_status(c);
     CU_ASSERT_PTR_NOT_NULL_FATAL(st);
     CU_ASSERT_EQUAL(st->refused_sender, refused0);

@@ -1,0 +1,619 @@
+/* Checkpoints of the kernel service (kernel/svc/README.md "Checkpoints") on
+ * one node with a disk log (tests/unit/ksvc_rig.h). A checkpoint taken on
+ * demand while transactions change the replicas between its slices — one
+ * transaction open across it — loads (kern_ckpt_load) into a replica that,
+ * after redo of the disk log from the manifest's position, equals the
+ * source record by record with state ids; the manifest names the file it
+ * lists (size, CRC, creation time); a flipped byte is caught by the CRC
+ * (checkpoint and manifest). Disk log segments are removed only once every
+ * replica's checkpoint covers them: a replica without a checkpoint pins
+ * everything, one whose newest checkpoint is old pins from there. A table
+ * dropped in the middle of its checkpoint leaves no file, no temp file, no
+ * manifest entry. Scheduled rounds run without a request. */
+#include "ksvc_rig.h"
+
+#include "../../kernel/kern_ckpt.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define SEG_BYTES (64u << 10) /* small disk log segments: removals show */
+
+static const Nines__CkptConf *conf(int i) { return (const void *)W.got[i]->body; }
+
+static struct ksvc_ckpt_status cks(void)
+{
+    struct ksvc_ckpt_status s;
+    ksvc_ckpt_status(W.k, &s);
+    return s;
+}
+
+static void ask(void)
+{
+    struct rt_msg *m = rt_msg_new(W.rt, NINES__MSG_TYPE__CKPT_REQ);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(RT_BODY(m, Nines__CkptReq, nines__ckpt_req__init));
+    CU_ASSERT_EQUAL(rt_send(W.rt, 0, RT_SVC_KERN, m), 0);
+}
+
+/* Turn the loop until n answers arrived, calling `each` (may be NULL)
+ * between turns; the turns taken. */
+static int until_answers(int n, void (*each)(int turn))
+{
+    int t = 0;
+    for (; W.ngot < n && t < MAX_TURNS; t++) {
+        rt_step(W.rt, 1);
+        if (each)
+            each(t);
+    }
+    CU_ASSERT_EQUAL_FATAL(W.ngot, n);
+    return t;
+}
+
+/* Ask for a round and wait for its answer (index of the answer). */
+static int round_now(void)
+{
+    int i = W.ngot;
+    ask();
+    until_answers(i + 1, NULL);
+    return i;
+}
+
+/* Turn the loop until the checkpointer is idle (a removal may follow an
+ * answer) and the disk log has everything. */
+static void quiesce(void)
+{
+    int t = 0;
+    for (; t < MAX_TURNS && cks().state != KSVC_CKPT_IDLE; t++)
+        rt_step(W.rt, 1);
+    CU_ASSERT_FATAL(t < MAX_TURNS);
+    for (int i = 0; i < 20; i++)
+        rt_step(W.rt, 1); /* a purge or a removal in flight */
+    settle();
+}
+
+static bool exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+static void ck_path(uint32_t table, uint32_t frag, const char *suffix, char *out, size_t n)
+{
+    char name[64];
+    ksvc_ckpt_file_name(table, frag, name, sizeof name);
+    snprintf(out, n, "%s/%s%s", W.ckdir, name, suffix);
+}
+
+/* The manifest's entry for (table, frag); false when there is none. */
+static bool mf_entry(uint32_t table, uint32_t frag, struct ksvc_ckpt_entry *out)
+{
+    struct ksvc_ckpt_manifest m;
+    CU_ASSERT_EQUAL_FATAL(ksvc_ckpt_manifest_read(W.ckdir, 1, CLUSTER, &m), 0);
+    bool found = false;
+    for (size_t i = 0; i < m.n; i++)
+        if (m.e[i].table == table && m.e[i].frag == frag) {
+            *out = m.e[i];
+            found = true;
+        }
+    ksvc_ckpt_manifest_free(&m);
+    return found;
+}
+
+/* An empty hot standby with the rig tables' layout. */
+static struct kern_frag *standby_of(uint32_t table, uint32_t frag)
+{
+    static const struct kern_col cols[3] = {
+        {KERN_T_INT64, 0, 0}, {KERN_T_INT64, 0, 0}, {KERN_T_VSTR, 1, 32}};
+    static const uint16_t pk[1] = {0};
+    struct kern_frag_def d = {table, frag, cols, 3, pk, 1};
+    struct kern_frag *f = NULL;
+    CU_ASSERT_EQUAL_FATAL(kern_frag_create(&d, KERN_FRAG_HOT_STANDBY, &f), 0);
+    return f;
+}
+
+struct redo {
+    struct kern_frag *f;
+    uint32_t table, frag;
+    uint64_t from_lsn, applied, bad;
+};
+
+static int redo_cb(void *arg, const struct kern_dlog_entry *e)
+{
+    struct redo *r = arg;
+    if (e->kind != KERN_DLOG_REC || e->table != r->table || e->frag != r->frag ||
+        e->lsn < r->from_lsn)
+        return 0;
+    int rc = kern_frag_redo_bytes(r->f, e->rec, e->len);
+    if (rc < 0) {
+        fprintf(stderr, "redo of %u.%u LSN %llu: %s\n", r->table, r->frag,
+                (unsigned long long)e->lsn, nines_errdetail());
+        r->bad++;
+        return rc;
+    }
+    r->applied++;
+    return 0;
+}
+
+/* Same keys and record bytes (state ids included) in the same order. */
+static bool same_rows(const struct kern_frag *a, const struct kern_frag *b)
+{
+    struct kern_bt_cursor ca, cb;
+    kern_bt_cursor_init(&ca, kern_frag_tree(a));
+    kern_bt_cursor_init(&cb, kern_frag_tree(b));
+    for (uint64_t n = 0;; n++) {
+        int ra = kern_bt_next(&ca), rb = kern_bt_next(&cb);
+        if (ra != rb) {
+            fprintf(stderr, "same_rows: row %llu on one side only\n", (unsigned long long)n);
+            return false;
+        }
+        if (ra == NINES_ENOTFOUND)
+            return true;
+        size_t la = kern_rec_bytes(ca.rec), lb = kern_rec_bytes(cb.rec);
+        if (kern_key_cmp(ca.key, ca.klen, cb.key, cb.klen) != 0 || la != lb ||
+            memcmp(ca.rec, cb.rec, la) != 0) {
+            fprintf(stderr, "same_rows: row %llu differs (sid %llu vs %llu)\n",
+                    (unsigned long long)n, (unsigned long long)ca.rec->sid,
+                    (unsigned long long)cb.rec->sid);
+            return false;
+        }
+    }
+}
+
+/* Recovery as a later task will do it: the manifest's newest checkpoint of
+ * (table, frag), checked against its entry, loaded, then the disk log
+ * redone from the entry's position; the result equals the replica now. */
+static void recover_check(uint32_t table, uint32_t frag)
+{
+    struct ksvc_ckpt_entry e;
+    CU_ASSERT_FATAL(mf_entry(table, frag, &e));
+    char path[256];
+    ck_path(table, frag, "", path, sizeof path);
+    uint8_t *buf;
+    size_t len;
+    CU_ASSERT_EQUAL_FATAL(kern_ckpt_file_read(path, &buf, &len), 0);
+    uint32_t crc;
+    memcpy(&crc, buf + len - 4, 4);
+    CU_ASSERT_EQUAL(e.bytes, len);
+    CU_ASSERT_EQUAL(e.file_crc, crc);
+    struct kern_frag *s = standby_of(table, frag);
+    struct kern_ckpt_info info;
+    CU_ASSERT_EQUAL_FATAL(kern_ckpt_load(s, buf, len, &info), 0);
+    free(buf);
+    CU_ASSERT_EQUAL(info.created_us, e.created_us);
+    CU_ASSERT_EQUAL(info.redo_start_lsn, e.redo_start_lsn);
+    CU_ASSERT_EQUAL(info.records, e.records);
+    CU_ASSERT(e.dlog_pos >= dls().first); /* what recovery needs is still on disk */
+    struct redo r = {s, table, frag, info.redo_start_lsn, 0, 0};
+    struct kern_dlog_opts o = {.node = 1, .cluster = CLUSTER};
+    struct kern_dlog_scan_info si;
+    CU_ASSERT_EQUAL(kern_dlog_scan(W.dir, &o, e.dlog_pos, redo_cb, &r, &si), 0);
+    CU_ASSERT_EQUAL(r.bad, 0);
+    const struct kern_frag *src = frag_of(table, frag);
+    CU_ASSERT_EQUAL(kern_log_next_lsn(kern_frag_log(s)), kern_log_next_lsn(kern_frag_log(src)));
+    CU_ASSERT_EQUAL(kern_frag_next_sid(s), kern_frag_next_sid(src));
+    CU_ASSERT(same_rows(src, s));
+    kern_frag_destroy(s);
+}
+
+/* ---- manifest format ---------------------------------------------------- */
+
+static void test_manifest_format(void)
+{
+    struct ksvc_ckpt_entry e[3] = {
+        {1, 0, 5, 9, 1000, 111, 500, 7, 0xabcdef01u, KERN_FRAG_PRIMARY},
+        {1, 1, 1, 1, 0, 112, 96, 0, 0x12345678u, KERN_FRAG_HOT_STANDBY},
+        {4, 0, 70, 80, 4096, 113, 1 << 20, 900, 0x0badf00du, KERN_FRAG_PRIMARY},
+    };
+    struct ksvc_ckpt_manifest m = {.node = 3, .cluster = 77, .seq = 12, .written_us = 99,
+                                   .dlog_keep = 1000, .n = 3, .e = e};
+    uint8_t *buf;
+    size_t len;
+    CU_ASSERT_EQUAL_FATAL(ksvc_ckpt_manifest_encode(&m, &buf, &len), 0);
+    CU_ASSERT_EQUAL(len, KSVC_CKPT_MF_HDR + 3 * KSVC_CKPT_MF_ENT);
+    struct ksvc_ckpt_manifest d;
+    CU_ASSERT_EQUAL_FATAL(ksvc_ckpt_manifest_decode(buf, len, 3, 77, &d), 0);
+    CU_ASSERT_EQUAL(d.n, 3);
+    CU_ASSERT_EQUAL(d.seq, 12);
+    CU_ASSERT_EQUAL(d.dlog_keep, 1000);
+    CU_ASSERT_EQUAL(memcmp(d.e, e, sizeof e), 0);
+    ksvc_ckpt_manifest_free(&d);
+    /* every flipped byte is refused, never decoded into something else */
+    for (size_t i = 0; i < len; i++) {
+        buf[i] ^= 0x20;
+        int rc = ksvc_ckpt_manifest_decode(buf, len, 3, 77, &d);
+        CU_ASSERT(rc == NINES_ECORRUPT || rc == NINES_EVERSION || rc == NINES_ETRUNC);
+        if (rc == 0)
+            ksvc_ckpt_manifest_free(&d);
+        if (i >= 24 && i < 60) /* cluster, seq, written, keep: only the CRC can tell */
+            CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "CRC-32C"));
+        if (i >= KSVC_CKPT_MF_HDR) /* an entry byte: the CRC */
+            CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "CRC-32C"));
+        buf[i] ^= 0x20;
+    }
+    CU_ASSERT_EQUAL(ksvc_ckpt_manifest_decode(buf, len - 1, 3, 77, &d), NINES_ETRUNC);
+    CU_ASSERT_EQUAL(ksvc_ckpt_manifest_decode(buf, 10, 3, 77, &d), NINES_ETRUNC);
+    CU_ASSERT_EQUAL(ksvc_ckpt_manifest_decode(buf, len, 4, 77, &d), NINES_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "node 3"));
+    CU_ASSERT_EQUAL(ksvc_ckpt_manifest_decode(buf, len, 3, 78, &d), NINES_EINVAL);
+    free(buf);
+    /* the writer refuses entries out of order or inconsistent */
+    struct ksvc_ckpt_entry swap[2] = {e[1], e[0]};
+    m.e = swap;
+    m.n = 2;
+    CU_ASSERT_EQUAL(ksvc_ckpt_manifest_encode(&m, &buf, &len), NINES_EINVAL);
+    struct ksvc_ckpt_entry bad = e[0];
+    bad.redo_start_lsn = bad.begin_lsn + 1;
+    m.e = &bad;
+    m.n = 1;
+    CU_ASSERT_EQUAL(ksvc_ckpt_manifest_encode(&m, &buf, &len), NINES_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "redo start"));
+    m.n = 0; /* an empty manifest is valid */
+    CU_ASSERT_EQUAL_FATAL(ksvc_ckpt_manifest_encode(&m, &buf, &len), 0);
+    CU_ASSERT_EQUAL(ksvc_ckpt_manifest_decode(buf, len, 3, 77, &d), 0);
+    CU_ASSERT_EQUAL(d.n, 0);
+    ksvc_ckpt_manifest_free(&d);
+    free(buf);
+}
+
+/* ---- a checkpoint on demand under writes -------------------------------- */
+
+static uint32_t T_c1;
+static uint64_t X_txn; /* open on fragment 0 when the request comes, committed soon */
+static uint64_t churn_seed = 1;
+
+static uint64_t lcg(void)
+{
+    churn_seed = churn_seed * 6364136223846793005ull + 1442695040888963407ull;
+    return churn_seed >> 33;
+}
+
+/* A committed transaction of updates, deletes and inserts on (table, frag). */
+static void churn(uint32_t table, uint32_t frag)
+{
+    struct kern_frag *f = frag_of(table, frag);
+    uint64_t txn = ++W.txn;
+    bool wrote = false;
+    for (int i = 0; i < 12; i++) {
+        int64_t k = (int64_t)(lcg() % 40000);
+        int op = (int)(lcg() % 4);
+        if (op == 3)
+            k += 1000000; /* new keys */
+        struct kern_val row[3] = {kern_v_i64(k), kern_v_i64((int64_t)lcg()),
+                                  kern_v_bytes(KERN_T_VSTR, "churned", 7)};
+        uint8_t key[KERN_KEY_MAX];
+        size_t klen;
+        struct kern_rec *rec;
+        CU_ASSERT_EQUAL_FATAL(kern_frag_row(f, row, key, KERN_KEY_MAX, &klen, &rec), 0);
+        int rc;
+        switch (op) {
+        case 0:
+        case 1:
+            rc = kern_frag_update(f, txn, key, klen, rec, NULL);
+            break;
+        case 2:
+            rc = kern_frag_delete(f, txn, key, klen, NULL);
+            free(rec);
+            rec = NULL;
+            break;
+        default:
+            rc = kern_frag_insert(f, txn, key, klen, rec, NULL);
+            break;
+        }
+        if (rc < 0)
+            free(rec); /* absent or present already: nothing changed */
+        CU_ASSERT(rc == 0 || rc == NINES_ENOTFOUND || rc == NINES_EEXIST);
+        wrote |= rc == 0;
+    }
+    if (wrote)
+        CU_ASSERT_EQUAL(kern_frag_commit(f, txn, NULL), 0);
+}
+
+static void churn_turn(int turn)
+{
+    churn(T_c1, 0);
+    churn(T_c1, 1);
+    /* the transaction the first replica's begin waits for (its first check
+     * is in turn 1: the round starts in turn 0, its timer fires in turn 1) */
+    if (turn == 1 && X_txn) {
+        CU_ASSERT_EQUAL(kern_frag_commit(frag_of(T_c1, 0), X_txn, NULL), 0);
+        X_txn = 0;
+    }
+}
+
+static void test_fuzzy_on_demand(void)
+{
+    settle();
+    T_c1 = table_new("c1", 2);
+    CU_ASSERT_FATAL(T_c1 != 0);
+    for (int64_t k = 0; k < 40000; k += 1000) {
+        put_rows_t(T_c1, 0, k, k + 1000);
+        put_rows_t(T_c1, 1, k, k + 1000);
+    }
+    X_txn = ++W.txn;
+    put_rows_open(T_c1, 0, X_txn, 2000000, 2000050);
+    uint64_t y = ++W.txn; /* open on fragment 1 through the whole checkpoint */
+    put_rows_open(T_c1, 1, y, 3000000, 3000050);
+    ask();
+    int turns = until_answers(1, churn_turn);
+    CU_ASSERT(turns > 4); /* a slice per turn, writes between them */
+    const Nines__CkptConf *a = conf(0);
+    CU_ASSERT_EQUAL(a->error, 0);
+    CU_ASSERT_EQUAL(a->node, 1);
+    CU_ASSERT_EQUAL(a->round, 1);
+    CU_ASSERT_EQUAL(a->replicas, 2);
+    CU_ASSERT_EQUAL(a->abandoned + a->skipped + a->failed, 0);
+    CU_ASSERT(a->records >= 80000);
+    CU_ASSERT(a->bytes > a->records * 20);
+    CU_ASSERT_EQUAL(kern_frag_commit(frag_of(T_c1, 1), y, NULL), 0);
+    for (int i = 0; i < 20; i++)
+        churn_turn(100);
+    quiesce();
+    struct ksvc_ckpt_status st = cks();
+    CU_ASSERT_EQUAL(st.rounds, 1);
+    CU_ASSERT_EQUAL(st.done, 2);
+    CU_ASSERT_EQUAL(st.missing, 0);
+    CU_ASSERT_EQUAL(st.error[0], '\0');
+    /* fragment 1's redo starts at y's first record, before the checkpoint began */
+    struct ksvc_ckpt_entry e0, e1;
+    CU_ASSERT_FATAL(mf_entry(T_c1, 0, &e0) && mf_entry(T_c1, 1, &e1));
+    CU_ASSERT(e1.redo_start_lsn < e1.begin_lsn);
+    /* fragment 0's begin waited for X, open at the round's start, to end:
+     * its redo starts where it began, at the position sampled then */
+    CU_ASSERT_EQUAL(e0.redo_start_lsn, e0.begin_lsn);
+    CU_ASSERT_EQUAL(e0.role, KERN_FRAG_PRIMARY);
+    char p[256];
+    ck_path(T_c1, 0, ".tmp", p, sizeof p);
+    CU_ASSERT_FALSE(exists(p));
+    recover_check(T_c1, 0);
+    recover_check(T_c1, 1);
+}
+
+/* A flipped byte of a checkpoint file: the load refuses it (CRC), the
+ * replica it was loaded into stays empty. */
+static void test_corrupt_checkpoint(void)
+{
+    char path[256];
+    ck_path(T_c1, 0, "", path, sizeof path);
+    uint8_t *buf;
+    size_t len;
+    CU_ASSERT_EQUAL_FATAL(kern_ckpt_file_read(path, &buf, &len), 0);
+    size_t at[3] = {KERN_CKPT_HDR + 100, len / 2, len - KERN_CKPT_TRAILER + 10};
+    for (int i = 0; i < 3; i++) {
+        struct kern_frag *s = standby_of(T_c1, 0);
+        buf[at[i]] ^= 0x01;
+        struct kern_ckpt_info info;
+        CU_ASSERT_EQUAL(kern_ckpt_load(s, buf, len, &info), NINES_ECORRUPT);
+        CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "CRC-32C"));
+        CU_ASSERT_EQUAL(kern_bt_count(kern_frag_tree(s)), 0);
+        buf[at[i]] ^= 0x01;
+        kern_frag_destroy(s);
+    }
+    free(buf);
+}
+
+/* ---- a table dropped mid-checkpoint ------------------------------------- */
+
+static void test_drop_mid_checkpoint(void)
+{
+    quiesce();
+    uint32_t t = table_new("d1", 1);
+    CU_ASSERT_FATAL(t != 0);
+    for (int64_t k = 0; k < 240000; k += 4000)
+        put_rows_t(t, 0, k, k + 4000);
+    int first = round_now(); /* a complete checkpoint of it first: a final file exists */
+    CU_ASSERT_EQUAL(conf(first)->error, 0);
+    quiesce();
+    char fin[256], tmp[256];
+    ck_path(t, 0, "", fin, sizeof fin);
+    ck_path(t, 0, ".tmp", tmp, sizeof tmp);
+    CU_ASSERT_FATAL(exists(fin));
+    struct ksvc_ckpt_entry e;
+    CU_ASSERT_FATAL(mf_entry(t, 0, &e));
+    uint64_t abandoned = cks().abandoned;
+    ask();
+    int turns = 0;
+    while (!exists(tmp) && W.ngot == first + 1 && turns++ < MAX_TURNS)
+        rt_step(W.rt, 1); /* until its scan wrote the first chunk */
+    CU_ASSERT_FATAL(exists(tmp));
+    CU_ASSERT_EQUAL(W.ngot, first + 1); /* still running */
+    CU_ASSERT_EQUAL(dict_drop_table(&W.d, "d1"), 0);
+    ksvc_dict_changed(W.k, &W.d, true);
+    until_answers(first + 2, NULL);
+    const Nines__CkptConf *a = conf(first + 1);
+    CU_ASSERT_EQUAL(a->error, 0);
+    CU_ASSERT_EQUAL(a->abandoned, 1);
+    quiesce();
+    CU_ASSERT_EQUAL(cks().abandoned, abandoned + 1);
+    CU_ASSERT_FALSE(exists(tmp));
+    CU_ASSERT_FALSE(exists(fin));
+    CU_ASSERT_FALSE(mf_entry(t, 0, &e));
+    recover_check(T_c1, 0); /* the other table's entries are untouched */
+}
+
+static int suite_init(void) { return rig_init("ksvc_ckpt", 0, 0, true, 0); }
+static int suite_fini(void) { return rig_fini(); }
+
+/* ---- removal of disk log segments --------------------------------------- */
+
+static uint32_t T_q, T_n;
+
+/* Records of q in many flushes (a segment is started by a flush), a few of n. */
+static void fill_q(int64_t from)
+{
+    for (int64_t k = from; k < from + 20000; k += 1000) {
+        put_rows_t(T_q, 0, k, k + 1000);
+        settle();
+    }
+    put_rows_t(T_n, 0, from, from + 10);
+    settle();
+}
+
+#ifdef NINES_FAULTS
+static void test_removal_rule(void)
+{
+    settle();
+    T_q = table_new("q", 1); /* q sorts first in a round: the injected failure hits it */
+    T_n = table_new("n", 1);
+    CU_ASSERT_FATAL(T_q && T_n && T_q < T_n);
+    fill_q(0);
+    uint64_t segs = dls().segments;
+    CU_ASSERT(segs > 8);
+    /* q's checkpoint fails: without one it pins every segment, n's
+     * complete checkpoint notwithstanding */
+    nines_fault_arm("ksvc.ckpt.write", 1);
+    int i = round_now();
+    CU_ASSERT_EQUAL(conf(i)->failed, 1);
+    CU_ASSERT_EQUAL(conf(i)->replicas, 1);
+    CU_ASSERT_EQUAL(conf(i)->error, NINES_EFULL);
+    quiesce();
+    struct ksvc_ckpt_entry e;
+    CU_ASSERT_FALSE(mf_entry(T_q, 0, &e));
+    CU_ASSERT_TRUE(mf_entry(T_n, 0, &e));
+    CU_ASSERT_EQUAL(cks().missing, 1);
+    CU_ASSERT_EQUAL(dls().segs_removed, 0);
+    CU_ASSERT_EQUAL(dls().first, 0);
+    CU_ASSERT(dls().segments >= segs);
+    /* both complete: everything before the round goes */
+    i = round_now();
+    CU_ASSERT_EQUAL(conf(i)->error, 0);
+    CU_ASSERT_EQUAL(conf(i)->replicas, 2);
+    quiesce();
+    struct ksvc_dlog_status d = dls();
+    CU_ASSERT(d.segs_removed >= segs - 2);
+    CU_ASSERT(d.segments <= 3);
+    CU_ASSERT_EQUAL(cks().missing, 0);
+    recover_check(T_q, 0);
+    recover_check(T_n, 0);
+    struct ksvc_ckpt_entry q2;
+    CU_ASSERT_FATAL(mf_entry(T_q, 0, &q2));
+    /* more records of q; its next checkpoint fails: its old one pins from
+     * its position, n's new one does not free those segments */
+    fill_q(100000);
+    uint64_t removed = dls().segs_removed;
+    nines_fault_arm("ksvc.ckpt.write", 1);
+    i = round_now();
+    CU_ASSERT_EQUAL(conf(i)->failed, 1);
+    quiesce();
+    CU_ASSERT_EQUAL(dls().segs_removed, removed);
+    CU_ASSERT(dls().first <= q2.dlog_pos);
+    CU_ASSERT(dls().segments > 8);
+    CU_ASSERT(mf_entry(T_q, 0, &e) && e.created_us == q2.created_us); /* the old one */
+    recover_check(T_q, 0); /* from the old checkpoint and the log kept for it */
+    /* and once it has a new one, they go */
+    i = round_now();
+    CU_ASSERT_EQUAL(conf(i)->error, 0);
+    quiesce();
+    CU_ASSERT(dls().segs_removed > removed + 8);
+    CU_ASSERT(dls().first > q2.dlog_pos);
+    recover_check(T_q, 0);
+    recover_check(T_n, 0);
+    struct ksvc_ckpt_status st = cks();
+    CU_ASSERT_EQUAL(st.failed, 2);
+    CU_ASSERT_EQUAL(st.rounds, 4);
+    CU_ASSERT(st.trim_pos > q2.dlog_pos);
+    CU_ASSERT_FALSE(st.removal_held);
+}
+
+/* A restarted node: q and n are lost (this process never had their data;
+ * no checkpoint of them, no pin), their manifest entries and files stay
+ * for recovery, and no segment is removed — the log holds the earlier
+ * process's records — however complete the new process's checkpoints. */
+static void test_restart_keeps_log(void)
+{
+    quiesce();
+    struct ksvc_ckpt_entry q, n, e;
+    CU_ASSERT_FATAL(mf_entry(T_q, 0, &q) && mf_entry(T_n, 0, &n));
+    uint64_t first = dls().first;
+    rig_close();
+    CU_ASSERT_EQUAL_FATAL(rig_open(0, SEG_BYTES, true, 0), 0);
+    settle();
+    CU_ASSERT(cks().removal_held);
+    uint32_t t = table_new("r", 1);
+    CU_ASSERT_FATAL(t != 0);
+    for (int64_t k = 0; k < 20000; k += 1000) {
+        put_rows_t(t, 0, k, k + 1000);
+        settle();
+    }
+    int i = round_now();
+    CU_ASSERT_EQUAL(conf(i)->error, 0);
+    CU_ASSERT_EQUAL(conf(i)->replicas, 1); /* q and n are lost here */
+    quiesce();
+    CU_ASSERT_EQUAL(dls().segs_removed, 0);
+    CU_ASSERT_EQUAL(dls().first, first);
+    CU_ASSERT(dls().segments > 8);
+    CU_ASSERT(mf_entry(T_q, 0, &e) && e.created_us == q.created_us && e.file_crc == q.file_crc);
+    CU_ASSERT(mf_entry(T_n, 0, &e) && e.created_us == n.created_us);
+    CU_ASSERT(mf_entry(t, 0, &e) && e.dlog_pos > q.dlog_pos);
+    char p[256];
+    ck_path(T_q, 0, "", p, sizeof p);
+    CU_ASSERT(exists(p));
+    recover_check(t, 0);
+}
+#endif
+
+static int trim_init(void) { return rig_init("ksvc_ckpt_trim", 0, SEG_BYTES, true, 0); }
+
+/* ---- scheduled rounds --------------------------------------------------- */
+
+#define SCHED_MS 2000u
+
+#ifdef NINES_FAULTS
+static void test_scheduled(void)
+{
+    settle();
+    uint32_t t = table_new("s1", 2);
+    CU_ASSERT_FATAL(t != 0);
+    put_rows_t(t, 0, 0, 1000);
+    put_rows_t(t, 1, 0, 1000);
+    for (int i = 0; i < 100; i++)
+        rt_step(W.rt, 0);
+    CU_ASSERT_EQUAL(cks().rounds, 0); /* not due yet */
+    for (uint64_t r = 1; r <= 2; r++) {
+        CU_ASSERT_EQUAL(rt_fault_advance_clock(W.rt, SCHED_MS * 1000u), 0);
+        int turns = 0;
+        while (cks().rounds < r && turns++ < MAX_TURNS)
+            rt_step(W.rt, 1);
+        struct ksvc_ckpt_status st = cks();
+        CU_ASSERT_EQUAL(st.rounds, r);
+        CU_ASSERT_EQUAL(st.done, 2 * r);
+        CU_ASSERT_EQUAL(st.interval_ms, SCHED_MS);
+        CU_ASSERT(st.last_age_ms < SCHED_MS);
+        put_rows_t(t, 0, (int64_t)r * 1000, (int64_t)r * 1000 + 100);
+    }
+    CU_ASSERT_EQUAL(W.ngot, 0); /* nobody asked */
+    quiesce();
+    recover_check(t, 0);
+    recover_check(t, 1);
+}
+#endif
+
+static int sched_init(void) { return rig_init("ksvc_ckpt_sched", 0, 0, true, SCHED_MS); }
+
+void cu_register(void)
+{
+    static const struct cu_case cases[] = {
+        {"manifest_format", test_manifest_format},
+        {"fuzzy_on_demand", test_fuzzy_on_demand},
+        {"corrupt_checkpoint", test_corrupt_checkpoint},
+        {"drop_mid_checkpoint", test_drop_mid_checkpoint},
+        {NULL, NULL},
+    };
+    cu_add_suite("ksvc_ckpt", suite_init, suite_fini, cases);
+#ifdef NINES_FAULTS
+    static const struct cu_case trim[] = {
+        {"removal_rule", test_removal_rule},
+        {"restart_keeps_log", test_restart_keeps_log},
+        {NULL, NULL},
+    };
+    cu_add_suite("ksvc_ckpt_trim", trim_init, suite_fini, trim);
+    static const struct cu_case sched[] = {
+        {"scheduled", test_scheduled},
+        {NULL, NULL},
+    };
+    cu_add_suite("ksvc_ckpt_sched", sched_init, suite_fini, sched);
+#else
+    (void)trim_init;
+    (void)sched_init;
+    (void)fill_q;
+#endif
+}
