@@ -67,6 +67,21 @@ int kern_ckpt_header(const uint8_t *buf, size_t len, struct kern_ckpt_info *info
 int kern_ckpt_load(struct kern_frag *f, const uint8_t *buf, size_t len,
                    struct kern_ckpt_info *info);
 
+/* The same validation, incrementally: bytes fed in order, in pieces of any
+ * size (a copy arriving in chunks: kernel/svc/README.md "Rebuild"), parsed
+ * as whole blocks arrive into a fresh tree; `end` checks the trailer, the
+ * whole-file CRC and the counts and only then gives the tree to `f` (an
+ * empty HOT_STANDBY replica of the same table, fragment and schema, as
+ * for kern_ckpt_load). Errors as kern_ckpt_load's, at the feed or the end
+ * where they are found; after an error only free. Memory: the fresh tree
+ * and at most one block's bytes. */
+struct kern_ckpt_loader;
+int kern_ckpt_loader_begin(struct kern_frag *f, struct kern_ckpt_loader **out);
+int kern_ckpt_loader_feed(struct kern_ckpt_loader *l, const uint8_t *buf, size_t len);
+int kern_ckpt_loader_end(struct kern_ckpt_loader *l, struct kern_ckpt_info *info);
+uint64_t kern_ckpt_loader_records(const struct kern_ckpt_loader *l); /* loaded so far */
+void kern_ckpt_loader_free(struct kern_ckpt_loader *l);
+
 /* ---- file I/O: plain blocking functions for an I/O thread ----
  * A checkpoint is written to "<path>.tmp" and renamed to `path` only after
  * it is complete and fsync'ed. */

@@ -56,8 +56,8 @@ struct sk_rb {
     enum sk_rb_state st;
     uint32_t source;            /* the primary it copies from */
     uint64_t copy_id;
-    uint8_t *buf;               /* COPYING: the copy's bytes so far */
-    size_t len, cap;
+    struct kern_ckpt_loader *ld; /* COPYING: the copy, validated and loaded as it arrives */
+    uint64_t len;               /* COPYING: the copy's bytes received */
     bool waiting;               /* a request is out */
     uint64_t asked_us, began_us, loaded_us;
     uint32_t retries;           /* requests re-sent without an answer */
@@ -353,7 +353,7 @@ static void rb_free(struct sk_rb *rb)
 {
     if (!rb)
         return;
-    free(rb->buf);
+    kern_ckpt_loader_free(rb->ld);
     free(rb);
 }
 
@@ -396,6 +396,16 @@ static void rb_begin(struct ksvc *k, struct sk_rep *r)
     rb->source = r->ro.primary;
     rb->copy_id = ((uint64_t)k->self << 48) | (++s->next_id & 0xffffffffffffull);
     rb->len = 0;
+    kern_ckpt_loader_free(rb->ld);
+    rb->ld = NULL;
+    if (kern_ckpt_loader_begin(r->f, &rb->ld) < 0) {
+        NLOG_ERROR("kern", "node %u cannot load a copy of table %s fragment %u: %s; tried again "
+                   "in %u ms", k->self, r->tname, r->frag, nines_errdetail(), KSVC_RB_RETRY_MS);
+        rb->copy_id = 0; /* rb_tick starts over */
+        rb->asked_us = rt_now_us(k->rt);
+        arm(k);
+        return;
+    }
     rb->retries = 0;
     rb->began_us = rt_now_us(k->rt);
     rb->rows_done = rb->rows_total = 0;
@@ -540,25 +550,32 @@ void sk_rb_reconcile(struct ksvc *k, const struct dict *d)
     rb_maybe_report(k, d);
 }
 
-/* The copy arrived whole: load it and take over the held stream. */
+/* The copy does not load (a corrupt or cut chunk: never loaded in part):
+ * release it and start over. */
+static void rb_load_failed(struct ksvc *k, struct sk_rep *r)
+{
+    struct sk_rb *rb = r->rb;
+    k->rbs->st.load_failed++;
+    NLOG_ERROR("kern", "node %u: the copy %llx of table %s fragment %u from node %u (%llu bytes "
+               "so far) does not load: %s; starting over", k->self,
+               (unsigned long long)rb->copy_id, r->tname, r->frag, rb->source,
+               (unsigned long long)rb->len, nines_errdetail());
+    rb_send(k, r, 0, true);
+    rb_begin(k, r);
+}
+
+/* The copy's last chunk arrived: check its trailer and whole-file CRC, give
+ * the loaded tree to the replica, and take over the held stream. */
 static void rb_load(struct ksvc *k, struct sk_rep *r)
 {
     struct sk_rb *rb = r->rb;
     struct kern_ckpt_info info;
-    int rc = kern_ckpt_load(r->f, rb->buf, rb->len, &info);
-    if (rc < 0) {
-        k->rbs->st.load_failed++;
-        NLOG_ERROR("kern", "node %u: the copy %llx of table %s fragment %u from node %u (%zu "
-                   "bytes) does not load: %s; starting over", k->self,
-                   (unsigned long long)rb->copy_id, r->tname, r->frag, rb->source, rb->len,
-                   nines_errdetail());
-        rb_send(k, r, 0, true);
-        rb_begin(k, r);
+    if (kern_ckpt_loader_end(rb->ld, &info) < 0) {
+        rb_load_failed(k, r);
         return;
     }
-    free(rb->buf);
-    rb->buf = NULL;
-    rb->len = rb->cap = 0;
+    kern_ckpt_loader_free(rb->ld);
+    rb->ld = NULL;
     uint64_t held_to = 0;
     sk_copy_hand_over(k, r, rb->source, &held_to);
     rb->st = SK_RB_STREAM;
@@ -604,24 +621,13 @@ void ksvc_on_copy_conf(struct rt *rt, void *st, struct rt_msg *m)
     struct sk_rep *r = c && k->rbs ? rb_rep_for(k, c->table, c->frag, c->copy_id,
                                                 (uint32_t)m->from)
                                    : NULL;
-    if (!r || c->offset != r->rb->len)
+    if (!r || !r->rb->ld || c->offset != r->rb->len)
         return; /* stale (a re-asked chunk answered twice) */
     struct sk_rb *rb = r->rb;
-    if (rb->len + c->data.len > rb->cap) {
-        size_t cap = rb->cap ? rb->cap : 4 * KSVC_RB_CHUNK;
-        while (cap < rb->len + c->data.len)
-            cap *= 2;
-        uint8_t *nb = realloc(rb->buf, cap);
-        if (!nb) {
-            NLOG_ERROR("kern", "no memory for %zu bytes of the copy of table %s fragment %u: "
-                       "asked again later", cap, r->tname, r->frag);
-            rb->waiting = false; /* the timer asks again */
-            return;
-        }
-        rb->buf = nb;
-        rb->cap = cap;
+    if (kern_ckpt_loader_feed(rb->ld, c->data.data, c->data.len) < 0) {
+        rb_load_failed(k, r);
+        return;
     }
-    memcpy(rb->buf + rb->len, c->data.data, c->data.len);
     rb->len += c->data.len;
     rb->waiting = false;
     rb->retries = 0;

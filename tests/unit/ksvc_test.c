@@ -990,6 +990,7 @@ static struct {
     net_addr to;           /* ... to this node (0: any) ... */
     int32_t frag;          /* ... UPD_LOG_REQ / UPD_LOG_CONF of this fragment (-1: any) */
     int drop;              /* drop this many */
+    int flip;              /* KERN_COPY_CONF: flip a bit in this many chunks' bytes */
     bool take;             /* hold every match (held[]) */
     int seen;              /* matches */
     uint64_t pinc;         /* last UPD_LOG_REQ's primary incarnation seen */
@@ -1019,6 +1020,14 @@ static enum rt_fault_verdict fl_filter(void *ctx, struct rt *rt, net_addr to, en
             return RT_FAULT_PASS;
     }
     FL.seen++;
+    if (FL.flip > 0 && m->type == NINES__MSG_TYPE__KERN_COPY_CONF) {
+        Nines__KernCopyConf *c = (Nines__KernCopyConf *)(uintptr_t)m->body;
+        if (c->data.len > 80) {
+            c->data.data[40 + (size_t)FL.seen % (c->data.len - 80)] ^= 0x10;
+            FL.flip--;
+        }
+        return RT_FAULT_PASS;
+    }
     if (FL.drop > 0) {
         FL.drop--;
         return RT_FAULT_DROP;
@@ -2496,6 +2505,44 @@ static void test_rebuild_chunk_lost(void)
         ksvc_rb_set_chunk(W.n[i].kern, 0);
 }
 
+/* A chunk of the copy damaged on the way (a bit flipped in its bytes): the
+ * loader refuses it (checksums, layout) — nothing of it is served — and the
+ * rebuild starts over and completes. Runs after rebuild_chunk_lost: every
+ * node is current, nodes 3 and 4 standby-only. */
+static void test_rebuild_chunk_corrupt(void)
+{
+    const uint32_t R = 1;
+    const uint64_t ALL = RT_NODE_BIT(1) | RT_NODE_BIT(2) | RT_NODE_BIT(3) | RT_NODE_BIT(4);
+    const uint64_t sbo = W.sbo & ~RT_NODE_BIT(R);
+    ns_install3(ALL & ~RT_NODE_BIT(R), ALL & ~RT_NODE_BIT(R), sbo);
+    run(20);
+    uint64_t txn = 35000;
+    int64_t k = 35000;
+    for (int i = 0; i < 30; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 11));
+    struct ksvc_rebuild_stats rs0;
+    ksvc_rebuild_stats(W.n[R].kern, &rs0);
+    fl_set(NINES__MSG_TYPE__KERN_COPY_CONF, 0, R, -1, 0, false);
+    FL.flip = 1;
+    ns_install3(ALL, ALL & ~RT_NODE_BIT(R), sbo);
+    RUN_UNTIL(reps_in(R, KSVC_HA_CATCHING_UP, NULL), 20000);
+    CU_ASSERT_TRUE(reps_in(R, KSVC_HA_CATCHING_UP, NULL));
+    CU_ASSERT_EQUAL(FL.flip, 0);
+    fl_off();
+    struct ksvc_rebuild_stats rs;
+    ksvc_rebuild_stats(W.n[R].kern, &rs);
+    CU_ASSERT_EQUAL(rs.load_failed - rs0.load_failed, 1);
+    CU_ASSERT_EQUAL(rs.rebuilds_started - rs0.rebuilds_started, 4);
+    ns_install3(ALL, ALL, sbo | RT_NODE_BIT(R));
+    run(5);
+    CU_ASSERT_TRUE(reps_in(R, KSVC_HA_ACTIVE, NULL));
+    for (int i = 0; i < 10; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 11));
+    check_digests();
+    for (int64_t q = 35000; q < k; q++)
+        CU_ASSERT_EQUAL(get_v(++txn, q, NULL, 0), q * 11);
+}
+
 /* The primary a rebuild copies from leaves while the copy runs: the
  * fragment is DOWN and that replica's rebuild stops (dropped: nothing
  * half-copied is kept or served). */
@@ -2574,6 +2621,7 @@ void cu_register(void)
     static const struct cu_case rb_cases[] = {
         {"rebuild_returning_node", test_rebuild_returning_node},
         {"rebuild_chunk_lost", test_rebuild_chunk_lost},
+        {"rebuild_chunk_corrupt", test_rebuild_chunk_corrupt},
         {"rebuild_source_lost", test_rebuild_source_lost},
         {NULL, NULL},
     };
