@@ -346,8 +346,22 @@ int kern_ckpt_load(struct kern_frag *f, const uint8_t *buf, size_t len,
                          "empty (%llu records, %llu log records)", f->table, f->id,
                          (unsigned long long)kern_bt_count(f->bt),
                          (unsigned long long)kern_log_count(f->log));
+    /* a whole file: its CRC first, so a damaged file is reported as such
+     * (the blocks' own checks would otherwise name the first symptom) */
+    struct kern_ckpt_info hi;
+    int rc = kern_ckpt_header(buf, len, &hi);
+    if (rc < 0)
+        return rc;
+    struct ck_end e;
+    if (len >= KERN_CKPT_HDR + sizeof e) {
+        memcpy(&e, buf + len - sizeof e, sizeof e);
+        uint32_t crc = crc32c(0, buf, len - sizeof e.crc);
+        if (e.kind == END_KIND && crc != e.crc)
+            return nines_err(NINES_ECORRUPT, "checkpoint of %zu bytes: CRC-32C 0x%08x, trailer "
+                             "says 0x%08x", len, crc, e.crc);
+    }
     struct kern_ckpt_loader *l;
-    int rc = kern_ckpt_loader_begin(f, &l);
+    rc = kern_ckpt_loader_begin(f, &l);
     if (rc < 0)
         return rc;
     rc = kern_ckpt_loader_feed(l, buf, len);
