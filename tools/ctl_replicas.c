@@ -31,6 +31,7 @@ struct rep {
     uint64_t rows, digest, next_lsn;
     char ha[16];                     /* HA state (kernel/svc/README.md "Rebuild") */
     uint64_t rb_done, rb_total, rb_ms; /* being rebuilt: copy progress */
+    uint64_t ckpt_age_ms;            /* + 1; 0: no checkpoint */
 };
 
 /* One fragment's line. */
@@ -94,7 +95,7 @@ static int ask_node(const struct nines_conf *c, const struct nines_node_conf *nc
                 struct rep *x = &reps[(*n)++];
                 *x = (struct rep){d->table, d->frag, nc->id, d->primary,
                                   d->rows, d->digest, d->next_lsn, "", d->copy_rows_done,
-                                  d->copy_rows_total, d->rebuild_ms};
+                                  d->copy_rows_total, d->rebuild_ms, d->ckpt_age_ms};
                 snprintf(x->ha, sizeof x->ha, "%s", d->ha && d->ha[0] ? d->ha : "?");
             }
             nines__kern_digest_conf__free_unpacked(conf, NULL);
@@ -172,9 +173,13 @@ static const char *role_state(const struct frow *r)
 static void json_rep(const char *key, const struct rep *x)
 {
     printf(",\"%s\":{\"node\":%u,\"rows\":%llu,\"digest\":\"%016llx\",\"next_lsn\":%llu,"
-           "\"claims_primary\":%s,\"ha\":\"%s\"}", key, x->node, (unsigned long long)x->rows,
-           (unsigned long long)x->digest, (unsigned long long)x->next_lsn,
-           x->primary ? "true" : "false", x->ha);
+           "\"claims_primary\":%s,\"ha\":\"%s\",\"ckpt_age_ms\":", key, x->node,
+           (unsigned long long)x->rows, (unsigned long long)x->digest,
+           (unsigned long long)x->next_lsn, x->primary ? "true" : "false", x->ha);
+    if (x->ckpt_age_ms)
+        printf("%llu}", (unsigned long long)(x->ckpt_age_ms - 1));
+    else
+        printf("null}");
 }
 
 /* A rebuild's time left, from the copy's rate so far (-1: unknown). */

@@ -1371,6 +1371,15 @@ void sk_ck_rep_dropped(struct ksvc *k, const struct sk_rep *r)
         sk_ck_pump(c);
 }
 
+uint64_t sk_ck_age_ms(const struct ksvc *k, const struct sk_rep *r)
+{
+    const struct sk_ckpt *c = k->ck;
+    const struct sk_ck_rep *s = c ? sk_ck_rep_get(c, r->table, r->frag) : NULL;
+    if (!s || !s->have || s->f != r->f)
+        return 0;
+    return (rt_now_us(k->rt) - s->done_us) / 1000u + 1;
+}
+
 void ksvc_ckpt_status(const struct ksvc *k, struct ksvc_ckpt_status *out)
 {
     memset(out, 0, sizeof *out);

@@ -110,6 +110,7 @@ static void sk_dg_rep_done(struct ksvc *k, struct sk_digest *j)
     d->digest = j->h;
     d->next_lsn = kern_log_next_lsn(kern_frag_log(r->f));
     d->ha = (char *)ksvc_ha_name(sk_rep_ha(k, r));
+    d->ckpt_age_ms = sk_ck_age_ms(k, r);
     if (r->rb)
         sk_rb_progress(k, r, &d->copy_rows_done, &d->copy_rows_total, &d->rebuild_ms);
     j->cur++;

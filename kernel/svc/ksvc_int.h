@@ -273,6 +273,8 @@ void sk_ck_client_closed(struct ksvc *k, net_addr conn); /* its requests are dro
  * abandoned, its file and manifest entry removed. (A replica whose
  * kern_frag is replaced or reloaded is noticed by its pointer and LSNs.) */
 void sk_ck_rep_dropped(struct ksvc *k, const struct sk_rep *r);
+/* ms since r's newest complete checkpoint was written + 1 (0: none yet) */
+uint64_t sk_ck_age_ms(const struct ksvc *k, const struct sk_rep *r);
 void sk_ck_fini(struct ksvc *k);                     /* after rt_destroy */
 
 /* ksvc_roles.c: replicas and their roles from (dictionary, node set) */
