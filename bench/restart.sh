@@ -123,6 +123,7 @@ awk -v s="$s_us" '
     /rebuilds its replica/ { n++; if (!first) first = us($1) }
     /copy of table .* loaded \(/ {
         r = $0; sub(/.*loaded \(/, "", r); sub(/ records.*/, "", r); rows += r
+        b = $0; sub(/ bytes,.*/, "", b); sub(/.* records, /, "", b); bytes += b
         m = $0; sub(/.* in /, "", m); sub(/ ms.*/, "", m); if (m + 0 > maxms) maxms = m + 0
         last = us($1) }
     /is a hot standby again/ { hot = us($1) }
@@ -130,11 +131,9 @@ awk -v s="$s_us" '
         if (!n) { print "no rebuild lines in the log"; exit }
         span = (last - first) / 1e6
         rate = span > 0 ? rows / span : 0
-        printf "rebuild: %d replicas, %d rows copied; first rebuild begun to last copy loaded %.3f s (%.0f rows/s); longest copy %d ms; first rebuild begun to hot standby %.3f s\n", n, rows, span, rate, maxms, (hot - first) / 1e6
+        mbs = span > 0 ? bytes / 1048576 / span : 0
+        printf "rebuild: %d replicas, %d rows, %.1f MB copied; first rebuild begun to last copy loaded %.3f s (%.0f rows/s, %.0f MB/s); longest copy %d ms; first rebuild begun to hot standby %.3f s\n", n, rows, bytes / 1048576, span, rate, mbs, maxms, (hot - first) / 1e6
     }' "$log"
-grep -h "copy .* of table .* ends (released" "$d"/node[1-4].log |
-    awk '{ b = $0; sub(/.*released by the rebuilt node; /, "", b); sub(/ bytes.*/, "", b); bytes += b }
-         END { printf "copy bytes sent by the primaries: %.1f MB\n", bytes / 1048576 }'
 # TPS per second from the journal (wall-clock completion µs in column 11)
 awk '$1 == "A" { print int($11 / 1000000) }' "$d/load.jnl" | sort -n | uniq -c |
     awk -v k="$((k_us / 1000000))" -v s="$((s_us / 1000000))" -v c="$((c_us / 1000000))" '

@@ -582,9 +582,10 @@ static void rb_load(struct ksvc *k, struct sk_rep *r)
     rb->loaded_us = rt_now_us(k->rt);
     k->rbs->st.copy_records += info.records;
     uint64_t next = kern_log_next_lsn(kern_frag_log(r->f));
-    NLOG_INFO("kern", "node %u: copy of table %s fragment %u loaded (%llu records, redo from "
-              "LSN %llu, log now up to %llu; the stream held up to %llu) in %llu ms", k->self,
-              r->tname, r->frag, (unsigned long long)info.records,
+    NLOG_INFO("kern", "node %u: copy of table %s fragment %u loaded (%llu records, %llu bytes, "
+              "redo from LSN %llu, log now up to %llu; the stream held up to %llu) in %llu ms",
+              k->self, r->tname, r->frag, (unsigned long long)info.records,
+              (unsigned long long)rb->len,
               (unsigned long long)info.redo_start_lsn, (unsigned long long)(next - 1),
               (unsigned long long)held_to,
               (unsigned long long)((rb->loaded_us - rb->began_us) / 1000u));
