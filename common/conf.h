@@ -55,6 +55,9 @@ struct nines_conf {
     enum nines_disk_log disk_log; /* append every fragment log record to <data>/log, and
                                    * when commits wait for it (kernel/svc/README.md "Disk
                                    * logging"); default off */
+    uint32_t disk_log_buffer_mb;  /* with the disk log: MiB of records buffered while the disk
+                                   * is failing or slow before they are dropped (a gap;
+                                   * kernel/svc/README.md "Gap and resume"); default 64 */
     uint32_t checkpoint_interval_ms; /* with the disk log: a round of checkpoints of every
                                    * replica this often (0: only on demand;
                                    * kernel/svc/README.md "Checkpoints") */

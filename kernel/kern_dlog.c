@@ -30,6 +30,7 @@ struct kern_dlog {
     uint64_t durable;      /* position fsync'ed = current first + seg_used */
     uint8_t *buf;          /* appended, not yet durable */
     size_t blen, bcap;
+    bool gap_seg;          /* the buffer starts with a gap marker: a new segment first */
     struct kern_dlog_stats st;
 };
 
@@ -306,7 +307,8 @@ int kern_dlog_flush(struct kern_dlog *l)
     if (l->blen == 0)
         return 0;
     int rc = 0;
-    if (l->seg_used >= l->o.seg_bytes && (rc = new_segment(l, l->durable)) < 0) {
+    if ((l->seg_used >= l->o.seg_bytes || (l->gap_seg && l->seg_used > 0)) &&
+        (rc = new_segment(l, l->durable)) < 0) {
         l->st.flush_errors++;
         return rc;
     }
@@ -337,15 +339,30 @@ int kern_dlog_flush(struct kern_dlog *l)
     l->st.bytes += l->blen;
     l->st.flushes++;
     l->blen = 0;
+    l->gap_seg = false;
     return 0;
 }
 
 size_t kern_dlog_discard(struct kern_dlog *l)
 {
     size_t n = l->blen;
+    if (l->gap_seg) /* a marker not yet written is not the caller's entry */
+        n -= n < KERN_DLOG_ENT_HDR ? n : KERN_DLOG_ENT_HDR;
     l->blen = 0;
+    l->gap_seg = false;
     l->st.discarded += n;
     return n;
+}
+
+int kern_dlog_mark_gap(struct kern_dlog *l, uint64_t dropped, uint64_t *end)
+{
+    (void)kern_dlog_discard(l);
+    int rc = put(l, KERN_DLOG_GAP, 0, 0, dropped ? dropped : 1, NULL, 0, end);
+    if (rc == 0) {
+        l->gap_seg = true;
+        l->st.gap_marks++;
+    }
+    return rc;
 }
 
 uint64_t kern_dlog_durable(const struct kern_dlog *l) { return l->durable; }

@@ -25,6 +25,10 @@ enum kern_dlog_kind {
     KERN_DLOG_REC = 1,  /* payload: one encoded kern_log record of (table, frag, lsn) */
     KERN_DLOG_CKPT = 2, /* a complete checkpoint of (table, frag) whose redo starts at lsn;
                            no payload */
+    KERN_DLOG_GAP = 3,  /* gap marker: entries before it were dropped (never written), so the
+                           log does not continue across it; table 0, frag 0, lsn = records
+                           dropped (>= 1, informational); no payload; always the first entry
+                           of its segment (kernel/README.md "Disk log": gaps) */
     KERN_DLOG_KIND_MAX_
 };
 
@@ -62,6 +66,7 @@ struct kern_dlog_stats {
     uint64_t segs_removed;
     uint64_t torn_bytes;    /* bytes of a torn tail cut off when the log was opened */
     uint64_t discarded;     /* buffered bytes dropped by kern_dlog_discard */
+    uint64_t gap_marks;     /* gap markers appended (kern_dlog_mark_gap) */
 };
 
 /* Where a scan ended and why. `file` and `off` name the torn tail or the
@@ -74,6 +79,8 @@ struct kern_dlog_scan_info {
     uint64_t torn_bytes;
     char file[256];     /* segment file name (no folder) */
     uint64_t off;       /* byte offset in that file */
+    int gap;            /* 1: the scan stopped at a gap marker (not delivered) at gap_pos */
+    uint64_t gap_pos;
 };
 
 struct kern_dlog;
@@ -119,6 +126,16 @@ int kern_dlog_flush(struct kern_dlog *l);
  * bytes dropped. */
 size_t kern_dlog_discard(struct kern_dlog *l);
 
+/* The caller dropped entries (the disk stayed full or failing past its
+ * buffer): discard the unflushed buffer (as kern_dlog_discard) and append a
+ * gap marker (KERN_DLOG_GAP, lsn = max(1, dropped)); the next flush starts
+ * a new segment with it when the current one holds entries, so a segment
+ * never holds entries from both sides of a gap. Called again before that
+ * flush succeeded (a retry), the marker is replaced, not doubled. *end
+ * (may be NULL): the position after the marker, where the entries
+ * appended next go. NINES_ENOMEM. */
+int kern_dlog_mark_gap(struct kern_dlog *l, uint64_t dropped, uint64_t *end);
+
 uint64_t kern_dlog_durable(const struct kern_dlog *l); /* position fsync'ed */
 uint64_t kern_dlog_end(const struct kern_dlog *l);     /* position after the last append */
 size_t kern_dlog_buffered(const struct kern_dlog *l);  /* bytes not yet durable */
@@ -135,7 +152,13 @@ int kern_dlog_trim(struct kern_dlog *l, uint64_t pos);
 /* Read the log in `dir` from position `from` on: every segment in
  * position order, headers and chain checked as by open, every entry's CRC
  * and framing checked, entries at or after `from` delivered to `cb` in
- * order. A nonzero return of `cb` stops the scan and is returned. A torn
+ * order. The scan never crosses a gap: a gap marker at or after `from`
+ * ends it, not delivered: 0 with info->gap = 1 and info->gap_pos (=
+ * info->end) its position — some entries `from` asks for were dropped.
+ * The entries after it are read by a scan from gap_pos +
+ * KERN_DLOG_ENT_HDR. Only with `from` = 0 (everything on disk) is a gap
+ * marker that is the first entry on disk delivered (kind KERN_DLOG_GAP),
+ * the scan going on after it. A nonzero return of `cb` stops the scan and is returned. A torn
  * tail of the last segment ends the scan cleanly (info->torn). Returns 0,
  * or NINES_ECORRUPT / EVERSION / EINVAL (foreign segment) / EIO with a
  * detail and info->file, info->off naming where; nothing at or after a

@@ -215,6 +215,9 @@ static int ent_check(const uint8_t *p, size_t avail, uint32_t *len)
         return nines_err(NINES_ECORRUPT, "entry LSN 0");
     if (kind == KERN_DLOG_CKPT && plen)
         return nines_err(NINES_ECORRUPT, "checkpoint marker with %u payload bytes", plen);
+    if (kind == KERN_DLOG_GAP && (plen || nle_get32(p + EH_TABLE) || nle_get32(p + EH_FRAG)))
+        return nines_err(NINES_ECORRUPT, "gap marker with %u payload bytes, table %u frag %u",
+                         plen, nle_get32(p + EH_TABLE), nle_get32(p + EH_FRAG));
     if (kind == KERN_DLOG_REC) {
         /* The payload is the record kern_logrec_encode wrote: its own
          * length, table, fragment and LSN fields (README "Log records")

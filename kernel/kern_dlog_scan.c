@@ -16,6 +16,29 @@
  * most one flush (the buffer limit), and both are far below this. */
 #define SCAN_SEG_MAX ((size_t)1 << 34)
 
+/* The caller's callback behind the gap rule: a gap marker at or after
+ * `from` ends the scan (the entries `from` asks for include some that were
+ * dropped), except the first entry on disk of a scan of everything. */
+struct scan_run {
+    kern_dlog_cb cb;
+    void *arg;
+    int all;            /* from = 0: everything on disk */
+    uint64_t first;     /* the first position on disk */
+    int stopped;        /* a gap marker ended it */
+    uint64_t gap_pos;
+};
+
+static int scan_run_cb(void *arg, const struct kern_dlog_entry *e)
+{
+    struct scan_run *s = arg;
+    if (e->kind == KERN_DLOG_GAP && !(s->all && e->pos == s->first)) {
+        s->stopped = 1;
+        s->gap_pos = e->pos;
+        return 1;
+    }
+    return s->cb ? s->cb(s->arg, e) : 0;
+}
+
 int kern_dlog_scan(const char *dir, const struct kern_dlog_opts *o, uint64_t from,
                    kern_dlog_cb cb, void *arg, struct kern_dlog_scan_info *info)
 {
@@ -45,6 +68,7 @@ int kern_dlog_scan(const char *dir, const struct kern_dlog_opts *o, uint64_t fro
                        dir, (unsigned long long)segs[0].first, (unsigned long long)from);
         goto out;
     }
+    struct scan_run run = {.cb = cb, .arg = arg, .all = from == 0, .first = segs[0].first};
     for (unsigned i = 0; i < n; i++) {
         int last = i + 1 == n;
         if (!last && segs[i + 1].first <= from) {
@@ -75,9 +99,19 @@ int kern_dlog_scan(const char *dir, const struct kern_dlog_opts *o, uint64_t fro
         } else {
             size_t valid;
             info->end = segs[i].first;
-            rc = dlog_walk(buf, len, name, segs[i].first, last, from, cb, arg, info, &valid);
+            rc = dlog_walk(buf, len, name, segs[i].first, last, from, scan_run_cb, &run, info,
+                           &valid);
         }
         free(buf);
+        if (run.stopped) { /* the gap: entries after it belong to another run */
+            info->entries--; /* counted by the walk, not delivered */
+            info->gap = 1;
+            info->gap_pos = info->end = run.gap_pos;
+            info->file[0] = '\0';
+            info->off = 0;
+            rc = 0;
+            goto out;
+        }
         if (rc)
             goto out;
     }

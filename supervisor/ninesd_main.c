@@ -146,6 +146,8 @@ int main(int argc, char **argv)
                         &(struct ksvc_config){.upd = upd, .dict = dsvc_current_fn,
                                               .dict_ctx = dict, .dlog_dir = dlog_dir,
                                               .dlog_cluster = cluster_id,
+                                              .dlog_buf_max = (size_t)conf.disk_log_buffer_mb
+                                                              << 20,
                                               .dlog_sync = conf.disk_log ==
                                                            NINES_DISK_LOG_SYNC,
                                               .ckpt_dir = ckpt_dir,

@@ -58,6 +58,13 @@ static void status_dlog(const struct sup *s, struct rt_msg *r, Nines__StatusConf
     b->dlog_first = d.first;
     b->dlog_disk_bytes = d.disk_bytes;
     b->dlog_segs_removed = d.segs_removed;
+    b->dlog_gaps = d.gaps;
+    b->dlog_resumes = d.resumes;
+    b->dlog_dropped_bytes = d.dropped_bytes;
+    b->dlog_gap_wall_us = d.gap_wall_us;
+    b->dlog_resume_wall_us = d.resume_wall_us;
+    b->dlog_gap_pos = d.gap_pos;
+    b->dlog_unrecoverable = d.unrecoverable;
     size_t pn = strlen(d.policy) + 1;
     b->dlog_policy = rt_msg_alloc(r, pn);
     if (b->dlog_policy)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 struct arb_view {
@@ -52,6 +53,19 @@ static void fmt_uptime(char *buf, size_t n, uint64_t ms)
 }
 
 /* A node's place in the node set: current / member (not current) / out. */
+/* A wall clock in µs as "HH:MM:SS UTC" ("?" for 0). */
+static void ctl_wall_str(uint64_t us, char *buf, size_t n)
+{
+    if (!us) {
+        snprintf(buf, n, "?");
+        return;
+    }
+    time_t t = (time_t)(us / 1000000u);
+    struct tm tm;
+    if (!gmtime_r(&t, &tm) || !strftime(buf, n, "%H:%M:%S UTC", &tm))
+        snprintf(buf, n, "%llu us", (unsigned long long)us);
+}
+
 static const char *set_place(const struct ctl_nodeset *ns, uint32_t id)
 {
     if (!ns->installed)
@@ -192,6 +206,20 @@ static void print_table(const struct nines_conf *c, const struct ctl_node_view *
             if (st->dlog_reason && st->dlog_reason[0])
                 printf(": %s", st->dlog_reason);
             printf(")\n");
+            if (st->dlog_gaps) {
+                char since[32] = "?", back[32] = "not yet";
+                ctl_wall_str(st->dlog_gap_wall_us, since, sizeof since);
+                if (st->dlog_resumes)
+                    ctl_wall_str(st->dlog_resume_wall_us, back, sizeof back);
+                printf("      (disk log gaps: %llu, resumed %llu times, %.1f MB dropped; last "
+                       "gap since %s, resumed %s at position %llu", 
+                       (unsigned long long)st->dlog_gaps, (unsigned long long)st->dlog_resumes,
+                       (double)st->dlog_dropped_bytes / 1e6, since, back,
+                       (unsigned long long)st->dlog_gap_pos);
+                if (st->dlog_unrecoverable)
+                    printf("; %u replicas without a checkpoint after it", st->dlog_unrecoverable);
+                printf(")\n");
+            }
             if (st->dlog_policy && st->dlog_policy[0])
                 printf("      (disk log policy %s: %llu commits waited for the fsync, mean %llu "
                        "us, max %llu us; %llu refused, %llu waiting)\n", st->dlog_policy,
@@ -369,6 +397,13 @@ static void print_json(const struct nines_conf *c, const struct ctl_node_view *v
                    (unsigned long long)s->dlog_wait_sum_us,
                    (unsigned long long)s->dlog_wait_max_us,
                    (unsigned long long)s->dlog_refused, (unsigned long long)s->dlog_waiting);
+            printf(",\"disk_log_gaps\":{\"gaps\":%llu,\"resumes\":%llu,\"dropped_bytes\":%llu,"
+                   "\"gap_wall_us\":%llu,\"resume_wall_us\":%llu,\"gap_pos\":%llu,"
+                   "\"unrecoverable\":%u}", (unsigned long long)s->dlog_gaps,
+                   (unsigned long long)s->dlog_resumes, (unsigned long long)s->dlog_dropped_bytes,
+                   (unsigned long long)s->dlog_gap_wall_us,
+                   (unsigned long long)s->dlog_resume_wall_us,
+                   (unsigned long long)s->dlog_gap_pos, s->dlog_unrecoverable);
             printf(",\"disk_log_files\":{\"segments\":%llu,\"first\":%llu,\"bytes\":%llu,"
                    "\"removed\":%llu}", (unsigned long long)s->dlog_segments,
                    (unsigned long long)s->dlog_first, (unsigned long long)s->dlog_disk_bytes,

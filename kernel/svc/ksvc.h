@@ -42,6 +42,8 @@ struct ksvc_config {
 #define KSVC_DLOG_BUF_MAX (64u << 20) /* bytes buffered for the disk log at most */
 #define KSVC_DLOG_KICK (4u << 20)     /* buffered bytes that hand a flush over at once */
 #define KSVC_DLOG_RETRY_MS 1000       /* a stopped disk log tries again this often */
+#define KSVC_CKPT_GAP_RETRY_MS 1000   /* after a resume: another checkpoint round this soon
+                                       * while some replica has none after the gap */
 
 #define KSVC_LOCK_TIMEOUT_MS 2000 /* a lock wait longer than this aborts */
 #define KSVC_TICK_MS 50           /* lock timeout check while waits exist */
@@ -145,7 +147,11 @@ enum ksvc_dlog_state {
     KSVC_DLOG_OPENING,      /* the I/O thread opens the log; records are buffered */
     KSVC_DLOG_ON,           /* every published record goes to disk */
     KSVC_DLOG_STOPPED,      /* a flush (or the open) failed: buffered, retried */
-    KSVC_DLOG_GAP,          /* records were dropped: stopped until a checkpoint */
+    KSVC_DLOG_GAP,          /* records were dropped: none taken, the disk retried every
+                             * KSVC_DLOG_RETRY_MS; a write that succeeds again resumes */
+    KSVC_DLOG_RESUMED,      /* written again after a gap marker, as ON, but some replica has
+                             * no checkpoint taken after the gap yet (not recoverable from
+                             * this disk); ON once every replica has one */
 };
 struct ksvc_dlog_status {
     enum ksvc_dlog_state state;
@@ -171,6 +177,14 @@ struct ksvc_dlog_status {
     uint64_t disk_bytes;    /* bytes of the segment files (headers included) */
     uint64_t segs_removed;  /* segments removed after checkpoints */
     uint64_t trim_errors;   /* removals that failed (NINES_EIO; retried) */
+    /* gaps (README "Gap and resume") */
+    uint64_t gaps;          /* gaps declared (records dropped past the buffer bound) */
+    uint64_t resumes;       /* gaps ended: a gap marker written, records written again */
+    uint64_t dropped_bytes; /* entry bytes of the records dropped, all gaps */
+    uint64_t gap_wall_us;   /* wall clock of the last gap's start (0: never) */
+    uint64_t resume_wall_us; /* wall clock of the last resume (0: never) */
+    uint64_t gap_pos;       /* log position of the last gap marker (valid once resumed) */
+    uint32_t unrecoverable; /* RESUMED: replicas without a checkpoint after the gap yet */
 };
 const char *ksvc_dlog_state_name(enum ksvc_dlog_state s);
 void ksvc_dlog_status(const struct ksvc *k, struct ksvc_dlog_status *out);

@@ -140,6 +140,7 @@ struct sk_ckpt {
     uint64_t rounds, done, abandoned, skipped, failed, bytes;
     uint64_t last_end, last_duration, last_bytes, last_records;
     uint64_t trim_pos;
+    uint64_t gap_due;          /* after a disk log gap: a round due then (0: none) */
 };
 
 const char *ksvc_ckpt_state_name(enum ksvc_ckpt_state s)
@@ -397,6 +398,16 @@ static bool sk_ck_eligible(const struct sk_rep *r)
     }
 }
 
+/* Can r be recovered from this process's checkpoint of it and the disk
+ * log: it has one, and its pin is at or after the last gap's end (README
+ * "Gap and resume"). */
+static bool sk_ck_recoverable(const struct sk_ckpt *c, const struct sk_rep *r,
+                              uint64_t gap_stream)
+{
+    const struct sk_ck_rep *s = sk_ck_rep_get(c, r->table, r->frag);
+    return s && s->have && s->f == r->f && s->pin >= gap_stream;
+}
+
 /* Does r pin the disk log: its records there are needed to recover it
  * from its checkpoint. A lost replica holds no data this process can
  * vouch for, one out of service is not trusted (both are rebuilt from the
@@ -409,8 +420,10 @@ static bool sk_ck_pins(const struct sk_rep *r)
 /* The disk log stream offset below which no replica needs a record, with
  * (table, frag)'s pin taken as `pin` when `over`; false: nothing may be
  * removed — some replica has no checkpoint yet (it pins everything), or
- * the log holds records of an earlier process (recovery's to take over,
- * not this process's to remove), or it has a gap. */
+ * none taken after the last gap (its pin is before the gap: base does not
+ * map it, and the segments before the gap stay until every replica has
+ * one), or the log holds records of an earlier process (recovery's to
+ * take over, not this process's to remove), or it is in a gap. */
 static bool sk_ck_keep(const struct sk_ckpt *c, bool over, uint32_t table, uint32_t frag,
                        uint64_t pin, uint64_t *keep)
 {
@@ -433,6 +446,8 @@ static bool sk_ck_keep(const struct sk_ckpt *c, bool over, uint32_t table, uint3
                 return false;
             q = s->pin;
         }
+        if (q < p.gap_stream)
+            return false;
         if (q < m)
             m = q;
     }
@@ -440,9 +455,33 @@ static bool sk_ck_keep(const struct sk_ckpt *c, bool over, uint32_t table, uint3
     return true;
 }
 
+/* After a gap (RESUMED): tell the disk log how many replicas are not
+ * recoverable yet (0: it is ON again); with some left and no round
+ * running, another round in KSVC_CKPT_GAP_RETRY_MS. */
+static void sk_ck_gap_check(struct sk_ckpt *c)
+{
+    struct sk_dlog_pos p;
+    sk_dlog_pos(c->k, &p);
+    if (!p.usable || !p.unrecoverable)
+        return;
+    uint32_t n = 0;
+    SK_MAP_FOREACH(&c->k->reps, i, nd, nx)
+    {
+        const struct sk_rep *r = (const struct sk_rep *)nd;
+        if (sk_ck_pins(r) && !sk_ck_recoverable(c, r, p.gap_stream))
+            n++;
+    }
+    sk_dlog_recoverable(c->k, n);
+    if (n && c->state == KSVC_CKPT_IDLE && !c->gap_due) {
+        c->gap_due = rt_now_us(c->k->rt) + KSVC_CKPT_GAP_RETRY_MS * 1000u;
+        sk_ck_arm_step(c, KSVC_CKPT_GAP_RETRY_MS * 1000u);
+    }
+}
+
 /* Ask the disk log to remove the segments no replica needs. */
 static void sk_ck_trim(struct sk_ckpt *c)
 {
+    sk_ck_gap_check(c);
     uint64_t keep;
     if (!sk_ck_keep(c, false, 0, 0, 0, &keep))
         return;
@@ -606,6 +645,7 @@ static void sk_ck_round_end(struct sk_ckpt *c)
                   (unsigned long long)c->r_records, (unsigned long long)c->r_bytes,
                   (unsigned long long)(c->last_duration / 1000u));
     sk_ck_answer(c, c->seq, c->r_err, c->r_error, true);
+    sk_ck_gap_check(c); /* after a gap: another round soon while some replica has none */
 }
 
 /* Start a round if one is due or asked for and none runs. */
@@ -615,17 +655,21 @@ static void sk_ck_kick(struct sk_ckpt *c)
         return;
     uint64_t now = rt_now_us(c->k->rt);
     bool due = c->next_due && now >= c->next_due;
-    if (!c->want && !due) {
+    bool gap_due = c->gap_due && now >= c->gap_due;
+    if (!c->want && !due && !gap_due) {
         sk_ck_arm_due(c);
+        if (c->gap_due) /* a round after a disk log gap, sooner than the schedule */
+            sk_ck_arm_step(c, c->gap_due - now);
         return;
     }
     struct sk_dlog_pos p;
     sk_dlog_pos(c->k, &p);
     if (!p.usable) {
-        char why[200];
-        snprintf(why, sizeof why, "node %u: its disk log has a gap (records were dropped): a "
-                 "checkpoint cannot be made complete; resuming after a gap is not implemented",
-                 c->k->self);
+        char why[240];
+        snprintf(why, sizeof why, "node %u: its disk log has a gap (records were dropped): no "
+                 "checkpoint can be made complete until it resumes (retried every %u ms, a "
+                 "round follows the resume)", c->k->self, KSVC_DLOG_RETRY_MS);
+        c->gap_due = 0;
         sk_ck_answer(c, UINT64_MAX, NINES_ESTATE, why, false);
         c->want = false;
         if (due) {
@@ -648,6 +692,7 @@ static void sk_ck_kick(struct sk_ckpt *c)
         return;
     }
     c->polls = 0;
+    c->gap_due = 0;
     sk_ck_round_start(c);
 }
 
@@ -862,6 +907,13 @@ static void sk_ck_work(struct sk_ckpt *c)
                                  "are not all on disk", false);
                 continue;
             }
+            if (c->cand_pin < p.gap_stream) {
+                snprintf(why, sizeof why, "its redo start (disk log stream %llu) lies before "
+                         "the disk log's gap (ended at stream %llu)",
+                         (unsigned long long)c->cand_pin, (unsigned long long)p.gap_stream);
+                sk_ck_abandon(c, why, false);
+                continue;
+            }
             if (p.durable < c->end_stream) { /* the disk log catches up first */
                 sk_ck_arm_poll(c);
                 return;
@@ -1039,8 +1091,8 @@ static void sk_ck_pump(struct sk_ckpt *c)
         return;
     struct sk_dlog_pos p;
     sk_dlog_pos(c->k, &p);
-    if (!p.usable || p.durable < c->end_stream)
-        return;
+    if (!p.usable || p.durable < c->end_stream || c->cand_pin < p.gap_stream)
+        return; /* the DURABLE phase waits or abandons */
     if (kern_ckpt_take(c->ck, &io->buf, &io->len) < 0 || io->len < KERN_CKPT_TRAILER) {
         sk_ck_note_error(c, NINES_ENOMEM, "checkpoint of table %u fragment %u: its last "
                          "bytes were not taken (%zu pending)", c->table, c->frag, io->len);
@@ -1374,9 +1426,13 @@ void sk_ck_rep_dropped(struct ksvc *k, const struct sk_rep *r)
 uint64_t sk_ck_age_ms(const struct ksvc *k, const struct sk_rep *r)
 {
     const struct sk_ckpt *c = k->ck;
-    const struct sk_ck_rep *s = c ? sk_ck_rep_get(c, r->table, r->frag) : NULL;
-    if (!s || !s->have || s->f != r->f)
+    if (!c)
         return 0;
+    struct sk_dlog_pos p;
+    sk_dlog_pos(k, &p);
+    if (!sk_ck_recoverable(c, r, p.gap_stream))
+        return 0; /* none, or only one from before the disk log's last gap */
+    const struct sk_ck_rep *s = sk_ck_rep_get(c, r->table, r->frag);
     return (rt_now_us(k->rt) - s->done_us) / 1000u + 1;
 }
 
@@ -1410,14 +1466,26 @@ void ksvc_ckpt_status(const struct ksvc *k, struct ksvc_ckpt_status *out)
         if (!sk_ck_pins(r))
             continue;
         const struct sk_ck_rep *s = sk_ck_rep_get(c, r->table, r->frag);
-        if (!s || !s->have || s->f != r->f) {
-            out->missing++;
+        if (!s || !s->have || s->f != r->f || s->pin < p.gap_stream) {
+            out->missing++; /* none, or only one from before the disk log's last gap */
             continue;
         }
         uint64_t age = now > s->done_us ? (now - s->done_us) / 1000u : 0;
         if (age > out->oldest_age_ms)
             out->oldest_age_ms = age;
     }
+}
+
+void sk_ck_dlog_resumed(struct ksvc *k)
+{
+    struct sk_ckpt *c = k->ck;
+    if (!c || c->state == KSVC_CKPT_OFF)
+        return;
+    c->gap_due = rt_now_us(k->rt); /* a round now (not after a whole interval) */
+    if (c->state == KSVC_CKPT_IDLE)
+        sk_ck_kick(c);
+    /* RUNNING: the round goes on (its replicas begun after the resume count);
+     * its end checks and starts another; LOADING: the load's end kicks */
 }
 
 /* ---- lifecycle ---------------------------------------------------------- */

@@ -7,8 +7,12 @@
  * was handed, and the executor fills a second buffer. No executor thread
  * waits for the disk. A failed flush stops disk logging (service goes on)
  * and is retried every KSVC_DLOG_RETRY_MS; past the buffer bound the
- * records are dropped and the log has a gap (resuming needs a checkpoint,
- * not yet).
+ * records are dropped and the log has a gap (GAP). A gap is retried the
+ * same way: each retry asks the I/O thread to write a gap marker at the
+ * start of a new segment; once one is durable the log is written again
+ * (RESUMED) with the stream offsets rebased past the marker, checkpoints
+ * are asked for, and once every replica has one taken after the gap the
+ * log is ON (README "Gap and resume").
  *
  * Commits that wait for the disk (README "Commits that wait for the
  * disk"): with the sync policy every prepare, with async a prepare that
@@ -33,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct sk_buf {
     uint8_t *p;
@@ -81,6 +86,8 @@ struct sk_dlog {
     uint64_t io_trim;         /* remove segments wholly below (0: none) */
     int io_trim_rc;
     uint64_t io_first, io_segments;
+    bool io_probe;            /* in: GAP: write a gap marker (kern_dlog_mark_gap) first */
+    uint64_t io_dropped;      /* ... the records the gap dropped (the marker's lsn) */
     /* ---- executor ---- */
     size_t kept;              /* io_kept as of the last IO_DONE */
     struct kern_dlog_stats st; /* io_st as of the last IO_DONE */
@@ -102,7 +109,29 @@ struct sk_dlog {
     uint64_t trim_want;       /* stream offset segments below may go (0: none) */
     uint64_t trim_sent;       /* trim_want as handed to the I/O thread last */
     uint64_t first, segments, trim_errors;
+    /* gaps (README "Gap and resume") */
+    uint64_t gen;             /* gap generation: +1 when a gap begins, +1 when it ends */
+    uint64_t gaps, resumes, dropped_bytes, gap_records;
+    uint64_t gap_wall_us, resume_wall_us;
+    uint64_t gap_pos;         /* position of the last gap marker */
+    uint64_t gap_stream;      /* stream offset of the first record after it (0: no gap) */
+    int gap_rc;               /* the failure that made the last gap */
+    bool unrecov;             /* resumed, some replica has no checkpoint after the gap */
+    uint32_t n_unrecov;       /* ... how many (as checkpoints last told) */
 };
+
+static uint64_t sk_dlog_wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Records are written to disk as they come (ON, or RESUMED after a gap). */
+static bool sk_dlog_writing(const struct sk_dlog *d)
+{
+    return d->state == KSVC_DLOG_ON || d->state == KSVC_DLOG_RESUMED;
+}
 
 const char *ksvc_dlog_state_name(enum ksvc_dlog_state s)
 {
@@ -112,6 +141,7 @@ const char *ksvc_dlog_state_name(enum ksvc_dlog_state s)
     case KSVC_DLOG_ON: return "on";
     case KSVC_DLOG_STOPPED: return "stopped";
     case KSVC_DLOG_GAP: return "stopped (gap)";
+    case KSVC_DLOG_RESUMED: return "resumed, not yet recoverable";
     }
     return "?";
 }
@@ -129,6 +159,8 @@ static int sk_dlog_io(void *arg)
         d->io_inherited = d->io_base > kern_dlog_first(d->log);
     } else if (rc < 0 && d->fly.len)
         d->io_lost = true; /* not opened: the records handed over are not in the log */
+    if (rc == 0 && d->io_probe) /* replaces the marker a failed probe left buffered */
+        rc = kern_dlog_mark_gap(d->log, d->io_dropped, NULL);
     for (size_t off = 0; rc == 0 && off < d->fly.len;) {
         const uint8_t *p = d->fly.p + off;
         uint32_t len, table, frag;
@@ -175,9 +207,15 @@ static void sk_dlog_submit(struct sk_dlog *d)
     d->stage = t;
     d->stage.len = d->stage.ent = 0;
     d->stage.nrecs = 0;
-    d->io_trim = d->open && d->trim_want ? d->base + d->trim_want : 0;
-    if (d->open)
+    /* a removal point below the last gap's end is a pin of before the gap:
+     * base no longer maps it (README "Gap and resume": positions) */
+    bool trim = d->open && d->trim_want && d->trim_want >= d->gap_stream &&
+                d->state != KSVC_DLOG_GAP;
+    d->io_trim = trim ? d->base + d->trim_want : 0;
+    if (d->open) /* sent, or obsolete (a pin of before a gap): not asked for again */
         d->trim_sent = d->trim_want;
+    d->io_probe = d->state == KSVC_DLOG_GAP; /* every request in a gap writes the marker */
+    d->io_dropped = d->gap_records;
     d->req = (struct rt_io_req){.fn = sk_dlog_io, .arg = d, .svc = RT_SVC_KERN};
     d->fly_upto = d->acc; /* every record taken so far is in fly or kept by the log */
     d->busy = true;
@@ -391,6 +429,7 @@ bool sk_dlog_sole_ok(const struct ksvc *k, char *why, size_t n)
     switch (d->state) {
     case KSVC_DLOG_OPENING:
     case KSVC_DLOG_ON:
+    case KSVC_DLOG_RESUMED:
         return true;
     case KSVC_DLOG_STOPPED:
     case KSVC_DLOG_GAP:
@@ -438,7 +477,21 @@ int sk_dlog_prepare(struct ksvc *k, struct sk_txn *t)
     switch (d->state) {
     case KSVC_DLOG_OPENING:
     case KSVC_DLOG_ON:
-        break;
+    case KSVC_DLOG_RESUMED:
+        if (t->dl_gen == d->gen)
+            break;
+        /* it began before a gap ended: records it published may have been
+         * dropped, no fsync can make them durable */
+        if (!d->sync && !nocopy)
+            return 0; /* ALONE with a log copy: 2-safe in memory */
+        d->wrefused++;
+        return nines_err(nocopy ? NINES_EUNREACHABLE : (d->gap_rc ? d->gap_rc : NINES_EIO),
+                         "not committed: txn %llu at node %u needs the local fsync of its "
+                         "records (%s), and it began before the disk log's gap at position "
+                         "%llu ended (gap generation %llu, now %llu): some of its records "
+                         "may have been dropped", (unsigned long long)t->txn, k->self, why,
+                         (unsigned long long)d->gap_pos, (unsigned long long)t->dl_gen,
+                         (unsigned long long)d->gen);
     case KSVC_DLOG_STOPPED:
     case KSVC_DLOG_GAP:
     case KSVC_DLOG_OFF:
@@ -530,7 +583,16 @@ int sk_dlog_refused(const struct ksvc *k, const struct sk_txn *t)
 /* Records were (or are about to be) dropped: the log has a gap. */
 static void sk_dlog_gap(struct sk_dlog *d, int rc, const char *why)
 {
+    if (d->state != KSVC_DLOG_GAP) {
+        d->gaps++;
+        d->gen++;
+        d->gap_records = 0;
+        d->gap_wall_us = sk_dlog_wall_us();
+        d->gap_rc = rc;
+    }
     d->dropped += d->stage.nrecs;
+    d->gap_records += d->stage.nrecs;
+    d->dropped_bytes += d->stage.ent + (d->busy ? 0 : d->kept);
     d->stage.len = d->stage.ent = 0;
     d->stage.nrecs = 0;
     if (d->busy)
@@ -541,8 +603,9 @@ static void sk_dlog_gap(struct sk_dlog *d, int rc, const char *why)
     }
     if (d->state != KSVC_DLOG_GAP)
         NLOG_ERROR("kern", "disk log of %s has a gap after position %llu: %s; records are no "
-                   "longer written to disk (service goes on; resuming needs a checkpoint)",
-                   d->dir, (unsigned long long)d->durable, why);
+                   "longer written to disk (service goes on; retried every %u ms, it resumes "
+                   "after a gap marker when the disk takes writes again)",
+                   d->dir, (unsigned long long)d->durable, why, KSVC_DLOG_RETRY_MS);
     snprintf(d->reason, sizeof d->reason, "gap after position %llu: %.200s",
              (unsigned long long)d->durable, why);
     if (d->state != KSVC_DLOG_GAP)
@@ -551,6 +614,8 @@ static void sk_dlog_gap(struct sk_dlog *d, int rc, const char *why)
     /* waiters whose records were in the dropped buffer: refused; those
      * covered by the flush in flight learn its outcome at IO_DONE */
     sk_waits_refuse(d, d->busy ? d->fly_upto : d->dacc, d->last_rc, d->reason);
+    if (!d->busy)
+        sk_dlog_arm_retry(d); /* else the completion arms it */
 }
 
 static void sk_dlog_sink(void *ctx, const uint8_t *rec, size_t len)
@@ -562,6 +627,8 @@ static void sk_dlog_sink(void *ctx, const uint8_t *rec, size_t len)
         return;
     case KSVC_DLOG_GAP:
         d->dropped++;
+        d->gap_records++;
+        d->dropped_bytes += KERN_DLOG_ENT_HDR + len;
         return;
     default:
         break;
@@ -575,6 +642,8 @@ static void sk_dlog_sink(void *ctx, const uint8_t *rec, size_t len)
         sk_dlog_gap(d, d->state == KSVC_DLOG_STOPPED && d->last_rc ? d->last_rc : NINES_EFULL,
                     why);
         d->dropped++;
+        d->gap_records++;
+        d->dropped_bytes += ent;
         return;
     }
     if (d->stage.len + len > d->stage.cap) {
@@ -585,6 +654,8 @@ static void sk_dlog_sink(void *ctx, const uint8_t *rec, size_t len)
         if (!np) {
             sk_dlog_gap(d, NINES_ENOMEM, "no memory to buffer records for the disk");
             d->dropped++;
+            d->gap_records++;
+            d->dropped_bytes += ent;
             return;
         }
         d->stage.p = np, d->stage.cap = nc;
@@ -594,7 +665,7 @@ static void sk_dlog_sink(void *ctx, const uint8_t *rec, size_t len)
     d->stage.ent += ent;
     d->stage.nrecs++;
     d->acc += ent;
-    if (d->state != KSVC_DLOG_ON)
+    if (!sk_dlog_writing(d))
         return; /* opening: the open's completion hands it over; stopped: the retry */
     if (d->stage.ent >= KSVC_DLOG_KICK)
         sk_dlog_submit(d);
@@ -645,14 +716,84 @@ void sk_dlog_on_timer(struct ksvc *k, uint64_t cookie)
         return;
     if (cookie == SK_TIMER_DLOG) {
         d->kick_armed = false;
-        if (d->state == KSVC_DLOG_ON && d->stage.len && !d->busy)
+        if (sk_dlog_writing(d) && d->stage.len && !d->busy)
             sk_dlog_submit(d);
         return;
     }
     d->retry_armed = false; /* SK_TIMER_DLOG_RETRY */
-    if (d->state == KSVC_DLOG_STOPPED && !d->busy)
-        sk_dlog_submit(d);
+    if ((d->state == KSVC_DLOG_STOPPED || d->state == KSVC_DLOG_GAP) && !d->busy)
+        sk_dlog_submit(d); /* a gap: the probe (a gap marker) */
 }
+
+static void sk_dlog_resumed_reason(struct sk_dlog *d)
+{
+    snprintf(d->reason, sizeof d->reason, "resumed at position %llu after a gap (%llu records "
+             "dropped); %u replicas without a checkpoint taken after it yet", 
+             (unsigned long long)d->gap_pos, (unsigned long long)d->gap_records, d->n_unrecov);
+}
+
+/* A gap marker is durable (README "Gap and resume"): records are written
+ * again after it. Stream offsets go on from acc; base is rebased so that
+ * base + acc is the marker's end (positions of offsets below gap_stream
+ * mean nothing any more). Checkpoints are asked for: until every replica
+ * has one after the gap the log is RESUMED. */
+static void sk_dlog_resume(struct sk_dlog *d)
+{
+    d->gap_pos = d->durable - KERN_DLOG_ENT_HDR; /* the marker opens the segment */
+    d->gap_stream = d->acc;                      /* nothing taken since the gap began */
+    d->base = d->durable - d->acc;               /* modulo 2^64: acc counts dropped bytes */
+    d->dacc = d->acc;
+    d->resumes++;
+    d->gen++;
+    d->resume_wall_us = sk_dlog_wall_us();
+    d->last_rc = 0;
+    uint64_t secs = (d->resume_wall_us - d->gap_wall_us) / 1000000u;
+    if (!d->k->ck) { /* no checkpoints: nothing recovers from this log, before or after */
+        d->state = KSVC_DLOG_ON;
+        d->unrecov = false;
+        d->reason[0] = '\0';
+        NLOG_WARN("kern", "disk log of %s resumed at position %llu after a gap of %llu s "
+                  "(%llu records dropped, %llu failed retries)", d->dir,
+                  (unsigned long long)d->gap_pos, (unsigned long long)secs,
+                  (unsigned long long)d->gap_records, (unsigned long long)d->quiet_errors);
+        return;
+    }
+    d->state = KSVC_DLOG_RESUMED;
+    d->unrecov = true;
+    d->n_unrecov = 0;
+    SK_MAP_FOREACH(&d->k->reps, i, nd, nx)
+    d->n_unrecov++;
+    sk_dlog_resumed_reason(d);
+    NLOG_WARN("kern", "disk log of %s resumed at position %llu (a gap marker, new segment) "
+              "after a gap of %llu s (%llu records dropped, %llu failed retries); not yet "
+              "recoverable: a checkpoint of every replica after the gap is asked for",
+              d->dir, (unsigned long long)d->gap_pos, (unsigned long long)secs,
+              (unsigned long long)d->gap_records, (unsigned long long)d->quiet_errors);
+    d->quiet_errors = 0;
+    sk_ck_dlog_resumed(d->k);
+}
+
+void sk_dlog_recoverable(struct ksvc *k, uint32_t n)
+{
+    struct sk_dlog *d = k->dl;
+    if (!d || !d->unrecov)
+        return;
+    d->n_unrecov = n;
+    if (n) {
+        if (d->state == KSVC_DLOG_RESUMED)
+            sk_dlog_resumed_reason(d);
+        return;
+    }
+    d->unrecov = false;
+    NLOG_INFO("kern", "disk log of %s recoverable again: every replica has a checkpoint taken "
+              "after the gap at position %llu", d->dir, (unsigned long long)d->gap_pos);
+    if (d->state == KSVC_DLOG_RESUMED) {
+        d->state = KSVC_DLOG_ON;
+        d->reason[0] = '\0';
+    }
+}
+
+uint64_t sk_dlog_gen(const struct ksvc *k) { return k->dl ? k->dl->gen : 0; }
 
 /* A flush (or the open) finished: take the log's position and counters;
  * release the waiters it made durable, or refuse them if it failed. */
@@ -675,6 +816,7 @@ static void sk_dlog_io_done(struct sk_dlog *d, struct rt_io_req *req)
         d->trim_errors++;
     if (d->drop_kept) { /* a gap was declared meanwhile */
         d->drop_kept = false;
+        d->dropped_bytes += d->kept;
         if (d->log && d->kept)
             kern_dlog_discard(d->log);
         d->kept = 0;
@@ -687,8 +829,20 @@ static void sk_dlog_io_done(struct sk_dlog *d, struct rt_io_req *req)
         sk_waits_release(d);
     }
     if (d->state == KSVC_DLOG_GAP) {
-        if (rc < 0) /* what the flush in flight was to make durable is not */
+        if (rc == 0 && d->io_probe) {
+            sk_dlog_resume(d);
+            return;
+        }
+        if (rc < 0) { /* what the flush in flight was to make durable is not */
             sk_waits_refuse(d, d->dacc, rc, d->io_detail);
+            if (d->io_probe)
+                d->quiet_errors++;
+        }
+        if (d->io_probe) /* still failing: kept in the reason */
+            snprintf(d->reason, sizeof d->reason, "gap after position %llu, %llu records "
+                     "dropped; retrying: %s: %.150s", (unsigned long long)d->durable,
+                     (unsigned long long)d->gap_records, nines_strerror(rc), d->io_detail);
+        sk_dlog_arm_retry(d);
         return;
     }
     if (rc < 0 && d->io_lost) {
@@ -717,9 +871,14 @@ static void sk_dlog_io_done(struct sk_dlog *d, struct rt_io_req *req)
     else if (d->state == KSVC_DLOG_OPENING)
         NLOG_INFO("kern", "disk log on in %s at position %llu (policy %s)", d->dir,
                   (unsigned long long)d->durable, d->sync ? "sync" : "async");
-    d->state = KSVC_DLOG_ON;
-    d->reason[0] = '\0';
     d->last_rc = 0;
+    if (d->unrecov) { /* stopped again before every replica had a checkpoint after a gap */
+        d->state = KSVC_DLOG_RESUMED;
+        sk_dlog_resumed_reason(d);
+    } else if (d->state != KSVC_DLOG_RESUMED) {
+        d->state = KSVC_DLOG_ON;
+        d->reason[0] = '\0';
+    }
     if (d->stage.len || d->trim_want > d->trim_sent)
         sk_dlog_submit(d); /* what came meanwhile, or a removal asked for: the next flush
                             * (waiters behind it) */
@@ -778,7 +937,9 @@ void sk_dlog_pos(const struct ksvc *k, struct sk_dlog_pos *out)
     case KSVC_DLOG_OPENING:
     case KSVC_DLOG_ON:
     case KSVC_DLOG_STOPPED:
-        out->usable = true; /* every record taken is (or will be) at base + its offset */
+    case KSVC_DLOG_RESUMED:
+        out->usable = true; /* every record taken since gap_stream is (or will be) at base +
+                             * its offset */
         break;
     case KSVC_DLOG_OFF:
     case KSVC_DLOG_GAP:
@@ -791,15 +952,17 @@ void sk_dlog_pos(const struct ksvc *k, struct sk_dlog_pos *out)
     out->base = d->base;
     out->taken = d->acc;
     out->durable = d->dacc; /* every record taken below it is on disk */
+    out->gap_stream = d->gap_stream;
+    out->unrecoverable = d->unrecov;
 }
 
 void sk_dlog_trim(struct ksvc *k, uint64_t stream)
 {
     struct sk_dlog *d = k->dl;
-    if (!d || stream <= d->trim_want)
+    if (!d || stream <= d->trim_want || stream < d->gap_stream)
         return;
     d->trim_want = stream;
-    if (d->state == KSVC_DLOG_ON && !d->busy && d->open)
+    if (sk_dlog_writing(d) && !d->busy && d->open)
         sk_dlog_submit(d); /* a flush of nothing, then the removal */
 }
 
@@ -833,6 +996,13 @@ void ksvc_dlog_status(const struct ksvc *k, struct ksvc_dlog_status *out)
     out->disk_bytes = d->durable - d->first + d->segments * KERN_DLOG_SEG_HDR;
     out->segs_removed = d->st.segs_removed;
     out->trim_errors = d->trim_errors;
+    out->gaps = d->gaps;
+    out->resumes = d->resumes;
+    out->dropped_bytes = d->dropped_bytes;
+    out->gap_wall_us = d->gap_wall_us;
+    out->resume_wall_us = d->resume_wall_us;
+    out->gap_pos = d->gap_pos;
+    out->unrecoverable = d->unrecov ? d->n_unrecov : 0;
 }
 
 void sk_dlog_fini(struct ksvc *k)

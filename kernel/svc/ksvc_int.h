@@ -129,6 +129,8 @@ struct sk_txn {
     bool commit;            /* ENDED / END_FAILED: the outcome */
     uint32_t npending;      /* ENDED: COMMIT/ABORT records not applied by a standby */
     enum sk_dwait dw;       /* PREPARED: its readiness and the disk log */
+    uint64_t dl_gen;        /* the disk log's gap generation when it began (sk_dlog_gen):
+                             * another at its prepare: some of its records may be lost */
     int dw_rc;              /* SK_DW_REFUSED: the error */
     net_addr end_from;      /* ENDED: who gets the CONF (the last COMMIT/ABORT_REQ's sender) */
     /* PREPARED: the list of prepared transactions by the time they are due
@@ -250,17 +252,28 @@ bool sk_dlog_sole_ok(const struct ksvc *k, char *why, size_t n);
  * record is the bytes of disk log entries taken before it since this
  * process started; its disk log position is base + stream offset. */
 struct sk_dlog_pos {
-    bool usable;        /* a disk log without a gap: stream offsets are positions */
+    bool usable;        /* not in a gap: stream offsets from gap_stream on are positions */
     bool open;          /* opened: base is known */
     bool inherited;     /* it held entries of an earlier process when opened (below base) */
     uint64_t base;      /* position of stream offset 0 (the log's end at open) */
     uint64_t taken;     /* stream offset of the next record taken */
     uint64_t durable;   /* stream offset everything below is fsync'ed (open only) */
+    uint64_t gap_stream; /* after a resume: stream offset of the first record written after
+                          * the last gap marker (base + it = the marker's end); records
+                          * below it may be lost, a pin below it recovers nothing (0: no
+                          * gap ever) */
+    bool unrecoverable; /* RESUMED: some replica has no checkpoint pinned at or after
+                         * gap_stream yet */
 };
 void sk_dlog_pos(const struct ksvc *k, struct sk_dlog_pos *out);
 /* Segments wholly below stream offset `stream` may be removed (with the
  * next flush; one is started when none is in flight). */
 void sk_dlog_trim(struct ksvc *k, uint64_t stream);
+/* The gap generation: changes when a gap begins and when it ends. */
+uint64_t sk_dlog_gen(const struct ksvc *k);
+/* Checkpoints: every replica that pins the log has a checkpoint pinned at
+ * or after gap_stream (RESUMED becomes ON), or `n` still have none (status). */
+void sk_dlog_recoverable(struct ksvc *k, uint32_t n);
 
 /* ksvc_ckpt.c: checkpoints (README "Checkpoints") */
 struct sk_ckpt;
@@ -273,8 +286,11 @@ void sk_ck_client_closed(struct ksvc *k, net_addr conn); /* its requests are dro
  * abandoned, its file and manifest entry removed. (A replica whose
  * kern_frag is replaced or reloaded is noticed by its pointer and LSNs.) */
 void sk_ck_rep_dropped(struct ksvc *k, const struct sk_rep *r);
-/* ms since r's newest complete checkpoint was written + 1 (0: none yet) */
+/* ms since r's newest complete checkpoint was written + 1 (0: none yet, or
+ * only one from before the disk log's last gap: README "Gap and resume") */
 uint64_t sk_ck_age_ms(const struct ksvc *k, const struct sk_rep *r);
+/* The disk log resumed after a gap: a round soon (README "Gap and resume"). */
+void sk_ck_dlog_resumed(struct ksvc *k);
 void sk_ck_fini(struct ksvc *k);                     /* after rt_destroy */
 
 /* ksvc_roles.c: replicas and their roles from (dictionary, node set) */

@@ -49,6 +49,7 @@ struct sk_txn *sk_txn_new(struct ksvc *k, uint64_t txn, uint32_t ctl, uint32_t h
     t->npending = 0;
     t->dw = SK_DW_NONE;
     t->dw_rc = 0;
+    t->dl_gen = sk_dlog_gen(k);
     t->end_from = 0;
     t->pprev = t->pnext = NULL;
     t->plinked = t->hold_logged = false;

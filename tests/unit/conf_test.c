@@ -16,6 +16,7 @@ static const char *good =
     "transport rdma\n"
     "disk_log off\n"
     "checkpoint_interval_ms 0\n"
+    "disk_log_buffer_mb 2\n"
     "arbitrator 10.0.0.9:7000\n"
     "\n"
     "node 1 site 0 127.0.0.1:7001 data /tmp/n1\n"
@@ -33,6 +34,7 @@ static void test_good(void)
     CU_ASSERT_STRING_EQUAL(c.transport, "rdma");
     CU_ASSERT_EQUAL(c.disk_log, NINES_DISK_LOG_OFF);
     CU_ASSERT_EQUAL(c.checkpoint_interval_ms, 0); /* only on demand */
+    CU_ASSERT_EQUAL(c.disk_log_buffer_mb, 2);
     CU_ASSERT_TRUE(c.has_arbitrator);
     CU_ASSERT_STRING_EQUAL(c.arbitrator_host, "10.0.0.9");
     CU_ASSERT_EQUAL(c.arbitrator_port, 7000);
@@ -44,6 +46,7 @@ static void test_good(void)
     CU_ASSERT_STRING_EQUAL(d.arbitrator_data, "/var/arb");
     CU_ASSERT_EQUAL(d.disk_log, NINES_DISK_LOG_OFF); /* the default */
     CU_ASSERT_EQUAL(d.checkpoint_interval_ms, 60000); /* the default */
+    CU_ASSERT_EQUAL(d.disk_log_buffer_mb, 64);        /* the default */
     /* the policies; `on` is `async` (files written before the policies) */
     static const struct {
         const char *word;

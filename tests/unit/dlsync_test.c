@@ -149,6 +149,8 @@ static void ft_clear(uint32_t node)
     f->n = 0;
 }
 
+#define DLS_BUF (64u << 10) /* P's disk log buffer bound: a gap after ~500 writes */
+
 /* ---- driving the world ---- */
 #define STEP_US 200
 /* One round: every node one loop turn; P's turn waits up to 1 ms for input
@@ -251,13 +253,19 @@ static int find_cb(void *arg, const struct kern_dlog_entry *e)
 }
 
 /* F's record `lsn` is in P's disk log files (a torn tail from a flush in
- * progress ends the scan cleanly). */
+ * progress ends the scan cleanly), in the run before a gap or after it. */
 static bool on_disk(uint64_t lsn)
 {
     struct find f = {W.table, W.frag, lsn, 0};
     struct kern_dlog_opts o = {.node = W.P, .cluster = CLUSTER};
-    int rc = kern_dlog_scan(W.dir, &o, 0, find_cb, &f, NULL);
-    CU_ASSERT_EQUAL(rc, 0);
+    struct kern_dlog_scan_info info;
+    uint64_t from = 0;
+    for (int run = 0; run < 8; run++) {
+        CU_ASSERT_EQUAL(kern_dlog_scan(W.dir, &o, from, find_cb, &f, &info), 0);
+        if (!info.gap)
+            break;
+        from = info.gap_pos + KERN_DLOG_ENT_HDR; /* the run after the gap */
+    }
     return f.found == 1;
 }
 
@@ -356,7 +364,8 @@ static int suite_init(void)
                       &(struct ksvc_config){.upd = n->upd, .dict = dsvc_current_fn,
                                             .dict_ctx = n->dict,
                                             .dlog_dir = i == W.P ? W.dir : NULL,
-                                            .dlog_cluster = CLUSTER}) ||
+                                            .dlog_cluster = CLUSTER,
+                                            .dlog_buf_max = DLS_BUF}) ||
             dsvc_subscribe_install(n->dict, kern_dict_installed, n->kern) ||
             rt_task_add(n->rt, RT_SVC_TXC, "fake-txc", ft_on_msg, &n->ft))
             return 1;
@@ -438,6 +447,8 @@ static Nines__Value *v_i64(struct rt_msg *m, int64_t x)
 
 /* KERN_OP_REQ from the controller (node P, local) to P: INSERT k = 1 with
  * prepare; the hsc is Q. */
+static bool send_noprep; /* send_insert: the write only, no prepare */
+
 static void send_insert(uint64_t txn)
 {
     int64_t k = new_key();
@@ -446,7 +457,7 @@ static void send_insert(uint64_t txn)
     q->txn = txn;
     q->ctl = W.P;
     q->hsc = W.Q;
-    q->prepare = 1;
+    q->prepare = !send_noprep;
     q->seq = 7;
     Nines__Participant *p = rt_msg_alloc(m, sizeof *p);
     nines__participant__init(p);
@@ -752,6 +763,61 @@ static void test_disk_full_alone_refused(void)
     clear_all();
 }
 
+/* sync, S out: F ALONE with the log copy L (writes allowed while the disk
+ * log is stopped). A gap and its resume (kernel/svc/README.md "Gap and
+ * resume"). Txn 801 writes before the gap (not prepared); writes of other
+ * transactions while the disk is full pass the bound: gap. The disk comes
+ * back, the retry resumes the log; 801's prepare is refused (some of its
+ * records may have been dropped: it began before the gap ended), never
+ * ready; a transaction begun after the resume waits for the fsync again
+ * and commits. */
+static void test_gap_resume_sync(void)
+{
+    install(ALL & ~BIT(W.S), ALL & ~BIT(W.S));
+    run(50);
+    settle();
+    CU_ASSERT_EQUAL(ksvc_dlog_set_sync(kp(), true), 0);
+    send_noprep = true;
+    send_insert(801);
+    RUN_UNTIL(answers(801) > 0, 2000);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(conf_of(801));
+    nines_fault_arm("kern.dlog.enospc", -1);
+    uint64_t n = 0;
+    for (; dls().state != KSVC_DLOG_GAP && n < 20000; n++) {
+        send_insert(900 + n);
+        step_x(true);
+    }
+    send_noprep = false;
+    CU_ASSERT_EQUAL_FATAL(dls().state, KSVC_DLOG_GAP);
+    CU_ASSERT_EQUAL(dls().gaps, 1);
+    for (uint64_t i = 0; i < n; i++)
+        send_end(900 + i, false);
+    run(200);
+    /* the disk back: the retry writes the gap marker, no checkpoints here: on */
+    nines_fault_arm("kern.dlog.enospc", 0);
+    CU_ASSERT_EQUAL(rt_fault_advance_clock(W.n[W.P].rt, KSVC_DLOG_RETRY_MS * 1000u), 0);
+    RUN_IO_UNTIL(dls().state == KSVC_DLOG_ON);
+    CU_ASSERT_EQUAL_FATAL(dls().state, KSVC_DLOG_ON);
+    CU_ASSERT_EQUAL(dls().resumes, 1);
+    uint64_t refused = dls().refused;
+    send_prepare(801);
+    RUN_UNTIL(ft_count(W.P, NINES__MSG_TYPE__PREPARE_REF, 801) == 1, 2000);
+    const Nines__PrepareRef *pr = ft_find(W.P, NINES__MSG_TYPE__PREPARE_REF, 801, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(pr);
+    CU_ASSERT_EQUAL(pr->error, NINES_EFULL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(pr->detail, "began before the disk log's gap"));
+    CU_ASSERT_EQUAL(ft_count(W.P, NINES__MSG_TYPE__PREPARE_CONF, 801), 0);
+    CU_ASSERT_EQUAL(readies(801, false, W.P), 0);
+    CU_ASSERT_EQUAL(dls().refused, refused + 1);
+    end_txn(801, false);
+    prepare_held(802); /* begun after the resume: waits for the fsync again */
+    release_ready(802);
+    RUN_UNTIL(readies(802, true, W.L) == 1, 20000);
+    end_txn(802, true);
+    CU_ASSERT_EQUAL(ksvc_dlog_set_sync(kp(), false), 0);
+    clear_all();
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -762,6 +828,7 @@ void cu_register(void)
         {"both_again_async", test_both_again_async},
         {"alone_without_copy_on_disk", test_alone_without_copy_on_disk},
         {"disk_full_alone_refused", test_disk_full_alone_refused},
+        {"gap_resume_sync", test_gap_resume_sync},
         {NULL, NULL},
     };
     cu_add_suite("dlsync", suite_init, suite_fini, cases);

@@ -645,6 +645,133 @@ static void test_discard(void)
     CU_ASSERT_EQUAL(c.pos[10], durable);
 }
 
+/* Scan collector of a gap test: entries by kind, the gap markers' positions. */
+struct gcoll {
+    unsigned recs, ckpts, gaps;
+    uint64_t first_lsn, last_lsn, gap_at;
+};
+static int gcollect(void *arg, const struct kern_dlog_entry *e)
+{
+    struct gcoll *c = arg;
+    if (e->kind == KERN_DLOG_GAP) {
+        c->gaps++;
+        c->gap_at = e->pos;
+        CU_ASSERT(e->table == 0 && e->frag == 0 && e->len == 0 && e->rec == NULL);
+        return 0;
+    }
+    if (e->kind == KERN_DLOG_REC)
+        c->recs++;
+    else
+        c->ckpts++;
+    if (!c->first_lsn)
+        c->first_lsn = e->lsn;
+    c->last_lsn = e->lsn;
+    return 0;
+}
+
+/* A gap: entries 0..29 durable, 30..39 dropped (mark_gap discards them),
+ * a first flush of the marker fails (injected ENOSPC) and a second mark
+ * replaces the marker, 40..59 after it. The marker starts a new segment;
+ * a scan from 0, from before the gap or from the marker itself stops at
+ * the gap (info.gap, gap_pos), a scan from the marker's end delivers
+ * 40..59, one from further on only what follows; reopening keeps
+ * it all; once the segments before the gap are trimmed a scan from 0
+ * starts at the marker and reads the run after it. */
+static void test_gap(void)
+{
+    char dir[256], path[300];
+    fresh(dir, sizeof dir);
+    struct kern_dlog *l;
+    CU_ASSERT_EQUAL_FATAL(kern_dlog_open(dir, &OPTS, &l), 0);
+    for (unsigned i = 0; i < 30; i++)
+        append_i(l, i);
+    CU_ASSERT_EQUAL(kern_dlog_flush(l), 0);
+    uint64_t gap = kern_dlog_durable(l);
+    for (unsigned i = 30; i < 40; i++)
+        append_i(l, i);
+    size_t dropped = kern_dlog_buffered(l);
+    uint64_t after = 0;
+    CU_ASSERT_EQUAL(kern_dlog_mark_gap(l, 10, &after), 0);
+    CU_ASSERT_EQUAL(after, gap + KERN_DLOG_ENT_HDR);
+    CU_ASSERT_EQUAL(kern_dlog_buffered(l), KERN_DLOG_ENT_HDR);
+#ifdef NINES_FAULTS
+    nines_fault_arm("kern.dlog.enospc", 1);
+    CU_ASSERT_EQUAL(kern_dlog_flush(l), NINES_EFULL);
+    CU_ASSERT_EQUAL(kern_dlog_durable(l), gap);
+#endif
+    CU_ASSERT_EQUAL(kern_dlog_mark_gap(l, 10, &after), 0); /* the retry: replaced, not doubled */
+    CU_ASSERT_EQUAL(after, gap + KERN_DLOG_ENT_HDR);
+    CU_ASSERT_EQUAL(kern_dlog_flush(l), 0);
+    CU_ASSERT_EQUAL(kern_dlog_durable(l), after);
+    CU_ASSERT_EQUAL(kern_dlog_segments(l), 2); /* the marker opened a new segment */
+    seg_file(dir, gap, path, sizeof path);
+    struct stat sb;
+    CU_ASSERT_EQUAL(stat(path, &sb), 0);
+    uint64_t post = 0;
+    for (unsigned i = 40; i < 60; i++) {
+        uint64_t e = append_i(l, i);
+        if (i == 49)
+            post = e; /* after entry 49: a replica's redo start past the gap */
+    }
+    CU_ASSERT_EQUAL(kern_dlog_flush(l), 0);
+    struct kern_dlog_stats st;
+    kern_dlog_get_stats(l, &st);
+    CU_ASSERT_EQUAL(st.discarded, dropped);
+    CU_ASSERT_EQUAL(st.gap_marks, 2);
+    kern_dlog_close(l);
+    for (int reopen = 0; reopen < 2; reopen++) {
+        struct gcoll c;
+        struct kern_dlog_scan_info info;
+        memset(&c, 0, sizeof c);
+        CU_ASSERT_EQUAL(kern_dlog_scan(dir, &OPTS, 0, gcollect, &c, &info), 0);
+        CU_ASSERT_EQUAL(c.recs + c.ckpts, 30); /* 0..29: never across the gap */
+        CU_ASSERT_EQUAL(c.last_lsn, lsn_of(29));
+        CU_ASSERT_EQUAL(c.gaps, 0);
+        CU_ASSERT_EQUAL(info.gap, 1);
+        CU_ASSERT_EQUAL(info.gap_pos, gap);
+        CU_ASSERT_EQUAL(info.end, gap);
+        CU_ASSERT_EQUAL(info.entries, 30);
+        memset(&c, 0, sizeof c); /* from a position before the gap: stops there too */
+        CU_ASSERT_EQUAL(kern_dlog_scan(dir, &OPTS, gap - 1, gcollect, &c, &info), 0);
+        CU_ASSERT_EQUAL(info.gap, 1);
+        CU_ASSERT_EQUAL(c.recs + c.ckpts, 0);
+        memset(&c, 0, sizeof c); /* from the marker itself: what it stands for is lost */
+        CU_ASSERT_EQUAL(kern_dlog_scan(dir, &OPTS, gap, gcollect, &c, &info), 0);
+        CU_ASSERT_EQUAL(info.gap, 1);
+        CU_ASSERT_EQUAL(info.gap_pos, gap);
+        CU_ASSERT_EQUAL(c.recs + c.ckpts + c.gaps, 0);
+        memset(&c, 0, sizeof c); /* the run after it */
+        CU_ASSERT_EQUAL(kern_dlog_scan(dir, &OPTS, gap + KERN_DLOG_ENT_HDR, gcollect, &c, &info),
+                        0);
+        CU_ASSERT_EQUAL(info.gap, 0);
+        CU_ASSERT_EQUAL(c.gaps, 0);
+        CU_ASSERT_EQUAL(c.recs + c.ckpts, 20);
+        CU_ASSERT_EQUAL(c.first_lsn, lsn_of(40));
+        CU_ASSERT_EQUAL(c.last_lsn, lsn_of(59));
+        memset(&c, 0, sizeof c); /* from a redo start after the gap */
+        CU_ASSERT_EQUAL(kern_dlog_scan(dir, &OPTS, post, gcollect, &c, &info), 0);
+        CU_ASSERT_EQUAL(c.gaps, 0);
+        CU_ASSERT_EQUAL(c.first_lsn, lsn_of(50));
+        CU_ASSERT_EQUAL(c.recs + c.ckpts, 10);
+        if (!reopen) { /* open cuts nothing; appends go on after the run */
+            CU_ASSERT_EQUAL_FATAL(kern_dlog_open(dir, &OPTS, &l), 0);
+            CU_ASSERT_EQUAL(kern_dlog_segments(l), 2);
+            kern_dlog_close(l);
+        }
+    }
+    CU_ASSERT_EQUAL_FATAL(kern_dlog_open(dir, &OPTS, &l), 0);
+    CU_ASSERT_EQUAL(kern_dlog_trim(l, gap), 1); /* the segment wholly before the gap */
+    kern_dlog_close(l);
+    struct gcoll c;
+    struct kern_dlog_scan_info info;
+    memset(&c, 0, sizeof c);
+    CU_ASSERT_EQUAL(kern_dlog_scan(dir, &OPTS, 0, gcollect, &c, &info), 0);
+    CU_ASSERT_EQUAL(info.gap, 0);
+    CU_ASSERT_EQUAL(c.gaps, 1); /* the run starts at the marker */
+    CU_ASSERT_EQUAL(c.recs + c.ckpts, 20);
+    CU_ASSERT_EQUAL(kern_dlog_scan(dir, &OPTS, gap - 1, gcollect, &c, &info), NINES_ESTALE);
+}
+
 #ifdef NINES_FAULTS
 /* Injected ENOSPC, short write and fsync failure: the flush fails with a
  * clear code, the buffer is kept, the retry writes it; every entry is on
@@ -723,6 +850,7 @@ void cu_register(void)
         {"append_checks", test_append_checks},
         {"trim", test_trim},
         {"discard", test_discard},
+        {"gap", test_gap},
 #ifdef NINES_FAULTS
         {"faults", test_faults},
 #endif

@@ -553,6 +553,129 @@ static void test_restart_keeps_log(void)
 
 static int trim_init(void) { return rig_init("ksvc_ckpt_trim", 0, SEG_BYTES, true, 0); }
 
+/* ---- resume after a gap (README "Gap and resume") ------------------------ */
+
+#define GAP_BUF (256u << 10) /* the gap suite's buffer bound */
+
+#ifdef NINES_FAULTS
+struct gapscan {
+    uint64_t recs, gaps;
+};
+
+static int gapscan_cb(void *arg, const struct kern_dlog_entry *e)
+{
+    struct gapscan *g = arg;
+    g->recs += e->kind == KERN_DLOG_REC;
+    g->gaps += e->kind == KERN_DLOG_GAP;
+    return 0;
+}
+
+/* Checkpoints of both replicas, then the disk stays full past the buffer
+ * bound: GAP, and a checkpoint asked for is refused. The disk comes back:
+ * the log resumes by itself after a gap marker at the start of a new
+ * segment (RESUMED: both replicas unrecoverable, the old checkpoints'
+ * positions lead a scan to the gap and no further), a round runs without
+ * a request, then the log is ON; the segments before the gap are removed;
+ * each replica recovers from its new checkpoint plus the log after the
+ * gap; a second gap and resume work the same. */
+static void test_gap_resume(void)
+{
+    settle();
+    uint32_t t = table_new("g1", 2);
+    CU_ASSERT_FATAL(t != 0);
+    for (int64_t k = 0; k < 4000; k += 500) {
+        put_rows_t(t, 0, k, k + 500);
+        put_rows_t(t, 1, k, k + 500);
+        settle();
+    }
+    int i = round_now();
+    CU_ASSERT_EQUAL(conf(i)->error, 0);
+    quiesce();
+    recover_check(t, 0);
+    struct ksvc_ckpt_entry old0;
+    CU_ASSERT_FATAL(mf_entry(t, 0, &old0));
+    struct kern_dlog_opts o = {.node = 1, .cluster = CLUSTER};
+    for (int g = 1; g <= 2; g++) {
+        uint64_t rounds = cks().rounds, removed = dls().segs_removed;
+        nines_fault_arm("kern.dlog.enospc", -1);
+        put_rows_t(t, 0, 10000000 * g, 10000000 * g + 10);
+        until_state(KSVC_DLOG_STOPPED);
+        for (int64_t k = 20000; dls().state == KSVC_DLOG_STOPPED && k < 400000; k += 1000)
+            put_rows_t(t, 1, 10000000 * g + k, 10000000 * g + k + 1000);
+        struct ksvc_dlog_status s = dls();
+        CU_ASSERT_EQUAL_FATAL(s.state, KSVC_DLOG_GAP);
+        CU_ASSERT_EQUAL(s.gaps, (uint64_t)g);
+        CU_ASSERT(s.gap_wall_us > 0 && s.dropped_bytes > 0);
+        i = round_now(); /* refused while in the gap */
+        CU_ASSERT_EQUAL(conf(i)->error, NINES_ESTATE);
+        CU_ASSERT_PTR_NOT_NULL(strstr(conf(i)->detail, "gap"));
+        /* a retry while the disk is still full: still a gap */
+        CU_ASSERT_EQUAL(rt_fault_advance_clock(W.rt, KSVC_DLOG_RETRY_MS * 1000u), 0);
+        for (int n = 0; n < 50; n++)
+            rt_step(W.rt, 1);
+        CU_ASSERT_EQUAL(dls().state, KSVC_DLOG_GAP);
+        CU_ASSERT_EQUAL(dls().resumes, (uint64_t)g - 1);
+        CU_ASSERT_PTR_NOT_NULL(strstr(dls().reason, "retrying"));
+        put_rows_t(t, 0, 10000000 * g + 100, 10000000 * g + 110); /* dropped */
+        /* the disk takes writes again: the next retry resumes */
+        nines_fault_arm("kern.dlog.enospc", 0);
+        CU_ASSERT_EQUAL(rt_fault_advance_clock(W.rt, KSVC_DLOG_RETRY_MS * 1000u), 0);
+        until_state(KSVC_DLOG_RESUMED);
+        s = dls();
+        CU_ASSERT_EQUAL(s.resumes, (uint64_t)g);
+        CU_ASSERT_EQUAL(s.unrecoverable, 2);
+        CU_ASSERT(s.resume_wall_us >= s.gap_wall_us);
+        CU_ASSERT_PTR_NOT_NULL(strstr(s.reason, "resumed at position"));
+        CU_ASSERT_EQUAL(cks().missing, 2); /* the old checkpoints do not count */
+        uint64_t gap = s.gap_pos;
+        char seg[200];
+        snprintf(seg, sizeof seg, "%s/log-%016llx.ndl", W.dir, (unsigned long long)gap);
+        CU_ASSERT(exists(seg)); /* the marker opens a new segment */
+        if (g == 1) { /* the old checkpoint's position: a scan stops at the gap */
+            struct gapscan gs = {0, 0};
+            struct kern_dlog_scan_info si;
+            CU_ASSERT_EQUAL(kern_dlog_scan(W.dir, &o, old0.dlog_pos, gapscan_cb, &gs, &si), 0);
+            CU_ASSERT_EQUAL(si.gap, 1);
+            CU_ASSERT_EQUAL(si.gap_pos, gap);
+            CU_ASSERT_EQUAL(gs.gaps, 0);
+        }
+        /* writes go on; the round asked by the resume runs by itself */
+        put_rows_t(t, 0, 10000000 * g + 1000, 10000000 * g + 1100);
+        put_rows_t(t, 1, 10000000 * g + 1000, 10000000 * g + 1100);
+        int turns = 0;
+        while (dls().state != KSVC_DLOG_ON && turns++ < MAX_TURNS)
+            rt_step(W.rt, 1);
+        CU_ASSERT_EQUAL_FATAL(dls().state, KSVC_DLOG_ON);
+        CU_ASSERT(cks().rounds > rounds);
+        CU_ASSERT_EQUAL(cks().missing, 0);
+        CU_ASSERT_EQUAL(dls().unrecoverable, 0);
+        CU_ASSERT_EQUAL(dls().reason[0], '\0');
+        put_rows_t(t, 0, 10000000 * g + 2000, 10000000 * g + 2100);
+        put_rows_t(t, 1, 10000000 * g + 2000, 10000000 * g + 2100);
+        quiesce();
+        /* the segments wholly before the gap are gone */
+        CU_ASSERT(dls().segs_removed > removed);
+        CU_ASSERT(dls().first >= gap);
+        struct ksvc_ckpt_entry e;
+        for (uint32_t f = 0; f < 2; f++) {
+            CU_ASSERT_FATAL(mf_entry(t, f, &e));
+            CU_ASSERT(e.dlog_pos >= gap + KERN_DLOG_ENT_HDR);
+            recover_check(t, f); /* checkpoint + the log after the gap = the replica */
+        }
+        /* everything on disk now: one run, from the marker on */
+        struct gapscan gs = {0, 0};
+        struct kern_dlog_scan_info si;
+        CU_ASSERT_EQUAL(kern_dlog_scan(W.dir, &o, 0, gapscan_cb, &gs, &si), 0);
+        CU_ASSERT_EQUAL(si.gap, 0);
+        CU_ASSERT_EQUAL(gs.gaps, 1);
+        CU_ASSERT(gs.recs >= 400);
+    }
+    CU_ASSERT_EQUAL(W.ngot, 3); /* 1 + 2 refused: the resumes' rounds were asked by nobody */
+}
+#endif
+
+static int gap_init(void) { return rig_init("ksvc_ckpt_gap", GAP_BUF, SEG_BYTES, true, 0); }
+
 /* ---- scheduled rounds --------------------------------------------------- */
 
 #define SCHED_MS 2000u
@@ -611,7 +734,13 @@ void cu_register(void)
         {NULL, NULL},
     };
     cu_add_suite("ksvc_ckpt_sched", sched_init, suite_fini, sched);
+    static const struct cu_case gap[] = {
+        {"gap_resume", test_gap_resume},
+        {NULL, NULL},
+    };
+    cu_add_suite("ksvc_ckpt_gap", gap_init, suite_fini, gap);
 #else
+    (void)gap_init;
     (void)trim_init;
     (void)sched_init;
     (void)fill_q;

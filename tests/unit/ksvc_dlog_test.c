@@ -6,8 +6,9 @@
  * the disk log once, in publication order, equal to the fragment's bytes;
  * the records of one executor turn go in one flush; an injected ENOSPC
  * stops disk logging without failing a transaction and the retry resumes
- * it with nothing lost; past the buffer bound the log gets a gap and stays
- * stopped. Waits are counted in loop turns, never timed. */
+ * it with nothing lost; past the buffer bound the log gets a gap, and once
+ * the disk takes writes again it resumes after a gap marker that no scan
+ * crosses. Waits are counted in loop turns, never timed. */
 #include "ksvc_rig.h"
 
 #define BUF_MAX (1u << 20) /* the test's bound on bytes buffered for the disk */
@@ -129,9 +130,40 @@ static void test_enospc_stops_and_resumes(void)
     check_disk();
 }
 
-/* A disk that stays full: once the bound is passed the buffer is dropped,
- * the log has a gap and stays stopped (no more retries, no more memory);
- * transactions still commit. */
+/* Scan after a gap: the marker is not crossed; the run after it holds,
+ * per fragment, every record from `from[f]` on, equal to the fragment's. */
+struct gcmp {
+    uint64_t next[2];
+    uint64_t got, bad, gaps;
+};
+
+static int gcompare(void *arg, const struct kern_dlog_entry *e)
+{
+    struct gcmp *c = arg;
+    const uint8_t *p;
+    size_t len;
+    if (e->kind == KERN_DLOG_GAP) {
+        c->gaps++;
+        return 0;
+    }
+    if (e->kind != KERN_DLOG_REC || e->table != W.t1 || e->frag > 1 ||
+        e->lsn != c->next[e->frag] ||
+        kern_log_get(kern_frag_log(frag_of(e->table, e->frag)), e->lsn, &p, &len) != 0 ||
+        len != e->len || memcmp(p, e->rec, len) != 0)
+        c->bad++;
+    else
+        c->next[e->frag]++;
+    c->got++;
+    return 0;
+}
+
+/* A disk that stays full: once the bound is passed the buffer is dropped
+ * and the log has a gap (no more memory held); transactions still commit;
+ * retries while the disk is full leave it in the gap. Once the disk takes
+ * writes, the next retry writes a gap marker at the start of a new segment
+ * and the log is written again (no checkpoints here: ON at once); a scan
+ * from before the gap stops at the marker, the run after it holds every
+ * record published since the resume. */
 static void test_gap_past_the_bound(void)
 {
     settle();
@@ -144,18 +176,63 @@ static void test_gap_past_the_bound(void)
     CU_ASSERT_EQUAL(s.state, KSVC_DLOG_GAP);
     CU_ASSERT_PTR_NOT_NULL(strstr(s.reason, "gap after position"));
     CU_ASSERT(s.dropped > 0);
+    CU_ASSERT_EQUAL(s.gaps, 1);
+    CU_ASSERT(s.dropped_bytes > 0);
+    uint64_t before = s.durable;
     for (int i = 0; i < 10; i++)
         rt_step(W.rt, 10);
-    nines_fault_arm("kern.dlog.enospc", 0);
-    uint64_t dropped = dls().dropped;
-    put_rows(0, 300000, 300010);
-    CU_ASSERT_EQUAL(rt_fault_advance_clock(W.rt, 10u * KSVC_DLOG_RETRY_MS * 1000u), 0);
-    for (int i = 0; i < 10; i++)
+    CU_ASSERT_EQUAL(rt_fault_advance_clock(W.rt, KSVC_DLOG_RETRY_MS * 1000u), 0);
+    for (int i = 0; i < 20; i++)
         rt_step(W.rt, 10);
     s = dls();
-    CU_ASSERT_EQUAL(s.state, KSVC_DLOG_GAP);
-    CU_ASSERT_EQUAL(s.dropped, dropped + 11);
-    CU_ASSERT_EQUAL(s.buffered, 0); /* nothing held */
+    CU_ASSERT_EQUAL(s.state, KSVC_DLOG_GAP); /* the disk still full: the retry failed */
+    CU_ASSERT_EQUAL(s.resumes, 0);
+    CU_ASSERT_EQUAL(s.durable, before);
+    nines_fault_arm("kern.dlog.enospc", 0);
+    uint64_t dropped = s.dropped;
+    put_rows(0, 300000, 300010);
+    CU_ASSERT_EQUAL(dls().dropped, dropped + 11); /* 10 rows and the commit */
+    CU_ASSERT(dls().buffered <= KERN_DLOG_ENT_HDR); /* no record held: at most the marker */
+    uint64_t from[2];
+    for (uint32_t f = 0; f < 2; f++)
+        from[f] = kern_log_next_lsn(kern_frag_log(frag_of(W.t1, f)));
+    CU_ASSERT_EQUAL(rt_fault_advance_clock(W.rt, KSVC_DLOG_RETRY_MS * 1000u), 0);
+    until_state(KSVC_DLOG_ON);
+    s = dls();
+    CU_ASSERT_EQUAL(s.resumes, 1);
+    CU_ASSERT_EQUAL(s.gap_pos, before);
+    CU_ASSERT_EQUAL(s.durable, before + KERN_DLOG_ENT_HDR);
+    CU_ASSERT(s.resume_wall_us >= s.gap_wall_us);
+    CU_ASSERT_EQUAL(s.reason[0], '\0');
+    put_rows(0, 400000, 400100);
+    put_rows(1, 400000, 400100);
+    settle();
+    s = dls();
+    struct kern_dlog_opts o = {.node = 1, .cluster = CLUSTER};
+    struct kern_dlog_scan_info info;
+    struct gcmp c = {.next = {1, 1}};
+    CU_ASSERT_EQUAL(kern_dlog_scan(W.dir, &o, 0, gcompare, &c, &info), 0);
+    CU_ASSERT_EQUAL(info.gap, 1); /* never across the gap */
+    CU_ASSERT_EQUAL(info.gap_pos, s.gap_pos);
+    CU_ASSERT_EQUAL(c.gaps, 0);
+    CU_ASSERT_EQUAL(c.bad, 0);
+    memset(&c, 0, sizeof c);
+    c.next[0] = from[0];
+    c.next[1] = from[1];
+    CU_ASSERT_EQUAL(kern_dlog_scan(W.dir, &o, s.gap_pos + KERN_DLOG_ENT_HDR, gcompare, &c, &info),
+                    0);
+    CU_ASSERT_EQUAL(c.bad, 0);
+    CU_ASSERT_EQUAL(info.gap, 0);
+    CU_ASSERT_EQUAL(info.end, s.durable);
+    for (uint32_t f = 0; f < 2; f++)
+        CU_ASSERT_EQUAL(c.next[f], kern_log_next_lsn(kern_frag_log(frag_of(W.t1, f))));
+    CU_ASSERT(c.got >= 200);
+    char seg[200];
+    snprintf(seg, sizeof seg, "%s/log-%016llx.ndl", W.dir, (unsigned long long)s.gap_pos);
+    FILE *fp = fopen(seg, "rb");
+    CU_ASSERT_PTR_NOT_NULL(fp); /* the marker opens a segment */
+    if (fp)
+        fclose(fp);
 }
 #endif
 

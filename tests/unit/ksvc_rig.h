@@ -126,13 +126,14 @@ RIG_FN void put_rows_t(uint32_t table, uint32_t frag, int64_t lo, int64_t hi)
 /* The same into the suite's table t1. */
 RIG_FN void put_rows(uint32_t frag, int64_t lo, int64_t hi) { put_rows_t(W.t1, frag, lo, hi); }
 
-/* Turn the loop until everything taken is durable (state on). */
+/* Turn the loop until everything taken is durable (state on, or resumed
+ * after a gap). */
 RIG_FN void settle(void)
 {
     int t = 0;
     for (; t < MAX_TURNS; t++) {
         struct ksvc_dlog_status s = dls();
-        if (s.state == KSVC_DLOG_ON && s.buffered == 0)
+        if ((s.state == KSVC_DLOG_ON || s.state == KSVC_DLOG_RESUMED) && s.buffered == 0)
             break;
         rt_step(W.rt, 10);
     }

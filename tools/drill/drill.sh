@@ -27,7 +27,10 @@
 # WINDOW (4), SETTLE_MS (checker retry window, 5000), HEARTBEAT_MS /
 # HEARTBEAT_MISSES (written to the cluster file when set), CUT (nft|route:
 # how partitions are cut; nft when the nft command exists), MIDROUND_WAIT_S
-# (how long the mid-round drills wait for node 1's fault point, 10).
+# (how long the mid-round drills wait for node 1's fault point, 10),
+# DISKFULL_MB (disk-full: the tmpfs size, 48), DISKFULL_GAP=1 (disk-full: the
+# disk stays full past node 3's disk log buffer, lowered to DISKFULL_BUF_MB
+# MiB (4) by the cluster file's disk_log_buffer_mb: a gap, then the resume).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -85,6 +88,7 @@ conf_write() {
         echo "reconnect_min_ms 5"
         echo "reconnect_max_ms 100"
         [ -n "${DISK_LOG:-}" ] && echo "disk_log $DISK_LOG"
+        [ -n "${DISK_LOG_BUF_MB:-}" ] && echo "disk_log_buffer_mb $DISK_LOG_BUF_MB"
         if [ "$mode" = ns ]; then
             echo "arbitrator 10.77.$net.100:7400"
         else
@@ -407,18 +411,39 @@ drill_restart() {
 # is filled: node 3's disk log must stop (status says so, with the reason)
 # while every node keeps serving and commits go on (2-safe in memory at two
 # sites); when space returns the disk log must resume by itself. Needs root
-# (mount); skipped otherwise.
+# (mount); skipped otherwise. With DISKFULL_GAP=1 the disk stays full until
+# node 3's disk log dropped records (a gap: its buffer, disk_log_buffer_mb,
+# lowered to DISKFULL_BUF_MB), then the space comes back: the log must
+# resume after a gap marker ("resumed, not yet recoverable"), checkpoint
+# every replica by itself and be "on" again, with the segments from before
+# the gap removed (kernel/svc/README.md "Gap and resume").
 DISKFULL_MB=${DISKFULL_MB:-48}
+DISKFULL_GAP=${DISKFULL_GAP:-0}
+DISKFULL_BUF_MB=${DISKFULL_BUF_MB:-4}
+dlog_line_of() { # D ID WORDS: node ID's status line holding WORDS
+    "$BIN/ninesctl" --config "$1/cluster.conf" status 2>/dev/null |
+        awk -v id="$2" -v w="$3" '/^[0-9]+ / { node = $1 }
+            node == id && index($0, w) { print; exit }'
+}
+gap_counts() { # D ID: node ID's disk log gaps and resumes ("0 0" before any)
+    dlog_line_of "$1" "$2" "disk log gaps:" |
+        awk '{ g = 0; r = 0; if (match($0, /gaps: [0-9]+/)) g = substr($0, RSTART + 6, RLENGTH - 6)
+               if (match($0, /resumed [0-9]+ times/)) r = substr($0, RSTART + 8, RLENGTH - 14)
+               print g, r } END { if (NR == 0) print 0, 0 }'
+}
 dlog_state_of() { # D ID: node ID's disk log state, from ninesctl status
     "$BIN/ninesctl" --config "$1/cluster.conf" status 2>/dev/null |
         awk -v id="$2" '/^[0-9]+ / { node = $1 }
             node == id && /\(disk log [a-z]/ { sub(/.*\(disk log /, ""); sub(/[:)].*/, ""); print; exit }'
 }
-wait_dlog() { # D ID PATTERN SECONDS: until node ID's disk log state matches
-    local i st
+wait_dlog() { # D ID PATTERNS SECONDS: until node ID's disk log state matches
+    local i st p pats            # one of PATTERNS (globs separated by '|')
+    IFS='|' read -ra pats <<< "$3"
     for i in $(seq 1 $(( $4 * 10 ))); do
         st=$(dlog_state_of "$1" "$2")
-        case "$st" in $3) echo "$st"; return 0 ;; esac
+        for p in "${pats[@]}"; do
+            case "$st" in $p) echo "$st"; return 0 ;; esac
+        done
         sleep 0.1
     done
     echo "${st:-?}"
@@ -428,11 +453,14 @@ commits_now() { grep -c . "$1" 2>/dev/null || echo 0; }
 drill_disk_full() {
     local d=$1 victim=3 ok=0 st
     local total
-    total=$(awk -v a="$LOAD_S" -v b="$AFTER_S" 'BEGIN { print a + b + 12 }')
+    total=$(awk -v a="$LOAD_S" -v b="$AFTER_S" -v g="$DISKFULL_GAP" \
+        'BEGIN { print a + b + 12 + (g == 1 ? 20 : 0) }')
     watch_start "$d" "$(awk -v t="$total" 'BEGIN { print t + 1 }')"
     load_start "$d" load --duration "$total" --first-node 1
     sleep "$LOAD_S"
     st=$(wait_dlog "$d" $victim "on" 5) || { echo "FAIL disk log on at first: $st"; ok=1; }
+    local g0 r0 # gaps before the fault (a small buffer may see the bulk load outrun the disk)
+    read -r g0 r0 < <(gap_counts "$d" $victim)
     echo "fault: fill node $victim's data folder at $(date +%s%6N) us" | tee -a "$d/faults.txt"
     dd if=/dev/zero of="$d/node$victim/fill" bs=1M >/dev/null 2>&1
     df -m "$d/node$victim" | tail -n 1
@@ -441,8 +469,15 @@ drill_disk_full() {
     else
         echo "FAIL disk log did not stop on a full disk: $st"; ok=1
     fi
+    if [ "$DISKFULL_GAP" = 1 ]; then
+        if st=$(wait_dlog "$d" $victim "stopped (gap*" 40); then
+            echo "PASS the disk stays full past the ${DISKFULL_BUF_MB} MiB buffer: a gap: $st"
+        else
+            echo "FAIL no gap with the disk full: $st"; ok=1
+        fi
+    fi
     "$BIN/ninesctl" --config "$d/cluster.conf" status > "$d/status-full.txt" 2>&1
-    grep -h "disk log" "$d/status-full.txt" | head -n 4
+    grep -h "disk log" "$d/status-full.txt" | head -n 6
     local j1 j2
     j1=$(commits_now "$d/load.jnl"); sleep 2; j2=$(commits_now "$d/load.jnl")
     if [ "$j2" -gt "$j1" ]; then
@@ -452,12 +487,47 @@ drill_disk_full() {
     fi
     echo "fault: space back at $(date +%s%6N) us" | tee -a "$d/faults.txt"
     rm -f "$d/node$victim/fill"
-    if st=$(wait_dlog "$d" $victim "on" 10); then
-        echo "PASS disk log resumes when space returns: $st"
-    else
-        echo "FAIL disk log did not resume: $st"; ok=1
+    if [ "$DISKFULL_GAP" = 1 ]; then
+        if st=$(wait_dlog "$d" $victim "resumed*|on" 5); then
+            echo "PASS disk log resumes after the gap when space returns: $st"
+        else
+            echo "FAIL disk log did not resume after the gap: $st"; ok=1
+        fi
+        "$BIN/ninesctl" --config "$d/cluster.conf" status > "$d/status-resumed.txt" 2>&1
+        grep -h "disk log" "$d/status-resumed.txt" | head -n 6
     fi
-    grep -h "disk log" "$d/node$victim.log" | tail -n 3
+    if st=$(wait_dlog "$d" $victim "on" 30); then
+        echo "PASS disk log on again when space returns: $st"
+    else
+        echo "FAIL disk log not on again: $st"; ok=1
+    fi
+    if [ "$DISKFULL_GAP" = 1 ]; then
+        local gl fl g1 r1
+        gl=$(dlog_line_of "$d" $victim "disk log gaps:")
+        fl=$(dlog_line_of "$d" $victim "disk log files:")
+        echo "status: $gl"
+        echo "status: $fl"
+        read -r g1 r1 < <(gap_counts "$d" $victim)
+        if [ "$g1" -ge $(( g0 + 1 )) ] && [ "$r1" = "$g1" ]; then
+            echo "PASS status counts the gap and the resume (gaps $g0 -> $g1, resumes $r0 -> $r1)"
+        else
+            echo "FAIL status gaps $g0 -> $g1, resumes $r0 -> $r1"; ok=1
+        fi
+        if grep -q "recoverable again" "$d/node$victim.log"; then
+            echo "PASS every replica checkpointed after the gap (log: recoverable again)"
+        else
+            echo "FAIL no 'recoverable again' in node $victim's log"; ok=1
+        fi
+        local gp first
+        gp=$(grep -ho "resumed at position [0-9]*" "$d/node$victim.log" | tail -n 1 | awk '{ print $4 }')
+        first=$(ls "$d/node$victim/log" | grep '^log-.*\.ndl$' | head -n 1 | sed 's/^log-//; s/\.ndl$//')
+        if [ -n "$gp" ] && [ -n "$first" ] && [ $(( 16#$first )) -ge "$gp" ]; then
+            echo "PASS segments before the gap removed (first segment at $(( 16#$first )), gap at $gp)"
+        else
+            echo "FAIL segments before the gap still there (first ${first:-?}, gap ${gp:-?})"; ok=1
+        fi
+    fi
+    grep -h "disk log" "$d/node$victim.log" | tail -n 5
     load_wait
     check "$d" --journal "$d/load.jnl" || ok=1
     return $ok
@@ -712,7 +782,7 @@ for name in "${list[@]}"; do
     [ "$name" = kill-standby-only ] && PRE=3
     NODEENV=()
     case $name in kill-coordinator-mid-*) midround_env "${name##*-}" ;; esac
-    DISK_LOG=""
+    DISK_LOG="" DISK_LOG_BUF=""
     if [ "$name" = disk-full ]; then
         if [ "$(id -u)" != 0 ]; then
             echo "DRILL $name: SKIP (needs root to mount a small tmpfs)"
@@ -722,8 +792,9 @@ for name in "${list[@]}"; do
         mount -t tmpfs -o size=${DISKFULL_MB}m tmpfs "$d/node3" && MOUNTS+=("$d/node3") ||
             { echo "DRILL $name: SKIP (cannot mount a tmpfs)"; continue; }
         DISK_LOG=async
+        [ "$DISKFULL_GAP" = 1 ] && DISK_LOG_BUF=$DISKFULL_BUF_MB
     fi
-    if ! DISK_LOG=$DISK_LOG PRECREATE_FRAGS=$PRE cluster_up "$d" $mode >"$d/setup.txt" 2>&1; then
+    if ! DISK_LOG=$DISK_LOG DISK_LOG_BUF_MB=$DISK_LOG_BUF PRECREATE_FRAGS=$PRE cluster_up "$d" $mode >"$d/setup.txt" 2>&1; then
         cat "$d/setup.txt"
         echo "DRILL $name: FAIL (setup; logs in $d)"
         failed=1
