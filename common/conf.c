@@ -7,7 +7,7 @@
  *   KNOB VALUE            (heartbeat_ms, heartbeat_misses, reconnect_min_ms,
  *                          reconnect_max_ms, max_frame_bytes,
  *                          send_queue_bytes, poll_us, lock_timeout_ms,
- *                          txn_timeout_ms, transport)
+ *                          txn_timeout_ms, repair_after_ms, transport)
  *
  * Every problem is reported as "FILE:LINE: what, with which value". */
 #include "conf.h"
@@ -39,6 +39,7 @@ static const struct knob knobs[] = {
     {"poll_us", offsetof(struct nines_conf, poll_us), 0, 100000},
     {"lock_timeout_ms", offsetof(struct nines_conf, lock_timeout_ms), 1, 600000},
     {"txn_timeout_ms", offsetof(struct nines_conf, txn_timeout_ms), 1, 600000},
+    {"repair_after_ms", offsetof(struct nines_conf, repair_after_ms), 0, 86400000},
 };
 
 static void conf_defaults(struct nines_conf *c)
@@ -55,6 +56,7 @@ static void conf_defaults(struct nines_conf *c)
     c->txn_timeout_ms = 2000;
     snprintf(c->transport, sizeof c->transport, "tcp");
     c->disk_log = false; /* kernel/svc/README.md "Disk logging": its cost on TPC-B */
+    c->repair_after_ms = 60000; /* supervisor/README.md "Self-repair" */
 }
 
 /* Parse a decimal uint32 in [min,max]; 0 or -1. */

@@ -42,6 +42,9 @@ struct nines_conf {
     char transport[16];           /* "tcp" or "rdma" (rdma falls back to tcp) */
     bool disk_log;                /* append every fragment log record to <data>/log
                                    * (kernel/svc/README.md "Disk logging"); default off */
+    uint32_t repair_after_ms;     /* self-repair: a node outside the node set this long has
+                                   * its replicas rebuilt on its site-mates (0: never;
+                                   * supervisor/README.md "Self-repair") */
 };
 
 int nines_conf_load(const char *path, struct nines_conf *out);

@@ -7,7 +7,9 @@
  *           rows, a digest over keys + records + state ids, next LSN).
  * The primary's and the standby's digests side by side, the redo lag (the
  * primary's next LSN minus the standby's), and a warning for any fragment
- * two nodes claim to be primary of (the drills' split-brain check).
+ * two nodes claim to be primary of (the drills' split-brain check), and
+ * every replica being rebuilt or built by self-repair with its progress
+ * (ReplicaDigest.ha, building, copy bytes, rows, elapsed, time left).
  * tools/README.md "ninesctl replicas" has the output and the JSON keys. */
 #include "ctl.h"
 
@@ -29,13 +31,32 @@ struct rep {
     uint32_t table, frag, node;
     bool primary;
     uint64_t rows, digest, next_lsn;
+    /* rebuild / self-repair progress (kernel/svc/README.md "Rebuild") */
+    uint32_t ha, source;
+    bool building;
+    uint64_t copy_bytes, copy_rows_done, copy_rows_total, elapsed_ms, eta_ms;
 };
+
+/* enum ksvc_ha as ReplicaDigest.ha carries it */
+static const char *ha_name(uint32_t ha)
+{
+    static const char *const names[] = {"?", "ACTIVE", "ALONE", "COPYING", "CATCHING-UP",
+                                        "OFFLINE"};
+    return ha < sizeof names / sizeof names[0] ? names[ha] : "?";
+}
+
+/* Being rebuilt (a returning node) or built (self-repair): not a replica yet. */
+static bool in_build(const struct rep *x)
+{
+    return x->building || x->ha == 3 || x->ha == 4;
+}
 
 /* One fragment's line. */
 struct frow {
     uint32_t table, frag;
     bool have_roles;                 /* in the dictionary: roles computed */
     struct dict_roles roles;
+    uint32_t building;               /* the dictionary's building standby (0: none) */
     const struct rep *p, *s;         /* the primary's and the standby's digests */
     uint32_t claims[CLAIMS_MAX];     /* nodes whose digest says primary */
     int nclaims;
@@ -88,8 +109,14 @@ static int ask_node(const struct nines_conf *c, const struct nines_node_conf *nc
         } else {
             for (size_t i = 0; i < conf->n_replicas && *n < REP_MAX; i++) {
                 const Nines__ReplicaDigest *d = conf->replicas[i];
-                reps[(*n)++] = (struct rep){d->table, d->frag, nc->id, d->primary,
-                                            d->rows, d->digest, d->next_lsn};
+                reps[(*n)++] = (struct rep){d->table,          d->frag,
+                                            nc->id,            d->primary,
+                                            d->rows,           d->digest,
+                                            d->next_lsn,       d->ha,
+                                            d->source,         d->building,
+                                            d->copy_bytes,     d->copy_rows_done,
+                                            d->copy_rows_total, d->elapsed_ms,
+                                            d->eta_ms};
             }
             nines__kern_digest_conf__free_unpacked(conf, NULL);
         }
@@ -178,8 +205,8 @@ static void print_row_json(const struct frow *r, bool first)
         json_rep("standby", r->s);
     printf(",\"role_state\":\"%s\"", role_state(r));
     if (r->have_roles)
-        printf(",\"roles\":{\"primary\":%u,\"standby\":%u,\"logcopy\":%u}", r->roles.primary,
-               r->roles.standby, r->roles.logcopy);
+        printf(",\"roles\":{\"primary\":%u,\"standby\":%u,\"logcopy\":%u,\"building\":%u}",
+               r->roles.primary, r->roles.standby, r->roles.logcopy, r->building);
     else
         printf(",\"roles\":null");
     if (r->p && r->s)
@@ -199,7 +226,10 @@ static void print_row_text(const struct frow *r)
     char lag[24] = "-", roles[64];
     if (r->p && r->s)
         snprintf(lag, sizeof lag, "%lld", (long long)(r->p->next_lsn - r->s->next_lsn));
-    if (r->have_roles && r->roles.state == DICT_FRAG_ALONE && r->roles.logcopy)
+    if (r->have_roles && r->roles.state == DICT_FRAG_ALONE && r->building &&
+        r->roles.logcopy == r->building)
+        snprintf(roles, sizeof roles, "%s (building on %u)", role_state(r), r->building);
+    else if (r->have_roles && r->roles.state == DICT_FRAG_ALONE && r->roles.logcopy)
         snprintf(roles, sizeof roles, "%s (log copy %u)", role_state(r), r->roles.logcopy);
     else if (r->have_roles && r->roles.state == DICT_FRAG_ALONE)
         snprintf(roles, sizeof roles, "%s (no log copy)", role_state(r));
@@ -308,6 +338,8 @@ int ctl_cmd_replicas(const struct nines_conf *c, int argc, char **argv)
             r->table = t->id;
             r->frag = f;
             r->have_roles = dict_frag_roles_live(&g.d, t, f, &live, &r->roles) == 0;
+            r->building = t->frags[f].standby_state == DICT_REP_BUILDING ? t->frags[f].standby
+                                                                         : 0;
         }
     }
     size_t known = nrows;
@@ -380,9 +412,63 @@ int ctl_cmd_replicas(const struct nines_conf *c, int argc, char **argv)
     if (!json)
         for (size_t i = 0; i < nrows; i++)
             print_claims(&rows[i]);
+    /* replicas being rebuilt or built: progress, and the time left of the
+     * slowest (they copy in parallel) */
+    size_t nb = 0;
+    uint64_t b_bytes = 0, b_rows = 0, b_total = 0, b_eta = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct rep *x = &reps[i];
+        if (!in_build(x))
+            continue;
+        if (!json) {
+            if (!nb)
+                printf("%-6s %-5s %-5s %-11s %-8s %-6s %-12s %-21s %-10s %s\n", "TABLE", "FRAG",
+                       "NODE", "HA", "BUILDING", "FROM", "COPY-BYTES", "COPY-ROWS", "ELAPSED",
+                       "LEFT");
+            char rstr[48];
+            snprintf(rstr, sizeof rstr, "%llu/%llu", (unsigned long long)x->copy_rows_done,
+                     (unsigned long long)x->copy_rows_total);
+            printf("%-6u %-5u %-5u %-11s %-8s %-6u %-12llu %-21s %-10llu %llu ms\n", x->table,
+                   x->frag, x->node, ha_name(x->ha), x->building ? "yes" : "no", x->source,
+                   (unsigned long long)x->copy_bytes, rstr, (unsigned long long)x->elapsed_ms,
+                   (unsigned long long)x->eta_ms);
+        }
+        nb++;
+        b_bytes += x->copy_bytes;
+        b_rows += x->copy_rows_done;
+        b_total += x->copy_rows_total;
+        b_eta = x->eta_ms > b_eta ? x->eta_ms : b_eta;
+    }
+    if (!json && nb)
+        printf("%zu replicas being rebuilt or built: %llu copy bytes, %llu of %llu rows copied, "
+               "about %llu ms left\n", nb, (unsigned long long)b_bytes,
+               (unsigned long long)b_rows, (unsigned long long)b_total,
+               (unsigned long long)b_eta);
     bool ok = all_answered && nrows > 0 && equal == nrows && two == 0;
     if (json)
-        printf("],\"fragments_total\":%zu,\"equal\":%zu,\"one_replica\":%zu,\"no_replica\":%zu,"
+    if (json) {
+        printf("],\"building\":[");
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            const struct rep *x = &reps[i];
+            if (!in_build(x))
+                continue;
+            printf("%s{\"table\":%u,\"frag\":%u,\"node\":%u,\"ha\":\"%s\",\"building\":%s,"
+                   "\"source\":%u,\"copy_bytes\":%llu,\"copy_rows_done\":%llu,"
+                   "\"copy_rows_total\":%llu,\"elapsed_ms\":%llu,\"eta_ms\":%llu}",
+                   k++ ? "," : "", x->table, x->frag, x->node, ha_name(x->ha),
+                   x->building ? "true" : "false", x->source,
+                   (unsigned long long)x->copy_bytes, (unsigned long long)x->copy_rows_done,
+                   (unsigned long long)x->copy_rows_total, (unsigned long long)x->elapsed_ms,
+                   (unsigned long long)x->eta_ms);
+        }
+        printf("],\"building_total\":{\"replicas\":%zu,\"copy_bytes\":%llu,"
+               "\"copy_rows_done\":%llu,\"copy_rows_total\":%llu,\"eta_ms\":%llu}", nb,
+               (unsigned long long)b_bytes, (unsigned long long)b_rows,
+               (unsigned long long)b_total, (unsigned long long)b_eta);
+    }
+    if (json)
+        printf(",\"fragments_total\":%zu,\"equal\":%zu,\"one_replica\":%zu,\"no_replica\":%zu,"
                "\"two_primaries\":%zu,\"all_answered\":%s,\"ok\":%s}\n",
                nrows, equal, single, none, two, all_answered ? "true" : "false",
                ok ? "true" : "false");

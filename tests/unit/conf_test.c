@@ -15,6 +15,7 @@ static const char *good =
     "heartbeat_ms 20\n"
     "transport rdma\n"
     "disk_log off\n"
+    "repair_after_ms 0\n"
     "arbitrator 10.0.0.9:7000\n"
     "\n"
     "node 1 site 0 127.0.0.1:7001 data /tmp/n1\n"
@@ -31,6 +32,7 @@ static void test_good(void)
     CU_ASSERT_EQUAL(c.heartbeat_misses, 5); /* default kept */
     CU_ASSERT_STRING_EQUAL(c.transport, "rdma");
     CU_ASSERT_FALSE(c.disk_log);
+    CU_ASSERT_EQUAL(c.repair_after_ms, 0); /* never */
     CU_ASSERT_TRUE(c.has_arbitrator);
     CU_ASSERT_STRING_EQUAL(c.arbitrator_host, "10.0.0.9");
     CU_ASSERT_EQUAL(c.arbitrator_port, 7000);
@@ -41,6 +43,7 @@ static void test_good(void)
     CU_ASSERT_EQUAL_FATAL(nines_conf_parse(with_data, "d.conf", &d), 0);
     CU_ASSERT_STRING_EQUAL(d.arbitrator_data, "/var/arb");
     CU_ASSERT_FALSE(d.disk_log); /* the default */
+    CU_ASSERT_EQUAL(d.repair_after_ms, 60000); /* the default */
     CU_ASSERT_EQUAL(d.arbitrator_port, 7000);
     const struct nines_node_conf *n7 = nines_conf_node(&c, 7);
     CU_ASSERT_PTR_NOT_NULL_FATAL(n7);
@@ -76,6 +79,7 @@ static const struct bad_case bad[] = {
     {"cluster x\nbogus 1\n", "unknown setting 'bogus'"},
     {"cluster x\ntransport udp\n", "transport 'udp' must be tcp or rdma"},
     {"cluster x\ndisk_log yes\n", "disk_log 'yes' must be on or off"},
+    {"cluster x\nrepair_after_ms 86400001\n", "repair_after_ms"},
     {"cluster x y\n", "'cluster' takes exactly one value, got 2"},
     {"cluster x\narbitrator 1.2.3.4\n", "arbitrator address '1.2.3.4'"},
     {"cluster x\narbitrator h:9 data\n", "expected 'arbitrator HOST:PORT [data DIR]'"},
