@@ -205,10 +205,12 @@ static void print_row_json(const struct frow *r, bool first)
         json_rep("standby", r->s);
     printf(",\"role_state\":\"%s\"", role_state(r));
     if (r->have_roles)
-        printf(",\"roles\":{\"primary\":%u,\"standby\":%u,\"logcopy\":%u,\"building\":%u}",
-               r->roles.primary, r->roles.standby, r->roles.logcopy, r->building);
+        printf(",\"roles\":{\"primary\":%u,\"standby\":%u,\"logcopy\":%u}", r->roles.primary,
+               r->roles.standby, r->roles.logcopy);
     else
         printf(",\"roles\":null");
+    if (r->building)
+        printf(",\"building_on\":%u", r->building);
     if (r->p && r->s)
         printf(",\"lag\":%lld", (long long)(r->p->next_lsn - r->s->next_lsn));
     else

@@ -2600,9 +2600,9 @@ static uint32_t placed_on(uint32_t node)
     return n;
 }
 
-/* Digests of every current node: each fragment has its primary and its
- * standby, on two nodes, equal. */
-static void check_two_everywhere(void)
+/* Digests of every current node: each fragment of `mask` (bit f) has its
+ * primary and its standby, on two nodes, equal. */
+static void check_two_in(uint32_t mask)
 {
     run(300);
     ft_clear(CTL);
@@ -2626,7 +2626,9 @@ static void check_two_everywhere(void)
         for (size_t r = 0; r < c->n_replicas; r++) {
             const Nines__ReplicaDigest *x = c->replicas[r];
             CU_ASSERT_FATAL(x->frag < NFRAGS);
-            CU_ASSERT_EQUAL(x->ha, x->primary ? KSVC_HA_ACTIVE : KSVC_HA_ACTIVE);
+            if (!(mask & (1u << x->frag)))
+                continue;
+            CU_ASSERT_EQUAL(x->ha, KSVC_HA_ACTIVE); /* a primary with its standby, or it */
             CU_ASSERT_FALSE(x->building);
             int s = x->primary ? 0 : 1;
             CU_ASSERT_FALSE(d[x->frag].have[s]);
@@ -2638,6 +2640,8 @@ static void check_two_everywhere(void)
         }
     }
     for (int f = 0; f < NFRAGS; f++) {
+        if (!(mask & (1u << f)))
+            continue;
         CU_ASSERT_TRUE(d[f].have[0] && d[f].have[1]);
         CU_ASSERT_NOT_EQUAL(node[f][0], node[f][1]);
         CU_ASSERT_EQUAL(d[f].rows[0], d[f].rows[1]);
@@ -2646,6 +2650,8 @@ static void check_two_everywhere(void)
     }
     ft_clear(CTL);
 }
+
+static void check_two_everywhere(void) { check_two_in((1u << NFRAGS) - 1); }
 
 /* A node leaves and stays away: after repair_after_ms the coordinator's
  * supervisor has its replicas placed on its site-mate as building
@@ -2755,6 +2761,104 @@ static void test_repair_node_away(void)
         ksvc_rb_set_chunk(W.n[i].kern, 0);
 }
 
+/* The survivor a building replica copies from is standby-only (it came
+ * back and was rebuilt; takeback has not moved primaries to it): marking
+ * the built replica so would make the built one the primary (the roles of
+ * BOTH keep a standby-only node from being primary), so it waits in the
+ * stream, the fragment PRIMARY ALONE with the building node its log copy
+ * (writes still commit). Once the survivor is no longer standby-only (what
+ * takeback does), the replica is marked built and the fragment has two
+ * agreeing replicas. Runs after repair_node_away (node 4 current and
+ * holding nothing, node 2 holding every replica of site 1). */
+static void test_repair_waits_for_takeback(void)
+{
+    const uint32_t S = 2, X = 3, MATE = 1; /* the fake controller is at node 1 */
+    const uint64_t ALL = RT_NODE_BIT(1) | RT_NODE_BIT(2) | RT_NODE_BIT(3) | RT_NODE_BIT(4);
+    CU_ASSERT_EQUAL_FATAL(W.cur, ALL);
+    uint64_t txn = 60000;
+    int64_t k = 60000;
+    for (int i = 0; i < 30; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 13));
+    /* S leaves briefly (shorter than repair_after_ms) and comes back as a
+     * member not current: it rebuilds, then is current and standby-only */
+    ns_install3(ALL & ~RT_NODE_BIT(S), ALL & ~RT_NODE_BIT(S), W.sbo);
+    run(20); /* 4 ms: well within repair_after_ms */
+    ns_install3(ALL, ALL & ~RT_NODE_BIT(S), W.sbo);
+    RUN_UNTIL(reps_in(S, KSVC_HA_CATCHING_UP, NULL), 20000);
+    CU_ASSERT_TRUE_FATAL(reps_in(S, KSVC_HA_CATCHING_UP, NULL));
+    ns_install3(ALL, ALL, W.sbo | RT_NODE_BIT(S));
+    run(5);
+    CU_ASSERT_TRUE_FATAL(reps_in(S, KSVC_HA_ACTIVE, NULL));
+    CU_ASSERT_EQUAL(dsvc_current(W.n[1].dict)->version, dsvc_current(W.n[3].dict)->version);
+    uint64_t v0 = dsvc_current(W.n[1].dict)->version, moved0 = W.n[1].sup.repair.st.moved;
+    /* X (site 0) leaves and stays away: S takes over the fragments they
+     * shared; after repair_after_ms they are placed on MATE, building */
+    struct ksvc_rebuild_stats rs0;
+    ksvc_rebuild_stats(W.n[MATE].kern, &rs0);
+    isolate(X, true);
+    ns_install3(ALL & ~RT_NODE_BIT(X), ALL & ~RT_NODE_BIT(X), W.sbo);
+    RUN_UNTIL(dsvc_current(W.n[1].dict)->version > v0, (REPAIR_MS * 1000 / STEP_US) * 4);
+    CU_ASSERT_EQUAL_FATAL(dsvc_current(W.n[1].dict)->version, v0 + 1);
+    CU_ASSERT_EQUAL(building_at(1), 4);
+    CU_ASSERT_EQUAL(W.n[1].sup.repair.st.moved - moved0, 4);
+    /* built, but waiting: still building in the dictionary, ALONE, the
+     * writes commit (log copy = MATE) */
+    RUN_UNTIL(reps_in(MATE, KSVC_HA_CATCHING_UP, NULL) ||
+                  (reps_in2(MATE, KSVC_HA_ACTIVE, KSVC_HA_CATCHING_UP, NULL) &&
+                   !reps_in(MATE, KSVC_HA_ACTIVE, NULL)),
+              20000);
+    run(3000); /* 0.6 s: several retry periods */
+    CU_ASSERT_EQUAL(building_at(1), 4);
+    int waiting = 0;
+    for (uint32_t f = 0; f < NFRAGS; f++) {
+        struct ksvc_rep_info ri;
+        if (ksvc_rep_info(W.n[MATE].kern, W.table, f, &ri) == 0 && ri.building) {
+            waiting++;
+            CU_ASSERT_EQUAL(ri.ha, KSVC_HA_CATCHING_UP);
+            CU_ASSERT_EQUAL(ri.eta_ms, 0);
+        }
+    }
+    CU_ASSERT_EQUAL(waiting, 4);
+    struct ksvc_rebuild_stats rs;
+    ksvc_rebuild_stats(W.n[MATE].kern, &rs);
+    CU_ASSERT_EQUAL(rs.built_asked, rs0.built_asked); /* never asked */
+    for (int i = 0; i < 20; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 13));
+    /* takeback's effect, simulated by a node set: S is no longer
+     * standby-only; MATE now asks and becomes the hot standby of the four.
+     * (The simulation also moves the primary of the one fragment whose
+     * dictionary primary is S and whose partner was primary meanwhile —
+     * without takeback's protocol its old primary's replica goes out of
+     * service, so only the four built fragments are checked here.) */
+    uint32_t built = 0;
+    for (uint32_t f = 0; f < NFRAGS; f++) {
+        struct ksvc_rep_info ri;
+        if (ksvc_rep_info(W.n[MATE].kern, W.table, f, &ri) == 0 && ri.building)
+            built |= 1u << f;
+    }
+    ns_install3(ALL & ~RT_NODE_BIT(X), ALL & ~RT_NODE_BIT(X), W.sbo & ~RT_NODE_BIT(S));
+    RUN_UNTIL(building_at(1) == 0 && building_at(2) == 0, 40000);
+    CU_ASSERT_EQUAL_FATAL(building_at(1), 0);
+    run(20);
+    ksvc_rebuild_stats(W.n[MATE].kern, &rs);
+    CU_ASSERT(rs.built_asked - rs0.built_asked >= 4);
+    for (uint32_t f = 0; f < NFRAGS; f++) {
+        struct ksvc_rep_info ri;
+        if (!(built & (1u << f)))
+            continue;
+        CU_ASSERT_EQUAL_FATAL(ksvc_rep_info(W.n[MATE].kern, W.table, f, &ri), 0);
+        CU_ASSERT_EQUAL(ri.ha, KSVC_HA_ACTIVE);
+        CU_ASSERT_EQUAL(ri.role, KERN_FRAG_HOT_STANDBY);
+    }
+    for (int i = 0; i < 40; i++, k++)
+        if (built & (1u << route(k).frag))
+            CU_ASSERT_TRUE(put_kv(++txn, k, k * 13));
+    check_two_in(built);
+    for (int64_t q = 60000; q < k; q++)
+        if (built & (1u << route(q).frag))
+            CU_ASSERT_EQUAL(get_v(++txn, q, NULL, 0), q * 13);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -2798,6 +2902,7 @@ void cu_register(void)
     cu_add_suite("ksvc_rebuild", suite_init, suite_fini, rb_cases);
     static const struct cu_case rp_cases[] = {
         {"repair_node_away", test_repair_node_away},
+        {"repair_waits_for_takeback", test_repair_waits_for_takeback},
         {NULL, NULL},
     };
     cu_add_suite("ksvc_repair", suite_init_repair, suite_fini, rp_cases);
