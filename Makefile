@@ -51,7 +51,8 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 CLUST_SRCS := $(wildcard tests/cluster/*_test.c)
 CLUST_BINS := $(patsubst tests/cluster/%.c,$(BUILD)/tests/%,$(CLUST_SRCS))
 
-.PHONY: all test unit-test cluster-test run bench clean deps-check asan-test drills bench-takeover
+.PHONY: all test unit-test cluster-test run bench clean deps-check asan-test drills bench-takeover \
+        bench-repair
 all: $(BINS)
 
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
@@ -131,6 +132,9 @@ drills: all
 # Takeover gap over ROUNDS kills, then MODE=suspicions for false suspicions (bench/README.md).
 bench-takeover: all
 	@NINES_BIN=$(BUILD)/bin bench/takeover.sh $(or $(TAKEOVER_MODE),kill)
+# Self-repair at TPC-B scale 10 (bench/README.md "Self-repair").
+bench-repair: all
+	@NINES_BIN=$(BUILD)/bin bench/repair.sh
 
 clean:
 	rm -rf $(BUILD) build-asan

@@ -5,7 +5,8 @@
  *        [--journal FILE] [--first-node ID | --only-node ID] [--timeout-ms MS]
  *
  * N threads, each with its own client connection, keep W procedure calls
- * in flight (pipelined, nines_tpcb_async + nines_poll) for S seconds, then
+ * in flight (pipelined, nines_tpcb_async + nines_poll) for S seconds (or
+ * until SIGINT or SIGTERM ends the interval early: bench/repair.sh), then
  * wait for the stragglers. Threads rather than one event loop over N
  * connections: nines_poll waits on one connection, so a single loop would
  * have to spin over all of them with zero timeouts and take CPU from the
@@ -46,6 +47,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/resource.h>
@@ -538,6 +540,13 @@ static int bench_connect(const struct nines_conf *cf, nines_conn **out)
     return nines_connect(out, addrs, n, cf->cluster, opt_timeout_ms);
 }
 
+static volatile sig_atomic_t stop_signal;
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_signal = 1;
+}
+
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
@@ -622,9 +631,25 @@ int main(int argc, char **argv)
     long long cpu0 = node_cpu_ticks(&np0);
     double ccpu0 = client_cpu_s();
     uint64_t t0 = nclock_ns();
+    /* SIGINT / SIGTERM end the measured interval early: caught by this
+     * thread only (the clients' threads block them), whose sleep they cut */
+    sigset_t ss;
+    sigemptyset(&ss);
+    sigaddset(&ss, SIGINT);
+    sigaddset(&ss, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &ss, NULL);
     for (int i = 0; i < opt_clients; i++)
         pthread_create(&th[i].th, NULL, bench_thread_main, &th[i]);
-    usleep((useconds_t)(opt_duration * 1e6)); /* the measured interval */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    pthread_sigmask(SIG_UNBLOCK, &ss, NULL);
+    struct timespec left = {(time_t)opt_duration,
+                            (long)((opt_duration - (double)(time_t)opt_duration) * 1e9)};
+    while (!stop_signal && nanosleep(&left, &left) != 0 && errno == EINTR)
+        ; /* the measured interval */
     atomic_store(&stop_flag, 1);
     for (int i = 0; i < opt_clients; i++)
         pthread_join(th[i].th, NULL);

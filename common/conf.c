@@ -8,7 +8,8 @@
  *                          reconnect_max_ms, max_frame_bytes,
  *                          send_queue_bytes, poll_us, lock_timeout_ms,
  *                          txn_timeout_ms, transport, disk_log,
- *                          disk_log_buffer_mb, checkpoint_interval_ms)
+ *                          disk_log_buffer_mb, checkpoint_interval_ms,
+ *                          repair_after_ms)
  *
  * Every problem is reported as "FILE:LINE: what, with which value". */
 #include "conf.h"
@@ -41,6 +42,7 @@ static const struct knob knobs[] = {
     {"lock_timeout_ms", offsetof(struct nines_conf, lock_timeout_ms), 1, 600000},
     {"txn_timeout_ms", offsetof(struct nines_conf, txn_timeout_ms), 1, 600000},
     {"disk_log_buffer_mb", offsetof(struct nines_conf, disk_log_buffer_mb), 1, 4096},
+    {"repair_after_ms", offsetof(struct nines_conf, repair_after_ms), 0, 86400000},
 };
 
 static void conf_defaults(struct nines_conf *c)
@@ -59,6 +61,7 @@ static void conf_defaults(struct nines_conf *c)
     c->disk_log = NINES_DISK_LOG_OFF; /* kernel/svc/README.md "Disk logging": its TPC-B cost */
     c->checkpoint_interval_ms = 60000; /* kernel/svc/README.md "Checkpoints" */
     c->disk_log_buffer_mb = 64;        /* KSVC_DLOG_BUF_MAX */
+    c->repair_after_ms = 60000;        /* supervisor/README.md "Self-repair" */
 }
 
 const char *nines_disk_log_name(enum nines_disk_log v)

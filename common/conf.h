@@ -61,6 +61,9 @@ struct nines_conf {
     uint32_t checkpoint_interval_ms; /* with the disk log: a round of checkpoints of every
                                    * replica this often (0: only on demand;
                                    * kernel/svc/README.md "Checkpoints") */
+    uint32_t repair_after_ms;     /* self-repair: a node outside the node set this long has
+                                   * its replicas rebuilt on its site-mates (0: never;
+                                   * supervisor/README.md "Self-repair") */
 };
 
 int nines_conf_load(const char *path, struct nines_conf *out);

@@ -92,10 +92,24 @@ struct dict_node {
     uint32_t site; /* 0 or 1 */
 };
 
+/* A replica's state in the dictionary (dict/README.md "Building replicas").
+ * Self-repair places a new replica in a fragment's standby slot as
+ * BUILDING: it is not a replica yet (never current, never serving, never
+ * taking over) but the node that builds it; the dictionary change that
+ * marks it built makes it READY, the fragment's hot standby. Only the
+ * standby slot can be BUILDING: the primary slot holds the replica the
+ * building one is copied from. */
+enum dict_rep_state {
+    DICT_REP_READY = 0,     /* holds the fragment (current when its node is) */
+    DICT_REP_BUILDING = 1,  /* being built by its node from the other replica */
+};
+const char *dict_rep_state_name(uint32_t st);
+
 /* One fragment's replicas. standby == 0: none (replicas == 1). */
 struct dict_frag {
     uint32_t primary;
     uint32_t standby;
+    uint32_t standby_state; /* enum dict_rep_state of the standby slot */
 };
 
 /* Check a node list: ids 1..64 and unique, sites 0/1, at least one node. */
@@ -163,11 +177,42 @@ const struct dict_table *dict_table_by_id(const struct dict *d, uint32_t id);
  * (self-repair, drain). The two replicas must stay at different sites. */
 int dict_move_replica(struct dict *d, uint32_t table_id, uint32_t frag, uint32_t from,
                       uint32_t to);
-/* Exchange primary and hot standby of fragment `frag` (switchover). */
+/* Exchange primary and hot standby of fragment `frag` (switchover). Refused
+ * (NINES_ESTATE) while the standby is BUILDING. */
 int dict_switch_roles(struct dict *d, uint32_t table_id, uint32_t frag);
 
+/* ---- self-repair (dict/README.md "Self-repair placement") ------------ */
+/* What dict_repair_node did. */
+struct dict_repair_result {
+    uint32_t moved;         /* replicas of the dead node placed elsewhere, BUILDING */
+    uint32_t no_source;     /* left: the fragment's other replica is not in `eligible`
+                             * (or is itself BUILDING, or the table has one replica) */
+    uint32_t no_target;     /* left: no node of the dead node's site in `eligible` */
+    uint32_t first_table, first_frag, first_to; /* the first move (logs) */
+};
+/* Move every replica node `dead` holds to another node of its site: for
+ * each fragment (tables by id, fragments ascending) whose other replica's
+ * node is in `eligible` (the node set's current nodes), the other replica
+ * takes the primary slot and the node of dead's site in `eligible` with
+ * the fewest replicas of that table (then: of all tables, then: the fewest
+ * fragments of the table shared with the other replica's node, then: the
+ * lowest id) takes the standby slot as BUILDING. A pure function of (d,
+ * dead, eligible); nothing else moves. The version goes up by one when
+ * anything moved. Returns the number moved (> 0); NINES_ENOTFOUND when
+ * dead holds no replica; NINES_EUNREACHABLE when it holds some but none
+ * can move now (no source or no target; counts in *out). out may be NULL. */
+int dict_repair_node(struct dict *d, uint32_t dead, dict_liveset eligible,
+                     struct dict_repair_result *out);
+/* Mark node's BUILDING replica of (table_id, frag) READY (version + 1):
+ * NINES_ENOTFOUND when node holds no replica of it, NINES_ESTATE when that
+ * replica is not BUILDING (built already). */
+int dict_mark_built(struct dict *d, uint32_t table_id, uint32_t frag, uint32_t node);
+/* The replicas (any slot, any state) node `id` holds in the dictionary. */
+uint32_t dict_node_replicas(const struct dict *d, uint32_t id);
+
 /* The node executing fragment `frag` given the live set: the primary if it
- * is live, else its hot standby; NINES_EUNREACHABLE when neither is. */
+ * is live, else its hot standby (not one BUILDING); NINES_EUNREACHABLE when
+ * neither is. */
 int dict_effective_primary(const struct dict_table *t, uint32_t frag, dict_liveset live,
                            uint32_t *node_out);
 
@@ -224,6 +269,12 @@ struct dict_live {
  * and no standby-only node. */
 int dict_frag_roles_live(const struct dict *d, const struct dict_table *t, uint32_t frag,
                          const struct dict_live *live, struct dict_roles *out);
+/* The roles fragment `frag` would have if node's BUILDING replica of it
+ * were READY (what marking it built would do; the kernel service asks for
+ * that only when the primary stays the same). NINES_ENOTFOUND when node
+ * holds no BUILDING replica of it. */
+int dict_frag_roles_built(const struct dict *d, const struct dict_table *t, uint32_t frag,
+                          uint32_t node, const struct dict_live *live, struct dict_roles *out);
 const char *dict_frag_state_name(enum dict_frag_state st);
 
 /* ---- routing --------------------------------------------------------- */

@@ -258,6 +258,9 @@ int dict_switch_roles(struct dict *d, uint32_t table_id, uint32_t frag)
     if (fr->standby == 0)
         return nines_err(NINES_ESTATE, "table %u fragment %u has no hot standby to switch to",
                          table_id, frag);
+    if (fr->standby_state == DICT_REP_BUILDING)
+        return nines_err(NINES_ESTATE, "table %u fragment %u: the replica on node %u is still "
+                         "being built, it cannot be primary", table_id, frag, fr->standby);
     uint32_t x = fr->primary;
     fr->primary = fr->standby;
     fr->standby = x;

@@ -267,10 +267,16 @@ int dict_effective_primary(const struct dict_table *t, uint32_t frag, dict_lives
         *node_out = fr->primary;
         return 0;
     }
-    if (fr->standby != 0 && (live & DICT_LIVE(fr->standby))) {
+    if (fr->standby != 0 && fr->standby_state == DICT_REP_READY &&
+        (live & DICT_LIVE(fr->standby))) {
         *node_out = fr->standby;
         return 0;
     }
+    if (fr->standby != 0 && fr->standby_state == DICT_REP_BUILDING)
+        return nines_err(NINES_EUNREACHABLE,
+                         "table '%s' fragment %u unavailable: primary node %u is down and the "
+                         "replica on node %u is still being built",
+                         t->def.name, frag, fr->primary, fr->standby);
     if (fr->standby == 0)
         return nines_err(NINES_EUNREACHABLE,
                          "table '%s' fragment %u unavailable: its only replica, on node %u, "
@@ -297,21 +303,21 @@ int dict_frag_roles(const struct dict *d, const struct dict_table *t, uint32_t f
     return dict_frag_roles_live(d, t, frag, &live, out);
 }
 
-int dict_frag_roles_live(const struct dict *d, const struct dict_table *t, uint32_t frag,
-                         const struct dict_live *live, struct dict_roles *out)
+/* The roles of fragment `frag` (of table t) placed as *fr. */
+static void roles_of(const struct dict *d, const struct dict_table *t, uint32_t frag,
+                     const struct dict_frag *fr, const struct dict_live *live,
+                     struct dict_roles *out)
 {
-    if (frag >= t->nfrags)
-        return nines_err(NINES_EINVAL, "table '%s' has %u fragments, no fragment %u",
-                         t->def.name, t->nfrags, frag);
-    const struct dict_frag *fr = &t->frags[frag];
     dict_liveset current = live->current;
+    bool building = fr->standby && fr->standby_state == DICT_REP_BUILDING;
     bool p = fr->primary && (current & DICT_LIVE(fr->primary)) != 0;
-    bool s = fr->standby && (current & DICT_LIVE(fr->standby)) != 0;
+    /* a replica being built is never current, whatever its node is */
+    bool s = fr->standby && !building && (current & DICT_LIVE(fr->standby)) != 0;
     memset(out, 0, sizeof *out);
     if (!fr->standby) {
         out->primary = p ? fr->primary : 0;
         out->state = p ? DICT_FRAG_SINGLE : DICT_FRAG_DOWN;
-        return 0;
+        return;
     }
     if (p && s) {
         /* a node that came back holds no primary until takeback */
@@ -321,21 +327,22 @@ int dict_frag_roles_live(const struct dict *d, const struct dict_table *t, uint3
         out->primary = swap ? fr->standby : fr->primary;
         out->standby = swap ? fr->primary : fr->standby;
         out->state = DICT_FRAG_BOTH;
-        return 0;
+        return;
     }
     if (!p && !s) {
         out->state = DICT_FRAG_DOWN;
-        return 0;
+        return;
     }
     out->primary = p ? fr->primary : fr->standby;
     out->state = DICT_FRAG_ALONE;
     /* the log copy: the other replica's node while it is a member being
-     * rebuilt (not current); else the current nodes at the other site, ids
-     * ascending, one picked by (table, fragment) */
+     * rebuilt (not current), or being built (any member: current or not);
+     * else the current nodes at the other site, ids ascending, one picked
+     * by (table, fragment) */
     uint32_t other = p ? fr->standby : fr->primary;
-    if ((live->members & DICT_LIVE(other)) && !(current & DICT_LIVE(other))) {
+    if ((live->members & DICT_LIVE(other)) && (building || !(current & DICT_LIVE(other)))) {
         out->logcopy = other;
-        return 0;
+        return;
     }
     int psite = node_site(d, out->primary);
     uint32_t cand[DICT_MAX_NODES], n = 0;
@@ -344,7 +351,44 @@ int dict_frag_roles_live(const struct dict *d, const struct dict_table *t, uint3
             cand[n++] = id;
     if (n)
         out->logcopy = cand[(t->id * 31u + frag) % n];
+}
+
+int dict_frag_roles_live(const struct dict *d, const struct dict_table *t, uint32_t frag,
+                         const struct dict_live *live, struct dict_roles *out)
+{
+    if (frag >= t->nfrags)
+        return nines_err(NINES_EINVAL, "table '%s' has %u fragments, no fragment %u",
+                         t->def.name, t->nfrags, frag);
+    roles_of(d, t, frag, &t->frags[frag], live, out);
     return 0;
+}
+
+int dict_frag_roles_built(const struct dict *d, const struct dict_table *t, uint32_t frag,
+                          uint32_t node, const struct dict_live *live, struct dict_roles *out)
+{
+    if (frag >= t->nfrags)
+        return nines_err(NINES_EINVAL, "table '%s' has %u fragments, no fragment %u",
+                         t->def.name, t->nfrags, frag);
+    struct dict_frag fr = t->frags[frag];
+    if (!node || fr.standby != node || fr.standby_state != DICT_REP_BUILDING)
+        return nines_err(NINES_ENOTFOUND, "table '%s' fragment %u: node %u holds no replica of "
+                         "it being built (primary %u, standby %u, %s)", t->def.name, frag, node,
+                         fr.primary, fr.standby, dict_rep_state_name(fr.standby_state));
+    fr.standby_state = DICT_REP_READY;
+    roles_of(d, t, frag, &fr, live, out);
+    return 0;
+}
+
+const char *dict_rep_state_name(uint32_t st)
+{
+    switch (st) {
+    case DICT_REP_READY:
+        return "ready";
+    case DICT_REP_BUILDING:
+        return "building";
+    default:
+        return "?";
+    }
 }
 
 const char *dict_frag_state_name(enum dict_frag_state st)

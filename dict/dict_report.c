@@ -76,9 +76,10 @@ static void text(struct sink *s, const struct dict *d, const struct dict_table *
     }
     out(s, "fragment  primary  standby%s\n", s->show_live ? "  effective" : "");
     for (uint32_t f = 0; f < t->nfrags; f++) {
-        char sb[16] = "-", eff[16] = "";
+        char sb[24] = "-", eff[16] = "";
         if (t->frags[f].standby)
-            snprintf(sb, sizeof sb, "%u", t->frags[f].standby);
+            snprintf(sb, sizeof sb, "%u%s", t->frags[f].standby,
+                     t->frags[f].standby_state == DICT_REP_BUILDING ? " (building)" : "");
         if (s->show_live) {
             uint32_t node;
             if (dict_effective_primary(t, f, s->live, &node) == 0)
@@ -131,6 +132,8 @@ static void json(struct sink *s, const struct dict *d, const struct dict_table *
             out(s, "%u", t->frags[f].standby);
         else
             out(s, "null");
+        if (t->frags[f].standby_state == DICT_REP_BUILDING)
+            out(s, ",\"standby_state\":\"building\"");
         uint32_t node;
         if (s->show_live && dict_effective_primary(t, f, s->live, &node) == 0)
             out(s, ",\"effective\":%u}", node);

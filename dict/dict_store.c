@@ -18,7 +18,8 @@
 #include <unistd.h>
 
 #define DICT_FILE_MAGIC   0x4349444eU /* "NDIC" as bytes on disk */
-#define DICT_FILE_VERSION 1
+#define DICT_FILE_VERSION 2    /* written; 1 (no replica states) is still read */
+#define DICT_FILE_VERSION_MIN 1
 #define DICT_HDR_SIZE     32
 #define DICT_FILE_MAX     (64u << 20)
 
@@ -138,6 +139,9 @@ int dict_encode(const struct dict *d, uint8_t **out, size_t *len)
         for (uint32_t f = 0; f < t->nfrags; f++) {
             W32(&w, t->frags[f].primary);
             W32(&w, t->frags[f].standby);
+            W8(&w, t->frags[f].standby_state); /* format 2 */
+            W8(&w, 0);
+            W16(&w, 0);
         }
     }
     if (w.oom) {
@@ -169,6 +173,7 @@ struct rbuf {
     const uint8_t *p;
     size_t len, off;
     bool bad;
+    uint32_t format;            /* the file's format version */
 };
 
 static uint64_t r_le(struct rbuf *r, unsigned n)
@@ -281,10 +286,24 @@ static int read_table(struct rbuf *r, const struct dict *d, struct dict_table **
     for (uint32_t f = 0; f < nfrags && rc == 0; f++) {
         t->frags[f].primary = R32(r);
         t->frags[f].standby = R32(r);
+        uint32_t sst = DICT_REP_READY, pad = 0;
+        if (r->format >= 2) {
+            sst = R8(r);
+            pad = R8(r);
+            pad |= R16(r) << 8;
+        }
         if (r->bad) {
             rc = NINES_ECORRUPT;
             break;
         }
+        if (pad || (sst != DICT_REP_READY && sst != DICT_REP_BUILDING) ||
+            (sst == DICT_REP_BUILDING && !t->frags[f].standby)) {
+            rc = nines_err(NINES_ECORRUPT, "table '%s' fragment %u: standby state %u (reserved "
+                           "0x%x) is not valid for standby node %u", t->def.name, f, sst, pad,
+                           t->frags[f].standby);
+            break;
+        }
+        t->frags[f].standby_state = sst;
         int ps = -1, ss = -1;
         for (uint32_t i = 0; i < d->nnodes; i++) {
             if (d->nodes[i].id == t->frags[f].primary)
@@ -366,9 +385,9 @@ int dict_decode(const uint8_t *buf, size_t len, struct dict *d)
         return nines_err(NINES_ECORRUPT, "dictionary header checksum 0x%08x, computed 0x%08x",
                          hcrc, want);
     uint32_t fmt = (uint32_t)get_le(buf + 4, 2), hsz = (uint32_t)get_le(buf + 6, 2);
-    if (fmt != DICT_FILE_VERSION)
-        return nines_err(NINES_EVERSION, "dictionary file format %u, this build reads %d", fmt,
-                         DICT_FILE_VERSION);
+    if (fmt < DICT_FILE_VERSION_MIN || fmt > DICT_FILE_VERSION)
+        return nines_err(NINES_EVERSION, "dictionary file format %u, this build reads %d..%d",
+                         fmt, DICT_FILE_VERSION_MIN, DICT_FILE_VERSION);
     if (hsz != DICT_HDR_SIZE || get_le(buf + 24, 4) != 0)
         return nines_err(NINES_ECORRUPT, "dictionary header size %u / reserved field invalid",
                          hsz);
@@ -387,7 +406,7 @@ int dict_decode(const uint8_t *buf, size_t len, struct dict *d)
     if (pcrc != want)
         return nines_err(NINES_ECORRUPT, "dictionary payload checksum 0x%08x, computed 0x%08x",
                          pcrc, want);
-    struct rbuf r = {.p = buf + DICT_HDR_SIZE, .len = plen};
+    struct rbuf r = {.p = buf + DICT_HDR_SIZE, .len = plen, .format = fmt};
     int rc = decode_payload(&r, d);
     if (rc == NINES_ECORRUPT && r.bad)
         rc = nines_err(NINES_ECORRUPT, "dictionary payload ends inside a record at byte %zu",

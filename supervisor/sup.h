@@ -11,6 +11,7 @@
 #include <pthread.h>
 
 struct ksvc;
+struct sup;
 
 /* Node lifecycle as seen by its own supervisor. */
 enum sup_node_state {
@@ -27,6 +28,38 @@ struct sup_peer {
     uint64_t gone_at_us;      /* judged down (ns_down) then; heard again only by a
                                * heartbeat received after it (0: not down) */
 };
+
+/* Self-repair (sup_repair.c; README "Self-repair"): per configured node. */
+enum sup_rep_state {
+    SUP_REP_PRESENT = 0,      /* a member of the installed set (or never seen away) */
+    SUP_REP_AWAY,             /* outside the installed set since away_us */
+    SUP_REP_ASKED,            /* REPAIR_NODE sent (ref): waiting for DSVC_MSG_CHANGE_DONE */
+    SUP_REP_DONE,             /* it holds no replica any more: repaired */
+};
+struct sup_rep_node {
+    enum sup_rep_state st;
+    uint64_t away_us;         /* first install without it (rt_now_us) */
+    uint64_t next_us;         /* AWAY/DONE: the next attempt; ASKED: give up waiting */
+    uint64_t ref;             /* ASKED: the request's */
+    uint32_t attempts;        /* REPAIR_NODE sent while away */
+    uint32_t moved;           /* its replicas placed elsewhere while away */
+};
+struct sup_repair {
+    uint64_t after_us;        /* repair_after_ms (0: never) */
+    struct sup_rep_node node[NINES_MAX_NODES + 1];
+    uint64_t seq;
+    int64_t timer;            /* SUP_TIMER_REPAIR (0: none) */
+    uint64_t timer_at;
+    struct {
+        uint64_t asked, moved, refused;
+    } st;
+};
+#define SUP_TIMER_REPAIR 0x5250 /* rt timer cookie of sup_repair.c */
+const char *sup_rep_state_name(enum sup_rep_state st);
+void sup_repair_init(struct sup *s);
+void sup_repair_on_nodeset(struct sup *s);         /* RT_MSG_NODESET */
+void sup_repair_on_timer(struct sup *s);           /* SUP_TIMER_REPAIR */
+void sup_repair_on_done(struct sup *s, const struct rt_msg *m); /* DSVC_MSG_CHANGE_DONE */
 
 /* The arbitrator question in flight (a thread of its own: arb_vote blocks). */
 struct sup_arb {
@@ -64,6 +97,7 @@ struct sup {
     struct sup_arb arb;
     bool static_set;                 /* sup_init_static */
     const struct ksvc *kern;         /* the kernel service, for STATUS (NULL: none) */
+    struct sup_repair repair;        /* self-repair timer (sup_repair.c) */
 };
 
 /* The node's message table, indexed by MsgType. */

@@ -5,6 +5,7 @@
 #include "sup.h"
 
 #include "arbitrator/arb.h"
+#include "dict/svc/dsvc.h"
 #include "kernel/svc/ksvc.h"
 #include "nassert.h"
 #include "nclock.h"
@@ -339,10 +340,13 @@ int sup_init(struct sup *s, struct rt *rt)
             return nines_err(NINES_ECONFIG, "node %u is not in %s", s->self, s->conf->path);
         s->site = me->site;
     }
+    sup_repair_init(s);
     int rc = rt_subscribe_peers(rt, RT_SVC_SUP);
-    if (rc)
-        return rc;
-    return rt_task_add(rt, RT_SVC_SUP, "supervisor", sup_on_event, s);
+    if (rc == 0)
+        rc = rt_task_add(rt, RT_SVC_SUP, "supervisor", sup_on_event, s);
+    if (rc == 0) /* self-repair watches every install (sup_repair.c) */
+        rc = rt_subscribe_nodeset(rt, RT_SVC_SUP);
+    return rc;
 }
 
 static void install_static(struct sup *s, uint64_t epoch)
@@ -475,6 +479,8 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
             }
             if (pending)
                 rt_timer_add(rt, RT_SVC_SUP, SUP_PROBE_US, SUP_TIMER_PROBE);
+        } else if (m->cookie == SUP_TIMER_REPAIR) {
+            sup_repair_on_timer(s);
         } else if (m->cookie == SUP_TIMER_NS && s->state == SUP_RUNNING) {
             s->ns_timer = 0;
             /* the deadline may be the lease's: judge it on what the
@@ -535,6 +541,13 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
         break;
     case RT_MSG_CLIENT_CLOSED:
         break; /* the supervisor keeps no client state */
+    case RT_MSG_NODESET: /* installed (by this supervisor, or a test): self-repair looks */
+        sup_repair_on_nodeset(s);
+        break;
+    case DSVC_MSG_CHANGE_DONE: /* the dictionary service's answer (local only) */
+        if (m->from == 0)
+            sup_repair_on_done(s, m);
+        break;
     case KSVC_MSG_REBUILT:
         /* this node's kernel service (local only: the type has no row in
          * the message table, so no peer or client can send it) */

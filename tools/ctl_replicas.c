@@ -7,7 +7,9 @@
  *           rows, a digest over keys + records + state ids, next LSN).
  * The primary's and the standby's digests side by side, the redo lag (the
  * primary's next LSN minus the standby's), and a warning for any fragment
- * two nodes claim to be primary of (the drills' split-brain check).
+ * two nodes claim to be primary of (the drills' split-brain check), and
+ * every replica being rebuilt or built by self-repair with its progress
+ * (ReplicaDigest.ha, building, copy bytes, rows, elapsed, time left).
  * tools/README.md "ninesctl replicas" has the output and the JSON keys. */
 #include "ctl.h"
 
@@ -29,18 +31,34 @@ struct rep {
     uint32_t table, frag, node;
     bool primary;
     uint64_t rows, digest, next_lsn;
-    char ha[16];                     /* HA state (kernel/svc/README.md "Rebuild") */
-    uint64_t rb_done, rb_total, rb_ms; /* being rebuilt: copy progress */
+    /* rebuild / self-repair progress (kernel/svc/README.md "Rebuild") */
+    uint32_t ha, source;
+    bool building;
+    uint64_t copy_bytes, copy_rows_done, copy_rows_total, elapsed_ms, eta_ms;
     uint64_t ckpt_age_ms;            /* + 1; 0: no checkpoint */
 };
+
+/* enum ksvc_ha as ReplicaDigest.ha carries it */
+static const char *ha_name(uint32_t ha)
+{
+    static const char *const names[] = {"?", "ACTIVE", "ALONE", "COPYING", "CATCHING-UP",
+                                        "OFFLINE"};
+    return ha < sizeof names / sizeof names[0] ? names[ha] : "?";
+}
+
+/* Being rebuilt (a returning node) or built (self-repair): not a replica yet. */
+static bool in_build(const struct rep *x)
+{
+    return x->building || x->ha == 3 || x->ha == 4;
+}
 
 /* One fragment's line. */
 struct frow {
     uint32_t table, frag;
     bool have_roles;                 /* in the dictionary: roles computed */
     struct dict_roles roles;
+    uint32_t building;               /* the dictionary's building standby (0: none) */
     const struct rep *p, *s;         /* the primary's and the standby's digests */
-    const struct rep *rb;            /* a replica being rebuilt (COPYING, CATCHING-UP) */
     uint32_t claims[CLAIMS_MAX];     /* nodes whose digest says primary */
     int nclaims;
 };
@@ -92,11 +110,14 @@ static int ask_node(const struct nines_conf *c, const struct nines_node_conf *nc
         } else {
             for (size_t i = 0; i < conf->n_replicas && *n < REP_MAX; i++) {
                 const Nines__ReplicaDigest *d = conf->replicas[i];
-                struct rep *x = &reps[(*n)++];
-                *x = (struct rep){d->table, d->frag, nc->id, d->primary,
-                                  d->rows, d->digest, d->next_lsn, "", d->copy_rows_done,
-                                  d->copy_rows_total, d->rebuild_ms, d->ckpt_age_ms};
-                snprintf(x->ha, sizeof x->ha, "%s", d->ha && d->ha[0] ? d->ha : "?");
+                reps[(*n)++] = (struct rep){d->table,          d->frag,
+                                            nc->id,            d->primary,
+                                            d->rows,           d->digest,
+                                            d->next_lsn,       d->ha,
+                                            d->source,         d->building,
+                                            d->copy_bytes,     d->copy_rows_done,
+                                            d->copy_rows_total, d->elapsed_ms,
+                                            d->eta_ms,         d->ckpt_age_ms};
             }
             nines__kern_digest_conf__free_unpacked(conf, NULL);
         }
@@ -140,8 +161,6 @@ static void fill_row(struct frow *r, const struct rep *reps, size_t n)
     for (size_t k = lo; k < hi; k++) {
         if (reps[k].primary && r->nclaims < CLAIMS_MAX)
             r->claims[r->nclaims++] = reps[k].node;
-        if (!strcmp(reps[k].ha, "COPYING") || !strcmp(reps[k].ha, "CATCHING-UP"))
-            r->rb = &reps[k];
     }
     if (r->have_roles) {
         r->p = r->roles.primary ? rep_of(reps, lo, hi, r->roles.primary) : NULL;
@@ -175,22 +194,12 @@ static void json_rep(const char *key, const struct rep *x)
     printf(",\"%s\":{\"node\":%u,\"rows\":%llu,\"digest\":\"%016llx\",\"next_lsn\":%llu,"
            "\"claims_primary\":%s,\"ha\":\"%s\",\"ckpt_age_ms\":", key, x->node,
            (unsigned long long)x->rows, (unsigned long long)x->digest,
-           (unsigned long long)x->next_lsn, x->primary ? "true" : "false", x->ha);
+           (unsigned long long)x->next_lsn, x->primary ? "true" : "false",
+           ha_name(x->ha));
     if (x->ckpt_age_ms)
         printf("%llu}", (unsigned long long)(x->ckpt_age_ms - 1));
     else
         printf("null}");
-}
-
-/* A rebuild's time left, from the copy's rate so far (-1: unknown). */
-static long long rb_ms_left(const struct rep *x)
-{
-    if (strcmp(x->ha, "COPYING"))
-        return 0;
-    if (!x->rb_done || !x->rb_ms || x->rb_total < x->rb_done)
-        return -1;
-    return (long long)((double)x->rb_ms * (double)(x->rb_total - x->rb_done) /
-                       (double)x->rb_done);
 }
 
 static void print_row_json(const struct frow *r, bool first)
@@ -201,17 +210,14 @@ static void print_row_json(const struct frow *r, bool first)
         json_rep("primary", r->p);
     if (r->s)
         json_rep("standby", r->s);
-    if (r->rb)
-        printf(",\"rebuild\":{\"node\":%u,\"ha\":\"%s\",\"rows_done\":%llu,"
-               "\"rows_total\":%llu,\"ms\":%llu,\"ms_left\":%lld}", r->rb->node, r->rb->ha,
-               (unsigned long long)r->rb->rb_done, (unsigned long long)r->rb->rb_total,
-               (unsigned long long)r->rb->rb_ms, rb_ms_left(r->rb));
     printf(",\"role_state\":\"%s\"", role_state(r));
     if (r->have_roles)
         printf(",\"roles\":{\"primary\":%u,\"standby\":%u,\"logcopy\":%u}", r->roles.primary,
                r->roles.standby, r->roles.logcopy);
     else
         printf(",\"roles\":null");
+    if (r->building)
+        printf(",\"building_on\":%u", r->building);
     if (r->p && r->s)
         printf(",\"lag\":%lld", (long long)(r->p->next_lsn - r->s->next_lsn));
     else
@@ -229,7 +235,10 @@ static void print_row_text(const struct frow *r)
     char lag[24] = "-", roles[64];
     if (r->p && r->s)
         snprintf(lag, sizeof lag, "%lld", (long long)(r->p->next_lsn - r->s->next_lsn));
-    if (r->have_roles && r->roles.state == DICT_FRAG_ALONE && r->roles.logcopy)
+    if (r->have_roles && r->roles.state == DICT_FRAG_ALONE && r->building &&
+        r->roles.logcopy == r->building)
+        snprintf(roles, sizeof roles, "%s (building on %u)", role_state(r), r->building);
+    else if (r->have_roles && r->roles.state == DICT_FRAG_ALONE && r->roles.logcopy)
         snprintf(roles, sizeof roles, "%s (log copy %u)", role_state(r), r->roles.logcopy);
     else if (r->have_roles && r->roles.state == DICT_FRAG_ALONE)
         snprintf(roles, sizeof roles, "%s (no log copy)", role_state(r));
@@ -252,15 +261,6 @@ static void print_row_text(const struct frow *r)
     }
     printf("%-6u %-5u %-8s %-10s %-18s %-8s %-10s %-18s %-12s %-6s %s\n", r->table, r->frag, pn,
            pr, pd, sn, sr, sd, digest_state(r), lag, roles);
-    if (r->rb) {
-        long long left = rb_ms_left(r->rb);
-        char l[48] = "";
-        if (left > 0)
-            snprintf(l, sizeof l, ", about %.1f s left", (double)left / 1000.0);
-        printf("  rebuild: node %u %s, copy %llu of %llu rows, %llu ms%s\n", r->rb->node,
-               r->rb->ha, (unsigned long long)r->rb->rb_done,
-               (unsigned long long)r->rb->rb_total, (unsigned long long)r->rb->rb_ms, l);
-    }
 }
 
 /* Notes and warnings about a row's primary claims (text: stdout). */
@@ -347,6 +347,8 @@ int ctl_cmd_replicas(const struct nines_conf *c, int argc, char **argv)
             r->table = t->id;
             r->frag = f;
             r->have_roles = dict_frag_roles_live(&g.d, t, f, &live, &r->roles) == 0;
+            r->building = t->frags[f].standby_state == DICT_REP_BUILDING ? t->frags[f].standby
+                                                                         : 0;
         }
     }
     size_t known = nrows;
@@ -419,9 +421,63 @@ int ctl_cmd_replicas(const struct nines_conf *c, int argc, char **argv)
     if (!json)
         for (size_t i = 0; i < nrows; i++)
             print_claims(&rows[i]);
+    /* replicas being rebuilt or built: progress, and the time left of the
+     * slowest (they copy in parallel) */
+    size_t nb = 0;
+    uint64_t b_bytes = 0, b_rows = 0, b_total = 0, b_eta = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct rep *x = &reps[i];
+        if (!in_build(x))
+            continue;
+        if (!json) {
+            if (!nb)
+                printf("%-6s %-5s %-5s %-11s %-8s %-6s %-12s %-21s %-10s %s\n", "TABLE", "FRAG",
+                       "NODE", "HA", "BUILDING", "FROM", "COPY-BYTES", "COPY-ROWS", "ELAPSED",
+                       "LEFT");
+            char rstr[48];
+            snprintf(rstr, sizeof rstr, "%llu/%llu", (unsigned long long)x->copy_rows_done,
+                     (unsigned long long)x->copy_rows_total);
+            printf("%-6u %-5u %-5u %-11s %-8s %-6u %-12llu %-21s %-10llu %llu ms\n", x->table,
+                   x->frag, x->node, ha_name(x->ha), x->building ? "yes" : "no", x->source,
+                   (unsigned long long)x->copy_bytes, rstr, (unsigned long long)x->elapsed_ms,
+                   (unsigned long long)x->eta_ms);
+        }
+        nb++;
+        b_bytes += x->copy_bytes;
+        b_rows += x->copy_rows_done;
+        b_total += x->copy_rows_total;
+        b_eta = x->eta_ms > b_eta ? x->eta_ms : b_eta;
+    }
+    if (!json && nb)
+        printf("%zu replicas being rebuilt or built: %llu copy bytes, %llu of %llu rows copied, "
+               "about %llu ms left\n", nb, (unsigned long long)b_bytes,
+               (unsigned long long)b_rows, (unsigned long long)b_total,
+               (unsigned long long)b_eta);
     bool ok = all_answered && nrows > 0 && equal == nrows && two == 0;
     if (json)
-        printf("],\"fragments_total\":%zu,\"equal\":%zu,\"one_replica\":%zu,\"no_replica\":%zu,"
+    if (json) {
+        printf("],\"building\":[");
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++) {
+            const struct rep *x = &reps[i];
+            if (!in_build(x))
+                continue;
+            printf("%s{\"table\":%u,\"frag\":%u,\"node\":%u,\"ha\":\"%s\",\"building\":%s,"
+                   "\"source\":%u,\"copy_bytes\":%llu,\"copy_rows_done\":%llu,"
+                   "\"copy_rows_total\":%llu,\"elapsed_ms\":%llu,\"eta_ms\":%llu}",
+                   k++ ? "," : "", x->table, x->frag, x->node, ha_name(x->ha),
+                   x->building ? "true" : "false", x->source,
+                   (unsigned long long)x->copy_bytes, (unsigned long long)x->copy_rows_done,
+                   (unsigned long long)x->copy_rows_total, (unsigned long long)x->elapsed_ms,
+                   (unsigned long long)x->eta_ms);
+        }
+        printf("],\"building_total\":{\"replicas\":%zu,\"copy_bytes\":%llu,"
+               "\"copy_rows_done\":%llu,\"copy_rows_total\":%llu,\"eta_ms\":%llu}", nb,
+               (unsigned long long)b_bytes, (unsigned long long)b_rows,
+               (unsigned long long)b_total, (unsigned long long)b_eta);
+    }
+    if (json)
+        printf(",\"fragments_total\":%zu,\"equal\":%zu,\"one_replica\":%zu,\"no_replica\":%zu,"
                "\"two_primaries\":%zu,\"all_answered\":%s,\"ok\":%s}\n",
                nrows, equal, single, none, two, all_answered ? "true" : "false",
                ok ? "true" : "false");

@@ -42,6 +42,13 @@ typedef void (*dsvc_install_fn)(void *ctx, const struct dict *d, bool live_commi
 #define DSVC_SUBS_MAX 4
 int dsvc_subscribe_install(struct dsvc *d, dsvc_install_fn fn, void *ctx);
 
+/* The answer to a change a task of this node sent with DictChangeReq.reply_svc
+ * set (a local message to that task; never on the wire): cookie = the
+ * request's ref; err = 0 (committed) or the NINES_E* refusal; body = a
+ * Nines__DictChangeConf (version, moved, note) or Nines__DictChangeRef
+ * (error, reason), valid during the handler. */
+enum { DSVC_MSG_CHANGE_DONE = 0x40000 };
+
 /* The dictionary coordinator in this node's view: the lowest id among this
  * node and the peers it reaches now. */
 uint32_t dsvc_coordinator(const struct dsvc *d);

@@ -67,8 +67,11 @@ enum dsvc_dsave_state {
 struct dsvc_req {
     struct dsvc_req *next;
     struct rt_msg *m;            /* the kept DICT_CHANGE_REQ (change in its arena) */
-    net_addr reply_to;           /* client connection, forwarding node, or 0 = gone */
-    uint64_t ref;                /* forwarded: the origin's handle */
+    net_addr reply_to;           /* client connection, forwarding node, or 0 = gone (or a
+                                  * task of this node) */
+    uint32_t local_svc;          /* a task of this node to answer (DSVC_MSG_CHANGE_DONE), 0:
+                                  * none */
+    uint64_t ref;                /* forwarded: the origin's handle; local: the task's */
     uint32_t attempts;
     uint64_t deadline_us;
     char last_why[256];          /* last reason for a retry */
@@ -78,7 +81,9 @@ struct dsvc_req {
 struct dsvc_fwd {
     bool used;
     uint64_t ref;
-    net_addr client;
+    net_addr client;              /* 0: a task of this node */
+    uint32_t local_svc;           /* that task (0: it wants no answer) */
+    uint64_t local_ref;           /* its handle */
     uint32_t coord;
     int64_t timer;
 };
@@ -129,6 +134,7 @@ struct dsvc {
     struct dict next;             /* the dictionary after the change */
     bool have_next;
     uint32_t next_digest, new_table_id;
+    uint32_t result_moved;        /* REPAIR_NODE: replicas moved by the change */
     uint64_t base_version;
     dict_liveset part;            /* participants still expected in this phase */
     dict_liveset acked;           /* answered yes in this phase */
@@ -179,9 +185,10 @@ struct dsvc_def {
 };
 int dsvc_def_from_pb(const Nines__DictTableDef *pb, struct dsvc_def *out);
 void dsvc_def_free(struct dsvc_def *x);
-/* next := base with `change` applied (validated); *table_id for a create. */
+/* next := base with `change` applied (validated); *table_id for a create,
+ * *moved for a repair (may be NULL). */
 int dsvc_apply(const struct dict *base, const Nines__DictChange *change, struct dict *next,
-                   uint32_t *table_id);
+               uint32_t *table_id, uint32_t *moved);
 const char *dsvc_change_name(const Nines__DictChange *c, char *buf, size_t n);
 
 #endif

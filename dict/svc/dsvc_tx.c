@@ -73,6 +73,59 @@ static void change_ref(struct dsvc *d, net_addr to, uint64_t ref, int err, const
     rt_send(rt, to, is_node(to) ? RT_SVC_DICT : RT_SVC_NONE, r);
 }
 
+/* The answer to a task of this node (DictChangeReq.reply_svc): the local
+ * message DSVC_MSG_CHANGE_DONE, cookie = its ref, err = 0 or the error,
+ * body = a DictChangeConf (committed) or DictChangeRef (why not). */
+static void local_done(struct dsvc *d, uint32_t svc, uint64_t ref, int err, const char *why,
+                       uint64_t version, uint32_t moved)
+{
+    if (!svc || svc >= RT_SVC_MAX)
+        return;
+    struct rt_msg *r = rt_msg_new(d->rt, DSVC_MSG_CHANGE_DONE);
+    char *text = r ? rt_msg_alloc(r, strlen(why ? why : "") + 1) : NULL;
+    if (!text) {
+        if (r)
+            rt_msg_free(d->rt, r);
+        return; /* the requester asks again */
+    }
+    strcpy(text, why ? why : "");
+    if (err) {
+        Nines__DictChangeRef *b = RT_BODY(r, Nines__DictChangeRef, nines__dict_change_ref__init);
+        if (!b) {
+            rt_msg_free(d->rt, r);
+            return;
+        }
+        b->ref = ref;
+        b->error = err;
+        b->reason = text;
+        b->coordinator = d->self;
+    } else {
+        Nines__DictChangeConf *b =
+            RT_BODY(r, Nines__DictChangeConf, nines__dict_change_conf__init);
+        if (!b) {
+            rt_msg_free(d->rt, r);
+            return;
+        }
+        b->ref = ref;
+        b->version = version;
+        b->moved = moved;
+        b->note = text;
+    }
+    r->cookie = ref;
+    r->err = err;
+    rt_post_local(d->rt, (enum rt_svc)svc, r);
+}
+
+/* A refusal to whoever asked: a client, a forwarding node, or a task here. */
+static void refuse(struct dsvc *d, net_addr to, uint32_t svc, uint64_t ref, int err,
+                   const char *why)
+{
+    if (svc)
+        local_done(d, svc, ref, err, why, 0, 0);
+    else
+        change_ref(d, to, ref, err, why);
+}
+
 static void req_free(struct dsvc *d, struct dsvc_req *q)
 {
     rt_msg_free(d->rt, q->m);
@@ -92,7 +145,7 @@ static void tx_fail(struct dsvc *d, int err, const char *why)
     char what[96];
     NLOG_INFO("dict", "dictionary change refused (%s): %s",
               dsvc_change_name(req_change(q), what, sizeof what), why);
-    change_ref(d, q->reply_to, q->ref, err, why);
+    refuse(d, q->reply_to, q->local_svc, q->ref, err, why);
     req_free(d, q);
     d->req = NULL;
     if (d->have_next) {
@@ -125,6 +178,8 @@ static void tx_finish(struct dsvc *d)
     NLOG_INFO("dict", "committed %s as dictionary version %llu (confirmed by %d other nodes%s%s)",
               what, (unsigned long long)(d->base_version + 1),
               __builtin_popcountll(d->confirmed), d->note[0] ? "; " : "", d->note);
+    if (q->local_svc)
+        local_done(d, q->local_svc, q->ref, 0, d->note, d->base_version + 1, d->result_moved);
     if (q->reply_to) {
         struct rt_msg *r = rt_msg_new(rt, NINES__MSG_TYPE__DICT_CHANGE_CONF);
         Nines__DictChangeConf *b =
@@ -135,6 +190,7 @@ static void tx_finish(struct dsvc *d)
             b->ref = q->ref;
             b->version = d->base_version + 1;
             b->table_id = d->new_table_id;
+            b->moved = d->result_moved;
             b->coordinator = d->self;
             ids_from_set(r, d->confirmed | DICT_LIVE(d->self), &b->confirmed, &b->n_confirmed);
             ids_from_set(r, d->missing, &b->missing, &b->n_missing);
@@ -241,7 +297,7 @@ static bool tx_begin(struct dsvc *d)
         tx_fail(d, NINES_ETIMEDOUT, why);
         return false;
     }
-    int rc = dsvc_apply(&d->cur, req_change(q), &d->next, &d->new_table_id);
+    int rc = dsvc_apply(&d->cur, req_change(q), &d->next, &d->new_table_id, &d->result_moved);
     if (rc) {
         snprintf(why, sizeof why, "%s", nines_errdetail());
         tx_fail(d, rc, why);
@@ -320,23 +376,27 @@ static void tx_retry(struct dsvc *d, const char *why)
     phase_timer(d, ms * 1000u);
 }
 
-static void enqueue(struct dsvc *d, struct rt_msg *m, net_addr reply_to, uint64_t ref)
+/* Queue a change: its answer goes to reply_to (a client or forwarding
+ * node) or, with local_svc, to that task of this node. */
+static void enqueue(struct dsvc *d, struct rt_msg *m, net_addr reply_to, uint32_t local_svc,
+                    uint64_t ref)
 {
     if (d->qlen >= DSVC_QUEUE_MAX) {
         char why[96];
         snprintf(why, sizeof why, "the dictionary change queue of node %u is full (%u waiting)",
                  d->self, d->qlen);
-        change_ref(d, reply_to, ref, NINES_EAGAIN, why);
+        refuse(d, reply_to, local_svc, ref, NINES_EAGAIN, why);
         return;
     }
     struct dsvc_req *q = calloc(1, sizeof *q);
     if (!q) {
-        change_ref(d, reply_to, ref, NINES_ENOMEM, "no memory to queue the change");
+        refuse(d, reply_to, local_svc, ref, NINES_ENOMEM, "no memory to queue the change");
         return;
     }
     rt_msg_keep(m);
     q->m = m;
     q->reply_to = reply_to;
+    q->local_svc = local_svc;
     q->ref = ref;
     q->deadline_us = rt_now_us(d->rt) + DSVC_REQUEST_MS * 1000u;
     snprintf(q->last_why, sizeof q->last_why, "none");
@@ -535,7 +595,7 @@ void dsvc_on_prepare_req(struct rt *rt, void *st, struct rt_msg *m)
         return;
     }
     uint32_t tid;
-    int rc = dsvc_apply(&d->cur, b->change, &d->pt_next, &tid);
+    int rc = dsvc_apply(&d->cur, b->change, &d->pt_next, &tid, NULL);
     if (rc) {
         snprintf(why, sizeof why, "%s", nines_errdetail());
         prepare_ref(d, from, b->txn, rc, why);
@@ -634,21 +694,25 @@ static struct dsvc_fwd *fwd_find(struct dsvc *d, uint64_t ref)
 static void fwd_end(struct dsvc *d, struct dsvc_fwd *f, int err, const char *why)
 {
     if (err)
-        change_ref(d, f->client, 0, err, why);
+        refuse(d, f->client, f->local_svc, f->local_ref, err, why);
     if (f->timer > 0)
         rt_timer_cancel(d->rt, f->timer);
     memset(f, 0, sizeof *f);
 }
 
-static void forward(struct dsvc *d, struct rt_msg *m, uint32_t coord)
+/* Forward m to the coordinator; its answer goes back to m's sender (a
+ * client connection, or with local_svc a task of this node). */
+static void forward(struct dsvc *d, struct rt_msg *m, uint32_t coord, uint32_t local_svc)
 {
     const Nines__DictChangeReq *in = (const Nines__DictChangeReq *)m->body;
+    uint64_t lref = local_svc ? in->ref : 0;
     struct dsvc_fwd *f = NULL;
     for (int i = 0; i < DSVC_FWD_MAX && !f; i++)
         if (!d->fwd[i].used)
             f = &d->fwd[i];
     if (!f) {
-        change_ref(d, m->from, 0, NINES_EAGAIN, "too many dictionary changes in flight here");
+        refuse(d, m->from, local_svc, lref, NINES_EAGAIN,
+               "too many dictionary changes in flight here");
         return;
     }
     struct rt_msg *r = rt_msg_new(d->rt, NINES__MSG_TYPE__DICT_CHANGE_REQ);
@@ -657,7 +721,7 @@ static void forward(struct dsvc *d, struct rt_msg *m, uint32_t coord)
     if (!b) {
         if (r)
             rt_msg_free(d->rt, r);
-        change_ref(d, m->from, 0, NINES_ENOMEM, "no memory to forward the change");
+        refuse(d, m->from, local_svc, lref, NINES_ENOMEM, "no memory to forward the change");
         return;
     }
     b->change = in->change; /* packed now: remote destination */
@@ -668,12 +732,14 @@ static void forward(struct dsvc *d, struct rt_msg *m, uint32_t coord)
         char why[160];
         snprintf(why, sizeof why, "cannot forward to the dictionary coordinator %u: %s", coord,
                  nines_errdetail());
-        change_ref(d, m->from, 0, rc, why);
+        refuse(d, m->from, local_svc, lref, rc, why);
         return;
     }
     f->used = true;
     f->ref = d->fwd_seq;
     f->client = m->from;
+    f->local_svc = local_svc;
+    f->local_ref = lref;
     f->coord = coord;
     f->timer = rt_timer_add(d->rt, RT_SVC_DICT, DSVC_FORWARD_MS * 1000u,
                             DSVC_COOKIE(DSVC_DT_FORWARD, f->ref));
@@ -685,19 +751,28 @@ void dsvc_on_change_req(struct rt *rt, void *st, struct rt_msg *m)
 {
     struct dsvc *d = (struct dsvc *)st;
     const Nines__DictChangeReq *b = (const Nines__DictChangeReq *)m->body;
-    if (m->from == 0)
+    if (m->from == 0) {
+        /* a task of this node (self-repair: the supervisor; a built
+         * replica: the kernel service); answered locally or not at all */
+        uint32_t svc = b->reply_svc < RT_SVC_MAX ? b->reply_svc : 0;
+        uint32_t coord = dsvc_coordinator(d);
+        if (coord != d->self)
+            forward(d, m, coord, svc);
+        else
+            enqueue(d, m, 0, svc, b->ref);
         return;
+    }
     if (m->from >= NET_CONN_BASE) {
         uint32_t coord = dsvc_coordinator(d);
         if (coord != d->self)
-            forward(d, m, coord);
+            forward(d, m, coord, 0);
         else
-            enqueue(d, m, m->from, 0);
+            enqueue(d, m, m->from, 0, 0);
         return;
     }
     /* Forwarded by a node that sees us as the coordinator: coordinate it
      * even if our own view names a lower node (never forwarded twice). */
-    enqueue(d, m, m->from, b->ref);
+    enqueue(d, m, m->from, 0, b->ref);
 }
 
 /* CONF or REF of a change this node forwarded: relay to its client. */
@@ -712,7 +787,19 @@ void dsvc_on_change_ans(struct rt *rt, void *st, struct rt_msg *m)
     struct dsvc_fwd *f = fwd_find(d, ref);
     if (!f)
         return; /* its client left, or it timed out */
-    struct rt_msg *r = rt_msg_new(rt, m->type);
+    if (f->local_svc) {
+        if (m->type == NINES__MSG_TYPE__DICT_CHANGE_CONF) {
+            const Nines__DictChangeConf *c = (const Nines__DictChangeConf *)m->body;
+            local_done(d, f->local_svc, f->local_ref, 0, c->note, c->version, c->moved);
+        } else {
+            const Nines__DictChangeRef *c = (const Nines__DictChangeRef *)m->body;
+            local_done(d, f->local_svc, f->local_ref, c->error < 0 ? c->error : NINES_EPROTO,
+                       c->reason, 0, 0);
+        }
+        fwd_end(d, f, 0, NULL);
+        return;
+    }
+    struct rt_msg *r = f->client ? rt_msg_new(rt, m->type) : NULL; /* 0: a task, no answer */
     if (r) {
         r->body = m->body; /* borrowed: packed before m is recycled (client is remote) */
         rt_send(rt, f->client, RT_SVC_NONE, r);

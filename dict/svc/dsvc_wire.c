@@ -105,6 +105,14 @@ const char *dsvc_change_name(const Nines__DictChange *c, char *buf, size_t n)
     case NINES__DICT_OP__DICT_OP_DROP_TABLE:
         snprintf(buf, n, "drop table '%.64s'", c->name ? c->name : "");
         break;
+    case NINES__DICT_OP__DICT_OP_REPAIR_NODE:
+        snprintf(buf, n, "repair node %u (replicas to %zu eligible nodes)", c->node,
+                 c->n_eligible);
+        break;
+    case NINES__DICT_OP__DICT_OP_MARK_BUILT:
+        snprintf(buf, n, "mark built: node %u's replica of table %u fragment %u", c->node,
+                 c->table_id, c->frag);
+        break;
     default:
         snprintf(buf, n, "operation %d", (int)c->op);
         break;
@@ -113,9 +121,11 @@ const char *dsvc_change_name(const Nines__DictChange *c, char *buf, size_t n)
 }
 
 int dsvc_apply(const struct dict *base, const Nines__DictChange *change, struct dict *next,
-                   uint32_t *table_id)
+               uint32_t *table_id, uint32_t *moved)
 {
     *table_id = 0;
+    if (moved)
+        *moved = 0;
     if (!change) {
         memset(next, 0, sizeof *next);
         return nines_err(NINES_EINVAL, "dictionary change request without a change");
@@ -138,6 +148,32 @@ int dsvc_apply(const struct dict *base, const Nines__DictChange *change, struct 
             rc = nines_err(NINES_EINVAL, "drop table without a table name");
         else
             rc = dict_drop_table(next, change->name);
+        break;
+    case NINES__DICT_OP__DICT_OP_REPAIR_NODE: {
+        dict_liveset eligible = 0;
+        for (size_t i = 0; i < change->n_eligible && rc == 0; i++) {
+            uint32_t id = change->eligible[i];
+            if (id == 0 || id > DICT_MAX_NODES)
+                rc = nines_err(NINES_EINVAL, "repair of node %u: eligible node id %u outside "
+                               "1..%d", change->node, id, DICT_MAX_NODES);
+            else
+                eligible |= DICT_LIVE(id);
+        }
+        if (rc == 0 && (change->node == 0 || change->node > DICT_MAX_NODES))
+            rc = nines_err(NINES_EINVAL, "repair of node %u: not a node id", change->node);
+        if (rc == 0) {
+            struct dict_repair_result res;
+            rc = dict_repair_node(next, change->node, eligible, &res);
+            if (rc > 0) {
+                if (moved)
+                    *moved = (uint32_t)rc;
+                rc = 0;
+            }
+        }
+        break;
+    }
+    case NINES__DICT_OP__DICT_OP_MARK_BUILT:
+        rc = dict_mark_built(next, change->table_id, change->frag, change->node);
         break;
     default:
         rc = nines_err(NINES_EINVAL, "unknown dictionary operation %d", (int)change->op);

@@ -203,6 +203,7 @@ int ksvc_dlog_fault_hold(struct ksvc *k, bool hold);
 #define KSVC_RB_TICK_MS 100          /* the rebuild timer while anything is in progress */
 #define KSVC_RB_RETRY_MS 500         /* a copy request unanswered this long is sent again */
 #define KSVC_RB_IDLE_MS 10000        /* a copy nobody asked for this long ends (log unpinned) */
+#define KSVC_RB_BUILT_RETRY_MS 1000  /* a built replica asks to be marked built this often */
 /* Local message to RT_SVC_SUP: every replica placed on this node that can
  * be rebuilt is rebuilt and takes its primary's live stream, in node set
  * `cookie` (the epoch); the node-set protocol may make the node current. */
@@ -221,8 +222,12 @@ struct ksvc_rep_info {
     int role;               /* enum kern_frag_role */
     uint64_t next_lsn, rows;
     uint32_t source;        /* COPYING/CATCHING_UP: the primary copied from */
-    uint64_t copy_bytes;    /* COPYING: bytes of the copy received */
+    uint64_t copy_bytes;    /* COPYING/CATCHING_UP: bytes of the copy received */
     uint64_t copy_rows_done, copy_rows_total; /* the primary's scan progress */
+    bool building;          /* the dictionary places it as a building replica (self-repair) */
+    uint64_t elapsed_ms;    /* COPYING/CATCHING_UP: since the copy began */
+    uint64_t eta_ms;        /* COPYING: time left at the copy's rows rate so far (before
+                             * the first rows: the time spent so far); 0 once loaded */
 };
 int ksvc_rep_info(const struct ksvc *k, uint32_t table, uint32_t frag,
                   struct ksvc_rep_info *out);
@@ -231,6 +236,7 @@ struct ksvc_rebuild_stats {
     uint64_t copy_bytes_recv, copy_records;   /* copies loaded here */
     uint64_t copy_reasks, copy_restarts, load_failed;
     uint64_t reports;                         /* KSVC_MSG_REBUILT sent */
+    uint64_t built_asked;                     /* DICT_CHANGE_REQ(MARK_BUILT) sent */
     uint64_t copies_served, copy_chunks_sent, copy_bytes_sent, copy_refused; /* as primary */
     uint64_t copies_serving;                  /* now */
 };

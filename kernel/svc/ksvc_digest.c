@@ -109,10 +109,18 @@ static void sk_dg_rep_done(struct ksvc *k, struct sk_digest *j)
     d->rows = j->rows;
     d->digest = j->h;
     d->next_lsn = kern_log_next_lsn(kern_frag_log(r->f));
-    d->ha = (char *)ksvc_ha_name(sk_rep_ha(k, r));
+    struct ksvc_rep_info ri;
+    if (ksvc_rep_info(k, r->table, r->frag, &ri) == 0) {
+        d->ha = ri.ha;
+        d->building = ri.building;
+        d->source = ri.source;
+        d->copy_bytes = ri.copy_bytes;
+        d->copy_rows_done = ri.copy_rows_done;
+        d->copy_rows_total = ri.copy_rows_total;
+        d->elapsed_ms = ri.elapsed_ms;
+        d->eta_ms = ri.eta_ms;
+    }
     d->ckpt_age_ms = sk_ck_age_ms(k, r);
-    if (r->rb)
-        sk_rb_progress(k, r, &d->copy_rows_done, &d->copy_rows_total, &d->rebuild_ms);
     j->cur++;
     j->started = false;
 }

@@ -390,8 +390,5 @@ void sk_rb_free(struct sk_rep *r);
 void sk_rb_rep_gone(struct ksvc *k, const struct sk_rep *r); /* copies served from r end */
 void sk_rb_tick(struct ksvc *k);                                  /* SK_TIMER_REBUILD */
 enum ksvc_ha sk_rep_ha(const struct ksvc *k, const struct sk_rep *r);
-/* r being rebuilt: the copy's scan progress and ms since the rebuild began */
-void sk_rb_progress(const struct ksvc *k, const struct sk_rep *r, uint64_t *done,
-                    uint64_t *total, uint64_t *ms);
 void sk_rb_fini(struct ksvc *k);
 #endif

@@ -17,12 +17,20 @@
  *   the primary P answers chunks of a fuzzy copy (kern_ckpt writer, a
  *   bounded number of records per request) and pins its log at the copy's
  *   redo start until T released the copy, so that every record T may
- *   still need can be sent again. */
+ *   still need can be sent again.
+ *
+ * Self-repair (README "Self-repair"): a current node T builds the replicas
+ * the dictionary places on it as building (dict/README.md "Building
+ * replicas") the same way — the roles make it their log copy — and once
+ * one is in the stream asks the dictionary service to mark it built
+ * (DICT_CHANGE_REQ MARK_BUILT, local); at that install the roles make it
+ * the hot standby and the rebuild state is freed. */
 #include "ksvc_int.h"
 
 #include "kernel/kern_btree.h"
 #include "kernel/kern_ckpt.h"
 #include "nines/errors.h"
+#include "nines_dict.pb-c.h"
 #include "nlog.h"
 
 #include <stdio.h>
@@ -64,6 +72,11 @@ struct sk_rb {
     uint64_t rows_done, rows_total;
     uint64_t release_at;        /* STREAM: release the copy once the log reaches past
                                  * this LSN (0: released) */
+    uint64_t bytes;             /* bytes of the copy received, over every attempt's last */
+    /* STREAM, the dictionary places it as a building replica (self-repair):
+     * the last DICT_CHANGE_REQ(MARK_BUILT) sent, and how many */
+    uint64_t built_asked_us;
+    uint32_t built_asks;
 };
 
 struct sk_rbs {
@@ -410,6 +423,9 @@ static void rb_begin(struct ksvc *k, struct sk_rep *r)
     rb->began_us = rt_now_us(k->rt);
     rb->rows_done = rb->rows_total = 0;
     rb->release_at = 0;
+    rb->bytes = 0;
+    rb->built_asked_us = 0;
+    rb->built_asks = 0;
     NLOG_INFO("kern", "node %u rebuilds its replica of table %s fragment %u from primary node %u "
               "(copy %llx, node set %llu)", k->self, r->tname, r->frag, rb->source,
               (unsigned long long)rb->copy_id, (unsigned long long)r->ro_epoch);
@@ -441,6 +457,79 @@ static void rb_create(struct ksvc *k, const struct dict_table *t, uint32_t frag,
     sk_map_put(&k->reps, &r->node);
     k->rbs->st.rebuilds_started++;
     rb_begin(k, r);
+}
+
+/* This node's replica of (t, f) is placed as a building standby
+ * (self-repair, dict/README.md "Building replicas"). */
+static bool placed_building(const struct ksvc *k, const struct dict_table *t, uint32_t f)
+{
+    return t->frags[f].standby == k->self && t->frags[f].standby_state == DICT_REP_BUILDING;
+}
+
+/* r is in the stream and its copy released: if the dictionary places it
+ * as a building replica, ask the dictionary service (a local
+ * DICT_CHANGE_REQ(MARK_BUILT), a dictionary transaction at every node) to
+ * mark it built, again every KSVC_RB_BUILT_RETRY_MS while the dictionary
+ * still says building (idempotent: a second mark is refused, changing
+ * nothing). Not while marking it built would move the fragment's primary
+ * (its serving replica is standby-only: that is takeback's to do): then
+ * it stays in the stream, the fragment PRIMARY ALONE with this node its
+ * log copy, until the roles allow it. README "Self-repair". */
+static void rb_ask_built(struct ksvc *k, struct sk_rep *r, const struct dict *d)
+{
+    struct sk_rb *rb = r->rb;
+    if (!rb || rb->st != SK_RB_STREAM || rb->release_at || !rt_nodeset(k->rt)->member)
+        return;
+    const struct dict_table *t = d ? dict_table_by_id(d, r->table) : NULL;
+    if (!t || r->frag >= t->nfrags || !placed_building(k, t, r->frag))
+        return;
+    uint64_t now = rt_now_us(k->rt);
+    if (rb->built_asks && now - rb->built_asked_us < (uint64_t)KSVC_RB_BUILT_RETRY_MS * 1000u)
+        return;
+    struct dict_live live = sk_live(k);
+    struct dict_roles cur, after;
+    if (dict_frag_roles_live(d, t, r->frag, &live, &cur) ||
+        dict_frag_roles_built(d, t, r->frag, k->self, &live, &after))
+        return;
+    if (after.primary != cur.primary) {
+        if (!rb->built_asks || now - rb->built_asked_us >= 10u * KSVC_RB_BUILT_RETRY_MS * 1000u) {
+            NLOG_INFO("kern", "node %u: its replica of table %s fragment %u is built, but marking "
+                      "it so would make node %u the primary instead of node %u (node set %llu): "
+                      "it stays in the stream until takeback", k->self, r->tname, r->frag,
+                      after.primary, cur.primary, (unsigned long long)rt_nodeset(k->rt)->epoch);
+            rb->built_asked_us = now;
+            rb->built_asks++;
+        }
+        return;
+    }
+    struct rt_msg *m = rt_msg_new(k->rt, NINES__MSG_TYPE__DICT_CHANGE_REQ);
+    Nines__DictChangeReq *q =
+        m ? RT_BODY(m, Nines__DictChangeReq, nines__dict_change_req__init) : NULL;
+    Nines__DictChange *c = q ? rt_msg_alloc(m, sizeof *c) : NULL;
+    if (!c) {
+        if (m)
+            rt_msg_free(k->rt, m);
+        return; /* asked at the next tick */
+    }
+    nines__dict_change__init(c);
+    c->op = NINES__DICT_OP__DICT_OP_MARK_BUILT;
+    c->node = k->self;
+    c->table_id = r->table;
+    c->frag = r->frag;
+    q->change = c;
+    q->ref = ((uint64_t)r->table << 32) | r->frag;
+    q->reply_svc = 0; /* the install says it: sk_rb_reconcile_rep */
+    rb->built_asked_us = now;
+    rb->built_asks++;
+    if (rt_send(k->rt, 0, RT_SVC_DICT, m) == 0) {
+        k->rbs->st.built_asked++;
+        NLOG_INFO("kern", "node %u: its replica of table %s fragment %u is built (copied and in "
+                  "the stream of node %u, %llu ms): asking the dictionary to mark it so%s",
+                  k->self, r->tname, r->frag, rb->source,
+                  (unsigned long long)((now - rb->began_us) / 1000u),
+                  rb->built_asks > 1 ? " (again)" : "");
+    }
+    arm(k); /* asked again until the dictionary says so */
 }
 
 /* Every replica placed here that can be rebuilt is in the stream: tell the
@@ -493,7 +582,10 @@ bool sk_rb_reconcile_rep(struct ksvc *k, struct sk_rep *r, const struct dict_rol
     r->ro = *ro;
     r->ro_epoch = epoch;
     r->seen = true;
-    if (!cur && ro->state == DICT_FRAG_ALONE && ro->logcopy == k->self) {
+    /* still the fragment's log copy: the rebuild goes on (a member not
+     * current rebuilding its node's replicas, or any member building a
+     * replica self-repair placed here) */
+    if (ro->state == DICT_FRAG_ALONE && ro->logcopy == k->self) {
         if (ro->primary != rb->source) {
             NLOG_WARN("kern", "table %s fragment %u: its primary is node %u now (was %u): the "
                       "rebuild starts over", r->tname, r->frag, ro->primary, rb->source);
@@ -501,12 +593,18 @@ bool sk_rb_reconcile_rep(struct ksvc *k, struct sk_rep *r, const struct dict_rol
         }
         return true;
     }
+    /* the roles now say BOTH with this node the hot standby: it is current
+     * and the replica counts (a rebuilt node made current, or a building
+     * replica marked built) */
     if (cur && ro->state == DICT_FRAG_BOTH && ro->standby == k->self) {
         if (rb->st == SK_RB_STREAM) {
             NLOG_INFO("kern", "node %u: its rebuilt replica of table %s fragment %u is a hot "
-                      "standby again (node set %llu; copied and caught up in %llu ms)", k->self,
-                      r->tname, r->frag, (unsigned long long)epoch,
-                      (unsigned long long)((rt_now_us(k->rt) - rb->began_us) / 1000u));
+                      "standby%s (node set %llu; copied and caught up in %llu ms, %llu copy "
+                      "bytes)", k->self, r->tname, r->frag,
+                      rb->built_asks ? " now, marked built" : " again",
+                      (unsigned long long)epoch,
+                      (unsigned long long)((rt_now_us(k->rt) - rb->began_us) / 1000u),
+                      (unsigned long long)rb->bytes);
             k->rbs->st.rebuilds_done++;
             if (rb->release_at)
                 rb_send(k, r, 0, true);
@@ -525,9 +623,14 @@ bool sk_rb_reconcile_rep(struct ksvc *k, struct sk_rep *r, const struct dict_rol
 void sk_rb_reconcile(struct ksvc *k, const struct dict *d)
 {
     const struct rt_nodeset *ns = rt_nodeset(k->rt);
-    if (!ns->epoch || !ns->member || (ns->current & RT_NODE_BIT(k->self)))
+    if (!ns->epoch || !ns->member)
         return;
-    if (!rbs_get(k))
+    bool cur = (ns->current & RT_NODE_BIT(k->self)) != 0;
+    bool any = !cur; /* a current node rebuilds only replicas placed here as building */
+    for (uint32_t ti = 0; ti < d->ntables && !any; ti++)
+        for (uint32_t f = 0; f < d->tables[ti]->nfrags && !any; f++)
+            any = placed_building(k, d->tables[ti], f);
+    if (!any || !rbs_get(k))
         return;
     struct dict_live live = sk_live(k);
     for (uint32_t ti = 0; ti < d->ntables; ti++) {
@@ -535,13 +638,21 @@ void sk_rb_reconcile(struct ksvc *k, const struct dict *d)
         for (uint32_t f = 0; f < t->nfrags; f++) {
             if (t->frags[f].primary != k->self && t->frags[f].standby != k->self)
                 continue;
+            /* rebuilt here: every replica placed on a member that is not
+             * current, and a replica placed as building on any member —
+             * when this node is the fragment's log copy (its other replica
+             * serves) */
+            if (cur && !placed_building(k, t, f))
+                continue;
             struct dict_roles ro;
             if (dict_frag_roles_live(d, t, f, &live, &ro) || ro.state != DICT_FRAG_ALONE ||
                 ro.logcopy != k->self)
                 continue;
             struct sk_rep *r = sk_rep_get(k, t->id, f);
-            if (r && r->rb && r->rb->source == ro.primary)
-                continue; /* rebuilding (or rebuilt) from it */
+            if (r && r->rb && r->rb->source == ro.primary) {
+                rb_ask_built(k, r, d); /* rebuilding (or rebuilt) from it */
+                continue;
+            }
             if (r) /* its old replica (out of service, lost) or a rebuild from another node */
                 sk_rep_drop(k, r);
             rb_create(k, t, f, &ro, ns->epoch);
@@ -601,6 +712,7 @@ static void rb_load(struct ksvc *k, struct sk_rep *r)
                                                      .lsn = next - 1, .mark_seq = r->mark_seq,
                                                      .resend = true});
     }
+    rb_ask_built(k, r, k->dict(k->dict_ctx));
     rb_maybe_report(k, k->dict(k->dict_ctx));
 }
 
@@ -634,6 +746,7 @@ void ksvc_on_copy_conf(struct rt *rt, void *st, struct rt_msg *m)
     rb->retries = 0;
     rb->rows_done = c->rows_done;
     rb->rows_total = c->rows_total;
+    rb->bytes = rb->len;
     k->rbs->st.copy_bytes_recv += c->data.len;
     if (c->last)
         rb_load(k, r);
@@ -704,6 +817,17 @@ void sk_rb_tick(struct ksvc *k)
                     rb->release_at = 0;
                 }
             }
+            if (!rb->release_at && rb->built_asks) {
+                /* asked to be marked built: again until the dictionary says so */
+                const struct dict *d = k->dict(k->dict_ctx);
+                const struct dict_table *t = dict_table_by_id(d, r->table);
+                if (t && r->frag < t->nfrags && placed_building(k, t, r->frag)) {
+                    busy = true;
+                    rb_ask_built(k, r, d);
+                }
+            } else if (!rb->release_at) {
+                rb_ask_built(k, r, k->dict(k->dict_ctx)); /* released just now */
+            }
             break;
         default:
             NLOG_ERROR("kern", "rebuild of table %s fragment %u in unknown state %d", r->tname,
@@ -717,14 +841,6 @@ void sk_rb_tick(struct ksvc *k)
 
 /* ---- introspection ---- */
 
-void sk_rb_progress(const struct ksvc *k, const struct sk_rep *r, uint64_t *done,
-                    uint64_t *total, uint64_t *ms)
-{
-    const struct sk_rb *rb = r->rb;
-    *done = rb->st == SK_RB_COPYING ? rb->rows_done : rb->rows_total;
-    *total = rb->rows_total;
-    *ms = (rt_now_us(k->rt) - rb->began_us) / 1000u;
-}
 
 enum ksvc_ha sk_rep_ha(const struct ksvc *k, const struct sk_rep *r)
 {
@@ -750,11 +866,21 @@ int ksvc_rep_info(const struct ksvc *k, uint32_t table, uint32_t frag,
     out->role = kern_frag_role(r->f);
     out->next_lsn = kern_log_next_lsn(kern_frag_log(r->f));
     out->rows = kern_bt_count(kern_frag_tree(r->f));
-    if (r->rb) {
-        out->source = r->rb->source;
-        out->copy_bytes = r->rb->len;
-        out->copy_rows_done = r->rb->rows_done;
-        out->copy_rows_total = r->rb->rows_total;
+    const struct dict *d = k->dict(k->dict_ctx);
+    const struct dict_table *t = d ? dict_table_by_id(d, table) : NULL;
+    out->building = t && frag < t->nfrags && placed_building(k, t, frag);
+    const struct sk_rb *rb = r->rb;
+    if (rb) {
+        out->source = rb->source;
+        out->copy_bytes = rb->bytes;
+        out->copy_rows_done = rb->rows_done;
+        out->copy_rows_total = rb->rows_total;
+        uint64_t now = rt_now_us(k->rt);
+        out->elapsed_ms = now > rb->began_us ? (now - rb->began_us) / 1000u : 0;
+        if (rb->st == SK_RB_COPYING && rb->rows_done && rb->rows_total > rb->rows_done)
+            out->eta_ms = out->elapsed_ms * (rb->rows_total - rb->rows_done) / rb->rows_done;
+        else if (rb->st == SK_RB_COPYING && !rb->rows_done)
+            out->eta_ms = out->elapsed_ms ? out->elapsed_ms : 1; /* no rate yet: at least */
     }
     return 0;
 }

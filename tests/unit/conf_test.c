@@ -17,6 +17,7 @@ static const char *good =
     "disk_log off\n"
     "checkpoint_interval_ms 0\n"
     "disk_log_buffer_mb 2\n"
+    "repair_after_ms 0\n"
     "arbitrator 10.0.0.9:7000\n"
     "\n"
     "node 1 site 0 127.0.0.1:7001 data /tmp/n1\n"
@@ -35,6 +36,7 @@ static void test_good(void)
     CU_ASSERT_EQUAL(c.disk_log, NINES_DISK_LOG_OFF);
     CU_ASSERT_EQUAL(c.checkpoint_interval_ms, 0); /* only on demand */
     CU_ASSERT_EQUAL(c.disk_log_buffer_mb, 2);
+    CU_ASSERT_EQUAL(c.repair_after_ms, 0); /* never */
     CU_ASSERT_TRUE(c.has_arbitrator);
     CU_ASSERT_STRING_EQUAL(c.arbitrator_host, "10.0.0.9");
     CU_ASSERT_EQUAL(c.arbitrator_port, 7000);
@@ -62,6 +64,7 @@ static void test_good(void)
         CU_ASSERT_EQUAL(e.disk_log, pol[i].v);
     }
     CU_ASSERT_STRING_EQUAL(nines_disk_log_name(NINES_DISK_LOG_SYNC), "sync");
+    CU_ASSERT_EQUAL(d.repair_after_ms, 60000); /* the default */
     CU_ASSERT_EQUAL(d.arbitrator_port, 7000);
     const struct nines_node_conf *n7 = nines_conf_node(&c, 7);
     CU_ASSERT_PTR_NOT_NULL_FATAL(n7);
@@ -105,6 +108,7 @@ static const struct bad_case bad[] = {
     {"cluster x\ncheckpoint_interval_ms 86400001\n", "checkpoint_interval_ms '86400001'"},
     {"cluster x\ncheckpoint_interval_ms 1m\n", "checkpoint_interval_ms '1m' must be 0"},
     {"cluster x\ncheckpoint_interval_ms -1\n", "checkpoint_interval_ms '-1'"},
+    {"cluster x\nrepair_after_ms 86400001\n", "repair_after_ms"},
     {"cluster x y\n", "'cluster' takes exactly one value, got 2"},
     {"cluster x\narbitrator 1.2.3.4\n", "arbitrator address '1.2.3.4'"},
     {"cluster x\narbitrator h:9 data\n", "expected 'arbitrator HOST:PORT [data DIR]'"},

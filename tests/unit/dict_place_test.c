@@ -157,14 +157,15 @@ static void test_unequal_loads(void)
 static void test_worked_examples(void)
 {
     struct dict_node n4[] = {{1, 0}, {2, 0}, {3, 1}, {4, 1}};
-    static const struct dict_frag ex2[] = {{1, 3}, {3, 1}, {2, 4}, {4, 2},
-                                           {1, 4}, {3, 2}, {2, 3}, {4, 1}};
+    static const struct dict_frag ex2[] = {{1, 3, 0}, {3, 1, 0}, {2, 4, 0}, {4, 2, 0},
+                                           {1, 4, 0}, {3, 2, 0}, {2, 3, 0}, {4, 1, 0}};
     CU_ASSERT_EQUAL_FATAL(dict_place(n4, 4, 8, 2, DICT_PLACE_MISD, frags), 0);
     CU_ASSERT_EQUAL(memcmp(frags, ex2, sizeof ex2), 0);
     struct dict_node n6[] = {{1, 0}, {2, 0}, {3, 0}, {4, 1}, {5, 1}, {6, 1}};
     static const struct dict_frag ex3[] = {
-        {1, 4}, {4, 1}, {2, 5}, {5, 2}, {3, 6}, {6, 3}, {1, 5}, {4, 2}, {2, 6},
-        {5, 3}, {3, 4}, {6, 1}, {1, 6}, {4, 3}, {2, 4}, {5, 1}, {3, 5}, {6, 2}};
+        {1, 4, 0}, {4, 1, 0}, {2, 5, 0}, {5, 2, 0}, {3, 6, 0}, {6, 3, 0},
+        {1, 5, 0}, {4, 2, 0}, {2, 6, 0}, {5, 3, 0}, {3, 4, 0}, {6, 1, 0},
+        {1, 6, 0}, {4, 3, 0}, {2, 4, 0}, {5, 1, 0}, {3, 5, 0}, {6, 2, 0}};
     CU_ASSERT_EQUAL_FATAL(dict_place(n6, 6, 18, 2, DICT_PLACE_MISD, frags), 0);
     CU_ASSERT_EQUAL(memcmp(frags, ex3, sizeof ex3), 0);
     /* 3 x 3 with 9 fragments: each pair shares exactly one */
@@ -210,7 +211,7 @@ static void test_circular(void)
     }
     /* 2 + 3: ring 1 3 2 4 5; node 4 skips node 5 (same site) to node 1 */
     struct dict_node n23[] = {{1, 0}, {2, 0}, {3, 1}, {4, 1}, {5, 1}};
-    static const struct dict_frag want[] = {{1, 3}, {3, 2}, {2, 4}, {4, 1}, {5, 1}};
+    static const struct dict_frag want[] = {{1, 3, 0}, {3, 2, 0}, {2, 4, 0}, {4, 1, 0}, {5, 1, 0}};
     CU_ASSERT_EQUAL_FATAL(dict_place(n23, 5, 5, 2, DICT_PLACE_CIRCULAR, frags), 0);
     CU_ASSERT_EQUAL(memcmp(frags, want, sizeof want), 0);
 }

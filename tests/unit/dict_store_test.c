@@ -178,8 +178,9 @@ static void reseal(uint8_t *buf, size_t len)
 
 static void test_checked_content(void)
 {
-    /* one node per site, one single-fragment table: the last 8 payload
-     * bytes are fragment 0's primary and standby */
+    /* one node per site, one single-fragment table: the last 12 payload
+     * bytes are fragment 0's primary, standby, standby state and 3
+     * reserved bytes (format 2) */
     static const struct dict_node two[] = {{1, 0}, {2, 1}};
     struct dict a, b;
     CU_ASSERT_EQUAL_FATAL(dict_init(&a, two, 2), 0);
@@ -191,15 +192,50 @@ static void test_checked_content(void)
     uint8_t *buf;
     size_t len;
     CU_ASSERT_EQUAL_FATAL(dict_encode(&a, &buf, &len), 0);
-    CU_ASSERT_EQUAL(buf[len - 8], a.tables[0]->frags[0].primary);
-    CU_ASSERT_EQUAL(buf[len - 4], a.tables[0]->frags[0].standby);
+    CU_ASSERT_EQUAL(buf[len - 12], a.tables[0]->frags[0].primary);
+    CU_ASSERT_EQUAL(buf[len - 8], a.tables[0]->frags[0].standby);
+    CU_ASSERT_EQUAL(buf[len - 4], DICT_REP_READY);
+    /* the standby building: read back as such */
+    buf[len - 4] = DICT_REP_BUILDING;
+    reseal(buf, len);
+    CU_ASSERT_EQUAL_FATAL(dict_decode(buf, len, &b), 0);
+    CU_ASSERT_EQUAL(b.tables[0]->frags[0].standby_state, DICT_REP_BUILDING);
+    dict_free(&b);
+    /* an unknown state, a reserved byte set: refused */
+    buf[len - 4] = 2;
+    reseal(buf, len);
+    CU_ASSERT_EQUAL(dict_decode(buf, len, &b), NINES_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "standby state 2"));
+    buf[len - 4] = DICT_REP_READY;
+    buf[len - 2] = 1;
+    reseal(buf, len);
+    CU_ASSERT_EQUAL(dict_decode(buf, len, &b), NINES_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "reserved 0x100"));
+    buf[len - 2] = 0;
+    /* a format-1 file (8 bytes per fragment, no states) still loads: every
+     * replica ready */
+    {
+        uint8_t *v1 = malloc(len - 4);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(v1);
+        memcpy(v1, buf, len - 4);
+        v1[4] = 1;
+        uint32_t plen = (uint32_t)(len - 4 - 32);
+        for (int i = 0; i < 4; i++)
+            v1[16 + i] = (uint8_t)(plen >> (8 * i));
+        reseal(v1, len - 4);
+        CU_ASSERT_EQUAL_FATAL(dict_decode(v1, len - 4, &b), 0);
+        CU_ASSERT_EQUAL(b.tables[0]->frags[0].standby, a.tables[0]->frags[0].standby);
+        CU_ASSERT_EQUAL(b.tables[0]->frags[0].standby_state, DICT_REP_READY);
+        dict_free(&b);
+        free(v1);
+    }
     /* both replicas on one node, checksums valid: refused */
-    buf[len - 4] = buf[len - 8];
+    buf[len - 8] = buf[len - 12];
     reseal(buf, len);
     CU_ASSERT_EQUAL(dict_decode(buf, len, &b), NINES_ECORRUPT);
     CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "fragment 0: replicas on nodes"));
     /* an unknown node */
-    buf[len - 4] = 33;
+    buf[len - 8] = 33;
     reseal(buf, len);
     CU_ASSERT_EQUAL(dict_decode(buf, len, &b), NINES_ECORRUPT);
     free(buf);
@@ -216,11 +252,11 @@ static void test_checked_content(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "unknown type 42"));
     buf[type_off] = DICT_T_INT32;
     /* a future format version */
-    buf[4] = 2;
+    buf[4] = 3;
     reseal(buf, len);
     CU_ASSERT_EQUAL(dict_decode(buf, len, &b), NINES_EVERSION);
-    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "format 2"));
-    buf[4] = 1;
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "format 3"));
+    buf[4] = 2;
     reseal(buf, len);
     CU_ASSERT_EQUAL(dict_decode(buf, len, &b), 0);
     same(&a, &b);

@@ -84,6 +84,8 @@ static struct {
     uint64_t sbo;     /* its standby-only nodes */
     uint64_t since[NN + 1]; /* standby-only: the epoch each became current */
 } W;
+/* The self-repair suite's repair_after_ms (0 for the other suites: never). */
+static uint32_t g_repair_after_ms;
 
 static uint64_t msg_txn(const struct rt_msg *m)
 {
@@ -278,6 +280,7 @@ static int suite_init(void)
         c->nodes[i].port = (uint16_t)(7100 + i);
     }
     c->heartbeat_ms = 50;
+    c->repair_after_ms = g_repair_after_ms;
     c->txn_timeout_ms = 100; /* a prepared kernel asks for the outcome after 300 ms */
     c->heartbeat_misses = 20;
     c->reconnect_min_ms = 5;
@@ -2584,6 +2587,325 @@ static void test_rebuild_source_lost(void)
         ksvc_rb_set_chunk(W.n[i].kern, 0);
 }
 
+/* ---- self-repair (dict/README.md "Building replicas"; supervisor/README.md
+ * "Self-repair"; kernel/svc/README.md "Rebuild") ----
+ * A world whose cluster file says repair_after_ms = REPAIR_MS: the
+ * supervisors' repair timers run on the executors' (moved) clocks. */
+#define REPAIR_MS 100
+
+static int suite_init_repair(void)
+{
+    g_repair_after_ms = REPAIR_MS;
+    int rc = suite_init();
+    g_repair_after_ms = 0;
+    return rc;
+}
+
+/* Cut node x off from every other node (or heal it). */
+static void isolate(uint32_t x, bool cut)
+{
+    for (uint32_t i = 1; i <= NN; i++)
+        if (i != x)
+            net_testnet_partition(W.hub, x, i, cut);
+}
+
+/* Fragments of W.table whose dictionary standby (at node `node`'s
+ * dictionary) is building. */
+static int building_at(uint32_t node)
+{
+    const struct dict_table *t = dict_table_by_id(dsvc_current(W.n[node].dict), W.table);
+    int n = 0;
+    for (uint32_t f = 0; t && f < t->nfrags; f++)
+        n += t->frags[f].standby_state == DICT_REP_BUILDING;
+    return n;
+}
+
+/* Every fragment BOTH in the installed node set (node 1's dictionary). */
+static bool all_both(void)
+{
+    const struct dict *d = dsvc_current(W.n[1].dict);
+    const struct dict_table *t = dict_table_by_id(d, W.table);
+    uint64_t since[65] = {0};
+    memcpy(since, W.since, sizeof W.since);
+    struct dict_live live = {.members = W.mem ? W.mem : W.cur, .current = W.cur,
+                             .standby_only = W.sbo, .since = since};
+    for (uint32_t f = 0; t && f < t->nfrags; f++) {
+        struct dict_roles ro;
+        if (dict_frag_roles_live(d, t, f, &live, &ro) || ro.state != DICT_FRAG_BOTH)
+            return false;
+    }
+    return t != NULL;
+}
+
+/* Replicas of W.table node `node` holds in the dictionary of node 1. */
+static uint32_t placed_on(uint32_t node)
+{
+    const struct dict_table *t = dict_table_by_id(dsvc_current(W.n[1].dict), W.table);
+    uint32_t n = 0;
+    for (uint32_t f = 0; t && f < t->nfrags; f++)
+        n += (t->frags[f].primary == node) + (t->frags[f].standby == node);
+    return n;
+}
+
+/* Digests of every current node: each fragment of `mask` (bit f) has its
+ * primary and its standby, on two nodes, equal. */
+static void check_two_in(uint32_t mask)
+{
+    run(300);
+    ft_clear(CTL);
+    int nq = 0;
+    for (uint32_t i = 1; i <= NN; i++) {
+        if (!(W.cur & RT_NODE_BIT(i)))
+            continue;
+        struct rt_msg *m = rt_msg_new(W.n[CTL].rt, NINES__MSG_TYPE__KERN_DIGEST_REQ);
+        RT_BODY(m, Nines__KernDigestReq, nines__kern_digest_req__init)->table = W.table;
+        CU_ASSERT_EQUAL(rt_send(W.n[CTL].rt, i, RT_SVC_KERN, m), 0);
+        nq++;
+    }
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_DIGEST_CONF, 0) == nq, 2000);
+    CU_ASSERT_EQUAL_FATAL(ft_count(CTL, NINES__MSG_TYPE__KERN_DIGEST_CONF, 0), nq);
+    struct digest d[NFRAGS];
+    uint32_t node[NFRAGS][2];
+    memset(d, 0, sizeof d);
+    memset(node, 0, sizeof node);
+    for (int j = 0; j < nq; j++) {
+        const Nines__KernDigestConf *c = ft_find(CTL, NINES__MSG_TYPE__KERN_DIGEST_CONF, 0, j);
+        for (size_t r = 0; r < c->n_replicas; r++) {
+            const Nines__ReplicaDigest *x = c->replicas[r];
+            CU_ASSERT_FATAL(x->frag < NFRAGS);
+            if (!(mask & (1u << x->frag)))
+                continue;
+            CU_ASSERT_EQUAL(x->ha, KSVC_HA_ACTIVE); /* a primary with its standby, or it */
+            CU_ASSERT_FALSE(x->building);
+            int s = x->primary ? 0 : 1;
+            CU_ASSERT_FALSE(d[x->frag].have[s]);
+            d[x->frag].have[s] = true;
+            d[x->frag].rows[s] = x->rows;
+            d[x->frag].digest[s] = x->digest;
+            d[x->frag].next_lsn[s] = x->next_lsn;
+            node[x->frag][s] = c->node;
+        }
+    }
+    for (int f = 0; f < NFRAGS; f++) {
+        if (!(mask & (1u << f)))
+            continue;
+        CU_ASSERT_TRUE(d[f].have[0] && d[f].have[1]);
+        CU_ASSERT_NOT_EQUAL(node[f][0], node[f][1]);
+        CU_ASSERT_EQUAL(d[f].rows[0], d[f].rows[1]);
+        CU_ASSERT_EQUAL(d[f].digest[0], d[f].digest[1]);
+        CU_ASSERT_EQUAL(d[f].next_lsn[0], d[f].next_lsn[1]);
+    }
+    ft_clear(CTL);
+}
+
+static void check_two_everywhere(void) { check_two_in((1u << NFRAGS) - 1); }
+
+/* A node leaves and stays away: after repair_after_ms the coordinator's
+ * supervisor has its replicas placed on its site-mate as building
+ * replicas (a dictionary change at every node); the site-mate builds them
+ * from the primaries while transactions commit, asks for each to be
+ * marked built and becomes their hot standby; every fragment has two
+ * agreeing replicas again. Then the node comes back: it holds nothing,
+ * says it is rebuilt at once, and is made current holding nothing. */
+static void test_repair_node_away(void)
+{
+    const uint32_t X = 4, MATE = 2; /* site 1: nodes 2 and 4 */
+    const uint64_t ALL = W.cur;
+    uint64_t txn = 50000;
+    int64_t k = 50000;
+    for (int i = 0; i < 40; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 11));
+    CU_ASSERT_EQUAL(placed_on(X), 4);
+    CU_ASSERT_EQUAL(placed_on(MATE), 4);
+    uint64_t v0 = dsvc_current(W.n[1].dict)->version;
+    for (uint32_t i = 1; i <= NN; i++)
+        ksvc_rb_set_chunk(W.n[i].kern, 128);
+    struct ksvc_rebuild_stats rs0;
+    ksvc_rebuild_stats(W.n[MATE].kern, &rs0);
+    /* X is cut off and leaves the node set: its fragments are ALONE */
+    isolate(X, true);
+    ns_install(ALL & ~RT_NODE_BIT(X));
+    uint64_t t_left = rt_now_us(W.n[1].rt);
+    run(20);
+    int early = 0;
+    while (rt_now_us(W.n[1].rt) - t_left < (REPAIR_MS - 20) * 1000u) {
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 11));
+        k++;
+        early++;
+        /* before repair_after_ms: nothing moves */
+        CU_ASSERT_EQUAL(dsvc_current(W.n[1].dict)->version, v0);
+    }
+    CU_ASSERT(early > 0);
+    /* after it: the coordinator (node 1) asks for the repair; the
+     * dictionary places X's four replicas on MATE, building */
+    RUN_UNTIL(dsvc_current(W.n[1].dict)->version > v0, (REPAIR_MS * 1000 / STEP_US) * 4);
+    CU_ASSERT(rt_now_us(W.n[1].rt) - t_left >= REPAIR_MS * 1000u);
+    CU_ASSERT_EQUAL_FATAL(dsvc_current(W.n[1].dict)->version, v0 + 1);
+    CU_ASSERT_EQUAL(building_at(1), 4);
+    CU_ASSERT_EQUAL(placed_on(X), 0);
+    CU_ASSERT_EQUAL(placed_on(MATE), 8);
+    CU_ASSERT_EQUAL(W.n[1].sup.repair.node[X].st, SUP_REP_AWAY); /* asks again: nothing left */
+    CU_ASSERT_EQUAL(W.n[1].sup.repair.st.moved, 4);
+    /* MATE builds them (copy in 128-byte chunks) while writes go on */
+    int nbuild = 0;
+    for (uint32_t f = 0; f < NFRAGS; f++) {
+        struct ksvc_rep_info ri;
+        if (ksvc_rep_info(W.n[MATE].kern, W.table, f, &ri) == 0 && ri.building) {
+            nbuild++;
+            CU_ASSERT(ri.ha == KSVC_HA_COPYING || ri.ha == KSVC_HA_CATCHING_UP);
+            CU_ASSERT_NOT_EQUAL(ri.source, 0);
+        }
+    }
+    CU_ASSERT_EQUAL(nbuild, 4);
+    for (int i = 0; i < 60 && building_at(1) > 0; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 11)); /* writes during the build */
+    RUN_UNTIL(building_at(1) == 0 && building_at(2) == 0 && building_at(3) == 0, 40000);
+    CU_ASSERT_EQUAL_FATAL(building_at(1), 0);
+    run(20);
+    CU_ASSERT_TRUE(all_both());
+    struct ksvc_rebuild_stats rs;
+    ksvc_rebuild_stats(W.n[MATE].kern, &rs);
+    CU_ASSERT_EQUAL(rs.rebuilds_started - rs0.rebuilds_started, 4);
+    CU_ASSERT_EQUAL(rs.rebuilds_done - rs0.rebuilds_done, 4);
+    CU_ASSERT(rs.built_asked - rs0.built_asked >= 4);
+    CU_ASSERT(rs.copy_bytes_recv - rs0.copy_bytes_recv > 4 * 128); /* several chunks */
+    int nact = 0;
+    CU_ASSERT_TRUE(reps_in(MATE, KSVC_HA_ACTIVE, &nact));
+    CU_ASSERT_EQUAL(nact, 8);
+    for (int i = 0; i < 20; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 11));
+    check_two_everywhere();
+    for (int64_t q = 50000; q < k; q++)
+        CU_ASSERT_EQUAL(get_v(++txn, q, NULL, 0), q * 11);
+    /* the repair is over: asked again, "nothing to repair" */
+    RUN_UNTIL(W.n[1].sup.repair.node[X].st == SUP_REP_DONE, 20000);
+    CU_ASSERT_EQUAL(W.n[1].sup.repair.node[X].st, SUP_REP_DONE);
+    /* X comes back: a member not current with its old dictionary; it
+     * catches up the dictionary, holds nothing, says it is rebuilt */
+    struct ksvc_rebuild_stats rx0;
+    ksvc_rebuild_stats(W.n[X].kern, &rx0);
+    isolate(X, false);
+    ns_install3(ALL, ALL & ~RT_NODE_BIT(X), 0);
+    RUN_UNTIL(dsvc_current(W.n[X].dict)->version == dsvc_current(W.n[1].dict)->version &&
+                  ksvc_nreplicas(W.n[X].kern) == 0,
+              20000);
+    CU_ASSERT_EQUAL(ksvc_nreplicas(W.n[X].kern), 0);
+    run(5);
+    struct ksvc_rebuild_stats rx;
+    ksvc_rebuild_stats(W.n[X].kern, &rx);
+    CU_ASSERT(rx.reports > rx0.reports); /* KSVC_MSG_REBUILT with nothing to rebuild */
+    CU_ASSERT_EQUAL(W.n[1].sup.repair.node[X].st, SUP_REP_PRESENT);
+    /* the node set makes it current (standby-only): it holds nothing, the
+     * fragments stay BOTH on the others */
+    ns_install3(ALL, ALL, RT_NODE_BIT(X));
+    run(5);
+    CU_ASSERT_EQUAL(ksvc_nreplicas(W.n[X].kern), 0);
+    CU_ASSERT_TRUE(all_both());
+    for (int i = 0; i < 20; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 11));
+    check_two_everywhere();
+    for (uint32_t i = 1; i <= NN; i++)
+        ksvc_rb_set_chunk(W.n[i].kern, 0);
+}
+
+/* The survivor a building replica copies from is standby-only (it came
+ * back and was rebuilt; takeback has not moved primaries to it): marking
+ * the built replica so would make the built one the primary (the roles of
+ * BOTH keep a standby-only node from being primary), so it waits in the
+ * stream, the fragment PRIMARY ALONE with the building node its log copy
+ * (writes still commit). Once the survivor is no longer standby-only (what
+ * takeback does), the replica is marked built and the fragment has two
+ * agreeing replicas. Runs after repair_node_away (node 4 current and
+ * holding nothing, node 2 holding every replica of site 1). */
+static void test_repair_waits_for_takeback(void)
+{
+    const uint32_t S = 2, X = 3, MATE = 1; /* the fake controller is at node 1 */
+    const uint64_t ALL = RT_NODE_BIT(1) | RT_NODE_BIT(2) | RT_NODE_BIT(3) | RT_NODE_BIT(4);
+    CU_ASSERT_EQUAL_FATAL(W.cur, ALL);
+    uint64_t txn = 60000;
+    int64_t k = 60000;
+    for (int i = 0; i < 30; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 13));
+    /* S leaves briefly (shorter than repair_after_ms) and comes back as a
+     * member not current: it rebuilds, then is current and standby-only */
+    ns_install3(ALL & ~RT_NODE_BIT(S), ALL & ~RT_NODE_BIT(S), W.sbo);
+    run(20); /* 4 ms: well within repair_after_ms */
+    ns_install3(ALL, ALL & ~RT_NODE_BIT(S), W.sbo);
+    RUN_UNTIL(reps_in(S, KSVC_HA_CATCHING_UP, NULL), 20000);
+    CU_ASSERT_TRUE_FATAL(reps_in(S, KSVC_HA_CATCHING_UP, NULL));
+    ns_install3(ALL, ALL, W.sbo | RT_NODE_BIT(S));
+    run(5);
+    CU_ASSERT_TRUE_FATAL(reps_in(S, KSVC_HA_ACTIVE, NULL));
+    CU_ASSERT_EQUAL(dsvc_current(W.n[1].dict)->version, dsvc_current(W.n[3].dict)->version);
+    uint64_t v0 = dsvc_current(W.n[1].dict)->version, moved0 = W.n[1].sup.repair.st.moved;
+    /* X (site 0) leaves and stays away: S takes over the fragments they
+     * shared; after repair_after_ms they are placed on MATE, building */
+    struct ksvc_rebuild_stats rs0;
+    ksvc_rebuild_stats(W.n[MATE].kern, &rs0);
+    isolate(X, true);
+    ns_install3(ALL & ~RT_NODE_BIT(X), ALL & ~RT_NODE_BIT(X), W.sbo);
+    RUN_UNTIL(dsvc_current(W.n[1].dict)->version > v0, (REPAIR_MS * 1000 / STEP_US) * 4);
+    CU_ASSERT_EQUAL_FATAL(dsvc_current(W.n[1].dict)->version, v0 + 1);
+    CU_ASSERT_EQUAL(building_at(1), 4);
+    CU_ASSERT_EQUAL(W.n[1].sup.repair.st.moved - moved0, 4);
+    /* built, but waiting: still building in the dictionary, ALONE, the
+     * writes commit (log copy = MATE) */
+    RUN_UNTIL(reps_in(MATE, KSVC_HA_CATCHING_UP, NULL) ||
+                  (reps_in2(MATE, KSVC_HA_ACTIVE, KSVC_HA_CATCHING_UP, NULL) &&
+                   !reps_in(MATE, KSVC_HA_ACTIVE, NULL)),
+              20000);
+    run(3000); /* 0.6 s: several retry periods */
+    CU_ASSERT_EQUAL(building_at(1), 4);
+    int waiting = 0;
+    for (uint32_t f = 0; f < NFRAGS; f++) {
+        struct ksvc_rep_info ri;
+        if (ksvc_rep_info(W.n[MATE].kern, W.table, f, &ri) == 0 && ri.building) {
+            waiting++;
+            CU_ASSERT_EQUAL(ri.ha, KSVC_HA_CATCHING_UP);
+            CU_ASSERT_EQUAL(ri.eta_ms, 0);
+        }
+    }
+    CU_ASSERT_EQUAL(waiting, 4);
+    struct ksvc_rebuild_stats rs;
+    ksvc_rebuild_stats(W.n[MATE].kern, &rs);
+    CU_ASSERT_EQUAL(rs.built_asked, rs0.built_asked); /* never asked */
+    for (int i = 0; i < 20; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 13));
+    /* takeback's effect, simulated by a node set: S is no longer
+     * standby-only; MATE now asks and becomes the hot standby of the four.
+     * (The simulation also moves the primary of the one fragment whose
+     * dictionary primary is S and whose partner was primary meanwhile —
+     * without takeback's protocol its old primary's replica goes out of
+     * service, so only the four built fragments are checked here.) */
+    uint32_t built = 0;
+    for (uint32_t f = 0; f < NFRAGS; f++) {
+        struct ksvc_rep_info ri;
+        if (ksvc_rep_info(W.n[MATE].kern, W.table, f, &ri) == 0 && ri.building)
+            built |= 1u << f;
+    }
+    ns_install3(ALL & ~RT_NODE_BIT(X), ALL & ~RT_NODE_BIT(X), W.sbo & ~RT_NODE_BIT(S));
+    RUN_UNTIL(building_at(1) == 0 && building_at(2) == 0, 40000);
+    CU_ASSERT_EQUAL_FATAL(building_at(1), 0);
+    run(20);
+    ksvc_rebuild_stats(W.n[MATE].kern, &rs);
+    CU_ASSERT(rs.built_asked - rs0.built_asked >= 4);
+    for (uint32_t f = 0; f < NFRAGS; f++) {
+        struct ksvc_rep_info ri;
+        if (!(built & (1u << f)))
+            continue;
+        CU_ASSERT_EQUAL_FATAL(ksvc_rep_info(W.n[MATE].kern, W.table, f, &ri), 0);
+        CU_ASSERT_EQUAL(ri.ha, KSVC_HA_ACTIVE);
+        CU_ASSERT_EQUAL(ri.role, KERN_FRAG_HOT_STANDBY);
+    }
+    for (int i = 0; i < 40; i++, k++)
+        if (built & (1u << route(k).frag))
+            CU_ASSERT_TRUE(put_kv(++txn, k, k * 13));
+    check_two_in(built);
+    for (int64_t q = 60000; q < k; q++)
+        if (built & (1u << route(q).frag))
+            CU_ASSERT_EQUAL(get_v(++txn, q, NULL, 0), q * 13);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -2626,4 +2948,10 @@ void cu_register(void)
         {NULL, NULL},
     };
     cu_add_suite("ksvc_rebuild", suite_init, suite_fini, rb_cases);
+    static const struct cu_case rp_cases[] = {
+        {"repair_node_away", test_repair_node_away},
+        {"repair_waits_for_takeback", test_repair_waits_for_takeback},
+        {NULL, NULL},
+    };
+    cu_add_suite("ksvc_repair", suite_init_repair, suite_fini, rp_cases);
 }

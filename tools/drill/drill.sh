@@ -10,7 +10,9 @@
 #   kill): kill-coordinator-mid-build kill-coordinator-mid-accept
 #   kill-coordinator-mid-install; a node killed and started again, rebuilt
 #   and current again: restart; node 3's data folder (a small tmpfs, disk
-#   log on) filled mid-load and freed again: disk-full (root)
+#   log on) filled mid-load and freed again: disk-full (root); a node kept
+#   down past repair_after_ms, its replicas rebuilt on its site-mate, then
+#   started again: repair
 # Partition drills (root: one network namespace per node on a bridge;
 #   part-baseline: the namespaces without a cut):
 #   part-2x2 part-1x3 part-oneway part-arb-unreachable
@@ -31,6 +33,10 @@
 # DISKFULL_MB (disk-full: the tmpfs size, 48), DISKFULL_GAP=1 (disk-full: the
 # disk stays full past node 3's disk log buffer, lowered to DISKFULL_BUF_MB
 # MiB (4) by the cluster file's disk_log_buffer_mb: a gap, then the resume).
+# REBUILD_WAIT_S (restart, repair: how long a restarted node may take to be
+# current, 30), REPAIR_AFTER_MS (repair: the cluster file's repair_after_ms,
+# 1000; other drills: written when set), REPAIR_WAIT_S (repair: how long
+# after the kill two replicas everywhere may take, 90).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../.." && pwd)
@@ -85,6 +91,7 @@ conf_write() {
         echo "cluster drill"
         [ -n "${HEARTBEAT_MS:-}" ] && echo "heartbeat_ms $HEARTBEAT_MS"
         [ -n "${HEARTBEAT_MISSES:-}" ] && echo "heartbeat_misses $HEARTBEAT_MISSES"
+        [ -n "${REPAIR_AFTER_MS:-}" ] && echo "repair_after_ms $REPAIR_AFTER_MS"
         echo "reconnect_min_ms 5"
         echo "reconnect_max_ms 100"
         [ -n "${DISK_LOG:-}" ] && echo "disk_log $DISK_LOG"
@@ -533,6 +540,102 @@ drill_disk_full() {
     return $ok
 }
 
+# Self-repair (issue 10 item 4; supervisor/README.md "Self-repair"): node 4
+# is killed under load and kept down past repair_after_ms (REPAIR_AFTER_MS,
+# 1000 for this drill). The coordinator has its replicas placed on node 2,
+# its site-mate, as building replicas; node 2 builds them (fuzzy copy from
+# the primaries, then their live stream) while the load goes on and has
+# each marked built. The drill waits until every fragment has two current
+# replicas that agree (drill_check --expect-two, polled: the time from the
+# kill is the repair time), then starts node 4 again: it holds nothing, is
+# made current, and the final check wants every node serving, node 4
+# holding no replica, and two agreeing replicas everywhere.
+REPAIR_WAIT_S=${REPAIR_WAIT_S:-90}
+drill_repair() {
+    local d=$1 victim=4
+    local total
+    total=$(awk -v a="$LOAD_S" -v b="$AFTER_S" -v r="${REPAIR_AFTER_MS:-1000}" \
+        'BEGIN { print a + b + r / 1000 + 6 }')
+    watch_start "$d" "$(awk -v t="$total" 'BEGIN { print t + 1 }')"
+    load_start "$d" load --duration "$total" --first-node 1
+    sleep "$LOAD_S"
+    local t_kill t_two
+    t_kill=$(date +%s%3N)
+    echo "fault: SIGKILL node $victim at $(date +%s%6N) us (repair after ${REPAIR_AFTER_MS:-?} ms)" |
+        tee -a "$d/faults.txt"
+    kill -KILL "${NODEPID[$victim]}"
+    # the dictionary places nothing on the victim and nothing is building
+    # any more (DICT_GET only: cheap; a digest of every replica every poll
+    # would load the nodes), and the node set is unchanged otherwise: every
+    # fragment has two current replicas (the final check compares them
+    # once the load is over)
+    local ok=0 tries=0
+    while [ $(( $(date +%s%3N) - t_kill )) -lt $(( REPAIR_WAIT_S * 1000 )) ]; do
+        local t left=0
+        for t in branch teller account history; do
+            "$BIN/ninesctl" --config "$d/cluster.conf" placement "$t" --json \
+                >"$d/repair_poll_$t.json" 2>&1 || left=$(( left + 1 ))
+            grep -q '"standby_state":"building"' "$d/repair_poll_$t.json" && left=$(( left + 1 ))
+            grep -q "{\"id\":$victim,\"site\":[01],\"primaries\":0,\"standbys\":0}" \
+                "$d/repair_poll_$t.json" || left=$(( left + 1 ))
+        done
+        if [ $left = 0 ]; then
+            ok=1
+            break
+        fi
+        tries=$(( tries + 1 ))
+        sleep 0.1
+    done
+    t_two=$(date +%s%3N)
+    if [ $ok = 0 ]; then
+        echo "FAIL repair                   not every fragment had two replicas again within" \
+             "${REPAIR_WAIT_S} s of the kill (repair_poll_*.json)"
+        "$BIN/ninesctl" --config "$d/cluster.conf" replicas >"$d/replicas_repair.txt" 2>&1
+        grep -v " EQUAL " "$d/replicas_repair.txt" | tail -n 20
+        load_wait
+        watch_wait
+        return 1
+    fi
+    # the same from the logs: the kill, the repair request, the last replica marked built
+    local lk lr lb
+    lr=$(grep -h "asking to rebuild its replicas" "$d"/node[1-3].log | sort | head -n 1 | awk '{ print $1 }')
+    lb=$(grep -h "is a hot standby now, marked built" "$d"/node[1-3].log | sort | tail -n 1 | awk '{ print $1 }')
+    lk=$(date -u -d "@$(awk -v t="$t_kill" 'BEGIN { printf "%.3f", t / 1000 }')" +%Y-%m-%dT%H:%M:%S.%6NZ)
+    echo "PASS repair                   two replicas everywhere $(( t_two - t_kill )) ms after" \
+         "node $victim's kill (repair_after_ms ${REPAIR_AFTER_MS:-?}; $tries polls); from the logs:" \
+         "repair asked $(iso_ms "$lk" "$lr") ms after the kill, last replica built" \
+         "$(iso_ms "$lr" "$lb") ms after that"
+    echo "repair: two replicas at $(date +%s%6N) us" | tee -a "$d/faults.txt"
+    grep -h "self-repair of node\|asking to rebuild" "$d"/node[1-3].log | head -n 4 | sed 's/^/  /'
+    grep -h "is a hot standby now, marked built" "$d"/node[1-3].log | tail -n 2 | sed 's/^/  /'
+    local nb
+    nb=$(grep -h "is a hot standby now, marked built" "$d"/node[1-3].log | wc -l)
+    echo "  $nb replicas built by self-repair"
+    echo "restart: node $victim at $(date +%s%6N) us" | tee -a "$d/faults.txt"
+    node_start "$d" "$victim"
+    load_wait
+    if ! "$BIN/ninesctl" --config "$d/cluster.conf" status --wait-current "$REBUILD_WAIT_S" \
+            >"$d/status1.txt" 2>&1; then
+        echo "FAIL reintegrated             node $victim was not current again within ${REBUILD_WAIT_S} s"
+        cat "$d/status1.txt"
+        watch_wait
+        return 1
+    fi
+    local held=0 t
+    for t in branch teller account history; do
+        "$BIN/ninesctl" --config "$d/cluster.conf" placement "$t" --json >"$d/placement_$t.json" 2>&1
+        grep -q "{\"id\":$victim,\"site\":[01],\"primaries\":0,\"standbys\":0}" \
+            "$d/placement_$t.json" || held=$(( held + 1 ))
+    done
+    if [ "$held" != 0 ]; then
+        echo "FAIL reintegrated             node $victim is current but $held tables still place replicas on it (placement_*.json)"
+        watch_wait
+        return 1
+    fi
+    echo "PASS reintegrated             node $victim is current again and holds no replica (every one was rebuilt elsewhere)"
+    check "$d" --journal "$d/load.jnl" --expect-two
+}
+
 # The coordinator dies in the middle of a node-set round (README "Coordinator
 # killed mid-round"). Node 1 runs with NINES_FAULTS=sup_kill_after_POINT:1
 # (set by the runner, see midround_env): it SIGKILLs itself right after it
@@ -745,7 +848,7 @@ drill_part_arb_unreachable() { part_drill "$1" arb-unreachable; }
 
 KILLS="kill-primary kill-client-node kill-standby-only kill-coordinator stop-cont
        kill-coordinator-mid-build kill-coordinator-mid-accept kill-coordinator-mid-install
-       restart disk-full"
+       restart disk-full repair"
 PARTS="part-2x2 part-1x3 part-oneway part-arb-unreachable"
 list=()
 for a in "$@"; do
@@ -753,11 +856,11 @@ for a in "$@"; do
     kills) list+=($KILLS) ;;
     partitions) list+=($PARTS) ;;
     all) list+=($KILLS $PARTS) ;;
-    -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,34p' "$0"; exit 0 ;;
     *) list+=("$a") ;;
     esac
 done
-[ ${#list[@]} -gt 0 ] || { sed -n '2,28p' "$0" >&2; exit 2; }
+[ ${#list[@]} -gt 0 ] || { sed -n '2,34p' "$0" >&2; exit 2; }
 for x in "$BIN/ninesd" "$BIN/ninesctl" "$BIN/tpcb" "$BIN/tpcb_load" "$BIN/drill_check"; do
     [ -x "$x" ] || { log "drill: $x is missing (make first)"; exit 2; }
 done
@@ -780,6 +883,8 @@ for name in "${list[@]}"; do
     start=$(date +%s)
     PRE=""
     [ "$name" = kill-standby-only ] && PRE=3
+    saved_repair=${REPAIR_AFTER_MS-unset}
+    [ "$name" = repair ] && REPAIR_AFTER_MS=${REPAIR_AFTER_MS:-1000}
     NODEENV=()
     case $name in kill-coordinator-mid-*) midround_env "${name##*-}" ;; esac
     DISK_LOG="" DISK_LOG_BUF=""
@@ -803,6 +908,7 @@ for name in "${list[@]}"; do
     fi
     "$fn" "$d" >"$d/result.txt" 2>&1
     rc=$?
+    if [ "$saved_repair" = unset ]; then unset REPAIR_AFTER_MS; else REPAIR_AFTER_MS=$saved_repair; fi
     cleanup
     sed 's/^/  /' "$d/result.txt"
     secs=$(( $(date +%s) - start ))

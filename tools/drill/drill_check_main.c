@@ -35,6 +35,7 @@
  *
  * Exit: 0 every check passed, 1 a check failed, 2 usage or setup error. */
 #include "bench/tpcb_schema.h"
+#include "kernel/svc/ksvc.h" /* enum ksvc_ha: ReplicaDigest.ha */
 #include "nines/nines.h"
 #include "nines_txn.pb-c.h"
 
@@ -66,6 +67,8 @@ struct rep {
     bool primary;           /* claimed primary while serving, at epoch `epoch` */
     uint64_t rows, digest;
     uint64_t epoch;         /* the node's epoch at the claim (0: not said) */
+    uint32_t ha;            /* enum ksvc_ha (0: a node that does not say) */
+    bool building;          /* placed as a building replica (self-repair) */
 };
 
 static struct nines_conf cf;
@@ -164,7 +167,7 @@ static int node_digests(const struct nines_node_conf *nc, struct rep *reps, size
     for (size_t i = 0; i < c->n_replicas && *n < CHK_MAX_REPS; i++) {
         const Nines__ReplicaDigest *d = c->replicas[i];
         reps[(*n)++] = (struct rep){d->table, d->frag, nc->id, d->primary, d->rows, d->digest,
-                                    d->epoch};
+                                    d->epoch, d->ha, d->building};
     }
     nines__kern_digest_conf__free_unpacked(c, NULL);
     return 0;
@@ -290,6 +293,7 @@ static void check_state(struct snap *s, const struct dict *d, const uint32_t *ou
     qsort(s->reps, s->nreps, sizeof *s->reps, rep_cmp);
     /* replicas agree, one primary (per fragment present on some node) */
     size_t frags = 0, compared = 0, alone = 0, differ = 0, dual = 0, stale_claims = 0;
+    size_t in_build = 0; /* replicas being rebuilt or built (not a replica yet) */
     char first_diff[160] = "", first_dual[160] = "";
     for (size_t i = 0; i < s->nreps;) {
         size_t j = i;
@@ -309,6 +313,13 @@ static void check_state(struct snap *s, const struct dict *d, const uint32_t *ou
                 stale_claims++;
             if (!srv || !(s->current & DICT_LIVE(x->node)))
                 continue;
+            /* a replica being copied, caught up or built (self-repair), or
+             * out of service, is not one of the fragment's replicas yet */
+            if (x->ha == KSVC_HA_COPYING || x->ha == KSVC_HA_CATCHING_UP ||
+                x->ha == KSVC_HA_OFFLINE || x->building) {
+                in_build++;
+                continue;
+            }
             live++;
             if (!ref)
                 ref = x;
@@ -330,7 +341,8 @@ static void check_state(struct snap *s, const struct dict *d, const uint32_t *ou
     r->ok_rep = differ == 0 && frags > 0 && (!g_expect_two || alone == 0);
     snprintf(r->rep, sizeof r->rep,
              "%zu fragments seen: %zu with two or more current serving replicas compared, "
-             "%zu with one, %zu differ%s", frags, compared, alone, differ, first_diff);
+             "%zu with one, %zu differ%s; %zu replicas being built or rebuilt", frags, compared,
+             alone, differ, first_diff, in_build);
     r->ok_prim = dual == 0;
     snprintf(r->prim, sizeof r->prim,
              "%zu fragments claimed primary by two serving nodes%s; %zu primary claims on "
