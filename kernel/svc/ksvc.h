@@ -236,6 +236,8 @@ struct ksvc_rebuild_stats {
     uint64_t copy_bytes_recv, copy_records;   /* copies loaded here */
     uint64_t copy_reasks, copy_restarts, load_failed;
     uint64_t reports;                         /* KSVC_MSG_REBUILT sent */
+    uint64_t stale_txns;                      /* transactions forgotten on becoming a member
+                                               * that is not current */
     uint64_t built_asked;                     /* DICT_CHANGE_REQ(MARK_BUILT) sent */
     uint64_t copies_served, copy_chunks_sent, copy_bytes_sent, copy_refused; /* as primary */
     uint64_t copies_serving;                  /* now */

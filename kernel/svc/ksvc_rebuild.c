@@ -620,12 +620,39 @@ bool sk_rb_reconcile_rep(struct ksvc *k, struct sk_rep *r, const struct dict_rol
     return false;
 }
 
+/* A member that is not current holds nothing current: every transaction
+ * its kernel still keeps (open or prepared on replicas it had before it was
+ * cut off) was resolved by the replicas that took over. Their locks would
+ * keep its rebuilt replicas from becoming standbys (kern_lock_set_role
+ * refuses a fragment with locks held): release them and forget the
+ * transactions. A controller that still asks about one gets the answer for
+ * an unknown transaction (README "Rebuild"). */
+static void rb_forget_stale_txns(struct ksvc *k)
+{
+    uint32_t n = 0;
+    SK_MAP_FOREACH(&k->txns, i, nd, nx)
+    {
+        struct sk_txn *t = (struct sk_txn *)nd;
+        (void)kern_lock_release_all(k->locks, t->txn);
+        sk_txn_forget(k, t);
+        n++;
+    }
+    if (n) {
+        k->rbs->st.stale_txns += n;
+        NLOG_WARN("kern", "node %u is a member that is not current: its kernel forgets %u "
+                  "transactions of the replicas it held before (the replicas that took over "
+                  "resolved them) and releases their locks", k->self, n);
+    }
+}
+
 void sk_rb_reconcile(struct ksvc *k, const struct dict *d)
 {
     const struct rt_nodeset *ns = rt_nodeset(k->rt);
     if (!ns->epoch || !ns->member)
         return;
     bool cur = (ns->current & RT_NODE_BIT(k->self)) != 0;
+    if (!cur && k->txns.n && rbs_get(k))
+        rb_forget_stale_txns(k);
     bool any = !cur; /* a current node rebuilds only replicas placed here as building */
     for (uint32_t ti = 0; ti < d->ntables && !any; ti++)
         for (uint32_t f = 0; f < d->tables[ti]->nfrags && !any; f++)

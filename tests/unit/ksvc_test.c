@@ -2403,6 +2403,14 @@ static void test_rebuild_returning_node(void)
     int64_t k = 20000;
     for (int i = 0; i < 40; i++, k++)
         CU_ASSERT_TRUE(put_kv(++txn, k, k * 3));
+    /* a transaction prepared at R and never decided (its controllers stay
+     * silent): R keeps its locks while it is cut off; they must not keep
+     * its rebuilt replica from becoming a standby */
+    int64_t kopen = 29000;
+    while (route(kopen).primary != R)
+        kopen++;
+    const Nines__KernOpConf *oc = one_op(29999, NINES__OP_TYPE__OP_INSERT, kopen, 1, true);
+    CU_ASSERT_PTR_NOT_NULL(oc);
     /* R leaves: its fragments are PRIMARY ALONE, their log copied to a node
      * of R's site */
     ns_install(ALL & ~RT_NODE_BIT(R));
@@ -2430,6 +2438,7 @@ static void test_rebuild_returning_node(void)
     CU_ASSERT_EQUAL(rs.rebuilds_started - rs0.rebuilds_started, 4);
     CU_ASSERT(rs.copy_bytes_recv > 512); /* several chunks */
     CU_ASSERT_EQUAL(rs.reports - rs0.reports, 1); /* KSVC_MSG_REBUILT to the supervisor */
+    CU_ASSERT(rs.stale_txns - rs0.stale_txns >= 1);  /* the undecided one, forgotten at R */
     /* in the stream: more commits reach R's replicas too */
     for (int i = 0; i < 20; i++, k++)
         CU_ASSERT_TRUE(put_kv(++txn, k, k * 3));
