@@ -7,7 +7,8 @@
  *   KNOB VALUE            (heartbeat_ms, heartbeat_misses, reconnect_min_ms,
  *                          reconnect_max_ms, max_frame_bytes,
  *                          send_queue_bytes, poll_us, lock_timeout_ms,
- *                          txn_timeout_ms, transport)
+ *                          txn_timeout_ms, transport, disk_log,
+ *                          takeback_ms N|off)
  *
  * Every problem is reported as "FILE:LINE: what, with which value". */
 #include "conf.h"
@@ -55,6 +56,8 @@ static void conf_defaults(struct nines_conf *c)
     c->txn_timeout_ms = 2000;
     snprintf(c->transport, sizeof c->transport, "tcp");
     c->disk_log = false; /* kernel/svc/README.md "Disk logging": its cost on TPC-B */
+    c->takeback = true;  /* supervisor/README.md "Takeback" */
+    c->takeback_ms = 1000;
 }
 
 /* Parse a decimal uint32 in [min,max]; 0 or -1. */
@@ -212,6 +215,19 @@ static int parse_line(struct nines_conf *c, char *line, const char *name, int ln
             return nines_err(NINES_ECONFIG, "%s:%d: disk_log '%s' must be on or off", name, ln,
                              w[1]);
         c->disk_log = strcmp(w[1], "on") == 0;
+        return 0;
+    }
+    if (strcmp(w[0], "takeback_ms") == 0) {
+        uint32_t v;
+        if (strcmp(w[1], "off") == 0) {
+            c->takeback = false;
+            return 0;
+        }
+        if (parse_u32(w[1], 0, 3600000, &v))
+            return nines_err(NINES_ECONFIG, "%s:%d: takeback_ms '%s' must be off or a number "
+                             "in 0..3600000", name, ln, w[1]);
+        c->takeback = true;
+        c->takeback_ms = v;
         return 0;
     }
     for (size_t k = 0; k < sizeof knobs / sizeof knobs[0]; k++) {

@@ -42,6 +42,10 @@ struct nines_conf {
     char transport[16];           /* "tcp" or "rdma" (rdma falls back to tcp) */
     bool disk_log;                /* append every fragment log record to <data>/log
                                    * (kernel/svc/README.md "Disk logging"); default off */
+    bool takeback;                /* a rebuilt standby-only node takes its dictionary
+                                   * primaries back (supervisor/README.md "Takeback");
+                                   * default on; `takeback_ms off` turns it off */
+    uint32_t takeback_ms;         /* ... after it has been current this long (settle) */
 };
 
 int nines_conf_load(const char *path, struct nines_conf *out);

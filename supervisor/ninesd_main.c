@@ -139,7 +139,9 @@ int main(int argc, char **argv)
         err = ksvc_init(&kern, the_rt,
                         &(struct ksvc_config){.upd = upd, .dict = dsvc_current_fn,
                                               .dict_ctx = dict, .dlog_dir = dlog_dir,
-                                              .dlog_cluster = cluster_id});
+                                              .dlog_cluster = cluster_id,
+                                              .ns_accepted = sup_ns_accepted,
+                                              .ns_ctx = &sup});
     if (!err)
         sup_set_kernel(&sup, kern);
     if (!err)

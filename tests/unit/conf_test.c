@@ -15,6 +15,7 @@ static const char *good =
     "heartbeat_ms 20\n"
     "transport rdma\n"
     "disk_log off\n"
+    "takeback_ms 250\n"
     "arbitrator 10.0.0.9:7000\n"
     "\n"
     "node 1 site 0 127.0.0.1:7001 data /tmp/n1\n"
@@ -31,6 +32,8 @@ static void test_good(void)
     CU_ASSERT_EQUAL(c.heartbeat_misses, 5); /* default kept */
     CU_ASSERT_STRING_EQUAL(c.transport, "rdma");
     CU_ASSERT_FALSE(c.disk_log);
+    CU_ASSERT_TRUE(c.takeback);
+    CU_ASSERT_EQUAL(c.takeback_ms, 250);
     CU_ASSERT_TRUE(c.has_arbitrator);
     CU_ASSERT_STRING_EQUAL(c.arbitrator_host, "10.0.0.9");
     CU_ASSERT_EQUAL(c.arbitrator_port, 7000);
@@ -41,6 +44,12 @@ static void test_good(void)
     CU_ASSERT_EQUAL_FATAL(nines_conf_parse(with_data, "d.conf", &d), 0);
     CU_ASSERT_STRING_EQUAL(d.arbitrator_data, "/var/arb");
     CU_ASSERT_FALSE(d.disk_log); /* the default */
+    CU_ASSERT_TRUE(d.takeback);   /* the default: on, after 1 s */
+    CU_ASSERT_EQUAL(d.takeback_ms, 1000);
+    struct nines_conf e;
+    CU_ASSERT_EQUAL_FATAL(nines_conf_parse("cluster a\ntakeback_ms off\nnode 1 site 0 h:1\n"
+                                           "node 2 site 1 h:2\n", "e.conf", &e), 0);
+    CU_ASSERT_FALSE(e.takeback);
     CU_ASSERT_EQUAL(d.arbitrator_port, 7000);
     const struct nines_node_conf *n7 = nines_conf_node(&c, 7);
     CU_ASSERT_PTR_NOT_NULL_FATAL(n7);
@@ -76,6 +85,7 @@ static const struct bad_case bad[] = {
     {"cluster x\nbogus 1\n", "unknown setting 'bogus'"},
     {"cluster x\ntransport udp\n", "transport 'udp' must be tcp or rdma"},
     {"cluster x\ndisk_log yes\n", "disk_log 'yes' must be on or off"},
+    {"cluster x\ntakeback_ms soon\n", "takeback_ms 'soon' must be off or a number in 0..3600000"},
     {"cluster x y\n", "'cluster' takes exactly one value, got 2"},
     {"cluster x\narbitrator 1.2.3.4\n", "arbitrator address '1.2.3.4'"},
     {"cluster x\narbitrator h:9 data\n", "expected 'arbitrator HOST:PORT [data DIR]'"},
