@@ -9,7 +9,7 @@
  *                          send_queue_bytes, poll_us, lock_timeout_ms,
  *                          txn_timeout_ms, transport, disk_log,
  *                          disk_log_buffer_mb, checkpoint_interval_ms,
- *                          repair_after_ms)
+ *                          repair_after_ms, takeback_ms N|off)
  *
  * Every problem is reported as "FILE:LINE: what, with which value". */
 #include "conf.h"
@@ -62,6 +62,8 @@ static void conf_defaults(struct nines_conf *c)
     c->checkpoint_interval_ms = 60000; /* kernel/svc/README.md "Checkpoints" */
     c->disk_log_buffer_mb = 64;        /* KSVC_DLOG_BUF_MAX */
     c->repair_after_ms = 60000;        /* supervisor/README.md "Self-repair" */
+    c->takeback = true;                /* supervisor/README.md "Takeback" */
+    c->takeback_ms = 1000;
 }
 
 const char *nines_disk_log_name(enum nines_disk_log v)
@@ -245,6 +247,19 @@ static int parse_line(struct nines_conf *c, char *line, const char *name, int ln
                              "%u..%u", name, ln, w[1], NINES_CKPT_INTERVAL_MIN_MS,
                              NINES_CKPT_INTERVAL_MAX_MS);
         c->checkpoint_interval_ms = v;
+        return 0;
+    }
+    if (strcmp(w[0], "takeback_ms") == 0) {
+        uint32_t v;
+        if (strcmp(w[1], "off") == 0) {
+            c->takeback = false;
+            return 0;
+        }
+        if (parse_u32(w[1], 0, 3600000, &v))
+            return nines_err(NINES_ECONFIG, "%s:%d: takeback_ms '%s' must be off or a number "
+                             "in 0..3600000", name, ln, w[1]);
+        c->takeback = true;
+        c->takeback_ms = v;
         return 0;
     }
     for (size_t k = 0; k < sizeof knobs / sizeof knobs[0]; k++) {

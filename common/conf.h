@@ -64,6 +64,10 @@ struct nines_conf {
     uint32_t repair_after_ms;     /* self-repair: a node outside the node set this long has
                                    * its replicas rebuilt on its site-mates (0: never;
                                    * supervisor/README.md "Self-repair") */
+    bool takeback;                /* a rebuilt standby-only node takes its dictionary
+                                   * primaries back (supervisor/README.md "Takeback");
+                                   * default on; `takeback_ms off` turns it off */
+    uint32_t takeback_ms;         /* ... after it has been current this long (settle) */
 };
 
 int nines_conf_load(const char *path, struct nines_conf *out);

@@ -151,7 +151,9 @@ int main(int argc, char **argv)
                                               .dlog_sync = conf.disk_log ==
                                                            NINES_DISK_LOG_SYNC,
                                               .ckpt_dir = ckpt_dir,
-                                              .ckpt_interval_ms = conf.checkpoint_interval_ms});
+                                              .ckpt_interval_ms = conf.checkpoint_interval_ms,
+                                              .ns_accepted = sup_ns_accepted,
+                                              .ns_ctx = &sup});
     if (!err)
         sup_set_kernel(&sup, kern);
     if (!err)

@@ -7,6 +7,7 @@
 #include "runtime/rt.h"
 #include "sup_hb.h"
 #include "sup_ns.h"
+#include "sup_tb.h"
 
 #include <pthread.h>
 
@@ -96,6 +97,7 @@ struct sup {
                                       * silence counts from then */
     struct sup_arb arb;
     bool static_set;                 /* sup_init_static */
+    struct sup_tb tb;                /* takeback coordination (sup_tb.c) */
     const struct ksvc *kern;         /* the kernel service, for STATUS (NULL: none) */
     struct sup_repair repair;        /* self-repair timer (sup_repair.c) */
 };
@@ -114,6 +116,9 @@ void sup_set_epoch(struct sup *s, uint64_t epoch);
 const char *sup_state_name(enum sup_node_state st);
 /* The node's kernel service, whose disk logging STATUS reports. */
 void sup_set_kernel(struct sup *s, const struct ksvc *k);
+/* ksvc_config.ns_accepted (ctx: the struct sup): this node accepted a
+ * proposal for an epoch after `epoch` that is not installed yet. */
+bool sup_ns_accepted(void *ctx, uint64_t epoch);
 /* Request an orderly stop (from the executor thread). */
 void sup_shutdown(struct sup *s);
 
@@ -125,4 +130,6 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m);
 void sup_on_i_am_alive(struct rt *rt, void *st, struct rt_msg *m);
 /* node-set protocol messages (sup_node.c) */
 void sup_on_ns_msg(struct rt *rt, void *st, struct rt_msg *m);
+/* TAKEBACK_CONF / TAKEBACK_REF from the kernel services (sup_node.c) */
+void sup_on_takeback_ans(struct rt *rt, void *st, struct rt_msg *m);
 #endif

@@ -35,6 +35,38 @@ void sup_on_sink_req(struct rt *rt, void *st, struct rt_msg *m)
 
 void sup_set_kernel(struct sup *s, const struct ksvc *k) { s->kern = k; }
 
+/* Takeback (supervisor/README.md "Takeback"): this node's coordination
+ * and its kernel service's drains into b (strings in r). */
+static void status_takeback(const struct sup *s, struct rt_msg *r, Nines__StatusConf *b)
+{
+    const struct sup_tb *tb = &s->tb;
+    if (!s->hb)
+        b->tb_state = (char *)"static";
+    else if (!tb->cfg.on)
+        b->tb_state = (char *)"off";
+    else if (tb->state == SUP_TB_IDLE && s->ns.inst.standby_only)
+        b->tb_state = (char *)(s->ns.inst.coordinator == s->self ? "settling" : "idle");
+    else
+        b->tb_state = (char *)sup_tb_state_name(tb->state);
+    b->tb_node = tb->state != SUP_TB_IDLE ? tb->node : 0;
+    b->tb_attempt = tb->id;
+    b->tb_done = tb->stats.done;
+    b->tb_retried = tb->stats.failed;
+    b->tb_last_us = tb->stats.last_us;
+    b->tb_last_frags = tb->stats.last_frags;
+    size_t n = strlen(tb->stats.last_why);
+    if (n && (b->tb_detail = rt_msg_alloc(r, n + 1)))
+        memcpy(b->tb_detail, tb->stats.last_why, n + 1);
+    if (s->kern) {
+        struct ksvc_tb_status k;
+        ksvc_tb_status(s->kern, &k);
+        b->tb_draining = k.draining;
+        b->tb_drains_conf = k.conf;
+        b->tb_drains_ref = k.ref;
+        b->tb_refused = k.refused;
+    }
+}
+
 /* Disk logging of the node's kernel service into b (strings in r). */
 static void status_dlog(const struct sup *s, struct rt_msg *r, Nines__StatusConf *b)
 {
@@ -210,5 +242,6 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
     b->peers = pp;
     status_dlog(s, r, b);
     status_ckpt(s, r, b);
+    status_takeback(s, r, b);
     rt_send(rt, m->from, RT_SVC_NONE, r);
 }

@@ -154,6 +154,17 @@ const struct rt_msg_entry sup_msgtab[] = {
      * node's own task). Any epoch: it only writes what the node holds */
     ROW(CKPT_REQ, nines__ckpt_req__descriptor, RT_SVC_KERN, ksvc_on_ckpt_req, CLIENT | LOCAL,
         ANY),
+    /* takeback (supervisor/README.md "Takeback"): the node-set coordinator's
+     * supervisor asks every current node's kernel service to drain the
+     * primaries that move to a standby-only node; the answers go to the
+     * coordinator's supervisor. Same epoch: a drain is for one node set,
+     * and an install ends it */
+    ROW(TAKEBACK_REQ, nines__takeback_req__descriptor, RT_SVC_KERN, ksvc_on_takeback_req,
+        PEER | LOCAL, SAME),
+    ROW(TAKEBACK_CONF, nines__takeback_conf__descriptor, RT_SVC_SUP, sup_on_takeback_ans,
+        PEER | LOCAL, SAME),
+    ROW(TAKEBACK_REF, nines__takeback_ref__descriptor, RT_SVC_SUP, sup_on_takeback_ans,
+        PEER | LOCAL, SAME),
     /* update channel rows (updchan/) */
     ROW(UPD_LOG_REQ, nines__upd_log_req__descriptor, RT_SVC_UPD, upd_on_log_req, PEER | LOCAL,
         SAME),

@@ -11,6 +11,7 @@
 #include "nclock.h"
 #include "nines/errors.h"
 #include "nines_net.pb-c.h"
+#include "nines_txn.pb-c.h"
 #include "nlog.h"
 
 #include <signal.h>
@@ -200,10 +201,52 @@ static void ns_arb(void *ctx, uint64_t prev, const struct ns_view *p)
 
 static const struct ns_ops sup_ns_ops = {ns_send, ns_install, ns_arb};
 
-/* Keep one timer armed for the protocol's next deadline. */
+/* ---- takeback (sup_tb.c) ------------------------------------------------ */
+
+static void tb_send(void *ctx, uint32_t to, const Nines__TakebackReq *q)
+{
+    struct sup *s = ctx;
+    struct rt_msg *m = rt_msg_new(s->rt, NINES__MSG_TYPE__TAKEBACK_REQ);
+    Nines__TakebackReq *b = m ? RT_BODY(m, Nines__TakebackReq, nines__takeback_req__init) : NULL;
+    if (!b) {
+        if (m)
+            rt_msg_free(s->rt, m);
+        return; /* the attempt fails at its deadline and is tried again */
+    }
+    b->node = q->node;
+    b->epoch = q->epoch;
+    b->id = q->id;
+    b->coordinator = q->coordinator;
+    b->drain_ms = q->drain_ms;
+    b->hold_ms = q->hold_ms;
+    b->cancel = q->cancel;
+    (void)rt_send(s->rt, to == s->self ? 0 : to, RT_SVC_KERN, m);
+}
+
+static int tb_takeback(void *ctx, uint32_t node, uint64_t epoch)
+{
+    struct sup *s = ctx;
+    return ns_takeback(&s->ns, node, epoch, nclock_us());
+}
+
+static const struct sup_tb_ops sup_tb_ops = {tb_send, tb_takeback};
+
+bool sup_ns_accepted(void *ctx, uint64_t epoch)
+{
+    const struct sup *s = ctx;
+    return s->hb && ns_accepted_after(&s->ns, epoch);
+}
+
+/* Keep one timer armed for the protocol's next deadline (and the
+ * takeback's: it looks at the node set after every input, here). */
 static void sup_arm(struct sup *s)
 {
+    if (s->hb)
+        sup_tb_step(&s->tb, &s->ns, nclock_us());
     uint64_t d = ns_deadline(&s->ns);
+    uint64_t t = s->hb ? sup_tb_deadline(&s->tb, &s->ns) : 0;
+    if (t && (!d || t < d))
+        d = t;
     if (!d || (s->ns_timer && s->ns_timer_at <= d))
         return;
     if (s->ns_timer)
@@ -408,6 +451,18 @@ static int sup_begin(struct sup *s)
         nc.configured |= NS_BIT(c->nodes[i].id);
     s->installed_us = nclock_us();
     ns_init(&s->ns, &nc, &sup_ns_ops, s, s->installed_us);
+    struct sup_tb_config tc = {
+        .self = s->self,
+        .on = c->takeback,
+        .settle_us = (uint64_t)c->takeback_ms * 1000u,
+        .drain_ms = SUP_TB_DRAIN_MS,
+        .hold_ms = SUP_TB_HOLD_MS,
+        .answer_us = SUP_TB_ANSWER_MS * 1000u,
+        .switch_us = SUP_TB_SWITCH_MS * 1000u,
+        .backoff_us = SUP_TB_BACKOFF_MS * 1000u,
+        .backoff_max_us = SUP_TB_BACKOFF_MAX_MS * 1000u,
+    };
+    sup_tb_init(&s->tb, &tc, &sup_tb_ops, s);
     uint64_t stall_us = SUP_STALL_MS * 1000u;
     if (stall_us < 4 * s->hb_us * misses)
         stall_us = 4 * s->hb_us * misses;
@@ -615,6 +670,32 @@ void sup_on_ns_msg(struct rt *rt, void *st, struct rt_msg *m)
         break;
     default:
         NLOG_WARN("sup", "node-set handler got message type %u", m->type);
+        return;
+    }
+    sup_advertise(s, ns_serving(&s->ns));
+    sup_arm(s);
+}
+
+/* TAKEBACK_CONF / TAKEBACK_REF from a kernel service (this node's: local),
+ * for this node's takeback as coordinator (supervisor/README.md
+ * "Takeback"). */
+void sup_on_takeback_ans(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct sup *s = st;
+    (void)rt;
+    if (s->state != SUP_RUNNING || !s->hb || m->from > NINES_MAX_NODES)
+        return;
+    uint32_t from = m->from ? (uint32_t)m->from : s->self;
+    uint64_t now = nclock_us();
+    switch (m->type) {
+    case NINES__MSG_TYPE__TAKEBACK_CONF:
+        sup_tb_on_conf(&s->tb, &s->ns, from, (const Nines__TakebackConf *)m->body, now);
+        break;
+    case NINES__MSG_TYPE__TAKEBACK_REF:
+        sup_tb_on_ref(&s->tb, &s->ns, from, (const Nines__TakebackRef *)m->body, now);
+        break;
+    default:
+        NLOG_WARN("sup", "takeback handler got message type %u", m->type);
         return;
     }
     sup_advertise(s, ns_serving(&s->ns));

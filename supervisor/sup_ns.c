@@ -339,6 +339,7 @@ static void install(struct ns *ns, const struct ns_view *v)
      * it), and the reports of the old one are stale */
     ns->rebuilt_epoch = 0;
     ns->rebuilt = 0;
+    ns->tb_node = 0; /* a takeback asked for the old set: the supervisor asks again */
     if (ns->rs != NS_R_IDLE && ns->b.epoch <= v->epoch)
         round_stop(ns, 0);
     NLOG_INFO("ns", "node %u: node set of epoch %llu installed: members %llx, current %llx, "
@@ -537,8 +538,10 @@ static void send_install(struct ns *ns, uint64_t to, const struct ns_view *v)
 static void decide(struct ns *ns)
 {
     struct ns_view v = ns->proposal;
-    if (ns->base.epoch)
+    if (ns->base.epoch) {
         ns->st.rebuilt_current += ns_popcount(v.current & ~ns->base.current);
+        ns->st.takebacks += ns_popcount(ns->base.standby_only & v.current & ~v.standby_only);
+    }
     send_install(ns, ns->cfg.configured, &v);
     round_stop(ns, 0);
     install(ns, &v);
@@ -555,9 +558,8 @@ static void decide(struct ns *ns)
  * standby-only, current since this epoch (`since`: of two standby-only
  * replicas the one current since earlier is primary); a standby-only node
  * stays so, since the same epoch, while it stays current and drops out
- * with current. Takeback (not yet) is the one thing that will
- * clear standby_only bits of nodes that stay current: here, where
- * p->standby_only is chosen. */
+ * with current. Takeback (ns_takeback) is the one thing that clears the
+ * standby_only bit of a node that stays current, under the same rule. */
 static void admit_rebuilt(struct ns *ns, struct ns_view *p)
 {
     const struct ns_view *base = &ns->base;
@@ -576,6 +578,26 @@ static void admit_rebuilt(struct ns *ns, struct ns_view *p)
     uint64_t admitted = none_left ? newcur : 0;
     p->standby_only = (base->standby_only & p->current) | admitted;
     p->current |= admitted;
+    /* takeback (ns_takeback): the one thing that clears the standby-only
+     * bit of a node that stays current, after the supervisor drained the
+     * primaries that move to it; same rule as entering current */
+    uint32_t tb = ns->tb_node;
+    ns->tb_node = 0; /* consumed by this proposal, applied or not */
+    if (tb && ns->tb_epoch == base->epoch && (p->standby_only & NS_BIT(tb)) &&
+        ns_is_member(p, tb, base->inc[tb])) {
+        if (none_left) {
+            p->standby_only &= ~NS_BIT(tb);
+            NLOG_INFO("ns", "node %u: round %u for epoch %llu: node %u takes its primaries back "
+                      "(standby-only since epoch %llu no more)", ns->cfg.self, ns->b.round,
+                      (unsigned long long)ns->b.epoch, tb,
+                      (unsigned long long)base->since[tb]);
+        } else {
+            ns->st.takeback_deferred++;
+            NLOG_INFO("ns", "node %u: round %u for epoch %llu: node %u stays standby-only (a "
+                      "member leaves or stops being current in this round)", ns->cfg.self,
+                      ns->b.round, (unsigned long long)ns->b.epoch, tb);
+        }
+    }
     for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
         p->since[id] = (admitted & NS_BIT(id))         ? p->epoch
                        : (p->standby_only & NS_BIT(id)) ? base->since[id]
@@ -646,6 +668,10 @@ static void evaluate_build(struct ns *ns)
          * round: only it may be proposed again (its members still answer
          * or the next epoch removes them) */
         ns->proposal = ns->best_view;
+        if (ns->tb_node) {
+            ns->st.takeback_deferred++;
+            ns->tb_node = 0; /* not this round: the supervisor asks again */
+        }
     } else {
         struct ns_view p = {.epoch = ns->b.epoch, .members = s};
         if (!ns->base.epoch) {
@@ -755,6 +781,9 @@ static void maybe_start(struct ns *ns)
     else if ((ns->rebuilt | (rebuilt_holds(ns) ? NS_BIT(ns->cfg.self) : 0)) &
              ns->inst.members & ~ns->inst.current)
         round_start(ns, "members not current are rebuilt");
+    else if (ns->tb_node && ns->tb_epoch == ns->inst.epoch &&
+             (ns->inst.standby_only & NS_BIT(ns->tb_node)))
+        round_start(ns, "takeback of a standby-only node");
     else if (ns->ha == NS_HA_ISOLATED && ns->now - ns->isolated_since >= ns->cfg.report_us)
         round_start(ns, "this node does not hear a quorum");
 }
@@ -1009,6 +1038,33 @@ int ns_set_rebuilt(struct ns *ns, uint64_t epoch, uint64_t now)
     }
     report_or_start(ns);
     return 0;
+}
+
+int ns_takeback(struct ns *ns, uint32_t node, uint64_t epoch, uint64_t now)
+{
+    if (now > ns->now)
+        ns->now = now;
+    if (!ns->inst.epoch || epoch != ns->inst.epoch)
+        return nines_err(NINES_ESTALE, "node %u: takeback of node %u in the node set of epoch "
+                         "%llu, but the installed one is epoch %llu", ns->cfg.self, node,
+                         (unsigned long long)epoch, (unsigned long long)ns->inst.epoch);
+    if (!self_in(ns, &ns->inst) || coordinator_of(ns) != ns->cfg.self)
+        return nines_err(NINES_ESTATE, "node %u: takeback of node %u, but this node does not "
+                         "coordinate the node set of epoch %llu", ns->cfg.self, node,
+                         (unsigned long long)epoch);
+    if (node < 1 || node > NS_MAX_NODES || !(ns->inst.standby_only & NS_BIT(node)))
+        return nines_err(NINES_ESTATE, "node %u: takeback of node %u, which is not standby-only "
+                         "in the node set of epoch %llu (standby-only %llx)", ns->cfg.self, node,
+                         (unsigned long long)epoch, (unsigned long long)ns->inst.standby_only);
+    ns->tb_node = node;
+    ns->tb_epoch = epoch;
+    maybe_start(ns);
+    return 0;
+}
+
+bool ns_accepted_after(const struct ns *ns, uint64_t epoch)
+{
+    return ns->acc_ballot.epoch > epoch && ns->acc_ballot.epoch > ns->inst.epoch;
 }
 
 void ns_on_report(struct ns *ns, uint32_t from, const Nines__NsReportOrd *r, uint64_t now)

@@ -100,6 +100,10 @@ struct ns_stats {
     uint64_t rebuilt_current;  /* rebuilt members this coordinator made current */
     uint64_t rebuilt_deferred; /* rebuilt members a round here left not current
                                 * because a member left in that round */
+    uint64_t takebacks;        /* standby-only bits of nodes staying current cleared by
+                                * sets this coordinator decided (takeback) */
+    uint64_t takeback_deferred; /* takeback rounds that could not clear it (a member left
+                                 * in that round, or an accepted proposal came first) */
 };
 
 struct ns_answer {
@@ -137,6 +141,11 @@ struct ns {
     uint64_t rebuilt_epoch;         /* this node's claim (ns_set_rebuilt): its replicas
                                      * are rebuilt in the set of this epoch (0: none;
                                      * any install clears it) */
+    uint32_t tb_node;               /* coordinator: the next proposal built on the set of
+                                     * tb_epoch clears this node's standby-only bit
+                                     * (ns_takeback; 0: none; consumed by that proposal,
+                                     * cleared by any install) */
+    uint64_t tb_epoch;
     /* coordinator round */
     enum ns_round rs;
     struct ns_ballot b;
@@ -225,6 +234,20 @@ void ns_peer_epoch(struct ns *ns, uint32_t node, uint64_t epoch, uint64_t now);
 int ns_set_rebuilt(struct ns *ns, uint64_t epoch, uint64_t now);
 /* The claim holds (ns_set_rebuilt, not yet cleared). */
 bool ns_rebuilt(const struct ns *ns);
+
+/* Takeback (supervisor/README.md "Takeback"): this coordinator runs a round
+ * whose proposal clears standby-only node `node`'s bit (and its epoch of
+ * becoming current), built on the installed set of `epoch` — after the
+ * supervisor had every current node drain the primaries that move to it.
+ * As for rebuilt members, only in a round where no member process leaves
+ * and no current member stops being current; else the bit stays and the
+ * request is dropped (the supervisor tries again). 0 = a round is asked for;
+ * NINES_ESTALE: `epoch` is not the installed set's; NINES_ESTATE: this node
+ * does not coordinate it, or `node` is not standby-only in it. */
+int ns_takeback(struct ns *ns, uint32_t node, uint64_t epoch, uint64_t now);
+/* This node accepted a proposal for an epoch after `epoch` that it has not
+ * installed (the kernel service holds a takeback drain while it has). */
+bool ns_accepted_after(const struct ns *ns, uint64_t epoch);
 
 /* Messages (from = the sending node). */
 void ns_on_report(struct ns *ns, uint32_t from, const Nines__NsReportOrd *r, uint64_t now);

@@ -266,6 +266,28 @@ static void print_table(const struct nines_conf *c, const struct ctl_node_view *
                 printf("      (disk log segments are all kept: they hold records of an earlier "
                        "process of this node, which no recovery has taken over)\n");
         }
+        /* takeback (supervisor/README.md "Takeback"): the coordinator's
+         * attempts, and this node's drains as an interim primary */
+        bool tb_busy = st->tb_state && st->tb_state[0] && strcmp(st->tb_state, "idle") != 0 &&
+                       strcmp(st->tb_state, "static") != 0 && strcmp(st->tb_state, "off") != 0;
+        if (tb_busy || st->tb_done || st->tb_retried) {
+            printf("      (takeback: %s", st->tb_state ? st->tb_state : "?");
+            if (st->tb_node)
+                printf(" node %u, attempt %llu", st->tb_node, (unsigned long long)st->tb_attempt);
+            printf("; %llu done, %llu attempts retried", (unsigned long long)st->tb_done,
+                   (unsigned long long)st->tb_retried);
+            if (st->tb_done)
+                printf("; the last moved %u fragments in %.1f ms", st->tb_last_frags,
+                       (double)st->tb_last_us / 1000.0);
+            if (st->tb_detail && st->tb_detail[0])
+                printf("; last failure: %s", st->tb_detail);
+            printf(")\n");
+        }
+        if (st->tb_draining || st->tb_drains_conf || st->tb_drains_ref || st->tb_refused)
+            printf("      (takeback drains here: %u fragments draining now, %llu drained, %llu "
+                   "not in time, %llu new transactions told to retry)\n", st->tb_draining,
+                   (unsigned long long)st->tb_drains_conf, (unsigned long long)st->tb_drains_ref,
+                   (unsigned long long)st->tb_refused);
     }
     printf("health: %s\n", ctl_healthy(c, v, ns) ? "all nodes up, all links up" : "DEGRADED");
 }
@@ -425,6 +447,17 @@ static void print_json(const struct nines_conf *c, const struct ctl_node_view *v
                    s->ckpt_removal_held ? "true" : "false");
             ctl_json_str(s->ckpt_error);
             printf("}");
+            printf(",\"takeback\":{\"state\":");
+            ctl_json_str(s->tb_state);
+            printf(",\"node\":%u,\"attempt\":%llu,\"done\":%llu,\"retried\":%llu,"
+                   "\"last_us\":%llu,\"last_frags\":%u,\"last_failure\":", s->tb_node,
+                   (unsigned long long)s->tb_attempt, (unsigned long long)s->tb_done,
+                   (unsigned long long)s->tb_retried, (unsigned long long)s->tb_last_us,
+                   s->tb_last_frags);
+            ctl_json_str(s->tb_detail);
+            printf(",\"draining\":%u,\"drains_conf\":%llu,\"drains_ref\":%llu,"
+                   "\"refused\":%llu}", s->tb_draining, (unsigned long long)s->tb_drains_conf,
+                   (unsigned long long)s->tb_drains_ref, (unsigned long long)s->tb_refused);
         }
         printf("}");
     }
@@ -433,7 +466,7 @@ static void print_json(const struct nines_conf *c, const struct ctl_node_view *v
 
 int ctl_cmd_status(const struct nines_conf *c, int argc, char **argv)
 {
-    bool json = false, want_current = false;
+    bool json = false, want_current = false, want_balanced = false;
     double wait_s = 0;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
@@ -443,6 +476,9 @@ int ctl_cmd_status(const struct nines_conf *c, int argc, char **argv)
         else if (!strcmp(argv[i], "--wait-current") && i + 1 < argc) {
             wait_s = atof(argv[++i]);
             want_current = true;
+        } else if (!strcmp(argv[i], "--wait-balanced") && i + 1 < argc) {
+            wait_s = atof(argv[++i]);
+            want_current = want_balanced = true;
         }
         else {
             fprintf(stderr, "ninesctl status: unknown option '%s'\n", argv[i]);
@@ -463,6 +499,10 @@ int ctl_cmd_status(const struct nines_conf *c, int argc, char **argv)
             for (uint32_t i = 0; i < c->nnodes; i++)
                 if (!(ns.current & ((uint64_t)1 << (c->nodes[i].id - 1))))
                     ok = false;
+            /* --wait-balanced: and no node standby-only any more (each took
+             * its dictionary primaries back: supervisor/README.md "Takeback") */
+            if (want_balanced && ns.standby_only)
+                ok = false;
         }
         if (ok || nclock_ms() >= deadline)
             break;

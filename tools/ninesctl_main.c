@@ -1,6 +1,6 @@
 /* ninesctl — admin command line for a ninesdb cluster.
  *
- *   ninesctl --config FILE status [--json] [--wait-healthy SECONDS | --wait-current SECONDS]
+ *   ninesctl --config FILE status [--json] [--wait-healthy SECONDS | --wait-current SECONDS | --wait-balanced SECONDS]
  *   ninesctl --config FILE ping --node ID [--count N]
  *   ninesctl --config FILE create-table NAME --columns SPEC --key COLS
  *            [--frags N | --range-splits V1,V2,...] [--scheme misd|circular]
@@ -590,7 +590,7 @@ static const struct {
     int (*fn)(const struct nines_conf *c, int argc, char **argv);
     const char *help;
 } commands[] = {
-    {"status", ctl_cmd_status, "status [--json] [--wait-healthy SECONDS | --wait-current SECONDS]"},
+    {"status", ctl_cmd_status, "status [--json] [--wait-healthy SECONDS | --wait-current SECONDS | --wait-balanced SECONDS]"},
     {"ping", cmd_ping, "ping --node ID [--count N]"},
     {"create-table", cmd_create_table,
      "create-table NAME --columns \"id:int64,name:varstring(32):null,...\" --key id[,col...]\n"

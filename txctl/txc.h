@@ -58,6 +58,10 @@ struct txc_stats {
                                                      * left before deciding */
     uint64_t lost_decisions;                        /* ctl: in doubt after an hsc left (held,
                                                      * never guessed) */
+    uint64_t op_retries;                            /* KERN_OP_REQs refused before anything
+                                                     * ran (a fragment taken over or handed
+                                                     * back) and sent again */
+    uint64_t op_rerouted;                           /* ... to another node (its primary moved) */
     uint32_t active;                                /* transactions held now */
 };
 

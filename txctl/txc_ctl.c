@@ -146,9 +146,23 @@ static void finish(struct txc *t, struct txc_txn *x, bool committed)
 static bool primaries_ready(const struct txc_txn *x);
 static bool standbys_ready(const struct txc_txn *x);
 
+/* x leaves EXECUTING / PREPARING with requests still waiting to be sent
+ * again ("Refused before anything ran"): they never will be; their
+ * kernels refused before anything ran, so they never prepared and no hsc
+ * can have recorded COMMIT (what RESOLVING reads from x->refused). */
+static void drop_again(struct txc_txn *x)
+{
+    if (!x->again)
+        return;
+    x->refused = true;
+    x->pending &= ~x->again;
+    x->again = 0;
+}
+
 static void abort_now(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op,
                       const char *detail)
 {
+    drop_again(x);
     if (err >= 0)
         err = NINES_EPROTO;
     NLOG_DEBUG("txc", "txn %" PRIx64 " aborts in state %s: %s", x->id, txc_state_name(x->st),
@@ -187,6 +201,7 @@ static void keep_reason(struct txc_txn *x, int err, uint32_t failed_op, const ch
 static void ask_abort(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op,
                       const char *detail)
 {
+    drop_again(x);
     x->st = TXC_ASKING;
     keep_reason(x, err, failed_op, detail);
     x->asks = 1;
@@ -366,61 +381,293 @@ static void progress(struct txc *t, struct txc_txn *x)
     }
 }
 
+/* KERN_OP_REQ for x->nreq[k] of the current request (seq seq_base + k). */
+static int send_nreq(struct txc *t, struct txc_txn *x, uint32_t k, bool prepare)
+{
+    const struct txc_nreq *r = &x->nreq[k];
+    struct rt_msg *m = rt_msg_new(t->rt, NINES__MSG_TYPE__KERN_OP_REQ);
+    Nines__KernOpReq *b = m ? RT_BODY(m, Nines__KernOpReq, nines__kern_op_req__init) : NULL;
+    Nines__Participant **pp = b ? rt_msg_alloc(m, r->nops * sizeof *pp) : NULL;
+    Nines__Participant *pv = b ? rt_msg_alloc(m, r->nops * sizeof *pv) : NULL;
+    Nines__RecordOp **ops = b ? rt_msg_alloc(m, r->nops * sizeof *ops) : NULL;
+    ProtobufCBinaryData *keys = b ? rt_msg_alloc(m, r->nops * sizeof *keys) : NULL;
+    if (!pp || !pv || !ops || !keys) {
+        if (m)
+            rt_msg_free(t->rt, m);
+        return nines_err(NINES_ENOMEM, "no memory for KERN_OP_REQ");
+    }
+    b->txn = x->id;
+    b->ctl = t->self;
+    b->hsc = x->hsc;
+    b->prepare = prepare;
+    b->seq = x->seq_base + k;
+    for (uint32_t j = 0; j < r->nops; j++) {
+        const struct txc_kop *o = &x->kops[r->idx[j]];
+        const struct txc_part *p = &x->parts[o->part];
+        nines__participant__init(&pv[j]);
+        pv[j].table = p->table;
+        pv[j].frag = p->frag;
+        pv[j].primary = p->primary;
+        pv[j].standby = p->standby;
+        pp[j] = &pv[j];
+        ops[j] = (Nines__RecordOp *)x->ops[o->op].op;
+        keys[j] = o->key;
+    }
+    if (prepare && x->proc == TXC_PROC_TPCB)
+        for (uint32_t j = 0; j < r->nops; j++)
+            if (x->kops[r->idx[j]].op == 0) { /* its row carries the procedure's value */
+                b->value_op = j + 1;
+                b->value_col = x->value_col;
+            }
+    b->n_parts = b->n_ops = b->n_keys = r->nops;
+    b->parts = pp;
+    b->ops = ops;
+    b->keys = keys;
+    if (!(x->ran & TXC_NODE(r->node)))
+        x->ran_req |= TXC_NODE(r->node); /* first reached by this request */
+    x->ran |= TXC_NODE(r->node);
+    x->pending |= TXC_NODE(r->node);
+    int rc = rt_send(t->rt, r->node == t->self ? 0 : r->node, RT_SVC_KERN, m);
+    if (rc)
+        return nines_err(rc, "node %u: %s", r->node, nines_errdetail());
+    return 0;
+}
+
 /* One KERN_OP_REQ per primary node for the current request. */
 static int send_ops(struct txc *t, struct txc_txn *x, bool prepare)
 {
     x->seq_base = x->seq + 1;
     x->seq += x->nnreq;
     x->nreq_left = x->nnreq;
+    x->ran_req = 0;
+    x->again = 0;
+    x->retries = 0;
     int first_err = 0;
     for (uint32_t k = 0; k < x->nnreq; k++) {
-        const struct txc_nreq *r = &x->nreq[k];
-        struct rt_msg *m = rt_msg_new(t->rt, NINES__MSG_TYPE__KERN_OP_REQ);
-        Nines__KernOpReq *b = m ? RT_BODY(m, Nines__KernOpReq, nines__kern_op_req__init) : NULL;
-        Nines__Participant **pp = b ? rt_msg_alloc(m, r->nops * sizeof *pp) : NULL;
-        Nines__Participant *pv = b ? rt_msg_alloc(m, r->nops * sizeof *pv) : NULL;
-        Nines__RecordOp **ops = b ? rt_msg_alloc(m, r->nops * sizeof *ops) : NULL;
-        ProtobufCBinaryData *keys = b ? rt_msg_alloc(m, r->nops * sizeof *keys) : NULL;
-        if (!pp || !pv || !ops || !keys) {
-            if (m)
-                rt_msg_free(t->rt, m);
-            first_err = first_err ? first_err : nines_err(NINES_ENOMEM, "no memory for KERN_OP_REQ");
-            continue;
-        }
-        b->txn = x->id;
-        b->ctl = t->self;
-        b->hsc = x->hsc;
-        b->prepare = prepare;
-        b->seq = x->seq_base + k;
-        for (uint32_t j = 0; j < r->nops; j++) {
-            const struct txc_kop *o = &x->kops[r->idx[j]];
-            const struct txc_part *p = &x->parts[o->part];
-            nines__participant__init(&pv[j]);
-            pv[j].table = p->table;
-            pv[j].frag = p->frag;
-            pv[j].primary = p->primary;
-            pv[j].standby = p->standby;
-            pp[j] = &pv[j];
-            ops[j] = (Nines__RecordOp *)x->ops[o->op].op;
-            keys[j] = o->key;
-        }
-        if (prepare && x->proc == TXC_PROC_TPCB)
-            for (uint32_t j = 0; j < r->nops; j++)
-                if (x->kops[r->idx[j]].op == 0) { /* its row carries the procedure's value */
-                    b->value_op = j + 1;
-                    b->value_col = x->value_col;
-                }
-        b->n_parts = b->n_ops = b->n_keys = r->nops;
-        b->parts = pp;
-        b->ops = ops;
-        b->keys = keys;
-        x->ran |= TXC_NODE(r->node);
-        x->pending |= TXC_NODE(r->node);
-        int rc = rt_send(t->rt, r->node == t->self ? 0 : r->node, RT_SVC_KERN, m);
+        int rc = send_nreq(t, x, k, prepare);
         if (rc && !first_err)
-            first_err = nines_err(rc, "node %u: %s", r->node, nines_errdetail());
+            first_err = rc;
     }
     return first_err;
+}
+
+/* ---- a kernel refused before anything ran: the request again ------------
+ * A fragment being taken over (PROMOTING) or drained for a takeback answers
+ * KERN_OP_REF NINES_EAGAIN with failed_op 0: nothing of that KERN_OP_REQ
+ * ran there (kernel/svc/README.md "Takeback"). The controller sends it
+ * again after 1 ms, doubling to TXC_RETRY_MAX_MS, until the transaction's
+ * own timeout; a fragment whose primary moved meanwhile (the takeback's
+ * switch) gets its ops at the new primary (re-routed). NINES_ENOTPRIMARY
+ * with failed_op 0 is retried the same way when the routing moved. */
+#define TXC_RETRY_MAX_MS 50
+#define TXC_RETRY_BIT (UINT64_C(1) << 63) /* timer cookie: txn id | this (ids < 2^63) */
+#define TXC_SLOTS_MAX 256 /* KERN_OP_REQs of a request (one per node, and re-routed ones) */
+
+/* May x send the refused KERN_OP_REQ `k` to node again? */
+static bool retryable(struct txc *t, const struct txc_txn *x, uint32_t k, uint32_t node,
+                      const Nines__KernOpRef *b)
+{
+    if ((x->st != TXC_EXECUTING && x->st != TXC_PREPARING) || x->hsc_ready || b->failed_op != 0)
+        return false;
+    if (b->error == NINES_EAGAIN)
+        return true;
+    if (b->error != NINES_ENOTPRIMARY)
+        return false;
+    /* not primary there any more: again only where the routing moved */
+    const struct txc_nreq *r = &x->nreq[k];
+    for (uint32_t j = 0; j < r->nops; j++) {
+        const struct txc_part *p = &x->parts[x->kops[r->idx[j]].part];
+        uint32_t now = txc_primary_now(t, p->table, p->frag);
+        if (now && now != node)
+            return true;
+    }
+    return false;
+}
+
+static void retry_later(struct txc *t, struct txc_txn *x, uint32_t node)
+{
+    x->again |= TXC_NODE(node);
+    if (x->ran_req & TXC_NODE(node)) {
+        /* nothing of the transaction ran there: no PREPARE, COMMIT or ABORT
+         * goes to it */
+        x->ran &= ~TXC_NODE(node);
+        x->ran_req &= ~TXC_NODE(node);
+    }
+    t->st.op_retries++;
+    uint32_t ms = 1u << (x->retries < 6 ? x->retries : 6);
+    if (ms > TXC_RETRY_MAX_MS)
+        ms = TXC_RETRY_MAX_MS;
+    x->retries++;
+    if (rt_timer_add(t->rt, RT_SVC_TXC, (uint64_t)ms * 1000u, x->id | TXC_RETRY_BIT) < 0)
+        NLOG_ERROR("txc", "txn %" PRIx64 ": no timer to send a refused request again: %s (the "
+                   "transaction's timeout ends it)", x->id, nines_errdetail());
+}
+
+/* The refused requests (slots whose node is in `again`): where their ops
+ * go now, grouped per node over all of them. A group for a refused slot's
+ * own node keeps that slot; the others take the remaining refused slots,
+ * then new ones (seq numbers after the request's); a refused slot left
+ * over keeps its node with no ops (never sent). A node that has a request
+ * of this one that was not refused cannot take more of it (a prepared
+ * kernel takes no more ops): NINES_EAGAIN. *send: the slots to send. */
+static int regroup(struct txc *t, struct txc_txn *x, txc_nodes again, uint32_t *send,
+                   uint32_t *nsend)
+{
+    uint32_t nops = 0;
+    for (uint32_t k = 0; k < x->nnreq; k++)
+        if (again & TXC_NODE(x->nreq[k].node))
+            nops += x->nreq[k].nops;
+    uint32_t *kop = rt_msg_alloc(x->kept, (nops ? nops : 1) * sizeof *kop);
+    uint32_t *grp = rt_msg_alloc(x->kept, (nops ? nops : 1) * sizeof *grp);
+    if (!kop || !grp)
+        return nines_err(NINES_ENOMEM, "no memory to re-route txn %" PRIx64, x->id);
+    uint32_t nodes[64], cnt[64] = {0}, ng = 0, n = 0;
+    bool moved = false;
+    for (uint32_t k = 0; k < x->nnreq; k++) {
+        const struct txc_nreq *r = &x->nreq[k];
+        if (!(again & TXC_NODE(r->node)))
+            continue;
+        for (uint32_t j = 0; j < r->nops; j++) {
+            const struct txc_part *p = &x->parts[x->kops[r->idx[j]].part];
+            uint32_t now = txc_primary_now(t, p->table, p->frag);
+            if (!now)
+                return nines_err(NINES_EUNREACHABLE, "not committed: table %u fragment %u has "
+                                 "no primary in node set %" PRIu64, p->table, p->frag,
+                                 rt_nodeset(t->rt)->epoch);
+            moved |= now != r->node;
+            uint32_t g = 0;
+            while (g < ng && nodes[g] != now)
+                g++;
+            if (g == ng)
+                nodes[ng++] = now;
+            cnt[g]++;
+            kop[n] = r->idx[j];
+            grp[n++] = g;
+        }
+    }
+    *nsend = 0;
+    if (!moved) { /* every op where it was: the same requests again */
+        for (uint32_t k = 0; k < x->nnreq; k++)
+            if ((again & TXC_NODE(x->nreq[k].node)) && x->nreq[k].nops)
+                send[(*nsend)++] = k;
+        return 0;
+    }
+    for (uint32_t g = 0; g < ng; g++)
+        for (uint32_t j = 0; j < x->nnreq; j++)
+            if (!(again & TXC_NODE(x->nreq[j].node)) && x->nreq[j].node == nodes[g])
+                return nines_err(NINES_EAGAIN, "txn %" PRIx64 ": ops refused before anything "
+                                 "ran now go to node %u, which runs other ops of the same "
+                                 "request", x->id, nodes[g]);
+    /* a slot per group: the refused slot of its node, else a free refused
+     * slot, else a new one */
+    uint32_t slot[64];
+    bool used[TXC_SLOTS_MAX] = {false};
+    uint32_t extra = 0;
+    for (uint32_t g = 0; g < ng; g++) {
+        slot[g] = UINT32_MAX;
+        for (uint32_t k = 0; k < x->nnreq; k++)
+            if ((again & TXC_NODE(x->nreq[k].node)) && x->nreq[k].node == nodes[g] && !used[k]) {
+                slot[g] = k;
+                used[k] = true;
+                break;
+            }
+    }
+    for (uint32_t g = 0; g < ng; g++) {
+        if (slot[g] != UINT32_MAX)
+            continue;
+        for (uint32_t k = 0; k < x->nnreq && slot[g] == UINT32_MAX; k++) {
+            bool own = false; /* a refused slot whose node has a group keeps it */
+            for (uint32_t h = 0; h < ng; h++)
+                own |= nodes[h] == x->nreq[k].node;
+            if ((again & TXC_NODE(x->nreq[k].node)) && !used[k] && !own) {
+                slot[g] = k;
+                used[k] = true;
+            }
+        }
+        if (slot[g] == UINT32_MAX)
+            slot[g] = x->nnreq + extra++;
+    }
+    struct txc_nreq *nr = x->nreq;
+    if (extra) {
+        nr = rt_msg_alloc(x->kept, (x->nnreq + extra) * sizeof *nr);
+        if (!nr)
+            return nines_err(NINES_ENOMEM, "no memory to re-route txn %" PRIx64, x->id);
+        memcpy(nr, x->nreq, x->nnreq * sizeof *nr);
+    }
+    for (uint32_t k = 0; k < x->nnreq; k++)
+        if (again & TXC_NODE(nr[k].node))
+            nr[k].nops = 0; /* refused slots not given a group stay empty */
+    for (uint32_t g = 0; g < ng; g++) {
+        struct txc_nreq *q = &nr[slot[g]];
+        q->node = nodes[g];
+        q->nops = 0;
+        q->idx = rt_msg_alloc(x->kept, cnt[g] * sizeof *q->idx);
+        if (!q->idx)
+            return nines_err(NINES_ENOMEM, "no memory to re-route txn %" PRIx64, x->id);
+        send[(*nsend)++] = slot[g];
+    }
+    const struct dict *d = txc_dict(t);
+    struct dict_live live = txc_live(t);
+    for (uint32_t i = 0; i < n; i++) {
+        struct txc_nreq *q = &nr[slot[grp[i]]];
+        struct txc_kop *o = &x->kops[kop[i]];
+        struct txc_part *p = &x->parts[o->part];
+        q->idx[q->nops++] = kop[i];
+        o->node = q->node;
+        if (p->primary != q->node) {
+            const struct dict_table *tb = dict_table_by_id(d, p->table);
+            struct dict_roles ro;
+            p->primary = q->node;
+            if (tb && dict_frag_roles_live(d, tb, p->frag, &live, &ro) == 0)
+                p->standby = ro.state == DICT_FRAG_BOTH ? ro.standby : ro.logcopy;
+        }
+    }
+    /* nreq_left counts the answers still to come: the slots sent now */
+    uint32_t emptied = 0;
+    for (uint32_t k = 0; k < x->nnreq; k++)
+        if ((again & TXC_NODE(x->nreq[k].node)) && nr[k].nops == 0)
+            emptied++;
+    x->nreq_left = x->nreq_left + extra - emptied;
+    x->nnreq += extra;
+    x->seq += extra;
+    x->nreq = nr;
+    t->st.op_rerouted++;
+    char to[200];
+    size_t off = 0;
+    for (uint32_t g = 0; g < ng && off < sizeof to; g++)
+        off += (size_t)snprintf(to + off, sizeof to - off, "%s%u (%u ops)", g ? ", " : "",
+                                nodes[g], cnt[g]);
+    NLOG_INFO("txc", "txn %" PRIx64 ": ops refused at nodes %" PRIx64 " (before anything ran) "
+              "go to nodes %s: their fragments' primary moved in node set %" PRIu64, x->id,
+              (uint64_t)again, to, rt_nodeset(t->rt)->epoch);
+    return 0;
+}
+
+/* The retry timer: send the refused requests again (re-routed). */
+static void resend_again(struct txc *t, struct txc_txn *x)
+{
+    if ((x->st != TXC_EXECUTING && x->st != TXC_PREPARING) || !x->again)
+        return;
+    bool prepare = x->st == TXC_PREPARING;
+    txc_nodes again = x->again;
+    x->again = 0;
+    x->pending &= ~again; /* set again for wherever the requests go now */
+    uint32_t send[TXC_SLOTS_MAX], nsend = 0;
+    int rc = x->nnreq + 64 <= TXC_SLOTS_MAX ? regroup(t, x, again, send, &nsend)
+                                  : nines_err(NINES_ETOOBIG, "txn %" PRIx64 ": %u requests",
+                                              x->id, x->nnreq);
+    for (uint32_t i = 0; rc == 0 && i < nsend; i++)
+        rc = send_nreq(t, x, send[i], prepare);
+    if (rc)
+        abortf(t, x, rc, 0, "txn %" PRIx64 ": a request refused while its fragment was taken "
+               "over or handed back could not be sent again: %s", x->id, nines_errdetail());
+}
+
+void txc_ctl_on_retry_timer(struct txc *t, uint64_t cookie)
+{
+    struct txc_txn *x = txc_find(t, cookie & ~TXC_RETRY_BIT);
+    if (x && !txc_is_hsc_state(x->st))
+        resend_again(t, x);
 }
 
 /* The request ends the transaction: last ops with prepare=1, PREPARE_REQ
@@ -697,6 +944,13 @@ void txc_on_kern_op_ref(struct rt *rt, void *st, struct rt_msg *m)
     if (k < 0)
         return;
     const struct txc_nreq *r = &x->nreq[k];
+    if (retryable(t, x, (uint32_t)k, node, b)) {
+        /* nothing of it ran there: again later (the pending bit stays) */
+        NLOG_DEBUG("txc", "txn %" PRIx64 ": node %u refused, nothing ran (%s): sent again "
+                   "later", x->id, node, b->detail ? b->detail : "");
+        retry_later(t, x, node);
+        return;
+    }
     uint32_t i = x->kops[b->failed_op < r->nops ? r->idx[b->failed_op] : r->idx[0]].op;
     char name[160];
     txc_op_name(x, i, name, sizeof name);
@@ -1113,6 +1367,7 @@ static uint32_t resolve_ms(const struct txc *t, const struct txc_txn *x)
  * committed). START follows the answers (resolve). */
 static void start_resolving(struct txc *t, struct txc_txn *x, txc_nodes gone, const char *detail)
 {
+    drop_again(x);
     uint32_t old = x->hsc;
     if (x->st == TXC_ASKING)
         x->resolve_abort = true; /* its reason is kept */

@@ -28,33 +28,67 @@ static uint64_t self_inc(struct txc *t)
     return ep ? net_incarnation(ep) : 0;
 }
 
-static void apply(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *b)
+/* A standby READY_IND: the participant whose standby is its node is ready
+ * there. False when none is (yet): the caller keeps it while the entry
+ * waits (the primary's READY_IND may name that standby later). */
+static bool apply_standby(struct txc_txn *x, const Nines__ReadyInd *b)
 {
-    if (!b->standby) {
-        bool hit = false;
-        for (uint32_t i = 0; i < x->nparts; i++)
-            if (x->parts[i].primary == b->node)
-                x->parts[i].p_ready = hit = true;
-        if (!hit) {
-            t->st.stale++;
-            return;
-        }
-        /* which of its fragments shipped records, and to which standby */
-        txc_part_frags(x, b->node, b->frags, b->n_frags);
-        if (b->has_value) {
-            x->has_value = true;
-            x->value = b->value;
-        }
-        return;
-    }
     for (uint32_t i = 0; i < x->nparts; i++) {
         struct txc_part *p = &x->parts[i];
         if (p->table == b->table && p->frag == b->frag && p->standby == b->node) {
             p->s_ready = true;
-            return;
+            return true;
         }
     }
-    t->st.stale++;
+    return false;
+}
+
+/* A READY_IND into x's participants; false: a standby's that names no
+ * participant's standby (yet). */
+static bool apply(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *b)
+{
+    if (b->standby)
+        return apply_standby(x, b);
+    /* a fragment whose ops ran at another primary than START named: the
+     * ctl sent them again where the fragment's primary moved (a takeback
+     * switched it while they were refused, txc_ctl.c "the request again");
+     * only one node ever prepares a transaction's ops of a fragment */
+    bool hit = false, moved = false;
+    for (size_t j = 0; j < b->n_frags; j++) {
+        const Nines__FragRecords *f = b->frags[j];
+        for (uint32_t i = 0; f && i < x->nparts; i++) {
+            struct txc_part *p = &x->parts[i];
+            if (p->table != f->table || p->frag != f->frag)
+                continue;
+            if (p->primary != b->node) {
+                if (p->p_ready)
+                    continue; /* its ops prepared at the node START named */
+                p->primary = b->node;
+                moved = true;
+            }
+            p->p_ready = hit = true;
+        }
+    }
+    if (!b->n_frags) /* (a primary lists every fragment it touched: none here) */
+        for (uint32_t i = 0; i < x->nparts; i++)
+            if (x->parts[i].primary == b->node)
+                x->parts[i].p_ready = hit = true;
+    if (!hit) {
+        t->st.stale++;
+        return true;
+    }
+    /* which of its fragments shipped records, and to which standby */
+    txc_part_frags(x, b->node, b->frags, b->n_frags);
+    if (b->has_value) {
+        x->has_value = true;
+        x->value = b->value;
+    }
+    if (moved) /* standby readies kept before this one named their node */
+        for (struct rt_msg *e = x->kept; e; e = e->next)
+            if (e->type == NINES__MSG_TYPE__READY_IND &&
+                ((const Nines__ReadyInd *)e->body)->standby)
+                (void)apply_standby(x, (const Nines__ReadyInd *)e->body);
+    return true;
 }
 
 /* TXC_READY_CONF: COMMIT is recorded here, with the procedure's value. */
@@ -208,7 +242,7 @@ void txc_on_start_req(struct rt *rt, void *st, struct rt_msg *m)
     /* readies that came before the start */
     for (struct rt_msg *e = x->kept; e; e = e->next)
         if (e->type == NINES__MSG_TYPE__READY_IND)
-            apply(t, x, (const Nines__ReadyInd *)e->body);
+            (void)apply(t, x, (const Nines__ReadyInd *)e->body); /* a miss stays kept */
     txc_keep(x, m);
     txc_arm(t, x, TXC_HSC_HOLD_FACTOR * t->cfg.timeout_ms);
     if (b->outcome == TXC_OUT_COMMITTED) {
@@ -255,7 +289,12 @@ void txc_hsc_ready_ind(struct txc *t, const Nines__ReadyInd *b, struct rt_msg *m
             txc_keep(x, m);
             return;
         }
-        apply(t, x, b);
+        if (!apply(t, x, b)) {
+            /* a standby the primary's READY_IND has not named yet (its
+             * fragment's ops went to a new primary): kept for it */
+            t->st.stale++;
+            txc_keep(x, m);
+        }
         check(t, x);
         break;
     case TXC_HSC_COMMITTED:

@@ -143,6 +143,11 @@ struct txc_txn {
     txc_nodes ran;                  /* got a KERN_OP_REQ in this txn */
     txc_nodes pending;              /* KERN_OP_REQ / PREPARE_REQ answer outstanding */
     txc_nodes waiting;              /* COMMIT_CONF / ABORT_CONF outstanding */
+    txc_nodes ran_req;              /* nodes the current request reached first in this txn */
+    txc_nodes again;                /* nodes whose KERN_OP_REQ of the current request is
+                                     * sent again at the retry timer: refused before
+                                     * anything ran (a takeover or takeback there) */
+    uint32_t retries;               /* ... of the current request so far (backoff) */
 
     /* current request */
     enum txc_proc proc;
@@ -282,6 +287,9 @@ void txc_ctl_on_not_serving(struct txc *t, struct txc_txn *x);
 void txc_ctl_abort(struct txc *t, struct txc_txn *x, int err, uint32_t failed_op,
                    const char *detail);
 void txc_ctl_on_timer(struct txc *t, struct txc_txn *x);
+/* The retry timer of a request refused before anything ran (cookie: the
+ * txn id with bit 63 set; txc_ctl.c "the request again") */
+void txc_ctl_on_retry_timer(struct txc *t, uint64_t cookie);
 void txc_ctl_on_client_closed(struct txc *t, net_addr conn);
 void txc_ctl_ready_ind(struct txc *t, struct txc_txn *x, const Nines__ReadyInd *b);
 /* TXC_OUTCOME_REQ for a txn this node controls. */

@@ -485,6 +485,10 @@ static void txc_on_event(struct rt *rt, void *st, struct rt_msg *m)
                    t->cfg.timeout_ms);
         break;
     case RT_MSG_TIMER: {
+        if (m->cookie >> 63) { /* a refused request's retry (txc_ctl.c) */
+            txc_ctl_on_retry_timer(t, m->cookie);
+            break;
+        }
         if (TXC_ID_NODE(m->cookie) == 0) { /* not a txn id: an outcome question's */
             txc_outcome_on_timer(t, m->cookie);
             break;

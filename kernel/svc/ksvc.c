@@ -233,6 +233,8 @@ int ksvc_init(struct ksvc **out, struct rt *rt, const struct ksvc_config *cfg)
         return nines_err(NINES_ENOMEM, "no memory for the kernel service");
     k->dict = cfg->dict;
     k->dict_ctx = cfg->dict_ctx;
+    k->ns_accepted = cfg->ns_accepted;
+    k->ns_ctx = cfg->ns_ctx;
     k->rt = rt;
     k->u = cfg->upd;
     k->self = rt_self(rt);
@@ -304,6 +306,7 @@ void ksvc_fini(struct ksvc *k)
     free(k->grave);
     sk_copy_fini(k);
     sk_rb_fini(k);
+    sk_tb_fini(k);
     sk_marks_free(k);
     sk_map_free(&k->txns);
     sk_map_free(&k->reps);
@@ -330,6 +333,7 @@ void sk_after(struct ksvc *k)
         sk_arm_tick(k);
     if (k->dg_head && !k->dg_armed)
         sk_dg_arm(k); /* a timer that could not be added before */
+    sk_tb_after(k); /* a takeback drain: done now? */
 }
 
 void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
@@ -351,6 +355,7 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
         sk_reconcile(k, k->dict(k->dict_ctx), false);
         sk_copy_reconcile(k, k->dict(k->dict_ctx)); /* log copies (ksvc_copy.c) */
         sk_rb_reconcile(k, k->dict(k->dict_ctx));   /* rebuilds (ksvc_rebuild.c) */
+        sk_tb_nodeset(k);                            /* a takeback drain ends */
         break;
     case UPD_MSG_BARRIER_DONE: /* takeover: redo of what came before the epoch is done */
         sk_on_barrier_done(k, m->cookie);
@@ -387,6 +392,9 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
         case SK_TIMER_CKPT:
         case SK_TIMER_CKPT_DUE:
             sk_ck_on_timer(k, m->cookie);
+            break;
+        case SK_TIMER_TAKEBACK:
+            sk_tb_timer(k);
             break;
         default:
             NLOG_WARN("kern", "unknown timer %llu", (unsigned long long)m->cookie);

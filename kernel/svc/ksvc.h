@@ -37,6 +37,13 @@ struct ksvc_config {
      * (0: only on demand, CKPT_REQ). */
     const char *ckpt_dir;
     uint32_t ckpt_interval_ms;
+    /* Takeback (README "Takeback"): has this node's node-set protocol
+     * accepted a proposal for an epoch after `epoch` that is not installed
+     * yet? A drained fragment keeps refusing new transactions while it has
+     * (the proposal may give the fragment to the standby-only node). NULL:
+     * never (tests without the protocol). */
+    bool (*ns_accepted)(void *ctx, uint64_t epoch);
+    void *ns_ctx;
 };
 
 #define KSVC_DLOG_BUF_MAX (64u << 20) /* bytes buffered for the disk log at most */
@@ -138,6 +145,8 @@ struct ksvc_stats {
     uint64_t digest_jobs;      /* now: digest requests in progress */
     uint64_t free_steps;       /* turns spent freeing dropped replicas (SK_TIMER_FREE) */
     uint64_t freeing;          /* now: dropped replicas not yet freed */
+    uint64_t takebacks;        /* replicas promoted from hot standby to primary while the
+                                * previous primary stays current (a takeback) */
 };
 void ksvc_get_stats(const struct ksvc *k, struct ksvc_stats *out);
 
@@ -327,6 +336,39 @@ int ksvc_ckpt_manifest_decode(const uint8_t *buf, size_t len, uint32_t node, uin
 int ksvc_ckpt_manifest_read(const char *dir, uint32_t node, uint64_t cluster,
                             struct ksvc_ckpt_manifest *out);
 void ksvc_ckpt_manifest_free(struct ksvc_ckpt_manifest *m);
+/* ---- takeback (ksvc_takeback.c; README "Takeback") ----
+ * A rebuilt standby-only node R takes the primaries of its dictionary-
+ * primary fragments back: the node-set coordinator asks every current node
+ * to drain the primaries it holds that move to R when R's standby-only bit
+ * is cleared (TAKEBACK_REQ); new transactions there are refused with
+ * NINES_EAGAIN (the controller retries), open ones finish; TAKEBACK_CONF
+ * once nothing is open or unacknowledged there, TAKEBACK_REF when that
+ * takes longer than drain_ms. The install that clears the bit demotes the
+ * drained primaries cleanly (they continue as R's hot standbys). */
+#define KSVC_TB_DRAIN_MS 200   /* drain bound when the request names none */
+#define KSVC_TB_HOLD_MS 1000   /* drained: refuse new transactions until an install, at most
+                                * this long (unless a proposal is accepted here) */
+enum ksvc_tb_state {
+    KSVC_TB_IDLE = 0,       /* no drain */
+    KSVC_TB_DRAINING,       /* refusing new transactions, waiting for the open ones */
+    KSVC_TB_DRAINED,        /* TAKEBACK_CONF sent; refusing until an install (or hold_ms) */
+};
+const char *ksvc_tb_state_name(enum ksvc_tb_state s);
+struct ksvc_tb_status {
+    enum ksvc_tb_state state;
+    uint32_t node;          /* the standby-only node the drain is for (0: none) */
+    uint32_t coordinator;
+    uint64_t epoch, id;
+    uint32_t draining;      /* fragments draining (or drained) now */
+    uint64_t conf, ref;     /* drains answered TAKEBACK_CONF / TAKEBACK_REF */
+    uint64_t ended;         /* drains ended by themselves (no install within hold_ms) */
+    uint64_t cancelled;     /* drains called off by the coordinator (the attempt failed) */
+    uint64_t refused;       /* KERN_OP_REQ refused: its fragment drained for a takeback */
+    uint64_t demoted;       /* primaries that became hot standbys cleanly at an install */
+    uint64_t demoted_unclean; /* ... with transactions open or records unacknowledged: taken
+                               * out of service (README "Takeback", crash at each step) */
+};
+void ksvc_tb_status(const struct ksvc *k, struct ksvc_tb_status *out);
 
 /* Handlers named in sup_msgtab. */
 void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m);
@@ -340,4 +382,5 @@ void ksvc_on_ckpt_req(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_copy_req(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_copy_conf(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_copy_ref(struct rt *rt, void *st, struct rt_msg *m);
+void ksvc_on_takeback_req(struct rt *rt, void *st, struct rt_msg *m);
 #endif

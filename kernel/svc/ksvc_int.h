@@ -72,6 +72,8 @@ struct sk_rep {
     bool lost;                  /* created empty for a table that already held data
                                  * (node restart, or created while this node was
                                  * down): refuses operations until rebuilt */
+    bool tb_drain;              /* PRIMARY drained for a takeback (ksvc_takeback.c): new
+                                 * transactions are refused until the drain ends */
     unsigned ncols, npk;
     struct kern_col *cols;      /* every column */
     struct kern_col *kcols;     /* key columns, key order */
@@ -192,6 +194,9 @@ struct ksvc {
     struct sk_dlog *dl;     /* disk logging (ksvc_dlog.c; NULL: off) */
     struct sk_rbs *rbs;     /* rebuilds and copies served (ksvc_rebuild.c; NULL until one) */
     struct sk_ckpt *ck;     /* checkpoints (ksvc_ckpt.c; NULL: off) */
+    struct sk_tb *tb;       /* the takeback drain (ksvc_takeback.c; NULL until one) */
+    bool (*ns_accepted)(void *ctx, uint64_t epoch); /* ksvc_config */
+    void *ns_ctx;
 };
 
 /* An end mark a hot standby processed (its transaction still open here). */
@@ -213,6 +218,7 @@ enum {
     SK_TIMER_REBUILD = 8,    /* rebuilds: re-asks, releases; copies served: expiry */
     SK_TIMER_CKPT = 16,      /* checkpoints: the next slice or re-check (ksvc_ckpt.c) */
     SK_TIMER_CKPT_DUE = 17,  /* checkpoints: the next scheduled round */
+    SK_TIMER_TAKEBACK = 9,   /* a takeback drain's bound (REF) or hold (ends by itself) */
 };
 struct sk_rep *sk_rep_get(const struct ksvc *k, uint32_t table, uint32_t frag);
 int sk_rep_new(const struct dict_table *t, uint32_t frag, int role, struct sk_rep **out);
@@ -391,4 +397,21 @@ void sk_rb_rep_gone(struct ksvc *k, const struct sk_rep *r); /* copies served fr
 void sk_rb_tick(struct ksvc *k);                                  /* SK_TIMER_REBUILD */
 enum ksvc_ha sk_rep_ha(const struct ksvc *k, const struct sk_rep *r);
 void sk_rb_fini(struct ksvc *k);
+
+/* ---- takeback (ksvc_takeback.c; README "Takeback") ---- */
+struct sk_tb;
+/* KERN_OP_REQ admission, before anything of the request runs: NINES_EAGAIN
+ * (nothing done: the controller retries) when an op names a fragment being
+ * taken over (PROMOTING) or drained for a takeback that txn t (NULL: new
+ * here) has not touched yet. */
+int sk_tb_admit(struct ksvc *k, const Nines__KernOpReq *q, const struct sk_txn *t);
+void sk_tb_after(struct ksvc *k);    /* end of a handler: is the drain done? */
+void sk_tb_nodeset(struct ksvc *k);  /* RT_MSG_NODESET after the roles: a new epoch ends it */
+void sk_tb_timer(struct ksvc *k);    /* SK_TIMER_TAKEBACK */
+/* The installed node set makes primary replica r a hot standby (a takeback,
+ * or a dictionary switchover): with nothing open or unacknowledged it
+ * becomes the new primary's hot standby, continuing its log; else it is
+ * taken out of service. */
+void sk_tb_demote(struct ksvc *k, struct sk_rep *r);
+void sk_tb_fini(struct ksvc *k);
 #endif

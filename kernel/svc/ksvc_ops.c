@@ -710,6 +710,8 @@ void ksvc_on_op_req(struct rt *rt, void *st, struct rt_msg *m)
     for (size_t i = 0; rc == 0 && i < q->n_ops; i++)
         if (!q->ops[i] || !q->parts[i])
             rc = nines_err(NINES_EINVAL, "KERN_OP_REQ op %zu is empty", i);
+    if (rc == 0) /* a fragment being taken over or drained: nothing runs (EAGAIN) */
+        rc = sk_tb_admit(k, q, sk_txn_get(k, q->txn));
     if (rc == 0) {
         t = sk_txn_get(k, q->txn);
         if (!t) {

@@ -139,19 +139,10 @@ static void sk_rep_apply(struct ksvc *k, struct sk_rep *r, int want)
         case KERN_FRAG_PROMOTING:
             sk_promote_call_off(k, r);
             break;
-        case KERN_FRAG_PRIMARY: /* a switchover: only without open transactions */
-            rc = kern_frag_set_role(r->f, KERN_FRAG_HOT_STANDBY);
-            if (rc == 0)
-                rc = kern_lock_set_role(k->locks, r->table, r->frag, KERN_LOCK_STANDBY);
-            if (rc == 0 && r->ship) {
-                sk_pend_flush(k, r);
-                upd_ship_remove(k->u, r->ship);
-                r->ship = NULL;
-                r->standby = 0;
-            }
-            if (rc == 0)
-                NLOG_INFO("kern", "table %s fragment %u: primary -> hot standby", r->tname,
-                          r->frag);
+        case KERN_FRAG_PRIMARY:
+            /* a takeback (or a dictionary switchover): a hot standby of the
+             * new primary when drained, else out of service (ksvc_takeback.c) */
+            sk_tb_demote(k, r);
             break;
         default:
             rc = nines_err(NINES_ESTATE, "replica in unknown role %d", have);

@@ -333,11 +333,20 @@ void sk_on_barrier_done(struct ksvc *k, uint64_t epoch)
             continue;
         }
         r->standby = upd_ship_standby(r->ship);
+        /* its target gets the log it holds now, not only at the next write
+         * (a takeback's demoted primary acknowledges it: README "Takeback") */
+        upd_kick(k->u, r->ship);
         upd_recv_forget(k->u, r->table, r->frag); /* it takes no records any more */
-        k->st.takeovers++;
-        NLOG_INFO("kern", "table %s fragment %u: node %u is primary (took over from node %u in "
+        /* the previous primary still current: a takeback (README "Takeback") */
+        bool back = r->prev_primary && (rt_nodeset(k->rt)->current & RT_NODE_BIT(r->prev_primary));
+        if (back)
+            k->st.takebacks++;
+        else
+            k->st.takeovers++;
+        NLOG_INFO("kern", "table %s fragment %u: node %u is primary (%s node %u in "
                   "node set %llu; redo ended at LSN %llu; %zu in-doubt transactions; its log "
-                  "goes to node %u)", r->tname, r->frag, k->self, r->prev_primary,
+                  "goes to node %u)", r->tname, r->frag, k->self,
+                  back ? "took it back from" : "took over from", r->prev_primary,
                   (unsigned long long)r->promote_epoch,
                   (unsigned long long)(kern_log_next_lsn(kern_frag_log(r->f)) - 1),
                   nd - before, r->standby);

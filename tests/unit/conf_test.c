@@ -18,6 +18,7 @@ static const char *good =
     "checkpoint_interval_ms 0\n"
     "disk_log_buffer_mb 2\n"
     "repair_after_ms 0\n"
+    "takeback_ms 250\n"
     "arbitrator 10.0.0.9:7000\n"
     "\n"
     "node 1 site 0 127.0.0.1:7001 data /tmp/n1\n"
@@ -37,6 +38,8 @@ static void test_good(void)
     CU_ASSERT_EQUAL(c.checkpoint_interval_ms, 0); /* only on demand */
     CU_ASSERT_EQUAL(c.disk_log_buffer_mb, 2);
     CU_ASSERT_EQUAL(c.repair_after_ms, 0); /* never */
+    CU_ASSERT_TRUE(c.takeback);
+    CU_ASSERT_EQUAL(c.takeback_ms, 250);
     CU_ASSERT_TRUE(c.has_arbitrator);
     CU_ASSERT_STRING_EQUAL(c.arbitrator_host, "10.0.0.9");
     CU_ASSERT_EQUAL(c.arbitrator_port, 7000);
@@ -65,6 +68,12 @@ static void test_good(void)
     }
     CU_ASSERT_STRING_EQUAL(nines_disk_log_name(NINES_DISK_LOG_SYNC), "sync");
     CU_ASSERT_EQUAL(d.repair_after_ms, 60000); /* the default */
+    CU_ASSERT_TRUE(d.takeback);   /* the default: on, after 1 s */
+    CU_ASSERT_EQUAL(d.takeback_ms, 1000);
+    struct nines_conf f;
+    CU_ASSERT_EQUAL_FATAL(nines_conf_parse("cluster a\ntakeback_ms off\nnode 1 site 0 h:1\n"
+                                           "node 2 site 1 h:2\n", "f.conf", &f), 0);
+    CU_ASSERT_FALSE(f.takeback);
     CU_ASSERT_EQUAL(d.arbitrator_port, 7000);
     const struct nines_node_conf *n7 = nines_conf_node(&c, 7);
     CU_ASSERT_PTR_NOT_NULL_FATAL(n7);
@@ -109,6 +118,7 @@ static const struct bad_case bad[] = {
     {"cluster x\ncheckpoint_interval_ms 1m\n", "checkpoint_interval_ms '1m' must be 0"},
     {"cluster x\ncheckpoint_interval_ms -1\n", "checkpoint_interval_ms '-1'"},
     {"cluster x\nrepair_after_ms 86400001\n", "repair_after_ms"},
+    {"cluster x\ntakeback_ms soon\n", "takeback_ms 'soon' must be off or a number in 0..3600000"},
     {"cluster x y\n", "'cluster' takes exactly one value, got 2"},
     {"cluster x\narbitrator 1.2.3.4\n", "arbitrator address '1.2.3.4'"},
     {"cluster x\narbitrator h:9 data\n", "expected 'arbitrator HOST:PORT [data DIR]'"},

@@ -32,7 +32,7 @@
 #define HSC 2 /* the fake hot-standby controller's node (other site) */
 #define NFRAGS 8
 #define MAXMSG 8192
-#define TAB_MAX NINES__MSG_TYPE__KERN_COPY_REF /* the node's table up to here */
+#define TAB_MAX NINES__MSG_TYPE__TAKEBACK_REF /* the node's table up to here */
 
 /* ---- the fake controller: keeps every answer it gets ---- */
 struct ft {
@@ -302,6 +302,14 @@ static int suite_init(void)
     W.tab[NINES__MSG_TYPE__KERN_DIGEST_CONF] =
         (struct rt_msg_entry){"KERN_DIGEST_CONF", &nines__kern_digest_conf__descriptor,
                               RT_SVC_TXC, ft_on_msg, RT_FROM_NODE, RT_EPOCH_ANY};
+    /* the takeback answers come to this file's fake coordinator (the test
+     * sends TAKEBACK_REQ from a node that drains nothing) */
+    W.tab[NINES__MSG_TYPE__TAKEBACK_CONF] =
+        (struct rt_msg_entry){"TAKEBACK_CONF", &nines__takeback_conf__descriptor, RT_SVC_TXC,
+                              ft_on_msg, RT_FROM_NODE, RT_EPOCH_SAME};
+    W.tab[NINES__MSG_TYPE__TAKEBACK_REF] =
+        (struct rt_msg_entry){"TAKEBACK_REF", &nines__takeback_ref__descriptor, RT_SVC_TXC,
+                              ft_on_msg, RT_FROM_NODE, RT_EPOCH_SAME};
     for (uint32_t i = 1; i <= NN; i++) {
         struct node *n = &W.n[i];
         struct net_transport *tr;
@@ -2913,6 +2921,489 @@ static void test_repair_waits_for_takeback(void)
     for (int64_t q = 60000; q < k; q++)
         if (built & (1u << route(q).frag))
             CU_ASSERT_EQUAL(get_v(++txn, q, NULL, 0), q * 13);
+
+/* ---- takeback (README "Takeback") ----
+ * A fourth world (suite "ksvc_takeback"): node R = 3 leaves, comes back, is
+ * rebuilt and becomes current standby-only; the test plays the node-set
+ * coordinator: TAKEBACK_REQ from node R (which drains nothing) to the
+ * other nodes, the answers to R's fake controller, then the install that
+ * clears R's standby-only bit (ns_install3). */
+#define TB_R 3u
+#define TB_ALL (RT_NODE_BIT(1) | RT_NODE_BIT(2) | RT_NODE_BIT(3) | RT_NODE_BIT(4))
+
+static void tb_req(uint32_t to, uint64_t id, uint32_t drain_ms, uint32_t hold_ms)
+{
+    struct rt_msg *m = rt_msg_new(W.n[TB_R].rt, NINES__MSG_TYPE__TAKEBACK_REQ);
+    Nines__TakebackReq *q = RT_BODY(m, Nines__TakebackReq, nines__takeback_req__init);
+    q->node = TB_R;
+    q->epoch = W.epoch;
+    q->id = id;
+    q->coordinator = TB_R;
+    q->drain_ms = drain_ms;
+    q->hold_ms = hold_ms;
+    CU_ASSERT_EQUAL(rt_send(W.n[TB_R].rt, to, RT_SVC_KERN, m), 0);
+}
+
+/* The coordinator calls attempt `id` off at every node but R. */
+static void tb_cancel_all(uint64_t id)
+{
+    for (uint32_t i = 1; i <= NN; i++) {
+        if (i == TB_R)
+            continue;
+        struct rt_msg *m = rt_msg_new(W.n[TB_R].rt, NINES__MSG_TYPE__TAKEBACK_REQ);
+        Nines__TakebackReq *q = RT_BODY(m, Nines__TakebackReq, nines__takeback_req__init);
+        q->node = TB_R;
+        q->epoch = W.epoch;
+        q->id = id;
+        q->cancel = true;
+        CU_ASSERT_EQUAL(rt_send(W.n[TB_R].rt, i, RT_SVC_KERN, m), 0);
+    }
+}
+
+/* TAKEBACK_REQ of attempt `id` to every node but R. */
+static void tb_req_all(uint64_t id, uint32_t drain_ms, uint32_t hold_ms)
+{
+    for (uint32_t i = 1; i <= NN; i++)
+        if (i != TB_R)
+            tb_req(i, id, drain_ms, hold_ms);
+}
+
+/* Answers of `type` (TAKEBACK_CONF / REF) for attempt id at R's fake
+ * coordinator; *frags: the fragments the CONFs say were drained. */
+static int tb_answers(uint32_t type, uint64_t id, uint32_t *frags, uint32_t *from)
+{
+    struct ft *f = &W.n[TB_R].ft;
+    int c = 0;
+    if (frags)
+        *frags = 0;
+    for (int i = 0; i < f->n; i++) {
+        if (f->msgs[i]->type != type)
+            continue;
+        if (type == NINES__MSG_TYPE__TAKEBACK_CONF) {
+            const Nines__TakebackConf *b = (const Nines__TakebackConf *)f->msgs[i]->body;
+            if (b->id != id)
+                continue;
+            CU_ASSERT_EQUAL(b->node, TB_R);
+            if (frags)
+                *frags += b->frags;
+            if (from)
+                *from = b->from;
+        } else {
+            const Nines__TakebackRef *b = (const Nines__TakebackRef *)f->msgs[i]->body;
+            if (b->id != id)
+                continue;
+            if (from)
+                *from = b->from;
+        }
+        c++;
+    }
+    return c;
+}
+
+static const Nines__TakebackRef *tb_ref(uint64_t id)
+{
+    struct ft *f = &W.n[TB_R].ft;
+    for (int i = 0; i < f->n; i++)
+        if (f->msgs[i]->type == NINES__MSG_TYPE__TAKEBACK_REF &&
+            ((const Nines__TakebackRef *)f->msgs[i]->body)->id == id)
+            return (const Nines__TakebackRef *)f->msgs[i]->body;
+    return NULL;
+}
+
+static struct ksvc_tb_status tbst(uint32_t node)
+{
+    struct ksvc_tb_status s;
+    ksvc_tb_status(W.n[node].kern, &s);
+    return s;
+}
+
+/* Fragments (of every table) whose dictionary primary is R (they move at
+ * a takeback); with partner != 0 only those whose other replica is there. */
+static uint32_t tb_moving(uint32_t partner)
+{
+    const struct dict *d = dsvc_current(W.n[1].dict);
+    uint32_t n = 0;
+    for (uint32_t ti = 0; ti < d->ntables; ti++) {
+        const struct dict_table *t = d->tables[ti];
+        for (uint32_t f = 0; f < t->nfrags; f++)
+            if (t->frags[f].primary == TB_R && (!partner || t->frags[f].standby == partner))
+                n++;
+    }
+    return n;
+}
+
+/* A key >= from whose fragment's dictionary primary is R. */
+static int64_t tb_key(int64_t from)
+{
+    const struct dict_table *t = dict_table_by_id(dsvc_current(W.n[1].dict), W.table);
+    for (int64_t k = from;; k++)
+        if (t->frags[route(k).frag].primary == TB_R)
+            return k;
+}
+
+/* The KERN_OP_REF of txn, or NULL. */
+static const Nines__KernOpRef *op_ref(uint64_t txn)
+{
+    return ft_find(CTL, NINES__MSG_TYPE__KERN_OP_REF, txn, 0);
+}
+
+/* Every replica on every node: none out of service, none offline. */
+static void tb_no_oos(void)
+{
+    for (uint32_t i = 1; i <= NN; i++)
+        for (uint32_t f = 0; f < NFRAGS; f++) {
+            struct ksvc_rep_info ri;
+            if (ksvc_rep_info(W.n[i].kern, W.table, f, &ri) == 0)
+                CU_ASSERT_EQUAL(ri.ha, KSVC_HA_ACTIVE);
+        }
+}
+
+/* R leaves, writes go on, R comes back, is rebuilt and made current
+ * standby-only: it is the hot standby of every fragment placed on it. */
+static void test_takeback_setup(void)
+{
+    uint64_t txn = 50000;
+    int64_t k = 50000;
+    for (int i = 0; i < 30; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 11));
+    ns_install(TB_ALL & ~RT_NODE_BIT(TB_R));
+    run(20);
+    for (int i = 0; i < 30; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 11));
+    ns_install3(TB_ALL, TB_ALL & ~RT_NODE_BIT(TB_R), 0);
+    RUN_UNTIL(reps_in(TB_R, KSVC_HA_CATCHING_UP, NULL), 20000);
+    CU_ASSERT_TRUE_FATAL(reps_in(TB_R, KSVC_HA_CATCHING_UP, NULL));
+    run(100);
+    ns_install3(TB_ALL, TB_ALL, RT_NODE_BIT(TB_R));
+    run(50);
+    CU_ASSERT_TRUE(reps_in(TB_R, KSVC_HA_ACTIVE, NULL));
+    for (uint32_t f = 0; f < NFRAGS; f++) {
+        struct ksvc_rep_info ri;
+        if (ksvc_rep_info(W.n[TB_R].kern, W.table, f, &ri) == 0)
+            CU_ASSERT_EQUAL(ri.role, KERN_FRAG_HOT_STANDBY);
+    }
+    CU_ASSERT(tb_moving(0) > 0);
+    check_digests();
+}
+
+/* No traffic: every node but R answers CONF (R's partner with the
+ * fragments it drained, the others with none); a new transaction there is
+ * refused EAGAIN (nothing ran) until the install; the install that clears
+ * R's bit makes R primary again without aborting or asking anything, the
+ * partner its hot standby continuing its log in R's new stream; new writes
+ * go to R and reach the partner (digests agree). */
+static void test_takeback_no_traffic(void)
+{
+    const int64_t k = tb_key(51000);
+    const uint32_t partner = route(k).primary, moving = tb_moving(0);
+    CU_ASSERT_NOT_EQUAL_FATAL(partner, TB_R);
+    ft_clear(TB_R);
+    struct ksvc_stats r0 = kstats(TB_R), p0 = kstats(partner);
+    tb_req_all(1, 200, 1000);
+    RUN_UNTIL(tb_answers(NINES__MSG_TYPE__TAKEBACK_CONF, 1, NULL, NULL) == NN - 1, 200);
+    uint32_t frags = 0;
+    CU_ASSERT_EQUAL_FATAL(tb_answers(NINES__MSG_TYPE__TAKEBACK_CONF, 1, &frags, NULL), NN - 1);
+    CU_ASSERT_EQUAL(frags, moving);
+    CU_ASSERT_EQUAL(tb_answers(NINES__MSG_TYPE__TAKEBACK_REF, 1, NULL, NULL), 0);
+    CU_ASSERT_EQUAL(tbst(partner).state, KSVC_TB_DRAINED);
+    CU_ASSERT_EQUAL(tbst(partner).draining, tb_moving(partner));
+    /* a new transaction there: refused, nothing ran; elsewhere: served */
+    const uint64_t B = 51001;
+    struct req r = req_new(partner, B, false);
+    req_op(&r, NINES__OP_TYPE__OP_INSERT, k, 1, NULL);
+    req_send(&r);
+    RUN_UNTIL(op_ref(B) != NULL, 200);
+    const Nines__KernOpRef *ref = op_ref(B);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    CU_ASSERT_EQUAL(ref->error, NINES_EAGAIN);
+    CU_ASSERT_EQUAL(ref->failed_op, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, "back to node 3"));
+    CU_ASSERT_EQUAL(tbst(partner).refused, 1);
+    /* a repeated request is answered again */
+    tb_req(partner, 1, 200, 1000);
+    RUN_UNTIL(tb_answers(NINES__MSG_TYPE__TAKEBACK_CONF, 1, NULL, NULL) == NN, 200);
+    CU_ASSERT_EQUAL(tb_answers(NINES__MSG_TYPE__TAKEBACK_CONF, 1, NULL, NULL), NN);
+    /* the switch */
+    ns_install3(TB_ALL, TB_ALL, 0);
+    run(20);
+    CU_ASSERT_EQUAL(route(k).primary, TB_R);
+    CU_ASSERT_EQUAL(route(k).standby, partner);
+    CU_ASSERT_EQUAL(tbst(partner).state, KSVC_TB_IDLE);
+    CU_ASSERT_EQUAL(tbst(partner).demoted, tb_moving(partner));
+    CU_ASSERT_EQUAL(tbst(partner).demoted_unclean, 0);
+    struct ksvc_stats r1 = kstats(TB_R), p1 = kstats(partner);
+    CU_ASSERT_EQUAL(r1.takebacks - r0.takebacks, moving);
+    CU_ASSERT_EQUAL(r1.takeovers, r0.takeovers);
+    CU_ASSERT_EQUAL(r1.indoubt_aborted, r0.indoubt_aborted);
+    CU_ASSERT_EQUAL(r1.indoubt_asked, r0.indoubt_asked);
+    CU_ASSERT_EQUAL(p1.roles_lost, p0.roles_lost);
+    /* the refused transaction again, now at R */
+    ft_clear(CTL);
+    CU_ASSERT_TRUE(put_kv(B, k, 7));
+    for (int64_t q = 51500; q < 51540; q++)
+        CU_ASSERT_TRUE(put_kv((uint64_t)q, q, q * 2));
+    tb_no_oos();
+    check_digests(); /* the partner took R's new records: it adopted R's stream */
+    CU_ASSERT_EQUAL(get_v(51100, k, NULL, 0), 7);
+    for (int64_t q = 50000; q < 50060; q++)
+        CU_ASSERT_EQUAL(get_v(51200 + (uint64_t)q, q, NULL, 0), q * 11);
+    ft_clear(TB_R);
+    ft_clear(CTL);
+}
+
+/* R standby-only again (a set that makes it so: its primaries become the
+ * partner's, demoted cleanly the same way). */
+static void tb_standby_only_again(void)
+{
+    run(50);
+    ns_install3(TB_ALL, TB_ALL, RT_NODE_BIT(TB_R));
+    run(50);
+    tb_no_oos();
+    CU_ASSERT_NOT_EQUAL(route(tb_key(52000)).primary, TB_R);
+}
+
+/* A transaction open on a drained fragment: the drain waits for it (more
+ * of its operations there are served, a new transaction is refused); it
+ * commits at the partner, then the drain answers CONF and the switch
+ * follows; nothing aborted, the refused transaction then runs at R. */
+static void test_takeback_open_txn(void)
+{
+    tb_standby_only_again();
+    const int64_t k1 = tb_key(52000);
+    int64_t k2 = k1 + 1, k3;
+    while (route(k2).frag != route(k1).frag)
+        k2++;
+    for (k3 = k2 + 1; route(k3).frag != route(k1).frag;)
+        k3++;
+    const uint32_t partner = route(k1).primary, moving = tb_moving(0);
+    ft_clear(TB_R);
+    const uint64_t A = 52001, B = 52002;
+    struct ksvc_stats r0 = kstats(TB_R);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(A, NINES__OP_TYPE__OP_INSERT, k1, 21, false));
+    tb_req_all(2, 200, 1000);
+    run(100);
+    uint32_t from = 0;
+    CU_ASSERT_EQUAL(tb_answers(NINES__MSG_TYPE__TAKEBACK_CONF, 2, NULL, NULL), NN - 2);
+    CU_ASSERT_EQUAL(tbst(partner).state, KSVC_TB_DRAINING);
+    /* B is new there: refused; A goes on */
+    struct req rb = req_new(partner, B, false);
+    req_op(&rb, NINES__OP_TYPE__OP_INSERT, k3, 23, NULL);
+    req_send(&rb);
+    RUN_UNTIL(op_ref(B) != NULL, 200);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(op_ref(B));
+    CU_ASSERT_EQUAL(op_ref(B)->error, NINES_EAGAIN);
+    struct req ra = req_new(partner, A, true);
+    req_op(&ra, NINES__OP_TYPE__OP_INSERT, k2, 22, NULL);
+    req_send(&ra);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, A) == 2, 200);
+    CU_ASSERT_EQUAL_FATAL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, A), 2);
+    run(50);
+    CU_ASSERT_EQUAL(tb_answers(NINES__MSG_TYPE__TAKEBACK_CONF, 2, NULL, NULL), NN - 2);
+    end_txn(A, partner, true); /* confirmed once R applied the COMMIT record */
+    RUN_UNTIL(tb_answers(NINES__MSG_TYPE__TAKEBACK_CONF, 2, NULL, &from) == NN - 1, 200);
+    CU_ASSERT_EQUAL_FATAL(tb_answers(NINES__MSG_TYPE__TAKEBACK_CONF, 2, NULL, NULL), NN - 1);
+    CU_ASSERT_EQUAL(tbst(partner).state, KSVC_TB_DRAINED);
+    CU_ASSERT_EQUAL(tbst(partner).draining, tb_moving(partner));
+    ns_install3(TB_ALL, TB_ALL, 0);
+    run(20);
+    struct ksvc_stats r1 = kstats(TB_R);
+    CU_ASSERT_EQUAL(r1.indoubt_aborted, r0.indoubt_aborted);
+    CU_ASSERT_EQUAL(r1.indoubt_asked, r0.indoubt_asked);
+    CU_ASSERT_EQUAL(r1.takebacks - r0.takebacks, moving);
+    ft_clear(CTL);
+    CU_ASSERT_TRUE(put_kv(B, k3, 23));
+    tb_no_oos();
+    check_digests();
+    CU_ASSERT_EQUAL(get_v(52101, k1, NULL, 0), 21);
+    CU_ASSERT_EQUAL(get_v(52102, k2, NULL, 0), 22);
+    CU_ASSERT_EQUAL(get_v(52103, k3, NULL, 0), 23);
+    ft_clear(TB_R);
+    ft_clear(CTL);
+    ft_clear(HSC);
+}
+
+/* A transaction open in one drained fragment may still open another
+ * drained fragment of the same drain (a second table's fragment at the
+ * same partner): the drain waits for it anyway, and refusing it would make
+ * the drain wait for a transaction that waits for the drain. A new
+ * transaction is refused there as before. */
+static void test_takeback_inside_drain(void)
+{
+    tb_standby_only_again();
+    if (!dict_table_by_name(dsvc_current(W.n[1].dict), "acct2")) {
+        CU_ASSERT_EQUAL_FATAL(send_create_table("acct2"), 0);
+        bool all = false;
+        for (int r = 0; r < 20000 && !all; r++) {
+            step();
+            all = true;
+            for (uint32_t i = 1; i <= NN; i++)
+                all = all && ksvc_nreplicas(W.n[i].kern) == 8;
+        }
+        CU_ASSERT_TRUE_FATAL(all);
+    }
+    const struct dict_table *t2 = dict_table_by_name(dsvc_current(W.n[1].dict), "acct2");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t2);
+    const int64_t k1 = tb_key(56000);
+    const uint32_t partner = route(k1).primary;
+    int64_t k2 = 56000;
+    for (;; k2++) {
+        struct where w = route_t(t2->id, k2);
+        if (t2->frags[w.frag].primary == TB_R && w.primary == partner)
+            break;
+    }
+    int64_t k3 = k2 + 1;
+    for (;; k3++) {
+        struct where w = route_t(t2->id, k3);
+        if (t2->frags[w.frag].primary == TB_R && w.primary == partner)
+            break;
+    }
+    ft_clear(TB_R);
+    const uint64_t A = 56001, B = 56002;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(A, NINES__OP_TYPE__OP_INSERT, k1, 61, false));
+    tb_req_all(7, 200, 1000);
+    run(50);
+    CU_ASSERT_EQUAL(tbst(partner).state, KSVC_TB_DRAINING);
+    /* A, open in the drain, takes another drained fragment: served */
+    struct req ra = req_new(partner, A, true);
+    ra.table = t2->id;
+    req_op(&ra, NINES__OP_TYPE__OP_INSERT, k2, 62, NULL);
+    req_send(&ra);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, A) == 2, 200);
+    CU_ASSERT_EQUAL_FATAL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, A), 2);
+    /* B, new: refused */
+    struct req rb = req_new(partner, B, false);
+    rb.table = t2->id;
+    req_op(&rb, NINES__OP_TYPE__OP_INSERT, k3, 63, NULL);
+    req_send(&rb);
+    RUN_UNTIL(op_ref(B) != NULL, 200);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(op_ref(B));
+    CU_ASSERT_EQUAL(op_ref(B)->error, NINES_EAGAIN);
+    run(30);
+    end_txn(A, partner, true);
+    RUN_UNTIL(tb_answers(NINES__MSG_TYPE__TAKEBACK_CONF, 7, NULL, NULL) == NN - 1, 300);
+    CU_ASSERT_EQUAL_FATAL(tb_answers(NINES__MSG_TYPE__TAKEBACK_CONF, 7, NULL, NULL), NN - 1);
+    ns_install3(TB_ALL, TB_ALL, 0);
+    run(20);
+    tb_no_oos();
+    check_digests();
+    CU_ASSERT_EQUAL(get_v(56101, k1, NULL, 0), 61);
+    ft_clear(TB_R);
+    ft_clear(CTL);
+    ft_clear(HSC);
+}
+
+/* A transaction held open past the drain bound: the partner answers REF
+ * (ETIMEDOUT, naming it) and stops draining: new transactions are served
+ * there again, no switch. Once it ended, a new attempt drains and
+ * switches. */
+static void test_takeback_drain_timeout(void)
+{
+    tb_standby_only_again();
+    const int64_t k1 = tb_key(53000);
+    int64_t k2 = k1 + 1;
+    while (route(k2).frag != route(k1).frag)
+        k2++;
+    const uint32_t partner = route(k1).primary, moving = tb_moving(0);
+    ft_clear(TB_R);
+    const uint64_t C = 53001, D = 53002;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(C, NINES__OP_TYPE__OP_INSERT, k1, 31, false));
+    tb_req_all(3, 40, 1000);
+    RUN_UNTIL(tb_ref(3) != NULL, 1000); /* 40 ms: 200 steps */
+    const Nines__TakebackRef *ref = tb_ref(3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ref);
+    CU_ASSERT_EQUAL(ref->from, partner);
+    CU_ASSERT_EQUAL(ref->error, NINES_ETIMEDOUT);
+    char want[64];
+    snprintf(want, sizeof want, "txn %llu is open there", (unsigned long long)C);
+    CU_ASSERT_PTR_NOT_NULL(strstr(ref->detail, want));
+    CU_ASSERT_EQUAL(tbst(partner).state, KSVC_TB_IDLE);
+    CU_ASSERT_EQUAL(tbst(partner).ref, 1);
+    /* the coordinator calls the attempt off: the other drains end now */
+    tb_cancel_all(3);
+    run(5);
+    for (uint32_t i = 1; i <= NN; i++)
+        CU_ASSERT_EQUAL(tbst(i).state, KSVC_TB_IDLE);
+    /* not draining any more: a new transaction is served at the partner */
+    CU_ASSERT_TRUE(put_kv(D, k2, 32));
+    end_txn(C, partner, true);
+    CU_ASSERT_EQUAL(route(k1).primary, partner);
+    /* the next attempt */
+    tb_req_all(4, 200, 1000);
+    RUN_UNTIL(tb_answers(NINES__MSG_TYPE__TAKEBACK_CONF, 4, NULL, NULL) == NN - 1, 200);
+    uint32_t frags = 0;
+    CU_ASSERT_EQUAL_FATAL(tb_answers(NINES__MSG_TYPE__TAKEBACK_CONF, 4, &frags, NULL), NN - 1);
+    CU_ASSERT_EQUAL(frags, moving);
+    ns_install3(TB_ALL, TB_ALL, 0);
+    run(20);
+    tb_no_oos();
+    check_digests();
+    CU_ASSERT_EQUAL(get_v(53101, k1, NULL, 0), 31);
+    CU_ASSERT_EQUAL(get_v(53102, k2, NULL, 0), 32);
+    ft_clear(TB_R);
+    ft_clear(CTL);
+}
+
+/* The coordinator dies after the drains: no install comes; after hold_ms
+ * every drain ends by itself and the fragments serve new transactions
+ * again. A drain of another node set is refused (ESTALE). */
+static void test_takeback_coordinator_dies(void)
+{
+    tb_standby_only_again();
+    const int64_t k = tb_key(54000);
+    const uint32_t partner = route(k).primary;
+    ft_clear(TB_R);
+    tb_req_all(5, 200, 30);
+    RUN_UNTIL(tb_answers(NINES__MSG_TYPE__TAKEBACK_CONF, 5, NULL, NULL) == NN - 1, 200);
+    CU_ASSERT_EQUAL(tbst(partner).state, KSVC_TB_DRAINED);
+    uint64_t ended0 = tbst(partner).ended;
+    RUN_UNTIL(tbst(partner).state == KSVC_TB_IDLE, 1000); /* 30 ms */
+    CU_ASSERT_EQUAL(tbst(partner).state, KSVC_TB_IDLE);
+    CU_ASSERT_EQUAL(tbst(partner).ended, ended0 + 1);
+    CU_ASSERT_TRUE(put_kv(54001, k, 41)); /* served at the partner again */
+    CU_ASSERT_EQUAL(route(k).primary, partner);
+    /* another epoch's request */
+    struct rt_msg *m = rt_msg_new(W.n[TB_R].rt, NINES__MSG_TYPE__TAKEBACK_REQ);
+    Nines__TakebackReq *q = RT_BODY(m, Nines__TakebackReq, nines__takeback_req__init);
+    q->node = TB_R;
+    q->epoch = W.epoch - 1;
+    q->id = 6;
+    /* (an older epoch's message is dropped by the runtime: send it as the
+     * epoch's own, naming the old set in the body) */
+    CU_ASSERT_EQUAL(rt_send(W.n[TB_R].rt, partner, RT_SVC_KERN, m), 0);
+    RUN_UNTIL(tb_ref(6) != NULL, 200);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(tb_ref(6));
+    CU_ASSERT_EQUAL(tb_ref(6)->error, NINES_ESTALE);
+    ft_clear(TB_R);
+    ft_clear(CTL);
+}
+
+/* The crash case the drain exists for: a set that clears R's bit installed
+ * while a transaction is open at the partner (its drain ended, or never
+ * ran). The partner's replica is taken out of service, not left a second
+ * primary; R takes the fragment over as after a failure (the open
+ * transaction had no end mark at R: aborted there); the other fragments
+ * go on. */
+static void test_takeback_undrained_install(void)
+{
+    tb_standby_only_again();
+    const int64_t k1 = tb_key(55000);
+    const uint32_t partner = route(k1).primary;
+    const uint64_t E = 55001;
+    struct ksvc_stats r0 = kstats(TB_R);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(one_op(E, NINES__OP_TYPE__OP_INSERT, k1, 51, false));
+    run(50); /* its record is at R */
+    ns_install3(TB_ALL, TB_ALL, 0);
+    run(50);
+    CU_ASSERT_EQUAL(route(k1).primary, TB_R);
+    CU_ASSERT(tbst(partner).demoted_unclean >= 1);
+    struct ksvc_rep_info ri;
+    CU_ASSERT_EQUAL_FATAL(ksvc_rep_info(W.n[partner].kern, W.table, route(k1).frag, &ri), 0);
+    CU_ASSERT_EQUAL(ri.ha, KSVC_HA_OFFLINE);
+    struct ksvc_stats r1 = kstats(TB_R);
+    CU_ASSERT_EQUAL(r1.indoubt_aborted, r0.indoubt_aborted + 1);
+    CU_ASSERT_EQUAL(get_v(55002, k1, NULL, 0), -999); /* E's insert is undone at R */
+    ft_clear(CTL);
+    ft_clear(HSC);
 }
 
 void cu_register(void)
@@ -2963,4 +3454,15 @@ void cu_register(void)
         {NULL, NULL},
     };
     cu_add_suite("ksvc_repair", suite_init_repair, suite_fini, rp_cases);
+    static const struct cu_case tb_cases[] = {
+        {"takeback_setup", test_takeback_setup},
+        {"takeback_no_traffic", test_takeback_no_traffic},
+        {"takeback_open_txn", test_takeback_open_txn},
+        {"takeback_inside_drain", test_takeback_inside_drain},
+        {"takeback_drain_timeout", test_takeback_drain_timeout},
+        {"takeback_coordinator_dies", test_takeback_coordinator_dies},
+        {"takeback_undrained_install", test_takeback_undrained_install},
+        {NULL, NULL},
+    };
+    cu_add_suite("ksvc_takeback", suite_init, suite_fini, tb_cases);
 }

@@ -12,6 +12,8 @@
 #include "nines/errors.h"
 #include "nlog.h"
 #include "supervisor/sup_ns.h"
+#include "supervisor/sup_tb.h"
+#include "nines_txn.pb-c.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +43,11 @@ struct sim_node {
     struct ns_view view;
     bool serving;
     uint32_t installs;
+    struct sup_tb tb;       /* takeback coordination (on when S.tb_on) */
 };
+
+/* How a node's simulated kernel service answers TAKEBACK_REQ. */
+enum sim_kern { SK_CONF = 0, SK_REF, SK_SILENT };
 
 static struct sim {
     uint32_t n;
@@ -64,6 +70,15 @@ static struct sim {
     uint32_t drop_from[SIM_MAX + 1];    /* messages of this type from that node are lost */
     void (*tamper)(struct sim_msg *m);  /* rewrites a message as it is sent */
     uint32_t tampered;
+    /* takeback: coordination on (settle time), each node's kernel's answer
+     * (SK_REF: the next kern_refs[id] requests), the epoch of the node set
+     * each node last answered CONF for, per standby-only node; cancels */
+    bool tb_on;
+    uint64_t tb_settle_us;
+    enum sim_kern kern[SIM_MAX + 1];
+    int kern_refs[SIM_MAX + 1];
+    uint64_t drained[SIM_MAX + 1][SIM_MAX + 1];
+    uint32_t cancels, tb_reqs;
 } S;
 
 static uint64_t rnd(void)
@@ -119,6 +134,23 @@ static void check_growth(const struct ns_view *prev, const struct ns_view *v)
         bad = "nodes entered current but not as standby-only";
     else if (v->standby_only & ~prev->standby_only & ~entered)
         bad = "nodes became standby-only without entering current";
+    /* a standby-only node that stays current (the same process) leaves
+     * standby_only only by a takeback: in a set no member left, after
+     * every other current node drained for it in the set replaced */
+    uint64_t back = 0;
+    for (uint32_t id = 1; id <= SIM_MAX; id++)
+        if ((prev->standby_only & NS_BIT(id)) && !(v->standby_only & NS_BIT(id)) &&
+            (v->current & NS_BIT(id)) && ns_is_member(v, id, prev->inc[id]))
+            back |= NS_BIT(id);
+    if (!bad && back && left)
+        bad = "a node was taken back in a set that members of the previous one left";
+    for (uint32_t r = 1; r <= SIM_MAX && !bad; r++) {
+        if (!(back & NS_BIT(r)))
+            continue;
+        for (uint32_t id = 1; id <= SIM_MAX && !bad; id++)
+            if (id != r && (prev->current & NS_BIT(id)) && S.drained[id][r] != prev->epoch)
+                bad = "a node was taken back before every current node drained for it";
+    }
     for (uint32_t id = 1; id <= SIM_MAX && !bad; id++) {
         uint64_t want = (entered & NS_BIT(id))           ? v->epoch
                         : (v->standby_only & NS_BIT(id)) ? prev->since[id]
@@ -235,6 +267,54 @@ static void op_arb(void *ctx, uint64_t prev, const struct ns_view *p)
 
 static const struct ns_ops sim_ops = {op_send, op_install, op_arb};
 
+static void tb_op_send(void *ctx, uint32_t to, const Nines__TakebackReq *q)
+{
+    struct sim_node *nd = ctx;
+    enqueue(nd->ns.cfg.self, to, NINES__MSG_TYPE__TAKEBACK_REQ, &q->base);
+}
+
+static int tb_op_takeback(void *ctx, uint32_t node, uint64_t epoch)
+{
+    struct sim_node *nd = ctx;
+    return ns_takeback(&nd->ns, node, epoch, S.now);
+}
+
+static const struct sup_tb_ops sim_tb_ops = {tb_op_send, tb_op_takeback};
+
+/* A node's kernel service gets TAKEBACK_REQ: it answers as S.kern says
+ * (a real one drains first: kernel/svc/README.md "Takeback"). */
+static void sim_kern_takeback(uint32_t self, uint32_t from, const Nines__TakebackReq *q)
+{
+    S.tb_reqs++;
+    if (q->cancel) {
+        S.cancels++;
+        return;
+    }
+    if (S.kern[self] == SK_SILENT)
+        return;
+    if (S.kern[self] == SK_REF && S.kern_refs[self] > 0) {
+        S.kern_refs[self]--;
+        Nines__TakebackRef r = NINES__TAKEBACK_REF__INIT;
+        r.node = q->node;
+        r.epoch = q->epoch;
+        r.id = q->id;
+        r.from = self;
+        r.error = NINES_ETIMEDOUT;
+        r.detail = (char *)"sim: a transaction stayed open";
+        enqueue(self, from, NINES__MSG_TYPE__TAKEBACK_REF, &r.base);
+        return;
+    }
+    if (q->node <= SIM_MAX)
+        S.drained[self][q->node] = q->epoch;
+    Nines__TakebackConf c = NINES__TAKEBACK_CONF__INIT;
+    c.node = q->node;
+    c.epoch = q->epoch;
+    c.id = q->id;
+    c.from = self;
+    c.frags = 1;
+    enqueue(self, from, NINES__MSG_TYPE__TAKEBACK_CONF, &c.base);
+}
+
 static void sim_node_start(uint32_t id)
 {
     struct sim_node *nd = &S.node[id];
@@ -256,6 +336,18 @@ static void sim_node_start(uint32_t id)
     for (uint32_t i = 1; i <= S.n; i++)
         nd->last_heard[i] = S.now;
     ns_init(&nd->ns, &c, &sim_ops, nd, S.now);
+    struct sup_tb_config tc = {
+        .self = id,
+        .on = S.tb_on,
+        .settle_us = S.tb_settle_us,
+        .drain_ms = SUP_TB_DRAIN_MS,
+        .hold_ms = SUP_TB_HOLD_MS,
+        .answer_us = 20000,
+        .switch_us = 50000,
+        .backoff_us = 10000,
+        .backoff_max_us = 80000,
+    };
+    sup_tb_init(&nd->tb, &tc, &sim_tb_ops, nd);
 }
 
 static void sim_init(uint32_t n, bool arb, uint64_t seed)
@@ -330,6 +422,15 @@ static void heartbeat(void)
     }
 }
 
+/* Every live node's takeback coordination looks at its node set (as the
+ * supervisor does after every protocol input). */
+static void tb_steps(void)
+{
+    for (uint32_t i = 1; i <= S.n; i++)
+        if (!S.node[i].dead)
+            sup_tb_step(&S.node[i].tb, &S.node[i].ns, S.now);
+}
+
 /* Run the simulation until `until`. */
 static void run_until(uint64_t until)
 {
@@ -344,6 +445,9 @@ static void run_until(uint64_t until)
             }
         for (uint32_t i = 1; i <= S.n; i++) {
             uint64_t d = S.node[i].dead ? 0 : ns_deadline(&S.node[i].ns);
+            uint64_t t = S.node[i].dead ? 0 : sup_tb_deadline(&S.node[i].tb, &S.node[i].ns);
+            if (t && (!d || t < d))
+                d = t;
             if (d && d < next) {
                 next = d;
                 mi = -1;
@@ -365,7 +469,8 @@ static void run_until(uint64_t until)
                 check_invariants();
                 continue;
             }
-            if (!reaches(m.from, m.to) || S.drop_from[m.from] == m.type)
+            if ((m.from != m.to && !reaches(m.from, m.to)) || S.node[m.to].dead ||
+                S.drop_from[m.from] == m.type)
                 continue;
             struct ns *ns = &S.node[m.to].ns;
             switch (m.type) {
@@ -394,9 +499,31 @@ static void run_until(uint64_t until)
             DELIVER(NS_INSTALL_ORD, ns_on_install, nines__ns_install_ord__unpack,
                     nines__ns_install_ord__free_unpacked)
 #undef DELIVER
+            case NINES__MSG_TYPE__TAKEBACK_REQ: {
+                Nines__TakebackReq *b = nines__takeback_req__unpack(NULL, m.len, m.buf);
+                CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+                sim_kern_takeback(m.to, m.from, b);
+                nines__takeback_req__free_unpacked(b, NULL);
+                break;
+            }
+            case NINES__MSG_TYPE__TAKEBACK_CONF: {
+                Nines__TakebackConf *b = nines__takeback_conf__unpack(NULL, m.len, m.buf);
+                CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+                sup_tb_on_conf(&S.node[m.to].tb, ns, m.from, b, S.now);
+                nines__takeback_conf__free_unpacked(b, NULL);
+                break;
+            }
+            case NINES__MSG_TYPE__TAKEBACK_REF: {
+                Nines__TakebackRef *b = nines__takeback_ref__unpack(NULL, m.len, m.buf);
+                CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+                sup_tb_on_ref(&S.node[m.to].tb, ns, m.from, b, S.now);
+                nines__takeback_ref__free_unpacked(b, NULL);
+                break;
+            }
             default:
                 CU_FAIL("unexpected message type");
             }
+            tb_steps();
             check_invariants();
             continue;
         }
@@ -411,6 +538,7 @@ static void run_until(uint64_t until)
             if (d && d <= S.now)
                 ns_tick(&S.node[i].ns, S.now);
         }
+        tb_steps();
         check_invariants();
     }
 }
@@ -1022,6 +1150,130 @@ static void test_standby_only_leaves(void)
     no_violation();
 }
 
+
+/* ---- takeback (supervisor/README.md "Takeback") ---- */
+
+/* Boot n nodes with takeback coordination on (settle `settle_ms`); node r
+ * restarts, is rebuilt and becomes current standby-only; returns the epoch
+ * of that set. */
+static uint64_t tb_boot(uint32_t n, uint64_t seed, uint32_t r, uint64_t settle_ms)
+{
+    sim_init(n, false, seed);
+    S.tb_on = true;
+    S.tb_settle_us = settle_ms * 1000;
+    for (uint32_t i = 1; i <= n; i++)
+        sim_node_start(i); /* with the takeback configuration */
+    run_ms(300);
+    expect_agree(all_but(0), all_but(0), all_but(0));
+    uint64_t e = restart_member(r, all_but(0));
+    CU_ASSERT_EQUAL(ns_set_rebuilt(&S.node[r].ns, e, S.now), 0);
+    run_ms(10);
+    expect_standby_only(all_but(0), NS_BIT(r));
+    return S.node[1].view.epoch;
+}
+
+static uint64_t tb_done(void)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 1; i <= S.n; i++)
+        n += S.node[i].tb.stats.done;
+    return n;
+}
+
+static uint64_t tb_failed(void)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 1; i <= S.n; i++)
+        n += S.node[i].tb.stats.failed;
+    return n;
+}
+
+/* A rebuilt standby-only node is taken back by the coordinator after the
+ * settle time: every other current node drains (CONF), one round clears
+ * its bit (and its epoch), in a set where nobody leaves; the coordination
+ * counts it. For every node as the one taken back, the coordinator
+ * included. The check after every step: never taken back before every
+ * current node drained for it in the set replaced (check_growth). */
+static void test_takeback_round(void)
+{
+    for (uint32_t r = 1; r <= 4; r++) {
+        uint64_t e = tb_boot(4, 300 + r, r, 100);
+        run_ms(40); /* within the settle time: nothing */
+        expect_standby_only(all_but(0), NS_BIT(r));
+        CU_ASSERT_EQUAL(S.tb_reqs, 0);
+        run_ms(200);
+        expect_agree(all_but(0), all_but(0), all_but(0));
+        expect_standby_only(all_but(0), 0);
+        expect_since(all_but(0), r, 0);
+        CU_ASSERT_EQUAL(S.node[1].view.epoch, e + 1);
+        CU_ASSERT_EQUAL(tb_done(), 1);
+        CU_ASSERT_EQUAL(tb_failed(), 0);
+        CU_ASSERT_EQUAL(S.tb_reqs, 3); /* every current node but r */
+        uint32_t c = S.node[1].view.coordinator; /* node 1, also when it is r */
+        CU_ASSERT_EQUAL(S.node[c].ns.st.takebacks, 1);
+        CU_ASSERT_EQUAL(S.node[c].tb.stats.last_node, r);
+        CU_ASSERT_EQUAL(S.node[c].tb.stats.last_frags, 3);
+        run_ms(300); /* and nothing more */
+        CU_ASSERT_EQUAL(S.node[1].view.epoch, e + 1);
+        no_violation();
+    }
+}
+
+/* A node whose drain does not finish answers REF: the attempt fails, the
+ * drains already held are called off, and it is tried again after a
+ * backoff; a node that never answers fails the attempt at its deadline.
+ * Then it succeeds. Takeback off: the node stays standby-only. */
+static void test_takeback_retried(void)
+{
+    uint64_t e = tb_boot(4, 311, 3, 40);
+    (void)e;
+    CU_ASSERT_EQUAL(S.node[1].view.standby_only, NS_BIT(3));
+    /* set before the settle time ends: two REFs from node 2 */
+    S.kern[2] = SK_REF;
+    S.kern_refs[2] = 2;
+    S.kern[4] = SK_SILENT; /* and node 4 silent for a while */
+    run_ms(120);
+    expect_standby_only(all_but(0), NS_BIT(3));
+    CU_ASSERT(tb_failed() >= 2);
+    CU_ASSERT(S.cancels >= 2); /* the others' drains called off */
+    CU_ASSERT(strstr(S.node[1].tb.stats.last_why, "node") != NULL);
+    S.kern[4] = SK_CONF;
+    run_ms(300);
+    expect_standby_only(all_but(0), 0);
+    CU_ASSERT_EQUAL(tb_done(), 1);
+    no_violation();
+    /* off */
+    sim_init(4, false, 312);
+    S.tb_on = false;
+    run_ms(300);
+    uint64_t e2 = restart_member(3, all_but(0));
+    CU_ASSERT_EQUAL(ns_set_rebuilt(&S.node[3].ns, e2, S.now), 0);
+    run_ms(500);
+    expect_standby_only(all_but(0), NS_BIT(3));
+    CU_ASSERT_EQUAL(S.tb_reqs, 0);
+    no_violation();
+}
+
+/* The coordinator dies during the drain (after its TAKEBACK_REQs, before
+ * the round): the next coordinator, once a set without it is installed,
+ * takes the node back itself (its own drain, its own round). */
+static void test_takeback_coordinator_dies(void)
+{
+    tb_boot(5, 321, 3, 40);
+    S.kern[2] = SK_SILENT; /* node 1's attempt waits for node 2 */
+    for (int i = 0; i < 100 && S.node[1].tb.state != SUP_TB_DRAINING; i++)
+        run_ms(1);
+    CU_ASSERT_EQUAL(S.node[1].tb.state, SUP_TB_DRAINING);
+    kill_node(1);
+    S.kern[2] = SK_CONF;
+    run_ms(400);
+    uint64_t live = all_but(NS_BIT(1));
+    expect_agree(live, live, live);
+    expect_standby_only(live, 0);
+    CU_ASSERT_EQUAL(S.node[2].tb.stats.done, 1);
+    no_violation();
+}
+
 /* A live member that is not current (the first from node `from` on)
  * claims, sometimes for a stale epoch: what a kernel service does once its
  * replicas are rebuilt. */
@@ -1061,6 +1313,15 @@ static void test_random(void)
         first = (unsigned)atoi(getenv("NINES_ROUND")), rounds = first + 1;
     for (unsigned r = first; r < rounds; r++) {
         boot(5, true, seed + r);
+        /* odd rounds: takeback coordination on (settle 0..60 ms) on every
+         * node started from here, kernels answering at random */
+        bool tb = r % 2 == 1;
+        S.tb_on = tb;
+        S.tb_settle_us = (rnd() % 4) * 20000;
+        for (uint32_t i = 1; tb && i <= 5; i++) {
+            S.node[i].tb.cfg.on = true;
+            S.node[i].tb.cfg.settle_us = S.tb_settle_us;
+        }
         for (int step = 0; step < 12; step++) {
             uint32_t a = 1 + (uint32_t)(rnd() % 5), b = 1 + (uint32_t)(rnd() % 5);
             /* a set survives losing a minority of its member processes at a
@@ -1106,12 +1367,24 @@ static void test_random(void)
             }
             if (rnd() % 3 == 0)
                 random_claim(1 + (uint32_t)(rnd() % 5), trace);
+            if (tb && rnd() % 3 == 0) {
+                uint32_t k = 1 + (uint32_t)(rnd() % 5);
+                S.kern[k] = (enum sim_kern)(rnd() % 3);
+                S.kern_refs[k] = 1 + (int)(rnd() % 3);
+                if (trace)
+                    fprintf(stderr, "@%llu kernel %u answers %d\n", (unsigned long long)S.now,
+                            k, (int)S.kern[k]);
+            }
             run_ms(5 + rnd() % 80);
             if (S.violation)
                 break;
         }
         memset(S.cut, 0, sizeof S.cut);
         memset(S.arb_cut, 0, sizeof S.arb_cut);
+        /* the kernels drain from here: a takeback is held back until the
+         * end, where every standby-only node must be taken back */
+        for (uint32_t i = 1; i <= 5; i++)
+            S.kern[i] = SK_SILENT;
         for (uint32_t i = 1; i <= 5; i++)
             if (S.node[i].dead)
                 sim_node_start(i);
@@ -1145,6 +1418,23 @@ static void test_random(void)
             CU_ASSERT_EQUAL(S.node[i].view.standby_only, was_sb | (all_but(0) & ~was_cur));
             CU_ASSERT(S.node[i].serving);
         }
+        if (!tb)
+            continue;
+        /* the kernels drain: every standby-only node is taken back, one at
+         * a time (after the backoff of failed attempts: at most 5 s) */
+        for (uint32_t i = 1; i <= 5; i++)
+            S.kern[i] = SK_CONF;
+        run_ms(6000);
+        if (S.violation)
+            fprintf(stderr, "seed %lu round %u: %s\n", seed, r, S.why);
+        CU_ASSERT_FALSE_FATAL(S.violation);
+        for (uint32_t i = 1; i <= 5; i++) {
+            CU_ASSERT_EQUAL(S.node[i].view.current, all_but(0));
+            CU_ASSERT_EQUAL(S.node[i].view.standby_only, 0);
+            if (S.node[i].view.standby_only)
+                fprintf(stderr, "seed %lu round %u: node %u still has standby-only %llx\n",
+                        seed, r, i, (unsigned long long)S.node[i].view.standby_only);
+        }
     }
 }
 
@@ -1170,6 +1460,9 @@ void cu_register(void)
         {"rebuilt_claim_ignored", test_rebuilt_claim_ignored},
         {"rebuilt_waits_for_no_leave", test_rebuilt_waits_for_no_leave},
         {"standby_only_leaves", test_standby_only_leaves},
+        {"takeback_round", test_takeback_round},
+        {"takeback_retried", test_takeback_retried},
+        {"takeback_coordinator_dies", test_takeback_coordinator_dies},
         {"random", test_random},
         {NULL, NULL},
     };

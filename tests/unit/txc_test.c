@@ -138,6 +138,14 @@ struct world {
     bool fk_lenient; /* fake kernels take ends of txns they never saw (outcome questions) */
     uint64_t dead;   /* RT_NODE_BIT of nodes that died: never stepped again */
     uint32_t t_one;  /* "one": a table with one replica per fragment */
+    /* a fragment drained for a takeback, or taken over: the fake kernel at
+     * eagain_node (or any node of the mask eagain_nodes) refuses KERN_OP_REQ
+     * NINES_EAGAIN with failed_op 0 (before anything ran) eagain_n more times
+     * (< 0: until cleared), only requests naming a fragment whose dictionary
+     * primary is eagain_dictp (0: any) */
+    uint32_t eagain_node, eagain_dictp;
+    uint64_t eagain_nodes;
+    int eagain_n;
 };
 
 static struct world W;
@@ -464,6 +472,27 @@ static void fk_on_op_req(struct rt *rt, void *st, struct rt_msg *m)
     CU_ASSERT_EQUAL(b->n_ops, b->n_parts);
     CU_ASSERT_EQUAL(b->n_ops, b->n_keys);
     ev_add(w, EV_OPREQ, k->self, b->txn, b->prepare);
+    if ((w->eagain_node == k->self || (w->eagain_nodes & RT_NODE_BIT(k->self))) &&
+        w->eagain_n != 0) {
+        bool names = !w->eagain_dictp;
+        for (size_t i = 0; i < b->n_parts && !names; i++) {
+            const struct dict_table *tb = dict_table_by_id(&w->d, b->parts[i]->table);
+            names = tb && tb->frags[b->parts[i]->frag].primary == w->eagain_dictp;
+        }
+        if (names) {
+            if (w->eagain_n > 0)
+                w->eagain_n--;
+            struct rt_msg *r = rt_msg_new(rt, NINES__MSG_TYPE__KERN_OP_REF);
+            Nines__KernOpRef *rb = RT_BODY(r, Nines__KernOpRef, nines__kern_op_ref__init);
+            rb->txn = b->txn;
+            rb->seq = b->seq;
+            rb->error = NINES_EAGAIN;
+            rb->failed_op = 0;
+            rb->detail = (char *)"fake kernel: a fragment is handed back (takeback): retry";
+            rt_send(rt, b->ctl == k->self ? 0 : b->ctl, RT_SVC_TXC, r);
+            return;
+        }
+    }
     struct fk_txn *x = fk_txn(k, b->txn, true);
     CU_ASSERT_PTR_NOT_NULL_FATAL(x);
     x->ctl = b->ctl;
@@ -2766,6 +2795,183 @@ static void test_conversion(void)
     world_close(w);
 }
 
+
+/* ---- takeback: requests refused before anything ran (kernel/svc/README.md
+ * "Takeback", txctl/README.md "Refused before anything ran") ---- */
+
+/* Let `ms` of the executors' clocks pass (timers fire by it), a
+ * millisecond at a time. */
+static void settle_ms(struct world *w, uint32_t ms)
+{
+    for (uint32_t i = 0; i < ms; i++) {
+        for (uint32_t n = 1; n <= NN; n++)
+            if (!(w->dead & RT_NODE_BIT(n)))
+                CU_ASSERT_EQUAL_FATAL(rt_fault_advance_clock(w->rt[n], 1000u), 0);
+        settle(w, 3);
+    }
+}
+
+/* Install node set `epoch` on every node with `sbo` standby-only (current
+ * since `since`). */
+static void ns_install_sbo(struct world *w, uint64_t epoch, uint64_t sbo, uint64_t since)
+{
+    for (uint32_t n = 1; n <= NN; n++) {
+        struct rt_nodeset ns = {.epoch = epoch, .members = ALL, .current = ALL,
+                                .standby_only = sbo, .coordinator = 1, .member = true,
+                                .serving = true};
+        for (uint32_t id = 1; id <= NN; id++)
+            if (sbo & BIT(id))
+                ns.since[id] = since;
+        rt_install_nodeset(w->rt[n], &ns);
+    }
+}
+
+/* A kernel refuses EAGAIN before anything ran (its fragment drained for a
+ * takeback): the controller sends the same request again, with backoff,
+ * and the transaction commits — one-shot (PREPARING) and interactive
+ * (EXECUTING) — nothing aborted. */
+static void test_takeback_eagain_retried(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    const Nines__TxnEnd C = NINES__TXN_END__TXN_END_COMMIT;
+    uint32_t f;
+    int64_t k = key_on(w, w->t_kv, 2, -1, &f);
+    struct opspec add = {"kv", NINES__OP_TYPE__OP_ADD, k};
+    w->eagain_node = 2;
+    w->eagain_n = 3;
+    uint32_t nev0 = w->nev;
+    submit_ops(w, 1, CONN(1), 1, 0, C, &add, 1);
+    settle_ms(w, 60);
+    expect_conf(w, CONN(1), 1);
+    uint64_t txn = txn_after(w, nev0);
+    CU_ASSERT_EQUAL(ev_count(w, EV_OPREQ, txn), 4);
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_COMMIT, txn), EVB(2));
+    CU_ASSERT_EQUAL(stats(w, 1).op_retries, 3);
+    CU_ASSERT_EQUAL(stats(w, 1).aborted, 0);
+    /* interactive: the ops of an open transaction, refused twice */
+    w->eagain_n = 2;
+    nev0 = w->nev;
+    submit_ops(w, 3, CONN(3), 2, 0, NINES__TXN_END__TXN_END_NONE, &add, 1);
+    settle_ms(w, 60);
+    expect_conf(w, CONN(3), 2);
+    txn = txn_after(w, nev0);
+    submit_ops(w, 3, CONN(3), 3, txn, C, NULL, 0);
+    settle_ms(w, 60);
+    expect_conf(w, CONN(3), 3);
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_COMMIT, txn), EVB(2));
+    CU_ASSERT_EQUAL(stats(w, 3).op_retries, 2);
+    CU_ASSERT_EQUAL(stats(w, 3).aborted, 0);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* Refused while draining for the takeback of node 3, then the node set
+ * that clears node 3's standby-only bit: the retry goes where the
+ * fragment's primary is now (node 3), also when only part of the refused
+ * request moves (split: its other op stays at the drained node); the hsc
+ * takes the new primary's READY_IND; committed, nothing aborted, the
+ * drained node never hears of the transaction. */
+static void test_takeback_rerouted(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    w->fk_lenient = true;
+    const Nines__TxnEnd C = NINES__TXN_END__TXN_END_COMMIT;
+    uint32_t f3, fs;
+    int64_t k3 = key_on(w, w->t_kv, 3, -1, &f3); /* node 3's, interim primary s */
+    const struct dict_table *kv = dict_table_by_id(&w->d, w->t_kv);
+    uint32_t s = kv->frags[f3].standby;
+    int64_t ks = key_on(w, w->t_kv, s, 3, &fs); /* s's own fragment (standby 3) */
+    ns_install_sbo(w, 2, BIT(3), 2);
+    settle(w, 20);
+    w->eagain_node = s;
+    w->eagain_dictp = 3;
+    w->eagain_n = -1;
+    uint32_t nev0 = w->nev;
+    struct opspec one = {"kv", NINES__OP_TYPE__OP_ADD, k3};
+    submit_ops(w, 1, CONN(1), 1, 0, C, &one, 1);
+    struct opspec two[2] = {{"kv", NINES__OP_TYPE__OP_ADD, k3 + 0}, {"kv", NINES__OP_TYPE__OP_ADD, ks}};
+    two[0].key = key_on(w, w->t_kv, 3, (int)s, NULL);
+    submit_ops(w, 2, CONN(2), 2, 0, C, two, 2);
+    settle_ms(w, 60); /* refused again and again: draining */
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(1), 1));
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(2), 2));
+    CU_ASSERT(stats(w, 1).op_retries >= 3);
+    /* the switch: node 3 primary of its fragments again */
+    ns_install_sbo(w, 3, 0, 0);
+    settle_ms(w, 60);
+    expect_conf(w, CONN(1), 1);
+    expect_conf(w, CONN(2), 2);
+    uint64_t t1 = answer_for(w, CONN(1), 1)->txn, t2 = answer_for(w, CONN(2), 2)->txn;
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_COMMIT, t1), EVB(3));
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_COMMIT, t2), EVB(3) | EVB(s));
+    CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, 0), 0);
+    CU_ASSERT(stats(w, 1).op_rerouted >= 1);
+    CU_ASSERT(stats(w, 2).op_rerouted >= 1);
+    CU_ASSERT_EQUAL(stats(w, 1).aborted + stats(w, 2).aborted, 0);
+    settle_ms(w, 20);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    (void)nev0;
+    /* ops at both of node 4's partners (site 0: nodes 1 and 3), both
+     * drained: after the switch both groups go to node 4 in one request */
+    int64_t ka = key_on(w, w->t_kv, 4, 1, NULL), kb = key_on(w, w->t_kv, 4, 3, NULL);
+    ns_install_sbo(w, 4, BIT(4), 4);
+    settle(w, 20);
+    w->eagain_node = 0;
+    w->eagain_nodes = BIT(1) | BIT(3);
+    w->eagain_dictp = 4;
+    w->eagain_n = -1;
+    struct opspec both[2] = {{"kv", NINES__OP_TYPE__OP_ADD, ka}, {"kv", NINES__OP_TYPE__OP_ADD, kb}};
+    submit_ops(w, 2, CONN(2), 3, 0, C, both, 2);
+    settle_ms(w, 30);
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(2), 3));
+    ns_install_sbo(w, 5, 0, 0);
+    settle_ms(w, 60);
+    expect_conf(w, CONN(2), 3);
+    uint64_t t3 = answer_for(w, CONN(2), 3)->txn;
+    CU_ASSERT_EQUAL(ev_nodes(w, EV_COMMIT, t3), EVB(4));
+    CU_ASSERT_EQUAL(ev_count(w, EV_ABORT, 0), 0);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* A request refused before anything ran waits for its retry when the
+ * hsc's node leaves: the transaction resolves to ABORT (its refused kernel
+ * never prepared, so no hsc can have recorded COMMIT), not in doubt. */
+static void test_takeback_refused_hsc_leaves(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, false);
+    w->fk_lenient = true;
+    const Nines__TxnEnd C = NINES__TXN_END__TXN_END_COMMIT;
+    uint32_t f;
+    int64_t k = key_on(w, w->t_kv, 2, 1, &f); /* primary 2, standby 1 */
+    w->eagain_node = 2;
+    w->eagain_n = -1;
+    uint64_t hs[NN + 1];
+    hs_snap(w, hs);
+    struct opspec add = {"kv", NINES__OP_TYPE__OP_ADD, k};
+    submit_ops(w, 4, CONN(4), 1, 0, C, &add, 1);
+    settle_ms(w, 10);
+    uint32_t hsc = hs_new(w, hs);
+    CU_ASSERT_NOT_EQUAL_FATAL(hsc, 0);
+    CU_ASSERT_NOT_EQUAL_FATAL(hsc, 4);
+    CU_ASSERT_NOT_EQUAL_FATAL(hsc, 2);
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(4), 1));
+    kill_nodes(w, BIT(hsc), 2);
+    settle_ms(w, 60);
+    struct ans *a = answer_for(w, CONN(4), 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_REF);
+    CU_ASSERT_NOT_EQUAL(a->error, NINES_EINDOUBT);
+    CU_ASSERT_EQUAL(stats(w, 4).lost_decisions, 0);
+    w->eagain_n = 0;
+    settle_ms(w, 20);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -2800,6 +3006,9 @@ void cu_register(void)
         {"ns_hsc_dies_kernel_says", test_ns_hsc_dies_kernel_says},
         {"ns_double_failure", test_ns_double_failure},
         {"ns_interactive_kernel_dies", test_ns_interactive_kernel_dies},
+        {"takeback_eagain_retried", test_takeback_eagain_retried},
+        {"takeback_rerouted", test_takeback_rerouted},
+        {"takeback_refused_hsc_leaves", test_takeback_refused_hsc_leaves},
         {NULL, NULL},
     };
     cu_add_suite("txc", NULL, NULL, cases);

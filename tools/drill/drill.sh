@@ -92,6 +92,7 @@ conf_write() {
         [ -n "${HEARTBEAT_MS:-}" ] && echo "heartbeat_ms $HEARTBEAT_MS"
         [ -n "${HEARTBEAT_MISSES:-}" ] && echo "heartbeat_misses $HEARTBEAT_MISSES"
         [ -n "${REPAIR_AFTER_MS:-}" ] && echo "repair_after_ms $REPAIR_AFTER_MS"
+        [ -n "${TAKEBACK_MS:-}" ] && echo "takeback_ms $TAKEBACK_MS"
         echo "reconnect_min_ms 5"
         echo "reconnect_max_ms 100"
         [ -n "${DISK_LOG:-}" ] && echo "disk_log $DISK_LOG"
@@ -380,17 +381,27 @@ drill_kill_standby_only() {
     kill_drill "$d" "$victim" KILL 1
 }
 
-# A node killed under load and started again (issue 10, "Rebuild"): it
-# rejoins as a member that is not current, rebuilds every replica placed on
-# it from the primaries (fuzzy copy, then the live stream) while the load
-# goes on, and is made current again (a hot standby of all of them: no
-# takeback yet). The check then wants every node serving and every
-# fragment with two current replicas that agree.
+# A node killed under load and started again (issue 10, "Rebuild",
+# "Takeback"): it rejoins as a member that is not current, rebuilds every
+# replica placed on it from the primaries (fuzzy copy, then the live
+# stream) while the load goes on, and is made current again, standby-only
+# (a hot standby of all of them); takeback_ms later (1 s by default) the
+# coordinator drains its dictionary-primary fragments at their interim
+# primaries and a node-set round gives them back to it — under the same
+# load. The check then wants every node serving, every fragment with two
+# current replicas that agree, the original placement (--expect-balanced),
+# and no request refused or left unknown in the takeback's window (from
+# the drain to the install plus a transaction timeout: what a takeback
+# that aborted transactions would show). TAKEBACK_MS writes takeback_ms to
+# the cluster file.
 REBUILD_WAIT_S=${REBUILD_WAIT_S:-30}
+TAKEBACK_WAIT_S=${TAKEBACK_WAIT_S:-30}
+# log_us "2026-01-02T03:04:05.678901Z": wall-clock microseconds
+log_us() { date -u -d "$(echo "$1" | sed 's/T/ /; s/Z$//')" +%s%6N; }
 drill_restart() {
     local d=$1 victim=4
     local total
-    total=$(awk -v a="$LOAD_S" -v b="$AFTER_S" 'BEGIN { print a + b + 3 }')
+    total=$(awk -v a="$LOAD_S" -v b="$AFTER_S" 'BEGIN { print a + b + 5 }')
     watch_start "$d" "$(awk -v t="$total" 'BEGIN { print t + 1 }')"
     load_start "$d" load --duration "$total" --first-node 1
     sleep "$LOAD_S"
@@ -410,7 +421,48 @@ drill_restart() {
     t1=$(date +%s%3N)
     echo "node $victim current again $(( t1 - t0 )) ms after the load ended"
     grep -h "rebuilt replica\|copy of table .* loaded\|asking to be current" "$d/node$victim.log" | tail -n 4
-    check "$d" --journal "$d/load.jnl" --expect-two
+    if ! "$BIN/ninesctl" --config "$d/cluster.conf" status --wait-balanced "$TAKEBACK_WAIT_S" \
+            >"$d/status2.txt" 2>&1; then
+        echo "node $victim did not take its primaries back within ${TAKEBACK_WAIT_S} s"
+        cat "$d/status2.txt"
+    fi
+    "$BIN/ninesctl" --config "$d/cluster.conf" status --json >"$d/status2.json" 2>&1
+    # the takeback, from the coordinator's log: drain start, install
+    local first done_line ts0 ts1 us0 us1
+    first=$(grep -h "takeback of node $victim (standby-only" "$d"/node*.log | sort | head -n 1)
+    done_line=$(grep -h "node $victim took its primaries back in node set" "$d"/node*.log | sort | head -n 1)
+    if [ -z "$done_line" ]; then
+        echo "no takeback of node $victim in the logs"
+    else
+        ts0=$(echo "$first" | awk '{ print $1 }')
+        ts1=$(echo "$done_line" | awk '{ print $1 }')
+        us0=$(log_us "$ts0")
+        us1=$(log_us "$ts1")
+        echo "takeback: $(echo "$done_line" | sed 's/.*took its primaries back in //')"
+        echo "takeback: first drain $ts0, install $ts1 ($(( (us1 - us0) / 1000 )) ms; $(grep -hc "takeback of node $victim (standby-only" "$d"/node*.log | paste -sd+ | bc) attempts)"
+        grep -h "takeback of node $victim, attempt" "$d"/node*.log | sed 's/^/  retried: /' | head -n 5
+        # requests submitted from the first drain to 1 s after the install
+        # that were refused or left unknown, and any refusal that names the
+        # takeback (a transaction the takeback aborted shows as one of them)
+        local win_end=$(( us1 + 1000000 ))
+        awk -v a="$us0" -v b="$win_end" '($1 == "R" || $1 == "U") && (($10 >= a && $10 <= b) ||
+            /hands table|handed back|takeback|taken over/)' "$d/load.jnl" >"$d/takeback-refused.txt"
+        local nref nall nacked
+        nref=$(wc -l <"$d/takeback-refused.txt")
+        nall=$(awk '$1 == "R" || $1 == "U"' "$d/load.jnl" | wc -l)
+        nacked=$(awk -v a="$us0" -v b="$win_end" '$1 == "A" && $10 >= a && $10 <= b' "$d/load.jnl" | wc -l)
+        echo "takeback: of the requests submitted from the first drain to 1 s after the install, $nacked acknowledged and $nref refused or unknown ($nall refused or unknown in the whole load, the kill's included)"
+        head -n 3 "$d/takeback-refused.txt" | sed 's/^/  /'
+        grep -o '"takeback":{[^}]*}' "$d/status2.json" | sed 's/^/  /'
+    fi
+    local tbrc=0
+    if [ -n "$done_line" ] && [ "$(wc -l <"$d/takeback-refused.txt")" != 0 ]; then
+        echo "FAIL requests refused or left unknown during the takeback (takeback-refused.txt)"
+        tbrc=1
+    fi
+    [ -z "$done_line" ] && tbrc=1
+    check "$d" --journal "$d/load.jnl" --expect-two --expect-balanced || return 1
+    return $tbrc
 }
 
 # A full disk (issue 10 item 6): node 3's data folder is a small tmpfs and

@@ -3,7 +3,7 @@
  *
  *   drill_check --config FILE [--journal F]... [--noack-journal F]...
  *               [--expect-out ID]... [--settle-ms MS] [--no-data] [--no-takeover]
- *               [--expect-two]
+ *               [--expect-two] [--expect-balanced]
  *   drill_check --config FILE --watch SECONDS [--interval-ms MS]
  *
  * Checks (one PASS/FAIL line each, with counts; tools/drill/README.md
@@ -23,6 +23,10 @@
  *                         --expect-out nodes are neither serving nor members
  *   takeover              every fragment's primary by (dictionary, node set)
  *                         is serving and its kernel says primary
+ *   balanced              (--expect-balanced) no node is standby-only and every
+ *                         fragment's primary is its dictionary primary, serving
+ *                         and saying primary: the placement is the original
+ *                         (after a restarted node took its primaries back)
  *   minority served nothing  no A line in a --noack-journal
  * The cluster-state checks are retried for --settle-ms (default 5000; log
  * shipping and a node-set round may still be under way); the data checks
@@ -269,8 +273,8 @@ static void fmt_set(uint64_t set, char *out, size_t n)
 /* ---- cluster-state checks ------------------------------------------------ */
 
 struct state_res {
-    bool ok_rep, ok_prim, ok_ns, ok_take;
-    char rep[400], prim[400], ns[1200], take[600];
+    bool ok_rep, ok_prim, ok_ns, ok_take, ok_bal;
+    char rep[400], prim[400], ns[1200], take[600], bal[700];
 };
 
 static int rep_cmp(const void *a, const void *b)
@@ -286,6 +290,9 @@ static int rep_cmp(const void *a, const void *b)
 /* --expect-two: every fragment must have two current serving replicas that
  * agree (after a drill whose failed node came back and was rebuilt) */
 static bool g_expect_two;
+/* --expect-balanced: the original placement (every primary where the
+ * dictionary puts it: the takeback is done) */
+static bool g_expect_balanced;
 
 static void check_state(struct snap *s, const struct dict *d, const uint32_t *out_ids, int nout,
                         struct state_res *r)
@@ -428,6 +435,33 @@ static void check_state(struct snap *s, const struct dict *d, const uint32_t *ou
     snprintf(r->take, sizeof r->take,
              "%zu of %zu fragments have a serving primary; %zu have no current replica%s",
              ok, total, down, first_bad);
+
+    /* balanced: each fragment's primary is its dictionary primary, which
+     * serves and says primary; no node standby-only */
+    size_t home = 0, away = 0;
+    char first_away[200] = "", sbo[200];
+    for (uint32_t ti = 0; d && ti < d->ntables; ti++) {
+        const struct dict_table *t = d->tables[ti];
+        for (uint32_t f = 0; f < t->nfrags; f++) {
+            uint32_t p = t->frags[f].primary;
+            bool claims = false;
+            for (size_t k = 0; k < s->nreps; k++)
+                if (s->reps[k].table == t->id && s->reps[k].frag == f && s->reps[k].node == p &&
+                    s->reps[k].primary)
+                    claims = true;
+            if (claims && node_serving(s, p)) {
+                home++;
+            } else if (!away++) {
+                snprintf(first_away, sizeof first_away, " (first: %s frag %u: dictionary "
+                         "primary node %u %s)", t->def.name, f, p,
+                         !node_serving(s, p) ? "is not serving" : "does not say primary");
+            }
+        }
+    }
+    fmt_set(s->standby_only, sbo, sizeof sbo);
+    r->ok_bal = d && home > 0 && away == 0 && s->standby_only == 0;
+    snprintf(r->bal, sizeof r->bal, "%zu fragments at their dictionary primary, %zu elsewhere%.200s; "
+             "standby-only nodes: %.200s", home, away, first_away, sbo);
 }
 
 /* ---- data: history and balances ----------------------------------------- */
@@ -866,7 +900,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: drill_check --config FILE [--journal F]... [--noack-journal F]...\n"
                "                   [--expect-out ID]... [--settle-ms MS] [--no-data] "
-               "[--no-takeover] [--expect-two]\n"
+               "[--no-takeover] [--expect-two] [--expect-balanced]\n"
                "       drill_check --config FILE --watch SECONDS [--interval-ms MS]\n");
 }
 
@@ -878,6 +912,7 @@ int main(int argc, char **argv)
     bool data = true, takeover = true;
     double watch_s = 0;
     g_expect_two = false;
+    g_expect_balanced = false;
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 1; i < argc; i++) {
         bool more = i + 1 < argc;
@@ -901,6 +936,8 @@ int main(int argc, char **argv)
             takeover = false;
         else if (!strcmp(argv[i], "--expect-two"))
             g_expect_two = true;
+        else if (!strcmp(argv[i], "--expect-balanced"))
+            g_expect_balanced = true;
         else if (!strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
@@ -946,7 +983,8 @@ int main(int argc, char **argv)
     for (;;) {
         snap_take(&s);
         check_state(&s, have_dict ? &d : NULL, outs, nout, &r);
-        if ((r.ok_rep && r.ok_prim && r.ok_ns && (r.ok_take || !takeover)) ||
+        if ((r.ok_rep && r.ok_prim && r.ok_ns && (r.ok_take || !takeover) &&
+             (r.ok_bal || !g_expect_balanced)) ||
             nclock_ms() >= deadline)
             break;
         usleep(200000);
@@ -968,6 +1006,8 @@ int main(int argc, char **argv)
     result(r.ok_rep, "replicas agree", "%s", r.rep);
     if (takeover)
         result(r.ok_take, "takeover", "%s", r.take);
+    if (g_expect_balanced)
+        result(r.ok_bal, "balanced", "%s", r.bal);
 
     for (int i = 0; i < nn; i++) {
         struct journal m = {0};
