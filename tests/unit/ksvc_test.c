@@ -2921,6 +2921,7 @@ static void test_repair_waits_for_takeback(void)
     for (int64_t q = 60000; q < k; q++)
         if (built & (1u << route(q).frag))
             CU_ASSERT_EQUAL(get_v(++txn, q, NULL, 0), q * 13);
+}
 
 /* ---- takeback (README "Takeback") ----
  * A fourth world (suite "ksvc_takeback"): node R = 3 leaves, comes back, is
