@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NN 4
 #define NFRAGS 8
@@ -177,9 +178,19 @@ static void run(int rounds)
             step();                                                                                \
     } while (0)
 /* The same, for conditions that need P's I/O thread. */
+/* Bounded by steps and by wall time: the I/O thread needs the CPU, which a
+ * loaded machine (an ASan build beside other work) may not give it within
+ * the steps alone. */
+static uint64_t io_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
 #define RUN_IO_UNTIL(cond)                                                                         \
     do {                                                                                           \
-        for (int r_ = 0; r_ < 20000 && !(cond); r_++)                                              \
+        uint64_t t0_ = io_wall_ms();                                                               \
+        for (int r_ = 0; !(cond) && (r_ < 20000 || io_wall_ms() - t0_ < 10000); r_++)             \
             step_x(true);                                                                          \
     } while (0)
 
