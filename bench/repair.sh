@@ -31,48 +31,17 @@
 # BUDGET_S (120: the repair must end within it), CLIENTS (2), WINDOW (8),
 # KEEP=1 keeps the folder.
 set -u
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/.." && pwd)
-BIN=${NINES_BIN:-build/bin}
-case "$BIN" in /*) ;; *) BIN="$top/$BIN" ;; esac
+# shellcheck source=bench/lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 SCALE=${SCALE:-10} REPAIR_AFTER_MS=${REPAIR_AFTER_MS:-2000} LOAD_S=${LOAD_S:-5}
 AFTER_S=${AFTER_S:-5} BUDGET_S=${BUDGET_S:-120} CLIENTS=${CLIENTS:-2} WINDOW=${WINDOW:-8}
 VICTIM=4
-ROOT=$(mktemp -d /tmp/nines-repair.XXXXXX)
-PIDS=()
-
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-    PIDS=()
-}
-trap 'cleanup; [ "${KEEP:-0}" = 1 ] || rm -rf "$ROOT"' EXIT
-trap 'exit 130' INT TERM
-
-for x in ninesd ninesctl tpcb tpcb_load drill_check; do
-    [ -x "$BIN/$x" ] || { echo "repair: $BIN/$x is missing (make first)" >&2; exit 2; }
-done
+bench_root nines-repair
+bench_need repair ninesd ninesctl tpcb tpcb_load drill_check
 
 d="$ROOT/c"
 mkdir -p "$d"
-used=$(cat /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6 2>/dev/null | awk 'NR > 1 { split($2, a, ":"); h = toupper(a[2]); v = 0
-    for (i = 1; i <= length(h); i++) v = v * 16 + index("0123456789ABCDEF", substr(h, i, 1)) - 1
-    print v }')
-for try in $(seq 0 50); do
-    base=$(( 21000 + ($$ * 19 + try * 107 + RANDOM) % 25000 ))
-    clash=0
-    for k in 0 1 2 3 4; do printf '%s\n' $used | grep -qx "$(( base + k ))" && clash=1; done
-    [ $clash = 0 ] && break
-done
-{
-    echo "cluster repair"
-    echo "repair_after_ms $REPAIR_AFTER_MS"
-    echo "arbitrator 127.0.0.1:$base"
-    for i in 1 2 3 4; do
-        mkdir -p "$d/node$i"
-        echo "node $i site $(( (i - 1) % 2 )) 127.0.0.1:$(( base + i )) data $d/node$i"
-    done
-} >"$d/cluster.conf"
+bench_conf "$d" repair "repair_after_ms $REPAIR_AFTER_MS"
 if [ -x "$BIN/ninesarb" ]; then
     mkdir -p "$d/arb"
     "$BIN/ninesarb" --config "$d/cluster.conf" --data "$d/arb" >>"$d/arb.log" 2>&1 &

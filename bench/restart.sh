@@ -24,44 +24,16 @@
 # WINDOW (8), BEFORE_S (5), DOWN_S (1), AFTER_S (5: load after the node is
 # current), KEEP=1 keeps the folder.
 set -u
-here=$(cd "$(dirname "$0")" && pwd)
-top=$(cd "$here/.." && pwd)
-BIN=${NINES_BIN:-build/bin}
-case "$BIN" in /*) ;; *) BIN="$top/$BIN" ;; esac
+# shellcheck source=bench/lib.sh
+. "$(cd "$(dirname "$0")" && pwd)/lib.sh"
 SCALE=${SCALE:-20} VICTIM=${VICTIM:-4} CLIENTS=${CLIENTS:-4} WINDOW=${WINDOW:-8}
 BEFORE_S=${BEFORE_S:-5} DOWN_S=${DOWN_S:-1} AFTER_S=${AFTER_S:-5}
-ROOT=$(mktemp -d /tmp/nines-restart.XXXXXX)
-PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill -KILL "$p" 2>/dev/null; done
-    for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-    PIDS=()
-}
-trap 'cleanup; [ "${KEEP:-0}" = 1 ] || rm -rf "$ROOT"' EXIT
-trap 'exit 130' INT TERM
-for x in ninesd ninesctl tpcb tpcb_load net_rtt; do
-    [ -x "$BIN/$x" ] || { echo "restart: $BIN/$x is missing (make first)" >&2; exit 2; }
-done
+bench_root nines-restart
+bench_need restart ninesd ninesctl tpcb tpcb_load net_rtt
 now_us() { date +%s%6N; }
 
 d=$ROOT
-used=$(cat /proc/net/tcp /proc/net/tcp6 /proc/net/udp /proc/net/udp6 2>/dev/null | awk 'NR > 1 { split($2, a, ":"); h = toupper(a[2]); v = 0
-    for (i = 1; i <= length(h); i++) v = v * 16 + index("0123456789ABCDEF", substr(h, i, 1)) - 1
-    print v }')
-for try in $(seq 0 50); do
-    base=$(( 21000 + ($$ * 19 + try * 107 + RANDOM) % 25000 ))
-    clash=0
-    for k in 0 1 2 3 4; do printf '%s\n' $used | grep -qx "$(( base + k ))" && clash=1; done
-    [ $clash = 0 ] && break
-done
-{
-    echo "cluster restartbench"
-    echo "arbitrator 127.0.0.1:$base"
-    for i in 1 2 3 4; do
-        mkdir -p "$d/node$i"
-        echo "node $i site $(( (i - 1) % 2 )) 127.0.0.1:$(( base + i )) data $d/node$i"
-    done
-} > "$d/cluster.conf"
+bench_conf "$d" restartbench
 declare -A NODEPID
 start_node() {
     "$BIN/ninesd" --config "$d/cluster.conf" --node "$1" >>"$d/node$1.log" 2>&1 &
