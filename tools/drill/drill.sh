@@ -349,6 +349,15 @@ kill_drill() {
     fi
     load_wait
     tail -n 1 "$d/load.out" >/dev/null
+    if [ "$sig" = STOP ]; then
+        # the node that hung is out of the set when it wakes; it rejoins as a
+        # member that is not current, is rebuilt, made current and takes its
+        # primaries back (kernel/svc/README.md "Rebuild", "Takeback")
+        "$BIN/ninesctl" --config "$d/cluster.conf" status --wait-current "$REBUILD_WAIT_S" \
+            >"$d/status1.txt" 2>&1 || echo "node $victim was not current again within ${REBUILD_WAIT_S} s"
+        check "$d" --journal "$d/load.jnl" --expect-two "$@"
+        return
+    fi
     check "$d" --journal "$d/load.jnl" --expect-out "$victim" "$@"
 }
 
