@@ -336,6 +336,31 @@ int ksvc_ckpt_manifest_decode(const uint8_t *buf, size_t len, uint32_t node, uin
 int ksvc_ckpt_manifest_read(const char *dir, uint32_t node, uint64_t cluster,
                             struct ksvc_ckpt_manifest *out);
 void ksvc_ckpt_manifest_free(struct ksvc_ckpt_manifest *m);
+
+/* ---- recovery from the node's own disk (ksvc_recover.c; README
+ * "Recovery from the node's disk"; not wired into the service yet) ---- */
+struct kern_dlog_opts;
+struct ksvc_recover_info {
+    uint64_t redo_start;        /* the checkpoint's */
+    uint64_t records_loaded;    /* rows the checkpoint held */
+    uint64_t redo_applied;      /* disk log records redone after it */
+    uint64_t redo_skipped;      /* ... found in the checkpoint already */
+    uint64_t last_lsn;          /* the replica's log end after recovery */
+    bool gap;                   /* the scan stopped at a gap: recovered only up to it */
+    bool torn;                  /* the log ended in a torn tail (a crash mid-write) */
+};
+/* Rebuild `f` — an empty HOT_STANDBY replica of e's table and fragment —
+ * from the checkpoint `ckpt_dir`/t<T>-f<F>.nck that manifest entry `e`
+ * names (size, file CRC, creation time, redo start and record count must
+ * match the entry) and the records of (T, F) in the disk log `log_dir` from
+ * e->dlog_pos on. Errors (f must then be discarded): NINES_ENOTFOUND (no
+ * file), NINES_ECORRUPT (the file is not the entry's, or fails its CRC or
+ * layout; a record missing in the log), NINES_ETRUNC, NINES_EIO, the disk
+ * log scan's errors — a damaged file is never loaded in part (the replica
+ * is rebuilt from its peer instead). */
+int ksvc_recover_replica(const char *ckpt_dir, const char *log_dir,
+                         const struct kern_dlog_opts *o, const struct ksvc_ckpt_entry *e,
+                         struct kern_frag *f, struct ksvc_recover_info *info);
 /* ---- takeback (ksvc_takeback.c; README "Takeback") ----
  * A rebuilt standby-only node R takes the primaries of its dictionary-
  * primary fragments back: the node-set coordinator asks every current node

@@ -111,29 +111,6 @@ static struct kern_frag *standby_of(uint32_t table, uint32_t frag)
     return f;
 }
 
-struct redo {
-    struct kern_frag *f;
-    uint32_t table, frag;
-    uint64_t from_lsn, applied, bad;
-};
-
-static int redo_cb(void *arg, const struct kern_dlog_entry *e)
-{
-    struct redo *r = arg;
-    if (e->kind != KERN_DLOG_REC || e->table != r->table || e->frag != r->frag ||
-        e->lsn < r->from_lsn)
-        return 0;
-    int rc = kern_frag_redo_bytes(r->f, e->rec, e->len);
-    if (rc < 0) {
-        fprintf(stderr, "redo of %u.%u LSN %llu: %s\n", r->table, r->frag,
-                (unsigned long long)e->lsn, nines_errdetail());
-        r->bad++;
-        return rc;
-    }
-    r->applied++;
-    return 0;
-}
-
 /* Same keys and record bytes (state ids included) in the same order. */
 static bool same_rows(const struct kern_frag *a, const struct kern_frag *b)
 {
@@ -159,10 +136,36 @@ static bool same_rows(const struct kern_frag *a, const struct kern_frag *b)
     }
 }
 
-/* Recovery as a later task will do it: the manifest's newest checkpoint of
- * (table, frag), checked against its entry, loaded, then the disk log
- * redone from the entry's position; the result equals the replica now. */
+/* Recovery from the node's disk (ksvc_recover_replica: the manifest's
+ * newest checkpoint of (table, frag), checked against its entry, loaded,
+ * then the disk log redone from the entry's position): the result equals
+ * the replica now. */
 static void recover_check(uint32_t table, uint32_t frag)
+{
+    struct ksvc_ckpt_entry e;
+    CU_ASSERT_FATAL(mf_entry(table, frag, &e));
+    CU_ASSERT(e.dlog_pos >= dls().first); /* what recovery needs is still on disk */
+    struct kern_frag *s = standby_of(table, frag);
+    struct kern_dlog_opts o = {.node = 1, .cluster = CLUSTER};
+    struct ksvc_recover_info ri;
+    int rc = ksvc_recover_replica(W.ckdir, W.dir, &o, &e, s, &ri);
+    if (rc < 0)
+        fprintf(stderr, "recover %u.%u: %s\n", table, frag, nines_errdetail());
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(ri.redo_start, e.redo_start_lsn);
+    CU_ASSERT_EQUAL(ri.records_loaded, e.records);
+    const struct kern_frag *src = frag_of(table, frag);
+    CU_ASSERT_EQUAL(kern_log_next_lsn(kern_frag_log(s)), kern_log_next_lsn(kern_frag_log(src)));
+    CU_ASSERT_EQUAL(ri.last_lsn + 1, kern_log_next_lsn(kern_frag_log(src)));
+    CU_ASSERT_EQUAL(kern_frag_next_sid(s), kern_frag_next_sid(src));
+    CU_ASSERT(same_rows(src, s));
+    kern_frag_destroy(s);
+}
+
+/* A damaged checkpoint file: recovery refuses it (never loads it in part;
+ * the replica is rebuilt from its peer instead) and leaves the target
+ * empty; a file the manifest does not name is refused too. */
+static void recover_refuses(uint32_t table, uint32_t frag)
 {
     struct ksvc_ckpt_entry e;
     CU_ASSERT_FATAL(mf_entry(table, frag, &e));
@@ -171,28 +174,35 @@ static void recover_check(uint32_t table, uint32_t frag)
     uint8_t *buf;
     size_t len;
     CU_ASSERT_EQUAL_FATAL(kern_ckpt_file_read(path, &buf, &len), 0);
-    uint32_t crc;
-    memcpy(&crc, buf + len - 4, 4);
-    CU_ASSERT_EQUAL(e.bytes, len);
-    CU_ASSERT_EQUAL(e.file_crc, crc);
-    struct kern_frag *s = standby_of(table, frag);
-    struct kern_ckpt_info info;
-    CU_ASSERT_EQUAL_FATAL(kern_ckpt_load(s, buf, len, &info), 0);
-    free(buf);
-    CU_ASSERT_EQUAL(info.created_us, e.created_us);
-    CU_ASSERT_EQUAL(info.redo_start_lsn, e.redo_start_lsn);
-    CU_ASSERT_EQUAL(info.records, e.records);
-    CU_ASSERT(e.dlog_pos >= dls().first); /* what recovery needs is still on disk */
-    struct redo r = {s, table, frag, info.redo_start_lsn, 0, 0};
     struct kern_dlog_opts o = {.node = 1, .cluster = CLUSTER};
-    struct kern_dlog_scan_info si;
-    CU_ASSERT_EQUAL(kern_dlog_scan(W.dir, &o, e.dlog_pos, redo_cb, &r, &si), 0);
-    CU_ASSERT_EQUAL(r.bad, 0);
-    const struct kern_frag *src = frag_of(table, frag);
-    CU_ASSERT_EQUAL(kern_log_next_lsn(kern_frag_log(s)), kern_log_next_lsn(kern_frag_log(src)));
-    CU_ASSERT_EQUAL(kern_frag_next_sid(s), kern_frag_next_sid(src));
-    CU_ASSERT(same_rows(src, s));
+    struct ksvc_recover_info ri;
+    /* a flipped byte in the middle */
+    buf[len / 2] ^= 0x20;
+    FILE *fp = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    CU_ASSERT_EQUAL(fwrite(buf, 1, len, fp), len);
+    fclose(fp);
+    struct kern_frag *s = standby_of(table, frag);
+    CU_ASSERT_EQUAL(ksvc_recover_replica(W.ckdir, W.dir, &o, &e, s, &ri), NINES_ECORRUPT);
+    CU_ASSERT_EQUAL(kern_bt_count(kern_frag_tree(s)), 0);
     kern_frag_destroy(s);
+    /* cut short */
+    buf[len / 2] ^= 0x20;
+    fp = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    CU_ASSERT_EQUAL(fwrite(buf, 1, len - 100, fp), len - 100);
+    fclose(fp);
+    s = standby_of(table, frag);
+    CU_ASSERT(ksvc_recover_replica(W.ckdir, W.dir, &o, &e, s, &ri) < 0);
+    CU_ASSERT_EQUAL(kern_bt_count(kern_frag_tree(s)), 0);
+    kern_frag_destroy(s);
+    /* restored: recovers again */
+    fp = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    CU_ASSERT_EQUAL(fwrite(buf, 1, len, fp), len);
+    fclose(fp);
+    free(buf);
+    recover_check(table, frag);
 }
 
 /* ---- manifest format ---------------------------------------------------- */
@@ -366,6 +376,7 @@ static void test_fuzzy_on_demand(void)
     CU_ASSERT_FALSE(exists(p));
     recover_check(T_c1, 0);
     recover_check(T_c1, 1);
+    recover_refuses(T_c1, 1);
 }
 
 /* A flipped byte of a checkpoint file: the load refuses it (CRC), the
