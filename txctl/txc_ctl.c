@@ -992,6 +992,11 @@ static void resolving_prepare_ref(struct txc *t, struct txc_txn *x, uint32_t nod
         return;
     if (b->error == NINES_ESTATE && b->outcome == TXC_OUT_NONE)
         return; /* its ops are still running: asked again at the timer */
+    if (b->error == NINES_ENOTMEMBER || b->error == NINES_EAGAIN)
+        return; /* it does not serve right now (its lease, a node-set change, a takeover
+                 * under way): it cannot answer, which is not "it forgot"; asked again at
+                 * the timer, and a kernel that leaves the node set is gone (README "The
+                 * hsc left") */
     x->pending &= ~TXC_NODE(node);
     char d[TXC_DETAIL_MAX];
     if (b->error == NINES_ESTATE && b->outcome == TXC_OUT_COMMITTED) {
