@@ -36,6 +36,7 @@ struct rep {
     bool building;
     uint64_t copy_bytes, copy_rows_done, copy_rows_total, elapsed_ms, eta_ms;
     uint64_t ckpt_age_ms;            /* + 1; 0: no checkpoint */
+    uint64_t lag_ms;                 /* primary: its oldest unacknowledged record's wait */
 };
 
 /* enum ksvc_ha as ReplicaDigest.ha carries it */
@@ -117,7 +118,7 @@ static int ask_node(const struct nines_conf *c, const struct nines_node_conf *nc
                                             d->source,         d->building,
                                             d->copy_bytes,     d->copy_rows_done,
                                             d->copy_rows_total, d->elapsed_ms,
-                                            d->eta_ms,         d->ckpt_age_ms};
+                                            d->eta_ms,         d->ckpt_age_ms, d->lag_ms};
             }
             nines__kern_digest_conf__free_unpacked(conf, NULL);
         }
@@ -219,9 +220,10 @@ static void print_row_json(const struct frow *r, bool first)
     if (r->building)
         printf(",\"building_on\":%u", r->building);
     if (r->p && r->s)
-        printf(",\"lag\":%lld", (long long)(r->p->next_lsn - r->s->next_lsn));
+        printf(",\"lag\":%lld,\"lag_ms\":%llu", (long long)(r->p->next_lsn - r->s->next_lsn),
+               (unsigned long long)r->p->lag_ms);
     else
-        printf(",\"lag\":null");
+        printf(",\"lag\":null,\"lag_ms\":null");
     printf(",\"digests_equal\":%s,\"primary_claims\":[",
            r->p && r->s && r->p->rows == r->s->rows && r->p->digest == r->s->digest ? "true"
                                                                                      : "false");
@@ -232,8 +234,11 @@ static void print_row_json(const struct frow *r, bool first)
 
 static void print_row_text(const struct frow *r)
 {
-    char lag[24] = "-", roles[64];
-    if (r->p && r->s)
+    char lag[48] = "-", roles[64];
+    if (r->p && r->s && r->p->lag_ms)
+        snprintf(lag, sizeof lag, "%lld/%llums", (long long)(r->p->next_lsn - r->s->next_lsn),
+                 (unsigned long long)r->p->lag_ms);
+    else if (r->p && r->s)
         snprintf(lag, sizeof lag, "%lld", (long long)(r->p->next_lsn - r->s->next_lsn));
     if (r->have_roles && r->roles.state == DICT_FRAG_ALONE && r->building &&
         r->roles.logcopy == r->building)

@@ -132,8 +132,41 @@ struct upd_ship *upd_ship_find(struct upd *u, uint32_t table, uint32_t frag)
 uint32_t upd_ship_standby(const struct upd_ship *sh) { return sh->standby; }
 uint64_t upd_ship_pinc(const struct upd_ship *sh) { return sh->pinc; }
 
+/* README "Lag": a sample (the log's last LSN, now) while records are not
+ * acknowledged; samples at or below the acknowledged LSN leave. */
+static void lag_sample(struct upd *u, struct upd_ship *sh)
+{
+    uint64_t last = kern_log_next_lsn(kern_frag_log(sh->f)) - 1;
+    if (!sh->standby || last <= sh->acked_lsn || sh->lag_n == UPD_LAG_SAMPLES)
+        return;
+    if (sh->lag_n) {
+        uint32_t newest = (sh->lag_head + sh->lag_n - 1) % UPD_LAG_SAMPLES;
+        if (sh->lag[newest].lsn >= last)
+            return;
+    }
+    uint32_t at = (sh->lag_head + sh->lag_n) % UPD_LAG_SAMPLES;
+    sh->lag[at].lsn = last;
+    sh->lag[at].us = rt_now_us(u->rt);
+    sh->lag_n++;
+}
+
+static void lag_acked(struct upd_ship *sh)
+{
+    while (sh->lag_n && sh->lag[sh->lag_head].lsn <= sh->acked_lsn) {
+        sh->lag_head = (sh->lag_head + 1) % UPD_LAG_SAMPLES;
+        sh->lag_n--;
+    }
+}
+
+void upd_lag_reset(struct upd *u, struct upd_ship *sh)
+{
+    sh->lag_head = sh->lag_n = 0;
+    lag_sample(u, sh);
+}
+
 void upd_ship_info(const struct upd_ship *sh, struct upd_ship_info *out)
 {
+    out->behind_since_us = sh->lag_n ? sh->lag[sh->lag_head].us : 0;
     out->shipped_lsn = sh->next_lsn;
     out->acked_lsn = sh->acked_lsn;
     out->mark_seq = sh->next_seq - 1;
@@ -181,8 +214,10 @@ bool upd_ship_has_mark(const struct upd_ship *sh, uint64_t txn)
 
 void upd_kick(struct upd *u, struct upd_ship *sh)
 {
-    if (sh)
+    if (sh) {
         sh->dirty = true;
+        lag_sample(u, sh);
+    }
     if (u->ship_posted)
         return;
     struct rt_msg *m = rt_msg_new(u->rt, UPD_MSG_SHIP);
@@ -477,6 +512,7 @@ void upd_on_log_conf(struct rt *rt, void *st, struct rt_msg *m)
         }
         if (lsn_up) {
             sh->acked_lsn = b->lsn;
+            lag_acked(sh);
             /* the standby applied everything up to here: what no open
              * transaction's undo needs can go (README "Log truncation") */
             int64_t freed = kern_frag_log_trim(sh->f, sh->acked_lsn + 1);

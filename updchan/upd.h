@@ -139,6 +139,9 @@ struct upd_ship_info {
     uint64_t start_lsn;    /* the current target's stint starts at this record ... */
     uint64_t start_seq;    /* ... and the marks after this seq */
     enum upd_ship_state state;
+    uint64_t behind_since_us; /* the oldest record the target has not acknowledged was
+                               * published at about this time (rt clock; 0: it holds
+                               * everything): the lag in time (README "Lag") */
 };
 void upd_ship_info(const struct upd_ship *sh, struct upd_ship_info *out);
 

@@ -45,4 +45,5 @@ void upd_ship_retarget(struct upd *u, struct upd_ship *sh, uint32_t old)
     sh->start_seq = sh->acked_seq;
     sh->shipped_seq = sh->acked_seq;
     sh->progress_us = rt_now_us(u->rt);
+    upd_lag_reset(u, sh); /* the new target's lag counts from now */
 }

@@ -8,6 +8,7 @@
  * records acked_lsn < lsn < next_lsn have left since the last rewind and
  * are not acknowledged; end marks acked_seq < seq <= shipped_seq likewise;
  * marks[] holds every mark with seq > acked_seq, in seq order. */
+#define UPD_LAG_SAMPLES 32
 struct upd_ship {
     struct upd_ship *next;
     struct kern_frag *f;
@@ -24,6 +25,10 @@ struct upd_ship {
     uint64_t progress_us;  /* last acknowledgement progress (or rewind, or first
                             * shipment after everything was acknowledged) */
     bool dirty;            /* records or marks may be pending */
+    /* lag samples (README "Lag"): (the log's last LSN, when) at kicks while
+     * records are unacknowledged, oldest first, those above acked_lsn */
+    struct { uint64_t lsn, us; } lag[UPD_LAG_SAMPLES];
+    uint32_t lag_head, lag_n;
     Nines__TxnEndMark *marks; /* seq acked_seq + 1 ... next_seq - 1 */
     uint32_t nmarks, capmarks;
 };
@@ -57,5 +62,6 @@ struct upd {
 void upd_recv_ack_all(struct upd *u);
 /* upd_copy.c: sh->standby changed from `old`: start the new target's stint */
 void upd_ship_retarget(struct upd *u, struct upd_ship *sh, uint32_t old);
+void upd_lag_reset(struct upd *u, struct upd_ship *sh); /* a new stint: lag from now */
 void upd_recv_fini(struct upd *u);
 #endif

@@ -121,6 +121,14 @@ static void sk_dg_rep_done(struct ksvc *k, struct sk_digest *j)
         d->eta_ms = ri.eta_ms;
     }
     d->ckpt_age_ms = sk_ck_age_ms(k, r);
+    if (r->ship && d->primary) {
+        struct upd_ship_info si;
+        upd_ship_info(r->ship, &si);
+        uint64_t now = rt_now_us(k->rt);
+        d->lag_ms = si.behind_since_us && now > si.behind_since_us
+                        ? (now - si.behind_since_us) / 1000u
+                        : 0;
+    }
     j->cur++;
     j->started = false;
 }

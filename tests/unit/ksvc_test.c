@@ -2341,6 +2341,35 @@ static void test_alone_without_logcopy_refused(void)
     ft_clear(HSC);
 }
 
+/* The lag in time (updchan/README.md "Lag"): while the standby's
+ * acknowledgements are held, the primary's shipping entry says since when
+ * its oldest unacknowledged record waits; once they arrive, nothing. */
+static void test_lag_in_time(void)
+{
+    int64_t k = 27000;
+    while (route(k).standby == 0)
+        k++;
+    struct where w = route(k);
+    struct upd_ship *sh = upd_ship_find(W.n[w.primary].upd, W.table, w.frag);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(sh);
+    run(300);
+    struct upd_ship_info si;
+    upd_ship_info(sh, &si);
+    CU_ASSERT_EQUAL(si.behind_since_us, 0); /* idle: the standby holds everything */
+    fl_set(NINES__MSG_TYPE__UPD_LOG_CONF, w.standby, w.primary, (int32_t)w.frag, 0, true);
+    CU_ASSERT_PTR_NOT_NULL(one_op(27001, NINES__OP_TYPE__OP_INSERT, k, 1, true));
+    uint64_t t0 = rt_now_us(W.n[w.primary].rt);
+    run(250); /* 50 ms */
+    upd_ship_info(sh, &si);
+    CU_ASSERT(si.behind_since_us != 0 && si.behind_since_us <= t0);
+    CU_ASSERT(rt_now_us(W.n[w.primary].rt) - si.behind_since_us >= 40000);
+    fl_off(); /* the held acknowledgements arrive */
+    end_txn(27001, w.primary, true);
+    run(300);
+    upd_ship_info(sh, &si);
+    CU_ASSERT_EQUAL(si.behind_since_us, 0);
+}
+
 /* ---- rebuild of a returning node's replicas (README "Rebuild") ---- */
 
 /* Install node set `epoch` on every node: `members`, of which `current`
@@ -3427,6 +3456,7 @@ void cu_register(void)
         {"commit_failure_keeps_locks", test_commit_failure_keeps_locks},
         {"prepared_asks_outcome", test_prepared_asks_outcome},
         {"other_incarnation_refused", test_other_incarnation_refused},
+        {"lag_in_time", test_lag_in_time},
         {NULL, NULL},
     };
     cu_add_suite("ksvc", suite_init, suite_fini, cases);
