@@ -33,6 +33,7 @@ struct kern_ckpt_loader {
     size_t nw;                  /* ... and how many */
     uint64_t pos;               /* file offset of w[0] */
     uint32_t crc;               /* CRC-32C of every consumed byte */
+    bool crc_checked;           /* kern_ckpt_load checked the whole file's CRC already */
     uint64_t count, max_sid;
     uint8_t prev[KERN_KEY_MAX]; /* the last key loaded */
     size_t prevlen;
@@ -85,7 +86,8 @@ void kern_ckpt_loader_free(struct kern_ckpt_loader *l)
 /* Consume n bytes from the front of the window (into the CRC). */
 static void ld_consume(struct kern_ckpt_loader *l, size_t n)
 {
-    l->crc = crc32c(l->crc, l->w, n);
+    if (!l->crc_checked)
+        l->crc = crc32c(l->crc, l->w, n);
     l->w += n;
     l->nw -= n;
     l->pos += n;
@@ -192,7 +194,8 @@ static int ld_run(struct kern_ckpt_loader *l)
                     return nines_err(NINES_ECORRUPT, "checkpoint: %zu bytes after the trailer "
                                      "at offset %llu", l->nw - sizeof l->end,
                                      (unsigned long long)l->pos);
-                l->crc = crc32c(l->crc, l->w, sizeof l->end - sizeof l->end.crc);
+                if (!l->crc_checked)
+                    l->crc = crc32c(l->crc, l->w, sizeof l->end - sizeof l->end.crc);
                 l->w += sizeof l->end;
                 l->nw = 0;
                 l->pos += sizeof l->end;
@@ -300,7 +303,7 @@ int kern_ckpt_loader_end(struct kern_ckpt_loader *l, struct kern_ckpt_info *out)
         return nines_err(NINES_ESTATE, "checkpoint loader in unknown state %d", (int)l->st);
     }
     const struct ck_end *e = &l->end;
-    if (l->crc != e->crc)
+    if (!l->crc_checked && l->crc != e->crc)
         return ld_fail(l, nines_err(NINES_ECORRUPT, "checkpoint of %llu bytes: CRC-32C 0x%08x, "
                                     "trailer says 0x%08x", (unsigned long long)l->pos, l->crc,
                                     e->crc));
@@ -353,17 +356,20 @@ int kern_ckpt_load(struct kern_frag *f, const uint8_t *buf, size_t len,
     if (rc < 0)
         return rc;
     struct ck_end e;
+    bool checked = false;
     if (len >= KERN_CKPT_HDR + sizeof e) {
         memcpy(&e, buf + len - sizeof e, sizeof e);
         uint32_t crc = crc32c(0, buf, len - sizeof e.crc);
         if (e.kind == END_KIND && crc != e.crc)
             return nines_err(NINES_ECORRUPT, "checkpoint of %zu bytes: CRC-32C 0x%08x, trailer "
                              "says 0x%08x", len, crc, e.crc);
+        checked = e.kind == END_KIND; /* the loader need not compute it again */
     }
     struct kern_ckpt_loader *l;
     rc = kern_ckpt_loader_begin(f, &l);
     if (rc < 0)
         return rc;
+    l->crc_checked = checked;
     rc = kern_ckpt_loader_feed(l, buf, len);
     if (rc == 0)
         rc = kern_ckpt_loader_end(l, out);

@@ -8,9 +8,9 @@
  *   (dict_frag_roles_live), the log copy of each fragment placed on it
  *   whose other replica serves. It holds that stream (ksvc_copy.c) while it
  *   pulls a fuzzy copy from the primary a chunk at a time (KERN_COPY_REQ /
- *   CONF), loads it (kern_ckpt_load), applies the held stream from the
- *   copy's redo start on, and from then on redoes the stream as a hot
- *   standby does. When every such replica is in the stream it tells its
+ *   CONF), loads each chunk as it arrives (kern_ckpt_loader_feed), applies
+ *   the held stream past the copy's log end, and from then on redoes the
+ *   stream as a hot standby does. When every such replica is in the stream it tells its
  *   supervisor (KSVC_MSG_REBUILT), whose node-set protocol makes it current
  *   (standby-only until takeback);
  *
@@ -65,14 +65,11 @@ struct sk_rb {
     uint32_t source;            /* the primary it copies from */
     uint64_t copy_id;
     struct kern_ckpt_loader *ld; /* COPYING: the copy, validated and loaded as it arrives */
-    uint64_t len;               /* COPYING: the copy's bytes received */
-    bool waiting;               /* a request is out */
-    uint64_t asked_us, began_us, loaded_us;
-    uint32_t retries;           /* requests re-sent without an answer */
+    uint64_t len;               /* the copy's bytes received (this attempt's) */
+    uint64_t asked_us, began_us;
     uint64_t rows_done, rows_total;
     uint64_t release_at;        /* STREAM: release the copy once the log reaches past
                                  * this LSN (0: released) */
-    uint64_t bytes;             /* bytes of the copy received, over every attempt's last */
     /* STREAM, the dictionary places it as a building replica (self-repair):
      * the last DICT_CHANGE_REQ(MARK_BUILT) sent, and how many */
     uint64_t built_asked_us;
@@ -106,9 +103,8 @@ void ksvc_rb_set_chunk(struct ksvc *k, size_t bytes)
         s->chunk = bytes;
 }
 
-static size_t chunk_of(const struct sk_cpjob *j, const struct ksvc *k)
+static size_t chunk_of(const struct ksvc *k)
 {
-    (void)j;
     return k->rbs->chunk ? k->rbs->chunk : KSVC_RB_CHUNK;
 }
 
@@ -311,7 +307,7 @@ void ksvc_on_copy_req(struct rt *rt, void *st, struct rt_msg *m)
         j->len -= drop;
         j->off0 = q->offset;
     }
-    size_t chunk = chunk_of(j, k);
+    size_t chunk = chunk_of(k);
     int rc = job_produce(j, chunk);
     if (rc < 0) {
         snprintf(d, sizeof d, "node %u: copy of table %s fragment %u failed: %s", k->self,
@@ -393,10 +389,8 @@ static void rb_send(struct ksvc *k, struct sk_rep *r, uint64_t offset, bool rele
     q->copy_id = rb->copy_id;
     q->offset = offset;
     q->release = release;
-    if (!release) {
-        rb->waiting = true;
+    if (!release)
         rb->asked_us = rt_now_us(k->rt);
-    }
     (void)rt_send(k->rt, rb->source, RT_SVC_KERN, m); /* a failure: the timer asks again */
 }
 
@@ -419,11 +413,9 @@ static void rb_begin(struct ksvc *k, struct sk_rep *r)
         arm(k);
         return;
     }
-    rb->retries = 0;
     rb->began_us = rt_now_us(k->rt);
     rb->rows_done = rb->rows_total = 0;
     rb->release_at = 0;
-    rb->bytes = 0;
     rb->built_asked_us = 0;
     rb->built_asks = 0;
     NLOG_INFO("kern", "node %u rebuilds its replica of table %s fragment %u from primary node %u "
@@ -604,7 +596,7 @@ bool sk_rb_reconcile_rep(struct ksvc *k, struct sk_rep *r, const struct dict_rol
                       rb->built_asks ? " now, marked built" : " again",
                       (unsigned long long)epoch,
                       (unsigned long long)((rt_now_us(k->rt) - rb->began_us) / 1000u),
-                      (unsigned long long)rb->bytes);
+                      (unsigned long long)rb->len);
             k->rbs->st.rebuilds_done++;
             if (rb->release_at)
                 rb_send(k, r, 0, true);
@@ -717,7 +709,7 @@ static void rb_load(struct ksvc *k, struct sk_rep *r)
     uint64_t held_to = 0;
     sk_copy_hand_over(k, r, rb->source, &held_to);
     rb->st = SK_RB_STREAM;
-    rb->loaded_us = rt_now_us(k->rt);
+    uint64_t loaded_us = rt_now_us(k->rt);
     k->rbs->st.copy_records += info.records;
     uint64_t next = kern_log_next_lsn(kern_frag_log(r->f));
     NLOG_INFO("kern", "node %u: copy of table %s fragment %u loaded (%llu records, %llu bytes, "
@@ -726,7 +718,7 @@ static void rb_load(struct ksvc *k, struct sk_rep *r)
               (unsigned long long)rb->len,
               (unsigned long long)info.redo_start_lsn, (unsigned long long)(next - 1),
               (unsigned long long)held_to,
-              (unsigned long long)((rb->loaded_us - rb->began_us) / 1000u));
+              (unsigned long long)((loaded_us - rb->began_us) / 1000u));
     if (next > held_to) {
         rb_send(k, r, 0, true); /* everything acknowledged is in the replica */
         rb->release_at = 0;
@@ -769,11 +761,8 @@ void ksvc_on_copy_conf(struct rt *rt, void *st, struct rt_msg *m)
         return;
     }
     rb->len += c->data.len;
-    rb->waiting = false;
-    rb->retries = 0;
     rb->rows_done = c->rows_done;
     rb->rows_total = c->rows_total;
-    rb->bytes = rb->len;
     k->rbs->st.copy_bytes_recv += c->data.len;
     if (c->last)
         rb_load(k, r);
@@ -796,7 +785,6 @@ void ksvc_on_copy_ref(struct rt *rt, void *st, struct rt_msg *m)
               f->detail ? f->detail : "", f->error, KSVC_RB_RETRY_MS);
     k->rbs->st.copy_restarts++;
     r->rb->len = 0;
-    r->rb->waiting = false;
     r->rb->asked_us = rt_now_us(k->rt); /* rb_tick starts over after KSVC_RB_RETRY_MS */
     r->rb->copy_id = 0;
 }
@@ -832,7 +820,6 @@ void sk_rb_tick(struct ksvc *k)
                 rb_begin(k, r); /* refused: start over */
                 break;
             }
-            rb->retries++;
             s->st.copy_reasks++;
             rb_send(k, r, rb->len, false);
             break;
@@ -844,16 +831,15 @@ void sk_rb_tick(struct ksvc *k)
                     rb->release_at = 0;
                 }
             }
-            if (!rb->release_at && rb->built_asks) {
-                /* asked to be marked built: again until the dictionary says so */
+            if (!rb->release_at) {
+                /* a building replica asks to be marked built, again until
+                 * the dictionary says so (rb_ask_built paces the asks) */
                 const struct dict *d = k->dict(k->dict_ctx);
-                const struct dict_table *t = dict_table_by_id(d, r->table);
+                const struct dict_table *t = d ? dict_table_by_id(d, r->table) : NULL;
                 if (t && r->frag < t->nfrags && placed_building(k, t, r->frag)) {
                     busy = true;
                     rb_ask_built(k, r, d);
                 }
-            } else if (!rb->release_at) {
-                rb_ask_built(k, r, k->dict(k->dict_ctx)); /* released just now */
             }
             break;
         default:
@@ -867,7 +853,6 @@ void sk_rb_tick(struct ksvc *k)
 }
 
 /* ---- introspection ---- */
-
 
 enum ksvc_ha sk_rep_ha(const struct ksvc *k, const struct sk_rep *r)
 {
@@ -899,7 +884,7 @@ int ksvc_rep_info(const struct ksvc *k, uint32_t table, uint32_t frag,
     const struct sk_rb *rb = r->rb;
     if (rb) {
         out->source = rb->source;
-        out->copy_bytes = rb->bytes;
+        out->copy_bytes = rb->len;
         out->copy_rows_done = rb->rows_done;
         out->copy_rows_total = rb->rows_total;
         uint64_t now = rt_now_us(k->rt);
