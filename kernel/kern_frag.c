@@ -576,7 +576,7 @@ int kern_frag_delete(struct kern_frag *f, uint64_t txn, const void *key, size_t 
     return 0;
 }
 
-int frag_end(struct kern_frag *f, uint64_t txn, unsigned op, uint64_t *lsn)
+int frag_end(struct kern_frag *f, uint64_t txn, unsigned op, uint64_t gci, uint64_t *lsn)
 {
     struct frag_txn *t = frag_txn_find(f, txn);
     if (lsn)
@@ -585,6 +585,7 @@ int frag_end(struct kern_frag *f, uint64_t txn, unsigned op, uint64_t *lsn)
         return 0;
     struct kern_logrec r = frag_op_rec(f, t, op, NULL, 0);
     r.sid = 0;
+    r.gci = gci;
     size_t n = kern_logrec_size(&r);
     uint8_t *space;
     int rc = kern_log_reserve(f->log, n, &space);
@@ -592,6 +593,8 @@ int frag_end(struct kern_frag *f, uint64_t txn, unsigned op, uint64_t *lsn)
         return rc;
     frag_log_put(f, space, n, &r);
     frag_txn_remove(f, txn);
+    if (gci > f->max_gci)
+        f->max_gci = gci;
     if (lsn)
         *lsn = r.lsn;
     return 0;
@@ -599,8 +602,18 @@ int frag_end(struct kern_frag *f, uint64_t txn, unsigned op, uint64_t *lsn)
 
 int kern_frag_commit(struct kern_frag *f, uint64_t txn, uint64_t *lsn)
 {
+    return kern_frag_commit_gci(f, txn, 0, lsn);
+}
+
+int kern_frag_commit_gci(struct kern_frag *f, uint64_t txn, uint64_t gci, uint64_t *lsn)
+{
     int rc = frag_op_begin(f, "commit", txn, NULL, 0);
     if (rc < 0)
         return rc;
-    return frag_end(f, txn, KERN_LOG_COMMIT, lsn);
+    return frag_end(f, txn, KERN_LOG_COMMIT, gci, lsn);
+}
+
+uint64_t kern_frag_max_gci(const struct kern_frag *f)
+{
+    return f->max_gci;
 }

@@ -113,6 +113,12 @@ int kern_frag_add(struct kern_frag *f, uint64_t txn, const void *key, size_t kle
 /* Commit: write a COMMIT record and forget txn's undo chain. *lsn = 0 and
  * nothing written when txn has no record here. */
 int kern_frag_commit(struct kern_frag *f, uint64_t txn, uint64_t *lsn);
+/* The same, the COMMIT record carrying the decision's commit epoch `gci`
+ * (README "Log records and CLRs"; 0: none stamped, as kern_frag_commit). */
+int kern_frag_commit_gci(struct kern_frag *f, uint64_t txn, uint64_t gci, uint64_t *lsn);
+/* The highest commit epoch of a COMMIT record this replica wrote or redid
+ * (0: none; a replica loaded from a checkpoint starts at 0). */
+uint64_t kern_frag_max_gci(const struct kern_frag *f);
 
 /* Undo txn's records with LSN > to_lsn, newest first, writing one CLR per
  * record not yet compensated (README "Undo walk"). to_lsn = 0: all of

@@ -55,6 +55,7 @@ struct kern_frag {
     struct kern_bt *bt;
     struct kern_log *log;
     uint64_t next_sid;
+    uint64_t max_gci; /* the highest commit epoch of a COMMIT record in its log (0: none) */
     uint64_t log_pin; /* kern_frag_log_pin: trimming keeps records from here (0: none) */
     struct frag_txn *tx; /* txcap slots, a power of two */
     size_t txcap, ntx;
@@ -114,6 +115,6 @@ void frag_log_put(struct kern_frag *f, uint8_t *space, size_t n, const struct ke
 
 /* Write the COMMIT or ABORT record closing txn's chain and forget txn
  * (nothing when txn has no record here; *lsn = 0 then). */
-int frag_end(struct kern_frag *f, uint64_t txn, unsigned op, uint64_t *lsn);
+int frag_end(struct kern_frag *f, uint64_t txn, unsigned op, uint64_t gci, uint64_t *lsn);
 
 #endif

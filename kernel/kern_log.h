@@ -52,6 +52,7 @@ struct kern_logrec {
     uint32_t alen;
     uint32_t column; /* ADD: the table column incremented; else 0 */
     int64_t delta;   /* ADD: the increment; else 0 */
+    uint64_t gci;    /* COMMIT: the decision's commit epoch (0: none stamped); else 0 */
 };
 
 static inline int kern_log_op_is_clr(unsigned op)

@@ -29,7 +29,7 @@ enum {
     OFF_TXN = 40,
     OFF_SID = 48,
     OFF_PREV = 56,
-    OFF_UNDO_NEXT = 64, /* CLR: undo-next LSN; ADD: delta; else 0 */
+    OFF_UNDO_NEXT = 64, /* CLR: undo-next LSN; ADD: delta; COMMIT: gci; else 0 */
     OFF_COMP = 72,
     OFF_BODY = 80,
 };
@@ -166,6 +166,9 @@ static int check(int err, const struct kern_logrec *r)
         return nines_err(err, "%s log record LSN %llu: ADD fields set (column %u, delta %lld)",
                          op, lsn, r->column, (long long)r->delta);
     }
+    if (r->gci && r->op != KERN_LOG_COMMIT)
+        return nines_err(err, "%s log record LSN %llu: commit epoch %llu set", op, lsn,
+                         (unsigned long long)r->gci);
     int rc;
     if (s.before) {
         if ((rc = check_image(err, "before", r->before, r->blen, r->lsn)) < 0)
@@ -213,7 +216,9 @@ int kern_logrec_encode(const struct kern_logrec *r, uint8_t *out, size_t cap)
     nle_put64(out + OFF_TXN, r->txn);
     nle_put64(out + OFF_SID, r->sid);
     nle_put64(out + OFF_PREV, r->prev_lsn);
-    nle_put64(out + OFF_UNDO_NEXT, r->op == KERN_LOG_ADD ? (uint64_t)r->delta : r->undo_next_lsn);
+    nle_put64(out + OFF_UNDO_NEXT, r->op == KERN_LOG_ADD      ? (uint64_t)r->delta
+                                   : r->op == KERN_LOG_COMMIT ? r->gci
+                                                              : r->undo_next_lsn);
     nle_put64(out + OFF_COMP, r->comp_lsn);
     uint8_t *p = out + OFF_BODY;
     if (r->klen)
@@ -263,6 +268,11 @@ int kern_logrec_decode(const uint8_t *buf, size_t avail, struct kern_logrec *r)
     if (r->op == KERN_LOG_ADD) {
         r->column = nle_get32(buf + OFF_RSVD);
         r->delta = (int64_t)nle_get64(buf + OFF_UNDO_NEXT);
+    } else if (r->op == KERN_LOG_COMMIT) {
+        r->gci = nle_get64(buf + OFF_UNDO_NEXT);
+        if (nle_get32(buf + OFF_RSVD) != 0)
+            return nines_err(NINES_ECORRUPT, "log record LSN %llu: reserved bytes not zero",
+                             (unsigned long long)r->lsn);
     } else {
         r->undo_next_lsn = nle_get64(buf + OFF_UNDO_NEXT);
         if (nle_get32(buf + OFF_RSVD) != 0)

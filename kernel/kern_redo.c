@@ -151,6 +151,8 @@ int kern_frag_redo(struct kern_frag *f, const struct kern_logrec *r)
     kern_rec_free(old);
     if (ends) {
         frag_txn_remove(f, r->txn);
+        if (r->gci > f->max_gci)
+            f->max_gci = r->gci;
     } else {
         if (kern_log_op_is_clr(r->op))
             frag_esc_drop(f, t, r->comp_lsn); /* the ADD it undid is no longer pending */

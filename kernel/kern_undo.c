@@ -163,5 +163,5 @@ int kern_frag_abort(struct kern_frag *f, uint64_t txn, uint64_t *lsn)
     if (txn == 0)
         return nines_err(NINES_EINVAL, "abort of transaction id 0 on fragment %u.%u",
                          f->table, f->id);
-    return frag_end(f, txn, KERN_LOG_ABORT, lsn);
+    return frag_end(f, txn, KERN_LOG_ABORT, 0, lsn);
 }

@@ -70,6 +70,7 @@ static struct kern_logrec sample(int which)
     case 6:
         r.op = KERN_LOG_COMMIT;
         r.key = NULL, r.klen = 0, r.sid = 0;
+        r.gci = 0x0102030405060708ull;
         break;
     default:
         r.op = KERN_LOG_ABORT;
@@ -101,6 +102,7 @@ static void test_roundtrip(void)
         CU_ASSERT_EQUAL(d.alen, r.alen);
         CU_ASSERT_EQUAL(d.column, r.column);
         CU_ASSERT_EQUAL(d.delta, r.delta);
+        CU_ASSERT_EQUAL(d.gci, r.gci);
         if (r.klen)
             CU_ASSERT(memcmp(d.key, r.key, r.klen) == 0);
         if (r.blen)
@@ -127,6 +129,8 @@ static void test_roundtrip(void)
     memcpy(&s, d.after, 8);
     CU_ASSERT_EQUAL(s, 1234);
 }
+
+static void fix_crc(uint8_t *b, size_t n);
 
 static void test_encode_rejects(void)
 {
@@ -164,6 +168,19 @@ static void test_encode_rejects(void)
     CU_ASSERT_EQUAL(kern_logrec_encode(&r, buf, sizeof buf), NINES_EINVAL);
     r = sample(8), r.comp_lsn = 5;
     CU_ASSERT_EQUAL(kern_logrec_encode(&r, buf, sizeof buf), NINES_EINVAL);
+    for (int w = 0; w < 9; w++) { /* a commit epoch only on a COMMIT */
+        r = sample(w), r.gci = 9;
+        CU_ASSERT_EQUAL(kern_logrec_encode(&r, buf, sizeof buf),
+                        w == 6 ? (int)kern_logrec_size(&r) : NINES_EINVAL);
+    }
+    /* decoding: an ABORT carrying an epoch word is refused, a COMMIT's is read */
+    r = sample(7);
+    int n = kern_logrec_encode(&r, buf, sizeof buf);
+    CU_ASSERT_FATAL(n > 0);
+    buf[64] = 3;
+    fix_crc(buf, (size_t)n);
+    struct kern_logrec d;
+    CU_ASSERT_EQUAL(kern_logrec_decode(buf, (size_t)n, &d), NINES_ECORRUPT);
 }
 
 /* Recompute the CRC of an encoded record after editing it. */
@@ -543,6 +560,7 @@ static void test_redo_replay(void)
         struct kern_frag_stats ps;
         kern_frag_stats(P, &ps);
         CU_ASSERT(ps.clrs > 0);
+        CU_ASSERT(kern_frag_max_gci(P) > 0 && kern_frag_max_gci(P) <= (1000 + (uint64_t)ntx) / 7);
 
         /* whole log onto an empty standby */
         kern_frag_destroy(S);
@@ -554,6 +572,7 @@ static void test_redo_replay(void)
         CU_ASSERT_EQUAL(kern_log_bytes(kern_frag_log(S)), kern_log_bytes(kern_frag_log(P)));
         CU_ASSERT_EQUAL(kern_frag_txns(S, NULL, 0), 0);
         CU_ASSERT_EQUAL(kern_bt_check(kern_frag_tree(S)), 0);
+        CU_ASSERT_EQUAL(kern_frag_max_gci(S), kern_frag_max_gci(P)); /* redo keeps the epoch */
         /* twice: nothing changes, every record is a duplicate */
         struct kern_frag_stats st0, st1;
         kern_frag_stats(S, &st0);
