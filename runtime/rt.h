@@ -52,6 +52,10 @@ enum {
     RT_MSG_NODESET,           /* a node set was installed (rt_install_nodeset): read it
                                  with rt_nodeset(); delivered at once, synchronously, to
                                  every subscriber (rt_subscribe_nodeset) */
+    RT_MSG_GCP_SAVED,         /* the node's supervisor persisted a restorable commit
+                                 epoch: cookie = that gci (supervisor/README.md "Global
+                                 checkpoints"); posted locally to txctl and the kernel
+                                 service (rt_post_local) */
 };
 
 struct rt;
