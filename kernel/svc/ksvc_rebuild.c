@@ -445,6 +445,7 @@ static void rb_create(struct ksvc *k, const struct dict_table *t, uint32_t frag,
     r->ro_epoch = epoch;
     r->seen = true;
     r->lost = true; /* refuses operations until rebuilt */
+    sk_dlog_base(k, t->id, frag, 1); /* its base comes from a copy, not this disk log */
     sk_dlog_attach(k, r); /* the records it redoes from the load on feed the disk log */
     sk_map_put(&k->reps, &r->node);
     k->rbs->st.rebuilds_started++;
