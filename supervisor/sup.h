@@ -62,6 +62,29 @@ void sup_repair_on_nodeset(struct sup *s);         /* RT_MSG_NODESET */
 void sup_repair_on_timer(struct sup *s);           /* SUP_TIMER_REPAIR */
 void sup_repair_on_done(struct sup *s, const struct rt_msg *m); /* DSVC_MSG_CHANGE_DONE */
 
+/* The node-set file (sup_nsfile.c; README "Whole-cluster restart"). */
+#define SUP_NSF_BYTES 64u
+struct sup_nsf_set {
+    uint64_t epoch, members, current, standby_only;
+};
+struct sup_nsf {
+    char path[1100];          /* <data>/nodeset.nns ("": none, no disk log) */
+    uint64_t cluster;
+    struct sup_nsf_set found; /* read at start (epoch 0: none) */
+    struct sup_nsf_set want, writing, saved;
+    bool busy, dirty;
+    struct rt_io_req io;
+    uint8_t img[SUP_NSF_BYTES];
+    char why[256];
+};
+void sup_nsf_encode(const struct sup_nsf_set *v, uint32_t node, uint64_t cluster,
+                    uint8_t out[SUP_NSF_BYTES]);
+/* NINES_ETRUNC, NINES_ECORRUPT (magic, CRC, sizes, reserved, sets that do
+ * not nest), NINES_EVERSION, NINES_EINVAL (another node's or cluster's). */
+int sup_nsf_decode(const uint8_t *b, size_t len, uint32_t node, uint64_t cluster,
+                   struct sup_nsf_set *out);
+int sup_nsf_read(const char *path, uint32_t node, uint64_t cluster, struct sup_nsf_set *out);
+
 /* The arbitrator question in flight (a thread of its own: arb_vote blocks). */
 struct sup_arb {
     pthread_mutex_t mu;
@@ -100,7 +123,14 @@ struct sup {
     struct sup_tb tb;                /* takeback coordination (sup_tb.c) */
     const struct ksvc *kern;         /* the kernel service, for STATUS (NULL: none) */
     struct sup_repair repair;        /* self-repair timer (sup_repair.c) */
+    struct sup_nsf nsf;              /* the node-set file (sup_nsfile.c) */
+    uint64_t restart_floor;          /* the restorable epoch persisted here (the commit-epoch
+                                      * file; 0: none) */
 };
+
+void sup_nsf_init(struct sup *s);                                    /* at start */
+void sup_nsf_installed(struct sup *s, const struct sup_nsf_set *v);  /* every install */
+bool sup_nsf_on_io_done(struct sup *s, struct rt_io_req *req);
 
 /* The node's message table, indexed by MsgType. */
 extern const struct rt_msg_entry sup_msgtab[];
