@@ -4,12 +4,19 @@
  *   drill_check --config FILE [--journal F]... [--noack-journal F]...
  *               [--expect-out ID]... [--settle-ms MS] [--no-data] [--no-takeover]
  *               [--expect-two] [--expect-balanced]
+ *               [--kill-us T [--lost-window-ms W] [--restart-us R]]
  *   drill_check --config FILE --watch SECONDS [--interval-ms MS]
+ *   drill_check --self-test
  *
  * Checks (one PASS/FAIL line each, with counts; tools/drill/README.md
  * "The checker"):
  *   acknowledged present  every journal line A has its history row (aid, tid,
- *                         bid, delta; by hid = txn id when the journal has it)
+ *                         bid, delta; by hid = txn id when the journal has it);
+ *                         after a whole-cluster kill at T (--kill-us, drill
+ *                         kill-all) one may be missing if acknowledged at most
+ *                         W ms before T (--lost-window-ms; 0: none may), and
+ *                         "loss window measured: N commits, at most M ms
+ *                         before the kill" is printed
  *   executed once         no tuple has more history rows than its A + U lines
  *   aborted absent        no R line has a history row
  *   balance invariant     sum account = sum teller = sum branch = sum history.delta
@@ -31,6 +38,9 @@
  * The cluster-state checks are retried for --settle-ms (default 5000; log
  * shipping and a node-set round may still be under way); the data checks
  * read through the client library from serving nodes only.
+ *
+ * --self-test runs the logic above on made-up journals, history rows,
+ * balances and cluster states, without a cluster.
  *
  * --watch samples every node's roles every --interval-ms (default 100) and
  * fails if two serving nodes with the same epoch ever claimed primary for
