@@ -119,6 +119,8 @@ int kern_frag_commit_gci(struct kern_frag *f, uint64_t txn, uint64_t gci, uint64
 /* The highest commit epoch of a COMMIT record this replica wrote or redid
  * (0: none; a replica loaded from a checkpoint starts at 0). */
 uint64_t kern_frag_max_gci(const struct kern_frag *f);
+/* A replica loaded from a copy holds commits of epochs up to `gci`. */
+void kern_frag_note_gci(struct kern_frag *f, uint64_t gci);
 
 /* Undo txn's records with LSN > to_lsn, newest first, writing one CLR per
  * record not yet compensated (README "Undo walk"). to_lsn = 0: all of
