@@ -252,6 +252,10 @@ void sk_rc_fini(struct ksvc *k);
 void sk_rc_start(struct ksvc *k, uint64_t floor_gci);      /* KSVC_MSG_RECOVER */
 bool sk_rc_on_io_done(struct ksvc *k, struct rt_io_req *req);
 void sk_rc_nodeset(struct ksvc *k, const struct dict *d);   /* before sk_reconcile */
+/* A node set is installed and no recovery from this disk is running or
+ * held: the records of an earlier process are no longer this process's to
+ * keep (every replica held now pins what it needs, "The removal rule"). */
+bool sk_rc_settled(const struct ksvc *k);
 void sk_dlog_on_timer(struct ksvc *k, uint64_t cookie);
 bool sk_dlog_on_io_done(struct ksvc *k, struct rt_io_req *req); /* false: not ours */
 void sk_dlog_fini(struct ksvc *k);                   /* after rt_destroy */

@@ -360,3 +360,10 @@ void ksvc_recovery(const struct ksvc *k, struct ksvc_recovery_info *out)
     }
     *out = k->rc->info;
 }
+
+bool sk_rc_settled(const struct ksvc *k)
+{
+    if (rt_nodeset(k->rt)->epoch == 0)
+        return false;
+    return !k->rc || (k->rc->st != SK_RC_RUNNING && k->rc->st != SK_RC_DONE);
+}

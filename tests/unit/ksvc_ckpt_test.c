@@ -525,10 +525,12 @@ static void test_removal_rule(void)
     CU_ASSERT_FALSE(st.removal_held);
 }
 
-/* A restarted node: q and n are lost (this process never had their data;
- * no checkpoint of them, no pin), their manifest entries and files stay
- * for recovery, and no segment is removed — the log holds the earlier
- * process's records — however complete the new process's checkpoints. */
+/* A restarted node: until a node set is installed (a whole-cluster
+ * restart may still ask it to recover from this disk) no segment is
+ * removed. Then q and n are lost here (this process never had their data;
+ * no checkpoint of them, no pin; rebuilt from their peers): their manifest
+ * entries and files stay, and the new process's checkpoints free the
+ * earlier process's segments like any others. */
 static void test_restart_keeps_log(void)
 {
     quiesce();
@@ -536,9 +538,17 @@ static void test_restart_keeps_log(void)
     CU_ASSERT_FATAL(mf_entry(T_q, 0, &q) && mf_entry(T_n, 0, &n));
     uint64_t first = dls().first;
     rig_close();
+    W.no_nodeset = true; /* started, no node set yet: the old records are held */
     CU_ASSERT_EQUAL_FATAL(rig_open(0, SEG_BYTES, true, 0), 0);
+    W.no_nodeset = false;
     settle();
     CU_ASSERT(cks().removal_held);
+    struct rt_nodeset ns = {.epoch = 1, .members = 1, .current = 1, .coordinator = 1,
+                            .member = true, .serving = true};
+    rt_install_nodeset(W.rt, &ns); /* a set, no recovery asked: this process holds its own */
+    for (int i = 0; i < 4; i++)
+        rt_step(W.rt, 0);
+    CU_ASSERT_FALSE(cks().removal_held);
     uint32_t t = table_new("r", 1);
     CU_ASSERT_FATAL(t != 0);
     for (int64_t k = 0; k < 20000; k += 1000) {
@@ -549,9 +559,11 @@ static void test_restart_keeps_log(void)
     CU_ASSERT_EQUAL(conf(i)->error, 0);
     CU_ASSERT_EQUAL(conf(i)->replicas, 1); /* q and n are lost here */
     quiesce();
-    CU_ASSERT_EQUAL(dls().segs_removed, 0);
-    CU_ASSERT_EQUAL(dls().first, first);
-    CU_ASSERT(dls().segments > 8);
+    /* q and n are lost here (rebuilt from their peers): the earlier
+     * process's records are no one's any more; r's checkpoint frees what
+     * lies before it */
+    CU_ASSERT(dls().segs_removed > 0);
+    CU_ASSERT(dls().first > first);
     CU_ASSERT(mf_entry(T_q, 0, &e) && e.created_us == q.created_us && e.file_crc == q.file_crc);
     CU_ASSERT(mf_entry(T_n, 0, &e) && e.created_us == n.created_us);
     CU_ASSERT(mf_entry(t, 0, &e) && e.dlog_pos > q.dlog_pos);
