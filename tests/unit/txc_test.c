@@ -209,7 +209,19 @@ static int client_send(void *ctx, struct rt *rt, net_addr conn, struct rt_msg *m
         txc_get_stats(w->txc[n], &st);
         a->hsc_ready_before += st.hsc_ready;
     }
-    if (m->type == NINES__MSG_TYPE__TXN_CONF) {
+    if (m->type == NINES__MSG_TYPE__TXN_OUTCOME_CONF) {
+        /* an outcome question (one key): its outcome in value, txn */
+        const Nines__TxnOutcomeConf *b = (const Nines__TxnOutcomeConf *)m->body;
+        a->req_id = b->req_id;
+        if (b->n_answers) {
+            a->value = b->answers[0]->outcome;
+            a->txn = b->answers[0]->txn;
+        }
+    } else if (m->type == NINES__MSG_TYPE__TXN_OUTCOME_REF) {
+        const Nines__TxnOutcomeRef *b = (const Nines__TxnOutcomeRef *)m->body;
+        a->req_id = b->req_id;
+        a->error = b->error;
+    } else if (m->type == NINES__MSG_TYPE__TXN_CONF) {
         const Nines__TxnConf *b = (const Nines__TxnConf *)m->body;
         a->req_id = b->req_id;
         a->txn = b->txn;
@@ -810,6 +822,9 @@ static const struct rt_msg_entry msgtab[] = {
     ROW(COMMIT_REQ, nines__commit_req__descriptor, RT_SVC_KERN, fk_on_end),
     ROW(ABORT_REQ, nines__abort_req__descriptor, RT_SVC_KERN, fk_on_end),
     ROW(UPD_LOG_REQ, nines__upd_log_req__descriptor, RT_SVC_KERN, fk_on_upd_log),
+    ROW(TXN_OUTCOME_REQ, nines__txn_outcome_req__descriptor, RT_SVC_TXC, txc_on_txn_outcome_req),
+    ROW(TXO_ASK_REQ, nines__txo_ask_req__descriptor, RT_SVC_TXC, txc_on_txo_ask_req),
+    ROW(TXO_ASK_CONF, nines__txo_ask_conf__descriptor, RT_SVC_TXC, txc_on_txo_ask_conf),
     ROW(GCP_PREPARE_REQ, nines__gcp_prepare_req__descriptor, RT_SVC_TXC, txc_on_gcp_prepare_req),
     ROW(GCP_COMMIT_REQ, nines__gcp_commit_req__descriptor, RT_SVC_TXC, txc_on_gcp_commit_req),
     ROW(GCP_PREPARE_CONF, nines__gcp_prepare_conf__descriptor, RT_SVC_SUP, fs_on_gcp),
@@ -3424,6 +3439,92 @@ static void test_gcp_sync_holds_answer(void)
     world_close(w);
 }
 
+
+#define GCP_CLIENT 0x77u /* the request-key client of gcp_sync_outcome */
+
+/* TPC-B under request key (GCP_CLIENT, seq, attempt 1). */
+static void submit_tpcb_key(struct world *w, uint32_t node, net_addr conn, uint64_t req_id,
+                            uint64_t seq, int64_t aid, int64_t tid, int64_t delta)
+{
+    struct rt_msg *m;
+    Nines__TxnReq *b = new_req(w, node, &m, req_id, 0, NINES__TXN_END__TXN_END_COMMIT, 0);
+    Nines__TpcbCall *c = rt_msg_alloc(m, sizeof *c);
+    nines__tpcb_call__init(c);
+    c->aid = aid;
+    c->tid = tid;
+    c->delta = delta;
+    b->proc_case = NINES__TXN_REQ__PROC_TPCB;
+    b->tpcb = c;
+    Nines__ReqKey *k = rt_msg_alloc(m, sizeof *k);
+    nines__req_key__init(k);
+    k->client = GCP_CLIENT;
+    k->seq = seq;
+    k->attempt = 1;
+    b->key = k;
+    submit(w, node, conn, m);
+}
+
+/* The outcome of key seq (sent to node 1) asked at `node`. */
+static struct ans *ask_key(struct world *w, uint32_t node, net_addr conn, uint64_t req_id,
+                           uint64_t seq)
+{
+    struct rt_msg *m = rt_msg_new(w->rt[node], NINES__MSG_TYPE__TXN_OUTCOME_REQ);
+    Nines__TxnOutcomeReq *b = RT_BODY(m, Nines__TxnOutcomeReq, nines__txn_outcome_req__init);
+    b->req_id = req_id;
+    b->n_keys = 1;
+    b->keys = rt_msg_alloc(m, sizeof *b->keys);
+    Nines__KeyQuery *q = rt_msg_alloc(m, sizeof *q);
+    nines__key_query__init(q);
+    Nines__ReqKey *k = rt_msg_alloc(m, sizeof *k);
+    nines__req_key__init(k);
+    k->client = GCP_CLIENT;
+    k->seq = seq;
+    k->attempt = 1;
+    q->key = k;
+    q->sent_to = RT_NODE_BIT(1);
+    b->keys[0] = q;
+    submit(w, node, conn, m);
+    settle(w, 50);
+    return answer_for(w, conn, req_id);
+}
+
+/* disk_log sync: an outcome question says "committed" only once the
+ * commit's epoch is restorable (until then: in progress), and a repeated
+ * request key is not answered from its stored commit either. */
+static void test_gcp_sync_outcome(void)
+{
+    struct world *w = gcp_open(&W);
+    w->cfg.disk_log = NINES_DISK_LOG_SYNC;
+    gcp_round(w, ALL_NODES, 1, 5);
+    submit_tpcb_key(w, 1, CONN(1), 1, 1, 51, 2, 3);
+    settle(w, 100);
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(1), 1)); /* held */
+    struct ans *a = ask_key(w, 3, CONN(3), 100, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_OUTCOME_CONF);
+    CU_ASSERT_EQUAL(a->value, NINES__KEY_OUTCOME__KEY_IN_PROGRESS);
+    submit_tpcb_key(w, 1, CONN(4), 2, 1, 51, 2, 3); /* the same key again */
+    settle(w, 50);
+    a = answer_for(w, CONN(4), 2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_REF);
+    CU_ASSERT_EQUAL(a->error, NINES_EAGAIN);
+    CU_ASSERT_PTR_NOT_NULL(strstr(a->detail, "not restorable yet"));
+    for (uint32_t n = 1; n <= NN; n++)
+        post_saved(w, n, 5);
+    settle(w, 20);
+    a = answer_for(w, CONN(1), 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    uint64_t txn = a->txn;
+    a = ask_key(w, 3, CONN(3), 101, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->value, NINES__KEY_OUTCOME__KEY_COMMITTED);
+    CU_ASSERT_EQUAL(a->txn, txn);
+    w->cfg.disk_log = NINES_DISK_LOG_OFF;
+    world_close(w);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -3467,6 +3568,7 @@ void cu_register(void)
         {"gcp_hold_expiry", test_gcp_hold_expiry},
         {"gcp_ctl_alone", test_gcp_ctl_alone},
         {"gcp_sync_holds_answer", test_gcp_sync_holds_answer},
+        {"gcp_sync_outcome", test_gcp_sync_outcome},
         {NULL, NULL},
     };
     cu_add_suite("txc", NULL, NULL, cases);
