@@ -75,24 +75,20 @@ void txc_gcp_fini(struct txc *t)
  * can only delay a COMMIT_CONF, never let one pass early). */
 static void cnt_add(struct txc_gcp *g, uint64_t gci)
 {
-    uint32_t i = g->ncnt;
-    while (i > 0 && g->cnt[i - 1].gci > gci)
-        i--;
-    if (i > 0 && g->cnt[i - 1].gci == gci) {
-        g->cnt[i - 1].n++;
+    uint32_t i = 0; /* the first entry >= gci */
+    while (i < g->ncnt && g->cnt[i].gci < gci)
+        i++;
+    if (i < g->ncnt && g->cnt[i].gci == gci) {
+        g->cnt[i].n++;
         return;
     }
     if (g->ncnt == TXC_GCP_CNT_MAX) {
-        g->cnt[0].n += g->cnt[1].n;
+        g->cnt[0].n += g->cnt[1].n; /* the two oldest, under the lower epoch */
         memmove(&g->cnt[1], &g->cnt[2], (g->ncnt - 2) * sizeof g->cnt[0]);
         g->ncnt--;
-        if (i > 1)
-            i--;
-        else if (i == 1 && gci < g->cnt[0].gci)
-            i = 0;
+        if (i >= 2)
+            i--; /* (i == 1: gci lies between the merged two: it goes right after) */
     }
-    if (i == 0 && g->ncnt && g->cnt[0].gci < gci)
-        i = 1; /* (after a merge the first entry may already be below it) */
     memmove(&g->cnt[i + 1], &g->cnt[i], (g->ncnt - i) * sizeof g->cnt[0]);
     g->cnt[i] = (struct txc_gcp_cnt){gci, 1};
     g->ncnt++;
@@ -178,6 +174,20 @@ static void send_commit_ref(struct txc *t, uint32_t to, uint64_t round, int err,
 
 /* ---- stamping ------------------------------------------------------------ */
 
+/* Keep only the queue's ids of transactions still waiting (at most one
+ * per pool entry: each waits once). */
+static void compact(struct txc *t)
+{
+    struct txc_gcp *g = G(t);
+    uint32_t keep = 0;
+    for (uint32_t i = 0; i < g->nq; i++) {
+        const struct txc_txn *x = txc_find(t, g->queue[i]);
+        if (x && x->gcp_wait)
+            g->queue[keep++] = g->queue[i];
+    }
+    g->nq = keep;
+}
+
 bool txc_gcp_stamp(struct txc *t, struct txc_txn *x)
 {
     struct txc_gcp *g = G(t);
@@ -189,7 +199,9 @@ bool txc_gcp_stamp(struct txc *t, struct txc_txn *x)
         return true; /* stamped before (a decision taken again) */
     if (g->gci == 0 || g->stopped) {
         if (!x->gcp_wait) {
-            N_ASSERT(g->nq < t->cfg.max_txns); /* one slot per pool entry at most */
+            if (g->nq == t->cfg.max_txns)
+                compact(t); /* ids of transactions that aborted meanwhile go */
+            N_ASSERT(g->nq < t->cfg.max_txns); /* x waits and is not in it yet */
             g->queue[g->nq++] = x->id;
             x->gcp_wait = true;
             g->st.waited++;
