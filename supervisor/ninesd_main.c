@@ -161,7 +161,12 @@ int main(int argc, char **argv)
     if (!err)
         err = txc_create(&txc, the_rt,
                          &(struct txc_config){.dict = dsvc_current_fn, .dict_ctx = dict,
-                                              .timeout_ms = conf.txn_timeout_ms});
+                                              .timeout_ms = conf.txn_timeout_ms,
+                                              /* commit epochs: decisions wait for an epoch
+                                               * only where a coordinator runs rounds (the
+                                               * lead turns this on with sup_gcp.c: disk_log
+                                               * async|sync and gcp_interval_ms > 0) */
+                                              .gcp_on = false});
     if (err) {
         fprintf(stderr, "ninesd: node %lu: %s\n", id, nines_errdetail());
         rt_destroy(the_rt);

@@ -170,5 +170,13 @@ const struct rt_msg_entry sup_msgtab[] = {
         SAME),
     ROW(UPD_LOG_CONF, nines__upd_log_conf__descriptor, RT_SVC_UPD, upd_on_log_conf, PEER | LOCAL,
         SAME),
+    /* commit epochs, txctl part (txctl/txc_gcp.c, README "Commit epochs"): the
+     * node-set coordinator's supervisor stops every member's stamping, then
+     * switches its epoch; answered to the sender's supervisor (RT_SVC_SUP).
+     * Same epoch: a round belongs to one node set, an install ends it */
+    ROW(GCP_PREPARE_REQ, nines__gcp_prepare_req__descriptor, RT_SVC_TXC, txc_on_gcp_prepare_req,
+        PEER | LOCAL, SAME),
+    ROW(GCP_COMMIT_REQ, nines__gcp_commit_req__descriptor, RT_SVC_TXC, txc_on_gcp_commit_req,
+        PEER | LOCAL, SAME),
 };
 const uint32_t sup_msgtab_len = sizeof sup_msgtab / sizeof sup_msgtab[0];

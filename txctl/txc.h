@@ -37,6 +37,29 @@ struct txc_config {
     void *client_ctx;
     uint32_t keys_max;            /* 0: TXC_KEYS_MAX_DEFAULT (at least 2 x max_txns) */
     uint32_t keys_keep_ms;        /* 0: TXC_KEYS_KEEP_MS_DEFAULT */
+    /* Commit epochs (README "Commit epochs"): every COMMIT decision is
+     * stamped with the coordinator's current epoch, and waits while none is
+     * known or stamping is stopped. Set by whoever creates the task: on when
+     * the cluster file's disk_log is async|sync and the coordinator runs GCP
+     * rounds (gcp_interval_ms > 0, supervisor/). Off: gci 0, nothing waits. */
+    bool gcp_on;
+};
+
+/* Commit epochs at this controller (tests, status). */
+struct txc_gcp_stats {
+    bool on, stopped;
+    uint64_t gci, restorable;
+    uint64_t prepares, commits;     /* GCP_PREPARE_REQ / GCP_COMMIT_REQ taken */
+    uint64_t commit_confs, commit_refs;
+    uint64_t holds_expired;         /* stops ended by their hold_ms (round void here) */
+    uint64_t stamped;               /* COMMIT decisions stamped here */
+    uint64_t waited;                /* ... that first waited for a stamp */
+    uint32_t waiting;               /* queue length now (may include aborted ones) */
+    uint32_t incomplete;            /* stamped here, not complete yet */
+    /* disk_log sync: committed client answers held until their epoch is restorable */
+    uint64_t held, released;
+    uint64_t held_wait_us, held_wait_max_us; /* total and max wait of the released */
+    uint32_t held_now;
 };
 
 /* Counters (tests, status). */
@@ -83,6 +106,7 @@ int txc_create(struct txc **out, struct rt *rt, const struct txc_config *cfg);
 void txc_destroy(struct txc *t);
 void txc_get_stats(const struct txc *t, struct txc_stats *out);
 void txc_get_key_stats(const struct txc *t, struct txc_key_stats *out);
+void txc_get_gcp_stats(const struct txc *t, struct txc_gcp_stats *out);
 
 /* Handlers named in the node's message table (supervisor/sup_msgtab.c). */
 void txc_on_txn_req(struct rt *rt, void *st, struct rt_msg *m);
@@ -104,4 +128,8 @@ void txc_on_outcome_req(struct rt *rt, void *st, struct rt_msg *m);  /* TXC_OUTC
 void txc_on_txn_outcome_req(struct rt *rt, void *st, struct rt_msg *m);
 void txc_on_txo_ask_req(struct rt *rt, void *st, struct rt_msg *m);
 void txc_on_txo_ask_conf(struct rt *rt, void *st, struct rt_msg *m);
+/* Commit epochs (txc_gcp.c): the coordinator's supervisor stops stamping,
+ * then switches the epoch. */
+void txc_on_gcp_prepare_req(struct rt *rt, void *st, struct rt_msg *m);
+void txc_on_gcp_commit_req(struct rt *rt, void *st, struct rt_msg *m);
 #endif

@@ -123,6 +123,8 @@ static void answer_conf(struct txc *t, struct txc_txn *x, bool with_results)
         b->n_results = x->nops;
         b->results = (Nines__OpResult **)x->results;
     }
+    if (txc_gcp_hold_answer(t, x, m, x->client))
+        return; /* disk_log sync: sent once its commit epoch is restorable */
     if (txc_to_client(t, x->client, m))
         NLOG_DEBUG("txc", "txn %" PRIx64 ": answer lost: %s", x->id, nines_errdetail());
 }
@@ -133,6 +135,7 @@ static void finish(struct txc *t, struct txc_txn *x, bool committed)
 {
     t->cgone[x->id % TXC_CGONE_SLOTS] = x->id;
     t->cgone_commit[x->id % TXC_CGONE_SLOTS] = committed;
+    t->cgone_gci[x->id % TXC_CGONE_SLOTS] = committed ? x->gci : 0;
     txc_outcome_final(t, x, committed);
     send_forget(t, x, committed);
     if (committed)
@@ -168,6 +171,7 @@ static void abort_now(struct txc *t, struct txc_txn *x, int err, uint32_t failed
     NLOG_DEBUG("txc", "txn %" PRIx64 " aborts in state %s: %s", x->id, txc_state_name(x->st),
                detail);
     txc_key_decided(t, x->id, false, 0, err);
+    x->gcp_wait = false; /* a COMMIT waiting for its epoch is void */
     if (x->answer_due && x->client)
         txc_refuse(t, x->client, x->req_id, x->id, err, failed_op, detail);
     x->answer_due = false;
@@ -284,6 +288,7 @@ static bool standbys_ready(const struct txc_txn *x)
 static void commit(struct txc *t, struct txc_txn *x)
 {
     txc_key_decided(t, x->id, true, x->value, 0);
+    txc_key_stamp(t, x->id, x->gci);
     answer_conf(t, x, true);
     x->st = TXC_COMMITTING;
     x->waiting = txc_map_nodes(t, x->ran); /* a departed kernel: who took over its fragments */
@@ -362,8 +367,16 @@ static void progress(struct txc *t, struct txc_txn *x)
         }
         /* only reads: no decision to keep, no hsc to wait for; in a
          * one-site cluster (no hsc) the standby READY_INDs come here */
-        if (x->st == TXC_PREPARING && (x->hsc ? !txc_wrote(x) : standbys_ready(x)))
+        if (x->st != TXC_PREPARING || x->gcp_wait)
+            break; /* (gcp_wait: decided alone, waiting for its commit epoch) */
+        if (x->hsc ? !txc_wrote(x) : standbys_ready(x)) {
+            /* deciding alone: a transaction that wrote needs its commit
+             * epoch (README "Commit epochs"); one that only read has
+             * nothing to restore and is never stamped */
+            if (!x->hsc && txc_wrote(x) && !txc_gcp_stamp(t, x))
+                break; /* queued: txc_ctl_gcp_decide */
             commit(t, x);
+        }
         break;
     case TXC_RESOLVING:
         /* every kernel answered; START not sent yet (it is, for a known
@@ -1125,6 +1138,7 @@ void txc_on_ready_conf(struct rt *rt, void *st, struct rt_msg *m)
     case TXC_PREPARING:
     case TXC_ASKING:
         x->hsc_ready = true;
+        x->gci = b->gci; /* the epoch the hsc stamped COMMIT with */
         if (x->proc != TXC_PROC_NONE && b->has_value && (!x->nops || !x->results[0]))
             x->value = b->value; /* op 0's answer is not here (yet): the hsc's record */
         progress(t, x); /* commits once the kernels' answers (the results) are in */
@@ -1136,6 +1150,7 @@ void txc_on_ready_conf(struct rt *rt, void *st, struct rt_msg *m)
         }
         /* START told it a kernel had committed: it recorded COMMIT */
         x->hsc_ready = true;
+        x->gci = b->gci;
         commit(t, x);
         break;
     case TXC_COMMITTING:
@@ -1271,6 +1286,7 @@ void txc_ctl_outcome_req(struct txc *t, const Nines__TxcOutcomeReq *b, net_addr 
         struct txc_txn tmp;
         memset(&tmp, 0, sizeof tmp);
         tmp.id = b->txn;
+        tmp.gci = commit ? t->cgone_gci[b->txn % TXC_CGONE_SLOTS] : 0; /* its epoch */
         t->st.resent++;
         (void)txc_send_kernel(t, &tmp, commit ? NINES__MSG_TYPE__COMMIT_REQ
                                               : NINES__MSG_TYPE__ABORT_REQ, node);
@@ -1425,6 +1441,12 @@ static void resolve(struct txc *t, struct txc_txn *x)
          * The new hsc records it (START with outcome) before COMMIT_REQ
          * goes out, so that it can finish the transaction if we die. */
         if (!x->hsc) {
+            /* decided alone (no node of the other site): stamped now, not
+             * with the departed hsc's epoch, which nobody here knows */
+            if (!txc_gcp_stamp(t, x)) {
+                txc_arm(t, x, txc_retry_ms(t)); /* (the timer resolves again too) */
+                return; /* queued: txc_ctl_gcp_decide resolves again */
+            }
             x->hsc_ready = true;
             commit(t, x);
             return;
@@ -1748,5 +1770,25 @@ void txc_ctl_on_client_closed(struct txc *t, net_addr conn)
         default:
             break;
         }
+    }
+}
+
+void txc_ctl_gcp_decide(struct txc *t, struct txc_txn *x)
+{
+    switch (x->st) {
+    case TXC_PREPARING:
+    case TXC_RESOLVING:
+        progress(t, x); /* stamps now and commits (RESOLVING: resolve again) */
+        break;
+    case TXC_EXECUTING:
+    case TXC_OPEN:
+    case TXC_ASKING:
+    case TXC_COMMITTING:
+    case TXC_ABORTING:
+        break; /* aborted or decided meanwhile */
+    default:
+        NLOG_ERROR("txc", "txn %" PRIx64 ": queued COMMIT in state %s", x->id,
+                   txc_state_name(x->st));
+        break;
     }
 }

@@ -107,12 +107,19 @@ static void send_ready_conf(struct txc *t, struct txc_txn *x)
     b->txn = x->id;
     b->has_value = x->has_value;
     b->value = x->value;
+    b->gci = x->gci; /* the epoch COMMIT was stamped with */
     txc_send(t, x->ctl, RT_SVC_TXC, m);
 }
 
+/* Record COMMIT — once it has its commit epoch: while stamping is stopped
+ * (or no epoch is known yet) x stays HSC_WAITING in the queue, and
+ * txc_hsc_gcp_decide records it when the epoch switches. */
 static void decide_commit(struct txc *t, struct txc_txn *x)
 {
+    if (!txc_gcp_stamp(t, x))
+        return;
     txc_key_decided(t, x->id, true, x->value, 0);
+    txc_key_stamp(t, x->id, x->gci);
     x->st = TXC_HSC_COMMITTED;
     t->st.hsc_ready++;
     send_ready_conf(t, x);
@@ -121,6 +128,7 @@ static void decide_commit(struct txc *t, struct txc_txn *x)
 
 static void decide_abort(struct txc *t, struct txc_txn *x)
 {
+    x->gcp_wait = false; /* ABORT never waits; a queued COMMIT is void */
     txc_key_decided(t, x->id, false, 0, NINES_EABORTED);
     x->st = TXC_HSC_ABORTED;
     t->st.hsc_aborted++;
@@ -131,8 +139,8 @@ static void decide_abort(struct txc *t, struct txc_txn *x)
  * records to is ready. */
 static void check(struct txc *t, struct txc_txn *x)
 {
-    if (x->st != TXC_HSC_WAITING || !x->hsc_started || x->doubt)
-        return;
+    if (x->st != TXC_HSC_WAITING || !x->hsc_started || x->doubt || x->gcp_wait)
+        return; /* (gcp_wait: every ready is in; COMMIT waits for its epoch) */
     for (uint32_t i = 0; i < x->nparts; i++)
         if (!x->parts[i].p_ready || !x->parts[i].s_ready)
             return;
@@ -363,6 +371,7 @@ void txc_on_forget_req(struct rt *rt, void *st, struct rt_msg *m)
         /* aborted before START: readies still on their way are ignored */
         t->gone[b->txn % TXC_GONE_SLOTS] = b->txn;
         t->gone_out[b->txn % TXC_GONE_SLOTS] = b->committed ? 1 : 2;
+        t->gone_gci[b->txn % TXC_GONE_SLOTS] = 0;
         return;
     }
     if (!x || !hsc_state(x->st) || m->from != x->ctl) {
@@ -377,6 +386,7 @@ void txc_on_forget_req(struct rt *rt, void *st, struct rt_msg *m)
     t->st.hsc_forgotten++;
     t->gone[x->id % TXC_GONE_SLOTS] = x->id;
     t->gone_out[x->id % TXC_GONE_SLOTS] = x->st == TXC_HSC_COMMITTED ? 1 : 2;
+    t->gone_gci[x->id % TXC_GONE_SLOTS] = x->gci;
     txc_outcome_final(t, x, x->st == TXC_HSC_COMMITTED);
     txc_forget(t, x);
     (void)rt;
@@ -390,7 +400,8 @@ static void outcome_to_kernel(struct txc *t, struct txc_txn *x, uint32_t node)
                                           : NINES__MSG_TYPE__ABORT_REQ, node);
 }
 
-static void send_outcome_id(struct txc *t, uint64_t txn, bool committed, uint32_t node)
+static void send_outcome_id(struct txc *t, uint64_t txn, bool committed, uint64_t gci,
+                            uint32_t node)
 {
     uint32_t type = committed ? NINES__MSG_TYPE__COMMIT_REQ : NINES__MSG_TYPE__ABORT_REQ;
     struct rt_msg *m = rt_msg_new(t->rt, type);
@@ -401,7 +412,7 @@ static void send_outcome_id(struct txc *t, uint64_t txn, bool committed, uint32_
         Nines__CommitReq *b = RT_BODY(m, Nines__CommitReq, nines__commit_req__init);
         ok = b != NULL;
         if (b)
-            b->txn = txn;
+            b->txn = txn, b->gci = gci;
     } else {
         Nines__AbortReq *b = RT_BODY(m, Nines__AbortReq, nines__abort_req__init);
         ok = b != NULL;
@@ -433,7 +444,8 @@ void txc_hsc_outcome_req(struct txc *t, const Nines__TxcOutcomeReq *b, net_addr 
              * never came, its primary's ready neither): tell it the outcome */
             uint8_t out = t->gone_out[b->txn % TXC_GONE_SLOTS];
             if (out)
-                send_outcome_id(t, b->txn, out == 1, node);
+                send_outcome_id(t, b->txn, out == 1, t->gone_gci[b->txn % TXC_GONE_SLOTS],
+                                node);
             else
                 t->st.stale++;
             return;
@@ -588,6 +600,7 @@ static void finished(struct txc *t, struct txc_txn *x, bool committed)
               "confirmed", x->id, committed ? "committed" : "aborted", x->ctl);
     t->gone[x->id % TXC_GONE_SLOTS] = x->id;
     t->gone_out[x->id % TXC_GONE_SLOTS] = committed ? 1 : 2;
+    t->gone_gci[x->id % TXC_GONE_SLOTS] = committed ? x->gci : 0;
     txc_outcome_final(t, x, committed);
     txc_forget(t, x);
 }
@@ -685,4 +698,25 @@ void txc_hsc_end_conf(struct txc *t, uint64_t txn, uint32_t node, bool committed
     x->confirmed |= TXC_NODE(node);
     if (!(targets(t, x) & ~x->confirmed))
         finished(t, x, committed);
+}
+
+void txc_hsc_gcp_decide(struct txc *t, struct txc_txn *x)
+{
+    switch (x->st) {
+    case TXC_HSC_WAITING:
+        /* every ready was in (check) or START said a kernel committed it;
+         * nothing since could have undone that but ABORT, which clears the
+         * wait */
+        decide_commit(t, x);
+        break;
+    case TXC_HSC_COMMITTED:
+    case TXC_HSC_ABORTED:
+    case TXC_HSC_COMMITTING:
+    case TXC_HSC_ABORTING:
+        break; /* decided meanwhile */
+    default:
+        NLOG_ERROR("txc", "hsc txn %" PRIx64 ": queued COMMIT in state %s", x->id,
+                   txc_state_name(x->st));
+        break;
+    }
 }

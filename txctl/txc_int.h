@@ -165,6 +165,46 @@ struct txc_txn {
     uint32_t value_col;             /* procedure: result column of op 0 */
 
     struct rt_msg *kept;            /* messages whose arenas we still use */
+
+    /* commit epoch (txc_gcp.c, README "Commit epochs") */
+    uint64_t gci;                   /* the COMMIT decision's epoch (0: none: GCP off, not
+                                     * decided, or ABORT); ctl: from TXC_READY_CONF or its
+                                     * own stamp */
+    bool gcp_wait;                  /* the COMMIT decision waits in the queue for a stamp */
+    bool gcp_counted;               /* stamped here: counted incomplete until forgotten */
+};
+
+/* Commit epochs at this controller (txc_gcp.c). */
+#define TXC_GCP_CNT_MAX 64
+struct txc_gcp_cnt {
+    uint64_t gci;                   /* decisions stamped with this epoch (or merged below) */
+    uint32_t n;                     /* ... not complete yet */
+};
+struct txc_gcp_held {               /* disk_log sync: a committed client answer */
+    struct rt_msg *m;               /* TXN_CONF; the transaction's kept messages chained
+                                     * behind it (m->next: its results live there) */
+    net_addr conn;
+    uint64_t gci, since_us;
+};
+struct txc_gcp {
+    bool on;                        /* txc_config.gcp_on */
+    uint64_t gci;                   /* current epoch (0: no round seen yet) */
+    uint64_t restorable;            /* newest epoch persisted restorable (RT_MSG_GCP_SAVED) */
+    bool stopped;                   /* GCP_PREPARE_REQ: decisions wait until COMMIT_REQ or
+                                     * the hold ends */
+    uint32_t stop_coord;            /* the round that stopped us */
+    uint64_t stop_round, stop_seq;  /* stop_seq: the hold timer's cookie */
+    int64_t hold_timer;
+    uint64_t *queue;                /* txn ids whose COMMIT waits for a stamp (max_txns) */
+    uint32_t nq;
+    struct txc_gcp_cnt cnt[TXC_GCP_CNT_MAX]; /* ascending by gci */
+    uint32_t ncnt;
+    bool conf_due;                  /* a GCP_COMMIT_CONF waits for older decisions */
+    uint32_t conf_to;               /* ... to this node's supervisor */
+    uint64_t conf_round, conf_gci;
+    struct txc_gcp_held *held;      /* in arrival order */
+    uint32_t nheld, capheld;
+    struct txc_gcp_stats st;
 };
 
 struct txc {
@@ -195,6 +235,9 @@ struct txc {
     txc_nodes succ[65];
     struct txc_stats st;
     struct txc_keys *keys;          /* request keys, outcome questions (txc_outcome.c) */
+    uint64_t cgone_gci[TXC_CGONE_SLOTS]; /* ... the commit epoch of each (0: none) */
+    uint64_t gone_gci[TXC_GONE_SLOTS];   /* hsc: the same for recently forgotten entries */
+    struct txc_gcp gcp;             /* commit epochs (txc_gcp.c) */
 };
 
 /* The node's served dictionary, read afresh (txc_config.dict). */
@@ -324,6 +367,33 @@ void txc_key_decided(struct txc *t, uint64_t txn, bool committed, int64_t value,
 void txc_key_forgotten(struct txc *t, uint64_t txn);
 /* A timer whose cookie is not a txn id (top 8 bits 0): an outcome question's. */
 void txc_outcome_on_timer(struct txc *t, uint64_t cookie);
+/* txc_gcp.c: commit epochs (README "Commit epochs") */
+int txc_gcp_init(struct txc *t);
+void txc_gcp_fini(struct txc *t);
+/* A COMMIT decision about to be taken for x (hsc recording COMMIT, or the
+ * ctl deciding alone): true = stamped (x->gci; 0 with GCP off), take it
+ * now; false = stamping is stopped or no epoch is known yet: x waits in
+ * the queue and txc_hsc_gcp_decide / txc_ctl_gcp_decide take it later. */
+bool txc_gcp_stamp(struct txc *t, struct txc_txn *x);
+/* x is forgotten: a decision stamped here is complete (txc_forget). */
+void txc_gcp_done(struct txc *t, struct txc_txn *x);
+/* RT_MSG_TIMER: true when the cookie was the hold timer's. */
+bool txc_gcp_on_timer(struct txc *t, uint64_t cookie);
+void txc_gcp_on_nodeset(struct txc *t);
+void txc_gcp_on_saved(struct txc *t, uint64_t gci);
+/* May a commit stamped gci be reported to a client now (disk_log sync: only
+ * once it is restorable)? */
+bool txc_gcp_visible(const struct txc *t, uint64_t gci);
+/* The committed answer m for x to client conn: true = held until x's epoch
+ * is restorable (x's kept messages go with it); false = send it now. */
+bool txc_gcp_hold_answer(struct txc *t, struct txc_txn *x, struct rt_msg *m, net_addr conn);
+/* Take the queued COMMIT decision of x now (stamping goes on). */
+void txc_hsc_gcp_decide(struct txc *t, struct txc_txn *x);
+void txc_ctl_gcp_decide(struct txc *t, struct txc_txn *x);
+/* The request key of txn committed in epoch gci (outcome answers wait for it
+ * to be restorable under disk_log sync). */
+void txc_key_stamp(struct txc *t, uint64_t txn, uint64_t gci);
+
 /* txc_hsc.c: record ABORT for a started, undecided entry (a client's
  * outcome question found its ctl gone or past its timeout). */
 void txc_hsc_abort_waiting(struct txc *t, struct txc_txn *x);

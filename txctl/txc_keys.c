@@ -382,3 +382,10 @@ struct txo_ent *txo_fence(struct txo *o, uint64_t client, uint64_t seq, uint32_t
         e->fence = attempt;
     return e;
 }
+
+void txo_set_gci(struct txo *o, uint64_t txn, uint64_t gci)
+{
+    struct txo_ent *e = txo_find_txn(o, txn);
+    if (e)
+        e->gci = gci;
+}

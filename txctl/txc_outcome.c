@@ -112,6 +112,14 @@ int txc_key_request(struct txc *t, net_addr conn, const Nines__TxnReq *b, uint64
         return 0;
     case TXO_SAME: /* cannot be: txn is new */
     case TXO_DONE_COMMITTED: {
+        if (!txc_gcp_visible(t, e->gci)) {
+            /* disk_log sync: "committed" only once its epoch is restorable */
+            snprintf(d, sizeof d, "request key %" PRIx64 ":%" PRIu64 " committed as "
+                     "transaction %" PRIx64 " in epoch %" PRIu64 ", not restorable yet at node "
+                     "%u: ask for its outcome", k->client, k->seq, e->txn, e->gci, t->self);
+            txc_refuse(t, conn, b->req_id, e->txn, NINES_EAGAIN, 0, d);
+            return 1;
+        }
         /* the stored answer: the transaction and its value (op results are
          * not kept) */
         struct rt_msg *m = rt_msg_new(t->rt, NINES__MSG_TYPE__TXN_CONF);
@@ -209,6 +217,12 @@ void txc_key_decided(struct txc *t, uint64_t txn, bool committed, int64_t value,
         txo_decided(&t->keys->tab, txn, committed, value, err, now_ms(t));
 }
 
+void txc_key_stamp(struct txc *t, uint64_t txn, uint64_t gci)
+{
+    if (t->keys && gci)
+        txo_set_gci(&t->keys->tab, txn, gci);
+}
+
 void txc_key_forgotten(struct txc *t, uint64_t txn)
 {
     if (t->keys)
@@ -269,6 +283,9 @@ static Nines__KeyState state_here(struct txc *t, const Nines__KeyQuery *q, uint6
             return NINES__KEY_STATE__KS_RUNNING;
         case TXO_COMMITTED:
             *txn = e->txn;
+            if (!txc_gcp_visible(t, e->gci))
+                return NINES__KEY_STATE__KS_RUNNING; /* disk_log sync: its epoch is not
+                                                      * restorable yet: ask again later */
             *value = e->value;
             return NINES__KEY_STATE__KS_COMMITTED;
         case TXO_ABORTED:

@@ -113,6 +113,7 @@ void txc_forget(struct txc *t, struct txc_txn *x)
 {
     N_ASSERT(x->st != TXC_FREE);
     txc_key_forgotten(t, x->id); /* request key: no-op if decided */
+    txc_gcp_done(t, x);          /* a decision stamped here is complete */
     if (x->timer > 0)
         rt_timer_cancel(t->rt, x->timer);
     txc_release_kept(t, x);
@@ -201,7 +202,7 @@ int txc_send_kernel(struct txc *t, struct txc_txn *x, uint32_t type, uint32_t no
         case NINES__MSG_TYPE__COMMIT_REQ: {
             Nines__CommitReq *b = RT_BODY(m, Nines__CommitReq, nines__commit_req__init);
             if (b)
-                b->txn = x->id, body = &b->base;
+                b->txn = x->id, b->gci = x->gci, body = &b->base; /* the decision's epoch */
             break;
         }
         case NINES__MSG_TYPE__ABORT_REQ: {
@@ -485,6 +486,8 @@ static void txc_on_event(struct rt *rt, void *st, struct rt_msg *m)
                    t->cfg.timeout_ms);
         break;
     case RT_MSG_TIMER: {
+        if (txc_gcp_on_timer(t, m->cookie)) /* the hold of a GCP stop (txc_gcp.c) */
+            break;
         if (m->cookie >> 63) { /* a refused request's retry (txc_ctl.c) */
             txc_ctl_on_retry_timer(t, m->cookie);
             break;
@@ -507,7 +510,11 @@ static void txc_on_event(struct rt *rt, void *st, struct rt_msg *m)
         txc_ctl_on_client_closed(t, m->from);
         break;
     case RT_MSG_NODESET:
+        txc_gcp_on_nodeset(t);
         on_nodeset(t);
+        break;
+    case RT_MSG_GCP_SAVED: /* the local supervisor persisted epoch cookie restorable */
+        txc_gcp_on_saved(t, m->cookie);
         break;
     default:
         NLOG_DEBUG("txc", "ignoring runtime event %u", m->type);
@@ -564,10 +571,14 @@ int txc_create(struct txc **out, struct rt *rt, const struct txc_config *cfg)
     t->first_seq = t->next_seq;
     t->hsc_pick = t->next_seq;
     int rc = txc_keys_create(t);
+    if (!rc && (rc = txc_gcp_init(t)) != 0)
+        txc_keys_destroy(t);
     if (!rc && (rc = rt_task_add(rt, RT_SVC_TXC, "txc", txc_on_event, t)) == 0)
         rc = rt_subscribe_nodeset(rt, RT_SVC_TXC);
-    if (rc)
+    if (rc && t->keys) {
+        txc_gcp_fini(t);
         txc_keys_destroy(t);
+    }
     if (rc) {
         free(t->hash);
         free(t->pool);
@@ -584,6 +595,7 @@ void txc_destroy(struct txc *t)
         return;
     while (t->active)
         txc_forget(t, t->active);
+    txc_gcp_fini(t);
     txc_keys_destroy(t);
     free(t->hash);
     free(t->pool);

@@ -28,6 +28,7 @@ struct txo_ent {
     uint64_t client, seq;
     uint64_t txn;                 /* RUNNING / COMMITTED / ABORTED: the attempt's txn */
     int64_t value;                /* COMMITTED: the procedure's value */
+    uint64_t gci;                 /* COMMITTED: the decision's commit epoch (0: none) */
     uint64_t born_ms;             /* when entered, its attempt started or was decided
                                    * (the age list is in this order) */
     uint32_t attempt;             /* the attempt the state is about (FENCED: 0) */
@@ -96,6 +97,9 @@ void txo_lost(struct txo *o, uint64_t txn, uint64_t now_ms);
 /* The attempt running as txn ended. No-op when no RUNNING entry has it. */
 void txo_decided(struct txo *o, uint64_t txn, bool committed, int64_t value, int error,
                  uint64_t now_ms);
+/* The attempt that ran as txn committed in epoch gci (no-op when no entry
+ * has it). */
+void txo_set_gci(struct txo *o, uint64_t txn, uint64_t gci);
 /* Fence: attempts <= attempt may not start here any more. Enters a FENCED
  * entry when the key is not held. NULL when there is no room. */
 struct txo_ent *txo_fence(struct txo *o, uint64_t client, uint64_t seq, uint32_t attempt,

@@ -129,6 +129,8 @@ struct sk_txn {
     bool has_value;         /* the procedure's value (KernOpReq.value_op), for READY_IND */
     int64_t value;
     bool commit;            /* ENDED / END_FAILED: the outcome */
+    uint64_t gci;           /* ENDED committed: the decision's commit epoch (CommitReq.gci,
+                             * 0: none), carried by its COMMIT records */
     uint32_t npending;      /* ENDED: COMMIT/ABORT records not applied by a standby */
     enum sk_dwait dw;       /* PREPARED: its readiness and the disk log */
     uint64_t dl_gen;        /* the disk log's gap generation when it began (sk_dlog_gen):

@@ -238,7 +238,7 @@ static void sk_resolve_known(struct ksvc *k, struct sk_txn *t, struct sk_doubt *
         break; /* its commit or abort covers the fragments taken over too */
     case SK_TX_ENDED:
         for (size_t x = 0; x < n; x++) {
-            int rc = t->commit ? kern_frag_commit(dv[x].r->f, t->txn, NULL)
+            int rc = t->commit ? kern_frag_commit_gci(dv[x].r->f, t->txn, t->gci, NULL)
                                : kern_frag_abort(dv[x].r->f, t->txn, NULL);
             if (rc < 0)
                 sk_rep_out_of_service(k, dv[x].r, "%s of txn %llu at its takeover failed: %s",

@@ -455,7 +455,7 @@ void sk_on_acked(struct ksvc *k, const struct upd_acked *a)
  * A commit or abort that fails in a replica takes that replica out of
  * service and keeps t's locks; t is never confirmed (README "Commit and
  * abort"). */
-static void sk_end(struct ksvc *k, struct sk_txn *t, bool commit, net_addr from)
+static void sk_end(struct ksvc *k, struct sk_txn *t, bool commit, uint64_t gci, net_addr from)
 {
     switch (t->st) {
     case SK_TX_ACTIVE:
@@ -498,6 +498,7 @@ static void sk_end(struct ksvc *k, struct sk_txn *t, bool commit, net_addr from)
     sk_prepared_unlink(k, t);
     sk_unhold(k, t);
     t->commit = commit;
+    t->gci = commit ? gci : 0;
     t->end_from = from;
     t->npending = 0;
     bool failed = false;
@@ -524,7 +525,7 @@ static void sk_end(struct ksvc *k, struct sk_txn *t, bool commit, net_addr from)
         if (N_FAULT(commit ? "kern.commit.fail" : "kern.abort.fail"))
             rc = nines_err(NINES_ENOMEM, "fault point kern.%s.fail", commit ? "commit" : "abort");
         else
-            rc = commit ? kern_frag_commit(r->f, t->txn, NULL)
+            rc = commit ? kern_frag_commit_gci(r->f, t->txn, t->gci, NULL)
                         : kern_frag_abort(r->f, t->txn, NULL);
         if (rc < 0) {
             sk_rep_out_of_service(k, r, "%s of txn %llu failed: %s", commit ? "commit" : "abort",
@@ -560,7 +561,7 @@ void ksvc_on_commit_req(struct rt *rt, void *st, struct rt_msg *m)
     k->cur = m;
     struct sk_txn *t = sk_txn_get(k, q->txn);
     if (t)
-        sk_end(k, t, true, m->from);
+        sk_end(k, t, true, q->gci, m->from); /* the COMMIT records carry its epoch */
     else if (sk_promoting(k)) {
         /* a takeover is under way here: the transaction may be one of the
          * in-doubt ones it is about to take over. Confirming it now as
@@ -582,7 +583,7 @@ void ksvc_on_abort_req(struct rt *rt, void *st, struct rt_msg *m)
     k->cur = m;
     struct sk_txn *t = sk_txn_get(k, q->txn);
     if (t) {
-        sk_end(k, t, false, m->from);
+        sk_end(k, t, false, 0, m->from);
     } else if (sk_promoting(k)) {
         k->st.end_deferred++; /* as for COMMIT_REQ: handled after the takeover */
         (void)sk_defer(k, m);

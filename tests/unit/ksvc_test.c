@@ -14,6 +14,7 @@
 #include "nlog.h"
 
 #include "../../kernel/kern_key.h"
+#include "../../kernel/kern_frag.h"
 #include "../../kernel/kern_log.h"
 #include "../../net/testnet.h"
 #include "../../dict/svc/dsvc.h"
@@ -485,18 +486,25 @@ static void req_send(struct req *r)
     CU_ASSERT_EQUAL(rt_send(W.n[CTL].rt, r->node, RT_SVC_KERN, r->m), 0);
 }
 
-static void send_end(uint32_t node, uint64_t txn, bool commit)
+/* COMMIT_REQ (with the decision's commit epoch gci) or ABORT_REQ. */
+static void send_end_gci(uint32_t node, uint64_t txn, bool commit, uint64_t gci)
 {
     struct rt_msg *m = rt_msg_new(W.n[CTL].rt, commit ? NINES__MSG_TYPE__COMMIT_REQ
                                                       : NINES__MSG_TYPE__ABORT_REQ);
     if (commit) {
         Nines__CommitReq *b = RT_BODY(m, Nines__CommitReq, nines__commit_req__init);
         b->txn = txn;
+        b->gci = gci;
     } else {
         Nines__AbortReq *b = RT_BODY(m, Nines__AbortReq, nines__abort_req__init);
         b->txn = txn;
     }
     CU_ASSERT_EQUAL(rt_send(W.n[CTL].rt, node, RT_SVC_KERN, m), 0);
+}
+
+static void send_end(uint32_t node, uint64_t txn, bool commit)
+{
+    send_end_gci(node, txn, commit, 0);
 }
 
 /* Single-op transaction helper: returns the answer type. */
@@ -729,6 +737,53 @@ static void test_abort_restores(void)
     /* idempotent: a repeated abort and an unknown commit still get their answers */
     end_txn(txn, node, false);
     end_txn(2999, node, true);
+    ft_clear(CTL);
+    ft_clear(HSC);
+}
+
+/* The gci of txn's COMMIT record in `node`'s replica of fragment `frag`
+ * (read back from the replica's log with a cursor); -1 when there is none. */
+static int64_t commit_gci_at(uint32_t node, uint32_t frag, uint64_t txn)
+{
+    struct kern_frag *f = ksvc_replica(W.n[node].kern, W.table, frag);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    const struct kern_log *l = kern_frag_log(f);
+    struct kern_log_cursor c;
+    kern_log_cursor_init(&c, l, kern_log_first_lsn(l));
+    const uint8_t *p;
+    size_t len;
+    int64_t gci = -1;
+    while (kern_log_cursor_next(&c, &p, &len) == 0) {
+        struct kern_logrec r;
+        CU_ASSERT_FATAL(kern_logrec_decode(p, len, &r) > 0);
+        if (r.txn == txn && r.op == KERN_LOG_COMMIT)
+            gci = (int64_t)r.gci;
+    }
+    return gci;
+}
+
+/* A COMMIT_REQ's gci (the decision's commit epoch, txctl/README.md "Commit
+ * epochs") goes into the COMMIT record at the primary, and the standby's
+ * redo keeps it; a repeated COMMIT_REQ changes nothing. */
+static void test_commit_carries_gci(void)
+{
+    const uint64_t txn = 2501;
+    struct where w = route(3);
+    struct req r = req_new(w.primary, txn, true);
+    req_op(&r, NINES__OP_TYPE__OP_ADD, 3, 0, NULL); /* a record, the value unchanged */
+    req_send(&r);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__KERN_OP_CONF, txn) == 1, 2000);
+    int before = ft_count(CTL, NINES__MSG_TYPE__COMMIT_CONF, txn);
+    send_end_gci(w.primary, txn, true, 42);
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__COMMIT_CONF, txn) > before, 2000);
+    CU_ASSERT_EQUAL(commit_gci_at(w.primary, w.frag, txn), 42);
+    CU_ASSERT_EQUAL(commit_gci_at(w.standby, w.frag, txn), 42); /* confirmed: applied there */
+    CU_ASSERT_TRUE(kern_frag_max_gci(ksvc_replica(W.n[w.primary].kern, W.table, w.frag)) >= 42);
+    CU_ASSERT_TRUE(kern_frag_max_gci(ksvc_replica(W.n[w.standby].kern, W.table, w.frag)) >= 42);
+    send_end_gci(w.primary, txn, true, 43); /* a repeat: answered, nothing rewritten */
+    RUN_UNTIL(ft_count(CTL, NINES__MSG_TYPE__COMMIT_CONF, txn) > before + 1, 2000);
+    CU_ASSERT_EQUAL(commit_gci_at(w.primary, w.frag, txn), 42);
+    CU_ASSERT_EQUAL(check_digests(), 40);
     ft_clear(CTL);
     ft_clear(HSC);
 }
@@ -3441,6 +3496,7 @@ void cu_register(void)
     static const struct cu_case cases[] = {
         {"commit_replicates", test_commit_replicates},
         {"abort_restores", test_abort_restores},
+        {"commit_carries_gci", test_commit_carries_gci},
         {"lock_wait_resumes", test_lock_wait_resumes},
         {"deadlock", test_deadlock},
         {"escrow", test_escrow},

@@ -45,7 +45,18 @@ struct ev {
     uint64_t txn;
     bool prepare;
     uint32_t table, frag, limit; /* EV_SCAN: the fragment scanned, the limit sent */
+    uint64_t gci;                /* EV_COMMIT: CommitReq.gci */
 };
+
+/* A commit-epoch answer a controller sent to the (fake) supervisor. */
+struct gev {
+    uint32_t type;     /* GCP_PREPARE_CONF, GCP_COMMIT_CONF, GCP_COMMIT_REF */
+    uint32_t node;     /* the answering controller's node (the body's) */
+    uint32_t at;       /* the supervisor that got it */
+    uint64_t round, gci;
+    int error;
+};
+#define MAX_GEV 256
 
 struct ans {
     uint32_t node;
@@ -146,9 +157,12 @@ struct world {
     uint32_t eagain_node, eagain_dictp;
     uint64_t eagain_nodes;
     int eagain_n;
+    struct gev gev[MAX_GEV]; /* commit-epoch answers, in arrival order */
+    uint32_t ngev;
 };
 
 static struct world W;
+static bool g_gcp_on; /* world_open: the controllers stamp commit epochs (txc_config.gcp_on) */
 
 /* The controller's dictionary accessor (ninesd: the dictionary service's). */
 static const struct dict *world_dict(void *ctx) { return &((struct world *)ctx)->d; }
@@ -156,7 +170,7 @@ static const struct dict *world_dict(void *ctx) { return &((struct world *)ctx)-
 static void ev_add(struct world *w, enum ev_type ty, uint32_t node, uint64_t txn, bool prep)
 {
     if (w->nev < MAX_EV)
-        w->ev[w->nev++] = (struct ev){ty, node, txn, prep, 0, 0, 0};
+        w->ev[w->nev++] = (struct ev){ty, node, txn, prep, 0, 0, 0, 0};
 }
 
 static uint32_t ev_count(struct world *w, enum ev_type ty, uint64_t txn)
@@ -195,7 +209,19 @@ static int client_send(void *ctx, struct rt *rt, net_addr conn, struct rt_msg *m
         txc_get_stats(w->txc[n], &st);
         a->hsc_ready_before += st.hsc_ready;
     }
-    if (m->type == NINES__MSG_TYPE__TXN_CONF) {
+    if (m->type == NINES__MSG_TYPE__TXN_OUTCOME_CONF) {
+        /* an outcome question (one key): its outcome in value, txn */
+        const Nines__TxnOutcomeConf *b = (const Nines__TxnOutcomeConf *)m->body;
+        a->req_id = b->req_id;
+        if (b->n_answers) {
+            a->value = b->answers[0]->outcome;
+            a->txn = b->answers[0]->txn;
+        }
+    } else if (m->type == NINES__MSG_TYPE__TXN_OUTCOME_REF) {
+        const Nines__TxnOutcomeRef *b = (const Nines__TxnOutcomeRef *)m->body;
+        a->req_id = b->req_id;
+        a->error = b->error;
+    } else if (m->type == NINES__MSG_TYPE__TXN_CONF) {
         const Nines__TxnConf *b = (const Nines__TxnConf *)m->body;
         a->req_id = b->req_id;
         a->txn = b->txn;
@@ -409,7 +435,8 @@ static void fk_scan(struct fk *k, const Nines__KernOpReq *b, size_t i, struct rt
     CU_ASSERT_PTR_NOT_NULL_FATAL(tb);
     CU_ASSERT(op->limit >= 1 && op->limit <= TXC_SCAN_MAX); /* the controller's effective limit */
     if (w->nev < MAX_EV)
-        w->ev[w->nev++] = (struct ev){EV_SCAN, k->self, b->txn, false, p->table, p->frag, op->limit};
+        w->ev[w->nev++] = (struct ev){EV_SCAN, k->self, b->txn, false, p->table, p->frag, op->limit,
+                                      0};
     int64_t nkeys = p->table == w->t_sc ? SC_ROWS : p->table == w->t_rg ? RG_ROWS : 0;
     bool have_hi = op->n_key_hi > 0;
     int64_t hi = have_hi ? op->key_hi[0]->i64 : 0;
@@ -625,6 +652,8 @@ static void fk_on_end(struct rt *rt, void *st, struct rt_msg *m)
     uint64_t txn = commit ? ((const Nines__CommitReq *)m->body)->txn
                           : ((const Nines__AbortReq *)m->body)->txn;
     ev_add(k->w, commit ? EV_COMMIT : EV_ABORT, k->self, txn, false);
+    if (commit && k->w->nev <= MAX_EV)
+        k->w->ev[k->w->nev - 1].gci = ((const Nines__CommitReq *)m->body)->gci;
     struct fk_txn *x = fk_txn(k, txn, false);
     bool again = false;
     for (uint32_t i = 0; i < k->nended && i < 256; i++)
@@ -689,6 +718,39 @@ static void fk_ask(struct world *w, uint32_t node, uint32_t to, uint64_t txn)
 }
 
 static void fk_event(struct rt *rt, void *st, struct rt_msg *m) { (void)rt, (void)st, (void)m; }
+
+/* The fake supervisor: records the controllers' commit-epoch answers. */
+static void fs_on_gcp(struct rt *rt, void *st, struct rt_msg *m)
+{
+    struct fk *k = st;
+    struct world *w = k->w;
+    CU_ASSERT_FATAL(w->ngev < MAX_GEV);
+    struct gev *g = &w->gev[w->ngev++];
+    memset(g, 0, sizeof *g);
+    g->type = m->type;
+    g->at = k->self;
+    switch (m->type) {
+    case NINES__MSG_TYPE__GCP_PREPARE_CONF: {
+        const Nines__GcpPrepareConf *b = (const Nines__GcpPrepareConf *)m->body;
+        g->node = b->node, g->round = b->round, g->gci = b->gci;
+        break;
+    }
+    case NINES__MSG_TYPE__GCP_COMMIT_CONF: {
+        const Nines__GcpCommitConf *b = (const Nines__GcpCommitConf *)m->body;
+        g->node = b->node, g->round = b->round, g->gci = b->gci;
+        break;
+    }
+    case NINES__MSG_TYPE__GCP_COMMIT_REF: {
+        const Nines__GcpCommitRef *b = (const Nines__GcpCommitRef *)m->body;
+        g->node = b->node, g->round = b->round, g->error = b->error;
+        break;
+    }
+    default:
+        CU_FAIL("unexpected message at the fake supervisor");
+        break;
+    }
+    (void)rt;
+}
 
 /* ---- fault filter ------------------------------------------------------ */
 
@@ -760,6 +822,14 @@ static const struct rt_msg_entry msgtab[] = {
     ROW(COMMIT_REQ, nines__commit_req__descriptor, RT_SVC_KERN, fk_on_end),
     ROW(ABORT_REQ, nines__abort_req__descriptor, RT_SVC_KERN, fk_on_end),
     ROW(UPD_LOG_REQ, nines__upd_log_req__descriptor, RT_SVC_KERN, fk_on_upd_log),
+    ROW(TXN_OUTCOME_REQ, nines__txn_outcome_req__descriptor, RT_SVC_TXC, txc_on_txn_outcome_req),
+    ROW(TXO_ASK_REQ, nines__txo_ask_req__descriptor, RT_SVC_TXC, txc_on_txo_ask_req),
+    ROW(TXO_ASK_CONF, nines__txo_ask_conf__descriptor, RT_SVC_TXC, txc_on_txo_ask_conf),
+    ROW(GCP_PREPARE_REQ, nines__gcp_prepare_req__descriptor, RT_SVC_TXC, txc_on_gcp_prepare_req),
+    ROW(GCP_COMMIT_REQ, nines__gcp_commit_req__descriptor, RT_SVC_TXC, txc_on_gcp_commit_req),
+    ROW(GCP_PREPARE_CONF, nines__gcp_prepare_conf__descriptor, RT_SVC_SUP, fs_on_gcp),
+    ROW(GCP_COMMIT_CONF, nines__gcp_commit_conf__descriptor, RT_SVC_SUP, fs_on_gcp),
+    ROW(GCP_COMMIT_REF, nines__gcp_commit_ref__descriptor, RT_SVC_SUP, fs_on_gcp),
 };
 
 /* ---- world ------------------------------------------------------------- */
@@ -891,11 +961,14 @@ static void world_open(struct world *w, uint32_t timeout_ms, bool tpcb)
                                .msgtab_len = sizeof msgtab / sizeof msgtab[0]};
         CU_ASSERT_EQUAL_FATAL(rt_create(&w->rt[n], &rc), 0);
         struct txc_config tc = {.dict = world_dict, .dict_ctx = w, .timeout_ms = timeout_ms,
-                                .client_send = client_send, .client_ctx = w};
+                                .client_send = client_send, .client_ctx = w,
+                                .gcp_on = g_gcp_on};
         CU_ASSERT_EQUAL_FATAL(txc_create(&w->txc[n], w->rt[n], &tc), 0);
         w->fk[n].w = w;
         w->fk[n].self = n;
         CU_ASSERT_EQUAL_FATAL(rt_task_add(w->rt[n], RT_SVC_KERN, "fake-kern", fk_event, &w->fk[n]),
+                              0);
+        CU_ASSERT_EQUAL_FATAL(rt_task_add(w->rt[n], RT_SVC_SUP, "fake-sup", fk_event, &w->fk[n]),
                               0);
         CU_ASSERT_EQUAL_FATAL(rt_fault_set_filter(w->rt[n], filter, w), 0);
     }
@@ -2988,6 +3061,470 @@ static void test_takeback_refused_hsc_leaves(void)
     world_close(w);
 }
 
+
+/* ---- commit epochs (txctl/README.md "Commit epochs") --------------------- */
+
+#define GCP_COORD 1 /* the node whose (fake) supervisor runs the rounds */
+#define ALL_NODES (RT_NODE_BIT(1) | RT_NODE_BIT(2) | RT_NODE_BIT(3) | RT_NODE_BIT(4))
+
+/* GCP_PREPARE_REQ (hold_ms) or GCP_COMMIT_REQ (gci) of `round` from the
+ * coordinator's supervisor to the controllers of `nodes`. */
+static void gcp_send(struct world *w, uint64_t nodes, bool commit, uint64_t round, uint64_t arg)
+{
+    struct rt *rt = w->rt[GCP_COORD];
+    for (uint32_t n = 1; n <= NN; n++) {
+        if (!(nodes & RT_NODE_BIT(n)))
+            continue;
+        struct rt_msg *m;
+        if (commit) {
+            m = rt_msg_new(rt, NINES__MSG_TYPE__GCP_COMMIT_REQ);
+            Nines__GcpCommitReq *b = RT_BODY(m, Nines__GcpCommitReq, nines__gcp_commit_req__init);
+            b->coordinator = GCP_COORD;
+            b->epoch = rt_nodeset(rt)->epoch;
+            b->round = round;
+            b->gci = arg;
+        } else {
+            m = rt_msg_new(rt, NINES__MSG_TYPE__GCP_PREPARE_REQ);
+            Nines__GcpPrepareReq *b = RT_BODY(m, Nines__GcpPrepareReq,
+                                              nines__gcp_prepare_req__init);
+            b->coordinator = GCP_COORD;
+            b->epoch = rt_nodeset(rt)->epoch;
+            b->round = round;
+            b->hold_ms = (uint32_t)arg;
+        }
+        CU_ASSERT_EQUAL(rt_send(rt, n == GCP_COORD ? 0 : n, RT_SVC_TXC, m), 0);
+    }
+}
+
+/* Answers of `type` for `round` from node (0: any). */
+static uint32_t gev_count(struct world *w, uint32_t type, uint32_t node, uint64_t round)
+{
+    uint32_t c = 0;
+    for (uint32_t i = 0; i < w->ngev; i++)
+        c += w->gev[i].type == type && w->gev[i].round == round &&
+             (!node || w->gev[i].node == node);
+    return c;
+}
+
+static const struct gev *gev_find(struct world *w, uint32_t type, uint32_t node, uint64_t round)
+{
+    for (uint32_t i = 0; i < w->ngev; i++)
+        if (w->gev[i].type == type && w->gev[i].round == round && w->gev[i].node == node)
+            return &w->gev[i];
+    return NULL;
+}
+
+static uint32_t popcount64(uint64_t v) { return (uint32_t)__builtin_popcountll(v); }
+
+/* A whole round to `nodes`: stop, switch to gci. Every controller answers
+ * PREPARE_CONF (at the coordinator's supervisor) before the switch. */
+static void gcp_round(struct world *w, uint64_t nodes, uint64_t round, uint64_t gci)
+{
+    gcp_send(w, nodes, false, round, 10000);
+    settle(w, 20);
+    CU_ASSERT_EQUAL(gev_count(w, NINES__MSG_TYPE__GCP_PREPARE_CONF, 0, round), popcount64(nodes));
+    for (uint32_t i = 0; i < w->ngev; i++)
+        if (w->gev[i].type == NINES__MSG_TYPE__GCP_PREPARE_CONF && w->gev[i].round == round)
+            CU_ASSERT_EQUAL(w->gev[i].at, GCP_COORD);
+    gcp_send(w, nodes, true, round, gci);
+    settle(w, 20);
+}
+
+/* Every COMMIT_REQ of txn carried gci (and there was one). */
+static bool commits_carry(struct world *w, uint64_t txn, uint64_t gci)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < w->nev; i++) {
+        if (w->ev[i].type != EV_COMMIT || w->ev[i].txn != txn)
+            continue;
+        if (w->ev[i].gci != gci)
+            return false;
+        n++;
+    }
+    return n > 0;
+}
+
+static struct txc_gcp_stats gstats(struct world *w, uint32_t n)
+{
+    struct txc_gcp_stats g;
+    txc_get_gcp_stats(w->txc[n], &g);
+    return g;
+}
+
+static uint64_t gsum_waiting(struct world *w)
+{
+    uint64_t v = 0;
+    for (uint32_t n = 1; n <= NN; n++)
+        v += gstats(w, n).waiting;
+    return v;
+}
+
+static struct world *gcp_open(struct world *w)
+{
+    g_gcp_on = true;
+    world_open(w, 10000, true);
+    g_gcp_on = false;
+    return w;
+}
+
+/* Stamps: a decision before any round waits for the first epoch; decisions
+ * of both controllers before and after a switch carry g and g+1 in every
+ * COMMIT_REQ; every controller confirms each switch. */
+static void test_gcp_stamps(void)
+{
+    struct world *w = gcp_open(&W);
+    submit_tpcb(w, 1, CONN(1), 1, 1, 2, 0, 1);
+    settle(w, 100);
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(1), 1)); /* no epoch known yet */
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, 0), 0);
+    CU_ASSERT_EQUAL(gsum_waiting(w), 1);
+    CU_ASSERT_EQUAL(HSUM(w, hsc_ready), 0);
+    gcp_round(w, ALL_NODES, 1, 5);
+    settle(w, 100);
+    struct ans *a = answer_for(w, CONN(1), 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    CU_ASSERT_TRUE(commits_carry(w, a->txn, 5));
+    for (uint32_t n = 1; n <= NN; n++) {
+        const struct gev *g = gev_find(w, NINES__MSG_TYPE__GCP_COMMIT_CONF, n, 1);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+        CU_ASSERT_EQUAL(g->gci, 5);
+        CU_ASSERT_EQUAL(g->at, GCP_COORD);
+        CU_ASSERT_EQUAL(gev_find(w, NINES__MSG_TYPE__GCP_PREPARE_CONF, n, 1)->gci, 0);
+    }
+    submit_tpcb(w, 1, CONN(1), 2, 2, 3, 0, 1);
+    submit_tpcb(w, 2, CONN(2), 3, 3, 4, 0, 1);
+    settle(w, 100);
+    struct ans *b = answer_for(w, CONN(1), 2), *c = answer_for(w, CONN(2), 3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_TRUE(commits_carry(w, b->txn, 5));
+    CU_ASSERT_TRUE(commits_carry(w, c->txn, 5));
+    gcp_round(w, ALL_NODES, 2, 6);
+    CU_ASSERT_EQUAL(gev_count(w, NINES__MSG_TYPE__GCP_COMMIT_CONF, 0, 2), NN);
+    for (uint32_t n = 1; n <= NN; n++)
+        CU_ASSERT_EQUAL(gev_find(w, NINES__MSG_TYPE__GCP_PREPARE_CONF, n, 2)->gci, 5);
+    submit_tpcb(w, 1, CONN(1), 4, 4, 5, 0, 1);
+    submit_tpcb(w, 2, CONN(2), 5, 5, 6, 0, 1);
+    settle(w, 100);
+    b = answer_for(w, CONN(1), 4);
+    c = answer_for(w, CONN(2), 5);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_TRUE(commits_carry(w, b->txn, 6));
+    CU_ASSERT_TRUE(commits_carry(w, c->txn, 6));
+    uint64_t stamped = 0;
+    for (uint32_t n = 1; n <= NN; n++) {
+        struct txc_gcp_stats g = gstats(w, n);
+        CU_ASSERT_EQUAL(g.gci, 6);
+        CU_ASSERT_FALSE(g.stopped);
+        CU_ASSERT_EQUAL(g.incomplete, 0);
+        stamped += g.stamped;
+    }
+    CU_ASSERT_EQUAL(stamped, 5); /* once each, at its hsc */
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* A decision while stamping is stopped waits and gets the new epoch; an
+ * abort meanwhile is not delayed. */
+static void test_gcp_stopped_waits(void)
+{
+    struct world *w = gcp_open(&W);
+    gcp_round(w, ALL_NODES, 1, 5);
+    gcp_send(w, ALL_NODES, false, 2, 10000);
+    settle(w, 20);
+    CU_ASSERT_EQUAL(gev_count(w, NINES__MSG_TYPE__GCP_PREPARE_CONF, 0, 2), NN);
+    uint64_t hr0 = HSUM(w, hsc_ready);
+    submit_tpcb(w, 1, CONN(1), 1, 1, 2, 0, 1);
+    submit_tpcb(w, 1, CONN(1), 2, KEY_DEADLOCK, 3, 0, 1);
+    settle(w, 100);
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(1), 1));
+    CU_ASSERT_EQUAL(ev_count(w, EV_COMMIT, 0), 0);
+    CU_ASSERT_EQUAL(HSUM(w, hsc_ready), hr0); /* every ready in, COMMIT not recorded */
+    CU_ASSERT_EQUAL(gsum_waiting(w), 1);
+    struct ans *r = answer_for(w, CONN(1), 2); /* ABORT never waits */
+    CU_ASSERT_PTR_NOT_NULL_FATAL(r);
+    CU_ASSERT_EQUAL(r->type, NINES__MSG_TYPE__TXN_REF);
+    CU_ASSERT_EQUAL(r->error, NINES_EDEADLOCK);
+    gcp_send(w, ALL_NODES, true, 2, 6);
+    settle(w, 100);
+    struct ans *a = answer_for(w, CONN(1), 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    CU_ASSERT_TRUE(commits_carry(w, a->txn, 6)); /* the new epoch */
+    CU_ASSERT_EQUAL(gev_count(w, NINES__MSG_TYPE__GCP_COMMIT_CONF, 0, 2), NN);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* GCP_COMMIT_CONF waits while a decision of the old epoch is incomplete
+ * at its hsc (a kernel's COMMIT_CONF held: no FORGET yet); the others
+ * confirm at once. */
+static void test_gcp_conf_waits(void)
+{
+    struct world *w = gcp_open(&W);
+    gcp_round(w, ALL_NODES, 1, 5);
+    flt_add(w, NINES__MSG_TYPE__COMMIT_CONF, 0, 0, FLT_TAKE, 1);
+    submit_tpcb(w, 1, CONN(1), 1, 1, 2, 0, 1);
+    settle(w, 100);
+    struct ans *a = answer_for(w, CONN(1), 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    CU_ASSERT_EQUAL_FATAL(w->ntaken, 1);
+    uint32_t h = 0;
+    for (uint32_t n = 1; n <= NN; n++)
+        if (stats(w, n).hsc_started)
+            h = n;
+    CU_ASSERT_FATAL(h != 0);
+    CU_ASSERT_EQUAL(gstats(w, h).incomplete, 1);
+    gcp_round(w, ALL_NODES, 2, 6);
+    settle(w, 50);
+    CU_ASSERT_EQUAL(gev_count(w, NINES__MSG_TYPE__GCP_COMMIT_CONF, 0, 2), NN - 1);
+    CU_ASSERT_EQUAL(gev_count(w, NINES__MSG_TYPE__GCP_COMMIT_CONF, h, 2), 0);
+    /* a newer decision (epoch 6) does not hold it either way */
+    submit_tpcb(w, 1, CONN(1), 2, 2, 3, 0, 1);
+    settle(w, 100);
+    CU_ASSERT_PTR_NOT_NULL(answer_for(w, CONN(1), 2));
+    CU_ASSERT_EQUAL(gev_count(w, NINES__MSG_TYPE__GCP_COMMIT_CONF, h, 2), 0);
+    w->nflt = 0;
+    release_taken(w);
+    settle(w, 100);
+    const struct gev *g = gev_find(w, NINES__MSG_TYPE__GCP_COMMIT_CONF, h, 2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(g);
+    CU_ASSERT_EQUAL(g->gci, 6);
+    CU_ASSERT_EQUAL(gev_count(w, NINES__MSG_TYPE__GCP_COMMIT_CONF, h, 2), 1);
+    CU_ASSERT_EQUAL(gstats(w, h).incomplete, 0);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* PREPARE, then silence: after hold_ms every controller stamps again (the
+ * old epoch) by itself, and that round's COMMIT_REQ is refused — but
+ * still raises the epoch. */
+static void test_gcp_hold_expiry(void)
+{
+    struct world *w = gcp_open(&W);
+    gcp_round(w, ALL_NODES, 1, 5);
+    gcp_send(w, ALL_NODES, false, 2, 100);
+    settle(w, 20);
+    submit_tpcb(w, 1, CONN(1), 1, 1, 2, 0, 1);
+    settle(w, 100);
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(1), 1));
+    for (uint32_t n = 1; n <= NN; n++)
+        advance(w, n, 150);
+    settle(w, 100);
+    struct ans *a = answer_for(w, CONN(1), 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    CU_ASSERT_TRUE(commits_carry(w, a->txn, 5));
+    for (uint32_t n = 1; n <= NN; n++) {
+        CU_ASSERT_EQUAL(gstats(w, n).holds_expired, 1);
+        CU_ASSERT_FALSE(gstats(w, n).stopped);
+    }
+    gcp_send(w, ALL_NODES, true, 2, 6);
+    settle(w, 20);
+    CU_ASSERT_EQUAL(gev_count(w, NINES__MSG_TYPE__GCP_COMMIT_REF, 0, 2), NN);
+    CU_ASSERT_EQUAL(gev_count(w, NINES__MSG_TYPE__GCP_COMMIT_CONF, 0, 2), 0);
+    for (uint32_t i = 0; i < w->ngev; i++)
+        if (w->gev[i].type == NINES__MSG_TYPE__GCP_COMMIT_REF)
+            CU_ASSERT_EQUAL(w->gev[i].error, NINES_ESTATE);
+    submit_tpcb(w, 1, CONN(1), 2, 2, 3, 0, 1);
+    settle(w, 100);
+    a = answer_for(w, CONN(1), 2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_TRUE(commits_carry(w, a->txn, 6)); /* raised by the refused round */
+    /* a COMMIT_REQ of a round that never stopped this controller: refused */
+    gcp_send(w, RT_NODE_BIT(2), true, 7, 9);
+    settle(w, 20);
+    CU_ASSERT_EQUAL(gev_count(w, NINES__MSG_TYPE__GCP_COMMIT_REF, 2, 7), 1);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
+/* The ctl deciding alone (no node of the other site, disk log on) stamps
+ * too: it waits while stopped, and it is counted until every kernel
+ * confirmed. */
+static void test_gcp_ctl_alone(void)
+{
+    struct world *w = gcp_open(&W);
+    w->cfg.disk_log = NINES_DISK_LOG_ASYNC; /* every node reads the same file (rt_conf) */
+    uint64_t alive = RT_NODE_BIT(1) | RT_NODE_BIT(3);
+    ns_install(w, 2, alive);
+    settle(w, 50);
+    gcp_round(w, alive, 1, 5);
+    flt_add(w, NINES__MSG_TYPE__COMMIT_CONF, 0, 1, FLT_TAKE, 1);
+    submit_tpcb(w, 1, CONN(1), 1, 31, 0, 0, 1);
+    settle(w, 100);
+    struct ans *a = answer_for(w, CONN(1), 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    CU_ASSERT_TRUE(commits_carry(w, a->txn, 5));
+    CU_ASSERT_EQUAL(HSUM(w, hsc_started), 0); /* decided alone */
+    CU_ASSERT_EQUAL_FATAL(w->ntaken, 1);
+    gcp_send(w, alive, false, 2, 10000);
+    settle(w, 20);
+    submit_tpcb(w, 1, CONN(1), 2, 32, 1, 1, 1);
+    settle(w, 100);
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(1), 2));
+    CU_ASSERT_EQUAL(gstats(w, 1).waiting, 1);
+    gcp_send(w, alive, true, 2, 6);
+    settle(w, 100);
+    a = answer_for(w, CONN(1), 2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_TRUE(commits_carry(w, a->txn, 6));
+    CU_ASSERT_EQUAL(gev_count(w, NINES__MSG_TYPE__GCP_COMMIT_CONF, 3, 2), 1);
+    CU_ASSERT_EQUAL(gev_count(w, NINES__MSG_TYPE__GCP_COMMIT_CONF, 1, 2), 0); /* txn 1 */
+    w->nflt = 0;
+    release_taken(w);
+    settle(w, 100);
+    CU_ASSERT_EQUAL(gev_count(w, NINES__MSG_TYPE__GCP_COMMIT_CONF, 1, 2), 1);
+    w->cfg.disk_log = NINES_DISK_LOG_OFF;
+    world_close(w);
+}
+
+static void post_saved(struct world *w, uint32_t node, uint64_t gci)
+{
+    struct rt_msg *m = rt_msg_new(w->rt[node], RT_MSG_GCP_SAVED);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    m->cookie = gci;
+    rt_post_local(w->rt[node], RT_SVC_TXC, m);
+}
+
+/* disk_log sync: the client's TXN_CONF for a commit of epoch g leaves only
+ * once RT_MSG_GCP_SAVED(g) reached its controller (the kernels committed
+ * long before). */
+static void test_gcp_sync_holds_answer(void)
+{
+    struct world *w = gcp_open(&W);
+    w->cfg.disk_log = NINES_DISK_LOG_SYNC;
+    gcp_round(w, ALL_NODES, 1, 5);
+    uint32_t nev0 = w->nev;
+    submit_tpcb(w, 1, CONN(1), 1, 41, 2, 0, 7);
+    settle(w, 100);
+    uint64_t txn = txn_after(w, nev0);
+    CU_ASSERT_TRUE(commits_carry(w, txn, 5));
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(1), 1));
+    CU_ASSERT_EQUAL(gstats(w, 1).held_now, 1);
+    CU_ASSERT_EQUAL(active_total(w), 0); /* the transaction itself is done */
+    post_saved(w, 1, 4);
+    settle(w, 20);
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(1), 1));
+    post_saved(w, 1, 5);
+    settle(w, 20);
+    struct ans *a = answer_for(w, CONN(1), 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    CU_ASSERT_EQUAL(a->txn, txn);
+    CU_ASSERT_EQUAL(a->value, 1000 + 7);
+    CU_ASSERT_EQUAL(a->nresults, 0); /* a procedure: its value only */
+    struct txc_gcp_stats g = gstats(w, 1);
+    CU_ASSERT_EQUAL(g.held_now, 0);
+    CU_ASSERT_EQUAL(g.released, 1);
+    CU_ASSERT_EQUAL(g.restorable, 5);
+    /* stamped 5, already restorable: answered at once */
+    submit_tpcb(w, 1, CONN(1), 2, 42, 3, 0, 1);
+    settle(w, 100);
+    CU_ASSERT_PTR_NOT_NULL(answer_for(w, CONN(1), 2));
+    /* the next epoch waits for its own SAVED */
+    gcp_round(w, ALL_NODES, 2, 6);
+    submit_tpcb(w, 1, CONN(1), 3, 43, 4, 0, 1);
+    settle(w, 100);
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(1), 3));
+    post_saved(w, 1, 6);
+    settle(w, 20);
+    CU_ASSERT_PTR_NOT_NULL(answer_for(w, CONN(1), 3));
+    CU_ASSERT_EQUAL(gstats(w, 1).released, 2);
+    w->cfg.disk_log = NINES_DISK_LOG_OFF;
+    world_close(w);
+}
+
+
+#define GCP_CLIENT 0x77u /* the request-key client of gcp_sync_outcome */
+
+/* TPC-B under request key (GCP_CLIENT, seq, attempt 1). */
+static void submit_tpcb_key(struct world *w, uint32_t node, net_addr conn, uint64_t req_id,
+                            uint64_t seq, int64_t aid, int64_t tid, int64_t delta)
+{
+    struct rt_msg *m;
+    Nines__TxnReq *b = new_req(w, node, &m, req_id, 0, NINES__TXN_END__TXN_END_COMMIT, 0);
+    Nines__TpcbCall *c = rt_msg_alloc(m, sizeof *c);
+    nines__tpcb_call__init(c);
+    c->aid = aid;
+    c->tid = tid;
+    c->delta = delta;
+    b->proc_case = NINES__TXN_REQ__PROC_TPCB;
+    b->tpcb = c;
+    Nines__ReqKey *k = rt_msg_alloc(m, sizeof *k);
+    nines__req_key__init(k);
+    k->client = GCP_CLIENT;
+    k->seq = seq;
+    k->attempt = 1;
+    b->key = k;
+    submit(w, node, conn, m);
+}
+
+/* The outcome of key seq (sent to node 1) asked at `node`. */
+static struct ans *ask_key(struct world *w, uint32_t node, net_addr conn, uint64_t req_id,
+                           uint64_t seq)
+{
+    struct rt_msg *m = rt_msg_new(w->rt[node], NINES__MSG_TYPE__TXN_OUTCOME_REQ);
+    Nines__TxnOutcomeReq *b = RT_BODY(m, Nines__TxnOutcomeReq, nines__txn_outcome_req__init);
+    b->req_id = req_id;
+    b->n_keys = 1;
+    b->keys = rt_msg_alloc(m, sizeof *b->keys);
+    Nines__KeyQuery *q = rt_msg_alloc(m, sizeof *q);
+    nines__key_query__init(q);
+    Nines__ReqKey *k = rt_msg_alloc(m, sizeof *k);
+    nines__req_key__init(k);
+    k->client = GCP_CLIENT;
+    k->seq = seq;
+    k->attempt = 1;
+    q->key = k;
+    q->sent_to = RT_NODE_BIT(1);
+    b->keys[0] = q;
+    submit(w, node, conn, m);
+    settle(w, 50);
+    return answer_for(w, conn, req_id);
+}
+
+/* disk_log sync: an outcome question says "committed" only once the
+ * commit's epoch is restorable (until then: in progress), and a repeated
+ * request key is not answered from its stored commit either. */
+static void test_gcp_sync_outcome(void)
+{
+    struct world *w = gcp_open(&W);
+    w->cfg.disk_log = NINES_DISK_LOG_SYNC;
+    gcp_round(w, ALL_NODES, 1, 5);
+    submit_tpcb_key(w, 1, CONN(1), 1, 1, 51, 2, 3);
+    settle(w, 100);
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(1), 1)); /* held */
+    struct ans *a = ask_key(w, 3, CONN(3), 100, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_OUTCOME_CONF);
+    CU_ASSERT_EQUAL(a->value, NINES__KEY_OUTCOME__KEY_IN_PROGRESS);
+    submit_tpcb_key(w, 1, CONN(4), 2, 1, 51, 2, 3); /* the same key again */
+    settle(w, 50);
+    a = answer_for(w, CONN(4), 2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_REF);
+    CU_ASSERT_EQUAL(a->error, NINES_EAGAIN);
+    CU_ASSERT_PTR_NOT_NULL(strstr(a->detail, "not restorable yet"));
+    for (uint32_t n = 1; n <= NN; n++)
+        post_saved(w, n, 5);
+    settle(w, 20);
+    a = answer_for(w, CONN(1), 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    uint64_t txn = a->txn;
+    a = ask_key(w, 3, CONN(3), 101, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->value, NINES__KEY_OUTCOME__KEY_COMMITTED);
+    CU_ASSERT_EQUAL(a->txn, txn);
+    w->cfg.disk_log = NINES_DISK_LOG_OFF;
+    world_close(w);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -3025,6 +3562,13 @@ void cu_register(void)
         {"takeback_eagain_retried", test_takeback_eagain_retried},
         {"takeback_rerouted", test_takeback_rerouted},
         {"takeback_refused_hsc_leaves", test_takeback_refused_hsc_leaves},
+        {"gcp_stamps", test_gcp_stamps},
+        {"gcp_stopped_waits", test_gcp_stopped_waits},
+        {"gcp_conf_waits", test_gcp_conf_waits},
+        {"gcp_hold_expiry", test_gcp_hold_expiry},
+        {"gcp_ctl_alone", test_gcp_ctl_alone},
+        {"gcp_sync_holds_answer", test_gcp_sync_holds_answer},
+        {"gcp_sync_outcome", test_gcp_sync_outcome},
         {NULL, NULL},
     };
     cu_add_suite("txc", NULL, NULL, cases);
