@@ -141,6 +141,10 @@ int main(int argc, char **argv)
     uint64_t cluster_id = 0xcbf29ce484222325ull; /* FNV-1a 64 of the cluster name */
     for (const char *p = conf.cluster; *p; p++)
         cluster_id = (cluster_id ^ (uint8_t)*p) * 0x100000001b3ull;
+    /* the restorable commit epoch in <data>/gcp.ncg (supervisor/README.md
+     * "Global checkpoints"), read now; written by the supervisor */
+    if (!err)
+        sup_set_disk(&sup, me->data_dir, cluster_id);
     if (!err)
         err = ksvc_init(&kern, the_rt,
                         &(struct ksvc_config){.upd = upd, .dict = dsvc_current_fn,
