@@ -4,6 +4,7 @@
  * supervisor/README.md. */
 #ifndef NINES_SUP_H
 #define NINES_SUP_H
+#include "nines_net.pb-c.h"
 #include "runtime/rt.h"
 #include "sup_gcp.h"
 #include "sup_hb.h"
@@ -84,6 +85,7 @@ struct sup_gcpn {
     struct sup_gcp_file want; /* the newest value to write (want.gci > persisted: due) */
     uint64_t seq;             /* writes of the file, the one read at start included */
     uint64_t notified;        /* the highest gci posted to txctl and kernel (RT_MSG_GCP_SAVED) */
+    uint64_t persisted_wall_us; /* wall_us of persisted_gci (its epoch's end) */
     uint64_t writes, errors;
     uint32_t err_burst;
 };
@@ -158,6 +160,8 @@ uint64_t sup_gcp_persisted(const struct sup *s);
  * node-set code calls it at the install): the coordinator's first epoch
  * then starts above it (README "Global checkpoints"). */
 void sup_gcp_set_restart(struct sup *s, uint64_t restart_gci);
+/* STATUS: the gcp_* fields (sup_gcp_node.c) */
+void sup_gcp_status(const struct sup *s, struct rt_msg *r, Nines__StatusConf *b);
 /* sup_gcp_node.c, from sup_on_event: START, the timer, an install, I/O */
 void sup_gcp_start(struct sup *s);
 void sup_gcp_kick(struct sup *s);

@@ -52,6 +52,7 @@ void sup_set_disk(struct sup *s, const char *data_dir, uint64_t cluster)
         return;
     }
     s->persisted_gci = f.gci;
+    n->persisted_wall_us = f.wall_us;
     n->seq = f.seq;
     NLOG_INFO("sup", "node %u: restorable commit epoch %llu (of %llu us wall clock, written "
               "%llu, write %llu) in %s", s->self, (unsigned long long)f.gci,
@@ -128,8 +129,10 @@ bool sup_gcp_io_done(struct sup *s, struct rt_io_req *req)
     n->err_burst = 0;
     n->writes++;
     n->seq = n->io.seq;
-    if (n->io.gci > s->persisted_gci)
+    if (n->io.gci > s->persisted_gci) {
         s->persisted_gci = n->io.gci;
+        n->persisted_wall_us = n->io.wall_us;
+    }
     notify(s, s->persisted_gci);
     write_next(s);
     return true;
@@ -146,6 +149,8 @@ void sup_on_gcp_saved_ord(struct rt *rt, void *st, struct rt_msg *m)
     if (n->ready)
         sup_gcp_saw(&n->r, o->gci);
     if (!n->has_file) {
+        if (o->gci > n->notified)
+            n->persisted_wall_us = o->wall_us;
         notify(s, o->gci); /* no data folder: nothing to make durable here */
         return;
     }
@@ -342,4 +347,25 @@ void sup_on_gcp_ans(struct rt *rt, void *st, struct rt_msg *m)
         return;
     }
     sup_gcp_kick(s);
+}
+
+void sup_gcp_status(const struct sup *s, struct rt_msg *r, Nines__StatusConf *b)
+{
+    const struct sup_gcpn *n = &s->gcp;
+    const struct sup_gcp *g = &n->r;
+    b->gcp_state = (char *)(!n->ready || !n->on ? "off" : sup_gcp_phase_name(g->phase));
+    b->gcp_gci = g->known;
+    /* without a data folder: the highest notice (nothing is written) */
+    b->gcp_restorable = n->has_file ? s->persisted_gci : n->notified;
+    uint64_t now = wall_us();
+    if (b->gcp_restorable && n->persisted_wall_us)
+        b->gcp_restorable_age_ms =
+            now > n->persisted_wall_us ? (now - n->persisted_wall_us) / 1000u : 0;
+    b->gcp_rounds = g->stats.rounds;
+    b->gcp_failed = g->stats.failed;
+    size_t len = strlen(g->stats.last_why);
+    if (len && (b->gcp_failure = rt_msg_alloc(r, len + 1)))
+        memcpy(b->gcp_failure, g->stats.last_why, len + 1);
+    b->gcp_last_us = g->stats.last_us;
+    b->gcp_file_errors = n->errors;
 }

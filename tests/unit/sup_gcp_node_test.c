@@ -284,6 +284,24 @@ static void test_rounds_save(void)
     advance_all(100000);
     RUN_UNTIL(all_saved(2), 20000);
     CU_ASSERT_EQUAL(file_gci(3), 2);
+    /* STATUS: the coordinator's rounds, every node's restorable epoch */
+    for (uint32_t i = 1; i <= NN; i++) {
+        struct rt_msg *r = rt_msg_new(W.n[i].rt, NINES__MSG_TYPE__STATUS_CONF);
+        Nines__StatusConf *b = RT_BODY(r, Nines__StatusConf, nines__status_conf__init);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+        sup_gcp_status(&W.n[i].sup, r, b);
+        CU_ASSERT_STRING_EQUAL(b->gcp_state, "idle");
+        CU_ASSERT_EQUAL(b->gcp_restorable, 2);
+        CU_ASSERT(b->gcp_restorable_age_ms < 60000);
+        CU_ASSERT_EQUAL(b->gcp_failed, 0);
+        CU_ASSERT_STRING_EQUAL(b->gcp_failure, ""); /* none */
+        CU_ASSERT_EQUAL(b->gcp_file_errors, 0);
+        CU_ASSERT_EQUAL(b->gcp_rounds, i == 1 ? 3 : 0);
+        CU_ASSERT_EQUAL(b->gcp_gci, i == 1 ? 3 : 2); /* coordinator: switched to; others: saw */
+        if (i == 1)
+            CU_ASSERT(b->gcp_last_us > 0);
+        rt_msg_free(W.n[i].rt, r);
+    }
 }
 
 /* A node restarted with its file: it reads it back; as coordinator its
