@@ -195,10 +195,13 @@ static int suite_init(void)
         snprintf(c->nodes[i].host, sizeof c->nodes[i].host, "127.0.0.1");
         c->nodes[i].port = (uint16_t)(7400 + i);
         struct node *n = &W.n[i + 1];
-        snprintf(n->dir, sizeof n->dir, "%s/n%u", W.root, i + 1);
-        snprintf(n->logdir, sizeof n->logdir, "%s/log", n->dir);
-        snprintf(c->nodes[i].data_dir, sizeof c->nodes[i].data_dir, "%s", n->dir);
-        if (mkdir(n->dir, 0755))
+        char dir[96], logdir[112]; /* locals: no snprintf from W into W */
+        snprintf(dir, sizeof dir, "%s/n%u", W.root, i + 1);
+        snprintf(logdir, sizeof logdir, "%s/log", dir);
+        memcpy(n->dir, dir, sizeof dir);
+        memcpy(n->logdir, logdir, sizeof logdir);
+        memcpy(c->nodes[i].data_dir, dir, sizeof dir);
+        if (mkdir(dir, 0755))
             return 1;
     }
     c->heartbeat_ms = 10;
