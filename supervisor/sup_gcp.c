@@ -73,8 +73,15 @@ static void end_round(struct sup_gcp *g, uint64_t now, bool ok)
     g->phase = SUP_GCP_IDLE;
     g->asked = g->answered = 0;
     /* under sync the next round starts at once (a commit's answer waits
-     * for its epoch to be restorable); after a failure, one interval */
-    g->next_us = now + (ok && g->cfg.sync ? 0 : g->cfg.interval_us);
+     * for its epoch to be restorable), but not sooner than
+     * SUP_GCP_SYNC_MIN_US after this one started; after a failure, one
+     * interval */
+    if (ok && g->cfg.sync) {
+        uint64_t floor = g->started_us + SUP_GCP_SYNC_MIN_US;
+        g->next_us = floor > now ? floor : now;
+    } else {
+        g->next_us = now + g->cfg.interval_us;
+    }
 }
 
 static void fail(struct sup_gcp *g, uint64_t now, const char *fmt, ...)

@@ -21,6 +21,9 @@
                                           * is this far above every one persisted */
 #define SUP_GCP_HOLD_MIN_MS 50           /* PREPARE's hold_ms at least (10 x heartbeat) */
 #define SUP_GCP_COMMIT_EXTRA_MS 1000     /* COMMIT_CONF bound: txn_timeout_ms + this */
+#define SUP_GCP_SYNC_MIN_US 1000         /* sync, back to back: rounds start at most this
+                                          * often (a one-member set's rounds are all local
+                                          * and would otherwise spin) */
 
 /* ---- the round (sup_gcp.c) ---------------------------------------------- */
 

@@ -492,14 +492,16 @@ static void test_install_aborts(void)
     no_bad_order();
 }
 
-/* Under sync the next round starts as soon as one ends: many rounds in
- * the time async runs one; each declares a higher epoch restorable. */
+/* Under sync the next round starts as soon as one ends (at most one per
+ * SUP_GCP_SYNC_MIN_US): many rounds in the time async runs one; each
+ * declares a higher epoch restorable. */
 static void test_sync_back_to_back(void)
 {
     sim_init(true, 0);
     run_ms(50);
     uint64_t r = S.gcp[1].stats.done;
     CU_ASSERT(r >= 20);
+    CU_ASSERT(r <= 50 * 1000 / SUP_GCP_SYNC_MIN_US + 1);
     CU_ASSERT_EQUAL(S.gcp[1].stats.failed, 0);
     CU_ASSERT_EQUAL(S.saved[3], r - 1);
     no_bad_order();
