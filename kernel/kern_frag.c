@@ -617,3 +617,9 @@ uint64_t kern_frag_max_gci(const struct kern_frag *f)
 {
     return f->max_gci;
 }
+
+void kern_frag_note_gci(struct kern_frag *f, uint64_t gci)
+{
+    if (gci > f->max_gci)
+        f->max_gci = gci;
+}

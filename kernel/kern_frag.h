@@ -119,6 +119,8 @@ int kern_frag_commit_gci(struct kern_frag *f, uint64_t txn, uint64_t gci, uint64
 /* The highest commit epoch of a COMMIT record this replica wrote or redid
  * (0: none; a replica loaded from a checkpoint starts at 0). */
 uint64_t kern_frag_max_gci(const struct kern_frag *f);
+/* A replica loaded from a copy holds commits of epochs up to `gci`. */
+void kern_frag_note_gci(struct kern_frag *f, uint64_t gci);
 
 /* Undo txn's records with LSN > to_lsn, newest first, writing one CLR per
  * record not yet compensated (README "Undo walk"). to_lsn = 0: all of
@@ -126,6 +128,12 @@ uint64_t kern_frag_max_gci(const struct kern_frag *f);
  * the CLRs written (0 when everything was already compensated). The chain
  * stays: the transaction goes on or is aborted. */
 int kern_frag_rollback(struct kern_frag *f, uint64_t txn, uint64_t to_lsn);
+/* Recovery (kernel/svc/README.md "Whole-cluster restart"): open again, on a
+ * PRIMARY, a transaction that ended here with a COMMIT record at `last_lsn`
+ * + 1 or later whose commit a restart does not keep, its undo chain headed
+ * by `last_lsn` (the COMMIT record's prev_lsn), so kern_frag_abort undoes
+ * it. NINES_EEXIST when it is open, NINES_EINVAL for an LSN outside the log. */
+int kern_frag_reopen(struct kern_frag *f, uint64_t txn, uint64_t last_lsn);
 
 /* Abort: roll back everything, write an ABORT record, forget txn.
  * *lsn (may be NULL) = the ABORT record's LSN, 0 when txn had no record. */

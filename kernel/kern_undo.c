@@ -165,3 +165,27 @@ int kern_frag_abort(struct kern_frag *f, uint64_t txn, uint64_t *lsn)
                          f->table, f->id);
     return frag_end(f, txn, KERN_LOG_ABORT, 0, lsn);
 }
+
+int kern_frag_reopen(struct kern_frag *f, uint64_t txn, uint64_t last_lsn)
+{
+    if (f->role != KERN_FRAG_PRIMARY)
+        return nines_err(NINES_ENOTPRIMARY, "reopen of transaction %llu on fragment %u.%u, a "
+                         "%s replica", (unsigned long long)txn, f->table, f->id,
+                         kern_frag_role_name(f->role));
+    if (txn == 0 || last_lsn == 0 || last_lsn >= kern_log_next_lsn(f->log))
+        return nines_err(NINES_EINVAL, "reopen of transaction %llu on fragment %u.%u at LSN "
+                         "%llu (log ends before %llu)", (unsigned long long)txn, f->table,
+                         f->id, (unsigned long long)last_lsn,
+                         (unsigned long long)kern_log_next_lsn(f->log));
+    struct frag_txn *t;
+    int added;
+    int rc = frag_txn_get(f, txn, &t, &added);
+    if (rc < 0)
+        return rc;
+    if (!added)
+        return nines_err(NINES_EEXIST, "reopen of transaction %llu on fragment %u.%u: it is "
+                         "open", (unsigned long long)txn, f->table, f->id);
+    t->first_lsn = last_lsn; /* its older records are reached through the chain */
+    t->last_lsn = last_lsn;
+    return 0;
+}

@@ -154,6 +154,10 @@ struct rt_nodeset {
     uint64_t since[65];       /* by node id: the epoch a standby-only node became current
                                * (dict_live.since) */
     uint32_t coordinator;     /* first member in the line of succession */
+    bool restart;             /* the first set after a whole-cluster restart: its current
+                               * nodes recover their replicas from disk, keeping the
+                               * commits of epochs up to restart_gci */
+    uint64_t restart_gci;
     bool member;              /* this process is a member of the set (it may still not
                                * serve: isolated, its lease lapsed) */
     bool serving;             /* this node is a member and may serve */

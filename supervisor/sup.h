@@ -73,7 +73,6 @@ struct sup_gcpn {
     struct sup_gcp r;         /* the coordinator's rounds */
     int64_t timer;            /* SUP_TIMER_GCP (0: none) */
     uint64_t timer_at;
-    uint64_t restart_gci;     /* NodeSet.restart_gci of the installed set (sup_gcp_set_restart) */
     /* the restorable file (none without a data folder) */
     char path[4200];
     uint64_t cluster;
@@ -89,6 +88,29 @@ struct sup_gcpn {
     uint64_t writes, errors;
     uint32_t err_burst;
 };
+
+/* The node-set file (sup_nsfile.c; README "Whole-cluster restart"). */
+#define SUP_NSF_BYTES 64u
+struct sup_nsf_set {
+    uint64_t epoch, members, current, standby_only;
+};
+struct sup_nsf {
+    char path[1100];          /* <data>/nodeset.nns ("": none, no disk log) */
+    uint64_t cluster;
+    struct sup_nsf_set found; /* read at start (epoch 0: none) */
+    struct sup_nsf_set want, writing, saved;
+    bool busy, dirty;
+    struct rt_io_req io;
+    uint8_t img[SUP_NSF_BYTES];
+    char why[256];
+};
+void sup_nsf_encode(const struct sup_nsf_set *v, uint32_t node, uint64_t cluster,
+                    uint8_t out[SUP_NSF_BYTES]);
+/* NINES_ETRUNC, NINES_ECORRUPT (magic, CRC, sizes, reserved, sets that do
+ * not nest), NINES_EVERSION, NINES_EINVAL (another node's or cluster's). */
+int sup_nsf_decode(const uint8_t *b, size_t len, uint32_t node, uint64_t cluster,
+                   struct sup_nsf_set *out);
+int sup_nsf_read(const char *path, uint32_t node, uint64_t cluster, struct sup_nsf_set *out);
 
 /* The arbitrator question in flight (a thread of its own: arb_vote blocks). */
 struct sup_arb {
@@ -128,10 +150,17 @@ struct sup {
     struct sup_tb tb;                /* takeback coordination (sup_tb.c) */
     const struct ksvc *kern;         /* the kernel service, for STATUS (NULL: none) */
     struct sup_repair repair;        /* self-repair timer (sup_repair.c) */
+    struct sup_nsf nsf;              /* the node-set file (sup_nsfile.c) */
+    uint64_t restart_floor;          /* the restorable epoch persisted here when this process
+                                      * started (gcp.ncg, read by sup_set_disk; 0: none) */
     uint64_t persisted_gci;          /* restorable gci in this node's gcp.ncg (read at start,
                                       * then written: sup_gcp_node.c; 0: none) */
     struct sup_gcpn gcp;             /* commit epochs (sup_gcp_node.c) */
 };
+
+void sup_nsf_init(struct sup *s);                                    /* at start */
+void sup_nsf_installed(struct sup *s, const struct sup_nsf_set *v);  /* every install */
+bool sup_nsf_on_io_done(struct sup *s, struct rt_io_req *req);
 
 /* The node's message table, indexed by MsgType. */
 extern const struct rt_msg_entry sup_msgtab[];
@@ -156,10 +185,6 @@ bool sup_ns_accepted(void *ctx, uint64_t epoch);
 void sup_set_disk(struct sup *s, const char *data_dir, uint64_t cluster);
 /* The restorable gci in this node's gcp.ncg (read at start, then written). */
 uint64_t sup_gcp_persisted(const struct sup *s);
-/* The installed set's NodeSet.restart_gci (whole-cluster restart; the
- * node-set code calls it at the install): the coordinator's first epoch
- * then starts above it (README "Global checkpoints"). */
-void sup_gcp_set_restart(struct sup *s, uint64_t restart_gci);
 /* STATUS: the gcp_* fields (sup_gcp_node.c) */
 void sup_gcp_status(const struct sup *s, struct rt_msg *r, Nines__StatusConf *b);
 /* sup_gcp_node.c, from sup_on_event: START, the timer, an install, I/O */

@@ -52,6 +52,7 @@ void sup_set_disk(struct sup *s, const char *data_dir, uint64_t cluster)
         return;
     }
     s->persisted_gci = f.gci;
+    s->restart_floor = f.gci; /* the whole-cluster restart's (sup_node.c, sup_ns.c) */
     n->persisted_wall_us = f.wall_us;
     n->seq = f.seq;
     NLOG_INFO("sup", "node %u: restorable commit epoch %llu (of %llu us wall clock, written "
@@ -260,12 +261,10 @@ static struct sup_gcp_view view(const struct sup *s)
         .members = ns->members,
         .coordinator = ns->coordinator,
         .serving = ns->member && rt_serving(s->rt),
-        .restart_gci = s->gcp.restart_gci,
+        .restart_gci = ns->restart ? ns->restart_gci : 0,
     };
     return v;
 }
-
-void sup_gcp_set_restart(struct sup *s, uint64_t restart_gci) { s->gcp.restart_gci = restart_gci; }
 
 void sup_gcp_start(struct sup *s)
 {

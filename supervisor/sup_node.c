@@ -28,6 +28,8 @@ enum {
 
 #define SUP_JOIN_MS 100        /* joining / out: ask to (re)join this often */
 #define SUP_BOOT_MS 3000       /* bootstrap: wait this long for every configured node */
+#define SUP_RESTART_WAIT_MS 30000 /* whole-cluster restart: wait this long for every member
+                                   * of the newest persisted set (README) */
 #define SUP_ARB_MS 300         /* the arbitrator's answer, at most */
 #define SUP_PROBE_US 1000      /* a closed connection: probe its heartbeat port this often */
 #define SUP_STALL_MS 500       /* an executor turn longer than this is a stuck executor:
@@ -117,9 +119,13 @@ static void ns_install(void *ctx, const struct ns_view *v, bool serving, const c
         .current = v->current,
         .standby_only = v->standby_only,
         .coordinator = v->coordinator,
+        .restart = v->restart,
+        .restart_gci = v->restart_gci,
         .member = ns_is_member(v, s->self, s->incarnation),
         .serving = serving,
     };
+    sup_nsf_installed(s, &(struct sup_nsf_set){v->epoch, v->members, v->current,
+                                               v->standby_only});
     _Static_assert(sizeof n.since == sizeof v->since, "rt_nodeset.since is indexed by node id");
     memcpy(n.since, v->since, sizeof n.since);
     snprintf(n.reason, sizeof n.reason, "%s", reason ? reason : "");
@@ -199,7 +205,23 @@ static void ns_arb(void *ctx, uint64_t prev, const struct ns_view *p)
     a->running = true;
 }
 
-static const struct ns_ops sup_ns_ops = {ns_send, ns_install, ns_arb};
+/* whole-cluster restart: the kernel service recovers this node's disk */
+static void ns_recover(void *ctx)
+{
+    struct sup *s = ctx;
+    struct rt_msg *m = rt_msg_new(s->rt, KSVC_MSG_RECOVER);
+    if (!m) {
+        ns_set_recovery(&s->ns, NS_RC_FAILED, "no memory to ask for the recovery", nclock_us());
+        return;
+    }
+    m->cookie = s->restart_floor;
+    NLOG_INFO("sup", "node %u: a bootstrap after this node had a node set (epoch %llu): its "
+              "replicas are recovered from its disk", s->self,
+              (unsigned long long)s->nsf.found.epoch);
+    rt_post_local(s->rt, RT_SVC_KERN, m);
+}
+
+static const struct ns_ops sup_ns_ops = {ns_send, ns_install, ns_arb, ns_recover};
 
 /* ---- takeback (sup_tb.c) ------------------------------------------------ */
 
@@ -385,6 +407,7 @@ int sup_init(struct sup *s, struct rt *rt)
         s->site = me->site;
     }
     sup_repair_init(s);
+    sup_nsf_init(s);
     int rc = rt_subscribe_peers(rt, RT_SVC_SUP);
     if (rc == 0)
         rc = rt_task_add(rt, RT_SVC_SUP, "supervisor", sup_on_event, s);
@@ -447,11 +470,20 @@ static int sup_begin(struct sup *s)
         .arb_us = (SUP_ARB_MS + 50) * 1000u,
         .backoff_us = 2 * s->hb_us,
         .lease_us = s->hb_us * misses,
+        .restart_wait_us = SUP_RESTART_WAIT_MS * 1000u,
+        .persisted = {.epoch = s->nsf.found.epoch,
+                      .members = s->nsf.found.members,
+                      .current = s->nsf.found.current,
+                      .standby_only = s->nsf.found.standby_only},
     };
+    for (uint32_t i = 0; i < c->nnodes; i++)
+        if (c->nodes[i].id <= NS_MAX_NODES)
+            nc.site[c->nodes[i].id] = c->nodes[i].site;
     for (uint32_t i = 0; i < c->nnodes; i++)
         nc.configured |= NS_BIT(c->nodes[i].id);
     s->installed_us = nclock_us();
     ns_init(&s->ns, &nc, &sup_ns_ops, s, s->installed_us);
+    ns_set_restorable(&s->ns, s->restart_floor);
     struct sup_tb_config tc = {
         .self = s->self,
         .on = c->takeback,
@@ -515,6 +547,12 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
             }
         }
         sup_gcp_start(s); /* commit epochs (sup_gcp_node.c) */
+        break;
+    case RT_MSG_IO_DONE: /* the node-set file's or the restorable file's write */
+        if (!sup_nsf_on_io_done(s, (struct rt_io_req *)(uintptr_t)m->cookie) &&
+            !sup_gcp_io_done(s, (struct rt_io_req *)(uintptr_t)m->cookie))
+            NLOG_WARN("sup", "an I/O completion that is neither the node-set file's nor the "
+                      "restorable file's");
         break;
     case RT_MSG_TIMER:
         if (m->cookie == SUP_TIMER_TICK && s->state == SUP_RUNNING && s->hb) {
@@ -605,14 +643,27 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
         sup_repair_on_nodeset(s);
         sup_gcp_kick(s); /* a new set aborts a round; the coordinator may have changed */
         break;
-    case RT_MSG_IO_DONE: /* the restorable file's write (sup_gcp_node.c) */
-        if (!sup_gcp_io_done(s, (struct rt_io_req *)(uintptr_t)m->cookie))
-            NLOG_WARN("sup", "an I/O completion that is not the restorable file's");
-        break;
     case DSVC_MSG_CHANGE_DONE: /* the dictionary service's answer (local only) */
         if (m->from == 0)
             sup_repair_on_done(s, m);
         break;
+    case KSVC_MSG_RECOVERED: {
+        /* this node's kernel service (local only, as KSVC_MSG_REBUILT) */
+        if (m->from != 0 || !s->hb)
+            break;
+        struct ksvc_recovery_info ri;
+        memset(&ri, 0, sizeof ri);
+        if (s->kern)
+            ksvc_recovery(s->kern, &ri);
+        ns_set_recovery(&s->ns, (uint32_t)m->cookie, ri.detail, nclock_us());
+        NLOG_INFO("sup", "node %u: recovery from its disk: %s (%u of %u replicas)%s%s", s->self,
+                  m->cookie == KSVC_RC_OK        ? "every replica recovered"
+                  : m->cookie == KSVC_RC_NOTHING ? "nothing to recover"
+                                                 : "failed",
+                  ri.recovered, ri.replicas, ri.detail[0] ? ": " : "", ri.detail);
+        sup_arm(s);
+        break;
+    }
     case KSVC_MSG_REBUILT:
         /* this node's kernel service (local only: the type has no row in
          * the message table, so no peer or client can send it) */

@@ -98,6 +98,8 @@ static bool view_from(struct ns_view *v, const Nines__NodeSet *w)
     v->current = w->current;
     v->standby_only = w->standby_only;
     v->coordinator = w->coordinator;
+    v->restart = w->restart;
+    v->restart_gci = w->restart_gci;
     if (w->n_incarnations != ns_popcount(w->members))
         return false;
     size_t k = 0;
@@ -129,6 +131,8 @@ static void view_to(Nines__NodeSet *w, const struct ns_view *v, uint64_t *buf)
     w->current = v->current;
     w->standby_only = v->standby_only;
     w->coordinator = v->coordinator;
+    w->restart = v->restart;
+    w->restart_gci = v->restart_gci;
     size_t k = 0;
     for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
         if (v->members & NS_BIT(id))
@@ -408,7 +412,17 @@ static void round_start(struct ns *ns, const char *why)
     uint32_t r = ns->max_round + 1;
     if (ns->promised.epoch == ns->base.epoch + 1 && ns->promised.round >= r)
         r = ns->promised.round + 1;
-    ns->b = (struct ns_ballot){ns->base.epoch + 1, r, ns->cfg.self};
+    uint64_t e = ns->base.epoch + 1;
+    if (!ns->base.epoch) {
+        /* bootstrap: after a whole-cluster restart the first set comes
+         * after every set installed before (the node-set files) */
+        uint64_t p = ns->cfg.persisted.epoch > ns->boot_epoch ? ns->cfg.persisted.epoch
+                                                               : ns->boot_epoch;
+        e = p + 1;
+        if (ns->promised.epoch == e && ns->promised.round >= r)
+            r = ns->promised.round + 1;
+    }
+    ns->b = (struct ns_ballot){e, r, ns->cfg.self};
     ns->max_round = r;
     ns->rs = NS_R_BUILD;
     ns->st.rounds++;
@@ -436,6 +450,16 @@ static void round_start(struct ns *ns, const char *why)
                                  : true;
     me->inst_epoch = ns->inst.epoch;
     me->rebuilt = rebuilt_holds(ns);
+    me->p_epoch = ns->inst.epoch ? 0 : ns->cfg.persisted.epoch;
+    me->p_members = ns->cfg.persisted.members;
+    me->p_current = ns->cfg.persisted.current;
+    me->restorable = ns->restorable;
+    me->recovery = ns->recovery;
+    snprintf(me->detail, sizeof me->detail, "%s", ns->recovery_detail);
+    if (!ns->inst.epoch && ns->cfg.persisted.epoch && !ns->recover_asked && ns->ops->recover) {
+        ns->recover_asked = true; /* the coordinator's own disk, too */
+        ns->ops->recover(ns->ctx);
+    }
     if (ns->acc_ballot.epoch == ns->b.epoch) {
         ns->best_acc = ns->acc_ballot;
         ns->best_view = ns->acc;
@@ -620,6 +644,119 @@ static void admit_rebuilt(struct ns *ns, struct ns_view *p)
     }
 }
 
+/* ---- whole-cluster restart (supervisor/README.md "Whole-cluster restart") */
+
+/* The newest persisted set among the answers `s` (epoch 0: none: a plain
+ * bootstrap). */
+static const struct ns_answer *restart_newest(const struct ns *ns, uint64_t s)
+{
+    const struct ns_answer *best = NULL;
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if ((s & NS_BIT(id)) && ns->ans[id].p_epoch &&
+            (!best || ns->ans[id].p_epoch > best->p_epoch))
+            best = &ns->ans[id];
+    return best;
+}
+
+/* Node `id` (answered) can stand for its site's replicas: it recovered
+ * every replica placed on it and was current in the newest set, or holds
+ * none. */
+static bool restart_node_ok(const struct ns *ns, uint32_t id, const struct ns_answer *P)
+{
+    const struct ns_answer *a = &ns->ans[id];
+    if (a->recovery == NS_RC_NOTHING)
+        return true;
+    return a->recovery == NS_RC_OK && (P->p_current & NS_BIT(id));
+}
+
+/* A site every configured node of which answered and is ok: its disks hold
+ * every fragment (one replica of each per site). The lowest such site id
+ * (0: none, else site + 1). */
+static uint32_t restart_site(const struct ns *ns, uint64_t s, const struct ns_answer *P)
+{
+    uint32_t best = 0;
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++) {
+        if (!(ns->cfg.configured & NS_BIT(id)))
+            continue;
+        uint32_t site = ns->cfg.site[id];
+        bool ok = true;
+        for (uint32_t j = 1; j <= NS_MAX_NODES && ok; j++)
+            if ((ns->cfg.configured & NS_BIT(j)) && ns->cfg.site[j] == site)
+                ok = (s & NS_BIT(j)) && restart_node_ok(ns, j, P);
+        if (ok && (!best || site + 1 < best))
+            best = site + 1;
+    }
+    return best;
+}
+
+/* Should the bootstrap wait (a restart whose nodes have not all answered,
+ * or not all recovered yet)? Logged once a second while it waits. */
+static bool restart_pending(struct ns *ns, uint64_t s)
+{
+    const struct ns_answer *P = restart_newest(ns, s);
+    if (!P)
+        return false;
+    if (P->p_epoch >= ns->b.epoch) {
+        /* a set newer than this round's epoch was installed before: the
+         * next round proposes after it */
+        ns->boot_epoch = P->p_epoch;
+        return true;
+    }
+    if (!ns->restart_since)
+        ns->restart_since = ns->now;
+    uint64_t missing = P->p_members & ~s & ns->cfg.configured;
+    uint64_t recovering = 0; /* nodes with a disk of the cluster's that have not finished */
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if ((s & NS_BIT(id)) && ns->ans[id].p_epoch && ns->ans[id].recovery == NS_RC_UNKNOWN)
+            recovering |= NS_BIT(id);
+    bool waited = ns->now - ns->restart_since >= ns->cfg.restart_wait_us;
+    uint32_t site = restart_site(ns, s, P);
+    bool wait = recovering || (missing && !waited) || !site;
+    if (wait && ns->now - ns->restart_log_us >= 1000000u) {
+        ns->restart_log_us = ns->now;
+        NLOG_WARN("ns", "node %u: whole-cluster restart (the newest set before was epoch %llu, "
+                  "members %llx, current %llx): waiting for nodes %llx to answer and %llx to "
+                  "recover from their disks%s", ns->cfg.self, (unsigned long long)P->p_epoch,
+                  (unsigned long long)P->p_members, (unsigned long long)P->p_current,
+                  (unsigned long long)missing, (unsigned long long)recovering,
+                  !recovering && (!missing || waited) && !site
+                      ? "; no site has every node recovered and current: the cluster cannot "
+                        "restart from disk until one does"
+                      : "");
+        for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+            if ((s & NS_BIT(id)) && ns->ans[id].recovery == NS_RC_FAILED)
+                NLOG_WARN("ns", "node %u: node %u could not recover: %s", ns->cfg.self, id,
+                          ns->ans[id].detail);
+    }
+    return wait;
+}
+
+/* The restart's first set over the answers `s`: the chosen site's nodes
+ * current, the restorable epoch the highest any node persisted. false: not
+ * a restart (no node has a persisted set). */
+static bool restart_of(struct ns *ns, uint64_t s, struct ns_view *p)
+{
+    const struct ns_answer *P = restart_newest(ns, s);
+    if (!P)
+        return false;
+    uint32_t site = restart_site(ns, s, P) - 1; /* restart_pending made sure of one */
+    uint64_t r = 0;
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if ((s & NS_BIT(id)) && ns->ans[id].restorable > r)
+            r = ns->ans[id].restorable;
+    p->current = 0;
+    for (uint32_t id = 1; id <= NS_MAX_NODES; id++)
+        if ((s & NS_BIT(id)) && ns->cfg.site[id] == site)
+            p->current |= NS_BIT(id);
+    p->restart = true;
+    p->restart_gci = r;
+    NLOG_INFO("ns", "node %u: whole-cluster restart: site %u recovers from its disks (nodes "
+              "%llx current), every other node is rebuilt from it; commits of epochs up to %llu "
+              "are kept", ns->cfg.self, site, (unsigned long long)p->current,
+              (unsigned long long)r);
+    return true;
+}
+
 /* Phase 1 is over (everyone answered or is down, or the re-ask ran out):
  * choose. */
 static void evaluate_build(struct ns *ns)
@@ -674,7 +811,13 @@ static void evaluate_build(struct ns *ns)
         }
     } else {
         struct ns_view p = {.epoch = ns->b.epoch, .members = s};
-        if (!ns->base.epoch) {
+        if (!ns->base.epoch && restart_pending(ns, s)) {
+            round_stop(ns, ns->cfg.ask_us); /* asked again: answers and recoveries change */
+            return;
+        }
+        if (!ns->base.epoch && restart_of(ns, s, &p)) {
+            /* p.current, restart, restart_gci set */
+        } else if (!ns->base.epoch) {
             p.current = s; /* bootstrap: every first member holds what there is */
         } else {
             p.current = ns->base.current & s & cur;
@@ -1062,6 +1205,20 @@ int ns_takeback(struct ns *ns, uint32_t node, uint64_t epoch, uint64_t now)
     return 0;
 }
 
+void ns_set_restorable(struct ns *ns, uint64_t gci)
+{
+    if (gci > ns->restorable)
+        ns->restorable = gci;
+}
+
+void ns_set_recovery(struct ns *ns, uint32_t state, const char *detail, uint64_t now)
+{
+    if (now > ns->now)
+        ns->now = now;
+    ns->recovery = state <= NS_RC_NOTHING ? state : NS_RC_FAILED;
+    snprintf(ns->recovery_detail, sizeof ns->recovery_detail, "%s", detail ? detail : "");
+}
+
 bool ns_accepted_after(const struct ns *ns, uint64_t epoch)
 {
     return ns->acc_ballot.epoch > epoch && ns->acc_ballot.epoch > ns->inst.epoch;
@@ -1163,6 +1320,23 @@ void ns_on_build_req(struct ns *ns, uint32_t from, const Nines__NsBuildReq *r, u
                                : true;
     c.suspects = ns->suspects;
     c.rebuilt = rebuilt_holds(ns);
+    Nines__NodeSet pers;
+    if (!ns->inst.epoch && ns->cfg.persisted.epoch) {
+        /* a bootstrap after this node had a set: a whole-cluster restart
+         * (the coordinator decides); its disk is recovered meanwhile */
+        nines__node_set__init(&pers);
+        pers.epoch = ns->cfg.persisted.epoch;
+        pers.members = ns->cfg.persisted.members;
+        pers.current = ns->cfg.persisted.current;
+        c.persisted = &pers;
+        c.restorable = ns->restorable;
+        c.recovery = ns->recovery;
+        c.recovery_detail = ns->recovery_detail;
+        if (!ns->recover_asked && ns->ops->recover) {
+            ns->recover_asked = true;
+            ns->ops->recover(ns->ctx);
+        }
+    }
     ns->ops->send(ns->ctx, from, NINES__MSG_TYPE__NS_BUILD_CONF, &c.base);
 }
 
@@ -1211,6 +1385,12 @@ void ns_on_build_conf(struct ns *ns, uint32_t from, const Nines__NsBuildConf *r,
     a->current = r->current;
     a->inst_epoch = r->installed ? r->installed->epoch : 0;
     a->rebuilt = r->rebuilt;
+    a->p_epoch = r->persisted ? r->persisted->epoch : 0;
+    a->p_members = r->persisted ? r->persisted->members : 0;
+    a->p_current = r->persisted ? r->persisted->current & a->p_members : 0;
+    a->restorable = r->restorable;
+    a->recovery = r->recovery <= NS_RC_NOTHING ? r->recovery : NS_RC_FAILED;
+    snprintf(a->detail, sizeof a->detail, "%s", r->recovery_detail ? r->recovery_detail : "");
     /* a node whose installed set is older than the base, or that has none,
      * joins: it is not current (it missed what happened meanwhile) */
     a->incarnation = r->incarnation;

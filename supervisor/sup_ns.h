@@ -26,6 +26,9 @@ struct ns_view {
     uint64_t inc[NS_MAX_NODES + 1]; /* each member's incarnation (0 for non-members) */
     uint64_t since[NS_MAX_NODES + 1]; /* each standby-only node's epoch of becoming
                                        * current (0 for the others; rt_nodeset.since) */
+    bool restart;           /* the first set after a whole-cluster restart: its current
+                             * nodes recover from their disks (rt_nodeset.restart) */
+    uint64_t restart_gci;   /* ... keeping the commits of epochs up to this one */
 };
 
 /* Rounds are ordered by (epoch, round, coord). */
@@ -64,6 +67,9 @@ struct ns_ops {
     void (*install)(void *ctx, const struct ns_view *v, bool serving, const char *reason);
     /* ask the arbitrator (asynchronous: the answer comes back by ns_on_arb) */
     void (*arb_ask)(void *ctx, uint64_t prev_members, const struct ns_view *proposal);
+    /* whole-cluster restart: recover this node's replicas from its disk
+     * (asynchronous: the outcome comes back by ns_set_recovery); NULL: none */
+    void (*recover)(void *ctx);
 };
 
 struct ns_config {
@@ -81,6 +87,14 @@ struct ns_config {
                              * before forming epoch 1 with a majority of them */
     uint64_t arb_us;        /* the arbitrator's answer timeout */
     uint64_t backoff_us;    /* after a failed or pre-empted round */
+    /* Whole-cluster restart (supervisor/README.md "Whole-cluster restart"):
+     * the last set this node installed before its process started (epoch
+     * 0: none; only epoch, members and current are kept on disk), how long
+     * a bootstrap waits for every member of the newest such set, and each
+     * node's site. */
+    struct ns_view persisted;
+    uint64_t restart_wait_us;
+    uint32_t site[NS_MAX_NODES + 1];
     uint64_t lease_us;      /* a node that stopped hearing a quorum stops serving within
                              * this long (the heartbeat path's lease window): a round
                              * that removes a node it cannot reach in phase 2 waits
@@ -113,6 +127,16 @@ struct ns_answer {
     bool current;
     uint64_t inst_epoch;
     bool rebuilt;           /* it claims its replicas are rebuilt (NsBuildConf.rebuilt) */
+    /* bootstrap of a whole-cluster restart: what it found on its disk */
+    uint64_t p_epoch, p_members, p_current; /* its persisted set (p_epoch 0: none) */
+    uint64_t restorable;
+    uint32_t recovery;      /* enum ns_recovery */
+    char detail[160];
+};
+/* A node's recovery from its own disk (NsBuildConf.recovery; the kernel
+ * service's enum ksvc_recovery). */
+enum ns_recovery {
+    NS_RC_UNKNOWN = 0, NS_RC_OK = 1, NS_RC_FAILED = 2, NS_RC_NOTHING = 3,
 };
 
 struct ns {
@@ -141,6 +165,14 @@ struct ns {
     uint64_t rebuilt_epoch;         /* this node's claim (ns_set_rebuilt): its replicas
                                      * are rebuilt in the set of this epoch (0: none;
                                      * any install clears it) */
+    /* whole-cluster restart (this node's side) */
+    uint64_t restorable;            /* its persisted restorable epoch (ns_set_restorable) */
+    uint32_t recovery;              /* enum ns_recovery (ns_set_recovery) */
+    char recovery_detail[160];
+    bool recover_asked;             /* ops->recover called */
+    uint64_t boot_epoch;            /* the newest persisted epoch heard at bootstrap */
+    uint64_t restart_log_us;        /* the last "waiting" line */
+    uint64_t restart_since;         /* the first restart round's start */
     uint32_t tb_node;               /* coordinator: the next proposal built on the set of
                                      * tb_epoch clears this node's standby-only bit
                                      * (ns_takeback; 0: none; consumed by that proposal,
@@ -248,6 +280,11 @@ int ns_takeback(struct ns *ns, uint32_t node, uint64_t epoch, uint64_t now);
 /* This node accepted a proposal for an epoch after `epoch` that it has not
  * installed (the kernel service holds a takeback drain while it has). */
 bool ns_accepted_after(const struct ns *ns, uint64_t epoch);
+
+/* Whole-cluster restart: this node's persisted restorable epoch, and the
+ * outcome of its recovery (ops->recover). */
+void ns_set_restorable(struct ns *ns, uint64_t gci);
+void ns_set_recovery(struct ns *ns, uint32_t state, const char *detail, uint64_t now);
 
 /* Messages (from = the sending node). */
 void ns_on_report(struct ns *ns, uint32_t from, const Nines__NsReportOrd *r, uint64_t now);

@@ -257,6 +257,8 @@ int ksvc_init(struct ksvc **out, struct rt *rt, const struct ksvc_config *cfg)
     if (rc == 0)
         rc = sk_ck_init(k, cfg); /* checkpoints, with the disk log (ksvc_ckpt.c) */
     if (rc == 0)
+        rc = sk_rc_init(k, cfg); /* whole-cluster restart (ksvc_restart.c) */
+    if (rc == 0)
         rc = rt_task_add(rt, RT_SVC_KERN, "kernel", ksvc_on_event, k);
     if (rc == 0)
         rc = rt_subscribe_nodeset(rt, RT_SVC_KERN); /* roles follow every node set */
@@ -311,6 +313,7 @@ void ksvc_fini(struct ksvc *k)
     sk_map_free(&k->txns);
     sk_map_free(&k->reps);
     kern_lock_free(k->locks);
+    sk_rc_fini(k);
     sk_ck_fini(k);
     sk_dlog_fini(k);
     sk_gcp_fini(k);
@@ -346,13 +349,18 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
         sk_ck_start(k);
         sk_reconcile(k, k->dict(k->dict_ctx), false);
         break;
+    case KSVC_MSG_RECOVER: /* whole-cluster restart (ksvc_restart.c) */
+        sk_rc_start(k, m->cookie);
+        break;
     case RT_MSG_IO_DONE:
         if (!sk_dlog_on_io_done(k, (struct rt_io_req *)(uintptr_t)m->cookie) &&
-            !sk_ck_on_io_done(k, (struct rt_io_req *)(uintptr_t)m->cookie))
+            !sk_ck_on_io_done(k, (struct rt_io_req *)(uintptr_t)m->cookie) &&
+            !sk_rc_on_io_done(k, (struct rt_io_req *)(uintptr_t)m->cookie))
             NLOG_WARN("kern", "an I/O completion that is neither the disk log's nor a "
                       "checkpoint's");
         break;
     case RT_MSG_NODESET: /* roles follow the installed node set (README "Roles") */
+        sk_rc_nodeset(k, k->dict(k->dict_ctx)); /* a restart set: recovered replicas */
         sk_reconcile(k, k->dict(k->dict_ctx), false);
         sk_copy_reconcile(k, k->dict(k->dict_ctx)); /* log copies (ksvc_copy.c) */
         sk_rb_reconcile(k, k->dict(k->dict_ctx));   /* rebuilds (ksvc_rebuild.c) */

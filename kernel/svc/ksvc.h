@@ -217,6 +217,28 @@ int ksvc_dlog_fault_hold(struct ksvc *k, bool hold);
  * be rebuilt is rebuilt and takes its primary's live stream, in node set
  * `cookie` (the epoch); the node-set protocol may make the node current. */
 enum { KSVC_MSG_REBUILT = 0x30000 };
+/* Whole-cluster restart (README "Whole-cluster restart"). From the
+ * supervisor, local: recover every replica placed on this node from its own
+ * disk (cookie: the restorable epoch this node persisted, the floor below
+ * which every COMMIT is kept). Once, in a process that has no node set yet;
+ * the answer is KSVC_MSG_RECOVERED to RT_SVC_SUP, cookie = enum
+ * ksvc_recovery (details: ksvc_recovery). */
+enum { KSVC_MSG_RECOVER = 0x30001, KSVC_MSG_RECOVERED = 0x30002 };
+enum ksvc_recovery {
+    KSVC_RC_UNKNOWN = 0,    /* not asked, or running */
+    KSVC_RC_OK = 1,         /* every replica placed here recovered */
+    KSVC_RC_FAILED = 2,     /* some could not be (the detail names the first) */
+    KSVC_RC_NOTHING = 3,    /* nothing on this disk: no disk log, or no replica placed here */
+};
+struct ksvc_recovery_info {
+    enum ksvc_recovery state;
+    uint32_t replicas, recovered, failed;
+    uint64_t rows, redone, late, undone; /* undone: at the restart set's install */
+    uint64_t ms;                         /* the recovery's wall time */
+    uint64_t restart_gci;                /* the epoch the restart kept (0: not adopted) */
+    char detail[512];
+};
+void ksvc_recovery(const struct ksvc *k, struct ksvc_recovery_info *out);
 /* A replica's HA state (Solid-like names, README "Rebuild"). */
 enum ksvc_ha {
     KSVC_HA_ACTIVE = 1,     /* primary with its hot standby, or that hot standby */
@@ -361,6 +383,43 @@ struct ksvc_recover_info {
 int ksvc_recover_replica(const char *ckpt_dir, const char *log_dir,
                          const struct kern_dlog_opts *o, const struct ksvc_ckpt_entry *e,
                          struct kern_frag *f, struct ksvc_recover_info *info);
+
+/* Whole-cluster restart (README "Whole-cluster restart"): every replica of
+ * the node recovered at once, with one scan of the disk log. */
+struct ksvc_rc_late {           /* a COMMIT record whose epoch may not be kept */
+    uint64_t txn, last_lsn, gci; /* last_lsn: the record's prev_lsn */
+};
+struct ksvc_rc_rep {
+    uint32_t table, frag;
+    struct kern_frag *f;        /* the caller's empty HOT_STANDBY replica; filled */
+    bool has_entry;             /* e: its manifest entry; else it is recovered from the
+                                 * log alone, which must then hold it from LSN 1 */
+    struct ksvc_ckpt_entry e;
+    /* results */
+    uint64_t start;             /* the log position its scan began at */
+    bool seen;                  /* some record of it was redone */
+    int rc;                     /* 0: recovered; else f must be discarded */
+    char why[256];
+    struct ksvc_recover_info info;
+    struct ksvc_rc_late *late;  /* COMMIT records with an epoch above the floor */
+    size_t nlate, caplate;
+};
+/* Recover reps[0..n) (sorted here by table, fragment): each one's
+ * checkpoint, then one scan of the disk log from the lowest position any of
+ * them needs, each record redone into its replica. Per replica failures
+ * (rc, why: a damaged or mismatched checkpoint, a record missing, a gap after
+ * its start, a rebuild base marker after it) leave the others recovering.
+ * COMMIT records with an epoch above floor_gci are listed (late): only the
+ * restart's agreed epoch decides them. Returns 0 (failures are per replica). */
+int ksvc_recover_all(const char *ckpt_dir, const char *log_dir, const struct kern_dlog_opts *o,
+                     struct ksvc_rc_rep *reps, size_t n, uint64_t floor_gci);
+/* Make x's recovered replica f a PRIMARY holding exactly the transactions
+ * the restart keeps: every transaction without an outcome, and every one
+ * whose COMMIT epoch is above `restorable`, is undone (CLRs and an ABORT
+ * record), newest first. *undone counts them. */
+int ksvc_recover_finish(struct kern_frag *f, const struct ksvc_rc_rep *x, uint64_t restorable,
+                        uint64_t *undone);
+void ksvc_rc_rep_clear(struct ksvc_rc_rep *x);
 /* ---- takeback (ksvc_takeback.c; README "Takeback") ----
  * A rebuilt standby-only node R takes the primaries of its dictionary-
  * primary fragments back: the node-set coordinator asks every current node

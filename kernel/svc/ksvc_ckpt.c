@@ -429,7 +429,7 @@ static bool sk_ck_keep(const struct sk_ckpt *c, bool over, uint32_t table, uint3
 {
     struct sk_dlog_pos p;
     sk_dlog_pos(c->k, &p);
-    if (!p.usable || !p.open || p.inherited)
+    if (!p.usable || !p.open || (p.inherited && !sk_rc_settled(c->k)))
         return false;
     uint64_t m = p.taken; /* no replica: nothing taken so far is needed */
     SK_MAP_FOREACH(&c->k->reps, i, nd, nx)
@@ -1458,7 +1458,7 @@ void ksvc_ckpt_status(const struct ksvc *k, struct ksvc_ckpt_status *out)
     out->trim_pos = c->trim_pos;
     struct sk_dlog_pos p;
     sk_dlog_pos(k, &p);
-    out->removal_held = p.inherited;
+    out->removal_held = p.inherited && !sk_rc_settled(k);
     snprintf(out->error, sizeof out->error, "%s", c->error);
     SK_MAP_FOREACH(&k->reps, i, nd, nx)
     {

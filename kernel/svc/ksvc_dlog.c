@@ -112,6 +112,7 @@ struct sk_dlog {
     /* gaps (README "Gap and resume") */
     uint64_t gen;             /* gap generation: +1 when a gap begins, +1 when it ends */
     uint64_t gaps, resumes, dropped_bytes, gap_records;
+    uint64_t bases;           /* base markers staged (sk_dlog_base) */
     uint64_t gap_wall_us, resume_wall_us;
     uint64_t gap_pos;         /* position of the last gap marker */
     uint64_t gap_stream;      /* stream offset of the first record after it (0: no gap) */
@@ -169,7 +170,11 @@ static int sk_dlog_io(void *arg)
         memcpy(&table, p + 12, 4);
         memcpy(&frag, p + 16, 4);
         memcpy(&lsn, p + 32, 8);
-        if ((rc = kern_dlog_append(d->log, table, frag, lsn, p, len, NULL)) < 0)
+        if (p[8] == 0) /* a base marker staged by sk_dlog_base (version byte 0) */
+            rc = kern_dlog_append_ckpt(d->log, table, frag, lsn, NULL);
+        else
+            rc = kern_dlog_append(d->log, table, frag, lsn, p, len, NULL);
+        if (rc < 0)
             d->io_lost = true;
         off += len;
     }
@@ -618,22 +623,46 @@ static void sk_dlog_gap(struct sk_dlog *d, int rc, const char *why)
         sk_dlog_arm_retry(d); /* else the completion arms it */
 }
 
+/* Stage `len` bytes at `rec` that become one disk log entry of `ent` bytes. */
+static void sk_dlog_stage(struct sk_dlog *d, const uint8_t *rec, size_t len, size_t ent);
+
 static void sk_dlog_sink(void *ctx, const uint8_t *rec, size_t len)
 {
     struct sk_dlog *d = ctx;
     d->records++;
+    sk_dlog_stage(d, rec, len, KERN_DLOG_ENT_HDR + len);
+}
+
+void sk_dlog_base(struct ksvc *k, uint32_t table, uint32_t frag, uint64_t lsn)
+{
+    if (!k->dl || k->dl->state == KSVC_DLOG_OFF)
+        return;
+    /* staged like a record but with version byte 0: the I/O thread appends
+     * a kind-2 marker (no payload) for it */
+    uint8_t m[KERN_LOG_HDR];
+    memset(m, 0, sizeof m);
+    uint32_t len = KERN_LOG_HDR;
+    memcpy(m, &len, 4);
+    memcpy(m + 12, &table, 4);
+    memcpy(m + 16, &frag, 4);
+    memcpy(m + 32, &lsn, 8);
+    k->dl->bases++;
+    sk_dlog_stage(k->dl, m, sizeof m, KERN_DLOG_ENT_HDR);
+}
+
+static void sk_dlog_stage(struct sk_dlog *d, const uint8_t *rec, size_t len, size_t ent)
+{
     switch (d->state) {
     case KSVC_DLOG_OFF:
         return;
     case KSVC_DLOG_GAP:
         d->dropped++;
         d->gap_records++;
-        d->dropped_bytes += KERN_DLOG_ENT_HDR + len;
+        d->dropped_bytes += ent;
         return;
     default:
         break;
     }
-    size_t ent = KERN_DLOG_ENT_HDR + len;
     if (d->kept + d->fly.ent + d->stage.ent + ent > d->buf_max) {
         char why[256];
         snprintf(why, sizeof why, "%zu bytes waited for the disk, the limit is %zu (%.100s)",
@@ -671,6 +700,14 @@ static void sk_dlog_sink(void *ctx, const uint8_t *rec, size_t len)
         sk_dlog_submit(d);
     else
         sk_dlog_arm_kick(d);
+}
+
+const char *sk_dlog_dir(const struct ksvc *k, struct kern_dlog_opts *o)
+{
+    if (!k->dl || k->dl->state == KSVC_DLOG_OFF)
+        return NULL;
+    *o = k->dl->o;
+    return k->dl->dir;
 }
 
 void sk_dlog_attach(struct ksvc *k, struct sk_rep *r)

@@ -195,6 +195,7 @@ struct ksvc {
     struct sk_rbs *rbs;     /* rebuilds and copies served (ksvc_rebuild.c; NULL until one) */
     struct sk_ckpt *ck;     /* checkpoints (ksvc_ckpt.c; NULL: off) */
     struct sk_tb *tb;       /* the takeback drain (ksvc_takeback.c; NULL until one) */
+    struct sk_rc *rc;       /* whole-cluster restart (ksvc_restart.c; NULL: no disk log) */
     struct sk_gcp *gcp;     /* GCP_SAVE_REQ waiting for the disk (ksvc_gcp.c; NULL until one) */
     uint64_t restorable;    /* the newest restorable commit epoch (RT_MSG_GCP_SAVED) */
     bool (*ns_accepted)(void *ctx, uint64_t epoch); /* ksvc_config */
@@ -239,6 +240,24 @@ struct sk_dlog;
 int sk_dlog_init(struct ksvc *k, const struct ksvc_config *cfg);
 void sk_dlog_start(struct ksvc *k);                  /* RT_MSG_START: open the log */
 void sk_dlog_attach(struct ksvc *k, struct sk_rep *r); /* r's log feeds the disk log */
+/* A new base for (table, frag) that is not in the disk log (a replica
+ * rebuilt from a copy): a kind-2 marker goes into the log in stream order,
+ * so recovery never bridges it with records from before (README "Whole-
+ * cluster restart": recovery). Nothing without a disk log. */
+void sk_dlog_base(struct ksvc *k, uint32_t table, uint32_t frag, uint64_t lsn);
+/* The disk log's folder and options (NULL: no disk log). */
+const char *sk_dlog_dir(const struct ksvc *k, struct kern_dlog_opts *o);
+
+/* ksvc_restart.c: a whole-cluster restart (README "Whole-cluster restart") */
+int sk_rc_init(struct ksvc *k, const struct ksvc_config *cfg);
+void sk_rc_fini(struct ksvc *k);
+void sk_rc_start(struct ksvc *k, uint64_t floor_gci);      /* KSVC_MSG_RECOVER */
+bool sk_rc_on_io_done(struct ksvc *k, struct rt_io_req *req);
+void sk_rc_nodeset(struct ksvc *k, const struct dict *d);   /* before sk_reconcile */
+/* A node set is installed and no recovery from this disk is running or
+ * held: the records of an earlier process are no longer this process's to
+ * keep (every replica held now pins what it needs, "The removal rule"). */
+bool sk_rc_settled(const struct ksvc *k);
 void sk_dlog_on_timer(struct ksvc *k, uint64_t cookie);
 bool sk_dlog_on_io_done(struct ksvc *k, struct rt_io_req *req); /* false: not ours */
 void sk_dlog_fini(struct ksvc *k);                   /* after rt_destroy */

@@ -68,6 +68,7 @@ struct sk_rb {
     uint64_t len;               /* the copy's bytes received (this attempt's) */
     uint64_t asked_us, began_us;
     uint64_t rows_done, rows_total;
+    uint64_t max_gci;           /* the highest commit epoch the copy's chunks named */
     uint64_t release_at;        /* STREAM: release the copy once the log reaches past
                                  * this LSN (0: released) */
     /* STREAM, the dictionary places it as a building replica (self-repair):
@@ -337,6 +338,7 @@ void ksvc_on_copy_req(struct rt *rt, void *st, struct rt_msg *m)
     c->redo_start = info.redo_start_lsn;
     c->rows_done = j->rows_done;
     c->rows_total = j->rows_total;
+    c->max_gci = kern_frag_max_gci(r->f);
     if (rt_send(k->rt, m->from, RT_SVC_KERN, out) == 0) {
         s->st.copy_chunks_sent++;
         s->st.copy_bytes_sent += n;
@@ -445,6 +447,7 @@ static void rb_create(struct ksvc *k, const struct dict_table *t, uint32_t frag,
     r->ro_epoch = epoch;
     r->seen = true;
     r->lost = true; /* refuses operations until rebuilt */
+    sk_dlog_base(k, t->id, frag, 1); /* its base comes from a copy, not this disk log */
     sk_dlog_attach(k, r); /* the records it redoes from the load on feed the disk log */
     sk_map_put(&k->reps, &r->node);
     k->rbs->st.rebuilds_started++;
@@ -706,6 +709,7 @@ static void rb_load(struct ksvc *k, struct sk_rep *r)
     }
     kern_ckpt_loader_free(rb->ld);
     rb->ld = NULL;
+    kern_frag_note_gci(r->f, rb->max_gci); /* the copy's commits: a checkpoint's epoch */
     uint64_t held_to = 0;
     sk_copy_hand_over(k, r, rb->source, &held_to);
     rb->st = SK_RB_STREAM;
@@ -761,6 +765,8 @@ void ksvc_on_copy_conf(struct rt *rt, void *st, struct rt_msg *m)
         return;
     }
     rb->len += c->data.len;
+    if (c->max_gci > rb->max_gci)
+        rb->max_gci = c->max_gci;
     rb->rows_done = c->rows_done;
     rb->rows_total = c->rows_total;
     k->rbs->st.copy_bytes_recv += c->data.len;

@@ -525,10 +525,12 @@ static void test_removal_rule(void)
     CU_ASSERT_FALSE(st.removal_held);
 }
 
-/* A restarted node: q and n are lost (this process never had their data;
- * no checkpoint of them, no pin), their manifest entries and files stay
- * for recovery, and no segment is removed — the log holds the earlier
- * process's records — however complete the new process's checkpoints. */
+/* A restarted node: until a node set is installed (a whole-cluster
+ * restart may still ask it to recover from this disk) no segment is
+ * removed. Then q and n are lost here (this process never had their data;
+ * no checkpoint of them, no pin; rebuilt from their peers): their manifest
+ * entries and files stay, and the new process's checkpoints free the
+ * earlier process's segments like any others. */
 static void test_restart_keeps_log(void)
 {
     quiesce();
@@ -536,9 +538,17 @@ static void test_restart_keeps_log(void)
     CU_ASSERT_FATAL(mf_entry(T_q, 0, &q) && mf_entry(T_n, 0, &n));
     uint64_t first = dls().first;
     rig_close();
+    W.no_nodeset = true; /* started, no node set yet: the old records are held */
     CU_ASSERT_EQUAL_FATAL(rig_open(0, SEG_BYTES, true, 0), 0);
+    W.no_nodeset = false;
     settle();
     CU_ASSERT(cks().removal_held);
+    struct rt_nodeset ns = {.epoch = 1, .members = 1, .current = 1, .coordinator = 1,
+                            .member = true, .serving = true};
+    rt_install_nodeset(W.rt, &ns); /* a set, no recovery asked: this process holds its own */
+    for (int i = 0; i < 4; i++)
+        rt_step(W.rt, 0);
+    CU_ASSERT_FALSE(cks().removal_held);
     uint32_t t = table_new("r", 1);
     CU_ASSERT_FATAL(t != 0);
     for (int64_t k = 0; k < 20000; k += 1000) {
@@ -549,9 +559,11 @@ static void test_restart_keeps_log(void)
     CU_ASSERT_EQUAL(conf(i)->error, 0);
     CU_ASSERT_EQUAL(conf(i)->replicas, 1); /* q and n are lost here */
     quiesce();
-    CU_ASSERT_EQUAL(dls().segs_removed, 0);
-    CU_ASSERT_EQUAL(dls().first, first);
-    CU_ASSERT(dls().segments > 8);
+    /* q and n are lost here (rebuilt from their peers): the earlier
+     * process's records are no one's any more; r's checkpoint frees what
+     * lies before it */
+    CU_ASSERT(dls().segs_removed > 0);
+    CU_ASSERT(dls().first > first);
     CU_ASSERT(mf_entry(T_q, 0, &e) && e.created_us == q.created_us && e.file_crc == q.file_crc);
     CU_ASSERT(mf_entry(T_n, 0, &e) && e.created_us == n.created_us);
     CU_ASSERT(mf_entry(t, 0, &e) && e.dlog_pos > q.dlog_pos);
@@ -723,6 +735,193 @@ static void test_scheduled(void)
 
 static int sched_init(void) { return rig_init("ksvc_ckpt_sched", 0, 0, true, SCHED_MS); }
 
+/* ---- whole-cluster restart: every replica from this disk ---------------- */
+
+static uint32_t R_a, R_b;
+
+static void commit_gci(uint32_t table, uint32_t frag, uint64_t txn, uint64_t gci)
+{
+    CU_ASSERT_EQUAL_FATAL(kern_frag_commit_gci(frag_of(table, frag), txn, gci, NULL), 0);
+}
+
+static bool has_key(struct kern_frag *f, int64_t k)
+{
+    struct kern_val row[3] = {kern_v_i64(k), kern_v_i64(0), kern_v_null(KERN_T_VSTR)};
+    uint8_t key[KERN_KEY_MAX];
+    size_t klen;
+    struct kern_rec *rec;
+    CU_ASSERT_EQUAL_FATAL(kern_frag_row(f, row, key, KERN_KEY_MAX, &klen, &rec), 0);
+    free(rec);
+    const struct kern_rec *cur;
+    return kern_frag_get(f, key, klen, &cur) == 0;
+}
+
+static void del_key(uint32_t table, uint32_t frag, uint64_t txn, int64_t k)
+{
+    struct kern_frag *f = frag_of(table, frag);
+    struct kern_val row[3] = {kern_v_i64(k), kern_v_i64(0), kern_v_null(KERN_T_VSTR)};
+    uint8_t key[KERN_KEY_MAX];
+    size_t klen;
+    struct kern_rec *rec;
+    CU_ASSERT_EQUAL_FATAL(kern_frag_row(f, row, key, KERN_KEY_MAX, &klen, &rec), 0);
+    free(rec);
+    CU_ASSERT_EQUAL_FATAL(kern_frag_delete(f, txn, key, klen, NULL), 0);
+}
+
+/* The node's history: commits of epochs 5..9 around a checkpoint, a table
+ * made after it (no checkpoint: recovered from the log alone), one
+ * transaction without an outcome. The restart keeps epochs up to 6. */
+static void restart_history(void)
+{
+    R_a = table_new("ra", 2);
+    CU_ASSERT_FATAL(R_a != 0);
+    uint64_t t1 = ++W.txn;
+    put_rows_open(R_a, 0, t1, 0, 100);
+    commit_gci(R_a, 0, t1, 5);
+    uint64_t t1b = ++W.txn;
+    put_rows_open(R_a, 1, t1b, 1000, 1050);
+    commit_gci(R_a, 1, t1b, 5);
+    int i = round_now();
+    CU_ASSERT_EQUAL_FATAL(conf(i)->error, 0);
+    quiesce();
+    uint64_t t2 = ++W.txn; /* after the checkpoint, kept (6) */
+    put_rows_open(R_a, 0, t2, 100, 110);
+    commit_gci(R_a, 0, t2, 6);
+    R_b = table_new("rb", 1); /* never checkpointed */
+    CU_ASSERT_FATAL(R_b != 0);
+    uint64_t t3 = ++W.txn;
+    put_rows_open(R_b, 0, t3, 0, 10);
+    commit_gci(R_b, 0, t3, 6);
+    uint64_t t4 = ++W.txn; /* epoch 8: not kept */
+    put_rows_open(R_a, 0, t4, 200, 210);
+    commit_gci(R_a, 0, t4, 8);
+    uint64_t t7 = ++W.txn; /* epoch 9, after t4 on its row 200: undone first */
+    del_key(R_a, 0, t7, 200);
+    commit_gci(R_a, 0, t7, 9);
+    uint64_t t5 = ++W.txn; /* no outcome */
+    put_rows_open(R_a, 0, t5, 300, 305);
+    uint64_t t6 = ++W.txn; /* epoch 9 on the table without a checkpoint */
+    put_rows_open(R_b, 0, t6, 10, 12);
+    commit_gci(R_b, 0, t6, 9);
+    settle();
+}
+
+static void test_restart_recovery(void)
+{
+    restart_history();
+    rig_close();
+    W.no_nodeset = true; /* the process starts; no set before the restart's */
+    CU_ASSERT_EQUAL_FATAL(rig_open(0, 0, true, 0), 0);
+    W.no_nodeset = false;
+    struct rt_msg *m = rt_msg_new(W.rt, KSVC_MSG_RECOVER);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    m->cookie = 5; /* this node's persisted restorable epoch */
+    rt_post_local(W.rt, RT_SVC_KERN, m);
+    struct ksvc_recovery_info ri;
+    int t = 0;
+    for (; t < MAX_TURNS; t++) {
+        ksvc_recovery(W.k, &ri);
+        if (ri.state != KSVC_RC_UNKNOWN)
+            break;
+        rt_step(W.rt, 1);
+    }
+    CU_ASSERT_EQUAL_FATAL(ri.state, KSVC_RC_OK);
+    CU_ASSERT_EQUAL(ri.replicas, 3);
+    CU_ASSERT_EQUAL(ri.recovered, 3);
+    CU_ASSERT_EQUAL(ri.rows, 150);   /* the checkpoint's rows */
+    CU_ASSERT_EQUAL(ri.late, 5);     /* COMMITs above epoch 5: t2, t4, t7 | t3, t6 */
+    CU_ASSERT_PTR_NULL(ksvc_replica(W.k, R_a, 0)); /* nothing served before the set */
+    struct rt_nodeset ns = {.epoch = 1, .members = 1, .current = 1, .coordinator = 1,
+                            .member = true, .serving = true, .restart = true,
+                            .restart_gci = 6};
+    rt_install_nodeset(W.rt, &ns);
+    for (int i = 0; i < 4; i++)
+        rt_step(W.rt, 0);
+    ksvc_recovery(W.k, &ri);
+    CU_ASSERT_EQUAL(ri.undone, 4); /* t7, t4 (kept epochs end at 6), t5; t6 */
+    struct kern_frag *a0 = ksvc_replica(W.k, R_a, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a0);
+    CU_ASSERT_EQUAL(kern_frag_role(a0), KERN_FRAG_PRIMARY);
+    for (int64_t k = 0; k < 110; k++)
+        CU_ASSERT(has_key(a0, k));
+    for (int64_t k = 200; k < 210; k++)
+        CU_ASSERT(!has_key(a0, k)); /* t4 and t7 undone, in that order's reverse */
+    for (int64_t k = 300; k < 305; k++)
+        CU_ASSERT(!has_key(a0, k));
+    CU_ASSERT_EQUAL(kern_bt_count(kern_frag_tree(a0)), 110);
+    CU_ASSERT_EQUAL(kern_frag_txns(a0, NULL, 0), 0);
+    struct kern_frag *a1 = ksvc_replica(W.k, R_a, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a1);
+    CU_ASSERT_EQUAL(kern_bt_count(kern_frag_tree(a1)), 50);
+    struct kern_frag *b0 = ksvc_replica(W.k, R_b, 0);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(b0);
+    CU_ASSERT_EQUAL(kern_bt_count(kern_frag_tree(b0)), 10); /* t6 (epoch 9) undone */
+    /* it serves: a new transaction commits on top */
+    put_rows_t(R_a, 0, 500, 501);
+    CU_ASSERT(has_key(a0, 500));
+    settle();
+}
+
+/* Bad disks: a base marker (a rebuild from a copy) after a replica's
+ * checkpoint, and a damaged checkpoint, each fail that replica only. */
+static void test_restart_refusals(void)
+{
+    rig_close();
+    /* a rebuild of ra.0 from a copy, as the service marks it */
+    struct kern_dlog_opts o = {.node = 1, .cluster = CLUSTER};
+    struct kern_dlog *l = NULL;
+    CU_ASSERT_EQUAL_FATAL(kern_dlog_open(W.dir, &o, &l), 0);
+    CU_ASSERT_EQUAL(kern_dlog_append_ckpt(l, R_a, 0, 1, NULL), 0);
+    CU_ASSERT_EQUAL(kern_dlog_flush(l), 0);
+    kern_dlog_close(l);
+    /* a flipped byte in ra.1's checkpoint */
+    char path[256];
+    ck_path(R_a, 1, "", path, sizeof path);
+    uint8_t *buf;
+    size_t len;
+    CU_ASSERT_EQUAL_FATAL(kern_ckpt_file_read(path, &buf, &len), 0);
+    buf[len / 2] ^= 0x10;
+    FILE *fp = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    CU_ASSERT_EQUAL(fwrite(buf, 1, len, fp), len);
+    fclose(fp);
+    free(buf);
+    struct ksvc_ckpt_manifest mf;
+    CU_ASSERT_EQUAL_FATAL(ksvc_ckpt_manifest_read(W.ckdir, 1, CLUSTER, &mf), 0);
+    struct ksvc_rc_rep reps[3];
+    memset(reps, 0, sizeof reps);
+    uint32_t ids[3][2] = {{R_b, 0}, {R_a, 1}, {R_a, 0}};
+    for (int i = 0; i < 3; i++) {
+        reps[i].table = ids[i][0];
+        reps[i].frag = ids[i][1];
+        reps[i].f = standby_of(ids[i][0], ids[i][1]);
+        for (size_t j = 0; j < mf.n; j++)
+            if (mf.e[j].table == reps[i].table && mf.e[j].frag == reps[i].frag) {
+                reps[i].has_entry = true;
+                reps[i].e = mf.e[j];
+            }
+    }
+    ksvc_ckpt_manifest_free(&mf);
+    CU_ASSERT_EQUAL(ksvc_recover_all(W.ckdir, W.dir, &o, reps, 3, 0), 0);
+    /* sorted: ra.0, ra.1, rb.0 */
+    CU_ASSERT(reps[0].table == R_a && reps[0].frag == 0);
+    CU_ASSERT_EQUAL(reps[0].rc, NINES_ESTATE);
+    CU_ASSERT(strstr(reps[0].why, "rebuilt from a copy") != NULL);
+    CU_ASSERT_EQUAL(reps[1].rc, NINES_ECORRUPT);
+    CU_ASSERT_EQUAL(reps[2].rc, 0);
+    /* rb.0 came back with what the first restart left: its 10 rows, and
+     * the undo of t6 (its CLRs and ABORT) redone */
+    CU_ASSERT_EQUAL(kern_bt_count(kern_frag_tree(reps[2].f)), 10);
+    CU_ASSERT_EQUAL(kern_frag_txns(reps[2].f, NULL, 0), 0);
+    for (int i = 0; i < 3; i++) {
+        kern_frag_destroy(reps[i].f);
+        ksvc_rc_rep_clear(&reps[i]);
+    }
+    CU_ASSERT_EQUAL_FATAL(rig_open(0, 0, true, 0), 0);
+}
+
+static int restart_init(void) { return rig_init("ksvc_ckpt_restart", 0, 0, true, 0); }
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -733,6 +932,12 @@ void cu_register(void)
         {NULL, NULL},
     };
     cu_add_suite("ksvc_ckpt", suite_init, suite_fini, cases);
+    static const struct cu_case restart[] = {
+        {"restart_recovery", test_restart_recovery},
+        {"restart_refusals", test_restart_refusals},
+        {NULL, NULL},
+    };
+    cu_add_suite("ksvc_ckpt_restart", restart_init, suite_fini, restart);
 #ifdef NINES_FAULTS
     static const struct cu_case trim[] = {
         {"removal_rule", test_removal_rule},

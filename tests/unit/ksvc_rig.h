@@ -44,6 +44,7 @@ static struct {
     struct rt_msg_entry tab[RIG_TAB_LEN];
     struct rt_msg *got[RIG_MAXGOT]; /* CKPT_CONF received, in order */
     int ngot;
+    bool no_nodeset; /* rig_open installs no node set (a restart's bootstrap) */
 } W;
 
 RIG_FN const struct dict *dict_now(void *ctx) { return ctx; }
@@ -177,7 +178,8 @@ RIG_FN int rig_open(size_t buf_max, uint64_t seg_bytes, bool ckpt, uint32_t ckpt
         return 1;
     struct rt_nodeset ns = {.epoch = 1, .members = 1, .current = 1, .coordinator = 1,
                             .member = true, .serving = true};
-    rt_install_nodeset(W.rt, &ns);
+    if (!W.no_nodeset)
+        rt_install_nodeset(W.rt, &ns);
     for (int i = 0; i < 4; i++)
         rt_step(W.rt, 0); /* START everywhere: the log is being opened */
     return 0;

@@ -79,6 +79,13 @@ static struct sim {
     int kern_refs[SIM_MAX + 1];
     uint64_t drained[SIM_MAX + 1][SIM_MAX + 1];
     uint32_t cancels, tb_reqs;
+    /* whole-cluster restart: each node's node-set file and restorable
+     * epoch, what its recovery answers (rc_auto: at once), whether asked */
+    struct ns_view persisted[SIM_MAX + 1];
+    uint64_t restorable[SIM_MAX + 1];
+    uint32_t rc_answer[SIM_MAX + 1];
+    bool rc_auto;
+    uint32_t rc_asked[SIM_MAX + 1];
 } S;
 
 static uint64_t rnd(void)
@@ -265,7 +272,18 @@ static void op_arb(void *ctx, uint64_t prev, const struct ns_view *p)
     m->at = S.now + 300;
 }
 
-static const struct ns_ops sim_ops = {op_send, op_install, op_arb};
+static void op_recover(void *ctx)
+{
+    struct sim_node *nd = ctx;
+    uint32_t self = nd->ns.cfg.self;
+    S.rc_asked[self]++;
+    if (S.rc_auto)
+        ns_set_recovery(&nd->ns, S.rc_answer[self],
+                        S.rc_answer[self] == NS_RC_FAILED ? "a checkpoint fails its CRC" : "",
+                        S.now);
+}
+
+static const struct ns_ops sim_ops = {op_send, op_install, op_arb, op_recover};
 
 static void tb_op_send(void *ctx, uint32_t to, const Nines__TakebackReq *q)
 {
@@ -330,12 +348,17 @@ static void sim_node_start(uint32_t id)
         .arb_us = 50000,
         .backoff_us = 20000,
         .lease_us = MISSES * HB_US,
+        .persisted = S.persisted[id],
+        .restart_wait_us = 2000000,
     };
     for (uint32_t i = 1; i <= S.n; i++)
         c.configured |= NS_BIT(i);
     for (uint32_t i = 1; i <= S.n; i++)
+        c.site[i] = (i - 1) % 2; /* odd nodes at site 0, even ones at site 1 */
+    for (uint32_t i = 1; i <= S.n; i++)
         nd->last_heard[i] = S.now;
     ns_init(&nd->ns, &c, &sim_ops, nd, S.now);
+    ns_set_restorable(&nd->ns, S.restorable[id]);
     struct sup_tb_config tc = {
         .self = id,
         .on = S.tb_on,
@@ -1304,6 +1327,113 @@ static void random_claim(uint32_t from, bool trace)
  * also that a node enters current only in a set no member left); once
  * everything is healed the live nodes agree, and once every member that is
  * not current claims, all are current. */
+/* ---- whole-cluster restart ---------------------------------------------- */
+
+/* Every node had installed epoch `e` (all members, all current) and
+ * persisted epoch `gci[id]` as restorable; recoveries answer `rc[id]`. */
+static void restart_init(uint32_t n, uint64_t e, const uint64_t *gci, const uint32_t *rc,
+                         bool autorc, uint64_t seed)
+{
+    memset(&S, 0, sizeof S);
+    S.n = n;
+    S.rng = seed;
+    S.now = 1000000;
+    S.rc_auto = autorc;
+    for (uint32_t i = 1; i <= n; i++) {
+        S.persisted[i] = (struct ns_view){.epoch = e, .members = all_but(0),
+                                          .current = all_but(0)};
+        S.restorable[i] = gci[i];
+        S.rc_answer[i] = rc[i];
+    }
+    for (uint32_t i = 1; i <= n; i++)
+        sim_node_start(i);
+}
+
+static void expect_restart_set(uint64_t nodes, uint64_t epoch, uint64_t members,
+                               uint64_t current, uint64_t gci)
+{
+    expect_agree(nodes, members, current);
+    for (uint32_t i = 1; i <= S.n; i++)
+        if (nodes & NS_BIT(i)) {
+            CU_ASSERT_EQUAL(S.node[i].view.epoch, epoch);
+            CU_ASSERT(S.node[i].view.restart);
+            CU_ASSERT_EQUAL(S.node[i].view.restart_gci, gci);
+        }
+}
+
+/* Every node restarted: each is asked to recover its disk; node 1's
+ * recovery fails, so site 0 ({1, 3}) cannot stand for its replicas and
+ * site 1 ({2, 4}) recovers: the first set is epoch 8 (after the persisted
+ * 7) with everyone a member, {2, 4} current, and the highest restorable
+ * epoch any node persisted. */
+static void test_restart_bootstrap(void)
+{
+    const uint64_t gci[] = {0, 10, 12, 11, 12};
+    const uint32_t rc[] = {0, NS_RC_FAILED, NS_RC_OK, NS_RC_OK, NS_RC_OK};
+    restart_init(4, 7, gci, rc, true, 91);
+    run_ms(400);
+    for (uint32_t i = 1; i <= 4; i++)
+        CU_ASSERT_EQUAL(S.rc_asked[i], 1);
+    expect_restart_set(all_but(0), 8, all_but(0), NS_BIT(2) | NS_BIT(4), 12);
+    no_violation();
+}
+
+/* Nobody installs anything while a node's recovery runs; once it is done
+ * the set forms (site 0, the lowest, when both sites can). */
+static void test_restart_waits_for_recovery(void)
+{
+    const uint64_t gci[] = {0, 5, 5, 6, 6};
+    const uint32_t rc[] = {0, NS_RC_OK, NS_RC_OK, NS_RC_OK, NS_RC_OK};
+    restart_init(4, 3, gci, rc, false, 92);
+    run_ms(1000);
+    for (uint32_t i = 1; i <= 4; i++) {
+        CU_ASSERT_EQUAL(S.node[i].view.epoch, 0);
+        CU_ASSERT(S.rc_asked[i] >= 1);
+    }
+    for (uint32_t i = 1; i <= 4; i++)
+        ns_set_recovery(&S.node[i].ns, NS_RC_OK, "", S.now);
+    run_ms(300);
+    expect_restart_set(all_but(0), 4, all_but(0), NS_BIT(1) | NS_BIT(3), 6);
+    no_violation();
+}
+
+/* A member of the persisted set does not come back: the others wait for it
+ * (restart_wait_us, 2 s here), then restart without it from the site that
+ * has every node; it joins later as a member that is not current. */
+static void test_restart_node_missing(void)
+{
+    const uint64_t gci[] = {0, 9, 9, 9, 9};
+    const uint32_t rc[] = {0, NS_RC_OK, NS_RC_OK, NS_RC_OK, NS_RC_OK};
+    restart_init(4, 5, gci, rc, true, 93);
+    kill_node(4);
+    run_ms(1500);
+    CU_ASSERT_EQUAL(S.node[1].view.epoch, 0); /* waits for node 4 */
+    run_ms(2000);
+    expect_restart_set(all_but(NS_BIT(4)), 6, all_but(NS_BIT(4)), NS_BIT(1) | NS_BIT(3), 9);
+    S.node[4].dead = false;
+    sim_node_start(4);
+    run_ms(500);
+    expect_agree(all_but(0), all_but(0), NS_BIT(1) | NS_BIT(3));
+    CU_ASSERT_FALSE(S.node[1].view.restart); /* only the first set is the restart's */
+    no_violation();
+}
+
+/* One node installed a newer set than the others before the crash: the
+ * restart's set comes after the newest (epoch 10 after 9), whoever
+ * coordinates. */
+static void test_restart_newest_epoch(void)
+{
+    const uint64_t gci[] = {0, 4, 4, 4, 4};
+    const uint32_t rc[] = {0, NS_RC_OK, NS_RC_OK, NS_RC_OK, NS_RC_OK};
+    memset(&S, 0, sizeof S);
+    restart_init(4, 7, gci, rc, true, 94);
+    S.persisted[3].epoch = 9;
+    sim_node_start(3);
+    run_ms(500);
+    expect_restart_set(all_but(0), 10, all_but(0), NS_BIT(1) | NS_BIT(3), 4);
+    no_violation();
+}
+
 static void test_random(void)
 {
     unsigned long seed = cu_seed(4242);
@@ -1463,6 +1593,10 @@ void cu_register(void)
         {"takeback_round", test_takeback_round},
         {"takeback_retried", test_takeback_retried},
         {"takeback_coordinator_dies", test_takeback_coordinator_dies},
+        {"restart_bootstrap", test_restart_bootstrap},
+        {"restart_waits_for_recovery", test_restart_waits_for_recovery},
+        {"restart_node_missing", test_restart_node_missing},
+        {"restart_newest_epoch", test_restart_newest_epoch},
         {"random", test_random},
         {NULL, NULL},
     };

@@ -4,12 +4,19 @@
  *   drill_check --config FILE [--journal F]... [--noack-journal F]...
  *               [--expect-out ID]... [--settle-ms MS] [--no-data] [--no-takeover]
  *               [--expect-two] [--expect-balanced]
+ *               [--kill-us T [--lost-window-ms W] [--restart-us R]]
  *   drill_check --config FILE --watch SECONDS [--interval-ms MS]
+ *   drill_check --self-test
  *
  * Checks (one PASS/FAIL line each, with counts; tools/drill/README.md
  * "The checker"):
  *   acknowledged present  every journal line A has its history row (aid, tid,
- *                         bid, delta; by hid = txn id when the journal has it)
+ *                         bid, delta; by hid = txn id when the journal has it);
+ *                         after a whole-cluster kill at T (--kill-us, drill
+ *                         kill-all) one may be missing if acknowledged at most
+ *                         W ms before T (--lost-window-ms; 0: none may), and
+ *                         "loss window measured: N commits, at most M ms
+ *                         before the kill" is printed
  *   executed once         no tuple has more history rows than its A + U lines
  *   aborted absent        no R line has a history row
  *   balance invariant     sum account = sum teller = sum branch = sum history.delta
@@ -31,6 +38,9 @@
  * The cluster-state checks are retried for --settle-ms (default 5000; log
  * shipping and a node-set round may still be under way); the data checks
  * read through the client library from serving nodes only.
+ *
+ * --self-test runs the logic above on made-up journals, history rows,
+ * balances and cluster states, without a cluster.
  *
  * --watch samples every node's roles every --interval-ms (default 100) and
  * fails if two serving nodes with the same epoch ever claimed primary for
@@ -467,7 +477,9 @@ static void check_state(struct snap *s, const struct dict *d, const uint32_t *ou
 /* ---- data: history and balances ----------------------------------------- */
 
 struct hrow { int64_t hid, aid, tid, bid, delta; };
-struct jent { char kind; uint64_t txn; int64_t aid, tid, bid, delta; };
+/* t_done_us: when the client learned the outcome (wall clock, journal
+ * column 11; 0 in a line without it) — for an A line its acknowledgement */
+struct jent { char kind; uint64_t txn; int64_t aid, tid, bid, delta; uint64_t t_done_us; };
 
 struct rows {
     struct hrow *v;
@@ -584,11 +596,13 @@ static int journal_read(const char *path, struct journal *j)
             continue;
         struct jent e;
         int thr;
-        unsigned long long seq, txn;
+        unsigned long long seq, txn, t0 = 0, t1 = 0;
         long long aid, tid, bid, delta, val;
-        if (sscanf(line, "%c %d %llu %llu %lld %lld %lld %lld %lld", &e.kind, &thr, &seq, &txn,
-                   &aid, &tid, &bid, &delta, &val) != 9 ||
-            (e.kind != 'A' && e.kind != 'R' && e.kind != 'U')) {
+        /* the times (columns 10, 11) are optional for the reader: a line
+         * without them has no acknowledgement time (t_done_us 0) */
+        int nf = sscanf(line, "%c %d %llu %llu %lld %lld %lld %lld %lld %llu %llu", &e.kind, &thr,
+                        &seq, &txn, &aid, &tid, &bid, &delta, &val, &t0, &t1);
+        if (nf < 9 || (e.kind != 'A' && e.kind != 'R' && e.kind != 'U')) {
             /* a torn last line (the client was killed) is not an error */
             if (!strchr(line, '\n'))
                 break;
@@ -597,6 +611,7 @@ static int journal_read(const char *path, struct journal *j)
                              lineno, line);
         }
         e.txn = txn;
+        e.t_done_us = nf == 11 ? t1 : 0;
         e.aid = aid;
         e.tid = tid;
         e.bid = bid;
@@ -663,6 +678,214 @@ static size_t balance_mismatch(const struct rows *tab, const struct hrow *h, siz
     return bad + orphans;
 }
 
+/* ---- journal against history ------------------------------------------------ */
+
+/* A whole-cluster kill (drill kill-all; README "Whole-cluster restart"):
+ * --kill-us T --lost-window-ms W. Under disk_log async the restart keeps
+ * the commits of the last restorable epoch, so an acknowledged commit may
+ * be missing if its acknowledgement came at most W ms before T; under sync
+ * (W = 0) none may. Every node is dead from T on, so an acknowledgement the
+ * client read after T was sent before it; the ones read from --restart-us R
+ * on (default T + 1 s) come from the restarted cluster and must be there. */
+#define LOSS_RESTART_DEFAULT_US 1000000u
+struct loss_opts {
+    bool on;                    /* --kill-us given */
+    uint64_t kill_us, restart_us, window_ms;
+};
+static struct loss_opts g_loss;
+
+static bool loss_allowed(const struct loss_opts *o, uint64_t t_ack)
+{
+    if (!o->on || o->window_ms == 0 || t_ack == 0 || t_ack >= o->restart_us)
+        return false;
+    return t_ack >= o->kill_us || o->kill_us - t_ack <= o->window_ms * 1000u;
+}
+
+struct jh_res {
+    size_t missing;         /* acknowledged, no history row, not allowed: FAIL */
+    size_t lost;            /* acknowledged, no history row, inside the loss window */
+    size_t missing_late;    /* of missing: acknowledged by the restarted cluster */
+    size_t missing_notime;  /* of missing: the journal line has no time (window mode) */
+    size_t acked_before;    /* A lines acknowledged at or before the kill */
+    double max_age_ms;      /* largest (kill - ack) over every missing acknowledgement */
+    size_t twice, aborted_present, unk_in, unk_out, unjournaled, hid_bad;
+    char fmiss[200], ftwice[160], fab[160];
+};
+
+static int u64_desc(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x > y ? -1 : x < y;
+}
+
+/* Compare the journal with the history rows (by tuple; by hid where the
+ * journal has it). Sorts j->v and h in place. Where a tuple has fewer rows
+ * than acknowledgements (a collision of two requests, or a loss), the
+ * newest acknowledgements are taken for the missing ones. */
+static void journal_vs_history(struct journal *j, struct hrow *h, size_t hn,
+                               const struct loss_opts *lo, struct jh_res *r)
+{
+    memset(r, 0, sizeof *r);
+    r->max_age_ms = -1e18;
+    qsort(j->v, j->n, sizeof *j->v, jent_cmp);
+    struct hrow *byhid = malloc((hn ? hn : 1) * sizeof *byhid);
+    if (byhid) {
+        memcpy(byhid, h, hn * sizeof *byhid);
+        qsort(byhid, hn, sizeof *byhid, hid_cmp);
+    }
+    qsort(h, hn, sizeof *h, hrow_cmp);
+    size_t hi = 0;
+    for (size_t ji = 0; ji < j->n;) {
+        const struct jent *e = &j->v[ji];
+        size_t jj = ji, na_ = 0, nu = 0, nr = 0, nh = 0;
+        uint64_t acks[64];
+        while (jj < j->n && !jent_cmp(&j->v[jj], e)) {
+            if (j->v[jj].kind == 'A') {
+                if (na_ < sizeof acks / sizeof acks[0])
+                    acks[na_] = j->v[jj].t_done_us;
+                if (lo->on && j->v[jj].t_done_us && j->v[jj].t_done_us <= lo->kill_us)
+                    r->acked_before++;
+                na_++;
+            }
+            nu += j->v[jj].kind == 'U';
+            nr += j->v[jj].kind == 'R';
+            if (j->v[jj].txn && byhid) {
+                struct hrow key = {.hid = (int64_t)j->v[jj].txn};
+                struct hrow *p = bsearch(&key, byhid, hn, sizeof *byhid, hid_cmp);
+                bool present = p && !hrow_cmp(p, &(struct hrow){0, e->aid, e->tid, e->bid,
+                                                                 e->delta});
+                if ((j->v[jj].kind == 'A' && !present) || (j->v[jj].kind == 'R' && p))
+                    r->hid_bad++;
+            }
+            jj++;
+        }
+        while (hi < hn && cmp_tuple(h[hi].aid, h[hi].tid, h[hi].bid, h[hi].delta, e->aid, e->tid,
+                                    e->bid, e->delta) < 0) {
+            r->unjournaled++;
+            hi++;
+        }
+        while (hi < hn && !cmp_tuple(h[hi].aid, h[hi].tid, h[hi].bid, h[hi].delta, e->aid, e->tid,
+                                     e->bid, e->delta)) {
+            nh++;
+            hi++;
+        }
+        if (nh < na_) {
+            size_t nk = na_ < sizeof acks / sizeof acks[0] ? na_ : sizeof acks / sizeof acks[0];
+            qsort(acks, nk, sizeof acks[0], u64_desc);
+            for (size_t k = 0; k < na_ - nh; k++) {
+                uint64_t t = k < nk ? acks[k] : 0;
+                if (lo->on && t) {
+                    double age = ((double)lo->kill_us - (double)t) / 1000.0;
+                    if (age > r->max_age_ms)
+                        r->max_age_ms = age;
+                }
+                if (loss_allowed(lo, t)) {
+                    r->lost++;
+                    continue;
+                }
+                if (lo->on && !t)
+                    r->missing_notime++;
+                else if (lo->on && t >= lo->restart_us)
+                    r->missing_late++;
+                if (!r->missing++) {
+                    int n = snprintf(r->fmiss, sizeof r->fmiss, " (first: aid %lld tid %lld "
+                                     "delta %lld", (long long)e->aid, (long long)e->tid,
+                                     (long long)e->delta);
+                    if (lo->on && n > 0 && (size_t)n < sizeof r->fmiss)
+                        snprintf(r->fmiss + n, sizeof r->fmiss - (size_t)n, "%s%.1f ms %s)",
+                                 !t ? ", no acknowledgement time" : ", acknowledged ",
+                                 !t ? 0.0 : (t <= lo->kill_us ? (double)(lo->kill_us - t)
+                                                              : (double)(t - lo->kill_us)) /
+                                                 1000.0,
+                                 !t ? "" : t <= lo->kill_us ? "before the kill"
+                                                            : "after the kill");
+                    else if (n > 0 && (size_t)n < sizeof r->fmiss)
+                        snprintf(r->fmiss + n, sizeof r->fmiss - (size_t)n, ")");
+                }
+            }
+        } else if (nh > na_ + nu) {
+            if (nr) {
+                if (!r->aborted_present)
+                    snprintf(r->fab, sizeof r->fab, " (first: aid %lld tid %lld delta %lld)",
+                             (long long)e->aid, (long long)e->tid, (long long)e->delta);
+                r->aborted_present += nh - na_ - nu;
+            } else {
+                if (!r->twice)
+                    snprintf(r->ftwice, sizeof r->ftwice, " (first: aid %lld tid %lld delta "
+                             "%lld, %zu rows)", (long long)e->aid, (long long)e->tid,
+                             (long long)e->delta, nh);
+                r->twice += nh - na_ - nu;
+            }
+        }
+        if (nu) {
+            size_t extra = nh > na_ ? nh - na_ : 0;
+            r->unk_in += extra < nu ? extra : nu;
+            r->unk_out += extra < nu ? nu - extra : 0;
+        }
+        ji = jj;
+    }
+    r->unjournaled += hn - hi;
+    free(byhid);
+}
+
+/* The data checks over rows already read (from the cluster, or made up by
+ * --self-test): the journal against the history, the balances. */
+static void data_results(struct journal *j, struct rows *h, const struct rows *a,
+                         const struct rows *t, const struct rows *b)
+{
+    if (j->n) {
+        struct jh_res r;
+        journal_vs_history(j, h->v, h->n, &g_loss, &r);
+        char lost[200] = "";
+        if (g_loss.on)
+            snprintf(lost, sizeof lost, "; %zu missing within the %llu ms loss window before "
+                     "the kill", r.lost, (unsigned long long)g_loss.window_ms);
+        result(r.missing == 0 && r.hid_bad == 0, "acknowledged present",
+               "%zu of %zu acknowledged transactions have their history row%s%s%s",
+               j->acked - r.missing - r.lost, j->acked, lost, r.fmiss,
+               r.hid_bad ? "; some rows by txn id missing or wrong" : "");
+        if (g_loss.on) {
+            size_t nmiss = r.missing + r.lost;
+            printf("loss window measured: %zu commits, at most %.1f ms before the kill (%zu "
+                   "acknowledged before the kill; allowed %llu ms%s)\n", nmiss,
+                   nmiss && r.max_age_ms > -1e17 ? r.max_age_ms : 0.0, r.acked_before,
+                   (unsigned long long)g_loss.window_ms,
+                   g_loss.window_ms ? "" : ": every acknowledged commit present");
+            if (r.missing_late || r.missing_notime)
+                printf("  of the missing ones not allowed: %zu acknowledged by the restarted "
+                       "cluster, %zu with no acknowledgement time\n", r.missing_late,
+                       r.missing_notime);
+        }
+        result(r.twice == 0, "executed once",
+               "%zu history rows beyond the requests that could have made them%s", r.twice,
+               r.ftwice);
+        result(r.aborted_present == 0, "aborted absent",
+               "%zu of %zu refused/aborted transactions have a history row%s",
+               r.aborted_present, j->refused, r.fab);
+        info("unknown outcomes", "%zu (%zu committed, %zu not); %zu history rows from requests "
+             "in no journal", j->unknown, r.unk_in, r.unk_out, r.unjournaled);
+    }
+
+    long double sa = 0, st = 0, sb = 0, sh = 0;
+    for (size_t i = 0; i < a->n; i++)
+        sa += a->v[i].aid;
+    for (size_t i = 0; i < t->n; i++)
+        st += t->v[i].aid;
+    for (size_t i = 0; i < b->n; i++)
+        sb += b->v[i].aid;
+    for (size_t i = 0; i < h->n; i++)
+        sh += h->v[i].delta;
+    result(sa == st && st == sb && sb == sh, "balance invariant",
+           "sum account %.0Lf, teller %.0Lf, branch %.0Lf, history.delta %.0Lf", sa, st, sb, sh);
+    char fa[160] = "", ft[160] = "", fb[160] = "";
+    size_t ba = balance_mismatch(a, h->v, h->n, 0, fa, sizeof fa);
+    size_t bt = balance_mismatch(t, h->v, h->n, 1, ft, sizeof ft);
+    size_t bb = balance_mismatch(b, h->v, h->n, 2, fb, sizeof fb);
+    result(ba + bt + bb == 0, "balances per row",
+           "%zu accounts%s, %zu tellers%s, %zu branches%s differ from their history deltas", ba,
+           fa, bt, ft, bb, fb);
+}
+
 static void check_data(const struct snap *s, struct journal *j, uint64_t deadline)
 {
     const char *addrs[NINES_MAX_NODES];
@@ -702,104 +925,7 @@ static void check_data(const struct snap *s, struct journal *j, uint64_t deadlin
     }
     info("data", "history %zu rows, account %zu, teller %zu, branch %zu", h.n, a.n, t.n, b.n);
 
-    /* journal against history (by tuple; by hid where the journal has it) */
-    if (j->n) {
-        qsort(j->v, j->n, sizeof *j->v, jent_cmp);
-        struct hrow *byhid = malloc((h.n ? h.n : 1) * sizeof *byhid);
-        if (byhid) {
-            memcpy(byhid, h.v, h.n * sizeof *byhid);
-            qsort(byhid, h.n, sizeof *byhid, hid_cmp);
-        }
-        qsort(h.v, h.n, sizeof *h.v, hrow_cmp);
-        size_t missing = 0, twice = 0, aborted_present = 0, unk_in = 0, unk_out = 0,
-               unjournaled = 0, hid_bad = 0;
-        char fmiss[160] = "", ftwice[160] = "", fab[160] = "";
-        size_t hi = 0;
-        for (size_t ji = 0; ji < j->n;) {
-            const struct jent *e = &j->v[ji];
-            size_t jj = ji, na_ = 0, nu = 0, nr = 0, nh = 0;
-            while (jj < j->n && !jent_cmp(&j->v[jj], e)) {
-                na_ += j->v[jj].kind == 'A';
-                nu += j->v[jj].kind == 'U';
-                nr += j->v[jj].kind == 'R';
-                if (j->v[jj].txn && byhid) {
-                    struct hrow key = {.hid = (int64_t)j->v[jj].txn};
-                    struct hrow *p = bsearch(&key, byhid, h.n, sizeof *byhid, hid_cmp);
-                    bool present = p && !hrow_cmp(p, &(struct hrow){0, e->aid, e->tid, e->bid,
-                                                                     e->delta});
-                    if ((j->v[jj].kind == 'A' && !present) || (j->v[jj].kind == 'R' && p))
-                        hid_bad++;
-                }
-                jj++;
-            }
-            while (hi < h.n && cmp_tuple(h.v[hi].aid, h.v[hi].tid, h.v[hi].bid, h.v[hi].delta,
-                                         e->aid, e->tid, e->bid, e->delta) < 0) {
-                unjournaled++;
-                hi++;
-            }
-            while (hi < h.n && !cmp_tuple(h.v[hi].aid, h.v[hi].tid, h.v[hi].bid, h.v[hi].delta,
-                                          e->aid, e->tid, e->bid, e->delta)) {
-                nh++;
-                hi++;
-            }
-            if (nh < na_) {
-                if (!missing)
-                    snprintf(fmiss, sizeof fmiss, " (first: aid %lld tid %lld delta %lld)",
-                             (long long)e->aid, (long long)e->tid, (long long)e->delta);
-                missing += na_ - nh;
-            } else if (nh > na_ + nu) {
-                if (nr) {
-                    if (!aborted_present)
-                        snprintf(fab, sizeof fab, " (first: aid %lld tid %lld delta %lld)",
-                                 (long long)e->aid, (long long)e->tid, (long long)e->delta);
-                    aborted_present += nh - na_ - nu;
-                } else {
-                    if (!twice)
-                        snprintf(ftwice, sizeof ftwice, " (first: aid %lld tid %lld delta %lld, "
-                                 "%zu rows)", (long long)e->aid, (long long)e->tid,
-                                 (long long)e->delta, nh);
-                    twice += nh - na_ - nu;
-                }
-            }
-            if (nu) {
-                size_t extra = nh > na_ ? nh - na_ : 0;
-                unk_in += extra < nu ? extra : nu;
-                unk_out += extra < nu ? nu - extra : 0;
-            }
-            ji = jj;
-        }
-        unjournaled += h.n - hi;
-        free(byhid);
-        result(missing == 0 && hid_bad == 0, "acknowledged present",
-               "%zu of %zu acknowledged transactions have their history row%s%s", j->acked - missing,
-               j->acked, fmiss, hid_bad ? "; some rows by txn id missing or wrong" : "");
-        result(twice == 0, "executed once",
-               "%zu history rows beyond the requests that could have made them%s", twice, ftwice);
-        result(aborted_present == 0, "aborted absent",
-               "%zu of %zu refused/aborted transactions have a history row%s", aborted_present,
-               j->refused, fab);
-        info("unknown outcomes", "%zu (%zu committed, %zu not); %zu history rows from requests "
-             "in no journal", j->unknown, unk_in, unk_out, unjournaled);
-    }
-
-    long double sa = 0, st = 0, sb = 0, sh = 0;
-    for (size_t i = 0; i < a.n; i++)
-        sa += a.v[i].aid;
-    for (size_t i = 0; i < t.n; i++)
-        st += t.v[i].aid;
-    for (size_t i = 0; i < b.n; i++)
-        sb += b.v[i].aid;
-    for (size_t i = 0; i < h.n; i++)
-        sh += h.v[i].delta;
-    result(sa == st && st == sb && sb == sh, "balance invariant",
-           "sum account %.0Lf, teller %.0Lf, branch %.0Lf, history.delta %.0Lf", sa, st, sb, sh);
-    char fa[160] = "", ft[160] = "", fb[160] = "";
-    size_t ba = balance_mismatch(&a, h.v, h.n, 0, fa, sizeof fa);
-    size_t bt = balance_mismatch(&t, h.v, h.n, 1, ft, sizeof ft);
-    size_t bb = balance_mismatch(&b, h.v, h.n, 2, fb, sizeof fb);
-    result(ba + bt + bb == 0, "balances per row",
-           "%zu accounts%s, %zu tellers%s, %zu branches%s differ from their history deltas", ba,
-           fa, bt, ft, bb, fb);
+    data_results(j, &h, &a, &t, &b);
 out:
     free(h.v);
     free(a.v);
@@ -894,6 +1020,285 @@ static int watch(double seconds, int interval_ms)
     return nfail ? 1 : 0;
 }
 
+/* ---- self-test (--self-test) ---------------------------------------------- */
+
+/* The checker's logic on made-up data, without a cluster: journals and
+ * history rows (the loss window of a whole-cluster kill, losses outside it,
+ * aborted rows present, a request executed twice, unknown outcomes), the
+ * balance checks, the journal reader (lines with and without times) and
+ * the replica checks on a made-up cluster state. */
+static int st_fail, st_cases;
+
+static void st_expect(bool ok, const char *what, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void st_expect(bool ok, const char *what, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    printf("self-test %-4s %s: ", ok ? "ok" : "FAIL", what);
+    vprintf(fmt, ap);
+    printf("\n");
+    va_end(ap);
+    st_cases++;
+    st_fail += !ok;
+}
+
+struct st_data {
+    struct journal j;
+    struct rows h, a, t, b;
+};
+
+static void st_reset(struct st_data *x)
+{
+    free(x->j.v);
+    free(x->h.v);
+    free(x->a.v);
+    free(x->t.v);
+    free(x->b.v);
+    memset(x, 0, sizeof *x);
+}
+
+static void st_row(struct rows *r, struct hrow v)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? r->cap * 2 : 64;
+        r->v = realloc(r->v, r->cap * sizeof *r->v);
+        if (!r->v)
+            abort();
+    }
+    r->v[r->n++] = v;
+}
+
+/* A journal line for request k (tuple derived from k); kind A, R or U;
+ * t_done: its acknowledgement time. in_history: the cluster has its row. */
+static void st_req(struct st_data *x, int k, char kind, uint64_t t_done, int rows)
+{
+    struct jent e = {kind, 0, 1000 + k, k % 10, 0, 10 + k, t_done};
+    if (x->j.n == x->j.cap) {
+        x->j.cap = x->j.cap ? x->j.cap * 2 : 64;
+        x->j.v = realloc(x->j.v, x->j.cap * sizeof *x->j.v);
+        if (!x->j.v)
+            abort();
+    }
+    x->j.v[x->j.n++] = e;
+    x->j.acked += kind == 'A';
+    x->j.refused += kind == 'R';
+    x->j.unknown += kind == 'U';
+    for (int i = 0; i < rows; i++)
+        st_row(&x->h, (struct hrow){(int64_t)x->h.n + 1, e.aid, e.tid, e.bid, e.delta});
+}
+
+/* Balances that agree with the history rows (account id = aid - 1000 ...). */
+static void st_balances(struct st_data *x)
+{
+    int64_t acc[64] = {0}, tel[10] = {0}, br = 0;
+    for (size_t i = 0; i < x->h.n; i++) {
+        acc[x->h.v[i].aid - 1000] += x->h.v[i].delta;
+        tel[x->h.v[i].tid] += x->h.v[i].delta;
+        br += x->h.v[i].delta;
+    }
+    /* struct rows of a balance table: hid = the id, aid = the balance */
+    for (int i = 0; i < 64; i++)
+        st_row(&x->a, (struct hrow){1000 + i, acc[i], 0, 0, 0});
+    for (int i = 0; i < 10; i++)
+        st_row(&x->t, (struct hrow){i, tel[i], 0, 0, 0});
+    st_row(&x->b, (struct hrow){0, br, 0, 0, 0});
+}
+
+static void self_test_journal(void)
+{
+    const uint64_t T = 1800000000000000ull; /* the kill, wall-clock µs */
+    const struct loss_opts none = {0};
+    const struct loss_opts async300 = {true, T, T + LOSS_RESTART_DEFAULT_US, 300};
+    const struct loss_opts sync0 = {true, T, T + LOSS_RESTART_DEFAULT_US, 0};
+    struct st_data x = {0};
+    struct jh_res r;
+
+    /* every acknowledged present, refused absent, unknowns either way */
+    for (int k = 0; k < 20; k++)
+        st_req(&x, k, 'A', T - 5000000 + (uint64_t)k, 1);
+    st_req(&x, 20, 'R', T - 4000000, 0);
+    st_req(&x, 21, 'U', T - 4000000, 1);
+    st_req(&x, 22, 'U', T - 4000000, 0);
+    journal_vs_history(&x.j, x.h.v, x.h.n, &none, &r);
+    st_expect(!r.missing && !r.lost && !r.aborted_present && !r.twice && r.unk_in == 1 &&
+              r.unk_out == 1, "clean journal", "missing %zu lost %zu aborted %zu twice %zu "
+              "unknown %zu in %zu out", r.missing, r.lost, r.aborted_present, r.twice, r.unk_in,
+              r.unk_out);
+    journal_vs_history(&x.j, x.h.v, x.h.n, &async300, &r);
+    st_expect(!r.missing && !r.lost && r.acked_before == 20, "clean journal, window mode",
+              "missing %zu lost %zu, %zu acknowledged before the kill", r.missing, r.lost,
+              r.acked_before);
+
+    /* async: three missing, acknowledged 100 and 250 ms before the kill and
+     * 5 ms after it (sent before it): inside a 300 ms window */
+    st_req(&x, 30, 'A', T - 100000, 0);
+    st_req(&x, 31, 'A', T - 250000, 0);
+    st_req(&x, 32, 'A', T + 5000, 0);
+    journal_vs_history(&x.j, x.h.v, x.h.n, &async300, &r);
+    st_expect(!r.missing && r.lost == 3 && r.max_age_ms == 250.0 && r.acked_before == 22,
+              "async: losses inside the window", "missing %zu lost %zu max age %.1f ms, %zu "
+              "acknowledged before the kill", r.missing, r.lost, r.max_age_ms, r.acked_before);
+    journal_vs_history(&x.j, x.h.v, x.h.n, &none, &r);
+    st_expect(r.missing == 3 && !r.lost, "the same without --kill-us", "missing %zu lost %zu",
+              r.missing, r.lost);
+    /* sync (window 0): any missing acknowledgement fails */
+    journal_vs_history(&x.j, x.h.v, x.h.n, &sync0, &r);
+    st_expect(r.missing == 3 && !r.lost && r.max_age_ms == 250.0, "sync: no loss allowed",
+              "missing %zu lost %zu max age %.1f ms", r.missing, r.lost, r.max_age_ms);
+
+    /* one older than the window */
+    st_req(&x, 33, 'A', T - 400000, 0);
+    journal_vs_history(&x.j, x.h.v, x.h.n, &async300, &r);
+    st_expect(r.missing == 1 && r.lost == 3 && r.max_age_ms == 400.0 &&
+              strstr(r.fmiss, "400.0 ms before the kill"), "async: a loss older than the window",
+              "missing %zu lost %zu max age %.1f ms%s", r.missing, r.lost, r.max_age_ms, r.fmiss);
+    /* acknowledged by the restarted cluster, and a line with no time */
+    st_req(&x, 34, 'A', T + 2 * LOSS_RESTART_DEFAULT_US, 0);
+    st_req(&x, 35, 'A', 0, 0);
+    journal_vs_history(&x.j, x.h.v, x.h.n, &async300, &r);
+    st_expect(r.missing == 3 && r.missing_late == 1 && r.missing_notime == 1,
+              "after the restart / no time", "missing %zu (late %zu, no time %zu)", r.missing,
+              r.missing_late, r.missing_notime);
+    struct loss_opts early = async300;
+    early.restart_us = T + 3000; /* the client read the +5 ms one after the restart began */
+    journal_vs_history(&x.j, x.h.v, x.h.n, &early, &r);
+    st_expect(r.missing == 4 && r.missing_late == 2, "--restart-us bounds the window",
+              "missing %zu (late %zu)", r.missing, r.missing_late);
+
+    /* the checks as printed: acknowledged present fails, the rest passes */
+    int f0 = nfail;
+    struct loss_opts saved = g_loss;
+    g_loss = async300;
+    st_balances(&x);
+    data_results(&x.j, &x.h, &x.a, &x.t, &x.b);
+    g_loss = saved;
+    st_expect(nfail - f0 == 1, "data_results with losses outside the window",
+              "%d checks failed (want 1: acknowledged present)", nfail - f0);
+
+    /* a collision: two acknowledgements of one tuple, one row; the newer is
+     * taken for the missing one */
+    st_reset(&x);
+    st_req(&x, 40, 'A', T - 1000000, 1);
+    st_req(&x, 40, 'A', T - 50000, 0);
+    journal_vs_history(&x.j, x.h.v, x.h.n, &async300, &r);
+    st_expect(!r.missing && r.lost == 1 && r.max_age_ms == 50.0, "collision",
+              "missing %zu lost %zu max age %.1f", r.missing, r.lost, r.max_age_ms);
+
+    /* aborted present, executed twice */
+    st_reset(&x);
+    st_req(&x, 50, 'R', T - 1000000, 1);
+    st_req(&x, 51, 'A', T - 1000000, 2);
+    st_req(&x, 52, 'U', T - 1000000, 2);
+    journal_vs_history(&x.j, x.h.v, x.h.n, &async300, &r);
+    st_expect(r.aborted_present == 1 && r.twice == 2 && !r.missing, "aborted present, twice",
+              "aborted %zu twice %zu missing %zu", r.aborted_present, r.twice, r.missing);
+
+    /* balances: consistent, then one account off (invariant and per row) */
+    st_reset(&x);
+    for (int k = 0; k < 30; k++)
+        st_req(&x, k, 'A', T - 1000000, 1);
+    st_balances(&x);
+    f0 = nfail;
+    data_results(&x.j, &x.h, &x.a, &x.t, &x.b);
+    st_expect(nfail == f0, "balances agree", "%d checks failed", nfail - f0);
+    x.a.v[3].aid += 7;
+    f0 = nfail;
+    data_results(&x.j, &x.h, &x.a, &x.t, &x.b);
+    st_expect(nfail - f0 == 2, "one account off", "%d checks failed (want 2: invariant, per row)",
+              nfail - f0);
+    st_reset(&x);
+}
+
+static void self_test_reader(void)
+{
+    char path[] = "/tmp/drill_check_selftest.XXXXXX";
+    int fd = mkstemp(path);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+    if (!f) {
+        st_expect(false, "journal reader", "cannot make a temporary file: %s", strerror(errno));
+        return;
+    }
+    fprintf(f, "# nines-tpcb-journal v1\n"
+               "A 0 1 0 5 6 0 -7 123 1800000000000000 1800000000001234\n"
+               "A 0 2 0 5 6 0 -8 123\n"
+               "R 1 1 0 9 9 0 3 -16 1800000000000000 1800000000002000 refused: no\n"
+               "U 1 2 0 9 9 0 4 -11 1800000000000000 1800000000003000 timed out\n"
+               "A 1 3 0 9 9");   /* a torn last line */
+    fclose(f);
+    struct journal j = {0};
+    int rc = journal_read(path, &j);
+    unlink(path);
+    st_expect(rc == 0 && j.n == 4 && j.acked == 2 && j.refused == 1 && j.unknown == 1 &&
+              j.v[0].t_done_us == 1800000000001234ull && j.v[1].t_done_us == 0 &&
+              j.v[3].t_done_us == 1800000000003000ull, "journal reader",
+              "rc %d, %zu lines (%zu A, %zu R, %zu U), times %llu %llu", rc, j.n, j.acked,
+              j.refused, j.unknown, j.n ? (unsigned long long)j.v[0].t_done_us : 0ull,
+              j.n > 1 ? (unsigned long long)j.v[1].t_done_us : 0ull);
+    free(j.v);
+}
+
+static void self_test_state(void)
+{
+    memset(&cf, 0, sizeof cf);
+    cf.nnodes = 4;
+    for (uint32_t i = 0; i < 4; i++) {
+        cf.nodes[i].id = i + 1;
+        cf.nodes[i].site = i % 2;
+    }
+    static struct snap s;
+    static struct rep reps[16];
+    struct state_res r;
+    bool two = g_expect_two;
+    for (int round = 0; round < 4; round++) {
+        memset(&s, 0, sizeof s);
+        s.reps = reps;
+        s.epoch = 7;
+        s.members = s.current = s.serving = 0xf;
+        for (uint32_t i = 0; i < 4; i++)
+            s.st[i] = (struct node_st){.id = i + 1, .up = true, .serving = true, .has_ns = true,
+                                       .epoch = 7, .members = 0xf, .current = 0xf};
+        /* fragments (1,0) on nodes 1,2; (1,1) on nodes 3,4 */
+        reps[0] = (struct rep){1, 0, 1, true, 10, 0xabc, 7, 0, false};
+        reps[1] = (struct rep){1, 0, 2, false, 10, 0xabc, 7, 0, false};
+        reps[2] = (struct rep){1, 1, 3, true, 12, 0xdef, 7, 0, false};
+        reps[3] = (struct rep){1, 1, 4, false, 12, 0xdef, 7, 0, false};
+        s.nreps = 4;
+        const char *what = "two replicas agree";
+        bool want_rep = true, want_prim = true;
+        if (round == 1) {
+            reps[3].digest ^= 1;
+            what = "replicas differ";
+            want_rep = false;
+        } else if (round == 2) {
+            s.nreps = 3; /* node 4's replica gone */
+            what = "one replica with --expect-two";
+            want_rep = false;
+        } else if (round == 3) {
+            reps[1].primary = true;
+            what = "two primaries";
+            want_prim = false;
+        }
+        g_expect_two = true;
+        check_state(&s, NULL, NULL, 0, &r);
+        st_expect(r.ok_rep == want_rep && r.ok_prim == want_prim && r.ok_ns, what,
+                  "replicas %s, primary %s, node set %s: %s", r.ok_rep ? "ok" : "FAIL",
+                  r.ok_prim ? "ok" : "FAIL", r.ok_ns ? "ok" : "FAIL", r.rep);
+    }
+    g_expect_two = two;
+}
+
+static int self_test(void)
+{
+    printf("-- checks printed by the self-test (some fail on purpose):\n");
+    self_test_journal();
+    self_test_reader();
+    self_test_state();
+    printf("drill_check self-test: %s (%d cases, %d failed)\n", st_fail ? "FAIL" : "PASS",
+           st_cases, st_fail);
+    return st_fail ? 1 : 0;
+}
+
 /* ---- main ------------------------------------------------------------------ */
 
 static void usage(FILE *f)
@@ -901,7 +1306,9 @@ static void usage(FILE *f)
     fprintf(f, "usage: drill_check --config FILE [--journal F]... [--noack-journal F]...\n"
                "                   [--expect-out ID]... [--settle-ms MS] [--no-data] "
                "[--no-takeover] [--expect-two] [--expect-balanced]\n"
-               "       drill_check --config FILE --watch SECONDS [--interval-ms MS]\n");
+               "                   [--kill-us T [--lost-window-ms W] [--restart-us R]]\n"
+               "       drill_check --config FILE --watch SECONDS [--interval-ms MS]\n"
+               "       drill_check --self-test\n");
 }
 
 int main(int argc, char **argv)
@@ -911,6 +1318,9 @@ int main(int argc, char **argv)
     uint32_t outs[NINES_MAX_NODES];
     bool data = true, takeover = true;
     double watch_s = 0;
+    bool selftest = false;
+    uint64_t kill_us = 0, restart_us = 0;
+    const char *window_ms = NULL;
     g_expect_two = false;
     g_expect_balanced = false;
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -938,6 +1348,14 @@ int main(int argc, char **argv)
             g_expect_two = true;
         else if (!strcmp(argv[i], "--expect-balanced"))
             g_expect_balanced = true;
+        else if (!strcmp(argv[i], "--kill-us") && more)
+            kill_us = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--lost-window-ms") && more)
+            window_ms = argv[++i];
+        else if (!strcmp(argv[i], "--restart-us") && more)
+            restart_us = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(argv[i], "--self-test"))
+            selftest = true;
         else if (!strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
@@ -947,6 +1365,19 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (selftest)
+        return self_test();
+    char *end = NULL;
+    unsigned long long w = window_ms ? strtoull(window_ms, &end, 10) : 0;
+    if ((window_ms && (!*window_ms || *end || !kill_us)) || (restart_us && !kill_us) ||
+        (restart_us && restart_us <= kill_us)) {
+        fprintf(stderr, "drill_check: --lost-window-ms W (a number of ms) and --restart-us R "
+                        "(after T) need --kill-us T (wall-clock µs)\n");
+        usage(stderr);
+        return 2;
+    }
+    g_loss = (struct loss_opts){kill_us != 0, kill_us,
+                                restart_us ? restart_us : kill_us + LOSS_RESTART_DEFAULT_US, w};
     if (!config || settle_ms < 0 || interval_ms <= 0) {
         usage(stderr);
         return 2;
