@@ -9,7 +9,8 @@
  *                          send_queue_bytes, poll_us, lock_timeout_ms,
  *                          txn_timeout_ms, transport, disk_log,
  *                          disk_log_buffer_mb, checkpoint_interval_ms,
- *                          repair_after_ms, takeback_ms N|off)
+ *                          repair_after_ms, takeback_ms N|off,
+ *                          gcp_interval_ms)
  *
  * Every problem is reported as "FILE:LINE: what, with which value". */
 #include "conf.h"
@@ -64,6 +65,7 @@ static void conf_defaults(struct nines_conf *c)
     c->repair_after_ms = 60000;        /* supervisor/README.md "Self-repair" */
     c->takeback = true;                /* supervisor/README.md "Takeback" */
     c->takeback_ms = 1000;
+    c->gcp_interval_ms = 100;          /* supervisor/README.md "Global checkpoints" */
 }
 
 const char *nines_disk_log_name(enum nines_disk_log v)
@@ -247,6 +249,16 @@ static int parse_line(struct nines_conf *c, char *line, const char *name, int ln
                              "%u..%u", name, ln, w[1], NINES_CKPT_INTERVAL_MIN_MS,
                              NINES_CKPT_INTERVAL_MAX_MS);
         c->checkpoint_interval_ms = v;
+        return 0;
+    }
+    if (strcmp(w[0], "gcp_interval_ms") == 0) {
+        uint32_t v;
+        if (parse_u32(w[1], 0, UINT32_MAX, &v) ||
+            (v && (v < NINES_GCP_INTERVAL_MIN_MS || v > NINES_GCP_INTERVAL_MAX_MS)))
+            return nines_err(NINES_ECONFIG, "%s:%d: gcp_interval_ms '%s' must be 0 (off: no "
+                             "commit epochs) or a number of milliseconds in %u..%u", name, ln,
+                             w[1], NINES_GCP_INTERVAL_MIN_MS, NINES_GCP_INTERVAL_MAX_MS);
+        c->gcp_interval_ms = v;
         return 0;
     }
     if (strcmp(w[0], "takeback_ms") == 0) {

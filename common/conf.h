@@ -11,6 +11,8 @@
 #define NINES_MAX_NODES 64        /* node ids are 1..NINES_MAX_NODES */
 #define NINES_HOST_MAX 64
 #define NINES_NAME_MAX 64
+#define NINES_GCP_INTERVAL_MIN_MS 10u        /* gcp_interval_ms: 0 (off) or in min..max */
+#define NINES_GCP_INTERVAL_MAX_MS 60000u
 #define NINES_CKPT_INTERVAL_MIN_MS 1000u      /* checkpoint_interval_ms: 0 or at least this */
 #define NINES_CKPT_INTERVAL_MAX_MS 86400000u  /* ... and at most a day */
 
@@ -68,6 +70,9 @@ struct nines_conf {
                                    * primaries back (supervisor/README.md "Takeback");
                                    * default on; `takeback_ms off` turns it off */
     uint32_t takeback_ms;         /* ... after it has been current this long (settle) */
+    uint32_t gcp_interval_ms;     /* with the disk log: a commit-epoch round (global
+                                   * checkpoint) this often (0: off, no epochs; default
+                                   * 100; supervisor/README.md "Global checkpoints") */
 };
 
 int nines_conf_load(const char *path, struct nines_conf *out);

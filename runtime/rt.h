@@ -257,6 +257,9 @@ struct net_endpoint *rt_net(struct rt *rt);
 uint64_t rt_now_us(const struct rt *rt);      /* monotonic, cached per loop turn */
 uint64_t rt_start_us(const struct rt *rt);
 const struct nines_conf *rt_conf(const struct rt *rt);
+/* The message table's row for `type` when a task of this node handles it
+ * (NULL: no row, or its service has no task here). */
+const struct rt_msg_entry *rt_msg_row(const struct rt *rt, uint32_t type);
 struct rt_stats {
     uint64_t msgs_handled, msgs_local, msgs_remote_out, msgs_remote_in, timers_fired, io_done;
     uint64_t loop_turns, unpack_errors;

@@ -670,4 +670,8 @@ struct net_endpoint *rt_net(struct rt *rt) { return rt->ep; }
 uint64_t rt_now_us(const struct rt *rt) { return rt->now_us; }
 uint64_t rt_start_us(const struct rt *rt) { return rt->start_us; }
 const struct nines_conf *rt_conf(const struct rt *rt) { return rt->cfg.conf; }
+const struct rt_msg_entry *rt_msg_row(const struct rt *rt, uint32_t type)
+{
+    return rt_entry(rt, type);
+}
 void rt_get_stats(const struct rt *rt, struct rt_stats *out) { *out = rt->stats; }

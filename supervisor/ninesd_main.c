@@ -141,6 +141,10 @@ int main(int argc, char **argv)
     uint64_t cluster_id = 0xcbf29ce484222325ull; /* FNV-1a 64 of the cluster name */
     for (const char *p = conf.cluster; *p; p++)
         cluster_id = (cluster_id ^ (uint8_t)*p) * 0x100000001b3ull;
+    /* the restorable commit epoch in <data>/gcp.ncg (supervisor/README.md
+     * "Global checkpoints"), read now; written by the supervisor */
+    if (!err)
+        sup_set_disk(&sup, me->data_dir, cluster_id);
     if (!err)
         err = ksvc_init(&kern, the_rt,
                         &(struct ksvc_config){.upd = upd, .dict = dsvc_current_fn,
@@ -163,10 +167,11 @@ int main(int argc, char **argv)
                          &(struct txc_config){.dict = dsvc_current_fn, .dict_ctx = dict,
                                               .timeout_ms = conf.txn_timeout_ms,
                                               /* commit epochs: decisions wait for an epoch
-                                               * only where a coordinator runs rounds (the
-                                               * lead turns this on with sup_gcp.c: disk_log
-                                               * async|sync and gcp_interval_ms > 0) */
-                                              .gcp_on = false});
+                                               * where coordinators run rounds, the same
+                                               * condition as sup_gcp_node.c's: disk_log
+                                               * async|sync and gcp_interval_ms > 0 */
+                                              .gcp_on = conf.disk_log != NINES_DISK_LOG_OFF &&
+                                                        conf.gcp_interval_ms > 0});
     if (err) {
         fprintf(stderr, "ninesd: node %lu: %s\n", id, nines_errdetail());
         rt_destroy(the_rt);

@@ -4,7 +4,9 @@
  * supervisor/README.md. */
 #ifndef NINES_SUP_H
 #define NINES_SUP_H
+#include "nines_net.pb-c.h"
 #include "runtime/rt.h"
+#include "sup_gcp.h"
 #include "sup_hb.h"
 #include "sup_ns.h"
 #include "sup_tb.h"
@@ -61,6 +63,31 @@ void sup_repair_init(struct sup *s);
 void sup_repair_on_nodeset(struct sup *s);         /* RT_MSG_NODESET */
 void sup_repair_on_timer(struct sup *s);           /* SUP_TIMER_REPAIR */
 void sup_repair_on_done(struct sup *s, const struct rt_msg *m); /* DSVC_MSG_CHANGE_DONE */
+
+/* Commit epochs on this node (sup_gcp_node.c; README "Global checkpoints"):
+ * the coordinator's rounds (sup_gcp.c) and the restorable file's writer. */
+#define SUP_TIMER_GCP 0x4743   /* rt timer cookie of sup_gcp_node.c */
+struct sup_gcpn {
+    bool ready;               /* sup_gcp_init done (RT_MSG_START) */
+    bool on;                  /* rounds may run here (disk log, interval, the txctl rows) */
+    struct sup_gcp r;         /* the coordinator's rounds */
+    int64_t timer;            /* SUP_TIMER_GCP (0: none) */
+    uint64_t timer_at;
+    /* the restorable file (none without a data folder) */
+    char path[4200];
+    uint64_t cluster;
+    bool has_file;            /* a data folder: the file is written */
+    bool busy;                /* a write is on the I/O thread */
+    struct rt_io_req req;
+    struct sup_gcp_file io;   /* ... the value it writes */
+    char io_detail[256];
+    struct sup_gcp_file want; /* the newest value to write (want.gci > persisted: due) */
+    uint64_t seq;             /* writes of the file, the one read at start included */
+    uint64_t notified;        /* the highest gci posted to txctl and kernel (RT_MSG_GCP_SAVED) */
+    uint64_t persisted_wall_us; /* wall_us of persisted_gci (its epoch's end) */
+    uint64_t writes, errors;
+    uint32_t err_burst;
+};
 
 /* The node-set file (sup_nsfile.c; README "Whole-cluster restart"). */
 #define SUP_NSF_BYTES 64u
@@ -124,8 +151,11 @@ struct sup {
     const struct ksvc *kern;         /* the kernel service, for STATUS (NULL: none) */
     struct sup_repair repair;        /* self-repair timer (sup_repair.c) */
     struct sup_nsf nsf;              /* the node-set file (sup_nsfile.c) */
-    uint64_t restart_floor;          /* the restorable epoch persisted here (the commit-epoch
-                                      * file; 0: none) */
+    uint64_t restart_floor;          /* the restorable epoch persisted here when this process
+                                      * started (gcp.ncg, read by sup_set_disk; 0: none) */
+    uint64_t persisted_gci;          /* restorable gci in this node's gcp.ncg (read at start,
+                                      * then written: sup_gcp_node.c; 0: none) */
+    struct sup_gcpn gcp;             /* commit epochs (sup_gcp_node.c) */
 };
 
 void sup_nsf_init(struct sup *s);                                    /* at start */
@@ -149,6 +179,18 @@ void sup_set_kernel(struct sup *s, const struct ksvc *k);
 /* ksvc_config.ns_accepted (ctx: the struct sup): this node accepted a
  * proposal for an epoch after `epoch` that is not installed yet. */
 bool sup_ns_accepted(void *ctx, uint64_t epoch);
+/* The node's data folder (NULL or "": none) and cluster id (FNV-1a 64 of
+ * the cluster name, as the disk log's): reads DIR/gcp.ncg (a damaged one
+ * is logged, renamed .bad and taken as none). Before the executor runs. */
+void sup_set_disk(struct sup *s, const char *data_dir, uint64_t cluster);
+/* The restorable gci in this node's gcp.ncg (read at start, then written). */
+uint64_t sup_gcp_persisted(const struct sup *s);
+/* STATUS: the gcp_* fields (sup_gcp_node.c) */
+void sup_gcp_status(const struct sup *s, struct rt_msg *r, Nines__StatusConf *b);
+/* sup_gcp_node.c, from sup_on_event: START, the timer, an install, I/O */
+void sup_gcp_start(struct sup *s);
+void sup_gcp_kick(struct sup *s);
+bool sup_gcp_io_done(struct sup *s, struct rt_io_req *req); /* false: not ours */
 /* Request an orderly stop (from the executor thread). */
 void sup_shutdown(struct sup *s);
 
@@ -160,6 +202,10 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m);
 void sup_on_i_am_alive(struct rt *rt, void *st, struct rt_msg *m);
 /* node-set protocol messages (sup_node.c) */
 void sup_on_ns_msg(struct rt *rt, void *st, struct rt_msg *m);
+/* GCP_PREPARE_CONF, GCP_COMMIT_CONF/REF, GCP_SAVE_CONF/REF to the
+ * coordinator; GCP_SAVED_ORD to every member (sup_gcp_node.c) */
+void sup_on_gcp_ans(struct rt *rt, void *st, struct rt_msg *m);
+void sup_on_gcp_saved_ord(struct rt *rt, void *st, struct rt_msg *m);
 /* TAKEBACK_CONF / TAKEBACK_REF from the kernel services (sup_node.c) */
 void sup_on_takeback_ans(struct rt *rt, void *st, struct rt_msg *m);
 #endif

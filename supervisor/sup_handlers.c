@@ -242,6 +242,7 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
     b->peers = pp;
     status_dlog(s, r, b);
     status_ckpt(s, r, b);
+    sup_gcp_status(s, r, b); /* commit epochs (sup_gcp_node.c) */
     status_takeback(s, r, b);
     rt_send(rt, m->from, RT_SVC_NONE, r);
 }

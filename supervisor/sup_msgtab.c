@@ -178,5 +178,28 @@ const struct rt_msg_entry sup_msgtab[] = {
         PEER | LOCAL, SAME),
     ROW(GCP_COMMIT_REQ, nines__gcp_commit_req__descriptor, RT_SVC_TXC, txc_on_gcp_commit_req,
         PEER | LOCAL, SAME),
+    /* commit epochs, the coordinator's part (supervisor/README.md "Global
+     * checkpoints", sup_gcp.c): the txctls' answers to the node-set
+     * coordinator's supervisor, its GCP_SAVE_REQ to every member's kernel
+     * service and the kernels' answers, all of one round and so of one
+     * node set (SAME); GCP_SAVED_ORD to every member's supervisor in any
+     * epoch: it only raises a restorable epoch (idempotent, max), and one
+     * dropped across an install would leave a sync commit waiting a round
+     * longer. (The txctl's rows GCP_PREPARE_REQ / GCP_COMMIT_REQ are the
+     * txctl's part.) */
+    ROW(GCP_PREPARE_CONF, nines__gcp_prepare_conf__descriptor, RT_SVC_SUP, sup_on_gcp_ans,
+        PEER | LOCAL, SAME),
+    ROW(GCP_COMMIT_CONF, nines__gcp_commit_conf__descriptor, RT_SVC_SUP, sup_on_gcp_ans,
+        PEER | LOCAL, SAME),
+    ROW(GCP_COMMIT_REF, nines__gcp_commit_ref__descriptor, RT_SVC_SUP, sup_on_gcp_ans,
+        PEER | LOCAL, SAME),
+    ROW(GCP_SAVE_REQ, nines__gcp_save_req__descriptor, RT_SVC_KERN, ksvc_on_gcp_save_req,
+        PEER | LOCAL, SAME),
+    ROW(GCP_SAVE_CONF, nines__gcp_save_conf__descriptor, RT_SVC_SUP, sup_on_gcp_ans,
+        PEER | LOCAL, SAME),
+    ROW(GCP_SAVE_REF, nines__gcp_save_ref__descriptor, RT_SVC_SUP, sup_on_gcp_ans,
+        PEER | LOCAL, SAME),
+    ROW(GCP_SAVED_ORD, nines__gcp_saved_ord__descriptor, RT_SVC_SUP, sup_on_gcp_saved_ord,
+        PEER | LOCAL, ANY),
 };
 const uint32_t sup_msgtab_len = sizeof sup_msgtab / sizeof sup_msgtab[0];

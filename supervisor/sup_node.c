@@ -263,6 +263,7 @@ bool sup_ns_accepted(void *ctx, uint64_t epoch)
  * takeback's: it looks at the node set after every input, here). */
 static void sup_arm(struct sup *s)
 {
+    sup_gcp_kick(s); /* the lease may have changed whether this node coordinates */
     if (s->hb)
         sup_tb_step(&s->tb, &s->ns, nclock_us());
     uint64_t d = ns_deadline(&s->ns);
@@ -545,10 +546,13 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
                 rt_stop(rt);
             }
         }
+        sup_gcp_start(s); /* commit epochs (sup_gcp_node.c) */
         break;
-    case RT_MSG_IO_DONE:
-        if (!sup_nsf_on_io_done(s, (struct rt_io_req *)(uintptr_t)m->cookie))
-            NLOG_WARN("sup", "an I/O completion that is not the node-set file's");
+    case RT_MSG_IO_DONE: /* the node-set file's or the restorable file's write */
+        if (!sup_nsf_on_io_done(s, (struct rt_io_req *)(uintptr_t)m->cookie) &&
+            !sup_gcp_io_done(s, (struct rt_io_req *)(uintptr_t)m->cookie))
+            NLOG_WARN("sup", "an I/O completion that is neither the node-set file's nor the "
+                      "restorable file's");
         break;
     case RT_MSG_TIMER:
         if (m->cookie == SUP_TIMER_TICK && s->state == SUP_RUNNING && s->hb) {
@@ -572,6 +576,9 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
                 rt_timer_add(rt, RT_SVC_SUP, SUP_PROBE_US, SUP_TIMER_PROBE);
         } else if (m->cookie == SUP_TIMER_REPAIR) {
             sup_repair_on_timer(s);
+        } else if (m->cookie == SUP_TIMER_GCP) {
+            s->gcp.timer = 0;
+            sup_gcp_kick(s);
         } else if (m->cookie == SUP_TIMER_NS && s->state == SUP_RUNNING) {
             s->ns_timer = 0;
             /* the deadline may be the lease's: judge it on what the
@@ -634,6 +641,7 @@ void sup_on_event(struct rt *rt, void *st, struct rt_msg *m)
         break; /* the supervisor keeps no client state */
     case RT_MSG_NODESET: /* installed (by this supervisor, or a test): self-repair looks */
         sup_repair_on_nodeset(s);
+        sup_gcp_kick(s); /* a new set aborts a round; the coordinator may have changed */
         break;
     case DSVC_MSG_CHANGE_DONE: /* the dictionary service's answer (local only) */
         if (m->from == 0)

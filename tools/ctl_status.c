@@ -266,6 +266,25 @@ static void print_table(const struct nines_conf *c, const struct ctl_node_view *
                 printf("      (disk log segments are all kept: they hold records of an earlier "
                        "process of this node, which no recovery has taken over)\n");
         }
+        /* commit epochs (supervisor/README.md "Global checkpoints") */
+        if (st->gcp_state && st->gcp_state[0] &&
+            (strcmp(st->gcp_state, "off") != 0 || st->gcp_restorable)) {
+            printf("      commit epochs: restorable %llu (%llu ms old), %llu rounds, %llu failed",
+                   (unsigned long long)st->gcp_restorable,
+                   (unsigned long long)st->gcp_restorable_age_ms,
+                   (unsigned long long)st->gcp_rounds, (unsigned long long)st->gcp_failed);
+            if (st->gcp_failure && st->gcp_failure[0])
+                printf(" (%s)", st->gcp_failure);
+            printf(", last round %llu us", (unsigned long long)st->gcp_last_us);
+            if (strcmp(st->gcp_state, "off") == 0)
+                printf(" [off]");
+            else
+                printf(" [epoch %llu, %s]", (unsigned long long)st->gcp_gci, st->gcp_state);
+            if (st->gcp_file_errors)
+                printf(" [%llu restorable-file writes failed]",
+                       (unsigned long long)st->gcp_file_errors);
+            printf("\n");
+        }
         /* takeback (supervisor/README.md "Takeback"): the coordinator's
          * attempts, and this node's drains as an interim primary */
         bool tb_busy = st->tb_state && st->tb_state[0] && strcmp(st->tb_state, "idle") != 0 &&
@@ -458,6 +477,16 @@ static void print_json(const struct nines_conf *c, const struct ctl_node_view *v
             printf(",\"draining\":%u,\"drains_conf\":%llu,\"drains_ref\":%llu,"
                    "\"refused\":%llu}", s->tb_draining, (unsigned long long)s->tb_drains_conf,
                    (unsigned long long)s->tb_drains_ref, (unsigned long long)s->tb_refused);
+            printf(",\"commit_epochs\":{\"state\":");
+            ctl_json_str(s->gcp_state);
+            printf(",\"gci\":%llu,\"restorable\":%llu,\"restorable_age_ms\":%llu,"
+                   "\"rounds\":%llu,\"failed\":%llu,\"last_failure\":",
+                   (unsigned long long)s->gcp_gci, (unsigned long long)s->gcp_restorable,
+                   (unsigned long long)s->gcp_restorable_age_ms,
+                   (unsigned long long)s->gcp_rounds, (unsigned long long)s->gcp_failed);
+            ctl_json_str(s->gcp_failure);
+            printf(",\"last_round_us\":%llu,\"file_errors\":%llu}",
+                   (unsigned long long)s->gcp_last_us, (unsigned long long)s->gcp_file_errors);
         }
         printf("}");
     }

@@ -316,6 +316,7 @@ void ksvc_fini(struct ksvc *k)
     sk_rc_fini(k);
     sk_ck_fini(k);
     sk_dlog_fini(k);
+    sk_gcp_fini(k);
     free(k);
 }
 
@@ -415,6 +416,10 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
         break;
     case UPD_MSG_ACKED:
         sk_on_acked(k, (const struct upd_acked *)(uintptr_t)m->cookie);
+        break;
+    case RT_MSG_GCP_SAVED: /* this node's supervisor made the epoch durable as restorable */
+        if (m->from == 0)
+            sk_gcp_saved(k, m->cookie);
         break;
     case RT_MSG_CLIENT_CLOSED: /* its digest and checkpoint requests are given up */
         sk_dg_client_closed(k, m->from);

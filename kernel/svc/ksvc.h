@@ -454,6 +454,17 @@ struct ksvc_tb_status {
 };
 void ksvc_tb_status(const struct ksvc *k, struct ksvc_tb_status *out);
 
+/* ---- commit epochs (ksvc_gcp.c; README "Commit epochs: SAVE") ---- */
+/* The newest commit epoch this node's supervisor made durable as
+ * restorable (RT_MSG_GCP_SAVED; 0: none yet). */
+uint64_t ksvc_restorable(const struct ksvc *k);
+struct ksvc_gcp_status {
+    uint64_t restorable;    /* ksvc_restorable */
+    uint32_t waiting;       /* GCP_SAVE_REQ waiting for the disk log now */
+    uint64_t conf, ref;     /* saves answered GCP_SAVE_CONF / GCP_SAVE_REF */
+};
+void ksvc_gcp_status(const struct ksvc *k, struct ksvc_gcp_status *out);
+
 /* Handlers named in sup_msgtab. */
 void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_op_req(struct rt *rt, void *st, struct rt_msg *m);
@@ -467,4 +478,5 @@ void ksvc_on_copy_req(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_copy_conf(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_copy_ref(struct rt *rt, void *st, struct rt_msg *m);
 void ksvc_on_takeback_req(struct rt *rt, void *st, struct rt_msg *m);
+void ksvc_on_gcp_save_req(struct rt *rt, void *st, struct rt_msg *m);
 #endif

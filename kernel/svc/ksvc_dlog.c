@@ -832,6 +832,40 @@ void sk_dlog_recoverable(struct ksvc *k, uint32_t n)
 
 uint64_t sk_dlog_gen(const struct ksvc *k) { return k->dl ? k->dl->gen : 0; }
 
+int sk_dlog_save_pos(struct ksvc *k, uint64_t *taken, uint64_t *durable, uint64_t *pos,
+                     uint64_t *gen)
+{
+    struct sk_dlog *d = k->dl;
+    if (!d)
+        return nines_err(NINES_ESTATE, "node %u has no disk log", k->self);
+    *taken = d->acc;
+    *durable = d->dacc;
+    *pos = d->open ? d->base + d->dacc : 0;
+    *gen = d->gen;
+    switch (d->state) {
+    case KSVC_DLOG_OPENING: /* the open's completion makes what came meanwhile durable */
+    case KSVC_DLOG_ON:
+        if (d->acc > d->dacc && !d->busy)
+            sk_dlog_arm_kick(d); /* a flush now, not at the next record */
+        return 0;
+    case KSVC_DLOG_RESUMED:
+        return nines_err(NINES_ESTATE, "node %u's disk log resumed after a gap and %u "
+                         "replicas have no checkpoint taken after it yet: not recoverable from "
+                         "this disk (%.200s)", k->self, d->n_unrecov, d->reason);
+    case KSVC_DLOG_GAP:
+        return nines_err(NINES_ESTATE, "node %u's disk log has a gap (%.200s)", k->self,
+                         d->reason);
+    case KSVC_DLOG_STOPPED:
+        return nines_err(d->last_rc == NINES_EFULL ? NINES_EFULL : NINES_EIO,
+                         "node %u's disk log is stopped (%.200s)", k->self, d->reason);
+    case KSVC_DLOG_OFF:
+        return nines_err(NINES_ESTATE, "node %u's disk log is off", k->self);
+    default:
+        return nines_err(NINES_ESTATE, "node %u's disk log is in bad state %d", k->self,
+                         (int)d->state);
+    }
+}
+
 /* A flush (or the open) finished: take the log's position and counters;
  * release the waiters it made durable, or refuse them if it failed. */
 static void sk_dlog_io_done(struct sk_dlog *d, struct rt_io_req *req)
@@ -931,6 +965,7 @@ bool sk_dlog_on_io_done(struct ksvc *k, struct rt_io_req *req)
         return true;
     }
     sk_dlog_io_done(d, req);
+    sk_gcp_dlog_done(k); /* GCP_SAVE_REQ waiting for this flush (ksvc_gcp.c) */
     return true;
 }
 
@@ -948,6 +983,7 @@ int ksvc_dlog_fault_hold(struct ksvc *k, bool hold)
     struct rt_io_req *req = d->held_io;
     d->held_io = NULL;
     sk_dlog_io_done(d, req);
+    sk_gcp_dlog_done(k);
     return 1;
 #else
     (void)k;

@@ -198,6 +198,8 @@ struct ksvc {
     struct sk_ckpt *ck;     /* checkpoints (ksvc_ckpt.c; NULL: off) */
     struct sk_tb *tb;       /* the takeback drain (ksvc_takeback.c; NULL until one) */
     struct sk_rc *rc;       /* whole-cluster restart (ksvc_restart.c; NULL: no disk log) */
+    struct sk_gcp *gcp;     /* GCP_SAVE_REQ waiting for the disk (ksvc_gcp.c; NULL until one) */
+    uint64_t restorable;    /* the newest restorable commit epoch (RT_MSG_GCP_SAVED) */
     bool (*ns_accepted)(void *ctx, uint64_t epoch); /* ksvc_config */
     void *ns_ctx;
 };
@@ -298,9 +300,22 @@ void sk_dlog_pos(const struct ksvc *k, struct sk_dlog_pos *out);
 void sk_dlog_trim(struct ksvc *k, uint64_t stream);
 /* The gap generation: changes when a gap begins and when it ends. */
 uint64_t sk_dlog_gen(const struct ksvc *k);
+/* GCP_SAVE_REQ (ksvc_gcp.c): the stream offsets taken and durable, the
+ * durable log position and the gap generation; 0 while records are written
+ * durably (ON, OPENING: a flush is kicked when records wait and none is in
+ * flight), else NINES_ESTATE (none, off, a gap, resumed and not recoverable
+ * yet) or NINES_EFULL / NINES_EIO (stopped), with detail. */
+int sk_dlog_save_pos(struct ksvc *k, uint64_t *taken, uint64_t *durable, uint64_t *pos,
+                     uint64_t *gen);
 /* Checkpoints: every replica that pins the log has a checkpoint pinned at
  * or after gap_stream (RESUMED becomes ON), or `n` still have none (status). */
 void sk_dlog_recoverable(struct ksvc *k, uint32_t n);
+
+/* ksvc_gcp.c: commit epochs, the kernel's part (README "Commit epochs: SAVE") */
+struct sk_gcp;
+void sk_gcp_dlog_done(struct ksvc *k);  /* a disk log flush finished: answer the saves */
+void sk_gcp_saved(struct ksvc *k, uint64_t gci); /* RT_MSG_GCP_SAVED */
+void sk_gcp_fini(struct ksvc *k);
 
 /* ksvc_ckpt.c: checkpoints (README "Checkpoints") */
 struct sk_ckpt;

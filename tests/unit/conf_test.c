@@ -19,6 +19,7 @@ static const char *good =
     "disk_log_buffer_mb 2\n"
     "repair_after_ms 0\n"
     "takeback_ms 250\n"
+    "gcp_interval_ms 0\n"
     "arbitrator 10.0.0.9:7000\n"
     "\n"
     "node 1 site 0 127.0.0.1:7001 data /tmp/n1\n"
@@ -40,6 +41,7 @@ static void test_good(void)
     CU_ASSERT_EQUAL(c.repair_after_ms, 0); /* never */
     CU_ASSERT_TRUE(c.takeback);
     CU_ASSERT_EQUAL(c.takeback_ms, 250);
+    CU_ASSERT_EQUAL(c.gcp_interval_ms, 0); /* off */
     CU_ASSERT_TRUE(c.has_arbitrator);
     CU_ASSERT_STRING_EQUAL(c.arbitrator_host, "10.0.0.9");
     CU_ASSERT_EQUAL(c.arbitrator_port, 7000);
@@ -70,6 +72,7 @@ static void test_good(void)
     CU_ASSERT_EQUAL(d.repair_after_ms, 60000); /* the default */
     CU_ASSERT_TRUE(d.takeback);   /* the default: on, after 1 s */
     CU_ASSERT_EQUAL(d.takeback_ms, 1000);
+    CU_ASSERT_EQUAL(d.gcp_interval_ms, 100); /* the default */
     struct nines_conf f;
     CU_ASSERT_EQUAL_FATAL(nines_conf_parse("cluster a\ntakeback_ms off\nnode 1 site 0 h:1\n"
                                            "node 2 site 1 h:2\n", "f.conf", &f), 0);
@@ -118,6 +121,11 @@ static const struct bad_case bad[] = {
     {"cluster x\ncheckpoint_interval_ms 1m\n", "checkpoint_interval_ms '1m' must be 0"},
     {"cluster x\ncheckpoint_interval_ms -1\n", "checkpoint_interval_ms '-1'"},
     {"cluster x\nrepair_after_ms 86400001\n", "repair_after_ms"},
+    {"cluster x\ngcp_interval_ms 5\n",
+     ":2: gcp_interval_ms '5' must be 0 (off: no commit epochs) or a number of milliseconds in "
+     "10..60000"},
+    {"cluster x\ngcp_interval_ms 60001\n", "gcp_interval_ms '60001'"},
+    {"cluster x\ngcp_interval_ms 1s\n", "gcp_interval_ms '1s' must be 0"},
     {"cluster x\ntakeback_ms soon\n", "takeback_ms 'soon' must be off or a number in 0..3600000"},
     {"cluster x y\n", "'cluster' takes exactly one value, got 2"},
     {"cluster x\narbitrator 1.2.3.4\n", "arbitrator address '1.2.3.4'"},

@@ -29,7 +29,7 @@
 
 #define CLUSTER 0x5eedu
 #define MAX_TURNS 1000000
-#define RIG_TAB_LEN (NINES__MSG_TYPE__CKPT_CONF + 1)
+#define RIG_TAB_LEN (NINES__MSG_TYPE__GCP_SAVED_ORD + 1) /* room for the GCP rows */
 #define RIG_MAXGOT 16
 #define RIG_FN __attribute__((unused)) static
 
