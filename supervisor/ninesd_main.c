@@ -154,6 +154,8 @@ int main(int argc, char **argv)
                                                               << 20,
                                               .dlog_sync = conf.disk_log ==
                                                            NINES_DISK_LOG_SYNC,
+                                              .gcp_on = conf.disk_log != NINES_DISK_LOG_OFF &&
+                                                        conf.gcp_interval_ms > 0,
                                               .ckpt_dir = ckpt_dir,
                                               .ckpt_interval_ms = conf.checkpoint_interval_ms,
                                               .ns_accepted = sup_ns_accepted,

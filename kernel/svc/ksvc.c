@@ -235,6 +235,7 @@ int ksvc_init(struct ksvc **out, struct rt *rt, const struct ksvc_config *cfg)
     k->dict_ctx = cfg->dict_ctx;
     k->ns_accepted = cfg->ns_accepted;
     k->ns_ctx = cfg->ns_ctx;
+    k->gcp_on = cfg->gcp_on;
     k->rt = rt;
     k->u = cfg->upd;
     k->self = rt_self(rt);

@@ -29,6 +29,9 @@ struct ksvc_config {
     const char *dlog_dir;
     uint64_t dlog_cluster;
     size_t dlog_buf_max;
+    bool gcp_on;            /* commit epochs run (supervisor/README.md "Global checkpoints"):
+                             * a checkpoint completes only once the epochs it may hold are
+                             * restorable (README "Whole-cluster restart") */
     bool dlog_sync;         /* sync: every prepare's readiness waits for the local fsync;
                              * async: only a PRIMARY ALONE fragment's */
     uint64_t dlog_seg_bytes; /* segment size (0: KERN_DLOG_SEG_DFLT; tests make it small) */
@@ -287,6 +290,8 @@ void ksvc_rb_set_chunk(struct ksvc *k, size_t bytes);
 #define KSVC_CKPT_STEP_BYTES (4u << 20) /* ... and bytes produced */
 #define KSVC_CKPT_CHUNK (4u << 20)     /* pending bytes handed to the I/O thread at once */
 #define KSVC_CKPT_BUF_MAX (16u << 20)  /* pending bytes at most: the scan waits for the disk */
+#define KSVC_CKPT_GCI_WAIT_MS 10000  /* a checkpoint waits this long at most for its commit
+                                       * epoch to be restorable, then is abandoned */
 #define KSVC_CKPT_FLOOR_WAIT_MS 100    /* a replica's begin waits this long at most for the
                                         * transactions open at its anchor to end */
 #define KSVC_CKPT_POLL_MS 1            /* re-check of a wait (floor, durability, open log) */

@@ -120,6 +120,9 @@ struct sk_ckpt {
     struct kern_ckpt *ck;
     struct kern_ckpt_info info;
     uint64_t anchor_lsn, wait_since, cand_pin, end_stream, written;
+    uint64_t cand_gci;          /* the replica's highest commit epoch at the begin: the image
+                                 * may hold its effects, the log after the redo start may not */
+    uint64_t gci_since;         /* DURABLE: the wait for that epoch to be restorable began */
     bool scanned;              /* kern_ckpt_step returned 0 */
     bool created;              /* the temp file was created (fd valid once not busy) */
     bool cur_dropped;          /* its replica was dropped: the purge follows */
@@ -807,6 +810,8 @@ static int sk_ck_begin(struct sk_ckpt *c, struct sk_rep *r)
     kern_ckpt_get_info(c->ck, &c->info);
     struct sk_ck_rep *s = sk_ck_rep_get(c, r->table, r->frag);
     c->cand_pin = s ? sk_ck_pin_for(s, c->info.redo_start_lsn) : 0;
+    c->cand_gci = kern_frag_max_gci(r->f);
+    c->gci_since = 0;
     c->ph = SK_CK_SCAN;
     c->polls = 0;
     return 0;
@@ -915,6 +920,24 @@ static void sk_ck_work(struct sk_ckpt *c)
                 continue;
             }
             if (p.durable < c->end_stream) { /* the disk log catches up first */
+                sk_ck_arm_poll(c);
+                return;
+            }
+            if (c->k->gcp_on && c->k->restorable < c->cand_gci) {
+                /* a whole-cluster restart keeps only restorable epochs: a
+                 * checkpoint holding commits of a later one, whose records
+                 * may lie before its redo start, could not be undone to it
+                 * (README "Whole-cluster restart") */
+                uint64_t now = rt_now_us(c->k->rt);
+                if (!c->gci_since)
+                    c->gci_since = now;
+                if (now - c->gci_since >= (uint64_t)KSVC_CKPT_GCI_WAIT_MS * 1000u) {
+                    snprintf(why, sizeof why, "its commit epoch %llu was not restorable within "
+                             "%u ms (restorable: %llu)", (unsigned long long)c->cand_gci,
+                             KSVC_CKPT_GCI_WAIT_MS, (unsigned long long)c->k->restorable);
+                    sk_ck_abandon(c, why, false);
+                    continue;
+                }
                 sk_ck_arm_poll(c);
                 return;
             }

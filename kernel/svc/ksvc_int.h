@@ -200,6 +200,7 @@ struct ksvc {
     struct sk_rc *rc;       /* whole-cluster restart (ksvc_restart.c; NULL: no disk log) */
     struct sk_gcp *gcp;     /* GCP_SAVE_REQ waiting for the disk (ksvc_gcp.c; NULL until one) */
     uint64_t restorable;    /* the newest restorable commit epoch (RT_MSG_GCP_SAVED) */
+    bool gcp_on;            /* ksvc_config.gcp_on */
     bool (*ns_accepted)(void *ctx, uint64_t epoch); /* ksvc_config */
     void *ns_ctx;
 };

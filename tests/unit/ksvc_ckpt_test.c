@@ -922,6 +922,48 @@ static void test_restart_refusals(void)
 
 static int restart_init(void) { return rig_init("ksvc_ckpt_restart", 0, 0, true, 0); }
 
+/* With commit epochs a checkpoint completes only once the newest epoch its
+ * replica committed before it began is restorable: a whole-cluster restart
+ * could not undo a later one whose records lie before the redo start. */
+static void test_ckpt_waits_for_epoch(void)
+{
+    uint32_t t = table_new("ge", 1);
+    CU_ASSERT_FATAL(t != 0);
+    uint64_t x = ++W.txn;
+    put_rows_open(t, 0, x, 0, 50);
+    commit_gci(t, 0, x, 7);
+    settle();
+    int before = W.ngot;
+    ask();
+    for (int i = 0; i < 3000 && W.ngot == before; i++)
+        rt_step(W.rt, 1);
+    CU_ASSERT_EQUAL(W.ngot, before); /* waits in DURABLE for epoch 7 */
+    struct ksvc_ckpt_manifest mf;
+    CU_ASSERT_EQUAL(ksvc_ckpt_manifest_read(W.ckdir, 1, CLUSTER, &mf), NINES_ENOTFOUND);
+    struct ksvc_ckpt_entry e;
+    struct rt_msg *m = rt_msg_new(W.rt, RT_MSG_GCP_SAVED);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(m);
+    m->cookie = 7;
+    rt_post_local(W.rt, RT_SVC_KERN, m);
+    until_answers(before + 1, NULL);
+    CU_ASSERT_EQUAL(conf(before)->error, 0);
+    quiesce();
+    CU_ASSERT(mf_entry(t, 0, &e));
+    /* epoch 7 restorable already: the next one does not wait */
+    uint64_t y = ++W.txn;
+    put_rows_open(t, 0, y, 50, 60);
+    commit_gci(t, 0, y, 6);
+    settle();
+    int i = round_now();
+    CU_ASSERT_EQUAL(conf(i)->error, 0);
+}
+
+static int epoch_init(void)
+{
+    W.gcp_on = true; /* kept by rig_init, cleared by rig_fini */
+    return rig_init("ksvc_ckpt_epoch", 0, 0, true, 0);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -938,6 +980,11 @@ void cu_register(void)
         {NULL, NULL},
     };
     cu_add_suite("ksvc_ckpt_restart", restart_init, suite_fini, restart);
+    static const struct cu_case epoch[] = {
+        {"ckpt_waits_for_epoch", test_ckpt_waits_for_epoch},
+        {NULL, NULL},
+    };
+    cu_add_suite("ksvc_ckpt_epoch", epoch_init, suite_fini, epoch);
 #ifdef NINES_FAULTS
     static const struct cu_case trim[] = {
         {"removal_rule", test_removal_rule},

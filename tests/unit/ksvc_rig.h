@@ -45,6 +45,7 @@ static struct {
     struct rt_msg *got[RIG_MAXGOT]; /* CKPT_CONF received, in order */
     int ngot;
     bool no_nodeset; /* rig_open installs no node set (a restart's bootstrap) */
+    bool gcp_on;     /* commit epochs run (ksvc_config.gcp_on) */
 } W;
 
 RIG_FN const struct dict *dict_now(void *ctx) { return ctx; }
@@ -171,7 +172,8 @@ RIG_FN int rig_open(size_t buf_max, uint64_t seg_bytes, bool ckpt, uint32_t ckpt
                                         .dlog_dir = W.dir, .dlog_cluster = CLUSTER,
                                         .dlog_buf_max = buf_max, .dlog_seg_bytes = seg_bytes,
                                         .ckpt_dir = ckpt ? W.ckdir : NULL,
-                                        .ckpt_interval_ms = ckpt_ms}) ||
+                                        .ckpt_interval_ms = ckpt_ms,
+                                        .gcp_on = W.gcp_on}) ||
         rt_task_add(W.rt, RT_SVC_APP, "app", app_on_msg, NULL))
         return 1;
     if (dls().state != KSVC_DLOG_OPENING)
@@ -203,7 +205,9 @@ RIG_FN int rig_init(const char *tag, size_t buf_max, uint64_t seg_bytes, bool ck
                     uint32_t ckpt_ms)
 {
     nlog_set_level(getenv("KT_DEBUG") ? NLOG_DEBUG : NLOG_WARN);
+    bool gcp_on = W.gcp_on; /* set by the suite before */
     memset(&W, 0, sizeof W);
+    W.gcp_on = gcp_on;
     snprintf(W.root, sizeof W.root, "/tmp/%s_XXXXXX", tag);
     if (!mkdtemp(W.root))
         return 1;
@@ -218,6 +222,7 @@ RIG_FN int rig_init(const char *tag, size_t buf_max, uint64_t seg_bytes, bool ck
 RIG_FN int rig_fini(void)
 {
     rig_close();
+    W.gcp_on = false;
     dict_free(&W.d);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", W.root);
