@@ -60,7 +60,7 @@ struct sup_repair {
     struct {
         uint64_t asked, moved, refused;
         uint64_t reint_asked, reint_moved, reint_refused, reint_done;
-        char reint_last[160]; /* the last reintegration answer ("" none) */
+        char reint_last[256]; /* the last reintegration answer ("" none) */
     } st;
 };
 #define SUP_TIMER_REPAIR 0x5250 /* rt timer cookie of sup_repair.c */

@@ -317,7 +317,7 @@ static void reint_done(struct sup *s, uint32_t id, const struct rt_msg *m, uint6
         if (n->moved)
             r->st.reint_done++;
         snprintf(r->st.reint_last, sizeof r->st.reint_last, "node %u: reintegrated, %u moved "
-                 "back (%.100s)", id, n->moved, why);
+                 "back (%.200s)", id, n->moved, why);
         NLOG_INFO("sup", "node %u: node %u is reintegrated: %u replicas moved back to it (%s)",
                   s->self, id, n->moved, why);
         memset(n, 0, sizeof *n);
@@ -329,7 +329,7 @@ static void reint_done(struct sup *s, uint32_t id, const struct rt_msg *m, uint6
                       nines_strerror(m->err), why);
         }
         snprintf(r->st.reint_last, sizeof r->st.reint_last, "node %u: %u moved back, waiting: "
-                 "%.100s", id, n->moved, why);
+                 "%.200s", id, n->moved, why);
         n->backoff_ms = n->backoff_ms ? 2 * n->backoff_ms : SUP_REINT_BACKOFF_MS;
         if (n->backoff_ms > SUP_REINT_BACKOFF_MAX_MS)
             n->backoff_ms = SUP_REINT_BACKOFF_MAX_MS;
