@@ -75,8 +75,8 @@ static void status_repair(const struct sup *s, struct rt_msg *r, Nines__StatusCo
     size_t at = 0;
     for (uint32_t id = 1; id <= NINES_MAX_NODES && at < sizeof buf; id++) {
         const struct sup_rep_node *n = &rp->node[id];
-        if (n->st == SUP_REP_PRESENT)
-            continue;
+        if (n->st == SUP_REP_PRESENT || (id == s->self && n->st == SUP_REP_BACK))
+            continue; /* itself: BACK from its start until it coordinates */
         bool back = n->st == SUP_REP_BACK || n->st == SUP_REP_REINT_ASKED;
         at += (size_t)snprintf(buf + at, sizeof buf - at, "%snode %u %s (%s, %u %s, attempt %u)",
                                at ? ", " : "", id, back ? "back" : "away",

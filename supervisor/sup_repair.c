@@ -42,6 +42,11 @@
  *   REINT_ASKED --(no answer in SUP_REPAIR_ANSWER_MS)--> BACK, at once
  *   PRESENT, BACK, REINT_ASKED --(an install without it)--> AWAY
  *
+ * This node itself starts BACK (a new process knows nothing of an
+ * absence) and is BACK again after any install without it: as the
+ * coordinator it asks for itself too (the lowest id coordinates, so a
+ * returning node 1 would otherwise never be asked for).
+ *
  * Every supervisor keeps these times, so a new coordinator goes on where
  * the old one stopped; both changes are idempotent in effect (a second
  * REPAIR_NODE of a node holding nothing, a REINTEGRATE_NODE of a balanced
@@ -61,6 +66,7 @@
 #define SUP_REINT_STEP_MS 100         /* after a standby moved back: the next one */
 #define SUP_REINT_BACKOFF_MS 100      /* a refused REINTEGRATE_NODE: again after this, */
 #define SUP_REINT_BACKOFF_MAX_MS 2000 /* doubling up to this */
+#define SUP_REINT_SELF_MS 1000        /* this node asks for itself this long after its start */
 
 const char *sup_rep_state_name(enum sup_rep_state st)
 {
@@ -87,6 +93,11 @@ void sup_repair_init(struct sup *s)
     struct sup_repair *r = &s->repair;
     memset(r, 0, sizeof *r);
     r->after_us = s->conf ? (uint64_t)s->conf->repair_after_ms * 1000u : 0;
+    /* this node itself may come back from a long absence (a new process
+     * knows nothing of it): should it coordinate once current, it asks for
+     * itself once; "balanced" is the usual answer */
+    if (s->self <= NINES_MAX_NODES)
+        r->node[s->self].st = SUP_REP_BACK;
 }
 
 static bool configured(const struct sup *s, uint32_t id)
@@ -189,9 +200,24 @@ static void evaluate(struct sup *s)
     bool coord = ns->coordinator == s->self && rt_serving(s->rt);
     for (uint32_t id = 1; id <= NINES_MAX_NODES; id++) {
         struct sup_rep_node *n = &r->node[id];
-        if (id == s->self || !configured(s, id))
+        if (!configured(s, id))
             continue;
         bool member = (ns->members & RT_NODE_BIT(id)) != 0;
+        if (id == s->self) {
+            /* it does not see itself away; outside the set it is BACK
+             * (without the away time: one more request is cheap), and as
+             * the coordinator it may ask for itself */
+            if (!member) {
+                if (n->st != SUP_REP_BACK)
+                    memset(n, 0, sizeof *n);
+                n->st = SUP_REP_BACK;
+                continue;
+            }
+            if (n->st != SUP_REP_BACK && n->st != SUP_REP_REINT_ASKED)
+                continue;
+            if (n->st == SUP_REP_BACK && !n->next_us) /* from its start: services settle */
+                n->next_us = now + SUP_REINT_SELF_MS * 1000u;
+        }
         if (member) {
             switch (n->st) {
             case SUP_REP_PRESENT:
