@@ -3036,6 +3036,11 @@ static void test_reint_node_returns(void)
     }
     CU_ASSERT_EQUAL_FATAL(W.n[1].sup.repair.node[X].st, SUP_REP_PRESENT);
     CU_ASSERT_EQUAL(max_building, 1); /* one at a time */
+    /* the last moved standby's old holder keeps taking its primary's
+     * stream KSVC_LEAVE_MS after the change, then drops it */
+    CU_ASSERT(ksvc_nreplicas(W.n[MATE].kern) >= 4);
+    run((int)(KSVC_LEAVE_MS * 1000u / STEP_US) + 10);
+    CU_ASSERT_EQUAL(ksvc_nreplicas(W.n[MATE].kern), 4);
     CU_ASSERT_EQUAL(W.n[1].sup.repair.st.reint_moved, 4);
     CU_ASSERT_EQUAL(W.n[1].sup.repair.st.reint_done, 1);
     CU_ASSERT(W.n[1].sup.repair.st.reint_asked - asked1 >= 5); /* 4 moves, "balanced" */
