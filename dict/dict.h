@@ -207,6 +207,36 @@ int dict_repair_node(struct dict *d, uint32_t dead, dict_liveset eligible,
  * NINES_ENOTFOUND when node holds no replica of it, NINES_ESTATE when that
  * replica is not BUILDING (built already). */
 int dict_mark_built(struct dict *d, uint32_t table_id, uint32_t frag, uint32_t node);
+/* ---- reintegration (dict/README.md "Reintegration placement") -------- */
+/* What dict_reintegrate_node did or found. */
+struct dict_reint_result {
+    uint32_t moved;         /* 1 when a standby moved to the node, else 0 */
+    uint32_t table, frag;   /* the fragment moved */
+    uint32_t from;          /* its standby's node before (a site-mate) */
+    uint32_t held;          /* replicas the node holds after the change */
+    uint32_t most;          /* the most any site-mate holds after it */
+    uint32_t blocked;       /* surplus standbys that cannot move now (their node or
+                             * their primary not current, or building) */
+    uint32_t primaries;     /* surplus replicas that are primaries (never moved here) */
+};
+/* Move ONE hot standby to node `back` (current, in `eligible`; it came back
+ * after self-repair placed its replicas elsewhere) from a site-mate holding
+ * more: the candidates are fragments whose standby slot is a READY replica
+ * of a site-mate y in `eligible` whose primary is in `eligible`; one moves
+ * when y holds at least two more replicas of that table than back, or at
+ * least one more of that table and two more of all tables. The chosen one:
+ * the largest table surplus, then the largest total surplus, then the
+ * fewest fragments of the table back already shares with the primary's
+ * node, then tables by id and fragments ascending. It becomes (primary
+ * unchanged, standby = back, BUILDING); version + 1. A pure function of
+ * (d, back, eligible). Returns 1; NINES_EAGAIN while back has a BUILDING
+ * replica (one at a time) or when the only moves are blocked now (counts
+ * in *out); NINES_ENOTFOUND when the placement is balanced as far as
+ * standbys go ("nothing to move": primaries never move here);
+ * NINES_EINVAL when back is not in the node list or not in `eligible`.
+ * out may be NULL. */
+int dict_reintegrate_node(struct dict *d, uint32_t back, dict_liveset eligible,
+                          struct dict_reint_result *out);
 /* The replicas (any slot, any state) node `id` holds in the dictionary. */
 uint32_t dict_node_replicas(const struct dict *d, uint32_t id);
 

@@ -151,3 +151,112 @@ int dict_mark_built(struct dict *d, uint32_t table_id, uint32_t frag, uint32_t n
     d->version++;
     return 0;
 }
+
+/* ---- reintegration (dict/README.md "Reintegration placement") ---- */
+
+/* Does moving a replica of table t from y to back reduce the imbalance
+ * between them? dt: y's replicas of t minus back's; da: of all tables. */
+static bool surplus(int64_t dt, int64_t da) { return dt >= 2 || (dt >= 1 && da >= 2); }
+
+int dict_reintegrate_node(struct dict *d, uint32_t back, dict_liveset eligible,
+                          struct dict_reint_result *out)
+{
+    struct dict_reint_result res;
+    memset(&res, 0, sizeof res);
+    if (out)
+        *out = res;
+    int bsite = site_of(d, back);
+    if (bsite < 0)
+        return nines_err(NINES_EINVAL, "node %u is not in the dictionary's node list", back);
+    if (!(eligible & DICT_LIVE(back)))
+        return nines_err(NINES_EINVAL, "node %u is not current (not in the eligible set): no "
+                         "replica moves to it", back);
+    /* one at a time: a replica of back still being built holds the next */
+    for (uint32_t ti = 0; ti < d->ntables; ti++) {
+        const struct dict_table *t = d->tables[ti];
+        for (uint32_t f = 0; f < t->nfrags; f++)
+            if (t->frags[f].standby == back && t->frags[f].standby_state == DICT_REP_BUILDING) {
+                res.held = dict_node_replicas(d, back);
+                if (out)
+                    *out = res;
+                return nines_err(NINES_EAGAIN, "node %u is still building table '%s' fragment "
+                                 "%u: one replica moves to it at a time", back, t->def.name, f);
+            }
+    }
+    uint32_t total[DICT_MAX_NODES + 1];
+    memset(total, 0, sizeof total);
+    for (uint32_t i = 0; i < d->nnodes; i++)
+        if ((int)d->nodes[i].site == bsite && d->nodes[i].id <= DICT_MAX_NODES)
+            total[d->nodes[i].id] = dict_node_replicas(d, d->nodes[i].id);
+    struct dict_table *bt = NULL;
+    uint32_t bf = 0, bfrom = 0;
+    int64_t bdt = 0, bda = 0;
+    uint32_t bsh = 0;
+    for (uint32_t ti = 0; ti < d->ntables; ti++) {
+        struct dict_table *t = d->tables[ti];
+        uint32_t mine = table_replicas(t, back);
+        for (uint32_t f = 0; f < t->nfrags; f++) {
+            const struct dict_frag *fr = &t->frags[f];
+            /* a surplus primary of a site-mate: never moved here */
+            uint32_t p = fr->primary;
+            if (p && p != back && site_of(d, p) == bsite &&
+                surplus((int64_t)table_replicas(t, p) - mine, (int64_t)total[p] - total[back]))
+                res.primaries++;
+            uint32_t y = fr->standby;
+            if (!y || y == back || site_of(d, y) != bsite)
+                continue;
+            int64_t dt = (int64_t)table_replicas(t, y) - mine;
+            int64_t da = (int64_t)total[y] - total[back];
+            if (!surplus(dt, da))
+                continue;
+            if (fr->standby_state != DICT_REP_READY || !(eligible & DICT_LIVE(y)) ||
+                !(eligible & DICT_LIVE(p))) {
+                res.blocked++;
+                continue;
+            }
+            uint32_t sh = table_shared(t, back, p);
+            if (!bt || dt > bdt || (dt == bdt && (da > bda || (da == bda && sh < bsh)))) {
+                bt = t;
+                bf = f;
+                bfrom = y;
+                bdt = dt;
+                bda = da;
+                bsh = sh;
+            }
+        }
+    }
+    if (!bt) {
+        res.held = total[back];
+        for (uint32_t id = 1; id <= DICT_MAX_NODES; id++)
+            if (id != back && total[id] > res.most)
+                res.most = total[id];
+        if (out)
+            *out = res;
+        if (res.blocked)
+            return nines_err(NINES_EAGAIN, "node %u holds %u replicas, a site-mate %u: %u hot "
+                             "standbys could move to it but not now (their node or their "
+                             "primary is not current, or they are being built)", back,
+                             res.held, res.most, res.blocked);
+        return nines_err(NINES_ENOTFOUND, "node %u holds %u replicas, its site-mates at most %u: "
+                         "balanced as far as hot standbys go, nothing to move (%u surplus "
+                         "primaries stay)", back, res.held, res.most, res.primaries);
+    }
+    struct dict_frag *fr = &bt->frags[bf];
+    N_ASSERT(site_of(d, fr->primary) != bsite);
+    fr->standby = back;
+    fr->standby_state = DICT_REP_BUILDING;
+    total[bfrom]--;
+    total[back]++;
+    res.moved = 1;
+    res.table = bt->id;
+    res.frag = bf;
+    res.from = bfrom;
+    res.held = total[back];
+    for (uint32_t id = 1; id <= DICT_MAX_NODES; id++)
+        if (id != back && total[id] > res.most)
+            res.most = total[id];
+    if (out)
+        *out = res;
+    d->version++;
+    return 1;
+}

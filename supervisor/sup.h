@@ -32,20 +32,26 @@ struct sup_peer {
                                * heartbeat received after it (0: not down) */
 };
 
-/* Self-repair (sup_repair.c; README "Self-repair"): per configured node. */
+/* Self-repair (sup_repair.c; README "Self-repair") and reintegration
+ * (README "Reintegration"): per configured node. */
 enum sup_rep_state {
     SUP_REP_PRESENT = 0,      /* a member of the installed set (or never seen away) */
     SUP_REP_AWAY,             /* outside the installed set since away_us */
     SUP_REP_ASKED,            /* REPAIR_NODE sent (ref): waiting for DSVC_MSG_CHANGE_DONE */
     SUP_REP_DONE,             /* it holds no replica any more: repaired */
+    SUP_REP_BACK,             /* a member again after being away: replicas may move back to
+                               * it once it is current (and not standby-only) */
+    SUP_REP_REINT_ASKED,      /* REINTEGRATE_NODE sent (ref): waiting for CHANGE_DONE */
 };
 struct sup_rep_node {
     enum sup_rep_state st;
     uint64_t away_us;         /* first install without it (rt_now_us) */
-    uint64_t next_us;         /* AWAY/DONE: the next attempt; ASKED: give up waiting */
-    uint64_t ref;             /* ASKED: the request's */
-    uint32_t attempts;        /* REPAIR_NODE sent while away */
-    uint32_t moved;           /* its replicas placed elsewhere while away */
+    uint64_t next_us;         /* AWAY/DONE/BACK: the next attempt; *ASKED: give up waiting */
+    uint64_t ref;             /* *ASKED: the request's */
+    uint32_t attempts;        /* REPAIR_NODE sent while away; REINTEGRATE_NODE while back */
+    uint32_t moved;           /* its replicas placed elsewhere while away; BACK: moved to it */
+    uint32_t backoff_ms;      /* BACK: the wait after a refusal (doubling) */
+    bool unready;             /* BACK: not current, or standby-only (next_us: a look) */
 };
 struct sup_repair {
     uint64_t after_us;        /* repair_after_ms (0: never) */
@@ -55,6 +61,8 @@ struct sup_repair {
     uint64_t timer_at;
     struct {
         uint64_t asked, moved, refused;
+        uint64_t reint_asked, reint_moved, reint_refused, reint_done;
+        char reint_last[256]; /* the last reintegration answer ("" none) */
     } st;
 };
 #define SUP_TIMER_REPAIR 0x5250 /* rt timer cookie of sup_repair.c */

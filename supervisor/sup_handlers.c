@@ -67,6 +67,37 @@ static void status_takeback(const struct sup *s, struct rt_msg *r, Nines__Status
     }
 }
 
+/* Self-repair and reintegration (sup_repair.c) into b (strings in r). */
+static void status_repair(const struct sup *s, struct rt_msg *r, Nines__StatusConf *b)
+{
+    const struct sup_repair *rp = &s->repair;
+    char buf[512];
+    size_t at = 0;
+    for (uint32_t id = 1; id <= NINES_MAX_NODES && at < sizeof buf; id++) {
+        const struct sup_rep_node *n = &rp->node[id];
+        if (n->st == SUP_REP_PRESENT || (id == s->self && n->st == SUP_REP_BACK))
+            continue; /* itself: BACK from its start until it coordinates */
+        bool back = n->st == SUP_REP_BACK || n->st == SUP_REP_REINT_ASKED;
+        at += (size_t)snprintf(buf + at, sizeof buf - at, "%snode %u %s (%s, %u %s, attempt %u)",
+                               at ? ", " : "", id, back ? "back" : "away",
+                               sup_rep_state_name(n->st), n->moved,
+                               back ? "moved back" : "rebuilt elsewhere", n->attempts);
+    }
+    if (at) {
+        size_t n = strlen(buf) + 1;
+        if ((b->rp_nodes = rt_msg_alloc(r, n)))
+            memcpy(b->rp_nodes, buf, n);
+    }
+    b->rp_repaired = rp->st.moved;
+    b->rp_reintegrated = rp->st.reint_moved;
+    b->rp_reint_done = rp->st.reint_done;
+    if (rp->st.reint_last[0]) {
+        size_t n = strlen(rp->st.reint_last) + 1;
+        if ((b->rp_last = rt_msg_alloc(r, n)))
+            memcpy(b->rp_last, rp->st.reint_last, n);
+    }
+}
+
 /* Disk logging of the node's kernel service into b (strings in r). */
 static void status_dlog(const struct sup *s, struct rt_msg *r, Nines__StatusConf *b)
 {
@@ -244,5 +275,6 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
     status_ckpt(s, r, b);
     sup_gcp_status(s, r, b); /* commit epochs (sup_gcp_node.c) */
     status_takeback(s, r, b);
+    status_repair(s, r, b);
     rt_send(rt, m->from, RT_SVC_NONE, r);
 }

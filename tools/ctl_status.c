@@ -302,6 +302,18 @@ static void print_table(const struct nines_conf *c, const struct ctl_node_view *
                 printf("; last failure: %s", st->tb_detail);
             printf(")\n");
         }
+        /* self-repair and reintegration (supervisor/README.md "Self-repair",
+         * "Reintegration"): nodes away or back, and this coordinator's moves */
+        if ((st->rp_nodes && st->rp_nodes[0]) || st->rp_repaired || st->rp_reintegrated) {
+            printf("      (self-repair: %s; %llu replicas rebuilt elsewhere, %llu moved back, "
+                   "%llu nodes reintegrated", st->rp_nodes && st->rp_nodes[0] ? st->rp_nodes
+                                                                          : "every node present",
+                   (unsigned long long)st->rp_repaired, (unsigned long long)st->rp_reintegrated,
+                   (unsigned long long)st->rp_reint_done);
+            if (st->rp_last && st->rp_last[0])
+                printf("; last: %s", st->rp_last);
+            printf(")\n");
+        }
         if (st->tb_draining || st->tb_drains_conf || st->tb_drains_ref || st->tb_refused)
             printf("      (takeback drains here: %u fragments draining now, %llu drained, %llu "
                    "not in time, %llu new transactions told to retry)\n", st->tb_draining,
@@ -487,6 +499,13 @@ static void print_json(const struct nines_conf *c, const struct ctl_node_view *v
             ctl_json_str(s->gcp_failure);
             printf(",\"last_round_us\":%llu,\"file_errors\":%llu}",
                    (unsigned long long)s->gcp_last_us, (unsigned long long)s->gcp_file_errors);
+            printf(",\"repair\":{\"nodes\":");
+            ctl_json_str(s->rp_nodes);
+            printf(",\"repaired\":%llu,\"reintegrated\":%llu,\"reint_done\":%llu,\"last\":",
+                   (unsigned long long)s->rp_repaired, (unsigned long long)s->rp_reintegrated,
+                   (unsigned long long)s->rp_reint_done);
+            ctl_json_str(s->rp_last);
+            printf("}");
         }
         printf("}");
     }

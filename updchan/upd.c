@@ -106,12 +106,22 @@ void upd_ship_remove(struct upd *u, struct upd_ship *sh)
     N_ASSERT(!"upd_ship_remove: unknown entry");
 }
 
+static bool ship_one(struct upd *u, struct upd_ship *sh);
+
 void upd_ship_set_standby(struct upd *u, struct upd_ship *sh, uint32_t standby)
 {
     if (standby == u->self)
         standby = 0;
     if (sh->standby != standby) {
         uint32_t old = sh->standby;
+        /* what is logged but not yet shipped goes to the old target first:
+         * transactions that prepared in this turn named it in their
+         * READY_IND, and a live old target (a hot standby the dictionary
+         * moved to another node keeps taking the stream a while, kernel/svc
+         * README "Reintegration") then holds their records and answers
+         * for them; an unreachable one gets nothing (ship_one) */
+        if (old && sh->st == UPD_SH_LIVE)
+            (void)ship_one(u, sh);
         sh->standby = standby;
         upd_ship_retarget(u, sh, old);
         /* a standby that needs more than the new stint names it (resend);

@@ -109,6 +109,10 @@ const char *dsvc_change_name(const Nines__DictChange *c, char *buf, size_t n)
         snprintf(buf, n, "repair node %u (replicas to %zu eligible nodes)", c->node,
                  c->n_eligible);
         break;
+    case NINES__DICT_OP__DICT_OP_REINTEGRATE_NODE:
+        snprintf(buf, n, "reintegrate node %u (a standby to it; %zu current nodes)", c->node,
+                 c->n_eligible);
+        break;
     case NINES__DICT_OP__DICT_OP_MARK_BUILT:
         snprintf(buf, n, "mark built: node %u's replica of table %u fragment %u", c->node,
                  c->table_id, c->frag);
@@ -149,19 +153,29 @@ int dsvc_apply(const struct dict *base, const Nines__DictChange *change, struct 
         else
             rc = dict_drop_table(next, change->name);
         break;
-    case NINES__DICT_OP__DICT_OP_REPAIR_NODE: {
+    case NINES__DICT_OP__DICT_OP_REPAIR_NODE:
+    case NINES__DICT_OP__DICT_OP_REINTEGRATE_NODE: {
+        bool repair = change->op == NINES__DICT_OP__DICT_OP_REPAIR_NODE;
+        const char *what = repair ? "repair" : "reintegration";
         dict_liveset eligible = 0;
         for (size_t i = 0; i < change->n_eligible && rc == 0; i++) {
             uint32_t id = change->eligible[i];
             if (id == 0 || id > DICT_MAX_NODES)
-                rc = nines_err(NINES_EINVAL, "repair of node %u: eligible node id %u outside "
-                               "1..%d", change->node, id, DICT_MAX_NODES);
+                rc = nines_err(NINES_EINVAL, "%s of node %u: eligible node id %u outside "
+                               "1..%d", what, change->node, id, DICT_MAX_NODES);
             else
                 eligible |= DICT_LIVE(id);
         }
         if (rc == 0 && (change->node == 0 || change->node > DICT_MAX_NODES))
-            rc = nines_err(NINES_EINVAL, "repair of node %u: not a node id", change->node);
-        if (rc == 0) {
+            rc = nines_err(NINES_EINVAL, "%s of node %u: not a node id", what, change->node);
+        if (rc == 0 && !repair) {
+            rc = dict_reintegrate_node(next, change->node, eligible, NULL);
+            if (rc > 0) {
+                if (moved)
+                    *moved = (uint32_t)rc;
+                rc = 0;
+            }
+        } else if (rc == 0) {
             struct dict_repair_result res;
             rc = dict_repair_node(next, change->node, eligible, &res);
             if (rc > 0) {

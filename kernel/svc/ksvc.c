@@ -406,6 +406,10 @@ void ksvc_on_event(struct rt *rt, void *st, struct rt_msg *m)
         case SK_TIMER_TAKEBACK:
             sk_tb_timer(k);
             break;
+        case SK_TIMER_LEAVE:
+            k->leave_armed = false;
+            sk_leave_due(k);
+            break;
         default:
             NLOG_WARN("kern", "unknown timer %llu", (unsigned long long)m->cookie);
             break;

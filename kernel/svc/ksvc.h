@@ -55,6 +55,9 @@ struct ksvc_config {
 #define KSVC_CKPT_GAP_RETRY_MS 1000   /* after a resume: another checkpoint round this soon
                                        * while some replica has none after the gap */
 
+#define KSVC_LEAVE_MS 1000        /* a hot standby the dictionary moved elsewhere keeps
+                                   * taking its primary's stream this long (README
+                                   * "Self-repair: building replicas") */
 #define KSVC_LOCK_TIMEOUT_MS 2000 /* a lock wait longer than this aborts */
 #define KSVC_TICK_MS 50           /* lock timeout check while waits exist */
 #define KSVC_SCAN_DEFAULT 1000    /* SCAN rows when limit is 0 */

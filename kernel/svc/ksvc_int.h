@@ -69,6 +69,10 @@ struct sk_rep {
     struct sk_rb *rb;           /* being rebuilt here (ksvc_rebuild.c), else NULL */
     bool adopt_pinc;            /* rebuilt with no stream held: takes the incarnation and
                                  * the stint's mark position of the first batch */
+    uint64_t leave_at_us;       /* a hot standby the dictionary moved to another node
+                                 * (reintegration): kept, still taking its primary's
+                                 * stream, until then (README "Self-repair: building
+                                 * replicas", "Reintegration"); 0: placed here */
     bool lost;                  /* created empty for a table that already held data
                                  * (node restart, or created while this node was
                                  * down): refuses operations until rebuilt */
@@ -193,6 +197,7 @@ struct ksvc {
     struct kern_frag **grave;
     size_t ngrave, capgrave;
     bool grave_armed;       /* SK_TIMER_FREE */
+    bool leave_armed;       /* SK_TIMER_LEAVE */
     struct sk_dlog *dl;     /* disk logging (ksvc_dlog.c; NULL: off) */
     struct sk_rbs *rbs;     /* rebuilds and copies served (ksvc_rebuild.c; NULL until one) */
     struct sk_ckpt *ck;     /* checkpoints (ksvc_ckpt.c; NULL: off) */
@@ -225,6 +230,7 @@ enum {
     SK_TIMER_CKPT = 16,      /* checkpoints: the next slice or re-check (ksvc_ckpt.c) */
     SK_TIMER_CKPT_DUE = 17,  /* checkpoints: the next scheduled round */
     SK_TIMER_TAKEBACK = 9,   /* a takeback drain's bound (REF) or hold (ends by itself) */
+    SK_TIMER_LEAVE = 10,     /* hot standbys moved away by the dictionary: dropped now */
 };
 struct sk_rep *sk_rep_get(const struct ksvc *k, uint32_t table, uint32_t frag);
 int sk_rep_new(const struct dict_table *t, uint32_t frag, int role, struct sk_rep **out);
@@ -232,6 +238,7 @@ void sk_rep_free(struct sk_rep *r);
 void sk_grave_add(struct ksvc *k, struct kern_frag *f); /* free f a slice per turn */
 void sk_grave_step(struct ksvc *k);              /* SK_TIMER_FREE: one turn's work */
 void sk_rep_drop(struct ksvc *k, struct sk_rep *r);
+void sk_leave_due(struct ksvc *k); /* SK_TIMER_LEAVE (ksvc_roles.c) */
 void sk_after(struct ksvc *k);   /* end of every handler: lock events */
 void sk_arm_tick(struct ksvc *k);
 bool sk_member(const struct ksvc *k, uint32_t node); /* in the installed node set */

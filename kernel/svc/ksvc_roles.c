@@ -200,6 +200,57 @@ static int sk_rep_create(struct ksvc *k, const struct dict_table *t, uint32_t fr
     return 0;
 }
 
+/* A hot standby r that dictionary d no longer places here (reintegration
+ * moved it to another node): keep it for KSVC_LEAVE_MS, as it is, while
+ * the node set and its fragment's primary stay the same. The primary
+ * switches its stream to the new node only at its own install of the
+ * same dictionary; records it ships here until then (and those in flight)
+ * are still redone here and their READY_INDs sent — the transaction
+ * controllers wait for this node's, named in the primary's READY_IND —
+ * instead of dropped with the replica. True: kept (r->leave_at_us set). */
+static bool sk_leaving(struct ksvc *k, const struct dict *d, struct sk_rep *r, uint64_t epoch)
+{
+    uint64_t now = rt_now_us(k->rt);
+    if (r->leave_at_us && now >= r->leave_at_us)
+        return false;
+    if (r->rb || r->oos[0] || !r->f || kern_frag_role(r->f) != KERN_FRAG_HOT_STANDBY ||
+        r->ro_epoch != epoch)
+        return false;
+    const struct dict_table *t = dict_table_by_id(d, r->table);
+    if (!t || r->frag >= t->nfrags || t->frags[r->frag].primary != r->ro.primary)
+        return false;
+    if (!r->leave_at_us) {
+        r->leave_at_us = now + KSVC_LEAVE_MS * 1000u;
+        NLOG_INFO("kern", "table %s fragment %u: the dictionary (version %llu) places this hot "
+                  "standby on node %u now; it takes node %u's stream %u ms more, then goes",
+                  r->tname, r->frag, (unsigned long long)d->version, t->frags[r->frag].standby,
+                  r->ro.primary, KSVC_LEAVE_MS);
+    }
+    if (!k->leave_armed &&
+        rt_timer_add(k->rt, RT_SVC_KERN, r->leave_at_us > now ? r->leave_at_us - now : 0,
+                     SK_TIMER_LEAVE) > 0)
+        k->leave_armed = true;
+    return true;
+}
+
+void sk_leave_due(struct ksvc *k)
+{
+    uint64_t now = rt_now_us(k->rt), next = 0;
+    SK_MAP_FOREACH(&k->reps, i, nd, nx)
+    {
+        struct sk_rep *r = (struct sk_rep *)nd;
+        if (!r->leave_at_us)
+            continue;
+        if (now >= r->leave_at_us)
+            sk_rep_drop(k, r);
+        else if (!next || r->leave_at_us < next)
+            next = r->leave_at_us;
+    }
+    if (next && !k->leave_armed &&
+        rt_timer_add(k->rt, RT_SVC_KERN, next - now, SK_TIMER_LEAVE) > 0)
+        k->leave_armed = true;
+}
+
 void sk_reconcile(struct ksvc *k, const struct dict *d, bool live_commit)
 {
     const struct rt_nodeset *ns = rt_nodeset(k->rt);
@@ -230,6 +281,8 @@ void sk_reconcile(struct ksvc *k, const struct dict *d, bool live_commit)
                        : ro.standby == k->self ? KERN_FRAG_HOT_STANDBY
                                                : 0;
             struct sk_rep *r = sk_rep_get(k, t->id, f);
+            if (r)
+                r->leave_at_us = 0; /* placed here (again) */
             if (r && r->rb) {
                 /* being rebuilt: its roles are the rebuild's (ksvc_rebuild.c) */
                 if (!sk_rb_reconcile_rep(k, r, &ro, ns->epoch))
@@ -256,6 +309,8 @@ void sk_reconcile(struct ksvc *k, const struct dict *d, bool live_commit)
     SK_MAP_FOREACH(&k->reps, i, nd, nx)
     {
         struct sk_rep *r = (struct sk_rep *)nd;
+        if (!r->seen && sk_leaving(k, d, r, ns->epoch))
+            continue;
         if (!r->seen) {
             sk_rep_drop(k, r);
             dropped++;

@@ -323,6 +323,166 @@ static void test_cannot(void)
     dict_free(&d);
 }
 
+/* Mark every BUILDING standby built. */
+static void mark_all(struct dict *d)
+{
+    for (uint32_t ti = 0; ti < d->ntables; ti++) {
+        const struct dict_table *t = d->tables[ti];
+        for (uint32_t f = 0; f < t->nfrags; f++)
+            if (t->frags[f].standby_state == DICT_REP_BUILDING)
+                CU_ASSERT_EQUAL(dict_mark_built(d, t->id, f, t->frags[f].standby), 0);
+    }
+}
+
+/* Reintegration (dict/README.md "Reintegration placement"), every layout n
+ * x n (n = 2..6), every node as the one that comes back after its
+ * replicas were repaired and built elsewhere: one standby at a time moves
+ * to it (refused while it builds one), only standbys of its site-mates
+ * move, primaries never change, the two-site rule holds, and at the end
+ * ("nothing to move") every table's and the total replica counts of its
+ * site are within one of each other; each step is a pure function. */
+static void test_reint_rules(void)
+{
+    for (uint32_t n = 2; n <= 6; n++) {
+        for (uint32_t back = 1; back <= 2 * n; back++) {
+            struct dict d;
+            build(&d, n, 2 * n * n, 3 * n + 1);
+            uint32_t held0 = dict_node_replicas(&d, back);
+            CU_ASSERT(dict_repair_node(&d, back, all_but(n, back), NULL) > 0);
+            mark_all(&d);
+            CU_ASSERT_EQUAL(dict_node_replicas(&d, back), 0);
+            uint32_t moves = 0;
+            for (;;) {
+                struct dict before, again;
+                CU_ASSERT_EQUAL_FATAL(dict_clone(&d, &before), 0);
+                struct dict_reint_result res;
+                int rc = dict_reintegrate_node(&d, back, all_but(n, 0), &res);
+                if (rc == NINES_ENOTFOUND) {
+                    CU_ASSERT_EQUAL(d.version, before.version);
+                    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "balanced"));
+                    CU_ASSERT_EQUAL(res.blocked, 0);
+                    dict_free(&before);
+                    break;
+                }
+                CU_ASSERT_EQUAL_FATAL(rc, 1);
+                moves++;
+                CU_ASSERT_EQUAL(res.moved, 1);
+                CU_ASSERT_EQUAL(d.version, before.version + 1);
+                CU_ASSERT_EQUAL(site(&d, res.from), site(&d, back));
+                CU_ASSERT_NOT_EQUAL(res.from, back);
+                /* exactly one slot changed: a READY standby of res.from */
+                int changed = 0;
+                for (uint32_t ti = 0; ti < d.ntables; ti++) {
+                    const struct dict_table *t = d.tables[ti], *b = before.tables[ti];
+                    for (uint32_t f = 0; f < t->nfrags; f++) {
+                        const struct dict_frag *x = &t->frags[f], *y = &b->frags[f];
+                        CU_ASSERT_NOT_EQUAL(site(&d, x->primary), site(&d, x->standby));
+                        CU_ASSERT_EQUAL(x->primary, y->primary);
+                        if (memcmp(x, y, sizeof *x) == 0)
+                            continue;
+                        changed++;
+                        CU_ASSERT_EQUAL(t->id, res.table);
+                        CU_ASSERT_EQUAL(f, res.frag);
+                        CU_ASSERT_EQUAL(y->standby, res.from);
+                        CU_ASSERT_EQUAL(y->standby_state, DICT_REP_READY);
+                        CU_ASSERT_EQUAL(x->standby, back);
+                        CU_ASSERT_EQUAL(x->standby_state, DICT_REP_BUILDING);
+                    }
+                }
+                CU_ASSERT_EQUAL(changed, 1);
+                /* one at a time: refused while it builds, nothing changes */
+                uint64_t v = d.version;
+                CU_ASSERT_EQUAL(dict_reintegrate_node(&d, back, all_but(n, 0), NULL),
+                                NINES_EAGAIN);
+                CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "still building"));
+                CU_ASSERT_EQUAL(d.version, v);
+                /* pure: the same step from the same dictionary */
+                CU_ASSERT_EQUAL_FATAL(dict_clone(&before, &again), 0);
+                CU_ASSERT_EQUAL(dict_reintegrate_node(&again, back, all_but(n, 0), NULL), 1);
+                uint8_t *ia, *ib;
+                size_t la, lb;
+                CU_ASSERT_EQUAL_FATAL(dict_encode(&d, &ia, &la), 0);
+                CU_ASSERT_EQUAL_FATAL(dict_encode(&again, &ib, &lb), 0);
+                CU_ASSERT(la == lb && memcmp(ia, ib, la) == 0);
+                free(ia);
+                free(ib);
+                dict_free(&again);
+                dict_free(&before);
+                CU_ASSERT_EQUAL(dict_mark_built(&d, res.table, res.frag, back), 0);
+                CU_ASSERT_FATAL(moves <= 4 * held0); /* it ends */
+            }
+            CU_ASSERT(moves > 0);
+            /* balanced: per table and in total, within one over the site */
+            for (uint32_t ti = 0; ti <= d.ntables; ti++) {
+                uint32_t mx = 0, mn = UINT32_MAX;
+                for (uint32_t id = 1; id <= 2 * n; id++) {
+                    if (site(&d, id) != site(&d, back))
+                        continue;
+                    uint32_t c = ti < d.ntables ? table_reps(d.tables[ti], id)
+                                                : dict_node_replicas(&d, id);
+                    mx = c > mx ? c : mx;
+                    mn = c < mn ? c : mn;
+                }
+                CU_ASSERT(mx - mn <= 1);
+                if (mx - mn > 1)
+                    fprintf(stderr, "n=%u back=%u %s %u: the site holds %u..%u\n", n, back,
+                            ti < d.ntables ? "table" : "all tables", ti, mn, mx);
+            }
+            dict_free(&d);
+        }
+    }
+}
+
+/* 2 x 2: refusals (not current, unknown node, a blocked move) and the
+ * building replica through the roles: PRIMARY ALONE with back the log
+ * copy, the old holder without a role. */
+static void test_reint_refusals(void)
+{
+    struct dict d;
+    build(&d, 2, 8, 0);
+    CU_ASSERT_EQUAL(dict_repair_node(&d, 4, all_but(2, 4), NULL), 4);
+    struct dict_reint_result res;
+    uint64_t v = d.version;
+    CU_ASSERT_EQUAL(dict_reintegrate_node(&d, 4, all_but(2, 4), &res), NINES_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "not current"));
+    CU_ASSERT_EQUAL(dict_reintegrate_node(&d, 9, all_but(2, 0), &res), NINES_EINVAL);
+    /* every primary of node 3's standbys away: blocked (nothing changes) */
+    CU_ASSERT_EQUAL(dict_reintegrate_node(&d, 4, DICT_LIVE(3) | DICT_LIVE(4), &res),
+                    NINES_EAGAIN);
+    CU_ASSERT(res.blocked > 0);
+    CU_ASSERT_EQUAL(res.moved, 0);
+    CU_ASSERT_EQUAL(d.version, v);
+    /* node 3's four repaired standbys are still building; one of its own
+     * (READY) standbys moves: the roles make it ALONE with node 4 the log
+     * copy */
+    CU_ASSERT_EQUAL(dict_reintegrate_node(&d, 4, all_but(2, 0), &res), 1);
+    CU_ASSERT_EQUAL(res.from, 3);
+    CU_ASSERT_EQUAL(res.held, 1);
+    CU_ASSERT_EQUAL(res.most, 7);
+    const struct dict_table *t = dict_table_by_id(&d, res.table);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    uint64_t since[65] = {0};
+    struct dict_live live = {.members = all_but(2, 0), .current = all_but(2, 0),
+                             .standby_only = 0, .since = since};
+    struct dict_roles ro;
+    CU_ASSERT_EQUAL(dict_frag_roles_live(&d, t, res.frag, &live, &ro), 0);
+    CU_ASSERT_EQUAL(ro.state, DICT_FRAG_ALONE);
+    CU_ASSERT_EQUAL(ro.logcopy, 4);
+    CU_ASSERT_EQUAL(ro.primary, t->frags[res.frag].primary);
+    CU_ASSERT_NOT_EQUAL(ro.standby, 3);
+    /* the image keeps it (format 2) */
+    uint8_t *img;
+    size_t len;
+    struct dict e;
+    CU_ASSERT_EQUAL_FATAL(dict_encode(&d, &img, &len), 0);
+    CU_ASSERT_EQUAL_FATAL(dict_decode(img, len, &e), 0);
+    CU_ASSERT_EQUAL(dict_table_by_id(&e, res.table)->frags[res.frag].standby_state,
+                    DICT_REP_BUILDING);
+    free(img);
+    dict_free(&e);
+    dict_free(&d);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -330,6 +490,8 @@ void cu_register(void)
         {"worked", test_worked},
         {"roles", test_roles},
         {"cannot", test_cannot},
+        {"reint_rules", test_reint_rules},
+        {"reint_refusals", test_reint_refusals},
         {NULL, NULL},
     };
     cu_add_suite("dict_repair", NULL, NULL, cases);

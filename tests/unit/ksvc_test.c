@@ -282,6 +282,7 @@ static int suite_init(void)
     }
     c->heartbeat_ms = 50;
     c->repair_after_ms = g_repair_after_ms;
+    c->takeback = true; /* as the cluster file's default: reintegration waits for it */
     c->txn_timeout_ms = 100; /* a prepared kernel asks for the outcome after 300 ms */
     c->heartbeat_misses = 20;
     c->reconnect_min_ms = 5;
@@ -2895,7 +2896,9 @@ static void test_repair_node_away(void)
     struct ksvc_rebuild_stats rx;
     ksvc_rebuild_stats(W.n[X].kern, &rx);
     CU_ASSERT(rx.reports > rx0.reports); /* KSVC_MSG_REBUILT with nothing to rebuild */
-    CU_ASSERT_EQUAL(W.n[1].sup.repair.node[X].st, SUP_REP_PRESENT);
+    /* back after its replicas were repaired: replicas move back to it once
+     * it is current and its takeback done (suite ksvc_reint) */
+    CU_ASSERT_EQUAL(W.n[1].sup.repair.node[X].st, SUP_REP_BACK);
     /* the node set makes it current (standby-only): it holds nothing, the
      * fragments stay BOTH on the others */
     ns_install3(ALL, ALL, RT_NODE_BIT(X));
@@ -3005,6 +3008,123 @@ static void test_repair_waits_for_takeback(void)
     for (int64_t q = 60000; q < k; q++)
         if (built & (1u << route(q).frag))
             CU_ASSERT_EQUAL(get_v(++txn, q, NULL, 0), q * 13);
+}
+
+/* ---- reintegration (dict/README.md "Reintegration placement";
+ * supervisor/README.md "Reintegration") ----
+ * A fresh world like ksvc_repair's (repair_after_ms = REPAIR_MS): node 4
+ * stays away, its four replicas are repaired onto node 2 and built; node 4
+ * comes back, holds nothing, becomes current standby-only — nothing moves
+ * while its takeback is pending; once a node set no longer names it
+ * standby-only the coordinator's supervisor moves hot standbys back to it
+ * one at a time (each PRIMARY ALONE with node 4 its log copy while it is
+ * built, never two at once) while writes commit, until the dictionary says
+ * "balanced": every node holds four replicas, every fragment BOTH with two
+ * agreeing replicas, every committed row readable. */
+static void test_reint_node_returns(void)
+{
+    const uint32_t X = 4, MATE = 2; /* site 1: nodes 2 and 4 */
+    const uint64_t ALL = W.cur;
+    uint64_t txn = 70000;
+    int64_t k = 70000;
+    for (int i = 0; i < 40; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 7));
+    CU_ASSERT_EQUAL(W.n[2].sup.repair.node[2].st, SUP_REP_BACK); /* itself, from its start */
+    for (uint32_t i = 1; i <= NN; i++)
+        ksvc_rb_set_chunk(W.n[i].kern, 128);
+    /* X away past repair_after_ms: repaired onto MATE, built */
+    uint64_t v0 = dsvc_current(W.n[1].dict)->version;
+    isolate(X, true);
+    ns_install(ALL & ~RT_NODE_BIT(X));
+    RUN_UNTIL(dsvc_current(W.n[1].dict)->version > v0, (REPAIR_MS * 1000 / STEP_US) * 4);
+    CU_ASSERT_EQUAL_FATAL(placed_on(X), 0);
+    for (int i = 0; i < 200 && building_at(1) > 0; i++, k++) {
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 7));
+        run(20);
+    }
+    RUN_UNTIL(building_at(1) == 0 && building_at(2) == 0 && building_at(3) == 0, 40000);
+    CU_ASSERT_EQUAL_FATAL(building_at(1), 0);
+    CU_ASSERT_EQUAL(placed_on(MATE), 8);
+    RUN_UNTIL(W.n[1].sup.repair.node[X].st == SUP_REP_DONE, 20000);
+    CU_ASSERT_EQUAL(W.n[1].sup.repair.node[X].st, SUP_REP_DONE);
+    /* X returns: a member, then current standby-only, holding nothing */
+    isolate(X, false);
+    ns_install3(ALL, ALL & ~RT_NODE_BIT(X), 0);
+    RUN_UNTIL(dsvc_current(W.n[X].dict)->version == dsvc_current(W.n[1].dict)->version &&
+                  ksvc_nreplicas(W.n[X].kern) == 0,
+              20000);
+    CU_ASSERT_EQUAL(ksvc_nreplicas(W.n[X].kern), 0);
+    CU_ASSERT_EQUAL(W.n[1].sup.repair.node[X].st, SUP_REP_BACK);
+    run(5);
+    ns_install3(ALL, ALL, RT_NODE_BIT(X));
+    /* the coordinator started BACK itself (a new process knows nothing of
+     * an absence), asked for itself once, a second after its first node
+     * set, and was told "balanced"; node 2 (not coordinating) keeps it */
+    CU_ASSERT_EQUAL(W.n[1].sup.repair.node[1].st, SUP_REP_PRESENT);
+    CU_ASSERT_EQUAL(W.n[1].sup.repair.st.reint_asked, 1);
+    CU_ASSERT_EQUAL(W.n[1].sup.repair.st.reint_moved, 0);
+    CU_ASSERT_EQUAL(W.n[2].sup.repair.node[2].st, SUP_REP_BACK);
+    /* takeback pending: nothing moves (several retry periods of writes) */
+    uint64_t v1 = dsvc_current(W.n[1].dict)->version;
+    uint64_t asked1 = W.n[1].sup.repair.st.reint_asked;
+    for (int i = 0; i < 20; i++, k++) {
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 7));
+        run(100);
+    }
+    CU_ASSERT_EQUAL(dsvc_current(W.n[1].dict)->version, v1);
+    CU_ASSERT_EQUAL(W.n[1].sup.repair.st.reint_asked, asked1);
+    CU_ASSERT_EQUAL(placed_on(X), 0);
+    /* takeback's effect (X holds nothing, so nothing to drain): X is no
+     * longer standby-only; standbys move back, one at a time, while
+     * transactions commit at every step */
+    ns_install3(ALL, ALL, 0);
+    int steps = 0, max_building = 0;
+    while (steps < 40000 && !(W.n[1].sup.repair.node[X].st == SUP_REP_PRESENT &&
+                             building_at(1) == 0)) {
+        CU_ASSERT_TRUE_FATAL(put_kv(++txn, k, k * 7));
+        k++;
+        for (int j = 0; j < 10; j++, steps++) { /* never two building at once */
+            step();
+            int b = building_at(1);
+            max_building = b > max_building ? b : max_building;
+        }
+    }
+    CU_ASSERT_EQUAL_FATAL(W.n[1].sup.repair.node[X].st, SUP_REP_PRESENT);
+    CU_ASSERT_EQUAL(max_building, 1); /* one at a time */
+    /* the last moved standby's old holder keeps taking its primary's
+     * stream KSVC_LEAVE_MS after the change, then drops it */
+    CU_ASSERT(ksvc_nreplicas(W.n[MATE].kern) >= 4);
+    run((int)(KSVC_LEAVE_MS * 1000u / STEP_US) + 10);
+    CU_ASSERT_EQUAL(ksvc_nreplicas(W.n[MATE].kern), 4);
+    CU_ASSERT_EQUAL(W.n[1].sup.repair.st.reint_moved, 4);
+    CU_ASSERT_EQUAL(W.n[1].sup.repair.st.reint_done, 1);
+    CU_ASSERT(W.n[1].sup.repair.st.reint_asked - asked1 >= 5); /* 4 moves, "balanced" */
+    /* balanced: every node holds four replicas; only standbys moved */
+    for (uint32_t i = 1; i <= NN; i++)
+        CU_ASSERT_EQUAL(placed_on(i), 4);
+    const struct dict_table *t = dict_table_by_id(dsvc_current(W.n[1].dict), W.table);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+    for (uint32_t f = 0; f < t->nfrags; f++) {
+        CU_ASSERT_NOT_EQUAL(t->frags[f].primary, X);
+        CU_ASSERT_EQUAL(t->frags[f].standby_state, DICT_REP_READY);
+    }
+    int nact = 0;
+    CU_ASSERT_TRUE(reps_in(X, KSVC_HA_ACTIVE, &nact));
+    CU_ASSERT_EQUAL(nact, 4);
+    CU_ASSERT_TRUE(reps_in(MATE, KSVC_HA_ACTIVE, &nact));
+    CU_ASSERT_EQUAL(nact, 4);
+    run(20);
+    CU_ASSERT_TRUE(all_both());
+    for (int i = 0; i < 20; i++, k++)
+        CU_ASSERT_TRUE(put_kv(++txn, k, k * 7));
+    check_two_everywhere();
+    for (int64_t q = 70000; q < k; q++)
+        CU_ASSERT_EQUAL(get_v(++txn, q, NULL, 0), q * 7);
+    /* every dictionary agrees */
+    for (uint32_t i = 2; i <= NN; i++)
+        CU_ASSERT_EQUAL(dsvc_current(W.n[i].dict)->version, dsvc_current(W.n[1].dict)->version);
+    for (uint32_t i = 1; i <= NN; i++)
+        ksvc_rb_set_chunk(W.n[i].kern, 0);
 }
 
 /* ---- takeback (README "Takeback") ----
@@ -3541,6 +3661,11 @@ void cu_register(void)
         {NULL, NULL},
     };
     cu_add_suite("ksvc_repair", suite_init_repair, suite_fini, rp_cases);
+    static const struct cu_case ri_cases[] = {
+        {"reint_node_returns", test_reint_node_returns},
+        {NULL, NULL},
+    };
+    cu_add_suite("ksvc_reint", suite_init_repair, suite_fini, ri_cases);
     static const struct cu_case tb_cases[] = {
         {"takeback_setup", test_takeback_setup},
         {"takeback_no_traffic", test_takeback_no_traffic},

@@ -636,6 +636,8 @@ drill_disk_full() {
 # made current, and the final check wants every node serving, node 4
 # holding no replica, and two agreeing replicas everywhere.
 REPAIR_WAIT_S=${REPAIR_WAIT_S:-90}
+REINT_WAIT_S=${REINT_WAIT_S:-90}  # node back -> balanced placement
+REINT_LOAD_S=${REINT_LOAD_S:-20}  # the load started with the node's restart
 drill_repair() {
     local d=$1 victim=4
     local total
@@ -697,28 +699,71 @@ drill_repair() {
     nb=$(grep -h "is a hot standby now, marked built" "$d"/node[1-3].log | wc -l)
     echo "  $nb replicas built by self-repair"
     echo "restart: node $victim at $(date +%s%6N) us" | tee -a "$d/faults.txt"
+    local t_back
+    t_back=$(date +%s%3N)
     node_start "$d" "$victim"
-    load_wait
+    # a second load through the reintegration (the first may end before it)
+    load_start "$d" reint --duration "$REINT_LOAD_S" --first-node 1
     if ! "$BIN/ninesctl" --config "$d/cluster.conf" status --wait-current "$REBUILD_WAIT_S" \
             >"$d/status1.txt" 2>&1; then
-        echo "FAIL reintegrated             node $victim was not current again within ${REBUILD_WAIT_S} s"
+        echo "FAIL back                     node $victim was not current again within ${REBUILD_WAIT_S} s"
         cat "$d/status1.txt"
+        load_wait
         watch_wait
         return 1
     fi
-    local held=0 t
-    for t in branch teller account history; do
-        "$BIN/ninesctl" --config "$d/cluster.conf" placement "$t" --json >"$d/placement_$t.json" 2>&1
-        grep -q "{\"id\":$victim,\"site\":[01],\"primaries\":0,\"standbys\":0}" \
-            "$d/placement_$t.json" || held=$(( held + 1 ))
+    echo "PASS back                     node $victim is current again $(( $(date +%s%3N) - t_back )) ms after its start"
+    # reintegration (supervisor/README.md "Reintegration"): once its
+    # takeback is done, hot standbys move back to it one at a time until,
+    # per site, every node holds within one replica of the others and
+    # nothing is building (the dictionary, polled: DICT_GET only)
+    local spread="" sp_ok=0 sp_tries=0 held=0
+    while [ $(( $(date +%s%3N) - t_back )) -lt $(( REINT_WAIT_S * 1000 )) ]; do
+        local t building=0
+        for t in branch teller account history; do
+            "$BIN/ninesctl" --config "$d/cluster.conf" placement "$t" --json \
+                >"$d/reint_poll_$t.json" 2>&1 || building=$(( building + 1 ))
+            grep -q '"standby_state":"building"' "$d/reint_poll_$t.json" && building=$(( building + 1 ))
+        done
+        # "ok node:count ...": ok = 1 when each site's counts are within one
+        spread=$(cat "$d"/reint_poll_{branch,teller,account,history}.json |
+            grep -o '{"id":[0-9]*,"site":[01],"primaries":[0-9]*,"standbys":[0-9]*}' |
+            tr -c '0-9\n' ' ' | awk '{ n[$1] += $3 + $4; s[$1] = $2 }
+                END { for (i = 1; i <= 64; i++) if (i in n) {
+                          k = s[i]; if (!(k in mx) || n[i] > mx[k]) mx[k] = n[i]
+                          if (!(k in mn) || n[i] < mn[k]) mn[k] = n[i]; out = out " " i ":" n[i] }
+                      ok = 1; for (k in mx) if (mx[k] - mn[k] > 1) ok = 0
+                      printf "%d%s\n", ok, out }')
+        held=$(echo "$spread" | tr ' ' '\n' | awk -F: -v v="$victim" '$1 == v { print $2 }')
+        if [ "$building" = 0 ] && [ "${spread%% *}" = 1 ] && [ "${held:-0}" -gt 0 ]; then
+            sp_ok=1
+            break
+        fi
+        sp_tries=$(( sp_tries + 1 ))
+        sleep 0.2
     done
-    if [ "$held" != 0 ]; then
-        echo "FAIL reintegrated             node $victim is current but $held tables still place replicas on it (placement_*.json)"
+    local t_bal running=no
+    t_bal=$(date +%s%3N)
+    kill -0 "${LOADPIDS[-1]}" 2>/dev/null && running=yes
+    "$BIN/ninesctl" --config "$d/cluster.conf" status >"$d/status_reint.txt" 2>&1
+    if [ $sp_ok = 0 ]; then
+        echo "FAIL reintegrated             node $victim got no balanced share of replicas within" \
+             "${REINT_WAIT_S} s of its start (replicas per node:${spread#?}; reint_poll_*.json)"
+        grep "self-repair" "$d/status_reint.txt" | head -n 5
+        load_wait
         watch_wait
         return 1
     fi
-    echo "PASS reintegrated             node $victim is current again and holds no replica (every one was rebuilt elsewhere)"
-    check "$d" --journal "$d/load.jnl" --expect-two
+    local nmoved
+    nmoved=$(grep -h "a replica moves back to node $victim" "$d"/node[1-3].log | wc -l)
+    echo "PASS reintegrated             node $victim holds its share again $(( t_bal - t_back )) ms" \
+         "after its start: $nmoved hot standbys moved back one at a time; replicas per" \
+         "node:${spread#?} (load still running then: $running; $sp_tries polls)"
+    echo "reintegrated: at $(date +%s%6N) us" | tee -a "$d/faults.txt"
+    grep -h "is reintegrated\|moves back to node" "$d"/node[1-3].log | tail -n 2 | sed 's/^/  /'
+    grep "self-repair" "$d/status_reint.txt" | head -n 4 | sed 's/^/  /'
+    load_wait
+    check "$d" --journal "$d/load.jnl" --journal "$d/reint.jnl" --expect-two --expect-spread
 }
 
 # Whole-cluster restart (issue 10 item 5; README "Whole-cluster restart";

@@ -3,7 +3,7 @@
  *
  *   drill_check --config FILE [--journal F]... [--noack-journal F]...
  *               [--expect-out ID]... [--settle-ms MS] [--no-data] [--no-takeover]
- *               [--expect-two] [--expect-balanced]
+ *               [--expect-two] [--expect-balanced] [--expect-spread]
  *               [--kill-us T [--lost-window-ms W] [--restart-us R]]
  *   drill_check --config FILE --watch SECONDS [--interval-ms MS]
  *   drill_check --self-test
@@ -34,6 +34,10 @@
  *                         fragment's primary is its dictionary primary, serving
  *                         and saying primary: the placement is the original
  *                         (after a restarted node took its primaries back)
+ *   spread                (--expect-spread) the dictionary places no building
+ *                         replica and, per site, the nodes' replica counts
+ *                         (all tables, and each table) are within one of each
+ *                         other (after a node came back and was reintegrated)
  *   minority served nothing  no A line in a --noack-journal
  * The cluster-state checks are retried for --settle-ms (default 5000; log
  * shipping and a node-set round may still be under way); the data checks
@@ -283,8 +287,8 @@ static void fmt_set(uint64_t set, char *out, size_t n)
 /* ---- cluster-state checks ------------------------------------------------ */
 
 struct state_res {
-    bool ok_rep, ok_prim, ok_ns, ok_take, ok_bal;
-    char rep[400], prim[400], ns[1200], take[600], bal[700];
+    bool ok_rep, ok_prim, ok_ns, ok_take, ok_bal, ok_spread;
+    char rep[400], prim[400], ns[1200], take[600], bal[700], spread[700];
 };
 
 static int rep_cmp(const void *a, const void *b)
@@ -303,6 +307,60 @@ static bool g_expect_two;
 /* --expect-balanced: the original placement (every primary where the
  * dictionary puts it: the takeback is done) */
 static bool g_expect_balanced;
+/* --expect-spread: per site, replica counts within one; nothing building */
+static bool g_expect_spread;
+
+/* The spread check of --expect-spread over dictionary d into r. */
+static void check_spread(const struct dict *d, struct state_res *r)
+{
+    r->ok_spread = false;
+    if (!d) {
+        snprintf(r->spread, sizeof r->spread, "no dictionary");
+        return;
+    }
+    size_t building = 0, worst = 0;
+    char first[300] = "", counts[300] = "";
+    size_t at = 0;
+    /* ti == ntables: all tables together */
+    for (uint32_t ti = 0; ti <= d->ntables; ti++) {
+        for (int site = 0; site < 2; site++) {
+            uint32_t mx = 0, mn = UINT32_MAX, nmx = 0, nmn = 0;
+            for (uint32_t i = 0; i < d->nnodes; i++) {
+                if ((int)d->nodes[i].site != site)
+                    continue;
+                uint32_t id = d->nodes[i].id, c = 0;
+                for (uint32_t tj = 0; tj < d->ntables; tj++) {
+                    if (ti < d->ntables && tj != ti)
+                        continue;
+                    const struct dict_table *t = d->tables[tj];
+                    for (uint32_t f = 0; f < t->nfrags; f++)
+                        c += (t->frags[f].primary == id) + (t->frags[f].standby == id);
+                }
+                if (ti == d->ntables && at < sizeof counts)
+                    at += (size_t)snprintf(counts + at, sizeof counts - at, "%snode %u: %u",
+                                           at ? ", " : "", id, c);
+                if (c > mx) {
+                    mx = c;
+                    nmx = id;
+                }
+                if (c < mn) {
+                    mn = c;
+                    nmn = id;
+                }
+            }
+            if (mn != UINT32_MAX && mx - mn > 1 && !worst++)
+                snprintf(first, sizeof first, " (first: %s site %d: node %u holds %u, node %u "
+                         "holds %u)", ti < d->ntables ? d->tables[ti]->def.name : "all tables",
+                         site, nmx, mx, nmn, mn);
+        }
+        if (ti < d->ntables)
+            for (uint32_t f = 0; f < d->tables[ti]->nfrags; f++)
+                building += d->tables[ti]->frags[f].standby_state == DICT_REP_BUILDING;
+    }
+    r->ok_spread = building == 0 && worst == 0;
+    snprintf(r->spread, sizeof r->spread, "replicas per node %.300s; %zu building; %zu "
+             "(table, site) pairs more than one apart%.300s", counts, building, worst, first);
+}
 
 static void check_state(struct snap *s, const struct dict *d, const uint32_t *out_ids, int nout,
                         struct state_res *r)
@@ -470,6 +528,7 @@ static void check_state(struct snap *s, const struct dict *d, const uint32_t *ou
     }
     fmt_set(s->standby_only, sbo, sizeof sbo);
     r->ok_bal = d && home > 0 && away == 0 && s->standby_only == 0;
+    check_spread(d, r);
     snprintf(r->bal, sizeof r->bal, "%zu fragments at their dictionary primary, %zu elsewhere%.200s; "
              "standby-only nodes: %.200s", home, away, first_away, sbo);
 }
@@ -1306,6 +1365,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: drill_check --config FILE [--journal F]... [--noack-journal F]...\n"
                "                   [--expect-out ID]... [--settle-ms MS] [--no-data] "
                "[--no-takeover] [--expect-two] [--expect-balanced]\n"
+               "                   [--expect-spread]\n"
                "                   [--kill-us T [--lost-window-ms W] [--restart-us R]]\n"
                "       drill_check --config FILE --watch SECONDS [--interval-ms MS]\n"
                "       drill_check --self-test\n");
@@ -1323,6 +1383,7 @@ int main(int argc, char **argv)
     const char *window_ms = NULL;
     g_expect_two = false;
     g_expect_balanced = false;
+    g_expect_spread = false;
     setvbuf(stdout, NULL, _IOLBF, 0);
     for (int i = 1; i < argc; i++) {
         bool more = i + 1 < argc;
@@ -1356,6 +1417,8 @@ int main(int argc, char **argv)
             restart_us = strtoull(argv[++i], NULL, 10);
         else if (!strcmp(argv[i], "--self-test"))
             selftest = true;
+        else if (!strcmp(argv[i], "--expect-spread"))
+            g_expect_spread = true;
         else if (!strcmp(argv[i], "--help")) {
             usage(stdout);
             return 0;
@@ -1415,7 +1478,7 @@ int main(int argc, char **argv)
         snap_take(&s);
         check_state(&s, have_dict ? &d : NULL, outs, nout, &r);
         if ((r.ok_rep && r.ok_prim && r.ok_ns && (r.ok_take || !takeover) &&
-             (r.ok_bal || !g_expect_balanced)) ||
+             (r.ok_bal || !g_expect_balanced) && (r.ok_spread || !g_expect_spread)) ||
             nclock_ms() >= deadline)
             break;
         usleep(200000);
@@ -1439,6 +1502,8 @@ int main(int argc, char **argv)
         result(r.ok_take, "takeover", "%s", r.take);
     if (g_expect_balanced)
         result(r.ok_bal, "balanced", "%s", r.bal);
+    if (g_expect_spread)
+        result(r.ok_spread, "spread", "%s", r.spread);
 
     for (int i = 0; i < nn; i++) {
         struct journal m = {0};
