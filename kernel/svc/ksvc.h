@@ -293,6 +293,7 @@ void ksvc_rb_set_chunk(struct ksvc *k, size_t bytes);
 #define KSVC_CKPT_STEP_BYTES (4u << 20) /* ... and bytes produced */
 #define KSVC_CKPT_CHUNK (4u << 20)     /* pending bytes handed to the I/O thread at once */
 #define KSVC_CKPT_BUF_MAX (16u << 20)  /* pending bytes at most: the scan waits for the disk */
+#define KSVC_RC_BOUND_MS 100        /* the durable bound file is written at most this often */
 #define KSVC_CKPT_GCI_WAIT_MS 10000  /* a checkpoint waits this long at most for its commit
                                        * epoch to be restorable, then is abandoned */
 #define KSVC_CKPT_FLOOR_WAIT_MS 100    /* a replica's begin waits this long at most for the
@@ -420,7 +421,19 @@ struct ksvc_rc_rep {
  * COMMIT records with an epoch above floor_gci are listed (late): only the
  * restart's agreed epoch decides them. Returns 0 (failures are per replica). */
 int ksvc_recover_all(const char *ckpt_dir, const char *log_dir, const struct kern_dlog_opts *o,
-                     struct ksvc_rc_rep *reps, size_t n, uint64_t floor_gci);
+                     struct ksvc_rc_rep *reps, size_t n, uint64_t floor_gci,
+                     uint64_t must_reach);
+/* The durable bound (<ckpt>/durable.nkd, README "Whole-cluster restart"):
+ * 56 bytes, version 1. NINES_ENOTFOUND, NINES_ETRUNC, NINES_ECORRUPT,
+ * NINES_EVERSION, NINES_EINVAL (another node's or cluster's). */
+#define KSVC_RC_BOUND_BYTES 56u
+struct ksvc_rc_bound {
+    uint64_t gci, pos, written_us;
+};
+void ksvc_rc_bound_encode(const struct ksvc_rc_bound *b, uint32_t node, uint64_t cluster,
+                          uint8_t out[KSVC_RC_BOUND_BYTES]);
+int ksvc_rc_bound_decode(const uint8_t *buf, size_t len, uint32_t node, uint64_t cluster,
+                         struct ksvc_rc_bound *out);
 /* Make x's recovered replica f a PRIMARY holding exactly the transactions
  * the restart keeps: every transaction without an outcome, and every one
  * whose COMMIT epoch is above `restorable`, is undone (CLRs and an ABORT

@@ -150,6 +150,7 @@ void sk_gcp_saved(struct ksvc *k, uint64_t gci)
 {
     if (gci > k->restorable)
         k->restorable = gci;
+    sk_rc_saved(k, gci); /* the disk log's durable bound for a restart (ksvc_restart.c) */
 }
 
 uint64_t ksvc_restorable(const struct ksvc *k) { return k ? k->restorable : 0; }

@@ -268,6 +268,10 @@ void sk_rc_nodeset(struct ksvc *k, const struct dict *d);   /* before sk_reconci
  * held: the records of an earlier process are no longer this process's to
  * keep (every replica held now pins what it needs, "The removal rule"). */
 bool sk_rc_settled(const struct ksvc *k);
+/* An epoch became restorable: note the disk log's durable position in the
+ * bound file (at most every KSVC_RC_BOUND_MS), which a recovery requires
+ * its log to reach (README "Whole-cluster restart": truncation). */
+void sk_rc_saved(struct ksvc *k, uint64_t gci);
 void sk_dlog_on_timer(struct ksvc *k, uint64_t cookie);
 bool sk_dlog_on_io_done(struct ksvc *k, struct rt_io_req *req); /* false: not ours */
 void sk_dlog_fini(struct ksvc *k);                   /* after rt_destroy */

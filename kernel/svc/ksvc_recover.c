@@ -219,7 +219,8 @@ static int rc_cmp(const void *pa, const void *pb)
 }
 
 int ksvc_recover_all(const char *ckpt_dir, const char *log_dir, const struct kern_dlog_opts *o,
-                     struct ksvc_rc_rep *reps, size_t n, uint64_t floor_gci)
+                     struct ksvc_rc_rep *reps, size_t n, uint64_t floor_gci,
+                     uint64_t must_reach)
 {
     qsort(reps, n, sizeof *reps, rc_cmp);
     uint64_t from = UINT64_MAX;
@@ -241,8 +242,11 @@ int ksvc_recover_all(const char *ckpt_dir, const char *log_dir, const struct ker
         if (x->start < from)
             from = x->start;
     }
-    if (from == UINT64_MAX)
-        return 0; /* nothing to scan for */
+    if (from == UINT64_MAX) {
+        if (!must_reach)
+            return 0; /* nothing to scan for */
+        from = must_reach; /* only the bound to check */
+    }
     struct rc_all a = {reps, n, floor_gci, from};
     for (;;) {
         struct kern_dlog_scan_info si;
@@ -257,6 +261,18 @@ int ksvc_recover_all(const char *ckpt_dir, const char *log_dir, const struct ker
         for (size_t i = 0; i < n; i++)
             if (si.torn)
                 reps[i].info.torn = true;
+        if (!si.gap && si.end < must_reach) {
+            /* everything below must_reach was durable when an epoch became
+             * restorable: a log that ends before it lost acknowledged
+             * records (a truncated or replaced file), not a crash's tail */
+            for (size_t i = 0; i < n; i++)
+                rc_fail(&reps[i], NINES_ECORRUPT, "the disk log ends at position %llu%s, but "
+                        "position %llu was durable when an epoch became restorable: the log "
+                        "was truncated", (unsigned long long)si.end,
+                        si.torn ? " (a torn tail cut)" : "",
+                        (unsigned long long)must_reach);
+            return 0;
+        }
         if (!si.gap)
             break;
         /* a gap: replicas that needed the log from before it are not

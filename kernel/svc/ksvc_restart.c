@@ -9,12 +9,18 @@
  * drops them (it is rebuilt from the current ones). */
 #include "ksvc_int.h"
 
+#include "common/crc32c.h"
+#include "common/nfile.h"
+#include "common/nle.h"
 #include "kernel/kern_dlog.h"
 #include "nassert.h"
 #include "nines/errors.h"
 #include "nlog.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -40,7 +46,133 @@ struct sk_rc {
     size_t n;
     uint64_t began_wall_us;
     struct ksvc_recovery_info info;
+    /* the durable bound file (<ckpt>/durable.nkd): one write in flight */
+    struct rt_io_req bio;
+    bool bbusy;
+    uint64_t blast_us;          /* the last write began (executor clock) */
+    struct ksvc_rc_bound bwant; /* the newest bound to write */
+    uint8_t bimg[KSVC_RC_BOUND_BYTES];
+    int brc;
+    char bwhy[1200];
+    uint64_t bound_pos;         /* read at recovery (0: none) */
 };
+
+/* ---- the durable bound file ----
+ *   0  8  magic "NINESDUR"        24  8  gci (the restorable epoch)
+ *   8  2  version 1               32  8  pos (a disk log position durable then)
+ *  10  2  bytes 56                40  8  written_us (wall clock, informational)
+ *  12  4  node                    48  4  reserved, 0
+ *  16  8  cluster identity        52  4  CRC-32C of bytes 0..52 */
+enum { BD_MAGIC = 0, BD_VERSION = 8, BD_BYTES = 10, BD_NODE = 12, BD_CLUSTER = 16, BD_GCI = 24,
+       BD_POS = 32, BD_WRITTEN = 40, BD_RSVD = 48, BD_CRC = 52 };
+_Static_assert(BD_CRC + 4 == KSVC_RC_BOUND_BYTES, "the bound file is 56 bytes");
+
+void ksvc_rc_bound_encode(const struct ksvc_rc_bound *b, uint32_t node, uint64_t cluster,
+                          uint8_t out[KSVC_RC_BOUND_BYTES])
+{
+    memset(out, 0, KSVC_RC_BOUND_BYTES);
+    memcpy(out + BD_MAGIC, "NINESDUR", 8);
+    nle_put16(out + BD_VERSION, 1);
+    nle_put16(out + BD_BYTES, KSVC_RC_BOUND_BYTES);
+    nle_put32(out + BD_NODE, node);
+    nle_put64(out + BD_CLUSTER, cluster);
+    nle_put64(out + BD_GCI, b->gci);
+    nle_put64(out + BD_POS, b->pos);
+    nle_put64(out + BD_WRITTEN, b->written_us);
+    nle_put32(out + BD_CRC, crc32c(0, out, BD_CRC));
+}
+
+int ksvc_rc_bound_decode(const uint8_t *b, size_t len, uint32_t node, uint64_t cluster,
+                         struct ksvc_rc_bound *out)
+{
+    memset(out, 0, sizeof *out);
+    if (len < KSVC_RC_BOUND_BYTES)
+        return nines_err(NINES_ETRUNC, "durable bound file of %zu bytes, %u expected", len,
+                         KSVC_RC_BOUND_BYTES);
+    if (memcmp(b + BD_MAGIC, "NINESDUR", 8) != 0)
+        return nines_err(NINES_ECORRUPT, "durable bound file: bad magic");
+    uint32_t want = nle_get32(b + BD_CRC), got = crc32c(0, b, BD_CRC);
+    if (want != got)
+        return nines_err(NINES_ECORRUPT, "durable bound file: CRC-32C 0x%08x, stored 0x%08x",
+                         got, want);
+    if (nle_get16(b + BD_VERSION) != 1)
+        return nines_err(NINES_EVERSION, "durable bound file version %u, this build reads 1",
+                         nle_get16(b + BD_VERSION));
+    if (len != KSVC_RC_BOUND_BYTES || nle_get16(b + BD_BYTES) != KSVC_RC_BOUND_BYTES ||
+        nle_get32(b + BD_RSVD))
+        return nines_err(NINES_ECORRUPT, "durable bound file: %zu bytes, header says %u, "
+                         "reserved 0x%08x", len, nle_get16(b + BD_BYTES),
+                         nle_get32(b + BD_RSVD));
+    if (nle_get32(b + BD_NODE) != node || nle_get64(b + BD_CLUSTER) != cluster)
+        return nines_err(NINES_EINVAL, "durable bound file of node %u, cluster %016llx; this "
+                         "is node %u of cluster %016llx", nle_get32(b + BD_NODE),
+                         (unsigned long long)nle_get64(b + BD_CLUSTER), node,
+                         (unsigned long long)cluster);
+    out->gci = nle_get64(b + BD_GCI);
+    out->pos = nle_get64(b + BD_POS);
+    out->written_us = nle_get64(b + BD_WRITTEN);
+    return 0;
+}
+
+static int rc_bound_io(void *arg)
+{
+    struct sk_rc *c = arg;
+    char path[sizeof c->ckpt_dir + 32], tmp[sizeof path + 8];
+    snprintf(path, sizeof path, "%s/durable.nkd", c->ckpt_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        snprintf(c->bwhy, sizeof c->bwhy, "%s: %s", tmp, strerror(errno));
+        return NINES_EIO;
+    }
+    int rc = 0;
+    if (write(fd, c->bimg, sizeof c->bimg) != (ssize_t)sizeof c->bimg || fsync(fd) != 0) {
+        snprintf(c->bwhy, sizeof c->bwhy, "%s: %s", tmp, strerror(errno));
+        rc = NINES_EIO;
+    }
+    close(fd);
+    if (rc == 0 && rename(tmp, path) != 0) {
+        snprintf(c->bwhy, sizeof c->bwhy, "rename %s: %s", tmp, strerror(errno));
+        rc = NINES_EIO;
+    }
+    if (rc == 0 && nfile_fsync_dir(path) < 0) {
+        snprintf(c->bwhy, sizeof c->bwhy, "%s", nines_errdetail());
+        rc = NINES_EIO;
+    }
+    if (rc)
+        unlink(tmp);
+    return rc;
+}
+
+static void rc_bound_submit(struct ksvc *k)
+{
+    struct sk_rc *c = k->rc;
+    ksvc_rc_bound_encode(&c->bwant, k->self, c->cluster, c->bimg);
+    c->bio = (struct rt_io_req){.fn = rc_bound_io, .arg = c, .svc = RT_SVC_KERN};
+    c->blast_us = rt_now_us(k->rt);
+    if (rt_io_submit(k->rt, &c->bio) == 0)
+        c->bbusy = true;
+}
+
+void sk_rc_saved(struct ksvc *k, uint64_t gci)
+{
+    struct sk_rc *c = k->rc;
+    if (!c)
+        return;
+    struct sk_dlog_pos p;
+    sk_dlog_pos(k, &p);
+    if (!p.usable || !p.open || p.durable < p.gap_stream)
+        return; /* no position to name (a gap) */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    /* durable now: the epoch's records (the SAVE waited for them) and more */
+    c->bwant = (struct ksvc_rc_bound){gci, p.base + p.durable,
+                                      (uint64_t)ts.tv_sec * 1000000u +
+                                          (uint64_t)ts.tv_nsec / 1000u};
+    if (c->bbusy || rt_now_us(k->rt) - c->blast_us < (uint64_t)KSVC_RC_BOUND_MS * 1000u)
+        return; /* the next epoch writes a newer one */
+    rc_bound_submit(k);
+}
 
 static uint64_t rc_wall_us(void)
 {
@@ -126,7 +258,30 @@ static int rc_io(void *arg)
             }
     }
     ksvc_ckpt_manifest_free(&mf);
-    return ksvc_recover_all(c->ckpt_dir, c->log_dir, &c->o, c->reps, c->n, c->floor);
+    char path[sizeof c->ckpt_dir + 32];
+    snprintf(path, sizeof path, "%s/durable.nkd", c->ckpt_dir);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    struct ksvc_rc_bound b = {0};
+    rc = nfile_read_all(path, 4096, &buf, &len);
+    if (rc == 0) {
+        rc = ksvc_rc_bound_decode(buf, len, c->k->self, c->cluster, &b);
+        free(buf);
+        if (rc < 0) {
+            /* a damaged bound cannot vouch for the log: every replica fails
+             * (the other site's disks are used) */
+            char why[sizeof c->reps[0].why];
+            snprintf(why, sizeof why, "durable.nkd: %s", nines_errdetail());
+            for (size_t i = 0; i < c->n; i++)
+                if (!c->reps[i].rc) {
+                    c->reps[i].rc = NINES_ECORRUPT;
+                    snprintf(c->reps[i].why, sizeof c->reps[i].why, "%s", why);
+                }
+            return 0;
+        }
+    }
+    c->bound_pos = b.pos;
+    return ksvc_recover_all(c->ckpt_dir, c->log_dir, &c->o, c->reps, c->n, c->floor, b.pos);
 }
 
 void sk_rc_start(struct ksvc *k, uint64_t floor_gci)
@@ -252,6 +407,13 @@ static void rc_match(struct sk_rc *c)
 bool sk_rc_on_io_done(struct ksvc *k, struct rt_io_req *req)
 {
     struct sk_rc *c = k->rc;
+    if (c && req == &c->bio) {
+        c->bbusy = false;
+        if (req->result < 0)
+            NLOG_ERROR("kern", "node %u: the durable bound file in %s was not written: %s",
+                       k->self, c->ckpt_dir, c->bwhy);
+        return true;
+    }
     if (!c || req != &c->req)
         return false;
     N_ASSERT(c->st == SK_RC_RUNNING);

@@ -902,7 +902,7 @@ static void test_restart_refusals(void)
             }
     }
     ksvc_ckpt_manifest_free(&mf);
-    CU_ASSERT_EQUAL(ksvc_recover_all(W.ckdir, W.dir, &o, reps, 3, 0), 0);
+    CU_ASSERT_EQUAL(ksvc_recover_all(W.ckdir, W.dir, &o, reps, 3, 0, 0), 0);
     /* sorted: ra.0, ra.1, rb.0 */
     CU_ASSERT(reps[0].table == R_a && reps[0].frag == 0);
     CU_ASSERT_EQUAL(reps[0].rc, NINES_ESTATE);
@@ -917,6 +917,42 @@ static void test_restart_refusals(void)
         kern_frag_destroy(reps[i].f);
         ksvc_rc_rep_clear(&reps[i]);
     }
+    /* a log that ends before a position once durable (the bound file's):
+     * truncated, every replica refused; a bound within the log: recovered */
+    struct kern_dlog_scan_info si;
+    CU_ASSERT_EQUAL_FATAL(kern_dlog_scan(W.dir, &o, 0, NULL, NULL, &si), 0);
+    for (int pass = 0; pass < 2; pass++) {
+        struct ksvc_rc_rep one;
+        memset(&one, 0, sizeof one);
+        one.table = R_b;
+        one.frag = 0;
+        one.f = standby_of(R_b, 0);
+        uint64_t bound = pass == 0 ? si.end + 1 : si.end;
+        CU_ASSERT_EQUAL(ksvc_recover_all(W.ckdir, W.dir, &o, &one, 1, 0, bound), 0);
+        if (pass == 0) {
+            CU_ASSERT_EQUAL(one.rc, NINES_ECORRUPT);
+            CU_ASSERT(strstr(one.why, "truncated") != NULL);
+        } else {
+            CU_ASSERT_EQUAL(one.rc, 0);
+        }
+        kern_frag_destroy(one.f);
+        ksvc_rc_rep_clear(&one);
+    }
+    /* the bound file's format: every flipped bit refused */
+    uint8_t bb[KSVC_RC_BOUND_BYTES];
+    struct ksvc_rc_bound bd = {.gci = 9, .pos = 12345, .written_us = 77}, got;
+    ksvc_rc_bound_encode(&bd, 1, CLUSTER, bb);
+    CU_ASSERT_EQUAL(ksvc_rc_bound_decode(bb, sizeof bb, 1, CLUSTER, &got), 0);
+    CU_ASSERT(got.gci == 9 && got.pos == 12345 && got.written_us == 77);
+    for (size_t i = 0; i < sizeof bb; i++)
+        for (int bit = 0; bit < 8; bit++) {
+            bb[i] ^= (uint8_t)(1u << bit);
+            int rc = ksvc_rc_bound_decode(bb, sizeof bb, 1, CLUSTER, &got);
+            CU_ASSERT(rc == NINES_ECORRUPT || rc == NINES_EVERSION);
+            bb[i] ^= (uint8_t)(1u << bit);
+        }
+    CU_ASSERT_EQUAL(ksvc_rc_bound_decode(bb, sizeof bb - 1, 1, CLUSTER, &got), NINES_ETRUNC);
+    CU_ASSERT_EQUAL(ksvc_rc_bound_decode(bb, sizeof bb, 2, CLUSTER, &got), NINES_EINVAL);
     CU_ASSERT_EQUAL_FATAL(rig_open(0, 0, true, 0), 0);
 }
 
