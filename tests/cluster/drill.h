@@ -27,11 +27,10 @@ static inline int drills_required(void)
     return DRILLS_REQUIRED_DEFAULT;
 }
 
-/* The whole-cluster restart drill (tools/drill/drill.sh kill-all) fails
- * until the commit-epoch and whole-cluster restart code is merged (every
- * replica comes back "lost"); the lead flips this default then
- * (NINES_KILLALL_REQUIRED=1 runs it before, =0 turns it off after). */
-#define KILLALL_REQUIRED_DEFAULT 0
+/* The whole-cluster restart drills (tools/drill/drill.sh kill-all,
+ * kill-all-bad-log) run by default (NINES_KILLALL_REQUIRED=0 turns them
+ * off). */
+#define KILLALL_REQUIRED_DEFAULT 1
 
 static inline int killall_required(void)
 {

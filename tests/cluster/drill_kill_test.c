@@ -212,6 +212,24 @@ static void test_kill_all(void)
     unsetenv("KILLALL_POLICY");
 }
 
+/* Bad disks at a whole-cluster restart (kill-all-bad-ckpt / -bad-log):
+ * node 1's newest disk log segment truncated while everything is down; its
+ * recovery refuses it (the durable bound) and the other site restarts the
+ * cluster, node 1 rebuilt from it. */
+static void test_kill_all_bad_disk(void)
+{
+    if (!killall_required()) {
+        drill_skip("kill-all-bad-log drill", "the whole-cluster restart is off "
+                   "(NINES_KILLALL_REQUIRED=0)");
+        return;
+    }
+    static char out[1 << 16];
+    int rc = drill_run("kill-all-bad-log", out, sizeof out);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "DRILL kill-all-bad-log: PASS"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(out, "PASS damage refused"));
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -220,6 +238,7 @@ void cu_register(void)
         {"harness: the loss window of a whole-cluster kill", test_harness_loss_window},
         {"drill: SIGKILL of a node holding primaries under TPC-B", test_kill_primary},
         {"drill: every node killed at once and restarted from disk", test_kill_all},
+        {"drill: a truncated disk log at a whole-cluster restart", test_kill_all_bad_disk},
         {NULL, NULL},
     };
     cu_add_suite("drill_kill", setup, teardown, cases);

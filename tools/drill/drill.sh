@@ -782,6 +782,7 @@ drill_repair() {
 # 2 x GCP_MS + 200 under async, 0 under sync), every refused one absent,
 # the balances, two agreeing replicas everywhere and the original placement.
 KILLALL_POLICY=${KILLALL_POLICY:-async}
+KILLALL_DAMAGE_ENV=${KILLALL_DAMAGE:-} # ckpt or log: damage node 1's files while everything is down
 GCP_MS=${GCP_MS:-100}
 KILLALL_CKPT_MS=${KILLALL_CKPT_MS:-2000}
 KILLALL_CKPT_WAIT_S=${KILLALL_CKPT_WAIT_S:-20}
@@ -823,6 +824,8 @@ killall_window_ms() {
     elif [ "$KILLALL_POLICY" = sync ]; then echo 0
     else echo $(( 2 * GCP_MS + 200 )); fi
 }
+drill_kill_all_bad_ckpt() { drill_kill_all "$@"; }
+drill_kill_all_bad_log() { drill_kill_all "$@"; }
 drill_kill_all() {
     local d=$1 ok=0 w
     w=$(killall_window_ms)
@@ -905,6 +908,36 @@ drill_kill_all() {
     echo "load before the kill: $n_sub requests, $n_acked acknowledged ($n_before at or before the kill), $n_after_kill outcomes learned after it"
     tail -n 2 "$d/load.out" | sed 's/^/  tpcb: /'
 
+    # bad disks (kill-all-bad-ckpt, kill-all-bad-log): node 1's files are
+    # damaged while everything is down; its recovery must refuse them and
+    # the other site's disks must carry the restart
+    local damaged=""
+    case ${KILLALL_DAMAGE:-} in
+    "") ;;
+    ckpt)
+        damaged=$(ls -S "$d"/node1/ckpt/t*-f*.nck 2>/dev/null | head -n 1)
+        if [ -z "$damaged" ]; then
+            echo "FAIL damage                     node 1 has no checkpoint file to damage"; ok=1
+        else
+            local sz
+            sz=$(stat -c %s "$damaged")
+            # one byte in the middle, flipped
+            python3 -c 'import sys; p,o=sys.argv[1],int(sys.argv[2]); f=open(p,"r+b"); f.seek(o); b=f.read(1); f.seek(o); f.write(bytes([b[0]^0x40])); f.close()' "$damaged" $(( sz / 2 ))
+            echo "damage: flipped the byte at offset $(( sz / 2 )) of $damaged ($sz bytes)" | tee -a "$d/faults.txt"
+        fi ;;
+    log)
+        damaged=$(ls "$d"/node1/log/log-*.ndl 2>/dev/null | sort | tail -n 1)
+        if [ -z "$damaged" ]; then
+            echo "FAIL damage                     node 1 has no disk log segment to truncate"; ok=1
+        else
+            local sz
+            sz=$(stat -c %s "$damaged")
+            truncate -s $(( sz / 2 )) "$damaged"
+            echo "damage: truncated $damaged from $sz to $(( sz / 2 )) bytes" | tee -a "$d/faults.txt"
+        fi ;;
+    *) echo "FAIL damage                     KILLALL_DAMAGE '$KILLALL_DAMAGE': ckpt or log"; ok=1 ;;
+    esac
+
     # the restart: every node, same cluster file and data folders
     for i in 1 2 3 4; do echo "---- drill kill-all: every node killed at $t_kill us, restarted now" >>"$d/node$i.log"; done
     local t_restart
@@ -927,6 +960,19 @@ drill_kill_all() {
         ok=1
     else
         echo "PASS restart                   serving $(( (t_h - t_restart) / 1000 )) ms after the restart, every node current after $(( (t_c - t_restart) / 1000 )) ms"
+    fi
+    if [ -n "$damaged" ]; then
+        # node 1 must have refused its damaged file, and site 1 ({2, 4})
+        # must have recovered the cluster
+        local why site
+        why=$(awk '/^---- drill kill-all:/ { p = 1; next } p' "$d/node1.log" | grep -m1 'not recovered')
+        site=$(awk '/^---- drill kill-all:/ { p = 1; next } p' "$d"/node*.log | grep -m1 -o 'site [0-9]* recovers from its disks')
+        if [ -n "$why" ] && [ "$site" = "site 1 recovers from its disks" ]; then
+            echo "PASS damage refused            node 1: ${why#*not recovered: }; $site"
+        else
+            echo "FAIL damage refused            node 1's damaged file was not refused (${why:-no refusal logged}; ${site:-no site chosen})"
+            ok=1
+        fi
     fi
     echo "-- the nodes' logs after the restart (recovery, epochs, rebuilds):"
     for i in 1 2 3 4; do
@@ -1184,7 +1230,7 @@ drill_part_arb_unreachable() { part_drill "$1" arb-unreachable; }
 
 KILLS="kill-primary kill-client-node kill-standby-only kill-coordinator stop-cont
        kill-coordinator-mid-build kill-coordinator-mid-accept kill-coordinator-mid-install
-       restart disk-full repair"
+       restart disk-full repair kill-all kill-all-bad-ckpt kill-all-bad-log"
 PARTS="part-2x2 part-1x3 part-oneway part-arb-unreachable"
 list=()
 for a in "$@"; do
@@ -1224,7 +1270,12 @@ for name in "${list[@]}"; do
     NODEENV=()
     case $name in kill-coordinator-mid-*) midround_env "${name##*-}" ;; esac
     DISK_LOG="" DISK_LOG_BUF="" EXTRA=""
-    if [ "$name" = kill-all ]; then
+    case $name in
+    kill-all-bad-ckpt) KILLALL_DAMAGE=ckpt ;;
+    kill-all-bad-log) KILLALL_DAMAGE=log ;;
+    kill-all) KILLALL_DAMAGE=${KILLALL_DAMAGE_ENV:-} ;;
+    esac
+    if [ "${name%%-bad-*}" = kill-all ]; then
         case $KILLALL_POLICY in
         async|sync) ;;
         *) echo "DRILL $name: FAIL (KILLALL_POLICY '$KILLALL_POLICY': async or sync)"; failed=1; continue ;;
