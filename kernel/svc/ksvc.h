@@ -379,6 +379,8 @@ struct ksvc_recover_info {
     uint64_t last_lsn;          /* the replica's log end after recovery */
     bool gap;                   /* the scan stopped at a gap: recovered only up to it */
     bool torn;                  /* the log ended in a torn tail (a crash mid-write) */
+    bool newer;                 /* the checkpoint file was newer than its manifest entry (a
+                                 * crash between the file's rename and the manifest's) */
 };
 /* Rebuild `f` — an empty HOT_STANDBY replica of e's table and fragment —
  * from the checkpoint `ckpt_dir`/t<T>-f<F>.nck that manifest entry `e`

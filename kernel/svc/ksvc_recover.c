@@ -57,22 +57,40 @@ static int rc_load_ckpt(const char *ckpt_dir, const struct ksvc_ckpt_entry *e,
     int rc = kern_ckpt_file_read(path, &buf, &len);
     if (rc < 0)
         return rc;
-    /* the file must be the one the manifest names (a newer file that is
-     * not in the manifest yet, or an older one, is not its checkpoint) */
+    /* the file is the one the manifest names, or a newer one whose manifest
+     * write a crash prevented (the file is renamed first): its redo start
+     * is at least the entry's, and the entry's dlog_pos bounds its records
+     * too (segments go only after a durable manifest); anything else — an
+     * older file, a damaged one — is refused */
     uint32_t crc = 0;
     if (len >= 4)
         memcpy(&crc, buf + len - 4, 4);
-    if (len != e->bytes || crc != e->file_crc) {
-        free(buf);
-        return nines_err(NINES_ECORRUPT, "%s: %zu bytes with file CRC 0x%08x; the manifest "
-                         "names %llu bytes with CRC 0x%08x", path, len, crc,
-                         (unsigned long long)e->bytes, e->file_crc);
-    }
+    bool named = len == e->bytes && crc == e->file_crc;
     struct kern_ckpt_info ci;
     rc = kern_ckpt_load(f, buf, len, &ci);
     free(buf);
     if (rc < 0)
-        return nines_err(rc, "%s: %s", path, nines_errdetail());
+        return nines_err(rc, "%s: %s%s", path, nines_errdetail(),
+                         named ? "" : " (nor is it the file the manifest names)");
+    /* a checkpoint of an unchanged replica may repeat the size and the
+     * data CRC of the one before: the creation time tells them apart */
+    if (named && ci.created_us != e->created_us)
+        named = false;
+    if (!named) {
+        if (ci.created_us > e->created_us && ci.redo_start_lsn >= e->redo_start_lsn) {
+            info->redo_start = ci.redo_start_lsn;
+            info->records_loaded = ci.records;
+            info->newer = true;
+            return 0;
+        }
+        return nines_err(NINES_ECORRUPT, "%s: %zu bytes with file CRC 0x%08x, created %llu, "
+                         "redo start %llu; the manifest names %llu bytes with CRC 0x%08x, "
+                         "created %llu, redo start %llu: not its checkpoint nor a newer one",
+                         path, len, crc, (unsigned long long)ci.created_us,
+                         (unsigned long long)ci.redo_start_lsn, (unsigned long long)e->bytes,
+                         e->file_crc, (unsigned long long)e->created_us,
+                         (unsigned long long)e->redo_start_lsn);
+    }
     if (ci.created_us != e->created_us || ci.redo_start_lsn != e->redo_start_lsn ||
         ci.records != e->records)
         return nines_err(NINES_ECORRUPT, "%s: created %llu, redo start %llu, %llu records; the "
