@@ -141,6 +141,13 @@ void sup_gcp_step(struct sup_gcp *g, const struct sup_gcp_view *v, uint64_t now)
     take_base(g, v);
     if (v->epoch != g->last_epoch) {
         g->last_epoch = v->epoch;
+        /* this node takes over from another coordinator: a round of that
+         * one may have failed after some txctls switched to an epoch no
+         * live txctl reports (they died with it) — its first epoch jumps
+         * (README "Global checkpoints": a new coordinator) */
+        if (v->coordinator == g->cfg.self && g->prev_coord && g->prev_coord != g->cfg.self)
+            g->take_over = true;
+        g->prev_coord = v->coordinator;
         switch (g->phase) {
         case SUP_GCP_IDLE:
             break;
@@ -202,7 +209,12 @@ void sup_gcp_on_prepare_conf(struct sup_gcp *g, const struct sup_gcp_view *v, ui
         fail(g, now, "the commit epochs are exhausted");
         return;
     }
-    g->g = g->gmax + 1;
+    if (g->take_over && g->gmax <= UINT64_MAX - SUP_GCP_JUMP) {
+        g->g = g->gmax + SUP_GCP_JUMP;
+        g->take_over = false;
+    } else {
+        g->g = g->gmax + 1;
+    }
     g->known = g->g;
     g->phase = SUP_GCP_COMMITTING;
     g->answered = 0;

@@ -93,6 +93,9 @@ struct sup_gcp {
     uint64_t restart_seen;  /* the restart_gci already taken into `known` */
     bool base_done;         /* the persisted gci was taken into `known` */
     uint64_t last_epoch;    /* the epoch sup_gcp_step saw last */
+    uint32_t prev_coord;    /* the coordinator of the set seen before (0: none yet) */
+    bool take_over;         /* this node took coordination over from another: the next
+                             * round's epoch jumps by SUP_GCP_JUMP */
     uint32_t burst;         /* failures in a row (logged once per burst) */
     struct sup_gcp_stats stats;
 };
