@@ -136,7 +136,10 @@ uint64_t sup_gcp_deadline(const struct sup_gcp *g, const struct sup_gcp_view *v)
 #define SUP_GCP_FILE_NAME "gcp.ncg"
 #define SUP_GCP_FILE_MAGIC "NINESGCP"
 #define SUP_GCP_FILE_VERSION 1
-#define SUP_GCP_FILE_BYTES 64
+#define SUP_GCP_FILE_BYTES 64     /* one record */
+#define SUP_GCP_SLOT_BYTES 512    /* the file: two slots, each a record at its start (a
+                                   * write touches one sector only) */
+#define SUP_GCP_SLOTS_FILE (2 * SUP_GCP_SLOT_BYTES)
 enum {
     SUP_GCP_OFF_MAGIC = 0,
     SUP_GCP_OFF_VERSION = 8,
@@ -160,11 +163,17 @@ int sup_gcp_file_encode(const struct sup_gcp_file *f, uint32_t node, uint64_t cl
  * NINES_EVERSION, NINES_EINVAL (another node's or cluster's), with detail. */
 int sup_gcp_file_decode(const uint8_t *buf, size_t len, uint32_t node, uint64_t cluster,
                         struct sup_gcp_file *out);
-/* NINES_ENOTFOUND: none; the decode errors, NINES_EIO; with detail. */
+/* The file is two 512-byte slots (1024 bytes), each holding a record at
+ * its start; the newest valid one (highest seq) is the file's value, so a
+ * write torn in one slot leaves the other. A 64-byte file (one record, the
+ * first format) is read too. NINES_ENOTFOUND: none; NINES_ETRUNC (another
+ * size), the decode errors when no slot is valid, NINES_EIO; with detail. */
 int sup_gcp_file_read(const char *path, uint32_t node, uint64_t cluster,
                       struct sup_gcp_file *out);
-/* Write f to `path` now (temp, fsync, rename, folder fsync): the I/O
- * thread's work, exposed for tests. 0 or NINES_EIO / NINES_EINVAL. */
+/* Write f to `path` now: its record into slot seq % 2 and one fdatasync
+ * (the file is made once by temp, fsync, rename, folder fsync): the I/O
+ * thread's work, exposed for tests. 0 or NINES_EIO / NINES_EFULL /
+ * NINES_EINVAL. */
 int sup_gcp_file_write(const char *path, const struct sup_gcp_file *f, uint32_t node,
                        uint64_t cluster);
 #endif

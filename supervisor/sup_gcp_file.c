@@ -95,13 +95,39 @@ int sup_gcp_file_read(const char *path, uint32_t node, uint64_t cluster,
     uint8_t *buf = NULL;
     size_t len = 0;
     /* one byte more than the format: a longer file is refused, not cut */
-    int rc = nfile_read_all(path, SUP_GCP_FILE_BYTES + 1, &buf, &len);
+    int rc = nfile_read_all(path, SUP_GCP_SLOTS_FILE + 1, &buf, &len);
     if (rc == NINES_ETOOBIG)
-        return nines_err(NINES_ECORRUPT, "%s: longer than the %u bytes of a version %u file",
-                         path, SUP_GCP_FILE_BYTES, SUP_GCP_FILE_VERSION);
+        return nines_err(NINES_ECORRUPT, "%s: longer than the %u bytes of a restorable-epoch "
+                         "file", path, SUP_GCP_SLOTS_FILE);
     if (rc)
         return rc; /* NINES_ENOTFOUND: none; detail names the path */
-    rc = sup_gcp_file_decode(buf, len, node, cluster, out);
+    if (len == SUP_GCP_FILE_BYTES) { /* the first format: one record */
+        rc = sup_gcp_file_decode(buf, len, node, cluster, out);
+    } else if (len != SUP_GCP_SLOTS_FILE) {
+        rc = nines_err(len < SUP_GCP_SLOTS_FILE ? NINES_ETRUNC : NINES_ECORRUPT,
+                       "%zu bytes, a restorable-epoch file has %u", len, SUP_GCP_SLOTS_FILE);
+    } else {
+        struct sup_gcp_file f[2];
+        int r[2];
+        char first[300] = "";
+        for (int i = 0; i < 2; i++) {
+            r[i] = sup_gcp_file_decode(buf + i * SUP_GCP_SLOT_BYTES, SUP_GCP_FILE_BYTES, node,
+                                       cluster, &f[i]);
+            if (r[i] && !first[0])
+                snprintf(first, sizeof first, "slot %d: %s", i, nines_errdetail());
+        }
+        if (r[0] && r[1]) {
+            rc = nines_err(r[0] == NINES_EINVAL || r[1] == NINES_EINVAL ? NINES_EINVAL
+                           : r[0] == NINES_EVERSION                   ? NINES_EVERSION
+                                                                      : NINES_ECORRUPT,
+                           "no valid slot (%s)", first);
+        } else {
+            int pick = r[0] ? 1 : r[1] ? 0 : f[1].seq > f[0].seq ? 1 : 0;
+            if (out)
+                *out = f[pick];
+            rc = 0;
+        }
+    }
     free(buf);
     if (rc) {
         char d[400];
@@ -111,48 +137,74 @@ int sup_gcp_file_read(const char *path, uint32_t node, uint64_t cluster,
     return 0;
 }
 
-int sup_gcp_file_write(const char *path, const struct sup_gcp_file *f, uint32_t node,
-                       uint64_t cluster)
+static int write_all(int fd, const uint8_t *b, size_t n, off_t at, const char *what)
 {
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return nines_err(NINES_EINVAL, "gcp file: path %s too long", path);
-    uint8_t rec[SUP_GCP_FILE_BYTES];
-    int rc = sup_gcp_file_encode(f, node, cluster, rec);
-    if (rc)
-        return rc;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return nines_err(NINES_EIO, "create %s: %s", tmp, strerror(errno));
     size_t off = 0;
-    while (off < sizeof rec) {
-        ssize_t w = write(fd, rec + off, sizeof rec - off);
+    while (off < n) {
+        ssize_t w = pwrite(fd, b + off, n - off, at + (off_t)off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w <= 0) {
             int e = w < 0 ? errno : EIO;
-            close(fd);
-            unlink(tmp);
-            return nines_err(e == ENOSPC ? NINES_EFULL : NINES_EIO, "write %s: %s", tmp,
+            return nines_err(e == ENOSPC ? NINES_EFULL : NINES_EIO, "write %s: %s", what,
                              strerror(e));
         }
         off += (size_t)w;
     }
-    if (fsync(fd) < 0) {
+    return 0;
+}
+
+/* Make the two-slot file (both slots holding `rec`): temp, fsync, rename,
+ * folder fsync — once, or when it is of the first format. */
+static int make_file(const char *path, const uint8_t rec[SUP_GCP_FILE_BYTES])
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return nines_err(NINES_EINVAL, "gcp file: path %s too long", path);
+    uint8_t img[SUP_GCP_SLOTS_FILE];
+    memset(img, 0, sizeof img);
+    memcpy(img, rec, SUP_GCP_FILE_BYTES);
+    memcpy(img + SUP_GCP_SLOT_BYTES, rec, SUP_GCP_FILE_BYTES);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return nines_err(NINES_EIO, "create %s: %s", tmp, strerror(errno));
+    int rc = write_all(fd, img, sizeof img, 0, tmp);
+    if (rc == 0 && fsync(fd) < 0)
         rc = nines_err(NINES_EIO, "fsync %s: %s", tmp, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        return rc;
-    }
-    if (close(fd) < 0) {
+    if (close(fd) < 0 && rc == 0)
         rc = nines_err(NINES_EIO, "close %s: %s", tmp, strerror(errno));
-        unlink(tmp);
-        return rc;
-    }
-    if (rename(tmp, path) < 0) {
+    if (rc == 0 && rename(tmp, path) < 0)
         rc = nines_err(NINES_EIO, "rename %s to %s: %s", tmp, path, strerror(errno));
+    if (rc) {
         unlink(tmp);
         return rc;
     }
     return nfile_fsync_dir(path);
+}
+
+int sup_gcp_file_write(const char *path, const struct sup_gcp_file *f, uint32_t node,
+                       uint64_t cluster)
+{
+    uint8_t rec[SUP_GCP_FILE_BYTES];
+    int rc = sup_gcp_file_encode(f, node, cluster, rec);
+    if (rc)
+        return rc;
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0 && errno == ENOENT)
+        return make_file(path, rec);
+    if (fd < 0)
+        return nines_err(NINES_EIO, "open %s: %s", path, strerror(errno));
+    off_t size = lseek(fd, 0, SEEK_END);
+    if (size != (off_t)SUP_GCP_SLOTS_FILE) { /* the first format, or damaged: made anew */
+        close(fd);
+        return make_file(path, rec);
+    }
+    /* one slot, one fdatasync: the other slot keeps the previous value
+     * should this write be torn */
+    rc = write_all(fd, rec, sizeof rec, (off_t)((f->seq & 1) * SUP_GCP_SLOT_BYTES), path);
+    if (rc == 0 && fdatasync(fd) < 0)
+        rc = nines_err(NINES_EIO, "fdatasync %s: %s", path, strerror(errno));
+    if (close(fd) < 0 && rc == 0)
+        rc = nines_err(NINES_EIO, "close %s: %s", path, strerror(errno));
+    return rc;
 }

@@ -204,6 +204,8 @@ struct ksvc_dlog_status {
 const char *ksvc_dlog_state_name(enum ksvc_dlog_state s);
 void ksvc_dlog_status(const struct ksvc *k, struct ksvc_dlog_status *out);
 /* Tests: switch the policy of a node with a disk log (NINES_ESTATE without one). */
+/* Tests: commit epochs on or off (as ksvc_config.gcp_on). */
+int ksvc_set_gcp_on(struct ksvc *k, bool on);
 int ksvc_dlog_set_sync(struct ksvc *k, bool sync);
 /* Tests (fault injection, FAULTS builds; NINES_ESTATE otherwise): while
  * `hold` is true the disk log's I/O completion is kept unprocessed, as if

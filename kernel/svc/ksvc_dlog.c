@@ -514,6 +514,12 @@ int sk_dlog_prepare(struct ksvc *k, struct sk_txn *t)
     }
     if (d->acc <= d->dacc)
         return 0; /* its records are durable already */
+    if (d->sync && k->gcp_on && !alone)
+        return 0; /* sync with commit epochs: the client's answer waits until the
+                   * transaction's epoch is restorable, which needs every member's
+                   * disk log durable past all of its records (GCP_SAVE): a fsync of
+                   * its own here would only add its time. A stopped disk log still
+                   * refuses it above. */
     struct sk_wait *w = d->wq_free;
     if (w)
         d->wq_free = w->next;
@@ -990,6 +996,14 @@ int ksvc_dlog_fault_hold(struct ksvc *k, bool hold)
     (void)hold;
     return nines_err(NINES_ESTATE, "fault injection is not compiled in (FAULTS=0)");
 #endif
+}
+
+int ksvc_set_gcp_on(struct ksvc *k, bool on)
+{
+    if (!k)
+        return nines_err(NINES_EINVAL, "no kernel service");
+    k->gcp_on = on;
+    return 0;
 }
 
 int ksvc_dlog_set_sync(struct ksvc *k, bool sync)

@@ -634,6 +634,30 @@ static void test_sync_waits_for_fsync(void)
     clear_all();
 }
 
+/* sync with commit epochs, F BOTH: the prepare does not wait for its own
+ * fsync (the client's answer waits for the epoch, whose SAVE makes every
+ * record durable): with completions held both answers leave at once. */
+static void test_sync_epochs_no_prepare_wait(void)
+{
+    settle();
+    CU_ASSERT_EQUAL(ksvc_dlog_set_sync(kp(), true), 0);
+    CU_ASSERT_EQUAL(ksvc_set_gcp_on(kp(), true), 0);
+    uint64_t waits = dls().waits;
+    CU_ASSERT_EQUAL(hold(true), 0);
+    send_insert(151);
+    RUN_UNTIL(answers(151) > 0 && readies(151, false, W.P) == 1, 2000);
+    const Nines__KernOpConf *c = conf_of(151);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_TRUE(c->ready);
+    CU_ASSERT_EQUAL(dls().waits, waits);
+    (void)hold(false);
+    RUN_UNTIL(readies(151, true, W.S) == 1, 20000);
+    end_txn(151, true);
+    CU_ASSERT_EQUAL(ksvc_set_gcp_on(kp(), false), 0);
+    CU_ASSERT_EQUAL(ksvc_dlog_set_sync(kp(), false), 0);
+    clear_all();
+}
+
 /* sync: the fsync fails while a prepare waits: it is refused with the
  * error (KERN_OP_REF), never ready; a repeated PREPARE_REQ is refused too;
  * while the disk log is stopped, the sync policy refuses every write's
@@ -834,6 +858,7 @@ void cu_register(void)
     static const struct cu_case cases[] = {
         {"async_both_no_wait", test_async_both_no_wait},
         {"sync_waits_for_fsync", test_sync_waits_for_fsync},
+        {"sync_epochs_no_prepare_wait", test_sync_epochs_no_prepare_wait},
         {"fsync_failure_refused", test_fsync_failure_refused},
         {"alone_async_waits", test_alone_async_waits},
         {"both_again_async", test_both_again_async},

@@ -618,13 +618,42 @@ static void test_file_write_read(void)
     CU_ASSERT_EQUAL(g.seq, 2);
     CU_ASSERT_EQUAL(sup_gcp_file_read(path, NODE + 1, CLUSTER, &g), NINES_EINVAL);
     CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), path));
+    /* two slots: the newer write is read; a torn write of it leaves the
+     * older value; both damaged: refused */
+    f.gci = 7;
+    f.seq = 3;
+    CU_ASSERT_EQUAL(sup_gcp_file_write(path, &f, NODE, CLUSTER), 0);
+    CU_ASSERT_EQUAL(sup_gcp_file_read(path, NODE, CLUSTER, &g), 0);
+    CU_ASSERT_EQUAL(g.gci, 7);
+    FILE *fp = fopen(path, "r+b");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    fseek(fp, SUP_GCP_SLOT_BYTES + 30, SEEK_SET); /* seq 3: slot 1, torn */
+    fputc(0x5a, fp);
+    fflush(fp);
+    CU_ASSERT_EQUAL(sup_gcp_file_read(path, NODE, CLUSTER, &g), 0);
+    CU_ASSERT_EQUAL(g.gci, 6); /* slot 0 */
+    fseek(fp, 30, SEEK_SET);
+    fputc(0x5a, fp);
+    fclose(fp);
+    CU_ASSERT_EQUAL(sup_gcp_file_read(path, NODE, CLUSTER, &g), NINES_ECORRUPT);
     /* cut short on disk */
+    CU_ASSERT_EQUAL(sup_gcp_file_write(path, &f, NODE, CLUSTER), 0); /* made anew */
+    CU_ASSERT_EQUAL(sup_gcp_file_read(path, NODE, CLUSTER, &g), 0);
     CU_ASSERT_EQUAL(truncate(path, 40), 0);
     CU_ASSERT_EQUAL(sup_gcp_file_read(path, NODE, CLUSTER, &g), NINES_ETRUNC);
     /* grown */
     CU_ASSERT_EQUAL(sup_gcp_file_write(path, &f, NODE, CLUSTER), 0);
-    CU_ASSERT_EQUAL(truncate(path, 100), 0);
+    CU_ASSERT_EQUAL(truncate(path, SUP_GCP_SLOTS_FILE + 100), 0);
     CU_ASSERT_EQUAL(sup_gcp_file_read(path, NODE, CLUSTER, &g), NINES_ECORRUPT);
+    /* the first format (one 64-byte record) is read */
+    uint8_t one[SUP_GCP_FILE_BYTES];
+    CU_ASSERT_EQUAL(sup_gcp_file_encode(&f, NODE, CLUSTER, one), 0);
+    fp = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(fp);
+    CU_ASSERT_EQUAL(fwrite(one, 1, sizeof one, fp), sizeof one);
+    fclose(fp);
+    CU_ASSERT_EQUAL(sup_gcp_file_read(path, NODE, CLUSTER, &g), 0);
+    CU_ASSERT_EQUAL(g.gci, 7);
     char tmp[160];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     CU_ASSERT_NOT_EQUAL(access(tmp, F_OK), 0); /* no temp file left */
