@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -84,4 +85,42 @@ int nfile_fsync_dir(const char *path)
         rc = nines_err(NINES_EIO, "fsync folder %s: %s", dir, strerror(errno));
     close(d);
     return rc;
+}
+
+int nfile_replace(const char *path, const void *buf, size_t len, int mode)
+{
+    char tmp[PATH_MAX];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return nines_err(NINES_EINVAL, "path '%.64s...' is too long", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    if (fd < 0)
+        return nines_err(errno == ENOSPC ? NINES_EFULL : NINES_EIO, "create %s: %s", tmp,
+                         strerror(errno));
+    int rc = 0;
+    const uint8_t *p = buf;
+    size_t off = 0;
+    while (rc == 0 && off < len) {
+        ssize_t w = write(fd, p + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            int e = w < 0 ? errno : EIO;
+            rc = nines_err(e == ENOSPC ? NINES_EFULL : NINES_EIO, "write %s: %s", tmp,
+                           strerror(e));
+            break;
+        }
+        off += (size_t)w;
+    }
+    if (rc == 0 && fsync(fd) < 0)
+        rc = nines_err(errno == ENOSPC ? NINES_EFULL : NINES_EIO, "fsync %s: %s", tmp,
+                       strerror(errno));
+    if (close(fd) < 0 && rc == 0)
+        rc = nines_err(NINES_EIO, "close %s: %s", tmp, strerror(errno));
+    if (rc == 0 && rename(tmp, path) < 0)
+        rc = nines_err(NINES_EIO, "rename %s to %s: %s", tmp, path, strerror(errno));
+    if (rc) {
+        unlink(tmp);
+        return rc;
+    }
+    return nfile_fsync_dir(path);
 }

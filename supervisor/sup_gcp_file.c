@@ -158,28 +158,11 @@ static int write_all(int fd, const uint8_t *b, size_t n, off_t at, const char *w
  * folder fsync — once, or when it is of the first format. */
 static int make_file(const char *path, const uint8_t rec[SUP_GCP_FILE_BYTES])
 {
-    char tmp[PATH_MAX];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return nines_err(NINES_EINVAL, "gcp file: path %s too long", path);
     uint8_t img[SUP_GCP_SLOTS_FILE];
     memset(img, 0, sizeof img);
     memcpy(img, rec, SUP_GCP_FILE_BYTES);
     memcpy(img + SUP_GCP_SLOT_BYTES, rec, SUP_GCP_FILE_BYTES);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return nines_err(NINES_EIO, "create %s: %s", tmp, strerror(errno));
-    int rc = write_all(fd, img, sizeof img, 0, tmp);
-    if (rc == 0 && fsync(fd) < 0)
-        rc = nines_err(NINES_EIO, "fsync %s: %s", tmp, strerror(errno));
-    if (close(fd) < 0 && rc == 0)
-        rc = nines_err(NINES_EIO, "close %s: %s", tmp, strerror(errno));
-    if (rc == 0 && rename(tmp, path) < 0)
-        rc = nines_err(NINES_EIO, "rename %s to %s: %s", tmp, path, strerror(errno));
-    if (rc) {
-        unlink(tmp);
-        return rc;
-    }
-    return nfile_fsync_dir(path);
+    return nfile_replace(path, img, sizeof img, 0644);
 }
 
 int sup_gcp_file_write(const char *path, const struct sup_gcp_file *f, uint32_t node,

@@ -124,27 +124,9 @@ int sup_nsf_read(const char *path, uint32_t node, uint64_t cluster, struct sup_n
 static int nsf_io(void *arg)
 {
     struct sup_nsf *w = arg;
-    char tmp[sizeof w->path + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", w->path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return nines_err(NINES_EIO, "%s: %s", tmp, strerror(errno));
-    ssize_t n = write(fd, w->img, SUP_NSF_BYTES);
-    int rc = 0;
-    if (n != (ssize_t)SUP_NSF_BYTES)
-        rc = nines_err(errno == ENOSPC ? NINES_EFULL : NINES_EIO, "%s: write: %s", tmp,
-                       n < 0 ? strerror(errno) : "short");
-    else if (fsync(fd) != 0)
-        rc = nines_err(NINES_EIO, "%s: fsync: %s", tmp, strerror(errno));
-    close(fd);
-    if (rc == 0 && rename(tmp, w->path) != 0)
-        rc = nines_err(NINES_EIO, "rename %s: %s", tmp, strerror(errno));
-    if (rc == 0)
-        rc = nfile_fsync_dir(w->path);
-    if (rc < 0) {
+    int rc = nfile_replace(w->path, w->img, SUP_NSF_BYTES, 0600);
+    if (rc < 0)
         snprintf(w->why, sizeof w->why, "%s", nines_errdetail());
-        unlink(tmp);
-    }
     return rc;
 }
 

@@ -117,30 +117,11 @@ int ksvc_rc_bound_decode(const uint8_t *b, size_t len, uint32_t node, uint64_t c
 static int rc_bound_io(void *arg)
 {
     struct sk_rc *c = arg;
-    char path[sizeof c->ckpt_dir + 32], tmp[sizeof path + 8];
+    char path[sizeof c->ckpt_dir + 32];
     snprintf(path, sizeof path, "%s/durable.nkd", c->ckpt_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        snprintf(c->bwhy, sizeof c->bwhy, "%s: %s", tmp, strerror(errno));
-        return NINES_EIO;
-    }
-    int rc = 0;
-    if (write(fd, c->bimg, sizeof c->bimg) != (ssize_t)sizeof c->bimg || fsync(fd) != 0) {
-        snprintf(c->bwhy, sizeof c->bwhy, "%s: %s", tmp, strerror(errno));
-        rc = NINES_EIO;
-    }
-    close(fd);
-    if (rc == 0 && rename(tmp, path) != 0) {
-        snprintf(c->bwhy, sizeof c->bwhy, "rename %s: %s", tmp, strerror(errno));
-        rc = NINES_EIO;
-    }
-    if (rc == 0 && nfile_fsync_dir(path) < 0) {
+    int rc = nfile_replace(path, c->bimg, sizeof c->bimg, 0600);
+    if (rc < 0)
         snprintf(c->bwhy, sizeof c->bwhy, "%s", nines_errdetail());
-        rc = NINES_EIO;
-    }
-    if (rc)
-        unlink(tmp);
     return rc;
 }
 
