@@ -167,6 +167,49 @@ static void status_ckpt(const struct sup *s, struct rt_msg *r, Nines__StatusConf
     }
 }
 
+/* The kernel service's recovery from this node's disk (a whole-cluster
+ * restart) into b. */
+static void status_recovery(const struct sup *s, struct rt_msg *r, Nines__StatusConf *b)
+{
+    struct ksvc_recovery_info ri;
+    ksvc_recovery(s->kern, &ri);
+    if (!s->ns.recover_asked)
+        return; /* never asked: no line */
+    switch (ri.state) {
+    case KSVC_RC_UNKNOWN:
+        b->rc_state = (char *)"recovering";
+        break;
+    case KSVC_RC_OK:
+        b->rc_state = (char *)(ri.restart_gci && !ri.adopted ? "recovered, dropped (not current: "
+                                                               "rebuilt from the other site)"
+                                                             : "recovered");
+        break;
+    case KSVC_RC_FAILED:
+        b->rc_state = (char *)"failed";
+        break;
+    case KSVC_RC_NOTHING:
+        b->rc_state = (char *)"nothing";
+        break;
+    default:
+        b->rc_state = (char *)"?";
+        break;
+    }
+    b->rc_replicas = ri.replicas;
+    b->rc_recovered = ri.recovered;
+    b->rc_failed = ri.failed;
+    b->rc_rows = ri.rows;
+    b->rc_redone = ri.redone;
+    b->rc_undone = ri.undone;
+    b->rc_ms = ri.ms;
+    b->rc_restart_gci = ri.adopted ? ri.restart_gci : 0;
+    if (ri.detail[0]) {
+        size_t n = strlen(ri.detail) + 1;
+        b->rc_detail = rt_msg_alloc(r, n);
+        if (b->rc_detail)
+            memcpy(b->rc_detail, ri.detail, n);
+    }
+}
+
 void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
 {
     struct sup *s = st;
@@ -273,6 +316,7 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
     b->peers = pp;
     status_dlog(s, r, b);
     status_ckpt(s, r, b);
+    status_recovery(s, r, b);
     sup_gcp_status(s, r, b); /* commit epochs (sup_gcp_node.c) */
     status_takeback(s, r, b);
     status_repair(s, r, b);

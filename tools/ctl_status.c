@@ -238,6 +238,22 @@ static void print_table(const struct nines_conf *c, const struct ctl_node_view *
                    "removed after checkpoints)\n", (unsigned long long)st->dlog_segments,
                    (double)st->dlog_disk_bytes / 1e6, (unsigned long long)st->dlog_first,
                    (unsigned long long)st->dlog_segs_removed);
+        if (st->rc_state && st->rc_state[0]) {
+            /* a whole-cluster restart recovered this node's disk (or tried) */
+            printf("      (restart from disk: %s, %u of %u replicas recovered", st->rc_state,
+                   st->rc_recovered, st->rc_replicas);
+            if (st->rc_recovered)
+                printf(", %llu rows from checkpoints, %llu records redone, in %llu ms",
+                       (unsigned long long)st->rc_rows, (unsigned long long)st->rc_redone,
+                       (unsigned long long)st->rc_ms);
+            if (st->rc_restart_gci || st->rc_undone)
+                printf("; commits of epochs up to %llu kept, %llu transactions undone",
+                       (unsigned long long)st->rc_restart_gci,
+                       (unsigned long long)st->rc_undone);
+            if (st->rc_failed && st->rc_detail && st->rc_detail[0])
+                printf("; %u not recovered, the first: %s", st->rc_failed, st->rc_detail);
+            printf(")\n");
+        }
         if (st->ckpt_state && st->ckpt_state[0] && strcmp(st->ckpt_state, "off") != 0) {
             char every[48];
             if (st->ckpt_interval_ms)
@@ -461,6 +477,18 @@ static void print_json(const struct nines_conf *c, const struct ctl_node_view *v
                    "\"removed\":%llu}", (unsigned long long)s->dlog_segments,
                    (unsigned long long)s->dlog_first, (unsigned long long)s->dlog_disk_bytes,
                    (unsigned long long)s->dlog_segs_removed);
+            if (s->rc_state && s->rc_state[0]) {
+                printf(",\"restart_recovery\":{\"state\":");
+                ctl_json_str(s->rc_state);
+                printf(",\"replicas\":%u,\"recovered\":%u,\"failed\":%u,\"rows\":%llu,"
+                       "\"redone\":%llu,\"undone\":%llu,\"ms\":%llu,\"restart_gci\":%llu,"
+                       "\"detail\":", s->rc_replicas, s->rc_recovered, s->rc_failed,
+                       (unsigned long long)s->rc_rows, (unsigned long long)s->rc_redone,
+                       (unsigned long long)s->rc_undone, (unsigned long long)s->rc_ms,
+                       (unsigned long long)s->rc_restart_gci);
+                ctl_json_str(s->rc_detail);
+                printf("}");
+            }
             printf(",\"checkpoints\":{\"state\":");
             ctl_json_str(s->ckpt_state);
             printf(",\"interval_ms\":%llu,\"rounds\":%llu,\"done\":%llu,\"abandoned\":%llu,"

@@ -243,7 +243,9 @@ struct ksvc_recovery_info {
     uint32_t replicas, recovered, failed;
     uint64_t rows, redone, late, undone; /* undone: at the restart set's install */
     uint64_t ms;                         /* the recovery's wall time */
-    uint64_t restart_gci;                /* the epoch the restart kept (0: not adopted) */
+    uint64_t restart_gci;                /* the epoch the restart kept (0: no restart set yet) */
+    bool adopted;                        /* this node served them (current in the restart
+                                          * set); false after it: dropped, rebuilt */
     char detail[512];
 };
 void ksvc_recovery(const struct ksvc *k, struct ksvc_recovery_info *out);

@@ -486,6 +486,7 @@ void sk_rc_nodeset(struct ksvc *k, const struct dict *d)
         c->sreps[i] = NULL; /* the service owns it now */
         adopted++;
     }
+    c->info.adopted = true;
     NLOG_INFO("kern", "node %u: whole-cluster restart at epoch %llu keeps the commits of epochs "
               "up to %llu: %u replicas serve as primaries, %llu transactions undone", k->self,
               (unsigned long long)ns->epoch, (unsigned long long)ns->restart_gci, adopted,
@@ -496,7 +497,7 @@ void sk_rc_nodeset(struct ksvc *k, const struct dict *d)
 
 void ksvc_recovery(const struct ksvc *k, struct ksvc_recovery_info *out)
 {
-    if (!k->rc) {
+    if (!k || !k->rc) {
         memset(out, 0, sizeof *out);
         out->state = KSVC_RC_NOTHING;
         return;
