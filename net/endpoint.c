@@ -807,6 +807,7 @@ static void ep_on_close(void *ctx, net_addr a, int err)
                       ep->self, p->who,
                       p->role == NINES__ROLE__ROLE_NODE ? "node" : "client", p->node,
                       nines_strerror(err));
+            ep->st.conns_closed_bad++;
         }
         pend_drop(ep, a);
     }
