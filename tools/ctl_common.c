@@ -150,13 +150,14 @@ int ctl_connect(const struct nines_conf *c, uint32_t node, uint64_t prefer, cons
             return 2;
         }
         if (net_client_connect_key(out, nc->host, nc->port, c->cluster, CTL_KEY(c),
-                               CTL_TIMEOUT_MS)) {
+                                   CTL_TIMEOUT_MS)) {
             fprintf(stderr, "ninesctl %s: node %u: %s\n", cmd, node, nines_errdetail());
             return 1;
         }
         *used = node;
         return 0;
     }
+    char last[320] = "none tried";
     for (int pass = prefer ? 0 : 1; pass < 2; pass++)
         for (uint32_t i = 0; i < c->nnodes; i++) {
             const struct nines_node_conf *nc = &c->nodes[i];
@@ -165,8 +166,9 @@ int ctl_connect(const struct nines_conf *c, uint32_t node, uint64_t prefer, cons
                 continue;
             if (try_connect(c, nc, out, used) == 0)
                 return 0;
+            snprintf(last, sizeof last, "node %u: %s", nc->id, nines_errdetail());
         }
-    fprintf(stderr, "ninesctl %s: no node of %s answers\n", cmd, c->path);
+    fprintf(stderr, "ninesctl %s: no node of %s answers (last: %s)\n", cmd, c->path, last);
     return 1;
 }
 
