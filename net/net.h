@@ -5,7 +5,10 @@
  * Envelope protocol on top of it (proto/nines_net.proto):
  *  - every connection starts with HELLO_REQ -> HELLO_CONF | HELLO_REF;
  *    the dialling node sends HELLO_REQ(role NODE, its id, cluster name),
- *    clients send HELLO_REQ(role CLIENT);
+ *    clients send HELLO_REQ(role CLIENT); with a cluster key (cfg.has_key)
+ *    HELLO_REQ carries a challenge, HELLO_CONF the acceptor's challenge and
+ *    proof, and the connector's HELLO_AUTH its proof, before anything else
+ *    of that connection is delivered (net/README.md "The cluster key");
  *  - after the handshake each frame's Envelope is checked: version equal to
  *    PROTO_VERSION_CURRENT, sender equal to the node bound to the connection
  *    (0 for clients), type known to the owner. Any violation closes that
