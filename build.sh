@@ -6,7 +6,7 @@
 set -e
 cd "$(dirname "$0")"
 PKGS="build-essential make pkg-config libibverbs-dev librdmacm-dev libprotobuf-c-dev \
-protobuf-c-compiler libjemalloc-dev libcunit1-dev liblmdb-dev"
+protobuf-c-compiler libjemalloc-dev libcunit1-dev liblmdb-dev libssl-dev"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -29,8 +29,8 @@ static int arb_call(const struct nines_conf *c, uint32_t type, const ProtobufCMe
         return nines_err(NINES_EINVAL, "timeout %d ms: must be positive", timeout_ms);
     uint64_t deadline = nclock_ms() + (uint64_t)timeout_ms;
     struct net_client *cl = NULL;
-    int rc = net_client_connect(&cl, c->arbitrator_host, c->arbitrator_port, c->cluster,
-                                timeout_ms);
+    int rc = net_client_connect_key(&cl, c->arbitrator_host, c->arbitrator_port, c->cluster,
+                                    c->has_key ? c->key : NULL, timeout_ms);
     if (rc)
         return nines_err(rc, "arbitrator %s:%u: %s", c->arbitrator_host, c->arbitrator_port,
                          nines_errdetail());

@@ -268,6 +268,9 @@ int arb_srv_open(struct arb_srv **out, const struct nines_conf *c, const char *d
     if ((rc = net_endpoint_open_on(&s->ep, e, ARB_SELF_ID, t, &h)))
         goto fail;
     net_set_epoch(s->ep, s->g.epoch);
+    /* with a cluster key every peer (a node asking for a vote, ninesctl
+     * status) must prove it at HELLO (net/README.md "Handshake") */
+    net_require_client_key(s->ep, c->has_key);
     char a[200];
     if (s->g.epoch)
         NLOG_INFO("arb", "cluster %s: arbitrator on %s; %s: epoch %llu granted to members %s "

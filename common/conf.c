@@ -20,6 +20,9 @@
 #include <ctype.h>
 #include <stddef.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,6 +224,13 @@ static int parse_line(struct nines_conf *c, char *line, const char *name, int ln
         snprintf(c->cluster, sizeof c->cluster, "%s", w[1]);
         return 0;
     }
+    if (strcmp(w[0], "cluster_key") == 0) {
+        if (strlen(w[1]) >= sizeof c->key_path)
+            return nines_err(NINES_ECONFIG, "%s:%d: cluster_key path '%s' is longer than %zu "
+                             "bytes", name, ln, w[1], sizeof c->key_path - 1);
+        snprintf(c->key_path, sizeof c->key_path, "%s", w[1]);
+        return 0;
+    }
     if (strcmp(w[0], "transport") == 0) {
         if (strcmp(w[1], "tcp") != 0 && strcmp(w[1], "rdma") != 0)
             return nines_err(NINES_ECONFIG, "%s:%d: transport '%s' must be tcp or rdma", name, ln,
@@ -345,7 +355,98 @@ int nines_conf_parse(const char *text, const char *name, struct nines_conf *out)
             return rc;
         p += len + (eol ? 1 : 0);
     }
-    return conf_validate(out, name);
+    int rc = conf_validate(out, name);
+    if (rc)
+        return rc;
+    if (out->key_path[0]) {
+        rc = nines_key_load(out->key_path, out->key);
+        if (rc) {
+            char why[400];
+            snprintf(why, sizeof why, "%s", nines_errdetail());
+            return nines_err(rc, "%s: cluster_key: %s", name, why);
+        }
+        out->has_key = true;
+    }
+    return 0;
+}
+
+static int hexval(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+int nines_key_load(const char *path, uint8_t key[NINES_KEY_BYTES])
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return nines_err(errno == ELOOP ? NINES_ECONFIG : NINES_EIO,
+                         "key file %s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return nines_err(NINES_EIO, "key file %s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return nines_err(NINES_ECONFIG, "key file %s is not a regular file", path);
+    }
+    if (st.st_mode & 077) {
+        close(fd);
+        return nines_err(NINES_ECONFIG, "key file %s has mode %04o: it must be readable by its "
+                         "owner only (chmod 600 %s)", path, (unsigned)(st.st_mode & 07777), path);
+    }
+    char buf[1024];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    int e = errno;
+    close(fd);
+    if (n < 0)
+        return nines_err(NINES_EIO, "key file %s: read error: %s", path, strerror(e));
+    if ((size_t)n >= sizeof buf - 1)
+        return nines_err(NINES_ECONFIG, "key file %s is larger than a key file", path);
+    buf[n] = '\0';
+    size_t hl = strlen(NINES_KEY_HEADER);
+    if (strncmp(buf, NINES_KEY_HEADER, hl) != 0 || (buf[hl] != '\n' && buf[hl] != '\r'))
+        return nines_err(NINES_ECONFIG, "key file %s: first line is not '%s' (make one with "
+                         "ninesctl keygen)", path, NINES_KEY_HEADER);
+    const char *p = buf + hl;
+    while (*p == '\r' || *p == '\n')
+        p++;
+    uint8_t k[NINES_KEY_BYTES];
+    for (size_t i = 0; i < NINES_KEY_BYTES; i++) {
+        int hi = hexval(p[2 * i]), lo = hi < 0 ? -1 : hexval(p[2 * i + 1]);
+        if (hi < 0 || lo < 0)
+            return nines_err(NINES_ECONFIG, "key file %s: second line is not %d hex digits",
+                             path, 2 * NINES_KEY_BYTES);
+        k[i] = (uint8_t)(hi << 4 | lo);
+    }
+    p += 2 * NINES_KEY_BYTES;
+    while (*p == '\r' || *p == '\n' || *p == ' ' || *p == '\t')
+        p++;
+    if (*p)
+        return nines_err(NINES_ECONFIG, "key file %s: text after the key line", path);
+    memcpy(key, k, sizeof k);
+    memset(k, 0, sizeof k);
+    memset(buf, 0, sizeof buf);
+    return 0;
+}
+
+void nines_key_format(const uint8_t key[NINES_KEY_BYTES], char *out, size_t n)
+{
+    static const char hx[] = "0123456789abcdef";
+    char line[2 * NINES_KEY_BYTES + 1];
+    for (size_t i = 0; i < NINES_KEY_BYTES; i++) {
+        line[2 * i] = hx[key[i] >> 4];
+        line[2 * i + 1] = hx[key[i] & 15];
+    }
+    line[2 * NINES_KEY_BYTES] = '\0';
+    snprintf(out, n, "%s\n%s\n", NINES_KEY_HEADER, line);
 }
 
 int nines_conf_load(const char *path, struct nines_conf *out)

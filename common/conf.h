@@ -6,6 +6,7 @@
 #ifndef NINES_CONF_H
 #define NINES_CONF_H
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define NINES_MAX_NODES 64        /* node ids are 1..NINES_MAX_NODES */
@@ -15,6 +16,8 @@
 #define NINES_GCP_INTERVAL_MAX_MS 60000u
 #define NINES_CKPT_INTERVAL_MIN_MS 1000u      /* checkpoint_interval_ms: 0 or at least this */
 #define NINES_CKPT_INTERVAL_MAX_MS 86400000u  /* ... and at most a day */
+#define NINES_KEY_BYTES 32                   /* the cluster key (cluster_key PATH) */
+#define NINES_KEY_HEADER "# ninesdb cluster key v1"
 
 /* The cluster file's `disk_log` setting (common/README.md). */
 enum nines_disk_log {
@@ -70,6 +73,12 @@ struct nines_conf {
                                    * primaries back (supervisor/README.md "Takeback");
                                    * default on; `takeback_ms off` turns it off */
     uint32_t takeback_ms;         /* ... after it has been current this long (settle) */
+    /* `cluster_key PATH` (common/README.md, README.md "SECURITY"): node,
+     * arbitrator and admin links prove this key in their HELLO
+     * (net/README.md "Handshake"). Read at load; never logged or sent. */
+    char key_path[256];           /* "" = no key */
+    bool has_key;
+    uint8_t key[NINES_KEY_BYTES];
     uint32_t gcp_interval_ms;     /* with the disk log: a commit-epoch round (global
                                    * checkpoint) this often (0: off, no epochs; default
                                    * 100; supervisor/README.md "Global checkpoints") */
@@ -78,6 +87,14 @@ struct nines_conf {
 int nines_conf_load(const char *path, struct nines_conf *out);
 /* Parse text; `name` is used in error messages in place of a file name. */
 int nines_conf_parse(const char *text, const char *name, struct nines_conf *out);
+/* Read a cluster key file (NINES_KEY_HEADER, then 64 hex digits) into key.
+ * Refused (NINES_ECONFIG, naming the path) when the file is not a regular
+ * file, is readable or writable by group or others (mode & 077), or is
+ * malformed; NINES_EIO when it cannot be read. The key is never in a
+ * message. */
+int nines_key_load(const char *path, uint8_t key[NINES_KEY_BYTES]);
+/* Format key as a key file's text (header line, hex line): out >= 128 bytes. */
+void nines_key_format(const uint8_t key[NINES_KEY_BYTES], char *out, size_t n);
 /* Node by id, or NULL. */
 const struct nines_node_conf *nines_conf_node(const struct nines_conf *c, uint32_t id);
 #endif

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "arena.h"
+#include "auth.h"
 #include "envelope.h"
 #include "frame.h"
 #include "nclock.h"
@@ -218,6 +219,44 @@ static int client_dial(const char *host, uint16_t port, uint64_t deadline, int *
 int net_client_connect(struct net_client **out, const char *host, uint16_t port,
                        const char *cluster, int timeout_ms)
 {
+    return net_client_connect_key(out, host, port, cluster, NULL, timeout_ms);
+}
+
+/* Check the node's proof in conf and send ours (HELLO_AUTH). */
+static int client_prove(struct net_client *c, const char *host, uint16_t port,
+                        const char *cluster, const uint8_t *key, const uint8_t *nc,
+                        const Nines__HelloConf *conf, uint64_t deadline)
+{
+    uint8_t want[NET_PROOF_BYTES];
+    if (conf->nonce.len != NET_NONCE_BYTES)
+        return nines_err(NINES_EAUTH, "client: %s:%u answered without a key challenge: it has "
+                         "no cluster key", host, (unsigned)port);
+    int rc = net_auth_proof(key, NET_AUTH_ACCEPTOR, cluster, NINES__ROLE__ROLE_CLIENT, 0,
+                            conf->node_id, nc, conf->nonce.data, want);
+    if (rc)
+        return rc;
+    if (!net_auth_check(want, conf->proof.data, conf->proof.len)) {
+        Nines__HelloRef ref = NINES__HELLO_REF__INIT;
+        ref.error = NINES_EAUTH;
+        ref.reason = "the node's proof of the cluster key does not match the client's key";
+        (void)client_send(c, NINES__MSG_TYPE__HELLO_REF, &ref.base, deadline);
+        return nines_err(NINES_EAUTH, "client: %s:%u does not prove our cluster key: it has "
+                         "another cluster's key", host, (unsigned)port);
+    }
+    uint8_t proof[NET_PROOF_BYTES];
+    rc = net_auth_proof(key, NET_AUTH_CONNECTOR, cluster, NINES__ROLE__ROLE_CLIENT, 0,
+                        conf->node_id, nc, conf->nonce.data, proof);
+    if (rc)
+        return rc;
+    Nines__HelloAuth au = NINES__HELLO_AUTH__INIT;
+    au.proof.data = proof;
+    au.proof.len = NET_PROOF_BYTES;
+    return client_send(c, NINES__MSG_TYPE__HELLO_AUTH, &au.base, deadline);
+}
+
+int net_client_connect_key(struct net_client **out, const char *host, uint16_t port,
+                           const char *cluster, const uint8_t *key, int timeout_ms)
+{
     *out = NULL;
     uint64_t deadline = deadline_of(timeout_ms);
     struct net_client *c = calloc(1, sizeof *c);
@@ -231,6 +270,16 @@ int net_client_connect(struct net_client **out, const char *host, uint16_t port,
     Nines__HelloReq req = NINES__HELLO_REQ__INIT;
     req.cluster = (char *)cluster;
     req.role = NINES__ROLE__ROLE_CLIENT;
+    uint8_t nc[NET_NONCE_BYTES];
+    if (key) {
+        rc = net_auth_nonce(nc);
+        if (rc) {
+            net_client_close(c);
+            return rc;
+        }
+        req.nonce.data = nc;
+        req.nonce.len = NET_NONCE_BYTES;
+    }
     rc = client_send(c, NINES__MSG_TYPE__HELLO_REQ, &req.base, deadline);
     struct net_msg_in m;
     if (!rc)
@@ -244,13 +293,16 @@ int net_client_connect(struct net_client **out, const char *host, uint16_t port,
             if (conf) {
                 c->node_id = conf->node_id;
                 c->conn_id = conf->conn_id;
+                if (key)
+                    rc = client_prove(c, host, port, cluster, key, nc, conf, deadline);
             } else {
                 rc = nines_err(NINES_EPROTO, "client: HELLO_CONF does not decode");
             }
         } else if (m.type == NINES__MSG_TYPE__HELLO_REF) {
             Nines__HelloRef *ref =
                 nines__hello_ref__unpack(arena_pb_allocator(&a), m.body_len, m.body);
-            rc = nines_err(NINES_ECLOSED, "client: %s:%u refused the connection: %s", host,
+            rc = nines_err(ref && ref->error == NINES_EAUTH ? NINES_EAUTH : NINES_ECLOSED,
+                           "client: %s:%u refused the connection: %s", host,
                            (unsigned)port, ref ? ref->reason : "(undecodable HELLO_REF)");
         } else {
             rc = nines_err(NINES_EPROTO, "client: message type %u before HELLO_CONF", m.type);

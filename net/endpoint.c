@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "arena.h"
+#include "auth.h"
 #include "dual.h"
 #include "envelope.h"
 #include "nassert.h"
@@ -30,6 +31,26 @@ enum ep_conn_state {
     EC_NONE,        /* not in the map */
     EC_NEW,         /* accepted, waiting for HELLO_REQ */
     EC_CLIENT,      /* a client after its handshake */
+    EC_AUTH,        /* keyed HELLO answered; waiting for the connector's HELLO_AUTH */
+    EC_CLIENT_AUTH, /* a client that proved the cluster key (ninesctl, a node at the
+                     * arbitrator) */
+};
+
+/* Pre-auth connections can hold at most this many buffered bytes each, and
+ * at most EP_AUTH_MAX of them wait at a time (net/README.md "Handshake"). */
+#define EP_AUTH_MAX 1024
+#define EP_AUTH_BUF_MAX (4u << 20)
+
+/* A connection between our keyed HELLO_CONF and its HELLO_AUTH. */
+struct ep_pend {
+    net_addr a;
+    uint32_t role;            /* NINES__ROLE__ROLE_NODE or _CLIENT */
+    uint32_t node;            /* ROLE_NODE: the id it claims */
+    uint64_t inc;             /* its HELLO's incarnation */
+    uint8_t nc[NET_NONCE_BYTES], na[NET_NONCE_BYTES];
+    uint8_t *buf;             /* frames that followed its HELLO_REQ: u32 length, bytes */
+    size_t len, cap;
+    char who[160];            /* "conn A (address)", for the log after it closed */
 };
 
 /* Unbound connections by address: open addressing, linear probing,
@@ -44,6 +65,7 @@ struct ep_peer {
     enum ep_peer_state st;
     uint64_t last_heard_ms;
     uint64_t incarnation;     /* from its last HELLO (kept while down); 0 unknown */
+    uint8_t nc[NET_NONCE_BYTES]; /* our challenge in the HELLO_REQ we sent it (keyed) */
 };
 
 struct net_endpoint {
@@ -58,6 +80,9 @@ struct net_endpoint {
     struct net_stats st;
     struct arena arena;       /* handshake bodies */
     net_addr closing;         /* address we are closing ourselves (0 none) */
+    bool client_auth;         /* keyed: plain (unkeyed) client HELLOs are refused too */
+    struct ep_pend *pend;     /* EC_AUTH connections */
+    size_t npend, cappend;
 };
 
 /* ---- connection map ---- */
@@ -160,6 +185,35 @@ static const char *addr_str(net_addr a, char *buf, size_t n)
     return buf;
 }
 
+/* "conn A (10.0.0.7:41234)" or "node N (...)": the remote address when the
+ * transport can tell, for log lines about refused peers. */
+static const char *who_str(struct net_endpoint *ep, net_addr a, char *buf, size_t n)
+{
+    char name[96];
+    if (!ep->t->ops->peer_name || ep->t->ops->peer_name(ep->t, a, name, sizeof name) != 0)
+        snprintf(name, sizeof name, "unknown address");
+    snprintf(buf, n, "%s %llu (%s)", is_node_addr(a) ? "node" : "conn", (unsigned long long)a,
+             name);
+    return buf;
+}
+
+static struct ep_pend *pend_find(struct net_endpoint *ep, net_addr a)
+{
+    for (size_t i = 0; i < ep->npend; i++)
+        if (ep->pend[i].a == a)
+            return &ep->pend[i];
+    return NULL;
+}
+
+static void pend_drop(struct net_endpoint *ep, net_addr a)
+{
+    struct ep_pend *p = pend_find(ep, a);
+    if (!p)
+        return;
+    free(p->buf);
+    *p = ep->pend[--ep->npend];
+}
+
 /* Close addr ourselves (the on_close upcall it triggers is not re-logged). */
 static void ep_close(struct net_endpoint *ep, net_addr a, int err, const char *reason)
 {
@@ -174,12 +228,16 @@ static int ep_bad(struct net_endpoint *ep, net_addr a, int err, const char *fmt,
     __attribute__((format(printf, 4, 5)));
 static int ep_bad(struct net_endpoint *ep, net_addr a, int err, const char *fmt, ...)
 {
-    char reason[384], who[48];
+    char reason[384], who[160];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(reason, sizeof reason, fmt, ap);
     va_end(ap);
-    NLOG_WARN("net", "ep %u: closing %s: %s", ep->self, addr_str(a, who, sizeof who), reason);
+    if (is_node_addr(a))
+        addr_str(a, who, sizeof who);
+    else
+        who_str(ep, a, who, sizeof who);
+    NLOG_WARN("net", "ep %u: closing %s: %s", ep->self, who, reason);
     ep->st.conns_closed_bad++;
     ep_close(ep, a, err, reason);
     return nines_err(err, "%s", reason);
@@ -263,6 +321,176 @@ static uint64_t next_incarnation(void)
 
 /* ---- handshake ---- */
 
+/* Keyed HELLO_REQ passed every other check: answer HELLO_CONF with our
+ * challenge and proof, and wait for the connector's HELLO_AUTH before
+ * binding or delivering anything (node = 0 for a client). */
+static int auth_begin(struct net_endpoint *ep, net_addr a, const Nines__HelloReq *req,
+                      uint32_t node, Nines__HelloConf *conf)
+{
+    if (ep->npend >= EP_AUTH_MAX)
+        return ep_refuse(ep, a, NINES_EAGAIN,
+                         "%d connections already wait for their key proof", EP_AUTH_MAX);
+    if (ep->npend == ep->cappend) {
+        size_t cap = ep->cappend ? ep->cappend * 2 : 8;
+        struct ep_pend *np = realloc(ep->pend, cap * sizeof *np);
+        if (!np)
+            return ep_bad(ep, a, NINES_ENOMEM, "no memory for handshake state");
+        ep->pend = np;
+        ep->cappend = cap;
+    }
+    struct ep_pend p = {.a = a, .role = (uint32_t)req->role, .node = node,
+                        .inc = req->incarnation};
+    memcpy(p.nc, req->nonce.data, NET_NONCE_BYTES);
+    who_str(ep, a, p.who, sizeof p.who);
+    uint8_t proof[NET_PROOF_BYTES];
+    if (net_auth_nonce(p.na) ||
+        net_auth_proof(ep->cfg.key, NET_AUTH_ACCEPTOR, ep->cfg.cluster, p.role, node, ep->self,
+                       p.nc, p.na, proof))
+        return ep_bad(ep, a, NINES_ESYS, "cannot answer the key challenge: %s",
+                      nines_errdetail());
+    conf->nonce.data = p.na;
+    conf->nonce.len = NET_NONCE_BYTES;
+    conf->proof.data = proof;
+    conf->proof.len = NET_PROOF_BYTES;
+    int rc = ep_queue(ep, a, NINES__MSG_TYPE__HELLO_CONF, &conf->base);
+    if (rc)
+        return ep_bad(ep, a, rc, "cannot queue HELLO_CONF: %s", nines_errdetail());
+    rc = cmap_put(&ep->conns, a, EC_AUTH);
+    if (rc)
+        return ep_bad(ep, a, rc, "no memory for handshake state");
+    ep->pend[ep->npend++] = p;
+    return 0;
+}
+
+static int deliver(struct net_endpoint *ep, net_addr a, struct net_msg_in *m, uint32_t ver,
+                   uint32_t want_sender, size_t frame_len);
+
+/* A frame on a connection waiting for its HELLO_AUTH: the proof, a refusal
+ * of our own proof, or a frame the connector queued before it had our
+ * challenge (buffered within a bound, delivered only once the proof holds). */
+static int auth_frame(struct net_endpoint *ep, net_addr a, const struct net_msg_in *m,
+                      uint32_t ver, const uint8_t *buf, size_t len)
+{
+    struct ep_pend *p = pend_find(ep, a);
+    char who[160];
+    if (!p)
+        return ep_bad(ep, a, NINES_ESTATE, "connection waits for a key proof it never asked for");
+    if (m->type == NINES__MSG_TYPE__HELLO_REF) {
+        arena_reset(&ep->arena);
+        Nines__HelloRef *ref =
+            nines__hello_ref__unpack(arena_pb_allocator(&ep->arena), m->body_len, m->body);
+        if (!ref)
+            return ep_bad(ep, a, NINES_EPROTO, "HELLO_REF body does not decode");
+        char reason[256];
+        snprintf(reason, sizeof reason, "%s", ref->reason);
+        return ep_bad(ep, a, NINES_EAUTH, "%s%u refused our key proof: %s",
+                      p->role == NINES__ROLE__ROLE_NODE ? "node " : "client ", p->node, reason);
+    }
+    if (m->type != NINES__MSG_TYPE__HELLO_AUTH) {
+        if (m->type >= NINES__MSG_TYPE__HELLO_REQ && m->type <= NINES__MSG_TYPE__HELLO_REF)
+            return ep_bad(ep, a, NINES_EPROTO, "HELLO message type %u before HELLO_AUTH",
+                          m->type);
+        size_t bound = ep->cfg.send_queue_bytes < EP_AUTH_BUF_MAX ? ep->cfg.send_queue_bytes
+                                                                 : EP_AUTH_BUF_MAX;
+        if (p->len + 4 + len > bound)
+            return ep_bad(ep, a, NINES_EPROTO,
+                          "more than %zu bytes before its key proof (HELLO_AUTH)", bound);
+        if (p->len + 4 + len > p->cap) {
+            size_t cap = p->cap ? p->cap : 4096;
+            while (cap < p->len + 4 + len)
+                cap *= 2;
+            uint8_t *nb = realloc(p->buf, cap);
+            if (!nb)
+                return ep_bad(ep, a, NINES_ENOMEM, "no memory for frames before the key proof");
+            p->buf = nb;
+            p->cap = cap;
+        }
+        uint32_t l32 = (uint32_t)len;
+        memcpy(p->buf + p->len, &l32, 4);
+        memcpy(p->buf + p->len + 4, buf, len);
+        p->len += 4 + len;
+        return 0;
+    }
+    if (ver != NINES__PROTO_VERSION__PROTO_VERSION_CURRENT)
+        return ep_bad(ep, a, NINES_EVERSION, "protocol version %u, expected %u", ver,
+                      (unsigned)NINES__PROTO_VERSION__PROTO_VERSION_CURRENT);
+    arena_reset(&ep->arena);
+    Nines__HelloAuth *au =
+        nines__hello_auth__unpack(arena_pb_allocator(&ep->arena), m->body_len, m->body);
+    if (!au)
+        return ep_bad(ep, a, NINES_EPROTO, "HELLO_AUTH body (%zu bytes) does not decode",
+                      m->body_len);
+    if (m->sender != p->node)
+        return ep_refuse(ep, a, NINES_EPROTO, "HELLO_AUTH with Envelope.sender %u (want %u)",
+                         m->sender, p->node);
+    uint8_t want[NET_PROOF_BYTES];
+    if (net_auth_proof(ep->cfg.key, NET_AUTH_CONNECTOR, ep->cfg.cluster, p->role, p->node,
+                       ep->self, p->nc, p->na, want))
+        return ep_bad(ep, a, NINES_ESYS, "cannot check the key proof: %s", nines_errdetail());
+    if (!net_auth_check(want, au->proof.data, au->proof.len)) {
+        if (p->role == NINES__ROLE__ROLE_NODE)
+            return ep_refuse(ep, a, NINES_EAUTH,
+                             "the proof of the cluster key from node %u does not match: it has "
+                             "another cluster's key", p->node);
+        return ep_refuse(ep, a, NINES_EAUTH,
+                         "the client's proof of the cluster key does not match: it has another "
+                         "cluster's key");
+    }
+    /* Proven: take the state out of the table before any upcall. */
+    struct ep_pend done = *p;
+    *p = ep->pend[--ep->npend];
+    cmap_del(&ep->conns, a);
+    net_addr to = a;
+    if (done.role == NINES__ROLE__ROLE_NODE) {
+        int rc = ep->t->ops->bind(ep->t, a, done.node);
+        if (rc) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", nines_errdetail());
+            free(done.buf);
+            ep_close(ep, a, rc, why);
+            return nines_err(rc, "bind to node %u: %s", done.node, why);
+        }
+        NLOG_DEBUG("net", "ep %u: node %u proved the cluster key", ep->self, done.node);
+        peer_up(ep, done.node, done.inc);
+        to = done.node;
+    } else {
+        int rc = cmap_put(&ep->conns, a, EC_CLIENT_AUTH);
+        if (rc) {
+            free(done.buf);
+            return ep_bad(ep, a, rc, "no memory for client state");
+        }
+        NLOG_DEBUG("net", "ep %u: %s proved the cluster key", ep->self,
+                   who_str(ep, a, who, sizeof who));
+    }
+    /* Deliver what it sent before its proof, in order, while it stays up. */
+    int rc = 0;
+    for (size_t off = 0; off < done.len;) {
+        if (done.role == NINES__ROLE__ROLE_NODE ? ep->peers[done.node].st != EP_UP
+                                                : cmap_get(&ep->conns, a) != EC_CLIENT_AUTH)
+            break;
+        uint32_t fl;
+        memcpy(&fl, done.buf + off, 4);
+        const uint8_t *f = done.buf + off + 4;
+        off += 4 + fl;
+        struct net_msg_in fm;
+        uint32_t fver;
+        rc = net_env_parse_ver(f, fl, &fm, &fver);
+        if (rc) {
+            char why[256];
+            snprintf(why, sizeof why, "%s", nines_errdetail());
+            rc = ep_bad(ep, to, rc, "malformed envelope: %s", why);
+            break;
+        }
+        if (done.role == NINES__ROLE__ROLE_NODE)
+            ep->peers[done.node].last_heard_ms = nclock_ms();
+        rc = deliver(ep, to, &fm, fver, done.node, fl);
+        if (rc < 0)
+            break;
+    }
+    free(done.buf);
+    return rc < 0 ? rc : 0;
+}
+
 static int hello_accept(struct net_endpoint *ep, net_addr a, const struct net_msg_in *m,
                         uint32_t ver)
 {
@@ -281,6 +509,24 @@ static int hello_accept(struct net_endpoint *ep, net_addr a, const struct net_ms
     if (strcmp(req->cluster, ep->cfg.cluster) != 0)
         return ep_refuse(ep, a, NINES_ECONFIG, "cluster '%.64s', expected '%s'", req->cluster,
                          ep->cfg.cluster);
+    /* Cluster key policy (net/README.md "Handshake"): with a key, a node
+     * (and, at the arbitrator, every peer) must take the challenge; a node
+     * without a key refuses a keyed peer. Plain clients stay unkeyed. */
+    bool keyed = req->nonce.len > 0;
+    if (keyed && req->nonce.len != NET_NONCE_BYTES)
+        return ep_refuse(ep, a, NINES_EPROTO, "HELLO_REQ nonce of %zu bytes (want %d)",
+                         req->nonce.len, NET_NONCE_BYTES);
+    if (ep->cfg.has_key && !keyed &&
+        (req->role == NINES__ROLE__ROLE_NODE || ep->client_auth))
+        return ep_refuse(ep, a, NINES_EAUTH,
+                         "%s HELLO without the cluster key: cluster '%s' requires its key "
+                         "(cluster_key) on every %s link",
+                         req->role == NINES__ROLE__ROLE_NODE ? "node" : "client", ep->cfg.cluster,
+                         req->role == NINES__ROLE__ROLE_NODE ? "node" : "admin and arbitrator");
+    if (!ep->cfg.has_key && keyed)
+        return ep_refuse(ep, a, NINES_EAUTH,
+                         "the peer proves a cluster key but node %u has none (no cluster_key "
+                         "in its cluster file)", ep->self);
     Nines__HelloConf conf = NINES__HELLO_CONF__INIT;
     conf.node_id = ep->self;
     conf.conn_id = a;
@@ -305,6 +551,8 @@ static int hello_accept(struct net_endpoint *ep, net_addr a, const struct net_ms
             snprintf(why, sizeof why, "%s", nines_errdetail());
             return ep_refuse(ep, a, rc, "%s", why);
         }
+        if (keyed)
+            return auth_begin(ep, a, req, id, &conf);
         rc = ep_queue(ep, a, NINES__MSG_TYPE__HELLO_CONF, &conf.base);
         if (rc)
             return ep_bad(ep, a, rc, "cannot queue HELLO_CONF: %s", nines_errdetail());
@@ -324,11 +572,14 @@ static int hello_accept(struct net_endpoint *ep, net_addr a, const struct net_ms
          * HELLO is refused (deliver), and its Envelope.sender must stay 0,
          * so it never reaches a node's sender class. Nothing stops a
          * program from saying ROLE_NODE with a configured lower id in its
-         * first HELLO, though: node links are not authenticated yet (the
-         * cluster key is a later issue; net/README.md "Handshake"). */
+         * first HELLO unless the cluster has a key (then it must prove it;
+         * net/README.md "Handshake"). A keyed client is an admin tool or a
+         * node at the arbitrator: it proves the key the same way. */
         if (m->sender != 0)
             return ep_refuse(ep, a, NINES_EPROTO, "client HELLO with Envelope.sender %u (want 0)",
                              m->sender);
+        if (keyed)
+            return auth_begin(ep, a, req, 0, &conf);
         int rc = ep_queue(ep, a, NINES__MSG_TYPE__HELLO_CONF, &conf.base);
         if (rc)
             return ep_bad(ep, a, rc, "cannot queue HELLO_CONF: %s", nines_errdetail());
@@ -369,6 +620,42 @@ static int hello_reply(struct net_endpoint *ep, uint32_t node, const struct net_
     if (conf->node_id != node || m->sender != node)
         return ep_bad(ep, node, NINES_EPROTO, "HELLO_CONF from node %u (sender %u), dialled %u",
                       conf->node_id, m->sender, node);
+    if (ep->cfg.has_key) {
+        char who[160];
+        who_str(ep, node, who, sizeof who);
+        uint8_t want[NET_PROOF_BYTES];
+        if (conf->nonce.len != NET_NONCE_BYTES)
+            return ep_bad(ep, node, NINES_EAUTH,
+                          "%s answered without a key challenge: it has no cluster key", who);
+        if (net_auth_proof(ep->cfg.key, NET_AUTH_ACCEPTOR, ep->cfg.cluster,
+                           NINES__ROLE__ROLE_NODE, ep->self, node, ep->peers[node].nc,
+                           conf->nonce.data, want))
+            return ep_bad(ep, node, NINES_ESYS, "cannot check the key proof: %s",
+                          nines_errdetail());
+        if (!net_auth_check(want, conf->proof.data, conf->proof.len)) {
+            Nines__HelloRef ref = NINES__HELLO_REF__INIT;
+            ref.error = NINES_EAUTH;
+            ref.reason = "the acceptor's proof of the cluster key does not match the "
+                         "connector's key: the two have different cluster keys";
+            (void)ep_queue(ep, node, NINES__MSG_TYPE__HELLO_REF, &ref.base);
+            (void)ep->t->ops->flush(ep->t);
+            return ep_bad(ep, node, NINES_EAUTH,
+                          "%s: its proof of the cluster key does not match: it has another "
+                          "cluster's key", who);
+        }
+        Nines__HelloAuth au = NINES__HELLO_AUTH__INIT;
+        uint8_t proof[NET_PROOF_BYTES];
+        if (net_auth_proof(ep->cfg.key, NET_AUTH_CONNECTOR, ep->cfg.cluster,
+                           NINES__ROLE__ROLE_NODE, ep->self, node, ep->peers[node].nc,
+                           conf->nonce.data, proof))
+            return ep_bad(ep, node, NINES_ESYS, "cannot prove the cluster key: %s",
+                          nines_errdetail());
+        au.proof.data = proof;
+        au.proof.len = NET_PROOF_BYTES;
+        int rc = ep_queue(ep, node, NINES__MSG_TYPE__HELLO_AUTH, &au.base);
+        if (rc)
+            return ep_bad(ep, node, rc, "cannot queue HELLO_AUTH: %s", nines_errdetail());
+    }
     peer_up(ep, node, conf->incarnation);
     return 0;
 }
@@ -384,7 +671,8 @@ static int deliver(struct net_endpoint *ep, net_addr a, struct net_msg_in *m, ui
     if (m->sender != want_sender)
         return ep_bad(ep, a, NINES_EPROTO, "Envelope.sender %u on a connection of %s %u",
                       m->sender, want_sender ? "node" : "client", want_sender);
-    if (m->type >= NINES__MSG_TYPE__HELLO_REQ && m->type <= NINES__MSG_TYPE__HELLO_REF)
+    if ((m->type >= NINES__MSG_TYPE__HELLO_REQ && m->type <= NINES__MSG_TYPE__HELLO_REF) ||
+        m->type == NINES__MSG_TYPE__HELLO_AUTH)
         return ep_bad(ep, a, NINES_EPROTO, "HELLO message type %u after the handshake", m->type);
     if (m->type == 0 || (ep->h.known_type && !ep->h.known_type(ep->h.ctx, m->type)))
         return ep_bad(ep, a, NINES_EUNKNOWN_MSG, "unknown message type %u", m->type);
@@ -413,6 +701,16 @@ static void ep_on_connect(void *ctx, net_addr a, int outbound)
         req.role = NINES__ROLE__ROLE_NODE;
         req.node_id = ep->self;
         req.incarnation = ep->incarnation;
+        if (ep->cfg.has_key) {
+            if (net_auth_nonce(ep->peers[node].nc)) {
+                NLOG_WARN("net", "ep %u: no challenge for node %u: %s", ep->self, node,
+                          nines_errdetail());
+                ep_close(ep, a, NINES_ESYS, "no random challenge");
+                return;
+            }
+            req.nonce.data = ep->peers[node].nc;
+            req.nonce.len = NET_NONCE_BYTES;
+        }
         int rc = ep_queue(ep, a, NINES__MSG_TYPE__HELLO_REQ, &req.base);
         if (rc) {
             NLOG_WARN("net", "ep %u: cannot send HELLO_REQ to node %u: %s", ep->self, node,
@@ -463,7 +761,10 @@ static int ep_on_frame(void *ctx, net_addr a, const uint8_t *buf, size_t len)
     case EC_NEW:
         return hello_accept(ep, a, &m, ver);
     case EC_CLIENT:
+    case EC_CLIENT_AUTH:
         return deliver(ep, a, &m, ver, 0, len);
+    case EC_AUTH:
+        return auth_frame(ep, a, &m, ver, buf, len);
     case EC_NONE:
         return ep_bad(ep, a, NINES_EPROTO, "frame on a connection never announced");
     default:
@@ -499,7 +800,18 @@ static void ep_on_close(void *ctx, net_addr a, int err)
     }
     enum ep_conn_state cs = cmap_get(&ep->conns, a);
     cmap_del(&ep->conns, a);
-    if (cs == EC_CLIENT && ep->h.on_client_close)
+    if (cs == EC_AUTH) {
+        struct ep_pend *p = pend_find(ep, a);
+        if (p && ep->closing != a) {
+            NLOG_WARN("net", "ep %u: %s claiming %s %u closed before its key proof (%s)",
+                      ep->self, p->who,
+                      p->role == NINES__ROLE__ROLE_NODE ? "node" : "client", p->node,
+                      nines_strerror(err));
+            ep->st.conns_closed_bad++;
+        }
+        pend_drop(ep, a);
+    }
+    if ((cs == EC_CLIENT || cs == EC_CLIENT_AUTH) && ep->h.on_client_close)
         ep->h.on_client_close(ep->h.ctx, a);
 }
 
@@ -581,6 +893,9 @@ void net_endpoint_close(struct net_endpoint *ep)
     ep->t->ops->destroy(ep->t);
     free(ep->conns.keys);
     free(ep->conns.vals);
+    for (size_t i = 0; i < ep->npend; i++)
+        free(ep->pend[i].buf);
+    free(ep->pend);
     arena_destroy(&ep->arena);
     free(ep);
 }
@@ -591,7 +906,8 @@ int net_send(struct net_endpoint *ep, net_addr to, uint32_t type, const Protobuf
         if (to == ep->self || !nines_conf_node(&ep->cfg, (uint32_t)to))
             return nines_err(NINES_EINVAL, "send to node %llu: not a peer of node %u",
                              (unsigned long long)to, ep->self);
-    } else if (cmap_get(&ep->conns, to) != EC_CLIENT) {
+    } else if (cmap_get(&ep->conns, to) != EC_CLIENT &&
+               cmap_get(&ep->conns, to) != EC_CLIENT_AUTH) {
         return nines_err(NINES_EINVAL, "send to %llu: no such client connection",
                          (unsigned long long)to);
     }
@@ -611,6 +927,15 @@ int net_poll(struct net_endpoint *ep, int timeout_ms)
 void net_wake(struct net_endpoint *ep) { ep->t->ops->wake(ep->t); }
 
 void net_set_epoch(struct net_endpoint *ep, uint64_t epoch) { ep->epoch = epoch; }
+
+void net_require_client_key(struct net_endpoint *ep, bool on) { ep->client_auth = on; }
+
+bool net_conn_keyed(const struct net_endpoint *ep, net_addr addr)
+{
+    if (is_node_addr(addr))
+        return ep->cfg.has_key && ep->peers[addr].st == EP_UP;
+    return cmap_get(&ep->conns, addr) == EC_CLIENT_AUTH;
+}
 
 uint64_t net_epoch(const struct net_endpoint *ep) { return ep->epoch; }
 

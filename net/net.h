@@ -5,7 +5,10 @@
  * Envelope protocol on top of it (proto/nines_net.proto):
  *  - every connection starts with HELLO_REQ -> HELLO_CONF | HELLO_REF;
  *    the dialling node sends HELLO_REQ(role NODE, its id, cluster name),
- *    clients send HELLO_REQ(role CLIENT);
+ *    clients send HELLO_REQ(role CLIENT); with a cluster key (cfg.has_key)
+ *    HELLO_REQ carries a challenge, HELLO_CONF the acceptor's challenge and
+ *    proof, and the connector's HELLO_AUTH its proof, before anything else
+ *    of that connection is delivered (net/README.md "The cluster key");
  *  - after the handshake each frame's Envelope is checked: version equal to
  *    PROTO_VERSION_CURRENT, sender equal to the node bound to the connection
  *    (0 for clients), type known to the owner. Any violation closes that
@@ -82,6 +85,13 @@ void net_wake(struct net_endpoint *ep);
  * the node's supervisor sets it). The endpoint does not check received
  * epochs: the owner does, per message type. */
 void net_set_epoch(struct net_endpoint *ep, uint64_t epoch);
+/* With a cluster key (cfg.has_key): also refuse client HELLOs that do not
+ * prove it (the arbitrator: every peer of it is a node or an admin tool).
+ * Nodes leave it off: plain clients are not authenticated yet. */
+void net_require_client_key(struct net_endpoint *ep, bool on);
+/* Did addr's connection prove the cluster key (a node link of a keyed
+ * endpoint, or a keyed client connection)? */
+bool net_conn_keyed(const struct net_endpoint *ep, net_addr addr);
 uint64_t net_epoch(const struct net_endpoint *ep);
 /* This process's incarnation, sent in our node HELLOs: the wall clock in µs
  * when the endpoint was opened, and more than any incarnation handed out
@@ -124,6 +134,11 @@ struct net_client;
 /* Connect to host:port, send HELLO_REQ(role CLIENT), wait HELLO_CONF. */
 int net_client_connect(struct net_client **out, const char *host, uint16_t port,
                        const char *cluster, int timeout_ms);
+/* The same, proving the cluster key when key is not NULL (an admin tool, a
+ * node at the arbitrator; net/README.md "Handshake"): the node's proof is
+ * checked before ours is sent; a mismatch is NINES_EAUTH. */
+int net_client_connect_key(struct net_client **out, const char *host, uint16_t port,
+                           const char *cluster, const uint8_t *key, int timeout_ms);
 int net_client_send(struct net_client *c, uint32_t type, const ProtobufCMessage *body);
 /* Wait for the next message; m->body valid until the next call. */
 int net_client_recv(struct net_client *c, struct net_msg_in *m, int timeout_ms);

@@ -25,6 +25,12 @@ stop_pid() {
 
 case "$cmd" in
 start)
+    # a cluster key named but not made yet: make it (mode 0600)
+    key=$(awk '$1 == "cluster_key" { print $2 }' "$conf")
+    if [ -n "$key" ] && [ ! -e "$key" ]; then
+        mkdir -p "$(dirname "$key")"
+        "$build/bin/ninesctl" keygen "$key"
+    fi
     if [ -n "$arb" ]; then
         if [ -f "$dir/arbitrator.pid" ] && kill -0 "$(cat "$dir/arbitrator.pid")" 2>/dev/null; then
             echo "arbitrator already running (pid $(cat "$dir/arbitrator.pid"))"

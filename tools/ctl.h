@@ -11,6 +11,11 @@
 #include "nines_net.pb-c.h"
 
 #define CTL_TIMEOUT_MS 1000
+/* The cluster key ninesctl proves to nodes and the arbitrator (NULL: none). */
+#define CTL_KEY(c) ((c)->has_key ? (c)->key : NULL)
+
+/* ninesctl keygen FILE [--force] (ctl_keygen.c): no cluster file needed. */
+int ctl_cmd_keygen(int argc, char **argv);
 
 /* ---- shared (ctl_common.c) ---- */
 

@@ -114,7 +114,8 @@ int ctl_cmd_checkpoint(const struct nines_conf *c, int argc, char **argv)
     /* every request first: the nodes' rounds run side by side */
     Nines__CkptReq req = NINES__CKPT_REQ__INIT;
     for (size_t i = 0; i < n; i++) {
-        v[i].err = net_client_connect(&v[i].cl, v[i].nc->host, v[i].nc->port, c->cluster,
+        v[i].err = net_client_connect_key(&v[i].cl, v[i].nc->host, v[i].nc->port,
+                                          c->cluster, CTL_KEY(c),
                                       CTL_TIMEOUT_MS);
         if (v[i].err == 0)
             v[i].err = net_client_send(v[i].cl, NINES__MSG_TYPE__CKPT_REQ, &req.base);

@@ -15,7 +15,8 @@
 static void ctl_query(const struct nines_conf *c, struct ctl_node_view *v)
 {
     struct net_client *cl = NULL;
-    v->err = net_client_connect(&cl, v->nc->host, v->nc->port, c->cluster, CTL_TIMEOUT_MS);
+    v->err = net_client_connect_key(&cl, v->nc->host, v->nc->port, c->cluster, CTL_KEY(c),
+                                    CTL_TIMEOUT_MS);
     if (v->err) {
         snprintf(v->why, sizeof v->why, "%s", nines_errdetail());
         return;
@@ -132,7 +133,8 @@ const char *ctl_since_json(uint64_t standby_only, const uint64_t *since, char *b
 static int try_connect(const struct nines_conf *c, const struct nines_node_conf *nc,
                        struct net_client **out, uint32_t *used)
 {
-    if (net_client_connect(out, nc->host, nc->port, c->cluster, CTL_TIMEOUT_MS))
+    if (net_client_connect_key(out, nc->host, nc->port, c->cluster, CTL_KEY(c),
+                               CTL_TIMEOUT_MS))
         return -1;
     *used = nc->id;
     return 0;
@@ -147,13 +149,15 @@ int ctl_connect(const struct nines_conf *c, uint32_t node, uint64_t prefer, cons
             fprintf(stderr, "ninesctl %s: --node %u is not in %s\n", cmd, node, c->path);
             return 2;
         }
-        if (net_client_connect(out, nc->host, nc->port, c->cluster, CTL_TIMEOUT_MS)) {
+        if (net_client_connect_key(out, nc->host, nc->port, c->cluster, CTL_KEY(c),
+                                   CTL_TIMEOUT_MS)) {
             fprintf(stderr, "ninesctl %s: node %u: %s\n", cmd, node, nines_errdetail());
             return 1;
         }
         *used = node;
         return 0;
     }
+    char last[320] = "none tried";
     for (int pass = prefer ? 0 : 1; pass < 2; pass++)
         for (uint32_t i = 0; i < c->nnodes; i++) {
             const struct nines_node_conf *nc = &c->nodes[i];
@@ -162,8 +166,9 @@ int ctl_connect(const struct nines_conf *c, uint32_t node, uint64_t prefer, cons
                 continue;
             if (try_connect(c, nc, out, used) == 0)
                 return 0;
+            snprintf(last, sizeof last, "node %u: %s", nc->id, nines_errdetail());
         }
-    fprintf(stderr, "ninesctl %s: no node of %s answers\n", cmd, c->path);
+    fprintf(stderr, "ninesctl %s: no node of %s answers (last: %s)\n", cmd, c->path, last);
     return 1;
 }
 

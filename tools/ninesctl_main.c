@@ -10,6 +10,7 @@
  *   ninesctl --config FILE placement NAME [--json] [--node ID]
  *   ninesctl --config FILE replicas [--table ID] [--json]
  *   ninesctl --config FILE checkpoint [--node ID] [--json] [--timeout SECONDS]
+ *   ninesctl keygen FILE [--force]
  *
  * The dictionary commands talk to one node (--node, else the first node of
  * the file that answers); a change is forwarded by that node to the
@@ -64,7 +65,8 @@ static int cmd_ping(const struct nines_conf *c, int argc, char **argv)
         return 2;
     }
     struct net_client *cl;
-    if (net_client_connect(&cl, nc->host, nc->port, c->cluster, CTL_TIMEOUT_MS)) {
+    if (net_client_connect_key(&cl, nc->host, nc->port, c->cluster, CTL_KEY(c),
+                               CTL_TIMEOUT_MS)) {
         fprintf(stderr, "ninesctl ping: node %u: %s\n", node, nines_errdetail());
         return 1;
     }
@@ -610,7 +612,9 @@ static const struct {
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: ninesctl --config FILE COMMAND ...\ncommands:\n");
+    fprintf(f, "usage: ninesctl --config FILE COMMAND ...\n"
+               "       ninesctl keygen FILE [--force]   (a new cluster key, mode 0600)\n"
+               "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %s\n", commands[i].help);
 }
@@ -631,6 +635,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    if (i < argc && !strcmp(argv[i], "keygen"))
+        return ctl_cmd_keygen(argc - i - 1, argv + i + 1);
     if (!config || i >= argc) {
         usage(stderr);
         return 2;

@@ -96,7 +96,8 @@ static int node_call(const struct nines_node_conf *nc, uint32_t type, const Prot
                      uint32_t want, uint8_t **body, size_t *len, int answer_ms)
 {
     struct net_client *cl;
-    int rc = net_client_connect(&cl, nc->host, nc->port, cf.cluster, CHK_TIMEOUT_MS);
+    int rc = net_client_connect_key(&cl, nc->host, nc->port, cf.cluster,
+                                    cf.has_key ? cf.key : NULL, CHK_TIMEOUT_MS);
     if (rc)
         return rc;
     rc = net_client_send(cl, type, req);
