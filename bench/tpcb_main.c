@@ -20,7 +20,9 @@
  * Prints TPS, response times (avg, p50, p95, p99, max), aborts by error,
  * node messages per transaction (STATUS_CONF msgs_in/msgs_out of every
  * node before and after), CPU per transaction (node processes found as
- * "ninesd" in /proc, else client only — said so), a text histogram and,
+ * "ninesd" in /proc, else client only — said so), where the clients
+ * landed and each node's CPU per transaction (STATUS_CONF cpu_us before
+ * and after; max/avg), a text histogram and,
  * with --plot, an SVG of the response-time distribution (x: response time,
  * y: % of transactions). Then checks the TPC-B invariant with scans:
  * sum(account.balance) = sum(teller.balance) = sum(branch.balance) =
@@ -37,8 +39,10 @@
  * (NINES_EINDOUBT, the connection lost or no answer in time: it may have
  * committed). txn is the transaction id when the library reports it (0
  * while it does not); times are wall-clock µs (CLOCK_REALTIME) so a script
- * can place a kill between them. --first-node ID connects to that node
- * first (the others follow for failover); --only-node ID to that node
+ * can place a kill between them. Without --first-node / --only-node the
+ * library spreads the clients over the nodes (client/README.md
+ * "Spreading"). --first-node ID connects to that node first (the others
+ * follow for failover; no spreading); --only-node ID to that node
  * alone (no failover: a drill's client against a minority node). */
 #include "nines/nines.h"
 #include "tpcb_schema.h"
