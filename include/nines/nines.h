@@ -99,9 +99,10 @@ int nines_connect_with(nines_conn **out, const char *const *addrs, size_t naddrs
                        const char *cluster, int timeout_ms, const struct nines_connect_opts *o);
 int nines_connect_config_with(nines_conn **out, const char *path,
                               const struct nines_connect_opts *o);
-/* The index in addrs of the node a spread connect tries first: (fmix64 of
- * seed, or of the process id when seed is 0, + k) mod naddrs, where k
- * counts the process's spread connects. Exposed for tests and tools. */
+/* The index in addrs of the node a spread connect tries first:
+ * (fmix64(seed) mod naddrs + k) mod naddrs, the process id standing for a
+ * seed of 0, k counting the process's spread connects. Exposed for tests
+ * and tools. */
 size_t nines_spread_start(uint64_t seed, uint64_t k, size_t naddrs);
 /* Close; requests still in flight get NINES_ECLOSED through their
  * callbacks; open transactions must be ended first (else they are freed
