@@ -20,7 +20,9 @@
  * Prints TPS, response times (avg, p50, p95, p99, max), aborts by error,
  * node messages per transaction (STATUS_CONF msgs_in/msgs_out of every
  * node before and after), CPU per transaction (node processes found as
- * "ninesd" in /proc, else client only — said so), a text histogram and,
+ * "ninesd" in /proc, else client only — said so), where the clients
+ * landed and each node's CPU per transaction (STATUS_CONF cpu_us before
+ * and after; max/avg), a text histogram and,
  * with --plot, an SVG of the response-time distribution (x: response time,
  * y: % of transactions). Then checks the TPC-B invariant with scans:
  * sum(account.balance) = sum(teller.balance) = sum(branch.balance) =
@@ -37,8 +39,10 @@
  * (NINES_EINDOUBT, the connection lost or no answer in time: it may have
  * committed). txn is the transaction id when the library reports it (0
  * while it does not); times are wall-clock µs (CLOCK_REALTIME) so a script
- * can place a kill between them. --first-node ID connects to that node
- * first (the others follow for failover); --only-node ID to that node
+ * can place a kill between them. Without --first-node / --only-node the
+ * library spreads the clients over the nodes (client/README.md
+ * "Spreading"). --first-node ID connects to that node first (the others
+ * follow for failover; no spreading); --only-node ID to that node
  * alone (no failover: a drill's client against a minority node). */
 #include "nines/nines.h"
 #include "tpcb_schema.h"
@@ -247,7 +251,7 @@ static void *bench_thread_main(void *arg)
 
 /* ---- node counters ------------------------------------------------------ */
 
-struct node_stats { uint64_t in, out; bool ok; };
+struct node_stats { uint64_t in, out, cpu_us; bool ok; };
 
 static void read_node_stats(const struct nines_conf *cf, struct node_stats *st)
 {
@@ -267,6 +271,7 @@ static void read_node_stats(const struct nines_conf *cf, struct node_stats *st)
             if (s) {
                 st[i].in = s->msgs_in;
                 st[i].out = s->msgs_out;
+                st[i].cpu_us = s->cpu_us; /* 0 from a node older than the field */
                 st[i].ok = true;
                 nines__status_conf__free_unpacked(s, NULL);
             }
@@ -537,7 +542,8 @@ static int bench_connect(const struct nines_conf *cf, nines_conn **out)
         addrs[n] = addr[n];
         n++;
     }
-    return nines_connect(out, addrs, n, cf->cluster, opt_timeout_ms);
+    const struct nines_connect_opts fo = {.flags = NINES_CONNECT_FIRST_NODE};
+    return nines_connect_with(out, addrs, n, cf->cluster, opt_timeout_ms, &fo);
 }
 
 static volatile sig_atomic_t stop_signal;
@@ -625,6 +631,12 @@ int main(int argc, char **argv)
             return 1;
         }
     }
+    /* where the clients landed (the library spreads them unless --first-node) */
+    int clients_on[NINES_MAX_NODES] = {0};
+    for (int i = 0; i < opt_clients; i++)
+        for (uint32_t k = 0; k < cf.nnodes; k++)
+            if (cf.nodes[k].id == nines_conn_node(th[i].c))
+                clients_on[k]++;
     struct node_stats s0[NINES_MAX_NODES], s1[NINES_MAX_NODES];
     read_node_stats(&cf, s0);
     int np0 = 0, np1 = 0;
@@ -695,6 +707,20 @@ int main(int argc, char **argv)
             dout += s1[i].out - s0[i].out;
         }
     }
+    /* per node: STATUS cpu_us (the node's own getrusage) before and after */
+    double ncpu[NINES_MAX_NODES];
+    double ncpu_sum = 0, ncpu_max = 0;
+    int ncpu_n = 0;
+    for (uint32_t i = 0; i < cf.nnodes; i++) {
+        ncpu[i] = -1;
+        if (s0[i].ok && s1[i].ok && s1[i].cpu_us && s1[i].cpu_us >= s0[i].cpu_us && commits) {
+            ncpu[i] = (double)(s1[i].cpu_us - s0[i].cpu_us) / (double)commits;
+            ncpu_sum += ncpu[i];
+            ncpu_max = ncpu[i] > ncpu_max ? ncpu[i] : ncpu_max;
+            ncpu_n++;
+        }
+    }
+    double ncpu_ratio = ncpu_n && ncpu_sum > 0 ? ncpu_max / (ncpu_sum / ncpu_n) : 0;
     double tick = (double)sysconf(_SC_CLK_TCK);
     double node_cpu_us = cpu0 >= 0 && cpu1 >= 0 && commits
                              ? (double)(cpu1 - cpu0) / tick * 1e6 / (double)commits : -1;
@@ -730,6 +756,17 @@ int main(int argc, char **argv)
                commits ? (double)din / (double)commits : 0,
                commits ? (double)dout / (double)commits : 0, stats_ok ? "true" : "false",
                node_cpu_us, np1, client_cpu_us);
+        printf(",\"clients_by_node\":{");
+        for (uint32_t i = 0; i < cf.nnodes; i++)
+            printf("%s\"%u\":%d", i ? "," : "", cf.nodes[i].id, clients_on[i]);
+        printf("},\"node_cpu_us_per_txn_by_node\":{");
+        bool firstn = true;
+        for (uint32_t i = 0; i < cf.nnodes; i++)
+            if (ncpu[i] >= 0) {
+                printf("%s\"%u\":%.2f", firstn ? "" : ",", cf.nodes[i].id, ncpu[i]);
+                firstn = false;
+            }
+        printf("},\"node_cpu_max_avg\":%.3f", ncpu_ratio);
         if (opt_verify)
             printf(",\"invariant\":%s,\"sums\":{%s}", pass > 0 ? "\"PASS\"" : "\"FAIL\"",
                    pass >= 0 ? inv : "");
@@ -758,8 +795,23 @@ int main(int argc, char **argv)
             printf("CPU per transaction: nodes %.1f us (%d ninesd processes), client %.1f us\n",
                    node_cpu_us, np1, client_cpu_us);
         else
-            printf("CPU per transaction: client %.1f us (no ninesd process visible here; node "
-                   "CPU not measured)\n", client_cpu_us);
+            printf("CPU per transaction: client %.1f us (no ninesd process visible here)\n",
+                   client_cpu_us);
+        printf("clients per node at start:");
+        for (uint32_t i = 0; i < cf.nnodes; i++)
+            printf(" %u:%d", cf.nodes[i].id, clients_on[i]);
+        printf("\n");
+        if (ncpu_n) {
+            printf("node CPU per transaction (STATUS cpu_us), us:");
+            for (uint32_t i = 0; i < cf.nnodes; i++)
+                if (ncpu[i] >= 0)
+                    printf("  node %u %.1f", cf.nodes[i].id, ncpu[i]);
+                else
+                    printf("  node %u -", cf.nodes[i].id);
+            printf("  (sum %.1f, max/avg %.2f)\n", ncpu_sum, ncpu_ratio);
+        } else {
+            printf("node CPU per transaction: no node reported cpu_us\n");
+        }
         text_histogram(lat, nlat);
         if (opt_verify)
             printf("invariant: %s — %s\n", pass > 0 ? "PASS" : "FAIL", inv);

@@ -91,6 +91,7 @@ struct nines_conn {
     char (*addrs)[CLI_ADDR_MAX];
     size_t naddrs;
     size_t cur;                /* index of the address in use (or last used) */
+    size_t start;              /* the first connect starts here (README "Spreading") */
     char cluster[64];
     int timeout_ms;
     uint32_t max_frame;

@@ -11,6 +11,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "conf.h"
 #include "nassert.h"
 #include "nclock.h"
+#include "nhash.h"
 #include "net/net.h"
 #include "nines_net.pb-c.h"
 
@@ -343,12 +345,12 @@ static int cli_hello(struct nines_conn *c, int fd, uint64_t deadline)
 }
 
 /* Connect if down: the addresses in order, starting after the one that
- * was lost (or at the first on the first connect). */
+ * was lost (or at c->start on the first connect: README "Spreading"). */
 int cli_ensure_up(struct nines_conn *c)
 {
     if (c->st == CLI_UP)
         return 0;
-    size_t start = c->gen ? (c->cur + 1) % c->naddrs : 0;
+    size_t start = c->gen ? (c->cur + 1) % c->naddrs : c->start;
     size_t lost = c->cur;
     /* failover: the others from a random one on, the lost node last */
     bool shuffle = c->failover && c->gen && c->naddrs > 1;
@@ -751,8 +753,25 @@ int nines_poll(nines_conn *c, int timeout_ms)
     return (int)(c->ncallbacks - before);
 }
 
+/* Spread connects made by this process (README "Spreading"). */
+static atomic_uint_fast64_t cli_spread_count;
+
+size_t nines_spread_start(uint64_t seed, uint64_t k, size_t naddrs)
+{
+    if (naddrs == 0)
+        return 0;
+    uint64_t base = nhash_fmix64(seed ? seed : (uint64_t)getpid());
+    return (size_t)((base % naddrs + k % naddrs) % naddrs);
+}
+
 int nines_connect(nines_conn **out, const char *const *addrs, size_t naddrs, const char *cluster,
                   int timeout_ms)
+{
+    return nines_connect_with(out, addrs, naddrs, cluster, timeout_ms, NULL);
+}
+
+int nines_connect_with(nines_conn **out, const char *const *addrs, size_t naddrs,
+                       const char *cluster, int timeout_ms, const struct nines_connect_opts *o)
 {
     if (!out)
         return nines_err(NINES_EINVAL, "nines_connect: NULL out");
@@ -783,6 +802,9 @@ int nines_connect(nines_conn **out, const char *const *addrs, size_t naddrs, con
         strcpy(c->addrs[i], addrs[i]);
     }
     c->naddrs = naddrs;
+    if (!(o && (o->flags & NINES_CONNECT_FIRST_NODE)))
+        c->start = nines_spread_start(o ? o->seed : 0, atomic_fetch_add(&cli_spread_count, 1),
+                                      naddrs);
     strcpy(c->cluster, cluster);
     c->timeout_ms = timeout_ms;
     c->max_frame = CLI_DEFAULT_MAX_FRAME;
@@ -815,6 +837,12 @@ int nines_connect(nines_conn **out, const char *const *addrs, size_t naddrs, con
 
 int nines_connect_config(nines_conn **out, const char *path)
 {
+    return nines_connect_config_with(out, path, NULL);
+}
+
+int nines_connect_config_with(nines_conn **out, const char *path,
+                              const struct nines_connect_opts *o)
+{
     if (!out)
         return nines_err(NINES_EINVAL, "nines_connect_config: NULL out");
     *out = NULL;
@@ -838,7 +866,7 @@ int nines_connect_config(nines_conn **out, const char *path)
         snprintf(a[i], CLI_ADDR_MAX, "%s:%u", cf->nodes[i].host, (unsigned)cf->nodes[i].port);
         pa[i] = a[i];
     }
-    rc = nines_connect(out, pa, cf->nnodes, cf->cluster, 2000);
+    rc = nines_connect_with(out, pa, cf->nnodes, cf->cluster, 2000, o);
     if (!rc)
         (*out)->max_frame = cf->max_frame_bytes;
     free(a);

@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 
 void sup_on_ping_req(struct rt *rt, void *st, struct rt_msg *m)
 {
@@ -240,6 +241,10 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
     b->refused_sender = rs.refused_sender;
     b->refused_epoch = rs.refused_epoch;
     b->held_epoch = rs.held_epoch;
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) == 0)
+        b->cpu_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec +
+                    (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
     /* the node set */
     const struct rt_nodeset *set = rt_nodeset(rt);
     Nines__NodeSet *w = rt_msg_alloc(r, sizeof *w);

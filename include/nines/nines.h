@@ -76,14 +76,34 @@ static inline struct nines_value nines_v_bytes(const void *p, size_t len)
 
 /* ---- connections ----------------------------------------------------- */
 
-/* Connect to the first node of addrs ("host:port" each) that accepts,
- * in order, with cluster name `cluster`. timeout_ms (> 0) bounds every
- * blocking call on the connection and the life of every request. */
+/* Connect to a node of addrs ("host:port" each) with cluster name
+ * `cluster`: the first try goes to a node picked by spreading
+ * (client/README.md "Spreading": a per-process random start, then round
+ * robin over the process's connections), then the next ones in list order,
+ * wrapping, until one accepts. timeout_ms (> 0) bounds every blocking call
+ * on the connection and the life of every request. */
 int nines_connect(nines_conn **out, const char *const *addrs, size_t naddrs, const char *cluster,
                   int timeout_ms);
 /* Same, with the nodes, cluster name and max_frame_bytes of a cluster
  * file (common/README.md); timeout 2000 ms. */
 int nines_connect_config(nines_conn **out, const char *path);
+
+/* Where the first connect starts (client/README.md "Spreading"). */
+#define NINES_CONNECT_FIRST_NODE 1u  /* addrs in the order given: the first that accepts */
+struct nines_connect_opts {
+    unsigned flags;   /* NINES_CONNECT_FIRST_NODE, or 0: spread */
+    uint64_t seed;    /* spread: 0 = from the process id; else this seed (reproducible) */
+};
+/* nines_connect / nines_connect_config with options (o NULL: defaults). */
+int nines_connect_with(nines_conn **out, const char *const *addrs, size_t naddrs,
+                       const char *cluster, int timeout_ms, const struct nines_connect_opts *o);
+int nines_connect_config_with(nines_conn **out, const char *path,
+                              const struct nines_connect_opts *o);
+/* The index in addrs of the node a spread connect tries first:
+ * (fmix64(seed) mod naddrs + k) mod naddrs, the process id standing for a
+ * seed of 0, k counting the process's spread connects. Exposed for tests
+ * and tools. */
+size_t nines_spread_start(uint64_t seed, uint64_t k, size_t naddrs);
 /* Close; requests still in flight get NINES_ECLOSED through their
  * callbacks; open transactions must be ended first (else they are freed
  * here and the server aborts them when the connection closes). */

@@ -198,7 +198,8 @@ static void run_with_failure(int sig, int64_t aid_base, int64_t delta_base)
     memset(&R, 0, sizeof R);
     R.aid_base = aid_base;
     R.delta_base = delta_base;
-    CU_ASSERT_EQUAL_FATAL(nines_connect(&R.c, addrs, 4, "clutest", 2000), 0);
+    const struct nines_connect_opts first = {.flags = NINES_CONNECT_FIRST_NODE};
+    CU_ASSERT_EQUAL_FATAL(nines_connect_with(&R.c, addrs, 4, "clutest", 2000, &first), 0);
     CU_ASSERT_EQUAL_FATAL(nines_conn_node(R.c), 1);
     CU_ASSERT_EQUAL(nines_conn_set_failover(R.c, 1, 10000), 0);
     run_until(300, nclock_ms() + 20000);

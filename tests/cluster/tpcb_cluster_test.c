@@ -64,16 +64,34 @@ static void test_load(void)
 
 /* Many clients, many transactions in flight: the TPC-B invariant holds
  * (tpcb checks sum(account) = sum(teller) = sum(branch) = sum(history.delta)
- * with scans and exits 1 on FAIL). */
+ * with scans and exits 1 on FAIL). The 4 clients of one process are spread
+ * one per node (client/README.md "Spreading"), and every node reports its
+ * CPU (STATUS cpu_us). */
 static void test_concurrent_invariant(void)
 {
     int rc = clu_run(&C, "tpcb", 1, "--clients 4 --window 8 --duration 2 --scale 1");
     CU_ASSERT_EQUAL(rc, 0);
     CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "invariant: PASS"));
     CU_ASSERT_PTR_NULL(strstr(C.out, "committed 0:"));
-    if (rc)
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "clients per node at start: 1:1 2:1 3:1 4:1\n"));
+    const char *cpu = strstr(C.out, "node CPU per transaction (STATUS cpu_us), us:");
+    CU_ASSERT_PTR_NOT_NULL(cpu);
+    CU_ASSERT_PTR_NULL(strstr(C.out, "node 4 -")); /* every node answered */
+    CU_ASSERT_PTR_NOT_NULL(cpu ? strstr(cpu, "max/avg") : NULL);
+    if (rc || !cpu)
         printf("\n%s\n", C.out);
     assert_replicas_equal();
+}
+
+/* --first-node 1 keeps the list order: every client starts at node 1. */
+static void test_first_node(void)
+{
+    int rc = clu_run(&C, "tpcb", 1, "--clients 3 --window 4 --duration 1 --scale 1 "
+                                    "--first-node 1 --no-verify");
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "clients per node at start: 1:3 2:0 3:0 4:0\n"));
+    if (rc)
+        printf("\n%s\n", C.out);
 }
 
 /* The scale-up procedure (two updates in two tables, circular placement)
@@ -310,6 +328,7 @@ void cu_register(void)
     static const struct cu_case cases[] = {
         {"TPC-B load", test_load},
         {"concurrent clients keep the invariant; replicas equal", test_concurrent_invariant},
+        {"--first-node 1 puts every client on node 1", test_first_node},
         {"two-update procedure keeps sum(t1) = sum(t2)", test_two_update},
         {"aborts undo on primary and standby", test_abort_both_replicas},
         {"distributed deadlock: one aborted with a clear error", test_deadlock},

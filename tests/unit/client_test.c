@@ -419,6 +419,9 @@ static void fk_stop(struct fake *f)
     close(f->lfd);
 }
 
+/* Tests that need node 1 first: the list order (not spread). */
+static const struct nines_connect_opts FIRST = {.flags = NINES_CONNECT_FIRST_NODE};
+
 static nines_conn *fk_connect(struct fake *f, int timeout_ms)
 {
     char addr[32];
@@ -547,7 +550,7 @@ static void test_failover(void)
     snprintf(ab, sizeof ab, "127.0.0.1:%u", b.port);
     const char *addrs[] = {aa, ab};
     nines_conn *c = NULL;
-    CU_ASSERT_EQUAL_FATAL(nines_connect(&c, addrs, 2, "test", 5000), 0);
+    CU_ASSERT_EQUAL_FATAL(nines_connect_with(&c, addrs, 2, "test", 5000, &FIRST), 0);
     CU_ASSERT_EQUAL(nines_conn_node(c), 1);
     /* in-flight requests fail with a clear error when the connection drops */
     struct pipe_req p[4] = {{0}};
@@ -570,7 +573,7 @@ static void test_failover(void)
     fk_stop(&a);
     fk_stop(&b);
     /* nobody listening: EUNREACHABLE naming the addresses */
-    CU_ASSERT_EQUAL(nines_connect(&c, addrs, 2, "test", 500), NINES_EUNREACHABLE);
+    CU_ASSERT_EQUAL(nines_connect_with(&c, addrs, 2, "test", 500, &FIRST), NINES_EUNREACHABLE);
     CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), aa));
 }
 
@@ -584,7 +587,7 @@ static void test_interactive_lost(void)
     snprintf(ab, sizeof ab, "127.0.0.1:%u", b.port);
     const char *addrs[] = {aa, ab};
     nines_conn *c = NULL;
-    CU_ASSERT_EQUAL_FATAL(nines_connect(&c, addrs, 2, "test", 5000), 0);
+    CU_ASSERT_EQUAL_FATAL(nines_connect_with(&c, addrs, 2, "test", 5000, &FIRST), 0);
     nines_txn *t;
     CU_ASSERT_EQUAL(nines_txn_begin(c, &t), 0);
     struct nines_value k = nines_v_int64(5);
@@ -659,7 +662,7 @@ static void test_failover_outcomes(void)
     snprintf(ab, sizeof ab, "127.0.0.1:%u", b.port);
     const char *addrs[] = {aa, ab};
     nines_conn *c = NULL;
-    CU_ASSERT_EQUAL_FATAL(nines_connect(&c, addrs, 2, "test", 2000), 0);
+    CU_ASSERT_EQUAL_FATAL(nines_connect_with(&c, addrs, 2, "test", 2000, &FIRST), 0);
     CU_ASSERT_EQUAL(nines_conn_set_failover(c, 1, 3000), 0);
     static const int64_t aids[6] = {10, 11, 12, 13, 14, 17};
     struct fo_req p[6];
@@ -736,7 +739,7 @@ static void test_failover_commit(void)
     snprintf(ab, sizeof ab, "127.0.0.1:%u", b.port);
     const char *addrs[] = {aa, ab};
     nines_conn *c = NULL;
-    CU_ASSERT_EQUAL_FATAL(nines_connect(&c, addrs, 2, "test", 2000), 0);
+    CU_ASSERT_EQUAL_FATAL(nines_connect_with(&c, addrs, 2, "test", 2000, &FIRST), 0);
     CU_ASSERT_EQUAL(nines_conn_set_failover(c, 1, 0), 0);
     nines_txn *t;
     CU_ASSERT_EQUAL_FATAL(nines_txn_begin(c, &t), 0);
@@ -768,7 +771,7 @@ static void test_failover_not_member(void)
     snprintf(ab, sizeof ab, "127.0.0.1:%u", b.port);
     const char *addrs[] = {aa, ab};
     nines_conn *c = NULL;
-    CU_ASSERT_EQUAL_FATAL(nines_connect(&c, addrs, 2, "test", 2000), 0);
+    CU_ASSERT_EQUAL_FATAL(nines_connect_with(&c, addrs, 2, "test", 2000, &FIRST), 0);
     CU_ASSERT_EQUAL(nines_conn_set_failover(c, 1, 0), 0);
     int64_t bal = 0;
     CU_ASSERT_EQUAL(nines_tpcb(c, 21, 0, 0, 4, &bal), 0);
@@ -921,6 +924,99 @@ static void test_interactive(void)
     fk_stop(&f);
 }
 
+/* ---- spreading (README "Spreading") -------------------------------------- */
+
+/* The start index: deterministic for a seed, round robin over k from a
+ * seed-dependent base, and the bases of many seeds spread over the nodes. */
+static void test_spread_start(void)
+{
+    size_t s0 = nines_spread_start(42, 0, 4);
+    CU_ASSERT(s0 < 4);
+    int hits[4] = {0};
+    for (uint64_t k = 0; k < 8; k++) {
+        size_t s = nines_spread_start(42, k, 4);
+        CU_ASSERT_EQUAL(s, nines_spread_start(42, k, 4)); /* same seed, same answer */
+        CU_ASSERT_EQUAL(s, (s0 + k) % 4);
+        hits[s]++;
+    }
+    for (int i = 0; i < 4; i++)
+        CU_ASSERT_EQUAL(hits[i], 2);
+    /* 1000 processes (seeds) with one connection each: no node gets more
+     * than 30 % or less than 20 % of them */
+    int per[4] = {0};
+    for (uint64_t seed = 1; seed <= 1000; seed++)
+        per[nines_spread_start(seed, 0, 4)]++;
+    for (int i = 0; i < 4; i++) {
+        CU_ASSERT(per[i] >= 200);
+        CU_ASSERT(per[i] <= 300);
+    }
+    CU_ASSERT_EQUAL(nines_spread_start(7, 5, 1), 0);
+    CU_ASSERT_EQUAL(nines_spread_start(7, 5, 0), 0);
+}
+
+/* Four fake nodes: 8 connections of this process land on every node twice
+ * (whatever the base); with NINES_CONNECT_FIRST_NODE all on node 1; a node
+ * that is down is skipped (the next address answers). */
+static void test_spread_connect(void)
+{
+    struct fake f[4];
+    char a[4][32];
+    const char *addrs[4];
+    for (int i = 0; i < 4; i++) {
+        fk_start(&f[i], FAKE_ECHO, (uint32_t)i + 1);
+        snprintf(a[i], sizeof a[i], "127.0.0.1:%u", f[i].port);
+        addrs[i] = a[i];
+    }
+    int on[5] = {0};
+    for (int k = 0; k < 8; k++) {
+        nines_conn *c = NULL;
+        CU_ASSERT_EQUAL_FATAL(nines_connect(&c, addrs, 4, "test", 5000), 0);
+        uint32_t n = nines_conn_node(c);
+        CU_ASSERT(n >= 1 && n <= 4);
+        on[n <= 4 ? n : 0]++;
+        int64_t bal = 0;
+        CU_ASSERT_EQUAL(nines_tpcb(c, 10, 1, 0, 5, &bal), 0);
+        CU_ASSERT_EQUAL(bal, 15);
+        nines_close(c);
+    }
+    for (int i = 1; i <= 4; i++)
+        CU_ASSERT_EQUAL(on[i], 2);
+    /* a fixed seed: the same round robin */
+    memset(on, 0, sizeof on);
+    const struct nines_connect_opts seeded = {.seed = 12345};
+    for (int k = 0; k < 4; k++) {
+        nines_conn *c = NULL;
+        CU_ASSERT_EQUAL_FATAL(nines_connect_with(&c, addrs, 4, "test", 5000, &seeded), 0);
+        uint32_t n = nines_conn_node(c);
+        on[n <= 4 ? n : 0]++;
+        nines_close(c);
+    }
+    for (int i = 1; i <= 4; i++)
+        CU_ASSERT_EQUAL(on[i], 1);
+    for (int k = 0; k < 4; k++) {
+        nines_conn *c = NULL;
+        CU_ASSERT_EQUAL_FATAL(nines_connect_with(&c, addrs, 4, "test", 5000, &FIRST), 0);
+        CU_ASSERT_EQUAL(nines_conn_node(c), 1);
+        nines_close(c);
+    }
+    /* nodes 1 and 3 down: every spread connect lands on 2 or 4, each twice
+     * in 4 connects (start 1 -> 2, start 3 -> 4) */
+    fk_stop(&f[0]);
+    fk_stop(&f[2]);
+    memset(on, 0, sizeof on);
+    for (int k = 0; k < 4; k++) {
+        nines_conn *c = NULL;
+        CU_ASSERT_EQUAL_FATAL(nines_connect(&c, addrs, 4, "test", 2000), 0);
+        uint32_t n = nines_conn_node(c);
+        on[n <= 4 ? n : 0]++;
+        nines_close(c);
+    }
+    CU_ASSERT_EQUAL(on[2], 2);
+    CU_ASSERT_EQUAL(on[4], 2);
+    fk_stop(&f[1]);
+    fk_stop(&f[3]);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -936,6 +1032,8 @@ void cu_register(void)
         {"timeout", test_timeout},
         {"bad_frames", test_bad_frames},
         {"interactive", test_interactive},
+        {"spread_start", test_spread_start},
+        {"spread_connect", test_spread_connect},
         {NULL, NULL},
     };
     cu_add_suite("client", NULL, NULL, cases);
