@@ -168,12 +168,15 @@ int main(int argc, char **argv)
         err = txc_create(&txc, the_rt,
                          &(struct txc_config){.dict = dsvc_current_fn, .dict_ctx = dict,
                                               .timeout_ms = conf.txn_timeout_ms,
+                                              .max_inflight = conf.max_requests_per_connection,
                                               /* commit epochs: decisions wait for an epoch
                                                * where coordinators run rounds, the same
                                                * condition as sup_gcp_node.c's: disk_log
                                                * async|sync and gcp_interval_ms > 0 */
                                               .gcp_on = conf.disk_log != NINES_DISK_LOG_OFF &&
                                                         conf.gcp_interval_ms > 0});
+    if (!err)
+        sup_set_txc(&sup, txc);
     if (err) {
         fprintf(stderr, "ninesd: node %lu: %s\n", id, nines_errdetail());
         rt_destroy(the_rt);
