@@ -158,6 +158,8 @@ int main(int argc, char **argv)
                                                         conf.gcp_interval_ms > 0,
                                               .ckpt_dir = ckpt_dir,
                                               .ckpt_interval_ms = conf.checkpoint_interval_ms,
+                                              .memory_budget =
+                                                  (uint64_t)conf.memory_budget_mb << 20,
                                               .ns_accepted = sup_ns_accepted,
                                               .ns_ctx = &sup});
     if (!err)

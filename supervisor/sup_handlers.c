@@ -249,6 +249,13 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
     b->clients_slow_closed = ns.slow_closed;
     b->max_client_connections = c->max_client_connections;
     b->max_requests_per_connection = c->max_requests_per_connection;
+    b->memory_budget_mb = c->memory_budget_mb;
+    if (s->kern) {
+        struct ksvc_stats ks;
+        ksvc_get_stats(s->kern, &ks);
+        b->table_bytes = ks.table_bytes;
+        b->refused_budget = ks.refused_budget;
+    }
     if (s->txc) {
         struct txc_stats ts;
         txc_get_stats(s->txc, &ts);

@@ -171,6 +171,10 @@ static void print_table(const struct nines_conf *c, const struct ctl_node_view *
                    (unsigned long long)st->clients_refused,
                    (unsigned long long)st->refused_inflight, st->max_requests_per_connection,
                    (unsigned long long)st->clients_slow_closed);
+        if (st->refused_budget)
+            printf("      (table data %llu MiB of memory_budget_mb %u: %llu writes refused)\n",
+                   (unsigned long long)(st->table_bytes >> 20), st->memory_budget_mb,
+                   (unsigned long long)st->refused_budget);
         const Nines__NodeSet *mine = st->node_set;
         if (ns->installed && (!mine || mine->epoch == 0))
             printf("      (reports no node set)\n");
@@ -416,14 +420,16 @@ static void print_json(const struct nines_conf *c, const struct ctl_node_view *v
                    "\"refused_sender\":%llu,\"refused_epoch\":%llu,\"clients\":%llu,"
                    "\"clients_refused\":%llu,\"clients_slow_closed\":%llu,"
                    "\"refused_inflight\":%llu,\"max_client_connections\":%u,"
-                   "\"max_requests_per_connection\":%u,\"peers\":[",
+                   "\"max_requests_per_connection\":%u,\"table_bytes\":%llu,"
+                   "\"memory_budget_mb\":%u,\"refused_budget\":%llu,\"peers\":[",
                    (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out,
                    (unsigned long long)s->incarnation, (unsigned long long)s->refused_sender,
                    (unsigned long long)s->refused_epoch, (unsigned long long)s->clients,
                    (unsigned long long)s->clients_refused,
                    (unsigned long long)s->clients_slow_closed,
                    (unsigned long long)s->refused_inflight, s->max_client_connections,
-                   s->max_requests_per_connection);
+                   s->max_requests_per_connection, (unsigned long long)s->table_bytes,
+                   s->memory_budget_mb, (unsigned long long)s->refused_budget);
             for (size_t p = 0; p < s->n_peers; p++) {
                 const Nines__PeerStatus *ps = s->peers[p];
                 printf("%s{\"id\":%u,\"site\":%u,\"reachable\":%s", p ? "," : "", ps->node_id,

@@ -162,6 +162,66 @@ static void test_inflight(void)
     nines_close(other);
 }
 
+/* ---- memory budget: a cluster of two nodes with memory_budget_mb 1 ---- */
+
+static int setup_budget(void)
+{
+    if (clu_setup(&C, 2, "memory_budget_mb 1\n"))
+        return 1;
+    if (clu_run(&C, "ninesctl", 0, "status --wait-healthy 20") != 0)
+        return 1;
+    int rc = clu_run(&C, "ninesctl", 1, "create-table kv --columns k:int64,v:int64 --key k");
+    if (rc)
+        printf("\n  create-table: %s\n", C.out);
+    return rc ? 1 : 0;
+}
+
+/* Inserts until the budget refuses one: EFULL naming the budget and the
+ * use; then reads, deletes and ADDs go on; status shows the refusal. */
+static void test_budget(void)
+{
+    nines_conn *c = NULL;
+    CU_ASSERT_EQUAL_FATAL(connect_node(&c, 1), 0);
+    int rc = 0;
+    int64_t k = 0;
+    while (rc == 0 && k < 200000) {
+        nines_txn *t;
+        CU_ASSERT_EQUAL_FATAL(nines_txn_begin(c, &t), 0);
+        for (int j = 0; j < 500; j++, k++) {
+            struct nines_value row[2] = {nines_v_int64(k), nines_v_int64(k)};
+            nines_txn_insert(t, "kv", row, 2);
+        }
+        rc = nines_txn_commit(t);
+    }
+    CU_ASSERT_EQUAL(rc, NINES_EFULL);
+    const char *d = nines_conn_errdetail(c);
+    CU_ASSERT_PTR_NOT_NULL(strstr(d, "memory budget of 1 MiB (memory_budget_mb)"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(d, "table data uses"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(d, "reads and deletes go on"));
+    if (rc != NINES_EFULL)
+        printf("\n  after %lld rows: %d %s\n", (long long)k, rc, d);
+    /* reads, deletes and ADDs go on */
+    nines_txn *t;
+    CU_ASSERT_EQUAL_FATAL(nines_txn_begin(c, &t), 0);
+    struct nines_value key = nines_v_int64(3);
+    nines_row *row = NULL;
+    CU_ASSERT_EQUAL(nines_txn_get(t, "kv", &key, 1, &row), 0);
+    CU_ASSERT_EQUAL(nines_txn_add(t, "kv", &key, 1, 1, 5, NULL), 0);
+    struct nines_value key2 = nines_v_int64(4);
+    CU_ASSERT_EQUAL(nines_txn_delete(t, "kv", &key2, 1), 0);
+    CU_ASSERT_EQUAL(nines_txn_commit(t), 0);
+    /* another insert is still refused */
+    CU_ASSERT_EQUAL_FATAL(nines_txn_begin(c, &t), 0);
+    struct nines_value r2[2] = {nines_v_int64(-1), nines_v_int64(1)};
+    nines_txn_insert(t, "kv", r2, 2);
+    CU_ASSERT_EQUAL(nines_txn_commit(t), NINES_EFULL);
+    nines_close(c);
+    long long refused = status_num(1, "refused_budget") + status_num(2, "refused_budget");
+    CU_ASSERT(refused >= 2);
+    CU_ASSERT_EQUAL(status_num(1, "memory_budget_mb"), 1);
+    CU_ASSERT(status_num(1, "table_bytes") >= 1 << 20 || status_num(2, "table_bytes") >= 1 << 20);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -170,4 +230,9 @@ void cu_register(void)
         {NULL, NULL},
     };
     cu_add_suite("limits_cluster", setup, teardown, cases);
+    static const struct cu_case budget[] = {
+        {"memory budget: writes refused EFULL, reads and deletes go on", test_budget},
+        {NULL, NULL},
+    };
+    cu_add_suite("limits_cluster_budget", setup_budget, teardown, budget);
 }
