@@ -333,7 +333,9 @@ static int cli_hello(struct nines_conn *c, int fd, uint64_t deadline)
     } else if (m.type == NINES__MSG_TYPE__HELLO_REF) {
         Nines__HelloRef *hr = nines__hello_ref__unpack(arena_pb_allocator(&c->ans), m.body_len,
                                                        m.body);
-        rc = cli_fail(c, NINES_ECLOSED, "%s refused the connection: %s", c->addrs[c->cur],
+        /* NINES_EFULL: the node is at max_client_connections */
+        rc = cli_fail(c, hr && hr->error == NINES_EFULL ? NINES_EFULL : NINES_ECLOSED,
+                      "%s refused the connection: %s", c->addrs[c->cur],
                       hr ? hr->reason : "(undecodable HELLO_REF)");
     } else {
         rc = cli_fail(c, NINES_EPROTO, "%s: message type %u before HELLO_CONF", c->addrs[c->cur],
@@ -357,6 +359,7 @@ int cli_ensure_up(struct nines_conn *c)
     size_t r = shuffle ? (size_t)rand_r(&c->rnd) % (c->naddrs - 1) : 0;
     int rc = NINES_EUNREACHABLE;
     char why[CLI_DETAIL_MAX] = "";
+    bool all_full = true; /* every node refused: at max_client_connections */
     for (size_t k = 0; k < c->naddrs; k++) {
         if (!shuffle)
             c->cur = (start + k) % c->naddrs;
@@ -378,11 +381,15 @@ int cli_ensure_up(struct nines_conn *c)
             c->gen++;
             return 0;
         }
+        all_full &= rc == NINES_EFULL;
         size_t off = strlen(why);
         if (off + 8 < sizeof why)
             snprintf(why + off, sizeof why - off, "%s%.*s", off ? "; " : "",
                      (int)(sizeof why - off - 4), c->detail);
     }
+    if (all_full)
+        return cli_fail(c, NINES_EFULL, "every node is at its client connection limit (%zu "
+                        "address%s tried): %s", c->naddrs, c->naddrs == 1 ? "" : "es", why);
     return cli_fail(c, NINES_EUNREACHABLE, "no node answers (%zu address%s tried): %s",
                     c->naddrs, c->naddrs == 1 ? "" : "es", why);
 }

@@ -6,7 +6,9 @@
  *   arbitrator HOST:PORT [data DIR]
  *   KNOB VALUE            (heartbeat_ms, heartbeat_misses, reconnect_min_ms,
  *                          reconnect_max_ms, max_frame_bytes,
- *                          send_queue_bytes, poll_us, lock_timeout_ms,
+ *                          send_queue_bytes, max_client_connections,
+ *                          max_requests_per_connection, memory_budget_mb,
+ *                          poll_us, lock_timeout_ms,
  *                          txn_timeout_ms, transport, disk_log,
  *                          disk_log_buffer_mb, checkpoint_interval_ms,
  *                          repair_after_ms, takeback_ms N|off,
@@ -42,6 +44,10 @@ static const struct knob knobs[] = {
     {"reconnect_max_ms", offsetof(struct nines_conf, reconnect_max_ms), 1, 600000},
     {"max_frame_bytes", offsetof(struct nines_conf, max_frame_bytes), 1024, 64u << 20},
     {"send_queue_bytes", offsetof(struct nines_conf, send_queue_bytes), 4096, 1u << 30},
+    {"max_client_connections", offsetof(struct nines_conf, max_client_connections), 1, 1000000},
+    {"max_requests_per_connection", offsetof(struct nines_conf, max_requests_per_connection), 1,
+     1000000},
+    {"memory_budget_mb", offsetof(struct nines_conf, memory_budget_mb), 0, 16u << 20},
     {"poll_us", offsetof(struct nines_conf, poll_us), 0, 100000},
     {"lock_timeout_ms", offsetof(struct nines_conf, lock_timeout_ms), 1, 600000},
     {"txn_timeout_ms", offsetof(struct nines_conf, txn_timeout_ms), 1, 600000},
@@ -58,6 +64,8 @@ static void conf_defaults(struct nines_conf *c)
     c->reconnect_max_ms = 1000;
     c->max_frame_bytes = 4u << 20;
     c->send_queue_bytes = 16u << 20;
+    c->max_client_connections = 1024;      /* net/README.md "Limits" */
+    c->max_requests_per_connection = 256;  /* txctl/README.md "Requests in flight" */
     c->poll_us = 0;
     c->lock_timeout_ms = 1000;
     c->txn_timeout_ms = 2000;

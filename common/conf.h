@@ -53,6 +53,9 @@ struct nines_conf {
     uint32_t reconnect_max_ms;    /* backoff ceiling */
     uint32_t max_frame_bytes;     /* larger length prefix closes the connection */
     uint32_t send_queue_bytes;    /* per-peer bound on queued output */
+    uint32_t max_client_connections; /* client connections a node holds at once (limits) */
+    uint32_t max_requests_per_connection; /* TXN_REQs in flight per client connection */
+    uint32_t memory_budget_mb;    /* table data per node; writes past it refused (0: none) */
     uint32_t poll_us;             /* busy-poll this long before sleeping (0 = never) */
     uint32_t lock_timeout_ms;     /* a record lock wait longer than this aborts */
     uint32_t txn_timeout_ms;      /* a transaction not decided by then aborts */

@@ -301,7 +301,8 @@ int net_client_connect_key(struct net_client **out, const char *host, uint16_t p
         } else if (m.type == NINES__MSG_TYPE__HELLO_REF) {
             Nines__HelloRef *ref =
                 nines__hello_ref__unpack(arena_pb_allocator(&a), m.body_len, m.body);
-            rc = nines_err(ref && ref->error == NINES_EAUTH ? NINES_EAUTH : NINES_ECLOSED,
+            rc = nines_err(ref && (ref->error == NINES_EAUTH || ref->error == NINES_EFULL)
+                               ? ref->error : NINES_ECLOSED,
                            "client: %s:%u refused the connection: %s", host,
                            (unsigned)port, ref ? ref->reason : "(undecodable HELLO_REF)");
         } else {

@@ -40,6 +40,9 @@ enum ep_conn_state {
  * at most EP_AUTH_MAX of them wait at a time (net/README.md "Handshake"). */
 #define EP_AUTH_MAX 1024
 #define EP_AUTH_BUF_MAX (4u << 20)
+/* Slow clients noted per dispatch round (more: found again at their next
+ * send). */
+#define EP_SLOW_MAX 64
 
 /* A connection between our keyed HELLO_CONF and its HELLO_AUTH. */
 struct ep_pend {
@@ -81,6 +84,9 @@ struct net_endpoint {
     struct arena arena;       /* handshake bodies */
     net_addr closing;         /* address we are closing ourselves (0 none) */
     bool client_auth;         /* keyed: plain (unkeyed) client HELLOs are refused too */
+    uint32_t max_clients;     /* plain client connections at once (max_client_connections) */
+    net_addr slow[EP_SLOW_MAX]; /* clients found at their queue bound, closed after dispatch */
+    size_t nslow;
     struct ep_pend *pend;     /* EC_AUTH connections */
     size_t npend, cappend;
 };
@@ -491,6 +497,28 @@ static int auth_frame(struct net_endpoint *ep, net_addr a, const struct net_msg_
     return rc < 0 ? rc : 0;
 }
 
+/* A plain client beyond max_client_connections (net/README.md "Limits"):
+ * HELLO_REF NINES_EFULL naming the limit, close. Not bad input: counted in
+ * clients_refused, logged at WARN for the first refusal and then every
+ * 1000th (a flood does not flood the log). */
+static int refuse_full(struct net_endpoint *ep, net_addr a)
+{
+    char reason[256], who[160];
+    snprintf(reason, sizeof reason,
+             "node %u holds its maximum of %u client connections (max_client_connections); "
+             "retry later or connect to another node", ep->self, ep->max_clients);
+    Nines__HelloRef ref = NINES__HELLO_REF__INIT;
+    ref.error = NINES_EFULL;
+    ref.reason = reason;
+    (void)ep_queue(ep, a, NINES__MSG_TYPE__HELLO_REF, &ref.base);
+    if (ep->st.clients_refused++ % 1000 == 0)
+        NLOG_WARN("net", "ep %u: refusing %s: %s (%llu refused so far)", ep->self,
+                  who_str(ep, a, who, sizeof who), reason,
+                  (unsigned long long)ep->st.clients_refused);
+    ep_close(ep, a, NINES_EFULL, reason);
+    return nines_err(NINES_EFULL, "%s", reason);
+}
+
 static int hello_accept(struct net_endpoint *ep, net_addr a, const struct net_msg_in *m,
                         uint32_t ver)
 {
@@ -580,12 +608,15 @@ static int hello_accept(struct net_endpoint *ep, net_addr a, const struct net_ms
                              m->sender);
         if (keyed)
             return auth_begin(ep, a, req, 0, &conf);
+        if (ep->st.clients >= ep->max_clients)
+            return refuse_full(ep, a);
         int rc = ep_queue(ep, a, NINES__MSG_TYPE__HELLO_CONF, &conf.base);
         if (rc)
             return ep_bad(ep, a, rc, "cannot queue HELLO_CONF: %s", nines_errdetail());
         rc = cmap_put(&ep->conns, a, EC_CLIENT);
         if (rc)
             return ep_bad(ep, a, rc, "no memory for client state");
+        ep->st.clients++;
         NLOG_DEBUG("net", "ep %u: client conn %llu connected", ep->self, (unsigned long long)a);
         return 0;
     }
@@ -800,6 +831,8 @@ static void ep_on_close(void *ctx, net_addr a, int err)
     }
     enum ep_conn_state cs = cmap_get(&ep->conns, a);
     cmap_del(&ep->conns, a);
+    if (cs == EC_CLIENT && ep->st.clients > 0)
+        ep->st.clients--;
     if (cs == EC_AUTH) {
         struct ep_pend *p = pend_find(ep, a);
         if (p && ep->closing != a) {
@@ -837,6 +870,7 @@ int net_endpoint_open_on(struct net_endpoint **out, const struct nines_conf *cfg
     ep->incarnation = next_incarnation();
     ep->t = t;
     ep->h = *h;
+    ep->max_clients = cfg->max_client_connections ? cfg->max_client_connections : 1024;
     arena_init(&ep->arena, 4096);
     t->cb.ctx = ep;
     t->cb.on_connect = ep_on_connect;
@@ -911,17 +945,54 @@ int net_send(struct net_endpoint *ep, net_addr to, uint32_t type, const Protobuf
         return nines_err(NINES_EINVAL, "send to %llu: no such client connection",
                          (unsigned long long)to);
     }
-    return ep_queue(ep, to, type, body);
+    int rc = ep_queue(ep, to, type, body);
+    if (rc == NINES_EAGAIN && !is_node_addr(to)) {
+        /* A client whose queue is at send_queue_bytes has stopped reading
+         * (net/README.md "Limits"): it is closed at the end of this call's
+         * dispatch, not here (we may be inside its own on_msg). */
+        if (ep->nslow < EP_SLOW_MAX) {
+            bool dup = false;
+            for (size_t i = 0; i < ep->nslow; i++)
+                dup |= ep->slow[i] == to;
+            if (!dup)
+                ep->slow[ep->nslow++] = to;
+        }
+        rc = nines_err(NINES_EAGAIN, "client connection %llu stopped reading: its send queue is "
+                       "at send_queue_bytes %u; it is being closed", (unsigned long long)to,
+                       ep->cfg.send_queue_bytes);
+    }
+    return rc;
+}
+
+/* Close the clients net_send found at their queue bound. */
+static void close_slow(struct net_endpoint *ep)
+{
+    while (ep->nslow) {
+        net_addr a = ep->slow[--ep->nslow];
+        enum ep_conn_state cs = cmap_get(&ep->conns, a);
+        if (cs != EC_CLIENT && cs != EC_CLIENT_AUTH)
+            continue; /* closed meanwhile */
+        char who[160], reason[200];
+        snprintf(reason, sizeof reason, "it stopped reading: its send queue reached "
+                 "send_queue_bytes %u", ep->cfg.send_queue_bytes);
+        NLOG_WARN("net", "ep %u: closing %s: %s", ep->self, who_str(ep, a, who, sizeof who),
+                  reason);
+        ep->st.slow_closed++;
+        ep_close(ep, a, NINES_EFULL, reason);
+    }
 }
 
 int net_flush(struct net_endpoint *ep) { return ep->t->ops->flush(ep->t); }
 
 int net_poll(struct net_endpoint *ep, int timeout_ms)
 {
+    close_slow(ep);
     int rc = ep->t->ops->flush(ep->t);
     if (rc < 0)
         return rc;
-    return ep->t->ops->poll(ep->t, timeout_ms);
+    rc = ep->t->ops->poll(ep->t, timeout_ms);
+    close_slow(ep);
+    return rc;
 }
 
 void net_wake(struct net_endpoint *ep) { ep->t->ops->wake(ep->t); }

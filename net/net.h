@@ -115,7 +115,12 @@ uint64_t net_peer_last_heard_ms(const struct net_endpoint *ep, uint32_t node);
  * connection being delivered: return negative from on_msg instead. */
 void net_close_conn(struct net_endpoint *ep, net_addr addr, int err, const char *reason);
 
-struct net_stats { uint64_t msgs_in, msgs_out, bytes_in, bytes_out, writes, conns_closed_bad; };
+struct net_stats {
+    uint64_t msgs_in, msgs_out, bytes_in, bytes_out, writes, conns_closed_bad;
+    uint64_t clients;          /* plain client connections now (max_client_connections) */
+    uint64_t clients_refused;  /* client HELLOs refused with NINES_EFULL for that limit */
+    uint64_t slow_closed;      /* client connections closed: their send queue stayed full */
+};
 void net_get_stats(const struct net_endpoint *ep, struct net_stats *out);
 
 /* ---- envelope codec (envelope.c), shared with the blocking client ---- */

@@ -158,6 +158,8 @@ int main(int argc, char **argv)
                                                         conf.gcp_interval_ms > 0,
                                               .ckpt_dir = ckpt_dir,
                                               .ckpt_interval_ms = conf.checkpoint_interval_ms,
+                                              .memory_budget =
+                                                  (uint64_t)conf.memory_budget_mb << 20,
                                               .ns_accepted = sup_ns_accepted,
                                               .ns_ctx = &sup});
     if (!err)
@@ -168,12 +170,15 @@ int main(int argc, char **argv)
         err = txc_create(&txc, the_rt,
                          &(struct txc_config){.dict = dsvc_current_fn, .dict_ctx = dict,
                                               .timeout_ms = conf.txn_timeout_ms,
+                                              .max_inflight = conf.max_requests_per_connection,
                                               /* commit epochs: decisions wait for an epoch
                                                * where coordinators run rounds, the same
                                                * condition as sup_gcp_node.c's: disk_log
                                                * async|sync and gcp_interval_ms > 0 */
                                               .gcp_on = conf.disk_log != NINES_DISK_LOG_OFF &&
                                                         conf.gcp_interval_ms > 0});
+    if (!err)
+        sup_set_txc(&sup, txc);
     if (err) {
         fprintf(stderr, "ninesd: node %lu: %s\n", id, nines_errdetail());
         rt_destroy(the_rt);

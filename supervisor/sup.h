@@ -157,6 +157,7 @@ struct sup {
     bool static_set;                 /* sup_init_static */
     struct sup_tb tb;                /* takeback coordination (sup_tb.c) */
     const struct ksvc *kern;         /* the kernel service, for STATUS (NULL: none) */
+    const struct txc *txc;           /* the transaction controller, for STATUS (NULL: none) */
     struct sup_repair repair;        /* self-repair timer (sup_repair.c) */
     struct sup_nsf nsf;              /* the node-set file (sup_nsfile.c) */
     uint64_t restart_floor;          /* the restorable epoch persisted here when this process
@@ -184,6 +185,8 @@ void sup_set_epoch(struct sup *s, uint64_t epoch);
 const char *sup_state_name(enum sup_node_state st);
 /* The node's kernel service, whose disk logging STATUS reports. */
 void sup_set_kernel(struct sup *s, const struct ksvc *k);
+struct txc;
+void sup_set_txc(struct sup *s, const struct txc *t);
 /* ksvc_config.ns_accepted (ctx: the struct sup): this node accepted a
  * proposal for an epoch after `epoch` that is not installed yet. */
 bool sup_ns_accepted(void *ctx, uint64_t epoch);

@@ -2,6 +2,7 @@
 #include "sup.h"
 
 #include "kernel/svc/ksvc.h"
+#include "txctl/txc.h"
 #include "nines_net.pb-c.h"
 #include "nlog.h"
 
@@ -35,6 +36,7 @@ void sup_on_sink_req(struct rt *rt, void *st, struct rt_msg *m)
 }
 
 void sup_set_kernel(struct sup *s, const struct ksvc *k) { s->kern = k; }
+void sup_set_txc(struct sup *s, const struct txc *t) { s->txc = t; }
 
 /* Takeback (supervisor/README.md "Takeback"): this node's coordination
  * and its kernel service's drains into b (strings in r). */
@@ -241,6 +243,24 @@ void sup_on_status_req(struct rt *rt, void *st, struct rt_msg *m)
     b->refused_sender = rs.refused_sender;
     b->refused_epoch = rs.refused_epoch;
     b->held_epoch = rs.held_epoch;
+    /* limits (net/README.md "Limits", txctl/README.md "Requests in flight") */
+    b->clients = ns.clients;
+    b->clients_refused = ns.clients_refused;
+    b->clients_slow_closed = ns.slow_closed;
+    b->max_client_connections = c->max_client_connections;
+    b->max_requests_per_connection = c->max_requests_per_connection;
+    b->memory_budget_mb = c->memory_budget_mb;
+    if (s->kern) {
+        struct ksvc_stats ks;
+        ksvc_get_stats(s->kern, &ks);
+        b->table_bytes = ks.table_bytes;
+        b->refused_budget = ks.refused_budget;
+    }
+    if (s->txc) {
+        struct txc_stats ts;
+        txc_get_stats(s->txc, &ts);
+        b->refused_inflight = ts.refused_inflight;
+    }
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0)
         b->cpu_us = (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec +

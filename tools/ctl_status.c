@@ -163,6 +163,18 @@ static void print_table(const struct nines_conf *c, const struct ctl_node_view *
             printf("      (refused messages: %llu by sender class, %llu by epoch)\n",
                    (unsigned long long)st->refused_sender,
                    (unsigned long long)st->refused_epoch);
+        if (st->clients_refused || st->clients_slow_closed || st->refused_inflight)
+            printf("      (clients: %llu connected of max %u; refused %llu at "
+                   "max_client_connections, %llu requests at max_requests_per_connection %u; "
+                   "%llu closed for not reading)\n",
+                   (unsigned long long)st->clients, st->max_client_connections,
+                   (unsigned long long)st->clients_refused,
+                   (unsigned long long)st->refused_inflight, st->max_requests_per_connection,
+                   (unsigned long long)st->clients_slow_closed);
+        if (st->refused_budget)
+            printf("      (table data %llu MiB of memory_budget_mb %u: %llu writes refused)\n",
+                   (unsigned long long)(st->table_bytes >> 20), st->memory_budget_mb,
+                   (unsigned long long)st->refused_budget);
         const Nines__NodeSet *mine = st->node_set;
         if (ns->installed && (!mine || mine->epoch == 0))
             printf("      (reports no node set)\n");
@@ -405,10 +417,19 @@ static void print_json(const struct nines_conf *c, const struct ctl_node_view *v
                    (unsigned long long)s->uptime_ms, (unsigned long long)s->epoch);
             ctl_json_str(s->transport);
             printf(",\"msgs_in\":%llu,\"msgs_out\":%llu,\"incarnation\":%llu,"
-                   "\"refused_sender\":%llu,\"refused_epoch\":%llu,\"peers\":[",
+                   "\"refused_sender\":%llu,\"refused_epoch\":%llu,\"clients\":%llu,"
+                   "\"clients_refused\":%llu,\"clients_slow_closed\":%llu,"
+                   "\"refused_inflight\":%llu,\"max_client_connections\":%u,"
+                   "\"max_requests_per_connection\":%u,\"table_bytes\":%llu,"
+                   "\"memory_budget_mb\":%u,\"refused_budget\":%llu,\"peers\":[",
                    (unsigned long long)s->msgs_in, (unsigned long long)s->msgs_out,
                    (unsigned long long)s->incarnation, (unsigned long long)s->refused_sender,
-                   (unsigned long long)s->refused_epoch);
+                   (unsigned long long)s->refused_epoch, (unsigned long long)s->clients,
+                   (unsigned long long)s->clients_refused,
+                   (unsigned long long)s->clients_slow_closed,
+                   (unsigned long long)s->refused_inflight, s->max_client_connections,
+                   s->max_requests_per_connection, (unsigned long long)s->table_bytes,
+                   s->memory_budget_mb, (unsigned long long)s->refused_budget);
             for (size_t p = 0; p < s->n_peers; p++) {
                 const Nines__PeerStatus *ps = s->peers[p];
                 printf("%s{\"id\":%u,\"site\":%u,\"reachable\":%s", p ? "," : "", ps->node_id,

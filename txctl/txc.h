@@ -14,6 +14,7 @@
 #define TXC_MAX_TXNS_DEFAULT   16384u  /* transactions held at once (both roles) */
 #define TXC_SCAN_DEFAULT       1000u   /* SCAN rows when the op's limit is 0 */
 #define TXC_SCAN_MAX           10000u  /* SCAN rows at most (a larger limit is capped) */
+#define TXC_MAX_INFLIGHT_DEFAULT 256u  /* TXN_REQs in flight per client connection */
 #define TXC_KEYS_MAX_DEFAULT   131072u /* request keys remembered (txctl/README.md "Request keys") */
 #define TXC_KEYS_KEEP_MS_DEFAULT 60000u /* ... each for this long after it was entered or decided */
 
@@ -43,6 +44,10 @@ struct txc_config {
      * the cluster file's disk_log is async|sync and the coordinator runs GCP
      * rounds (gcp_interval_ms > 0, supervisor/). Off: gci 0, nothing waits. */
     bool gcp_on;
+    /* TXN_REQs a client connection may have in flight at this node (the
+     * cluster file's max_requests_per_connection); one more is answered at
+     * once with NINES_EAGAIN. 0: TXC_MAX_INFLIGHT_DEFAULT. */
+    uint32_t max_inflight;
 };
 
 /* Commit epochs at this controller (tests, status). */
@@ -86,6 +91,8 @@ struct txc_stats {
                                                      * back) and sent again */
     uint64_t op_rerouted;                           /* ... to another node (its primary moved) */
     uint32_t active;                                /* transactions held now */
+    uint64_t refused_inflight;                      /* TXN_REQs refused NINES_EAGAIN: their
+                                                     * connection had max_inflight in flight */
 };
 
 /* Request keys and outcome questions (tests, status). */

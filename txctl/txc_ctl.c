@@ -107,6 +107,7 @@ static void answer_conf(struct txc *t, struct txc_txn *x, bool with_results)
         if (m)
             rt_msg_free(t->rt, m);
         NLOG_ERROR("txc", "txn %" PRIx64 ": no memory for TXN_CONF", x->id);
+        txc_inflight_put(t, x->client);
         return;
     }
     b->req_id = x->req_id;
@@ -751,6 +752,22 @@ void txc_on_txn_req(struct rt *rt, void *st, struct rt_msg *m)
         return;
     }
     net_addr conn = m->from;
+    /* In flight per connection (README "Requests in flight"): every path
+     * below answers exactly once, which gives the slot back. */
+    uint32_t inflight = 0;
+    int irc = txc_inflight_take(t, conn, &inflight);
+    if (irc || inflight > t->cfg.max_inflight) {
+        char d[256];
+        if (irc)
+            snprintf(d, sizeof d, "node %u: %s; retry later", t->self, nines_errdetail());
+        else
+            snprintf(d, sizeof d, "this connection already has %u requests in flight at node "
+                     "%u (max_requests_per_connection %u): wait for an answer, then retry",
+                     inflight - 1, t->self, t->cfg.max_inflight);
+        t->st.refused_inflight++;
+        txc_refuse(t, conn, b->req_id, b->txn, NINES_EAGAIN, 0, d);
+        return;
+    }
     const struct rt_nodeset *ns = rt_nodeset(rt);
     if (!rt_serving(rt)) {
         /* outside the node set, or its lease ran out (it does not hear a

@@ -207,6 +207,13 @@ struct txc_gcp {
     struct txc_gcp_stats st;
 };
 
+/* Requests in flight per client connection (txc_inflight.c). */
+struct txc_inflight {
+    net_addr *keys;   /* 0 = empty */
+    uint32_t *vals;
+    size_t cap, n;
+};
+
 struct txc {
     struct rt *rt;
     struct txc_config cfg;
@@ -238,6 +245,7 @@ struct txc {
     uint64_t cgone_gci[TXC_CGONE_SLOTS]; /* ... the commit epoch of each (0: none) */
     uint64_t gone_gci[TXC_GONE_SLOTS];   /* hsc: the same for recently forgotten entries */
     struct txc_gcp gcp;             /* commit epochs (txc_gcp.c) */
+    struct txc_inflight inflight;   /* TXN_REQs in flight per client connection */
 };
 
 /* The node's served dictionary, read afresh (txc_config.dict). */
@@ -245,6 +253,16 @@ static inline const struct dict *txc_dict(const struct txc *t)
 {
     return t->cfg.dict(t->cfg.dict_ctx);
 }
+
+/* txc_inflight.c: TXN_REQs in flight per client connection (README
+ * "Requests in flight"). take counts one more for conn (*count = the new
+ * count; NINES_ENOMEM); put gives one back (an answer went out); drop
+ * forgets conn (it closed). */
+int txc_inflight_take(struct txc *t, net_addr conn, uint32_t *count);
+void txc_inflight_put(struct txc *t, net_addr conn);
+void txc_inflight_drop(struct txc *t, net_addr conn);
+uint32_t txc_inflight_count(const struct txc *t, net_addr conn);
+void txc_inflight_fini(struct txc *t);
 
 /* txc_task.c */
 struct txc_txn *txc_find(struct txc *t, uint64_t id);

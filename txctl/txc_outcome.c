@@ -127,6 +127,7 @@ int txc_key_request(struct txc *t, net_addr conn, const Nines__TxnReq *b, uint64
         if (!c) {
             if (m)
                 rt_msg_free(t->rt, m);
+            txc_inflight_put(t, conn); /* unanswered, but no longer in flight */
             return 1; /* no answer: the client asks again */
         }
         c->req_id = b->req_id;

@@ -406,6 +406,9 @@ void txc_send(struct txc *t, uint32_t node, enum rt_svc svc, struct rt_msg *m)
 
 int txc_to_client(struct txc *t, net_addr conn, struct rt_msg *m)
 {
+    /* the answer to one TXN_REQ: its in-flight slot is free again */
+    if (m->type == NINES__MSG_TYPE__TXN_CONF || m->type == NINES__MSG_TYPE__TXN_REF)
+        txc_inflight_put(t, conn);
     if (t->cfg.client_send)
         return t->cfg.client_send(t->cfg.client_ctx, t->rt, conn, m);
     return rt_send(t->rt, conn, RT_SVC_APP, m);
@@ -420,6 +423,7 @@ void txc_refuse(struct txc *t, net_addr conn, uint64_t req_id, uint64_t txn, int
         if (m)
             rt_msg_free(t->rt, m);
         NLOG_ERROR("txc", "no memory to answer request %llu", (unsigned long long)req_id);
+        txc_inflight_put(t, conn); /* unanswered, but no longer in flight */
         return;
     }
     b->req_id = req_id;
@@ -507,6 +511,7 @@ static void txc_on_event(struct rt *rt, void *st, struct rt_msg *m)
         break;
     }
     case RT_MSG_CLIENT_CLOSED:
+        txc_inflight_drop(t, m->from);
         txc_ctl_on_client_closed(t, m->from);
         break;
     case RT_MSG_NODESET:
@@ -540,6 +545,8 @@ int txc_create(struct txc **out, struct rt *rt, const struct txc_config *cfg)
         t->cfg.max_txns = TXC_MAX_TXNS_DEFAULT;
     if (!t->cfg.keys_max)
         t->cfg.keys_max = TXC_KEYS_MAX_DEFAULT;
+    if (!t->cfg.max_inflight)
+        t->cfg.max_inflight = TXC_MAX_INFLIGHT_DEFAULT;
     if (!t->cfg.keys_keep_ms)
         t->cfg.keys_keep_ms = TXC_KEYS_KEEP_MS_DEFAULT;
     t->self = rt_self(rt);
@@ -597,6 +604,7 @@ void txc_destroy(struct txc *t)
         txc_forget(t, t->active);
     txc_gcp_fini(t);
     txc_keys_destroy(t);
+    txc_inflight_fini(t);
     free(t->hash);
     free(t->pool);
     free(t);

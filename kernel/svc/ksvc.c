@@ -214,9 +214,22 @@ struct kern_frag *ksvc_replica(const struct ksvc *k, uint32_t table, uint32_t fr
     const struct sk_rep *r = sk_rep_get(k, table, frag);
     return r ? r->f : NULL;
 }
+uint64_t sk_table_bytes(const struct ksvc *k)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < k->reps.cap; i++)
+        for (const struct sk_node *nd = k->reps.bk[i]; nd; nd = nd->next) {
+            const struct sk_rep *r = (const struct sk_rep *)nd;
+            if (r->f)
+                sum += kern_bt_bytes(kern_frag_tree(r->f));
+        }
+    return sum;
+}
+
 void ksvc_get_stats(const struct ksvc *k, struct ksvc_stats *out)
 {
     *out = k->st;
+    out->table_bytes = sk_table_bytes(k);
     out->marks_held = k->marks.n;
     out->digest_jobs = k->ndg;
     out->freeing = k->ngrave;
@@ -236,6 +249,7 @@ int ksvc_init(struct ksvc **out, struct rt *rt, const struct ksvc_config *cfg)
     k->ns_accepted = cfg->ns_accepted;
     k->ns_ctx = cfg->ns_ctx;
     k->gcp_on = cfg->gcp_on;
+    k->budget = cfg->memory_budget;
     k->rt = rt;
     k->u = cfg->upd;
     k->self = rt_self(rt);

@@ -47,6 +47,11 @@ struct ksvc_config {
      * never (tests without the protocol). */
     bool (*ns_accepted)(void *ctx, uint64_t epoch);
     void *ns_ctx;
+    /* Memory budget for table data (README "Memory budget"; the cluster
+     * file's memory_budget_mb in bytes; 0: none): an INSERT or UPDATE at a
+     * primary while the node's replicas hold this much is refused
+     * NINES_EFULL; reads, deletes, ADDs and the hot standbys' redo go on. */
+    uint64_t memory_budget;
 };
 
 #define KSVC_DLOG_BUF_MAX (64u << 20) /* bytes buffered for the disk log at most */
@@ -153,6 +158,8 @@ struct ksvc_stats {
     uint64_t freeing;          /* now: dropped replicas not yet freed */
     uint64_t takebacks;        /* replicas promoted from hot standby to primary while the
                                 * previous primary stays current (a takeback) */
+    uint64_t refused_budget;   /* INSERT/UPDATE refused NINES_EFULL: memory_budget reached */
+    uint64_t table_bytes;      /* now: the B+trees of every replica here (kern_bt_bytes) */
 };
 void ksvc_get_stats(const struct ksvc *k, struct ksvc_stats *out);
 

@@ -206,6 +206,7 @@ struct ksvc {
     struct sk_gcp *gcp;     /* GCP_SAVE_REQ waiting for the disk (ksvc_gcp.c; NULL until one) */
     uint64_t restorable;    /* the newest restorable commit epoch (RT_MSG_GCP_SAVED) */
     bool gcp_on;            /* ksvc_config.gcp_on */
+    uint64_t budget;        /* ksvc_config.memory_budget (0: none) */
     bool (*ns_accepted)(void *ctx, uint64_t epoch); /* ksvc_config */
     void *ns_ctx;
 };
@@ -233,6 +234,9 @@ enum {
     SK_TIMER_LEAVE = 10,     /* hot standbys moved away by the dictionary: dropped now */
 };
 struct sk_rep *sk_rep_get(const struct ksvc *k, uint32_t table, uint32_t frag);
+/* Bytes of table data here: kern_bt_bytes of every replica's B+tree (README
+ * "Memory budget"); O(replicas). */
+uint64_t sk_table_bytes(const struct ksvc *k);
 int sk_rep_new(const struct dict_table *t, uint32_t frag, int role, struct sk_rep **out);
 void sk_rep_free(struct sk_rep *r);
 void sk_grave_add(struct ksvc *k, struct kern_frag *f); /* free f a slice per turn */

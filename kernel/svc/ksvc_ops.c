@@ -523,6 +523,19 @@ static int sk_exec(struct ksvc *k, struct sk_txn *t, uint32_t i, Nines__OpResult
         int wrc = sk_write_allowed(k, r);
         if (wrc)
             return wrc;
+        if (k->budget && (op->op == NINES__OP_TYPE__OP_INSERT ||
+                          op->op == NINES__OP_TYPE__OP_UPDATE)) {
+            uint64_t use = sk_table_bytes(k);
+            if (use >= k->budget) {
+                k->st.refused_budget++;
+                return nines_err(NINES_EFULL, "node %u: table data uses %llu MiB (%llu bytes) "
+                                 "of its memory budget of %llu MiB (memory_budget_mb): %s into "
+                                 "table %s refused; reads and deletes go on", k->self,
+                                 (unsigned long long)(use >> 20), (unsigned long long)use,
+                                 (unsigned long long)(k->budget >> 20), sk_op_name(op->op),
+                                 r->tname);
+            }
+        }
         break;
     }
     default:

@@ -42,6 +42,17 @@ static void test_good(void)
     CU_ASSERT_TRUE(c.takeback);
     CU_ASSERT_EQUAL(c.takeback_ms, 250);
     CU_ASSERT_EQUAL(c.gcp_interval_ms, 0); /* off */
+    CU_ASSERT_EQUAL(c.max_client_connections, 1024);     /* defaults of the limits */
+    CU_ASSERT_EQUAL(c.max_requests_per_connection, 256);
+    CU_ASSERT_EQUAL(c.memory_budget_mb, 0);
+    struct nines_conf l;
+    CU_ASSERT_EQUAL_FATAL(nines_conf_parse("cluster a\nmax_client_connections 7\n"
+                                           "max_requests_per_connection 3\nmemory_budget_mb 64\n"
+                                           "node 1 site 0 h:1\nnode 2 site 1 h:2\n", "l.conf", &l),
+                          0);
+    CU_ASSERT_EQUAL(l.max_client_connections, 7);
+    CU_ASSERT_EQUAL(l.max_requests_per_connection, 3);
+    CU_ASSERT_EQUAL(l.memory_budget_mb, 64);
     CU_ASSERT_TRUE(c.has_arbitrator);
     CU_ASSERT_STRING_EQUAL(c.arbitrator_host, "10.0.0.9");
     CU_ASSERT_EQUAL(c.arbitrator_port, 7000);
@@ -110,6 +121,9 @@ static const struct bad_case bad[] = {
     {"cluster x\nheartbeat_ms 12abc\n", "heartbeat_ms '12abc'"},
     {"cluster x\nheartbeat_ms -5\n", "heartbeat_ms '-5'"},
     {"cluster x\nbogus 1\n", "unknown setting 'bogus'"},
+    {"cluster x\nmax_client_connections 0\n", "max_client_connections '0' must be a number in 1.."},
+    {"cluster x\nmax_requests_per_connection 0\n", "max_requests_per_connection '0'"},
+    {"cluster x\nmemory_budget_mb 99999999\n", "memory_budget_mb '99999999'"},
     {"cluster x\ntransport udp\n", "transport 'udp' must be tcp or rdma"},
     {"cluster x\ndisk_log yes\n", "disk_log 'yes' must be off, async (or on) or sync"},
     {"cluster x\ndisk_log sync\nnode 1 site 0 h:1 data /d\nnode 2 site 1 h:2\n",

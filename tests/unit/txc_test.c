@@ -162,6 +162,7 @@ struct world {
 };
 
 static struct world W;
+static uint32_t g_max_inflight; /* world_open: txc_config.max_inflight (0: default) */
 static bool g_gcp_on; /* world_open: the controllers stamp commit epochs (txc_config.gcp_on) */
 
 /* The controller's dictionary accessor (ninesd: the dictionary service's). */
@@ -962,7 +963,7 @@ static void world_open(struct world *w, uint32_t timeout_ms, bool tpcb)
         CU_ASSERT_EQUAL_FATAL(rt_create(&w->rt[n], &rc), 0);
         struct txc_config tc = {.dict = world_dict, .dict_ctx = w, .timeout_ms = timeout_ms,
                                 .client_send = client_send, .client_ctx = w,
-                                .gcp_on = g_gcp_on};
+                                .gcp_on = g_gcp_on, .max_inflight = g_max_inflight};
         CU_ASSERT_EQUAL_FATAL(txc_create(&w->txc[n], w->rt[n], &tc), 0);
         w->fk[n].w = w;
         w->fk[n].self = n;
@@ -1354,6 +1355,71 @@ static void test_client_close(void)
     struct ans *a = answer_for(w, CONN(8), 3);
     CU_ASSERT_PTR_NOT_NULL_FATAL(a);
     CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    CU_ASSERT_EQUAL(stats(w, 1).active, 0);
+    world_close(w);
+}
+
+/* max_requests_per_connection (txctl/README.md "Requests in flight"): a
+ * connection's TXN_REQ beyond its in-flight limit is refused at once with
+ * NINES_EAGAIN naming the limit; other connections are unaffected; answers
+ * and a closed connection give the slots back. */
+static void expect_ref(struct world *w, net_addr conn, uint64_t req, int err, const char *needle);
+static void test_inflight_limit(void)
+{
+    struct world *w = &W;
+    g_max_inflight = 2;
+    world_open(w, 10000, true);
+    g_max_inflight = 0;
+    w->hold_s = true; /* commits wait: requests stay in flight */
+    submit_tpcb(w, 1, CONN(5), 1, 1, 1, 0, 1);
+    submit_tpcb(w, 1, CONN(5), 2, 2, 2, 1, 1);
+    submit_tpcb(w, 1, CONN(5), 3, 3, 3, 2, 1);
+    submit_tpcb(w, 1, CONN(6), 4, 4, 4, 0, 1);
+    submit_tpcb(w, 1, CONN(6), 5, 5, 5, 1, 1);
+    settle(w, 100);
+    expect_ref(w, CONN(5), 3, NINES_EAGAIN, "max_requests_per_connection 2");
+    expect_ref(w, CONN(5), 3, NINES_EAGAIN, "already has 2 requests in flight at node 1");
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(5), 1));
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(5), 2));
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(6), 4)); /* its own two: not refused */
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(6), 5));
+    submit_tpcb(w, 1, CONN(5), 6, 6, 6, 2, 1); /* still full */
+    settle(w, 10);
+    expect_ref(w, CONN(5), 6, NINES_EAGAIN, "max_requests_per_connection 2");
+    CU_ASSERT_EQUAL(stats(w, 1).refused_inflight, 2);
+    /* answered: the slots are free again */
+    release(w, true);
+    settle(w, 100);
+    for (uint64_t r = 1; r <= 5; r++) {
+        if (r == 3)
+            continue;
+        struct ans *a = answer_for(w, r <= 2 ? CONN(5) : CONN(6), r);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+        CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    }
+    w->hold_s = true;
+    submit_tpcb(w, 1, CONN(5), 7, 7, 7, 0, 1);
+    submit_tpcb(w, 1, CONN(5), 8, 8, 8, 1, 1);
+    settle(w, 100);
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(5), 7));
+    CU_ASSERT_PTR_NULL(answer_for(w, CONN(5), 8));
+    /* the connection closes with two in flight: its count is dropped (an
+     * address is never reused by TCP; here it is, to see the count gone) */
+    struct rt_msg *c = rt_msg_new(w->rt[1], RT_MSG_CLIENT_CLOSED);
+    c->from = CONN(5);
+    rt_post_local(w->rt[1], RT_SVC_TXC, c);
+    settle(w, 100);
+    release(w, true);
+    settle(w, 100);
+    submit_tpcb(w, 1, CONN(5), 9, 9, 9, 2, 1);
+    submit_tpcb(w, 1, CONN(5), 10, 1, 1, 0, 1);
+    settle(w, 100);
+    for (uint64_t r = 9; r <= 10; r++) {
+        struct ans *a = answer_for(w, CONN(5), r);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+        CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    }
+    CU_ASSERT_EQUAL(stats(w, 1).refused_inflight, 2);
     CU_ASSERT_EQUAL(stats(w, 1).active, 0);
     world_close(w);
 }
@@ -3533,6 +3599,7 @@ void cu_register(void)
         {"kernel_refusals", test_kernel_refusals},
         {"interactive", test_interactive},
         {"client_close", test_client_close},
+        {"inflight_limit", test_inflight_limit},
         {"timeout", test_timeout},
         {"hsc", test_hsc},
         {"commit_point_timer_race", test_commit_point_timer_race},
