@@ -787,7 +787,7 @@ GCP_MS=${GCP_MS:-100}
 KILLALL_CKPT_MS=${KILLALL_CKPT_MS:-2000}
 KILLALL_CKPT_WAIT_S=${KILLALL_CKPT_WAIT_S:-20}
 KILLALL_WAIT_S=${KILLALL_WAIT_S:-60}
-KILLALL_AFTER_S=${KILLALL_AFTER_S:-3}
+KILLALL_AFTER_S=${KILLALL_AFTER_S:-5}
 KILLALL_GCP_KNOWN=1           # set by the runner: this build knows gcp_interval_ms
 # conf_knows "KEY VALUE": 0 when this build's cluster-file parser takes the
 # line, 1 when it does not know KEY, 2 when it refuses VALUE (message on stdout)
