@@ -166,7 +166,9 @@ static void test_inflight(void)
 
 static int setup_budget(void)
 {
-    if (clu_setup(&C, 2, "memory_budget_mb 1\n"))
+    /* two nodes: each must hear the other for a quorum, so a loaded machine
+     * gets a wide heartbeat margin (a missed lease is not what this tests) */
+    if (clu_setup(&C, 2, "memory_budget_mb 1\nheartbeat_misses 25\n"))
         return 1;
     if (clu_run(&C, "ninesctl", 0, "status --wait-healthy 20") != 0)
         return 1;
