@@ -1,0 +1,247 @@
+/* Writes the seed corpora of the harnesses (fuzz/README.md "Seeds"):
+ * fuzz_seeds OUTDIR writes OUTDIR/<harness>/<name> with a few valid
+ * inputs each, made by the same encoders the nodes use. The cluster
+ * file's seeds are copies of the tools/ folder's .conf files (made by `make fuzz-seeds`). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "dict/dict.h"
+#include "fuzz_ids.h"
+#include "kernel/kern_ckpt.h"
+#include "kernel/kern_frag.h"
+#include "kernel/kern_log.h"
+#include "kernel/svc/ksvc.h"
+#include "net/frame.h"
+#include "net/net.h"
+#include "supervisor/sup.h"
+
+static const char *outdir;
+
+static void put(const char *h, const char *name, const void *b, size_t n)
+{
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", outdir, h);
+    if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+        perror(p);
+        exit(1);
+    }
+    snprintf(p, sizeof p, "%s/%s/%s", outdir, h, name);
+    FILE *fp = fopen(p, "wb");
+    if (!fp || fwrite(b, 1, n, fp) != n || fclose(fp) != 0) {
+        perror(p);
+        exit(1);
+    }
+}
+
+#define OK(x)                                                     \
+    do {                                                          \
+        if ((x) < 0) {                                            \
+            fprintf(stderr, "fuzz_seeds: %s failed\n", #x);       \
+            exit(1);                                              \
+        }                                                         \
+    } while (0)
+
+/* frame: one frame per message table row with an empty body, and all of
+ * them in one stream */
+static void seeds_frame(void)
+{
+    size_t cap = 1 << 16, all = 0;
+    uint8_t *stream = malloc(cap);
+    for (uint32_t t = 0; t < sup_msgtab_len; t++) {
+        const struct rt_msg_entry *e = &sup_msgtab[t];
+        if (e->svc == RT_SVC_NONE || !e->desc)
+            continue;
+        ProtobufCMessage *m = calloc(1, e->desc->sizeof_message);
+        protobuf_c_message_init(e->desc, m);
+        size_t bl = protobuf_c_message_get_packed_size(m);
+        size_t n = net_env_size(2, 5, t, bl);
+        uint8_t *f = malloc(NET_FRAME_HDR + n);
+        net_frame_put_len(f, (uint32_t)n);
+        net_env_pack(f + NET_FRAME_HDR, 2, 5, t, m, bl);
+        put("frame", e->name, f, NET_FRAME_HDR + n);
+        if (all + NET_FRAME_HDR + n <= cap) {
+            memcpy(stream + all, f, NET_FRAME_HDR + n);
+            all += NET_FRAME_HDR + n;
+        }
+        free(f);
+        free(m);
+    }
+    put("frame", "all-types", stream, all);
+    free(stream);
+}
+
+static void seeds_dict(void)
+{
+    static const struct dict_node nodes[] = {{1, 0}, {2, 0}, {3, 1}, {4, 1}};
+    struct dict d;
+    OK(dict_init(&d, nodes, 4));
+    uint8_t *b;
+    size_t n;
+    OK(dict_encode(&d, &b, &n));
+    put("dict", "empty", b, n);
+    free(b);
+    struct dict_column cols[3] = {
+        {.name = "k", .type = DICT_T_STRING, .size = 12},
+        {.name = "v", .type = DICT_T_VARBYTES, .size = 300, .nullable = true},
+        {.name = "t", .type = DICT_T_TIMESTAMP},
+    };
+    uint16_t pk[] = {0, 2};
+    struct dict_table_def h = {.name = "hashed", .ncols = 3, .cols = cols, .npk = 2, .pk = pk,
+                               .method = DICT_FRAG_HASH, .nfrags = 4};
+    OK(dict_create_table(&d, &h, NULL));
+    struct dict_key sp[] = {{(const uint8_t *)"\x01m", 2}};
+    struct dict_table_def r = h;
+    snprintf(r.name, sizeof r.name, "ranged");
+    r.method = DICT_FRAG_RANGE;
+    r.nfrags = 0;
+    r.nsplits = 1;
+    r.splits = sp;
+    OK(dict_create_table(&d, &r, NULL));
+    OK(dict_encode(&d, &b, &n));
+    put("dict", "two-tables", b, n);
+    free(b);
+    dict_free(&d);
+}
+
+/* A primary with a few committed transactions: its checkpoint and its log. */
+static void seeds_kern(void)
+{
+    struct kern_frag_def def = fuzz_frag_def();
+    struct kern_frag *p;
+    OK(kern_frag_create(&def, KERN_FRAG_PRIMARY, &p));
+    for (int t = 0; t < 4; t++) {
+        uint64_t txn = 10 + (uint64_t)t;
+        for (int i = 0; i < 5; i++) {
+            char nm[8];
+            int nl = snprintf(nm, sizeof nm, "n%d", t * 5 + i);
+            struct kern_val row[4] = {kern_v_i32(i), kern_v_bytes(KERN_T_VBYTES, nm, (uint32_t)nl),
+                                      kern_v_i64(t * 100 + i),
+                                      i % 2 ? kern_v_null(KERN_T_VSTR)
+                                            : kern_v_bytes(KERN_T_VSTR, "note", 4)};
+            uint8_t k[64];
+            size_t kl;
+            struct kern_rec *rec = NULL;
+            OK(kern_frag_row(p, row, k, sizeof k, &kl, &rec));
+            OK(kern_frag_insert(p, txn, k, kl, rec, NULL));
+        }
+        if (t == 2)
+            OK(kern_frag_abort(p, txn, NULL));
+        else
+            OK(kern_frag_commit(p, txn, NULL));
+    }
+    /* the log as one batch, and its first records */
+    size_t cap = 1 << 20, all = 0, first = 0;
+    uint8_t *batch = malloc(cap);
+    struct kern_log_cursor c;
+    kern_log_cursor_init(&c, kern_frag_log(p), 1);
+    const uint8_t *r;
+    size_t n;
+    int k = 0;
+    while (kern_log_cursor_next(&c, &r, &n) == 0 && all + 2 + n <= cap && n < 65536) {
+        batch[all] = (uint8_t)n;
+        batch[all + 1] = (uint8_t)(n >> 8);
+        memcpy(batch + all + 2, r, n);
+        all += 2 + n;
+        if (++k == 6)
+            first = all;
+    }
+    put("redo", "whole-log", batch, all);
+    if (first)
+        put("redo", "first-6", batch, first);
+    free(batch);
+
+    struct kern_ckpt *ck;
+    OK(kern_ckpt_begin(p, &ck));
+    size_t fl = 0;
+    uint8_t *file = NULL;
+    for (;;) {
+        int rc = kern_ckpt_step(ck, 3);
+        OK(rc);
+        uint8_t *b;
+        size_t bl;
+        OK(kern_ckpt_take(ck, &b, &bl));
+        if (bl) {
+            file = realloc(file, fl + bl);
+            memcpy(file + fl, b, bl);
+            fl += bl;
+        }
+        free(b);
+        if (rc == 0)
+            break;
+    }
+    kern_ckpt_free(ck);
+    put("ckpt", "rows", file, fl);
+    free(file);
+    kern_frag_destroy(p);
+
+    OK(kern_frag_create(&def, KERN_FRAG_PRIMARY, &p));
+    OK(kern_ckpt_begin(p, &ck));
+    while (kern_ckpt_step(ck, 3) > 0)
+        ;
+    uint8_t *b;
+    size_t bl;
+    OK(kern_ckpt_take(ck, &b, &bl));
+    put("ckpt", "empty", b, bl);
+    free(b);
+    kern_ckpt_free(ck);
+    kern_frag_destroy(p);
+}
+
+static void seeds_files(void)
+{
+    uint8_t b[1024];
+    struct sup_nsf_set s = {.epoch = 42, .members = 0xf, .current = 0x5, .standby_only = 0x4};
+    sup_nsf_encode(&s, FUZZ_NODE, FUZZ_CLUSTER, b);
+    put("nsf", "set", b, SUP_NSF_BYTES);
+    struct sup_nsf_set s0 = {.epoch = 1, .members = 0x3, .current = 0x3};
+    sup_nsf_encode(&s0, FUZZ_NODE, FUZZ_CLUSTER, b);
+    put("nsf", "first", b, SUP_NSF_BYTES);
+
+    struct sup_gcp_file g = {.gci = 77, .wall_us = 1700000000000000ull,
+                             .written_us = 1700000000000100ull, .seq = 3};
+    OK(sup_gcp_file_encode(&g, FUZZ_NODE, FUZZ_CLUSTER, b));
+    put("gcpfile", "gci77", b, SUP_GCP_FILE_BYTES);
+
+    struct ksvc_rc_bound bd = {.gci = 77, .pos = 123456, .written_us = 1700000000000000ull};
+    ksvc_rc_bound_encode(&bd, FUZZ_NODE, FUZZ_CLUSTER, b);
+    put("rcbound", "bound", b, KSVC_RC_BOUND_BYTES);
+
+    struct ksvc_ckpt_entry e[3] = {
+        {.table = 1, .frag = 0, .redo_start_lsn = 5, .begin_lsn = 5, .dlog_pos = 100,
+         .created_us = 1, .bytes = 4096, .records = 10, .file_crc = 0x1234, .role = 1},
+        {.table = 1, .frag = 2, .redo_start_lsn = 9, .begin_lsn = 9, .dlog_pos = 200,
+         .created_us = 2, .bytes = 8192, .records = 20, .file_crc = 0x5678, .role = 2},
+        {.table = 3, .frag = 1, .redo_start_lsn = 1, .begin_lsn = 1, .dlog_pos = 0,
+         .created_us = 3, .bytes = 128, .records = 0, .file_crc = 0x9abc, .role = 1},
+    };
+    struct ksvc_ckpt_manifest m = {.node = FUZZ_NODE, .cluster = FUZZ_CLUSTER, .seq = 4,
+                                   .written_us = 1700000000000000ull, .dlog_keep = 50, .n = 3,
+                                   .e = e};
+    uint8_t *mb;
+    size_t ml;
+    OK(ksvc_ckpt_manifest_encode(&m, &mb, &ml));
+    put("manifest", "three", mb, ml);
+    free(mb);
+    m.n = 0;
+    OK(ksvc_ckpt_manifest_encode(&m, &mb, &ml));
+    put("manifest", "empty", mb, ml);
+    free(mb);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: fuzz_seeds OUTDIR\n");
+        return 2;
+    }
+    outdir = argv[1];
+    mkdir(outdir, 0755);
+    seeds_frame();
+    seeds_dict();
+    seeds_kern();
+    seeds_files();
+    return 0;
+}
