@@ -3,12 +3,16 @@
  * Envelope parse (net/envelope.c) and, for a type in the node's message
  * table (supervisor/sup_msgtab.c), the body unpacked with that row's
  * descriptor into a per-message arena, as runtime/rt_sched.c rt_on_msg
- * does. An unpacked body is packed again (what a forwarding task does). */
+ * does. The handshake's bodies (HELLO_REQ/CONF/REF/AUTH), which the
+ * endpoint unpacks itself before a connection is a node's or a client's
+ * (net/endpoint.c), are unpacked with their descriptors. An unpacked body
+ * is packed again (what a forwarding task does). */
 #include "fuzz.h"
 
 #include <stdlib.h>
 
 #include "arena.h"
+#include "nines_net.pb-c.h"
 #include "net/frame.h"
 #include "net/net.h"
 #include "runtime/rt.h"
@@ -20,15 +24,22 @@ static int on_frame(void *ctx, const uint8_t *f, size_t len)
     struct net_msg_in in = {0};
     if (net_env_parse(f, len, &in) < 0)
         return 0;
-    if (in.type >= sup_msgtab_len)
-        return 0;
-    const struct rt_msg_entry *e = &sup_msgtab[in.type];
-    if (e->svc == RT_SVC_NONE || !e->desc)
+    const ProtobufCMessageDescriptor *desc = NULL;
+    switch (in.type) {
+    case NINES__MSG_TYPE__HELLO_REQ: desc = &nines__hello_req__descriptor; break;
+    case NINES__MSG_TYPE__HELLO_CONF: desc = &nines__hello_conf__descriptor; break;
+    case NINES__MSG_TYPE__HELLO_REF: desc = &nines__hello_ref__descriptor; break;
+    case NINES__MSG_TYPE__HELLO_AUTH: desc = &nines__hello_auth__descriptor; break;
+    default:
+        if (in.type < sup_msgtab_len && sup_msgtab[in.type].svc != RT_SVC_NONE)
+            desc = sup_msgtab[in.type].desc;
+    }
+    if (!desc)
         return 0;
     struct arena a;
     arena_init(&a, 4096);
     ProtobufCMessage *m =
-        protobuf_c_message_unpack(e->desc, arena_pb_allocator(&a), in.body_len, in.body);
+        protobuf_c_message_unpack(desc, arena_pb_allocator(&a), in.body_len, in.body);
     if (m) {
         size_t n = protobuf_c_message_get_packed_size(m);
         uint8_t *out = malloc(n ? n : 1);

@@ -2,12 +2,16 @@
  * HOT_STANDBY replica of table 7 fragment 3 (fuzz_ids.h):
  *   fuzz_ckpt: a checkpoint file, whole (kern_ckpt_load) and fed in pieces
  *              of varying size (kern_ckpt_loader_*, as a rebuild copy
- *              arrives);
+ *              arrives); once as it is, once with its CRCs made right;
  *   fuzz_redo: a log batch, records framed as [u16 le length][record],
  *              each through kern_frag_redo_bytes as a hot standby redoes
  *              what its primary ships. */
 #include "fuzz.h"
 
+#include <stdlib.h>
+#include <string.h>
+
+#include "crc32c.h"
 #include "fuzz_ids.h"
 #include "kernel/kern_ckpt.h"
 #include "kernel/kern_frag.h"
@@ -21,18 +25,18 @@ static struct kern_frag *fresh(void)
     return f;
 }
 
-int fuzz_ckpt(const uint8_t *data, size_t len)
+static void ckpt_once(const uint8_t *data, size_t len)
 {
     struct kern_frag *f = fresh();
     if (!f)
-        return 0;
+        return;
     struct kern_ckpt_info info;
     (void)kern_ckpt_load(f, data, len, &info);
     kern_frag_destroy(f);
 
     f = fresh();
     if (!f)
-        return 0;
+        return;
     struct kern_ckpt_loader *l = NULL;
     if (kern_ckpt_loader_begin(f, &l) == 0) {
         size_t off = 0, step = 1;
@@ -48,6 +52,30 @@ int fuzz_ckpt(const uint8_t *data, size_t len)
         kern_ckpt_loader_free(l);
     }
     kern_frag_destroy(f);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* As it is, then with the header CRC (bytes 60..64 over 0..60) and the
+ * file CRC (the last 4 bytes, over all before) made right, so mutations
+ * reach the blocks and the trailer's counts. */
+int fuzz_ckpt(const uint8_t *data, size_t len)
+{
+    ckpt_once(data, len);
+    if (len < KERN_CKPT_HDR + 4)
+        return 0;
+    uint8_t *b = malloc(len);
+    if (!b)
+        return 0;
+    memcpy(b, data, len);
+    put32(b + 60, crc32c(0, b, 60));
+    put32(b + len - 4, crc32c(0, b, len - 4));
+    ckpt_once(b, len);
+    free(b);
     return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "kernel/svc/ksvc.h"
 #include "net/frame.h"
 #include "net/net.h"
+#include "nines_net.pb-c.h"
 #include "supervisor/sup.h"
 
 static const char *outdir;
@@ -50,8 +51,27 @@ static void seeds_frame(void)
 {
     size_t cap = 1 << 16, all = 0;
     uint8_t *stream = malloc(cap);
-    for (uint32_t t = 0; t < sup_msgtab_len; t++) {
-        const struct rt_msg_entry *e = &sup_msgtab[t];
+    static const struct {
+        uint32_t type;
+        const char *name;
+        const ProtobufCMessageDescriptor *desc;
+    } hello[] = {
+        {NINES__MSG_TYPE__HELLO_REQ, "HELLO_REQ", &nines__hello_req__descriptor},
+        {NINES__MSG_TYPE__HELLO_CONF, "HELLO_CONF", &nines__hello_conf__descriptor},
+        {NINES__MSG_TYPE__HELLO_REF, "HELLO_REF", &nines__hello_ref__descriptor},
+        {NINES__MSG_TYPE__HELLO_AUTH, "HELLO_AUTH", &nines__hello_auth__descriptor},
+    };
+    uint32_t nh = sizeof hello / sizeof hello[0];
+    for (uint32_t i = 0; i < nh + sup_msgtab_len; i++) {
+        uint32_t t = i < nh ? hello[i].type : i - nh;
+        struct rt_msg_entry h = {0};
+        const struct rt_msg_entry *e = &sup_msgtab[i < nh ? 0 : t];
+        if (i < nh) {
+            h.name = hello[i].name;
+            h.desc = hello[i].desc;
+            h.svc = RT_SVC_SUP;
+            e = &h;
+        }
         if (e->svc == RT_SVC_NONE || !e->desc)
             continue;
         ProtobufCMessage *m = calloc(1, e->desc->sizeof_message);
