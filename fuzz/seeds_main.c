@@ -16,6 +16,8 @@
 #include "kernel/svc/ksvc.h"
 #include "net/frame.h"
 #include "net/net.h"
+#include "nines_dict.pb-c.h"
+#include "nines_txn.pb-c.h"
 #include "nines_net.pb-c.h"
 #include "supervisor/sup.h"
 
@@ -44,6 +46,55 @@ static void put(const char *h, const char *name, const void *b, size_t n)
             exit(1);                                              \
         }                                                         \
     } while (0)
+
+/* A client answer seed: the mode byte (fuzz_client.c), then the body. */
+static void put_msg(const char *h, const char *name, uint8_t mode, const ProtobufCMessage *m)
+{
+    size_t n = protobuf_c_message_get_packed_size(m);
+    uint8_t *b = malloc(n + 1);
+    b[0] = mode;
+    protobuf_c_message_pack(m, b + 1);
+    put(h, name, b, n + 1);
+    free(b);
+}
+
+static void seeds_client(void)
+{
+    Nines__DictGetRef r = NINES__DICT_GET_REF__INIT;
+    r.error = -3;
+    r.reason = "not a member";
+    put_msg("client", "dict-get-ref", 1, &r.base);
+    Nines__Value v[5];
+    Nines__Value *pv[5];
+    for (int i = 0; i < 5; i++) {
+        nines__value__init(&v[i]);
+        pv[i] = &v[i];
+    }
+    v[0].v_case = NINES__VALUE__V_I64;
+    v[0].i64 = -42;
+    v[1].v_case = NINES__VALUE__V_F64;
+    v[1].f64 = 2.5;
+    v[2].v_case = NINES__VALUE__V_STR;
+    v[2].str = "abc";
+    v[3].v_case = NINES__VALUE__V_RAW;
+    v[3].raw.data = (uint8_t *)"\x00\x01\x02";
+    v[3].raw.len = 3;
+    v[4].v_case = NINES__VALUE__V_IS_NULL;
+    v[4].is_null = 1;
+    Nines__Row row = NINES__ROW__INIT;
+    row.n_values = 5;
+    row.values = pv;
+    Nines__Row *rows[2] = {&row, &row};
+    Nines__OpResult res = NINES__OP_RESULT__INIT;
+    res.n_rows = 2;
+    res.rows = rows;
+    Nines__OpResult *results[1] = {&res};
+    Nines__TxnConf conf = NINES__TXN_CONF__INIT;
+    conf.req_id = 7;
+    conf.n_results = 1;
+    conf.results = results;
+    put_msg("client", "txn-conf-rows", 2, &conf.base);
+}
 
 /* frame: one frame per message table row with an empty body, and all of
  * them in one stream */
@@ -122,6 +173,13 @@ static void seeds_dict(void)
     OK(dict_create_table(&d, &r, NULL));
     OK(dict_encode(&d, &b, &n));
     put("dict", "two-tables", b, n);
+    /* the client's DICT_GET_CONF carrying this image (mode byte 0) */
+    Nines__DictGetConf g = NINES__DICT_GET_CONF__INIT;
+    g.node_id = 1;
+    g.version = d.version;
+    g.image.data = b;
+    g.image.len = n;
+    put_msg("client", "dict-get-conf", 0, &g.base);
     free(b);
     dict_free(&d);
 }
@@ -263,5 +321,6 @@ int main(int argc, char **argv)
     seeds_dict();
     seeds_kern();
     seeds_files();
+    seeds_client();
     return 0;
 }
