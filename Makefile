@@ -145,7 +145,7 @@ fuzz:
 	        -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crash-$$n- \
 	        $(FUZZ_BUILD)/corpus/$$n fuzz/corpus/$$n fuzz/regress/$$n \
 	        >$(FUZZ_BUILD)/fuzz_$$n.log 2>&1 || { tail -n 40 $(FUZZ_BUILD)/fuzz_$$n.log; exit 1; }; \
-	    grep -E '^#[0-9]+ *DONE|stat::number_of_executed_units' $(FUZZ_BUILD)/fuzz_$$n.log; \
+	    grep -E '^#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units' $(FUZZ_BUILD)/fuzz_$$n.log; \
 	done
 
 # The README's test command runs this: dependency check, then (built in
