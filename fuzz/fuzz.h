@@ -17,6 +17,7 @@ int fuzz_gcpfile(const uint8_t *data, size_t len);  /* restorable (GCP) file */
 int fuzz_rcbound(const uint8_t *data, size_t len);  /* durable bound file */
 int fuzz_manifest(const uint8_t *data, size_t len); /* checkpoint manifest */
 int fuzz_client(const uint8_t *data, size_t len);   /* the client library's answers */
+int fuzz_arbrec(const uint8_t *data, size_t len);   /* the arbitrator's grant record */
 
 struct fuzz_target {
     const char *name;

@@ -1,7 +1,8 @@
 /* The small fixed-format files a node reads at start: the node-set file
  * (sup_nsf_decode), the restorable GCP file (sup_gcp_file_decode), the
  * durable bound (ksvc_rc_bound_decode) and the checkpoint manifest
- * (ksvc_ckpt_manifest_decode). Each input is decoded as it is, then once
+ * (ksvc_ckpt_manifest_decode), and the arbitrator's grant record
+ * (arb_rec_decode; cluster "fuzz"). Each input is decoded as it is, then once
  * more with its CRC-32C made right, so the fuzzer gets past the checksum
  * to the fields behind it. The files are read as node FUZZ_NODE of
  * cluster FUZZ_CLUSTER (the seeds are written so). */
@@ -12,6 +13,7 @@
 
 #include "crc32c.h"
 #include "fuzz_ids.h"
+#include "arbitrator/arb_grant.h"
 #include "kernel/svc/ksvc.h"
 #include "supervisor/sup.h"
 
@@ -88,6 +90,18 @@ int fuzz_manifest(const uint8_t *data, size_t len)
     uint8_t *b = fixed_copy(data, len, 60, 64);
     if (b) {
         manifest_once(b, len);
+        free(b);
+    }
+    return 0;
+}
+
+int fuzz_arbrec(const uint8_t *data, size_t len)
+{
+    struct arb_grant g;
+    (void)arb_rec_decode(data, len, "fuzz", "fuzz.grant", &g);
+    uint8_t *b = fixed_copy(data, len, 132, len);
+    if (b) {
+        (void)arb_rec_decode(b, len, "fuzz", "fuzz.grant", &g);
         free(b);
     }
     return 0;

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "arbitrator/arb_grant.h"
 #include "dict/dict.h"
 #include "fuzz_ids.h"
 #include "kernel/kern_ckpt.h"
@@ -307,6 +308,13 @@ static void seeds_files(void)
     OK(ksvc_ckpt_manifest_encode(&m, &mb, &ml));
     put("manifest", "empty", mb, ml);
     free(mb);
+
+    struct arb_grant ag = {.epoch = 9, .members = 0xf, .current = 0x7, .prev_members = 0xf,
+                           .coordinator = 2, .node = 3, .granted_us = 1700000000000000ull};
+    snprintf(ag.cluster, sizeof ag.cluster, "fuzz");
+    uint8_t ab[ARB_REC_SIZE];
+    arb_rec_encode(&ag, ab);
+    put("arbrec", "grant", ab, sizeof ab);
 }
 
 int main(int argc, char **argv)
