@@ -105,6 +105,49 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/cluster/%.o $(BUILD)/obj/tests/cu_main.o $(
 	@mkdir -p $(dir $@)
 	$(LINK) -lcunit
 
+# ---- fuzzing (fuzz/README.md) ----
+# The harness bodies (fuzz/*.c but the libFuzzer wrapper and the seed
+# writer) link into the replay unit test of the default run; `make fuzz`
+# builds one libFuzzer binary per harness with clang-14 in build-fuzz/ and
+# runs each FUZZ_SECONDS on fuzz/corpus/<name> (new inputs go to
+# build-fuzz/corpus/<name>, crashes to build-fuzz/crash-<name>-*).
+FUZZ_SRCS    := $(filter-out fuzz/lf_main.c fuzz/%_main.c,$(wildcard fuzz/*.c))
+FUZZ_OBJS    := $(patsubst %.c,$(BUILD)/obj/%.o,$(FUZZ_SRCS))
+FUZZ_NAMES   := frame conf dict ckpt redo nsf gcpfile rcbound manifest client arbrec
+FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   ?= build-fuzz
+$(BUILD)/tests/fuzz_replay_test: $(FUZZ_OBJS)
+ifeq ($(FUZZ),1)
+CFLAGS  += -fsanitize=fuzzer-no-link
+endif
+$(BUILD)/obj/fuzz/lf_%.o: fuzz/lf_main.c fuzz/fuzz.h
+	@mkdir -p $(dir $@)
+	@echo "  CC    $< ($*)"
+	$(Q)$(CC) $(CFLAGS) -DFUZZ_ENTRY=fuzz_$* -c -o $@ $<
+$(BUILD)/fuzz/fuzz_%: $(BUILD)/obj/fuzz/lf_%.o $(FUZZ_OBJS) $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(LINK) -fsanitize=fuzzer
+# The seed corpora's writer (fuzz/seeds_main.c): `make fuzz-seeds`.
+$(BUILD)/bin/fuzz_seeds: $(BUILD)/obj/fuzz/seeds_main.o $(FUZZ_OBJS) $(ALL_LIBS)
+	@mkdir -p $(dir $@)
+	$(LINK)
+.PHONY: fuzz fuzz-bins fuzz-seeds
+fuzz-seeds: $(BUILD)/bin/fuzz_seeds
+	@$(BUILD)/bin/fuzz_seeds fuzz/corpus && mkdir -p fuzz/corpus/conf && cp tools/*.conf fuzz/corpus/conf/
+fuzz-bins: $(FUZZ_BINS)
+fuzz:
+	@$(MAKE) --no-print-directory CC=clang-14 SAN=1 FUZZ=1 BUILD=$(FUZZ_BUILD) fuzz-bins
+	@for n in $(or $(FUZZ_ONLY),$(FUZZ_NAMES)); do \
+	    mkdir -p $(FUZZ_BUILD)/corpus/$$n fuzz/regress/$$n; \
+	    echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+	    $(FUZZ_BUILD)/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	        -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crash-$$n- \
+	        $(FUZZ_BUILD)/corpus/$$n fuzz/corpus/$$n fuzz/regress/$$n \
+	        >$(FUZZ_BUILD)/fuzz_$$n.log 2>&1 || { tail -n 40 $(FUZZ_BUILD)/fuzz_$$n.log; exit 1; }; \
+	    grep -E '^#[0-9]+[[:space:]]+DONE|stat::number_of_executed_units' $(FUZZ_BUILD)/fuzz_$$n.log; \
+	done
+
 # The README's test command runs this: dependency check, then (built in
 # parallel, run one after another) unit suites, cluster tests, and both again
 # under ASan/UBSan (nodes included) in their own build folder.
@@ -137,7 +180,7 @@ bench-repair: all
 	@NINES_BIN=$(BUILD)/bin bench/repair.sh
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 

@@ -391,7 +391,8 @@ static int hexval(char ch)
 
 int nines_key_load(const char *path, uint8_t key[NINES_KEY_BYTES])
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    /* O_NONBLOCK: a FIFO named here is refused below, not waited on */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0)
         return nines_err(errno == ELOOP ? NINES_ECONFIG : NINES_EIO,
                          "key file %s: cannot open: %s", path, strerror(errno));

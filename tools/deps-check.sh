@@ -11,7 +11,8 @@
 # Always allowed: the module itself, common/ and include/ (the error space
 # and public headers are common code); headers found nowhere in the tree
 # are system headers, and nines_*.pb-c.h are the generated protos ("proto",
-# allowed only where listed). tools/, bench/ and tests/ are not checked.
+# allowed only where listed). tools/, bench/, tests/ and fuzz/ are not
+# checked.
 # Run from the top folder; prints every violation as file:line.
 
 cd "$(dirname "$0")/.." || exit 2

@@ -115,6 +115,11 @@ static void test_key_file(void)
     }
     unlink(path);
     CU_ASSERT_EQUAL(nines_key_load(path, k), NINES_EIO);
+    /* a FIFO: refused at once, not waited on for a writer */
+    CU_ASSERT_EQUAL_FATAL(mkfifo(path, 0600), 0);
+    CU_ASSERT_EQUAL(nines_key_load(path, k), NINES_ECONFIG);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "not a regular file"));
+    unlink(path);
 
     /* the cluster file names it; the error carries the file and the reason */
     write_file(path, text, 0600);
