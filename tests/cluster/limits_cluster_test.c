@@ -162,13 +162,14 @@ static void test_inflight(void)
     nines_close(other);
 }
 
-/* ---- memory budget: a cluster of two nodes with memory_budget_mb 1 ---- */
+/* ---- memory budget: a cluster of four nodes with memory_budget_mb 1 ---- */
 
 static int setup_budget(void)
 {
-    /* two nodes: each must hear the other for a quorum, so a loaded machine
-     * gets a wide heartbeat margin (a missed lease is not what this tests) */
-    if (clu_setup(&C, 2, "memory_budget_mb 1\nheartbeat_misses 25\n"))
+    /* four nodes, as the other suite: a two-node set needs both for a
+     * quorum, and in the full test run its node 1 lost its lease right
+     * after the start (not what this tests; not diagnosed) */
+    if (clu_setup(&C, 4, "memory_budget_mb 1\n"))
         return 1;
     if (clu_run(&C, "ninesctl", 0, "status --wait-healthy 20") != 0)
         return 1;
@@ -212,16 +213,21 @@ static void test_budget(void)
     struct nines_value key2 = nines_v_int64(4);
     CU_ASSERT_EQUAL(nines_txn_delete(t, "kv", &key2, 1), 0);
     CU_ASSERT_EQUAL(nines_txn_commit(t), 0);
-    /* another insert is still refused */
+    /* more inserts are still refused (a batch of new keys reaches every
+     * fragment, so the node over its budget too) */
     CU_ASSERT_EQUAL_FATAL(nines_txn_begin(c, &t), 0);
-    struct nines_value r2[2] = {nines_v_int64(-1), nines_v_int64(1)};
-    nines_txn_insert(t, "kv", r2, 2);
+    for (int j = 0; j < 500; j++) {
+        struct nines_value r2[2] = {nines_v_int64(-1 - j), nines_v_int64(1)};
+        nines_txn_insert(t, "kv", r2, 2);
+    }
     CU_ASSERT_EQUAL(nines_txn_commit(t), NINES_EFULL);
     nines_close(c);
-    long long refused = status_num(1, "refused_budget") + status_num(2, "refused_budget");
+    long long refused = status_num(1, "refused_budget") + status_num(2, "refused_budget") +
+                        status_num(3, "refused_budget") + status_num(4, "refused_budget");
     CU_ASSERT(refused >= 2);
     CU_ASSERT_EQUAL(status_num(1, "memory_budget_mb"), 1);
-    CU_ASSERT(status_num(1, "table_bytes") >= 1 << 20 || status_num(2, "table_bytes") >= 1 << 20);
+    CU_ASSERT(status_num(1, "table_bytes") >= 1 << 20 || status_num(2, "table_bytes") >= 1 << 20 ||
+              status_num(3, "table_bytes") >= 1 << 20 || status_num(4, "table_bytes") >= 1 << 20);
 }
 
 void cu_register(void)
