@@ -166,82 +166,47 @@ void sup_on_gcp_saved_ord(struct rt *rt, void *st, struct rt_msg *m)
 
 /* ---- the rounds ---------------------------------------------------------- */
 
-static struct rt_msg *new_msg(struct sup *s, uint32_t type)
+/* Send `to` (0 or this node: locally) a copy of body q of type `type` for
+ * service `svc`: packed and unpacked into the message's arena, as the
+ * node-set protocol sends (sup_node.c). Nothing sent without memory: the
+ * round fails at its bound. */
+static void send_copy(struct sup *s, uint32_t to, uint32_t type, enum rt_svc svc,
+                      const ProtobufCMessage *q)
 {
+    uint8_t buf[256];
+    size_t len = protobuf_c_message_get_packed_size(q);
+    if (len > sizeof buf)
+        return; /* these bodies are a few integers */
+    protobuf_c_message_pack(q, buf);
     struct rt_msg *m = rt_msg_new(s->rt, type);
-    return m; /* NULL: the round fails at its bound */
+    if (!m)
+        return;
+    m->body = protobuf_c_message_unpack(q->descriptor, arena_pb_allocator(&m->arena), len, buf);
+    if (!m->body) {
+        rt_msg_free(s->rt, m);
+        return;
+    }
+    (void)rt_send(s->rt, to == s->self ? 0 : to, svc, m);
 }
-
-static net_addr dest(const struct sup *s, uint32_t to) { return to == s->self ? 0 : to; }
 
 static void op_prepare(void *ctx, uint32_t to, const Nines__GcpPrepareReq *q)
 {
-    struct sup *s = ctx;
-    struct rt_msg *m = new_msg(s, NINES__MSG_TYPE__GCP_PREPARE_REQ);
-    Nines__GcpPrepareReq *b =
-        m ? RT_BODY(m, Nines__GcpPrepareReq, nines__gcp_prepare_req__init) : NULL;
-    if (!b) {
-        if (m)
-            rt_msg_free(s->rt, m);
-        return;
-    }
-    b->coordinator = q->coordinator;
-    b->epoch = q->epoch;
-    b->round = q->round;
-    b->hold_ms = q->hold_ms;
-    (void)rt_send(s->rt, dest(s, to), RT_SVC_TXC, m);
+    send_copy(ctx, to, NINES__MSG_TYPE__GCP_PREPARE_REQ, RT_SVC_TXC, &q->base);
 }
 
 static void op_commit(void *ctx, uint32_t to, const Nines__GcpCommitReq *q)
 {
-    struct sup *s = ctx;
-    struct rt_msg *m = new_msg(s, NINES__MSG_TYPE__GCP_COMMIT_REQ);
-    Nines__GcpCommitReq *b =
-        m ? RT_BODY(m, Nines__GcpCommitReq, nines__gcp_commit_req__init) : NULL;
-    if (!b) {
-        if (m)
-            rt_msg_free(s->rt, m);
-        return;
-    }
-    b->coordinator = q->coordinator;
-    b->epoch = q->epoch;
-    b->round = q->round;
-    b->gci = q->gci;
-    (void)rt_send(s->rt, dest(s, to), RT_SVC_TXC, m);
+    send_copy(ctx, to, NINES__MSG_TYPE__GCP_COMMIT_REQ, RT_SVC_TXC, &q->base);
 }
 
 static void op_save(void *ctx, uint32_t to, const Nines__GcpSaveReq *q)
 {
-    struct sup *s = ctx;
-    struct rt_msg *m = new_msg(s, NINES__MSG_TYPE__GCP_SAVE_REQ);
-    Nines__GcpSaveReq *b = m ? RT_BODY(m, Nines__GcpSaveReq, nines__gcp_save_req__init) : NULL;
-    if (!b) {
-        if (m)
-            rt_msg_free(s->rt, m);
-        return;
-    }
-    b->coordinator = q->coordinator;
-    b->epoch = q->epoch;
-    b->round = q->round;
-    b->gci = q->gci;
-    (void)rt_send(s->rt, dest(s, to), RT_SVC_KERN, m);
+    send_copy(ctx, to, NINES__MSG_TYPE__GCP_SAVE_REQ, RT_SVC_KERN, &q->base);
 }
 
 static void op_saved(void *ctx, uint32_t to, const Nines__GcpSavedOrd *o)
 {
-    struct sup *s = ctx;
-    struct rt_msg *m = new_msg(s, NINES__MSG_TYPE__GCP_SAVED_ORD);
-    Nines__GcpSavedOrd *b = m ? RT_BODY(m, Nines__GcpSavedOrd, nines__gcp_saved_ord__init) : NULL;
-    if (!b) {
-        if (m)
-            rt_msg_free(s->rt, m);
-        return;
-    }
-    b->coordinator = o->coordinator;
-    b->epoch = o->epoch;
-    b->gci = o->gci;
-    b->wall_us = o->wall_us;
-    (void)rt_send(s->rt, dest(s, to), RT_SVC_SUP, m);
+    send_copy(ctx, to, NINES__MSG_TYPE__GCP_SAVED_ORD, RT_SVC_SUP, &o->base);
 }
 
 static uint64_t op_wall(void *ctx)
