@@ -8,7 +8,7 @@ CC      ?= cc
 PKGS    := libprotobuf-c libcrypto
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            -g -pthread -I. -Iinclude -Icommon -Itests -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
-LDLIBS  := $(shell pkg-config --libs $(PKGS)) -libverbs -pthread -lm
+LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lpg_query -libverbs -pthread -lm
 ifeq ($(MODE),debug)
 CFLAGS  += -O0 -DNINES_DEBUG=1
 else
@@ -30,7 +30,7 @@ Q := $(if $(filter 1,$(V)),,@)
 
 # Modules in dependency order (later may use earlier). Each becomes lib<mod>.a,
 # a sub-folder module with its slash flattened (kernel/svc -> libkernel_svc.a).
-MODULES := common net arbitrator kernel dict conv runtime updchan kernel/svc dict/svc txctl supervisor client tools
+MODULES := common net arbitrator kernel dict conv runtime updchan kernel/svc dict/svc txctl supervisor client sql tools
 PROTOS  := $(wildcard proto/*.proto)
 GEN_C   := $(patsubst proto/%.proto,$(BUILD)/gen/%.pb-c.c,$(PROTOS))
 GEN_H   := $(GEN_C:.c=.h)

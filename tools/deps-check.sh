@@ -31,8 +31,9 @@ updchan:kernel runtime net proto
 kernel/svc:kernel updchan dict conv runtime net proto
 dict/svc:dict runtime net proto
 txctl:dict conv kernel/kern_key.h kernel/kern_val.h runtime net proto
-supervisor:kernel/svc dict/svc updchan txctl arbitrator runtime net proto
+supervisor:kernel/svc dict/svc updchan txctl arbitrator runtime net proto sql
 client:net proto conv kernel/kern_key.h kernel/kern_val.h dict/dict.h
+sql:
 '
 modules=$(printf '%s\n' "$rules" | sed -n 's/^\([^:]*\):.*/\1/p')
 

@@ -203,6 +203,80 @@ int nines_key_fragment(nines_conn *c, const char *table, const struct nines_valu
                        size_t nkey, uint32_t *frag, uint32_t *primary_node,
                        uint32_t *standby_node);
 
+/* ---- schema (client/README.md "Schema") -------------------------------
+ * Tables as the cluster's replicated dictionary holds them, and the schema
+ * changes a client may ask for. Every change is one dictionary version,
+ * committed on every reachable node before the call returns. */
+
+/* Column types (the dictionary's; values travel as enum nines_vtype). */
+enum nines_coltype {
+    NINES_T_INT32 = 1,
+    NINES_T_INT64 = 2,
+    NINES_T_DOUBLE = 3,
+    NINES_T_STRING = 4,     /* fixed string(size): values of exactly size bytes */
+    NINES_T_VARSTRING = 5,  /* varstring(size): at most size bytes */
+    NINES_T_BYTES = 6,      /* fixed bytes(size) */
+    NINES_T_VARBYTES = 7,   /* varbytes(size) */
+    NINES_T_TIMESTAMP = 8,  /* microseconds since the Unix epoch (NINES_V_INT64) */
+};
+
+struct nines_column {
+    const char *name;
+    uint32_t type;          /* enum nines_coltype */
+    uint32_t size;          /* n / max of the string and bytes types, else 0 */
+    int nullable;
+    /* What the SQL front end shows (sql/README.md "Types"); the cluster
+     * stores them and never looks at them: */
+    uint32_t sqltype;       /* a PostgreSQL type oid; 0: derived from type */
+    int32_t sqltypmod;      /* its type modifier (-1: none) */
+    int hidden;             /* a row key the front end added: not shown */
+};
+
+struct nines_table_def {
+    const char *name;
+    uint32_t ncols;
+    const struct nines_column *cols;
+    uint32_t npk;           /* 1..16 */
+    const uint32_t *pk;     /* column indices, in key order */
+    uint32_t method;        /* 1 hash (default when 0), 2 range */
+    uint32_t nfrags;        /* hash: fragment count (0: one per node of the cluster) */
+    uint32_t nsplits;       /* range: split points, ascending; fragments = nsplits + 1 */
+    const struct nines_value *splits;  /* range: each a value of the first key column */
+    uint32_t replicas;      /* 1 or 2 (0: 2) */
+    uint32_t scheme;        /* 1 minimum intersecting sets (default when 0), 2 circular */
+};
+
+struct nines_table_info {
+    uint32_t id;            /* never reused by the cluster */
+    uint64_t version;       /* the dictionary version this was read from */
+    int readonly;           /* writes are refused (nines_table_set_readonly) */
+    struct nines_table_def def;  /* pointers into the connection's dictionary copy */
+};
+
+/* Create a table. NINES_EEXIST when the name is taken, NINES_EINVAL naming
+ * the bad part of def; *id_out (may be NULL) gets the new table's id. */
+int nines_table_create(nines_conn *c, const struct nines_table_def *def, uint32_t *id_out);
+/* Drop a table and its rows. NINES_ENOTFOUND when there is none. */
+int nines_table_drop(nines_conn *c, const char *name);
+/* In one dictionary version: drop table `name` and give table `with` its
+ * name (TRUNCATE, re-keying: build the new table under a scratch name,
+ * then switch). NINES_ENOTFOUND naming whichever is missing. */
+int nines_table_replace(nines_conn *c, const char *name, const char *with);
+/* on 1: every write to `name` is refused with NINES_ESTATE ("table T is
+ * read-only: ...") until on 0; reads go on. */
+int nines_table_set_readonly(nines_conn *c, const char *name, int on);
+
+/* The connection's copy of the dictionary, fetched from the connected node
+ * when refresh is non-zero or no copy is held yet. nines_tables calls fn
+ * for every table in id order (fn returns non-zero to stop; that value is
+ * returned); nines_table_get fills *out for one table (NINES_ENOTFOUND).
+ * Pointers in the infos stay valid until the next call on c that fetches
+ * or changes the schema (nines_tables/nines_table_get with refresh, any
+ * nines_table_* change, nines_key_fragment's fetch). */
+typedef int (*nines_table_fn)(void *arg, const struct nines_table_info *t);
+int nines_tables(nines_conn *c, int refresh, nines_table_fn fn, void *arg);
+int nines_table_get(nines_conn *c, const char *name, int refresh, struct nines_table_info *out);
+
 /* ---- procedures ------------------------------------------------------ */
 
 /* TPC-B: account aid, teller tid, branch bid balance += delta, history
