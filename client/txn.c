@@ -395,6 +395,19 @@ int nines_txn_scan(nines_txn *t, const char *table, const struct nines_value *lo
     return rc ? rc : (int)n;
 }
 
+int nines_txn_flush(nines_txn *t)
+{
+    if (!t)
+        return nines_err(NINES_EINVAL, "nines_txn_flush: NULL transaction");
+    int rc = cli_txn_usable(t);
+    if (rc || t->nops == 0)
+        return rc;
+    struct cli_sync y = {0};
+    return cli_txn_send(t, NINES__TXN_END__TXN_END_NONE, &y);
+}
+
+size_t nines_txn_buffered(const nines_txn *t) { return t ? t->nops : 0; }
+
 int nines_txn_commit(nines_txn *t)
 {
     if (!t)

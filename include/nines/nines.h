@@ -177,6 +177,13 @@ typedef int (*nines_row_fn)(void *arg, const nines_row *row);
 int nines_txn_scan(nines_txn *t, const char *table, const struct nines_value *lo, size_t nlo,
                    const struct nines_value *hi, size_t nhi, uint32_t limit, nines_row_fn fn,
                    void *arg);
+/* Send the buffered writes now (one round trip) and wait for their
+ * outcome: a duplicate key or a missing row is reported here, not by the
+ * next call. 0 when nothing is buffered. The handle stays usable after a
+ * per-op failure (its earlier ops stay done); a refusal ends it. */
+int nines_txn_flush(nines_txn *t);
+/* Buffered writes not sent yet. */
+size_t nines_txn_buffered(const nines_txn *t);
 /* End the transaction and free the handle (also on error). */
 int nines_txn_commit(nines_txn *t);
 int nines_txn_rollback(nines_txn *t);

@@ -470,8 +470,10 @@ static int sk_add(struct ksvc *k, struct sk_txn *t, const struct sk_rep *r,
         return nines_err(NINES_ETYPE, "ADD on column %s of table %s, which is %s, not an "
                          "integer", r->names[col], r->tname, kern_type_name(ty));
     int rc = kern_frag_add(r->f, t->txn, key, klen, col, op->delta, NULL);
-    if (rc == NINES_ENOTFOUND)
-        return nines_err(rc, "ADD: table %s has no row with that key", r->tname);
+    if (rc == NINES_ENOTFOUND) {
+        res->status = NINES_ENOTFOUND; /* a miss does not abort (SQL: UPDATE 0) */
+        return 0;
+    }
     if (rc) {
         char why[400]; /* the detail is rewritten below: copy it first */
         snprintf(why, sizeof why, "%s", nines_errdetail());

@@ -77,8 +77,15 @@ static inline void clu_stop(struct clu *c, int id, int sig)
     }
 }
 
-/* Write the cluster file (extra: more lines, may be NULL) and start n nodes. */
+/* Write the cluster file (extra: more lines, may be NULL) and start n nodes;
+ * sql: every node also listens for PostgreSQL clients on clu_sql_port(c, id). */
+static inline int clu_setup_with(struct clu *c, int n, const char *extra, int sql);
 static inline int clu_setup(struct clu *c, int n, const char *extra)
+{
+    return clu_setup_with(c, n, extra, 0);
+}
+static inline int clu_sql_port(const struct clu *c, int id) { return c->base_port + 500 + id; }
+static inline int clu_setup_with(struct clu *c, int n, const char *extra, int sql)
 {
     memset(c, 0, sizeof *c);
     c->n = n;
@@ -101,7 +108,10 @@ static inline int clu_setup(struct clu *c, int n, const char *extra)
         char d[128];
         snprintf(d, sizeof d, "%s/node%d", c->dir, i);
         mkdir(d, 0755);
-        fprintf(f, "node %d site %d 127.0.0.1:%d data %s\n", i, (i - 1) % 2, c->base_port + i, d);
+        fprintf(f, "node %d site %d 127.0.0.1:%d data %s", i, (i - 1) % 2, c->base_port + i, d);
+        if (sql)
+            fprintf(f, " sql 127.0.0.1:%d", clu_sql_port(c, i));
+        fprintf(f, "\n");
     }
     fclose(f);
     for (int i = 1; i <= n; i++)
@@ -133,6 +143,25 @@ static inline int clu_run(struct clu *c, const char *prog, int both, const char 
     va_end(ap);
     snprintf(cmd, sizeof cmd, "%s/%s --config %s %s %s", c->bindir, prog, c->conf, args,
              both ? "2>&1" : "2>/dev/null");
+    FILE *p = popen(cmd, "r");
+    if (!p)
+        return -1;
+    size_t n = fread(c->out, 1, sizeof c->out - 1, p);
+    c->out[n] = '\0';
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Run a shell command line capturing stdout and stderr into c->out;
+ * returns the exit status (-1: signal). */
+static inline int clu_sh(struct clu *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static inline int clu_sh(struct clu *c, const char *fmt, ...)
+{
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
     FILE *p = popen(cmd, "r");
     if (!p)
         return -1;
