@@ -299,6 +299,12 @@ static void test_readonly(void)
     struct nines_table_info ti;
     CU_ASSERT_EQUAL_FATAL(nines_table_get(c1, "first", 0, &ti), 0);
     CU_ASSERT_EQUAL(ti.readonly, 1);
+    /* ninesctl tables shows the flag and the hidden column */
+    CU_ASSERT_EQUAL(clu_run(&C, "ninesctl", 0, "tables --json"), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "\"name\":\"first\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "\"readonly\":true,\"hidden\":[\"rk\"]"));
+    CU_ASSERT_EQUAL(clu_run(&C, "ninesctl", 0, "tables"), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "rk  [read-only]  [hidden: rk]"));
     int rc = insert_rows(c1, "first", 3000, 1);
     CU_ASSERT_EQUAL(rc, NINES_ESTATE);
     const char *why = nines_conn_errdetail(c1);
