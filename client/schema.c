@@ -140,8 +140,8 @@ static int change(nines_conn *c, const char *fn, Nines__DictChange *ch, uint32_t
                         "within %d ms; it may still be committed", fn, c->node_id,
                         c->addrs[c->cur], ms);
     }
-    if (c->dchg.rc)
-        return cli_fail(c, c->dchg.rc, "%s: %s", fn, c->detail);
+    if (c->dchg.rc) /* the refusal's reason (or the loss) is the detail, as it is */
+        return nines_err(c->dchg.rc, "%s", c->detail);
     if (table_id)
         *table_id = c->dchg.table_id;
     refetch(c, c->dchg.version);
@@ -303,7 +303,10 @@ int nines_table_drop(nines_conn *c, const char *name)
 
 int nines_table_replace(nines_conn *c, const char *name, const char *with)
 {
-    if (c && (!with || !with[0]))
+    int rc = enter(c, "nines_table_replace");
+    if (rc)
+        return rc;
+    if (!with || !with[0])
         return cli_fail(c, NINES_EINVAL, "nines_table_replace: no replacement table name");
     return name_op(c, "nines_table_replace", NINES__DICT_OP__DICT_OP_REPLACE_TABLE, name, with,
                    false);
