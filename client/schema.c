@@ -135,10 +135,15 @@ static int change(nines_conn *c, const char *fn, Nines__DictChange *ch, uint32_t
     int ms = c->timeout_ms > CLI_DDL_TIMEOUT_MS ? c->timeout_ms : CLI_DDL_TIMEOUT_MS;
     rc = cli_wait(c, &c->dchg.done, cli_now_ms() + (uint64_t)ms);
     if (rc) {
-        c->dchg.wait = false; /* a late answer is counted stale */
-        return cli_fail(c, rc, "%s: no answer to the dictionary change from node %u (%s) "
-                        "within %d ms; it may still be committed", fn, c->node_id,
-                        c->addrs[c->cur], ms);
+        /* The node's answer carries nothing to match it by (DictChangeConf
+         * .ref is not echoed to clients): the connection goes, so that a
+         * late answer cannot be taken for the next change's. */
+        c->dchg.wait = false;
+        uint32_t node = c->node_id;
+        cli_lost(c, NINES_ETIMEDOUT, "no answer to a dictionary change");
+        return cli_fail(c, NINES_ETIMEDOUT, "%s: no answer to the dictionary change from node "
+                        "%u (%s) within %d ms; it may still be committed (the connection was "
+                        "closed)", fn, node, c->addrs[c->cur], ms);
     }
     if (c->dchg.rc) /* the refusal's reason (or the loss) is the detail, as it is */
         return nines_err(c->dchg.rc, "%s", c->detail);

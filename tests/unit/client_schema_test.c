@@ -5,7 +5,8 @@
  * What travels (the DictTableDef, split keys, SQL attributes), the
  * refusal's code and reason passed through, the copy fetched again after
  * a change, infos built from it, arguments refused before anything is
- * sent, and a connection lost while the change waits. */
+ * sent, a connection lost while the change waits, and a change never
+ * answered (12 s). */
 #include "cu_test.h"
 
 #include <arpa/inet.h>
@@ -104,6 +105,10 @@ static bool on_change(int fd, const struct net_msg_in *m)
     if (ch && ch->name && !strcmp(ch->name, "vanish")) {
         nines__dict_change_req__free_unpacked(q, NULL);
         return false;
+    }
+    if (ch && ch->name && !strcmp(ch->name, "silent")) { /* never answered */
+        nines__dict_change_req__free_unpacked(q, NULL);
+        return true;
     }
     if (ch && ch->op == NINES__DICT_OP__DICT_OP_CREATE_TABLE) {
         if (F.last)
@@ -373,12 +378,27 @@ static void test_refused_here(void)
     nines_close(c);
 }
 
+/* No answer within max(timeout, 12 s): NINES_ETIMEDOUT and the connection
+ * closed (a late answer could not be told from the next change's). */
+static void test_timeout(void)
+{
+    nines_conn *c = conn();
+    CU_ASSERT_EQUAL(nines_table_drop(c, "missing"), NINES_ENOTFOUND);
+    CU_ASSERT_NOT_EQUAL(nines_conn_node(c), 0);
+    CU_ASSERT_EQUAL(nines_table_set_readonly(c, "silent", 1), NINES_ETIMEDOUT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_conn_errdetail(c), "within 12000 ms"));
+    CU_ASSERT_EQUAL(nines_conn_node(c), 0);
+    CU_ASSERT_EQUAL(nines_table_drop(c, "missing"), NINES_ENOTFOUND);
+    nines_close(c);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
         {"create_and_list", test_create_and_list},
         {"changes", test_changes},
         {"refused_here", test_refused_here},
+        {"timeout", test_timeout},
         {NULL, NULL},
     };
     cu_add_suite("client_schema", suite_init, suite_fini, cases);
