@@ -78,8 +78,19 @@ struct cli_dget {
     int rc;
 };
 
+/* The one DICT_CHANGE_REQ a connection may have outstanding (schema.c). */
+struct cli_dchg {
+    bool wait;                 /* queued or written; waiting for CONF / REF */
+    uint64_t gen;              /* connection generation it was sent on */
+    bool done;                 /* answer, refusal or connection loss arrived */
+    int rc;
+    uint32_t table_id;         /* CREATE_TABLE: the new table's id */
+    uint64_t version;          /* the committed dictionary version */
+};
+
 struct dict;
 struct dict_table;
+struct cli_schema;
 
 enum cli_conn_state {
     CLI_DOWN = 0,      /* no socket; the next request dials */
@@ -120,6 +131,10 @@ struct nines_conn {
     struct dict *dict;
     uint32_t dict_from;        /* node that sent it */
     struct cli_dget dget;
+    /* schema (schema.c): the change in progress, and the table infos' arrays
+     * built from `dict` (freed with it) */
+    struct cli_dchg dchg;
+    struct cli_schema *schema;
     /* request keys and failover (README "Failover") */
     uint64_t client_id;        /* random, never 0 */
     uint64_t key_seq;          /* last seq given out */
@@ -177,12 +192,23 @@ int cli_dict_on_answer(struct nines_conn *c, uint32_t type, const uint8_t *body,
 /* Connection generation `gen` lost: a fetch waiting on it fails with rc. */
 void cli_dict_on_lost(struct nines_conn *c, uint64_t gen, int rc);
 void cli_dict_free(struct nines_conn *c);
+/* Send DICT_GET_REQ and wait; on success c->dict is the node's current
+ * dictionary (the old copy and its schema arrays are freed). */
+int cli_dict_fetch(struct nines_conn *c);
 /* Encode key[0..nkey) of table t with the node's order-preserving key
  * encoding (kern_key_encode, column types by kern_type_from_dict). Returns the
  * length (>= 1) or NINES_ETYPE (arity, type, range, NOT NULL, size) /
  * NINES_EINVAL (NUL in a string) naming the column. */
 int cli_key_encode(const struct dict_table *t, const struct nines_value *key, size_t nkey,
                    uint8_t *out, size_t cap);
+
+/* schema.c */
+/* DICT_CHANGE_CONF / DICT_CHANGE_REF. Negative: drop the connection. */
+int cli_schema_on_answer(struct nines_conn *c, uint32_t type, const uint8_t *body, size_t len);
+/* Connection generation `gen` lost: a change waiting on it fails with rc. */
+void cli_schema_on_lost(struct nines_conn *c, uint64_t gen, int rc);
+/* Free the table infos' arrays (with the dictionary copy they point into). */
+void cli_schema_free(struct nines_conn *c);
 
 /* value.c */
 int cli_val_to_pb(struct arena *a, const struct nines_value *v, Nines__Value *out);

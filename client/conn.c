@@ -160,6 +160,7 @@ void cli_lost(struct nines_conn *c, int rc, const char *why)
             cli_complete(c, i, rc, NULL, msg);
     }
     cli_dict_on_lost(c, gen, rc);
+    cli_schema_on_lost(c, gen, rc);
     nines_err(rc, "%s", msg);
 }
 
@@ -574,6 +575,9 @@ static int cli_on_frame(struct nines_conn *c, const uint8_t *f, size_t len)
     case NINES__MSG_TYPE__DICT_GET_CONF:
     case NINES__MSG_TYPE__DICT_GET_REF:
         return cli_dict_on_answer(c, m.type, m.body, m.body_len);
+    case NINES__MSG_TYPE__DICT_CHANGE_CONF:
+    case NINES__MSG_TYPE__DICT_CHANGE_REF:
+        return cli_schema_on_answer(c, m.type, m.body, m.body_len);
     case NINES__MSG_TYPE__TXN_OUTCOME_CONF:
     case NINES__MSG_TYPE__TXN_OUTCOME_REF:
         return cli_fo_on_answer(c, m.type, m.body, m.body_len);

@@ -58,6 +58,7 @@ int cli_key_encode(const struct dict_table *t, const struct nines_value *key, si
 
 void cli_dict_free(struct nines_conn *c)
 {
+    cli_schema_free(c); /* the table infos point into the copy */
     if (c->dict) {
         dict_free(c->dict);
         free(c->dict);
@@ -117,7 +118,7 @@ int cli_dict_on_answer(struct nines_conn *c, uint32_t type, const uint8_t *body,
 
 /* Send DICT_GET_REQ on the connection and wait for the answer; on success
  * c->dict is the node's current dictionary. */
-static int cli_dict_fetch(struct nines_conn *c)
+int cli_dict_fetch(struct nines_conn *c)
 {
     int rc = cli_ensure_up(c);
     if (rc)

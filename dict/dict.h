@@ -47,6 +47,11 @@ struct dict_column {
     uint32_t type;         /* enum dict_type; other values are rejected */
     uint32_t size;         /* n or max for the string/bytes types, else 0 */
     bool nullable;
+    /* SQL attributes (file format 3): stored and carried, never
+     * interpreted by the cluster (client/README.md "Schema") */
+    uint32_t sqltype;      /* a PostgreSQL type oid; 0: derived from type */
+    int32_t sqltypmod;     /* its type modifier; -1: none */
+    bool hidden;           /* a key column the SQL front end added */
 };
 
 enum dict_frag_method { DICT_FRAG_HASH = 1, DICT_FRAG_RANGE = 2 };
@@ -148,6 +153,7 @@ typedef uint64_t dict_liveset;
 /* ---- dictionary ------------------------------------------------------ */
 struct dict_table {
     uint32_t id;
+    bool readonly;                 /* writes refused by txctl (dict_set_readonly) */
     struct dict_table_def def;     /* arrays owned by the table */
     uint32_t nfrags;
     struct dict_frag *frags;
@@ -171,6 +177,14 @@ int dict_create_table(struct dict *d, const struct dict_table_def *def, uint32_t
 int dict_drop_table(struct dict *d, const char *name);
 int dict_drop_table_id(struct dict *d, uint32_t id);
 const struct dict_table *dict_table_by_name(const struct dict *d, const char *name);
+/* In one change (version + 1): drop table `name` and give table `with` its
+ * name; `with` keeps its id, fragments and placement (dict/README.md
+ * "Schema changes"). NINES_EINVAL (an empty name, name == with),
+ * NINES_ENOTFOUND naming whichever table is missing. */
+int dict_replace_table(struct dict *d, const char *name, const char *with);
+/* Set or clear table `name`'s readonly flag (version + 1, also when it is
+ * already so). NINES_EINVAL (empty name), NINES_ENOTFOUND. */
+int dict_set_readonly(struct dict *d, const char *name, bool on);
 const struct dict_table *dict_table_by_id(const struct dict *d, uint32_t id);
 
 /* Move the replica of fragment `frag` held by node `from` to node `to`

@@ -18,7 +18,8 @@
 #include <unistd.h>
 
 #define DICT_FILE_MAGIC   0x4349444eU /* "NDIC" as bytes on disk */
-#define DICT_FILE_VERSION 2    /* written; 1 (no replica states) is still read */
+#define DICT_FILE_VERSION 3    /* written; 1 (no replica states) and 2 (no SQL
+                                * attributes, no table flags) are still read */
 #define DICT_FILE_VERSION_MIN 1
 #define DICT_HDR_SIZE     32
 #define DICT_FILE_MAX     (64u << 20)
@@ -39,6 +40,27 @@ _Static_assert(offsetof(struct dict_file_hdr, version) == 8, "header layout");
 _Static_assert(offsetof(struct dict_file_hdr, payload_len) == 16, "header layout");
 _Static_assert(offsetof(struct dict_file_hdr, payload_crc) == 20, "header layout");
 _Static_assert(offsetof(struct dict_file_hdr, hdr_crc) == 28, "header layout");
+
+/* Table flags (the byte after `replicas`, format 3; 0 before) and column
+ * flags (bit 1 from format 3). */
+#define DICT_TFLAG_READONLY 0x01u
+#define DICT_CFLAG_NULLABLE 0x01u
+#define DICT_CFLAG_HIDDEN   0x02u  /* format 3 */
+
+/* A column record after its name (dict/README.md "File format"), format 3;
+ * format 1 and 2 records end after `size` (6 bytes). Written field by
+ * field; the struct pins the offsets the README table states. */
+struct dict_file_col {
+    uint8_t type;
+    uint8_t flags;
+    uint8_t size[4];
+    uint8_t sqltype[4];   /* format 3 */
+    uint8_t sqltypmod[4]; /* format 3, two's complement */
+};
+_Static_assert(sizeof(struct dict_file_col) == 14, "column record layout");
+_Static_assert(offsetof(struct dict_file_col, size) == 2, "column record layout");
+_Static_assert(offsetof(struct dict_file_col, sqltype) == 6, "column record layout");
+_Static_assert(offsetof(struct dict_file_col, sqltypmod) == 10, "column record layout");
 
 /* ---- little-endian writer ------------------------------------------- */
 struct wbuf {
@@ -118,15 +140,18 @@ int dict_encode(const struct dict *d, uint8_t **out, size_t *len)
         W8(&w, t->def.method);
         W8(&w, t->def.scheme);
         W8(&w, t->def.replicas);
-        W8(&w, 0);
+        W8(&w, t->readonly ? DICT_TFLAG_READONLY : 0); /* format 3 */
         W32(&w, t->nfrags);
         W16(&w, t->def.ncols);
         for (uint32_t c = 0; c < t->def.ncols; c++) {
             const struct dict_column *col = &t->def.cols[c];
             w_name(&w, col->name, sizeof col->name);
             W8(&w, col->type);
-            W8(&w, col->nullable ? 1 : 0);
+            W8(&w, (col->nullable ? DICT_CFLAG_NULLABLE : 0) |
+                       (col->hidden ? DICT_CFLAG_HIDDEN : 0));
             W32(&w, col->size);
+            W32(&w, col->sqltype);                 /* format 3 */
+            W32(&w, (uint32_t)col->sqltypmod);
         }
         W8(&w, t->def.npk);
         for (uint32_t k = 0; k < t->def.npk; k++)
@@ -225,11 +250,15 @@ static int read_table(struct rbuf *r, const struct dict *d, struct dict_table **
     def.method = R8(r);
     def.scheme = R8(r);
     def.replicas = R8(r);
-    (void)R8(r);
+    uint32_t tflags = R8(r);
+    uint32_t tflags_ok = r->format >= 3 ? DICT_TFLAG_READONLY : 0;
     uint32_t nfrags = R32(r);
     def.ncols = R16(r);
     if (r->bad)
         return NINES_ECORRUPT;
+    if (tflags & ~tflags_ok)
+        return nines_err(NINES_ECORRUPT, "table %u: unknown table flags 0x%x (format %u)", id,
+                         tflags, r->format);
     if (def.ncols > DICT_MAX_COLS || nfrags > DICT_MAX_FRAGS || nfrags == 0)
         return nines_err(NINES_ECORRUPT, "table %u: %u columns / %u fragments out of range", id,
                          def.ncols, nfrags);
@@ -240,11 +269,18 @@ static int read_table(struct rbuf *r, const struct dict *d, struct dict_table **
         r_name(r, cols[c].name, sizeof cols[c].name);
         cols[c].type = R8(r);
         uint32_t flags = R8(r);
-        cols[c].nullable = flags & 1;
+        cols[c].nullable = flags & DICT_CFLAG_NULLABLE;
+        cols[c].hidden = flags & DICT_CFLAG_HIDDEN;
         cols[c].size = R32(r);
-        if (flags > 1)
-            return nines_err(NINES_ECORRUPT, "table %u column %u: unknown flags 0x%x", id, c,
-                             flags);
+        cols[c].sqltypmod = -1;
+        if (r->format >= 3) {
+            cols[c].sqltype = R32(r);
+            cols[c].sqltypmod = (int32_t)R32(r);
+        }
+        uint32_t known = DICT_CFLAG_NULLABLE | (r->format >= 3 ? DICT_CFLAG_HIDDEN : 0);
+        if (flags & ~known)
+            return nines_err(NINES_ECORRUPT, "table %u column %u: unknown flags 0x%x (format %u)",
+                             id, c, flags, r->format);
     }
     def.cols = cols;
     def.npk = R8(r);
@@ -283,6 +319,7 @@ static int read_table(struct rbuf *r, const struct dict *d, struct dict_table **
     if (rc < 0)
         return rc;
     t->id = id;
+    t->readonly = tflags & DICT_TFLAG_READONLY;
     for (uint32_t f = 0; f < nfrags && rc == 0; f++) {
         t->frags[f].primary = R32(r);
         t->frags[f].standby = R32(r);

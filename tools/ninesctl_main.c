@@ -524,11 +524,16 @@ static int cmd_tables(const struct nines_conf *c, int argc, char **argv)
         for (uint32_t i = 0; i < d->ntables; i++) {
             const struct dict_table *t = d->tables[i];
             printf("%s{\"id\":%u,\"name\":\"%s\",\"method\":\"%s\",\"fragments\":%u,"
-                   "\"replicas\":%u,\"scheme\":\"%s\",\"columns\":%u}",
+                   "\"replicas\":%u,\"scheme\":\"%s\",\"columns\":%u,\"readonly\":%s,"
+                   "\"hidden\":[",
                    i ? "," : "", t->id, t->def.name,
                    t->def.method == DICT_FRAG_RANGE ? "range" : "hash", t->nfrags,
                    t->def.replicas, t->def.scheme == DICT_PLACE_CIRCULAR ? "circular" : "misd",
-                   t->def.ncols);
+                   t->def.ncols, t->readonly ? "true" : "false");
+            for (uint32_t ci = 0, n = 0; ci < t->def.ncols; ci++)
+                if (t->def.cols[ci].hidden)
+                    printf("%s\"%s\"", n++ ? "," : "", t->def.cols[ci].name);
+            printf("]}");
         }
         printf("]}\n");
     } else {
@@ -546,10 +551,22 @@ static int cmd_tables(const struct nines_conf *c, int argc, char **argv)
             for (uint32_t k = 0; k < t->def.npk && off < sizeof keys - 70; k++)
                 off += (size_t)snprintf(keys + off, sizeof keys - off, "%s%s", k ? "," : "",
                                         t->def.cols[t->def.pk[k]].name);
-            printf("%-5u %-24s %-6s %-9u %-8u %-8s %s\n", t->id, t->def.name,
+            /* after the key: [read-only], [hidden: columns] (the SQL front
+             * end's row keys) */
+            char flags[256] = "";
+            size_t fo = 0;
+            if (t->readonly)
+                fo += (size_t)snprintf(flags, sizeof flags, "  [read-only]");
+            for (uint32_t ci = 0, n = 0; ci < t->def.ncols && fo < sizeof flags - 70; ci++)
+                if (t->def.cols[ci].hidden)
+                    fo += (size_t)snprintf(flags + fo, sizeof flags - fo, "%s%s",
+                                           n++ ? "," : "  [hidden: ", t->def.cols[ci].name);
+            if (fo && strstr(flags, "[hidden: "))
+                snprintf(flags + fo, sizeof flags - fo, "]");
+            printf("%-5u %-24s %-6s %-9u %-8u %-8s %s%s\n", t->id, t->def.name,
                    t->def.method == DICT_FRAG_RANGE ? "range" : "hash", t->nfrags,
                    t->def.replicas, t->def.scheme == DICT_PLACE_CIRCULAR ? "circular" : "misd",
-                   keys);
+                   keys, flags);
         }
     }
     dict_free(&g.d);

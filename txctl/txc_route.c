@@ -105,8 +105,32 @@ static int check_row(const struct dict_table *tb, const Nines__Row *row)
     return rc ? rc : conv_row(cols, tb->def.ncols, row, kv);
 }
 
+/* Writes to a table whose readonly flag is on (dict_set_readonly, set
+ * while the SQL front end re-keys or rebuilds it) are refused. */
+static int check_writable(const struct dict_table *tb, const Nines__RecordOp *op)
+{
+    if (!tb->readonly)
+        return 0;
+    return nines_err(NINES_ESTATE, "table %s is read-only: %s refused (the table's read-only "
+                     "flag is on, e.g. while it is being re-keyed; reads go on)", tb->def.name,
+                     op_name(op->op));
+}
+
 static int check_op(const struct dict_table *tb, const Nines__RecordOp *op)
 {
+    switch (op->op) {
+    case NINES__OP_TYPE__OP_INSERT:
+    case NINES__OP_TYPE__OP_UPDATE:
+    case NINES__OP_TYPE__OP_DELETE:
+    case NINES__OP_TYPE__OP_ADD: {
+        int rc = check_writable(tb, op);
+        if (rc)
+            return rc;
+        break;
+    }
+    default:
+        break;
+    }
     switch (op->op) {
     case NINES__OP_TYPE__OP_GET:
     case NINES__OP_TYPE__OP_DELETE:

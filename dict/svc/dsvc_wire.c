@@ -64,6 +64,9 @@ int dsvc_def_from_pb(const Nines__DictTableDef *pb, struct dsvc_def *out)
         out->cols[i].type = c->type;
         out->cols[i].size = c->size;
         out->cols[i].nullable = c->nullable;
+        out->cols[i].sqltype = c->sqltype;
+        out->cols[i].sqltypmod = c->sqltype ? c->sqltypmod : -1;
+        out->cols[i].hidden = c->hidden;
     }
     for (size_t i = 0; i < pb->n_pk; i++) {
         if (pb->pk[i] >= pb->n_columns) {
@@ -104,6 +107,14 @@ const char *dsvc_change_name(const Nines__DictChange *c, char *buf, size_t n)
         break;
     case NINES__DICT_OP__DICT_OP_DROP_TABLE:
         snprintf(buf, n, "drop table '%.64s'", c->name ? c->name : "");
+        break;
+    case NINES__DICT_OP__DICT_OP_REPLACE_TABLE:
+        snprintf(buf, n, "replace table '%.64s' with '%.64s'", c->name ? c->name : "",
+                 c->with ? c->with : "");
+        break;
+    case NINES__DICT_OP__DICT_OP_SET_READONLY:
+        snprintf(buf, n, "set table '%.64s' %s", c->name ? c->name : "",
+                 c->readonly ? "read-only" : "writable");
         break;
     case NINES__DICT_OP__DICT_OP_REPAIR_NODE:
         snprintf(buf, n, "repair node %u (replicas to %zu eligible nodes)", c->node,
@@ -152,6 +163,12 @@ int dsvc_apply(const struct dict *base, const Nines__DictChange *change, struct 
             rc = nines_err(NINES_EINVAL, "drop table without a table name");
         else
             rc = dict_drop_table(next, change->name);
+        break;
+    case NINES__DICT_OP__DICT_OP_REPLACE_TABLE:
+        rc = dict_replace_table(next, change->name, change->with);
+        break;
+    case NINES__DICT_OP__DICT_OP_SET_READONLY:
+        rc = dict_set_readonly(next, change->name, change->readonly);
         break;
     case NINES__DICT_OP__DICT_OP_REPAIR_NODE:
     case NINES__DICT_OP__DICT_OP_REINTEGRATE_NODE: {

@@ -281,8 +281,12 @@ void sk_reconcile(struct ksvc *k, const struct dict *d, bool live_commit)
                        : ro.standby == k->self ? KERN_FRAG_HOT_STANDBY
                                                : 0;
             struct sk_rep *r = sk_rep_get(k, t->id, f);
-            if (r)
+            if (r) {
                 r->leave_at_us = 0; /* placed here (again) */
+                /* a replace (DICT_OP_REPLACE_TABLE) renames a table: same
+                 * id, same replica, the new name in messages */
+                snprintf(r->tname, sizeof r->tname, "%s", t->def.name);
+            }
             if (r && r->rb) {
                 /* being rebuilt: its roles are the rebuild's (ksvc_rebuild.c) */
                 if (!sk_rb_reconcile_rep(k, r, &ro, ns->epoch))

@@ -25,26 +25,30 @@
 
 /* Columns of "cv"; 1..8 are also the key columns of "cvk" (in this order). */
 static const struct dict_column cv_cols[] = {
-    {"k", DICT_T_INT64, 0, false},
-    {"i32", DICT_T_INT32, 0, false},
-    {"i64", DICT_T_INT64, 0, false},
-    {"dbl", DICT_T_DOUBLE, 0, false},
-    {"ts", DICT_T_TIMESTAMP, 0, false},
-    {"fs", DICT_T_STRING, 4, false},
-    {"vs", DICT_T_VARSTRING, 8, false},
-    {"fb", DICT_T_BYTES, 3, false},
-    {"vb", DICT_T_VARBYTES, 4, false},
-    {"ni", DICT_T_INT64, 0, true},
-    {"nfs", DICT_T_STRING, 4, true},
+    {.name = "k", .type = DICT_T_INT64, .size = 0, .nullable = false},
+    {.name = "i32", .type = DICT_T_INT32, .size = 0, .nullable = false},
+    {.name = "i64", .type = DICT_T_INT64, .size = 0, .nullable = false},
+    {.name = "dbl", .type = DICT_T_DOUBLE, .size = 0, .nullable = false},
+    {.name = "ts", .type = DICT_T_TIMESTAMP, .size = 0, .nullable = false},
+    {.name = "fs", .type = DICT_T_STRING, .size = 4, .nullable = false},
+    {.name = "vs", .type = DICT_T_VARSTRING, .size = 8, .nullable = false},
+    {.name = "fb", .type = DICT_T_BYTES, .size = 3, .nullable = false},
+    {.name = "vb", .type = DICT_T_VARBYTES, .size = 4, .nullable = false},
+    {.name = "ni", .type = DICT_T_INT64, .size = 0, .nullable = true},
+    {.name = "nfs", .type = DICT_T_STRING, .size = 4, .nullable = true},
 };
 #define CV_NCOLS 11
 #define CVK_NPK 8 /* "cvk": cv_cols[1..8] as key, then v int64 */
 static const struct dict_column cvk_cols[] = {
-    {"i32", DICT_T_INT32, 0, false},   {"i64", DICT_T_INT64, 0, false},
-    {"dbl", DICT_T_DOUBLE, 0, false},  {"ts", DICT_T_TIMESTAMP, 0, false},
-    {"fs", DICT_T_STRING, 4, false},   {"vs", DICT_T_VARSTRING, 8, false},
-    {"fb", DICT_T_BYTES, 3, false},    {"vb", DICT_T_VARBYTES, 4, false},
-    {"v", DICT_T_INT64, 0, false},
+    {.name = "i32", .type = DICT_T_INT32, .size = 0, .nullable = false},
+    {.name = "i64", .type = DICT_T_INT64, .size = 0, .nullable = false},
+    {.name = "dbl", .type = DICT_T_DOUBLE, .size = 0, .nullable = false},
+    {.name = "ts", .type = DICT_T_TIMESTAMP, .size = 0, .nullable = false},
+    {.name = "fs", .type = DICT_T_STRING, .size = 4, .nullable = false},
+    {.name = "vs", .type = DICT_T_VARSTRING, .size = 8, .nullable = false},
+    {.name = "fb", .type = DICT_T_BYTES, .size = 3, .nullable = false},
+    {.name = "vb", .type = DICT_T_VARBYTES, .size = 4, .nullable = false},
+    {.name = "v", .type = DICT_T_INT64, .size = 0, .nullable = false},
 };
 static const uint16_t cvk_pk[CVK_NPK] = {0, 1, 2, 3, 4, 5, 6, 7};
 /* how the detail names each column's type */

@@ -19,9 +19,10 @@ static void build(struct dict *d)
 {
     CU_ASSERT_EQUAL_FATAL(dict_init(d, nodes, 5), 0);
     struct dict_column cols[3] = {
-        {.name = "k", .type = DICT_T_STRING, .size = 12},
-        {.name = "v", .type = DICT_T_VARBYTES, .size = 300, .nullable = true},
-        {.name = "t", .type = DICT_T_TIMESTAMP},
+        {.name = "k", .type = DICT_T_STRING, .size = 12, .sqltype = 1042, .sqltypmod = 16},
+        {.name = "v", .type = DICT_T_VARBYTES, .size = 300, .nullable = true, .sqltype = 17,
+         .sqltypmod = -1},
+        {.name = "t", .type = DICT_T_TIMESTAMP, .sqltypmod = -1, .hidden = true},
     };
     uint16_t pk[] = {0, 2};
     struct dict_table_def h = {.name = "hashed", .ncols = 3, .cols = cols, .npk = 2, .pk = pk,
@@ -47,7 +48,8 @@ static void build(struct dict *d)
     CU_ASSERT_EQUAL_FATAL(dict_create_table(d, &single, &sid), 0);
     CU_ASSERT_EQUAL_FATAL(dict_drop_table(d, "gone"), 0);
     CU_ASSERT_EQUAL_FATAL(dict_switch_roles(d, dict_table_by_name(d, "hashed")->id, 3), 0);
-    CU_ASSERT_EQUAL(d->version, 6);
+    CU_ASSERT_EQUAL_FATAL(dict_set_readonly(d, "ranged", true), 0);
+    CU_ASSERT_EQUAL(d->version, 7);
 }
 
 static void same(const struct dict *a, const struct dict *b)
@@ -60,6 +62,7 @@ static void same(const struct dict *a, const struct dict *b)
     for (uint32_t i = 0; i < a->ntables; i++) {
         const struct dict_table *x = a->tables[i], *y = b->tables[i];
         CU_ASSERT_EQUAL(x->id, y->id);
+        CU_ASSERT_EQUAL(x->readonly, y->readonly);
         CU_ASSERT_STRING_EQUAL(x->def.name, y->def.name);
         CU_ASSERT_EQUAL(x->def.method, y->def.method);
         CU_ASSERT_EQUAL(x->def.scheme, y->def.scheme);
@@ -71,6 +74,9 @@ static void same(const struct dict *a, const struct dict *b)
             CU_ASSERT_EQUAL(x->def.cols[c].type, y->def.cols[c].type);
             CU_ASSERT_EQUAL(x->def.cols[c].size, y->def.cols[c].size);
             CU_ASSERT_EQUAL(x->def.cols[c].nullable, y->def.cols[c].nullable);
+            CU_ASSERT_EQUAL(x->def.cols[c].sqltype, y->def.cols[c].sqltype);
+            CU_ASSERT_EQUAL(x->def.cols[c].sqltypmod, y->def.cols[c].sqltypmod);
+            CU_ASSERT_EQUAL(x->def.cols[c].hidden, y->def.cols[c].hidden);
         }
         CU_ASSERT_EQUAL_FATAL(x->def.npk, y->def.npk);
         CU_ASSERT_EQUAL(memcmp(x->def.pk, y->def.pk, x->def.npk * sizeof x->def.pk[0]), 0);
@@ -94,6 +100,17 @@ static void test_roundtrip(void)
     CU_ASSERT_EQUAL_FATAL(dict_encode(&a, &buf, &len), 0);
     CU_ASSERT_EQUAL_FATAL(dict_decode(buf, len, &b), 0);
     same(&a, &b);
+    /* format 3: the SQL attributes and the table flag came back */
+    const struct dict_table *rt = dict_table_by_name(&b, "ranged");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(rt);
+    CU_ASSERT_TRUE(rt->readonly);
+    CU_ASSERT_FALSE(dict_table_by_name(&b, "hashed")->readonly);
+    CU_ASSERT_EQUAL(rt->def.cols[0].sqltype, 1042);
+    CU_ASSERT_EQUAL(rt->def.cols[0].sqltypmod, 16);
+    CU_ASSERT_FALSE(rt->def.cols[0].hidden);
+    CU_ASSERT_EQUAL(rt->def.cols[1].sqltypmod, -1);
+    CU_ASSERT_TRUE(rt->def.cols[2].hidden);
+    CU_ASSERT_EQUAL(buf[4], 3); /* format version written */
     /* the loaded dictionary keeps working: a new id, the version goes on */
     struct dict_column c = {.name = "k", .type = DICT_T_INT32};
     uint16_t pk = 0;
@@ -176,6 +193,28 @@ static void reseal(uint8_t *buf, size_t len)
         buf[28 + i] = (uint8_t)(c >> (8 * i));
 }
 
+/* The format-2 image of a format-3 image of one single-column table: the
+ * column record loses sqltype and sqltypmod (8 bytes at col_off + 6). */
+static uint8_t *downgrade(const uint8_t *buf, size_t len, size_t col_off, size_t *len2)
+{
+    uint8_t *v2 = malloc(len - 8);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(v2);
+    memcpy(v2, buf, col_off + 6);
+    memcpy(v2 + col_off + 6, buf + col_off + 14, len - col_off - 14);
+    *len2 = len - 8;
+    v2[4] = 2;
+    uint32_t plen = (uint32_t)(*len2 - 32);
+    for (int i = 0; i < 4; i++)
+        v2[16 + i] = (uint8_t)(plen >> (8 * i));
+    reseal(v2, *len2);
+    return v2;
+}
+
+/* payload: next id(4) nnodes(4) 2 nodes(16) ntables(4) id(4) name(1+1)
+ * method scheme replicas flags(4) nfrags(4) ncols(2) colname(1+1) type */
+#define ONE_TYPE_OFF (32 + 4 + 4 + 16 + 4 + 4 + 2 + 4 + 4 + 2 + 2)
+#define ONE_TFLAG_OFF (32 + 4 + 4 + 16 + 4 + 4 + 2 + 3)
+
 static void test_checked_content(void)
 {
     /* one node per site, one single-fragment table: the last 12 payload
@@ -212,18 +251,22 @@ static void test_checked_content(void)
     CU_ASSERT_EQUAL(dict_decode(buf, len, &b), NINES_ECORRUPT);
     CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "reserved 0x100"));
     buf[len - 2] = 0;
-    /* a format-1 file (8 bytes per fragment, no states) still loads: every
-     * replica ready */
+    reseal(buf, len);
+    /* a format-1 file (8 bytes per fragment, no states, no SQL attributes)
+     * still loads: every replica ready */
     {
-        uint8_t *v1 = malloc(len - 4);
+        size_t l2;
+        uint8_t *v2 = downgrade(buf, len, ONE_TYPE_OFF, &l2);
+        uint8_t *v1 = malloc(l2 - 4);
         CU_ASSERT_PTR_NOT_NULL_FATAL(v1);
-        memcpy(v1, buf, len - 4);
+        memcpy(v1, v2, l2 - 4);
+        free(v2);
         v1[4] = 1;
-        uint32_t plen = (uint32_t)(len - 4 - 32);
+        uint32_t plen = (uint32_t)(l2 - 4 - 32);
         for (int i = 0; i < 4; i++)
             v1[16 + i] = (uint8_t)(plen >> (8 * i));
-        reseal(v1, len - 4);
-        CU_ASSERT_EQUAL_FATAL(dict_decode(v1, len - 4, &b), 0);
+        reseal(v1, l2 - 4);
+        CU_ASSERT_EQUAL_FATAL(dict_decode(v1, l2 - 4, &b), 0);
         CU_ASSERT_EQUAL(b.tables[0]->frags[0].standby, a.tables[0]->frags[0].standby);
         CU_ASSERT_EQUAL(b.tables[0]->frags[0].standby_state, DICT_REP_READY);
         dict_free(&b);
@@ -242,9 +285,7 @@ static void test_checked_content(void)
     /* a table that fails validation (zero fragments cannot be encoded by
      * the API; change the column type byte to an unknown type instead) */
     CU_ASSERT_EQUAL_FATAL(dict_encode(&a, &buf, &len), 0);
-    /* payload: next id(4) nnodes(4) 2 nodes(16) ntables(4) id(4) name(1+1)
-     * method scheme replicas pad(4) nfrags(4) ncols(2) colname(1+1) type */
-    size_t type_off = 32 + 4 + 4 + 16 + 4 + 4 + 2 + 4 + 4 + 2 + 2;
+    size_t type_off = ONE_TYPE_OFF;
     CU_ASSERT_EQUAL_FATAL(buf[type_off], DICT_T_INT32);
     buf[type_off] = 42;
     reseal(buf, len);
@@ -252,15 +293,95 @@ static void test_checked_content(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "unknown type 42"));
     buf[type_off] = DICT_T_INT32;
     /* a future format version */
-    buf[4] = 3;
+    buf[4] = 4;
     reseal(buf, len);
     CU_ASSERT_EQUAL(dict_decode(buf, len, &b), NINES_EVERSION);
-    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "format 3"));
-    buf[4] = 2;
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "format 4"));
+    buf[4] = 3;
     reseal(buf, len);
     CU_ASSERT_EQUAL(dict_decode(buf, len, &b), 0);
     same(&a, &b);
     dict_free(&b);
+    free(buf);
+    dict_free(&a);
+}
+
+/* Format 3's table flag and column attributes; a format-2 image reads
+ * with the defaults and refuses the flags format 3 added. */
+static void test_format3(void)
+{
+    static const struct dict_node two[] = {{1, 0}, {2, 1}};
+    struct dict a, b;
+    CU_ASSERT_EQUAL_FATAL(dict_init(&a, two, 2), 0);
+    struct dict_column c = {.name = "k", .type = DICT_T_INT32, .sqltype = 23, .sqltypmod = 7,
+                            .hidden = true};
+    uint16_t pk = 0;
+    struct dict_table_def def = {.name = "t", .ncols = 1, .cols = &c, .npk = 1, .pk = &pk,
+                                 .method = DICT_FRAG_HASH, .nfrags = 1};
+    CU_ASSERT_EQUAL_FATAL(dict_create_table(&a, &def, NULL), 0);
+    CU_ASSERT_EQUAL_FATAL(dict_set_readonly(&a, "t", true), 0);
+    uint8_t *buf;
+    size_t len;
+    CU_ASSERT_EQUAL_FATAL(dict_encode(&a, &buf, &len), 0);
+    /* the layout the README states */
+    CU_ASSERT_EQUAL(buf[ONE_TFLAG_OFF], 1);          /* table flags: readonly */
+    CU_ASSERT_EQUAL(buf[ONE_TYPE_OFF], DICT_T_INT32);
+    CU_ASSERT_EQUAL(buf[ONE_TYPE_OFF + 1], 2);        /* column flags: hidden */
+    CU_ASSERT_EQUAL(buf[ONE_TYPE_OFF + 6], 23);       /* sqltype */
+    CU_ASSERT_EQUAL(buf[ONE_TYPE_OFF + 10], 7);       /* sqltypmod */
+    CU_ASSERT_EQUAL_FATAL(dict_decode(buf, len, &b), 0);
+    same(&a, &b);
+    dict_free(&b);
+    /* sqltypmod -1 travels as two's complement */
+    ((struct dict_column *)a.tables[0]->def.cols)[0].sqltypmod = -1;
+    free(buf);
+    CU_ASSERT_EQUAL_FATAL(dict_encode(&a, &buf, &len), 0);
+    CU_ASSERT_EQUAL(buf[ONE_TYPE_OFF + 13], 0xff);
+    CU_ASSERT_EQUAL_FATAL(dict_decode(buf, len, &b), 0);
+    CU_ASSERT_EQUAL(b.tables[0]->def.cols[0].sqltypmod, -1);
+    dict_free(&b);
+    /* an unknown table flag, an unknown column flag: refused */
+    buf[ONE_TFLAG_OFF] = 3;
+    reseal(buf, len);
+    CU_ASSERT_EQUAL(dict_decode(buf, len, &b), NINES_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "unknown table flags 0x3"));
+    buf[ONE_TFLAG_OFF] = 1;
+    buf[ONE_TYPE_OFF + 1] = 4;
+    reseal(buf, len);
+    CU_ASSERT_EQUAL(dict_decode(buf, len, &b), NINES_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "unknown flags 0x4"));
+    /* format 2: no attributes; read with the defaults */
+    buf[ONE_TFLAG_OFF] = 0;
+    buf[ONE_TYPE_OFF + 1] = 0;
+    reseal(buf, len);
+    size_t l2;
+    uint8_t *v2 = downgrade(buf, len, ONE_TYPE_OFF, &l2);
+    CU_ASSERT_EQUAL_FATAL(dict_decode(v2, l2, &b), 0);
+    CU_ASSERT_FALSE(b.tables[0]->readonly);
+    CU_ASSERT_EQUAL(b.tables[0]->def.cols[0].sqltype, 0);
+    CU_ASSERT_EQUAL(b.tables[0]->def.cols[0].sqltypmod, -1);
+    CU_ASSERT_FALSE(b.tables[0]->def.cols[0].hidden);
+    CU_ASSERT_EQUAL(b.tables[0]->def.cols[0].type, DICT_T_INT32);
+    CU_ASSERT_EQUAL(b.version, a.version);
+    /* ... and saved again it is format 3 */
+    uint8_t *b3;
+    size_t l3;
+    CU_ASSERT_EQUAL_FATAL(dict_encode(&b, &b3, &l3), 0);
+    CU_ASSERT_EQUAL(b3[4], 3);
+    CU_ASSERT_EQUAL(l3, l2 + 8);
+    free(b3);
+    dict_free(&b);
+    /* a format-2 image with format 3's flags: refused */
+    v2[ONE_TFLAG_OFF] = 1;
+    reseal(v2, l2);
+    CU_ASSERT_EQUAL(dict_decode(v2, l2, &b), NINES_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "unknown table flags 0x1 (format 2)"));
+    v2[ONE_TFLAG_OFF] = 0;
+    v2[ONE_TYPE_OFF + 1] = 2;
+    reseal(v2, l2);
+    CU_ASSERT_EQUAL(dict_decode(v2, l2, &b), NINES_ECORRUPT);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "unknown flags 0x2 (format 2)"));
+    free(v2);
     free(buf);
     dict_free(&a);
 }
@@ -284,7 +405,7 @@ static void test_files(void)
     CU_ASSERT_EQUAL(dict_drop_table(&a, "single"), 0);
     CU_ASSERT_EQUAL_FATAL(dict_save(&a, path), 0);
     CU_ASSERT_EQUAL_FATAL(dict_load(path, &b), 0);
-    CU_ASSERT_EQUAL(b.version, 7);
+    CU_ASSERT_EQUAL(b.version, 8);
     same(&a, &b);
     dict_free(&b);
     /* a truncated file */
@@ -373,6 +494,7 @@ void cu_register(void)
         {"roundtrip", test_roundtrip},
         {"corruption", test_corruption},
         {"checked_content", test_checked_content},
+        {"format3", test_format3},
         {"files", test_files},
 #ifdef NINES_FAULTS
         {"save_faults", test_save_faults},

@@ -77,7 +77,9 @@ RIG_FN struct ksvc_dlog_status dls(void)
 RIG_FN uint32_t table_new(const char *name, uint32_t nfrags)
 {
     static const struct dict_column cols[3] = {
-        {"k", 2, 0, false}, {"v", 2, 0, false}, {"s", 5, 32, true}};
+        {.name = "k", .type = 2, .size = 0, .nullable = false},
+        {.name = "v", .type = 2, .size = 0, .nullable = false},
+        {.name = "s", .type = 5, .size = 32, .nullable = true}};
     static const uint16_t pk[1] = {0};
     struct dict_table_def def = {.ncols = 3, .cols = cols, .npk = 1, .pk = pk,
                                  .method = DICT_FRAG_HASH, .nfrags = nfrags, .replicas = 1,

@@ -851,7 +851,7 @@ static void mk_table(struct dict *d, const char *name, uint32_t ncols,
     CU_ASSERT_EQUAL_FATAL(dict_create_table(d, &def, id), 0);
 }
 
-#define COL(n, t, s) {n, t, s, false}
+#define COL(n, t, s) {.name = n, .type = t, .size = s}
 
 static void build_dict(struct world *w, bool tpcb)
 {
@@ -3591,6 +3591,65 @@ static void test_gcp_sync_outcome(void)
     world_close(w);
 }
 
+/* A table with the dictionary's readonly flag: INSERT, UPDATE, DELETE, ADD
+ * and a procedure's writes are refused with NINES_ESTATE naming the table
+ * (txctl/README.md "Requests and routing"); GET and SCAN go on; cleared,
+ * writes go on. */
+static void test_readonly_table(void)
+{
+    struct world *w = &W;
+    world_open(w, 10000, true);
+    net_addr c = CONN(4);
+    CU_ASSERT_EQUAL_FATAL(dict_set_readonly(&w->d, "kv", true), 0);
+    CU_ASSERT_EQUAL_FATAL(dict_set_readonly(&w->d, "account", true), 0);
+    struct rt_msg *m;
+    static const Nines__OpType writes[] = {NINES__OP_TYPE__OP_INSERT, NINES__OP_TYPE__OP_UPDATE,
+                                           NINES__OP_TYPE__OP_DELETE, NINES__OP_TYPE__OP_ADD};
+    for (uint64_t i = 0; i < 4; i++) {
+        Nines__TxnReq *r = new_req(w, 1, &m, 1 + i, 0, NINES__TXN_END__TXN_END_COMMIT, 2);
+        kv_op(m, r->ops[0], NINES__OP_TYPE__OP_GET, 1, 0);
+        kv_op(m, r->ops[1], writes[i], 7, 1);
+        if (writes[i] == NINES__OP_TYPE__OP_INSERT || writes[i] == NINES__OP_TYPE__OP_UPDATE) {
+            Nines__RecordOp *op = r->ops[1];
+            op->n_key = 0;
+            op->row = rt_msg_alloc(m, sizeof *op->row);
+            nines__row__init(op->row);
+            op->row->n_values = 3;
+            op->row->values = rt_msg_alloc(m, 3 * sizeof *op->row->values);
+            op->row->values[0] = v_i64(m, 7);
+            op->row->values[1] = v_i64(m, 1);
+            op->row->values[2] = v_str(m, "x");
+        }
+        submit(w, 1, c, m);
+    }
+    submit_tpcb(w, 1, c, 5, 1, 1, 1, 1);
+    Nines__TxnReq *r = new_req(w, 1, &m, 6, 0, NINES__TXN_END__TXN_END_COMMIT, 2);
+    kv_op(m, r->ops[0], NINES__OP_TYPE__OP_GET, 1, 0);
+    scan_op(m, r->ops[1], "kv", NOKEY, NOKEY, 10, false);
+    submit(w, 1, c, m);
+    settle(w, 200);
+    expect_ref(w, c, 1, NINES_ESTATE, "table kv is read-only: INSERT refused");
+    CU_ASSERT_EQUAL(answer_for(w, c, 1)->failed_op, 1);
+    expect_ref(w, c, 2, NINES_ESTATE, "table kv is read-only: UPDATE refused");
+    expect_ref(w, c, 3, NINES_ESTATE, "table kv is read-only: DELETE refused");
+    expect_ref(w, c, 4, NINES_ESTATE, "table kv is read-only: ADD refused");
+    expect_ref(w, c, 5, NINES_ESTATE, "table account is read-only");
+    struct ans *a = answer_for(w, c, 6);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    /* cleared: the same write goes through */
+    CU_ASSERT_EQUAL_FATAL(dict_set_readonly(&w->d, "kv", false), 0);
+    r = new_req(w, 1, &m, 7, 0, NINES__TXN_END__TXN_END_COMMIT, 1);
+    kv_op(m, r->ops[0], NINES__OP_TYPE__OP_ADD, 1, 1);
+    submit(w, 1, c, m);
+    settle(w, 200);
+    a = answer_for(w, c, 7);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(a);
+    CU_ASSERT_EQUAL(a->type, NINES__MSG_TYPE__TXN_CONF);
+    CU_ASSERT_EQUAL(active_total(w), 0);
+    world_close(w);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -3609,6 +3668,7 @@ void cu_register(void)
         {"second_phase_retry", test_second_phase_retry},
         {"answer_lost_after_commit", test_answer_lost_after_commit},
         {"bad_requests", test_bad_requests},
+        {"readonly_table", test_readonly_table},
         {"scan_hash", test_scan_hash},
         {"scan_range", test_scan_range},
         {"scan_errors", test_scan_errors},

@@ -445,7 +445,7 @@ static const struct rt_msg_entry msgtab[] = {
     ROW(ABORT_REQ, nines__abort_req__descriptor, RT_SVC_KERN, fk_on_end),
 };
 
-#define COL(n, t, s) {n, t, s, false}
+#define COL(n, t, s) {.name = n, .type = t, .size = s}
 
 static void mk_table(const char *name, uint32_t ncols, const struct dict_column *cols)
 {
