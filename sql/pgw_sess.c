@@ -18,7 +18,7 @@
 struct startup {
     char *pk;
     size_t n;
-    const char *names[PGW_MAX_STARTUP_PARAMS], *values[PGW_MAX_STARTUP_PARAMS];
+    const char *names[PGW_MAX_STARTUP_PARAMS + 1], *values[PGW_MAX_STARTUP_PARAMS + 1];
     const char *user, *database;
     size_t nunrec;               /* _pq_.* protocol options: NegotiateProtocolVersion */
     const char *unrec[PGW_MAX_STARTUP_PARAMS];
@@ -185,7 +185,7 @@ static int parse_startup(struct pgw_sess *s, struct pgw_rd *r, struct startup *s
         const char *value = pgw_rd_str(&pr);
         if (!value)
             break;
-        if (np == PGW_MAX_STARTUP_PARAMS) {
+        if (np + st->nunrec == PGW_MAX_STARTUP_PARAMS) {
             pgw_send_errorf(s, "FATAL", "08P01", "more than %d startup parameters",
                             PGW_MAX_STARTUP_PARAMS);
             pgw_reason(s, "more than %d startup parameters", PGW_MAX_STARTUP_PARAMS);

@@ -644,6 +644,67 @@ static void test_conn_limit(void)
     sql_srv_stop(srv);
 }
 
+/* Stopping the server with a statement blocked in the engine: the session
+ * is cancelled and shut, every thread joined. */
+static void test_stop_busy(void)
+{
+    uint16_t port;
+    struct sql_srv *srv = start_srv("", &port);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
+    CU_ASSERT_EQUAL(sql_srv_port(srv), port);
+    PGconn *c = connect_to(port, "user=busy"), *idle = connect_to(port, "user=idle");
+    CU_ASSERT_EQUAL_FATAL(PQstatus(c), CONNECTION_OK);
+    CU_ASSERT_EQUAL(PQstatus(idle), CONNECTION_OK);
+    pthread_t th;
+    CU_ASSERT_EQUAL_FATAL(pthread_create(&th, NULL, run_wait, c), 0);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += DEADLINE_S;
+    pthread_mutex_lock(&fake.mu);
+    while (fake.waiting == 0 && pthread_cond_timedwait(&fake.cv, &fake.mu, &dl) == 0)
+        ;
+    pthread_mutex_unlock(&fake.mu);
+    sql_srv_stop(srv); /* returns once every session thread has ended */
+    void *res = NULL;
+    pthread_join(th, &res);
+    CU_ASSERT_NOT_EQUAL(PQresultStatus(res), PGRES_TUPLES_OK);
+    PQclear(res);
+    pthread_mutex_lock(&fake.mu);
+    CU_ASSERT_EQUAL(fake.waiting, 0);
+    pthread_mutex_unlock(&fake.mu);
+    PGresult *r = PQexec(idle, "SELECT ROWS 1"); /* its socket was shut */
+    CU_ASSERT_NOT_EQUAL(PQresultStatus(r), PGRES_TUPLES_OK);
+    PQclear(r);
+    PQfinish(c);
+    PQfinish(idle);
+}
+
+/* A result far above the 64 KiB batch streams through, in order. */
+static void test_large_result(void)
+{
+    PGconn *c = trust_conn();
+    char q[64];
+    snprintf(q, sizeof q, "SELECT WIDE %d", FAKE_MAX_ROWS); /* 256 kB */
+    for (int k = 0; k < 3; k++) {
+        CU_ASSERT_EQUAL_FATAL(PQsendQuery(c, q), 1);
+        CU_ASSERT_EQUAL(PQsetSingleRowMode(c), 1);
+        int rows = 0;
+        PGresult *r;
+        while ((r = PQgetResult(c))) {
+            if (PQresultStatus(r) == PGRES_SINGLE_TUPLE) {
+                char want[16];
+                snprintf(want, sizeof want, "%d", rows + 1);
+                CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 0), want);
+                CU_ASSERT_EQUAL(PQgetlength(r, 0, 1), rows + 1 == 3 ? 0 : 1000);
+                rows++;
+            }
+            PQclear(r);
+        }
+        CU_ASSERT_EQUAL(rows, FAKE_MAX_ROWS);
+    }
+    PQfinish(c);
+}
+
 #include "pgw_raw.inc"
 
 void cu_register(void)
@@ -664,6 +725,8 @@ void cu_register(void)
         {"cancel a blocked statement", test_cancel},
         {"SCRAM-SHA-256 with libpq: ok, wrong password, unknown user", test_scram},
         {"sql_max_connections", test_conn_limit},
+        {"stop with a statement blocked in the engine", test_stop_busy},
+        {"single-row mode over a large result", test_large_result},
         {"raw: Execute with max_rows, PortalSuspended", test_raw_suspend},
         {"raw: startup variants", test_raw_startup},
         {"raw: malformed messages close the session, others go on", test_raw_malformed},
