@@ -4,6 +4,7 @@
  * (sql/README.md "Startup", "Authentication", "Session states"). */
 #include "pgw.h"
 
+#include "nassert.h"
 #include "nlog.h"
 
 #include <stdio.h>
@@ -431,6 +432,7 @@ static void run(struct pgw_sess *s)
 void *pgw_conn_main(void *arg)
 {
     struct pgw_conn *c = arg;
+    nines_ctx_node = c->srv->self; /* the node id in this thread's log lines */
     struct pgw_sess *s = calloc(1, sizeof *s);
     if (s) {
         s->conn = c;

@@ -10,10 +10,12 @@
 #include "conf.h"
 #include "cu_test.h"
 #include "nines/errors.h"
+#include "sql/pgw.h"
 #include "sql/scram.h"
 #include "sql/sql_srv.h"
 
 #include <arpa/inet.h>
+#include <sched.h>
 #include <errno.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
@@ -613,6 +615,23 @@ static void test_scram(void)
     PQfinish(c);
 }
 
+/* Wait until the server holds n connection threads (ended ones are
+ * joined by its listener); false after the deadline. */
+static bool wait_conns(struct sql_srv *srv, uint32_t n)
+{
+    time_t end = time(NULL) + DEADLINE_S;
+    for (;;) {
+        pthread_mutex_lock(&srv->mu);
+        uint32_t have = srv->nconns;
+        pthread_mutex_unlock(&srv->mu);
+        if (have == n)
+            return true;
+        if (time(NULL) > end)
+            return false;
+        sched_yield();
+    }
+}
+
 static void test_conn_limit(void)
 {
     uint16_t port;
@@ -630,6 +649,17 @@ static void test_conn_limit(void)
     CU_ASSERT_EQUAL(PQntuples(r), 1);
     PQclear(r);
     PQfinish(a); /* its place is free once its thread has ended */
+    /* connections that never send a startup packet hold threads up to
+     * sql_max_connections + 8; the listener itself refuses the next one */
+    CU_ASSERT_TRUE(wait_conns(srv, 1)); /* b */
+    int raw[9];
+    for (int i = 0; i < 9; i++)
+        raw[i] = raw_connect(port); /* 1 session left + 8 in startup */
+    int over = raw_connect(port);
+    expect_fatal(over, "53300", "sql_max_connections 2");
+    close(over);
+    for (int i = 0; i < 9; i++)
+        close(raw[i]);
     PGconn *y = NULL;
     for (int i = 0; i < 1000; i++) {
         y = connect_to(port, "user=u4");
