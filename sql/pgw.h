@@ -166,6 +166,7 @@ struct pgw_sess {
     const uint8_t *body;
     size_t blen;
     char reason[256];       /* why the session closes, for the log */
+    bool write_failed;      /* the socket takes no more output */
     /* startup */
     char user[NINES_NAME_MAX];
     char database[NINES_NAME_MAX];

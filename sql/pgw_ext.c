@@ -391,6 +391,8 @@ static int on_execute(struct pgw_sess *s)
         pgw_send_simple(s, 'I'); /* EmptyQueryResponse */
         return pgw_maybe_flush(s);
     }
+    if (p->done && !p->res) /* a COPY that ran */
+        return ext_errorf(s, "55000", "portal \"%s\" cannot be run again", name);
     bool fresh = !p->res;
     if (fresh) {
         struct sqle_error err;

@@ -29,8 +29,11 @@ int pgw_flush(struct pgw_sess *s)
 {
     if (s->out.oom) {
         pgw_reason(s, "out of memory for the session's output");
+        s->write_failed = true;
         return -1;
     }
+    if (s->write_failed)
+        return -1;
     size_t off = 0;
     while (off < s->out.len) {
         ssize_t w = send(s->fd, s->out.p + off, s->out.len - off, MSG_NOSIGNAL);
@@ -39,10 +42,12 @@ int pgw_flush(struct pgw_sess *s)
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             pgw_reason(s, "the client read nothing for %d s (send timeout; %zu bytes unsent)",
                        PGW_SEND_TIMEOUT_S, s->out.len - off);
+            s->write_failed = true;
             return -1;
         }
         if (w <= 0) {
             pgw_reason(s, "write failed: %s", w < 0 ? strerror(errno) : "closed");
+            s->write_failed = true;
             return -1;
         }
         off += (size_t)w;

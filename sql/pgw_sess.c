@@ -445,7 +445,7 @@ void *pgw_conn_main(void *arg)
             sqle_copy_fail(s->es, "the client connection closed during COPY", &e);
         }
         s->st = PGW_ST_CLOSED;
-        if (s->out.len)
+        if (s->out.len && !s->write_failed)
             (void)pgw_flush(s); /* a FATAL, when the socket still takes it */
         if (s->reason[0])
             NLOG_WARN("sql", "closing session%s%s from %s: %s", s->user[0] ? " of " : "",

@@ -138,7 +138,7 @@ static void reap(struct sql_srv *srv, bool all)
 }
 
 /* Refused by the listener: one ErrorResponse, without waiting for the client. */
-static void refuse(struct sql_srv *srv, int fd, const char *peer)
+static void refuse(struct sql_srv *srv, int fd, const char *peer, uint32_t nconns)
 {
     char msg[160];
     snprintf(msg, sizeof msg, "sorry, too many clients already (sql_max_connections %u)",
@@ -156,9 +156,8 @@ static void refuse(struct sql_srv *srv, int fd, const char *peer)
         (void)send(fd, o.p, o.len, MSG_DONTWAIT | MSG_NOSIGNAL);
     pgw_out_free(&o);
     close(fd);
-    srv->refused++;
     NLOG_WARN("sql", "refused connection from %s: %s (%u connections in startup or open)", peer,
-              msg, srv->nconns);
+              msg, nconns);
 }
 
 static void peer_name(const struct sockaddr_storage *ss, char *out, size_t n)
@@ -201,11 +200,14 @@ static void accept_one(struct sql_srv *srv, bool *paused)
     pthread_mutex_lock(&srv->mu);
     if (srv->stopping || srv->nconns >= srv->conf.sql_max_connections + PGW_STARTUP_SLACK) {
         bool stopping = srv->stopping;
+        uint32_t n = srv->nconns;
+        if (!stopping)
+            srv->refused++;
         pthread_mutex_unlock(&srv->mu);
         if (stopping)
             close(fd);
         else
-            refuse(srv, fd, peer);
+            refuse(srv, fd, peer, n);
         return;
     }
     struct pgw_conn *c = calloc(1, sizeof *c);
