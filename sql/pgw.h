@@ -94,6 +94,8 @@ struct sql_srv {
     bool stopping;
     uint8_t mock_key[SCRAM_KEY_LEN]; /* made-up salts for unknown users */
     uint64_t accepted, refused; /* counters for the log */
+    uint32_t send_timeout_ms;   /* SO_SNDTIMEO of new sessions (PGW_SEND_TIMEOUT_S; tests
+                                 * lower it before connecting) */
 };
 
 /* Admit a startup as a session (sql_max_connections); 0 or -1. */

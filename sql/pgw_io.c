@@ -40,8 +40,8 @@ int pgw_flush(struct pgw_sess *s)
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            pgw_reason(s, "the client read nothing for %d s (send timeout; %zu bytes unsent)",
-                       PGW_SEND_TIMEOUT_S, s->out.len - off);
+            pgw_reason(s, "the client read nothing for %u ms (send timeout; %zu bytes "
+                       "unsent)", s->srv->send_timeout_ms, s->out.len - off);
             s->write_failed = true;
             return -1;
         }

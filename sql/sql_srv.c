@@ -194,10 +194,12 @@ static void accept_one(struct sql_srv *srv, bool *paused)
     peer_name(&ss, peer, sizeof peer);
     int one = 1;
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    struct timeval snd = {PGW_SEND_TIMEOUT_S, 0}, rcv = {PGW_AUTH_TIMEOUT_S, 0};
+    pthread_mutex_lock(&srv->mu);
+    struct timeval snd = {(time_t)(srv->send_timeout_ms / 1000),
+                          (suseconds_t)(srv->send_timeout_ms % 1000) * 1000};
+    struct timeval rcv = {PGW_AUTH_TIMEOUT_S, 0};
     (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &snd, sizeof snd);
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &rcv, sizeof rcv);
-    pthread_mutex_lock(&srv->mu);
     if (srv->stopping || srv->nconns >= srv->conf.sql_max_connections + PGW_STARTUP_SLACK) {
         bool stopping = srv->stopping;
         uint32_t n = srv->nconns;
@@ -320,6 +322,7 @@ int sql_srv_start(const struct nines_conf *conf, uint32_t self, const char *conf
     srv->conf = *conf;
     srv->self = self;
     srv->lfd = srv->evfd = -1;
+    srv->send_timeout_ms = PGW_SEND_TIMEOUT_S * 1000;
     pthread_mutex_init(&srv->mu, NULL);
     int rc = 0;
     if (RAND_bytes(srv->mock_key, sizeof srv->mock_key) != 1)

@@ -280,6 +280,8 @@ static void expect_fatal(int fd, const char *code, const char *text)
     CU_ASSERT_TRUE(closed_by_server(fd));
 }
 
+#include "pgw_raw.inc"
+
 /* ---- libpq ---- */
 
 static void test_connect_trust(void)
@@ -709,6 +711,57 @@ static void test_stop_busy(void)
     PQfinish(idle);
 }
 
+/* A client that stops reading: its session blocks on its own socket and
+ * is closed at the send timeout (lowered here), logged; the node serves
+ * the others. */
+static void test_slow_reader(void)
+{
+    uint16_t port;
+    struct sql_srv *srv = start_srv("", &port);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
+    pthread_mutex_lock(&srv->mu);
+    srv->send_timeout_ms = 200;
+    pthread_mutex_unlock(&srv->mu);
+    static char log[8192];
+    struct cap cap;
+    cap_start(&cap);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int small = 4096;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    CU_ASSERT_EQUAL_FATAL(connect(fd, (struct sockaddr *)&a, sizeof a), 0);
+    static const char *const kv[] = {"user", "slow", NULL};
+    uint8_t b[512];
+    size_t l;
+    CU_ASSERT_EQUAL(send_startup(fd, 196608, kv), 0);
+    CU_ASSERT_TRUE(read_until(fd, 'Z', b, sizeof b, &l));
+    pthread_mutex_lock(&fake.mu);
+    int sessions = fake.sessions;
+    pthread_mutex_unlock(&fake.mu);
+    for (int i = 0; i < 100; i++) /* 25 MB of results that are never read */
+        CU_ASSERT_EQUAL(send_msg(fd, 'Q', "SELECT WIDE 256", 16), 0);
+    struct timespec dl;
+    clock_gettime(CLOCK_REALTIME, &dl);
+    dl.tv_sec += DEADLINE_S;
+    pthread_mutex_lock(&fake.mu); /* the session ends without our reading */
+    while (fake.sessions >= sessions && pthread_cond_timedwait(&fake.cv, &fake.mu, &dl) == 0)
+        ;
+    bool ended = fake.sessions < sessions;
+    pthread_mutex_unlock(&fake.mu);
+    CU_ASSERT_TRUE(ended);
+    close(fd);
+    PGconn *c = connect_to(port, "user=other");
+    PGresult *r = PQexec(c, "SELECT ROWS 2");
+    CU_ASSERT_EQUAL(PQntuples(r), 2);
+    PQclear(r);
+    PQfinish(c);
+    sql_srv_stop(srv);
+    cap_stop(&cap, log, sizeof log);
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "closing session of slow from 127.0.0.1:"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "the client read nothing for 200 ms"));
+}
+
 /* A result far above the 64 KiB batch streams through, in order. */
 static void test_large_result(void)
 {
@@ -735,7 +788,6 @@ static void test_large_result(void)
     PQfinish(c);
 }
 
-#include "pgw_raw.inc"
 
 void cu_register(void)
 {
@@ -757,6 +809,7 @@ void cu_register(void)
         {"sql_max_connections", test_conn_limit},
         {"stop with a statement blocked in the engine", test_stop_busy},
         {"single-row mode over a large result", test_large_result},
+        {"a client that stops reading is closed at the send timeout", test_slow_reader},
         {"raw: Execute with max_rows, PortalSuspended", test_raw_suspend},
         {"raw: startup variants", test_raw_startup},
         {"raw: malformed messages close the session, others go on", test_raw_malformed},
