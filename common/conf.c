@@ -2,8 +2,10 @@
  * starts a comment, blank lines ignored):
  *
  *   cluster NAME
- *   node ID site S HOST:PORT [data DIR]
+ *   node ID site S HOST:PORT [data DIR] [sql HOST:PORT]
  *   arbitrator HOST:PORT [data DIR]
+ *   sql_auth trust|scram-sha-256
+ *   sql_user NAME VERIFIER  (repeatable)
  *   KNOB VALUE            (heartbeat_ms, heartbeat_misses, reconnect_min_ms,
  *                          reconnect_max_ms, max_frame_bytes,
  *                          send_queue_bytes, max_client_connections,
@@ -12,7 +14,8 @@
  *                          txn_timeout_ms, transport, disk_log,
  *                          disk_log_buffer_mb, checkpoint_interval_ms,
  *                          repair_after_ms, takeback_ms N|off,
- *                          gcp_interval_ms)
+ *                          gcp_interval_ms, sql_max_connections,
+ *                          sql_max_message_bytes)
  *
  * Every problem is reported as "FILE:LINE: what, with which value". */
 #include "conf.h"
@@ -53,6 +56,9 @@ static const struct knob knobs[] = {
     {"txn_timeout_ms", offsetof(struct nines_conf, txn_timeout_ms), 1, 600000},
     {"disk_log_buffer_mb", offsetof(struct nines_conf, disk_log_buffer_mb), 1, 4096},
     {"repair_after_ms", offsetof(struct nines_conf, repair_after_ms), 0, 86400000},
+    {"sql_max_connections", offsetof(struct nines_conf, sql_max_connections), 1, 100000},
+    {"sql_max_message_bytes", offsetof(struct nines_conf, sql_max_message_bytes), 4096,
+     1u << 30},
 };
 
 static void conf_defaults(struct nines_conf *c)
@@ -77,6 +83,9 @@ static void conf_defaults(struct nines_conf *c)
     c->takeback = true;                /* supervisor/README.md "Takeback" */
     c->takeback_ms = 1000;
     c->gcp_interval_ms = 100;          /* supervisor/README.md "Global checkpoints" */
+    c->sql_auth = NINES_SQL_AUTH_TRUST; /* sql/README.md "Authentication" */
+    c->sql_max_connections = 100;
+    c->sql_max_message_bytes = 16u << 20;
 }
 
 const char *nines_disk_log_name(enum nines_disk_log v)
@@ -141,11 +150,11 @@ static int split_words(char *line, char **w, int max)
 
 static int parse_node(struct nines_conf *c, char **w, int nw, const char *name, int ln)
 {
-    /* node ID site S HOST:PORT [data DIR] */
-    if (nw != 5 && nw != 7)
+    /* node ID site S HOST:PORT [data DIR] [sql HOST:PORT] */
+    if (nw != 5 && nw != 7 && nw != 9)
         return nines_err(NINES_ECONFIG,
-                         "%s:%d: expected 'node ID site S HOST:PORT [data DIR]', got %d words",
-                         name, ln, nw);
+                         "%s:%d: expected 'node ID site S HOST:PORT [data DIR] [sql HOST:PORT]', "
+                         "got %d words", name, ln, nw);
     struct nines_node_conf n = {0};
     if (parse_u32(w[1], 1, NINES_MAX_NODES, &n.id))
         return nines_err(NINES_ECONFIG, "%s:%d: node id '%s' is not a number in 1..%d", name,
@@ -158,14 +167,23 @@ static int parse_node(struct nines_conf *c, char **w, int nw, const char *name, 
     if (parse_hostport(w[4], n.host, sizeof n.host, &n.port))
         return nines_err(NINES_ECONFIG, "%s:%d: address '%s' is not HOST:PORT with port 1..65535",
                          name, ln, w[4]);
-    if (nw == 7) {
-        if (strcmp(w[5], "data") != 0)
-            return nines_err(NINES_ECONFIG, "%s:%d: expected 'data DIR', got '%s'", name, ln,
-                             w[5]);
-        if (strlen(w[6]) >= sizeof n.data_dir)
-            return nines_err(NINES_ECONFIG, "%s:%d: data folder '%s' is longer than %zu bytes",
-                             name, ln, w[6], sizeof n.data_dir - 1);
-        snprintf(n.data_dir, sizeof n.data_dir, "%s", w[6]);
+    bool has_data = false;
+    for (int i = 5; i + 1 < nw; i += 2) {
+        if (strcmp(w[i], "data") == 0 && !has_data) {
+            if (strlen(w[i + 1]) >= sizeof n.data_dir)
+                return nines_err(NINES_ECONFIG, "%s:%d: data folder '%s' is longer than %zu "
+                                 "bytes", name, ln, w[i + 1], sizeof n.data_dir - 1);
+            snprintf(n.data_dir, sizeof n.data_dir, "%s", w[i + 1]);
+            has_data = true;
+        } else if (strcmp(w[i], "sql") == 0 && !n.has_sql) {
+            if (parse_hostport(w[i + 1], n.sql_host, sizeof n.sql_host, &n.sql_port))
+                return nines_err(NINES_ECONFIG, "%s:%d: sql address '%s' is not HOST:PORT with "
+                                 "port 1..65535", name, ln, w[i + 1]);
+            n.has_sql = true;
+        } else {
+            return nines_err(NINES_ECONFIG, "%s:%d: expected 'data DIR' or 'sql HOST:PORT' "
+                             "(each at most once), got '%s'", name, ln, w[i]);
+        }
     }
     for (uint32_t i = 0; i < c->nnodes; i++) {
         if (c->nodes[i].id == n.id)
@@ -207,21 +225,111 @@ static int parse_arbitrator(struct nines_conf *c, char **w, int nw, const char *
     return 0;
 }
 
+/* Base64 (RFC 4648, padded) of [s, s+len): its decoded length, -1 when
+ * it is not well formed. */
+static int b64_len(const char *s, size_t len)
+{
+    if (len == 0 || len % 4)
+        return -1;
+    size_t pad = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '=') {
+            if (i + 2 < len)
+                return -1;
+            pad++;
+        } else if (pad || !(isalnum(ch) || ch == '+' || ch == '/')) {
+            return -1;
+        }
+    }
+    return (int)(len / 4 * 3 - pad);
+}
+
+/* PostgreSQL's SCRAM-SHA-256$ITER:SALT$STOREDKEY:SERVERKEY; 0 or -1 with why. */
+static int sql_verifier_shape(const char *v, const char **why)
+{
+    static const char prefix[] = "SCRAM-SHA-256$";
+    if (strncmp(v, prefix, sizeof prefix - 1) != 0) {
+        *why = "does not start with SCRAM-SHA-256$ (a plain password is never accepted)";
+        return -1;
+    }
+    const char *it = v + sizeof prefix - 1, *colon1 = strchr(it, ':');
+    const char *dollar = colon1 ? strchr(colon1, '$') : NULL;
+    const char *colon2 = dollar ? strchr(dollar, ':') : NULL;
+    if (!colon1 || !dollar || !colon2) {
+        *why = "is not SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>";
+        return -1;
+    }
+    char num[16];
+    uint32_t iter;
+    if ((size_t)(colon1 - it) >= sizeof num) {
+        *why = "has an iteration count that is not a number in 1..100000000";
+        return -1;
+    }
+    memcpy(num, it, (size_t)(colon1 - it));
+    num[colon1 - it] = '\0';
+    if (parse_u32(num, 1, 100000000, &iter)) {
+        *why = "has an iteration count that is not a number in 1..100000000";
+        return -1;
+    }
+    int salt = b64_len(colon1 + 1, (size_t)(dollar - colon1 - 1));
+    if (salt < 1 || salt > 64) {
+        *why = "has a salt that is not base64 of 1..64 bytes";
+        return -1;
+    }
+    if (b64_len(dollar + 1, (size_t)(colon2 - dollar - 1)) != 32 ||
+        b64_len(colon2 + 1, strlen(colon2 + 1)) != 32) {
+        *why = "has a StoredKey or ServerKey that is not base64 of 32 bytes";
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_sql_user(struct nines_conf *c, char **w, int nw, const char *name, int ln)
+{
+    /* sql_user NAME VERIFIER */
+    if (nw != 3)
+        return nines_err(NINES_ECONFIG, "%s:%d: expected 'sql_user NAME VERIFIER' (the line "
+                         "ninesctl sql-verifier NAME prints), got %d words", name, ln, nw);
+    if (strlen(w[1]) >= sizeof c->sql_users[0].name)
+        return nines_err(NINES_ECONFIG, "%s:%d: sql_user name '%s' is longer than %zu bytes",
+                         name, ln, w[1], sizeof c->sql_users[0].name - 1);
+    const char *why = NULL;
+    if (strlen(w[2]) >= sizeof c->sql_users[0].verifier)
+        why = "is too long";
+    else
+        (void)sql_verifier_shape(w[2], &why);
+    if (why) /* the value may be a password typed by mistake: never echoed */
+        return nines_err(NINES_ECONFIG, "%s:%d: sql_user %s: the verifier %s (make the line "
+                         "with ninesctl sql-verifier %s)", name, ln, w[1], why, w[1]);
+    if (nines_conf_sql_user(c, w[1]))
+        return nines_err(NINES_ECONFIG, "%s:%d: sql_user %s is defined twice", name, ln, w[1]);
+    if (c->sql_nusers == NINES_SQL_USERS_MAX)
+        return nines_err(NINES_ECONFIG, "%s:%d: more than %d sql_user lines", name, ln,
+                         NINES_SQL_USERS_MAX);
+    struct nines_sql_user *u = &c->sql_users[c->sql_nusers++];
+    snprintf(u->name, sizeof u->name, "%s", w[1]);
+    snprintf(u->verifier, sizeof u->verifier, "%s", w[2]);
+    return 0;
+}
+
 static int parse_line(struct nines_conf *c, char *line, const char *name, int ln)
 {
     char *hash = strchr(line, '#');
     if (hash)
         *hash = '\0';
-    char *w[8];
-    int nw = split_words(line, w, 7);
+    char *w[10];
+    int nw = split_words(line, w, 9);
     if (nw == 0)
         return 0;
-    if (nw > 7)
+    if (nw > 9)
         return nines_err(NINES_ECONFIG, "%s:%d: too many words", name, ln);
     if (strcmp(w[0], "node") == 0)
         return parse_node(c, w, nw, name, ln);
     if (strcmp(w[0], "arbitrator") == 0)
         return parse_arbitrator(c, w, nw, name, ln);
+    if (strcmp(w[0], "sql_user") == 0)
+        return parse_sql_user(c, w, nw, name, ln);
     if (nw != 2)
         return nines_err(NINES_ECONFIG, "%s:%d: '%s' takes exactly one value, got %d", name, ln,
                          w[0], nw - 1);
@@ -237,6 +345,16 @@ static int parse_line(struct nines_conf *c, char *line, const char *name, int ln
             return nines_err(NINES_ECONFIG, "%s:%d: cluster_key path '%s' is longer than %zu "
                              "bytes", name, ln, w[1], sizeof c->key_path - 1);
         snprintf(c->key_path, sizeof c->key_path, "%s", w[1]);
+        return 0;
+    }
+    if (strcmp(w[0], "sql_auth") == 0) {
+        if (strcmp(w[1], "trust") == 0)
+            c->sql_auth = NINES_SQL_AUTH_TRUST;
+        else if (strcmp(w[1], "scram-sha-256") == 0)
+            c->sql_auth = NINES_SQL_AUTH_SCRAM;
+        else
+            return nines_err(NINES_ECONFIG, "%s:%d: sql_auth '%s' must be trust or "
+                             "scram-sha-256", name, ln, w[1]);
         return 0;
     }
     if (strcmp(w[0], "transport") == 0) {
@@ -332,6 +450,28 @@ static int conf_validate(const struct nines_conf *c, const char *name)
                              "for its disk log (every commit waits for the fsync at each "
                              "primary it wrote: add 'data DIR' to the node line)", name,
                              c->nodes[i].id);
+    for (uint32_t i = 0; i < c->nnodes; i++) {
+        const struct nines_node_conf *a = &c->nodes[i];
+        if (!a->has_sql)
+            continue;
+        if (c->has_arbitrator && a->sql_port == c->arbitrator_port &&
+            strcmp(a->sql_host, c->arbitrator_host) == 0)
+            return nines_err(NINES_ECONFIG, "%s: node %u's sql address %s:%u is the arbitrator's "
+                             "address", name, a->id, a->sql_host, a->sql_port);
+        for (uint32_t j = 0; j < c->nnodes; j++) {
+            const struct nines_node_conf *b = &c->nodes[j];
+            if (b->port == a->sql_port && strcmp(b->host, a->sql_host) == 0)
+                return nines_err(NINES_ECONFIG, "%s: node %u's sql address %s:%u is node %u's "
+                                 "node address", name, a->id, a->sql_host, a->sql_port, b->id);
+            if (j > i && b->has_sql && b->sql_port == a->sql_port &&
+                strcmp(b->sql_host, a->sql_host) == 0)
+                return nines_err(NINES_ECONFIG, "%s: sql address %s:%u is used by nodes %u and "
+                                 "%u", name, a->sql_host, a->sql_port, a->id, b->id);
+        }
+    }
+    if (c->sql_auth == NINES_SQL_AUTH_SCRAM && c->sql_nusers == 0)
+        return nines_err(NINES_ECONFIG, "%s: sql_auth scram-sha-256 but no sql_user lines (no "
+                         "one could log in; ninesctl sql-verifier NAME makes one)", name);
     if (c->reconnect_min_ms > c->reconnect_max_ms)
         return nines_err(NINES_ECONFIG, "%s: reconnect_min_ms %u is above reconnect_max_ms %u",
                          name, c->reconnect_min_ms, c->reconnect_max_ms);
@@ -484,6 +624,14 @@ int nines_conf_load(const char *path, struct nines_conf *out)
     }
     free(buf);
     return rc;
+}
+
+const struct nines_sql_user *nines_conf_sql_user(const struct nines_conf *c, const char *name)
+{
+    for (uint32_t i = 0; i < c->sql_nusers; i++)
+        if (strcmp(c->sql_users[i].name, name) == 0)
+            return &c->sql_users[i];
+    return NULL;
 }
 
 const struct nines_node_conf *nines_conf_node(const struct nines_conf *c, uint32_t id)

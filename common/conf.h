@@ -18,6 +18,8 @@
 #define NINES_CKPT_INTERVAL_MAX_MS 86400000u  /* ... and at most a day */
 #define NINES_KEY_BYTES 32                   /* the cluster key (cluster_key PATH) */
 #define NINES_KEY_HEADER "# ninesdb cluster key v1"
+#define NINES_SQL_USERS_MAX 32              /* sql_user lines */
+#define NINES_SQL_VERIFIER_MAX 256          /* a SCRAM-SHA-256 verifier's text, with NUL */
 
 /* The cluster file's `disk_log` setting (common/README.md). */
 enum nines_disk_log {
@@ -29,12 +31,32 @@ enum nines_disk_log {
 };
 const char *nines_disk_log_name(enum nines_disk_log v);
 
+/* The cluster file's `sql_auth` setting (common/README.md, sql/README.md
+ * "Authentication"). */
+enum nines_sql_auth {
+    NINES_SQL_AUTH_TRUST = 0,     /* `trust`: every user name is accepted */
+    NINES_SQL_AUTH_SCRAM,         /* `scram-sha-256`: the sql_user lines and their verifiers */
+};
+
+/* `sql_user NAME VERIFIER`: VERIFIER in PostgreSQL's text form
+ * SCRAM-SHA-256$<iterations>:<salt b64>$<StoredKey b64>:<ServerKey b64>
+ * (`ninesctl sql-verifier NAME` prints the line), checked for its shape
+ * here, decoded by sql/scram.c. */
+struct nines_sql_user {
+    char name[NINES_NAME_MAX];
+    char verifier[NINES_SQL_VERIFIER_MAX];
+};
+
 struct nines_node_conf {
     uint32_t id;                  /* 1..NINES_MAX_NODES, unique */
     uint32_t site;                /* 0 or 1 */
     char host[NINES_HOST_MAX];    /* IPv4 address or host name */
     uint16_t port;
     char data_dir[256];           /* per-node disk folder ("" = none) */
+    bool has_sql;                 /* `sql HOST:PORT` on the node line: its PostgreSQL
+                                   * protocol listener (sql/README.md); none without it */
+    char sql_host[NINES_HOST_MAX];
+    uint16_t sql_port;
 };
 
 struct nines_conf {
@@ -85,6 +107,12 @@ struct nines_conf {
     uint32_t gcp_interval_ms;     /* with the disk log: a commit-epoch round (global
                                    * checkpoint) this often (0: off, no epochs; default
                                    * 100; supervisor/README.md "Global checkpoints") */
+    /* the PostgreSQL protocol front end (sql/README.md) */
+    enum nines_sql_auth sql_auth; /* default trust */
+    uint32_t sql_nusers;
+    struct nines_sql_user sql_users[NINES_SQL_USERS_MAX];
+    uint32_t sql_max_connections; /* sessions a node's SQL listener holds (default 100) */
+    uint32_t sql_max_message_bytes; /* a longer protocol message closes its session (16 MiB) */
 };
 
 int nines_conf_load(const char *path, struct nines_conf *out);
@@ -98,6 +126,8 @@ int nines_conf_parse(const char *text, const char *name, struct nines_conf *out)
 int nines_key_load(const char *path, uint8_t key[NINES_KEY_BYTES]);
 /* Format key as a key file's text (header line, hex line): out >= 128 bytes. */
 void nines_key_format(const uint8_t key[NINES_KEY_BYTES], char *out, size_t n);
+/* The sql_user line of name, or NULL. */
+const struct nines_sql_user *nines_conf_sql_user(const struct nines_conf *c, const char *name);
 /* Node by id, or NULL. */
 const struct nines_node_conf *nines_conf_node(const struct nines_conf *c, uint32_t id);
 #endif

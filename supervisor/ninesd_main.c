@@ -5,6 +5,7 @@
 #include "dict/svc/dsvc.h"
 #include "kernel/svc/ksvc.h"
 #include "runtime/rt.h"
+#include "sql/sql_srv.h"
 #include "sup.h"
 #include "updchan/upd.h"
 #include "txctl/txc.h"
@@ -179,6 +180,12 @@ int main(int argc, char **argv)
                                                         conf.gcp_interval_ms > 0});
     if (!err)
         sup_set_txc(&sup, txc);
+    /* the PostgreSQL protocol listener on the node line's `sql HOST:PORT`
+     * (sql/README.md; none without it): its own threads, a session per
+     * connection; its engine reaches the cluster as a client of this node */
+    static struct sql_srv *sqlsrv;
+    if (!err)
+        err = sql_srv_start(&conf, (uint32_t)id, config, &sqlsrv);
     if (err) {
         fprintf(stderr, "ninesd: node %lu: %s\n", id, nines_errdetail());
         rt_destroy(the_rt);
@@ -193,6 +200,7 @@ int main(int argc, char **argv)
               id, me->site, conf.cluster, me->host, me->port, net_transport_name(rt_net(the_rt)),
               (int)getpid());
     rt_run(the_rt);
+    sql_srv_stop(sqlsrv); /* sessions closed, running statements cancelled, threads joined */
     sup_shutdown(&sup); /* STOPPING: the signal handler only stopped the executor */
     txc_destroy(txc);
     rt_destroy(the_rt); /* joins the I/O thread: no save is running after it */

@@ -17,6 +17,11 @@
 /* ninesctl keygen FILE [--force] (ctl_keygen.c): no cluster file needed. */
 int ctl_cmd_keygen(int argc, char **argv);
 
+/* ninesctl sql-verifier NAME [--password P] [--iterations N] (ctl_sqlpw.c):
+ * prints the cluster-file line `sql_user NAME SCRAM-SHA-256$...`; no
+ * cluster file needed. */
+int ctl_cmd_sql_verifier(int argc, char **argv);
+
 /* ---- shared (ctl_common.c) ---- */
 
 /* One node's STATUS_CONF, or why there is none. */

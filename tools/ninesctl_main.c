@@ -11,6 +11,7 @@
  *   ninesctl --config FILE replicas [--table ID] [--json]
  *   ninesctl --config FILE checkpoint [--node ID] [--json] [--timeout SECONDS]
  *   ninesctl keygen FILE [--force]
+ *   ninesctl sql-verifier NAME [--password P] [--iterations N]
  *
  * The dictionary commands talk to one node (--node, else the first node of
  * the file that answers); a change is forwarded by that node to the
@@ -631,6 +632,9 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: ninesctl --config FILE COMMAND ...\n"
                "       ninesctl keygen FILE [--force]   (a new cluster key, mode 0600)\n"
+               "       ninesctl sql-verifier NAME [--password P] [--iterations N]   (the\n"
+               "           cluster-file line sql_user NAME SCRAM-SHA-256$...; the password\n"
+               "           from stdin without --password)\n"
                "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %s\n", commands[i].help);
@@ -654,6 +658,8 @@ int main(int argc, char **argv)
     }
     if (i < argc && !strcmp(argv[i], "keygen"))
         return ctl_cmd_keygen(argc - i - 1, argv + i + 1);
+    if (i < argc && !strcmp(argv[i], "sql-verifier"))
+        return ctl_cmd_sql_verifier(argc - i - 1, argv + i + 1);
     if (!config || i >= argc) {
         usage(stderr);
         return 2;

@@ -9,6 +9,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+/* a well-formed sql_user verifier (shape only: conf.c does not decode it) */
+#define TEST_VERIFIER                                                                        \
+    "SCRAM-SHA-256$4096:W22ZaJ0SNY7soEsUEjb6gQ==$WG5d8oPm3OtcPnkdi4Uo7BkeZkBFzpcXkuLmtbsT4qY=:" \
+    "wfPLwcE6nTWhTAmQ7tl2KeoiWGPlZqQxSrmfPwDl2dU="
+
 static const char *good =
     "# comment\n"
     "cluster   test  # trailing comment\n"
@@ -150,8 +155,66 @@ static const struct bad_case bad[] = {
      "arbitrator address h:1 is node 1's address"},
     {"cluster x\nreconnect_min_ms 500\nreconnect_max_ms 100\nnode 1 site 0 h:1\nnode 2 site 1 h:2\n",
      "reconnect_min_ms 500 is above reconnect_max_ms 100"},
+    /* the SQL front end's keys (sql/README.md) */
+    {"cluster x\nnode 1 site 0 h:1 sql h:0\n", ":2: sql address 'h:0' is not HOST:PORT"},
+    {"cluster x\nnode 1 site 0 h:1 sql\n", "got 6 words"},
+    {"cluster x\nnode 1 site 0 h:1 sql h:5 sql h:6\n", "got 'sql'"},
+    {"cluster x\nnode 1 site 0 h:1 psql h:5\n", "expected 'data DIR' or 'sql HOST:PORT'"},
+    {"cluster x\nnode 1 site 0 h:1 sql h:2\nnode 2 site 1 h:2\n",
+     "node 1's sql address h:2 is node 2's node address"},
+    {"cluster x\nnode 1 site 0 h:1 sql h:5\nnode 2 site 1 h:2 data /d sql h:5\n",
+     "sql address h:5 is used by nodes 1 and 2"},
+    {"cluster x\nsql_auth md5\n", ":2: sql_auth 'md5' must be trust or scram-sha-256"},
+    {"cluster x\nsql_auth scram-sha-256\nnode 1 site 0 h:1\nnode 2 site 1 h:2\n",
+     "no sql_user lines"},
+    {"cluster x\nsql_user bob hunter2\n", ":2: sql_user bob: the verifier does not start with"},
+    {"cluster x\nsql_user bob SCRAM-SHA-256$0:c2FsdA==$YQ==:YQ==\n", "iteration count"},
+    {"cluster x\nsql_user bob SCRAM-SHA-256$4096:c2Fsd$YQ==:YQ==\n", "salt"},
+    {"cluster x\nsql_user bob SCRAM-SHA-256$4096:c2FsdA==$YQ==:YQ==\n", "StoredKey"},
+    {"cluster x\nsql_user bob SCRAM-SHA-256$4096\n", "is not SCRAM-SHA-256$<iterations>"},
+    {"cluster x\nsql_user bob\n", "expected 'sql_user NAME VERIFIER'"},
+    {"cluster x\nsql_user bob " TEST_VERIFIER "\nsql_user bob " TEST_VERIFIER "\n",
+     ":3: sql_user bob is defined twice"},
+    {"cluster x\nsql_max_connections 0\n", "sql_max_connections '0' must be a number in 1.."},
+    {"cluster x\nsql_max_message_bytes 10\n", "sql_max_message_bytes '10'"},
     {NULL, NULL},
 };
+
+static void test_sql(void)
+{
+    struct nines_conf c;
+    CU_ASSERT_EQUAL_FATAL(nines_conf_parse(good, "g.conf", &c), 0);
+    CU_ASSERT_EQUAL(c.sql_auth, NINES_SQL_AUTH_TRUST); /* the defaults */
+    CU_ASSERT_EQUAL(c.sql_max_connections, 100);
+    CU_ASSERT_EQUAL(c.sql_max_message_bytes, 16u << 20);
+    CU_ASSERT_EQUAL(c.sql_nusers, 0);
+    CU_ASSERT_FALSE(nines_conf_node(&c, 1)->has_sql);
+    static const char *text =
+        "cluster s\nsql_auth scram-sha-256\nsql_max_connections 3\n"
+        "sql_max_message_bytes 65536\n"
+        "sql_user alice " TEST_VERIFIER "\n"
+        "node 1 site 0 h:1 data /d1 sql 127.0.0.1:5401\n"
+        "node 2 site 1 h:2 sql h:5402 data /d2\n"
+        "node 3 site 1 h:3\n";
+    struct nines_conf s;
+    CU_ASSERT_EQUAL_FATAL(nines_conf_parse(text, "s.conf", &s), 0);
+    CU_ASSERT_EQUAL(s.sql_auth, NINES_SQL_AUTH_SCRAM);
+    CU_ASSERT_EQUAL(s.sql_max_connections, 3);
+    CU_ASSERT_EQUAL(s.sql_max_message_bytes, 65536);
+    CU_ASSERT_EQUAL(s.sql_nusers, 1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(nines_conf_sql_user(&s, "alice"));
+    CU_ASSERT_STRING_EQUAL(nines_conf_sql_user(&s, "alice")->verifier, TEST_VERIFIER);
+    CU_ASSERT_PTR_NULL(nines_conf_sql_user(&s, "bob"));
+    const struct nines_node_conf *n1 = nines_conf_node(&s, 1), *n2 = nines_conf_node(&s, 2);
+    CU_ASSERT_TRUE(n1->has_sql);
+    CU_ASSERT_STRING_EQUAL(n1->sql_host, "127.0.0.1");
+    CU_ASSERT_EQUAL(n1->sql_port, 5401);
+    CU_ASSERT_STRING_EQUAL(n1->data_dir, "/d1");
+    CU_ASSERT_TRUE(n2->has_sql);
+    CU_ASSERT_EQUAL(n2->sql_port, 5402);
+    CU_ASSERT_STRING_EQUAL(n2->data_dir, "/d2");
+    CU_ASSERT_FALSE(nines_conf_node(&s, 3)->has_sql);
+}
 
 static void test_bad(void)
 {
@@ -198,6 +261,10 @@ static void test_example_file(void)
         sites[c.nodes[i].site]++;
     CU_ASSERT_EQUAL(sites[0], 2);
     CU_ASSERT_EQUAL(sites[1], 2);
+    for (unsigned i = 0; i < c.nnodes; i++) /* node N: its SQL listener on 540N */
+        CU_ASSERT_TRUE(c.nodes[i].has_sql && c.nodes[i].sql_port == 5400 + c.nodes[i].id);
+    CU_ASSERT_EQUAL_FATAL(nines_conf_load("tools/local4-dlog.conf", &c), 0);
+    CU_ASSERT_TRUE(c.nodes[0].has_sql);
 }
 
 void cu_register(void)
@@ -205,6 +272,7 @@ void cu_register(void)
     static const struct cu_case cases[] = {
         {"good file", test_good},
         {"bad files name file, line and value", test_bad},
+        {"sql listener, auth and users", test_sql},
         {"load from disk", test_load_file},
         {"embedded default local4.conf", test_example_file},
         {NULL, NULL},
