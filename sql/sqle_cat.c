@@ -586,6 +586,18 @@ struct cat_rows {
 
 static _Thread_local const struct sq_catplan *t_plan;
 
+/* A table TRUNCATE or re-keying is building: NAME_nines_[tk]XXXXXX. */
+bool sq_is_scratch(const char *name)
+{
+    const char *p = strstr(name, "_nines_");
+    if (!p || (p[7] != 't' && p[7] != 'k') || strlen(p + 8) != 6)
+        return false;
+    for (int i = 0; i < 6; i++)
+        if (!((p[8 + i] >= '0' && p[8 + i] <= '9') || (p[8 + i] >= 'a' && p[8 + i] <= 'f')))
+            return false;
+    return true;
+}
+
 static int cat_cmp(const void *a, const void *b)
 {
     char *const *x = *(char **const *)a, *const *y = *(char **const *)b;
@@ -703,7 +715,7 @@ static int each_table(void *arg, const struct nines_table_info *info)
         return 0;
     }
     int rc = 0;
-    if (strchr(t->name, '$')) {
+    if (sq_is_scratch(t->name)) {
         free(t);
         return 0; /* a scratch table of TRUNCATE or re-keying */
     }

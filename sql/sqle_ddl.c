@@ -15,7 +15,7 @@
 
 typedef PgQuery__Node Node;
 
-#define SQ_HIDDEN_NAME "$rowid"
+#define SQ_HIDDEN_NAME "_nines_rowid"
 
 static int pos_of(int32_t loc) { return loc >= 0 ? loc + 1 : 0; }
 
@@ -290,6 +290,8 @@ int sq_plan_create(struct sq_ctx *x, const void *node)
         /* no primary key: a hidden 64-bit row key, values made by the front end */
         uint32_t ci = st->def.ncols++;
         snprintf(st->defnames[ci], sizeof st->defnames[ci], "%s", SQ_HIDDEN_NAME);
+        for (int k = 2; find_def_col(st, st->defnames[ci]) != (int)ci; k++)
+            snprintf(st->defnames[ci], sizeof st->defnames[ci], "%s%d", SQ_HIDDEN_NAME, k);
         struct nines_column *col = &st->defcols[ci];
         memset(col, 0, sizeof *col);
         col->name = st->defnames[ci];
@@ -744,7 +746,8 @@ static void scratch_name(const char *base, const char *why, char *out, size_t n)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    snprintf(out, n, "%.40s$%s%lx", base, why, (unsigned long)(ts.tv_nsec ^ ts.tv_sec) & 0xffffff);
+    snprintf(out, n, "%.40s_nines_%s%06lx", base, why,
+             (unsigned long)(ts.tv_nsec ^ ts.tv_sec) & 0xffffff);
 }
 
 /* The nines definition of a loaded table (columns as they are). */

@@ -347,6 +347,7 @@ int sq_plan_copy(struct sq_ctx *x, const void *copy);
 int sq_plan_catalog(struct sq_ctx *x, const void *select, bool *is_catalog);
 int sq_exec_catalog(struct sqle_sess *s, struct sqle_stmt *st, const struct sv *params,
                     struct sqle_result **out, struct sqle_error *e);
+bool sq_is_scratch(const char *name);
 int sq_exec_show(struct sqle_sess *s, struct sqle_stmt *st, struct sqle_result **out,
                  struct sqle_error *e);
 #endif

@@ -26,7 +26,7 @@ static struct nines_column hist_cols[] = {
     {.name = "delta", .type = NINES_T_INT32, .nullable = 1, .sqltype = OID_INT4, .sqltypmod = -1},
     {.name = "mtime", .type = NINES_T_TIMESTAMP, .nullable = 1, .sqltype = OID_TIMESTAMP,
      .sqltypmod = -1},
-    {.name = "$rowid", .type = NINES_T_INT64, .sqltype = OID_INT8, .sqltypmod = -1, .hidden = 1},
+    {.name = "_nines_rowid", .type = NINES_T_INT64, .sqltype = OID_INT8, .sqltypmod = -1, .hidden = 1},
 };
 static uint32_t hist_pk[] = {3};
 static struct nines_column sub_cols[] = {
@@ -374,7 +374,7 @@ static void t_syntax_error_position(void)
     struct sqle_stmt *st = plan1("select * fromm accounts", &err);
     CU_ASSERT_PTR_NULL(st);
     CU_ASSERT_STRING_EQUAL(err.sqlstate, "42601");
-    CU_ASSERT_EQUAL(err.position, 15); /* at "accounts" */
+    CU_ASSERT_EQUAL(err.position, 10); /* at "fromm", 1-based as PostgreSQL reports it */
     CU_ASSERT_PTR_NOT_NULL(strstr(err.message, "syntax error"));
     /* Parse takes one statement */
     struct sqle_stmt **v = NULL;
