@@ -147,6 +147,8 @@ static int const_of(const Node *n, char *out, size_t cap, bool *isnull)
         return -1;
     if (n->node_case == PG_QUERY__NODE__NODE_TYPE_CAST)
         return const_of(n->type_cast->arg, out, cap, isnull);
+    if (n->node_case == PG_QUERY__NODE__NODE_COLLATE_CLAUSE)
+        return const_of(n->collate_clause->arg, out, cap, isnull);
     if (n->node_case != PG_QUERY__NODE__NODE_A_CONST)
         return -1;
     const PgQuery__AConst *c = n->a_const;
@@ -183,8 +185,10 @@ static void add_filter(struct sq_catplan *p, uint8_t kind, const Node *val)
     f->kind = kind;
     f->param = -1;
     const Node *v = val;
-    while (v && v->node_case == PG_QUERY__NODE__NODE_TYPE_CAST)
-        v = v->type_cast->arg;
+    while (v && (v->node_case == PG_QUERY__NODE__NODE_TYPE_CAST ||
+                 v->node_case == PG_QUERY__NODE__NODE_COLLATE_CLAUSE))
+        v = v->node_case == PG_QUERY__NODE__NODE_TYPE_CAST ? v->type_cast->arg
+                                                          : v->collate_clause->arg;
     bool isnull;
     if (v && v->node_case == PG_QUERY__NODE__NODE_PARAM_REF) {
         f->param = v->param_ref->number - 1;

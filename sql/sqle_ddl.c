@@ -420,8 +420,14 @@ static int copy_fields(char *line, size_t len, char delim, char **f, size_t *fle
         if (n == max)
             return -1;
         char *start = line + i, *w = start;
-        bool raw_null = false;
-        size_t fs = i;
+        size_t fs = i, fe = i;
+        /* the null marker is compared with the raw field, before unescaping */
+        while (fe < len && line[fe] != delim) {
+            if (line[fe] == '\\' && fe + 1 < len)
+                fe++;
+            fe++;
+        }
+        bool raw_null = fe - fs == nl && !memcmp(line + fs, nullstr, nl);
         while (i < len && line[i] != delim) {
             char ch = line[i++];
             if (ch == '\\' && i < len) {
@@ -458,9 +464,6 @@ static int copy_fields(char *line, size_t len, char delim, char **f, size_t *fle
                 *w++ = ch;
             }
         }
-        /* the null marker is compared before unescaping */
-        if (i - fs == nl && !memcmp(line + fs, nullstr, nl))
-            raw_null = true;
         f[n] = start;
         flen[n] = (size_t)(w - start);
         isnull[n] = raw_null;

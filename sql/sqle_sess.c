@@ -522,6 +522,8 @@ void sqle_result_free(struct sqle_result *r)
 
 /* ---- parsing ----------------------------------------------------------- */
 
+static int fail_block(struct sqle_sess *s);
+
 static struct sqle_stmt *stmt_new(void)
 {
     struct sqle_stmt *st = calloc(1, sizeof *st);
@@ -551,6 +553,8 @@ int sqle_parse(struct sqle_sess *s, const char *sql, const uint32_t *param_oids,
     if (pr.error) {
         sq_err(err, "42601", pr.error->cursorpos, "%s", pr.error->message);
         pg_query_free_protobuf_parse_result(pr);
+        if (s->block == B_OPEN)
+            fail_block(s);
         return -1;
     }
     PgQuery__ParseResult *tree =
@@ -593,6 +597,13 @@ int sqle_parse(struct sqle_sess *s, const char *sql, const uint32_t *param_oids,
             st->kind = K_EMPTY;
             continue;
         }
+        /* in a failed block only COMMIT / ROLLBACK are looked at */
+        if (s->block == B_FAILED &&
+            raw->stmt->node_case != PG_QUERY__NODE__NODE_TRANSACTION_STMT) {
+            rc = sq_err(err, "25P02", 0, "current transaction is aborted, commands ignored "
+                        "until end of transaction block");
+            break;
+        }
         if (sq_plan(s, sql, raw->stmt, st, err)) {
             rc = -1;
             break;
@@ -605,6 +616,9 @@ int sqle_parse(struct sqle_sess *s, const char *sql, const uint32_t *param_oids,
         for (size_t i = 0; i < n; i++)
             sqle_stmt_free(v[i]);
         free(v);
+        /* an error in a block fails the block, whichever step found it */
+        if (s->block == B_OPEN)
+            fail_block(s);
     } else {
         *out = v;
         *nout = n;

@@ -471,8 +471,10 @@ static int sk_add(struct ksvc *k, struct sk_txn *t, const struct sk_rep *r,
                          "integer", r->names[col], r->tname, kern_type_name(ty));
     int rc = kern_frag_add(r->f, t->txn, key, klen, col, op->delta, NULL);
     if (rc == NINES_ENOTFOUND) {
-        res->status = NINES_ENOTFOUND; /* a miss does not abort (SQL: UPDATE 0) */
-        return 0;
+        /* a miss does not abort (SQL: UPDATE 0); the fragment took part
+         * (its lock is held to the end) but wrote nothing, as a GET */
+        res->status = NINES_ENOTFOUND;
+        return sk_txn_touch(t, r->table, r->frag, 0);
     }
     if (rc) {
         char why[400]; /* the detail is rewritten below: copy it first */

@@ -1,0 +1,242 @@
+/* Cluster test of the SQL front end on four real ninesd processes, driven
+ * by PostgreSQL's own programs (psql and pgbench, Debian packages
+ * postgresql-client-15 and postgresql-15, installed by build.sh; no
+ * PostgreSQL server runs):
+ * - unmodified `pgbench -i -s 2`, then `pgbench -T 5 -c 4` in each of
+ *   -M simple, extended and prepared: 0 failed transactions each, and the
+ *   TPC-B invariant afterwards (sum abalance = sum tbalance = sum bbalance
+ *   = sum of history deltas) through SQL, and every standby equal to its
+ *   primary through `ninesctl replicas`;
+ * - psql's \dt and \d NAME;
+ * - errors with their SQLSTATEs: syntax (with position), unknown table and
+ *   column, duplicate key, a failed transaction block (25P02 until
+ *   ROLLBACK), unsupported constructs (0A000), a COPY with a bad row
+ *   (22P02 naming line and column, nothing loaded), a type error in a
+ *   parameter, a value out of range. */
+#include "clu.h"
+#include "cu_test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct clu C;
+static char PSQL[512];
+
+static int setup(void)
+{
+    if (system("command -v psql >/dev/null && command -v pgbench >/dev/null") != 0) {
+        fprintf(stderr, "sql_cluster_test: psql and pgbench are needed (./build.sh installs "
+                        "postgresql-client-15 and postgresql-15)\n");
+        return 1;
+    }
+    if (clu_setup_with(&C, 4, NULL, 1))
+        return 1;
+    if (clu_run(&C, "ninesctl", 0, "status --wait-healthy 20") != 0)
+        return 1;
+    snprintf(PSQL, sizeof PSQL, "PGCONNECT_TIMEOUT=10 psql -X -q -h 127.0.0.1 -p %d -U tester "
+             "-d sqltest -v ON_ERROR_STOP=1 -At", clu_sql_port(&C, 1));
+    return 0;
+}
+
+static int teardown(void) { return clu_teardown(&C); }
+
+/* psql -c SQL on node `node`: exit status; output in C.out. */
+static int sql_on(int node, const char *sql)
+{
+    char esc[2048];
+    size_t k = 0;
+    for (const char *p = sql; *p && k + 5 < sizeof esc; p++) {
+        if (*p == '\'') {
+            memcpy(esc + k, "'\\''", 4);
+            k += 4;
+        } else {
+            esc[k++] = *p;
+        }
+    }
+    esc[k] = 0;
+    return clu_sh(&C, "PGCONNECT_TIMEOUT=10 psql -X -q -h 127.0.0.1 -p %d -U tester -d sqltest "
+                  "-v ON_ERROR_STOP=1 -At -v VERBOSITY=verbose -c '%s' 2>&1",
+                  clu_sql_port(&C, node), esc);
+}
+static int sql(const char *s) { return sql_on(1, s); }
+
+static long long sql_num(const char *s)
+{
+    if (sql(s) != 0) {
+        printf("\n%s: %s\n", s, C.out);
+        return -999999999;
+    }
+    return atoll(C.out);
+}
+
+#define EXPECT_STATE(stmt, state)                                                         \
+    do {                                                                                  \
+        int rc_ = sql(stmt);                                                              \
+        if (rc_ == 0 || !strstr(C.out, state))                                            \
+            printf("\n%s\n  -> rc %d: %s\n", stmt, rc_, C.out);                           \
+        CU_ASSERT_NOT_EQUAL(rc_, 0);                                                      \
+        CU_ASSERT_PTR_NOT_NULL(strstr(C.out, state));                                     \
+    } while (0)
+
+static void test_basic_sql(void)
+{
+    CU_ASSERT_EQUAL(sql("create table sub (imsi bigint primary key, msisdn varchar(16) not "
+                        "null, credit int, active boolean, since timestamp) with (fragments = "
+                        "8)"), 0);
+    CU_ASSERT_EQUAL(sql("insert into sub values (1, '4790000001', 100, true, "
+                        "'2026-01-02 03:04:05'), (2, '4790000002', 50, false, null), "
+                        "(3, '4790000003', 0, true, now())"), 0);
+    CU_ASSERT_EQUAL(sql_num("select count(*) from sub"), 3);
+    CU_ASSERT_EQUAL(sql_num("select sum(credit) from sub where active"), 100);
+    CU_ASSERT_EQUAL(sql("select msisdn, active, since from sub where imsi = 1"), 0);
+    CU_ASSERT_STRING_EQUAL(C.out, "4790000001|t|2026-01-02 03:04:05\n");
+    CU_ASSERT_EQUAL(sql("select imsi from sub where imsi between 2 and 3 order by imsi desc"),
+                    0);
+    CU_ASSERT_STRING_EQUAL(C.out, "3\n2\n");
+    CU_ASSERT_EQUAL(sql("select imsi from sub where imsi in (3, 1, 7) order by 1 limit 1"), 0);
+    CU_ASSERT_STRING_EQUAL(C.out, "1\n");
+    CU_ASSERT_EQUAL(sql("update sub set credit = credit + 25 where imsi = 2"), 0);
+    CU_ASSERT_EQUAL(sql_num("select credit from sub where imsi = 2"), 75);
+    CU_ASSERT_EQUAL(sql("update sub set credit = credit * 2, active = true where credit < 80"),
+                    0);
+    CU_ASSERT_EQUAL(sql_num("select sum(credit) from sub"), 100 + 150 + 0);
+    CU_ASSERT_EQUAL(sql("delete from sub where imsi = 3"), 0);
+    CU_ASSERT_EQUAL(sql_num("select count(*) from sub"), 2);
+    /* UPDATE of an absent key: 0 rows, the block goes on */
+    CU_ASSERT_EQUAL(sql("begin; update sub set credit = credit + 1 where imsi = 99; update sub "
+                        "set credit = credit + 1 where imsi = 1; commit"), 0);
+    CU_ASSERT_EQUAL(sql_num("select credit from sub where imsi = 1"), 101);
+    /* ROLLBACK undoes */
+    CU_ASSERT_EQUAL(sql("begin; update sub set credit = 0 where imsi = 1; rollback"), 0);
+    CU_ASSERT_EQUAL(sql_num("select credit from sub where imsi = 1"), 101);
+    /* TRUNCATE empties, the table stays */
+    CU_ASSERT_EQUAL(sql("truncate sub"), 0);
+    CU_ASSERT_EQUAL(sql_num("select count(*) from sub"), 0);
+    /* a table without a primary key, then one added online */
+    CU_ASSERT_EQUAL(sql("create table nokey (a int, b text)"), 0);
+    CU_ASSERT_EQUAL(sql("insert into nokey values (1, 'x'), (2, 'y'), (2, 'z')"), 0);
+    CU_ASSERT_EQUAL(sql_num("select count(*) from nokey"), 3);
+    EXPECT_STATE("alter table nokey add primary key (a)", "23505");
+    CU_ASSERT_EQUAL(sql("delete from nokey where b = 'z'"), 0);
+    CU_ASSERT_EQUAL(sql("alter table nokey add primary key (a)"), 0);
+    CU_ASSERT_EQUAL(sql("select b from nokey where a = 2"), 0);
+    CU_ASSERT_STRING_EQUAL(C.out, "y\n");
+    EXPECT_STATE("insert into nokey values (2, 'again')", "23505");
+    CU_ASSERT_EQUAL(sql("drop table nokey"), 0);
+    CU_ASSERT_EQUAL(sql("drop table if exists nokey"), 0);
+    EXPECT_STATE("drop table nokey", "42P01");
+}
+
+static void test_errors(void)
+{
+    EXPECT_STATE("selec 1", "42601");
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "LINE 1: selec 1")); /* psql shows the position */
+    EXPECT_STATE("select * from nosuch", "42P01");
+    EXPECT_STATE("select nope from sub", "42703");
+    EXPECT_STATE("select * from sub a join sub b on a.imsi = b.imsi", "0A000");
+    EXPECT_STATE("select imsi, count(*) from sub group by imsi", "0A000");
+    EXPECT_STATE("insert into sub values (1, '1', 1, true, null), (1, '2', 2, true, null)",
+                 "23505");
+    EXPECT_STATE("insert into sub (imsi, msisdn, credit) values (5, '5', 'abc')", "22P02");
+    EXPECT_STATE("insert into sub (imsi, msisdn, credit) values (5, '5', 3000000000)", "22003");
+    EXPECT_STATE("insert into sub (imsi, msisdn) values (6, '01234567890123456789')", "22001");
+    EXPECT_STATE("insert into sub (imsi) values (7)", "23502");
+    EXPECT_STATE("select 1/0", "22012");
+    /* a failed block: 25P02 until ROLLBACK; COMMIT then rolls back */
+    int rc = clu_sh(&C, "printf 'begin;\\ninsert into sub (imsi, msisdn) values (10, $$a$$);\\n"
+                        "select * from nosuch;\\nselect 1;\\ncommit;\\nselect count(*) from sub "
+                        "where imsi = 10;\\n' | PGCONNECT_TIMEOUT=10 psql -X -h 127.0.0.1 -p %d "
+                        "-U tester -d sqltest -At -v VERBOSITY=verbose 2>&1",
+                    clu_sql_port(&C, 2));
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "42P01"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "25P02"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "ROLLBACK"));
+    const char *last = strrchr(C.out, '\n');
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "\n0\n"));
+    (void)last;
+    /* COPY with a bad row: 22P02 naming line and column, nothing loaded */
+    rc = clu_sh(&C, "printf '20\\t20\\t1\\tt\\t\\\\N\\n21\\t21\\tx1\\tt\\t\\\\N\\n' | "
+                    "PGCONNECT_TIMEOUT=10 psql -X -h 127.0.0.1 -p %d -U tester -d sqltest -At "
+                    "-v VERBOSITY=verbose -c 'copy sub from stdin' 2>&1", clu_sql_port(&C, 3));
+    CU_ASSERT_NOT_EQUAL(rc, 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "22P02"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "line 2"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "credit"));
+    CU_ASSERT_EQUAL(sql_num("select count(*) from sub where imsi >= 20 and imsi <= 21"), 0);
+    /* and a good COPY (with the old \. end marker) loads */
+    rc = clu_sh(&C, "printf '20\\t20\\t1\\tt\\t\\\\N\\n21\\t21\\t2\\tf\\t2026-05-06 "
+                    "07:08:09\\n\\\\.\\n' | PGCONNECT_TIMEOUT=10 psql -X -h 127.0.0.1 -p %d "
+                    "-U tester -d sqltest -At -c 'copy sub from stdin' 2>&1",
+                clu_sql_port(&C, 4));
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_EQUAL(sql_num("select sum(credit) from sub where imsi >= 20 and imsi <= 21"), 3);
+}
+
+static void test_psql_describe(void)
+{
+    CU_ASSERT_EQUAL(clu_sh(&C, "%s -c '\\dt' 2>&1", PSQL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "public|sub|table|tester"));
+    CU_ASSERT_EQUAL(clu_sh(&C, "%s -c '\\d sub' 2>&1", PSQL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "msisdn|character varying(16)||not null|"));
+    /* the footers only show in the aligned format */
+    CU_ASSERT_EQUAL(clu_sh(&C, "PGCONNECT_TIMEOUT=10 psql -X -h 127.0.0.1 -p %d -U tester -d "
+                           "sqltest -c '\\d sub' 2>&1", clu_sql_port(&C, 2)), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "Table \"public.sub\""));
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "\"sub_pkey\" PRIMARY KEY, btree (imsi)"));
+    clu_sh(&C, "PGCONNECT_TIMEOUT=10 psql -X -h 127.0.0.1 -p %d -U tester -d sqltest -c "
+           "'\\d nosuch' 2>&1", clu_sql_port(&C, 2));
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "Did not find any relation named \"nosuch\""));
+}
+
+static void test_pgbench(void)
+{
+    int rc = clu_sh(&C, "PGCONNECT_TIMEOUT=10 pgbench -i -s 2 -h 127.0.0.1 -p %d -U tester "
+                    "sqltest 2>&1", clu_sql_port(&C, 2));
+    if (rc)
+        printf("\n%s\n", C.out);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    CU_ASSERT_EQUAL(sql_num("select count(*) from pgbench_accounts"), 200000);
+    static const char *const modes[] = {"simple", "extended", "prepared"};
+    for (int m = 0; m < 3; m++) {
+        /* -n: no vacuum step (it would truncate pgbench_history, and the
+         * invariant below sums the history of all three runs) */
+        rc = clu_sh(&C, "PGCONNECT_TIMEOUT=10 pgbench -n -T 5 -c 4 -M %s -h 127.0.0.1 -p %d "
+                    "-U tester sqltest 2>&1", modes[m], clu_sql_port(&C, 1 + m));
+        if (rc || !strstr(C.out, "number of failed transactions: 0 "))
+            printf("\npgbench -M %s:\n%s\n", modes[m], C.out);
+        CU_ASSERT_EQUAL(rc, 0);
+        CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "number of failed transactions: 0 "));
+        const char *p = strstr(C.out, "actually processed: ");
+        CU_ASSERT_PTR_NOT_NULL(p);
+        CU_ASSERT_TRUE(p && atol(p + 20) > 0);
+    }
+    long long a = sql_num("select sum(abalance) from pgbench_accounts");
+    long long t = sql_num("select sum(tbalance) from pgbench_tellers");
+    long long b = sql_num("select sum(bbalance) from pgbench_branches");
+    long long h = sql_num("select sum(delta) from pgbench_history");
+    long long n = sql_num("select count(*) from pgbench_history");
+    printf("\n  [TPC-B invariant: accounts %lld, tellers %lld, branches %lld, history %lld in "
+           "%lld rows]\n", a, t, b, h, n);
+    CU_ASSERT_TRUE(n > 0);
+    CU_ASSERT_EQUAL(a, t);
+    CU_ASSERT_EQUAL(t, b);
+    CU_ASSERT_EQUAL(b, h);
+    rc = clu_run(&C, "ninesctl", 1, "replicas");
+    if (rc)
+        printf("\n%s\n", C.out);
+    CU_ASSERT_EQUAL(rc, 0);
+}
+
+void cu_register(void)
+{
+    static const struct cu_case cases[] = {
+        {"basic_sql", test_basic_sql},
+        {"errors", test_errors},
+        {"psql_describe", test_psql_describe},
+        {"pgbench", test_pgbench},
+        {NULL, NULL},
+    };
+    cu_add_suite("sql_cluster", setup, teardown, cases);
+}
