@@ -360,6 +360,24 @@ int nines_txn_add(nines_txn *t, const char *table, const struct nines_value *key
     return cli_txn_one_row(t, &y, row);
 }
 
+int nines_txn_add_deferred(nines_txn *t, const char *table, const struct nines_value *key,
+                           size_t nkey, uint32_t column, int64_t delta)
+{
+    if (!t)
+        return nines_err(NINES_EINVAL, "NULL transaction");
+    Nines__RecordOp *op;
+    int rc = cli_txn_op(t, NINES__OP_TYPE__OP_ADD, table, &op);
+    if (!rc)
+        rc = cli_txn_key(t, op, "add", key, nkey);
+    if (rc)
+        return rc;
+    op->column = column;
+    op->delta = delta;
+    op->escrow = 1;
+    t->nops++;
+    return 0;
+}
+
 int nines_txn_scan(nines_txn *t, const char *table, const struct nines_value *lo, size_t nlo,
                    const struct nines_value *hi, size_t nhi, uint32_t limit, nines_row_fn fn,
                    void *arg)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define SQ_PAGE 1000u     /* rows per scan request */
 #define SQ_FLUSH 1000u    /* buffered writes per request (txctl's max_ops is 1024) */
@@ -22,6 +23,12 @@ static int cluster_err(struct sqle_sess *s, struct sqle_error *e, int rc, const 
                        const struct sq_table *t)
 {
     const char *d = nines_conn_errdetail(s->c);
+    if (rc == NINES_ENOTFOUND && strstr(d, "has no row with that key")) {
+        sq_err(e, "P0002", 0, "an UPDATE earlier in this transaction was answered before its "
+               "row was known to exist, and the row does not exist: the transaction is rolled "
+               "back (nines.defer_updates is on)");
+        return sq_err_detail(e, d);
+    }
     if (rc == NINES_EEXIST) {
         sq_err(e, "23505", 0, "duplicate key value violates unique constraint \"%s_pkey\"",
                t ? t->name : "?");
@@ -349,9 +356,25 @@ static int collect_row(void *arg, const struct sv *vals)
     return c->stop_after && c->n >= c->stop_after ? 1 : 0;
 }
 
+/* Increments go out with the next request instead of at once (one round
+ * trip less per UPDATE): always outside a block, where the commit right
+ * after carries them and a missing row aborts the statement's own
+ * transaction (reported as UPDATE 0: nothing changed, as PostgreSQL would
+ * say); inside a block only with nines.defer_updates on, since the UPDATE
+ * is answered "UPDATE 1" before the row is known to exist (sql/README.md
+ * "Deferred increments"). */
+static bool defer_adds(const struct sqle_sess *s)
+{
+    if (s->block == B_IDLE)
+        return true;
+    const char *v = sq_param_get(s, "nines.defer_updates");
+    return v && (!strcasecmp(v, "on") || !strcasecmp(v, "true") || !strcmp(v, "1"));
+}
+
 static int exec_add(struct sqle_sess *s, struct sqle_stmt *st, const struct sv *params,
                     nines_txn *t, struct sqle_result *r, struct sqle_error *e)
 {
+    bool defer = defer_adds(s);
     struct arena a;
     arena_init(&a, 1024);
     struct sv key[SQ_MAX_PK];
@@ -387,8 +410,10 @@ static int exec_add(struct sqle_sess *s, struct sqle_stmt *st, const struct sv *
                 }
                 d.i = -d.i;
             }
-            int x = nines_txn_add(t, st->t.name, kv, st->t.npk, (uint32_t)st->sets[i].col, d.i,
-                                  &row);
+            int x = defer ? nines_txn_add_deferred(t, st->t.name, kv, st->t.npk,
+                                                   (uint32_t)st->sets[i].col, d.i)
+                          : nines_txn_add(t, st->t.name, kv, st->t.npk,
+                                          (uint32_t)st->sets[i].col, d.i, &row);
             if (x == NINES_ENOTFOUND && i == 0 &&
                 !strstr(nines_conn_errdetail(s->c), "table")) {
                 break; /* no such row: UPDATE 0 */
@@ -403,6 +428,8 @@ static int exec_add(struct sqle_sess *s, struct sqle_stmt *st, const struct sv *
             struct sv vals[SQ_MAX_COLS];
             if (row_in(&a, &st->t, row, vals, false) == 0)
                 sq_cache_put(s, &st->t, vals);
+        } else if (rc == 0 && defer) {
+            sq_cache_drop(s, &st->t, key); /* its value is known again only by reading it */
         }
     } else if (rc > 0) {
         rc = 0;

@@ -296,6 +296,7 @@ int sq_txn(struct sqle_sess *s, nines_txn **t, struct sqle_error *e);
 int sq_table_load(struct sqle_sess *s, const char *name, int refresh, struct sq_table *t,
                   struct sqle_error *e, int pos);
 void sq_cache_put(struct sqle_sess *s, const struct sq_table *t, const struct sv *vals);
+void sq_cache_drop(struct sqle_sess *s, const struct sq_table *t, const struct sv *key);
 const struct sq_cached *sq_cache_get(struct sqle_sess *s, const struct sq_table *t,
                                      const struct sv *key);
 uint64_t sq_rowkey(struct sqle *e);

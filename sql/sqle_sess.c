@@ -249,8 +249,38 @@ int sqle_sess_set(struct sqle_sess *s, const char *name, const char *value,
 {
     if (!strcmp(name, "user") || !strcmp(name, "database") || !strcmp(name, "replication"))
         return 0;
-    if (!strcmp(name, "options"))
-        return 0; /* command-line options (-c x=y) are not applied */
+    if (!strcmp(name, "options")) {
+        /* libpq's PGOPTIONS: "-c name=value" (or "-cname=value",
+         * "--name=value") settings; other command-line switches are ignored */
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s", value);
+        char *save = NULL;
+        bool want = false;
+        for (char *tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+            char *kv = NULL;
+            if (want)
+                kv = tok;
+            else if (!strcmp(tok, "-c"))
+                want = true;
+            else if (!strncmp(tok, "-c", 2))
+                kv = tok + 2;
+            else if (!strncmp(tok, "--", 2))
+                kv = tok + 2;
+            if (!kv)
+                continue;
+            want = false;
+            char *eq = strchr(kv, '=');
+            if (!eq)
+                return sq_err(err, "22023", 0, "option \"%s\": expected name=value", kv);
+            *eq = 0;
+            for (char *q = kv; *q; q++)
+                if (*q == '-')
+                    *q = '_';
+            if (sq_param_set(s, kv, eq + 1, NULL, err))
+                return -1;
+        }
+        return 0;
+    }
     return sq_param_set(s, name, value, NULL, err);
 }
 
@@ -326,6 +356,18 @@ void sq_cache_put(struct sqle_sess *s, const struct sq_table *t, const struct sv
             c->vals[i].s = p;
         }
     }
+}
+
+void sq_cache_drop(struct sqle_sess *s, const struct sq_table *t, const struct sv *key)
+{
+    uint8_t kb[256];
+    size_t klen = cache_key(t, key, false, kb, sizeof kb);
+    for (uint32_t i = 0; i < s->ncache; i++)
+        if (!strcmp(s->cache[i].table, t->name) && s->cache[i].klen == klen &&
+            !memcmp(s->cache[i].key, kb, klen)) {
+            s->cache[i] = s->cache[--s->ncache];
+            return;
+        }
 }
 
 const struct sq_cached *sq_cache_get(struct sqle_sess *s, const struct sq_table *t,
@@ -796,6 +838,19 @@ int sqle_exec(struct sqle_sess *s, struct sqle_stmt *st, const char *const *para
     case K_SELECT: {
         bool implicit = s->block == B_IDLE;
         rc = sq_exec_dml(s, st, pv, &r, e);
+        if (rc == 0 && implicit && st->kind == K_UPDATE && st->pure_add && s->txn) {
+            /* the increment went out with the commit: a missing row aborted
+             * this statement's own transaction, which changed nothing */
+            nines_txn *t = s->txn;
+            txn_end(s);
+            int x = nines_txn_commit(t);
+            if (x == NINES_ENOTFOUND &&
+                strstr(nines_conn_errdetail(s->c), "has no row with that key"))
+                snprintf(r->tag, sizeof r->tag, "UPDATE 0");
+            else if (x)
+                rc = sq_err_nines(e, x, "COMMIT failed, the transaction is rolled back",
+                                  nines_conn_errdetail(s->c));
+        }
         if (rc == 0 && implicit)
             rc = commit_txn(s, e);
         if (rc && implicit && s->txn) {

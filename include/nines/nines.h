@@ -169,6 +169,13 @@ int nines_txn_delete(nines_txn *t, const char *table, const struct nines_value *
  * the new row. */
 int nines_txn_add(nines_txn *t, const char *table, const struct nines_value *key, size_t nkey,
                   uint32_t column, int64_t delta, nines_row **row);
+/* The same increment, buffered like a write and taken as a commutative
+ * increment (escrow: an INC lock, compatible with other transactions'
+ * increments of the row): no row comes back, and a row that does not
+ * exist aborts the transaction, reported by the call that sends it (the
+ * next get / add / scan / flush, or the commit) as NINES_ENOTFOUND. */
+int nines_txn_add_deferred(nines_txn *t, const char *table, const struct nines_value *key,
+                           size_t nkey, uint32_t column, int64_t delta);
 /* Rows with lo <= key <= hi (nlo 0: from the start, nhi 0: to the end), at
  * most `limit` (0: the server's default page) in one request; fn gets each
  * row (valid during the call) and returns non-zero to stop. Returns the

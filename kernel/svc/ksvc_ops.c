@@ -470,6 +470,8 @@ static int sk_add(struct ksvc *k, struct sk_txn *t, const struct sk_rep *r,
         return nines_err(NINES_ETYPE, "ADD on column %s of table %s, which is %s, not an "
                          "integer", r->names[col], r->tname, kern_type_name(ty));
     int rc = kern_frag_add(r->f, t->txn, key, klen, col, op->delta, NULL);
+    if (rc == NINES_ENOTFOUND && op->escrow)
+        return nines_err(rc, "ADD: table %s has no row with that key", r->tname);
     if (rc == NINES_ENOTFOUND) {
         /* a miss does not abort (SQL: UPDATE 0); the fragment took part
          * (its lock is held to the end) but wrote nothing, as a GET */

@@ -107,6 +107,36 @@ static void test_basic_sql(void)
     CU_ASSERT_EQUAL(sql("begin; update sub set credit = credit + 1 where imsi = 99; update sub "
                         "set credit = credit + 1 where imsi = 1; commit"), 0);
     CU_ASSERT_EQUAL(sql_num("select credit from sub where imsi = 1"), 101);
+    /* outside a block the increment rides on the commit: a missing row is
+     * still UPDATE 0, and an existing one is changed */
+    CU_ASSERT_EQUAL(sql("update sub set credit = credit + 1 where imsi = 98"), 0);
+    CU_ASSERT_STRING_EQUAL(C.out, "");
+    CU_ASSERT_EQUAL(sql_on(2, "update sub set credit = credit - 1 where imsi = 1"), 0);
+    CU_ASSERT_EQUAL(sql_num("select credit from sub where imsi = 1"), 100);
+    CU_ASSERT_EQUAL(sql("update sub set credit = credit + 1 where imsi = 1"), 0);
+    /* with nines.defer_updates on, a block's increment is answered at once;
+     * a missing row then rolls the whole block back (P0002) */
+    CU_ASSERT_EQUAL(clu_sh(&C, "PGOPTIONS='-c nines.defer_updates=on' PGCONNECT_TIMEOUT=10 psql "
+                           "-X -h 127.0.0.1 -p %d -U tester -d sqltest -At -v VERBOSITY=verbose "
+                           "-c 'begin' -c 'update sub set credit = credit + 5 where imsi = 1' "
+                           "-c 'update sub set credit = credit + 5 where imsi = 97' "
+                           "-c 'select credit from sub where imsi = 1' -c 'commit' 2>&1",
+                           clu_sql_port(&C, 3)), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "UPDATE 1\nUPDATE 1\n"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "P0002"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "ROLLBACK"));
+    CU_ASSERT_EQUAL(sql_num("select credit from sub where imsi = 1"), 101);
+    /* and when the rows exist, the block commits every increment */
+    CU_ASSERT_EQUAL(clu_sh(&C, "PGOPTIONS='-c nines.defer_updates=on' PGCONNECT_TIMEOUT=10 psql "
+                           "-X -h 127.0.0.1 -p %d -U tester -d sqltest -At -c 'begin' "
+                           "-c 'update sub set credit = credit + 5 where imsi = 1' "
+                           "-c 'select credit from sub where imsi = 1' "
+                           "-c 'update sub set credit = credit + 5 where imsi = 2' -c 'commit' "
+                           "2>&1", clu_sql_port(&C, 4)), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "106\n"));
+    CU_ASSERT_EQUAL(sql_num("select credit from sub where imsi = 2"), 155);
+    CU_ASSERT_EQUAL(sql("update sub set credit = credit - 5 where imsi = 1"), 0);
+    CU_ASSERT_EQUAL(sql("update sub set credit = credit - 5 where imsi = 2"), 0);
     /* ROLLBACK undoes */
     CU_ASSERT_EQUAL(sql("begin; update sub set credit = 0 where imsi = 1; rollback"), 0);
     CU_ASSERT_EQUAL(sql_num("select credit from sub where imsi = 1"), 101);
@@ -202,8 +232,11 @@ static void test_pgbench(void)
     for (int m = 0; m < 3; m++) {
         /* -n: no vacuum step (it would truncate pgbench_history, and the
          * invariant below sums the history of all three runs) */
-        rc = clu_sh(&C, "PGCONNECT_TIMEOUT=10 pgbench -n -T 5 -c 4 -M %s -h 127.0.0.1 -p %d "
-                    "-U tester sqltest 2>&1", modes[m], clu_sql_port(&C, 1 + m));
+        /* the prepared run with deferred increments (one cluster round trip
+         * for the account's UPDATE and SELECT, one for the commit) */
+        rc = clu_sh(&C, "PGOPTIONS='%s' PGCONNECT_TIMEOUT=10 pgbench -n -T 5 -c 4 -M %s "
+                    "-h 127.0.0.1 -p %d -U tester sqltest 2>&1",
+                    m == 2 ? "-c nines.defer_updates=on" : "", modes[m], clu_sql_port(&C, 1 + m));
         if (rc || !strstr(C.out, "number of failed transactions: 0 "))
             printf("\npgbench -M %s:\n%s\n", modes[m], C.out);
         CU_ASSERT_EQUAL(rc, 0);
