@@ -6,7 +6,9 @@
 # invariant at the end), check every hot standby equals its primary,
 # check the disk logs (segments in every data folder, none stopped) and a
 # round of checkpoints on demand (a manifest in every data folder),
-# measure node-to-node messaging, and stop the cluster (KEEP=1 leaves it
+# run unmodified pgbench through node 1's SQL front end and check the TPC-B
+# invariant through psql, measure node-to-node messaging, and stop the
+# cluster (KEEP=1 leaves it
 # running). SCALE, CLIENTS, WINDOW and DURATION override the defaults.
 set -e
 build=$1 conf=$2 dir=$3
@@ -72,6 +74,33 @@ if grep -Eq '^[[:space:]]*disk_log[[:space:]]+(on|async|sync)' "$conf"; then
         fi
     done
     echo "checkpoints: a manifest in every node's data folder"
+fi
+# the SQL front end (sql/README.md): node 1's PostgreSQL listener, driven
+# by unmodified pgbench and psql when the file gives nodes an `sql` address
+sqlport=$(awk '$1 == "node" && $2 == 1 { for (i = 3; i < NF; i++) if ($i == "sql") print $(i + 1) }' "$conf" |
+    sed 's/.*://')
+if [ -n "$sqlport" ] && command -v pgbench >/dev/null && command -v psql >/dev/null; then
+    echo
+    echo "SQL front end: pgbench -i -s 1, then 3 s of its TPC-B script (4 clients, -M prepared) on node 1 (127.0.0.1:$sqlport)"
+    export PGHOST=127.0.0.1 PGPORT=$sqlport PGUSER=${PGUSER:-nines} PGDATABASE=${PGDATABASE:-nines}
+    if ! pgbench -q -i -s 1 >"$dir/pgbench-init.log" 2>&1; then
+        cat "$dir/pgbench-init.log"
+        echo "run: pgbench -i through the SQL front end failed" >&2
+        exit 1
+    fi
+    out=$(pgbench -n -T 3 -c 4 -M prepared 2>&1) || { echo "$out"; exit 1; }
+    echo "$out" | grep -E "^(number of failed|tps|latency average)"
+    if ! echo "$out" | grep -q "number of failed transactions: 0 "; then
+        echo "run: pgbench reported failed transactions" >&2
+        exit 1
+    fi
+    sums=$(psql -X -At -c "select sum(abalance) from pgbench_accounts" \
+        -c "select sum(tbalance) from pgbench_tellers" -c "select sum(bbalance) from pgbench_branches" \
+        -c "select sum(delta) from pgbench_history" | tr '\n' ' ')
+    echo "TPC-B invariant through SQL (accounts tellers branches history): $sums"
+    echo "$sums" | awk '{ exit !($1 == $2 && $2 == $3 && $3 == $4) }' ||
+        { echo "run: the TPC-B invariant does not hold through SQL" >&2; exit 1; }
+    echo "connect with: psql -h 127.0.0.1 -p $sqlport -U $PGUSER -d $PGDATABASE   (any node's sql port; trust logins in $conf)"
 fi
 echo
 "$build/bin/net_rtt" --quick
