@@ -385,7 +385,10 @@ int sq_plan_copy(struct sq_ctx *x, const void *node)
                               "character");
             st->copy_delim = v[0];
         } else if (!strcasecmp(d->defname, "null")) {
-            snprintf(st->copy_null, sizeof st->copy_null, "%s", v);
+            if (strlen(v) >= sizeof st->copy_null)
+                return sq_err(e, "22023", pos, "COPY null marker longer than %zu bytes",
+                              sizeof st->copy_null - 1);
+            memcpy(st->copy_null, v, strlen(v) + 1);
         } else if (!strcasecmp(d->defname, "encoding")) {
             if (strcasecmp(v, "utf8") && strcasecmp(v, "utf-8"))
                 return sq_err(e, "0A000", pos, "COPY encoding %s is not supported", v);
