@@ -126,6 +126,12 @@ static int col_constraints(struct sq_ctx *x, const PgQuery__ColumnDef *cd, uint3
             return sq_err(x->err, "0A000", pos, "CHECK constraints are not supported");
         case PG_QUERY__CONSTR_TYPE__CONSTR_FOREIGN:
             return sq_err(x->err, "0A000", pos, "foreign keys are not supported");
+        case PG_QUERY__CONSTR_TYPE__CONSTR_IDENTITY:
+            return sq_err(x->err, "0A000", pos, "identity columns are not supported (column "
+                          "\"%s\")", cd->colname);
+        case PG_QUERY__CONSTR_TYPE__CONSTR_GENERATED:
+            return sq_err(x->err, "0A000", pos, "generated columns are not supported (column "
+                          "\"%s\")", cd->colname);
         default:
             return sq_err(x->err, "0A000", pos, "this column constraint (%d) is not supported",
                           (int)c->contype);

@@ -365,6 +365,53 @@ static void t_unsupported(void)
     expect_err("select array[1,2]", "0A000", "arrays");
     expect_err("select count(distinct aid) from accounts", "0A000", "DISTINCT");
     expect_err("select aid, count(*) from accounts", "42803", "GROUP BY");
+    /* every other refusal the planner has */
+    static const struct { const char *sql, *state, *needle; } more[] = {
+        {"create table x (a int generated always as identity)", "0A000", "identity"},
+        {"create table x (like accounts)", "0A000", "LIKE"},
+        {"create table x (a int, unique (a))", "0A000", "other than PRIMARY KEY"},
+        {"create table x ()", "0A000", "at least one column"},
+        {"create table x (a int) inherits (accounts)", "0A000", "INHERITS"},
+        {"create table x (a int) with (partition = range, splits = '1')", "0A000",
+         "needs a primary key"},
+        {"copy accounts from stdin where aid > 1", "0A000", "WHERE"},
+        {"copy accounts from stdin with (header)", "0A000", "\"header\""},
+        {"copy accounts from stdin with (encoding 'latin1')", "0A000", "encoding"},
+        {"select B'101'", "0A000", "bit-string"},
+        {"select ~ 1", "0A000", "prefix or postfix operator ~"},
+        {"select 1 ^ 2", "0A000", "operator ^"},
+        {"select * from accounts where aid = any(array[1])", "0A000", "operator expression"},
+        {"select row_number() over () from accounts", "0A000", "window functions"},
+        {"select a.b.c.d from accounts", "0A000", "4 parts"},
+        {"select current_time", "0A000", "CURRENT_DATE / CURRENT_TIME"},
+        {"select count(*) filter (where aid > 1) from accounts", "0A000", "FILTER"},
+        {"select aid from accounts order by aid using <", "0A000", "USING"},
+        {"values (1)", "0A000", "VALUES as a query"},
+        {"select 1 into t", "0A000", "SELECT INTO"},
+        {"select aid from accounts window w as ()", "0A000", "WINDOW"},
+        {"select * from (select 1) s", "0A000", "subqueries in FROM"},
+        {"select * from generate_series(1, 2)", "0A000", "FROM item"},
+        {"select 1 where true", "0A000", "WHERE without FROM"},
+        {"select * from accounts order by aid fetch first 1 rows with ties", "0A000",
+         "WITH TIES"},
+        {"insert into accounts default values", "0A000", "DEFAULT VALUES"},
+        {"update accounts set abalance = 1 returning aid", "0A000", "RETURNING"},
+        {"delete from accounts returning aid", "0A000", "RETURNING"},
+        {"with x as (select 1) update accounts set abalance = 1", "0A000", "WITH"},
+        {"with x as (select 1) insert into accounts values (1, 1, 1, 'a')", "0A000", "WITH"},
+        {"commit and chain", "0A000", "AND CHAIN"},
+        {"rollback and chain", "0A000", "AND CHAIN"},
+        {"prepare transaction 'x'", "0A000", "two-phase"},
+        {"set search_path from current", "0A000", "FROM CURRENT"},
+        {"drop view v", "0A000", "only DROP TABLE"},
+        {"release savepoint a", "0A000", "savepoints"},
+        {"rollback to savepoint a", "0A000", "savepoints"},
+        {"select 1 intersect select 2", "0A000", "UNION / INTERSECT / EXCEPT"},
+        {"select sum(aid order by aid) from accounts", "0A000", "ORDER BY"},
+        {"listen x", "0A000", "not supported"},
+    };
+    for (size_t i = 0; i < sizeof more / sizeof more[0]; i++)
+        expect_err(more[i].sql, more[i].state, more[i].needle);
 }
 
 static void t_syntax_error_position(void)
