@@ -96,9 +96,11 @@ $(BUILD)/bin/%: $(BUILD)/obj/bench/%_main.o $(ALL_LIBS)
 $(BUILD)/bin/%: $(BUILD)/obj/tools/drill/%_main.o $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(LINK)
-# Only the protocol test links libpq (it drives the SQL front end as a client).
+# Only the SQL front end's tests link libpq (they drive it as a client).
 $(BUILD)/obj/tests/unit/pgw_test.o: CFLAGS += $(shell pkg-config --cflags libpq)
 $(BUILD)/tests/pgw_test: LDLIBS += $(shell pkg-config --libs libpq)
+$(BUILD)/obj/tests/cluster/sql_cluster_test.o: CFLAGS += $(shell pkg-config --cflags libpq)
+$(BUILD)/tests/sql_cluster_test: LDLIBS += $(shell pkg-config --libs libpq)
 # Only the LMDB comparison benchmark links LMDB.
 $(BUILD)/bin/kern_vs_lmdb: LDLIBS += -llmdb
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/obj/tests/cu_main.o $(ALL_LIBS)

@@ -144,6 +144,8 @@ struct pgw_portal {
     char **params;          /* NUL-terminated copies; NULL = SQL NULL */
     int *lens;
     struct sqle_result *res;
+    int16_t *res_fmts;      /* per result column: 0 text, 1 binary (NULL: all text) */
+    size_t nres_fmts;
     size_t next_row;
     bool done;              /* CommandComplete sent */
     struct pgw_portal *next;
@@ -214,9 +216,22 @@ void pgw_send_simple(struct pgw_sess *s, char type); /* a message without a body
 void pgw_send_param_status(struct pgw_sess *s, const char *name, const char *value);
 /* RowDescription of cols (result format text); for n == 0 NoData when
  * nodata, else a RowDescription without fields (a SELECT of no columns). */
-void pgw_send_rowdesc(struct pgw_sess *s, const struct sqle_col *cols, size_t n, bool nodata);
-/* DataRows [from, to) of a ROWS result; 0 or -1 (output failed). */
-int pgw_send_rows(struct pgw_sess *s, const struct sqle_result *r, size_t from, size_t to);
+void pgw_send_rowdesc(struct pgw_sess *s, const struct sqle_col *cols, size_t n, bool nodata,
+                      const int16_t *fmts);
+/* DataRows [from, to) of a ROWS result, column i in format fmts[i] (fmts
+ * NULL: all text); 0 or -1 (output failed). */
+int pgw_send_rows(struct pgw_sess *s, const struct sqle_result *r, size_t from, size_t to,
+                  const int16_t *fmts);
+
+/* ---- pgw_bin.c: binary formats (sql/README.md "Binary formats") ---- */
+bool pgw_bin_supported(uint32_t oid);
+/* A binary parameter of type oid as text (malloc'd, NUL-terminated); -1
+ * with err set when the bytes are not that type's binary form. */
+int pgw_bin_param(uint32_t oid, const uint8_t *p, int len, char **text, int *tlen, char *err,
+                  size_t errlen);
+/* A text value (the engine's output) of type oid, written as length +
+ * binary form; -1 (nothing written) when it does not convert. */
+int pgw_bin_value(uint32_t oid, const char *t, int len, struct pgw_out *o);
 /* Notices, then after CommandComplete the parameters a result changed. */
 void pgw_send_notices(struct pgw_sess *s, const struct sqle_result *r);
 void pgw_send_result_params(struct pgw_sess *s, const struct sqle_result *r);

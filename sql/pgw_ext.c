@@ -56,6 +56,7 @@ static void portal_free(struct pgw_portal *p)
         free(p->params[i]);
     free(p->params);
     free(p->lens);
+    free(p->res_fmts);
     if (p->stmt)
         stmt_unref(p->stmt);
     free(p->name);
@@ -245,18 +246,36 @@ static int bind_portal(struct pgw_sess *s, const struct bind_msg *b)
                           "statement \"%s\" requires %zu", b->nparams, b->stmt, st->nparams);
     for (int i = 0; i < b->nparams; i++) {
         int16_t f = b->nfmt == 0 ? 0 : fmt_at(b->fmts, b->nfmt == 1 ? 0 : i);
-        if (f == 1)
-            return ext_errorf(s, "0A000", "binary format for parameter $%d is not supported "
-                              "(text format only)", i + 1);
-        if (f != 0)
+        if (f != 0 && f != 1)
             return ext_errorf(s, "08P01", "unsupported format code %d for parameter $%d", f,
                               i + 1);
+        uint32_t oid = st->st ? sqle_stmt_param_oid(st->st, (size_t)i) : 0;
+        if (f == 1 && !pgw_bin_supported(oid))
+            return ext_errorf(s, "0A000", "binary format for parameter $%d of type oid %u is "
+                              "not supported (send it as text)", i + 1, oid);
     }
-    for (int i = 0; i < b->nres; i++) {
-        int16_t f = fmt_at(b->res_fmts, i);
-        if (f != 0)
-            return ext_errorf(s, "0A000", "result format %d (column %d) is not supported "
-                              "(text format only)", f, i + 1);
+    /* result formats: none (all text), one for all, or one per column */
+    const struct sqle_col *rcols = NULL;
+    size_t nrcols = 0;
+    if (st->st && b->nres) {
+        struct sqle_error derr;
+        memset(&derr, 0, sizeof derr);
+        int n = sqle_stmt_describe(s->es, st->st, &rcols, &derr);
+        if (n < 0)
+            return ext_error(s, &derr);
+        nrcols = (size_t)n;
+    }
+    if (b->nres > 1 && (size_t)b->nres != nrcols)
+        return ext_errorf(s, "08P01", "bind message has %d result formats but query has %zu "
+                          "columns", b->nres, nrcols);
+    for (size_t i = 0; b->nres && i < nrcols; i++) {
+        int16_t f = fmt_at(b->res_fmts, b->nres == 1 ? 0 : (int)i);
+        if (f != 0 && f != 1)
+            return ext_errorf(s, "08P01", "unsupported format code %d for result column %zu",
+                              f, i + 1);
+        if (f == 1 && !pgw_bin_supported(rcols[i].type_oid))
+            return ext_errorf(s, "0A000", "binary format for result column %zu (type oid %u) "
+                              "is not supported", i + 1, rcols[i].type_oid);
     }
     if (b->portal[0] && portal_find(s, b->portal))
         return ext_errorf(s, "42P03", "portal \"%s\" already exists", b->portal);
@@ -268,10 +287,21 @@ static int bind_portal(struct pgw_sess *s, const struct bind_msg *b)
     p->lens = calloc((size_t)b->nparams + 1, sizeof *p->lens);
     bool ok = p->name && p->params && p->lens;
     p->nparams = (size_t)b->nparams;
+    char binerr[160] = "";
+    int binbad = -1;
     for (size_t i = 0; ok && i < p->nparams; i++) {
         p->lens[i] = b->lens[i] < 0 ? 0 : b->lens[i];
         if (!b->vals[i])
             continue; /* SQL NULL */
+        int16_t f = b->nfmt == 0 ? 0 : fmt_at(b->fmts, b->nfmt == 1 ? 0 : (int)i);
+        if (f == 1) { /* binary: the text the engine takes */
+            if (pgw_bin_param(sqle_stmt_param_oid(st->st, i), (const uint8_t *)b->vals[i],
+                              b->lens[i], &p->params[i], &p->lens[i], binerr, sizeof binerr)) {
+                binbad = (int)i;
+                break;
+            }
+            continue;
+        }
         p->params[i] = malloc((size_t)b->lens[i] + 1);
         if (!p->params[i]) {
             ok = false;
@@ -280,8 +310,19 @@ static int bind_portal(struct pgw_sess *s, const struct bind_msg *b)
         memcpy(p->params[i], b->vals[i], (size_t)b->lens[i]);
         p->params[i][b->lens[i]] = '\0';
     }
+    if (ok && nrcols && b->nres) {
+        p->res_fmts = calloc(nrcols, sizeof *p->res_fmts);
+        ok = p->res_fmts != NULL;
+        for (size_t i = 0; ok && i < nrcols; i++)
+            p->res_fmts[i] = fmt_at(b->res_fmts, b->nres == 1 ? 0 : (int)i);
+        p->nres_fmts = nrcols;
+    }
     st->refs++;
     p->stmt = st;
+    if (binbad >= 0) {
+        portal_free(p);
+        return ext_errorf(s, "22P03", "parameter $%d: %s", binbad + 1, binerr);
+    }
     if (!ok) {
         portal_free(p);
         return oom(s);
@@ -306,8 +347,9 @@ static int on_bind(struct pgw_sess *s)
     return rc;
 }
 
-/* RowDescription or NoData of a statement. */
-static int describe_rows(struct pgw_sess *s, struct pgw_stmt *st)
+/* RowDescription or NoData of a statement (fmts: a portal's result
+ * formats, NULL: text). */
+static int describe_rows(struct pgw_sess *s, struct pgw_stmt *st, const int16_t *fmts)
 {
     if (!st->st) {
         pgw_send_simple(s, 'n');
@@ -319,7 +361,7 @@ static int describe_rows(struct pgw_sess *s, struct pgw_stmt *st)
     int n = sqle_stmt_describe(s->es, st->st, &cols, &err);
     if (n < 0)
         return ext_error(s, &err);
-    pgw_send_rowdesc(s, cols, (size_t)n, true);
+    pgw_send_rowdesc(s, cols, (size_t)n, true, fmts);
     return pgw_maybe_flush(s);
 }
 
@@ -342,7 +384,7 @@ static int on_describe(struct pgw_sess *s)
         for (size_t i = 0; i < st->nparams; i++)
             pgw_out_i32(&s->out, (int32_t)sqle_stmt_param_oid(st->st, i));
         pgw_out_end(&s->out);
-        return describe_rows(s, st);
+        return describe_rows(s, st, NULL);
     }
     case 'P': {
         struct pgw_portal *p = portal_find(s, name);
@@ -351,10 +393,10 @@ static int on_describe(struct pgw_sess *s)
         if (p->res && sqle_result_kind(p->res) == SQLE_R_ROWS) {
             const struct sqle_col *cols = NULL;
             size_t n = sqle_result_ncols(p->res, &cols);
-            pgw_send_rowdesc(s, cols, n, true);
+            pgw_send_rowdesc(s, cols, n, true, p->res_fmts);
             return pgw_maybe_flush(s);
         }
-        return describe_rows(s, p->stmt);
+        return describe_rows(s, p->stmt, p->res_fmts);
     }
     default:
         return ext_errorf(s, "08P01", "invalid DESCRIBE message subtype %d", kind);
@@ -422,7 +464,10 @@ static int on_execute(struct pgw_sess *s)
         size_t nrows = sqle_result_nrows(p->res), from = p->next_row, to = nrows;
         if (max_rows > 0 && nrows - from > (size_t)max_rows)
             to = from + (size_t)max_rows;
-        if (pgw_send_rows(s, p->res, from, to))
+        if (p->res_fmts && sqle_result_ncols(p->res, NULL) != p->nres_fmts)
+            return ext_errorf(s, "XX000", "the result has %zu columns, its portal was bound "
+                              "with %zu formats", sqle_result_ncols(p->res, NULL), p->nres_fmts);
+        if (pgw_send_rows(s, p->res, from, to, p->res_fmts))
             return -1;
         p->next_row = to;
         if (to < nrows) {

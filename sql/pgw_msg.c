@@ -123,7 +123,8 @@ void pgw_send_param_status(struct pgw_sess *s, const char *name, const char *val
     pgw_out_end(&s->out);
 }
 
-void pgw_send_rowdesc(struct pgw_sess *s, const struct sqle_col *cols, size_t n, bool nodata)
+void pgw_send_rowdesc(struct pgw_sess *s, const struct sqle_col *cols, size_t n, bool nodata,
+                      const int16_t *fmts)
 {
     if (n == 0 || !cols || n > INT16_MAX) {
         if (nodata) {
@@ -143,14 +144,16 @@ void pgw_send_rowdesc(struct pgw_sess *s, const struct sqle_col *cols, size_t n,
         pgw_out_i32(&s->out, (int32_t)cols[i].type_oid);
         pgw_out_i16(&s->out, cols[i].typlen);
         pgw_out_i32(&s->out, cols[i].typmod);
-        pgw_out_i16(&s->out, 0); /* text */
+        pgw_out_i16(&s->out, fmts ? fmts[i] : 0); /* 0 text, 1 binary */
     }
     pgw_out_end(&s->out);
 }
 
-int pgw_send_rows(struct pgw_sess *s, const struct sqle_result *r, size_t from, size_t to)
+int pgw_send_rows(struct pgw_sess *s, const struct sqle_result *r, size_t from, size_t to,
+                  const int16_t *fmts)
 {
-    size_t ncols = sqle_result_ncols(r, NULL);
+    const struct sqle_col *cols = NULL;
+    size_t ncols = sqle_result_ncols(r, &cols);
     if (ncols > INT16_MAX) {
         pgw_reason(s, "a result with %zu columns", ncols);
         return -1;
@@ -164,6 +167,13 @@ int pgw_send_rows(struct pgw_sess *s, const struct sqle_result *r, size_t from, 
             if (!v || len < 0) {
                 pgw_out_i32(&s->out, -1);
                 continue;
+            }
+            if (fmts && fmts[c] == 1 && cols) {
+                if (pgw_bin_value(cols[c].type_oid, v, len, &s->out) == 0)
+                    continue;
+                pgw_reason(s, "result column %zu (type oid %u) has no binary form for '%.*s'",
+                           c + 1, cols[c].type_oid, len > 40 ? 40 : len, v);
+                return -1;
             }
             pgw_out_i32(&s->out, len);
             pgw_out_bytes(&s->out, v, (size_t)len);

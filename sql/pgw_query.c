@@ -45,8 +45,8 @@ static int run_stmts(struct pgw_sess *s)
         switch (sqle_result_kind(r)) {
         case SQLE_R_ROWS:
             ncols = sqle_result_ncols(r, &cols);
-            pgw_send_rowdesc(s, cols, ncols, false);
-            rc = pgw_send_rows(s, r, 0, sqle_result_nrows(r));
+            pgw_send_rowdesc(s, cols, ncols, false, NULL);
+            rc = pgw_send_rows(s, r, 0, sqle_result_nrows(r), NULL);
             pgw_send_cc(s, sqle_result_tag(r));
             pgw_send_result_params(s, r);
             break;

@@ -26,7 +26,7 @@ typedef PgQuery__Node Node;
 enum sq_shape { S_NONE = 0, S_CLASS, S_ATTR, S_INDEX, S_TYPE, S_NAMESPACE, S_DATABASE, S_ROLE,
                 S_PARTINFO, S_IS_TABLES, S_IS_COLUMNS };
 
-enum { F_OID = 1, F_NAME, F_REGEX, F_TYPNAME };
+enum { F_OID = 1, F_NAME, F_REGEX, F_TYPNAME, F_LIKE };
 struct sq_catfilter {
     uint8_t kind;
     char text[128];            /* a constant */
@@ -245,7 +245,8 @@ static void walk_where(const Node *n, struct sq_catplan *p)
             p->relkind_r = false;
         return;
     }
-    if (a->kind != PG_QUERY__A__EXPR__KIND__AEXPR_OP || !op)
+    if ((a->kind != PG_QUERY__A__EXPR__KIND__AEXPR_OP &&
+         a->kind != PG_QUERY__A__EXPR__KIND__AEXPR_LIKE) || !op)
         return;
     if (!strcmp(op, "=")) {
         if (!strcmp(col, "oid") || !strcmp(col, "attrelid") || !strcmp(col, "indrelid") ||
@@ -280,6 +281,16 @@ static void walk_where(const Node *n, struct sq_catplan *p)
                     p->nsp_public = false;
                 regfree(&re);
             }
+        }
+    } else if (!strcmp(op, "~~")) {
+        if (!strcmp(col, "relname") || !strcmp(col, "table_name"))
+            add_filter(p, F_LIKE, val);
+        else if (!strcmp(col, "nspname") || !strcmp(col, "table_schema")) {
+            char t[128];
+            bool isnull;
+            if (const_of(val, t, sizeof t, &isnull) == 0 &&
+                !sq_like_match("public", 6, t, strlen(t)))
+                p->nsp_public = false;
         }
     } else if (!strcmp(op, "<>") && !strcmp(col, "relkind")) {
         char t[16];
@@ -461,7 +472,8 @@ static const char *row_value(struct sqle_sess *s, const struct sq_catplan *p, co
     (void)p;
     const struct sq_col *c = col >= 0 ? &t->cols[col] : NULL;
 #define IS(k) (!strcmp(key, k))
-    if (IS("nspname") || IS("Schema") || IS("table_schema") || IS("schemaname"))
+    if (IS("nspname") || IS("Schema") || IS("table_schema") || IS("schemaname") ||
+        IS("TABLE_SCHEM"))
         return "public";
     if (IS("table_catalog") || IS("datname") || IS("current_database"))
         return s->database;
@@ -470,12 +482,15 @@ static const char *row_value(struct sqle_sess *s, const struct sq_catplan *p, co
     case S_PARTINFO:
         if (IS("oid") || IS("relid"))
             return snprintf(buf, n, "%u", t->id + 16384), buf;
-        if (IS("relname") || IS("Name") || IS("tablename") || IS("table_name"))
+        if (IS("relname") || IS("Name") || IS("tablename") || IS("table_name") ||
+            IS("TABLE_NAME"))
             return t->name;
         if (IS("relkind"))
             return "r";
         if (IS("Type"))
             return "table";
+        if (IS("TABLE_TYPE"))
+            return "TABLE";     /* JDBC's DatabaseMetaData.getTables */
         if (IS("Owner") || IS("pg_get_userbyid") || IS("tableowner") || IS("relowner"))
             return s->user;
         if (IS("relhasindex") || IS("hasindexes"))
@@ -662,6 +677,10 @@ static bool filter_ok(struct cat_ctx *c, const struct sq_table *t)
                 return false;
             break;
         }
+        case F_LIKE:
+            if (!sq_like_match(t->name, strlen(t->name), v, strlen(v)))
+                return false;
+            break;
         default:
             break;
         }

@@ -569,7 +569,7 @@ static int num_of(const struct sv *v, double *d, int64_t *i, bool *isf)
     return -1;
 }
 
-static int like_match(const char *s, size_t n, const char *p, size_t m)
+int sq_like_match(const char *s, size_t n, const char *p, size_t m)
 {
     size_t si = 0, pi = 0, star = (size_t)-1, mark = 0;
     while (si < n) {
@@ -879,7 +879,7 @@ int sq_eval(struct sq_eval *ev, const struct sx *e, struct sv *out)
         if (a.t != SV_TEXT || b.t != SV_TEXT)
             return sq_err(ev->err, "42883", e->pos, "LIKE needs text operands");
         out->t = SV_BOOL;
-        out->i = like_match(a.s, a.len, b.s, b.len) != e->negated;
+        out->i = sq_like_match(a.s, a.len, b.s, b.len) != e->negated;
         return 0;
     case X_FUNC:
         switch (e->op) {

@@ -321,6 +321,8 @@ struct sq_eval {
 };
 int sq_eval(struct sq_eval *ev, const struct sx *e, struct sv *out);
 bool sq_expr_has_cols(const struct sx *e);
+/* SQL LIKE: % any run, _ one character, backslash escapes the next. */
+int sq_like_match(const char *s, size_t n, const char *p, size_t m);
 int sq_truth(const struct sv *v);  /* 1 true, 0 false/NULL */
 
 /* sqle_plan.c */

@@ -437,8 +437,12 @@ int sq_to_text(struct arena *a, uint32_t oid, const struct sv *v, const char **o
             n = snprintf(b, sizeof b, "NaN");
         else if (isinf(v->f))
             n = snprintf(b, sizeof b, "%sInfinity", v->f < 0 ? "-" : "");
-        else
-            n = snprintf(b, sizeof b, "%.15g", v->f);
+        else /* the shortest form that reads back as the same double, as PostgreSQL 12+ */
+            for (int prec = 15; prec <= 17; prec++) {
+                n = snprintf(b, sizeof b, "%.*g", prec, v->f);
+                if (strtod(b, NULL) == v->f)
+                    break;
+            }
         break;
     case SV_TEXT:
         *outp = v->s;

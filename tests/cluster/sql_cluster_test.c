@@ -16,7 +16,10 @@
 #include "clu.h"
 #include "cu_test.h"
 
+#include <libpq-fe.h>
+
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,12 +272,92 @@ static void test_pgbench(void)
     CU_ASSERT_EQUAL(rc, 0);
 }
 
+/* Binary parameters and results (what JDBC sends for numbers, times and
+ * bytes) through libpq's extended protocol: every type both ways. */
+static void test_binary_formats(void)
+{
+    char conninfo[160];
+    snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d user=tester dbname=sqltest "
+             "connect_timeout=10", clu_sql_port(&C, 1));
+    PGconn *pc = PQconnectdb(conninfo);
+    CU_ASSERT_EQUAL_FATAL(PQstatus(pc), CONNECTION_OK);
+    PGresult *r = PQexec(pc, "create table bin_t (k bigint primary key, i int, s smallint, "
+                             "d double precision, b boolean, t timestamp, y bytea, v varchar(10), "
+                             "n numeric(12,0))");
+    CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    /* binary parameters: int8, int4, int2, float8, bool, timestamp, bytea, text, numeric */
+    uint8_t k[8] = {0, 0, 0, 0, 0, 0, 0x01, 0x02};          /* 258 */
+    uint8_t i4[4] = {0xff, 0xff, 0xff, 0xfe};                /* -2 */
+    uint8_t i2[2] = {0x00, 0x07};                            /* 7 */
+    uint8_t f8[8] = {0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18};  /* pi */
+    uint8_t b1[1] = {1};
+    /* 2026-01-02 03:04:05.5 UTC in µs since 2000-01-01 */
+    int64_t ts = (INT64_C(1767323045) - INT64_C(946684800)) * 1000000 + 500000;
+    uint8_t t8[8];
+    for (int j = 0; j < 8; j++)
+        t8[j] = (uint8_t)((uint64_t)ts >> (56 - 8 * j));
+    uint8_t y[3] = {0x00, 0xab, 0xff};
+    /* numeric 123456789012: digits 1234 5678 9012, weight 2 */
+    uint8_t nm[14] = {0, 3, 0, 2, 0, 0, 0, 0, 0x04, 0xd2, 0x16, 0x2e, 0x23, 0x34};
+    const char *vals[9] = {(char *)k, (char *)i4, (char *)i2, (char *)f8, (char *)b1,
+                           (char *)t8, (char *)y, "abc", (char *)nm};
+    int lens[9] = {8, 4, 2, 8, 1, 8, 3, 3, 14};
+    int fmts[9] = {1, 1, 1, 1, 1, 1, 1, 1, 1};
+    Oid types[9] = {20, 23, 21, 701, 16, 1114, 17, 1043, 1700};
+    r = PQexecParams(pc, "insert into bin_t values ($1, $2, $3, $4, $5, $6, $7, $8, $9)", 9,
+                     types, vals, lens, fmts, 0);
+    if (PQresultStatus(r) != PGRES_COMMAND_OK)
+        printf("\ninsert: %s\n", PQresultErrorMessage(r));
+    CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    /* text results show what arrived */
+    r = PQexec(pc, "select k, i, s, b, t, y, v, n from bin_t");
+    CU_ASSERT_EQUAL_FATAL(PQresultStatus(r), PGRES_TUPLES_OK);
+    CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 0), "258");
+    CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 1), "-2");
+    CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 2), "7");
+    CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 3), "t");
+    CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 4), "2026-01-02 03:04:05.5");
+    CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 5), "\\x00abff");
+    CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 6), "abc");
+    CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 7), "123456789012");
+    PQclear(r);
+    /* binary results: the same bytes come back */
+    const char *kv = "258";
+    r = PQexecParams(pc, "select k, i, s, d, b, t, y, v, n from bin_t where k = $1", 1, NULL,
+                     &kv, NULL, NULL, 1);
+    CU_ASSERT_EQUAL_FATAL(PQresultStatus(r), PGRES_TUPLES_OK);
+    CU_ASSERT_EQUAL_FATAL(PQntuples(r), 1);
+    const uint8_t *want[9] = {k, i4, i2, f8, b1, t8, y, (const uint8_t *)"abc", nm};
+    for (int c = 0; c < 9; c++) {
+        CU_ASSERT_EQUAL(PQfformat(r, c), 1);
+        CU_ASSERT_EQUAL(PQgetlength(r, 0, c), lens[c]);
+        if (PQgetlength(r, 0, c) == lens[c])
+            CU_ASSERT_EQUAL(memcmp(PQgetvalue(r, 0, c), want[c], (size_t)lens[c]), 0);
+    }
+    PQclear(r);
+    /* a binary int4 of the wrong length is refused, the session goes on */
+    const char *bad = "\x01\x02";
+    int badlen = 2, one = 1;
+    Oid t4 = 23;
+    r = PQexecParams(pc, "select k from bin_t where i = $1", 1, &t4, &bad, &badlen, &one, 0);
+    CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_FATAL_ERROR);
+    CU_ASSERT_STRING_EQUAL(PQresultErrorField(r, PG_DIAG_SQLSTATE), "22P03");
+    PQclear(r);
+    r = PQexec(pc, "select count(*) from bin_t");
+    CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 0), "1");
+    PQclear(r);
+    PQfinish(pc);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
         {"basic_sql", test_basic_sql},
         {"errors", test_errors},
         {"psql_describe", test_psql_describe},
+        {"binary_formats", test_binary_formats},
         {"pgbench", test_pgbench},
         {NULL, NULL},
     };
