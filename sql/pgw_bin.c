@@ -85,7 +85,7 @@ static int numeric_text(const uint8_t *p, int len, char *out, size_t cap)
             int v = d < ndigits ? (int)be(p + 8 + 2 * d, 2) : 0;
             if (v > 9999)
                 return -1;
-            char g[8];
+            char g[16];
             snprintf(g, sizeof g, d == 0 ? "%d" : "%04d", v);
             for (char *q = g; *q; q++)
                 PUT(*q);
@@ -98,7 +98,7 @@ static int numeric_text(const uint8_t *p, int len, char *out, size_t cap)
             int v = d >= 0 && d < ndigits ? (int)be(p + 8 + 2 * d, 2) : 0;
             if (v > 9999)
                 return -1;
-            char g[8];
+            char g[16];
             snprintf(g, sizeof g, "%04d", v);
             for (int i = 0; i < 4 && written < dscale; i++, written++)
                 PUT(g[i]);

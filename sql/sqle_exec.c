@@ -23,6 +23,7 @@ static int cluster_err(struct sqle_sess *s, struct sqle_error *e, int rc, const 
                        const struct sq_table *t)
 {
     const char *d = nines_conn_errdetail(s->c);
+    s->last_rc = rc;
     if (rc == NINES_ENOTFOUND && strstr(d, "has no row with that key")) {
         sq_err(e, "P0002", 0, "an UPDATE earlier in this transaction was answered before its "
                "row was known to exist, and the row does not exist: the transaction is rolled "

@@ -254,6 +254,7 @@ struct sqle_sess {
     struct sq_param params[SQ_MAX_PARAMS];
     uint32_t nparams;
     atomic_bool cancel;
+    int last_rc;                   /* the cluster's code of the statement's last failure */
     /* COPY in progress */
     struct sqle_stmt *copy;
     char *copybuf;                 /* an incomplete line */

@@ -706,7 +706,7 @@ static int commit_txn(struct sqle_sess *s, struct sqle_error *e)
     txn_end(s);
     int rc = nines_txn_commit(t);
     if (rc)
-        return sq_err_nines(e, rc, "COMMIT failed, the transaction is rolled back",
+        return sq_err_nines(e, s->last_rc = rc, "COMMIT failed, the transaction is rolled back",
                             nines_conn_errdetail(s->c));
     return 0;
 }
@@ -768,6 +768,82 @@ static int params_in(struct sqle_stmt *st, const char *const *params, const int 
     return 0;
 }
 
+/* A prepared statement whose table was replaced since it was planned (a
+ * re-keying, a TRUNCATE by another session): planned again from its text,
+ * as PostgreSQL re-plans; a changed result shape is 0A000 as there. The
+ * connection's dictionary copy is read (no round trip); it is fetched
+ * afresh when a request finds a definition changed. */
+static int replan_if_changed(struct sqle_sess *s, struct sqle_stmt *st, struct sqle_error *e)
+{
+    if (!st->have_table || !st->text || s->e->test_table_get)
+        return 0;
+    struct nines_table_info info;
+    if (nines_table_get(s->c, st->t.name, 0, &info) != 0 || info.id == st->t.id)
+        return 0; /* unchanged, or gone: running it says so */
+    uint32_t oids[256];
+    memcpy(oids, st->param_oids, sizeof oids);
+    struct sqle_stmt **v = NULL;
+    size_t n = 0;
+    if (sqle_parse(s, st->text, oids, (size_t)st->nparams, 1, &v, &n, e))
+        return -1;
+    if (n != 1) {
+        for (size_t i = 0; i < n; i++)
+            sqle_stmt_free(v[i]);
+        free(v);
+        return sq_err(e, "XX000", 0, "statement text planned into %zu statements", n);
+    }
+    struct sqle_stmt *nst = v[0];
+    free(v);
+    bool same = nst->ncols == st->ncols && nst->nparams == st->nparams;
+    for (uint32_t i = 0; same && i < st->ncols; i++)
+        same = nst->cols[i].type_oid == st->cols[i].type_oid;
+    if (!same) {
+        sqle_stmt_free(nst);
+        return sq_err(e, "0A000", 0, "cached plan must not change result type (table \"%s\" "
+                      "was changed)", st->t.name);
+    }
+    struct sqle_stmt tmp = *st;
+    *st = *nst;
+    *nst = tmp;
+    /* the arenas moved with their statements: their allocator views follow */
+    st->a.pb.allocator_data = &st->a;
+    nst->a.pb.allocator_data = &nst->a;
+    sqle_stmt_free(nst);
+    return 0;
+}
+
+/* INSERT / UPDATE / DELETE / SELECT, committed when outside a block. */
+static int run_dml(struct sqle_sess *s, struct sqle_stmt *st, const struct sv *pv,
+                   struct sqle_result **r, struct sqle_error *e)
+{
+    bool implicit = s->block == B_IDLE;
+    s->last_rc = 0;
+    int rc = sq_exec_dml(s, st, pv, r, e);
+    if (rc == 0 && implicit && st->kind == K_UPDATE && st->pure_add && s->txn) {
+        /* the increment went out with the commit: a missing row aborted
+         * this statement's own transaction, which changed nothing */
+        nines_txn *t = s->txn;
+        txn_end(s);
+        int x = nines_txn_commit(t);
+        if (x == NINES_ENOTFOUND && strstr(nines_conn_errdetail(s->c), "has no row with that key"))
+            snprintf((*r)->tag, sizeof (*r)->tag, "UPDATE 0");
+        else if (x)
+            rc = sq_err_nines(e, s->last_rc = x, "COMMIT failed, the transaction is rolled back",
+                              nines_conn_errdetail(s->c));
+    }
+    if (rc == 0 && implicit)
+        rc = commit_txn(s, e);
+    if (rc && implicit && s->txn) {
+        (void)nines_txn_rollback(s->txn);
+        txn_end(s);
+    }
+    if (rc) {
+        sqle_result_free(*r);
+        *r = NULL;
+    }
+    return rc;
+}
+
 int sqle_exec(struct sqle_sess *s, struct sqle_stmt *st, const char *const *params,
               const int *lens, size_t nparams, struct sqle_result **out, struct sqle_error *e)
 {
@@ -778,6 +854,11 @@ int sqle_exec(struct sqle_sess *s, struct sqle_stmt *st, const char *const *para
     if (s->block == B_FAILED && st->kind != K_COMMIT && st->kind != K_ROLLBACK)
         return sq_err(e, "25P02", 0, "current transaction is aborted, commands ignored until "
                       "end of transaction block");
+    if (replan_if_changed(s, st, e)) {
+        if (s->block == B_OPEN)
+            fail_block(s);
+        return -1;
+    }
     struct sqle_result *r = NULL;
     struct arena pa;
     arena_init(&pa, 1024);
@@ -835,33 +916,19 @@ int sqle_exec(struct sqle_sess *s, struct sqle_stmt *st, const char *const *para
     case K_INSERT:
     case K_UPDATE:
     case K_DELETE:
-    case K_SELECT: {
-        bool implicit = s->block == B_IDLE;
-        rc = sq_exec_dml(s, st, pv, &r, e);
-        if (rc == 0 && implicit && st->kind == K_UPDATE && st->pure_add && s->txn) {
-            /* the increment went out with the commit: a missing row aborted
-             * this statement's own transaction, which changed nothing */
-            nines_txn *t = s->txn;
-            txn_end(s);
-            int x = nines_txn_commit(t);
-            if (x == NINES_ENOTFOUND &&
-                strstr(nines_conn_errdetail(s->c), "has no row with that key"))
-                snprintf(r->tag, sizeof r->tag, "UPDATE 0");
-            else if (x)
-                rc = sq_err_nines(e, x, "COMMIT failed, the transaction is rolled back",
-                                  nines_conn_errdetail(s->c));
-        }
-        if (rc == 0 && implicit)
-            rc = commit_txn(s, e);
-        if (rc && implicit && s->txn) {
-            (void)nines_txn_rollback(s->txn);
-            txn_end(s);
-        }
-        if (rc == 0 && atomic_load(&s->cancel) && s->block != B_IDLE) {
-            /* the statement finished: a late cancel is ignored, as PostgreSQL does */
+    case K_SELECT:
+        rc = run_dml(s, st, pv, &r, e);
+        if (rc && s->block == B_IDLE && s->last_rc == NINES_ETYPE && st->have_table) {
+            /* outside a block a statement whose table changed under its plan
+             * (nothing of it happened: its transaction was rolled back) is
+             * planned again from the dictionary read afresh and run once more */
+            (void)nines_table_get(s->c, st->t.name, 1, &(struct nines_table_info){0});
+            uint32_t id = st->t.id;
+            if (replan_if_changed(s, st, e) == 0 && st->t.id != id &&
+                params_in(st, params, lens, nparams, &pa, pv, e) == 0)
+                rc = run_dml(s, st, pv, &r, e);
         }
         break;
-    }
     default:
         rc = sq_err(e, "XX000", 0, "statement of unknown kind %d", st->kind);
     }

@@ -351,6 +351,67 @@ static void test_binary_formats(void)
     PQfinish(pc);
 }
 
+/* A prepared statement in one session outlives a re-keying of its table by
+ * another (ALTER TABLE ... ADD PRIMARY KEY replaces the table): it is
+ * planned again and keeps working, as in PostgreSQL; the rows are all there. */
+static void test_replan_after_rekey(void)
+{
+    char conninfo[160];
+    snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d user=tester dbname=sqltest "
+             "connect_timeout=10", clu_sql_port(&C, 1));
+    PGconn *pc = PQconnectdb(conninfo);
+    CU_ASSERT_EQUAL_FATAL(PQstatus(pc), CONNECTION_OK);
+    PGresult *r = PQexec(pc, "create table rk (id int, v int)");
+    CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    r = PQprepare(pc, "ins", "insert into rk values ($1, $2)", 0, NULL);
+    CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    r = PQprepare(pc, "get", "select v from rk where id = $1", 0, NULL);
+    CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_COMMAND_OK);
+    PQclear(r);
+    char a[16], b[16];
+    const char *pv[2] = {a, b};
+    for (int i = 1; i <= 20; i++) {
+        snprintf(a, sizeof a, "%d", i);
+        snprintf(b, sizeof b, "%d", i * 10);
+        r = PQexecPrepared(pc, "ins", 2, pv, NULL, NULL, 0);
+        CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_COMMAND_OK);
+        PQclear(r);
+    }
+    /* another session (another node's front end) re-keys the table */
+    CU_ASSERT_EQUAL(sql_on(2, "alter table rk add primary key (id)"), 0);
+    for (int i = 21; i <= 30; i++) {
+        snprintf(a, sizeof a, "%d", i);
+        snprintf(b, sizeof b, "%d", i * 10);
+        r = PQexecPrepared(pc, "ins", 2, pv, NULL, NULL, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            printf("\ninsert %d after re-key: %s\n", i, PQresultErrorMessage(r));
+        CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_COMMAND_OK);
+        PQclear(r);
+    }
+    /* the key is a key now: a duplicate through the old prepared statement is 23505 */
+    snprintf(a, sizeof a, "%d", 5);
+    r = PQexecPrepared(pc, "ins", 2, pv, NULL, NULL, 0);
+    CU_ASSERT_EQUAL(PQresultStatus(r), PGRES_FATAL_ERROR);
+    if (PQresultStatus(r) == PGRES_FATAL_ERROR)
+        CU_ASSERT_STRING_EQUAL(PQresultErrorField(r, PG_DIAG_SQLSTATE), "23505");
+    PQclear(r);
+    snprintf(a, sizeof a, "%d", 7);
+    const char *one[1] = {a};
+    r = PQexecPrepared(pc, "get", 1, one, NULL, NULL, 0);
+    CU_ASSERT_EQUAL_FATAL(PQresultStatus(r), PGRES_TUPLES_OK);
+    CU_ASSERT_EQUAL(PQntuples(r), 1);
+    if (PQntuples(r) == 1)
+        CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 0), "70");
+    PQclear(r);
+    r = PQexec(pc, "select count(*), sum(v) from rk");
+    CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 0), "30");
+    CU_ASSERT_STRING_EQUAL(PQgetvalue(r, 0, 1), "4650");
+    PQclear(r);
+    PQfinish(pc);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -358,6 +419,7 @@ void cu_register(void)
         {"errors", test_errors},
         {"psql_describe", test_psql_describe},
         {"binary_formats", test_binary_formats},
+        {"replan_after_rekey", test_replan_after_rekey},
         {"pgbench", test_pgbench},
         {NULL, NULL},
     };
