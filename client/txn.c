@@ -2,6 +2,7 @@
  * next request that needs an answer (get, add, scan: end=NONE) or with the
  * commit (end=COMMIT) — one round trip for a write-only transaction. */
 #include "cli_int.h"
+#include "kernel/kern_key.h"
 
 #include <stdlib.h>
 #include <stdio.h>
@@ -36,6 +37,8 @@ struct cli_sync {
     struct arena *rows_to;    /* copy the last op's rows here */
     struct nines_row **rows;  /* ... into this array (allocated in rows_to) */
     size_t nrows;
+    uint8_t *resume;          /* the last op's OpResult.resume_key (in rows_to) */
+    size_t resume_len;
     size_t want_results;      /* ops sent: results expected */
     bool submitted;           /* queued on connection generation `gen` */
     bool op_failed;           /* TXN_CONF with a failed op status */
@@ -76,6 +79,22 @@ static void cli_sync_done(struct nines_conn *c, const struct cli_slot *s, int rc
     if (!y->rows_to)
         return;
     const Nines__OpResult *last = conf->results[conf->n_results - 1];
+    if (last->resume_key.len) {
+        if (last->resume_key.len > KERN_KEY_MAX) {
+            y->rc = cli_fail(c, NINES_EPROTO, "a scan's resume key of %zu bytes",
+                             last->resume_key.len);
+            snprintf(y->detail, sizeof y->detail, "%s", c->detail);
+            return;
+        }
+        y->resume = arena_alloc(y->rows_to, last->resume_key.len);
+        if (!y->resume) {
+            y->rc = cli_fail(c, NINES_ENOMEM, "a scan's resume key");
+            snprintf(y->detail, sizeof y->detail, "%s", c->detail);
+            return;
+        }
+        memcpy(y->resume, last->resume_key.data, last->resume_key.len);
+        y->resume_len = last->resume_key.len;
+    }
     if (last->n_rows == 0)
         return;
     y->rows = arena_alloc(y->rows_to, last->n_rows * sizeof *y->rows);
@@ -411,6 +430,179 @@ int nines_txn_scan(nines_txn *t, const char *table, const struct nines_value *lo
     }
     arena_destroy(&scratch);
     return rc ? rc : (int)n;
+}
+
+/* ---- scan cursors -------------------------------------------------------- */
+
+struct nines_scan {
+    nines_txn *t;
+    struct arena mem;          /* the copies below */
+    char *table;
+    Nines__Value **lo, **hi;
+    size_t nlo, nhi;
+    Nines__ScanFilter **filters;
+    size_t nfilters;
+    bool reverse, done;
+    uint8_t after[KERN_KEY_MAX];
+    size_t afterlen;
+};
+
+static int cmp_to_pb(enum nines_cmp c, Nines__FilterCmp *out)
+{
+    switch (c) {
+    case NINES_CMP_EQ:
+        *out = NINES__FILTER_CMP__CMP_EQ;
+        return 0;
+    case NINES_CMP_NE:
+        *out = NINES__FILTER_CMP__CMP_NE;
+        return 0;
+    case NINES_CMP_LT:
+        *out = NINES__FILTER_CMP__CMP_LT;
+        return 0;
+    case NINES_CMP_LE:
+        *out = NINES__FILTER_CMP__CMP_LE;
+        return 0;
+    case NINES_CMP_GT:
+        *out = NINES__FILTER_CMP__CMP_GT;
+        return 0;
+    case NINES_CMP_GE:
+        *out = NINES__FILTER_CMP__CMP_GE;
+        return 0;
+    case NINES_CMP_IS_NULL:
+        *out = NINES__FILTER_CMP__CMP_IS_NULL;
+        return 0;
+    case NINES_CMP_IS_NOT_NULL:
+        *out = NINES__FILTER_CMP__CMP_IS_NOT_NULL;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+int nines_scan_open(nines_txn *t, const char *table, const struct nines_value *lo, size_t nlo,
+                    const struct nines_value *hi, size_t nhi, const struct nines_filter *filters,
+                    size_t nfilters, unsigned flags, nines_scan **out)
+{
+    if (out)
+        *out = NULL;
+    if (!t || !out || !table || !table[0] || (nlo && !lo) || (nhi && !hi) ||
+        (nfilters && !filters))
+        return nines_err(NINES_EINVAL, "nines_scan_open: NULL transaction, table, bound, "
+                         "filter or result");
+    if (flags & ~NINES_SCAN_REVERSE)
+        return cli_fail(t->c, NINES_EINVAL, "scan of '%s': unknown flags 0x%x", table,
+                        flags & ~NINES_SCAN_REVERSE);
+    if (nfilters > NINES_SCAN_FILTERS_MAX)
+        return cli_fail(t->c, NINES_EINVAL, "scan of '%s': %zu filters, at most %d", table,
+                        nfilters, NINES_SCAN_FILTERS_MAX);
+    struct nines_scan *sc = calloc(1, sizeof *sc);
+    if (!sc)
+        return cli_fail(t->c, NINES_ENOMEM, "scan cursor on '%s'", table);
+    sc->t = t;
+    sc->reverse = (flags & NINES_SCAN_REVERSE) != 0;
+    arena_init(&sc->mem, 1024);
+    size_t tl = strlen(table);
+    int rc = 0;
+    if (!(sc->table = arena_alloc(&sc->mem, tl + 1)))
+        rc = cli_fail(t->c, NINES_ENOMEM, "scan cursor on '%s'", table);
+    else
+        memcpy(sc->table, table, tl + 1);
+    if (!rc && nlo && (rc = cli_vals_to_pb(&sc->mem, lo, nlo, &sc->lo)) != 0)
+        rc = cli_fail(t->c, rc, "scan of '%s': low key %s", table, nines_errdetail());
+    if (!rc && nhi && (rc = cli_vals_to_pb(&sc->mem, hi, nhi, &sc->hi)) != 0)
+        rc = cli_fail(t->c, rc, "scan of '%s': high key %s", table, nines_errdetail());
+    sc->nlo = nlo;
+    sc->nhi = nhi;
+    if (!rc && nfilters) {
+        sc->filters = arena_alloc(&sc->mem, nfilters * sizeof *sc->filters);
+        Nines__ScanFilter *fs = arena_alloc(&sc->mem, nfilters * sizeof *fs);
+        if (!sc->filters || !fs)
+            rc = cli_fail(t->c, NINES_ENOMEM, "scan of '%s': %zu filters", table, nfilters);
+        for (size_t i = 0; !rc && i < nfilters; i++) {
+            nines__scan_filter__init(&fs[i]);
+            fs[i].column = filters[i].column;
+            if (cmp_to_pb(filters[i].cmp, &fs[i].cmp)) {
+                rc = cli_fail(t->c, NINES_EINVAL, "scan of '%s': filter %zu has unknown "
+                              "comparison %d", table, i, (int)filters[i].cmp);
+                break;
+            }
+            if (filters[i].cmp != NINES_CMP_IS_NULL && filters[i].cmp != NINES_CMP_IS_NOT_NULL) {
+                Nines__Value **v;
+                if ((rc = cli_vals_to_pb(&sc->mem, &filters[i].value, 1, &v)) != 0) {
+                    rc = cli_fail(t->c, rc, "scan of '%s': filter %zu: %s", table, i,
+                                  nines_errdetail());
+                    break;
+                }
+                fs[i].value = v[0];
+            }
+            sc->filters[i] = &fs[i];
+        }
+        sc->nfilters = nfilters;
+    }
+    if (rc) {
+        nines_scan_close(sc);
+        return rc;
+    }
+    *out = sc;
+    return 0;
+}
+
+int nines_scan_next(nines_scan *sc, uint32_t limit, nines_row_fn fn, void *arg)
+{
+    if (!sc || !fn)
+        return nines_err(NINES_EINVAL, "nines_scan_next: NULL cursor or callback");
+    if (sc->done)
+        return 0;
+    nines_txn *t = sc->t;
+    Nines__RecordOp *op;
+    int rc = cli_txn_op(t, NINES__OP_TYPE__OP_SCAN, sc->table, &op);
+    if (rc)
+        return rc;
+    /* the cursor's values live in its own arena, which outlives the send */
+    op->key = sc->lo;
+    op->n_key = sc->nlo;
+    op->key_hi = sc->hi;
+    op->n_key_hi = sc->nhi;
+    op->filters = sc->filters;
+    op->n_filters = sc->nfilters;
+    op->reverse = sc->reverse;
+    op->limit = limit;
+    if (sc->afterlen)
+        op->after = (ProtobufCBinaryData){.len = sc->afterlen, .data = sc->after};
+    t->nops++;
+    struct arena scratch;
+    arena_init(&scratch, 65536);
+    struct cli_sync y = {.rows_to = &scratch};
+    rc = cli_txn_send(t, NINES__TXN_END__TXN_END_NONE, &y);
+    if (rc == 0 && limit && y.nrows > limit)
+        rc = cli_fail(t->c, NINES_EPROTO, "scan of '%s' returned %zu rows for limit %u",
+                      sc->table, y.nrows, limit);
+    if (rc == 0) {
+        if (y.resume_len) {
+            memcpy(sc->after, y.resume, y.resume_len);
+            sc->afterlen = y.resume_len;
+        } else {
+            sc->done = true;
+        }
+    }
+    size_t n = 0;
+    for (size_t i = 0; rc == 0 && i < y.nrows; i++) {
+        n++;
+        if (fn(arg, y.rows[i]))
+            break;
+    }
+    arena_destroy(&scratch);
+    return rc ? rc : (int)n;
+}
+
+int nines_scan_done(const nines_scan *sc) { return !sc || sc->done; }
+
+void nines_scan_close(nines_scan *sc)
+{
+    if (!sc)
+        return;
+    arena_destroy(&sc->mem);
+    free(sc);
 }
 
 int nines_txn_flush(nines_txn *t)

@@ -14,6 +14,7 @@
 #define TXC_MAX_TXNS_DEFAULT   16384u  /* transactions held at once (both roles) */
 #define TXC_SCAN_DEFAULT       1000u   /* SCAN rows when the op's limit is 0 */
 #define TXC_SCAN_MAX           10000u  /* SCAN rows at most (a larger limit is capped) */
+#define TXC_SCAN_FILTERS_MAX   32u     /* SCAN filters at most (the kernel's KSVC_FILTER_MAX) */
 #define TXC_MAX_INFLIGHT_DEFAULT 256u  /* TXN_REQs in flight per client connection */
 #define TXC_KEYS_MAX_DEFAULT   131072u /* request keys remembered (txctl/README.md "Request keys") */
 #define TXC_KEYS_KEEP_MS_DEFAULT 60000u /* ... each for this long after it was entered or decided */

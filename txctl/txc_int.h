@@ -95,6 +95,8 @@ struct txc_scan {
     /* what the merge checks the kernels' key bytes against (txc_scan.c) */
     const uint8_t *lo, *hi;         /* encoded bound prefixes (len 0: open) */
     uint32_t lolen, hilen;
+    const uint8_t *after;           /* a later page: keys beyond this one only (NULL: first) */
+    uint32_t afterlen;
     uint32_t method, nfrags, nsplits;
     const struct dict_key *splits;  /* RANGE: splits[split0 ..] around the scanned fragments */
     uint32_t split0, nsplit_copy;

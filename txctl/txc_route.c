@@ -591,9 +591,26 @@ static int route_scan(struct txc *t, struct txc_txn *x, struct rt_msg *req,
     sc->lolen = (uint32_t)lolen;
     sc->hi = h;
     sc->hilen = (uint32_t)hilen;
+    if (op->after.len > KERN_KEY_MAX)
+        return nines_err(NINES_ETOOBIG, "SCAN `after` key of %zu bytes (at most %d)",
+                         op->after.len, KERN_KEY_MAX);
+    if (op->n_filters > TXC_SCAN_FILTERS_MAX)
+        return nines_err(NINES_EINVAL, "SCAN of table %s has %zu filters, at most %u",
+                         tb->def.name, op->n_filters, TXC_SCAN_FILTERS_MAX);
+    sc->after = op->after.len ? op->after.data : NULL;
+    sc->afterlen = (uint32_t)op->after.len;
+    /* a later page: the fragments from its `after` key on (a range table's
+     * earlier ones are done); the bound stays a prefix bound, which only
+     * widens the choice */
+    const uint8_t *flo = lo, *fhi = hi;
+    size_t flolen = lolen, fhilen = hilen;
+    bool lo_full = op->n_key == tb->def.npk, hi_full = op->n_key_hi == tb->def.npk;
+    if (sc->after && !sc->reverse && (!lolen || kern_key_cmp(sc->after, sc->afterlen, lo, lolen) > 0))
+        flo = sc->after, flolen = sc->afterlen, lo_full = false;
+    if (sc->after && sc->reverse)
+        fhi = sc->after, fhilen = sc->afterlen, hi_full = false;
     uint32_t first, last;
-    rc = scan_frags(tb, lo, lolen, hi, hilen, op->n_key == tb->def.npk,
-                    op->n_key_hi == tb->def.npk, &first, &last);
+    rc = scan_frags(tb, flo, flolen, fhi, fhilen, lo_full, hi_full, &first, &last);
     if (rc)
         return rc;
     if ((rc = scan_frag_bounds(req, tb, first, last, sc)))

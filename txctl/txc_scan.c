@@ -56,6 +56,9 @@ static int head_key(const struct txc_txn *x, const struct txc_scan *sc, const Ni
     else if (sc->hilen &&
              memcmp(k->data, sc->hi, k->len < sc->hilen ? k->len : sc->hilen) > 0)
         why = "a key above the scan's high bound";
+    else if (sc->after && (sc->reverse ? kern_key_cmp(k->data, k->len, sc->after, sc->afterlen) >= 0
+                                       : kern_key_cmp(k->data, k->len, sc->after, sc->afterlen) <= 0))
+        why = "a key of an earlier page (not beyond `after`)";
     else if (!in_frag(sc, frag, k->data, k->len))
         why = "a key of another fragment";
     if (why)
@@ -126,6 +129,24 @@ static int merge_one(struct txc_txn *x, const struct txc_scan *sc, struct rt_msg
     }
     for (uint32_t i = nh / 2; i-- > 0;)
         sift_down(sc, heap, nh, i);
+    /* fragments whose kernel stopped at its examine budget (filters): past
+     * the first such key (in scan order) a fragment may hold rows not
+     * examined yet, so the page ends there */
+    struct mhead cut = {0};
+    for (uint32_t j = 0; j < o->nkop; j++) {
+        const ProtobufCBinaryData *rk = &x->kres[o->kop + j]->resume_key;
+        if (!rk->len)
+            continue;
+        if (rk->len > KERN_KEY_MAX) {
+            const struct txc_kop *k = &x->kops[o->kop + j];
+            return nines_err(NINES_EPROTO, "scan of table id %u: fragment %u from node %u "
+                             "returned a resume key of %zu bytes", sc->table,
+                             x->parts[k->part].frag, k->node, rk->len);
+        }
+        struct mhead h = {.key = rk->data, .klen = (uint32_t)rk->len};
+        if (!cut.key || hcmp(sc, &h, &cut) < 0)
+            cut = h;
+    }
     size_t cap = total < sc->limit ? total : sc->limit;
     out->rows = cap ? rt_msg_alloc(a, cap * sizeof *out->rows) : NULL;
     if (cap && !out->rows)
@@ -134,6 +155,8 @@ static int merge_one(struct txc_txn *x, const struct txc_scan *sc, struct rt_msg
     while (out->n_rows < cap && nh) {
         struct mhead *top = &heap[0];
         const Nines__OpResult *r = x->kres[o->kop + top->list];
+        if (cut.key && hcmp(sc, top, &cut) > 0)
+            break;
         if (out->n_rows && hcmp(sc, top, &last) <= 0) {
             const struct txc_kop *k = &x->kops[o->kop + top->list];
             return nines_err(NINES_EPROTO, "scan of table id %u: rows of fragment %u from node "
@@ -152,6 +175,12 @@ static int merge_one(struct txc_txn *x, const struct txc_scan *sc, struct rt_msg
         }
         sift_down(sc, heap, nh, 0);
     }
+    /* where the next page starts: after the last row of a full page, or
+     * after the cut; nothing when the range is done */
+    if (out->n_rows == sc->limit)
+        out->resume_key = (ProtobufCBinaryData){last.klen, (uint8_t *)last.key};
+    else if (cut.key)
+        out->resume_key = (ProtobufCBinaryData){cut.klen, (uint8_t *)cut.key};
     x->results[sc->op] = out;
     return 0;
 }

@@ -184,6 +184,47 @@ typedef int (*nines_row_fn)(void *arg, const nines_row *row);
 int nines_txn_scan(nines_txn *t, const char *table, const struct nines_value *lo, size_t nlo,
                    const struct nines_value *hi, size_t nhi, uint32_t limit, nines_row_fn fn,
                    void *arg);
+/* A scan cursor: the rows of lo <= key <= hi (nlo 0: from the start, nhi
+ * 0: to the end; a bound may give the leading key columns only) in key
+ * order (NINES_SCAN_REVERSE: descending), page by page, each page one
+ * round trip. Filters, all of which a row must satisfy, are compared at
+ * the kernels, so rows that fail them never travel: column index (table
+ * order), comparison, and a value of the column's type (not NULL; a NULL
+ * column satisfies only NINES_CMP_IS_NULL). Integers and timestamps
+ * compare numerically, doubles as PostgreSQL does (NaN above every number,
+ * equal to itself), strings and byte strings bytewise. Rows read are
+ * share-locked until the transaction ends, whether or not they matched. */
+enum nines_cmp {
+    NINES_CMP_EQ = 1,
+    NINES_CMP_NE,
+    NINES_CMP_LT,
+    NINES_CMP_LE,
+    NINES_CMP_GT,
+    NINES_CMP_GE,
+    NINES_CMP_IS_NULL,      /* value unused */
+    NINES_CMP_IS_NOT_NULL,  /* value unused */
+};
+struct nines_filter {
+    uint32_t column;
+    enum nines_cmp cmp;
+    struct nines_value value;
+};
+#define NINES_SCAN_REVERSE 1u
+#define NINES_SCAN_FILTERS_MAX 32
+typedef struct nines_scan nines_scan;
+/* The cursor (bounds and filters copied: the caller's may go). */
+int nines_scan_open(nines_txn *t, const char *table, const struct nines_value *lo, size_t nlo,
+                    const struct nines_value *hi, size_t nhi, const struct nines_filter *filters,
+                    size_t nfilters, unsigned flags, nines_scan **out);
+/* The next page: at most `limit` rows (0: the server's default page) to
+ * fn, which returns non-zero to stop (the cursor still moves past the
+ * whole page). Returns the number of rows delivered, which may be 0 while
+ * rows remain (a page that examined many rows and matched none): the
+ * range is done when nines_scan_done says so. */
+int nines_scan_next(nines_scan *sc, uint32_t limit, nines_row_fn fn, void *arg);
+int nines_scan_done(const nines_scan *sc);
+/* Free the cursor (the transaction goes on). */
+void nines_scan_close(nines_scan *sc);
 /* Send the buffered writes now (one round trip) and wait for their
  * outcome: a duplicate key or a missing row is reported here, not by the
  * next call. 0 when nothing is buffered. The handle stays usable after a

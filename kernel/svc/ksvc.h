@@ -67,6 +67,7 @@ struct ksvc_config {
 #define KSVC_TICK_MS 50           /* lock timeout check while waits exist */
 #define KSVC_SCAN_DEFAULT 1000    /* SCAN rows when limit is 0 */
 #define KSVC_SCAN_MAX 10000       /* SCAN rows at most */
+#define KSVC_SCAN_SKIP_MAX 4096   /* SCAN rows its filters may turn down in one request */
 #define KSVC_OUTCOME_TIMEOUTS 3   /* a prepared transaction asks for its outcome after
                                    * this many txn_timeout_ms (cluster file) ... */
 #define KSVC_OUTCOME_ASK_MS 6000  /* ... or this long without a cluster file; and asks

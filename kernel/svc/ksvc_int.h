@@ -158,6 +158,8 @@ struct sk_txn {
     net_addr req_from;
     uint32_t next_op;
     bool scan_resume;       /* the op at next_op is a scan stopped at scan_key */
+    uint32_t scan_skipped;  /* rows the scan's filters turned down so far (scan_key:
+                             * the last of them, unless scan_resume) */
     size_t scan_klen;
     uint8_t scan_key[KERN_KEY_MAX];
 };

@@ -5,6 +5,7 @@
 #include "ksvc_int.h"
 
 #include "conv/conv.h"
+#include "ksvc_filter.h"
 #include "nassert.h"
 #include "nines/errors.h"
 #include "nlog.h"
@@ -385,6 +386,22 @@ static int sk_route_check(const struct ksvc *k, const struct sk_rep *r, const ui
     return 0;
 }
 
+/* The layout filters read rows of replica r with. */
+static void sk_layout(const struct sk_rep *r, struct ksvc_layout *l)
+{
+    unsigned nrc;
+    const struct kern_col *rcols = kern_frag_rec_cols(r->f, &nrc);
+    *l = (struct ksvc_layout){.table = r->tname, .names = (const char (*)[DICT_NAME_MAX + 1])r->names,
+                              .ncols = r->ncols, .cols = r->cols, .colkey = r->colkey,
+                              .colrec = r->colrec, .kcols = r->kcols, .npk = r->npk,
+                              .rcols = rcols, .nrc = nrc};
+}
+
+/* Rows of the fragment in key order from the low bound (or the page's
+ * `after` key, exclusive), S-locked, at most `limit`; with filters only
+ * the rows that match are returned, and after KSVC_SCAN_SKIP_MAX rows that
+ * did not the scan stops with OpResult.resume_key = the last key examined
+ * (README "Scan filters"). Parked behind a lock it resumes at the same key. */
 static int sk_scan(struct ksvc *k, struct sk_txn *t, const struct sk_rep *r,
                    const Nines__KernOpReq *q, uint32_t i, Nines__OpResult *res)
 {
@@ -402,11 +419,24 @@ static int sk_scan(struct ksvc *k, struct sk_txn *t, const struct sk_rep *r,
     }
     if ((rc = sk_key_prefix(r, op->key_hi, op->n_key_hi, "SCAN high key", hi, &hilen)) != 0)
         return rc;
+    if (op->after.len > KERN_KEY_MAX)
+        return nines_err(NINES_ETOOBIG, "SCAN `after` key of %zu bytes (at most %d)",
+                         op->after.len, KERN_KEY_MAX);
+    struct ksvc_layout lay;
+    struct ksvc_filter flt[KSVC_FILTER_MAX];
+    size_t nf = op->n_filters;
+    if (nf) {
+        sk_layout(r, &lay);
+        if ((rc = ksvc_filter_compile(&lay, op->filters, nf, flt)) != 0)
+            return rc;
+    }
     bool have_hi = hilen > 0;
     if (have_hi) { /* inclusive prefix bound: every key starting with hi sorts below this */
         memset(hi + hilen, 0xff, KERN_KEY_MAX - hilen);
         hilen = KERN_KEY_MAX;
     }
+    const uint8_t *after = op->after.len ? op->after.data : NULL;
+    size_t afterlen = op->after.len;
     uint32_t limit = op->limit ? op->limit : KSVC_SCAN_DEFAULT;
     if (limit > KSVC_SCAN_MAX)
         limit = KSVC_SCAN_MAX;
@@ -414,19 +444,45 @@ static int sk_scan(struct ksvc *k, struct sk_txn *t, const struct sk_rep *r,
     if (!c)
         return nines_err(NINES_ENOMEM, "no memory for a scan cursor");
     kern_bt_cursor_init(c, kern_frag_tree(r->f));
-    if (t->scan_resume)
+    if (t->scan_resume) {
         rc = op->reverse ? kern_bt_seek_le(c, t->scan_key, t->scan_klen)
                          : kern_bt_seek_ge(c, t->scan_key, t->scan_klen);
-    else if (op->reverse)
-        rc = have_hi ? kern_bt_seek_le(c, hi, hilen) : kern_bt_last(c);
-    else
-        rc = lolen ? kern_bt_seek_ge(c, lo, lolen) : kern_bt_first(c);
+    } else {
+        t->scan_skipped = 0;
+        if (op->reverse) {
+            if (after && (!have_hi || kern_key_cmp(after, afterlen, hi, hilen) < 0))
+                rc = kern_bt_seek_le(c, after, afterlen);
+            else
+                rc = have_hi ? kern_bt_seek_le(c, hi, hilen) : kern_bt_last(c);
+        } else {
+            if (after && (!lolen || kern_key_cmp(after, afterlen, lo, lolen) >= 0))
+                rc = kern_bt_seek_ge(c, after, afterlen);
+            else
+                rc = lolen ? kern_bt_seek_ge(c, lo, lolen) : kern_bt_first(c);
+        }
+    }
     t->scan_resume = false;
     while (rc == 0 && res->n_rows < limit) {
         if (!op->reverse && have_hi && kern_key_cmp(c->key, c->klen, hi, hilen) > 0)
             break;
         if (op->reverse && lolen && kern_key_cmp(c->key, c->klen, lo, lolen) < 0)
             break;
+        if (after && kern_key_cmp(c->key, c->klen, after, afterlen) == 0) {
+            rc = op->reverse ? kern_bt_prev(c) : kern_bt_next(c);
+            continue; /* the previous page's last key */
+        }
+        if (nf && t->scan_skipped >= KSVC_SCAN_SKIP_MAX) {
+            /* examined enough for one answer: the controller cuts the merge
+             * here and the client asks again after this key */
+            uint8_t *b = rt_msg_alloc(t->conf, t->scan_klen ? t->scan_klen : 1);
+            if (!b) {
+                rc = nines_err(NINES_ENOMEM, "no memory for a scan's resume key");
+                break;
+            }
+            memcpy(b, t->scan_key, t->scan_klen);
+            res->resume_key = (ProtobufCBinaryData){t->scan_klen, b};
+            break;
+        }
         rc = sk_lock(k, t, r, c->key, c->klen, KERN_LOCK_S);
         if (rc == SK_WAIT) {
             memcpy(t->scan_key, c->key, c->klen);
@@ -436,11 +492,20 @@ static int sk_scan(struct ksvc *k, struct sk_txn *t, const struct sk_rep *r,
         }
         if (rc)
             break;
-        rc = sk_add_row(t->conf, res, r, c->key, c->klen, c->rec);
-        if (rc == 0)
-            rc = sk_add_key(t->conf, res, c->key, c->klen);
-        if (rc)
+        bool match = true;
+        if (nf && (rc = ksvc_filter_match(&lay, flt, nf, c->key, c->klen, c->rec, &match)) != 0)
             break;
+        if (match) {
+            rc = sk_add_row(t->conf, res, r, c->key, c->klen, c->rec);
+            if (rc == 0)
+                rc = sk_add_key(t->conf, res, c->key, c->klen);
+            if (rc)
+                break;
+        } else {
+            t->scan_skipped++;
+            memcpy(t->scan_key, c->key, c->klen); /* the last key examined */
+            t->scan_klen = c->klen;
+        }
         rc = op->reverse ? kern_bt_prev(c) : kern_bt_next(c);
     }
     free(c);

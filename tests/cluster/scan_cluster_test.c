@@ -4,7 +4,11 @@
  * nines_txn_scan continuing after the last key (count, order, values);
  * range bounds; reverse and one-shot scans over the raw wire (the client
  * library has no reverse flag); a scan of a missing table is a clear
- * error. */
+ * error. Cursors with filters (nines_scan_*) over a table of BIG rows in 4
+ * fragments where few rows match: every fragment's kernel reaches its
+ * examine budget (KSVC_SCAN_SKIP_MAX) so pages end at resume keys; exactly
+ * the matching rows arrive, in order, forward and reverse, with bounds and
+ * small pages; bad filters are refused with their reason. */
 #include "clu.h"
 #include "cu_test.h"
 #include "nines/errors.h"
@@ -27,6 +31,8 @@ static int setup(void)
         return 1;
     if (clu_run(&C, "ninesctl", 1, "create-table items --columns \"id:int64,v:int64,"
                 "name:varstring(16)\" --key id --frags 8 --node 1") != 0 ||
+        clu_run(&C, "ninesctl", 1, "create-table big --columns \"id:int64,tag:int32,"
+                "name:varstring(16):null,score:double\" --key id --frags 4 --node 1") != 0 ||
         clu_run(&C, "ninesctl", 1, "create-table ritems --columns \"id:int64,v:int64,"
                 "name:varstring(16)\" --key id --range-splits 1500,3000,4500 --node 2") != 0) {
         printf("\n%s\n", C.out);
@@ -292,6 +298,238 @@ static void test_missing_table(void)
     nines_close(c);
 }
 
+/* ---- filtered cursors ---------------------------------------------------- */
+
+/* BIG rows, keys 0 .. BIG-1: tag = id * 7919 % TAGMOD (spread evenly over
+ * the keys), name NULL when id % 7 == 0 else "n<id>", score = id / 2.0. A
+ * filter tag < 100 matches one row in ten: each fragment examines about
+ * BIG / 4 rows and skips more than one answer's budget, and the fragments'
+ * budgets end at different keys with matching rows between them. */
+#define BIG 24000
+#define TAGMOD 1000
+#define TAG(i) ((i) * 7919 % TAGMOD)
+
+static void load_big(void)
+{
+    nines_conn *c = connect_node(1);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    for (int b = 0; b < BIG / 500; b++) {
+        nines_txn *t;
+        CU_ASSERT_EQUAL_FATAL(nines_txn_begin(c, &t), 0);
+        for (int j = 0; j < 500; j++) {
+            int64_t i = b * 500 + j;
+            char name[16];
+            int n = snprintf(name, sizeof name, "n%lld", (long long)i);
+            struct nines_value v[4] = {
+                nines_v_int64(i), nines_v_int64(TAG(i)),
+                i % 7 ? nines_v_string(name, (size_t)n) : nines_v_null(),
+                nines_v_double((double)i / 2.0)};
+            CU_ASSERT_EQUAL(nines_txn_insert(t, "big", v, 4), 0);
+        }
+        int rc = nines_txn_commit(t);
+        if (rc)
+            printf("\nload big: %s\n", nines_conn_errdetail(c));
+        CU_ASSERT_EQUAL_FATAL(rc, 0);
+    }
+    nines_close(c);
+}
+
+struct fctx {
+    int64_t keys[BIG];
+    size_t n;
+    bool bad;                 /* a row that should not have matched, or a bad value */
+    bool (*pred)(int64_t);    /* which rows should match */
+};
+
+static int fcollect(void *arg, const nines_row *row)
+{
+    struct fctx *p = arg;
+    struct nines_value k = nines_row_value(row, 0), tag = nines_row_value(row, 1),
+                       name = nines_row_value(row, 2), sc = nines_row_value(row, 3);
+    if (k.type != NINES_V_INT64 || tag.type != NINES_V_INT64 || sc.type != NINES_V_DOUBLE ||
+        tag.u.i64 != TAG(k.u.i64) || sc.u.f64 != (double)k.u.i64 / 2.0 ||
+        (name.type == NINES_V_NULL) != (k.u.i64 % 7 == 0) || !p->pred(k.u.i64))
+        p->bad = true;
+    if (p->n < BIG)
+        p->keys[p->n++] = k.u.i64;
+    return 0;
+}
+
+/* Every page of a cursor into p; returns the number of pages. */
+static int drain(nines_conn *c, const char *table, const struct nines_value *lo, size_t nlo,
+                 const struct nines_value *hi, size_t nhi, const struct nines_filter *f,
+                 size_t nf, unsigned flags, uint32_t limit, struct fctx *p, int *empty_pages)
+{
+    nines_txn *t;
+    CU_ASSERT_EQUAL_FATAL(nines_txn_begin(c, &t), 0);
+    nines_scan *sc = NULL;
+    int rc = nines_scan_open(t, table, lo, nlo, hi, nhi, f, nf, flags, &sc);
+    CU_ASSERT_EQUAL_FATAL(rc, 0);
+    int pages = 0;
+    *empty_pages = 0;
+    while (!nines_scan_done(sc) && pages < 1000) {
+        size_t before = p->n;
+        rc = nines_scan_next(sc, limit, fcollect, p);
+        if (rc < 0)
+            printf("\nscan of %s: %s\n", table, nines_conn_errdetail(c));
+        CU_ASSERT_FATAL(rc >= 0);
+        CU_ASSERT_EQUAL((size_t)rc, p->n - before);
+        if (limit)
+            CU_ASSERT(rc <= (int)limit);
+        pages++;
+        *empty_pages += rc == 0;
+    }
+    CU_ASSERT(nines_scan_done(sc));
+    CU_ASSERT_EQUAL(nines_scan_next(sc, limit, fcollect, p), 0); /* a done cursor stays done */
+    nines_scan_close(sc);
+    CU_ASSERT_EQUAL(nines_txn_commit(t), 0);
+    return pages;
+}
+
+/* p->keys must be exactly the keys k of [lo, hi] with pred(k), in order */
+static void expect(const struct fctx *p, int64_t lo, int64_t hi, bool reverse,
+                   bool (*pred)(int64_t))
+{
+    size_t n = 0, bad = 0;
+    for (int64_t i = 0; i <= hi - lo; i++) {
+        int64_t k = reverse ? hi - i : lo + i;
+        if (!pred(k))
+            continue;
+        if (n >= p->n || p->keys[n] != k)
+            bad++;
+        n++;
+    }
+    CU_ASSERT_EQUAL(p->n, n);
+    CU_ASSERT_EQUAL(bad, 0);
+    CU_ASSERT_FALSE(p->bad);
+}
+
+static bool tag_low(int64_t k) { return TAG(k) < 100 && k % 7 != 0; }
+static bool tag_low_any(int64_t k) { return TAG(k) < 100; }
+static bool nullname_low(int64_t k) { return k % 7 == 0 && (double)k / 2.0 < 3000.0; }
+static bool one_name(int64_t k) { return k == 2001; }
+static bool any(int64_t k) { return (void)k, true; }
+
+static void test_filtered_cursor(void)
+{
+    load_big();
+    nines_conn *c = connect_node(2);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    static struct fctx p;
+    int empty;
+
+    /* tag < 100 AND name IS NOT NULL: about 2050 rows of 24000 */
+    struct nines_filter f[2] = {{.column = 1, .cmp = NINES_CMP_LT, .value = nines_v_int64(100)},
+                                {.column = 2, .cmp = NINES_CMP_IS_NOT_NULL}};
+    memset(&p, 0, sizeof p);
+    p.pred = tag_low;
+    /* pages as large as a scan answers: each ends where the first
+     * fragment's budget ran out */
+    int pages = drain(c, "big", NULL, 0, NULL, 0, f, 2, 0, 10000, &p, &empty);
+    expect(&p, 0, BIG - 1, false, tag_low);
+    CU_ASSERT(pages >= 2); /* the budget cut the scan at least once */
+
+    /* the same, descending */
+    memset(&p, 0, sizeof p);
+    p.pred = tag_low;
+    pages = drain(c, "big", NULL, 0, NULL, 0, f, 2, NINES_SCAN_REVERSE, 10000, &p, &empty);
+    expect(&p, 0, BIG - 1, true, tag_low);
+    CU_ASSERT(pages >= 2);
+
+    /* pages of 50 rows: page ends and budget cuts both */
+    memset(&p, 0, sizeof p);
+    p.pred = tag_low_any;
+    pages = drain(c, "big", NULL, 0, NULL, 0, f, 1, 0, 50, &p, &empty);
+    expect(&p, 0, BIG - 1, false, tag_low_any);
+    CU_ASSERT(pages >= 48);
+
+    /* bounds on the key, a double filter, IS NULL on a string */
+    struct nines_value lo = nines_v_int64(1000), hi = nines_v_int64(20000);
+    struct nines_filter g[2] = {{.column = 3, .cmp = NINES_CMP_LT, .value = nines_v_double(3000)},
+                                {.column = 2, .cmp = NINES_CMP_IS_NULL}};
+    memset(&p, 0, sizeof p);
+    p.pred = nullname_low;
+    drain(c, "big", &lo, 1, &hi, 1, g, 2, 0, 0, &p, &empty);
+    expect(&p, 1000, 20000, false, nullname_low);
+    memset(&p, 0, sizeof p);
+    p.pred = nullname_low;
+    drain(c, "big", &lo, 1, &hi, 1, g, 2, NINES_SCAN_REVERSE, 7, &p, &empty);
+    expect(&p, 1000, 20000, true, nullname_low);
+
+    /* a filter on a string column: name = 'n2001' (one row) */
+    struct nines_filter h = {.column = 2, .cmp = NINES_CMP_EQ, .value = nines_v_string("n2001", 5)};
+    memset(&p, 0, sizeof p);
+    p.pred = one_name;
+    drain(c, "big", NULL, 0, NULL, 0, &h, 1, 0, 0, &p, &empty);
+    CU_ASSERT_EQUAL(p.n, 1);
+    CU_ASSERT(p.n == 1 && p.keys[0] == 2001);
+
+    /* no filters: a cursor pages the whole range by `after` keys */
+    memset(&p, 0, sizeof p);
+    p.pred = any;
+    lo = nines_v_int64(23000);
+    pages = drain(c, "big", &lo, 1, NULL, 0, NULL, 0, 0, 128, &p, &empty);
+    CU_ASSERT_EQUAL(p.n, 1000);
+    CU_ASSERT(pages >= 8);
+    CU_ASSERT(p.n == 1000 && p.keys[0] == 23000 && p.keys[999] == BIG - 1);
+    nines_close(c);
+}
+
+static void test_filter_refusals(void)
+{
+    nines_conn *c = connect_node(3);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    struct {
+        struct nines_filter f;
+        int rc;
+        const char *detail;
+    } bad[] = {
+        {{.column = 9, .cmp = NINES_CMP_EQ, .value = nines_v_int64(1)}, NINES_EINVAL, "column 9"},
+        {{.column = 1, .cmp = NINES_CMP_EQ, .value = nines_v_string("x", 1)}, NINES_ETYPE, "tag"},
+        {{.column = 1, .cmp = NINES_CMP_GT, .value = nines_v_int64(1LL << 40)}, NINES_ETYPE, "tag"},
+        {{.column = 3, .cmp = NINES_CMP_EQ, .value = nines_v_null()}, NINES_EINVAL, "NULL"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        nines_txn *t;
+        CU_ASSERT_EQUAL_FATAL(nines_txn_begin(c, &t), 0);
+        nines_scan *sc = NULL;
+        CU_ASSERT_EQUAL_FATAL(nines_scan_open(t, "big", NULL, 0, NULL, 0, &bad[i].f, 1, 0, &sc), 0);
+        int rc = nines_scan_next(sc, 0, noop, NULL);
+        CU_ASSERT_EQUAL(rc, bad[i].rc);
+        if (rc != bad[i].rc || !strstr(nines_conn_errdetail(c), bad[i].detail))
+            printf("\nfilter %zu: rc %d, %s\n", i, rc, nines_conn_errdetail(c));
+        CU_ASSERT_PTR_NOT_NULL(strstr(nines_conn_errdetail(c), bad[i].detail));
+        nines_scan_close(sc);
+        nines_txn_rollback(t);
+    }
+    /* refused by the library before anything is sent */
+    nines_txn *t;
+    CU_ASSERT_EQUAL_FATAL(nines_txn_begin(c, &t), 0);
+    nines_scan *sc = NULL;
+    struct nines_filter u = {.column = 1, .cmp = (enum nines_cmp)77};
+    CU_ASSERT_EQUAL(nines_scan_open(t, "big", NULL, 0, NULL, 0, &u, 1, 0, &sc), NINES_EINVAL);
+    CU_ASSERT_PTR_NULL(sc);
+    CU_ASSERT_EQUAL(nines_scan_open(t, "big", NULL, 0, NULL, 0, &u, 1, 0x8, &sc), NINES_EINVAL);
+    struct nines_filter many[NINES_SCAN_FILTERS_MAX + 1];
+    for (size_t i = 0; i <= NINES_SCAN_FILTERS_MAX; i++)
+        many[i] = (struct nines_filter){.column = 2, .cmp = NINES_CMP_IS_NULL};
+    CU_ASSERT_EQUAL(nines_scan_open(t, "big", NULL, 0, NULL, 0, many, NINES_SCAN_FILTERS_MAX + 1,
+                                    0, &sc), NINES_EINVAL);
+    /* the transaction serves on: a full filter list is fine */
+    CU_ASSERT_EQUAL_FATAL(nines_scan_open(t, "big", NULL, 0, NULL, 0, many,
+                                          NINES_SCAN_FILTERS_MAX, 0, &sc), 0);
+    int rows = 0;
+    while (!nines_scan_done(sc)) {
+        int rc = nines_scan_next(sc, 0, noop, NULL);
+        CU_ASSERT_FATAL(rc >= 0);
+        rows += rc;
+    }
+    CU_ASSERT_EQUAL(rows, (BIG + 6) / 7);
+    nines_scan_close(sc);
+    CU_ASSERT_EQUAL(nines_txn_commit(t), 0);
+    nines_close(c);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -299,6 +537,8 @@ void cu_register(void)
         {"pages", test_pages},
         {"reverse_and_one_shot", test_reverse_and_one_shot},
         {"missing_table", test_missing_table},
+        {"filtered_cursor", test_filtered_cursor},
+        {"filter_refusals", test_filter_refusals},
         {NULL, NULL},
     };
     cu_add_suite("scan_cluster", setup, teardown, cases);
