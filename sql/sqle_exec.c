@@ -105,9 +105,7 @@ struct each {
     void *arg;
     struct sqle_error *e;
     int rc;                 /* <0 failed, >0 stopped */
-    struct sv last[SQ_MAX_PK];
-    bool have_last;
-    uint32_t got;
+    bool reverse;           /* a range in descending key order */
 };
 
 static int offer(struct each *x, const struct sv *vals)
@@ -149,21 +147,11 @@ static int scan_row(void *arg, const nines_row *r)
 {
     struct each *x = arg;
     const struct sq_table *t = &x->st->t;
-    x->got++;
     struct sv *vals = arena_alloc(x->a, (t->ncols ? t->ncols : 1) * sizeof *vals);
     if (!vals || row_in(x->a, t, r, vals, true)) {
         x->rc = sq_err(x->e, "53200", 0, "out of memory");
         return 1;
     }
-    /* paging restarts at the last key (inclusive): skip it */
-    bool same = x->have_last;
-    for (uint32_t k = 0; same && k < t->npk; k++)
-        same = sq_cmp(&vals[t->pk[k]], &x->last[k]) == 0 && vals[t->pk[k]].t == x->last[k].t;
-    for (uint32_t k = 0; k < t->npk; k++)
-        x->last[k] = vals[t->pk[k]];
-    x->have_last = true;
-    if (same)
-        return 0;
     int rc = offer(x, vals);
     if (rc) {
         x->rc = rc;
@@ -183,6 +171,103 @@ static int bound(struct each *x, struct sx *ex, const struct sq_col *c, struct s
     if (out->t == SV_NULL || sq_coerce(x->a, &relaxed, x->st->t.name, out, &tmp, 0))
         return 1; /* no usable bound: scan open-ended, the filter decides */
     return 0;
+}
+
+/* ---- filters evaluated at the kernels ------------------------------------
+ * A conjunct of the WHERE's top-level AND that compares a column with a
+ * value known before the scan (constants, parameters, now()) goes to the
+ * kernels as a scan filter, so that rows failing it never travel. Only
+ * where the kernel's comparison is the one sq_eval makes: integers against
+ * integer (and boolean against boolean) columns, numbers against double
+ * columns, timestamps, text against text/varchar, bytes against bytea. Not
+ * char(n) (blank-padded comparison), not a value the column's type cannot
+ * hold, not NULL. The whole WHERE is still evaluated on every row that
+ * arrives, so a filter only ever removes rows the WHERE removes too. */
+static enum nines_cmp cmp_of(unsigned op, bool flip)
+{
+    switch (op) {
+    case OP_EQ: return NINES_CMP_EQ;
+    case OP_NE: return NINES_CMP_NE;
+    case OP_LT: return flip ? NINES_CMP_GT : NINES_CMP_LT;
+    case OP_LE: return flip ? NINES_CMP_GE : NINES_CMP_LE;
+    case OP_GT: return flip ? NINES_CMP_LT : NINES_CMP_GT;
+    case OP_GE: return flip ? NINES_CMP_LE : NINES_CMP_GE;
+    default: return 0;
+    }
+}
+
+/* v as the column's kernel value, or false when the kernel would compare
+ * it otherwise than the front end */
+static bool push_value(const struct sq_col *c, struct sv v, struct nines_value *out)
+{
+    switch (c->type) {
+    case NINES_T_INT32:
+        if (c->oid == OID_BOOL ? v.t != SV_BOOL : v.t != SV_INT || v.i < INT32_MIN || v.i > INT32_MAX)
+            return false;
+        break;
+    case NINES_T_INT64:
+        if (v.t != SV_INT)
+            return false;
+        break;
+    case NINES_T_DOUBLE:
+        if (v.t == SV_INT && v.i >= -(1LL << 53) && v.i <= (1LL << 53))
+            v = (struct sv){.t = SV_FLOAT, .f = (double)v.i};
+        if (v.t != SV_FLOAT)
+            return false;
+        break;
+    case NINES_T_TIMESTAMP:
+        if (v.t != SV_TS)
+            return false;
+        break;
+    case NINES_T_VARSTRING:
+        if (v.t != SV_TEXT || c->oid == OID_BPCHAR)
+            return false;
+        break;
+    case NINES_T_VARBYTES:
+        if (v.t != SV_BYTES)
+            return false;
+        break;
+    default:
+        return false;
+    }
+    *out = sq_to_nines(c, &v);
+    return true;
+}
+
+static void push_filters(struct each *x, const struct sx *e, struct nines_filter *f, size_t *n)
+{
+    if (!e || *n >= NINES_SCAN_FILTERS_MAX)
+        return;
+    if (e->kind == X_AND) {
+        for (uint32_t i = 0; i < e->nargs; i++)
+            push_filters(x, e->args[i], f, n);
+        return;
+    }
+    const struct sq_table *t = &x->st->t;
+    if ((e->kind == X_ISNULL || e->kind == X_NOTNULL) && e->nargs == 1 &&
+        e->args[0]->kind == X_COL && e->args[0]->col >= 0 && (uint32_t)e->args[0]->col < t->ncols) {
+        f[(*n)++] = (struct nines_filter){
+            .column = (uint32_t)e->args[0]->col,
+            .cmp = e->kind == X_ISNULL ? NINES_CMP_IS_NULL : NINES_CMP_IS_NOT_NULL};
+        return;
+    }
+    if (e->kind != X_CMP || e->nargs != 2 || !cmp_of(e->op, false))
+        return;
+    bool flip = e->args[1]->kind == X_COL;
+    const struct sx *col = e->args[flip], *val = e->args[!flip];
+    if (col->kind != X_COL || col->col < 0 || (uint32_t)col->col >= t->ncols ||
+        sq_expr_has_cols(val))
+        return;
+    struct sqle_error tmp;
+    struct sq_eval ev = {.s = x->s, .a = x->a, .params = x->params, .row = NULL, .err = &tmp};
+    struct sv v;
+    if (sq_eval(&ev, val, &v) || v.t == SV_NULL)
+        return; /* the WHERE decides, as it would without the filter */
+    struct nines_value nv;
+    if (!push_value(&t->cols[col->col], v, &nv))
+        return;
+    f[(*n)++] = (struct nines_filter){.column = (uint32_t)col->col, .cmp = cmp_of(e->op, flip),
+                                      .value = nv};
 }
 
 static int range(struct each *x, nines_txn *t)
@@ -216,30 +301,51 @@ static int range(struct each *x, nines_txn *t)
         }
     }
     struct nines_value klo[SQ_MAX_PK], khi[SQ_MAX_PK];
+    for (uint32_t k = 0; k < nlo; k++)
+        klo[k] = sq_to_nines(&st->t.cols[st->t.pk[k]], &lo[k]);
     for (uint32_t k = 0; k < nhi; k++)
         khi[k] = sq_to_nines(&st->t.cols[st->t.pk[k]], &hi[k]);
-    for (;;) {
-        if (cancelled(x->s, x->e))
-            return -1;
-        uint32_t n = x->have_last ? st->t.npk : nlo;
-        for (uint32_t k = 0; k < n; k++)
-            klo[k] = sq_to_nines(&st->t.cols[st->t.pk[k]], x->have_last ? &x->last[k] : &lo[k]);
-        x->got = 0;
-        int rc = nines_txn_scan(t, st->t.name, klo, n, khi, nhi, SQ_PAGE, scan_row, x);
-        if (x->rc)
-            return x->rc;
-        if (rc < 0)
-            return cluster_err(x->s, x->e, rc, "scan", &st->t);
-        if (x->got < SQ_PAGE)
-            return 0;
+    struct nines_filter f[NINES_SCAN_FILTERS_MAX];
+    size_t nf = 0;
+    push_filters(x, w->filter, f, &nf);
+    nines_scan *sc;
+    int rc = nines_scan_open(t, st->t.name, klo, nlo, khi, nhi, f, nf,
+                             x->reverse ? NINES_SCAN_REVERSE : 0, &sc);
+    if (rc)
+        return cluster_err(x->s, x->e, rc, "scan", &st->t);
+    while (!nines_scan_done(sc)) {
+        if (cancelled(x->s, x->e)) {
+            rc = -1;
+            break;
+        }
+        rc = nines_scan_next(sc, SQ_PAGE, scan_row, x);
+        if (x->rc) {
+            rc = x->rc;
+            break;
+        }
+        if (rc < 0) {
+            rc = cluster_err(x->s, x->e, rc, "scan", &st->t);
+            break;
+        }
+        rc = 0;
     }
+    nines_scan_close(sc);
+    return rc;
 }
 
 int sq_each_row(struct sqle_sess *s, nines_txn *t, struct sqle_stmt *st,
                 const struct sv *params, struct arena *a, sq_row_fn fn, void *arg,
                 struct sqle_error *e)
 {
-    struct each x = {.s = s, .st = st, .params = params, .a = a, .fn = fn, .arg = arg, .e = e};
+    return sq_each_row_dir(s, t, st, params, a, fn, arg, false, e);
+}
+
+int sq_each_row_dir(struct sqle_sess *s, nines_txn *t, struct sqle_stmt *st,
+                    const struct sv *params, struct arena *a, sq_row_fn fn, void *arg,
+                    bool reverse, struct sqle_error *e)
+{
+    struct each x = {.s = s, .st = st, .params = params, .a = a, .fn = fn, .arg = arg, .e = e,
+                     .reverse = reverse};
     const struct sq_where *w = &st->sel.w;
     struct sv key[SQ_MAX_PK];
     int rc;
@@ -700,10 +806,11 @@ static int exec_select(struct sqle_sess *s, struct sqle_stmt *st, const struct s
     if (off < 0)
         off = 0;
     struct collect c = {.st = st, .e = e};
-    /* rows come in key order from a scan: with no other order asked, a
-     * LIMIT stops the scan early */
+    /* rows come in key order from a scan, descending when asked: with no
+     * other order asked, a LIMIT stops the scan early */
     bool ordered_scan = st->sel.w.access != A_POINT && st->sel.w.access != A_IN &&
-                        (st->sel.norder == 0 || (st->sel.order_key && !st->sel.order_desc));
+                        (st->sel.norder == 0 || st->sel.order_key);
+    bool reverse = ordered_scan && st->sel.norder && st->sel.order_desc;
     if (lim >= 0 && ordered_scan)
         c.stop_after = (uint64_t)(lim + off);
     if (lim == 0) {
@@ -711,7 +818,7 @@ static int exec_select(struct sqle_sess *s, struct sqle_stmt *st, const struct s
         arena_destroy(&a);
         return 0;
     }
-    rc = sq_each_row(s, t, st, params, &a, collect_row, &c, e);
+    rc = sq_each_row_dir(s, t, st, params, &a, collect_row, &c, reverse, e);
     size_t *idx = NULL;
     if (rc == 0 && c.n) {
         idx = malloc(c.n * sizeof *idx);

@@ -759,6 +759,14 @@ int sq_eval(struct sq_eval *ev, const struct sx *e, struct sv *out)
         if (b.t == SV_TEXT && a.t != SV_TEXT && a.t != SV_BYTES &&
             sq_from_text(ev->a, sq_oid_of_sv(&a), -1, b.s, b.len, &b, ev->err, NULL))
             return -1;
+        /* char(n) compares without its trailing blanks (PostgreSQL's bpchar) */
+        if (a.t == SV_TEXT && b.t == SV_TEXT &&
+            (e->args[0]->oid == OID_BPCHAR || e->args[1]->oid == OID_BPCHAR)) {
+            while (a.len && a.s[a.len - 1] == ' ')
+                a.len--;
+            while (b.len && b.s[b.len - 1] == ' ')
+                b.len--;
+        }
         int c = sq_cmp(&a, &b);
         bool r;
         switch (e->op) {

@@ -340,6 +340,10 @@ typedef int (*sq_row_fn)(void *arg, const struct sv *vals);
 int sq_each_row(struct sqle_sess *s, nines_txn *t, struct sqle_stmt *st,
                 const struct sv *params, struct arena *a, sq_row_fn fn, void *arg,
                 struct sqle_error *e);
+/* The same; a range or full scan in descending key order when reverse. */
+int sq_each_row_dir(struct sqle_sess *s, nines_txn *t, struct sqle_stmt *st,
+                    const struct sv *params, struct arena *a, sq_row_fn fn, void *arg,
+                    bool reverse, struct sqle_error *e);
 
 /* sqle_ddl.c */
 int sq_exec_ddl(struct sqle_sess *s, struct sqle_stmt *st, struct sqle_result **out,

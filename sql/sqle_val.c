@@ -628,6 +628,8 @@ int sq_cmp(const struct sv *a, const struct sv *b)
     if (a->t == SV_FLOAT || b->t == SV_FLOAT) {
         double x = a->t == SV_FLOAT ? a->f : (double)a->i;
         double y = b->t == SV_FLOAT ? b->f : (double)b->i;
+        if (isnan(x) || isnan(y)) /* PostgreSQL: NaN above every number, equal to itself */
+            return isnan(x) - isnan(y);
         return (x > y) - (x < y);
     }
     if ((a->t == SV_TEXT || a->t == SV_BYTES) && (b->t == SV_TEXT || b->t == SV_BYTES)) {
