@@ -17,7 +17,9 @@
  *   20000 rows loaded by COPY: counts and rows equal to what the data's
  *   formula gives, for every pushed comparison kind, flipped operands,
  *   parameters, NULLs, NaN, and for conditions the kernels never see (OR,
- *   char(n), a bare boolean); ORDER BY the key DESC with LIMIT. */
+ *   char(n), a bare boolean); ORDER BY the key DESC with LIMIT;
+ * - a deadlock between two sessions (40P01 for one, the other commits)
+ *   and a lock wait beyond the lock timeout (55P03). */
 #include "clu.h"
 #include "cu_test.h"
 
@@ -526,6 +528,88 @@ static void test_kernel_filters(void)
     CU_ASSERT_EQUAL(sql("drop table f"), 0);
 }
 
+static PGconn *pq_on(int node)
+{
+    char conninfo[160];
+    snprintf(conninfo, sizeof conninfo, "host=127.0.0.1 port=%d user=tester dbname=sqltest "
+             "connect_timeout=10", clu_sql_port(&C, node));
+    PGconn *pc = PQconnectdb(conninfo);
+    if (PQstatus(pc) != CONNECTION_OK)
+        printf("\nconnect to node %d: %s\n", node, PQerrorMessage(pc));
+    return pc;
+}
+
+/* run sql, expect the status; returns the SQLSTATE ("" when none) */
+static const char *pq_run(PGconn *pc, const char *sql, ExecStatusType want)
+{
+    static char state[8];
+    PGresult *r = PQexec(pc, sql);
+    const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+    snprintf(state, sizeof state, "%s", st ? st : "");
+    if (PQresultStatus(r) != want)
+        printf("\n%s: %s %s\n", sql, PQresStatus(PQresultStatus(r)), PQresultErrorMessage(r));
+    CU_ASSERT_EQUAL(PQresultStatus(r), want);
+    PQclear(r);
+    return state;
+}
+
+/* the outcome of an async statement: its SQLSTATE ("" when it succeeded) */
+static void pq_outcome(PGconn *pc, char *state, size_t n)
+{
+    PGresult *r;
+    state[0] = 0;
+    while ((r = PQgetResult(pc)) != NULL) {
+        const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (st && !state[0])
+            snprintf(state, n, "%s", st);
+        PQclear(r);
+    }
+}
+
+static void test_lock_conflicts(void)
+{
+    /* one fragment: both rows on one kernel, whose lock manager sees the cycle */
+    CU_ASSERT_EQUAL_FATAL(sql("create table d (k int primary key, v int) with (fragments = 1)"), 0);
+    CU_ASSERT_EQUAL_FATAL(sql("insert into d values (1, 0), (2, 0), (3, 0)"), 0);
+    PGconn *a = pq_on(1), *b = pq_on(2);
+    CU_ASSERT_FATAL(PQstatus(a) == CONNECTION_OK && PQstatus(b) == CONNECTION_OK);
+    /* each reads one row (S), then writes the other's */
+    pq_run(a, "begin", PGRES_COMMAND_OK);
+    pq_run(b, "begin", PGRES_COMMAND_OK);
+    pq_run(a, "select v from d where k = 1", PGRES_TUPLES_OK);
+    pq_run(b, "select v from d where k = 2", PGRES_TUPLES_OK);
+    CU_ASSERT_EQUAL(PQsendQuery(a, "update d set v = 10 where k = 2; select v from d where "
+                                   "k = 2"), 1);
+    CU_ASSERT_EQUAL(PQsendQuery(b, "update d set v = 20 where k = 1; select v from d where "
+                                   "k = 1"), 1);
+    char sa[8], sb[8];
+    pq_outcome(a, sa, sizeof sa);
+    pq_outcome(b, sb, sizeof sb);
+    /* one victim, told 40P01; the other goes on and commits */
+    bool a_victim = !strcmp(sa, "40P01"), b_victim = !strcmp(sb, "40P01");
+    if (a_victim == b_victim)
+        printf("\ndeadlock: a '%s', b '%s'\n", sa, sb);
+    CU_ASSERT(a_victim != b_victim);
+    CU_ASSERT_STRING_EQUAL(a_victim ? sb : sa, "");
+    PGconn *win = a_victim ? b : a, *lose = a_victim ? a : b;
+    CU_ASSERT_STRING_EQUAL(pq_run(lose, "select 1", PGRES_FATAL_ERROR), "25P02");
+    pq_run(lose, "rollback", PGRES_COMMAND_OK);
+    pq_run(win, "commit", PGRES_COMMAND_OK);
+    CU_ASSERT_EQUAL(sql_num("select sum(v) from d"), a_victim ? 20 : 10);
+
+    /* a lock held past the lock timeout: 55P03, the holder unaffected */
+    pq_run(a, "begin", PGRES_COMMAND_OK);
+    pq_run(a, "update d set v = 5 where k = 3", PGRES_COMMAND_OK);
+    pq_run(a, "select v from d where k = 3", PGRES_TUPLES_OK);
+    CU_ASSERT_STRING_EQUAL(pq_run(b, "update d set v = 6 where k = 3", PGRES_FATAL_ERROR),
+                           "55P03");
+    pq_run(a, "commit", PGRES_COMMAND_OK);
+    CU_ASSERT_EQUAL(sql_num("select v from d where k = 3"), 5);
+    PQfinish(a);
+    PQfinish(b);
+    CU_ASSERT_EQUAL(sql("drop table d"), 0);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -535,6 +619,7 @@ void cu_register(void)
         {"binary_formats", test_binary_formats},
         {"replan_after_rekey", test_replan_after_rekey},
         {"kernel_filters", test_kernel_filters},
+        {"lock_conflicts", test_lock_conflicts},
         {"pgbench", test_pgbench},
         {NULL, NULL},
     };
