@@ -631,9 +631,9 @@ struct agg_state {
     struct sqle_sess *s;
     const struct sv *params;
     struct arena *a;
-    struct sv acc[256];
-    int64_t count[256];
-    bool fsum[256];
+    struct sv acc[SQ_MAX_AGGS];      /* per aggregate slot */
+    int64_t count[SQ_MAX_AGGS];
+    bool fsum[SQ_MAX_AGGS];          /* acc.s is a malloc'd copy */
     struct sqle_error *e;
 };
 
@@ -641,22 +641,20 @@ static int agg_row(void *arg, const struct sv *vals)
 {
     struct agg_state *g = arg;
     struct sq_eval ev = {.s = g->s, .a = g->a, .params = g->params, .row = vals, .err = g->e};
-    for (uint32_t i = 0; i < g->st->sel.ntargets; i++) {
-        const struct sq_target *tg = &g->st->sel.targets[i];
-        if (tg->agg == AG_COUNT_STAR) {
+    for (uint32_t i = 0; i < g->st->sel.naggs; i++) {
+        const struct sq_aggslot *tg = &g->st->sel.aggs[i];
+        if (tg->kind == AG_COUNT_STAR) {
             g->count[i]++;
             continue;
         }
-        if (!tg->agg)
-            continue;
         struct sv v;
-        if (sq_eval(&ev, tg->e, &v))
+        if (sq_eval(&ev, tg->arg, &v))
             return -1;
         if (v.t == SV_NULL)
             continue;
         g->count[i]++;
         struct sv *acc = &g->acc[i];
-        switch (tg->agg) {
+        switch (tg->kind) {
         case AG_COUNT:
             break;
         case AG_SUM:
@@ -674,7 +672,7 @@ static int agg_row(void *arg, const struct sv *vals)
             break;
         case AG_MIN:
         case AG_MAX:
-            if (acc->t == SV_NULL || (tg->agg == AG_MIN ? sq_cmp(&v, acc) < 0 : sq_cmp(&v, acc) > 0)) {
+            if (acc->t == SV_NULL || (tg->kind == AG_MIN ? sq_cmp(&v, acc) < 0 : sq_cmp(&v, acc) > 0)) {
                 *acc = v;
                 if ((v.t == SV_TEXT || v.t == SV_BYTES) && v.len) {
                     char *p = malloc(v.len);  /* kept across pages; freed below */
@@ -770,16 +768,18 @@ static int exec_select(struct sqle_sess *s, struct sqle_stmt *st, const struct s
         }
         g->st = st, g->s = s, g->params = params, g->a = &a, g->e = e;
         rc = sq_each_row(s, t, st, params, &a, agg_row, g, e);
-        struct sq_eval ev = {.s = s, .a = &a, .params = params, .row = NULL, .err = e};
-        for (uint32_t i = 0; i < st->sel.ntargets && rc == 0; i++) {
-            const struct sq_target *tg = &st->sel.targets[i];
-            if (tg->agg == AG_COUNT_STAR || tg->agg == AG_COUNT)
-                out[i] = (struct sv){.t = SV_INT, .i = g->count[i]};
-            else if (tg->agg)
-                out[i] = g->count[i] ? g->acc[i] : (struct sv){0};
+        struct sv aggv[SQ_MAX_AGGS];
+        for (uint32_t i = 0; i < st->sel.naggs; i++) {
+            uint8_t k = st->sel.aggs[i].kind;
+            if (k == AG_COUNT_STAR || k == AG_COUNT)
+                aggv[i] = (struct sv){.t = SV_INT, .i = g->count[i]};
             else
-                rc = sq_eval(&ev, tg->e, &out[i]);
+                aggv[i] = g->count[i] ? g->acc[i] : (struct sv){0};
         }
+        struct sq_eval ev = {.s = s, .a = &a, .params = params, .row = NULL, .err = e,
+                             .aggs = aggv};
+        for (uint32_t i = 0; i < st->sel.ntargets && rc == 0; i++)
+            rc = sq_eval(&ev, st->sel.targets[i].e, &out[i]);
         int64_t lim, off;
         if (rc == 0)
             rc = eval_i64(s, &a, params, st->sel.limit, &lim, e, "LIMIT");
@@ -788,7 +788,7 @@ static int exec_select(struct sqle_sess *s, struct sqle_stmt *st, const struct s
         bool emit = rc == 0 && lim != 0 && off < 1;
         if (emit)
             rc = sq_result_row(r, out, oids, e);
-        for (uint32_t i = 0; i < st->sel.ntargets; i++)
+        for (uint32_t i = 0; i < st->sel.naggs; i++)
             if (g->fsum[i])
                 free((void *)g->acc[i].s);
         free(g);

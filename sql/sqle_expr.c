@@ -5,6 +5,7 @@
 #include <pg_query.h>
 #include <pg_query/pg_query.pb-c.h>
 
+#include <ctype.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -276,6 +277,95 @@ static int expr_aexpr(struct sq_ctx *x, const PgQuery__AExpr *a, struct sx **out
     }
 }
 
+const char *sq_node_name(int node_case, char *buf, size_t n)
+{
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field(&pg_query__node__descriptor, (unsigned)node_case);
+    if (!f || !f->name) {
+        snprintf(buf, n, "node %d", node_case);
+        return buf;
+    }
+    /* declare_cursor_stmt -> DeclareCursorStmt */
+    size_t k = 0;
+    bool up = true;
+    for (const char *p = f->name; *p && k + 1 < n; p++) {
+        if (*p == '_') {
+            up = true;
+            continue;
+        }
+        buf[k++] = up ? (char)toupper((unsigned char)*p) : *p;
+        up = false;
+    }
+    buf[k] = 0;
+    return buf;
+}
+
+int sq_agg_of(const char *name)
+{
+    if (!strcasecmp(name, "count"))
+        return AG_COUNT;
+    if (!strcasecmp(name, "sum"))
+        return AG_SUM;
+    if (!strcasecmp(name, "min"))
+        return AG_MIN;
+    if (!strcasecmp(name, "max"))
+        return AG_MAX;
+    return AG_NONE;
+}
+
+static uint32_t agg_oid(int agg, uint32_t arg)
+{
+    switch (agg) {
+    case AG_COUNT_STAR:
+    case AG_COUNT: return OID_INT8;
+    case AG_SUM:
+        if (arg == OID_FLOAT8 || arg == OID_FLOAT4)
+            return OID_FLOAT8;
+        return arg == OID_INT8 || arg == OID_NUMERIC ? OID_NUMERIC : OID_INT8;
+    default: return arg;
+    }
+}
+
+/* count(*), count/sum/min/max(expr) in a SELECT's targets: a slot of
+ * sel.aggs, read back by an X_AGG node once every row is in */
+static int expr_agg(struct sq_ctx *x, const PgQuery__FuncCall *f, const char *name, int agg,
+                    int pos, struct sx **out)
+{
+    if (!x->agg_ok)
+        return sq_err(x->err, "42803", pos, "aggregate function %s is not allowed here (only "
+                      "in a SELECT list, not nested)", name);
+    if (!x->t)
+        return sq_err(x->err, "0A000", pos, "aggregate without a table");
+    if (f->agg_distinct)
+        return sq_err(x->err, "0A000", pos, "%s(DISTINCT ...) is not supported", name);
+    if (f->agg_filter || f->n_agg_order)
+        return sq_err(x->err, "0A000", pos, "aggregate FILTER / ORDER BY is not supported");
+    struct sq_stmt_sel *sel = &x->st->sel;
+    if (sel->naggs >= SQ_MAX_AGGS)
+        return sq_err(x->err, "54000", pos, "more than %d aggregates in one SELECT",
+                      SQ_MAX_AGGS);
+    struct sq_aggslot slot = {.kind = (uint8_t)agg};
+    if (agg == AG_COUNT && f->agg_star) {
+        slot.kind = AG_COUNT_STAR;
+    } else {
+        if (f->n_args != 1)
+            return sq_err(x->err, "42883", pos, "%s takes one argument", name);
+        x->agg_ok = false; /* no aggregate inside an aggregate */
+        int rc = sq_expr(x, f->args[0], &slot.arg);
+        x->agg_ok = true;
+        if (rc)
+            return -1;
+    }
+    struct sx *e = nx(x, X_AGG, 0, pos);
+    if (!e)
+        return -1;
+    e->v.i = sel->naggs;
+    e->oid = agg_oid(slot.kind, slot.arg ? slot.arg->oid : 0);
+    sel->aggs[sel->naggs++] = slot;
+    *out = e;
+    return 0;
+}
+
 static int expr_func(struct sq_ctx *x, const PgQuery__FuncCall *f, struct sx **out)
 {
     int pos = loc_pos(x, f->location);
@@ -284,6 +374,9 @@ static int expr_func(struct sq_ctx *x, const PgQuery__FuncCall *f, struct sx **o
         return sq_err(x->err, "0A000", pos, "function call without a name");
     if (f->over)
         return sq_err(x->err, "0A000", pos, "window functions are not supported");
+    int agg = sq_agg_of(name);
+    if (agg)
+        return expr_agg(x, f, name, agg, pos, out);
     static const struct { const char *n; uint8_t kind, op; uint32_t oid; int nargs; } fns[] = {
         {"now", X_NOW, 0, OID_TIMESTAMPTZ, 0},
         {"current_timestamp", X_NOW, 0, OID_TIMESTAMPTZ, 0},
@@ -499,9 +592,11 @@ int sq_expr(struct sq_ctx *x, const void *node, struct sx **out)
     case PG_QUERY__NODE__NODE_A_ARRAY_EXPR:
         return sq_err(x->err, "0A000", loc_pos(x, n->a_array_expr->location),
                       "arrays are not supported");
-    default:
-        return sq_err(x->err, "0A000", 0, "this kind of expression (parse node %d) is not "
-                      "supported", (int)n->node_case);
+    default: {
+        char nb[64];
+        return sq_err(x->err, "0A000", 0, "this kind of expression (%s) is not supported",
+                      sq_node_name((int)n->node_case, nb, sizeof nb));
+    }
     }
 }
 
@@ -828,6 +923,11 @@ int sq_eval(struct sq_eval *ev, const struct sx *e, struct sv *out)
         if (sq_eval(ev, e->args[0], &a))
             return -1;
         return eval_cast(ev, e, &a, out);
+    case X_AGG:
+        if (!ev->aggs)
+            return sq_err(ev->err, "42803", e->pos, "an aggregate's value is not known here");
+        *out = ev->aggs[e->v.i];
+        return 0;
     case X_IN: {
         if (sq_eval(ev, e->args[0], &a))
             return -1;

@@ -102,6 +102,7 @@ void sq_fmt_ts(int64_t us, char *buf, size_t n);
 enum sx_kind {
     X_CONST = 1, X_PARAM, X_COL, X_ARITH, X_NEG, X_CMP, X_AND, X_OR, X_NOT, X_ISNULL,
     X_NOTNULL, X_NOW, X_CAST, X_IN, X_COALESCE, X_FUNC, X_CONCAT, X_LIKE,
+    X_AGG,                     /* an aggregate's result: slot v.i of sel.aggs */
 };
 enum sx_op { OP_ADD = 1, OP_SUB, OP_MUL, OP_DIV, OP_MOD, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT,
              OP_GE };
@@ -129,9 +130,15 @@ enum sq_kind {
 enum sq_agg { AG_NONE = 0, AG_COUNT_STAR, AG_COUNT, AG_SUM, AG_MIN, AG_MAX };
 struct sq_target {
     char name[64];
-    struct sx *e;              /* NULL for AG_COUNT_STAR */
-    uint8_t agg;               /* enum sq_agg */
+    struct sx *e;              /* its expression (aggregates in it are X_AGG nodes) */
+    uint8_t agg;               /* non-zero: e holds an aggregate */
 };
+/* One aggregate of a SELECT: kind and argument (NULL for count(*)). */
+struct sq_aggslot {
+    uint8_t kind;              /* enum sq_agg */
+    struct sx *arg;
+};
+#define SQ_MAX_AGGS 64
 /* Key access a WHERE clause allows. */
 enum sq_access { A_SCAN = 0, A_POINT, A_IN, A_RANGE };
 struct sq_where {
@@ -154,6 +161,8 @@ struct sq_stmt_sel {
     uint32_t ntargets;
     struct sq_target *targets;
     bool has_agg;
+    struct sq_aggslot aggs[SQ_MAX_AGGS];
+    uint32_t naggs;
     struct sq_where w;
     int order_col;             /* ORDER BY a column (-1: none; -2: by result position) */
     bool order_desc;
@@ -309,6 +318,7 @@ struct sq_ctx {
     const struct sq_table *t;      /* columns in scope, NULL: none */
     struct sqle_error *err;
     const char *sql;               /* the whole query text */
+    bool agg_ok;                   /* aggregates allowed here (a SELECT's targets) */
 };
 int sq_expr(struct sq_ctx *x, const void *node, struct sx **out);
 /* Give untyped parameters in e the type oid (inference). */
@@ -319,9 +329,14 @@ struct sq_eval {
     const struct sv *params;
     const struct sv *row;          /* the current row's values (table order), NULL: none */
     struct sqle_error *err;
+    const struct sv *aggs;         /* the aggregates' results (X_AGG), NULL: none */
 };
 int sq_eval(struct sq_eval *ev, const struct sx *e, struct sv *out);
 bool sq_expr_has_cols(const struct sx *e);
+int sq_agg_of(const char *name);
+/* PostgreSQL's name of a parse-tree node kind ("DeclareCursorStmt"), from
+ * libpg_query's descriptor, into buf; "node N" when it is not known. */
+const char *sq_node_name(int node_case, char *buf, size_t n);   /* enum sq_agg of a function name, AG_NONE: not one */
 /* SQL LIKE: % any run, _ one character, backslash escapes the next. */
 int sq_like_match(const char *s, size_t n, const char *p, size_t m);
 int sq_truth(const struct sv *v);  /* 1 true, 0 false/NULL */

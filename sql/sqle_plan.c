@@ -147,32 +147,6 @@ int sq_plan_where(struct sq_ctx *x, const void *where, struct sq_where *w)
 
 /* ---- SELECT ----------------------------------------------------------- */
 
-static int agg_of(const char *name)
-{
-    if (!strcasecmp(name, "count"))
-        return AG_COUNT;
-    if (!strcasecmp(name, "sum"))
-        return AG_SUM;
-    if (!strcasecmp(name, "min"))
-        return AG_MIN;
-    if (!strcasecmp(name, "max"))
-        return AG_MAX;
-    return AG_NONE;
-}
-
-static uint32_t agg_oid(int agg, uint32_t arg)
-{
-    switch (agg) {
-    case AG_COUNT_STAR:
-    case AG_COUNT: return OID_INT8;
-    case AG_SUM:
-        if (arg == OID_FLOAT8 || arg == OID_FLOAT4)
-            return OID_FLOAT8;
-        return arg == OID_INT8 || arg == OID_NUMERIC ? OID_NUMERIC : OID_INT8;
-    default: return arg;
-    }
-}
-
 static int plan_targets(struct sq_ctx *x, const PgQuery__SelectStmt *sel)
 {
     struct sqle_stmt *st = x->st;
@@ -224,40 +198,20 @@ static int plan_targets(struct sq_ctx *x, const PgQuery__SelectStmt *sel)
         }
         struct sq_target *tg = &st->sel.targets[n];
         memset(tg, 0, sizeof *tg);
+        /* PostgreSQL names f(...) and f(...)::type after f */
         const char *fname = NULL;
-        if (v->node_case == PG_QUERY__NODE__NODE_FUNC_CALL) {
-            const PgQuery__FuncCall *f = v->func_call;
-            fname = f->n_funcname ? str_of(f->funcname[f->n_funcname - 1]) : NULL;
-            int agg = fname ? agg_of(fname) : AG_NONE;
-            if (agg) {
-                if (!t)
-                    return sq_err(x->err, "0A000", pos, "aggregate without a table");
-                if (f->agg_distinct)
-                    return sq_err(x->err, "0A000", pos, "%s(DISTINCT ...) is not supported",
-                                  fname);
-                if (f->agg_filter || f->n_agg_order)
-                    return sq_err(x->err, "0A000", pos, "aggregate FILTER / ORDER BY is not "
-                                  "supported");
-                if (agg == AG_COUNT && f->agg_star) {
-                    tg->agg = AG_COUNT_STAR;
-                } else {
-                    if (f->n_args != 1)
-                        return sq_err(x->err, "42883", pos, "%s takes one argument", fname);
-                    tg->agg = (uint8_t)agg;
-                    if (sq_expr(x, f->args[0], &tg->e))
-                        return -1;
-                }
-                st->sel.has_agg = true;
-                snprintf(tg->name, sizeof tg->name, "%s", rt->name && rt->name[0] ? rt->name
-                                                                                  : fname);
-                set_col(&st->cols[n], tg->name, agg_oid(tg->agg, tg->e ? tg->e->oid : 0), -1, 0,
-                        0);
-                n++;
-                continue;
-            }
-        }
-        if (sq_expr(x, v, &tg->e))
+        const Node *fv = v->node_case == PG_QUERY__NODE__NODE_TYPE_CAST && v->type_cast->arg
+                             ? v->type_cast->arg : v;
+        if (fv->node_case == PG_QUERY__NODE__NODE_FUNC_CALL && fv->func_call->n_funcname)
+            fname = str_of(fv->func_call->funcname[fv->func_call->n_funcname - 1]);
+        uint32_t naggs = st->sel.naggs;
+        x->agg_ok = true;
+        int erc = sq_expr(x, v, &tg->e);
+        x->agg_ok = false;
+        if (erc)
             return -1;
+        tg->agg = st->sel.naggs > naggs;
+        st->sel.has_agg |= tg->agg;
         const char *name = rt->name && rt->name[0] ? rt->name : NULL;
         int attnum = 0;
         uint32_t toid = 0;
@@ -280,7 +234,7 @@ static int plan_targets(struct sq_ctx *x, const PgQuery__SelectStmt *sel)
     }
     if (st->sel.has_agg)
         for (uint32_t i = 0; i < n; i++)
-            if (!st->sel.targets[i].agg && sq_expr_has_cols(st->sel.targets[i].e))
+            if (sq_expr_has_cols(st->sel.targets[i].e))
                 return sq_err(x->err, "42803", 0, "column \"%s\" must appear in the GROUP BY "
                               "clause or be used in an aggregate function (GROUP BY is not "
                               "supported)", st->sel.targets[i].name);
@@ -840,8 +794,15 @@ int sq_plan(struct sqle_sess *s, const char *sql, const void *raw, struct sqle_s
     case PG_QUERY__NODE__NODE_DEALLOCATE_STMT:
         return sq_err(e, "0A000", 0, "SQL-level PREPARE / EXECUTE / DEALLOCATE are not "
                       "supported (use the protocol's Parse / Bind / Execute)");
-    default:
-        return sq_err(e, "0A000", 0, "this statement (parse node %d) is not supported",
-                      (int)n->node_case);
+    case PG_QUERY__NODE__NODE_DECLARE_CURSOR_STMT:
+    case PG_QUERY__NODE__NODE_FETCH_STMT:
+    case PG_QUERY__NODE__NODE_CLOSE_PORTAL_STMT:
+        return sq_err(e, "0A000", 0, "DECLARE CURSOR / FETCH / MOVE / CLOSE are not supported "
+                      "(use the protocol's portals: Execute with a row limit)");
+    default: {
+        char nb[64];
+        return sq_err(e, "0A000", 0, "this statement (%s) is not supported",
+                      sq_node_name((int)n->node_case, nb, sizeof nb));
+    }
     }
 }

@@ -483,6 +483,17 @@ static void test_kernel_filters(void)
     CU_ASSERT_EQUAL(sql_num("select count(*) from f where tag < 2.5 and tag > 1.5"),
                     FROWS / 1000);
     CU_ASSERT_EQUAL(sql_num("select count(*) from f where tag = null"), 0);
+    /* aggregates inside expressions, as drivers write them */
+    long long tsum = 0;
+    for (int id = 1; id <= 100; id++)
+        tsum += ftag(id);
+    CU_ASSERT_EQUAL(sql("select count(*)::int, coalesce(sum(tag), 0) + 1, max(id) - min(id), "
+                        "count(name) from f where id <= 100"), 0);
+    char agg[96];
+    snprintf(agg, sizeof agg, "100|%lld|99|%d\n", tsum + 1, 100 - 100 / 7);
+    CU_ASSERT_STRING_EQUAL(C.out, agg);
+    CU_ASSERT_EQUAL(sql("select coalesce(sum(tag), -1) from f where id < 0"), 0);
+    CU_ASSERT_STRING_EQUAL(C.out, "-1\n");
     /* the largest keys whose tag is 7, descending, three of them */
     char want[128] = "";
     for (int id = FROWS, n = 0; id > 0 && n < 3; id--)

@@ -195,6 +195,20 @@ static void t_select_access(void)
     CU_ASSERT_STRING_EQUAL(st->cols[0].name, "count");
     CU_ASSERT_EQUAL(st->cols[1].type_oid, OID_INT8);
     CU_ASSERT_EQUAL(st->cols[2].type_oid, OID_INT4);
+    CU_ASSERT_EQUAL(st->sel.naggs, 4);
+    sqle_stmt_free(st);
+    /* aggregates inside expressions (drivers send count(*)::int) */
+    st = plan1("select count(*)::int, coalesce(sum(abalance), 0) + 1 as s1, max(aid) - min(aid), "
+               "count(filler) from accounts", &err);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(st);
+    CU_ASSERT_TRUE(st->sel.has_agg);
+    CU_ASSERT_EQUAL(st->sel.naggs, 5);
+    CU_ASSERT_STRING_EQUAL(st->cols[0].name, "count");
+    CU_ASSERT_EQUAL(st->cols[0].type_oid, OID_INT4);
+    CU_ASSERT_STRING_EQUAL(st->cols[1].name, "s1");
+    CU_ASSERT_EQUAL(st->sel.aggs[0].kind, AG_COUNT_STAR);
+    CU_ASSERT_EQUAL(st->sel.aggs[1].kind, AG_SUM);
+    CU_ASSERT_EQUAL(st->sel.aggs[4].kind, AG_COUNT);
     sqle_stmt_free(st);
     /* no FROM */
     st = plan1("select 1 + 2 as three, now()", &err);
@@ -365,6 +379,14 @@ static void t_unsupported(void)
     expect_err("select array[1,2]", "0A000", "arrays");
     expect_err("select count(distinct aid) from accounts", "0A000", "DISTINCT");
     expect_err("select aid, count(*) from accounts", "42803", "GROUP BY");
+    expect_err("select aid + count(*) from accounts", "42803", "GROUP BY");
+    expect_err("select sum(count(*)) from accounts", "42803", "not nested");
+    expect_err("select aid from accounts where count(*) > 1", "42803", "not allowed here");
+    expect_err("update accounts set abalance = max(abalance) where aid = 1", "42803",
+               "not allowed here");
+    expect_err("declare c cursor for select aid from accounts", "0A000", "DECLARE CURSOR");
+    expect_err("fetch 10 from c", "0A000", "DECLARE CURSOR");
+    expect_err("listen chan", "0A000", "ListenStmt");
     /* every other refusal the planner has */
     static const struct { const char *sql, *state, *needle; } more[] = {
         {"create table x (a int generated always as identity)", "0A000", "identity"},
