@@ -537,6 +537,10 @@ static const char *row_value(struct sqle_sess *s, const struct sq_catplan *p, co
             return "";
         if (IS("attisdropped"))
             return "f";
+        if (IS("attstorage") || IS("Storage")) /* \d+: plain for fixed widths, else extended */
+            return c->type == NINES_T_STRING || c->type == NINES_T_VARSTRING ||
+                           c->type == NINES_T_BYTES || c->type == NINES_T_VARBYTES
+                       ? "x" : "p";
         if (IS("relname"))
             return t->name;
         return NULL;
@@ -566,6 +570,50 @@ static const char *row_value(struct sqle_sess *s, const struct sq_catplan *p, co
             return snprintf(buf, n, "%u", t->id + 16384), buf;
         return NULL;
     }
+    case S_DATABASE: /* psql's \l */
+        if (IS("Name"))
+            return s->database;
+        if (IS("Owner") || IS("pg_get_userbyid"))
+            return s->user;
+        if (IS("Encoding") || IS("pg_encoding_to_char"))
+            return "UTF8";
+        if (IS("Collate") || IS("Ctype") || IS("datcollate") || IS("datctype"))
+            return "C";
+        if (IS("Locale Provider"))
+            return "libc";
+        if (IS("oid"))
+            return "16384";
+        if (IS("datallowconn"))
+            return "t";
+        if (IS("datistemplate"))
+            return "f";
+        if (IS("datconnlimit"))
+            return "-1";
+        return NULL;
+    case S_NAMESPACE: /* psql's \dn */
+        if (IS("Name"))
+            return "public";
+        if (IS("Owner") || IS("pg_get_userbyid"))
+            return s->user;
+        if (IS("oid"))
+            return "2200";
+        return NULL;
+    case S_ROLE: /* psql's \du: the session's user, who may do everything
+                  * (roles are issue 12's) */
+        if (IS("rolname") || IS("Role name") || IS("usename"))
+            return s->user;
+        if (IS("rolsuper") || IS("rolinherit") || IS("rolcanlogin") || IS("rolcreaterole") ||
+            IS("rolcreatedb") || IS("usesuper") || IS("usecreatedb"))
+            return "t";
+        if (IS("rolreplication") || IS("rolbypassrls"))
+            return "f";
+        if (IS("rolconnlimit"))
+            return "-1";
+        if (IS("memberof"))
+            return "{}";
+        if (IS("oid"))
+            return "10";
+        return NULL;
     case S_IS_TABLES:
         if (IS("table_name"))
             return t->name;

@@ -390,10 +390,14 @@ static int expr_func(struct sq_ctx *x, const PgQuery__FuncCall *f, struct sx **o
         {"current_schema", X_FUNC, F_CUR_SCHEMA, OID_NAME, 0},
         {"pg_backend_pid", X_FUNC, F_PG_BACKEND_PID, OID_INT4, 0},
         {"coalesce", X_COALESCE, 0, 0, -1},
+        {"current_setting", X_FUNC, F_CUR_SETTING, OID_TEXT, -2}, /* (name [, missing_ok]) */
     };
     for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
         if (strcasecmp(fns[i].n, name))
             continue;
+        if (fns[i].nargs == -2 && (f->n_args < 1 || f->n_args > 2))
+            return sq_err(x->err, "42883", pos, "function %s takes 1 or 2 arguments, given %zu",
+                          name, f->n_args);
         if (fns[i].nargs >= 0 && (int)f->n_args != fns[i].nargs)
             return sq_err(x->err, "42883", pos, "function %s takes %d argument%s, given %zu",
                           name, fns[i].nargs, fns[i].nargs == 1 ? "" : "s", f->n_args);
@@ -1049,6 +1053,28 @@ int sq_eval(struct sq_eval *ev, const struct sx *e, struct sv *out)
         case F_PG_BACKEND_PID:
             out->t = SV_INT, out->i = 0;
             return 0;
+        case F_CUR_SETTING: {
+            struct sv ok = {0};
+            if (sq_eval(ev, e->args[0], &a) || (e->nargs > 1 && sq_eval(ev, e->args[1], &ok)))
+                return -1;
+            if (a.t == SV_NULL)
+                return 0;
+            if (a.t != SV_TEXT)
+                return sq_err(ev->err, "42883", e->pos, "current_setting needs a text name");
+            char nm[64];
+            snprintf(nm, sizeof nm, "%.*s", (int)(a.len < 63 ? a.len : 63), a.s);
+            const char *v = sq_param_get(ev->s, nm);
+            if (!v && !strcasecmp(nm, "timezone"))
+                v = sq_param_get(ev->s, "TimeZone");
+            if (!v) {
+                if (sq_truth(&ok))
+                    return 0;
+                return sq_err(ev->err, "42704", e->pos, "unrecognized configuration parameter "
+                              "\"%s\"", nm);
+            }
+            out->t = SV_TEXT, out->s = v, out->len = strlen(v);
+            return 0;
+        }
         default:
             return sq_err(ev->err, "XX000", e->pos, "bad function %u", e->op);
         }

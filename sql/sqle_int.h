@@ -107,7 +107,7 @@ enum sx_kind {
 enum sx_op { OP_ADD = 1, OP_SUB, OP_MUL, OP_DIV, OP_MOD, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT,
              OP_GE };
 enum sx_func { F_LOWER = 1, F_UPPER, F_LENGTH, F_ABS, F_VERSION, F_CUR_DB, F_CUR_SCHEMA,
-               F_CUR_USER, F_PG_BACKEND_PID };
+               F_CUR_USER, F_PG_BACKEND_PID, F_CUR_SETTING };
 struct sx {
     uint8_t kind;              /* enum sx_kind */
     uint8_t op;                /* enum sx_op / sx_func */

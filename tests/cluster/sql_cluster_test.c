@@ -230,6 +230,21 @@ static void test_psql_describe(void)
     clu_sh(&C, "PGCONNECT_TIMEOUT=10 psql -X -h 127.0.0.1 -p %d -U tester -d sqltest -c "
            "'\\d nosuch' 2>&1", clu_sql_port(&C, 2));
     CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "Did not find any relation named \"nosuch\""));
+    /* \d+ (storage), \l, \dn, \du answered, not rows of NULLs */
+    CU_ASSERT_EQUAL(clu_sh(&C, "%s -c '\\d+ sub' 2>&1", PSQL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "imsi|bigint||not null||plain|"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "msisdn|character varying(16)||not null||extended|"));
+    CU_ASSERT_EQUAL(clu_sh(&C, "%s -c '\\l' 2>&1", PSQL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "sqltest|tester|UTF8|C|C|"));
+    CU_ASSERT_EQUAL(clu_sh(&C, "%s -c '\\dn' 2>&1", PSQL), 0);
+    CU_ASSERT_STRING_EQUAL(C.out, "public|tester\n");
+    CU_ASSERT_EQUAL(clu_sh(&C, "%s -c '\\du' 2>&1", PSQL), 0);
+    CU_ASSERT_PTR_NOT_NULL(strstr(C.out, "tester|Superuser"));
+    /* what drivers ask at connect */
+    CU_ASSERT_EQUAL(sql_num("select current_setting('server_version_num')::int"), 150000);
+    EXPECT_STATE("select current_setting('no_such_setting')", "42704");
+    CU_ASSERT_EQUAL(sql("select current_setting('no_such_setting', true) is null"), 0);
+    CU_ASSERT_STRING_EQUAL(C.out, "t\n");
 }
 
 static void test_pgbench(void)
