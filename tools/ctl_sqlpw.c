@@ -6,7 +6,7 @@
  * the verifier is printed: the server never stores the password. */
 #include "conf.h"
 #include "ctl.h"
-#include "sql/scram.h"
+#include "scram.h"
 
 #include <stdio.h>
 #include <stdlib.h>

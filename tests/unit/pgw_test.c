@@ -11,7 +11,7 @@
 #include "cu_test.h"
 #include "nines/errors.h"
 #include "sql/pgw.h"
-#include "sql/scram.h"
+#include "scram.h"
 #include "sql/sql_srv.h"
 
 #include <arpa/inet.h>

@@ -1,5 +1,5 @@
 /* SCRAM-SHA-256 (RFC 5802, RFC 7677), the server side of PostgreSQL's
- * SASL exchange and its verifiers (internal to sql/; sql/README.md
+ * SASL exchange and its verifiers (common: the SQL front end and the native client handshake; sql/README.md
  * "Authentication"). OpenSSL libcrypto: HMAC, SHA-256, PBKDF2, RAND_bytes,
  * base64.
  *
@@ -14,8 +14,8 @@
  * verifier (salt derived from a per-server secret and the user name, so the
  * same user gets the same salt every time) and fails at the proof, exactly
  * as a wrong password does. */
-#ifndef NINES_SQL_SCRAM_H
-#define NINES_SQL_SCRAM_H
+#ifndef NINES_SCRAM_H
+#define NINES_SCRAM_H
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -88,4 +88,35 @@ int scram_srv_first(struct scram_srv *s, const char *in, size_t len, char *out, 
 /* client-final-message in -> server-final-message ("v=...") in out. */
 int scram_srv_final(struct scram_srv *s, const char *in, size_t len, char *out, size_t n,
                     char *why, size_t whyn);
+
+/* ---- the client side (the native protocol's HELLO, tests) -------------
+ * INIT --scram_cli_first--> SENT_FIRST --scram_cli_final--> SENT_FINAL
+ * --scram_cli_verify--> OK; any failure: FAILED. The client proves the
+ * password and checks the server's signature (mutual authentication). */
+enum scram_cli_state {
+    SCRAM_CLI_INIT = 1,
+    SCRAM_CLI_SENT_FIRST,
+    SCRAM_CLI_SENT_FINAL,
+    SCRAM_CLI_OK,
+    SCRAM_CLI_FAILED,
+};
+struct scram_cli {
+    enum scram_cli_state st;
+    char client_first_bare[SCRAM_MSG_MAX];
+    char nonce[SCRAM_MSG_MAX];           /* the client's part */
+    uint8_t server_sig[SCRAM_KEY_LEN];   /* what server-final must carry */
+};
+/* client-first-message for user (escaped as RFC 5802 wants: "=" -> "=3D",
+ * "," -> "=2C") into out; client_nonce NULL: a fresh random one. */
+int scram_cli_first(struct scram_cli *c, const char *user, const char *client_nonce, char *out,
+                    size_t n);
+/* server-first-message in -> client-final-message (with the proof of
+ * password) in out; the server's nonce must extend ours, the iteration
+ * count must be 4096 .. 10000000 (a server asking for fewer is refused:
+ * it could be harvesting cheap guesses). */
+int scram_cli_final(struct scram_cli *c, const char *password, size_t pwlen, const char *in,
+                    size_t len, char *out, size_t n, char *why, size_t whyn);
+/* server-final-message: "v=<signature>" must match; "e=<error>" is the
+ * server's refusal (SCRAM_EAUTH with its text in why). */
+int scram_cli_verify(struct scram_cli *c, const char *in, size_t len, char *why, size_t whyn);
 #endif

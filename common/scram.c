@@ -306,3 +306,159 @@ int scram_srv_final(struct scram_srv *s, const char *in, size_t len, char *out, 
     s->st = SCRAM_ST_OK;
     return SCRAM_OK;
 }
+
+/* ---- client side ---------------------------------------------------------- */
+
+static int cfail(struct scram_cli *c, int rc, char *why, size_t whyn, const char *msg)
+{
+    c->st = SCRAM_CLI_FAILED;
+    if (why && whyn)
+        snprintf(why, whyn, "%s", msg);
+    return rc;
+}
+
+int scram_cli_first(struct scram_cli *c, const char *user, const char *client_nonce, char *out,
+                    size_t n)
+{
+    memset(c, 0, sizeof *c);
+    c->st = SCRAM_CLI_FAILED;
+    if (client_nonce) {
+        if (!printable(client_nonce, strlen(client_nonce)) || !client_nonce[0] ||
+            strlen(client_nonce) >= sizeof c->nonce)
+            return SCRAM_EPROTO;
+        snprintf(c->nonce, sizeof c->nonce, "%s", client_nonce);
+    } else {
+        uint8_t raw[SCRAM_RAW_NONCE];
+        if (RAND_bytes(raw, sizeof raw) != 1 ||
+            scram_b64_encode(raw, sizeof raw, c->nonce, sizeof c->nonce) < 0)
+            return SCRAM_ESYS;
+    }
+    char esc[3 * 256 + 1];
+    size_t k = 0;
+    for (const char *p = user; *p; p++) {
+        if (k + 4 >= sizeof esc || (unsigned char)*p < 0x20)
+            return SCRAM_EPROTO;
+        if (*p == '=' || *p == ',') {
+            memcpy(esc + k, *p == '=' ? "=3D" : "=2C", 3);
+            k += 3;
+        } else {
+            esc[k++] = *p;
+        }
+    }
+    esc[k] = 0;
+    int w = snprintf(c->client_first_bare, sizeof c->client_first_bare, "n=%s,r=%s", esc,
+                     c->nonce);
+    if (w < 0 || (size_t)w >= sizeof c->client_first_bare || (size_t)w + 4 > n)
+        return SCRAM_EPROTO;
+    snprintf(out, n, "n,,%s", c->client_first_bare);
+    c->st = SCRAM_CLI_SENT_FIRST;
+    return SCRAM_OK;
+}
+
+int scram_cli_final(struct scram_cli *c, const char *password, size_t pwlen, const char *in,
+                    size_t len, char *out, size_t n, char *why, size_t whyn)
+{
+    switch (c->st) {
+    case SCRAM_CLI_SENT_FIRST:
+        break;
+    case SCRAM_CLI_INIT:
+    case SCRAM_CLI_SENT_FINAL:
+    case SCRAM_CLI_OK:
+    case SCRAM_CLI_FAILED:
+    default:
+        return cfail(c, SCRAM_EPROTO, why, whyn, "unexpected SCRAM server-first-message");
+    }
+    char m[SCRAM_MSG_MAX];
+    if (len >= sizeof m || memchr(in, '\0', len))
+        return cfail(c, SCRAM_EPROTO, why, whyn, "malformed SCRAM message (too long or a NUL)");
+    memcpy(m, in, len);
+    m[len] = '\0';
+    /* r=<nonce>,s=<salt>,i=<iterations>[,ext] */
+    const char *s = strstr(m, ",s="), *it = s ? strstr(s + 1, ",i=") : NULL;
+    if (m[0] != 'r' || m[1] != '=' || !s || !it)
+        return cfail(c, SCRAM_EPROTO, why, whyn, "malformed SCRAM server-first-message");
+    size_t nl = (size_t)(s - m - 2), cl = strlen(c->nonce);
+    if (nl <= cl || memcmp(m + 2, c->nonce, cl) != 0 || !printable(m + 2, nl))
+        return cfail(c, SCRAM_EPROTO, why, whyn, "the server's nonce does not extend ours");
+    uint8_t salt[SCRAM_SALT_MAX];
+    int sl = scram_b64_decode(s + 3, (size_t)(it - s - 3), salt, sizeof salt);
+    if (sl < 1)
+        return cfail(c, SCRAM_EPROTO, why, whyn, "malformed SCRAM salt");
+    char *end;
+    unsigned long iter = strtoul(it + 3, &end, 10);
+    if (end == it + 3 || (*end && *end != ','))
+        return cfail(c, SCRAM_EPROTO, why, whyn, "malformed SCRAM iteration count");
+    if (iter < SCRAM_ITERATIONS || iter > 10000000ul)
+        return cfail(c, SCRAM_EPROTO, why, whyn, "the server asks for an iteration count "
+                     "outside 4096 .. 10000000");
+    if (pwlen > 1024)
+        return cfail(c, SCRAM_EPROTO, why, whyn, "password longer than 1024 bytes");
+    uint8_t salted[SCRAM_KEY_LEN], ck[SCRAM_KEY_LEN], stored[SCRAM_KEY_LEN], sk[SCRAM_KEY_LEN];
+    uint8_t sig[SCRAM_KEY_LEN], proof[SCRAM_KEY_LEN];
+    char without[SCRAM_MSG_MAX + 64], am[3 * SCRAM_MSG_MAX + 256];
+    int wl = snprintf(without, sizeof without, "c=biws,r=%.*s", (int)nl, m + 2);
+    int al = wl < 0 || (size_t)wl >= sizeof without
+                 ? -1
+                 : snprintf(am, sizeof am, "%s,%s,%s", c->client_first_bare, m, without);
+    if (al < 0 || (size_t)al >= sizeof am)
+        return cfail(c, SCRAM_EPROTO, why, whyn, "SCRAM messages too long");
+    int rc = SCRAM_ESYS;
+    if (PKCS5_PBKDF2_HMAC(password, (int)pwlen, salt, sl, (int)iter, EVP_sha256(),
+                          sizeof salted, salted) != 1 ||
+        hmac(salted, sizeof salted, "Client Key", 10, ck) || !SHA256(ck, sizeof ck, stored) ||
+        hmac(stored, sizeof stored, am, (size_t)al, sig) ||
+        hmac(salted, sizeof salted, "Server Key", 10, sk) ||
+        hmac(sk, sizeof sk, am, (size_t)al, c->server_sig))
+        goto out;
+    for (size_t i = 0; i < SCRAM_KEY_LEN; i++)
+        proof[i] = ck[i] ^ sig[i];
+    char p64[64];
+    if (scram_b64_encode(proof, sizeof proof, p64, sizeof p64) < 0 ||
+        (size_t)snprintf(out, n, "%s,p=%s", without, p64) >= n) {
+        rc = SCRAM_EPROTO;
+        goto out;
+    }
+    c->st = SCRAM_CLI_SENT_FINAL;
+    rc = SCRAM_OK;
+out:
+    OPENSSL_cleanse(salted, sizeof salted);
+    OPENSSL_cleanse(ck, sizeof ck);
+    OPENSSL_cleanse(sk, sizeof sk);
+    if (rc)
+        return cfail(c, rc, why, whyn, rc == SCRAM_ESYS ? "the crypto library failed"
+                                                        : "SCRAM client-final-message too long");
+    return rc;
+}
+
+int scram_cli_verify(struct scram_cli *c, const char *in, size_t len, char *why, size_t whyn)
+{
+    switch (c->st) {
+    case SCRAM_CLI_SENT_FINAL:
+        break;
+    case SCRAM_CLI_INIT:
+    case SCRAM_CLI_SENT_FIRST:
+    case SCRAM_CLI_OK:
+    case SCRAM_CLI_FAILED:
+    default:
+        return cfail(c, SCRAM_EPROTO, why, whyn, "unexpected SCRAM server-final-message");
+    }
+    char m[SCRAM_MSG_MAX];
+    if (len >= sizeof m || memchr(in, '\0', len))
+        return cfail(c, SCRAM_EPROTO, why, whyn, "malformed SCRAM message (too long or a NUL)");
+    memcpy(m, in, len);
+    m[len] = '\0';
+    if (m[0] == 'e' && m[1] == '=') {
+        char msg[SCRAM_MSG_MAX + 32];
+        snprintf(msg, sizeof msg, "the server refused: %s", m + 2);
+        return cfail(c, SCRAM_EAUTH, why, whyn, msg);
+    }
+    uint8_t v[SCRAM_KEY_LEN];
+    if (m[0] != 'v' || m[1] != '=' ||
+        scram_b64_decode(m + 2, strlen(m + 2), v, sizeof v) != SCRAM_KEY_LEN)
+        return cfail(c, SCRAM_EPROTO, why, whyn, "malformed SCRAM server-final-message");
+    if (CRYPTO_memcmp(v, c->server_sig, SCRAM_KEY_LEN) != 0)
+        return cfail(c, SCRAM_EAUTH, why, whyn, "the server's SCRAM signature does not match: "
+                     "it does not know this user's verifier");
+    c->st = SCRAM_CLI_OK;
+    return SCRAM_OK;
+}
