@@ -104,6 +104,9 @@ struct nines_conn {
     size_t cur;                /* index of the address in use (or last used) */
     size_t start;              /* the first connect starts here (README "Spreading") */
     char cluster[64];
+    char user[64];             /* "" : no login (a client_auth trust cluster) */
+    char password[1025];       /* the login's password (zeroed on close) */
+    uint32_t role;             /* the role the node gave us (enum nines_role) */
     int timeout_ms;
     uint32_t max_frame;
     int fd;

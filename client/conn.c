@@ -17,11 +17,13 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "conf.h"
 #include "nassert.h"
+#include "scram.h"
 #include "nclock.h"
 #include "nhash.h"
 #include "net/net.h"
@@ -262,27 +264,16 @@ static int cli_write_all(struct nines_conn *c, int fd, const uint8_t *p, size_t 
     return 0;
 }
 
-/* HELLO_REQ(role CLIENT) -> HELLO_CONF | HELLO_REF, blocking. */
-static int cli_hello(struct nines_conn *c, int fd, uint64_t deadline)
+/* One frame of the handshake, blocking until the deadline: *body (malloc'd)
+ * and *len. */
+static int cli_read_frame(struct nines_conn *c, int fd, uint64_t deadline, uint8_t **out,
+                          uint32_t *outlen)
 {
-    Nines__HelloReq req = NINES__HELLO_REQ__INIT;
-    req.cluster = c->cluster;
-    req.role = NINES__ROLE__ROLE_CLIENT;
-    size_t blen = nines__hello_req__get_packed_size(&req);
-    size_t elen = net_env_size(0, 0, NINES__MSG_TYPE__HELLO_REQ, blen);
-    uint8_t out[CLI_HDR + 256];
-    if (CLI_HDR + elen > sizeof out)
-        return cli_fail(c, NINES_EINVAL, "cluster name '%s' is too long", c->cluster);
-    cli_put_len(out, (uint32_t)elen);
-    net_env_pack(out + CLI_HDR, 0, 0, NINES__MSG_TYPE__HELLO_REQ, &req.base, blen);
-    int rc = cli_write_all(c, fd, out, CLI_HDR + elen, deadline);
-    if (rc)
-        return rc;
-    /* Read exactly one frame; nothing else is sent before our first request. */
     uint8_t hdr[CLI_HDR];
     size_t have = 0, need = CLI_HDR;
     uint8_t *body = NULL;
     uint32_t len = 0;
+    int rc = 0;
     while (have < need) {
         uint8_t *dst = body ? body + have : hdr + have;
         ssize_t r = recv(fd, dst, need - have, 0);
@@ -320,6 +311,108 @@ static int cli_hello(struct nines_conn *c, int fd, uint64_t deadline)
         free(body);
         return rc;
     }
+    *out = body;
+    *outlen = len;
+    return 0;
+}
+
+/* Pack and write one handshake message. */
+static int cli_hello_send(struct nines_conn *c, int fd, uint32_t type, const ProtobufCMessage *m,
+                          uint64_t deadline)
+{
+    size_t blen = protobuf_c_message_get_packed_size(m);
+    size_t elen = net_env_size(0, 0, type, blen);
+    uint8_t out[CLI_HDR + 2048];
+    if (CLI_HDR + elen > sizeof out)
+        return cli_fail(c, NINES_EINVAL, "handshake message of %zu bytes (cluster or user name "
+                        "too long)", elen);
+    cli_put_len(out, (uint32_t)elen);
+    net_env_pack(out + CLI_HDR, 0, 0, type, m, blen);
+    return cli_write_all(c, fd, out, CLI_HDR + elen, deadline);
+}
+
+/* A HELLO_REF: the node's reason as the error (EFULL and EAUTH kept). */
+static int cli_hello_refused(struct nines_conn *c, const struct net_msg_in *m)
+{
+    Nines__HelloRef *hr =
+        nines__hello_ref__unpack(arena_pb_allocator(&c->ans), m->body_len, m->body);
+    int code = hr && (hr->error == NINES_EFULL || hr->error == NINES_EAUTH) ? hr->error
+                                                                              : NINES_ECLOSED;
+    return cli_fail(c, code, "%s refused the connection: %s", c->addrs[c->cur],
+                    hr ? hr->reason : "(undecodable HELLO_REF)");
+}
+
+/* The login's second half (net/README.md "Users"): our proof for the
+ * node's server-first-message, then its signature and our role. */
+static int cli_login(struct nines_conn *c, int fd, struct scram_cli *sc, const char *sfirst,
+                     size_t sflen, uint64_t deadline)
+{
+    char fin[SCRAM_MSG_MAX + 256], why[256];
+    if (scram_cli_final(sc, c->password, strlen(c->password), sfirst, sflen, fin, sizeof fin,
+                        why, sizeof why))
+        return cli_fail(c, NINES_EAUTH, "%s: login of user \"%s\": %s", c->addrs[c->cur],
+                        c->user, why);
+    Nines__HelloAuth au = NINES__HELLO_AUTH__INIT;
+    au.scram.data = (uint8_t *)fin;
+    au.scram.len = strlen(fin);
+    int rc = cli_hello_send(c, fd, NINES__MSG_TYPE__HELLO_AUTH, &au.base, deadline);
+    explicit_bzero(fin, sizeof fin);
+    if (rc)
+        return rc;
+    uint8_t *body;
+    uint32_t len;
+    if ((rc = cli_read_frame(c, fd, deadline, &body, &len)) != 0)
+        return rc;
+    struct net_msg_in m;
+    rc = net_env_parse(body, len, &m);
+    if (rc) {
+        rc = cli_fail(c, rc, "%s: login answer: %s", c->addrs[c->cur], nines_errdetail());
+    } else if (m.type == NINES__MSG_TYPE__HELLO_AUTH) {
+        Nines__HelloAuth *ok =
+            nines__hello_auth__unpack(arena_pb_allocator(&c->ans), m.body_len, m.body);
+        if (!ok)
+            rc = cli_fail(c, NINES_EPROTO, "%s: HELLO_AUTH does not decode", c->addrs[c->cur]);
+        else if (scram_cli_verify(sc, (const char *)ok->scram.data, ok->scram.len, why,
+                                  sizeof why))
+            rc = cli_fail(c, NINES_EAUTH, "%s: login of user \"%s\": %s", c->addrs[c->cur],
+                          c->user, why);
+        else
+            c->role = ok->role;
+    } else if (m.type == NINES__MSG_TYPE__HELLO_REF) {
+        rc = cli_hello_refused(c, &m);
+    } else {
+        rc = cli_fail(c, NINES_EPROTO, "%s: message type %u before the login's answer",
+                      c->addrs[c->cur], m.type);
+    }
+    arena_reset(&c->ans);
+    free(body);
+    return rc;
+}
+
+/* HELLO_REQ(role CLIENT) -> HELLO_CONF | HELLO_REF, blocking; with a user,
+ * the SCRAM login rides on it (HELLO_CONF{scram}, HELLO_AUTH both ways). */
+static int cli_hello(struct nines_conn *c, int fd, uint64_t deadline)
+{
+    Nines__HelloReq req = NINES__HELLO_REQ__INIT;
+    req.cluster = c->cluster;
+    req.role = NINES__ROLE__ROLE_CLIENT;
+    struct scram_cli sc;
+    char first[SCRAM_MSG_MAX];
+    if (c->user[0]) {
+        if (scram_cli_first(&sc, c->user, NULL, first, sizeof first))
+            return cli_fail(c, NINES_EINVAL, "user name \"%s\" cannot be sent", c->user);
+        req.user = c->user;
+        req.scram.data = (uint8_t *)first;
+        req.scram.len = strlen(first);
+    }
+    int rc = cli_hello_send(c, fd, NINES__MSG_TYPE__HELLO_REQ, &req.base, deadline);
+    if (rc)
+        return rc;
+    /* Read exactly one frame; nothing else is sent before our first request. */
+    uint8_t *body;
+    uint32_t len;
+    if ((rc = cli_read_frame(c, fd, deadline, &body, &len)) != 0)
+        return rc;
     struct net_msg_in m;
     rc = net_env_parse(body, len, &m);
     if (rc) {
@@ -327,17 +420,20 @@ static int cli_hello(struct nines_conn *c, int fd, uint64_t deadline)
     } else if (m.type == NINES__MSG_TYPE__HELLO_CONF) {
         Nines__HelloConf *hc = nines__hello_conf__unpack(arena_pb_allocator(&c->ans),
                                                          m.body_len, m.body);
-        if (!hc)
+        if (!hc) {
             rc = cli_fail(c, NINES_EPROTO, "%s: HELLO_CONF does not decode", c->addrs[c->cur]);
-        else
+        } else {
             c->node_id = hc->node_id;
+            c->role = NINES_ROLE_ADMIN; /* a client_auth trust node: no users */
+            if (hc->scram.len && !c->user[0])
+                rc = cli_fail(c, NINES_EPROTO, "%s: a login challenge we did not ask for",
+                              c->addrs[c->cur]);
+            else if (hc->scram.len)
+                rc = cli_login(c, fd, &sc, (const char *)hc->scram.data, hc->scram.len,
+                               deadline);
+        }
     } else if (m.type == NINES__MSG_TYPE__HELLO_REF) {
-        Nines__HelloRef *hr = nines__hello_ref__unpack(arena_pb_allocator(&c->ans), m.body_len,
-                                                       m.body);
-        /* NINES_EFULL: the node is at max_client_connections */
-        rc = cli_fail(c, hr && hr->error == NINES_EFULL ? NINES_EFULL : NINES_ECLOSED,
-                      "%s refused the connection: %s", c->addrs[c->cur],
-                      hr ? hr->reason : "(undecodable HELLO_REF)");
+        rc = cli_hello_refused(c, &m);
     } else {
         rc = cli_fail(c, NINES_EPROTO, "%s: message type %u before HELLO_CONF", c->addrs[c->cur],
                       m.type);
@@ -382,6 +478,8 @@ int cli_ensure_up(struct nines_conn *c)
             c->gen++;
             return 0;
         }
+        if (rc == NINES_EAUTH) /* every node has the same users: a refused login is final */
+            return rc;
         all_full &= rc == NINES_EFULL;
         size_t off = strlen(why);
         if (off + 8 < sizeof why)
@@ -775,6 +873,72 @@ size_t nines_spread_start(uint64_t seed, uint64_t k, size_t naddrs)
     return (size_t)((base % naddrs + k % naddrs) % naddrs);
 }
 
+/* The first line of an owner-only file (a client's password file). */
+static int cli_password_file(const char *path, char *out, size_t n)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return nines_err(NINES_ECONFIG, "password file %s: %s", path, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        rc = nines_err(NINES_ECONFIG, "password file %s is not a regular file", path);
+    else if (st.st_mode & 077)
+        rc = nines_err(NINES_ECONFIG, "password file %s has mode %04o: it must be readable by "
+                       "its owner only (chmod 600 %s)", path, (unsigned)(st.st_mode & 07777),
+                       path);
+    ssize_t r = rc ? 0 : read(fd, out, n - 1);
+    close(fd);
+    if (rc)
+        return rc;
+    if (r < 0)
+        return nines_err(NINES_ECONFIG, "password file %s: %s", path, strerror(errno));
+    out[r] = 0;
+    out[strcspn(out, "\r\n")] = 0;
+    if (!out[0])
+        return nines_err(NINES_ECONFIG, "password file %s: the first line is empty", path);
+    return 0;
+}
+
+/* The login a connect uses: opts, else NINES_USER / NINES_PASSWORD, else
+ * the cluster file's (file_user, file_pwfile; NULL: none). */
+static int cli_credentials(struct nines_conn *c, const struct nines_connect_opts *o,
+                           const char *file_user, const char *file_pwfile)
+{
+    const char *user = o && o->user ? o->user : getenv("NINES_USER");
+    const char *pw = o && o->user ? o->password : getenv("NINES_PASSWORD");
+    if ((!user || !user[0]) && file_user && file_user[0]) {
+        user = file_user;
+        pw = getenv("NINES_PASSWORD");
+        if ((!pw || !pw[0]) && file_pwfile && file_pwfile[0]) {
+            int rc = cli_password_file(file_pwfile, c->password, sizeof c->password);
+            if (rc)
+                return rc;
+            pw = c->password;
+        }
+    }
+    if (!user || !user[0])
+        return 0;
+    if (strlen(user) >= sizeof c->user)
+        return nines_err(NINES_EINVAL, "user name of %zu bytes (at most %zu)", strlen(user),
+                         sizeof c->user - 1);
+    if (!pw || !pw[0])
+        return nines_err(NINES_EINVAL, "user \"%s\" has no password: give one (connect "
+                         "options, NINES_PASSWORD, or the cluster file's client_password_file)",
+                         user);
+    if (strlen(pw) >= sizeof c->password)
+        return nines_err(NINES_EINVAL, "password of %zu bytes (at most %zu)", strlen(pw),
+                         sizeof c->password - 1);
+    snprintf(c->user, sizeof c->user, "%s", user);
+    if (pw != c->password)
+        snprintf(c->password, sizeof c->password, "%s", pw);
+    return 0;
+}
+
+static int connect_with(nines_conn **out, const char *const *addrs, size_t naddrs,
+                        const char *cluster, int timeout_ms, const struct nines_connect_opts *o,
+                        const char *file_user, const char *file_pwfile);
+
 int nines_connect(nines_conn **out, const char *const *addrs, size_t naddrs, const char *cluster,
                   int timeout_ms)
 {
@@ -783,6 +947,13 @@ int nines_connect(nines_conn **out, const char *const *addrs, size_t naddrs, con
 
 int nines_connect_with(nines_conn **out, const char *const *addrs, size_t naddrs,
                        const char *cluster, int timeout_ms, const struct nines_connect_opts *o)
+{
+    return connect_with(out, addrs, naddrs, cluster, timeout_ms, o, NULL, NULL);
+}
+
+static int connect_with(nines_conn **out, const char *const *addrs, size_t naddrs,
+                        const char *cluster, int timeout_ms, const struct nines_connect_opts *o,
+                        const char *file_user, const char *file_pwfile)
 {
     if (!out)
         return nines_err(NINES_EINVAL, "nines_connect: NULL out");
@@ -835,7 +1006,14 @@ int nines_connect_with(nines_conn **out, const char *const *addrs, size_t naddrs
     c->failover_ms = 4 * timeout_ms;
     arena_init(&c->ans, 16384);
     arena_init(&c->req, 16384);
-    int rc = cli_ensure_up(c);
+    int rc = cli_credentials(c, o, file_user, file_pwfile);
+    if (rc) {
+        char why[CLI_DETAIL_MAX];
+        snprintf(why, sizeof why, "%s", nines_errdetail());
+        nines_close(c);
+        return nines_err(rc, "%s", why);
+    }
+    rc = cli_ensure_up(c);
     if (rc) {
         char why[CLI_DETAIL_MAX];
         snprintf(why, sizeof why, "%s", c->detail);
@@ -877,7 +1055,8 @@ int nines_connect_config_with(nines_conn **out, const char *path,
         snprintf(a[i], CLI_ADDR_MAX, "%s:%u", cf->nodes[i].host, (unsigned)cf->nodes[i].port);
         pa[i] = a[i];
     }
-    rc = nines_connect_with(out, pa, cf->nnodes, cf->cluster, 2000, o);
+    rc = connect_with(out, pa, cf->nnodes, cf->cluster, 2000, o, cf->client_user,
+                      cf->client_password_file);
     if (!rc)
         (*out)->max_frame = cf->max_frame_bytes;
     free(a);
@@ -905,8 +1084,11 @@ void nines_close(nines_conn *c)
     cli_dict_free(c);
     arena_destroy(&c->ans);
     arena_destroy(&c->req);
+    explicit_bzero(c->password, sizeof c->password);
     free(c);
 }
+
+uint32_t nines_conn_role(const nines_conn *c) { return c && c->st == CLI_UP ? c->role : 0; }
 
 const char *nines_conn_errdetail(const nines_conn *c) { return c ? c->detail : ""; }
 uint32_t nines_conn_node(const nines_conn *c) { return c && c->st == CLI_UP ? c->node_id : 0; }

@@ -4,6 +4,8 @@
  *   cluster NAME
  *   node ID site S HOST:PORT [data DIR] [sql HOST:PORT]
  *   arbitrator HOST:PORT [data DIR]
+ *   client_auth trust|scram-sha-256
+ *   client_user NAME, client_password_file PATH
  *   sql_auth trust|scram-sha-256
  *   sql_user NAME VERIFIER  (repeatable)
  *   KNOB VALUE            (heartbeat_ms, heartbeat_misses, reconnect_min_ms,
@@ -345,6 +347,30 @@ static int parse_line(struct nines_conf *c, char *line, const char *name, int ln
             return nines_err(NINES_ECONFIG, "%s:%d: cluster_key path '%s' is longer than %zu "
                              "bytes", name, ln, w[1], sizeof c->key_path - 1);
         snprintf(c->key_path, sizeof c->key_path, "%s", w[1]);
+        return 0;
+    }
+    if (strcmp(w[0], "client_auth") == 0) {
+        if (strcmp(w[1], "trust") == 0)
+            c->client_auth = NINES_CLIENT_AUTH_TRUST;
+        else if (strcmp(w[1], "scram-sha-256") == 0)
+            c->client_auth = NINES_CLIENT_AUTH_SCRAM;
+        else
+            return nines_err(NINES_ECONFIG, "%s:%d: client_auth '%s' must be trust or "
+                             "scram-sha-256", name, ln, w[1]);
+        return 0;
+    }
+    if (strcmp(w[0], "client_user") == 0) {
+        if (strlen(w[1]) >= sizeof c->client_user)
+            return nines_err(NINES_ECONFIG, "%s:%d: client_user '%s' is longer than %zu bytes",
+                             name, ln, w[1], sizeof c->client_user - 1);
+        snprintf(c->client_user, sizeof c->client_user, "%s", w[1]);
+        return 0;
+    }
+    if (strcmp(w[0], "client_password_file") == 0) {
+        if (strlen(w[1]) >= sizeof c->client_password_file)
+            return nines_err(NINES_ECONFIG, "%s:%d: client_password_file path '%s' is longer "
+                             "than %zu bytes", name, ln, w[1], sizeof c->client_password_file - 1);
+        snprintf(c->client_password_file, sizeof c->client_password_file, "%s", w[1]);
         return 0;
     }
     if (strcmp(w[0], "sql_auth") == 0) {

@@ -31,6 +31,12 @@ enum nines_disk_log {
 };
 const char *nines_disk_log_name(enum nines_disk_log v);
 
+/* The cluster file's `client_auth` setting (README.md "SECURITY"). */
+enum nines_client_auth {
+    NINES_CLIENT_AUTH_TRUST = 0,  /* `trust`: a plain client is an admin (no users) */
+    NINES_CLIENT_AUTH_SCRAM,      /* `scram-sha-256`: users of the dictionary, by role */
+};
+
 /* The cluster file's `sql_auth` setting (common/README.md, sql/README.md
  * "Authentication"). */
 enum nines_sql_auth {
@@ -107,6 +113,10 @@ struct nines_conf {
     uint32_t gcp_interval_ms;     /* with the disk log: a commit-epoch round (global
                                    * checkpoint) this often (0: off, no epochs; default
                                    * 100; supervisor/README.md "Global checkpoints") */
+    /* native clients (README.md "SECURITY", net/README.md "Users") */
+    enum nines_client_auth client_auth; /* default trust */
+    char client_user[64];         /* a client program's user (nines_connect_config) */
+    char client_password_file[256]; /* ... and the file holding its password */
     /* the PostgreSQL protocol front end (sql/README.md) */
     enum nines_sql_auth sql_auth; /* default trust */
     uint32_t sql_nusers;

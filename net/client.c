@@ -20,6 +20,7 @@
 #include "frame.h"
 #include "nclock.h"
 #include "nines/errors.h"
+#include "scram.h"
 
 #define CLIENT_MAX_FRAME (64u << 20)   /* the largest max_frame_bytes a node accepts */
 #define CLIENT_SEND_TIMEOUT_MS 30000  /* a server that stops reading fails the send */
@@ -32,6 +33,7 @@ struct net_client {
     size_t wcap;
     uint64_t conn_id;
     uint32_t node_id;
+    uint32_t role;          /* enum net_role the node gave us */
 };
 
 static int wait_fd(int fd, short ev, uint64_t deadline_ms, const char *what)
@@ -254,10 +256,68 @@ static int client_prove(struct net_client *c, const char *host, uint16_t port,
     return client_send(c, NINES__MSG_TYPE__HELLO_AUTH, &au.base, deadline);
 }
 
+/* The login's second half: our proof for the node's server-first, then
+ * its HELLO_AUTH (signature checked) or HELLO_REF. */
+static int client_login(struct net_client *c, const char *host, uint16_t port,
+                        struct scram_cli *sc, const char *user, const char *password,
+                        const Nines__HelloConf *conf, uint64_t deadline)
+{
+    char fin[SCRAM_MSG_MAX + 256], why[256];
+    if (scram_cli_final(sc, password, strlen(password), (const char *)conf->scram.data,
+                        conf->scram.len, fin, sizeof fin, why, sizeof why))
+        return nines_err(NINES_EAUTH, "client: %s:%u: login of user \"%s\": %s", host,
+                         (unsigned)port, user, why);
+    Nines__HelloAuth au = NINES__HELLO_AUTH__INIT;
+    au.scram.data = (uint8_t *)fin;
+    au.scram.len = strlen(fin);
+    int rc = client_send(c, NINES__MSG_TYPE__HELLO_AUTH, &au.base, deadline);
+    explicit_bzero(fin, sizeof fin);
+    struct net_msg_in m;
+    if (!rc)
+        rc = client_recv(c, &m, deadline);
+    if (rc)
+        return rc;
+    struct arena a;
+    arena_init(&a, 1024);
+    if (m.type == NINES__MSG_TYPE__HELLO_AUTH) {
+        Nines__HelloAuth *ok = nines__hello_auth__unpack(arena_pb_allocator(&a), m.body_len,
+                                                         m.body);
+        if (!ok)
+            rc = nines_err(NINES_EPROTO, "client: HELLO_AUTH does not decode");
+        else if (scram_cli_verify(sc, (const char *)ok->scram.data, ok->scram.len, why,
+                                  sizeof why))
+            rc = nines_err(NINES_EAUTH, "client: %s:%u: login of user \"%s\": %s", host,
+                           (unsigned)port, user, why);
+        else
+            c->role = ok->role;
+    } else if (m.type == NINES__MSG_TYPE__HELLO_REF) {
+        Nines__HelloRef *ref =
+            nines__hello_ref__unpack(arena_pb_allocator(&a), m.body_len, m.body);
+        rc = nines_err(ref && ref->error == NINES_EFULL ? NINES_EFULL : NINES_EAUTH,
+                       "client: %s:%u refused the login: %s", host, (unsigned)port,
+                       ref ? ref->reason : "(undecodable HELLO_REF)");
+    } else {
+        rc = nines_err(NINES_EPROTO, "client: message type %u before the login's answer",
+                       m.type);
+    }
+    arena_destroy(&a);
+    return rc;
+}
+
 int net_client_connect_key(struct net_client **out, const char *host, uint16_t port,
                            const char *cluster, const uint8_t *key, int timeout_ms)
 {
+    return net_client_connect_as(out, host, port, cluster, key, NULL, NULL, timeout_ms);
+}
+
+int net_client_connect_as(struct net_client **out, const char *host, uint16_t port,
+                          const char *cluster, const uint8_t *key, const char *user,
+                          const char *password, int timeout_ms)
+{
     *out = NULL;
+    if (user && user[0] && (!password || key))
+        return nines_err(NINES_EINVAL, "client: a login (user \"%s\") needs a password and "
+                         "no cluster key", user);
     uint64_t deadline = deadline_of(timeout_ms);
     struct net_client *c = calloc(1, sizeof *c);
     if (!c)
@@ -280,6 +340,18 @@ int net_client_connect_key(struct net_client **out, const char *host, uint16_t p
         req.nonce.data = nc;
         req.nonce.len = NET_NONCE_BYTES;
     }
+    struct scram_cli sc;
+    char first[SCRAM_MSG_MAX];
+    bool login = user && user[0];
+    if (login) {
+        if (scram_cli_first(&sc, user, NULL, first, sizeof first)) {
+            net_client_close(c);
+            return nines_err(NINES_EINVAL, "client: user name \"%s\" cannot be sent", user);
+        }
+        req.user = (char *)user;
+        req.scram.data = (uint8_t *)first;
+        req.scram.len = strlen(first);
+    }
     rc = client_send(c, NINES__MSG_TYPE__HELLO_REQ, &req.base, deadline);
     struct net_msg_in m;
     if (!rc)
@@ -293,8 +365,13 @@ int net_client_connect_key(struct net_client **out, const char *host, uint16_t p
             if (conf) {
                 c->node_id = conf->node_id;
                 c->conn_id = conf->conn_id;
+                c->role = NET_ROLE_ADMIN; /* keyed, or a node without users */
                 if (key)
                     rc = client_prove(c, host, port, cluster, key, nc, conf, deadline);
+                else if (conf->scram.len && !login)
+                    rc = nines_err(NINES_EPROTO, "client: a login challenge we did not ask for");
+                else if (conf->scram.len)
+                    rc = client_login(c, host, port, &sc, user, password, conf, deadline);
             } else {
                 rc = nines_err(NINES_EPROTO, "client: HELLO_CONF does not decode");
             }
@@ -327,6 +404,8 @@ int net_client_recv(struct net_client *c, struct net_msg_in *m, int timeout_ms)
 {
     return client_recv(c, m, deadline_of(timeout_ms));
 }
+
+uint32_t net_client_role(const struct net_client *c) { return c ? c->role : 0; }
 
 void net_client_close(struct net_client *c)
 {

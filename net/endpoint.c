@@ -19,6 +19,7 @@
 #include "nines/errors.h"
 #include "nlog.h"
 #include "rdma.h"
+#include "scram.h"
 #include "tcp.h"
 
 enum ep_peer_state {
@@ -34,7 +35,36 @@ enum ep_conn_state {
     EC_AUTH,        /* keyed HELLO answered; waiting for the connector's HELLO_AUTH */
     EC_CLIENT_AUTH, /* a client that proved the cluster key (ninesctl, a node at the
                      * arbitrator) */
+    EC_SCRAM,       /* a user's HELLO answered (server-first); waiting for its proof */
+    EC_USER_READER, /* a user logged in with SCRAM, by role (net/README.md "Users") */
+    EC_USER_WRITER,
+    EC_USER_ADMIN,
 };
+
+/* A client connection after its handshake (requests go to the services). */
+static bool ec_client(enum ep_conn_state cs)
+{
+    switch (cs) {
+    case EC_CLIENT:
+    case EC_CLIENT_AUTH:
+    case EC_USER_READER:
+    case EC_USER_WRITER:
+    case EC_USER_ADMIN:
+        return true;
+    case EC_NONE:
+    case EC_NEW:
+    case EC_AUTH:
+    case EC_SCRAM:
+    default:
+        return false;
+    }
+}
+
+/* Counted against max_client_connections (keyed admin links are not). */
+static bool ec_counted(enum ep_conn_state cs)
+{
+    return cs == EC_CLIENT || cs == EC_USER_READER || cs == EC_USER_WRITER || cs == EC_USER_ADMIN;
+}
 
 /* Pre-auth connections can hold at most this many buffered bytes each, and
  * at most EP_AUTH_MAX of them wait at a time (net/README.md "Handshake"). */
@@ -54,6 +84,9 @@ struct ep_pend {
     uint8_t *buf;             /* frames that followed its HELLO_REQ: u32 length, bytes */
     size_t len, cap;
     char who[160];            /* "conn A (address)", for the log after it closed */
+    struct scram_srv *scram;  /* EC_SCRAM: the exchange (malloc'd), else NULL */
+    uint32_t urole;           /* EC_SCRAM: the user's role (0: no such user) */
+    char user[NET_USER_NAME_MAX + 1];
 };
 
 /* Unbound connections by address: open addressing, linear probing,
@@ -87,8 +120,11 @@ struct net_endpoint {
     uint32_t max_clients;     /* plain client connections at once (max_client_connections) */
     net_addr slow[EP_SLOW_MAX]; /* clients found at their queue bound, closed after dispatch */
     size_t nslow;
-    struct ep_pend *pend;     /* EC_AUTH connections */
+    struct ep_pend *pend;     /* EC_AUTH and EC_SCRAM connections */
     size_t npend, cappend;
+    struct net_user *users;   /* who may log in (net_set_users), sorted by name */
+    size_t nusers;
+    uint8_t mock_key[SCRAM_KEY_LEN]; /* made-up salts for unknown users */
 };
 
 /* ---- connection map ---- */
@@ -217,6 +253,7 @@ static void pend_drop(struct net_endpoint *ep, net_addr a)
     if (!p)
         return;
     free(p->buf);
+    free(p->scram);
     *p = ep->pend[--ep->npend];
 }
 
@@ -327,15 +364,16 @@ static uint64_t next_incarnation(void)
 
 /* ---- handshake ---- */
 
-/* Keyed HELLO_REQ passed every other check: answer HELLO_CONF with our
- * challenge and proof, and wait for the connector's HELLO_AUTH before
- * binding or delivering anything (node = 0 for a client). */
-static int auth_begin(struct net_endpoint *ep, net_addr a, const Nines__HelloReq *req,
-                      uint32_t node, Nines__HelloConf *conf)
+static int refuse_full(struct net_endpoint *ep, net_addr a);
+static void users_free(struct net_endpoint *ep);
+
+/* Room for one more connection waiting for its proof (key or password). */
+static int pend_room(struct net_endpoint *ep, net_addr a)
 {
     if (ep->npend >= EP_AUTH_MAX)
         return ep_refuse(ep, a, NINES_EAGAIN,
-                         "%d connections already wait for their key proof", EP_AUTH_MAX);
+                         "%d connections already wait for their key or password proof",
+                         EP_AUTH_MAX);
     if (ep->npend == ep->cappend) {
         size_t cap = ep->cappend ? ep->cappend * 2 : 8;
         struct ep_pend *np = realloc(ep->pend, cap * sizeof *np);
@@ -344,6 +382,75 @@ static int auth_begin(struct net_endpoint *ep, net_addr a, const Nines__HelloReq
         ep->pend = np;
         ep->cappend = cap;
     }
+    return 0;
+}
+
+static const struct net_user *user_find(const struct net_endpoint *ep, const char *name)
+{
+    size_t lo = 0, hi = ep->nusers;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int c = strcmp(ep->users[mid].name, name);
+        if (c == 0)
+            return &ep->users[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+/* A user's HELLO (client_auth scram-sha-256): answer the client-first-
+ * message with the server-first in HELLO_CONF and wait for its proof in
+ * HELLO_AUTH. An unknown user gets the same exchange with a made-up salt
+ * and fails at the proof, as a wrong password does (no user probing). */
+static int scram_begin(struct net_endpoint *ep, net_addr a, const Nines__HelloReq *req,
+                       Nines__HelloConf *conf)
+{
+    int rc = pend_room(ep, a);
+    if (rc)
+        return rc;
+    if (strlen(req->user) > NET_USER_NAME_MAX)
+        return ep_refuse(ep, a, NINES_EAUTH, "user name of %zu bytes (at most %d)",
+                         strlen(req->user), NET_USER_NAME_MAX);
+    struct ep_pend p = {.a = a, .role = (uint32_t)req->role};
+    who_str(ep, a, p.who, sizeof p.who);
+    snprintf(p.user, sizeof p.user, "%s", req->user);
+    const struct net_user *u = user_find(ep, req->user);
+    p.urole = u ? u->role : 0;
+    if (!(p.scram = malloc(sizeof *p.scram)))
+        return ep_bad(ep, a, NINES_ENOMEM, "no memory for a login");
+    char first[SCRAM_MSG_MAX + 128], why[160];
+    if (scram_srv_init(p.scram, u ? &u->v : NULL, ep->mock_key, req->user, NULL) ||
+        scram_srv_first(p.scram, (const char *)req->scram.data, req->scram.len, first,
+                        sizeof first, why, sizeof why)) {
+        free(p.scram);
+        return ep_refuse(ep, a, NINES_EAUTH, "user \"%s\": %s", p.user,
+                         p.scram ? why : "SCRAM failed");
+    }
+    conf->scram.data = (uint8_t *)first;
+    conf->scram.len = strlen(first);
+    rc = ep_queue(ep, a, NINES__MSG_TYPE__HELLO_CONF, &conf->base);
+    if (rc == 0)
+        rc = cmap_put(&ep->conns, a, EC_SCRAM);
+    if (rc) {
+        free(p.scram);
+        return ep_bad(ep, a, rc, "cannot answer a login: %s", nines_errdetail());
+    }
+    ep->pend[ep->npend++] = p;
+    return 0;
+}
+
+/* Keyed HELLO_REQ passed every other check: answer HELLO_CONF with our
+ * challenge and proof, and wait for the connector's HELLO_AUTH before
+ * binding or delivering anything (node = 0 for a client). */
+static int auth_begin(struct net_endpoint *ep, net_addr a, const Nines__HelloReq *req,
+                      uint32_t node, Nines__HelloConf *conf)
+{
+    int rc = pend_room(ep, a);
+    if (rc)
+        return rc;
     struct ep_pend p = {.a = a, .role = (uint32_t)req->role, .node = node,
                         .inc = req->incarnation};
     memcpy(p.nc, req->nonce.data, NET_NONCE_BYTES);
@@ -358,7 +465,7 @@ static int auth_begin(struct net_endpoint *ep, net_addr a, const Nines__HelloReq
     conf->nonce.len = NET_NONCE_BYTES;
     conf->proof.data = proof;
     conf->proof.len = NET_PROOF_BYTES;
-    int rc = ep_queue(ep, a, NINES__MSG_TYPE__HELLO_CONF, &conf->base);
+    rc = ep_queue(ep, a, NINES__MSG_TYPE__HELLO_CONF, &conf->base);
     if (rc)
         return ep_bad(ep, a, rc, "cannot queue HELLO_CONF: %s", nines_errdetail());
     rc = cmap_put(&ep->conns, a, EC_AUTH);
@@ -380,7 +487,7 @@ static int auth_frame(struct net_endpoint *ep, net_addr a, const struct net_msg_
     struct ep_pend *p = pend_find(ep, a);
     char who[160];
     if (!p)
-        return ep_bad(ep, a, NINES_ESTATE, "connection waits for a key proof it never asked for");
+        return ep_bad(ep, a, NINES_ESTATE, "connection waits for a proof it never asked for");
     if (m->type == NINES__MSG_TYPE__HELLO_REF) {
         arena_reset(&ep->arena);
         Nines__HelloRef *ref =
@@ -429,6 +536,37 @@ static int auth_frame(struct net_endpoint *ep, net_addr a, const struct net_msg_
     if (m->sender != p->node)
         return ep_refuse(ep, a, NINES_EPROTO, "HELLO_AUTH with Envelope.sender %u (want %u)",
                          m->sender, p->node);
+    enum ep_conn_state client_state = EC_CLIENT_AUTH;
+    if (p->scram) {
+        char fin[256], why[160];
+        int src = scram_srv_final(p->scram, (const char *)au->scram.data, au->scram.len, fin,
+                                  sizeof fin, why, sizeof why);
+        if (src == SCRAM_EAUTH) {
+            /* the same answer for a wrong password and an unknown user */
+            NLOG_WARN("net", "ep %u: %s: login of user \"%s\" refused: %s", ep->self, p->who,
+                      p->user, p->urole ? "wrong password" : "no such user");
+            ep->st.logins_refused++;
+            return ep_refuse(ep, a, NINES_EAUTH, "password authentication failed for user "
+                             "\"%s\"", p->user);
+        }
+        if (src)
+            return ep_refuse(ep, a, NINES_EAUTH, "login of user \"%s\": %s", p->user, why);
+        if (ep->st.clients >= ep->max_clients)
+            return refuse_full(ep, a);
+        Nines__HelloAuth ok = NINES__HELLO_AUTH__INIT;
+        ok.scram.data = (uint8_t *)fin;
+        ok.scram.len = strlen(fin);
+        ok.role = p->urole;
+        int qrc = ep_queue(ep, a, NINES__MSG_TYPE__HELLO_AUTH, &ok.base);
+        if (qrc)
+            return ep_bad(ep, a, qrc, "cannot queue HELLO_AUTH: %s", nines_errdetail());
+        client_state = p->urole == NET_ROLE_ADMIN    ? EC_USER_ADMIN
+                       : p->urole == NET_ROLE_WRITER ? EC_USER_WRITER
+                                                     : EC_USER_READER;
+        NLOG_INFO("net", "ep %u: %s logged in as user \"%s\" (role %u)", ep->self, p->who,
+                  p->user, p->urole);
+        goto proven;
+    }
     uint8_t want[NET_PROOF_BYTES];
     if (net_auth_proof(ep->cfg.key, NET_AUTH_CONNECTOR, ep->cfg.cluster, p->role, p->node,
                        ep->self, p->nc, p->na, want))
@@ -442,9 +580,12 @@ static int auth_frame(struct net_endpoint *ep, net_addr a, const struct net_msg_
                          "the client's proof of the cluster key does not match: it has another "
                          "cluster's key");
     }
+proven:;
     /* Proven: take the state out of the table before any upcall. */
     struct ep_pend done = *p;
     *p = ep->pend[--ep->npend];
+    free(done.scram);
+    done.scram = NULL;
     cmap_del(&ep->conns, a);
     net_addr to = a;
     if (done.role == NINES__ROLE__ROLE_NODE) {
@@ -460,19 +601,22 @@ static int auth_frame(struct net_endpoint *ep, net_addr a, const struct net_msg_
         peer_up(ep, done.node, done.inc);
         to = done.node;
     } else {
-        int rc = cmap_put(&ep->conns, a, EC_CLIENT_AUTH);
+        int rc = cmap_put(&ep->conns, a, client_state);
         if (rc) {
             free(done.buf);
             return ep_bad(ep, a, rc, "no memory for client state");
         }
-        NLOG_DEBUG("net", "ep %u: %s proved the cluster key", ep->self,
-                   who_str(ep, a, who, sizeof who));
+        if (ec_counted(client_state))
+            ep->st.clients++;
+        else
+            NLOG_DEBUG("net", "ep %u: %s proved the cluster key", ep->self,
+                       who_str(ep, a, who, sizeof who));
     }
     /* Deliver what it sent before its proof, in order, while it stays up. */
     int rc = 0;
     for (size_t off = 0; off < done.len;) {
         if (done.role == NINES__ROLE__ROLE_NODE ? ep->peers[done.node].st != EP_UP
-                                                : cmap_get(&ep->conns, a) != EC_CLIENT_AUTH)
+                                                : cmap_get(&ep->conns, a) != client_state)
             break;
         uint32_t fl;
         memcpy(&fl, done.buf + off, 4);
@@ -610,6 +754,12 @@ static int hello_accept(struct net_endpoint *ep, net_addr a, const struct net_ms
             return auth_begin(ep, a, req, 0, &conf);
         if (ep->st.clients >= ep->max_clients)
             return refuse_full(ep, a);
+        if (ep->cfg.client_auth == NINES_CLIENT_AUTH_SCRAM) {
+            if (!req->user[0] || !req->scram.len)
+                return ep_refuse(ep, a, NINES_EAUTH, "node %u takes logins only (client_auth "
+                                 "scram-sha-256): connect with a user and password", ep->self);
+            return scram_begin(ep, a, req, &conf);
+        }
         int rc = ep_queue(ep, a, NINES__MSG_TYPE__HELLO_CONF, &conf.base);
         if (rc)
             return ep_bad(ep, a, rc, "cannot queue HELLO_CONF: %s", nines_errdetail());
@@ -793,8 +943,12 @@ static int ep_on_frame(void *ctx, net_addr a, const uint8_t *buf, size_t len)
         return hello_accept(ep, a, &m, ver);
     case EC_CLIENT:
     case EC_CLIENT_AUTH:
+    case EC_USER_READER:
+    case EC_USER_WRITER:
+    case EC_USER_ADMIN:
         return deliver(ep, a, &m, ver, 0, len);
     case EC_AUTH:
+    case EC_SCRAM:
         return auth_frame(ep, a, &m, ver, buf, len);
     case EC_NONE:
         return ep_bad(ep, a, NINES_EPROTO, "frame on a connection never announced");
@@ -831,8 +985,10 @@ static void ep_on_close(void *ctx, net_addr a, int err)
     }
     enum ep_conn_state cs = cmap_get(&ep->conns, a);
     cmap_del(&ep->conns, a);
-    if (cs == EC_CLIENT && ep->st.clients > 0)
+    if (ec_counted(cs) && ep->st.clients > 0)
         ep->st.clients--;
+    if (cs == EC_SCRAM)
+        pend_drop(ep, a);
     if (cs == EC_AUTH) {
         struct ep_pend *p = pend_find(ep, a);
         if (p && ep->closing != a) {
@@ -844,7 +1000,7 @@ static void ep_on_close(void *ctx, net_addr a, int err)
         }
         pend_drop(ep, a);
     }
-    if ((cs == EC_CLIENT || cs == EC_CLIENT_AUTH) && ep->h.on_client_close)
+    if (ec_client(cs) && ep->h.on_client_close)
         ep->h.on_client_close(ep->h.ctx, a);
 }
 
@@ -868,6 +1024,13 @@ int net_endpoint_open_on(struct net_endpoint **out, const struct nines_conf *cfg
     ep->cfg = *cfg;
     ep->self = self;
     ep->incarnation = next_incarnation();
+    _Static_assert(SCRAM_KEY_LEN == NET_NONCE_BYTES, "mock key from one nonce");
+    if (net_auth_nonce(ep->mock_key)) {
+        rc = nines_err(NINES_ESYS, "no random bytes for the login secret: %s", nines_errdetail());
+        t->ops->destroy(t);
+        free(ep);
+        return rc;
+    }
     ep->t = t;
     ep->h = *h;
     ep->max_clients = cfg->max_client_connections ? cfg->max_client_connections : 1024;
@@ -927,9 +1090,12 @@ void net_endpoint_close(struct net_endpoint *ep)
     ep->t->ops->destroy(ep->t);
     free(ep->conns.keys);
     free(ep->conns.vals);
-    for (size_t i = 0; i < ep->npend; i++)
+    for (size_t i = 0; i < ep->npend; i++) {
         free(ep->pend[i].buf);
+        free(ep->pend[i].scram);
+    }
     free(ep->pend);
+    users_free(ep);
     arena_destroy(&ep->arena);
     free(ep);
 }
@@ -940,8 +1106,7 @@ int net_send(struct net_endpoint *ep, net_addr to, uint32_t type, const Protobuf
         if (to == ep->self || !nines_conf_node(&ep->cfg, (uint32_t)to))
             return nines_err(NINES_EINVAL, "send to node %llu: not a peer of node %u",
                              (unsigned long long)to, ep->self);
-    } else if (cmap_get(&ep->conns, to) != EC_CLIENT &&
-               cmap_get(&ep->conns, to) != EC_CLIENT_AUTH) {
+    } else if (!ec_client(cmap_get(&ep->conns, to))) {
         return nines_err(NINES_EINVAL, "send to %llu: no such client connection",
                          (unsigned long long)to);
     }
@@ -970,7 +1135,7 @@ static void close_slow(struct net_endpoint *ep)
     while (ep->nslow) {
         net_addr a = ep->slow[--ep->nslow];
         enum ep_conn_state cs = cmap_get(&ep->conns, a);
-        if (cs != EC_CLIENT && cs != EC_CLIENT_AUTH)
+        if (!ec_client(cs))
             continue; /* closed meanwhile */
         char who[160], reason[200];
         snprintf(reason, sizeof reason, "it stopped reading: its send queue reached "
@@ -1000,6 +1165,58 @@ void net_wake(struct net_endpoint *ep) { ep->t->ops->wake(ep->t); }
 void net_set_epoch(struct net_endpoint *ep, uint64_t epoch) { ep->epoch = epoch; }
 
 void net_require_client_key(struct net_endpoint *ep, bool on) { ep->client_auth = on; }
+
+static void users_free(struct net_endpoint *ep)
+{
+    if (ep->users)
+        memset(ep->users, 0, ep->nusers * sizeof *ep->users); /* the verifiers' keys */
+    free(ep->users);
+    ep->users = NULL;
+    ep->nusers = 0;
+}
+
+int net_set_users(struct net_endpoint *ep, const struct net_user *users, size_t n)
+{
+    struct net_user *c = n ? malloc(n * sizeof *c) : NULL;
+    if (n && !c)
+        return nines_err(NINES_ENOMEM, "no memory for %zu users", n);
+    if (n)
+        memcpy(c, users, n * sizeof *c);
+    for (size_t i = 1; i < n; i++)
+        if (strcmp(c[i - 1].name, c[i].name) >= 0) {
+            free(c);
+            return nines_err(NINES_EINVAL, "users not sorted by name at %zu ('%s')", i,
+                             users[i].name);
+        }
+    users_free(ep);
+    ep->users = c;
+    ep->nusers = n;
+    return 0;
+}
+
+uint32_t net_conn_role(const struct net_endpoint *ep, net_addr addr)
+{
+    if (is_node_addr(addr))
+        return 0;
+    if (ep->cfg.client_auth == NINES_CLIENT_AUTH_TRUST)
+        return NET_ROLE_ADMIN; /* no users: every client may do everything */
+    switch (cmap_get(&ep->conns, addr)) {
+    case EC_CLIENT:         /* client_auth trust: no users, every client is an admin */
+    case EC_CLIENT_AUTH:    /* proved the cluster key: an admin tool */
+    case EC_USER_ADMIN:
+        return NET_ROLE_ADMIN;
+    case EC_USER_WRITER:
+        return NET_ROLE_WRITER;
+    case EC_USER_READER:
+        return NET_ROLE_READER;
+    case EC_NONE:
+    case EC_NEW:
+    case EC_AUTH:
+    case EC_SCRAM:
+    default:
+        return 0;
+    }
+}
 
 bool net_conn_keyed(const struct net_endpoint *ep, net_addr addr)
 {

@@ -34,6 +34,7 @@
 
 #include "conf.h"
 #include "net_transport.h"
+#include "scram.h"
 
 struct net_endpoint;
 
@@ -92,6 +93,25 @@ void net_require_client_key(struct net_endpoint *ep, bool on);
 /* Did addr's connection prove the cluster key (a node link of a keyed
  * endpoint, or a keyed client connection)? */
 bool net_conn_keyed(const struct net_endpoint *ep, net_addr addr);
+
+/* ---- users (net/README.md "Users") ----
+ * With client_auth scram-sha-256 a plain client logs in as a user: SCRAM-
+ * SHA-256 in its HELLO. The endpoint checks it against the users its owner
+ * gave it (the node: the dictionary's users, given again on every change);
+ * a connection keeps the role it logged in with. */
+#define NET_USER_NAME_MAX 63
+enum net_role { NET_ROLE_READER = 1, NET_ROLE_WRITER = 2, NET_ROLE_ADMIN = 3 };
+struct net_user {
+    char name[NET_USER_NAME_MAX + 1];
+    uint32_t role;                 /* enum net_role */
+    struct scram_verifier v;
+};
+/* Replace the users (copied; sorted by name, else NINES_EINVAL). */
+int net_set_users(struct net_endpoint *ep, const struct net_user *users, size_t n);
+/* The role a client connection acts with: NET_ROLE_ADMIN for a client of a
+ * client_auth trust node and for a keyed admin link, the user's role for a
+ * login; 0 for a node or an unknown connection. */
+uint32_t net_conn_role(const struct net_endpoint *ep, net_addr addr);
 uint64_t net_epoch(const struct net_endpoint *ep);
 /* This process's incarnation, sent in our node HELLOs: the wall clock in µs
  * when the endpoint was opened, and more than any incarnation handed out
@@ -120,6 +140,7 @@ struct net_stats {
     uint64_t clients;          /* plain client connections now (max_client_connections) */
     uint64_t clients_refused;  /* client HELLOs refused with NINES_EFULL for that limit */
     uint64_t slow_closed;      /* client connections closed: their send queue stayed full */
+    uint64_t logins_refused;   /* user logins refused: wrong password or no such user */
 };
 void net_get_stats(const struct net_endpoint *ep, struct net_stats *out);
 
@@ -144,6 +165,14 @@ int net_client_connect(struct net_client **out, const char *host, uint16_t port,
  * checked before ours is sent; a mismatch is NINES_EAUTH. */
 int net_client_connect_key(struct net_client **out, const char *host, uint16_t port,
                            const char *cluster, const uint8_t *key, int timeout_ms);
+/* The same, logging in as user with password (client_auth scram-sha-256;
+ * net/README.md "Users"); user NULL or "": no login. NINES_EAUTH for a
+ * refused login ("password authentication failed for user ..."). */
+int net_client_connect_as(struct net_client **out, const char *host, uint16_t port,
+                          const char *cluster, const uint8_t *key, const char *user,
+                          const char *password, int timeout_ms);
+/* The role the node gave this connection (enum net_role). */
+uint32_t net_client_role(const struct net_client *c);
 int net_client_send(struct net_client *c, uint32_t type, const ProtobufCMessage *body);
 /* Wait for the next message; m->body valid until the next call. */
 int net_client_recv(struct net_client *c, struct net_msg_in *m, int timeout_ms);

@@ -254,6 +254,10 @@ int rt_fault_advance_clock(struct rt *rt, uint64_t us);
 /* Accessors. */
 uint32_t rt_self(const struct rt *rt);
 struct net_endpoint *rt_net(struct rt *rt);
+/* The role a client connection acts with (net_conn_role: enum net_role;
+ * NET_ROLE_ADMIN for every client of a node without users, i.e. client_auth
+ * trust); 0 for a node, a local task or an unknown connection. */
+uint32_t rt_client_role(struct rt *rt, net_addr from);
 uint64_t rt_now_us(const struct rt *rt);      /* monotonic, cached per loop turn */
 uint64_t rt_start_us(const struct rt *rt);
 const struct nines_conf *rt_conf(const struct rt *rt);

@@ -667,6 +667,12 @@ void rt_install_nodeset(struct rt *rt, const struct rt_nodeset *ns)
 
 uint32_t rt_self(const struct rt *rt) { return rt->cfg.self; }
 struct net_endpoint *rt_net(struct rt *rt) { return rt->ep; }
+uint32_t rt_client_role(struct rt *rt, net_addr from)
+{
+    if (from < NET_CONN_BASE)
+        return 0;
+    return rt->ep ? net_conn_role(rt->ep, from) : NET_ROLE_ADMIN;
+}
 uint64_t rt_now_us(const struct rt *rt) { return rt->now_us; }
 uint64_t rt_start_us(const struct rt *rt) { return rt->start_us; }
 const struct nines_conf *rt_conf(const struct rt *rt) { return rt->cfg.conf; }

@@ -57,6 +57,7 @@ const char *sq_state_of(int rc)
     case NINES_ESTATE: return "25006";          /* read_only_sql_transaction (read-only table) */
     case NINES_EABORTED: return "40001";        /* serialization_failure: retry */
     case NINES_EAUTH: return "28000";
+    case NINES_EPERM: return "42501";          /* insufficient_privilege */
     case NINES_EINVAL: return "22023";          /* invalid_parameter_value */
     default: return "XX000";                    /* internal_error */
     }

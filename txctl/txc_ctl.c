@@ -768,6 +768,26 @@ void txc_on_txn_req(struct rt *rt, void *st, struct rt_msg *m)
         txc_refuse(t, conn, b->req_id, b->txn, NINES_EAGAIN, 0, d);
         return;
     }
+    /* The connection's role (README.md "SECURITY"): a reader reads only. */
+    uint32_t role = rt_client_role(rt, conn);
+    if (role < NET_ROLE_WRITER) {
+        const char *w = b->proc_case != NINES__TXN_REQ__PROC__NOT_SET ? "a procedure" : NULL;
+        for (size_t i = 0; !w && i < b->n_ops; i++)
+            if (b->ops[i]->op != NINES__OP_TYPE__OP_GET && b->ops[i]->op != NINES__OP_TYPE__OP_SCAN)
+                w = b->ops[i]->op == NINES__OP_TYPE__OP_INSERT   ? "an INSERT"
+                    : b->ops[i]->op == NINES__OP_TYPE__OP_UPDATE ? "an UPDATE"
+                    : b->ops[i]->op == NINES__OP_TYPE__OP_DELETE ? "a DELETE"
+                                                                 : "a write";
+        if (w || role == 0) {
+            char d[200];
+            snprintf(d, sizeof d, "permission denied: %s needs the writer role, this "
+                     "connection's user has the %s role", w ? w : "a transaction",
+                     role == NET_ROLE_READER ? "reader" : "no");
+            t->st.refused++;
+            txc_refuse(t, conn, b->req_id, b->txn, NINES_EPERM, 0, d);
+            return;
+        }
+    }
     const struct rt_nodeset *ns = rt_nodeset(rt);
     if (!rt_serving(rt)) {
         /* outside the node set, or its lease ran out (it does not hear a

@@ -38,14 +38,15 @@
     X(NINES_EUNKNOWN_MSG, -26, "unknown message type")                   \
     X(NINES_EINDOUBT,     -27, "outcome unknown: the transaction may have committed") \
     X(NINES_ENOTMEMBER,   -28, "node is not in the installed node set") \
-    X(NINES_EAUTH,        -29, "authentication failed")
+    X(NINES_EAUTH,        -29, "authentication failed")                    \
+    X(NINES_EPERM,        -30, "permission denied (the user's role)")
 
 enum nines_err {
     NINES_OK = 0,
 #define NINES_ERR_ENUM_(name, val, text) name = (val),
     NINES_ERRORS(NINES_ERR_ENUM_)
 #undef NINES_ERR_ENUM_
-    NINES_ERR_MIN_ = -29
+    NINES_ERR_MIN_ = -30
 };
 
 /* Name of an error code; never NULL. */

@@ -93,7 +93,23 @@ int nines_connect_config(nines_conn **out, const char *path);
 struct nines_connect_opts {
     unsigned flags;   /* NINES_CONNECT_FIRST_NODE, or 0: spread */
     uint64_t seed;    /* spread: 0 = from the process id; else this seed (reproducible) */
+    /* A login (client/README.md "Users"): NULL user: the environment's
+     * NINES_USER / NINES_PASSWORD, then (nines_connect_config) the cluster
+     * file's client_user and client_password_file; no user at all: no
+     * login, which only a client_auth trust cluster takes. */
+    const char *user;
+    const char *password;
 };
+/* Roles of users (README.md "SECURITY"): each may do what the ones below
+ * it may. */
+enum nines_role {
+    NINES_ROLE_READER = 1,  /* reads: GET, SCAN */
+    NINES_ROLE_WRITER = 2,  /* and writes: INSERT, UPDATE, DELETE, ADD */
+    NINES_ROLE_ADMIN = 3,   /* and schema changes, users, cluster operations */
+};
+/* The role this connection acts with (NINES_ROLE_ADMIN on a client_auth
+ * trust cluster); 0 when not connected. */
+uint32_t nines_conn_role(const nines_conn *c);
 /* nines_connect / nines_connect_config with options (o NULL: defaults). */
 int nines_connect_with(nines_conn **out, const char *const *addrs, size_t naddrs,
                        const char *cluster, int timeout_ms, const struct nines_connect_opts *o);

@@ -1339,6 +1339,20 @@ void ksvc_on_ckpt_req(struct rt *rt, void *st, struct rt_msg *m)
     struct sk_ckpt *c = k->ck;
     k->cur = m;
     char why[300];
+    if (m->from >= NET_CONN_BASE && rt_client_role(rt, m->from) < NET_ROLE_ADMIN) {
+        struct rt_msg *r = rt_msg_new(rt, NINES__MSG_TYPE__CKPT_CONF);
+        Nines__CkptConf *b = r ? RT_BODY(r, Nines__CkptConf, nines__ckpt_conf__init) : NULL;
+        if (b) {
+            b->node = k->self;
+            b->error = NINES_EPERM;
+            b->detail = (char *)"permission denied: a checkpoint round needs the admin role";
+            (void)rt_send(rt, m->from, RT_SVC_APP, r);
+        } else if (r) {
+            rt_msg_free(rt, r);
+        }
+        k->cur = NULL;
+        return;
+    }
     if (!c || c->state == KSVC_CKPT_OFF) {
         if (c)
             snprintf(why, sizeof why, "node %u takes no checkpoints: %s", k->self, c->error);

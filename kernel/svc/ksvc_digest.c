@@ -299,7 +299,10 @@ void ksvc_on_digest_req(struct rt *rt, void *st, struct rt_msg *m)
     struct ksvc *k = st;
     const Nines__KernDigestReq *q = (const Nines__KernDigestReq *)m->body;
     k->cur = m;
-    int rc = sk_dg_start(k, m->from, q->table);
+    int rc = m->from >= NET_CONN_BASE && rt_client_role(rt, m->from) < NET_ROLE_ADMIN
+                 ? nines_err(NINES_EPERM, "permission denied: replica digests need the admin "
+                             "role")
+                 : sk_dg_start(k, m->from, q->table);
     if (rc < 0)
         sk_dg_refuse(k, m->from, rc);
     sk_after(k);

@@ -582,6 +582,98 @@ static void test_clients(void)
     net_endpoint_close(w.rec.ep);
 }
 
+/* ---- users (client_auth scram-sha-256) ---- */
+
+static void login_open(struct tcp1 *w, enum nines_client_auth mode)
+{
+    memset(w, 0, sizeof *w);
+    uint16_t ports[2] = {free_port(), free_port()};
+    nt_conf(&w->cfg, 2, ports);
+    w->cfg.client_auth = mode;
+    w->rec.self = 2;
+    struct net_handlers h = nt_handlers(&w->rec);
+    CU_ASSERT_EQUAL_FATAL(net_endpoint_open(&w->rec.ep, &w->cfg, 2, &h), 0);
+    struct net_user u[2] = {{.name = "alice", .role = NET_ROLE_WRITER},
+                            {.name = "bob", .role = NET_ROLE_READER}};
+    char text[256];
+    CU_ASSERT_EQUAL_FATAL(scram_verifier_make("alice-pw", 8, NULL, 0, 4096, text, sizeof text), 0);
+    CU_ASSERT_EQUAL_FATAL(scram_verifier_parse(text, &u[0].v), 0);
+    CU_ASSERT_EQUAL_FATAL(scram_verifier_make("bob-pw", 6, NULL, 0, 4096, text, sizeof text), 0);
+    CU_ASSERT_EQUAL_FATAL(scram_verifier_parse(text, &u[1].v), 0);
+    CU_ASSERT_EQUAL_FATAL(net_set_users(w->rec.ep, u, 2), 0);
+    struct net_user unsorted[2] = {u[1], u[0]};
+    CU_ASSERT_EQUAL(net_set_users(w->rec.ep, unsorted, 2), NINES_EINVAL);
+}
+
+static int child_logins(uint16_t port)
+{
+    struct net_client *c;
+    if (net_client_connect_as(&c, "127.0.0.1", port, "nettest", NULL, "alice", "alice-pw", 5000))
+        return 30;
+    if (net_client_role(c) != NET_ROLE_WRITER || ping_once(c))
+        return 31;
+    net_client_close(c);
+    if (net_client_connect_as(&c, "127.0.0.1", port, "nettest", NULL, "bob", "bob-pw", 5000))
+        return 32;
+    if (net_client_role(c) != NET_ROLE_READER || ping_once(c))
+        return 33;
+    net_client_close(c);
+    /* wrong password and unknown user: the same answer */
+    int rc = net_client_connect_as(&c, "127.0.0.1", port, "nettest", NULL, "alice", "alice-PW",
+                                   5000);
+    if (rc != NINES_EAUTH || !strstr(nines_errdetail(), "password authentication failed for "
+                                                        "user \"alice\""))
+        return 34;
+    rc = net_client_connect_as(&c, "127.0.0.1", port, "nettest", NULL, "mallory", "x", 5000);
+    if (rc != NINES_EAUTH || !strstr(nines_errdetail(), "password authentication failed for "
+                                                        "user \"mallory\""))
+        return 35;
+    /* no login at all */
+    rc = net_client_connect(&c, "127.0.0.1", port, "nettest", 5000);
+    if (rc != NINES_EAUTH || !strstr(nines_errdetail(), "takes logins only"))
+        return 36;
+    return 0;
+}
+
+static int child_trust_login(uint16_t port)
+{
+    struct net_client *c;
+    /* a node without users takes a client that offers a login as it is */
+    if (net_client_connect_as(&c, "127.0.0.1", port, "nettest", NULL, "alice", "whatever", 5000))
+        return 40;
+    if (net_client_role(c) != NET_ROLE_ADMIN || ping_once(c))
+        return 41;
+    net_client_close(c);
+    return 0;
+}
+
+static void test_logins(void)
+{
+    struct tcp1 w;
+    login_open(&w, NINES_CLIENT_AUTH_SCRAM);
+    struct cap cap;
+    cap_start(&cap);
+    int rc = run_child(&w, child_logins);
+    char log[32768];
+    cap_stop(&cap, log, sizeof log);
+    CU_ASSERT_EQUAL(rc, 0);
+    CU_ASSERT_EQUAL(w.rec.ping_seen, 2);
+    /* the node says which it was; the client was not told */
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "login of user \"alice\" refused: wrong password"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "login of user \"mallory\" refused: no such user"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(log, "logged in as user \"bob\" (role 1)"));
+    struct net_stats st;
+    net_get_stats(w.rec.ep, &st);
+    CU_ASSERT_EQUAL(st.logins_refused, 2);
+    CU_ASSERT_EQUAL(st.clients, 0);
+    net_endpoint_close(w.rec.ep);
+
+    login_open(&w, NINES_CLIENT_AUTH_TRUST);
+    rc = run_child(&w, child_trust_login);
+    CU_ASSERT_EQUAL(rc, 0);
+    net_endpoint_close(w.rec.ep);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -591,6 +683,7 @@ void cu_register(void)
         {"a key on one side only: refused both ways", test_key_one_side},
         {"impostors without the key over TCP", test_impostors},
         {"keyed, wrong-key and plain clients", test_clients},
+        {"user logins: SCRAM, roles, refusals alike, trust", test_logins},
         {NULL, NULL},
     };
     cu_add_suite("net_auth", suite_init, NULL, cases);
