@@ -495,9 +495,6 @@ static int conf_validate(const struct nines_conf *c, const char *name)
                                  "%u", name, a->sql_host, a->sql_port, a->id, b->id);
         }
     }
-    if (c->sql_auth == NINES_SQL_AUTH_SCRAM && c->sql_nusers == 0)
-        return nines_err(NINES_ECONFIG, "%s: sql_auth scram-sha-256 but no sql_user lines (no "
-                         "one could log in; ninesctl sql-verifier NAME makes one)", name);
     if (c->reconnect_min_ms > c->reconnect_max_ms)
         return nines_err(NINES_ECONFIG, "%s: reconnect_min_ms %u is above reconnect_max_ms %u",
                          name, c->reconnect_min_ms, c->reconnect_max_ms);

@@ -21,6 +21,8 @@
 #include "conf.h"
 #include "scram.h"
 #include "sqle.h"
+#include "sql_srv.h"
+#include "nines/nines.h"
 
 #define PGW_PROTO_3_0 196608u           /* 3 << 16 */
 #define PGW_SSL_REQUEST 80877103u
@@ -96,7 +98,11 @@ struct sql_srv {
     uint64_t accepted, refused; /* counters for the log */
     uint32_t send_timeout_ms;   /* SO_SNDTIMEO of new sessions (PGW_SEND_TIMEOUT_S; tests
                                  * lower it before connecting) */
+    struct sql_srv_user *users; /* the dictionary's users (sql_srv_set_users), under mu */
+    size_t nusers;
 };
+/* A dictionary user by name into *out (under mu): 1 found, 0 not. */
+int sql_srv_user_find(struct sql_srv *srv, const char *name, struct sql_srv_user *out);
 
 /* Admit a startup as a session (sql_max_connections); 0 or -1. */
 int pgw_srv_admit(struct pgw_conn *c);
@@ -175,6 +181,7 @@ struct pgw_sess {
     char user[NINES_NAME_MAX];
     char database[NINES_NAME_MAX];
     bool ssl_asked, gss_asked;
+    uint32_t role;              /* enum nines_role of the logged-in user */
     struct scram_srv *scram;
     struct sqle_sess *es;
     /* Simple Query in progress (a COPY in its middle resumes it) */

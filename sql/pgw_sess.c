@@ -89,9 +89,16 @@ static int sasl_fail(struct pgw_sess *s, int rc, const char *why)
 /* SCRAM-SHA-256 (RFC 5802/7677 as PostgreSQL runs it): 0 authenticated. */
 static int auth_scram(struct pgw_sess *s)
 {
+    /* the cluster file's sql_user lines (admins), then the dictionary's users */
     const struct nines_sql_user *u = nines_conf_sql_user(&s->srv->conf, s->user);
     struct scram_verifier v;
     bool known = u && scram_verifier_parse(u->verifier, &v) == 0;
+    struct sql_srv_user du;
+    if (!u && sql_srv_user_find(s->srv, s->user, &du)) {
+        known = scram_verifier_parse(du.verifier, &v) == 0;
+        s->role = du.role;
+        explicit_bzero(&du, sizeof du);
+    }
     s->scram = malloc(sizeof *s->scram);
     if (!s->scram) {
         pgw_send_errorf(s, "FATAL", "53200", "out of memory");
@@ -149,6 +156,14 @@ static int auth_scram(struct pgw_sess *s)
 
 static int authenticate(struct pgw_sess *s)
 {
+    /* the role: a dictionary user's own; a cluster-file sql_user, or any
+     * name under trust that is no dictionary user, is an admin */
+    struct sql_srv_user du;
+    s->role = !nines_conf_sql_user(&s->srv->conf, s->user) &&
+                      sql_srv_user_find(s->srv, s->user, &du)
+                  ? du.role
+                  : NINES_ROLE_ADMIN;
+    explicit_bzero(&du, sizeof du);
     switch (s->srv->conf.sql_auth) {
     case NINES_SQL_AUTH_TRUST:
         send_auth(s, 0, NULL, 0);
@@ -270,6 +285,7 @@ static int startup(struct pgw_sess *s, struct pgw_rd *r, uint32_t minor)
         pgw_reason(s, "the engine refused the session: %s %s", err.sqlstate, err.message);
         goto out;
     }
+    sqle_sess_set_role(s->es, s->role);
     for (size_t i = 0; st.names[i]; i++) {
         if (sqle_sess_set(s->es, st.names[i], st.values[i], &err)) {
             send_fatal(s, &err);

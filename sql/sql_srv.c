@@ -304,6 +304,46 @@ static int listen_on(const char *host, uint16_t port, uint16_t *bound)
 int sql_srv_start(const struct nines_conf *conf, uint32_t self, const char *conf_path,
                   struct sql_srv **out)
 {
+    return sql_srv_start_as(conf, self, conf_path, NULL, NULL, out);
+}
+
+int sql_srv_set_users(struct sql_srv *srv, const struct sql_srv_user *u, size_t n)
+{
+    if (!srv)
+        return 0;
+    struct sql_srv_user *c = n ? malloc(n * sizeof *c) : NULL;
+    if (n && !c)
+        return nines_err(NINES_ENOMEM, "sql: no memory for %zu users", n);
+    if (n)
+        memcpy(c, u, n * sizeof *c);
+    pthread_mutex_lock(&srv->mu);
+    struct sql_srv_user *old = srv->users;
+    size_t oldn = srv->nusers;
+    srv->users = c;
+    srv->nusers = n;
+    pthread_mutex_unlock(&srv->mu);
+    if (old)
+        memset(old, 0, oldn * sizeof *old);
+    free(old);
+    return 0;
+}
+
+int sql_srv_user_find(struct sql_srv *srv, const char *name, struct sql_srv_user *out)
+{
+    int found = 0;
+    pthread_mutex_lock(&srv->mu);
+    for (size_t i = 0; i < srv->nusers && !found; i++)
+        if (!strcmp(srv->users[i].name, name)) {
+            *out = srv->users[i];
+            found = 1;
+        }
+    pthread_mutex_unlock(&srv->mu);
+    return found;
+}
+
+int sql_srv_start_as(const struct nines_conf *conf, uint32_t self, const char *conf_path,
+                     const char *user, const char *password, struct sql_srv **out)
+{
     *out = NULL;
     const struct nines_node_conf *me = nines_conf_node(conf, self);
     if (!me)
@@ -329,7 +369,8 @@ int sql_srv_start(const struct nines_conf *conf, uint32_t self, const char *conf
         rc = nines_err(NINES_ESYS, "sql: RAND_bytes failed");
     struct sqle_error err;
     memset(&err, 0, sizeof err);
-    struct sqle_config ec = {.conf_path = conf_path, .self = self, .timeout_ms = 0};
+    struct sqle_config ec = {.conf_path = conf_path, .self = self, .timeout_ms = 0,
+                             .user = user, .password = password};
     if (!rc && sqle_create(&ec, &srv->eng, &err)) {
         srv->eng = NULL;
         rc = nines_err(NINES_EIO, "sql: the engine did not start: %s (%s)", err.message,
@@ -397,5 +438,8 @@ void sql_srv_stop(struct sql_srv *srv)
         close(srv->evfd);
     pthread_mutex_destroy(&srv->mu);
     explicit_bzero(srv->mock_key, sizeof srv->mock_key);
+    if (srv->users)
+        memset(srv->users, 0, srv->nusers * sizeof *srv->users);
+    free(srv->users);
     free(srv);
 }

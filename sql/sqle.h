@@ -48,6 +48,8 @@ struct sqle_config {
     const char *conf_path;   /* the cluster file the node runs with */
     uint32_t self;           /* this node's id: sessions connect to it first */
     int timeout_ms;          /* per cluster call (0: 5000) */
+    const char *user;        /* sessions log in as this user (NULL: no login) ... */
+    const char *password;    /* ... with this password (copied) */
 };
 int sqle_create(const struct sqle_config *cfg, struct sqle **out, struct sqle_error *err);
 void sqle_destroy(struct sqle *e);
@@ -56,6 +58,9 @@ void sqle_destroy(struct sqle *e);
  * it). database is what the client asked for (any name is accepted). */
 int sqle_sess_open(struct sqle *e, const char *user, const char *database,
                    struct sqle_sess **out, struct sqle_error *err);
+/* The user's role (enum nines_role): statements beyond it get 42501. A new
+ * session is an admin until this is called. */
+void sqle_sess_set_role(struct sqle_sess *s, uint32_t role);
 /* Rolls back an open transaction block, frees the session's statements. */
 void sqle_sess_close(struct sqle_sess *s);
 /* ReadyForQuery's status: 'I' idle, 'T' in a block, 'E' in a failed block. */

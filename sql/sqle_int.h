@@ -227,6 +227,7 @@ struct sqle_stmt {
 struct sqle {
     struct sqle_config cfg;
     char conf_path[512];
+    char user[64], password[128]; /* the sessions' login to the cluster ("": none) */
     uint64_t rowkey_base;          /* hidden row keys: node id << 56 | start µs + n */
     _Atomic uint64_t rowkey_next;
     /* tests of planning without a cluster: table definitions from here
@@ -255,6 +256,7 @@ struct sqle_sess {
     struct sqle *e;
     nines_conn *c;
     char user[64], database[64];
+    uint32_t role;                 /* the user's role (enum nines_role; sqle_sess_set_role) */
     uint8_t block;                 /* enum sq_block */
     nines_txn *txn;                /* the open cluster transaction, NULL: none */
     struct arena txa;              /* transaction-lifetime memory (cache) */

@@ -44,6 +44,9 @@ int sqle_create(const struct sqle_config *cfg, struct sqle **out, struct sqle_er
     p->pub.cfg = *cfg;
     snprintf(p->pub.conf_path, sizeof p->pub.conf_path, "%s", cfg->conf_path ? cfg->conf_path : "");
     p->pub.cfg.conf_path = p->pub.conf_path;
+    snprintf(p->pub.user, sizeof p->pub.user, "%s", cfg->user ? cfg->user : "");
+    snprintf(p->pub.password, sizeof p->pub.password, "%s", cfg->password ? cfg->password : "");
+    p->pub.cfg.user = p->pub.cfg.password = NULL;
     if (!p->pub.cfg.timeout_ms)
         p->pub.cfg.timeout_ms = 5000;
     int rc = nines_conf_load(p->pub.conf_path, cf);
@@ -59,6 +62,9 @@ int sqle_create(const struct sqle_config *cfg, struct sqle **out, struct sqle_er
         for (uint32_t i = 0; i < cf->nnodes; i++) {
             bool self = cf->nodes[i].id == cfg->self;
             if ((pass == 0) != self)
+                continue;
+            /* the internal login is this node's own: no other node takes it */
+            if (!self && p->pub.user[0])
                 continue;
             snprintf(p->addrs.a[p->addrs.n], SQ_ADDR_MAX, "%s:%u", cf->nodes[i].host,
                      (unsigned)cf->nodes[i].port);
@@ -78,7 +84,12 @@ int sqle_create(const struct sqle_config *cfg, struct sqle **out, struct sqle_er
     return 0;
 }
 
-void sqle_destroy(struct sqle *e) { free(e); }
+void sqle_destroy(struct sqle *e)
+{
+    if (e)
+        explicit_bzero(e->password, sizeof e->password);
+    free(e);
+}
 
 uint64_t sq_rowkey(struct sqle *e)
 {
@@ -174,6 +185,7 @@ int sqle_sess_open(struct sqle *eng, const char *user, const char *database,
         return sq_err(err, "53200", 0, "out of memory for a session");
     s->e = eng;
     snprintf(s->user, sizeof s->user, "%s", user ? user : "");
+    s->role = NINES_ROLE_ADMIN; /* until the protocol layer says (sqle_sess_set_role) */
     snprintf(s->database, sizeof s->database, "%s", database && database[0] ? database : s->user);
     arena_init(&s->txa, 8192);
     arena_init(&s->copya, 65536);
@@ -184,7 +196,8 @@ int sqle_sess_open(struct sqle *eng, const char *user, const char *database,
         q->report = param_defaults[i].report;
     }
     snprintf(param_find(s, "session_authorization")->value, 256, "%s", s->user);
-    struct nines_connect_opts o = {.flags = NINES_CONNECT_FIRST_NODE};
+    struct nines_connect_opts o = {.flags = NINES_CONNECT_FIRST_NODE, .user = eng->user,
+                                   .password = eng->password};
     int rc = nines_connect_with(&s->c, p->addrs.p, p->addrs.n, p->addrs.cluster,
                                 eng->cfg.timeout_ms, &o);
     if (rc) {
@@ -844,6 +857,46 @@ static int run_dml(struct sqle_sess *s, struct sqle_stmt *st, const struct sv *p
     return rc;
 }
 
+/* The role a statement needs (README.md "SECURITY", sql/README.md
+ * "Roles"), and its name for the error. */
+static uint32_t role_needed(const struct sqle_stmt *st, const char **what)
+{
+    switch (st->kind) {
+    case K_INSERT: *what = "INSERT"; return NINES_ROLE_WRITER;
+    case K_UPDATE: *what = "UPDATE"; return NINES_ROLE_WRITER;
+    case K_DELETE: *what = "DELETE"; return NINES_ROLE_WRITER;
+    case K_COPY_FROM: *what = "COPY FROM"; return NINES_ROLE_WRITER;
+    case K_CREATE: *what = "CREATE TABLE"; return NINES_ROLE_ADMIN;
+    case K_DROP: *what = "DROP TABLE"; return NINES_ROLE_ADMIN;
+    case K_TRUNCATE: *what = "TRUNCATE"; return NINES_ROLE_ADMIN;
+    case K_ADD_PK: *what = "ALTER TABLE"; return NINES_ROLE_ADMIN;
+    case K_EMPTY:
+    case K_BEGIN:
+    case K_COMMIT:
+    case K_ROLLBACK:
+    case K_SET:
+    case K_SHOW:
+    case K_RESET:
+    case K_NOOP:
+    case K_SELECT:
+    case K_CATALOG:
+    case K_DISCARD:
+    default:
+        *what = "SELECT";
+        return NINES_ROLE_READER;
+    }
+}
+
+static const char *role_name(uint32_t r)
+{
+    return r == NINES_ROLE_ADMIN ? "admin" : r == NINES_ROLE_WRITER ? "writer" : "reader";
+}
+
+void sqle_sess_set_role(struct sqle_sess *s, uint32_t role)
+{
+    s->role = role >= NINES_ROLE_READER && role <= NINES_ROLE_ADMIN ? role : NINES_ROLE_READER;
+}
+
 int sqle_exec(struct sqle_sess *s, struct sqle_stmt *st, const char *const *params,
               const int *lens, size_t nparams, struct sqle_result **out, struct sqle_error *e)
 {
@@ -854,6 +907,14 @@ int sqle_exec(struct sqle_sess *s, struct sqle_stmt *st, const char *const *para
     if (s->block == B_FAILED && st->kind != K_COMMIT && st->kind != K_ROLLBACK)
         return sq_err(e, "25P02", 0, "current transaction is aborted, commands ignored until "
                       "end of transaction block");
+    const char *what;
+    uint32_t need = role_needed(st, &what);
+    if (need > s->role) {
+        sq_err(e, "42501", 0, "permission denied: %s needs the %s role; user \"%s\" has the %s "
+               "role", what, role_name(need), s->user, role_name(s->role));
+        fail_block(s);
+        return -1;
+    }
     if (replan_if_changed(s, st, e)) {
         if (s->block == B_OPEN)
             fail_block(s);

@@ -165,8 +165,7 @@ static const struct bad_case bad[] = {
     {"cluster x\nnode 1 site 0 h:1 sql h:5\nnode 2 site 1 h:2 data /d sql h:5\n",
      "sql address h:5 is used by nodes 1 and 2"},
     {"cluster x\nsql_auth md5\n", ":2: sql_auth 'md5' must be trust or scram-sha-256"},
-    {"cluster x\nsql_auth scram-sha-256\nnode 1 site 0 h:1\nnode 2 site 1 h:2\n",
-     "no sql_user lines"},
+    {"cluster x\nclient_auth md5\n", ":2: client_auth 'md5' must be trust or scram-sha-256"},
     {"cluster x\nsql_user bob hunter2\n", ":2: sql_user bob: the verifier does not start with"},
     {"cluster x\nsql_user bob SCRAM-SHA-256$0:c2FsdA==$YQ==:YQ==\n", "iteration count"},
     {"cluster x\nsql_user bob SCRAM-SHA-256$4096:c2Fsd$YQ==:YQ==\n", "salt"},
@@ -191,7 +190,8 @@ static void test_sql(void)
     CU_ASSERT_FALSE(nines_conf_node(&c, 1)->has_sql);
     static const char *text =
         "cluster s\nsql_auth scram-sha-256\nsql_max_connections 3\n"
-        "sql_max_message_bytes 65536\n"
+        "sql_max_message_bytes 65536\nclient_auth scram-sha-256\nclient_user ops\n"
+        "client_password_file /etc/ninesdb/ops.pw\n"
         "sql_user alice " TEST_VERIFIER "\n"
         "node 1 site 0 h:1 data /d1 sql 127.0.0.1:5401\n"
         "node 2 site 1 h:2 sql h:5402 data /d2\n"
@@ -199,6 +199,10 @@ static void test_sql(void)
     struct nines_conf s;
     CU_ASSERT_EQUAL_FATAL(nines_conf_parse(text, "s.conf", &s), 0);
     CU_ASSERT_EQUAL(s.sql_auth, NINES_SQL_AUTH_SCRAM);
+    CU_ASSERT_EQUAL(c.client_auth, NINES_CLIENT_AUTH_TRUST); /* the default */
+    CU_ASSERT_EQUAL(s.client_auth, NINES_CLIENT_AUTH_SCRAM);
+    CU_ASSERT_STRING_EQUAL(s.client_user, "ops");
+    CU_ASSERT_STRING_EQUAL(s.client_password_file, "/etc/ninesdb/ops.pw");
     CU_ASSERT_EQUAL(s.sql_max_connections, 3);
     CU_ASSERT_EQUAL(s.sql_max_message_bytes, 65536);
     CU_ASSERT_EQUAL(s.sql_nusers, 1);
