@@ -873,33 +873,6 @@ size_t nines_spread_start(uint64_t seed, uint64_t k, size_t naddrs)
     return (size_t)((base % naddrs + k % naddrs) % naddrs);
 }
 
-/* The first line of an owner-only file (a client's password file). */
-static int cli_password_file(const char *path, char *out, size_t n)
-{
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return nines_err(NINES_ECONFIG, "password file %s: %s", path, strerror(errno));
-    struct stat st;
-    int rc = 0;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-        rc = nines_err(NINES_ECONFIG, "password file %s is not a regular file", path);
-    else if (st.st_mode & 077)
-        rc = nines_err(NINES_ECONFIG, "password file %s has mode %04o: it must be readable by "
-                       "its owner only (chmod 600 %s)", path, (unsigned)(st.st_mode & 07777),
-                       path);
-    ssize_t r = rc ? 0 : read(fd, out, n - 1);
-    close(fd);
-    if (rc)
-        return rc;
-    if (r < 0)
-        return nines_err(NINES_ECONFIG, "password file %s: %s", path, strerror(errno));
-    out[r] = 0;
-    out[strcspn(out, "\r\n")] = 0;
-    if (!out[0])
-        return nines_err(NINES_ECONFIG, "password file %s: the first line is empty", path);
-    return 0;
-}
-
 /* The login a connect uses: opts, else NINES_USER / NINES_PASSWORD, else
  * the cluster file's (file_user, file_pwfile; NULL: none). */
 static int cli_credentials(struct nines_conn *c, const struct nines_connect_opts *o,
@@ -911,7 +884,7 @@ static int cli_credentials(struct nines_conn *c, const struct nines_connect_opts
         user = file_user;
         pw = getenv("NINES_PASSWORD");
         if ((!pw || !pw[0]) && file_pwfile && file_pwfile[0]) {
-            int rc = cli_password_file(file_pwfile, c->password, sizeof c->password);
+            int rc = nines_read_password_file(file_pwfile, c->password, sizeof c->password);
             if (rc)
                 return rc;
             pw = c->password;

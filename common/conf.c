@@ -664,3 +664,31 @@ const struct nines_node_conf *nines_conf_node(const struct nines_conf *c, uint32
             return &c->nodes[i];
     return NULL;
 }
+
+/* The first line of an owner-only file (a client's password file). */
+int nines_read_password_file(const char *path, char *out, size_t n)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return nines_err(NINES_ECONFIG, "password file %s: %s", path, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        rc = nines_err(NINES_ECONFIG, "password file %s is not a regular file", path);
+    else if (st.st_mode & 077)
+        rc = nines_err(NINES_ECONFIG, "password file %s has mode %04o: it must be readable by "
+                       "its owner only (chmod 600 %s)", path, (unsigned)(st.st_mode & 07777),
+                       path);
+    ssize_t r = rc ? 0 : read(fd, out, n - 1);
+    close(fd);
+    if (rc)
+        return rc;
+    if (r < 0)
+        return nines_err(NINES_ECONFIG, "password file %s: %s", path, strerror(errno));
+    out[r] = 0;
+    out[strcspn(out, "\r\n")] = 0;
+    if (!out[0])
+        return nines_err(NINES_ECONFIG, "password file %s: the first line is empty", path);
+    return 0;
+}
+

@@ -126,6 +126,10 @@ struct nines_conf {
 };
 
 int nines_conf_load(const char *path, struct nines_conf *out);
+/* The first line of a password file (client_password_file) into out:
+ * refused (NINES_ECONFIG naming the path) unless it is a regular file
+ * readable by its owner only, or when the line is empty. */
+int nines_read_password_file(const char *path, char *out, size_t n);
 /* Parse text; `name` is used in error messages in place of a file name. */
 int nines_conf_parse(const char *text, const char *name, struct nines_conf *out);
 /* Read a cluster key file (NINES_KEY_HEADER, then 64 hex digits) into key.

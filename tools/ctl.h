@@ -60,6 +60,11 @@ const char *ctl_since_json(uint64_t standby_only, const uint64_t *since, char *b
 
 /* Connect to node `node` (0: the first node of the file that answers; the
  * nodes of `prefer` first when non-zero). Prints the failure; 0, 1 or 2. */
+/* Open a link to node nc: with the cluster key when the file has one (an
+ * admin link), else logged in as NINES_USER / the file's client_user (its
+ * password from NINES_PASSWORD or client_password_file), else plain. */
+int ctl_dial(const struct nines_conf *c, const struct nines_node_conf *nc,
+             struct net_client **out, int timeout_ms);
 int ctl_connect(const struct nines_conf *c, uint32_t node, uint64_t prefer, const char *cmd,
                 struct net_client **out, uint32_t *used);
 /* Send one request and wait for one of the answer types (want1/want2).

@@ -114,9 +114,7 @@ int ctl_cmd_checkpoint(const struct nines_conf *c, int argc, char **argv)
     /* every request first: the nodes' rounds run side by side */
     Nines__CkptReq req = NINES__CKPT_REQ__INIT;
     for (size_t i = 0; i < n; i++) {
-        v[i].err = net_client_connect_key(&v[i].cl, v[i].nc->host, v[i].nc->port,
-                                          c->cluster, CTL_KEY(c),
-                                      CTL_TIMEOUT_MS);
+        v[i].err = ctl_dial(c, v[i].nc, &v[i].cl, CTL_TIMEOUT_MS);
         if (v[i].err == 0)
             v[i].err = net_client_send(v[i].cl, NINES__MSG_TYPE__CKPT_REQ, &req.base);
         if (v[i].err)

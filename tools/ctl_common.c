@@ -11,12 +11,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+int ctl_dial(const struct nines_conf *c, const struct nines_node_conf *nc,
+             struct net_client **out, int timeout_ms)
+{
+    if (c->has_key)
+        return net_client_connect_key(out, nc->host, nc->port, c->cluster, c->key, timeout_ms);
+    const char *user = getenv("NINES_USER");
+    const char *pw = getenv("NINES_PASSWORD");
+    char buf[1025];
+    if ((!user || !user[0]) && c->client_user[0])
+        user = c->client_user;
+    if (user && user[0] && (!pw || !pw[0]) && c->client_password_file[0]) {
+        int rc = nines_read_password_file(c->client_password_file, buf, sizeof buf);
+        if (rc)
+            return rc;
+        pw = buf;
+    }
+    if (user && user[0] && (!pw || !pw[0]))
+        return nines_err(NINES_EINVAL, "user \"%s\" has no password (NINES_PASSWORD or the "
+                         "cluster file's client_password_file)", user);
+    int rc = net_client_connect_as(out, nc->host, nc->port, c->cluster, NULL, user, pw,
+                                   timeout_ms);
+    explicit_bzero(buf, sizeof buf);
+    return rc;
+}
+
 /* Ask one node for its status. */
 static void ctl_query(const struct nines_conf *c, struct ctl_node_view *v)
 {
     struct net_client *cl = NULL;
-    v->err = net_client_connect_key(&cl, v->nc->host, v->nc->port, c->cluster, CTL_KEY(c),
-                                    CTL_TIMEOUT_MS);
+    v->err = ctl_dial(c, v->nc, &cl, CTL_TIMEOUT_MS);
     if (v->err) {
         snprintf(v->why, sizeof v->why, "%s", nines_errdetail());
         return;
@@ -133,8 +157,7 @@ const char *ctl_since_json(uint64_t standby_only, const uint64_t *since, char *b
 static int try_connect(const struct nines_conf *c, const struct nines_node_conf *nc,
                        struct net_client **out, uint32_t *used)
 {
-    if (net_client_connect_key(out, nc->host, nc->port, c->cluster, CTL_KEY(c),
-                               CTL_TIMEOUT_MS))
+    if (ctl_dial(c, nc, out, CTL_TIMEOUT_MS))
         return -1;
     *used = nc->id;
     return 0;
@@ -149,8 +172,7 @@ int ctl_connect(const struct nines_conf *c, uint32_t node, uint64_t prefer, cons
             fprintf(stderr, "ninesctl %s: --node %u is not in %s\n", cmd, node, c->path);
             return 2;
         }
-        if (net_client_connect_key(out, nc->host, nc->port, c->cluster, CTL_KEY(c),
-                                   CTL_TIMEOUT_MS)) {
+        if (ctl_dial(c, nc, out, CTL_TIMEOUT_MS)) {
             fprintf(stderr, "ninesctl %s: node %u: %s\n", cmd, node, nines_errdetail());
             return 1;
         }

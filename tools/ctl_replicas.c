@@ -89,8 +89,7 @@ static int ask_node(const struct nines_conf *c, const struct nines_node_conf *nc
                     struct rep *reps, size_t *n)
 {
     struct net_client *cl;
-    int rc = net_client_connect_key(&cl, nc->host, nc->port, c->cluster, CTL_KEY(c),
-                                    DIGEST_TIMEOUT_MS);
+    int rc = ctl_dial(c, nc, &cl, DIGEST_TIMEOUT_MS);
     if (rc)
         return rc;
     Nines__KernDigestReq req = NINES__KERN_DIGEST_REQ__INIT;

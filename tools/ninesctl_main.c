@@ -66,8 +66,7 @@ static int cmd_ping(const struct nines_conf *c, int argc, char **argv)
         return 2;
     }
     struct net_client *cl;
-    if (net_client_connect_key(&cl, nc->host, nc->port, c->cluster, CTL_KEY(c),
-                               CTL_TIMEOUT_MS)) {
+    if (ctl_dial(c, nc, &cl, CTL_TIMEOUT_MS)) {
         fprintf(stderr, "ninesctl ping: node %u: %s\n", node, nines_errdetail());
         return 1;
     }
