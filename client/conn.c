@@ -903,6 +903,7 @@ void nines_close(nines_conn *c)
     free(c->slots);
     free(c->ask.slots);
     cli_dict_free(c);
+    free(c->users);
     arena_destroy(&c->ans);
     arena_destroy(&c->req);
     free(c);
