@@ -430,10 +430,10 @@ static int read_users(struct rbuf *r, struct dict *d)
         int rc = dict_user_name_check(u->name);
         if (rc == 0 && (u->role < DICT_ROLE_FIRST || u->role > DICT_ROLE_LAST))
             rc = nines_err(NINES_EINVAL, "role %u is not a role", u->role);
-        if (rc == 0)
-            rc = dict_verifier_check(u->name, u->verifier);
         if (rc == 0 && strlen(u->verifier) != vl)
             rc = nines_err(NINES_EINVAL, "verifier holds a NUL byte");
+        if (rc == 0)
+            rc = dict_verifier_check(u->name, u->verifier);
         if (rc == 0 && i > 0 && strcmp(d->users[i - 1].name, u->name) >= 0)
             rc = nines_err(NINES_EINVAL, "name '%s' does not sort after '%s'", u->name,
                            d->users[i - 1].name);
