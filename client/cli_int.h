@@ -7,6 +7,7 @@
 
 #include "arena.h"
 #include "nines/nines.h"
+#include "nines_dict.pb-c.h"
 #include "nines_txn.pb-c.h"
 
 #define CLI_DETAIL_MAX 512
@@ -73,6 +74,7 @@ enum cli_dget_state {
 
 struct cli_dget {
     enum cli_dget_state st;
+    bool users;                /* DictGetReq.users: keep the answer's user list */
     uint64_t gen;              /* connection generation it was sent on */
     bool done;                 /* answer, refusal or connection loss arrived */
     int rc;
@@ -86,6 +88,12 @@ struct cli_dchg {
     int rc;
     uint32_t table_id;         /* CREATE_TABLE: the new table's id */
     uint64_t version;          /* the committed dictionary version */
+};
+
+/* A user as DictGetConf.users lists it (users.c). */
+struct cli_user {
+    char name[64];
+    uint32_t role;
 };
 
 struct dict;
@@ -134,6 +142,9 @@ struct nines_conn {
     struct dict *dict;
     uint32_t dict_from;        /* node that sent it */
     struct cli_dget dget;
+    /* users (users.c): names and roles from the last DICT_GET with users */
+    struct cli_user *users;
+    uint32_t nusers;
     /* schema (schema.c): the change in progress, and the table infos' arrays
      * built from `dict` (freed with it) */
     struct cli_dchg dchg;
@@ -198,6 +209,9 @@ void cli_dict_free(struct nines_conn *c);
 /* Send DICT_GET_REQ and wait; on success c->dict is the node's current
  * dictionary (the old copy and its schema arrays are freed). */
 int cli_dict_fetch(struct nines_conn *c);
+/* The same asking for the users too (DictGetReq.users): on success
+ * c->users / c->nusers hold their names and roles as well. */
+int cli_dict_fetch_users(struct nines_conn *c);
 /* Encode key[0..nkey) of table t with the node's order-preserving key
  * encoding (kern_key_encode, column types by kern_type_from_dict). Returns the
  * length (>= 1) or NINES_ETYPE (arity, type, range, NOT NULL, size) /
@@ -212,6 +226,10 @@ int cli_schema_on_answer(struct nines_conn *c, uint32_t type, const uint8_t *bod
 void cli_schema_on_lost(struct nines_conn *c, uint64_t gen, int rc);
 /* Free the table infos' arrays (with the dictionary copy they point into). */
 void cli_schema_free(struct nines_conn *c);
+/* Send one dictionary change (DICT_CHANGE_REQ) and wait for its answer;
+ * the node's refusal comes back as its code and reason. */
+int cli_dict_change(struct nines_conn *c, const char *fn, Nines__DictChange *ch,
+                    uint32_t *table_id);
 
 /* value.c */
 int cli_val_to_pb(struct arena *a, const struct nines_value *v, Nines__Value *out);

@@ -1055,6 +1055,7 @@ void nines_close(nines_conn *c)
     free(c->slots);
     free(c->ask.slots);
     cli_dict_free(c);
+    free(c->users);
     arena_destroy(&c->ans);
     arena_destroy(&c->req);
     explicit_bzero(c->password, sizeof c->password);

@@ -75,6 +75,30 @@ void cli_dict_on_lost(struct nines_conn *c, uint64_t gen, int rc)
     }
 }
 
+/* DictGetConf.users into c->users (names checked: they are shown and
+ * compared as C strings). */
+static int take_users(struct nines_conn *c, const Nines__DictGetConf *g)
+{
+    struct cli_user *u = g->n_users ? calloc(g->n_users, sizeof *u) : NULL;
+    if (g->n_users && !u)
+        return cli_fail(c, NINES_ENOMEM, "no memory for %zu users", g->n_users);
+    for (size_t i = 0; i < g->n_users; i++) {
+        const Nines__DictUserInfo *x = g->users[i];
+        const char *name = x && x->name ? x->name : "";
+        if (!name[0] || strlen(name) >= sizeof u[i].name) {
+            free(u);
+            return cli_fail(c, NINES_EPROTO, "node %u listed user %zu with a name of %zu bytes",
+                            c->node_id, i, strlen(name));
+        }
+        memcpy(u[i].name, name, strlen(name) + 1);
+        u[i].role = x->role;
+    }
+    free(c->users);
+    c->users = u;
+    c->nusers = (uint32_t)g->n_users;
+    return 0;
+}
+
 int cli_dict_on_answer(struct nines_conn *c, uint32_t type, const uint8_t *body, size_t len)
 {
     ProtobufCAllocator *al = arena_pb_allocator(&c->ans);
@@ -107,6 +131,9 @@ int cli_dict_on_answer(struct nines_conn *c, uint32_t type, const uint8_t *body,
         free(d);
         cli_fail(c, rc, "dictionary image of %zu bytes from node %u: %s", g->image.len,
                  c->node_id, why);
+    } else if (c->dget.users && (rc = take_users(c, g)) != 0) {
+        dict_free(d);
+        free(d);
     } else {
         cli_dict_free(c);
         c->dict = d;
@@ -118,15 +145,16 @@ int cli_dict_on_answer(struct nines_conn *c, uint32_t type, const uint8_t *body,
 
 /* Send DICT_GET_REQ on the connection and wait for the answer; on success
  * c->dict is the node's current dictionary. */
-int cli_dict_fetch(struct nines_conn *c)
+static int fetch(struct nines_conn *c, bool users)
 {
     int rc = cli_ensure_up(c);
     if (rc)
         return rc;
     Nines__DictGetReq req = NINES__DICT_GET_REQ__INIT;
+    req.users = users;
     if ((rc = cli_queue(c, NINES__MSG_TYPE__DICT_GET_REQ, &req.base)))
         return rc;
-    c->dget = (struct cli_dget){.st = CLI_DGET_WAIT, .gen = c->gen};
+    c->dget = (struct cli_dget){.st = CLI_DGET_WAIT, .users = users, .gen = c->gen};
     rc = cli_wait(c, &c->dget.done, cli_now_ms() + (uint64_t)c->timeout_ms);
     if (rc) {
         /* timed out: a late answer is counted as stale and dropped */
@@ -137,6 +165,10 @@ int cli_dict_fetch(struct nines_conn *c)
     /* refusal, bad image or lost connection: c->detail says which */
     return c->dget.rc ? cli_fail(c, c->dget.rc, "dictionary fetch: %s", c->detail) : 0;
 }
+
+int cli_dict_fetch(struct nines_conn *c) { return fetch(c, false); }
+
+int cli_dict_fetch_users(struct nines_conn *c) { return fetch(c, true); }
 
 /* ---- public ----------------------------------------------------------- */
 

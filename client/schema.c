@@ -120,7 +120,7 @@ static void refetch(nines_conn *c, uint64_t version)
 
 /* Send one dictionary change and wait for its answer; DICT_CHANGE_REF's
  * code and reason come back as they are. */
-static int change(nines_conn *c, const char *fn, Nines__DictChange *ch, uint32_t *table_id)
+int cli_dict_change(nines_conn *c, const char *fn, Nines__DictChange *ch, uint32_t *table_id)
 {
     int rc = cli_ensure_up(c);
     if (rc)
@@ -278,7 +278,7 @@ int nines_table_create(nines_conn *c, const struct nines_table_def *def, uint32_
     uint32_t id = 0;
     rc = def_to_pb(c, &a, def, &t);
     if (rc == 0)
-        rc = change(c, "nines_table_create", &ch, &id);
+        rc = cli_dict_change(c, "nines_table_create", &ch, &id);
     arena_destroy(&a);
     if (rc == 0 && id_out)
         *id_out = id;
@@ -298,7 +298,7 @@ static int name_op(nines_conn *c, const char *fn, Nines__DictOp op, const char *
     ch.name = (char *)name;
     ch.with = (char *)(with ? with : "");
     ch.readonly = on;
-    return change(c, fn, &ch, NULL);
+    return cli_dict_change(c, fn, &ch, NULL);
 }
 
 int nines_table_drop(nines_conn *c, const char *name)

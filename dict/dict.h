@@ -27,6 +27,8 @@
 #define DICT_KEY_MAX      2048    /* longest encoded key / split point, bytes */
 #define DICT_MAX_NODES    64      /* node ids are 1..DICT_MAX_NODES */
 #define DICT_NSITES       2       /* a cluster has two sites, 0 and 1 */
+#define DICT_MAX_USERS    1024    /* users per dictionary */
+#define DICT_VERIFIER_MAX 255     /* a user's SCRAM verifier text, bytes */
 
 /* ---- schema ---------------------------------------------------------- */
 enum dict_type {
@@ -159,6 +161,24 @@ struct dict_table {
     struct dict_frag *frags;
 };
 
+/* ---- users (dict/README.md "Users") --------------------------------- */
+/* Ordered: a higher role may do everything a lower one may. */
+enum dict_role {
+    DICT_ROLE_READER = 1,          /* reads */
+    DICT_ROLE_WRITER = 2,          /* reads and writes rows */
+    DICT_ROLE_ADMIN = 3,           /* also schema, users, cluster administration */
+};
+#define DICT_ROLE_FIRST DICT_ROLE_READER
+#define DICT_ROLE_LAST  DICT_ROLE_ADMIN
+
+struct dict_user {
+    char name[DICT_NAME_MAX + 1];  /* 1..63 bytes of [A-Za-z0-9_.@-] */
+    uint32_t role;                 /* enum dict_role */
+    /* SCRAM-SHA-256 verifier, PostgreSQL's text form (common/scram.h); never
+     * sent to clients (dict_encode_public) */
+    char verifier[DICT_VERIFIER_MAX + 1];
+};
+
 struct dict {
     uint64_t version;              /* +1 on every change */
     uint32_t next_table_id;        /* ids are never reused */
@@ -166,6 +186,8 @@ struct dict {
     struct dict_node nodes[DICT_MAX_NODES];
     uint32_t ntables;
     struct dict_table **tables;    /* sorted by id */
+    uint32_t nusers;               /* 0..DICT_MAX_USERS */
+    struct dict_user *users;       /* sorted by name (strcmp), names unique */
 };
 
 /* Start an empty dictionary (version 0) over `nodes`. */
@@ -186,6 +208,30 @@ int dict_replace_table(struct dict *d, const char *name, const char *with);
  * already so). NINES_EINVAL (empty name), NINES_ENOTFOUND. */
 int dict_set_readonly(struct dict *d, const char *name, bool on);
 const struct dict_table *dict_table_by_id(const struct dict *d, uint32_t id);
+
+/* Users (dict/README.md "Users"); each successful change is version + 1,
+ * a refused one changes nothing. Checks: name 1..63 bytes of letters,
+ * digits and "_.@-" (NINES_EINVAL); role 1..3 (NINES_EINVAL); verifier
+ * at most 255 bytes that scram_verifier_parse accepts (NINES_EINVAL). */
+/* NINES_EEXIST when the name is taken, NINES_EFULL past DICT_MAX_USERS. */
+int dict_user_create(struct dict *d, const char *name, uint32_t role, const char *verifier);
+/* NINES_ENOTFOUND; NINES_ESTATE when `name` is the last admin. */
+int dict_user_drop(struct dict *d, const char *name);
+/* role 0: keep; verifier NULL: keep (both kept: NINES_EINVAL, nothing to
+ * change). NINES_ENOTFOUND; NINES_ESTATE when it would demote the last
+ * admin. */
+int dict_user_alter(struct dict *d, const char *name, uint32_t role, const char *verifier);
+/* The user named `name`, or NULL (binary search). */
+const struct dict_user *dict_user_find(const struct dict *d, const char *name);
+/* Check a user name / a verifier text as the functions above do. */
+int dict_user_name_check(const char *name);
+int dict_verifier_check(const char *user, const char *verifier);
+/* "reader", "writer", "admin"; "?" for any other value. */
+const char *dict_role_name(uint32_t role);
+/* The inverse; NINES_EINVAL naming the text for anything else. */
+int dict_role_parse(const char *name, uint32_t *role);
+/* Admins in d. */
+uint32_t dict_admin_count(const struct dict *d);
 
 /* Move the replica of fragment `frag` held by node `from` to node `to`
  * (self-repair, drain). The two replicas must stay at different sites. */
@@ -336,6 +382,10 @@ int dict_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 /* ---- storage --------------------------------------------------------- */
 /* Serialize into a malloc'd buffer (*out, *len); free() it. */
 int dict_encode(const struct dict *d, uint8_t **out, size_t *len);
+/* The same image without the users (user count 0): what goes to clients
+ * (DICT_GET_CONF); verifiers never leave the nodes. Node-to-node transfers
+ * (DICT_FETCH_CONF), the file and the digests use dict_encode. */
+int dict_encode_public(const struct dict *d, uint8_t **out, size_t *len);
 /* Parse a whole file image into a fresh dictionary `d` (on success the
  * caller owns it; on failure `d` is left empty). */
 int dict_decode(const uint8_t *buf, size_t len, struct dict *d);

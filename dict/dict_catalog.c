@@ -42,6 +42,7 @@ void dict_free(struct dict *d)
     for (uint32_t i = 0; i < d->ntables; i++)
         dict_table_free(d->tables[i]);
     free(d->tables);
+    free(d->users);
     memset(d, 0, sizeof *d);
 }
 

@@ -18,8 +18,9 @@
 #include <unistd.h>
 
 #define DICT_FILE_MAGIC   0x4349444eU /* "NDIC" as bytes on disk */
-#define DICT_FILE_VERSION 3    /* written; 1 (no replica states) and 2 (no SQL
-                                * attributes, no table flags) are still read */
+#define DICT_FILE_VERSION 4    /* written; 1 (no replica states), 2 (no SQL
+                                * attributes, no table flags) and 3 (no users)
+                                * are still read */
 #define DICT_FILE_VERSION_MIN 1
 #define DICT_HDR_SIZE     32
 #define DICT_FILE_MAX     (64u << 20)
@@ -61,6 +62,17 @@ _Static_assert(sizeof(struct dict_file_col) == 14, "column record layout");
 _Static_assert(offsetof(struct dict_file_col, size) == 2, "column record layout");
 _Static_assert(offsetof(struct dict_file_col, sqltype) == 6, "column record layout");
 _Static_assert(offsetof(struct dict_file_col, sqltypmod) == 10, "column record layout");
+
+/* A user record after its name (dict/README.md "File format", format 4):
+ * role, reserved byte, verifier length, then the verifier's bytes. */
+struct dict_file_user {
+    uint8_t role;
+    uint8_t reserved;     /* 0 */
+    uint8_t vlen[2];
+};
+_Static_assert(sizeof(struct dict_file_user) == 4, "user record layout");
+_Static_assert(offsetof(struct dict_file_user, reserved) == 1, "user record layout");
+_Static_assert(offsetof(struct dict_file_user, vlen) == 2, "user record layout");
 
 /* ---- little-endian writer ------------------------------------------- */
 struct wbuf {
@@ -122,7 +134,7 @@ static uint64_t get_le(const uint8_t *p, unsigned n)
     return v;
 }
 
-int dict_encode(const struct dict *d, uint8_t **out, size_t *len)
+static int encode(const struct dict *d, bool with_users, uint8_t **out, size_t *len)
 {
     struct wbuf w = {0};
     w_bytes(&w, (uint8_t[DICT_HDR_SIZE]){0}, DICT_HDR_SIZE);
@@ -169,6 +181,18 @@ int dict_encode(const struct dict *d, uint8_t **out, size_t *len)
             W16(&w, 0);
         }
     }
+    /* format 4: the users (none in the public image) */
+    uint32_t nu = with_users ? d->nusers : 0;
+    W32(&w, nu);
+    for (uint32_t i = 0; i < nu; i++) {
+        const struct dict_user *u = &d->users[i];
+        w_name(&w, u->name, sizeof u->name);
+        W8(&w, u->role);
+        W8(&w, 0);
+        size_t vl = strnlen(u->verifier, sizeof u->verifier);
+        W16(&w, vl);
+        w_bytes(&w, u->verifier, vl);
+    }
     if (w.oom) {
         free(w.p);
         return nines_err(NINES_ENOMEM, "no memory to encode the dictionary");
@@ -191,6 +215,16 @@ int dict_encode(const struct dict *d, uint8_t **out, size_t *len)
     *out = w.p;
     *len = w.len;
     return 0;
+}
+
+int dict_encode(const struct dict *d, uint8_t **out, size_t *len)
+{
+    return encode(d, true, out, len);
+}
+
+int dict_encode_public(const struct dict *d, uint8_t **out, size_t *len)
+{
+    return encode(d, false, out, len);
 }
 
 /* ---- bounds-checked reader ------------------------------------------ */
@@ -364,6 +398,51 @@ static int read_table(struct rbuf *r, const struct dict *d, struct dict_table **
     return 0;
 }
 
+/* The users section (format 4): count, then records ascending by name,
+ * each checked as dict_user_create checks it. */
+static int read_users(struct rbuf *r, struct dict *d)
+{
+    uint32_t nu = R32(r);
+    if (r->bad)
+        return NINES_ECORRUPT;
+    if (nu > DICT_MAX_USERS)
+        return nines_err(NINES_ECORRUPT, "user count %u above %d", nu, DICT_MAX_USERS);
+    if (nu == 0)
+        return 0;
+    d->users = calloc(nu, sizeof *d->users);
+    if (!d->users)
+        return nines_err(NINES_ENOMEM, "no memory for %u users", nu);
+    for (uint32_t i = 0; i < nu; i++) {
+        struct dict_user *u = &d->users[i];
+        r_name(r, u->name, sizeof u->name);
+        u->role = R8(r);
+        uint32_t reserved = R8(r);
+        uint32_t vl = R16(r);
+        const uint8_t *v = r_bytes(r, vl);
+        if (r->bad)
+            return NINES_ECORRUPT;
+        d->nusers = i + 1; /* freed with d from here on */
+        if (vl > DICT_VERIFIER_MAX || reserved)
+            return nines_err(NINES_ECORRUPT, "user %u '%s': verifier of %u bytes (at most %d), "
+                             "reserved byte 0x%x", i, u->name, vl, DICT_VERIFIER_MAX, reserved);
+        memcpy(u->verifier, v, vl);
+        u->verifier[vl] = '\0';
+        int rc = dict_user_name_check(u->name);
+        if (rc == 0 && (u->role < DICT_ROLE_FIRST || u->role > DICT_ROLE_LAST))
+            rc = nines_err(NINES_EINVAL, "role %u is not a role", u->role);
+        if (rc == 0 && strlen(u->verifier) != vl)
+            rc = nines_err(NINES_EINVAL, "verifier holds a NUL byte");
+        if (rc == 0)
+            rc = dict_verifier_check(u->name, u->verifier);
+        if (rc == 0 && i > 0 && strcmp(d->users[i - 1].name, u->name) >= 0)
+            rc = nines_err(NINES_EINVAL, "name '%s' does not sort after '%s'", u->name,
+                           d->users[i - 1].name);
+        if (rc < 0)
+            return dict_err_prefix(NINES_ECORRUPT, "user %u", i);
+    }
+    return 0;
+}
+
 static int decode_payload(struct rbuf *r, struct dict *d)
 {
     d->next_table_id = R32(r);
@@ -402,9 +481,11 @@ static int decode_payload(struct rbuf *r, struct dict *d)
             return rc;
         }
     }
+    if (r->format >= 4 && (rc = read_users(r, d)) < 0)
+        return rc;
     if (r->off != r->len)
-        return nines_err(NINES_ECORRUPT, "%zu unexpected bytes after the last table",
-                         r->len - r->off);
+        return nines_err(NINES_ECORRUPT, "%zu unexpected bytes after the last %s",
+                         r->len - r->off, r->format >= 4 ? "user" : "table");
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include "conf.h"
 #include "dict/dict.h"
 #include "net/net.h"
+#include "nines_dict.pb-c.h"
 #include "nines_net.pb-c.h"
 
 #define CTL_TIMEOUT_MS 1000
@@ -21,6 +22,16 @@ int ctl_cmd_keygen(int argc, char **argv);
  * prints the cluster-file line `sql_user NAME SCRAM-SHA-256$...`; no
  * cluster file needed. */
 int ctl_cmd_sql_verifier(int argc, char **argv);
+
+/* ninesctl user add|drop|passwd|role|list (ctl_user.c): users with roles
+ * in the dictionary (dict/README.md "Users"). */
+int ctl_cmd_user(const struct nines_conf *c, int argc, char **argv);
+
+/* The password of sql-verifier and user (ctl_sqlpw.c): `arg` (--password)
+ * or else the first line of stdin without its line end, into pw (at least
+ * CTL_PW_MAX + 2 bytes). NULL, or why there is none (empty, too long). */
+#define CTL_PW_MAX 1024
+const char *ctl_password(const char *arg, char *pw, size_t n);
 
 /* ---- shared (ctl_common.c) ---- */
 
@@ -71,6 +82,14 @@ int ctl_connect(const struct nines_conf *c, uint32_t node, uint64_t prefer, cons
  * The body is returned packed in *body (malloc'd copy). */
 int ctl_call(struct net_client *cl, uint32_t type, const ProtobufCMessage *req, uint32_t want1,
              uint32_t want2, int timeout_ms, uint32_t *got, uint8_t **body, size_t *len);
+
+/* Send one dictionary change to node `node` (0: the first that answers)
+ * and print the answer (ninesctl_main.c): `done` is the line printed
+ * before the version when it committed (NULL: "created table ..." /
+ * "dropped table ..." from the change). 0 committed, 1 refused or
+ * failed. */
+int ctl_change(const struct nines_conf *c, uint32_t node, const char *cmd,
+               Nines__DictChange *change, const char *done);
 
 /* A node's dictionary (DICT_GET), decoded here. */
 struct ctl_dict {

@@ -12,7 +12,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CTL_PW_MAX 1024
+const char *ctl_password(const char *arg, char *pw, size_t n)
+{
+    if (n < CTL_PW_MAX + 2)
+        return "internal: password buffer too small";
+    if (arg) {
+        if (strlen(arg) > CTL_PW_MAX)
+            return "the password is longer than 1024 bytes";
+        snprintf(pw, n, "%s", arg);
+    } else if (!fgets(pw, (int)n, stdin)) {
+        return "no password on stdin";
+    } else {
+        size_t len = strlen(pw);
+        if (len > CTL_PW_MAX && pw[len - 1] != '\n') {
+            explicit_bzero(pw, n);
+            return "the password is longer than 1024 bytes";
+        }
+        while (len && (pw[len - 1] == '\n' || pw[len - 1] == '\r'))
+            pw[--len] = '\0';
+    }
+    if (!pw[0])
+        return "the password is empty";
+    return NULL;
+}
 
 static int usage_err(const char *why)
 {
@@ -46,23 +68,9 @@ int ctl_cmd_sql_verifier(int argc, char **argv)
     if (strlen(name) >= NINES_NAME_MAX || strpbrk(name, " \t\r\n#"))
         return usage_err("NAME must be shorter than 64 bytes, without blanks or '#'");
     char pw[CTL_PW_MAX + 2];
-    if (pw_arg) {
-        if (strlen(pw_arg) > CTL_PW_MAX)
-            return usage_err("the password is longer than 1024 bytes");
-        snprintf(pw, sizeof pw, "%s", pw_arg);
-    } else if (!fgets(pw, sizeof pw, stdin)) {
-        return usage_err("no password on stdin");
-    } else {
-        size_t n = strlen(pw);
-        if (n > CTL_PW_MAX && pw[n - 1] != '\n') {
-            explicit_bzero(pw, sizeof pw);
-            return usage_err("the password is longer than 1024 bytes");
-        }
-        while (n && (pw[n - 1] == '\n' || pw[n - 1] == '\r'))
-            pw[--n] = '\0';
-    }
-    if (!pw[0])
-        return usage_err("the password is empty");
+    const char *why = ctl_password(pw_arg, pw, sizeof pw);
+    if (why)
+        return usage_err(why);
     char v[NINES_SQL_VERIFIER_MAX];
     int rc = scram_verifier_make(pw, strlen(pw), NULL, 0, (uint32_t)iter, v, sizeof v);
     explicit_bzero(pw, sizeof pw);

@@ -10,6 +10,8 @@
  *   ninesctl --config FILE placement NAME [--json] [--node ID]
  *   ninesctl --config FILE replicas [--table ID] [--json]
  *   ninesctl --config FILE checkpoint [--node ID] [--json] [--timeout SECONDS]
+ *   ninesctl --config FILE user add NAME --role ROLE [--password P] | drop NAME |
+ *            passwd NAME [--password P] | role NAME ROLE | list   [--node ID]
  *   ninesctl keygen FILE [--force]
  *   ninesctl sql-verifier NAME [--password P] [--iterations N]
  *
@@ -244,8 +246,8 @@ static void print_ids(const char *label, const uint32_t *ids, size_t n)
 }
 
 /* Send a change and print the answer: 0 committed, 1 refused/failed. */
-static int ctl_change(const struct nines_conf *c, uint32_t node, const char *cmd,
-                      Nines__DictChange *change)
+int ctl_change(const struct nines_conf *c, uint32_t node, const char *cmd,
+               Nines__DictChange *change, const char *done)
 {
     struct net_client *cl;
     uint32_t used;
@@ -269,7 +271,10 @@ static int ctl_change(const struct nines_conf *c, uint32_t node, const char *cmd
     if (got == NINES__MSG_TYPE__DICT_CHANGE_CONF) {
         Nines__DictChangeConf *a = nines__dict_change_conf__unpack(NULL, len, body);
         if (a) {
-            if (change->op == NINES__DICT_OP__DICT_OP_CREATE_TABLE)
+            if (done)
+                printf("%s: dictionary version %llu, coordinator %u\n", done,
+                       (unsigned long long)a->version, a->coordinator);
+            else if (change->op == NINES__DICT_OP__DICT_OP_CREATE_TABLE)
                 printf("created table '%s' (id %u): dictionary version %llu, coordinator %u\n",
                        change->table->name, a->table_id, (unsigned long long)a->version,
                        a->coordinator);
@@ -430,7 +435,7 @@ static int cmd_create_table(const struct nines_conf *c, int argc, char **argv)
     Nines__DictChange ch = NINES__DICT_CHANGE__INIT;
     ch.op = NINES__DICT_OP__DICT_OP_CREATE_TABLE;
     ch.table = &t;
-    ret = ctl_change(c, node, "create-table", &ch);
+    ret = ctl_change(c, node, "create-table", &ch, NULL);
 out:
     free_def(&t);
     free(colbuf);
@@ -463,7 +468,7 @@ static int cmd_drop_table(const struct nines_conf *c, int argc, char **argv)
     Nines__DictChange ch = NINES__DICT_CHANGE__INIT;
     ch.op = NINES__DICT_OP__DICT_OP_DROP_TABLE;
     ch.name = (char *)name;
-    return ctl_change(c, node, "drop-table", &ch);
+    return ctl_change(c, node, "drop-table", &ch, NULL);
 }
 
 
@@ -622,6 +627,11 @@ static const struct {
     {"placement", cmd_placement, "placement NAME [--json] [--node ID]"},
     {"replicas", ctl_cmd_replicas,
      "replicas [--table ID] [--json]   (roles, primary vs hot standby digests, redo lag)"},
+    {"user", ctl_cmd_user,
+     "user add NAME --role reader|writer|admin [--password P] [--node ID]\n"
+     "      user drop NAME | user passwd NAME [--password P] | user role NAME ROLE | user list\n"
+     "      (users with roles in the dictionary; the password from the first line of stdin\n"
+     "      without --password; only its SCRAM verifier is sent)"},
     {"checkpoint", ctl_cmd_checkpoint,
      "checkpoint [--node ID] [--json] [--timeout SECONDS]   (checkpoint every replica now;\n"
      "      answered per node when its round is done; default timeout 600 s)"},

@@ -52,12 +52,14 @@ uint32_t dsvc_digest(const struct dict *x)
 }
 
 /* Copy a malloc'd image into the message arena (the body must outlive the
- * call for a local destination). */
-static bool img_to_msg(struct rt_msg *m, const struct dict *x, ProtobufCBinaryData *out)
+ * call for a local destination). `pub`: without the users (what clients
+ * get: verifiers never leave the nodes; dict/README.md "Users"). */
+static bool img_to_msg(struct rt_msg *m, const struct dict *x, bool pub,
+                       ProtobufCBinaryData *out)
 {
     uint8_t *buf;
     size_t len;
-    if (dict_encode(x, &buf, &len) < 0)
+    if ((pub ? dict_encode_public(x, &buf, &len) : dict_encode(x, &buf, &len)) < 0)
         return false;
     uint8_t *p = rt_msg_alloc(m, len);
     if (p)
@@ -500,7 +502,7 @@ void dsvc_on_fetch_req(struct rt *rt, void *st, struct rt_msg *m)
     struct rt_msg *r = rt_msg_new(rt, NINES__MSG_TYPE__DICT_FETCH_CONF);
     Nines__DictFetchConf *b = r ? RT_BODY(r, Nines__DictFetchConf, nines__dict_fetch_conf__init)
                                 : NULL;
-    if (b && img_to_msg(r, &d->cur, &b->image)) {
+    if (b && img_to_msg(r, &d->cur, false, &b->image)) { /* node to node: with users */
         b->version = d->cur.version;
         rt_send(rt, m->from, RT_SVC_DICT, r);
         return;
@@ -601,6 +603,34 @@ static void dsvc_on_client_closed(struct dsvc *d, net_addr conn)
 
 /* ---- admin read --------------------------------------------------------- */
 
+/* DictGetConf.users: every user's name and role (never the verifier), in
+ * the message's arena. False when out of memory. */
+static bool get_users(struct rt_msg *r, const struct dict *x, Nines__DictGetConf *b)
+{
+    if (!r || !b)
+        return false;
+    if (x->nusers == 0)
+        return true;
+    Nines__DictUserInfo **pp = rt_msg_alloc(r, x->nusers * sizeof *pp);
+    Nines__DictUserInfo *v = rt_msg_alloc(r, x->nusers * sizeof *v);
+    if (!pp || !v)
+        return false;
+    for (uint32_t i = 0; i < x->nusers; i++) {
+        nines__dict_user_info__init(&v[i]);
+        size_t n = strlen(x->users[i].name) + 1;
+        char *name = rt_msg_alloc(r, n);
+        if (!name)
+            return false;
+        memcpy(name, x->users[i].name, n);
+        v[i].name = name;
+        v[i].role = x->users[i].role;
+        pp[i] = &v[i];
+    }
+    b->users = pp;
+    b->n_users = x->nusers;
+    return true;
+}
+
 void dsvc_on_get_req(struct rt *rt, void *st, struct rt_msg *m)
 {
     struct dsvc *d = (struct dsvc *)st;
@@ -608,7 +638,10 @@ void dsvc_on_get_req(struct rt *rt, void *st, struct rt_msg *m)
     Nines__DictGetConf *b = r ? RT_BODY(r, Nines__DictGetConf, nines__dict_get_conf__init)
                               : NULL;
     uint32_t *live = r ? rt_msg_alloc(r, DICT_MAX_NODES * sizeof *live) : NULL;
-    if (b && live && img_to_msg(r, &d->cur, &b->image)) {
+    const Nines__DictGetReq *q = (const Nines__DictGetReq *)m->body;
+    bool users_ok = !(q && q->users) || get_users(r, &d->cur, b);
+    /* to clients: the public image, no users, no verifiers */
+    if (b && live && users_ok && img_to_msg(r, &d->cur, true, &b->image)) {
         dict_liveset ls = dsvc_live(d);
         size_t n = 0;
         for (uint32_t id = 1; id <= DICT_MAX_NODES; id++)

@@ -116,6 +116,19 @@ const char *dsvc_change_name(const Nines__DictChange *c, char *buf, size_t n)
         snprintf(buf, n, "set table '%.64s' %s", c->name ? c->name : "",
                  c->readonly ? "read-only" : "writable");
         break;
+    case NINES__DICT_OP__DICT_OP_CREATE_USER:
+        snprintf(buf, n, "create user '%.64s' (%s)", c->user && c->user->name ? c->user->name : "",
+                 dict_role_name(c->user ? c->user->role : 0));
+        break;
+    case NINES__DICT_OP__DICT_OP_DROP_USER:
+        snprintf(buf, n, "drop user '%.64s'", c->user && c->user->name ? c->user->name : "");
+        break;
+    case NINES__DICT_OP__DICT_OP_ALTER_USER:
+        snprintf(buf, n, "alter user '%.64s'%s%s%s", c->user && c->user->name ? c->user->name : "",
+                 c->user && c->user->role ? " role " : "",
+                 c->user && c->user->role ? dict_role_name(c->user->role) : "",
+                 c->user && c->user->verifier && c->user->verifier[0] ? " password" : "");
+        break;
     case NINES__DICT_OP__DICT_OP_REPAIR_NODE:
         snprintf(buf, n, "repair node %u (replicas to %zu eligible nodes)", c->node,
                  c->n_eligible);
@@ -133,6 +146,25 @@ const char *dsvc_change_name(const Nines__DictChange *c, char *buf, size_t n)
         break;
     }
     return buf;
+}
+
+/* CREATE_USER / DROP_USER / ALTER_USER (dict/README.md "Users"). */
+static int apply_user(struct dict *next, Nines__DictOp op, const Nines__DictUser *u)
+{
+    const char *what = op == NINES__DICT_OP__DICT_OP_CREATE_USER ? "create user"
+                       : op == NINES__DICT_OP__DICT_OP_DROP_USER ? "drop user"
+                                                                  : "alter user";
+    if (!u || !u->name || !u->name[0])
+        return nines_err(NINES_EINVAL, "%s without a user name", what);
+    switch (op) {
+    case NINES__DICT_OP__DICT_OP_CREATE_USER:
+        return dict_user_create(next, u->name, u->role, u->verifier);
+    case NINES__DICT_OP__DICT_OP_DROP_USER:
+        return dict_user_drop(next, u->name);
+    default:
+        return dict_user_alter(next, u->name, u->role,
+                               u->verifier && u->verifier[0] ? u->verifier : NULL);
+    }
 }
 
 int dsvc_apply(const struct dict *base, const Nines__DictChange *change, struct dict *next,
@@ -169,6 +201,11 @@ int dsvc_apply(const struct dict *base, const Nines__DictChange *change, struct 
         break;
     case NINES__DICT_OP__DICT_OP_SET_READONLY:
         rc = dict_set_readonly(next, change->name, change->readonly);
+        break;
+    case NINES__DICT_OP__DICT_OP_CREATE_USER:
+    case NINES__DICT_OP__DICT_OP_DROP_USER:
+    case NINES__DICT_OP__DICT_OP_ALTER_USER:
+        rc = apply_user(next, change->op, change->user);
         break;
     case NINES__DICT_OP__DICT_OP_REPAIR_NODE:
     case NINES__DICT_OP__DICT_OP_REINTEGRATE_NODE: {

@@ -348,6 +348,35 @@ typedef int (*nines_table_fn)(void *arg, const struct nines_table_info *t);
 int nines_tables(nines_conn *c, int refresh, nines_table_fn fn, void *arg);
 int nines_table_get(nines_conn *c, const char *name, int refresh, struct nines_table_info *out);
 
+/* ---- users (client/README.md "Users") -------------------------------- */
+/* Roles, ordered: a higher role may do everything a lower one may. */
+enum nines_role {
+    NINES_ROLE_READER = 1,  /* read rows */
+    NINES_ROLE_WRITER = 2,  /* also write rows */
+    NINES_ROLE_ADMIN = 3,   /* also schema, users and cluster changes */
+};
+/* Create a user (a dictionary change on every node). The library makes
+ * the SCRAM-SHA-256 verifier from the password (random salt, 4096
+ * iterations); the password itself is never sent. name: 1..63 bytes of
+ * letters, digits and "_.@-"; password: 1..1024 bytes. NINES_EEXIST when
+ * the name is taken, NINES_EINVAL naming the bad argument. */
+int nines_user_create(nines_conn *c, const char *name, int role, const char *password);
+/* NINES_ENOTFOUND; NINES_ESTATE when it is the last admin. */
+int nines_user_drop(nines_conn *c, const char *name);
+/* Change the role (0: keep) and/or the password (NULL: keep; a new
+ * verifier is made as for create). NINES_ESTATE when it would demote the
+ * last admin. */
+int nines_user_alter(nines_conn *c, const char *name, int role, const char *password);
+struct nines_user_info {
+    const char *name;       /* valid during the callback */
+    uint32_t role;          /* enum nines_role */
+};
+/* Every user, by name, as the connected node knows them (names and roles
+ * only: verifiers never leave the nodes). fn returns non-zero to stop;
+ * that value is returned. */
+typedef int (*nines_user_fn)(void *arg, const struct nines_user_info *u);
+int nines_users(nines_conn *c, nines_user_fn fn, void *arg);
+
 /* ---- procedures ------------------------------------------------------ */
 
 /* TPC-B: account aid, teller tid, branch bid balance += delta, history

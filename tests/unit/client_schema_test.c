@@ -6,7 +6,9 @@
  * refusal's code and reason passed through, the copy fetched again after
  * a change, infos built from it, arguments refused before anything is
  * sent, a connection lost while the change waits, and a change never
- * answered (12 s). */
+ * answered (12 s). Users (client/README.md "Users"): create/alter/drop
+ * carry a verifier made from the password and never the password, the
+ * list comes as names and roles, the fetched image holds no users. */
 #include "cu_test.h"
 
 #include <arpa/inet.h>
@@ -27,6 +29,7 @@
 #include "nines/nines.h"
 #include "nines_dict.pb-c.h"
 #include "nines_net.pb-c.h"
+#include "scram.h"
 
 static struct {
     int lfd;
@@ -37,7 +40,14 @@ static struct {
     atomic_int gets;           /* DICT_GET_REQs seen */
     struct dict d;             /* the fake node's dictionary (its thread's) */
     Nines__DictTableDef *last; /* the last CREATE_TABLE's definition */
+    Nines__DictChange *last_user; /* the last user change (its op and DictUser) */
+    atomic_int pw_seen;        /* frames holding the test's password bytes */
+    atomic_int users_asked;    /* DICT_GET_REQs with users set */
+    int last_image_users;      /* users in the last image sent (decoded by the fake) */
 } F;
+
+#define TEST_PW "pw-Never-On-The-Wire"
+
 
 static const struct dict_node nodes[] = {{1, 0}, {2, 1}, {3, 0}};
 
@@ -119,6 +129,15 @@ static bool on_change(int fd, const struct net_msg_in *m)
         F.last = nines__dict_table_def__unpack(NULL, n, b);
         free(b);
     }
+    if (ch && ch->user) {
+        if (F.last_user)
+            nines__dict_change__free_unpacked(F.last_user, NULL);
+        size_t n = protobuf_c_message_get_packed_size(&ch->base);
+        uint8_t *b = malloc(n);
+        protobuf_c_message_pack(&ch->base, b);
+        F.last_user = nines__dict_change__unpack(NULL, n, b);
+        free(b);
+    }
     struct dict next;
     uint32_t tid = 0;
     int rc = dsvc_apply(&F.d, ch, &next, &tid, NULL);
@@ -141,18 +160,39 @@ static bool on_change(int fd, const struct net_msg_in *m)
     return true;
 }
 
-static void on_get(int fd)
+/* As the dictionary service answers (dict/svc dsvc_on_get_req): the
+ * public image, and with users asked their names and roles. */
+static void on_get(int fd, const struct net_msg_in *m)
 {
     atomic_fetch_add(&F.gets, 1);
+    Nines__DictGetReq *q = nines__dict_get_req__unpack(NULL, m->body_len, m->body);
+    bool users = q && q->users;
+    if (q)
+        nines__dict_get_req__free_unpacked(q, NULL);
     uint8_t *img;
     size_t len;
-    if (dict_encode(&F.d, &img, &len))
+    if (dict_encode_public(&F.d, &img, &len))
         return;
+    struct dict chk;
+    F.last_image_users = dict_decode(img, len, &chk) == 0 ? (int)chk.nusers : -1;
+    dict_free(&chk);
     Nines__DictGetConf g = NINES__DICT_GET_CONF__INIT;
     g.node_id = 1;
     g.version = F.d.version;
     g.image.data = img;
     g.image.len = len;
+    Nines__DictUserInfo ui[8], *up[8];
+    if (users) {
+        atomic_fetch_add(&F.users_asked, 1);
+        for (uint32_t i = 0; i < F.d.nusers && i < 8; i++) {
+            nines__dict_user_info__init(&ui[i]);
+            ui[i].name = F.d.users[i].name;
+            ui[i].role = F.d.users[i].role;
+            up[i] = &ui[i];
+        }
+        g.users = up;
+        g.n_users = F.d.nusers < 8 ? F.d.nusers : 8;
+    }
     send_msg(fd, NINES__MSG_TYPE__DICT_GET_CONF, &g.base);
     free(img);
 }
@@ -171,11 +211,13 @@ static void serve(int fd)
     while (read_frame(fd, &buf, &len) == 0) {
         struct net_msg_in m;
         bool go_on = true;
+        if (memmem(buf, len, TEST_PW, strlen(TEST_PW)))
+            atomic_fetch_add(&F.pw_seen, 1);
         if (net_env_parse(buf, len, &m) == 0) {
             if (m.type == NINES__MSG_TYPE__DICT_CHANGE_REQ)
                 go_on = on_change(fd, &m);
             else if (m.type == NINES__MSG_TYPE__DICT_GET_REQ)
-                on_get(fd);
+                on_get(fd, &m);
         }
         free(buf);
         if (!go_on)
@@ -222,6 +264,8 @@ static int suite_fini(void)
     dict_free(&F.d);
     if (F.last)
         nines__dict_table_def__free_unpacked(F.last, NULL);
+    if (F.last_user)
+        nines__dict_change__free_unpacked(F.last_user, NULL);
     return 0;
 }
 
@@ -392,12 +436,147 @@ static void test_timeout(void)
     nines_close(c);
 }
 
+/* The verifier the last user change carried is password's (its own salt
+ * and iterations), in PostgreSQL's form with 4096 iterations. */
+static void verifier_is(const char *password)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(F.last_user);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(F.last_user->user);
+    const char *v = F.last_user->user->verifier;
+    struct scram_verifier sv;
+    CU_ASSERT_EQUAL_FATAL(scram_verifier_parse(v, &sv), 0);
+    CU_ASSERT_EQUAL(sv.iterations, SCRAM_ITERATIONS);
+    CU_ASSERT_EQUAL(sv.salt_len, SCRAM_SALT_LEN);
+    CU_ASSERT_PTR_NOT_NULL(strstr(v, "SCRAM-SHA-256$4096:"));
+    char again[300];
+    CU_ASSERT_EQUAL_FATAL(scram_verifier_make(password, strlen(password), sv.salt, sv.salt_len,
+                                              sv.iterations, again, sizeof again), 0);
+    CU_ASSERT_STRING_EQUAL(again, v);
+}
+
+struct ulist {
+    int n;
+    char names[8][64];
+    uint32_t roles[8];
+};
+
+static int collect(void *arg, const struct nines_user_info *u)
+{
+    struct ulist *l = arg;
+    if (l->n < 8) {
+        snprintf(l->names[l->n], sizeof l->names[0], "%s", u->name);
+        l->roles[l->n] = u->role;
+    }
+    l->n++;
+    return 0;
+}
+
+static int stop_at_first(void *arg, const struct nines_user_info *u)
+{
+    (void)u;
+    (*(int *)arg)++;
+    return 42;
+}
+
+static void test_users(void)
+{
+    nines_conn *c = conn();
+    int asked = atomic_load(&F.users_asked);
+    struct ulist l = {0};
+    CU_ASSERT_EQUAL(nines_users(c, collect, &l), 0);
+    CU_ASSERT_EQUAL(l.n, 0);
+    CU_ASSERT_EQUAL(atomic_load(&F.users_asked), asked + 1);
+
+    CU_ASSERT_EQUAL_FATAL(nines_user_create(c, "zoe", NINES_ROLE_ADMIN, TEST_PW), 0);
+    CU_ASSERT_EQUAL(F.last_user->op, NINES__DICT_OP__DICT_OP_CREATE_USER);
+    CU_ASSERT_STRING_EQUAL(F.last_user->user->name, "zoe");
+    CU_ASSERT_EQUAL(F.last_user->user->role, NINES_ROLE_ADMIN);
+    verifier_is(TEST_PW);
+    char first[300];
+    snprintf(first, sizeof first, "%s", F.last_user->user->verifier);
+    CU_ASSERT_EQUAL_FATAL(nines_user_create(c, "al.b@x-y", NINES_ROLE_READER, "r"), 0);
+    verifier_is("r");
+    /* the client's copy fetched after the change holds no users */
+    CU_ASSERT_EQUAL(F.last_image_users, 0);
+    CU_ASSERT_EQUAL(F.d.nusers, 2);
+
+    memset(&l, 0, sizeof l);
+    CU_ASSERT_EQUAL(nines_users(c, collect, &l), 0);
+    CU_ASSERT_EQUAL_FATAL(l.n, 2);
+    CU_ASSERT_STRING_EQUAL(l.names[0], "al.b@x-y");
+    CU_ASSERT_EQUAL(l.roles[0], NINES_ROLE_READER);
+    CU_ASSERT_STRING_EQUAL(l.names[1], "zoe");
+    CU_ASSERT_EQUAL(l.roles[1], NINES_ROLE_ADMIN);
+    int calls = 0;
+    CU_ASSERT_EQUAL(nines_users(c, stop_at_first, &calls), 42);
+    CU_ASSERT_EQUAL(calls, 1);
+
+    /* alter: the password (a new salt), the role, both */
+    CU_ASSERT_EQUAL(nines_user_alter(c, "zoe", 0, TEST_PW), 0);
+    CU_ASSERT_EQUAL(F.last_user->op, NINES__DICT_OP__DICT_OP_ALTER_USER);
+    CU_ASSERT_EQUAL(F.last_user->user->role, 0);
+    verifier_is(TEST_PW);
+    CU_ASSERT_STRING_NOT_EQUAL(F.last_user->user->verifier, first);
+    CU_ASSERT_EQUAL(nines_user_alter(c, "al.b@x-y", NINES_ROLE_WRITER, NULL), 0);
+    CU_ASSERT_STRING_EQUAL(F.last_user->user->verifier, ""); /* kept */
+    CU_ASSERT_EQUAL(nines_user_alter(c, "al.b@x-y", NINES_ROLE_ADMIN, "z"), 0);
+    verifier_is("z");
+    CU_ASSERT_EQUAL_FATAL(F.d.nusers, 2);
+    CU_ASSERT_EQUAL(F.d.users[0].role, DICT_ROLE_ADMIN);
+
+    /* the node's refusals, passed through with their detail */
+    CU_ASSERT_EQUAL(nines_user_create(c, "zoe", NINES_ROLE_READER, "x"), NINES_EEXIST);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_conn_errdetail(c), "user 'zoe' already exists"));
+    CU_ASSERT_EQUAL(nines_user_drop(c, "nobody"), NINES_ENOTFOUND);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_conn_errdetail(c), "no such user"));
+    CU_ASSERT_EQUAL(nines_user_alter(c, "al.b@x-y", NINES_ROLE_READER, NULL), 0);
+    CU_ASSERT_EQUAL(nines_user_drop(c, "zoe"), NINES_ESTATE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_conn_errdetail(c), "user zoe is the last admin"));
+    CU_ASSERT_EQUAL(nines_user_alter(c, "zoe", NINES_ROLE_WRITER, NULL), NINES_ESTATE);
+    CU_ASSERT_EQUAL(nines_user_drop(c, "al.b@x-y"), 0);
+    CU_ASSERT_EQUAL(F.last_user->op, NINES__DICT_OP__DICT_OP_DROP_USER);
+
+    /* refused here, nothing sent */
+    int changes = atomic_load(&F.changes);
+    char longpw[1100];
+    memset(longpw, 'p', 1025);
+    longpw[1025] = '\0';
+    CU_ASSERT_EQUAL(nines_user_create(c, "u", NINES_ROLE_READER, longpw), NINES_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_conn_errdetail(c), "longer than 1024 bytes"));
+    longpw[1024] = '\0'; /* 1024 bytes: fine */
+    CU_ASSERT_EQUAL(nines_user_create(c, "u", NINES_ROLE_READER, longpw), 0);
+    CU_ASSERT_EQUAL(atomic_load(&F.changes), changes + 1);
+    changes++;
+    CU_ASSERT_EQUAL(nines_user_create(c, "u2", NINES_ROLE_READER, ""), NINES_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_conn_errdetail(c), "the password is empty"));
+    CU_ASSERT_EQUAL(nines_user_create(c, "u2", NINES_ROLE_READER, NULL), NINES_EINVAL);
+    CU_ASSERT_EQUAL(nines_user_create(c, "u2", 0, "x"), NINES_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_conn_errdetail(c), "role 0 is not a role"));
+    CU_ASSERT_EQUAL(nines_user_create(c, "u2", 4, "x"), NINES_EINVAL);
+    CU_ASSERT_EQUAL(nines_user_create(c, "bad name", NINES_ROLE_READER, "x"), NINES_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_conn_errdetail(c), "character 3 (0x20) is not allowed"));
+    CU_ASSERT_EQUAL(nines_user_create(c, "", NINES_ROLE_READER, "x"), NINES_EINVAL);
+    CU_ASSERT_EQUAL(nines_user_create(c, NULL, NINES_ROLE_READER, "x"), NINES_EINVAL);
+    CU_ASSERT_EQUAL(nines_user_drop(c, "a/b"), NINES_EINVAL);
+    CU_ASSERT_EQUAL(nines_user_alter(c, "u", 0, NULL), NINES_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_conn_errdetail(c), "neither a role nor a password"));
+    CU_ASSERT_EQUAL(nines_user_alter(c, "u", -1, NULL), NINES_EINVAL);
+    CU_ASSERT_EQUAL(nines_users(c, NULL, NULL), NINES_EINVAL);
+    CU_ASSERT_EQUAL(nines_users(NULL, collect, &l), NINES_EINVAL);
+    CU_ASSERT_EQUAL(nines_user_drop(NULL, "u"), NINES_EINVAL);
+    CU_ASSERT_EQUAL(atomic_load(&F.changes), changes);
+    /* the password never travelled */
+    CU_ASSERT_EQUAL(atomic_load(&F.pw_seen), 0);
+    nines_close(c);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
         {"create_and_list", test_create_and_list},
         {"changes", test_changes},
         {"refused_here", test_refused_here},
+        {"users", test_users},
         {"timeout", test_timeout},
         {NULL, NULL},
     };

@@ -6,6 +6,7 @@
 #include "dict/dict.h"
 #include "dict/svc/dsvc_int.h"
 #include "nines/errors.h"
+#include "scram.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,6 +197,81 @@ static void test_apply(void)
     dict_free(&d);
 }
 
+/* The user ops through the service's apply: what the coordinator
+ * validates and every participant applies again. */
+static void test_apply_users(void)
+{
+    struct dict d, n, m;
+    uint32_t old_id, sid, tid;
+    build(&d, &old_id, &sid);
+    char v[DICT_VERIFIER_MAX + 1], buf[200];
+    CU_ASSERT_EQUAL_FATAL(scram_verifier_make("pw", 2, NULL, 0, 4096, v, sizeof v), 0);
+    Nines__DictUser u = NINES__DICT_USER__INIT;
+    Nines__DictChange ch = NINES__DICT_CHANGE__INIT;
+    ch.op = NINES__DICT_OP__DICT_OP_CREATE_USER;
+    ch.user = &u;
+    u.name = "root";
+    u.role = DICT_ROLE_ADMIN;
+    u.verifier = v;
+    CU_ASSERT_STRING_EQUAL(dsvc_change_name(&ch, buf, sizeof buf), "create user 'root' (admin)");
+    CU_ASSERT_EQUAL_FATAL(dsvc_apply(&d, &ch, &n, &tid, NULL), 0);
+    CU_ASSERT_EQUAL(n.version, d.version + 1);
+    CU_ASSERT_EQUAL(d.nusers, 0); /* the base is untouched */
+    const struct dict_user *x = dict_user_find(&n, "root");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    CU_ASSERT_EQUAL(x->role, DICT_ROLE_ADMIN);
+    CU_ASSERT_STRING_EQUAL(x->verifier, v);
+    /* again: taken */
+    CU_ASSERT_EQUAL(dsvc_apply(&n, &ch, &m, &tid, NULL), NINES_EEXIST);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "user 'root' already exists"));
+    /* alter: role only (verifier "" keeps it), password only */
+    ch.op = NINES__DICT_OP__DICT_OP_ALTER_USER;
+    u.verifier = "";
+    u.role = DICT_ROLE_READER;
+    CU_ASSERT_STRING_EQUAL(dsvc_change_name(&ch, buf, sizeof buf),
+                           "alter user 'root' role reader");
+    CU_ASSERT_EQUAL(dsvc_apply(&n, &ch, &m, &tid, NULL), NINES_ESTATE);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "user root is the last admin"));
+    u.role = 0;
+    CU_ASSERT_EQUAL(dsvc_apply(&n, &ch, &m, &tid, NULL), NINES_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "neither a role nor a verifier"));
+    char v2[DICT_VERIFIER_MAX + 1];
+    CU_ASSERT_EQUAL_FATAL(scram_verifier_make("new", 3, NULL, 0, 4096, v2, sizeof v2), 0);
+    u.verifier = v2;
+    CU_ASSERT_STRING_EQUAL(dsvc_change_name(&ch, buf, sizeof buf), "alter user 'root' password");
+    CU_ASSERT_EQUAL_FATAL(dsvc_apply(&n, &ch, &m, &tid, NULL), 0);
+    CU_ASSERT_STRING_EQUAL(dict_user_find(&m, "root")->verifier, v2);
+    CU_ASSERT_EQUAL(dict_user_find(&m, "root")->role, DICT_ROLE_ADMIN);
+    CU_ASSERT_EQUAL(m.version, n.version + 1);
+    dict_free(&m);
+    /* drop: the last admin refused, a missing user, no name */
+    ch.op = NINES__DICT_OP__DICT_OP_DROP_USER;
+    CU_ASSERT_STRING_EQUAL(dsvc_change_name(&ch, buf, sizeof buf), "drop user 'root'");
+    CU_ASSERT_EQUAL(dsvc_apply(&n, &ch, &m, &tid, NULL), NINES_ESTATE);
+    u.name = "ghost";
+    CU_ASSERT_EQUAL(dsvc_apply(&n, &ch, &m, &tid, NULL), NINES_ENOTFOUND);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "drop user 'ghost': no such user"));
+    u.name = "";
+    CU_ASSERT_EQUAL(dsvc_apply(&n, &ch, &m, &tid, NULL), NINES_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "drop user without a user name"));
+    ch.user = NULL;
+    CU_ASSERT_EQUAL(dsvc_apply(&n, &ch, &m, &tid, NULL), NINES_EINVAL);
+    /* a bad verifier from the wire */
+    ch.op = NINES__DICT_OP__DICT_OP_CREATE_USER;
+    ch.user = &u;
+    u.name = "eve";
+    u.role = DICT_ROLE_READER;
+    u.verifier = "md5abc";
+    CU_ASSERT_EQUAL(dsvc_apply(&n, &ch, &m, &tid, NULL), NINES_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "user 'eve': verifier 'md5abc...'"));
+    u.role = 7;
+    u.verifier = v;
+    CU_ASSERT_EQUAL(dsvc_apply(&n, &ch, &m, &tid, NULL), NINES_EINVAL);
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "role 7 is not a role"));
+    dict_free(&n);
+    dict_free(&d);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -203,6 +279,7 @@ void cu_register(void)
         {"replace_refused", test_replace_refused},
         {"readonly", test_readonly},
         {"apply", test_apply},
+        {"apply_users", test_apply_users},
         {NULL, NULL},
     };
     cu_add_suite("dict_alter", NULL, NULL, cases);

@@ -5,6 +5,7 @@
 #include "cu_test.h"
 #include "dict/dict.h"
 #include "nines/errors.h"
+#include "scram.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,14 @@
 #include <unistd.h>
 
 static const struct dict_node nodes[] = {{2, 0}, {5, 0}, {7, 1}, {9, 1}, {11, 1}};
+
+/* A verifier for password pw (fixed salt: the same text every run). */
+static void verifier(const char *pw, char *out, size_t n)
+{
+    static const uint8_t salt[16] = "0123456789abcdef";
+    CU_ASSERT_EQUAL_FATAL(scram_verifier_make(pw, strlen(pw), salt, sizeof salt, 4096, out, n),
+                          0);
+}
 
 /* Several tables of every kind; one dropped and one role switch so the
  * version and ids are not trivial. */
@@ -49,7 +58,14 @@ static void build(struct dict *d)
     CU_ASSERT_EQUAL_FATAL(dict_drop_table(d, "gone"), 0);
     CU_ASSERT_EQUAL_FATAL(dict_switch_roles(d, dict_table_by_name(d, "hashed")->id, 3), 0);
     CU_ASSERT_EQUAL_FATAL(dict_set_readonly(d, "ranged", true), 0);
-    CU_ASSERT_EQUAL(d->version, 7);
+    /* users (format 4), created out of name order */
+    char v[DICT_VERIFIER_MAX + 1];
+    verifier("secret", v, sizeof v);
+    CU_ASSERT_EQUAL_FATAL(dict_user_create(d, "zed", DICT_ROLE_READER, v), 0);
+    CU_ASSERT_EQUAL_FATAL(dict_user_create(d, "ann@site-1.x", DICT_ROLE_ADMIN, v), 0);
+    verifier("other", v, sizeof v);
+    CU_ASSERT_EQUAL_FATAL(dict_user_create(d, "bob", DICT_ROLE_WRITER, v), 0);
+    CU_ASSERT_EQUAL(d->version, 10);
 }
 
 static void same(const struct dict *a, const struct dict *b)
@@ -89,6 +105,12 @@ static void same(const struct dict *a, const struct dict *b)
         CU_ASSERT_EQUAL_FATAL(x->nfrags, y->nfrags);
         CU_ASSERT_EQUAL(memcmp(x->frags, y->frags, x->nfrags * sizeof x->frags[0]), 0);
     }
+    CU_ASSERT_EQUAL_FATAL(a->nusers, b->nusers);
+    for (uint32_t i = 0; i < a->nusers; i++) {
+        CU_ASSERT_STRING_EQUAL(a->users[i].name, b->users[i].name);
+        CU_ASSERT_EQUAL(a->users[i].role, b->users[i].role);
+        CU_ASSERT_STRING_EQUAL(a->users[i].verifier, b->users[i].verifier);
+    }
 }
 
 static void test_roundtrip(void)
@@ -110,7 +132,20 @@ static void test_roundtrip(void)
     CU_ASSERT_FALSE(rt->def.cols[0].hidden);
     CU_ASSERT_EQUAL(rt->def.cols[1].sqltypmod, -1);
     CU_ASSERT_TRUE(rt->def.cols[2].hidden);
-    CU_ASSERT_EQUAL(buf[4], 3); /* format version written */
+    CU_ASSERT_EQUAL(buf[4], 4); /* format version written */
+    /* format 4: the users came back, in name order */
+    CU_ASSERT_EQUAL_FATAL(b.nusers, 3);
+    CU_ASSERT_STRING_EQUAL(b.users[0].name, "ann@site-1.x");
+    CU_ASSERT_EQUAL(b.users[0].role, DICT_ROLE_ADMIN);
+    CU_ASSERT_STRING_EQUAL(b.users[1].name, "bob");
+    CU_ASSERT_STRING_EQUAL(b.users[2].name, "zed");
+    CU_ASSERT_PTR_NOT_NULL(strstr(b.users[1].verifier, "SCRAM-SHA-256$4096:"));
+    CU_ASSERT_PTR_NOT_NULL(dict_user_find(&b, "zed"));
+    /* a clone has them too (the dictionary service applies changes to one) */
+    struct dict cl;
+    CU_ASSERT_EQUAL_FATAL(dict_clone(&a, &cl), 0);
+    same(&a, &cl);
+    dict_free(&cl);
     /* the loaded dictionary keeps working: a new id, the version goes on */
     struct dict_column c = {.name = "k", .type = DICT_T_INT32};
     uint16_t pk = 0;
@@ -193,6 +228,20 @@ static void reseal(uint8_t *buf, size_t len)
         buf[28 + i] = (uint8_t)(c >> (8 * i));
 }
 
+/* A format-4 image without users -> the format-3 image of the same
+ * dictionary (format 4 only appends the user count). */
+static void to_v3(uint8_t *buf, size_t *len)
+{
+    CU_ASSERT_EQUAL_FATAL(buf[4], 4);
+    CU_ASSERT_EQUAL_FATAL(memcmp(buf + *len - 4, "\0\0\0\0", 4), 0);
+    *len -= 4;
+    buf[4] = 3;
+    uint32_t plen = (uint32_t)(*len - 32);
+    for (int i = 0; i < 4; i++)
+        buf[16 + i] = (uint8_t)(plen >> (8 * i));
+    reseal(buf, *len);
+}
+
 /* The format-2 image of a format-3 image of one single-column table: the
  * column record loses sqltype and sqltypmod (8 bytes at col_off + 6). */
 static uint8_t *downgrade(const uint8_t *buf, size_t len, size_t col_off, size_t *len2)
@@ -231,6 +280,7 @@ static void test_checked_content(void)
     uint8_t *buf;
     size_t len;
     CU_ASSERT_EQUAL_FATAL(dict_encode(&a, &buf, &len), 0);
+    to_v3(buf, &len);
     CU_ASSERT_EQUAL(buf[len - 12], a.tables[0]->frags[0].primary);
     CU_ASSERT_EQUAL(buf[len - 8], a.tables[0]->frags[0].standby);
     CU_ASSERT_EQUAL(buf[len - 4], DICT_REP_READY);
@@ -285,6 +335,7 @@ static void test_checked_content(void)
     /* a table that fails validation (zero fragments cannot be encoded by
      * the API; change the column type byte to an unknown type instead) */
     CU_ASSERT_EQUAL_FATAL(dict_encode(&a, &buf, &len), 0);
+    to_v3(buf, &len);
     size_t type_off = ONE_TYPE_OFF;
     CU_ASSERT_EQUAL_FATAL(buf[type_off], DICT_T_INT32);
     buf[type_off] = 42;
@@ -293,10 +344,10 @@ static void test_checked_content(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "unknown type 42"));
     buf[type_off] = DICT_T_INT32;
     /* a future format version */
-    buf[4] = 4;
+    buf[4] = 5;
     reseal(buf, len);
     CU_ASSERT_EQUAL(dict_decode(buf, len, &b), NINES_EVERSION);
-    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "format 4"));
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "format 5"));
     buf[4] = 3;
     reseal(buf, len);
     CU_ASSERT_EQUAL(dict_decode(buf, len, &b), 0);
@@ -323,6 +374,7 @@ static void test_format3(void)
     uint8_t *buf;
     size_t len;
     CU_ASSERT_EQUAL_FATAL(dict_encode(&a, &buf, &len), 0);
+    to_v3(buf, &len);
     /* the layout the README states */
     CU_ASSERT_EQUAL(buf[ONE_TFLAG_OFF], 1);          /* table flags: readonly */
     CU_ASSERT_EQUAL(buf[ONE_TYPE_OFF], DICT_T_INT32);
@@ -336,6 +388,7 @@ static void test_format3(void)
     ((struct dict_column *)a.tables[0]->def.cols)[0].sqltypmod = -1;
     free(buf);
     CU_ASSERT_EQUAL_FATAL(dict_encode(&a, &buf, &len), 0);
+    to_v3(buf, &len);
     CU_ASSERT_EQUAL(buf[ONE_TYPE_OFF + 13], 0xff);
     CU_ASSERT_EQUAL_FATAL(dict_decode(buf, len, &b), 0);
     CU_ASSERT_EQUAL(b.tables[0]->def.cols[0].sqltypmod, -1);
@@ -363,12 +416,12 @@ static void test_format3(void)
     CU_ASSERT_FALSE(b.tables[0]->def.cols[0].hidden);
     CU_ASSERT_EQUAL(b.tables[0]->def.cols[0].type, DICT_T_INT32);
     CU_ASSERT_EQUAL(b.version, a.version);
-    /* ... and saved again it is format 3 */
+    /* ... and saved again it is format 4 (attributes, a user count) */
     uint8_t *b3;
     size_t l3;
     CU_ASSERT_EQUAL_FATAL(dict_encode(&b, &b3, &l3), 0);
-    CU_ASSERT_EQUAL(b3[4], 3);
-    CU_ASSERT_EQUAL(l3, l2 + 8);
+    CU_ASSERT_EQUAL(b3[4], 4);
+    CU_ASSERT_EQUAL(l3, l2 + 8 + 4);
     free(b3);
     dict_free(&b);
     /* a format-2 image with format 3's flags: refused */
@@ -382,6 +435,141 @@ static void test_format3(void)
     CU_ASSERT_EQUAL(dict_decode(v2, l2, &b), NINES_ECORRUPT);
     CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "unknown flags 0x2 (format 2)"));
     free(v2);
+    free(buf);
+    dict_free(&a);
+}
+
+/* Format 4's users section: the layout the README states, every check on
+ * load, format-3 images without it, and the public image. */
+static void test_format4(void)
+{
+    static const struct dict_node two[] = {{1, 0}, {2, 1}};
+    struct dict a, b;
+    CU_ASSERT_EQUAL_FATAL(dict_init(&a, two, 2), 0);
+    struct dict_column c = {.name = "k", .type = DICT_T_INT32};
+    uint16_t pk = 0;
+    struct dict_table_def def = {.name = "t", .ncols = 1, .cols = &c, .npk = 1, .pk = &pk,
+                                 .method = DICT_FRAG_HASH, .nfrags = 1};
+    CU_ASSERT_EQUAL_FATAL(dict_create_table(&a, &def, NULL), 0);
+    uint8_t *none;
+    size_t nlen;
+    CU_ASSERT_EQUAL_FATAL(dict_encode(&a, &none, &nlen), 0); /* no users yet */
+    char v[DICT_VERIFIER_MAX + 1];
+    verifier("pw", v, sizeof v);
+    size_t vl = strlen(v);
+    CU_ASSERT_EQUAL_FATAL(dict_user_create(&a, "b", DICT_ROLE_WRITER, v), 0);
+    CU_ASSERT_EQUAL_FATAL(dict_user_create(&a, "a", DICT_ROLE_ADMIN, v), 0);
+    uint8_t *buf;
+    size_t len;
+    CU_ASSERT_EQUAL_FATAL(dict_encode(&a, &buf, &len), 0);
+    /* layout: count 2, then per user name length, name, role, reserved,
+     * verifier length (2), verifier */
+    size_t rec = 1 + 1 + 4 + vl;
+    CU_ASSERT_EQUAL_FATAL(len, nlen + 2 * rec);
+    size_t u0 = nlen; /* first user record; the count is the 4 bytes before */
+    CU_ASSERT_EQUAL(memcmp(buf + u0 - 4, "\x02\0\0\0", 4), 0);
+    CU_ASSERT_EQUAL(buf[u0], 1);
+    CU_ASSERT_EQUAL(buf[u0 + 1], 'a');
+    CU_ASSERT_EQUAL(buf[u0 + 2], DICT_ROLE_ADMIN);
+    CU_ASSERT_EQUAL(buf[u0 + 3], 0);
+    CU_ASSERT_EQUAL(buf[u0 + 4] | buf[u0 + 5] << 8, vl);
+    CU_ASSERT_EQUAL(memcmp(buf + u0 + 6, v, vl), 0);
+    CU_ASSERT_EQUAL(buf[u0 + rec + 1], 'b');
+    CU_ASSERT_EQUAL(buf[u0 + rec + 2], DICT_ROLE_WRITER);
+    CU_ASSERT_EQUAL_FATAL(dict_decode(buf, len, &b), 0);
+    same(&a, &b);
+    dict_free(&b);
+
+    /* every check on load */
+    struct { size_t off; uint8_t val; const char *why; } bad[] = {
+        {u0 + 2, 4, "user 0: role 4 is not a role"},
+        {u0 + 2, 0, "user 0: role 0 is not a role"},
+        {u0 + 3, 1, "reserved byte 0x1"},
+        {u0 + 1, '!', "user 0: user name '!': character 0"},
+        {u0 + 1, 'c', "user 1: name 'b' does not sort after 'c'"}, /* c, b */
+        {u0 + rec + 1, 'a', "user 1: name 'a' does not sort after 'a'"}, /* a duplicate */
+        {u0 + 6, 'X', "user 0: user 'a': verifier 'XCRAM"},
+        {u0 + 6 + 20, 0, "verifier holds a NUL byte"},
+        {u0 + 4, 0, "user 0: user 'a': no verifier"},
+        {u0 - 4, 0, "unexpected bytes after the last user"}, /* count 0: records left over */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        uint8_t *x = malloc(len);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+        memcpy(x, buf, len);
+        x[bad[i].off] = bad[i].val;
+        reseal(x, len);
+        int rc = dict_decode(x, len, &b);
+        CU_ASSERT_EQUAL(rc, NINES_ECORRUPT);
+        CU_ASSERT_EQUAL(b.nusers, 0);
+        CU_ASSERT_PTR_NULL(b.users);
+        if (!strstr(nines_errdetail(), bad[i].why)) {
+            fprintf(stderr, "case %zu: detail '%s', expected '%s'\n", i, nines_errdetail(),
+                    bad[i].why);
+            CU_FAIL("detail");
+        }
+        free(x);
+    }
+    /* a verifier longer than 255 bytes, a count above 1024 */
+    {
+        uint8_t *x = malloc(len);
+        memcpy(x, buf, len);
+        x[u0 + 5] = 1; /* length 256 + vl: runs past the image */
+        reseal(x, len);
+        CU_ASSERT_EQUAL(dict_decode(x, len, &b), NINES_ECORRUPT);
+        memcpy(x, buf, len);
+        x[u0 - 4] = 0x01;
+        x[u0 - 3] = 0x04; /* 1025 */
+        reseal(x, len);
+        CU_ASSERT_EQUAL(dict_decode(x, len, &b), NINES_ECORRUPT);
+        CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "user count 1025 above 1024"));
+        free(x);
+    }
+
+    /* a format-3 file (no users section) loads with no users; its bytes
+     * are the format-4 image of the same dictionary without its count */
+    uint8_t *v3 = malloc(nlen);
+    memcpy(v3, none, nlen);
+    size_t l3 = nlen;
+    to_v3(v3, &l3);
+    CU_ASSERT_EQUAL_FATAL(dict_decode(v3, l3, &b), 0);
+    CU_ASSERT_EQUAL(b.nusers, 0);
+    CU_ASSERT_PTR_NULL(b.users);
+    CU_ASSERT_EQUAL(b.ntables, 1);
+    /* ... users can be added to it, and it saves as format 4 */
+    CU_ASSERT_EQUAL(dict_user_create(&b, "a", DICT_ROLE_ADMIN, v), 0);
+    dict_free(&b);
+    /* a format-3 image followed by a user section is refused */
+    {
+        uint8_t *x = malloc(len);
+        memcpy(x, buf, len);
+        x[4] = 3;
+        reseal(x, len);
+        CU_ASSERT_EQUAL(dict_decode(x, len, &b), NINES_ECORRUPT);
+        CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "after the last table"));
+        free(x);
+    }
+    free(v3);
+
+    /* the public image: the same dictionary, no users, no verifier bytes */
+    uint8_t *pub;
+    size_t plen;
+    CU_ASSERT_EQUAL_FATAL(dict_encode_public(&a, &pub, &plen), 0);
+    CU_ASSERT_EQUAL(plen, nlen);
+    CU_ASSERT_EQUAL(pub[4], 4);
+    CU_ASSERT_PTR_NULL(memmem(pub, plen, "SCRAM", 5));
+    CU_ASSERT_PTR_NULL(memmem(pub, plen, v + 20, 16));
+    CU_ASSERT_PTR_NOT_NULL(memmem(buf, len, "SCRAM", 5));
+    /* only the version differs from the image before the users */
+    CU_ASSERT_EQUAL(memcmp(pub + 32, none + 32, nlen - 32), 0);
+    CU_ASSERT_EQUAL_FATAL(dict_decode(pub, plen, &b), 0);
+    CU_ASSERT_EQUAL(b.nusers, 0);
+    CU_ASSERT_EQUAL(b.version, a.version);
+    CU_ASSERT_EQUAL_FATAL(b.ntables, 1);
+    CU_ASSERT_STRING_EQUAL(b.tables[0]->def.name, "t");
+    dict_free(&b);
+    free(pub);
+    free(none);
     free(buf);
     dict_free(&a);
 }
@@ -405,7 +593,7 @@ static void test_files(void)
     CU_ASSERT_EQUAL(dict_drop_table(&a, "single"), 0);
     CU_ASSERT_EQUAL_FATAL(dict_save(&a, path), 0);
     CU_ASSERT_EQUAL_FATAL(dict_load(path, &b), 0);
-    CU_ASSERT_EQUAL(b.version, 8);
+    CU_ASSERT_EQUAL(b.version, 11);
     same(&a, &b);
     dict_free(&b);
     /* a truncated file */
@@ -495,6 +683,7 @@ void cu_register(void)
         {"corruption", test_corruption},
         {"checked_content", test_checked_content},
         {"format3", test_format3},
+        {"format4", test_format4},
         {"files", test_files},
 #ifdef NINES_FAULTS
         {"save_faults", test_save_faults},

@@ -12,6 +12,7 @@
 #include "nines_net.pb-c.h"
 #include "nines_txn.pb-c.h"
 #include "nlog.h"
+#include "scram.h"
 
 #include "../../kernel/kern_key.h"
 #include "../../kernel/kern_frag.h"
@@ -3611,6 +3612,98 @@ static void test_takeback_undrained_install(void)
     ft_clear(HSC);
 }
 
+/* A user change (DICT_OP_CREATE_USER / _ALTER_USER / _DROP_USER) sent by
+ * node 2 to the coordinator, node 1, as a forwarded client change. */
+static void send_user_change(Nines__DictOp op, const char *name, uint32_t role,
+                             const char *verifier, uint64_t ref)
+{
+    struct rt *rt = W.n[2].rt;
+    struct rt_msg *m = rt_msg_new(rt, NINES__MSG_TYPE__DICT_CHANGE_REQ);
+    Nines__DictChangeReq *q = RT_BODY(m, Nines__DictChangeReq, nines__dict_change_req__init);
+    Nines__DictChange *c = rt_msg_alloc(m, sizeof *c);
+    Nines__DictUser *u = rt_msg_alloc(m, sizeof *u);
+    nines__dict_change__init(c);
+    nines__dict_user__init(u);
+    u->name = (char *)name;
+    u->role = role;
+    u->verifier = (char *)(verifier ? verifier : "");
+    c->op = op;
+    c->user = u;
+    q->change = c;
+    q->origin = 2;
+    q->ref = ref;
+    CU_ASSERT_EQUAL_FATAL(rt_send(rt, 1, RT_SVC_DICT, m), 0);
+}
+
+/* Every node's dictionary at `version`, all images equal (users included). */
+static bool users_everywhere(uint64_t version)
+{
+    uint8_t *i1;
+    size_t l1;
+    if (dsvc_current(W.n[1].dict)->version != version ||
+        dict_encode(dsvc_current(W.n[1].dict), &i1, &l1))
+        return false;
+    bool same = true;
+    for (uint32_t i = 2; i <= NN && same; i++) {
+        uint8_t *im;
+        size_t l;
+        same = dsvc_current(W.n[i].dict)->version == version &&
+               dict_encode(dsvc_current(W.n[i].dict), &im, &l) == 0;
+        if (same) {
+            same = l == l1 && memcmp(im, i1, l) == 0;
+            free(im);
+        }
+    }
+    free(i1);
+    return same;
+}
+
+/* Users through the dictionary transaction: validated at the coordinator,
+ * applied and kept by every node; a refused change changes nothing. */
+static void test_user_changes(void)
+{
+    char v1[DICT_VERIFIER_MAX + 1], v2[DICT_VERIFIER_MAX + 1];
+    CU_ASSERT_EQUAL_FATAL(scram_verifier_make("a", 1, NULL, 0, 4096, v1, sizeof v1), 0);
+    CU_ASSERT_EQUAL_FATAL(scram_verifier_make("b", 1, NULL, 0, 4096, v2, sizeof v2), 0);
+    uint64_t v0 = dsvc_current(W.n[1].dict)->version;
+    send_user_change(NINES__DICT_OP__DICT_OP_CREATE_USER, "ops", DICT_ROLE_ADMIN, v1, 901);
+    for (int r = 0; r < 20000 && !users_everywhere(v0 + 1); r++)
+        step();
+    CU_ASSERT_FATAL(users_everywhere(v0 + 1));
+    for (uint32_t i = 1; i <= NN; i++) {
+        const struct dict_user *u = dict_user_find(dsvc_current(W.n[i].dict), "ops");
+        CU_ASSERT_PTR_NOT_NULL_FATAL(u);
+        CU_ASSERT_EQUAL(u->role, DICT_ROLE_ADMIN);
+        CU_ASSERT_STRING_EQUAL(u->verifier, v1);
+    }
+    send_user_change(NINES__DICT_OP__DICT_OP_CREATE_USER, "app", DICT_ROLE_READER, v1, 902);
+    for (int r = 0; r < 20000 && !users_everywhere(v0 + 2); r++)
+        step();
+    send_user_change(NINES__DICT_OP__DICT_OP_ALTER_USER, "app", DICT_ROLE_WRITER, v2, 903);
+    for (int r = 0; r < 20000 && !users_everywhere(v0 + 3); r++)
+        step();
+    CU_ASSERT_FATAL(users_everywhere(v0 + 3));
+    const struct dict_user *u = dict_user_find(dsvc_current(W.n[4].dict), "app");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(u);
+    CU_ASSERT_EQUAL(u->role, DICT_ROLE_WRITER);
+    CU_ASSERT_STRING_EQUAL(u->verifier, v2);
+    /* refused at the coordinator (the last admin; a bad verifier): no version */
+    send_user_change(NINES__DICT_OP__DICT_OP_DROP_USER, "ops", 0, NULL, 904);
+    send_user_change(NINES__DICT_OP__DICT_OP_CREATE_USER, "bad", DICT_ROLE_READER, "x", 905);
+    run(200);
+    CU_ASSERT(users_everywhere(v0 + 3));
+    CU_ASSERT_PTR_NOT_NULL(dict_user_find(dsvc_current(W.n[3].dict), "ops"));
+    CU_ASSERT_PTR_NULL(dict_user_find(dsvc_current(W.n[3].dict), "bad"));
+    send_user_change(NINES__DICT_OP__DICT_OP_DROP_USER, "app", 0, NULL, 906);
+    for (int r = 0; r < 20000 && !users_everywhere(v0 + 4); r++)
+        step();
+    CU_ASSERT_FATAL(users_everywhere(v0 + 4));
+    for (uint32_t i = 1; i <= NN; i++) {
+        CU_ASSERT_PTR_NULL(dict_user_find(dsvc_current(W.n[i].dict), "app"));
+        CU_ASSERT_EQUAL(dsvc_current(W.n[i].dict)->nusers, 1);
+    }
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
@@ -3633,6 +3726,7 @@ void cu_register(void)
         {"prepared_asks_outcome", test_prepared_asks_outcome},
         {"other_incarnation_refused", test_other_incarnation_refused},
         {"lag_in_time", test_lag_in_time},
+        {"user_changes", test_user_changes},
         {NULL, NULL},
     };
     cu_add_suite("ksvc", suite_init, suite_fini, cases);
