@@ -349,12 +349,7 @@ int nines_tables(nines_conn *c, int refresh, nines_table_fn fn, void *arg);
 int nines_table_get(nines_conn *c, const char *name, int refresh, struct nines_table_info *out);
 
 /* ---- users (client/README.md "Users") -------------------------------- */
-/* Roles, ordered: a higher role may do everything a lower one may. */
-enum nines_role {
-    NINES_ROLE_READER = 1,  /* read rows */
-    NINES_ROLE_WRITER = 2,  /* also write rows */
-    NINES_ROLE_ADMIN = 3,   /* also schema, users and cluster changes */
-};
+/* Roles: enum nines_role (with nines_connect_opts above). */
 /* Create a user (a dictionary change on every node). The library makes
  * the SCRAM-SHA-256 verifier from the password (random salt, 4096
  * iterations); the password itself is never sent. name: 1..63 bytes of
