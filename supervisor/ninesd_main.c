@@ -1,4 +1,5 @@
 /* ninesd — one database node: `ninesd --config FILE --node ID`. */
+#include "sup_users.h"
 #include "conf.h"
 #include "nines/errors.h"
 #include "nlog.h"
@@ -167,6 +168,13 @@ int main(int argc, char **argv)
         sup_set_kernel(&sup, kern);
     if (!err)
         err = dsvc_subscribe_install(dict, kern_dict_installed, kern);
+    /* logins (supervisor/README.md "Users"): the dictionary's users to the
+     * endpoint and the SQL front end after every install */
+    static struct sup_users users;
+    if (!err)
+        err = sup_users_init(&users, the_rt, &conf);
+    if (!err)
+        err = dsvc_subscribe_install(dict, sup_users_installed, &users);
     if (!err)
         err = txc_create(&txc, the_rt,
                          &(struct txc_config){.dict = dsvc_current_fn, .dict_ctx = dict,
@@ -185,7 +193,10 @@ int main(int argc, char **argv)
      * connection; its engine reaches the cluster as a client of this node */
     static struct sql_srv *sqlsrv;
     if (!err)
-        err = sql_srv_start(&conf, (uint32_t)id, config, &sqlsrv);
+        err = sql_srv_start_as(&conf, (uint32_t)id, config, sup_users_internal_user(&users),
+                               sup_users_internal_password(&users), &sqlsrv);
+    if (!err)
+        sup_users_set_sql(&users, sqlsrv, dsvc_current_fn(dict));
     if (err) {
         fprintf(stderr, "ninesd: node %lu: %s\n", id, nines_errdetail());
         rt_destroy(the_rt);

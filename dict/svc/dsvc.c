@@ -639,6 +639,22 @@ void dsvc_on_get_req(struct rt *rt, void *st, struct rt_msg *m)
                               : NULL;
     uint32_t *live = r ? rt_msg_alloc(r, DICT_MAX_NODES * sizeof *live) : NULL;
     const Nines__DictGetReq *q = (const Nines__DictGetReq *)m->body;
+    if (q && q->users && m->from >= NET_CONN_BASE &&
+        rt_client_role(rt, m->from) < NET_ROLE_ADMIN) {
+        if (r)
+            rt_msg_free(rt, r);
+        r = rt_msg_new(rt, NINES__MSG_TYPE__DICT_GET_REF);
+        Nines__DictGetRef *f = r ? RT_BODY(r, Nines__DictGetRef, nines__dict_get_ref__init)
+                                 : NULL;
+        if (f) {
+            f->error = NINES_EPERM;
+            f->reason = "permission denied: the user list needs the admin role";
+            rt_send(rt, m->from, RT_SVC_NONE, r);
+        } else if (r) {
+            rt_msg_free(rt, r);
+        }
+        return;
+    }
     bool users_ok = !(q && q->users) || get_users(r, &d->cur, b);
     /* to clients: the public image, no users, no verifiers */
     if (b && live && users_ok && img_to_msg(r, &d->cur, true, &b->image)) {

@@ -763,6 +763,17 @@ void dsvc_on_change_req(struct rt *rt, void *st, struct rt_msg *m)
         return;
     }
     if (m->from >= NET_CONN_BASE) {
+        /* schema and users are the admin role's (README.md "SECURITY") */
+        uint32_t role = rt_client_role(rt, m->from);
+        if (role < NET_ROLE_ADMIN) {
+            char why[160];
+            snprintf(why, sizeof why, "permission denied: schema and user changes need the "
+                     "admin role, this connection's user has the %s role",
+                     role == NET_ROLE_WRITER ? "writer" : role == NET_ROLE_READER ? "reader"
+                                                                               : "no");
+            refuse(d, m->from, 0, 0, NINES_EPERM, why);
+            return;
+        }
         uint32_t coord = dsvc_coordinator(d);
         if (coord != d->self)
             forward(d, m, coord, 0);
