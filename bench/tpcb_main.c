@@ -253,13 +253,31 @@ static void *bench_thread_main(void *arg)
 
 struct node_stats { uint64_t in, out, cpu_us; bool ok; };
 
+/* The login the cluster file names (client_user, client_password_file;
+ * NINES_USER / NINES_PASSWORD first), for links opened without
+ * nines_connect_config; "" user: none. */
+static char login_user[64], login_pw[1025];
+static void login_of(const struct nines_conf *cf)
+{
+    const char *u = getenv("NINES_USER"), *p = getenv("NINES_PASSWORD");
+    if ((!u || !u[0]) && cf->client_user[0]) {
+        u = cf->client_user;
+        if ((!p || !p[0]) && cf->client_password_file[0] &&
+            nines_read_password_file(cf->client_password_file, login_pw, sizeof login_pw) == 0)
+            p = login_pw;
+    }
+    snprintf(login_user, sizeof login_user, "%s", u ? u : "");
+    if (p != login_pw)
+        snprintf(login_pw, sizeof login_pw, "%s", p ? p : "");
+}
+
 static void read_node_stats(const struct nines_conf *cf, struct node_stats *st)
 {
     for (uint32_t i = 0; i < cf->nnodes; i++) {
         st[i].ok = false;
         struct net_client *cl;
         const struct nines_node_conf *nc = &cf->nodes[i];
-        if (net_client_connect(&cl, nc->host, nc->port, cf->cluster, 1000))
+        if (net_client_connect_conf(&cl, cf, nc, 1000))
             continue;
         Nines__StatusReq req = NINES__STATUS_REQ__INIT;
         struct net_msg_in in;
@@ -542,7 +560,8 @@ static int bench_connect(const struct nines_conf *cf, nines_conn **out)
         addrs[n] = addr[n];
         n++;
     }
-    const struct nines_connect_opts fo = {.flags = NINES_CONNECT_FIRST_NODE};
+    const struct nines_connect_opts fo = {.flags = NINES_CONNECT_FIRST_NODE,
+                                          .user = login_user, .password = login_pw};
     return nines_connect_with(out, addrs, n, cf->cluster, opt_timeout_ms, &fo);
 }
 
@@ -609,6 +628,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "tpcb: %s\n", nines_errdetail());
         return 2;
     }
+    login_of(&cf);
     if (opt_journal) {
         journal = fopen(opt_journal, "w");
         if (!journal) {

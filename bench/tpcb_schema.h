@@ -60,7 +60,7 @@ static inline int tpcb_admin_call(const struct nines_conf *cf, uint32_t type,
     for (uint32_t i = 0; i < cf->nnodes; i++) {
         struct net_client *cl;
         const struct nines_node_conf *nc = &cf->nodes[i];
-        rc = net_client_connect(&cl, nc->host, nc->port, cf->cluster, 1000);
+        rc = net_client_connect_conf(&cl, cf, nc, 1000);
         if (rc)
             continue;
         rc = net_client_send(cl, type, req);

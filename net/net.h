@@ -171,6 +171,11 @@ int net_client_connect_key(struct net_client **out, const char *host, uint16_t p
 int net_client_connect_as(struct net_client **out, const char *host, uint16_t port,
                           const char *cluster, const uint8_t *key, const char *user,
                           const char *password, int timeout_ms);
+/* Connect to node nc of cf as a tool does: with the cluster key when cf
+ * has one (an admin link), else logged in as NINES_USER / cf's client_user
+ * (password from NINES_PASSWORD / cf's client_password_file), else plain. */
+int net_client_connect_conf(struct net_client **out, const struct nines_conf *cf,
+                            const struct nines_node_conf *nc, int timeout_ms);
 /* The role the node gave this connection (enum net_role). */
 uint32_t net_client_role(const struct net_client *c);
 int net_client_send(struct net_client *c, uint32_t type, const ProtobufCMessage *body);

@@ -54,7 +54,33 @@ start)
         "$build/bin/ninesd" --config "$conf" --node "$id" >>"$dir/node$id.log" 2>&1 &
         echo $! > "$dir/node$id.pid"
         echo "started node $id (pid $!, log $dir/node$id.log)"
-    done ;;
+    done
+    # the first admin (README.md "SECURITY"): with a cluster key (ninesctl is
+    # then an admin link) and a client_user whose password file does not
+    # exist yet, make a random password there (owner-only) and give the
+    # user it, as an admin
+    user=$(awk '$1 == "client_user" { print $2 }' "$conf")
+    pwfile=$(awk '$1 == "client_password_file" { print $2 }' "$conf")
+    if [ -n "$key" ] && [ -n "$user" ] && [ -n "$pwfile" ] && [ ! -e "$pwfile" ]; then
+        "$build/bin/ninesctl" --config "$conf" status --wait-healthy 30 >/dev/null || {
+            echo "cluster.sh: the cluster did not become healthy: no admin user made" >&2
+            exit 1
+        }
+        mkdir -p "$(dirname "$pwfile")"
+        (umask 077 && head -c 18 /dev/urandom | base64 | tr -d '\n=' >"$pwfile.tmp" &&
+            echo >>"$pwfile.tmp")
+        if ! "$build/bin/ninesctl" --config "$conf" user add "$user" --role admin \
+            <"$pwfile.tmp" >/dev/null 2>"$dir/user-add.err"; then
+            # a dictionary from an earlier run may have the user already
+            "$build/bin/ninesctl" --config "$conf" user passwd "$user" <"$pwfile.tmp" >/dev/null || {
+                cat "$dir/user-add.err" >&2
+                rm -f "$pwfile.tmp"
+                exit 1
+            }
+        fi
+        mv "$pwfile.tmp" "$pwfile"
+        echo "admin user '$user' created; its password is in $pwfile (readable by you only)"
+    fi ;;
 stop)
     for id in $ids; do
         stop_pid "node $id" "$dir/node$id.pid"

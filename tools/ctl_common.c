@@ -14,26 +14,7 @@
 int ctl_dial(const struct nines_conf *c, const struct nines_node_conf *nc,
              struct net_client **out, int timeout_ms)
 {
-    if (c->has_key)
-        return net_client_connect_key(out, nc->host, nc->port, c->cluster, c->key, timeout_ms);
-    const char *user = getenv("NINES_USER");
-    const char *pw = getenv("NINES_PASSWORD");
-    char buf[1025];
-    if ((!user || !user[0]) && c->client_user[0])
-        user = c->client_user;
-    if (user && user[0] && (!pw || !pw[0]) && c->client_password_file[0]) {
-        int rc = nines_read_password_file(c->client_password_file, buf, sizeof buf);
-        if (rc)
-            return rc;
-        pw = buf;
-    }
-    if (user && user[0] && (!pw || !pw[0]))
-        return nines_err(NINES_EINVAL, "user \"%s\" has no password (NINES_PASSWORD or the "
-                         "cluster file's client_password_file)", user);
-    int rc = net_client_connect_as(out, nc->host, nc->port, c->cluster, NULL, user, pw,
-                                   timeout_ms);
-    explicit_bzero(buf, sizeof buf);
-    return rc;
+    return net_client_connect_conf(out, c, nc, timeout_ms);
 }
 
 /* Ask one node for its status. */

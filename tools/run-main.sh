@@ -82,7 +82,16 @@ sqlport=$(awk '$1 == "node" && $2 == 1 { for (i = 3; i < NF; i++) if ($i == "sql
 if [ -n "$sqlport" ] && command -v pgbench >/dev/null && command -v psql >/dev/null; then
     echo
     echo "SQL front end: pgbench -i -s 1, then 3 s of its TPC-B script (4 clients, -M prepared) on node 1 (127.0.0.1:$sqlport)"
-    export PGHOST=127.0.0.1 PGPORT=$sqlport PGUSER=${PGUSER:-nines} PGDATABASE=${PGDATABASE:-nines}
+    export PGHOST=127.0.0.1 PGPORT=$sqlport PGDATABASE=${PGDATABASE:-nines}
+    # the file's login when it has one (the embedded default: admin, its
+    # password in the owner-only file tools/cluster.sh made)
+    cuser=$(awk '$1 == "client_user" { print $2 }' "$conf")
+    cpw=$(awk '$1 == "client_password_file" { print $2 }' "$conf")
+    export PGUSER=${PGUSER:-${cuser:-nines}}
+    if [ -n "$cpw" ] && [ -r "$cpw" ] && [ -z "${PGPASSWORD:-}" ]; then
+        PGPASSWORD=$(head -n 1 "$cpw")
+        export PGPASSWORD
+    fi
     if ! pgbench -q -i -s 1 >"$dir/pgbench-init.log" 2>&1; then
         cat "$dir/pgbench-init.log"
         echo "run: pgbench -i through the SQL front end failed" >&2
@@ -100,7 +109,11 @@ if [ -n "$sqlport" ] && command -v pgbench >/dev/null && command -v psql >/dev/n
     echo "TPC-B invariant through SQL (accounts tellers branches history): $sums"
     echo "$sums" | awk '{ exit !($1 == $2 && $2 == $3 && $3 == $4) }' ||
         { echo "run: the TPC-B invariant does not hold through SQL" >&2; exit 1; }
-    echo "connect with: psql -h 127.0.0.1 -p $sqlport -U $PGUSER -d $PGDATABASE   (any node's sql port; trust logins in $conf)"
+    if [ -n "$cpw" ]; then
+        echo "connect with: PGPASSWORD=\$(cat $cpw) psql -h 127.0.0.1 -p $sqlport -U $PGUSER -d $PGDATABASE   (any node's sql port)"
+    else
+        echo "connect with: psql -h 127.0.0.1 -p $sqlport -U $PGUSER -d $PGDATABASE   (any node's sql port; trust logins in $conf)"
+    fi
 fi
 echo
 "$build/bin/net_rtt" --quick

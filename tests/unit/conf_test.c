@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* a well-formed sql_user verifier (shape only: conf.c does not decode it) */
@@ -255,10 +256,45 @@ static void test_load_file(void)
     CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "/nonexistent/x.conf"));
 }
 
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+    CU_ASSERT_FATAL(fd >= 0);
+    CU_ASSERT_EQUAL(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    CU_ASSERT_EQUAL(fchmod(fd, mode), 0);
+    close(fd);
+}
+
 static void test_example_file(void)
 {
     struct nines_conf c;
-    CU_ASSERT_EQUAL_FATAL(nines_conf_load("tools/local4.conf", &c), 0);
+    /* the embedded default names a key that tools/cluster.sh makes on the
+     * first start: read it with a key of our own at that path */
+    char text[8192], path[] = "/tmp/nines_conf_XXXXXX", kp[64], cp[64];
+    FILE *f = fopen("tools/local4.conf", "r");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = 0;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(path));
+    snprintf(kp, sizeof kp, "%s/k", path);
+    snprintf(cp, sizeof cp, "%s/c.conf", path);
+    write_file(kp, NINES_KEY_HEADER "\n"
+               "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n", 0600);
+    char *at = strstr(text, "build/cluster/cluster.key");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(at);
+    char out[8300];
+    snprintf(out, sizeof out, "%.*s%s%s", (int)(at - text), text, kp,
+             at + strlen("build/cluster/cluster.key"));
+    write_file(cp, out, 0644);
+    CU_ASSERT_EQUAL_FATAL(nines_conf_load(cp, &c), 0);
+    CU_ASSERT_TRUE(c.has_key);
+    CU_ASSERT_EQUAL(c.client_auth, NINES_CLIENT_AUTH_SCRAM);
+    CU_ASSERT_EQUAL(c.sql_auth, NINES_SQL_AUTH_SCRAM);
+    CU_ASSERT_STRING_EQUAL(c.client_user, "admin");
+    unlink(kp);
+    unlink(cp);
+    rmdir(path);
     CU_ASSERT_EQUAL(c.nnodes, 4);
     unsigned sites[2] = {0, 0};
     for (unsigned i = 0; i < c.nnodes; i++)
