@@ -5,7 +5,7 @@ include cluster.mk
 .DEFAULT_GOAL := all
 
 CC      ?= cc
-PKGS    := libprotobuf-c libcrypto
+PKGS    := libprotobuf-c libssl libcrypto
 CFLAGS  := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter \
            -g -pthread -I. -Iinclude -Icommon -Itests -I$(BUILD)/gen $(shell pkg-config --cflags $(PKGS))
 LDLIBS  := $(shell pkg-config --libs $(PKGS)) -lpg_query -libverbs -pthread -lm

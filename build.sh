@@ -7,7 +7,7 @@ set -e
 cd "$(dirname "$0")"
 PKGS="build-essential make pkg-config libibverbs-dev librdmacm-dev libprotobuf-c-dev \
 protobuf-c-compiler libjemalloc-dev libcunit1-dev liblmdb-dev libssl-dev \
-clang-14 libfuzzer-14-dev libpg-query-dev libpq-dev postgresql-client-15 postgresql-15"
+clang-14 libfuzzer-14-dev libpg-query-dev libpq-dev postgresql-client-15 postgresql-15 openssl"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -359,6 +359,30 @@ static int parse_line(struct nines_conf *c, char *line, const char *name, int ln
                              "scram-sha-256", name, ln, w[1]);
         return 0;
     }
+    if (strcmp(w[0], "tls_cert") == 0 || strcmp(w[0], "tls_key") == 0 ||
+        strcmp(w[0], "tls_ca") == 0) {
+        char *dst = w[0][4] == 'c' && w[0][5] == 'e' ? c->tls_cert
+                    : w[0][4] == 'k'                 ? c->tls_key
+                                                     : c->tls_ca;
+        if (strlen(w[1]) >= sizeof c->tls_cert)
+            return nines_err(NINES_ECONFIG, "%s:%d: %s path '%s' is longer than %zu bytes", name,
+                             ln, w[0], w[1], sizeof c->tls_cert - 1);
+        snprintf(dst, sizeof c->tls_cert, "%s", w[1]);
+        return 0;
+    }
+    if (strcmp(w[0], "sql_tls") == 0) {
+        if (strcmp(w[1], "off") == 0)
+            c->sql_tls = NINES_TLS_OFF;
+        else if (strcmp(w[1], "prefer") == 0)
+            c->sql_tls = NINES_TLS_PREFER;
+        else if (strcmp(w[1], "require") == 0)
+            c->sql_tls = NINES_TLS_REQUIRE;
+        else
+            return nines_err(NINES_ECONFIG, "%s:%d: sql_tls '%s' must be off, prefer or "
+                             "require", name, ln, w[1]);
+        c->sql_tls_set = true;
+        return 0;
+    }
     if (strcmp(w[0], "client_user") == 0) {
         if (strlen(w[1]) >= sizeof c->client_user)
             return nines_err(NINES_ECONFIG, "%s:%d: client_user '%s' is longer than %zu bytes",
@@ -495,6 +519,10 @@ static int conf_validate(const struct nines_conf *c, const char *name)
                                  "%u", name, a->sql_host, a->sql_port, a->id, b->id);
         }
     }
+    if (c->sql_tls != NINES_TLS_OFF && (!c->tls_cert[0] || !c->tls_key[0]))
+        return nines_err(NINES_ECONFIG, "%s: sql_tls %s needs tls_cert and tls_key (the node's "
+                         "certificate chain and private key, PEM)", name,
+                         c->sql_tls == NINES_TLS_REQUIRE ? "require" : "prefer");
     if (c->reconnect_min_ms > c->reconnect_max_ms)
         return nines_err(NINES_ECONFIG, "%s: reconnect_min_ms %u is above reconnect_max_ms %u",
                          name, c->reconnect_min_ms, c->reconnect_max_ms);
@@ -526,6 +554,8 @@ int nines_conf_parse(const char *text, const char *name, struct nines_conf *out)
             return rc;
         p += len + (eol ? 1 : 0);
     }
+    if (!out->sql_tls_set) /* the default: offered when there is a certificate */
+        out->sql_tls = out->tls_cert[0] ? NINES_TLS_PREFER : NINES_TLS_OFF;
     int rc = conf_validate(out, name);
     if (rc)
         return rc;

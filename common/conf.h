@@ -37,6 +37,13 @@ enum nines_client_auth {
     NINES_CLIENT_AUTH_SCRAM,      /* `scram-sha-256`: users of the dictionary, by role */
 };
 
+/* The cluster file's `sql_tls` setting (README.md "SECURITY"). */
+enum nines_tls_mode {
+    NINES_TLS_OFF = 0,            /* `off`: SSLRequest answered 'N' */
+    NINES_TLS_PREFER,             /* `prefer`: TLS when the client asks, plain otherwise */
+    NINES_TLS_REQUIRE,            /* `require`: a client that does not ask is refused */
+};
+
 /* The cluster file's `sql_auth` setting (common/README.md, sql/README.md
  * "Authentication"). */
 enum nines_sql_auth {
@@ -117,6 +124,11 @@ struct nines_conf {
     enum nines_client_auth client_auth; /* default trust */
     char client_user[64];         /* a client program's user (nines_connect_config) */
     char client_password_file[256]; /* ... and the file holding its password */
+    /* TLS for client connections: the node's certificate chain and key
+     * (PEM), and the CA file clients verify nodes against */
+    char tls_cert[256], tls_key[256], tls_ca[256];
+    enum nines_tls_mode sql_tls;  /* default: prefer with tls_cert, else off */
+    bool sql_tls_set;
     /* the PostgreSQL protocol front end (sql/README.md) */
     enum nines_sql_auth sql_auth; /* default trust */
     uint32_t sql_nusers;

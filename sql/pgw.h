@@ -18,6 +18,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/ssl.h>
+
 #include "conf.h"
 #include "scram.h"
 #include "sqle.h"
@@ -98,6 +100,7 @@ struct sql_srv {
     uint64_t accepted, refused; /* counters for the log */
     uint32_t send_timeout_ms;   /* SO_SNDTIMEO of new sessions (PGW_SEND_TIMEOUT_S; tests
                                  * lower it before connecting) */
+    SSL_CTX *tls;               /* sql_tls prefer|require: the node's certificate and key */
     struct sql_srv_user *users; /* the dictionary's users (sql_srv_set_users), under mu */
     size_t nusers;
 };
@@ -181,6 +184,7 @@ struct pgw_sess {
     char user[NINES_NAME_MAX];
     char database[NINES_NAME_MAX];
     bool ssl_asked, gss_asked;
+    SSL *ssl;                   /* the session runs over TLS (NULL: in clear) */
     uint32_t role;              /* enum nines_role of the logged-in user */
     struct scram_srv *scram;
     struct sqle_sess *es;
@@ -196,6 +200,13 @@ struct pgw_sess {
 };
 
 /* ---- pgw_io.c ---- */
+/* The OpenSSL error queue as one line into buf (the queue emptied). */
+void pgw_tls_errors(char *buf, size_t n);
+/* Switch the session to TLS after answering SSLRequest 'S': 0, or -1
+ * (reason set). */
+int pgw_tls_accept(struct pgw_sess *s);
+/* End TLS (best effort) and free it. */
+void pgw_tls_close(struct pgw_sess *s);
 /* Write the output buffer; 0, or -1 with s->reason (the session closes). */
 int pgw_flush(struct pgw_sess *s);
 /* Flush when the buffer passed PGW_OUT_FLUSH_AT. */

@@ -6,6 +6,7 @@
 #include "pgw.h"
 
 #include <errno.h>
+#include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,91 @@ void pgw_reason(struct pgw_sess *s, const char *fmt, ...)
     va_end(ap);
 }
 
+/* The socket or its TLS session: bytes moved, 0 at EOF, -1 with errno
+ * (EAGAIN: the socket's time-out passed). */
+static ssize_t sock_write(struct pgw_sess *s, const void *p, size_t n)
+{
+    if (!s->ssl)
+        return send(s->fd, p, n, MSG_NOSIGNAL);
+    ERR_clear_error();
+    int w = SSL_write(s->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+    if (w > 0)
+        return w;
+    switch (SSL_get_error(s->ssl, w)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_SYSCALL:
+        if (!errno)
+            errno = EPIPE;
+        return -1;
+    default:
+        errno = EPROTO;
+        return -1;
+    }
+}
+
+static ssize_t sock_read(struct pgw_sess *s, void *p, size_t n)
+{
+    if (!s->ssl)
+        return read(s->fd, p, n);
+    ERR_clear_error();
+    int r = SSL_read(s->ssl, p, n > INT32_MAX ? INT32_MAX : (int)n);
+    if (r > 0)
+        return r;
+    switch (SSL_get_error(s->ssl, r)) {
+    case SSL_ERROR_ZERO_RETURN:
+        return 0;
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_SYSCALL:
+        if (!errno) /* the peer closed without a TLS close_notify */
+            return 0;
+        return -1;
+    default:
+        errno = EPROTO;
+        return -1;
+    }
+}
+
+int pgw_tls_accept(struct pgw_sess *s)
+{
+    s->ssl = SSL_new(s->srv->tls);
+    if (!s->ssl || SSL_set_fd(s->ssl, s->fd) != 1) {
+        char why[512];
+        pgw_tls_errors(why, sizeof why);
+        pgw_reason(s, "cannot start TLS: %s", why);
+        return -1;
+    }
+    ERR_clear_error();
+    int rc = SSL_accept(s->ssl);
+    if (rc != 1) {
+        char why[512];
+        int e = SSL_get_error(s->ssl, rc);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            snprintf(why, sizeof why, "the client did not finish the TLS handshake within %d s",
+                     PGW_AUTH_TIMEOUT_S);
+        else
+            pgw_tls_errors(why, sizeof why);
+        pgw_reason(s, "TLS handshake failed: %s", why);
+        return -1;
+    }
+    return 0;
+}
+
+void pgw_tls_close(struct pgw_sess *s)
+{
+    if (!s->ssl)
+        return;
+    if (!s->write_failed)
+        (void)SSL_shutdown(s->ssl); /* our close_notify; the client's is not awaited */
+    SSL_free(s->ssl);
+    s->ssl = NULL;
+}
+
 int pgw_flush(struct pgw_sess *s)
 {
     if (s->out.oom) {
@@ -36,7 +122,7 @@ int pgw_flush(struct pgw_sess *s)
         return -1;
     size_t off = 0;
     while (off < s->out.len) {
-        ssize_t w = send(s->fd, s->out.p + off, s->out.len - off, MSG_NOSIGNAL);
+        ssize_t w = sock_write(s, s->out.p + off, s->out.len - off);
         if (w < 0 && errno == EINTR)
             continue;
         if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -96,7 +182,7 @@ static int fill(struct pgw_sess *s, size_t need)
         s->in_cap = cap;
     }
     while (s->in_len - s->in_off < need) {
-        ssize_t r = read(s->fd, s->in + s->in_len, s->in_cap - s->in_len);
+        ssize_t r = sock_read(s, s->in + s->in_len, s->in_cap - s->in_len);
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {

@@ -335,8 +335,19 @@ static int startup_phase(struct pgw_sess *s)
                 return -1;
             }
             *asked = true;
-            pgw_out_u8(&s->out, 'N'); /* no encryption: the client goes on in clear */
+            bool tls = code == PGW_SSL_REQUEST && s->srv->tls;
+            if (tls && s->in_len != s->in_off) {
+                /* bytes after the request were sent in clear: never read
+                 * them as if they came over TLS */
+                pgw_send_errorf(s, "FATAL", "08P01", "received unencrypted data after SSL "
+                                "request");
+                pgw_reason(s, "%zu bytes in clear after its SSLRequest", s->in_len - s->in_off);
+                return -1;
+            }
+            pgw_out_u8(&s->out, tls ? 'S' : 'N'); /* 'N': the client goes on in clear */
             if (pgw_flush(s))
+                return -1;
+            if (tls && pgw_tls_accept(s))
                 return -1;
             continue;
         }
@@ -350,6 +361,12 @@ static int startup_phase(struct pgw_sess *s)
             NLOG_DEBUG("sql", "cancel request from %s for backend %d: %s", s->conn->peer,
                        (int)pid, hit ? "cancelled" : "no such session");
             return -1; /* never answered */
+        }
+        if (s->srv->conf.sql_tls == NINES_TLS_REQUIRE && !s->ssl) {
+            pgw_send_errorf(s, "FATAL", "28000", "node %u takes SQL clients over TLS only "
+                            "(sql_tls require): connect with sslmode=require", s->srv->self);
+            pgw_reason(s, "refused: no TLS (sql_tls require)");
+            return -1;
         }
         uint32_t major = code >> 16, minor = code & 0xffff;
         if (major != 3) {
@@ -463,6 +480,7 @@ void *pgw_conn_main(void *arg)
         s->st = PGW_ST_CLOSED;
         if (s->out.len && !s->write_failed)
             (void)pgw_flush(s); /* a FATAL, when the socket still takes it */
+        pgw_tls_close(s);
         if (s->reason[0])
             NLOG_WARN("sql", "closing session%s%s from %s: %s", s->user[0] ? " of " : "",
                       s->user, c->peer, s->reason);

@@ -21,6 +21,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <openssl/rand.h>
 #include <poll.h>
 #include <stdio.h>
@@ -301,6 +302,48 @@ static int listen_on(const char *host, uint16_t port, uint16_t *bound)
     return fd;
 }
 
+/* The OpenSSL error queue as one line (emptied). */
+void pgw_tls_errors(char *buf, size_t n)
+{
+    size_t k = 0;
+    buf[0] = 0;
+    unsigned long e;
+    while ((e = ERR_get_error()) != 0 && k + 2 < n) {
+        char one[256];
+        ERR_error_string_n(e, one, sizeof one);
+        k += (size_t)snprintf(buf + k, n - k, "%s%s", k ? "; " : "", one);
+    }
+    if (!buf[0])
+        snprintf(buf, n, "no detail from OpenSSL");
+}
+
+/* sql_tls prefer|require: the context every TLS session is made from. */
+static int tls_open(struct sql_srv *srv, const struct nines_conf *conf)
+{
+    char why[512];
+    srv->tls = SSL_CTX_new(TLS_server_method());
+    if (!srv->tls) {
+        pgw_tls_errors(why, sizeof why);
+        return nines_err(NINES_ESYS, "sql: no TLS context: %s", why);
+    }
+    SSL_CTX_set_min_proto_version(srv->tls, TLS1_2_VERSION);
+    SSL_CTX_set_options(srv->tls, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+    if (SSL_CTX_use_certificate_chain_file(srv->tls, conf->tls_cert) != 1) {
+        pgw_tls_errors(why, sizeof why);
+        return nines_err(NINES_ECONFIG, "sql: tls_cert %s: %s", conf->tls_cert, why);
+    }
+    if (SSL_CTX_use_PrivateKey_file(srv->tls, conf->tls_key, SSL_FILETYPE_PEM) != 1) {
+        pgw_tls_errors(why, sizeof why);
+        return nines_err(NINES_ECONFIG, "sql: tls_key %s: %s", conf->tls_key, why);
+    }
+    if (SSL_CTX_check_private_key(srv->tls) != 1) {
+        pgw_tls_errors(why, sizeof why);
+        return nines_err(NINES_ECONFIG, "sql: tls_key %s does not match tls_cert %s: %s",
+                         conf->tls_key, conf->tls_cert, why);
+    }
+    return 0;
+}
+
 int sql_srv_start(const struct nines_conf *conf, uint32_t self, const char *conf_path,
                   struct sql_srv **out)
 {
@@ -367,6 +410,8 @@ int sql_srv_start_as(const struct nines_conf *conf, uint32_t self, const char *c
     int rc = 0;
     if (RAND_bytes(srv->mock_key, sizeof srv->mock_key) != 1)
         rc = nines_err(NINES_ESYS, "sql: RAND_bytes failed");
+    if (!rc && conf->sql_tls != NINES_TLS_OFF)
+        rc = tls_open(srv, conf);
     struct sqle_error err;
     memset(&err, 0, sizeof err);
     struct sqle_config ec = {.conf_path = conf_path, .self = self, .timeout_ms = 0,
@@ -396,8 +441,11 @@ int sql_srv_start_as(const struct nines_conf *conf, uint32_t self, const char *c
         sql_srv_stop(srv);
         return rc;
     }
-    NLOG_INFO("sql", "node %u: PostgreSQL protocol on %s:%u (auth %s, %u users, at most %u "
-              "sessions, messages up to %u bytes)", self, me->sql_host, srv->port,
+    NLOG_INFO("sql", "node %u: PostgreSQL protocol on %s:%u (TLS %s, auth %s, %u users, at "
+              "most %u sessions, messages up to %u bytes)", self, me->sql_host, srv->port,
+              conf->sql_tls == NINES_TLS_REQUIRE  ? "required"
+              : conf->sql_tls == NINES_TLS_PREFER ? "offered"
+                                                  : "off",
               conf->sql_auth == NINES_SQL_AUTH_SCRAM ? "scram-sha-256" : "trust",
               conf->sql_nusers, conf->sql_max_connections, conf->sql_max_message_bytes);
     *out = srv;
@@ -438,6 +486,7 @@ void sql_srv_stop(struct sql_srv *srv)
         close(srv->evfd);
     pthread_mutex_destroy(&srv->mu);
     explicit_bzero(srv->mock_key, sizeof srv->mock_key);
+    SSL_CTX_free(srv->tls);
     if (srv->users)
         memset(srv->users, 0, srv->nusers * sizeof *srv->users);
     free(srv->users);

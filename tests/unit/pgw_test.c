@@ -87,7 +87,7 @@ static int suite_fini(void)
 
 static PGconn *connect_to(uint16_t port, const char *more)
 {
-    char info[512];
+    char info[1024];
     snprintf(info, sizeof info, "host=127.0.0.1 port=%u connect_timeout=%d %s", port,
              DEADLINE_S, more);
     return PQconnectdb(info);
@@ -627,6 +627,93 @@ static void test_scram(void)
     PQfinish(c);
 }
 
+/* ---- TLS (sql_tls) ---- */
+
+/* A self-signed certificate and key for 127.0.0.1 (openssl CLI) in dir. */
+static bool make_cert(char *dir, char *cert, char *key, size_t n)
+{
+    strcpy(dir, "/tmp/pgw_tls_XXXXXX");
+    if (!mkdtemp(dir))
+        return false;
+    snprintf(cert, n, "%s/node.crt", dir);
+    snprintf(key, n, "%s/node.key", dir);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 "
+             "-nodes -keyout %s -out %s -days 2 -subj /CN=127.0.0.1 "
+             "-addext subjectAltName=IP:127.0.0.1 >/dev/null 2>&1", key, cert);
+    return system(cmd) == 0;
+}
+
+static void test_tls(void)
+{
+    char dir[64], cert[128], key[128], extra[512], info[512];
+    CU_ASSERT_FATAL(make_cert(dir, cert, key, sizeof cert));
+    uint16_t port;
+    snprintf(extra, sizeof extra, "tls_cert %s\ntls_key %s\nsql_tls require\n", cert, key);
+    struct sql_srv *srv = start_srv(extra, &port);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
+    /* TLS, and the server's certificate verified against it as the CA */
+    snprintf(info, sizeof info, "user=bob dbname=d sslmode=verify-ca sslrootcert=%s", cert);
+    PGconn *c = connect_to(port, info);
+    if (PQstatus(c) != CONNECTION_OK)
+        printf("\n  tls connect: %s\n", PQerrorMessage(c));
+    CU_ASSERT_EQUAL_FATAL(PQstatus(c), CONNECTION_OK);
+    CU_ASSERT_EQUAL(PQsslInUse(c), 1);
+    PGresult *res = PQexec(c, "SELECT ROWS 3");
+    CU_ASSERT_EQUAL(PQntuples(res), 3);
+    PQclear(res);
+    PQfinish(c);
+    /* in clear: refused, saying why */
+    c = connect_to(port, "user=bob dbname=d sslmode=disable");
+    CU_ASSERT_EQUAL(PQstatus(c), CONNECTION_BAD);
+    CU_ASSERT_PTR_NOT_NULL(strstr(PQerrorMessage(c), "over TLS only"));
+    PQfinish(c);
+    /* bytes in clear behind the SSLRequest are never taken as TLS */
+    int fd = raw_connect(port);
+    uint8_t req[8 + 5] = {0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f, 'h', 'e', 'l', 'l', 'o'};
+    CU_ASSERT_EQUAL(write(fd, req, sizeof req), (ssize_t)sizeof req);
+    char buf[512];
+    ssize_t got = 0, r;
+    while (got < (ssize_t)sizeof buf - 1 && (r = read(fd, buf + got, sizeof buf - 1 - got)) > 0)
+        got += r; /* 'S'? no: an ErrorResponse, then the close */
+    CU_ASSERT(got > 0);
+    buf[got > 0 ? got : 0] = 0;
+    CU_ASSERT_PTR_NOT_NULL(memmem(buf, (size_t)(got > 0 ? got : 0), "unencrypted data after",
+                                  22));
+    close(fd);
+    sql_srv_stop(srv);
+    /* prefer: both */
+    snprintf(extra, sizeof extra, "tls_cert %s\ntls_key %s\n", cert, key);
+    srv = start_srv(extra, &port);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
+    c = connect_to(port, "user=bob dbname=d sslmode=disable");
+    CU_ASSERT_EQUAL(PQstatus(c), CONNECTION_OK);
+    CU_ASSERT_EQUAL(PQsslInUse(c), 0);
+    PQfinish(c);
+    c = connect_to(port, "user=bob dbname=d sslmode=require");
+    CU_ASSERT_EQUAL(PQstatus(c), CONNECTION_OK);
+    CU_ASSERT_EQUAL(PQsslInUse(c), 1);
+    PQfinish(c);
+    sql_srv_stop(srv);
+    /* a server without TLS says so; a key that is not the certificate's is
+     * refused at start */
+    c = connect_to(trust_port, "user=bob dbname=d sslmode=require");
+    CU_ASSERT_EQUAL(PQstatus(c), CONNECTION_BAD);
+    CU_ASSERT_PTR_NOT_NULL(strstr(PQerrorMessage(c), "does not support SSL"));
+    PQfinish(c);
+    char dir2[64], cert2[128], key2[128];
+    CU_ASSERT_FATAL(make_cert(dir2, cert2, key2, sizeof cert2));
+    snprintf(extra, sizeof extra, "tls_cert %s\ntls_key %s\n", cert, key2);
+    CU_ASSERT_PTR_NULL(start_srv(extra, &port));
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "mismatch"));
+    snprintf(extra, sizeof extra, "sql_tls require\n");
+    CU_ASSERT_PTR_NULL(start_srv(extra, &port));
+    CU_ASSERT_PTR_NOT_NULL(strstr(nines_errdetail(), "needs tls_cert and tls_key"));
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf %s %s", dir, dir2);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+}
+
 /* Wait until the server holds n connection threads (ended ones are
  * joined by its listener); false after the deadline. */
 static bool wait_conns(struct sql_srv *srv, uint32_t n)
@@ -872,6 +959,7 @@ void cu_register(void)
         {"COPY FROM STDIN: done, fail, bad row, mid-query", test_copy},
         {"cancel a blocked statement", test_cancel},
         {"SCRAM-SHA-256 with libpq: ok, wrong password, unknown user", test_scram},
+        {"TLS: require, prefer, off, a bad key, clear bytes after SSLRequest", test_tls},
         {"sql_max_connections", test_conn_limit},
         {"stop with a statement blocked in the engine", test_stop_busy},
         {"single-row mode over a large result", test_large_result},
