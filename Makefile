@@ -17,6 +17,9 @@ endif
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 LDFLAGS += -fsanitize=address,undefined
+else ifeq ($(SAN),thread)
+CFLAGS  += -fsanitize=thread -fno-omit-frame-pointer -DNINES_TSAN=1
+LDFLAGS += -fsanitize=thread
 else
 LDLIBS  += -ljemalloc
 CFLAGS  += -DNINES_JEMALLOC=1
@@ -51,7 +54,7 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 CLUST_SRCS := $(wildcard tests/cluster/*_test.c)
 CLUST_BINS := $(patsubst tests/cluster/%.c,$(BUILD)/tests/%,$(CLUST_SRCS))
 
-.PHONY: all test unit-test cluster-test run bench clean deps-check asan-test drills bench-takeover \
+.PHONY: all test unit-test cluster-test run bench clean deps-check asan-test tsan-test drills bench-takeover \
         bench-repair
 all: $(BINS)
 
@@ -167,6 +170,11 @@ cluster-test: $(BINS) $(CLUST_BINS)
 	@NINES_BIN=$(BUILD)/bin tests/run.sh $(CLUST_BINS)
 asan-test:
 	@$(MAKE) --no-print-directory SAN=1 MODE=debug BUILD=build-asan unit-test cluster-test
+# ThreadSanitizer (issue 12 item 6): unit and cluster tests, nodes included,
+# in their own build folder; a report fails the test (TSAN_OPTIONS below).
+tsan-test:
+	@TSAN_OPTIONS="halt_on_error=1 exitcode=66 $${TSAN_OPTIONS:-}" $(MAKE) --no-print-directory \
+	    SAN=thread MODE=debug BUILD=build-tsan unit-test cluster-test
 deps-check:
 	@tools/deps-check.sh
 
@@ -185,7 +193,7 @@ bench-repair: all
 	@NINES_BIN=$(BUILD)/bin bench/repair.sh
 
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	rm -rf $(BUILD) build-asan build-tsan build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 

@@ -50,6 +50,7 @@ static const struct knob knobs[] = {
     {"max_frame_bytes", offsetof(struct nines_conf, max_frame_bytes), 1024, 64u << 20},
     {"send_queue_bytes", offsetof(struct nines_conf, send_queue_bytes), 4096, 1u << 30},
     {"max_client_connections", offsetof(struct nines_conf, max_client_connections), 1, 1000000},
+    {"handshake_ms", offsetof(struct nines_conf, handshake_ms), 10, 3600000},
     {"max_requests_per_connection", offsetof(struct nines_conf, max_requests_per_connection), 1,
      1000000},
     {"memory_budget_mb", offsetof(struct nines_conf, memory_budget_mb), 0, 16u << 20},
@@ -73,6 +74,7 @@ static void conf_defaults(struct nines_conf *c)
     c->max_frame_bytes = 4u << 20;
     c->send_queue_bytes = 16u << 20;
     c->max_client_connections = 1024;      /* net/README.md "Limits" */
+    c->handshake_ms = 10000;               /* net/README.md "Limits" */
     c->max_requests_per_connection = 256;  /* txctl/README.md "Requests in flight" */
     c->poll_us = 0;
     c->lock_timeout_ms = 1000;

@@ -89,6 +89,7 @@ struct nines_conf {
     uint32_t max_frame_bytes;     /* larger length prefix closes the connection */
     uint32_t send_queue_bytes;    /* per-peer bound on queued output */
     uint32_t max_client_connections; /* client connections a node holds at once (limits) */
+    uint32_t handshake_ms;        /* a connection's HELLO (and proof) within this (10000) */
     uint32_t max_requests_per_connection; /* TXN_REQs in flight per client connection */
     uint32_t memory_budget_mb;    /* table data per node; writes past it refused (0: none) */
     uint32_t poll_us;             /* busy-poll this long before sleeping (0 = never) */

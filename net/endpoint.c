@@ -122,6 +122,11 @@ struct net_endpoint {
     size_t nslow;
     struct ep_pend *pend;     /* EC_AUTH and EC_SCRAM connections */
     size_t npend, cappend;
+    /* connections without a finished handshake: when each opened (swept
+     * by net_poll; net/README.md "Limits": handshake_ms) */
+    struct ep_young { net_addr a; uint64_t at_ms; } *young;
+    size_t nyoung, capyoung;
+    uint64_t next_sweep_ms;
     struct net_user *users;   /* who may log in (net_set_users), sorted by name */
     size_t nusers;
     uint8_t mock_key[SCRAM_KEY_LEN]; /* made-up salts for unknown users */
@@ -363,6 +368,65 @@ static uint64_t next_incarnation(void)
 }
 
 /* ---- handshake ---- */
+
+/* Is a's handshake still unfinished (no HELLO yet, or no proof yet)? */
+static bool young_waits(const struct net_endpoint *ep, net_addr a)
+{
+    enum ep_conn_state cs = cmap_get(&ep->conns, a);
+    return cs == EC_NEW || cs == EC_AUTH || cs == EC_SCRAM;
+}
+
+static int young_add(struct net_endpoint *ep, net_addr a)
+{
+    if (ep->nyoung == ep->capyoung) {
+        /* drop the ones that finished (or closed) before growing */
+        size_t k = 0;
+        for (size_t i = 0; i < ep->nyoung; i++)
+            if (young_waits(ep, ep->young[i].a))
+                ep->young[k++] = ep->young[i];
+        ep->nyoung = k;
+    }
+    if (ep->nyoung == ep->capyoung) {
+        size_t cap = ep->capyoung ? ep->capyoung * 2 : 64;
+        struct ep_young *y = realloc(ep->young, cap * sizeof *y);
+        if (!y)
+            return NINES_ENOMEM;
+        ep->young = y;
+        ep->capyoung = cap;
+    }
+    ep->young[ep->nyoung++] = (struct ep_young){a, nclock_ms()};
+    return 0;
+}
+
+/* Close connections whose handshake did not finish within handshake_ms: a
+ * peer that connects and says nothing holds no resource for long. */
+static void young_sweep(struct net_endpoint *ep)
+{
+    uint64_t now = nclock_ms();
+    if (now < ep->next_sweep_ms || !ep->nyoung)
+        return;
+    ep->next_sweep_ms = now + 100;
+    uint32_t limit = ep->cfg.handshake_ms ? ep->cfg.handshake_ms : 10000;
+    size_t k = 0;
+    for (size_t i = 0; i < ep->nyoung; i++) {
+        struct ep_young y = ep->young[i];
+        if (!young_waits(ep, y.a))
+            continue;
+        if (now - y.at_ms < limit) {
+            ep->young[k++] = y;
+            continue;
+        }
+        char who[160], reason[160];
+        snprintf(reason, sizeof reason, "its handshake did not finish within %u ms "
+                 "(handshake_ms)", limit);
+        if (ep->st.handshakes_timed_out++ % 100 == 0)
+            NLOG_WARN("net", "ep %u: closing %s: %s (%llu so far)", ep->self,
+                      who_str(ep, y.a, who, sizeof who), reason,
+                      (unsigned long long)ep->st.handshakes_timed_out);
+        ep_close(ep, y.a, NINES_ETIMEDOUT, reason);
+    }
+    ep->nyoung = k;
+}
 
 static int refuse_full(struct net_endpoint *ep, net_addr a);
 static void users_free(struct net_endpoint *ep);
@@ -902,7 +966,20 @@ static void ep_on_connect(void *ctx, net_addr a, int outbound)
         ep->peers[node].st = EP_HELLO_SENT;
         return;
     }
-    if (cmap_put(&ep->conns, a, EC_NEW)) {
+    /* at most max_client_connections wait for their handshake at a time */
+    size_t waiting = 0;
+    for (size_t i = 0; i < ep->nyoung; i++)
+        waiting += young_waits(ep, ep->young[i].a);
+    if (waiting >= ep->max_clients) {
+        if (ep->st.handshakes_refused++ % 1000 == 0)
+            NLOG_WARN("net", "ep %u: refusing conn %llu: %zu connections already wait for "
+                      "their handshake (max_client_connections %u; %llu refused so far)",
+                      ep->self, (unsigned long long)a, waiting, ep->max_clients,
+                      (unsigned long long)ep->st.handshakes_refused);
+        ep_close(ep, a, NINES_EFULL, "too many connections waiting for their handshake");
+        return;
+    }
+    if (cmap_put(&ep->conns, a, EC_NEW) || young_add(ep, a)) {
         NLOG_WARN("net", "ep %u: no memory for conn %llu", ep->self, (unsigned long long)a);
         ep_close(ep, a, NINES_ENOMEM, "no memory");
     }
@@ -1095,6 +1172,7 @@ void net_endpoint_close(struct net_endpoint *ep)
         free(ep->pend[i].scram);
     }
     free(ep->pend);
+    free(ep->young);
     users_free(ep);
     arena_destroy(&ep->arena);
     free(ep);
@@ -1151,6 +1229,7 @@ int net_flush(struct net_endpoint *ep) { return ep->t->ops->flush(ep->t); }
 
 int net_poll(struct net_endpoint *ep, int timeout_ms)
 {
+    young_sweep(ep);
     close_slow(ep);
     int rc = ep->t->ops->flush(ep->t);
     if (rc < 0)

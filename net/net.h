@@ -141,6 +141,8 @@ struct net_stats {
     uint64_t clients_refused;  /* client HELLOs refused with NINES_EFULL for that limit */
     uint64_t slow_closed;      /* client connections closed: their send queue stayed full */
     uint64_t logins_refused;   /* user logins refused: wrong password or no such user */
+    uint64_t handshakes_timed_out; /* closed: no finished handshake within handshake_ms */
+    uint64_t handshakes_refused;   /* closed at accept: max_client_connections wait already */
 };
 void net_get_stats(const struct net_endpoint *ep, struct net_stats *out);
 

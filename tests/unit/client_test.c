@@ -261,7 +261,7 @@ static void fo_answer(struct fake *f, int fd, const struct net_msg_in *m)
 
 static void fk_serve(struct fake *f, int fd)
 {
-    static uint8_t buf[1u << 16];
+    static _Thread_local uint8_t buf[1u << 16]; /* one per fake node thread */
     size_t len;
     if (fk_read_frame(f, fd, buf, sizeof buf, &len))
         return;

@@ -326,12 +326,68 @@ static void test_slow_reader(void)
     net_endpoint_close(w.rec.ep);
 }
 
+/* A connection that never says HELLO is closed after handshake_ms; one
+ * that did is served; beyond max_client_connections waiting ones a new
+ * connection is closed at once. */
+static void test_handshake_deadline(void)
+{
+    struct world w;
+    w_open(&w, 3, 64u * 1024u);
+    net_endpoint_close(w.rec.ep);
+    w.cfg.handshake_ms = 300;
+    struct net_handlers h = nt_handlers(&w.rec);
+    h.on_msg = w_on_msg;
+    CU_ASSERT_EQUAL_FATAL(net_endpoint_open(&w.rec.ep, &w.cfg, 2, &h), 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(w.cfg.nodes[1].port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct raw silent[3];
+    for (int i = 0; i < 3; i++) {
+        memset(&silent[i], 0, sizeof silent[i]);
+        silent[i].fd = socket(AF_INET, SOCK_STREAM, 0);
+        CU_ASSERT_FATAL(connect(silent[i].fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    }
+    for (int i = 0; i < 20; i++) /* the node accepts them */
+        CU_ASSERT(net_poll(w.rec.ep, 1) >= 0);
+    /* a fourth waiting connection is one too many */
+    struct raw extra;
+    memset(&extra, 0, sizeof extra);
+    extra.fd = socket(AF_INET, SOCK_STREAM, 0);
+    CU_ASSERT_FATAL(connect(extra.fd, (struct sockaddr *)&sa, sizeof sa) == 0);
+    uint64_t t0 = nclock_ms();
+    pump_eof(&w, &extra);
+    CU_ASSERT_TRUE(extra.eof);
+    CU_ASSERT(nclock_ms() - t0 < 250); /* at once, not at the deadline */
+    struct net_stats st;
+    net_get_stats(w.rec.ep, &st);
+    CU_ASSERT_EQUAL(st.handshakes_refused, 1);
+    /* one of them says HELLO in time and is served; the others are closed */
+    Nines__HelloReq hr = NINES__HELLO_REQ__INIT;
+    hr.cluster = "nettest";
+    hr.role = NINES__ROLE__ROLE_CLIENT;
+    raw_env(silent[0].fd, NINES__MSG_TYPE__HELLO_REQ, &hr.base);
+    struct net_msg_in m;
+    CU_ASSERT_EQUAL(pump_until(&w, &silent[0], 0, &m), NINES__MSG_TYPE__HELLO_CONF);
+    pump_eof(&w, &silent[1]);
+    pump_eof(&w, &silent[2]);
+    CU_ASSERT_TRUE(silent[1].eof && silent[2].eof);
+    CU_ASSERT(nclock_ms() - t0 >= 250);
+    CU_ASSERT_TRUE(ping(&w, &silent[0], 7));
+    net_get_stats(w.rec.ep, &st);
+    CU_ASSERT_EQUAL(st.handshakes_timed_out, 2);
+    for (int i = 0; i < 3; i++)
+        close(silent[i].fd);
+    close(extra.fd);
+    net_endpoint_close(w.rec.ep);
+}
+
 void cu_register(void)
 {
     static const struct cu_case cases[] = {
         {"max_client_connections: EFULL for one more, others served", test_max_clients},
         {"node links do not count against the client limit", test_nodes_do_not_count},
         {"a client that stops reading is closed at send_queue_bytes", test_slow_reader},
+        {"handshake_ms and waiting connections at max_client_connections",
+         test_handshake_deadline},
         {NULL, NULL},
     };
     cu_add_suite("net_limits", NULL, NULL, cases);
