@@ -225,7 +225,14 @@ static void test_manifest_format(void)
     CU_ASSERT_EQUAL(d.n, 3);
     CU_ASSERT_EQUAL(d.seq, 12);
     CU_ASSERT_EQUAL(d.dlog_keep, 1000);
-    CU_ASSERT_EQUAL(memcmp(d.e, e, sizeof e), 0);
+    for (int i = 0; i < 3; i++) { /* field by field: padding bytes are not part of it */
+        const struct ksvc_ckpt_entry *x = &d.e[i], *y = &e[i];
+        CU_ASSERT(x->table == y->table && x->frag == y->frag &&
+                  x->redo_start_lsn == y->redo_start_lsn && x->begin_lsn == y->begin_lsn &&
+                  x->dlog_pos == y->dlog_pos && x->created_us == y->created_us &&
+                  x->bytes == y->bytes && x->records == y->records &&
+                  x->file_crc == y->file_crc && x->role == y->role);
+    }
     ksvc_ckpt_manifest_free(&d);
     /* every flipped byte is refused, never decoded into something else */
     for (size_t i = 0; i < len; i++) {
