@@ -41,9 +41,10 @@ struct sup_hb {
                                   * more than two intervals */
     atomic_bool adv_serving;
     bool withholding;
-    /* the lease rule: written by the executor under rule_seq (odd while
-     * it writes), read by the thread, which never waits for it */
-    _Atomic uint32_t rule_seq;
+    /* the lease rule: written by the executor under rule_mu, read by the
+     * thread with a try-lock (it never waits for the executor: busy, it
+     * keeps the lease as it is) */
+    pthread_mutex_t rule_mu;
     struct ns_lease_rule rule;
     _Atomic uint64_t window_us;
     _Atomic uint64_t lease_until;  /* the lease granted: never shortened (a lease once
@@ -207,17 +208,10 @@ static void receive(struct sup_hb *h)
 static void update_lease(struct sup_hb *h, uint64_t now)
 {
     struct ns_lease_rule r;
-    bool got = false;
-    for (int tries = 0; tries < 8 && !got; tries++) {
-        uint32_t s0 = atomic_load_explicit(&h->rule_seq, memory_order_acquire);
-        if (s0 & 1)
-            continue;
-        memcpy(&r, &h->rule, sizeof r);
-        atomic_thread_fence(memory_order_acquire);
-        got = atomic_load_explicit(&h->rule_seq, memory_order_relaxed) == s0;
-    }
-    if (!got)
+    if (pthread_mutex_trylock(&h->rule_mu) != 0)
         return; /* the executor is writing a new rule: keep the lease as it is */
+    memcpy(&r, &h->rule, sizeof r);
+    pthread_mutex_unlock(&h->rule_mu);
     uint64_t window = atomic_load(&h->window_us);
     uint64_t t[NINES_MAX_NODES + 1];
     unsigned k = 0;
@@ -257,11 +251,10 @@ void sup_hb_set_rule(struct sup_hb *h, const struct ns_lease_rule *r, uint64_t w
 {
     if (!h)
         return;
-    atomic_fetch_add_explicit(&h->rule_seq, 1, memory_order_acq_rel); /* odd */
-    atomic_thread_fence(memory_order_release);
+    pthread_mutex_lock(&h->rule_mu);
     memcpy(&h->rule, r, sizeof *r);
     atomic_store(&h->window_us, window_us);
-    atomic_fetch_add_explicit(&h->rule_seq, 1, memory_order_release);
+    pthread_mutex_unlock(&h->rule_mu);
 }
 
 uint64_t sup_hb_lease(const struct sup_hb *h)
@@ -342,6 +335,7 @@ int sup_hb_start(struct sup_hb **out, struct rt *rt, uint64_t incarnation, uint6
     h->stall_us = stall_us;
     h->cluster_id = crc32c(0, c->cluster, strlen(c->cluster));
     h->fd = -1;
+    pthread_mutex_init(&h->rule_mu, NULL);
     int rc = 0;
     for (uint32_t i = 0; i < c->nnodes && !rc; i++) {
         const struct nines_node_conf *n = &c->nodes[i];
@@ -375,6 +369,7 @@ int sup_hb_start(struct sup_hb **out, struct rt *rt, uint64_t incarnation, uint6
 fail:
     if (h->fd >= 0)
         close(h->fd);
+    pthread_mutex_destroy(&h->rule_mu);
     free(h);
     return rc;
 }
@@ -387,6 +382,7 @@ void sup_hb_stop(struct sup_hb *h)
     if (h->started)
         pthread_join(h->th, NULL);
     close(h->fd);
+    pthread_mutex_destroy(&h->rule_mu);
     free(h);
 }
 

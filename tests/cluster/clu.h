@@ -101,7 +101,7 @@ static inline int clu_setup_with(struct clu *c, int n, const char *extra, int sq
      * longer): slower heartbeats there, so that a busy node is not taken
      * for a dead one (supervisor/README.md "I-am-alive") */
     const char *bin = getenv("NINES_BIN");
-    int hb = bin && strstr(bin, "asan") ? 50 : 20;
+    int hb = bin && (strstr(bin, "asan") || strstr(bin, "tsan")) ? 50 : 20;
     fprintf(f, "cluster clutest\nheartbeat_ms %d\nreconnect_min_ms 5\nreconnect_max_ms 100\n%s\n",
             hb, extra ? extra : "");
     for (int i = 1; i <= n; i++) {

@@ -50,7 +50,7 @@ static inline int drill_run(const char *name, char *out, size_t outn)
      * longer: heartbeats every 30 ms there (the defaults' 10 ms assume a
      * release build) */
     const char *bin = getenv("NINES_BIN");
-    const char *hb = bin && strstr(bin, "asan") ? "HEARTBEAT_MS=${HEARTBEAT_MS:-30} " : "";
+    const char *hb = bin && (strstr(bin, "asan") || strstr(bin, "tsan")) ? "HEARTBEAT_MS=${HEARTBEAT_MS:-30} " : "";
     snprintf(cmd, sizeof cmd,
              "%sLOAD_S=${LOAD_S:-1} AFTER_S=${AFTER_S:-3} SETTLE_MS=${SETTLE_MS:-4000} "
              "tools/drill/drill.sh %s 2>&1", hb, name);

@@ -252,7 +252,7 @@ static void test_pgbench(void)
     /* the sanitizer build runs the nodes several times slower: scale 1 and
      * 2-second runs there (the same statements and checks) */
     const char *bin = getenv("NINES_BIN");
-    bool asan = bin && strstr(bin, "asan");
+    bool asan = bin && (strstr(bin, "asan") || strstr(bin, "tsan")); /* a sanitizer build */
     int scale = asan ? 1 : 2, secs = asan ? 2 : 5;
     int rc = clu_sh(&C, "PGCONNECT_TIMEOUT=10 pgbench -i -s %d -h 127.0.0.1 -p %d -U tester "
                     "sqltest 2>&1", scale, clu_sql_port(&C, 2));
