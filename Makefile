@@ -171,10 +171,15 @@ cluster-test: $(BINS) $(CLUST_BINS)
 asan-test:
 	@$(MAKE) --no-print-directory SAN=1 MODE=debug BUILD=build-asan unit-test cluster-test
 # ThreadSanitizer (issue 12 item 6): unit and cluster tests, nodes included,
-# in their own build folder; a report fails the test (TSAN_OPTIONS below).
+# in their own build folder. Every process writes its reports to
+# build-tsan/reports/tsan.PID; any report fails the target.
 tsan-test:
-	@TSAN_OPTIONS="halt_on_error=1 exitcode=66 $${TSAN_OPTIONS:-}" $(MAKE) --no-print-directory \
-	    SAN=thread MODE=debug BUILD=build-tsan unit-test cluster-test
+	@rm -rf build-tsan/reports && mkdir -p build-tsan/reports
+	@TSAN_OPTIONS="halt_on_error=1 exitcode=66 log_path=$(CURDIR)/build-tsan/reports/tsan $${TSAN_OPTIONS:-}" \
+	    $(MAKE) --no-print-directory SAN=thread MODE=debug BUILD=build-tsan unit-test cluster-test
+	@if ls build-tsan/reports/tsan.* >/dev/null 2>&1; then \
+	    echo "tsan-test: ThreadSanitizer reports in build-tsan/reports:"; \
+	    head -n 40 build-tsan/reports/tsan.*; exit 1; fi
 deps-check:
 	@tools/deps-check.sh
 
