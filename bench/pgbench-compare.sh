@@ -185,7 +185,7 @@ nines_args=(-h 127.0.0.1 -p "$sqlport" -U nines nines)
 "$PGBENCH" -q -i -s "$SCALE" "${nines_args[@]}" >"$dir/nines-init.log" 2>&1 ||
     { cat "$dir/nines-init.log"; echo "pgbench-compare: pgbench -i through ninesdb's SQL front end failed" >&2; exit 1; }
 echo "ninesdb: pgbench -i -s $SCALE: $(grep -E '^done in' "$dir/nines-init.log" || true)"
-echo "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 
 # --- the runs ----------------------------------------------------------------
 out=$dir/results
@@ -221,6 +221,7 @@ for c in $CLIENT_COUNTS; do
     [ $pg = 1 ] && one pg "$c" -h "$pgdir" -p "$pgport" -U postgres postgres
 done
 
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
 # the TPC-B invariant through ninesdb's SQL front end
 sums=$(psql -X -At "${nines_args[@]}" -c "select sum(abalance) from pgbench_accounts" \
     -c "select sum(tbalance) from pgbench_tellers" -c "select sum(bbalance) from pgbench_branches" \
@@ -260,6 +261,7 @@ awk '
 echo "ninesdb failed transactions: $(awk '$1 == "nines" { printf "%s%s clients %s", s, $2, $6; s = ", " }' "$out")"
 echo "TPC-B invariant through ninesdb SQL (accounts tellers branches history): $sums-> $inv"
 echo "round-trip floor (net_rtt --quick): $rtt"
+echo "load average: before the runs $load0, after $load1 (1, 5, 15 min)"
 [ "$inv" = ok ] || { echo "pgbench-compare: the TPC-B invariant does not hold through SQL" >&2; bad=1; }
 [ $bad = 0 ] || { echo "pgbench-compare: a run failed (above)" >&2; exit 1; }
 exit 0
