@@ -54,8 +54,8 @@ UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 CLUST_SRCS := $(wildcard tests/cluster/*_test.c)
 CLUST_BINS := $(patsubst tests/cluster/%.c,$(BUILD)/tests/%,$(CLUST_SRCS))
 
-.PHONY: all test unit-test cluster-test run bench clean deps-check asan-test tsan-test drills bench-takeover \
-        bench-repair
+.PHONY: all test unit-test cluster-test run bench clean deps-check asan-test tsan-test drills \
+        bench-takeover bench-repair bench-pgbench
 all: $(BINS)
 
 $(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: proto/%.proto
@@ -196,6 +196,10 @@ bench-takeover: all
 # Self-repair at TPC-B scale 10 (bench/README.md "Self-repair").
 bench-repair: all
 	@NINES_BIN=$(BUILD)/bin bench/repair.sh
+# pgbench against ninesdb's SQL front end and a PostgreSQL primary with a synchronous
+# standby, side by side (bench/README.md "pgbench side by side with PostgreSQL (issue 11)").
+bench-pgbench: all
+	@NINES_BIN=$(BUILD)/bin bench/pgbench-compare.sh
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz
