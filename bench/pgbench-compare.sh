@@ -164,6 +164,8 @@ fi
 base=$(bench_base)
 sqlbase=$(other_base "$base")
 awk -v base="$base" -v sqlbase="$sqlbase" -v d="$dir/cluster" '
+    $1 == "cluster_key" { $2 = d "/cluster.key" }
+    $1 == "client_password_file" { $2 = d "/admin.password" }
     $1 == "arbitrator" { h = $2; sub(/:.*/, "", h); $2 = h ":" base
                          if ($3 == "data") $4 = d "/arbitrator" }
     $1 == "node" { h = $5; sub(/:.*/, "", h); $5 = h ":" (base + $2)
@@ -181,7 +183,15 @@ tools/cluster.sh start "$build" "$dir/cluster.conf" "$dir/cluster" >/dev/null ||
 "$BIN/ninesctl" --config "$dir/cluster.conf" status --wait-healthy 20 >/dev/null 2>&1 ||
     { echo "pgbench-compare: the ninesdb cluster did not become healthy (logs: KEEP=1)" >&2; exit 1; }
 echo "ninesdb: 4-node cluster ($CONF on ports $base-$((base + 4)), SQL on node 1 127.0.0.1:$sqlport)"
-nines_args=(-h 127.0.0.1 -p "$sqlport" -U nines nines)
+# the file's login (the embedded default: admin, its password in the
+# owner-only file tools/cluster.sh made); trust files: any name
+nuser=$(awk '$1 == "client_user" { print $2 }' "$dir/cluster.conf")
+npwfile=$(awk '$1 == "client_password_file" { print $2 }' "$dir/cluster.conf")
+if [ -n "$npwfile" ] && [ -r "$npwfile" ]; then
+    PGPASSWORD=$(head -n 1 "$npwfile")
+    export PGPASSWORD # the PostgreSQL side logs in over its socket without one
+fi
+nines_args=(-h 127.0.0.1 -p "$sqlport" -U "${nuser:-nines}" nines)
 "$PGBENCH" -q -i -s "$SCALE" "${nines_args[@]}" >"$dir/nines-init.log" 2>&1 ||
     { cat "$dir/nines-init.log"; echo "pgbench-compare: pgbench -i through ninesdb's SQL front end failed" >&2; exit 1; }
 echo "ninesdb: pgbench -i -s $SCALE: $(grep -E '^done in' "$dir/nines-init.log" || true)"
