@@ -7,6 +7,7 @@
 #include "nassert.h"
 #include "nlog.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -466,6 +467,13 @@ void *pgw_conn_main(void *arg)
 {
     struct pgw_conn *c = arg;
     nines_ctx_node = c->srv->self; /* the node id in this thread's log lines */
+    /* OpenSSL writes with write(2): a client gone makes it EPIPE in this
+     * thread, not a SIGPIPE for the whole process (whatever the process's
+     * disposition; a blocked, thread-directed SIGPIPE just stays pending) */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     struct pgw_sess *s = calloc(1, sizeof *s);
     if (s) {
         s->conn = c;
