@@ -331,6 +331,25 @@ static int cli_hello_send(struct nines_conn *c, int fd, uint32_t type, const Pro
     return cli_write_all(c, fd, out, CLI_HDR + elen, deadline);
 }
 
+/* Send one handshake message and read the node's answer: *body (malloc'd,
+ * also on a parse failure when 0 is not returned: NULL then) and *m. */
+static int cli_hello_exchange(struct nines_conn *c, int fd, uint32_t type,
+                              const ProtobufCMessage *msg, uint64_t deadline, const char *what,
+                              uint8_t **body, struct net_msg_in *m)
+{
+    *body = NULL;
+    int rc = cli_hello_send(c, fd, type, msg, deadline);
+    uint32_t len;
+    if (rc || (rc = cli_read_frame(c, fd, deadline, body, &len)) != 0)
+        return rc;
+    if ((rc = net_env_parse(*body, len, m)) != 0) {
+        rc = cli_fail(c, rc, "%s: %s: %s", c->addrs[c->cur], what, nines_errdetail());
+        free(*body);
+        *body = NULL;
+    }
+    return rc;
+}
+
 /* A HELLO_REF: the node's reason as the error (EFULL and EAUTH kept). */
 static int cli_hello_refused(struct nines_conn *c, const struct net_msg_in *m)
 {
@@ -355,19 +374,14 @@ static int cli_login(struct nines_conn *c, int fd, struct scram_cli *sc, const c
     Nines__HelloAuth au = NINES__HELLO_AUTH__INIT;
     au.scram.data = (uint8_t *)fin;
     au.scram.len = strlen(fin);
-    int rc = cli_hello_send(c, fd, NINES__MSG_TYPE__HELLO_AUTH, &au.base, deadline);
+    uint8_t *body;
+    struct net_msg_in m;
+    int rc = cli_hello_exchange(c, fd, NINES__MSG_TYPE__HELLO_AUTH, &au.base, deadline,
+                                "login answer", &body, &m);
     explicit_bzero(fin, sizeof fin);
     if (rc)
         return rc;
-    uint8_t *body;
-    uint32_t len;
-    if ((rc = cli_read_frame(c, fd, deadline, &body, &len)) != 0)
-        return rc;
-    struct net_msg_in m;
-    rc = net_env_parse(body, len, &m);
-    if (rc) {
-        rc = cli_fail(c, rc, "%s: login answer: %s", c->addrs[c->cur], nines_errdetail());
-    } else if (m.type == NINES__MSG_TYPE__HELLO_AUTH) {
+    if (m.type == NINES__MSG_TYPE__HELLO_AUTH) {
         Nines__HelloAuth *ok =
             nines__hello_auth__unpack(arena_pb_allocator(&c->ans), m.body_len, m.body);
         if (!ok)
@@ -405,19 +419,14 @@ static int cli_hello(struct nines_conn *c, int fd, uint64_t deadline)
         req.scram.data = (uint8_t *)first;
         req.scram.len = strlen(first);
     }
-    int rc = cli_hello_send(c, fd, NINES__MSG_TYPE__HELLO_REQ, &req.base, deadline);
+    /* exactly one frame back; nothing else is sent before our first request */
+    uint8_t *body;
+    struct net_msg_in m;
+    int rc = cli_hello_exchange(c, fd, NINES__MSG_TYPE__HELLO_REQ, &req.base, deadline,
+                                "handshake answer", &body, &m);
     if (rc)
         return rc;
-    /* Read exactly one frame; nothing else is sent before our first request. */
-    uint8_t *body;
-    uint32_t len;
-    if ((rc = cli_read_frame(c, fd, deadline, &body, &len)) != 0)
-        return rc;
-    struct net_msg_in m;
-    rc = net_env_parse(body, len, &m);
-    if (rc) {
-        rc = cli_fail(c, rc, "%s: handshake answer: %s", c->addrs[c->cur], nines_errdetail());
-    } else if (m.type == NINES__MSG_TYPE__HELLO_CONF) {
+    if (m.type == NINES__MSG_TYPE__HELLO_CONF) {
         Nines__HelloConf *hc = nines__hello_conf__unpack(arena_pb_allocator(&c->ans),
                                                          m.body_len, m.body);
         if (!hc) {

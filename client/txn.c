@@ -397,6 +397,34 @@ int nines_txn_add_deferred(nines_txn *t, const char *table, const struct nines_v
     return 0;
 }
 
+struct nines_scan;
+static void scan_resume(struct nines_scan *sc, const struct cli_sync *y);
+
+/* Send the buffered SCAN (the last op) with whatever else is buffered and
+ * give its rows to fn; a cursor (sc) takes the answer's resume key.
+ * Returns the rows delivered or an error. */
+static int scan_send(nines_txn *t, const char *table, uint32_t limit, nines_row_fn fn, void *arg,
+                     struct nines_scan *sc)
+{
+    struct arena scratch;
+    arena_init(&scratch, 65536);
+    struct cli_sync y = {.rows_to = &scratch};
+    int rc = cli_txn_send(t, NINES__TXN_END__TXN_END_NONE, &y);
+    if (rc == 0 && limit && y.nrows > limit)
+        rc = cli_fail(t->c, NINES_EPROTO, "scan of '%s' returned %zu rows for limit %u", table,
+                      y.nrows, limit);
+    if (rc == 0 && sc)
+        scan_resume(sc, &y);
+    size_t n = 0;
+    for (size_t i = 0; rc == 0 && i < y.nrows; i++) {
+        n++;
+        if (fn(arg, y.rows[i]))
+            break;
+    }
+    arena_destroy(&scratch);
+    return rc ? rc : (int)n;
+}
+
 int nines_txn_scan(nines_txn *t, const char *table, const struct nines_value *lo, size_t nlo,
                    const struct nines_value *hi, size_t nhi, uint32_t limit, nines_row_fn fn,
                    void *arg)
@@ -415,21 +443,7 @@ int nines_txn_scan(nines_txn *t, const char *table, const struct nines_value *lo
     op->n_key_hi = nhi;
     op->limit = limit;
     t->nops++;
-    struct arena scratch;
-    arena_init(&scratch, 65536);
-    struct cli_sync y = {.rows_to = &scratch};
-    rc = cli_txn_send(t, NINES__TXN_END__TXN_END_NONE, &y);
-    if (rc == 0 && limit && y.nrows > limit)
-        rc = cli_fail(t->c, NINES_EPROTO, "scan of '%s' returned %zu rows for limit %u", table,
-                      y.nrows, limit);
-    size_t n = 0;
-    for (size_t i = 0; rc == 0 && i < y.nrows; i++) {
-        n++;
-        if (fn(arg, y.rows[i]))
-            break;
-    }
-    arena_destroy(&scratch);
-    return rc ? rc : (int)n;
+    return scan_send(t, table, limit, fn, arg, NULL);
 }
 
 /* ---- scan cursors -------------------------------------------------------- */
@@ -446,6 +460,17 @@ struct nines_scan {
     uint8_t after[KERN_KEY_MAX];
     size_t afterlen;
 };
+
+/* The next page starts after the answer's resume key; none: the range is done. */
+static void scan_resume(struct nines_scan *sc, const struct cli_sync *y)
+{
+    if (y->resume_len) {
+        memcpy(sc->after, y->resume, y->resume_len);
+        sc->afterlen = y->resume_len;
+    } else {
+        sc->done = true;
+    }
+}
 
 static int cmp_to_pb(enum nines_cmp c, Nines__FilterCmp *out)
 {
@@ -570,29 +595,7 @@ int nines_scan_next(nines_scan *sc, uint32_t limit, nines_row_fn fn, void *arg)
     if (sc->afterlen)
         op->after = (ProtobufCBinaryData){.len = sc->afterlen, .data = sc->after};
     t->nops++;
-    struct arena scratch;
-    arena_init(&scratch, 65536);
-    struct cli_sync y = {.rows_to = &scratch};
-    rc = cli_txn_send(t, NINES__TXN_END__TXN_END_NONE, &y);
-    if (rc == 0 && limit && y.nrows > limit)
-        rc = cli_fail(t->c, NINES_EPROTO, "scan of '%s' returned %zu rows for limit %u",
-                      sc->table, y.nrows, limit);
-    if (rc == 0) {
-        if (y.resume_len) {
-            memcpy(sc->after, y.resume, y.resume_len);
-            sc->afterlen = y.resume_len;
-        } else {
-            sc->done = true;
-        }
-    }
-    size_t n = 0;
-    for (size_t i = 0; rc == 0 && i < y.nrows; i++) {
-        n++;
-        if (fn(arg, y.rows[i]))
-            break;
-    }
-    arena_destroy(&scratch);
-    return rc ? rc : (int)n;
+    return scan_send(t, sc->table, limit, fn, arg, sc);
 }
 
 int nines_scan_done(const nines_scan *sc) { return !sc || sc->done; }
