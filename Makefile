@@ -118,7 +118,8 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/cluster/%.o $(BUILD)/obj/tests/cu_main.o $(
 # build-fuzz/corpus/<name>, crashes to build-fuzz/crash-<name>-*).
 FUZZ_SRCS    := $(filter-out fuzz/lf_main.c fuzz/%_main.c,$(wildcard fuzz/*.c))
 FUZZ_OBJS    := $(patsubst %.c,$(BUILD)/obj/%.o,$(FUZZ_SRCS))
-FUZZ_NAMES   := frame conf dict ckpt redo nsf gcpfile rcbound manifest client arbrec
+FUZZ_NAMES   := frame conf dict ckpt redo nsf gcpfile rcbound manifest client arbrec sqlstmt \
+                pgwmsg
 FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   ?= build-fuzz

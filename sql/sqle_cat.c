@@ -789,6 +789,16 @@ int sq_exec_catalog(struct sqle_sess *s, struct sqle_stmt *st, const struct sv *
     case S_INDEX:
     case S_IS_TABLES:
     case S_IS_COLUMNS: {
+        if (s->e->test_tables) {
+            int rc = s->e->test_tables(s->e->test_ctx, each_table, &c);
+            if (rc < 0 && !c.rc)
+                c.rc = sq_err_nines(e, rc, "reading the table definitions", "");
+            break;
+        }
+        if (sq_need_conn(s, e)) {
+            c.rc = -1;
+            break;
+        }
         int rc = nines_tables(s->c, 1, each_table, &c);
         if (rc < 0 && !c.rc)
             c.rc = sq_err_nines(e, rc, "reading the table definitions", nines_conn_errdetail(s->c));

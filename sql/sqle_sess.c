@@ -184,6 +184,10 @@ int sqle_sess_open(struct sqle *eng, const char *user, const char *database,
         q->report = param_defaults[i].report;
     }
     snprintf(param_find(s, "session_authorization")->value, 256, "%s", s->user);
+    if (eng->no_cluster) { /* no connection: the cluster's statements get 08003 */
+        *out = s;
+        return 0;
+    }
     struct nines_connect_opts o = {.flags = NINES_CONNECT_FIRST_NODE};
     int rc = nines_connect_with(&s->c, p->addrs.p, p->addrs.n, p->addrs.cluster,
                                 eng->cfg.timeout_ms, &o);
@@ -286,8 +290,17 @@ int sqle_sess_set(struct sqle_sess *s, const char *name, const char *value,
 
 /* ---- the cluster transaction ------------------------------------------- */
 
+int sq_need_conn(struct sqle_sess *s, struct sqle_error *e)
+{
+    if (s->c)
+        return 0;
+    return sq_err(e, "08003", 0, "the session has no cluster connection");
+}
+
 int sq_txn(struct sqle_sess *s, nines_txn **t, struct sqle_error *e)
 {
+    if (!s->txn && sq_need_conn(s, e))
+        return -1;
     if (!s->txn && nines_txn_begin(s->c, &s->txn))
         return sq_err_nines(e, nines_errdetail()[0] ? NINES_ENOMEM : NINES_ENOMEM,
                             "could not start a transaction", nines_conn_errdetail(s->c));
@@ -408,6 +421,8 @@ int sq_table_load(struct sqle_sess *s, const char *name, int refresh, struct sq_
     if (s->e->test_table_get) {
         rc = s->e->test_table_get(s->e->test_ctx, name, &info);
     } else {
+        if (sq_need_conn(s, e))
+            return -1;
         rc = nines_table_get(s->c, name, refresh, &info);
         if (rc == NINES_ENOTFOUND && !refresh)
             rc = nines_table_get(s->c, name, 1, &info);
@@ -775,7 +790,7 @@ static int params_in(struct sqle_stmt *st, const char *const *params, const int 
  * afresh when a request finds a definition changed. */
 static int replan_if_changed(struct sqle_sess *s, struct sqle_stmt *st, struct sqle_error *e)
 {
-    if (!st->have_table || !st->text || s->e->test_table_get)
+    if (!st->have_table || !st->text || s->e->test_table_get || !s->c)
         return 0;
     struct nines_table_info info;
     if (nines_table_get(s->c, st->t.name, 0, &info) != 0 || info.id == st->t.id)
