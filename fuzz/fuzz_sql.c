@@ -473,9 +473,12 @@ static void check_output(const uint8_t *o, size_t n)
         char t = (char)o[i];
         uint32_t l = be32(o + i + 1);
         const uint8_t *b = o + i + 5;
-        if (fz_trace && l >= 4)
-            fprintf(stderr, "pgwmsg: <- %c %.*s\n", t, t == 'E' || t == 'C' || t == 'N'
-                    ? (int)(l - 4) : 0, (const char *)b);
+        if (fz_trace && l >= 4) {
+            fprintf(stderr, "pgwmsg: <- %c ", t);
+            for (size_t k = 0; (t == 'E' || t == 'C' || t == 'N') && k < l - 4; k++)
+                fputc(b[k] ? b[k] : '|', stderr);
+            fputc('\n', stderr);
+        }
         if (l < 4)
             fz_fail("output", "message length below 4");
         size_t bl = l - 4;

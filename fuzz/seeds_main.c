@@ -607,6 +607,38 @@ static void seeds_pgw(void)
     mb_simple(m, 'S');
     put("pgwmsg", "ext-error", m->b, m->n);
 
+    /* binary parameters of every type with a binary form, results in binary */
+    m->n = 0;
+    mb_startup(m, false);
+    static const uint32_t bo[10] = {16, 21, 23, 20, 700, 701, 1114, 1700, 17, 1184};
+    mb_parse(m, "b", "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10", 10, bo);
+    mb_begin(m, 'B');
+    mb_str(m, "");
+    mb_str(m, "b");
+    mb_i16(m, 1);
+    mb_i16(m, 1); /* every parameter binary */
+    mb_i16(m, 10);
+    static const uint8_t pv[] = {
+        0, 0, 0, 1, 1,                                   /* bool t */
+        0, 0, 0, 2, 0xff, 0xfe,                          /* int2 -2 */
+        0, 0, 0, 4, 0, 0, 0x30, 0x39,                    /* int4 12345 */
+        0, 0, 0, 8, 0x80, 0, 0, 0, 0, 0, 0, 0,           /* int8 min */
+        0, 0, 0, 4, 0x3f, 0xc0, 0, 0,                    /* float4 1.5 */
+        0, 0, 0, 8, 0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18, /* float8 pi */
+        0, 0, 0, 8, 0, 0x02, 0x0b, 0x36, 0x4f, 0x9c, 0xa0, 0, /* timestamp */
+        0, 0, 0, 10, 0, 1, 0, 0, 0x40, 0, 0, 0, 0x04, 0xd2, /* numeric -1234 */
+        0, 0, 0, 3, 0, 1, 2,                             /* bytea */
+        0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* timestamptz */
+    };
+    mb_raw(m, pv, sizeof pv);
+    mb_i16(m, 1);
+    mb_i16(m, 1); /* every result binary */
+    mb_end(m);
+    mb_named(m, 'D', 'P', "");
+    mb_named(m, 'E', 0, "");
+    mb_simple(m, 'S');
+    put("pgwmsg", "binary-params", m->b, m->n);
+
     /* CancelRequest (never answered) */
     m->n = 0;
     mb_begin(m, 0);
