@@ -9,6 +9,7 @@
 #include <pg_query/pg_query.pb-c.h>
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -503,6 +504,20 @@ int sq_result_row(struct sqle_result *r, const struct sv *vals, const uint32_t *
         const char *p = NULL;
         size_t len = 0;
         struct sv v = vals[c];
+        if (v.t == SV_FLOAT && (oids[c] == OID_INT2 || oids[c] == OID_INT4 ||
+                                oids[c] == OID_INT8)) {
+            /* arithmetic that read a text operand as a number gave a float to an
+             * integer column: shown in the column's type, as RowDescription says */
+            double d = nearbyint(v.f);
+            int64_t lo = oids[c] == OID_INT2 ? INT16_MIN : oids[c] == OID_INT4 ? INT32_MIN
+                                                                                : INT64_MIN;
+            int64_t hi = oids[c] == OID_INT2 ? INT16_MAX : oids[c] == OID_INT4 ? INT32_MAX
+                                                                                : INT64_MAX;
+            if (!(d >= (double)lo && d < -(double)lo) || (int64_t)d > hi)
+                return sq_err(e, "22003", 0, "%s out of range", sq_type_name(oids[c]));
+            v.t = SV_INT;
+            v.i = (int64_t)d;
+        }
         if (sq_to_text(&r->a, oids[c], &v, &p, &len))
             return sq_err(e, "53200", 0, "out of memory for a result value");
         if (p && (v.t == SV_TEXT)) { /* copy: the value may live in a scratch arena */
