@@ -412,7 +412,8 @@ int sq_plan_catalog(struct sq_ctx *x, const void *node, bool *is_catalog)
         char t[64];
         bool isnull;
         if (const_of(sb->node, t, sizeof t, &isnull) == 0) {
-            pos = atoi(t) - 1;
+            long long v = strtoll(t, NULL, 10); /* a position out of int's range: none */
+            pos = v >= 1 && v <= INT32_MAX ? (int)(v - 1) : -1;
         } else {
             char k[64];
             item_key(sb->node, k, sizeof k);
@@ -430,7 +431,7 @@ int sq_plan_catalog(struct sq_ctx *x, const void *node, bool *is_catalog)
         char t[32];
         bool isnull;
         if (const_of(sel->limit_count, t, sizeof t, &isnull) == 0 && !isnull)
-            p->limit = atoll(t);
+            p->limit = strtoll(t, NULL, 10);
     }
     return 0;
 }
