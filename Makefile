@@ -118,10 +118,12 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/cluster/%.o $(BUILD)/obj/tests/cu_main.o $(
 # writer) link into the replay unit test of the default run; `make fuzz`
 # builds one libFuzzer binary per harness with clang-14 in build-fuzz/ and
 # runs each FUZZ_SECONDS on fuzz/corpus/<name> (new inputs go to
-# build-fuzz/corpus/<name>, crashes to build-fuzz/crash-<name>-*).
+# build-fuzz/corpus/<name>, crashes to build-fuzz/crash-<name>-*; fuzz/<name>.dict,
+# when there is one, is its libFuzzer dictionary).
 FUZZ_SRCS    := $(filter-out fuzz/lf_main.c fuzz/%_main.c,$(wildcard fuzz/*.c))
 FUZZ_OBJS    := $(patsubst %.c,$(BUILD)/obj/%.o,$(FUZZ_SRCS))
-FUZZ_NAMES   := frame conf dict ckpt redo nsf gcpfile rcbound manifest client arbrec
+FUZZ_NAMES   := frame conf dict ckpt redo nsf gcpfile rcbound manifest client arbrec sqlstmt \
+                pgwmsg
 FUZZ_BINS    := $(patsubst %,$(BUILD)/fuzz/fuzz_%,$(FUZZ_NAMES))
 FUZZ_SECONDS ?= 60
 FUZZ_BUILD   ?= build-fuzz
@@ -145,11 +147,13 @@ fuzz-seeds: $(BUILD)/bin/fuzz_seeds
 	@$(BUILD)/bin/fuzz_seeds fuzz/corpus && mkdir -p fuzz/corpus/conf && cp tools/*.conf fuzz/corpus/conf/
 fuzz-bins: $(FUZZ_BINS)
 fuzz:
-	@$(MAKE) --no-print-directory CC=clang-14 SAN=1 FUZZ=1 BUILD=$(FUZZ_BUILD) fuzz-bins
+	@$(MAKE) --no-print-directory CC=clang-14 SAN=1 FUZZ=1 BUILD=$(FUZZ_BUILD) \
+	    $(patsubst %,$(FUZZ_BUILD)/fuzz/fuzz_%,$(or $(FUZZ_ONLY),$(FUZZ_NAMES)))
 	@for n in $(or $(FUZZ_ONLY),$(FUZZ_NAMES)); do \
 	    mkdir -p $(FUZZ_BUILD)/corpus/$$n fuzz/regress/$$n; \
 	    echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
 	    $(FUZZ_BUILD)/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	        $$(test -f fuzz/$$n.dict && echo -dict=fuzz/$$n.dict) \
 	        -print_final_stats=1 -artifact_prefix=$(FUZZ_BUILD)/crash-$$n- \
 	        $(FUZZ_BUILD)/corpus/$$n fuzz/corpus/$$n fuzz/regress/$$n \
 	        >$(FUZZ_BUILD)/fuzz_$$n.log 2>&1 || { tail -n 40 $(FUZZ_BUILD)/fuzz_$$n.log; exit 1; }; \

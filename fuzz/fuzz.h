@@ -18,6 +18,8 @@ int fuzz_rcbound(const uint8_t *data, size_t len);  /* durable bound file */
 int fuzz_manifest(const uint8_t *data, size_t len); /* checkpoint manifest */
 int fuzz_client(const uint8_t *data, size_t len);   /* the client library's answers */
 int fuzz_arbrec(const uint8_t *data, size_t len);   /* the arbitrator's grant record */
+int fuzz_sqlstmt(const uint8_t *data, size_t len);  /* SQL text through parse, plan, execute */
+int fuzz_pgwmsg(const uint8_t *data, size_t len);   /* a PostgreSQL client's byte stream */
 
 struct fuzz_target {
     const char *name;

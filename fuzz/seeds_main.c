@@ -3,6 +3,7 @@
  * inputs each, made by the same encoders the nodes use. The cluster
  * file's seeds are copies of the tools/ folder's .conf files (made by `make fuzz-seeds`). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +318,356 @@ static void seeds_files(void)
     put("arbrec", "grant", ab, sizeof ab);
 }
 
+
+/* ---- the SQL front end (fuzz_sql.c) ---- */
+
+/* sqlstmt: SQL text; after a NUL byte, Bind's data: [k][k oid indices of
+ * fuzz_sql.c's table][values separated by NUL bytes] */
+static void put_sql(const char *name, const char *sql, const void *tail, size_t tl)
+{
+    size_t n = strlen(sql);
+    uint8_t *b = malloc(n + 1 + tl);
+    memcpy(b, sql, n);
+    b[n] = 0;
+    if (tl)
+        memcpy(b + n + 1, tail, tl);
+    put("sqlstmt", name, b, tl ? n + 1 + tl : n);
+    free(b);
+}
+
+static const char dt_query[] =
+    "SELECT n.nspname as \"Schema\",\n  c.relname as \"Name\",\n  CASE c.relkind WHEN 'r' "
+    "THEN 'table' WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' WHEN 'i' THEN "
+    "'index' WHEN 'S' THEN 'sequence' WHEN 't' THEN 'TOAST table' WHEN 'f' THEN 'foreign "
+    "table' WHEN 'p' THEN 'partitioned table' WHEN 'I' THEN 'partitioned index' END as "
+    "\"Type\",\n  pg_catalog.pg_get_userbyid(c.relowner) as \"Owner\"\nFROM "
+    "pg_catalog.pg_class c\n     LEFT JOIN pg_catalog.pg_namespace n ON n.oid = "
+    "c.relnamespace\n     LEFT JOIN pg_catalog.pg_am am ON am.oid = c.relam\nWHERE "
+    "c.relkind IN ('r','p','')\n      AND n.nspname <> 'pg_catalog'\n      AND n.nspname !~ "
+    "'^pg_toast'\n      AND n.nspname <> 'information_schema'\n  AND "
+    "pg_catalog.pg_table_is_visible(c.oid)\nORDER BY 1,2;";
+
+static const char *const sql_seeds[][2] = {
+    {"create-tables",
+     "drop table if exists pgbench_accounts, pgbench_branches, pgbench_history, "
+     "pgbench_tellers;\ncreate table pgbench_history(tid int,bid int,aid    int,delta "
+     "int,mtime timestamp,filler char(22));\ncreate table pgbench_tellers(tid int not "
+     "null,bid int,tbalance int,filler char(84)) with (fillfactor=100);\ncreate table "
+     "pgbench_accounts(aid    int not null,bid int,abalance int,filler char(84)) with "
+     "(fillfactor=100);\ncreate table pgbench_branches(bid int not null,bbalance int,filler "
+     "char(88)) with (fillfactor=100)"},
+    {"create-with", "CREATE TABLE IF NOT EXISTS s (imsi bigint, slot smallint, name "
+     "varchar(16) NOT NULL, b bytea, t text, ts timestamptz, ok boolean, PRIMARY KEY (imsi, "
+     "slot)) WITH (fragments = 8, partition = range, splits = '100,200', replicas = 2, "
+     "scheme = circular)"},
+    {"add-pk", "alter table pgbench_branches add primary key (bid)"},
+    {"truncate", "truncate table pgbench_accounts, pgbench_branches, pgbench_history, "
+     "pgbench_tellers"},
+    {"insert-branches", "insert into pgbench_branches(bid,bbalance) values(1,0)"},
+    {"insert-history", "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES "
+     "($1, $2, $3, $4, CURRENT_TIMESTAMP);"},
+    {"update-accounts", "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2;"},
+    {"update-tellers", "UPDATE pgbench_tellers SET tbalance = tbalance + $1 WHERE tid = $2;"},
+    {"select-abalance", "SELECT abalance FROM pgbench_accounts WHERE aid = $1;"},
+    {"tpcb-simple",
+     "BEGIN;\nUPDATE pgbench_accounts SET abalance = abalance + -4112 WHERE aid = 71;\n"
+     "SELECT abalance FROM pgbench_accounts WHERE aid = 71;\nUPDATE pgbench_tellers SET "
+     "tbalance = tbalance + -4112 WHERE tid = 3;\nUPDATE pgbench_branches SET bbalance = "
+     "bbalance + -4112 WHERE bid = 1;\nINSERT INTO pgbench_history (tid, bid, aid, delta, "
+     "mtime) VALUES (3, 1, 71, -4112, CURRENT_TIMESTAMP);\nEND;"},
+    {"copy", "copy pgbench_accounts from stdin with (freeze on)"},
+    {"copy-cols", "COPY t (k1, k2, v, tx) FROM STDIN WITH (FORMAT text, DELIMITER ',', NULL "
+     "'\\N')"},
+    {"select-count", "select count(*) from pgbench_branches"},
+    {"select-where", "SELECT k1, k2, v || 'x', lower(tx), length(by), coalesce(d, r, 0) * 2 "
+     "FROM t WHERE k1 = 5 AND k2 BETWEEN 1 AND 3 AND v LIKE 'a%' ORDER BY k2 DESC LIMIT 10 "
+     "OFFSET 1"},
+    {"select-in", "select * from t where k1 in (1, 2, 3) and not b is null"},
+    {"select-const", "SELECT 1, 'a'::text, 2.5::float8, now(), version(), "
+     "current_database(), current_user, abs(-3), 7 % 3, 1 / 2, upper('x'), "
+     "'2026-12-04 10:00:00'::timestamp, '\\x41'::bytea, true, NULL IS NULL"},
+    {"delete", "delete from pgbench_history where tid = 3 or delta < 0"},
+    {"vacuum", "vacuum pgbench_branches; analyze pgbench_tellers; discard all"},
+    {"set-show", "SET application_name = 'pgbench'; SHOW application_name; RESET ALL; SHOW "
+     "transaction_isolation; SET extra_float_digits = 3; set local nines.defer_updates to "
+     "on; show all"},
+    {"begin-rollback", "START TRANSACTION ISOLATION LEVEL REPEATABLE READ; select 1/0; "
+     "select 2; rollback; commit"},
+    {"dt", dt_query},
+    {"d-attr", "SELECT a.attname,\n  pg_catalog.format_type(a.atttypid, a.atttypmod),\n  "
+     "a.attnotnull, a.attnum\nFROM pg_catalog.pg_attribute a\nWHERE a.attrelid = '16389' "
+     "AND a.attnum > 0 AND NOT a.attisdropped\nORDER BY a.attnum;"},
+    {"d-class", "SELECT c.oid,\n  n.nspname,\n  c.relname\nFROM pg_catalog.pg_class c\n     "
+     "LEFT JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace\nWHERE c.relname "
+     "OPERATOR(pg_catalog.~) '^(pgbench_accounts)$' COLLATE pg_catalog.default\n  AND "
+     "pg_catalog.pg_table_is_visible(c.oid)\nORDER BY 2, 3;"},
+    {"partstrat", "select o.n, p.partstrat, pg_catalog.count(i.inhparent) from "
+     "pg_catalog.pg_class as c join pg_catalog.pg_namespace as n on (n.oid = "
+     "c.relnamespace) cross join lateral (select pg_catalog.array_position"
+     "(pg_catalog.current_schemas(true), n.nspname)) as o(n) left join "
+     "pg_catalog.pg_partitioned_table as p on (p.partrelid = c.oid) left join "
+     "pg_catalog.pg_inherits as i on (c.oid = i.inhparent) where c.relname = "
+     "'pgbench_accounts' and o.n is not null group by 1, 2 order by 1 asc limit 1"},
+    {"is-columns", "select column_name, data_type, is_nullable from "
+     "information_schema.columns where table_name = 't' order by ordinal_position"},
+    {"index", "SELECT c2.relname, i.indisprimary, pg_catalog.pg_get_indexdef(i.indexrelid, "
+     "0, true) FROM pg_catalog.pg_class c, pg_catalog.pg_class c2, pg_catalog.pg_index i "
+     "WHERE c.oid = '16385' AND c.oid = i.indrelid AND i.indexrelid = c2.oid"},
+    {"syntax-error", "SELEC 1; select * from nowhere"},
+    {"empty", ""},
+};
+
+static void seeds_sql(void)
+{
+    for (size_t i = 0; i < sizeof sql_seeds / sizeof sql_seeds[0]; i++)
+        put_sql(sql_seeds[i][0], sql_seeds[i][1], NULL, 0);
+    /* Parse with declared types (int4, int4), Bind text values */
+    static const uint8_t upd[] = {2, 6, 6, '-', '4', '1', '1', '2', 0, '7', '1'};
+    put_sql("update-accounts-bind", "UPDATE pgbench_accounts SET abalance = abalance + $1 "
+            "WHERE aid = $2", upd, sizeof upd);
+    /* no types declared: inferred; the values' count and a NULL */
+    static const uint8_t ins[] = {0, '3', 0, '1', 0, '7', 0, 0xff};
+    put_sql("insert-history-bind", "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) "
+            "VALUES ($1, $2, $3, $4, CURRENT_TIMESTAMP)", ins, sizeof ins);
+    /* a no-FROM SELECT run with its parameters: int8, text, timestamptz, bytea */
+    static const uint8_t sel[] = {4, 4, 7, 15, 2, '9', '9', 0, 'h', 'i', 0, '2', '0', '2', '6',
+                                  '-', '1', '2', '-', '0', '4', 0, '\\', 'x', '4', '1'};
+    put_sql("select-params-bind", "SELECT $1 + 1, $2 || 'x', $3, $4", sel, sizeof sel);
+}
+
+/* pgwmsg: a client's bytes. */
+struct mb {
+    uint8_t b[8192];
+    size_t n;
+    size_t at;  /* the message being built */
+};
+static void mb_raw(struct mb *m, const void *p, size_t n)
+{
+    memcpy(m->b + m->n, p, n);
+    m->n += n;
+}
+static void mb_i32(struct mb *m, uint32_t v)
+{
+    uint8_t x[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    mb_raw(m, x, 4);
+}
+static void mb_i16(struct mb *m, uint16_t v)
+{
+    uint8_t x[2] = {(uint8_t)(v >> 8), (uint8_t)v};
+    mb_raw(m, x, 2);
+}
+static void mb_str(struct mb *m, const char *s) { mb_raw(m, s, strlen(s) + 1); }
+static void mb_begin(struct mb *m, char type)
+{
+    if (type)
+        mb_raw(m, &type, 1);
+    m->at = m->n;
+    mb_i32(m, 0);
+}
+static void mb_end(struct mb *m)
+{
+    uint32_t l = (uint32_t)(m->n - m->at);
+    m->b[m->at] = (uint8_t)(l >> 24);
+    m->b[m->at + 1] = (uint8_t)(l >> 16);
+    m->b[m->at + 2] = (uint8_t)(l >> 8);
+    m->b[m->at + 3] = (uint8_t)l;
+}
+static void mb_startup(struct mb *m, bool ssl)
+{
+    if (ssl) {
+        mb_begin(m, 0);
+        mb_i32(m, 80877103);
+        mb_end(m);
+    }
+    mb_begin(m, 0);
+    mb_i32(m, 196608);
+    mb_str(m, "user");
+    mb_str(m, "fuzz");
+    mb_str(m, "database");
+    mb_str(m, "fuzzdb");
+    mb_str(m, "application_name");
+    mb_str(m, "pgbench");
+    mb_str(m, "client_encoding");
+    mb_str(m, "UTF8");
+    mb_raw(m, "", 1);
+    mb_end(m);
+}
+static void mb_query(struct mb *m, const char *sql)
+{
+    mb_begin(m, 'Q');
+    mb_str(m, sql);
+    mb_end(m);
+}
+static void mb_simple(struct mb *m, char t)
+{
+    mb_begin(m, t);
+    mb_end(m);
+}
+static void mb_parse(struct mb *m, const char *name, const char *sql, int n, const uint32_t *oids)
+{
+    mb_begin(m, 'P');
+    mb_str(m, name);
+    mb_str(m, sql);
+    mb_i16(m, (uint16_t)n);
+    for (int i = 0; i < n; i++)
+        mb_i32(m, oids[i]);
+    mb_end(m);
+}
+static void mb_bind(struct mb *m, const char *portal, const char *stmt, int n,
+                    const char *const *vals, int bin_result)
+{
+    mb_begin(m, 'B');
+    mb_str(m, portal);
+    mb_str(m, stmt);
+    mb_i16(m, 0); /* all parameters text */
+    mb_i16(m, (uint16_t)n);
+    for (int i = 0; i < n; i++) {
+        if (!vals[i]) {
+            mb_i32(m, 0xffffffffu);
+            continue;
+        }
+        mb_i32(m, (uint32_t)strlen(vals[i]));
+        mb_raw(m, vals[i], strlen(vals[i]));
+    }
+    mb_i16(m, bin_result ? 1 : 0);
+    if (bin_result)
+        mb_i16(m, 1);
+    mb_end(m);
+}
+static void mb_named(struct mb *m, char t, char sub, const char *name)
+{
+    mb_begin(m, t);
+    if (sub)
+        mb_raw(m, &sub, 1);
+    mb_str(m, name);
+    if (t == 'E')
+        mb_i32(m, 0);
+    mb_end(m);
+}
+
+static void seeds_pgw(void)
+{
+    struct mb *m = calloc(1, sizeof *m);
+    /* startup + Query + Parse/Bind/Describe/Execute/Sync + Terminate */
+    mb_startup(m, true);
+    mb_query(m, "SET application_name = 'x'; SELECT 1, 'a'::text; BEGIN; SELECT 2; END");
+    static const uint32_t i4[2] = {23, 23};
+    mb_parse(m, "P0_1", "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2",
+             2, i4);
+    static const char *const v2[2] = {"-4112", "71"};
+    mb_bind(m, "", "P0_1", 2, v2, 0);
+    mb_named(m, 'D', 'P', "");
+    mb_named(m, 'E', 0, "");
+    mb_simple(m, 'S');
+    mb_parse(m, "", "SELECT $1::int8 + 1, $2", 0, NULL);
+    static const char *const v3[2] = {"41", NULL};
+    mb_named(m, 'D', 'S', "");
+    mb_bind(m, "p", "", 2, v3, 1);
+    mb_named(m, 'D', 'P', "p");
+    mb_named(m, 'E', 0, "p");
+    mb_named(m, 'C', 'P', "p");
+    mb_named(m, 'C', 'S', "P0_1");
+    mb_simple(m, 'H');
+    mb_simple(m, 'S');
+    mb_simple(m, 'X');
+    put("pgwmsg", "startup-query-extended", m->b, m->n);
+
+    /* COPY: refused without the cluster; the CopyData that follows is dropped */
+    m->n = 0;
+    mb_startup(m, false);
+    mb_query(m, "copy pgbench_accounts from stdin with (freeze on)");
+    mb_begin(m, 'd');
+    mb_raw(m, "1\t1\t0\t\n2\t1\t0\t\n", 16);
+    mb_end(m);
+    mb_simple(m, 'c');
+    mb_begin(m, 'f');
+    mb_str(m, "aborted");
+    mb_end(m);
+    mb_query(m, "SELECT n.nspname, c.relname FROM pg_catalog.pg_class c LEFT JOIN "
+             "pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE c.relkind IN "
+             "('r','p','') ORDER BY 1,2;");
+    mb_query(m, "");
+    mb_begin(m, 'F');
+    mb_i32(m, 1);
+    mb_end(m);
+    mb_simple(m, 'X');
+    put("pgwmsg", "startup-copy-catalog", m->b, m->n);
+
+    /* an extended-protocol error: discarded up to Sync */
+    m->n = 0;
+    mb_startup(m, false);
+    mb_parse(m, "s", "SELEC 1", 0, NULL);
+    mb_bind(m, "", "s", 0, NULL, 0);
+    mb_named(m, 'E', 0, "");
+    mb_simple(m, 'S');
+    mb_parse(m, "s", "BEGIN", 0, NULL);
+    mb_bind(m, "", "s", 0, NULL, 0);
+    mb_named(m, 'E', 0, "");
+    mb_named(m, 'E', 0, "");
+    mb_simple(m, 'S');
+    put("pgwmsg", "ext-error", m->b, m->n);
+
+    /* binary parameters of every type with a binary form, results in binary */
+    m->n = 0;
+    mb_startup(m, false);
+    static const uint32_t bo[10] = {16, 21, 23, 20, 700, 701, 1114, 1700, 17, 1184};
+    mb_parse(m, "b", "SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10", 10, bo);
+    mb_begin(m, 'B');
+    mb_str(m, "");
+    mb_str(m, "b");
+    mb_i16(m, 1);
+    mb_i16(m, 1); /* every parameter binary */
+    mb_i16(m, 10);
+    static const uint8_t pv[] = {
+        0, 0, 0, 1, 1,                                   /* bool t */
+        0, 0, 0, 2, 0xff, 0xfe,                          /* int2 -2 */
+        0, 0, 0, 4, 0, 0, 0x30, 0x39,                    /* int4 12345 */
+        0, 0, 0, 8, 0x80, 0, 0, 0, 0, 0, 0, 0,           /* int8 min */
+        0, 0, 0, 4, 0x3f, 0xc0, 0, 0,                    /* float4 1.5 */
+        0, 0, 0, 8, 0x40, 0x09, 0x21, 0xfb, 0x54, 0x44, 0x2d, 0x18, /* float8 pi */
+        0, 0, 0, 8, 0, 0x02, 0x0b, 0x36, 0x4f, 0x9c, 0xa0, 0, /* timestamp */
+        0, 0, 0, 10, 0, 1, 0, 0, 0x40, 0, 0, 0, 0x04, 0xd2, /* numeric -1234 */
+        0, 0, 0, 3, 0, 1, 2,                             /* bytea */
+        0, 0, 0, 8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* timestamptz */
+    };
+    mb_raw(m, pv, sizeof pv);
+    mb_i16(m, 1);
+    mb_i16(m, 1); /* every result binary */
+    mb_end(m);
+    mb_named(m, 'D', 'P', "");
+    mb_named(m, 'E', 0, "");
+    mb_simple(m, 'S');
+    put("pgwmsg", "binary-params", m->b, m->n);
+
+    /* CancelRequest (never answered) */
+    m->n = 0;
+    mb_begin(m, 0);
+    mb_i32(m, 80877102);
+    mb_i32(m, 12345);
+    mb_i32(m, 0x5eed);
+    mb_end(m);
+    put("pgwmsg", "cancel", m->b, m->n);
+
+    /* protocol 3.1 with a _pq_ option: NegotiateProtocolVersion; GSSENCRequest first */
+    m->n = 0;
+    mb_begin(m, 0);
+    mb_i32(m, 80877104);
+    mb_end(m);
+    mb_begin(m, 0);
+    mb_i32(m, 196609);
+    mb_str(m, "user");
+    mb_str(m, "fuzz");
+    mb_str(m, "_pq_.compression");
+    mb_str(m, "on");
+    mb_str(m, "options");
+    mb_str(m, "-c search_path=public --DateStyle=ISO");
+    mb_raw(m, "", 1);
+    mb_end(m);
+    mb_query(m, "show search_path");
+    put("pgwmsg", "negotiate", m->b, m->n);
+    free(m);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -330,5 +681,7 @@ int main(int argc, char **argv)
     seeds_kern();
     seeds_files();
     seeds_client();
+    seeds_sql();
+    seeds_pgw();
     return 0;
 }

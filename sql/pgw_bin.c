@@ -46,15 +46,18 @@ static void put_be(uint8_t *p, uint64_t v, int n)
         p[i] = (uint8_t)v;
 }
 
-static void fmt_ts(int64_t us, char *buf, size_t n)
+/* 0, or -1 for a year gmtime_r cannot give */
+static int fmt_ts(int64_t us, char *buf, size_t n)
 {
-    int64_t sec = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+    int64_t sec = us / 1000000 - (us % 1000000 < 0); /* floor; no -us (INT64_MIN) */
     int64_t frac = us - sec * 1000000;
     time_t tt = (time_t)sec;
     struct tm tm;
-    gmtime_r(&tt, &tm);
+    if (!gmtime_r(&tt, &tm))
+        return -1;
     snprintf(buf, n, "%04d-%02d-%02d %02d:%02d:%02d.%06" PRId64, tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
+    return 0;
 }
 
 /* numeric (binary) → decimal text */
@@ -160,12 +163,15 @@ int pgw_bin_param(uint32_t oid, const uint8_t *p, int len, char **text, int *tle
         break;
     }
     case B_TS:
-    case B_TSTZ:
+    case B_TSTZ: {
         if (len != 8)
             break;
-        fmt_ts((int64_t)be(p, 8) + PG_EPOCH_US, b, sizeof b);
+        int64_t v = (int64_t)be(p, 8); /* µs since 2000; ±infinity (INT64_MAX/MIN) refused */
+        if (v > INT64_MAX - PG_EPOCH_US || fmt_ts(v + PG_EPOCH_US, b, sizeof b))
+            break;
         n = (int)strlen(b);
         break;
+    }
     case B_NUMERIC:
         if (numeric_text(p, len, b, sizeof b) == 0)
             n = (int)strlen(b);
@@ -243,9 +249,15 @@ static int parse_ts(const char *t, int len, int64_t *us)
         for (; digits < 6; digits++)
             frac *= 10;
     }
+    if (y < -4713 || y > 294276) /* the engine's range (sqle_val.c) */
+        return -1;
     struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
                     .tm_min = mi, .tm_sec = s};
-    *us = (int64_t)timegm(&tm) * 1000000 + frac - PG_EPOCH_US;
+    int64_t v;
+    if (__builtin_mul_overflow((int64_t)timegm(&tm), (int64_t)1000000, &v) ||
+        __builtin_add_overflow(v, frac - PG_EPOCH_US, &v))
+        return -1;
+    *us = v;
     return 0;
 }
 

@@ -171,6 +171,10 @@ int pgw_send_rows(struct pgw_sess *s, const struct sqle_result *r, size_t from, 
             if (fmts && fmts[c] == 1 && cols) {
                 if (pgw_bin_value(cols[c].type_oid, v, len, &s->out) == 0)
                     continue;
+                /* the DataRow begun is dropped: the client gets whole messages only */
+                s->out.len = s->out.msg_at;
+                pgw_send_errorf(s, "FATAL", "XX000", "result column %zu (type oid %u) has no "
+                                "binary form for its value", c + 1, cols[c].type_oid);
                 pgw_reason(s, "result column %zu (type oid %u) has no binary form for '%.*s'",
                            c + 1, cols[c].type_oid, len > 40 ? 40 : len, v);
                 return -1;

@@ -412,7 +412,8 @@ int sq_plan_catalog(struct sq_ctx *x, const void *node, bool *is_catalog)
         char t[64];
         bool isnull;
         if (const_of(sb->node, t, sizeof t, &isnull) == 0) {
-            pos = atoi(t) - 1;
+            long long v = strtoll(t, NULL, 10); /* a position out of int's range: none */
+            pos = v >= 1 && v <= INT32_MAX ? (int)(v - 1) : -1;
         } else {
             char k[64];
             item_key(sb->node, k, sizeof k);
@@ -430,7 +431,7 @@ int sq_plan_catalog(struct sq_ctx *x, const void *node, bool *is_catalog)
         char t[32];
         bool isnull;
         if (const_of(sel->limit_count, t, sizeof t, &isnull) == 0 && !isnull)
-            p->limit = atoll(t);
+            p->limit = strtoll(t, NULL, 10);
     }
     return 0;
 }
@@ -837,6 +838,16 @@ int sq_exec_catalog(struct sqle_sess *s, struct sqle_stmt *st, const struct sv *
     case S_INDEX:
     case S_IS_TABLES:
     case S_IS_COLUMNS: {
+        if (s->e->test_tables) {
+            int rc = s->e->test_tables(s->e->test_ctx, each_table, &c);
+            if (rc < 0 && !c.rc)
+                c.rc = sq_err_nines(e, rc, "reading the table definitions", "");
+            break;
+        }
+        if (sq_need_conn(s, e)) {
+            c.rc = -1;
+            break;
+        }
         int rc = nines_tables(s->c, 1, each_table, &c);
         if (rc < 0 && !c.rc)
             c.rc = sq_err_nines(e, rc, "reading the table definitions", nines_conn_errdetail(s->c));

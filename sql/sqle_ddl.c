@@ -992,6 +992,8 @@ int sq_exec_ddl(struct sqle_sess *s, struct sqle_stmt *st, struct sqle_result **
     *out = NULL;
     if (st->kind == K_COPY_FROM)
         return copy_start(s, st, out, e);
+    if (sq_need_conn(s, e))
+        return -1;
     struct sqle_result *r = sq_result_new(SQLE_R_COMMAND);
     if (!r)
         return sq_err(e, "53200", 0, "out of memory");

@@ -776,7 +776,14 @@ static int eval_cast(struct sq_eval *ev, const struct sx *e, const struct sv *a,
         }
         if ((oid == OID_INT2 || oid == OID_INT4 || oid == OID_INT8 || oid == OID_NUMERIC ||
              oid == OID_OID) && (in.t == SV_INT || in.t == SV_BOOL || in.t == SV_FLOAT)) {
-            int64_t v = in.t == SV_FLOAT ? (int64_t)nearbyint(in.f) : in.i;
+            int64_t v = in.i;
+            if (in.t == SV_FLOAT) { /* NaN and beyond int64: out of range, not converted */
+                double r = nearbyint(in.f);
+                if (!(r >= -9223372036854775808.0 && r < 9223372036854775808.0))
+                    return sq_err(ev->err, "22003", e->pos, "%s out of range",
+                                  sq_type_name(oid));
+                v = (int64_t)r;
+            }
             if ((oid == OID_INT4 && (v < INT32_MIN || v > INT32_MAX)) ||
                 (oid == OID_INT2 && (v < INT16_MIN || v > INT16_MAX)))
                 return sq_err(ev->err, "22003", e->pos, "%s out of range", sq_type_name(oid));

@@ -233,7 +233,12 @@ struct sqle {
     /* tests of planning without a cluster: table definitions from here
      * (sqle_plan_test); NULL in a node */
     int (*test_table_get)(void *ctx, const char *name, struct nines_table_info *out);
+    /* and the catalog queries' table list (fuzz/fuzz_sql.c); NULL in a node */
+    int (*test_tables)(void *ctx, nines_table_fn fn, void *arg);
     void *test_ctx;
+    /* sessions open without a cluster connection (the fuzz harnesses):
+     * whatever needs the cluster fails with 08003 (sq_need_conn) */
+    bool no_cluster;
 };
 
 enum sq_block { B_IDLE = 0, B_OPEN, B_FAILED };
@@ -305,6 +310,8 @@ int sq_param_set(struct sqle_sess *s, const char *name, const char *value,
                  struct sqle_result *r, struct sqle_error *e);
 const char *sq_param_get(const struct sqle_sess *s, const char *name);
 int sq_txn(struct sqle_sess *s, nines_txn **t, struct sqle_error *e);
+/* 0 when the session has a cluster connection, else -1 with 08003. */
+int sq_need_conn(struct sqle_sess *s, struct sqle_error *e);
 int sq_table_load(struct sqle_sess *s, const char *name, int refresh, struct sq_table *t,
                   struct sqle_error *e, int pos);
 void sq_cache_put(struct sqle_sess *s, const struct sq_table *t, const struct sv *vals);

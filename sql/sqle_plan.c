@@ -163,6 +163,9 @@ static int plan_targets(struct sq_ctx *x, const PgQuery__SelectStmt *sel)
         else
             cap++;
     }
+    if (cap > SQ_MAX_COLS) /* execution holds a row of at most SQ_MAX_COLS values */
+        return sq_err(x->err, "54011", 0, "target lists can have at most %d entries",
+                      SQ_MAX_COLS);
     st->sel.targets = arena_alloc(&st->a, (cap ? cap : 1) * sizeof *st->sel.targets);
     st->cols = arena_alloc(&st->a, (cap ? cap : 1) * sizeof *st->cols);
     if (!st->sel.targets || !st->cols)

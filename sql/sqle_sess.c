@@ -9,6 +9,7 @@
 #include <pg_query/pg_query.pb-c.h>
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -196,6 +197,10 @@ int sqle_sess_open(struct sqle *eng, const char *user, const char *database,
         q->report = param_defaults[i].report;
     }
     snprintf(param_find(s, "session_authorization")->value, 256, "%s", s->user);
+    if (eng->no_cluster) { /* no connection: the cluster's statements get 08003 */
+        *out = s;
+        return 0;
+    }
     struct nines_connect_opts o = {.flags = NINES_CONNECT_FIRST_NODE, .user = eng->user,
                                    .password = eng->password};
     int rc = nines_connect_with(&s->c, p->addrs.p, p->addrs.n, p->addrs.cluster,
@@ -299,8 +304,17 @@ int sqle_sess_set(struct sqle_sess *s, const char *name, const char *value,
 
 /* ---- the cluster transaction ------------------------------------------- */
 
+int sq_need_conn(struct sqle_sess *s, struct sqle_error *e)
+{
+    if (s->c)
+        return 0;
+    return sq_err(e, "08003", 0, "the session has no cluster connection");
+}
+
 int sq_txn(struct sqle_sess *s, nines_txn **t, struct sqle_error *e)
 {
+    if (!s->txn && sq_need_conn(s, e))
+        return -1;
     if (!s->txn && nines_txn_begin(s->c, &s->txn))
         return sq_err_nines(e, nines_errdetail()[0] ? NINES_ENOMEM : NINES_ENOMEM,
                             "could not start a transaction", nines_conn_errdetail(s->c));
@@ -421,6 +435,8 @@ int sq_table_load(struct sqle_sess *s, const char *name, int refresh, struct sq_
     if (s->e->test_table_get) {
         rc = s->e->test_table_get(s->e->test_ctx, name, &info);
     } else {
+        if (sq_need_conn(s, e))
+            return -1;
         rc = nines_table_get(s->c, name, refresh, &info);
         if (rc == NINES_ENOTFOUND && !refresh)
             rc = nines_table_get(s->c, name, 1, &info);
@@ -501,6 +517,20 @@ int sq_result_row(struct sqle_result *r, const struct sv *vals, const uint32_t *
         const char *p = NULL;
         size_t len = 0;
         struct sv v = vals[c];
+        if (v.t == SV_FLOAT && (oids[c] == OID_INT2 || oids[c] == OID_INT4 ||
+                                oids[c] == OID_INT8)) {
+            /* arithmetic that read a text operand as a number gave a float to an
+             * integer column: shown in the column's type, as RowDescription says */
+            double d = nearbyint(v.f);
+            int64_t lo = oids[c] == OID_INT2 ? INT16_MIN : oids[c] == OID_INT4 ? INT32_MIN
+                                                                                : INT64_MIN;
+            int64_t hi = oids[c] == OID_INT2 ? INT16_MAX : oids[c] == OID_INT4 ? INT32_MAX
+                                                                                : INT64_MAX;
+            if (!(d >= (double)lo && d < -(double)lo) || (int64_t)d > hi)
+                return sq_err(e, "22003", 0, "%s out of range", sq_type_name(oids[c]));
+            v.t = SV_INT;
+            v.i = (int64_t)d;
+        }
         if (sq_to_text(&r->a, oids[c], &v, &p, &len))
             return sq_err(e, "53200", 0, "out of memory for a result value");
         if (p && (v.t == SV_TEXT)) { /* copy: the value may live in a scratch arena */
@@ -788,7 +818,7 @@ static int params_in(struct sqle_stmt *st, const char *const *params, const int 
  * afresh when a request finds a definition changed. */
 static int replan_if_changed(struct sqle_sess *s, struct sqle_stmt *st, struct sqle_error *e)
 {
-    if (!st->have_table || !st->text || s->e->test_table_get)
+    if (!st->have_table || !st->text || s->e->test_table_get || !s->c)
         return 0;
     struct nines_table_info info;
     if (nines_table_get(s->c, st->t.name, 0, &info) != 0 || info.id == st->t.id)

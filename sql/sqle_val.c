@@ -182,11 +182,14 @@ uint32_t sq_oid_of_sv(const struct sv *v)
 
 void sq_fmt_ts(int64_t us, char *buf, size_t n)
 {
-    int64_t sec = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+    int64_t sec = us / 1000000 - (us % 1000000 < 0); /* floor; no -us (INT64_MIN) */
     int64_t frac = us - sec * 1000000;
     time_t tt = (time_t)sec;
     struct tm tm;
-    gmtime_r(&tt, &tm);
+    if (!gmtime_r(&tt, &tm)) { /* a year beyond int: not from SQL text (parse_ts bounds it) */
+        snprintf(buf, n, "%s", us < 0 ? "-infinity" : "infinity");
+        return;
+    }
     int k = snprintf(buf, n, "%04d-%02d-%02d %02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
                      tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     if (frac && k > 0 && (size_t)k < n) {
@@ -245,6 +248,8 @@ static int parse_ts(const char *p, size_t len, int64_t *out)
         int sign = *q == '-' ? -1 : 1;
         if (sscanf(q + 1, "%d:%d", &oh, &om) < 1)
             return -1;
+        if (oh < 0 || oh > 15 || om < 0 || om > 59) /* PostgreSQL's limit: 15:59 */
+            return -1;
         off = sign * ((int64_t)oh * 3600 + om * 60);
         q += strlen(q);
     } else if (*q == 'Z') {
@@ -257,6 +262,8 @@ static int parse_ts(const char *p, size_t len, int64_t *out)
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
         s < 0 || s > 60)
         return -1;
+    if (y < -4713 || y > 294276) /* PostgreSQL's range; µs since 1970 fit in 64 bits */
+        return -1;
     tm.tm_year = y - 1900;
     tm.tm_mon = mo - 1;
     tm.tm_mday = d;
@@ -264,7 +271,11 @@ static int parse_ts(const char *p, size_t len, int64_t *out)
     tm.tm_min = mi;
     tm.tm_sec = s;
     time_t t = timegm(&tm);
-    *out = ((int64_t)t - off) * 1000000 + frac;
+    int64_t us;
+    if (__builtin_mul_overflow((int64_t)t - off, (int64_t)1000000, &us) ||
+        __builtin_add_overflow(us, frac, &us))
+        return -1;
+    *out = us;
     return 0;
 }
 
