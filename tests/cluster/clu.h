@@ -34,11 +34,17 @@ static inline int clu_pick_port(int n)
     for (int attempt = 0; attempt < 100; attempt++) {
         int base = 20000 + (int)((getpid() * 7 + attempt * 97) % 30000);
         int ok = 1;
-        for (int i = 0; i <= n && ok; i++)
+        /* the nodes' ports (TCP and UDP) and their SQL ports (clu_sql_port:
+         * base + 500 + id), which may fall among the ephemeral ports of
+         * other connections */
+        for (int k = 0; k <= 2 * n + 1 && ok; k++)
             for (int udp = 0; udp < 2 && ok; udp++) {
+                int port = k <= n ? base + k : base + 500 + (k - n);
+                if (k > n && udp)
+                    continue;
                 int fd = socket(AF_INET, udp ? SOCK_DGRAM : SOCK_STREAM, 0);
                 struct sockaddr_in a = {.sin_family = AF_INET,
-                                        .sin_port = htons((uint16_t)(base + i))};
+                                        .sin_port = htons((uint16_t)port)};
                 a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
                 ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
                 if (fd >= 0)

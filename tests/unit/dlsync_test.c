@@ -572,7 +572,7 @@ static const Nines__KernOpConf *release_ready(uint64_t txn)
 {
     struct ksvc_dlog_status s0 = dls();
     CU_ASSERT_EQUAL(hold(false), 1);
-    RUN_UNTIL(answers(txn) > 0 && readies(txn, false, W.P) == 1, 2000);
+    RUN_IO_UNTIL(answers(txn) > 0 && readies(txn, false, W.P) == 1); /* P's I/O thread completes it */
     const Nines__KernOpConf *c = conf_of(txn);
     CU_ASSERT_PTR_NOT_NULL_FATAL(c);
     CU_ASSERT_TRUE(c->ready);
