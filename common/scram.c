@@ -199,7 +199,7 @@ int scram_srv_first(struct scram_srv *s, const char *in, size_t len, char *out, 
     /* gs2-header: gs2-cbind-flag "," [authzid] "," */
     if (m[0] == 'p')
         return fail(s, SCRAM_EUNSUPPORTED, why, whyn,
-                    "channel binding is not supported: this server has no TLS (use "
+                    "channel binding is not supported by this server (use "
                     "channel_binding=disable or prefer)");
     if ((m[0] != 'n' && m[0] != 'y') || m[1] != ',')
         return fail(s, SCRAM_EPROTO, why, whyn,
