@@ -21,6 +21,7 @@
 #include "nines_dict.pb-c.h"
 #include "nines_txn.pb-c.h"
 #include "nines_net.pb-c.h"
+#include "scram.h"
 #include "supervisor/sup.h"
 
 static const char *outdir;
@@ -182,6 +183,17 @@ static void seeds_dict(void)
     g.image.data = b;
     g.image.len = n;
     put_msg("client", "dict-get-conf", 0, &g.base);
+    free(b);
+    /* format 4's users section: an admin and a reader */
+    char v[256];
+    OK(scram_verifier_make("pw-admin", 8, (const uint8_t *)"0123456789abcdef", 16, 4096, v,
+                           sizeof v));
+    OK(dict_user_create(&d, "admin", DICT_ROLE_ADMIN, v));
+    OK(scram_verifier_make("pw-reader", 9, (const uint8_t *)"fedcba9876543210", 16, 4096, v,
+                           sizeof v));
+    OK(dict_user_create(&d, "ops.reader", DICT_ROLE_READER, v));
+    OK(dict_encode(&d, &b, &n));
+    put("dict", "users", b, n);
     free(b);
     dict_free(&d);
 }
