@@ -253,23 +253,9 @@ static void *bench_thread_main(void *arg)
 
 struct node_stats { uint64_t in, out, cpu_us; bool ok; };
 
-/* The login the cluster file names (client_user, client_password_file;
- * NINES_USER / NINES_PASSWORD first), for links opened without
- * nines_connect_config; "" user: none. */
+/* The login the cluster file names, for links opened without
+ * nines_connect_config (nines_conf_login; "" user: none). */
 static char login_user[64], login_pw[1025];
-static void login_of(const struct nines_conf *cf)
-{
-    const char *u = getenv("NINES_USER"), *p = getenv("NINES_PASSWORD");
-    if ((!u || !u[0]) && cf->client_user[0]) {
-        u = cf->client_user;
-        if ((!p || !p[0]) && cf->client_password_file[0] &&
-            nines_read_password_file(cf->client_password_file, login_pw, sizeof login_pw) == 0)
-            p = login_pw;
-    }
-    snprintf(login_user, sizeof login_user, "%s", u ? u : "");
-    if (p != login_pw)
-        snprintf(login_pw, sizeof login_pw, "%s", p ? p : "");
-}
 
 static void read_node_stats(const struct nines_conf *cf, struct node_stats *st)
 {
@@ -628,7 +614,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "tpcb: %s\n", nines_errdetail());
         return 2;
     }
-    login_of(&cf);
+    if (nines_conf_login(&cf, login_user, sizeof login_user, login_pw, sizeof login_pw)) {
+        fprintf(stderr, "tpcb: %s\n", nines_errdetail());
+        return 2;
+    }
     if (opt_journal) {
         journal = fopen(opt_journal, "w");
         if (!journal) {

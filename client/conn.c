@@ -882,44 +882,32 @@ size_t nines_spread_start(uint64_t seed, uint64_t k, size_t naddrs)
     return (size_t)((base % naddrs + k % naddrs) % naddrs);
 }
 
-/* The login a connect uses: opts, else NINES_USER / NINES_PASSWORD, else
- * the cluster file's (file_user, file_pwfile; NULL: none). */
+/* The login a connect uses: opts, else the environment's, else the cluster
+ * file's (cf; NULL: none; nines_conf_login). */
 static int cli_credentials(struct nines_conn *c, const struct nines_connect_opts *o,
-                           const char *file_user, const char *file_pwfile)
+                           const struct nines_conf *cf)
 {
-    const char *user = o && o->user ? o->user : getenv("NINES_USER");
-    const char *pw = o && o->user ? o->password : getenv("NINES_PASSWORD");
-    if ((!user || !user[0]) && file_user && file_user[0]) {
-        user = file_user;
-        pw = getenv("NINES_PASSWORD");
-        if ((!pw || !pw[0]) && file_pwfile && file_pwfile[0]) {
-            int rc = nines_read_password_file(file_pwfile, c->password, sizeof c->password);
-            if (rc)
-                return rc;
-            pw = c->password;
-        }
-    }
-    if (!user || !user[0])
+    if (!(o && o->user))
+        return nines_conf_login(cf, c->user, sizeof c->user, c->password, sizeof c->password);
+    if (!o->user[0])
         return 0;
-    if (strlen(user) >= sizeof c->user)
-        return nines_err(NINES_EINVAL, "user name of %zu bytes (at most %zu)", strlen(user),
-                         sizeof c->user - 1);
-    if (!pw || !pw[0])
-        return nines_err(NINES_EINVAL, "user \"%s\" has no password: give one (connect "
-                         "options, NINES_PASSWORD, or the cluster file's client_password_file)",
-                         user);
-    if (strlen(pw) >= sizeof c->password)
-        return nines_err(NINES_EINVAL, "password of %zu bytes (at most %zu)", strlen(pw),
-                         sizeof c->password - 1);
-    snprintf(c->user, sizeof c->user, "%s", user);
-    if (pw != c->password)
-        snprintf(c->password, sizeof c->password, "%s", pw);
+    if (strlen(o->user) >= sizeof c->user)
+        return nines_err(NINES_EINVAL, "user name of %zu bytes (at most %zu)",
+                         strlen(o->user), sizeof c->user - 1);
+    if (!o->password || !o->password[0])
+        return nines_err(NINES_EINVAL, "user \"%s\" has no password in the connect options",
+                         o->user);
+    if (strlen(o->password) >= sizeof c->password)
+        return nines_err(NINES_EINVAL, "password of %zu bytes (at most %zu)",
+                         strlen(o->password), sizeof c->password - 1);
+    snprintf(c->user, sizeof c->user, "%s", o->user);
+    snprintf(c->password, sizeof c->password, "%s", o->password);
     return 0;
 }
 
 static int connect_with(nines_conn **out, const char *const *addrs, size_t naddrs,
                         const char *cluster, int timeout_ms, const struct nines_connect_opts *o,
-                        const char *file_user, const char *file_pwfile);
+                        const struct nines_conf *cf);
 
 int nines_connect(nines_conn **out, const char *const *addrs, size_t naddrs, const char *cluster,
                   int timeout_ms)
@@ -930,12 +918,12 @@ int nines_connect(nines_conn **out, const char *const *addrs, size_t naddrs, con
 int nines_connect_with(nines_conn **out, const char *const *addrs, size_t naddrs,
                        const char *cluster, int timeout_ms, const struct nines_connect_opts *o)
 {
-    return connect_with(out, addrs, naddrs, cluster, timeout_ms, o, NULL, NULL);
+    return connect_with(out, addrs, naddrs, cluster, timeout_ms, o, NULL);
 }
 
 static int connect_with(nines_conn **out, const char *const *addrs, size_t naddrs,
                         const char *cluster, int timeout_ms, const struct nines_connect_opts *o,
-                        const char *file_user, const char *file_pwfile)
+                        const struct nines_conf *cf)
 {
     if (!out)
         return nines_err(NINES_EINVAL, "nines_connect: NULL out");
@@ -988,7 +976,7 @@ static int connect_with(nines_conn **out, const char *const *addrs, size_t naddr
     c->failover_ms = 4 * timeout_ms;
     arena_init(&c->ans, 16384);
     arena_init(&c->req, 16384);
-    int rc = cli_credentials(c, o, file_user, file_pwfile);
+    int rc = cli_credentials(c, o, cf);
     if (rc) {
         char why[CLI_DETAIL_MAX];
         snprintf(why, sizeof why, "%s", nines_errdetail());
@@ -1037,8 +1025,7 @@ int nines_connect_config_with(nines_conn **out, const char *path,
         snprintf(a[i], CLI_ADDR_MAX, "%s:%u", cf->nodes[i].host, (unsigned)cf->nodes[i].port);
         pa[i] = a[i];
     }
-    rc = connect_with(out, pa, cf->nnodes, cf->cluster, 2000, o, cf->client_user,
-                      cf->client_password_file);
+    rc = connect_with(out, pa, cf->nnodes, cf->cluster, 2000, o, cf);
     if (!rc)
         (*out)->max_frame = cf->max_frame_bytes;
     free(a);

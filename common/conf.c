@@ -724,3 +724,32 @@ int nines_read_password_file(const char *path, char *out, size_t n)
     return 0;
 }
 
+int nines_conf_login(const struct nines_conf *cf, char *user, size_t un, char *pw, size_t pn)
+{
+    user[0] = pw[0] = 0;
+    const char *u = getenv("NINES_USER"), *p = getenv("NINES_PASSWORD");
+    if ((!u || !u[0]) && cf && cf->client_user[0])
+        u = cf->client_user;
+    if (!u || !u[0])
+        return 0;
+    if (strlen(u) >= un)
+        return nines_err(NINES_EINVAL, "user name of %zu bytes (at most %zu)", strlen(u),
+                         un - 1);
+    if ((!p || !p[0]) && cf && u == cf->client_user && cf->client_password_file[0]) {
+        int rc = nines_read_password_file(cf->client_password_file, pw, pn);
+        if (rc)
+            return rc;
+        p = pw;
+    }
+    if (!p || !p[0])
+        return nines_err(NINES_EINVAL, "user \"%s\" has no password: give one (NINES_PASSWORD, "
+                         "or the cluster file's client_password_file)", u);
+    if (p != pw) {
+        if (strlen(p) >= pn)
+            return nines_err(NINES_EINVAL, "password of %zu bytes (at most %zu)", strlen(p),
+                             pn - 1);
+        snprintf(pw, pn, "%s", p);
+    }
+    snprintf(user, un, "%s", u);
+    return 0;
+}

@@ -143,6 +143,12 @@ int nines_conf_load(const char *path, struct nines_conf *out);
  * refused (NINES_ECONFIG naming the path) unless it is a regular file
  * readable by its owner only, or when the line is empty. */
 int nines_read_password_file(const char *path, char *out, size_t n);
+/* The login a client program uses when it was given none: NINES_USER and
+ * NINES_PASSWORD from the environment, else cf's client_user with the
+ * first line of its client_password_file (cf NULL: the environment only).
+ * user "" : no login. NINES_EINVAL for a user without a password or a
+ * value longer than its buffer; the file's refusals as above. */
+int nines_conf_login(const struct nines_conf *cf, char *user, size_t un, char *pw, size_t pn);
 /* Parse text; `name` is used in error messages in place of a file name. */
 int nines_conf_parse(const char *text, const char *name, struct nines_conf *out);
 /* Read a cluster key file (NINES_KEY_HEADER, then 64 hex digits) into key.

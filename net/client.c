@@ -412,26 +412,14 @@ int net_client_connect_conf(struct net_client **out, const struct nines_conf *cf
 {
     if (cf->has_key)
         return net_client_connect_key(out, nc->host, nc->port, cf->cluster, cf->key, timeout_ms);
-    const char *user = getenv("NINES_USER");
-    const char *pw = getenv("NINES_PASSWORD");
-    char buf[1025];
-    if ((!user || !user[0]) && cf->client_user[0])
-        user = cf->client_user;
-    if (user && user[0] && (!pw || !pw[0]) && cf->client_password_file[0]) {
-        *out = NULL;
-        int rc = nines_read_password_file(cf->client_password_file, buf, sizeof buf);
-        if (rc)
-            return rc;
-        pw = buf;
-    }
-    if (user && user[0] && (!pw || !pw[0])) {
-        *out = NULL;
-        return nines_err(NINES_EINVAL, "user \"%s\" has no password (NINES_PASSWORD or the "
-                         "cluster file's client_password_file)", user);
-    }
-    int rc = net_client_connect_as(out, nc->host, nc->port, cf->cluster, NULL, user, pw,
-                                   timeout_ms);
-    explicit_bzero(buf, sizeof buf);
+    char user[64], pw[1025];
+    *out = NULL;
+    int rc = nines_conf_login(cf, user, sizeof user, pw, sizeof pw);
+    if (rc)
+        return rc;
+    rc = net_client_connect_as(out, nc->host, nc->port, cf->cluster, NULL, user, pw,
+                               timeout_ms);
+    explicit_bzero(pw, sizeof pw);
     return rc;
 }
 
